@@ -1,0 +1,103 @@
+/**
+ * The store contract shared by every driver (etcd, level, memory).
+ *
+ * Keys and values are strings (values are JSON documents written by src/model). Every write
+ * advances one store-wide revision; each key remembers the revision that created it and
+ * the one that last modified it, which is what compare-and-swap checks against.
+ */
+
+export interface KeyValue {
+  key: string;
+  value: string;
+  /** Store revision at which this key was created. */
+  createRevision: number;
+  /** Store revision of the key's last modification. */
+  modRevision: number;
+  /** Lease the key is attached to, if any. */
+  lease?: string;
+}
+
+export type Compare =
+  /** modRevision of key equals (0 = key must not exist). */
+  | { key: string; modRevision: number }
+  /** the key's current value equals. */
+  | { key: string; value: string };
+
+export type TxnOp =
+  | { op: 'put'; key: string; value: string; lease?: string }
+  | { op: 'delete'; key: string }
+  | { op: 'deletePrefix'; prefix: string };
+
+export interface TxnResult {
+  succeeded: boolean;
+  /** Revision after the transaction (or current revision when it failed). */
+  revision: number;
+}
+
+export type WatchEvent =
+  | { type: 'put'; kv: KeyValue; prev?: KeyValue }
+  | { type: 'delete'; key: string; modRevision: number; prev?: KeyValue };
+
+export interface WatchBatch {
+  /** All events of one store revision (a transaction's writes arrive together). */
+  revision: number;
+  events: WatchEvent[];
+}
+
+export interface Watch {
+  /** Stops delivery; resolves once no further callback will run. */
+  cancel(): Promise<void>;
+}
+
+export interface WatchHandlers {
+  onBatch(batch: WatchBatch): void;
+  /**
+   * The requested start revision was compacted away: the watcher must re-read
+   * (range) and re-watch from the returned revision. No batch follows this on this watch.
+   */
+  onCompacted?(compactRevision: number): void;
+  /** Unrecoverable watch failure (the driver already retried where it could). */
+  onError?(err: Error): void;
+}
+
+export interface Lease {
+  id: string;
+  ttlSeconds: number;
+  /** Refreshes the lease once; drivers also keep it alive in the background until revoke(). */
+  keepAliveOnce(): Promise<void>;
+  revoke(): Promise<void>;
+}
+
+export interface RangeResult {
+  kvs: KeyValue[];
+  /** Store revision the range was read at: watch from revision + 1 for a gapless view. */
+  revision: number;
+}
+
+export interface Store {
+  /** URL this store was opened from (etcd://…, level:…, memory:). */
+  readonly url: string;
+  get(key: string): Promise<KeyValue | undefined>;
+  range(prefix: string): Promise<RangeResult>;
+  put(key: string, value: string, opts?: { lease?: string }): Promise<number>;
+  delete(key: string): Promise<number>;
+  /** Atomic: if every compare holds, apply `success`, else `failure` (may be empty). */
+  txn(compares: Compare[], success: TxnOp[], failure?: TxnOp[]): Promise<TxnResult>;
+  /** Watch a key prefix starting at `fromRevision` (inclusive); undefined = from now. */
+  watch(prefix: string, fromRevision: number | undefined, handlers: WatchHandlers): Watch;
+  grantLease(ttlSeconds: number): Promise<Lease>;
+  currentRevision(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Typed store failure; `code` lets callers tell an unreachable store from a bad URL. */
+export class StoreError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'BAD_URL' | 'UNAVAILABLE' | 'COMPACTED' | 'CLOSED' | 'INTERNAL',
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
