@@ -54,10 +54,52 @@ export interface StartOvsHostOptions {
 const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const CMD_TIMEOUT_MS = 30_000;
 
+export interface OvsHostHandleOptions {
+  name: string;
+  netns: string;
+  runDir: string;
+  /** destroy() deletes the namespace / run dir only when the handle owns them. */
+  ownsNetns?: boolean;
+  ownsRunDir?: boolean;
+  logger?: Logger;
+}
+
+/**
+ * Starts (or restarts) one host's OVS: creates the namespace and database if missing, starts both daemons,
+ * and with createBridge (default) ensures br-int. Resolves once br-int answers OpenFlow on its mgmt socket.
+ */
 export async function startOvsHost(opts: StartOvsHostOptions): Promise<OvsHost> {
-  const log = (opts.logger ?? silentLogger).child({ ovsHost: opts.name });
   const netns = opts.netns ?? opts.name;
   const runDir = opts.runDir ?? join(tmpdir(), `wyvern-ovs-${opts.name}`);
+  const ownsRunDir = !existsSync(runDir);
+  await mkdir(runDir, { recursive: true });
+  const ownsNetns = await createNetns(netns);
+  const host = ovsHostHandle({ name: opts.name, netns, runDir, ownsNetns, ownsRunDir, logger: opts.logger });
+  try {
+    await host.start();
+    if ((opts.createBridge ?? true) && (await execCmd(['ovs-vsctl', `--db=unix:${host.dbSock}`, '--timeout=10', 'br-exists', 'br-int'])).code !== 0) {
+      // Without --no-wait, ovs-vsctl returns once ovs-vswitchd has applied the change.
+      await host.vsctl([
+        '--may-exist', 'add-br', 'br-int', '--', 'set', 'Bridge', 'br-int', 'datapath_type=netdev',
+        'protocols=OpenFlow13', 'fail_mode=secure', 'other_config:disable-in-band=true',
+      ]);
+      await host.start(); // both daemons already run: this only waits for br-int's mgmt socket
+    }
+  } catch (err) {
+    await host.destroy().catch(() => undefined);
+    throw err;
+  }
+  (opts.logger ?? silentLogger).info({ ovsHost: opts.name, netns, runDir }, 'OVS host up');
+  return host;
+}
+
+/**
+ * A handle on a host's OVS without side effects: used to reattach to a host made by another process
+ * (Sandbox.load) as well as by startOvsHost.
+ */
+export function ovsHostHandle(opts: OvsHostHandleOptions): OvsHost {
+  const log = (opts.logger ?? silentLogger).child({ ovsHost: opts.name });
+  const { netns, runDir } = opts;
   const dbSock = join(runDir, 'db.sock');
   const f = {
     db: join(runDir, 'conf.db'),
@@ -68,9 +110,6 @@ export async function startOvsHost(opts: StartOvsHostOptions): Promise<OvsHost> 
   };
   if (Buffer.byteLength(join(runDir, 'br-phy.mgmt')) > 100) throw new Error(`runDir too long for unix sockets: ${runDir}`);
   const env = { ...process.env, OVS_RUNDIR: runDir, OVS_LOGDIR: runDir, OVS_DBDIR: runDir };
-  const createdRunDir = !existsSync(runDir);
-  await mkdir(runDir, { recursive: true });
-  const createdNetns = await createNetns(netns);
 
   const mgmtSock = (bridge = 'br-int') => join(runDir, `${bridge}.mgmt`);
   const vsctl = (args: string[]) => run(['ovs-vsctl', `--db=unix:${dbSock}`, `--timeout=${CMD_TIMEOUT_MS / 1000}`, ...args], { timeoutMs: CMD_TIMEOUT_MS + 5_000 });
@@ -137,27 +176,9 @@ export async function startOvsHost(opts: StartOvsHostOptions): Promise<OvsHost> 
 
   const destroy = async () => {
     await stop({ signal: 'SIGTERM' });
-    if (createdNetns) await deleteNetns(netns);
-    if (createdRunDir) await rm(runDir, { recursive: true, force: true });
+    if (opts.ownsNetns) await deleteNetns(netns);
+    if (opts.ownsRunDir) await rm(runDir, { recursive: true, force: true });
   };
 
-  const host: OvsHost = {
-    name: opts.name, netns, runDir, dbSock, mgmtSock, vsctl, ofctl, appctl, exec, stop, start, destroy, pids,
-  };
-  try {
-    await start();
-    if ((opts.createBridge ?? true) && !(await bridgeExists('br-int'))) {
-      // Without --no-wait, ovs-vsctl returns once ovs-vswitchd has applied the change.
-      await vsctl([
-        '--may-exist', 'add-br', 'br-int', '--', 'set', 'Bridge', 'br-int', 'datapath_type=netdev',
-        'protocols=OpenFlow13', 'fail_mode=secure', 'other_config:disable-in-band=true',
-      ]);
-      await waitForMgmt('br-int');
-    }
-  } catch (err) {
-    await destroy().catch(() => undefined);
-    throw err;
-  }
-  log.info({ netns, runDir }, 'OVS host up');
-  return host;
+  return { name: opts.name, netns, runDir, dbSock, mgmtSock, vsctl, ofctl, appctl, exec, stop, start, destroy, pids };
 }
