@@ -1,0 +1,55 @@
+import type { Action } from '../../openflow/index.js';
+import type { DesiredFlow } from '../../pipeline/tables.js';
+import { type NetworkApp } from '../types.js';
+
+const ETH_ARP = 0x0806;
+const ARP_REQUEST = 1;
+
+/** Turns an ARP request into the reply for `ip` at `mac`, sent back out of the port it came in on. */
+export function arpReplyActions(mac: string, ip: string): Action[] {
+  return [
+    { type: 'reg_move', src: 'eth_src', dst: 'eth_dst', nBits: 48, srcOfs: 0, dstOfs: 0 },
+    { type: 'set_field', field: 'eth_src', value: mac },
+    { type: 'set_field', field: 'arp_op', value: 2 },
+    { type: 'reg_move', src: 'arp_sha', dst: 'arp_tha', nBits: 48, srcOfs: 0, dstOfs: 0 },
+    { type: 'set_field', field: 'arp_sha', value: mac },
+    { type: 'reg_move', src: 'arp_spa', dst: 'arp_tpa', nBits: 32, srcOfs: 0, dstOfs: 0 },
+    { type: 'set_field', field: 'arp_spa', value: ip },
+    { type: 'output', port: 'in_port' },
+  ];
+}
+
+/**
+ * ARP responder: every known address of the network (local or remote port, bound or not) is answered
+ * on the asking VM's own hypervisor, so ARP for known addresses never crosses a tunnel. A port asking for
+ * its own address (duplicate-address probe) is not answered, or it would see a conflict.
+ */
+export const arpApp: NetworkApp = {
+  name: 'arp',
+  networkFlows(tables, _view, net) {
+    const t = tables.table('arp_responder');
+    const metadata = { field: 'metadata', value: BigInt(net.network.tunnelKey) };
+    const flows: DesiredFlow[] = [];
+    const ports = [...net.ports.values()].sort((a, b) => a.port.portKey - b.port.portKey);
+    for (const { port } of ports) {
+      for (const { ip } of port.fixedIps) {
+        const base = [
+          metadata,
+          { field: 'eth_type', value: ETH_ARP },
+          { field: 'arp_op', value: ARP_REQUEST },
+          { field: 'arp_tpa', value: ip },
+        ];
+        flows.push(t.flow({ priority: 100, match: base, actions: arpReplyActions(port.mac, ip), object: port.portKey }));
+        flows.push(
+          t.flow({
+            priority: 110,
+            match: [...base, { field: tables.reg('src_port'), value: port.portKey }],
+            goto: 'l3_router',
+            object: port.portKey,
+          }),
+        );
+      }
+    }
+    return flows;
+  },
+};

@@ -1,0 +1,68 @@
+import type { Action } from '../../openflow/index.js';
+import type { DesiredFlow } from '../../pipeline/tables.js';
+import { ALL_ONES_64, FROM_TUNNEL, type NetworkApp } from '../types.js';
+
+/**
+ * Classifier: a packet from a local VIF gets its network (metadata) and source port (src_port register);
+ * a packet from the tunnel port gets its network from the tunnel key and the from-tunnel flag, and skips
+ * the source-side tables (the sending hypervisor already ran them). Port security: a port with it on may
+ * only send from its own MAC or an allowed address pair's.
+ */
+export const classifierApp: NetworkApp = {
+  name: 'classifier',
+  networkFlows(tables, view, net) {
+    const classifier = tables.table('classifier');
+    const portSecurity = tables.table('port_security');
+    const key = BigInt(net.network.tunnelKey);
+    const flows: DesiredFlow[] = [];
+
+    for (const { ps, loc } of view.placedPorts(net)) {
+      if (loc.kind !== 'local') continue;
+      const p = ps.port;
+      const setSrc: Action[] = [{ type: 'set_field', field: tables.reg('src_port'), value: p.portKey }];
+      flows.push(
+        classifier.flow({
+          priority: 100,
+          match: [{ field: 'in_port', value: loc.ofport }],
+          actions: setSrc,
+          writeMetadata: { value: key, mask: ALL_ONES_64 },
+          goto: 'port_security',
+          object: p.portKey,
+        }),
+      );
+      const srcPort = { field: tables.reg('src_port'), value: p.portKey };
+      if (!p.portSecurity) {
+        flows.push(portSecurity.flow({ priority: 50, match: [srcPort], goto: 'dhcp', object: p.portKey }));
+        continue;
+      }
+      const macs = new Set([p.mac.toLowerCase(), ...p.allowedAddressPairs.map((a) => (a.mac ?? p.mac).toLowerCase())]);
+      for (const mac of [...macs].sort()) {
+        flows.push(
+          portSecurity.flow({
+            priority: 100,
+            match: [srcPort, { field: 'eth_src', value: mac }],
+            goto: 'dhcp',
+            object: p.portKey,
+          }),
+        );
+      }
+    }
+
+    if (view.tunnelOfport !== undefined) {
+      flows.push(
+        classifier.flow({
+          priority: 100,
+          match: [
+            { field: 'in_port', value: view.tunnelOfport },
+            { field: 'tun_id', value: key },
+          ],
+          actions: [{ type: 'set_field', field: tables.reg('flags'), value: FROM_TUNNEL }],
+          writeMetadata: { value: key, mask: ALL_ONES_64 },
+          goto: 'l2_lookup',
+          object: key,
+        }),
+      );
+    }
+    return flows;
+  },
+};

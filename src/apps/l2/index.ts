@@ -1,0 +1,86 @@
+import type { Action } from '../../openflow/index.js';
+import type { DesiredFlow } from '../../pipeline/tables.js';
+import { FROM_TUNNEL, type NetworkApp } from '../types.js';
+
+const MULTICAST_BIT = '01:00:00:00:00:00';
+
+/**
+ * L2: destination MAC → destination port (local ofport or the tunnel to the chassis that hosts it).
+ * Broadcast, multicast and unknown unicast are replicated to every local port of the network and once to
+ * each remote chassis with ports in it. OpenFlow never outputs a packet back to its ingress port, and a
+ * packet that came from a tunnel is only delivered locally: never tunnel to tunnel.
+ */
+export const l2App: NetworkApp = {
+  name: 'l2',
+  networkFlows(tables, view, net) {
+    const lookup = tables.table('l2_lookup');
+    const egress = tables.table('egress');
+    const key = BigInt(net.network.tunnelKey);
+    const metadata = { field: 'metadata', value: key };
+    const dstPort = tables.reg('dst_port');
+    const flagsReg = tables.reg('flags');
+    const flows: DesiredFlow[] = [];
+    const localOutputs: Action[] = [];
+    const remoteChassis = new Map<string, string>();
+
+    for (const { ps, loc } of view.placedPorts(net)) {
+      const p = ps.port;
+      if (loc.kind === 'unknown') continue;
+      flows.push(
+        lookup.flow({
+          priority: 100,
+          match: [metadata, { field: 'eth_dst', value: p.mac.toLowerCase() }],
+          actions: [{ type: 'set_field', field: dstPort, value: p.portKey }],
+          goto: 'egress',
+          object: p.portKey,
+        }),
+      );
+      if (loc.kind === 'local') {
+        localOutputs.push({ type: 'output', port: loc.ofport });
+        flows.push(
+          egress.flow({
+            priority: 100,
+            match: [{ field: dstPort, value: p.portKey }],
+            actions: [{ type: 'output', port: loc.ofport }],
+            object: p.portKey,
+          }),
+        );
+      } else if (view.tunnelOfport !== undefined) {
+        remoteChassis.set(loc.chassis, loc.tunnelIp);
+        flows.push(
+          egress.flow({
+            priority: 100,
+            match: [
+              { field: dstPort, value: p.portKey },
+              { field: flagsReg, value: 0, mask: FROM_TUNNEL },
+            ],
+            actions: [
+              { type: 'set_field', field: 'tun_id', value: key },
+              { type: 'set_field', field: 'tun_ipv4_dst', value: loc.tunnelIp },
+              { type: 'output', port: view.tunnelOfport },
+            ],
+            object: p.portKey,
+          }),
+        );
+      }
+    }
+
+    const tunnelOutputs: Action[] = [];
+    if (view.tunnelOfport !== undefined && remoteChassis.size > 0) {
+      tunnelOutputs.push({ type: 'set_field', field: 'tun_id', value: key });
+      for (const ch of [...remoteChassis.keys()].sort()) {
+        tunnelOutputs.push({ type: 'set_field', field: 'tun_ipv4_dst', value: remoteChassis.get(ch)! });
+        tunnelOutputs.push({ type: 'output', port: view.tunnelOfport });
+      }
+    }
+    const fromTunnel = { field: flagsReg, value: FROM_TUNNEL, mask: FROM_TUNNEL };
+    const flood = (priority: number, match: DesiredFlow['match']) => {
+      flows.push(lookup.flow({ priority: priority + 1, match: [...match, fromTunnel], actions: localOutputs, object: key }));
+      flows.push(lookup.flow({ priority, match, actions: [...localOutputs, ...tunnelOutputs], object: key }));
+    };
+    // Broadcast and multicast, then unknown unicast: both replicated.
+    flood(50, [metadata, { field: 'eth_dst', value: MULTICAST_BIT, mask: MULTICAST_BIT }]);
+    flood(10, [metadata]);
+    return flows;
+  },
+};

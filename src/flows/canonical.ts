@@ -1,0 +1,58 @@
+import type { Instruction, Match, MatchField } from '../openflow/index.js';
+
+/**
+ * Canonical text forms of matches and instructions, so that a flow an app declares and the same flow
+ * read back from the switch (whose field order and encodings may differ) compare equal.
+ */
+
+function valueText(v: unknown): string {
+  if (typeof v === 'bigint') return `0x${v.toString(16)}`;
+  if (typeof v === 'number') return `0x${v.toString(16)}`;
+  if (typeof v === 'string') return v.toLowerCase();
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return `0x${Buffer.from(v).toString('hex')}`;
+  if (v === undefined) return '';
+  return stable(v);
+}
+
+function isAllOnes(mask: unknown): boolean {
+  if (mask === undefined) return true;
+  if (typeof mask === 'string') return /^(ff:){5}ff$/i.test(mask) || mask === '255.255.255.255';
+  if (typeof mask === 'bigint') return mask === 0xffffffffffffffffn;
+  if (Buffer.isBuffer(mask) || mask instanceof Uint8Array) return Buffer.from(mask).every((b) => b === 0xff);
+  return false;
+}
+
+function fieldText(f: MatchField): string {
+  const mask = 'mask' in f && !isAllOnes(f.mask) ? `/${valueText(f.mask)}` : '';
+  return `${f.field}=${valueText(f.value)}${mask}`;
+}
+
+export function matchKey(match: Match): string {
+  return match.map(fieldText).sort().join(',');
+}
+
+/** JSON with sorted keys, bigints and buffers as hex, and output max_len ignored unless it goes to the controller. */
+export function stable(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'string') return valueText(v);
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return valueText(v);
+  if (Array.isArray(v)) return `[${v.map(stable).join(',')}]`;
+  if (typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .filter((k) => !(k === 'maxLen' && o.type === 'output' && o.port !== 'controller'))
+      .sort();
+    return `{${keys.map((k) => `${k}:${stable(o[k])}`).join(',')}}`;
+  }
+  return String(v);
+}
+
+const INSTRUCTION_ORDER = ['meter', 'apply_actions', 'clear_actions', 'write_actions', 'write_metadata', 'goto_table'];
+
+export function instructionsKey(instructions: Instruction[]): string {
+  const sorted = [...instructions].sort(
+    (a, b) => INSTRUCTION_ORDER.indexOf(a.type) - INSTRUCTION_ORDER.indexOf(b.type),
+  );
+  return stable(sorted);
+}

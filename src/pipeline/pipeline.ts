@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+/** What happens to a packet that matches no flow of a table. */
+export type MissBehaviour = 'drop' | 'next' | 'controller';
+
+export interface TableDef {
+  id: number;
+  name: string;
+  /** The app that may write this table's flows. */
+  owner: string;
+  purpose: string;
+  miss: MissBehaviour;
+  /** Tables this table's flows may go to. */
+  next: string[];
+  /** Match fields this table's flows may use (prerequisites such as eth_type are always allowed). */
+  matches: string[];
+}
+
+export interface RegisterDef {
+  field: string;
+  bits: number;
+  purpose: string;
+}
+
+export interface CookieLayout {
+  appShift: number;
+  objectBits: number;
+  apps: Record<string, number>;
+}
+
+export interface Pipeline {
+  name: string;
+  tables: TableDef[];
+  registers: Record<string, RegisterDef>;
+  cookies: CookieLayout;
+}
+
+export class PipelineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PipelineError';
+  }
+}
+
+/** The pipeline shipped in `pipelines/default.yaml` (resolved relative to the package, built or not). */
+export function defaultPipelinePath(): string {
+  // src/pipeline/ or dist/src/pipeline/ → package root
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const candidates = [`${here}../../pipelines/default.yaml`, `${here}../../../pipelines/default.yaml`];
+  for (const c of candidates) {
+    try {
+      readFileSync(c);
+      return c;
+    } catch {
+      /* try the next layout */
+    }
+  }
+  throw new PipelineError(`pipelines/default.yaml not found near ${here}`);
+}
+
+export function loadPipeline(path = defaultPipelinePath()): Pipeline {
+  return parsePipeline(readFileSync(path, 'utf8'), path);
+}
+
+/** Parses and validates a pipeline document; every rule violation is a PipelineError naming the table. */
+export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
+  const doc = parse(text) as Record<string, unknown> | null;
+  if (!doc || typeof doc !== 'object') throw new PipelineError(`${source}: not a YAML mapping`);
+  const rawTables = doc.tables;
+  if (!Array.isArray(rawTables) || rawTables.length === 0) throw new PipelineError(`${source}: no tables`);
+
+  const tables: TableDef[] = rawTables.map((t: Record<string, unknown>, i: number) => {
+    const where = `${source}: tables[${i}]`;
+    if (typeof t.id !== 'number' || !Number.isInteger(t.id) || t.id < 0 || t.id > 253)
+      throw new PipelineError(`${where}: id must be an integer 0..253`);
+    if (typeof t.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(t.name))
+      throw new PipelineError(`${where}: name must be lower_snake_case`);
+    if (typeof t.owner !== 'string') throw new PipelineError(`${where} (${t.name}): owner missing`);
+    if (t.miss !== 'drop' && t.miss !== 'next' && t.miss !== 'controller')
+      throw new PipelineError(`${where} (${t.name}): miss must be drop, next or controller`);
+    const strings = (v: unknown, what: string): string[] => {
+      if (v === undefined) return [];
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'string'))
+        throw new PipelineError(`${where} (${t.name}): ${what} must be a list of names`);
+      return v as string[];
+    };
+    return {
+      id: t.id,
+      name: t.name,
+      owner: t.owner,
+      purpose: typeof t.purpose === 'string' ? t.purpose : '',
+      miss: t.miss,
+      next: strings(t.next, 'next'),
+      matches: strings(t.matches, 'matches'),
+    };
+  });
+
+  const byName = new Map<string, TableDef>();
+  const ids = new Set<number>();
+  for (const t of tables) {
+    if (byName.has(t.name)) throw new PipelineError(`${source}: table name ${t.name} declared twice`);
+    if (ids.has(t.id)) throw new PipelineError(`${source}: table id ${t.id} declared twice`);
+    byName.set(t.name, t);
+    ids.add(t.id);
+  }
+  for (const [i, t] of tables.entries()) {
+    if (i > 0 && t.id <= tables[i - 1]!.id) throw new PipelineError(`${source}: tables must be in ascending id order (${t.name})`);
+    for (const n of t.next) {
+      const target = byName.get(n);
+      if (!target) throw new PipelineError(`${source}: table ${t.name} names unknown next table ${n}`);
+      if (target.id <= t.id) throw new PipelineError(`${source}: table ${t.name} may only go forward, not to ${n}`);
+    }
+    if (t.miss === 'next' && t.next.length === 0)
+      throw new PipelineError(`${source}: table ${t.name} misses to next but declares no next table`);
+  }
+
+  const registers: Record<string, RegisterDef> = {};
+  const rawRegs = (doc.registers ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [name, r] of Object.entries(rawRegs)) {
+    if (typeof r.field !== 'string' || typeof r.bits !== 'number')
+      throw new PipelineError(`${source}: register ${name} needs field and bits`);
+    registers[name] = { field: r.field, bits: r.bits, purpose: String(r.purpose ?? '') };
+  }
+
+  const rawCookies = (doc.cookies ?? {}) as Record<string, unknown>;
+  const apps = (rawCookies.apps ?? {}) as Record<string, number>;
+  const cookies: CookieLayout = {
+    appShift: Number(rawCookies.app_shift ?? 56),
+    objectBits: Number(rawCookies.object_bits ?? 48),
+    apps,
+  };
+  const appIds = new Set<number>();
+  for (const [app, id] of Object.entries(apps)) {
+    if (!Number.isInteger(id) || id < 1 || id > 255) throw new PipelineError(`${source}: cookie app id of ${app} must be 1..255`);
+    if (appIds.has(id)) throw new PipelineError(`${source}: cookie app id ${id} used twice`);
+    appIds.add(id);
+  }
+  for (const t of tables) {
+    if (!(t.owner in apps)) throw new PipelineError(`${source}: owner ${t.owner} of table ${t.name} has no cookie app id`);
+  }
+  if (!('pipeline' in apps)) throw new PipelineError(`${source}: cookie app id for 'pipeline' (miss flows) missing`);
+
+  return { name: typeof doc.name === 'string' ? doc.name : 'default', tables, registers, cookies };
+}

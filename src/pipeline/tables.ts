@@ -1,0 +1,164 @@
+import type { Action, Instruction, Match } from '../openflow/index.js';
+import { PipelineError, type Pipeline, type TableDef } from './pipeline.js';
+
+/** A flow an app wants on the switch. Tables are carried by name and id; only the pipeline knows ids. */
+export interface DesiredFlow {
+  table: string;
+  tableId: number;
+  priority: number;
+  match: Match;
+  instructions: Instruction[];
+  cookie: bigint;
+  idleTimeout: number;
+  hardTimeout: number;
+}
+
+export interface FlowSpec {
+  priority: number;
+  match: Match;
+  /** Apply-actions; omitted or empty with no goto means drop. */
+  actions?: Action[];
+  /** Next table by name; must be one the table declares. */
+  goto?: string;
+  /** write_metadata instruction (the network register lives in metadata). */
+  writeMetadata?: { value: bigint; mask: bigint };
+  /** Key of the object (port, network, router …) this flow exists for; goes in the cookie. */
+  object: number | bigint;
+  idleTimeout?: number;
+  hardTimeout?: number;
+}
+
+/** Fields that are OpenFlow prerequisites of others and so allowed in every table. */
+const PREREQUISITES = new Set(['eth_type', 'ip_proto']);
+
+/**
+ * The pipeline as apps see it: tables by name, guarded so an app can only write its own tables,
+ * match declared fields and jump to declared next tables (after Faucet's valve_table).
+ */
+export class PipelineTables {
+  private readonly byName = new Map<string, TableDef>();
+
+  constructor(readonly pipeline: Pipeline) {
+    for (const t of pipeline.tables) this.byName.set(t.name, t);
+  }
+
+  def(name: string): TableDef {
+    const t = this.byName.get(name);
+    if (!t) throw new PipelineError(`unknown table ${name}`);
+    return t;
+  }
+
+  id(name: string): number {
+    return this.def(name).id;
+  }
+
+  nameOf(id: number): string | undefined {
+    return this.pipeline.tables.find((t) => t.id === id)?.name;
+  }
+
+  /** The switch field behind a named register (e.g. dst_port → reg7). */
+  reg(name: string): string {
+    const r = this.pipeline.registers[name];
+    if (!r) throw new PipelineError(`unknown register ${name}`);
+    return r.field;
+  }
+
+  /** Table ids → names, for OVSDB Flow_Table rows. */
+  tableNames(): Map<number, string> {
+    return new Map(this.pipeline.tables.map((t) => [t.id, t.name]));
+  }
+
+  cookie(app: string, object: number | bigint): bigint {
+    const appId = this.pipeline.cookies.apps[app];
+    if (appId === undefined) throw new PipelineError(`app ${app} has no cookie id`);
+    const objMask = (1n << BigInt(this.pipeline.cookies.objectBits)) - 1n;
+    return (BigInt(appId) << BigInt(this.pipeline.cookies.appShift)) | (BigInt(object) & objMask);
+  }
+
+  /** Splits a cookie back into app name and object key (for dump-flows and debug output). */
+  decodeCookie(cookie: bigint): { app: string | undefined; object: bigint } {
+    const appId = Number((cookie >> BigInt(this.pipeline.cookies.appShift)) & 0xffn);
+    const app = Object.entries(this.pipeline.cookies.apps).find(([, id]) => id === appId)?.[0];
+    const objMask = (1n << BigInt(this.pipeline.cookies.objectBits)) - 1n;
+    return { app, object: cookie & objMask };
+  }
+
+  forApp(app: string): AppTables {
+    return new AppTables(this, app);
+  }
+
+  /** One flow per table implementing its declared miss behaviour (priority 0, owned by 'pipeline'). */
+  missFlows(): DesiredFlow[] {
+    return this.pipeline.tables.map((t) => {
+      const instructions: Instruction[] = [];
+      if (t.miss === 'next') instructions.push({ type: 'goto_table', tableId: this.id(t.next[0]!) });
+      if (t.miss === 'controller')
+        instructions.push({ type: 'apply_actions', actions: [{ type: 'output', port: 'controller', maxLen: 0xffff }] });
+      return {
+        table: t.name,
+        tableId: t.id,
+        priority: 0,
+        match: [],
+        instructions,
+        cookie: this.cookie('pipeline', t.id),
+        idleTimeout: 0,
+        hardTimeout: 0,
+      };
+    });
+  }
+}
+
+export class AppTables {
+  constructor(
+    private readonly tables: PipelineTables,
+    readonly app: string,
+  ) {}
+
+  table(name: string): GuardedTable {
+    const def = this.tables.def(name);
+    if (def.owner !== this.app) throw new PipelineError(`app ${this.app} may not write table ${name} (owned by ${def.owner})`);
+    return new GuardedTable(this.tables, def, this.app);
+  }
+
+  id(name: string): number {
+    return this.tables.id(name);
+  }
+
+  reg(name: string): string {
+    return this.tables.reg(name);
+  }
+}
+
+export class GuardedTable {
+  constructor(
+    private readonly tables: PipelineTables,
+    readonly def: TableDef,
+    private readonly app: string,
+  ) {}
+
+  flow(spec: FlowSpec): DesiredFlow {
+    for (const m of spec.match) {
+      if (!this.def.matches.includes(m.field) && !PREREQUISITES.has(m.field))
+        throw new PipelineError(`table ${this.def.name} does not declare match field ${m.field}`);
+    }
+    const instructions: Instruction[] = [];
+    if (spec.actions && spec.actions.length > 0) instructions.push({ type: 'apply_actions', actions: spec.actions });
+    if (spec.writeMetadata)
+      instructions.push({ type: 'write_metadata', metadata: spec.writeMetadata.value, mask: spec.writeMetadata.mask });
+    if (spec.goto !== undefined) {
+      if (!this.def.next.includes(spec.goto))
+        throw new PipelineError(`table ${this.def.name} may not go to ${spec.goto} (next: ${this.def.next.join(', ') || 'none'})`);
+      instructions.push({ type: 'goto_table', tableId: this.tables.id(spec.goto) });
+    }
+    return {
+      table: this.def.name,
+      tableId: this.def.id,
+      priority: spec.priority,
+      match: spec.match,
+      instructions,
+      cookie: this.tables.cookie(this.app, spec.object),
+      idleTimeout: spec.idleTimeout ?? 0,
+      hardTimeout: spec.hardTimeout ?? 0,
+    };
+  }
+}

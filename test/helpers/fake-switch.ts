@@ -1,0 +1,77 @@
+import { EventEmitter } from 'node:events';
+import type { FlowStats, OfMessage } from '../../src/openflow/index.js';
+import type { FlowChannel } from '../../src/flows/manager.js';
+import { flowKey } from '../../src/flows/manager.js';
+
+/**
+ * An in-memory OpenFlow flow table behind the FlowChannel interface: FLOW_MODs in bundles are applied
+ * atomically, dumps return what is there. For fast unit tests of the flow manager; the integration tests
+ * use real Open vSwitch.
+ */
+export class FakeSwitch extends EventEmitter implements FlowChannel {
+  isUp = false;
+  readonly flows = new Map<string, FlowStats>();
+  bundles = 0;
+  flowMods = 0;
+  failNextBundle = false;
+
+  connect(): void {
+    this.isUp = true;
+    this.emit('up');
+  }
+
+  disconnect(): void {
+    this.isUp = false;
+    this.emit('down', 'test');
+  }
+
+  async bundle(msgs: OfMessage[]): Promise<void> {
+    if (!this.isUp) throw new Error('not connected');
+    if (this.failNextBundle) {
+      this.failNextBundle = false;
+      throw new Error('bundle failed (injected)');
+    }
+    const next = new Map(this.flows);
+    for (const m of msgs) this.apply(next, m);
+    this.bundles++;
+    this.flows.clear();
+    for (const [k, v] of next) this.flows.set(k, v);
+  }
+
+  async send(msg: OfMessage): Promise<void> {
+    this.apply(this.flows, msg);
+  }
+
+  async barrier(): Promise<void> {}
+
+  async dumpFlows(): Promise<FlowStats[]> {
+    if (!this.isUp) throw new Error('not connected');
+    return [...this.flows.values()];
+  }
+
+  private apply(table: Map<string, FlowStats>, m: OfMessage): void {
+    if (m.type !== 'FLOW_MOD') return;
+    this.flowMods++;
+    const key = flowKey(m);
+    if (m.command === 'add') {
+      table.set(key, {
+        tableId: m.tableId,
+        priority: m.priority,
+        cookie: m.cookie,
+        idleTimeout: m.idleTimeout,
+        hardTimeout: m.hardTimeout,
+        flags: m.flags,
+        match: m.match,
+        instructions: m.instructions,
+        durationSec: 0,
+        durationNsec: 0,
+        packetCount: 0n,
+        byteCount: 0n,
+      } as unknown as FlowStats);
+    } else if (m.command === 'delete_strict') {
+      table.delete(key);
+    } else {
+      throw new Error(`fake switch: unsupported command ${m.command}`);
+    }
+  }
+}
