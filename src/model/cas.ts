@@ -1,0 +1,58 @@
+/**
+ * Optimistic concurrency: a request reads, plans one transaction guarded by compares, and
+ * commits it; on a lost race it re-reads and re-plans. Plans are pure functions of what they
+ * read, so a retry re-validates against the newer state (a name taken meanwhile becomes a 409).
+ */
+import type { Compare, Store, TxnOp } from '../store/types.js';
+import { conflict } from './errors.js';
+import { allocKey, poolPrefix, type Pool } from './keys.js';
+
+export interface Plan<T> {
+  compares: Compare[];
+  ops: TxnOp[];
+  result: T;
+}
+
+export interface CasOptions {
+  /** Attempts before giving up with CONFLICT (parallel writers to one network serialise here). */
+  maxAttempts?: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function runCas<T>(store: Store, plan: (attempt: number) => Promise<Plan<T>>, opts: CasOptions = {}): Promise<T> {
+  const max = opts.maxAttempts ?? 100;
+  for (let attempt = 0; attempt < max; attempt++) {
+    const p = await plan(attempt);
+    if (p.ops.length === 0) return p.result;
+    const r = await store.txn(p.compares, p.ops);
+    if (r.succeeded) return p.result;
+    // Jittered backoff spreads racing writers apart so each round lets one of them through.
+    await sleep(Math.random() * Math.min(2 + attempt, 20));
+  }
+  throw conflict(undefined, `gave up after ${max} attempts: too many concurrent updates, please retry`);
+}
+
+export const POOL_MAX: Record<Pool, number> = {
+  'tunnel-key': 16_777_215,
+  'port-key': 0xffff_fffe,
+  'router-key': 0xffff_fffe,
+};
+
+/**
+ * Chooses a free integer in a pool: the lowest on the first attempt; on retries one of the
+ * lowest few at random, so racing allocators stop colliding on the same number.
+ * The caller claims it with a `modRevision: 0` compare on allocKey(pool, n).
+ */
+export async function pickFree(store: Store, pool: Pool, attempt: number): Promise<{ n: number; compare: Compare; key: string }> {
+  const { kvs } = await store.range(poolPrefix(pool));
+  const used = new Set<number>();
+  for (const kv of kvs) used.add(Number(kv.key.slice(poolPrefix(pool).length)));
+  const want = attempt === 0 ? 1 : 8;
+  const free: number[] = [];
+  for (let n = 1; n <= POOL_MAX[pool] && free.length < want; n++) if (!used.has(n)) free.push(n);
+  if (free.length === 0) throw conflict(undefined, `pool ${pool} is exhausted`);
+  const n = free[Math.floor(Math.random() * free.length)]!;
+  const key = allocKey(pool, n);
+  return { n, key, compare: { key, modRevision: 0 } };
+}

@@ -1,0 +1,158 @@
+/**
+ * JSON ⇄ typed objects. Decoders validate what they read (from the store or an imported
+ * document) so corrupt or foreign data fails loudly with the field at fault instead of
+ * propagating into agents' flow computation.
+ */
+import { invalid } from './errors.js';
+import { isIpv4, parseSubnetCidr } from './ipam.js';
+import { normalizeMac } from './macs.js';
+import type { Binding, Chassis, Network, Port, Router, Subnet } from './types.js';
+import { asObject, checkIp, parseDhcpOptions, parseHostRoutes, parseMode, UUID_RE } from './validate.js';
+
+type Obj = Record<string, unknown>;
+
+function parse(v: string | unknown, what: string): Obj {
+  if (typeof v !== 'string') return asObject(v, what);
+  try {
+    return asObject(JSON.parse(v), what);
+  } catch (e) {
+    if (e instanceof SyntaxError) throw invalid(what, `${what} is not valid JSON: ${e.message}`);
+    throw e;
+  }
+}
+function str(o: Obj, k: string, at: string): string {
+  const v = o[k];
+  if (typeof v !== 'string' || v === '') throw invalid(`${at}.${k}`, `${at}.${k} must be a non-empty string`);
+  return v;
+}
+function id(o: Obj, k: string, at: string): string {
+  const v = str(o, k, at);
+  if (!UUID_RE.test(v)) throw invalid(`${at}.${k}`, `${at}.${k} must be a UUID`);
+  return v;
+}
+function int(o: Obj, k: string, at: string, min: number, max: number): number {
+  const v = o[k];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw invalid(`${at}.${k}`, `${at}.${k} must be an integer in ${min}..${max}`);
+  }
+  return v;
+}
+function bool(o: Obj, k: string, at: string): boolean {
+  const v = o[k];
+  if (typeof v !== 'boolean') throw invalid(`${at}.${k}`, `${at}.${k} must be a boolean`);
+  return v;
+}
+function arr(o: Obj, k: string, at: string): unknown[] {
+  const v = o[k];
+  if (!Array.isArray(v)) throw invalid(`${at}.${k}`, `${at}.${k} must be an array`);
+  return v;
+}
+
+export const MAX_TUNNEL_KEY = 16_777_215;
+export const MAX_PORT_KEY = 0xffff_fffe;
+export const MAX_ROUTER_KEY = 0xffff_fffe;
+
+export function decodeNetwork(v: string | unknown, at = 'network'): Network {
+  const o = parse(v, at);
+  return { id: id(o, 'id', at), name: str(o, 'name', at), tunnelKey: int(o, 'tunnelKey', at, 1, MAX_TUNNEL_KEY), mtu: int(o, 'mtu', at, 576, 9000) };
+}
+
+export function decodeSubnet(v: string | unknown, at = 'subnet'): Subnet {
+  const o = parse(v, at);
+  const cidr = str(o, 'cidr', at);
+  parseSubnetCidr(cidr, `${at}.cidr`);
+  const s: Subnet = {
+    id: id(o, 'id', at),
+    name: str(o, 'name', at),
+    networkId: id(o, 'networkId', at),
+    cidr,
+    gatewayIp: checkIp(o.gatewayIp, `${at}.gatewayIp`),
+    enableDhcp: bool(o, 'enableDhcp', at),
+    dnsServers: arr(o, 'dnsServers', at).map((d, i) => checkIp(d, `${at}.dnsServers[${i}]`)),
+    hostRoutes: parseHostRoutes(arr(o, 'hostRoutes', at), `${at}.hostRoutes`),
+    leaseTime: int(o, 'leaseTime', at, 1, 2 ** 31),
+    dhcpOptions: parseDhcpOptions(arr(o, 'dhcpOptions', at), `${at}.dhcpOptions`),
+  };
+  if (o.domain !== undefined) s.domain = str(o, 'domain', at);
+  return s;
+}
+
+export function decodePort(v: string | unknown, at = 'port'): Port {
+  const o = parse(v, at);
+  return {
+    id: id(o, 'id', at),
+    name: str(o, 'name', at),
+    networkId: id(o, 'networkId', at),
+    mac: normalizeMac(o.mac, `${at}.mac`),
+    fixedIps: arr(o, 'fixedIps', at).map((e, i) => {
+      const f = `${at}.fixedIps[${i}]`;
+      const x = asObject(e, f);
+      return { subnetId: id(x, 'subnetId', f), ip: checkIp(x.ip, `${f}.ip`) };
+    }),
+    portSecurity: bool(o, 'portSecurity', at),
+    allowedAddressPairs: arr(o, 'allowedAddressPairs', at).map((e, i) => {
+      const f = `${at}.allowedAddressPairs[${i}]`;
+      const x = asObject(e, f);
+      const ip = str(x, 'ip', f);
+      return x.mac === undefined ? { ip } : { ip, mac: normalizeMac(x.mac, `${f}.mac`) };
+    }),
+    portKey: int(o, 'portKey', at, 1, MAX_PORT_KEY),
+  };
+}
+
+export function decodeRouter(v: string | unknown, at = 'router'): Router {
+  const o = parse(v, at);
+  return {
+    id: id(o, 'id', at),
+    name: str(o, 'name', at),
+    routerKey: int(o, 'routerKey', at, 1, MAX_ROUTER_KEY),
+    mac: normalizeMac(o.mac, `${at}.mac`),
+    mode: parseMode(o.mode, `${at}.mode`),
+    interfaces: arr(o, 'interfaces', at).map((e, i) => {
+      const f = `${at}.interfaces[${i}]`;
+      const x = asObject(e, f);
+      return { subnetId: id(x, 'subnetId', f), networkId: id(x, 'networkId', f), ip: checkIp(x.ip, `${f}.ip`), mac: normalizeMac(x.mac, `${f}.mac`) };
+    }),
+    routes: arr(o, 'routes', at).map((e, i) => {
+      const f = `${at}.routes[${i}]`;
+      const x = asObject(e, f);
+      return { cidr: str(x, 'cidr', f), nexthop: checkIp(x.nexthop, `${f}.nexthop`) };
+    }),
+  };
+}
+
+export function decodeChassis(v: string | unknown, at = 'chassis'): Chassis {
+  const o = parse(v, at);
+  const c: Chassis = {
+    name: str(o, 'name', at),
+    tunnelIp: checkIp(o.tunnelIp, `${at}.tunnelIp`),
+    encaps: arr(o, 'encaps', at).map((e, i) => {
+      if (typeof e !== 'string') throw invalid(`${at}.encaps[${i}]`, 'encapsulation must be a string');
+      return e;
+    }),
+    version: typeof o.version === 'string' ? o.version : '',
+  };
+  if (typeof o.registeredAt === 'string') c.registeredAt = o.registeredAt;
+  return c;
+}
+
+export function decodeBinding(v: string | unknown, at = 'binding'): Binding {
+  const o = parse(v, at);
+  const b: Binding = { chassis: str(o, 'chassis', at), updatedAt: str(o, 'updatedAt', at) };
+  if (o.ofport !== undefined) b.ofport = int(o, 'ofport', at, 1, 0xfffffeff);
+  return b;
+}
+
+/*
+ * Canonical JSON for storage: objects go through their decoder first, so key order (and
+ * normalisation) is the same whoever built them — equal objects are equal strings, which is
+ * what makes topology import idempotent.
+ */
+export const encodeNetwork = (n: Network): string => JSON.stringify(decodeNetwork(n));
+export const encodeSubnet = (s: Subnet): string => JSON.stringify(decodeSubnet(s));
+export const encodePort = (p: Port): string => JSON.stringify(decodePort(p));
+export const encodeRouter = (r: Router): string => JSON.stringify(decodeRouter(r));
+export const encodeChassis = (c: Chassis): string => JSON.stringify(decodeChassis(c));
+export const encodeBinding = (b: Binding): string => JSON.stringify(decodeBinding(b));
+
+export { isIpv4 };

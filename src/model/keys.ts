@@ -1,0 +1,94 @@
+/**
+ * The store key layout (decided in issue 4). Network-scoped objects live under their network's
+ * prefix so an agent's lazy sync watches exactly one prefix per network:
+ *
+ *   /wyvern/v1/networks/<networkId>                 Network JSON
+ *   /wyvern/v1/net/<networkId>/subnets/<subnetId>   Subnet JSON
+ *   /wyvern/v1/net/<networkId>/ports/<portId>       Port JSON
+ *   /wyvern/v1/net/<networkId>/bindings/<portId>    Binding JSON (written by agents)
+ *   /wyvern/v1/routers/<routerId>                   Router JSON
+ *   /wyvern/v1/chassis/<name>                       Chassis JSON, attached to the agent's lease
+ *   /wyvern/v1/names/<kind>/<name>                  {"id","networkId"?}: unique names per kind
+ *   /wyvern/v1/alloc/<pool>/<n>                     integer key allocations → owner "<kind>/<id>"
+ *
+ * One addition (outside every watched prefix, so agents never see it):
+ *   /wyvern/v1/guard/<networkId>                    bumped by every change to a network's subnets, ports or
+ *                                                   router interfaces; writers compare its modRevision, which
+ *                                                   serialises IPAM/MAC/overlap checks per network (CAS).
+ */
+import type { Kind } from './types.js';
+
+export const ROOT = '/wyvern/v1/';
+export const NETWORKS_PREFIX = `${ROOT}networks/`;
+export const NET_PREFIX = `${ROOT}net/`;
+export const ROUTERS_PREFIX = `${ROOT}routers/`;
+export const CHASSIS_PREFIX = `${ROOT}chassis/`;
+export const NAMES_PREFIX = `${ROOT}names/`;
+export const ALLOC_PREFIX = `${ROOT}alloc/`;
+export const GUARD_PREFIX = `${ROOT}guard/`;
+
+export type Pool = 'tunnel-key' | 'port-key' | 'router-key';
+
+export const networkKey = (id: string): string => `${NETWORKS_PREFIX}${id}`;
+/** Everything an agent needs for one network: subnets, ports and bindings. */
+export const netPrefix = (networkId: string): string => `${NET_PREFIX}${networkId}/`;
+export const subnetsPrefix = (networkId: string): string => `${netPrefix(networkId)}subnets/`;
+export const portsPrefix = (networkId: string): string => `${netPrefix(networkId)}ports/`;
+export const bindingsPrefix = (networkId: string): string => `${netPrefix(networkId)}bindings/`;
+export const subnetKey = (networkId: string, id: string): string => `${subnetsPrefix(networkId)}${id}`;
+export const portKey = (networkId: string, id: string): string => `${portsPrefix(networkId)}${id}`;
+export const bindingKey = (networkId: string, portId: string): string => `${bindingsPrefix(networkId)}${portId}`;
+export const routerKey = (id: string): string => `${ROUTERS_PREFIX}${id}`;
+export const chassisKey = (name: string): string => `${CHASSIS_PREFIX}${name}`;
+export const namesPrefix = (kind: Kind): string => `${NAMES_PREFIX}${kind}/`;
+export const nameKey = (kind: Kind, name: string): string => `${namesPrefix(kind)}${name}`;
+export const poolPrefix = (pool: Pool): string => `${ALLOC_PREFIX}${pool}/`;
+export const allocKey = (pool: Pool, n: number): string => `${poolPrefix(pool)}${n}`;
+export const guardKey = (networkId: string): string => `${GUARD_PREFIX}${networkId}`;
+
+export type ParsedKey =
+  | { kind: 'network'; networkId: string }
+  | { kind: 'subnet'; networkId: string; subnetId: string }
+  | { kind: 'port'; networkId: string; portId: string }
+  | { kind: 'binding'; networkId: string; portId: string }
+  | { kind: 'router'; routerId: string }
+  | { kind: 'chassis'; name: string }
+  | { kind: 'name'; of: Kind; name: string }
+  | { kind: 'alloc'; pool: Pool; n: number }
+  | { kind: 'guard'; networkId: string };
+
+const KINDS: readonly string[] = ['network', 'subnet', 'port', 'router'];
+const POOLS: readonly string[] = ['tunnel-key', 'port-key', 'router-key'];
+
+/** Tells what a store key holds; undefined for keys outside the layout. */
+export function parseKey(key: string): ParsedKey | undefined {
+  if (!key.startsWith(ROOT)) return undefined;
+  const parts = key.slice(ROOT.length).split('/');
+  const ok = (n: number): boolean => parts.length === n && parts.every((p) => p.length > 0);
+  switch (parts[0]) {
+    case 'networks':
+      return ok(2) ? { kind: 'network', networkId: parts[1]! } : undefined;
+    case 'net': {
+      if (!ok(4)) return undefined;
+      const [, networkId, sub, id] = parts as [string, string, string, string];
+      if (sub === 'subnets') return { kind: 'subnet', networkId, subnetId: id };
+      if (sub === 'ports') return { kind: 'port', networkId, portId: id };
+      if (sub === 'bindings') return { kind: 'binding', networkId, portId: id };
+      return undefined;
+    }
+    case 'routers':
+      return ok(2) ? { kind: 'router', routerId: parts[1]! } : undefined;
+    case 'chassis':
+      return ok(2) ? { kind: 'chassis', name: parts[1]! } : undefined;
+    case 'names':
+      return ok(3) && KINDS.includes(parts[1]!) ? { kind: 'name', of: parts[1] as Kind, name: parts[2]! } : undefined;
+    case 'alloc': {
+      if (!ok(3) || !POOLS.includes(parts[1]!) || !/^\d+$/.test(parts[2]!)) return undefined;
+      return { kind: 'alloc', pool: parts[1] as Pool, n: Number(parts[2]) };
+    }
+    case 'guard':
+      return ok(2) ? { kind: 'guard', networkId: parts[1]! } : undefined;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,115 @@
+/** Read helpers: resolve `{name-or-id}` references and load a network's objects at one revision. */
+import type { KeyValue, Store } from '../store/types.js';
+import { decodeBinding, decodeNetwork, decodePort, decodeRouter, decodeSubnet } from './codec.js';
+import { invalid, notFound } from './errors.js';
+import { guardKey, nameKey, namesPrefix, netPrefix, networkKey, parseKey, portKey, ROUTERS_PREFIX, routerKey, subnetKey } from './keys.js';
+import type { Binding, Kind, Network, Port, Router, Subnet } from './types.js';
+import { UUID_RE } from './validate.js';
+
+export interface NameClaim { id: string; networkId?: string }
+
+export function encodeClaim(c: NameClaim): string {
+  return JSON.stringify(c.networkId === undefined ? { id: c.id } : { id: c.id, networkId: c.networkId });
+}
+
+function decodeClaim(v: string): NameClaim {
+  const o = JSON.parse(v) as NameClaim;
+  return o.networkId === undefined ? { id: o.id } : { id: o.id, networkId: o.networkId };
+}
+
+/** Finds the claim of a name or id; undefined if neither exists. */
+export async function findClaim(store: Store, kind: Kind, ref: string): Promise<NameClaim | undefined> {
+  const byName = UUID_RE.test(ref) ? undefined : await store.get(nameKey(kind, ref));
+  if (byName) return decodeClaim(byName.value);
+  if (!UUID_RE.test(ref)) return undefined;
+  if (kind === 'network') return { id: ref };
+  if (kind === 'router') return { id: ref };
+  // Subnets and ports are keyed under their network: find the network through the names index.
+  const { kvs } = await store.range(namesPrefix(kind));
+  for (const kv of kvs) {
+    const c = decodeClaim(kv.value);
+    if (c.id === ref) return c;
+  }
+  return undefined;
+}
+
+export interface Loaded<T> { obj: T; kv: KeyValue }
+
+/** `field` set: the reference came from a request body (unknown → 400 naming the field); else 404. */
+function missing(kind: Kind, ref: string, field?: string): Error {
+  return field === undefined ? notFound(undefined, `${kind} ${ref} not found`) : invalid(field, `${field}: ${kind} ${ref} not found`);
+}
+
+export async function loadNetwork(store: Store, ref: string, field?: string): Promise<Loaded<Network>> {
+  const c = await findClaim(store, 'network', ref);
+  const kv = c && (await store.get(networkKey(c.id)));
+  if (!kv) throw missing('network', ref, field);
+  return { obj: decodeNetwork(kv.value), kv };
+}
+
+export async function loadSubnet(store: Store, ref: string, field?: string): Promise<Loaded<Subnet>> {
+  const c = await findClaim(store, 'subnet', ref);
+  const kv = c?.networkId && (await store.get(subnetKey(c.networkId, c.id)));
+  if (!kv) throw missing('subnet', ref, field);
+  return { obj: decodeSubnet(kv.value), kv };
+}
+
+export async function loadPort(store: Store, ref: string, field?: string): Promise<Loaded<Port>> {
+  const c = await findClaim(store, 'port', ref);
+  const kv = c?.networkId && (await store.get(portKey(c.networkId, c.id)));
+  if (!kv) throw missing('port', ref, field);
+  return { obj: decodePort(kv.value), kv };
+}
+
+export async function loadRouter(store: Store, ref: string, field?: string): Promise<Loaded<Router>> {
+  const c = await findClaim(store, 'router', ref);
+  const kv = c && (await store.get(routerKey(c.id)));
+  if (!kv) throw missing('router', ref, field);
+  return { obj: decodeRouter(kv.value), kv };
+}
+
+/** Everything one network's invariants depend on, plus the guard revision that protects it. */
+export interface NetState {
+  guardRev: number;
+  subnets: Loaded<Subnet>[];
+  ports: Loaded<Port>[];
+  bindings: Map<string, Binding>;
+  /** Router interfaces placed in this network. */
+  routerIfaces: { router: Router; ip: string; mac: string; subnetId: string }[];
+}
+
+export async function loadNetState(store: Store, networkId: string): Promise<NetState> {
+  // Guard first: any writer that commits after this read bumps it, so our compare catches it.
+  const guard = await store.get(guardKey(networkId));
+  const { kvs } = await store.range(netPrefix(networkId));
+  const routers = await store.range(ROUTERS_PREFIX);
+  const st: NetState = { guardRev: guard?.modRevision ?? 0, subnets: [], ports: [], bindings: new Map(), routerIfaces: [] };
+  for (const kv of kvs) {
+    const k = parseKey(kv.key);
+    if (k?.kind === 'subnet') st.subnets.push({ obj: decodeSubnet(kv.value), kv });
+    else if (k?.kind === 'port') st.ports.push({ obj: decodePort(kv.value), kv });
+    else if (k?.kind === 'binding') st.bindings.set(k.portId, decodeBinding(kv.value));
+  }
+  st.subnets.sort((a, b) => a.kv.createRevision - b.kv.createRevision);
+  st.ports.sort((a, b) => a.kv.createRevision - b.kv.createRevision);
+  for (const kv of routers.kvs) {
+    const r = decodeRouter(kv.value);
+    for (const i of r.interfaces) if (i.networkId === networkId) st.routerIfaces.push({ router: r, ip: i.ip, mac: i.mac, subnetId: i.subnetId });
+  }
+  return st;
+}
+
+/** Who holds an IP in a network (for "already used by …" messages). */
+export function ipOwners(st: NetState): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const p of st.ports) for (const f of p.obj.fixedIps) m.set(f.ip, `port ${p.obj.name}`);
+  for (const r of st.routerIfaces) m.set(r.ip, `router ${r.router.name}`);
+  return m;
+}
+
+export function macOwners(st: NetState): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const p of st.ports) m.set(p.obj.mac, `port ${p.obj.name}`);
+  for (const r of st.routerIfaces) m.set(r.mac, `router ${r.router.name}`);
+  return m;
+}

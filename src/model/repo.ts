@@ -1,0 +1,307 @@
+/**
+ * The Topology repository: create/get/list/delete of networks, subnets and ports over a Store.
+ * Every mutation is ONE store transaction whose compares make a rejected or racing request
+ * write nothing; routers live in routers.ts, export/import in topology-io.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import { silentLogger, type Logger } from '../util/log.js';
+import type { Compare, Store, TxnOp } from '../store/types.js';
+import { pickFree, runCas, type CasOptions } from './cas.js';
+import { decodeBinding, decodeNetwork, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
+import { conflict, invalid } from './errors.js';
+import { allocateIp, broadcastOf, cidrContains, cidrsOverlap, intToIp, ipToInt, isHostOf, parseSubnetCidr } from './ipam.js';
+import {
+  allocKey, bindingKey, guardKey, nameKey, namesPrefix, NETWORKS_PREFIX, netPrefix, networkKey, portKey, subnetKey,
+} from './keys.js';
+import { generateMac } from './macs.js';
+import {
+  encodeClaim, ipOwners, loadNetState, loadNetwork, loadPort, loadSubnet, macOwners, type NetState,
+} from './read.js';
+import * as routers from './routers.js';
+import { exportTopology, importTopology, type ImportResult } from './topology-io.js';
+import type { Binding, Network, Port, Router, Subnet, TopologyDocument } from './types.js';
+import { parseNetworkInput, parsePortInput, parseSubnetInput } from './validate.js';
+import { deleteChassis, getChassis, listChassis } from './chassis.js';
+
+export interface TopologyOptions extends CasOptions {
+  logger?: Logger;
+}
+
+/** A port as shown: its configuration plus the live binding an agent wrote, if any. */
+export type PortView = Port & { binding?: Binding };
+
+const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: new Date().toISOString() });
+const guardCmp = (networkId: string, st: NetState): Compare => ({ key: guardKey(networkId), modRevision: st.guardRev });
+const nameFree = (kind: 'network' | 'subnet' | 'port' | 'router', name: string): Compare => ({ key: nameKey(kind, name), modRevision: 0 });
+
+export class Topology {
+  private readonly log: Logger;
+
+  constructor(readonly store: Store, private readonly opts: TopologyOptions = {}) {
+    this.log = (opts.logger ?? silentLogger).child({ component: 'topology' });
+  }
+
+  private async ensureNameFree(kind: 'network' | 'subnet' | 'port' | 'router', name: string): Promise<void> {
+    if (await this.store.get(nameKey(kind, name))) throw conflict('name', `a ${kind} named ${name} already exists`);
+  }
+
+  // ---- networks ----
+
+  async createNetwork(body: unknown): Promise<Network> {
+    const input = parseNetworkInput(body);
+    const id = randomUUID();
+    const net = await runCas(this.store, async (attempt) => {
+      await this.ensureNameFree('network', input.name);
+      const tk = await pickFree(this.store, 'tunnel-key', attempt);
+      const n: Network = { id, name: input.name, tunnelKey: tk.n, mtu: input.mtu };
+      return {
+        compares: [nameFree('network', n.name), tk.compare, { key: networkKey(id), modRevision: 0 }],
+        ops: [
+          { op: 'put', key: networkKey(id), value: encodeNetwork(n) },
+          { op: 'put', key: nameKey('network', n.name), value: encodeClaim({ id }) },
+          { op: 'put', key: tk.key, value: `network/${id}` },
+          bump(id),
+        ],
+        result: n,
+      };
+    }, this.opts);
+    this.log.info({ network: net.name, id, tunnelKey: net.tunnelKey }, 'network created');
+    return net;
+  }
+
+  async getNetwork(ref: string): Promise<Network> {
+    return (await loadNetwork(this.store, ref)).obj;
+  }
+
+  async listNetworks(): Promise<Network[]> {
+    const { kvs } = await this.store.range(NETWORKS_PREFIX);
+    return kvs.map((kv) => decodeNetwork(kv.value)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async deleteNetwork(ref: string): Promise<Network> {
+    return runCas(this.store, async () => {
+      const { obj: n, kv } = await loadNetwork(this.store, ref);
+      const st = await loadNetState(this.store, n.id);
+      if (st.subnets.length > 0 || st.ports.length > 0) {
+        throw conflict(undefined, `network ${n.name} still has ${st.ports.length} port(s) and ${st.subnets.length} subnet(s); delete them first`);
+      }
+      return {
+        compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(n.id, st)],
+        ops: [
+          { op: 'delete', key: kv.key },
+          { op: 'delete', key: nameKey('network', n.name) },
+          { op: 'delete', key: allocKey('tunnel-key', n.tunnelKey) },
+          { op: 'delete', key: guardKey(n.id) },
+          { op: 'deletePrefix', prefix: netPrefix(n.id) },
+        ],
+        result: n,
+      };
+    }, this.opts);
+  }
+
+  // ---- subnets ----
+
+  async createSubnet(body: unknown): Promise<Subnet> {
+    const input = parseSubnetInput(body);
+    const cidr = parseSubnetCidr(input.cidr);
+    const gateway = input.gatewayIp ?? intToIp(cidr.network + 1);
+    if (!isHostOf(cidr, ipToInt(gateway))) {
+      throw invalid('gatewayIp', `gateway ${gateway} is outside subnet ${input.cidr} (or is its network/broadcast address)`);
+    }
+    input.hostRoutes.forEach((r, i) => {
+      if (!cidrContains(cidr, ipToInt(r.nexthop))) {
+        throw invalid(`hostRoutes[${i}].nexthop`, `host route nexthop ${r.nexthop} is outside subnet ${input.cidr}`);
+      }
+    });
+    const id = randomUUID();
+    return runCas(this.store, async () => {
+      const { obj: net, kv: nkv } = await loadNetwork(this.store, input.network, 'network');
+      await this.ensureNameFree('subnet', input.name);
+      const st = await loadNetState(this.store, net.id);
+      for (const s of st.subnets) {
+        if (cidrsOverlap(cidr, parseSubnetCidr(s.obj.cidr))) {
+          throw conflict('cidr', `cidr ${input.cidr} overlaps subnet ${s.obj.name} (${s.obj.cidr}) in network ${net.name}`);
+        }
+      }
+      const owner = ipOwners(st).get(gateway);
+      if (owner !== undefined) throw conflict('gatewayIp', `gateway ${gateway} is already used by ${owner}`);
+      const s: Subnet = {
+        id, name: input.name, networkId: net.id, cidr: input.cidr, gatewayIp: gateway, enableDhcp: input.enableDhcp,
+        dnsServers: input.dnsServers, hostRoutes: input.hostRoutes, leaseTime: input.leaseTime, dhcpOptions: input.dhcpOptions,
+        ...(input.domain !== undefined ? { domain: input.domain } : {}),
+      };
+      return {
+        compares: [{ key: nkv.key, modRevision: nkv.modRevision }, guardCmp(net.id, st), nameFree('subnet', s.name)],
+        ops: [
+          { op: 'put', key: subnetKey(net.id, id), value: encodeSubnet(s) },
+          { op: 'put', key: nameKey('subnet', s.name), value: encodeClaim({ id, networkId: net.id }) },
+          bump(net.id),
+        ],
+        result: s,
+      };
+    }, this.opts);
+  }
+
+  async getSubnet(ref: string): Promise<Subnet> {
+    return (await loadSubnet(this.store, ref)).obj;
+  }
+
+  async listSubnets(networkRef?: string): Promise<Subnet[]> {
+    const netId = networkRef === undefined ? undefined : (await loadNetwork(this.store, networkRef, 'network')).obj.id;
+    const subnets: Subnet[] = [];
+    for (const n of netId === undefined ? (await this.listNetworks()).map((x) => x.id) : [netId]) {
+      const { kvs } = await this.store.range(`${netPrefix(n)}subnets/`);
+      for (const kv of kvs) subnets.push(decodeSubnet(kv.value));
+    }
+    return subnets.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async deleteSubnet(ref: string): Promise<Subnet> {
+    return runCas(this.store, async () => {
+      const { obj: s, kv } = await loadSubnet(this.store, ref);
+      const st = await loadNetState(this.store, s.networkId);
+      const users = st.ports.filter((p) => p.obj.fixedIps.some((f) => f.subnetId === s.id)).map((p) => p.obj.name);
+      if (users.length > 0) throw conflict(undefined, `subnet ${s.name} still has ports with addresses in it: ${users.slice(0, 5).join(', ')}`);
+      const rs = st.routerIfaces.filter((r) => r.subnetId === s.id).map((r) => r.router.name);
+      if (rs.length > 0) throw conflict(undefined, `subnet ${s.name} is attached to router ${rs.join(', ')}; detach it first`);
+      return {
+        compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(s.networkId, st)],
+        ops: [{ op: 'delete', key: kv.key }, { op: 'delete', key: nameKey('subnet', s.name) }, bump(s.networkId)],
+        result: s,
+      };
+    }, this.opts);
+  }
+
+  // ---- ports ----
+
+  async createPort(body: unknown): Promise<Port> {
+    const input = parsePortInput(body);
+    const id = randomUUID();
+    return runCas(this.store, async (attempt) => {
+      const { obj: net, kv: nkv } = await loadNetwork(this.store, input.network, 'network');
+      await this.ensureNameFree('port', input.name);
+      const st = await loadNetState(this.store, net.id);
+      const macs = macOwners(st);
+      if (input.mac !== undefined && macs.has(input.mac)) {
+        throw conflict('mac', `MAC ${input.mac} is already used by ${macs.get(input.mac)} in network ${net.name}`);
+      }
+      const mac = input.mac ?? generateMac(new Set(macs.keys()));
+      const fixedIps = this.assignIps(input.fixedIps, st, net);
+      const pk = await pickFree(this.store, 'port-key', attempt);
+      const p: Port = {
+        id, name: input.name, networkId: net.id, mac, fixedIps, portSecurity: input.portSecurity,
+        allowedAddressPairs: input.allowedAddressPairs, portKey: pk.n,
+      };
+      return {
+        compares: [{ key: nkv.key, modRevision: nkv.modRevision }, guardCmp(net.id, st), nameFree('port', p.name), pk.compare],
+        ops: [
+          { op: 'put', key: portKey(net.id, id), value: encodePort(p) },
+          { op: 'put', key: nameKey('port', p.name), value: encodeClaim({ id, networkId: net.id }) },
+          { op: 'put', key: pk.key, value: `port/${id}` },
+          bump(net.id),
+        ],
+        result: p,
+      };
+    }, this.opts);
+  }
+
+  /** Validates requested fixed IPs and allocates the missing ones (default: one from the first subnet). */
+  private assignIps(req: { subnet?: string; ip?: string }[] | undefined, st: NetState, net: Network): { subnetId: string; ip: string }[] {
+    const subnets = st.subnets.map((s) => ({ s: s.obj, c: parseSubnetCidr(s.obj.cidr) }));
+    const wanted = req ?? (subnets.length > 0 ? [{ subnet: subnets[0]!.s.id }] : []);
+    const owners = ipOwners(st);
+    const taken = new Set(owners.keys());
+    const out: { subnetId: string; ip: string }[] = [];
+    // Explicit addresses first, so an allocated one never takes an address requested later in the list.
+    const order = wanted.map((w, i) => ({ w, i })).sort((a, b) => Number(b.w.ip !== undefined) - Number(a.w.ip !== undefined));
+    const res: ({ subnetId: string; ip: string } | undefined)[] = new Array(wanted.length);
+    for (const { w, i } of order) {
+      const f = `fixedIps[${i}]`;
+      let sub = w.subnet === undefined ? undefined : subnets.find((x) => x.s.id === w.subnet || x.s.name === w.subnet);
+      if (w.subnet !== undefined && !sub) throw invalid(`${f}.subnet`, `${f}.subnet: subnet ${w.subnet} not found in network ${net.name}`);
+      if (w.ip !== undefined) {
+        const n = ipToInt(w.ip);
+        sub ??= subnets.find((x) => cidrContains(x.c, n));
+        if (!sub) throw invalid(`${f}.ip`, `IP ${w.ip} is outside every subnet of network ${net.name}`);
+        if (!cidrContains(sub.c, n)) throw invalid(`${f}.ip`, `IP ${w.ip} is outside subnet ${sub.s.name} (${sub.s.cidr})`);
+        if (n === sub.c.network || n === broadcastOf(sub.c)) throw invalid(`${f}.ip`, `IP ${w.ip} is the network or broadcast address of ${sub.s.cidr}`);
+        if (w.ip === sub.s.gatewayIp) throw conflict(`${f}.ip`, `IP ${w.ip} is the gateway of subnet ${sub.s.name}`);
+        if (taken.has(w.ip)) throw conflict(`${f}.ip`, `IP ${w.ip} is already used by ${owners.get(w.ip) ?? 'this request'}`);
+        taken.add(w.ip);
+        res[i] = { subnetId: sub.s.id, ip: w.ip };
+      } else {
+        const s = sub!;
+        const ip = allocateIp(s.c, s.s.gatewayIp, taken);
+        if (ip === undefined) throw conflict(`${f}.subnet`, `subnet ${s.s.name} (${s.s.cidr}) has no free addresses`);
+        taken.add(ip);
+        res[i] = { subnetId: s.s.id, ip };
+      }
+    }
+    for (const r of res) out.push(r!);
+    return out;
+  }
+
+  async getPort(ref: string): Promise<PortView> {
+    const { obj } = await loadPort(this.store, ref);
+    const b = await this.store.get(bindingKey(obj.networkId, obj.id));
+    return b ? { ...obj, binding: decodeBinding(b.value) } : obj;
+  }
+
+  async listPorts(networkRef?: string): Promise<PortView[]> {
+    const netId = networkRef === undefined ? undefined : (await loadNetwork(this.store, networkRef, 'network')).obj.id;
+    const ports: PortView[] = [];
+    for (const n of netId === undefined ? (await this.listNetworks()).map((x) => x.id) : [netId]) {
+      const st = await loadNetState(this.store, n);
+      for (const p of st.ports) {
+        const b = st.bindings.get(p.obj.id);
+        ports.push(b ? { ...p.obj, binding: b } : p.obj);
+      }
+    }
+    return ports.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async deletePort(ref: string): Promise<Port> {
+    return runCas(this.store, async () => {
+      const { obj: p, kv } = await loadPort(this.store, ref);
+      const st = await loadNetState(this.store, p.networkId);
+      return {
+        compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(p.networkId, st)],
+        ops: [
+          { op: 'delete', key: kv.key },
+          { op: 'delete', key: bindingKey(p.networkId, p.id) },
+          { op: 'delete', key: nameKey('port', p.name) },
+          { op: 'delete', key: allocKey('port-key', p.portKey) },
+          bump(p.networkId),
+        ],
+        result: p,
+      };
+    }, this.opts);
+  }
+
+  // ---- routers (routers.ts) ----
+
+  createRouter(body: unknown): Promise<Router> { return routers.createRouter(this.store, body, this.opts); }
+  getRouter(ref: string): Promise<Router> { return routers.getRouter(this.store, ref); }
+  listRouters(): Promise<Router[]> { return routers.listRouters(this.store); }
+  deleteRouter(ref: string): Promise<Router> { return routers.deleteRouter(this.store, ref, this.opts); }
+  attachSubnet(ref: string, body: unknown): Promise<Router> { return routers.attachSubnet(this.store, ref, body, this.opts); }
+  detachSubnet(ref: string, subnetRef: string): Promise<Router> { return routers.detachSubnet(this.store, ref, subnetRef, this.opts); }
+  addRoute(ref: string, body: unknown): Promise<Router> { return routers.addRoute(this.store, ref, body, this.opts); }
+  removeRoute(ref: string, cidr: string): Promise<Router> { return routers.removeRoute(this.store, ref, cidr, this.opts); }
+  setRouterMode(ref: string, mode: unknown): Promise<Router> { return routers.setRouterMode(this.store, ref, mode, this.opts); }
+
+  // ---- chassis (chassis.ts), snapshot (topology-io.ts) ----
+
+  listChassis() { return listChassis(this.store); }
+  getChassis(name: string) { return getChassis(this.store, name); }
+  deleteChassis(name: string) { return deleteChassis(this.store, name); }
+  exportTopology(): Promise<TopologyDocument> { return exportTopology(this.store); }
+  importTopology(doc: unknown): Promise<ImportResult> { return importTopology(this.store, doc); }
+
+  /** Ids of every object of a kind by name (used by tests and the CLI's completions). */
+  async names(kind: 'network' | 'subnet' | 'port' | 'router'): Promise<string[]> {
+    const { kvs } = await this.store.range(namesPrefix(kind));
+    return kvs.map((kv) => kv.key.slice(namesPrefix(kind).length));
+  }
+}
+
