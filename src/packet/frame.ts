@@ -1,0 +1,77 @@
+import { parseArp, type ArpPacket } from './arp.js';
+import { parseDhcp, DHCP_CLIENT_PORT, DHCP_SERVER_PORT, type DhcpMessage } from './dhcp.js';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, parseEthernet, type EthernetHeader } from './ethernet.js';
+import { PacketError } from './errors.js';
+import { parseIcmp, type IcmpPacket } from './icmp.js';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, isFragment, parseIpv4, type Ipv4Header } from './ipv4.js';
+import { parseTcp, parseUdp, type TcpHeader, type UdpHeader } from './l4.js';
+
+/** A decoded frame: each layer is present when the frame carries it. Offsets index `buf`. */
+export interface ParsedFrame {
+  buf: Buffer;
+  eth: EthernetHeader;
+  arp?: ArpPacket;
+  ipv4?: Ipv4Header;
+  icmp?: IcmpPacket;
+  udp?: UdpHeader;
+  tcp?: TcpHeader;
+  dhcp?: DhcpMessage;
+}
+
+export interface ParseOptions {
+  /** Decode DHCP on UDP 67/68 (default true). Off saves work for handlers that never look at it. */
+  dhcp?: boolean;
+}
+
+/**
+ * Parses an Ethernet frame as deep as wyvern understands it. Unknown ethertypes/protocols simply end the
+ * decoding; a layer that is present but malformed throws PacketError (with its offset in `buf`). Non-first
+ * IPv4 fragments carry no L4; a first fragment gives L4 ports but no DHCP and no ICMP checksum verdict.
+ */
+export function parseFrame(buf: Buffer, opts: ParseOptions = {}): ParsedFrame {
+  const eth = parseEthernet(buf, 0);
+  const f: ParsedFrame = { buf, eth };
+  if (eth.etherType === ETHERTYPE_ARP) {
+    f.arp = parseArp(buf, eth.payloadOffset);
+    return f;
+  }
+  if (eth.etherType !== ETHERTYPE_IPV4) return f;
+  const ip = parseIpv4(buf, eth.payloadOffset);
+  f.ipv4 = ip;
+  if (ip.fragmentOffset !== 0) return f;
+  const whole = !isFragment(ip);
+  const start = ip.payloadOffset;
+  const end = ip.payloadEnd;
+  switch (ip.protocol) {
+    case IPPROTO_ICMP:
+      f.icmp = parseIcmp(buf, start, end, whole);
+      break;
+    case IPPROTO_TCP:
+      f.tcp = parseTcp(buf, start, end);
+      break;
+    case IPPROTO_UDP: {
+      const udp = parseUdp(buf, start, end, whole);
+      f.udp = udp;
+      if (whole && opts.dhcp !== false && isDhcpPorts(udp)) f.dhcp = parseDhcp(buf, udp.payloadOffset, udp.payloadEnd);
+      break;
+    }
+  }
+  return f;
+}
+
+function isDhcpPorts(u: UdpHeader): boolean {
+  return (
+    (u.dstPort === DHCP_SERVER_PORT || u.dstPort === DHCP_CLIENT_PORT) &&
+    (u.srcPort === DHCP_SERVER_PORT || u.srcPort === DHCP_CLIENT_PORT)
+  );
+}
+
+/** parseFrame that returns the PacketError instead of throwing it (any other error is a bug and rethrown). */
+export function tryParseFrame(buf: Buffer, opts?: ParseOptions): ParsedFrame | PacketError {
+  try {
+    return parseFrame(buf, opts);
+  } catch (e) {
+    if (e instanceof PacketError) return e;
+    throw e;
+  }
+}
