@@ -1,0 +1,119 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * A standalone ovsdb-server on a temporary database, for tests and benchmarks that need a
+ * database but no switch. Processes are tracked by pid and killed only by pid.
+ */
+export interface OvsdbTestServer {
+  dir: string;
+  dbPath: string;
+  sock: string;
+  /** 'unix:<sock>' */
+  endpoint: string;
+  pid(): number | undefined;
+  /** SIGKILL the server (the database file stays). */
+  stop(): Promise<void>;
+  /** Start it again on the same database and remotes. */
+  start(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export interface OvsdbTestServerOptions {
+  /** Path of a .ovsschema file (default: Open_vSwitch's). */
+  schemaPath?: string;
+  /** Or the schema itself. */
+  schema?: object;
+  /** Extra remotes, e.g. 'pssl:6640:127.0.0.1' or 'ptcp:0:127.0.0.1'. */
+  remotes?: string[];
+  /** Extra command-line arguments (e.g. --private-key=…). */
+  args?: string[];
+  prefix?: string;
+}
+
+export const VSWITCH_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
+
+export async function startOvsdbServer(o: OvsdbTestServerOptions = {}): Promise<OvsdbTestServer> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), o.prefix ?? 'wyvern-ovsdb-'));
+  let schemaPath = o.schemaPath ?? VSWITCH_SCHEMA;
+  if (o.schema) {
+    schemaPath = path.join(dir, 'test.ovsschema');
+    writeFileSync(schemaPath, JSON.stringify(o.schema));
+  }
+  const dbPath = path.join(dir, 'conf.db');
+  const sock = path.join(dir, 'db.sock');
+  execFileSync('ovsdb-tool', ['create', dbPath, schemaPath]);
+  const args = [
+    `--remote=punix:${sock}`,
+    ...(o.remotes ?? []).map((r) => `--remote=${r}`),
+    `--unixctl=${path.join(dir, 'ovsdb.ctl')}`,
+    `--log-file=${path.join(dir, 'ovsdb.log')}`,
+    '-vfile:info',
+    '-vconsole:off',
+    ...(o.args ?? []),
+    dbPath,
+  ];
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    rmSync(sock, { force: true });
+    const c = spawn('ovsdb-server', args, { stdio: 'ignore' });
+    child = c;
+    const exited = new Promise<never>((_, rej) => c.once('exit', (code) => rej(new Error(`ovsdb-server exited (${code}); see ${dir}/ovsdb.log`))));
+    exited.catch(() => undefined);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (existsSync(sock) && (await canConnect(sock))) return;
+      if (c.exitCode !== null) await exited;
+      if (Date.now() > deadline) throw new Error(`ovsdb-server did not come up; see ${dir}/ovsdb.log`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const stop = async () => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGKILL');
+    await gone;
+  };
+  await start();
+  return {
+    dir,
+    dbPath,
+    sock,
+    endpoint: `unix:${sock}`,
+    pid: () => child?.pid,
+    stop,
+    start,
+    destroy: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function canConnect(p: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ path: p });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** A free TCP port on 127.0.0.1 (small race window; fine for tests). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
