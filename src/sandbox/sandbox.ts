@@ -122,7 +122,8 @@ export class Sandbox {
     try {
       state = await readState(runDir);
     } catch (err) {
-      throw new Error(`no sandbox at ${runDir}: ${(err as Error).message}`);
+      const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+      throw new Error(missing ? `no sandbox "${runDirOrName}" (no ${join(runDir, STATE_FILE)}): run up first` : `sandbox at ${runDir}: ${(err as Error).message}`);
     }
     return new Sandbox(state, (opts.logger ?? silentLogger).child({ sandbox: state.name }));
   }
