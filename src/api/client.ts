@@ -1,0 +1,64 @@
+/**
+ * A minimal client for the API over TCP or a unix socket (used by the CLI and tests).
+ * Errors from the server surface as ApiClientError carrying status, code, field and message.
+ */
+import { request } from 'node:http';
+
+export class ApiClientError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly field?: string) {
+    super(message);
+    this.name = 'ApiClientError';
+  }
+}
+
+export interface ApiResponse { status: number; body: unknown; headers: Record<string, string | string[] | undefined> }
+
+export class ApiClient {
+  private readonly socketPath?: string;
+  private readonly base?: URL;
+
+  /** `api`: http://HOST:PORT or unix:/path/to.sock. */
+  constructor(readonly api: string, private readonly token?: string) {
+    if (api.startsWith('unix:')) this.socketPath = api.slice(5);
+    else {
+      let u: URL;
+      try { u = new URL(api); } catch { throw new ApiClientError(0, 'BAD_URL', `invalid API URL ${JSON.stringify(api)}: expected http://HOST:PORT or unix:/path`); }
+      if (u.protocol !== 'http:') throw new ApiClientError(0, 'BAD_URL', `invalid API URL ${api}: only http:// and unix: are supported`);
+      this.base = u;
+    }
+  }
+
+  /** Raw request: resolves for every HTTP status (rejects only on transport failure). */
+  raw(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+    const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const h: Record<string, string> = { accept: 'application/json', ...headers };
+    if (text !== undefined) { h['content-type'] ??= 'application/json'; h['content-length'] = String(Buffer.byteLength(text)); }
+    if (this.token !== undefined) h.authorization = `Bearer ${this.token}`;
+    const target = this.socketPath !== undefined
+      ? { socketPath: this.socketPath, path }
+      : { host: this.base!.hostname.replace(/^\[|\]$/g, ''), port: Number(this.base!.port || 80), path: `${this.base!.pathname.replace(/\/$/, '')}${path}` };
+    return new Promise((resolve, reject) => {
+      const req = request({ ...target, method, headers: h, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const s = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = s;
+          try { parsed = s === '' ? undefined : JSON.parse(s); } catch { /* not JSON: keep text */ }
+          resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
+        });
+      });
+      req.on('error', (e) => reject(new ApiClientError(0, 'UNREACHABLE', `cannot reach the wyvern API at ${this.api}: ${e.message}`)));
+      req.end(text);
+    });
+  }
+
+  /** JSON request that throws ApiClientError on any non-2xx status. */
+  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const r = await this.raw(method, path, body);
+    if (r.status >= 200 && r.status < 300) return r.body as T;
+    const e = (r.body as { error?: { code?: string; message?: string; field?: string } } | undefined)?.error;
+    throw new ApiClientError(r.status, e?.code ?? 'HTTP', e?.message ?? `HTTP ${r.status}`, e?.field);
+  }
+}

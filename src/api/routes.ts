@@ -1,0 +1,61 @@
+/** The northbound resources, mapped onto the Topology repository. */
+import { exportTopologyAt } from '../model/topology-io.js';
+import type { Topology } from '../model/repo.js';
+import { ApiError, type ApiReply, type ApiRequest, type Router } from './http.js';
+
+const ok = (body: unknown): ApiReply => ({ status: 200, body });
+const created = (body: unknown): ApiReply => ({ status: 201, body });
+
+function requireBody(req: ApiRequest): unknown {
+  if (req.body === undefined) throw new ApiError(400, 'INVALID', 'request body (JSON) is required', 'body');
+  return req.body;
+}
+
+function onlyQuery(req: ApiRequest, allowed: string[]): void {
+  for (const k of req.query.keys()) {
+    if (!allowed.includes(k)) throw new ApiError(400, 'INVALID', `unknown query parameter "${k}"`, k);
+  }
+}
+
+export function addTopologyRoutes(r: Router, topo: Topology, version: string): void {
+  r.add('GET', '/v1', async () => ok({ name: 'wyvern', version, store: topo.store.url.replace(/\/\/[^@/]*@/, '//***@'), revision: await topo.store.currentRevision() }));
+
+  r.add('GET', '/v1/networks', async () => ok(await topo.listNetworks()));
+  r.add('POST', '/v1/networks', async (q) => created(await topo.createNetwork(requireBody(q))));
+  r.add('GET', '/v1/networks/{network}', async (q) => ok(await topo.getNetwork(q.params.network!)));
+  r.add('DELETE', '/v1/networks/{network}', async (q) => ok(await topo.deleteNetwork(q.params.network!)));
+
+  r.add('GET', '/v1/subnets', async (q) => { onlyQuery(q, ['network']); return ok(await topo.listSubnets(q.query.get('network') ?? undefined)); });
+  r.add('POST', '/v1/subnets', async (q) => created(await topo.createSubnet(requireBody(q))));
+  r.add('GET', '/v1/subnets/{subnet}', async (q) => ok(await topo.getSubnet(q.params.subnet!)));
+  r.add('DELETE', '/v1/subnets/{subnet}', async (q) => ok(await topo.deleteSubnet(q.params.subnet!)));
+
+  r.add('GET', '/v1/ports', async (q) => { onlyQuery(q, ['network']); return ok(await topo.listPorts(q.query.get('network') ?? undefined)); });
+  r.add('POST', '/v1/ports', async (q) => created(await topo.createPort(requireBody(q))));
+  r.add('GET', '/v1/ports/{port}', async (q) => ok(await topo.getPort(q.params.port!)));
+  r.add('DELETE', '/v1/ports/{port}', async (q) => ok(await topo.deletePort(q.params.port!)));
+
+  r.add('GET', '/v1/routers', async () => ok(await topo.listRouters()));
+  r.add('POST', '/v1/routers', async (q) => created(await topo.createRouter(requireBody(q))));
+  r.add('GET', '/v1/routers/{router}', async (q) => ok(await topo.getRouter(q.params.router!)));
+  r.add('PATCH', '/v1/routers/{router}', async (q) => {
+    const b = requireBody(q) as Record<string, unknown>;
+    for (const k of Object.keys(b ?? {})) if (k !== 'mode') throw new ApiError(400, 'INVALID', `field "${k}" cannot be changed`, k);
+    return ok(await topo.setRouterMode(q.params.router!, b.mode));
+  });
+  r.add('DELETE', '/v1/routers/{router}', async (q) => ok(await topo.deleteRouter(q.params.router!)));
+  r.add('POST', '/v1/routers/{router}/interfaces', async (q) => created(await topo.attachSubnet(q.params.router!, requireBody(q))));
+  r.add('DELETE', '/v1/routers/{router}/interfaces/{subnet}', async (q) => ok(await topo.detachSubnet(q.params.router!, q.params.subnet!)));
+  r.add('POST', '/v1/routers/{router}/routes', async (q) => created(await topo.addRoute(q.params.router!, requireBody(q))));
+  r.add('DELETE', '/v1/routers/{router}/routes/{cidr}', async (q) => ok(await topo.removeRoute(q.params.router!, q.params.cidr!)));
+
+  r.add('GET', '/v1/chassis', async () => ok(await topo.listChassis()));
+  r.add('GET', '/v1/chassis/{chassis}', async (q) => ok(await topo.getChassis(q.params.chassis!)));
+  r.add('DELETE', '/v1/chassis/{chassis}', async (q) => ok(await topo.deleteChassis(q.params.chassis!)));
+
+  r.add('GET', '/v1/topology', async () => {
+    const { doc, revision } = await exportTopologyAt(topo.store);
+    return { status: 200, body: doc, headers: { 'x-wyvern-revision': String(revision) } };
+  });
+  r.add('PUT', '/v1/topology', async (q) => ok(await topo.importTopology(requireBody(q))));
+}

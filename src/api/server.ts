@@ -1,0 +1,121 @@
+/**
+ * The northbound REST API server (node:http, no framework). Served by every agent and, for
+ * management hosts, standalone by `wyvern api`. Loopback or a unix socket by default; any other
+ * address requires a bearer token.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { lstat, unlink } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Topology } from '../model/repo.js';
+import type { Store } from '../store/types.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import { ApiError, errorBody, readJsonBody, Router, send, toApiError, type RouteHandler } from './http.js';
+import { isLoopback, parseListen } from './listen.js';
+import { addTopologyRoutes } from './routes.js';
+
+export interface ApiServerOptions {
+  store: Store;
+  /** 'tcp:127.0.0.1:PORT' (port 0 = ephemeral) | 'unix:/path'. */
+  listen: string;
+  /** Required as `Authorization: Bearer <token>` on every request when set; mandatory off-loopback. */
+  token?: string;
+  logger?: Logger;
+  /** Request body limit in bytes (default 8 MiB: topology imports can be large). */
+  maxBodyBytes?: number;
+  /** Reported by GET /v1. */
+  version?: string;
+}
+
+export interface ApiServer {
+  /** http://127.0.0.1:P (or http://[::1]:P) or unix:/path. */
+  url: string;
+  /** Adds a route (e.g. the agent's /v1/agent/... debug routes); `{param}` segments match one path segment. */
+  route(method: string, pathPattern: string, handler: RouteHandler): void;
+  /** Every route (method + pattern), for documentation checks. */
+  routes(): { method: string; pattern: string }[];
+  close(): Promise<void>;
+}
+
+export class ApiStartError extends Error {
+  override name = 'ApiStartError';
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!m) return false;
+  // Hash both sides so the comparison is constant-time whatever the lengths.
+  const a = createHash('sha256').update(m[1]!.trim()).digest();
+  const b = createHash('sha256').update(token).digest();
+  return timingSafeEqual(a, b);
+}
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const addr = parseListen(opts.listen);
+  const log = (opts.logger ?? silentLogger).child({ component: 'api' });
+  if (addr.kind === 'tcp' && !isLoopback(addr.host) && !opts.token) {
+    throw new ApiStartError(`refusing to listen on ${opts.listen} without a token: only loopback and unix sockets may be unauthenticated`);
+  }
+  const limit = opts.maxBodyBytes ?? 8 * 1024 * 1024;
+  const router = new Router();
+  addTopologyRoutes(router, new Topology(opts.store, { logger: log }), opts.version ?? '0.1.0');
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const method = (req.method ?? 'GET').toUpperCase();
+    const url = new URL(req.url ?? '/', 'http://wyvern');
+    let status = 500;
+    try {
+      if (opts.token !== undefined && !tokenMatches(req.headers.authorization, opts.token)) {
+        throw new ApiError(401, 'UNAUTHORIZED', 'missing or wrong bearer token', undefined, { 'www-authenticate': 'Bearer' });
+      }
+      const { handler, params } = router.resolve(method, url.pathname);
+      const body = BODY_METHODS.has(method) ? await readJsonBody(req, limit) : undefined;
+      const reply = await handler({ method, path: url.pathname, params, query: url.searchParams, body, headers: req.headers });
+      status = reply.status ?? 200;
+      send(res, status, reply.body, reply.headers);
+    } catch (e) {
+      const err = toApiError(e);
+      status = err.status;
+      if (status >= 500) log.error({ err: e, method, path: url.pathname }, 'request failed');
+      // A refused upload is not read to the end: close the connection instead of draining it.
+      send(res, status, errorBody(err), { ...err.headers, ...(status === 413 ? { connection: 'close' } : {}) });
+    } finally {
+      log.debug({ method, path: url.pathname, status, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+    }
+  }
+
+  const server = createServer((req, res) => { void handle(req, res); });
+  if (addr.kind === 'unix') {
+    // A socket file left by a crashed server would make listen fail with EADDRINUSE.
+    const st = await lstat(addr.path).catch(() => undefined);
+    if (st?.isSocket()) await unlink(addr.path);
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (addr.kind === 'unix') server.listen(addr.path, () => resolve());
+    else server.listen(addr.port, addr.host, () => resolve());
+  });
+  let url: string;
+  if (addr.kind === 'unix') url = `unix:${addr.path}`;
+  else {
+    const a = server.address() as AddressInfo;
+    url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+  log.info({ url, auth: opts.token !== undefined }, 'API listening');
+
+  return {
+    url,
+    route: (method, pattern, handler) => router.add(method, pattern, handler),
+    routes: () => router.list(),
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      if (addr.kind === 'unix') await unlink(addr.path).catch(() => undefined);
+    },
+  };
+}

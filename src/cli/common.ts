@@ -1,0 +1,109 @@
+/** Shared CLI plumbing: global options, API client, output (tables / --json), errors → exit codes. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ApiClient, ApiClientError } from '../api/client.js';
+import { DEFAULT_API_URL } from '../api/listen.js';
+
+export type Command = (argv: string[]) => Promise<number>;
+
+export const EXIT_OK = 0;
+export const EXIT_FAIL = 1;
+export const EXIT_USAGE = 2;
+
+/** Options every API command accepts (anywhere on the line). */
+export const GLOBAL_OPTIONS = {
+  api: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+export const GLOBAL_HELP = `Global options:
+  --api URL      API address: http://HOST:PORT or unix:/path (env WYVERN_API; default ${DEFAULT_API_URL})
+  --token T      bearer token (env WYVERN_TOKEN)
+  --json         machine-readable JSON output
+  -h, --help     show help`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface Parsed {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+}
+
+/** Strict parse: unknown flags and missing values are usage errors naming the flag. */
+export function parse(argv: string[], options: ParseArgsConfig['options']): Parsed {
+  try {
+    const r = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    return { values: r.values as Parsed['values'], positionals: r.positionals };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export function positionals(p: Parsed, names: string[], usage: string): string[] {
+  if (p.positionals.length !== names.length) {
+    throw new UsageError(p.positionals.length < names.length ? `missing ${names.slice(p.positionals.length).join(' ')}\nusage: ${usage}` : `unexpected argument ${p.positionals[names.length]}\nusage: ${usage}`);
+  }
+  return p.positionals;
+}
+
+export function client(p: Parsed): ApiClient {
+  const api = (p.values.api as string | undefined) ?? process.env.WYVERN_API ?? DEFAULT_API_URL;
+  const token = (p.values.token as string | undefined) ?? process.env.WYVERN_TOKEN;
+  return new ApiClient(api, token === '' ? undefined : token);
+}
+
+export function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+export function printJson(v: unknown): void {
+  out(JSON.stringify(v, null, 2));
+}
+
+/** A plain aligned table (no colours: output is often piped). */
+export function table(headers: string[], rows: string[][]): string {
+  if (rows.length === 0) return '(none)';
+  const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(w[i]!))).join('  ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+/** "key: value" lines for one object; nested values rendered compactly. */
+export function details(obj: Record<string, unknown>): string {
+  const fmt = (v: unknown): string => {
+    if (v === undefined || v === null) return '-';
+    if (Array.isArray(v)) return v.length === 0 ? '-' : v.map(fmt).join(', ');
+    if (typeof v === 'object') return Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}=${fmt(x)}`).join(' ');
+    return String(v);
+  };
+  const w = Math.max(...Object.keys(obj).map((k) => k.length));
+  return Object.entries(obj).map(([k, v]) => `${k.padEnd(w)}  ${fmt(v)}`).join('\n');
+}
+
+/** Runs a command body, turning errors into a message on stderr and an exit code. */
+export async function run(help: string, argv: string[], body: () => Promise<void>): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out(`${help}\n\n${GLOBAL_HELP}`);
+    return EXIT_OK;
+  }
+  try {
+    await body();
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`wyvern: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof ApiClientError) {
+      process.stderr.write(`wyvern: ${e.message}${e.field ? ` [field: ${e.field}]` : ''}${e.status ? ` (HTTP ${e.status} ${e.code})` : ''}\n`);
+      return EXIT_FAIL;
+    }
+    process.stderr.write(`wyvern: ${(e as Error).message ?? String(e)}\n`);
+    return EXIT_FAIL;
+  }
+}
+
+export const enc = encodeURIComponent;

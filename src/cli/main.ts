@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * The `wyvern` command: a table of sub-commands, each a module loaded on demand and exporting
+ * `(argv: string[]) => Promise<number>` (the exit code). Adding a command is one line here.
+ */
+import { GLOBAL_HELP } from './common.js';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  network: { summary: 'create, list, show and delete networks', load: async () => (await import('./resources.js')).networkCommand },
+  subnet: { summary: 'create, list, show and delete subnets', load: async () => (await import('./resources.js')).subnetCommand },
+  port: { summary: 'create, list, show and delete ports (a VIF\'s iface-id is its port name)', load: async () => (await import('./resources.js')).portCommand },
+  router: { summary: 'routers: create, attach subnets, static routes', load: async () => (await import('./router.js')).routerCommand },
+  chassis: { summary: 'registered hypervisors (list, show, delete)', load: async () => (await import('./resources.js')).chassisCommand },
+  topology: { summary: 'export / import the whole topology (disaster recovery)', load: async () => (await import('./topology.js')).topologyCommand },
+  api: { summary: 'run the REST API standalone: wyvern api --store URL', load: async () => (await import('./api-command.js')).apiCommand },
+  sandbox: { summary: 'simulated hypervisors on this machine (tests, demos)', load: async () => (await import('./sandbox.js')).sandboxCommand },
+};
+
+function usage(): string {
+  const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return `usage: wyvern COMMAND [ARGS…] [--api URL] [--token T] [--json]\n\ncommands:\n${Object.entries(COMMANDS)
+    .map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`).join('\n')}\n\nRun "wyvern COMMAND --help" for details.\n\n${GLOBAL_HELP}`;
+}
+
+/** Global flags given before the command (`wyvern --json network list`) move after it. */
+function hoistGlobals(argv: string[]): { cmd: string | undefined; rest: string[] } {
+  const globals: string[] = [];
+  let i = 0;
+  while (i < argv.length && argv[i]!.startsWith('-')) {
+    const a = argv[i]!;
+    if ((a === '--api' || a === '--token') && i + 1 < argv.length) { globals.push(a, argv[i + 1]!); i += 2; } else { globals.push(a); i += 1; }
+  }
+  return { cmd: argv[i], rest: [...argv.slice(i + 1), ...globals] };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { cmd, rest } = hoistGlobals(argv);
+  if (cmd === undefined || cmd === 'help') {
+    const help = argv.includes('--help') || argv.includes('-h') || cmd === 'help';
+    (help ? process.stdout : process.stderr).write(`${usage()}\n`);
+    return help ? 0 : 2;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) {
+    process.stderr.write(`wyvern: unknown command "${cmd}"\n\n${usage()}\n`);
+    return 2;
+  }
+  return (await c.load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => { process.stderr.write(`wyvern: ${(e as Error)?.stack ?? String(e)}\n`); process.exitCode = 1; },
+);

@@ -1,0 +1,160 @@
+/** `wyvern network|subnet|port|chassis …` over the API. */
+import type { ApiClient } from '../api/client.js';
+import type { ChassisStatus, Network, Subnet } from '../model/types.js';
+import type { PortView } from '../model/repo.js';
+import { client, details, enc, out, parse, positionals, printJson, run, table, UsageError, type Command, type Parsed } from './common.js';
+
+async function netNames(c: ApiClient): Promise<Map<string, string>> {
+  return new Map((await c.call<Network[]>('GET', '/v1/networks')).map((n) => [n.id, n.name]));
+}
+
+function verb(argv: string[], verbs: string[], help: string): [string, string[]] {
+  const v = argv[0];
+  if (v === undefined || v.startsWith('-')) throw new UsageError(`missing command\n${help}`);
+  if (!verbs.includes(v)) throw new UsageError(`unknown command "${v}"\n${help}`);
+  return [v, argv.slice(1)];
+}
+
+/** list / show / delete, shared by every kind. */
+async function common(kind: string, path: string, v: string, p: Parsed, listTable: (c: ApiClient, items: unknown[]) => Promise<string>): Promise<boolean> {
+  const c = client(p);
+  if (v === 'list') {
+    positionals(p, [], `wyvern ${kind} list`);
+    const net = p.values.network as string | undefined;
+    const items = await c.call<unknown[]>('GET', `${path}${net !== undefined ? `?network=${enc(net)}` : ''}`);
+    if (p.values.json) printJson(items); else out(await listTable(c, items));
+    return true;
+  }
+  if (v === 'show') {
+    const [name] = positionals(p, ['NAME'], `wyvern ${kind} show NAME`);
+    const o = await c.call<Record<string, unknown>>('GET', `${path}/${enc(name!)}`);
+    if (p.values.json) printJson(o); else out(details(o));
+    return true;
+  }
+  if (v === 'delete') {
+    const [name] = positionals(p, ['NAME'], `wyvern ${kind} delete NAME`);
+    const o = await c.call<{ name?: string; id?: string }>('DELETE', `${path}/${enc(name!)}`);
+    if (p.values.json) printJson(o); else out(`deleted ${kind} ${o.name ?? name}${o.id ? ` (${o.id})` : ''}`);
+    return true;
+  }
+  return false;
+}
+
+function created(p: Parsed, kind: string, o: Record<string, unknown>): void {
+  if (p.values.json) printJson(o);
+  else out(`created ${kind} ${String(o.name)}\n${details(o)}`);
+}
+
+const NETWORK_HELP = `usage:
+  wyvern network create NAME [--mtu N]
+  wyvern network list
+  wyvern network show NAME
+  wyvern network delete NAME`;
+
+export const networkCommand: Command = (argv) => run(NETWORK_HELP, argv, async () => {
+  const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], NETWORK_HELP);
+  const p = parse(rest, v === 'create' ? { mtu: { type: 'string' } } : {});
+  if (await common('network', '/v1/networks', v, p, async (_c, items) =>
+    table(['NAME', 'ID', 'TUNNEL-KEY', 'MTU'], (items as Network[]).map((n) => [n.name, n.id, String(n.tunnelKey), String(n.mtu)])))) return;
+  const [name] = positionals(p, ['NAME'], 'wyvern network create NAME [--mtu N]');
+  const body: Record<string, unknown> = { name };
+  if (p.values.mtu !== undefined) body.mtu = intFlag(p.values.mtu as string, '--mtu');
+  created(p, 'network', await client(p).call('POST', '/v1/networks', body));
+});
+
+function intFlag(v: string, flag: string): number {
+  if (!/^\d+$/.test(v)) throw new UsageError(`${flag} needs an integer (got ${JSON.stringify(v)})`);
+  return Number(v);
+}
+
+function pairs(list: unknown, flag: string): [string, string][] {
+  return ((list as string[] | undefined) ?? []).map((s) => {
+    const i = s.indexOf('=');
+    if (i <= 0 || i === s.length - 1) throw new UsageError(`${flag} needs KEY=VALUE (got ${JSON.stringify(s)})`);
+    return [s.slice(0, i), s.slice(i + 1)];
+  });
+}
+
+const SUBNET_HELP = `usage:
+  wyvern subnet create NAME --network NET --cidr CIDR [--gateway IP] [--no-dhcp] [--dns IP[,IP]]
+                       [--domain D] [--route CIDR=NEXTHOP]... [--lease SECONDS] [--dhcp-option CODE=HEX]...
+  wyvern subnet list [--network NET]
+  wyvern subnet show NAME
+  wyvern subnet delete NAME`;
+
+export const subnetCommand: Command = (argv) => run(SUBNET_HELP, argv, async () => {
+  const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], SUBNET_HELP);
+  const p = parse(rest, v === 'create'
+    ? {
+      network: { type: 'string' }, cidr: { type: 'string' }, gateway: { type: 'string' }, 'no-dhcp': { type: 'boolean' },
+      dns: { type: 'string' }, domain: { type: 'string' }, route: { type: 'string', multiple: true }, lease: { type: 'string' },
+      'dhcp-option': { type: 'string', multiple: true },
+    }
+    : v === 'list' ? { network: { type: 'string' } } : {});
+  if (await common('subnet', '/v1/subnets', v, p, async (c, items) => {
+    const nets = await netNames(c);
+    return table(['NAME', 'NETWORK', 'CIDR', 'GATEWAY', 'DHCP', 'ID'], (items as Subnet[]).map((s) =>
+      [s.name, nets.get(s.networkId) ?? s.networkId, s.cidr, s.gatewayIp, s.enableDhcp ? 'on' : 'off', s.id]));
+  })) return;
+  const [name] = positionals(p, ['NAME'], 'wyvern subnet create NAME --network NET --cidr CIDR …');
+  if (p.values.network === undefined) throw new UsageError('--network is required');
+  if (p.values.cidr === undefined) throw new UsageError('--cidr is required');
+  const body: Record<string, unknown> = { name, network: p.values.network, cidr: p.values.cidr };
+  if (p.values.gateway !== undefined) body.gatewayIp = p.values.gateway;
+  if (p.values['no-dhcp']) body.enableDhcp = false;
+  if (p.values.dns !== undefined) body.dnsServers = (p.values.dns as string).split(',').filter(Boolean);
+  if (p.values.domain !== undefined) body.domain = p.values.domain;
+  if (p.values.lease !== undefined) body.leaseTime = intFlag(p.values.lease as string, '--lease');
+  const routes = pairs(p.values.route, '--route');
+  if (routes.length) body.hostRoutes = routes.map(([destination, nexthop]) => ({ destination, nexthop }));
+  const opts = pairs(p.values['dhcp-option'], '--dhcp-option');
+  if (opts.length) body.dhcpOptions = opts.map(([code, value]) => ({ code: intFlag(code, '--dhcp-option'), value }));
+  created(p, 'subnet', await client(p).call('POST', '/v1/subnets', body));
+});
+
+const PORT_HELP = `usage:
+  wyvern port create NAME --network NET [--mac MAC] [--ip IP]... [--subnet SUBNET]... [--no-port-security]
+                     [--allowed-address IP[/LEN][,MAC]]...
+      (no --ip/--subnet: one address from the network's first subnet; a VIF's external_ids:iface-id is NAME)
+  wyvern port list [--network NET]
+  wyvern port show NAME
+  wyvern port delete NAME`;
+
+export const portCommand: Command = (argv) => run(PORT_HELP, argv, async () => {
+  const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], PORT_HELP);
+  const p = parse(rest, v === 'create'
+    ? {
+      network: { type: 'string' }, mac: { type: 'string' }, ip: { type: 'string', multiple: true }, subnet: { type: 'string', multiple: true },
+      'no-port-security': { type: 'boolean' }, 'allowed-address': { type: 'string', multiple: true },
+    }
+    : v === 'list' ? { network: { type: 'string' } } : {});
+  if (await common('port', '/v1/ports', v, p, async (c, items) => {
+    const nets = await netNames(c);
+    return table(['NAME', 'NETWORK', 'MAC', 'IPS', 'CHASSIS', 'ID'], (items as PortView[]).map((x) =>
+      [x.name, nets.get(x.networkId) ?? x.networkId, x.mac, x.fixedIps.map((f) => f.ip).join(',') || '-', x.binding?.chassis ?? '-', x.id]));
+  })) return;
+  const [name] = positionals(p, ['NAME'], 'wyvern port create NAME --network NET …');
+  if (p.values.network === undefined) throw new UsageError('--network is required');
+  const body: Record<string, unknown> = { name, network: p.values.network };
+  if (p.values.mac !== undefined) body.mac = p.values.mac;
+  const ips = (p.values.ip as string[] | undefined) ?? [];
+  const subs = (p.values.subnet as string[] | undefined) ?? [];
+  if (ips.length || subs.length) body.fixedIps = [...ips.map((ip) => ({ ip })), ...subs.map((subnet) => ({ subnet }))];
+  if (p.values['no-port-security']) body.portSecurity = false;
+  const aap = (p.values['allowed-address'] as string[] | undefined) ?? [];
+  if (aap.length) body.allowedAddressPairs = aap.map((s) => { const [ip, mac] = s.split(','); return mac ? { ip, mac } : { ip }; });
+  created(p, 'port', await client(p).call('POST', '/v1/ports', body));
+});
+
+const CHASSIS_HELP = `usage:
+  wyvern chassis list              (registered hypervisors; an entry exists while its agent is alive)
+  wyvern chassis show NAME
+  wyvern chassis delete NAME       (drop a stale registration)`;
+
+export const chassisCommand: Command = (argv) => run(CHASSIS_HELP, argv, async () => {
+  const [v, rest] = verb(argv, ['list', 'show', 'delete'], CHASSIS_HELP);
+  const p = parse(rest, {});
+  await common('chassis', '/v1/chassis', v, p, async (_c, items) =>
+    table(['NAME', 'TUNNEL-IP', 'ENCAPS', 'VERSION', 'ALIVE'], (items as ChassisStatus[]).map((x) =>
+      [x.name, x.tunnelIp, x.encaps.join(','), x.version || '-', x.alive ? 'yes' : 'no'])));
+});
