@@ -1,0 +1,83 @@
+/**
+ * ONF bundles (the OpenFlow 1.4 feature OVS accepts in 1.3 as an experimenter extension) as one call:
+ * open, add every message (pipelined), barrier, then commit — or discard if the switch refused anything.
+ *
+ * Why the barrier: a BUNDLE_ADD that the switch rejects (bad instruction, bad table…) is answered with an ERROR
+ * right away but does not poison the bundle, so committing blindly would apply the others. The barrier reply
+ * comes after every add's error (the switch answers in order), so we know whether to commit or discard. Errors
+ * found at commit time (e.g. a conflicting flow) arrive with the offending message's xid before the commit's own
+ * ERROR (OFPBFC_MSG_FAILED). Either way the caller gets an OfBundleError naming the message's index.
+ */
+import { encodeMessage } from '../index.js';
+import { OfpErrorMessage } from '../errors.js';
+import type { BundleControlType, ErrorMsg, OfMessage } from '../types.js';
+import { OfBundleError } from './errors.js';
+import type { OfSession } from './session.js';
+import { allocateBlock } from './xid.js';
+
+export interface BundleOptions {
+  /** OFPBF_ATOMIC: all or nothing. Default true. */
+  atomic?: boolean;
+  /** OFPBF_ORDERED: apply in the given order. Default true. */
+  ordered?: boolean;
+  /** Deadline for each round trip (open, barrier, commit). Default: requestTimeoutMs + 0.1 ms per message. */
+  timeoutMs?: number;
+}
+
+const OFPBF_ATOMIC = 1;
+const OFPBF_ORDERED = 2;
+
+export async function runBundle(s: OfSession, msgs: OfMessage[], opts: BundleOptions): Promise<void> {
+  const flags = ((opts.atomic ?? true) ? OFPBF_ATOMIC : 0) | ((opts.ordered ?? true) ? OFPBF_ORDERED : 0);
+  const timeoutMs = opts.timeoutMs ?? s.requestTimeoutMs + Math.ceil(msgs.length / 10);
+  const bundleId = s.allocBundleId();
+  const control = (controlType: BundleControlType) =>
+    s.exchange<OfMessage>({ type: 'BUNDLE_CONTROL', xid: 0, bundleId, controlType, flags }, timeoutMs);
+  const discard = () => control('discard_request').then(() => undefined, () => undefined);
+
+  try {
+    await control('open_request');
+  } catch (err) {
+    if (err instanceof OfpErrorMessage) throw new OfBundleError(bundleId, err.error, undefined);
+    throw err;
+  }
+
+  // The adds get one contiguous block of xids, so an ERROR maps back to its message's index by subtraction.
+  const first = allocateBlock(s.xidAllocator, msgs.length);
+  const failures: Array<{ index: number; error: ErrorMsg }> = [];
+  const sink = (err: ErrorMsg): boolean => {
+    const index = err.xid - first;
+    if (index < 0 || index >= msgs.length) return false;
+    failures.push({ index, error: err });
+    return true;
+  };
+  s.errorSinks.add(sink);
+  try {
+    await s.writeMany(msgs.length, (i) => {
+      const xid = first + i;
+      // OVS requires the inner message's xid to equal the BUNDLE_ADD's (else OFPBFC_MSG_BAD_XID).
+      return encodeMessage({ type: 'BUNDLE_ADD', xid, bundleId, flags, message: { ...msgs[i]!, xid } });
+    });
+    await s.exchange({ type: 'BARRIER_REQUEST', xid: 0 }, timeoutMs);
+    if (failures.length > 0) {
+      await discard();
+      throw failureError(bundleId, failures);
+    }
+    try {
+      await control('commit_request');
+    } catch (err) {
+      if (!(err instanceof OfpErrorMessage)) throw err;
+      // A failed commit applies nothing; discarding too is harmless (at worst an ignored BAD_ID).
+      await discard();
+      throw failureError(bundleId, failures, err.error);
+    }
+  } finally {
+    s.errorSinks.delete(sink);
+  }
+}
+
+function failureError(bundleId: number, failures: Array<{ index: number; error: ErrorMsg }>, commitError?: ErrorMsg): OfBundleError {
+  const f = failures[0];
+  if (f) return new OfBundleError(bundleId, f.error, f.index, commitError);
+  return new OfBundleError(bundleId, commitError!, undefined, commitError);
+}
