@@ -129,10 +129,9 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
       }
       case 'host': {
         expectArgs(2, 'host stop|start HOST');
+        if (args[0] !== 'stop' && args[0] !== 'start') throw new UsageError('expected: host stop|start HOST');
         const sb = await load();
-        if (args[0] === 'stop') await sb.hostStop(args[1]!);
-        else if (args[0] === 'start') await sb.hostStart(args[1]!);
-        else throw new UsageError('expected: host stop|start HOST');
+        await (args[0] === 'stop' ? sb.hostStop(args[1]!) : sb.hostStart(args[1]!));
         return 0;
       }
       case 'status': {
