@@ -1,0 +1,221 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/types.js';
+import { ModelError, Topology, ROOT, bindPort, unbindPort, registerChassis, listChassis, parseKey } from '../../src/model/index.js';
+
+let store: Store;
+let topo: Topology;
+
+beforeEach(async () => {
+  store = await openStore('memory:');
+  topo = new Topology(store);
+});
+afterEach(async () => { await store.close(); });
+
+async function snapshot(): Promise<{ rev: number; kvs: string }> {
+  const r = await store.range(ROOT);
+  return { rev: await store.currentRevision(), kvs: JSON.stringify(r.kvs.map((k) => [k.key, k.value, k.modRevision])) };
+}
+
+/** Expects a ModelError with code and field, and that the store did not change at all. */
+async function rejects(fn: () => Promise<unknown>, code: string, field?: string, msg?: RegExp): Promise<ModelError> {
+  const before = await snapshot();
+  const err = await fn().then(() => undefined, (e: unknown) => e);
+  expect(err, 'expected a rejection').toBeInstanceOf(ModelError);
+  const me = err as ModelError;
+  expect(me.code).toBe(code);
+  if (field !== undefined) expect(me.field).toBe(field);
+  if (msg) expect(me.message).toMatch(msg);
+  expect(await snapshot()).toEqual(before);
+  return me;
+}
+
+async function base() {
+  const net = await topo.createNetwork({ name: 'blue' });
+  const sub = await topo.createSubnet({ name: 'blue-a', network: 'blue', cidr: '10.0.0.0/24' });
+  return { net, sub };
+}
+
+describe('networks', () => {
+  it('creates with tunnel key, default MTU, name and id addressing', async () => {
+    const n = await topo.createNetwork({ name: 'blue' });
+    expect(n.tunnelKey).toBe(1);
+    expect(n.mtu).toBe(1450);
+    expect(await topo.getNetwork('blue')).toEqual(n);
+    expect(await topo.getNetwork(n.id)).toEqual(n);
+    const m = await topo.createNetwork({ name: 'red', mtu: 9000 });
+    expect(m.tunnelKey).toBe(2);
+    expect((await topo.listNetworks()).map((x) => x.name)).toEqual(['blue', 'red']);
+  });
+  it('rejects bad input and duplicates, writing nothing', async () => {
+    await topo.createNetwork({ name: 'blue' });
+    await rejects(() => topo.createNetwork({ name: 'blue' }), 'CONFLICT', 'name', /already exists/);
+    await rejects(() => topo.createNetwork({ name: 'bad/name' }), 'INVALID', 'name');
+    await rejects(() => topo.createNetwork({ name: 'x', mtu: 10 }), 'INVALID', 'mtu');
+    await rejects(() => topo.createNetwork({ name: 'x', colour: 1 }), 'INVALID', 'colour');
+    await rejects(() => topo.createNetwork({}), 'INVALID', 'name');
+    await rejects(() => topo.getNetwork('nope'), 'NOT_FOUND');
+  });
+  it('refuses to delete a network with subnets or ports; frees its tunnel key after', async () => {
+    const { net } = await base();
+    await topo.createPort({ name: 'p1', network: 'blue' });
+    await rejects(() => topo.deleteNetwork('blue'), 'CONFLICT', undefined, /still has 1 port/);
+    await topo.deletePort('p1');
+    await rejects(() => topo.deleteNetwork('blue'), 'CONFLICT', undefined, /1 subnet/);
+    await topo.deleteSubnet('blue-a');
+    await topo.deleteNetwork(net.id);
+    expect(await topo.listNetworks()).toEqual([]);
+    expect((await store.range(ROOT)).kvs.map((k) => k.key)).toEqual([]);
+    expect((await topo.createNetwork({ name: 'again' })).tunnelKey).toBe(1);
+  });
+});
+
+describe('subnets', () => {
+  it('defaults gateway to the first host and DHCP on', async () => {
+    const { sub } = await base();
+    expect(sub).toMatchObject({ cidr: '10.0.0.0/24', gatewayIp: '10.0.0.1', enableDhcp: true, leaseTime: 86400, dnsServers: [], hostRoutes: [] });
+    const s2 = await topo.createSubnet({
+      name: 'blue-b', network: 'blue', cidr: '10.0.1.0/24', gatewayIp: '10.0.1.254', enableDhcp: false, dnsServers: ['8.8.8.8'],
+      domain: 'example.org', hostRoutes: [{ destination: '192.168.0.0/16', nexthop: '10.0.1.5' }], leaseTime: 600, dhcpOptions: [{ code: 42, value: '0A000001' }],
+    });
+    expect(await topo.getSubnet('blue-b')).toEqual(s2);
+    expect(s2.dhcpOptions[0]!.value).toBe('0a000001');
+    expect((await topo.listSubnets('blue')).length).toBe(2);
+  });
+  it('validates CIDR, gateway, overlap and references', async () => {
+    await base();
+    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.0.0/33' }), 'INVALID', 'cidr', /invalid CIDR/);
+    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.5.1/24' }), 'INVALID', 'cidr', /host bits/);
+    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: 'banana' }), 'INVALID', 'cidr');
+    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.0.128/25' }), 'CONFLICT', 'cidr', /overlaps subnet blue-a/);
+    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.9.0/24', gatewayIp: '10.0.8.1' }), 'INVALID', 'gatewayIp', /outside/);
+    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.9.0/24', gatewayIp: '10.0.9.255' }), 'INVALID', 'gatewayIp');
+    await rejects(() => topo.createSubnet({ name: 's', network: 'green', cidr: '10.0.9.0/24' }), 'INVALID', 'network', /not found/);
+    await rejects(() => topo.createSubnet({ name: 'blue-a', network: 'blue', cidr: '10.0.9.0/24' }), 'CONFLICT', 'name');
+    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.9.0/24', dnsServers: ['x'] }), 'INVALID', 'dnsServers[0]');
+    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.9.0/24', hostRoutes: [{ destination: '1.0.0.0/8', nexthop: '10.0.8.1' }] }), 'INVALID', 'hostRoutes[0].nexthop');
+    // Same CIDR in another network is fine.
+    await topo.createNetwork({ name: 'red' });
+    await topo.createSubnet({ name: 'red-a', network: 'red', cidr: '10.0.0.0/24' });
+  });
+  it('refuses deleting a subnet with port addresses or a router interface', async () => {
+    await base();
+    await topo.createPort({ name: 'p1', network: 'blue' });
+    await rejects(() => topo.deleteSubnet('blue-a'), 'CONFLICT', undefined, /p1/);
+    await topo.deletePort('p1');
+    await topo.createRouter({ name: 'r1' });
+    await topo.attachSubnet('r1', { subnet: 'blue-a' });
+    await rejects(() => topo.deleteSubnet('blue-a'), 'CONFLICT', undefined, /router r1/);
+    await topo.detachSubnet('r1', 'blue-a');
+    await topo.deleteSubnet('blue-a');
+  });
+});
+
+describe('ports', () => {
+  it('allocates MAC, IP (skipping network/gateway) and port key', async () => {
+    await base();
+    const p1 = await topo.createPort({ name: 'vm1', network: 'blue' });
+    expect(p1.fixedIps[0]!.ip).toBe('10.0.0.2');
+    expect(parseInt(p1.mac.slice(0, 2), 16) & 3).toBe(2); // locally administered unicast
+    expect(p1.portSecurity).toBe(true);
+    const p2 = await topo.createPort({ name: 'vm2', network: 'blue', mac: 'AA:BB:CC:00:00:02', fixedIps: [{ ip: '10.0.0.50' }], portSecurity: false });
+    expect(p2.mac).toBe('aa:bb:cc:00:00:02');
+    expect(p2.portKey).not.toBe(p1.portKey);
+    const p3 = await topo.createPort({ name: 'vm3', network: 'blue', fixedIps: [{ subnet: 'blue-a' }, { ip: '10.0.0.3' }] });
+    expect(p3.fixedIps.map((f) => f.ip)).toEqual(['10.0.0.4', '10.0.0.3']);
+    const none = await topo.createPort({ name: 'vm4', network: 'blue', fixedIps: [] });
+    expect(none.fixedIps).toEqual([]);
+    expect((await topo.listPorts('blue')).map((p) => p.name)).toEqual(['vm1', 'vm2', 'vm3', 'vm4']);
+  });
+  it('validates MAC, IPs and references, writing nothing', async () => {
+    await base();
+    await topo.createPort({ name: 'vm1', network: 'blue', mac: '02:00:00:00:00:01', fixedIps: [{ ip: '10.0.0.10' }] });
+    await rejects(() => topo.createPort({ name: 'x', network: 'blue', mac: '02:00:00:00:00:01' }), 'CONFLICT', 'mac', /vm1/);
+    await rejects(() => topo.createPort({ name: 'x', network: 'blue', mac: '01:00:00:00:00:01' }), 'INVALID', 'mac', /multicast/);
+    await rejects(() => topo.createPort({ name: 'x', network: 'blue', mac: 'zz' }), 'INVALID', 'mac');
+    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.10' }] }), 'CONFLICT', 'fixedIps[0].ip', /already used by port vm1/);
+    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.9.0.10' }] }), 'INVALID', 'fixedIps[0].ip', /outside/);
+    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.1' }] }), 'CONFLICT', 'fixedIps[0].ip', /gateway/);
+    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.255' }] }), 'INVALID', 'fixedIps[0].ip', /broadcast/);
+    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.20' }, { ip: '10.0.0.20' }] }), 'CONFLICT', 'fixedIps[1].ip');
+    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ subnet: 'nope' }] }), 'INVALID', 'fixedIps[0].subnet');
+    await rejects(() => topo.createPort({ name: 'x', network: 'nope' }), 'INVALID', 'network');
+    await rejects(() => topo.createPort({ name: 'vm1', network: 'blue' }), 'CONFLICT', 'name');
+  });
+  it('reports a full subnet', async () => {
+    await topo.createNetwork({ name: 'tiny' });
+    await topo.createSubnet({ name: 'tiny-a', network: 'tiny', cidr: '192.168.0.0/30' });
+    await topo.createPort({ name: 't1', network: 'tiny' });
+    await rejects(() => topo.createPort({ name: 't2', network: 'tiny' }), 'CONFLICT', 'fixedIps[0].subnet', /no free addresses/);
+  });
+  it('bindings: bind, show, unbind only by the holder; delete removes binding', async () => {
+    const { net } = await base();
+    const p = await topo.createPort({ name: 'vm1', network: 'blue' });
+    await bindPort(store, net.id, p.id, 'hv1', 7);
+    expect((await topo.getPort('vm1')).binding).toMatchObject({ chassis: 'hv1', ofport: 7 });
+    expect((await topo.listPorts())[0]!.binding?.chassis).toBe('hv1');
+    expect(await unbindPort(store, net.id, p.id, 'hv2')).toBe(false);
+    expect(await unbindPort(store, net.id, p.id, 'hv1')).toBe(true);
+    expect((await topo.getPort('vm1')).binding).toBeUndefined();
+    await bindPort(store, net.id, p.id, 'hv1');
+    await topo.deletePort('vm1');
+    expect((await store.range(`${ROOT}net/`)).kvs.map((k) => parseKey(k.key)?.kind)).toEqual(['subnet']);
+    await expect(bindPort(store, net.id, p.id, 'hv1')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+describe('routers', () => {
+  it('attaches subnets, adds routes, validates', async () => {
+    await base();
+    await topo.createNetwork({ name: 'red' });
+    await topo.createSubnet({ name: 'red-a', network: 'red', cidr: '10.1.0.0/24' });
+    const r = await topo.createRouter({ name: 'r1', mode: 'reactive' });
+    expect(r).toMatchObject({ mode: 'reactive', routerKey: 1, interfaces: [], routes: [] });
+    await rejects(() => topo.createRouter({ name: 'r2', mode: 'fast' }), 'INVALID', 'mode');
+    const a = await topo.attachSubnet('r1', { subnet: 'blue-a' });
+    expect(a.interfaces[0]).toMatchObject({ ip: '10.0.0.1', subnetId: (await topo.getSubnet('blue-a')).id });
+    await rejects(() => topo.attachSubnet('r1', { subnet: 'blue-a' }), 'CONFLICT', 'subnet', /already attached/);
+    await rejects(() => topo.attachSubnet('r1', { subnet: 'red-a', ip: '10.2.0.1' }), 'INVALID', 'ip');
+    await rejects(() => topo.attachSubnet('r1', { subnet: 'nope' }), 'INVALID', 'subnet');
+    await topo.attachSubnet('r1', { subnet: 'red-a' });
+    await rejects(() => topo.addRoute('r1', { cidr: '172.16.0.0/12', nexthop: '192.168.1.1' }), 'INVALID', 'nexthop', /not in any subnet attached/);
+    await rejects(() => topo.addRoute('r1', { cidr: '172.16.0.1/12', nexthop: '10.0.0.9' }), 'INVALID', 'cidr');
+    const withRoute = await topo.addRoute('r1', { cidr: '172.16.0.0/12', nexthop: '10.0.0.9' });
+    expect(withRoute.routes).toEqual([{ cidr: '172.16.0.0/12', nexthop: '10.0.0.9' }]);
+    await rejects(() => topo.addRoute('r1', { cidr: '172.16.0.0/12', nexthop: '10.0.0.8' }), 'CONFLICT', 'cidr');
+    await rejects(() => topo.detachSubnet('r1', 'blue-a'), 'CONFLICT', 'subnet', /route 172.16.0.0\/12/);
+    // A port cannot take the router's interface address; a second router cannot either.
+    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.1' }] }), 'CONFLICT');
+    await topo.createRouter({ name: 'r2' });
+    await rejects(() => topo.attachSubnet('r2', { subnet: 'blue-a' }), 'CONFLICT', 'ip', /router r1/);
+    await topo.removeRoute('r1', '172.16.0.0/12');
+    await rejects(() => topo.removeRoute('r1', '172.16.0.0/12'), 'NOT_FOUND');
+    expect((await topo.setRouterMode('r1', 'proactive')).mode).toBe('proactive');
+    await topo.deleteRouter('r1');
+    await topo.deleteSubnet('blue-a');
+  });
+});
+
+describe('chassis', () => {
+  it('registers with a lease and disappears when the lease is revoked', async () => {
+    const lease = await store.grantLease(30);
+    await registerChassis(store, { name: 'hv1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0' }, lease);
+    const list = await listChassis(store);
+    expect(list).toMatchObject([{ name: 'hv1', tunnelIp: '172.31.9.1', alive: true }]);
+    expect(await topo.getChassis('hv1')).toMatchObject({ name: 'hv1' });
+    await lease.revoke();
+    expect(await listChassis(store)).toEqual([]);
+  });
+});
+
+describe('keys', () => {
+  it('parses every key kind', () => {
+    expect(parseKey('/wyvern/v1/net/a/ports/b')).toEqual({ kind: 'port', networkId: 'a', portId: 'b' });
+    expect(parseKey('/wyvern/v1/net/a/bindings/b')).toEqual({ kind: 'binding', networkId: 'a', portId: 'b' });
+    expect(parseKey('/wyvern/v1/alloc/port-key/12')).toEqual({ kind: 'alloc', pool: 'port-key', n: 12 });
+    expect(parseKey('/wyvern/v1/names/router/r1')).toEqual({ kind: 'name', of: 'router', name: 'r1' });
+    expect(parseKey('/wyvern/v1/chassis/hv1')).toEqual({ kind: 'chassis', name: 'hv1' });
+    expect(parseKey('/wyvern/v1/net/a/other/b')).toBeUndefined();
+    expect(parseKey('/elsewhere')).toBeUndefined();
+  });
+});
