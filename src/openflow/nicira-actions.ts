@@ -285,8 +285,9 @@ export function writeNxAction(w: Writer, a: Action): void {
         break;
       }
       s = nxStart(w, NXAST.CONTROLLER2); w.zero(6);
-      if (a.maxLen !== 0xffff) prop(w, 0, (x) => x.u16(a.maxLen));
-      if (a.controllerId) prop(w, 1, (x) => x.u16(a.controllerId!));
+      // OVS pads 16-bit properties inside their length (len 8), unlike the 8-bit reason (len 5).
+      if (a.maxLen !== 0xffff) prop(w, 0, (x) => { x.u16(a.maxLen); x.zero(2); });
+      if (a.controllerId) prop(w, 1, (x) => { x.u16(a.controllerId!); x.zero(2); });
       if (a.reason !== undefined && a.reason !== 1) prop(w, 2, (x) => x.u8(a.reason!));
       if (a.userdata) prop(w, 3, (x) => x.bytes(a.userdata!));
       if (a.pause) prop(w, 4, () => undefined);

@@ -96,7 +96,7 @@ export class Reader {
     return r;
   }
 
-  /** Fixed-size NUL-padded string (latin1 so any byte survives a round trip). */
+  /** Fixed-size NUL-padded UTF-8 string; invalid UTF-8 is rejected so decode→encode stays byte-exact. */
   str(n: number): string {
     this.need(n, 'string');
     const b = this.buf;
@@ -106,6 +106,8 @@ export class Reader {
     while (z < e && b[z] !== 0) z++;
     for (let i = z; i < e; i++) if (b[i] !== 0) this.fail('bytes after string terminator', i);
     this.pos = e;
-    return b.toString('latin1', start, z);
+    const s = b.toString('utf8', start, z);
+    if (Buffer.byteLength(s) !== z - start) this.fail('string is not valid UTF-8', start);
+    return s;
   }
 }

@@ -56,10 +56,10 @@ export class Writer {
     this.pos += src.length;
   }
 
-  /** NUL-padded fixed-size latin1 string. */
+  /** NUL-padded fixed-size UTF-8 string (truncated to n bytes). */
   str(s: string, n: number): void {
     this.ensure(n);
-    const len = this.buf.write(s.slice(0, n), this.pos, n, 'latin1');
+    const len = this.buf.write(s, this.pos, n, 'utf8');
     this.pos += len;
     this.zero(n - len);
   }
