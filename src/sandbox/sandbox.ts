@@ -9,6 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../util/log.js';
 import { checkCidr, checkIp, checkMac, checkName, checkPrefix, hashMod, names, randomPrefix, tunnelIp, tunnelMac, vmMac } from './names.js';
+import { dhcpLease, writeDhcpScript, type DhcpLease } from './dhcp.js';
 import { netnsExec } from './netns.js';
 import { ovsHostHandle, startOvsHost, type OvsHost } from './ovs-host.js';
 import { processStartTime } from './proc.js';
@@ -207,6 +208,12 @@ export class Sandbox {
   /** Runs a command inside a VM's namespace (never rejects on exit status). */
   exec(ref: VmRef, cmd: string[], timeoutMs?: number): Promise<ExecResult> {
     return netnsExec(this.vm(ref).netns, cmd, timeoutMs);
+  }
+
+  /** Runs a DHCP client (busybox udhcpc) on the VM's eth0 and applies the lease it gets (address, route, MTU). */
+  async dhcp(ref: VmRef, opts: { timeoutS?: number } = {}): Promise<DhcpLease> {
+    const vm = this.vm(ref);
+    return dhcpLease(vm.netns, await writeDhcpScript(this.runDir), opts.timeoutS);
   }
 
   /** Failure injection: kills the host's ovs-vswitchd and ovsdb-server (SIGKILL unless told otherwise). */
