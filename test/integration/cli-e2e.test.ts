@@ -1,0 +1,137 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/types.js';
+import { startApiServer, type ApiServer } from '../../src/api/server.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const TSX = join(ROOT, 'node_modules/.bin/tsx');
+const MAIN = join(ROOT, 'src/cli/main.ts');
+
+interface Res { code: number; stdout: string; stderr: string }
+
+/** Runs the real CLI as a process. */
+function wyvern(args: string[], env: Record<string, string> = {}): Promise<Res> {
+  return new Promise((resolve) => {
+    execFile(TSX, [MAIN, ...args], { env: { ...process.env, ...env }, cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('wyvern CLI end to end', () => {
+  let store: Store;
+  let server: ApiServer;
+  let dir: string;
+  let api: string[];
+  beforeAll(async () => {
+    store = await openStore('memory:');
+    dir = await mkdtemp(join(tmpdir(), 'wyvern-cli-'));
+    server = await startApiServer({ store, listen: `unix:${join(dir, 'api.sock')}` });
+    api = ['--api', server.url];
+  });
+  afterAll(async () => { await server?.close(); await store?.close(); await rm(dir, { recursive: true, force: true }); });
+
+  it('builds a topology with human output, then lists, shows and deletes', async () => {
+    let r = await wyvern(['network', 'create', 'blue', '--mtu', '1400', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/created network blue/);
+    r = await wyvern(['subnet', 'create', 'blue-a', '--network', 'blue', '--cidr', '10.0.0.0/24', '--dns', '8.8.8.8,1.1.1.1',
+      '--domain', 'blue.test', '--route', '192.168.0.0/16=10.0.0.254', '--lease', '600', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await wyvern(['port', 'create', 'vm1', '--network', 'blue', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await wyvern(['port', 'create', 'vm2', '--network', 'blue', '--ip', '10.0.0.77', '--mac', '02:aa:00:00:00:02', '--no-port-security', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await wyvern(['router', 'create', 'r1', '--mode', 'reactive', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await wyvern(['router', 'attach', 'r1', 'blue-a', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await wyvern(['router', 'route', 'add', 'r1', '172.16.0.0/12', '10.0.0.9', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/172\.16\.0\.0\/12 via 10\.0\.0\.9/);
+
+    r = await wyvern(['port', 'list', ...api]);
+    expect(r.stdout).toMatch(/^NAME\s+NETWORK\s+MAC\s+IPS\s+CHASSIS/);
+    expect(r.stdout).toMatch(/vm1\s+blue\s+\S+\s+10\.0\.0\.2\s+-/);
+    expect(r.stdout).toMatch(/vm2\s+blue\s+02:aa:00:00:00:02\s+10\.0\.0\.77/);
+    r = await wyvern(['subnet', 'show', 'blue-a', ...api]);
+    expect(r.stdout).toMatch(/gatewayIp\s+10\.0\.0\.1/);
+    expect(r.stdout).toMatch(/dnsServers\s+8\.8\.8\.8, 1\.1\.1\.1/);
+    r = await wyvern(['--json', 'router', 'show', 'r1', ...api]);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'r1', mode: 'reactive', interfaces: [{ ip: '10.0.0.1' }], routes: [{ cidr: '172.16.0.0/12' }] });
+    r = await wyvern(['network', 'list', '--json'], { WYVERN_API: server.url });
+    expect(JSON.parse(r.stdout)).toMatchObject([{ name: 'blue', mtu: 1400, tunnelKey: 1 }]);
+
+    r = await wyvern(['network', 'delete', 'blue', ...api]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/still has 2 port\(s\).*HTTP 409 CONFLICT/);
+    r = await wyvern(['router', 'route', 'delete', 'r1', '172.16.0.0/12', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const args of [['router', 'delete', 'r1'], ['port', 'delete', 'vm1'], ['port', 'delete', 'vm2'], ['subnet', 'delete', 'blue-a'], ['network', 'delete', 'blue']]) {
+      r = await wyvern([...args, ...api]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/^deleted /);
+    }
+    r = await wyvern(['network', 'list', ...api]);
+    expect(r.stdout.trim()).toBe('(none)');
+  });
+
+  it('reports API errors with the field and exits non-zero', async () => {
+    let r = await wyvern(['network', 'create', 'n1', ...api]);
+    expect(r.code).toBe(0);
+    r = await wyvern(['subnet', 'create', 's1', '--network', 'n1', '--cidr', '10.0.0.1/24', ...api]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/host bits are set.*\[field: cidr\].*HTTP 400 INVALID/);
+    r = await wyvern(['network', 'show', 'nope', ...api]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/network nope not found/);
+    r = await wyvern(['network', 'create', 'n1', ...api]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/HTTP 409/);
+    r = await wyvern(['network', 'list', '--api', `unix:${join(dir, 'missing.sock')}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot reach the wyvern API/);
+  });
+
+  it('usage errors exit 2; --help works everywhere', async () => {
+    let r = await wyvern(['network', 'create', 'x', '--bogus', ...api]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--bogus/);
+    r = await wyvern(['frobnicate']);
+    expect(r.code).toBe(2);
+    r = await wyvern(['subnet', 'create', 's', ...api]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--network is required/);
+    r = await wyvern(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/network\s+create, list/);
+    for (const cmd of ['network', 'subnet', 'port', 'router', 'chassis', 'topology', 'api']) {
+      r = await wyvern([cmd, '--help']);
+      expect(r.code, cmd).toBe(0);
+      expect(r.stdout, cmd).toMatch(/usage:/);
+    }
+  });
+
+  it('topology export > file, import is idempotent', async () => {
+    await wyvern(['network', 'create', 'exp', ...api]);
+    await wyvern(['subnet', 'create', 'exp-s', '--network', 'exp', '--cidr', '10.7.0.0/24', ...api]);
+    await wyvern(['port', 'create', 'exp-p', '--network', 'exp', ...api]);
+    const r = await wyvern(['topology', 'export', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    const file = join(dir, 'topo.json');
+    await writeFile(file, r.stdout);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ format: 'wyvern-topology', version: 1 });
+    let i = await wyvern(['topology', 'import', file, ...api]);
+    expect(i.code, i.stderr).toBe(0);
+    expect(i.stdout).toMatch(/nothing to do/);
+    await wyvern(['port', 'delete', 'exp-p', ...api]);
+    i = await wyvern(['topology', 'import', file, '--json', ...api]);
+    expect(JSON.parse(i.stdout)).toMatchObject({ written: 3 });
+    expect((await wyvern(['topology', 'export', ...api])).stdout).toBe(r.stdout);
+  });
+});
