@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,5 +133,30 @@ describe('wyvern CLI end to end', () => {
     i = await wyvern(['topology', 'import', file, '--json', ...api]);
     expect(JSON.parse(i.stdout)).toMatchObject({ written: 3 });
     expect((await wyvern(['topology', 'export', ...api])).stdout).toBe(r.stdout);
+  });
+
+  it('wyvern api --store memory: serves standalone until SIGTERM', async () => {
+    const sock = join(dir, 'standalone.sock');
+    const child = spawn(TSX, [MAIN, 'api', '--store', 'memory:', '--listen', `unix:${sock}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`wyvern api did not start: ${err}`)), 30_000);
+        child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('listening on')) { clearTimeout(t); resolve(); } });
+        child.once('exit', (code) => { clearTimeout(t); reject(new Error(`wyvern api exited ${code}: ${err}`)); });
+      });
+      expect(out).toContain(`unix:${sock}`);
+      const r = await wyvern(['network', 'create', 'standalone', '--api', `unix:${sock}`]);
+      expect(r.code, r.stderr).toBe(0);
+      const off = await wyvern(['api', '--store', 'memory:', '--listen', 'tcp:0.0.0.0:0']);
+      expect(off.code).toBe(1);
+      expect(off.stderr).toMatch(/without a token/);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    }
   });
 });
