@@ -17,7 +17,7 @@ export const NXAST = {
   RESUBMIT: 1, SET_TUNNEL: 2, POP_QUEUE: 5, REG_MOVE: 6, REG_LOAD: 7, NOTE: 8, SET_TUNNEL64: 9,
   RESUBMIT_TABLE: 14, OUTPUT_REG: 15, LEARN: 16, EXIT: 17, DEC_TTL: 18, FIN_TIMEOUT: 19, CONTROLLER: 20,
   DEC_TTL_CNT_IDS: 21, STACK_PUSH: 27, STACK_POP: 28, SAMPLE: 29, OUTPUT_REG2: 32, REG_LOAD2: 33,
-  CONJUNCTION: 34, CT: 35, NAT: 36, CONTROLLER2: 37, SAMPLE2: 38, OUTPUT_TRUNC: 39, CT_CLEAR: 43,
+  CONJUNCTION: 34, CT: 35, NAT: 36, CONTROLLER2: 37, SAMPLE2: 38, OUTPUT_TRUNC: 39, SAMPLE3: 41, CT_CLEAR: 43,
   RESUBMIT_TABLE_CT: 44,
 } as const;
 
@@ -148,10 +148,13 @@ function decode(r: Reader): Action {
       return { type: subtype === NXAST.STACK_PUSH ? 'stack_push' : 'stack_pop', field, ofs, nBits };
     }
     case NXAST.SAMPLE:
-    case NXAST.SAMPLE2: {
+    case NXAST.SAMPLE2:
+    case NXAST.SAMPLE3: {
       const probability = r.u16(), collectorSetId = r.u32(), obsDomainId = r.u32(), obsPointId = r.u32();
       if (subtype === NXAST.SAMPLE) return { type: 'sample', probability, collectorSetId, obsDomainId, obsPointId };
       const samplingPort = r.u16(), direction = r.u8();
+      // Only sample3 carries a direction; sample2 has padding there (the re-encode check enforces zero).
+      if (subtype === NXAST.SAMPLE2) return { type: 'sample', probability, collectorSetId, obsDomainId, obsPointId, samplingPort };
       return { type: 'sample', probability, collectorSetId, obsDomainId, obsPointId, samplingPort, direction };
     }
     case NXAST.CONJUNCTION: {
@@ -251,7 +254,8 @@ export function writeNxAction(w: Writer, a: Action): void {
     case 'exit': s = nxStart(w, NXAST.EXIT); w.zero(6); break;
     case 'ct_clear': s = nxStart(w, NXAST.CT_CLEAR); w.zero(6); break;
     case 'dec_ttl':
-      if (!a.controllerIds) { s = nxStart(w, NXAST.DEC_TTL); w.zero(6); break; }
+      // Plain dec_ttl is OFPAT_DEC_NW_TTL in OpenFlow 1.3 (OVS accepts NXAST_DEC_TTL only in 1.0).
+      if (!a.controllerIds) { w.u16(24); w.u16(8); w.zero(4); return; }
       s = nxStart(w, NXAST.DEC_TTL_CNT_IDS); w.u16(a.controllerIds.length); w.zero(4);
       for (const id of a.controllerIds) w.u16(id);
       break;
@@ -298,8 +302,9 @@ export function writeNxAction(w: Writer, a: Action): void {
       w.u16(a.ofs); writeFieldRef(w, a.field); w.u16(a.nBits); w.zero(6);
       break;
     case 'sample': {
-      const v2 = a.samplingPort !== undefined || a.direction !== undefined;
-      s = nxStart(w, v2 ? NXAST.SAMPLE2 : NXAST.SAMPLE);
+      const v3 = a.direction !== undefined;
+      const v2 = v3 || a.samplingPort !== undefined;
+      s = nxStart(w, v3 ? NXAST.SAMPLE3 : v2 ? NXAST.SAMPLE2 : NXAST.SAMPLE);
       w.u16(a.probability); w.u32(a.collectorSetId); w.u32(a.obsDomainId); w.u32(a.obsPointId);
       if (v2) { w.u16(a.samplingPort ?? 0); w.u8(a.direction ?? 0); }
       break;
