@@ -25,6 +25,8 @@ export interface OfChannelOptions {
   echoTimeoutMs?: number;
   requestTimeoutMs?: number;
   reconnect?: { minMs: number; maxMs: number };
+  /** SET_CONFIG miss_send_len after each handshake (see SessionOptions); default 0xffff. */
+  missSendLen?: number | null;
   logger?: Logger;
   /** For tests: the clock behind timeouts, keepalive and backoff. */
   clock?: Clock;
@@ -145,6 +147,7 @@ export class OfChannel extends EventEmitter {
       requestTimeoutMs: this.opts.requestTimeoutMs,
       echoIntervalMs: this.opts.echoIntervalMs,
       echoTimeoutMs: this.opts.echoTimeoutMs,
+      missSendLen: this.opts.missSendLen,
       clock: this.clock,
       logger: this.log,
     });

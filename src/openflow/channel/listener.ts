@@ -21,6 +21,7 @@ export interface OfListenerOptions {
   echoIntervalMs?: number;
   echoTimeoutMs?: number;
   requestTimeoutMs?: number;
+  missSendLen?: number | null;
   logger?: Logger;
   clock?: Clock;
 }
@@ -99,6 +100,7 @@ export class OfListener extends EventEmitter {
       requestTimeoutMs: this.opts.requestTimeoutMs,
       echoIntervalMs: this.opts.echoIntervalMs,
       echoTimeoutMs: this.opts.echoTimeoutMs,
+      missSendLen: this.opts.missSendLen,
       clock: this.opts.clock,
       logger: this.log,
     });

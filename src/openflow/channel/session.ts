@@ -36,6 +36,12 @@ export interface SessionOptions {
   echoIntervalMs?: number;
   /** Declare the peer dead after this long without receiving a byte. Default 15 s. */
   echoTimeoutMs?: number;
+  /**
+   * miss_send_len sent in SET_CONFIG after FEATURES. OVS gives a service connection (br-int.mgmt, like
+   * ovn-controller uses) no PACKET_INs at all until it sets a nonzero miss_send_len. Default 0xffff
+   * (OFPCML_NO_BUFFER: whole packets); null sends no SET_CONFIG.
+   */
+  missSendLen?: number | null;
   clock?: Clock;
   logger?: Logger;
   /** Session number, for logs and the 'up' event. */
@@ -66,6 +72,7 @@ export class OfSession extends EventEmitter {
   readonly requestTimeoutMs: number;
   private readonly echoIntervalMs: number;
   private readonly echoTimeoutMs: number;
+  private readonly missSendLen: number | null;
   private lastRx: number;
   private echoTimer: TimerHandle | undefined;
   private drainWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
@@ -84,6 +91,7 @@ export class OfSession extends EventEmitter {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.echoIntervalMs = opts.echoIntervalMs ?? 5_000;
     this.echoTimeoutMs = opts.echoTimeoutMs ?? 15_000;
+    this.missSendLen = opts.missSendLen === undefined ? 0xffff : opts.missSendLen;
     this.lastRx = this.clock.now();
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.settleDrain());
@@ -118,6 +126,10 @@ export class OfSession extends EventEmitter {
       this.state = 'features';
       const features = await this.exchange<FeaturesReply>({ type: 'FEATURES_REQUEST', xid: 0 }, this.requestTimeoutMs);
       if (this.isClosed) throw new OfChannelDownError(this.closeReason ?? 'closed');
+      if (this.missSendLen !== null) {
+        // No reply on success; an ERROR would arrive unsolicited. Ordered before anything the caller sends.
+        await this.writeRaw(encodeMessage({ type: 'SET_CONFIG', xid: this.allocXid(), flags: 0, missSendLen: this.missSendLen }));
+      }
       this.features = features;
       this.state = 'up';
       this.lastRx = this.clock.now();
