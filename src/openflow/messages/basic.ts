@@ -12,7 +12,8 @@ export function readHello(r: Reader, xid: number, version: number): OfMessage {
     const type = r.u16(), len = r.u16();
     if (len < 4) r.fail(`bad hello element length ${len}`, at + 2);
     const body = r.sub(len - 4, 'hello element');
-    r.pad(Math.min(((len + 7) & ~7) - len, r.remaining()));
+    // Elements are padded to 8 bytes; unpadded ones are rejected so re-encoding stays byte-exact.
+    r.pad(((len + 7) & ~7) - len);
     if (type === 1 && (len - 4) % 4 === 0) {
       const bitmaps: number[] = [];
       while (body.remaining() > 0) bitmaps.push(body.u32());
