@@ -194,7 +194,7 @@ async function upRig(opts?: Parameters<typeof rig>[0]): Promise<Rig & { sw: Fake
 describe('OfChannel handshake and correlation', () => {
   it('negotiates 1.3, runs FEATURES and announces session 1', async () => {
     const r = await upRig();
-    expect(r.ups).toEqual([{ features: { ...FEATURES, xid: r.sw.of('FEATURES_REQUEST')[0]!.xid }, session: 1 }]);
+    expect(r.ups).toEqual([{ features: { ...FEATURES, xid: r.sw.got.find((m) => m.type === 'FEATURES_REQUEST')!.xid }, session: 1 }]);
     expect(r.ch.sessionCount).toBe(1);
     expect(r.ch.features?.datapathId).toBe(0xabcdefn);
     // Our HELLO carries a version bitmap with only 1.3.
