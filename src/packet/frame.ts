@@ -16,6 +16,11 @@ export interface ParsedFrame {
   udp?: UdpHeader;
   tcp?: TcpHeader;
   dhcp?: DhcpMessage;
+  /**
+   * Set instead of `dhcp` when UDP 67/68 carries something that is not a valid DHCP message. Recorded, not
+   * thrown, so handlers that only care about L2–L4 (routing the first packet of a flow) still get the frame.
+   */
+  dhcpError?: PacketError;
 }
 
 export interface ParseOptions {
@@ -25,7 +30,8 @@ export interface ParseOptions {
 
 /**
  * Parses an Ethernet frame as deep as wyvern understands it. Unknown ethertypes/protocols simply end the
- * decoding; a layer that is present but malformed throws PacketError (with its offset in `buf`). Non-first
+ * decoding; an L2–L4 layer that is present but malformed throws PacketError (with its offset in `buf`); a
+ * malformed DHCP payload is reported in `dhcpError` rather than thrown. Non-first
  * IPv4 fragments carry no L4; a first fragment gives L4 ports but no DHCP and no ICMP checksum verdict.
  */
 export function parseFrame(buf: Buffer, opts: ParseOptions = {}): ParsedFrame {
@@ -52,21 +58,29 @@ export function parseFrame(buf: Buffer, opts: ParseOptions = {}): ParsedFrame {
     case IPPROTO_UDP: {
       const udp = parseUdp(buf, start, end, whole);
       f.udp = udp;
-      if (whole && opts.dhcp !== false && isDhcpPorts(udp)) f.dhcp = parseDhcp(buf, udp.payloadOffset, udp.payloadEnd);
+      if (whole && opts.dhcp !== false && isDhcpPorts(udp)) {
+        try {
+          f.dhcp = parseDhcp(buf, udp.payloadOffset, udp.payloadEnd);
+        } catch (e) {
+          if (!(e instanceof PacketError)) throw e;
+          f.dhcpError = e;
+        }
+      }
       break;
     }
   }
   return f;
 }
 
+/** Clients send from 68, relays from 67, but test tools use any source port: the destination decides. */
 function isDhcpPorts(u: UdpHeader): boolean {
-  return (
-    (u.dstPort === DHCP_SERVER_PORT || u.dstPort === DHCP_CLIENT_PORT) &&
-    (u.srcPort === DHCP_SERVER_PORT || u.srcPort === DHCP_CLIENT_PORT)
-  );
+  return u.dstPort === DHCP_SERVER_PORT || u.dstPort === DHCP_CLIENT_PORT;
 }
 
-/** parseFrame that returns the PacketError instead of throwing it (any other error is a bug and rethrown). */
+/**
+ * parseFrame that returns the PacketError instead of throwing it (any other error is a bug and rethrown).
+ * A DHCP-level error stays in `dhcpError` of the returned frame.
+ */
 export function tryParseFrame(buf: Buffer, opts?: ParseOptions): ParsedFrame | PacketError {
   try {
     return parseFrame(buf, opts);

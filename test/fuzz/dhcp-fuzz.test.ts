@@ -22,7 +22,8 @@ function bases(): Buffer[] {
 }
 
 function checkDecision(input: Buffer, d: DhcpDecision, tally: Map<string, number>): void {
-  if (tryParseFrame(input) instanceof PacketError) expect(d).toMatchObject({ action: 'drop', counter: 'malformed' });
+  const p = tryParseFrame(input);
+  if (p instanceof PacketError || (p.dhcpError && p.udp?.dstPort === 67)) expect(d).toMatchObject({ action: 'drop', counter: 'malformed' });
   if (d.action === 'drop') {
     expect(COUNTERS.has(d.counter)).toBe(true);
     tally.set(d.counter, (tally.get(d.counter) ?? 0) + 1);

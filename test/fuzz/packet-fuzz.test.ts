@@ -12,6 +12,7 @@ function check(b: Buffer): void {
     const f = parseFrame(b);
     if (f.ipv4) expect(f.ipv4.payloadEnd).toBeLessThanOrEqual(b.length);
     if (f.udp) expect(f.udp.payloadEnd).toBeLessThanOrEqual(b.length);
+    if (f.dhcpError) expect(f.dhcpError.offset).toBeLessThanOrEqual(b.length);
   } catch (e) {
     if (!(e instanceof PacketError)) throw e;
     if (e.offset < 0 || e.offset > b.length) throw new Error(`offset ${e.offset} outside a ${b.length}-byte frame: ${e.message}`);

@@ -328,3 +328,20 @@ describe('handleDhcp: length limits and overload', () => {
     expect(reply(d).f.udp!.length - 8).toBeGreaterThanOrEqual(300);
   });
 });
+
+describe('handleDhcp: input forms and addressing guards', () => {
+  it('a frame parsed with { dhcp: false } is decoded on demand', () => {
+    const f = parseFrame(clientFrame({ type: T.DISCOVER }), { dhcp: false });
+    expect(f.dhcp).toBeUndefined();
+    expect(reply(handleDhcp(f, baseCtx(), 0)).kind).toBe('OFFER');
+  });
+  it('garbage on UDP 67 is malformed; requests unicast to another server are not for us', () => {
+    const junk = clientFrame({ type: T.DISCOVER });
+    junk.fill(0x41, 14 + 20 + 8 + 236, 14 + 20 + 8 + 240);
+    expect(dropOf(handleDhcp(junk, baseCtx(), 0))).toBe('malformed');
+    expect(dropOf(handleDhcp(parseFrame(junk), baseCtx(), 0))).toBe('malformed');
+    expect(dropOf(handleDhcp(clientFrame({ type: T.REQUEST, ciaddr: ME, ipDst: '10.77.0.9' }), baseCtx(), 0))).toBe('not_for_us');
+    // subnet-directed broadcast is accepted
+    expect(reply(handleDhcp(clientFrame({ type: T.DISCOVER, ipDst: '10.77.0.255' }), baseCtx(), 0)).kind).toBe('OFFER');
+  });
+});

@@ -266,23 +266,34 @@ describe('DHCP options', () => {
     expect(d.messageType).toBe(DHCP_TYPE.ACK);
   });
 
-  it('rejects bad cookie, option running past the end, bad 52/53 lengths', () => {
+  it('bad cookie, option running past the end, bad 52/53 lengths → dhcpError (not thrown), with offsets', () => {
     const ok = buildUdpIpv4Frame({ srcMac: A, dstMac: B, src: '0.0.0.0', dst: '255.255.255.255', srcPort: 68, dstPort: 67, payload: buildDhcp({ op: 1, xid: 1, chaddr: A, options: [[53, optU8(1)]] }).payload });
     const base = 14 + 20 + 8;
+    const dhcpErr = (b: Buffer, code: string, offset: number): void => {
+      const f = parseFrame(b);
+      expect(f.dhcp).toBeUndefined();
+      expect(f.udp).toBeDefined();
+      expect(f.dhcpError).toBeInstanceOf(PacketError);
+      expect([f.dhcpError!.layer, f.dhcpError!.code, f.dhcpError!.offset]).toEqual(['dhcp', code, offset]);
+    };
     const cookie = Buffer.from(ok);
     cookie[base + 236] = 0;
-    expectPacketError(() => parseFrame(cookie), 'dhcp', 'bad_magic', base + 236);
+    dhcpErr(cookie, 'bad_magic', base + 236);
     const over = Buffer.from(ok);
     over[base + 240 + 1] = 200; // 53's length
-    expectPacketError(() => parseFrame(over), 'dhcp', 'bad_option', base + 240);
+    dhcpErr(over, 'bad_option', base + 240);
     const mt = Buffer.from(ok);
     mt.write('3502', base + 240, 'hex');
-    expect(tryParseFrame(mt)).toBeInstanceOf(PacketError);
+    dhcpErr(mt, 'bad_option', base + 240);
     const ov = Buffer.from(ok);
     ov.write('340109ff', base + 243, 'hex');
-    expectPacketError(() => parseFrame(ov), 'dhcp', 'bad_option', base + 240);
-    const cut = ok.subarray(0, base + 200);
-    expect(tryParseFrame(cut)).toBeInstanceOf(PacketError);
+    dhcpErr(ov, 'bad_option', base + 240);
+    const short = buildUdpIpv4Frame({ srcMac: A, dstMac: B, src: '0.0.0.0', dst: '255.255.255.255', srcPort: 68, dstPort: 67, payload: Buffer.alloc(100) });
+    dhcpErr(short, 'truncated', base);
+    // L3 truncation still throws
+    expect(tryParseFrame(ok.subarray(0, base + 200))).toBeInstanceOf(PacketError);
+    // parse options can skip DHCP entirely
+    expect(parseFrame(cookie, { dhcp: false }).dhcpError).toBeUndefined();
   });
 
   it('parseCidr clears host bits', () => {

@@ -13,7 +13,10 @@ import {
   ZERO_IP,
   buildDhcp,
   buildUdpIpv4Frame,
+  parseCidr,
+  parseDhcp,
   parseFrame,
+  intToIp,
   type DhcpMessage,
   type ParsedFrame,
 } from '../../packet/index.js';
@@ -103,16 +106,37 @@ export function handleDhcp(frame: ParsedFrame | Buffer, ctx: DhcpContext, now: n
   return decision;
 }
 
+/** The DHCP message of a frame, decoding it here if the caller parsed with `{ dhcp: false }`. */
+function dhcpOf(f: ParsedFrame): DhcpMessage | DhcpDecision {
+  if (f.dhcp) return f.dhcp;
+  if (f.dhcpError) return drop('malformed', f.dhcpError.message);
+  if (!f.udp || (f.ipv4 && (f.ipv4.mf || f.ipv4.fragmentOffset !== 0))) return drop('malformed', 'fragmented DHCP');
+  try {
+    return parseDhcp(f.buf, f.udp.payloadOffset, f.udp.payloadEnd);
+  } catch (e) {
+    return drop('malformed', e instanceof PacketError ? e.message : String(e));
+  }
+}
+
+/** Requests must be broadcast (limited or subnet-directed) or unicast to us; others belong to another server. */
+function addressedToUs(f: ParsedFrame, ctx: DhcpContext, serverIp: string): boolean {
+  const dst = f.ipv4?.dst;
+  if (dst === undefined || dst === BROADCAST_IP || dst === serverIp) return true;
+  const { network, mask } = parseCidr(ctx.subnet.cidr);
+  return dst === intToIp((network | ~mask) >>> 0);
+}
+
 function decide(f: ParsedFrame, ctx: DhcpContext): DhcpDecision {
-  const req = f.dhcp;
   if (!f.udp || f.udp.dstPort !== DHCP_SERVER_PORT) return drop('not_for_us', 'not UDP to port 67');
-  if (!req) return drop('malformed', 'UDP to port 67 without a DHCP message');
+  const req = dhcpOf(f);
+  if ('action' in req) return req;
   if (req.op !== BOOTREQUEST) return drop('ignored', `op ${req.op} is not BOOTREQUEST`);
   if (!ctx.subnet.enableDhcp) return drop('not_for_us', 'DHCP disabled on the subnet');
   if (req.htype !== 1 || req.hlen !== 6) return drop('ignored', `hardware type ${req.htype}/${req.hlen} is not Ethernet`);
   if (req.chaddr !== ctx.port.mac.toLowerCase()) return drop('not_for_us', `chaddr ${req.chaddr} is not the port's MAC`);
   const serverIp = ctx.server.ip ?? gatewayOf(ctx);
   if (!serverIp) return drop('ignored', 'no server identity: subnet has no gateway and ctx.server.ip is unset');
+  if (!addressedToUs(f, ctx, serverIp)) return drop('not_for_us', `unicast to another server ${f.ipv4!.dst}`);
   let v: Verdict | DhcpDecision;
   switch (req.messageType) {
     case undefined:
