@@ -8,7 +8,10 @@ import type { Store } from '../../src/store/types.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { ApiClient } from '../../src/api/client.js';
 
-const STORES: string[] = (process.env.WYVERN_API_TEST_STORES ?? 'memory:').split(' ').filter(Boolean);
+// Default: memory and an embedded level store in a unique temp dir; add etcd://… via WYVERN_API_TEST_STORES.
+const LEVEL_DIR = join(tmpdir(), `wyvern-api-level-${process.pid}-${Math.random().toString(36).slice(2)}`);
+const STORES: string[] = (process.env.WYVERN_API_TEST_STORES ?? `memory: level:${LEVEL_DIR}`).split(' ').filter(Boolean);
+afterAll(async () => { await rm(LEVEL_DIR, { recursive: true, force: true }); });
 
 for (const storeUrl of STORES) {
   describe(`API over ${storeUrl}`, () => {
