@@ -90,11 +90,19 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/**
+ * BAD_URL: unparsable store URL; UNAVAILABLE: store unreachable/locked; COMPACTED: revision gone;
+ * CLOSED: used after close(); INVALID: a request the store refuses (duplicate key in one txn, unknown
+ * lease, bad TTL) — a bug in the caller; EXHAUSTED: an integer pool is full; CONFLICT: gave up after
+ * too many lost compare-and-swap races; INTERNAL: anything else.
+ */
+export type StoreErrorCode = 'BAD_URL' | 'UNAVAILABLE' | 'COMPACTED' | 'CLOSED' | 'INVALID' | 'EXHAUSTED' | 'CONFLICT' | 'INTERNAL';
+
 /** Typed store failure; `code` lets callers tell an unreachable store from a bad URL. */
 export class StoreError extends Error {
   constructor(
     message: string,
-    readonly code: 'BAD_URL' | 'UNAVAILABLE' | 'COMPACTED' | 'CLOSED' | 'INTERNAL',
+    readonly code: StoreErrorCode,
     options?: { cause?: unknown },
   ) {
     super(message, options);

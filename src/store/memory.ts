@@ -1,0 +1,47 @@
+/**
+ * memory: driver — the engine with no persistence. For unit tests and demos: history is kept
+ * until compact() is called, and time can be injected so lease expiry is deterministic.
+ */
+import type { Logger } from '../util/log.js';
+import { Engine, type Clock } from './engine.js';
+import { EngineStore } from './engine-store.js';
+
+export interface MemoryStoreOptions {
+  logger?: Logger;
+  /** Clock for lease deadlines (default Date.now). */
+  clock?: Clock;
+  /** Lease expiry check period in ms; 0 = only when expireLeases() is called. Default 250. */
+  leaseCheckMs?: number;
+  /** Keep at most this many revisions of watch history (default: all, until compact()). */
+  historyLimit?: number;
+}
+
+export class MemoryStore extends EngineStore {
+  /** Forgets watch history up to and including `revision` (tests of onCompacted). */
+  compact(revision: number): Promise<void> {
+    return this.engine.compact(revision);
+  }
+
+  /** Expires leases whose deadline passed on the injected clock (tests). */
+  expireLeases(): Promise<void> {
+    return this.engine.expireLeases();
+  }
+
+  /**
+   * Another client of the same in-memory store (e.g. a second agent in one test process).
+   * Closing it stops its lease keep-alives without revoking them.
+   */
+  connect(): EngineStore {
+    return new EngineStore(this.url, this.engine, false);
+  }
+}
+
+export function createMemoryStore(opts: MemoryStoreOptions = {}): MemoryStore {
+  const engine = new Engine({
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.leaseCheckMs !== undefined ? { leaseCheckMs: opts.leaseCheckMs } : {}),
+    ...(opts.historyLimit !== undefined ? { historyLimit: opts.historyLimit } : {}),
+  });
+  return new MemoryStore('memory:', engine, true);
+}
