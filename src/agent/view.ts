@@ -60,6 +60,22 @@ export class TopologyView {
       .map((ps) => ({ ps, loc: this.locate(net, ps) }));
   }
 
+  /** The logical port behind a local ofport (for PACKET_INs). */
+  portByOfport(ofport: number): { net: NetworkState; ps: PortState } | undefined {
+    for (const vif of this.vifs.values()) {
+      if (vif.ofport !== ofport) continue;
+      for (const net of this.networks.values())
+        for (const ps of net.ports.values()) if (ps.port.name === vif.ifaceId) return { net, ps };
+    }
+    return undefined;
+  }
+
+  /** The network with this tunnel key, if watched. */
+  networkByKey(key: number): NetworkState | undefined {
+    for (const n of this.networks.values()) if (n.network.tunnelKey === key) return n;
+    return undefined;
+  }
+
   networkByName(name: string): NetworkState | undefined {
     for (const n of this.networks.values()) if (n.network.name === name) return n;
     return undefined;

@@ -1,6 +1,8 @@
 import type { Action } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import { type NetworkApp } from '../types.js';
+import { routersOn } from '../l3/topology.js';
+import { dhcpOnlyGateways, dhcpServerMac } from '../dhcp/app.js';
 
 const ETH_ARP = 0x0806;
 const ARP_REQUEST = 1;
@@ -26,7 +28,7 @@ export function arpReplyActions(mac: string, ip: string): Action[] {
  */
 export const arpApp: NetworkApp = {
   name: 'arp',
-  networkFlows(tables, _view, net) {
+  networkFlows(tables, view, net) {
     const t = tables.table('arp_responder');
     const metadata = { field: 'metadata', value: BigInt(net.network.tunnelKey) };
     const flows: DesiredFlow[] = [];
@@ -39,7 +41,7 @@ export const arpApp: NetworkApp = {
           { field: 'arp_op', value: ARP_REQUEST },
           { field: 'arp_tpa', value: ip },
         ];
-        flows.push(t.flow({ priority: 100, match: base, actions: arpReplyActions(port.mac, ip), object: port.portKey }));
+        flows.push(t.flow({ priority: 100, match: base, actions: arpReplyActions(port.mac.toLowerCase(), ip), object: port.portKey }));
         flows.push(
           t.flow({
             priority: 110,
@@ -49,6 +51,27 @@ export const arpApp: NetworkApp = {
           }),
         );
       }
+    }
+    // Router interfaces on this network answer for their gateway addresses.
+    for (const { router, iface } of routersOn(view, net.network.id)) {
+      const match = [
+        metadata,
+        { field: 'eth_type', value: ETH_ARP },
+        { field: 'arp_op', value: ARP_REQUEST },
+        { field: 'arp_tpa', value: iface.ip },
+      ];
+      flows.push(t.flow({ priority: 100, match, actions: arpReplyActions(iface.mac.toLowerCase(), iface.ip), object: router.routerKey }));
+    }
+    // On a DHCP subnet with no router, the DHCP server's address (the gateway) answers ARP so that
+    // unicast renewals reach it.
+    for (const subnet of dhcpOnlyGateways(view, net)) {
+      const match = [
+        metadata,
+        { field: 'eth_type', value: ETH_ARP },
+        { field: 'arp_op', value: ARP_REQUEST },
+        { field: 'arp_tpa', value: subnet.gatewayIp },
+      ];
+      flows.push(t.flow({ priority: 90, match, actions: arpReplyActions(dhcpServerMac(view, net, subnet), subnet.gatewayIp), object: net.network.tunnelKey }));
     }
     return flows;
   },

@@ -1,0 +1,277 @@
+import { writeFile } from 'node:fs/promises';
+import { arpApp } from '../apps/arp/index.js';
+import { classifierApp } from '../apps/classifier/index.js';
+import { dhcpApp, dhcpPacketInHandler, type DhcpCounters } from '../apps/dhcp/app.js';
+import { l2App } from '../apps/l2/index.js';
+import { l3App } from '../apps/l3/index.js';
+import { l3PacketInHandler, type L3Counters } from '../apps/l3/reactive.js';
+import type { NetworkApp } from '../apps/types.js';
+import { startApiServer, type ApiServer } from '../api/server.js';
+import { FlowManager } from '../flows/manager.js';
+import { chassisKey, parseKey } from '../model/keys.js';
+import type { Chassis } from '../model/types.js';
+import { OfChannel } from '../openflow/channel/index.js';
+import { OvsdbClient } from '../ovsdb/index.js';
+import { ensureBridge, ensureTunnelPort, markInstalled, nameTables, VifWatcher } from '../ovsdb/vswitch.js';
+import { loadPipeline } from '../pipeline/pipeline.js';
+import { PipelineTables } from '../pipeline/tables.js';
+import { openStore, PrefixSubscription, type SubscriptionEvent } from '../store/index.js';
+import type { Lease, Store } from '../store/types.js';
+import type { Logger } from '../util/log.js';
+import { addAgentRoutes } from './api-routes.js';
+import { BindingManager } from './binding.js';
+import { FlowComputer } from './compute.js';
+import type { AgentConfig } from './config.js';
+import { PacketInDispatcher } from './packet-in.js';
+import { RouterReach } from './router-reach.js';
+import { TopologySync, type ViewChange } from './topology-sync.js';
+import { TopologyView } from './view.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+/** Proactive apps, in the order their flows are computed. */
+export const APPS: NetworkApp[] = [classifierApp, dhcpApp, arpApp, l3App, l2App];
+
+/**
+ * The composition root of one hypervisor's agent: OVSDB (bridge, tables, tunnel port, VIFs), the store
+ * (chassis lease, lazy per-network watches, bindings), the flow pipeline (apps → flow manager → switch)
+ * and PACKET_IN handling. The only place that reads config and the clock.
+ */
+export class Agent {
+  readonly tables = new PipelineTables(loadPipeline());
+  readonly view: TopologyView;
+  readonly dhcpCounters: DhcpCounters = { replies: {}, drops: {} };
+  readonly l3Counters: L3Counters = { echoReplies: 0, timeExceeded: 0, unreachable: 0, reactiveFlows: 0 };
+  store!: Store;
+  ovsdb!: OvsdbClient;
+  channel!: OfChannel;
+  flows!: FlowManager;
+  computer!: FlowComputer;
+  sync!: TopologySync;
+  bindings!: BindingManager;
+  packetIn!: PacketInDispatcher;
+  api?: ApiServer;
+  private subscription!: PrefixSubscription;
+  private vifs!: VifWatcher;
+  private reach!: RouterReach;
+  private lease?: Lease;
+  private flushTimer: NodeJS.Immediate | undefined;
+  private readonly installedMarks = new Set<string>();
+  /** VIF name → desired flow version that first included its port's flows. */
+  private readonly pendingMarks = new Map<string, number>();
+  private started = false;
+  private stopping = false;
+  readonly startedAt = Date.now();
+
+  constructor(
+    readonly config: AgentConfig,
+    private readonly logger: Logger,
+  ) {
+    this.view = new TopologyView(config.chassis, config.encap);
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    const log = this.logger;
+    this.store = await openStore(cfg.store, { logger: log.child({ component: 'store' }) });
+    this.subscription = new PrefixSubscription(this.store, { logger: log });
+    this.sync = new TopologySync(this.view, this.subscription, log.child({ component: 'sync' }), cfg.lazySync);
+    this.bindings = new BindingManager(this.store, this.view, this.sync, this.subscription, log.child({ component: 'binding' }));
+    this.reach = new RouterReach(this.view, this.sync);
+    this.subscription.on('event', (ev: SubscriptionEvent) => this.onStoreEvent(ev));
+    this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
+    this.bindings.on('changed', (netId: string) => this.markDirty(netId));
+
+    // Open vSwitch: bridge, table names, tunnel port.
+    this.ovsdb = await OvsdbClient.connect(cfg.ovsdb, { logger: log.child({ component: 'ovsdb' }), reconnect: true });
+    await this.prepareSwitch();
+    this.ovsdb.on('reconnected', () => void this.prepareSwitch().catch((err) => log.error({ err }, 'switch setup after reconnect failed')));
+
+    // Flows: nothing is written before the first full computation.
+    this.channel = new OfChannel({ endpoint: cfg.openflow, logger: log.child({ component: 'openflow' }) });
+    this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }) });
+    this.computer = new FlowComputer(this.tables, APPS, this.view, this.flows);
+    this.packetIn = new PacketInDispatcher(this.tables, log.child({ component: 'packet-in' }), {
+      rate: cfg.packetInRate,
+      burst: cfg.packetInBurst,
+    });
+    this.packetIn.register('dhcp', dhcpPacketInHandler(this.view, cfg.encap, log.child({ component: 'dhcp' }), this.dhcpCounters));
+    this.packetIn.register('l3', l3PacketInHandler(this.view, this.tables.forApp('l3'), this.l3Counters));
+    this.channel.on('message', (msg) => {
+      const out = this.packetIn.handle(msg);
+      if (out) void this.flows.sendDirect(out.messages).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
+    });
+    this.channel.on('up', (ev: { session: number }) => {
+      log.info({ session: ev.session }, 'OpenFlow session up');
+      void this.prepareSwitch().catch((err) => log.error({ err }, 'switch setup failed'));
+    });
+    this.channel.on('down', (reason: string) => log.warn({ reason }, 'OpenFlow session down'));
+    this.flows.on('synced', () => void this.markInstalledPorts());
+
+    // Store: chassis registration, then the topology this hypervisor needs.
+    await this.registerChassis();
+    await this.sync.start();
+
+    // VIFs present now are bound before the first computation.
+    this.vifs = new VifWatcher(this.ovsdb, { logger: log.child({ component: 'vifs' }) });
+    const initial: Promise<void>[] = [];
+    this.vifs.on('plugged', (v) => {
+      const p = this.bindings.plugged(v).catch((err) => log.error({ err, iface: v.name }, 'bind failed'));
+      if (!this.started) initial.push(p);
+    });
+    this.vifs.on('changed', (v) => void this.bindings.plugged(v).catch((err) => log.error({ err }, 'rebind failed')));
+    this.vifs.on('unplugged', (v) => {
+      this.installedMarks.delete(v.name);
+      this.pendingMarks.delete(v.name);
+      void this.bindings.unplugged(v).catch((err) => log.error({ err, iface: v.name }, 'unbind failed'));
+    });
+    await this.vifs.start();
+    await Promise.all(initial);
+    await this.reach.update();
+
+    this.computer.markAllDirty();
+    this.notePendingMarks(this.computer.flush());
+    this.started = true;
+    this.channel.start();
+    void this.flows.activate();
+
+    if (cfg.apiListen !== 'none') {
+      this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION });
+      addAgentRoutes(this.api, this);
+    }
+    if (cfg.readyFile) await writeFile(cfg.readyFile, JSON.stringify({ api: this.api?.url, pid: process.pid }) + '\n');
+    log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.flushTimer) clearImmediate(this.flushTimer);
+    await this.api?.close().catch(() => undefined);
+    this.vifs?.stop();
+    await this.channel?.stop().catch(() => undefined);
+    await this.subscription?.close().catch(() => undefined);
+    // The chassis key goes with its lease: peers stop tunnelling here at once. Bindings stay: the VMs do.
+    await this.lease?.revoke().catch(() => undefined);
+    await this.ovsdb?.close().catch(() => undefined);
+    await this.store?.close().catch(() => undefined);
+  }
+
+  /** Recomputes flows from scratch and compares with the incremental state (desired and on the switch). */
+  async recomputeCheck(): Promise<{ equal: boolean; missing: string[]; extra: string[]; different: string[]; installed: number }> {
+    const r = this.computer.compare();
+    return { ...r, installed: this.flows.installedCount() };
+  }
+
+  private async prepareSwitch(): Promise<void> {
+    const cfg = this.config;
+    await ensureBridge(this.ovsdb, { name: cfg.bridge, datapathType: cfg.datapathType, protocols: ['OpenFlow13'], failMode: 'secure' });
+    await nameTables(this.ovsdb, cfg.bridge, this.tables.tableNames());
+    const tunnel = await ensureTunnelPort(this.ovsdb, cfg.bridge, { type: cfg.encap, localIp: cfg.tunnelIp });
+    if (this.view.tunnelOfport !== tunnel.ofport) {
+      this.view.tunnelOfport = tunnel.ofport;
+      if (this.computer) this.markAllDirty();
+    }
+  }
+
+  private async registerChassis(): Promise<void> {
+    const cfg = this.config;
+    this.lease = await this.store.grantLease(cfg.leaseTtlSeconds);
+    const chassis: Chassis = {
+      name: cfg.chassis,
+      tunnelIp: cfg.tunnelIp,
+      encaps: [cfg.encap],
+      version: AGENT_VERSION,
+      registeredAt: new Date().toISOString(),
+    };
+    await this.store.put(chassisKey(cfg.chassis), JSON.stringify(chassis), { lease: this.lease.id });
+  }
+
+  private onStoreEvent(ev: SubscriptionEvent): void {
+    const nameOf = (key: string) => {
+      const k = parseKey(key);
+      return k?.kind === 'name' && k.of === 'port' ? k.name : undefined;
+    };
+    switch (ev.type) {
+      case 'snapshot':
+      case 'resync': {
+        const names = ev.kvs.filter((kv) => nameOf(kv.key));
+        if (names.length > 0 || nameOf(ev.prefix)) {
+          for (const kv of names) void this.bindings.nameAppeared(nameOf(kv.key)!, kv.value);
+          return;
+        }
+        this.sync.applySnapshot(ev.prefix, ev.kvs);
+        return;
+      }
+      case 'put': {
+        const name = nameOf(ev.kv.key);
+        if (name) void this.bindings.nameAppeared(name, ev.kv.value);
+        else this.sync.applyPut(ev.kv.key, ev.kv.value);
+        return;
+      }
+      case 'delete': {
+        const name = nameOf(ev.key);
+        if (name) void this.bindings.nameRemoved(name);
+        else this.sync.applyDelete(ev.key);
+        return;
+      }
+    }
+  }
+
+  private onViewChange(c: ViewChange): void {
+    if (c.all) this.markAllDirty();
+    else for (const id of c.networks) this.markDirty(id);
+    void this.reach.update();
+  }
+
+  private markDirty(netId: string): void {
+    if (!this.computer) return;
+    this.computer.markDirty(netId);
+    // Routed neighbours hold flows towards this network's ports.
+    for (const n of this.reach.neighboursOf(netId)) this.computer.markDirty(n);
+    this.scheduleFlush();
+  }
+
+  private markAllDirty(): void {
+    this.computer.markAllDirty();
+    this.scheduleFlush();
+  }
+
+  /** Coalesces a burst of store/OVSDB events into one recompute and one bundle. */
+  private scheduleFlush(): void {
+    if (!this.started || this.flushTimer) return;
+    this.flushTimer = setImmediate(() => {
+      this.flushTimer = undefined;
+      if (!this.computer.hasDirty()) return;
+      const version = this.computer.flush();
+      this.notePendingMarks(version);
+      void this.flows.sync();
+    });
+  }
+
+  /** Ports whose flows are part of `version` get their installed mark once that version is on the switch. */
+  private notePendingMarks(version: number): void {
+    for (const b of this.bindings.boundPorts()) {
+      const vif = this.view.vifs.get(b.name);
+      if (!vif || this.installedMarks.has(vif.ifaceName) || this.pendingMarks.has(vif.ifaceName)) continue;
+      const net = this.view.networks.get(b.networkId);
+      if (!net || net.network.tunnelKey === 0 || !net.ports.has(b.portId)) continue;
+      this.pendingMarks.set(vif.ifaceName, version);
+    }
+  }
+
+  /** Marks VIFs whose flows are on the switch with external_ids:wyvern-installed=true. */
+  private async markInstalledPorts(): Promise<void> {
+    for (const [iface, version] of this.pendingMarks) {
+      if (this.flows.appliedVersion < version) continue;
+      this.pendingMarks.delete(iface);
+      this.installedMarks.add(iface);
+      try {
+        await markInstalled(this.ovsdb, iface, true);
+      } catch (err) {
+        this.installedMarks.delete(iface);
+        this.logger.warn({ err, iface }, 'could not set wyvern-installed');
+      }
+    }
+  }
+}

@@ -1,0 +1,148 @@
+import { EventEmitter } from 'node:events';
+import { bindingKey, nameKey } from '../model/keys.js';
+import type { Binding } from '../model/types.js';
+import type { Store } from '../store/types.js';
+import type { Logger } from '../util/log.js';
+import type { TopologySync } from './topology-sync.js';
+import type { LocalVif, TopologyView } from './view.js';
+
+/** A VIF as reported by OVSDB (the OVSDB client's VifWatcher events carry at least this). */
+export interface VifEvent {
+  name: string;
+  ofport: number;
+  ifaceId?: string;
+}
+
+interface Resolved {
+  portId: string;
+  networkId: string;
+  /** modRevision of the binding this agent wrote: it only deletes its own. */
+  bindingRevision?: number;
+}
+
+/**
+ * Binds VIFs to logical ports: a VIF whose iface-id names a port is bound to this chassis (binding in the
+ * store), its network is watched, and unplug unbinds. A VIF plugged before its port exists waits on the
+ * port's name key and binds when the port appears. A binding is deleted only if it is still the one this
+ * agent wrote, so a VM that moved to another hypervisor keeps its new binding.
+ */
+export class BindingManager extends EventEmitter {
+  private readonly resolved = new Map<string, Resolved>();
+  /** Port names whose name key this agent watches (VIF waiting for its port, or bound). */
+  private readonly watchedNames = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly view: TopologyView,
+    private readonly sync: TopologySync,
+    private readonly subscription: { add(prefix: string): Promise<void> | void; remove(prefix: string): Promise<void> | void },
+    private readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  boundPorts(): { name: string; portId: string; networkId: string; ofport: number }[] {
+    return [...this.resolved].map(([name, r]) => ({ name, ...r, ofport: this.view.vifs.get(name)?.ofport ?? -1 }));
+  }
+
+  portOf(name: string): Resolved | undefined {
+    return this.resolved.get(name);
+  }
+
+  async plugged(ev: VifEvent): Promise<void> {
+    if (!ev.ifaceId || ev.ofport <= 0) return;
+    const vif: LocalVif = { ifaceName: ev.name, ofport: ev.ofport, ifaceId: ev.ifaceId };
+    const prev = this.view.vifs.get(ev.ifaceId);
+    this.view.vifs.set(ev.ifaceId, vif);
+    if (prev && prev.ifaceName !== ev.name) this.logger.warn({ port: ev.ifaceId, ifaces: [prev.ifaceName, ev.name] }, 'two VIFs claim one port');
+    const r = this.resolved.get(ev.ifaceId);
+    if (r) {
+      // ofport changed (e.g. OVS restart): refresh binding and flows.
+      await this.writeBinding(ev.ifaceId, r);
+      this.emit('changed', r.networkId);
+      return;
+    }
+    await this.watchName(ev.ifaceId);
+    const kv = await this.store.get(nameKey('port', ev.ifaceId));
+    if (kv) await this.nameAppeared(ev.ifaceId, kv.value);
+    else this.logger.info({ port: ev.ifaceId, iface: ev.name }, 'VIF plugged for a port that does not exist (yet)');
+  }
+
+  async unplugged(ev: VifEvent): Promise<void> {
+    if (!ev.ifaceId) return;
+    const vif = this.view.vifs.get(ev.ifaceId);
+    if (vif && vif.ifaceName !== ev.name) return; // another VIF holds this port now
+    this.view.vifs.delete(ev.ifaceId);
+    await this.unwatchName(ev.ifaceId);
+    await this.release(ev.ifaceId);
+  }
+
+  /** The port's name key was written (port created, or re-created under the same name). */
+  async nameAppeared(name: string, value: string): Promise<void> {
+    if (!this.view.vifs.has(name)) return;
+    let ref: { id?: string; networkId?: string };
+    try {
+      ref = JSON.parse(value) as typeof ref;
+    } catch {
+      return;
+    }
+    if (!ref.id || !ref.networkId) return;
+    const cur = this.resolved.get(name);
+    if (cur && cur.portId === ref.id) return;
+    if (cur) await this.release(name);
+    const r: Resolved = { portId: ref.id, networkId: ref.networkId };
+    this.resolved.set(name, r);
+    await this.sync.want(r.networkId, name);
+    await this.writeBinding(name, r);
+    this.logger.info({ port: name, network: r.networkId }, 'port bound to this chassis');
+    this.emit('changed', r.networkId);
+  }
+
+  /** The port was deleted: its VIF stays plugged but is no longer bound. */
+  async nameRemoved(name: string): Promise<void> {
+    if (this.resolved.has(name)) await this.release(name);
+  }
+
+  /** Rewrites every binding of this chassis (after the store came back, or on a timer as a repair). */
+  async refreshAll(): Promise<void> {
+    for (const [name, r] of this.resolved) await this.writeBinding(name, r);
+  }
+
+  private async writeBinding(name: string, r: Resolved): Promise<void> {
+    const vif = this.view.vifs.get(name);
+    const binding: Binding = { chassis: this.view.chassisName, ofport: vif?.ofport, updatedAt: new Date().toISOString() };
+    try {
+      r.bindingRevision = await this.store.put(bindingKey(r.networkId, r.portId), JSON.stringify(binding));
+    } catch (err) {
+      this.logger.error({ err, port: name }, 'could not write binding');
+    }
+  }
+
+  private async release(name: string): Promise<void> {
+    const r = this.resolved.get(name);
+    if (!r) return;
+    this.resolved.delete(name);
+    if (r.bindingRevision !== undefined) {
+      const key = bindingKey(r.networkId, r.portId);
+      try {
+        await this.store.txn([{ key, modRevision: r.bindingRevision }], [{ op: 'delete', key }]);
+      } catch (err) {
+        this.logger.error({ err, port: name }, 'could not remove binding');
+      }
+    }
+    this.logger.info({ port: name, network: r.networkId }, 'port unbound');
+    await this.sync.unwant(r.networkId, name);
+    this.emit('changed', r.networkId);
+  }
+
+  private async watchName(name: string): Promise<void> {
+    if (this.watchedNames.has(name)) return;
+    this.watchedNames.add(name);
+    await this.subscription.add(nameKey('port', name));
+  }
+
+  private async unwatchName(name: string): Promise<void> {
+    if (!this.watchedNames.delete(name)) return;
+    await this.subscription.remove(nameKey('port', name));
+  }
+}

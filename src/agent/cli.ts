@@ -1,0 +1,78 @@
+import { hostname } from 'node:os';
+import { createLogger } from '../util/log.js';
+import { Agent } from './agent.js';
+import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
+
+const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows [--api URL] [--token T]
+
+  status      the agent's chassis, watched networks, bound ports, flow and packet-in counters
+  recompute   recompute every flow from scratch and compare with the incremental state
+  flows       the agent's desired flows in ovs-ofctl syntax, with the app and object of each
+`;
+
+async function debugCommand(sub: string, argv: string[]): Promise<number> {
+  const { ApiClient } = await import('../api/client.js');
+  let api = process.env.WYVERN_API ?? 'http://127.0.0.1:7676';
+  let token = process.env.WYVERN_TOKEN;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--api') api = argv[++i] ?? api;
+    else if (argv[i] === '--token') token = argv[++i];
+    else if (argv[i] === '--json') continue;
+    else {
+      process.stderr.write(`wyvern agent ${sub}: unknown argument ${argv[i]}\n${DEBUG_USAGE}`);
+      return 2;
+    }
+  }
+  const client = new ApiClient(api, token);
+  const res =
+    sub === 'recompute' ? await client.raw('POST', '/v1/agent/recompute') : await client.raw('GET', `/v1/agent/${sub}`);
+  if (res.status >= 300) {
+    process.stderr.write(`wyvern agent ${sub}: ${JSON.stringify(res.body)}\n`);
+    return 1;
+  }
+  if (sub === 'flows' && !argv.includes('--json')) {
+    for (const f of res.body as { app: string; object: string; flow: string }[]) process.stdout.write(`${f.flow}  # ${f.app}/${f.object}\n`);
+  } else process.stdout.write(`${JSON.stringify(res.body, null, 2)}\n`);
+  if (sub === 'recompute' && !(res.body as { equal: boolean }).equal) return 1;
+  return 0;
+}
+
+/** `wyvern agent …`: runs the agent, or asks a running one for status / recompute / flows. */
+export async function agentCommand(argv: string[]): Promise<number> {
+  if (argv[0] === '--help' || argv[0] === '-h') {
+    process.stdout.write(`${AGENT_USAGE}\n${DEBUG_USAGE}`);
+    return 0;
+  }
+  if (argv[0] === 'status' || argv[0] === 'recompute' || argv[0] === 'flows') return debugCommand(argv[0], argv.slice(1));
+  let config;
+  try {
+    config = loadAgentConfig(argv, process.env, hostname());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`wyvern agent: ${err.message}\n\n${AGENT_USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.logLevel, name: 'wyvern-agent' });
+  const agent = new Agent(config, logger);
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    await agent.stop();
+    logger.flush();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  try {
+    await agent.start();
+  } catch (err) {
+    logger.fatal({ err }, 'agent failed to start');
+    logger.flush();
+    await agent.stop().catch(() => undefined);
+    return 1;
+  }
+  // Runs until a signal stops it.
+  await new Promise<never>(() => undefined);
+  return 0;
+}

@@ -1,0 +1,84 @@
+import type { NetworkApp } from '../apps/types.js';
+import type { FlowManager } from '../flows/manager.js';
+import { flowKey } from '../flows/manager.js';
+import type { DesiredFlow, PipelineTables } from '../pipeline/tables.js';
+import type { TopologyView } from './view.js';
+
+/** Owner name of one app's flows for one network. */
+const owner = (app: string, netId: string) => `${app}/net:${netId}`;
+
+/**
+ * Turns the topology view into desired flows. Incremental: only networks marked dirty are recomputed
+ * (every app's flows for that network are replaced as one owner each). Full: everything from scratch,
+ * used at start and by the debug recompute that proves incremental == full.
+ */
+export class FlowComputer {
+  private readonly dirty = new Set<string>();
+
+  constructor(
+    private readonly tables: PipelineTables,
+    private readonly apps: NetworkApp[],
+    private readonly view: TopologyView,
+    private readonly flows: FlowManager,
+  ) {}
+
+  markDirty(netId: string): void {
+    this.dirty.add(netId);
+  }
+
+  markAllDirty(): void {
+    for (const id of this.view.networks.keys()) this.dirty.add(id);
+    // Networks that left the view still own flows until recomputed away.
+    for (const o of this.flows.ownerNames()) {
+      const m = /\/net:(.+)$/.exec(o);
+      if (m) this.dirty.add(m[1]!);
+    }
+  }
+
+  hasDirty(): boolean {
+    return this.dirty.size > 0;
+  }
+
+  /** Recomputes dirty networks into the flow manager; returns the desired version that includes them. */
+  flush(): number {
+    let version = this.flows.set('pipeline', this.tables.missFlows());
+    for (const netId of this.dirty) {
+      const net = this.view.networks.get(netId);
+      for (const app of this.apps) {
+        version = net && net.network.tunnelKey !== 0
+          ? this.flows.set(owner(app.name, netId), app.networkFlows(this.tables.forApp(app.name), this.view, net))
+          : this.flows.drop(owner(app.name, netId));
+      }
+    }
+    this.dirty.clear();
+    return version;
+  }
+
+  /** Every flow the current view implies, computed from scratch (does not touch the flow manager). */
+  fullRecompute(): DesiredFlow[] {
+    const out: DesiredFlow[] = [...this.tables.missFlows()];
+    for (const net of this.view.networks.values()) {
+      if (net.network.tunnelKey === 0) continue;
+      for (const app of this.apps) out.push(...app.networkFlows(this.tables.forApp(app.name), this.view, net));
+    }
+    return out;
+  }
+
+  /** Compares a full recompute with the incremental desired state: keys missing, extra, or different. */
+  compare(): { equal: boolean; missing: string[]; extra: string[]; different: string[] } {
+    const full = new Map(this.fullRecompute().map((f) => [flowKey(f), f]));
+    const incr = new Map(this.flows.desiredFlows().map((f) => [flowKey(f), f]));
+    const missing = [...full.keys()].filter((k) => !incr.has(k));
+    const extra = [...incr.keys()].filter((k) => !full.has(k));
+    const different = [...full.keys()].filter((k) => {
+      const a = full.get(k);
+      const b = incr.get(k);
+      return b !== undefined && JSON.stringify(a, replacer) !== JSON.stringify(b, replacer);
+    });
+    return { equal: missing.length + extra.length + different.length === 0, missing, extra, different };
+  }
+}
+
+function replacer(_k: string, v: unknown): unknown {
+  return typeof v === 'bigint' ? v.toString(16) : v;
+}

@@ -1,0 +1,239 @@
+import { EventEmitter } from 'node:events';
+import {
+  CHASSIS_PREFIX,
+  networkKey,
+  netPrefix,
+  parseKey,
+  ROUTERS_PREFIX,
+  NETWORKS_PREFIX,
+  NET_PREFIX,
+} from '../model/keys.js';
+import type { Binding, Chassis, Network, Port, Router, Subnet } from '../model/types.js';
+import type { KeyValue } from '../store/types.js';
+import type { Logger } from '../util/log.js';
+import type { NetworkState, TopologyView } from './view.js';
+
+/** What changed in the view: network ids whose flows must be recomputed, or everything. */
+export type ViewChange = { networks: Set<string>; all: boolean };
+
+/** What the sync needs of a store subscription (PrefixSubscription provides it). */
+export interface Subscription {
+  add(prefix: string): Promise<void> | void;
+  remove(prefix: string): Promise<void> | void;
+  prefixes(): string[];
+}
+
+/**
+ * Keeps the view in step with the store for exactly the networks it is asked to watch (lazy sync),
+ * plus chassis and routers. Store events come in as key/value changes; each is decoded with its key's
+ * kind, and the networks it affects are reported through 'change'.
+ */
+export class TopologySync extends EventEmitter {
+  /** Networks we want, with the reasons (local port names) we want them. */
+  private readonly wanted = new Map<string, Set<string>>();
+  private readonly pending = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly view: TopologyView,
+    private readonly subscription: Subscription,
+    private readonly logger: Logger,
+    private readonly lazy: boolean,
+  ) {
+    super();
+  }
+
+  async start(): Promise<void> {
+    await this.subscription.add(CHASSIS_PREFIX);
+    await this.subscription.add(ROUTERS_PREFIX);
+    if (!this.lazy) {
+      await this.subscription.add(NETWORKS_PREFIX);
+      await this.subscription.add(NET_PREFIX);
+    }
+  }
+
+  watchedNetworks(): string[] {
+    return [...this.view.networks.keys()];
+  }
+
+  /** Starts watching a network for a reason (a local port); resolves once its snapshot is in the view. */
+  async want(networkId: string, reason: string): Promise<void> {
+    let reasons = this.wanted.get(networkId);
+    if (!reasons) this.wanted.set(networkId, (reasons = new Set()));
+    reasons.add(reason);
+    if (!this.lazy) return;
+    const inFlight = this.pending.get(networkId);
+    if (inFlight) return inFlight;
+    if (this.subscription.prefixes().includes(netPrefix(networkId))) return;
+    const p = (async () => {
+      await this.subscription.add(networkKey(networkId));
+      await this.subscription.add(netPrefix(networkId));
+    })().finally(() => this.pending.delete(networkId));
+    this.pending.set(networkId, p);
+    return p;
+  }
+
+  /** Drops a reason; the network is unwatched and forgotten when no reason is left. */
+  async unwant(networkId: string, reason: string): Promise<void> {
+    const reasons = this.wanted.get(networkId);
+    if (!reasons) return;
+    reasons.delete(reason);
+    if (reasons.size > 0) return;
+    this.wanted.delete(networkId);
+    if (!this.lazy) return;
+    await this.subscription.remove(netPrefix(networkId));
+    await this.subscription.remove(networkKey(networkId));
+    if (this.view.networks.delete(networkId)) this.changed(networkId);
+  }
+
+  /** A prefix's full content (first read or after compaction): replaces what the view had under it. */
+  applySnapshot(prefix: string, kvs: KeyValue[]): void {
+    const present = new Set(kvs.map((kv) => kv.key));
+    for (const key of this.keysUnder(prefix)) if (!present.has(key)) this.applyDelete(key);
+    for (const kv of kvs) this.applyPut(kv.key, kv.value);
+  }
+
+  applyPut(key: string, value: string): void {
+    const k = parseKey(key);
+    if (!k) return;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(value);
+    } catch {
+      this.logger.warn({ key }, 'ignoring a store value that is not JSON');
+      return;
+    }
+    switch (k.kind) {
+      case 'chassis':
+        this.view.chassis.set(k.name, doc as Chassis);
+        this.changedAll();
+        return;
+      case 'router':
+        this.view.routers.set(k.routerId, doc as Router);
+        this.changedAll();
+        return;
+      case 'network': {
+        const existing = this.view.networks.get(k.networkId);
+        if (existing) existing.network = doc as Network;
+        else if (this.isWanted(k.networkId))
+          this.view.networks.set(k.networkId, { network: doc as Network, subnets: new Map(), ports: new Map() });
+        this.changed(k.networkId);
+        return;
+      }
+      case 'subnet':
+        this.netState(k.networkId).subnets.set(k.subnetId, doc as Subnet);
+        this.changed(k.networkId);
+        return;
+      case 'port': {
+        const net = this.netState(k.networkId);
+        const prev = net.ports.get(k.portId);
+        net.ports.set(k.portId, { port: doc as Port, binding: prev?.binding });
+        this.changed(k.networkId);
+        return;
+      }
+      case 'binding': {
+        const net = this.netState(k.networkId);
+        const ps = net.ports.get(k.portId);
+        if (ps) ps.binding = doc as Binding;
+        else this.orphanBindings.set(key, doc as Binding);
+        this.changed(k.networkId);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  applyDelete(key: string): void {
+    const k = parseKey(key);
+    if (!k) return;
+    switch (k.kind) {
+      case 'chassis':
+        if (this.view.chassis.delete(k.name)) this.changedAll();
+        return;
+      case 'router':
+        if (this.view.routers.delete(k.routerId)) this.changedAll();
+        return;
+      case 'network':
+        this.view.networks.delete(k.networkId);
+        this.changed(k.networkId);
+        return;
+      case 'subnet':
+        this.view.networks.get(k.networkId)?.subnets.delete(k.subnetId);
+        this.changed(k.networkId);
+        return;
+      case 'port':
+        this.view.networks.get(k.networkId)?.ports.delete(k.portId);
+        this.changed(k.networkId);
+        return;
+      case 'binding': {
+        this.orphanBindings.delete(key);
+        const ps = this.view.networks.get(k.networkId)?.ports.get(k.portId);
+        if (ps) ps.binding = undefined;
+        this.changed(k.networkId);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Bindings seen before their port (the port arrives in a later event of the same snapshot or revision). */
+  private readonly orphanBindings = new Map<string, Binding>();
+
+  private isWanted(networkId: string): boolean {
+    return !this.lazy || this.wanted.has(networkId);
+  }
+
+  /** Network state, created on first sight (a network's children may arrive before the network itself). */
+  private netState(networkId: string): NetworkState {
+    let net = this.view.networks.get(networkId);
+    if (!net) {
+      net = {
+        network: { id: networkId, name: '', tunnelKey: 0, mtu: 1500 },
+        subnets: new Map(),
+        ports: new Map(),
+      };
+      this.view.networks.set(networkId, net);
+    }
+    // Adopt bindings that arrived before their ports.
+    for (const [key, b] of this.orphanBindings) {
+      const k = parseKey(key);
+      if (k?.kind === 'binding' && k.networkId === networkId) {
+        const ps = net.ports.get(k.portId);
+        if (ps) {
+          ps.binding = b;
+          this.orphanBindings.delete(key);
+        }
+      }
+    }
+    return net;
+  }
+
+  private *keysUnder(prefix: string): Generator<string> {
+    if (prefix === CHASSIS_PREFIX) for (const n of this.view.chassis.keys()) yield `${CHASSIS_PREFIX}${n}`;
+    else if (prefix === ROUTERS_PREFIX) for (const id of this.view.routers.keys()) yield `${ROUTERS_PREFIX}${id}`;
+    for (const [id, net] of this.view.networks) {
+      if (networkKey(id).startsWith(prefix) && net.network.tunnelKey !== 0) yield networkKey(id);
+      const np = netPrefix(id);
+      if (!np.startsWith(prefix) && !prefix.startsWith(np)) continue;
+      for (const sid of net.subnets.keys()) {
+        const key = `${np}subnets/${sid}`;
+        if (key.startsWith(prefix)) yield key;
+      }
+      for (const [pid, ps] of net.ports) {
+        const key = `${np}ports/${pid}`;
+        if (key.startsWith(prefix)) yield key;
+        const bkey = `${np}bindings/${pid}`;
+        if (ps.binding && bkey.startsWith(prefix)) yield bkey;
+      }
+    }
+  }
+
+  private changed(networkId: string): void {
+    this.emit('change', { networks: new Set([networkId]), all: false } satisfies ViewChange);
+  }
+
+  private changedAll(): void {
+    this.emit('change', { networks: new Set<string>(), all: true } satisfies ViewChange);
+  }
+}

@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto';
+import type { NetworkState, TopologyView } from '../../agent/view.js';
+import type { PacketIn, PacketInResult } from '../../agent/packet-in.js';
+import { packetOut } from '../../agent/packet-in.js';
+import type { Subnet } from '../../model/types.js';
+import type { DesiredFlow } from '../../pipeline/tables.js';
+import type { Logger } from '../../util/log.js';
+import { routersOn } from '../l3/topology.js';
+import type { NetworkApp } from '../types.js';
+import { handleDhcp } from './server.js';
+import type { Encapsulation } from './types.js';
+
+const ETH_IP = 0x0800;
+const UDP = 17;
+
+/** The MAC DHCP replies come from: the subnet's router interface, else one derived from the subnet id. */
+export function dhcpServerMac(view: TopologyView, net: NetworkState, subnet: Subnet): string {
+  for (const { iface } of routersOn(view, net.network.id)) if (iface.subnetId === subnet.id) return iface.mac.toLowerCase();
+  const h = createHash('sha256').update(`wyvern-dhcp:${subnet.id}`).digest();
+  // Locally administered, unicast.
+  h[0] = (h[0]! & 0xfc) | 0x02;
+  return [...h.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** The subnets of a network whose gateway address no router answers for (the DHCP server answers ARP then). */
+export function dhcpOnlyGateways(view: TopologyView, net: NetworkState): Subnet[] {
+  const routed = new Set(routersOn(view, net.network.id).map(({ iface }) => iface.subnetId));
+  return [...net.subnets.values()].filter((s) => s.enableDhcp && s.gatewayIp && !routed.has(s.id));
+}
+
+/**
+ * DHCP: requests from local VMs whose port has an address on a DHCP-enabled subnet go to the agent, which
+ * answers from the logical port (no pool). Requests on DHCP-off subnets pass through the pipeline like any
+ * broadcast, so a tenant's own server answers.
+ */
+export const dhcpApp: NetworkApp = {
+  name: 'dhcp',
+  networkFlows(tables, view, net) {
+    const t = tables.table('dhcp');
+    const flows: DesiredFlow[] = [];
+    for (const { ps, loc } of view.placedPorts(net)) {
+      if (loc.kind !== 'local') continue;
+      const served = ps.port.fixedIps.some((f) => net.subnets.get(f.subnetId)?.enableDhcp);
+      if (!served) continue;
+      flows.push(
+        t.flow({
+          priority: 100,
+          match: [
+            { field: tables.reg('src_port'), value: ps.port.portKey },
+            { field: 'eth_type', value: ETH_IP },
+            { field: 'ip_proto', value: UDP },
+            { field: 'udp_src', value: 68 },
+            { field: 'udp_dst', value: 67 },
+          ],
+          actions: [{ type: 'output', port: 'controller', maxLen: 0xffff }],
+          object: ps.port.portKey,
+        }),
+      );
+    }
+    return flows;
+  },
+};
+
+export interface DhcpCounters {
+  replies: Record<string, number>;
+  drops: Record<string, number>;
+}
+
+/** The PACKET_IN side: finds the VM's logical port by its ofport and lets the RFC 2131 core answer. */
+export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, logger: Logger, counters: DhcpCounters) {
+  return (pin: PacketIn): PacketInResult | undefined => {
+    const found = view.portByOfport(pin.inPort);
+    if (!found) {
+      counters.drops.unknown_port = (counters.drops.unknown_port ?? 0) + 1;
+      return undefined;
+    }
+    const { net, ps } = found;
+    const fixed = ps.port.fixedIps.find((f) => net.subnets.get(f.subnetId)?.enableDhcp);
+    const subnet = fixed && net.subnets.get(fixed.subnetId);
+    if (!fixed || !subnet) return undefined;
+    const decision = handleDhcp(
+      pin.frame,
+      {
+        port: { name: ps.port.name, mac: ps.port.mac, ip: fixed.ip },
+        subnet,
+        network: { mtu: net.network.mtu, encapsulation: encap },
+        server: { mac: dhcpServerMac(view, net, subnet) },
+        logger,
+      },
+      Date.now(),
+    );
+    if (decision.action === 'drop') {
+      counters.drops[decision.counter] = (counters.drops[decision.counter] ?? 0) + 1;
+      if (decision.counter === 'release' || decision.counter === 'decline')
+        logger.info({ port: ps.port.name, reason: decision.reason }, `DHCP ${decision.counter}`);
+      return undefined;
+    }
+    counters.replies[decision.kind] = (counters.replies[decision.kind] ?? 0) + 1;
+    return { messages: [packetOut(pin.inPort, decision.frame)] };
+  };
+}

@@ -1,0 +1,98 @@
+import type { PacketIn, PacketInResult } from '../../agent/packet-in.js';
+import { packetOut, packetReinject } from '../../agent/packet-in.js';
+import type { TopologyView } from '../../agent/view.js';
+import type { Router, RouterInterface } from '../../model/types.js';
+import { flowMod } from '../../openflow/index.js';
+import {
+  buildIcmpEchoReply,
+  buildIcmpError,
+  ICMP_ECHO_REQUEST,
+  ICMP_TIME,
+  ICMP_TIME_EXCEEDED,
+  ICMP_DEST_UNREACHABLE,
+  ICMP_UNREACH,
+} from '../../packet/index.js';
+import type { AppTables } from '../../pipeline/tables.js';
+import { ALL_ONES_64 } from '../types.js';
+import { L3_PRIORITY, routeActions } from './index.js';
+import { inCidr, resolveRoute } from './topology.js';
+
+export interface L3Counters {
+  echoReplies: number;
+  timeExceeded: number;
+  unreachable: number;
+  reactiveFlows: number;
+}
+
+/** Idle timeout of the flows a reactive router installs for a destination. */
+export const REACTIVE_IDLE_SECONDS = 30;
+
+function findRouter(view: TopologyView, networkId: string, mac: string): { router: Router; iface: RouterInterface } | undefined {
+  for (const router of view.routers.values())
+    for (const iface of router.interfaces)
+      if (iface.networkId === networkId && iface.mac.toLowerCase() === mac) return { router, iface };
+  return undefined;
+}
+
+/**
+ * The L3 PACKET_IN side: ICMP for the router's own addresses (echo reply), TTL expiry (time exceeded),
+ * no route (unreachable), and the first packet of a reactive router's flow: a specific flow with an idle
+ * timeout is installed and the packet re-injected so it takes that flow.
+ */
+export function l3PacketInHandler(view: TopologyView, tables: AppTables, counters: L3Counters) {
+  return (pin: PacketIn): PacketInResult | undefined => {
+    const ip = pin.frame.ipv4;
+    if (!ip) return undefined;
+    const net = view.networkByKey(Number(pin.networkKey));
+    if (!net) return undefined;
+    const at = findRouter(view, net.network.id, pin.frame.eth.dst);
+    if (!at) return undefined;
+    const { router, iface } = at;
+    const reply = (frame: Buffer | null): PacketInResult | undefined =>
+      frame ? { messages: [packetOut(pin.inPort, frame)] } : undefined;
+
+    const own = router.interfaces.find((i) => i.ip === ip.dst);
+    if (own) {
+      if (pin.frame.icmp?.type === ICMP_ECHO_REQUEST) {
+        counters.echoReplies++;
+        return reply(buildIcmpEchoReply(pin.frame, iface.mac, own.ip));
+      }
+      counters.unreachable++;
+      return reply(buildIcmpError(ICMP_DEST_UNREACHABLE, ICMP_UNREACH.port, pin.frame, iface.mac, iface.ip));
+    }
+    if (ip.ttl <= 1) {
+      counters.timeExceeded++;
+      return reply(buildIcmpError(ICMP_TIME_EXCEEDED, ICMP_TIME.ttl, pin.frame, iface.mac, iface.ip));
+    }
+    const route = resolveRoute(view, router, ip.dst);
+    if (!route) {
+      counters.unreachable++;
+      const attached = router.interfaces.some((i) => {
+        const s = view.networks.get(i.networkId)?.subnets.get(i.subnetId);
+        return s !== undefined && inCidr(ip.dst, s.cidr);
+      });
+      const code = attached ? ICMP_UNREACH.host : ICMP_UNREACH.net;
+      return reply(buildIcmpError(ICMP_DEST_UNREACHABLE, code, pin.frame, iface.mac, iface.ip));
+    }
+    // A reactive router (or a proactive one whose flow is not there yet): install the destination's flow,
+    // then re-inject the packet at the start of the pipeline, where it now meets that flow.
+    const flow = tables.table('l3_router').flow({
+      priority: L3_PRIORITY.host,
+      match: [
+        { field: 'metadata', value: pin.networkKey },
+        { field: 'eth_dst', value: iface.mac.toLowerCase() },
+        { field: 'eth_type', value: 0x0800 },
+        { field: 'ipv4_dst', value: ip.dst },
+      ],
+      actions: routeActions(route.target),
+      writeMetadata: { value: BigInt(route.target.net.network.tunnelKey), mask: ALL_ONES_64 },
+      goto: 'l2_lookup',
+      object: router.routerKey,
+      // Always with a timeout: for a proactive router this only bridges the moment before its own flow
+      // lands (which then replaces it), and the re-injected packet can never loop back here.
+      idleTimeout: REACTIVE_IDLE_SECONDS,
+    });
+    counters.reactiveFlows++;
+    return { messages: [flowMod({ command: 'add', ...flow }), packetReinject(pin.inPort, pin.frame.buf)] };
+  };
+}

@@ -1,0 +1,83 @@
+import type { NetworkState, TopologyView } from '../../agent/view.js';
+import type { Port, Router, RouterInterface, Subnet } from '../../model/types.js';
+
+/** IPv4 text → 32-bit unsigned. */
+export function ipToInt(ip: string): number {
+  const p = ip.split('.').map(Number);
+  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
+}
+
+export function parseCidr(cidr: string): { base: number; len: number } {
+  const [ip, len] = cidr.split('/');
+  const l = Number(len);
+  const mask = l === 0 ? 0 : (0xffffffff << (32 - l)) >>> 0;
+  return { base: (ipToInt(ip!) & mask) >>> 0, len: l };
+}
+
+export function inCidr(ip: string, cidr: string): boolean {
+  const { base, len } = parseCidr(cidr);
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return ((ipToInt(ip) & mask) >>> 0) === base;
+}
+
+export function maskText(len: number): string {
+  const m = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  return [m >>> 24, (m >>> 16) & 255, (m >>> 8) & 255, m & 255].join('.');
+}
+
+/** Routers with an interface on this network, with that interface. */
+export function routersOn(view: TopologyView, networkId: string): { router: Router; iface: RouterInterface }[] {
+  const out: { router: Router; iface: RouterInterface }[] = [];
+  for (const router of [...view.routers.values()].sort((a, b) => a.routerKey - b.routerKey)) {
+    for (const iface of router.interfaces) if (iface.networkId === networkId) out.push({ router, iface });
+  }
+  return out;
+}
+
+/** Networks reachable through the routers attached to `networkId` (excluding itself). */
+export function routedNeighbours(view: TopologyView, networkId: string): Set<string> {
+  const out = new Set<string>();
+  for (const { router } of routersOn(view, networkId))
+    for (const i of router.interfaces) if (i.networkId !== networkId) out.add(i.networkId);
+  return out;
+}
+
+export interface RouteTarget {
+  /** The router interface the packet leaves through. */
+  egress: RouterInterface;
+  net: NetworkState;
+  subnet: Subnet;
+  /** The destination (or next-hop) port. */
+  port: Port;
+}
+
+/** Ports with an address in the subnet of a router interface, if that network is in the view. */
+export function portsBehind(view: TopologyView, iface: RouterInterface): RouteTarget[] {
+  const net = view.networks.get(iface.networkId);
+  const subnet = net?.subnets.get(iface.subnetId);
+  if (!net || !subnet || net.network.tunnelKey === 0) return [];
+  const out: RouteTarget[] = [];
+  for (const { port } of [...net.ports.values()].sort((a, b) => a.port.portKey - b.port.portKey)) {
+    if (port.fixedIps.some((f) => f.subnetId === subnet.id)) out.push({ egress: iface, net, subnet, port });
+  }
+  return out;
+}
+
+/** Finds where a router sends a packet for `dst`: a directly attached port, or a static route's next hop. */
+export function resolveRoute(view: TopologyView, router: Router, dst: string): { target: RouteTarget; ip: string } | undefined {
+  for (const iface of router.interfaces) {
+    for (const t of portsBehind(view, iface)) {
+      const fixed = t.port.fixedIps.find((f) => f.subnetId === t.subnet.id && f.ip === dst);
+      if (fixed) return { target: t, ip: dst };
+    }
+  }
+  const routes = [...router.routes].sort((a, b) => parseCidr(b.cidr).len - parseCidr(a.cidr).len);
+  for (const r of routes) {
+    if (!inCidr(dst, r.cidr)) continue;
+    for (const iface of router.interfaces) {
+      const hop = portsBehind(view, iface).find((t) => t.port.fixedIps.some((f) => f.ip === r.nexthop));
+      if (hop) return { target: hop, ip: r.nexthop };
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,114 @@
+/**
+ * Agents in the sandbox: one `wyvern agent` process per simulated host. The agent runs in the root
+ * namespace (it reaches its host's OVS through the unix sockets in the host's run dir, and the store on
+ * loopback), listens for its API on an ephemeral loopback port and reports it through a ready file.
+ * Pid and API address are persisted in the sandbox state, so `status --json` shows them and `down` ends it.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isAlive, waitFor } from './proc.js';
+import type { Sandbox, SandboxHost } from './sandbox.js';
+
+export interface AgentInfo {
+  pid: number;
+  api: string;
+  log: string;
+}
+
+export interface StartAgentOptions {
+  store: string;
+  encap?: 'vxlan' | 'geneve' | 'gre';
+  lazySync?: boolean;
+  logLevel?: string;
+  /** Extra `wyvern agent` flags. */
+  args?: string[];
+  timeoutMs?: number;
+}
+
+/** How to run the wyvern CLI: the built JS next to this file, or the TypeScript source through tsx. */
+export function wyvernCommand(): string[] {
+  if (process.env.WYVERN_CMD) return process.env.WYVERN_CMD.split(' ');
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  const built = resolve(here, '../cli/main.js');
+  if (here.includes('/dist/') && existsSync(built)) return [process.execPath, built];
+  const root = resolve(here, '../..');
+  const dist = join(root, 'dist/src/cli/main.js');
+  if (existsSync(dist)) return [process.execPath, dist];
+  return [process.execPath, '--import', 'tsx', join(root, 'src/cli/main.ts')];
+}
+
+export function agentOf(host: SandboxHost): AgentInfo | undefined {
+  return host.extras.agent as AgentInfo | undefined;
+}
+
+export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgentOptions): Promise<AgentInfo> {
+  const host = sb.host(hostName);
+  const existing = agentOf(host);
+  if (existing && (await isAlive(existing.pid))) throw new Error(`${hostName}: agent already running (pid ${existing.pid})`);
+  const runDir = join(sb.runDir, host.name);
+  const readyFile = join(runDir, 'agent.ready');
+  const log = join(runDir, 'agent.log');
+  await rm(readyFile, { force: true });
+  const args = [
+    'agent',
+    '--chassis', host.name,
+    '--tunnel-ip', host.tunnelIp,
+    '--encap', opts.encap ?? sb.encap,
+    '--datapath-type', 'netdev',
+    '--ovsdb', `unix:${host.ovs.dbSock}`,
+    '--openflow', `unix:${host.ovs.mgmtSock()}`,
+    '--store', opts.store,
+    '--api-listen', 'tcp:127.0.0.1:0',
+    '--ready-file', readyFile,
+    '--log-level', opts.logLevel ?? 'info',
+    '--lazy-sync', String(opts.lazySync ?? true),
+    '--lease-ttl-seconds', '5',
+    ...(opts.args ?? []),
+  ];
+  const [cmd, ...pre] = wyvernCommand();
+  const fd = openSync(log, 'a');
+  const child = spawn(cmd!, [...pre, ...args], { detached: true, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  child.unref();
+  const pid = child.pid!;
+  let exited: number | null = null;
+  child.on('exit', (code) => (exited = code ?? -1));
+  await sb.trackProcess(host, 'agent', pid);
+  try {
+    await waitFor(
+      `agent on ${hostName} to be ready`,
+      () => {
+        if (exited !== null) throw new Error(`agent on ${hostName} exited with ${exited}; see ${log}`);
+        return existsSync(readyFile);
+      },
+      opts.timeoutMs ?? 30_000,
+    );
+  } catch (err) {
+    const tail = (await readFile(log, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
+    throw new Error(`${(err as Error).message}\n${tail}`);
+  }
+  const ready = JSON.parse(await readFile(readyFile, 'utf8')) as { api: string };
+  const info: AgentInfo = { pid, api: ready.api, log };
+  await sb.setHostExtra(host, 'agent', info);
+  return info;
+}
+
+/** Stops a host's agent: SIGTERM (graceful) or SIGKILL (crash injection). */
+export async function stopAgent(sb: Sandbox, hostName: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  const host = sb.host(hostName);
+  const info = agentOf(host);
+  if (!info) return;
+  if (await isAlive(info.pid)) {
+    process.kill(info.pid, signal);
+    await waitFor(`agent ${info.pid} to exit`, async () => !(await isAlive(info.pid)), 10_000);
+  }
+  await sb.untrackProcess(host, 'agent');
+  await sb.setHostExtra(host, 'agent', undefined);
+}
+
+export async function startAgents(sb: Sandbox, opts: StartAgentOptions): Promise<AgentInfo[]> {
+  return Promise.all(sb.hosts.map((h) => startAgent(sb, h.name, opts)));
+}
