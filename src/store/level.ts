@@ -143,4 +143,9 @@ export class LevelStore extends EngineStore {
   expireLeases(): Promise<void> {
     return this.engine.expireLeases();
   }
+
+  /** Another handle on this process's store (closing it stops its keep-alives, not the store). */
+  connect(): EngineStore {
+    return new EngineStore(this.url, this.engine, false);
+  }
 }
