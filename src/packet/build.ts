@@ -7,9 +7,15 @@ import { ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HEADER_LEN, finishIcmpChecksum
 import { IPPROTO_ICMP, IPPROTO_UDP, IPV4_HEADER_LEN, writeIpv4Header, type Ipv4Fields } from './ipv4.js';
 import { UDP_HEADER_LEN, finishUdpChecksum } from './l4.js';
 
-/** Allocates a zeroed frame of at least the Ethernet minimum (60 bytes without FCS). */
+/**
+ * Allocates a frame of at least the Ethernet minimum (60 bytes without FCS). Bytes [0, len) are NOT
+ * zeroed (pooled allocation, measurably cheaper per reply): every builder writes each of them; the padding
+ * after len is zeroed here.
+ */
 function allocFrame(len: number): Buffer {
-  return Buffer.alloc(Math.max(ETH_MIN_FRAME, len));
+  const b = Buffer.allocUnsafe(Math.max(ETH_MIN_FRAME, len));
+  if (b.length > len) b.fill(0, len);
+  return b;
 }
 
 export interface ArpFields {
@@ -70,6 +76,7 @@ export function buildUdpIpv4Frame(u: UdpFrameFields): Buffer {
   b.writeUInt16BE(udpLen, udpOff + 4);
   u.payload.copy(b, udpOff + UDP_HEADER_LEN);
   if (u.checksum !== false) finishUdpChecksum(b, ipOff, udpOff, udpLen);
+  else b.writeUInt16BE(0, udpOff + 6);
   return b;
 }
 
@@ -85,6 +92,7 @@ function icmpFrame(dstMac: string, srcMac: string, vlans: readonly VlanTag[], ip
   const off = writeIpv4Header(b, ipOff, { ...ip, protocol: IPPROTO_ICMP }, icmpLen);
   b[off] = type;
   b[off + 1] = code;
+  b.writeUInt16BE(0, off + 2);
   b.writeUInt32BE(rest >>> 0, off + 4);
   data.copy(b, off + ICMP_HEADER_LEN);
   finishIcmpChecksum(b, off, off + icmpLen);

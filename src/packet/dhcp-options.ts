@@ -59,10 +59,13 @@ export function scanOptionArea(buf: Buffer, start: number, end: number, parts: M
   }
 }
 
-/** Joins the per-area pieces into one value per code (RFC 3396 concatenation). Values are copies. */
+/**
+ * Joins the per-area pieces into one value per code (RFC 3396 concatenation). A value found once is a view
+ * into the parsed buffer (no copy: parsing is on the PACKET_IN hot path); copy it to keep it past the buffer.
+ */
 export function joinOptionParts(parts: Map<number, Buffer[]>): DhcpOptions {
   const out: DhcpOptions = new Map();
-  for (const [code, list] of parts) out.set(code, list.length === 1 ? Buffer.from(list[0]!) : Buffer.concat(list));
+  for (const [code, list] of parts) out.set(code, list.length === 1 ? list[0]! : Buffer.concat(list));
   return out;
 }
 
@@ -160,16 +163,13 @@ function encodedSize(len: number): number {
 interface Area {
   cap: number; // usable bytes, END excluded
   used: number;
-  pieces: Buffer[];
+  /** Option instances in order: code, and data of at most 255 bytes. */
+  pieces: Array<[number, Buffer]>;
 }
 
 function emit(area: Area, code: number, data: Buffer): void {
-  const piece = Buffer.allocUnsafe(2 + data.length);
-  piece[0] = code;
-  piece[1] = data.length;
-  data.copy(piece, 2);
-  area.pieces.push(piece);
-  area.used += piece.length;
+  area.pieces.push([code, data]);
+  area.used += 2 + data.length;
 }
 
 /**
@@ -183,7 +183,7 @@ export function layoutOptions(options: ReadonlyArray<readonly [number, Buffer]>,
   for (const [, data] of options) total += encodedSize(data.length);
   if (total <= mainSpace) {
     const main: Area = { cap: mainSpace - 1, used: 0, pieces: [] };
-    for (const [code, data] of options) placeSplit([main], code, data);
+    for (const [code, data] of options) if (data.length > 255 || !placeWhole([main], code, data)) placeSplit([main], code, data);
     return { main: finish(main), overload: 0, dropped: [] };
   }
   const areas: Area[] = [
@@ -199,10 +199,9 @@ export function layoutOptions(options: ReadonlyArray<readonly [number, Buffer]>,
   const [main, file, sname] = areas as [Area, Area, Area];
   const overload = ((file.pieces.length > 0 ? 1 : 0) | (sname.pieces.length > 0 ? 2 : 0)) as 0 | 1 | 2 | 3;
   if (overload !== 0) {
-    const o = Buffer.from([OPT.overload, 1, overload]);
     // Keep the message type first: some old clients look for 53 at the start.
     const at = main.pieces.length > 0 && main.pieces[0]![0] === OPT.messageType ? 1 : 0;
-    main.pieces.splice(at, 0, o);
+    main.pieces.splice(at, 0, [OPT.overload, Buffer.from([overload])]);
     main.used += 3;
   }
   return {
@@ -245,6 +244,14 @@ function placeSplit(areas: Area[], code: number, data: Buffer): boolean {
 }
 
 function finish(a: Area): Buffer {
-  a.pieces.push(Buffer.from([OPT.end]));
-  return Buffer.concat(a.pieces);
+  const out = Buffer.allocUnsafe(a.used + 1);
+  let p = 0;
+  for (const [code, data] of a.pieces) {
+    out[p] = code;
+    out[p + 1] = data.length;
+    data.copy(out, p + 2);
+    p += 2 + data.length;
+  }
+  out[p] = OPT.end;
+  return out;
 }
