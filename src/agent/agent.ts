@@ -1,14 +1,11 @@
 import { writeFile } from 'node:fs/promises';
-import { arpApp } from '../apps/arp/index.js';
-import { classifierApp } from '../apps/classifier/index.js';
-import { dhcpApp, dhcpPacketInHandler, type DhcpCounters } from '../apps/dhcp/app.js';
-import { l2App } from '../apps/l2/index.js';
-import { l3App } from '../apps/l3/index.js';
+import { dhcpPacketInHandler, type DhcpCounters } from '../apps/dhcp/app.js';
+import { APPS } from '../apps/index.js';
 import { l3PacketInHandler, type L3Counters } from '../apps/l3/reactive.js';
-import type { NetworkApp } from '../apps/types.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
-import { chassisKey, parseKey } from '../model/keys.js';
+import { registerChassis } from '../model/chassis.js';
+import { parseKey } from '../model/keys.js';
 import type { Chassis } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
@@ -28,9 +25,6 @@ import { TopologySync, type ViewChange } from './topology-sync.js';
 import { TopologyView } from './view.js';
 
 export const AGENT_VERSION = '0.1.0';
-
-/** Proactive apps, in the order their flows are computed. */
-export const APPS: NetworkApp[] = [classifierApp, dhcpApp, arpApp, l3App, l2App];
 
 /**
  * The composition root of one hypervisor's agent: OVSDB (bridge, tables, tunnel port, VIFs), the store
@@ -158,9 +152,17 @@ export class Agent {
   }
 
   /** Recomputes flows from scratch and compares with the incremental state (desired and on the switch). */
-  async recomputeCheck(): Promise<{ equal: boolean; missing: string[]; extra: string[]; different: string[]; installed: number }> {
-    const r = this.computer.compare();
-    return { ...r, installed: this.flows.installedCount() };
+  async recomputeCheck(): Promise<Record<string, unknown>> {
+    await this.flows.sync();
+    const incremental = this.computer.compare();
+    const onSwitch = await this.flows.compareSwitch(this.computer.fullRecompute());
+    return {
+      equal: incremental.equal,
+      switchEqual: onSwitch.equal,
+      flows: this.flows.desiredFlows().length,
+      incremental,
+      switch: onSwitch,
+    };
   }
 
   private async prepareSwitch(): Promise<void> {
@@ -184,7 +186,7 @@ export class Agent {
       version: AGENT_VERSION,
       registeredAt: new Date().toISOString(),
     };
-    await this.store.put(chassisKey(cfg.chassis), JSON.stringify(chassis), { lease: this.lease.id });
+    await registerChassis(this.store, chassis, this.lease);
   }
 
   private onStoreEvent(ev: SubscriptionEvent): void {

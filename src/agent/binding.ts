@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { bindingKey, nameKey } from '../model/keys.js';
-import type { Binding } from '../model/types.js';
+import { bindPort, unbindPort } from '../model/chassis.js';
+import { nameKey } from '../model/keys.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import type { TopologySync } from './topology-sync.js';
@@ -16,8 +16,6 @@ export interface VifEvent {
 interface Resolved {
   portId: string;
   networkId: string;
-  /** modRevision of the binding this agent wrote: it only deletes its own. */
-  bindingRevision?: number;
 }
 
 /**
@@ -110,9 +108,8 @@ export class BindingManager extends EventEmitter {
 
   private async writeBinding(name: string, r: Resolved): Promise<void> {
     const vif = this.view.vifs.get(name);
-    const binding: Binding = { chassis: this.view.chassisName, ofport: vif?.ofport, updatedAt: new Date().toISOString() };
     try {
-      r.bindingRevision = await this.store.put(bindingKey(r.networkId, r.portId), JSON.stringify(binding));
+      await bindPort(this.store, r.networkId, r.portId, this.view.chassisName, vif?.ofport);
     } catch (err) {
       this.logger.error({ err, port: name }, 'could not write binding');
     }
@@ -122,13 +119,11 @@ export class BindingManager extends EventEmitter {
     const r = this.resolved.get(name);
     if (!r) return;
     this.resolved.delete(name);
-    if (r.bindingRevision !== undefined) {
-      const key = bindingKey(r.networkId, r.portId);
-      try {
-        await this.store.txn([{ key, modRevision: r.bindingRevision }], [{ op: 'delete', key }]);
-      } catch (err) {
-        this.logger.error({ err, port: name }, 'could not remove binding');
-      }
+    try {
+      // Only if this chassis still holds it: a VM that moved keeps its new binding.
+      await unbindPort(this.store, r.networkId, r.portId, this.view.chassisName);
+    } catch (err) {
+      this.logger.error({ err, port: name }, 'could not remove binding');
     }
     this.logger.info({ port: name, network: r.networkId }, 'port unbound');
     await this.sync.unwant(r.networkId, name);

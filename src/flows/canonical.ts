@@ -23,7 +23,7 @@ function isAllOnes(mask: unknown): boolean {
 }
 
 function fieldText(f: MatchField): string {
-  if (f.field === 'unknown') return `unknown:${f.class}:${f.fieldNum}=${valueText(f.raw)}`;
+  if ('raw' in f) return `unknown:${f.class}:${f.fieldNum}=${valueText(f.raw)}`;
   const mask = 'mask' in f && !isAllOnes(f.mask) ? `/${valueText(f.mask)}` : '';
   return `${f.field}=${valueText(f.value)}${mask}`;
 }

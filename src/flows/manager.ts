@@ -153,6 +153,24 @@ export class FlowManager extends EventEmitter {
     return this.running;
   }
 
+  /**
+   * Reads the switch and compares it with `expected` (e.g. a full recompute): flows missing on the
+   * switch, flows there that nobody expects, and flows whose actions or cookie differ. Flows with
+   * timeouts (reactive) are left out.
+   */
+  async compareSwitch(expected: DesiredFlow[]): Promise<{ equal: boolean; missing: string[]; extra: string[]; different: string[] }> {
+    const onSwitch = new Map<string, string>();
+    for (const f of await this.channel.dumpFlows()) {
+      if (f.idleTimeout > 0 || f.hardTimeout > 0) continue;
+      onSwitch.set(flowKey(f), signature(f));
+    }
+    const want = new Map(expected.map((f) => [flowKey(f), signature(f)]));
+    const missing = [...want.keys()].filter((k) => !onSwitch.has(k));
+    const extra = [...onSwitch.keys()].filter((k) => !want.has(k));
+    const different = [...want].filter(([k, sig]) => onSwitch.has(k) && onSwitch.get(k) !== sig).map(([k]) => k);
+    return { equal: missing.length + extra.length + different.length === 0, missing, extra, different };
+  }
+
   /** Sends flows and packets straight to the switch (reactive PACKET_IN answers; idle-timeout flows). */
   async sendDirect(msgs: OfMessage[]): Promise<void> {
     if (!this.channel.isUp) return;

@@ -1,0 +1,125 @@
+/**
+ * An end-to-end cluster for agent tests: a real etcd, a sandbox of simulated hypervisors on real OVS,
+ * one wyvern agent per host, and helpers to create topology through the REST API and check pings.
+ */
+import { ApiClient } from '../../src/api/client.js';
+import { Sandbox, type Encap } from '../../src/sandbox/index.js';
+import { agentOf, startAgent, stopAgent, type StartAgentOptions } from '../../src/sandbox/agents.js';
+import { startEtcd } from './etcd.js';
+
+export interface PortInfo {
+  id: string;
+  name: string;
+  mac: string;
+  ip: string;
+  networkId: string;
+}
+
+export class Cluster {
+  private constructor(
+    readonly sb: Sandbox,
+    readonly storeUrl: string,
+    private readonly stopStore: () => Promise<void>,
+    readonly agentOptions: Omit<StartAgentOptions, 'store'>,
+  ) {}
+
+  static async up(opts: { hosts: number; encap?: Encap; lazySync?: boolean; agents?: boolean }): Promise<Cluster> {
+    if (process.getuid?.() !== 0) throw new Error('agent e2e tests need root (network namespaces, OVS)');
+    const etcd = await startEtcd();
+    let sb: Sandbox | undefined;
+    try {
+      sb = await Sandbox.up({ hosts: opts.hosts, encap: opts.encap ?? 'vxlan' });
+      const c = new Cluster(sb, etcd.url, () => etcd.stop(), { lazySync: opts.lazySync ?? true, logLevel: 'debug' });
+      if (opts.agents !== false) await Promise.all(sb.hosts.map((h) => c.startAgent(h.name)));
+      return c;
+    } catch (err) {
+      await sb?.down().catch(() => undefined);
+      await etcd.stop();
+      throw err;
+    }
+  }
+
+  startAgent(host: string, extra: Partial<StartAgentOptions> = {}) {
+    return startAgent(this.sb, host, { store: this.storeUrl, ...this.agentOptions, ...extra });
+  }
+
+  stopAgent(host: string, signal: NodeJS.Signals = 'SIGTERM') {
+    return stopAgent(this.sb, host, signal);
+  }
+
+  /** API client of the first host that has an agent (every agent serves the same northbound API). */
+  api(host?: string): ApiClient {
+    const h = host ? this.sb.host(host) : this.sb.hosts.find((x) => agentOf(x));
+    const info = h && agentOf(h);
+    if (!info) throw new Error('no agent running');
+    return new ApiClient(info.api);
+  }
+
+  async agentStatus(host: string): Promise<Record<string, any>> {
+    return (await this.api(host).call('GET', '/v1/agent/status')) as Record<string, any>;
+  }
+
+  async network(name: string, cidr: string, opts: { dhcp?: boolean; mtu?: number } = {}): Promise<{ id: string; subnetId: string }> {
+    const api = this.api();
+    const net = (await api.call('POST', '/v1/networks', { name, ...(opts.mtu ? { mtu: opts.mtu } : {}) })) as { id: string };
+    const sub = (await api.call('POST', '/v1/subnets', {
+      name: `${name}-sub`,
+      network: name,
+      cidr,
+      enableDhcp: opts.dhcp ?? false,
+    })) as { id: string };
+    return { id: net.id, subnetId: sub.id };
+  }
+
+  async port(name: string, network: string, ip?: string): Promise<PortInfo> {
+    const p = (await this.api().call('POST', '/v1/ports', {
+      name,
+      network,
+      ...(ip ? { fixedIps: [{ ip }] } : {}),
+    })) as { id: string; name: string; mac: string; networkId: string; fixedIps: { ip: string }[] };
+    return { id: p.id, name: p.name, mac: p.mac, ip: p.fixedIps[0]!.ip, networkId: p.networkId };
+  }
+
+  /** Plugs a VM for a port (static address) and waits for its wyvern-installed mark. */
+  async vm(host: string, vm: string, port: PortInfo, prefixLen = 24, opts: { dhcp?: boolean; gateway?: string } = {}): Promise<void> {
+    await this.sb.addVm(host, vm, {
+      portId: port.name,
+      mac: port.mac,
+      ...(opts.dhcp ? { dhcp: true } : { ip: `${port.ip}/${prefixLen}` }),
+      ...(opts.gateway ? { gateway: opts.gateway } : {}),
+    });
+    await this.waitInstalled(vm);
+  }
+
+  async waitInstalled(vm: string, timeoutMs = 10_000): Promise<void> {
+    const v = this.sb.vm(vm);
+    const host = this.sb.host(v.host);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const out = await host.ovs.vsctl(['--if-exists', 'get', 'Interface', v.ifname, 'external_ids:wyvern-installed']).catch(() => '');
+      if (out.trim() === '"true"' || out.trim() === 'true') return;
+      if (Date.now() > deadline) throw new Error(`${vm}: wyvern-installed not set within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** One ping; true if answered. */
+  async ping(vm: string, ip: string, waitS = 1): Promise<boolean> {
+    const r = await this.sb.exec(vm, ['ping', '-c1', '-n', `-W${waitS}`, ip]);
+    return r.code === 0;
+  }
+
+  /** Pings until answered or the deadline passes; returns ms until the first answer (or -1). */
+  async pingUntil(vm: string, ip: string, timeoutMs = 5_000): Promise<number> {
+    const t0 = Date.now();
+    while (Date.now() - t0 < timeoutMs) {
+      if (await this.ping(vm, ip, 0.2)) return Date.now() - t0;
+    }
+    return -1;
+  }
+
+  async down(): Promise<void> {
+    await this.sb.down().catch(() => undefined);
+    await this.stopStore();
+  }
+}
