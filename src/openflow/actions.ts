@@ -1,10 +1,10 @@
 /** OpenFlow 1.3 action lists (ofp_action_*), dispatching experimenter actions to the Nicira codec. */
 import { NX_VENDOR_ID, RESERVED_PORTS, type ReservedPortName } from './constants.js';
 import { readNxAction, writeNxAction, isNxAction } from './nicira-actions.js';
-import { readOxm, writeOxm } from './oxm.js';
+import { readOxm, writeField } from './oxm.js';
 import type { Reader } from './reader.js';
 import type { Action, FieldValue, PortRef } from './types.js';
-import type { Writer } from './writer.js';
+import { writeU32, type Writer } from './writer.js';
 
 export const OFPAT = {
   OUTPUT: 0, COPY_TTL_OUT: 11, COPY_TTL_IN: 12, SET_MPLS_TTL: 15, DEC_MPLS_TTL: 16, PUSH_VLAN: 17, POP_VLAN: 18,
@@ -35,6 +35,10 @@ export function readActions(r: Reader, len: number): Action[] {
   return out;
 }
 
+function fixedLen(a: Reader, type: number, len: number, want: number, start: number): void {
+  if (len !== want) a.fail(`action type ${type} has length ${len}, expected ${want}`, start + 2);
+}
+
 function readAction(r: Reader): Action {
   const start = r.pos;
   r.need(4, 'action header');
@@ -44,31 +48,28 @@ function readAction(r: Reader): Action {
   r.pos = start;
   const a = r.sub(len, 'action');
   a.pos = start + 4;
-  const fixed = (want: number): void => {
-    if (len !== want) a.fail(`action type ${type} has length ${len}, expected ${want}`, start + 2);
-  };
   switch (type) {
     case OFPAT.OUTPUT: {
-      fixed(16);
+      fixedLen(a, type, len, 16, start);
       const port = portFromWire(a.u32());
       const maxLen = a.u16();
       a.pad(6);
       return { type: 'output', port, maxLen };
     }
-    case OFPAT.COPY_TTL_OUT: fixed(8); a.pad(4); return { type: 'copy_ttl_out' };
-    case OFPAT.COPY_TTL_IN: fixed(8); a.pad(4); return { type: 'copy_ttl_in' };
-    case OFPAT.DEC_MPLS_TTL: fixed(8); a.pad(4); return { type: 'dec_mpls_ttl' };
-    case OFPAT.POP_VLAN: fixed(8); a.pad(4); return { type: 'pop_vlan' };
-    case OFPAT.DEC_NW_TTL: fixed(8); a.pad(4); return { type: 'dec_nw_ttl' };
-    case OFPAT.POP_PBB: fixed(8); a.pad(4); return { type: 'pop_pbb' };
-    case OFPAT.SET_MPLS_TTL: { fixed(8); const ttl = a.u8(); a.pad(3); return { type: 'set_mpls_ttl', ttl }; }
-    case OFPAT.SET_NW_TTL: { fixed(8); const ttl = a.u8(); a.pad(3); return { type: 'set_nw_ttl', ttl }; }
-    case OFPAT.PUSH_VLAN: { fixed(8); const ethertype = a.u16(); a.pad(2); return { type: 'push_vlan', ethertype }; }
-    case OFPAT.PUSH_MPLS: { fixed(8); const ethertype = a.u16(); a.pad(2); return { type: 'push_mpls', ethertype }; }
-    case OFPAT.POP_MPLS: { fixed(8); const ethertype = a.u16(); a.pad(2); return { type: 'pop_mpls', ethertype }; }
-    case OFPAT.PUSH_PBB: { fixed(8); const ethertype = a.u16(); a.pad(2); return { type: 'push_pbb', ethertype }; }
-    case OFPAT.SET_QUEUE: fixed(8); return { type: 'set_queue', queueId: a.u32() };
-    case OFPAT.GROUP: fixed(8); return { type: 'group', groupId: a.u32() };
+    case OFPAT.COPY_TTL_OUT: fixedLen(a, type, len, 8, start); a.pad(4); return { type: 'copy_ttl_out' };
+    case OFPAT.COPY_TTL_IN: fixedLen(a, type, len, 8, start); a.pad(4); return { type: 'copy_ttl_in' };
+    case OFPAT.DEC_MPLS_TTL: fixedLen(a, type, len, 8, start); a.pad(4); return { type: 'dec_mpls_ttl' };
+    case OFPAT.POP_VLAN: fixedLen(a, type, len, 8, start); a.pad(4); return { type: 'pop_vlan' };
+    case OFPAT.DEC_NW_TTL: fixedLen(a, type, len, 8, start); a.pad(4); return { type: 'dec_nw_ttl' };
+    case OFPAT.POP_PBB: fixedLen(a, type, len, 8, start); a.pad(4); return { type: 'pop_pbb' };
+    case OFPAT.SET_MPLS_TTL: { fixedLen(a, type, len, 8, start); const ttl = a.u8(); a.pad(3); return { type: 'set_mpls_ttl', ttl }; }
+    case OFPAT.SET_NW_TTL: { fixedLen(a, type, len, 8, start); const ttl = a.u8(); a.pad(3); return { type: 'set_nw_ttl', ttl }; }
+    case OFPAT.PUSH_VLAN: { fixedLen(a, type, len, 8, start); const ethertype = a.u16(); a.pad(2); return { type: 'push_vlan', ethertype }; }
+    case OFPAT.PUSH_MPLS: { fixedLen(a, type, len, 8, start); const ethertype = a.u16(); a.pad(2); return { type: 'push_mpls', ethertype }; }
+    case OFPAT.POP_MPLS: { fixedLen(a, type, len, 8, start); const ethertype = a.u16(); a.pad(2); return { type: 'pop_mpls', ethertype }; }
+    case OFPAT.PUSH_PBB: { fixedLen(a, type, len, 8, start); const ethertype = a.u16(); a.pad(2); return { type: 'push_pbb', ethertype }; }
+    case OFPAT.SET_QUEUE: fixedLen(a, type, len, 8, start); return { type: 'set_queue', queueId: a.u32() };
+    case OFPAT.GROUP: fixedLen(a, type, len, 8, start); return { type: 'group', groupId: a.u32() };
     case OFPAT.SET_FIELD: {
       if (a.remaining() < 4) a.fail('truncated set_field');
       const hdrLen = a.buf[a.pos + 3]!;
@@ -111,9 +112,14 @@ export function writeAction(w: Writer, a: Action): void {
   switch (a.type) {
     case 'output': {
       w.ensure(16);
-      const port = portToWire(a.port);
-      w.u16(OFPAT.OUTPUT); w.u16(16); w.u32(port);
-      w.u16(a.maxLen ?? (port === RESERVED_PORTS.controller ? 0xffff : 0)); w.zero(6);
+      const port = typeof a.port === 'number' ? a.port : portToWire(a.port);
+      const b = w.buf, p = w.pos;
+      b[p] = 0; b[p + 1] = OFPAT.OUTPUT; b[p + 2] = 0; b[p + 3] = 16;
+      writeU32(b, p + 4, port);
+      const maxLen = a.maxLen ?? (port === RESERVED_PORTS.controller ? 0xffff : 0);
+      b[p + 8] = maxLen >>> 8; b[p + 9] = maxLen;
+      for (let i = 10; i < 16; i++) b[p + i] = 0;
+      w.pos = p + 16;
       return;
     }
     case 'copy_ttl_out': return simple(w, OFPAT.COPY_TTL_OUT);
@@ -135,7 +141,7 @@ export function writeAction(w: Writer, a: Action): void {
       if (a.mask !== undefined) return writeNxAction(w, a);
       const start = w.pos;
       w.u16(OFPAT.SET_FIELD); w.u16(0);
-      writeOxm(w, { field: a.field, value: a.value as FieldValue });
+      writeField(w, a.field, a.value, undefined);
       w.align8(start);
       w.finish(start);
       return;

@@ -8,6 +8,10 @@ export const OFPIT = {
   GOTO_TABLE: 1, WRITE_METADATA: 2, WRITE_ACTIONS: 3, APPLY_ACTIONS: 4, CLEAR_ACTIONS: 5, METER: 6,
 } as const;
 
+function fixedLen(i: Reader, type: number, len: number, want: number, start: number): void {
+  if (len !== want) i.fail(`instruction ${type} has length ${len}, expected ${want}`, start + 2);
+}
+
 export function readInstructions(r: Reader, len: number): Instruction[] {
   const s = r.sub(len, 'instructions');
   const out: Instruction[] = [];
@@ -20,13 +24,10 @@ export function readInstructions(r: Reader, len: number): Instruction[] {
     s.pos = start;
     const i = s.sub(ilen, 'instruction');
     i.pos = start + 4;
-    const fixed = (want: number): void => {
-      if (ilen !== want) i.fail(`instruction ${type} has length ${ilen}, expected ${want}`, start + 2);
-    };
     switch (type) {
-      case OFPIT.GOTO_TABLE: { fixed(8); const tableId = i.u8(); i.pad(3); out.push({ type: 'goto_table', tableId }); break; }
+      case OFPIT.GOTO_TABLE: { fixedLen(i, type, ilen, 8, start); const tableId = i.u8(); i.pad(3); out.push({ type: 'goto_table', tableId }); break; }
       case OFPIT.WRITE_METADATA: {
-        fixed(24); i.pad(4);
+        fixedLen(i, type, ilen, 24, start); i.pad(4);
         out.push({ type: 'write_metadata', metadata: i.u64(), mask: i.u64() });
         break;
       }
@@ -37,8 +38,8 @@ export function readInstructions(r: Reader, len: number): Instruction[] {
         out.push({ type: type === OFPIT.APPLY_ACTIONS ? 'apply_actions' : 'write_actions', actions });
         break;
       }
-      case OFPIT.CLEAR_ACTIONS: fixed(8); i.pad(4); out.push({ type: 'clear_actions' }); break;
-      case OFPIT.METER: fixed(8); out.push({ type: 'meter', meterId: i.u32() }); break;
+      case OFPIT.CLEAR_ACTIONS: fixedLen(i, type, ilen, 8, start); i.pad(4); out.push({ type: 'clear_actions' }); break;
+      case OFPIT.METER: fixedLen(i, type, ilen, 8, start); out.push({ type: 'meter', meterId: i.u32() }); break;
       default: out.push({ type: 'unknown', raw: Buffer.from(s.buf.subarray(start, start + ilen)) });
     }
   }

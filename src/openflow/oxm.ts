@@ -4,7 +4,7 @@ import { FIELDS_BY_NAME, fieldByClass, type FieldDef } from './fields.js';
 import type { Reader } from './reader.js';
 import type { FieldValue, Match, MatchField } from './types.js';
 import { readValue, writeValue } from './values.js';
-import type { Writer } from './writer.js';
+import { writeU32, type Writer } from './writer.js';
 
 const OFPMT_OXM = 1;
 
@@ -40,15 +40,20 @@ export function writeOxm(w: Writer, f: MatchField): void {
     return;
   }
   const k = f as { field: string; value: FieldValue; mask?: FieldValue };
-  const def = fieldDef(k.field);
-  const masked = k.mask !== undefined;
+  writeField(w, k.field, k.value, k.mask);
+}
+
+/** Writes one known field as an OXM/NXM TLV (masked when mask is given). */
+export function writeField(w: Writer, field: string, value: FieldValue, mask: FieldValue | undefined): void {
+  const def = fieldDef(field);
+  const masked = mask !== undefined;
   const n = masked ? 2 * def.len : def.len;
   w.ensure(4 + n);
   const b = w.buf;
   const p = w.pos;
-  b.writeUInt32BE(masked ? ((def.header | 0x100) >>> 0) + def.len : def.header, p);
-  writeValue(b, p + 4, def, k.value);
-  if (masked) writeValue(b, p + 4 + def.len, def, k.mask!);
+  writeU32(b, p, masked ? ((def.header | 0x100) >>> 0) + def.len : def.header);
+  writeValue(b, p + 4, def, value);
+  if (masked) writeValue(b, p + 4 + def.len, def, mask);
   w.pos = p + 4 + n;
 }
 

@@ -55,7 +55,11 @@ export class Reader {
     const p = this.pos;
     if (p + 8 > this.end) this.fail('truncated u64');
     this.pos = p + 8;
-    return this.buf.readBigUInt64BE(p);
+    const b = this.buf;
+    const hi = b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+    const lo = b[p + 4]! * 0x1000000 + ((b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!);
+    // Most cookies/metadata fit in 32 bits; BigInt(lo) alone is several times cheaper than the shift/or.
+    return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
   }
 
   /** A view (no copy) of the next n bytes. */
@@ -107,7 +111,10 @@ export class Reader {
     for (let i = z; i < e; i++) if (b[i] !== 0) this.fail('bytes after string terminator', i);
     this.pos = e;
     const s = b.toString('utf8', start, z);
-    if (Buffer.byteLength(s) !== z - start) this.fail('string is not valid UTF-8', start);
+    // Invalid sequences decode to U+FFFD; re-encoding then differs from the wire bytes.
+    if (s.includes('\ufffd') && !Buffer.from(s, 'utf8').equals(b.subarray(start, z))) {
+      this.fail('string is not valid UTF-8', start);
+    }
     return s;
   }
 }

@@ -2,6 +2,7 @@
 import { OfpEncodeError } from './errors.js';
 import type { FieldDef } from './fields.js';
 import type { FieldValue } from './types.js';
+import { writeU32, writeU64 } from './writer.js';
 
 const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
@@ -30,6 +31,13 @@ export function ipv6ToString(b: Buffer, o: number): string {
   return `${hex(g.slice(0, bestS))}::${hex(g.slice(bestS + bestL))}`;
 }
 
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
 function bad(def: { name: string }, v: unknown): never {
   throw new OfpEncodeError(`bad value for ${def.name}: ${String(v)}`);
 }
@@ -38,9 +46,9 @@ export function writeMac(dst: Buffer, o: number, v: FieldValue, def: { name: str
   if (typeof v === 'string') {
     if (v.length !== 17) bad(def, v);
     for (let i = 0; i < 6; i++) {
-      const n = parseInt(v.substr(i * 3, 2), 16);
-      if (Number.isNaN(n)) bad(def, v);
-      dst[o + i] = n;
+      const h = hexVal(v.charCodeAt(i * 3)), l = hexVal(v.charCodeAt(i * 3 + 1));
+      if (h < 0 || l < 0 || (i < 5 && v.charCodeAt(i * 3 + 2) !== 58)) bad(def, v);
+      dst[o + i] = (h << 4) | l;
     }
   } else if (Buffer.isBuffer(v) && v.length === 6) {
     v.copy(dst, o);
@@ -126,13 +134,19 @@ function writeUint(dst: Buffer, o: number, len: number, v: FieldValue, def: { na
 export function writeValue(dst: Buffer, o: number, def: FieldDef, v: FieldValue): void {
   switch (def.kind) {
     case 'num':
-      if (typeof v === 'number' && def.len === 4 && v >= 0 && v <= 0xffffffff && Number.isInteger(v)) {
-        dst.writeUInt32BE(v, o);
-      } else writeUint(dst, o, def.len, v, def);
+      // Fast paths for in-range integers; everything else goes through the checked writer.
+      if (typeof v === 'number' && (v >>> 0) === v) {
+        const len = def.len;
+        if (len === 4) { writeU32(dst, o, v); return; }
+        if (len === 2 && v <= 0xffff) { dst[o] = v >>> 8; dst[o + 1] = v; return; }
+        if (len === 1 && v <= 0xff) { dst[o] = v; return; }
+      }
+      writeUint(dst, o, def.len, v, def);
       return;
     case 'big':
-      if (typeof v === 'bigint' && v >= 0n && v <= 0xffffffffffffffffn) dst.writeBigUInt64BE(v, o);
-      else writeUint(dst, o, 8, typeof v === 'number' ? BigInt(v) : v, def);
+      if (typeof v === 'bigint' || typeof v === 'number') {
+        try { writeU64(dst, o, v); } catch { bad(def, v); }
+      } else writeUint(dst, o, 8, v, def);
       return;
     case 'mac': return writeMac(dst, o, v, def);
     case 'ipv4': return writeIpv4(dst, o, v, def);
@@ -149,7 +163,10 @@ export function readValue(b: Buffer, o: number, def: FieldDef): FieldValue {
       for (let i = 0; i < def.len; i++) n = n * 256 + b[o + i]!;
       return n;
     }
-    case 'big': return b.readBigUInt64BE(o);
+    case 'big': {
+      const hi = b.readUInt32BE(o), lo = b.readUInt32BE(o + 4);
+      return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+    }
     case 'mac': return macToString(b, o);
     case 'ipv4': return ipv4ToString(b, o);
     case 'ipv6': return ipv6ToString(b, o);

@@ -1,5 +1,34 @@
 import { OFP_VERSION } from './constants.js';
 
+const U64_MAX = 0xffffffffffffffffn;
+
+/** Big-endian u32 without Buffer's argument validation (hot path); values are truncated to 32 bits. */
+export function writeU32(b: Buffer, p: number, v: number): void {
+  b[p] = v >>> 24;
+  b[p + 1] = v >>> 16;
+  b[p + 2] = v >>> 8;
+  b[p + 3] = v;
+}
+
+/** Big-endian u64 from a bigint (or safe integer); rejects values outside 0..2^64-1. */
+export function writeU64(b: Buffer, p: number, v: bigint | number): void {
+  let hi: number, lo: number;
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`u64 out of range: ${v}`);
+    hi = Math.floor(v / 0x100000000);
+    lo = v >>> 0;
+  } else if (v >= 0n && v <= 0xffffffffn) {
+    hi = 0;
+    lo = Number(v);
+  } else {
+    if (v < 0n || v > U64_MAX) throw new RangeError(`u64 out of range: ${v}`);
+    hi = Number(v >> 32n);
+    lo = Number(v & 0xffffffffn);
+  }
+  writeU32(b, p, hi);
+  writeU32(b, p + 4, lo);
+}
+
 /**
  * Growable big-endian writer. Encoders write the OpenFlow header with a placeholder length via
  * `header()` and back-patch it with `finish()`; nested messages (bundle add) reuse the same writer.
@@ -26,20 +55,22 @@ export class Writer {
   }
 
   u16(v: number): void {
-    this.ensure(2);
-    this.buf.writeUInt16BE(v, this.pos);
-    this.pos += 2;
+    if (this.pos + 2 > this.buf.length) this.ensure(2);
+    const b = this.buf, p = this.pos;
+    b[p] = v >>> 8;
+    b[p + 1] = v;
+    this.pos = p + 2;
   }
 
   u32(v: number): void {
-    this.ensure(4);
-    this.buf.writeUInt32BE(v, this.pos);
+    if (this.pos + 4 > this.buf.length) this.ensure(4);
+    writeU32(this.buf, this.pos, v);
     this.pos += 4;
   }
 
   u64(v: bigint | number): void {
-    this.ensure(8);
-    this.buf.writeBigUInt64BE(typeof v === 'bigint' ? v : BigInt(v), this.pos);
+    if (this.pos + 8 > this.buf.length) this.ensure(8);
+    writeU64(this.buf, this.pos, v);
     this.pos += 8;
   }
 
@@ -83,7 +114,7 @@ export class Writer {
     b[at + 1] = type;
     b[at + 2] = 0;
     b[at + 3] = 0;
-    b.writeUInt32BE(xid >>> 0, at + 4);
+    writeU32(b, at + 4, xid);
     this.pos = at + 8;
     return at;
   }

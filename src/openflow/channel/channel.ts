@@ -106,6 +106,11 @@ export class OfChannel extends EventEmitter {
     return this.withSession((s) => s.request<T>(msg, opts));
   }
 
+  /** Sends msg plus a barrier; rejects with the switch's ERROR for msg (for messages with no success reply). */
+  sendChecked(msg: OfMessage, opts?: { timeoutMs?: number }): Promise<void> {
+    return this.withSession((s) => s.sendChecked(msg, opts));
+  }
+
   multipart(req: OfMessage, opts?: { timeoutMs?: number }): Promise<OfMessage[]> {
     return this.withSession((s) => s.multipart(req, opts));
   }

@@ -85,6 +85,14 @@ export class PendingRequests {
     return true;
   }
 
+  /** Settles a waiter successfully with no reply (a barrier proved the request was accepted). */
+  resolveEmpty(xid: number): void {
+    const w = this.waiters.get(xid);
+    if (!w) return;
+    this.settle(xid, w);
+    w.resolve([]);
+  }
+
   /** Fails a waiter whose reply could not be decoded. */
   fail(xid: number, err: Error): boolean {
     const w = this.waiters.get(xid);

@@ -21,6 +21,17 @@ import { echoReplyFor, echoRequestBytes, helloBytes, helloFailedBytes, msgType, 
 import { XidAllocator } from './xid.js';
 import { runBundle, type BundleOptions } from './bundle.js';
 
+/** A peer's ERROR during negotiation (e.g. OFPHFC_INCOMPATIBLE), readable for the close reason. */
+function describeError(frame: Buffer): string {
+  try {
+    const m = decodeMessage(frame);
+    if (m.type === 'ERROR') return `ERROR ${m.codeName}${m.data.length ? ` (${m.data.toString('latin1').replace(/[^ -~]/g, '.')})` : ''}`;
+  } catch {
+    // fall through
+  }
+  return 'an undecodable ERROR';
+}
+
 export type FeaturesReply = MessageOf<'FEATURES_REPLY'>;
 
 export interface FlowFilter {
@@ -78,6 +89,11 @@ export class OfSession extends EventEmitter {
   private drainWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
   private helloWaiter: { resolve(): void; reject(e: Error): void } | undefined;
   private nextBundleId = 1;
+  private corked = false;
+  private readonly uncork = () => {
+    this.corked = false;
+    if (!this.socket.destroyed) this.socket.uncork();
+  };
   /** Consulted for ERRORs that no request claims (a bundle watches its messages' xids this way). */
   readonly errorSinks = new Set<(err: ErrorMsg) => boolean>();
 
@@ -121,6 +137,7 @@ export class OfSession extends EventEmitter {
     const deadline = this.clock.setTimeout(() => this.close('handshake timed out'), this.requestTimeoutMs);
     try {
       const helloSeen = new Promise<void>((resolve, reject) => (this.helloWaiter = { resolve, reject }));
+      helloSeen.catch(() => undefined); // may reject (session closed) before we reach the await below
       await this.writeRaw(helloBytes(this.xids.allocate()));
       await helloSeen;
       this.state = 'features';
@@ -160,6 +177,27 @@ export class OfSession extends EventEmitter {
   request<T extends OfMessage>(msg: OfMessage, opts: { timeoutMs?: number } = {}): Promise<T> {
     if (!this.isUp) return Promise.reject(this.downError());
     return this.exchange<T>(msg, opts.timeoutMs ?? this.requestTimeoutMs);
+  }
+
+  /**
+   * For messages the switch answers only when they fail (FLOW_MOD, GROUP_MOD, PACKET_OUT …): sends msg and a
+   * barrier; resolves when the barrier reply arrives with no ERROR for msg, rejects with OfpErrorMessage if the
+   * switch refused it (its ERROR precedes the barrier reply: the switch answers in order).
+   */
+  async sendChecked(msg: OfMessage, opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (!this.isUp) throw this.downError();
+    const timeoutMs = opts.timeoutMs ?? this.requestTimeoutMs;
+    const xid = msg.xid || this.allocXid();
+    const bytes = encodeMessage(msg.xid === xid ? msg : { ...msg, xid });
+    const outcome = this.pending.wait(xid, { timeoutMs, what: msg.type });
+    outcome.catch(() => undefined);
+    await this.writeRaw(bytes).catch((err: Error) => this.pending.cancel(xid, err));
+    const barrier = this.exchange({ type: 'BARRIER_REQUEST', xid: 0 }, timeoutMs);
+    barrier.catch(() => undefined);
+    // Whichever settles first: the message's own ERROR (or reply), or the barrier reply meaning "accepted".
+    await Promise.race([outcome, barrier]);
+    if (this.pending.has(xid)) this.pending.resolveEmpty(xid);
+    await outcome;
   }
 
   /** Sends a MULTIPART_REQUEST and collects every MULTIPART_REPLY until one clears the "more" flag. */
@@ -237,6 +275,12 @@ export class OfSession extends EventEmitter {
   /** Writes raw bytes, resolving when the socket's buffer is below its high-water mark. */
   writeRaw(bytes: Buffer): Promise<void> {
     if (this.state === 'closed') return Promise.reject(this.downError());
+    if (!this.corked) {
+      // Writes made in the same tick (a burst of send()s) leave in one writev instead of one syscall each.
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     if (this.socket.write(bytes)) return Promise.resolve();
     return new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
   }
@@ -304,7 +348,7 @@ export class OfSession extends EventEmitter {
     const type = msgType(frame);
     if (this.state === 'hello') {
       if (type !== RAW.HELLO) {
-        this.close(`expected HELLO, got message type ${type}`);
+        this.close(`expected HELLO, got ${type === RAW.ERROR ? describeError(frame) : `message type ${type}`}`);
         return;
       }
       if (negotiate(frame) === undefined) {

@@ -4,7 +4,7 @@ import { readInstructions, writeInstructions } from '../instructions.js';
 import { readMatch, writeMatch } from '../oxm.js';
 import type { Reader } from '../reader.js';
 import type { FlowMod, FlowModCommand, FlowStats, MessageOf, OfMessage } from '../types.js';
-import type { Writer } from '../writer.js';
+import { writeU32, writeU64, type Writer } from '../writer.js';
 
 const COMMANDS: FlowModCommand[] = ['add', 'modify', 'modify_strict', 'delete', 'delete_strict'];
 const COMMAND_NUM: Record<FlowModCommand, number> = { add: 0, modify: 1, modify_strict: 2, delete: 3, delete_strict: 4 };
@@ -23,23 +23,29 @@ export function readFlowMod(r: Reader, xid: number): FlowMod {
     bufferId, outPort, outGroup, flags, match, instructions };
 }
 
+function w16(b: Buffer, p: number, v: number): void {
+  if (v >>> 16 !== 0) throw new RangeError(`u16 out of range: ${v}`);
+  b[p] = v >>> 8;
+  b[p + 1] = v;
+}
+
 export function writeFlowMod(w: Writer, m: FlowMod): void {
   w.ensure(40);
   const b = w.buf;
   let p = w.pos;
-  b.writeBigUInt64BE(m.cookie, p);
-  b.writeBigUInt64BE(m.cookieMask, p + 8);
+  writeU64(b, p, m.cookie);
+  writeU64(b, p + 8, m.cookieMask);
   b[p + 16] = m.tableId;
   const cmd = COMMAND_NUM[m.command];
   if (cmd === undefined) throw new TypeError(`unknown flow_mod command ${String(m.command)}`);
   b[p + 17] = cmd;
-  b.writeUInt16BE(m.idleTimeout, p + 18);
-  b.writeUInt16BE(m.hardTimeout, p + 20);
-  b.writeUInt16BE(m.priority, p + 22);
-  b.writeUInt32BE(m.bufferId, p + 24);
-  b.writeUInt32BE(m.outPort, p + 28);
-  b.writeUInt32BE(m.outGroup, p + 32);
-  b.writeUInt16BE(m.flags, p + 36);
+  w16(b, p + 18, m.idleTimeout);
+  w16(b, p + 20, m.hardTimeout);
+  w16(b, p + 22, m.priority);
+  writeU32(b, p + 24, m.bufferId);
+  writeU32(b, p + 28, m.outPort);
+  writeU32(b, p + 32, m.outGroup);
+  w16(b, p + 36, m.flags);
   b[p + 38] = 0;
   b[p + 39] = 0;
   p += 40;
