@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { ENCAPS, Sandbox, type Encap, type SandboxStatus } from '../sandbox/index.js';
+import { restartAgent, startAgents, stopAgent } from '../sandbox/agents.js';
 
 export interface CliIo {
   out(s: string): void;
@@ -18,11 +19,14 @@ const HELP: Record<string, string> = {
   main: `usage: wyvern sandbox [--name NAME] <command> …
 
 commands:
-  up --hosts N [--encap vxlan|geneve|gre] [--tunnels]   start N simulated hypervisors
+  up --hosts N [--encap vxlan|geneve|gre] [--tunnels] [--agents --store URL]
+                                                         start N simulated hypervisors (and their agents)
   vm add HOST VM --port-id ID [--mac M] [--ip CIDR [--gw IP]] [--dhcp] [--mtu N]
   vm del VM                                              remove a VM
   exec VM -- CMD…                                        run a command inside a VM
   host stop|start HOST                                   kill / restart a host's OVS (failure injection)
+  host add [--store URL]                                 a new host joins (with an agent if the others have one)
+  agent stop|start HOST [--kill] [--store URL]           stop (SIGTERM, or SIGKILL with --kill) / start a host's agent
   status [--json]                                        hosts, sockets, tunnel IPs, VMs
   down                                                   remove everything the sandbox made
   sweep [--prefix P]                                     remove leftovers of crashed test sandboxes
@@ -31,7 +35,11 @@ commands:
 (default /run/wyvern-sandbox/NAME). Every command accepts --help.
 `,
   up: `usage: wyvern sandbox [--name NAME] up --hosts N [--encap vxlan|geneve|gre] [--tunnels] [--prefix P]
+                                          [--agents --store URL [--no-lazy-sync]]
   --tunnels   also add flow-based tunnel ports to br-int (normally the agent does this)
+  --agents    start a wyvern agent for each host against the store URL (etcd://HOST:PORT)
+`,
+  agent: `usage: wyvern sandbox agent stop|start HOST [--kill] [--store URL]
 `,
   vm: `usage: wyvern sandbox vm add HOST VM --port-id ID [--mac M] [--ip CIDR [--gw IP]] [--dhcp] [--mtu N]
        wyvern sandbox vm del VM
@@ -39,6 +47,7 @@ commands:
   exec: `usage: wyvern sandbox exec VM -- CMD [ARG…]
 `,
   host: `usage: wyvern sandbox host stop|start HOST
+       wyvern sandbox host add [--store URL]
 `,
   status: `usage: wyvern sandbox status [--json]
 `,
@@ -73,6 +82,10 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
         dhcp: { type: 'boolean' },
         mtu: { type: 'string' },
         json: { type: 'boolean' },
+        agents: { type: 'boolean' },
+        store: { type: 'string' },
+        'no-lazy-sync': { type: 'boolean' },
+        kill: { type: 'boolean' },
       },
     });
     cmd = positionals[0] ?? 'main';
@@ -94,10 +107,15 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
         if (hosts === undefined) throw new UsageError('--hosts N is required');
         const encap = values.encap ?? 'vxlan';
         if (!ENCAPS.includes(encap as Encap)) throw new UsageError(`--encap must be one of ${ENCAPS.join(', ')}`);
+        if (values.agents && !values.store) throw new UsageError('--agents needs --store URL');
         const sb = await Sandbox.up({
           hosts, encap: encap as Encap, name, prefix: values.prefix, tunnels: values.tunnels ?? false, persistent: true,
         });
         io.out(`sandbox ${sb.name} up: ${hosts} host(s), ${encap}, prefix ${sb.prefix}, run dir ${sb.runDir}\n`);
+        if (values.agents) {
+          const agents = await startAgents(sb, { store: values.store!, lazySync: !values['no-lazy-sync'] });
+          for (const [i, a] of agents.entries()) io.out(`agent on ${sb.hosts[i]!.name}: pid ${a.pid}, api ${a.api}\n`);
+        }
         return 0;
       }
       case 'vm': {
@@ -127,7 +145,31 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
         const vm = (await load()).vm(args[0]!);
         return await streamExec(['ip', 'netns', 'exec', vm.netns, ...trailing], io);
       }
+      case 'agent': {
+        expectArgs(2, 'agent stop|start HOST');
+        const sb = await load();
+        if (args[0] === 'stop') await stopAgent(sb, args[1]!, values.kill ? 'SIGKILL' : 'SIGTERM');
+        else if (args[0] === 'start') {
+          const a = await restartAgent(sb, args[1]!, values.store ? { store: values.store } : {});
+          io.out(`agent on ${args[1]}: pid ${a.pid}, api ${a.api}\n`);
+        } else throw new UsageError('expected: agent stop|start HOST');
+        return 0;
+      }
       case 'host': {
+        if (args[0] === 'add') {
+          expectArgs(1, 'host add');
+          const sb = await load();
+          const h = await sb.addHost();
+          io.out(`host ${h.name} up: tunnel ${h.tunnelIp}\n`);
+          const peer = sb.hosts.find((x) => x.extras.agentConfig);
+          const store = values.store ?? (peer?.extras.agentConfig as { store?: string } | undefined)?.store;
+          if (store) {
+            // Same agent settings as its peers (lazy sync etc.).
+            const a = await restartAgent(sb, h.name, { ...(peer?.extras.agentConfig as object | undefined), store });
+            io.out(`agent on ${h.name}: pid ${a.pid}, api ${a.api}\n`);
+          }
+          return 0;
+        }
         expectArgs(2, 'host stop|start HOST');
         if (args[0] !== 'stop' && args[0] !== 'start') throw new UsageError('expected: host stop|start HOST');
         const sb = await load();

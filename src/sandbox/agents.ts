@@ -93,7 +93,16 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
   const ready = JSON.parse(await readFile(readyFile, 'utf8')) as { api: string };
   const info: AgentInfo = { pid, api: ready.api, log };
   await sb.setHostExtra(host, 'agent', info);
+  await sb.setHostExtra(host, 'agentConfig', opts);
   return info;
+}
+
+/** Starts a host's agent again with the options it last ran with (`wyvern sandbox agent start HOST`). */
+export async function restartAgent(sb: Sandbox, hostName: string, overrides: Partial<StartAgentOptions> = {}): Promise<AgentInfo> {
+  const saved = sb.host(hostName).extras.agentConfig as StartAgentOptions | undefined;
+  const store = overrides.store ?? saved?.store;
+  if (!store) throw new Error(`${hostName}: no store known for its agent; give --store URL`);
+  return startAgent(sb, hostName, { ...saved, ...overrides, store });
 }
 
 /** Stops a host's agent: SIGTERM (graceful) or SIGKILL (crash injection). */
