@@ -175,7 +175,9 @@ export class OvsdbClient extends EventEmitter {
 
   /** RFC 7047 §4.1.4: asks the server to abandon an outstanding request (e.g. a blocked wait). */
   cancel(requestId: number): void {
+    // ovsdb-server drops a cancelled request without replying, so stop waiting locally.
     this.session?.notify('cancel', [requestId]);
+    this.session?.abandon(requestId, new OvsdbError('canceled', `request ${requestId} canceled`, { error: 'canceled' }));
   }
 
   async echo(...params: unknown[]): Promise<unknown[]> {

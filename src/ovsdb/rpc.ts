@@ -62,6 +62,14 @@ export class JsonRpcSession extends EventEmitter {
     if (!this.closed) this.write({ method, params, id: null });
   }
 
+  /** Stops waiting for a reply (after sending `cancel`: ovsdb-server drops the request without answering). */
+  abandon(id: number, err: Error): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    p.reject(err);
+  }
+
   close(): void {
     this.shutdown(new OvsdbError('closed', 'client closed'));
   }
