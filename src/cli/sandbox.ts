@@ -23,6 +23,7 @@ commands:
                                                          start N simulated hypervisors (and their agents)
   vm add HOST VM --port-id ID [--mac M] [--ip CIDR [--gw IP]] [--dhcp] [--mtu N]
   vm del VM                                              remove a VM
+  vm dhcp VM [--json]                                    run a DHCP client (busybox udhcpc) in the VM and apply the lease
   exec VM -- CMD…                                        run a command inside a VM
   host stop|start HOST                                   kill / restart a host's OVS (failure injection)
   host add [--store URL]                                 a new host joins (with an agent if the others have one)
@@ -43,6 +44,7 @@ commands:
 `,
   vm: `usage: wyvern sandbox vm add HOST VM --port-id ID [--mac M] [--ip CIDR [--gw IP]] [--dhcp] [--mtu N]
        wyvern sandbox vm del VM
+       wyvern sandbox vm dhcp VM [--json]
 `,
   exec: `usage: wyvern sandbox exec VM -- CMD [ARG…]
 `,
@@ -137,7 +139,13 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
           await (await load()).delVm(rest[0]!);
           return 0;
         }
-        throw new UsageError('expected: vm add … or vm del …');
+        if (sub === 'dhcp') {
+          if (rest.length !== 1) throw new UsageError('expected: vm dhcp VM');
+          const lease = await (await load()).dhcp(rest[0]!);
+          io.out(values.json ? `${JSON.stringify(lease)}\n` : `${rest[0]}: ${lease.ip}/${lease.mask} router ${lease.router ?? '-'} mtu ${lease.mtu ?? '-'} dns ${(lease.dns ?? []).join(',') || '-'} lease ${lease.leaseSeconds ?? '-'}s (${lease.ms} ms)\n`);
+          return 0;
+        }
+        throw new UsageError('expected: vm add …, vm del … or vm dhcp …');
       }
       case 'exec': {
         expectArgs(1, 'exec VM -- CMD…');
