@@ -1,15 +1,222 @@
-/** etcd driver — in progress. */
-import type { Logger } from '../util/log.js';
-import { StoreError, type Store } from './types.js';
+/**
+ * etcd driver over the `etcd3` gRPC client. The Store contract is etcd's own model, so calls map
+ * 1:1 onto KV.Range/Put/DeleteRange/Txn, Watch and Lease. What this module adds is watch hygiene
+ * (see etcd-watch.ts) and error mapping to StoreError codes.
+ */
+import { Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions, type Lease as EtcdLease } from 'etcd3';
+import { silentLogger, type Logger } from '../util/log.js';
+import { StoreError, type Compare, type KeyValue, type Lease, type RangeResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
 import type { StoreUrl } from './url.js';
+import { EtcdWatch } from './etcd-watch.js';
 
 export interface EtcdStoreOptions {
+  /** PEM contents (not paths). */
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   username?: string;
   password?: string;
   logger?: Logger;
+  /** Deadline for unary calls (ms, default 5000) so a dead member fails over instead of hanging. */
+  callTimeoutMs?: number;
 }
 
-export async function openEtcdStore(url: string, _u: Extract<StoreUrl, { kind: 'etcd' }>, _opts: EtcdStoreOptions = {}): Promise<Store> {
-  throw new StoreError(`etcd driver not yet available (${url})`, 'UNAVAILABLE');
+type RawKv = { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; lease: string };
+
+export function toKv(raw: RawKv): KeyValue {
+  const kv: KeyValue = {
+    key: raw.key.toString(),
+    value: raw.value.toString(),
+    createRevision: Number(raw.create_revision),
+    modRevision: Number(raw.mod_revision),
+  };
+  if (raw.lease && raw.lease !== '0') kv.lease = String(raw.lease);
+  return kv;
+}
+
+/** etcd's exclusive range end for "every key starting with prefix". */
+export function prefixEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix);
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i]! < 0xff) {
+      const end = Buffer.from(b.subarray(0, i + 1));
+      end[i]! += 1;
+      return end;
+    }
+  }
+  return Buffer.from([0]); // empty prefix (or all 0xff): to the end of the keyspace
+}
+
+export function mapError(err: unknown, what: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const msg = (err as Error)?.message ?? String(err);
+  if (err instanceof EtcdLeaseInvalidError || /lease not found/.test(msg)) return new StoreError(`${what}: ${msg}`, 'INVALID', { cause: err });
+  if (/duplicate key/.test(msg)) return new StoreError(`${what}: ${msg}`, 'INVALID', { cause: err });
+  if (/compacted/.test(msg)) return new StoreError(`${what}: ${msg}`, 'COMPACTED', { cause: err });
+  if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || /unavailable|ECONNREFUSED|deadline|No connection/i.test(msg)) {
+    return new StoreError(`${what}: etcd unreachable: ${msg}`, 'UNAVAILABLE', { cause: err });
+  }
+  return new StoreError(`${what}: ${msg}`, 'INTERNAL', { cause: err });
+}
+
+function toOp(op: TxnOp): object {
+  switch (op.op) {
+    case 'put':
+      return { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), ...(op.lease !== undefined ? { lease: op.lease } : {}) } };
+    case 'delete':
+      return { request_delete_range: { key: Buffer.from(op.key), prev_kv: false } };
+    case 'deletePrefix':
+      return { request_delete_range: { key: Buffer.from(op.prefix), range_end: prefixEnd(op.prefix) } };
+  }
+}
+
+function toCompare(c: Compare): object {
+  if ('modRevision' in c) return { key: Buffer.from(c.key), target: 'Mod', result: 'Equal', mod_revision: c.modRevision };
+  return { key: Buffer.from(c.key), target: 'Value', result: 'Equal', value: Buffer.from(c.value) };
+}
+
+export class EtcdStore implements Store {
+  private closed = false;
+  private readonly leases = new Set<EtcdLease>();
+  private readonly watches = new Set<EtcdWatch>();
+  private readonly logger: Logger;
+
+  constructor(
+    readonly url: string,
+    readonly client: Etcd3,
+    logger: Logger,
+    /** Options to open further clients of the same cluster (tests: connect()). */
+    private readonly clientOptions: IOptions,
+  ) {
+    this.logger = logger.child({ component: 'store-etcd' });
+  }
+
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreError('store is closed', 'CLOSED');
+    try {
+      return await fn();
+    } catch (err) {
+      throw mapError(err, what);
+    }
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    const r = await this.call('get', () => this.client.kv.range({ key: Buffer.from(key) }));
+    return r.kvs[0] ? toKv(r.kvs[0]) : undefined;
+  }
+
+  async range(prefix: string): Promise<RangeResult> {
+    const r = await this.call('range', () => this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) }));
+    return { kvs: r.kvs.map(toKv), revision: Number(r.header.revision) };
+  }
+
+  async put(key: string, value: string, opts?: { lease?: string }): Promise<number> {
+    const r = await this.call('put', () =>
+      this.client.kv.put({ key: Buffer.from(key), value: Buffer.from(value), ...(opts?.lease !== undefined ? { lease: opts.lease } : {}) }),
+    );
+    return Number(r.header.revision);
+  }
+
+  async delete(key: string): Promise<number> {
+    const r = await this.call('delete', () => this.client.kv.deleteRange({ key: Buffer.from(key) }));
+    return Number(r.header.revision);
+  }
+
+  async txn(compares: Compare[], success: TxnOp[], failure: TxnOp[] = []): Promise<TxnResult> {
+    const r = await this.call('txn', () =>
+      this.client.kv.txn({ compare: compares.map(toCompare), success: success.map(toOp), failure: failure.map(toOp) } as never),
+    );
+    return { succeeded: r.succeeded, revision: Number(r.header.revision) };
+  }
+
+  watch(prefix: string, fromRevision: number | undefined, handlers: WatchHandlers): Watch {
+    if (this.closed) throw new StoreError('store is closed', 'CLOSED');
+    const w = new EtcdWatch(this.client, prefix, fromRevision, handlers, this.logger);
+    this.watches.add(w);
+    return {
+      cancel: async () => {
+        this.watches.delete(w);
+        await w.cancel();
+      },
+    };
+  }
+
+  async grantLease(ttlSeconds: number, opts: { keepAlive?: boolean } = {}): Promise<Lease> {
+    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: opts.keepAlive !== false });
+    lease.on('lost', (err) => this.logger.warn({ err }, 'etcd lease lost'));
+    const id = await this.call('grantLease', () => lease.grant());
+    this.leases.add(lease);
+    return {
+      id,
+      ttlSeconds,
+      keepAliveOnce: async () => {
+        const r = await this.call('keepAlive', () => lease.keepaliveOnce());
+        if (Number(r.TTL) <= 0) throw new StoreError(`lease ${id} not found (expired or revoked)`, 'INVALID');
+      },
+      revoke: async () => {
+        this.leases.delete(lease);
+        await this.call('revoke', () => lease.revoke());
+      },
+    };
+  }
+
+  async currentRevision(): Promise<number> {
+    const r = await this.call('currentRevision', () => this.client.kv.range({ key: Buffer.from([0]), count_only: true }));
+    return Number(r.header.revision);
+  }
+
+  /**
+   * Compacts history before `revision + 1`, so (like the memory store) revision itself is gone —
+   * except the current revision, which etcd always keeps readable.
+   */
+  async compact(revision: number): Promise<void> {
+    const target = Math.min(revision + 1, await this.currentRevision());
+    await this.call('compact', () => this.client.kv.compact({ revision: target, physical: true }));
+  }
+
+  /** Another client of the same cluster (tests: closing it lets its leases expire by TTL). */
+  connect(): EtcdStore {
+    return new EtcdStore(this.url, new Etcd3(this.clientOptions), this.logger, this.clientOptions);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Stop keep-alives without revoking: the leases then expire by TTL, as for a crashed holder.
+    for (const l of this.leases) l.release();
+    this.leases.clear();
+    await Promise.all([...this.watches].map((w) => w.cancel().catch(() => undefined)));
+    this.watches.clear();
+    this.client.close();
+  }
+}
+
+const pem = (v: string | Buffer | undefined): Buffer | undefined => (v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(v));
+
+export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'etcd' }>, opts: EtcdStoreOptions = {}): Promise<EtcdStore> {
+  const logger = opts.logger ?? silentLogger;
+  const timeout = opts.callTimeoutMs ?? 5000;
+  const scheme = u.tls ? 'https' : 'http';
+  const options: IOptions = {
+    hosts: u.endpoints.map((e) => `${scheme}://${e}`),
+    dialTimeout: timeout,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+  };
+  if (u.tls) {
+    const ca = pem(opts.tls?.ca);
+    if (!ca) throw new StoreError(`${url}: etcds:// needs a CA certificate (tls.ca)`, 'BAD_URL');
+    options.credentials = { rootCertificate: ca, ...(opts.tls?.key ? { privateKey: pem(opts.tls.key)! } : {}), ...(opts.tls?.cert ? { certChain: pem(opts.tls.cert)! } : {}) };
+  }
+  const username = opts.username ?? u.username;
+  const password = opts.password ?? u.password;
+  if (username !== undefined) options.auth = { username, password: password ?? '' };
+  // Never show a password in the URL the store reports (it ends up in logs).
+  const shown = url.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@');
+  const store = new EtcdStore(shown, new Etcd3(options), logger, options);
+  // Fail fast with UNAVAILABLE rather than on first use.
+  try {
+    await store.currentRevision();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  return store;
 }
