@@ -226,10 +226,31 @@ describe('OfChannel handshake and correlation', () => {
     expect((err as OfpErrorMessage).message).toContain('FLOW_MOD');
   });
 
+  it('sendChecked resolves at the barrier when accepted, rejects with the ERROR when refused', async () => {
+    const r = await upRig();
+    r.sw.on = (m) => (m.type === 'FLOW_MOD' && m.tableId === 7
+      ? [{ type: 'ERROR', xid: m.xid, errType: 5, code: 2, errTypeName: '', codeName: '', data: Buffer.alloc(0) }] : undefined);
+    await expect(r.ch.sendChecked(flowMod({ tableId: 1 }))).resolves.toBeUndefined();
+    const err = (await r.ch.sendChecked(flowMod({ tableId: 7 })).catch((e: unknown) => e)) as OfpErrorMessage;
+    expect(err).toBeInstanceOf(OfpErrorMessage);
+    expect(err.error.codeName).toBe('OFPFMFC_BAD_TABLE_ID');
+    await settle();
+    expect(r.messages).toEqual([]);
+    expect(r.sw.of('BARRIER_REQUEST')).toHaveLength(2);
+  });
+
+  it('sends SET_CONFIG miss_send_len=0xffff after FEATURES (OVS service connections need it for PACKET_IN)', async () => {
+    const r = await upRig();
+    const types = r.sw.got.map((m) => m.type);
+    expect(types.slice(0, 3)).toEqual(['HELLO', 'FEATURES_REQUEST', 'SET_CONFIG']);
+    expect(r.sw.got[2]).toMatchObject({ flags: 0, missSendLen: 0xffff });
+  });
+
   it('emits unsolicited messages, and ERRORs nobody waits for', async () => {
     const r = await upRig();
     r.sw.on = (m) => (m.type === 'FLOW_MOD' ? [{ type: 'ERROR', xid: m.xid, errType: 5, code: 2, errTypeName: '', codeName: '', data: Buffer.alloc(0) }] : undefined);
     await r.ch.send(flowMod({ tableId: 9 }));
+    await settle();
     r.sw.send({ type: 'PACKET_IN', xid: 0, bufferId: 0xffffffff, totalLen: 4, reason: 1, tableId: 3, cookie: 5n, match: [], data: Buffer.from('abcd') });
     await settle();
     expect(r.messages.map((m) => m.type)).toEqual(['ERROR', 'PACKET_IN']);
@@ -271,6 +292,15 @@ describe('OfChannel handshake and correlation', () => {
     expect(err.codeName).toBe('OFPHFC_INCOMPATIBLE');
     expect(r.ups).toEqual([]);
   });
+
+  it('names the ERROR a switch answers our HELLO with', async () => {
+    const r = await rig({ setup: (s) => (s.helloHex = '0401001400000001' + '00000000' + Buffer.from('nope1234').toString('hex')) });
+    const failures: Error[] = [];
+    r.ch.on('connectError', (e: Error) => failures.push(e));
+    r.ch.start();
+    await settle();
+    expect(failures[0]?.message).toMatch(/OFPHFC_INCOMPATIBLE \(nope1234\)/);
+  });
 });
 
 describe('OfChannel session lifecycle', () => {
@@ -303,7 +333,7 @@ describe('OfChannel session lifecycle', () => {
       expect(g).toBeGreaterThanOrEqual(base * 0.75);
       expect(g).toBeLessThanOrEqual(base);
     }
-    expect(() => r.ch.request({ type: 'BARRIER_REQUEST', xid: 0 })).not.toThrow();
+    await r.ch.barrier();
   });
 
   it('requests on a channel that is not up reject with OfChannelDownError', async () => {

@@ -13,7 +13,8 @@ import type { Duplex } from 'node:stream';
 import { decodeMessage, encodeMessage } from '../index.js';
 import type { ErrorMsg, FlowStats, MessageOf, OfMessage } from '../types.js';
 import { silentLogger, type Logger } from '../../util/log.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
+import { Keepalive } from './keepalive.js';
 import { OfChannelDownError, OfHelloError } from './errors.js';
 import { Framer } from './framer.js';
 import { PendingRequests } from './pending.js';
@@ -81,11 +82,8 @@ export class OfSession extends EventEmitter {
   private readonly clock: Clock;
   private readonly log: Logger;
   readonly requestTimeoutMs: number;
-  private readonly echoIntervalMs: number;
-  private readonly echoTimeoutMs: number;
   private readonly missSendLen: number | null;
-  private lastRx: number;
-  private echoTimer: TimerHandle | undefined;
+  private readonly keepalive: Keepalive;
   private drainWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
   private helloWaiter: { resolve(): void; reject(e: Error): void } | undefined;
   private nextBundleId = 1;
@@ -105,10 +103,11 @@ export class OfSession extends EventEmitter {
     this.log = (opts.logger ?? silentLogger).child({ ofSession: this.session });
     this.pending = new PendingRequests(this.clock);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
-    this.echoIntervalMs = opts.echoIntervalMs ?? 5_000;
-    this.echoTimeoutMs = opts.echoTimeoutMs ?? 15_000;
+    const echoTimeoutMs = opts.echoTimeoutMs ?? 15_000;
+    this.keepalive = new Keepalive(this.clock, opts.echoIntervalMs ?? 5_000, echoTimeoutMs,
+      () => this.socket.write(echoRequestBytes(this.allocXid())),
+      (idle) => this.close(`peer dead: nothing received for ${idle} ms (echo timeout ${echoTimeoutMs} ms)`));
     this.missSendLen = opts.missSendLen === undefined ? 0xffff : opts.missSendLen;
-    this.lastRx = this.clock.now();
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.settleDrain());
     socket.on('end', () => this.close('peer closed the connection'));
@@ -149,8 +148,7 @@ export class OfSession extends EventEmitter {
       }
       this.features = features;
       this.state = 'up';
-      this.lastRx = this.clock.now();
-      this.armEcho();
+      this.keepalive.start();
       this.log.debug({ datapathId: features.datapathId.toString(16) }, 'OpenFlow session up');
       return features;
     } catch (err) {
@@ -232,11 +230,11 @@ export class OfSession extends EventEmitter {
   }
 
   /** Ends the session (idempotent): pending requests reject with OfChannelDownError, 'down' is emitted once. */
-  close(reason: string): void {
+  close(reason: string, opts: { flush?: boolean } = {}): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.closeReason = reason;
-    if (this.echoTimer !== undefined) this.clock.clearTimeout(this.echoTimer);
+    this.keepalive.stop();
     const err = new OfChannelDownError(reason);
     this.helloWaiter?.reject(err);
     this.helloWaiter = undefined;
@@ -244,7 +242,16 @@ export class OfSession extends EventEmitter {
     const drains = this.drainWaiters;
     this.drainWaiters = [];
     for (const d of drains) d.reject(err);
-    this.socket.destroy();
+    if (opts.flush) {
+      // Let a last message (HELLO_FAILED) reach the peer before the connection goes.
+      this.socket.uncork();
+      this.socket.end();
+      const t = setTimeout(() => this.socket.destroy(), 1_000);
+      t.unref();
+      this.socket.once('close', () => clearTimeout(t));
+    } else {
+      this.socket.destroy();
+    }
     this.log.debug({ reason }, 'OpenFlow session down');
     this.emit('down', reason);
   }
@@ -335,7 +342,7 @@ export class OfSession extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
-    this.lastRx = this.clock.now();
+    this.keepalive.touch();
     try {
       this.framer.push(chunk, (frame) => this.onFrame(frame));
     } catch (err) {
@@ -356,7 +363,7 @@ export class OfSession extends EventEmitter {
         this.socket.write(helloFailedBytes(msgXid(frame), why));
         this.helloWaiter?.reject(new OfHelloError(why));
         this.helloWaiter = undefined;
-        this.close(why);
+        this.close(why, { flush: true });
         return;
       }
       this.helloWaiter?.resolve();
@@ -370,7 +377,7 @@ export class OfSession extends EventEmitter {
         this.socket.write(echoReplyFor(frame));
         return;
       case RAW.ECHO_REPLY:
-        // Liveness is any received byte (lastRx); our echo requests have no waiter.
+        // Liveness is any received byte (Keepalive.touch); our echo requests have no waiter.
         return;
       default:
         break;
@@ -397,22 +404,5 @@ export class OfSession extends EventEmitter {
     } catch (err) {
       this.log.error({ err, event }, 'OpenFlow session listener threw');
     }
-  }
-
-  private armEcho(): void {
-    if (this.echoIntervalMs <= 0) return;
-    this.echoTimer = this.clock.setTimeout(() => this.echoTick(), this.echoIntervalMs);
-  }
-
-  private echoTick(): void {
-    this.echoTimer = undefined;
-    if (this.state !== 'up') return;
-    const idle = this.clock.now() - this.lastRx;
-    if (idle >= this.echoTimeoutMs) {
-      this.close(`peer dead: nothing received for ${idle} ms (echo timeout ${this.echoTimeoutMs} ms)`);
-      return;
-    }
-    this.socket.write(echoRequestBytes(this.allocXid()));
-    this.armEcho();
   }
 }
