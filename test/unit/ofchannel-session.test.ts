@@ -283,6 +283,29 @@ describe('OfChannel handshake and correlation', () => {
     expect(req.body).toMatchObject({ kind: 'flow', tableId: 1, cookie: 0x10n, cookieMask: 0xf0n });
   });
 
+  it('a multipart deadline bounds the silence between parts, not the whole answer', async () => {
+    const r = await upRig({ echoIntervalMs: 0, requestTimeoutMs: 1_000 });
+    let xid = 0;
+    r.sw.on = (m) => (m.type === 'MULTIPART_REQUEST' ? ((xid = m.xid), []) : undefined);
+    const part = (more: boolean) => r.sw.send({ type: 'MULTIPART_REPLY', xid, flags: more ? 1 : 0, body: { kind: 'flow', flows: [] } });
+    const p = r.ch.dumpFlows().catch((e: unknown) => e);
+    await settle();
+    for (let i = 0; i < 3; i++) {
+      await r.clock.advance(800);
+      part(true);
+      await settle();
+    }
+    await r.clock.advance(800);
+    part(false);
+    expect(await p).toEqual([]);
+    const q = r.ch.dumpFlows().catch((e: unknown) => e);
+    await settle();
+    part(true);
+    await settle();
+    await r.clock.advance(1_000);
+    expect(await q).toBeInstanceOf(OfTimeoutError);
+  });
+
   it('fails cleanly when the switch speaks no 1.3', async () => {
     const r = await rig({ setup: (s) => (s.helloHex = '0100000800000001') });
     r.ch.start();

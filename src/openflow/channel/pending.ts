@@ -12,6 +12,7 @@ const OFPMPF_REPLY_MORE = 1;
 
 interface Waiter {
   what: string;
+  timeoutMs: number;
   multipart: boolean;
   parts: OfMessage[];
   timer: TimerHandle;
@@ -45,12 +46,8 @@ export class PendingRequests {
   wait(xid: number, opts: WaitOptions): Promise<OfMessage[]> {
     if (this.waiters.has(xid)) return Promise.reject(new Error(`xid ${xid} already has a pending request`));
     return new Promise<OfMessage[]>((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
-        if (this.waiters.get(xid) !== w) return;
-        this.waiters.delete(xid);
-        reject(new OfTimeoutError(opts.what, xid, opts.timeoutMs));
-      }, opts.timeoutMs);
-      const w: Waiter = { what: opts.what, multipart: opts.multipart ?? false, parts: [], timer, resolve, reject };
+      const w: Waiter = { what: opts.what, timeoutMs: opts.timeoutMs, multipart: opts.multipart ?? false, parts: [], timer: undefined, resolve, reject };
+      this.arm(xid, w);
       this.waiters.set(xid, w);
     });
   }
@@ -75,7 +72,12 @@ export class PendingRequests {
     }
     if (w.multipart && msg.type === 'MULTIPART_REPLY') {
       w.parts.push(msg);
-      if ((msg.flags & OFPMPF_REPLY_MORE) !== 0) return true;
+      if ((msg.flags & OFPMPF_REPLY_MORE) !== 0) {
+        // The deadline bounds silence, not the size of the answer: a 100k-flow dump keeps its waiter alive.
+        this.clock.clearTimeout(w.timer);
+        this.arm(msg.xid, w);
+        return true;
+      }
       this.settle(msg.xid, w);
       w.resolve(w.parts);
       return true;
@@ -108,6 +110,14 @@ export class PendingRequests {
     for (const w of all) this.clock.clearTimeout(w.timer);
     this.waiters.clear();
     for (const w of all) w.reject(err);
+  }
+
+  private arm(xid: number, w: Waiter): void {
+    w.timer = this.clock.setTimeout(() => {
+      if (this.waiters.get(xid) !== w) return;
+      this.waiters.delete(xid);
+      w.reject(new OfTimeoutError(w.what, xid, w.timeoutMs));
+    }, w.timeoutMs);
   }
 
   private settle(xid: number, w: Waiter): void {
