@@ -253,7 +253,7 @@ export class OfSession extends EventEmitter {
       this.socket.destroy();
     }
     this.log.debug({ reason }, 'OpenFlow session down');
-    this.emit('down', reason);
+    this.emitSafe('down', reason);
   }
 
   /** Resolves when the socket is fully closed (after close()). */
