@@ -5,8 +5,9 @@ import { OvsdbError } from './errors.js';
 export interface TlsFiles {
   /** PEM contents (not paths) of the CA that signs the server, our certificate and our key. */
   ca: string | Buffer;
-  cert: string | Buffer;
-  key: string | Buffer;
+  /** Optional only so that tests can show a server refusing a client without one. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
 }
 
 export type Endpoint =
@@ -57,8 +58,8 @@ export function openStream(ep: Endpoint, tlsFiles: TlsFiles | undefined, timeout
           host: ep.host,
           port: ep.port,
           ca: tlsFiles.ca,
-          cert: tlsFiles.cert,
-          key: tlsFiles.key,
+          ...(tlsFiles.cert !== undefined ? { cert: tlsFiles.cert } : {}),
+          ...(tlsFiles.key !== undefined ? { key: tlsFiles.key } : {}),
           rejectUnauthorized: true,
           checkServerIdentity: () => undefined,
         },
