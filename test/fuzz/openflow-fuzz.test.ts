@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, flowMod, hello, OfpDecodeError, type OfMessage } from '../../src/openflow/index.js';
 
 const RUNS = Number(process.env.WYVERN_FUZZ_RUNS ?? 100_000);
+/** Generous per-property timeout that scales with the run count (≈ 0.3 ms per run on a loaded 2-core box). */
+const TIMEOUT = Math.max(60_000, RUNS * 0.3);
 const DIR = '/work/shared/testdata/ryu-of13/';
 
 const extra: OfMessage[] = [
@@ -110,7 +112,7 @@ describe('OpenFlow codec fuzz', () => {
         }),
     );
     fc.assert(fc.property(msg, (b) => { check(b, true); }), { numRuns: RUNS });
-  });
+  }, TIMEOUT);
 
   it(`mutated valid messages decode or fail typed, and re-encode identically (${RUNS} runs)`, () => {
     let decoded = 0;
@@ -120,7 +122,7 @@ describe('OpenFlow codec fuzz', () => {
       }), { numRuns: RUNS });
     // The property is only meaningful if plenty of mutants still decode.
     expect(decoded).toBeGreaterThan(RUNS / 10);
-  });
+  }, TIMEOUT);
 
   it('every corpus message round-trips', () => {
     for (const b of corpus) expect(check(b, true)).toBe('decoded');
