@@ -218,3 +218,19 @@ export async function markInstalled(c: OvsdbClient, ifaceName: string, installed
   const [r] = await c.transact(OVS_DB, [{ op: 'mutate', table: 'Interface', where: [['name', '==', ifaceName]], mutations }]);
   if (r!.count === 0) throw new OvsdbError('not-found', `no interface ${ifaceName}`);
 }
+
+/**
+ * Waits until ovs-vswitchd has applied the database as of now (the next_cfg/cur_cfg handshake
+ * that `ovs-vsctl` does without --no-wait).
+ */
+export async function waitApplied(c: OvsdbClient, timeoutMs = 10_000): Promise<void> {
+  const r = await c.transact(OVS_DB, [
+    { op: 'mutate', table: 'Open_vSwitch', where: [], mutations: [['next_cfg', '+=', 1]] },
+    { op: 'select', table: 'Open_vSwitch', where: [], columns: ['next_cfg'] },
+  ]);
+  const next = r[1]!.rows![0]?.next_cfg as number | undefined;
+  if (next === undefined) throw new OvsdbError('not-found', 'no Open_vSwitch row');
+  await c.transact(OVS_DB, [
+    { op: 'wait', table: 'Open_vSwitch', where: [['cur_cfg', '>=', next]], columns: ['_uuid'], until: '!=', rows: [], timeout: timeoutMs },
+  ]);
+}
