@@ -217,6 +217,12 @@ describe('OfChannel handshake and correlation', () => {
     expect(r.messages).toEqual([]);
   });
 
+  it('request(ECHO_REQUEST) resolves with the echo reply (an RTT probe)', async () => {
+    const r = await upRig();
+    const reply = await r.ch.request({ type: 'ECHO_REQUEST', xid: 0, data: Buffer.from('rtt') });
+    expect(reply).toMatchObject({ type: 'ECHO_REPLY', data: Buffer.from('rtt') });
+  });
+
   it('rejects a request with the named ERROR that carries its xid', async () => {
     const r = await upRig();
     r.sw.on = (m) => (m.type === 'FLOW_MOD' ? [{ type: 'ERROR', xid: m.xid, errType: 5, code: 2, errTypeName: '', codeName: '', data: Buffer.alloc(0) }] : undefined);

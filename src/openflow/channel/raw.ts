@@ -2,6 +2,8 @@
  * The few messages the channel handles below the codec, straight on the wire bytes: HELLO (whose version may
  * not be 1.3 before negotiation), echo (hot keepalive path) and the HELLO_FAILED error.
  */
+import { decodeMessage } from '../index.js';
+
 export const OF13 = 4;
 const T_HELLO = 0;
 const T_ERROR = 1;
@@ -84,4 +86,15 @@ export function echoReplyFor(req: Buffer): Buffer {
   b[0] = OF13;
   b[1] = T_ECHO_REPLY;
   return b;
+}
+
+/** A peer's ERROR during negotiation (e.g. OFPHFC_INCOMPATIBLE), readable for the close reason. */
+export function describeError(frame: Buffer): string {
+  try {
+    const m = decodeMessage(frame);
+    if (m.type === 'ERROR') return `ERROR ${m.codeName}${m.data.length ? ` (${m.data.toString('latin1').replace(/[^ -~]/g, '.')})` : ''}`;
+  } catch {
+    // fall through
+  }
+  return 'an undecodable ERROR';
 }

@@ -18,20 +18,9 @@ import { Keepalive } from './keepalive.js';
 import { OfChannelDownError, OfHelloError } from './errors.js';
 import { Framer } from './framer.js';
 import { PendingRequests } from './pending.js';
-import { echoReplyFor, echoRequestBytes, helloBytes, helloFailedBytes, msgType, msgXid, negotiate, RAW } from './raw.js';
+import { describeError, echoReplyFor, echoRequestBytes, helloBytes, helloFailedBytes, msgType, msgXid, negotiate, RAW } from './raw.js';
 import { XidAllocator } from './xid.js';
 import { runBundle, type BundleOptions } from './bundle.js';
-
-/** A peer's ERROR during negotiation (e.g. OFPHFC_INCOMPATIBLE), readable for the close reason. */
-function describeError(frame: Buffer): string {
-  try {
-    const m = decodeMessage(frame);
-    if (m.type === 'ERROR') return `ERROR ${m.codeName}${m.data.length ? ` (${m.data.toString('latin1').replace(/[^ -~]/g, '.')})` : ''}`;
-  } catch {
-    // fall through
-  }
-  return 'an undecodable ERROR';
-}
 
 export type FeaturesReply = MessageOf<'FEATURES_REPLY'>;
 
@@ -377,8 +366,9 @@ export class OfSession extends EventEmitter {
         this.socket.write(echoReplyFor(frame));
         return;
       case RAW.ECHO_REPLY:
-        // Liveness is any received byte (Keepalive.touch); our echo requests have no waiter.
-        return;
+        // Liveness is any received byte (Keepalive.touch); only a caller's request(ECHO_REQUEST) waits for one.
+        if (!this.pending.has(msgXid(frame))) return;
+        break;
       default:
         break;
     }
