@@ -103,7 +103,7 @@ export class EtcdWatch {
       if (!(await this.readable(start))) {
         // Smallest still-readable revision, by bisection (rare path); report the one before it.
         let lo = start;
-        let hi = Number((await this.client.kv.range({ key: Buffer.from([0]), count_only: true })).header.revision);
+        let hi = Number((await this.client.kv.range({ key: Buffer.from(this.prefix), count_only: true })).header.revision);
         while (hi - lo > 1) {
           const mid = Math.floor((lo + hi) / 2);
           if (await this.readable(mid)) hi = mid;

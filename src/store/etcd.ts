@@ -49,6 +49,9 @@ export function mapError(err: unknown, what: string): StoreError {
   if (err instanceof StoreError) return err;
   const msg = (err as Error)?.message ?? String(err);
   if (err instanceof EtcdLeaseInvalidError || /lease not found/.test(msg)) return new StoreError(`${what}: ${msg}`, 'INVALID', { cause: err });
+  if (/authentication failed|permission denied|invalid auth token|user name is empty|Unauthenticated/i.test(msg)) {
+    return new StoreError(`${what}: etcd refused the credentials: ${msg}`, 'DENIED', { cause: err });
+  }
   if (/duplicate key/.test(msg)) return new StoreError(`${what}: ${msg}`, 'INVALID', { cause: err });
   if (/compacted/.test(msg)) return new StoreError(`${what}: ${msg}`, 'COMPACTED', { cause: err });
   if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || /unavailable|ECONNREFUSED|deadline|No connection/i.test(msg)) {
@@ -159,8 +162,16 @@ export class EtcdStore implements Store {
   }
 
   async currentRevision(): Promise<number> {
-    const r = await this.call('currentRevision', () => this.client.kv.range({ key: Buffer.from([0]), count_only: true }));
-    return Number(r.header.revision);
+    // Any range carries the store revision in its header; probe a key wyvern's role may read
+    // (with auth on, a user is usually granted /wyvern/ only), else ask the member's status.
+    return this.call('currentRevision', async () => {
+      try {
+        return Number((await this.client.kv.range({ key: Buffer.from('/wyvern/v1/'), count_only: true })).header.revision);
+      } catch (err) {
+        if (!/permission denied/i.test((err as Error).message)) throw err;
+        return Number((await this.client.maintenance.status()).header.revision);
+      }
+    });
   }
 
   /**

@@ -94,9 +94,9 @@ export interface Store {
  * BAD_URL: unparsable store URL; UNAVAILABLE: store unreachable/locked; COMPACTED: revision gone;
  * CLOSED: used after close(); INVALID: a request the store refuses (duplicate key in one txn, unknown
  * lease, bad TTL) — a bug in the caller; EXHAUSTED: an integer pool is full; CONFLICT: gave up after
- * too many lost compare-and-swap races; INTERNAL: anything else.
+ * too many lost compare-and-swap races; DENIED: bad credentials or missing permission; INTERNAL: anything else.
  */
-export type StoreErrorCode = 'BAD_URL' | 'UNAVAILABLE' | 'COMPACTED' | 'CLOSED' | 'INVALID' | 'EXHAUSTED' | 'CONFLICT' | 'INTERNAL';
+export type StoreErrorCode = 'BAD_URL' | 'UNAVAILABLE' | 'COMPACTED' | 'CLOSED' | 'INVALID' | 'EXHAUSTED' | 'CONFLICT' | 'DENIED' | 'INTERNAL';
 
 /** Typed store failure; `code` lets callers tell an unreachable store from a bad URL. */
 export class StoreError extends Error {

@@ -8,7 +8,8 @@
  *   await etcd.stop();                          // call in afterAll
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,7 +25,7 @@ export interface EtcdMember {
 }
 
 export interface EtcdCluster {
-  /** Store URL naming every member: etcd://127.0.0.1:P[,…]. */
+  /** Store URL naming every member: etcd://127.0.0.1:P[,…] (etcds:// with tls). */
   url: string;
   /** host:port of each member. */
   endpoints: string[];
@@ -44,7 +45,41 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function healthy(clientUrl: string): Promise<boolean> {
+/** Client TLS for the members (peers stay plain on loopback): PEM file paths. */
+export interface EtcdTls {
+  certFile: string;
+  keyFile: string;
+  /** CA for verifying client certificates (with clientCertAuth) and for the readiness probe. */
+  caFile: string;
+  clientCertAuth?: boolean;
+  /** Client cert/key for the readiness probe when clientCertAuth is on. */
+  probeCertFile?: string;
+  probeKeyFile?: string;
+}
+
+function healthyTls(clientUrl: string, tls: EtcdTls): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpsRequest(
+      `${clientUrl}/health`,
+      {
+        ca: readFileSync(tls.caFile),
+        ...(tls.probeCertFile ? { cert: readFileSync(tls.probeCertFile), key: readFileSync(tls.probeKeyFile!) } : {}),
+        timeout: 1000,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(/"health":\s*"true"/.test(body)));
+      },
+    );
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+async function healthy(clientUrl: string, tls?: EtcdTls): Promise<boolean> {
+  if (tls) return healthyTls(clientUrl, tls);
   try {
     const r = await fetch(`${clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
     const body = (await r.json()) as { health?: string };
@@ -54,17 +89,17 @@ async function healthy(clientUrl: string): Promise<boolean> {
   }
 }
 
-async function waitHealthy(m: { name: string; clientUrl: string; proc?: ChildProcess; log: string }, timeoutMs: number): Promise<void> {
+async function waitHealthy(m: { name: string; clientUrl: string; proc?: ChildProcess; log: string; tls?: EtcdTls }, timeoutMs: number): Promise<void> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
     if (m.proc && m.proc.exitCode !== null) throw new Error(`etcd member ${m.name} exited with ${m.proc.exitCode}; see ${m.log}`);
-    if (await healthy(m.clientUrl)) return;
+    if (await healthy(m.clientUrl, m.tls)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`etcd member ${m.name} not healthy after ${timeoutMs} ms; see ${m.log}`);
 }
 
-export async function startEtcd(opts: { dataDir?: string; members?: 1 | 3; readyTimeoutMs?: number } = {}): Promise<EtcdCluster> {
+export async function startEtcd(opts: { dataDir?: string; members?: 1 | 3; readyTimeoutMs?: number; tls?: EtcdTls } = {}): Promise<EtcdCluster> {
   const count = opts.members ?? 1;
   const ownDir = opts.dataDir === undefined;
   const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'wyvern-etcd-')));
@@ -77,8 +112,8 @@ export async function startEtcd(opts: { dataDir?: string; members?: 1 | 3; ready
   const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(',');
 
   const members = specs.map((s) => {
-    const clientUrl = `http://127.0.0.1:${s.clientPort}`;
-    const state: { name: string; clientUrl: string; proc?: ChildProcess; log: string } = { name: s.name, clientUrl, log: s.log };
+    const clientUrl = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${s.clientPort}`;
+    const state: { name: string; clientUrl: string; proc?: ChildProcess; log: string; tls?: EtcdTls } = { name: s.name, clientUrl, log: s.log, ...(opts.tls ? { tls: opts.tls } : {}) };
     const launch = async (): Promise<void> => {
       await mkdir(s.dataDir, { recursive: true });
       const fd = openSync(s.log, 'a');
@@ -94,6 +129,10 @@ export async function startEtcd(opts: { dataDir?: string; members?: 1 | 3; ready
         '--heartbeat-interval', '50',
         '--election-timeout', '500',
       ];
+      if (opts.tls) {
+        args.push('--cert-file', opts.tls.certFile, '--key-file', opts.tls.keyFile);
+        if (opts.tls.clientCertAuth) args.push('--client-cert-auth', '--trusted-ca-file', opts.tls.caFile);
+      }
       const proc = spawn('etcd', args, { stdio: ['ignore', fd, fd] });
       closeSync(fd);
       await new Promise<void>((resolve, reject) => {
@@ -139,7 +178,7 @@ export async function startEtcd(opts: { dataDir?: string; members?: 1 | 3; ready
   }
   const endpoints = specs.map((s) => `127.0.0.1:${s.clientPort}`);
   return {
-    url: `etcd://${endpoints.join(',')}`,
+    url: `${opts.tls ? 'etcds' : 'etcd'}://${endpoints.join(',')}`,
     endpoints,
     dataDir: dir,
     members: members.map(({ name, clientUrl, kill, restart }, i) => ({
