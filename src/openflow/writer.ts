@@ -50,7 +50,7 @@ export class Writer {
   }
 
   u8(v: number): void {
-    this.ensure(1);
+    if (this.pos + 1 > this.buf.length) this.ensure(1);
     this.buf[this.pos++] = v;
   }
 
@@ -75,10 +75,11 @@ export class Writer {
   }
 
   zero(n: number): void {
-    this.ensure(n);
+    if (this.pos + n > this.buf.length) this.ensure(n);
     const b = this.buf;
-    for (let i = 0; i < n; i++) b[this.pos + i] = 0;
-    this.pos += n;
+    const p = this.pos;
+    for (let i = 0; i < n; i++) b[p + i] = 0;
+    this.pos = p + n;
   }
 
   bytes(src: Uint8Array): void {
@@ -123,10 +124,11 @@ export class Writer {
   finish(at: number, lenOffset = 2): void {
     const len = this.pos - at;
     if (len > 0xffff) throw new RangeError(`OpenFlow structure too long: ${len} bytes`);
-    this.buf.writeUInt16BE(len, at + lenOffset);
+    this.buf[at + lenOffset] = len >>> 8;
+    this.buf[at + lenOffset + 1] = len;
   }
 
   result(): Buffer {
-    return this.buf.subarray(0, this.pos);
+    return this.pos === this.buf.length ? this.buf : this.buf.subarray(0, this.pos);
   }
 }
