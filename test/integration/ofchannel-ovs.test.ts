@@ -232,4 +232,31 @@ describe('OfChannel against real OVS', () => {
     await ch.barrier();
     expect(ups.map((u) => u.session)).toEqual([1, 2]);
   });
+
+  it('echo keepalive: a frozen ovs-vswitchd is declared dead, and the channel comes back when it thaws', async () => {
+    const ch2 = new OfChannel({ endpoint: `unix:${host.mgmtSock()}`, echoIntervalMs: 200, echoTimeoutMs: 1_000,
+      requestTimeoutMs: 2_000, reconnect: { minMs: 100, maxMs: 400 } });
+    const { vswitchd } = await host.pids();
+    if (vswitchd === undefined) throw new Error('ovs-vswitchd is not running');
+    let frozen = false;
+    try {
+      const up1 = waitFor<UpEvent>(ch2, 'up');
+      ch2.start();
+      await up1;
+      await new Promise((r) => setTimeout(r, 1_500)); // several echo rounds answered: still up
+      expect(ch2.isUp).toBe(true);
+      const down = waitFor<string>(ch2, 'down', 10_000);
+      process.kill(vswitchd, 'SIGSTOP');
+      frozen = true;
+      expect(await down).toMatch(/peer dead/);
+      const up2 = waitFor<UpEvent>(ch2, 'up', 30_000);
+      process.kill(vswitchd, 'SIGCONT');
+      frozen = false;
+      expect((await up2).session).toBe(2);
+      await ch2.barrier();
+    } finally {
+      if (frozen) process.kill(vswitchd, 'SIGCONT');
+      await ch2.stop();
+    }
+  });
 });
