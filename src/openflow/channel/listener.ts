@@ -51,7 +51,11 @@ export class OfListener extends EventEmitter {
         : netServer((s) => this.accept(s));
     // TLS handshake failures (unknown CA, no client cert) concern one peer, not the listener.
     server.on('tlsClientError', (err: Error) => this.log.warn({ err: err.message }, 'TLS handshake with switch failed'));
-    server.on('error', (err) => this.emit('error', err));
+    // After listen() succeeded, a server error (EMFILE …) is reported, never thrown at an unsuspecting caller.
+    server.on('error', (err) => {
+      this.log.error({ err }, 'OpenFlow listener error');
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
     if (ep.kind === 'unix') await rm(ep.path, { force: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
