@@ -117,6 +117,7 @@ export function writeAction(w: Writer, a: Action): void {
       b[p] = 0; b[p + 1] = OFPAT.OUTPUT; b[p + 2] = 0; b[p + 3] = 16;
       writeU32(b, p + 4, port);
       const maxLen = a.maxLen ?? (port === RESERVED_PORTS.controller ? 0xffff : 0);
+      if ((maxLen & 0xffff) !== maxLen) throw new RangeError(`max_len out of range: ${maxLen}`);
       b[p + 8] = maxLen >>> 8; b[p + 9] = maxLen;
       for (let i = 10; i < 16; i++) b[p + i] = 0;
       w.pos = p + 16;

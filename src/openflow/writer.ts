@@ -2,8 +2,9 @@ import { OFP_VERSION } from './constants.js';
 
 const U64_MAX = 0xffffffffffffffffn;
 
-/** Big-endian u32 without Buffer's argument validation (hot path); values are truncated to 32 bits. */
+/** Big-endian u32 without Buffer's slower argument validation; still rejects non-u32 values. */
 export function writeU32(b: Buffer, p: number, v: number): void {
+  if (v >>> 0 !== v) throw new RangeError(`u32 out of range: ${v}`);
   b[p] = v >>> 24;
   b[p + 1] = v >>> 16;
   b[p + 2] = v >>> 8;
@@ -50,11 +51,13 @@ export class Writer {
   }
 
   u8(v: number): void {
+    if ((v & 0xff) !== v) throw new RangeError(`u8 out of range: ${v}`);
     if (this.pos + 1 > this.buf.length) this.ensure(1);
     this.buf[this.pos++] = v;
   }
 
   u16(v: number): void {
+    if ((v & 0xffff) !== v) throw new RangeError(`u16 out of range: ${v}`);
     if (this.pos + 2 > this.buf.length) this.ensure(2);
     const b = this.buf, p = this.pos;
     b[p] = v >>> 8;

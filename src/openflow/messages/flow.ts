@@ -35,6 +35,7 @@ export function writeFlowMod(w: Writer, m: FlowMod): void {
   let p = w.pos;
   writeU64(b, p, m.cookie);
   writeU64(b, p + 8, m.cookieMask);
+  if ((m.tableId & 0xff) !== m.tableId) throw new RangeError(`table id out of range: ${m.tableId}`);
   b[p + 16] = m.tableId;
   const cmd = COMMAND_NUM[m.command];
   if (cmd === undefined) throw new TypeError(`unknown flow_mod command ${String(m.command)}`);
