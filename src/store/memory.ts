@@ -1,6 +1,7 @@
 /**
- * memory: driver — the engine with no persistence. For unit tests and demos: history is kept
- * until compact() is called, and time can be injected so lease expiry is deterministic.
+ * memory: driver — the engine with no persistence. For unit tests and demos: the last 100000
+ * revisions of history are kept (compact() drops more), and time can be injected so lease expiry
+ * is deterministic.
  */
 import type { Logger } from '../util/log.js';
 import { Engine, type Clock } from './engine.js';
@@ -12,7 +13,7 @@ export interface MemoryStoreOptions {
   clock?: Clock;
   /** Lease expiry check period in ms; 0 = only when expireLeases() is called. Default 250. */
   leaseCheckMs?: number;
-  /** Keep at most this many revisions of watch history (default: all, until compact()). */
+  /** Keep at most this many revisions of watch history (default 100000; compact() drops more). */
   historyLimit?: number;
 }
 
@@ -41,7 +42,8 @@ export function createMemoryStore(opts: MemoryStoreOptions = {}): MemoryStore {
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.leaseCheckMs !== undefined ? { leaseCheckMs: opts.leaseCheckMs } : {}),
-    ...(opts.historyLimit !== undefined ? { historyLimit: opts.historyLimit } : {}),
+    // Bounded so a long-running memory: store (demos) does not grow without end.
+    historyLimit: opts.historyLimit ?? 100_000,
   });
   return new MemoryStore('memory:', engine, true);
 }
