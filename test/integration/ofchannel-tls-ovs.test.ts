@@ -92,17 +92,22 @@ it('ovs-vswitchd connects over CA-verified TLS to OfListener and takes a bundle'
         check();
       };
       lines.on('line', onLine);
+      // A child that dies says why at once instead of leaving us to time out.
+      child!.once('exit', (code, signal) => {
+        clearTimeout(t);
+        if (!events.some((x) => x.event === event)) fail(new Error(`child exited (${code ?? signal}) before '${event}'; stderr: ${stderr}`));
+      });
       check();
     });
 
-  const { port } = await next('listening', 30_000);
+  const { port } = await next('listening', 60_000); // generous: the machine may be loaded
   await host.vsctl(['set-ssl', join(dir, 'switch.key'), join(dir, 'switch.crt'), join(dir, 'ca.crt')]);
   await host.vsctl(['set-controller', 'br-int', `ssl:127.0.0.1:${String(port)}`]);
-  const got = await next('switch', 45_000);
+  const got = await next('switch', 60_000); // OVS's reconnect backoff grows to 8 s
 
   const dpid = (await host.vsctl(['get', 'Bridge', 'br-int', 'datapath_id'])).trim().replace(/"/g, '');
   expect(BigInt(`0x${String(got.dpid)}`)).toBe(BigInt(`0x${dpid}`));
   expect(got.flows).toContain('7115');
   const dump = await host.ofctl(['-O', 'OpenFlow13', 'dump-flows', host.mgmtSock()]);
   expect(dump).toMatch(/cookie=0x7115,.*priority=321,arp actions=drop/);
-}, 90_000);
+}, 150_000);
