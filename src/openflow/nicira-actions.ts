@@ -103,8 +103,8 @@ function decode(r: Reader): Action {
     }
     case NXAST.REG_LOAD2: {
       const f = readOxm(r);
-      if (f.field === 'unknown' || !('mask' in f)) throw new Error('reg_load2 kept opaque');
-      return { type: 'set_field', field: f.field, value: f.value, mask: f.mask! };
+      if (f.field === 'unknown' || f.value === undefined || f.mask === undefined) throw new Error('reg_load2 kept opaque');
+      return { type: 'set_field', field: f.field, value: f.value, mask: f.mask };
     }
     case NXAST.NOTE: return { type: 'note', data: r.copy(r.remaining()) };
     case NXAST.OUTPUT_REG: {

@@ -20,6 +20,9 @@ export interface UnknownMatchField {
   hasMask: boolean;
   /** Payload after the 4-byte OXM header (value, then mask when hasMask; experimenter id included). */
   raw: Buffer;
+  /** Absent: lets code read `m.value` on any MatchField without narrowing first. */
+  value?: undefined;
+  mask?: undefined;
 }
 
 export type MatchField = KnownMatchField | UnknownMatchField;
