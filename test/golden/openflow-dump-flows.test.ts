@@ -146,6 +146,49 @@ describe('dump-flows golden against real OVS', () => {
     expect(conn!.received.filter((x) => x.type === 'ERROR')).toEqual([]);
   });
 
+  it('OVS replies to every request kind decode to their modelled form', async () => {
+    const reqs: OfMessage[] = [
+      { type: 'FEATURES_REQUEST', xid: 300 },
+      { type: 'GET_CONFIG_REQUEST', xid: 301 },
+      { type: 'ROLE_REQUEST', xid: 302, role: 0, generationId: 0n },
+      { type: 'GET_ASYNC_REQUEST', xid: 303 },
+      { type: 'ECHO_REQUEST', xid: 304, data: Buffer.from('ping') },
+      ...(['desc', 'table', 'port_desc', 'group_desc'] as const).map((kind, i): OfMessage =>
+        ({ type: 'MULTIPART_REQUEST', xid: 310 + i, flags: 0, body: { kind } })),
+      { type: 'MULTIPART_REQUEST', xid: 320, flags: 0, body: { kind: 'aggregate', tableId: 0xff, outPort: 0xffffffff,
+        outGroup: 0xffffffff, cookie: 0n, cookieMask: 0n, match: [] } },
+      { type: 'MULTIPART_REQUEST', xid: 321, flags: 0, body: { kind: 'port_stats', portNo: 0xffffffff } },
+      { type: 'MULTIPART_REQUEST', xid: 322, flags: 0, body: { kind: 'group', groupId: 0xfffffffc } },
+      { type: 'METER_MOD', xid: 323, command: 0, flags: 1 | 8, meterId: 1, bands: [{ type: 'drop', rate: 1000, burstSize: 0 }] },
+      { type: 'MULTIPART_REQUEST', xid: 324, flags: 0, body: { kind: 'meter_config', meterId: 0xffffffff } },
+      { type: 'MULTIPART_REQUEST', xid: 325, flags: 0, body: { kind: 'meter', meterId: 0xffffffff } },
+    ];
+    for (const r of reqs) conn!.send(r);
+    conn!.send({ type: 'BARRIER_REQUEST', xid: 399 });
+    await conn!.waitFor((x) => x.type === 'BARRIER_REPLY' && x.xid === 399);
+    const reply = (xid: number): OfMessage | undefined => conn!.received.find((x) => x.xid === xid && x.type !== 'HELLO');
+    expect(reply(300)).toMatchObject({ type: 'FEATURES_REPLY', nTables: 254 });
+    expect(reply(301)).toMatchObject({ type: 'GET_CONFIG_REPLY' });
+    expect(reply(302)).toMatchObject({ type: 'ROLE_REPLY' });
+    expect(reply(303)).toMatchObject({ type: 'GET_ASYNC_REPLY' });
+    expect(reply(304)).toEqual({ type: 'ECHO_REPLY', xid: 304, data: Buffer.from('ping') });
+    expect(reply(310)).toMatchObject({ type: 'MULTIPART_REPLY', body: { kind: 'desc', mfrDesc: 'Nicira, Inc.' } });
+    expect(reply(311)).toMatchObject({ type: 'MULTIPART_REPLY', body: { kind: 'table' } });
+    const ports = reply(312) as Extract<OfMessage, { type: 'MULTIPART_REPLY' }>;
+    expect(ports.body.kind === 'port_desc' && ports.body.ports.map((p) => p.name)).toContain('br-int');
+    expect(reply(313)).toMatchObject({ type: 'MULTIPART_REPLY', body: { kind: 'group_desc', groups: [{ groupId: 1 }] } });
+    expect(reply(320)).toMatchObject({ type: 'MULTIPART_REPLY', body: { kind: 'aggregate', flowCount: FLOWS.length } });
+    expect(reply(321)).toMatchObject({ type: 'MULTIPART_REPLY', body: { kind: 'port_stats' } });
+    expect(reply(322)).toMatchObject({ type: 'MULTIPART_REPLY', body: { kind: 'group', groups: [{ groupId: 1 }] } });
+    expect(reply(323)).toBeUndefined(); // METER_MOD accepted: no ERROR
+    expect(reply(324)).toMatchObject({ type: 'MULTIPART_REPLY', body: { kind: 'meter_config', meters: [{ meterId: 1 }] } });
+    expect(reply(325)).toMatchObject({ type: 'MULTIPART_REPLY', body: { kind: 'meter', meters: [{ meterId: 1 }] } });
+    // Adding a port produces a PORT_STATUS (async messages were enabled above).
+    await host!.vsctl(['add-port', 'br-int', 'wgp0', '--', 'set', 'Interface', 'wgp0', 'type=internal']);
+    const ps = await conn!.waitFor((x) => x.type === 'PORT_STATUS' && x.port.name === 'wgp0');
+    expect(ps).toMatchObject({ type: 'PORT_STATUS', reason: 0 });
+  });
+
   for (const f of FLOWS) {
     const key = `0x${f.cookie.toString(16)}`;
     it(`flow ${key}: formatFlow(FLOW_MOD) == dump-flows`, () => {
