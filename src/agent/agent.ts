@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { dhcpPacketInHandler, type DhcpCounters } from '../apps/dhcp/app.js';
 import { APPS } from '../apps/index.js';
 import { l3PacketInHandler, type L3Counters } from '../apps/l3/reactive.js';
@@ -9,7 +9,7 @@ import { parseKey } from '../model/keys.js';
 import type { Chassis } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
-import { ensureBridge, ensureTunnelPort, markInstalled, nameTables, VifWatcher } from '../ovsdb/vswitch.js';
+import { ensureBridge, ensureTunnelPort, markInstalled, nameTables, VifWatcher, type Vif } from '../ovsdb/vswitch.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
 import { openStore, PrefixSubscription, type SubscriptionEvent } from '../store/index.js';
@@ -107,19 +107,25 @@ export class Agent {
     await this.sync.start();
 
     // VIFs present now are bound before the first computation.
-    this.vifs = new VifWatcher(this.ovsdb, { logger: log.child({ component: 'vifs' }) });
+    // Only interfaces that claim a logical port (VM VIFs) matter; tunnel and bridge ports have no iface-id.
+    this.vifs = await VifWatcher.create(this.ovsdb, { filter: (v) => v.ifaceId !== undefined });
     const initial: Promise<void>[] = [];
-    this.vifs.on('plugged', (v) => {
+    const unplug = (v: Vif) => {
+      this.installedMarks.delete(v.name);
+      this.pendingMarks.delete(v.name);
+      return this.bindings.unplugged(v).catch((err) => log.error({ err, iface: v.name }, 'unbind failed'));
+    };
+    this.vifs.on('plugged', (v: Vif) => {
       const p = this.bindings.plugged(v).catch((err) => log.error({ err, iface: v.name }, 'bind failed'));
       if (!this.started) initial.push(p);
     });
-    this.vifs.on('changed', (v) => void this.bindings.plugged(v).catch((err) => log.error({ err }, 'rebind failed')));
-    this.vifs.on('unplugged', (v) => {
-      this.installedMarks.delete(v.name);
-      this.pendingMarks.delete(v.name);
-      void this.bindings.unplugged(v).catch((err) => log.error({ err, iface: v.name }, 'unbind failed'));
+    this.vifs.on('changed', (v: Vif, old: Vif) => {
+      // A VIF re-labelled with another port is an unplug of the old port and a plug of the new one.
+      const relabel = old.ifaceId !== v.ifaceId ? unplug(old) : Promise.resolve();
+      void relabel.then(() => this.bindings.plugged(v)).catch((err) => log.error({ err }, 'rebind failed'));
     });
-    await this.vifs.start();
+    this.vifs.on('unplugged', (v: Vif) => void unplug(v));
+    this.vifs.start();
     await Promise.all(initial);
     await this.reach.update();
 
@@ -133,7 +139,11 @@ export class Agent {
       this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION });
       addAgentRoutes(this.api, this);
     }
-    if (cfg.readyFile) await writeFile(cfg.readyFile, JSON.stringify({ api: this.api?.url, pid: process.pid }) + '\n');
+    if (cfg.readyFile) {
+      // Written whole then renamed: whoever waits for the file never reads half of it.
+      await writeFile(`${cfg.readyFile}.tmp`, JSON.stringify({ api: this.api?.url, pid: process.pid }) + '\n');
+      await rename(`${cfg.readyFile}.tmp`, cfg.readyFile);
+    }
     log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
   }
 

@@ -44,9 +44,17 @@ export function stable(v: unknown): string {
       .filter((k) => o[k] !== undefined)
       .filter((k) => !(k === 'maxLen' && o.type === 'output' && o.port !== 'controller'))
       .sort();
-    return `{${keys.map((k) => `${k}:${stable(o[k])}`).join(',')}}`;
+    return `{${keys.map((k) => `${k}:${stable(fieldAlias(k, o[k]))}`).join(',')}}`;
   }
   return String(v);
+}
+
+/**
+ * A field reference (reg_move src/dst, set_field field) may come back from the switch under its NXM
+ * name (eth_src_nxm) when it was sent under its OXM name: both name the same field.
+ */
+function fieldAlias(key: string, v: unknown): unknown {
+  return (key === 'src' || key === 'dst' || key === 'field') && typeof v === 'string' ? v.replace(/_nxm$/, '') : v;
 }
 
 const INSTRUCTION_ORDER = ['meter', 'apply_actions', 'clear_actions', 'write_actions', 'write_metadata', 'goto_table'];

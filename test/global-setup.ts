@@ -1,0 +1,29 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Integration tests start agents as real processes from the built JS (dist/), exactly as installed.
+ * Rebuild first when any source file is newer than the build, so a test never runs stale code.
+ */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+export default function setup(): void {
+  const root = join(import.meta.dirname, '..');
+  let built = 0;
+  try {
+    built = statSync(join(root, 'dist/src/cli/main.js')).mtimeMs;
+  } catch {
+    /* not built yet */
+  }
+  if (Math.max(newest(join(root, 'src')), newest(join(root, 'pipelines'))) > built) {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  }
+}
