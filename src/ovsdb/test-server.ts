@@ -32,6 +32,9 @@ export interface OvsdbTestServerOptions {
   /** Extra command-line arguments (e.g. --private-key=…). */
   args?: string[];
   prefix?: string;
+  /** Create a one-member clustered database (raft on 127.0.0.1): the server then keeps a
+   *  transaction history, so monitor_cond_since can resume. */
+  clustered?: boolean;
 }
 
 export const VSWITCH_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
@@ -45,7 +48,10 @@ export async function startOvsdbServer(o: OvsdbTestServerOptions = {}): Promise<
   }
   const dbPath = path.join(dir, 'conf.db');
   const sock = path.join(dir, 'db.sock');
-  execFileSync('ovsdb-tool', ['create', dbPath, schemaPath]);
+  if (o.clustered) {
+    const port = await freePort();
+    execFileSync('ovsdb-tool', ['create-cluster', dbPath, schemaPath, `tcp:127.0.0.1:${port}`]);
+  } else execFileSync('ovsdb-tool', ['create', dbPath, schemaPath]);
   const args = [
     `--remote=punix:${sock}`,
     ...(o.remotes ?? []).map((r) => `--remote=${r}`),
