@@ -64,13 +64,16 @@ export function readMatch(r: Reader): Match {
   if (type !== OFPMT_OXM) r.fail(`unsupported match type ${type}`, start);
   const length = r.u16();
   if (length < 4) r.fail(`match length ${length} < 4`, start + 2);
-  const sub = r.sub(length - 4, 'match');
+  r.need(length - 4, 'match');
+  // Narrow the reader to the match instead of allocating a sub-reader (PACKET_IN decode is a hot path).
+  const outerEnd = r.end;
+  r.end = r.pos + length - 4;
   const fields: Match = [];
-  while (sub.pos < sub.end) {
-    const fStart = sub.pos;
-    if (sub.end - fStart < 4) sub.fail('truncated oxm header');
-    fields.push(readOxm(sub));
+  while (r.pos < r.end) {
+    if (r.end - r.pos < 4) r.fail('truncated oxm header');
+    fields.push(readOxm(r));
   }
+  r.end = outerEnd;
   r.pad(((length + 7) & ~7) - length);
   return fields;
 }
