@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { FlowStats, OfMessage } from '../openflow/index.js';
-import { flowMod } from '../openflow/index.js';
+import { encodeMessage, flowMod } from '../openflow/index.js';
 import type { DesiredFlow } from '../pipeline/tables.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { instructionsKey, matchKey } from './canonical.js';
@@ -29,6 +29,7 @@ export interface FlowManagerStats {
   flowsDeleted: number;
   reconciles: number;
   errors: number;
+  rejectedFlows: number;
 }
 
 /** Identity of a flow on the switch: OpenFlow allows one flow per table, priority and match. */
@@ -57,10 +58,15 @@ export class FlowManager extends EventEmitter {
   private active = false;
   private needsDump = true;
   private running: Promise<void> | undefined;
+  /**
+   * Flows the codec or the switch refused, by key and signature: left out of later bundles (so one bad
+   * flow cannot block every other change) until their owner declares something different for that key.
+   */
+  private readonly rejected = new Map<string, string>();
   private rerun = false;
   private readonly waiters: { version: number; resolve: () => void }[] = [];
   private readonly logger: Logger;
-  readonly stats: FlowManagerStats = { syncs: 0, flowsAdded: 0, flowsDeleted: 0, reconciles: 0, errors: 0 };
+  readonly stats: FlowManagerStats = { syncs: 0, flowsAdded: 0, flowsDeleted: 0, reconciles: 0, errors: 0, rejectedFlows: 0 };
   private readonly onUp = () => {
     this.needsDump = true;
     if (this.active) void this.sync();
@@ -201,10 +207,10 @@ export class FlowManager extends EventEmitter {
     const target = this.version;
     try {
       if (this.needsDump) await this.readSwitch();
-      const { msgs, adds, deletes } = this.diff();
-      if (msgs.length > 0) await this.applyBundle(msgs);
-      for (const [key, flow] of adds) this.installed.set(key, flow);
-      for (const key of deletes) this.installed.delete(key);
+      const { msgs, adds, deletes, keys } = this.diff();
+      if (msgs.length > 0) await this.applyBundle(msgs, keys);
+      for (const [key, flow] of adds) if (!this.rejected.has(key)) this.installed.set(key, flow);
+      for (const key of deletes) if (!this.rejected.has(key)) this.installed.delete(key);
       this.stats.syncs++;
       this.stats.flowsAdded += adds.size;
       this.stats.flowsDeleted += deletes.length;
@@ -238,27 +244,37 @@ export class FlowManager extends EventEmitter {
     this.stats.reconciles++;
   }
 
-  private diff(): { msgs: OfMessage[]; adds: Map<string, InstalledFlow>; deletes: string[] } {
+  private diff(): { msgs: OfMessage[]; adds: Map<string, InstalledFlow>; deletes: string[]; keys: string[] } {
     const msgs: OfMessage[] = [];
+    /** The flow key of each message, to name a message the switch refuses. */
+    const keys: string[] = [];
     const adds = new Map<string, InstalledFlow>();
     const deletes: string[] = [];
     for (const [key, byOwner] of this.desired) {
       const f = [...byOwner.values()].at(-1)!;
       const sig = signature(f);
       if (this.installed.get(key)?.signature === sig) continue;
+      if (this.rejected.get(key) === sig) continue;
+      this.rejected.delete(key);
       // ADD replaces a flow with the same table, priority and match, cookie included: no separate modify.
-      msgs.push(
-        flowMod({
-          command: 'add',
-          tableId: f.tableId,
-          priority: f.priority,
-          cookie: f.cookie,
-          idleTimeout: f.idleTimeout,
-          hardTimeout: f.hardTimeout,
-          match: f.match,
-          instructions: f.instructions,
-        }),
-      );
+      const msg = flowMod({
+        command: 'add',
+        tableId: f.tableId,
+        priority: f.priority,
+        cookie: f.cookie,
+        idleTimeout: f.idleTimeout,
+        hardTimeout: f.hardTimeout,
+        match: f.match,
+        instructions: f.instructions,
+      });
+      try {
+        encodeMessage(msg);
+      } catch (err) {
+        this.reject(key, sig, err);
+        continue;
+      }
+      msgs.push(msg);
+      keys.push(key);
       adds.set(key, { tableId: f.tableId, priority: f.priority, signature: sig, flow: f });
     }
     for (const [key, inst] of this.installed) {
@@ -266,13 +282,40 @@ export class FlowManager extends EventEmitter {
       msgs.push(
         flowMod({ command: 'delete_strict', tableId: inst.tableId, priority: inst.priority, match: inst.flow.match }),
       );
+      keys.push(key);
       deletes.push(key);
     }
-    return { msgs, adds, deletes };
+    return { msgs, adds, deletes, keys };
   }
 
-  private async applyBundle(msgs: OfMessage[]): Promise<void> {
-    await this.channel.bundle(msgs, { atomic: true, ordered: true });
+  /**
+   * Applies one atomic bundle. A message the switch refuses (the error names its index) is set aside as
+   * rejected and the bundle is retried without it; anything else fails the sync (retried after a re-read).
+   */
+  private async applyBundle(msgs: OfMessage[], keys: string[]): Promise<void> {
+    for (;;) {
+      try {
+        await this.channel.bundle(msgs, { atomic: true, ordered: true });
+        return;
+      } catch (err) {
+        const index = (err as { index?: number }).index;
+        if (typeof index !== 'number' || index < 0 || index >= msgs.length) throw err;
+        const key = keys[index]!;
+        const bad = this.desired.get(key);
+        const flow = bad ? [...bad.values()].at(-1)! : undefined;
+        this.reject(key, flow ? signature(flow) : '', err);
+        msgs.splice(index, 1);
+        keys.splice(index, 1);
+        if (msgs.length === 0) return;
+      }
+    }
+  }
+
+  private reject(key: string, sig: string, err: unknown): void {
+    this.rejected.set(key, sig);
+    this.stats.rejectedFlows++;
+    this.logger.error({ err, flow: key }, 'flow refused; left out until its owner changes it');
+    this.emit('flowRejected', { key, err });
   }
 
   private releaseWaiters(): void {

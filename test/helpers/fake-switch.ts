@@ -14,6 +14,8 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
   bundles = 0;
   flowMods = 0;
   failNextBundle = false;
+  /** Messages the switch refuses in a bundle (reported with their index, like OfBundleError). */
+  refuse: ((m: OfMessage) => boolean) | undefined;
 
   connect(): void {
     this.isUp = true;
@@ -31,6 +33,8 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
       this.failNextBundle = false;
       throw new Error('bundle failed (injected)');
     }
+    const refusedAt = this.refuse ? msgs.findIndex(this.refuse) : -1;
+    if (refusedAt >= 0) throw Object.assign(new Error(`message #${refusedAt} refused`), { index: refusedAt });
     const next = new Map(this.flows);
     for (const m of msgs) this.apply(next, m);
     this.bundles++;

@@ -87,3 +87,37 @@ describe('FlowManager', () => {
     expect(fm.stats.errors).toBe(1);
   });
 });
+
+describe('FlowManager with refused flows', () => {
+  it('leaves out a flow the codec cannot encode and installs everything else', async () => {
+    const sw = new FakeSwitch();
+    const fm = new FlowManager(sw);
+    sw.connect();
+    await fm.activate();
+    const bad = { ...macFlow('02:00:00:00:00:09', 9, 9), match: [{ field: 'no_such_field', value: 1 }] };
+    const v = fm.set('l2/a', [macFlow('02:00:00:00:00:01', 1, 1), bad]);
+    await fm.sync();
+    await fm.whenApplied(v);
+    expect(sw.flows.size).toBe(1);
+    expect(fm.stats.rejectedFlows).toBe(1);
+    // Later changes still go through, and the refused flow is not retried while unchanged.
+    fm.set('l2/b', [macFlow('02:00:00:00:00:02', 2, 2)]);
+    await fm.sync();
+    expect(sw.flows.size).toBe(2);
+    expect(fm.stats.rejectedFlows).toBe(1);
+  });
+
+  it('sets aside a flow the switch refuses inside a bundle and commits the rest', async () => {
+    const sw = new FakeSwitch();
+    sw.refuse = (m) => m.type === 'FLOW_MOD' && m.priority === 666;
+    const fm = new FlowManager(sw);
+    sw.connect();
+    await fm.activate();
+    const refused = { ...macFlow('02:00:00:00:00:07', 7, 7), priority: 666 };
+    fm.set('l2/a', [macFlow('02:00:00:00:00:01', 1, 1), refused, macFlow('02:00:00:00:00:03', 3, 3)]);
+    await fm.sync();
+    expect(sw.flows.size).toBe(2);
+    expect(fm.stats.rejectedFlows).toBe(1);
+    expect(fm.installedCount()).toBe(2);
+  });
+});

@@ -45,7 +45,7 @@ export const l3App: NetworkApp = {
       const ip: Match = [...atRouter, { field: 'eth_type', value: ETH_IP }];
 
       for (const ttl of [0, 1])
-        flows.push(t.flow({ priority: L3_PRIORITY.ttlExpired, match: [...ip, { field: 'nw_ttl', value: ttl }], actions: toAgent, object }));
+        flows.push(t.flow({ priority: L3_PRIORITY.ttlExpired, match: [...ip, { field: 'ip_ttl', value: ttl }], actions: toAgent, object }));
       for (const own of router.interfaces)
         flows.push(t.flow({ priority: L3_PRIORITY.routerAddress, match: [...ip, { field: 'ipv4_dst', value: own.ip }], actions: toAgent, object }));
       flows.push(t.flow({ priority: L3_PRIORITY.toAgent, match: ip, actions: toAgent, object }));
