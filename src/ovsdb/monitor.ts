@@ -51,7 +51,12 @@ export class MonitoredDb extends EventEmitter {
     this.client.on('reconnected', this.onReconnected);
     const p = this.resubscribe(false);
     this.chain = p.catch(() => undefined);
-    await p;
+    try {
+      await p;
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
   }
 
   rows(table: string): ReadonlyMap<string, Row> {

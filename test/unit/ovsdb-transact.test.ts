@@ -177,6 +177,14 @@ describe('ovsdb transact against a real ovsdb-server', () => {
     expect(e.extra.opIndex).toBeDefined();
   });
 
+  it('commit-time errors (after the last op) are reported too', async () => {
+    const e = await txError(
+      c.transact(DB, [{ op: 'insert', table: 'Parent', row: { name: 'dangling', kids: [new Uuid('550e8400-e29b-41d4-a716-446655440000')] } }]),
+    );
+    expect(e.extra.error).toBe('referential integrity violation');
+    expect(e.extra.opIndex).toBe(1); // one past the ops: the commit itself
+  });
+
   it('schema violations are refused before sending', async () => {
     const e = await txError(c.transact(DB, [{ op: 'comment', comment: 'ok' }, { op: 'insert', table: 'Parent', row: { colour: 'blue' } }]));
     expect(e.code).toBe('schema');
