@@ -76,6 +76,31 @@ describe('Open_vSwitch helpers on a 3-host sandbox', () => {
     }
   });
 
+  it('a VifWatcher survives its host\'s OVS being killed and restarted (resync, no phantom unplug)', async () => {
+    const host = sb.hosts[1]!;
+    const c = await clientFor(1);
+    const vm = await sb.addVm(host.name, 'vmr', { portId: 'port-r', ip: '10.9.1.10/24' });
+    const w = await VifWatcher.create(c);
+    w.start();
+    const before = w.byName(vm.ifname);
+    expect(before?.ofport).toBeGreaterThan(0);
+    const events: string[] = [];
+    w.on('plugged', (v: Vif) => events.push(`plugged:${v.name}`));
+    w.on('unplugged', (v: Vif) => events.push(`unplugged:${v.name}`));
+    const resynced = new Promise((r) => w.db.once('resync', r));
+    await host.ovs.stop();
+    await host.ovs.start();
+    await resynced;
+    expect(w.byName(vm.ifname)?.ofport).toBe(before!.ofport);
+    expect(events.filter((e) => e.endsWith(vm.ifname))).toEqual([]);
+    // Still live after the resync.
+    const gone = nextEvent(w, 'unplugged', vm.ifname);
+    await sb.delVm('vmr');
+    expect((await gone).vif.ofport).toBe(before!.ofport);
+    w.stop();
+    await w.db.close();
+  });
+
   it('ensureBridge is idempotent and keeps edits made by ovs-vsctl between runs', async () => {
     const host = sb.hosts[0]!;
     const c = await clientFor(0);
