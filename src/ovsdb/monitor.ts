@@ -212,7 +212,8 @@ export class MonitoredDb extends EventEmitter {
   }
 }
 
-function applyDiff(old: Value | undefined, d: Value, t: ColumnType): Value {
+/** Applies one column of an update2 "modify" diff (exported for tests). */
+export function applyDiff(old: Value | undefined, d: Value, t: ColumnType): Value {
   if (isScalar(t)) return d;
   if (t.value !== undefined) {
     const m: OvsMap = new Map(old instanceof Map ? old : []);
