@@ -161,6 +161,11 @@ export class Agent {
     await this.store?.close().catch(() => undefined);
   }
 
+  /** Store prefixes this agent watches (lazy sync: one per local network, plus chassis, routers, port names). */
+  watchedPrefixes(): string[] {
+    return this.subscription.prefixes().sort();
+  }
+
   /** Recomputes flows from scratch and compares with the incremental state (desired and on the switch). */
   async recomputeCheck(): Promise<Record<string, unknown>> {
     await this.flows.sync();

@@ -13,6 +13,7 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       uptimeSeconds: Math.round((Date.now() - agent.startedAt) / 1000),
       openflow: { up: agent.channel.isUp, sessions: agent.channel.sessionCount },
       watchedNetworks: [...agent.view.networks.values()].map((n) => ({ id: n.network.id, name: n.network.name })),
+      watchedPrefixes: agent.watchedPrefixes(),
       boundPorts: agent.bindings.boundPorts(),
       chassisSeen: [...agent.view.chassis.keys()].sort(),
       flows: {
