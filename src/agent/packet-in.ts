@@ -1,4 +1,4 @@
-import type { Match, OfMessage } from '../openflow/index.js';
+import { packetOut as buildPacketOut, type Match, type OfMessage } from '../openflow/index.js';
 import { parseFrame, type ParsedFrame } from '../packet/index.js';
 import type { PipelineTables } from '../pipeline/tables.js';
 import { RateLimiter } from '../util/ratelimit.js';
@@ -95,10 +95,10 @@ export class PacketInDispatcher {
 
 /** A PACKET_OUT of a whole frame out of one port. */
 export function packetOut(port: number, data: Buffer): OfMessage {
-  return { type: 'PACKET_OUT', xid: 0, bufferId: 0xffffffff, inPort: 'controller', actions: [{ type: 'output', port }], data } as OfMessage;
+  return buildPacketOut({ actions: [{ type: 'output', port }], data });
 }
 
 /** Re-injects a frame at the start of the pipeline as if it came from `inPort` (OVS buffers nothing). */
 export function packetReinject(inPort: number, data: Buffer): OfMessage {
-  return { type: 'PACKET_OUT', xid: 0, bufferId: 0xffffffff, inPort, actions: [{ type: 'output', port: 'table' }], data } as OfMessage;
+  return buildPacketOut({ inPort, actions: [{ type: 'output', port: 'table' }], data });
 }
