@@ -97,7 +97,10 @@ export class OvsdbClient extends EventEmitter {
       this.reconnectTimer = undefined;
       if (this.closing) return;
       this.open().then(
-        () => this.emit('reconnected'),
+        () => {
+          if (this.closing) this.session?.close(); // close() ran while we were connecting
+          else this.emit('reconnected');
+        },
         (e: Error) => {
           this.log.debug({ err: e.message, attempt }, 'reconnect failed');
           this.scheduleReconnect(attempt + 1);
