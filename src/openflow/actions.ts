@@ -123,6 +123,16 @@ export function writeAction(w: Writer, a: Action): void {
       w.pos = p + 16;
       return;
     }
+    case 'set_field': {
+      // OpenFlow 1.3 has no masked set_field; OVS takes it as NXAST_REG_LOAD2.
+      if (a.mask !== undefined) return writeNxAction(w, a);
+      const start = w.pos;
+      w.u16(OFPAT.SET_FIELD); w.u16(0);
+      writeField(w, a.field, a.value, undefined);
+      w.align8(start);
+      w.finish(start);
+      return;
+    }
     case 'copy_ttl_out': return simple(w, OFPAT.COPY_TTL_OUT);
     case 'copy_ttl_in': return simple(w, OFPAT.COPY_TTL_IN);
     case 'dec_mpls_ttl': return simple(w, OFPAT.DEC_MPLS_TTL);
@@ -137,16 +147,6 @@ export function writeAction(w: Writer, a: Action): void {
     case 'push_pbb': return u16Action(w, OFPAT.PUSH_PBB, a.ethertype);
     case 'set_queue': w.u16(OFPAT.SET_QUEUE); w.u16(8); w.u32(a.queueId); return;
     case 'group': w.u16(OFPAT.GROUP); w.u16(8); w.u32(a.groupId); return;
-    case 'set_field': {
-      // OpenFlow 1.3 has no masked set_field; OVS takes it as NXAST_REG_LOAD2.
-      if (a.mask !== undefined) return writeNxAction(w, a);
-      const start = w.pos;
-      w.u16(OFPAT.SET_FIELD); w.u16(0);
-      writeField(w, a.field, a.value, undefined);
-      w.align8(start);
-      w.finish(start);
-      return;
-    }
     case 'unknown': w.bytes(a.raw); return;
     default:
       if (isNxAction(a)) return writeNxAction(w, a);

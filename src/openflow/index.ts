@@ -2,7 +2,7 @@
  * wyvern's OpenFlow 1.3 codec (with the Nicira and ONF-bundle extensions OVS speaks).
  * Public entry: `import { decodeMessage, encodeMessage, flowMod } from 'wyvern/openflow'`.
  */
-export { decodeMessage, encodeMessage } from './codec.js';
+export { decodeMessage, encodeMessage, encodeMessages } from './codec.js';
 export { OfpDecodeError, OfpEncodeError, OfpErrorMessage } from './errors.js';
 export { errorCodeName, errorTypeName } from './error-names.js';
 export * from './constants.js';

@@ -14,7 +14,10 @@ export function writeU32(b: Buffer, p: number, v: number): void {
 /** Big-endian u64 from a bigint (or safe integer); rejects values outside 0..2^64-1. */
 export function writeU64(b: Buffer, p: number, v: bigint | number): void {
   let hi: number, lo: number;
-  if (typeof v === 'number') {
+  if (v === 0n) {
+    hi = 0;
+    lo = 0;
+  } else if (typeof v === 'number') {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`u64 out of range: ${v}`);
     hi = Math.floor(v / 0x100000000);
     lo = v >>> 0;

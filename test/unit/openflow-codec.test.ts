@@ -1,6 +1,6 @@
 /** Codec unit tests: typed errors with offsets, names, builders, nesting, opaque forms, input types. */
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, encodeMessage, errorCodeName, flowMod, flowStatsRequest, hello, helloVersions,
+import { decodeMessage, encodeMessage, encodeMessages, errorCodeName, flowMod, flowStatsRequest, hello, helloVersions,
   OfpDecodeError, OfpErrorMessage, OFPP, packetOut, type OfMessage } from '../../src/openflow/index.js';
 
 const rt = (m: OfMessage): OfMessage => decodeMessage(encodeMessage(m));
@@ -65,6 +65,10 @@ describe('messages', () => {
     const inner = flowMod({ xid: 9, tableId: 3, match: [{ field: 'reg6', value: 1 }] });
     const m = rt({ type: 'BUNDLE_ADD', xid: 9, bundleId: 77, flags: 3, message: inner });
     expect(m).toEqual({ type: 'BUNDLE_ADD', xid: 9, bundleId: 77, flags: 3, message: inner });
+  });
+  it('encodeMessages concatenates exactly what encodeMessage produces', () => {
+    const msgs: OfMessage[] = [flowMod({ xid: 1, tableId: 2 }), { type: 'BARRIER_REQUEST', xid: 2 }, hello(3)];
+    expect(encodeMessages(msgs).equals(Buffer.concat(msgs.map(encodeMessage)))).toBe(true);
   });
   it('PACKET_OUT and flow stats request round trip', () => {
     const po = packetOut({ xid: 5, actions: [{ type: 'output', port: 'table', maxLen: 0 }], data: Buffer.alloc(60, 1) });
