@@ -1,0 +1,91 @@
+/**
+ * VM-side helpers of the agent bench, doing exactly what the OVN anchor does (run.sh's vm_make, plug,
+ * ping_until, watch_installed), so the two are measured with the same tools and the same costs:
+ * a VM is a namespace whose eth0 is a veth into the host's namespace, not yet plugged; plugging is one
+ * `ovs-vsctl add-port` (which waits for ovs-vswitchd); readiness is a bash loop of `ping -c1 -W0.1` run inside
+ * the VM namespace; the installed mark is seen through `ovs-vsctl wait-until` (an OVSDB monitor, no polling).
+ */
+import { spawn } from 'node:child_process';
+import { execCmd, run } from '../../src/sandbox/run.js';
+import { nowUs } from './stats.js';
+
+export const VM_MTU = 1400;
+
+export interface BenchVm {
+  netns: string;
+  hostNetns: string;
+  /** Host-side end of the veth (the br-int port). */
+  ifname: string;
+  mac: string;
+  ip: string;
+}
+
+/** Namespace + veth, addressed and up, IPv6 off, TX offload off, fast ARP retries; not plugged. */
+export async function makeVm(vm: BenchVm, prefixLen = 24): Promise<void> {
+  const ns = vm.netns;
+  await run(['ip', 'netns', 'add', ns]);
+  await run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
+  await run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+  const mtu = String(VM_MTU);
+  await run(['ip', '-n', vm.hostNetns, 'link', 'add', vm.ifname, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', ns]);
+  await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'address', vm.mac]);
+  await run(['ip', 'netns', 'exec', ns, 'ethtool', '-K', 'eth0', 'tx', 'off']);
+  await run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.neigh.eth0.retrans_time_ms=10', 'net.ipv4.neigh.eth0.mcast_solicit=30']);
+  await run(['ip', '-n', ns, 'addr', 'add', `${vm.ip}/${prefixLen}`, 'dev', 'eth0']);
+  await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
+  await run(['ip', '-n', vm.hostNetns, 'link', 'set', vm.ifname, 'up']);
+}
+
+/** One ovs-vsctl transaction: add-port with iface-id (returns once ovs-vswitchd applied it). */
+export async function plug(dbSock: string, ifname: string, portName: string, extra: string[] = []): Promise<void> {
+  await run(['ovs-vsctl', `--db=unix:${dbSock}`, '--timeout=60', 'add-port', 'br-int', ifname, '--', 'set', 'Interface', ifname, `external_ids:iface-id=${portName}`, ...extra]);
+}
+
+/** run.sh's ping_until: `ping -n -q -c1 -W0.1` retried inside the VM namespace for up to `seconds`. */
+export async function pingUntil(netns: string, ip: string, seconds: number): Promise<boolean> {
+  const r = await execCmd([
+    'ip', 'netns', 'exec', netns, 'bash', '-c',
+    'end=$((SECONDS + $2)); until ping -n -q -c1 -W0.1 "$1" >/dev/null 2>&1; do [ $SECONDS -lt $end ] || exit 1; done',
+    '_', ip, String(seconds),
+  ], { timeoutMs: (seconds + 5) * 1000 });
+  return r.code === 0;
+}
+
+/**
+ * In the background, `ovs-vsctl wait-until Interface IF external_ids:KEY=true`, then the wall-clock µs
+ * at which it returned (taken by the same bash, like run.sh's `now_us`). Resolves to that time.
+ */
+export function watchMark(dbSock: string, ifname: string, key: string, timeoutS = 60): { done: Promise<number>; cancel: () => void } {
+  const child = spawn('bash', [
+    '-c',
+    'ovs-vsctl --db="unix:$1" --timeout="$4" wait-until Interface "$2" "external_ids:$3=true" && echo "${EPOCHREALTIME/./}"',
+    '_', dbSock, ifname, key, String(timeoutS),
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const done = new Promise<number>((resolve, reject) => {
+    child.on('exit', (code) => {
+      const t = Number(out.trim());
+      if (code === 0 && Number.isFinite(t) && t > 0) resolve(t);
+      else reject(new Error(`${ifname}: ${key} not set (${code}) ${err.trim()}`));
+    });
+  });
+  return { done, cancel: () => child.kill('SIGTERM') };
+}
+
+/** VmRSS of a process in MB (one decimal), as the anchor reads ovn-controller's. */
+export async function rssMb(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const s = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(s)?.[1]);
+  return Math.round(kb / 102.4) / 10;
+}
+
+export async function flowCount(mgmtSock: string): Promise<number> {
+  const out = await run(['ovs-ofctl', '-O', 'OpenFlow13', 'dump-aggregate', mgmtSock]);
+  return Number(/flow_count=(\d+)/.exec(out)?.[1] ?? NaN);
+}
+
+export { nowUs };
