@@ -15,6 +15,9 @@ export interface OvsdbClientOptions {
   /** Send an echo after this much silence and drop the session after twice as much. 0 = off. Default 5000. */
   probeIntervalMs?: number;
   connectTimeoutMs?: number;
+  /** Keep retrying the first connection (with the reconnect backoff) for up to this long, for an
+   *  agent that may start before ovsdb-server. Default 0: the first failure rejects. */
+  initialRetryMs?: number;
 }
 
 /** One table's monitor_cond request (RFC 7047 §4.1.5 with the OVS condition extension). */
@@ -54,8 +57,17 @@ export class OvsdbClient extends EventEmitter {
   /** Connects and proves the session with an echo round trip (a TLS peer that refuses us fails here). */
   static async connect(endpoint: string, opts: OvsdbClientOptions = {}): Promise<OvsdbClient> {
     const c = new OvsdbClient(endpoint, opts);
-    await c.open();
-    return c;
+    const deadline = Date.now() + (opts.initialRetryMs ?? 0);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await c.open();
+        return c;
+      } catch (e) {
+        if (Date.now() >= deadline) throw e;
+        c.log.debug({ err: (e as Error).message, attempt }, 'first connect failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(c.backoff(attempt), Math.max(1, deadline - Date.now()))));
+      }
+    }
   }
 
   get connected(): boolean {
@@ -89,10 +101,15 @@ export class OvsdbClient extends EventEmitter {
     if (!this.closing && this.opts.reconnect !== false) this.scheduleReconnect(0);
   }
 
-  private scheduleReconnect(attempt: number): void {
+  /** Exponential backoff with jitter (many agents, one restarted server). */
+  private backoff(attempt: number): number {
     const r = typeof this.opts.reconnect === 'object' ? this.opts.reconnect : { minMs: 100, maxMs: 5000 };
     const base = Math.min(r.maxMs, r.minMs * 2 ** attempt);
-    const delay = base / 2 + Math.random() * (base / 2); // jitter: many agents, one restarted server
+    return base / 2 + Math.random() * (base / 2);
+  }
+
+  private scheduleReconnect(attempt: number): void {
+    const delay = this.backoff(attempt);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.closing) return;

@@ -113,6 +113,25 @@ describe('ovsdb JSON-RPC session', () => {
     await c.close();
   });
 
+  it('with initialRetryMs, waits for a server that starts late', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'wyvern-ovsdb-late-'));
+    const sockPath = path.join(dir, 's');
+    const srv = net.createServer((s) => {
+      const sc = new JsonStreamScanner();
+      s.on('data', (d) => sc.push(d).forEach((m) => polite(m as Record<string, unknown>, s)));
+    });
+    setTimeout(() => srv.listen(sockPath), 300);
+    try {
+      const c = await OvsdbClient.connect(`unix:${sockPath}`, { reconnect: { minMs: 20, maxMs: 100 }, initialRetryMs: 5000 });
+      expect(await c.listDbs()).toEqual(['A', 'B{}"']);
+      await c.close();
+      await expect(OvsdbClient.connect(`unix:${dir}/nothing`, { initialRetryMs: 100 })).rejects.toMatchObject({ code: 'not-connected' });
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('maps a JSON-RPC error to OvsdbError(rpc) with error and details', async () => {
     const peer = await fakeServer((m, s) => {
       if (m.method === 'echo') polite(m, s);

@@ -81,6 +81,15 @@ describe('ovsdb transact against a real ovsdb-server', () => {
     expect((row._uuid as Uuid).equals(r[1]!.uuid)).toBe(true);
   });
 
+  it('strings with braces, quotes, backslashes and non-ASCII survive the round trip', async () => {
+    const nasty = 'a}b{"c\\"]d[\u00e9🦎\n' + '}'.repeat(100) + '{'.repeat(3);
+    await c.transact(DB, [{ op: 'insert', table: 'Parent', row: { name: 'strings', tags: [nasty, '{'], opts: { [nasty]: nasty } } }]);
+    const [s] = await c.transact(DB, [{ op: 'select', table: 'Parent', where: [['name', '==', 'strings']], columns: ['tags', 'opts'] }]);
+    expect([...(s!.rows![0]!.tags as string[])].sort()).toEqual([nasty, '{'].sort());
+    expect(s!.rows![0]!.opts).toEqual(new Map([[nasty, nasty]]));
+    await c.transact(DB, [{ op: 'delete', table: 'Parent', where: [['name', '==', 'strings']] }]);
+  });
+
   it('select with columns and conditions', async () => {
     const [s] = await c.transact(DB, [{ op: 'select', table: 'Parent', where: [['tags', 'includes', ['a']], ['count', '>=', 1]], columns: ['name', 'count'] }]);
     expect(s!.rows).toEqual([{ name: 'p1', count: 1 }]);
