@@ -77,7 +77,12 @@ export class Agent {
     this.bindings.on('changed', (netId: string) => this.markDirty(netId));
 
     // Open vSwitch: bridge, table names, tunnel port.
-    this.ovsdb = await OvsdbClient.connect(cfg.ovsdb, { logger: log.child({ component: 'ovsdb' }), reconnect: true });
+    // A service may start before ovsdb-server (boot order): keep trying for a while rather than exit.
+    this.ovsdb = await OvsdbClient.connect(cfg.ovsdb, {
+      logger: log.child({ component: 'ovsdb' }),
+      reconnect: true,
+      initialRetryMs: 120_000,
+    });
     await this.prepareSwitch();
     this.ovsdb.on('reconnected', () => void this.prepareSwitch().catch((err) => log.error({ err }, 'switch setup after reconnect failed')));
 

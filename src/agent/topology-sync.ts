@@ -126,7 +126,11 @@ export class TopologySync extends EventEmitter {
       case 'port': {
         const net = this.netState(k.networkId);
         const prev = net.ports.get(k.portId);
-        net.ports.set(k.portId, { port: doc as Port, binding: prev?.binding });
+        // A snapshot lists bindings/ before ports/: a binding read first waits here for its port.
+        const bkey = `${netPrefix(k.networkId)}bindings/${k.portId}`;
+        const orphan = this.orphanBindings.get(bkey);
+        this.orphanBindings.delete(bkey);
+        net.ports.set(k.portId, { port: doc as Port, binding: prev?.binding ?? orphan });
         this.changed(k.networkId);
         return;
       }
@@ -163,6 +167,7 @@ export class TopologySync extends EventEmitter {
         return;
       case 'port':
         this.view.networks.get(k.networkId)?.ports.delete(k.portId);
+        this.orphanBindings.delete(`${netPrefix(k.networkId)}bindings/${k.portId}`);
         this.changed(k.networkId);
         return;
       case 'binding': {
@@ -194,17 +199,6 @@ export class TopologySync extends EventEmitter {
         ports: new Map(),
       };
       this.view.networks.set(networkId, net);
-    }
-    // Adopt bindings that arrived before their ports.
-    for (const [key, b] of this.orphanBindings) {
-      const k = parseKey(key);
-      if (k?.kind === 'binding' && k.networkId === networkId) {
-        const ps = net.ports.get(k.portId);
-        if (ps) {
-          ps.binding = b;
-          this.orphanBindings.delete(key);
-        }
-      }
     }
     return net;
   }
