@@ -11,3 +11,19 @@ export { flowMod, packetOut, hello, barrierRequest, flowStatsRequest, type FlowM
 export { helloVersions } from './messages/basic.js';
 export { FIELD_DEFS, FIELDS_BY_NAME, type FieldDef } from './fields.js';
 export { formatFlow, formatMatch, formatActions, formatInstructions } from './printer.js';
+export {
+  OfChannel,
+  OfListener,
+  OfSession,
+  OfTimeoutError,
+  OfChannelDownError,
+  OfFramingError,
+  OfHelloError,
+  OfBundleError,
+  type OfChannelOptions,
+  type OfListenerOptions,
+  type UpEvent,
+  type FeaturesReply,
+  type FlowFilter,
+  type BundleOptions,
+} from './channel/index.js';
