@@ -5,7 +5,7 @@ import { l3PacketInHandler, type L3Counters } from '../apps/l3/reactive.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
 import { registerChassis } from '../model/chassis.js';
-import { parseKey } from '../model/keys.js';
+import { chassisKey, parseKey } from '../model/keys.js';
 import type { Chassis } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
@@ -235,9 +235,23 @@ export class Agent {
         const name = nameOf(ev.key);
         if (name) void this.bindings.nameRemoved(name);
         else this.sync.applyDelete(ev.key);
+        if (ev.key === chassisKey(this.config.chassis)) this.onOwnChassisGone();
         return;
       }
     }
+  }
+
+  /**
+   * Our chassis key vanished while we run: the lease expired (store unreachable longer than its TTL) or an
+   * operator deleted it. Peers have stopped tunnelling here, so register again at once with a new lease.
+   */
+  private onOwnChassisGone(): void {
+    if (this.stopping) return;
+    this.logger.warn({ chassis: this.config.chassis }, 'own chassis registration vanished; registering again');
+    const old = this.lease;
+    void this.registerChassis()
+      .then(() => old?.revoke().catch(() => undefined))
+      .catch((err) => this.logger.error({ err }, 're-registration failed'));
   }
 
   private onViewChange(c: ViewChange): void {

@@ -129,6 +129,31 @@ describe.each([
     expect(r.stdout).toMatch(/400 packets transmitted, 400 received, 0% packet loss/);
   });
 
+  it('peers drop a chassis whose agent died once its lease expires, and take it back when it returns', async () => {
+    await c.stopAgent('hv3', 'SIGKILL');
+    const gone = Date.now();
+    const seen = async () => ((await c.agentStatus('hv1')).chassisSeen as string[]).includes('hv3');
+    while ((await seen()) && Date.now() - gone < 15_000) await new Promise((r) => setTimeout(r, 100));
+    expect(await seen()).toBe(false);
+    // The lease TTL is 5 s in the sandbox: not dropped much earlier than that, nor much later.
+    expect(Date.now() - gone).toBeGreaterThan(3_000);
+    await c.startAgent('hv3');
+    expect(await seen()).toBe(true);
+    expect(await c.pingUntil('a-hv1-2', ports['a-hv3-2']!.ip, 5_000)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('an agent whose chassis registration is deleted registers again at once', async () => {
+    await c.api('hv1').call('DELETE', '/v1/chassis/hv2');
+    const t0 = Date.now();
+    let back = false;
+    while (!back && Date.now() - t0 < 5_000) {
+      back = ((await c.api('hv1').call('GET', '/v1/chassis')) as { name: string }[]).some((x) => x.name === 'hv2');
+      if (!back) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(back).toBe(true);
+    expect(await c.pingUntil('a-hv1-2', ports['a-hv2-2']!.ip, 5_000)).toBeGreaterThanOrEqual(0);
+  });
+
   it('OVS restarted on a host: the pipeline comes back and pings recover', async () => {
     await c.sb.hostStop('hv2');
     await c.sb.hostStart('hv2');
