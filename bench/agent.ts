@@ -18,7 +18,8 @@
  *    - RSS with BIG_PORTS logical ports bound on one extra host (OVS internal ports as VIFs).
  *
  * Environment: N K NEW_PORTS PINGS STABLE_S CONV_PORTS BIG_PORTS ENCAP LOG_LEVEL, OVN=0 to skip the anchor,
- * KEEP_LOGS=1 to copy the agents' logs to /tmp before teardown.
+ * KEEP_LOGS=1 to copy the agents' logs to /tmp before teardown, HOLD=S to keep the sandbox up S seconds
+ * after the steady-state measurements (to poke at it).
  */
 import { cp, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -294,6 +295,14 @@ async function wyvern(): Promise<{ m: Metrics; samples: Record<string, number[]>
   const etcd = await startEtcd();
   let sb: Sandbox | undefined;
   const monitors: FlowMonitor[] = [];
+  // Ctrl-C / SIGTERM: tear down what this run built (by the sandbox's own records), then exit.
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: cleaning up`);
+    for (const mon of monitors) mon.stop();
+    void (sb?.down() ?? Promise.resolve()).catch(() => undefined).then(() => etcd.stop()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     sb = await Sandbox.up({ hosts: N, encap: ENCAP });
     log(`sandbox ${sb.prefix}: ${N} hosts, ${ENCAP}; etcd ${etcd.url}; agents at log level ${LOG_LEVEL}`);
@@ -303,6 +312,10 @@ async function wyvern(): Promise<{ m: Metrics; samples: Record<string, number[]>
     await baseTopology(c);
     m.set('setup_s', Math.round((nowUs() - tStart) / 1e5) / 10);
     await steadyState(c);
+    if (env.HOLD) {
+      log(`holding the sandbox for ${env.HOLD} s (prefix ${sb.prefix}, run dir ${sb.runDir})`);
+      await sleep(Number(env.HOLD) * 1000);
+    }
     await portReady(c);
     const fresh = await freshHost(c);
     for (const h of [...sb.hosts.filter((x) => x.index <= N), fresh]) {
@@ -325,6 +338,8 @@ async function wyvern(): Promise<{ m: Metrics; samples: Record<string, number[]>
       }
       log(`agent logs kept in ${dir}`);
     }
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await sb?.down().catch((err) => log('sandbox teardown:', (err as Error).message));
     await etcd.stop();
   }
@@ -334,10 +349,10 @@ async function wyvern(): Promise<{ m: Metrics; samples: Record<string, number[]>
 const ROWS: [label: string, wyvern: string, ovn: string, unit: string][] = [
   ['port_ready p50', 'port_ready_ms_p50', 'port_ready_ms_p50', 'ms'],
   ['port_ready max', 'port_ready_ms_max', 'port_ready_ms_max', 'ms'],
-  ['installed mark p50 (wyvern-installed | ovn-installed)', 'port_installed_ms_p50', 'port_ovn_installed_ms_p50', 'ms'],
+  ['installed mark p50 (wyvern-installed / ovn-installed)', 'port_installed_ms_p50', 'port_ovn_installed_ms_p50', 'ms'],
   ['installed mark max', 'port_installed_ms_max', 'port_ovn_installed_ms_max', 'ms'],
   ['port_plugged p50 (create + plug returned)', 'port_plugged_ms_p50', 'port_plugged_ms_p50', 'ms'],
-  ['  of which create (API POST | ovn-nbctl lsp-add)', 'port_api_ms_p50', '-', 'ms'],
+  ['  of which create (API POST / ovn-nbctl lsp-add)', 'port_api_ms_p50', 'port_api_ms_p50', 'ms'],
   ['ping_probe p50', 'ping_probe_ms_p50', 'ping_probe_ms_p50', 'ms'],
   ['port_ready − port_plugged p50', 'ready_minus_plugged_ms_p50', 'ready_minus_plugged_ms_p50', 'ms'],
   ['installed − plugged p50', 'installed_minus_plugged_ms_p50', 'installed_minus_plugged_ms_p50', 'ms'],
@@ -352,7 +367,7 @@ const ROWS: [label: string, wyvern: string, ovn: string, unit: string][] = [
   ['fresh host: flows', 'fresh_hv_flows', 'fresh_hv_flows', 'flows'],
   ['convergence p50 (create → flow on all hosts)', 'convergence_ms_p50', '-', 'ms'],
   ['convergence p99', 'convergence_ms_p99', '-', 'ms'],
-  ['convergence from plug p50 / p99', 'convergence_from_plug_ms_p50', '-', 'ms'],
+  ['convergence from plug p50', 'convergence_from_plug_ms_p50', '-', 'ms'],
   ['convergence from plug p99', 'convergence_from_plug_ms_p99', '-', 'ms'],
   ['  remote hosts after the local one p50', 'convergence_remote_after_local_ms_p50', '-', 'ms'],
   ['setup', 'setup_s', 'setup_s', 's'],
@@ -368,11 +383,20 @@ function ovnDerived(a: AnchorResult): Metrics {
   const ready = list('port_ready');
   const inst = list('port_ovn_installed');
   const plugged = list('port_plugged');
+  const lspAdd = a.progress.map((l) => /lsp-add ([\d.]+) ms/.exec(l)?.[1]).filter((x): x is string => x !== undefined).map(Number);
+  if (lspAdd.length) m.set('port_api_ms_p50', p50(lspAdd));
   if (ready.length && ready.length === plugged.length) {
     m.set('ready_minus_plugged_ms_p50', p50(ready.map((r, i) => Math.round((r - plugged[i]!) * 10) / 10)));
     m.set('installed_minus_plugged_ms_p50', p50(inst.map((r, i) => Math.round((r - plugged[i]!) * 10) / 10)));
   }
   return m;
+}
+
+function unitOf(k: string): string {
+  if (k.endsWith('_s')) return 's';
+  if (k.includes('_mb')) return 'MB';
+  if (k.includes('_ms')) return 'ms';
+  return 'flows';
 }
 
 function fmt(v: number | undefined): string {
@@ -401,7 +425,7 @@ async function main(): Promise<void> {
   log('wyvern');
   const { m, samples } = await wyvern();
   for (const [k, v] of Object.entries(samples)) console.log(`# [wyvern] ${k} samples (ms): ${v.join(' ')}`);
-  for (const [k, v] of m) console.log(`wyvern_${k} ${v} ${k.endsWith('_s') ? 's' : k.endsWith('_mb') || k.includes('_mb_') ? 'MB' : k.includes('flows') ? 'flows' : 'ms'}`);
+  for (const [k, v] of m) console.log(`wyvern_${k} ${v} ${unitOf(k)}`);
   console.log(`\n# wyvern vs OVN, N=${N} K=${K}, ${ENCAP}, userspace datapath, ${new Date().toISOString()}`);
   report(m, ovn);
 }

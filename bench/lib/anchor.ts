@@ -9,6 +9,8 @@ export interface AnchorResult {
   metrics: Map<string, { value: number; unit: string }>;
   /** "# ..." lines of stdout (the sample lists and the version line). */
   notes: string[];
+  /** Its progress lines (stderr). */
+  progress: string[];
   code: number;
 }
 
@@ -34,11 +36,15 @@ export function runOvnAnchor(opts: { env?: NodeJS.ProcessEnv; echo?: (line: stri
     const child = spawn('bash', [OVN_ANCHOR], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let errPending = '';
+    const progress: string[] = [];
     child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
     child.stderr.on('data', (b: Buffer) => {
       const lines = (errPending + b.toString('utf8')).split('\n');
       errPending = lines.pop()!;
-      for (const l of lines) opts.echo?.(l);
+      for (const l of lines) {
+        progress.push(l);
+        opts.echo?.(l);
+      }
     });
     // SIGTERM lets run.sh's trap clean up its daemons and namespaces.
     const timer = setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs ?? 180_000);
@@ -50,7 +56,7 @@ export function runOvnAnchor(opts: { env?: NodeJS.ProcessEnv; echo?: (line: stri
       clearTimeout(timer);
       const parsed = parseMetricLines(out);
       if (code !== 0 && parsed.metrics.size === 0) return reject(new Error(`OVN anchor exited with ${code}`));
-      resolve({ ...parsed, code: code ?? -1 });
+      resolve({ ...parsed, progress, code: code ?? -1 });
     });
   });
 }
