@@ -1,6 +1,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { dhcpPacketInHandler, type DhcpCounters } from '../apps/dhcp/app.js';
 import { APPS } from '../apps/index.js';
+import { ReactiveFlowJanitor } from '../apps/l3/janitor.js';
 import { l3PacketInHandler, type L3Counters } from '../apps/l3/reactive.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
@@ -48,6 +49,7 @@ export class Agent {
   private subscription!: PrefixSubscription;
   private vifs!: VifWatcher;
   private reach!: RouterReach;
+  private l3Janitor?: ReactiveFlowJanitor;
   private lease?: Lease;
   private flushTimer: NodeJS.Immediate | undefined;
   private readonly installedMarks = new Set<string>();
@@ -96,6 +98,8 @@ export class Agent {
     });
     this.packetIn.register('dhcp', dhcpPacketInHandler(this.view, cfg.encap, log.child({ component: 'dhcp' }), this.dhcpCounters));
     this.packetIn.register('l3', l3PacketInHandler(this.view, this.tables.forApp('l3'), this.l3Counters));
+    this.l3Janitor = new ReactiveFlowJanitor(this.view, this.tables.forApp('l3'), (msgs) =>
+      void this.flows.sendDirect(msgs).catch((err) => log.warn({ err }, 'reactive flow cleanup not sent')));
     this.channel.on('message', (msg) => {
       const out = this.packetIn.handle(msg);
       if (out) void this.flows.sendDirect(out.messages).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
@@ -255,6 +259,7 @@ export class Agent {
   }
 
   private onViewChange(c: ViewChange): void {
+    this.l3Janitor?.viewChanged(c);
     if (c.all) this.markAllDirty();
     else for (const id of c.networks) this.markDirty(id);
     void this.reach.update();

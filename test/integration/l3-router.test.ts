@@ -6,7 +6,8 @@
  * Topology (one cluster shared by every test):
  *   r1 (proactive): net1 10.1.0.0/24 ── net2 10.2.0.0/24     a1 @hv1 10.1.0.10, b3 @hv3 10.2.0.10,
  *                                                             rtr @hv2 10.2.0.5 (forwards to 10.9.0.0/24)
- *   r2 (reactive):  net3 10.1.0.0/24 ── net4 10.2.0.0/24     c1 @hv1 10.1.0.10, d3 @hv3 10.2.0.10
+ *   r2 (reactive):  net3 10.1.0.0/24 ── net4 10.2.0.0/24     c1 @hv1 10.1.0.10, d3 @hv3 10.2.0.10,
+ *                                                             bystanders d1 @hv1 (net4), c3 @hv3 (net3)
  *   net5 10.5.0.0/24 on no router                            e3 @hv3 10.5.0.10
  * The same addresses on both routers: an echo that reaches the wrong VM shows in that VM's ICMP counters.
  */
@@ -80,7 +81,11 @@ beforeAll(async () => {
   await port('e3', 'net5', '10.5.0.10');
   // The static route's next hop forwards packets that are not its own: no port security on its port.
   await port('rtr', 'net2', '10.2.0.5', false);
-  const place: [string, string, string][] = [['hv1', 'a1', 'net1'], ['hv3', 'b3', 'net2'], ['hv1', 'c1', 'net3'], ['hv3', 'd3', 'net4'], ['hv3', 'e3', 'net5'], ['hv2', 'rtr', 'net2']];
+  // Bystanders: hv1 also has a port on net4 and hv3 one on net3, so both keep watching those networks when
+  // r2 no longer joins them (a stale routed flow would then still find its way).
+  await port('d1', 'net4', '10.2.0.11');
+  await port('c3', 'net3', '10.1.0.11');
+  const place: [string, string, string][] = [['hv1', 'd1', 'net4'], ['hv3', 'c3', 'net3'], ['hv1', 'a1', 'net1'], ['hv3', 'b3', 'net2'], ['hv1', 'c1', 'net3'], ['hv3', 'd3', 'net4'], ['hv3', 'e3', 'net5'], ['hv2', 'rtr', 'net2']];
   await Promise.all(place.map(([host, vm, net]) => c.vm(host, vm, ports[vm]!, 24, { gateway: gw[net]! })));
   // Every routed pair's hosts know where the other end lives before any first packet is sent.
   await Promise.all([
@@ -199,7 +204,7 @@ describe('lazy sync through routers', () => {
     ((await c.agentStatus(host)).watchedNetworks as { name: string }[]).map((n) => n.name).sort();
 
   it('an agent watches the networks its networks reach through routers, and nothing else', async () => {
-    // hv1 has ports in net1 and net3 only; net2 and net4 come through r1 and r2; net5 (no router) does not.
+    // hv1 has ports in net1, net3 and net4 (d1); net2 comes through r1; net5 (no router) does not.
     expect(await watched('hv1')).toEqual(['net1', 'net2', 'net3', 'net4']);
     // hv2 has only rtr in net2: net1 through r1; net3/net4 (r2) are not its business.
     expect(await watched('hv2')).toEqual(['net1', 'net2']);
@@ -221,6 +226,24 @@ describe('lazy sync through routers', () => {
     for (const h of ['hv1', 'hv2', 'hv3']) {
       const r = (await c.api(h).call('POST', '/v1/agent/recompute')) as Record<string, unknown>;
       expect(r.incremental, h).toEqual({ equal: true, missing: [], extra: [], different: [] });
+    }
+  });
+});
+
+describe('reactive flows follow the topology', () => {
+  it('detaching a subnet from a reactive router stops routing at once, even for flows kept alive by traffic', async () => {
+    expect(await c.ping('c1', ports.d3!.ip, 2)).toBe(true);
+    expect((await dumpFlows('hv1')).split('\n').some((l) => /idle_timeout/.test(l) && l.includes('nw_dst=10.2.0.10'))).toBe(true);
+    await c.api().call('DELETE', '/v1/routers/r2/interfaces/net4-sub');
+    // Keep the old flows busy (well inside their idle timeout) while the change propagates.
+    const deadline = Date.now() + 3_000;
+    while (Date.now() < deadline && (await c.ping('c1', ports.d3!.ip, 0.2))) await new Promise((r) => setTimeout(r, 50));
+    const before = await inEchos('d3');
+    expect(await c.ping('c1', ports.d3!.ip, 1)).toBe(false);
+    expect(await inEchos('d3')).toBe(before);
+    for (const h of ['hv1', 'hv3']) {
+      const stale = (await dumpFlows(h)).split('\n').filter((l) => /idle_timeout/.test(l) && /nw_dst=10\.[12]\.0\.10/.test(l));
+      expect(stale, h).toEqual([]);
     }
   });
 });

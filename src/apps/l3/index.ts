@@ -10,6 +10,11 @@ export const L3_PRIORITY = {
   ttlExpired: 3000,
   routerAddress: 2500,
   host: 2000,
+  /**
+   * Flows installed from a PACKET_IN: below `host`, so for a proactive router a bridging flow (the packet
+   * came before the router's own flow landed) never replaces the permanent flow the flow manager installed.
+   */
+  reactive: 1999,
   /** + prefix length: longest prefix wins. */
   staticRoute: 1000,
   toAgent: 100,

@@ -15,6 +15,7 @@ import {
 import type { AppTables } from '../../pipeline/tables.js';
 import { ALL_ONES_64 } from '../types.js';
 import { L3_PRIORITY, routeActions } from './index.js';
+import { reactiveObject } from './janitor.js';
 import { inCidr, resolveRoute } from './topology.js';
 
 export interface L3Counters {
@@ -77,7 +78,7 @@ export function l3PacketInHandler(view: TopologyView, tables: AppTables, counter
     // A reactive router (or a proactive one whose flow is not there yet): install the destination's flow,
     // then re-inject the packet at the start of the pipeline, where it now meets that flow.
     const flow = tables.table('l3_router').flow({
-      priority: L3_PRIORITY.host,
+      priority: L3_PRIORITY.reactive,
       match: [
         { field: 'metadata', value: pin.networkKey },
         { field: 'eth_dst', value: iface.mac.toLowerCase() },
@@ -87,9 +88,10 @@ export function l3PacketInHandler(view: TopologyView, tables: AppTables, counter
       actions: routeActions(route.target),
       writeMetadata: { value: BigInt(route.target.net.network.tunnelKey), mask: ALL_ONES_64 },
       goto: 'l2_lookup',
-      object: router.routerKey,
+      // Its own cookie object, so the janitor can remove a router's reactive flows when the topology changes.
+      object: reactiveObject(router.routerKey),
       // Always with a timeout: for a proactive router this only bridges the moment before its own flow
-      // lands (which then replaces it), and the re-injected packet can never loop back here.
+      // lands (which then takes precedence), and the re-injected packet can never loop back here.
       idleTimeout: REACTIVE_IDLE_SECONDS,
     });
     counters.reactiveFlows++;
