@@ -1,0 +1,247 @@
+/**
+ * The L3 PACKET_IN handler and the reactive-flow janitor, without a switch: ICMP for router addresses, TTL
+ * expiry, unreachable codes, the flow a reactive router installs (and the re-injected packet), static routes
+ * with longest prefix, and which topology changes invalidate a router's reactive flows.
+ */
+import { describe, expect, it } from 'vitest';
+import type { PacketIn } from '../../src/agent/packet-in.js';
+import { TopologyView, type NetworkState } from '../../src/agent/view.js';
+import { l3App, L3_PRIORITY } from '../../src/apps/l3/index.js';
+import { REACTIVE_OBJECT_FLAG, ReactiveFlowJanitor, reactiveObject } from '../../src/apps/l3/janitor.js';
+import { l3PacketInHandler, REACTIVE_IDLE_SECONDS, type L3Counters } from '../../src/apps/l3/reactive.js';
+import { resolveRoute } from '../../src/apps/l3/topology.js';
+import type { Port, Router } from '../../src/model/types.js';
+import type { FlowMod, OfMessage, PacketOut } from '../../src/openflow/index.js';
+import { buildUdpIpv4Frame, parseFrame, ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_TIME_EXCEEDED } from '../../src/packet/index.js';
+import { writeEthernet, ETHERTYPE_IPV4 } from '../../src/packet/ethernet.js';
+import { finishIcmpChecksum } from '../../src/packet/icmp.js';
+import { IPPROTO_ICMP, writeIpv4Header } from '../../src/packet/ipv4.js';
+import { loadPipeline } from '../../src/pipeline/pipeline.js';
+import { PipelineTables } from '../../src/pipeline/tables.js';
+
+const tables = new PipelineTables(loadPipeline());
+const l3 = tables.forApp('l3');
+const VM_MAC = '02:00:00:00:01:0a';
+const IFACE1 = '02:aa:00:00:01:01';
+const IFACE2 = '02:aa:00:00:02:01';
+
+function port(id: string, net: string, ip: string, mac: string, key: number): Port {
+  return { id, name: id, networkId: net, mac, fixedIps: [{ subnetId: `${net}s`, ip }], portSecurity: true, allowedAddressPairs: [], portKey: key };
+}
+
+function network(id: string, key: number, cidr: string, ports: Port[]): NetworkState {
+  return {
+    network: { id, name: id, tunnelKey: key, mtu: 1450 },
+    subnets: new Map([[`${id}s`, { id: `${id}s`, name: `${id}s`, networkId: id, cidr, gatewayIp: cidr.replace(/0\/24$/, '1'), enableDhcp: false, dnsServers: [], hostRoutes: [], leaseTime: 3600, dhcpOptions: [] }]]),
+    ports: new Map(ports.map((p) => [p.id, { port: p, binding: { chassis: 'hv1', updatedAt: '' } }])),
+  };
+}
+
+function makeView(mode: 'proactive' | 'reactive'): TopologyView {
+  const v = new TopologyView('hv1', 'vxlan');
+  v.tunnelOfport = 10;
+  v.networks.set('n1', network('n1', 1, '10.1.0.0/24', [port('a', 'n1', '10.1.0.10', VM_MAC, 1)]));
+  v.networks.set('n2', network('n2', 2, '10.2.0.0/24', [port('b', 'n2', '10.2.0.10', '02:00:00:00:02:0a', 2), port('gw', 'n2', '10.2.0.5', '02:00:00:00:02:05', 3)]));
+  const r: Router = {
+    id: 'r1', name: 'r1', routerKey: 7, mac: '02:aa:00:00:00:01', mode,
+    interfaces: [
+      { subnetId: 'n1s', networkId: 'n1', ip: '10.1.0.1', mac: IFACE1 },
+      { subnetId: 'n2s', networkId: 'n2', ip: '10.2.0.1', mac: IFACE2 },
+    ],
+    routes: [],
+  };
+  v.routers.set('r1', r);
+  return v;
+}
+
+function udp(dst: string, ttl = 64, dstMac = IFACE1): Buffer {
+  return buildUdpIpv4Frame({ srcMac: VM_MAC, dstMac, src: '10.1.0.10', dst, ttl, srcPort: 4000, dstPort: 9, payload: Buffer.from('hello') });
+}
+
+function echoRequest(dst: string, ttl = 64): Buffer {
+  const data = Buffer.from('0123456789abcdef');
+  const b = Buffer.alloc(14 + 20 + 8 + data.length);
+  const ipOff = writeEthernet(b, 0, IFACE1, VM_MAC, ETHERTYPE_IPV4);
+  const off = writeIpv4Header(b, ipOff, { src: '10.1.0.10', dst, protocol: IPPROTO_ICMP, ttl }, 8 + data.length);
+  b[off] = 8; // echo request
+  b.writeUInt16BE(0x1234, off + 4);
+  b.writeUInt16BE(1, off + 6);
+  data.copy(b, off + 8);
+  finishIcmpChecksum(b, off, b.length);
+  return b;
+}
+
+function pin(buf: Buffer, networkKey = 1n): PacketIn {
+  return { table: 'l3_router', inPort: 5, networkKey, frame: parseFrame(buf), cookie: 0n };
+}
+
+const counters = (): L3Counters => ({ echoReplies: 0, timeExceeded: 0, unreachable: 0, reactiveFlows: 0 });
+
+function onlyPacketOut(msgs: OfMessage[] | undefined): PacketOut {
+  expect(msgs).toHaveLength(1);
+  const m = msgs![0]!;
+  expect(m.type).toBe('PACKET_OUT');
+  return m as PacketOut;
+}
+
+describe('l3 PACKET_IN: ICMP for router addresses', () => {
+  it('answers an echo to the gateway, and to the router address on the far subnet, from that address', () => {
+    const c = counters();
+    const h = l3PacketInHandler(makeView('proactive'), l3, c);
+    for (const ip of ['10.1.0.1', '10.2.0.1']) {
+      const out = onlyPacketOut(h(pin(echoRequest(ip)))?.messages);
+      expect(out.actions).toEqual([{ type: 'output', port: 5 }]);
+      const f = parseFrame(out.data);
+      expect(f.eth.src).toBe(IFACE1);
+      expect(f.eth.dst).toBe(VM_MAC);
+      expect(f.ipv4!.src).toBe(ip);
+      expect(f.ipv4!.dst).toBe('10.1.0.10');
+      expect(f.icmp!.type).toBe(ICMP_ECHO_REPLY);
+    }
+    expect(c.echoReplies).toBe(2);
+  });
+
+  it('TTL 1 towards a routed destination: time exceeded from the ingress interface, quoting the packet', () => {
+    const c = counters();
+    const out = onlyPacketOut(l3PacketInHandler(makeView('reactive'), l3, c)(pin(udp('10.2.0.10', 1)))?.messages);
+    const f = parseFrame(out.data);
+    expect(f.ipv4!.src).toBe('10.1.0.1');
+    expect(f.icmp!.type).toBe(ICMP_TIME_EXCEEDED);
+    expect(f.icmp!.code).toBe(0);
+    expect(c.timeExceeded).toBe(1);
+  });
+
+  it('no route: host unreachable inside an attached subnet, net unreachable elsewhere', () => {
+    const h = l3PacketInHandler(makeView('reactive'), l3, counters());
+    for (const [dst, code] of [['10.2.0.99', 1], ['10.5.0.10', 0]] as const) {
+      const f = parseFrame(onlyPacketOut(h(pin(udp(dst)))?.messages).data);
+      expect(f.icmp!.type, dst).toBe(ICMP_DEST_UNREACHABLE);
+      expect(f.icmp!.code, dst).toBe(code);
+      expect(f.ipv4!.src).toBe('10.1.0.1');
+    }
+  });
+
+  it('ignores packets not addressed to a router MAC, and networks it does not know', () => {
+    const h = l3PacketInHandler(makeView('reactive'), l3, counters());
+    expect(h(pin(udp('10.2.0.10', 64, '02:00:00:00:09:09')))).toBeUndefined();
+    expect(h(pin(udp('10.2.0.10'), 99n))).toBeUndefined();
+  });
+});
+
+describe('l3 PACKET_IN: reactive routing', () => {
+  it('installs a per-destination flow with an idle timeout and a reactive cookie, then re-injects the packet', () => {
+    const c = counters();
+    const buf = udp('10.2.0.10');
+    const r = l3PacketInHandler(makeView('reactive'), l3, c)(pin(buf));
+    expect(r?.messages).toHaveLength(2);
+    const [fm, po] = r!.messages as [FlowMod, PacketOut];
+    expect(fm.type).toBe('FLOW_MOD');
+    expect(fm.command).toBe('add');
+    expect(fm.tableId).toBe(tables.id('l3_router'));
+    expect(fm.priority).toBe(L3_PRIORITY.reactive);
+    expect(fm.priority).toBeLessThan(L3_PRIORITY.host);
+    expect(fm.idleTimeout).toBe(REACTIVE_IDLE_SECONDS);
+    expect(tables.decodeCookie(fm.cookie)).toEqual({ app: 'l3', object: reactiveObject(7) });
+    expect(fm.match).toContainEqual({ field: 'ipv4_dst', value: '10.2.0.10' });
+    expect(fm.match).toContainEqual({ field: 'eth_dst', value: IFACE1 });
+    const apply = fm.instructions.find((i) => i.type === 'apply_actions') as { actions: unknown[] };
+    expect(apply.actions).toEqual([
+      { type: 'dec_nw_ttl' },
+      { type: 'set_field', field: 'eth_src', value: IFACE2 },
+      { type: 'set_field', field: 'eth_dst', value: '02:00:00:00:02:0a' },
+    ]);
+    expect(fm.instructions).toContainEqual({ type: 'write_metadata', metadata: 2n, mask: 0xffffffffffffffffn });
+    // The first packet is not lost: it goes back into the pipeline as if from its port, after the flow.
+    expect(po.type).toBe('PACKET_OUT');
+    expect(po.inPort).toBe(5);
+    expect(po.actions).toEqual([{ type: 'output', port: 'table' }]);
+    expect(po.data.equals(buf)).toBe(true);
+    expect(c.reactiveFlows).toBe(1);
+  });
+
+  it('static routes: longest prefix wins; the flow is per destination and rewrites to the next hop', () => {
+    const v = makeView('reactive');
+    const r = v.routers.get('r1')!;
+    r.routes = [{ cidr: '10.9.0.0/16', nexthop: '10.2.0.10' }, { cidr: '10.9.1.0/24', nexthop: '10.2.0.5' }];
+    expect(resolveRoute(v, r, '10.9.1.7')?.ip).toBe('10.2.0.5');
+    expect(resolveRoute(v, r, '10.9.2.7')?.ip).toBe('10.2.0.10');
+    expect(resolveRoute(v, r, '10.8.0.1')).toBeUndefined();
+    const fm = l3PacketInHandler(v, l3, counters())(pin(udp('10.9.1.7')))!.messages[0] as FlowMod;
+    expect(fm.match).toContainEqual({ field: 'ipv4_dst', value: '10.9.1.7' });
+    const apply = fm.instructions.find((i) => i.type === 'apply_actions') as { actions: { value?: string }[] };
+    expect(apply.actions[2]!.value).toBe('02:00:00:00:02:05');
+  });
+
+  it('proactive flows never carry the reactive cookie flag and sit at or above the host priority', () => {
+    const v = makeView('proactive');
+    const flows = l3App.networkFlows(l3, v, v.networks.get('n1')!);
+    const host = flows.filter((f) => f.match.some((m) => m.field === 'ipv4_dst' && (m as { value: string }).value === '10.2.0.10'));
+    expect(host).toHaveLength(1);
+    expect(host[0]!.priority).toBe(L3_PRIORITY.host);
+    expect(host[0]!.idleTimeout).toBe(0);
+    for (const f of flows) expect(tables.decodeCookie(f.cookie).object & REACTIVE_OBJECT_FLAG).toBe(0n);
+  });
+});
+
+describe('reactive flow janitor', () => {
+  const setup = () => {
+    const v = makeView('reactive');
+    const j = new ReactiveFlowJanitor(v, l3, () => undefined);
+    // First sight: nothing to distrust yet.
+    j.viewChanged({ networks: new Set(), all: true });
+    expect(j.sweep()).toEqual([]);
+    return { v, j };
+  };
+  const expectDelete = (msgs: OfMessage[]) => {
+    expect(msgs).toHaveLength(1);
+    const fm = msgs[0] as FlowMod;
+    expect(fm.command).toBe('delete');
+    expect(fm.tableId).toBe(tables.id('l3_router'));
+    expect(fm.cookie).toBe(tables.cookie('l3', reactiveObject(7)));
+    expect(fm.cookieMask).toBe(0xffffffffffffffffn);
+  };
+
+  it('a change that leaves the router as it was deletes nothing (a port moving to another chassis)', () => {
+    const { v, j } = setup();
+    v.networks.get('n2')!.ports.get('b')!.binding = { chassis: 'hv9', updatedAt: 'x' };
+    j.viewChanged({ networks: new Set(['n2']), all: false });
+    expect(j.sweep()).toEqual([]);
+  });
+
+  it('a destination port re-addressed or deleted deletes the router reactive flows', () => {
+    const { v, j } = setup();
+    v.networks.get('n2')!.ports.get('b')!.port.mac = '02:00:00:00:02:0b';
+    j.viewChanged({ networks: new Set(['n2']), all: false });
+    expectDelete(j.sweep());
+    v.networks.get('n2')!.ports.delete('b');
+    j.viewChanged({ networks: new Set(['n2']), all: false });
+    expectDelete(j.sweep());
+  });
+
+  it('a subnet detached, a route added, the mode switched or the router deleted each delete them', () => {
+    const { v, j } = setup();
+    const r = v.routers.get('r1')!;
+    const change = (f: () => void) => {
+      f();
+      j.viewChanged({ networks: new Set(), all: true });
+      expectDelete(j.sweep());
+    };
+    change(() => v.routers.set('r1', { ...r, routes: [{ cidr: '10.9.0.0/16', nexthop: '10.2.0.5' }] }));
+    change(() => v.routers.set('r1', { ...v.routers.get('r1')!, mode: 'proactive' }));
+    change(() => v.routers.set('r1', { ...v.routers.get('r1')!, interfaces: r.interfaces.slice(0, 1) }));
+    change(() => v.routers.delete('r1'));
+  });
+
+  it('coalesces a burst of changes into one send after the current tick', async () => {
+    const v = makeView('reactive');
+    const sent: OfMessage[][] = [];
+    const j = new ReactiveFlowJanitor(v, l3, (m) => sent.push(m));
+    j.viewChanged({ networks: new Set(), all: true });
+    await new Promise((r) => setImmediate(r));
+    v.networks.get('n2')!.ports.delete('b');
+    for (let i = 0; i < 10; i++) j.viewChanged({ networks: new Set(['n2']), all: false });
+    await new Promise((r) => setImmediate(r));
+    expect(sent).toHaveLength(1);
+    expectDelete(sent[0]!);
+  });
+});
