@@ -17,12 +17,20 @@
  *     Run twice: the agent's default per-port PACKET_IN limit (--packet-in-rate 100 --packet-in-burst 200)
  *     and a raised one (PIN_RATE / PIN_BURST), since one VM is the only source of PACKET_INs here.
  *
+ *  4. The agent's share alone (no OVS): PACKET_IN frame → FLOW_MOD + PACKET_OUT encoded, per second.
+ *
  * Environment: OFFERED (1000,3000,10000), SAMPLES (20), PINGS (200), SETUPS (2000), PIN_RATE (100000), PIN_BURST (100000),
  * SETUPS_DEFAULT (600: setups under the default limit). Prints results; asserts nothing about time.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { TopologyView, type NetworkState } from '../src/agent/view.js';
+import { l3PacketInHandler } from '../src/apps/l3/reactive.js';
+import { encodeMessage } from '../src/openflow/index.js';
+import { buildUdpIpv4Frame, parseFrame } from '../src/packet/index.js';
+import { loadPipeline } from '../src/pipeline/pipeline.js';
+import { PipelineTables } from '../src/pipeline/tables.js';
 import setup from '../test/global-setup.js';
 import { agentOf } from '../src/sandbox/agents.js';
 import { Cluster, type PortInfo } from '../test/helpers/cluster.js';
@@ -70,7 +78,55 @@ while not os.path.exists(stop) and time.time() < deadline:
         while time.perf_counter() < t: time.sleep(0.0005)
 `;
 
+/** A synthetic network with `n` ports in one /16 subnet, for the handler-only measurement. */
+function syntheticNet(id: string, key: number, n: number): NetworkState {
+  const subnetId = `${id}s`;
+  const hex = (x: number) => x.toString(16).padStart(2, '0');
+  return {
+    network: { id, name: id, tunnelKey: key, mtu: 1450 },
+    subnets: new Map([[subnetId, { id: subnetId, name: subnetId, networkId: id, cidr: `10.${key}.0.0/16`, gatewayIp: `10.${key}.0.1`,
+      enableDhcp: false, dnsServers: [], hostRoutes: [], leaseTime: 3600, dhcpOptions: [] }]]),
+    ports: new Map(Array.from({ length: n }, (_, i) => {
+      const port = { id: `${id}p${i}`, name: `${id}p${i}`, networkId: id, mac: `02:00:${hex(key)}:00:${hex(i >> 8)}:${hex(i & 255)}`,
+        fixedIps: [{ subnetId, ip: `10.${key}.${1 + Math.floor(i / 250)}.${1 + (i % 250)}` }], portSecurity: true, allowedAddressPairs: [], portKey: key * 100_000 + i };
+      return [port.id, { port }];
+    })),
+  };
+}
+
+/**
+ * The agent's share of a reactive setup, without OVS: parse the PACKET_IN's frame, resolve the route, build
+ * the FLOW_MOD and the re-injecting PACKET_OUT, encode both. Destinations behind a static route whose next
+ * hop is the last port of a network of `ports` ports (the route lookup scans the subnet's ports).
+ */
+function handlerOnly(ports: number): number {
+  const tables = new PipelineTables(loadPipeline());
+  const v = new TopologyView('hv1', 'vxlan');
+  v.networks.set('n1', syntheticNet('n1', 1, 1));
+  v.networks.set('n2', syntheticNet('n2', 2, ports));
+  const last = `10.2.${1 + Math.floor((ports - 1) / 250)}.${1 + ((ports - 1) % 250)}`;
+  v.routers.set('r', { id: 'r', name: 'r', routerKey: 7, mac: '02:aa:00:00:00:01', mode: 'reactive', routes: [{ cidr: '10.200.0.0/16', nexthop: last }],
+    interfaces: [{ subnetId: 'n1s', networkId: 'n1', ip: '10.1.0.1', mac: '02:aa:00:00:01:01' }, { subnetId: 'n2s', networkId: 'n2', ip: '10.2.0.1', mac: '02:aa:00:00:02:01' }] });
+  const h = l3PacketInHandler(v, tables.forApp('l3'), { echoReplies: 0, timeExceeded: 0, unreachable: 0, reactiveFlows: 0 });
+  const frames = Array.from({ length: 2000 }, (_, i) => buildUdpIpv4Frame({ srcMac: '02:00:01:00:00:00', dstMac: '02:aa:00:00:01:01',
+    src: '10.1.1.1', dst: `10.200.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`, srcPort: 1, dstPort: 9, payload: Buffer.from('x') }));
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 1000) {
+    for (const f of frames) {
+      const r = h({ table: 'l3_router', inPort: 5, networkKey: 1n, frame: parseFrame(f), cookie: 0n });
+      if (!r || r.messages.length !== 2) throw new Error('handler did not route');
+      for (const m of r.messages) encodeMessage(m);
+      n++;
+    }
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
 async function main(): Promise<void> {
+  console.log('== Reactive setup, agent side only (no OVS): parse + route + FLOW_MOD + PACKET_OUT encoded ==');
+  for (const ports of [10, 2000]) console.log(`next hop among ${ports} ports: ${handlerOnly(ports).toFixed(0)} setups/s (one core)`);
+  console.log('');
   setup(); // rebuild dist/ if src/ is newer: the agents run the built JS
   const c = await Cluster.up({ hosts: 2, agents: false });
   // Results print as they come, so a failure later still leaves the numbers measured before it.

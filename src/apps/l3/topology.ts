@@ -63,19 +63,41 @@ export function portsBehind(view: TopologyView, iface: RouterInterface): RouteTa
   return out;
 }
 
+/**
+ * The port with address `ip` behind a router interface (its subnet's ports; `anyAddress`: the port may carry
+ * `ip` on another of its addresses, as a static route's next hop may). A plain scan, no sorting or copying:
+ * this runs for every reactive PACKET_IN, and sorting thousands of ports each time cost more than routing.
+ */
+function portWithIp(view: TopologyView, iface: RouterInterface, ip: string, anyAddress: boolean): RouteTarget | undefined {
+  const net = view.networks.get(iface.networkId);
+  const subnet = net?.subnets.get(iface.subnetId);
+  if (!net || !subnet || net.network.tunnelKey === 0) return undefined;
+  for (const { port } of net.ports.values()) {
+    let inSubnet = false;
+    let has = false;
+    for (const f of port.fixedIps) {
+      if (f.subnetId === subnet.id) {
+        inSubnet = true;
+        if (f.ip === ip) has = true;
+      } else if (anyAddress && f.ip === ip) has = true;
+    }
+    if (inSubnet && has) return { egress: iface, net, subnet, port };
+  }
+  return undefined;
+}
+
 /** Finds where a router sends a packet for `dst`: a directly attached port, or a static route's next hop. */
 export function resolveRoute(view: TopologyView, router: Router, dst: string): { target: RouteTarget; ip: string } | undefined {
   for (const iface of router.interfaces) {
-    for (const t of portsBehind(view, iface)) {
-      const fixed = t.port.fixedIps.find((f) => f.subnetId === t.subnet.id && f.ip === dst);
-      if (fixed) return { target: t, ip: dst };
-    }
+    const t = portWithIp(view, iface, dst, false);
+    if (t) return { target: t, ip: dst };
   }
-  const routes = [...router.routes].sort((a, b) => parseCidr(b.cidr).len - parseCidr(a.cidr).len);
+  // Longest prefix first; a route whose next hop is not (yet) known falls through to shorter ones.
+  const routes = router.routes.length > 1 ? [...router.routes].sort((a, b) => parseCidr(b.cidr).len - parseCidr(a.cidr).len) : router.routes;
   for (const r of routes) {
     if (!inCidr(dst, r.cidr)) continue;
     for (const iface of router.interfaces) {
-      const hop = portsBehind(view, iface).find((t) => t.port.fixedIps.some((f) => f.ip === r.nexthop));
+      const hop = portWithIp(view, iface, r.nexthop, true);
       if (hop) return { target: hop, ip: r.nexthop };
     }
   }
