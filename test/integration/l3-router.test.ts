@@ -164,6 +164,28 @@ describe('reactive router flows', () => {
   });
 });
 
+describe('ICMP from the router is rate-limited', () => {
+  it('a ping flood at the gateway gets at most the per-port PACKET_IN budget answered; the agent stays healthy', async () => {
+    // The sandbox agents run with the defaults: --packet-in-rate 100 --packet-in-burst 200 per port.
+    const s0 = await c.agentStatus('hv1');
+    const r = await c.sb.exec('a1', ['ping', '-n', '-q', '-i', '0.0005', '-c', '1500', '-W', '1', gw.net1!], 30_000);
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    const s1 = await c.agentStatus('hv1');
+    const limited = s1.packetIn.rateLimited - s0.packetIn.rateLimited;
+    const answered = s1.l3.echoReplies - s0.l3.echoReplies;
+    expect(limited).toBeGreaterThan(0);
+    expect(Number(m![2])).toBe(answered);
+    expect(answered).toBeLessThan(1500);
+    // Budget: 200 burst + 100/s over the flood's duration (generous bound for a loaded machine).
+    expect(answered).toBeLessThanOrEqual(200 + 100 * 10);
+    // Other ports' budgets are untouched: c1 (same host) still gets its gateway and routed pings answered.
+    expect(await c.ping('c1', gw.net3!, 1)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_000)); // a1's bucket refills
+    expect(await c.ping('a1', gw.net1!, 1)).toBe(true);
+  });
+});
+
 describe('isolation and static routes', () => {
   it('two routers with the same subnets stay isolated: each echo lands only in its own network', async () => {
     for (const [src, mine, other] of [['a1', 'b3', 'd3'], ['c1', 'd3', 'b3']] as const) {
@@ -231,6 +253,25 @@ describe('lazy sync through routers', () => {
 });
 
 describe('reactive flows follow the topology', () => {
+  const reactiveTo = async (host: string, ip: string) =>
+    (await dumpFlows(host)).split('\n').filter((l) => /idle_timeout/.test(l) && l.includes(`nw_dst=${ip}`));
+
+  it('switching a router reactive -> proactive -> reactive keeps routing, and drops the reactive flows on the switch', async () => {
+    expect(await c.ping('c1', ports.d3!.ip, 2)).toBe(true);
+    expect(await reactiveTo('hv1', '10.2.0.10')).toHaveLength(1);
+    await c.api().call('PATCH', '/v1/routers/r2', { mode: 'proactive' });
+    const deadline = Date.now() + 3_000;
+    while ((await reactiveTo('hv1', '10.2.0.10')).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await reactiveTo('hv1', '10.2.0.10')).toEqual([]);
+    expect(await c.pingUntil('c1', ports.d3!.ip, 3_000)).toBeGreaterThanOrEqual(0);
+    const before = (await c.agentStatus('hv1')).l3.reactiveFlows as number;
+    expect(await c.ping('c1', ports.d3!.ip, 2)).toBe(true);
+    expect((await c.agentStatus('hv1')).l3.reactiveFlows).toBe(before);
+    await c.api().call('PATCH', '/v1/routers/r2', { mode: 'reactive' });
+    expect(await c.pingUntil('c1', ports.d3!.ip, 3_000)).toBeGreaterThanOrEqual(0);
+    expect(await reactiveTo('hv1', '10.2.0.10')).toHaveLength(1);
+  });
+
   it('detaching a subnet from a reactive router stops routing at once, even for flows kept alive by traffic', async () => {
     expect(await c.ping('c1', ports.d3!.ip, 2)).toBe(true);
     expect((await dumpFlows('hv1')).split('\n').some((l) => /idle_timeout/.test(l) && l.includes('nw_dst=10.2.0.10'))).toBe(true);
