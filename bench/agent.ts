@@ -17,11 +17,11 @@
  *      network (flow monitors on every host: event-driven, no polling); CONV_PORTS samples.
  *    - RSS with BIG_PORTS logical ports bound on one extra host (OVS internal ports as VIFs).
  *
- * Environment: N K NEW_PORTS PINGS STABLE_S CONV_PORTS BIG_PORTS ENCAP LOG_LEVEL, OVN=0 to skip the anchor,
+ * Environment: N K NEW_PORTS PINGS STABLE_S CONV_PORTS BIG_PORTS ENCAP LOG_LEVEL ETCD_DIR, OVN=0 to skip the anchor,
  * KEEP_LOGS=1 to copy the agents' logs to /tmp before teardown, HOLD=S to keep the sandbox up S seconds
  * after the steady-state measurements (to poke at it).
  */
-import { cp, mkdtemp } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from '../src/api/client.js';
@@ -159,7 +159,7 @@ async function portReady(c: Ctx): Promise<void> {
     installed.push(ms(tMark - t0));
     plugged.push(ms(tPlug - t0));
     created.push(ms(tApi - t0));
-    log(`  ${name} hv${h} -> vm${th}-1: api ${ms(tApi - t0)} ms, plugged ${ms(tPlug - t0)} ms, ${MARK} ${ms(tMark - t0)} ms, ping ${ms(t1 - t0)} ms`);
+    log(`  ${name} hv${h} -> vm${th}-1 (t0 ${t0} µs): api ${ms(tApi - t0)} ms, plugged ${ms(tPlug - t0)} ms, ${MARK} ${ms(tMark - t0)} ms, ping ${ms(t1 - t0)} ms`);
     await sleep(500);
   }
   Object.assign(c.samples, { port_ready: ready, port_installed: installed, port_plugged: plugged, port_api: created });
@@ -254,14 +254,16 @@ async function bigHost(c: Ctx): Promise<void> {
   const info = await agentStart(sb, host.name, c.etcd.url);
   await sleep(1000);
   m.set('agent_rss_mb_fresh_0ports', await rssMb(info.pid));
-  const api = new ApiClient(info.api);
+  // Ports are created through hv1's API, so this agent's RSS holds the bound ports, not API garbage.
+  const api = c.api;
   log(`rss: ${BIG_PORTS} ports on ${host.name} (network big, 10.1.0.0/20)`);
   await api.call('POST', '/v1/networks', { name: 'big' });
   await api.call('POST', '/v1/subnets', { name: 'big-sub', network: 'big', cidr: '10.1.0.0/20', enableDhcp: true });
   const t0 = nowUs();
   const idx = Array.from({ length: BIG_PORTS }, (_, i) => i);
-  for (let i = 0; i < idx.length; i += 16) {
-    await Promise.all(idx.slice(i, i + 16).map((k) => createPort(api, `big${k}`, 'big', `0a:00:01:00:${hex(k >> 8)}:${hex(k & 255)}`, `10.1.${(k + 10) >> 8}.${(k + 10) & 255}`)));
+  // Sequential: concurrent creates contend on the store's allocation keys and retry.
+  for (let i = 0; i < idx.length; i += 1) {
+    await Promise.all(idx.slice(i, i + 1).map((k) => createPort(api, `big${k}`, 'big', `0a:00:01:00:${hex(k >> 8)}:${hex(k & 255)}`, `10.1.${(k + 10) >> 8}.${(k + 10) & 255}`)));
   }
   const tApi = nowUs();
   for (let i = 0; i < idx.length; i += 100) {
@@ -292,7 +294,9 @@ async function wyvern(): Promise<{ m: Metrics; samples: Record<string, number[]>
   const m: Metrics = new Map();
   const samples: Record<string, number[]> = {};
   const tStart = nowUs();
-  const etcd = await startEtcd();
+  // ETCD_DIR=/dev/shm puts etcd's data (and so its per-write fsync) on tmpfs; default: the disk under $TMPDIR.
+  const etcdDir = env.ETCD_DIR ? await mkdtemp(join(env.ETCD_DIR, 'wyvern-bench-etcd-')) : undefined;
+  const etcd = await startEtcd(etcdDir ? { dataDir: etcdDir } : {});
   let sb: Sandbox | undefined;
   const monitors: FlowMonitor[] = [];
   // Ctrl-C / SIGTERM: tear down what this run built (by the sandbox's own records), then exit.
@@ -342,6 +346,7 @@ async function wyvern(): Promise<{ m: Metrics; samples: Record<string, number[]>
     process.off('SIGTERM', onSignal);
     await sb?.down().catch((err) => log('sandbox teardown:', (err as Error).message));
     await etcd.stop();
+    if (etcdDir) await rm(etcdDir, { recursive: true, force: true });
   }
 }
 

@@ -66,7 +66,8 @@ export function watchMark(dbSock: string, ifname: string, key: string, timeoutS 
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (err += b.toString()));
   const done = new Promise<number>((resolve, reject) => {
-    child.on('exit', (code) => {
+    // 'close', not 'exit': only then has all of stdout been read.
+    child.on('close', (code) => {
       const t = Number(out.trim());
       if (code === 0 && Number.isFinite(t) && t > 0) resolve(t);
       else reject(new Error(`${ifname}: ${key} not set (${code}) ${err.trim()}`));
