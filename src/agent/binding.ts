@@ -28,6 +28,8 @@ export class BindingManager extends EventEmitter {
   private readonly resolved = new Map<string, Resolved>();
   /** Port names whose name key this agent watches (VIF waiting for its port, or bound). */
   private readonly watchedNames = new Set<string>();
+  /** Port names whose first binding write is in flight: their flows may already be computed, not marked. */
+  private readonly writing = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -39,8 +41,11 @@ export class BindingManager extends EventEmitter {
     super();
   }
 
+  /** Ports bound here whose binding is in the store (a write in flight does not count yet). */
   boundPorts(): { name: string; portId: string; networkId: string; ofport: number }[] {
-    return [...this.resolved].map(([name, r]) => ({ name, ...r, ofport: this.view.vifs.get(name)?.ofport ?? -1 }));
+    return [...this.resolved]
+      .filter(([name]) => !this.writing.has(name))
+      .map(([name, r]) => ({ name, ...r, ofport: this.view.vifs.get(name)?.ofport ?? -1 }));
   }
 
   portOf(name: string): Resolved | undefined {
@@ -51,13 +56,22 @@ export class BindingManager extends EventEmitter {
     if (!ev.ifaceId || ev.ofport <= 0) return;
     const vif: LocalVif = { ifaceName: ev.name, ofport: ev.ofport, ifaceId: ev.ifaceId };
     const prev = this.view.vifs.get(ev.ifaceId);
-    this.view.vifs.set(ev.ifaceId, vif);
+    this.view.plugVif(vif);
     if (prev && prev.ifaceName !== ev.name) this.logger.warn({ port: ev.ifaceId, ifaces: [prev.ifaceName, ev.name] }, 'two VIFs claim one port');
     const r = this.resolved.get(ev.ifaceId);
     if (r) {
       // ofport changed (e.g. OVS restart): refresh binding and flows.
       await this.writeBinding(ev.ifaceId, r);
       this.emit('changed', r.networkId);
+      return;
+    }
+    // Fast path: the port is already in the view (its network is watched for another local port), so
+    // nothing needs to be read from the store before the flows are computed; the name watch starts alongside.
+    const known = this.portInView(ev.ifaceId);
+    if (known) {
+      const watching = this.watchName(ev.ifaceId);
+      await this.resolve(ev.ifaceId, known);
+      await watching;
       return;
     }
     await this.watchName(ev.ifaceId);
@@ -70,7 +84,7 @@ export class BindingManager extends EventEmitter {
     if (!ev.ifaceId) return;
     const vif = this.view.vifs.get(ev.ifaceId);
     if (vif && vif.ifaceName !== ev.name) return; // another VIF holds this port now
-    this.view.vifs.delete(ev.ifaceId);
+    this.view.unplugVif(ev.ifaceId);
     await this.unwatchName(ev.ifaceId);
     await this.release(ev.ifaceId);
   }
@@ -85,15 +99,38 @@ export class BindingManager extends EventEmitter {
       return;
     }
     if (!ref.id || !ref.networkId) return;
+    await this.resolve(name, { portId: ref.id, networkId: ref.networkId });
+  }
+
+  /**
+   * Binds a plugged VIF to its port. The local flows depend only on the VIF and the view, so they are
+   * computed ('changed') as soon as the network is in the view, while the binding is written; the port
+   * counts as bound (boundPorts, hence its installed mark) once the write is done, when 'changed' fires again.
+   */
+  private async resolve(name: string, r: Resolved): Promise<void> {
     const cur = this.resolved.get(name);
-    if (cur && cur.portId === ref.id) return;
+    if (cur && cur.portId === r.portId) return;
     if (cur) await this.release(name);
-    const r: Resolved = { portId: ref.id, networkId: ref.networkId };
     this.resolved.set(name, r);
     await this.sync.want(r.networkId, name);
-    await this.writeBinding(name, r);
+    if (this.resolved.get(name) !== r) return; // released or re-resolved meanwhile
+    this.writing.add(name);
+    this.emit('changed', r.networkId);
+    try {
+      await this.writeBinding(name, r);
+    } finally {
+      this.writing.delete(name);
+    }
     this.logger.info({ port: name, network: r.networkId }, 'port bound to this chassis');
     this.emit('changed', r.networkId);
+  }
+
+  /** The port named `name` if a watched network holds it. */
+  private portInView(name: string): Resolved | undefined {
+    for (const net of this.view.networks.values()) {
+      for (const ps of net.ports.values()) if (ps.port.name === name) return { portId: ps.port.id, networkId: ps.port.networkId };
+    }
+    return undefined;
   }
 
   /** The port was deleted: its VIF stays plugged but is no longer bound. */
@@ -119,6 +156,7 @@ export class BindingManager extends EventEmitter {
     const r = this.resolved.get(name);
     if (!r) return;
     this.resolved.delete(name);
+    this.view.bound.delete(name);
     try {
       // Only if this chassis still holds it: a VM that moved keeps its new binding.
       await unbindPort(this.store, r.networkId, r.portId, this.view.chassisName);
