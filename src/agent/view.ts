@@ -34,8 +34,11 @@ export class TopologyView {
   /** Live chassis by name (their keys vanish with their lease). */
   readonly chassis = new Map<string, Chassis>();
   readonly routers = new Map<string, Router>();
-  /** Local VIFs by iface-id (port name). */
+  /** Local VIFs by iface-id (port name); change them with plugVif / unplugVif to keep the ofport index. */
   readonly vifs = new Map<string, LocalVif>();
+  private readonly vifsByOfport = new Map<number, LocalVif>();
+  /** Local port names bound to logical ports (maintained by the binding manager). */
+  readonly bound = new Map<string, { networkId: string; portId: string }>();
   tunnelOfport: number | undefined;
 
   constructor(
@@ -60,14 +63,27 @@ export class TopologyView {
       .map((ps) => ({ ps, loc: this.locate(net, ps) }));
   }
 
-  /** The logical port behind a local ofport (for PACKET_INs). */
+  /** The logical port behind a local ofport (for PACKET_INs): two map lookups, no scan. */
   portByOfport(ofport: number): { net: NetworkState; ps: PortState } | undefined {
-    for (const vif of this.vifs.values()) {
-      if (vif.ofport !== ofport) continue;
-      for (const net of this.networks.values())
-        for (const ps of net.ports.values()) if (ps.port.name === vif.ifaceId) return { net, ps };
-    }
-    return undefined;
+    const vif = this.vifsByOfport.get(ofport);
+    const b = vif && this.bound.get(vif.ifaceId);
+    const net = b && this.networks.get(b.networkId);
+    const ps = net?.ports.get(b!.portId);
+    return net && ps ? { net, ps } : undefined;
+  }
+
+  plugVif(vif: LocalVif): void {
+    const prev = this.vifs.get(vif.ifaceId);
+    if (prev && this.vifsByOfport.get(prev.ofport) === prev) this.vifsByOfport.delete(prev.ofport);
+    this.vifs.set(vif.ifaceId, vif);
+    this.vifsByOfport.set(vif.ofport, vif);
+  }
+
+  unplugVif(ifaceId: string): void {
+    const vif = this.vifs.get(ifaceId);
+    if (!vif) return;
+    this.vifs.delete(ifaceId);
+    if (this.vifsByOfport.get(vif.ofport) === vif) this.vifsByOfport.delete(vif.ofport);
   }
 
   /** The network with this tunnel key, if watched. */

@@ -43,7 +43,7 @@ function makeView(): TopologyView {
   v.networks.set('n1', network('n1', 1, [port(1, 'n1', 'n1s'), port(2, 'n1', 'n1s'), port(3, 'n1', 'n1s')]));
   v.networks.set('n2', network('n2', 2, [port(4, 'n2', 'n2s'), port(5, 'n2', 'n2s')]));
   // Odd ports are local (hv1), even ones remote on hv2.
-  for (const n of [1, 3, 5]) v.vifs.set(`vm${n}`, { ifaceName: `tap${n}`, ofport: n, ifaceId: `vm${n}` });
+  for (const n of [1, 3, 5]) v.plugVif({ ifaceName: `tap${n}`, ofport: n, ifaceId: `vm${n}` });
   const router: Router = {
     id: 'r1', name: 'r1', routerKey: 7, mac: '02:aa:00:00:00:01', mode: 'proactive', routes: [],
     interfaces: [
@@ -86,9 +86,9 @@ describe('proactive apps', () => {
     sw.connect();
     await fm.activate();
     // A port moves from remote to local, another network loses a port.
-    view.vifs.set('vm2', { ifaceName: 'tap2', ofport: 2, ifaceId: 'vm2' });
+    view.plugVif({ ifaceName: 'tap2', ofport: 2, ifaceId: 'vm2' });
     view.networks.get('n2')!.ports.delete('p5');
-    view.vifs.delete('vm5');
+    view.unplugVif('vm5');
     computer.markDirty('n1');
     computer.markDirty('n2');
     computer.flush();
