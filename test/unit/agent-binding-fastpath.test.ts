@@ -1,0 +1,72 @@
+/**
+ * The binding fast path (bench:agent's finding): a VIF plugged for a port already in the view gets its
+ * local flows computed ('changed') without reading the store first, while the binding is written; the port
+ * only counts as bound (so it gets its installed mark) once the write is done.
+ */
+import { describe, expect, it } from 'vitest';
+import { BindingManager } from '../../src/agent/binding.js';
+import type { TopologySync } from '../../src/agent/topology-sync.js';
+import { TopologyView } from '../../src/agent/view.js';
+import { bindingKey, portKey } from '../../src/model/keys.js';
+import type { Port } from '../../src/model/types.js';
+import { createMemoryStore } from '../../src/store/index.js';
+import { silentLogger } from '../../src/util/log.js';
+
+const NET = '11111111-1111-4111-8111-111111111111';
+const PORT_ID = '22222222-2222-4222-8222-222222222222';
+
+function setup() {
+  const store = createMemoryStore();
+  const view = new TopologyView('hv1', 'geneve');
+  const port: Port = { id: PORT_ID, name: 'p1', networkId: NET, mac: '0a:00:00:00:00:01', fixedIps: [], portSecurity: true, allowedAddressPairs: [], portKey: 7 };
+  view.networks.set(NET, {
+    network: { id: NET, name: 'n', tunnelKey: 5 } as never,
+    subnets: new Map(),
+    ports: new Map([[port.id, { port }]]),
+  });
+  const wants: string[] = [];
+  const sync = { want: async (id: string) => void wants.push(id), unwant: async () => undefined } as unknown as TopologySync;
+  const subs: string[] = [];
+  const subscription = { add: (p: string) => void subs.push(p), remove: () => undefined };
+  const nameReads: string[] = [];
+  const realGet = store.get.bind(store);
+  store.get = ((k: string) => {
+    if (k.startsWith('/wyvern/v1/names/')) nameReads.push(k);
+    return realGet(k);
+  }) as typeof store.get;
+  const bm = new BindingManager(store, view, sync, subscription, silentLogger);
+  return { store, view, bm, port, wants, subs, nameReads };
+}
+
+describe('BindingManager fast path', () => {
+  it('computes flows before the binding write, marks only after it, and reads nothing from the store', async () => {
+    const { store, bm, port, wants, subs, nameReads } = setup();
+    await store.put(portKey(NET, port.id), JSON.stringify(port));
+    const seen: { bound: number; stored: boolean }[] = [];
+    bm.on('changed', () => {
+      seen.push({ bound: bm.boundPorts().length, stored: false });
+      const i = seen.length - 1;
+      void store.get(bindingKey(NET, PORT_ID)).then((kv) => (seen[i]!.stored = kv !== undefined));
+    });
+    await bm.plugged({ name: 't1', ofport: 5, ifaceId: 'p1' });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(seen.length).toBe(2);
+    expect(seen[0]!.bound).toBe(0); // first 'changed': flows, binding write in flight
+    expect(seen[1]!.bound).toBe(1); // second: written, now bound
+    expect(seen[1]!.stored).toBe(true);
+    expect(bm.boundPorts()).toEqual([{ name: 'p1', portId: PORT_ID, networkId: NET, ofport: 5 }]);
+    expect(wants).toEqual([NET]);
+    expect(subs.length).toBe(1); // the name is still watched (renames, deletes)
+    expect(nameReads).toEqual([]); // the port's name key was not read: the view had it
+  });
+
+  it('a port not in the view still resolves through its name key', async () => {
+    const { store, view, bm, port, nameReads } = setup();
+    view.networks.clear();
+    await store.put(portKey(NET, port.id), JSON.stringify(port));
+    await store.put('/wyvern/v1/names/port/p1', JSON.stringify({ id: PORT_ID, networkId: NET }));
+    await bm.plugged({ name: 't1', ofport: 5, ifaceId: 'p1' });
+    expect(bm.boundPorts().map((b) => b.portId)).toEqual([PORT_ID]);
+    expect(nameReads).toEqual(['/wyvern/v1/names/port/p1']);
+  });
+});
