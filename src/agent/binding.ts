@@ -112,6 +112,7 @@ export class BindingManager extends EventEmitter {
     if (cur && cur.portId === r.portId) return;
     if (cur) await this.release(name);
     this.resolved.set(name, r);
+    this.view.bound.set(name, r);
     await this.sync.want(r.networkId, name);
     if (this.resolved.get(name) !== r) return; // released or re-resolved meanwhile
     this.writing.add(name);
