@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { BindingManager } from '../../src/agent/binding.js';
+import { TopologySync } from '../../src/agent/topology-sync.js';
+import { TopologyView } from '../../src/agent/view.js';
+import { bindingKey } from '../../src/model/keys.js';
+import { Topology } from '../../src/model/repo.js';
+import { createMemoryStore, PrefixSubscription, type SubscriptionEvent } from '../../src/store/index.js';
+import { silentLogger } from '../../src/util/log.js';
+
+/** Binding against the memory store: VIF plug → binding written, port findable by ofport; unplug → gone. */
+async function setup() {
+  const store = createMemoryStore();
+  const topo = new Topology(store);
+  const net = (await topo.createNetwork({ name: 'n' })) as { id: string };
+  await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+  const view = new TopologyView('hv1', 'vxlan');
+  const sub = new PrefixSubscription(store);
+  const sync = new TopologySync(view, sub, silentLogger, true);
+  const bindings = new BindingManager(store, view, sync, sub, silentLogger);
+  sub.on('event', (ev: SubscriptionEvent) => {
+    if (ev.type === 'snapshot' || ev.type === 'resync') {
+      if (ev.prefix.includes('/names/')) for (const kv of ev.kvs) void bindings.nameAppeared(kv.key.split('/').pop()!, kv.value);
+      else sync.applySnapshot(ev.prefix, ev.kvs);
+    } else if (ev.type === 'put') {
+      if (ev.kv.key.includes('/names/')) void bindings.nameAppeared(ev.kv.key.split('/').pop()!, ev.kv.value);
+      else sync.applyPut(ev.kv.key, ev.kv.value);
+    } else if (!ev.key.includes('/names/')) sync.applyDelete(ev.key);
+  });
+  return { store, topo, net, view, bindings };
+}
+
+const until = async (f: () => boolean | Promise<boolean>) => {
+  for (let i = 0; i < 200 && !(await f()); i++) await new Promise((r) => setTimeout(r, 5));
+};
+
+describe('BindingManager', () => {
+  it('binds a plugged VIF, finds its port by ofport, and unbinds on unplug', async () => {
+    const { store, topo, net, view, bindings } = await setup();
+    const port = (await topo.createPort({ name: 'vm1', network: 'n' })) as { id: string };
+    await bindings.plugged({ name: 'tap1', ofport: 7, ifaceId: 'vm1' });
+    await until(async () => (await store.get(bindingKey(net.id, port.id))) !== undefined && view.portByOfport(7) !== undefined);
+    expect(JSON.parse((await store.get(bindingKey(net.id, port.id)))!.value).chassis).toBe('hv1');
+    expect(view.portByOfport(7)?.ps.port.name).toBe('vm1');
+    await bindings.unplugged({ name: 'tap1', ofport: 7, ifaceId: 'vm1' });
+    expect(view.portByOfport(7)).toBeUndefined();
+    expect(await store.get(bindingKey(net.id, port.id))).toBeUndefined();
+  });
+
+  it('binds a VIF plugged before its port exists once the port is created', async () => {
+    const { store, topo, net, view, bindings } = await setup();
+    await bindings.plugged({ name: 'tap2', ofport: 8, ifaceId: 'late' });
+    expect(view.portByOfport(8)).toBeUndefined();
+    const port = (await topo.createPort({ name: 'late', network: 'n' })) as { id: string };
+    await until(async () => (await store.get(bindingKey(net.id, port.id))) !== undefined && view.portByOfport(8) !== undefined);
+    expect(view.portByOfport(8)?.ps.port.id).toBe(port.id);
+  });
+
+  it('does not remove a binding another chassis took over (VM moved)', async () => {
+    const { store, topo, net, bindings } = await setup();
+    const port = (await topo.createPort({ name: 'mover', network: 'n' })) as { id: string };
+    await bindings.plugged({ name: 'tap3', ofport: 9, ifaceId: 'mover' });
+    await until(async () => (await store.get(bindingKey(net.id, port.id))) !== undefined);
+    await store.put(bindingKey(net.id, port.id), JSON.stringify({ chassis: 'hv2', updatedAt: '' }));
+    await bindings.unplugged({ name: 'tap3', ofport: 9, ifaceId: 'mover' });
+    expect(JSON.parse((await store.get(bindingKey(net.id, port.id)))!.value).chassis).toBe('hv2');
+  });
+});
