@@ -90,3 +90,26 @@ export async function flowCount(mgmtSock: string): Promise<number> {
 }
 
 export { nowUs };
+
+/**
+ * A continuous pinger started inside the VM namespace before the clock (`ping -D -i 0.01`): the wall-clock
+ * time of its first echo reply measures the network alone, without the per-try cost of ip-netns-exec, bash
+ * and ping start-up (which grows to 100+ ms when the kernel is busy tearing namespaces down).
+ */
+export function startPinger(netns: string, ip: string): { firstReply: Promise<number>; stop: () => void } {
+  const child = spawn('ip', ['netns', 'exec', netns, 'ping', '-D', '-n', '-i', '0.01', '-W', '1', ip], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let pending = '';
+  const firstReply = new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (b: Buffer) => {
+      const lines = (pending + b.toString()).split('\n');
+      pending = lines.pop()!;
+      for (const l of lines) {
+        const m = /^\[(\d+)\.(\d+)\] \d+ bytes from/.exec(l);
+        if (m) resolve(Number(m[1]) * 1e6 + Number(m[2]!.padEnd(6, '0').slice(0, 6)));
+      }
+    });
+    child.on('close', () => reject(new Error(`pinger ${netns} -> ${ip} ended without a reply`)));
+  });
+  firstReply.catch(() => undefined);
+  return { firstReply, stop: () => child.kill('SIGTERM') };
+}
