@@ -128,6 +128,21 @@ async function steadyState(c: Ctx): Promise<void> {
     probe.push(ms(nowUs() - t0));
   }
   c.samples.ping_probe = probe;
+  // What a probe try costs before any packet: entering the namespace, and bash + ping start-up.
+  const execNs: number[] = [];
+  const execPing: number[] = [];
+  for (let j = 0; j < 5; j++) {
+    let t0 = nowUs();
+    await run(['ip', 'netns', 'exec', sb.vm('vm1-1').netns, 'true']);
+    execNs.push(ms(nowUs() - t0));
+    t0 = nowUs();
+    await run(['ip', 'netns', 'exec', sb.vm('vm1-1').netns, 'bash', '-c', 'ping -n -q -c1 -W0.1 127.0.0.1 >/dev/null']);
+    execPing.push(ms(nowUs() - t0));
+  }
+  c.samples.exec_netns = execNs;
+  c.samples.exec_bash_ping_loopback = execPing;
+  m.set('exec_netns_ms_p50', p50(execNs));
+  m.set('exec_bash_ping_loopback_ms_p50', p50(execPing));
   m.set('ping_probe_ms_p50', p50(probe));
 }
 
@@ -365,6 +380,8 @@ const ROWS: [label: string, wyvern: string, ovn: string, unit: string][] = [
   ['port_plugged p50 (create + plug returned)', 'port_plugged_ms_p50', 'port_plugged_ms_p50', 'ms'],
   ['  of which create (API POST / ovn-nbctl lsp-add)', 'port_api_ms_p50', 'port_api_ms_p50', 'ms'],
   ['ping_probe p50', 'ping_probe_ms_p50', 'ping_probe_ms_p50', 'ms'],
+  ['  ip netns exec true p50', 'exec_netns_ms_p50', '-', 'ms'],
+  ['  ip netns exec + bash + ping 127.0.0.1 p50', 'exec_bash_ping_loopback_ms_p50', '-', 'ms'],
   ['port_ready by a continuous ping (-i 0.01) p50', 'port_ready_net_ms_p50', '-', 'ms'],
   ['port_ready by a continuous ping max', 'port_ready_net_ms_max', '-', 'ms'],
   ['port_ready − port_plugged p50', 'ready_minus_plugged_ms_p50', 'ready_minus_plugged_ms_p50', 'ms'],
