@@ -37,7 +37,9 @@ export function flowKey(f: { tableId: number; priority: number; match: DesiredFl
   return `${f.tableId}/${f.priority}/${matchKey(f.match)}`;
 }
 
-function signature(f: { cookie: bigint; idleTimeout: number; hardTimeout: number; instructions: DesiredFlow['instructions'] }): string {
+type Signed = { cookie: bigint; idleTimeout: number; hardTimeout: number; instructions: DesiredFlow['instructions'] };
+
+function signature(f: Signed): string {
   return `${f.cookie.toString(16)}|${f.idleTimeout}|${f.hardTimeout}|${instructionsKey(f.instructions)}`;
 }
 
@@ -63,6 +65,11 @@ export class FlowManager extends EventEmitter {
    * flow cannot block every other change) until their owner declares something different for that key.
    */
   private readonly rejected = new Map<string, string>();
+  /**
+   * Declared flows are immutable and the same objects are compared again at every recompute of their owner:
+   * their canonical text is computed once per object.
+   */
+  private readonly signatures = new WeakMap<DesiredFlow, string>();
   private rerun = false;
   private readonly waiters: { version: number; resolve: () => void }[] = [];
   private readonly logger: Logger;
@@ -92,7 +99,7 @@ export class FlowManager extends EventEmitter {
     let changed = !prev || prev.size !== next.size;
     for (const [key, f] of next) {
       const old = prev?.get(key);
-      if (!old || signature(old) !== signature(f)) changed = true;
+      if (!old || this.sig(old) !== this.sig(f)) changed = true;
       this.claim(key, owner, f);
     }
     if (next.size === 0) this.owners.delete(owner);
@@ -170,7 +177,7 @@ export class FlowManager extends EventEmitter {
       if (f.idleTimeout > 0 || f.hardTimeout > 0) continue;
       onSwitch.set(flowKey(f), signature(f));
     }
-    const want = new Map(expected.map((f) => [flowKey(f), signature(f)]));
+    const want = new Map(expected.map((f) => [flowKey(f), this.sig(f)]));
     const missing = [...want.keys()].filter((k) => !onSwitch.has(k));
     const extra = [...onSwitch.keys()].filter((k) => !want.has(k));
     const different = [...want].filter(([k, sig]) => onSwitch.has(k) && onSwitch.get(k) !== sig).map(([k]) => k);
@@ -185,6 +192,15 @@ export class FlowManager extends EventEmitter {
 
   close(): void {
     this.channel.off('up', this.onUp);
+  }
+
+  private sig(f: DesiredFlow): string {
+    let s = this.signatures.get(f);
+    if (s === undefined) {
+      s = signature(f);
+      this.signatures.set(f, s);
+    }
+    return s;
   }
 
   private claim(key: string, owner: string, f: DesiredFlow): void {
@@ -252,7 +268,7 @@ export class FlowManager extends EventEmitter {
     const deletes: string[] = [];
     for (const [key, byOwner] of this.desired) {
       const f = [...byOwner.values()].at(-1)!;
-      const sig = signature(f);
+      const sig = this.sig(f);
       if (this.installed.get(key)?.signature === sig) continue;
       if (this.rejected.get(key) === sig) continue;
       this.rejected.delete(key);
@@ -303,7 +319,7 @@ export class FlowManager extends EventEmitter {
         const key = keys[index]!;
         const bad = this.desired.get(key);
         const flow = bad ? [...bad.values()].at(-1)! : undefined;
-        this.reject(key, flow ? signature(flow) : '', err);
+        this.reject(key, flow ? this.sig(flow) : '', err);
         msgs.splice(index, 1);
         keys.splice(index, 1);
         if (msgs.length === 0) return;

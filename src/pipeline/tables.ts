@@ -87,8 +87,15 @@ export class PipelineTables {
     return new AppTables(this, app);
   }
 
+  private misses: DesiredFlow[] | undefined;
+
   /** One flow per table implementing its declared miss behaviour (priority 0, owned by 'pipeline'). */
   missFlows(): DesiredFlow[] {
+    this.misses ??= this.buildMissFlows();
+    return this.misses;
+  }
+
+  private buildMissFlows(): DesiredFlow[] {
     return this.pipeline.tables.map((t) => {
       const instructions: Instruction[] = [];
       if (t.miss === 'next') instructions.push({ type: 'goto_table', tableId: this.id(t.next[0]!) });

@@ -1,6 +1,7 @@
 /**
  * ONF bundles (the OpenFlow 1.4 feature OVS accepts in 1.3 as an experimenter extension) as one call:
- * open, add every message (pipelined), barrier, then commit — or discard if the switch refused anything.
+ * open and add every message (pipelined), barrier, then commit — or discard if the switch refused anything:
+ * two round trips.
  *
  * Why the barrier: a BUNDLE_ADD that the switch rejects (bad instruction, bad table…) is answered with an ERROR
  * right away but does not poison the bundle, so committing blindly would apply the others. The barrier reply
@@ -35,12 +36,10 @@ export async function runBundle(s: OfSession, msgs: OfMessage[], opts: BundleOpt
     s.exchange<OfMessage>({ type: 'BUNDLE_CONTROL', xid: 0, bundleId, controlType, flags }, timeoutMs);
   const discard = () => control('discard_request').then(() => undefined, () => undefined);
 
-  try {
-    await control('open_request');
-  } catch (err) {
-    if (err instanceof OfpErrorMessage) throw new OfBundleError(bundleId, err.error, undefined);
-    throw err;
-  }
+  // The open is pipelined with the adds (the switch handles messages in order, so the adds land in the open
+  // bundle): one round trip less than waiting for the open reply. Its outcome is checked before the commit.
+  const opened = control('open_request');
+  opened.catch(() => undefined);
 
   // The adds get one contiguous block of xids, so an ERROR maps back to its message's index by subtraction.
   const first = allocateBlock(s.xidAllocator, msgs.length);
@@ -58,7 +57,15 @@ export async function runBundle(s: OfSession, msgs: OfMessage[], opts: BundleOpt
       // OVS requires the inner message's xid to equal the BUNDLE_ADD's (else OFPBFC_MSG_BAD_XID).
       return encodeMessage({ type: 'BUNDLE_ADD', xid, bundleId, flags, message: { ...msgs[i]!, xid } });
     });
-    await s.exchange({ type: 'BARRIER_REQUEST', xid: 0 }, timeoutMs);
+    const barrier = s.exchange({ type: 'BARRIER_REQUEST', xid: 0 }, timeoutMs);
+    try {
+      await opened;
+    } catch (err) {
+      await barrier.catch(() => undefined);
+      if (err instanceof OfpErrorMessage) throw new OfBundleError(bundleId, err.error, undefined);
+      throw err;
+    }
+    await barrier;
     if (failures.length > 0) {
       await discard();
       throw failureError(bundleId, failures);
