@@ -77,6 +77,7 @@ export class Agent {
     this.subscription.on('event', (ev: SubscriptionEvent) => this.onStoreEvent(ev));
     this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
     this.bindings.on('changed', (netId: string) => this.markDirty(netId));
+    this.bindings.on('bound', () => this.noteMarksNow());
 
     // Open vSwitch: bridge, table names, tunnel port.
     // A service may start before ovsdb-server (boot order): keep trying for a while rather than exit.
@@ -288,6 +289,16 @@ export class Agent {
       this.notePendingMarks(version);
       void this.flows.sync();
     });
+  }
+
+  /**
+   * A binding write finished. The port's flows were computed when it was resolved, so its mark is noted
+   * against the current desired version without another recompute (a pending flush notes it anyway).
+   */
+  private noteMarksNow(): void {
+    if (!this.started || this.flushTimer || this.computer.hasDirty()) return;
+    this.notePendingMarks(this.flows.desiredVersion);
+    void this.markInstalledPorts();
   }
 
   /** Ports whose flows are part of `version` get their installed mark once that version is on the switch. */

@@ -105,7 +105,7 @@ export class BindingManager extends EventEmitter {
   /**
    * Binds a plugged VIF to its port. The local flows depend only on the VIF and the view, so they are
    * computed ('changed') as soon as the network is in the view, while the binding is written; the port
-   * counts as bound (boundPorts, hence its installed mark) once the write is done, when 'changed' fires again.
+   * counts as bound (boundPorts, hence its installed mark) once the write is done, when 'bound' fires.
    */
   private async resolve(name: string, r: Resolved): Promise<void> {
     const cur = this.resolved.get(name);
@@ -123,7 +123,8 @@ export class BindingManager extends EventEmitter {
       this.writing.delete(name);
     }
     this.logger.info({ port: name, network: r.networkId }, 'port bound to this chassis');
-    this.emit('changed', r.networkId);
+    // Its flows were computed at 'changed' above: only its installed mark waited for this write.
+    this.emit('bound', name, r.networkId);
   }
 
   /** The port named `name` if a watched network holds it. */

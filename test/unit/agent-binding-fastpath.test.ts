@@ -1,7 +1,7 @@
 /**
  * The binding fast path (bench:agent's finding): a VIF plugged for a port already in the view gets its
  * local flows computed ('changed') without reading the store first, while the binding is written; the port
- * only counts as bound (so it gets its installed mark) once the write is done.
+ * only counts as bound (so it gets its installed mark) once the write is done ('bound', no second recompute).
  */
 import { describe, expect, it } from 'vitest';
 import { BindingManager } from '../../src/agent/binding.js';
@@ -48,11 +48,17 @@ describe('BindingManager fast path', () => {
       const i = seen.length - 1;
       void store.get(bindingKey(NET, PORT_ID)).then((kv) => (seen[i]!.stored = kv !== undefined));
     });
+    bm.on('bound', (name: string) => {
+      seen.push({ bound: bm.boundPorts().length, stored: false });
+      const i = seen.length - 1;
+      expect(name).toBe('p1');
+      void store.get(bindingKey(NET, PORT_ID)).then((kv) => (seen[i]!.stored = kv !== undefined));
+    });
     await bm.plugged({ name: 't1', ofport: 5, ifaceId: 'p1' });
     await new Promise((r) => setTimeout(r, 10));
     expect(seen.length).toBe(2);
-    expect(seen[0]!.bound).toBe(0); // first 'changed': flows, binding write in flight
-    expect(seen[1]!.bound).toBe(1); // second: written, now bound
+    expect(seen[0]!.bound).toBe(0); // 'changed': flows computed, binding write in flight
+    expect(seen[1]!.bound).toBe(1); // 'bound': written, now bound (marks it; no recompute)
     expect(seen[1]!.stored).toBe(true);
     expect(bm.boundPorts()).toEqual([{ name: 'p1', portId: PORT_ID, networkId: NET, ofport: 5 }]);
     expect(wants).toEqual([NET]);
