@@ -102,6 +102,8 @@ export class Agent {
     this.l3Janitor = new ReactiveFlowJanitor(this.view, this.tables.forApp('l3'), (msgs) =>
       void this.flows.sendDirect(msgs).catch((err) => log.warn({ err }, 'reactive flow cleanup not sent')));
     this.channel.on('message', (msg) => {
+      // Errors nobody waits for answer fire-and-forget messages (PACKET_OUTs, reactive flows): worth a log line.
+      if (msg.type === 'ERROR') log.warn({ errType: msg.errTypeName, code: msg.codeName, xid: msg.xid }, 'switch reported an error');
       const out = this.packetIn.handle(msg);
       if (out) void this.flows.sendDirect(out.messages).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
     });
