@@ -14,9 +14,19 @@ const ETH_IP = 0x0800;
 const UDP = 17;
 
 /** The MAC DHCP replies come from: the subnet's router interface, else one derived from the subnet id. */
-export function dhcpServerMac(view: TopologyView, net: NetworkState, subnet: Subnet): string {
+export function dhcpServerMac(view: TopologyView, net: NetworkState, subnet: Subnet, derived?: Map<string, string>): string {
   for (const { iface } of routersOn(view, net.network.id)) if (iface.subnetId === subnet.id) return iface.mac.toLowerCase();
-  const h = createHash('sha256').update(`wyvern-dhcp:${subnet.id}`).digest();
+  // The derived MAC depends only on the subnet id: a caller answering packets passes a memo so the sha256 runs
+  // once per subnet, not once per DHCP packet.
+  const known = derived?.get(subnet.id);
+  if (known !== undefined) return known;
+  const mac = derivedServerMac(subnet.id);
+  derived?.set(subnet.id, mac);
+  return mac;
+}
+
+function derivedServerMac(subnetId: string): string {
+  const h = createHash('sha256').update(`wyvern-dhcp:${subnetId}`).digest();
   // Locally administered, unicast.
   h[0] = (h[0]! & 0xfc) | 0x02;
   return [...h.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
@@ -68,6 +78,8 @@ export interface DhcpCounters {
 
 /** The PACKET_IN side: finds the VM's logical port by its ofport and lets the RFC 2131 core answer. */
 export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, logger: Logger, counters: DhcpCounters) {
+  // Subnet id -> derived server MAC, owned by this handler (bounded by the subnets this host has served).
+  const derivedMacs = new Map<string, string>();
   return (pin: PacketIn): PacketInResult | undefined => {
     const found = view.portByOfport(pin.inPort);
     if (!found) {
@@ -84,7 +96,7 @@ export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, lo
         port: { name: ps.port.name, mac: ps.port.mac, ip: fixed.ip },
         subnet,
         network: { mtu: net.network.mtu, encapsulation: encap },
-        server: { mac: dhcpServerMac(view, net, subnet) },
+        server: { mac: dhcpServerMac(view, net, subnet, derivedMacs) },
         logger,
       },
       Date.now(),
