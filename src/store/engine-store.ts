@@ -107,3 +107,27 @@ export class EngineStore implements Store {
     if (this.ownsEngine) await this.engine.close();
   }
 }
+
+/**
+ * A store whose engine lives in this process (memory, level): tests may compact its history, expire its
+ * leases on an injected clock, and open more handles on the same data.
+ */
+export class LocalEngineStore extends EngineStore {
+  /** Forgets watch history up to and including `revision` (tests of onCompacted). */
+  compact(revision: number): Promise<void> {
+    return this.engine.compact(revision);
+  }
+
+  /** Expires leases whose deadline passed on the (injected) clock. */
+  expireLeases(): Promise<void> {
+    return this.engine.expireLeases();
+  }
+
+  /**
+   * Another client of the same store (e.g. a second agent in one test process). Closing it stops its lease
+   * keep-alives without revoking them, like a crashed client.
+   */
+  connect(): EngineStore {
+    return new EngineStore(this.url, this.engine, false);
+  }
+}

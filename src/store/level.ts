@@ -14,7 +14,7 @@ import { mkdir } from 'node:fs/promises';
 import { Level } from 'level';
 import type { Logger } from '../util/log.js';
 import { Engine, type Backend, type Clock, type Commit, type EngineState, type LeaseRecord } from './engine.js';
-import { EngineStore } from './engine-store.js';
+import { LocalEngineStore } from './engine-store.js';
 import { StoreError, type KeyValue, type WatchBatch } from './types.js';
 
 export interface LevelStoreOptions {
@@ -134,18 +134,5 @@ export async function openLevelStore(path: string, opts: LevelStoreOptions = {})
   return new LevelStore(`level:${path}`, engine, true);
 }
 
-/** The level store; compact()/expireLeases() exposed for tests like the memory store's. */
-export class LevelStore extends EngineStore {
-  compact(revision: number): Promise<void> {
-    return this.engine.compact(revision);
-  }
-
-  expireLeases(): Promise<void> {
-    return this.engine.expireLeases();
-  }
-
-  /** Another handle on this process's store (closing it stops its keep-alives, not the store). */
-  connect(): EngineStore {
-    return new EngineStore(this.url, this.engine, false);
-  }
-}
+/** The embedded single-host store, persisted on disk. */
+export class LevelStore extends LocalEngineStore {}

@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../util/log.js';
 import { Engine, type Clock } from './engine.js';
-import { EngineStore } from './engine-store.js';
+import { LocalEngineStore } from './engine-store.js';
 
 export interface MemoryStoreOptions {
   logger?: Logger;
@@ -17,25 +17,8 @@ export interface MemoryStoreOptions {
   historyLimit?: number;
 }
 
-export class MemoryStore extends EngineStore {
-  /** Forgets watch history up to and including `revision` (tests of onCompacted). */
-  compact(revision: number): Promise<void> {
-    return this.engine.compact(revision);
-  }
-
-  /** Expires leases whose deadline passed on the injected clock (tests). */
-  expireLeases(): Promise<void> {
-    return this.engine.expireLeases();
-  }
-
-  /**
-   * Another client of the same in-memory store (e.g. a second agent in one test process).
-   * Closing it stops its lease keep-alives without revoking them.
-   */
-  connect(): EngineStore {
-    return new EngineStore(this.url, this.engine, false);
-  }
-}
+/** The in-memory store (unit tests, `memory:` URLs). */
+export class MemoryStore extends LocalEngineStore {}
 
 export function createMemoryStore(opts: MemoryStoreOptions = {}): MemoryStore {
   const engine = new Engine({
