@@ -74,7 +74,7 @@ export const l3App: NetworkApp = {
         }
       }
       for (const r of router.routes) {
-        const { len } = parseCidr(r.cidr);
+        const { prefix: len } = parseCidr(r.cidr);
         const hop = router.interfaces
           .flatMap((egress) => portsBehind(view, egress))
           .find((x) => x.port.fixedIps.some((f) => f.ip === r.nexthop));

@@ -1,28 +1,17 @@
 import type { NetworkState, TopologyView } from '../../agent/view.js';
 import type { Port, Router, RouterInterface, Subnet } from '../../model/types.js';
+import { intToIp, ipToInt, parseCidr, prefixToMask } from '../../packet/index.js';
 
-/** IPv4 text → 32-bit unsigned. */
-export function ipToInt(ip: string): number {
-  const p = ip.split('.').map(Number);
-  return ((p[0]! << 24) | (p[1]! << 16) | (p[2]! << 8) | p[3]!) >>> 0;
-}
-
-export function parseCidr(cidr: string): { base: number; len: number } {
-  const [ip, len] = cidr.split('/');
-  const l = Number(len);
-  const mask = l === 0 ? 0 : (0xffffffff << (32 - l)) >>> 0;
-  return { base: (ipToInt(ip!) & mask) >>> 0, len: l };
-}
+export { parseCidr };
 
 export function inCidr(ip: string, cidr: string): boolean {
-  const { base, len } = parseCidr(cidr);
-  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return ((ipToInt(ip) & mask) >>> 0) === base;
+  const c = parseCidr(cidr);
+  return ((ipToInt(ip) & c.mask) >>> 0) === c.network;
 }
 
-export function maskText(len: number): string {
-  const m = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return [m >>> 24, (m >>> 16) & 255, (m >>> 8) & 255, m & 255].join('.');
+/** Dotted netmask of a prefix length (ovs-ofctl style masks in flows). */
+export function maskText(prefix: number): string {
+  return intToIp(prefixToMask(prefix));
 }
 
 /** Routers with an interface on this network, with that interface. */
@@ -93,7 +82,7 @@ export function resolveRoute(view: TopologyView, router: Router, dst: string): {
     if (t) return { target: t, ip: dst };
   }
   // Longest prefix first; a route whose next hop is not (yet) known falls through to shorter ones.
-  const routes = router.routes.length > 1 ? [...router.routes].sort((a, b) => parseCidr(b.cidr).len - parseCidr(a.cidr).len) : router.routes;
+  const routes = router.routes.length > 1 ? [...router.routes].sort((a, b) => parseCidr(b.cidr).prefix - parseCidr(a.cidr).prefix) : router.routes;
   for (const r of routes) {
     if (!inCidr(dst, r.cidr)) continue;
     for (const iface of router.interfaces) {
