@@ -67,6 +67,7 @@ type VmRef = string | { name: string };
 
 export class Sandbox {
   private readonly ovs = new Map<string, OvsHost>();
+  private saving: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly state: SandboxState,
@@ -300,8 +301,14 @@ export class Sandbox {
     };
   }
 
+  /**
+   * Writes state.json. Saves are chained: hosts are created in parallel and each saves, and two overlapping
+   * writes could otherwise land out of order, leaving the older state (a host missing) on disk.
+   */
   private save(): Promise<void> {
-    return writeState(this.state);
+    const write = this.saving.then(() => writeState(this.state));
+    this.saving = write.catch(() => undefined);
+    return write;
   }
 }
 

@@ -42,8 +42,10 @@ describe('wyvern sandbox CLI', () => {
     expect(up.code).toBe(0);
     expect((await cli(...n, 'up', '--hosts', '1')).code).toBe(1); // exists already
 
-    expect((await cli(...n, 'vm', 'add', 'hv1', 'web', '--port-id', 'p-web', '--ip', '10.1.0.5/24', '--gw', '10.1.0.1', '--mac', '0a:00:00:00:01:05')).code).toBe(0);
-    expect((await cli(...n, 'vm', 'add', 'hv2', 'cli', '--port-id', 'p-cli', '--dhcp')).code).toBe(0);
+    const webVm = await cli(...n, 'vm', 'add', 'hv1', 'web', '--port-id', 'p-web', '--ip', '10.1.0.5/24', '--gw', '10.1.0.1', '--mac', '0a:00:00:00:01:05');
+    expect(webVm.code, webVm.err).toBe(0);
+    const dhcpVm = await cli(...n, 'vm', 'add', 'hv2', 'cli', '--port-id', 'p-cli', '--dhcp');
+    expect(dhcpVm.code, dhcpVm.err).toBe(0);
     const dup = await cli(...n, 'vm', 'add', 'hv2', 'web', '--port-id', 'p2');
     expect(dup.code).toBe(1);
     expect(dup.err).toContain('already exists');
