@@ -445,7 +445,10 @@ describe('ovs-ofctl ofp-print oracle', () => {
       expect(printed).toBe(EXPECTED[name]);
     });
   }
-  it.runIf(!!process.env.WYVERN_ORACLE_RECORD)('records', () => {
-    writeFileSync(process.env.WYVERN_ORACLE_RECORD!, JSON.stringify(actual, null, 1));
-  });
+  // Recording the oracle's output is a maintenance step, not a test: it exists only when asked for.
+  if (process.env.WYVERN_ORACLE_RECORD) {
+    it('records', () => {
+      writeFileSync(process.env.WYVERN_ORACLE_RECORD!, JSON.stringify(actual, null, 1));
+    });
+  }
 });
