@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { FlowStats, OfMessage } from '../openflow/index.js';
-import { encodeMessage, flowMod } from '../openflow/index.js';
+import { encodeMessage, flowMod, OfpEncodeError } from '../openflow/index.js';
 import type { DesiredFlow } from '../pipeline/tables.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { instructionsKey, matchKey } from './canonical.js';
@@ -283,12 +283,6 @@ export class FlowManager extends EventEmitter {
         match: f.match,
         instructions: f.instructions,
       });
-      try {
-        encodeMessage(msg);
-      } catch (err) {
-        this.reject(key, sig, err);
-        continue;
-      }
       msgs.push(msg);
       keys.push(key);
       adds.set(key, { tableId: f.tableId, priority: f.priority, signature: sig, flow: f });
@@ -314,6 +308,13 @@ export class FlowManager extends EventEmitter {
         await this.channel.bundle(msgs, { atomic: true, ordered: true });
         return;
       } catch (err) {
+        // A message the codec cannot encode fails the bundle before anything is sent. Only then is each
+        // message encoded on its own to find it, so the common path encodes every flow once.
+        if (err instanceof OfpEncodeError) {
+          this.rejectUnencodable(msgs, keys);
+          if (msgs.length === 0) return;
+          continue;
+        }
         const index = (err as { index?: number }).index;
         if (typeof index !== 'number' || index < 0 || index >= msgs.length) throw err;
         const key = keys[index]!;
@@ -323,6 +324,21 @@ export class FlowManager extends EventEmitter {
         msgs.splice(index, 1);
         keys.splice(index, 1);
         if (msgs.length === 0) return;
+      }
+    }
+  }
+
+  /** Removes (and rejects) every message the codec refuses, in place. */
+  private rejectUnencodable(msgs: OfMessage[], keys: string[]): void {
+    for (let i = msgs.length - 1; i >= 0; i--) {
+      try {
+        encodeMessage(msgs[i]!);
+      } catch (err) {
+        const flow = this.desired.get(keys[i]!);
+        const f = flow ? [...flow.values()].at(-1) : undefined;
+        this.reject(keys[i]!, f ? this.sig(f) : '', err);
+        msgs.splice(i, 1);
+        keys.splice(i, 1);
       }
     }
   }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { FlowStats, OfMessage } from '../../src/openflow/index.js';
+import { encodeMessage, type FlowStats, type OfMessage } from '../../src/openflow/index.js';
 import type { FlowChannel } from '../../src/flows/manager.js';
 import { flowKey } from '../../src/flows/manager.js';
 
@@ -33,6 +33,8 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
       this.failNextBundle = false;
       throw new Error('bundle failed (injected)');
     }
+    // Like the real channel, every message is encoded on its way out (and an unencodable one fails the bundle).
+    for (const m of msgs) encodeMessage(m);
     const refusedAt = this.refuse ? msgs.findIndex(this.refuse) : -1;
     if (refusedAt >= 0) throw Object.assign(new Error(`message #${refusedAt} refused`), { index: refusedAt });
     const next = new Map(this.flows);

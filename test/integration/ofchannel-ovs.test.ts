@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { flowMod, flowStatsRequest, formatFlow, OFPP, OfpErrorMessage, packetOut, type FlowMod, type FlowStats, type Match, type OfMessage } from '../../src/openflow/index.js';
+import { flowMod, flowStatsRequest, formatFlow, OFPP, OfpErrorMessage, OfpEncodeError, packetOut, type FlowMod, type FlowStats, type Match, type OfMessage } from '../../src/openflow/index.js';
 import { OfBundleError, OfChannel, type UpEvent } from '../../src/openflow/channel/index.js';
 import { startOvsHost, type OvsHost } from '../../src/sandbox/ovs-host.js';
 
@@ -193,6 +193,17 @@ describe('OfChannel against real OVS', () => {
     // The same bundle without the bad message commits.
     await ch.bundle(msgs.filter((_, i) => i !== 2));
     expect((await ch.dumpFlows({ tableId: 3 })).length).toBe(3);
+  });
+
+  it('a message the codec cannot encode fails the bundle before any change, and the channel stays usable', async () => {
+    const before = (await ch.dumpFlows({ tableId: 6 })).length;
+    const msgs = [0, 1, 2].map((i) => flowMod({ tableId: 6, priority: 10 + i,
+      match: [{ field: i === 1 ? 'no_such_field' : 'reg5', value: i }], instructions: [] }));
+    const err = await ch.bundle(msgs).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OfpEncodeError);
+    expect((await ch.dumpFlows({ tableId: 6 })).length).toBe(before);
+    await ch.bundle(msgs.filter((_, i) => i !== 1));
+    expect((await ch.dumpFlows({ tableId: 6 })).length).toBe(before + 2);
   });
 
   it('pipelines 20,000 FLOW_MODs with back-pressure and reads them back through multi-part replies', async () => {

@@ -52,11 +52,17 @@ export async function runBundle(s: OfSession, msgs: OfMessage[], opts: BundleOpt
   };
   s.errorSinks.add(sink);
   try {
-    await s.writeMany(msgs.length, (i) => {
-      const xid = first + i;
-      // OVS requires the inner message's xid to equal the BUNDLE_ADD's (else OFPBFC_MSG_BAD_XID).
-      return encodeMessage({ type: 'BUNDLE_ADD', xid, bundleId, flags, message: { ...msgs[i]!, xid } });
-    });
+    try {
+      await s.writeMany(msgs.length, (i) => {
+        const xid = first + i;
+        // OVS requires the inner message's xid to equal the BUNDLE_ADD's (else OFPBFC_MSG_BAD_XID).
+        return encodeMessage({ type: 'BUNDLE_ADD', xid, bundleId, flags, message: { ...msgs[i]!, xid } });
+      });
+    } catch (err) {
+      // A message that cannot be encoded stops the writes; the bundle opened for them is thrown away.
+      await discard();
+      throw err;
+    }
     const barrier = s.exchange({ type: 'BARRIER_REQUEST', xid: 0 }, timeoutMs);
     try {
       await opened;
