@@ -181,8 +181,9 @@ export class Agent {
   /** Recomputes flows from scratch and compares with the incremental state (desired and on the switch). */
   async recomputeCheck(): Promise<Record<string, unknown>> {
     await this.flows.sync();
-    const incremental = this.computer.compare();
-    const onSwitch = await this.flows.compareSwitch(this.computer.fullRecompute());
+    const full = this.computer.fullRecompute();
+    const incremental = this.computer.compare(full);
+    const onSwitch = await this.flows.compareSwitch(full);
     return {
       equal: incremental.equal,
       switchEqual: onSwitch.equal,

@@ -65,8 +65,8 @@ export class FlowComputer {
   }
 
   /** Compares a full recompute with the incremental desired state: keys missing, extra, or different. */
-  compare(): { equal: boolean; missing: string[]; extra: string[]; different: string[] } {
-    const full = new Map(this.fullRecompute().map((f) => [flowKey(f), f]));
+  compare(fullFlows: DesiredFlow[] = this.fullRecompute()): { equal: boolean; missing: string[]; extra: string[]; different: string[] } {
+    const full = new Map(fullFlows.map((f) => [flowKey(f), f]));
     const incr = new Map(this.flows.desiredFlows().map((f) => [flowKey(f), f]));
     const missing = [...full.keys()].filter((k) => !incr.has(k));
     const extra = [...incr.keys()].filter((k) => !full.has(k));

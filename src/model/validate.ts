@@ -6,7 +6,7 @@
 import { invalid } from './errors.js';
 import { isIpv4, parseRouteCidr } from './ipam.js';
 import { normalizeMac } from './macs.js';
-import type { DhcpOption, HostRoute, RouterMode } from './types.js';
+import type { DhcpOption, HostRoute, RouterMode, Subnet } from './types.js';
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$/;
@@ -85,18 +85,8 @@ export function parseNetworkInput(body: unknown): NetworkInput {
   return { name: checkName(o.name), mtu: optInt(o, 'mtu', DEFAULT_MTU, 576, 9000) };
 }
 
-export interface SubnetInput {
-  name: string;
-  network: string;
-  cidr: string;
-  gatewayIp?: string;
-  enableDhcp: boolean;
-  dnsServers: string[];
-  domain?: string;
-  hostRoutes: HostRoute[];
-  leaseTime: number;
-  dhcpOptions: DhcpOption[];
-}
+/** A subnet as requested: the network by name or id, the gateway optional (defaulted by the repository). */
+export type SubnetInput = Omit<Subnet, 'id' | 'networkId' | 'gatewayIp'> & { network: string; gatewayIp?: string };
 
 const DOMAIN_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
