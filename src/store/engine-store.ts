@@ -3,7 +3,7 @@
  * background keep-alives of the leases it granted: closing a handle that does not own the engine
  * stops them without revoking, so its leases expire by TTL — how an agent crash looks to others.
  */
-import { StoreError, type Compare, type KeyValue, type Lease, type RangeResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
+import { StoreError, type Compare, type KeyValue, type Lease, type RangeResult, type ReadOp, type ReadResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
 import type { Engine } from './engine.js';
 
 export interface GrantOptions {
@@ -35,6 +35,17 @@ export class EngineStore implements Store {
   async range(prefix: string): Promise<RangeResult> {
     this.check();
     return this.engine.range(prefix);
+  }
+
+  async read(ops: ReadOp[]): Promise<ReadResult> {
+    this.check();
+    // The engine answers synchronously: nothing can commit between these reads.
+    const results = ops.map((op) => {
+      if ('prefix' in op) return this.engine.range(op.prefix).kvs;
+      const kv = this.engine.get(op.key);
+      return kv ? [kv] : [];
+    });
+    return { revision: this.engine.currentRevision(), results };
   }
 
   async put(key: string, value: string, opts?: { lease?: string }): Promise<number> {

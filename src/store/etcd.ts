@@ -5,7 +5,7 @@
  */
 import { Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions, type Lease as EtcdLease } from 'etcd3';
 import { silentLogger, type Logger } from '../util/log.js';
-import { StoreError, type Compare, type KeyValue, type Lease, type RangeResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
+import { StoreError, type Compare, type KeyValue, type Lease, type RangeResult, type ReadOp, type ReadResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
 import type { StoreUrl } from './url.js';
 import { EtcdWatch } from './etcd-watch.js';
 
@@ -109,6 +109,22 @@ export class EtcdStore implements Store {
   async range(prefix: string): Promise<RangeResult> {
     const r = await this.call('range', () => this.client.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) }));
     return { kvs: r.kvs.map(toKv), revision: Number(r.header.revision) };
+  }
+
+  async read(ops: ReadOp[]): Promise<ReadResult> {
+    if (ops.length === 0) return { revision: await this.currentRevision(), results: [] };
+    // A transaction with no compares and only range requests: etcd serves every range at one revision.
+    const r = await this.call('read', () =>
+      this.client.kv.txn({
+        compare: [],
+        success: ops.map((op) => ({
+          request_range: 'key' in op ? { key: Buffer.from(op.key) } : { key: Buffer.from(op.prefix), range_end: prefixEnd(op.prefix) },
+        })),
+        failure: [],
+      } as never),
+    );
+    const responses = (r as unknown as { responses: { response_range: { kvs: RawKv[] } }[] }).responses;
+    return { revision: Number(r.header.revision), results: responses.map((x) => x.response_range.kvs.map(toKv)) };
   }
 
   async put(key: string, value: string, opts?: { lease?: string }): Promise<number> {

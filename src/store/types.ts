@@ -74,11 +74,26 @@ export interface RangeResult {
   revision: number;
 }
 
+/** One read of a multi-read: a single key, or every key under a prefix. */
+export type ReadOp = { key: string } | { prefix: string };
+
+export interface ReadResult {
+  /** Store revision every read saw. */
+  revision: number;
+  /** One entry per ReadOp, in order: a key read gives [] or [kv]; a prefix read every kv in key order. */
+  results: KeyValue[][];
+}
+
 export interface Store {
   /** URL this store was opened from (etcd://…, level:…, memory:). */
   readonly url: string;
   get(key: string): Promise<KeyValue | undefined>;
   range(prefix: string): Promise<RangeResult>;
+  /**
+   * Several reads at one revision, in one round trip: a consistent snapshot to plan a compare-and-swap
+   * transaction on (a request reads what it needs once instead of one round trip per key).
+   */
+  read(ops: ReadOp[]): Promise<ReadResult>;
   put(key: string, value: string, opts?: { lease?: string }): Promise<number>;
   delete(key: string): Promise<number>;
   /** Atomic: if every compare holds, apply `success`, else `failure` (may be empty). */

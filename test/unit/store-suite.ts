@@ -71,6 +71,38 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
       expect(r.revision).toBeGreaterThanOrEqual(last);
     });
 
+    it('read answers several key and prefix reads at one revision, in order', async () => {
+      const p = P();
+      await s.put(`${p}k1`, 'v1');
+      await s.put(`${p}dir/b`, 'b');
+      const last = await s.put(`${p}dir/a`, 'a');
+      const r = await s.read([{ key: `${p}k1` }, { key: `${p}missing` }, { prefix: `${p}dir/` }, { prefix: `${p}none/` }]);
+      expect(r.results.map((kvs) => kvs.map((kv) => kv.value))).toEqual([['v1'], [], ['a', 'b'], []]);
+      expect(r.results[0]![0]!.modRevision).toBeLessThan(last);
+      expect(r.revision).toBeGreaterThanOrEqual(last);
+      expect((await s.read([])).results).toEqual([]);
+    });
+
+    it('read is a snapshot: concurrent writers never show half of a transaction', async () => {
+      const p = P();
+      // Writers move a token between two keys in one txn each; every read must see exactly one holder.
+      await s.txn([], [{ op: 'put', key: `${p}a`, value: '1' }, { op: 'put', key: `${p}b`, value: '0' }]);
+      let stop = false;
+      const writer = (async () => {
+        for (let i = 0; !stop && i < 200; i++) {
+          const [a, b] = i % 2 ? ['1', '0'] : ['0', '1'];
+          await s.txn([], [{ op: 'put', key: `${p}a`, value: a }, { op: 'put', key: `${p}b`, value: b }]);
+        }
+      })();
+      for (let i = 0; i < 50; i++) {
+        const r = await s.read([{ key: `${p}a` }, { key: `${p}b` }]);
+        const sum = Number(r.results[0]![0]!.value) + Number(r.results[1]![0]!.value);
+        expect(sum).toBe(1);
+      }
+      stop = true;
+      await writer;
+    });
+
     it('delete advances the revision only when something was deleted', async () => {
       const p = P();
       const r1 = await s.put(`${p}a`, '1');
@@ -320,6 +352,7 @@ function bindAll(s: Store): Store {
     url: s.url,
     get: s.get.bind(s),
     range: s.range.bind(s),
+    read: s.read.bind(s),
     put: s.put.bind(s),
     delete: s.delete.bind(s),
     txn: s.txn.bind(s),
