@@ -10,7 +10,7 @@ import { chassisKey, parseKey } from '../model/keys.js';
 import type { Chassis } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
-import { ensureBridge, ensureTunnelPort, markInstalled, nameTables, VifWatcher, type Vif } from '../ovsdb/vswitch.js';
+import { ensureBridge, ensureTunnelPort, markInstalledMany, nameTables, VifWatcher, type Vif } from '../ovsdb/vswitch.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
 import { openStore, PrefixSubscription, type SubscriptionEvent } from '../store/index.js';
@@ -55,6 +55,8 @@ export class Agent {
   private readonly installedMarks = new Set<string>();
   /** VIF name → desired flow version that first included its port's flows. */
   private readonly pendingMarks = new Map<string, number>();
+  /** VIF name → when its plug was seen and its flows computed (performance.now()), for the 'port installed' log. */
+  private readonly plugTimes = new Map<string, { port: string | undefined; seen: number; computed?: number }>();
   private started = false;
   private stopping = false;
   readonly startedAt = Date.now();
@@ -77,7 +79,6 @@ export class Agent {
     this.subscription.on('event', (ev: SubscriptionEvent) => this.onStoreEvent(ev));
     this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
     this.bindings.on('changed', (netId: string) => this.markDirty(netId));
-    this.bindings.on('bound', () => this.noteMarksNow());
 
     // Open vSwitch: bridge, table names, tunnel port.
     // A service may start before ovsdb-server (boot order): keep trying for a while rather than exit.
@@ -125,9 +126,11 @@ export class Agent {
     const unplug = (v: Vif) => {
       this.installedMarks.delete(v.name);
       this.pendingMarks.delete(v.name);
+      this.plugTimes.delete(v.name);
       return this.bindings.unplugged(v).catch((err) => log.error({ err, iface: v.name }, 'unbind failed'));
     };
     this.vifs.on('plugged', (v: Vif) => {
+      this.plugTimes.set(v.name, { port: v.ifaceId, seen: performance.now() });
       const p = this.bindings.plugged(v).catch((err) => log.error({ err, iface: v.name }, 'bind failed'));
       if (!this.started) initial.push(p);
     });
@@ -295,38 +298,51 @@ export class Agent {
   }
 
   /**
-   * A binding write finished. The port's flows were computed when it was resolved, so its mark is noted
-   * against the current desired version without another recompute (a pending flush notes it anyway).
+   * Ports whose flows are part of `version` get their installed mark once that version is on the switch.
+   * A port whose binding write is still in flight counts: the mark is about this hypervisor's flows.
    */
-  private noteMarksNow(): void {
-    if (!this.started || this.flushTimer || this.computer.hasDirty()) return;
-    this.notePendingMarks(this.flows.desiredVersion);
-    void this.markInstalledPorts();
-  }
-
-  /** Ports whose flows are part of `version` get their installed mark once that version is on the switch. */
   private notePendingMarks(version: number): void {
-    for (const b of this.bindings.boundPorts()) {
+    for (const b of this.bindings.localPorts()) {
       const vif = this.view.vifs.get(b.name);
       if (!vif || this.installedMarks.has(vif.ifaceName) || this.pendingMarks.has(vif.ifaceName)) continue;
       const net = this.view.networks.get(b.networkId);
       if (!net || net.network.tunnelKey === 0 || !net.ports.has(b.portId)) continue;
       this.pendingMarks.set(vif.ifaceName, version);
+      const t = this.plugTimes.get(vif.ifaceName);
+      if (t) t.computed = performance.now();
     }
   }
 
-  /** Marks VIFs whose flows are on the switch with external_ids:wyvern-installed=true. */
+  /** Marks VIFs whose flows are on the switch with external_ids:wyvern-installed=true, in one transaction. */
   private async markInstalledPorts(): Promise<void> {
+    const ready: string[] = [];
     for (const [iface, version] of this.pendingMarks) {
       if (this.flows.appliedVersion < version) continue;
       this.pendingMarks.delete(iface);
       this.installedMarks.add(iface);
-      try {
-        await markInstalled(this.ovsdb, iface, true);
-      } catch (err) {
+      ready.push(iface);
+    }
+    if (ready.length === 0) return;
+    const onSwitch = performance.now();
+    let missing: string[];
+    try {
+      missing = await markInstalledMany(this.ovsdb, ready, true);
+    } catch (err) {
+      for (const iface of ready) this.installedMarks.delete(iface);
+      this.logger.warn({ err, ifaces: ready }, 'could not set wyvern-installed');
+      return;
+    }
+    const marked = performance.now();
+    for (const iface of ready) {
+      if (missing.includes(iface)) {
         this.installedMarks.delete(iface);
-        this.logger.warn({ err, iface }, 'could not set wyvern-installed');
+        continue;
       }
+      // How long each step took since the VIF was seen: the operator's view of a slow port.
+      const t = this.plugTimes.get(iface);
+      this.plugTimes.delete(iface);
+      const since = (x: number | undefined) => (t && x !== undefined ? Math.round((x - t.seen) * 10) / 10 : undefined);
+      this.logger.info({ iface, port: t?.port, ms: t && { computed: since(t.computed), onSwitch: since(onSwitch), marked: since(marked) } }, 'port installed');
     }
   }
 }

@@ -43,9 +43,15 @@ export class BindingManager extends EventEmitter {
 
   /** Ports bound here whose binding is in the store (a write in flight does not count yet). */
   boundPorts(): { name: string; portId: string; networkId: string; ofport: number }[] {
-    return [...this.resolved]
-      .filter(([name]) => !this.writing.has(name))
-      .map(([name, r]) => ({ name, ...r, ofport: this.view.vifs.get(name)?.ofport ?? -1 }));
+    return this.localPorts().filter((p) => !this.writing.has(p.name));
+  }
+
+  /**
+   * Every port resolved to a local VIF, including those whose binding write is still in flight: their flows
+   * are computed, so they get their installed mark once those flows are on the switch.
+   */
+  localPorts(): { name: string; portId: string; networkId: string; ofport: number }[] {
+    return [...this.resolved].map(([name, r]) => ({ name, ...r, ofport: this.view.vifs.get(name)?.ofport ?? -1 }));
   }
 
   portOf(name: string): Resolved | undefined {
@@ -60,9 +66,9 @@ export class BindingManager extends EventEmitter {
     if (prev && prev.ifaceName !== ev.name) this.logger.warn({ port: ev.ifaceId, ifaces: [prev.ifaceName, ev.name] }, 'two VIFs claim one port');
     const r = this.resolved.get(ev.ifaceId);
     if (r) {
-      // ofport changed (e.g. OVS restart): refresh binding and flows.
-      await this.writeBinding(ev.ifaceId, r);
+      // ofport changed (e.g. OVS restart): flows first (they only need the view), then the binding.
       this.emit('changed', r.networkId);
+      await this.writeBinding(ev.ifaceId, r);
       return;
     }
     // Fast path: the port is already in the view (its network is watched for another local port), so
@@ -104,8 +110,9 @@ export class BindingManager extends EventEmitter {
 
   /**
    * Binds a plugged VIF to its port. The local flows depend only on the VIF and the view, so they are
-   * computed ('changed') as soon as the network is in the view, while the binding is written; the port
-   * counts as bound (boundPorts, hence its installed mark) once the write is done, when 'bound' fires.
+   * computed ('changed') as soon as the network is in the view, while the binding is written: the installed
+   * mark means "this hypervisor's flows for the port are on the switch" (as ovn-installed does) and does not
+   * wait for the store. The port counts as bound (boundPorts) once the write is done, when 'bound' fires.
    */
   private async resolve(name: string, r: Resolved): Promise<void> {
     const cur = this.resolved.get(name);
@@ -117,13 +124,14 @@ export class BindingManager extends EventEmitter {
     if (this.resolved.get(name) !== r) return; // released or re-resolved meanwhile
     this.writing.add(name);
     this.emit('changed', r.networkId);
+    const t0 = performance.now();
     try {
       await this.writeBinding(name, r);
     } finally {
       this.writing.delete(name);
     }
-    this.logger.info({ port: name, network: r.networkId }, 'port bound to this chassis');
-    // Its flows were computed at 'changed' above: only its installed mark waited for this write.
+    const ms = Math.round((performance.now() - t0) * 10) / 10;
+    this.logger.info({ port: name, network: r.networkId, writeMs: ms }, 'port bound to this chassis');
     this.emit('bound', name, r.networkId);
   }
 

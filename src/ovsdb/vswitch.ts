@@ -213,10 +213,23 @@ export async function waitOfport(c: OvsdbClient, ifaceName: string, timeoutMs: n
 
 /** Sets or clears external_ids:wyvern-installed=true on an Interface (the readiness mark, like ovn-installed). */
 export async function markInstalled(c: OvsdbClient, ifaceName: string, installed: boolean): Promise<void> {
+  const missing = await markInstalledMany(c, [ifaceName], installed);
+  if (missing.length > 0) throw new OvsdbError('not-found', `no interface ${ifaceName}`);
+}
+
+/**
+ * The same for several interfaces in one transaction (one round trip however many ports became ready
+ * together); returns the names that matched no Interface row (unplugged meanwhile).
+ */
+export async function markInstalledMany(c: OvsdbClient, ifaceNames: string[], installed: boolean): Promise<string[]> {
+  if (ifaceNames.length === 0) return [];
   const mutations: Mutation[] = [['external_ids', 'delete', [INSTALLED_KEY]]];
   if (installed) mutations.push(['external_ids', 'insert', { [INSTALLED_KEY]: 'true' }]);
-  const [r] = await c.transact(OVS_DB, [{ op: 'mutate', table: 'Interface', where: [['name', '==', ifaceName]], mutations }]);
-  if (r!.count === 0) throw new OvsdbError('not-found', `no interface ${ifaceName}`);
+  const results = await c.transact(
+    OVS_DB,
+    ifaceNames.map((name) => ({ op: 'mutate' as const, table: 'Interface', where: [['name', '==', name]], mutations })),
+  );
+  return ifaceNames.filter((_, i) => results[i]?.count === 0);
 }
 
 /**

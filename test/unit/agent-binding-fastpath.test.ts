@@ -1,7 +1,8 @@
 /**
  * The binding fast path (bench:agent's finding): a VIF plugged for a port already in the view gets its
- * local flows computed ('changed') without reading the store first, while the binding is written; the port
- * only counts as bound (so it gets its installed mark) once the write is done ('bound', no second recompute).
+ * local flows computed ('changed') without reading the store first, while the binding is written. It is a
+ * local port at once (so it gets its installed mark as soon as its flows are on the switch, like ovn-installed)
+ * and counts as bound once the write is done ('bound', no second recompute).
  */
 import { describe, expect, it } from 'vitest';
 import { BindingManager } from '../../src/agent/binding.js';
@@ -39,12 +40,12 @@ function setup() {
 }
 
 describe('BindingManager fast path', () => {
-  it('computes flows before the binding write, marks only after it, and reads nothing from the store', async () => {
+  it('computes flows before the binding write, counts the port as local at once and bound after the write, and reads nothing from the store', async () => {
     const { store, bm, port, wants, subs, nameReads } = setup();
     await store.put(portKey(NET, port.id), JSON.stringify(port));
-    const seen: { bound: number; stored: boolean }[] = [];
+    const seen: { bound: number; stored: boolean; local?: number }[] = [];
     bm.on('changed', () => {
-      seen.push({ bound: bm.boundPorts().length, stored: false });
+      seen.push({ bound: bm.boundPorts().length, stored: false, local: bm.localPorts().length });
       const i = seen.length - 1;
       void store.get(bindingKey(NET, PORT_ID)).then((kv) => (seen[i]!.stored = kv !== undefined));
     });
@@ -58,6 +59,7 @@ describe('BindingManager fast path', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(seen.length).toBe(2);
     expect(seen[0]!.bound).toBe(0); // 'changed': flows computed, binding write in flight
+    expect(seen[0]!.local).toBe(1); // … yet already a local port: its mark waits only for its flows
     expect(seen[1]!.bound).toBe(1); // 'bound': written, now bound (marks it; no recompute)
     expect(seen[1]!.stored).toBe(true);
     expect(bm.boundPorts()).toEqual([{ name: 'p1', portId: PORT_ID, networkId: NET, ofport: 5 }]);
