@@ -3,7 +3,7 @@
  * commits it; on a lost race it re-reads and re-plans. Plans are pure functions of what they
  * read, so a retry re-validates against the newer state (a name taken meanwhile becomes a 409).
  */
-import type { Compare, Store, TxnOp } from '../store/types.js';
+import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
 import { conflict } from './errors.js';
 import { allocKey, poolPrefix, type Pool } from './keys.js';
 
@@ -45,7 +45,11 @@ export const POOL_MAX: Record<Pool, number> = {
  * The caller claims it with a `modRevision: 0` compare on allocKey(pool, n).
  */
 export async function pickFree(store: Store, pool: Pool, attempt: number): Promise<{ n: number; compare: Compare; key: string }> {
-  const { kvs } = await store.range(poolPrefix(pool));
+  return pickFreeFrom((await store.range(poolPrefix(pool))).kvs, pool, attempt);
+}
+
+/** pickFree on the pool's keys as already read (e.g. in a snapshot with the rest of a request's reads). */
+export function pickFreeFrom(kvs: KeyValue[], pool: Pool, attempt: number): { n: number; compare: Compare; key: string } {
   const used = new Set<number>();
   for (const kv of kvs) used.add(Number(kv.key.slice(poolPrefix(pool).length)));
   const want = attempt === 0 ? 1 : 8;

@@ -1,5 +1,5 @@
 /** Read helpers: resolve `{name-or-id}` references and load a network's objects at one revision. */
-import type { KeyValue, Store } from '../store/types.js';
+import type { KeyValue, ReadOp, Store } from '../store/types.js';
 import { decodeBinding, decodeNetwork, decodePort, decodeRouter, decodeSubnet } from './codec.js';
 import { invalid, notFound } from './errors.js';
 import { guardKey, nameKey, namesPrefix, netPrefix, networkKey, parseKey, portKey, ROUTERS_PREFIX, routerKey, subnetKey } from './keys.js';
@@ -38,6 +38,13 @@ export interface Loaded<T> { obj: T; kv: KeyValue }
 /** `field` set: the reference came from a request body (unknown → 400 naming the field); else 404. */
 function missing(kind: Kind, ref: string, field?: string): Error {
   return field === undefined ? notFound(undefined, `${kind} ${ref} not found`) : invalid(field, `${field}: ${kind} ${ref} not found`);
+}
+
+/** The id a network reference names (a UUID is taken as is; a name is looked up). */
+export async function networkIdOf(store: Store, ref: string, field?: string): Promise<string> {
+  const c = await findClaim(store, 'network', ref);
+  if (!c) throw missing('network', ref, field);
+  return c.id;
 }
 
 export async function loadNetwork(store: Store, ref: string, field?: string): Promise<Loaded<Network>> {
@@ -79,10 +86,26 @@ export interface NetState {
 }
 
 export async function loadNetState(store: Store, networkId: string): Promise<NetState> {
-  // Guard first: any writer that commits after this read bumps it, so our compare catches it.
-  const guard = await store.get(guardKey(networkId));
-  const { kvs } = await store.range(netPrefix(networkId));
-  const routers = await store.range(ROUTERS_PREFIX);
+  return (await snapshotNet(store, networkId)).st;
+}
+
+/**
+ * A network's record and state, plus `extra` reads, in one round trip at one revision: the guard's
+ * revision is consistent with what was read, so a compare on it catches any writer after this snapshot.
+ */
+export async function snapshotNet(store: Store, networkId: string, extra: ReadOp[] = []): Promise<{ network?: KeyValue; st: NetState; extra: KeyValue[][] }> {
+  const { results } = await store.read([
+    { key: networkKey(networkId) },
+    { key: guardKey(networkId) },
+    { prefix: netPrefix(networkId) },
+    { prefix: ROUTERS_PREFIX },
+    ...extra,
+  ]);
+  const [net, guard, kvs, routers, ...rest] = results as [KeyValue[], KeyValue[], KeyValue[], KeyValue[], ...KeyValue[][]];
+  return { network: net[0], st: buildNetState(networkId, guard[0], kvs, routers), extra: rest };
+}
+
+function buildNetState(networkId: string, guard: KeyValue | undefined, kvs: KeyValue[], routers: KeyValue[]): NetState {
   const st: NetState = { guardRev: guard?.modRevision ?? 0, subnets: [], ports: [], bindings: new Map(), routerIfaces: [] };
   for (const kv of kvs) {
     const k = parseKey(kv.key);
@@ -92,7 +115,7 @@ export async function loadNetState(store: Store, networkId: string): Promise<Net
   }
   st.subnets.sort((a, b) => a.kv.createRevision - b.kv.createRevision);
   st.ports.sort((a, b) => a.kv.createRevision - b.kv.createRevision);
-  for (const kv of routers.kvs) {
+  for (const kv of routers) {
     const r = decodeRouter(kv.value);
     for (const i of r.interfaces) if (i.networkId === networkId) st.routerIfaces.push({ router: r, ip: i.ip, mac: i.mac, subnetId: i.subnetId });
   }

@@ -5,17 +5,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
-import type { Compare, Store, TxnOp } from '../store/types.js';
-import { pickFree, runCas, type CasOptions } from './cas.js';
+import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
+import { pickFree, pickFreeFrom, runCas, type CasOptions } from './cas.js';
 import { decodeBinding, decodeNetwork, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict, invalid } from './errors.js';
 import { allocateIp, broadcastOf, cidrContains, cidrsOverlap, intToIp, ipToInt, isHostOf, parseSubnetCidr } from './ipam.js';
 import {
-  allocKey, bindingKey, guardKey, nameKey, namesPrefix, NETWORKS_PREFIX, netPrefix, networkKey, portKey, subnetKey,
+  allocKey, bindingKey, guardKey, nameKey, namesPrefix, NETWORKS_PREFIX, netPrefix, networkKey, poolPrefix, portKey, subnetKey,
 } from './keys.js';
 import { generateMac } from './macs.js';
 import {
-  encodeClaim, ipOwners, loadNetState, loadNetwork, loadPort, loadSubnet, macOwners, type NetState,
+  encodeClaim, ipOwners, loadNetState, loadNetwork, loadPort, loadSubnet, macOwners, networkIdOf, snapshotNet, type NetState,
 } from './read.js';
 import * as routers from './routers.js';
 import { exportTopology, importTopology, type ImportResult } from './topology-io.js';
@@ -178,16 +178,22 @@ export class Topology {
     const input = parsePortInput(body);
     const id = randomUUID();
     return runCas(this.store, async (attempt) => {
-      const { obj: net, kv: nkv } = await loadNetwork(this.store, input.network, 'network');
-      await this.ensureNameFree('port', input.name);
-      const st = await loadNetState(this.store, net.id);
+      // Two round trips to plan: the network's id, then one snapshot of everything the plan depends on.
+      const netId = await networkIdOf(this.store, input.network, 'network');
+      const snap = await snapshotNet(this.store, netId, [{ key: nameKey('port', input.name) }, { prefix: poolPrefix('port-key') }]);
+      const nkv = snap.network;
+      if (!nkv) throw invalid('network', `network: network ${input.network} not found`);
+      const net = decodeNetwork(nkv.value);
+      const { st } = snap;
+      const [nameTaken, portKeys] = snap.extra as [KeyValue[], KeyValue[]];
+      if (nameTaken.length > 0) throw conflict('name', `a port named ${input.name} already exists`);
       const macs = macOwners(st);
       if (input.mac !== undefined && macs.has(input.mac)) {
         throw conflict('mac', `MAC ${input.mac} is already used by ${macs.get(input.mac)} in network ${net.name}`);
       }
       const mac = input.mac ?? generateMac(new Set(macs.keys()));
       const fixedIps = this.assignIps(input.fixedIps, st, net);
-      const pk = await pickFree(this.store, 'port-key', attempt);
+      const pk = pickFreeFrom(portKeys, 'port-key', attempt);
       const p: Port = {
         id, name: input.name, networkId: net.id, mac, fixedIps, portSecurity: input.portSecurity,
         allowedAddressPairs: input.allowedAddressPairs, portKey: pk.n,
