@@ -195,6 +195,31 @@ describe('OfChannel against real OVS', () => {
     expect((await ch.dumpFlows({ tableId: 3 })).length).toBe(3);
   });
 
+  it('pipelineCommit: one round trip; a refused add is named and the rest is committed (and says so)', async () => {
+    const msgs = [0, 1, 2, 3].map((i) => flowMod({ tableId: 7, priority: 10 + i, cookie: 0x7a0n + BigInt(i),
+      match: [{ field: 'reg5', value: i }], instructions: [{ type: 'goto_table', tableId: i === 2 ? 1 : 8 }] }));
+    const err = (await ch.bundle(msgs, { pipelineCommit: true }).catch((e: unknown) => e)) as OfBundleError;
+    expect(err).toBeInstanceOf(OfBundleError);
+    expect(err.index).toBe(2);
+    expect(err.committed).toBe(true);
+    expect(err.error.codeName).toBe('OFPBIC_BAD_TABLE_ID');
+    expect(err.message).toContain('the rest was committed');
+    expect((await ch.dumpFlows({ tableId: 7 })).map((f) => f.priority).sort()).toEqual([10, 11, 13]);
+    // A clean one commits everything.
+    await ch.bundle([flowMod({ tableId: 7, priority: 20, match: [{ field: 'reg5', value: 9 }], instructions: [] })], { pipelineCommit: true });
+    expect((await ch.dumpFlows({ tableId: 7 })).length).toBe(4);
+    // A failure found only when applying (check_overlap against an installed flow) commits nothing.
+    const fail = (await ch.bundle([
+      flowMod({ tableId: 7, priority: 30, match: [{ field: 'reg5', value: 30 }], instructions: [] }),
+      flowMod({ tableId: 7, priority: 20, flags: 2 /* check_overlap */, match: [{ field: 'reg6', value: 1 }], instructions: [] }),
+    ], { pipelineCommit: true }).catch((e: unknown) => e)) as OfBundleError;
+    expect(fail).toBeInstanceOf(OfBundleError);
+    expect(fail.committed).toBe(false);
+    expect(fail.index).toBe(1);
+    expect(fail.error.codeName).toBe('OFPFMFC_OVERLAP');
+    expect((await ch.dumpFlows({ tableId: 7 })).length).toBe(4);
+  });
+
   it('a message the codec cannot encode fails the bundle before any change, and the channel stays usable', async () => {
     const before = (await ch.dumpFlows({ tableId: 6 })).length;
     const msgs = [0, 1, 2].map((i) => flowMod({ tableId: 6, priority: 10 + i,

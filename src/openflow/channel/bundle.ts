@@ -8,6 +8,9 @@
  * comes after every add's error (the switch answers in order), so we know whether to commit or discard. Errors
  * found at commit time (e.g. a conflicting flow) arrive with the offending message's xid before the commit's own
  * ERROR (OFPBFC_MSG_FAILED). Either way the caller gets an OfBundleError naming the message's index.
+ *
+ * With `pipelineCommit` the commit follows the adds at once (one round trip, as ovn-controller's plain flow_mods +
+ * barrier): all-or-nothing still holds for what the switch accepted, but a refused add leaves the rest committed.
  */
 import { encodeMessage } from '../index.js';
 import { OfpErrorMessage } from '../errors.js';
@@ -23,6 +26,13 @@ export interface BundleOptions {
   ordered?: boolean;
   /** Deadline for each round trip (open, barrier, commit). Default: requestTimeoutMs + 0.1 ms per message. */
   timeoutMs?: number;
+  /**
+   * Send the commit right behind the adds: one round trip instead of two. The switch still applies the
+   * bundle at once, but an add it refused on arrival is not part of the bundle, so the rest is committed
+   * anyway: the OfBundleError names the refused message and says `committed`. Meant for callers that
+   * converge rather than roll back (the flow manager re-reads the switch after any failure). Default false.
+   */
+  pipelineCommit?: boolean;
 }
 
 const OFPBF_ATOMIC = 1;
@@ -63,6 +73,7 @@ export async function runBundle(s: OfSession, msgs: OfMessage[], opts: BundleOpt
       await discard();
       throw err;
     }
+    if (opts.pipelineCommit) return await commitPipelined(bundleId, control, opened, failures);
     const barrier = s.exchange({ type: 'BARRIER_REQUEST', xid: 0 }, timeoutMs);
     try {
       await opened;
@@ -89,8 +100,36 @@ export async function runBundle(s: OfSession, msgs: OfMessage[], opts: BundleOpt
   }
 }
 
-function failureError(bundleId: number, failures: Array<{ index: number; error: ErrorMsg }>, commitError?: ErrorMsg): OfBundleError {
+/**
+ * The commit was sent behind the adds. The switch answers in order, so every add's ERROR has arrived by the
+ * time the commit is answered: refused adds are known, and whether the rest was committed too.
+ */
+async function commitPipelined(
+  bundleId: number,
+  control: (t: BundleControlType) => Promise<OfMessage>,
+  opened: Promise<OfMessage>,
+  failures: Array<{ index: number; error: ErrorMsg }>,
+): Promise<void> {
+  const commit = control('commit_request');
+  commit.catch(() => undefined);
+  try {
+    await opened;
+  } catch (err) {
+    await commit.catch(() => undefined);
+    if (err instanceof OfpErrorMessage) throw new OfBundleError(bundleId, err.error, undefined);
+    throw err;
+  }
+  try {
+    await commit;
+  } catch (err) {
+    if (!(err instanceof OfpErrorMessage)) throw err;
+    throw failureError(bundleId, failures, err.error);
+  }
+  if (failures.length > 0) throw failureError(bundleId, failures, undefined, true);
+}
+
+function failureError(bundleId: number, failures: Array<{ index: number; error: ErrorMsg }>, commitError?: ErrorMsg, committed = false): OfBundleError {
   const f = failures[0];
-  if (f) return new OfBundleError(bundleId, f.error, f.index, commitError);
+  if (f) return new OfBundleError(bundleId, f.error, f.index, commitError, committed);
   return new OfBundleError(bundleId, commitError!, undefined, commitError);
 }

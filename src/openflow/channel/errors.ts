@@ -57,12 +57,15 @@ export class OfBundleError extends OfpErrorMessage {
   readonly bundleId: number;
   /** The ERROR answering the commit (typically OFPBFC_MSG_FAILED), when the failure surfaced at commit. */
   readonly commitError: ErrorMsg | undefined;
+  /** The rest of the bundle was committed without the refused message (pipelineCommit only). */
+  readonly committed: boolean;
 
-  constructor(bundleId: number, error: ErrorMsg, index: number | undefined, commitError?: ErrorMsg) {
-    super(error, index === undefined ? `bundle ${bundleId}` : `bundle ${bundleId}, message #${index}`);
+  constructor(bundleId: number, error: ErrorMsg, index: number | undefined, commitError?: ErrorMsg, committed = false) {
+    super(error, `${index === undefined ? `bundle ${bundleId}` : `bundle ${bundleId}, message #${index}`}${committed ? ' (the rest was committed)' : ''}`);
     this.name = 'OfBundleError';
     this.index = index;
     this.bundleId = bundleId;
     this.commitError = commitError;
+    this.committed = committed;
   }
 }
