@@ -8,7 +8,7 @@ import { instructionsKey, matchKey } from './canonical.js';
 /** What the flow manager needs of an OpenFlow channel (OfChannel provides it; tests use a fake table). */
 export interface FlowChannel {
   readonly isUp: boolean;
-  bundle(msgs: OfMessage[], opts?: { atomic?: boolean; ordered?: boolean }): Promise<void>;
+  bundle(msgs: OfMessage[], opts?: { atomic?: boolean; ordered?: boolean; pipelineCommit?: boolean }): Promise<void>;
   dumpFlows(filter?: { tableId?: number }): Promise<FlowStats[]>;
   send(msg: OfMessage): Promise<void>;
   barrier(): Promise<void>;
@@ -90,17 +90,28 @@ export class FlowManager extends EventEmitter {
 
   /** Replaces every flow of one owner (e.g. "l2/net:42"). Returns the desired version that includes it. */
   set(owner: string, flows: DesiredFlow[]): number {
-    const next = new Map<string, DesiredFlow>();
-    for (const f of flows) next.set(flowKey(f), f);
     const prev = this.owners.get(owner);
-    if (prev) {
-      for (const [key] of prev) if (!next.has(key)) this.unclaim(key, owner);
-    }
-    let changed = !prev || prev.size !== next.size;
-    for (const [key, f] of next) {
+    const next = new Map<string, DesiredFlow>();
+    let changed = false;
+    for (const f of flows) {
+      const key = flowKey(f);
       const old = prev?.get(key);
-      if (!old || this.sig(old) !== this.sig(f)) changed = true;
+      // An owner recomputes all its flows at once, and most come back unchanged: those keep their old object
+      // (whose signature is memoised) and their claim, so only what changed costs anything.
+      if (old !== undefined && !next.has(key) && (old === f || this.sig(old) === this.sig(f))) {
+        next.set(key, old);
+        continue;
+      }
+      next.set(key, f);
       this.claim(key, owner, f);
+      changed = true;
+    }
+    if (prev) {
+      for (const [key] of prev) {
+        if (next.has(key)) continue;
+        this.unclaim(key, owner);
+        changed = true;
+      }
     }
     if (next.size === 0) this.owners.delete(owner);
     else this.owners.set(owner, next);
@@ -299,13 +310,16 @@ export class FlowManager extends EventEmitter {
   }
 
   /**
-   * Applies one atomic bundle. A message the switch refuses (the error names its index) is set aside as
-   * rejected and the bundle is retried without it; anything else fails the sync (retried after a re-read).
+   * Applies one atomic bundle in one round trip (the commit follows the adds at once). A message the switch
+   * refuses (the error names its index) is set aside as rejected: if the switch refused it on arrival, the rest
+   * was committed without it and the switch is re-read on the next run to learn exactly what it holds; if the
+   * commit failed, nothing was applied and the bundle is retried without it. Anything else fails the sync
+   * (retried after a re-read).
    */
   private async applyBundle(msgs: OfMessage[], keys: string[]): Promise<void> {
     for (;;) {
       try {
-        await this.channel.bundle(msgs, { atomic: true, ordered: true });
+        await this.channel.bundle(msgs, { atomic: true, ordered: true, pipelineCommit: true });
         return;
       } catch (err) {
         // A message the codec cannot encode fails the bundle before anything is sent. Only then is each
@@ -321,6 +335,11 @@ export class FlowManager extends EventEmitter {
         const bad = this.desired.get(key);
         const flow = bad ? [...bad.values()].at(-1)! : undefined;
         this.reject(key, flow ? this.sig(flow) : '', err);
+        if ((err as { committed?: boolean }).committed) {
+          this.needsDump = true;
+          this.rerun = true;
+          return;
+        }
         msgs.splice(index, 1);
         keys.splice(index, 1);
         if (msgs.length === 0) return;

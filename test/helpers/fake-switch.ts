@@ -27,7 +27,7 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
     this.emit('down', 'test');
   }
 
-  async bundle(msgs: OfMessage[]): Promise<void> {
+  async bundle(msgs: OfMessage[], opts: { pipelineCommit?: boolean } = {}): Promise<void> {
     if (!this.isUp) throw new Error('not connected');
     if (this.failNextBundle) {
       this.failNextBundle = false;
@@ -36,12 +36,14 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
     // Like the real channel, every message is encoded on its way out (and an unencodable one fails the bundle).
     for (const m of msgs) encodeMessage(m);
     const refusedAt = this.refuse ? msgs.findIndex(this.refuse) : -1;
-    if (refusedAt >= 0) throw Object.assign(new Error(`message #${refusedAt} refused`), { index: refusedAt });
+    // Like OVS: a refused add is not part of the bundle; with the commit pipelined the rest is committed.
+    if (refusedAt >= 0 && !opts.pipelineCommit) throw Object.assign(new Error(`message #${refusedAt} refused`), { index: refusedAt });
     const next = new Map(this.flows);
-    for (const m of msgs) this.apply(next, m);
+    for (const m of msgs) if (!this.refuse?.(m)) this.apply(next, m);
     this.bundles++;
     this.flows.clear();
     for (const [k, v] of next) this.flows.set(k, v);
+    if (refusedAt >= 0) throw Object.assign(new Error(`message #${refusedAt} refused (the rest was committed)`), { index: refusedAt, committed: true });
   }
 
   async send(msg: OfMessage): Promise<void> {

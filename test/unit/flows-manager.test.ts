@@ -120,4 +120,24 @@ describe('FlowManager with refused flows', () => {
     expect(fm.stats.rejectedFlows).toBe(1);
     expect(fm.installedCount()).toBe(2);
   });
+
+  it('several refused flows in one bundle: each is set aside, the switch is re-read, the rest stays installed', async () => {
+    const sw = new FakeSwitch();
+    sw.refuse = (m) => m.type === 'FLOW_MOD' && m.priority >= 600;
+    const fm = new FlowManager(sw);
+    sw.connect();
+    await fm.activate();
+    const flows = [1, 2, 3, 4, 5].map((i) => ({ ...macFlow(`02:00:00:00:00:0${i}`, i, i), priority: i % 2 ? 100 + i : 600 + i }));
+    const v = fm.set('l2/a', flows);
+    await fm.sync();
+    await fm.whenApplied(v);
+    expect([...sw.flows.values()].map((f) => f.priority).sort()).toEqual([101, 103, 105]);
+    expect(fm.stats.rejectedFlows).toBe(2);
+    expect(fm.stats.reconciles).toBeGreaterThanOrEqual(2); // the switch was re-read after the partial commit
+    expect(fm.installedCount()).toBe(3);
+    // Nothing more to do: the refused ones are not retried while unchanged.
+    const bundles = sw.bundles;
+    await fm.sync();
+    expect(sw.bundles).toBe(bundles);
+  });
 });
