@@ -11,7 +11,7 @@ import {
 import type { Binding, Chassis, Network, Port, Router, Subnet } from '../model/types.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
-import type { NetworkState, TopologyView } from './view.js';
+import { sameLocation, type NetworkState, type TopologyView } from './view.js';
 
 /** What changed in the view: network ids whose flows must be recomputed, or everything. */
 export type ViewChange = { networks: Set<string>; all: boolean };
@@ -137,9 +137,16 @@ export class TopologySync extends EventEmitter {
       case 'binding': {
         const net = this.netState(k.networkId);
         const ps = net.ports.get(k.portId);
-        if (ps) ps.binding = doc as Binding;
-        else this.orphanBindings.set(key, doc as Binding);
-        this.changed(k.networkId);
+        if (!ps) {
+          this.orphanBindings.set(key, doc as Binding);
+          this.changed(k.networkId);
+          return;
+        }
+        const before = this.view.locate(net, ps);
+        ps.binding = doc as Binding;
+        // Flows depend on where a port is, not on its binding record: this agent's own binding coming back
+        // for a VIF it already serves (or a rewrite of the same binding) changes nothing to recompute.
+        if (!sameLocation(before, this.view.locate(net, ps))) this.changed(k.networkId);
         return;
       }
       default:
@@ -172,9 +179,12 @@ export class TopologySync extends EventEmitter {
         return;
       case 'binding': {
         this.orphanBindings.delete(key);
-        const ps = this.view.networks.get(k.networkId)?.ports.get(k.portId);
-        if (ps) ps.binding = undefined;
-        this.changed(k.networkId);
+        const net = this.view.networks.get(k.networkId);
+        const ps = net?.ports.get(k.portId);
+        if (!net || !ps) return;
+        const before = this.view.locate(net, ps);
+        ps.binding = undefined;
+        if (!sameLocation(before, this.view.locate(net, ps))) this.changed(k.networkId);
         return;
       }
       default:

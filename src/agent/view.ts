@@ -25,6 +25,12 @@ export type PortLocation =
   | { kind: 'remote'; chassis: string; tunnelIp: string }
   | { kind: 'unknown' };
 
+export function sameLocation(a: PortLocation, b: PortLocation): boolean {
+  if (a.kind === 'local' && b.kind === 'local') return a.ofport === b.ofport;
+  if (a.kind === 'remote' && b.kind === 'remote') return a.chassis === b.chassis && a.tunnelIp === b.tunnelIp;
+  return a.kind === b.kind;
+}
+
 /**
  * The agent's view of the logical topology: only the networks it watches (lazy sync), all live chassis,
  * routers, and this hypervisor's VIFs. Apps compute flows from it and never change it.

@@ -51,6 +51,24 @@ describe('TopologySync', () => {
     ]);
   });
 
+  it('a binding that does not move its port (own binding of a local VIF, same chassis again) changes nothing', () => {
+    const { view, sync } = make(false);
+    sync.applyPut(chassisKey('hv2'), JSON.stringify({ name: 'hv2', tunnelIp: '1.1.1.2', encaps: ['vxlan'], version: '1' }));
+    sync.applyPut(portKey('n1', 'p1'), JSON.stringify(port('p1')));
+    sync.applyPut(portKey('n1', 'p2'), JSON.stringify({ ...port('p2'), portKey: 2 }));
+    view.plugVif({ ifaceName: 't1', ofport: 5, ifaceId: 'p1' });
+    const seen: unknown[] = [];
+    sync.on('change', (c) => seen.push(c));
+    sync.applyPut(bindingKey('n1', 'p1'), JSON.stringify({ chassis: 'hv1', updatedAt: 'a' })); // local VIF: stays local
+    sync.applyPut(bindingKey('n1', 'p2'), JSON.stringify({ chassis: 'hv2', updatedAt: 'a' })); // unknown -> hv2
+    sync.applyPut(bindingKey('n1', 'p2'), JSON.stringify({ chassis: 'hv2', updatedAt: 'b' })); // rewritten, same place
+    expect(seen).toEqual([{ networks: new Set(['n1']), all: false }]);
+    sync.applyDelete(bindingKey('n1', 'p1')); // still local
+    sync.applyDelete(bindingKey('n1', 'p2')); // hv2 -> unknown
+    expect(seen.length).toBe(2);
+    expect(view.networks.get('n1')!.ports.get('p1')!.binding).toBeUndefined();
+  });
+
   it('lazy: forgets a network when its last reason goes', async () => {
     const { view, sync } = make(true);
     await sync.want('n1', 'a');
