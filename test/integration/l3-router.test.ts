@@ -255,6 +255,9 @@ describe('lazy sync through routers', () => {
 describe('reactive flows follow the topology', () => {
   const reactiveTo = async (host: string, ip: string) =>
     (await dumpFlows(host)).split('\n').filter((l) => /idle_timeout/.test(l) && l.includes(`nw_dst=${ip}`));
+  /** The proactive route to one host: an l3_router flow for exactly that address, without timeout. */
+  const proactiveTo = async (host: string, ip: string) =>
+    (await dumpFlows(host)).split('\n').filter((l) => !/idle_timeout/.test(l) && new RegExp(`nw_dst=${ip.replaceAll('.', '\\.')}[ ,]`).test(l) && /table="?l3_router"?/.test(l));
 
   it('switching a router reactive -> proactive -> reactive keeps routing, and drops the reactive flows on the switch', async () => {
     expect(await c.ping('c1', ports.d3!.ip, 2)).toBe(true);
@@ -274,11 +277,17 @@ describe('reactive flows follow the topology', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
     }
+    expect(await proactiveTo('hv1', '10.2.0.10')).toHaveLength(1);
     expect(await c.ping('c1', ports.d3!.ip, 2)).toBe(true);
     const before = (await c.agentStatus('hv1')).l3.reactiveFlows as number;
     expect(await c.ping('c1', ports.d3!.ip, 2)).toBe(true);
     expect((await c.agentStatus('hv1')).l3.reactiveFlows).toBe(before);
     await c.api().call('PATCH', '/v1/routers/r2', { mode: 'reactive' });
+    // Until hv1 has swapped its proactive host route for the reactive miss flow, a ping is still routed by
+    // flows and sets up nothing: wait for the swap, then the next ping must go through the agent.
+    const swap = Date.now() + 3_000;
+    while ((await proactiveTo('hv1', '10.2.0.10')).length > 0 && Date.now() < swap) await new Promise((r) => setTimeout(r, 20));
+    expect(await proactiveTo('hv1', '10.2.0.10')).toEqual([]);
     expect(await c.pingUntil('c1', ports.d3!.ip, 3_000)).toBeGreaterThanOrEqual(0);
     expect(await reactiveTo('hv1', '10.2.0.10')).toHaveLength(1);
   });
