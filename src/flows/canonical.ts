@@ -32,6 +32,32 @@ export function matchKey(match: Match): string {
   return match.map(fieldText).sort().join(',');
 }
 
+/**
+ * Structural equality of flow data as apps build it (plain objects and arrays of strings, numbers, bigints,
+ * booleans and byte arrays). Allocates nothing: it runs for every flow of every recomputed owner.
+ */
+export function sameData(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameData(a[i], b[i])) return false;
+    return true;
+  }
+  if (a instanceof Uint8Array) return b instanceof Uint8Array && Buffer.compare(a, b) === 0;
+  if (Array.isArray(b) || b instanceof Uint8Array) return false;
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in ao) {
+    if (!Object.hasOwn(ao, k)) continue;
+    n++;
+    if (!Object.hasOwn(bo, k) || !sameData(ao[k], bo[k])) return false;
+  }
+  for (const k in bo) if (Object.hasOwn(bo, k)) n--;
+  return n === 0;
+}
+
 /** JSON with sorted keys, bigints and buffers as hex, and output max_len ignored unless it goes to the controller. */
 export function stable(v: unknown): string {
   if (v === null || v === undefined) return 'null';

@@ -3,7 +3,7 @@ import type { FlowStats, OfMessage } from '../openflow/index.js';
 import { encodeMessage, flowMod, OfpEncodeError } from '../openflow/index.js';
 import type { DesiredFlow } from '../pipeline/tables.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { instructionsKey, matchKey } from './canonical.js';
+import { instructionsKey, matchKey, sameData } from './canonical.js';
 
 /** What the flow manager needs of an OpenFlow channel (OfChannel provides it; tests use a fake table). */
 export interface FlowChannel {
@@ -35,6 +35,15 @@ export interface FlowManagerStats {
 /** Identity of a flow on the switch: OpenFlow allows one flow per table, priority and match. */
 export function flowKey(f: { tableId: number; priority: number; match: DesiredFlow['match'] }): string {
   return `${f.tableId}/${f.priority}/${matchKey(f.match)}`;
+}
+
+/**
+ * The same flow declared twice (an owner recomputed): equal cookie, timeouts and instructions, compared
+ * structurally. Far cheaper than building both canonical signatures, and exact for what apps produce (the
+ * same code builds the same structure); anything it calls different is still compared by signature later.
+ */
+function sameDeclaration(a: DesiredFlow, b: DesiredFlow): boolean {
+  return a === b || (a.cookie === b.cookie && a.idleTimeout === b.idleTimeout && a.hardTimeout === b.hardTimeout && sameData(a.instructions, b.instructions));
 }
 
 type Signed = { cookie: bigint; idleTimeout: number; hardTimeout: number; instructions: DesiredFlow['instructions'] };
@@ -98,7 +107,7 @@ export class FlowManager extends EventEmitter {
       const old = prev?.get(key);
       // An owner recomputes all its flows at once, and most come back unchanged: those keep their old object
       // (whose signature is memoised) and their claim, so only what changed costs anything.
-      if (old !== undefined && !next.has(key) && (old === f || this.sig(old) === this.sig(f))) {
+      if (old !== undefined && !next.has(key) && sameDeclaration(old, f)) {
         next.set(key, old);
         continue;
       }
