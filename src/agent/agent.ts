@@ -52,6 +52,8 @@ export class Agent {
   private l3Janitor?: ReactiveFlowJanitor;
   private lease?: Lease;
   private flushTimer: NodeJS.Immediate | undefined;
+  /** A flush is queued as a microtask (a local VIF changed: its flows go out in the same turn of the loop). */
+  private flushSoon = false;
   private readonly installedMarks = new Set<string>();
   /** VIF name → desired flow version that first included its port's flows. */
   private readonly pendingMarks = new Map<string, number>();
@@ -78,7 +80,7 @@ export class Agent {
     this.reach = new RouterReach(this.view, this.sync);
     this.subscription.on('event', (ev: SubscriptionEvent) => this.onStoreEvent(ev));
     this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
-    this.bindings.on('changed', (netId: string) => this.markDirty(netId));
+    this.bindings.on('changed', (netId: string) => this.markDirty(netId, true));
 
     // Open vSwitch: bridge, table names, tunnel port.
     // A service may start before ovsdb-server (boot order): keep trying for a while rather than exit.
@@ -272,12 +274,12 @@ export class Agent {
     void this.reach.update();
   }
 
-  private markDirty(netId: string): void {
+  private markDirty(netId: string, urgent = false): void {
     if (!this.computer) return;
     this.computer.markDirty(netId);
     // Routed neighbours hold flows towards this network's ports.
     for (const n of this.reach.neighboursOf(netId)) this.computer.markDirty(n);
-    this.scheduleFlush();
+    this.scheduleFlush(urgent);
   }
 
   private markAllDirty(): void {
@@ -285,16 +287,31 @@ export class Agent {
     this.scheduleFlush();
   }
 
-  /** Coalesces a burst of store/OVSDB events into one recompute and one bundle. */
-  private scheduleFlush(): void {
-    if (!this.started || this.flushTimer) return;
-    this.flushTimer = setImmediate(() => {
-      this.flushTimer = undefined;
-      if (!this.computer.hasDirty()) return;
-      const version = this.computer.flush();
-      this.notePendingMarks(version);
-      void this.flows.sync();
-    });
+  /**
+   * Coalesces a burst of store/OVSDB events into one recompute and one bundle: after the I/O callbacks of this
+   * loop turn (setImmediate), or — urgent: a local VIF was plugged and a VM waits for its flows — as a microtask,
+   * before any other I/O work, still coalescing everything emitted synchronously (one OVSDB update's VIFs).
+   */
+  private scheduleFlush(urgent = false): void {
+    if (!this.started || this.flushSoon) return;
+    if (urgent) {
+      this.flushSoon = true;
+      queueMicrotask(() => {
+        this.flushSoon = false;
+        this.flushNow();
+      });
+      return;
+    }
+    this.flushTimer ??= setImmediate(() => this.flushNow());
+  }
+
+  private flushNow(): void {
+    if (this.flushTimer) clearImmediate(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.stopping || !this.computer.hasDirty()) return;
+    const version = this.computer.flush();
+    this.notePendingMarks(version);
+    void this.flows.sync();
   }
 
   /**

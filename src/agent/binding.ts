@@ -75,9 +75,11 @@ export class BindingManager extends EventEmitter {
     // nothing needs to be read from the store before the flows are computed; the name watch starts alongside.
     const known = this.portInView(ev.ifaceId);
     if (known) {
-      const watching = this.watchName(ev.ifaceId);
-      await this.resolve(ev.ifaceId, known);
-      await watching;
+      // resolve() asks for the flows synchronously (the network is watched); the name watch's store call is
+      // queued behind that flush so it does not delay it.
+      const resolving = this.resolve(ev.ifaceId, known);
+      await new Promise<void>((done) => queueMicrotask(done));
+      await Promise.all([resolving, this.watchName(ev.ifaceId)]);
       return;
     }
     await this.watchName(ev.ifaceId);
@@ -120,7 +122,9 @@ export class BindingManager extends EventEmitter {
     if (cur) await this.release(name);
     this.resolved.set(name, r);
     this.view.bound.set(name, r);
-    await this.sync.want(r.networkId, name);
+    // Only wait when the network still has to be read: a watched one is in the view now.
+    const wanted = this.sync.want(r.networkId, name);
+    if (wanted) await wanted;
     if (this.resolved.get(name) !== r) return; // released or re-resolved meanwhile
     this.writing.add(name);
     this.emit('changed', r.networkId);

@@ -55,8 +55,11 @@ export class TopologySync extends EventEmitter {
     return [...this.view.networks.keys()];
   }
 
-  /** Starts watching a network for a reason (a local port); resolves once its snapshot is in the view. */
-  async want(networkId: string, reason: string): Promise<void> {
+  /**
+   * Starts watching a network for a reason (a local port). Returns a promise that resolves once its snapshot
+   * is in the view, or undefined when it already is (so a caller can go on in the same turn of the loop).
+   */
+  want(networkId: string, reason: string): Promise<void> | undefined {
     let reasons = this.wanted.get(networkId);
     if (!reasons) this.wanted.set(networkId, (reasons = new Set()));
     reasons.add(reason);

@@ -26,7 +26,8 @@ function setup() {
     ports: new Map([[port.id, { port }]]),
   });
   const wants: string[] = [];
-  const sync = { want: async (id: string) => void wants.push(id), unwant: async () => undefined } as unknown as TopologySync;
+  // Like TopologySync for a network already in the view: nothing to wait for.
+  const sync = { want: (id: string) => void wants.push(id), unwant: async () => undefined } as unknown as TopologySync;
   const subs: string[] = [];
   const subscription = { add: (p: string) => void subs.push(p), remove: () => undefined };
   const nameReads: string[] = [];
@@ -66,6 +67,14 @@ describe('BindingManager fast path', () => {
     expect(wants).toEqual([NET]);
     expect(subs.length).toBe(1); // the name is still watched (renames, deletes)
     expect(nameReads).toEqual([]); // the port's name key was not read: the view had it
+  });
+
+  it('asks for the flows in the same turn as the VIF event, before the name watch calls the store', () => {
+    const { bm, subs } = setup();
+    const order: string[] = [];
+    bm.on('changed', () => order.push(`changed (name watches: ${subs.length})`));
+    void bm.plugged({ name: 't1', ofport: 5, ifaceId: 'p1' });
+    expect(order).toEqual(['changed (name watches: 0)']); // synchronously, nothing awaited yet
   });
 
   it('a port not in the view still resolves through its name key', async () => {
