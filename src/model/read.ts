@@ -12,7 +12,7 @@ export function encodeClaim(c: NameClaim): string {
   return JSON.stringify(c.networkId === undefined ? { id: c.id } : { id: c.id, networkId: c.networkId });
 }
 
-function decodeClaim(v: string): NameClaim {
+export function decodeClaim(v: string): NameClaim {
   const o = JSON.parse(v) as NameClaim;
   return o.networkId === undefined ? { id: o.id } : { id: o.id, networkId: o.networkId };
 }

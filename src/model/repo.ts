@@ -15,12 +15,12 @@ import {
 } from './keys.js';
 import { generateMac } from './macs.js';
 import {
-  encodeClaim, ipOwners, loadNetState, loadNetwork, loadPort, loadSubnet, macOwners, networkIdOf, snapshotNet, type NetState,
+  decodeClaim, encodeClaim, ipOwners, loadNetState, loadNetwork, loadPort, loadSubnet, macOwners, networkIdOf, snapshotNet, type NetState,
 } from './read.js';
 import * as routers from './routers.js';
 import { exportTopology, importTopology, type ImportResult } from './topology-io.js';
 import type { Binding, Network, Port, Router, Subnet, TopologyDocument } from './types.js';
-import { parseNetworkInput, parsePortInput, parseSubnetInput } from './validate.js';
+import { parseNetworkInput, parsePortInput, parseSubnetInput, UUID_RE } from './validate.js';
 import { deleteChassis, getChassis, listChassis } from './chassis.js';
 
 export interface TopologyOptions extends CasOptions {
@@ -36,6 +36,11 @@ const nameFree = (kind: 'network' | 'subnet' | 'port' | 'router', name: string):
 
 export class Topology {
   private readonly log: Logger;
+  /**
+   * Network name → id as last seen. Only a hint that saves a round trip: every use re-reads the name's claim
+   * in the same snapshot and plans again from the store when it no longer names that network.
+   */
+  private readonly networkIds = new Map<string, string>();
 
   constructor(readonly store: Store, private readonly opts: TopologyOptions = {}) {
     this.log = (opts.logger ?? silentLogger).child({ component: 'topology' });
@@ -178,11 +183,22 @@ export class Topology {
     const input = parsePortInput(body);
     const id = randomUUID();
     return runCas(this.store, async (attempt) => {
-      // Two round trips to plan: the network's id, then one snapshot of everything the plan depends on.
-      const netId = await networkIdOf(this.store, input.network, 'network');
-      const snap = await snapshotNet(this.store, netId, [{ key: nameKey('port', input.name) }, { prefix: poolPrefix('port-key') }]);
+      // One snapshot of everything the plan depends on (two round trips when the network's id is not known yet).
+      const byName = !UUID_RE.test(input.network);
+      let netId = (byName && this.networkIds.get(input.network)) || (await networkIdOf(this.store, input.network, 'network'));
+      const reads = [{ key: nameKey('port', input.name) }, { prefix: poolPrefix('port-key') }, { key: nameKey('network', input.network) }];
+      let snap = await snapshotNet(this.store, netId, reads);
+      const claimed = () => byName && snap.extra[2]![0] !== undefined && decodeClaim(snap.extra[2]![0]!.value).id === netId;
+      if (byName && !claimed()) {
+        // The remembered id is stale (the network was deleted or its name reused): resolve the name again.
+        this.networkIds.delete(input.network);
+        netId = await networkIdOf(this.store, input.network, 'network');
+        snap = await snapshotNet(this.store, netId, reads);
+        if (!claimed()) throw invalid('network', `network: network ${input.network} not found`);
+      }
       const nkv = snap.network;
       if (!nkv) throw invalid('network', `network: network ${input.network} not found`);
+      if (byName) this.networkIds.set(input.network, netId);
       const net = decodeNetwork(nkv.value);
       const { st } = snap;
       const [nameTaken, portKeys] = snap.extra as [KeyValue[], KeyValue[]];

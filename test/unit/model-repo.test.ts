@@ -219,3 +219,26 @@ describe('keys', () => {
     expect(parseKey('/elsewhere')).toBeUndefined();
   });
 });
+
+describe('port creation by network name', () => {
+  it('follows a network name to the network that holds it now, not the one it named before', async () => {
+    const a = await topo.createNetwork({ name: 'blue' });
+    await topo.createSubnet({ name: 'blue-sub', network: 'blue', cidr: '10.0.0.0/24' });
+    const p1 = await topo.createPort({ name: 'p1', network: 'blue' });
+    expect(p1.networkId).toBe(a.id);
+    // Another API server (same store) deletes the network and creates a new one under the same name.
+    const other = new Topology(store);
+    await other.deletePort('p1');
+    await other.deleteSubnet('blue-sub');
+    await other.deleteNetwork('blue');
+    const b = await other.createNetwork({ name: 'blue' });
+    await other.createSubnet({ name: 'blue-sub2', network: 'blue', cidr: '10.9.0.0/24' });
+    const p2 = await topo.createPort({ name: 'p2', network: 'blue' });
+    expect(p2.networkId).toBe(b.id);
+    expect(p2.fixedIps[0]!.ip).toMatch(/^10\.9\.0\./);
+    await other.deletePort('p2');
+    await other.deleteSubnet('blue-sub2');
+    await other.deleteNetwork('blue');
+    await rejects(() => topo.createPort({ name: 'p3', network: 'blue' }), 'INVALID', 'network', /not found/);
+  });
+});
