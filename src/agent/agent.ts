@@ -76,7 +76,9 @@ export class Agent {
     this.store = await openStore(cfg.store, { logger: log.child({ component: 'store' }) });
     this.subscription = new PrefixSubscription(this.store, { logger: log });
     this.sync = new TopologySync(this.view, this.subscription, log.child({ component: 'sync' }), cfg.lazySync);
-    this.bindings = new BindingManager(this.store, this.view, this.sync, this.subscription, log.child({ component: 'binding' }));
+    this.bindings = new BindingManager(this.store, this.view, this.sync, this.subscription, log.child({ component: 'binding' }), {
+      beforeAnnounce: () => this.localFlowsApplied(),
+    });
     this.reach = new RouterReach(this.view, this.sync);
     this.subscription.on('event', (ev: SubscriptionEvent) => this.onStoreEvent(ev));
     this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
@@ -231,8 +233,11 @@ export class Agent {
       case 'snapshot':
       case 'resync': {
         const names = ev.kvs.filter((kv) => nameOf(kv.key));
-        if (names.length > 0 || nameOf(ev.prefix)) {
+        const watchedName = nameOf(ev.prefix);
+        if (names.length > 0 || watchedName) {
           for (const kv of names) void this.bindings.nameAppeared(nameOf(kv.key)!, kv.value);
+          // The port was deleted before its name watch started (the watch starts after the port is announced).
+          if (watchedName && !names.some((kv) => nameOf(kv.key) === watchedName)) void this.bindings.nameRemoved(watchedName);
           return;
         }
         this.sync.applySnapshot(ev.prefix, ev.kvs);
@@ -312,6 +317,22 @@ export class Agent {
     const version = this.computer.flush();
     this.notePendingMarks(version);
     void this.flows.sync();
+  }
+
+  /**
+   * Resolves once the flows asked for so far are on the switch (a port's binding is announced after that), or
+   * after a second if the switch does not confirm (its connection is down): the binding must not wait forever.
+   */
+  private async localFlowsApplied(): Promise<void> {
+    // Queued behind the urgent flush that the port's 'changed' scheduled, so the version includes its flows.
+    await new Promise<void>((done) => queueMicrotask(done));
+    if (!this.started) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.flows.whenApplied(this.flows.desiredVersion),
+      new Promise<void>((done) => (timer = setTimeout(done, 1_000))),
+    ]);
+    clearTimeout(timer);
   }
 
   /**

@@ -37,6 +37,13 @@ export class BindingManager extends EventEmitter {
     private readonly sync: TopologySync,
     private readonly subscription: { add(prefix: string): Promise<void> | void; remove(prefix: string): Promise<void> | void },
     private readonly logger: Logger,
+    private readonly opts: {
+      /**
+       * Awaited between asking for a port's flows ('changed') and announcing its binding: the agent waits for
+       * the flows to be on the switch, so peers never tunnel to this host before it can deliver.
+       */
+      beforeAnnounce?: (name: string) => Promise<void>;
+    } = {},
   ) {
     super();
   }
@@ -75,11 +82,11 @@ export class BindingManager extends EventEmitter {
     // nothing needs to be read from the store before the flows are computed; the name watch starts alongside.
     const known = this.portInView(ev.ifaceId);
     if (known) {
-      // resolve() asks for the flows synchronously (the network is watched); the name watch's store call is
-      // queued behind that flush so it does not delay it.
-      const resolving = this.resolve(ev.ifaceId, known);
-      await new Promise<void>((done) => queueMicrotask(done));
-      await Promise.all([resolving, this.watchName(ev.ifaceId)]);
+      // resolve() asks for the flows at once (the network is watched); the name watch's store calls wait until
+      // the port is installed and announced, off the VM's critical path (its snapshot catches up on a rename
+      // or delete that happened meanwhile).
+      await this.resolve(ev.ifaceId, known);
+      await this.watchName(ev.ifaceId);
       return;
     }
     await this.watchName(ev.ifaceId);
@@ -112,9 +119,10 @@ export class BindingManager extends EventEmitter {
 
   /**
    * Binds a plugged VIF to its port. The local flows depend only on the VIF and the view, so they are
-   * computed ('changed') as soon as the network is in the view, while the binding is written: the installed
-   * mark means "this hypervisor's flows for the port are on the switch" (as ovn-installed does) and does not
-   * wait for the store. The port counts as bound (boundPorts) once the write is done, when 'bound' fires.
+   * computed ('changed') as soon as the network is in the view; the installed mark means "this hypervisor's
+   * flows for the port are on the switch" (as ovn-installed does) and does not wait for the store. The binding
+   * is written once those flows are in (beforeAnnounce), and the port counts as bound (boundPorts) once the
+   * write is done, when 'bound' fires.
    */
   private async resolve(name: string, r: Resolved): Promise<void> {
     const cur = this.resolved.get(name);
@@ -130,12 +138,14 @@ export class BindingManager extends EventEmitter {
     this.emit('changed', r.networkId);
     const t0 = performance.now();
     try {
+      await this.opts.beforeAnnounce?.(name);
+      if (this.resolved.get(name) !== r) return;
       await this.writeBinding(name, r);
     } finally {
       this.writing.delete(name);
     }
     const ms = Math.round((performance.now() - t0) * 10) / 10;
-    this.logger.info({ port: name, network: r.networkId, writeMs: ms }, 'port bound to this chassis');
+    this.logger.info({ port: name, network: r.networkId, ms }, 'port bound to this chassis');
     this.emit('bound', name, r.networkId);
   }
 

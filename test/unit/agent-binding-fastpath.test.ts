@@ -77,6 +77,27 @@ describe('BindingManager fast path', () => {
     expect(order).toEqual(['changed (name watches: 0)']); // synchronously, nothing awaited yet
   });
 
+  it('announces the binding only once beforeAnnounce (the agent: flows on the switch) has resolved', async () => {
+    const { store, view, port } = setup();
+    await store.put(portKey(NET, port.id), JSON.stringify(port));
+    const wants: string[] = [];
+    const sync = { want: (id: string) => void wants.push(id), unwant: async () => undefined } as unknown as TopologySync;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const bm = new BindingManager(store, view, sync, { add: () => undefined, remove: () => undefined }, silentLogger, { beforeAnnounce: () => gate });
+    const changed: number[] = [];
+    bm.on('changed', () => changed.push(1));
+    const done = bm.plugged({ name: 't1', ofport: 5, ifaceId: 'p1' });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(changed.length).toBe(1); // flows asked for at once
+    expect(bm.localPorts().length).toBe(1);
+    expect(await store.get(bindingKey(NET, port.id))).toBeUndefined(); // not announced yet
+    release();
+    await done;
+    expect((await store.get(bindingKey(NET, port.id)))?.value).toContain('hv1');
+    expect(bm.boundPorts().length).toBe(1);
+  });
+
   it('a port not in the view still resolves through its name key', async () => {
     const { store, view, bm, port, nameReads } = setup();
     view.networks.clear();
