@@ -51,6 +51,79 @@ export async function pingUntil(netns: string, ip: string, seconds: number): Pro
   return r.code === 0;
 }
 
+/** Wall-clock µs stamps of one port_ready sequence, taken by bash as run.sh takes them. */
+export interface PortSequenceTimes {
+  t0: number;
+  tApi: number;
+  tPlug: number;
+  tReady: number;
+}
+
+/**
+ * run.sh's port_ready sequence driven from bash, as the anchor drives it: the clock, the create (a POST to the
+ * agent's API by `busybox wget`, a small client process like `ovn-nbctl lsp-add`; curl alone spends ~9 ms
+ * loading its 33 libraries here), the plug (`ovs-vsctl add-port`) and the ping_until loop are forked by one
+ * bash, so neither side pays for forking from a large Node process.
+ * The bash is started before the clock and waits; call go() to run the sequence.
+ */
+export function portSequence(o: {
+  apiUrl: string;
+  body: unknown;
+  dbSock: string;
+  ifname: string;
+  portName: string;
+  netns: string;
+  pingIp: string;
+  timeoutS?: number;
+}): { go: () => Promise<PortSequenceTimes> } {
+  const script = `
+now_us() { echo "\${EPOCHREALTIME/./}"; }
+read -r _
+t0=$(now_us)
+busybox wget -q -O /dev/null --header 'content-type: application/json' --post-data "$2" "$1/v1/ports" || { echo "create failed" >&2; exit 1; }
+t_api=$(now_us)
+ovs-vsctl --db="unix:$3" --timeout=60 add-port br-int "$4" -- set Interface "$4" external_ids:iface-id="$5" || exit 2
+t_plug=$(now_us)
+ip netns exec "$6" bash -c 'end=$((SECONDS + $2))
+  until ping -n -q -c1 -W0.1 "$1" >/dev/null 2>&1; do [ $SECONDS -lt $end ] || exit 1; done' _ "$7" "$8" || { echo "no ping" >&2; exit 3; }
+t1=$(now_us)
+echo "$t0 $t_api $t_plug $t1"
+`;
+  const child = spawn('bash', ['-c', script, '_', o.apiUrl, JSON.stringify(o.body), o.dbSock, o.ifname, o.portName, o.netns, o.pingIp, String(o.timeoutS ?? 30)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  const done = new Promise<PortSequenceTimes>((resolve, reject) => {
+    child.on('close', (code) => {
+      const [t0, tApi, tPlug, tReady] = out.trim().split(' ').map(Number);
+      if (code === 0 && t0 && tApi && tPlug && tReady) resolve({ t0, tApi, tPlug, tReady });
+      else reject(new Error(`port sequence for ${o.portName} failed (${code}): ${err.trim()}`));
+    });
+  });
+  done.catch(() => undefined);
+  return {
+    go: () => {
+      child.stdin.end('go\n');
+      return done;
+    },
+  };
+}
+
+/** run.sh's probe: `n` times, the µs one ping_until try takes on a path that is up, timed inside bash. */
+export async function probeFromBash(netns: string, ip: string, n: number): Promise<number[]> {
+  const out = await run(['bash', '-c', `
+now_us() { echo "\${EPOCHREALTIME/./}"; }
+for _ in $(seq "$3"); do
+  t0=$(now_us)
+  ip netns exec "$1" bash -c 'until ping -n -q -c1 -W0.1 "$1" >/dev/null 2>&1; do :; done' _ "$2"
+  echo $(( $(now_us) - t0 ))
+done`, '_', netns, ip, String(n)], { timeoutMs: 30_000 });
+  return out.trim().split('\n').map((l) => Math.round(Number(l) / 100) / 10);
+}
+
 /**
  * In the background, `ovs-vsctl wait-until Interface IF external_ids:KEY=true`, then the wall-clock µs
  * at which it returned (taken by the same bash, like run.sh's `now_us`). Resolves to that time.
