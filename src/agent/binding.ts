@@ -79,12 +79,11 @@ export class BindingManager extends EventEmitter {
       return;
     }
     // Fast path: the port is already in the view (its network is watched for another local port), so
-    // nothing needs to be read from the store before the flows are computed; the name watch starts alongside.
+    // nothing needs to be read from the store before the flows are computed.
     const known = this.portInView(ev.ifaceId);
     if (known) {
-      // resolve() asks for the flows at once (the network is watched); the name watch's store calls wait until
-      // the port is installed and announced, off the VM's critical path (its snapshot catches up on a rename
-      // or delete that happened meanwhile).
+      // resolve() asks for the flows at once; the name watch's store calls wait until the port is installed and
+      // announced, off the VM's critical path (its snapshot catches up on a rename or delete meanwhile).
       await this.resolve(ev.ifaceId, known);
       await this.watchName(ev.ifaceId);
       return;
