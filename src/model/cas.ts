@@ -11,6 +11,13 @@ export interface Plan<T> {
   compares: Compare[];
   ops: TxnOp[];
   result: T;
+  /**
+   * Planned from state remembered from an earlier request rather than read now: a lost race is expected
+   * to mean "the memory was stale", so it is retried at once (the next plan reads) instead of after a backoff.
+   */
+  speculative?: boolean;
+  /** Called with the store revision of the committed transaction. */
+  committed?: (revision: number) => void;
 }
 
 export interface CasOptions {
@@ -26,7 +33,11 @@ export async function runCas<T>(store: Store, plan: (attempt: number) => Promise
     const p = await plan(attempt);
     if (p.ops.length === 0) return p.result;
     const r = await store.txn(p.compares, p.ops);
-    if (r.succeeded) return p.result;
+    if (r.succeeded) {
+      p.committed?.(r.revision);
+      return p.result;
+    }
+    if (p.speculative) continue;
     // Jittered backoff spreads racing writers apart so each round lets one of them through.
     await sleep(Math.random() * Math.min(2 + attempt, 20));
   }

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
-import { pickFree, pickFreeFrom, runCas, type CasOptions } from './cas.js';
+import { pickFree, pickFreeFrom, runCas, type CasOptions, type Plan } from './cas.js';
 import { decodeBinding, decodeNetwork, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict, invalid } from './errors.js';
 import { allocateIp, broadcastOf, cidrContains, cidrsOverlap, intToIp, ipToInt, isHostOf, parseSubnetCidr } from './ipam.js';
@@ -27,6 +27,13 @@ export interface TopologyOptions extends CasOptions {
   logger?: Logger;
 }
 
+/** What planning a port creation reads: the network record, its state and guard, the port-key pool. */
+interface PortPlanView {
+  network: KeyValue;
+  st: NetState;
+  portKeys: KeyValue[];
+}
+
 /** A port as shown: its configuration plus the live binding an agent wrote, if any. */
 export type PortView = Port & { binding?: Binding };
 
@@ -41,6 +48,11 @@ export class Topology {
    * in the same snapshot and plans again from the store when it no longer names that network.
    */
   private readonly networkIds = new Map<string, string>();
+  /**
+   * Network id → the snapshot this instance last planned a port creation from, kept at the revision of its own
+   * later creations. A hint too: plans made from it are checked by their compares like any other.
+   */
+  private readonly portPlanViews = new Map<string, PortPlanView>();
 
   constructor(readonly store: Store, private readonly opts: TopologyOptions = {}) {
     this.log = (opts.logger ?? silentLogger).child({ component: 'topology' });
@@ -100,6 +112,10 @@ export class Topology {
           { op: 'deletePrefix', prefix: netPrefix(n.id) },
         ],
         result: n,
+        committed: () => {
+          this.portPlanViews.delete(n.id);
+          this.networkIds.delete(n.name);
+        },
       };
     }, this.opts);
   }
@@ -183,15 +199,29 @@ export class Topology {
     const input = parsePortInput(body);
     const id = randomUUID();
     return runCas(this.store, async (attempt) => {
-      // One snapshot of everything the plan depends on (two round trips when the network's id is not known yet).
       const byName = !UUID_RE.test(input.network);
       let netId = (byName && this.networkIds.get(input.network)) || (await networkIdOf(this.store, input.network, 'network'));
+      // First try: plan from this instance's last view of the network, without reading anything. The plan's
+      // compares (network record, guard, the name's claim, port name, port key) reject it if anything it relied
+      // on has changed since; then, and whenever planning from that view fails, plan again from a fresh snapshot.
+      const known = attempt === 0 ? this.portPlanViews.get(netId) : undefined;
+      if (known) {
+        try {
+          const plan = this.planPort(input, id, known, attempt);
+          if (byName) plan.compares.push({ key: nameKey('network', input.network), value: encodeClaim({ id: netId }) });
+          return { ...plan, speculative: true };
+        } catch {
+          // Possibly an artefact of a stale view (an address freed elsewhere): decide on a fresh snapshot.
+        }
+      }
+      // One snapshot of everything the plan depends on (two round trips when the network's id is not known yet).
       const reads = [{ key: nameKey('port', input.name) }, { prefix: poolPrefix('port-key') }, { key: nameKey('network', input.network) }];
       let snap = await snapshotNet(this.store, netId, reads);
       const claimed = () => byName && snap.extra[2]![0] !== undefined && decodeClaim(snap.extra[2]![0]!.value).id === netId;
       if (byName && !claimed()) {
         // The remembered id is stale (the network was deleted or its name reused): resolve the name again.
         this.networkIds.delete(input.network);
+        this.portPlanViews.delete(netId);
         netId = await networkIdOf(this.store, input.network, 'network');
         snap = await snapshotNet(this.store, netId, reads);
         if (!claimed()) throw invalid('network', `network: network ${input.network} not found`);
@@ -199,32 +229,51 @@ export class Topology {
       const nkv = snap.network;
       if (!nkv) throw invalid('network', `network: network ${input.network} not found`);
       if (byName) this.networkIds.set(input.network, netId);
-      const net = decodeNetwork(nkv.value);
-      const { st } = snap;
       const [nameTaken, portKeys] = snap.extra as [KeyValue[], KeyValue[]];
       if (nameTaken.length > 0) throw conflict('name', `a port named ${input.name} already exists`);
-      const macs = macOwners(st);
-      if (input.mac !== undefined && macs.has(input.mac)) {
-        throw conflict('mac', `MAC ${input.mac} is already used by ${macs.get(input.mac)} in network ${net.name}`);
-      }
-      const mac = input.mac ?? generateMac(new Set(macs.keys()));
-      const fixedIps = this.assignIps(input.fixedIps, st, net);
-      const pk = pickFreeFrom(portKeys, 'port-key', attempt);
-      const p: Port = {
-        id, name: input.name, networkId: net.id, mac, fixedIps, portSecurity: input.portSecurity,
-        allowedAddressPairs: input.allowedAddressPairs, portKey: pk.n,
-      };
-      return {
-        compares: [{ key: nkv.key, modRevision: nkv.modRevision }, guardCmp(net.id, st), nameFree('port', p.name), pk.compare],
-        ops: [
-          { op: 'put', key: portKey(net.id, id), value: encodePort(p) },
-          { op: 'put', key: nameKey('port', p.name), value: encodeClaim({ id, networkId: net.id }) },
-          { op: 'put', key: pk.key, value: `port/${id}` },
-          bump(net.id),
-        ],
-        result: p,
-      };
+      const view: PortPlanView = { network: nkv, st: snap.st, portKeys };
+      this.portPlanViews.set(netId, view);
+      return this.planPort(input, id, view, attempt);
     }, this.opts);
+  }
+
+  /**
+   * The transaction creating a port in a network as `view` shows it; once committed, `view` is brought up to
+   * the new revision so that the next creation in that network can plan from it without a read.
+   */
+  private planPort(input: ReturnType<typeof parsePortInput>, id: string, view: PortPlanView, attempt: number): Plan<Port> {
+    const { st } = view;
+    const nkv = view.network;
+    const net = decodeNetwork(nkv.value);
+    const macs = macOwners(st);
+    if (input.mac !== undefined && macs.has(input.mac)) {
+      throw conflict('mac', `MAC ${input.mac} is already used by ${macs.get(input.mac)} in network ${net.name}`);
+    }
+    const mac = input.mac ?? generateMac(new Set(macs.keys()));
+    const fixedIps = this.assignIps(input.fixedIps, st, net);
+    const pk = pickFreeFrom(view.portKeys, 'port-key', attempt);
+    const p: Port = {
+      id, name: input.name, networkId: net.id, mac, fixedIps, portSecurity: input.portSecurity,
+      allowedAddressPairs: input.allowedAddressPairs, portKey: pk.n,
+    };
+    const portValue = encodePort(p);
+    return {
+      compares: [{ key: nkv.key, modRevision: nkv.modRevision }, guardCmp(net.id, st), nameFree('port', p.name), pk.compare],
+      ops: [
+        { op: 'put', key: portKey(net.id, id), value: portValue },
+        { op: 'put', key: nameKey('port', p.name), value: encodeClaim({ id, networkId: net.id }) },
+        { op: 'put', key: pk.key, value: `port/${id}` },
+        bump(net.id),
+      ],
+      result: p,
+      committed: (revision) => {
+        if (this.portPlanViews.get(net.id) !== view) return; // replaced by a fresher snapshot meanwhile
+        const kv = (key: string, value: string): KeyValue => ({ key, value, createRevision: revision, modRevision: revision });
+        st.guardRev = revision;
+        st.ports.push({ obj: p, kv: kv(portKey(net.id, id), portValue) });
+        view.portKeys.push(kv(pk.key, `port/${id}`));
+      },
+    };
   }
 
   /** Validates requested fixed IPs and allocates the missing ones (default: one from the first subnet). */
@@ -296,6 +345,8 @@ export class Topology {
           bump(p.networkId),
         ],
         result: p,
+        // The network changed: the next creation there plans from a fresh read instead of a doomed guess.
+        committed: () => this.portPlanViews.delete(p.networkId),
       };
     }, this.opts);
   }

@@ -242,3 +242,33 @@ describe('port creation by network name', () => {
     await rejects(() => topo.createPort({ name: 'p3', network: 'blue' }), 'INVALID', 'network', /not found/);
   });
 });
+
+describe('port creation from the remembered network view', () => {
+  it('plans later creations without reading, and still sees what other API servers did', async () => {
+    await topo.createNetwork({ name: 'net' });
+    await topo.createSubnet({ name: 'net-sub', network: 'net', cidr: '10.0.0.0/24' });
+    const reads: number[] = [];
+    const realRead = store.read.bind(store);
+    store.read = ((ops) => (reads.push(ops.length), realRead(ops))) as typeof store.read;
+    const a = await topo.createPort({ name: 'a', network: 'net' });
+    const b = await topo.createPort({ name: 'b', network: 'net' });
+    const c = await topo.createPort({ name: 'c', network: 'net' });
+    expect(reads.length).toBe(1); // only the first creation read the network
+    expect(new Set([a.fixedIps[0]!.ip, b.fixedIps[0]!.ip, c.fixedIps[0]!.ip]).size).toBe(3);
+    expect(new Set([a.portKey, b.portKey, c.portKey]).size).toBe(3);
+    // Another API server (same store) creates a port and frees one: the remembered view is now stale.
+    const other = new Topology(store);
+    const d = await other.createPort({ name: 'd', network: 'net' });
+    await other.deletePort('b');
+    // A name that is free only now, an address that was freed elsewhere, a MAC used elsewhere: all decided right.
+    const e = await topo.createPort({ name: 'e', network: 'net', fixedIps: [{ ip: b.fixedIps[0]!.ip }], mac: b.mac });
+    expect(e.fixedIps[0]!.ip).toBe(b.fixedIps[0]!.ip);
+    const f = await topo.createPort({ name: 'f', network: 'net' });
+    expect(new Set([a, c, d, e, f].map((p) => p.fixedIps[0]!.ip)).size).toBe(5);
+    expect(new Set([a, c, d, e, f].map((p) => p.portKey)).size).toBe(5);
+    await rejects(() => topo.createPort({ name: 'g', network: 'net', fixedIps: [{ ip: d.fixedIps[0]!.ip }] }), 'CONFLICT', 'fixedIps[0].ip');
+    await rejects(() => topo.createPort({ name: 'd', network: 'net' }), 'CONFLICT', 'name');
+    const listed = (await topo.listPorts('net')).map((p) => p.name).sort();
+    expect(listed).toEqual(['a', 'c', 'd', 'e', 'f']);
+  });
+});
