@@ -22,7 +22,7 @@ import { FlowComputer } from './compute.js';
 import type { AgentConfig } from './config.js';
 import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from './router-reach.js';
-import { TopologySync, type ViewChange } from './topology-sync.js';
+import { TopologySync, type PortRemoved, type ViewChange } from './topology-sync.js';
 import { TopologyView } from './view.js';
 import { warmUp } from './warmup.js';
 
@@ -83,6 +83,7 @@ export class Agent {
     this.reach = new RouterReach(this.view, this.sync);
     this.subscription.on('event', (ev: SubscriptionEvent) => this.onStoreEvent(ev));
     this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
+    this.sync.on('portRemoved', (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')));
     this.bindings.on('changed', (netId: string) => this.markDirty(netId, true));
 
     // Open vSwitch: bridge, table names, tunnel port.
@@ -240,7 +241,7 @@ export class Agent {
         const watchedName = nameOf(ev.prefix);
         if (names.length > 0 || watchedName) {
           for (const kv of names) void this.bindings.nameAppeared(nameOf(kv.key)!, kv.value);
-          // The port was deleted before its name watch started (the watch starts after the port is announced).
+          // A name watch's snapshot without the name: the port a VIF waited for does not exist (any more).
           if (watchedName && !names.some((kv) => nameOf(kv.key) === watchedName)) void this.bindings.nameRemoved(watchedName);
           return;
         }

@@ -20,13 +20,15 @@ interface Resolved {
 
 /**
  * Binds VIFs to logical ports: a VIF whose iface-id names a port is bound to this chassis (binding in the
- * store), its network is watched, and unplug unbinds. A VIF plugged before its port exists waits on the
- * port's name key and binds when the port appears. A binding is deleted only if it is still the one this
- * agent wrote, so a VM that moved to another hypervisor keeps its new binding.
+ * store), its network is watched, and unplug unbinds. A VIF whose port does not exist (yet, or any more) waits
+ * on the port's name key and binds when a port of that name appears; a bound port's deletion is seen through
+ * its network, which is watched anyway (portRemoved), so a bound port costs no watch of its own. A binding is
+ * deleted only if it is still the one this agent wrote, so a VM that moved to another hypervisor keeps its new
+ * binding.
  */
 export class BindingManager extends EventEmitter {
   private readonly resolved = new Map<string, Resolved>();
-  /** Port names whose name key this agent watches (VIF waiting for its port, or bound). */
+  /** Port names whose name key this agent watches (VIFs waiting for their port). */
   private readonly watchedNames = new Set<string>();
   /** Port names whose first binding write is in flight: their flows may already be computed, not marked. */
   private readonly writing = new Set<string>();
@@ -82,16 +84,29 @@ export class BindingManager extends EventEmitter {
     // nothing needs to be read from the store before the flows are computed.
     const known = this.portInView(ev.ifaceId);
     if (known) {
-      // resolve() asks for the flows at once; the name watch's store calls wait until the port is installed and
-      // announced, off the VM's critical path (its snapshot catches up on a rename or delete meanwhile).
       await this.resolve(ev.ifaceId, known);
-      await this.watchName(ev.ifaceId);
       return;
     }
-    await this.watchName(ev.ifaceId);
-    const kv = await this.store.get(nameKey('port', ev.ifaceId));
-    if (kv) await this.nameAppeared(ev.ifaceId, kv.value);
-    else this.logger.info({ port: ev.ifaceId, iface: ev.name }, 'VIF plugged for a port that does not exist (yet)');
+    await this.waitForPort(ev.ifaceId, ev.name);
+  }
+
+  /** Watches the port's name until a port of that name exists, then binds it (the watch stops once bound). */
+  private async waitForPort(name: string, iface?: string): Promise<void> {
+    await this.watchName(name);
+    const kv = await this.store.get(nameKey('port', name));
+    if (kv) await this.nameAppeared(name, kv.value);
+    else this.logger.info({ port: name, iface }, 'VIF plugged for a port that does not exist (yet)');
+  }
+
+  /**
+   * A port in a watched network was deleted. If a VIF here is bound to it, it is released and waits for a
+   * port of the same name (one created again, maybe in another network).
+   */
+  async portRemoved(ev: { networkId: string; portId: string; name: string }): Promise<void> {
+    const r = this.resolved.get(ev.name);
+    if (!r || r.portId !== ev.portId) return;
+    await this.release(ev.name);
+    if (this.view.vifs.has(ev.name)) await this.waitForPort(ev.name);
   }
 
   async unplugged(ev: VifEvent): Promise<void> {
@@ -146,6 +161,8 @@ export class BindingManager extends EventEmitter {
     const ms = Math.round((performance.now() - t0) * 10) / 10;
     this.logger.info({ port: name, network: r.networkId, ms }, 'port bound to this chassis');
     this.emit('bound', name, r.networkId);
+    // Bound: from now on its network's watch reports its deletion; the name watch (if it waited) can go.
+    if (this.resolved.get(name) === r) await this.unwatchName(name);
   }
 
   /** The port named `name` if a watched network holds it. */

@@ -26,8 +26,16 @@ export interface Subscription {
 /**
  * Keeps the view in step with the store for exactly the networks it is asked to watch (lazy sync),
  * plus chassis and routers. Store events come in as key/value changes; each is decoded with its key's
- * kind, and the networks it affects are reported through 'change'.
+ * kind, and the networks it affects are reported through 'change'; a port deleted from the view is also
+ * reported through 'portRemoved' (PortRemoved).
  */
+/** A port that was in the view was deleted from the store. */
+export interface PortRemoved {
+  networkId: string;
+  portId: string;
+  name: string;
+}
+
 export class TopologySync extends EventEmitter {
   /** Networks we want, with the reasons (local port names) we want them. */
   private readonly wanted = new Map<string, Set<string>>();
@@ -175,11 +183,16 @@ export class TopologySync extends EventEmitter {
         this.view.networks.get(k.networkId)?.subnets.delete(k.subnetId);
         this.changed(k.networkId);
         return;
-      case 'port':
-        this.view.networks.get(k.networkId)?.ports.delete(k.portId);
+      case 'port': {
+        const ports = this.view.networks.get(k.networkId)?.ports;
+        const gone = ports?.get(k.portId);
+        ports?.delete(k.portId);
         this.orphanBindings.delete(`${netPrefix(k.networkId)}bindings/${k.portId}`);
         this.changed(k.networkId);
+        // The binding manager follows its ports' deletions here, through the network it watches anyway.
+        if (gone) this.emit('portRemoved', { networkId: k.networkId, portId: k.portId, name: gone.port.name } satisfies PortRemoved);
         return;
+      }
       case 'binding': {
         this.orphanBindings.delete(key);
         const net = this.view.networks.get(k.networkId);

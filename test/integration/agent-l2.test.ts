@@ -103,6 +103,23 @@ describe.each([
     expect(total).toBeLessThan(1000);
   });
 
+  it('a port deleted under a plugged VM stops its traffic; a port created again under that name restores it', async () => {
+    const vm = 'b-hv2-2';
+    const peer = 'b-hv1-1';
+    const p = ports[vm]!;
+    expect(await c.ping(peer, p.ip)).toBe(true);
+    await c.api().call('DELETE', `/v1/ports/${vm}`);
+    // The VM's flows go with its port: nothing reaches it any more (ARP for it is no longer answered either).
+    const gone = Date.now() + 3000;
+    while (Date.now() < gone && (await c.ping(peer, p.ip, 0.3))) await new Promise((r) => setTimeout(r, 50));
+    expect(await c.ping(peer, p.ip, 0.5)).toBe(false);
+    // Same name, same MAC and address, new port: the VIF still plugged is bound to it without being touched.
+    const again = (await c.api().call('POST', '/v1/ports', { name: vm, network: 'net-b', mac: p.mac, fixedIps: [{ ip: p.ip }] })) as { id: string };
+    expect(again.id).not.toBe(p.id);
+    expect(await c.pingUntil(peer, p.ip, 5000)).toBeGreaterThanOrEqual(0);
+    ports[vm] = { ...p, id: again.id };
+  });
+
   it('a 4th host joins later with no restart of the others', async () => {
     const before = await Promise.all(HOSTS.map((h) => c.agentStatus(h)));
     await c.sb.addHost();

@@ -65,7 +65,7 @@ describe('BindingManager fast path', () => {
     expect(seen[1]!.stored).toBe(true);
     expect(bm.boundPorts()).toEqual([{ name: 'p1', portId: PORT_ID, networkId: NET, ofport: 5 }]);
     expect(wants).toEqual([NET]);
-    expect(subs.length).toBe(1); // the name is still watched (renames, deletes)
+    expect(subs.length).toBe(0); // no watch of its own: its deletion is seen through its (watched) network
     expect(nameReads).toEqual([]); // the port's name key was not read: the view had it
   });
 

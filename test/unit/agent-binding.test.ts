@@ -17,6 +17,7 @@ async function setup() {
   const sub = new PrefixSubscription(store);
   const sync = new TopologySync(view, sub, silentLogger, true);
   const bindings = new BindingManager(store, view, sync, sub, silentLogger);
+  sync.on('portRemoved', (ev) => void bindings.portRemoved(ev));
   sub.on('event', (ev: SubscriptionEvent) => {
     if (ev.type === 'snapshot' || ev.type === 'resync') {
       if (ev.prefix.includes('/names/')) for (const kv of ev.kvs) void bindings.nameAppeared(kv.key.split('/').pop()!, kv.value);
@@ -26,7 +27,7 @@ async function setup() {
       else sync.applyPut(ev.kv.key, ev.kv.value);
     } else if (!ev.key.includes('/names/')) sync.applyDelete(ev.key);
   });
-  return { store, topo, net, view, bindings };
+  return { store, topo, net, view, bindings, sub };
 }
 
 const until = async (f: () => boolean | Promise<boolean>) => {
@@ -53,6 +54,26 @@ describe('BindingManager', () => {
     const port = (await topo.createPort({ name: 'late', network: 'n' })) as { id: string };
     await until(async () => (await store.get(bindingKey(net.id, port.id))) !== undefined && view.portByOfport(8) !== undefined);
     expect(view.portByOfport(8)?.ps.port.id).toBe(port.id);
+  });
+
+  it('a bound port deleted while its VIF stays plugged is released, and a new port of that name binds again', async () => {
+    const { store, topo, net, view, bindings, sub } = await setup();
+    const first = (await topo.createPort({ name: 'again', network: 'n' })) as { id: string };
+    await bindings.plugged({ name: 'tap4', ofport: 10, ifaceId: 'again' });
+    await until(async () => (await store.get(bindingKey(net.id, first.id))) !== undefined);
+    expect(sub.prefixes().filter((p) => p.includes('/names/'))).toEqual([]); // bound: no name watch of its own
+    await topo.deletePort('again');
+    await until(() => view.portByOfport(10) === undefined && sub.prefixes().some((p) => p.endsWith('/names/port/again')));
+    expect(view.portByOfport(10)).toBeUndefined();
+    expect(sub.prefixes().some((p) => p.endsWith('/names/port/again'))).toBe(true); // waiting for the name again
+    // Re-created in another network: found through the name watch, bound, and the name watch goes again.
+    await topo.createNetwork({ name: 'n2' });
+    await topo.createSubnet({ name: 's2', network: 'n2', cidr: '10.9.0.0/24' });
+    const second = (await topo.createPort({ name: 'again', network: 'n2' })) as { id: string; networkId: string };
+    await until(async () => view.portByOfport(10)?.ps.port.id === second.id && (await store.get(bindingKey(second.networkId, second.id))) !== undefined);
+    expect(view.portByOfport(10)?.ps.port.id).toBe(second.id);
+    await until(() => !sub.prefixes().some((p) => p.includes('/names/')));
+    expect(sub.prefixes().filter((p) => p.includes('/names/'))).toEqual([]);
   });
 
   it('does not remove a binding another chassis took over (VM moved)', async () => {
