@@ -154,7 +154,7 @@ export class Agent {
     this.notePendingMarks(this.computer.flush());
     this.started = true;
     this.channel.start();
-    void this.flows.activate();
+    const firstSync = this.flows.activate();
 
     if (cfg.apiListen !== 'none') {
       this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION });
@@ -166,9 +166,13 @@ export class Agent {
       await rename(`${cfg.readyFile}.tmp`, cfg.readyFile);
     }
     log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
-    // Serving already; in the background, let V8 optimise the port-event path before the first VM needs it.
-    const warm = performance.now();
-    void warmUp(this.tables, APPS, cfg.encap).then((messages) => log.debug({ ms: Math.round(performance.now() - warm), messages }, 'JIT warm-up done'));
+    // Serving already; once the switch is reconciled (the warm-up must not slow that down), let V8 optimise the
+    // port-event path in the background before the first VM needs it.
+    void firstSync.then(async () => {
+      const warm = performance.now();
+      const messages = await warmUp(this.tables, APPS, cfg.encap);
+      log.debug({ ms: Math.round(performance.now() - warm), messages }, 'JIT warm-up done');
+    }).catch(() => undefined);
   }
 
   async stop(): Promise<void> {

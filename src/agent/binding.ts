@@ -32,6 +32,8 @@ export class BindingManager extends EventEmitter {
   private readonly watchedNames = new Set<string>();
   /** Port names whose first binding write is in flight: their flows may already be computed, not marked. */
   private readonly writing = new Set<string>();
+  /** Port names whose network is being read into the view for them (resolve waits on it). */
+  private readonly loading = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: Store,
@@ -140,13 +142,26 @@ export class BindingManager extends EventEmitter {
    */
   private async resolve(name: string, r: Resolved): Promise<void> {
     const cur = this.resolved.get(name);
-    if (cur && cur.portId === r.portId) return;
+    if (cur && cur.portId === r.portId) {
+      // Resolved already, maybe still reading its network: a caller (the agent's start-up) counts on the port's
+      // network being in the view when this returns.
+      await this.loading.get(name);
+      return;
+    }
     if (cur) await this.release(name);
     this.resolved.set(name, r);
     this.view.bound.set(name, r);
     // Only wait when the network still has to be read: a watched one is in the view now.
     const wanted = this.sync.want(r.networkId, name);
-    if (wanted) await wanted;
+    if (wanted) {
+      const settled = wanted.then(() => undefined, () => undefined);
+      this.loading.set(name, settled);
+      try {
+        await wanted;
+      } finally {
+        if (this.loading.get(name) === settled) this.loading.delete(name);
+      }
+    }
     if (this.resolved.get(name) !== r) return; // released or re-resolved meanwhile
     this.writing.add(name);
     this.emit('changed', r.networkId);

@@ -98,6 +98,27 @@ describe('BindingManager fast path', () => {
     expect(bm.boundPorts().length).toBe(1);
   });
 
+  it('a second resolution of a port returns only once its network is in the view (agent start-up relies on it)', async () => {
+    const { store, view, port } = setup();
+    await store.put(portKey(NET, port.id), JSON.stringify(port));
+    let release!: () => void;
+    const loaded = new Promise<void>((r) => (release = r));
+    const sync = { want: () => loaded, unwant: async () => undefined } as unknown as TopologySync;
+    const bm = new BindingManager(store, view, sync, { add: () => undefined, remove: () => undefined }, silentLogger);
+    view.plugVif({ ifaceName: 't1', ofport: 5, ifaceId: 'p1' });
+    const claim = JSON.stringify({ id: PORT_ID, networkId: NET });
+    const first = bm.nameAppeared('p1', claim); // e.g. from the name watch's snapshot
+    let secondDone = false;
+    const second = bm.nameAppeared('p1', claim).then(() => (secondDone = true)); // e.g. from the explicit read
+    await new Promise((r) => setTimeout(r, 20));
+    expect(secondDone).toBe(false);
+    release();
+    await second;
+    expect(secondDone).toBe(true);
+    await first;
+    expect(bm.boundPorts().map((b) => b.portId)).toEqual([PORT_ID]);
+  });
+
   it('a port not in the view still resolves through its name key', async () => {
     const { store, view, bm, port, nameReads } = setup();
     view.networks.clear();

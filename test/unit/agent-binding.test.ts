@@ -60,7 +60,7 @@ describe('BindingManager', () => {
     const { store, topo, net, view, bindings, sub } = await setup();
     const first = (await topo.createPort({ name: 'again', network: 'n' })) as { id: string };
     await bindings.plugged({ name: 'tap4', ofport: 10, ifaceId: 'again' });
-    await until(async () => (await store.get(bindingKey(net.id, first.id))) !== undefined);
+    await until(async () => (await store.get(bindingKey(net.id, first.id))) !== undefined && !sub.prefixes().some((p) => p.includes('/names/')));
     expect(sub.prefixes().filter((p) => p.includes('/names/'))).toEqual([]); // bound: no name watch of its own
     await topo.deletePort('again');
     await until(() => view.portByOfport(10) === undefined && sub.prefixes().some((p) => p.endsWith('/names/port/again')));
