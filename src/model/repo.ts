@@ -27,11 +27,10 @@ export interface TopologyOptions extends CasOptions {
   logger?: Logger;
 }
 
-/** What planning a port creation reads: the network record, its state and guard, the port-key pool. */
+/** What planning a port creation in one network reads: the network record, its state and guard. */
 interface PortPlanView {
   network: KeyValue;
   st: NetState;
-  portKeys: KeyValue[];
 }
 
 /** A port as shown: its configuration plus the live binding an agent wrote, if any. */
@@ -53,6 +52,11 @@ export class Topology {
    * later creations. A hint too: plans made from it are checked by their compares like any other.
    */
   private readonly portPlanViews = new Map<string, PortPlanView>();
+  /**
+   * The port-key pool (shared by all networks) as last read, plus the keys this instance allocated since: one
+   * list for every network, so creations alternating between networks keep planning without a read.
+   */
+  private portKeyPool: KeyValue[] | undefined;
 
   constructor(readonly store: Store, private readonly opts: TopologyOptions = {}) {
     this.log = (opts.logger ?? silentLogger).child({ component: 'topology' });
@@ -205,9 +209,10 @@ export class Topology {
       // compares (network record, guard, the name's claim, port name, port key) reject it if anything it relied
       // on has changed since; then, and whenever planning from that view fails, plan again from a fresh snapshot.
       const known = attempt === 0 ? this.portPlanViews.get(netId) : undefined;
-      if (known) {
+      const pool = this.portKeyPool;
+      if (known && pool) {
         try {
-          const plan = this.planPort(input, id, known, attempt);
+          const plan = this.planPort(input, id, known, pool, attempt);
           if (byName) plan.compares.push({ key: nameKey('network', input.network), value: encodeClaim({ id: netId }) });
           return { ...plan, speculative: true };
         } catch {
@@ -231,9 +236,10 @@ export class Topology {
       if (byName) this.networkIds.set(input.network, netId);
       const [nameTaken, portKeys] = snap.extra as [KeyValue[], KeyValue[]];
       if (nameTaken.length > 0) throw conflict('name', `a port named ${input.name} already exists`);
-      const view: PortPlanView = { network: nkv, st: snap.st, portKeys };
+      const view: PortPlanView = { network: nkv, st: snap.st };
       this.portPlanViews.set(netId, view);
-      return this.planPort(input, id, view, attempt);
+      this.portKeyPool = portKeys;
+      return this.planPort(input, id, view, portKeys, attempt);
     }, this.opts);
   }
 
@@ -241,7 +247,7 @@ export class Topology {
    * The transaction creating a port in a network as `view` shows it; once committed, `view` is brought up to
    * the new revision so that the next creation in that network can plan from it without a read.
    */
-  private planPort(input: ReturnType<typeof parsePortInput>, id: string, view: PortPlanView, attempt: number): Plan<Port> {
+  private planPort(input: ReturnType<typeof parsePortInput>, id: string, view: PortPlanView, pool: KeyValue[], attempt: number): Plan<Port> {
     const { st } = view;
     const nkv = view.network;
     const net = decodeNetwork(nkv.value);
@@ -251,7 +257,7 @@ export class Topology {
     }
     const mac = input.mac ?? generateMac(new Set(macs.keys()));
     const fixedIps = this.assignIps(input.fixedIps, st, net);
-    const pk = pickFreeFrom(view.portKeys, 'port-key', attempt);
+    const pk = pickFreeFrom(pool, 'port-key', attempt);
     const p: Port = {
       id, name: input.name, networkId: net.id, mac, fixedIps, portSecurity: input.portSecurity,
       allowedAddressPairs: input.allowedAddressPairs, portKey: pk.n,
@@ -267,11 +273,12 @@ export class Topology {
       ],
       result: p,
       committed: (revision) => {
-        if (this.portPlanViews.get(net.id) !== view) return; // replaced by a fresher snapshot meanwhile
         const kv = (key: string, value: string): KeyValue => ({ key, value, createRevision: revision, modRevision: revision });
+        // Each memory is brought up to date only if it is still the one planned from (not replaced meanwhile).
+        if (this.portKeyPool === pool) pool.push(kv(pk.key, `port/${id}`));
+        if (this.portPlanViews.get(net.id) !== view) return;
         st.guardRev = revision;
         st.ports.push({ obj: p, kv: kv(portKey(net.id, id), portValue) });
-        view.portKeys.push(kv(pk.key, `port/${id}`));
       },
     };
   }

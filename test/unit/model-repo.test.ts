@@ -244,6 +244,20 @@ describe('port creation by network name', () => {
 });
 
 describe('port creation from the remembered network view', () => {
+  it('creations alternating between networks read each network once (the port-key pool is shared)', async () => {
+    for (const n of ['x', 'y']) {
+      await topo.createNetwork({ name: n });
+      await topo.createSubnet({ name: `${n}-sub`, network: n, cidr: n === 'x' ? '10.1.0.0/24' : '10.2.0.0/24' });
+    }
+    const reads: number[] = [];
+    const realRead = store.read.bind(store);
+    store.read = ((ops) => (reads.push(ops.length), realRead(ops))) as typeof store.read;
+    const made = [];
+    for (let i = 0; i < 6; i++) made.push(await topo.createPort({ name: `alt${i}`, network: i % 2 ? 'y' : 'x' }));
+    expect(reads.length).toBe(2);
+    expect(new Set(made.map((p) => p.portKey)).size).toBe(6);
+  });
+
   it('plans later creations without reading, and still sees what other API servers did', async () => {
     await topo.createNetwork({ name: 'net' });
     await topo.createSubnet({ name: 'net-sub', network: 'net', cidr: '10.0.0.0/24' });
