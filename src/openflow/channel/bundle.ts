@@ -75,13 +75,7 @@ export async function runBundle(s: OfSession, msgs: OfMessage[], opts: BundleOpt
     }
     if (opts.pipelineCommit) return await commitPipelined(bundleId, control, opened, failures);
     const barrier = s.exchange({ type: 'BARRIER_REQUEST', xid: 0 }, timeoutMs);
-    try {
-      await opened;
-    } catch (err) {
-      await barrier.catch(() => undefined);
-      if (err instanceof OfpErrorMessage) throw new OfBundleError(bundleId, err.error, undefined);
-      throw err;
-    }
+    await awaitOpened(bundleId, opened, barrier);
     await barrier;
     if (failures.length > 0) {
       await discard();
@@ -112,13 +106,7 @@ async function commitPipelined(
 ): Promise<void> {
   const commit = control('commit_request');
   commit.catch(() => undefined);
-  try {
-    await opened;
-  } catch (err) {
-    await commit.catch(() => undefined);
-    if (err instanceof OfpErrorMessage) throw new OfBundleError(bundleId, err.error, undefined);
-    throw err;
-  }
+  await awaitOpened(bundleId, opened, commit);
   try {
     await commit;
   } catch (err) {
@@ -126,6 +114,17 @@ async function commitPipelined(
     throw failureError(bundleId, failures, err.error);
   }
   if (failures.length > 0) throw failureError(bundleId, failures, undefined, true);
+}
+
+/** The open's outcome; if it failed, the request sent behind it is let settle and the failure names the bundle. */
+async function awaitOpened(bundleId: number, opened: Promise<OfMessage>, behind: Promise<unknown>): Promise<void> {
+  try {
+    await opened;
+  } catch (err) {
+    await behind.catch(() => undefined);
+    if (err instanceof OfpErrorMessage) throw new OfBundleError(bundleId, err.error, undefined);
+    throw err;
+  }
 }
 
 function failureError(bundleId: number, failures: Array<{ index: number; error: ErrorMsg }>, commitError?: ErrorMsg, committed = false): OfBundleError {
