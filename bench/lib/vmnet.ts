@@ -5,7 +5,7 @@
  * `ovs-vsctl add-port` (which waits for ovs-vswitchd); readiness is a bash loop of `ping -c1 -W0.1` run inside
  * the VM namespace; the installed mark is seen through `ovs-vsctl wait-until` (an OVSDB monitor, no polling).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { execCmd, run } from '../../src/sandbox/run.js';
 import { nowUs } from './stats.js';
 
@@ -92,24 +92,27 @@ echo "$t0 $t_api $t_plug $t1"
   const child = spawn('bash', ['-c', script, '_', o.apiUrl, JSON.stringify(o.body), o.dbSock, o.ifname, o.portName, o.netns, o.pingIp, String(o.timeoutS ?? 30)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  const done = new Promise<PortSequenceTimes>((resolve, reject) => {
-    child.on('close', (code) => {
-      const [t0, tApi, tPlug, tReady] = out.trim().split(' ').map(Number);
-      if (code === 0 && t0 && tApi && tPlug && tReady) resolve({ t0, tApi, tPlug, tReady });
-      else reject(new Error(`port sequence for ${o.portName} failed (${code}): ${err.trim()}`));
-    });
+  const done = outputOf(child).then(({ code, out, err }) => {
+    const [t0, tApi, tPlug, tReady] = out.trim().split(' ').map(Number);
+    if (code === 0 && t0 && tApi && tPlug && tReady) return { t0, tApi, tPlug, tReady };
+    throw new Error(`port sequence for ${o.portName} failed (${code}): ${err.trim()}`);
   });
   done.catch(() => undefined);
   return {
     go: () => {
-      child.stdin.end('go\n');
+      child.stdin!.end('go\n');
       return done;
     },
   };
+}
+
+/** A child's exit code and whole stdout/stderr ('close', not 'exit': only then has all output been read). */
+function outputOf(child: ChildProcess): Promise<{ code: number | null; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err })));
 }
 
 /** run.sh's probe: `n` times, the µs one ping_until try takes on a path that is up, timed inside bash. */
@@ -134,17 +137,10 @@ export function watchMark(dbSock: string, ifname: string, key: string, timeoutS 
     'ovs-vsctl --db="unix:$1" --timeout="$4" wait-until Interface "$2" "external_ids:$3=true" && echo "${EPOCHREALTIME/./}"',
     '_', dbSock, ifname, key, String(timeoutS),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  const done = new Promise<number>((resolve, reject) => {
-    // 'close', not 'exit': only then has all of stdout been read.
-    child.on('close', (code) => {
-      const t = Number(out.trim());
-      if (code === 0 && Number.isFinite(t) && t > 0) resolve(t);
-      else reject(new Error(`${ifname}: ${key} not set (${code}) ${err.trim()}`));
-    });
+  const done = outputOf(child).then(({ code, out, err }) => {
+    const t = Number(out.trim());
+    if (code === 0 && Number.isFinite(t) && t > 0) return t;
+    throw new Error(`${ifname}: ${key} not set (${code}) ${err.trim()}`);
   });
   return { done, cancel: () => child.kill('SIGTERM') };
 }
