@@ -32,8 +32,6 @@ export class BindingManager extends EventEmitter {
   private readonly watchedNames = new Set<string>();
   /** Port names whose first binding write is in flight: their flows may already be computed, not marked. */
   private readonly writing = new Set<string>();
-  /** Port names whose network is being read into the view for them (resolve waits on it). */
-  private readonly loading = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: Store,
@@ -144,8 +142,9 @@ export class BindingManager extends EventEmitter {
     const cur = this.resolved.get(name);
     if (cur && cur.portId === r.portId) {
       // Resolved already, maybe still reading its network: a caller (the agent's start-up) counts on the port's
-      // network being in the view when this returns.
-      await this.loading.get(name);
+      // network being in the view when this returns, and want() hands out the read in flight (whose failure the
+      // first resolution reports).
+      await this.sync.want(cur.networkId, name)?.catch(() => undefined);
       return;
     }
     if (cur) await this.release(name);
@@ -153,15 +152,7 @@ export class BindingManager extends EventEmitter {
     this.view.bound.set(name, r);
     // Only wait when the network still has to be read: a watched one is in the view now.
     const wanted = this.sync.want(r.networkId, name);
-    if (wanted) {
-      const settled = wanted.then(() => undefined, () => undefined);
-      this.loading.set(name, settled);
-      try {
-        await wanted;
-      } finally {
-        if (this.loading.get(name) === settled) this.loading.delete(name);
-      }
-    }
+    if (wanted) await wanted;
     if (this.resolved.get(name) !== r) return; // released or re-resolved meanwhile
     this.writing.add(name);
     this.emit('changed', r.networkId);
