@@ -340,10 +340,7 @@ export class FlowManager extends EventEmitter {
         }
         const index = (err as { index?: number }).index;
         if (typeof index !== 'number' || index < 0 || index >= msgs.length) throw err;
-        const key = keys[index]!;
-        const bad = this.desired.get(key);
-        const flow = bad ? [...bad.values()].at(-1)! : undefined;
-        this.reject(key, flow ? this.sig(flow) : '', err);
+        this.reject(keys[index]!, err);
         if ((err as { committed?: boolean }).committed) {
           this.needsDump = true;
           this.rerun = true;
@@ -362,17 +359,18 @@ export class FlowManager extends EventEmitter {
       try {
         encodeMessage(msgs[i]!);
       } catch (err) {
-        const flow = this.desired.get(keys[i]!);
-        const f = flow ? [...flow.values()].at(-1) : undefined;
-        this.reject(keys[i]!, f ? this.sig(f) : '', err);
+        this.reject(keys[i]!, err);
         msgs.splice(i, 1);
         keys.splice(i, 1);
       }
     }
   }
 
-  private reject(key: string, sig: string, err: unknown): void {
-    this.rejected.set(key, sig);
+  /** Sets aside the flow now desired under `key` (by its signature: a different declaration is tried again). */
+  private reject(key: string, err: unknown): void {
+    const byOwner = this.desired.get(key);
+    const flow = byOwner && [...byOwner.values()].at(-1);
+    this.rejected.set(key, flow ? this.sig(flow) : '');
     this.stats.rejectedFlows++;
     this.logger.error({ err, flow: key }, 'flow refused; left out until its owner changes it');
     this.emit('flowRejected', { key, err });
