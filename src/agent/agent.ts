@@ -371,9 +371,9 @@ export class Agent {
     }
     if (ready.length === 0) return;
     const onSwitch = performance.now();
-    let missing: string[];
+    let missing: Set<string>;
     try {
-      missing = await markInstalledMany(this.ovsdb, ready, true);
+      missing = new Set(await markInstalledMany(this.ovsdb, ready, true));
     } catch (err) {
       for (const iface of ready) this.installedMarks.delete(iface);
       this.logger.warn({ err, ifaces: ready }, 'could not set wyvern-installed');
@@ -381,7 +381,7 @@ export class Agent {
     }
     const marked = performance.now();
     for (const iface of ready) {
-      if (missing.includes(iface)) {
+      if (missing.has(iface)) {
         this.installedMarks.delete(iface);
         continue;
       }
