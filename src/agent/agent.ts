@@ -24,7 +24,6 @@ import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from './router-reach.js';
 import { TopologySync, type PortRemoved, type ViewChange } from './topology-sync.js';
 import { TopologyView } from './view.js';
-import { warmUp } from './warmup.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -154,7 +153,7 @@ export class Agent {
     this.notePendingMarks(this.computer.flush());
     this.started = true;
     this.channel.start();
-    const firstSync = this.flows.activate();
+    void this.flows.activate();
 
     if (cfg.apiListen !== 'none') {
       this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION });
@@ -166,13 +165,6 @@ export class Agent {
       await rename(`${cfg.readyFile}.tmp`, cfg.readyFile);
     }
     log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
-    // Serving already; once the switch is reconciled (the warm-up must not slow that down), let V8 optimise the
-    // port-event path in the background before the first VM needs it.
-    void firstSync.then(async () => {
-      const warm = performance.now();
-      const messages = await warmUp(this.tables, APPS, cfg.encap);
-      log.debug({ ms: Math.round(performance.now() - warm), messages }, 'JIT warm-up done');
-    }).catch(() => undefined);
   }
 
   async stop(): Promise<void> {
