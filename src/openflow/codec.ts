@@ -141,9 +141,34 @@ export function encodeMessages(msgs: readonly OfMessage[]): Buffer {
   return w.result();
 }
 
+/*
+ * encodeMessage writes straight into a shared slab and returns a view of it, as Buffer.allocUnsafe does with
+ * Node's 8 KiB pool: one view per message instead of a writer, a pooled buffer and a trimmed view of that. A view
+ * keeps its slab alive, so the slab is small, and a message that outgrows the slab's headroom is copied out.
+ */
+const SLAB_BYTES = 16 * 1024;
+const SLAB_HEADROOM = 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabPos = 0;
+const slabWriter = new Writer(0);
+
 /** Encodes one message as OpenFlow 1.3 (HELLO and UNKNOWN may carry another version). */
 export function encodeMessage(msg: OfMessage): Buffer {
-  const w = new Writer(msg.type === 'FLOW_MOD' || msg.type === 'PACKET_OUT' ? 256 : 128);
-  encodeInto(w, msg);
-  return w.result();
+  if (SLAB_BYTES - slabPos < SLAB_HEADROOM) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabPos = 0;
+  }
+  const w = slabWriter;
+  const start = slabPos;
+  w.buf = slab;
+  w.pos = start;
+  if (msg.type === 'FLOW_MOD') { // the agent's bulk message skips the general dispatch
+    const at = w.header(OFPT.FLOW_MOD, msg.xid);
+    writeFlowMod(w, msg);
+    w.finish(at);
+  } else encodeInto(w, msg);
+  const end = w.pos;
+  if (w.buf !== slab) return Buffer.from(w.buf.subarray(start, end)); // outgrew the slab: copy, keep nothing big
+  slabPos = (end + 7) & ~7; // the next message starts 8-aligned, as pooled buffers do
+  return slab.subarray(start, end);
 }

@@ -70,6 +70,26 @@ describe('messages', () => {
     const msgs: OfMessage[] = [flowMod({ xid: 1, tableId: 2 }), { type: 'BARRIER_REQUEST', xid: 2 }, hello(3)];
     expect(encodeMessages(msgs).equals(Buffer.concat(msgs.map(encodeMessage)))).toBe(true);
   });
+  it('encoded messages never share bytes, across slab turnovers and messages larger than a slab', () => {
+    // encodeMessage hands out views of a shared slab: each must keep its own bytes whatever is encoded after it.
+    const sizes = [0, 10, 900, 3000, 20_000, 60_000, 5];
+    const made: { bytes: Buffer; m: OfMessage }[] = [];
+    for (let i = 0; i < 400; i++) {
+      const m = i % 7 === 3
+        ? packetOut({ xid: i, actions: [{ type: 'output', port: 1, maxLen: 0 }], data: Buffer.alloc(sizes[(i >> 3) % sizes.length]!, i & 0xff) })
+        : flowMod({ xid: i, cookie: BigInt(i), tableId: i & 0xff, match: [{ field: 'reg0', value: i }] });
+      made.push({ bytes: encodeMessage(m), m });
+    }
+    for (const { bytes, m } of made) {
+      expect(bytes.length).toBe(bytes.readUInt16BE(2));
+      expect(decodeMessage(bytes)).toEqual(m);
+    }
+    // Writing into one view must not reach into the next.
+    const a = encodeMessage({ type: 'BARRIER_REQUEST', xid: 1 });
+    const b = encodeMessage({ type: 'BARRIER_REQUEST', xid: 2 });
+    a.fill(0xee);
+    expect(decodeMessage(b)).toEqual({ type: 'BARRIER_REQUEST', xid: 2 });
+  });
   it('PACKET_OUT and flow stats request round trip', () => {
     const po = packetOut({ xid: 5, actions: [{ type: 'output', port: 'table', maxLen: 0 }], data: Buffer.alloc(60, 1) });
     expect(rt(po)).toEqual(po);
