@@ -19,6 +19,7 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
 import setup from '../test/global-setup.js';
+import { OVN_ANCHOR } from './lib/anchor.js';
 import { Cluster } from '../test/helpers/cluster.js';
 import { execCmd } from '../src/sandbox/run.js';
 
@@ -28,7 +29,6 @@ const SECONDS = Number(process.env.SECONDS ?? 5);
 const REPLY_RUNS = Number(process.env.REPLY_RUNS ?? 20);
 const LOG_LEVEL = process.env.LOG_LEVEL ?? 'info';
 const PY = '/usr/bin/python3'; // Debian's, with python3-scapy etc.; a pyenv shim may shadow it on PATH
-const OVN_RUN = join(import.meta.dirname, '../../shared/anchors/ovn/run.sh');
 const KEA_MEMFILE_LEASES_PER_S = 11_700;
 
 function p50max(xs: number[]): { p50: number; max: number; n: number } {
@@ -41,7 +41,7 @@ const fmt = (x: number) => x.toFixed(3);
 async function runOvn(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   await new Promise<void>((resolve, reject) => {
-    const p = spawn('bash', [OVN_RUN], { env: { ...process.env, DHCP_RUNS: String(REPLY_RUNS), NEW_PORTS: '3' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('bash', [OVN_ANCHOR], { env: { ...process.env, DHCP_RUNS: String(REPLY_RUNS), NEW_PORTS: '3' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (buf += d.toString()));

@@ -3,7 +3,7 @@
  * `ovs-ofctl -O OpenFlow13 --bundle add-flows` with the same flows, in the same run, on the same switch
  * (flows deleted between runs). Prints both times and the ratio (target ≤ 1.1× ovs-ofctl).
  *
- *   npx tsx bench/openflow-bundle.ts [flows=100000] [rounds=3]      (root; needs openvswitch-switch)
+ *   npm run bench:openflow-bundle -- [flows=100000] [rounds=3]      (root; needs openvswitch-switch)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

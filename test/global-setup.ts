@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /**
  * Integration tests start agents as real processes from the built JS (dist/), exactly as installed.
@@ -15,8 +15,19 @@ function newest(dir: string): number {
   return t;
 }
 
+/** The repository root: the nearest directory up with a package.json (this file also runs built, from dist/). */
+function repoRoot(): string {
+  let dir = import.meta.dirname;
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${import.meta.dirname}`);
+    dir = up;
+  }
+  return dir;
+}
+
 export default function setup(): void {
-  const root = join(import.meta.dirname, '..');
+  const root = repoRoot();
   let built = 0;
   try {
     built = statSync(join(root, 'dist/src/cli/main.js')).mtimeMs;
