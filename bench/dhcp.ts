@@ -5,6 +5,8 @@
  *     REQUEST) paired by xid with the server's reply (OFFER, ACK); p50/max of reply − request. The same for
  *     dnsmasq in another VM on the same host (DHCP-off subnet), and OVN from ../shared/anchors/ovn/run.sh
  *     (its dhcp_reply_ms_* lines; run as a child process before the sandbox, so the two never share the CPU).
+ *     Then the switch's share alone (lib/dhcp-floor.ts): the agent stopped, bare Python and bare Node OpenFlow
+ *     responders replay wyvern's reply frames over the same flows; wyvern's own share is the difference.
  *  2. Leases/s through one agent: VMS VMs on one host, each with its logical port; one Python process opens an
  *     AF_PACKET socket in every VM's namespace and drives DISCOVER → OFFER → REQUEST → ACK concurrently
  *     (WINDOW transactions in flight per VM, distinct xids); completed ACKs per second over SECONDS.
@@ -20,6 +22,7 @@ import { loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
 import setup from '../test/global-setup.js';
 import { OVN_ANCHOR } from './lib/anchor.js';
+import { templatesFrom, withFloorResponder } from './lib/dhcp-floor.js';
 import { Cluster } from '../test/helpers/cluster.js';
 import { execCmd } from '../src/sandbox/run.js';
 
@@ -292,12 +295,26 @@ async function main(): Promise<void> {
       dns.kill('SIGTERM');
     }
 
+    // 1c. The switch's share: the agent stopped (its flows stay), bare responders replay wyvern's own replies.
+    const templates = await templatesFrom(join(dir, 'wyvern.pcap'));
+    await c.stopAgent('hv1');
+    const mgmt = c.sb.host('hv1').ovs.mgmtSock();
+    const floor = async (lang: 'python' | 'node') => p50max(await withFloorResponder(lang, mgmt, templates, dir,
+      () => replyTimes(c, 'w-cli', REPLY_RUNS, noop, join(dir, `floor-${lang}.pcap`))));
+    const floorPy = await floor('python');
+    const floorNode = await floor('node');
+    await c.startAgent('hv1', { logLevel: LOG_LEVEL });
+
     console.log('\n## DHCP server reply time (request -> reply on the VM eth0, tcpdump), ms');
     console.log(`wyvern agent      p50 ${fmt(wy.p50)}  max ${fmt(wy.max)}  (${wy.n} request/reply pairs; agent warmed by 2 s of leases)`);
     console.log(`wyvern, cold      p50 ${fmt(wyCold.p50)}  max ${fmt(wyCold.max)}  (${wyCold.n} pairs: the agent's first DHCP packets, code not yet optimized by V8)`);
     console.log(`dnsmasq (VM)      p50 ${fmt(dm.p50)}  max ${fmt(dm.max)}  (${dm.n} pairs)`);
     if (ovn?.dhcp_reply_ms_p50 !== undefined) console.log(`OVN native DHCP   p50 ${fmt(ovn.dhcp_reply_ms_p50)}  max ${fmt(ovn.dhcp_reply_ms_max!)}  (anchor run.sh, same machine, just before)`);
     else console.log('OVN native DHCP   not measured (SKIP_OVN=1 or the anchor failed)');
+    console.log(`floor, python     p50 ${fmt(floorPy.p50)}  max ${fmt(floorPy.max)}  (${floorPy.n} pairs: agent stopped, a bare Python OpenFlow responder replays wyvern's replies)`);
+    console.log(`floor, node       p50 ${fmt(floorNode.p50)}  max ${fmt(floorNode.max)}  (${floorNode.n} pairs: the same in bare Node, no wyvern code)`);
+    console.log(`wyvern's own share (p50 - python floor): ${fmt(wy.p50 - floorPy.p50)} ms warm, ${fmt(wyCold.p50 - floorPy.p50)} ms cold; ` +
+      `Node's floor over Python's: ${fmt(floorNode.p50 - floorPy.p50)} ms`);
 
     // 2. leases/s: VMS VMs on hv1.
     console.log(`\n# creating ${VMS} ports and VMs on hv1 …`);
@@ -332,6 +349,8 @@ async function main(): Promise<void> {
     console.log(`wyvern_dhcp_reply_cold_ms_p50 ${fmt(wyCold.p50)} ms`);
     console.log(`dnsmasq_dhcp_reply_ms_p50 ${fmt(dm.p50)} ms`);
     console.log(`dnsmasq_dhcp_reply_ms_max ${fmt(dm.max)} ms`);
+    console.log(`floor_python_dhcp_reply_ms_p50 ${fmt(floorPy.p50)} ms`);
+    console.log(`floor_node_dhcp_reply_ms_p50 ${fmt(floorNode.p50)} ms`);
     if (ovn?.dhcp_reply_ms_p50 !== undefined) {
       console.log(`ovn_dhcp_reply_ms_p50 ${fmt(ovn.dhcp_reply_ms_p50)} ms`);
       console.log(`ovn_dhcp_reply_ms_max ${fmt(ovn.dhcp_reply_ms_max!)} ms`);
