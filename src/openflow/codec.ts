@@ -1,4 +1,5 @@
 /** decodeMessage / encodeMessage: the single entry points that dispatch on the OpenFlow header. */
+import { markAsUntransferable } from 'node:worker_threads';
 import { OFP_VERSION, OFPT } from './constants.js';
 import { OfpDecodeError } from './errors.js';
 import { readAsync, readError, readFeaturesReply, readHello, readPort, readRole, writeAsync, writeError,
@@ -145,17 +146,24 @@ export function encodeMessages(msgs: readonly OfMessage[]): Buffer {
  * encodeMessage writes straight into a shared slab and returns a view of it, as Buffer.allocUnsafe does with
  * Node's 8 KiB pool: one view per message instead of a writer, a pooled buffer and a trimmed view of that. A view
  * keeps its slab alive, so the slab is small, and a message that outgrows the slab's headroom is copied out.
+ * Like Node's pool, the slab cannot be transferred to a worker (that would detach every other view of it).
  */
 const SLAB_BYTES = 16 * 1024;
 const SLAB_HEADROOM = 1024;
-let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slab = newSlab();
 let slabPos = 0;
 const slabWriter = new Writer(0);
+
+function newSlab(): Buffer {
+  const b = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  markAsUntransferable(b.buffer);
+  return b;
+}
 
 /** Encodes one message as OpenFlow 1.3 (HELLO and UNKNOWN may carry another version). */
 export function encodeMessage(msg: OfMessage): Buffer {
   if (SLAB_BYTES - slabPos < SLAB_HEADROOM) {
-    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slab = newSlab();
     slabPos = 0;
   }
   const w = slabWriter;

@@ -1,4 +1,5 @@
 /** Codec unit tests: typed errors with offsets, names, builders, nesting, opaque forms, input types. */
+import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, encodeMessages, errorCodeName, flowMod, flowStatsRequest, hello, helloVersions,
   OfpDecodeError, OfpErrorMessage, OFPP, packetOut, type OfMessage } from '../../src/openflow/index.js';
@@ -84,6 +85,14 @@ describe('messages', () => {
       expect(bytes.length).toBe(bytes.readUInt16BE(2));
       expect(decodeMessage(bytes)).toEqual(m);
     }
+    // Transferring a message's memory to a worker must not detach the slab the next messages are written into.
+    const sent = encodeMessage({ type: 'BARRIER_REQUEST', xid: 3 });
+    const { port1, port2 } = new MessageChannel();
+    port1.postMessage(sent, [sent.buffer as ArrayBuffer]);
+    port1.close();
+    port2.close();
+    expect(decodeMessage(sent)).toEqual({ type: 'BARRIER_REQUEST', xid: 3 });
+    expect(decodeMessage(encodeMessage({ type: 'BARRIER_REQUEST', xid: 4 }))).toEqual({ type: 'BARRIER_REQUEST', xid: 4 });
     // Writing into one view must not reach into the next.
     const a = encodeMessage({ type: 'BARRIER_REQUEST', xid: 1 });
     const b = encodeMessage({ type: 'BARRIER_REQUEST', xid: 2 });
