@@ -14,16 +14,16 @@ export function writeU32(b: Buffer, p: number, v: number): void {
 /** Big-endian u64 from a bigint (or safe integer); rejects values outside 0..2^64-1. */
 export function writeU64(b: Buffer, p: number, v: bigint | number): void {
   let hi: number, lo: number;
-  if (v === 0n) {
+  // Number(v) is exact up to 2^53, so 0 <= n <= 2^32-1 holds exactly when v is in that range: one conversion
+  // instead of bigint comparisons for the common small cookies and metadata.
+  const n = typeof v === 'number' ? v : Number(v);
+  if (n >= 0 && n <= 0xffffffff && (typeof v === 'bigint' || Number.isInteger(n))) {
     hi = 0;
-    lo = 0;
+    lo = n;
   } else if (typeof v === 'number') {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`u64 out of range: ${v}`);
     hi = Math.floor(v / 0x100000000);
     lo = v >>> 0;
-  } else if (v >= 0n && v <= 0xffffffffn) {
-    hi = 0;
-    lo = Number(v);
   } else {
     if (v < 0n || v > U64_MAX) throw new RangeError(`u64 out of range: ${v}`);
     hi = Number(v >> 32n);
