@@ -151,6 +151,7 @@ export function encodeMessages(msgs: readonly OfMessage[]): Buffer {
 const SLAB_BYTES = 16 * 1024;
 const SLAB_HEADROOM = 1024;
 let slab = newSlab();
+let slabMemory = slab.buffer as ArrayBuffer; // views are made from it directly: Buffer#subarray reads the accessors
 let slabPos = 0;
 const slabWriter = new Writer(0);
 
@@ -164,6 +165,7 @@ function newSlab(): Buffer {
 export function encodeMessage(msg: OfMessage): Buffer {
   if (SLAB_BYTES - slabPos < SLAB_HEADROOM) {
     slab = newSlab();
+    slabMemory = slab.buffer as ArrayBuffer;
     slabPos = 0;
   }
   const w = slabWriter;
@@ -178,5 +180,5 @@ export function encodeMessage(msg: OfMessage): Buffer {
   const end = w.pos;
   if (w.buf !== slab) return Buffer.from(w.buf.subarray(start, end)); // outgrew the slab: copy, keep nothing big
   slabPos = (end + 7) & ~7; // the next message starts 8-aligned, as pooled buffers do
-  return slab.subarray(start, end);
+  return Buffer.from(slabMemory, start, end - start);
 }
