@@ -35,7 +35,7 @@ export const AGENT_VERSION = '0.1.0';
 export class Agent {
   readonly tables = new PipelineTables(loadPipeline());
   readonly view: TopologyView;
-  readonly dhcpCounters: DhcpCounters = { replies: {}, drops: {} };
+  readonly dhcpCounters: DhcpCounters = { replies: {}, drops: {}, replayed: 0 };
   readonly l3Counters: L3Counters = { echoReplies: 0, timeExceeded: 0, unreachable: 0, reactiveFlows: 0 };
   store!: Store;
   ovsdb!: OvsdbClient;

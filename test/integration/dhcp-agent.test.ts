@@ -64,6 +64,7 @@ interface Pkt {
   type: number;
   ciaddr: string;
   yiaddr: string;
+  ethSrc: string;
 }
 const DISCOVER = 1,
   OFFER = 2,
@@ -106,14 +107,15 @@ class Capture {
     const r = await execCmd([
       'tshark', '-r', this.file, '-T', 'fields', '-E', 'separator=,',
       '-e', 'frame.time_epoch', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'dhcp.option.dhcp', '-e', 'dhcp.ip.client', '-e', 'dhcp.ip.your',
+      '-e', 'eth.src',
     ]);
     if (r.code !== 0) throw new Error(`tshark: ${r.stderr}`);
     return r.stdout
       .split('\n')
       .filter(Boolean)
       .map((l) => {
-        const [t, src, dst, type, ciaddr, yiaddr] = l.split(',');
-        return { t: Number(t), src: src!, dst: dst!, type: Number(type), ciaddr: ciaddr!, yiaddr: yiaddr! };
+        const [t, src, dst, type, ciaddr, yiaddr, ethSrc] = l.split(',');
+        return { t: Number(t), src: src!, dst: dst!, type: Number(type), ciaddr: ciaddr!, yiaddr: yiaddr!, ethSrc: ethSrc! };
       });
   }
 
@@ -141,7 +143,7 @@ describe('distributed DHCP on real OVS (2 hosts, etcd, agents)', () => {
     return { code: r.code, lines: r.stdout.split('\n').filter((l) => l.startsWith('LEASE|') || l.startsWith('NAK|')), out: r.stdout + r.stderr };
   }
 
-  async function dhcpStatus(host: string): Promise<{ dhcp: { replies: Record<string, number>; drops: Record<string, number> }; packetIn: Record<string, number> }> {
+  async function dhcpStatus(host: string): Promise<{ dhcp: { replies: Record<string, number>; drops: Record<string, number>; replayed: number }; packetIn: Record<string, number> }> {
     return (await c.agentStatus(host)) as never;
   }
 
@@ -198,6 +200,38 @@ describe('distributed DHCP on real OVS (2 hosts, etcd, agents)', () => {
     expect(s.dhcp.replies.ACK).toBeGreaterThanOrEqual(1);
   });
 
+  it('a repeated exchange is answered from the memo of built replies; a router attached meanwhile is seen at once', async () => {
+    const leaseOf = (r: { lines: string[] }) => parseLine(r.lines.find((x) => x.startsWith('LEASE|bound'))!);
+    expect((await udhcpc('u1')).code).toBe(0);
+    const before = await dhcpStatus('hv1');
+    // The same client options again: the same DISCOVER and REQUEST but for xid and secs.
+    const again = await udhcpc('u1');
+    expect(again.code, again.out).toBe(0);
+    expect(leaseOf(again)).toMatchObject({ ip: '10.61.0.11', router: GW, dns: DNS.join(' '), serverid: GW, mtu: String(MTU - VXLAN_OVERHEAD) });
+    const mid = await dhcpStatus('hv1');
+    expect(mid.dhcp.replayed - before.dhcp.replayed).toBeGreaterThanOrEqual(2);
+
+    // A router interface on the subnet becomes the DHCP server's MAC: the next replies must come from it.
+    const api = c.api();
+    await api.call('POST', '/v1/routers', { name: 'dhcp-r' });
+    try {
+      const r = (await api.call('POST', '/v1/routers/dhcp-r/interfaces', { subnet: `${NET}-sub` })) as { interfaces: { mac: string }[] };
+      const routerMac = r.interfaces[0]!.mac.toLowerCase();
+      let offerFrom = '';
+      for (let i = 0; i < 20 && offerFrom !== routerMac; i++) {
+        const cap = await Capture.start(netns('u1'), join(runDir, `memo-${i}.pcap`));
+        captures.push(cap);
+        const r2 = await udhcpc('u1');
+        expect(r2.code, r2.out).toBe(0);
+        offerFrom = (await cap.stop()).find((p) => p.type === OFFER)?.ethSrc ?? '';
+      }
+      expect(offerFrom).toBe(routerMac);
+    } finally {
+      await api.call('DELETE', `/v1/routers/dhcp-r/interfaces/${NET}-sub`);
+      await api.call('DELETE', '/v1/routers/dhcp-r');
+    }
+  });
+
   it('renewal: udhcpc SIGUSR1 sends a unicast RENEW to the server, answered with ACK', async () => {
     const cap = await Capture.start(netns('u1'), join(runDir, 'renew.pcap'));
     captures.push(cap);
@@ -228,6 +262,7 @@ describe('distributed DHCP on real OVS (2 hosts, etcd, agents)', () => {
     expect(ack).toMatchObject({ src: GW, dst: '10.61.0.11', yiaddr: '10.61.0.11' });
     const after = await dhcpStatus('hv1');
     expect(after.dhcp.replies.ACK! - before.dhcp.replies.ACK!).toBeGreaterThanOrEqual(2);
+
     expect(out).toMatch(/LEASE\|renew\|ip=10\.61\.0\.11\|/);
   });
 

@@ -7,6 +7,7 @@ import type { DesiredFlow } from '../../pipeline/tables.js';
 import type { Logger } from '../../util/log.js';
 import { routersOn } from '../l3/topology.js';
 import type { NetworkApp } from '../types.js';
+import { DhcpReplyMemo } from './reply-memo.js';
 import { handleDhcp } from './server.js';
 import type { Encapsulation } from './types.js';
 
@@ -74,12 +75,15 @@ export const dhcpApp: NetworkApp = {
 export interface DhcpCounters {
   replies: Record<string, number>;
   drops: Record<string, number>;
+  /** Replies (also counted in `replies`) answered from the memo of replies already built. */
+  replayed: number;
 }
 
 /** The PACKET_IN side: finds the VM's logical port by its ofport and lets the RFC 2131 core answer. */
 export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, logger: Logger, counters: DhcpCounters) {
   // Subnet id -> derived server MAC, owned by this handler (bounded by the subnets this host has served).
   const derivedMacs = new Map<string, string>();
+  const memo = new DhcpReplyMemo();
   return (pin: PacketIn): PacketInResult | undefined => {
     const found = view.portByOfport(pin.inPort);
     if (!found) {
@@ -90,17 +94,27 @@ export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, lo
     const fixed = ps.port.fixedIps.find((f) => net.subnets.get(f.subnetId)?.enableDhcp);
     const subnet = fixed && net.subnets.get(fixed.subnetId);
     if (!fixed || !subnet) return undefined;
+    const serverMac = dhcpServerMac(view, net, subnet, derivedMacs);
+    // Everything the reply is computed from (records by identity: the view replaces them when they change).
+    const inputs = [ps.port, subnet, net.network, serverMac];
+    const known = memo.get(pin.inPort, pin.frame, inputs);
+    if (known) {
+      counters.replies[known.kind] = (counters.replies[known.kind] ?? 0) + 1;
+      counters.replayed++;
+      return { messages: [packetOut(pin.inPort, known.frame)] };
+    }
     const decision = handleDhcp(
       pin.frame,
       {
         port: { name: ps.port.name, mac: ps.port.mac, ip: fixed.ip },
         subnet,
         network: { mtu: net.network.mtu, encapsulation: encap },
-        server: { mac: dhcpServerMac(view, net, subnet, derivedMacs) },
+        server: { mac: serverMac },
         logger,
       },
       Date.now(),
     );
+    memo.set(pin.inPort, pin.frame, inputs, decision);
     if (decision.action === 'drop') {
       counters.drops[decision.counter] = (counters.drops[decision.counter] ?? 0) + 1;
       if (decision.counter === 'release' || decision.counter === 'decline')
