@@ -94,12 +94,18 @@ const TYPE_NUM: Record<string, number> = {
 };
 
 function encodeInto(w: Writer, m: OfMessage): void {
+  if (m.type === 'FLOW_MOD') {
+    // The agent's bulk message (one per flow in every bundle) skips the general dispatch below.
+    const at = w.header(OFPT.FLOW_MOD, m.xid);
+    writeFlowMod(w, m);
+    w.finish(at);
+    return;
+  }
   const at = m.type === 'UNKNOWN' ? w.header(m.msgType, m.xid, m.version)
     : m.type === 'HELLO' ? w.header(0, m.xid, m.version ?? OFP_VERSION)
       : w.header(TYPE_NUM[m.type] ?? badType(m), m.xid);
   switch (m.type) {
-    // Hot types first: the switch compares in order.
-    case 'FLOW_MOD': writeFlowMod(w, m); break;
+    // Hot types first: the switch compares in order (FLOW_MOD is handled above).
     case 'PACKET_OUT': writePacketOut(w, m); break;
     case 'HELLO': writeHello(w, m); break;
     case 'ERROR': writeError(w, m); break;
@@ -150,33 +156,28 @@ export function encodeMessages(msgs: readonly OfMessage[]): Buffer {
  */
 const SLAB_BYTES = 16 * 1024;
 const SLAB_HEADROOM = 1024;
-let slab = newSlab();
-let slabMemory = slab.buffer as ArrayBuffer; // views are made from it directly: Buffer#subarray reads the accessors
-let slabPos = 0;
+let slab: Buffer;
+/** slab.buffer, kept: views are made from it directly, as Buffer#subarray would re-read the accessors each time. */
+let slabMemory: ArrayBuffer;
+let slabPos: number;
+renewSlab();
 const slabWriter = new Writer(0);
 
-function newSlab(): Buffer {
-  const b = Buffer.allocUnsafeSlow(SLAB_BYTES);
-  markAsUntransferable(b.buffer);
-  return b;
+function renewSlab(): void {
+  slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  slabMemory = slab.buffer as ArrayBuffer;
+  markAsUntransferable(slabMemory);
+  slabPos = 0;
 }
 
 /** Encodes one message as OpenFlow 1.3 (HELLO and UNKNOWN may carry another version). */
 export function encodeMessage(msg: OfMessage): Buffer {
-  if (SLAB_BYTES - slabPos < SLAB_HEADROOM) {
-    slab = newSlab();
-    slabMemory = slab.buffer as ArrayBuffer;
-    slabPos = 0;
-  }
+  if (SLAB_BYTES - slabPos < SLAB_HEADROOM) renewSlab();
   const w = slabWriter;
   const start = slabPos;
   w.buf = slab;
   w.pos = start;
-  if (msg.type === 'FLOW_MOD') { // the agent's bulk message skips the general dispatch
-    const at = w.header(OFPT.FLOW_MOD, msg.xid);
-    writeFlowMod(w, msg);
-    w.finish(at);
-  } else encodeInto(w, msg);
+  encodeInto(w, msg);
   const end = w.pos;
   if (w.buf !== slab) return Buffer.from(w.buf.subarray(start, end)); // outgrew the slab: copy, keep nothing big
   slabPos = (end + 7) & ~7; // the next message starts 8-aligned, as pooled buffers do
