@@ -10,6 +10,7 @@
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DHCP_TYPE, parseFrame, readPcap } from '../../src/packet/index.js';
 
 /** Shared by both responders: where the DHCP message type and xid sit in an untagged IPv4/UDP/BOOTP frame. */
 const LAYOUT = { xid: 46, udpCsum: 40, options: 14 + 20 + 8 + 240 };
@@ -129,37 +130,14 @@ s.on('data', (d) => {
 });
 `;
 
-/** The frames of a classic (libpcap) capture file. */
-export function pcapFrames(pcap: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  if (pcap.length < 24) return out;
-  const le = pcap.readUInt32LE(0) === 0xa1b2c3d4 || pcap.readUInt32LE(0) === 0xa1b23c4d;
-  for (let o = 24; o + 16 <= pcap.length;) {
-    const n = le ? pcap.readUInt32LE(o + 8) : pcap.readUInt32BE(o + 8);
-    out.push(pcap.subarray(o + 16, o + 16 + n));
-    o += 16 + n;
-  }
-  return out;
-}
-
-function dhcpMessageType(f: Buffer): number | undefined {
-  for (let o = LAYOUT.options; o + 1 < f.length;) {
-    const t = f[o]!;
-    if (t === 255) break;
-    if (t === 0) { o++; continue; }
-    if (t === 53) return f[o + 2];
-    o += 2 + f[o + 1]!;
-  }
-  return undefined;
-}
-
 export interface FloorTemplates { offer: Buffer; ack: Buffer }
 
 /** wyvern's own OFFER and ACK from a capture of its replies (untagged frames, as the bench VM sends). */
 export async function templatesFrom(pcapFile: string): Promise<FloorTemplates> {
-  const frames = pcapFrames(await readFile(pcapFile));
-  const offer = frames.find((f) => f.length > LAYOUT.options && dhcpMessageType(f) === 2);
-  const ack = frames.find((f) => f.length > LAYOUT.options && dhcpMessageType(f) === 5);
+  const frames = readPcap(await readFile(pcapFile)).map((r) => r.data);
+  const ofType = (t: number) => frames.find((f) => parseFrame(f).dhcp?.messageType === t);
+  const offer = ofType(DHCP_TYPE.OFFER);
+  const ack = ofType(DHCP_TYPE.ACK);
   if (!offer || !ack) throw new Error(`${pcapFile}: no OFFER and ACK of wyvern's to replay`);
   return { offer, ack };
 }
