@@ -97,13 +97,7 @@ export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, lo
     const serverMac = dhcpServerMac(view, net, subnet, derivedMacs);
     // Everything the reply is computed from (records by identity: the view replaces them when they change).
     const inputs = [ps.port, subnet, net.network, serverMac];
-    const known = memo.get(pin.inPort, pin.frame, inputs);
-    if (known) {
-      counters.replies[known.kind] = (counters.replies[known.kind] ?? 0) + 1;
-      counters.replayed++;
-      return { messages: [packetOut(pin.inPort, known.frame)] };
-    }
-    const decision = handleDhcp(
+    const { decision, replayed } = memo.answer(pin.inPort, pin.frame, inputs, () => handleDhcp(
       pin.frame,
       {
         port: { name: ps.port.name, mac: ps.port.mac, ip: fixed.ip },
@@ -113,8 +107,8 @@ export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, lo
         logger,
       },
       Date.now(),
-    );
-    memo.set(pin.inPort, pin.frame, inputs, decision);
+    ));
+    if (replayed) counters.replayed++;
     if (decision.action === 'drop') {
       counters.drops[decision.counter] = (counters.drops[decision.counter] ?? 0) + 1;
       if (decision.counter === 'release' || decision.counter === 'decline')

@@ -44,64 +44,61 @@ function requestKey(f: ParsedFrame): { key: string; xid: number } | undefined {
  * building a reply costs a large share of the agent's time to answer (docs/benchmarks.md, bench:dhcp).
  */
 export class DhcpReplyMemo {
-  hits = 0;
   private readonly bySlot = new Map<number, Entry[]>();
 
   /** perSlot replies per VM port; maxSlots ports, the least recently answered dropped first. */
   constructor(private readonly perSlot = 8, private readonly maxSlots = 4096) {}
 
-  /** The remembered reply to `f` from `slot` (the VM's ofport), stamped with f's xid, if the inputs are the same. */
-  get(slot: number, f: ParsedFrame, inputs: readonly unknown[]): Reply | undefined {
-    const entries = this.bySlot.get(slot);
-    if (!entries) return undefined;
+  /**
+   * The answer to `f` from `slot` (the VM's ofport): the remembered reply stamped with f's xid when `inputs` are
+   * the same objects as then (replayed), else what `build` decides, remembered if it is a reply.
+   */
+  answer(slot: number, f: ParsedFrame, inputs: readonly unknown[], build: () => DhcpDecision): { decision: DhcpDecision; replayed: boolean } {
     const k = requestKey(f);
-    if (!k) return undefined;
+    if (!k) return { decision: build(), replayed: false };
+    const entries = this.bySlot.get(slot) ?? [];
     const i = entries.findIndex((e) => e.key === k.key);
-    if (i < 0) return undefined;
-    const e = entries[i]!;
-    if (!sameInputs(e.inputs, inputs)) {
-      entries.splice(i, 1);
-      return undefined;
+    const e = entries[i];
+    if (e && sameInputs(e.inputs, inputs)) {
+      entries.unshift(...entries.splice(i, 1));
+      this.touch(slot, entries);
+      const frame = Buffer.from(e.reply.frame);
+      frame.writeUInt32BE(k.xid, e.xidOffset);
+      finishUdpChecksum(frame, e.ipOffset, e.udpOffset, e.udpLength);
+      return { decision: { ...e.reply, frame }, replayed: true };
     }
-    if (i > 0) entries.unshift(...entries.splice(i, 1));
-    this.bySlot.delete(slot); // most recently answered last: see set()
-    this.bySlot.set(slot, entries);
-    const frame = Buffer.from(e.reply.frame);
-    frame.writeUInt32BE(k.xid, e.xidOffset);
-    finishUdpChecksum(frame, e.ipOffset, e.udpOffset, e.udpLength);
-    this.hits++;
-    return { ...e.reply, frame };
+    if (e) entries.splice(i, 1); // built from records since replaced
+    const decision = build();
+    const parsed = decision.action === 'reply' ? parseFrame(decision.frame, { dhcp: false }) : undefined;
+    if (decision.action === 'reply' && parsed?.ipv4 && parsed.udp) {
+      entries.unshift({
+        key: k.key,
+        inputs: [...inputs],
+        reply: decision,
+        xidOffset: parsed.udp.payloadOffset + 4,
+        ipOffset: parsed.ipv4.offset,
+        udpOffset: parsed.udp.offset,
+        udpLength: parsed.udp.length,
+      });
+      if (entries.length > this.perSlot) entries.length = this.perSlot;
+    }
+    if (entries.length > 0) this.touch(slot, entries);
+    else this.bySlot.delete(slot);
+    return { decision, replayed: false };
   }
 
-  /** Remembers the reply `d` gave to `f`; anything but a reply is ignored. */
-  set(slot: number, f: ParsedFrame, inputs: readonly unknown[], d: DhcpDecision): void {
-    if (d.action !== 'reply') return;
-    const k = requestKey(f);
-    if (!k) return;
-    const parsed = parseFrame(d.frame, { dhcp: false });
-    if (!parsed.ipv4 || !parsed.udp) return;
-    const entry: Entry = {
-      key: k.key,
-      inputs: [...inputs],
-      reply: d,
-      xidOffset: parsed.udp.payloadOffset + 4,
-      ipOffset: parsed.ipv4.offset,
-      udpOffset: parsed.udp.offset,
-      udpLength: parsed.udp.length,
-    };
-    const entries = (this.bySlot.get(slot) ?? []).filter((e) => e.key !== k.key);
-    entries.unshift(entry);
-    if (entries.length > this.perSlot) entries.length = this.perSlot;
-    // Re-inserting keeps the map in least-recently-answered order, so the first key is the one to drop.
-    this.bySlot.delete(slot);
-    this.bySlot.set(slot, entries);
-    if (this.bySlot.size > this.maxSlots) this.bySlot.delete(this.bySlot.keys().next().value!);
-  }
-
+  /** Replies remembered, over all ports. */
   get size(): number {
     let n = 0;
     for (const e of this.bySlot.values()) n += e.length;
     return n;
+  }
+
+  /** Marks `slot` most recently answered: the map iterates least recently answered first, the one to drop. */
+  private touch(slot: number, entries: Entry[]): void {
+    this.bySlot.delete(slot);
+    this.bySlot.set(slot, entries);
+    if (this.bySlot.size > this.maxSlots) this.bySlot.delete(this.bySlot.keys().next().value!);
   }
 }
 
