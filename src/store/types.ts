@@ -68,6 +68,16 @@ export interface Lease {
   revoke(): Promise<void>;
 }
 
+export interface GrantOptions {
+  /** Refresh the lease in the background until revoke()/close() (default true). */
+  keepAlive?: boolean;
+  /**
+   * Called once if the background refresh finds the lease gone (expired while the store was unreachable, or
+   * revoked by someone else): its keys are gone or about to go, and the holder must take a new lease.
+   */
+  onLost?: (err: Error) => void;
+}
+
 export interface RangeResult {
   kvs: KeyValue[];
   /** Store revision the range was read at: watch from revision + 1 for a gapless view. */
@@ -100,7 +110,7 @@ export interface Store {
   txn(compares: Compare[], success: TxnOp[], failure?: TxnOp[]): Promise<TxnResult>;
   /** Watch a key prefix starting at `fromRevision` (inclusive); undefined = from now. */
   watch(prefix: string, fromRevision: number | undefined, handlers: WatchHandlers): Watch;
-  grantLease(ttlSeconds: number): Promise<Lease>;
+  grantLease(ttlSeconds: number, opts?: GrantOptions): Promise<Lease>;
   currentRevision(): Promise<number>;
   close(): Promise<void>;
 }

@@ -1,0 +1,32 @@
+/**
+ * Reconnect and retry delays (OpenFlow channel, store subscriptions, the agent's store link): exponential from minMs to maxMs, with jitter so that many agents restarted together do not
+ * hammer a switch in lock-step. reset() after a session came up.
+ */
+export class Backoff {
+  private attempt = 0;
+  private readonly minMs: number;
+  private readonly maxMs: number;
+  private readonly random: () => number;
+
+  constructor(opts: { minMs: number; maxMs: number; random?: () => number }) {
+    if (!(opts.minMs >= 0) || !(opts.maxMs >= opts.minMs)) throw new RangeError(`bad backoff ${opts.minMs}..${opts.maxMs}`);
+    this.minMs = opts.minMs;
+    this.maxMs = opts.maxMs;
+    this.random = opts.random ?? Math.random;
+  }
+
+  /** Delay before the next attempt; each call doubles the base up to maxMs. Jitter keeps 75–100% of it. */
+  next(): number {
+    const base = Math.min(this.maxMs, this.minMs * 2 ** Math.min(this.attempt, 30));
+    this.attempt++;
+    return Math.round(base * (0.75 + 0.25 * this.random()));
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+
+  get attempts(): number {
+    return this.attempt;
+  }
+}
