@@ -5,14 +5,23 @@
  * watch is healed by re-reading: a 'resync' carries the full current contents of the prefix.
  *
  * Overlapping prefixes are independent: a key under both is reported once per prefix.
+ *
+ * The store may be unreachable when a prefix is added (an agent starting during a store outage). With
+ * `fallback`, the last known contents of the prefix (the agent's on-disk cache) are emitted as a snapshot
+ * marked `cached`, and the prefix is read again in the background until the store answers: that read arrives
+ * as a 'resync' carrying the store's truth. With `background` and nothing cached, add() does not fail: the
+ * prefix stays subscribed, its snapshot comes once the store answers, and whenLoaded() tells when every
+ * prefix has had one. Retries back off (retryMs doubling up to retryMaxMs); retryNow() cuts every wait short
+ * (the store is known to be back).
  */
 import { EventEmitter } from 'node:events';
+import { Backoff } from '../util/backoff.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { KeyValue, Store, Watch, WatchBatch } from './types.js';
 
 export type SubscriptionEvent =
-  /** Contents of a newly added prefix at `revision`. */
-  | { type: 'snapshot'; prefix: string; kvs: KeyValue[]; revision: number }
+  /** Contents of a newly added prefix at `revision` (`cached`: the fallback's, the store did not answer). */
+  | { type: 'snapshot'; prefix: string; kvs: KeyValue[]; revision: number; cached?: true }
   /** Full contents after the watch lost continuity (compaction/failure): replace, don't merge. */
   | { type: 'resync'; prefix: string; kvs: KeyValue[]; revision: number }
   | { type: 'put'; prefix: string; kv: KeyValue; prev?: KeyValue; revision: number }
@@ -22,8 +31,14 @@ export interface PrefixSubscriptionOptions {
   logger?: Logger;
   /** Called for every event (same as listening to 'event'). */
   onEvent?: (ev: SubscriptionEvent) => void;
-  /** Delay before re-reading a prefix whose watch failed (ms, default 1000). */
+  /** First delay before re-reading a prefix whose read or watch failed (ms, default 1000). */
   retryMs?: number;
+  /** Longest delay between retries (ms, default 2000). */
+  retryMaxMs?: number;
+  /** Last known contents of a prefix, used when the store cannot be read as it is added. */
+  fallback?: (prefix: string) => KeyValue[] | undefined;
+  /** With nothing to fall back on, add() resolves anyway and the first read is retried in the background. */
+  background?: boolean;
 }
 
 interface Entry {
@@ -32,6 +47,11 @@ interface Entry {
   /** Revision of the last event or snapshot emitted for this prefix. */
   revision: number;
   retry?: NodeJS.Timeout;
+  /** Runs the pending retry at once (retryNow). */
+  retryRun?: () => void;
+  backoff: Backoff;
+  /** A snapshot (from the store or the fallback) has been emitted. */
+  loaded: boolean;
 }
 
 /**
@@ -54,17 +74,73 @@ export class PrefixSubscription extends EventEmitter {
     return [...this.entries.keys()];
   }
 
-  /** Starts watching `prefix`; resolves after its snapshot was emitted. No-op if already watched. */
+  /**
+   * Starts watching `prefix`; resolves after its snapshot was emitted (from the store, or from the fallback
+   * while the store is unreachable). No-op if already watched.
+   */
   async add(prefix: string): Promise<void> {
     if (this.closed || this.entries.has(prefix)) return;
-    const e: Entry = { prefix, revision: 0 };
+    const e: Entry = { prefix, revision: 0, backoff: this.newBackoff(), loaded: false };
     this.entries.set(prefix, e);
     try {
       await this.load(e, 'snapshot');
+      return;
     } catch (err) {
-      if (this.entries.get(prefix) === e) this.entries.delete(prefix);
-      throw err;
+      const cached = this.opts.fallback?.(prefix);
+      if (cached && this.live(e)) {
+        this.note({ prefix, err }, 'store unreachable; using the cached contents until it answers');
+        this.emitEvent({ type: 'snapshot', prefix, kvs: cached, revision: 0, cached: true });
+        this.reload(e, e.backoff.next());
+        return;
+      }
+      if (!this.opts.background) {
+        if (this.entries.get(prefix) === e) this.entries.delete(prefix);
+        throw err;
+      }
+      this.note({ prefix, err }, 'store unreachable and nothing cached; its snapshot comes when the store answers');
+      this.reload(e, e.backoff.next(), 'snapshot');
     }
+  }
+
+  /** Every watched prefix that `which` selects has had its snapshot (or cached snapshot). */
+  loaded(which: (prefix: string) => boolean = () => true): boolean {
+    return [...this.entries.values()].every((e) => e.loaded || !which(e.prefix));
+  }
+
+  /** Resolves once every watched prefix that `which` selects has had its snapshot (or cached snapshot). */
+  whenLoaded(which: (prefix: string) => boolean = () => true): Promise<void> {
+    const done = (): boolean => this.loaded(which);
+    if (done()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!done()) return;
+        this.off('loaded', check);
+        resolve();
+      };
+      this.on('loaded', check);
+    });
+  }
+
+  /** Cuts every pending retry short: the caller knows the store answers again. */
+  retryNow(): void {
+    for (const e of this.entries.values()) {
+      e.backoff.reset();
+      e.retryRun?.();
+    }
+  }
+
+  /**
+   * A store failure worth a line. In background mode the owner reports outages once (the agent's store
+   * health), so each of its many prefixes only notes them at debug level.
+   */
+  private note(obj: object, msg: string): void {
+    if (this.opts.background) this.logger.debug(obj, msg);
+    else this.logger.warn(obj, msg);
+  }
+
+  private newBackoff(): Backoff {
+    const minMs = this.opts.retryMs ?? 1000;
+    return new Backoff({ minMs, maxMs: Math.max(minMs, this.opts.retryMaxMs ?? 2000) });
   }
 
   /** Stops watching `prefix`: nothing more is emitted for it once this resolves (and not after it is called). */
@@ -73,6 +149,7 @@ export class PrefixSubscription extends EventEmitter {
     if (!e) return;
     this.entries.delete(prefix);
     if (e.retry) clearTimeout(e.retry);
+    this.emit('loaded');
     await e.watch?.cancel();
   }
 
@@ -90,6 +167,7 @@ export class PrefixSubscription extends EventEmitter {
     const { kvs, revision } = await this.store.range(e.prefix);
     if (!this.live(e)) return;
     e.revision = revision;
+    e.backoff.reset();
     this.emitEvent({ type: kind, prefix: e.prefix, kvs, revision });
     if (!this.live(e)) return;
     e.watch = this.store.watch(e.prefix, revision + 1, {
@@ -99,28 +177,32 @@ export class PrefixSubscription extends EventEmitter {
         this.reload(e, 0);
       },
       onError: (err) => {
-        this.logger.warn({ prefix: e.prefix, err }, 'watch failed; re-reading prefix');
+        this.note({ prefix: e.prefix, err }, 'watch failed; re-reading prefix');
         if (this.listenerCount('error') > 0) this.emit('error', e.prefix, err);
-        this.reload(e, this.opts.retryMs ?? 1000);
+        this.reload(e, e.backoff.next());
       },
     });
   }
 
-  private reload(e: Entry, delayMs: number): void {
+  private reload(e: Entry, delayMs: number, kind: 'snapshot' | 'resync' = 'resync'): void {
     if (!this.live(e)) return;
     const old = e.watch;
     e.watch = undefined;
     void old?.cancel();
     const run = (): void => {
-      e.retry = undefined;
+      if (e.retry) clearTimeout(e.retry);
+      e.retry = e.retryRun = undefined;
       if (!this.live(e)) return;
-      this.load(e, 'resync').catch((err: unknown) => {
-        this.logger.warn({ prefix: e.prefix, err }, 're-read failed; retrying');
-        this.reload(e, this.opts.retryMs ?? 1000);
+      this.load(e, kind).catch((err: unknown) => {
+        if (e.backoff.attempts <= 1) this.note({ prefix: e.prefix, err }, 're-read failed; retrying');
+        else this.logger.debug({ prefix: e.prefix, err }, 're-read failed; retrying');
+        this.reload(e, e.backoff.next(), kind);
       });
     };
-    if (delayMs > 0) e.retry = setTimeout(run, delayMs);
-    else queueMicrotask(run);
+    if (delayMs > 0) {
+      e.retry = setTimeout(run, delayMs);
+      e.retryRun = run;
+    } else queueMicrotask(run);
   }
 
   private onBatch(e: Entry, b: WatchBatch): void {
@@ -143,6 +225,11 @@ export class PrefixSubscription extends EventEmitter {
       this.emit('event', ev);
     } catch (err) {
       this.logger.error({ err, prefix: ev.prefix }, 'subscription consumer threw');
+    }
+    const e = this.entries.get(ev.prefix);
+    if (e && !e.loaded && (ev.type === 'snapshot' || ev.type === 'resync')) {
+      e.loaded = true;
+      this.emit('loaded');
     }
   }
 }
