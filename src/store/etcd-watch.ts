@@ -31,6 +31,8 @@ export class EtcdWatch {
     from: number | undefined,
     private readonly handlers: WatchHandlers,
     private readonly logger: Logger,
+    /** etcd refused the watch's credentials (an auth token that did not survive a restart). */
+    private readonly onAuthFailure: () => void = () => undefined,
   ) {
     this.next = from;
     const b = client.watch().prefix(prefix).withPreviousKV();
@@ -98,6 +100,15 @@ export class EtcdWatch {
   /** etcd cancelled the watch: find out whether our start revision was compacted. */
   private async onFailure(err: Error): Promise<void> {
     if (this.done) return;
+    if (/invalid auth token|auth token is not provided|Unauthenticated/i.test(err.message)) {
+      // The token died with the member that issued it (etcd's simple tokens do not survive a restart), and
+      // the client's watch stream keeps sending it. The store renews its watch client; the owner re-reads.
+      this.done = true;
+      this.logger.info({ prefix: this.prefix }, 'etcd refused the watch token; renewing the watch client');
+      this.onAuthFailure();
+      this.handlers.onError?.(err);
+      return;
+    }
     try {
       const start = this.next ?? 1;
       if (!(await this.readable(start))) {

@@ -3,9 +3,10 @@
  * 1:1 onto KV.Range/Put/DeleteRange/Txn, Watch and Lease. What this module adds is watch hygiene
  * (see etcd-watch.ts) and error mapping to StoreError codes.
  */
-import { Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions, type Lease as EtcdLease } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
+import { Etcd3, EtcdLeaseInvalidError, isRecoverableError, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions, type Lease as EtcdLease } from 'etcd3';
 import { silentLogger, type Logger } from '../util/log.js';
-import { StoreError, type Compare, type KeyValue, type Lease, type RangeResult, type ReadOp, type ReadResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
+import { StoreError, type Compare, type GrantOptions, type KeyValue, type Lease, type RangeResult, type ReadOp, type ReadResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
 import type { StoreUrl } from './url.js';
 import { EtcdWatch } from './etcd-watch.js';
 
@@ -17,6 +18,8 @@ export interface EtcdStoreOptions {
   logger?: Logger;
   /** Deadline for unary calls (ms, default 5000) so a dead member fails over instead of hanging. */
   callTimeoutMs?: number;
+  /** Check that etcd answers before returning (default true). */
+  probe?: boolean;
 }
 
 type RawKv = { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; lease: string };
@@ -78,6 +81,12 @@ function toCompare(c: Compare): object {
 
 export class EtcdStore implements Store {
   private closed = false;
+  /**
+   * Watches run on a client of their own: its watch stream is renewed as a whole when etcd refuses the token
+   * it was opened with, which etcd3 does not do by itself (it renews tokens for unary calls only).
+   */
+  private watchClient: Etcd3 | undefined;
+  private watchClientBorn = 0;
   private readonly leases = new Set<EtcdLease>();
   private readonly watches = new Set<EtcdWatch>();
   private readonly logger: Logger;
@@ -148,7 +157,8 @@ export class EtcdStore implements Store {
 
   watch(prefix: string, fromRevision: number | undefined, handlers: WatchHandlers): Watch {
     if (this.closed) throw new StoreError('store is closed', 'CLOSED');
-    const w = new EtcdWatch(this.client, prefix, fromRevision, handlers, this.logger);
+    this.watchClient ??= new Etcd3(this.clientOptions);
+    const w = new EtcdWatch(this.watchClient, prefix, fromRevision, handlers, this.logger, () => this.renewWatchClient());
     this.watches.add(w);
     return {
       cancel: async () => {
@@ -158,9 +168,23 @@ export class EtcdStore implements Store {
     };
   }
 
-  async grantLease(ttlSeconds: number, opts: { keepAlive?: boolean } = {}): Promise<Lease> {
+  /** A fresh watch client (fresh token, fresh stream); once per burst of failing watches. */
+  private renewWatchClient(): void {
+    if (this.closed || Date.now() - this.watchClientBorn < 1000) return;
+    const old = this.watchClient;
+    this.watchClient = new Etcd3(this.clientOptions);
+    this.watchClientBorn = Date.now();
+    // Later: the old client's watches are being cancelled by their owners right now.
+    if (old) setTimeout(() => old.close(), 5000).unref();
+  }
+
+  async grantLease(ttlSeconds: number, opts: GrantOptions = {}): Promise<Lease> {
     const lease = this.client.lease(ttlSeconds, { autoKeepAlive: opts.keepAlive !== false });
-    lease.on('lost', (err) => this.logger.warn({ err }, 'etcd lease lost'));
+    lease.on('lost', (err: Error) => {
+      this.leases.delete(lease);
+      this.logger.warn({ err }, 'etcd lease lost');
+      opts.onLost?.(err);
+    });
     const id = await this.call('grantLease', () => lease.grant());
     this.leases.add(lease);
     return {
@@ -212,6 +236,7 @@ export class EtcdStore implements Store {
     this.leases.clear();
     await Promise.all([...this.watches].map((w) => w.cancel().catch(() => undefined)));
     this.watches.clear();
+    this.watchClient?.close();
     this.client.close();
   }
 }
@@ -226,6 +251,14 @@ export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'e
     hosts: u.endpoints.map((e) => `${scheme}://${e}`),
     dialTimeout: timeout,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    // etcd3's defaults suit a long-lived client of a big cluster, not an agent that must notice a returning
+    // store at once: its circuit breaker refuses every call for 5 s after three failures, and its watch
+    // stream reconnects with a backoff up to 30 s. A member that is down is still skipped for a second.
+    faultHandling: {
+      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+      // etcd3 takes the backoff factory here (its default is `new ExponentialBackoff()`); its typings say otherwise.
+      watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) as never,
+    },
   };
   if (u.tls) {
     const ca = pem(opts.tls?.ca);
@@ -238,6 +271,7 @@ export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'e
   // Never show a password in the URL the store reports (it ends up in logs).
   const shown = url.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@');
   const store = new EtcdStore(shown, new Etcd3(options), logger, options);
+  if (opts.probe === false) return store;
   // Fail fast with UNAVAILABLE rather than on first use.
   try {
     await store.currentRevision();

@@ -16,6 +16,11 @@ export interface OpenStoreOptions {
   username?: string;
   password?: string;
   logger?: Logger;
+  /**
+   * Check that the store answers before returning (default true). An agent opens its store without it: the
+   * store may be down when the agent starts, and the agent runs on its cache meanwhile.
+   */
+  probe?: boolean;
 }
 
 export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {
