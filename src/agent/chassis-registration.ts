@@ -1,0 +1,107 @@
+/**
+ * This hypervisor's chassis registration, as state the agent converges to rather than a write made once: the
+ * chassis key exists in the store, attached to a lease this agent keeps alive. Whatever shows otherwise — the
+ * lease reported lost (it expired during an outage, and etcd may restore it only to expire it again), the key
+ * seen deleted or missing from a snapshot, a periodic check finding it gone or on a foreign lease, the store
+ * coming back — calls ensure(), which takes a new lease only when the old one is gone and rewrites the key.
+ * Calls are serialised; one arriving while a write is under way runs again after it. A failed write is
+ * retried by the agent: when the store link sees the store back ('up') and on every periodic check (verify).
+ */
+import { registerChassis } from '../model/chassis.js';
+import { chassisKey } from '../model/keys.js';
+import type { Chassis } from '../model/types.js';
+import type { Lease, Store } from '../store/types.js';
+import type { Logger } from '../util/log.js';
+
+export class ChassisRegistration {
+  private lease: Lease | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  /** Last failure, for status (cleared once registered). */
+  lastError: string | undefined;
+  registeredAt: string | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly chassis: () => Chassis,
+    private readonly ttlSeconds: number,
+    private readonly logger: Logger,
+    /** A write failed: the store link probes at once, and calls ensure() again when the store is back. */
+    private readonly onFailure: (err: unknown) => void,
+  ) {}
+
+  get leaseId(): string | undefined {
+    return this.lease?.id;
+  }
+
+  /** Makes sure the key is in the store on a live lease of ours; resolves when done or failed (then retried). */
+  ensure(why: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        await this.register(why);
+      } while (this.again && !this.stopped);
+    })().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** Reads the key back: missing, or attached to another lease than ours, means register again. */
+  async verify(): Promise<void> {
+    if (this.stopped || this.running) return;
+    const kv = await this.store.get(chassisKey(this.chassis().name));
+    if (!this.lease) await this.ensure('not registered yet');
+    else if (!kv) await this.ensure('chassis key missing');
+    else if (kv.lease !== undefined && kv.lease !== this.lease.id) await this.ensure('chassis key on a lease not ours');
+  }
+
+  /**
+   * Stops converging. withdraw: revoke the lease, so the key goes and peers stop tunnelling here at once
+   * (decommission). Otherwise the lease is left to the store's close(), which stops its keep-alive without
+   * revoking: if the agent does not come back within the TTL, the key lapses on its own.
+   */
+  async stop(opts: { withdraw?: boolean } = {}): Promise<void> {
+    this.stopped = true;
+    await this.running?.catch(() => undefined);
+    if (opts.withdraw) await this.lease?.revoke();
+  }
+
+  private async register(why: string): Promise<void> {
+    try {
+      if (!this.lease) {
+        const lease = await this.store.grantLease(this.ttlSeconds, {
+          onLost: (err) => {
+            if (this.lease !== lease) return;
+            this.lease = undefined;
+            this.logger.warn({ err, lease: lease.id }, 'chassis lease lost; registering with a new one');
+            void this.ensure('lease lost');
+          },
+        });
+        if (this.stopped) return;
+        this.lease = lease;
+      }
+      const c = this.chassis();
+      await registerChassis(this.store, c, this.lease);
+      const first = this.registeredAt === undefined;
+      this.registeredAt = new Date().toISOString();
+      this.lastError = undefined;
+      if (first) this.logger.info({ chassis: c.name, lease: this.lease.id }, 'chassis registered');
+      else this.logger.warn({ chassis: c.name, lease: this.lease.id, why }, 'chassis registered again');
+    } catch (err) {
+      this.lastError = (err as Error)?.message ?? String(err);
+      // A lease the store no longer knows cannot carry the key: take a new one next time.
+      if ((err as { code?: string }).code === 'INVALID' && this.lease) {
+        this.lease = undefined;
+        this.again = true;
+        return;
+      }
+      this.logger.debug({ err, why }, 'chassis registration failed; retrying when the store answers');
+      this.onFailure(err);
+    }
+  }
+}
