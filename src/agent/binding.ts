@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { bindPort, unbindPort } from '../model/chassis.js';
-import { nameKey } from '../model/keys.js';
+import { decodeBinding } from '../model/codec.js';
+import { bindingKey, nameKey } from '../model/keys.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import type { TopologySync } from './topology-sync.js';
@@ -32,6 +33,13 @@ export class BindingManager extends EventEmitter {
   private readonly watchedNames = new Set<string>();
   /** Port names whose first binding write is in flight: their flows may already be computed, not marked. */
   private readonly writing = new Set<string>();
+  /**
+   * Ports whose binding is not (known to be) in the store: a write failed (store unreachable). Bindings are
+   * state to converge to: these are written again whenever the store answers (retryUnsynced, checkAll).
+   */
+  private readonly unsynced = new Set<string>();
+  /** Bindings of released ports still to be deleted from the store ("network/port" → what to delete). */
+  private readonly unbinding = new Map<string, { name: string; r: Resolved }>();
 
   constructor(
     private readonly store: Store,
@@ -45,6 +53,8 @@ export class BindingManager extends EventEmitter {
        * the flows to be on the switch, so peers never tunnel to this host before it can deliver.
        */
       beforeAnnounce?: (name: string) => Promise<void>;
+      /** A store call failed (the agent's store health probes at once and reports when it is back). */
+      onStoreError?: (err: unknown) => void;
     } = {},
   ) {
     super();
@@ -52,7 +62,7 @@ export class BindingManager extends EventEmitter {
 
   /** Ports bound here whose binding is in the store (a write in flight does not count yet). */
   boundPorts(): { name: string; portId: string; networkId: string; ofport: number }[] {
-    return this.localPorts().filter((p) => !this.writing.has(p.name));
+    return this.localPorts().filter((p) => !this.writing.has(p.name) && !this.unsynced.has(p.name));
   }
 
   /**
@@ -90,10 +100,34 @@ export class BindingManager extends EventEmitter {
     await this.waitForPort(ev.ifaceId, ev.name);
   }
 
-  /** Watches the port's name until a port of that name exists, then binds it (the watch stops once bound). */
+  /** Ports bound here whose binding write has not reached the store yet. */
+  unsyncedPorts(): string[] {
+    return [...this.unsynced].sort();
+  }
+
+  /** Something is left to write or delete once the store answers. */
+  get pendingWrites(): boolean {
+    return this.unsynced.size > 0 || this.unbinding.size > 0;
+  }
+
+  /**
+   * Watches the port's name until a port of that name exists, then binds it (the watch stops once bound).
+   * The watch's snapshot (from the store, or from the agent's cache while the store is unreachable) already
+   * resolves the port; the read after it catches a name written between the two.
+   */
   private async waitForPort(name: string, iface?: string): Promise<void> {
     await this.watchName(name);
-    const kv = await this.store.get(nameKey('port', name));
+    let kv;
+    try {
+      kv = await this.store.get(nameKey('port', name));
+    } catch (err) {
+      // Store unreachable: the name watch delivers the port when it answers (or the cache did already).
+      this.opts.onStoreError?.(err);
+      const r = this.resolved.get(name);
+      if (r) await this.resolve(name, r);
+      else this.logger.info({ port: name, iface }, 'VIF plugged while the store is unreachable; binding it when the store answers');
+      return;
+    }
     if (kv) await this.nameAppeared(name, kv.value);
     else this.logger.info({ port: name, iface }, 'VIF plugged for a port that does not exist (yet)');
   }
@@ -148,6 +182,8 @@ export class BindingManager extends EventEmitter {
       return;
     }
     if (cur) await this.release(name);
+    // Bound again before a deletion from an outage went through: that deletion must not erase this binding.
+    this.unbinding.delete(`${r.networkId}/${r.portId}`);
     this.resolved.set(name, r);
     this.view.bound.set(name, r);
     // Only wait when the network still has to be read: a watched one is in the view now.
@@ -160,7 +196,10 @@ export class BindingManager extends EventEmitter {
     try {
       await this.opts.beforeAnnounce?.(name);
       if (this.resolved.get(name) !== r) return;
-      await this.writeBinding(name, r);
+      if (!(await this.writeBinding(name, r))) {
+        this.logger.warn({ port: name, network: r.networkId }, "port's flows are in; its binding is written when the store answers");
+        return;
+      }
     } finally {
       this.writing.delete(name);
     }
@@ -184,17 +223,65 @@ export class BindingManager extends EventEmitter {
     if (this.resolved.has(name)) await this.release(name);
   }
 
-  /** Rewrites every binding of this chassis (after the store came back, or on a timer as a repair). */
-  async refreshAll(): Promise<void> {
-    for (const [name, r] of this.resolved) await this.writeBinding(name, r);
+  /** Writes again the bindings whose last write failed, and deletes those whose deletion failed. */
+  async retryUnsynced(): Promise<void> {
+    for (const { name, r } of [...this.unbinding.values()]) if (!(await this.removeBinding(name, r))) return;
+    for (const name of [...this.unsynced]) {
+      const r = this.resolved.get(name);
+      if (!r) {
+        this.unsynced.delete(name);
+        continue;
+      }
+      if (!(await this.writeBinding(name, r))) return; // still unreachable: the next 'up' or tick retries
+      this.logger.info({ port: name, network: r.networkId }, 'port bound to this chassis (written after the store came back)');
+      this.emit('bound', name, r.networkId);
+      if (this.resolved.get(name) === r) await this.unwatchName(name);
+    }
   }
 
-  private async writeBinding(name: string, r: Resolved): Promise<void> {
+  /**
+   * After a store outage: every local binding is read back and written again where the store does not say
+   * this chassis holds it (a write lost in the outage, or a binding changed meanwhile).
+   */
+  async checkAll(): Promise<void> {
+    for (const [name, r] of [...this.resolved]) {
+      if (this.writing.has(name)) continue;
+      let kv;
+      try {
+        kv = await this.store.get(bindingKey(r.networkId, r.portId));
+      } catch (err) {
+        this.opts.onStoreError?.(err);
+        return;
+      }
+      let holder: string | undefined;
+      try {
+        holder = kv ? decodeBinding(kv.value).chassis : undefined;
+      } catch {
+        holder = undefined;
+      }
+      if (holder !== this.view.chassisName) this.unsynced.add(name);
+    }
+    await this.retryUnsynced();
+  }
+
+  /** Writes the binding; false (and remembered for a retry) when the store could not take it. */
+  private async writeBinding(name: string, r: Resolved): Promise<boolean> {
     const vif = this.view.vifs.get(name);
     try {
       await bindPort(this.store, r.networkId, r.portId, this.view.chassisName, vif?.ofport);
+      this.unsynced.delete(name);
+      return true;
     } catch (err) {
-      this.logger.error({ err, port: name }, 'could not write binding');
+      if ((err as { code?: string }).code === 'NOT_FOUND') {
+        // The port is gone: its network's watch reports the deletion, which releases the VIF.
+        this.unsynced.delete(name);
+        this.logger.info({ port: name }, 'port deleted before its binding was written');
+        return false;
+      }
+      this.unsynced.add(name);
+      this.logger.debug({ err, port: name }, 'could not write binding; retrying when the store answers');
+      this.opts.onStoreError?.(err);
+      return false;
     }
   }
 
@@ -202,16 +289,26 @@ export class BindingManager extends EventEmitter {
     const r = this.resolved.get(name);
     if (!r) return;
     this.resolved.delete(name);
+    this.unsynced.delete(name);
     this.view.bound.delete(name);
-    try {
-      // Only if this chassis still holds it: a VM that moved keeps its new binding.
-      await unbindPort(this.store, r.networkId, r.portId, this.view.chassisName);
-    } catch (err) {
-      this.logger.error({ err, port: name }, 'could not remove binding');
-    }
+    await this.removeBinding(name, r);
     this.logger.info({ port: name, network: r.networkId }, 'port unbound');
     await this.sync.unwant(r.networkId, name);
     this.emit('changed', r.networkId);
+  }
+
+  /** Deletes the binding if this chassis still holds it (a VM that moved keeps its new one); retried on failure. */
+  private async removeBinding(name: string, r: Resolved): Promise<boolean> {
+    try {
+      await unbindPort(this.store, r.networkId, r.portId, this.view.chassisName);
+      this.unbinding.delete(`${r.networkId}/${r.portId}`);
+      return true;
+    } catch (err) {
+      this.unbinding.set(`${r.networkId}/${r.portId}`, { name, r });
+      this.logger.debug({ err, port: name }, 'could not remove binding; retrying when the store answers');
+      this.opts.onStoreError?.(err);
+      return false;
+    }
   }
 
   private async watchName(name: string): Promise<void> {
