@@ -5,8 +5,7 @@ import { ReactiveFlowJanitor } from '../apps/l3/janitor.js';
 import { l3PacketInHandler, type L3Counters } from '../apps/l3/reactive.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
-import { registerChassis } from '../model/chassis.js';
-import { chassisKey, parseKey } from '../model/keys.js';
+import { CHASSIS_PREFIX, chassisKey, NAMES_PREFIX, parseKey } from '../model/keys.js';
 import type { Chassis } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
@@ -14,14 +13,17 @@ import { ensureBridge, ensureTunnelPort, markInstalledMany, nameTables, VifWatch
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
 import { openStore, PrefixSubscription, type SubscriptionEvent } from '../store/index.js';
-import type { Lease, Store } from '../store/types.js';
+import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { addAgentRoutes } from './api-routes.js';
 import { BindingManager } from './binding.js';
+import { ChassisRegistration } from './chassis-registration.js';
 import { FlowComputer } from './compute.js';
 import type { AgentConfig } from './config.js';
 import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from './router-reach.js';
+import { StoreHealth } from './store-health.js';
+import { TopologyCache } from './topology-cache.js';
 import { TopologySync, type PortRemoved, type ViewChange } from './topology-sync.js';
 import { TopologyView } from './view.js';
 
@@ -45,12 +47,16 @@ export class Agent {
   sync!: TopologySync;
   bindings!: BindingManager;
   packetIn!: PacketInDispatcher;
+  health!: StoreHealth;
+  registration!: ChassisRegistration;
+  cache?: TopologyCache;
+  /** Where the topology the switch was first programmed from came from (status, readiness). */
+  topologySource: 'waiting for the store' | 'store' | 'cache' = 'waiting for the store';
   api?: ApiServer;
   private subscription!: PrefixSubscription;
   private vifs!: VifWatcher;
   private reach!: RouterReach;
   private l3Janitor?: ReactiveFlowJanitor;
-  private lease?: Lease;
   private flushTimer: NodeJS.Immediate | undefined;
   /** A flush is queued as a microtask (a local VIF changed: its flows go out in the same turn of the loop). */
   private flushSoon = false;
@@ -73,14 +79,41 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.config;
     const log = this.logger;
-    this.store = await openStore(cfg.store, { logger: log.child({ component: 'store' }) });
-    this.subscription = new PrefixSubscription(this.store, { logger: log });
+    // The store may be unreachable now: the agent then runs from its cache and converges when it answers.
+    this.store = await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false });
+    this.health = new StoreHealth(() => this.store.currentRevision(), log.child({ component: 'store-health' }));
+    const report = (err: unknown) => this.health.report(err);
+    if (cfg.cacheFile !== 'none') {
+      this.cache = new TopologyCache(cfg.cacheFile, cfg.chassis, log.child({ component: 'cache' }), () => this.subscription.prefixes());
+    }
+    this.subscription = new PrefixSubscription(this.store, {
+      logger: log,
+      background: true,
+      retryMs: 250,
+      retryMaxMs: 2000,
+      ...(this.cache ? { fallback: (prefix: string) => this.cache!.get(prefix) } : {}),
+    });
+    this.subscription.on('error', (_prefix: string, err: Error) => report(err));
+    this.registration = new ChassisRegistration(this.store, () => this.chassisDocument(), cfg.leaseTtlSeconds, log.child({ component: 'chassis' }), report);
     this.sync = new TopologySync(this.view, this.subscription, log.child({ component: 'sync' }), cfg.lazySync);
     this.bindings = new BindingManager(this.store, this.view, this.sync, this.subscription, log.child({ component: 'binding' }), {
       beforeAnnounce: () => this.localFlowsApplied(),
+      onStoreError: report,
     });
+    this.health.on('up', () => this.storeBack());
+    this.health.on('tick', () => {
+      this.registration.verify().catch(report);
+      if (this.bindings.pendingWrites) void this.bindings.retryUnsynced();
+    });
+    await this.health.start();
+    const firstError = this.health.lastFailure;
+    // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
+    if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;
     this.reach = new RouterReach(this.view, this.sync);
-    this.subscription.on('event', (ev: SubscriptionEvent) => this.onStoreEvent(ev));
+    this.subscription.on('event', (ev: SubscriptionEvent) => {
+      this.cache?.apply(ev);
+      this.onStoreEvent(ev);
+    });
     this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
     this.sync.on('portRemoved', (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')));
     this.bindings.on('changed', (netId: string) => this.markDirty(netId, true));
@@ -120,8 +153,8 @@ export class Agent {
     this.channel.on('down', (reason: string) => log.warn({ reason }, 'OpenFlow session down'));
     this.flows.on('synced', () => void this.markInstalledPorts());
 
-    // Store: chassis registration, then the topology this hypervisor needs.
-    await this.registerChassis();
+    // Store: chassis registration, then the topology this hypervisor needs (from the cache if it does not answer).
+    await this.registration.ensure('agent start');
     await this.sync.start();
 
     // VIFs present now are bound before the first computation.
@@ -147,6 +180,20 @@ export class Agent {
     this.vifs.on('unplugged', (v: Vif) => void unplug(v));
     this.vifs.start();
     await Promise.all(initial);
+
+    // Status and readiness answer while the agent waits for a topology (store down, no cache).
+    if (cfg.apiListen !== 'none') {
+      this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION });
+      addAgentRoutes(this.api, this);
+    }
+    // Never program the switch from less than a whole topology (that would delete live flows): wait until
+    // chassis, routers and every local network are loaded, from the store or from the cache.
+    const topologyPrefix = (p: string) => !p.startsWith(NAMES_PREFIX);
+    if (!this.subscription.loaded(topologyPrefix)) log.warn('store unreachable and no cached topology; the switch keeps its flows until the store answers');
+    await this.subscription.whenLoaded(topologyPrefix);
+    if (this.stopping) return;
+    this.topologySource = this.health.isConnected ? 'store' : 'cache';
+    if (this.topologySource === 'cache') log.warn({ savedAt: this.cache?.loadedFrom }, 'store unreachable; programming the switch from the cached topology');
     await this.reach.update();
 
     this.computer.markAllDirty();
@@ -155,10 +202,6 @@ export class Agent {
     this.channel.start();
     void this.flows.activate();
 
-    if (cfg.apiListen !== 'none') {
-      this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION });
-      addAgentRoutes(this.api, this);
-    }
     if (cfg.readyFile) {
       // Written whole then renamed: whoever waits for the file never reads half of it.
       await writeFile(`${cfg.readyFile}.tmp`, JSON.stringify({ api: this.api?.url, pid: process.pid }) + '\n');
@@ -175,10 +218,37 @@ export class Agent {
     this.vifs?.stop();
     await this.channel?.stop().catch(() => undefined);
     await this.subscription?.close().catch(() => undefined);
-    // The chassis key goes with its lease: peers stop tunnelling here at once. Bindings stay: the VMs do.
-    await this.lease?.revoke().catch(() => undefined);
+    this.health?.stop();
+    await this.cache?.flush();
+    // A planned stop (SIGTERM: a restart or an upgrade) leaves the chassis key to its lease, which lapses on its
+    // TTL only if the agent does not come back; bindings stay, as the VMs do.
+    await this.registration?.stop().catch(() => undefined);
     await this.ovsdb?.close().catch(() => undefined);
     await this.store?.close().catch(() => undefined);
+  }
+
+  /**
+   * What `wyvern agent status` and `/v1/agent/ready` report: ready once the switch is programmed from a whole
+   * topology; the store's state (`disconnected since …` during an outage, when the agent runs on what it
+   * knows), where the topology came from, the chassis registration and bindings not yet written.
+   */
+  readiness(): Record<string, unknown> & { ready: boolean } {
+    const store = this.health?.describe();
+    const pending = this.bindings?.unsyncedPorts() ?? [];
+    return {
+      ready: this.started && (this.channel?.isUp ?? false),
+      store: store && { ...store, summary: `${store.state} since ${store.since}` },
+      topology: {
+        source: this.started && this.health.isConnected ? 'store' : this.topologySource,
+        ...(this.cache?.loadedFrom ? { cacheSavedAt: this.cache.loadedFrom } : {}),
+      },
+      chassisRegistration: {
+        lease: this.registration?.leaseId,
+        registeredAt: this.registration?.registeredAt,
+        ...(this.registration?.lastError ? { lastError: this.registration.lastError } : {}),
+      },
+      ...(pending.length > 0 ? { bindingsNotWritten: pending } : {}),
+    };
   }
 
   /** Store prefixes this agent watches (lazy sync: one per local network, plus chassis, routers, port names). */
@@ -212,17 +282,20 @@ export class Agent {
     }
   }
 
-  private async registerChassis(): Promise<void> {
+  private chassisDocument(): Chassis {
     const cfg = this.config;
-    this.lease = await this.store.grantLease(cfg.leaseTtlSeconds);
-    const chassis: Chassis = {
-      name: cfg.chassis,
-      tunnelIp: cfg.tunnelIp,
-      encaps: [cfg.encap],
-      version: AGENT_VERSION,
-      registeredAt: new Date().toISOString(),
-    };
-    await registerChassis(this.store, chassis, this.lease);
+    return { name: cfg.chassis, tunnelIp: cfg.tunnelIp, encaps: [cfg.encap], version: AGENT_VERSION, registeredAt: new Date().toISOString() };
+  }
+
+  /**
+   * The store answers again after an outage: re-read every prefix now (each arrives as a resync with the
+   * store's truth, which replaces what the view had: changes made meanwhile apply, stale flows go), register
+   * the chassis again if its lease or key was lost, and check every local binding against the store.
+   */
+  private storeBack(): void {
+    this.subscription.retryNow();
+    void this.registration.ensure('store reachable again');
+    void this.bindings.checkAll();
   }
 
   private onStoreEvent(ev: SubscriptionEvent): void {
@@ -233,6 +306,10 @@ export class Agent {
     switch (ev.type) {
       case 'snapshot':
       case 'resync': {
+        // The store's own word (not the cache's) that our chassis is not registered: register again.
+        if (ev.prefix === CHASSIS_PREFIX && !(ev.type === 'snapshot' && ev.cached) && !ev.kvs.some((kv) => kv.key === chassisKey(this.config.chassis))) {
+          this.onOwnChassisGone();
+        }
         const names = ev.kvs.filter((kv) => nameOf(kv.key));
         const watchedName = nameOf(ev.prefix);
         if (names.length > 0 || watchedName) {
@@ -266,11 +343,7 @@ export class Agent {
    */
   private onOwnChassisGone(): void {
     if (this.stopping) return;
-    this.logger.warn({ chassis: this.config.chassis }, 'own chassis registration vanished; registering again');
-    const old = this.lease;
-    void this.registerChassis()
-      .then(() => old?.revoke().catch(() => undefined))
-      .catch((err) => this.logger.error({ err }, 're-registration failed'));
+    void this.registration.ensure('chassis key gone from the store');
   }
 
   private onViewChange(c: ViewChange): void {

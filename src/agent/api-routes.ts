@@ -11,6 +11,7 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       encap: agent.config.encap,
       lazySync: agent.config.lazySync,
       uptimeSeconds: Math.round((Date.now() - agent.startedAt) / 1000),
+      ...agent.readiness(),
       openflow: { up: agent.channel.isUp, sessions: agent.channel.sessionCount },
       watchedNetworks: [...agent.view.networks.values()].map((n) => ({ id: n.network.id, name: n.network.name })),
       watchedPrefixes: agent.watchedPrefixes(),
@@ -29,6 +30,12 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       memory: { rssBytes: process.memoryUsage().rss },
     },
   }));
+  // 200 when this hypervisor's switch is programmed from a whole topology; 503 (with the same body) while not.
+  // A store outage is reported but does not make the agent unready: its data plane keeps working.
+  api.route('GET', '/v1/agent/ready', () => {
+    const r = agent.readiness();
+    return { status: r.ready ? 200 : 503, body: r };
+  });
   api.route('POST', '/v1/agent/recompute', async () => ({ body: await agent.recomputeCheck() }));
   api.route('GET', '/v1/agent/flows', () => ({
     body: agent.flows.desiredFlows().map((f) => {

@@ -29,6 +29,8 @@ export interface AgentConfig {
   packetInBurst: number;
   /** Where the agent writes its API address once listening (for tools that start it). */
   readyFile?: string;
+  /** Last known topology on local disk, used when the store is unreachable at start; 'none' disables it. */
+  cacheFile: string;
 }
 
 export class ConfigError extends Error {
@@ -50,6 +52,7 @@ const DEFAULTS = {
   leaseTtlSeconds: 10,
   packetInRate: 100,
   packetInBurst: 200,
+  cacheFile: '/var/lib/wyvern/topology-cache.json',
 };
 
 /** Option name in flags / YAML key / environment variable. */
@@ -70,6 +73,7 @@ const FIELDS: [keyof AgentConfig, string, 'string' | 'number' | 'boolean'][] = [
   ['packetInRate', 'WYVERN_PACKET_IN_RATE', 'number'],
   ['packetInBurst', 'WYVERN_PACKET_IN_BURST', 'number'],
   ['readyFile', 'WYVERN_READY_FILE', 'string'],
+  ['cacheFile', 'WYVERN_CACHE_FILE', 'string'],
 ];
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -96,6 +100,8 @@ Runs the wyvern agent for this hypervisor. Settings come from the YAML file (def
   --packet-in-rate N       PACKET_IN packets/s allowed per port (default 100)
   --packet-in-burst N      PACKET_IN burst per port (default 200)
   --ready-file PATH        write {"api": URL, "pid": N} here once running
+  --cache-file PATH        last known topology, used if the store is unreachable at start
+                           (default /var/lib/wyvern/topology-cache.json; none disables it)
 `;
 
 function coerce(name: string, v: unknown, type: 'string' | 'number' | 'boolean'): unknown {

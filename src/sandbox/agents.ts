@@ -63,6 +63,7 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
     '--store', opts.store,
     '--api-listen', 'tcp:127.0.0.1:0',
     '--ready-file', readyFile,
+    '--cache-file', join(runDir, 'topology-cache.json'),
     '--log-level', opts.logLevel ?? 'info',
     '--lazy-sync', String(opts.lazySync ?? true),
     '--lease-ttl-seconds', '5',

@@ -5,7 +5,8 @@
 import { ApiClient } from '../../src/api/client.js';
 import { Sandbox, type Encap } from '../../src/sandbox/index.js';
 import { agentOf, startAgent, stopAgent, type StartAgentOptions } from '../../src/sandbox/agents.js';
-import { startEtcd } from './etcd.js';
+import { Etcd3 } from 'etcd3';
+import { startEtcd, type EtcdCluster } from './etcd.js';
 
 export interface PortInfo {
   id: string;
@@ -19,17 +20,19 @@ export class Cluster {
   private constructor(
     readonly sb: Sandbox,
     readonly storeUrl: string,
-    private readonly stopStore: () => Promise<void>,
+    readonly etcd: EtcdCluster,
     readonly agentOptions: Omit<StartAgentOptions, 'store'>,
   ) {}
 
-  static async up(opts: { hosts: number; encap?: Encap; lazySync?: boolean; agents?: boolean }): Promise<Cluster> {
+  /** etcdAuth: etcd with authentication on (user wyvern, read-write on /wyvern/ only). */
+  static async up(opts: { hosts: number; encap?: Encap; lazySync?: boolean; agents?: boolean; etcdAuth?: boolean }): Promise<Cluster> {
     if (process.getuid?.() !== 0) throw new Error('agent e2e tests need root (network namespaces, OVS)');
     const etcd = await startEtcd();
     let sb: Sandbox | undefined;
     try {
+      const url = opts.etcdAuth ? await enableAuth(etcd) : etcd.url;
       sb = await Sandbox.up({ hosts: opts.hosts, encap: opts.encap ?? 'vxlan' });
-      const c = new Cluster(sb, etcd.url, () => etcd.stop(), { lazySync: opts.lazySync ?? true, logLevel: 'debug' });
+      const c = new Cluster(sb, url, etcd, { lazySync: opts.lazySync ?? true, logLevel: 'debug' });
       if (opts.agents !== false) await Promise.all(sb.hosts.map((h) => c.startAgent(h.name)));
       return c;
     } catch (err) {
@@ -120,6 +123,23 @@ export class Cluster {
 
   async down(): Promise<void> {
     await this.sb.down().catch(() => undefined);
-    await this.stopStore();
+    await this.etcd.stop();
   }
+}
+
+/** Turns authentication on: root, and a user `wyvern` that may read and write /wyvern/ only. Returns its URL. */
+async function enableAuth(etcd: EtcdCluster): Promise<string> {
+  const admin = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
+  try {
+    await admin.user('root').create('rootpw');
+    await admin.user('root').addRole('root');
+    await admin.user('wyvern').create('s3cret');
+    await admin.role('wyvern').create();
+    await admin.role('wyvern').grant({ permission: 'Readwrite', range: admin.range({ prefix: '/wyvern/' }) });
+    await admin.user('wyvern').addRole('wyvern');
+    await admin.auth.authEnable();
+  } finally {
+    admin.close();
+  }
+  return etcd.url.replace('etcd://', 'etcd://wyvern:s3cret@');
 }
