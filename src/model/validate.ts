@@ -281,6 +281,18 @@ export function parseRouterInput(body: unknown): RouterInput {
   return { name: name!, mode: mode! };
 }
 
+/** PATCH /v1/routers/{router}: only the mode can change (interfaces and routes have their own requests). */
+export function parseRouterPatch(body: unknown): { mode: RouterMode } {
+  const o = asObject(body);
+  const p = new Problems();
+  for (const k of Object.keys(o)) {
+    if (k !== 'mode') p.add(invalid(k, `field "${k}" cannot be changed (only mode; interfaces and routes have their own requests)`));
+  }
+  const mode = p.run(() => parseMode(o.mode));
+  p.throwIfAny();
+  return { mode: mode! };
+}
+
 export interface InterfaceInput { subnet: string; ip?: string }
 export function parseInterfaceInput(body: unknown): InterfaceInput {
   const o = asObject(body);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ModelError } from '../../src/model/errors.js';
 import { SERVER_OWNED_OPTIONS } from '../../src/model/dhcp-owned.js';
 import {
-  parseNetworkInput, parsePortInput, parseRouteInput, parseRouterInput, parseSubnetInput, MAX_LEASE, MIN_LEASE,
+  parseNetworkInput, parsePortInput, parseRouteInput, parseRouterInput, parseRouterPatch, parseSubnetInput, MAX_LEASE, MIN_LEASE,
 } from '../../src/model/validate.js';
 
 function refused(fn: () => unknown, field: string, msg?: RegExp): ModelError {
@@ -125,5 +125,14 @@ describe('router routes', () => {
     refused(() => parseRouteInput({ cidr: '0.0.0.0/0', nexthop: '224.0.0.1' }), 'nexthop', /not a unicast/);
     refused(() => parseRouteInput({ cidr: '10.0.0.1/8', nexthop: '10.0.0.1' }), 'cidr', /host bits/);
     expect(parseRouteInput({ cidr: '0.0.0.0/0', nexthop: '10.0.0.254' })).toEqual({ cidr: '0.0.0.0/0', nexthop: '10.0.0.254' });
+  });
+});
+
+describe('router update (PATCH)', () => {
+  it('only mode, and only a valid one', () => {
+    refused(() => parseRouterPatch({ mode: 'fast' }), 'mode');
+    refused(() => parseRouterPatch({ mode: 'reactive', name: 'evil/name' }), 'name', /cannot be changed/);
+    refused(() => parseRouterPatch([]), 'body');
+    expect(parseRouterPatch({ mode: 'reactive' })).toEqual({ mode: 'reactive' });
   });
 });
