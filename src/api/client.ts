@@ -5,7 +5,11 @@
 import { request } from 'node:http';
 
 export class ApiClientError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly field?: string) {
+  constructor(
+    readonly status: number, readonly code: string, message: string, readonly field?: string,
+    /** Each problem of a request refused for several reasons: field and message. */
+    readonly problems?: readonly { field?: string; message: string }[],
+  ) {
     super(message);
     this.name = 'ApiClientError';
   }
@@ -58,7 +62,7 @@ export class ApiClient {
   async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
     const r = await this.raw(method, path, body);
     if (r.status >= 200 && r.status < 300) return r.body as T;
-    const e = (r.body as { error?: { code?: string; message?: string; field?: string } } | undefined)?.error;
-    throw new ApiClientError(r.status, e?.code ?? 'HTTP', e?.message ?? `HTTP ${r.status}`, e?.field);
+    const e = (r.body as { error?: { code?: string; message?: string; field?: string; problems?: { field?: string; message: string }[] } } | undefined)?.error;
+    throw new ApiClientError(r.status, e?.code ?? 'HTTP', e?.message ?? `HTTP ${r.status}`, e?.field, Array.isArray(e?.problems) ? e.problems : undefined);
   }
 }

@@ -3,7 +3,7 @@
  * size limit, and errors rendered as `{ "error": { code, field?, message } }`.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { ModelError } from '../model/errors.js';
+import { ModelError, type Problem } from '../model/errors.js';
 import { StoreError } from '../store/types.js';
 
 export interface ApiRequest {
@@ -29,7 +29,11 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE' | 'UNAVAILABLE' | 'INTERNAL';
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: ErrorCode, message: string, readonly field?: string, readonly headers?: Record<string, string>) {
+  constructor(
+    readonly status: number, readonly code: ErrorCode, message: string, readonly field?: string, readonly headers?: Record<string, string>,
+    /** Every problem of a request refused for several reasons (e.g. a topology import). */
+    readonly problems?: readonly Problem[],
+  ) {
     super(message);
     this.name = 'ApiError';
   }
@@ -40,15 +44,19 @@ const MODEL_STATUS = { INVALID: 400, NOT_FOUND: 404, CONFLICT: 409 } as const;
 /** Maps any thrown value to an ApiError; unknown errors become 500 without leaking internals. */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;
-  if (e instanceof ModelError) return new ApiError(MODEL_STATUS[e.code], e.code, e.message, e.field);
+  if (e instanceof ModelError) return new ApiError(MODEL_STATUS[e.code], e.code, e.message, e.field, undefined, e.problems);
   if (e instanceof StoreError && (e.code === 'UNAVAILABLE' || e.code === 'CLOSED')) {
     return new ApiError(503, 'UNAVAILABLE', `store unavailable: ${e.message}`);
   }
   return new ApiError(500, 'INTERNAL', 'internal error (see the server log)');
 }
 
-export function errorBody(e: ApiError): { error: { code: ErrorCode; field?: string; message: string } } {
-  return { error: { code: e.code, ...(e.field !== undefined ? { field: e.field } : {}), message: e.message } };
+export function errorBody(e: ApiError): { error: { code: ErrorCode; field?: string; message: string; problems?: readonly Problem[] } } {
+  return {
+    error: {
+      code: e.code, ...(e.field !== undefined ? { field: e.field } : {}), message: e.message, ...(e.problems !== undefined ? { problems: e.problems } : {}),
+    },
+  };
 }
 
 export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

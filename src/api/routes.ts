@@ -1,6 +1,7 @@
 /** The northbound resources, mapped onto the Topology repository. */
 import { exportTopologyAt } from '../model/topology-io.js';
 import type { Topology } from '../model/repo.js';
+import { parseRouterPatch } from '../model/validate.js';
 import { ApiError, type ApiReply, type ApiRequest, type Router } from './http.js';
 
 const ok = (body: unknown): ApiReply => ({ status: 200, body });
@@ -38,11 +39,7 @@ export function addTopologyRoutes(r: Router, topo: Topology, version: string): v
   r.add('GET', '/v1/routers', async () => ok(await topo.listRouters()));
   r.add('POST', '/v1/routers', async (q) => created(await topo.createRouter(requireBody(q))));
   r.add('GET', '/v1/routers/{router}', async (q) => ok(await topo.getRouter(q.params.router!)));
-  r.add('PATCH', '/v1/routers/{router}', async (q) => {
-    const b = requireBody(q) as Record<string, unknown>;
-    for (const k of Object.keys(b ?? {})) if (k !== 'mode') throw new ApiError(400, 'INVALID', `field "${k}" cannot be changed`, k);
-    return ok(await topo.setRouterMode(q.params.router!, b.mode));
-  });
+  r.add('PATCH', '/v1/routers/{router}', async (q) => ok(await topo.setRouterMode(q.params.router!, parseRouterPatch(requireBody(q)).mode)));
   r.add('DELETE', '/v1/routers/{router}', async (q) => ok(await topo.deleteRouter(q.params.router!)));
   r.add('POST', '/v1/routers/{router}/interfaces', async (q) => created(await topo.attachSubnet(q.params.router!, requireBody(q))));
   r.add('DELETE', '/v1/routers/{router}/interfaces/{subnet}', async (q) => ok(await topo.detachSubnet(q.params.router!, q.params.subnet!)));

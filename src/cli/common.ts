@@ -98,6 +98,12 @@ export async function run(help: string, argv: string[], body: () => Promise<void
       return EXIT_USAGE;
     }
     if (e instanceof ApiClientError) {
+      if (e.problems && e.problems.length > 1) {
+        // One line per problem: a refused import can list many, and a summary line would truncate them.
+        const lines = e.problems.map((p) => `  ${p.field ?? '-'}: ${p.message}`).join('\n');
+        process.stderr.write(`wyvern: refused, ${e.problems.length} problems (HTTP ${e.status} ${e.code}):\n${lines}\n`);
+        return EXIT_FAIL;
+      }
       process.stderr.write(`wyvern: ${e.message}${e.field ? ` [field: ${e.field}]` : ''}${e.status ? ` (HTTP ${e.status} ${e.code})` : ''}\n`);
       return EXIT_FAIL;
     }

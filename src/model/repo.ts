@@ -9,7 +9,7 @@ import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
 import { pickFree, pickFreeFrom, runCas, type CasOptions, type Plan } from './cas.js';
 import { decodeBinding, decodeNetwork, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict, invalid } from './errors.js';
-import { allocateIp, broadcastOf, cidrContains, cidrsOverlap, intToIp, ipToInt, isHostOf, parseSubnetCidr } from './ipam.js';
+import { allocateIp, broadcastOf, cidrContains, cidrsOverlap, intToIp, ipToInt, parseSubnetCidr } from './ipam.js';
 import {
   allocKey, bindingKey, guardKey, nameKey, namesPrefix, NETWORKS_PREFIX, netPrefix, networkKey, poolPrefix, portKey, subnetKey,
 } from './keys.js';
@@ -127,17 +127,11 @@ export class Topology {
   // ---- subnets ----
 
   async createSubnet(body: unknown): Promise<Subnet> {
+    // Field rules (unicast CIDR, gateway and nexthops usable hosts of it, DHCP options, lease) are all in
+    // parseSubnetInput; what is left here needs the store.
     const input = parseSubnetInput(body);
     const cidr = parseSubnetCidr(input.cidr);
     const gateway = input.gatewayIp ?? intToIp(cidr.network + 1);
-    if (!isHostOf(cidr, ipToInt(gateway))) {
-      throw invalid('gatewayIp', `gateway ${gateway} is outside subnet ${input.cidr} (or is its network/broadcast address)`);
-    }
-    input.hostRoutes.forEach((r, i) => {
-      if (!cidrContains(cidr, ipToInt(r.nexthop))) {
-        throw invalid(`hostRoutes[${i}].nexthop`, `host route nexthop ${r.nexthop} is outside subnet ${input.cidr}`);
-      }
-    });
     const id = randomUUID();
     return runCas(this.store, async () => {
       const { obj: net, kv: nkv } = await loadNetwork(this.store, input.network, 'network');

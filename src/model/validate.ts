@@ -1,18 +1,38 @@
 /**
- * Shape validation of create requests (API bodies). Each function returns a normalised input
- * or throws ModelError INVALID naming the offending field. Cross-object rules (overlaps,
- * uniqueness, references) live in the repository, which sees the store.
+ * Validation of everything a user writes: API create/update bodies, CLI flags (sent as those
+ * bodies) and each object of an imported topology (topology-check.ts feeds them through the same
+ * functions). Each parse function returns a normalised input or throws ModelError INVALID naming
+ * the field — every field at fault, not only the first (see Problems). Cross-object rules
+ * (overlaps, uniqueness, references) live in the repository, which sees the store, and in
+ * topology-check.ts for a document.
  */
-import { invalid } from './errors.js';
-import { isIpv4, parseRouteCidr } from './ipam.js';
+import { checkAddressPair, checkUnicastIp, checkUnicastSubnet } from './addr-rules.js';
+import { SERVER_OWNED_OPTIONS } from './dhcp-owned.js';
+import { invalid, Problems } from './errors.js';
+import { broadcastOf, cidrContains, intToIp, ipToInt, isHostOf, isIpv4, parseRouteCidr, type Cidr } from './ipam.js';
 import { normalizeMac } from './macs.js';
 import type { DhcpOption, HostRoute, RouterMode, Subnet } from './types.js';
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$/;
+/**
+ * Names of networks, subnets, ports and routers: 1-63 characters of ASCII letters, digits and . _ : -
+ * starting with a letter or digit. Names end up in store keys, OVS external_ids:iface-id, log lines
+ * and shell commands, so no slashes (key paths), whitespace, control characters or non-ASCII.
+ * ':' stays allowed because names created with it before must still import from an export.
+ */
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$/;
+export const NAME_RULE = '1-63 characters of letters, digits, . _ : - starting with a letter or digit';
 
 export const DEFAULT_MTU = 1450; // 1500 underlay minus VXLAN overhead
 export const DEFAULT_LEASE = 86400;
+/**
+ * Lease bounds. Clients renew at half the lease (T1), each renewal a PACKET_IN to the agent: a 1 s
+ * lease is two requests a second per VM, which the per-port DHCP rate limit then drops, and VMs lose
+ * their address. A minute is the floor ISC dhcpd and OpenStack accept in practice. A year caps how
+ * long a changed subnet (gateway, DNS) takes to reach VMs that do not restart.
+ */
+export const MIN_LEASE = 60;
+export const MAX_LEASE = 31_536_000;
 
 export type Obj = Record<string, unknown>;
 
@@ -28,11 +48,14 @@ export function onlyFields(o: Obj, allowed: readonly string[], prefix = ''): voi
   }
 }
 
+/** onlyFields recording every unknown field. */
+function knownFields(p: Problems, o: Obj, allowed: readonly string[], prefix = ''): void {
+  for (const k of Object.keys(o)) p.run(() => onlyFields({ [k]: o[k] }, allowed, prefix));
+}
+
 export function checkName(v: unknown, field = 'name'): string {
   if (typeof v !== 'string' || v === '') throw invalid(field, `${field} is required (a string)`);
-  if (!NAME_RE.test(v)) {
-    throw invalid(field, `invalid ${field} ${JSON.stringify(v)}: 1-63 characters of letters, digits, . _ : - starting with a letter or digit`);
-  }
+  if (!NAME_RE.test(v)) throw invalid(field, `invalid ${field} ${JSON.stringify(v)}: ${NAME_RULE}`);
   if (UUID_RE.test(v)) throw invalid(field, `invalid ${field} ${v}: a name must not look like a UUID (ids use that form)`);
   return v;
 }
@@ -81,8 +104,12 @@ export function optArray(o: Obj, k: string): unknown[] {
 export interface NetworkInput { name: string; mtu: number }
 export function parseNetworkInput(body: unknown): NetworkInput {
   const o = asObject(body);
-  onlyFields(o, ['name', 'mtu']);
-  return { name: checkName(o.name), mtu: optInt(o, 'mtu', DEFAULT_MTU, 576, 9000) };
+  const p = new Problems();
+  knownFields(p, o, ['name', 'mtu']);
+  const name = p.run(() => checkName(o.name));
+  const mtu = p.run(() => optInt(o, 'mtu', DEFAULT_MTU, 576, 9000));
+  p.throwIfAny();
+  return { name: name!, mtu: mtu! };
 }
 
 /** A subnet as requested: the network by name or id, the gateway optional (defaulted by the repository). */
@@ -90,53 +117,103 @@ export type SubnetInput = Omit<Subnet, 'id' | 'networkId' | 'gatewayIp'> & { net
 
 const DOMAIN_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
-export function parseHostRoutes(list: unknown[], field = 'hostRoutes'): HostRoute[] {
-  return list.map((r, i) => {
-    const f = `${field}[${i}]`;
-    const o = asObject(r, f);
-    onlyFields(o, ['destination', 'nexthop'], `${f}.`);
-    const dest = reqString(o, 'destination', `${f}.`);
-    parseRouteCidr(dest, `${f}.destination`);
-    return { destination: dest, nexthop: checkIp(o.nexthop, `${f}.nexthop`) };
-  });
+function parseHostRoute(r: unknown, f: string): HostRoute {
+  const o = asObject(r, f);
+  onlyFields(o, ['destination', 'nexthop'], `${f}.`);
+  const dest = reqString(o, 'destination', `${f}.`);
+  parseRouteCidr(dest, `${f}.destination`);
+  return { destination: dest, nexthop: checkIp(o.nexthop, `${f}.nexthop`) };
 }
 
+/** Shape of stored host routes (the codec's check; a write also goes through parseSubnetInput). */
+export function parseHostRoutes(list: unknown[], field = 'hostRoutes'): HostRoute[] {
+  return list.map((r, i) => parseHostRoute(r, `${field}[${i}]`));
+}
+
+function parseDhcpOption(r: unknown, f: string): DhcpOption {
+  const o = asObject(r, f);
+  onlyFields(o, ['code', 'value'], `${f}.`);
+  const code = o.code;
+  if (typeof code !== 'number' || !Number.isInteger(code) || code < 1 || code > 254) {
+    throw invalid(`${f}.code`, `${f}.code must be an integer DHCP option code 1..254`);
+  }
+  const value = reqString(o, 'value', `${f}.`).toLowerCase();
+  if (!/^([0-9a-f]{2})+$/.test(value) || value.length > 510) {
+    throw invalid(`${f}.value`, `${f}.value must be the option payload as hex bytes (1..255 bytes)`);
+  }
+  return { code, value };
+}
+
+/** Shape of stored DHCP options (the codec's check; a write also goes through parseSubnetInput). */
 export function parseDhcpOptions(list: unknown[], field = 'dhcpOptions'): DhcpOption[] {
-  return list.map((r, i) => {
-    const f = `${field}[${i}]`;
-    const o = asObject(r, f);
-    onlyFields(o, ['code', 'value'], `${f}.`);
-    const code = o.code;
-    if (typeof code !== 'number' || !Number.isInteger(code) || code < 1 || code > 254) {
-      throw invalid(`${f}.code`, `${f}.code must be an integer DHCP option code 1..254`);
-    }
-    const value = reqString(o, 'value', `${f}.`).toLowerCase();
-    if (!/^([0-9a-f]{2})+$/.test(value) || value.length > 510) {
-      throw invalid(`${f}.value`, `${f}.value must be the option payload as hex bytes (1..255 bytes)`);
-    }
-    return { code, value };
-  });
+  return list.map((r, i) => parseDhcpOption(r, `${field}[${i}]`));
+}
+
+/** A user's extra DHCP option: well-formed, not one the DHCP server writes itself, not given twice. */
+function checkUserDhcpOption(r: unknown, f: string, seen: Set<number>): DhcpOption {
+  const code = typeof r === 'object' && r !== null ? (r as Obj).code : undefined;
+  const owned = typeof code === 'number' ? SERVER_OWNED_OPTIONS.get(code) : undefined;
+  if (owned !== undefined) throw invalid(`${f}.code`, `${owned}; the DHCP server sets it, so it cannot be given in dhcpOptions`);
+  const opt = parseDhcpOption(r, f);
+  if (seen.has(opt.code)) throw invalid(`${f}.code`, `DHCP option ${opt.code} is given twice`);
+  seen.add(opt.code);
+  return opt;
+}
+
+/** `ip` (what: "gateway 10.0.0.1") must be a usable host address of the subnet `c`. */
+function checkHostOf(c: Cidr, cidr: string, ip: string, field: string, what: string): void {
+  if (isHostOf(c, ipToInt(ip))) return;
+  const rule = `it must be a usable host address of ${cidr}, not its network (${intToIp(c.network)}) or broadcast (${intToIp(broadcastOf(c))}) address`;
+  if (!cidrContains(c, ipToInt(ip))) throw invalid(field, `${what} is outside subnet ${cidr}`);
+  throw invalid(field, `${what} is the ${ipToInt(ip) === c.network ? 'network' : 'broadcast'} address of ${cidr}: ${rule}`);
 }
 
 export function parseSubnetInput(body: unknown): SubnetInput {
   const o = asObject(body);
-  onlyFields(o, ['name', 'network', 'cidr', 'gatewayIp', 'enableDhcp', 'dnsServers', 'domain', 'hostRoutes', 'leaseTime', 'dhcpOptions']);
-  const gw = optString(o, 'gatewayIp');
-  const domain = optString(o, 'domain');
-  if (domain !== undefined && !DOMAIN_RE.test(domain)) throw invalid('domain', `invalid domain ${JSON.stringify(domain)}`);
-  const cidr = o.cidr;
-  if (typeof cidr !== 'string' || cidr === '') throw invalid('cidr', 'cidr is required (a string like 10.0.0.0/24)');
+  const p = new Problems();
+  knownFields(p, o, ['name', 'network', 'cidr', 'gatewayIp', 'enableDhcp', 'dnsServers', 'domain', 'hostRoutes', 'leaseTime', 'dhcpOptions']);
+  const name = p.run(() => checkName(o.name));
+  const network = p.run(() => reqString(o, 'network'));
+  const cidrText = o.cidr as string;
+  const cidr = p.run(() => {
+    if (typeof o.cidr !== 'string' || o.cidr === '') throw invalid('cidr', 'cidr is required (a string like 10.0.0.0/24)');
+    return checkUnicastSubnet(o.cidr, 'cidr');
+  });
+  const gatewayIp = p.run(() => {
+    const gw = optString(o, 'gatewayIp');
+    if (gw === undefined) return undefined;
+    checkIp(gw, 'gatewayIp');
+    if (cidr) checkHostOf(cidr, cidrText, gw, 'gatewayIp', `gateway ${gw}`);
+    return gw;
+  });
+  const enableDhcp = p.run(() => optBool(o, 'enableDhcp', true));
+  const dnsServers = (p.run(() => optArray(o, 'dnsServers')) ?? []).map((d, i) => p.run(() => checkUnicastIp(d, `dnsServers[${i}]`))!);
+  const domain = p.run(() => {
+    const d = optString(o, 'domain');
+    if (d !== undefined && !DOMAIN_RE.test(d)) throw invalid('domain', `invalid domain ${JSON.stringify(d)}`);
+    return d;
+  });
+  const hostRoutes = (p.run(() => optArray(o, 'hostRoutes')) ?? []).map((r, i) => p.run(() => {
+    const f = `hostRoutes[${i}]`;
+    const route = parseHostRoute(r, f);
+    if (cidr) checkHostOf(cidr, cidrText, route.nexthop, `${f}.nexthop`, `host route nexthop ${route.nexthop}`);
+    return route;
+  })!);
+  const leaseTime = p.run(() => optInt(o, 'leaseTime', DEFAULT_LEASE, MIN_LEASE, MAX_LEASE));
+  const seen = new Set<number>();
+  const dhcpOptions = (p.run(() => optArray(o, 'dhcpOptions')) ?? []).map((r, i) => p.run(() => checkUserDhcpOption(r, `dhcpOptions[${i}]`, seen))!);
+  p.throwIfAny();
   return {
-    name: checkName(o.name),
-    network: reqString(o, 'network'),
-    cidr,
-    ...(gw !== undefined ? { gatewayIp: checkIp(gw, 'gatewayIp') } : {}),
-    enableDhcp: optBool(o, 'enableDhcp', true),
-    dnsServers: optArray(o, 'dnsServers').map((d, i) => checkIp(d, `dnsServers[${i}]`)),
+    name: name!,
+    network: network!,
+    cidr: cidrText,
+    ...(gatewayIp !== undefined ? { gatewayIp } : {}),
+    enableDhcp: enableDhcp!,
+    dnsServers,
     ...(domain !== undefined ? { domain } : {}),
-    hostRoutes: parseHostRoutes(optArray(o, 'hostRoutes')),
-    leaseTime: optInt(o, 'leaseTime', DEFAULT_LEASE, 60, 31_536_000),
-    dhcpOptions: parseDhcpOptions(optArray(o, 'dhcpOptions')),
+    hostRoutes,
+    leaseTime: leaseTime!,
+    dhcpOptions,
   };
 }
 
@@ -152,11 +229,14 @@ export interface PortInput {
 
 export function parsePortInput(body: unknown): PortInput {
   const o = asObject(body);
-  onlyFields(o, ['name', 'network', 'mac', 'fixedIps', 'portSecurity', 'allowedAddressPairs']);
-  const mac = o.mac === undefined || o.mac === null ? undefined : normalizeMac(o.mac, 'mac');
+  const p = new Problems();
+  knownFields(p, o, ['name', 'network', 'mac', 'fixedIps', 'portSecurity', 'allowedAddressPairs']);
+  const name = p.run(() => checkName(o.name));
+  const network = p.run(() => reqString(o, 'network'));
+  const mac = o.mac === undefined || o.mac === null ? undefined : p.run(() => normalizeMac(o.mac, 'mac'));
   let fixedIps: FixedIpInput[] | undefined;
   if (o.fixedIps !== undefined && o.fixedIps !== null) {
-    fixedIps = optArray(o, 'fixedIps').map((e, i) => {
+    fixedIps = (p.run(() => optArray(o, 'fixedIps')) ?? []).map((e, i) => p.run(() => {
       const f = `fixedIps[${i}]`;
       const x = asObject(e, f);
       onlyFields(x, ['subnet', 'ip'], `${f}.`);
@@ -164,23 +244,24 @@ export function parsePortInput(body: unknown): PortInput {
       const ip = x.ip === undefined || x.ip === null ? undefined : checkIp(x.ip, `${f}.ip`);
       if (subnet === undefined && ip === undefined) throw invalid(f, `${f} needs a subnet or an ip`);
       return { ...(subnet !== undefined ? { subnet } : {}), ...(ip !== undefined ? { ip } : {}) };
-    });
+    })!);
   }
-  const pairs = optArray(o, 'allowedAddressPairs').map((e, i) => {
+  const pairs = (p.run(() => optArray(o, 'allowedAddressPairs')) ?? []).map((e, i) => p.run(() => {
     const f = `allowedAddressPairs[${i}]`;
     const x = asObject(e, f);
     onlyFields(x, ['ip', 'mac'], `${f}.`);
-    const ip = reqString(x, 'ip', `${f}.`);
-    if (!isIpv4(ip)) parseRouteCidr(ip, `${f}.ip`);
+    const ip = checkAddressPair(x.ip, `${f}.ip`);
     const pm = x.mac === undefined || x.mac === null ? undefined : normalizeMac(x.mac, `${f}.mac`);
     return pm === undefined ? { ip } : { ip, mac: pm };
-  });
+  })!);
+  const portSecurity = p.run(() => optBool(o, 'portSecurity', true));
+  p.throwIfAny();
   return {
-    name: checkName(o.name),
-    network: reqString(o, 'network'),
+    name: name!,
+    network: network!,
     ...(mac !== undefined ? { mac } : {}),
     ...(fixedIps !== undefined ? { fixedIps } : {}),
-    portSecurity: optBool(o, 'portSecurity', true),
+    portSecurity: portSecurity!,
     allowedAddressPairs: pairs,
   };
 }
@@ -192,23 +273,48 @@ export function parseMode(v: unknown, field = 'mode'): RouterMode {
 }
 export function parseRouterInput(body: unknown): RouterInput {
   const o = asObject(body);
-  onlyFields(o, ['name', 'mode']);
-  return { name: checkName(o.name), mode: o.mode === undefined ? 'proactive' : parseMode(o.mode) };
+  const p = new Problems();
+  knownFields(p, o, ['name', 'mode']);
+  const name = p.run(() => checkName(o.name));
+  const mode = p.run(() => (o.mode === undefined ? 'proactive' : parseMode(o.mode)));
+  p.throwIfAny();
+  return { name: name!, mode: mode! };
+}
+
+/** PATCH /v1/routers/{router}: only the mode can change (interfaces and routes have their own requests). */
+export function parseRouterPatch(body: unknown): { mode: RouterMode } {
+  const o = asObject(body);
+  const p = new Problems();
+  for (const k of Object.keys(o)) {
+    if (k !== 'mode') p.add(invalid(k, `field "${k}" cannot be changed (only mode; interfaces and routes have their own requests)`));
+  }
+  const mode = p.run(() => parseMode(o.mode));
+  p.throwIfAny();
+  return { mode: mode! };
 }
 
 export interface InterfaceInput { subnet: string; ip?: string }
 export function parseInterfaceInput(body: unknown): InterfaceInput {
   const o = asObject(body);
-  onlyFields(o, ['subnet', 'ip']);
-  const ip = o.ip === undefined || o.ip === null ? undefined : checkIp(o.ip, 'ip');
-  return { subnet: reqString(o, 'subnet'), ...(ip !== undefined ? { ip } : {}) };
+  const p = new Problems();
+  knownFields(p, o, ['subnet', 'ip']);
+  const ip = o.ip === undefined || o.ip === null ? undefined : p.run(() => checkIp(o.ip, 'ip'));
+  const subnet = p.run(() => reqString(o, 'subnet'));
+  p.throwIfAny();
+  return { subnet: subnet!, ...(ip !== undefined ? { ip } : {}) };
 }
 
 export interface RouteInput { cidr: string; nexthop: string }
 export function parseRouteInput(body: unknown): RouteInput {
   const o = asObject(body);
-  onlyFields(o, ['cidr', 'nexthop']);
-  const cidr = reqString(o, 'cidr');
-  parseRouteCidr(cidr, 'cidr');
-  return { cidr, nexthop: checkIp(o.nexthop, 'nexthop') };
+  const p = new Problems();
+  knownFields(p, o, ['cidr', 'nexthop']);
+  const cidr = p.run(() => {
+    const c = reqString(o, 'cidr');
+    parseRouteCidr(c, 'cidr');
+    return c;
+  });
+  const nexthop = p.run(() => checkUnicastIp(o.nexthop, 'nexthop'));
+  p.throwIfAny();
+  return { cidr: cidr!, nexthop: nexthop! };
 }

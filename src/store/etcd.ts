@@ -4,7 +4,9 @@
  * (see etcd-watch.ts) and error mapping to StoreError codes.
  */
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
-import { Etcd3, EtcdLeaseInvalidError, isRecoverableError, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions, type Lease as EtcdLease } from 'etcd3';
+import {
+  ClientClosedError, Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError, type IOptions, type Lease as EtcdLease,
+} from 'etcd3';
 import { silentLogger, type Logger } from '../util/log.js';
 import { StoreError, type Compare, type GrantOptions, type KeyValue, type Lease, type RangeResult, type ReadOp, type ReadResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
 import type { StoreUrl } from './url.js';
@@ -48,6 +50,20 @@ export function prefixEnd(prefix: string): Buffer {
   return Buffer.from([0]); // empty prefix (or all 0xff): to the end of the keyspace
 }
 
+/**
+ * Whether an etcd3 error means "no member answered" (retrying later can work). etcd3 wraps each host
+ * in a cockatiel circuit breaker: after three failed calls it stops dialling for a few seconds and
+ * every call fails with BrokenCircuitError ("Execution prevented because the circuit breaker is
+ * open"), which is not a gRPC error at all — recognised by the marker property cockatiel's own
+ * isBrokenCircuitError tests (cockatiel is etcd3's dependency, not ours). The errors etcd3 itself
+ * flags as recoverable (unavailable, cancelled, internal/unknown transport faults) are outages too.
+ */
+function isUnreachable(err: unknown, msg: string): boolean {
+  if (err instanceof Error && ('isBrokenCircuitError' in err || isRecoverableError(err))) return true;
+  if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError) return true;
+  return /unavailable|ECONNREFUSED|ECONNRESET|deadline|No connection|circuit breaker is open/i.test(msg);
+}
+
 export function mapError(err: unknown, what: string): StoreError {
   if (err instanceof StoreError) return err;
   const msg = (err as Error)?.message ?? String(err);
@@ -57,9 +73,8 @@ export function mapError(err: unknown, what: string): StoreError {
   }
   if (/duplicate key/.test(msg)) return new StoreError(`${what}: ${msg}`, 'INVALID', { cause: err });
   if (/compacted/.test(msg)) return new StoreError(`${what}: ${msg}`, 'COMPACTED', { cause: err });
-  if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || /unavailable|ECONNREFUSED|deadline|No connection/i.test(msg)) {
-    return new StoreError(`${what}: etcd unreachable: ${msg}`, 'UNAVAILABLE', { cause: err });
-  }
+  if (isUnreachable(err, msg)) return new StoreError(`${what}: etcd unreachable: ${msg}`, 'UNAVAILABLE', { cause: err });
+  if (err instanceof ClientClosedError) return new StoreError(`${what}: ${msg}`, 'CLOSED', { cause: err });
   return new StoreError(`${what}: ${msg}`, 'INTERNAL', { cause: err });
 }
 

@@ -117,6 +117,41 @@ for (const storeUrl of STORES) {
       expect((await c.raw('GET', '/v1/topology')).body).toEqual(ex.body);
     });
 
+    it('PUT /v1/topology refuses a bad file whole: 400 with every problem (object and field), store unchanged', async () => {
+      await c.call('POST', '/v1/networks', { name: 'imp-keep' });
+      const before = await store.range('/wyvern/v1/');
+      const NET = '11111111-1111-4111-8111-111111111111';
+      const SUB = '22222222-2222-4222-8222-222222222222';
+      const doc = {
+        format: 'wyvern-topology', version: 1,
+        networks: [{ id: NET, name: '../../evil/net\u{1F409}', tunnelKey: 16_000_001, mtu: 1450 }],
+        subnets: [{
+          id: SUB, name: 'imp-sub', networkId: NET, cidr: '10.78.0.0/24', gatewayIp: '10.78.0.0', enableDhcp: true, dnsServers: [],
+          hostRoutes: [], leaseTime: 1, dhcpOptions: [{ code: 53, value: '05' }, { code: 54, value: '0a4e0001' }],
+        }, {
+          id: '33333333-3333-4333-8333-333333333333', name: 'imp-mc', networkId: NET, cidr: '224.0.0.0/24', gatewayIp: '224.0.0.1',
+          enableDhcp: true, dnsServers: [], hostRoutes: [], leaseTime: 600, dhcpOptions: [],
+        }],
+        ports: [{
+          id: '44444444-4444-4444-8444-444444444444', name: 'vm\nx', networkId: NET, mac: '02:00:00:00:78:01', fixedIps: [{ subnetId: SUB, ip: '10.78.0.5' }],
+          portSecurity: true, allowedAddressPairs: [{ ip: 'not-an-ip' }, { ip: '0.0.0.0/0' }], portKey: 4_000_000_001,
+        }],
+        routers: [],
+      };
+      const r = await c.raw('PUT', '/v1/topology', doc);
+      expect(r.status).toBe(400);
+      const err = (r.body as { error: { code: string; problems: { field: string; message: string }[] } }).error;
+      expect(err.code).toBe('INVALID');
+      expect(err.problems.map((p) => p.field)).toEqual([
+        'networks[0].name', 'subnets[0].gatewayIp', 'subnets[0].leaseTime', 'subnets[0].dhcpOptions[0].code', 'subnets[0].dhcpOptions[1].code',
+        'subnets[1].cidr', 'ports[0].name', 'ports[0].allowedAddressPairs[0].ip', 'ports[0].allowedAddressPairs[1].ip',
+      ]);
+      expect(err.problems[1]!.message).toMatch(/^subnet "imp-sub": gateway 10\.78\.0\.0 is the network address/);
+      expect((await store.range('/wyvern/v1/')).kvs).toEqual(before.kvs);
+      expect((await c.call<{ name: string }[]>('GET', '/v1/networks')).map((n) => n.name)).not.toContain('../../evil/net\u{1F409}');
+      await c.call('DELETE', '/v1/networks/imp-keep');
+    });
+
     it('20 parallel port creations over HTTP get distinct addresses', async () => {
       await c.call('POST', '/v1/networks', { name: 'par' });
       await c.call('POST', '/v1/subnets', { name: 'par-s', network: 'par', cidr: '10.9.0.0/24' });

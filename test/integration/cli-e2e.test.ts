@@ -133,6 +133,23 @@ describe('wyvern CLI end to end', () => {
     i = await wyvern(['topology', 'import', file, '--json', ...api]);
     expect(JSON.parse(i.stdout)).toMatchObject({ written: 3 });
     expect((await wyvern(['topology', 'export', ...api])).stdout).toBe(r.stdout);
+
+    // A bad file: refused whole, one stderr line per problem (field: object: why), exit 1, nothing written.
+    const doc = JSON.parse(r.stdout) as { subnets: { name: string; leaseTime: number; dhcpOptions: unknown[] }[]; ports: { name: string }[] };
+    const s = doc.subnets.find((x) => x.name === 'exp-s')!;
+    s.leaseTime = 1;
+    s.dhcpOptions = [{ code: 54, value: '0a070001' }];
+    doc.ports.find((x) => x.name === 'exp-p')!.name = 'exp/p';
+    await wyvern(['port', 'delete', 'exp-p', ...api]);
+    const bad = join(dir, 'bad.json');
+    await writeFile(bad, JSON.stringify(doc));
+    i = await wyvern(['topology', 'import', bad, ...api]);
+    expect(i.code).toBe(1);
+    expect(i.stderr).toMatch(/^wyvern: refused, 3 problems \(HTTP 400 INVALID\):\n/);
+    expect(i.stderr).toMatch(/^ {2}subnets\[\d+\]\.leaseTime: subnet "exp-s": leaseTime must be an integer in 60\.\.31536000/m);
+    expect(i.stderr).toMatch(/^ {2}subnets\[\d+\]\.dhcpOptions\[0\]\.code: subnet "exp-s": option 54 \(server identifier\)/m);
+    expect(i.stderr).toMatch(/^ {2}ports\[\d+\]\.name: port "exp\/p": invalid name/m);
+    expect((await wyvern(['port', 'show', 'exp-p', ...api])).code).toBe(1);
   });
 
   it('wyvern api --store memory: serves standalone until SIGTERM', async () => {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
-import { ROOT, Topology, exportTopology, importTopology, type TopologyDocument } from '../../src/model/index.js';
+import { ModelError, ROOT, Topology, exportTopology, importTopology, type TopologyDocument } from '../../src/model/index.js';
 
 let store: Store;
 let topo: Topology;
@@ -66,4 +66,69 @@ describe('export / import', () => {
     const dupIp = { ...doc, ports: [...doc.ports, { ...doc.ports[0]!, id: '00000000-0000-4000-8000-000000000001', name: 'dup', mac: '02:00:00:00:00:99', portKey: 999 }] };
     await expect(importTopology(store, dupIp)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/duplicate IP/) });
   });
+
+  it('runs the API create rules on every object: the reported bad file is refused whole, listing each object and field', async () => {
+    await populate();
+    const good = await exportTopology(store);
+    await store.txn([], [{ op: 'deletePrefix', prefix: ROOT }]);
+    const rev = await store.currentRevision();
+    const doc = JSON.parse(JSON.stringify(good)) as TopologyDocument;
+    const ni = doc.networks.findIndex((n) => n.name === 'blue');
+    const si = doc.subnets.findIndex((x) => x.name === 'blue-a');
+    const red = doc.networks.find((n) => n.name === 'red')!;
+    doc.networks[ni]!.name = '../../evil/net\u{1F409}';
+    Object.assign(doc.subnets[si]!, { gatewayIp: '10.0.0.0', leaseTime: 1, dhcpOptions: [{ code: 53, value: '05' }, { code: 54, value: '0a000001' }] });
+    doc.ports[0]!.name = 'vm\n0';
+    doc.ports[1]!.allowedAddressPairs = [{ ip: 'not-an-ip' }, { ip: '0.0.0.0/0' }, { ip: '10.0.0.7' }];
+    const extra = (n: number, cidr: string) => ({
+      id: `00000000-0000-4000-8000-00000000000${n}`, name: `x${n}`, networkId: red.id, cidr, gatewayIp: cidr.replace(/0\/\d+$/, '1'),
+      enableDhcp: true, dnsServers: [], hostRoutes: [], leaseTime: 600, dhcpOptions: [],
+    });
+    doc.subnets.push(extra(1, '224.1.0.0/24'), extra(2, '127.0.0.0/24'), extra(3, '0.0.0.0/8'), extra(4, '240.0.0.0/24'), extra(5, '10.7.0.0/24'));
+    let err: unknown;
+    try { await importTopology(store, doc); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(ModelError);
+    const e = err as ModelError;
+    expect(e.code).toBe('INVALID');
+    const n = good.subnets.length;
+    expect(e.problems!.map((p) => p.field).sort()).toEqual([
+      `networks[${ni}].name`,
+      `subnets[${si}].gatewayIp`, `subnets[${si}].leaseTime`, `subnets[${si}].dhcpOptions[0].code`, `subnets[${si}].dhcpOptions[1].code`,
+      `subnets[${n}].cidr`, `subnets[${n + 1}].cidr`, `subnets[${n + 2}].cidr`, `subnets[${n + 3}].cidr`,
+      'ports[0].name', 'ports[1].allowedAddressPairs[0].ip', 'ports[1].allowedAddressPairs[1].ip',
+    ].sort());
+    // Each entry names the object as well as the field.
+    const byField = new Map(e.problems!.map((p) => [p.field, p.message]));
+    expect(byField.get(`subnets[${si}].gatewayIp`)).toMatch(/^subnet "blue-a": gateway 10\.0\.0\.0 is the network address/);
+    expect(byField.get(`subnets[${si}].dhcpOptions[0].code`)).toMatch(/^subnet "blue-a": option 53 \(message type\)/);
+    expect(byField.get(`subnets[${n}].cidr`)).toMatch(/^subnet "x1": .*multicast/);
+    expect(byField.get('ports[0].name')).toMatch(/^port "vm\\n0": invalid name/);
+    expect(byField.get('ports[1].allowedAddressPairs[1].ip')).toMatch(/too wide/);
+    expect(e.message).toMatch(/^topology document \(nothing written\) has 12 problems: /);
+    // Nothing was written.
+    expect((await store.range(ROOT)).kvs).toEqual([]);
+    expect(await store.currentRevision()).toBe(rev);
+    // The untouched document (the accepted neighbour) still imports.
+    expect((await importTopology(store, good)).written).toBeGreaterThan(0);
+  });
+
+  it('cross-object rules are collected too: a port on its subnet gateway, a route via the router itself', async () => {
+    await populate();
+    const good = await exportTopology(store);
+    const doc = JSON.parse(JSON.stringify(good)) as TopologyDocument;
+    const blueA = doc.subnets.find((x) => x.name === 'blue-a')!;
+    const pi = doc.ports.findIndex((p) => p.fixedIps[0]!.subnetId === blueA.id);
+    doc.ports[pi]!.fixedIps[0]!.ip = blueA.gatewayIp;
+    const r = doc.routers[0]!;
+    r.routes.push({ cidr: '172.16.0.0/12', nexthop: r.interfaces[0]!.ip });
+    await store.txn([], [{ op: 'deletePrefix', prefix: ROOT }]);
+    await expect(importTopology(store, doc)).rejects.toMatchObject({
+      problems: [
+        { code: 'CONFLICT', field: `ports[${pi}].fixedIps[0].ip`, message: expect.stringMatching(/is the gateway of subnet blue-a/) },
+        { code: 'INVALID', field: 'routers[0].routes[1].nexthop', message: expect.stringMatching(/router's own address/) },
+      ],
+    });
+    expect((await store.range(ROOT)).kvs).toEqual([]);
+  });
 });
+
