@@ -55,6 +55,8 @@ export class ChassisRegistration {
   async verify(): Promise<void> {
     if (this.stopped || this.running) return;
     const kv = await this.store.get(chassisKey(this.chassis().name));
+    // Not registered yet and no attempt failed: the agent's start is registering now.
+    if (!this.lease && this.lastError === undefined) return;
     if (!this.lease) await this.ensure('not registered yet');
     else if (!kv) await this.ensure('chassis key missing');
     else if (kv.lease !== undefined && kv.lease !== this.lease.id) await this.ensure('chassis key on a lease not ours');

@@ -132,6 +132,23 @@ export class EtcdWatch {
     this.handlers.onError?.(err);
   }
 
+  /** Whether this watch runs on `client`. */
+  runsOn(client: Etcd3): boolean {
+    return this.client === client;
+  }
+
+  /**
+   * The client under this watch is being replaced: stop it and tell the owner, who re-reads its prefix and
+   * watches again (on the new client). A watch whose create was refused can leave its siblings on the same
+   * stream neither cancelled nor served, so every watch of the old client moves, not only the refused one.
+   */
+  failOver(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    void this.watcher.cancel().catch(() => undefined);
+    this.handlers.onError?.(err);
+  }
+
   async cancel(): Promise<void> {
     this.done = true;
     // A cancel waits for etcd's confirmation; don't hang on it if the member is gone.

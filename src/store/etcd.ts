@@ -183,14 +183,17 @@ export class EtcdStore implements Store {
     };
   }
 
-  /** A fresh watch client (fresh token, fresh stream); once per burst of failing watches. */
+  /** A fresh watch client (fresh token, fresh stream), and every watch of the old one moves to it. */
   private renewWatchClient(): void {
     if (this.closed || Date.now() - this.watchClientBorn < 1000) return;
     const old = this.watchClient;
     this.watchClient = new Etcd3(this.clientOptions);
     this.watchClientBorn = Date.now();
-    // Later: the old client's watches are being cancelled by their owners right now.
-    if (old) setTimeout(() => old.close(), 5000).unref();
+    if (!old) return;
+    const err = new StoreError('etcd refused the watch token; watching again with a new one', 'UNAVAILABLE');
+    for (const w of this.watches) if (w.runsOn(old)) w.failOver(err);
+    // Later: cancellations of the old client's watches are still in flight.
+    setTimeout(() => old.close(), 5000).unref();
   }
 
   async grantLease(ttlSeconds: number, opts: GrantOptions = {}): Promise<Lease> {

@@ -49,6 +49,9 @@ describe('store under etcd outages', () => {
     const sub = new PrefixSubscription(s, { retryMs: 100, retryMaxMs: 500 });
     sub.on('event', (e: SubscriptionEvent) => events.push(e));
     await sub.add('/wyvern/v1/t/');
+    // Several watches share the client's stream: every one of them must come back, not only the first refused.
+    await sub.add('/wyvern/v1/v/');
+    await sub.add('/wyvern/v1/w/');
     await s.put('/wyvern/v1/t/a', '1');
     await until('first put', () => events.some((e) => e.type === 'put' && e.kv.value === '1'));
     await etcd.members[0]!.kill();
@@ -67,10 +70,11 @@ describe('store under etcd outages', () => {
     const seen = events.length;
     await writer.put('/wyvern/v1/t/c', '3');
     await writer.put('/wyvern/v1/u/d', '4');
-    await until('puts after the restart, through the watch', () =>
-      events.slice(seen).some((e) => e.type === 'put' && e.kv.value === '3') && events.slice(seen).some((e) => e.type === 'put' && e.kv.value === '4'),
+    await writer.put('/wyvern/v1/v/e', '5');
+    await writer.put('/wyvern/v1/w/f', '6');
+    await until('puts after the restart, through every watch', () =>
+      ['3', '4', '5', '6'].every((v) => events.slice(seen).some((e) => e.type === 'put' && e.kv.value === v)),
     );
-    console.log(events.slice(seen).map((e) => e.type + ' ' + e.prefix).join(', '));
     await sub.close();
   }, 60_000);
 
