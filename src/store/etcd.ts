@@ -6,7 +6,7 @@
 import { Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError, type IOptions, type Lease as EtcdLease } from 'etcd3';
 import { silentLogger, type Logger } from '../util/log.js';
 import { StoreError, type Compare, type KeyValue, type Lease, type RangeResult, type ReadOp, type ReadResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
-import type { StoreUrl } from './url.js';
+import { maskUrl, type StoreUrl } from './url.js';
 import { EtcdWatch } from './etcd-watch.js';
 
 export interface EtcdStoreOptions {
@@ -229,14 +229,14 @@ export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'e
   };
   if (u.tls) {
     const ca = pem(opts.tls?.ca);
-    if (!ca) throw new StoreError(`${url}: etcds:// needs a CA certificate (tls.ca)`, 'BAD_URL');
+    if (!ca) throw new StoreError(`${maskUrl(url)}: etcds:// needs a CA certificate (tls.ca; the agent's store-ca)`, 'BAD_URL');
     options.credentials = { rootCertificate: ca, ...(opts.tls?.key ? { privateKey: pem(opts.tls.key)! } : {}), ...(opts.tls?.cert ? { certChain: pem(opts.tls.cert)! } : {}) };
   }
   const username = opts.username ?? u.username;
   const password = opts.password ?? u.password;
   if (username !== undefined) options.auth = { username, password: password ?? '' };
   // Never show a password in the URL the store reports (it ends up in logs).
-  const shown = url.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@');
+  const shown = maskUrl(url);
   const store = new EtcdStore(shown, new Etcd3(options), logger, options);
   // Fail fast with UNAVAILABLE rather than on first use.
   try {
