@@ -24,6 +24,7 @@ import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from './router-reach.js';
 import { TopologySync, type PortRemoved, type ViewChange } from './topology-sync.js';
 import { TopologyView } from './view.js';
+import { loadAgentTls } from './tls.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -73,7 +74,8 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.config;
     const log = this.logger;
-    this.store = await openStore(cfg.store, { logger: log.child({ component: 'store' }) });
+    const tls = loadAgentTls(cfg);
+    this.store = await openStore(cfg.store, { logger: log.child({ component: 'store' }), ...tls.store });
     this.subscription = new PrefixSubscription(this.store, { logger: log });
     this.sync = new TopologySync(this.view, this.subscription, log.child({ component: 'sync' }), cfg.lazySync);
     this.bindings = new BindingManager(this.store, this.view, this.sync, this.subscription, log.child({ component: 'binding' }), {
@@ -88,6 +90,7 @@ export class Agent {
     // Open vSwitch: bridge, table names, tunnel port.
     // A service may start before ovsdb-server (boot order): keep trying for a while rather than exit.
     this.ovsdb = await OvsdbClient.connect(cfg.ovsdb, {
+      ...tls.ovs,
       logger: log.child({ component: 'ovsdb' }),
       reconnect: true,
       initialRetryMs: 120_000,
@@ -96,7 +99,7 @@ export class Agent {
     this.ovsdb.on('reconnected', () => void this.prepareSwitch().catch((err) => log.error({ err }, 'switch setup after reconnect failed')));
 
     // Flows: nothing is written before the first full computation.
-    this.channel = new OfChannel({ endpoint: cfg.openflow, logger: log.child({ component: 'openflow' }) });
+    this.channel = new OfChannel({ endpoint: cfg.openflow, logger: log.child({ component: 'openflow' }), ...tls.ovs });
     this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }) });
     this.computer = new FlowComputer(this.tables, APPS, this.view, this.flows);
     this.packetIn = new PacketInDispatcher(this.tables, log.child({ component: 'packet-in' }), {
@@ -156,7 +159,7 @@ export class Agent {
     void this.flows.activate();
 
     if (cfg.apiListen !== 'none') {
-      this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION });
+      this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION, ...tls.api });
       addAgentRoutes(this.api, this);
     }
     if (cfg.readyFile) {
