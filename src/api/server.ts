@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { Topology } from '../model/repo.js';
 import type { Store } from '../store/types.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { explainTlsError } from '../util/tls-errors.js';
+import type { TLSSocket } from 'node:tls';
+import { explainTlsError, verifyErrorText } from '../util/tls-errors.js';
 import { ApiError, errorBody, readJsonBody, Router, send, toApiError, type RouteHandler } from './http.js';
 import { isLoopback, parseListen } from './listen.js';
 import { addTopologyRoutes } from './routes.js';
@@ -62,6 +63,14 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** Refuses a request whose TLS client certificate is missing or did not verify against the client CA. */
+function checkClientCert(sock: TLSSocket): void {
+  if (sock.authorized) return;
+  const cert = sock.getPeerCertificate();
+  const why = !cert || Object.keys(cert).length === 0 ? 'no client certificate presented' : `client certificate refused: ${verifyErrorText(String(sock.authorizationError))}`;
+  throw new ApiError(401, 'UNAUTHORIZED', why);
+}
+
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
@@ -81,6 +90,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const url = new URL(req.url ?? '/', 'http://wyvern');
     let status = 500;
     try {
+      if (opts.tls?.clientCa) checkClientCert(req.socket as TLSSocket);
       if (opts.token !== undefined && !tokenMatches(req.headers.authorization, opts.token)) {
         throw new ApiError(401, 'UNAUTHORIZED', 'missing or wrong bearer token', undefined, { 'www-authenticate': 'Bearer' });
       }
@@ -102,8 +112,10 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => { void handle(req, res); };
   const tls = opts.tls;
+  // Mutual TLS: the handshake asks for a certificate but lets a bad one through, so that every request is then
+  // refused with a reason the client can read (with TLS 1.3 a handshake alert reaches it as "socket hang up").
   const server = tls
-    ? createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}) }, onRequest)
+    ? createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, onRequest)
     : createServer(onRequest);
   // A client that fails the handshake (unknown CA, expired certificate) concerns that client, not the server.
   server.on('tlsClientError', (err: Error) => log.warn({ reason: explainTlsError(err) ?? err.message }, 'TLS handshake with API client failed'));
