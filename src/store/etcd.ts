@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { StoreError, type Compare, type KeyValue, type Lease, type RangeResult, type ReadOp, type ReadResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
 import { maskUrl, type StoreUrl } from './url.js';
 import { EtcdWatch } from './etcd-watch.js';
+import { diagnoseClientCert, explainEtcdTls } from './etcd-tls.js';
 
 export interface EtcdStoreOptions {
   /** PEM contents (not paths). */
@@ -52,6 +53,8 @@ export function mapError(err: unknown, what: string): StoreError {
   if (/authentication failed|permission denied|invalid auth token|user name is empty|Unauthenticated/i.test(msg)) {
     return new StoreError(`${what}: etcd refused the credentials: ${msg}`, 'DENIED', { cause: err });
   }
+  const tls = explainEtcdTls(msg);
+  if (tls) return new StoreError(`${what}: ${tls} [${msg.split('\n')[0]}]`, 'DENIED', { cause: err });
   if (/duplicate key/.test(msg)) return new StoreError(`${what}: ${msg}`, 'INVALID', { cause: err });
   if (/compacted/.test(msg)) return new StoreError(`${what}: ${msg}`, 'COMPACTED', { cause: err });
   if (err instanceof GRPCUnavailableError || err instanceof GRPCDeadlineExceededError || /unavailable|ECONNREFUSED|deadline|No connection/i.test(msg)) {
@@ -243,6 +246,11 @@ export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'e
     await store.currentRevision();
   } catch (err) {
     await store.close();
+    // etcd says only "bad certificate" whatever it disliked about ours: look at it here to say what.
+    if (err instanceof StoreError && /refused our client certificate/.test(err.message)) {
+      const why = diagnoseClientCert(opts.tls?.cert, opts.tls?.ca);
+      if (why) throw new StoreError(err.message.replace('missing, expired, or not signed by a CA etcd trusts', why), 'DENIED', { cause: err });
+    }
     throw err;
   }
   return store;
