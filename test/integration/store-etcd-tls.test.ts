@@ -25,7 +25,7 @@ async function etcdWith(server: CertFiles): Promise<EtcdCluster> {
 
 async function refusal(url: string, client: CertFiles | undefined): Promise<StoreError> {
   const tls = { ca: pem(pki.ca), ...(client ? { cert: pem(client.cert), key: pem(client.key) } : {}) };
-  const err = await openStore(url, { tls, callTimeoutMs: 3000 }).then(
+  const err = await openStore(url, { tls }).then(
     async (s) => { await s.close(); throw new Error('connected, but should have been refused'); },
     (e: unknown) => e,
   );
