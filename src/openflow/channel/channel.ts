@@ -7,6 +7,7 @@
  * Events: 'up' ({ features, session }) after every FEATURES_REPLY, 'down' (reason) when an up session ends,
  * 'message' (msg) for unsolicited messages, 'connectError' (err) for failed attempts (informational).
  */
+import { explainTlsError } from '../../util/tls-errors.js';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { FlowStats, OfMessage } from '../types.js';
@@ -188,7 +189,10 @@ export class OfChannel extends EventEmitter {
 
   private attemptFailed(err: Error): void {
     if (this.stateValue === 'stopped') return;
-    this.log.debug({ err: err.message, attempt: this.attempts }, 'OpenFlow connect attempt failed');
+    // A TLS refusal will not heal by retrying: say why at warn level (it still retries: certificates get fixed).
+    const tls = explainTlsError(err);
+    if (tls) this.log.warn({ reason: `TLS failed: ${tls}`, attempt: this.attempts }, 'OpenFlow connect attempt failed');
+    else this.log.debug({ err: err.message, attempt: this.attempts }, 'OpenFlow connect attempt failed');
     if (this.listenerCount('connectError') > 0) this.emitSafe('connectError', err);
     this.scheduleRetry(this.backoff.next());
   }
