@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sandboxCommand } from '../../src/cli/sandbox.js';
 import { restartAgent, startAgent, stopAgent } from '../../src/sandbox/agents.js';
 import { Sandbox } from '../../src/sandbox/index.js';
 import { STATE_FILE } from '../../src/sandbox/state.js';
@@ -79,7 +80,8 @@ describe('sandbox agents with an authenticated etcd', () => {
     sb = await Sandbox.up({ hosts: 1 });
   }, 120_000);
   afterAll(async () => {
-    await sb?.down();
+    // `host add` ran in the sandbox CLI: the state on disk knows more hosts than `sb` does.
+    if (sb) await Sandbox.load(sb.name).then((s) => s.down(), () => sb.down());
     await etcd?.stop();
   });
 
@@ -104,7 +106,18 @@ describe('sandbox agents with an authenticated etcd', () => {
     // The saved options come back with the password (from the 0600 file), so the agent starts again.
     const b = await restartAgent(sb, 'hv1');
     noSecretAnywhere(b.pid);
+    // `wyvern sandbox host add` gives the new host an agent with its peer's settings, password included.
+    let out = '';
+    let err = '';
+    const code = await sandboxCommand(['--name', sb.name, 'host', 'add'], { out: (t) => (out += t), err: (t) => (err += t) });
+    expect(code, err).toBe(0);
+    const m = /agent on hv2: pid (\d+)/.exec(out);
+    expect(m, out).not.toBeNull();
+    expect(readFileSync(`/proc/${m![1]}/cmdline`, 'utf8')).not.toContain(SECRET);
+    const reloaded = await Sandbox.load(sb.name);
+    await stopAgent(reloaded, 'hv2');
     await stopAgent(sb, 'hv1');
+    expect(readFileSync(join(sb.runDir, STATE_FILE), 'utf8')).not.toContain(SECRET);
     expect(readFileSync(a.log, 'utf8')).not.toContain(SECRET);
   }, 90_000);
 
