@@ -2,7 +2,7 @@
  * The API over HTTPS with mutual TLS, and the CLI speaking https:// with --cacert and a client certificate.
  * Every bad certificate is refused, and the error says why: another CA, expired, wrong host name, none.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -125,5 +125,46 @@ describe('the CLI over https://', () => {
     expect(r.stderr).toMatch(/HTTP 401/);
     const missing = await wyvern(['network', 'list', '--api', url, '--cacert', join(pki.dir, 'nope.crt')]);
     expect(missing.stderr).toMatch(/--cacert: cannot read .*nope\.crt: ENOENT/);
+  });
+});
+
+describe('wyvern api (standalone) over HTTPS', () => {
+  it('serves https:// with mutual TLS and a token from a file, set by flags or WYVERN_* env', async () => {
+    const tf = join(pki.dir, 'api-token');
+    writeFileSync(tf, 'tok-api\n', { mode: 0o600 });
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WYVERN_')));
+    const env = { ...clean, WYVERN_API_CERT: pki.server.cert, WYVERN_API_KEY: pki.server.key, WYVERN_TOKEN_FILE: tf };
+    const proc = spawn(process.execPath, [CLI, 'api', '--store', 'memory:', '--listen', 'tcp:127.0.0.1:0', '--api-client-ca', pki.ca], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        let err = '';
+        proc.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /listening on (\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+        proc.on('exit', (code) => reject(new Error(`wyvern api exited ${code}: ${err}`)));
+      });
+      expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const ok = await wyvern(['network', 'list', '--api', url, '--cacert', pki.ca, '--cert', pki.client.cert, '--key', pki.client.key, '--token-file', tf]);
+      expect(ok.code, ok.stderr).toBe(0);
+      const expired = await wyvern(['network', 'list', '--api', url, '--cacert', pki.ca, '--cert', pki.expired.cert, '--key', pki.expired.key, '--token-file', tf]);
+      expect(expired.stderr).toMatch(/client certificate refused: certificate has expired/);
+      const noToken = await wyvern(['network', 'list', '--api', url, '--cacert', pki.ca, '--cert', pki.client.cert, '--key', pki.client.key]);
+      expect(noToken.stderr).toMatch(/HTTP 401/);
+    } finally {
+      proc.kill('SIGTERM');
+    }
+  });
+
+  it('refuses half a TLS configuration with a usage error', async () => {
+    const r = await wyvern(['api', '--store', 'memory:', '--api-cert', pki.server.cert]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--api-cert and --api-key go together/);
+    const missing = await wyvern(['api', '--store', 'memory:', '--api-cert', join(pki.dir, 'nope.pem'), '--api-key', pki.server.key]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/api-cert: cannot read .*nope\.pem: ENOENT/);
   });
 });
