@@ -49,11 +49,13 @@ export function apiClientFrom(flags: ApiClientSettings, env: NodeJS.ProcessEnv =
   }
   token ??= env[CLIENT_ENV.token];
   const tls: ApiClientTls = {};
-  const cacert = pick('cacert');
-  const cert = pick('cert');
-  const key = pick('key');
+  const secure = api.startsWith('https://');
+  if (!secure && (flags.cacert || flags.cert || flags.key)) throw new ApiClientError(0, 'BAD_CONFIG', `--cacert/--cert/--key are for https:// API URLs, not ${api}`);
+  // WYVERN_CACERT & co. may be set for the usual https:// API while one command talks to a unix socket.
+  const cacert = secure ? pick('cacert') : undefined;
+  const cert = secure ? pick('cert') : undefined;
+  const key = secure ? pick('key') : undefined;
   if ((cert === undefined) !== (key === undefined)) throw new ApiClientError(0, 'BAD_CONFIG', '--cert and --key go together (a client certificate and its key)');
-  if ((cacert || cert) && !api.startsWith('https://')) throw new ApiClientError(0, 'BAD_CONFIG', `--cacert/--cert are for https:// API URLs, not ${api}`);
   if (cacert) tls.ca = readFile('--cacert', cacert);
   if (cert && key) {
     tls.cert = readFile('--cert', cert);

@@ -7,7 +7,6 @@
  * Events: 'up' ({ features, session }) after every FEATURES_REPLY, 'down' (reason) when an up session ends,
  * 'message' (msg) for unsolicited messages, 'connectError' (err) for failed attempts (informational).
  */
-import { explainTlsError } from '../../util/tls-errors.js';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { FlowStats, OfMessage } from '../types.js';
@@ -18,6 +17,7 @@ import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { dial, formatEndpoint, parseEndpoint, type Endpoint, type TlsFiles } from './endpoint.js';
 import { OfChannelDownError } from './errors.js';
 import { OfSession, type FeaturesReply, type FlowFilter } from './session.js';
+import { explainTlsError } from '../../util/tls-errors.js';
 
 export interface OfChannelOptions {
   endpoint: string;
