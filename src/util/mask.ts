@@ -7,7 +7,8 @@
 /** One URL (or what was meant to be one): the password — or, without a ':', the whole user part — masked. */
 export function maskUrl(url: string): string {
   const at = url.lastIndexOf('@');
-  if (at < 0) return url;
+  // A level: store is a directory path: an '@' in it is part of the name, not a credential.
+  if (at < 0 || url.startsWith('level:')) return url;
   const sep = url.indexOf('://');
   const firstColon = url.indexOf(':');
   // No '//': the first ':' ends a scheme ('level:u:p@…') or the user name ('u:p@…'); either way what follows it hides.

@@ -24,6 +24,7 @@ describe('maskUrl', () => {
     ['wyvern:s3cret@h:1', 'wyvern:***@h:1'],
     ['etcd://127.0.0.1:2379', 'etcd://127.0.0.1:2379'],
     ['level:/var/lib/wyvern', 'level:/var/lib/wyvern'],
+    ['level:/var/lib/wyvern@2', 'level:/var/lib/wyvern@2'],
   ])('%s → %s', (url, shown) => {
     expect(maskUrl(url)).toBe(shown);
   });
