@@ -26,6 +26,7 @@ import { StoreHealth } from './store-health.js';
 import { TopologyCache } from './topology-cache.js';
 import { TopologySync, type PortRemoved, type ViewChange } from './topology-sync.js';
 import { TopologyView } from './view.js';
+import { loadAgentTls } from './tls.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -79,8 +80,9 @@ export class Agent {
   async start(): Promise<void> {
     const cfg = this.config;
     const log = this.logger;
+    const tls = loadAgentTls(cfg);
     // The store may be unreachable now: the agent then runs from its cache and converges when it answers.
-    this.store = await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false });
+    this.store = await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...tls.store });
     this.health = new StoreHealth(() => this.store.currentRevision(), log.child({ component: 'store-health' }));
     const report = (err: unknown) => this.health.report(err);
     if (cfg.cacheFile !== 'none') {
@@ -121,6 +123,7 @@ export class Agent {
     // Open vSwitch: bridge, table names, tunnel port.
     // A service may start before ovsdb-server (boot order): keep trying for a while rather than exit.
     this.ovsdb = await OvsdbClient.connect(cfg.ovsdb, {
+      ...tls.ovs,
       logger: log.child({ component: 'ovsdb' }),
       reconnect: true,
       initialRetryMs: 120_000,
@@ -129,7 +132,7 @@ export class Agent {
     this.ovsdb.on('reconnected', () => void this.prepareSwitch().catch((err) => log.error({ err }, 'switch setup after reconnect failed')));
 
     // Flows: nothing is written before the first full computation.
-    this.channel = new OfChannel({ endpoint: cfg.openflow, logger: log.child({ component: 'openflow' }) });
+    this.channel = new OfChannel({ endpoint: cfg.openflow, logger: log.child({ component: 'openflow' }), ...tls.ovs });
     this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }) });
     this.computer = new FlowComputer(this.tables, APPS, this.view, this.flows);
     this.packetIn = new PacketInDispatcher(this.tables, log.child({ component: 'packet-in' }), {
@@ -183,7 +186,7 @@ export class Agent {
 
     // Status and readiness answer while the agent waits for a topology (store down, no cache).
     if (cfg.apiListen !== 'none') {
-      this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION });
+      this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION, ...tls.api });
       addAgentRoutes(this.api, this);
     }
     // Never program the switch from less than a whole topology (that would delete live flows): wait until

@@ -3,7 +3,8 @@ import { createLogger } from '../util/log.js';
 import { Agent } from './agent.js';
 import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
 
-const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows [--api URL] [--token T]
+const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows [--api URL] [--token T | --token-file F]
+                                           [--cacert F] [--cert F --key F]
 
   status      the agent's chassis, watched networks, bound ports, flow and packet-in counters
   recompute   recompute every flow from scratch and compare with the incremental state
@@ -11,21 +12,27 @@ const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows [--api URL] [--t
 `;
 
 async function debugCommand(sub: string, argv: string[]): Promise<number> {
-  const { ApiClient } = await import('../api/client.js');
-  let api = process.env.WYVERN_API ?? 'http://127.0.0.1:7676';
-  let token = process.env.WYVERN_TOKEN;
+  const { apiClientFrom } = await import('../api/client-config.js');
+  const flags: Record<string, string | undefined> = {};
+  const valued: Record<string, string> = { '--api': 'api', '--token': 'token', '--token-file': 'tokenFile', '--cacert': 'cacert', '--cert': 'cert', '--key': 'key' };
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--api') api = argv[++i] ?? api;
-    else if (argv[i] === '--token') token = argv[++i];
+    const name = valued[argv[i]!];
+    if (name && i + 1 < argv.length) flags[name] = argv[++i];
     else if (argv[i] === '--json') continue;
     else {
       process.stderr.write(`wyvern agent ${sub}: unknown argument ${argv[i]}\n${DEBUG_USAGE}`);
       return 2;
     }
   }
-  const client = new ApiClient(api, token);
-  const res =
-    sub === 'recompute' ? await client.raw('POST', '/v1/agent/recompute') : await client.raw('GET', `/v1/agent/${sub}`);
+  let res;
+  try {
+    // The agent's API default (7676), not the standalone API's.
+    const client = apiClientFrom({ ...flags, api: flags.api ?? process.env.WYVERN_API ?? 'http://127.0.0.1:7676' });
+    res = sub === 'recompute' ? await client.raw('POST', '/v1/agent/recompute') : await client.raw('GET', `/v1/agent/${sub}`);
+  } catch (err) {
+    process.stderr.write(`wyvern agent ${sub}: ${(err as Error).message}\n`);
+    return 1;
+  }
   if (res.status >= 300) {
     process.stderr.write(`wyvern agent ${sub}: ${JSON.stringify(res.body)}\n`);
     return 1;

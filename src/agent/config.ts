@@ -19,6 +19,25 @@ export interface AgentConfig {
   /** Northbound API listen address: tcp:127.0.0.1:PORT or unix:/path; 'none' disables it. */
   apiListen: string;
   apiToken?: string;
+  /** File holding the API token (argv is visible in ps; a 0600 file is not). */
+  apiTokenFile?: string;
+  /** HTTPS for the API: PEM file paths of its certificate and key; with apiClientCa, clients need a certificate it signed. */
+  apiCert?: string;
+  apiKey?: string;
+  apiClientCa?: string;
+  /** etcds://: PEM file paths of the CA that signs etcd's certificate, and our client certificate and key. */
+  storeCa?: string;
+  storeCert?: string;
+  storeKey?: string;
+  /** etcd user (instead of user:password@ in the URL). */
+  storeUser?: string;
+  /** etcd password: from WYVERN_STORE_PASSWORD or the YAML file, never a flag. */
+  storePassword?: string;
+  storePasswordFile?: string;
+  /** ssl: OVSDB and OpenFlow: PEM file paths of the CA that signs the switch, our certificate and key. */
+  ovsCa?: string;
+  ovsCert?: string;
+  ovsKey?: string;
   logLevel: string;
   /** Watch only networks with local ports (the default); false watches every network. */
   lazySync: boolean;
@@ -55,8 +74,8 @@ const DEFAULTS = {
   cacheFile: '/var/lib/wyvern/topology-cache.json',
 };
 
-/** Option name in flags / YAML key / environment variable. */
-const FIELDS: [keyof AgentConfig, string, 'string' | 'number' | 'boolean'][] = [
+/** Option name in flags / YAML key / environment variable; 'no-flag' settings are secrets that ps would show. */
+const FIELDS: [keyof AgentConfig, string, 'string' | 'number' | 'boolean', 'no-flag'?][] = [
   ['chassis', 'WYVERN_CHASSIS', 'string'],
   ['tunnelIp', 'WYVERN_TUNNEL_IP', 'string'],
   ['encap', 'WYVERN_ENCAP', 'string'],
@@ -67,6 +86,19 @@ const FIELDS: [keyof AgentConfig, string, 'string' | 'number' | 'boolean'][] = [
   ['store', 'WYVERN_STORE', 'string'],
   ['apiListen', 'WYVERN_API_LISTEN', 'string'],
   ['apiToken', 'WYVERN_API_TOKEN', 'string'],
+  ['apiTokenFile', 'WYVERN_API_TOKEN_FILE', 'string'],
+  ['apiCert', 'WYVERN_API_CERT', 'string'],
+  ['apiKey', 'WYVERN_API_KEY', 'string'],
+  ['apiClientCa', 'WYVERN_API_CLIENT_CA', 'string'],
+  ['storeCa', 'WYVERN_STORE_CA', 'string'],
+  ['storeCert', 'WYVERN_STORE_CERT', 'string'],
+  ['storeKey', 'WYVERN_STORE_KEY', 'string'],
+  ['storeUser', 'WYVERN_STORE_USER', 'string'],
+  ['storePassword', 'WYVERN_STORE_PASSWORD', 'string', 'no-flag'],
+  ['storePasswordFile', 'WYVERN_STORE_PASSWORD_FILE', 'string'],
+  ['ovsCa', 'WYVERN_OVS_CA', 'string'],
+  ['ovsCert', 'WYVERN_OVS_CERT', 'string'],
+  ['ovsKey', 'WYVERN_OVS_KEY', 'string'],
   ['logLevel', 'WYVERN_LOG_LEVEL', 'string'],
   ['lazySync', 'WYVERN_LAZY_SYNC', 'boolean'],
   ['leaseTtlSeconds', 'WYVERN_LEASE_TTL', 'number'],
@@ -92,8 +124,21 @@ Runs the wyvern agent for this hypervisor. Settings come from the YAML file (def
   --ovsdb ENDPOINT         OVSDB endpoint (default unix:/var/run/openvswitch/db.sock)
   --openflow ENDPOINT      OpenFlow endpoint (default unix:/var/run/openvswitch/<bridge>.mgmt)
   --store URL              etcd://HOST:PORT[,…] | etcds://… | level:/path | memory:
+                           (a URL with a password belongs in WYVERN_STORE or the file, not here: ps shows flags)
+  --store-ca FILE          etcds://: CA certificate (PEM) that signs the etcd members
+  --store-cert FILE        etcds://: client certificate (PEM) …
+  --store-key FILE         … and its key
+  --store-user NAME        etcd user (or user:password@ in the URL)
+  --store-password-file F  etcd password read from F (or WYVERN_STORE_PASSWORD; never a flag)
+  --ovs-ca FILE            ssl: OVSDB/OpenFlow: CA certificate (PEM) that signs the switch
+  --ovs-cert FILE          ssl: OVSDB/OpenFlow: our certificate (PEM) …
+  --ovs-key FILE           … and its key
   --api-listen ADDR        tcp:HOST:PORT | unix:/path | none (default tcp:127.0.0.1:7676)
-  --api-token TOKEN        bearer token for the API (required off loopback)
+  --api-cert FILE          serve the API over HTTPS with this certificate (PEM) …
+  --api-key FILE           … and key
+  --api-client-ca FILE     HTTPS clients must present a certificate signed by this CA (mutual TLS)
+  --api-token TOKEN        bearer token for the API (required off loopback without --api-client-ca)
+  --api-token-file FILE    the token read from FILE (preferred: ps shows --api-token)
   --log-level LEVEL        pino level (default info)
   --lazy-sync true|false   watch only networks with local ports (default true)
   --lease-ttl-seconds N    chassis lease TTL (default 10)
@@ -122,7 +167,13 @@ function coerce(name: string, v: unknown, type: 'string' | 'number' | 'boolean')
 
 export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: string): AgentConfig {
   const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
-  for (const [k] of FIELDS) options[kebab(k)] = { type: 'string' };
+  for (const [k, , , noFlag] of FIELDS) if (!noFlag) options[kebab(k)] = { type: 'string' };
+  for (const [k, envName, , noFlag] of FIELDS) {
+    const flag = `--${kebab(k)}`;
+    if (noFlag && argv.some((a) => a === flag || a.startsWith(`${flag}=`))) {
+      throw new ConfigError(`${flag} is not accepted on the command line (ps shows it to every user): use ${envName}, --${kebab(k)}-file or the config file`);
+    }
+  }
   let values: Record<string, string | undefined>;
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as {
@@ -149,7 +200,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
     }
   }
   for (const [k, envName] of FIELDS) if (env[envName] !== undefined) raw[k] = env[envName];
-  for (const [k] of FIELDS) if (values[kebab(k)] !== undefined) raw[k] = values[kebab(k)];
+  for (const [k, , , noFlag] of FIELDS) if (!noFlag && values[kebab(k)] !== undefined) raw[k] = values[kebab(k)];
 
   const cfg: Record<string, unknown> = { ...DEFAULTS, chassis: hostname };
   for (const [k, , type] of FIELDS) {
@@ -162,5 +213,44 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
   if (c.datapathType !== 'system' && c.datapathType !== 'netdev') throw new ConfigError('datapath-type: must be system or netdev');
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(c.chassis)) throw new ConfigError(`chassis: invalid name ${c.chassis}`);
   c.openflow ??= `unix:/var/run/openvswitch/${c.bridge}.mgmt`;
+  checkTlsSettings(c);
   return c;
+}
+
+/** Secrets read from files named in the config, so the values never sit on a command line. */
+function readSecretFile(setting: string, path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${setting}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const v = text.replace(/\r?\n$/, '');
+  if (v === '') throw new ConfigError(`${setting}: ${path} is empty`);
+  return v;
+}
+
+/** Pairs that only make sense together, and TLS endpoints without their files, are refused before anything starts. */
+function checkTlsSettings(c: AgentConfig): void {
+  if (c.apiTokenFile) {
+    if (c.apiToken !== undefined) throw new ConfigError('api-token and api-token-file: give one of them');
+    c.apiToken = readSecretFile('api-token-file', c.apiTokenFile);
+  }
+  if (c.storePasswordFile) {
+    if (c.storePassword !== undefined) throw new ConfigError('store password: WYVERN_STORE_PASSWORD (or store-password) and store-password-file both set; give one');
+    c.storePassword = readSecretFile('store-password-file', c.storePasswordFile);
+  }
+  const pair = (a: string, av: string | undefined, b: string, bv: string | undefined) => {
+    if ((av === undefined) !== (bv === undefined)) throw new ConfigError(`${av === undefined ? a : b} is required with ${av === undefined ? b : a}`);
+  };
+  pair('store-cert', c.storeCert, 'store-key', c.storeKey);
+  pair('ovs-cert', c.ovsCert, 'ovs-key', c.ovsKey);
+  pair('api-cert', c.apiCert, 'api-key', c.apiKey);
+  if (c.apiClientCa && !c.apiCert) throw new ConfigError('api-client-ca needs api-cert and api-key (mutual TLS is HTTPS)');
+  if (c.store.trim().startsWith('etcds://') && !c.storeCa) throw new ConfigError('store-ca is required for an etcds:// store (the CA that signs the etcd members)');
+  for (const [name, ep] of [['ovsdb', c.ovsdb], ['openflow', c.openflow]] as const) {
+    if (ep.startsWith('ssl:') && !(c.ovsCa && c.ovsCert && c.ovsKey)) {
+      throw new ConfigError(`${name}: an ssl: endpoint needs ovs-ca, ovs-cert and ovs-key (the switch only accepts controllers its CA signed)`);
+    }
+  }
 }

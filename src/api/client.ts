@@ -1,8 +1,11 @@
 /**
- * A minimal client for the API over TCP or a unix socket (used by the CLI and tests).
- * Errors from the server surface as ApiClientError carrying status, code, field and message.
+ * A minimal client for the API over HTTP, HTTPS or a unix socket (used by the CLI and tests).
+ * Errors from the server surface as ApiClientError carrying status, code, field and message; TLS failures as
+ * ApiClientError 'TLS' saying what is wrong (expired certificate, hostname mismatch, unknown CA).
  */
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { explainTlsError } from '../util/tls-errors.js';
 
 export class ApiClientError extends Error {
   constructor(
@@ -17,19 +20,32 @@ export class ApiClientError extends Error {
 
 export interface ApiResponse { status: number; body: unknown; headers: Record<string, string | string[] | undefined> }
 
+/** PEM contents (not paths) for https:// URLs. */
+export interface ApiClientTls {
+  /** CA that signs the server's certificate (default: Node's public CAs). */
+  ca?: string | Buffer;
+  /** Our certificate and key, for a server that asks for one (mutual TLS). */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
 export class ApiClient {
   private readonly socketPath?: string;
   private readonly base?: URL;
 
-  /** `api`: http://HOST:PORT or unix:/path/to.sock. */
-  constructor(readonly api: string, private readonly token?: string) {
+  /** `api`: http://HOST:PORT, https://HOST:PORT or unix:/path/to.sock. */
+  constructor(readonly api: string, private readonly token?: string, private readonly tls: ApiClientTls = {}) {
     if (api.startsWith('unix:')) this.socketPath = api.slice(5);
     else {
       let u: URL;
-      try { u = new URL(api); } catch { throw new ApiClientError(0, 'BAD_URL', `invalid API URL ${JSON.stringify(api)}: expected http://HOST:PORT or unix:/path`); }
-      if (u.protocol !== 'http:') throw new ApiClientError(0, 'BAD_URL', `invalid API URL ${api}: only http:// and unix: are supported`);
+      try { u = new URL(api); } catch { throw new ApiClientError(0, 'BAD_URL', `invalid API URL ${JSON.stringify(api)}: expected http(s)://HOST:PORT or unix:/path`); }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ApiClientError(0, 'BAD_URL', `invalid API URL ${api}: only http://, https:// and unix: are supported`);
       this.base = u;
     }
+  }
+
+  private get secure(): boolean {
+    return this.base?.protocol === 'https:';
   }
 
   /** Raw request: resolves for every HTTP status (rejects only on transport failure). */
@@ -40,9 +56,12 @@ export class ApiClient {
     if (this.token !== undefined) h.authorization = `Bearer ${this.token}`;
     const target = this.socketPath !== undefined
       ? { socketPath: this.socketPath, path }
-      : { host: this.base!.hostname.replace(/^\[|\]$/g, ''), port: Number(this.base!.port || 80), path: `${this.base!.pathname.replace(/\/$/, '')}${path}` };
+      : { host: this.base!.hostname.replace(/^\[|\]$/g, ''), port: Number(this.base!.port || (this.secure ? 443 : 80)), path: `${this.base!.pathname.replace(/\/$/, '')}${path}` };
+    const t = this.tls;
+    const send = this.secure ? httpsRequest : request;
+    const tlsOpts = this.secure ? { ...(t.ca ? { ca: t.ca } : {}), ...(t.cert ? { cert: t.cert } : {}), ...(t.key ? { key: t.key } : {}) } : {};
     return new Promise((resolve, reject) => {
-      const req = request({ ...target, method, headers: h, agent: false }, (res) => {
+      const req = send({ ...target, ...tlsOpts, method, headers: h, agent: false }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -53,7 +72,11 @@ export class ApiClient {
           resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
         });
       });
-      req.on('error', (e) => reject(new ApiClientError(0, 'UNREACHABLE', `cannot reach the wyvern API at ${this.api}: ${e.message}`)));
+      req.on('error', (e) => {
+        const why = explainTlsError(e);
+        if (why) reject(new ApiClientError(0, 'TLS', `TLS with the wyvern API at ${this.api} failed: ${why}`));
+        else reject(new ApiClientError(0, 'UNREACHABLE', `cannot reach the wyvern API at ${this.api}: ${e.message}`));
+      });
       req.end(text);
     });
   }

@@ -1,4 +1,5 @@
 /** The northbound resources, mapped onto the Topology repository. */
+import { maskUrl } from '../store/url.js';
 import { exportTopologyAt } from '../model/topology-io.js';
 import type { Topology } from '../model/repo.js';
 import { parseRouterPatch } from '../model/validate.js';
@@ -19,7 +20,7 @@ function onlyQuery(req: ApiRequest, allowed: string[]): void {
 }
 
 export function addTopologyRoutes(r: Router, topo: Topology, version: string): void {
-  r.add('GET', '/v1', async () => ok({ name: 'wyvern', version, store: topo.store.url.replace(/\/\/[^@/]*@/, '//***@'), revision: await topo.store.currentRevision() }));
+  r.add('GET', '/v1', async () => ok({ name: 'wyvern', version, store: maskUrl(topo.store.url), revision: await topo.store.currentRevision() }));
 
   r.add('GET', '/v1/networks', async () => ok(await topo.listNetworks()));
   r.add('POST', '/v1/networks', async (q) => created(await topo.createNetwork(requireBody(q))));

@@ -6,10 +6,13 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { lstat, unlink } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Topology } from '../model/repo.js';
 import type { Store } from '../store/types.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import type { TLSSocket } from 'node:tls';
+import { explainTlsError, verifyErrorText } from '../util/tls-errors.js';
 import { ApiError, errorBody, readJsonBody, Router, send, toApiError, type RouteHandler } from './http.js';
 import { isLoopback, parseListen } from './listen.js';
 import { addTopologyRoutes } from './routes.js';
@@ -25,10 +28,20 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   /** Reported by GET /v1. */
   version?: string;
+  /** Serve HTTPS (tcp: only). */
+  tls?: ApiTlsOptions;
+}
+
+/** PEM contents (not paths). */
+export interface ApiTlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** Mutual TLS: every client must present a certificate this CA signed (it then counts as authenticated). */
+  clientCa?: string | Buffer;
 }
 
 export interface ApiServer {
-  /** http://127.0.0.1:P (or http://[::1]:P) or unix:/path. */
+  /** http(s)://127.0.0.1:P (or http(s)://[::1]:P) or unix:/path. */
   url: string;
   /** Adds a route (e.g. the agent's /v1/agent/... debug routes); `{param}` segments match one path segment. */
   route(method: string, pathPattern: string, handler: RouteHandler): void;
@@ -50,14 +63,23 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** Refuses a request whose TLS client certificate is missing or did not verify against the client CA. */
+function checkClientCert(sock: TLSSocket): void {
+  if (sock.authorized) return;
+  const cert = sock.getPeerCertificate();
+  const why = !cert || Object.keys(cert).length === 0 ? 'no client certificate presented' : `client certificate refused: ${verifyErrorText(String(sock.authorizationError))}`;
+  throw new ApiError(401, 'UNAUTHORIZED', why);
+}
+
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const addr = parseListen(opts.listen);
   const log = (opts.logger ?? silentLogger).child({ component: 'api' });
-  if (addr.kind === 'tcp' && !isLoopback(addr.host) && !opts.token) {
-    throw new ApiStartError(`refusing to listen on ${opts.listen} without a token: only loopback and unix sockets may be unauthenticated`);
+  if (addr.kind === 'tcp' && !isLoopback(addr.host) && !opts.token && !opts.tls?.clientCa) {
+    throw new ApiStartError(`refusing to listen on ${opts.listen} without a token or client CA: only loopback and unix sockets may be unauthenticated`);
   }
+  if (opts.tls && addr.kind !== 'tcp') throw new ApiStartError(`HTTPS needs a tcp:HOST:PORT listen address, not ${opts.listen}`);
   const limit = opts.maxBodyBytes ?? 8 * 1024 * 1024;
   const router = new Router();
   addTopologyRoutes(router, new Topology(opts.store, { logger: log }), opts.version ?? '0.1.0');
@@ -68,6 +90,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const url = new URL(req.url ?? '/', 'http://wyvern');
     let status = 500;
     try {
+      if (opts.tls?.clientCa) checkClientCert(req.socket as TLSSocket);
       if (opts.token !== undefined && !tokenMatches(req.headers.authorization, opts.token)) {
         throw new ApiError(401, 'UNAUTHORIZED', 'missing or wrong bearer token', undefined, { 'www-authenticate': 'Bearer' });
       }
@@ -87,7 +110,15 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     }
   }
 
-  const server = createServer((req, res) => { void handle(req, res); });
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => { void handle(req, res); };
+  const tls = opts.tls;
+  // Mutual TLS: the handshake asks for a certificate but lets a bad one through, so that every request is then
+  // refused with a reason the client can read (with TLS 1.3 a handshake alert reaches it as "socket hang up").
+  const server = tls
+    ? createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, onRequest)
+    : createServer(onRequest);
+  // A client that fails the handshake (unknown CA, expired certificate) concerns that client, not the server.
+  server.on('tlsClientError', (err: Error) => log.warn({ reason: explainTlsError(err) ?? err.message }, 'TLS handshake with API client failed'));
   if (addr.kind === 'unix') {
     // A socket file left by a crashed server would make listen fail with EADDRINUSE.
     const st = await lstat(addr.path).catch(() => undefined);
@@ -102,9 +133,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   if (addr.kind === 'unix') url = `unix:${addr.path}`;
   else {
     const a = server.address() as AddressInfo;
-    url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+    url = `${tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
-  log.info({ url, auth: opts.token !== undefined }, 'API listening');
+  log.info({ url, auth: opts.token !== undefined, clientCerts: tls?.clientCa !== undefined }, 'API listening');
 
   return {
     url,

@@ -1,6 +1,7 @@
 /** Shared CLI plumbing: global options, API client, output (tables / --json), errors → exit codes. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ApiClient, ApiClientError } from '../api/client.js';
+import { apiClientFrom } from '../api/client-config.js';
 import { DEFAULT_API_URL } from '../api/listen.js';
 
 export type Command = (argv: string[]) => Promise<number>;
@@ -13,15 +14,23 @@ export const EXIT_USAGE = 2;
 export const GLOBAL_OPTIONS = {
   api: { type: 'string' },
   token: { type: 'string' },
+  'token-file': { type: 'string' },
+  cacert: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
 export const GLOBAL_HELP = `Global options:
-  --api URL      API address: http://HOST:PORT or unix:/path (env WYVERN_API; default ${DEFAULT_API_URL})
-  --token T      bearer token (env WYVERN_TOKEN)
-  --json         machine-readable JSON output
-  -h, --help     show help`;
+  --api URL          API address: http://HOST:PORT, https://HOST:PORT or unix:/path (env WYVERN_API; default ${DEFAULT_API_URL})
+  --token T          bearer token (env WYVERN_TOKEN; ps shows flags: prefer the env or --token-file)
+  --token-file FILE  read the bearer token from FILE (env WYVERN_TOKEN_FILE)
+  --cacert FILE      https://: trust the CA certificate in FILE (env WYVERN_CACERT)
+  --cert FILE        https://: present this client certificate … (env WYVERN_CERT)
+  --key FILE         … with this key (env WYVERN_KEY)
+  --json             machine-readable JSON output
+  -h, --help         show help`;
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -50,9 +59,8 @@ export function positionals(p: Parsed, names: string[], usage: string): string[]
 }
 
 export function client(p: Parsed): ApiClient {
-  const api = (p.values.api as string | undefined) ?? process.env.WYVERN_API ?? DEFAULT_API_URL;
-  const token = (p.values.token as string | undefined) ?? process.env.WYVERN_TOKEN;
-  return new ApiClient(api, token === '' ? undefined : token);
+  const v = p.values as Record<string, string | undefined>;
+  return apiClientFrom({ api: v.api, token: v.token, tokenFile: v['token-file'], cacert: v.cacert, cert: v.cert, key: v.key });
 }
 
 export function out(text: string): void {

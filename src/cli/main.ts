@@ -21,9 +21,11 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
 
 function usage(): string {
   const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
-  return `usage: wyvern COMMAND [ARGS…] [--api URL] [--token T] [--json]\n\ncommands:\n${Object.entries(COMMANDS)
+  return `usage: wyvern COMMAND [ARGS…] [--api URL] [--token T | --token-file F] [--cacert F] [--json]\n\ncommands:\n${Object.entries(COMMANDS)
     .map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`).join('\n')}\n\nRun "wyvern COMMAND --help" for details.\n\n${GLOBAL_HELP}`;
 }
+
+const VALUED_GLOBALS = new Set(['--api', '--token', '--token-file', '--cacert', '--cert', '--key']);
 
 /** Global flags given before the command (`wyvern --json network list`) move after it. */
 function hoistGlobals(argv: string[]): { cmd: string | undefined; rest: string[] } {
@@ -31,7 +33,7 @@ function hoistGlobals(argv: string[]): { cmd: string | undefined; rest: string[]
   let i = 0;
   while (i < argv.length && argv[i]!.startsWith('-')) {
     const a = argv[i]!;
-    if ((a === '--api' || a === '--token') && i + 1 < argv.length) { globals.push(a, argv[i + 1]!); i += 2; } else { globals.push(a); i += 1; }
+    if (VALUED_GLOBALS.has(a) && i + 1 < argv.length) { globals.push(a, argv[i + 1]!); i += 2; } else { globals.push(a); i += 1; }
   }
   return { cmd: argv[i], rest: [...argv.slice(i + 1), ...globals] };
 }

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { ENCAPS, Sandbox, type Encap, type SandboxStatus } from '../sandbox/index.js';
-import { restartAgent, startAgents, stopAgent } from '../sandbox/agents.js';
+import { restartAgent, savedAgentOptions, startAgents, stopAgent } from '../sandbox/agents.js';
 
 export interface CliIo {
   out(s: string): void;
@@ -38,7 +38,8 @@ commands:
   up: `usage: wyvern sandbox [--name NAME] up --hosts N [--encap vxlan|geneve|gre] [--tunnels] [--prefix P]
                                           [--agents --store URL [--no-lazy-sync]]
   --tunnels   also add flow-based tunnel ports to br-int (normally the agent does this)
-  --agents    start a wyvern agent for each host against the store URL (etcd://HOST:PORT)
+  --agents    start a wyvern agent for each host against the store URL (etcd://HOST:PORT; or WYVERN_STORE,
+              which keeps a password off the command line)
 `,
   agent: `usage: wyvern sandbox agent stop|start HOST [--kill] [--store URL]
 `,
@@ -109,13 +110,14 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
         if (hosts === undefined) throw new UsageError('--hosts N is required');
         const encap = values.encap ?? 'vxlan';
         if (!ENCAPS.includes(encap as Encap)) throw new UsageError(`--encap must be one of ${ENCAPS.join(', ')}`);
-        if (values.agents && !values.store) throw new UsageError('--agents needs --store URL');
+        const storeUrl = values.store ?? process.env.WYVERN_STORE;
+        if (values.agents && !storeUrl) throw new UsageError('--agents needs --store URL (or WYVERN_STORE)');
         const sb = await Sandbox.up({
           hosts, encap: encap as Encap, name, prefix: values.prefix, tunnels: values.tunnels ?? false, persistent: true,
         });
         io.out(`sandbox ${sb.name} up: ${hosts} host(s), ${encap}, prefix ${sb.prefix}, run dir ${sb.runDir}\n`);
         if (values.agents) {
-          const agents = await startAgents(sb, { store: values.store!, lazySync: !values['no-lazy-sync'] });
+          const agents = await startAgents(sb, { store: storeUrl!, lazySync: !values['no-lazy-sync'] });
           for (const [i, a] of agents.entries()) io.out(`agent on ${sb.hosts[i]!.name}: pid ${a.pid}, api ${a.api}\n`);
         }
         return 0;
@@ -158,7 +160,8 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
         const sb = await load();
         if (args[0] === 'stop') await stopAgent(sb, args[1]!, values.kill ? 'SIGKILL' : 'SIGTERM');
         else if (args[0] === 'start') {
-          const a = await restartAgent(sb, args[1]!, values.store ? { store: values.store } : {});
+          const store = values.store ?? process.env.WYVERN_STORE;
+          const a = await restartAgent(sb, args[1]!, store ? { store } : {});
           io.out(`agent on ${args[1]}: pid ${a.pid}, api ${a.api}\n`);
         } else throw new UsageError('expected: agent stop|start HOST');
         return 0;
@@ -170,10 +173,11 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
           const h = await sb.addHost();
           io.out(`host ${h.name} up: tunnel ${h.tunnelIp}\n`);
           const peer = sb.hosts.find((x) => x.extras.agentConfig);
-          const store = values.store ?? (peer?.extras.agentConfig as { store?: string } | undefined)?.store;
+          const peerOpts = peer ? await savedAgentOptions(sb, peer.name) : undefined;
+          const store = values.store ?? process.env.WYVERN_STORE ?? peerOpts?.store;
           if (store) {
             // Same agent settings as its peers (lazy sync etc.).
-            const a = await restartAgent(sb, h.name, { ...(peer?.extras.agentConfig as object | undefined), store });
+            const a = await restartAgent(sb, h.name, { ...peerOpts, store });
             io.out(`agent on ${h.name}: pid ${a.pid}, api ${a.api}\n`);
           }
           return 0;

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { silentLogger, type Logger } from '../util/log.js';
 import { OvsdbError } from './errors.js';
-import { type Endpoint, type TlsFiles, describe, openStream, parseEndpoint } from './transport.js';
+import { type Endpoint, type TlsFiles, connectError, isTlsFailure, openStream, parseEndpoint } from './transport.js';
 import { JsonRpcSession } from './rpc.js';
 import { type DbSchema, parseSchema } from './schema.js';
 import { type Condition, type Operation, type OperationResult, decodeResults, encodeOperation, encodeWhereFor } from './operations.js';
@@ -63,7 +63,8 @@ export class OvsdbClient extends EventEmitter {
         await c.open();
         return c;
       } catch (e) {
-        if (Date.now() >= deadline) throw e;
+        // Waiting does not fix certificates: a TLS refusal ends the wait at once.
+        if (Date.now() >= deadline || isTlsFailure(e)) throw e;
         c.log.debug({ err: (e as Error).message, attempt }, 'first connect failed; retrying');
         await new Promise((r) => setTimeout(r, Math.min(c.backoff(attempt), Math.max(1, deadline - Date.now()))));
       }
@@ -85,7 +86,7 @@ export class OvsdbClient extends EventEmitter {
     try {
       await s.request('echo', ['wyvern-hello']).result;
     } catch (e) {
-      throw closeErr ? new OvsdbError('not-connected', `connect to ${describe(this.endpoint)}: ${closeErr.message}`) : e;
+      throw closeErr ? connectError(this.endpoint, closeErr) : e;
     }
     s.off('close', early);
     s.once('close', (e: Error) => this.onClose(s, e));

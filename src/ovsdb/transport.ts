@@ -1,5 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { explainTlsError } from '../util/tls-errors.js';
 import { OvsdbError } from './errors.js';
 
 export interface TlsFiles {
@@ -38,7 +39,7 @@ export function openStream(ep: Endpoint, tlsFiles: TlsFiles | undefined, timeout
     const fail = (e: Error) => {
       clearTimeout(timer);
       sock?.destroy();
-      reject(e instanceof OvsdbError ? e : new OvsdbError('not-connected', `connect to ${describe(ep)}: ${e.message}`));
+      reject(e instanceof OvsdbError ? e : connectError(ep, e));
     };
     const ok = () => {
       clearTimeout(timer);
@@ -68,6 +69,17 @@ export function openStream(ep: Endpoint, tlsFiles: TlsFiles | undefined, timeout
     }
     sock.once('error', fail);
   });
+}
+
+/** A failed connect; a TLS failure says why in words ("TLS failed: the peer refused our certificate: …"). */
+export function connectError(ep: Endpoint, e: Error): OvsdbError {
+  const tls = explainTlsError(e);
+  return new OvsdbError('not-connected', `connect to ${describe(ep)}: ${tls ? `TLS failed: ${tls}` : e.message}`);
+}
+
+/** TLS failures are configuration errors: waiting for the server does not fix them. */
+export function isTlsFailure(e: unknown): boolean {
+  return e instanceof OvsdbError && e.message.includes(': TLS failed: ');
 }
 
 export function describe(ep: Endpoint): string {

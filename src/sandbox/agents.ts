@@ -3,10 +3,14 @@
  * namespace (it reaches its host's OVS through the unix sockets in the host's run dir, and the store on
  * loopback), listens for its API on an ephemeral loopback port and reports it through a ready file.
  * Pid and API address are persisted in the sandbox state, so `status --json` shows them and `down` ends it.
+ * Credentials stay off command lines and out of state.json: the store URL (which may carry a password) and
+ * any extra secret settings reach the agent through its environment, and are kept for restarts in a 0600 file
+ * next to the host's agent log; the state records the URL with its password masked.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { maskUrl } from '../store/url.js';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive, waitFor } from './proc.js';
@@ -23,8 +27,10 @@ export interface StartAgentOptions {
   encap?: 'vxlan' | 'geneve' | 'gre';
   lazySync?: boolean;
   logLevel?: string;
-  /** Extra `wyvern agent` flags. */
+  /** Extra `wyvern agent` flags (never secrets: ps shows them; put those in env). */
   args?: string[];
+  /** Extra environment for the agent (WYVERN_STORE_PASSWORD, WYVERN_API_TOKEN, …); kept only in the 0600 secrets file. */
+  env?: Record<string, string>;
   timeoutMs?: number;
 }
 
@@ -38,6 +44,25 @@ export function wyvernCommand(): string[] {
   const dist = join(root, 'dist/src/cli/main.js');
   if (existsSync(dist)) return [process.execPath, dist];
   return [process.execPath, '--import', 'tsx', join(root, 'src/cli/main.ts')];
+}
+
+const SECRETS_FILE = 'agent.secrets.json';
+
+/** Writes a file only its owner can read, whole (temp + rename): a reader never sees half, nobody else sees any. */
+async function writePrivate(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text, { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+/** The options a host's agent last ran with, secrets included (from the host's 0600 secrets file). */
+export async function savedAgentOptions(sb: Sandbox, hostName: string): Promise<StartAgentOptions | undefined> {
+  const host = sb.host(hostName);
+  const saved = host.extras.agentConfig as StartAgentOptions | undefined;
+  if (!saved) return undefined;
+  const raw = await readFile(join(sb.runDir, host.name, SECRETS_FILE), 'utf8').catch(() => undefined);
+  const secrets = raw ? (JSON.parse(raw) as Pick<StartAgentOptions, 'store' | 'env'>) : {};
+  return { ...saved, ...secrets };
 }
 
 export function agentOf(host: SandboxHost): AgentInfo | undefined {
@@ -60,7 +85,6 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
     '--datapath-type', 'netdev',
     '--ovsdb', `unix:${host.ovs.dbSock}`,
     '--openflow', `unix:${host.ovs.mgmtSock()}`,
-    '--store', opts.store,
     '--api-listen', 'tcp:127.0.0.1:0',
     '--ready-file', readyFile,
     '--cache-file', join(runDir, 'topology-cache.json'),
@@ -71,7 +95,9 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
   ];
   const [cmd, ...pre] = wyvernCommand();
   const fd = openSync(log, 'a');
-  const child = spawn(cmd!, [...pre, ...args], { detached: true, stdio: ['ignore', fd, fd] });
+  // The store URL goes through the environment (/proc/PID/environ is private to the owner), not argv.
+  const env = { ...process.env, ...opts.env, WYVERN_STORE: opts.store };
+  const child = spawn(cmd!, [...pre, ...args], { detached: true, stdio: ['ignore', fd, fd], env });
   closeSync(fd);
   child.unref();
   const pid = child.pid!;
@@ -94,13 +120,15 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
   const ready = JSON.parse(await readFile(readyFile, 'utf8')) as { api: string };
   const info: AgentInfo = { pid, api: ready.api, log };
   await sb.setHostExtra(host, 'agent', info);
-  await sb.setHostExtra(host, 'agentConfig', opts);
+  await writePrivate(join(runDir, SECRETS_FILE), JSON.stringify({ store: opts.store, ...(opts.env ? { env: opts.env } : {}) }) + '\n');
+  const { env: _secretEnv, ...shown } = opts;
+  await sb.setHostExtra(host, 'agentConfig', { ...shown, store: maskUrl(opts.store) });
   return info;
 }
 
 /** Starts a host's agent again with the options it last ran with (`wyvern sandbox agent start HOST`). */
 export async function restartAgent(sb: Sandbox, hostName: string, overrides: Partial<StartAgentOptions> = {}): Promise<AgentInfo> {
-  const saved = sb.host(hostName).extras.agentConfig as StartAgentOptions | undefined;
+  const saved = await savedAgentOptions(sb, hostName);
   const store = overrides.store ?? saved?.store;
   if (!store) throw new Error(`${hostName}: no store known for its agent; give --store URL`);
   return startAgent(sb, hostName, { ...saved, ...overrides, store });

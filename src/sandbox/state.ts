@@ -70,10 +70,13 @@ export async function readState(runDir: string): Promise<SandboxState> {
   return s;
 }
 
-/** Writes atomically (temp file + rename) so a reader never sees half a file. */
+/**
+ * Writes atomically (temp file + rename) so a reader never sees half a file; 0600, since hosts' extras describe
+ * how their agents run (store URLs are masked there, but other tools may attach more).
+ */
 export async function writeState(state: SandboxState): Promise<void> {
   const tmp = join(state.runDir, `.${STATE_FILE}.${process.pid}.${randomBytes(4).toString('hex')}`);
-  await writeFile(tmp, JSON.stringify(state, null, 2) + '\n');
+  await writeFile(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
   await rename(tmp, join(state.runDir, STATE_FILE));
 }
 

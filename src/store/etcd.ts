@@ -9,8 +9,9 @@ import {
 } from 'etcd3';
 import { silentLogger, type Logger } from '../util/log.js';
 import { StoreError, type Compare, type GrantOptions, type KeyValue, type Lease, type RangeResult, type ReadOp, type ReadResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
-import type { StoreUrl } from './url.js';
+import { maskUrl, type StoreUrl } from './url.js';
 import { EtcdWatch } from './etcd-watch.js';
+import { diagnoseClientCert, explainEtcdTls } from './etcd-tls.js';
 
 export interface EtcdStoreOptions {
   /** PEM contents (not paths). */
@@ -71,6 +72,8 @@ export function mapError(err: unknown, what: string): StoreError {
   if (/authentication failed|permission denied|invalid auth token|user name is empty|Unauthenticated/i.test(msg)) {
     return new StoreError(`${what}: etcd refused the credentials: ${msg}`, 'DENIED', { cause: err });
   }
+  const tls = explainEtcdTls(msg);
+  if (tls) return new StoreError(`${what}: ${tls} [${msg.split('\n')[0]}]`, 'DENIED', { cause: err });
   if (/duplicate key/.test(msg)) return new StoreError(`${what}: ${msg}`, 'INVALID', { cause: err });
   if (/compacted/.test(msg)) return new StoreError(`${what}: ${msg}`, 'COMPACTED', { cause: err });
   if (isUnreachable(err, msg)) return new StoreError(`${what}: etcd unreachable: ${msg}`, 'UNAVAILABLE', { cause: err });
@@ -280,14 +283,14 @@ export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'e
   };
   if (u.tls) {
     const ca = pem(opts.tls?.ca);
-    if (!ca) throw new StoreError(`${url}: etcds:// needs a CA certificate (tls.ca)`, 'BAD_URL');
+    if (!ca) throw new StoreError(`${maskUrl(url)}: etcds:// needs a CA certificate (tls.ca; the agent's store-ca)`, 'BAD_URL');
     options.credentials = { rootCertificate: ca, ...(opts.tls?.key ? { privateKey: pem(opts.tls.key)! } : {}), ...(opts.tls?.cert ? { certChain: pem(opts.tls.cert)! } : {}) };
   }
   const username = opts.username ?? u.username;
   const password = opts.password ?? u.password;
   if (username !== undefined) options.auth = { username, password: password ?? '' };
   // Never show a password in the URL the store reports (it ends up in logs).
-  const shown = url.replace(/\/\/([^:@/]+):[^@]*@/, '//$1:***@');
+  const shown = maskUrl(url);
   const store = new EtcdStore(shown, new Etcd3(options), logger, options);
   if (opts.probe === false) return store;
   // Fail fast with UNAVAILABLE rather than on first use.
@@ -295,6 +298,11 @@ export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'e
     await store.currentRevision();
   } catch (err) {
     await store.close();
+    // etcd says only "bad certificate" whatever it disliked about ours: look at it here to say what.
+    if (err instanceof StoreError && /refused our client certificate/.test(err.message)) {
+      const why = diagnoseClientCert(opts.tls?.cert, opts.tls?.ca);
+      if (why) throw new StoreError(err.message.replace('missing, expired, or not signed by a CA etcd trusts', why), 'DENIED', { cause: err });
+    }
     throw err;
   }
   return store;

@@ -1,11 +1,11 @@
 /** Public entry of the store: one URL names a store; drivers, allocation and subscriptions. */
 import type { Logger } from '../util/log.js';
 import { StoreError, type Store } from './types.js';
-import { parseStoreUrl } from './url.js';
+import { maskUrl, parseStoreUrl } from './url.js';
 import { createMemoryStore } from './memory.js';
 
 export * from './types.js';
-export { parseStoreUrl, type StoreUrl } from './url.js';
+export { maskUrl, parseStoreUrl, type StoreUrl } from './url.js';
 export { createMemoryStore, MemoryStore, type MemoryStoreOptions } from './memory.js';
 export { allocateInt, allocCandidate, releaseInt, allocPrefix, type AllocOptions, type AllocCandidate } from './alloc.js';
 export { PrefixSubscription, type SubscriptionEvent, type PrefixSubscriptionOptions } from './subscription.js';
@@ -37,6 +37,6 @@ export async function openStore(url: string, opts: OpenStoreOptions = {}): Promi
       return openEtcdStore(url, u, opts);
     }
     default:
-      throw new StoreError(`unsupported store URL ${url}`, 'BAD_URL');
+      throw new StoreError(`unsupported store URL ${maskUrl(url)}`, 'BAD_URL');
   }
 }

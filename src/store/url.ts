@@ -1,5 +1,9 @@
 /** Parses the one-URL store naming used everywhere (config, flags, env). */
+import { maskUrl } from '../util/mask.js';
 import { StoreError } from './types.js';
+
+/** The store URL as it may be shown (logs, errors, API, files): any password masked, even in a malformed URL. */
+export { maskUrl };
 
 export type StoreUrl =
   | { kind: 'memory' }
@@ -10,7 +14,7 @@ const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
 function bad(url: string, why: string): StoreError {
   return new StoreError(
-    `invalid store URL ${JSON.stringify(url)}: ${why} (expected etcd://HOST:PORT[,HOST:PORT…], etcds://…, level:/path/to/dir or memory:)`,
+    `invalid store URL ${JSON.stringify(maskUrl(url))}: ${why} (expected etcd://HOST:PORT[,HOST:PORT…], etcds://…, level:/path/to/dir or memory:)`,
     'BAD_URL',
   );
 }

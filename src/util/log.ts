@@ -1,6 +1,39 @@
-import { pino, type Logger } from 'pino';
+import { pino, type Logger, type LoggerOptions } from 'pino';
+import { maskUrl, maskUrlsIn } from './mask.js';
 
 export type { Logger };
+
+/**
+ * Fields that hold secrets, wherever a caller puts them (one level of nesting: `{ config: { apiToken } }`,
+ * `{ req: { headers: { authorization } } }`): pino replaces their values before the line is written.
+ */
+export const REDACT_PATHS = [
+  'password', '*.password', 'storePassword', '*.storePassword',
+  'token', '*.token', 'apiToken', '*.apiToken',
+  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization', 'headers.cookie', '*.headers.cookie',
+  'privateKey', '*.privateKey',
+];
+
+const maskString = (v: unknown): unknown => (typeof v === 'string' ? maskUrl(v) : v);
+
+/** Errors are serialized as usual, then any URL credentials in their text (a store URL in a message) masked. */
+function errSerializer(err: unknown): unknown {
+  const o = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+  if (!o || typeof o !== 'object') return o;
+  for (const k of ['message', 'stack']) if (typeof o[k] === 'string') o[k] = maskUrlsIn(o[k] as string);
+  return o;
+}
+
+/** The options every wyvern logger shares: redaction of secrets and masking of URLs. */
+export function loggerOptions(level: string, name: string): LoggerOptions {
+  return {
+    level,
+    name,
+    base: { pid: process.pid },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: { err: errSerializer, error: errSerializer, store: maskString, url: maskString },
+  };
+}
 
 /**
  * Creates the root logger. Only composition roots (agent, CLI, API server) call this;
@@ -9,7 +42,7 @@ export type { Logger };
 export function createLogger(opts: { level?: string; name?: string; destination?: number | string } = {}): Logger {
   const level = opts.level ?? process.env.WYVERN_LOG_LEVEL ?? 'info';
   const dest = pino.destination({ dest: opts.destination ?? 2, sync: false });
-  return pino({ level, name: opts.name ?? 'wyvern', base: { pid: process.pid } }, dest);
+  return pino(loggerOptions(level, opts.name ?? 'wyvern'), dest);
 }
 
 /** A logger that discards everything: the default for library objects built without one. */

@@ -55,6 +55,8 @@ export interface EtcdTls {
   /** Client cert/key for the readiness probe when clientCertAuth is on. */
   probeCertFile?: string;
   probeKeyFile?: string;
+  /** Readiness probe without verifying the member's certificate (tests of certificates a client must refuse). */
+  probeInsecure?: boolean;
 }
 
 function healthyTls(clientUrl: string, tls: EtcdTls): Promise<boolean> {
@@ -63,6 +65,7 @@ function healthyTls(clientUrl: string, tls: EtcdTls): Promise<boolean> {
       `${clientUrl}/health`,
       {
         ca: readFileSync(tls.caFile),
+        ...(tls.probeInsecure ? { rejectUnauthorized: false } : {}),
         ...(tls.probeCertFile ? { cert: readFileSync(tls.probeCertFile), key: readFileSync(tls.probeKeyFile!) } : {}),
         timeout: 1000,
       },

@@ -17,6 +17,7 @@ import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { dial, formatEndpoint, parseEndpoint, type Endpoint, type TlsFiles } from './endpoint.js';
 import { OfChannelDownError } from './errors.js';
 import { OfSession, type FeaturesReply, type FlowFilter } from './session.js';
+import { explainTlsError } from '../../util/tls-errors.js';
 
 export interface OfChannelOptions {
   endpoint: string;
@@ -188,7 +189,10 @@ export class OfChannel extends EventEmitter {
 
   private attemptFailed(err: Error): void {
     if (this.stateValue === 'stopped') return;
-    this.log.debug({ err: err.message, attempt: this.attempts }, 'OpenFlow connect attempt failed');
+    // A TLS refusal will not heal by retrying: say why at warn level (it still retries: certificates get fixed).
+    const tls = explainTlsError(err);
+    if (tls) this.log.warn({ reason: `TLS failed: ${tls}`, attempt: this.attempts }, 'OpenFlow connect attempt failed');
+    else this.log.debug({ err: err.message, attempt: this.attempts }, 'OpenFlow connect attempt failed');
     if (this.listenerCount('connectError') > 0) this.emitSafe('connectError', err);
     this.scheduleRetry(this.backoff.next());
   }
