@@ -5,11 +5,13 @@ import { ReactiveFlowJanitor } from '../apps/l3/janitor.js';
 import { l3PacketInHandler, type L3Counters } from '../apps/l3/reactive.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
-import { registerChassis } from '../model/chassis.js';
+import { deleteChassis, getRetirement, registerChassis, type ChassisRetirement } from '../model/chassis.js';
 import { chassisKey, parseKey } from '../model/keys.js';
-import type { Chassis } from '../model/types.js';
+import type { Chassis, ChassisStatus } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
+import { ENCAP_OVERHEAD } from '../apps/dhcp/types.js';
+import { chassisReachability, ReachabilityLog } from './encap.js';
 import { ensureBridge, ensureTunnelPort, markInstalledMany, nameTables, VifWatcher, type Vif } from '../ovsdb/vswitch.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
@@ -19,7 +21,7 @@ import type { Logger } from '../util/log.js';
 import { addAgentRoutes } from './api-routes.js';
 import { BindingManager } from './binding.js';
 import { FlowComputer } from './compute.js';
-import type { AgentConfig } from './config.js';
+import type { AgentConfig, Encap } from './config.js';
 import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from './router-reach.js';
 import { TopologySync, type PortRemoved, type ViewChange } from './topology-sync.js';
@@ -51,6 +53,7 @@ export class Agent {
   private reach!: RouterReach;
   private l3Janitor?: ReactiveFlowJanitor;
   private lease?: Lease;
+  private readonly reachLog: ReachabilityLog;
   private flushTimer: NodeJS.Immediate | undefined;
   /** A flush is queued as a microtask (a local VIF changed: its flows go out in the same turn of the loop). */
   private flushSoon = false;
@@ -61,13 +64,19 @@ export class Agent {
   private readonly plugTimes = new Map<string, { port: string | undefined; seen: number; computed?: number }>();
   private started = false;
   private stopping = false;
+  /** Set once this chassis is taken out of service (decommission, or an operator's `chassis delete`). */
+  retired: ChassisRetirement | undefined;
+  private markStopped!: () => void;
+  /** Resolves once stop() has finished (a signal, or decommission): the process may exit. */
+  readonly stopped = new Promise<void>((done) => (this.markStopped = done));
   readonly startedAt = Date.now();
 
   constructor(
     readonly config: AgentConfig,
     private readonly logger: Logger,
   ) {
-    this.view = new TopologyView(config.chassis, config.encap);
+    this.view = new TopologyView(config.chassis, config.encaps ?? [config.encap]);
+    this.reachLog = new ReachabilityLog(this.view.encaps, config.chassis, logger.child({ component: 'encap' }));
   }
 
   async start(): Promise<void> {
@@ -103,7 +112,9 @@ export class Agent {
       rate: cfg.packetInRate,
       burst: cfg.packetInBurst,
     });
-    this.packetIn.register('dhcp', dhcpPacketInHandler(this.view, cfg.encap, log.child({ component: 'dhcp' }), this.dhcpCounters));
+    // VM MTUs must fit the bulkiest encapsulation this chassis may use towards some peer.
+    const mtuEncap = [...this.view.encaps].sort((a, b) => ENCAP_OVERHEAD[b as Encap] - ENCAP_OVERHEAD[a as Encap])[0] as Encap;
+    this.packetIn.register('dhcp', dhcpPacketInHandler(this.view, mtuEncap, log.child({ component: 'dhcp' }), this.dhcpCounters));
     this.packetIn.register('l3', l3PacketInHandler(this.view, this.tables.forApp('l3'), this.l3Counters));
     this.l3Janitor = new ReactiveFlowJanitor(this.view, this.tables.forApp('l3'), (msgs) =>
       void this.flows.sendDirect(msgs).catch((err) => log.warn({ err }, 'reactive flow cleanup not sent')));
@@ -156,7 +167,10 @@ export class Agent {
     void this.flows.activate();
 
     if (cfg.apiListen !== 'none') {
-      this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION });
+      this.api = await startApiServer({
+        store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION,
+        chassisExtras: (c) => chassisReachability(this.view.encaps, this.config.chassis, c),
+      });
       addAgentRoutes(this.api, this);
     }
     if (cfg.readyFile) {
@@ -167,6 +181,13 @@ export class Agent {
     log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
   }
 
+  /**
+   * Stops without withdrawing anything: a stop is a restart (SIGTERM from systemctl restart, an upgrade). The
+   * flows stay on the switch, the bindings in the store, and the chassis key on its lease, which closing the
+   * store does not revoke: an agent back within the TTL takes the key over and peers never stop tunnelling
+   * here; one that does not come back loses it when the lease expires. Taking the chassis out of service is
+   * decommission().
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
@@ -175,10 +196,29 @@ export class Agent {
     this.vifs?.stop();
     await this.channel?.stop().catch(() => undefined);
     await this.subscription?.close().catch(() => undefined);
-    // The chassis key goes with its lease: peers stop tunnelling here at once. Bindings stay: the VMs do.
-    await this.lease?.revoke().catch(() => undefined);
     await this.ovsdb?.close().catch(() => undefined);
     await this.store?.close().catch(() => undefined);
+    this.markStopped();
+  }
+
+  /**
+   * Takes this chassis out of service (the host is leaving): deletes its key with a tombstone — peers drop
+   * their flows towards it in the same store revision — and revokes the lease. Refused while ports are bound
+   * here unless `force` (their bindings go too). The caller then stops the agent.
+   */
+  async decommission(opts: { force?: boolean } = {}): Promise<ChassisStatus & { bindingsRemoved: string[] }> {
+    // Set first: the key's deletion comes back through the watch and must not be answered by registering again.
+    this.retired = { name: this.config.chassis, at: new Date().toISOString(), bindingsRemoved: [] };
+    try {
+      const r = await deleteChassis(this.store, this.config.chassis, opts);
+      this.retired.bindingsRemoved = r.bindingsRemoved;
+      await this.lease?.revoke().catch(() => undefined);
+      this.logger.warn({ chassis: this.config.chassis, bindingsRemoved: r.bindingsRemoved }, 'chassis decommissioned');
+      return r;
+    } catch (err) {
+      this.retired = undefined;
+      throw err;
+    }
   }
 
   /** Store prefixes this agent watches (lazy sync: one per local network, plus chassis, routers, port names). */
@@ -205,20 +245,26 @@ export class Agent {
     const cfg = this.config;
     await ensureBridge(this.ovsdb, { name: cfg.bridge, datapathType: cfg.datapathType, protocols: ['OpenFlow13'], failMode: 'secure' });
     await nameTables(this.ovsdb, cfg.bridge, this.tables.tableNames());
-    const tunnel = await ensureTunnelPort(this.ovsdb, cfg.bridge, { type: cfg.encap, localIp: cfg.tunnelIp });
-    if (this.view.tunnelOfport !== tunnel.ofport) {
-      this.view.tunnelOfport = tunnel.ofport;
-      if (this.computer) this.markAllDirty();
+    // One flow-based tunnel port per encapsulation offered: peers each send with the one they chose.
+    let changed = false;
+    for (const encap of this.view.encaps) {
+      const tunnel = await ensureTunnelPort(this.ovsdb, cfg.bridge, { type: encap as Encap, localIp: cfg.tunnelIp });
+      if (this.view.tunnelOfports.get(encap) === tunnel.ofport) continue;
+      this.view.tunnelOfports.set(encap, tunnel.ofport);
+      changed = true;
     }
+    if (changed && this.computer) this.markAllDirty();
   }
 
   private async registerChassis(): Promise<void> {
     const cfg = this.config;
+    // A retired chassis stays out until an agent starts again (whatever path asks to register).
+    if (this.retired) return;
     this.lease = await this.store.grantLease(cfg.leaseTtlSeconds);
     const chassis: Chassis = {
       name: cfg.chassis,
       tunnelIp: cfg.tunnelIp,
-      encaps: [cfg.encap],
+      encaps: [...this.view.encaps],
       version: AGENT_VERSION,
       registeredAt: new Date().toISOString(),
     };
@@ -261,20 +307,41 @@ export class Agent {
   }
 
   /**
-   * Our chassis key vanished while we run: the lease expired (store unreachable longer than its TTL) or an
-   * operator deleted it. Peers have stopped tunnelling here, so register again at once with a new lease.
+   * Our chassis key vanished while we run: the lease expired (store unreachable longer than its TTL) — peers
+   * have stopped tunnelling here, so register again at once with a new lease — or an operator deleted it
+   * (tombstone: stay out, see checkRetired).
    */
   private onOwnChassisGone(): void {
-    if (this.stopping) return;
-    this.logger.warn({ chassis: this.config.chassis }, 'own chassis registration vanished; registering again');
+    if (this.stopping || this.retired) return;
     const old = this.lease;
-    void this.registerChassis()
+    void this.checkRetired()
+      .then((retired) => {
+        if (retired) return;
+        this.logger.warn({ chassis: this.config.chassis }, 'own chassis registration vanished; registering again');
+        return this.registerChassis();
+      })
       .then(() => old?.revoke().catch(() => undefined))
       .catch((err) => this.logger.error({ err }, 're-registration failed'));
   }
 
+  /**
+   * An operator's `chassis delete` leaves a tombstone: then this agent stays out of service (its VMs keep their
+   * local traffic) instead of undoing the delete, until it is started again. A lease that merely expired has none.
+   */
+  private async checkRetired(): Promise<boolean> {
+    const r = await getRetirement(this.store, this.config.chassis);
+    if (!r || this.retired) return this.retired !== undefined;
+    this.retired = r;
+    await this.lease?.revoke().catch(() => undefined);
+    this.logger.error({ chassis: this.config.chassis, at: r.at, bindingsRemoved: r.bindingsRemoved },
+      'this chassis was deleted by an operator: not registering again (restart the agent to put it back in service)');
+    return true;
+  }
+
   private onViewChange(c: ViewChange): void {
     this.l3Janitor?.viewChanged(c);
+    // Chassis changes come as 'all': the only time a peer's reachability can change.
+    if (c.all) this.reachLog.update(this.view.chassis);
     if (c.all) this.markAllDirty();
     else for (const id of c.networks) this.markDirty(id);
     void this.reach.update();

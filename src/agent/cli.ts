@@ -3,21 +3,27 @@ import { createLogger } from '../util/log.js';
 import { Agent } from './agent.js';
 import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
 
-const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows [--api URL] [--token T]
+const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows|decommission [--api URL] [--token T]
 
-  status      the agent's chassis, watched networks, bound ports, flow and packet-in counters
-  recompute   recompute every flow from scratch and compare with the incremental state
-  flows       the agent's desired flows in ovs-ofctl syntax, with the app and object of each
+  status         the agent's chassis, watched networks, bound ports, unreachable chassis, flow and packet-in counters
+  recompute      recompute every flow from scratch and compare with the incremental state
+  flows          the agent's desired flows in ovs-ofctl syntax, with the app and object of each
+  decommission [--force]
+                 take this chassis out of service (the host is leaving): peers drop it at once, then the
+                 agent exits. Refused while ports are bound here unless --force (their bindings go too).
+                 A plain stop (SIGTERM, systemctl restart) is a restart: it withdraws nothing.
 `;
 
 async function debugCommand(sub: string, argv: string[]): Promise<number> {
   const { ApiClient } = await import('../api/client.js');
   let api = process.env.WYVERN_API ?? 'http://127.0.0.1:7676';
   let token = process.env.WYVERN_TOKEN;
+  let force = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--api') api = argv[++i] ?? api;
     else if (argv[i] === '--token') token = argv[++i];
     else if (argv[i] === '--json') continue;
+    else if (argv[i] === '--force' && sub === 'decommission') force = true;
     else {
       process.stderr.write(`wyvern agent ${sub}: unknown argument ${argv[i]}\n${DEBUG_USAGE}`);
       return 2;
@@ -25,7 +31,9 @@ async function debugCommand(sub: string, argv: string[]): Promise<number> {
   }
   const client = new ApiClient(api, token);
   const res =
-    sub === 'recompute' ? await client.raw('POST', '/v1/agent/recompute') : await client.raw('GET', `/v1/agent/${sub}`);
+    sub === 'recompute' ? await client.raw('POST', '/v1/agent/recompute')
+    : sub === 'decommission' ? await client.raw('POST', '/v1/agent/decommission', { force })
+    : await client.raw('GET', `/v1/agent/${sub}`);
   if (res.status >= 300) {
     process.stderr.write(`wyvern agent ${sub}: ${JSON.stringify(res.body)}\n`);
     return 1;
@@ -43,7 +51,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${AGENT_USAGE}\n${DEBUG_USAGE}`);
     return 0;
   }
-  if (argv[0] === 'status' || argv[0] === 'recompute' || argv[0] === 'flows') return debugCommand(argv[0], argv.slice(1));
+  if (argv[0] === 'status' || argv[0] === 'recompute' || argv[0] === 'flows' || argv[0] === 'decommission') return debugCommand(argv[0], argv.slice(1));
   let config;
   try {
     config = loadAgentConfig(argv, process.env, hostname());
@@ -72,7 +80,10 @@ export async function agentCommand(argv: string[]): Promise<number> {
     await agent.stop().catch(() => undefined);
     return 1;
   }
-  // Runs until a signal stops it.
-  await new Promise<never>(() => undefined);
-  return 0;
+  // Runs until a signal or a decommission stops it.
+  await agent.stopped;
+  logger.info('stopped');
+  logger.flush();
+  // Client libraries may keep timers (reconnects): the agent is done, so is the process.
+  process.exit(0);
 }

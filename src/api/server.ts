@@ -12,7 +12,7 @@ import type { Store } from '../store/types.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { ApiError, errorBody, readJsonBody, Router, send, toApiError, type RouteHandler } from './http.js';
 import { isLoopback, parseListen } from './listen.js';
-import { addTopologyRoutes } from './routes.js';
+import { addTopologyRoutes, type ChassisExtras } from './routes.js';
 
 export interface ApiServerOptions {
   store: Store;
@@ -25,6 +25,8 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   /** Reported by GET /v1. */
   version?: string;
+  /** Fields an agent adds to each chassis listed or shown (whether it can tunnel there). */
+  chassisExtras?: ChassisExtras;
 }
 
 export interface ApiServer {
@@ -60,7 +62,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }
   const limit = opts.maxBodyBytes ?? 8 * 1024 * 1024;
   const router = new Router();
-  addTopologyRoutes(router, new Topology(opts.store, { logger: log }), opts.version ?? '0.1.0');
+  addTopologyRoutes(router, new Topology(opts.store, { logger: log }), opts.version ?? '0.1.0', opts.chassisExtras);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
