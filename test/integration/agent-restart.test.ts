@@ -48,24 +48,27 @@ describe('planned and unplanned agent restarts', () => {
   });
 
   it.each([
-    { signal: 'SIGTERM' as const, role: 'sender' },
-    { signal: 'SIGTERM' as const, role: 'receiver' },
-    { signal: 'SIGKILL' as const, role: 'sender' },
-    { signal: 'SIGKILL' as const, role: 'receiver' },
-  ])('$signal restart of hv1 with its VM as $role loses no packet out of 400', async ({ signal, role }) => {
+    { signal: 'SIGTERM' as const, role: 'sender', downMs: 0 },
+    { signal: 'SIGTERM' as const, role: 'receiver', downMs: 0 },
+    { signal: 'SIGKILL' as const, role: 'sender', downMs: 0 },
+    { signal: 'SIGKILL' as const, role: 'receiver', downMs: 0 },
+    // Down for most of the sandbox's 5 s lease TTL: still nothing withdrawn.
+    { signal: 'SIGTERM' as const, role: 'receiver', downMs: 3_000 },
+  ])('$signal restart of hv1 (down $downMs ms more) with its VM as $role loses no packet out of 400', async ({ signal, role, downMs }) => {
     const [src, dst] = role === 'sender' ? ['vm-hv1', 'vm-hv2'] : ['vm-hv2', 'vm-hv1'];
     const pinging = c.sb.exec(src, ['ping', '-n', '-q', '-i', '0.01', '-c', '400', '-W', '1', ports[dst]!.ip], 30_000);
     await new Promise((r) => setTimeout(r, 800));
     const t0 = performance.now();
     await c.stopAgent('hv1', signal);
     const down = performance.now();
+    await new Promise((r) => setTimeout(r, downMs));
     await c.startAgent('hv1');
     const ready = performance.now();
     const r = await pinging;
     const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
     expect(m, r.stdout + r.stderr).not.toBeNull();
     const lost = Number(m![1]) - Number(m![2]);
-    figures.push(`  ${signal.padEnd(7)} hv1 VM ${role.padEnd(8)}: ${lost}/${m![1]} lost; agent stop ${Math.round(down - t0)} ms, stop→ready ${Math.round(ready - t0)} ms`);
+    figures.push(`  ${signal.padEnd(7)} hv1 VM ${role.padEnd(8)}${downMs ? ` (+${downMs} ms down)` : ''}: ${lost}/${m![1]} lost; agent stop ${Math.round(down - t0)} ms, stop→ready ${Math.round(ready - t0)} ms`);
     expect(r.stdout).toMatch(/400 packets transmitted, 400 received, 0% packet loss/);
   });
 
