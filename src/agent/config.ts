@@ -25,7 +25,10 @@ export interface AgentConfig {
   logLevel: string;
   /** Watch only networks with local ports (the default); false watches every network. */
   lazySync: boolean;
-  /** Chassis lease TTL; peers drop this chassis that long after its agent stops. */
+  /**
+   * Chassis lease TTL. A stop does not revoke the lease: an agent back within this time keeps its chassis (a
+   * hitless restart); peers drop a chassis whose agent stays away longer.
+   */
   leaseTtlSeconds: number;
   /** PACKET_IN budget per port (packets/s) and burst. */
   packetInRate: number;
@@ -97,7 +100,7 @@ Runs the wyvern agent for this hypervisor. Settings come from the YAML file (def
   --api-token TOKEN        bearer token for the API (required off loopback)
   --log-level LEVEL        pino level (default info)
   --lazy-sync true|false   watch only networks with local ports (default true)
-  --lease-ttl-seconds N    chassis lease TTL (default 10)
+  --lease-ttl-seconds N    chassis lease TTL (default 10): a stopped agent back within it keeps its chassis
   --packet-in-rate N       PACKET_IN packets/s allowed per port (default 100)
   --packet-in-burst N      PACKET_IN burst per port (default 200)
   --ready-file PATH        write {"api": URL, "pid": N} here once running
