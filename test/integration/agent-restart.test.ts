@@ -7,9 +7,10 @@
  */
 import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chassisKey } from '../../src/model/keys.js';
+import { chassisKey, CHASSIS_PREFIX } from '../../src/model/keys.js';
 import { wyvernCommand } from '../../src/sandbox/agents.js';
 import { openStore } from '../../src/store/index.js';
+import type { Store, Watch } from '../../src/store/types.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 
 interface Res { code: number; stdout: string; stderr: string }
@@ -28,9 +29,18 @@ describe('planned and unplanned agent restarts', () => {
   let c: Cluster;
   const ports: Record<string, PortInfo> = {};
   const figures: string[] = [];
+  /** Chassis keys deleted in etcd (seen by a watch of our own) and when hv1's agent last started. */
+  const chassisDeletes: string[] = [];
+  let watcher: { store: Store; watch: Watch } | undefined;
+  let lastStart = 0;
 
   beforeAll(async () => {
     c = await Cluster.up({ hosts: 3 });
+    const store = await openStore(c.storeUrl);
+    const watch = store.watch(CHASSIS_PREFIX, undefined, {
+      onBatch: (b) => { for (const e of b.events) if (e.type === 'delete') chassisDeletes.push(e.key); },
+    });
+    watcher = { store, watch };
     await c.network('net-a', '10.0.0.0/24');
     for (const [i, host] of ['hv1', 'hv2', 'hv3'].entries()) {
       const name = `vm-${host}`;
@@ -43,6 +53,8 @@ describe('planned and unplanned agent restarts', () => {
   });
 
   afterAll(async () => {
+    await watcher?.watch.cancel().catch(() => undefined);
+    await watcher?.store.close().catch(() => undefined);
     if (figures.length) console.log(`\nagent restart figures (ping -i 0.01 -c 400):\n${figures.join('\n')}\n`);
     await c?.down();
   });
@@ -64,6 +76,7 @@ describe('planned and unplanned agent restarts', () => {
     await new Promise((r) => setTimeout(r, downMs));
     await c.startAgent('hv1');
     const ready = performance.now();
+    lastStart = Date.now();
     const r = await pinging;
     const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
     expect(m, r.stdout + r.stderr).not.toBeNull();
@@ -72,9 +85,14 @@ describe('planned and unplanned agent restarts', () => {
     expect(r.stdout).toMatch(/400 packets transmitted, 400 received, 0% packet loss/);
   });
 
-  it('the chassis key survived those restarts without a gap: same key, now on the new lease', async () => {
+  it('the chassis key survived those restarts without a gap, and the old leases expiring left it alone', async () => {
+    // Past the 5 s TTL of the lease the last stopped agent held (the sandbox's --lease-ttl-seconds).
+    const wait = lastStart + 6_500 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const list = (await c.api('hv2').call('GET', '/v1/chassis')) as { name: string }[];
     expect(list.map((x) => x.name)).toEqual(['hv1', 'hv2', 'hv3']);
+    // etcd never deleted it: every restart moved the key to the new agent's lease in place.
+    expect(chassisDeletes).toEqual([]);
   });
 
   it('a VM plugged while its agent is down gets its flows and wyvern-installed once the agent is back', async () => {
@@ -101,6 +119,8 @@ describe('planned and unplanned agent restarts', () => {
       if (!back) await new Promise((r) => setTimeout(r, 50));
     }
     expect(back).toBe(true);
+    // The watch that saw no delete during the restarts does see this one.
+    expect(chassisDeletes).toEqual([chassisKey('hv2')]);
     expect(await c.pingUntil('vm-hv1', ports['vm-hv2']!.ip, 5_000)).toBeGreaterThanOrEqual(0);
   });
 
