@@ -10,8 +10,6 @@ import { chassisKey, parseKey } from '../model/keys.js';
 import type { Chassis, ChassisStatus } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
-import { ENCAP_OVERHEAD } from '../apps/dhcp/types.js';
-import { chassisReachability, ReachabilityLog } from './encap.js';
 import { ensureBridge, ensureTunnelPort, markInstalledMany, nameTables, VifWatcher, type Vif } from '../ovsdb/vswitch.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
@@ -22,6 +20,7 @@ import { addAgentRoutes } from './api-routes.js';
 import { BindingManager } from './binding.js';
 import { FlowComputer } from './compute.js';
 import type { AgentConfig, Encap } from './config.js';
+import { bulkiestEncap, chassisReachability, ReachabilityLog } from './encap.js';
 import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from './router-reach.js';
 import { TopologySync, type PortRemoved, type ViewChange } from './topology-sync.js';
@@ -113,8 +112,7 @@ export class Agent {
       burst: cfg.packetInBurst,
     });
     // VM MTUs must fit the bulkiest encapsulation this chassis may use towards some peer.
-    const mtuEncap = [...this.view.encaps].sort((a, b) => ENCAP_OVERHEAD[b as Encap] - ENCAP_OVERHEAD[a as Encap])[0] as Encap;
-    this.packetIn.register('dhcp', dhcpPacketInHandler(this.view, mtuEncap, log.child({ component: 'dhcp' }), this.dhcpCounters));
+    this.packetIn.register('dhcp', dhcpPacketInHandler(this.view, bulkiestEncap(this.view.encaps as Encap[]), log.child({ component: 'dhcp' }), this.dhcpCounters));
     this.packetIn.register('l3', l3PacketInHandler(this.view, this.tables.forApp('l3'), this.l3Counters));
     this.l3Janitor = new ReactiveFlowJanitor(this.view, this.tables.forApp('l3'), (msgs) =>
       void this.flows.sendDirect(msgs).catch((err) => log.warn({ err }, 'reactive flow cleanup not sent')));

@@ -4,8 +4,15 @@
  * its own that the peer also offers. A peer sharing none is unreachable — said in status, chassis list and
  * the log, never left silently without flows.
  */
+import { ENCAP_OVERHEAD } from '../apps/dhcp/types.js';
 import type { Chassis } from '../model/types.js';
 import type { Logger } from '../util/log.js';
+import type { Encap } from './config.js';
+
+/** The encap with the largest per-packet overhead (DHCP's MTU option must leave room for it). */
+export function bulkiestEncap(encaps: readonly Encap[]): Encap {
+  return encaps.reduce((a, b) => (ENCAP_OVERHEAD[b] > ENCAP_OVERHEAD[a] ? b : a));
+}
 
 /** The first of `own` (preference order) that `peer` offers, or undefined. */
 export function chooseEncap(own: readonly string[], peer: readonly string[]): string | undefined {

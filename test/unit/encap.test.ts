@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { APPS } from '../../src/apps/index.js';
 import { FlowComputer } from '../../src/agent/compute.js';
 import { parseEncaps, ConfigError, loadAgentConfig } from '../../src/agent/config.js';
-import { chooseEncap, reachability, ReachabilityLog, unreachableChassis } from '../../src/agent/encap.js';
+import { bulkiestEncap, chooseEncap, reachability, ReachabilityLog, unreachableChassis } from '../../src/agent/encap.js';
 import { TopologyView } from '../../src/agent/view.js';
 import { FlowManager } from '../../src/flows/manager.js';
 import type { Chassis, Port } from '../../src/model/types.js';
@@ -65,6 +65,12 @@ describe('encapsulation choice', () => {
     expect(chooseEncap(['vxlan'], ['gre'])).toBeUndefined();
     expect(reachability(['vxlan'], { encaps: ['gre'] })).toEqual({ reachable: false, reason: 'encap gre, this host speaks vxlan' });
     expect(reachability(['geneve', 'vxlan'], { encaps: ['gre'] })).toEqual({ reachable: false, reason: 'encap gre, this host speaks geneve,vxlan' });
+  });
+
+  it('sizes DHCP MTUs for the bulkiest encap offered', () => {
+    expect(bulkiestEncap(['vxlan', 'geneve'])).toBe('geneve');
+    expect(bulkiestEncap(['gre', 'vxlan'])).toBe('vxlan');
+    expect(bulkiestEncap(['gre'])).toBe('gre');
   });
 
   it('sends to each peer on the tunnel port of the chosen encap, accepts on every tunnel port, and nothing towards a peer with none in common', async () => {
