@@ -4,6 +4,8 @@
  * and leaves a tombstone that a starting agent clears.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../src/api/client.js';
+import { startApiServer } from '../../src/api/server.js';
 import { bindPort, deleteChassis, getRetirement, ModelError, registerChassis, Topology } from '../../src/model/index.js';
 import { bindingKey, chassisKey, CHASSIS_PREFIX } from '../../src/model/keys.js';
 import { createMemoryStore, type MemoryStore } from '../../src/store/index.js';
@@ -108,5 +110,35 @@ describe('chassis delete', () => {
   it('without bound ports needs no force', async () => {
     await registerChassis(store, hv1, await store.grantLease(30));
     expect(await new Topology(store).deleteChassis('hv1')).toMatchObject({ name: 'hv1', bindingsRemoved: [] });
+  });
+});
+
+describe('DELETE /v1/chassis/{name}', () => {
+  it('answers 409 naming the ports without force, 400 for a force that is not a boolean, 200 with force=true', async () => {
+    await registerChassis(store, hv1, await store.grantLease(30));
+    const topo = new Topology(store);
+    const net = await topo.createNetwork({ name: 'blue' });
+    await topo.createSubnet({ name: 'blue-a', network: 'blue', cidr: '10.0.0.0/24' });
+    const p = await topo.createPort({ name: 'vm1', network: 'blue' });
+    await bindPort(store, net.id, p.id, 'hv1');
+    const api = await startApiServer({ store, listen: 'tcp:127.0.0.1:0' });
+    try {
+      const c = new ApiClient(api.url);
+      let r = await c.raw('DELETE', '/v1/chassis/hv1');
+      expect(r.status).toBe(409);
+      expect(r.body).toMatchObject({ error: { code: 'CONFLICT', field: 'force', message: expect.stringMatching(/vm1/) } });
+      r = await c.raw('DELETE', '/v1/chassis/hv1?force=yes');
+      expect(r.status).toBe(400);
+      r = await c.raw('DELETE', '/v1/chassis/hv1?forse=true');
+      expect(r.status).toBe(400);
+      r = await c.raw('DELETE', '/v1/chassis/hv1?force=true');
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ name: 'hv1', bindingsRemoved: ['vm1'] });
+      // A standalone API has no encapsulation of its own: no reachability fields.
+      await registerChassis(store, hv1, await store.grantLease(30));
+      expect(await c.call('GET', '/v1/chassis')).toEqual([expect.not.objectContaining({ reachable: expect.anything() })]);
+    } finally {
+      await api.close();
+    }
   });
 });
