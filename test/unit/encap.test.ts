@@ -3,6 +3,9 @@
  * preference order) that the peer offers; a peer sharing none is reported (status, log once per change) and
  * gets no flows. Flows are checked on the fake switch after the flow manager installed them.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { APPS } from '../../src/apps/index.js';
 import { FlowComputer } from '../../src/agent/compute.js';
@@ -133,6 +136,14 @@ describe('--encap', () => {
     expect(loadAgentConfig([...base, '--encap', 'gre'], {}, 'h')).toMatchObject({ encap: 'gre', encaps: ['gre'] });
     expect(loadAgentConfig([...base, '--encap', 'geneve,vxlan'], {}, 'h')).toMatchObject({ encap: 'geneve', encaps: ['geneve', 'vxlan'] });
     expect(loadAgentConfig(base, { WYVERN_ENCAP: 'vxlan, geneve' }, 'h')).toMatchObject({ encaps: ['vxlan', 'geneve'] });
+    // A YAML list works as well as a comma-separated string.
+    const dir = mkdtempSync(join(tmpdir(), 'wyvern-encap-'));
+    try {
+      writeFileSync(join(dir, 'agent.yaml'), 'tunnel-ip: 192.0.2.1\nencap: [geneve, vxlan]\n');
+      expect(loadAgentConfig(['--config', join(dir, 'agent.yaml')], {}, 'h')).toMatchObject({ encap: 'geneve', encaps: ['geneve', 'vxlan'] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses unknown names, repeats and empty entries with a clear message', () => {
