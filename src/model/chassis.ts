@@ -72,12 +72,22 @@ export async function getChassis(store: Store, name: string): Promise<ChassisSta
  * there, unless `force`: then those bindings go in the same transaction. An agent that starts later
  * registers again (starting an agent is commissioning its chassis).
  */
-export async function deleteChassis(store: Store, name: string, opts: { force?: boolean } = {}, attempt = 0): Promise<ChassisStatus & { bindingsRemoved: string[] }> {
+export async function deleteChassis(store: Store, name: string, opts: { force?: boolean } = {}): Promise<ChassisStatus & { bindingsRemoved: string[] }> {
+  // A lost compare means the agent re-registered or a binding moved meanwhile: read again, a few times.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const done = await tryDeleteChassis(store, name, opts.force === true);
+    if (done) return done;
+  }
+  throw conflict(undefined, `chassis ${name} kept changing while being deleted; try again`);
+}
+
+/** One read-check-write round of deleteChassis; undefined when a compare failed (nothing written). */
+async function tryDeleteChassis(store: Store, name: string, force: boolean): Promise<(ChassisStatus & { bindingsRemoved: string[] }) | undefined> {
   const kv = await store.get(chassisKey(name));
   if (!kv) throw notFound(undefined, `chassis ${name} not found (not registered or its agent is gone)`);
   const c: ChassisStatus = { ...decodeChassis(kv.value), alive: true, ...(kv.lease !== undefined ? { lease: kv.lease } : {}) };
   const bound = await bindingsOn(store, name);
-  if (bound.length > 0 && !opts.force) {
+  if (bound.length > 0 && !force) {
     const names = bound.map((b) => b.port).sort();
     const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')}, …` : names.join(', ');
     throw conflict('force', `chassis ${name} still hosts ${names.length} bound port(s) (${shown}); move or delete them first, or force (their bindings are removed too)`);
@@ -87,12 +97,7 @@ export async function deleteChassis(store: Store, name: string, opts: { force?: 
     [{ key: kv.key, modRevision: kv.modRevision }, ...bound.map((b) => ({ key: b.key, modRevision: b.modRevision }))],
     [{ op: 'delete', key: kv.key }, ...bound.map((b) => ({ op: 'delete' as const, key: b.key })), { op: 'put', key: retiredKey(name), value: JSON.stringify(tomb) }],
   );
-  if (!r.succeeded) {
-    // The agent re-registered or a binding moved meanwhile: read again (a few times, then give up loudly).
-    if (attempt >= 5) throw conflict(undefined, `chassis ${name} kept changing while being deleted; try again`);
-    return deleteChassis(store, name, opts, attempt + 1);
-  }
-  return { ...c, bindingsRemoved: tomb.bindingsRemoved };
+  return r.succeeded ? { ...c, bindingsRemoved: tomb.bindingsRemoved } : undefined;
 }
 
 /** Records that `chassis` hosts the port; refused (NOT_FOUND) if the port does not exist. */
