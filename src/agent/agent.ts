@@ -5,8 +5,9 @@ import { ReactiveFlowJanitor } from '../apps/l3/janitor.js';
 import { l3PacketInHandler, type L3Counters } from '../apps/l3/reactive.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
+import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
 import { CHASSIS_PREFIX, chassisKey, NAMES_PREFIX, parseKey } from '../model/keys.js';
-import type { Chassis } from '../model/types.js';
+import type { Chassis, ChassisStatus } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
 import { ensureBridge, ensureTunnelPort, markInstalledMany, nameTables, VifWatcher, type Vif } from '../ovsdb/vswitch.js';
@@ -19,7 +20,8 @@ import { addAgentRoutes } from './api-routes.js';
 import { BindingManager } from './binding.js';
 import { ChassisRegistration } from './chassis-registration.js';
 import { FlowComputer } from './compute.js';
-import type { AgentConfig } from './config.js';
+import type { AgentConfig, Encap } from './config.js';
+import { bulkiestEncap, chassisReachability, ReachabilityLog } from './encap.js';
 import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from './router-reach.js';
 import { StoreHealth } from './store-health.js';
@@ -58,6 +60,7 @@ export class Agent {
   private vifs!: VifWatcher;
   private reach!: RouterReach;
   private l3Janitor?: ReactiveFlowJanitor;
+  private readonly reachLog: ReachabilityLog;
   private flushTimer: NodeJS.Immediate | undefined;
   /** A flush is queued as a microtask (a local VIF changed: its flows go out in the same turn of the loop). */
   private flushSoon = false;
@@ -68,13 +71,21 @@ export class Agent {
   private readonly plugTimes = new Map<string, { port: string | undefined; seen: number; computed?: number }>();
   private started = false;
   private stopping = false;
+  /** Set once this chassis is taken out of service (decommission, or an operator's `chassis delete`). */
+  get retired(): ChassisRetirement | undefined {
+    return this.registration?.retired;
+  }
+  private markStopped!: () => void;
+  /** Resolves once stop() has finished (a signal, or decommission): the process may exit. */
+  readonly stopped = new Promise<void>((done) => (this.markStopped = done));
   readonly startedAt = Date.now();
 
   constructor(
     readonly config: AgentConfig,
     private readonly logger: Logger,
   ) {
-    this.view = new TopologyView(config.chassis, config.encap);
+    this.view = new TopologyView(config.chassis, config.encaps ?? [config.encap]);
+    this.reachLog = new ReachabilityLog(this.view.encaps, config.chassis, logger.child({ component: 'encap' }));
   }
 
   async start(): Promise<void> {
@@ -139,7 +150,8 @@ export class Agent {
       rate: cfg.packetInRate,
       burst: cfg.packetInBurst,
     });
-    this.packetIn.register('dhcp', dhcpPacketInHandler(this.view, cfg.encap, log.child({ component: 'dhcp' }), this.dhcpCounters));
+    // VM MTUs must fit the bulkiest encapsulation this chassis may use towards some peer.
+    this.packetIn.register('dhcp', dhcpPacketInHandler(this.view, bulkiestEncap(this.view.encaps as Encap[]), log.child({ component: 'dhcp' }), this.dhcpCounters));
     this.packetIn.register('l3', l3PacketInHandler(this.view, this.tables.forApp('l3'), this.l3Counters));
     this.l3Janitor = new ReactiveFlowJanitor(this.view, this.tables.forApp('l3'), (msgs) =>
       void this.flows.sendDirect(msgs).catch((err) => log.warn({ err }, 'reactive flow cleanup not sent')));
@@ -186,7 +198,10 @@ export class Agent {
 
     // Status and readiness answer while the agent waits for a topology (store down, no cache).
     if (cfg.apiListen !== 'none') {
-      this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION, ...tls.api });
+      this.api = await startApiServer({
+        store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION, ...tls.api,
+        chassisExtras: (c) => chassisReachability(this.view.encaps, this.config.chassis, c),
+      });
       addAgentRoutes(this.api, this);
     }
     // Never program the switch from less than a whole topology (that would delete live flows): wait until
@@ -213,6 +228,13 @@ export class Agent {
     log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
   }
 
+  /**
+   * Stops without withdrawing anything: a stop is a restart (SIGTERM from systemctl restart, an upgrade). The
+   * flows stay on the switch, the bindings in the store, and the chassis key on its lease, which closing the
+   * store does not revoke: an agent back within the TTL takes the key over and peers never stop tunnelling
+   * here; one that does not come back loses it when the lease expires. Taking the chassis out of service is
+   * decommission().
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
@@ -228,6 +250,27 @@ export class Agent {
     await this.registration?.stop().catch(() => undefined);
     await this.ovsdb?.close().catch(() => undefined);
     await this.store?.close().catch(() => undefined);
+    this.markStopped();
+  }
+
+  /**
+   * Takes this chassis out of service (the host is leaving): deletes its key with a tombstone — peers drop
+   * their flows towards it in the same store revision — and revokes the lease. Refused while ports are bound
+   * here unless `force` (their bindings go too). The caller then stops the agent.
+   */
+  async decommission(opts: { force?: boolean } = {}): Promise<ChassisStatus & { bindingsRemoved: string[] }> {
+    // Retired first: the key's deletion comes back through the watch and must not be answered by registering again.
+    const retirement = this.registration.retire({ name: this.config.chassis, at: new Date().toISOString(), bindingsRemoved: [] });
+    try {
+      const r = await deleteChassis(this.store, this.config.chassis, opts);
+      this.registration.retired!.bindingsRemoved = r.bindingsRemoved;
+      await this.registration.stop({ withdraw: true }).catch(() => undefined);
+      this.logger.warn({ chassis: this.config.chassis, bindingsRemoved: r.bindingsRemoved }, 'chassis decommissioned');
+      return r;
+    } catch (err) {
+      retirement.undo();
+      throw err;
+    }
   }
 
   /**
@@ -278,16 +321,20 @@ export class Agent {
     const cfg = this.config;
     await ensureBridge(this.ovsdb, { name: cfg.bridge, datapathType: cfg.datapathType, protocols: ['OpenFlow13'], failMode: 'secure' });
     await nameTables(this.ovsdb, cfg.bridge, this.tables.tableNames());
-    const tunnel = await ensureTunnelPort(this.ovsdb, cfg.bridge, { type: cfg.encap, localIp: cfg.tunnelIp });
-    if (this.view.tunnelOfport !== tunnel.ofport) {
-      this.view.tunnelOfport = tunnel.ofport;
-      if (this.computer) this.markAllDirty();
+    // One flow-based tunnel port per encapsulation offered: peers each send with the one they chose.
+    let changed = false;
+    for (const encap of this.view.encaps) {
+      const tunnel = await ensureTunnelPort(this.ovsdb, cfg.bridge, { type: encap as Encap, localIp: cfg.tunnelIp });
+      if (this.view.tunnelOfports.get(encap) === tunnel.ofport) continue;
+      this.view.tunnelOfports.set(encap, tunnel.ofport);
+      changed = true;
     }
+    if (changed && this.computer) this.markAllDirty();
   }
 
   private chassisDocument(): Chassis {
     const cfg = this.config;
-    return { name: cfg.chassis, tunnelIp: cfg.tunnelIp, encaps: [cfg.encap], version: AGENT_VERSION, registeredAt: new Date().toISOString() };
+    return { name: cfg.chassis, tunnelIp: cfg.tunnelIp, encaps: [...this.view.encaps], version: AGENT_VERSION, registeredAt: new Date().toISOString() };
   }
 
   /**
@@ -341,8 +388,9 @@ export class Agent {
   }
 
   /**
-   * Our chassis key vanished while we run: the lease expired (store unreachable longer than its TTL) or an
-   * operator deleted it. Peers have stopped tunnelling here, so register again at once with a new lease.
+   * Our chassis key vanished while we run: the lease expired (store unreachable longer than its TTL) — peers
+   * have stopped tunnelling here, so register again at once with a new lease — or an operator deleted it
+   * (tombstone: stay out, see checkRetired).
    */
   private onOwnChassisGone(): void {
     if (this.stopping) return;
@@ -351,6 +399,8 @@ export class Agent {
 
   private onViewChange(c: ViewChange): void {
     this.l3Janitor?.viewChanged(c);
+    // Chassis changes come as 'all': the only time a peer's reachability can change.
+    if (c.all) this.reachLog.update(this.view.chassis);
     if (c.all) this.markAllDirty();
     else for (const id of c.networks) this.markDirty(id);
     void this.reach.update();

@@ -1,6 +1,8 @@
+import { ApiError } from '../api/http.js';
 import type { ApiServer } from '../api/server.js';
 import { formatFlow } from '../openflow/index.js';
 import type { Agent } from './agent.js';
+import { unreachableChassis } from './encap.js';
 
 /** The agent's own debug routes beside the northbound API. */
 export function addAgentRoutes(api: ApiServer, agent: Agent): void {
@@ -9,6 +11,8 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       chassis: agent.config.chassis,
       tunnelIp: agent.config.tunnelIp,
       encap: agent.config.encap,
+      encaps: agent.view.encaps,
+      retired: agent.retired ?? null,
       lazySync: agent.config.lazySync,
       uptimeSeconds: Math.round((Date.now() - agent.startedAt) / 1000),
       ...agent.readiness(),
@@ -17,6 +21,8 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       watchedPrefixes: agent.watchedPrefixes(),
       boundPorts: agent.bindings.boundPorts(),
       chassisSeen: [...agent.view.chassis.keys()].sort(),
+      // Peers this chassis shares no encapsulation with: their ports get no flows from here.
+      unreachableChassis: unreachableChassis(agent.view.encaps, agent.config.chassis, agent.view.chassis),
       flows: {
         desired: agent.flows.desiredFlows().length,
         installed: agent.flows.installedCount(),
@@ -35,6 +41,16 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
   api.route('GET', '/v1/agent/ready', () => {
     const r = agent.readiness();
     return { status: r.ready ? 200 : 503, body: r };
+  });
+  api.route('POST', '/v1/agent/decommission', async (q) => {
+    const body = (q.body ?? {}) as Record<string, unknown>;
+    if (typeof body !== 'object' || Array.isArray(body)) throw new ApiError(400, 'INVALID', 'body must be a JSON object', 'body');
+    for (const k of Object.keys(body)) if (k !== 'force') throw new ApiError(400, 'INVALID', `unknown field "${k}"`, k);
+    if (body.force !== undefined && typeof body.force !== 'boolean') throw new ApiError(400, 'INVALID', 'force must be true or false', 'force');
+    const r = await agent.decommission({ force: body.force === true });
+    // Stop after this reply has left: closing the API server at once would cut it.
+    setTimeout(() => void agent.stop(), 200);
+    return { body: { ...r, stopping: true } };
   });
   api.route('POST', '/v1/agent/recompute', async () => ({ body: await agent.recomputeCheck() }));
   api.route('GET', '/v1/agent/flows', () => ({

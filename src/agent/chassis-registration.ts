@@ -6,8 +6,12 @@
  * coming back — calls ensure(), which takes a new lease only when the old one is gone and rewrites the key.
  * Calls are serialised; one arriving while a write is under way runs again after it. A failed write is
  * retried by the agent: when the store link sees the store back ('up') and on every periodic check (verify).
+ *
+ * The first registration commissions the chassis (clears a decommission tombstone: starting an agent puts its
+ * host back in service). Every later one writes only while no tombstone exists: an operator's `chassis delete`
+ * or a decommission keeps a running agent out (retired) instead of being undone by its next check.
  */
-import { registerChassis } from '../model/chassis.js';
+import { getRetirement, registerChassis, type ChassisRetirement } from '../model/chassis.js';
 import { chassisKey } from '../model/keys.js';
 import type { Chassis } from '../model/types.js';
 import type { Lease, Store } from '../store/types.js';
@@ -21,6 +25,8 @@ export class ChassisRegistration {
   /** Last failure, for status (cleared once registered). */
   lastError: string | undefined;
   registeredAt: string | undefined;
+  /** Set once the chassis is out of service (decommissioned here, or deleted by an operator). */
+  retired: ChassisRetirement | undefined;
 
   constructor(
     private readonly store: Store,
@@ -37,7 +43,7 @@ export class ChassisRegistration {
 
   /** Makes sure the key is in the store on a live lease of ours; resolves when done or failed (then retried). */
   ensure(why: string): Promise<void> {
-    if (this.stopped) return Promise.resolve();
+    if (this.stopped || this.retired) return Promise.resolve();
     if (this.running) {
       this.again = true;
       return this.running;
@@ -53,7 +59,7 @@ export class ChassisRegistration {
 
   /** Reads the key back: missing, or attached to another lease than ours, means register again. */
   async verify(): Promise<void> {
-    if (this.stopped || this.running) return;
+    if (this.stopped || this.running || this.retired) return;
     const kv = await this.store.get(chassisKey(this.chassis().name));
     // Not registered yet and no attempt failed: the agent's start is registering now.
     if (!this.lease && this.lastError === undefined) return;
@@ -73,7 +79,17 @@ export class ChassisRegistration {
     if (opts.withdraw) await this.lease?.revoke();
   }
 
+  /**
+   * Takes the chassis out of service from here (decommission): set before the key is deleted, so its deletion
+   * coming back through the watch is not answered by registering again. undo() if the deletion failed.
+   */
+  retire(r: ChassisRetirement): { undo: () => void } {
+    this.retired = r;
+    return { undo: () => (this.retired = undefined) };
+  }
+
   private async register(why: string): Promise<void> {
+    if (this.retired) return;
     try {
       if (!this.lease) {
         const lease = await this.store.grantLease(this.ttlSeconds, {
@@ -88,8 +104,16 @@ export class ChassisRegistration {
         this.lease = lease;
       }
       const c = this.chassis();
-      await registerChassis(this.store, c, this.lease);
       const first = this.registeredAt === undefined;
+      const done = await registerChassis(this.store, c, this.lease, { commission: first });
+      if (done === undefined) {
+        this.retired = (await getRetirement(this.store, c.name)) ?? { name: c.name, at: new Date().toISOString(), bindingsRemoved: [] };
+        await this.lease.revoke().catch(() => undefined);
+        this.lease = undefined;
+        this.logger.error({ chassis: c.name, at: this.retired.at, bindingsRemoved: this.retired.bindingsRemoved },
+          'this chassis was taken out of service by an operator: not registering again (restart the agent to put it back)');
+        return;
+      }
       this.registeredAt = new Date().toISOString();
       this.lastError = undefined;
       if (first) this.logger.info({ chassis: c.name, lease: this.lease.id }, 'chassis registered');

@@ -3,22 +3,28 @@ import { createLogger } from '../util/log.js';
 import { Agent } from './agent.js';
 import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
 
-const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows [--api URL] [--token T | --token-file F]
+const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows|decommission [--api URL] [--token T | --token-file F]
                                            [--cacert F] [--cert F --key F]
 
-  status      the agent's chassis, watched networks, bound ports, flow and packet-in counters
-  recompute   recompute every flow from scratch and compare with the incremental state
-  flows       the agent's desired flows in ovs-ofctl syntax, with the app and object of each
+  status         the agent's chassis, watched networks, bound ports, unreachable chassis, flow and packet-in counters
+  recompute      recompute every flow from scratch and compare with the incremental state
+  flows          the agent's desired flows in ovs-ofctl syntax, with the app and object of each
+  decommission [--force]
+                 take this chassis out of service (the host is leaving): peers drop it at once, then the
+                 agent exits. Refused while ports are bound here unless --force (their bindings go too).
+                 A plain stop (SIGTERM, systemctl restart) is a restart: it withdraws nothing.
 `;
 
 async function debugCommand(sub: string, argv: string[]): Promise<number> {
   const { apiClientFrom } = await import('../api/client-config.js');
   const flags: Record<string, string | undefined> = {};
   const valued: Record<string, string> = { '--api': 'api', '--token': 'token', '--token-file': 'tokenFile', '--cacert': 'cacert', '--cert': 'cert', '--key': 'key' };
+  let force = false;
   for (let i = 0; i < argv.length; i++) {
     const name = valued[argv[i]!];
     if (name && i + 1 < argv.length) flags[name] = argv[++i];
     else if (argv[i] === '--json') continue;
+    else if (argv[i] === '--force' && sub === 'decommission') force = true;
     else {
       process.stderr.write(`wyvern agent ${sub}: unknown argument ${argv[i]}\n${DEBUG_USAGE}`);
       return 2;
@@ -28,7 +34,10 @@ async function debugCommand(sub: string, argv: string[]): Promise<number> {
   try {
     // The agent's API default (7676), not the standalone API's.
     const client = apiClientFrom({ ...flags, api: flags.api ?? process.env.WYVERN_API ?? 'http://127.0.0.1:7676' });
-    res = sub === 'recompute' ? await client.raw('POST', '/v1/agent/recompute') : await client.raw('GET', `/v1/agent/${sub}`);
+    res =
+      sub === 'recompute' ? await client.raw('POST', '/v1/agent/recompute')
+      : sub === 'decommission' ? await client.raw('POST', '/v1/agent/decommission', { force })
+      : await client.raw('GET', `/v1/agent/${sub}`);
   } catch (err) {
     process.stderr.write(`wyvern agent ${sub}: ${(err as Error).message}\n`);
     return 1;
@@ -50,7 +59,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${AGENT_USAGE}\n${DEBUG_USAGE}`);
     return 0;
   }
-  if (argv[0] === 'status' || argv[0] === 'recompute' || argv[0] === 'flows') return debugCommand(argv[0], argv.slice(1));
+  if (argv[0] === 'status' || argv[0] === 'recompute' || argv[0] === 'flows' || argv[0] === 'decommission') return debugCommand(argv[0], argv.slice(1));
   let config;
   try {
     config = loadAgentConfig(argv, process.env, hostname());
@@ -79,7 +88,10 @@ export async function agentCommand(argv: string[]): Promise<number> {
     await agent.stop().catch(() => undefined);
     return 1;
   }
-  // Runs until a signal stops it.
-  await new Promise<never>(() => undefined);
-  return 0;
+  // Runs until a signal or a decommission stops it.
+  await agent.stopped;
+  logger.info('stopped');
+  logger.flush();
+  // Client libraries may keep timers (reconnects): the agent is done, so is the process.
+  process.exit(0);
 }

@@ -7,7 +7,10 @@ export type Encap = 'vxlan' | 'geneve' | 'gre';
 export interface AgentConfig {
   chassis: string;
   tunnelIp: string;
+  /** The preferred encapsulation (encaps[0]). */
   encap: Encap;
+  /** Encapsulations this chassis offers, in preference order (`--encap geneve,vxlan`); one tunnel port each. */
+  encaps: Encap[];
   bridge: string;
   datapathType: 'system' | 'netdev';
   /** OVSDB endpoint: unix:/path, tcp:HOST:PORT or ssl:HOST:PORT. */
@@ -41,7 +44,10 @@ export interface AgentConfig {
   logLevel: string;
   /** Watch only networks with local ports (the default); false watches every network. */
   lazySync: boolean;
-  /** Chassis lease TTL; peers drop this chassis that long after its agent stops. */
+  /**
+   * Chassis lease TTL. A stop does not revoke the lease: an agent back within this time keeps its chassis (a
+   * hitless restart); peers drop a chassis whose agent stays away longer.
+   */
   leaseTtlSeconds: number;
   /** PACKET_IN budget per port (packets/s) and burst. */
   packetInRate: number;
@@ -118,7 +124,9 @@ Runs the wyvern agent for this hypervisor. Settings come from the YAML file (def
   --config FILE            YAML config file
   --chassis NAME           this hypervisor's chassis name (WYVERN_CHASSIS; default: hostname)
   --tunnel-ip IP           underlay IP of this hypervisor (WYVERN_TUNNEL_IP; required)
-  --encap vxlan|geneve|gre tunnel encapsulation (default vxlan)
+  --encap LIST             tunnel encapsulations offered, in preference order: vxlan, geneve, gre or a
+                           list such as geneve,vxlan (default vxlan). Towards each peer the first of these
+                           that the peer also offers is used; a peer sharing none is reported unreachable
   --bridge NAME            integration bridge (default br-int)
   --datapath-type T        system or netdev (default system)
   --ovsdb ENDPOINT         OVSDB endpoint (default unix:/var/run/openvswitch/db.sock)
@@ -141,7 +149,7 @@ Runs the wyvern agent for this hypervisor. Settings come from the YAML file (def
   --api-token-file FILE    the token read from FILE (preferred: ps shows --api-token)
   --log-level LEVEL        pino level (default info)
   --lazy-sync true|false   watch only networks with local ports (default true)
-  --lease-ttl-seconds N    chassis lease TTL (default 10)
+  --lease-ttl-seconds N    chassis lease TTL (default 10): a stopped agent back within it keeps its chassis
   --packet-in-rate N       PACKET_IN packets/s allowed per port (default 100)
   --packet-in-burst N      PACKET_IN burst per port (default 200)
   --ready-file PATH        write {"api": URL, "pid": N} here once running
@@ -163,6 +171,18 @@ function coerce(name: string, v: unknown, type: 'string' | 'number' | 'boolean')
     throw new ConfigError(`${name}: expected true or false, got ${String(v)}`);
   }
   return String(v);
+}
+
+const ENCAPS: readonly Encap[] = ['vxlan', 'geneve', 'gre'];
+
+/** `vxlan` or `geneve,vxlan` (a YAML list arrives joined with commas): known names, no repeats, not empty. */
+export function parseEncaps(v: string): Encap[] {
+  const list = v.split(',').map((e) => e.trim());
+  for (const e of list) {
+    if (!ENCAPS.includes(e as Encap)) throw new ConfigError(`encap: each must be vxlan, geneve or gre, not ${JSON.stringify(e)}`);
+  }
+  if (new Set(list).size !== list.length) throw new ConfigError(`encap: ${v} names an encapsulation twice`);
+  return list as Encap[];
 }
 
 export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: string): AgentConfig {
@@ -209,7 +229,8 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
   }
   const c = cfg as unknown as AgentConfig;
   if (!c.tunnelIp || !/^(\d{1,3})(\.\d{1,3}){3}$/.test(c.tunnelIp)) throw new ConfigError('tunnel-ip: an IPv4 address is required');
-  if (!['vxlan', 'geneve', 'gre'].includes(c.encap)) throw new ConfigError(`encap: must be vxlan, geneve or gre, not ${c.encap}`);
+  c.encaps = parseEncaps(String(c.encap));
+  c.encap = c.encaps[0]!;
   if (c.datapathType !== 'system' && c.datapathType !== 'netdev') throw new ConfigError('datapath-type: must be system or netdev');
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(c.chassis)) throw new ConfigError(`chassis: invalid name ${c.chassis}`);
   c.openflow ??= `unix:/var/run/openvswitch/${c.bridge}.mgmt`;

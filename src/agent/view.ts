@@ -1,4 +1,5 @@
 import type { Binding, Chassis, Network, Port, Router, Subnet } from '../model/types.js';
+import { chooseEncap } from './encap.js';
 
 /** A VIF on this hypervisor's br-int (from OVSDB). */
 export interface LocalVif {
@@ -22,12 +23,12 @@ export interface NetworkState {
 /** Where a logical port's packets go from this hypervisor. */
 export type PortLocation =
   | { kind: 'local'; ofport: number }
-  | { kind: 'remote'; chassis: string; tunnelIp: string }
+  | { kind: 'remote'; chassis: string; tunnelIp: string; encap: string }
   | { kind: 'unknown' };
 
 export function sameLocation(a: PortLocation, b: PortLocation): boolean {
   if (a.kind === 'local' && b.kind === 'local') return a.ofport === b.ofport;
-  if (a.kind === 'remote' && b.kind === 'remote') return a.chassis === b.chassis && a.tunnelIp === b.tunnelIp;
+  if (a.kind === 'remote' && b.kind === 'remote') return a.chassis === b.chassis && a.tunnelIp === b.tunnelIp && a.encap === b.encap;
   return a.kind === b.kind;
 }
 
@@ -45,12 +46,38 @@ export class TopologyView {
   private readonly vifsByOfport = new Map<number, LocalVif>();
   /** Local port names bound to logical ports (maintained by the binding manager). */
   readonly bound = new Map<string, { networkId: string; portId: string }>();
-  tunnelOfport: number | undefined;
+  /** This chassis's tunnel ports by encapsulation (one per encap it offers, once OVS numbered them). */
+  readonly tunnelOfports = new Map<string, number>();
+  /** Encapsulations this chassis offers, in preference order. */
+  readonly encaps: readonly string[];
 
   constructor(
     readonly chassisName: string,
-    readonly encap: string,
-  ) {}
+    encaps: string | readonly string[],
+  ) {
+    this.encaps = typeof encaps === 'string' ? [encaps] : [...encaps];
+    if (this.encaps.length === 0) throw new Error('a chassis offers at least one encapsulation');
+  }
+
+  /** The preferred encapsulation. */
+  get encap(): string {
+    return this.encaps[0]!;
+  }
+
+  /** The preferred encapsulation's tunnel port (single-encap callers and tests). */
+  get tunnelOfport(): number | undefined {
+    return this.tunnelOfports.get(this.encap);
+  }
+
+  set tunnelOfport(ofport: number | undefined) {
+    if (ofport === undefined) this.tunnelOfports.delete(this.encap);
+    else this.tunnelOfports.set(this.encap, ofport);
+  }
+
+  /** Every tunnel ofport, ascending (a packet may arrive on any of them). */
+  tunnelInPorts(): number[] {
+    return [...this.tunnelOfports.values()].sort((a, b) => a - b);
+  }
 
   locate(net: NetworkState, ps: PortState): PortLocation {
     const vif = this.vifs.get(ps.port.name);
@@ -58,8 +85,10 @@ export class TopologyView {
     const owner = ps.binding?.chassis;
     if (!owner || owner === this.chassisName) return { kind: 'unknown' };
     const ch = this.chassis.get(owner);
-    if (!ch || !ch.encaps.includes(this.encap)) return { kind: 'unknown' };
-    return { kind: 'remote', chassis: owner, tunnelIp: ch.tunnelIp };
+    // No encapsulation in common: unreachable from here (reported by ReachabilityLog and the agent status).
+    const encap = ch && chooseEncap(this.encaps, ch.encaps);
+    if (!ch || !encap) return { kind: 'unknown' };
+    return { kind: 'remote', chassis: owner, tunnelIp: ch.tunnelIp, encap };
   }
 
   /** Ports of a network with their location, ordered by port key so generated flows are deterministic. */

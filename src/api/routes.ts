@@ -3,6 +3,7 @@ import { maskUrl } from '../store/url.js';
 import { exportTopologyAt } from '../model/topology-io.js';
 import type { Topology } from '../model/repo.js';
 import { parseRouterPatch } from '../model/validate.js';
+import type { ChassisStatus } from '../model/types.js';
 import { ApiError, type ApiReply, type ApiRequest, type Router } from './http.js';
 
 const ok = (body: unknown): ApiReply => ({ status: 200, body });
@@ -19,7 +20,19 @@ function onlyQuery(req: ApiRequest, allowed: string[]): void {
   }
 }
 
-export function addTopologyRoutes(r: Router, topo: Topology, version: string): void {
+/** A boolean query parameter: absent, true or false (anything else is refused, not read as false). */
+function boolQuery(req: ApiRequest, name: string): boolean {
+  const v = req.query.get(name);
+  if (v === null || v === 'false') return false;
+  if (v === '' || v === 'true') return true;
+  throw new ApiError(400, 'INVALID', `query parameter "${name}" must be true or false, not ${JSON.stringify(v)}`, name);
+}
+
+/** Extra fields for a chassis as seen by the serving agent (e.g. reachable, reason); none when standalone. */
+export type ChassisExtras = (c: ChassisStatus) => Record<string, unknown>;
+
+export function addTopologyRoutes(r: Router, topo: Topology, version: string, chassisExtras?: ChassisExtras): void {
+  const withExtras = (c: ChassisStatus) => (chassisExtras ? { ...c, ...chassisExtras(c) } : c);
   r.add('GET', '/v1', async () => ok({ name: 'wyvern', version, store: maskUrl(topo.store.url), revision: await topo.store.currentRevision() }));
 
   r.add('GET', '/v1/networks', async () => ok(await topo.listNetworks()));
@@ -47,9 +60,12 @@ export function addTopologyRoutes(r: Router, topo: Topology, version: string): v
   r.add('POST', '/v1/routers/{router}/routes', async (q) => created(await topo.addRoute(q.params.router!, requireBody(q))));
   r.add('DELETE', '/v1/routers/{router}/routes/{cidr}', async (q) => ok(await topo.removeRoute(q.params.router!, q.params.cidr!)));
 
-  r.add('GET', '/v1/chassis', async () => ok(await topo.listChassis()));
-  r.add('GET', '/v1/chassis/{chassis}', async (q) => ok(await topo.getChassis(q.params.chassis!)));
-  r.add('DELETE', '/v1/chassis/{chassis}', async (q) => ok(await topo.deleteChassis(q.params.chassis!)));
+  r.add('GET', '/v1/chassis', async () => ok((await topo.listChassis()).map(withExtras)));
+  r.add('GET', '/v1/chassis/{chassis}', async (q) => ok(withExtras(await topo.getChassis(q.params.chassis!))));
+  r.add('DELETE', '/v1/chassis/{chassis}', async (q) => {
+    onlyQuery(q, ['force']);
+    return ok(await topo.deleteChassis(q.params.chassis!, { force: boolQuery(q, 'force') }));
+  });
 
   r.add('GET', '/v1/topology', async () => {
     const { doc, revision } = await exportTopologyAt(topo.store);

@@ -15,7 +15,7 @@ import type { TLSSocket } from 'node:tls';
 import { explainTlsError, verifyErrorText } from '../util/tls-errors.js';
 import { ApiError, errorBody, readJsonBody, Router, send, toApiError, type RouteHandler } from './http.js';
 import { isLoopback, parseListen } from './listen.js';
-import { addTopologyRoutes } from './routes.js';
+import { addTopologyRoutes, type ChassisExtras } from './routes.js';
 
 export interface ApiServerOptions {
   store: Store;
@@ -30,6 +30,8 @@ export interface ApiServerOptions {
   version?: string;
   /** Serve HTTPS (tcp: only). */
   tls?: ApiTlsOptions;
+  /** Fields an agent adds to each chassis listed or shown (whether it can tunnel there). */
+  chassisExtras?: ChassisExtras;
 }
 
 /** PEM contents (not paths). */
@@ -82,7 +84,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   if (opts.tls && addr.kind !== 'tcp') throw new ApiStartError(`HTTPS needs a tcp:HOST:PORT listen address, not ${opts.listen}`);
   const limit = opts.maxBodyBytes ?? 8 * 1024 * 1024;
   const router = new Router();
-  addTopologyRoutes(router, new Topology(opts.store, { logger: log }), opts.version ?? '0.1.0');
+  addTopologyRoutes(router, new Topology(opts.store, { logger: log }), opts.version ?? '0.1.0', opts.chassisExtras);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();

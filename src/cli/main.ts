@@ -15,7 +15,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   chassis: { summary: 'registered hypervisors (list, show, delete)', load: async () => (await import('./resources.js')).chassisCommand },
   topology: { summary: 'export / import the whole topology (disaster recovery)', load: async () => (await import('./topology.js')).topologyCommand },
   api: { summary: 'run the REST API standalone: wyvern api --store URL', load: async () => (await import('./api-command.js')).apiCommand },
-  agent: { summary: 'run the hypervisor agent, or ask one for status / recompute / flows', load: async () => (await import('../agent/cli.js')).agentCommand },
+  agent: { summary: 'run the hypervisor agent, or ask one for status / recompute / flows / decommission', load: async () => (await import('../agent/cli.js')).agentCommand },
   sandbox: { summary: 'simulated hypervisors on this machine (tests, demos)', load: async () => (await import('./sandbox.js')).sandboxCommand },
 };
 

@@ -147,14 +147,30 @@ export const portCommand: Command = (argv) => run(PORT_HELP, argv, async () => {
 });
 
 const CHASSIS_HELP = `usage:
-  wyvern chassis list              (registered hypervisors; an entry exists while its agent is alive)
+  wyvern chassis list              (registered hypervisors; an entry exists while its agent is alive. Served by an
+                                    agent, REACHABLE tells whether that agent shares an encapsulation with each)
   wyvern chassis show NAME
-  wyvern chassis delete NAME       (drop a stale registration)`;
+  wyvern chassis delete NAME [--force]
+                                   take a chassis out of service: peers drop their tunnels to it at once, and its
+                                   agent, if still running, does not register again until restarted. Refused while
+                                   ports are bound there unless --force (their bindings are removed too).
+                                   For a live host, prefer "wyvern agent decommission" on it.`;
+
+/** A chassis as listed by an agent's API: with whether that agent can tunnel to it. */
+type ChassisRow = ChassisStatus & { reachable?: boolean; reason?: string; self?: boolean };
 
 export const chassisCommand: Command = (argv) => run(CHASSIS_HELP, argv, async () => {
   const [v, rest] = verb(argv, ['list', 'show', 'delete'], CHASSIS_HELP);
-  const p = parse(rest, {});
+  const p = parse(rest, v === 'delete' ? { force: { type: 'boolean' } } : {});
+  if (v === 'delete') {
+    const [name] = positionals(p, ['NAME'], 'wyvern chassis delete NAME [--force]');
+    const o = await client(p).call<{ name: string; bindingsRemoved: string[] }>('DELETE', `/v1/chassis/${enc(name!)}${p.values.force ? '?force=true' : ''}`);
+    if (p.values.json) printJson(o);
+    else out(`deleted chassis ${o.name}${o.bindingsRemoved.length ? ` (bindings removed: ${o.bindingsRemoved.join(', ')})` : ''}`);
+    return;
+  }
   await common('chassis', '/v1/chassis', v, p, async (_c, items) =>
-    table(['NAME', 'TUNNEL-IP', 'ENCAPS', 'VERSION', 'ALIVE'], (items as ChassisStatus[]).map((x) =>
-      [x.name, x.tunnelIp, x.encaps.join(','), x.version || '-', x.alive ? 'yes' : 'no'])));
+    table(['NAME', 'TUNNEL-IP', 'ENCAPS', 'VERSION', 'ALIVE', 'REACHABLE'], (items as ChassisRow[]).map((x) =>
+      [x.name, x.tunnelIp, x.encaps.join(','), x.version || '-', x.alive ? 'yes' : 'no',
+        x.reachable === undefined ? '-' : x.self ? 'yes (self)' : x.reachable ? 'yes' : `no (${x.reason ?? 'no common encapsulation'})`])));
 });

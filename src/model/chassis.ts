@@ -4,14 +4,57 @@
  */
 import type { Lease, Store } from '../store/types.js';
 import { decodeChassis, decodePort, encodeBinding, encodeChassis } from './codec.js';
-import { notFound } from './errors.js';
-import { bindingKey, CHASSIS_PREFIX, chassisKey, portKey } from './keys.js';
+import { conflict, notFound } from './errors.js';
+import { bindingKey, CHASSIS_PREFIX, chassisKey, NET_PREFIX, parseKey, portKey, retiredKey } from './keys.js';
 import type { Binding, Chassis, ChassisStatus } from './types.js';
 
-/** Registers (or refreshes) a chassis; the key lives as long as `lease`. Returns the store revision. */
-export async function registerChassis(store: Store, chassis: Chassis, lease: Lease): Promise<number> {
+/**
+ * Registers (or refreshes) a chassis; the key lives as long as `lease`. Writing it under a new lease moves the
+ * key to that lease in place (etcd and the engine both re-attach on put): no delete in between, and the old
+ * lease's expiry or revocation no longer touches it — so an agent restarted within the TTL takes its chassis
+ * over without peers seeing it go. Clears a retirement tombstone in the same revision: an agent that starts
+ * puts its chassis back in service. Returns the store revision.
+ */
+export async function registerChassis(store: Store, chassis: Chassis, lease: Lease, opts: { commission?: boolean } = { commission: true }): Promise<number | undefined> {
   const c: Chassis = { ...chassis, registeredAt: chassis.registeredAt ?? new Date().toISOString() };
-  return store.put(chassisKey(c.name), encodeChassis(c), { lease: lease.id });
+  const put = { op: 'put' as const, key: chassisKey(c.name), value: encodeChassis(c), lease: lease.id };
+  if (opts.commission !== false) {
+    // An agent starting is commissioning: its registration clears a tombstone left by a decommission.
+    const r = await store.txn([], [put, { op: 'delete', key: retiredKey(c.name) }]);
+    return r.revision;
+  }
+  // A running agent registering again (lease lost, key deleted) must not undo an operator's decommission:
+  // only while no tombstone exists. undefined: the chassis is retired.
+  const r = await store.txn([{ key: retiredKey(c.name), modRevision: 0 }], [put]);
+  return r.succeeded ? r.revision : undefined;
+}
+
+/** Why and when a chassis was taken out of service (the tombstone `deleteChassis` writes). */
+export interface ChassisRetirement {
+  name: string;
+  at: string;
+  /** Port names whose bindings were removed with it (--force). */
+  bindingsRemoved: string[];
+}
+
+/** The chassis's retirement tombstone, if an operator deleted it and no agent registered it since. */
+export async function getRetirement(store: Store, name: string): Promise<ChassisRetirement | undefined> {
+  const kv = await store.get(retiredKey(name));
+  return kv ? (JSON.parse(kv.value) as ChassisRetirement) : undefined;
+}
+
+/** Bindings that name the chassis, with the port's name (one range over the bindings, a get per match). */
+export async function bindingsOn(store: Store, chassis: string): Promise<{ key: string; modRevision: number; networkId: string; portId: string; port: string }[]> {
+  const { kvs } = await store.range(NET_PREFIX);
+  const out = [];
+  for (const kv of kvs) {
+    const k = parseKey(kv.key);
+    if (k?.kind !== 'binding' || (JSON.parse(kv.value) as Binding).chassis !== chassis) continue;
+    const p = await store.get(portKey(k.networkId, k.portId));
+    const port = p ? decodePort(p.value).name : k.portId;
+    out.push({ key: kv.key, modRevision: kv.modRevision, networkId: k.networkId, portId: k.portId, port });
+  }
+  return out;
 }
 
 /** Every registered chassis: a key exists exactly while its agent's lease is alive. */
@@ -28,11 +71,38 @@ export async function getChassis(store: Store, name: string): Promise<ChassisSta
   return { ...decodeChassis(kv.value), alive: true, ...(kv.lease !== undefined ? { lease: kv.lease } : {}) };
 }
 
-/** Removes a (stale) registration; a live agent re-registers on its next refresh. */
-export async function deleteChassis(store: Store, name: string): Promise<ChassisStatus> {
-  const c = await getChassis(store, name);
-  await store.delete(chassisKey(name));
-  return c;
+/**
+ * Takes a chassis out of service: its key goes (peers drop their tunnels to it in the same revision) and a
+ * tombstone tells its agent, if one still runs, not to register again. Refused (CONFLICT) while ports are bound
+ * there, unless `force`: then those bindings go in the same transaction. An agent that starts later
+ * registers again (starting an agent is commissioning its chassis).
+ */
+export async function deleteChassis(store: Store, name: string, opts: { force?: boolean } = {}): Promise<ChassisStatus & { bindingsRemoved: string[] }> {
+  // A lost compare means the agent re-registered or a binding moved meanwhile: read again, a few times.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const done = await tryDeleteChassis(store, name, opts.force === true);
+    if (done) return done;
+  }
+  throw conflict(undefined, `chassis ${name} kept changing while being deleted; try again`);
+}
+
+/** One read-check-write round of deleteChassis; undefined when a compare failed (nothing written). */
+async function tryDeleteChassis(store: Store, name: string, force: boolean): Promise<(ChassisStatus & { bindingsRemoved: string[] }) | undefined> {
+  const kv = await store.get(chassisKey(name));
+  if (!kv) throw notFound(undefined, `chassis ${name} not found (not registered or its agent is gone)`);
+  const c: ChassisStatus = { ...decodeChassis(kv.value), alive: true, ...(kv.lease !== undefined ? { lease: kv.lease } : {}) };
+  const bound = await bindingsOn(store, name);
+  if (bound.length > 0 && !force) {
+    const names = bound.map((b) => b.port).sort();
+    const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')}, …` : names.join(', ');
+    throw conflict('force', `chassis ${name} still hosts ${names.length} bound port(s) (${shown}); move or delete them first, or force (their bindings are removed too)`);
+  }
+  const tomb: ChassisRetirement = { name, at: new Date().toISOString(), bindingsRemoved: bound.map((b) => b.port).sort() };
+  const r = await store.txn(
+    [{ key: kv.key, modRevision: kv.modRevision }, ...bound.map((b) => ({ key: b.key, modRevision: b.modRevision }))],
+    [{ op: 'delete', key: kv.key }, ...bound.map((b) => ({ op: 'delete' as const, key: b.key })), { op: 'put', key: retiredKey(name), value: JSON.stringify(tomb) }],
+  );
+  return r.succeeded ? { ...c, bindingsRemoved: tomb.bindingsRemoved } : undefined;
 }
 
 /** Records that `chassis` hosts the port; refused (NOT_FOUND) if the port does not exist. */

@@ -11,10 +11,13 @@
  *   /wyvern/v1/names/<kind>/<name>                  {"id","networkId"?}: unique names per kind
  *   /wyvern/v1/alloc/<pool>/<n>                     integer key allocations → owner "<kind>/<id>"
  *
- * One addition (outside every watched prefix, so agents never see it):
+ * Additions (outside every watched prefix, so agents never see them in their watches):
  *   /wyvern/v1/guard/<networkId>                    bumped by every change to a network's subnets, ports or
  *                                                   router interfaces; writers compare its modRevision, which
  *                                                   serialises IPAM/MAC/overlap checks per network (CAS).
+ *   /wyvern/v1/retired/<name>                       tombstone written with an operator's `chassis delete`: the
+ *                                                   chassis's running agent reads it and does not register again
+ *                                                   (an agent that starts removes it: starting is commissioning).
  */
 import type { Kind } from './types.js';
 
@@ -26,6 +29,7 @@ export const CHASSIS_PREFIX = `${ROOT}chassis/`;
 export const NAMES_PREFIX = `${ROOT}names/`;
 export const ALLOC_PREFIX = `${ROOT}alloc/`;
 export const GUARD_PREFIX = `${ROOT}guard/`;
+export const RETIRED_PREFIX = `${ROOT}retired/`;
 
 export type Pool = 'tunnel-key' | 'port-key' | 'router-key';
 
@@ -40,6 +44,7 @@ export const portKey = (networkId: string, id: string): string => `${portsPrefix
 export const bindingKey = (networkId: string, portId: string): string => `${bindingsPrefix(networkId)}${portId}`;
 export const routerKey = (id: string): string => `${ROUTERS_PREFIX}${id}`;
 export const chassisKey = (name: string): string => `${CHASSIS_PREFIX}${name}`;
+export const retiredKey = (name: string): string => `${RETIRED_PREFIX}${name}`;
 export const namesPrefix = (kind: Kind): string => `${NAMES_PREFIX}${kind}/`;
 export const nameKey = (kind: Kind, name: string): string => `${namesPrefix(kind)}${name}`;
 export const poolPrefix = (pool: Pool): string => `${ALLOC_PREFIX}${pool}/`;

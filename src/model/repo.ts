@@ -368,7 +368,7 @@ export class Topology {
 
   listChassis() { return listChassis(this.store); }
   getChassis(name: string) { return getChassis(this.store, name); }
-  deleteChassis(name: string) { return deleteChassis(this.store, name); }
+  deleteChassis(name: string, opts: { force?: boolean } = {}) { return deleteChassis(this.store, name, opts); }
   exportTopology(): Promise<TopologyDocument> { return exportTopology(this.store); }
   importTopology(doc: unknown): Promise<ImportResult> { return importTopology(this.store, doc); }
 

@@ -134,7 +134,7 @@ export async function restartAgent(sb: Sandbox, hostName: string, overrides: Par
   return startAgent(sb, hostName, { ...saved, ...overrides, store });
 }
 
-/** Stops a host's agent: SIGTERM (graceful) or SIGKILL (crash injection). */
+/** Stops a host's agent: SIGTERM (a restart: it withdraws nothing) or SIGKILL (crash injection). */
 export async function stopAgent(sb: Sandbox, hostName: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const host = sb.host(hostName);
   const info = agentOf(host);

@@ -48,12 +48,13 @@ export const classifierApp: NetworkApp = {
       }
     }
 
-    if (view.tunnelOfport !== undefined) {
+    // One per tunnel port: each peer sends with the encapsulation it chose, so packets come in on any of them.
+    for (const tunnel of view.tunnelInPorts()) {
       flows.push(
         classifier.flow({
           priority: 100,
           match: [
-            { field: 'in_port', value: view.tunnelOfport },
+            { field: 'in_port', value: tunnel },
             { field: 'tun_id', value: key },
           ],
           actions: [{ type: 'set_field', field: tables.reg('flags'), value: FROM_TUNNEL }],

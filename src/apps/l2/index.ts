@@ -21,7 +21,8 @@ export const l2App: NetworkApp = {
     const flagsReg = tables.reg('flags');
     const flows: DesiredFlow[] = [];
     const localOutputs: Action[] = [];
-    const remoteChassis = new Map<string, string>();
+    /** Remote chassis with ports here → its tunnel IP and the tunnel port (encap) used towards it. */
+    const remoteChassis = new Map<string, { ip: string; ofport: number }>();
 
     for (const { ps, loc } of view.placedPorts(net)) {
       const p = ps.port;
@@ -45,8 +46,11 @@ export const l2App: NetworkApp = {
             object: p.portKey,
           }),
         );
-      } else if (view.tunnelOfport !== undefined) {
-        remoteChassis.set(loc.chassis, loc.tunnelIp);
+      } else {
+        // The tunnel port of the encapsulation chosen for that chassis (none yet: no flow until OVS numbers it).
+        const tunnel = view.tunnelOfports.get(loc.encap);
+        if (tunnel === undefined) continue;
+        remoteChassis.set(loc.chassis, { ip: loc.tunnelIp, ofport: tunnel });
         flows.push(
           egress.flow({
             priority: 100,
@@ -57,7 +61,7 @@ export const l2App: NetworkApp = {
             actions: [
               { type: 'set_field', field: 'tun_id', value: key },
               { type: 'set_field', field: 'tun_ipv4_dst', value: loc.tunnelIp },
-              { type: 'output', port: view.tunnelOfport },
+              { type: 'output', port: tunnel },
             ],
             object: p.portKey,
           }),
@@ -66,11 +70,12 @@ export const l2App: NetworkApp = {
     }
 
     const tunnelOutputs: Action[] = [];
-    if (view.tunnelOfport !== undefined && remoteChassis.size > 0) {
+    if (remoteChassis.size > 0) {
       tunnelOutputs.push({ type: 'set_field', field: 'tun_id', value: key });
       for (const ch of [...remoteChassis.keys()].sort()) {
-        tunnelOutputs.push({ type: 'set_field', field: 'tun_ipv4_dst', value: remoteChassis.get(ch)! });
-        tunnelOutputs.push({ type: 'output', port: view.tunnelOfport });
+        const { ip, ofport } = remoteChassis.get(ch)!;
+        tunnelOutputs.push({ type: 'set_field', field: 'tun_ipv4_dst', value: ip });
+        tunnelOutputs.push({ type: 'output', port: ofport });
       }
     }
     const fromTunnel = { field: flagsReg, value: FROM_TUNNEL, mask: FROM_TUNNEL };
