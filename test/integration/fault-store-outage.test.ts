@@ -59,7 +59,7 @@ describe('store outages under traffic', () => {
 
   beforeAll(async () => {
     c = await Cluster.up({ hosts: 2 });
-    await c.network('net-a', '10.1.0.0/24');
+    await c.network('net-a', '10.1.0.0/24', { dhcp: true });
     for (const [name, host, ip] of [['a1', 'hv1', '10.1.0.11'], ['a2', 'hv2', '10.1.0.12'], ['a3', 'hv1', '10.1.0.13']] as const) {
       ports[name] = await c.port(name, 'net-a', ip);
       if (name !== 'a3') await c.vm(host, name, ports[name]!);
@@ -133,6 +133,8 @@ describe('store outages under traffic', () => {
     expect((await status('hv1')).bindingsNotWritten).toEqual(['a3']);
     // A VIF for a port that does not exist yet.
     await c.sb.addVm('hv1', 'late', { portId: 'late', mac: '02:00:00:aa:00:77', ip: '10.1.0.77/24' });
+    // And one that will ask for its address by DHCP once its port exists.
+    await c.sb.addVm('hv1', 'late-dhcp', { portId: 'late-dhcp', mac: '02:00:00:aa:00:78', dhcp: true });
     await sleep(1000);
     await etcdUp();
     const bound = await until('a3 bound to hv1 in the store', async () => (await boundTo(ports.a3!)) === 'hv1');
@@ -143,6 +145,10 @@ describe('store outages under traffic', () => {
     await c.waitInstalled('late');
     await until('late bound to hv1', async () => (await boundTo(ports.late!)) === 'hv1', 10_000);
     expect(await c.pingUntil('a2', '10.1.0.77', 5000)).toBeGreaterThanOrEqual(0);
+    await c.api().call('POST', '/v1/ports', { name: 'late-dhcp', network: 'net-a', mac: '02:00:00:aa:00:78', fixedIps: [{ ip: '10.1.0.78' }] });
+    await c.waitInstalled('late-dhcp');
+    const lease = await c.sb.dhcp('late-dhcp', { timeoutS: 10 });
+    expect(lease.ip).toBe('10.1.0.78');
     figure('VIF plugged during an outage', { boundAfterStoreBackMs: bound });
   }, 90_000);
 

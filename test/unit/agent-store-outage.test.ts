@@ -1,0 +1,234 @@
+/**
+ * The agent's parts that carry it through store outages, against the memory store behind a switch that makes
+ * every call fail as an unreachable etcd does: the on-disk topology cache, a subscription falling back on it,
+ * the chassis registration converging, bindings written once the store answers, and the store health probe.
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BindingManager } from '../../src/agent/binding.js';
+import { ChassisRegistration } from '../../src/agent/chassis-registration.js';
+import { StoreHealth } from '../../src/agent/store-health.js';
+import { TopologyCache } from '../../src/agent/topology-cache.js';
+import { TopologySync } from '../../src/agent/topology-sync.js';
+import { TopologyView } from '../../src/agent/view.js';
+import { deleteChassis } from '../../src/model/chassis.js';
+import { bindingKey, chassisKey, nameKey } from '../../src/model/keys.js';
+import { Topology } from '../../src/model/repo.js';
+import { createMemoryStore, PrefixSubscription, StoreError, type SubscriptionEvent } from '../../src/store/index.js';
+import type { Store } from '../../src/store/types.js';
+import { silentLogger } from '../../src/util/log.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'wv-outage-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const until = async (what: string, f: () => boolean | Promise<boolean>, ms = 3000) => {
+  const t0 = Date.now();
+  while (!(await f())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+/** A store whose every call fails with UNAVAILABLE while `down` (watches are left alone). */
+function flaky(inner: Store): Store & { down: boolean } {
+  const s = { down: false } as Store & { down: boolean };
+  const fail = () => Promise.reject(new StoreError('etcd unreachable: connect ECONNREFUSED', 'UNAVAILABLE'));
+  for (const m of ['get', 'range', 'read', 'put', 'delete', 'txn', 'grantLease', 'currentRevision'] as const) {
+    (s as unknown as Record<string, unknown>)[m] = (...args: unknown[]) =>
+      s.down ? fail() : (inner[m] as (...a: unknown[]) => Promise<unknown>).apply(inner, args);
+  }
+  Object.assign(s, { url: inner.url, watch: inner.watch.bind(inner), close: () => inner.close() });
+  return s;
+}
+
+const P1 = '0b7e8f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b';
+const N1 = '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
+const NET = `/wyvern/v1/net/${N1}/`;
+
+describe('TopologyCache', () => {
+  it('follows the subscription, writes atomically (0600), reloads, and answers a port name from cached ports', async () => {
+    const path = join(dir, 'c1', 'cache.json');
+    const watched = ['/wyvern/v1/chassis/', NET];
+    const cache = new TopologyCache(path, 'hv1', silentLogger, () => watched, 1);
+    const port = { id: P1, name: 'vm1', networkId: N1, mac: '02:00:00:00:00:01', fixedIps: [], portSecurity: true, allowedAddressPairs: [], portKey: 7 };
+    const kv = (key: string, value: string) => ({ key, value, createRevision: 1, modRevision: 1 });
+    cache.apply({ type: 'snapshot', prefix: '/wyvern/v1/chassis/', kvs: [kv('/wyvern/v1/chassis/hv2', '{"x":1}')], revision: 3 });
+    cache.apply({ type: 'snapshot', prefix: NET, kvs: [kv(`${NET}ports/${P1}`, JSON.stringify(port))], revision: 3 });
+    cache.apply({ type: 'put', prefix: '/wyvern/v1/chassis/', kv: kv('/wyvern/v1/chassis/hv3', '{"x":3}'), revision: 4 });
+    cache.apply({ type: 'delete', prefix: '/wyvern/v1/chassis/', key: '/wyvern/v1/chassis/hv2', revision: 5 });
+    // A prefix no longer watched is not saved.
+    cache.apply({ type: 'snapshot', prefix: '/wyvern/v1/net/gone/', kvs: [kv('/wyvern/v1/net/gone/ports/x', '{}')], revision: 5 });
+    await cache.flush();
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const again = new TopologyCache(path, 'hv1', silentLogger, () => watched);
+    expect(again.loadedFrom).toBeDefined();
+    expect(again.get('/wyvern/v1/chassis/')?.map((x) => x.key)).toEqual(['/wyvern/v1/chassis/hv3']);
+    expect(again.get('/wyvern/v1/net/gone/')).toBeUndefined();
+    const name = again.get(nameKey('port', 'vm1'));
+    expect(name?.map((x) => JSON.parse(x.value))).toEqual([{ id: P1, networkId: N1 }]);
+    expect(again.get(nameKey('port', 'nobody'))).toBeUndefined();
+  });
+
+  it("ignores another chassis's cache and an unreadable file", () => {
+    const path = join(dir, 'c2.json');
+    writeFileSync(path, JSON.stringify({ format: 1, chassis: 'hv9', savedAt: 'x', prefixes: { '/p/': [['/p/a', '1']] } }));
+    expect(new TopologyCache(path, 'hv1', silentLogger, () => []).get('/p/')).toBeUndefined();
+    writeFileSync(path, '{"format":1,');
+    const c = new TopologyCache(path, 'hv1', silentLogger, () => []);
+    expect(c.loadedFrom).toBeUndefined();
+    expect(readFileSync(path, 'utf8')).toBe('{"format":1,'); // left for the operator to look at, not overwritten yet
+  });
+});
+
+describe('PrefixSubscription during an outage', () => {
+  it('emits the cached contents when the store does not answer, then the store truth as a resync', async () => {
+    const inner = createMemoryStore();
+    await inner.put('/p/a', 'store');
+    const store = flaky(inner);
+    store.down = true;
+    const events: SubscriptionEvent[] = [];
+    const sub = new PrefixSubscription(store, {
+      retryMs: 10,
+      retryMaxMs: 20,
+      background: true,
+      fallback: (p) => (p === '/p/' ? [{ key: '/p/old', value: 'cached', createRevision: 0, modRevision: 0 }] : undefined),
+    });
+    sub.on('event', (e: SubscriptionEvent) => events.push(e));
+    await sub.add('/p/');
+    expect(events).toEqual([expect.objectContaining({ type: 'snapshot', cached: true, kvs: [expect.objectContaining({ key: '/p/old' })] })]);
+    expect(sub.loaded()).toBe(true);
+    store.down = false;
+    await until('the resync', () => events.length === 2);
+    expect(events[1]).toMatchObject({ type: 'resync', kvs: [{ key: '/p/a', value: 'store' }] });
+    await inner.put('/p/b', 'live');
+    await until('the watch', () => events.length === 3);
+    await sub.close();
+  });
+
+  it('with nothing cached, add() still resolves and the snapshot comes when the store answers', async () => {
+    const inner = createMemoryStore();
+    const store = flaky(inner);
+    store.down = true;
+    const sub = new PrefixSubscription(store, { retryMs: 10, retryMaxMs: 20, background: true });
+    const events: SubscriptionEvent[] = [];
+    sub.on('event', (e: SubscriptionEvent) => events.push(e));
+    await sub.add('/q/');
+    expect(sub.loaded()).toBe(false);
+    let loaded = false;
+    void sub.whenLoaded().then(() => (loaded = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(loaded).toBe(false);
+    store.down = false;
+    await until('the first snapshot', () => loaded);
+    expect(events[0]).toMatchObject({ type: 'snapshot', prefix: '/q/' });
+    await sub.close();
+  });
+});
+
+describe('ChassisRegistration', () => {
+  const doc = () => ({ name: 'hv1', tunnelIp: '192.0.2.1', encaps: ['vxlan'], version: 't' });
+
+  it('registers, registers again when the key is deleted or the lease lost, and retries once the store answers', async () => {
+    const inner = createMemoryStore({ leaseCheckMs: 10 });
+    const store = flaky(inner);
+    const failures: unknown[] = [];
+    const reg = new ChassisRegistration(store, doc, 1, silentLogger, (e) => failures.push(e));
+    await reg.ensure('start');
+    const first = reg.leaseId!;
+    expect((await inner.get(chassisKey('hv1')))?.lease).toBe(first);
+    await inner.delete(chassisKey('hv1'));
+    await reg.verify();
+    expect((await inner.get(chassisKey('hv1')))?.lease).toBe(first); // same live lease, key written again
+    // The lease vanishes behind the agent's back (expired during an outage): its keep-alive reports it lost.
+    await (inner as unknown as { engine: { revokeLease(id: string): Promise<void> } }).engine.revokeLease(first);
+    await until('a new lease after the old was lost', async () => (await inner.get(chassisKey('hv1')))?.lease !== undefined && reg.leaseId !== first);
+    store.down = true;
+    await inner.delete(chassisKey('hv1'));
+    await reg.ensure('key gone');
+    expect(failures.length).toBeGreaterThan(0);
+    expect(reg.lastError).toMatch(/unreachable/);
+    store.down = false;
+    await reg.verify();
+    expect(await inner.get(chassisKey('hv1'))).toBeDefined();
+    await reg.stop({ withdraw: true });
+    expect(await inner.get(chassisKey('hv1'))).toBeUndefined();
+  });
+
+  it('a running agent does not undo a decommission: it stays retired; a new start commissions again', async () => {
+    const store = createMemoryStore();
+    const reg = new ChassisRegistration(store, doc, 30, silentLogger, () => undefined);
+    await reg.ensure('start');
+    await deleteChassis(store, 'hv1', { force: true });
+    await reg.ensure('chassis key gone');
+    expect(reg.retired).toBeDefined();
+    expect(await store.get(chassisKey('hv1'))).toBeUndefined();
+    const restarted = new ChassisRegistration(store, doc, 30, silentLogger, () => undefined);
+    await restarted.ensure('start');
+    expect(restarted.retired).toBeUndefined();
+    expect(await store.get(chassisKey('hv1'))).toBeDefined();
+  });
+});
+
+describe('BindingManager during an outage', () => {
+  it('a binding that could not be written is written once the store answers; a deletion likewise', async () => {
+    const inner = createMemoryStore();
+    const topo = new Topology(inner);
+    const net = (await topo.createNetwork({ name: 'n' })) as { id: string };
+    const port = (await topo.createPort({ name: 'vm1', network: 'n' })) as { id: string };
+    const store = flaky(inner);
+    const view = new TopologyView('hv1', 'vxlan');
+    const sub = new PrefixSubscription(store);
+    const sync = new TopologySync(view, sub, silentLogger, true);
+    sub.on('event', (ev: SubscriptionEvent) => {
+      if (ev.type === 'snapshot' || ev.type === 'resync') sync.applySnapshot(ev.prefix, ev.kvs);
+      else if (ev.type === 'put') sync.applyPut(ev.kv.key, ev.kv.value);
+      else sync.applyDelete(ev.key);
+    });
+    const errors: unknown[] = [];
+    const bindings = new BindingManager(store, view, sync, sub, silentLogger, { onStoreError: (e) => errors.push(e) });
+    await sync.want(net.id, 'seed'); // the network is in the view (as from the cache)
+    store.down = true;
+    await bindings.plugged({ name: 'tap1', ofport: 5, ifaceId: 'vm1' });
+    expect(bindings.unsyncedPorts()).toEqual(['vm1']);
+    expect(bindings.boundPorts()).toEqual([]);
+    expect(errors.length).toBeGreaterThan(0);
+    expect(await inner.get(bindingKey(net.id, port.id))).toBeUndefined();
+    store.down = false;
+    await bindings.checkAll();
+    expect(JSON.parse((await inner.get(bindingKey(net.id, port.id)))!.value).chassis).toBe('hv1');
+    expect(bindings.boundPorts().map((p) => p.name)).toEqual(['vm1']);
+    // Unplugged during an outage: the binding goes once the store answers.
+    store.down = true;
+    await bindings.unplugged({ name: 'tap1', ofport: 5, ifaceId: 'vm1' });
+    expect(bindings.pendingWrites).toBe(true);
+    store.down = false;
+    await bindings.retryUnsynced();
+    expect(await inner.get(bindingKey(net.id, port.id))).toBeUndefined();
+    expect(bindings.pendingWrites).toBe(false);
+    await sub.close();
+  });
+});
+
+describe('StoreHealth', () => {
+  it('reports one outage (down), its end (up) and ticks while connected', async () => {
+    let ok = true;
+    const health = new StoreHealth(() => (ok ? Promise.resolve() : Promise.reject(new Error('refused'))), silentLogger, { intervalMs: 10, retryMinMs: 5, retryMaxMs: 10 });
+    const seen: string[] = [];
+    for (const e of ['up', 'down']) health.on(e, () => seen.push(e));
+    let ticks = 0;
+    health.on('tick', () => ticks++);
+    await health.start();
+    await until('ticks', () => ticks >= 2);
+    ok = false;
+    health.report(new Error('a write failed'));
+    await until('down', () => !health.isConnected);
+    expect(health.describe()).toMatchObject({ state: 'disconnected', lastError: 'refused' });
+    await new Promise((r) => setTimeout(r, 50));
+    ok = true;
+    await until('up', () => health.isConnected);
+    health.stop();
+    expect(seen).toEqual(['down', 'up']);
+  });
+});
