@@ -112,6 +112,7 @@ export class Agent {
     this.bindings = new BindingManager(this.store, this.view, this.sync, this.subscription, log.child({ component: 'binding' }), {
       beforeAnnounce: () => this.localFlowsApplied(),
       onStoreError: report,
+      mayBind: () => !this.retired,
     });
     this.health.on('up', () => this.storeBack());
     this.health.on('tick', () => {

@@ -55,6 +55,8 @@ export class BindingManager extends EventEmitter {
       beforeAnnounce?: (name: string) => Promise<void>;
       /** A store call failed (the agent's store health probes at once and reports when it is back). */
       onStoreError?: (err: unknown) => void;
+      /** False while this chassis is out of service (decommissioned): a binding would name a chassis peers dropped. */
+      mayBind?: () => boolean;
     } = {},
   ) {
     super();
@@ -266,6 +268,10 @@ export class BindingManager extends EventEmitter {
 
   /** Writes the binding; false (and remembered for a retry) when the store could not take it. */
   private async writeBinding(name: string, r: Resolved): Promise<boolean> {
+    if (this.opts.mayBind && !this.opts.mayBind()) {
+      this.logger.warn({ port: name }, 'chassis out of service: binding not written (restart the agent to put it back)');
+      return false;
+    }
     const vif = this.view.vifs.get(name);
     try {
       await bindPort(this.store, r.networkId, r.portId, this.view.chassisName, vif?.ofport);
