@@ -10,7 +10,7 @@ import { chassisKey, parseKey } from '../model/keys.js';
 import type { Chassis } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
-import { ensureBridge, ensureTunnelPort, markInstalledMany, nameTables, VifWatcher, type Vif } from '../ovsdb/vswitch.js';
+import { markInstalledMany, VifWatcher, type Vif } from '../ovsdb/vswitch.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
 import { openStore, PrefixSubscription, type SubscriptionEvent } from '../store/index.js';
@@ -22,6 +22,7 @@ import { FlowComputer } from './compute.js';
 import type { AgentConfig } from './config.js';
 import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from './router-reach.js';
+import { SwitchLink } from './switch-link.js';
 import { TopologySync, type PortRemoved, type ViewChange } from './topology-sync.js';
 import { TopologyView } from './view.js';
 
@@ -38,6 +39,7 @@ export class Agent {
   readonly dhcpCounters: DhcpCounters = { replies: {}, drops: {}, replayed: 0 };
   readonly l3Counters: L3Counters = { echoReplies: 0, timeExceeded: 0, unreachable: 0, reactiveFlows: 0 };
   store!: Store;
+  link!: SwitchLink;
   ovsdb!: OvsdbClient;
   channel!: OfChannel;
   flows!: FlowManager;
@@ -47,7 +49,7 @@ export class Agent {
   packetIn!: PacketInDispatcher;
   api?: ApiServer;
   private subscription!: PrefixSubscription;
-  private vifs!: VifWatcher;
+  private vifs?: VifWatcher;
   private reach!: RouterReach;
   private l3Janitor?: ReactiveFlowJanitor;
   private lease?: Lease;
@@ -85,15 +87,22 @@ export class Agent {
     this.sync.on('portRemoved', (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')));
     this.bindings.on('changed', (netId: string) => this.markDirty(netId, true));
 
-    // Open vSwitch: bridge, table names, tunnel port.
-    // A service may start before ovsdb-server (boot order): keep trying for a while rather than exit.
-    this.ovsdb = await OvsdbClient.connect(cfg.ovsdb, {
-      logger: log.child({ component: 'ovsdb' }),
-      reconnect: true,
-      initialRetryMs: 120_000,
+    // Open vSwitch: bridge, table names, tunnel port, prepared on every OVSDB session. Open vSwitch may be
+    // absent (boot order, restart): the link waits for it in the background, it never fails the start.
+    this.link = new SwitchLink({
+      ovsdb: cfg.ovsdb,
+      bridge: cfg.bridge,
+      datapathType: cfg.datapathType,
+      tableNames: this.tables.tableNames(),
+      encap: cfg.encap,
+      tunnelIp: cfg.tunnelIp,
+      logger: log,
     });
-    await this.prepareSwitch();
-    this.ovsdb.on('reconnected', () => void this.prepareSwitch().catch((err) => log.error({ err }, 'switch setup after reconnect failed')));
+    this.ovsdb = this.link.ovsdb;
+    this.link.on('tunnelOfport', (ofport: number) => {
+      this.view.tunnelOfport = ofport;
+      if (this.computer) this.markAllDirty();
+    });
 
     // Flows: nothing is written before the first full computation.
     this.channel = new OfChannel({ endpoint: cfg.openflow, logger: log.child({ component: 'openflow' }) });
@@ -113,10 +122,8 @@ export class Agent {
       const out = this.packetIn.handle(msg);
       if (out) void this.flows.sendDirect(out.messages).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
     });
-    this.channel.on('up', (ev: { session: number }) => {
-      log.info({ session: ev.session }, 'OpenFlow session up');
-      void this.prepareSwitch().catch((err) => log.error({ err }, 'switch setup failed'));
-    });
+    this.channel.on('up', (ev: { session: number }) => log.info({ session: ev.session }, 'OpenFlow session up'));
+    this.link.watchChannel(this.channel); // re-prepares the bridge on each session
     this.channel.on('down', (reason: string) => log.warn({ reason }, 'OpenFlow session down'));
     this.flows.on('synced', () => void this.markInstalledPorts());
 
@@ -124,9 +131,48 @@ export class Agent {
     await this.registerChassis();
     await this.sync.start();
 
-    // VIFs present now are bound before the first computation.
+    // With Open vSwitch there, the switch side is attached before start() returns (VIFs bound before the first
+    // computation, as ever). Without it, the agent serves its API and follows the store meanwhile.
+    const attached = this.attachSwitch().catch((err) => log.error({ err }, 'switch attach failed'));
+    await Promise.race([attached, this.link.untilWaiting()]);
+
+    if (cfg.apiListen !== 'none') {
+      this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION });
+      addAgentRoutes(this.api, this);
+    }
+    if (cfg.readyFile) {
+      // Written whole then renamed: whoever waits for the file never reads half of it.
+      await writeFile(`${cfg.readyFile}.tmp`, JSON.stringify({ api: this.api?.url, pid: process.pid }) + '\n');
+      await rename(`${cfg.readyFile}.tmp`, cfg.readyFile);
+    }
+    log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
+  }
+
+  /**
+   * The VIF watch and the first flow computation, once OVSDB is there and the bridge prepared (at once, or
+   * whenever Open vSwitch appears). VIFs present then are bound before the first computation, so that the
+   * first reconciliation never deletes a running VM's flows.
+   */
+  private async attachSwitch(): Promise<void> {
+    const log = this.logger;
     // Only interfaces that claim a logical port (VM VIFs) matter; tunnel and bridge ports have no iface-id.
-    this.vifs = await VifWatcher.create(this.ovsdb, { filter: (v) => v.ifaceId !== undefined });
+    for (;;) {
+      await this.link.ready();
+      if (this.stopping) return;
+      try {
+        this.vifs = await VifWatcher.create(this.ovsdb, { filter: (v) => v.ifaceId !== undefined });
+        break;
+      } catch (err) {
+        // OVSDB went away between: the monitor is made once it is back.
+        if (this.stopping) return;
+        log.warn({ err: (err as Error).message }, 'VIF monitor not set up yet; retrying');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    if (this.stopping) {
+      this.vifs.stop();
+      return;
+    }
     const initial: Promise<void>[] = [];
     const unplug = (v: Vif) => {
       this.installedMarks.delete(v.name);
@@ -148,23 +194,13 @@ export class Agent {
     this.vifs.start();
     await Promise.all(initial);
     await this.reach.update();
+    if (this.stopping) return;
 
     this.computer.markAllDirty();
     this.notePendingMarks(this.computer.flush());
     this.started = true;
     this.channel.start();
     void this.flows.activate();
-
-    if (cfg.apiListen !== 'none') {
-      this.api = await startApiServer({ store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION });
-      addAgentRoutes(this.api, this);
-    }
-    if (cfg.readyFile) {
-      // Written whole then renamed: whoever waits for the file never reads half of it.
-      await writeFile(`${cfg.readyFile}.tmp`, JSON.stringify({ api: this.api?.url, pid: process.pid }) + '\n');
-      await rename(`${cfg.readyFile}.tmp`, cfg.readyFile);
-    }
-    log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
   }
 
   async stop(): Promise<void> {
@@ -177,7 +213,7 @@ export class Agent {
     await this.subscription?.close().catch(() => undefined);
     // The chassis key goes with its lease: peers stop tunnelling here at once. Bindings stay: the VMs do.
     await this.lease?.revoke().catch(() => undefined);
-    await this.ovsdb?.close().catch(() => undefined);
+    await this.link?.close().catch(() => undefined);
     await this.store?.close().catch(() => undefined);
   }
 
@@ -199,17 +235,6 @@ export class Agent {
       incremental,
       switch: onSwitch,
     };
-  }
-
-  private async prepareSwitch(): Promise<void> {
-    const cfg = this.config;
-    await ensureBridge(this.ovsdb, { name: cfg.bridge, datapathType: cfg.datapathType, protocols: ['OpenFlow13'], failMode: 'secure' });
-    await nameTables(this.ovsdb, cfg.bridge, this.tables.tableNames());
-    const tunnel = await ensureTunnelPort(this.ovsdb, cfg.bridge, { type: cfg.encap, localIp: cfg.tunnelIp });
-    if (this.view.tunnelOfport !== tunnel.ofport) {
-      this.view.tunnelOfport = tunnel.ofport;
-      if (this.computer) this.markAllDirty();
-    }
   }
 
   private async registerChassis(): Promise<void> {

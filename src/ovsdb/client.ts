@@ -43,7 +43,8 @@ export const ZERO_TXN_ID = '00000000-0000-0000-0000-000000000000';
  * OVSDB (RFC 7047) client over unix:, tcp: or ssl:. Requests made while disconnected reject with
  * OvsdbError('not-connected'); in-flight ones reject with 'disconnected' (transactions are not
  * replayed: the caller decides, since only it knows whether its operations are idempotent).
- * Events: 'connected', 'disconnected' (error), 'reconnected', 'update2' (monitorId, updates),
+ * Events: 'connected', 'disconnected' (error), 'reconnected', 'connectError' (error, a failed background
+ * attempt), 'update2' (monitorId, updates),
  * 'update3' (monitorId, lastTxnId, updates).
  */
 export class OvsdbClient extends EventEmitter {
@@ -174,6 +175,7 @@ export class OvsdbClient extends EventEmitter {
       (e: Error) => {
         this.lastError = e;
         this.log.debug({ err: e.message, attempt: this.backoff.attempts }, 'connect failed');
+        if (this.listenerCount('connectError') > 0) this.emit('connectError', e);
         const woken = this.wokenDuringAttempt;
         this.wokenDuringAttempt = false;
         this.scheduleReconnect(woken ? 0 : this.backoff.next());

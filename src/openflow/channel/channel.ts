@@ -72,6 +72,11 @@ export class OfChannel extends EventEmitter {
     this.backoff = new Backoff(opts.reconnect ?? (this.ep.kind === 'unix' ? UNIX_RECONNECT : NET_RECONNECT));
   }
 
+  /** The endpoint dialled, in OVS syntax. */
+  get endpoint(): string {
+    return formatEndpoint(this.ep);
+  }
+
   get state(): ChannelState {
     return this.stateValue;
   }
