@@ -31,6 +31,21 @@ describe('agent with Open vSwitch absent or restarted', () => {
   }
   const logSize = async () => stat(`${c.sb.runDir}/hv1/agent.log`).then((s) => s.size, () => 0);
 
+  /** Pings until answered; on failure prints what helps (hv1's agent log tail, status, flows) before failing. */
+  async function expectPing(from: string, ip: string, timeoutMs: number): Promise<number> {
+    const ms = await c.pingUntil(from, ip, timeoutMs);
+    if (ms < 0) {
+      const h = c.sb.host('hv1');
+      const log = await readFile(agentOf(h)!.log, 'utf8').catch(() => '');
+      console.log(`--- ${from} -> ${ip} failed; hv1 agent log tail:\n${log.split('\n').slice(-40).join('\n')}`);
+      console.log(JSON.stringify(await c.agentStatus('hv1').catch((e) => String(e))));
+      console.log(await h.ovs.ofctl(['--names', '-O', 'OpenFlow13', 'dump-flows', h.ovs.mgmtSock()]).catch((e) => String(e)));
+      console.log(await h.ovs.vsctl(['show']).catch((e) => String(e)));
+    }
+    expect(ms).toBeGreaterThanOrEqual(0);
+    return ms;
+  }
+
   async function expectSwitchEqual(host: string): Promise<void> {
     const r = (await c.api(host).call('POST', '/v1/agent/recompute')) as Record<string, unknown>;
     expect(r.switch).toEqual({ equal: true, missing: [], extra: [], different: [] });
@@ -72,7 +87,7 @@ describe('agent with Open vSwitch absent or restarted', () => {
     const t0 = Date.now();
     await c.sb.hostStart('hv1');
     await c.waitInstalled('vm1');
-    expect(await c.pingUntil('vm1', p2.ip, 10_000)).toBeGreaterThanOrEqual(0);
+    await expectPing('vm1', p2.ip, 10_000);
     console.log(`(a) ovs-vswitchd started late: vm1 -> vm2 answered ${Date.now() - t0} ms after the daemon's start`);
     const after = await c.agentStatus('hv1');
     expect(after.openflow).toMatchObject({ state: 'up', up: true });
@@ -104,7 +119,7 @@ describe('agent with Open vSwitch absent or restarted', () => {
     const t0 = Date.now();
     await c.sb.hostStart('hv1');
     await c.waitInstalled('vm1');
-    expect(await c.pingUntil('vm1', p2.ip, 10_000)).toBeGreaterThanOrEqual(0);
+    await expectPing('vm1', p2.ip, 10_000);
     console.log(`(a) ovsdb-server and ovs-vswitchd started late: vm1 -> vm2 answered ${Date.now() - t0} ms after the daemons' start`);
     const after = await c.agentStatus('hv1');
     expect(after.ovsdb).toMatchObject({ state: 'connected' });
