@@ -162,10 +162,9 @@ export class SwitchLink extends EventEmitter {
     }
     this.setBridgeReady(false);
     this.ofportWait?.abort();
-    if (this.ovsdbWarned === undefined) {
-      this.ovsdbWarned = Date.now();
-      this.log.warn({ endpoint: this.opts.ovsdb, err: err.message }, 'ovsdb-server not reachable; waiting for it (the agent keeps running)');
-    }
+    if (this.ovsdbWarned !== undefined) return; // once per outage, not per attempt
+    this.ovsdbWarned = Date.now();
+    this.log.warn({ endpoint: this.opts.ovsdb, err: err.message }, 'ovsdb-server not reachable; waiting for it (the agent keeps running)');
     this.waitingSeen = true;
     this.emit('waiting', 'ovsdb');
   }
