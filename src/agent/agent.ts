@@ -10,7 +10,7 @@ import { CHASSIS_PREFIX, chassisKey, NAMES_PREFIX, parseKey } from '../model/key
 import type { Chassis, ChassisStatus } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
-import { ensureBridge, ensureTunnelPort, markInstalledMany, nameTables, VifWatcher, type Vif } from '../ovsdb/vswitch.js';
+import { markInstalledMany, VifWatcher, type Vif } from '../ovsdb/vswitch.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
 import { openStore, PrefixSubscription, type SubscriptionEvent } from '../store/index.js';
@@ -26,6 +26,7 @@ import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from './router-reach.js';
 import { StoreHealth } from './store-health.js';
 import { TopologyCache } from './topology-cache.js';
+import { SwitchLink } from './switch-link.js';
 import { TopologySync, type PortRemoved, type ViewChange } from './topology-sync.js';
 import { TopologyView } from './view.js';
 import { loadAgentTls } from './tls.js';
@@ -43,6 +44,7 @@ export class Agent {
   readonly dhcpCounters: DhcpCounters = { replies: {}, drops: {}, replayed: 0 };
   readonly l3Counters: L3Counters = { echoReplies: 0, timeExceeded: 0, unreachable: 0, reactiveFlows: 0 };
   store!: Store;
+  link!: SwitchLink;
   ovsdb!: OvsdbClient;
   channel!: OfChannel;
   flows!: FlowManager;
@@ -57,7 +59,7 @@ export class Agent {
   topologySource: 'waiting for the store' | 'store' | 'cache' = 'waiting for the store';
   api?: ApiServer;
   private subscription!: PrefixSubscription;
-  private vifs!: VifWatcher;
+  private vifs?: VifWatcher;
   private reach!: RouterReach;
   private l3Janitor?: ReactiveFlowJanitor;
   private readonly reachLog: ReachabilityLog;
@@ -132,16 +134,23 @@ export class Agent {
     this.sync.on('portRemoved', (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')));
     this.bindings.on('changed', (netId: string) => this.markDirty(netId, true));
 
-    // Open vSwitch: bridge, table names, tunnel port.
-    // A service may start before ovsdb-server (boot order): keep trying for a while rather than exit.
-    this.ovsdb = await OvsdbClient.connect(cfg.ovsdb, {
-      ...tls.ovs,
-      logger: log.child({ component: 'ovsdb' }),
-      reconnect: true,
-      initialRetryMs: 120_000,
+    // Open vSwitch: bridge, table names, tunnel port, prepared on every OVSDB session. Open vSwitch may be
+    // absent (boot order, restart): the link waits for it in the background, it never fails the start.
+    this.link = new SwitchLink({
+      ovsdb: cfg.ovsdb,
+      bridge: cfg.bridge,
+      datapathType: cfg.datapathType,
+      tableNames: this.tables.tableNames(),
+      encaps: this.view.encaps as Encap[],
+      tunnelIp: cfg.tunnelIp,
+      ovsdbOptions: { ...tls.ovs },
+      logger: log,
     });
-    await this.prepareSwitch();
-    this.ovsdb.on('reconnected', () => void this.prepareSwitch().catch((err) => log.error({ err }, 'switch setup after reconnect failed')));
+    this.ovsdb = this.link.ovsdb;
+    this.link.on('tunnelOfport', (encap: string, ofport: number) => {
+      this.view.tunnelOfports.set(encap, ofport);
+      if (this.computer) this.markAllDirty();
+    });
 
     // Flows: nothing is written before the first full computation.
     this.channel = new OfChannel({ endpoint: cfg.openflow, logger: log.child({ component: 'openflow' }), ...tls.ovs });
@@ -162,10 +171,8 @@ export class Agent {
       const out = this.packetIn.handle(msg);
       if (out) void this.flows.sendDirect(out.messages).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
     });
-    this.channel.on('up', (ev: { session: number }) => {
-      log.info({ session: ev.session }, 'OpenFlow session up');
-      void this.prepareSwitch().catch((err) => log.error({ err }, 'switch setup failed'));
-    });
+    this.channel.on('up', (ev: { session: number }) => log.info({ session: ev.session }, 'OpenFlow session up'));
+    this.link.watchChannel(this.channel); // re-prepares the bridge on each session
     this.channel.on('down', (reason: string) => log.warn({ reason }, 'OpenFlow session down'));
     this.flows.on('synced', () => void this.markInstalledPorts());
 
@@ -173,9 +180,57 @@ export class Agent {
     await this.registration.ensure('agent start');
     await this.sync.start();
 
-    // VIFs present now are bound before the first computation.
+    // Status and readiness answer while the agent waits for a topology (store down and no
+    // cache, or Open vSwitch absent).
+    if (cfg.apiListen !== 'none') {
+      this.api = await startApiServer({
+        store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION, ...tls.api,
+        chassisExtras: (c) => chassisReachability(this.view.encaps, this.config.chassis, c),
+      });
+      addAgentRoutes(this.api, this);
+    }
+    // With Open vSwitch there, the switch side is attached before start() returns (VIFs bound before the first
+    // computation, as ever). Without it, the agent serves its API and follows the store meanwhile.
+    const attached = this.attachSwitch().catch((err) => log.error({ err }, 'switch attach failed'));
+    // A TLS refusal by (or of) the switch before any session is a configuration error: the start fails with it.
+    // Later (the start already returned) it is logged, and the link keeps trying.
+    const fatal = this.link.untilFatal();
+    fatal.catch((err: unknown) => log.error({ err }, 'Open vSwitch refused the TLS connection'));
+    await Promise.race([attached, this.link.untilWaiting(), fatal]);
+
+    if (cfg.readyFile) {
+      // Written whole then renamed: whoever waits for the file never reads half of it.
+      await writeFile(`${cfg.readyFile}.tmp`, JSON.stringify({ api: this.api?.url, pid: process.pid }) + '\n');
+      await rename(`${cfg.readyFile}.tmp`, cfg.readyFile);
+    }
+    log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
+  }
+
+  /**
+   * The VIF watch and the first flow computation, once OVSDB is there and the bridge prepared (at once, or
+   * whenever Open vSwitch appears). VIFs present then are bound before the first computation, so that the
+   * first reconciliation never deletes a running VM's flows.
+   */
+  private async attachSwitch(): Promise<void> {
+    const log = this.logger;
     // Only interfaces that claim a logical port (VM VIFs) matter; tunnel and bridge ports have no iface-id.
-    this.vifs = await VifWatcher.create(this.ovsdb, { filter: (v) => v.ifaceId !== undefined });
+    for (;;) {
+      await this.link.ready();
+      if (this.stopping) return;
+      try {
+        this.vifs = await VifWatcher.create(this.ovsdb, { filter: (v) => v.ifaceId !== undefined });
+        break;
+      } catch (err) {
+        // OVSDB went away between: the monitor is made once it is back.
+        if (this.stopping) return;
+        log.warn({ err: (err as Error).message }, 'VIF monitor not set up yet; retrying');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    if (this.stopping) {
+      this.vifs.stop();
+      return;
+    }
     const initial: Promise<void>[] = [];
     const unplug = (v: Vif) => {
       this.installedMarks.delete(v.name);
@@ -197,14 +252,6 @@ export class Agent {
     this.vifs.start();
     await Promise.all(initial);
 
-    // Status and readiness answer while the agent waits for a topology (store down, no cache).
-    if (cfg.apiListen !== 'none') {
-      this.api = await startApiServer({
-        store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION, ...tls.api,
-        chassisExtras: (c) => chassisReachability(this.view.encaps, this.config.chassis, c),
-      });
-      addAgentRoutes(this.api, this);
-    }
     // Never program the switch from less than a whole topology (that would delete live flows): wait until
     // chassis, routers and every local network are loaded, from the store or from the cache.
     const topologyPrefix = (p: string) => !p.startsWith(NAMES_PREFIX);
@@ -214,19 +261,13 @@ export class Agent {
     this.topologySource = this.health.isConnected ? 'store' : 'cache';
     if (this.topologySource === 'cache') log.warn({ savedAt: this.cache?.loadedFrom }, 'store unreachable; programming the switch from the cached topology');
     await this.reach.update();
+    if (this.stopping) return;
 
     this.computer.markAllDirty();
     this.notePendingMarks(this.computer.flush());
     this.started = true;
     this.channel.start();
     void this.flows.activate();
-
-    if (cfg.readyFile) {
-      // Written whole then renamed: whoever waits for the file never reads half of it.
-      await writeFile(`${cfg.readyFile}.tmp`, JSON.stringify({ api: this.api?.url, pid: process.pid }) + '\n');
-      await rename(`${cfg.readyFile}.tmp`, cfg.readyFile);
-    }
-    log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
   }
 
   /**
@@ -249,7 +290,7 @@ export class Agent {
     // A planned stop (SIGTERM: a restart or an upgrade) leaves the chassis key to its lease, which lapses on its
     // TTL only if the agent does not come back; bindings stay, as the VMs do.
     await this.registration?.stop().catch(() => undefined);
-    await this.ovsdb?.close().catch(() => undefined);
+    await this.link?.close().catch(() => undefined);
     await this.store?.close().catch(() => undefined);
     this.markStopped();
   }
@@ -316,21 +357,6 @@ export class Agent {
       incremental,
       switch: onSwitch,
     };
-  }
-
-  private async prepareSwitch(): Promise<void> {
-    const cfg = this.config;
-    await ensureBridge(this.ovsdb, { name: cfg.bridge, datapathType: cfg.datapathType, protocols: ['OpenFlow13'], failMode: 'secure' });
-    await nameTables(this.ovsdb, cfg.bridge, this.tables.tableNames());
-    // One flow-based tunnel port per encapsulation offered: peers each send with the one they chose.
-    let changed = false;
-    for (const encap of this.view.encaps) {
-      const tunnel = await ensureTunnelPort(this.ovsdb, cfg.bridge, { type: encap as Encap, localIp: cfg.tunnelIp });
-      if (this.view.tunnelOfports.get(encap) === tunnel.ofport) continue;
-      this.view.tunnelOfports.set(encap, tunnel.ofport);
-      changed = true;
-    }
-    if (changed && this.computer) this.markAllDirty();
   }
 
   private chassisDocument(): Chassis {

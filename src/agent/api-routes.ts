@@ -16,7 +16,8 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       lazySync: agent.config.lazySync,
       uptimeSeconds: Math.round((Date.now() - agent.startedAt) / 1000),
       ...agent.readiness(),
-      openflow: { up: agent.channel.isUp, sessions: agent.channel.sessionCount },
+      // ovsdb / bridge / openflow: each state with the time it began ("waiting since …" while OVS is away).
+      ...agent.link.status(),
       watchedNetworks: [...agent.view.networks.values()].map((n) => ({ id: n.network.id, name: n.network.name })),
       watchedPrefixes: agent.watchedPrefixes(),
       boundPorts: agent.bindings.boundPorts(),

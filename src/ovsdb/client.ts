@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
+import { Backoff } from '../util/backoff.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import { NET_RECONNECT, UNIX_RECONNECT, watchSocket, type DirWatchFn } from '../util/socket-watch.js';
 import { OvsdbError } from './errors.js';
-import { type Endpoint, type TlsFiles, connectError, isTlsFailure, openStream, parseEndpoint } from './transport.js';
+import { type Endpoint, type TlsFiles, connectError, describe, isTlsFailure, openStream, parseEndpoint } from './transport.js';
 import { JsonRpcSession } from './rpc.js';
 import { type DbSchema, parseSchema } from './schema.js';
 import { type Condition, type Operation, type OperationResult, decodeResults, encodeOperation, encodeWhereFor } from './operations.js';
@@ -10,8 +12,13 @@ import { MonitoredDb, type MonitorSpec } from './monitor.js';
 export interface OvsdbClientOptions {
   tls?: TlsFiles;
   logger?: Logger;
-  /** Reconnect after a drop with exponential backoff (true = 100 ms .. 5 s). Default true. */
+  /**
+   * Reconnect after a drop with exponential backoff. Default true: unix 50–250 ms (and the socket's directory
+   * is watched, so a restarted ovsdb-server is reached as soon as it binds), tcp/ssl 100 ms–1 s.
+   */
   reconnect?: boolean | { minMs: number; maxMs: number };
+  /** For unix endpoints: watch the socket's directory while reconnecting (default on); a function replaces fs.watch. */
+  watchSocket?: boolean | DirWatchFn;
   /** Send an echo after this much silence and drop the session after twice as much. 0 = off. Default 5000. */
   probeIntervalMs?: number;
   connectTimeoutMs?: number;
@@ -36,7 +43,8 @@ export const ZERO_TXN_ID = '00000000-0000-0000-0000-000000000000';
  * OVSDB (RFC 7047) client over unix:, tcp: or ssl:. Requests made while disconnected reject with
  * OvsdbError('not-connected'); in-flight ones reject with 'disconnected' (transactions are not
  * replayed: the caller decides, since only it knows whether its operations are idempotent).
- * Events: 'connected', 'disconnected' (error), 'reconnected', 'update2' (monitorId, updates),
+ * Events: 'connected', 'disconnected' (error), 'reconnected', 'connectError' (error, a failed background
+ * attempt), 'update2' (monitorId, updates),
  * 'update3' (monitorId, lastTxnId, updates).
  */
 export class OvsdbClient extends EventEmitter {
@@ -45,6 +53,11 @@ export class OvsdbClient extends EventEmitter {
   private closing = false;
   private nextMonitor = 1;
   private reconnectTimer?: NodeJS.Timeout;
+  private readonly backoff: Backoff;
+  private socketWatch?: { close(): void };
+  private wokenDuringAttempt = false;
+  private everConnected = false;
+  private lastError?: Error;
   readonly endpoint: Endpoint;
   readonly log: Logger;
 
@@ -52,23 +65,48 @@ export class OvsdbClient extends EventEmitter {
     super();
     this.endpoint = parseEndpoint(endpoint);
     this.log = (opts.logger ?? silentLogger).child({ component: 'ovsdb', endpoint });
+    const r = typeof opts.reconnect === 'object' ? opts.reconnect : undefined;
+    this.backoff = new Backoff(r ?? (this.endpoint.kind === 'unix' ? UNIX_RECONNECT : NET_RECONNECT));
+  }
+
+  /**
+   * Returns at once and connects in the background, retrying until it succeeds and reconnecting after drops
+   * (whatever `reconnect` says) until close(): for an agent that must keep running while ovsdb-server is
+   * absent. 'connected' marks each session; requests before the first reject with 'not-connected'.
+   */
+  static create(endpoint: string, opts: OvsdbClientOptions = {}): OvsdbClient {
+    const c = new OvsdbClient(endpoint, { ...opts, reconnect: opts.reconnect === false ? true : opts.reconnect });
+    c.scheduleReconnect(0);
+    return c;
   }
 
   /** Connects and proves the session with an echo round trip (a TLS peer that refuses us fails here). */
   static async connect(endpoint: string, opts: OvsdbClientOptions = {}): Promise<OvsdbClient> {
-    const c = new OvsdbClient(endpoint, opts);
-    const deadline = Date.now() + (opts.initialRetryMs ?? 0);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await c.open();
-        return c;
-      } catch (e) {
-        // Waiting does not fix certificates: a TLS refusal ends the wait at once.
-        if (Date.now() >= deadline || isTlsFailure(e)) throw e;
-        c.log.debug({ err: (e as Error).message, attempt }, 'first connect failed; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(c.backoff(attempt), Math.max(1, deadline - Date.now()))));
-      }
+    if (!opts.initialRetryMs) {
+      const c = new OvsdbClient(endpoint, opts);
+      await c.open();
+      return c;
     }
+    const c = OvsdbClient.create(endpoint, opts);
+    if (c.connected) return c;
+    let timer: NodeJS.Timeout | undefined;
+    const ok = await new Promise<boolean>((resolve) => {
+      c.once('connected', () => resolve(true));
+      // Waiting does not fix certificates: a TLS refusal ends the wait at once.
+      c.on('connectError', (e: Error) => {
+        if (isTlsFailure(e)) resolve(false);
+      });
+      timer = setTimeout(() => resolve(false), opts.initialRetryMs);
+    });
+    clearTimeout(timer);
+    if (ok) {
+      // Back to the caller's choice for later drops.
+      c.opts.reconnect = opts.reconnect;
+      return c;
+    }
+    const err = c.lastError ?? new OvsdbError('not-connected', `connect to ${describe(c.endpoint)}: timed out`);
+    await c.close();
+    throw err;
   }
 
   get connected(): boolean {
@@ -91,6 +129,7 @@ export class OvsdbClient extends EventEmitter {
     s.off('close', early);
     s.once('close', (e: Error) => this.onClose(s, e));
     this.log.debug('connected');
+    this.everConnected = true;
     this.emit('connected');
   }
 
@@ -102,29 +141,50 @@ export class OvsdbClient extends EventEmitter {
     if (!this.closing && this.opts.reconnect !== false) this.scheduleReconnect(0);
   }
 
-  /** Exponential backoff with jitter (many agents, one restarted server). */
-  private backoff(attempt: number): number {
-    const r = typeof this.opts.reconnect === 'object' ? this.opts.reconnect : { minMs: 100, maxMs: 5000 };
-    const base = Math.min(r.maxMs, r.minMs * 2 ** attempt);
-    return base / 2 + Math.random() * (base / 2);
+  /** The next attempt after `delayMs` (backoff with jitter: many agents, one restarted server), or sooner on a socket event. */
+  private scheduleReconnect(delayMs: number): void {
+    if (this.closing || this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => this.attempt(), delayMs);
+    const w = this.opts.watchSocket ?? true;
+    if (!this.socketWatch && w !== false && this.endpoint.kind === 'unix') {
+      this.socketWatch = watchSocket(this.endpoint.path, () => this.wake(), typeof w === 'function' ? w : undefined);
+    }
   }
 
-  private scheduleReconnect(attempt: number): void {
-    const delay = this.backoff(attempt);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this.closing) return;
-      this.open().then(
-        () => {
-          if (this.closing) this.session?.close(); // close() ran while we were connecting
-          else this.emit('reconnected');
-        },
-        (e: Error) => {
-          this.log.debug({ err: e.message, attempt }, 'reconnect failed');
-          this.scheduleReconnect(attempt + 1);
-        },
-      );
-    }, delay);
+  private wake(): void {
+    if (this.closing || this.connected) return;
+    this.backoff.reset();
+    if (!this.reconnectTimer) {
+      this.wokenDuringAttempt = true; // an attempt is in flight: if it fails, try again at once
+      return;
+    }
+    this.attempt();
+  }
+
+  private attempt(): void {
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    if (this.closing) return;
+    const reconnect = this.everConnected;
+    this.open().then(
+      () => {
+        this.socketWatch?.close();
+        this.socketWatch = undefined;
+        this.wokenDuringAttempt = false;
+        this.backoff.reset();
+        this.lastError = undefined;
+        if (this.closing) this.session?.close(); // close() ran while we were connecting
+        else if (reconnect) this.emit('reconnected');
+      },
+      (e: Error) => {
+        this.lastError = e;
+        this.log.debug({ err: e.message, attempt: this.backoff.attempts }, 'connect failed');
+        if (this.listenerCount('connectError') > 0) this.emit('connectError', e);
+        const woken = this.wokenDuringAttempt;
+        this.wokenDuringAttempt = false;
+        this.scheduleReconnect(woken ? 0 : this.backoff.next());
+      },
+    );
   }
 
   private onNotification(method: string, params: unknown[]): void {
@@ -269,6 +329,9 @@ export class OvsdbClient extends EventEmitter {
   async close(): Promise<void> {
     this.closing = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.socketWatch?.close();
+    this.socketWatch = undefined;
     const s = this.session;
     if (s?.isOpen) {
       const closed = new Promise<void>((r) => s.once('close', () => r()));

@@ -231,6 +231,16 @@ export function applyDiff(old: Value | undefined, d: Value, t: ColumnType): Valu
     }
     return m;
   }
+  if (t.max === 1) {
+    // Optional values: ovsdb-server (3.1, seen) sends the new value alone when one value replaces another
+    // (ofport 1 -> 2 arrives as 2, not as the difference {1, 2}), and the old value alone when it is cleared.
+    // Accept both forms: whatever differs from the old value is the new one.
+    const o = Array.isArray(old) ? old[0] : undefined;
+    const diff = d as Atom[];
+    const fresh = diff.find((a) => o === undefined || atomKey(a) !== atomKey(o));
+    if (fresh !== undefined) return [fresh];
+    return diff.length > 0 || o === undefined ? [] : [o];
+  }
   // Sets: the diff lists elements whose membership flips.
   const cur = new Map<string, Atom>();
   for (const a of Array.isArray(old) ? old : []) cur.set(atomKey(a), a);

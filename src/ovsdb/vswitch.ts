@@ -152,8 +152,17 @@ export interface TunnelPortOptions {
 
 /** Ensures one flow-based tunnel port (remote_ip=flow, key=flow, local_ip) of the type on the bridge; returns its ofport. */
 export async function ensureTunnelPort(c: OvsdbClient, bridge: string, o: TunnelPortOptions): Promise<{ name: string; ofport: number }> {
+  const name = await ensureTunnelPortRow(c, bridge, o);
+  return { name, ofport: await waitOfport(c, name, o.ofportTimeoutMs ?? 5000) };
+}
+
+/**
+ * The database half of ensureTunnelPort: the port's rows, without waiting for ovs-vswitchd to give it an
+ * ofport (which never comes while ovs-vswitchd is not running). Returns the interface name.
+ */
+export async function ensureTunnelPortRow(c: OvsdbClient, bridge: string, o: Omit<TunnelPortOptions, 'ofportTimeoutMs'>): Promise<string> {
   const want = { remote_ip: 'flow', key: 'flow', local_ip: o.localIp };
-  const name = await withRetry(async () => {
+  return withRetry(async () => {
     const br = await bridgeRow(c, bridge, ['ports']);
     const [ports, ifaces] = await c.transact(OVS_DB, [
       { op: 'select', table: 'Port', where: [], columns: ['_uuid', 'name', 'interfaces'] },
@@ -193,15 +202,17 @@ export async function ensureTunnelPort(c: OvsdbClient, bridge: string, o: Tunnel
     if (r[4]!.count === 0) throw new RetryError('bridge vanished');
     return n;
   });
-  return { name, ofport: await waitOfport(c, name, o.ofportTimeoutMs ?? 5000) };
 }
 
-/** Waits (server-side, with `wait`) until ovs-vswitchd has assigned the interface an ofport. */
-export async function waitOfport(c: OvsdbClient, ifaceName: string, timeoutMs: number): Promise<number> {
+/**
+ * Waits (server-side, with `wait`) until ovs-vswitchd has assigned the interface an ofport; rejects with
+ * OvsdbError('transaction', error 'timed out') after timeoutMs. `signal` cancels the wait on the server.
+ */
+export async function waitOfport(c: OvsdbClient, ifaceName: string, timeoutMs: number, o: { signal?: AbortSignal } = {}): Promise<number> {
   const r = await c.transact(OVS_DB, [
     { op: 'wait', table: 'Interface', where: [['name', '==', ifaceName]], columns: ['ofport'], until: '!=', rows: [{ ofport: [] }], timeout: timeoutMs },
     { op: 'select', table: 'Interface', where: [['name', '==', ifaceName]], columns: ['ofport', 'error'] },
-  ]);
+  ], o);
   const row = r[1]!.rows![0];
   if (!row) throw new OvsdbError('not-found', `no interface ${ifaceName}`);
   const ofport = optional<number>(row.ofport);

@@ -30,14 +30,25 @@ export interface OvsHost {
   appctl(args: string[]): Promise<string>;
   /** Runs a command inside the host's namespace; never rejects on exit status. */
   exec(cmd: string[]): Promise<ExecResult>;
-  /** Kills ovs-vswitchd and ovsdb-server by their pidfile pids (failure injection); keeps db and netns. */
-  stop(opts?: { signal?: NodeJS.Signals }): Promise<void>;
+  /**
+   * Kills ovs-vswitchd and ovsdb-server by their pidfile pids (failure injection); keeps db and netns.
+   * `daemons` limits it to one of them (e.g. only ovs-vswitchd: a restart of the switch under a live database).
+   */
+  stop(opts?: StopOvsOptions): Promise<void>;
   /** (Re)starts both from the same database and waits until they answer (and br-int's mgmt socket, if any). */
   start(): Promise<void>;
   /** Stops both and removes what startOvsHost created (the netns and run dir, if it created them). */
   destroy(): Promise<void>;
   /** Pids of the running daemons (undefined when not running). */
   pids(): Promise<{ ovsdb?: number; vswitchd?: number }>;
+}
+
+export type OvsDaemon = 'ovsdb-server' | 'ovs-vswitchd';
+
+export interface StopOvsOptions {
+  signal?: NodeJS.Signals;
+  /** Which daemons to kill; default both. */
+  daemons?: readonly OvsDaemon[];
 }
 
 export interface StartOvsHostOptions {
@@ -166,11 +177,12 @@ export function ovsHostHandle(opts: OvsHostHandleOptions): OvsHost {
   const waitForMgmt = (br: string) =>
     waitFor(`${br} management socket of ${opts.name}`, () => existsSync(mgmtSock(br)) && answers(['ovs-ofctl', '-O', 'OpenFlow13', 'show', mgmtSock(br)]));
 
-  const stop = async (o: { signal?: NodeJS.Signals } = {}) => {
+  const stop = async (o: StopOvsOptions = {}) => {
     const p = await pids();
+    const which = new Set(o.daemons ?? ['ovsdb-server', 'ovs-vswitchd']);
     // ovs-vswitchd first: it is the OVSDB client; killing the server under it only makes it reconnect.
-    if (p.vswitchd !== undefined) await killAndWait(p.vswitchd, o.signal ?? 'SIGKILL');
-    if (p.ovsdb !== undefined) await killAndWait(p.ovsdb, o.signal ?? 'SIGKILL');
+    if (p.vswitchd !== undefined && which.has('ovs-vswitchd')) await killAndWait(p.vswitchd, o.signal ?? 'SIGKILL');
+    if (p.ovsdb !== undefined && which.has('ovsdb-server')) await killAndWait(p.ovsdb, o.signal ?? 'SIGKILL');
     log.debug({ pids: p }, 'stopped');
   };
 

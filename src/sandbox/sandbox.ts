@@ -11,7 +11,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { checkCidr, checkIp, checkMac, checkName, checkPrefix, hashMod, names, randomPrefix, tunnelIp, tunnelMac, vmMac } from './names.js';
 import { dhcpLease, writeDhcpScript, type DhcpLease } from './dhcp.js';
 import { netnsExec } from './netns.js';
-import { ovsHostHandle, startOvsHost, type OvsHost } from './ovs-host.js';
+import { ovsHostHandle, startOvsHost, type OvsHost, type StopOvsOptions } from './ovs-host.js';
 import { processStartTime } from './proc.js';
 import type { ExecResult } from './run.js';
 import { ENCAPS, STATE_FILE, listStates, readState, sandboxBaseDir, writeState, type Encap, type HostState, type SandboxState, type VmState } from './state.js';
@@ -217,12 +217,15 @@ export class Sandbox {
     return dhcpLease(vm.netns, await writeDhcpScript(this.runDir), opts.timeoutS);
   }
 
-  /** Failure injection: kills the host's ovs-vswitchd and ovsdb-server (SIGKILL unless told otherwise). */
-  async hostStop(ref: HostRef, opts: { signal?: NodeJS.Signals } = {}): Promise<void> {
+  /** Failure injection: kills the host's ovs-vswitchd and ovsdb-server, or only `daemons` (SIGKILL unless told otherwise). */
+  async hostStop(ref: HostRef, opts: StopOvsOptions = {}): Promise<void> {
     await this.ovsOf(this.hostState(ref)).stop(opts);
   }
 
-  /** Restarts the host's OVS from its database; br-int comes back with its ports; the tunnel endpoint is restored. */
+  /**
+   * Starts whichever of the host's OVS daemons is not running, from its database; br-int comes back with its
+   * ports; the tunnel endpoint is restored.
+   */
   async hostStart(ref: HostRef): Promise<void> {
     const h = this.hostState(ref);
     const ovs = this.ovsOf(h);

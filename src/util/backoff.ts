@@ -1,5 +1,5 @@
 /**
- * Reconnect and retry delays (OpenFlow channel, store subscriptions, the agent's store link): exponential from minMs to maxMs, with jitter so that many agents restarted together do not
+ * Reconnect delays: exponential from minMs to maxMs, with jitter so that many agents restarted together do not
  * hammer a switch in lock-step. reset() after a session came up.
  */
 export class Backoff {

@@ -39,6 +39,13 @@ describe('update2 diff application', () => {
     expect(applyDiff(v, [6], optType)).toEqual([]);
   });
 
+  it('optional columns: a replaced value sent alone (as ovsdb-server 3.1 does for ofport 1 -> 2)', () => {
+    expect(applyDiff([1], [2], optType)).toEqual([2]);
+    expect(applyDiff([2], [2], optType)).toEqual([]);
+    expect(applyDiff([], [1], optType)).toEqual([1]);
+    expect(applyDiff([3], [], optType)).toEqual([3]);
+  });
+
   it('maps: added, changed and removed pairs', () => {
     const kv = fc.uniqueArray(fc.tuple(fc.string({ maxLength: 2 }), fc.string({ maxLength: 2 })), { selector: (t) => t[0] });
     fc.assert(

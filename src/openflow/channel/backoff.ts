@@ -1,2 +1,2 @@
-/** The channel reconnects with the one backoff every wyvern component uses. */
+/** The one backoff implementation lives in util (OVSDB's client uses it too). */
 export { Backoff } from '../../util/backoff.js';

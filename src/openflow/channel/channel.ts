@@ -2,6 +2,8 @@
  * OfChannel: the agent's connection to its switch. Dials the endpoint (unix socket such as br-int.mgmt, TCP or
  * CA-verified TLS), runs the handshake, and keeps a session up until stop(): when the session drops (socket
  * closed, dead peer, framing error) it reconnects with exponential backoff and announces each new session.
+ * For a unix socket (br-int.mgmt) the backoff is short (local connects are free) and the socket's directory is
+ * watched while away, so a restarted ovs-vswitchd is dialled the moment it binds its socket again.
  *
  * State machine: idle → connecting → handshaking → up → (backoff → connecting …) ; stop() → stopped from any.
  * Events: 'up' ({ features, session }) after every FEATURES_REPLY, 'down' (reason) when an up session ends,
@@ -11,7 +13,8 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { FlowStats, OfMessage } from '../types.js';
 import { silentLogger, type Logger } from '../../util/log.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../../util/backoff.js';
+import { NET_RECONNECT, UNIX_RECONNECT, watchSocket, type DirWatchFn } from '../../util/socket-watch.js';
 import type { BundleOptions } from './bundle.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { dial, formatEndpoint, parseEndpoint, type Endpoint, type TlsFiles } from './endpoint.js';
@@ -25,7 +28,11 @@ export interface OfChannelOptions {
   echoIntervalMs?: number;
   echoTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** Reconnect backoff. Default: unix 50–250 ms (plus the socket watch), tcp/ssl 100 ms–1 s. */
   reconnect?: { minMs: number; maxMs: number };
+  /** For unix endpoints: watch the socket's directory while reconnecting (default on); false turns it off,
+   *  a function replaces fs.watch (tests). */
+  watchSocket?: boolean | DirWatchFn;
   /** SET_CONFIG miss_send_len after each handshake (see SessionOptions); default 0xffff. */
   missSendLen?: number | null;
   logger?: Logger;
@@ -50,6 +57,9 @@ export class OfChannel extends EventEmitter {
   private readonly backoff: Backoff;
   private current: OfSession | undefined;
   private retryTimer: TimerHandle | undefined;
+  private socketWatch: { close(): void } | undefined;
+  /** The socket changed while an attempt was in flight: if that attempt fails, retry at once. */
+  private wokenDuringAttempt = false;
   private sessions = 0;
   private attempts = 0;
   private stateValue: ChannelState = 'idle';
@@ -60,7 +70,12 @@ export class OfChannel extends EventEmitter {
     this.ep = parseEndpoint(opts.endpoint);
     this.clock = opts.clock ?? systemClock;
     this.log = (opts.logger ?? silentLogger).child({ ofChannel: formatEndpoint(this.ep) });
-    this.backoff = new Backoff(opts.reconnect ?? { minMs: 100, maxMs: 5_000 });
+    this.backoff = new Backoff(opts.reconnect ?? (this.ep.kind === 'unix' ? UNIX_RECONNECT : NET_RECONNECT));
+  }
+
+  /** The endpoint dialled, in OVS syntax. */
+  get endpoint(): string {
+    return formatEndpoint(this.ep);
   }
 
   get state(): ChannelState {
@@ -91,6 +106,7 @@ export class OfChannel extends EventEmitter {
   async stop(): Promise<void> {
     if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.unwatch();
     const s = this.current;
     this.stateValue = 'stopped';
     if (s) {
@@ -182,6 +198,7 @@ export class OfChannel extends EventEmitter {
     this.sessions++;
     this.attempts = 0;
     this.backoff.reset();
+    this.unwatch();
     this.stateValue = 'up';
     this.log.info({ session: this.sessions, datapathId: features.datapathId.toString(16) }, 'OpenFlow session up');
     this.emitSafe('up', { features, session: this.sessions } satisfies UpEvent);
@@ -194,7 +211,9 @@ export class OfChannel extends EventEmitter {
     if (tls) this.log.warn({ reason: `TLS failed: ${tls}`, attempt: this.attempts }, 'OpenFlow connect attempt failed');
     else this.log.debug({ err: err.message, attempt: this.attempts }, 'OpenFlow connect attempt failed');
     if (this.listenerCount('connectError') > 0) this.emitSafe('connectError', err);
-    this.scheduleRetry(this.backoff.next());
+    const woken = this.wokenDuringAttempt;
+    this.wokenDuringAttempt = false;
+    this.scheduleRetry(woken ? 0 : this.backoff.next());
   }
 
   /** After an up session drops, the first retry is immediate (a restarted switch is usually back at once). */
@@ -207,6 +226,34 @@ export class OfChannel extends EventEmitter {
       this.stateValue = 'connecting';
       void this.connect();
     }, delayMs);
+    this.watch();
+  }
+
+  /** While away from a unix socket, its (re)appearance cuts the backoff short. */
+  private watch(): void {
+    const w = this.opts.watchSocket ?? true;
+    if (this.socketWatch || w === false || this.ep.kind !== 'unix') return;
+    this.socketWatch = watchSocket(this.ep.path, () => this.wake(), typeof w === 'function' ? w : undefined);
+  }
+
+  private unwatch(): void {
+    this.socketWatch?.close();
+    this.socketWatch = undefined;
+    this.wokenDuringAttempt = false;
+  }
+
+  private wake(): void {
+    if (this.stateValue === 'stopped' || this.stateValue === 'up') return;
+    // A fresh socket restarts the backoff: the daemon may need a few ms between bind and listen.
+    this.backoff.reset();
+    if (this.retryTimer === undefined) {
+      this.wokenDuringAttempt = true;
+      return;
+    }
+    this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.stateValue = 'connecting';
+    void this.connect();
   }
 
   /** Re-reads the state after an await (where TypeScript's narrowing would go stale). */
