@@ -219,7 +219,10 @@ async function main(): Promise<void> {
         const k = (await l3Flows()) - base;
         const now = performance.now();
         if (k > 0 && tFirst === 0) tFirst = now;
-        if (k > got) (got = k), (tLast = now);
+        if (k > got) {
+          got = k;
+          tLast = now;
+        }
         if (k >= n) break;
         await sleep(10);
       }

@@ -197,7 +197,10 @@ export class Engine {
   ): Promise<void> {
     const puts: KeyValue[] = [];
     const deletes: string[] = [];
-    for (const [k, v] of changed) (v ? puts.push(v) : deletes.push(k));
+    for (const [k, v] of changed) {
+      if (v) puts.push(v);
+      else deletes.push(k);
+    }
     const batch: WatchBatch | undefined = events.length > 0 ? { revision: rev, events } : undefined;
     let compact = this.compactRevision;
     if (batch && Number.isFinite(this.historyLimit) && rev - this.historyLimit > compact) compact = rev - this.historyLimit;

@@ -92,7 +92,7 @@ describe('dump-flows golden against real OVS', () => {
   let host: OvsHost | undefined;
   let conn: RawConn | undefined;
   const ovsLines = new Map<string, string>();
-  let stats: FlowStats[] = [];
+  const stats: FlowStats[] = [];
 
   beforeAll(async () => {
     host = await startOvsHost({ name: `wgold${randomBytes(3).toString('hex')}` });

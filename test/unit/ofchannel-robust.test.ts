@@ -9,8 +9,7 @@ import { encodeMessage, flowMod } from '../../src/openflow/index.js';
 import { OfSession } from '../../src/openflow/channel/index.js';
 
 function pair(): { ours: Duplex; peerWrite(b: Buffer): void } {
-  let ours!: Duplex;
-  ours = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  const ours: Duplex = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
   return { ours, peerWrite: (b) => ours.push(b) };
 }
 

@@ -50,8 +50,6 @@ function duplexPair(): { a: Duplex; b: Duplex; holdA: { on: boolean; release(): 
       for (const cb of held.splice(0)) cb();
     },
   };
-  let a!: Duplex;
-  let b!: Duplex;
   const mk = (peer: () => Duplex, hold?: typeof holdA) =>
     new Duplex({
       read() {},
@@ -69,8 +67,9 @@ function duplexPair(): { a: Duplex; b: Duplex; holdA: { on: boolean; release(): 
         cb(err);
       },
     });
-  a = mk(() => b, holdA);
-  b = mk(() => a);
+  // Each end's writes go to the other: the closures read `b` and `a` only once both exist.
+  const a: Duplex = mk(() => b, holdA);
+  const b: Duplex = mk(() => a);
   return { a, b, holdA };
 }
 

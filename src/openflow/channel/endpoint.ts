@@ -50,7 +50,7 @@ export function parseEndpoint(s: string): Endpoint {
 function splitHostPort(s: string): { host: string; port?: number } | undefined {
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(s);
   if (v6) return { host: v6[1]!, port: v6[2] ? checkPort(Number(v6[2]), s) : undefined };
-  const m = /^([^:\[\]]+)(?::(\d+))?$/.exec(s);
+  const m = /^([^:[\]]+)(?::(\d+))?$/.exec(s);
   if (m) return { host: m[1]!, port: m[2] ? checkPort(Number(m[2]), s) : undefined };
   return undefined;
 }

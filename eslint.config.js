@@ -1,0 +1,64 @@
+// Lint gate (CI: npm run lint). Besides typescript-eslint's recommended rules it enforces the import
+// boundaries of GUIDE.md §2: the codec and packet layers import nothing above them, apps import neither the
+// agent nor each other, the model imports no store driver.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const above = (...dirs) => dirs.map((d) => `**/${d}/**`);
+const restrict = (patterns, message) => ['error', { patterns: [{ group: patterns, message }] }];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-explicit-any': 'off',
+      'no-empty': ['error', { allowEmptyCatch: true }],
+    },
+  },
+  {
+    files: ['src/**/*.ts'],
+    rules: { 'no-console': 'error' },
+  },
+  {
+    files: ['src/openflow/**/*.ts', 'src/packet/**/*.ts'],
+    rules: {
+      'no-restricted-imports': restrict(
+        above('agent', 'apps', 'view', 'flows', 'pipeline', 'store', 'model', 'api', 'cli', 'sandbox', 'ovsdb'),
+        'the codec and packet layers are at the bottom: they import nothing of the layers above',
+      ),
+    },
+  },
+  {
+    files: ['src/apps/*.ts'],
+    rules: {
+      'no-restricted-imports': restrict(above('agent', 'api', 'cli', 'sandbox'), 'apps read the view and declare state: they never import the agent'),
+    },
+  },
+  {
+    // Inside an app's folder, `../<name>/…` is another app.
+    files: ['src/apps/*/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: above('agent', 'api', 'cli', 'sandbox'), message: 'apps read the view and declare state: they never import the agent' },
+            { regex: '^\\.\\./(?!\\.\\.)[^/]+/', message: 'an app never imports another app: share through the view or the app platform' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/model/**/*.ts'],
+    rules: {
+      'no-restricted-imports': restrict(
+        ['**/store/etcd*', '**/store/level*', '**/store/memory*', '**/store/engine*', ...above('agent', 'apps', 'api', 'cli')],
+        'the model works on the Store interface, never a store implementation',
+      ),
+    },
+  },
+);
