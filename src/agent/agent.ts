@@ -96,7 +96,7 @@ export class Agent {
     const tls = loadAgentTls(cfg);
     // The store may be unreachable now: the agent then runs from its cache and converges when it answers.
     this.store = await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...tls.store });
-    this.health = new StoreHealth(() => this.store.currentRevision(), log.child({ component: 'store-health' }));
+    this.health = new StoreHealth(() => this.store.currentRevision(), log.child({ component: 'store-health', store: this.store.url }));
     const report = (err: unknown) => this.health.report(err);
     if (cfg.cacheFile !== 'none') {
       this.cache = new TopologyCache(cfg.cacheFile, cfg.chassis, log.child({ component: 'cache' }), () => this.subscription.prefixes());

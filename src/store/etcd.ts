@@ -124,9 +124,18 @@ export class EtcdStore implements Store {
     try {
       return await fn();
     } catch (err) {
-      throw mapError(err, what);
+      const e = mapError(err, what);
+      // etcd says only "bad certificate" whatever it disliked about ours: look at it here to say what.
+      if (e.code === 'DENIED' && this.certDiagnosis && /refused our client certificate/.test(e.message)) {
+        const why = this.certDiagnosis();
+        if (why) throw new StoreError(e.message.replace('missing, expired, or not signed by a CA etcd trusts', why), 'DENIED', { cause: err });
+      }
+      throw e;
     }
   }
+
+  /** Says what is wrong with our client certificate when etcd refuses it (set by openEtcdStore). */
+  certDiagnosis: (() => string | undefined) | undefined;
 
   async get(key: string): Promise<KeyValue | undefined> {
     const r = await this.call('get', () => this.client.kv.range({ key: Buffer.from(key) }));
@@ -292,17 +301,13 @@ export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'e
   // Never show a password in the URL the store reports (it ends up in logs).
   const shown = maskUrl(url);
   const store = new EtcdStore(shown, new Etcd3(options), logger, options);
+  if (u.tls) store.certDiagnosis = () => diagnoseClientCert(opts.tls?.cert, opts.tls?.ca);
   if (opts.probe === false) return store;
   // Fail fast with UNAVAILABLE rather than on first use.
   try {
     await store.currentRevision();
   } catch (err) {
     await store.close();
-    // etcd says only "bad certificate" whatever it disliked about ours: look at it here to say what.
-    if (err instanceof StoreError && /refused our client certificate/.test(err.message)) {
-      const why = diagnoseClientCert(opts.tls?.cert, opts.tls?.ca);
-      if (why) throw new StoreError(err.message.replace('missing, expired, or not signed by a CA etcd trusts', why), 'DENIED', { cause: err });
-    }
     throw err;
   }
   return store;
