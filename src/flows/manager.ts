@@ -1,70 +1,17 @@
 import { EventEmitter } from 'node:events';
-import type { FlowStats, OfMessage } from '../openflow/index.js';
-import { encodeMessage, flowMod, OFPFF, OfpEncodeError, OfpErrorMessage } from '../openflow/index.js';
+import type { OfMessage } from '../openflow/index.js';
+import { flowMod, OFPFF, OfpEncodeError, OfpErrorMessage } from '../openflow/index.js';
 import type { DesiredFlow } from '../pipeline/tables.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { instructionsKey } from './canonical.js';
+import { applyBundle } from './bundle.js';
 import { DesiredFlows, flowKey, isTransient, type FlowConflict } from './desired.js';
 import { groupKind, meterKind, SwitchObjects, type DesiredGroup, type DesiredMeter, type ObjectConflict } from './groups-meters.js';
 import { readSwitch } from './reconcile.js';
+import { signature, type FlowChannel, type FlowManagerStats, type InstalledFlow, type SwitchAnswer } from './types.js';
 
 export { flowKey, isTransient } from './desired.js';
 export type { DesiredGroup, DesiredMeter } from './groups-meters.js';
-
-/** What the flow manager needs of an OpenFlow channel (OfChannel provides it; tests use a fake switch). */
-export interface FlowChannel {
-  readonly isUp: boolean;
-  bundle(msgs: OfMessage[], opts?: { atomic?: boolean; ordered?: boolean; pipelineCommit?: boolean }): Promise<void>;
-  dumpFlows(filter?: { tableId?: number }): Promise<FlowStats[]>;
-  multipart(req: OfMessage): Promise<OfMessage[]>;
-  /** One message and a barrier; rejects with the switch's ERROR (meters cannot go in bundles on OVS). */
-  sendChecked(msg: OfMessage): Promise<void>;
-  send(msg: OfMessage): Promise<void>;
-  barrier(): Promise<void>;
-  on(event: 'up', listener: () => void): unknown;
-  /** Every message from the switch (the manager listens for FLOW_REMOVED). */
-  on(event: 'message', listener: (msg: OfMessage) => void): unknown;
-  off(event: 'up', listener: () => void): unknown;
-  off(event: 'message', listener: (msg: OfMessage) => void): unknown;
-}
-
-export interface InstalledFlow {
-  tableId: number;
-  priority: number;
-  signature: string;
-  transient: boolean;
-  flow: Pick<DesiredFlow, 'match' | 'priority' | 'tableId'>;
-}
-
-export interface FlowManagerStats {
-  syncs: number;
-  flowsAdded: number;
-  flowsDeleted: number;
-  reconciles: number;
-  errors: number;
-  /** Flows set aside because the guard, the codec or the switch refused them. */
-  rejectedFlows: number;
-  /** Groups and meters the switch or the codec refused. */
-  rejectedObjects: number;
-  /** Claims set aside because another owner holds the same flow, group or meter with different content. */
-  conflicts: number;
-  /** Transient flows that expired on the switch (FLOW_REMOVED, or found gone at reconcile). */
-  transientExpired: number;
-}
-
-/** What a packet-in handler asks of the switch: transient flows under an owner, then packets that need them. */
-export interface SwitchAnswer {
-  owner?: string;
-  flows?: DesiredFlow[];
-  /** PACKET_OUTs: not switch state, sent once the flows are on the switch. */
-  packets?: OfMessage[];
-}
-
-type Signed = { cookie: bigint; idleTimeout: number; hardTimeout: number; instructions: DesiredFlow['instructions'] };
-
-export function signature(f: Signed): string {
-  return `${f.cookie.toString(16)}|${f.idleTimeout}|${f.hardTimeout}|${instructionsKey(f.instructions)}`;
-}
+export { signature, type FlowChannel, type FlowManagerStats, type InstalledFlow, type SwitchAnswer } from './types.js';
 
 const FLOW_REMOVED_IDLE = 0;
 const FLOW_REMOVED_HARD = 1;
@@ -304,7 +251,11 @@ export class FlowManager extends EventEmitter {
       const { msgs: flowMsgs, adds, deletes, keys: flowKeys } = this.diff();
       const msgs = [...groups.writes.map((w) => w.msg), ...flowMsgs, ...groups.deletes.map((d) => d.msg)];
       const keys = [...groups.writes.map((w) => w.key), ...flowKeys, ...groups.deletes.map((d) => d.key)];
-      if (msgs.length > 0) await this.applyBundle(msgs, keys);
+      if (msgs.length > 0 && (await applyBundle(this.channel, msgs, keys, (key, err) => this.reject(key, err))).committedPartly) {
+        // The switch refused a message on arrival and committed the rest: re-read it to learn what it holds.
+        this.needsDump = true;
+        this.rerun = true;
+      }
       for (const [key, flow] of adds) if (!this.rejected.has(key)) this.installed.set(key, flow);
       for (const key of deletes) if (!this.rejected.has(key)) this.installed.delete(key);
       for (const w of groups.writes) if (!this.groups.rejected.has(w.id)) this.groups.installed.set(w.id, w.sig);
@@ -399,54 +350,6 @@ export class FlowManager extends EventEmitter {
       if (!(err instanceof OfpErrorMessage) && !(err instanceof OfpEncodeError)) throw err;
       this.reject(key, err);
       return false;
-    }
-  }
-
-  /**
-   * Applies one atomic bundle in one round trip (the commit follows the adds at once). A message the switch
-   * refuses (the error names its index) is set aside: if the switch refused it on arrival, the rest was
-   * committed without it and the switch is re-read on the next run to learn exactly what it holds; if the
-   * commit failed, nothing was applied and the bundle is retried without it. Anything else fails the sync
-   * (retried after a re-read).
-   */
-  private async applyBundle(msgs: OfMessage[], keys: string[]): Promise<void> {
-    for (;;) {
-      try {
-        await this.channel.bundle(msgs, { atomic: true, ordered: true, pipelineCommit: true });
-        return;
-      } catch (err) {
-        // A message the codec cannot encode fails the bundle before anything is sent. Only then is each
-        // message encoded on its own to find it, so the common path encodes every flow once.
-        if (err instanceof OfpEncodeError) {
-          this.rejectUnencodable(msgs, keys);
-          if (msgs.length === 0) return;
-          continue;
-        }
-        const index = (err as { index?: number }).index;
-        if (typeof index !== 'number' || index < 0 || index >= msgs.length) throw err;
-        this.reject(keys[index]!, err);
-        if ((err as { committed?: boolean }).committed) {
-          this.needsDump = true;
-          this.rerun = true;
-          return;
-        }
-        msgs.splice(index, 1);
-        keys.splice(index, 1);
-        if (msgs.length === 0) return;
-      }
-    }
-  }
-
-  /** Removes (and rejects) every message the codec refuses, in place. */
-  private rejectUnencodable(msgs: OfMessage[], keys: string[]): void {
-    for (let i = msgs.length - 1; i >= 0; i--) {
-      try {
-        encodeMessage(msgs[i]!);
-      } catch (err) {
-        this.reject(keys[i]!, err);
-        msgs.splice(i, 1);
-        keys.splice(i, 1);
-      }
     }
   }
 

@@ -3,7 +3,7 @@ import { OfpErrorMessage } from '../openflow/index.js';
 import type { Logger } from '../util/log.js';
 import { flowKey, isTransient } from './desired.js';
 import { groupFromSwitch, groupKind, meterFromSwitch, meterKind } from './groups-meters.js';
-import type { FlowChannel, InstalledFlow } from './manager.js';
+import type { FlowChannel, InstalledFlow } from './types.js';
 
 const OFPM_ALL = 0xffffffff;
 
