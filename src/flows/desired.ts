@@ -157,13 +157,14 @@ export class DesiredFlows {
 
   /** Recomputes the effective flow of one key from its claims. */
   private resolve(key: string, byOwner: Map<string, DesiredFlow>): void {
-    const claims = [...byOwner];
-    const [firstOwner, first] = claims[0]!;
-    if (claims.length === 1) {
-      this.effective.set(key, first);
-      this.conflicted.delete(key);
+    if (byOwner.size === 1) {
+      // The common case (one owner per flow), on the path of every recomputed flow: no allocation.
+      for (const f of byOwner.values()) this.effective.set(key, f);
+      if (this.conflicted.size > 0) this.conflicted.delete(key);
       return;
     }
+    const claims = [...byOwner];
+    const [firstOwner, first] = claims[0]!;
     const merged = mergeConjunctions(claims.map(([, f]) => f));
     if (merged) {
       this.effective.set(key, merged);
