@@ -261,6 +261,12 @@ export class FlowManager extends EventEmitter {
       for (const w of groups.writes) if (!this.groups.rejected.has(w.id)) this.groups.installed.set(w.id, w.sig);
       for (const d of groups.deletes) this.groups.installed.delete(d.id);
       for (const d of meters.deletes) if (await this.sendObject(d.msg, d.key)) this.meters.installed.delete(d.id);
+      if (groups.deletes.length + meters.deletes.length > 0) {
+        // The switch also deletes every flow that used a deleted group or meter, even another owner's: re-read
+        // it at once, so such a flow is known to be gone (and refused if it still names the missing object).
+        this.needsDump = true;
+        this.rerun = true;
+      }
       this.stats.syncs++;
       this.stats.flowsAdded += adds.size;
       this.stats.flowsDeleted += deletes.length;

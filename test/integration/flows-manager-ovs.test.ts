@@ -163,6 +163,27 @@ describe('flow manager on real OVS', () => {
     fm.close();
   });
 
+  it('a group deleted under another owner\'s flow: OVS drops that flow too; the manager re-reads and sets the flow aside', async () => {
+    const fm = await manager({ check: true });
+    fm.setGroups('l2/group/8', [{ groupId: 8, type: 'all', buckets: [{ actions: [{ type: 'output', port: 1 }] }] }]);
+    const uses: DesiredFlow = { ...macFlow(8), instructions: [{ type: 'apply_actions', actions: [{ type: 'group', groupId: 8 } as Action] }] };
+    fm.set('l2/net:a', [uses, macFlow(1)]);
+    await fm.sync();
+    expect((await dump('dump-flows')).join('\n')).toContain('group:8');
+    errors.length = 0;
+    fm.drop('l2/group/8');
+    await fm.sync();
+    await fm.sync();
+    const flows = await dump('dump-flows');
+    expect(flows).toHaveLength(1);
+    expect(flows.join('\n')).not.toContain('group:8');
+    expect(fm.stats.rejectedFlows).toBe(1); // the flow naming a missing group, refused by OVS when re-added
+    expect(fm.installedCount()).toBe(1);
+    fm.drop('l2/net:a');
+    await fm.sync();
+    fm.close();
+  });
+
   it('the first reconcile sweeps transient flows an earlier run left; this run\'s transient flows idle out and are forgotten', async () => {
     const reactive = (ip: string, idle: number): DesiredFlow =>
       l3.flow({ priority: 1999, match: [{ field: 'metadata', value: 5n }, { field: 'eth_type', value: 0x800 }, { field: 'ipv4_dst', value: ip }], goto: 'l2_lookup', object: 7, idleTimeout: idle });
