@@ -1,8 +1,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { dhcpPacketInHandler, type DhcpCounters } from '../apps/dhcp/app.js';
 import { APPS } from '../apps/index.js';
-import { ReactiveFlowJanitor } from '../apps/l3/janitor.js';
-import { l3PacketInHandler, type L3Counters } from '../apps/l3/reactive.js';
+import { l3PacketInHandler, ReactiveOwners, type L3Counters } from '../apps/l3/reactive.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
@@ -61,7 +60,7 @@ export class Agent {
   private subscription!: PrefixSubscription;
   private vifs?: VifWatcher;
   private reach!: RouterReach;
-  private l3Janitor?: ReactiveFlowJanitor;
+  private readonly reactiveOwners = new ReactiveOwners();
   private readonly reachLog: ReachabilityLog;
   private flushTimer: NodeJS.Immediate | undefined;
   /** A flush is queued as a microtask (a local VIF changed: its flows go out in the same turn of the loop). */
@@ -154,7 +153,7 @@ export class Agent {
 
     // Flows: nothing is written before the first full computation.
     this.channel = new OfChannel({ endpoint: cfg.openflow, logger: log.child({ component: 'openflow' }), ...tls.ovs });
-    this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }) });
+    this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }), check: (f) => this.tables.check(f) });
     this.computer = new FlowComputer(this.tables, APPS, this.view, this.flows);
     this.packetIn = new PacketInDispatcher(this.tables, log.child({ component: 'packet-in' }), {
       rate: cfg.packetInRate,
@@ -162,14 +161,12 @@ export class Agent {
     });
     // VM MTUs must fit the bulkiest encapsulation this chassis may use towards some peer.
     this.packetIn.register('dhcp', dhcpPacketInHandler(this.view, bulkiestEncap(this.view.encaps as Encap[]), log.child({ component: 'dhcp' }), this.dhcpCounters));
-    this.packetIn.register('l3', l3PacketInHandler(this.view, this.tables.forApp('l3'), this.l3Counters));
-    this.l3Janitor = new ReactiveFlowJanitor(this.view, this.tables.forApp('l3'), (msgs) =>
-      void this.flows.sendDirect(msgs).catch((err) => log.warn({ err }, 'reactive flow cleanup not sent')));
+    this.packetIn.register('l3', l3PacketInHandler(this.view, this.tables.forApp('l3'), this.l3Counters, this.reactiveOwners));
     this.channel.on('message', (msg) => {
-      // Errors nobody waits for answer fire-and-forget messages (PACKET_OUTs, reactive flows): worth a log line.
+      // Errors nobody waits for answer fire-and-forget messages (PACKET_OUTs): worth a log line.
       if (msg.type === 'ERROR') log.warn({ errType: msg.errTypeName, code: msg.codeName, xid: msg.xid }, 'switch reported an error');
       const out = this.packetIn.handle(msg);
-      if (out) void this.flows.sendDirect(out.messages).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
+      if (out) void this.flows.answer({ ...out.transient, packets: out.messages }).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
     });
     this.channel.on('up', (ev: { session: number }) => log.info({ session: ev.session }, 'OpenFlow session up'));
     this.link.watchChannel(this.channel); // re-prepares the bridge on each session
@@ -425,7 +422,8 @@ export class Agent {
   }
 
   private onViewChange(c: ViewChange): void {
-    this.l3Janitor?.viewChanged(c);
+    // Reactive flows computed from what changed are dropped by owner; the next packet meets the new topology.
+    for (const owner of this.reactiveOwners.stale(this.view, c)) this.flows.drop(owner);
     // Chassis changes come as 'all': the only time a peer's reachability can change.
     if (c.all) this.reachLog.update(this.view.chassis);
     if (c.all) this.markAllDirty();

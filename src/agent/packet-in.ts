@@ -1,6 +1,6 @@
 import { packetOut as buildPacketOut, type Match, type OfMessage } from '../openflow/index.js';
 import { parseFrame, type ParsedFrame } from '../packet/index.js';
-import type { PipelineTables } from '../pipeline/tables.js';
+import type { DesiredFlow, PipelineTables } from '../pipeline/tables.js';
 import { RateLimiter } from '../util/ratelimit.js';
 import type { Logger } from '../util/log.js';
 
@@ -14,9 +14,13 @@ export interface PacketIn {
   cookie: bigint;
 }
 
-/** What a handler wants sent: flows first (so a re-injected packet meets them), then packets. */
+/**
+ * What a handler wants: transient flows under an owner (installed by the flow manager first, so a re-injected
+ * packet meets them), then packets (PACKET_OUT only).
+ */
 export interface PacketInResult {
   messages: OfMessage[];
+  transient?: { owner: string; flows: DesiredFlow[] };
 }
 
 export type PacketInHandler = (pin: PacketIn) => PacketInResult | undefined;

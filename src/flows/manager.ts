@@ -1,140 +1,110 @@
 import { EventEmitter } from 'node:events';
-import type { FlowStats, OfMessage } from '../openflow/index.js';
-import { encodeMessage, flowMod, OfpEncodeError } from '../openflow/index.js';
+import type { OfMessage } from '../openflow/index.js';
+import { flowMod, OFPFF, OfpEncodeError, OfpErrorMessage } from '../openflow/index.js';
 import type { DesiredFlow } from '../pipeline/tables.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { instructionsKey, matchKey, sameData } from './canonical.js';
+import { applyBundle } from './bundle.js';
+import { DesiredFlows, flowKey, isTransient, type FlowConflict } from './desired.js';
+import { groupKind, meterKind, SwitchObjects, type DesiredGroup, type DesiredMeter, type ObjectConflict } from './groups-meters.js';
+import { readSwitch } from './reconcile.js';
+import { signature, type FlowChannel, type FlowManagerStats, type InstalledFlow, type SwitchAnswer } from './types.js';
 
-/** What the flow manager needs of an OpenFlow channel (OfChannel provides it; tests use a fake table). */
-export interface FlowChannel {
-  readonly isUp: boolean;
-  bundle(msgs: OfMessage[], opts?: { atomic?: boolean; ordered?: boolean; pipelineCommit?: boolean }): Promise<void>;
-  dumpFlows(filter?: { tableId?: number }): Promise<FlowStats[]>;
-  send(msg: OfMessage): Promise<void>;
-  barrier(): Promise<void>;
-  on(event: 'up', listener: () => void): unknown;
-  off(event: 'up', listener: () => void): unknown;
-}
+export { flowKey, isTransient } from './desired.js';
+export type { DesiredGroup, DesiredMeter } from './groups-meters.js';
+export { signature, type FlowChannel, type FlowManagerStats, type InstalledFlow, type SwitchAnswer } from './types.js';
 
-interface InstalledFlow {
-  tableId: number;
-  priority: number;
-  signature: string;
-  flow: Pick<DesiredFlow, 'match' | 'priority' | 'tableId'>;
-}
-
-export interface FlowManagerStats {
-  syncs: number;
-  flowsAdded: number;
-  flowsDeleted: number;
-  reconciles: number;
-  errors: number;
-  rejectedFlows: number;
-}
-
-/** Identity of a flow on the switch: OpenFlow allows one flow per table, priority and match. */
-export function flowKey(f: { tableId: number; priority: number; match: DesiredFlow['match'] }): string {
-  return `${f.tableId}/${f.priority}/${matchKey(f.match)}`;
-}
+const FLOW_REMOVED_IDLE = 0;
+const FLOW_REMOVED_HARD = 1;
 
 /**
- * The same flow declared twice (an owner recomputed): equal cookie, timeouts and instructions, compared
- * structurally. Far cheaper than building both canonical signatures, and exact for what apps produce (the
- * same code builds the same structure); anything it calls different is still compared by signature later.
- */
-function sameDeclaration(a: DesiredFlow, b: DesiredFlow): boolean {
-  return a === b || (a.cookie === b.cookie && a.idleTimeout === b.idleTimeout && a.hardTimeout === b.hardTimeout && sameData(a.instructions, b.instructions));
-}
-
-type Signed = { cookie: bigint; idleTimeout: number; hardTimeout: number; instructions: DesiredFlow['instructions'] };
-
-function signature(f: Signed): string {
-  return `${f.cookie.toString(16)}|${f.idleTimeout}|${f.hardTimeout}|${instructionsKey(f.instructions)}`;
-}
-
-/**
- * The one writer of br-int's flow tables (after OVN's ofctrl). Apps declare desired flows per owner
- * (app + object); the manager diffs desired against installed and applies the difference as one atomic
- * bundle. After a (re)connect it dumps the switch and reconciles instead of flushing, so restarts of the
- * agent or of the connection are hitless. Nothing is written before `activate()`: the switch is never
- * touched until the first full computation is complete.
+ * The one writer of br-int (after OVN's ofctrl): flows (permanent and transient), groups and meters, each
+ * declared per owner — an opaque key such as `l2/net:<id>`, `l3/reactive/<router>` — and diffed against what
+ * is installed. Each change is one atomic bundle (groups before the flows that use them, deleted after);
+ * meters, which OVS does not take in bundles, are written just before and deleted just after it. After a
+ * (re)connect the manager dumps flows, groups and meters and reconciles instead of flushing, so restarts are
+ * hitless; transient flows nobody declares any more (an earlier run's reactive flows) are deleted then.
+ * Nothing is written before `activate()`. A flow the guard, the codec or the switch refuses is set aside alone.
  */
 export class FlowManager extends EventEmitter {
-  private readonly owners = new Map<string, Map<string, DesiredFlow>>();
-  /** key → owners that declare it, last one wins (a conflict is logged). */
-  private readonly desired = new Map<string, Map<string, DesiredFlow>>();
+  private readonly flows: DesiredFlows;
+  private readonly groups: SwitchObjects<DesiredGroup>;
+  private readonly meters: SwitchObjects<DesiredMeter>;
   private installed = new Map<string, InstalledFlow>();
   private version = 0;
   private applied = 0;
   private active = false;
   private needsDump = true;
   private running: Promise<void> | undefined;
-  /**
-   * Flows the codec or the switch refused, by key and signature: left out of later bundles (so one bad
-   * flow cannot block every other change) until their owner declares something different for that key.
-   */
+  /** Flows refused by the guard, the codec or the switch, by key and signature: left out until their owner changes them. */
   private readonly rejected = new Map<string, string>();
-  /**
-   * Declared flows are immutable and the same objects are compared again at every recompute of their owner:
-   * their canonical text is computed once per object.
-   */
+  /** Declared flows are immutable and compared again at every recompute: their canonical text is computed once. */
   private readonly signatures = new WeakMap<DesiredFlow, string>();
   private rerun = false;
   private readonly waiters: { version: number; resolve: () => void }[] = [];
   private readonly logger: Logger;
-  readonly stats: FlowManagerStats = { syncs: 0, flowsAdded: 0, flowsDeleted: 0, reconciles: 0, errors: 0, rejectedFlows: 0 };
+  private readonly check: ((f: DesiredFlow) => void) | undefined;
+  readonly stats: FlowManagerStats = {
+    syncs: 0, flowsAdded: 0, flowsDeleted: 0, reconciles: 0, errors: 0, rejectedFlows: 0, rejectedObjects: 0, conflicts: 0,
+    transientExpired: 0,
+  };
   private readonly onUp = () => {
     this.needsDump = true;
     if (this.active) void this.sync();
   };
+  private readonly onMessage = (msg: OfMessage) => this.flowRemoved(msg);
 
+  /** `check` is the pipeline's guard (PipelineTables.check): a flow it refuses is set aside before the codec sees it. */
   constructor(
     private readonly channel: FlowChannel,
-    opts: { logger?: Logger } = {},
+    opts: { logger?: Logger; check?: (f: DesiredFlow) => void } = {},
   ) {
     super();
     this.logger = opts.logger ?? silentLogger;
+    this.check = opts.check;
+    this.flows = new DesiredFlows((c) => this.conflict(c));
+    const objConflict = (c: ObjectConflict) => this.conflict(c);
+    this.groups = new SwitchObjects(groupKind, objConflict);
+    this.meters = new SwitchObjects(meterKind, objConflict);
     channel.on('up', this.onUp);
+    channel.on('message', this.onMessage);
   }
 
-  /** Replaces every flow of one owner (e.g. "l2/net:42"). Returns the desired version that includes it. */
+  /** Replaces every flow of one owner. Returns the desired version that includes it. */
   set(owner: string, flows: DesiredFlow[]): number {
-    const prev = this.owners.get(owner);
-    const next = new Map<string, DesiredFlow>();
-    let changed = false;
-    for (const f of flows) {
-      const key = flowKey(f);
-      const old = prev?.get(key);
-      // An owner recomputes all its flows at once, and most come back unchanged: those keep their old object
-      // (whose signature is memoised) and their claim, so only what changed costs anything.
-      if (old !== undefined && !next.has(key) && sameDeclaration(old, f)) {
-        next.set(key, old);
-        continue;
-      }
-      next.set(key, f);
-      this.claim(key, owner, f);
-      changed = true;
-    }
-    if (prev) {
-      for (const [key] of prev) {
-        if (next.has(key)) continue;
-        this.unclaim(key, owner);
-        changed = true;
-      }
-    }
-    if (next.size === 0) this.owners.delete(owner);
-    else this.owners.set(owner, next);
-    if (changed) this.version++;
+    if (this.flows.set(owner, flows)) this.version++;
     return this.version;
   }
 
+  /** Adds flows to an owner without replacing the others (transient flows, one packet-in at a time). */
+  add(owner: string, flows: DesiredFlow[]): number {
+    if (this.flows.add(owner, flows)) this.version++;
+    return this.version;
+  }
+
+  /** Replaces every group of one owner. */
+  setGroups(owner: string, groups: DesiredGroup[]): number {
+    if (this.groups.set(owner, groups)) this.version++;
+    return this.version;
+  }
+
+  /** Replaces every meter of one owner. */
+  setMeters(owner: string, meters: DesiredMeter[]): number {
+    if (this.meters.set(owner, meters)) this.version++;
+    return this.version;
+  }
+
+  /** Removes everything an owner declared: flows, groups and meters. */
   drop(owner: string): number {
-    return this.set(owner, []);
+    this.set(owner, []);
+    if (this.groups.has(owner)) this.setGroups(owner, []);
+    if (this.meters.has(owner)) this.setMeters(owner, []);
+    return this.version;
   }
 
   /** Owners whose name starts with prefix (for dropping everything of an app or object). */
   ownerNames(prefix = ''): string[] {
-    return [...this.owners.keys()].filter((o) => o.startsWith(prefix));
+    const all = new Set([...this.flows.ownerNames(), ...this.groups.ownerNames(), ...this.meters.ownerNames()]);
+    return [...all].filter((o) => o.startsWith(prefix));
   }
 
   get desiredVersion(): number {
@@ -145,9 +115,18 @@ export class FlowManager extends EventEmitter {
     return this.applied;
   }
 
-  /** The effective desired flows (one per key). */
+  /** The effective permanent flows (one per key; conjunctions merged). Transient flows: transientFlows(). */
   desiredFlows(): DesiredFlow[] {
-    return [...this.desired.values()].map((m) => [...m.values()].at(-1)!);
+    return [...this.flows.entries()].map(([, f]) => f).filter((f) => !isTransient(f));
+  }
+
+  transientFlows(): DesiredFlow[] {
+    return [...this.flows.entries()].map(([, f]) => f).filter(isTransient);
+  }
+
+  /** Owners set aside because another owner holds the same flow with different actions, by flow key. */
+  conflicts(): Map<string, string[]> {
+    return this.flows.conflicts();
   }
 
   installedCount(): number {
@@ -187,14 +166,35 @@ export class FlowManager extends EventEmitter {
   }
 
   /**
+   * A packet-in handler's answer: its transient flows go through the desired state like any other (one
+   * bundle, reconciled, swept), and its packets follow once those flows are on the switch, so a re-injected
+   * packet meets them.
+   */
+  async answer(a: SwitchAnswer): Promise<void> {
+    if (a.flows && a.flows.length > 0) {
+      if (a.owner === undefined) throw new TypeError('flows in a packet-in answer need an owner');
+      const v = this.add(a.owner, a.flows);
+      void this.sync();
+      await this.whenApplied(v);
+    }
+    if (a.packets && a.packets.length > 0) await this.sendPackets(a.packets);
+  }
+
+  /** Sends packets (PACKET_OUT only: packets are not switch state; flows, groups and meters go through set/add). */
+  async sendPackets(msgs: OfMessage[]): Promise<void> {
+    for (const m of msgs) if (m.type !== 'PACKET_OUT') throw new TypeError(`sendPackets sends PACKET_OUTs only, not ${m.type}`);
+    if (!this.channel.isUp) return;
+    for (const m of msgs) await this.channel.send(m);
+  }
+
+  /**
    * Reads the switch and compares it with `expected` (e.g. a full recompute): flows missing on the
-   * switch, flows there that nobody expects, and flows whose actions or cookie differ. Flows with
-   * timeouts (reactive) are left out.
+   * switch, flows there that nobody expects, and flows whose actions or cookie differ. Transient flows are left out.
    */
   async compareSwitch(expected: DesiredFlow[]): Promise<{ equal: boolean; missing: string[]; extra: string[]; different: string[] }> {
     const onSwitch = new Map<string, string>();
     for (const f of await this.channel.dumpFlows()) {
-      if (f.idleTimeout > 0 || f.hardTimeout > 0) continue;
+      if (isTransient(f)) continue;
       onSwitch.set(flowKey(f), signature(f));
     }
     const want = new Map(expected.map((f) => [flowKey(f), this.sig(f)]));
@@ -204,14 +204,9 @@ export class FlowManager extends EventEmitter {
     return { equal: missing.length + extra.length + different.length === 0, missing, extra, different };
   }
 
-  /** Sends flows and packets straight to the switch (reactive PACKET_IN answers; idle-timeout flows). */
-  async sendDirect(msgs: OfMessage[]): Promise<void> {
-    if (!this.channel.isUp) return;
-    for (const m of msgs) await this.channel.send(m);
-  }
-
   close(): void {
     this.channel.off('up', this.onUp);
+    this.channel.off('message', this.onMessage);
   }
 
   private sig(f: DesiredFlow): string {
@@ -223,30 +218,55 @@ export class FlowManager extends EventEmitter {
     return s;
   }
 
-  private claim(key: string, owner: string, f: DesiredFlow): void {
-    let byOwner = this.desired.get(key);
-    if (!byOwner) this.desired.set(key, (byOwner = new Map()));
-    byOwner.delete(owner);
-    byOwner.set(owner, f);
-    if (byOwner.size > 1) this.logger.warn({ key, owners: [...byOwner.keys()] }, 'flow declared by several owners');
+  private conflict(c: FlowConflict | ObjectConflict): void {
+    this.stats.conflicts++;
+    this.logger.error(c, 'two owners declare the same switch object differently; the later one is set aside');
+    this.emit('conflict', c);
   }
 
-  private unclaim(key: string, owner: string): void {
-    const byOwner = this.desired.get(key);
-    if (!byOwner) return;
-    byOwner.delete(owner);
-    if (byOwner.size === 0) this.desired.delete(key);
+  /** An expired transient flow is forgotten (its owner may add it again on the next packet-in). */
+  private flowRemoved(msg: OfMessage): void {
+    if (msg.type !== 'FLOW_REMOVED' || (msg.reason !== FLOW_REMOVED_IDLE && msg.reason !== FLOW_REMOVED_HARD)) return;
+    const key = flowKey(msg);
+    if (this.installed.get(key)?.transient) this.installed.delete(key);
+    if (this.flows.forgetTransient(key)) {
+      this.stats.transientExpired++;
+      this.version++;
+      // Another owner may still want a flow under that key (a conflict that was set aside).
+      if (this.active) void this.sync();
+    }
   }
 
   private async runOnce(): Promise<void> {
     if (!this.channel.isUp) return;
     const target = this.version;
     try {
-      if (this.needsDump) await this.readSwitch();
-      const { msgs, adds, deletes, keys } = this.diff();
-      if (msgs.length > 0) await this.applyBundle(msgs, keys);
+      if (this.needsDump) await this.reconcile();
+      const groups = this.groups.diff();
+      const meters = this.meters.diff();
+      // Meters first and on their own (OVS refuses them in bundles): flows of the bundle may use them.
+      for (const w of meters.writes) {
+        if (await this.sendObject(w.msg, w.key)) this.meters.installed.set(w.id, w.sig);
+      }
+      const { msgs: flowMsgs, adds, deletes, keys: flowKeys } = this.diff();
+      const msgs = [...groups.writes.map((w) => w.msg), ...flowMsgs, ...groups.deletes.map((d) => d.msg)];
+      const keys = [...groups.writes.map((w) => w.key), ...flowKeys, ...groups.deletes.map((d) => d.key)];
+      if (msgs.length > 0 && (await applyBundle(this.channel, msgs, keys, (key, err) => this.reject(key, err))).committedPartly) {
+        // The switch refused a message on arrival and committed the rest: re-read it to learn what it holds.
+        this.needsDump = true;
+        this.rerun = true;
+      }
       for (const [key, flow] of adds) if (!this.rejected.has(key)) this.installed.set(key, flow);
       for (const key of deletes) if (!this.rejected.has(key)) this.installed.delete(key);
+      for (const w of groups.writes) if (!this.groups.rejected.has(w.id)) this.groups.installed.set(w.id, w.sig);
+      for (const d of groups.deletes) this.groups.installed.delete(d.id);
+      for (const d of meters.deletes) if (await this.sendObject(d.msg, d.key)) this.meters.installed.delete(d.id);
+      if (groups.deletes.length + meters.deletes.length > 0) {
+        // The switch also deletes every flow that used a deleted group or meter, even another owner's: re-read
+        // it at once, so such a flow is known to be gone (and refused if it still names the missing object).
+        this.needsDump = true;
+        this.rerun = true;
+      }
       this.stats.syncs++;
       this.stats.flowsAdded += adds.size;
       this.stats.flowsDeleted += deletes.length;
@@ -267,15 +287,17 @@ export class FlowManager extends EventEmitter {
   }
 
   /** Installed state := what the switch really has (after connect or an error). */
-  private async readSwitch(): Promise<void> {
-    const flows = await this.channel.dumpFlows();
-    const installed = new Map<string, InstalledFlow>();
-    for (const f of flows) {
-      // Flows with timeouts were put there reactively; they expire by themselves and are not ours to diff.
-      if (f.idleTimeout > 0 || f.hardTimeout > 0) continue;
-      installed.set(flowKey(f), { tableId: f.tableId, priority: f.priority, signature: signature(f), flow: f });
+  private async reconcile(): Promise<void> {
+    const before = this.installed;
+    const got = await readSwitch(this.channel, signature, this.logger);
+    this.installed = got.flows;
+    this.groups.installed = got.groups;
+    this.meters.installed = got.meters;
+    // A transient flow we had installed and the switch no longer holds expired while we were not looking.
+    for (const [key, f] of [...this.flows.entries()]) {
+      if (!isTransient(f) || got.flows.has(key) || !before.has(key)) continue;
+      if (this.flows.forgetTransient(key)) this.stats.transientExpired++;
     }
-    this.installed = installed;
     this.needsDump = false;
     this.stats.reconciles++;
   }
@@ -286,93 +308,70 @@ export class FlowManager extends EventEmitter {
     const keys: string[] = [];
     const adds = new Map<string, InstalledFlow>();
     const deletes: string[] = [];
-    for (const [key, byOwner] of this.desired) {
-      const f = [...byOwner.values()].at(-1)!;
+    for (const [key, f] of this.flows.entries()) {
       const sig = this.sig(f);
       if (this.installed.get(key)?.signature === sig) continue;
       if (this.rejected.get(key) === sig) continue;
       this.rejected.delete(key);
+      if (this.check) {
+        try {
+          this.check(f);
+        } catch (err) {
+          this.reject(key, err);
+          continue;
+        }
+      }
+      const transient = isTransient(f);
       // ADD replaces a flow with the same table, priority and match, cookie included: no separate modify.
-      const msg = flowMod({
+      msgs.push(flowMod({
         command: 'add',
         tableId: f.tableId,
         priority: f.priority,
         cookie: f.cookie,
         idleTimeout: f.idleTimeout,
         hardTimeout: f.hardTimeout,
+        // A transient flow tells us when it expires, so its owner forgets it.
+        flags: transient ? OFPFF.SEND_FLOW_REM : 0,
         match: f.match,
         instructions: f.instructions,
-      });
-      msgs.push(msg);
+      }));
       keys.push(key);
-      adds.set(key, { tableId: f.tableId, priority: f.priority, signature: sig, flow: f });
+      adds.set(key, { tableId: f.tableId, priority: f.priority, signature: sig, transient, flow: f });
     }
     for (const [key, inst] of this.installed) {
-      if (this.desired.has(key)) continue;
-      msgs.push(
-        flowMod({ command: 'delete_strict', tableId: inst.tableId, priority: inst.priority, match: inst.flow.match }),
-      );
+      if (this.flows.has(key)) continue;
+      msgs.push(flowMod({ command: 'delete_strict', tableId: inst.tableId, priority: inst.priority, match: inst.flow.match }));
       keys.push(key);
       deletes.push(key);
     }
     return { msgs, adds, deletes, keys };
   }
 
-  /**
-   * Applies one atomic bundle in one round trip (the commit follows the adds at once). A message the switch
-   * refuses (the error names its index) is set aside as rejected: if the switch refused it on arrival, the rest
-   * was committed without it and the switch is re-read on the next run to learn exactly what it holds; if the
-   * commit failed, nothing was applied and the bundle is retried without it. Anything else fails the sync
-   * (retried after a re-read).
-   */
-  private async applyBundle(msgs: OfMessage[], keys: string[]): Promise<void> {
-    for (;;) {
-      try {
-        await this.channel.bundle(msgs, { atomic: true, ordered: true, pipelineCommit: true });
-        return;
-      } catch (err) {
-        // A message the codec cannot encode fails the bundle before anything is sent. Only then is each
-        // message encoded on its own to find it, so the common path encodes every flow once.
-        if (err instanceof OfpEncodeError) {
-          this.rejectUnencodable(msgs, keys);
-          if (msgs.length === 0) return;
-          continue;
-        }
-        const index = (err as { index?: number }).index;
-        if (typeof index !== 'number' || index < 0 || index >= msgs.length) throw err;
-        this.reject(keys[index]!, err);
-        if ((err as { committed?: boolean }).committed) {
-          this.needsDump = true;
-          this.rerun = true;
-          return;
-        }
-        msgs.splice(index, 1);
-        keys.splice(index, 1);
-        if (msgs.length === 0) return;
-      }
+  /** A meter message on its own; a refusal sets that meter aside (false), a dead channel fails the sync. */
+  private async sendObject(msg: OfMessage, key: string): Promise<boolean> {
+    try {
+      await this.channel.sendChecked(msg);
+      return true;
+    } catch (err) {
+      if (!(err instanceof OfpErrorMessage) && !(err instanceof OfpEncodeError)) throw err;
+      this.reject(key, err);
+      return false;
     }
   }
 
-  /** Removes (and rejects) every message the codec refuses, in place. */
-  private rejectUnencodable(msgs: OfMessage[], keys: string[]): void {
-    for (let i = msgs.length - 1; i >= 0; i--) {
-      try {
-        encodeMessage(msgs[i]!);
-      } catch (err) {
-        this.reject(keys[i]!, err);
-        msgs.splice(i, 1);
-        keys.splice(i, 1);
-      }
-    }
-  }
-
-  /** Sets aside the flow now desired under `key` (by its signature: a different declaration is tried again). */
+  /** Sets aside what is now desired under `key` (by its signature: a different declaration is tried again). */
   private reject(key: string, err: unknown): void {
-    const byOwner = this.desired.get(key);
-    const flow = byOwner && [...byOwner.values()].at(-1);
-    this.rejected.set(key, flow ? this.sig(flow) : '');
-    this.stats.rejectedFlows++;
-    this.logger.error({ err, flow: key }, 'flow refused; left out until its owner changes it');
+    const obj = /^(group|meter):(\d+)$/.exec(key);
+    if (obj) {
+      (obj[1] === 'group' ? this.groups : this.meters).reject(Number(obj[2]));
+      this.stats.rejectedObjects++;
+      this.logger.error({ err, object: key }, 'group or meter refused; left out until its owner changes it');
+    } else {
+      const flow = this.flows.get(key);
+      this.rejected.set(key, flow ? this.sig(flow) : '');
+      this.stats.rejectedFlows++;
+      this.logger.error({ err, flow: key }, 'flow refused; left out until its owner changes it');
+    }
     this.emit('flowRejected', { key, err });
   }
 

@@ -1,7 +1,7 @@
 /** decodeMessage / encodeMessage: the single entry points that dispatch on the OpenFlow header. */
 import { markAsUntransferable } from 'node:worker_threads';
 import { OFP_VERSION, OFPT } from './constants.js';
-import { OfpDecodeError } from './errors.js';
+import { OfpDecodeError, OfpEncodeError } from './errors.js';
 import { readAsync, readError, readFeaturesReply, readHello, readPort, readRole, writeAsync, writeError,
   writeFeaturesReply, writeHello, writePort } from './messages/basic.js';
 import { readExperimenter, writeExperimenter } from './messages/experimenter.js';
@@ -144,8 +144,35 @@ function badType(m: { type: string }): never {
  */
 export function encodeMessages(msgs: readonly OfMessage[]): Buffer {
   const w = new Writer(Math.max(256, msgs.length * 160));
-  for (let i = 0; i < msgs.length; i++) encodeInto(w, msgs[i]!);
+  for (let i = 0; i < msgs.length; i++) {
+    const start = w.pos;
+    try {
+      encodeInto(w, msgs[i]!);
+    } catch (err) {
+      throw encodeError(err, msgs[i]!, w.pos - start, i);
+    }
+  }
   return w.result();
+}
+
+/**
+ * Every encoder failure leaves as one typed error, whatever the piece that threw (a range check in the
+ * writer, an unknown action type …), naming the message and the offset reached, so a caller can set that one
+ * message aside without knowing the codec's insides.
+ */
+function encodeError(err: unknown, m: OfMessage, where: number, index?: number): OfpEncodeError {
+  const inner = m.type === 'BUNDLE_ADD' ? m.message : m;
+  const what = inner.type === 'FLOW_MOD' ? `FLOW_MOD table ${inner.tableId} priority ${inner.priority}` : inner.type;
+  if (err instanceof OfpEncodeError) {
+    if (err.what !== undefined && err.where !== undefined) return err;
+    return new OfpEncodeError(err.message, { what: err.what ?? what, where: err.where ?? where, cause: err.cause });
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  return new OfpEncodeError(`cannot encode ${what}${index === undefined ? '' : ` (message #${index})`}: ${msg}`, {
+    what,
+    where,
+    cause: err,
+  });
 }
 
 /*
@@ -177,7 +204,11 @@ export function encodeMessage(msg: OfMessage): Buffer {
   const start = slabPos;
   w.buf = slab;
   w.pos = start;
-  encodeInto(w, msg);
+  try {
+    encodeInto(w, msg);
+  } catch (err) {
+    throw encodeError(err, msg, w.pos - start);
+  }
   const end = w.pos;
   if (w.buf !== slab) return Buffer.from(w.buf.subarray(start, end)); // outgrew the slab: copy, keep nothing big
   slabPos = (end + 7) & ~7; // the next message starts 8-aligned, as pooled buffers do

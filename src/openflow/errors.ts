@@ -32,10 +32,19 @@ export class OfpErrorMessage extends Error {
   }
 }
 
-/** A message object that cannot be encoded (unknown field name, value of the wrong shape, …). */
+/**
+ * A message object that cannot be encoded (unknown field name, value of the wrong shape or out of range, …).
+ * The only error the encoder's entry points throw: `what` names the message type (and the failing piece when
+ * known), `where` the byte offset within that message at which encoding stopped.
+ */
 export class OfpEncodeError extends Error {
-  constructor(message: string) {
-    super(message);
+  readonly what: string | undefined;
+  readonly where: number | undefined;
+
+  constructor(message: string, opts: { what?: string; where?: number; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'OfpEncodeError';
+    this.what = opts.what;
+    this.where = opts.where;
   }
 }

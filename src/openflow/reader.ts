@@ -82,13 +82,12 @@ export class Reader {
   }
 
   /**
-   * Skips padding that must be zero. Rejecting non-zero padding keeps decode→encode byte-exact
-   * (the encoder always writes zeros), which the round-trip property relies on.
+   * Skips padding whatever its content: OpenFlow says pad bytes are zero, but switches do not all write
+   * zeros and OVS ignores them, so rejecting them would refuse messages every other peer accepts (the
+   * encoder always writes zeros, so decode→encode is exact up to pad bytes).
    */
   pad(n: number): void {
     this.need(n, 'padding');
-    const b = this.buf;
-    for (let i = this.pos, e = this.pos + n; i < e; i++) if (b[i] !== 0) this.fail('non-zero padding', i);
     this.pos += n;
   }
 

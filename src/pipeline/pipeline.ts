@@ -16,6 +16,17 @@ export interface TableDef {
   next: string[];
   /** Match fields this table's flows may use (prerequisites such as eth_type are always allowed). */
   matches: string[];
+  /** Fields this table's flows may write (set_field, move/load destinations; `metadata` for write_metadata). */
+  sets: string[];
+  /** Priority bands of this table's flows (priority 0 is the miss flow's); none declared: any priority. */
+  bands: PriorityBand[];
+}
+
+/** A named range of priorities in one table (e.g. l3_router's `host`): the guard refuses flows outside all of them. */
+export interface PriorityBand {
+  name: string;
+  min: number;
+  max: number;
 }
 
 export interface RegisterDef {
@@ -42,6 +53,19 @@ export class PipelineError extends Error {
     super(message);
     this.name = 'PipelineError';
   }
+}
+
+/** `priorities: { name: 100, other: [1000, 1032] }`: a band is one priority or an inclusive range in 1..65535. */
+function parseBands(v: unknown, where: string): PriorityBand[] {
+  if (v === undefined) return [];
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new PipelineError(`${where}: priorities must map band names to a priority or [min, max]`);
+  return Object.entries(v as Record<string, unknown>).map(([name, b]) => {
+    const [min, max] = typeof b === 'number' ? [b, b] : Array.isArray(b) && b.length === 2 ? (b as number[]) : [NaN, NaN];
+    const ok = (p: number | undefined) => Number.isInteger(p) && p! >= 1 && p! <= 0xffff;
+    if (!ok(min) || !ok(max) || min! > max!)
+      throw new PipelineError(`${where}: priority band ${name} must be a priority or [min, max] within 1..65535 (0 is the miss flow's)`);
+    return { name, min: min!, max: max! };
+  });
 }
 
 /** The pipeline shipped in `pipelines/default.yaml` (resolved relative to the package, built or not). */
@@ -94,6 +118,8 @@ export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
       miss: t.miss,
       next: strings(t.next, 'next'),
       matches: strings(t.matches, 'matches'),
+      sets: strings(t.sets, 'sets'),
+      bands: parseBands(t.priorities, `${where} (${t.name})`),
     };
   });
 

@@ -1,4 +1,5 @@
 import type { Action, Instruction, Match } from '../openflow/index.js';
+import { FlowGuardError, guardFlow } from './guard.js';
 import { PipelineError, type Pipeline, type TableDef } from './pipeline.js';
 
 /** A flow an app wants on the switch. Tables are carried by name and id; only the pipeline knows ids. */
@@ -27,9 +28,6 @@ export interface FlowSpec {
   idleTimeout?: number;
   hardTimeout?: number;
 }
-
-/** Fields that are OpenFlow prerequisites of others and so allowed in every table. */
-const PREREQUISITES = new Set(['eth_type', 'ip_proto']);
 
 /**
  * The pipeline as apps see it: tables by name, guarded so an app can only write its own tables,
@@ -81,6 +79,19 @@ export class PipelineTables {
     const app = Object.entries(this.pipeline.cookies.apps).find(([, id]) => id === appId)?.[0];
     const objMask = (1n << BigInt(this.pipeline.cookies.objectBits)) - 1n;
     return { app, object: cookie & objMask };
+  }
+
+  /**
+   * The guard applied to any flow (the flow manager's check before anything reaches the codec): its table
+   * exists, its cookie names the table's owner (or the pipeline, for miss flows), and guardFlow's rules hold.
+   * Throws FlowGuardError.
+   */
+  check(f: DesiredFlow): void {
+    const def = this.pipeline.tables.find((t) => t.id === f.tableId);
+    if (!def) throw new FlowGuardError(`#${f.tableId}`, 'table', 'no such table in the pipeline');
+    const { app } = this.decodeCookie(f.cookie);
+    if (app !== def.owner && app !== 'pipeline') throw new FlowGuardError(def.name, 'owner', `app ${app ?? '?'} may not write it (owned by ${def.owner})`);
+    guardFlow(def, f, (id) => this.nameOf(id));
   }
 
   forApp(app: string): AppTables {
@@ -144,20 +155,16 @@ export class GuardedTable {
   ) {}
 
   flow(spec: FlowSpec): DesiredFlow {
-    for (const m of spec.match) {
-      if (!this.def.matches.includes(m.field) && !PREREQUISITES.has(m.field))
-        throw new PipelineError(`table ${this.def.name} does not declare match field ${m.field}`);
-    }
     const instructions: Instruction[] = [];
     if (spec.actions && spec.actions.length > 0) instructions.push({ type: 'apply_actions', actions: spec.actions });
     if (spec.writeMetadata)
       instructions.push({ type: 'write_metadata', metadata: spec.writeMetadata.value, mask: spec.writeMetadata.mask });
     if (spec.goto !== undefined) {
       if (!this.def.next.includes(spec.goto))
-        throw new PipelineError(`table ${this.def.name} may not go to ${spec.goto} (next: ${this.def.next.join(', ') || 'none'})`);
+        throw new FlowGuardError(this.def.name, 'goto', `may not go to ${spec.goto} (next: ${this.def.next.join(', ') || 'none'})`);
       instructions.push({ type: 'goto_table', tableId: this.tables.id(spec.goto) });
     }
-    return {
+    const flow: DesiredFlow = {
       table: this.def.name,
       tableId: this.def.id,
       priority: spec.priority,
@@ -167,5 +174,7 @@ export class GuardedTable {
       idleTimeout: spec.idleTimeout ?? 0,
       hardTimeout: spec.hardTimeout ?? 0,
     };
+    guardFlow(this.def, flow, (id) => this.tables.nameOf(id));
+    return flow;
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Fuzz: random and mutated-valid messages. Only OfpDecodeError may escape decodeMessage; nothing hangs; the
- * decode never holds more buffer bytes than it was given; and whatever decodes re-encodes to the same bytes.
+ * decode never holds more buffer bytes than it was given; and whatever decodes re-encodes to the same bytes
+ * (pad bytes excepted: read whatever they hold, written as zeros).
  * Runs: WYVERN_FUZZ_RUNS (default 100k per property).
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -67,8 +68,12 @@ function check(bytes: Buffer, roundTrip: boolean): Outcome {
   }
   expect(heldBytes(msg)).toBeLessThanOrEqual(bytes.length);
   if (roundTrip) {
+    // Pad bytes are read whatever they hold and written as zeros: the re-encoding may differ from the input
+    // only where it wrote a zero, and it is a fixed point (decoding it and encoding again changes nothing).
     const again = encodeMessage(msg);
-    if (!again.equals(bytes)) throw new Error(`round trip differs\n in  ${bytes.toString('hex')}\n out ${again.toString('hex')}`);
+    const onlyPads = again.length === bytes.length && again.every((x, i) => x === bytes[i] || x === 0);
+    if (!onlyPads || !encodeMessage(decodeMessage(again)).equals(again))
+      throw new Error(`round trip differs\n in  ${bytes.toString('hex')}\n out ${again.toString('hex')}`);
   }
   return 'decoded';
 }

@@ -1,20 +1,22 @@
 import { EventEmitter } from 'node:events';
-import { encodeMessage, type FlowStats, type OfMessage } from '../../src/openflow/index.js';
+import { encodeMessage, OfpErrorMessage, type FlowStats, type GroupDesc, type MeterConfig, type OfMessage } from '../../src/openflow/index.js';
 import type { FlowChannel } from '../../src/flows/manager.js';
 import { flowKey } from '../../src/flows/manager.js';
 
 /**
- * An in-memory OpenFlow flow table behind the FlowChannel interface: FLOW_MODs in bundles are applied
- * atomically, dumps return what is there. For fast unit tests of the flow manager; the integration tests
- * use real Open vSwitch.
+ * An in-memory OpenFlow switch behind the FlowChannel interface: FLOW_MODs and GROUP_MODs in bundles are
+ * applied atomically, METER_MODs only outside bundles (like OVS, which refuses them in one), dumps return
+ * what is there. For fast unit tests of the flow manager; the integration tests use real Open vSwitch.
  */
 export class FakeSwitch extends EventEmitter implements FlowChannel {
   isUp = false;
   readonly flows = new Map<string, FlowStats>();
+  readonly groups = new Map<number, GroupDesc>();
+  readonly meters = new Map<number, MeterConfig>();
   bundles = 0;
   flowMods = 0;
   failNextBundle = false;
-  /** Messages the switch refuses in a bundle (reported with their index, like OfBundleError). */
+  /** Messages the switch refuses (in a bundle: reported with their index, like OfBundleError). */
   refuse: ((m: OfMessage) => boolean) | undefined;
 
   connect(): void {
@@ -27,6 +29,18 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
     this.emit('down', 'test');
   }
 
+  /** A transient flow times out: removed, and FLOW_REMOVED sent if it asked for one. */
+  expire(key: string): void {
+    const f = this.flows.get(key);
+    if (!f) throw new Error(`no flow ${key}`);
+    this.flows.delete(key);
+    if (f.flags & 1) {
+      this.emit('message', { type: 'FLOW_REMOVED', xid: 0, cookie: f.cookie, priority: f.priority, reason: 0, tableId: f.tableId,
+        durationSec: 0, durationNsec: 0, idleTimeout: f.idleTimeout, hardTimeout: f.hardTimeout, packetCount: 0n, byteCount: 0n,
+        match: f.match } satisfies OfMessage);
+    }
+  }
+
   async bundle(msgs: OfMessage[], opts: { pipelineCommit?: boolean } = {}): Promise<void> {
     if (!this.isUp) throw new Error('not connected');
     if (this.failNextBundle) {
@@ -35,19 +49,30 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
     }
     // Like the real channel, every message is encoded on its way out (and an unencodable one fails the bundle).
     for (const m of msgs) encodeMessage(m);
-    const refusedAt = this.refuse ? msgs.findIndex(this.refuse) : -1;
+    const refused = (m: OfMessage) => m.type === 'METER_MOD' || !!this.refuse?.(m);
+    const refusedAt = msgs.findIndex(refused);
     // Like OVS: a refused add is not part of the bundle; with the commit pipelined the rest is committed.
     if (refusedAt >= 0 && !opts.pipelineCommit) throw Object.assign(new Error(`message #${refusedAt} refused`), { index: refusedAt });
-    const next = new Map(this.flows);
-    for (const m of msgs) if (!this.refuse?.(m)) this.apply(next, m);
+    const flows = new Map(this.flows);
+    const groups = new Map(this.groups);
+    for (const m of msgs) if (!refused(m)) this.apply(flows, groups, m);
     this.bundles++;
     this.flows.clear();
-    for (const [k, v] of next) this.flows.set(k, v);
+    for (const [k, v] of flows) this.flows.set(k, v);
+    this.groups.clear();
+    for (const [k, v] of groups) this.groups.set(k, v);
     if (refusedAt >= 0) throw Object.assign(new Error(`message #${refusedAt} refused (the rest was committed)`), { index: refusedAt, committed: true });
   }
 
   async send(msg: OfMessage): Promise<void> {
-    this.apply(this.flows, msg);
+    this.apply(this.flows, this.groups, msg);
+  }
+
+  async sendChecked(msg: OfMessage): Promise<void> {
+    if (!this.isUp) throw new Error('not connected');
+    encodeMessage(msg);
+    if (this.refuse?.(msg)) throw new OfpErrorMessage({ type: 'ERROR', xid: 0, errType: 12, code: 0, errTypeName: 'OFPET_METER_MOD_FAILED', codeName: 'OFPMMFC_UNKNOWN', data: Buffer.alloc(0) } as never);
+    this.apply(this.flows, this.groups, msg);
   }
 
   async barrier(): Promise<void> {}
@@ -57,7 +82,27 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
     return [...this.flows.values()];
   }
 
-  private apply(table: Map<string, FlowStats>, m: OfMessage): void {
+  async multipart(req: OfMessage): Promise<OfMessage[]> {
+    if (!this.isUp) throw new Error('not connected');
+    if (req.type !== 'MULTIPART_REQUEST') throw new Error('fake switch: not a multipart request');
+    const reply = (body: Extract<OfMessage, { type: 'MULTIPART_REPLY' }>['body']): OfMessage[] => [{ type: 'MULTIPART_REPLY', xid: 0, flags: 0, body }];
+    if (req.body.kind === 'group_desc') return reply({ kind: 'group_desc', groups: [...this.groups.values()] });
+    // Like OVS, a meter asked for without a burst size reports one of its own.
+    if (req.body.kind === 'meter_config') return reply({ kind: 'meter_config', meters: [...this.meters.values()] });
+    throw new Error(`fake switch: unsupported multipart ${req.body.kind}`);
+  }
+
+  private apply(table: Map<string, FlowStats>, groups: Map<number, GroupDesc>, m: OfMessage): void {
+    if (m.type === 'GROUP_MOD') {
+      if (m.command === 2) groups.delete(m.groupId);
+      else groups.set(m.groupId, { groupId: m.groupId, groupType: m.groupType, buckets: m.buckets });
+      return;
+    }
+    if (m.type === 'METER_MOD') {
+      if (m.command === 2) this.meters.delete(m.meterId);
+      else this.meters.set(m.meterId, { meterId: m.meterId, flags: m.flags, bands: m.flags & 4 ? m.bands : m.bands.map((b) => ({ ...b, burstSize: b.rate })) });
+      return;
+    }
     if (m.type !== 'FLOW_MOD') return;
     this.flowMods++;
     const key = flowKey(m);

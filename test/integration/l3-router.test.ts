@@ -292,6 +292,30 @@ describe('reactive flows follow the topology', () => {
     expect(await reactiveTo('hv1', '10.2.0.10')).toHaveLength(1);
   });
 
+  it('reactive flows from before an agent restart are gone after it when their router changed', async () => {
+    expect(await c.pingUntil('c1', ports.d3!.ip, 3_000)).toBeGreaterThanOrEqual(0);
+    expect(await reactiveTo('hv1', '10.2.0.10')).toHaveLength(1);
+    await c.stopAgent('hv1', 'SIGTERM');
+    // The router changes while hv1's agent is away; its reactive flow stays on the switch meanwhile.
+    await c.api('hv2').call('POST', '/v1/routers/r2/routes', { cidr: '10.9.9.0/24', nexthop: ports.d3!.ip });
+    expect(await reactiveTo('hv1', '10.2.0.10')).toHaveLength(1);
+    await c.startAgent('hv1');
+    // The first reconcile after the start deletes transient flows no owner of this run declared.
+    const deadline = Date.now() + 5_000;
+    while ((await reactiveTo('hv1', '10.2.0.10')).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await reactiveTo('hv1', '10.2.0.10')).toEqual([]);
+    // The next packet goes through the agent again and meets the current router.
+    const before = (await c.agentStatus('hv1')).l3.reactiveFlows as number;
+    expect(await c.pingUntil('c1', ports.d3!.ip, 5_000)).toBeGreaterThanOrEqual(0);
+    expect(await reactiveTo('hv1', '10.2.0.10')).toHaveLength(1);
+    expect((await c.agentStatus('hv1')).l3.reactiveFlows).toBeGreaterThan(before);
+    // Removing the route changes the router again: its reactive owner is dropped, and the next test starts clean.
+    await c.api('hv2').call('DELETE', `/v1/routers/r2/routes/${encodeURIComponent('10.9.9.0/24')}`);
+    const dropped = Date.now() + 5_000;
+    while ((await reactiveTo('hv1', '10.2.0.10')).length > 0 && Date.now() < dropped) await new Promise((r) => setTimeout(r, 50));
+    expect(await reactiveTo('hv1', '10.2.0.10')).toEqual([]);
+  });
+
   it('detaching a subnet from a reactive router stops routing at once, even for flows kept alive by traffic', async () => {
     expect(await c.ping('c1', ports.d3!.ip, 2)).toBe(true);
     expect((await dumpFlows('hv1')).split('\n').some((l) => /idle_timeout/.test(l) && l.includes('nw_dst=10.2.0.10'))).toBe(true);

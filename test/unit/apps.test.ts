@@ -66,6 +66,10 @@ describe('proactive apps', () => {
     const byTable = new Map<string, number>();
     for (const f of flows) byTable.set(f.table, (byTable.get(f.table) ?? 0) + 1);
     for (const t of ['classifier', 'port_security', 'dhcp', 'arp_responder', 'l3_router', 'l2_lookup', 'egress']) expect(byTable.get(t)).toBeGreaterThan(0);
+    // The flow manager's guard (set-field targets, priority bands, owners) accepts every flow apps compute,
+    // static routes of every prefix length included.
+    view.routers.get('r1')!.routes = [0, 8, 24, 32].map((len) => ({ cidr: len === 0 ? '0.0.0.0/0' : `10.9.0.0/${len}`, nexthop: '10.2.0.5' }));
+    for (const f of [...flows, ...computer.fullRecompute()]) expect(() => tables.check(f), `${f.table} ${f.priority}`).not.toThrow();
   });
 
   it('local ports get classifier, port security and local egress; remote ports a tunnel egress that never re-tunnels', () => {

@@ -1,17 +1,17 @@
 /**
- * The L3 PACKET_IN handler and the reactive-flow janitor, without a switch: ICMP for router addresses, TTL
- * expiry, unreachable codes, the flow a reactive router installs (and the re-injected packet), static routes
- * with longest prefix, and which topology changes invalidate a router's reactive flows.
+ * The L3 PACKET_IN handler and its reactive owners, without a switch: ICMP for router addresses, TTL
+ * expiry, unreachable codes, the transient flow a reactive router declares (and the re-injected packet), static
+ * routes with longest prefix, and which topology changes drop a router's reactive owner.
  */
 import { describe, expect, it } from 'vitest';
 import type { PacketIn } from '../../src/agent/packet-in.js';
 import { TopologyView, type NetworkState } from '../../src/agent/view.js';
 import { l3App, L3_PRIORITY } from '../../src/apps/l3/index.js';
-import { REACTIVE_OBJECT_FLAG, ReactiveFlowJanitor, reactiveObject } from '../../src/apps/l3/janitor.js';
-import { l3PacketInHandler, REACTIVE_IDLE_SECONDS, type L3Counters } from '../../src/apps/l3/reactive.js';
+import { l3PacketInHandler, REACTIVE_IDLE_SECONDS, REACTIVE_OBJECT_FLAG, reactiveObject, reactiveOwner, ReactiveOwners,
+  type L3Counters } from '../../src/apps/l3/reactive.js';
 import { resolveRoute } from '../../src/apps/l3/topology.js';
 import type { Port, Router } from '../../src/model/types.js';
-import type { FlowMod, OfMessage, PacketOut } from '../../src/openflow/index.js';
+import type { OfMessage, PacketOut } from '../../src/openflow/index.js';
 import { buildUdpIpv4Frame, parseFrame, ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_TIME_EXCEEDED } from '../../src/packet/index.js';
 import { writeEthernet, ETHERTYPE_IPV4 } from '../../src/packet/ethernet.js';
 import { finishIcmpChecksum } from '../../src/packet/icmp.js';
@@ -129,14 +129,17 @@ describe('l3 PACKET_IN: ICMP for router addresses', () => {
 });
 
 describe('l3 PACKET_IN: reactive routing', () => {
-  it('installs a per-destination flow with an idle timeout and a reactive cookie, then re-injects the packet', () => {
+  it('declares a per-destination transient flow under the router reactive owner, then re-injects the packet', () => {
     const c = counters();
     const buf = udp('10.2.0.10');
     const r = l3PacketInHandler(makeView('reactive'), l3, c)(pin(buf));
-    expect(r?.messages).toHaveLength(2);
-    const [fm, po] = r!.messages as [FlowMod, PacketOut];
-    expect(fm.type).toBe('FLOW_MOD');
-    expect(fm.command).toBe('add');
+    // Only the packet is sent by the handler's caller; the flow goes through the flow manager under its owner.
+    expect(r?.messages).toHaveLength(1);
+    expect(r?.transient?.owner).toBe(reactiveOwner('r1'));
+    expect(r?.transient?.flows).toHaveLength(1);
+    const fm = r!.transient!.flows[0]!;
+    const po = r!.messages[0] as PacketOut;
+    expect(() => tables.check(fm)).not.toThrow();
     expect(fm.tableId).toBe(tables.id('l3_router'));
     expect(fm.priority).toBe(L3_PRIORITY.reactive);
     expect(fm.priority).toBeLessThan(L3_PRIORITY.host);
@@ -166,7 +169,7 @@ describe('l3 PACKET_IN: reactive routing', () => {
     expect(resolveRoute(v, r, '10.9.1.7')?.ip).toBe('10.2.0.5');
     expect(resolveRoute(v, r, '10.9.2.7')?.ip).toBe('10.2.0.10');
     expect(resolveRoute(v, r, '10.8.0.1')).toBeUndefined();
-    const fm = l3PacketInHandler(v, l3, counters())(pin(udp('10.9.1.7')))!.messages[0] as FlowMod;
+    const fm = l3PacketInHandler(v, l3, counters())(pin(udp('10.9.1.7')))!.transient!.flows[0]!;
     expect(fm.match).toContainEqual({ field: 'ipv4_dst', value: '10.9.1.7' });
     const apply = fm.instructions.find((i) => i.type === 'apply_actions') as { actions: { value?: string }[] };
     expect(apply.actions[2]!.value).toBe('02:00:00:00:02:05');
@@ -183,65 +186,40 @@ describe('l3 PACKET_IN: reactive routing', () => {
   });
 });
 
-describe('reactive flow janitor', () => {
+describe('reactive owners follow the topology', () => {
+  /** A view where r1's reactive flows were computed (the handler asked for r1's owner). */
   const setup = () => {
     const v = makeView('reactive');
-    const j = new ReactiveFlowJanitor(v, l3, () => undefined);
-    // First sight: nothing to distrust yet.
-    j.viewChanged({ networks: new Set(), all: true });
-    expect(j.sweep()).toEqual([]);
-    return { v, j };
+    const owners = new ReactiveOwners();
+    const r = l3PacketInHandler(v, l3, counters(), owners)(pin(udp('10.2.0.10')));
+    expect(r?.transient?.owner).toBe(reactiveOwner('r1'));
+    return { v, owners };
   };
-  const expectDelete = (msgs: OfMessage[]) => {
-    expect(msgs).toHaveLength(1);
-    const fm = msgs[0] as FlowMod;
-    expect(fm.command).toBe('delete');
-    expect(fm.tableId).toBe(tables.id('l3_router'));
-    expect(fm.cookie).toBe(tables.cookie('l3', reactiveObject(7)));
-    expect(fm.cookieMask).toBe(0xffffffffffffffffn);
-  };
+  const net = (id: string) => ({ networks: new Set([id]), all: false });
+  const all = { networks: new Set<string>(), all: true };
 
-  it('a change that leaves the router as it was deletes nothing (a port moving to another chassis)', () => {
-    const { v, j } = setup();
-    v.networks.get('n2')!.ports.get('b')!.binding = { chassis: 'hv9', updatedAt: 'x' };
-    j.viewChanged({ networks: new Set(['n2']), all: false });
-    expect(j.sweep()).toEqual([]);
+  it('an unrelated change drops nothing: another network, or a chassis (routers unchanged)', () => {
+    const { v, owners } = setup();
+    expect(owners.stale(v, net('n9'))).toEqual([]);
+    expect(owners.stale(v, all)).toEqual([]);
   });
 
-  it('a destination port re-addressed or deleted deletes the router reactive flows', () => {
-    const { v, j } = setup();
-    v.networks.get('n2')!.ports.get('b')!.port.mac = '02:00:00:00:02:0b';
-    j.viewChanged({ networks: new Set(['n2']), all: false });
-    expectDelete(j.sweep());
+  it('a change on a network the router is attached to drops its owner, once', () => {
+    const { v, owners } = setup();
     v.networks.get('n2')!.ports.delete('b');
-    j.viewChanged({ networks: new Set(['n2']), all: false });
-    expectDelete(j.sweep());
+    expect(owners.stale(v, net('n2'))).toEqual([reactiveOwner('r1')]);
+    expect(owners.stale(v, net('n2'))).toEqual([]); // nothing of r1 left to drop until it declares again
   });
 
-  it('a subnet detached, a route added, the mode switched or the router deleted each delete them', () => {
-    const { v, j } = setup();
-    const r = v.routers.get('r1')!;
-    const change = (f: () => void) => {
-      f();
-      j.viewChanged({ networks: new Set(), all: true });
-      expectDelete(j.sweep());
+  it('the router replaced (a route added, the mode switched, an interface detached) or deleted drops its owner', () => {
+    const change = (f: (v: ReturnType<typeof makeView>) => void) => {
+      const { v, owners } = setup();
+      f(v);
+      expect(owners.stale(v, all)).toEqual([reactiveOwner('r1')]);
     };
-    change(() => v.routers.set('r1', { ...r, routes: [{ cidr: '10.9.0.0/16', nexthop: '10.2.0.5' }] }));
-    change(() => v.routers.set('r1', { ...v.routers.get('r1')!, mode: 'proactive' }));
-    change(() => v.routers.set('r1', { ...v.routers.get('r1')!, interfaces: r.interfaces.slice(0, 1) }));
-    change(() => v.routers.delete('r1'));
-  });
-
-  it('coalesces a burst of changes into one send after the current tick', async () => {
-    const v = makeView('reactive');
-    const sent: OfMessage[][] = [];
-    const j = new ReactiveFlowJanitor(v, l3, (m) => sent.push(m));
-    j.viewChanged({ networks: new Set(), all: true });
-    await new Promise((r) => setImmediate(r));
-    v.networks.get('n2')!.ports.delete('b');
-    for (let i = 0; i < 10; i++) j.viewChanged({ networks: new Set(['n2']), all: false });
-    await new Promise((r) => setImmediate(r));
-    expect(sent).toHaveLength(1);
-    expectDelete(sent[0]!);
+    change((v) => v.routers.set('r1', { ...v.routers.get('r1')!, routes: [{ cidr: '10.9.0.0/16', nexthop: '10.2.0.5' }] }));
+    change((v) => v.routers.set('r1', { ...v.routers.get('r1')!, mode: 'proactive' }));
+    change((v) => v.routers.set('r1', { ...v.routers.get('r1')!, interfaces: v.routers.get('r1')!.interfaces.slice(0, 1) }));
+    change((v) => v.routers.delete('r1'));
   });
 });

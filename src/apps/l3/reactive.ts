@@ -1,8 +1,8 @@
 import type { PacketIn, PacketInResult } from '../../agent/packet-in.js';
 import { packetOut, packetReinject } from '../../agent/packet-in.js';
+import type { ViewChange } from '../../agent/topology-sync.js';
 import type { TopologyView } from '../../agent/view.js';
 import type { Router, RouterInterface } from '../../model/types.js';
-import { flowMod } from '../../openflow/index.js';
 import {
   buildIcmpEchoReply,
   buildIcmpError,
@@ -15,8 +15,7 @@ import {
 import type { AppTables } from '../../pipeline/tables.js';
 import { ALL_ONES_64 } from '../types.js';
 import { L3_PRIORITY, routeActions } from './index.js';
-import { reactiveObject } from './janitor.js';
-import { inCidr, resolveRoute } from './topology.js';
+import { inCidr, resolveRoute, routersOn } from './topology.js';
 
 export interface L3Counters {
   echoReplies: number;
@@ -28,6 +27,47 @@ export interface L3Counters {
 /** Idle timeout of the flows a reactive router installs for a destination. */
 export const REACTIVE_IDLE_SECONDS = 30;
 
+/** Flow-manager owner of one router's reactive flows (transient: they idle out, and are swept at start). */
+export const REACTIVE_OWNER_PREFIX = 'l3/reactive/';
+
+export function reactiveOwner(routerId: string): string {
+  return `${REACTIVE_OWNER_PREFIX}${routerId}`;
+}
+
+/** A bit in a reactive flow's cookie object, so `ovs-ofctl dump-flows` tells them from the router's own flows. */
+export const REACTIVE_OBJECT_FLAG = 1n << 47n;
+
+export function reactiveObject(routerKey: number): bigint {
+  return BigInt(routerKey) | REACTIVE_OBJECT_FLAG;
+}
+
+/**
+ * Which router each reactive owner's flows were computed from. A reactive flow depends on its router (config,
+ * routes, mode) and on the networks the router is attached to (addresses behind it): when either changes the
+ * owner is dropped whole, and the next packet meets the current topology.
+ */
+export class ReactiveOwners {
+  private readonly from = new Map<string, Router>();
+
+  /** The owner of flows computed now from `router`. */
+  ownerFor(router: Router): string {
+    this.from.set(router.id, router);
+    return reactiveOwner(router.id);
+  }
+
+  /**
+   * Owners to drop after a view change: a router replaced or gone (the view holds a new object for a changed
+   * router), and every router attached to a changed network.
+   */
+  stale(view: TopologyView, change: ViewChange): string[] {
+    const ids = new Set<string>();
+    for (const [id, r] of this.from) if (view.routers.get(id) !== r) ids.add(id);
+    for (const n of change.networks) for (const { router } of routersOn(view, n)) if (this.from.has(router.id)) ids.add(router.id);
+    for (const id of ids) this.from.delete(id);
+    return [...ids].map(reactiveOwner);
+  }
+}
+
 function findRouter(view: TopologyView, networkId: string, mac: string): { router: Router; iface: RouterInterface } | undefined {
   for (const router of view.routers.values())
     for (const iface of router.interfaces)
@@ -38,9 +78,9 @@ function findRouter(view: TopologyView, networkId: string, mac: string): { route
 /**
  * The L3 PACKET_IN side: ICMP for the router's own addresses (echo reply), TTL expiry (time exceeded),
  * no route (unreachable), and the first packet of a reactive router's flow: a specific flow with an idle
- * timeout is installed and the packet re-injected so it takes that flow.
+ * timeout is declared under the router's reactive owner and the packet re-injected once it is installed.
  */
-export function l3PacketInHandler(view: TopologyView, tables: AppTables, counters: L3Counters) {
+export function l3PacketInHandler(view: TopologyView, tables: AppTables, counters: L3Counters, owners = new ReactiveOwners()) {
   return (pin: PacketIn): PacketInResult | undefined => {
     const ip = pin.frame.ipv4;
     if (!ip) return undefined;
@@ -88,13 +128,13 @@ export function l3PacketInHandler(view: TopologyView, tables: AppTables, counter
       actions: routeActions(route.target),
       writeMetadata: { value: BigInt(route.target.net.network.tunnelKey), mask: ALL_ONES_64 },
       goto: 'l2_lookup',
-      // Its own cookie object, so the janitor can remove a router's reactive flows when the topology changes.
       object: reactiveObject(router.routerKey),
       // Always with a timeout: for a proactive router this only bridges the moment before its own flow
       // lands (which then takes precedence), and the re-injected packet can never loop back here.
       idleTimeout: REACTIVE_IDLE_SECONDS,
     });
     counters.reactiveFlows++;
-    return { messages: [flowMod({ command: 'add', ...flow }), packetReinject(pin.inPort, pin.frame.buf)] };
+    // The flow goes through the flow manager under the router's reactive owner; the packet follows once it is in.
+    return { messages: [packetReinject(pin.inPort, pin.frame.buf)], transient: { owner: owners.ownerFor(router), flows: [flow] } };
   };
 }

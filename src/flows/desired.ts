@@ -1,0 +1,204 @@
+import type { Action, Instruction } from '../openflow/index.js';
+import type { DesiredFlow } from '../pipeline/tables.js';
+import { matchKey, sameData } from './canonical.js';
+
+/** Identity of a flow on the switch: OpenFlow allows one flow per table, priority and match. */
+export function flowKey(f: { tableId: number; priority: number; match: DesiredFlow['match'] }): string {
+  return `${f.tableId}/${f.priority}/${matchKey(f.match)}`;
+}
+
+/** A flow with an idle or hard timeout: put there for a while (reactive), forgotten when it expires. */
+export function isTransient(f: { idleTimeout: number; hardTimeout: number }): boolean {
+  return f.idleTimeout > 0 || f.hardTimeout > 0;
+}
+
+/**
+ * The same flow declared twice (an owner recomputed): equal cookie, timeouts and instructions, compared
+ * structurally. Far cheaper than building both canonical signatures, and exact for what apps produce (the
+ * same code builds the same structure); anything it calls different is still compared by signature later.
+ */
+function sameDeclaration(a: DesiredFlow, b: DesiredFlow): boolean {
+  return a === b || (a.cookie === b.cookie && a.idleTimeout === b.idleTimeout && a.hardTimeout === b.hardTimeout && sameData(a.instructions, b.instructions));
+}
+
+type Conjunction = Extract<Action, { type: 'conjunction' }>;
+
+/** The conjunction actions of a flow whose only instruction applies conjunction actions and nothing else. */
+function conjunctionsOnly(instructions: Instruction[]): Conjunction[] | undefined {
+  if (instructions.length !== 1) return undefined;
+  const [ins] = instructions;
+  if (ins!.type !== 'apply_actions' || ins!.actions.length === 0) return undefined;
+  return ins!.actions.every((a) => a.type === 'conjunction') ? (ins!.actions as Conjunction[]) : undefined;
+}
+
+/** One owner's claim on a key that another owner's flow already holds and OpenFlow cannot merge. */
+export interface FlowConflict {
+  key: string;
+  /** The owner whose flow is on the switch (the first to declare the key). */
+  kept: string;
+  /** The owner whose flow is set aside until the conflict goes away. */
+  setAside: string;
+}
+
+/**
+ * Desired flows per owner (an opaque key such as `l2/net:<id>`, `l3/reactive/<router>`), and the effective flow
+ * per switch key. Two owners may declare the same key (table, priority, match): equal flows are shared; flows
+ * whose only actions are conjunctions are merged into one flow carrying every conjunction (as OVN's ofctrl
+ * does), since that is what OpenFlow allows; anything else is a conflict: the first owner keeps the key, the
+ * later one is set aside and reported (never a silent last-wins).
+ */
+export class DesiredFlows {
+  private readonly owners = new Map<string, Map<string, DesiredFlow>>();
+  /** key → owners that declare it, in the order they first did. */
+  private readonly claims = new Map<string, Map<string, DesiredFlow>>();
+  /** key → the flow to have on the switch (the one claim, a merge, or the first of conflicting claims). */
+  private readonly effective = new Map<string, DesiredFlow>();
+  /** key → owners set aside for it (a conflict), so each conflict is reported once. */
+  private readonly conflicted = new Map<string, Set<string>>();
+
+  constructor(private readonly onConflict: (c: FlowConflict) => void = () => undefined) {}
+
+  /** Replaces every flow of one owner. True if the effective flows may have changed. */
+  set(owner: string, flows: readonly DesiredFlow[]): boolean {
+    const prev = this.owners.get(owner);
+    const next = new Map<string, DesiredFlow>();
+    let changed = false;
+    for (const f of flows) {
+      const key = flowKey(f);
+      const old = prev?.get(key);
+      // An owner recomputes all its flows at once, and most come back unchanged: those keep their old object
+      // (whose signature is memoised) and their claim, so only what changed costs anything.
+      if (old !== undefined && !next.has(key) && sameDeclaration(old, f)) {
+        next.set(key, old);
+        continue;
+      }
+      next.set(key, f);
+      this.claim(key, owner, f);
+      changed = true;
+    }
+    if (prev) {
+      for (const key of prev.keys()) {
+        if (next.has(key)) continue;
+        this.unclaim(key, owner);
+        changed = true;
+      }
+    }
+    if (next.size === 0) this.owners.delete(owner);
+    else this.owners.set(owner, next);
+    return changed;
+  }
+
+  /** Adds flows to an owner, keeping the ones it has (transient flows arrive one packet-in at a time). */
+  add(owner: string, flows: readonly DesiredFlow[]): boolean {
+    const cur = this.owners.get(owner);
+    return this.set(owner, cur ? [...cur.values(), ...flows] : flows);
+  }
+
+  /** Forgets the transient flows under `key` (they expired on the switch). True if any was there. */
+  forgetTransient(key: string): boolean {
+    const byOwner = this.claims.get(key);
+    if (!byOwner) return false;
+    let forgot = false;
+    for (const [owner, f] of [...byOwner]) {
+      if (!isTransient(f)) continue;
+      const mine = this.owners.get(owner)!;
+      mine.delete(key);
+      if (mine.size === 0) this.owners.delete(owner);
+      this.unclaim(key, owner);
+      forgot = true;
+    }
+    return forgot;
+  }
+
+  ownerNames(prefix = ''): string[] {
+    return [...this.owners.keys()].filter((o) => o.startsWith(prefix));
+  }
+
+  /** The effective flows by key (one per key). */
+  entries(): IterableIterator<[string, DesiredFlow]> {
+    return this.effective.entries();
+  }
+
+  get(key: string): DesiredFlow | undefined {
+    return this.effective.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.effective.has(key);
+  }
+
+  get size(): number {
+    return this.effective.size;
+  }
+
+  /** Owners currently set aside by a conflict, by key. */
+  conflicts(): Map<string, string[]> {
+    return new Map([...this.conflicted].map(([k, s]) => [k, [...s]]));
+  }
+
+  private claim(key: string, owner: string, f: DesiredFlow): void {
+    let byOwner = this.claims.get(key);
+    if (!byOwner) this.claims.set(key, (byOwner = new Map()));
+    // Map.set keeps an existing owner's place: an owner that changes its flow stays first if it was.
+    byOwner.set(owner, f);
+    this.resolve(key, byOwner);
+  }
+
+  private unclaim(key: string, owner: string): void {
+    const byOwner = this.claims.get(key);
+    if (!byOwner) return;
+    byOwner.delete(owner);
+    if (byOwner.size === 0) {
+      this.claims.delete(key);
+      this.effective.delete(key);
+      this.conflicted.delete(key);
+    } else this.resolve(key, byOwner);
+  }
+
+  /** Recomputes the effective flow of one key from its claims. */
+  private resolve(key: string, byOwner: Map<string, DesiredFlow>): void {
+    if (byOwner.size === 1) {
+      // The common case (one owner per flow), on the path of every recomputed flow: no allocation.
+      for (const f of byOwner.values()) this.effective.set(key, f);
+      if (this.conflicted.size > 0) this.conflicted.delete(key);
+      return;
+    }
+    const claims = [...byOwner];
+    const [firstOwner, first] = claims[0]!;
+    const merged = mergeConjunctions(claims.map(([, f]) => f));
+    if (merged) {
+      this.effective.set(key, merged);
+      this.conflicted.delete(key);
+      return;
+    }
+    // Not mergeable: the first owner keeps the key; each other owner whose flow differs is set aside.
+    this.effective.set(key, first);
+    const before = this.conflicted.get(key);
+    const now = new Set<string>();
+    for (const [owner, f] of claims.slice(1)) {
+      if (sameDeclaration(first, f)) continue;
+      now.add(owner);
+      if (!before?.has(owner)) this.onConflict({ key, kept: firstOwner, setAside: owner });
+    }
+    if (now.size > 0) this.conflicted.set(key, now);
+    else this.conflicted.delete(key);
+  }
+}
+
+/**
+ * One flow carrying every claim's conjunction actions, if every claim is a conjunction-only flow with the
+ * same timeouts; the first claim's cookie stays (the flow is named after its first owner). Actions are
+ * sorted and deduplicated, so the same claims give the same flow whatever their order.
+ */
+function mergeConjunctions(flows: DesiredFlow[]): DesiredFlow | undefined {
+  const first = flows[0]!;
+  const all = new Map<string, Conjunction>();
+  for (const f of flows) {
+    if (f.idleTimeout !== first.idleTimeout || f.hardTimeout !== first.hardTimeout) return undefined;
+    const conj = conjunctionsOnly(f.instructions);
+    if (!conj) return undefined;
+    for (const c of conj) all.set(`${c.id}/${c.clause}/${c.nClauses}`, c);
+  }
+  const actions = [...all.values()].sort((a, b) => a.id - b.id || a.clause - b.clause || a.nClauses - b.nClauses);
+  return { ...first, instructions: [{ type: 'apply_actions', actions }] };
+}

@@ -1,0 +1,50 @@
+import type { FlowStats, OfMessage } from '../openflow/index.js';
+import { OfpErrorMessage } from '../openflow/index.js';
+import type { Logger } from '../util/log.js';
+import { flowKey, isTransient } from './desired.js';
+import { groupFromSwitch, groupKind, meterFromSwitch, meterKind } from './groups-meters.js';
+import type { FlowChannel, InstalledFlow } from './types.js';
+
+const OFPM_ALL = 0xffffffff;
+
+/** What the switch holds, as the flow manager keeps it: flows by key, groups and meters by id (signatures). */
+export interface SwitchState {
+  flows: Map<string, InstalledFlow>;
+  groups: Map<number, string>;
+  meters: Map<number, string>;
+}
+
+/**
+ * Dumps flows (transient ones included: the manager owns every flow on the switch), groups (GROUP_DESC) and
+ * meters (METER_CONFIG). A switch that answers a group or meter dump with an error (no support) holds none.
+ */
+export async function readSwitch(channel: FlowChannel, signature: (f: FlowStats) => string, logger: Logger): Promise<SwitchState> {
+  const flows = new Map<string, InstalledFlow>();
+  for (const f of await channel.dumpFlows()) {
+    flows.set(flowKey(f), { tableId: f.tableId, priority: f.priority, signature: signature(f), transient: isTransient(f), flow: f });
+  }
+  const groups = new Map<number, string>();
+  for (const m of await dump(channel, { kind: 'group_desc' }, logger)) {
+    if (m.body.kind !== 'group_desc') continue;
+    for (const g of m.body.groups) groups.set(g.groupId, groupKind.signature(groupFromSwitch(g)));
+  }
+  const meters = new Map<number, string>();
+  for (const m of await dump(channel, { kind: 'meter_config', meterId: OFPM_ALL }, logger)) {
+    if (m.body.kind !== 'meter_config') continue;
+    for (const c of m.body.meters) meters.set(c.meterId, meterKind.signature(meterFromSwitch(c)));
+  }
+  return { flows, groups, meters };
+}
+
+type Reply = Extract<OfMessage, { type: 'MULTIPART_REPLY' }>;
+
+async function dump(channel: FlowChannel, body: Extract<OfMessage, { type: 'MULTIPART_REQUEST' }>['body'], logger: Logger): Promise<Reply[]> {
+  try {
+    const replies = await channel.multipart({ type: 'MULTIPART_REQUEST', xid: 0, flags: 0, body });
+    return replies.filter((m): m is Reply => m.type === 'MULTIPART_REPLY');
+  } catch (err) {
+    if (!(err instanceof OfpErrorMessage)) throw err;
+    logger.warn({ err, kind: body.kind }, 'switch refuses the dump; taking it as empty');
+    return [];
+  }
+}

@@ -1,0 +1,73 @@
+import type { Action, Instruction, Match } from '../openflow/index.js';
+import { PipelineError, type TableDef } from './pipeline.js';
+
+/** What a flow broke: the rule names are stable (logs, counters, tests). */
+export type GuardRule = 'table' | 'owner' | 'match' | 'goto' | 'set_field' | 'priority' | 'miss_match';
+
+/**
+ * A flow the pipeline's declaration does not allow. The one error every guard refusal throws, whether an app
+ * builds the flow through its guarded table or the flow manager checks a flow handed to it.
+ */
+export class FlowGuardError extends PipelineError {
+  constructor(
+    readonly table: string,
+    readonly rule: GuardRule,
+    detail: string,
+  ) {
+    super(`table ${table}: ${detail}`);
+    this.name = 'FlowGuardError';
+  }
+}
+
+/** Fields that are OpenFlow prerequisites of others and so allowed in every table. */
+const PREREQUISITES = new Set(['eth_type', 'ip_proto']);
+
+/** What the guard looks at in a flow (a DesiredFlow, or the same read back from the switch). */
+export interface GuardedFlow {
+  priority: number;
+  match: Match;
+  instructions: Instruction[];
+}
+
+/** Fields an action writes (set_field, and the destination of Nicira moves and loads). */
+function writtenField(a: Action): string | undefined {
+  if (a.type === 'set_field') return a.field;
+  if (a.type === 'reg_move' || a.type === 'reg_load') return a.dst;
+  return undefined;
+}
+
+/**
+ * Checks one flow against its table's declaration: priority in 0..65535 and in one of the table's bands
+ * (priority 0 is the table-miss flow and must match everything), declared match fields, declared set-field
+ * targets (write_metadata writes `metadata`), and gotos only to declared next tables. `tableName` maps a
+ * goto's table id back to a name.
+ */
+export function guardFlow(def: TableDef, f: GuardedFlow, tableName: (id: number) => string | undefined): void {
+  const refuse = (rule: GuardRule, detail: string): never => {
+    throw new FlowGuardError(def.name, rule, detail);
+  };
+  if (!Number.isInteger(f.priority) || f.priority < 0 || f.priority > 0xffff) refuse('priority', `priority ${f.priority} is not in 0..65535`);
+  if (f.priority === 0) {
+    if (f.match.length > 0) refuse('miss_match', 'a priority-0 flow is the table-miss flow and may not match anything');
+  } else if (def.bands.length > 0 && !def.bands.some((b) => f.priority >= b.min && f.priority <= b.max)) {
+    refuse('priority', `priority ${f.priority} is in none of the declared bands (${def.bands.map((b) => `${b.name} ${b.min}..${b.max}`).join(', ')})`);
+  }
+  for (const m of f.match) {
+    if (!def.matches.includes(m.field) && !PREREQUISITES.has(m.field)) refuse('match', `does not declare match field ${m.field}`);
+  }
+  for (const ins of f.instructions) {
+    if (ins.type === 'goto_table') {
+      const name = tableName(ins.tableId);
+      if (name === undefined || !def.next.includes(name))
+        refuse('goto', `may not go to ${name ?? `table ${ins.tableId}`} (next: ${def.next.join(', ') || 'none'})`);
+    } else if (ins.type === 'write_metadata') {
+      if (!def.sets.includes('metadata')) refuse('set_field', 'may not write metadata (sets: ' + (def.sets.join(', ') || 'none') + ')');
+    } else if (ins.type === 'apply_actions' || ins.type === 'write_actions') {
+      for (const a of ins.actions) {
+        const field = writtenField(a);
+        if (field !== undefined && !def.sets.includes(field))
+          refuse('set_field', `may not set ${field} (sets: ${def.sets.join(', ') || 'none'})`);
+      }
+    }
+  }
+}
