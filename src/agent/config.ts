@@ -2,7 +2,9 @@ import { readFileSync, existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
 
-export type Encap = 'vxlan' | 'geneve' | 'gre';
+import { ENCAPS, type Encap } from '../model/types.js';
+
+export type { Encap };
 
 export interface AgentConfig {
   chassis: string;
@@ -172,8 +174,6 @@ function coerce(name: string, v: unknown, type: 'string' | 'number' | 'boolean')
   }
   return String(v);
 }
-
-const ENCAPS: readonly Encap[] = ['vxlan', 'geneve', 'gre'];
 
 /** `vxlan` or `geneve,vxlan` (a YAML list arrives joined with commas): known names, no repeats, not empty. */
 export function parseEncaps(v: string): Encap[] {
