@@ -30,3 +30,16 @@ export class Backoff {
     return this.attempt;
   }
 }
+
+/**
+ * After losing a compare-and-swap race: a random ("full jitter") delay in [0, min(firstMs + attempt, capMs)) ms,
+ * which spreads racing writers apart so each round lets one of them through. No state: each try passes its number.
+ */
+export function raceDelayMs(attempt: number, opts: { firstMs: number; capMs: number; random?: () => number }): number {
+  return (opts.random ?? Math.random)() * Math.min(opts.firstMs + attempt, opts.capMs);
+}
+
+/** Waits raceDelayMs(attempt, opts). */
+export function raceBackoff(attempt: number, opts: { firstMs: number; capMs: number }): Promise<void> {
+  return new Promise((r) => setTimeout(r, raceDelayMs(attempt, opts)));
+}
