@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
 
 import { ENCAPS, type Encap } from '../model/types.js';
+import { isIpv4 } from '../net/addr.js';
 
 export type { Encap };
 
@@ -228,7 +229,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
     if (v !== undefined) cfg[k] = v;
   }
   const c = cfg as unknown as AgentConfig;
-  if (!c.tunnelIp || !/^(\d{1,3})(\.\d{1,3}){3}$/.test(c.tunnelIp)) throw new ConfigError('tunnel-ip: an IPv4 address is required');
+  if (!c.tunnelIp || !isIpv4(c.tunnelIp)) throw new ConfigError('tunnel-ip: an IPv4 address is required');
   c.encaps = parseEncaps(String(c.encap));
   c.encap = c.encaps[0]!;
   if (c.datapathType !== 'system' && c.datapathType !== 'netdev') throw new ConfigError('datapath-type: must be system or netdev');
