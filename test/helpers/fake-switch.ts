@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { encodeMessage, type FlowStats, type OfMessage } from '../../src/openflow/index.js';
 import type { FlowChannel } from '../../src/flows/manager.js';
 import { flowKey } from '../../src/flows/manager.js';
+import { FakeOFTable } from './fake-of-table.js';
 
 /**
  * An in-memory OpenFlow flow table behind the FlowChannel interface: FLOW_MODs in bundles are applied
@@ -51,6 +52,11 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
   }
 
   async barrier(): Promise<void> {}
+
+  /** What is installed, as a table packets can be run through ("where does this packet go?"). */
+  table(): FakeOFTable {
+    return new FakeOFTable(this.flows.values());
+  }
 
   async dumpFlows(): Promise<FlowStats[]> {
     if (!this.isUp) throw new Error('not connected');
