@@ -1,9 +1,9 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
 
 import { ENCAPS, type Encap } from '../model/types.js';
 import { isIpv4 } from '../net/addr.js';
+import { parseFlags } from '../util/args.js';
 
 export type { Encap };
 
@@ -197,9 +197,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
   }
   let values: Record<string, string | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as {
-      values: Record<string, string | undefined>;
-    });
+    values = parseFlags(argv, options, { positionals: false }).values as Record<string, string | undefined>;
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
