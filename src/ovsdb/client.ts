@@ -6,6 +6,7 @@ import { JsonRpcSession } from './rpc.js';
 import { type DbSchema, parseSchema } from './schema.js';
 import { type Condition, type Operation, type OperationResult, decodeResults, encodeOperation, encodeWhereFor } from './operations.js';
 import { MonitoredDb, type MonitorSpec } from './monitor.js';
+import { backoffDelay } from '../util/backoff.js';
 
 export interface OvsdbClientOptions {
   tls?: TlsFiles;
@@ -105,8 +106,7 @@ export class OvsdbClient extends EventEmitter {
   /** Exponential backoff with jitter (many agents, one restarted server). */
   private backoff(attempt: number): number {
     const r = typeof this.opts.reconnect === 'object' ? this.opts.reconnect : { minMs: 100, maxMs: 5000 };
-    const base = Math.min(r.maxMs, r.minMs * 2 ** attempt);
-    return base / 2 + Math.random() * (base / 2);
+    return backoffDelay(attempt, { minMs: r.minMs, maxMs: r.maxMs, keep: 0.5 });
   }
 
   private scheduleReconnect(attempt: number): void {
