@@ -5,20 +5,21 @@ export type ListenAddress = { kind: 'tcp'; host: string; port: number } | { kind
 export const DEFAULT_LISTEN = 'tcp:127.0.0.1:7480';
 export const DEFAULT_API_URL = 'http://127.0.0.1:7480';
 
-export class ListenError extends Error {
-  override name = 'ListenError';
+/** The API cannot listen as configured (a malformed address, or one refused without authentication). */
+export class ApiStartError extends Error {
+  override name = 'ApiStartError';
 }
 
 export function parseListen(addr: string): ListenAddress {
   if (addr.startsWith('unix:')) {
     const path = addr.slice(5);
-    if (path === '') throw new ListenError(`invalid listen address ${addr}: unix: needs a socket path`);
+    if (path === '') throw new ApiStartError(`invalid listen address ${addr}: unix: needs a socket path`);
     return { kind: 'unix', path };
   }
   const m = /^tcp:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(addr);
-  if (!m) throw new ListenError(`invalid listen address ${JSON.stringify(addr)}: expected tcp:HOST:PORT or unix:/path`);
+  if (!m) throw new ApiStartError(`invalid listen address ${JSON.stringify(addr)}: expected tcp:HOST:PORT or unix:/path`);
   const port = Number(m[3]);
-  if (port > 65535) throw new ListenError(`invalid listen address ${addr}: port out of range`);
+  if (port > 65535) throw new ApiStartError(`invalid listen address ${addr}: port out of range`);
   return { kind: 'tcp', host: m[1] ?? m[2]!, port };
 }
 
