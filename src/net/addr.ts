@@ -68,7 +68,15 @@ export function readIpv4(buf: Buffer, off = 0): string {
 
 /** Writes a dotted quad at `off`; throws AddressError on a bad string. */
 export function writeIpv4(buf: Buffer, off: number, ip: string): void {
-  buf.writeUInt32BE(ipToInt(ip), off);
+  writeU32(buf, off, ipToInt(ip));
+}
+
+/** Big-endian, without Buffer's range checks (the hot path of every address written). */
+function writeU32(buf: Buffer, off: number, v: number): void {
+  buf[off] = v >>> 24;
+  buf[off + 1] = (v >>> 16) & 255;
+  buf[off + 2] = (v >>> 8) & 255;
+  buf[off + 3] = v & 255;
 }
 
 /** The IPv4 netmask of a prefix length 0..32 as a number (maskOf(24) = 0xffffff00). */
@@ -299,16 +307,20 @@ function hexVal(c: number): number {
   return -1;
 }
 
-/** Writes "aa:bb:cc:dd:ee:ff" (or "aa-bb-…", any case) at `off`; false (nothing written) if malformed. */
+/**
+ * Writes "aa:bb:cc:dd:ee:ff" (or "aa-bb-…", any case) at `off`; false if malformed (the 6 bytes are then
+ * partly written: one pass, as this runs for every MAC of every flow and packet encoded).
+ */
 export function tryWriteMac(buf: Buffer, off: number, mac: string): boolean {
   if (typeof mac !== 'string' || mac.length !== 17) return false;
   const sep = mac.charCodeAt(2);
   if (sep !== 58 && sep !== 45) return false;
   for (let i = 0; i < 6; i++) {
-    if (hexVal(mac.charCodeAt(i * 3)) < 0 || hexVal(mac.charCodeAt(i * 3 + 1)) < 0) return false;
-    if (i < 5 && mac.charCodeAt(i * 3 + 2) !== sep) return false;
+    const hi = hexVal(mac.charCodeAt(i * 3));
+    const lo = hexVal(mac.charCodeAt(i * 3 + 1));
+    if (hi < 0 || lo < 0 || (i < 5 && mac.charCodeAt(i * 3 + 2) !== sep)) return false;
+    buf[off + i] = (hi << 4) | lo;
   }
-  for (let i = 0; i < 6; i++) buf[off + i] = (hexVal(mac.charCodeAt(i * 3)) << 4) | hexVal(mac.charCodeAt(i * 3 + 1));
   return true;
 }
 

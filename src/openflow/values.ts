@@ -26,7 +26,10 @@ export function writeIpv4(dst: Buffer, o: number, v: FieldValue, def: { name: st
   if (typeof v === 'string') {
     const n = parseIpv4(v);
     if (n === undefined) bad(def, v);
-    dst.writeUInt32BE(n, o);
+    dst[o] = n >>> 24;
+    dst[o + 1] = (n >>> 16) & 255;
+    dst[o + 2] = (n >>> 8) & 255;
+    dst[o + 3] = n & 255;
   } else if (typeof v === 'number') {
     dst.writeUInt32BE(v >>> 0, o);
   } else if (Buffer.isBuffer(v) && v.length === 4) {
