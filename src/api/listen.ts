@@ -1,5 +1,7 @@
 /** Listen addresses: `tcp:HOST:PORT` (port 0 = ephemeral; IPv6 as tcp:[::1]:PORT) or `unix:/path`. */
 
+import { parseIpv4, parseIpv6 } from '../net/addr.js';
+
 export type ListenAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
 
 export const DEFAULT_LISTEN = 'tcp:127.0.0.1:7480';
@@ -25,5 +27,7 @@ export function parseListen(addr: string): ListenAddress {
 
 /** Loopback hosts need no token; anything else (including 0.0.0.0 and ::) does. */
 export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  if (host === 'localhost') return true;
+  const v4 = parseIpv4(host);
+  return v4 !== undefined ? v4 >>> 24 === 127 : parseIpv6(host) === 1n;
 }

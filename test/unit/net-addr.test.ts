@@ -158,3 +158,11 @@ describe('MAC', () => {
     }
   });
 });
+
+describe('API listen addresses (on the address module)', () => {
+  it('loopback needs no token: 127/8, ::1 in any spelling, localhost; not 0.0.0.0, ::, or malformed quads', async () => {
+    const { isLoopback } = await import('../../src/api/listen.js');
+    for (const h of ['127.0.0.1', '127.9.9.9', '::1', '0:0:0:0:0:0:0:1', 'localhost']) expect(isLoopback(h), h).toBe(true);
+    for (const h of ['0.0.0.0', '::', '10.0.0.1', '127.0.0.300', '127.000.0.1', '::2', 'example.com']) expect(isLoopback(h), h).toBe(false);
+  });
+});
