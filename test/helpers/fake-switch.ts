@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { encodeMessage, type FlowStats, type OfMessage } from '../../src/openflow/index.js';
 import type { FlowChannel } from '../../src/flows/manager.js';
 import { flowKey } from '../../src/flows/manager.js';
-import { FakeOFTable } from './fake-of-table.js';
+import { FakeOFTable, type TableGroup } from './fake-of-table.js';
 
 /**
  * An in-memory OpenFlow flow table behind the FlowChannel interface: FLOW_MODs in bundles are applied
@@ -12,6 +12,8 @@ import { FakeOFTable } from './fake-of-table.js';
 export class FakeSwitch extends EventEmitter implements FlowChannel {
   isUp = false;
   readonly flows = new Map<string, FlowStats>();
+  /** Groups by id, from GROUP_MODs (add, modify, delete; sent alone or in a bundle). */
+  readonly groups = new Map<number, TableGroup>();
   bundles = 0;
   flowMods = 0;
   failNextBundle = false;
@@ -55,7 +57,7 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
 
   /** What is installed, as a table packets can be run through ("where does this packet go?"). */
   table(): FakeOFTable {
-    return new FakeOFTable(this.flows.values());
+    return new FakeOFTable(this.flows.values(), this.groups.values());
   }
 
   async dumpFlows(): Promise<FlowStats[]> {
@@ -64,6 +66,14 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
   }
 
   private apply(table: Map<string, FlowStats>, m: OfMessage): void {
+    if (m.type === 'GROUP_MOD') {
+      // OFPGC_ADD 0, OFPGC_MODIFY 1, OFPGC_DELETE 2 (OFPG_ALL deletes every group).
+      if (m.command === 2) {
+        if (m.groupId === 0xfffffffc) this.groups.clear();
+        else this.groups.delete(m.groupId);
+      } else this.groups.set(m.groupId, { groupId: m.groupId, groupType: m.groupType, buckets: m.buckets });
+      return;
+    }
     if (m.type !== 'FLOW_MOD') return;
     this.flowMods++;
     const key = flowKey(m);

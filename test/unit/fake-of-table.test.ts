@@ -107,3 +107,23 @@ describe('FakeOFTable', () => {
     expect(() => new FakeOFTable([]).trace({ eth_dst: A })).toThrow(/in_port/);
   });
 });
+
+describe('FakeSwitch.table()', () => {
+  it('runs packets through what was installed, groups included', async () => {
+    const { FakeSwitch } = await import('../helpers/fake-switch.js');
+    const sw = new FakeSwitch();
+    sw.connect();
+    const base = { xid: 0, cookie: 0n, cookieMask: 0n, idleTimeout: 0, hardTimeout: 0, bufferId: 0xffffffff, outPort: 0xffffffff, outGroup: 0xffffffff, flags: 0 };
+    await sw.bundle([
+      { type: 'GROUP_MOD', xid: 0, command: 0, groupType: 0, groupId: 7, buckets: [
+        { weight: 0, watchPort: 0xffffffff, watchGroup: 0xffffffff, actions: [{ type: 'output', port: 2 }] },
+        { weight: 0, watchPort: 0xffffffff, watchGroup: 0xffffffff, actions: [{ type: 'output', port: 3 }] },
+      ] },
+      { type: 'FLOW_MOD', ...base, tableId: 0, command: 'add', priority: 10, match: [{ field: 'in_port', value: 1 }],
+        instructions: [{ type: 'apply_actions', actions: [{ type: 'group', groupId: 7 }] }] },
+    ]);
+    expect(sw.table().ports({ in_port: 1 })).toEqual([2, 3]);
+    await sw.send({ type: 'GROUP_MOD', xid: 0, command: 2, groupType: 0, groupId: 7, buckets: [] });
+    expect(() => sw.table().ports({ in_port: 1 })).toThrow(/no group 7/);
+  });
+});
