@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { OvsdbClient } from '../src/ovsdb/client.js';
 import { NamedUuid, type Uuid } from '../src/ovsdb/datum.js';
 import type { Operation } from '../src/ovsdb/operations.js';
-import { startOvsdbServer, type OvsdbTestServer } from '../src/ovsdb/test-server.js';
+import { startOvsdbServer, type OvsdbTestServer } from '../test/helpers/ovsdb-server.js';
 import { ensureBridge, VifWatcher, type Vif } from '../src/ovsdb/vswitch.js';
 import { startOvsHost } from '../src/sandbox/ovs-host.js';
 

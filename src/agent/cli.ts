@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { parseFlags, UsageError, type FlagOptions } from '../util/args.js';
 import { createLogger } from '../util/log.js';
 import { Agent } from './agent.js';
 import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
@@ -17,19 +18,22 @@ const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows|decommission [--
 
 async function debugCommand(sub: string, argv: string[]): Promise<number> {
   const { apiClientFrom } = await import('../api/client-config.js');
-  const flags: Record<string, string | undefined> = {};
-  const valued: Record<string, string> = { '--api': 'api', '--token': 'token', '--token-file': 'tokenFile', '--cacert': 'cacert', '--cert': 'cert', '--key': 'key' };
-  let force = false;
-  for (let i = 0; i < argv.length; i++) {
-    const name = valued[argv[i]!];
-    if (name && i + 1 < argv.length) flags[name] = argv[++i];
-    else if (argv[i] === '--json') continue;
-    else if (argv[i] === '--force' && sub === 'decommission') force = true;
-    else {
-      process.stderr.write(`wyvern agent ${sub}: unknown argument ${argv[i]}\n${DEBUG_USAGE}`);
-      return 2;
-    }
+  let v: Record<string, string | boolean | undefined>;
+  try {
+    const options: FlagOptions = {
+      api: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, cacert: { type: 'string' },
+      cert: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' },
+      ...(sub === 'decommission' ? { force: { type: 'boolean' } } : {}),
+    };
+    v = parseFlags(argv, options, { positionals: false }).values as typeof v;
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`wyvern agent ${sub}: ${err.message}\n${DEBUG_USAGE}`);
+    return 2;
   }
+  const str = (k: string) => v[k] as string | undefined;
+  const flags = { api: str('api'), token: str('token'), tokenFile: str('token-file'), cacert: str('cacert'), cert: str('cert'), key: str('key') };
+  const force = v.force === true;
   let res;
   try {
     // The agent's API default (7676), not the standalone API's.
@@ -46,7 +50,7 @@ async function debugCommand(sub: string, argv: string[]): Promise<number> {
     process.stderr.write(`wyvern agent ${sub}: ${JSON.stringify(res.body)}\n`);
     return 1;
   }
-  if (sub === 'flows' && !argv.includes('--json')) {
+  if (sub === 'flows' && !v.json) {
     for (const f of res.body as { app: string; object: string; flow: string }[]) process.stdout.write(`${f.flow}  # ${f.app}/${f.object}\n`);
   } else process.stdout.write(`${JSON.stringify(res.body, null, 2)}\n`);
   if (sub === 'recompute' && !(res.body as { equal: boolean }).equal) return 1;

@@ -1,8 +1,11 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { parse } from 'yaml';
 
-export type Encap = 'vxlan' | 'geneve' | 'gre';
+import { ENCAPS, type Encap } from '../model/types.js';
+import { isIpv4 } from '../net/addr.js';
+import { parseFlags } from '../util/args.js';
+
+export type { Encap };
 
 export interface AgentConfig {
   chassis: string;
@@ -173,8 +176,6 @@ function coerce(name: string, v: unknown, type: 'string' | 'number' | 'boolean')
   return String(v);
 }
 
-const ENCAPS: readonly Encap[] = ['vxlan', 'geneve', 'gre'];
-
 /** `vxlan` or `geneve,vxlan` (a YAML list arrives joined with commas): known names, no repeats, not empty. */
 export function parseEncaps(v: string): Encap[] {
   const list = v.split(',').map((e) => e.trim());
@@ -196,9 +197,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
   }
   let values: Record<string, string | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as {
-      values: Record<string, string | undefined>;
-    });
+    values = parseFlags(argv, options, { positionals: false }).values as Record<string, string | undefined>;
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
@@ -228,7 +227,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
     if (v !== undefined) cfg[k] = v;
   }
   const c = cfg as unknown as AgentConfig;
-  if (!c.tunnelIp || !/^(\d{1,3})(\.\d{1,3}){3}$/.test(c.tunnelIp)) throw new ConfigError('tunnel-ip: an IPv4 address is required');
+  if (!c.tunnelIp || !isIpv4(c.tunnelIp)) throw new ConfigError('tunnel-ip: an IPv4 address is required');
   c.encaps = parseEncaps(String(c.encap));
   c.encap = c.encaps[0]!;
   if (c.datapathType !== 'system' && c.datapathType !== 'netdev') throw new ConfigError('datapath-type: must be system or netdev');

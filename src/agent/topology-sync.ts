@@ -8,10 +8,16 @@ import {
   NETWORKS_PREFIX,
   NET_PREFIX,
 } from '../model/keys.js';
+import { decodeBinding, decodeChassis, decodeNetwork, decodePort, decodeRouter, decodeSubnet } from '../model/codec.js';
 import type { Binding, Chassis, Network, Port, Router, Subnet } from '../model/types.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { sameLocation, type NetworkState, type TopologyView } from './view.js';
+
+/** Store documents are decoded (validated) by their key's kind before they enter the view. */
+const DECODERS = {
+  chassis: decodeChassis, router: decodeRouter, network: decodeNetwork, subnet: decodeSubnet, port: decodePort, binding: decodeBinding,
+} as const;
 
 /** What changed in the view: network ids whose flows must be recomputed, or everything. */
 export type ViewChange = { networks: Set<string>; all: boolean };
@@ -40,6 +46,8 @@ export class TopologySync extends EventEmitter {
   /** Networks we want, with the reasons (local port names) we want them. */
   private readonly wanted = new Map<string, Set<string>>();
   private readonly pending = new Map<string, Promise<void>>();
+  /** Keys whose current document failed to decode (warned once each). */
+  private readonly undecodable = new Set<string>();
 
   constructor(
     private readonly view: TopologyView,
@@ -106,13 +114,18 @@ export class TopologySync extends EventEmitter {
   applyPut(key: string, value: string): void {
     const k = parseKey(key);
     if (!k) return;
+    const decode = DECODERS[k.kind as keyof typeof DECODERS] as ((v: string, at: string) => unknown) | undefined;
+    if (!decode) return;
     let doc: unknown;
     try {
-      doc = JSON.parse(value);
-    } catch {
-      this.logger.warn({ key }, 'ignoring a store value that is not JSON');
+      doc = decode(value, k.kind);
+    } catch (err) {
+      // Foreign or corrupt data never reaches the apps; one warning per key until it changes to something valid.
+      if (!this.undecodable.has(key)) this.logger.warn({ key, err: (err as Error).message }, 'ignoring a store document that does not decode');
+      this.undecodable.add(key);
       return;
     }
+    this.undecodable.delete(key);
     switch (k.kind) {
       case 'chassis':
         this.view.chassis.set(k.name, doc as Chassis);
@@ -166,6 +179,7 @@ export class TopologySync extends EventEmitter {
   }
 
   applyDelete(key: string): void {
+    this.undecodable.delete(key);
     const k = parseKey(key);
     if (!k) return;
     switch (k.kind) {

@@ -14,7 +14,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import type { TLSSocket } from 'node:tls';
 import { explainTlsError, verifyErrorText } from '../util/tls-errors.js';
 import { ApiError, errorBody, readJsonBody, Router, send, toApiError, type RouteHandler } from './http.js';
-import { isLoopback, parseListen } from './listen.js';
+import { ApiStartError, isLoopback, parseListen } from './listen.js';
 import { addTopologyRoutes, type ChassisExtras } from './routes.js';
 
 export interface ApiServerOptions {
@@ -52,9 +52,7 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-export class ApiStartError extends Error {
-  override name = 'ApiStartError';
-}
+export { ApiStartError };
 
 function tokenMatches(header: string | undefined, token: string): boolean {
   const m = /^Bearer\s+(.+)$/i.exec(header ?? '');

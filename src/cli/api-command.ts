@@ -4,8 +4,7 @@ import { loadAgentTls } from '../agent/tls.js';
 import { DEFAULT_LISTEN } from '../api/listen.js';
 import { startApiServer } from '../api/server.js';
 import { createLogger } from '../util/log.js';
-import { out, run, UsageError, type Command } from './common.js';
-import { parseArgs } from 'node:util';
+import { out, parseFlags, run, UsageError, type Command } from './common.js';
 
 const HELP = `usage: wyvern api --store URL [--listen ADDR] [--token-file F] [--api-cert F --api-key F [--api-client-ca F]]
   --store URL            etcd://HOST:PORT[,HOST:PORT…] | etcds://… | level:/path/to/dir | memory:  (env WYVERN_STORE;
@@ -51,13 +50,8 @@ function readSecret(flag: string, path: string): string {
 }
 
 export const apiCommand: Command = (argv) => run(HELP, argv, async () => {
-  let values: Partial<Record<Flag, string>>;
-  try {
-    const options = Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }]));
-    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Partial<Record<Flag, string>>;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const options = Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }]));
+  const values = parseFlags(argv, options, { positionals: false }).values as Partial<Record<Flag, string>>;
   const get = (f: Flag): string | undefined => values[f] ?? (process.env[FLAGS[f]] || undefined);
   const storeUrl = get('store');
   if (!storeUrl) throw new UsageError('--store is required (or set WYVERN_STORE)');

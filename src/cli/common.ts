@@ -1,8 +1,11 @@
 /** Shared CLI plumbing: global options, API client, output (tables / --json), errors → exit codes. */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { ApiClient, ApiClientError } from '../api/client.js';
 import { apiClientFrom } from '../api/client-config.js';
 import { DEFAULT_API_URL } from '../api/listen.js';
+import { parseFlags, UsageError, type FlagOptions, type ParsedFlags } from '../util/args.js';
+
+export { parseFlags, UsageError };
 
 export type Command = (argv: string[]) => Promise<number>;
 
@@ -32,23 +35,11 @@ export const GLOBAL_HELP = `Global options:
   --json             machine-readable JSON output
   -h, --help         show help`;
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export type Parsed = ParsedFlags;
 
-export interface Parsed {
-  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  positionals: string[];
-}
-
-/** Strict parse: unknown flags and missing values are usage errors naming the flag. */
-export function parse(argv: string[], options: ParseArgsConfig['options']): Parsed {
-  try {
-    const r = parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true });
-    return { values: r.values as Parsed['values'], positionals: r.positionals };
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+/** Strict parse of an API command's line: its own options plus the global ones. */
+export function parse(argv: string[], options: FlagOptions = {}): Parsed {
+  return parseFlags(argv, { ...GLOBAL_OPTIONS, ...options });
 }
 
 export function positionals(p: Parsed, names: string[], usage: string): string[] {
@@ -102,7 +93,8 @@ export async function run(help: string, argv: string[], body: () => Promise<void
     return EXIT_OK;
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`wyvern: ${e.message}\n`);
+      // The command's usage goes with the error, unless the message already carries it.
+      process.stderr.write(`wyvern: ${e.message}\n${/(^|\n)usage:/.test(e.message) ? '' : `\n${help}\n`}`);
       return EXIT_USAGE;
     }
     if (e instanceof ApiClientError) {

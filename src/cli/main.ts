@@ -3,7 +3,8 @@
  * The `wyvern` command: a table of sub-commands, each a module loaded on demand and exporting
  * `(argv: string[]) => Promise<number>` (the exit code). Adding a command is one line here.
  */
-import { GLOBAL_HELP } from './common.js';
+import { parseArgs } from 'node:util';
+import { GLOBAL_HELP, GLOBAL_OPTIONS } from './common.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -25,17 +26,16 @@ function usage(): string {
     .map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`).join('\n')}\n\nRun "wyvern COMMAND --help" for details.\n\n${GLOBAL_HELP}`;
 }
 
-const VALUED_GLOBALS = new Set(['--api', '--token', '--token-file', '--cacert', '--cert', '--key']);
-
-/** Global flags given before the command (`wyvern --json network list`) move after it. */
+/**
+ * Global flags given before the command (`wyvern --json network list`) move after it, where the command's own
+ * strict parse reads them (and refuses unknown ones). The command is the first positional parseArgs finds.
+ */
 function hoistGlobals(argv: string[]): { cmd: string | undefined; rest: string[] } {
-  const globals: string[] = [];
-  let i = 0;
-  while (i < argv.length && argv[i]!.startsWith('-')) {
-    const a = argv[i]!;
-    if (VALUED_GLOBALS.has(a) && i + 1 < argv.length) { globals.push(a, argv[i + 1]!); i += 2; } else { globals.push(a); i += 1; }
-  }
-  return { cmd: argv[i], rest: [...argv.slice(i + 1), ...globals] };
+  const { tokens } = parseArgs({ args: argv, options: GLOBAL_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const first = tokens.find((t) => t.kind === 'positional' || t.kind === 'option-terminator');
+  if (!first) return { cmd: undefined, rest: argv };
+  if (first.kind === 'option-terminator') return { cmd: argv[first.index + 1], rest: [...argv.slice(first.index + 2), ...argv.slice(0, first.index)] };
+  return { cmd: argv[first.index], rest: [...argv.slice(first.index + 1), ...argv.slice(0, first.index)] };
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -3,17 +3,15 @@
  * from its run dir (<base>/<name>, base = $WYVERN_SANDBOX_DIR or /run/wyvern-sandbox), acts, and exits.
  */
 import { spawn } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import { ENCAPS, Sandbox, type Encap, type SandboxStatus } from '../sandbox/index.js';
 import { restartAgent, savedAgentOptions, startAgents, stopAgent } from '../sandbox/agents.js';
+import { parseFlags, UsageError } from '../util/args.js';
 
 export interface CliIo {
   out(s: string): void;
   err(s: string): void;
 }
 const stdio: CliIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
-
-class UsageError extends Error {}
 
 const HELP: Record<string, string> = {
   main: `usage: wyvern sandbox [--name NAME] <command> …
@@ -60,6 +58,31 @@ commands:
 `,
 };
 
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  name: { type: 'string' },
+  hosts: { type: 'string' },
+  encap: { type: 'string' },
+  tunnels: { type: 'boolean' },
+  prefix: { type: 'string' },
+  'port-id': { type: 'string' },
+  mac: { type: 'string' },
+  ip: { type: 'string' },
+  gw: { type: 'string' },
+  dhcp: { type: 'boolean' },
+  mtu: { type: 'string' },
+  json: { type: 'boolean' },
+  agents: { type: 'boolean' },
+  store: { type: 'string' },
+  'no-lazy-sync': { type: 'boolean' },
+  kill: { type: 'boolean' },
+} as const;
+
+/** The flags as parsed: strings for valued options, booleans for switches. */
+type SandboxFlags = {
+  [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string;
+};
+
 /** Runs one sandbox command; resolves with the process exit code (0 ok, 1 failure, 2 usage error). */
 export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise<number> {
   const dash = argv.indexOf('--');
@@ -67,30 +90,9 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
   const trailing = dash < 0 ? [] : argv.slice(dash + 1);
   let cmd = 'main';
   try {
-    const { values, positionals } = parseArgs({
-      args: own,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        name: { type: 'string' },
-        hosts: { type: 'string' },
-        encap: { type: 'string' },
-        tunnels: { type: 'boolean' },
-        prefix: { type: 'string' },
-        'port-id': { type: 'string' },
-        mac: { type: 'string' },
-        ip: { type: 'string' },
-        gw: { type: 'string' },
-        dhcp: { type: 'boolean' },
-        mtu: { type: 'string' },
-        json: { type: 'boolean' },
-        agents: { type: 'boolean' },
-        store: { type: 'string' },
-        'no-lazy-sync': { type: 'boolean' },
-        kill: { type: 'boolean' },
-      },
-    });
+    const parsed = parseFlags(own, OPTIONS);
+    const values = parsed.values as SandboxFlags;
+    const { positionals } = parsed;
     cmd = positionals[0] ?? 'main';
     if (!(cmd in HELP)) throw new UsageError(`unknown command "${cmd}"`);
     if (values.help || cmd === 'main') {
@@ -210,7 +212,7 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
     }
     return 2;
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError) {
       io.err(`wyvern sandbox: ${(err as Error).message}\n${HELP[cmd] ?? HELP.main}`);
       return 2;
     }

@@ -4,8 +4,41 @@
  * would give VMs addresses (and a router) that cannot work, and a pair there would let a port
  * spoof addresses nobody owns.
  */
+import { cidrsOverlap, intToIp, ipToInt, isIpv4, maskOf, parseCidr, type Cidr } from '../net/addr.js';
 import { invalid } from './errors.js';
-import { cidrsOverlap, intToIp, isIpv4, ipToInt, maskOf, parseCidr, parseSubnetCidr, type Cidr } from './ipam.js';
+
+/** A subnet CIDR: valid, host bits zero, prefix 8..30 (room for a gateway and hosts). */
+export function parseSubnetCidr(s: unknown, field = 'cidr'): Cidr {
+  const c = parseRouteCidr(s, field);
+  if (c.prefix < 8 || c.prefix > 30) throw invalid(field, `invalid CIDR ${String(s)}: prefix length must be 8..30`);
+  return c;
+}
+
+/** A route destination: valid CIDR with host bits zero, any prefix 0..32. */
+export function parseRouteCidr(s: unknown, field: string): Cidr {
+  const c = typeof s === 'string' ? parseCidr(s) : undefined;
+  if (!c) throw invalid(field, `invalid CIDR ${JSON.stringify(s)}: expected IPv4 a.b.c.d/n`);
+  const network = (c.ip & maskOf(c.prefix)) >>> 0;
+  if (network !== c.ip) {
+    throw invalid(field, `invalid CIDR ${String(s)}: host bits are set (did you mean ${intToIp(network)}/${c.prefix}?)`);
+  }
+  return { network, prefix: c.prefix };
+}
+
+/**
+ * The lowest free host address of a subnet, skipping network, broadcast, gateway and `used`
+ * (addresses as dotted strings); undefined when the subnet is full.
+ */
+export function allocateIp(c: Cidr, gateway: string, used: ReadonlySet<string>): string | undefined {
+  const gw = ipToInt(gateway);
+  const last = (c.network | ~maskOf(c.prefix)) >>> 0;
+  for (let n = c.network + 1; n < last; n++) {
+    if (n === gw) continue;
+    const ip = intToIp(n);
+    if (!used.has(ip)) return ip;
+  }
+  return undefined;
+}
 
 interface Block { cidr: Cidr; what: string }
 

@@ -4,6 +4,7 @@
  * read, so a retry re-validates against the newer state (a name taken meanwhile becomes a 409).
  */
 import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
+import { raceBackoff } from '../util/backoff.js';
 import { conflict } from './errors.js';
 import { allocKey, poolPrefix, type Pool } from './keys.js';
 
@@ -25,8 +26,6 @@ export interface CasOptions {
   maxAttempts?: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 export async function runCas<T>(store: Store, plan: (attempt: number) => Promise<Plan<T>>, opts: CasOptions = {}): Promise<T> {
   const max = opts.maxAttempts ?? 100;
   for (let attempt = 0; attempt < max; attempt++) {
@@ -38,8 +37,7 @@ export async function runCas<T>(store: Store, plan: (attempt: number) => Promise
       return p.result;
     }
     if (p.speculative) continue;
-    // Jittered backoff spreads racing writers apart so each round lets one of them through.
-    await sleep(Math.random() * Math.min(2 + attempt, 20));
+    await raceBackoff(attempt, { firstMs: 2, capMs: 20 });
   }
   throw conflict(undefined, `gave up after ${max} attempts: too many concurrent updates, please retry`);
 }

@@ -4,7 +4,8 @@
  * propagating into agents' flow computation.
  */
 import { invalid } from './errors.js';
-import { isIpv4, parseSubnetCidr } from './ipam.js';
+import { isIpv4 } from '../net/addr.js';
+import { parseSubnetCidr } from './addr-rules.js';
 import { normalizeMac } from './macs.js';
 import type { Binding, Chassis, Network, Port, Router, Subnet } from './types.js';
 import { asObject, checkIp, parseDhcpOptions, parseHostRoutes, parseMode, UUID_RE } from './validate.js';
@@ -155,4 +156,3 @@ export const encodeRouter = (r: Router): string => JSON.stringify(decodeRouter(r
 export const encodeChassis = (c: Chassis): string => JSON.stringify(decodeChassis(c));
 export const encodeBinding = (b: Binding): string => JSON.stringify(decodeBinding(b));
 
-export { isIpv4 };

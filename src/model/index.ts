@@ -3,7 +3,7 @@ export * from './types.js';
 export * from './errors.js';
 export * from './keys.js';
 export * from './codec.js';
-export * from './ipam.js';
+export { allocateIp, checkAddressPair, checkUnicastIp, checkUnicastSubnet, parseRouteCidr, parseSubnetCidr } from './addr-rules.js';
 export * from './macs.js';
 export { registerChassis, listChassis, getChassis, deleteChassis, getRetirement, bindingsOn, bindPort, unbindPort, type ChassisRetirement } from './chassis.js';
 export { exportTopology, exportTopologyAt, importTopology, type ImportResult } from './topology-io.js';

@@ -9,7 +9,8 @@ import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
 import { pickFree, pickFreeFrom, runCas, type CasOptions, type Plan } from './cas.js';
 import { decodeBinding, decodeNetwork, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict, invalid } from './errors.js';
-import { allocateIp, broadcastOf, cidrContains, cidrsOverlap, intToIp, ipToInt, parseSubnetCidr } from './ipam.js';
+import { broadcastOf, cidrContains, cidrsOverlap, intToIp, ipToInt } from '../net/addr.js';
+import { allocateIp, parseSubnetCidr } from './addr-rules.js';
 import {
   allocKey, bindingKey, guardKey, nameKey, namesPrefix, NETWORKS_PREFIX, netPrefix, networkKey, poolPrefix, portKey, subnetKey,
 } from './keys.js';

@@ -7,7 +7,8 @@
  */
 import { decodeNetwork, decodePort, decodeRouter, decodeSubnet } from './codec.js';
 import { conflict, invalid, Problems } from './errors.js';
-import { cidrContains, cidrsOverlap, ipToInt, isHostOf, parseSubnetCidr, type Cidr } from './ipam.js';
+import { cidrContains, cidrsOverlap, ipToInt, isHostOf, type Cidr } from '../net/addr.js';
+import { parseSubnetCidr } from './addr-rules.js';
 import type { Network, Port, Router, Subnet, TopologyDocument } from './types.js';
 import {
   asObject, parseInterfaceInput, parseNetworkInput, parsePortInput, parseRouteInput, parseRouterInput, parseSubnetInput,

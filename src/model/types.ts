@@ -90,6 +90,10 @@ export interface Router {
   routes: StaticRoute[];
 }
 
+/** A tunnel encapsulation a chassis can speak (one declaration; everyone imports it). */
+export type Encap = 'vxlan' | 'geneve' | 'gre';
+export const ENCAPS: readonly Encap[] = ['vxlan', 'geneve', 'gre'];
+
 export interface Chassis {
   name: string;
   tunnelIp: string;

@@ -6,10 +6,10 @@
  * (overlaps, uniqueness, references) live in the repository, which sees the store, and in
  * topology-check.ts for a document.
  */
-import { checkAddressPair, checkUnicastIp, checkUnicastSubnet } from './addr-rules.js';
+import { checkAddressPair, checkUnicastIp, checkUnicastSubnet, parseRouteCidr } from './addr-rules.js';
 import { SERVER_OWNED_OPTIONS } from './dhcp-owned.js';
 import { invalid, Problems } from './errors.js';
-import { broadcastOf, cidrContains, intToIp, ipToInt, isHostOf, isIpv4, parseRouteCidr, type Cidr } from './ipam.js';
+import { broadcastOf, cidrContains, intToIp, ipToInt, isHostOf, isIpv4, type Cidr } from '../net/addr.js';
 import { normalizeMac } from './macs.js';
 import type { DhcpOption, HostRoute, RouterMode, Subnet } from './types.js';
 

@@ -10,7 +10,8 @@ import { readActions, writeActions, portFromWire, portToWire } from './actions.j
 import { readLearn, writeLearn } from './learn.js';
 import type { Reader } from './reader.js';
 import type { Action, CtAction, FieldValue, NatAction, PortRef } from './types.js';
-import { ipv4ToString, ipv6ToString, writeIpv4, writeIpv6 } from './values.js';
+import { readIpv4, readIpv6 } from '../net/addr.js';
+import { writeIpv4, writeIpv6 } from './values.js';
 import { Writer } from './writer.js';
 
 export const NXAST = {
@@ -179,10 +180,10 @@ function decode(r: Reader): Action {
       r.pad(2);
       const flags = r.u16(), present = r.u16();
       const n: NatAction = { type: 'nat', flags };
-      if (present & 1) { n.ipv4Min = ipv4ToString(r.bytes(4), 0); }
-      if (present & 2) { n.ipv4Max = ipv4ToString(r.bytes(4), 0); }
-      if (present & 4) { n.ipv6Min = ipv6ToString(r.bytes(16), 0); }
-      if (present & 8) { n.ipv6Max = ipv6ToString(r.bytes(16), 0); }
+      if (present & 1) { n.ipv4Min = readIpv4(r.bytes(4), 0); }
+      if (present & 2) { n.ipv4Max = readIpv4(r.bytes(4), 0); }
+      if (present & 4) { n.ipv6Min = readIpv6(r.bytes(16), 0); }
+      if (present & 8) { n.ipv6Max = readIpv6(r.bytes(16), 0); }
       if (present & 16) n.protoMin = r.u16();
       if (present & 32) n.protoMax = r.u16();
       return n;

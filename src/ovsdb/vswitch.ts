@@ -5,6 +5,7 @@
  */
 import { type Atom, NamedUuid, Uuid, optional, stringMap } from './datum.js';
 import { OvsdbError } from './errors.js';
+import type { Encap } from '../model/types.js';
 import type { OvsdbClient } from './client.js';
 import type { Mutation, Operation, RowInput } from './operations.js';
 
@@ -142,7 +143,7 @@ export function nameTables(c: OvsdbClient, bridge: string, names: Map<number, st
 }
 
 export interface TunnelPortOptions {
-  type: 'vxlan' | 'geneve' | 'gre';
+  type: Encap;
   localIp: string;
   /** Default: an existing flow-based tunnel of this type on the bridge, else `tun-<type>`. */
   name?: string;

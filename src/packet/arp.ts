@@ -1,4 +1,4 @@
-import { ipToString, macToString, writeIp, writeMac } from './addr.js';
+import { readIpv4, macToString, writeIpv4, writeMac } from '../net/addr.js';
 import { PacketError, need } from './errors.js';
 
 export const ARP_REQUEST = 1;
@@ -24,9 +24,9 @@ export function parseArp(buf: Buffer, off: number): ArpPacket {
   return {
     op: buf.readUInt16BE(off + 6),
     senderMac: macToString(buf, off + 8),
-    senderIp: ipToString(buf, off + 14),
+    senderIp: readIpv4(buf, off + 14),
     targetMac: macToString(buf, off + 18),
-    targetIp: ipToString(buf, off + 24),
+    targetIp: readIpv4(buf, off + 24),
   };
 }
 
@@ -37,8 +37,8 @@ export function writeArp(buf: Buffer, off: number, a: ArpPacket): number {
   buf[off + 5] = 4;
   buf.writeUInt16BE(a.op, off + 6);
   writeMac(buf, off + 8, a.senderMac);
-  writeIp(buf, off + 14, a.senderIp);
+  writeIpv4(buf, off + 14, a.senderIp);
   writeMac(buf, off + 18, a.targetMac);
-  writeIp(buf, off + 24, a.targetIp);
+  writeIpv4(buf, off + 24, a.targetIp);
   return off + ARP_LEN;
 }

@@ -1,4 +1,4 @@
-import { BROADCAST_MAC } from './addr.js';
+import { BROADCAST_MAC } from '../net/addr.js';
 import { ARP_LEN, ARP_REPLY, ARP_REQUEST, writeArp } from './arp.js';
 import { PacketError } from './errors.js';
 import { ETH_MIN_FRAME, ETHERTYPE_ARP, ETHERTYPE_IPV4, ethernetHeaderLength, writeEthernet, type VlanTag } from './ethernet.js';

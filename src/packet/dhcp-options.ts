@@ -1,4 +1,4 @@
-import { intToIp, ipToInt, parseCidr } from './addr.js';
+import { intToIp, ipToInt, toCidr } from '../net/addr.js';
 import { PacketError } from './errors.js';
 
 /** DHCP option codes used by wyvern (RFC 2132 unless noted). */
@@ -111,7 +111,7 @@ export interface ClasslessRoute {
 export function encodeClasslessRoutes(routes: readonly ClasslessRoute[]): Buffer {
   const chunks: number[] = [];
   for (const r of routes) {
-    const { network, prefix } = parseCidr(r.destination);
+    const { network, prefix } = toCidr(r.destination);
     chunks.push(prefix);
     const significant = Math.ceil(prefix / 8);
     for (let i = 0; i < significant; i++) chunks.push((network >>> (24 - 8 * i)) & 0xff);

@@ -1,4 +1,4 @@
-import { ipToString, macToString, writeIp, writeMac } from './addr.js';
+import { readIpv4, macToString, writeIpv4, writeMac } from '../net/addr.js';
 import { PacketError, need } from './errors.js';
 import { OPT, joinOptionParts, layoutOptions, scanOptionArea, type DhcpOptions } from './dhcp-options.js';
 
@@ -108,10 +108,10 @@ export function parseDhcp(buf: Buffer, off: number, end: number): DhcpMessage {
     secs: buf.readUInt16BE(off + 8),
     flags,
     broadcast: (flags & DHCP_FLAG_BROADCAST) !== 0,
-    ciaddr: ipToString(buf, off + 12),
-    yiaddr: ipToString(buf, off + 16),
-    siaddr: ipToString(buf, off + 20),
-    giaddr: ipToString(buf, off + 24),
+    ciaddr: readIpv4(buf, off + 12),
+    yiaddr: readIpv4(buf, off + 16),
+    siaddr: readIpv4(buf, off + 20),
+    giaddr: readIpv4(buf, off + 24),
     chaddr: htype === 1 && hlen === 6 ? macToString(buf, off + 28) : buf.toString('hex', off + 28, off + 28 + hlen),
     chaddrRaw: Buffer.from(buf.subarray(off + 28, off + 44)),
     sname: overload & 2 ? '' : cstr(buf, off + SNAME_OFF, off + FILE_OFF),
@@ -119,8 +119,8 @@ export function parseDhcp(buf: Buffer, off: number, end: number): DhcpMessage {
     overload,
     options,
     messageType: mt?.[0],
-    requestedIp: rq ? ipToString(rq) : undefined,
-    serverId: sid ? ipToString(sid) : undefined,
+    requestedIp: rq ? readIpv4(rq) : undefined,
+    serverId: sid ? readIpv4(sid) : undefined,
     parameterRequestList: prl ? [...prl] : undefined,
     maxMessageSize: mms?.readUInt16BE(0),
   };
@@ -167,10 +167,10 @@ export function buildDhcp(m: DhcpBuild): BuiltDhcp {
   b.writeUInt32BE(m.xid >>> 0, 4);
   b.writeUInt16BE(m.secs ?? 0, 8);
   b.writeUInt16BE(m.flags ?? 0, 10);
-  writeIp(b, 12, m.ciaddr ?? '0.0.0.0');
-  writeIp(b, 16, m.yiaddr ?? '0.0.0.0');
-  writeIp(b, 20, m.siaddr ?? '0.0.0.0');
-  writeIp(b, 24, m.giaddr ?? '0.0.0.0');
+  writeIpv4(b, 12, m.ciaddr ?? '0.0.0.0');
+  writeIpv4(b, 16, m.yiaddr ?? '0.0.0.0');
+  writeIpv4(b, 20, m.siaddr ?? '0.0.0.0');
+  writeIpv4(b, 24, m.giaddr ?? '0.0.0.0');
   if (typeof m.chaddr === 'string') writeMac(b, 28, m.chaddr);
   else m.chaddr.copy(b, 28, 0, Math.min(16, m.chaddr.length));
   if (lay.sname) lay.sname.copy(b, SNAME_OFF);

@@ -13,7 +13,8 @@ export type PacketErrorCode =
   | 'too_big';
 
 /**
- * The only error the packet library throws. `offset` is the byte offset in the buffer handed to the
+ * The only error the packet library's parsers throw (builders given a malformed address string throw the
+ * address module's AddressError). `offset` is the byte offset in the buffer handed to the
  * parser (the whole frame for parseFrame) where the problem was found, so logs can point at the bytes.
  */
 export class PacketError extends Error {

@@ -1,4 +1,4 @@
-import { macToString, writeMac } from './addr.js';
+import { macToString, writeMac } from '../net/addr.js';
 import { PacketError, need } from './errors.js';
 
 export const ETHERTYPE_IPV4 = 0x0800;

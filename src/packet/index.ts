@@ -1,5 +1,4 @@
 export * from './errors.js';
-export * from './addr.js';
 export * from './checksum.js';
 export * from './ethernet.js';
 export * from './arp.js';

@@ -1,4 +1,4 @@
-import { ipToString, writeIp } from './addr.js';
+import { readIpv4, writeIpv4 } from '../net/addr.js';
 import { internetChecksum } from './checksum.js';
 import { PacketError, need } from './errors.js';
 
@@ -58,8 +58,8 @@ export function parseIpv4(buf: Buffer, off: number): Ipv4Header {
     protocol: buf[off + 9]!,
     checksum: buf.readUInt16BE(off + 10),
     checksumValid: internetChecksum(buf, off, off + headerLength) === 0,
-    src: ipToString(buf, off + 12),
-    dst: ipToString(buf, off + 16),
+    src: readIpv4(buf, off + 12),
+    dst: readIpv4(buf, off + 16),
     payloadOffset: off + headerLength,
     payloadEnd: off + totalLength,
   };
@@ -92,8 +92,8 @@ export function writeIpv4Header(buf: Buffer, off: number, f: Ipv4Fields, payload
   buf[off + 8] = f.ttl ?? 64;
   buf[off + 9] = f.protocol;
   buf.writeUInt16BE(0, off + 10);
-  writeIp(buf, off + 12, f.src);
-  writeIp(buf, off + 16, f.dst);
+  writeIpv4(buf, off + 12, f.src);
+  writeIpv4(buf, off + 16, f.dst);
   buf.writeUInt16BE(internetChecksum(buf, off, off + IPV4_HEADER_LEN), off + 10);
   return off + IPV4_HEADER_LEN;
 }

@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive, waitFor } from './proc.js';
 import type { Sandbox, SandboxHost } from './sandbox.js';
+import type { Encap } from '../model/types.js';
 
 export interface AgentInfo {
   pid: number;
@@ -24,7 +25,7 @@ export interface AgentInfo {
 
 export interface StartAgentOptions {
   store: string;
-  encap?: 'vxlan' | 'geneve' | 'gre';
+  encap?: Encap;
   lazySync?: boolean;
   logLevel?: string;
   /** Extra `wyvern agent` flags (never secrets: ps shows them; put those in env). */

@@ -1,4 +1,5 @@
 /** Naming and addressing rules of a sandbox: every namespace, link and dir carries the sandbox's prefix. */
+import { parseCidr } from '../net/addr.js';
 import { createHash, randomBytes } from 'node:crypto';
 
 const PREFIX_RE = /^[a-z][a-z0-9]{1,7}$/;
@@ -58,8 +59,7 @@ export function checkMac(mac: string): void {
 
 /** Accepts "a.b.c.d/len"; returns it unchanged. */
 export function checkCidr(cidr: string): string {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) throw new Error(`bad CIDR "${cidr}" (want a.b.c.d/len)`);
+  if (!parseCidr(cidr)) throw new Error(`bad CIDR "${cidr}" (want a.b.c.d/len)`);
   return cidr;
 }
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../util/log.js';
 import { createNetns, deleteNetns, netnsExec } from './netns.js';
+import { createOvsdb, ovsdbServerCommand } from './ovsdb-server.js';
 import { cmdline, isAlive, killAndWait, readPidfile, waitFor } from './proc.js';
 import { execCmd, run, type ExecResult } from './run.js';
 
@@ -62,7 +63,6 @@ export interface StartOvsHostOptions {
   logger?: Logger;
 }
 
-const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const CMD_TIMEOUT_MS = 30_000;
 
 export interface OvsHostHandleOptions {
@@ -151,14 +151,12 @@ export function ovsHostHandle(opts: OvsHostHandleOptions): OvsHost {
 
   const start = async () => {
     const running = await pids();
-    if (!existsSync(f.db)) await run(['ovsdb-tool', 'create', f.db, SCHEMA]);
+    if (!existsSync(f.db)) await createOvsdb(f.db);
     if (running.ovsdb === undefined) {
       // A killed server leaves its socket behind; it belongs to nobody now.
       await unlink(dbSock).catch(() => undefined);
-      await daemon('ovsdb-server', [
-        'ovsdb-server', f.db, `--remote=punix:${dbSock}`, `--pidfile=${f.ovsdbPid}`, `--unixctl=${f.ovsdbCtl}`,
-        `--log-file=${join(runDir, 'ovsdb.log')}`, '--detach', '--no-chdir',
-      ], join(runDir, 'ovsdb.log'));
+      const logFile = join(runDir, 'ovsdb.log');
+      await daemon('ovsdb-server', ovsdbServerCommand({ db: f.db, sock: dbSock, pidfile: f.ovsdbPid, unixctl: f.ovsdbCtl, logFile }), logFile);
       await waitFor(`ovsdb-server of ${opts.name}`, () => answers(['ovs-vsctl', `--db=unix:${dbSock}`, '--timeout=5', '--no-wait', 'init']));
       log.debug({ pid: await readPidfile(f.ovsdbPid) }, 'ovsdb-server up');
     }

@@ -4,8 +4,9 @@ import { readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProcRef } from './proc.js';
 
-export type Encap = 'vxlan' | 'geneve' | 'gre';
-export const ENCAPS: readonly Encap[] = ['vxlan', 'geneve', 'gre'];
+import { ENCAPS, type Encap } from '../model/types.js';
+
+export { ENCAPS, type Encap };
 
 export interface HostState {
   name: string;

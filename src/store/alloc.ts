@@ -3,6 +3,7 @@
  * `/wyvern/v1/alloc/<pool>/<n>` is created only if absent (modRevision 0), its value names the owner.
  * allocCandidate() lets a caller fold the claim into a larger transaction (network + name + key).
  */
+import { raceBackoff } from '../util/backoff.js';
 import { StoreError, type Compare, type Store, type TxnOp } from './types.js';
 
 export const allocPrefix = (pool: string): string => `/wyvern/v1/alloc/${pool}/`;
@@ -54,8 +55,6 @@ export async function allocCandidate(
   return { n, key, compare: { key, modRevision: 0 }, op: { op: 'put', key, value: opts.owner } };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Claims a free integer in `pool` for `opts.owner`; never hands one value to two callers. */
 export async function allocateInt(store: Store, pool: string, opts: AllocOptions): Promise<number> {
   const max = opts.maxAttempts ?? 200;
@@ -63,8 +62,7 @@ export async function allocateInt(store: Store, pool: string, opts: AllocOptions
     const c = await allocCandidate(store, pool, opts, attempt);
     const r = await store.txn([c.compare], [c.op]);
     if (r.succeeded) return c.n;
-    // Jitter spreads racing allocators so each round lets some through.
-    await sleep(Math.random() * Math.min(1 + attempt, 10));
+    await raceBackoff(attempt, { firstMs: 1, capMs: 10 });
   }
   throw new StoreError(`could not allocate from pool ${pool} after ${max} attempts (too much contention)`, 'CONFLICT');
 }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { encodeMessage, OfpErrorMessage, type FlowStats, type GroupDesc, type MeterConfig, type OfMessage } from '../../src/openflow/index.js';
 import type { FlowChannel } from '../../src/flows/manager.js';
 import { flowKey } from '../../src/flows/manager.js';
+import { FakeOFTable } from './fake-of-table.js';
 
 /**
  * An in-memory OpenFlow switch behind the FlowChannel interface: FLOW_MODs and GROUP_MODs in bundles are
@@ -77,6 +78,11 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
 
   async barrier(): Promise<void> {}
 
+  /** What is installed, as a table packets can be run through ("where does this packet go?"). */
+  table(): FakeOFTable {
+    return new FakeOFTable(this.flows.values(), this.groups.values());
+  }
+
   async dumpFlows(): Promise<FlowStats[]> {
     if (!this.isUp) throw new Error('not connected');
     return [...this.flows.values()];
@@ -94,8 +100,11 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
 
   private apply(table: Map<string, FlowStats>, groups: Map<number, GroupDesc>, m: OfMessage): void {
     if (m.type === 'GROUP_MOD') {
-      if (m.command === 2) groups.delete(m.groupId);
-      else groups.set(m.groupId, { groupId: m.groupId, groupType: m.groupType, buckets: m.buckets });
+      // OFPGC_ADD 0, OFPGC_MODIFY 1, OFPGC_DELETE 2 (OFPG_ALL deletes every group).
+      if (m.command === 2) {
+        if (m.groupId === 0xfffffffc) groups.clear();
+        else groups.delete(m.groupId);
+      } else groups.set(m.groupId, { groupId: m.groupId, groupType: m.groupType, buckets: m.buckets });
       return;
     }
     if (m.type === 'METER_MOD') {

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOvsHost, type OvsHost } from '../../src/sandbox/ovs-host.js';
 import { killAndWait, waitFor } from '../../src/sandbox/proc.js';
 import { run } from '../../src/sandbox/run.js';
+import { ovsdbServerCommand } from '../../src/sandbox/ovsdb-server.js';
 import { makePki, type CertFiles, type Pki } from '../helpers/pki.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -28,9 +29,10 @@ async function ovsdbWithSsl(h: OvsHost, server: CertFiles, ca: string): Promise<
   const pid = (await h.pids()).ovsdb;
   if (pid !== undefined) await killAndWait(pid, 'SIGTERM');
   const d = h.runDir;
-  await run(['ip', 'netns', 'exec', h.netns, 'ovsdb-server', join(d, 'conf.db'), `--remote=punix:${h.dbSock}`, '--remote=pssl:6640:127.0.0.1',
-    `--private-key=${server.key}`, `--certificate=${server.cert}`, `--ca-cert=${ca}`, `--pidfile=${join(d, 'ovsdb.pid')}`,
-    `--unixctl=${join(d, 'ovsdb.ctl')}`, `--log-file=${join(d, 'ovsdb.log')}`, '--detach', '--no-chdir']);
+  await run(['ip', 'netns', 'exec', h.netns, ...ovsdbServerCommand({
+    db: join(d, 'conf.db'), sock: h.dbSock, remotes: ['pssl:6640:127.0.0.1'], pidfile: join(d, 'ovsdb.pid'), unixctl: join(d, 'ovsdb.ctl'),
+    logFile: join(d, 'ovsdb.log'), extra: [`--private-key=${server.key}`, `--certificate=${server.cert}`, `--ca-cert=${ca}`],
+  })]);
   await waitFor('ovsdb-server with SSL', async () => (await h.exec(['ovs-vsctl', `--db=unix:${h.dbSock}`, '--timeout=2', 'show'])).code === 0);
 }
 

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { OvsdbClient } from '../../src/ovsdb/client.js';
 import { MonitoredDb } from '../../src/ovsdb/monitor.js';
 import { type Row, rowEquals, optional } from '../../src/ovsdb/datum.js';
-import { startOvsdbServer, type OvsdbTestServer } from '../../src/ovsdb/test-server.js';
+import { startOvsdbServer, type OvsdbTestServer } from '../helpers/ovsdb-server.js';
 
 let srv: OvsdbTestServer;
 const clients: OvsdbClient[] = [];

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { OvsdbClient } from '../../src/ovsdb/client.js';
 import { OvsdbError } from '../../src/ovsdb/errors.js';
-import { freePort, startOvsdbServer, type OvsdbTestServer } from '../../src/ovsdb/test-server.js';
+import { freePort, startOvsdbServer, type OvsdbTestServer } from '../helpers/ovsdb-server.js';
 
 // Passive SSL (pssl:) as OVS deploys it: the server and every controller hold certificates
 // signed by one CA; the server accepts any client signed by it and nobody else.

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SwitchLink } from '../../src/agent/switch-link.js';
-import { startOvsdbServer, type OvsdbTestServer } from '../../src/ovsdb/test-server.js';
+import { startOvsdbServer, type OvsdbTestServer } from '../helpers/ovsdb-server.js';
 import { optional } from '../../src/ovsdb/datum.js';
 import { OVS_DB } from '../../src/ovsdb/vswitch.js';
 import { silentLogger, type Logger } from '../../src/util/log.js';

@@ -5,8 +5,13 @@ import { bindingKey, chassisKey, networkKey, portKey } from '../../src/model/key
 import { silentLogger } from '../../src/util/log.js';
 import type { KeyValue } from '../../src/store/types.js';
 
+// Store documents are decoded like the store's writers encode them: ids are UUIDs.
+const N1 = '0a000000-0000-4000-8000-000000000001';
+const P1 = '0b000000-0000-4000-8000-000000000001';
+const P2 = '0b000000-0000-4000-8000-000000000002';
+const NAMES: Record<string, string> = { [P1]: 'p1', [P2]: 'p2' };
 const kv = (key: string, value: unknown): KeyValue => ({ key, value: JSON.stringify(value), createRevision: 1, modRevision: 1 });
-const port = (id: string) => ({ id, name: id, networkId: 'n1', mac: '02:00:00:00:00:01', fixedIps: [], portSecurity: true, allowedAddressPairs: [], portKey: 1 });
+const port = (id: string) => ({ id, name: NAMES[id], networkId: N1, mac: '02:00:00:00:00:01', fixedIps: [], portSecurity: true, allowedAddressPairs: [], portKey: 1 });
 
 function make(lazy: boolean) {
   const view = new TopologyView('hv1', 'vxlan');
@@ -18,22 +23,22 @@ function make(lazy: boolean) {
 describe('TopologySync', () => {
   it('adopts a binding listed before its port (etcd range order: bindings/ < ports/)', async () => {
     const { view, sync } = make(true);
-    await sync.want('n1', 'vm');
-    sync.applySnapshot(networkKey('n1'), [kv(networkKey('n1'), { id: 'n1', name: 'n1', tunnelKey: 5, mtu: 1500 })]);
-    sync.applySnapshot('/wyvern/v1/net/n1/', [
-      kv(bindingKey('n1', 'p1'), { chassis: 'hv2', updatedAt: '' }),
-      kv(portKey('n1', 'p1'), port('p1')),
+    await sync.want(N1, 'vm');
+    sync.applySnapshot(networkKey(N1), [kv(networkKey(N1), { id: N1, name: 'n1', tunnelKey: 5, mtu: 1500 })]);
+    sync.applySnapshot(`/wyvern/v1/net/${N1}/`, [
+      kv(bindingKey(N1, P1), { chassis: 'hv2', updatedAt: 't' }),
+      kv(portKey(N1, P1), port(P1)),
     ]);
-    expect(view.networks.get('n1')!.ports.get('p1')!.binding?.chassis).toBe('hv2');
+    expect(view.networks.get(N1)!.ports.get(P1)!.binding?.chassis).toBe('hv2');
   });
 
   it('a resync replaces what it had: keys missing from the new snapshot are deleted', async () => {
     const { view, sync } = make(true);
-    await sync.want('n1', 'vm');
-    sync.applySnapshot(networkKey('n1'), [kv(networkKey('n1'), { id: 'n1', name: 'n1', tunnelKey: 5, mtu: 1500 })]);
-    sync.applySnapshot('/wyvern/v1/net/n1/', [kv(portKey('n1', 'p1'), port('p1')), kv(portKey('n1', 'p2'), port('p2'))]);
-    sync.applySnapshot('/wyvern/v1/net/n1/', [kv(portKey('n1', 'p2'), port('p2'))]);
-    expect([...view.networks.get('n1')!.ports.keys()]).toEqual(['p2']);
+    await sync.want(N1, 'vm');
+    sync.applySnapshot(networkKey(N1), [kv(networkKey(N1), { id: N1, name: 'n1', tunnelKey: 5, mtu: 1500 })]);
+    sync.applySnapshot(`/wyvern/v1/net/${N1}/`, [kv(portKey(N1, P1), port(P1)), kv(portKey(N1, P2), port(P2))]);
+    sync.applySnapshot(`/wyvern/v1/net/${N1}/`, [kv(portKey(N1, P2), port(P2))]);
+    expect([...view.networks.get(N1)!.ports.keys()]).toEqual([P2]);
     sync.applySnapshot('/wyvern/v1/chassis/', [kv(chassisKey('hv2'), { name: 'hv2', tunnelIp: '1.1.1.2', encaps: ['vxlan'], version: '1' })]);
     sync.applySnapshot('/wyvern/v1/chassis/', []);
     expect(view.chassis.size).toBe(0);
@@ -43,10 +48,10 @@ describe('TopologySync', () => {
     const { sync } = make(false);
     const seen: unknown[] = [];
     sync.on('change', (c) => seen.push(c));
-    sync.applyPut(portKey('n1', 'p1'), JSON.stringify(port('p1')));
+    sync.applyPut(portKey(N1, P1), JSON.stringify(port(P1)));
     sync.applyPut(chassisKey('hv3'), JSON.stringify({ name: 'hv3', tunnelIp: '1.1.1.3', encaps: ['vxlan'], version: '1' }));
     expect(seen).toEqual([
-      { networks: new Set(['n1']), all: false },
+      { networks: new Set([N1]), all: false },
       { networks: new Set(), all: true },
     ]);
   });
@@ -54,29 +59,49 @@ describe('TopologySync', () => {
   it('a binding that does not move its port (own binding of a local VIF, same chassis again) changes nothing', () => {
     const { view, sync } = make(false);
     sync.applyPut(chassisKey('hv2'), JSON.stringify({ name: 'hv2', tunnelIp: '1.1.1.2', encaps: ['vxlan'], version: '1' }));
-    sync.applyPut(portKey('n1', 'p1'), JSON.stringify(port('p1')));
-    sync.applyPut(portKey('n1', 'p2'), JSON.stringify({ ...port('p2'), portKey: 2 }));
+    sync.applyPut(portKey(N1, P1), JSON.stringify(port(P1)));
+    sync.applyPut(portKey(N1, P2), JSON.stringify({ ...port(P2), portKey: 2 }));
     view.plugVif({ ifaceName: 't1', ofport: 5, ifaceId: 'p1' });
     const seen: unknown[] = [];
     sync.on('change', (c) => seen.push(c));
-    sync.applyPut(bindingKey('n1', 'p1'), JSON.stringify({ chassis: 'hv1', updatedAt: 'a' })); // local VIF: stays local
-    sync.applyPut(bindingKey('n1', 'p2'), JSON.stringify({ chassis: 'hv2', updatedAt: 'a' })); // unknown -> hv2
-    sync.applyPut(bindingKey('n1', 'p2'), JSON.stringify({ chassis: 'hv2', updatedAt: 'b' })); // rewritten, same place
-    expect(seen).toEqual([{ networks: new Set(['n1']), all: false }]);
-    sync.applyDelete(bindingKey('n1', 'p1')); // still local
-    sync.applyDelete(bindingKey('n1', 'p2')); // hv2 -> unknown
+    sync.applyPut(bindingKey(N1, P1), JSON.stringify({ chassis: 'hv1', updatedAt: 'a' })); // local VIF: stays local
+    sync.applyPut(bindingKey(N1, P2), JSON.stringify({ chassis: 'hv2', updatedAt: 'a' })); // unknown -> hv2
+    sync.applyPut(bindingKey(N1, P2), JSON.stringify({ chassis: 'hv2', updatedAt: 'b' })); // rewritten, same place
+    expect(seen).toEqual([{ networks: new Set([N1]), all: false }]);
+    sync.applyDelete(bindingKey(N1, P1)); // still local
+    sync.applyDelete(bindingKey(N1, P2)); // hv2 -> unknown
     expect(seen.length).toBe(2);
-    expect(view.networks.get('n1')!.ports.get('p1')!.binding).toBeUndefined();
+    expect(view.networks.get(N1)!.ports.get(P1)!.binding).toBeUndefined();
   });
 
   it('lazy: forgets a network when its last reason goes', async () => {
     const { view, sync } = make(true);
-    await sync.want('n1', 'a');
-    await sync.want('n1', 'b');
-    sync.applyPut(networkKey('n1'), JSON.stringify({ id: 'n1', name: 'n1', tunnelKey: 5, mtu: 1500 }));
-    await sync.unwant('n1', 'a');
-    expect(view.networks.has('n1')).toBe(true);
-    await sync.unwant('n1', 'b');
-    expect(view.networks.has('n1')).toBe(false);
+    await sync.want(N1, 'a');
+    await sync.want(N1, 'b');
+    sync.applyPut(networkKey(N1), JSON.stringify({ id: N1, name: 'n1', tunnelKey: 5, mtu: 1500 }));
+    await sync.unwant(N1, 'a');
+    expect(view.networks.has(N1)).toBe(true);
+    await sync.unwant(N1, 'b');
+    expect(view.networks.has(N1)).toBe(false);
+  });
+
+  it('a document that does not decode is logged once and ignored; a valid one later is taken', () => {
+    const warnings: unknown[] = [];
+    const logger = { ...silentLogger, warn: (o: unknown, m: string) => void warnings.push([o, m]) } as unknown as typeof silentLogger;
+    const view = new TopologyView('hv1', 'vxlan');
+    const sync = new TopologySync(view, { add: () => undefined, remove: () => undefined, prefixes: () => [] }, logger, false);
+    const good = port(P1);
+    sync.applyPut(portKey(N1, P1), JSON.stringify(good));
+    for (const bad of ['not json', JSON.stringify({ ...good, portKey: -1 }), JSON.stringify({ ...good, mac: 'zz' })]) {
+      expect(() => sync.applyPut(portKey(N1, P1), bad)).not.toThrow();
+    }
+    sync.applyPut(chassisKey('hv9'), JSON.stringify({ name: 'hv9', tunnelIp: '999.1.1.1', encaps: ['vxlan'], version: '1' }));
+    expect(warnings.length).toBe(2); // one per key, not one per put
+    expect(view.networks.get(N1)!.ports.get(P1)!.port).toEqual(good);
+    expect(view.chassis.has('hv9')).toBe(false);
+    sync.applyPut(portKey(N1, P1), JSON.stringify({ ...good, portKey: 7 }));
+    expect(view.networks.get(N1)!.ports.get(P1)!.port.portKey).toBe(7);
+    sync.applyPut(portKey(N1, P1), 'garbage again');
+    expect(warnings.length).toBe(3); // valid in between: a new bad value is worth a new warning
   });
 });

@@ -4,9 +4,9 @@ import { FlowComputer } from '../../src/agent/compute.js';
 import { TopologyView, type NetworkState } from '../../src/agent/view.js';
 import { FlowManager } from '../../src/flows/manager.js';
 import type { Port, Router } from '../../src/model/types.js';
-import { formatFlow } from '../../src/openflow/index.js';
 import { loadPipeline } from '../../src/pipeline/pipeline.js';
-import { PipelineTables, type DesiredFlow } from '../../src/pipeline/tables.js';
+import { PipelineTables } from '../../src/pipeline/tables.js';
+import { FakeOFTable, type PacketSpec } from '../helpers/fake-of-table.js';
 import { FakeSwitch } from '../helpers/fake-switch.js';
 
 const tables = new PipelineTables(loadPipeline());
@@ -55,8 +55,16 @@ function makeView(): TopologyView {
   return v;
 }
 
-const text = (flows: DesiredFlow[]) =>
-  flows.map((f) => formatFlow({ ...f, durationSec: 0, durationNsec: 0, flags: 0, packetCount: 0n, byteCount: 0n }));
+/** The desired flows of a view, as a switch packets can be run through. */
+const switchOf = (view: TopologyView) => new FakeOFTable(new FlowComputer(tables, APPS, view, new FlowManager(new FakeSwitch())).fullRecompute());
+
+const MAC = (n: number) => `02:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
+const BCAST = 'ff:ff:ff:ff:ff:ff';
+const TUNNEL = 10;
+/** A packet from local VM n (its ofport is n) to `dst`. */
+const fromVm = (n: number, dst: string, more: PacketSpec = {}): PacketSpec => ({ in_port: n, eth_src: MAC(n), eth_dst: dst, ...more });
+/** A packet arriving from the tunnel with network key `key`. */
+const fromTunnel = (key: number, dst: string, more: PacketSpec = {}): PacketSpec => ({ in_port: TUNNEL, tun_id: key, eth_src: MAC(2), eth_dst: dst, ...more });
 
 describe('proactive apps', () => {
   it('compute flows that pass the pipeline guards for every app', () => {
@@ -72,12 +80,74 @@ describe('proactive apps', () => {
     for (const f of [...flows, ...computer.fullRecompute()]) expect(() => tables.check(f), `${f.table} ${f.priority}`).not.toThrow();
   });
 
-  it('local ports get classifier, port security and local egress; remote ports a tunnel egress that never re-tunnels', () => {
-    const out = text(makeView() && new FlowComputer(tables, APPS, makeView(), new FlowManager(new FakeSwitch())).fullRecompute()).join('\n');
-    expect(out).toMatch(/table=0, priority=100,in_port=1 actions=.*reg6.*write_metadata:0x1.*goto_table:10/);
-    expect(out).toMatch(/priority=100,reg6=0x1,dl_src=02:00:00:00:00:01 .*goto_table:20/);
-    expect(out).toMatch(/priority=100,reg0=0\/0x1,reg7=0x2 actions=set_field:0x1->tun_id,set_field:172\.31\.0\.2->tun_dst,output:10/);
-    expect(out).toMatch(/priority=100,reg7=0x1 actions=output:1/);
+  it('a packet from a local VIF is classified (network, source port) and delivered to a local port', () => {
+    const sw = switchOf(makeView());
+    // vm1 (ofport 1) to vm3 (local, ofport 3): network n1 (key 1) in metadata, source port 1, destination port 3.
+    expect(sw.outputs(fromVm(1, MAC(3)))).toEqual([
+      { port: 3, packet: expect.objectContaining({ in_port: 1, metadata: 1, reg6: 1, reg7: 3, eth_dst: MAC(3) }) },
+    ]);
+  });
+
+  it('port security: a port may only send from its own MAC', () => {
+    const sw = switchOf(makeView());
+    expect(sw.outputs({ ...fromVm(1, MAC(3)), eth_src: '02:00:00:00:00:99' })).toEqual([]);
+    expect(sw.outputs({ ...fromVm(1, BCAST), eth_src: MAC(3) })).toEqual([]);
+  });
+
+  it('a packet from vm1 to vm2\'s MAC leaves on the tunnel to hv2 with key 1', () => {
+    const outs = switchOf(makeView()).outputs(fromVm(1, MAC(2)));
+    expect(outs).toEqual([{ port: TUNNEL, packet: expect.objectContaining({ tun_id: 1, tun_ipv4_dst: '172.31.0.2', eth_dst: MAC(2) }) }]);
+  });
+
+  it('from the tunnel: delivered to the local port by network key and MAC, never tunnelled again, never across networks', () => {
+    const sw = switchOf(makeView());
+    expect(sw.ports(fromTunnel(1, MAC(1)))).toEqual([1]);
+    expect(sw.outputs(fromTunnel(1, MAC(1)))[0]!.packet).toMatchObject({ metadata: 1, reg0: 1, reg7: 1 });
+    expect(sw.ports(fromTunnel(1, MAC(2)))).toEqual([]); // vm2 is remote: no tunnel-to-tunnel
+    expect(sw.ports(fromTunnel(1, BCAST))).toEqual([1, 3]); // flooded locally only
+    expect(sw.ports(fromTunnel(2, MAC(1)))).toEqual([5]); // key 2 is n2: vm1's MAC is unknown there, flooded to n2's vm5 only
+    expect(sw.ports(fromTunnel(9, BCAST))).toEqual([]); // unknown key
+  });
+
+  it('broadcast from a VM: every other local port of its network and each remote chassis once', () => {
+    const sw = switchOf(makeView());
+    const outs = sw.outputs(fromVm(1, BCAST));
+    expect(sw.ports(fromVm(1, BCAST))).toEqual([3, TUNNEL]);
+    expect(outs.find((o) => o.port === TUNNEL)!.packet).toMatchObject({ tun_id: 1, tun_ipv4_dst: '172.31.0.2' });
+    // n2 floods on its own: vm5's broadcast reaches hv2 (vm4) with key 2, never n1's ports.
+    expect(sw.outputs(fromVm(5, BCAST)).map((o) => [o.port, o.packet.tun_id])).toEqual([[TUNNEL, 2]]);
+  });
+
+  it('ARP for a known address is answered on the asking port, never sent on', () => {
+    const ask = fromVm(1, BCAST, { eth_type: 0x0806, arp_op: 1, arp_sha: MAC(1), arp_spa: '10.1.0.1', arp_tpa: '10.1.0.2' });
+    expect(switchOf(makeView()).outputs(ask)).toEqual([
+      { port: 1, packet: expect.objectContaining({ eth_dst: MAC(1), eth_src: MAC(2), arp_op: 2, arp_sha: MAC(2), arp_spa: '10.1.0.2', arp_tha: MAC(1), arp_tpa: '10.1.0.1' }) },
+    ]);
+    // The router's address on n2 is answered with the router interface's MAC.
+    const gw = fromVm(5, BCAST, { eth_type: 0x0806, arp_op: 1, arp_sha: MAC(5), arp_spa: '10.2.0.5', arp_tpa: '10.2.0.1' });
+    expect(switchOf(makeView()).outputs(gw)).toEqual([{ port: 5, packet: expect.objectContaining({ eth_src: '02:aa:00:00:02:01', arp_spa: '10.2.0.1' }) }]);
+  });
+
+  it('DHCP requests from a VM go to the agent only', () => {
+    const discover = fromVm(1, BCAST, { eth_type: 0x0800, ip_proto: 17, ipv4_src: '0.0.0.0', ipv4_dst: '255.255.255.255', udp_src: 68, udp_dst: 67 });
+    expect(switchOf(makeView()).ports(discover)).toEqual(['controller']);
+  });
+
+  it('the proactive router routes between its networks: MACs rewritten, TTL decremented, on into the other network', () => {
+    const sw = switchOf(makeView());
+    const ip = (dst: string, ttl = 64) => fromVm(1, '02:aa:00:00:01:01', { eth_type: 0x0800, ip_proto: 1, ipv4_src: '10.1.0.1', ipv4_dst: dst, ip_ttl: ttl });
+    // To vm5 on this hypervisor.
+    expect(sw.outputs(ip('10.2.0.5'))).toEqual([
+      { port: 5, packet: expect.objectContaining({ eth_src: '02:aa:00:00:02:01', eth_dst: MAC(5), ip_ttl: 63, metadata: 2, reg7: 5 }) },
+    ]);
+    // To vm4 on hv2: through the tunnel with n2's key.
+    expect(sw.outputs(ip('10.2.0.4'))).toEqual([
+      { port: TUNNEL, packet: expect.objectContaining({ eth_dst: MAC(4), ip_ttl: 63, tun_id: 2, tun_ipv4_dst: '172.31.0.2' }) },
+    ]);
+    // An expiring TTL, the router's own address, or no route: the agent answers (ICMP).
+    expect(sw.ports(ip('10.2.0.5', 1))).toEqual(['controller']);
+    expect(sw.ports(ip('10.2.0.1'))).toEqual(['controller']);
+    expect(sw.ports(ip('192.0.2.1'))).toEqual(['controller']);
   });
 
   it('incremental recompute of changed networks equals a full recompute', async () => {
@@ -93,11 +163,16 @@ describe('proactive apps', () => {
     view.plugVif({ ifaceName: 'tap2', ofport: 2, ifaceId: 'vm2' });
     view.networks.get('n2')!.ports.delete('p5');
     view.unplugVif('vm5');
+    // Before: vm2 is on hv2, so the switch sends vm1's packets for it into the tunnel.
+    expect(sw.table().ports(fromVm(1, MAC(2)))).toEqual([TUNNEL]);
     computer.markDirty('n1');
     computer.markDirty('n2');
     computer.flush();
     await fm.sync();
     expect(computer.compare().equal).toBe(true);
     expect((await fm.compareSwitch(computer.fullRecompute())).equal).toBe(true);
+    // After, on what the switch has installed: vm2 is local on ofport 2, vm5 is gone.
+    expect(sw.table().ports(fromVm(1, MAC(2)))).toEqual([2]);
+    expect(sw.table().ports(fromTunnel(2, MAC(5)))).toEqual([]);
   });
 });

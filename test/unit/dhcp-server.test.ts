@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { handleDhcp, interfaceMtu, type DhcpDecision } from '../../src/apps/dhcp/index.js';
 import { DHCP_TYPE, OPT, decodeClasslessRoutes, parseFrame, type ParsedFrame } from '../../src/packet/index.js';
 import { PORT_MAC, SERVER_MAC, baseCtx, clientFrame } from '../fixtures/dhcp/helpers.js';
+import type { Encap } from '../../src/model/types.js';
 
 const T = DHCP_TYPE;
 const ME = '10.77.0.54';
@@ -232,7 +233,7 @@ describe('handleDhcp: options', () => {
   });
 
   it('MTU = network MTU − encapsulation overhead (vxlan 50, geneve 58, gre 42, vlan 0, override)', () => {
-    const mtu = (encapsulation: 'vxlan' | 'geneve' | 'gre' | 'vlan', overhead?: number): number =>
+    const mtu = (encapsulation: Encap | 'vlan', overhead?: number): number =>
       interfaceMtu(baseCtx({ network: { mtu: 1500, encapsulation, overhead } }));
     expect([mtu('vxlan'), mtu('geneve'), mtu('gre'), mtu('vlan'), mtu('geneve', 70)]).toEqual([1450, 1442, 1458, 1500, 1430]);
     const d = reply(handleDhcp(clientFrame({ type: T.DISCOVER, prl: [26] }), baseCtx({ network: { mtu: 9000, encapsulation: 'geneve' } }), 0)).f.dhcp!;

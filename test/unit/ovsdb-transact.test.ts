@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OvsdbClient } from '../../src/ovsdb/client.js';
 import { NamedUuid, Uuid, optional } from '../../src/ovsdb/datum.js';
 import { OvsdbError } from '../../src/ovsdb/errors.js';
-import { startOvsdbServer, type OvsdbTestServer } from '../../src/ovsdb/test-server.js';
+import { startOvsdbServer, type OvsdbTestServer } from '../helpers/ovsdb-server.js';
 
 // A small schema of our own that exercises every atomic type and set/map/optional shapes.
 const schema = {

@@ -6,10 +6,10 @@ import {
   optU16,
   optU32,
   optU8,
-  parseCidr,
   type ClasslessRoute,
   type DhcpMessage,
 } from '../../packet/index.js';
+import { maskOf, toCidr } from '../../net/addr.js';
 import { ENCAP_OVERHEAD, type DhcpContext } from './types.js';
 
 /** Options the server always sends in OFFER/ACK, whatever the parameter request list says. */
@@ -33,7 +33,8 @@ export function gatewayOf(ctx: DhcpContext): string | undefined {
 function offerable(ctx: DhcpContext): Map<number, Buffer> {
   const { subnet, port } = ctx;
   const m = new Map<number, Buffer>();
-  const { network, mask } = parseCidr(subnet.cidr);
+  const { network, prefix } = toCidr(subnet.cidr);
+  const mask = maskOf(prefix);
   const gw = gatewayOf(ctx);
   m.set(OPT.subnetMask, optU32(mask));
   if (gw) m.set(OPT.router, optIps([gw]));
@@ -46,7 +47,7 @@ function offerable(ctx: DhcpContext): Map<number, Buffer> {
   if (subnet.hostRoutes.length > 0) {
     // RFC 3442: a client that gets 121 ignores option 3, so the default route must be in 121 too.
     const routes: ClasslessRoute[] = subnet.hostRoutes.map((r) => ({ destination: r.destination, router: r.nexthop }));
-    if (gw && !routes.some((r) => parseCidr(r.destination).prefix === 0)) routes.push({ destination: '0.0.0.0/0', router: gw });
+    if (gw && !routes.some((r) => toCidr(r.destination).prefix === 0)) routes.push({ destination: '0.0.0.0/0', router: gw });
     const v = encodeClasslessRoutes(routes);
     m.set(OPT.classlessRoutes, v);
     m.set(OPT.msClasslessRoutes, v);

@@ -1,8 +1,6 @@
 import {
   BOOTREPLY,
   BOOTREQUEST,
-  BROADCAST_IP,
-  BROADCAST_MAC,
   DHCP_CLIENT_PORT,
   DHCP_FLAG_BROADCAST,
   DHCP_SERVER_PORT,
@@ -10,16 +8,14 @@ import {
   IPV4_HEADER_LEN,
   PacketError,
   UDP_HEADER_LEN,
-  ZERO_IP,
   buildDhcp,
   buildUdpIpv4Frame,
-  parseCidr,
   parseDhcp,
   parseFrame,
-  intToIp,
   type DhcpMessage,
   type ParsedFrame,
 } from '../../packet/index.js';
+import { BROADCAST_IP, BROADCAST_MAC, ZERO_IP, broadcastOf, intToIp, toCidr } from '../../net/addr.js';
 import { gatewayOf, interfaceMtu, replyOptions, type ReplyType } from './options.js';
 import type { DhcpClientState, DhcpContext, DhcpDecision, DhcpDropCounter } from './types.js';
 
@@ -122,8 +118,7 @@ function dhcpOf(f: ParsedFrame): DhcpMessage | DhcpDecision {
 function addressedToUs(f: ParsedFrame, ctx: DhcpContext, serverIp: string): boolean {
   const dst = f.ipv4?.dst;
   if (dst === undefined || dst === BROADCAST_IP || dst === serverIp) return true;
-  const { network, mask } = parseCidr(ctx.subnet.cidr);
-  return dst === intToIp((network | ~mask) >>> 0);
+  return dst === intToIp(broadcastOf(toCidr(ctx.subnet.cidr)));
 }
 
 function decide(f: ParsedFrame, ctx: DhcpContext): DhcpDecision {

@@ -1,7 +1,8 @@
+import type { Encap } from '../../model/types.js';
 import type { Logger } from '../../util/log.js';
 
 /** Tunnel encapsulations and the bytes each adds to an inner Ethernet frame (outer IPv4). */
-export type Encapsulation = 'vxlan' | 'geneve' | 'gre' | 'vlan' | 'flat' | 'local';
+export type Encapsulation = Encap | 'vlan' | 'flat' | 'local';
 
 /**
  * Overhead per encapsulation, in bytes, subtracted from the network MTU for DHCP option 26:

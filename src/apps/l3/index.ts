@@ -1,7 +1,8 @@
 import type { Action, Match } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import { ALL_ONES_64, type NetworkApp } from '../types.js';
-import { maskText, parseCidr, portsBehind, routersOn, type RouteTarget } from './topology.js';
+import { toCidr } from '../../net/addr.js';
+import { maskText, portsBehind, routersOn, type RouteTarget } from './topology.js';
 
 const ETH_IP = 0x0800;
 
@@ -74,7 +75,7 @@ export const l3App: NetworkApp = {
         }
       }
       for (const r of router.routes) {
-        const { prefix: len } = parseCidr(r.cidr);
+        const { prefix: len } = toCidr(r.cidr);
         const hop = router.interfaces
           .flatMap((egress) => portsBehind(view, egress))
           .find((x) => x.port.fixedIps.some((f) => f.ip === r.nexthop));

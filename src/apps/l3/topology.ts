@@ -1,17 +1,14 @@
 import type { NetworkState, TopologyView } from '../../agent/view.js';
 import type { Port, Router, RouterInterface, Subnet } from '../../model/types.js';
-import { intToIp, ipToInt, parseCidr, prefixToMask } from '../../packet/index.js';
-
-export { parseCidr };
+import { cidrContains, intToIp, ipToInt, maskOf, toCidr } from '../../net/addr.js';
 
 export function inCidr(ip: string, cidr: string): boolean {
-  const c = parseCidr(cidr);
-  return ((ipToInt(ip) & c.mask) >>> 0) === c.network;
+  return cidrContains(toCidr(cidr), ipToInt(ip));
 }
 
 /** Dotted netmask of a prefix length (ovs-ofctl style masks in flows). */
 export function maskText(prefix: number): string {
-  return intToIp(prefixToMask(prefix));
+  return intToIp(maskOf(prefix));
 }
 
 /** Routers with an interface on this network, with that interface. */
@@ -82,7 +79,7 @@ export function resolveRoute(view: TopologyView, router: Router, dst: string): {
     if (t) return { target: t, ip: dst };
   }
   // Longest prefix first; a route whose next hop is not (yet) known falls through to shorter ones.
-  const routes = router.routes.length > 1 ? [...router.routes].sort((a, b) => parseCidr(b.cidr).prefix - parseCidr(a.cidr).prefix) : router.routes;
+  const routes = router.routes.length > 1 ? [...router.routes].sort((a, b) => toCidr(b.cidr).prefix - toCidr(a.cidr).prefix) : router.routes;
   for (const r of routes) {
     if (!inCidr(dst, r.cidr)) continue;
     for (const iface of router.interfaces) {

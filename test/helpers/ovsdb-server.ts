@@ -1,12 +1,16 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createOvsdb, ovsdbServerCommand, VSWITCH_SCHEMA } from '../../src/sandbox/ovsdb-server.js';
+
+export { VSWITCH_SCHEMA };
 
 /**
  * A standalone ovsdb-server on a temporary database, for tests and benchmarks that need a
- * database but no switch. Processes are tracked by pid and killed only by pid.
+ * database but no switch. Processes are tracked by pid and killed only by pid. The database and
+ * command line are made as the sandbox makes them (src/sandbox/ovsdb-server.ts).
  */
 export interface OvsdbTestServer {
   dir: string;
@@ -37,8 +41,6 @@ export interface OvsdbTestServerOptions {
   clustered?: boolean;
 }
 
-export const VSWITCH_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
-
 export async function startOvsdbServer(o: OvsdbTestServerOptions = {}): Promise<OvsdbTestServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), o.prefix ?? 'wyvern-ovsdb-'));
   let schemaPath = o.schemaPath ?? VSWITCH_SCHEMA;
@@ -48,24 +50,14 @@ export async function startOvsdbServer(o: OvsdbTestServerOptions = {}): Promise<
   }
   const dbPath = path.join(dir, 'conf.db');
   const sock = path.join(dir, 'db.sock');
-  if (o.clustered) {
-    const port = await freePort();
-    execFileSync('ovsdb-tool', ['create-cluster', dbPath, schemaPath, `tcp:127.0.0.1:${port}`]);
-  } else execFileSync('ovsdb-tool', ['create', dbPath, schemaPath]);
-  const args = [
-    `--remote=punix:${sock}`,
-    ...(o.remotes ?? []).map((r) => `--remote=${r}`),
-    `--unixctl=${path.join(dir, 'ovsdb.ctl')}`,
-    `--log-file=${path.join(dir, 'ovsdb.log')}`,
-    '-vfile:info',
-    '-vconsole:off',
-    ...(o.args ?? []),
-    dbPath,
-  ];
+  await createOvsdb(dbPath, schemaPath, o.clustered ? { cluster: `tcp:127.0.0.1:${await freePort()}` } : {});
+  const [bin, ...args] = ovsdbServerCommand({
+    db: dbPath, sock, remotes: o.remotes, unixctl: path.join(dir, 'ovsdb.ctl'), logFile: path.join(dir, 'ovsdb.log'), extra: o.args,
+  });
   let child: ChildProcess | undefined;
   const start = async () => {
     rmSync(sock, { force: true });
-    const c = spawn('ovsdb-server', args, { stdio: 'ignore' });
+    const c = spawn(bin!, args, { stdio: 'ignore' });
     child = c;
     const exited = new Promise<never>((_, rej) => c.once('exit', (code) => rej(new Error(`ovsdb-server exited (${code}); see ${dir}/ovsdb.log`))));
     exited.catch(() => undefined);

@@ -1,0 +1,322 @@
+/**
+ * "Where does this packet go?" (after Faucet's FakeOFTable.is_output): runs a packet, given as in_port and header
+ * fields, through a set of OpenFlow 1.3 flows (plus OVS's Nicira actions) and answers what comes out, with the
+ * packet as modified on the way (tunnel key and destination, VLAN, MACs, TTL, registers, metadata…).
+ *
+ * Semantics modelled (as OVS implements them):
+ * - per table, the highest-priority flow whose every match field equals the packet's under its mask
+ *   (fields the packet lacks read as 0, like registers); two matching flows of equal priority are an error
+ *   (the switch's choice would be arbitrary); no match = the OpenFlow 1.3 table miss, a drop;
+ * - instructions in OpenFlow order: apply_actions, clear_actions, write_actions, write_metadata, goto_table
+ *   (forward only); the action set runs when the pipeline ends without a goto;
+ * - actions: output (to a number, in_port, controller, local, normal, flood, all; never back to the in_port unless
+ *   addressed as in_port, as OVS), set_field (masked too), reg_load, reg_move, set_tunnel, push_vlan / pop_vlan,
+ *   dec_nw_ttl / dec_ttl (a TTL of 0 or 1 stops the packet: OVS drops it, or sends it to the controller for
+ *   dec_ttl), controller (with userdata), resubmit (to a table and/or as from a port, depth-limited like OVS),
+ *   group (all: every bucket on a copy; indirect and select: the first bucket, select being deterministic
+ *   here), exit, note;
+ * - anything else (conntrack, learn, conjunction…) throws: a test must not pass on an action that was ignored.
+ */
+import { FIELD_DEFS, FIELDS_BY_NAME, type Action, type FieldDef, type FieldValue, type Instruction, type Match } from '../../src/openflow/index.js';
+import { formatIpv6, intToIp, parseIpv4, parseIpv6 } from '../../src/net/addr.js';
+import { portNumber } from '../../src/openflow/constants.js';
+
+/** A flow as the table sees it (DesiredFlow and FlowStats both fit). */
+export interface TableFlow {
+  tableId: number;
+  priority: number;
+  match: Match;
+  instructions: Instruction[];
+  cookie?: bigint;
+}
+
+/** A group as GROUP_MOD carries it. */
+export interface TableGroup {
+  groupId: number;
+  groupType: 'all' | 'select' | 'indirect' | 'ff' | number;
+  buckets: { actions: Action[] }[];
+}
+
+/** A packet: in_port and any header / metadata fields by name (OXM or ovs-ofctl names), friendly values. */
+export type PacketSpec = Record<string, FieldValue>;
+
+/** A packet's fields with friendly values: MACs and IPs as text, other fields as numbers (bigint when wider). */
+export type PacketFields = Record<string, number | bigint | string>;
+
+export interface Delivery {
+  /** An ofport, or a reserved port name ('controller', 'local', 'normal', 'flood', 'all'). */
+  port: number | string;
+  /** The packet as it left, every field it has (in_port is the one it came in on). */
+  packet: PacketFields;
+  /** For the controller: the userdata of a Nicira controller action, the reason ('action' or 'invalid_ttl'). */
+  userdata?: Buffer;
+  reason?: 'action' | 'invalid_ttl';
+}
+
+export interface Trace {
+  outputs: Delivery[];
+  /** Every flow the packet hit, in order (table, priority, cookie). */
+  path: { tableId: number; priority: number; cookie: bigint }[];
+}
+
+const MAX_RESUBMIT_DEPTH = 64;
+const GROUP_TYPES = ['all', 'select', 'indirect', 'ff'];
+
+/** One name per field: an NXM duplicate (`tun_id_nxm`) is the OXM field (`tun_id`); ovs-ofctl names work too. */
+function fieldDef(name: string): FieldDef {
+  const d = FIELDS_BY_NAME.get(name) ?? FIELD_DEFS.find((f) => f.ovsName === name);
+  if (!d) throw new Error(`fake table: unknown field ${name}`);
+  const base = d.name.endsWith('_nxm') ? FIELDS_BY_NAME.get(d.name.slice(0, -4)) : undefined;
+  return base ?? d;
+}
+
+function width(d: FieldDef): number {
+  return d.len * 8;
+}
+
+function toBig(d: FieldDef, v: FieldValue): bigint {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'number') return BigInt(v);
+  if (Buffer.isBuffer(v)) return v.length === 0 ? 0n : BigInt(`0x${v.toString('hex')}`);
+  if (d.kind === 'mac') {
+    if (!/^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i.test(v)) throw new Error(`fake table: bad MAC ${v} for ${d.name}`);
+    return BigInt(`0x${v.replace(/[:-]/g, '')}`);
+  }
+  if (d.kind === 'ipv4') {
+    const n = parseIpv4(v);
+    if (n === undefined) throw new Error(`fake table: bad IPv4 ${v} for ${d.name}`);
+    return BigInt(n);
+  }
+  if (d.kind === 'ipv6') {
+    const n = parseIpv6(v);
+    if (n === undefined) throw new Error(`fake table: bad IPv6 ${v} for ${d.name}`);
+    return n;
+  }
+  return BigInt(v);
+}
+
+function friendly(d: FieldDef, v: bigint): number | bigint | string {
+  if (d.kind === 'mac') return v.toString(16).padStart(12, '0').replace(/(..)(?!$)/g, '$1:');
+  if (d.kind === 'ipv4') return intToIp(Number(v));
+  if (d.kind === 'ipv6') return formatIpv6(v);
+  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+function ones(bits: number): bigint {
+  return (1n << BigInt(bits)) - 1n;
+}
+
+/** A packet in flight: fields by canonical name as bigints. */
+class Pkt {
+  readonly fields = new Map<string, bigint>();
+
+  static from(spec: PacketSpec): Pkt {
+    const p = new Pkt();
+    for (const [k, v] of Object.entries(spec)) p.fields.set(fieldDef(k).name, toBig(fieldDef(k), v));
+    if (!p.fields.has('in_port')) throw new Error('fake table: a packet needs in_port');
+    return p;
+  }
+
+  clone(): Pkt {
+    const p = new Pkt();
+    for (const [k, v] of this.fields) p.fields.set(k, v);
+    return p;
+  }
+
+  get(name: string): bigint {
+    return this.fields.get(fieldDef(name).name) ?? 0n;
+  }
+
+  set(name: string, v: bigint, mask?: bigint): void {
+    const d = fieldDef(name);
+    const all = ones(width(d));
+    const m = mask === undefined ? all : mask & all;
+    this.fields.set(d.name, (this.get(d.name) & ~m & all) | (v & m));
+  }
+
+  /** Bits [ofs, ofs + nBits) of a field. */
+  bits(name: string, ofs: number, nBits: number): bigint {
+    return (this.get(name) >> BigInt(ofs)) & ones(nBits);
+  }
+
+  setBits(name: string, ofs: number, nBits: number, v: bigint): void {
+    this.set(name, (v & ones(nBits)) << BigInt(ofs), ones(nBits) << BigInt(ofs));
+  }
+
+  view(): PacketFields {
+    const out: PacketFields = {};
+    for (const k of [...this.fields.keys()].sort()) out[k] = friendly(fieldDef(k), this.fields.get(k)!);
+    return out;
+  }
+}
+
+/** Flows (and groups) and the packets run through them. */
+export class FakeOFTable {
+  private readonly tables = new Map<number, TableFlow[]>();
+  private readonly groups = new Map<number, TableGroup>();
+
+  constructor(flows: Iterable<TableFlow>, groups: Iterable<TableGroup> = []) {
+    for (const f of flows) {
+      let t = this.tables.get(f.tableId);
+      if (!t) this.tables.set(f.tableId, (t = []));
+      t.push(f);
+    }
+    for (const t of this.tables.values()) t.sort((a, b) => b.priority - a.priority);
+    for (const g of groups) this.groups.set(g.groupId, g);
+  }
+
+  /** Runs a packet from table 0; every output with the packet as it left. */
+  trace(spec: PacketSpec): Trace {
+    const trace: Trace = { outputs: [], path: [] };
+    const pkt = Pkt.from(spec);
+    const actionSet = new Map<string, Action>();
+    this.runTable(0, pkt, trace, actionSet, 0);
+    return trace;
+  }
+
+  /** The outputs of trace(): where the packet goes, and as what. */
+  outputs(spec: PacketSpec): Delivery[] {
+    return this.trace(spec).outputs;
+  }
+
+  /** Whether the packet leaves on `port`, and (when given) with these fields (friendly values). */
+  isOutput(spec: PacketSpec, port: number | string, fields: PacketSpec = {}): boolean {
+    return this.outputs(spec).some((o) => o.port === port && Object.entries(fields).every(([k, v]) => {
+      const d = fieldDef(k);
+      return o.packet[d.name] !== undefined && toBig(d, o.packet[d.name]!) === toBig(d, v);
+    }));
+  }
+
+  /** The ports the packet leaves on (sorted numbers first, then reserved names). */
+  ports(spec: PacketSpec): (number | string)[] {
+    return this.outputs(spec).map((o) => o.port).sort((a, b) => (typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : typeof a === 'number' ? -1 : 1));
+  }
+
+  private lookup(tableId: number, pkt: Pkt): TableFlow | undefined {
+    const flows = this.tables.get(tableId) ?? [];
+    const hits = flows.filter((f) => f.match.every((m) => {
+      if (m.field === 'unknown' || m.value === undefined) throw new Error('fake table: cannot match an unknown field');
+      const d = fieldDef(m.field);
+      const mask = m.mask === undefined ? ones(width(d)) : toBig(d, m.mask);
+      return (pkt.get(d.name) & mask) === (toBig(d, m.value) & mask);
+    }));
+    if (hits.length > 1 && hits[0]!.priority === hits[1]!.priority) {
+      throw new Error(`fake table: table ${tableId} has two matching flows at priority ${hits[0]!.priority}: the switch would pick one arbitrarily`);
+    }
+    return hits[0];
+  }
+
+  private runTable(tableId: number, pkt: Pkt, trace: Trace, actionSet: Map<string, Action>, depth: number): 'exit' | undefined {
+    const flow = this.lookup(tableId, pkt);
+    if (!flow) return undefined; // table miss in OpenFlow 1.3: drop
+    trace.path.push({ tableId, priority: flow.priority, cookie: flow.cookie ?? 0n });
+    let next: number | undefined;
+    const order = ['apply_actions', 'clear_actions', 'write_actions', 'write_metadata', 'goto_table'];
+    for (const ins of [...flow.instructions].sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type))) {
+      switch (ins.type) {
+        case 'apply_actions':
+          if (this.runActions(ins.actions, pkt, trace, depth) === 'exit') return 'exit';
+          break;
+        case 'clear_actions':
+          actionSet.clear();
+          break;
+        case 'write_actions':
+          for (const a of ins.actions) actionSet.set(a.type === 'set_field' ? `set_field:${fieldDef(a.field).name}` : a.type, a);
+          break;
+        case 'write_metadata':
+          pkt.set('metadata', ins.metadata, ins.mask);
+          break;
+        case 'goto_table':
+          if (ins.tableId <= tableId) throw new Error(`fake table: goto_table ${ins.tableId} from table ${tableId} does not go forward`);
+          next = ins.tableId;
+          break;
+        case 'meter':
+          break; // rate limiting: not modelled, the packet passes
+        default:
+          throw new Error(`fake table: unsupported instruction ${ins.type}`);
+      }
+    }
+    if (next !== undefined) return this.runTable(next, pkt, trace, actionSet, depth);
+    if (depth === 0 && actionSet.size > 0) {
+      // The action set, in its OpenFlow order: field changes first, then group or output.
+      const set = [...actionSet.values()];
+      const last = (a: Action) => (a.type === 'group' ? 2 : a.type === 'output' ? 3 : 1);
+      this.runActions(set.sort((a, b) => last(a) - last(b)).filter((a, _, all) => a.type !== 'output' || !all.some((x) => x.type === 'group')), pkt, trace, depth);
+    }
+    return undefined;
+  }
+
+  private runActions(actions: Action[], pkt: Pkt, trace: Trace, depth: number): 'exit' | undefined {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'output': {
+          const port = a.port;
+          const inPort = Number(pkt.get('in_port'));
+          if (port === 'in_port') trace.outputs.push({ port: inPort, packet: pkt.view() });
+          else if (typeof port === 'number' && port === inPort) break; // OVS never sends a packet back where it came from
+          else trace.outputs.push({ port, packet: pkt.view(), ...(port === 'controller' ? { reason: 'action' as const } : {}) });
+          break;
+        }
+        case 'controller':
+          trace.outputs.push({ port: 'controller', packet: pkt.view(), reason: 'action', ...(a.userdata ? { userdata: a.userdata } : {}) });
+          break;
+        case 'set_field': {
+          const d = fieldDef(a.field);
+          pkt.set(d.name, toBig(d, a.value), a.mask === undefined ? undefined : toBig(d, a.mask));
+          break;
+        }
+        case 'reg_load':
+          pkt.setBits(a.dst, a.ofs, a.nBits, a.value);
+          break;
+        case 'reg_move':
+          pkt.setBits(a.dst, a.dstOfs, a.nBits, pkt.bits(a.src, a.srcOfs, a.nBits));
+          break;
+        case 'set_tunnel':
+          pkt.set('tun_id', a.tunId);
+          break;
+        case 'push_vlan':
+          pkt.set('vlan_vid', 0x1000n); // OFPVID_PRESENT, VID 0 until a set_field
+          break;
+        case 'pop_vlan':
+          pkt.fields.delete('vlan_vid');
+          pkt.fields.delete('vlan_pcp');
+          break;
+        case 'dec_nw_ttl':
+        case 'dec_ttl': {
+          const ttl = pkt.get('ip_ttl');
+          if (ttl <= 1n) {
+            // OVS: dec_ttl sends the packet to the controller (reason invalid_ttl); dec_nw_ttl drops it.
+            if (a.type === 'dec_ttl') trace.outputs.push({ port: 'controller', packet: pkt.view(), reason: 'invalid_ttl' });
+            return 'exit';
+          }
+          pkt.set('ip_ttl', ttl - 1n);
+          break;
+        }
+        case 'resubmit': {
+          if (depth + 1 > MAX_RESUBMIT_DEPTH) throw new Error('fake table: resubmit depth exceeded (a loop?)');
+          const saved = pkt.get('in_port');
+          if (a.port !== undefined && a.port !== 'in_port') pkt.set('in_port', BigInt(portNumber(a.port)));
+          const r = this.runTable(a.table ?? 0, pkt, trace, new Map(), depth + 1);
+          pkt.set('in_port', saved);
+          if (r === 'exit') return 'exit';
+          break;
+        }
+        case 'group': {
+          const g = this.groups.get(a.groupId);
+          if (!g) throw new Error(`fake table: no group ${a.groupId}`);
+          const type = typeof g.groupType === 'number' ? GROUP_TYPES[g.groupType] : g.groupType;
+          const buckets = type === 'all' ? g.buckets : g.buckets.slice(0, 1);
+          for (const b of buckets) this.runActions(b.actions, pkt.clone(), trace, depth + 1);
+          break;
+        }
+        case 'exit':
+          return 'exit';
+        case 'note':
+          break;
+        default:
+          throw new Error(`fake table: unsupported action ${a.type}`);
+      }
+    }
+    return undefined;
+  }
+}
