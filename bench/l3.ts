@@ -25,7 +25,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { TopologyView, type NetworkState } from '../src/agent/view.js';
+import { TopologyView, type NetworkState } from '../src/view/topology-view.js';
 import { l3PacketInHandler } from '../src/apps/l3/reactive.js';
 import { encodeMessage } from '../src/openflow/index.js';
 import { buildUdpIpv4Frame, parseFrame } from '../src/packet/index.js';

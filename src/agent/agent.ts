@@ -23,12 +23,12 @@ import { FlowComputer } from './compute.js';
 import type { AgentConfig, Encap } from './config.js';
 import { bulkiestEncap, chassisReachability, ReachabilityLog } from './encap.js';
 import { PacketInDispatcher } from './packet-in.js';
-import { RouterReach } from './router-reach.js';
+import { RouterReach } from '../view/router-reach.js';
 import { StoreHealth } from './store-health.js';
 import { TopologyCache } from './topology-cache.js';
 import { SwitchLink } from './switch-link.js';
-import { TopologySync, type PortRemoved, type ViewChange } from './topology-sync.js';
-import { TopologyView } from './view.js';
+import { TopologySync, type PortRemoved, type ViewChange } from '../view/topology-sync.js';
+import { TopologyView } from '../view/topology-view.js';
 import { loadAgentTls } from './tls.js';
 
 export const AGENT_VERSION = '0.1.0';

@@ -2,7 +2,7 @@ import type { NetworkApp } from '../apps/types.js';
 import type { FlowManager } from '../flows/manager.js';
 import { flowKey } from '../flows/manager.js';
 import type { DesiredFlow, PipelineTables } from '../pipeline/tables.js';
-import type { TopologyView } from './view.js';
+import type { TopologyView } from '../view/topology-view.js';
 
 /** Owner name of one app's flows for one network. */
 const owner = (app: string, netId: string) => `${app}/net:${netId}`;

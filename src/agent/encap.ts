@@ -7,17 +7,16 @@
 import { ENCAP_OVERHEAD } from '../apps/dhcp/types.js';
 import type { Chassis } from '../model/types.js';
 import type { Logger } from '../util/log.js';
+import { chooseEncap } from '../view/topology-view.js';
 import type { Encap } from './config.js';
+
+export { chooseEncap };
 
 /** The encap with the largest per-packet overhead (DHCP's MTU option must leave room for it). */
 export function bulkiestEncap(encaps: readonly Encap[]): Encap {
   return encaps.reduce((a, b) => (ENCAP_OVERHEAD[b] > ENCAP_OVERHEAD[a] ? b : a));
 }
 
-/** The first of `own` (preference order) that `peer` offers, or undefined. */
-export function chooseEncap(own: readonly string[], peer: readonly string[]): string | undefined {
-  return own.find((e) => peer.includes(e));
-}
 
 export type Reachability =
   | { reachable: true; encap: string }

@@ -1,5 +1,5 @@
 import type { AppTables, DesiredFlow } from '../pipeline/tables.js';
-import type { NetworkState, TopologyView } from '../agent/view.js';
+import type { NetworkState, TopologyView } from '../view/index.js';
 
 /**
  * A proactive app: computes its flows for one network from the topology view. The agent calls it for

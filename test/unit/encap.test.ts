@@ -11,7 +11,7 @@ import { APPS } from '../../src/apps/index.js';
 import { FlowComputer } from '../../src/agent/compute.js';
 import { parseEncaps, ConfigError, loadAgentConfig } from '../../src/agent/config.js';
 import { bulkiestEncap, chooseEncap, reachability, ReachabilityLog, unreachableChassis } from '../../src/agent/encap.js';
-import { TopologyView } from '../../src/agent/view.js';
+import { TopologyView } from '../../src/view/topology-view.js';
 import { FlowManager } from '../../src/flows/manager.js';
 import type { Chassis, Port } from '../../src/model/types.js';
 import { formatFlow } from '../../src/openflow/index.js';

@@ -5,11 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { PacketIn } from '../../src/agent/packet-in.js';
-import { TopologyView, type NetworkState } from '../../src/agent/view.js';
+import { TopologyView, type NetworkState } from '../../src/view/topology-view.js';
 import { l3App, L3_PRIORITY } from '../../src/apps/l3/index.js';
 import { REACTIVE_OBJECT_FLAG, ReactiveFlowJanitor, reactiveObject } from '../../src/apps/l3/janitor.js';
 import { l3PacketInHandler, REACTIVE_IDLE_SECONDS, type L3Counters } from '../../src/apps/l3/reactive.js';
-import { resolveRoute } from '../../src/apps/l3/topology.js';
+import { resolveRoute } from '../../src/view/routes.js';
 import type { Port, Router } from '../../src/model/types.js';
 import type { FlowMod, OfMessage, PacketOut } from '../../src/openflow/index.js';
 import { buildUdpIpv4Frame, parseFrame, ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_TIME_EXCEEDED } from '../../src/packet/index.js';

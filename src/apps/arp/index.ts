@@ -1,8 +1,7 @@
 import type { Action } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import { type NetworkApp } from '../types.js';
-import { routersOn } from '../l3/topology.js';
-import { dhcpOnlyGateways, dhcpServerMac } from '../dhcp/app.js';
+import { dhcpOnlyGateways, dhcpServerMac, routersOn } from '../../view/index.js';
 
 const ETH_ARP = 0x0806;
 const ARP_REQUEST = 1;

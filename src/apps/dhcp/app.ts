@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
-import type { NetworkState, TopologyView } from '../../agent/view.js';
+import { dhcpServerMac, type TopologyView } from '../../view/index.js';
 import type { PacketIn, PacketInResult } from '../../agent/packet-in.js';
 import { packetOut } from '../../agent/packet-in.js';
 import type { Subnet } from '../../model/types.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import type { Logger } from '../../util/log.js';
-import { routersOn } from '../l3/topology.js';
 import type { NetworkApp } from '../types.js';
 import { DhcpReplyMemo } from './reply-memo.js';
 import { handleDhcp } from './server.js';
@@ -13,31 +11,6 @@ import type { Encapsulation } from './types.js';
 
 const ETH_IP = 0x0800;
 const UDP = 17;
-
-/** The MAC DHCP replies come from: the subnet's router interface, else one derived from the subnet id. */
-export function dhcpServerMac(view: TopologyView, net: NetworkState, subnet: Subnet, derived?: Map<string, string>): string {
-  for (const { iface } of routersOn(view, net.network.id)) if (iface.subnetId === subnet.id) return iface.mac.toLowerCase();
-  // The derived MAC depends only on the subnet id: a caller answering packets passes a memo so the sha256 runs
-  // once per subnet, not once per DHCP packet.
-  const known = derived?.get(subnet.id);
-  if (known !== undefined) return known;
-  const mac = derivedServerMac(subnet.id);
-  derived?.set(subnet.id, mac);
-  return mac;
-}
-
-function derivedServerMac(subnetId: string): string {
-  const h = createHash('sha256').update(`wyvern-dhcp:${subnetId}`).digest();
-  // Locally administered, unicast.
-  h[0] = (h[0]! & 0xfc) | 0x02;
-  return [...h.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
-}
-
-/** The subnets of a network whose gateway address no router answers for (the DHCP server answers ARP then). */
-export function dhcpOnlyGateways(view: TopologyView, net: NetworkState): Subnet[] {
-  const routed = new Set(routersOn(view, net.network.id).map(({ iface }) => iface.subnetId));
-  return [...net.subnets.values()].filter((s) => s.enableDhcp && s.gatewayIp && !routed.has(s.id));
-}
 
 /**
  * DHCP: requests from local VMs whose port has an address on a DHCP-enabled subnet go to the agent, which

@@ -1,7 +1,7 @@
 import type { Action, Match } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import { ALL_ONES_64, type NetworkApp } from '../types.js';
-import { maskText, parseCidr, portsBehind, routersOn, type RouteTarget } from './topology.js';
+import { maskText, parseCidr, portsBehind, routersOn, type RouteTarget } from '../../view/index.js';
 
 const ETH_IP = 0x0800;
 

@@ -1,8 +1,7 @@
-import type { TopologyView } from '../../agent/view.js';
 import { flowMod, type OfMessage } from '../../openflow/index.js';
 import type { AppTables } from '../../pipeline/tables.js';
 import { ALL_ONES_64 } from '../types.js';
-import { routersOn } from './topology.js';
+import { routersOn, type TopologyView } from '../../view/index.js';
 
 /**
  * Flows a PACKET_IN installs carry this bit in their cookie's object key, so they can be removed as a group

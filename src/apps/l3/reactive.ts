@@ -1,6 +1,5 @@
 import type { PacketIn, PacketInResult } from '../../agent/packet-in.js';
 import { packetOut, packetReinject } from '../../agent/packet-in.js';
-import type { TopologyView } from '../../agent/view.js';
 import type { Router, RouterInterface } from '../../model/types.js';
 import { flowMod } from '../../openflow/index.js';
 import {
@@ -16,7 +15,7 @@ import type { AppTables } from '../../pipeline/tables.js';
 import { ALL_ONES_64 } from '../types.js';
 import { L3_PRIORITY, routeActions } from './index.js';
 import { reactiveObject } from './janitor.js';
-import { inCidr, resolveRoute } from './topology.js';
+import { inCidr, resolveRoute, type TopologyView } from '../../view/index.js';
 
 export interface L3Counters {
   echoReplies: number;

@@ -11,7 +11,7 @@ import {
 import type { Binding, Chassis, Network, Port, Router, Subnet } from '../model/types.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
-import { sameLocation, type NetworkState, type TopologyView } from './view.js';
+import { sameLocation, type NetworkState, type TopologyView } from './topology-view.js';
 
 /** What changed in the view: network ids whose flows must be recomputed, or everything. */
 export type ViewChange = { networks: Set<string>; all: boolean };
