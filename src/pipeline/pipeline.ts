@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { parseOpcodes, parseRegisters, type OpcodeDef, type RegisterDef } from './declarations.js';
+
+export type { FlagDef, OpcodeDef, RegisterDef } from './declarations.js';
 
 /** What happens to a packet that matches no flow of a table. */
 export type MissBehaviour = 'drop' | 'next' | 'controller';
@@ -18,11 +21,6 @@ export interface TableDef {
   matches: string[];
 }
 
-export interface RegisterDef {
-  field: string;
-  bits: number;
-  purpose: string;
-}
 
 export interface CookieLayout {
   appShift: number;
@@ -35,6 +33,8 @@ export interface Pipeline {
   tables: TableDef[];
   registers: Record<string, RegisterDef>;
   cookies: CookieLayout;
+  /** PACKET_IN opcodes by name (see declarations.ts). */
+  opcodes: Record<string, OpcodeDef>;
 }
 
 export class PipelineError extends Error {
@@ -116,13 +116,7 @@ export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
       throw new PipelineError(`${source}: table ${t.name} misses to next but declares no next table`);
   }
 
-  const registers: Record<string, RegisterDef> = {};
-  const rawRegs = (doc.registers ?? {}) as Record<string, Record<string, unknown>>;
-  for (const [name, r] of Object.entries(rawRegs)) {
-    if (typeof r.field !== 'string' || typeof r.bits !== 'number')
-      throw new PipelineError(`${source}: register ${name} needs field and bits`);
-    registers[name] = { field: r.field, bits: r.bits, purpose: String(r.purpose ?? '') };
-  }
+  const registers = parseRegisters(doc.registers, source);
 
   const rawCookies = (doc.cookies ?? {}) as Record<string, unknown>;
   const apps = (rawCookies.apps ?? {}) as Record<string, number>;
@@ -142,5 +136,7 @@ export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
   }
   if (!('pipeline' in apps)) throw new PipelineError(`${source}: cookie app id for 'pipeline' (miss flows) missing`);
 
-  return { name: typeof doc.name === 'string' ? doc.name : 'default', tables, registers, cookies };
+  const opcodes = parseOpcodes(doc.packet_in_opcodes, source, apps);
+
+  return { name: typeof doc.name === 'string' ? doc.name : 'default', tables, registers, cookies, opcodes };
 }
