@@ -114,7 +114,7 @@ function handlerOnly(ports: number): number {
   const t0 = performance.now();
   while (performance.now() - t0 < 1000) {
     for (const f of frames) {
-      const r = h({ table: 'l3_router', inPort: 5, networkKey: 1n, frame: parseFrame(f), cookie: 0n });
+      const r = h({ opcode: 'l3_route_miss', table: 'l3_router', inPort: 5, networkKey: 1n, frame: parseFrame(f), cookie: 0n });
       if (!r || r.messages.length !== 2) throw new Error('handler did not route');
       for (const m of r.messages) encodeMessage(m);
       n++;

@@ -4,7 +4,6 @@
  * its own that the peer also offers. A peer sharing none is unreachable — said in status, chassis list and
  * the log, never left silently without flows.
  */
-import { ENCAP_OVERHEAD } from '../apps/dhcp/types.js';
 import type { Chassis } from '../model/types.js';
 import type { Logger } from '../util/log.js';
 import { chooseEncap } from '../view/topology-view.js';
@@ -12,10 +11,6 @@ import type { Encap } from './config.js';
 
 export { chooseEncap };
 
-/** The encap with the largest per-packet overhead (DHCP's MTU option must leave room for it). */
-export function bulkiestEncap(encaps: readonly Encap[]): Encap {
-  return encaps.reduce((a, b) => (ENCAP_OVERHEAD[b] > ENCAP_OVERHEAD[a] ? b : a));
-}
 
 
 export type Reachability =

@@ -1,6 +1,6 @@
 import type { Action } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
-import { type NetworkApp } from '../types.js';
+import type { App } from '../platform.js';
 import { dhcpOnlyGateways, dhcpServerMac, routersOn } from '../../view/index.js';
 
 const ETH_ARP = 0x0806;
@@ -25,11 +25,13 @@ export function arpReplyActions(mac: string, ip: string): Action[] {
  * on the asking VM's own hypervisor, so ARP for known addresses never crosses a tunnel. A port asking for
  * its own address (duplicate-address probe) is not answered, or it would see a conflict.
  */
-export const arpApp: NetworkApp = {
+export const arpApp: App = {
   name: 'arp',
+  tables: ['arp_responder'],
+  create: () => ({}),
   networkFlows(tables, view, net) {
     const t = tables.table('arp_responder');
-    const metadata = { field: 'metadata', value: BigInt(net.network.tunnelKey) };
+    const metadata = { field: tables.reg('network'), value: BigInt(net.network.tunnelKey) };
     const flows: DesiredFlow[] = [];
     const ports = [...net.ports.values()].sort((a, b) => a.port.portKey - b.port.portKey);
     for (const { port } of ports) {

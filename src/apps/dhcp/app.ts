@@ -1,11 +1,9 @@
 import { dhcpServerMac, type TopologyView } from '../../view/index.js';
-import type { PacketIn, PacketInResult } from '../../agent/packet-in.js';
-import { packetOut } from '../../agent/packet-in.js';
-import type { Subnet } from '../../model/types.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import type { Logger } from '../../util/log.js';
-import type { NetworkApp } from '../types.js';
+import { packetOut, type App, type PacketIn, type PacketInResult } from '../platform.js';
 import { DhcpReplyMemo } from './reply-memo.js';
+import { bulkiestEncap } from './options.js';
 import { handleDhcp } from './server.js';
 import type { Encapsulation } from './types.js';
 
@@ -17,8 +15,15 @@ const UDP = 17;
  * answers from the logical port (no pool). Requests on DHCP-off subnets pass through the pipeline like any
  * broadcast, so a tenant's own server answers.
  */
-export const dhcpApp: NetworkApp = {
+export const dhcpApp: App = {
   name: 'dhcp',
+  tables: ['dhcp'],
+  create(ctx) {
+    const counters: DhcpCounters = { replies: {}, drops: {}, replayed: 0 };
+    // VM MTUs must fit the bulkiest encapsulation this chassis may use towards some peer.
+    const handler = dhcpPacketInHandler(ctx.view, bulkiestEncap(ctx.config.encaps), ctx.logger, counters, ctx.now);
+    return { packetIn: { dhcp_request: handler }, counters };
+  },
   networkFlows(tables, view, net) {
     const t = tables.table('dhcp');
     const flows: DesiredFlow[] = [];
@@ -36,7 +41,7 @@ export const dhcpApp: NetworkApp = {
             { field: 'udp_src', value: 68 },
             { field: 'udp_dst', value: 67 },
           ],
-          actions: [{ type: 'output', port: 'controller', maxLen: 0xffff }],
+          actions: [tables.toController('dhcp_request')],
           object: ps.port.portKey,
         }),
       );
@@ -53,7 +58,7 @@ export interface DhcpCounters {
 }
 
 /** The PACKET_IN side: finds the VM's logical port by its ofport and lets the RFC 2131 core answer. */
-export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, logger: Logger, counters: DhcpCounters) {
+export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, logger: Logger, counters: DhcpCounters, now: () => number = Date.now) {
   // Subnet id -> derived server MAC, owned by this handler (bounded by the subnets this host has served).
   const derivedMacs = new Map<string, string>();
   const memo = new DhcpReplyMemo();
@@ -79,7 +84,7 @@ export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, lo
         server: { mac: serverMac },
         logger,
       },
-      Date.now(),
+      now(),
     ));
     if (replayed) counters.replayed++;
     if (decision.action === 'drop') {

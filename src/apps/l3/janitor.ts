@@ -1,6 +1,6 @@
 import { flowMod, type OfMessage } from '../../openflow/index.js';
 import type { AppTables } from '../../pipeline/tables.js';
-import { ALL_ONES_64 } from '../types.js';
+import { ALL_ONES_64 } from '../platform.js';
 import { routersOn, type TopologyView } from '../../view/index.js';
 
 /**

@@ -1,5 +1,3 @@
-import type { PacketIn, PacketInResult } from '../../agent/packet-in.js';
-import { packetOut, packetReinject } from '../../agent/packet-in.js';
 import type { Router, RouterInterface } from '../../model/types.js';
 import { flowMod } from '../../openflow/index.js';
 import {
@@ -12,8 +10,8 @@ import {
   ICMP_UNREACH,
 } from '../../packet/index.js';
 import type { AppTables } from '../../pipeline/tables.js';
-import { ALL_ONES_64 } from '../types.js';
-import { L3_PRIORITY, routeActions } from './index.js';
+import { ALL_ONES_64, packetOut, packetReinject, type PacketIn, type PacketInResult } from '../platform.js';
+import { L3_PRIORITY, routeActions } from './proactive.js';
 import { reactiveObject } from './janitor.js';
 import { inCidr, resolveRoute, type TopologyView } from '../../view/index.js';
 
@@ -51,7 +49,9 @@ export function l3PacketInHandler(view: TopologyView, tables: AppTables, counter
     const reply = (frame: Buffer | null): PacketInResult | undefined =>
       frame ? { messages: [packetOut(pin.inPort, frame)] } : undefined;
 
-    const own = router.interfaces.find((i) => i.ip === ip.dst);
+    // The flow that sent the packet says why (its opcode): for the router itself, TTL expiring, or no flow for
+    // the destination.
+    const own = pin.opcode === 'l3_router_address' ? router.interfaces.find((i) => i.ip === ip.dst) : undefined;
     if (own) {
       if (pin.frame.icmp?.type === ICMP_ECHO_REQUEST) {
         counters.echoReplies++;
@@ -60,10 +60,11 @@ export function l3PacketInHandler(view: TopologyView, tables: AppTables, counter
       counters.unreachable++;
       return reply(buildIcmpError(ICMP_DEST_UNREACHABLE, ICMP_UNREACH.port, pin.frame, iface.mac, iface.ip));
     }
-    if (ip.ttl <= 1) {
+    if (pin.opcode === 'l3_ttl_expired') {
       counters.timeExceeded++;
       return reply(buildIcmpError(ICMP_TIME_EXCEEDED, ICMP_TIME.ttl, pin.frame, iface.mac, iface.ip));
     }
+    if (pin.opcode !== 'l3_route_miss') return undefined;
     const route = resolveRoute(view, router, ip.dst);
     if (!route) {
       counters.unreachable++;
@@ -79,7 +80,7 @@ export function l3PacketInHandler(view: TopologyView, tables: AppTables, counter
     const flow = tables.table('l3_router').flow({
       priority: L3_PRIORITY.reactive,
       match: [
-        { field: 'metadata', value: pin.networkKey },
+        { field: tables.reg('network'), value: pin.networkKey },
         { field: 'eth_dst', value: iface.mac.toLowerCase() },
         { field: 'eth_type', value: 0x0800 },
         { field: 'ipv4_dst', value: ip.dst },
