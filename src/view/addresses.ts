@@ -32,3 +32,29 @@ export function dhcpOnlyGateways(view: TopologyView, net: NetworkState): Subnet[
   const routed = new Set(routersOn(view, net.network.id).map(({ iface }) => iface.subnetId));
   return [...net.subnets.values()].filter((s) => s.enableDhcp && s.gatewayIp && !routed.has(s.id));
 }
+
+/** An IPv4 address answered for on a network, and by whom. */
+export interface NetworkAddress {
+  ip: string;
+  /** Lower-case MAC that owns the address. */
+  mac: string;
+  /** A logical port's fixed IP, a router interface's, or the DHCP server's (the gateway no router serves). */
+  kind: 'port' | 'router' | 'dhcp';
+  /** Key of the object behind it: port key, router key, or the network's tunnel key for the DHCP server. */
+  key: number;
+}
+
+/**
+ * Every address known on a network: ports (by port key), router interfaces (by router key), then the DHCP
+ * server's gateway addresses — in a stable order, so flows computed from it are deterministic.
+ */
+export function addressesOn(view: TopologyView, net: NetworkState): NetworkAddress[] {
+  const out: NetworkAddress[] = [];
+  for (const { port } of [...net.ports.values()].sort((a, b) => a.port.portKey - b.port.portKey))
+    for (const { ip } of port.fixedIps) out.push({ ip, mac: port.mac.toLowerCase(), kind: 'port', key: port.portKey });
+  for (const { router, iface } of routersOn(view, net.network.id))
+    out.push({ ip: iface.ip, mac: iface.mac.toLowerCase(), kind: 'router', key: router.routerKey });
+  for (const subnet of dhcpOnlyGateways(view, net))
+    out.push({ ip: subnet.gatewayIp, mac: dhcpServerMac(view, net, subnet), kind: 'dhcp', key: net.network.tunnelKey });
+  return out;
+}
