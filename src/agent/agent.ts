@@ -162,7 +162,7 @@ export class Agent {
     // NXT_PACKET_IN2: the only PACKET_IN that returns the opcode a flow put in its controller action's userdata.
     this.channel = new OfChannel({ endpoint: cfg.openflow, packetInFormat: 'nxt_packet_in2', logger: log.child({ component: 'openflow' }), ...tls.ovs });
     this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }) });
-    this.computer = new FlowComputer(this.tables, APPS, this.view, this.flows);
+    this.computer = new FlowComputer(this.tables, this.apps.apps.map(({ app }) => app), this.view, this.flows);
     this.packetIn = new PacketInDispatcher(this.tables, this.apps.routes, log.child({ component: 'packet-in' }), {
       rate: cfg.packetInRate,
       burst: cfg.packetInBurst,
