@@ -15,6 +15,8 @@ export interface TableDef {
   owner: string;
   purpose: string;
   miss: MissBehaviour;
+  /** With miss: controller, the packet-in opcode the miss flow sends (owned by the table's owner). */
+  missOpcode?: string;
   /** Tables this table's flows may go to. */
   next: string[];
   /** Match fields this table's flows may use (prerequisites such as eth_type are always allowed). */
@@ -92,6 +94,7 @@ export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
       owner: t.owner,
       purpose: typeof t.purpose === 'string' ? t.purpose : '',
       miss: t.miss,
+      ...(typeof t.miss_opcode === 'string' ? { missOpcode: t.miss_opcode } : {}),
       next: strings(t.next, 'next'),
       matches: strings(t.matches, 'matches'),
     };
@@ -137,6 +140,13 @@ export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
   if (!('pipeline' in apps)) throw new PipelineError(`${source}: cookie app id for 'pipeline' (miss flows) missing`);
 
   const opcodes = parseOpcodes(doc.packet_in_opcodes, source, apps);
+  // A miss to the agent must say why like any other flow to it, or the dispatcher could only drop it.
+  for (const t of tables) {
+    if (t.miss !== 'controller') continue;
+    const op = t.missOpcode === undefined ? undefined : opcodes[t.missOpcode];
+    if (!op || op.owner !== t.owner)
+      throw new PipelineError(`${source}: table ${t.name} misses to the controller: miss_opcode must name an opcode of ${t.owner}`);
+  }
 
   return { name: typeof doc.name === 'string' ? doc.name : 'default', tables, registers, cookies, opcodes };
 }

@@ -126,8 +126,7 @@ export class PipelineTables {
     return this.pipeline.tables.map((t) => {
       const instructions: Instruction[] = [];
       if (t.miss === 'next') instructions.push({ type: 'goto_table', tableId: this.id(t.next[0]!) });
-      if (t.miss === 'controller')
-        instructions.push({ type: 'apply_actions', actions: [{ type: 'output', port: 'controller', maxLen: 0xffff }] });
+      if (t.miss === 'controller') instructions.push({ type: 'apply_actions', actions: [this.forApp(t.owner).toController(t.missOpcode!)] });
       return {
         table: t.name,
         tableId: t.id,

@@ -48,6 +48,18 @@ describe('register and opcode declarations', () => {
     expect(p.flag('g')).toEqual({ field: 'metadata', mask: 1n << 40n });
   });
 
+  it('a table that misses to the controller names an opcode of its owner, and its miss flow carries it', () => {
+    const doc = (missOpcode: string) => `tables:
+  - {id: 0, name: a, owner: x, miss: controller${missOpcode}}
+cookies: {apps: {x: 1, y: 3, pipeline: 2}}
+packet_in_opcodes: {x_miss: {id: 9, owner: x}, y_miss: {id: 10, owner: y}}
+`;
+    expect(() => parsePipeline(doc(''))).toThrow(/miss_opcode must name an opcode of x/);
+    expect(() => parsePipeline(doc(', miss_opcode: y_miss'))).toThrow(/miss_opcode/);
+    const [miss] = new PipelineTables(parsePipeline(doc(', miss_opcode: x_miss'))).missFlows();
+    expect(miss!.instructions).toEqual([{ type: 'apply_actions', actions: [{ type: 'controller', maxLen: 0xffff, v2: true, userdata: Buffer.from([0, 9]) }] }]);
+  });
+
   it('refuses opcodes with clashing or out-of-range ids, or an owner without a cookie id', () => {
     expect(() => parse('packet_in_opcodes: {a: {id: 1, owner: x}, b: {id: 1, owner: x}}')).toThrow(/a and b share id 1/);
     expect(() => parse('packet_in_opcodes: {a: {id: 0, owner: x}}')).toThrow(/1..65535/);
