@@ -7,12 +7,24 @@
  */
 import { packetOut as buildPacketOut, type OfMessage } from '../openflow/index.js';
 import type { ParsedFrame } from '../packet/index.js';
+import { PipelineError } from '../pipeline/pipeline.js';
 import type { AppTables, DesiredFlow } from '../pipeline/tables.js';
 import type { Logger } from '../util/log.js';
 import type { ViewChange } from '../view/topology-sync.js';
 import type { NetworkState, TopologyView } from '../view/index.js';
 
 export const ALL_ONES_64 = 0xffffffffffffffffn;
+
+/**
+ * The write_metadata instruction that sets the network register to `key`. OpenFlow 1.3 writes metadata by
+ * instruction, not set_field, so this is where the register map's choice of metadata is relied on: a map that
+ * moves `network` elsewhere is refused here instead of silently writing the wrong field.
+ */
+export function writeNetwork(tables: AppTables, key: number | bigint): { value: bigint; mask: bigint } {
+  const field = tables.reg('network');
+  if (field !== 'metadata') throw new PipelineError(`the network register must live in metadata (written by write_metadata), not ${field}`);
+  return { value: BigInt(key), mask: ALL_ONES_64 };
+}
 
 /** One PACKET_IN as an app sees it: why it came (opcode), where from, and the parsed frame. */
 export interface PacketIn {

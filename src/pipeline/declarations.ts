@@ -4,7 +4,7 @@
  * names can never share bits by accident; flag bits live inside a register. Opcodes say why a packet was sent
  * to the agent (after Antrea's PacketInCategory): each belongs to one app, which alone may send with it.
  */
-import { PipelineError } from './pipeline.js';
+import { PipelineError } from './errors.js';
 
 export interface FlagDef {
   bit: number;

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { parseOpcodes, parseRegisters, type OpcodeDef, type RegisterDef } from './declarations.js';
+import { PipelineError } from './errors.js';
+
+export { PipelineError };
 
 export type { FlagDef, OpcodeDef, RegisterDef } from './declarations.js';
 
@@ -39,12 +42,6 @@ export interface Pipeline {
   opcodes: Record<string, OpcodeDef>;
 }
 
-export class PipelineError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PipelineError';
-  }
-}
 
 /** The pipeline shipped in `pipelines/default.yaml` (resolved relative to the package, built or not). */
 export function defaultPipelinePath(): string {

@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { APPS } from '../../src/apps/index.js';
-import type { App, AppContext } from '../../src/apps/platform.js';
+import { writeNetwork, type App, type AppContext } from '../../src/apps/platform.js';
 import { AppRegistryError, loadApps } from '../../src/apps/registry.js';
-import { loadPipeline } from '../../src/pipeline/pipeline.js';
+import { loadPipeline, parsePipeline } from '../../src/pipeline/pipeline.js';
 import { PipelineTables } from '../../src/pipeline/tables.js';
 import { silentLogger } from '../../src/util/log.js';
 import { TopologyView } from '../../src/view/index.js';
@@ -66,5 +66,15 @@ describe('app registry', () => {
     expect(tables.forApp('dhcp').toController('dhcp_request')).toEqual({ type: 'controller', maxLen: 0xffff, v2: true, userdata: Buffer.from([0, 1]) });
     expect(() => tables.forApp('l3').toController('dhcp_request')).toThrow(/may not send opcode dhcp_request/);
     expect(() => tables.forApp('l3').toController('nope')).toThrow(/unknown packet-in opcode/);
+  });
+
+  it('the network register is written by write_metadata, and a map that moves it elsewhere is refused', () => {
+    expect(writeNetwork(tables.forApp('l3'), 5)).toEqual({ value: 5n, mask: 0xffffffffffffffffn });
+    const moved = new PipelineTables(parsePipeline(`tables:
+  - {id: 0, name: a, owner: x, miss: drop}
+cookies: {apps: {x: 1, pipeline: 2}}
+registers: {network: {field: reg4, bits: 32}}
+`));
+    expect(() => writeNetwork(moved.forApp('x'), 5)).toThrow(/must live in metadata/);
   });
 });

@@ -1,6 +1,6 @@
 import type { Action } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
-import { ALL_ONES_64, type App } from '../platform.js';
+import { writeNetwork, type App } from '../platform.js';
 
 /**
  * Classifier: a packet from a local VIF gets its network (metadata) and source port (src_port register);
@@ -28,7 +28,7 @@ export const classifierApp: App = {
           priority: 100,
           match: [{ field: 'in_port', value: loc.ofport }],
           actions: setSrc,
-          writeMetadata: { value: key, mask: ALL_ONES_64 },
+          writeMetadata: writeNetwork(tables, key),
           goto: 'port_security',
           object: p.portKey,
         }),
@@ -62,7 +62,7 @@ export const classifierApp: App = {
           ],
           // The flags register is zero when a packet enters the pipeline: setting the whole field sets just this bit.
           actions: [{ type: 'set_field', field: fromTunnel.field, value: fromTunnel.mask }],
-          writeMetadata: { value: key, mask: ALL_ONES_64 },
+          writeMetadata: writeNetwork(tables, key),
           goto: 'l2_lookup',
           object: key,
         }),

@@ -1,7 +1,7 @@
 import type { Action, Match } from '../../openflow/index.js';
 import type { AppTables, DesiredFlow } from '../../pipeline/tables.js';
 import { maskText, parseCidr, portsBehind, routersOn, type NetworkState, type RouteTarget, type TopologyView } from '../../view/index.js';
-import { ALL_ONES_64 } from '../platform.js';
+import { writeNetwork } from '../platform.js';
 
 const ETH_IP = 0x0800;
 
@@ -65,7 +65,7 @@ export function l3NetworkFlows(tables: AppTables, view: TopologyView, net: Netwo
         priority,
         match: dst ? [...ip, { field: 'ipv4_dst', value: dst.value, ...(dst.mask ? { mask: dst.mask } : {}) }] : ip,
         actions: routeActions(target),
-        writeMetadata: { value: BigInt(target.net.network.tunnelKey), mask: ALL_ONES_64 },
+        writeMetadata: writeNetwork(tables, target.net.network.tunnelKey),
         goto: 'l2_lookup',
         object,
       });

@@ -10,7 +10,7 @@ import {
   ICMP_UNREACH,
 } from '../../packet/index.js';
 import type { AppTables } from '../../pipeline/tables.js';
-import { ALL_ONES_64, packetOut, packetReinject, type PacketIn, type PacketInResult } from '../platform.js';
+import { packetOut, packetReinject, type PacketIn, type PacketInResult, writeNetwork } from '../platform.js';
 import { L3_PRIORITY, routeActions } from './proactive.js';
 import { reactiveObject } from './janitor.js';
 import { inCidr, resolveRoute, type TopologyView } from '../../view/index.js';
@@ -86,7 +86,7 @@ export function l3PacketInHandler(view: TopologyView, tables: AppTables, counter
         { field: 'ipv4_dst', value: ip.dst },
       ],
       actions: routeActions(route.target),
-      writeMetadata: { value: BigInt(route.target.net.network.tunnelKey), mask: ALL_ONES_64 },
+      writeMetadata: writeNetwork(tables, route.target.net.network.tunnelKey),
       goto: 'l2_lookup',
       // Its own cookie object, so the janitor can remove a router's reactive flows when the topology changes.
       object: reactiveObject(router.routerKey),
