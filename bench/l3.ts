@@ -25,7 +25,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { TopologyView, type NetworkState } from '../src/agent/view.js';
+import { TopologyView, type NetworkState } from '../src/view/topology-view.js';
 import { l3PacketInHandler } from '../src/apps/l3/reactive.js';
 import { encodeMessage } from '../src/openflow/index.js';
 import { buildUdpIpv4Frame, parseFrame } from '../src/packet/index.js';
@@ -114,7 +114,7 @@ function handlerOnly(ports: number): number {
   const t0 = performance.now();
   while (performance.now() - t0 < 1000) {
     for (const f of frames) {
-      const r = h({ table: 'l3_router', inPort: 5, networkKey: 1n, frame: parseFrame(f), cookie: 0n });
+      const r = h({ opcode: 'l3_route_miss', table: 'l3_router', inPort: 5, networkKey: 1n, frame: parseFrame(f), cookie: 0n });
       if (!r || r.messages.length !== 2) throw new Error('handler did not route');
       for (const m of r.messages) encodeMessage(m);
       n++;

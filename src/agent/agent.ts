@@ -1,7 +1,6 @@
 import { rename, writeFile } from 'node:fs/promises';
-import { dhcpPacketInHandler, type DhcpCounters } from '../apps/dhcp/app.js';
 import { APPS } from '../apps/index.js';
-import { l3PacketInHandler, ReactiveOwners, type L3Counters } from '../apps/l3/reactive.js';
+import { loadApps, type LoadedApps } from '../apps/registry.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
@@ -20,14 +19,14 @@ import { BindingManager } from './binding.js';
 import { ChassisRegistration } from './chassis-registration.js';
 import { FlowComputer } from './compute.js';
 import type { AgentConfig, Encap } from './config.js';
-import { bulkiestEncap, chassisReachability, ReachabilityLog } from './encap.js';
+import { chassisReachability, ReachabilityLog } from './encap.js';
 import { PacketInDispatcher } from './packet-in.js';
-import { RouterReach } from './router-reach.js';
+import { RouterReach } from '../view/router-reach.js';
 import { StoreHealth } from './store-health.js';
 import { TopologyCache } from './topology-cache.js';
 import { SwitchLink } from './switch-link.js';
-import { TopologySync, type PortRemoved, type ViewChange } from './topology-sync.js';
-import { TopologyView } from './view.js';
+import { TopologySync, type PortRemoved, type ViewChange } from '../view/topology-sync.js';
+import { TopologyView } from '../view/topology-view.js';
 import { loadAgentTls } from './tls.js';
 
 export const AGENT_VERSION = '0.1.0';
@@ -40,8 +39,8 @@ export const AGENT_VERSION = '0.1.0';
 export class Agent {
   readonly tables = new PipelineTables(loadPipeline());
   readonly view: TopologyView;
-  readonly dhcpCounters: DhcpCounters = { replies: {}, drops: {}, replayed: 0 };
-  readonly l3Counters: L3Counters = { echoReplies: 0, timeExceeded: 0, unreachable: 0, reactiveFlows: 0 };
+  /** Every app of src/apps/index.ts, checked against the pipeline and created with its context. */
+  readonly apps: LoadedApps;
   store!: Store;
   link!: SwitchLink;
   ovsdb!: OvsdbClient;
@@ -60,7 +59,6 @@ export class Agent {
   private subscription!: PrefixSubscription;
   private vifs?: VifWatcher;
   private reach!: RouterReach;
-  private readonly reactiveOwners = new ReactiveOwners();
   private readonly reachLog: ReachabilityLog;
   private flushTimer: NodeJS.Immediate | undefined;
   /** A flush is queued as a microtask (a local VIF changed: its flows go out in the same turn of the loop). */
@@ -87,6 +85,14 @@ export class Agent {
   ) {
     this.view = new TopologyView(config.chassis, config.encaps ?? [config.encap]);
     this.reachLog = new ReachabilityLog(this.view.encaps, config.chassis, logger.child({ component: 'encap' }));
+    const appConfig = { encaps: this.view.encaps as Encap[] };
+    this.apps = loadApps(this.tables, APPS, (app) => ({
+      view: this.view,
+      tables: this.tables.forApp(app.name),
+      logger: logger.child({ component: app.name }),
+      config: appConfig,
+      now: Date.now,
+    }));
   }
 
   async start(): Promise<void> {
@@ -152,16 +158,14 @@ export class Agent {
     });
 
     // Flows: nothing is written before the first full computation.
-    this.channel = new OfChannel({ endpoint: cfg.openflow, logger: log.child({ component: 'openflow' }), ...tls.ovs });
+    // NXT_PACKET_IN2: the only PACKET_IN that returns the opcode a flow put in its controller action's userdata.
+    this.channel = new OfChannel({ endpoint: cfg.openflow, packetInFormat: 'nxt_packet_in2', logger: log.child({ component: 'openflow' }), ...tls.ovs });
     this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }), check: (f) => this.tables.check(f) });
-    this.computer = new FlowComputer(this.tables, APPS, this.view, this.flows);
-    this.packetIn = new PacketInDispatcher(this.tables, log.child({ component: 'packet-in' }), {
+    this.computer = new FlowComputer(this.tables, this.apps.apps.map(({ app }) => app), this.view, this.flows);
+    this.packetIn = new PacketInDispatcher(this.tables, this.apps.routes, log.child({ component: 'packet-in' }), {
       rate: cfg.packetInRate,
       burst: cfg.packetInBurst,
     });
-    // VM MTUs must fit the bulkiest encapsulation this chassis may use towards some peer.
-    this.packetIn.register('dhcp', dhcpPacketInHandler(this.view, bulkiestEncap(this.view.encaps as Encap[]), log.child({ component: 'dhcp' }), this.dhcpCounters));
-    this.packetIn.register('l3', l3PacketInHandler(this.view, this.tables.forApp('l3'), this.l3Counters, this.reactiveOwners));
     this.channel.on('message', (msg) => {
       // Errors nobody waits for answer fire-and-forget messages (PACKET_OUTs): worth a log line.
       if (msg.type === 'ERROR') log.warn({ errType: msg.errTypeName, code: msg.codeName, xid: msg.xid }, 'switch reported an error');
@@ -422,8 +426,9 @@ export class Agent {
   }
 
   private onViewChange(c: ViewChange): void {
-    // Reactive flows computed from what changed are dropped by owner; the next packet meets the new topology.
-    for (const owner of this.reactiveOwners.stale(this.view, c)) this.flows.drop(owner);
+    // An app's transient flows (reactive routes) computed from what changed are dropped by owner; the next
+    // packet meets the new topology.
+    for (const { runtime } of this.apps.apps) for (const owner of runtime.viewChanged?.(c) ?? []) this.flows.drop(owner);
     // Chassis changes come as 'all': the only time a peer's reachability can change.
     if (c.all) this.reachLog.update(this.view.chassis);
     if (c.all) this.markAllDirty();

@@ -32,8 +32,8 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
         ...agent.flows.stats,
       },
       packetIn: agent.packetIn.stats,
-      dhcp: agent.dhcpCounters,
-      l3: agent.l3Counters,
+      // Each app's counters under its name (dhcp, l3, …).
+      ...agent.apps.counters(),
       memory: { rssBytes: process.memoryUsage().rss },
     },
   }));

@@ -4,8 +4,8 @@ import { decodeBinding } from '../model/codec.js';
 import { bindingKey, nameKey } from '../model/keys.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
-import type { TopologySync } from './topology-sync.js';
-import type { LocalVif, TopologyView } from './view.js';
+import type { TopologySync } from '../view/topology-sync.js';
+import type { LocalVif, TopologyView } from '../view/topology-view.js';
 
 /** A VIF as reported by OVSDB (the OVSDB client's VifWatcher events carry at least this). */
 export interface VifEvent {

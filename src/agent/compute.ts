@@ -1,8 +1,8 @@
-import type { NetworkApp } from '../apps/types.js';
+import type { App } from '../apps/platform.js';
 import type { FlowManager } from '../flows/manager.js';
 import { flowKey } from '../flows/manager.js';
 import type { DesiredFlow, PipelineTables } from '../pipeline/tables.js';
-import type { TopologyView } from './view.js';
+import type { TopologyView } from '../view/topology-view.js';
 
 /** Owner name of one app's flows for one network. */
 const owner = (app: string, netId: string) => `${app}/net:${netId}`;
@@ -17,7 +17,7 @@ export class FlowComputer {
 
   constructor(
     private readonly tables: PipelineTables,
-    private readonly apps: NetworkApp[],
+    private readonly apps: readonly App[],
     private readonly view: TopologyView,
     private readonly flows: FlowManager,
   ) {}
@@ -45,6 +45,7 @@ export class FlowComputer {
     for (const netId of this.dirty) {
       const net = this.view.networks.get(netId);
       for (const app of this.apps) {
+        if (!app.networkFlows) continue;
         version = net && net.network.tunnelKey !== 0
           ? this.flows.set(owner(app.name, netId), app.networkFlows(this.tables.forApp(app.name), this.view, net))
           : this.flows.drop(owner(app.name, netId));
@@ -59,7 +60,7 @@ export class FlowComputer {
     const out: DesiredFlow[] = [...this.tables.missFlows()];
     for (const net of this.view.networks.values()) {
       if (net.network.tunnelKey === 0) continue;
-      for (const app of this.apps) out.push(...app.networkFlows(this.tables.forApp(app.name), this.view, net));
+      for (const app of this.apps) if (app.networkFlows) out.push(...app.networkFlows(this.tables.forApp(app.name), this.view, net));
     }
     return out;
   }

@@ -4,20 +4,14 @@
  * its own that the peer also offers. A peer sharing none is unreachable — said in status, chassis list and
  * the log, never left silently without flows.
  */
-import { ENCAP_OVERHEAD } from '../apps/dhcp/types.js';
 import type { Chassis } from '../model/types.js';
 import type { Logger } from '../util/log.js';
+import { chooseEncap } from '../view/topology-view.js';
 import type { Encap } from './config.js';
 
-/** The encap with the largest per-packet overhead (DHCP's MTU option must leave room for it). */
-export function bulkiestEncap(encaps: readonly Encap[]): Encap {
-  return encaps.reduce((a, b) => (ENCAP_OVERHEAD[b] > ENCAP_OVERHEAD[a] ? b : a));
-}
+export { chooseEncap };
 
-/** The first of `own` (preference order) that `peer` offers, or undefined. */
-export function chooseEncap(own: readonly string[], peer: readonly string[]): string | undefined {
-  return own.find((e) => peer.includes(e));
-}
+
 
 export type Reachability =
   | { reachable: true; encap: string }

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { parseOpcodes, parseRegisters, type OpcodeDef, type RegisterDef } from './declarations.js';
+import { PipelineError } from './errors.js';
+
+export { PipelineError };
+
+export type { FlagDef, OpcodeDef, RegisterDef } from './declarations.js';
 
 /** What happens to a packet that matches no flow of a table. */
 export type MissBehaviour = 'drop' | 'next' | 'controller';
@@ -12,6 +18,8 @@ export interface TableDef {
   owner: string;
   purpose: string;
   miss: MissBehaviour;
+  /** With miss: controller, the packet-in opcode the miss flow sends (owned by the table's owner). */
+  missOpcode?: string;
   /** Tables this table's flows may go to. */
   next: string[];
   /** Match fields this table's flows may use (prerequisites such as eth_type are always allowed). */
@@ -29,11 +37,6 @@ export interface PriorityBand {
   max: number;
 }
 
-export interface RegisterDef {
-  field: string;
-  bits: number;
-  purpose: string;
-}
 
 export interface CookieLayout {
   appShift: number;
@@ -46,14 +49,10 @@ export interface Pipeline {
   tables: TableDef[];
   registers: Record<string, RegisterDef>;
   cookies: CookieLayout;
+  /** PACKET_IN opcodes by name (see declarations.ts). */
+  opcodes: Record<string, OpcodeDef>;
 }
 
-export class PipelineError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PipelineError';
-  }
-}
 
 /** `priorities: { name: 100, other: [1000, 1032] }`: a band is one priority or an inclusive range in 1..65535. */
 function parseBands(v: unknown, where: string): PriorityBand[] {
@@ -116,6 +115,7 @@ export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
       owner: t.owner,
       purpose: typeof t.purpose === 'string' ? t.purpose : '',
       miss: t.miss,
+      ...(typeof t.miss_opcode === 'string' ? { missOpcode: t.miss_opcode } : {}),
       next: strings(t.next, 'next'),
       matches: strings(t.matches, 'matches'),
       sets: strings(t.sets, 'sets'),
@@ -142,13 +142,7 @@ export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
       throw new PipelineError(`${source}: table ${t.name} misses to next but declares no next table`);
   }
 
-  const registers: Record<string, RegisterDef> = {};
-  const rawRegs = (doc.registers ?? {}) as Record<string, Record<string, unknown>>;
-  for (const [name, r] of Object.entries(rawRegs)) {
-    if (typeof r.field !== 'string' || typeof r.bits !== 'number')
-      throw new PipelineError(`${source}: register ${name} needs field and bits`);
-    registers[name] = { field: r.field, bits: r.bits, purpose: String(r.purpose ?? '') };
-  }
+  const registers = parseRegisters(doc.registers, source);
 
   const rawCookies = (doc.cookies ?? {}) as Record<string, unknown>;
   const apps = (rawCookies.apps ?? {}) as Record<string, number>;
@@ -168,5 +162,14 @@ export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
   }
   if (!('pipeline' in apps)) throw new PipelineError(`${source}: cookie app id for 'pipeline' (miss flows) missing`);
 
-  return { name: typeof doc.name === 'string' ? doc.name : 'default', tables, registers, cookies };
+  const opcodes = parseOpcodes(doc.packet_in_opcodes, source, apps);
+  // A miss to the agent must say why like any other flow to it, or the dispatcher could only drop it.
+  for (const t of tables) {
+    if (t.miss !== 'controller') continue;
+    const op = t.missOpcode === undefined ? undefined : opcodes[t.missOpcode];
+    if (!op || op.owner !== t.owner)
+      throw new PipelineError(`${source}: table ${t.name} misses to the controller: miss_opcode must name an opcode of ${t.owner}`);
+  }
+
+  return { name: typeof doc.name === 'string' ? doc.name : 'default', tables, registers, cookies, opcodes };
 }

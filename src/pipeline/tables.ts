@@ -1,6 +1,7 @@
 import type { Action, Instruction, Match } from '../openflow/index.js';
 import { FlowGuardError, guardFlow } from './guard.js';
-import { PipelineError, type Pipeline, type TableDef } from './pipeline.js';
+import { opcodeUserdata, registerFieldWidth } from './declarations.js';
+import { PipelineError, type OpcodeDef, type Pipeline, type TableDef } from './pipeline.js';
 
 /** A flow an app wants on the switch. Tables are carried by name and id; only the pipeline knows ids. */
 export interface DesiredFlow {
@@ -58,8 +59,34 @@ export class PipelineTables {
   reg(name: string): string {
     const r = this.pipeline.registers[name];
     if (!r) throw new PipelineError(`unknown register ${name}`);
+    // A register sharing its field would need masks and shifts everywhere: refused until code needs one.
+    if (r.offset !== 0 || r.bits !== registerFieldWidth(r.field)) throw new PipelineError(`register ${name} is part of ${r.field}; only whole-field registers are addressable`);
     return r.field;
   }
+
+  /** A named flag bit: its register's field and the bit as a mask (from_tunnel → reg0, 0x1). */
+  flag(name: string): { field: string; mask: number | bigint } {
+    for (const r of Object.values(this.pipeline.registers)) {
+      const f = r.flags[name];
+      if (!f) continue;
+      const bit = r.offset + f.bit;
+      return { field: r.field, mask: registerFieldWidth(r.field)! > 32 ? 1n << BigInt(bit) : 2 ** bit };
+    }
+    throw new PipelineError(`unknown flag ${name}`);
+  }
+
+  opcode(name: string): OpcodeDef {
+    const o = this.pipeline.opcodes[name];
+    if (!o) throw new PipelineError(`unknown packet-in opcode ${name}`);
+    return o;
+  }
+
+  opcodeById(id: number): OpcodeDef | undefined {
+    this.opcodeIds ??= new Map(Object.values(this.pipeline.opcodes).map((o) => [o.id, o]));
+    return this.opcodeIds.get(id);
+  }
+
+  private opcodeIds: Map<number, OpcodeDef> | undefined;
 
   /** Table ids → names, for OVSDB Flow_Table rows. */
   tableNames(): Map<number, string> {
@@ -110,8 +137,7 @@ export class PipelineTables {
     return this.pipeline.tables.map((t) => {
       const instructions: Instruction[] = [];
       if (t.miss === 'next') instructions.push({ type: 'goto_table', tableId: this.id(t.next[0]!) });
-      if (t.miss === 'controller')
-        instructions.push({ type: 'apply_actions', actions: [{ type: 'output', port: 'controller', maxLen: 0xffff }] });
+      if (t.miss === 'controller') instructions.push({ type: 'apply_actions', actions: [this.forApp(t.owner).toController(t.missOpcode!)] });
       return {
         table: t.name,
         tableId: t.id,
@@ -144,6 +170,20 @@ export class AppTables {
 
   reg(name: string): string {
     return this.tables.reg(name);
+  }
+
+  flag(name: string): { field: string; mask: number | bigint } {
+    return this.tables.flag(name);
+  }
+
+  /**
+   * The action that sends a packet to the agent saying why (`opcode`, one of this app's in pipelines/): the
+   * opcode rides in NXAST_CONTROLLER2 userdata, written as OVS dumps it back so installed == desired.
+   */
+  toController(opcode: string): Action {
+    const o = this.tables.opcode(opcode);
+    if (o.owner !== this.app) throw new PipelineError(`app ${this.app} may not send opcode ${opcode} (owned by ${o.owner})`);
+    return { type: 'controller', maxLen: 0xffff, v2: true, userdata: opcodeUserdata(o.id) };
   }
 }
 

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BindingManager } from '../../src/agent/binding.js';
-import type { TopologySync } from '../../src/agent/topology-sync.js';
-import { TopologyView } from '../../src/agent/view.js';
+import type { TopologySync } from '../../src/view/topology-sync.js';
+import { TopologyView } from '../../src/view/topology-view.js';
 import { bindingKey, portKey } from '../../src/model/keys.js';
 import type { Port } from '../../src/model/types.js';
 import { createMemoryStore } from '../../src/store/index.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BindingManager } from '../../src/agent/binding.js';
-import { TopologySync } from '../../src/agent/topology-sync.js';
-import { TopologyView } from '../../src/agent/view.js';
+import { TopologySync } from '../../src/view/topology-sync.js';
+import { TopologyView } from '../../src/view/topology-view.js';
 import { bindingKey } from '../../src/model/keys.js';
 import { Topology } from '../../src/model/repo.js';
 import { createMemoryStore, PrefixSubscription, type SubscriptionEvent } from '../../src/store/index.js';

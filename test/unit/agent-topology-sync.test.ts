@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { TopologySync } from '../../src/agent/topology-sync.js';
-import { TopologyView } from '../../src/agent/view.js';
+import { TopologySync } from '../../src/view/topology-sync.js';
+import { TopologyView } from '../../src/view/topology-view.js';
 import { bindingKey, chassisKey, networkKey, portKey } from '../../src/model/keys.js';
 import { silentLogger } from '../../src/util/log.js';
 import type { KeyValue } from '../../src/store/types.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { APPS } from '../../src/apps/index.js';
 import { FlowComputer } from '../../src/agent/compute.js';
-import { TopologyView, type NetworkState } from '../../src/agent/view.js';
+import { TopologyView, type NetworkState } from '../../src/view/topology-view.js';
 import { FlowManager } from '../../src/flows/manager.js';
 import type { Port, Router } from '../../src/model/types.js';
 import { loadPipeline } from '../../src/pipeline/pipeline.js';

@@ -4,12 +4,12 @@
  * routes with longest prefix, and which topology changes drop a router's reactive owner.
  */
 import { describe, expect, it } from 'vitest';
-import type { PacketIn } from '../../src/agent/packet-in.js';
-import { TopologyView, type NetworkState } from '../../src/agent/view.js';
+import type { PacketIn } from '../../src/apps/platform.js';
+import { TopologyView, type NetworkState } from '../../src/view/topology-view.js';
 import { l3App, L3_PRIORITY } from '../../src/apps/l3/index.js';
 import { l3PacketInHandler, REACTIVE_IDLE_SECONDS, REACTIVE_OBJECT_FLAG, reactiveObject, reactiveOwner, ReactiveOwners,
   type L3Counters } from '../../src/apps/l3/reactive.js';
-import { resolveRoute } from '../../src/apps/l3/topology.js';
+import { resolveRoute } from '../../src/view/routes.js';
 import type { Port, Router } from '../../src/model/types.js';
 import type { OfMessage, PacketOut } from '../../src/openflow/index.js';
 import { buildUdpIpv4Frame, parseFrame, ICMP_DEST_UNREACHABLE, ICMP_ECHO_REPLY, ICMP_TIME_EXCEEDED } from '../../src/packet/index.js';
@@ -71,8 +71,9 @@ function echoRequest(dst: string, ttl = 64): Buffer {
   return b;
 }
 
-function pin(buf: Buffer, networkKey = 1n): PacketIn {
-  return { table: 'l3_router', inPort: 5, networkKey, frame: parseFrame(buf), cookie: 0n };
+/** A PACKET_IN as the dispatcher hands it over: the opcode says which l3 flow sent it. */
+function pin(buf: Buffer, opcode = 'l3_route_miss', networkKey = 1n): PacketIn {
+  return { opcode, table: 'l3_router', inPort: 5, networkKey, frame: parseFrame(buf), cookie: 0n };
 }
 
 const counters = (): L3Counters => ({ echoReplies: 0, timeExceeded: 0, unreachable: 0, reactiveFlows: 0 });
@@ -89,7 +90,7 @@ describe('l3 PACKET_IN: ICMP for router addresses', () => {
     const c = counters();
     const h = l3PacketInHandler(makeView('proactive'), l3, c);
     for (const ip of ['10.1.0.1', '10.2.0.1']) {
-      const out = onlyPacketOut(h(pin(echoRequest(ip)))?.messages);
+      const out = onlyPacketOut(h(pin(echoRequest(ip), 'l3_router_address'))?.messages);
       expect(out.actions).toEqual([{ type: 'output', port: 5 }]);
       const f = parseFrame(out.data);
       expect(f.eth.src).toBe(IFACE1);
@@ -103,7 +104,7 @@ describe('l3 PACKET_IN: ICMP for router addresses', () => {
 
   it('TTL 1 towards a routed destination: time exceeded from the ingress interface, quoting the packet', () => {
     const c = counters();
-    const out = onlyPacketOut(l3PacketInHandler(makeView('reactive'), l3, c)(pin(udp('10.2.0.10', 1)))?.messages);
+    const out = onlyPacketOut(l3PacketInHandler(makeView('reactive'), l3, c)(pin(udp('10.2.0.10', 1), 'l3_ttl_expired'))?.messages);
     const f = parseFrame(out.data);
     expect(f.ipv4!.src).toBe('10.1.0.1');
     expect(f.icmp!.type).toBe(ICMP_TIME_EXCEEDED);
@@ -124,7 +125,7 @@ describe('l3 PACKET_IN: ICMP for router addresses', () => {
   it('ignores packets not addressed to a router MAC, and networks it does not know', () => {
     const h = l3PacketInHandler(makeView('reactive'), l3, counters());
     expect(h(pin(udp('10.2.0.10', 64, '02:00:00:00:09:09')))).toBeUndefined();
-    expect(h(pin(udp('10.2.0.10'), 99n))).toBeUndefined();
+    expect(h(pin(udp('10.2.0.10'), 'l3_route_miss', 99n))).toBeUndefined();
   });
 });
 
@@ -177,7 +178,7 @@ describe('l3 PACKET_IN: reactive routing', () => {
 
   it('proactive flows never carry the reactive cookie flag and sit at or above the host priority', () => {
     const v = makeView('proactive');
-    const flows = l3App.networkFlows(l3, v, v.networks.get('n1')!);
+    const flows = l3App.networkFlows!(l3, v, v.networks.get('n1')!);
     const host = flows.filter((f) => f.match.some((m) => m.field === 'ipv4_dst' && (m as { value: string }).value === '10.2.0.10'));
     expect(host).toHaveLength(1);
     expect(host[0]!.priority).toBe(L3_PRIORITY.host);

@@ -151,7 +151,7 @@ afterEach(async () => {
   for (const r of rigs.splice(0)) await r.ch.stop();
 });
 
-async function rig(opts: { echoIntervalMs?: number; echoTimeoutMs?: number; requestTimeoutMs?: number; setup?: (s: FakeSwitch) => void } = {}): Promise<Rig> {
+async function rig(opts: { echoIntervalMs?: number; echoTimeoutMs?: number; requestTimeoutMs?: number; packetInFormat?: 'nxt_packet_in2'; setup?: (s: FakeSwitch) => void } = {}): Promise<Rig> {
   const clock = new FakeClock();
   const r: Rig = { clock, switches: [], pairs: [], dials: [], ups: [], downs: [], messages: [], failDials: 0 } as unknown as Rig;
   r.ch = new OfChannel({
@@ -160,6 +160,7 @@ async function rig(opts: { echoIntervalMs?: number; echoTimeoutMs?: number; requ
     echoTimeoutMs: opts.echoTimeoutMs ?? 3_000,
     requestTimeoutMs: opts.requestTimeoutMs ?? 2_000,
     reconnect: { minMs: 100, maxMs: 800 },
+    ...(opts.packetInFormat ? { packetInFormat: opts.packetInFormat } : {}),
     clock,
     dial: async () => {
       r.dials.push(clock.t);
@@ -249,6 +250,13 @@ describe('OfChannel handshake and correlation', () => {
     const types = r.sw.got.map((m) => m.type);
     expect(types.slice(0, 3)).toEqual(['HELLO', 'FEATURES_REQUEST', 'SET_CONFIG']);
     expect(r.sw.got[2]).toMatchObject({ flags: 0, missSendLen: 0xffff });
+  });
+
+  it('asks for NXT_PACKET_IN2 in the handshake when told to (packet-in opcodes ride in its userdata)', async () => {
+    const r = await upRig({ packetInFormat: 'nxt_packet_in2' });
+    expect(r.sw.got.slice(0, 4).map((m) => m.type)).toEqual(['HELLO', 'FEATURES_REQUEST', 'SET_CONFIG', 'NX_SET_PACKET_IN_FORMAT']);
+    expect(r.sw.got[3]).toMatchObject({ format: 2 });
+    expect((await upRig()).sw.of('NX_SET_PACKET_IN_FORMAT')).toHaveLength(0);
   });
 
   it('emits unsolicited messages, and ERRORs nobody waits for', async () => {

@@ -1,8 +1,7 @@
 import type { Action } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
-import { type NetworkApp } from '../types.js';
-import { routersOn } from '../l3/topology.js';
-import { dhcpOnlyGateways, dhcpServerMac } from '../dhcp/app.js';
+import type { App } from '../platform.js';
+import { addressesOn } from '../../view/index.js';
 
 const ETH_ARP = 0x0806;
 const ARP_REQUEST = 1;
@@ -26,52 +25,28 @@ export function arpReplyActions(mac: string, ip: string): Action[] {
  * on the asking VM's own hypervisor, so ARP for known addresses never crosses a tunnel. A port asking for
  * its own address (duplicate-address probe) is not answered, or it would see a conflict.
  */
-export const arpApp: NetworkApp = {
+export const arpApp: App = {
   name: 'arp',
+  tables: ['arp_responder'],
+  create: () => ({}),
   networkFlows(tables, view, net) {
     const t = tables.table('arp_responder');
-    const metadata = { field: 'metadata', value: BigInt(net.network.tunnelKey) };
+    const network = { field: tables.reg('network'), value: BigInt(net.network.tunnelKey) };
     const flows: DesiredFlow[] = [];
-    const ports = [...net.ports.values()].sort((a, b) => a.port.portKey - b.port.portKey);
-    for (const { port } of ports) {
-      for (const { ip } of port.fixedIps) {
-        const base = [
-          metadata,
-          { field: 'eth_type', value: ETH_ARP },
-          { field: 'arp_op', value: ARP_REQUEST },
-          { field: 'arp_tpa', value: ip },
-        ];
-        flows.push(t.flow({ priority: 100, match: base, actions: arpReplyActions(port.mac.toLowerCase(), ip), object: port.portKey }));
-        flows.push(
-          t.flow({
-            priority: 110,
-            match: [...base, { field: tables.reg('src_port'), value: port.portKey }],
-            goto: 'l3_router',
-            object: port.portKey,
-          }),
-        );
-      }
-    }
-    // Router interfaces on this network answer for their gateway addresses.
-    for (const { router, iface } of routersOn(view, net.network.id)) {
+    for (const a of addressesOn(view, net)) {
       const match = [
-        metadata,
+        network,
         { field: 'eth_type', value: ETH_ARP },
         { field: 'arp_op', value: ARP_REQUEST },
-        { field: 'arp_tpa', value: iface.ip },
+        { field: 'arp_tpa', value: a.ip },
       ];
-      flows.push(t.flow({ priority: 100, match, actions: arpReplyActions(iface.mac.toLowerCase(), iface.ip), object: router.routerKey }));
-    }
-    // On a DHCP subnet with no router, the DHCP server's address (the gateway) answers ARP so that
-    // unicast renewals reach it.
-    for (const subnet of dhcpOnlyGateways(view, net)) {
-      const match = [
-        metadata,
-        { field: 'eth_type', value: ETH_ARP },
-        { field: 'arp_op', value: ARP_REQUEST },
-        { field: 'arp_tpa', value: subnet.gatewayIp },
-      ];
-      flows.push(t.flow({ priority: 90, match, actions: arpReplyActions(dhcpServerMac(view, net, subnet), subnet.gatewayIp), object: net.network.tunnelKey }));
+      // The DHCP server answers for a gateway no router serves, so unicast renewals reach it; below ports and
+      // routers, which own their addresses.
+      const priority = a.kind === 'dhcp' ? 90 : 100;
+      flows.push(t.flow({ priority, match, actions: arpReplyActions(a.mac, a.ip), object: a.key }));
+      // A port asking for its own address (duplicate-address probe) is passed on, unanswered.
+      if (a.kind === 'port')
+        flows.push(t.flow({ priority: 110, match: [...match, { field: tables.reg('src_port'), value: a.key }], goto: 'l3_router', object: a.key }));
     }
     return flows;
   },

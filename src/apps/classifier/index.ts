@@ -1,6 +1,6 @@
 import type { Action } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
-import { ALL_ONES_64, FROM_TUNNEL, type NetworkApp } from '../types.js';
+import { writeNetwork, type App } from '../platform.js';
 
 /**
  * Classifier: a packet from a local VIF gets its network (metadata) and source port (src_port register);
@@ -8,12 +8,15 @@ import { ALL_ONES_64, FROM_TUNNEL, type NetworkApp } from '../types.js';
  * the source-side tables (the sending hypervisor already ran them). Port security: a port with it on may
  * only send from its own MAC or an allowed address pair's.
  */
-export const classifierApp: NetworkApp = {
+export const classifierApp: App = {
   name: 'classifier',
+  tables: ['classifier', 'port_security'],
+  create: () => ({}),
   networkFlows(tables, view, net) {
     const classifier = tables.table('classifier');
     const portSecurity = tables.table('port_security');
     const key = BigInt(net.network.tunnelKey);
+    const fromTunnel = tables.flag('from_tunnel');
     const flows: DesiredFlow[] = [];
 
     for (const { ps, loc } of view.placedPorts(net)) {
@@ -25,7 +28,7 @@ export const classifierApp: NetworkApp = {
           priority: 100,
           match: [{ field: 'in_port', value: loc.ofport }],
           actions: setSrc,
-          writeMetadata: { value: key, mask: ALL_ONES_64 },
+          writeMetadata: writeNetwork(tables, key),
           goto: 'port_security',
           object: p.portKey,
         }),
@@ -57,8 +60,9 @@ export const classifierApp: NetworkApp = {
             { field: 'in_port', value: tunnel },
             { field: 'tun_id', value: key },
           ],
-          actions: [{ type: 'set_field', field: tables.reg('flags'), value: FROM_TUNNEL }],
-          writeMetadata: { value: key, mask: ALL_ONES_64 },
+          // The flags register is zero when a packet enters the pipeline: setting the whole field sets just this bit.
+          actions: [{ type: 'set_field', field: fromTunnel.field, value: fromTunnel.mask }],
+          writeMetadata: writeNetwork(tables, key),
           goto: 'l2_lookup',
           object: key,
         }),

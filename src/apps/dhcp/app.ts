@@ -1,51 +1,29 @@
-import { createHash } from 'node:crypto';
-import type { NetworkState, TopologyView } from '../../agent/view.js';
-import type { PacketIn, PacketInResult } from '../../agent/packet-in.js';
-import { packetOut } from '../../agent/packet-in.js';
-import type { Subnet } from '../../model/types.js';
+import { dhcpServerMac, type TopologyView } from '../../view/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import type { Logger } from '../../util/log.js';
-import { routersOn } from '../l3/topology.js';
-import type { NetworkApp } from '../types.js';
+import { packetOut, type App, type PacketIn, type PacketInResult } from '../platform.js';
 import { DhcpReplyMemo } from './reply-memo.js';
+import { bulkiestEncap } from './options.js';
 import { handleDhcp } from './server.js';
 import type { Encapsulation } from './types.js';
 
 const ETH_IP = 0x0800;
 const UDP = 17;
 
-/** The MAC DHCP replies come from: the subnet's router interface, else one derived from the subnet id. */
-export function dhcpServerMac(view: TopologyView, net: NetworkState, subnet: Subnet, derived?: Map<string, string>): string {
-  for (const { iface } of routersOn(view, net.network.id)) if (iface.subnetId === subnet.id) return iface.mac.toLowerCase();
-  // The derived MAC depends only on the subnet id: a caller answering packets passes a memo so the sha256 runs
-  // once per subnet, not once per DHCP packet.
-  const known = derived?.get(subnet.id);
-  if (known !== undefined) return known;
-  const mac = derivedServerMac(subnet.id);
-  derived?.set(subnet.id, mac);
-  return mac;
-}
-
-function derivedServerMac(subnetId: string): string {
-  const h = createHash('sha256').update(`wyvern-dhcp:${subnetId}`).digest();
-  // Locally administered, unicast.
-  h[0] = (h[0]! & 0xfc) | 0x02;
-  return [...h.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
-}
-
-/** The subnets of a network whose gateway address no router answers for (the DHCP server answers ARP then). */
-export function dhcpOnlyGateways(view: TopologyView, net: NetworkState): Subnet[] {
-  const routed = new Set(routersOn(view, net.network.id).map(({ iface }) => iface.subnetId));
-  return [...net.subnets.values()].filter((s) => s.enableDhcp && s.gatewayIp && !routed.has(s.id));
-}
-
 /**
  * DHCP: requests from local VMs whose port has an address on a DHCP-enabled subnet go to the agent, which
  * answers from the logical port (no pool). Requests on DHCP-off subnets pass through the pipeline like any
  * broadcast, so a tenant's own server answers.
  */
-export const dhcpApp: NetworkApp = {
+export const dhcpApp: App = {
   name: 'dhcp',
+  tables: ['dhcp'],
+  create(ctx) {
+    const counters: DhcpCounters = { replies: {}, drops: {}, replayed: 0 };
+    // VM MTUs must fit the bulkiest encapsulation this chassis may use towards some peer.
+    const handler = dhcpPacketInHandler(ctx.view, bulkiestEncap(ctx.config.encaps), ctx.logger, counters, ctx.now);
+    return { packetIn: { dhcp_request: handler }, counters };
+  },
   networkFlows(tables, view, net) {
     const t = tables.table('dhcp');
     const flows: DesiredFlow[] = [];
@@ -63,7 +41,7 @@ export const dhcpApp: NetworkApp = {
             { field: 'udp_src', value: 68 },
             { field: 'udp_dst', value: 67 },
           ],
-          actions: [{ type: 'output', port: 'controller', maxLen: 0xffff }],
+          actions: [tables.toController('dhcp_request')],
           object: ps.port.portKey,
         }),
       );
@@ -80,7 +58,7 @@ export interface DhcpCounters {
 }
 
 /** The PACKET_IN side: finds the VM's logical port by its ofport and lets the RFC 2131 core answer. */
-export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, logger: Logger, counters: DhcpCounters) {
+export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, logger: Logger, counters: DhcpCounters, now: () => number = Date.now) {
   // Subnet id -> derived server MAC, owned by this handler (bounded by the subnets this host has served).
   const derivedMacs = new Map<string, string>();
   const memo = new DhcpReplyMemo();
@@ -106,7 +84,7 @@ export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, lo
         server: { mac: serverMac },
         logger,
       },
-      Date.now(),
+      now(),
     ));
     if (replayed) counters.replayed++;
     if (decision.action === 'drop') {

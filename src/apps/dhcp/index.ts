@@ -1,3 +1,3 @@
 export * from './types.js';
 export { handleDhcp, replyDestination } from './server.js';
-export { interfaceMtu, replyOptions } from './options.js';
+export { bulkiestEncap, interfaceMtu, replyOptions } from './options.js';

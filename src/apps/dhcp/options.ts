@@ -10,12 +10,18 @@ import {
   type DhcpMessage,
 } from '../../packet/index.js';
 import { maskOf, toCidr } from '../../net/addr.js';
-import { ENCAP_OVERHEAD, type DhcpContext } from './types.js';
+import { ENCAP_OVERHEAD, type DhcpContext, type Encapsulation } from './types.js';
 
 /** Options the server always sends in OFFER/ACK, whatever the parameter request list says. */
 const MANDATORY = [OPT.subnetMask, OPT.router] as const;
 /** Codes subnet extra options may not override: they carry protocol state. */
 const PROTECTED = new Set<number>([OPT.pad, OPT.end, OPT.overload, OPT.messageType, OPT.serverId, OPT.leaseTime, OPT.renewalTime, OPT.rebindingTime, OPT.parameterRequestList, OPT.maxMessageSize, OPT.clientId, OPT.requestedIp]);
+
+/** The encap with the largest per-packet overhead (DHCP's MTU option must leave room for it). */
+export function bulkiestEncap<E extends Encapsulation>(encaps: readonly E[]): E {
+  return encaps.reduce((a, b) => (ENCAP_OVERHEAD[b] > ENCAP_OVERHEAD[a] ? b : a));
+}
+
 /** Smallest legal interface MTU (RFC 2132 §5.1). */
 const MIN_MTU = 68;
 

@@ -1,6 +1,6 @@
 import type { Action } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
-import { FROM_TUNNEL, type NetworkApp } from '../types.js';
+import type { App } from '../platform.js';
 
 const MULTICAST_BIT = '01:00:00:00:00:00';
 
@@ -10,15 +10,17 @@ const MULTICAST_BIT = '01:00:00:00:00:00';
  * each remote chassis with ports in it. OpenFlow never outputs a packet back to its ingress port, and a
  * packet that came from a tunnel is only delivered locally: never tunnel to tunnel.
  */
-export const l2App: NetworkApp = {
+export const l2App: App = {
   name: 'l2',
+  tables: ['l2_lookup', 'egress'],
+  create: () => ({}),
   networkFlows(tables, view, net) {
     const lookup = tables.table('l2_lookup');
     const egress = tables.table('egress');
     const key = BigInt(net.network.tunnelKey);
-    const metadata = { field: 'metadata', value: key };
+    const metadata = { field: tables.reg('network'), value: key };
     const dstPort = tables.reg('dst_port');
-    const flagsReg = tables.reg('flags');
+    const flag = tables.flag('from_tunnel');
     const flows: DesiredFlow[] = [];
     const localOutputs: Action[] = [];
     /** Remote chassis with ports here → its tunnel IP and the tunnel port (encap) used towards it. */
@@ -56,7 +58,7 @@ export const l2App: NetworkApp = {
             priority: 100,
             match: [
               { field: dstPort, value: p.portKey },
-              { field: flagsReg, value: 0, mask: FROM_TUNNEL },
+              { field: flag.field, value: 0, mask: flag.mask },
             ],
             actions: [
               { type: 'set_field', field: 'tun_id', value: key },
@@ -78,7 +80,7 @@ export const l2App: NetworkApp = {
         tunnelOutputs.push({ type: 'output', port: ofport });
       }
     }
-    const fromTunnel = { field: flagsReg, value: FROM_TUNNEL, mask: FROM_TUNNEL };
+    const fromTunnel = { field: flag.field, value: flag.mask, mask: flag.mask };
     const flood = (priority: number, match: DesiredFlow['match']) => {
       flows.push(lookup.flow({ priority: priority + 1, match: [...match, fromTunnel], actions: localOutputs, object: key }));
       flows.push(lookup.flow({ priority, match, actions: [...localOutputs, ...tunnelOutputs], object: key }));

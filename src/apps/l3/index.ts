@@ -1,90 +1,27 @@
-import type { Action, Match } from '../../openflow/index.js';
-import type { DesiredFlow } from '../../pipeline/tables.js';
-import { ALL_ONES_64, type NetworkApp } from '../types.js';
-import { toCidr } from '../../net/addr.js';
-import { maskText, portsBehind, routersOn, type RouteTarget } from './topology.js';
+import type { App } from '../platform.js';
+import { l3NetworkFlows } from './proactive.js';
+import { l3PacketInHandler, ReactiveOwners, type L3Counters } from './reactive.js';
 
-const ETH_IP = 0x0800;
-
-/** Priorities in the l3_router table, highest first. */
-export const L3_PRIORITY = {
-  ttlExpired: 3000,
-  routerAddress: 2500,
-  host: 2000,
-  /**
-   * Flows installed from a PACKET_IN: below `host`, so for a proactive router a bridging flow (the packet
-   * came before the router's own flow landed) never replaces the permanent flow the flow manager installed.
-   */
-  reactive: 1999,
-  /** + prefix length: longest prefix wins. */
-  staticRoute: 1000,
-  toAgent: 100,
-  nonIp: 50,
-} as const;
-
-/** The rewrite a router applies to a packet it forwards to `t` (used by flows and by reactive replies). */
-export function routeActions(t: RouteTarget): Action[] {
-  return [
-    { type: 'dec_nw_ttl' },
-    { type: 'set_field', field: 'eth_src', value: t.egress.mac.toLowerCase() },
-    { type: 'set_field', field: 'eth_dst', value: t.port.mac.toLowerCase() },
-  ];
-}
+export { L3_PRIORITY, l3NetworkFlows, routeActions } from './proactive.js';
 
 /**
- * Distributed router: every agent with local ports on a router's subnets routes their packets itself.
- * Proactive routers get one flow per reachable host (and per static route); reactive routers send the
- * first packet of each destination to the agent, which installs a flow with an idle timeout. Packets for
- * the router's own addresses, with an expiring TTL, or with no route go to the agent for ICMP.
+ * Distributed router: proactive flows per network (proactive.ts); the agent side answers ICMP for the router and
+ * routes the first packet of a reactive router's destinations (reactive.ts). One handler serves the three opcodes:
+ * it is told which one, and answers accordingly.
  */
-export const l3App: NetworkApp = {
+export const l3App: App = {
   name: 'l3',
-  networkFlows(tables, view, net) {
-    const t = tables.table('l3_router');
-    const flows: DesiredFlow[] = [];
-    const metadata = { field: 'metadata', value: BigInt(net.network.tunnelKey) };
-    const toAgent: Action[] = [{ type: 'output', port: 'controller', maxLen: 0xffff }];
-
-    for (const { router, iface } of routersOn(view, net.network.id)) {
-      const object = router.routerKey;
-      const atRouter: Match = [metadata, { field: 'eth_dst', value: iface.mac.toLowerCase() }];
-      const ip: Match = [...atRouter, { field: 'eth_type', value: ETH_IP }];
-
-      for (const ttl of [0, 1])
-        flows.push(t.flow({ priority: L3_PRIORITY.ttlExpired, match: [...ip, { field: 'ip_ttl', value: ttl }], actions: toAgent, object }));
-      for (const own of router.interfaces)
-        flows.push(t.flow({ priority: L3_PRIORITY.routerAddress, match: [...ip, { field: 'ipv4_dst', value: own.ip }], actions: toAgent, object }));
-      flows.push(t.flow({ priority: L3_PRIORITY.toAgent, match: ip, actions: toAgent, object }));
-      flows.push(t.flow({ priority: L3_PRIORITY.nonIp, match: atRouter, object }));
-
-      if (router.mode !== 'proactive') continue;
-      // A /0 route matches every IPv4 packet: no ipv4_dst field (OVS would drop an all-zero mask anyway).
-      const forward = (priority: number, dst: { value: string; mask?: string } | undefined, target: RouteTarget) =>
-        t.flow({
-          priority,
-          match: dst ? [...ip, { field: 'ipv4_dst', value: dst.value, ...(dst.mask ? { mask: dst.mask } : {}) }] : ip,
-          actions: routeActions(target),
-          writeMetadata: { value: BigInt(target.net.network.tunnelKey), mask: ALL_ONES_64 },
-          goto: 'l2_lookup',
-          object,
-        });
-      for (const egress of router.interfaces) {
-        if (egress.subnetId === iface.subnetId) continue;
-        for (const target of portsBehind(view, egress)) {
-          for (const f of target.port.fixedIps) if (f.subnetId === target.subnet.id) flows.push(forward(L3_PRIORITY.host, { value: f.ip }, target));
-        }
-      }
-      for (const r of router.routes) {
-        const { prefix: len } = toCidr(r.cidr);
-        const hop = router.interfaces
-          .flatMap((egress) => portsBehind(view, egress))
-          .find((x) => x.port.fixedIps.some((f) => f.ip === r.nexthop));
-        if (!hop) continue;
-        const dst = r.cidr.split('/')[0]!;
-        const match = len === 0 ? undefined : len === 32 ? { value: dst } : { value: dst, mask: maskText(len) };
-        flows.push(forward(L3_PRIORITY.staticRoute + len, match, hop));
-      }
-    }
-    return flows;
+  tables: ['l3_router'],
+  networkFlows: l3NetworkFlows,
+  create(ctx) {
+    const counters: L3Counters = { echoReplies: 0, timeExceeded: 0, unreachable: 0, reactiveFlows: 0 };
+    // Reactive flows are a transient owner per router: dropped when their router or its networks change.
+    const owners = new ReactiveOwners();
+    const handle = l3PacketInHandler(ctx.view, ctx.tables, counters, owners);
+    return {
+      packetIn: { l3_ttl_expired: handle, l3_router_address: handle, l3_route_miss: handle },
+      counters,
+      viewChanged: (c) => owners.stale(ctx.view, c),
+    };
   },
 };

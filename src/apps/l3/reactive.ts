@@ -1,7 +1,3 @@
-import type { PacketIn, PacketInResult } from '../../agent/packet-in.js';
-import { packetOut, packetReinject } from '../../agent/packet-in.js';
-import type { ViewChange } from '../../agent/topology-sync.js';
-import type { TopologyView } from '../../agent/view.js';
 import type { Router, RouterInterface } from '../../model/types.js';
 import {
   buildIcmpEchoReply,
@@ -13,9 +9,10 @@ import {
   ICMP_UNREACH,
 } from '../../packet/index.js';
 import type { AppTables } from '../../pipeline/tables.js';
-import { ALL_ONES_64 } from '../types.js';
-import { L3_PRIORITY, routeActions } from './index.js';
-import { inCidr, resolveRoute, routersOn } from './topology.js';
+import { packetOut, packetReinject, type PacketIn, type PacketInResult, writeNetwork } from '../platform.js';
+import { L3_PRIORITY, routeActions } from './proactive.js';
+import { inCidr, resolveRoute, routersOn, type TopologyView } from '../../view/index.js';
+import type { ViewChange } from '../../view/topology-sync.js';
 
 export interface L3Counters {
   echoReplies: number;
@@ -92,7 +89,9 @@ export function l3PacketInHandler(view: TopologyView, tables: AppTables, counter
     const reply = (frame: Buffer | null): PacketInResult | undefined =>
       frame ? { messages: [packetOut(pin.inPort, frame)] } : undefined;
 
-    const own = router.interfaces.find((i) => i.ip === ip.dst);
+    // The flow that sent the packet says why (its opcode): for the router itself, TTL expiring, or no flow for
+    // the destination.
+    const own = pin.opcode === 'l3_router_address' ? router.interfaces.find((i) => i.ip === ip.dst) : undefined;
     if (own) {
       if (pin.frame.icmp?.type === ICMP_ECHO_REQUEST) {
         counters.echoReplies++;
@@ -101,10 +100,11 @@ export function l3PacketInHandler(view: TopologyView, tables: AppTables, counter
       counters.unreachable++;
       return reply(buildIcmpError(ICMP_DEST_UNREACHABLE, ICMP_UNREACH.port, pin.frame, iface.mac, iface.ip));
     }
-    if (ip.ttl <= 1) {
+    if (pin.opcode === 'l3_ttl_expired') {
       counters.timeExceeded++;
       return reply(buildIcmpError(ICMP_TIME_EXCEEDED, ICMP_TIME.ttl, pin.frame, iface.mac, iface.ip));
     }
+    if (pin.opcode !== 'l3_route_miss') return undefined;
     const route = resolveRoute(view, router, ip.dst);
     if (!route) {
       counters.unreachable++;
@@ -120,13 +120,13 @@ export function l3PacketInHandler(view: TopologyView, tables: AppTables, counter
     const flow = tables.table('l3_router').flow({
       priority: L3_PRIORITY.reactive,
       match: [
-        { field: 'metadata', value: pin.networkKey },
+        { field: tables.reg('network'), value: pin.networkKey },
         { field: 'eth_dst', value: iface.mac.toLowerCase() },
         { field: 'eth_type', value: 0x0800 },
         { field: 'ipv4_dst', value: ip.dst },
       ],
       actions: routeActions(route.target),
-      writeMetadata: { value: BigInt(route.target.net.network.tunnelKey), mask: ALL_ONES_64 },
+      writeMetadata: writeNetwork(tables, route.target.net.network.tunnelKey),
       goto: 'l2_lookup',
       object: reactiveObject(router.routerKey),
       // Always with a timeout: for a proactive router this only bridges the moment before its own flow

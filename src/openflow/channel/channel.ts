@@ -35,6 +35,8 @@ export interface OfChannelOptions {
   watchSocket?: boolean | DirWatchFn;
   /** SET_CONFIG miss_send_len after each handshake (see SessionOptions); default 0xffff. */
   missSendLen?: number | null;
+  /** PACKET_IN format asked for after each handshake (see SessionOptions); default 'standard'. */
+  packetInFormat?: 'standard' | 'nxt_packet_in2';
   logger?: Logger;
   /** For tests: the clock behind timeouts, keepalive and backoff. */
   clock?: Clock;
@@ -170,6 +172,7 @@ export class OfChannel extends EventEmitter {
       echoIntervalMs: this.opts.echoIntervalMs,
       echoTimeoutMs: this.opts.echoTimeoutMs,
       missSendLen: this.opts.missSendLen,
+      packetInFormat: this.opts.packetInFormat,
       clock: this.clock,
       logger: this.log,
     });

@@ -43,6 +43,11 @@ export interface SessionOptions {
    * (OFPCML_NO_BUFFER: whole packets); null sends no SET_CONFIG.
    */
   missSendLen?: number | null;
+  /**
+   * 'nxt_packet_in2' asks OVS (NXT_SET_PACKET_IN_FORMAT) for NXT_PACKET_IN2, the only PACKET_IN that carries a
+   * controller action's userdata; sent in the handshake, before anything the caller sends. Default 'standard'.
+   */
+  packetInFormat?: 'standard' | 'nxt_packet_in2';
   clock?: Clock;
   logger?: Logger;
   /** Session number, for logs and the 'up' event. */
@@ -52,6 +57,8 @@ export interface SessionOptions {
 type State = 'hello' | 'features' | 'up' | 'closed';
 
 const OFPTT_ALL = 0xff;
+/** NXT_SET_PACKET_IN_FORMAT value for NXT_PACKET_IN2. */
+const NXPIF_NXT_PACKET_IN2 = 2;
 const OFPP_ANY = 0xffffffff;
 const OFPG_ANY = 0xffffffff;
 /** Writes are coalesced into chunks of about this size (one syscall each). */
@@ -72,6 +79,7 @@ export class OfSession extends EventEmitter {
   private readonly log: Logger;
   readonly requestTimeoutMs: number;
   private readonly missSendLen: number | null;
+  private readonly packetInFormat: 'standard' | 'nxt_packet_in2';
   private readonly keepalive: Keepalive;
   private drainWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
   private helloWaiter: { resolve(): void; reject(e: Error): void } | undefined;
@@ -97,6 +105,7 @@ export class OfSession extends EventEmitter {
       () => this.socket.write(echoRequestBytes(this.allocXid())),
       (idle) => this.close(`peer dead: nothing received for ${idle} ms (echo timeout ${echoTimeoutMs} ms)`));
     this.missSendLen = opts.missSendLen === undefined ? 0xffff : opts.missSendLen;
+    this.packetInFormat = opts.packetInFormat ?? 'standard';
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.settleDrain());
     socket.on('end', () => this.close('peer closed the connection'));
@@ -134,6 +143,9 @@ export class OfSession extends EventEmitter {
       if (this.missSendLen !== null) {
         // No reply on success; an ERROR would arrive unsolicited. Ordered before anything the caller sends.
         await this.writeRaw(encodeMessage({ type: 'SET_CONFIG', xid: this.allocXid(), flags: 0, missSendLen: this.missSendLen }));
+      }
+      if (this.packetInFormat === 'nxt_packet_in2') {
+        await this.writeRaw(encodeMessage({ type: 'NX_SET_PACKET_IN_FORMAT', xid: this.allocXid(), format: NXPIF_NXT_PACKET_IN2 }));
       }
       this.features = features;
       this.state = 'up';

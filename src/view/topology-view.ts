@@ -1,5 +1,4 @@
 import type { Binding, Chassis, Network, Port, Router, Subnet } from '../model/types.js';
-import { chooseEncap } from './encap.js';
 
 /** A VIF on this hypervisor's br-int (from OVSDB). */
 export interface LocalVif {
@@ -25,6 +24,11 @@ export type PortLocation =
   | { kind: 'local'; ofport: number }
   | { kind: 'remote'; chassis: string; tunnelIp: string; encap: string }
   | { kind: 'unknown' };
+
+/** The first of `own` (preference order) that `peer` offers, or undefined (like OVN's encap choice). */
+export function chooseEncap(own: readonly string[], peer: readonly string[]): string | undefined {
+  return own.find((e) => peer.includes(e));
+}
 
 export function sameLocation(a: PortLocation, b: PortLocation): boolean {
   if (a.kind === 'local' && b.kind === 'local') return a.ofport === b.ofport;

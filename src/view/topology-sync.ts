@@ -12,7 +12,7 @@ import { decodeBinding, decodeChassis, decodeNetwork, decodePort, decodeRouter, 
 import type { Binding, Chassis, Network, Port, Router, Subnet } from '../model/types.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
-import { sameLocation, type NetworkState, type TopologyView } from './view.js';
+import { sameLocation, type NetworkState, type TopologyView } from './topology-view.js';
 
 /** Store documents are decoded (validated) by their key's kind before they enter the view. */
 const DECODERS = {

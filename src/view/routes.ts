@@ -1,6 +1,11 @@
-import type { NetworkState, TopologyView } from '../../agent/view.js';
-import type { Port, Router, RouterInterface, Subnet } from '../../model/types.js';
-import { cidrContains, intToIp, ipToInt, maskOf, toCidr } from '../../net/addr.js';
+/**
+ * Router queries over the topology view: which routers sit on a network, which networks they reach (lazy sync
+ * follows these), which ports are behind an interface and where a router sends a destination. Shared by the
+ * L3, ARP and DHCP apps and the agent's lazy sync, so it lives below all of them.
+ */
+import type { NetworkState, TopologyView } from './topology-view.js';
+import type { Port, Router, RouterInterface, Subnet } from '../model/types.js';
+import { cidrContains, intToIp, ipToInt, maskOf, toCidr } from '../net/addr.js';
 
 export function inCidr(ip: string, cidr: string): boolean {
   return cidrContains(toCidr(cidr), ipToInt(ip));

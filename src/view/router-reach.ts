@@ -1,6 +1,6 @@
-import { routedNeighbours } from '../apps/l3/topology.js';
+import { routedNeighbours } from './routes.js';
 import type { TopologySync } from './topology-sync.js';
-import type { TopologyView } from './view.js';
+import type { TopologyView } from './topology-view.js';
 
 /**
  * Lazy sync through routers: a hypervisor with ports on a network also needs the networks that network's

@@ -1,0 +1,131 @@
+/**
+ * The register map and the PACKET_IN opcodes of a pipeline document (pipelines/*.yaml), parsed and checked.
+ * Registers are declared once with their switch field and bits so code names them (`reg('network')`) and two
+ * names can never share bits by accident; flag bits live inside a register. Opcodes say why a packet was sent
+ * to the agent (after Antrea's PacketInCategory): each belongs to one app, which alone may send with it.
+ */
+import { PipelineError } from './errors.js';
+
+export interface FlagDef {
+  bit: number;
+  purpose: string;
+}
+
+export interface RegisterDef {
+  /** The switch field (metadata, reg0..reg15, xreg0..xreg7). */
+  field: string;
+  /** Lowest bit of the field this register uses (0 unless it shares the field with another register). */
+  offset: number;
+  bits: number;
+  purpose: string;
+  /** Named single bits of this register (flags), bit numbers relative to the register. */
+  flags: Record<string, FlagDef>;
+}
+
+export interface OpcodeDef {
+  name: string;
+  /** Carried as a 16-bit big-endian value in the controller action's userdata. */
+  id: number;
+  /** The app whose handler answers it (and whose flows alone may send it). */
+  owner: string;
+  purpose: string;
+}
+
+const NAME = /^[a-z][a-z0-9_]*$/;
+
+/** Width in bits of the switch fields a register may live in. */
+export function registerFieldWidth(field: string): number | undefined {
+  if (field === 'metadata') return 64;
+  const reg = /^reg(\d+)$/.exec(field);
+  if (reg && Number(reg[1]) <= 15) return 32;
+  const xreg = /^xreg(\d+)$/.exec(field);
+  if (xreg && Number(xreg[1]) <= 7) return 64;
+  return undefined;
+}
+
+/** The 32-bit registers an xreg covers (xregN = reg2N+1 : reg2N), for overlap checks. */
+function physical(field: string, offset: number, bits: number): { field: string; from: number; to: number }[] {
+  const x = /^xreg(\d+)$/.exec(field);
+  if (!x) return [{ field, from: offset, to: offset + bits }];
+  const n = Number(x[1]);
+  const out: { field: string; from: number; to: number }[] = [];
+  for (const [reg, base] of [[`reg${2 * n}`, 0], [`reg${2 * n + 1}`, 32]] as const) {
+    const from = Math.max(offset, base), to = Math.min(offset + bits, base + 32);
+    if (from < to) out.push({ field: reg, from: from - base, to: to - base });
+  }
+  return out;
+}
+
+export function parseRegisters(raw: unknown, source: string): Record<string, RegisterDef> {
+  if (raw === undefined) return {};
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new PipelineError(`${source}: registers must be a mapping`);
+  const out: Record<string, RegisterDef> = {};
+  const flagNames = new Map<string, string>();
+  for (const [name, r] of Object.entries(raw as Record<string, Record<string, unknown>>)) {
+    const where = `${source}: register ${name}`;
+    if (!NAME.test(name)) throw new PipelineError(`${where}: name must be lower_snake_case`);
+    if (!r || typeof r !== 'object' || typeof r.field !== 'string' || typeof r.bits !== 'number')
+      throw new PipelineError(`${where}: needs field and bits`);
+    const width = registerFieldWidth(r.field);
+    if (width === undefined) throw new PipelineError(`${where}: unknown register field ${r.field} (metadata, reg0..reg15, xreg0..xreg7)`);
+    const offset = r.offset === undefined ? 0 : r.offset;
+    if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) throw new PipelineError(`${where}: offset must be an integer >= 0`);
+    if (!Number.isInteger(r.bits) || r.bits < 1 || offset + r.bits > width)
+      throw new PipelineError(`${where}: bits ${offset}..${offset + r.bits - 1} do not fit ${r.field} (${width} bits)`);
+    const flags: Record<string, FlagDef> = {};
+    const rawFlags = (r.flags ?? {}) as Record<string, Record<string, unknown>>;
+    const usedBits = new Map<number, string>();
+    for (const [flag, f] of Object.entries(rawFlags)) {
+      if (!NAME.test(flag)) throw new PipelineError(`${where}: flag name ${flag} must be lower_snake_case`);
+      if (!f || typeof f.bit !== 'number' || !Number.isInteger(f.bit) || f.bit < 0 || f.bit >= r.bits)
+        throw new PipelineError(`${where}: flag ${flag} needs a bit 0..${r.bits - 1}`);
+      const clash = usedBits.get(f.bit);
+      if (clash) throw new PipelineError(`${where}: flags ${clash} and ${flag} share bit ${f.bit}`);
+      const twice = flagNames.get(flag);
+      if (twice) throw new PipelineError(`${source}: flag ${flag} declared in registers ${twice} and ${name}`);
+      usedBits.set(f.bit, flag);
+      flagNames.set(flag, name);
+      flags[flag] = { bit: f.bit, purpose: String(f.purpose ?? '') };
+    }
+    out[name] = { field: r.field, offset, bits: r.bits, purpose: String(r.purpose ?? ''), flags };
+  }
+  // No two registers may share a bit of the switch (xregN overlaps reg2N and reg2N+1).
+  const spans = Object.entries(out).flatMap(([name, r]) => physical(r.field, r.offset, r.bits).map((s) => ({ name, ...s })));
+  for (const [i, a] of spans.entries())
+    for (const b of spans.slice(i + 1))
+      if (a.name !== b.name && a.field === b.field && a.from < b.to && b.from < a.to)
+        throw new PipelineError(`${source}: registers ${a.name} and ${b.name} overlap in ${a.field}`);
+  return out;
+}
+
+export function parseOpcodes(raw: unknown, source: string, apps: Record<string, number>): Record<string, OpcodeDef> {
+  if (raw === undefined) return {};
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new PipelineError(`${source}: packet_in_opcodes must be a mapping`);
+  const out: Record<string, OpcodeDef> = {};
+  const ids = new Map<number, string>();
+  for (const [name, o] of Object.entries(raw as Record<string, Record<string, unknown>>)) {
+    const where = `${source}: packet-in opcode ${name}`;
+    if (!NAME.test(name)) throw new PipelineError(`${where}: name must be lower_snake_case`);
+    if (!o || typeof o.id !== 'number' || !Number.isInteger(o.id) || o.id < 1 || o.id > 0xffff)
+      throw new PipelineError(`${where}: id must be an integer 1..65535`);
+    const clash = ids.get(o.id);
+    if (clash) throw new PipelineError(`${source}: opcodes ${clash} and ${name} share id ${o.id}`);
+    if (typeof o.owner !== 'string' || !(o.owner in apps) || o.owner === 'pipeline')
+      throw new PipelineError(`${where}: owner must be an app with a cookie id`);
+    ids.set(o.id, name);
+    out[name] = { name, id: o.id, owner: o.owner, purpose: String(o.purpose ?? '') };
+  }
+  return out;
+}
+
+/** The controller action's userdata for an opcode: its id, 16 bits big-endian. */
+export function opcodeUserdata(id: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(id);
+  return b;
+}
+
+/** The opcode id a PACKET_IN's userdata carries, or undefined if it carries none we wrote. */
+export function opcodeFromUserdata(userdata: Buffer | undefined): number | undefined {
+  return userdata?.length === 2 ? userdata.readUInt16BE(0) : undefined;
+}
