@@ -161,7 +161,13 @@ export class Agent {
     // NXT_PACKET_IN2: the only PACKET_IN that returns the opcode a flow put in its controller action's userdata.
     this.channel = new OfChannel({ endpoint: cfg.openflow, packetInFormat: 'nxt_packet_in2', logger: log.child({ component: 'openflow' }), ...tls.ovs });
     this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }), check: (f) => this.tables.check(f) });
-    this.computer = new FlowComputer(this.tables, this.apps.apps.map(({ app }) => app), this.view, this.flows);
+    const refusedSeen = new Set<string>();
+    this.computer = new FlowComputer(this.tables, this.apps.apps.map(({ app }) => app), this.view, this.flows, (err) => {
+      // Once per distinct refusal: a recompute builds the same refused flow again.
+      if (refusedSeen.has(err.message) || refusedSeen.size > 1000) return;
+      refusedSeen.add(err.message);
+      log.error({ err }, 'an app built a flow the pipeline refuses; it is set aside, the rest go out');
+    });
     this.packetIn = new PacketInDispatcher(this.tables, this.apps.routes, log.child({ component: 'packet-in' }), {
       rate: cfg.packetInRate,
       burst: cfg.packetInBurst,

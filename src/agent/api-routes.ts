@@ -30,6 +30,7 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
         desiredVersion: agent.flows.desiredVersion,
         appliedVersion: agent.flows.appliedVersion,
         ...agent.flows.stats,
+        guardRefusals: agent.computer.guardRefusals,
       },
       packetIn: agent.packetIn.stats,
       // Each app's counters under its name (dhcp, l3, …).

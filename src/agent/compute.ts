@@ -1,7 +1,8 @@
 import type { App } from '../apps/platform.js';
 import type { FlowManager } from '../flows/manager.js';
 import { flowKey } from '../flows/manager.js';
-import type { DesiredFlow, PipelineTables } from '../pipeline/tables.js';
+import type { FlowGuardError } from '../pipeline/guard.js';
+import type { AppTables, DesiredFlow, PipelineTables } from '../pipeline/tables.js';
 import type { TopologyView } from '../view/topology-view.js';
 
 /** Owner name of one app's flows for one network. */
@@ -14,13 +15,24 @@ const owner = (app: string, netId: string) => `${app}/net:${netId}`;
  */
 export class FlowComputer {
   private readonly dirty = new Set<string>();
+  /** Flows an app built that the pipeline's guard refuses (the flow manager sets each aside alone). */
+  guardRefusals = 0;
 
   constructor(
     private readonly tables: PipelineTables,
     private readonly apps: readonly App[],
     private readonly view: TopologyView,
     private readonly flows: FlowManager,
+    private readonly onRefused: (err: FlowGuardError) => void = () => undefined,
   ) {}
+
+  /** An app's tables whose guard refusals are deferred to the flow manager, which sets each refused flow aside. */
+  private tablesFor(app: string): AppTables {
+    return this.tables.forApp(app, (err) => {
+      this.guardRefusals++;
+      this.onRefused(err);
+    });
+  }
 
   markDirty(netId: string): void {
     this.dirty.add(netId);
@@ -47,7 +59,7 @@ export class FlowComputer {
       for (const app of this.apps) {
         if (!app.networkFlows) continue;
         version = net && net.network.tunnelKey !== 0
-          ? this.flows.set(owner(app.name, netId), app.networkFlows(this.tables.forApp(app.name), this.view, net))
+          ? this.flows.set(owner(app.name, netId), app.networkFlows(this.tablesFor(app.name), this.view, net))
           : this.flows.drop(owner(app.name, netId));
       }
     }
@@ -60,7 +72,7 @@ export class FlowComputer {
     const out: DesiredFlow[] = [...this.tables.missFlows()];
     for (const net of this.view.networks.values()) {
       if (net.network.tunnelKey === 0) continue;
-      for (const app of this.apps) if (app.networkFlows) out.push(...app.networkFlows(this.tables.forApp(app.name), this.view, net));
+      for (const app of this.apps) if (app.networkFlows) out.push(...app.networkFlows(this.tables.forApp(app.name, () => undefined), this.view, net));
     }
     return out;
   }

@@ -7,7 +7,6 @@
 import type { Chassis } from '../model/types.js';
 import type { Logger } from '../util/log.js';
 import { chooseEncap } from '../view/topology-view.js';
-import type { Encap } from './config.js';
 
 export { chooseEncap };
 

@@ -4,7 +4,6 @@
  * propagating into agents' flow computation.
  */
 import { invalid } from './errors.js';
-import { isIpv4 } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
 import { normalizeMac } from './macs.js';
 import type { Binding, Chassis, Network, Port, Router, Subnet } from './types.js';

@@ -121,8 +121,13 @@ export class PipelineTables {
     guardFlow(def, f, (id) => this.nameOf(id));
   }
 
-  forApp(app: string): AppTables {
-    return new AppTables(this, app);
+  /**
+   * The guarded tables of one app. With `defer`, a flow the guard refuses is handed to `defer` and returned as
+   * built instead of thrown, so the rest of the app's flows still go out: the flow manager checks every flow again
+   * and sets the refused one aside alone (the agent's computation). Without it the builder throws (tests, tools).
+   */
+  forApp(app: string, defer?: (err: FlowGuardError) => void): AppTables {
+    return new AppTables(this, app, defer);
   }
 
   private misses: DesiredFlow[] | undefined;
@@ -156,12 +161,13 @@ export class AppTables {
   constructor(
     private readonly tables: PipelineTables,
     readonly app: string,
+    private readonly defer?: (err: FlowGuardError) => void,
   ) {}
 
   table(name: string): GuardedTable {
     const def = this.tables.def(name);
     if (def.owner !== this.app) throw new PipelineError(`app ${this.app} may not write table ${name} (owned by ${def.owner})`);
-    return new GuardedTable(this.tables, def, this.app);
+    return new GuardedTable(this.tables, def, this.app, this.defer);
   }
 
   id(name: string): number {
@@ -192,15 +198,26 @@ export class GuardedTable {
     private readonly tables: PipelineTables,
     readonly def: TableDef,
     private readonly app: string,
+    private readonly defer?: (err: FlowGuardError) => void,
   ) {}
 
   flow(spec: FlowSpec): DesiredFlow {
+    try {
+      return this.build(spec);
+    } catch (err) {
+      if (!(err instanceof FlowGuardError) || !this.defer) throw err;
+      this.defer(err);
+      return this.build(spec, false);
+    }
+  }
+
+  private build(spec: FlowSpec, guard = true): DesiredFlow {
     const instructions: Instruction[] = [];
     if (spec.actions && spec.actions.length > 0) instructions.push({ type: 'apply_actions', actions: spec.actions });
     if (spec.writeMetadata)
       instructions.push({ type: 'write_metadata', metadata: spec.writeMetadata.value, mask: spec.writeMetadata.mask });
     if (spec.goto !== undefined) {
-      if (!this.def.next.includes(spec.goto))
+      if (guard && !this.def.next.includes(spec.goto))
         throw new FlowGuardError(this.def.name, 'goto', `may not go to ${spec.goto} (next: ${this.def.next.join(', ') || 'none'})`);
       instructions.push({ type: 'goto_table', tableId: this.tables.id(spec.goto) });
     }
@@ -214,7 +231,7 @@ export class GuardedTable {
       idleTimeout: spec.idleTimeout ?? 0,
       hardTimeout: spec.hardTimeout ?? 0,
     };
-    guardFlow(this.def, flow, (id) => this.tables.nameOf(id));
+    if (guard) guardFlow(this.def, flow, (id) => this.tables.nameOf(id));
     return flow;
   }
 }
