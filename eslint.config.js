@@ -34,7 +34,10 @@ export default tseslint.config(
   {
     files: ['src/apps/*.ts'],
     rules: {
-      'no-restricted-imports': restrict(above('agent', 'api', 'cli', 'sandbox'), 'apps read the view and declare state: they never import the agent'),
+      'no-restricted-imports': restrict(
+        above('agent', 'api', 'cli', 'sandbox'),
+        'apps read the view and declare state: they never import the agent',
+      ),
     },
   },
   {
@@ -45,7 +48,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: above('agent', 'api', 'cli', 'sandbox'), message: 'apps read the view and declare state: they never import the agent' },
+            {
+              group: above('agent', 'api', 'cli', 'sandbox'),
+              message: 'apps read the view and declare state: they never import the agent',
+            },
             { regex: '^\\.\\./(?!\\.\\.)[^/]+/', message: 'an app never imports another app: share through the view or the app platform' },
           ],
         },

@@ -32,7 +32,18 @@ import { startEtcd, type EtcdCluster } from '../test/helpers/etcd.js';
 import { runOvnAnchor, type AnchorResult } from './lib/anchor.js';
 import { FlowMonitor } from './lib/flowmon.js';
 import { max, ms, nowUs, p50, pct, sleep } from './lib/stats.js';
-import { flowCount, makeVm, pingUntil, plug, portSequence, probeFromBash, rssMb, startPinger, watchMark, type BenchVm } from './lib/vmnet.js';
+import {
+  flowCount,
+  makeVm,
+  pingUntil,
+  plug,
+  portSequence,
+  probeFromBash,
+  rssMb,
+  startPinger,
+  watchMark,
+  type BenchVm,
+} from './lib/vmnet.js';
 
 const env = process.env;
 const N = Number(env.N ?? 3);
@@ -94,7 +105,14 @@ async function waitMarks(sb: Sandbox, vms: string[], timeoutS = 30): Promise<voi
 async function baseTopology(c: Ctx): Promise<void> {
   const { sb, api } = c;
   await api.call('POST', '/v1/networks', { name: 'ls0', mtu: 1400 });
-  await api.call('POST', '/v1/subnets', { name: 'ls0-sub', network: 'ls0', cidr: '10.0.0.0/24', gatewayIp: '10.0.0.1', enableDhcp: true, leaseTime: 3600 });
+  await api.call('POST', '/v1/subnets', {
+    name: 'ls0-sub',
+    network: 'ls0',
+    cidr: '10.0.0.0/24',
+    gatewayIp: '10.0.0.1',
+    enableDhcp: true,
+    leaseTime: 3600,
+  });
   log(`creating ${K} VMs per host`);
   const names: string[] = [];
   for (let h = 1; h <= N; h++) {
@@ -161,13 +179,24 @@ async function portReady(c: Ctx): Promise<void> {
     const th = (h % N) + 1;
     const host = sb.host(`hv${h}`);
     const name = `new${j}`;
-    const vm: BenchVm = { netns: `${sb.prefix}-vm-${name}`, hostNetns: host.netns, ifname: `t-${name}`, mac: `0a:00:00:01:00:${hex(j)}`, ip: `10.0.0.${100 + j}` };
+    const vm: BenchVm = {
+      netns: `${sb.prefix}-vm-${name}`,
+      hostNetns: host.netns,
+      ifname: `t-${name}`,
+      mac: `0a:00:00:01:00:${hex(j)}`,
+      ip: `10.0.0.${100 + j}`,
+    };
     await makeVm(vm);
     const w = watchMark(host.ovs.dbSock, vm.ifname, MARK);
     const pinger = CONT_PING ? startPinger(vm.netns, vmIp(th, 1)) : undefined;
     const seq = portSequence({
-      apiUrl: api.api, body: { name, network: 'ls0', mac: vm.mac, fixedIps: [{ ip: vm.ip }] },
-      dbSock: host.ovs.dbSock, ifname: vm.ifname, portName: name, netns: vm.netns, pingIp: vmIp(th, 1),
+      apiUrl: api.api,
+      body: { name, network: 'ls0', mac: vm.mac, fixedIps: [{ ip: vm.ip }] },
+      dbSock: host.ovs.dbSock,
+      ifname: vm.ifname,
+      portName: name,
+      netns: vm.netns,
+      pingIp: vmIp(th, 1),
     });
     await sleep(200); // let the watcher connect (and the pinger and the sequence's bash start) before the clock
     const { t0, tApi, tPlug, tReady: t1 } = await seq.go();
@@ -178,7 +207,9 @@ async function portReady(c: Ctx): Promise<void> {
     installed.push(ms(tMark - t0));
     plugged.push(ms(tPlug - t0));
     created.push(ms(tApi - t0));
-    log(`  ${name} hv${h} -> vm${th}-1 (t0 ${t0} µs): api ${ms(tApi - t0)} ms, plugged ${ms(tPlug - t0)} ms, ${MARK} ${ms(tMark - t0)} ms, ping ${ms(t1 - t0)} ms${tNet !== undefined ? `, continuous ping ${ms(tNet - t0)} ms` : ''}`);
+    log(
+      `  ${name} hv${h} -> vm${th}-1 (t0 ${t0} µs): api ${ms(tApi - t0)} ms, plugged ${ms(tPlug - t0)} ms, ${MARK} ${ms(tMark - t0)} ms, ping ${ms(t1 - t0)} ms${tNet !== undefined ? `, continuous ping ${ms(tNet - t0)} ms` : ''}`,
+    );
     await sleep(500);
   }
   Object.assign(c.samples, { port_ready: ready, port_installed: installed, port_plugged: plugged, port_api: created, port_ready_net: net });
@@ -261,9 +292,11 @@ async function freshHost(c: Ctx): Promise<SandboxHost> {
     m.set('fresh_hv_flows', await flowCount(host.ovs.mgmtSock()));
     m.set('fresh_hv_agent_ready_ms', ms(tReady - t0));
     if (!(await pingUntil(sb.vm(`vm${f}-1`).netns, vmIp(1, 1), 10))) throw new Error(`vm${f}-1 cannot reach vm1-1`);
-    log(`  ${host.name}: first flow ${ms(q.first - t0)} ms, last flow ${ms(q.last - t0)} ms (${q.events} flow changes, ${m.get('fresh_hv_flows')} flows),` +
-      ` all ${K} VMs ${MARK} ${m.get('fresh_hv_installed_ms')} ms, ready file ${ms(tReady - t0)} ms; vm${f}-1 -> vm1-1 ping OK` +
-      (mon.paused ? ` (monitor paused ${mon.paused}x)` : ''));
+    log(
+      `  ${host.name}: first flow ${ms(q.first - t0)} ms, last flow ${ms(q.last - t0)} ms (${q.events} flow changes, ${m.get('fresh_hv_flows')} flows),` +
+        ` all ${K} VMs ${MARK} ${m.get('fresh_hv_installed_ms')} ms, ready file ${ms(tReady - t0)} ms; vm${f}-1 -> vm1-1 ping OK` +
+        (mon.paused ? ` (monitor paused ${mon.paused}x)` : ''),
+    );
   } finally {
     mon.stop();
   }
@@ -286,17 +319,44 @@ async function bigHost(c: Ctx): Promise<void> {
   const idx = Array.from({ length: BIG_PORTS }, (_, i) => i);
   // Sequential: concurrent creates contend on the store's allocation keys and retry.
   for (let i = 0; i < idx.length; i += 1) {
-    await Promise.all(idx.slice(i, i + 1).map((k) => createPort(api, `big${k}`, 'big', `0a:00:01:00:${hex(k >> 8)}:${hex(k & 255)}`, `10.1.${(k + 10) >> 8}.${(k + 10) & 255}`)));
+    await Promise.all(
+      idx
+        .slice(i, i + 1)
+        .map((k) =>
+          createPort(api, `big${k}`, 'big', `0a:00:01:00:${hex(k >> 8)}:${hex(k & 255)}`, `10.1.${(k + 10) >> 8}.${(k + 10) & 255}`),
+        ),
+    );
   }
   const tApi = nowUs();
   for (let i = 0; i < idx.length; i += 100) {
-    const args = idx.slice(i, i + 100).flatMap((k) => ['--', 'add-port', 'br-int', `b${k}`, '--', 'set', 'Interface', `b${k}`, 'type=internal', `external_ids:iface-id=big${k}`]);
+    const args = idx
+      .slice(i, i + 100)
+      .flatMap((k) => [
+        '--',
+        'add-port',
+        'br-int',
+        `b${k}`,
+        '--',
+        'set',
+        'Interface',
+        `b${k}`,
+        'type=internal',
+        `external_ids:iface-id=big${k}`,
+      ]);
     await run(['ovs-vsctl', `--db=unix:${host.ovs.dbSock}`, '--timeout=120', ...args], { timeoutMs: 180_000 });
   }
   const tPlug = nowUs();
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const out = await run(['ovs-vsctl', `--db=unix:${host.ovs.dbSock}`, '--bare', '--columns=name', 'find', 'Interface', `external_ids:${MARK}=true`]);
+    const out = await run([
+      'ovs-vsctl',
+      `--db=unix:${host.ovs.dbSock}`,
+      '--bare',
+      '--columns=name',
+      'find',
+      'Interface',
+      `external_ids:${MARK}=true`,
+    ]);
     const n = out.split('\n').filter(Boolean).length;
     if (n >= BIG_PORTS) break;
     if (Date.now() > deadline) throw new Error(`only ${n}/${BIG_PORTS} ports ${MARK} after 120 s`);
@@ -309,8 +369,10 @@ async function bigHost(c: Ctx): Promise<void> {
   m.set('big_api_s', Math.round((tApi - t0) / 1e5) / 10);
   m.set('big_plug_s', Math.round((tPlug - tApi) / 1e5) / 10);
   m.set('big_all_installed_after_plug_s', Math.round((tMarked - tPlug) / 1e5) / 10);
-  log(`  ${BIG_PORTS} ports: API ${m.get('big_api_s')} s, plug ${m.get('big_plug_s')} s, all ${MARK} ${m.get('big_all_installed_after_plug_s')} s after the last plug; ` +
-    `${m.get('big_flows')} flows; RSS ${m.get('agent_rss_mb_1000ports')} MB`);
+  log(
+    `  ${BIG_PORTS} ports: API ${m.get('big_api_s')} s, plug ${m.get('big_plug_s')} s, all ${MARK} ${m.get('big_all_installed_after_plug_s')} s after the last plug; ` +
+      `${m.get('big_flows')} flows; RSS ${m.get('agent_rss_mb_1000ports')} MB`,
+  );
 }
 
 async function wyvern(): Promise<{ m: Metrics; samples: Record<string, number[]> }> {
@@ -326,7 +388,10 @@ async function wyvern(): Promise<{ m: Metrics; samples: Record<string, number[]>
   const onSignal = (sig: NodeJS.Signals) => {
     log(`${sig}: cleaning up`);
     for (const mon of monitors) mon.stop();
-    void (sb?.down() ?? Promise.resolve()).catch(() => undefined).then(() => etcd.stop()).finally(() => process.exit(130));
+    void (sb?.down() ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => etcd.stop())
+      .finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -415,7 +480,10 @@ function ovnDerived(a: AnchorResult): Metrics {
   const ready = list('port_ready');
   const inst = list('port_ovn_installed');
   const plugged = list('port_plugged');
-  const lspAdd = a.progress.map((l) => /lsp-add ([\d.]+) ms/.exec(l)?.[1]).filter((x): x is string => x !== undefined).map(Number);
+  const lspAdd = a.progress
+    .map((l) => /lsp-add ([\d.]+) ms/.exec(l)?.[1])
+    .filter((x): x is string => x !== undefined)
+    .map(Number);
   if (lspAdd.length) m.set('port_api_ms_p50', p50(lspAdd));
   if (ready.length && ready.length === plugged.length) {
     m.set('ready_minus_plugged_ms_p50', p50(ready.map((r, i) => Math.round((r - plugged[i]!) * 10) / 10)));
@@ -450,7 +518,10 @@ async function main(): Promise<void> {
   if (env.OVN !== '0') {
     log('OVN anchor: bash /work/shared/anchors/ovn/run.sh');
     // HOLD and KEEP mean something else to run.sh: never pass ours down.
-    const a = await runOvnAnchor({ env: { N: String(N), K: String(K), NEW_PORTS: String(NEW_PORTS), ENCAP, STABLE_S: String(STABLE_S), HOLD: '0', KEEP: '0' }, echo: (l) => console.error(`  [ovn] ${l}`) });
+    const a = await runOvnAnchor({
+      env: { N: String(N), K: String(K), NEW_PORTS: String(NEW_PORTS), ENCAP, STABLE_S: String(STABLE_S), HOLD: '0', KEEP: '0' },
+      echo: (l) => console.error(`  [ovn] ${l}`),
+    });
     for (const n of a.notes) console.log(`# [ovn] ${n.replace(/^# /, '')}`);
     for (const [k, v] of a.metrics) console.log(`ovn_${k} ${v.value} ${v.unit}`);
     ovn = ovnDerived(a);

@@ -44,7 +44,10 @@ const fmt = (x: number) => x.toFixed(3);
 async function runOvn(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   await new Promise<void>((resolve, reject) => {
-    const p = spawn('bash', [OVN_ANCHOR], { env: { ...process.env, DHCP_RUNS: String(REPLY_RUNS), NEW_PORTS: '3' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('bash', [OVN_ANCHOR], {
+      env: { ...process.env, DHCP_RUNS: String(REPLY_RUNS), NEW_PORTS: '3' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let buf = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (buf += d.toString()));
@@ -66,9 +69,13 @@ const NOOP_SCRIPT = '#!/bin/sh\nexit 0\n';
 /** tcpdump -w in the VM's namespace while `runs` udhcpc leases happen; reply − request per xid, in ms. */
 async function replyTimes(c: Cluster, vm: string, runs: number, script: string, pcap: string): Promise<number[]> {
   const ns = c.sb.vm(vm).netns;
-  const td = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-Z', 'root', '-U', '--immediate-mode', '-n', '-i', 'eth0', '-w', pcap, 'udp port 67 or udp port 68'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const td = spawn(
+    'ip',
+    ['netns', 'exec', ns, 'tcpdump', '-Z', 'root', '-U', '--immediate-mode', '-n', '-i', 'eth0', '-w', pcap, 'udp port 67 or udp port 68'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     let e = '';
     td.stderr.on('data', (d: Buffer) => {
@@ -88,7 +95,21 @@ async function replyTimes(c: Cluster, vm: string, runs: number, script: string, 
     td.kill('SIGINT');
     await gone;
   }
-  const t = await execCmd(['tshark', '-r', pcap, '-T', 'fields', '-E', 'separator=,', '-e', 'frame.time_epoch', '-e', 'dhcp.id', '-e', 'dhcp.option.dhcp']);
+  const t = await execCmd([
+    'tshark',
+    '-r',
+    pcap,
+    '-T',
+    'fields',
+    '-E',
+    'separator=,',
+    '-e',
+    'frame.time_epoch',
+    '-e',
+    'dhcp.id',
+    '-e',
+    'dhcp.option.dhcp',
+  ]);
   if (t.code !== 0) throw new Error(`tshark: ${t.stderr}`);
   const pending = new Map<string, number>();
   const out: number[] = [];
@@ -232,7 +253,10 @@ async function drive(c: Cluster, vms: string[], dir: string, seconds = SECONDS):
   const cfgFile = join(dir, 'driver.json');
   const pyFile = join(dir, 'driver.py');
   await writeFile(pyFile, DRIVER_PY);
-  await writeFile(cfgFile, JSON.stringify({ vms: vms.map((v) => ({ netns: c.sb.vm(v).netns, mac: c.sb.vm(v).mac })), warmup: 1, seconds, window: WINDOW }));
+  await writeFile(
+    cfgFile,
+    JSON.stringify({ vms: vms.map((v) => ({ netns: c.sb.vm(v).netns, mac: c.sb.vm(v).mac })), warmup: 1, seconds, window: WINDOW }),
+  );
   const r = await execCmd([PY, pyFile, cfgFile], { timeoutMs: (SECONDS + 30) * 1000 });
   if (r.code !== 0) throw new Error(`driver failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as DriverResult;
@@ -241,7 +265,11 @@ async function drive(c: Cluster, vms: string[], dir: string, seconds = SECONDS):
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench:dhcp needs root');
   setup(); // rebuild dist/ if src/ is newer: agents run from the built JS
-  console.log(`# DHCP benchmark: ${cpus().length} cpus (${cpus()[0]?.model}), load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `# DHCP benchmark: ${cpus().length} cpus (${cpus()[0]?.model}), load ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   console.log(`# VMS=${VMS} WINDOW=${WINDOW} SECONDS=${SECONDS} REPLY_RUNS=${REPLY_RUNS}`);
 
   let ovn: Record<string, number> | undefined;
@@ -264,9 +292,23 @@ async function main(): Promise<void> {
     await chmod(noop, 0o755);
     const api = c.api();
     await api.call('POST', '/v1/networks', { name: 'bn', mtu: 1450 });
-    await api.call('POST', '/v1/subnets', { name: 'bn-sub', network: 'bn', cidr: '10.70.0.0/16', gatewayIp: '10.70.0.1', enableDhcp: true, dnsServers: ['10.70.0.53'], leaseTime: 3600 });
+    await api.call('POST', '/v1/subnets', {
+      name: 'bn-sub',
+      network: 'bn',
+      cidr: '10.70.0.0/16',
+      gatewayIp: '10.70.0.1',
+      enableDhcp: true,
+      dnsServers: ['10.70.0.53'],
+      leaseTime: 3600,
+    });
     await api.call('POST', '/v1/networks', { name: 'dm' });
-    await api.call('POST', '/v1/subnets', { name: 'dm-sub', network: 'dm', cidr: '10.71.0.0/24', gatewayIp: '10.71.0.1', enableDhcp: false });
+    await api.call('POST', '/v1/subnets', {
+      name: 'dm-sub',
+      network: 'dm',
+      cidr: '10.71.0.0/24',
+      gatewayIp: '10.71.0.1',
+      enableDhcp: false,
+    });
 
     // 1. reply time: wyvern
     const w = await c.port('w-cli', 'bn', '10.70.0.250');
@@ -282,11 +324,30 @@ async function main(): Promise<void> {
     await c.vm('hv1', 'dm-srv', srv);
     const cli = await c.port('dm-cli', 'dm', '10.71.0.20');
     await c.vm('hv1', 'dm-cli', cli, 24, { dhcp: true });
-    const dns = spawn('ip', [
-      'netns', 'exec', c.sb.vm('dm-srv').netns, 'timeout', '120', 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--user=root', '--port=0', '--no-ping',
-      '--interface=eth0', '--bind-interfaces', '--dhcp-range=10.71.0.0,static,255.255.255.0,3600', `--dhcp-host=${cli.mac},10.71.0.20`,
-      '--dhcp-option=option:router,10.71.0.1', `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, `--pid-file=${join(dir, 'dnsmasq.pid')}`,
-    ], { stdio: 'ignore' });
+    const dns = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        c.sb.vm('dm-srv').netns,
+        'timeout',
+        '120',
+        'dnsmasq',
+        '--no-daemon',
+        '--conf-file=/dev/null',
+        '--user=root',
+        '--port=0',
+        '--no-ping',
+        '--interface=eth0',
+        '--bind-interfaces',
+        '--dhcp-range=10.71.0.0,static,255.255.255.0,3600',
+        `--dhcp-host=${cli.mac},10.71.0.20`,
+        '--dhcp-option=option:router,10.71.0.1',
+        `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`,
+        `--pid-file=${join(dir, 'dnsmasq.pid')}`,
+      ],
+      { stdio: 'ignore' },
+    );
     let dm: ReturnType<typeof p50max>;
     try {
       await new Promise((r) => setTimeout(r, 500));
@@ -299,22 +360,37 @@ async function main(): Promise<void> {
     const templates = await templatesFrom(join(dir, 'wyvern.pcap'));
     await c.stopAgent('hv1');
     const mgmt = c.sb.host('hv1').ovs.mgmtSock();
-    const floor = async (lang: 'python' | 'node') => p50max(await withFloorResponder(lang, mgmt, templates, dir,
-      () => replyTimes(c, 'w-cli', REPLY_RUNS, noop, join(dir, `floor-${lang}.pcap`))));
+    const floor = async (lang: 'python' | 'node') =>
+      p50max(
+        await withFloorResponder(lang, mgmt, templates, dir, () =>
+          replyTimes(c, 'w-cli', REPLY_RUNS, noop, join(dir, `floor-${lang}.pcap`)),
+        ),
+      );
     const floorPy = await floor('python');
     const floorNode = await floor('node');
     await c.startAgent('hv1', { logLevel: LOG_LEVEL });
 
     console.log('\n## DHCP server reply time (request -> reply on the VM eth0, tcpdump), ms');
     console.log(`wyvern agent      p50 ${fmt(wy.p50)}  max ${fmt(wy.max)}  (${wy.n} request/reply pairs; agent warmed by 2 s of leases)`);
-    console.log(`wyvern, cold      p50 ${fmt(wyCold.p50)}  max ${fmt(wyCold.max)}  (${wyCold.n} pairs: the agent's first DHCP packets, code not yet optimized by V8)`);
+    console.log(
+      `wyvern, cold      p50 ${fmt(wyCold.p50)}  max ${fmt(wyCold.max)}  (${wyCold.n} pairs: the agent's first DHCP packets, code not yet optimized by V8)`,
+    );
     console.log(`dnsmasq (VM)      p50 ${fmt(dm.p50)}  max ${fmt(dm.max)}  (${dm.n} pairs)`);
-    if (ovn?.dhcp_reply_ms_p50 !== undefined) console.log(`OVN native DHCP   p50 ${fmt(ovn.dhcp_reply_ms_p50)}  max ${fmt(ovn.dhcp_reply_ms_max!)}  (anchor run.sh, same machine, just before)`);
+    if (ovn?.dhcp_reply_ms_p50 !== undefined)
+      console.log(
+        `OVN native DHCP   p50 ${fmt(ovn.dhcp_reply_ms_p50)}  max ${fmt(ovn.dhcp_reply_ms_max!)}  (anchor run.sh, same machine, just before)`,
+      );
     else console.log('OVN native DHCP   not measured (SKIP_OVN=1 or the anchor failed)');
-    console.log(`floor, python     p50 ${fmt(floorPy.p50)}  max ${fmt(floorPy.max)}  (${floorPy.n} pairs: agent stopped, a bare Python OpenFlow responder replays wyvern's replies)`);
-    console.log(`floor, node       p50 ${fmt(floorNode.p50)}  max ${fmt(floorNode.max)}  (${floorNode.n} pairs: the same in bare Node, no wyvern code)`);
-    console.log(`wyvern's own share (p50 - python floor): ${fmt(wy.p50 - floorPy.p50)} ms warm, ${fmt(wyCold.p50 - floorPy.p50)} ms cold; ` +
-      `Node's floor over Python's: ${fmt(floorNode.p50 - floorPy.p50)} ms`);
+    console.log(
+      `floor, python     p50 ${fmt(floorPy.p50)}  max ${fmt(floorPy.max)}  (${floorPy.n} pairs: agent stopped, a bare Python OpenFlow responder replays wyvern's replies)`,
+    );
+    console.log(
+      `floor, node       p50 ${fmt(floorNode.p50)}  max ${fmt(floorNode.max)}  (${floorNode.n} pairs: the same in bare Node, no wyvern code)`,
+    );
+    console.log(
+      `wyvern's own share (p50 - python floor): ${fmt(wy.p50 - floorPy.p50)} ms warm, ${fmt(wyCold.p50 - floorPy.p50)} ms cold; ` +
+        `Node's floor over Python's: ${fmt(floorNode.p50 - floorPy.p50)} ms`,
+    );
 
     // 2. leases/s: VMS VMs on hv1.
     console.log(`\n# creating ${VMS} ports and VMs on hv1 …`);
@@ -333,15 +409,21 @@ async function main(): Promise<void> {
     const before = await c.agentStatus('hv1');
     const limited = await drive(c, vms, dir);
     const mid = await c.agentStatus('hv1');
-    console.log(`default limit (--packet-in-rate 100 --packet-in-burst 200 per port): ${limited.leases_per_s} leases/s, lease p50 ${limited.lease_ms_p50} ms p99 ${limited.lease_ms_p99} ms, timeouts ${limited.timeouts}, NAKs ${limited.naks}, rate-limited PACKET_INs ${mid.packetIn.rateLimited - before.packetIn.rateLimited}`);
+    console.log(
+      `default limit (--packet-in-rate 100 --packet-in-burst 200 per port): ${limited.leases_per_s} leases/s, lease p50 ${limited.lease_ms_p50} ms p99 ${limited.lease_ms_p99} ms, timeouts ${limited.timeouts}, NAKs ${limited.naks}, rate-limited PACKET_INs ${mid.packetIn.rateLimited - before.packetIn.rateLimited}`,
+    );
 
     await c.stopAgent('hv1');
     await c.startAgent('hv1', { logLevel: LOG_LEVEL, args: ['--packet-in-rate', '1000000', '--packet-in-burst', '1000000'] });
     await new Promise((r) => setTimeout(r, 1000));
     const free = await drive(c, vms, dir);
     const end = await c.agentStatus('hv1');
-    console.log(`limit lifted (--packet-in-rate 1e6): ${free.leases_per_s} leases/s, lease p50 ${free.lease_ms_p50} ms p99 ${free.lease_ms_p99} ms, timeouts ${free.timeouts}, NAKs ${free.naks}; agent packetIn ${JSON.stringify(end.packetIn)}, RSS ${(end.memory.rssBytes / 2 ** 20).toFixed(0)} MB`);
-    console.log(`reference: ISC Kea 4 memfile, single-threaded (published): ~${KEA_MEMFILE_LEASES_PER_S.toLocaleString('en')} leases/s; target >= 10,000/s`);
+    console.log(
+      `limit lifted (--packet-in-rate 1e6): ${free.leases_per_s} leases/s, lease p50 ${free.lease_ms_p50} ms p99 ${free.lease_ms_p99} ms, timeouts ${free.timeouts}, NAKs ${free.naks}; agent packetIn ${JSON.stringify(end.packetIn)}, RSS ${(end.memory.rssBytes / 2 ** 20).toFixed(0)} MB`,
+    );
+    console.log(
+      `reference: ISC Kea 4 memfile, single-threaded (published): ~${KEA_MEMFILE_LEASES_PER_S.toLocaleString('en')} leases/s; target >= 10,000/s`,
+    );
 
     console.log('\nmetric value unit');
     console.log(`wyvern_dhcp_reply_ms_p50 ${fmt(wy.p50)} ms`);

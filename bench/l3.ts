@@ -84,13 +84,38 @@ function syntheticNet(id: string, key: number, n: number): NetworkState {
   const hex = (x: number) => x.toString(16).padStart(2, '0');
   return {
     network: { id, name: id, tunnelKey: key, mtu: 1450 },
-    subnets: new Map([[subnetId, { id: subnetId, name: subnetId, networkId: id, cidr: `10.${key}.0.0/16`, gatewayIp: `10.${key}.0.1`,
-      enableDhcp: false, dnsServers: [], hostRoutes: [], leaseTime: 3600, dhcpOptions: [] }]]),
-    ports: new Map(Array.from({ length: n }, (_, i) => {
-      const port = { id: `${id}p${i}`, name: `${id}p${i}`, networkId: id, mac: `02:00:${hex(key)}:00:${hex(i >> 8)}:${hex(i & 255)}`,
-        fixedIps: [{ subnetId, ip: `10.${key}.${1 + Math.floor(i / 250)}.${1 + (i % 250)}` }], portSecurity: true, allowedAddressPairs: [], portKey: key * 100_000 + i };
-      return [port.id, { port }];
-    })),
+    subnets: new Map([
+      [
+        subnetId,
+        {
+          id: subnetId,
+          name: subnetId,
+          networkId: id,
+          cidr: `10.${key}.0.0/16`,
+          gatewayIp: `10.${key}.0.1`,
+          enableDhcp: false,
+          dnsServers: [],
+          hostRoutes: [],
+          leaseTime: 3600,
+          dhcpOptions: [],
+        },
+      ],
+    ]),
+    ports: new Map(
+      Array.from({ length: n }, (_, i) => {
+        const port = {
+          id: `${id}p${i}`,
+          name: `${id}p${i}`,
+          networkId: id,
+          mac: `02:00:${hex(key)}:00:${hex(i >> 8)}:${hex(i & 255)}`,
+          fixedIps: [{ subnetId, ip: `10.${key}.${1 + Math.floor(i / 250)}.${1 + (i % 250)}` }],
+          portSecurity: true,
+          allowedAddressPairs: [],
+          portKey: key * 100_000 + i,
+        };
+        return [port.id, { port }];
+      }),
+    ),
   };
 }
 
@@ -105,11 +130,30 @@ function handlerOnly(ports: number): number {
   v.networks.set('n1', syntheticNet('n1', 1, 1));
   v.networks.set('n2', syntheticNet('n2', 2, ports));
   const last = `10.2.${1 + Math.floor((ports - 1) / 250)}.${1 + ((ports - 1) % 250)}`;
-  v.routers.set('r', { id: 'r', name: 'r', routerKey: 7, mac: '02:aa:00:00:00:01', mode: 'reactive', routes: [{ cidr: '10.200.0.0/16', nexthop: last }],
-    interfaces: [{ subnetId: 'n1s', networkId: 'n1', ip: '10.1.0.1', mac: '02:aa:00:00:01:01' }, { subnetId: 'n2s', networkId: 'n2', ip: '10.2.0.1', mac: '02:aa:00:00:02:01' }] });
+  v.routers.set('r', {
+    id: 'r',
+    name: 'r',
+    routerKey: 7,
+    mac: '02:aa:00:00:00:01',
+    mode: 'reactive',
+    routes: [{ cidr: '10.200.0.0/16', nexthop: last }],
+    interfaces: [
+      { subnetId: 'n1s', networkId: 'n1', ip: '10.1.0.1', mac: '02:aa:00:00:01:01' },
+      { subnetId: 'n2s', networkId: 'n2', ip: '10.2.0.1', mac: '02:aa:00:00:02:01' },
+    ],
+  });
   const h = l3PacketInHandler(v, tables.forApp('l3'), { echoReplies: 0, timeExceeded: 0, unreachable: 0, reactiveFlows: 0 });
-  const frames = Array.from({ length: 2000 }, (_, i) => buildUdpIpv4Frame({ srcMac: '02:00:01:00:00:00', dstMac: '02:aa:00:00:01:01',
-    src: '10.1.1.1', dst: `10.200.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`, srcPort: 1, dstPort: 9, payload: Buffer.from('x') }));
+  const frames = Array.from({ length: 2000 }, (_, i) =>
+    buildUdpIpv4Frame({
+      srcMac: '02:00:01:00:00:00',
+      dstMac: '02:aa:00:00:01:01',
+      src: '10.1.1.1',
+      dst: `10.200.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`,
+      srcPort: 1,
+      dstPort: 9,
+      payload: Buffer.from('x'),
+    }),
+  );
   let n = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < 1000) {
@@ -137,22 +181,37 @@ async function main(): Promise<void> {
     const api = c.api();
     const ports: Record<string, PortInfo> = {};
     const nets: Record<string, { id: string; key: number }> = {};
-    for (const [n, cidr] of [['netP1', '10.1.0.0/24'], ['netP2', '10.2.0.0/24'], ['netR1', '10.1.0.0/24'], ['netR2', '10.2.0.0/24']] as const) {
+    for (const [n, cidr] of [
+      ['netP1', '10.1.0.0/24'],
+      ['netP2', '10.2.0.0/24'],
+      ['netR1', '10.1.0.0/24'],
+      ['netR2', '10.2.0.0/24'],
+    ] as const) {
       const { id } = await c.network(n, cidr);
       const net = (await api.call('GET', `/v1/networks/${n}`)) as { tunnelKey: number };
       nets[n] = { id, key: net.tunnelKey };
     }
-    for (const [r, mode, a, b] of [['rp', 'proactive', 'netP1', 'netP2'], ['rr', 'reactive', 'netR1', 'netR2']] as const) {
+    for (const [r, mode, a, b] of [
+      ['rp', 'proactive', 'netP1', 'netP2'],
+      ['rr', 'reactive', 'netR1', 'netR2'],
+    ] as const) {
       await api.call('POST', '/v1/routers', { name: r, mode });
       await api.call('POST', `/v1/routers/${r}/interfaces`, { subnet: `${a}-sub` });
       await api.call('POST', `/v1/routers/${r}/interfaces`, { subnet: `${b}-sub` });
     }
-    const place = [['hv1', 'srcP', 'netP1', '10.1.0.10', '10.1.0.1'], ['hv2', 'dstP', 'netP2', '10.2.0.10', '10.2.0.1'],
-      ['hv1', 'srcR', 'netR1', '10.1.0.10', '10.1.0.1'], ['hv2', 'dstR', 'netR2', '10.2.0.10', '10.2.0.1']] as const;
+    const place = [
+      ['hv1', 'srcP', 'netP1', '10.1.0.10', '10.1.0.1'],
+      ['hv2', 'dstP', 'netP2', '10.2.0.10', '10.2.0.1'],
+      ['hv1', 'srcR', 'netR1', '10.1.0.10', '10.1.0.1'],
+      ['hv2', 'dstR', 'netR2', '10.2.0.10', '10.2.0.1'],
+    ] as const;
     for (const [, vm, net, ip] of place) ports[vm] = await c.port(vm, net, ip);
     await Promise.all(place.map(([host, vm, , , gw]) => c.vm(host, vm, ports[vm]!, 24, { gateway: gw })));
     // Warm every ARP cache and wait for both paths to work before measuring.
-    for (const [src, dst] of [['srcP', 'dstP'], ['srcR', 'dstR']] as const) {
+    for (const [src, dst] of [
+      ['srcP', 'dstP'],
+      ['srcR', 'dstR'],
+    ] as const) {
       if ((await c.pingUntil(src, ports[dst]!.ip, 10_000)) < 0) throw new Error(`${src} cannot reach ${dst}`);
     }
 
@@ -164,9 +223,19 @@ async function main(): Promise<void> {
     };
     const dropReactive = async (): Promise<void> => {
       // Non-strict delete: only flows at least this specific, i.e. the reactive per-destination flows.
-      for (const [host, net, ip] of [['hv1', 'netR1', '10.2.0.10'], ['hv2', 'netR2', '10.1.0.10']] as const) {
+      for (const [host, net, ip] of [
+        ['hv1', 'netR1', '10.2.0.10'],
+        ['hv2', 'netR2', '10.1.0.10'],
+      ] as const) {
         const h = c.sb.host(host);
-        await h.ovs.ofctl(['--names', '-O', 'OpenFlow13', 'del-flows', h.ovs.mgmtSock(), `table=l3_router,ip,metadata=${nets[net]!.key},nw_dst=${ip}`]);
+        await h.ovs.ofctl([
+          '--names',
+          '-O',
+          'OpenFlow13',
+          'del-flows',
+          h.ovs.mgmtSock(),
+          `table=l3_router,ip,metadata=${nets[net]!.key},nw_dst=${ip}`,
+        ]);
       }
     };
 
@@ -232,12 +301,16 @@ async function main(): Promise<void> {
       await sender.catch(() => undefined);
       const h = c.sb.host('hv1');
       const dump = await h.ovs.ofctl(['--names', '-O', 'OpenFlow13', 'dump-flows', h.ovs.mgmtSock(), 'table=l3_router']);
-      const onSwitch = dump.split('\n').filter((l) => /idle_timeout/.test(l) && l.includes(`nw_dst=${cidrBase.split('.').slice(0, 2).join('.')}.`)).length;
+      const onSwitch = dump
+        .split('\n')
+        .filter((l) => /idle_timeout/.test(l) && l.includes(`nw_dst=${cidrBase.split('.').slice(0, 2).join('.')}.`)).length;
       const span = (tLast - tFirst) / 1000;
-      log.push(`${label}, offered ${rate}/s: ${got}/${n} destinations set up in ${span.toFixed(3)} s from the first to the last` +
-        ` -> ${(got > 1 && span > 0 ? (got - 1) / span : NaN).toFixed(0)} flow setups/s (${onSwitch} reactive flows on the switch;` +
-        ` agent: ${(s1.l3.reactiveFlows as number) - (s0.l3.reactiveFlows as number)} setups, PACKET_INs received ${pin1.received! - pin0.received!},` +
-        ` rate-limited ${pin1.rateLimited! - pin0.rateLimited!})`);
+      log.push(
+        `${label}, offered ${rate}/s: ${got}/${n} destinations set up in ${span.toFixed(3)} s from the first to the last` +
+          ` -> ${(got > 1 && span > 0 ? (got - 1) / span : NaN).toFixed(0)} flow setups/s (${onSwitch} reactive flows on the switch;` +
+          ` agent: ${(s1.l3.reactiveFlows as number) - (s0.l3.reactiveFlows as number)} setups, PACKET_INs received ${pin1.received! - pin0.received!},` +
+          ` rate-limited ${pin1.rateLimited! - pin0.rateLimited!})`,
+      );
     };
     log.push('');
     log.push('== Reactive flow setups/s (one source VM, distinct destinations via a static route) ==');
@@ -245,13 +318,19 @@ async function main(): Promise<void> {
       await setupRun(`10.${200 + i}.0.0`, SETUPS, rate, `--packet-in-rate ${PIN_RATE} --packet-in-burst ${PIN_BURST}`);
     // The agent's default per-port limit, on a fresh agent (same switch, flows kept across the restart).
     await c.stopAgent('hv1');
-    await c.startAgent('hv1', { logLevel: 'info', args: ['--packet-in-rate', String(DEFAULT_RATE), '--packet-in-burst', String(DEFAULT_BURST)] });
+    await c.startAgent('hv1', {
+      logLevel: 'info',
+      args: ['--packet-in-rate', String(DEFAULT_RATE), '--packet-in-burst', String(DEFAULT_BURST)],
+    });
     await c.pingUntil('srcR', ports.dstR!.ip, 10_000);
     await setupRun('10.220.0.0', SETUPS_DEFAULT, 1000, `--packet-in-rate ${DEFAULT_RATE} --packet-in-burst ${DEFAULT_BURST} (defaults)`);
   } catch (err) {
     for (const h of c.sb.hosts) {
       const a = agentOf(h);
-      if (a) console.error(`--- ${h.name} agent log tail (${a.log})\n${(await readFile(a.log, 'utf8').catch(() => '')).split('\n').slice(-8).join('\n')}`);
+      if (a)
+        console.error(
+          `--- ${h.name} agent log tail (${a.log})\n${(await readFile(a.log, 'utf8').catch(() => '')).split('\n').slice(-8).join('\n')}`,
+        );
     }
     throw err;
   } finally {

@@ -25,11 +25,27 @@ function flows(): { mods: FlowMod[]; text: string } {
     const meta = i % 4096;
     const mac = `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
     const port = (i % 8) + 1;
-    mods.push(flowMod({
-      tableId: 0, priority: 100, cookie: BigInt(i),
-      match: [{ field: 'metadata', value: BigInt(meta) }, { field: 'eth_type', value: 0x0800 }, { field: 'ipv4_dst', value: ip }],
-      instructions: [{ type: 'apply_actions', actions: [{ type: 'set_field', field: 'eth_dst', value: mac }, { type: 'output', port, maxLen: 0 }] }],
-    }));
+    mods.push(
+      flowMod({
+        tableId: 0,
+        priority: 100,
+        cookie: BigInt(i),
+        match: [
+          { field: 'metadata', value: BigInt(meta) },
+          { field: 'eth_type', value: 0x0800 },
+          { field: 'ipv4_dst', value: ip },
+        ],
+        instructions: [
+          {
+            type: 'apply_actions',
+            actions: [
+              { type: 'set_field', field: 'eth_dst', value: mac },
+              { type: 'output', port, maxLen: 0 },
+            ],
+          },
+        ],
+      }),
+    );
     lines.push(`table=0,priority=100,cookie=${i},metadata=${meta},ip,nw_dst=${ip},actions=set_field:${mac}->eth_dst,output:${port}`);
   }
   return { mods, text: lines.join('\n') + '\n' };
@@ -51,8 +67,12 @@ function runTimed(cmd: string[]): Promise<number> {
 }
 
 async function flowCount(ch: OfChannel): Promise<number> {
-  const [r] = await ch.multipart({ type: 'MULTIPART_REQUEST', xid: 0, flags: 0,
-    body: { kind: 'aggregate', tableId: 0xff, outPort: OFPP.ANY, outGroup: OFPG_ANY, cookie: 0n, cookieMask: 0n, match: [] } });
+  const [r] = await ch.multipart({
+    type: 'MULTIPART_REQUEST',
+    xid: 0,
+    flags: 0,
+    body: { kind: 'aggregate', tableId: 0xff, outPort: OFPP.ANY, outGroup: OFPG_ANY, cookie: 0n, cookieMask: 0n, match: [] },
+  });
   if (r?.type !== 'MULTIPART_REPLY' || r.body.kind !== 'aggregate') throw new Error('bad aggregate reply');
   return r.body.flowCount;
 }
@@ -80,7 +100,8 @@ async function main(): Promise<void> {
     };
     /** The installed table as ovs-ofctl prints it, minus counters: both runs must install the same flows. */
     const snapshot = async () =>
-      (await host.ofctl(['-O', 'OpenFlow13', 'dump-flows', host.mgmtSock()])).split('\n')
+      (await host.ofctl(['-O', 'OpenFlow13', 'dump-flows', host.mgmtSock()]))
+        .split('\n')
         .filter((l) => l.includes('cookie='))
         .map((l) => l.replace(/ duration=[^,]+,| n_packets=\d+,| n_bytes=\d+,/g, '').trim())
         .sort();
@@ -103,10 +124,13 @@ async function main(): Promise<void> {
         }
       }
     }
-    if (errors.length) throw new Error(`switch sent ${errors.length} ERROR(s): ${errors.map((e) => (e.type === 'ERROR' ? e.codeName : '')).join(', ')}`);
+    if (errors.length)
+      throw new Error(`switch sent ${errors.length} ERROR(s): ${errors.map((e) => (e.type === 'ERROR' ? e.codeName : '')).join(', ')}`);
     const o = median(ofctlMs);
     const w = median(wyvernMs);
-    console.log(`bundle of ${N} flows into OVS (median of ${ROUNDS}; runs: ofctl ${ofctlMs.map((x) => x.toFixed(0)).join('/')} ms, wyvern ${wyvernMs.map((x) => x.toFixed(0)).join('/')} ms)`);
+    console.log(
+      `bundle of ${N} flows into OVS (median of ${ROUNDS}; runs: ofctl ${ofctlMs.map((x) => x.toFixed(0)).join('/')} ms, wyvern ${wyvernMs.map((x) => x.toFixed(0)).join('/')} ms)`,
+    );
     console.log(`  ovs-ofctl --bundle add-flows : ${o.toFixed(0)} ms (${((N / o) * 1000).toFixed(0)} flows/s)`);
     console.log(`  wyvern OfChannel.bundle()    : ${w.toFixed(0)} ms (${((N / w) * 1000).toFixed(0)} flows/s)`);
     console.log(`  installed tables identical (ovs-ofctl dump-flows, counters aside): yes`);

@@ -95,7 +95,9 @@ async function main(): Promise<void> {
     for (const n of names) await run('ovs-vsctl', [`--db=${s.endpoint}`, '--no-wait', 'add-port', 'br0', n]);
   });
   const row = (what: string, ms: number, ref: number) =>
-    console.log(`${what.padEnd(44)} ${ms.toFixed(1).padStart(9)} ms  ${(N / (ms / 1000)).toFixed(0).padStart(8)} ports/s  ovs-vsctl/client = ${(ref / ms).toFixed(1)}x`);
+    console.log(
+      `${what.padEnd(44)} ${ms.toFixed(1).padStart(9)} ms  ${(N / (ms / 1000)).toFixed(0).padStart(8)} ports/s  ovs-vsctl/client = ${(ref / ms).toFixed(1)}x`,
+    );
   console.log(`\n## ${N} port inserts (Interface+Port+Bridge.ports)`);
   row('client: one transaction', oneTxn, vsOne);
   row('client: N transactions, one at a time', seqTxn, vsMany);
@@ -129,7 +131,9 @@ async function main(): Promise<void> {
       afterExit.push(at - exit);
     }
     console.log(`monitor rowAdded (ovsdb-server only):  p50 ${pct(lat, 50).toFixed(2)} ms  p99 ${pct(lat, 99).toFixed(2)} ms`);
-    console.log(`  of which the ovs-vsctl process itself: p50 ${pct(vsctlMs, 50).toFixed(2)} ms; event minus vsctl exit: p50 ${pct(afterExit, 50).toFixed(2)} ms p99 ${pct(afterExit, 99).toFixed(2)} ms (negative = before exit)`);
+    console.log(
+      `  of which the ovs-vsctl process itself: p50 ${pct(vsctlMs, 50).toFixed(2)} ms; event minus vsctl exit: p50 ${pct(afterExit, 50).toFixed(2)} ms p99 ${pct(afterExit, 99).toFixed(2)} ms (negative = before exit)`,
+    );
     // The same with the writer being another client (no process start-up in the way).
     const w = await OvsdbClient.connect(s.endpoint, { reconnect: false });
     const br = await bridgeUuid(w);
@@ -176,7 +180,9 @@ async function main(): Promise<void> {
       await host.vsctl(['--no-wait', 'add-port', 'br-int', name, '--', 'set', 'Interface', name, 'type=internal']);
       lat.push((await seen) - t0);
     }
-    console.log(`VifWatcher plugged with ofport (vswitchd): p50 ${pct(lat, 50).toFixed(2)} ms  p99 ${pct(lat, 99).toFixed(2)} ms  (${samples} samples)`);
+    console.log(
+      `VifWatcher plugged with ofport (vswitchd): p50 ${pct(lat, 50).toFixed(2)} ms  p99 ${pct(lat, 99).toFixed(2)} ms  (${samples} samples)`,
+    );
     w.stop();
     await w.db.close();
     await c.close();

@@ -49,10 +49,16 @@ async function casTxns(s: Store, prefix: string, n: number): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const key = `${prefix}cas/${i}`;
-    const r = await s.txn([{ key, modRevision: 0 }, { key: `${prefix}cas-name/${i}`, modRevision: 0 }], [
-      { op: 'put', key, value: 'v' },
-      { op: 'put', key: `${prefix}cas-name/${i}`, value: key },
-    ]);
+    const r = await s.txn(
+      [
+        { key, modRevision: 0 },
+        { key: `${prefix}cas-name/${i}`, modRevision: 0 },
+      ],
+      [
+        { op: 'put', key, value: 'v' },
+        { op: 'put', key: `${prefix}cas-name/${i}`, value: key },
+      ],
+    );
     if (!r.succeeded) throw new Error('unexpected CAS failure');
   }
   return n / ((performance.now() - t0) / 1000);

@@ -30,7 +30,9 @@ export function parseMetricLines(text: string): Pick<AnchorResult, 'metrics' | '
   return { metrics, notes };
 }
 
-export function runOvnAnchor(opts: { env?: NodeJS.ProcessEnv; echo?: (line: string) => void; timeoutMs?: number } = {}): Promise<AnchorResult> {
+export function runOvnAnchor(
+  opts: { env?: NodeJS.ProcessEnv; echo?: (line: string) => void; timeoutMs?: number } = {},
+): Promise<AnchorResult> {
   if (!existsSync(OVN_ANCHOR)) return Promise.reject(new Error(`OVN anchor not found at ${OVN_ANCHOR}`));
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [OVN_ANCHOR], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -130,7 +130,10 @@ s.on('data', (d) => {
 });
 `;
 
-export interface FloorTemplates { offer: Buffer; ack: Buffer }
+export interface FloorTemplates {
+  offer: Buffer;
+  ack: Buffer;
+}
 
 /** wyvern's own OFFER and ACK from a capture of its replies (untagged frames, as the bench VM sends). */
 export async function templatesFrom(pcapFile: string): Promise<FloorTemplates> {
@@ -146,20 +149,29 @@ export async function templatesFrom(pcapFile: string): Promise<FloorTemplates> {
  * Runs one minimal responder on `mgmtSock` while `measure` runs, then stops it. The agent must be stopped
  * first: a second controller would get the same PACKET_INs and answer them twice.
  */
-export async function withFloorResponder<T>(lang: 'python' | 'node', mgmtSock: string, t: FloorTemplates, dir: string,
-  measure: () => Promise<T>): Promise<T> {
+export async function withFloorResponder<T>(
+  lang: 'python' | 'node',
+  mgmtSock: string,
+  t: FloorTemplates,
+  dir: string,
+  measure: () => Promise<T>,
+): Promise<T> {
   const offer = join(dir, 'floor-offer.hex');
   const ack = join(dir, 'floor-ack.hex');
   await writeFile(offer, t.offer.toString('hex'));
   await writeFile(ack, t.ack.toString('hex'));
   const script = join(dir, lang === 'python' ? 'floor.py' : 'floor.mjs');
   await writeFile(script, lang === 'python' ? RESPONDER_PY : RESPONDER_NODE);
-  const child = spawn(lang === 'python' ? 'python3' : process.execPath, [script, mgmtSock, offer, ack], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(lang === 'python' ? 'python3' : process.execPath, [script, mgmtSock, offer, ack], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try {
     await new Promise<void>((resolve, reject) => {
       let err = '';
-      child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+      child.stdout.on('data', (d: Buffer) => {
+        if (d.toString().includes('ready')) resolve();
+      });
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       child.once('exit', (code) => reject(new Error(`${lang} floor responder exited ${code}: ${err}`)));
     });

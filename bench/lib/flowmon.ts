@@ -25,7 +25,10 @@ export class FlowMonitor {
   private exitError: Error | undefined;
 
   /** `env` must give OVS_RUNDIR a writable dir (ovs-ofctl monitor opens a control socket there). */
-  constructor(readonly target: string, env: NodeJS.ProcessEnv) {
+  constructor(
+    readonly target: string,
+    env: NodeJS.ProcessEnv,
+  ) {
     this.proc = spawn('stdbuf', ['-oL', 'ovs-ofctl', '-O', 'OpenFlow13', 'monitor', target, 'watch:!initial'], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -45,7 +48,11 @@ export class FlowMonitor {
   /** Resolves once the switch has answered the monitor request (start clocks after this). */
   async whenReady(timeoutMs = 10_000): Promise<void> {
     if (this.ready) return;
-    await withTimeout(new Promise<void>((r) => this.readyWaiters.push(r)), timeoutMs, () => this.exitError ?? new Error(`flow monitor on ${this.target} not ready`));
+    await withTimeout(
+      new Promise<void>((r) => this.readyWaiters.push(r)),
+      timeoutMs,
+      () => this.exitError ?? new Error(`flow monitor on ${this.target} not ready`),
+    );
   }
 
   /** The first event at index ≥ `from` whose line satisfies `pred` (waits for it). */

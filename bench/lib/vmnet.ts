@@ -27,7 +27,25 @@ export async function makeVm(vm: BenchVm, prefixLen = 24): Promise<void> {
   await run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
   await run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
   const mtu = String(VM_MTU);
-  await run(['ip', '-n', vm.hostNetns, 'link', 'add', vm.ifname, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', ns]);
+  await run([
+    'ip',
+    '-n',
+    vm.hostNetns,
+    'link',
+    'add',
+    vm.ifname,
+    'mtu',
+    mtu,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'eth0',
+    'mtu',
+    mtu,
+    'netns',
+    ns,
+  ]);
   await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'address', vm.mac]);
   await run(['ip', 'netns', 'exec', ns, 'ethtool', '-K', 'eth0', 'tx', 'off']);
   await run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.neigh.eth0.retrans_time_ms=10', 'net.ipv4.neigh.eth0.mcast_solicit=30']);
@@ -38,16 +56,39 @@ export async function makeVm(vm: BenchVm, prefixLen = 24): Promise<void> {
 
 /** One ovs-vsctl transaction: add-port with iface-id (returns once ovs-vswitchd applied it). */
 export async function plug(dbSock: string, ifname: string, portName: string, extra: string[] = []): Promise<void> {
-  await run(['ovs-vsctl', `--db=unix:${dbSock}`, '--timeout=60', 'add-port', 'br-int', ifname, '--', 'set', 'Interface', ifname, `external_ids:iface-id=${portName}`, ...extra]);
+  await run([
+    'ovs-vsctl',
+    `--db=unix:${dbSock}`,
+    '--timeout=60',
+    'add-port',
+    'br-int',
+    ifname,
+    '--',
+    'set',
+    'Interface',
+    ifname,
+    `external_ids:iface-id=${portName}`,
+    ...extra,
+  ]);
 }
 
 /** run.sh's ping_until: `ping -n -q -c1 -W0.1` retried inside the VM namespace for up to `seconds`. */
 export async function pingUntil(netns: string, ip: string, seconds: number): Promise<boolean> {
-  const r = await execCmd([
-    'ip', 'netns', 'exec', netns, 'bash', '-c',
-    'end=$((SECONDS + $2)); until ping -n -q -c1 -W0.1 "$1" >/dev/null 2>&1; do [ $SECONDS -lt $end ] || exit 1; done',
-    '_', ip, String(seconds),
-  ], { timeoutMs: (seconds + 5) * 1000 });
+  const r = await execCmd(
+    [
+      'ip',
+      'netns',
+      'exec',
+      netns,
+      'bash',
+      '-c',
+      'end=$((SECONDS + $2)); until ping -n -q -c1 -W0.1 "$1" >/dev/null 2>&1; do [ $SECONDS -lt $end ] || exit 1; done',
+      '_',
+      ip,
+      String(seconds),
+    ],
+    { timeoutMs: (seconds + 5) * 1000 },
+  );
   return r.code === 0;
 }
 
@@ -89,9 +130,13 @@ ip netns exec "$6" bash -c 'end=$((SECONDS + $2))
 t1=$(now_us)
 echo "$t0 $t_api $t_plug $t1"
 `;
-  const child = spawn('bash', ['-c', script, '_', o.apiUrl, JSON.stringify(o.body), o.dbSock, o.ifname, o.portName, o.netns, o.pingIp, String(o.timeoutS ?? 30)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'bash',
+    ['-c', script, '_', o.apiUrl, JSON.stringify(o.body), o.dbSock, o.ifname, o.portName, o.netns, o.pingIp, String(o.timeoutS ?? 30)],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const done = outputOf(child).then(({ code, out, err }) => {
     const [t0, tApi, tPlug, tReady] = out.trim().split(' ').map(Number);
     if (code === 0 && t0 && tApi && tPlug && tReady) return { t0, tApi, tPlug, tReady };
@@ -117,14 +162,28 @@ function outputOf(child: ChildProcess): Promise<{ code: number | null; out: stri
 
 /** run.sh's probe: `n` times, the µs one ping_until try takes on a path that is up, timed inside bash. */
 export async function probeFromBash(netns: string, ip: string, n: number): Promise<number[]> {
-  const out = await run(['bash', '-c', `
+  const out = await run(
+    [
+      'bash',
+      '-c',
+      `
 now_us() { echo "\${EPOCHREALTIME/./}"; }
 for _ in $(seq "$3"); do
   t0=$(now_us)
   ip netns exec "$1" bash -c 'until ping -n -q -c1 -W0.1 "$1" >/dev/null 2>&1; do :; done' _ "$2"
   echo $(( $(now_us) - t0 ))
-done`, '_', netns, ip, String(n)], { timeoutMs: 30_000 });
-  return out.trim().split('\n').map((l) => Math.round(Number(l) / 100) / 10);
+done`,
+      '_',
+      netns,
+      ip,
+      String(n),
+    ],
+    { timeoutMs: 30_000 },
+  );
+  return out
+    .trim()
+    .split('\n')
+    .map((l) => Math.round(Number(l) / 100) / 10);
 }
 
 /**
@@ -132,11 +191,19 @@ done`, '_', netns, ip, String(n)], { timeoutMs: 30_000 });
  * at which it returned (taken by the same bash, like run.sh's `now_us`). Resolves to that time.
  */
 export function watchMark(dbSock: string, ifname: string, key: string, timeoutS = 60): { done: Promise<number>; cancel: () => void } {
-  const child = spawn('bash', [
-    '-c',
-    'ovs-vsctl --db="unix:$1" --timeout="$4" wait-until Interface "$2" "external_ids:$3=true" && echo "${EPOCHREALTIME/./}"',
-    '_', dbSock, ifname, key, String(timeoutS),
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    'bash',
+    [
+      '-c',
+      'ovs-vsctl --db="unix:$1" --timeout="$4" wait-until Interface "$2" "external_ids:$3=true" && echo "${EPOCHREALTIME/./}"',
+      '_',
+      dbSock,
+      ifname,
+      key,
+      String(timeoutS),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const done = outputOf(child).then(({ code, out, err }) => {
     const t = Number(out.trim());
     if (code === 0 && Number.isFinite(t) && t > 0) return t;
@@ -166,7 +233,9 @@ export { nowUs };
  * and ping start-up (which grows to 100+ ms when the kernel is busy tearing namespaces down).
  */
 export function startPinger(netns: string, ip: string): { firstReply: Promise<number>; stop: () => void } {
-  const child = spawn('ip', ['netns', 'exec', netns, 'ping', '-D', '-n', '-i', '0.01', '-W', '1', ip], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn('ip', ['netns', 'exec', netns, 'ping', '-D', '-n', '-i', '0.01', '-W', '1', ip], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   let pending = '';
   const firstReply = new Promise<number>((resolve, reject) => {
     child.stdout.on('data', (b: Buffer) => {

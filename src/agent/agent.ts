@@ -114,7 +114,13 @@ export class Agent {
       ...(this.cache ? { fallback: (prefix: string) => this.cache!.get(prefix) } : {}),
     });
     this.subscription.on('error', (_prefix: string, err: Error) => report(err));
-    this.registration = new ChassisRegistration(this.store, () => this.chassisDocument(), cfg.leaseTtlSeconds, log.child({ component: 'chassis' }), report);
+    this.registration = new ChassisRegistration(
+      this.store,
+      () => this.chassisDocument(),
+      cfg.leaseTtlSeconds,
+      log.child({ component: 'chassis' }),
+      report,
+    );
     this.sync = new TopologySync(this.view, this.subscription, log.child({ component: 'sync' }), cfg.lazySync);
     this.bindings = new BindingManager(this.store, this.view, this.sync, this.subscription, log.child({ component: 'binding' }), {
       beforeAnnounce: () => this.localFlowsApplied(),
@@ -136,7 +142,10 @@ export class Agent {
       this.onStoreEvent(ev);
     });
     this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
-    this.sync.on('portRemoved', (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')));
+    this.sync.on(
+      'portRemoved',
+      (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')),
+    );
     this.bindings.on('changed', (netId: string) => this.markDirty(netId, true));
 
     // Open vSwitch: bridge, table names, tunnel port, prepared on every OVSDB session. Open vSwitch may be
@@ -159,15 +168,26 @@ export class Agent {
 
     // Flows: nothing is written before the first full computation.
     // NXT_PACKET_IN2: the only PACKET_IN that returns the opcode a flow put in its controller action's userdata.
-    this.channel = new OfChannel({ endpoint: cfg.openflow, packetInFormat: 'nxt_packet_in2', logger: log.child({ component: 'openflow' }), ...tls.ovs });
+    this.channel = new OfChannel({
+      endpoint: cfg.openflow,
+      packetInFormat: 'nxt_packet_in2',
+      logger: log.child({ component: 'openflow' }),
+      ...tls.ovs,
+    });
     this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }), check: (f) => this.tables.check(f) });
     const refusedSeen = new Set<string>();
-    this.computer = new FlowComputer(this.tables, this.apps.apps.map(({ app }) => app), this.view, this.flows, (err) => {
-      // Once per distinct refusal: a recompute builds the same refused flow again.
-      if (refusedSeen.has(err.message) || refusedSeen.size > 1000) return;
-      refusedSeen.add(err.message);
-      log.error({ err }, 'an app built a flow the pipeline refuses; it is set aside, the rest go out');
-    });
+    this.computer = new FlowComputer(
+      this.tables,
+      this.apps.apps.map(({ app }) => app),
+      this.view,
+      this.flows,
+      (err) => {
+        // Once per distinct refusal: a recompute builds the same refused flow again.
+        if (refusedSeen.has(err.message) || refusedSeen.size > 1000) return;
+        refusedSeen.add(err.message);
+        log.error({ err }, 'an app built a flow the pipeline refuses; it is set aside, the rest go out');
+      },
+    );
     this.packetIn = new PacketInDispatcher(this.tables, this.apps.routes, log.child({ component: 'packet-in' }), {
       rate: cfg.packetInRate,
       burst: cfg.packetInBurst,
@@ -176,7 +196,8 @@ export class Agent {
       // Errors nobody waits for answer fire-and-forget messages (PACKET_OUTs): worth a log line.
       if (msg.type === 'ERROR') log.warn({ errType: msg.errTypeName, code: msg.codeName, xid: msg.xid }, 'switch reported an error');
       const out = this.packetIn.handle(msg);
-      if (out) void this.flows.answer({ ...out.transient, packets: out.messages }).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
+      if (out)
+        void this.flows.answer({ ...out.transient, packets: out.messages }).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
     });
     this.channel.on('up', (ev: { session: number }) => log.info({ session: ev.session }, 'OpenFlow session up'));
     this.link.watchChannel(this.channel); // re-prepares the bridge on each session
@@ -191,7 +212,12 @@ export class Agent {
     // cache, or Open vSwitch absent).
     if (cfg.apiListen !== 'none') {
       this.api = await startApiServer({
-        store: this.store, listen: cfg.apiListen, token: cfg.apiToken, logger: log, version: AGENT_VERSION, ...tls.api,
+        store: this.store,
+        listen: cfg.apiListen,
+        token: cfg.apiToken,
+        logger: log,
+        version: AGENT_VERSION,
+        ...tls.api,
         chassisExtras: (c) => chassisReachability(this.view.encaps, this.config.chassis, c),
       });
       addAgentRoutes(this.api, this);
@@ -262,11 +288,13 @@ export class Agent {
     // Never program the switch from less than a whole topology (that would delete live flows): wait until
     // chassis, routers and every local network are loaded, from the store or from the cache.
     const topologyPrefix = (p: string) => !p.startsWith(NAMES_PREFIX);
-    if (!this.subscription.loaded(topologyPrefix)) log.warn('store unreachable and no cached topology; the switch keeps its flows until the store answers');
+    if (!this.subscription.loaded(topologyPrefix))
+      log.warn('store unreachable and no cached topology; the switch keeps its flows until the store answers');
     await this.subscription.whenLoaded(topologyPrefix);
     if (this.stopping) return;
     this.topologySource = this.health.isConnected ? 'store' : 'cache';
-    if (this.topologySource === 'cache') log.warn({ savedAt: this.cache?.loadedFrom }, 'store unreachable; programming the switch from the cached topology');
+    if (this.topologySource === 'cache')
+      log.warn({ savedAt: this.cache?.loadedFrom }, 'store unreachable; programming the switch from the cached topology');
     await this.reach.update();
     if (this.stopping) return;
 
@@ -368,7 +396,13 @@ export class Agent {
 
   private chassisDocument(): Chassis {
     const cfg = this.config;
-    return { name: cfg.chassis, tunnelIp: cfg.tunnelIp, encaps: [...this.view.encaps], version: AGENT_VERSION, registeredAt: new Date().toISOString() };
+    return {
+      name: cfg.chassis,
+      tunnelIp: cfg.tunnelIp,
+      encaps: [...this.view.encaps],
+      version: AGENT_VERSION,
+      registeredAt: new Date().toISOString(),
+    };
   }
 
   /**
@@ -391,7 +425,11 @@ export class Agent {
       case 'snapshot':
       case 'resync': {
         // The store's own word (not the cache's) that our chassis is not registered: register again.
-        if (ev.prefix === CHASSIS_PREFIX && !(ev.type === 'snapshot' && ev.cached) && !ev.kvs.some((kv) => kv.key === chassisKey(this.config.chassis))) {
+        if (
+          ev.prefix === CHASSIS_PREFIX &&
+          !(ev.type === 'snapshot' && ev.cached) &&
+          !ev.kvs.some((kv) => kv.key === chassisKey(this.config.chassis))
+        ) {
           this.onOwnChassisGone();
         }
         const names = ev.kvs.filter((kv) => nameOf(kv.key));
@@ -491,10 +529,7 @@ export class Agent {
     await new Promise<void>((done) => queueMicrotask(done));
     if (!this.started) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.flows.whenApplied(this.flows.desiredVersion),
-      new Promise<void>((done) => (timer = setTimeout(done, 1_000))),
-    ]);
+    await Promise.race([this.flows.whenApplied(this.flows.desiredVersion), new Promise<void>((done) => (timer = setTimeout(done, 1_000)))]);
     clearTimeout(timer);
   }
 
@@ -543,7 +578,10 @@ export class Agent {
       const t = this.plugTimes.get(iface);
       this.plugTimes.delete(iface);
       const since = (x: number | undefined) => (t && x !== undefined ? Math.round((x - t.seen) * 10) / 10 : undefined);
-      this.logger.info({ iface, port: t?.port, ms: t && { computed: since(t.computed), onSwitch: since(onSwitch), marked: since(marked) } }, 'port installed');
+      this.logger.info(
+        { iface, port: t?.port, ms: t && { computed: since(t.computed), onSwitch: since(onSwitch), marked: since(marked) } },
+        'port installed',
+      );
     }
   }
 }

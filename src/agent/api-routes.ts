@@ -48,7 +48,8 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
     const body = (q.body ?? {}) as Record<string, unknown>;
     if (typeof body !== 'object' || Array.isArray(body)) throw new ApiError(400, 'INVALID', 'body must be a JSON object', 'body');
     for (const k of Object.keys(body)) if (k !== 'force') throw new ApiError(400, 'INVALID', `unknown field "${k}"`, k);
-    if (body.force !== undefined && typeof body.force !== 'boolean') throw new ApiError(400, 'INVALID', 'force must be true or false', 'force');
+    if (body.force !== undefined && typeof body.force !== 'boolean')
+      throw new ApiError(400, 'INVALID', 'force must be true or false', 'force');
     const r = await agent.decommission({ force: body.force === true });
     // Stop after this reply has left: closing the API server at once would cut it.
     setTimeout(() => void agent.stop(), 200);
@@ -58,7 +59,12 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
   api.route('GET', '/v1/agent/flows', () => ({
     body: agent.flows.desiredFlows().map((f) => {
       const { app, object } = agent.tables.decodeCookie(f.cookie);
-      return { table: f.table, app, object: object.toString(), flow: formatFlow({ ...f, durationSec: 0, durationNsec: 0, flags: 0, packetCount: 0n, byteCount: 0n }) };
+      return {
+        table: f.table,
+        app,
+        object: object.toString(),
+        flow: formatFlow({ ...f, durationSec: 0, durationNsec: 0, flags: 0, packetCount: 0n, byteCount: 0n }),
+      };
     }),
   }));
 }

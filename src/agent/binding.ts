@@ -84,7 +84,8 @@ export class BindingManager extends EventEmitter {
     const vif: LocalVif = { ifaceName: ev.name, ofport: ev.ofport, ifaceId: ev.ifaceId };
     const prev = this.view.vifs.get(ev.ifaceId);
     this.view.plugVif(vif);
-    if (prev && prev.ifaceName !== ev.name) this.logger.warn({ port: ev.ifaceId, ifaces: [prev.ifaceName, ev.name] }, 'two VIFs claim one port');
+    if (prev && prev.ifaceName !== ev.name)
+      this.logger.warn({ port: ev.ifaceId, ifaces: [prev.ifaceName, ev.name] }, 'two VIFs claim one port');
     const r = this.resolved.get(ev.ifaceId);
     if (r) {
       // ofport changed (e.g. OVS restart): flows first (they only need the view), then the binding.

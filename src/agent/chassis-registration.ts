@@ -110,8 +110,10 @@ export class ChassisRegistration {
         this.retired = (await getRetirement(this.store, c.name)) ?? { name: c.name, at: new Date().toISOString(), bindingsRemoved: [] };
         await this.lease.revoke().catch(() => undefined);
         this.lease = undefined;
-        this.logger.error({ chassis: c.name, at: this.retired.at, bindingsRemoved: this.retired.bindingsRemoved },
-          'this chassis was taken out of service by an operator: not registering again (restart the agent to put it back)');
+        this.logger.error(
+          { chassis: c.name, at: this.retired.at, bindingsRemoved: this.retired.bindingsRemoved },
+          'this chassis was taken out of service by an operator: not registering again (restart the agent to put it back)',
+        );
         return;
       }
       this.registeredAt = new Date().toISOString();

@@ -21,8 +21,13 @@ async function debugCommand(sub: string, argv: string[]): Promise<number> {
   let v: Record<string, string | boolean | undefined>;
   try {
     const options: FlagOptions = {
-      api: { type: 'string' }, token: { type: 'string' }, 'token-file': { type: 'string' }, cacert: { type: 'string' },
-      cert: { type: 'string' }, key: { type: 'string' }, json: { type: 'boolean' },
+      api: { type: 'string' },
+      token: { type: 'string' },
+      'token-file': { type: 'string' },
+      cacert: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      json: { type: 'boolean' },
       ...(sub === 'decommission' ? { force: { type: 'boolean' } } : {}),
     };
     v = parseFlags(argv, options, { positionals: false }).values as typeof v;
@@ -32,16 +37,25 @@ async function debugCommand(sub: string, argv: string[]): Promise<number> {
     return 2;
   }
   const str = (k: string) => v[k] as string | undefined;
-  const flags = { api: str('api'), token: str('token'), tokenFile: str('token-file'), cacert: str('cacert'), cert: str('cert'), key: str('key') };
+  const flags = {
+    api: str('api'),
+    token: str('token'),
+    tokenFile: str('token-file'),
+    cacert: str('cacert'),
+    cert: str('cert'),
+    key: str('key'),
+  };
   const force = v.force === true;
   let res;
   try {
     // The agent's API default (7676), not the standalone API's.
     const client = apiClientFrom({ ...flags, api: flags.api ?? process.env.WYVERN_API ?? 'http://127.0.0.1:7676' });
     res =
-      sub === 'recompute' ? await client.raw('POST', '/v1/agent/recompute')
-      : sub === 'decommission' ? await client.raw('POST', '/v1/agent/decommission', { force })
-      : await client.raw('GET', `/v1/agent/${sub}`);
+      sub === 'recompute'
+        ? await client.raw('POST', '/v1/agent/recompute')
+        : sub === 'decommission'
+          ? await client.raw('POST', '/v1/agent/decommission', { force })
+          : await client.raw('GET', `/v1/agent/${sub}`);
   } catch (err) {
     process.stderr.write(`wyvern agent ${sub}: ${(err as Error).message}\n`);
     return 1;
@@ -51,7 +65,8 @@ async function debugCommand(sub: string, argv: string[]): Promise<number> {
     return 1;
   }
   if (sub === 'flows' && !v.json) {
-    for (const f of res.body as { app: string; object: string; flow: string }[]) process.stdout.write(`${f.flow}  # ${f.app}/${f.object}\n`);
+    for (const f of res.body as { app: string; object: string; flow: string }[])
+      process.stdout.write(`${f.flow}  # ${f.app}/${f.object}\n`);
   } else process.stdout.write(`${JSON.stringify(res.body, null, 2)}\n`);
   if (sub === 'recompute' && !(res.body as { equal: boolean }).equal) return 1;
   return 0;
@@ -63,7 +78,8 @@ export async function agentCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${AGENT_USAGE}\n${DEBUG_USAGE}`);
     return 0;
   }
-  if (argv[0] === 'status' || argv[0] === 'recompute' || argv[0] === 'flows' || argv[0] === 'decommission') return debugCommand(argv[0], argv.slice(1));
+  if (argv[0] === 'status' || argv[0] === 'recompute' || argv[0] === 'flows' || argv[0] === 'decommission')
+    return debugCommand(argv[0], argv.slice(1));
   let config;
   try {
     config = loadAgentConfig(argv, process.env, hostname());

@@ -58,9 +58,10 @@ export class FlowComputer {
       const net = this.view.networks.get(netId);
       for (const app of this.apps) {
         if (!app.networkFlows) continue;
-        version = net && net.network.tunnelKey !== 0
-          ? this.flows.set(owner(app.name, netId), app.networkFlows(this.tablesFor(app.name), this.view, net))
-          : this.flows.drop(owner(app.name, netId));
+        version =
+          net && net.network.tunnelKey !== 0
+            ? this.flows.set(owner(app.name, netId), app.networkFlows(this.tablesFor(app.name), this.view, net))
+            : this.flows.drop(owner(app.name, netId));
       }
     }
     this.dirty.clear();
@@ -72,7 +73,15 @@ export class FlowComputer {
     const out: DesiredFlow[] = [...this.tables.missFlows()];
     for (const net of this.view.networks.values()) {
       if (net.network.tunnelKey === 0) continue;
-      for (const app of this.apps) if (app.networkFlows) out.push(...app.networkFlows(this.tables.forApp(app.name, () => undefined), this.view, net));
+      for (const app of this.apps)
+        if (app.networkFlows)
+          out.push(
+            ...app.networkFlows(
+              this.tables.forApp(app.name, () => undefined),
+              this.view,
+              net,
+            ),
+          );
     }
     return out;
   }

@@ -192,7 +192,9 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
   for (const [k, envName, , noFlag] of FIELDS) {
     const flag = `--${kebab(k)}`;
     if (noFlag && argv.some((a) => a === flag || a.startsWith(`${flag}=`))) {
-      throw new ConfigError(`${flag} is not accepted on the command line (ps shows it to every user): use ${envName}, --${kebab(k)}-file or the config file`);
+      throw new ConfigError(
+        `${flag} is not accepted on the command line (ps shows it to every user): use ${envName}, --${kebab(k)}-file or the config file`,
+      );
     }
   }
   let values: Record<string, string | undefined>;
@@ -257,20 +259,28 @@ function checkTlsSettings(c: AgentConfig): void {
     c.apiToken = readSecretFile('api-token-file', c.apiTokenFile);
   }
   if (c.storePasswordFile) {
-    if (c.storePassword !== undefined) throw new ConfigError('store password: WYVERN_STORE_PASSWORD (or store-password) and store-password-file both set; give one');
+    if (c.storePassword !== undefined)
+      throw new ConfigError('store password: WYVERN_STORE_PASSWORD (or store-password) and store-password-file both set; give one');
     c.storePassword = readSecretFile('store-password-file', c.storePasswordFile);
   }
   const pair = (a: string, av: string | undefined, b: string, bv: string | undefined) => {
-    if ((av === undefined) !== (bv === undefined)) throw new ConfigError(`${av === undefined ? a : b} is required with ${av === undefined ? b : a}`);
+    if ((av === undefined) !== (bv === undefined))
+      throw new ConfigError(`${av === undefined ? a : b} is required with ${av === undefined ? b : a}`);
   };
   pair('store-cert', c.storeCert, 'store-key', c.storeKey);
   pair('ovs-cert', c.ovsCert, 'ovs-key', c.ovsKey);
   pair('api-cert', c.apiCert, 'api-key', c.apiKey);
   if (c.apiClientCa && !c.apiCert) throw new ConfigError('api-client-ca needs api-cert and api-key (mutual TLS is HTTPS)');
-  if (c.store.trim().startsWith('etcds://') && !c.storeCa) throw new ConfigError('store-ca is required for an etcds:// store (the CA that signs the etcd members)');
-  for (const [name, ep] of [['ovsdb', c.ovsdb], ['openflow', c.openflow]] as const) {
+  if (c.store.trim().startsWith('etcds://') && !c.storeCa)
+    throw new ConfigError('store-ca is required for an etcds:// store (the CA that signs the etcd members)');
+  for (const [name, ep] of [
+    ['ovsdb', c.ovsdb],
+    ['openflow', c.openflow],
+  ] as const) {
     if (ep.startsWith('ssl:') && !(c.ovsCa && c.ovsCert && c.ovsKey)) {
-      throw new ConfigError(`${name}: an ssl: endpoint needs ovs-ca, ovs-cert and ovs-key (the switch only accepts controllers its CA signed)`);
+      throw new ConfigError(
+        `${name}: an ssl: endpoint needs ovs-ca, ovs-cert and ovs-key (the switch only accepts controllers its CA signed)`,
+      );
     }
   }
 }

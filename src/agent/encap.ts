@@ -10,11 +10,7 @@ import { chooseEncap } from '../view/topology-view.js';
 
 export { chooseEncap };
 
-
-
-export type Reachability =
-  | { reachable: true; encap: string }
-  | { reachable: false; reason: string };
+export type Reachability = { reachable: true; encap: string } | { reachable: false; reason: string };
 
 /** Whether this chassis (offering `own`) can tunnel to `peer`, and with what, or why not. */
 export function reachability(own: readonly string[], peer: Pick<Chassis, 'encaps'>): Reachability {
@@ -31,7 +27,11 @@ export function chassisReachability(own: readonly string[], self: string, c: Pic
 }
 
 /** Peers this chassis cannot tunnel to, with the reason, sorted by name. */
-export function unreachableChassis(own: readonly string[], self: string, chassis: ReadonlyMap<string, Chassis>): { name: string; encaps: string[]; reason: string }[] {
+export function unreachableChassis(
+  own: readonly string[],
+  self: string,
+  chassis: ReadonlyMap<string, Chassis>,
+): { name: string; encaps: string[]; reason: string }[] {
   const out = [];
   for (const [name, ch] of chassis) {
     if (name === self) continue;
@@ -65,7 +65,10 @@ export class ReachabilityLog {
     for (const name of [...this.reported.keys()]) {
       if (now.has(name)) continue;
       this.reported.delete(name);
-      this.logger.info({ chassis: name, gone: !chassis.has(name) }, chassis.has(name) ? 'chassis reachable again' : 'unreachable chassis left');
+      this.logger.info(
+        { chassis: name, gone: !chassis.has(name) },
+        chassis.has(name) ? 'chassis reachable again' : 'unreachable chassis left',
+      );
     }
   }
 }

@@ -36,7 +36,12 @@ export interface SwitchLinkOptions {
 type Since = { since: string };
 export interface SwitchLinkStatus {
   ovsdb: { state: 'connected' | 'waiting'; endpoint: string } & Since;
-  bridge: { state: 'ready' | 'pending'; name: string; tunnel: 'ready' | 'waiting for ovs-vswitchd' | 'pending'; tunnelOfports: Record<string, number> } & Since;
+  bridge: {
+    state: 'ready' | 'pending';
+    name: string;
+    tunnel: 'ready' | 'waiting for ovs-vswitchd' | 'pending';
+    tunnelOfports: Record<string, number>;
+  } & Since;
   openflow: { state: 'up' | 'down'; up: boolean; sessions: number } & Since;
 }
 
@@ -206,7 +211,8 @@ export class SwitchLink extends EventEmitter {
     try {
       await ensureBridge(this.ovsdb, { name: o.bridge, datapathType: o.datapathType, protocols: ['OpenFlow13'], failMode: 'secure' });
       await nameTables(this.ovsdb, o.bridge, o.tableNames);
-      for (const encap of o.encaps) tunnels.push({ encap, name: await ensureTunnelPortRow(this.ovsdb, o.bridge, { type: encap, localIp: o.tunnelIp }) });
+      for (const encap of o.encaps)
+        tunnels.push({ encap, name: await ensureTunnelPortRow(this.ovsdb, o.bridge, { type: encap, localIp: o.tunnelIp }) });
     } catch (err) {
       // Lost the session: its reconnect prepares again. Anything else: retry while connected.
       if (this.closed || !this.ovsdb.connected) return;
@@ -253,12 +259,16 @@ export class SwitchLink extends EventEmitter {
         this.tunnel = 'waiting for ovs-vswitchd';
         if (this.tunnelWarned === undefined) {
           this.tunnelWarned = Date.now();
-          this.log.warn({ port: name, bridge: this.opts.bridge }, 'ovs-vswitchd has not taken the tunnel port: is it running? waiting for it');
+          this.log.warn(
+            { port: name, bridge: this.opts.bridge },
+            'ovs-vswitchd has not taken the tunnel port: is it running? waiting for it',
+          );
         }
         timeout = OFPORT_WAIT_MS;
         continue;
       }
-      if (this.tunnelWarned !== undefined) this.log.info({ port: name, ofport, afterMs: Date.now() - this.tunnelWarned }, 'tunnel port ready');
+      if (this.tunnelWarned !== undefined)
+        this.log.info({ port: name, ofport, afterMs: Date.now() - this.tunnelWarned }, 'tunnel port ready');
       this.tunnelWarned = undefined;
       if (ofport !== this.tunnelOfports.get(encap)) {
         this.tunnelOfports.set(encap, ofport);

@@ -147,7 +147,8 @@ export class TopologyCache {
     }
     try {
       const doc = JSON.parse(text) as CacheFile;
-      if (doc.format !== FORMAT || typeof doc.prefixes !== 'object' || doc.prefixes === null) throw new Error(`unknown cache format ${String(doc.format)}`);
+      if (doc.format !== FORMAT || typeof doc.prefixes !== 'object' || doc.prefixes === null)
+        throw new Error(`unknown cache format ${String(doc.format)}`);
       // Another chassis's cache (a copied disk image) would program someone else's ports here.
       if (doc.chassis !== this.chassis) throw new Error(`cache belongs to chassis ${doc.chassis}`);
       for (const [p, entries] of Object.entries(doc.prefixes)) {

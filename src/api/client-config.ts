@@ -42,20 +42,25 @@ export function apiClientFrom(flags: ApiClientSettings, env: NodeJS.ProcessEnv =
   const api = pick('api') ?? DEFAULT_API_URL;
   let token = flags.token;
   const tokenFile = flags.tokenFile ?? (token === undefined ? env[CLIENT_ENV.tokenFile] : undefined);
-  if (token !== undefined && flags.tokenFile !== undefined) throw new ApiClientError(0, 'BAD_CONFIG', '--token and --token-file: give one of them');
+  if (token !== undefined && flags.tokenFile !== undefined)
+    throw new ApiClientError(0, 'BAD_CONFIG', '--token and --token-file: give one of them');
   if (tokenFile) {
-    token = readFile('--token-file', tokenFile).toString('utf8').replace(/\r?\n$/, '');
+    token = readFile('--token-file', tokenFile)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
     if (token === '') throw new ApiClientError(0, 'BAD_CONFIG', `--token-file: ${tokenFile} is empty`);
   }
   token ??= env[CLIENT_ENV.token];
   const tls: ApiClientTls = {};
   const secure = api.startsWith('https://');
-  if (!secure && (flags.cacert || flags.cert || flags.key)) throw new ApiClientError(0, 'BAD_CONFIG', `--cacert/--cert/--key are for https:// API URLs, not ${api}`);
+  if (!secure && (flags.cacert || flags.cert || flags.key))
+    throw new ApiClientError(0, 'BAD_CONFIG', `--cacert/--cert/--key are for https:// API URLs, not ${api}`);
   // WYVERN_CACERT & co. may be set for the usual https:// API while one command talks to a unix socket.
   const cacert = secure ? pick('cacert') : undefined;
   const cert = secure ? pick('cert') : undefined;
   const key = secure ? pick('key') : undefined;
-  if ((cert === undefined) !== (key === undefined)) throw new ApiClientError(0, 'BAD_CONFIG', '--cert and --key go together (a client certificate and its key)');
+  if ((cert === undefined) !== (key === undefined))
+    throw new ApiClientError(0, 'BAD_CONFIG', '--cert and --key go together (a client certificate and its key)');
   if (cacert) tls.ca = readFile('--cacert', cacert);
   if (cert && key) {
     tls.cert = readFile('--cert', cert);

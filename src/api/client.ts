@@ -9,7 +9,10 @@ import { explainTlsError } from '../util/tls-errors.js';
 
 export class ApiClientError extends Error {
   constructor(
-    readonly status: number, readonly code: string, message: string, readonly field?: string,
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
     /** Each problem of a request refused for several reasons: field and message. */
     readonly problems?: readonly { field?: string; message: string }[],
   ) {
@@ -18,7 +21,11 @@ export class ApiClientError extends Error {
   }
 }
 
-export interface ApiResponse { status: number; body: unknown; headers: Record<string, string | string[] | undefined> }
+export interface ApiResponse {
+  status: number;
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+}
 
 /** PEM contents (not paths) for https:// URLs. */
 export interface ApiClientTls {
@@ -34,12 +41,21 @@ export class ApiClient {
   private readonly base?: URL;
 
   /** `api`: http://HOST:PORT, https://HOST:PORT or unix:/path/to.sock. */
-  constructor(readonly api: string, private readonly token?: string, private readonly tls: ApiClientTls = {}) {
+  constructor(
+    readonly api: string,
+    private readonly token?: string,
+    private readonly tls: ApiClientTls = {},
+  ) {
     if (api.startsWith('unix:')) this.socketPath = api.slice(5);
     else {
       let u: URL;
-      try { u = new URL(api); } catch { throw new ApiClientError(0, 'BAD_URL', `invalid API URL ${JSON.stringify(api)}: expected http(s)://HOST:PORT or unix:/path`); }
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ApiClientError(0, 'BAD_URL', `invalid API URL ${api}: only http://, https:// and unix: are supported`);
+      try {
+        u = new URL(api);
+      } catch {
+        throw new ApiClientError(0, 'BAD_URL', `invalid API URL ${JSON.stringify(api)}: expected http(s)://HOST:PORT or unix:/path`);
+      }
+      if (u.protocol !== 'http:' && u.protocol !== 'https:')
+        throw new ApiClientError(0, 'BAD_URL', `invalid API URL ${api}: only http://, https:// and unix: are supported`);
       this.base = u;
     }
   }
@@ -52,14 +68,24 @@ export class ApiClient {
   raw(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
     const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const h: Record<string, string> = { accept: 'application/json', ...headers };
-    if (text !== undefined) { h['content-type'] ??= 'application/json'; h['content-length'] = String(Buffer.byteLength(text)); }
+    if (text !== undefined) {
+      h['content-type'] ??= 'application/json';
+      h['content-length'] = String(Buffer.byteLength(text));
+    }
     if (this.token !== undefined) h.authorization = `Bearer ${this.token}`;
-    const target = this.socketPath !== undefined
-      ? { socketPath: this.socketPath, path }
-      : { host: this.base!.hostname.replace(/^\[|\]$/g, ''), port: Number(this.base!.port || (this.secure ? 443 : 80)), path: `${this.base!.pathname.replace(/\/$/, '')}${path}` };
+    const target =
+      this.socketPath !== undefined
+        ? { socketPath: this.socketPath, path }
+        : {
+            host: this.base!.hostname.replace(/^\[|\]$/g, ''),
+            port: Number(this.base!.port || (this.secure ? 443 : 80)),
+            path: `${this.base!.pathname.replace(/\/$/, '')}${path}`,
+          };
     const t = this.tls;
     const send = this.secure ? httpsRequest : request;
-    const tlsOpts = this.secure ? { ...(t.ca ? { ca: t.ca } : {}), ...(t.cert ? { cert: t.cert } : {}), ...(t.key ? { key: t.key } : {}) } : {};
+    const tlsOpts = this.secure
+      ? { ...(t.ca ? { ca: t.ca } : {}), ...(t.cert ? { cert: t.cert } : {}), ...(t.key ? { key: t.key } : {}) }
+      : {};
     return new Promise((resolve, reject) => {
       const req = send({ ...target, ...tlsOpts, method, headers: h, agent: false }, (res) => {
         const chunks: Buffer[] = [];
@@ -68,7 +94,11 @@ export class ApiClient {
         res.on('end', () => {
           const s = Buffer.concat(chunks).toString('utf8');
           let parsed: unknown = s;
-          try { parsed = s === '' ? undefined : JSON.parse(s); } catch { /* not JSON: keep text */ }
+          try {
+            parsed = s === '' ? undefined : JSON.parse(s);
+          } catch {
+            /* not JSON: keep text */
+          }
           resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
         });
       });
@@ -85,7 +115,16 @@ export class ApiClient {
   async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
     const r = await this.raw(method, path, body);
     if (r.status >= 200 && r.status < 300) return r.body as T;
-    const e = (r.body as { error?: { code?: string; message?: string; field?: string; problems?: { field?: string; message: string }[] } } | undefined)?.error;
-    throw new ApiClientError(r.status, e?.code ?? 'HTTP', e?.message ?? `HTTP ${r.status}`, e?.field, Array.isArray(e?.problems) ? e.problems : undefined);
+    const e = (
+      r.body as
+        { error?: { code?: string; message?: string; field?: string; problems?: { field?: string; message: string }[] } } | undefined
+    )?.error;
+    throw new ApiClientError(
+      r.status,
+      e?.code ?? 'HTTP',
+      e?.message ?? `HTTP ${r.status}`,
+      e?.field,
+      Array.isArray(e?.problems) ? e.problems : undefined,
+    );
   }
 }

@@ -25,12 +25,23 @@ export interface ApiReply {
 export type RouteHandler = (req: ApiRequest) => Promise<ApiReply> | ApiReply;
 
 export type ErrorCode =
-  | 'INVALID' | 'NOT_FOUND' | 'CONFLICT' | 'UNAUTHORIZED' | 'METHOD_NOT_ALLOWED' | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'PAYLOAD_TOO_LARGE' | 'UNAVAILABLE' | 'INTERNAL';
+  | 'INVALID'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'UNAUTHORIZED'
+  | 'METHOD_NOT_ALLOWED'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
 
 export class ApiError extends Error {
   constructor(
-    readonly status: number, readonly code: ErrorCode, message: string, readonly field?: string, readonly headers?: Record<string, string>,
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+    readonly headers?: Record<string, string>,
     /** Every problem of a request refused for several reasons (e.g. a topology import). */
     readonly problems?: readonly Problem[],
   ) {
@@ -54,7 +65,10 @@ export function toApiError(e: unknown): ApiError {
 export function errorBody(e: ApiError): { error: { code: ErrorCode; field?: string; message: string; problems?: readonly Problem[] } } {
   return {
     error: {
-      code: e.code, ...(e.field !== undefined ? { field: e.field } : {}), message: e.message, ...(e.problems !== undefined ? { problems: e.problems } : {}),
+      code: e.code,
+      ...(e.field !== undefined ? { field: e.field } : {}),
+      message: e.message,
+      ...(e.problems !== undefined ? { problems: e.problems } : {}),
     },
   };
 }
@@ -92,7 +106,12 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   }
 }
 
-interface Route { method: string; pattern: string; parts: string[]; handler: RouteHandler }
+interface Route {
+  method: string;
+  pattern: string;
+  parts: string[];
+  handler: RouteHandler;
+}
 
 export class Router {
   private readonly routes: Route[] = [];
@@ -134,7 +153,9 @@ export class Router {
       allowed.push(r.method);
     }
     if (allowed.length > 0) {
-      throw new ApiError(405, 'METHOD_NOT_ALLOWED', `method ${method} not allowed on ${path} (allowed: ${allowed.join(', ')})`, undefined, { allow: allowed.join(', ') });
+      throw new ApiError(405, 'METHOD_NOT_ALLOWED', `method ${method} not allowed on ${path} (allowed: ${allowed.join(', ')})`, undefined, {
+        allow: allowed.join(', '),
+      });
     }
     throw new ApiError(404, 'NOT_FOUND', `no such resource: ${path}`);
   }

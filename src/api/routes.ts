@@ -33,19 +33,27 @@ export type ChassisExtras = (c: ChassisStatus) => Record<string, unknown>;
 
 export function addTopologyRoutes(r: Router, topo: Topology, version: string, chassisExtras?: ChassisExtras): void {
   const withExtras = (c: ChassisStatus) => (chassisExtras ? { ...c, ...chassisExtras(c) } : c);
-  r.add('GET', '/v1', async () => ok({ name: 'wyvern', version, store: maskUrl(topo.store.url), revision: await topo.store.currentRevision() }));
+  r.add('GET', '/v1', async () =>
+    ok({ name: 'wyvern', version, store: maskUrl(topo.store.url), revision: await topo.store.currentRevision() }),
+  );
 
   r.add('GET', '/v1/networks', async () => ok(await topo.listNetworks()));
   r.add('POST', '/v1/networks', async (q) => created(await topo.createNetwork(requireBody(q))));
   r.add('GET', '/v1/networks/{network}', async (q) => ok(await topo.getNetwork(q.params.network!)));
   r.add('DELETE', '/v1/networks/{network}', async (q) => ok(await topo.deleteNetwork(q.params.network!)));
 
-  r.add('GET', '/v1/subnets', async (q) => { onlyQuery(q, ['network']); return ok(await topo.listSubnets(q.query.get('network') ?? undefined)); });
+  r.add('GET', '/v1/subnets', async (q) => {
+    onlyQuery(q, ['network']);
+    return ok(await topo.listSubnets(q.query.get('network') ?? undefined));
+  });
   r.add('POST', '/v1/subnets', async (q) => created(await topo.createSubnet(requireBody(q))));
   r.add('GET', '/v1/subnets/{subnet}', async (q) => ok(await topo.getSubnet(q.params.subnet!)));
   r.add('DELETE', '/v1/subnets/{subnet}', async (q) => ok(await topo.deleteSubnet(q.params.subnet!)));
 
-  r.add('GET', '/v1/ports', async (q) => { onlyQuery(q, ['network']); return ok(await topo.listPorts(q.query.get('network') ?? undefined)); });
+  r.add('GET', '/v1/ports', async (q) => {
+    onlyQuery(q, ['network']);
+    return ok(await topo.listPorts(q.query.get('network') ?? undefined));
+  });
   r.add('POST', '/v1/ports', async (q) => created(await topo.createPort(requireBody(q))));
   r.add('GET', '/v1/ports/{port}', async (q) => ok(await topo.getPort(q.params.port!)));
   r.add('DELETE', '/v1/ports/{port}', async (q) => ok(await topo.deletePort(q.params.port!)));
@@ -53,7 +61,9 @@ export function addTopologyRoutes(r: Router, topo: Topology, version: string, ch
   r.add('GET', '/v1/routers', async () => ok(await topo.listRouters()));
   r.add('POST', '/v1/routers', async (q) => created(await topo.createRouter(requireBody(q))));
   r.add('GET', '/v1/routers/{router}', async (q) => ok(await topo.getRouter(q.params.router!)));
-  r.add('PATCH', '/v1/routers/{router}', async (q) => ok(await topo.setRouterMode(q.params.router!, parseRouterPatch(requireBody(q)).mode)));
+  r.add('PATCH', '/v1/routers/{router}', async (q) =>
+    ok(await topo.setRouterMode(q.params.router!, parseRouterPatch(requireBody(q)).mode)),
+  );
   r.add('DELETE', '/v1/routers/{router}', async (q) => ok(await topo.deleteRouter(q.params.router!)));
   r.add('POST', '/v1/routers/{router}/interfaces', async (q) => created(await topo.attachSubnet(q.params.router!, requireBody(q))));
   r.add('DELETE', '/v1/routers/{router}/interfaces/{subnet}', async (q) => ok(await topo.detachSubnet(q.params.router!, q.params.subnet!)));

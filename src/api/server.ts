@@ -67,7 +67,10 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 function checkClientCert(sock: TLSSocket): void {
   if (sock.authorized) return;
   const cert = sock.getPeerCertificate();
-  const why = !cert || Object.keys(cert).length === 0 ? 'no client certificate presented' : `client certificate refused: ${verifyErrorText(String(sock.authorizationError))}`;
+  const why =
+    !cert || Object.keys(cert).length === 0
+      ? 'no client certificate presented'
+      : `client certificate refused: ${verifyErrorText(String(sock.authorizationError))}`;
   throw new ApiError(401, 'UNAUTHORIZED', why);
 }
 
@@ -77,7 +80,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const addr = parseListen(opts.listen);
   const log = (opts.logger ?? silentLogger).child({ component: 'api' });
   if (addr.kind === 'tcp' && !isLoopback(addr.host) && !opts.token && !opts.tls?.clientCa) {
-    throw new ApiStartError(`refusing to listen on ${opts.listen} without a token or client CA: only loopback and unix sockets may be unauthenticated`);
+    throw new ApiStartError(
+      `refusing to listen on ${opts.listen} without a token or client CA: only loopback and unix sockets may be unauthenticated`,
+    );
   }
   if (opts.tls && addr.kind !== 'tcp') throw new ApiStartError(`HTTPS needs a tcp:HOST:PORT listen address, not ${opts.listen}`);
   const limit = opts.maxBodyBytes ?? 8 * 1024 * 1024;
@@ -110,15 +115,22 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     }
   }
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => { void handle(req, res); };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    void handle(req, res);
+  };
   const tls = opts.tls;
   // Mutual TLS: the handshake asks for a certificate but lets a bad one through, so that every request is then
   // refused with a reason the client can read (with TLS 1.3 a handshake alert reaches it as "socket hang up").
   const server = tls
-    ? createHttpsServer({ cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, onRequest)
+    ? createHttpsServer(
+        { cert: tls.cert, key: tls.key, ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) },
+        onRequest,
+      )
     : createServer(onRequest);
   // A client that fails the handshake (unknown CA, expired certificate) concerns that client, not the server.
-  server.on('tlsClientError', (err: Error) => log.warn({ reason: explainTlsError(err) ?? err.message }, 'TLS handshake with API client failed'));
+  server.on('tlsClientError', (err: Error) =>
+    log.warn({ reason: explainTlsError(err) ?? err.message }, 'TLS handshake with API client failed'),
+  );
   if (addr.kind === 'unix') {
     // A socket file left by a crashed server would make listen fail with EADDRINUSE.
     const st = await lstat(addr.path).catch(() => undefined);

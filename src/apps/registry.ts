@@ -68,6 +68,7 @@ export function loadApps(tables: PipelineTables, apps: readonly App[], context: 
   return {
     apps: loaded,
     routes,
-    counters: () => Object.fromEntries(loaded.filter(({ runtime }) => runtime.counters).map(({ app, runtime }) => [app.name, runtime.counters!])),
+    counters: () =>
+      Object.fromEntries(loaded.filter(({ runtime }) => runtime.counters).map(({ app, runtime }) => [app.name, runtime.counters!])),
   };
 }

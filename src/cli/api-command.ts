@@ -49,42 +49,52 @@ function readSecret(flag: string, path: string): string {
   return v;
 }
 
-export const apiCommand: Command = (argv) => run(HELP, argv, async () => {
-  const options = Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }]));
-  const values = parseFlags(argv, options, { positionals: false }).values as Partial<Record<Flag, string>>;
-  const get = (f: Flag): string | undefined => values[f] ?? (process.env[FLAGS[f]] || undefined);
-  const storeUrl = get('store');
-  if (!storeUrl) throw new UsageError('--store is required (or set WYVERN_STORE)');
-  if (values.token !== undefined && values['token-file'] !== undefined) throw new UsageError('--token and --token-file: give one of them');
-  const tokenFile = values['token-file'] ?? (values.token === undefined ? get('token-file') : undefined);
-  const token = tokenFile ? readSecret('token-file', tokenFile) : get('token');
-  const passwordFile = get('store-password-file');
-  const storePassword = passwordFile ? readSecret('store-password-file', passwordFile) : process.env.WYVERN_STORE_PASSWORD || undefined;
-  const apiCert = get('api-cert');
-  const apiKey = get('api-key');
-  if ((apiCert === undefined) !== (apiKey === undefined)) throw new UsageError('--api-cert and --api-key go together');
-  if (get('api-client-ca') && !apiCert) throw new UsageError('--api-client-ca needs --api-cert and --api-key');
-  if (storeUrl.trim().startsWith('etcds://') && !get('store-ca')) throw new UsageError('--store-ca is required for an etcds:// store');
-  const tls = loadAgentTls({
-    storeCa: get('store-ca'), storeCert: get('store-cert'), storeKey: get('store-key'), storeUser: get('store-user'), storePassword,
-    apiCert, apiKey, apiClientCa: get('api-client-ca'),
-  });
-  const logger = createLogger({ name: 'wyvern-api' });
-  const { openStore } = await import('../store/index.js');
-  const store = await openStore(storeUrl, { logger, ...tls.store });
-  let server;
-  try {
-    server = await startApiServer({ store, listen: get('listen') ?? DEFAULT_LISTEN, logger, ...(token ? { token } : {}), ...tls.api });
-  } catch (e) {
+export const apiCommand: Command = (argv) =>
+  run(HELP, argv, async () => {
+    const options = Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }]));
+    const values = parseFlags(argv, options, { positionals: false }).values as Partial<Record<Flag, string>>;
+    const get = (f: Flag): string | undefined => values[f] ?? (process.env[FLAGS[f]] || undefined);
+    const storeUrl = get('store');
+    if (!storeUrl) throw new UsageError('--store is required (or set WYVERN_STORE)');
+    if (values.token !== undefined && values['token-file'] !== undefined)
+      throw new UsageError('--token and --token-file: give one of them');
+    const tokenFile = values['token-file'] ?? (values.token === undefined ? get('token-file') : undefined);
+    const token = tokenFile ? readSecret('token-file', tokenFile) : get('token');
+    const passwordFile = get('store-password-file');
+    const storePassword = passwordFile ? readSecret('store-password-file', passwordFile) : process.env.WYVERN_STORE_PASSWORD || undefined;
+    const apiCert = get('api-cert');
+    const apiKey = get('api-key');
+    if ((apiCert === undefined) !== (apiKey === undefined)) throw new UsageError('--api-cert and --api-key go together');
+    if (get('api-client-ca') && !apiCert) throw new UsageError('--api-client-ca needs --api-cert and --api-key');
+    if (storeUrl.trim().startsWith('etcds://') && !get('store-ca')) throw new UsageError('--store-ca is required for an etcds:// store');
+    const tls = loadAgentTls({
+      storeCa: get('store-ca'),
+      storeCert: get('store-cert'),
+      storeKey: get('store-key'),
+      storeUser: get('store-user'),
+      storePassword,
+      apiCert,
+      apiKey,
+      apiClientCa: get('api-client-ca'),
+    });
+    const logger = createLogger({ name: 'wyvern-api' });
+    const { openStore } = await import('../store/index.js');
+    const store = await openStore(storeUrl, { logger, ...tls.store });
+    let server;
+    try {
+      server = await startApiServer({ store, listen: get('listen') ?? DEFAULT_LISTEN, logger, ...(token ? { token } : {}), ...tls.api });
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    out(`wyvern api listening on ${server.url}`);
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await server.close();
     await store.close();
-    throw e;
-  }
-  out(`wyvern api listening on ${server.url}`);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => { resolve(); };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
   });
-  await server.close();
-  await store.close();
-});

@@ -44,7 +44,11 @@ export function parse(argv: string[], options: FlagOptions = {}): Parsed {
 
 export function positionals(p: Parsed, names: string[], usage: string): string[] {
   if (p.positionals.length !== names.length) {
-    throw new UsageError(p.positionals.length < names.length ? `missing ${names.slice(p.positionals.length).join(' ')}\nusage: ${usage}` : `unexpected argument ${p.positionals[names.length]}\nusage: ${usage}`);
+    throw new UsageError(
+      p.positionals.length < names.length
+        ? `missing ${names.slice(p.positionals.length).join(' ')}\nusage: ${usage}`
+        : `unexpected argument ${p.positionals[names.length]}\nusage: ${usage}`,
+    );
   }
   return p.positionals;
 }
@@ -66,7 +70,11 @@ export function printJson(v: unknown): void {
 export function table(headers: string[], rows: string[][]): string {
   if (rows.length === 0) return '(none)';
   const w = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(w[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(w[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
 }
 
@@ -75,11 +83,16 @@ export function details(obj: Record<string, unknown>): string {
   const fmt = (v: unknown): string => {
     if (v === undefined || v === null) return '-';
     if (Array.isArray(v)) return v.length === 0 ? '-' : v.map(fmt).join(', ');
-    if (typeof v === 'object') return Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}=${fmt(x)}`).join(' ');
+    if (typeof v === 'object')
+      return Object.entries(v as Record<string, unknown>)
+        .map(([k, x]) => `${k}=${fmt(x)}`)
+        .join(' ');
     return String(v);
   };
   const w = Math.max(...Object.keys(obj).map((k) => k.length));
-  return Object.entries(obj).map(([k, v]) => `${k.padEnd(w)}  ${fmt(v)}`).join('\n');
+  return Object.entries(obj)
+    .map(([k, v]) => `${k.padEnd(w)}  ${fmt(v)}`)
+    .join('\n');
 }
 
 /** Runs a command body, turning errors into a message on stderr and an exit code. */
@@ -104,7 +117,9 @@ export async function run(help: string, argv: string[], body: () => Promise<void
         process.stderr.write(`wyvern: refused, ${e.problems.length} problems (HTTP ${e.status} ${e.code}):\n${lines}\n`);
         return EXIT_FAIL;
       }
-      process.stderr.write(`wyvern: ${e.message}${e.field ? ` [field: ${e.field}]` : ''}${e.status ? ` (HTTP ${e.status} ${e.code})` : ''}\n`);
+      process.stderr.write(
+        `wyvern: ${e.message}${e.field ? ` [field: ${e.field}]` : ''}${e.status ? ` (HTTP ${e.status} ${e.code})` : ''}\n`,
+      );
       return EXIT_FAIL;
     }
     process.stderr.write(`wyvern: ${(e as Error).message ?? String(e)}\n`);

@@ -11,19 +11,34 @@ type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   network: { summary: 'create, list, show and delete networks', load: async () => (await import('./resources.js')).networkCommand },
   subnet: { summary: 'create, list, show and delete subnets', load: async () => (await import('./resources.js')).subnetCommand },
-  port: { summary: 'create, list, show and delete ports (a VIF\'s iface-id is its port name)', load: async () => (await import('./resources.js')).portCommand },
+  port: {
+    summary: "create, list, show and delete ports (a VIF's iface-id is its port name)",
+    load: async () => (await import('./resources.js')).portCommand,
+  },
   router: { summary: 'routers: create, attach subnets, static routes', load: async () => (await import('./router.js')).routerCommand },
   chassis: { summary: 'registered hypervisors (list, show, delete)', load: async () => (await import('./resources.js')).chassisCommand },
-  topology: { summary: 'export / import the whole topology (disaster recovery)', load: async () => (await import('./topology.js')).topologyCommand },
+  topology: {
+    summary: 'export / import the whole topology (disaster recovery)',
+    load: async () => (await import('./topology.js')).topologyCommand,
+  },
   api: { summary: 'run the REST API standalone: wyvern api --store URL', load: async () => (await import('./api-command.js')).apiCommand },
-  agent: { summary: 'run the hypervisor agent, or ask one for status / recompute / flows / decommission', load: async () => (await import('../agent/cli.js')).agentCommand },
-  sandbox: { summary: 'simulated hypervisors on this machine (tests, demos)', load: async () => (await import('./sandbox.js')).sandboxCommand },
+  agent: {
+    summary: 'run the hypervisor agent, or ask one for status / recompute / flows / decommission',
+    load: async () => (await import('../agent/cli.js')).agentCommand,
+  },
+  sandbox: {
+    summary: 'simulated hypervisors on this machine (tests, demos)',
+    load: async () => (await import('./sandbox.js')).sandboxCommand,
+  },
 };
 
 function usage(): string {
   const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
-  return `usage: wyvern COMMAND [ARGS…] [--api URL] [--token T | --token-file F] [--cacert F] [--json]\n\ncommands:\n${Object.entries(COMMANDS)
-    .map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`).join('\n')}\n\nRun "wyvern COMMAND --help" for details.\n\n${GLOBAL_HELP}`;
+  return `usage: wyvern COMMAND [ARGS…] [--api URL] [--token T | --token-file F] [--cacert F] [--json]\n\ncommands:\n${Object.entries(
+    COMMANDS,
+  )
+    .map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`)
+    .join('\n')}\n\nRun "wyvern COMMAND --help" for details.\n\n${GLOBAL_HELP}`;
 }
 
 /**
@@ -34,7 +49,8 @@ function hoistGlobals(argv: string[]): { cmd: string | undefined; rest: string[]
   const { tokens } = parseArgs({ args: argv, options: GLOBAL_OPTIONS, strict: false, allowPositionals: true, tokens: true });
   const first = tokens.find((t) => t.kind === 'positional' || t.kind === 'option-terminator');
   if (!first) return { cmd: undefined, rest: argv };
-  if (first.kind === 'option-terminator') return { cmd: argv[first.index + 1], rest: [...argv.slice(first.index + 2), ...argv.slice(0, first.index)] };
+  if (first.kind === 'option-terminator')
+    return { cmd: argv[first.index + 1], rest: [...argv.slice(first.index + 2), ...argv.slice(0, first.index)] };
   return { cmd: argv[first.index], rest: [...argv.slice(first.index + 1), ...argv.slice(0, first.index)] };
 }
 
@@ -54,6 +70,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (e: unknown) => { process.stderr.write(`wyvern: ${(e as Error)?.stack ?? String(e)}\n`); process.exitCode = 1; },
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`wyvern: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  },
 );

@@ -16,25 +16,34 @@ function verb(argv: string[], verbs: string[], help: string): [string, string[]]
 }
 
 /** list / show / delete, shared by every kind. */
-async function common(kind: string, path: string, v: string, p: Parsed, listTable: (c: ApiClient, items: unknown[]) => Promise<string>): Promise<boolean> {
+async function common(
+  kind: string,
+  path: string,
+  v: string,
+  p: Parsed,
+  listTable: (c: ApiClient, items: unknown[]) => Promise<string>,
+): Promise<boolean> {
   const c = client(p);
   if (v === 'list') {
     positionals(p, [], `wyvern ${kind} list`);
     const net = p.values.network as string | undefined;
     const items = await c.call<unknown[]>('GET', `${path}${net !== undefined ? `?network=${enc(net)}` : ''}`);
-    if (p.values.json) printJson(items); else out(await listTable(c, items));
+    if (p.values.json) printJson(items);
+    else out(await listTable(c, items));
     return true;
   }
   if (v === 'show') {
     const [name] = positionals(p, ['NAME'], `wyvern ${kind} show NAME`);
     const o = await c.call<Record<string, unknown>>('GET', `${path}/${enc(name!)}`);
-    if (p.values.json) printJson(o); else out(details(o));
+    if (p.values.json) printJson(o);
+    else out(details(o));
     return true;
   }
   if (v === 'delete') {
     const [name] = positionals(p, ['NAME'], `wyvern ${kind} delete NAME`);
     const o = await c.call<{ name?: string; id?: string }>('DELETE', `${path}/${enc(name!)}`);
-    if (p.values.json) printJson(o); else out(`deleted ${kind} ${o.name ?? name}${o.id ? ` (${o.id})` : ''}`);
+    if (p.values.json) printJson(o);
+    else out(`deleted ${kind} ${o.name ?? name}${o.id ? ` (${o.id})` : ''}`);
     return true;
   }
   return false;
@@ -51,16 +60,24 @@ const NETWORK_HELP = `usage:
   wyvern network show NAME
   wyvern network delete NAME`;
 
-export const networkCommand: Command = (argv) => run(NETWORK_HELP, argv, async () => {
-  const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], NETWORK_HELP);
-  const p = parse(rest, v === 'create' ? { mtu: { type: 'string' } } : {});
-  if (await common('network', '/v1/networks', v, p, async (_c, items) =>
-    table(['NAME', 'ID', 'TUNNEL-KEY', 'MTU'], (items as Network[]).map((n) => [n.name, n.id, String(n.tunnelKey), String(n.mtu)])))) return;
-  const [name] = positionals(p, ['NAME'], 'wyvern network create NAME [--mtu N]');
-  const body: Record<string, unknown> = { name };
-  if (p.values.mtu !== undefined) body.mtu = intFlag(p.values.mtu as string, '--mtu');
-  created(p, 'network', await client(p).call('POST', '/v1/networks', body));
-});
+export const networkCommand: Command = (argv) =>
+  run(NETWORK_HELP, argv, async () => {
+    const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], NETWORK_HELP);
+    const p = parse(rest, v === 'create' ? { mtu: { type: 'string' } } : {});
+    if (
+      await common('network', '/v1/networks', v, p, async (_c, items) =>
+        table(
+          ['NAME', 'ID', 'TUNNEL-KEY', 'MTU'],
+          (items as Network[]).map((n) => [n.name, n.id, String(n.tunnelKey), String(n.mtu)]),
+        ),
+      )
+    )
+      return;
+    const [name] = positionals(p, ['NAME'], 'wyvern network create NAME [--mtu N]');
+    const body: Record<string, unknown> = { name };
+    if (p.values.mtu !== undefined) body.mtu = intFlag(p.values.mtu as string, '--mtu');
+    created(p, 'network', await client(p).call('POST', '/v1/networks', body));
+  });
 
 function intFlag(v: string, flag: string): number {
   if (!/^\d+$/.test(v)) throw new UsageError(`${flag} needs an integer (got ${JSON.stringify(v)})`);
@@ -82,35 +99,59 @@ const SUBNET_HELP = `usage:
   wyvern subnet show NAME
   wyvern subnet delete NAME`;
 
-export const subnetCommand: Command = (argv) => run(SUBNET_HELP, argv, async () => {
-  const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], SUBNET_HELP);
-  const p = parse(rest, v === 'create'
-    ? {
-      network: { type: 'string' }, cidr: { type: 'string' }, gateway: { type: 'string' }, 'no-dhcp': { type: 'boolean' },
-      dns: { type: 'string' }, domain: { type: 'string' }, route: { type: 'string', multiple: true }, lease: { type: 'string' },
-      'dhcp-option': { type: 'string', multiple: true },
-    }
-    : v === 'list' ? { network: { type: 'string' } } : {});
-  if (await common('subnet', '/v1/subnets', v, p, async (c, items) => {
-    const nets = await netNames(c);
-    return table(['NAME', 'NETWORK', 'CIDR', 'GATEWAY', 'DHCP', 'ID'], (items as Subnet[]).map((s) =>
-      [s.name, nets.get(s.networkId) ?? s.networkId, s.cidr, s.gatewayIp, s.enableDhcp ? 'on' : 'off', s.id]));
-  })) return;
-  const [name] = positionals(p, ['NAME'], 'wyvern subnet create NAME --network NET --cidr CIDR …');
-  if (p.values.network === undefined) throw new UsageError('--network is required');
-  if (p.values.cidr === undefined) throw new UsageError('--cidr is required');
-  const body: Record<string, unknown> = { name, network: p.values.network, cidr: p.values.cidr };
-  if (p.values.gateway !== undefined) body.gatewayIp = p.values.gateway;
-  if (p.values['no-dhcp']) body.enableDhcp = false;
-  if (p.values.dns !== undefined) body.dnsServers = (p.values.dns as string).split(',').filter(Boolean);
-  if (p.values.domain !== undefined) body.domain = p.values.domain;
-  if (p.values.lease !== undefined) body.leaseTime = intFlag(p.values.lease as string, '--lease');
-  const routes = pairs(p.values.route, '--route');
-  if (routes.length) body.hostRoutes = routes.map(([destination, nexthop]) => ({ destination, nexthop }));
-  const opts = pairs(p.values['dhcp-option'], '--dhcp-option');
-  if (opts.length) body.dhcpOptions = opts.map(([code, value]) => ({ code: intFlag(code, '--dhcp-option'), value }));
-  created(p, 'subnet', await client(p).call('POST', '/v1/subnets', body));
-});
+export const subnetCommand: Command = (argv) =>
+  run(SUBNET_HELP, argv, async () => {
+    const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], SUBNET_HELP);
+    const p = parse(
+      rest,
+      v === 'create'
+        ? {
+            network: { type: 'string' },
+            cidr: { type: 'string' },
+            gateway: { type: 'string' },
+            'no-dhcp': { type: 'boolean' },
+            dns: { type: 'string' },
+            domain: { type: 'string' },
+            route: { type: 'string', multiple: true },
+            lease: { type: 'string' },
+            'dhcp-option': { type: 'string', multiple: true },
+          }
+        : v === 'list'
+          ? { network: { type: 'string' } }
+          : {},
+    );
+    if (
+      await common('subnet', '/v1/subnets', v, p, async (c, items) => {
+        const nets = await netNames(c);
+        return table(
+          ['NAME', 'NETWORK', 'CIDR', 'GATEWAY', 'DHCP', 'ID'],
+          (items as Subnet[]).map((s) => [
+            s.name,
+            nets.get(s.networkId) ?? s.networkId,
+            s.cidr,
+            s.gatewayIp,
+            s.enableDhcp ? 'on' : 'off',
+            s.id,
+          ]),
+        );
+      })
+    )
+      return;
+    const [name] = positionals(p, ['NAME'], 'wyvern subnet create NAME --network NET --cidr CIDR …');
+    if (p.values.network === undefined) throw new UsageError('--network is required');
+    if (p.values.cidr === undefined) throw new UsageError('--cidr is required');
+    const body: Record<string, unknown> = { name, network: p.values.network, cidr: p.values.cidr };
+    if (p.values.gateway !== undefined) body.gatewayIp = p.values.gateway;
+    if (p.values['no-dhcp']) body.enableDhcp = false;
+    if (p.values.dns !== undefined) body.dnsServers = (p.values.dns as string).split(',').filter(Boolean);
+    if (p.values.domain !== undefined) body.domain = p.values.domain;
+    if (p.values.lease !== undefined) body.leaseTime = intFlag(p.values.lease as string, '--lease');
+    const routes = pairs(p.values.route, '--route');
+    if (routes.length) body.hostRoutes = routes.map(([destination, nexthop]) => ({ destination, nexthop }));
+    const opts = pairs(p.values['dhcp-option'], '--dhcp-option');
+    if (opts.length) body.dhcpOptions = opts.map(([code, value]) => ({ code: intFlag(code, '--dhcp-option'), value }));
+    created(p, 'subnet', await client(p).call('POST', '/v1/subnets', body));
+  });
 
 const PORT_HELP = `usage:
   wyvern port create NAME --network NET [--mac MAC] [--ip IP]... [--subnet SUBNET]... [--no-port-security]
@@ -120,31 +161,57 @@ const PORT_HELP = `usage:
   wyvern port show NAME
   wyvern port delete NAME`;
 
-export const portCommand: Command = (argv) => run(PORT_HELP, argv, async () => {
-  const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], PORT_HELP);
-  const p = parse(rest, v === 'create'
-    ? {
-      network: { type: 'string' }, mac: { type: 'string' }, ip: { type: 'string', multiple: true }, subnet: { type: 'string', multiple: true },
-      'no-port-security': { type: 'boolean' }, 'allowed-address': { type: 'string', multiple: true },
-    }
-    : v === 'list' ? { network: { type: 'string' } } : {});
-  if (await common('port', '/v1/ports', v, p, async (c, items) => {
-    const nets = await netNames(c);
-    return table(['NAME', 'NETWORK', 'MAC', 'IPS', 'CHASSIS', 'ID'], (items as PortView[]).map((x) =>
-      [x.name, nets.get(x.networkId) ?? x.networkId, x.mac, x.fixedIps.map((f) => f.ip).join(',') || '-', x.binding?.chassis ?? '-', x.id]));
-  })) return;
-  const [name] = positionals(p, ['NAME'], 'wyvern port create NAME --network NET …');
-  if (p.values.network === undefined) throw new UsageError('--network is required');
-  const body: Record<string, unknown> = { name, network: p.values.network };
-  if (p.values.mac !== undefined) body.mac = p.values.mac;
-  const ips = (p.values.ip as string[] | undefined) ?? [];
-  const subs = (p.values.subnet as string[] | undefined) ?? [];
-  if (ips.length || subs.length) body.fixedIps = [...ips.map((ip) => ({ ip })), ...subs.map((subnet) => ({ subnet }))];
-  if (p.values['no-port-security']) body.portSecurity = false;
-  const aap = (p.values['allowed-address'] as string[] | undefined) ?? [];
-  if (aap.length) body.allowedAddressPairs = aap.map((s) => { const [ip, mac] = s.split(','); return mac ? { ip, mac } : { ip }; });
-  created(p, 'port', await client(p).call('POST', '/v1/ports', body));
-});
+export const portCommand: Command = (argv) =>
+  run(PORT_HELP, argv, async () => {
+    const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], PORT_HELP);
+    const p = parse(
+      rest,
+      v === 'create'
+        ? {
+            network: { type: 'string' },
+            mac: { type: 'string' },
+            ip: { type: 'string', multiple: true },
+            subnet: { type: 'string', multiple: true },
+            'no-port-security': { type: 'boolean' },
+            'allowed-address': { type: 'string', multiple: true },
+          }
+        : v === 'list'
+          ? { network: { type: 'string' } }
+          : {},
+    );
+    if (
+      await common('port', '/v1/ports', v, p, async (c, items) => {
+        const nets = await netNames(c);
+        return table(
+          ['NAME', 'NETWORK', 'MAC', 'IPS', 'CHASSIS', 'ID'],
+          (items as PortView[]).map((x) => [
+            x.name,
+            nets.get(x.networkId) ?? x.networkId,
+            x.mac,
+            x.fixedIps.map((f) => f.ip).join(',') || '-',
+            x.binding?.chassis ?? '-',
+            x.id,
+          ]),
+        );
+      })
+    )
+      return;
+    const [name] = positionals(p, ['NAME'], 'wyvern port create NAME --network NET …');
+    if (p.values.network === undefined) throw new UsageError('--network is required');
+    const body: Record<string, unknown> = { name, network: p.values.network };
+    if (p.values.mac !== undefined) body.mac = p.values.mac;
+    const ips = (p.values.ip as string[] | undefined) ?? [];
+    const subs = (p.values.subnet as string[] | undefined) ?? [];
+    if (ips.length || subs.length) body.fixedIps = [...ips.map((ip) => ({ ip })), ...subs.map((subnet) => ({ subnet }))];
+    if (p.values['no-port-security']) body.portSecurity = false;
+    const aap = (p.values['allowed-address'] as string[] | undefined) ?? [];
+    if (aap.length)
+      body.allowedAddressPairs = aap.map((s) => {
+        const [ip, mac] = s.split(',');
+        return mac ? { ip, mac } : { ip };
+      });
+    created(p, 'port', await client(p).call('POST', '/v1/ports', body));
+  });
 
 const CHASSIS_HELP = `usage:
   wyvern chassis list              (registered hypervisors; an entry exists while its agent is alive. Served by an
@@ -159,18 +226,31 @@ const CHASSIS_HELP = `usage:
 /** A chassis as listed by an agent's API: with whether that agent can tunnel to it. */
 type ChassisRow = ChassisStatus & { reachable?: boolean; reason?: string; self?: boolean };
 
-export const chassisCommand: Command = (argv) => run(CHASSIS_HELP, argv, async () => {
-  const [v, rest] = verb(argv, ['list', 'show', 'delete'], CHASSIS_HELP);
-  const p = parse(rest, v === 'delete' ? { force: { type: 'boolean' } } : {});
-  if (v === 'delete') {
-    const [name] = positionals(p, ['NAME'], 'wyvern chassis delete NAME [--force]');
-    const o = await client(p).call<{ name: string; bindingsRemoved: string[] }>('DELETE', `/v1/chassis/${enc(name!)}${p.values.force ? '?force=true' : ''}`);
-    if (p.values.json) printJson(o);
-    else out(`deleted chassis ${o.name}${o.bindingsRemoved.length ? ` (bindings removed: ${o.bindingsRemoved.join(', ')})` : ''}`);
-    return;
-  }
-  await common('chassis', '/v1/chassis', v, p, async (_c, items) =>
-    table(['NAME', 'TUNNEL-IP', 'ENCAPS', 'VERSION', 'ALIVE', 'REACHABLE'], (items as ChassisRow[]).map((x) =>
-      [x.name, x.tunnelIp, x.encaps.join(','), x.version || '-', x.alive ? 'yes' : 'no',
-        x.reachable === undefined ? '-' : x.self ? 'yes (self)' : x.reachable ? 'yes' : `no (${x.reason ?? 'no common encapsulation'})`])));
-});
+export const chassisCommand: Command = (argv) =>
+  run(CHASSIS_HELP, argv, async () => {
+    const [v, rest] = verb(argv, ['list', 'show', 'delete'], CHASSIS_HELP);
+    const p = parse(rest, v === 'delete' ? { force: { type: 'boolean' } } : {});
+    if (v === 'delete') {
+      const [name] = positionals(p, ['NAME'], 'wyvern chassis delete NAME [--force]');
+      const o = await client(p).call<{ name: string; bindingsRemoved: string[] }>(
+        'DELETE',
+        `/v1/chassis/${enc(name!)}${p.values.force ? '?force=true' : ''}`,
+      );
+      if (p.values.json) printJson(o);
+      else out(`deleted chassis ${o.name}${o.bindingsRemoved.length ? ` (bindings removed: ${o.bindingsRemoved.join(', ')})` : ''}`);
+      return;
+    }
+    await common('chassis', '/v1/chassis', v, p, async (_c, items) =>
+      table(
+        ['NAME', 'TUNNEL-IP', 'ENCAPS', 'VERSION', 'ALIVE', 'REACHABLE'],
+        (items as ChassisRow[]).map((x) => [
+          x.name,
+          x.tunnelIp,
+          x.encaps.join(','),
+          x.version || '-',
+          x.alive ? 'yes' : 'no',
+          x.reachable === undefined ? '-' : x.self ? 'yes (self)' : x.reachable ? 'yes' : `no (${x.reason ?? 'no common encapsulation'})`,
+        ]),
+      ),
+    );
+  });

@@ -21,66 +21,84 @@ function summary(r: Router): Record<string, unknown> {
   };
 }
 
-export const routerCommand: Command = (argv) => run(HELP, argv, async () => {
-  const v = argv[0];
-  const verbs = ['create', 'list', 'show', 'delete', 'attach', 'detach', 'route', 'mode'];
-  if (v === undefined || !verbs.includes(v)) throw new UsageError(`${v === undefined ? 'missing command' : `unknown command "${v}"`}\n${HELP}`);
-  let rest = argv.slice(1);
-  let sub: string | undefined;
-  if (v === 'route') {
-    sub = rest[0];
-    if (sub !== 'add' && sub !== 'delete' && sub !== 'del') throw new UsageError(`router route needs add or delete\n${HELP}`);
-    rest = rest.slice(1);
-  }
-  const p = parse(rest, v === 'create' ? { mode: { type: 'string' } } : v === 'attach' ? { ip: { type: 'string' } } : {});
-  const c = client(p);
-  const show = (r: Router, msg: string): void => { if (p.values.json) printJson(r); else out(`${msg}\n${details(summary(r))}`); };
-  switch (v) {
-    case 'create': {
-      const [name] = positionals(p, ['NAME'], 'wyvern router create NAME [--mode proactive|reactive]');
-      const r = await c.call<Router>('POST', '/v1/routers', { name, ...(p.values.mode !== undefined ? { mode: p.values.mode } : {}) });
-      return show(r, `created router ${r.name}`);
+export const routerCommand: Command = (argv) =>
+  run(HELP, argv, async () => {
+    const v = argv[0];
+    const verbs = ['create', 'list', 'show', 'delete', 'attach', 'detach', 'route', 'mode'];
+    if (v === undefined || !verbs.includes(v))
+      throw new UsageError(`${v === undefined ? 'missing command' : `unknown command "${v}"`}\n${HELP}`);
+    let rest = argv.slice(1);
+    let sub: string | undefined;
+    if (v === 'route') {
+      sub = rest[0];
+      if (sub !== 'add' && sub !== 'delete' && sub !== 'del') throw new UsageError(`router route needs add or delete\n${HELP}`);
+      rest = rest.slice(1);
     }
-    case 'list': {
-      positionals(p, [], 'wyvern router list');
-      const rs = await c.call<Router[]>('GET', '/v1/routers');
-      if (p.values.json) return printJson(rs);
-      return out(table(['NAME', 'MODE', 'INTERFACES', 'ROUTES', 'ID'], rs.map((r) =>
-        [r.name, r.mode, r.interfaces.map((i) => i.ip).join(',') || '-', r.routes.map((x) => `${x.cidr}>${x.nexthop}`).join(',') || '-', r.id])));
-    }
-    case 'show': {
-      const [name] = positionals(p, ['NAME'], 'wyvern router show NAME');
-      return show(await c.call<Router>('GET', `/v1/routers/${enc(name!)}`), `router ${name}`);
-    }
-    case 'delete': {
-      const [name] = positionals(p, ['NAME'], 'wyvern router delete NAME');
-      const r = await c.call<Router>('DELETE', `/v1/routers/${enc(name!)}`);
-      return p.values.json ? printJson(r) : out(`deleted router ${r.name} (${r.id})`);
-    }
-    case 'attach': {
-      const [router, subnet] = positionals(p, ['ROUTER', 'SUBNET'], 'wyvern router attach ROUTER SUBNET [--ip IP]');
-      const r = await c.call<Router>('POST', `/v1/routers/${enc(router!)}/interfaces`, { subnet, ...(p.values.ip !== undefined ? { ip: p.values.ip } : {}) });
-      return show(r, `attached subnet ${subnet} to router ${r.name}`);
-    }
-    case 'detach': {
-      const [router, subnet] = positionals(p, ['ROUTER', 'SUBNET'], 'wyvern router detach ROUTER SUBNET');
-      const r = await c.call<Router>('DELETE', `/v1/routers/${enc(router!)}/interfaces/${enc(subnet!)}`);
-      return show(r, `detached subnet ${subnet} from router ${r.name}`);
-    }
-    case 'mode': {
-      const [router, mode] = positionals(p, ['ROUTER', 'MODE'], 'wyvern router mode ROUTER proactive|reactive');
-      const r = await c.call<Router>('PATCH', `/v1/routers/${enc(router!)}`, { mode });
-      return show(r, `router ${r.name} is ${r.mode}`);
-    }
-    default: {
-      if (sub === 'add') {
-        const [router, cidr, nexthop] = positionals(p, ['ROUTER', 'CIDR', 'NEXTHOP'], 'wyvern router route add ROUTER CIDR NEXTHOP');
-        const r = await c.call<Router>('POST', `/v1/routers/${enc(router!)}/routes`, { cidr, nexthop });
-        return show(r, `added route ${cidr} via ${nexthop} to router ${r.name}`);
+    const p = parse(rest, v === 'create' ? { mode: { type: 'string' } } : v === 'attach' ? { ip: { type: 'string' } } : {});
+    const c = client(p);
+    const show = (r: Router, msg: string): void => {
+      if (p.values.json) printJson(r);
+      else out(`${msg}\n${details(summary(r))}`);
+    };
+    switch (v) {
+      case 'create': {
+        const [name] = positionals(p, ['NAME'], 'wyvern router create NAME [--mode proactive|reactive]');
+        const r = await c.call<Router>('POST', '/v1/routers', { name, ...(p.values.mode !== undefined ? { mode: p.values.mode } : {}) });
+        return show(r, `created router ${r.name}`);
       }
-      const [router, cidr] = positionals(p, ['ROUTER', 'CIDR'], 'wyvern router route delete ROUTER CIDR');
-      const r = await c.call<Router>('DELETE', `/v1/routers/${enc(router!)}/routes/${enc(cidr!)}`);
-      return show(r, `removed route ${cidr} from router ${r.name}`);
+      case 'list': {
+        positionals(p, [], 'wyvern router list');
+        const rs = await c.call<Router[]>('GET', '/v1/routers');
+        if (p.values.json) return printJson(rs);
+        return out(
+          table(
+            ['NAME', 'MODE', 'INTERFACES', 'ROUTES', 'ID'],
+            rs.map((r) => [
+              r.name,
+              r.mode,
+              r.interfaces.map((i) => i.ip).join(',') || '-',
+              r.routes.map((x) => `${x.cidr}>${x.nexthop}`).join(',') || '-',
+              r.id,
+            ]),
+          ),
+        );
+      }
+      case 'show': {
+        const [name] = positionals(p, ['NAME'], 'wyvern router show NAME');
+        return show(await c.call<Router>('GET', `/v1/routers/${enc(name!)}`), `router ${name}`);
+      }
+      case 'delete': {
+        const [name] = positionals(p, ['NAME'], 'wyvern router delete NAME');
+        const r = await c.call<Router>('DELETE', `/v1/routers/${enc(name!)}`);
+        return p.values.json ? printJson(r) : out(`deleted router ${r.name} (${r.id})`);
+      }
+      case 'attach': {
+        const [router, subnet] = positionals(p, ['ROUTER', 'SUBNET'], 'wyvern router attach ROUTER SUBNET [--ip IP]');
+        const r = await c.call<Router>('POST', `/v1/routers/${enc(router!)}/interfaces`, {
+          subnet,
+          ...(p.values.ip !== undefined ? { ip: p.values.ip } : {}),
+        });
+        return show(r, `attached subnet ${subnet} to router ${r.name}`);
+      }
+      case 'detach': {
+        const [router, subnet] = positionals(p, ['ROUTER', 'SUBNET'], 'wyvern router detach ROUTER SUBNET');
+        const r = await c.call<Router>('DELETE', `/v1/routers/${enc(router!)}/interfaces/${enc(subnet!)}`);
+        return show(r, `detached subnet ${subnet} from router ${r.name}`);
+      }
+      case 'mode': {
+        const [router, mode] = positionals(p, ['ROUTER', 'MODE'], 'wyvern router mode ROUTER proactive|reactive');
+        const r = await c.call<Router>('PATCH', `/v1/routers/${enc(router!)}`, { mode });
+        return show(r, `router ${r.name} is ${r.mode}`);
+      }
+      default: {
+        if (sub === 'add') {
+          const [router, cidr, nexthop] = positionals(p, ['ROUTER', 'CIDR', 'NEXTHOP'], 'wyvern router route add ROUTER CIDR NEXTHOP');
+          const r = await c.call<Router>('POST', `/v1/routers/${enc(router!)}/routes`, { cidr, nexthop });
+          return show(r, `added route ${cidr} via ${nexthop} to router ${r.name}`);
+        }
+        const [router, cidr] = positionals(p, ['ROUTER', 'CIDR'], 'wyvern router route delete ROUTER CIDR');
+        const r = await c.call<Router>('DELETE', `/v1/routers/${enc(router!)}/routes/${enc(cidr!)}`);
+        return show(r, `removed route ${cidr} from router ${r.name}`);
+      }
     }
-  }
-});
+  });

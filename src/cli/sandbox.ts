@@ -115,7 +115,12 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
         const storeUrl = values.store ?? process.env.WYVERN_STORE;
         if (values.agents && !storeUrl) throw new UsageError('--agents needs --store URL (or WYVERN_STORE)');
         const sb = await Sandbox.up({
-          hosts, encap: encap as Encap, name, prefix: values.prefix, tunnels: values.tunnels ?? false, persistent: true,
+          hosts,
+          encap: encap as Encap,
+          name,
+          prefix: values.prefix,
+          tunnels: values.tunnels ?? false,
+          persistent: true,
         });
         io.out(`sandbox ${sb.name} up: ${hosts} host(s), ${encap}, prefix ${sb.prefix}, run dir ${sb.runDir}\n`);
         if (values.agents) {
@@ -133,9 +138,16 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
           if (values.dhcp && values.ip) throw new UsageError('--ip and --dhcp are exclusive');
           const sb = await load();
           const vm = await sb.addVm(rest[0]!, rest[1]!, {
-            portId: values['port-id'], mac: values.mac, ip: values.ip, gateway: values.gw, dhcp: values.dhcp, mtu: intOpt('--mtu', values.mtu),
+            portId: values['port-id'],
+            mac: values.mac,
+            ip: values.ip,
+            gateway: values.gw,
+            dhcp: values.dhcp,
+            mtu: intOpt('--mtu', values.mtu),
           });
-          io.out(`vm ${vm.name} on ${vm.host}: port ${vm.ifname} iface-id=${vm.portId} mac ${vm.mac}${vm.ip ? ` ip ${vm.ip}` : vm.dhcp ? ' (dhcp)' : ''}\n`);
+          io.out(
+            `vm ${vm.name} on ${vm.host}: port ${vm.ifname} iface-id=${vm.portId} mac ${vm.mac}${vm.ip ? ` ip ${vm.ip}` : vm.dhcp ? ' (dhcp)' : ''}\n`,
+          );
           return 0;
         }
         if (sub === 'del') {
@@ -146,7 +158,11 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
         if (sub === 'dhcp') {
           if (rest.length !== 1) throw new UsageError('expected: vm dhcp VM');
           const lease = await (await load()).dhcp(rest[0]!);
-          io.out(values.json ? `${JSON.stringify(lease)}\n` : `${rest[0]}: ${lease.ip}/${lease.mask} router ${lease.router ?? '-'} mtu ${lease.mtu ?? '-'} dns ${(lease.dns ?? []).join(',') || '-'} lease ${lease.leaseSeconds ?? '-'}s (${lease.ms} ms)\n`);
+          io.out(
+            values.json
+              ? `${JSON.stringify(lease)}\n`
+              : `${rest[0]}: ${lease.ip}/${lease.mask} router ${lease.router ?? '-'} mtu ${lease.mtu ?? '-'} dns ${(lease.dns ?? []).join(',') || '-'} lease ${lease.leaseSeconds ?? '-'}s (${lease.ms} ms)\n`,
+          );
           return 0;
         }
         throw new UsageError('expected: vm add …, vm del … or vm dhcp …');
@@ -241,13 +257,20 @@ function streamExec(cmd: string[], io: CliIo): Promise<number> {
 }
 
 function formatStatus(st: SandboxStatus): string {
-  const lines = [`sandbox ${st.name} (prefix ${st.prefix}, ${st.encap}, underlay ${st.underlay.subnet} in ${st.underlay.netns})`, `run dir ${st.runDir}`];
+  const lines = [
+    `sandbox ${st.name} (prefix ${st.prefix}, ${st.encap}, underlay ${st.underlay.subnet} in ${st.underlay.netns})`,
+    `run dir ${st.runDir}`,
+  ];
   for (const h of st.hosts) {
     const state = h.running.vswitchd ? 'running' : h.running.ovsdb ? 'vswitchd down' : 'stopped';
-    lines.push(`${h.name}  netns ${h.netns}  tunnel ${h.tunnelIp}  OVS ${state}${h.agent ? `  agent pid ${h.agent.pid} api ${h.agent.api}` : ''}`);
+    lines.push(
+      `${h.name}  netns ${h.netns}  tunnel ${h.tunnelIp}  OVS ${state}${h.agent ? `  agent pid ${h.agent.pid} api ${h.agent.api}` : ''}`,
+    );
     lines.push(`     db ${h.dbSock}`, `     of ${h.mgmtSock}`);
     for (const v of h.vms) {
-      lines.push(`     vm ${v.name}  iface-id ${v.portId}  mac ${v.mac}  ${v.ip ?? (v.dhcp ? 'dhcp' : '-')}  ofport ${v.ofport ?? '-'}  (netns ${v.netns})`);
+      lines.push(
+        `     vm ${v.name}  iface-id ${v.portId}  mac ${v.mac}  ${v.ip ?? (v.dhcp ? 'dhcp' : '-')}  ofport ${v.ofport ?? '-'}  (netns ${v.netns})`,
+      );
     }
   }
   return lines.join('\n') + '\n';

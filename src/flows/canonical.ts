@@ -86,8 +86,6 @@ function fieldAlias(key: string, v: unknown): unknown {
 const INSTRUCTION_ORDER = ['meter', 'apply_actions', 'clear_actions', 'write_actions', 'write_metadata', 'goto_table'];
 
 export function instructionsKey(instructions: Instruction[]): string {
-  const sorted = [...instructions].sort(
-    (a, b) => INSTRUCTION_ORDER.indexOf(a.type) - INSTRUCTION_ORDER.indexOf(b.type),
-  );
+  const sorted = [...instructions].sort((a, b) => INSTRUCTION_ORDER.indexOf(a.type) - INSTRUCTION_ORDER.indexOf(b.type));
   return stable(sorted);
 }

@@ -18,7 +18,13 @@ export function isTransient(f: { idleTimeout: number; hardTimeout: number }): bo
  * same code builds the same structure); anything it calls different is still compared by signature later.
  */
 function sameDeclaration(a: DesiredFlow, b: DesiredFlow): boolean {
-  return a === b || (a.cookie === b.cookie && a.idleTimeout === b.idleTimeout && a.hardTimeout === b.hardTimeout && sameData(a.instructions, b.instructions));
+  return (
+    a === b ||
+    (a.cookie === b.cookie &&
+      a.idleTimeout === b.idleTimeout &&
+      a.hardTimeout === b.hardTimeout &&
+      sameData(a.instructions, b.instructions))
+  );
 }
 
 type Conjunction = Extract<Action, { type: 'conjunction' }>;

@@ -40,8 +40,19 @@ export const groupKind: ObjectKind<DesiredGroup> = {
     `${g.type}|${stable(g.buckets.map((b) => ({ actions: b.actions, weight: b.weight ?? 0, watchPort: b.watchPort ?? ANY, watchGroup: b.watchGroup ?? ANY })))}`,
   mod: (command, g) =>
     'groupId' in g
-      ? { type: 'GROUP_MOD', xid: 0, command: CMD[command], groupType: GROUP_TYPES.indexOf(g.type), groupId: g.groupId,
-        buckets: g.buckets.map((b) => ({ actions: b.actions, weight: b.weight ?? 0, watchPort: b.watchPort ?? ANY, watchGroup: b.watchGroup ?? ANY })) }
+      ? {
+          type: 'GROUP_MOD',
+          xid: 0,
+          command: CMD[command],
+          groupType: GROUP_TYPES.indexOf(g.type),
+          groupId: g.groupId,
+          buckets: g.buckets.map((b) => ({
+            actions: b.actions,
+            weight: b.weight ?? 0,
+            watchPort: b.watchPort ?? ANY,
+            watchGroup: b.watchGroup ?? ANY,
+          })),
+        }
       : { type: 'GROUP_MOD', xid: 0, command: CMD[command], groupType: 0, groupId: g.id, buckets: [] },
 };
 

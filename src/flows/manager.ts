@@ -44,7 +44,14 @@ export class FlowManager extends EventEmitter {
   private readonly logger: Logger;
   private readonly check: ((f: DesiredFlow) => void) | undefined;
   readonly stats: FlowManagerStats = {
-    syncs: 0, flowsAdded: 0, flowsDeleted: 0, reconciles: 0, errors: 0, rejectedFlows: 0, rejectedObjects: 0, conflicts: 0,
+    syncs: 0,
+    flowsAdded: 0,
+    flowsDeleted: 0,
+    reconciles: 0,
+    errors: 0,
+    rejectedFlows: 0,
+    rejectedObjects: 0,
+    conflicts: 0,
     transientExpired: 0,
   };
   private readonly onUp = () => {
@@ -323,18 +330,20 @@ export class FlowManager extends EventEmitter {
       }
       const transient = isTransient(f);
       // ADD replaces a flow with the same table, priority and match, cookie included: no separate modify.
-      msgs.push(flowMod({
-        command: 'add',
-        tableId: f.tableId,
-        priority: f.priority,
-        cookie: f.cookie,
-        idleTimeout: f.idleTimeout,
-        hardTimeout: f.hardTimeout,
-        // A transient flow tells us when it expires, so its owner forgets it.
-        flags: transient ? OFPFF.SEND_FLOW_REM : 0,
-        match: f.match,
-        instructions: f.instructions,
-      }));
+      msgs.push(
+        flowMod({
+          command: 'add',
+          tableId: f.tableId,
+          priority: f.priority,
+          cookie: f.cookie,
+          idleTimeout: f.idleTimeout,
+          hardTimeout: f.hardTimeout,
+          // A transient flow tells us when it expires, so its owner forgets it.
+          flags: transient ? OFPFF.SEND_FLOW_REM : 0,
+          match: f.match,
+          instructions: f.instructions,
+        }),
+      );
       keys.push(key);
       adds.set(key, { tableId: f.tableId, priority: f.priority, signature: sig, transient, flow: f });
     }

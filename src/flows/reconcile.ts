@@ -38,7 +38,11 @@ export async function readSwitch(channel: FlowChannel, signature: (f: FlowStats)
 
 type Reply = Extract<OfMessage, { type: 'MULTIPART_REPLY' }>;
 
-async function dump(channel: FlowChannel, body: Extract<OfMessage, { type: 'MULTIPART_REQUEST' }>['body'], logger: Logger): Promise<Reply[]> {
+async function dump(
+  channel: FlowChannel,
+  body: Extract<OfMessage, { type: 'MULTIPART_REQUEST' }>['body'],
+  logger: Logger,
+): Promise<Reply[]> {
   try {
     const replies = await channel.multipart({ type: 'MULTIPART_REQUEST', xid: 0, flags: 0, body });
     return replies.filter((m): m is Reply => m.type === 'MULTIPART_REPLY');

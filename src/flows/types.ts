@@ -56,4 +56,3 @@ type Signed = { cookie: bigint; idleTimeout: number; hardTimeout: number; instru
 export function signature(f: Signed): string {
   return `${f.cookie.toString(16)}|${f.idleTimeout}|${f.hardTimeout}|${instructionsKey(f.instructions)}`;
 }
-

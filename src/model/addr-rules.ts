@@ -40,7 +40,10 @@ export function allocateIp(c: Cidr, gateway: string, used: ReadonlySet<string>):
   return undefined;
 }
 
-interface Block { cidr: Cidr; what: string }
+interface Block {
+  cidr: Cidr;
+  what: string;
+}
 
 const block = (s: string, what: string): Block => {
   const c = parseCidr(s)!;
@@ -91,8 +94,11 @@ export function checkAddressPair(v: unknown, field: string): string {
   if (c.prefix < MIN_PAIR_PREFIX) {
     throw invalid(field, `${field} ${v} is too wide (${accepted}; to allow any source, set portSecurity to false)`);
   }
-  if (((c.ip & maskOf(c.prefix)) >>> 0) !== c.ip) {
-    throw invalid(field, `invalid ${field} ${v}: host bits are set (did you mean ${intToIp((c.ip & maskOf(c.prefix)) >>> 0)}/${c.prefix}?)`);
+  if ((c.ip & maskOf(c.prefix)) >>> 0 !== c.ip) {
+    throw invalid(
+      field,
+      `invalid ${field} ${v}: host bits are set (did you mean ${intToIp((c.ip & maskOf(c.prefix)) >>> 0)}/${c.prefix}?)`,
+    );
   }
   const cidr: Cidr = { network: c.ip, prefix: c.prefix };
   const bad = nonUnicastBlock(cidr);

@@ -15,7 +15,12 @@ import type { Binding, Chassis, ChassisStatus } from './types.js';
  * over without peers seeing it go. Clears a retirement tombstone in the same revision: an agent that starts
  * puts its chassis back in service. Returns the store revision.
  */
-export async function registerChassis(store: Store, chassis: Chassis, lease: Lease, opts: { commission?: boolean } = { commission: true }): Promise<number | undefined> {
+export async function registerChassis(
+  store: Store,
+  chassis: Chassis,
+  lease: Lease,
+  opts: { commission?: boolean } = { commission: true },
+): Promise<number | undefined> {
   const c: Chassis = { ...chassis, registeredAt: chassis.registeredAt ?? new Date().toISOString() };
   const put = { op: 'put' as const, key: chassisKey(c.name), value: encodeChassis(c), lease: lease.id };
   if (opts.commission !== false) {
@@ -44,7 +49,10 @@ export async function getRetirement(store: Store, name: string): Promise<Chassis
 }
 
 /** Bindings that name the chassis, with the port's name (one range over the bindings, a get per match). */
-export async function bindingsOn(store: Store, chassis: string): Promise<{ key: string; modRevision: number; networkId: string; portId: string; port: string }[]> {
+export async function bindingsOn(
+  store: Store,
+  chassis: string,
+): Promise<{ key: string; modRevision: number; networkId: string; portId: string; port: string }[]> {
   const { kvs } = await store.range(NET_PREFIX);
   const out = [];
   for (const kv of kvs) {
@@ -77,7 +85,11 @@ export async function getChassis(store: Store, name: string): Promise<ChassisSta
  * there, unless `force`: then those bindings go in the same transaction. An agent that starts later
  * registers again (starting an agent is commissioning its chassis).
  */
-export async function deleteChassis(store: Store, name: string, opts: { force?: boolean } = {}): Promise<ChassisStatus & { bindingsRemoved: string[] }> {
+export async function deleteChassis(
+  store: Store,
+  name: string,
+  opts: { force?: boolean } = {},
+): Promise<ChassisStatus & { bindingsRemoved: string[] }> {
   // A lost compare means the agent re-registered or a binding moved meanwhile: read again, a few times.
   for (let attempt = 0; attempt < 5; attempt++) {
     const done = await tryDeleteChassis(store, name, opts.force === true);
@@ -87,7 +99,11 @@ export async function deleteChassis(store: Store, name: string, opts: { force?: 
 }
 
 /** One read-check-write round of deleteChassis; undefined when a compare failed (nothing written). */
-async function tryDeleteChassis(store: Store, name: string, force: boolean): Promise<(ChassisStatus & { bindingsRemoved: string[] }) | undefined> {
+async function tryDeleteChassis(
+  store: Store,
+  name: string,
+  force: boolean,
+): Promise<(ChassisStatus & { bindingsRemoved: string[] }) | undefined> {
   const kv = await store.get(chassisKey(name));
   if (!kv) throw notFound(undefined, `chassis ${name} not found (not registered or its agent is gone)`);
   const c: ChassisStatus = { ...decodeChassis(kv.value), alive: true, ...(kv.lease !== undefined ? { lease: kv.lease } : {}) };
@@ -95,12 +111,19 @@ async function tryDeleteChassis(store: Store, name: string, force: boolean): Pro
   if (bound.length > 0 && !force) {
     const names = bound.map((b) => b.port).sort();
     const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')}, …` : names.join(', ');
-    throw conflict('force', `chassis ${name} still hosts ${names.length} bound port(s) (${shown}); move or delete them first, or force (their bindings are removed too)`);
+    throw conflict(
+      'force',
+      `chassis ${name} still hosts ${names.length} bound port(s) (${shown}); move or delete them first, or force (their bindings are removed too)`,
+    );
   }
   const tomb: ChassisRetirement = { name, at: new Date().toISOString(), bindingsRemoved: bound.map((b) => b.port).sort() };
   const r = await store.txn(
     [{ key: kv.key, modRevision: kv.modRevision }, ...bound.map((b) => ({ key: b.key, modRevision: b.modRevision }))],
-    [{ op: 'delete', key: kv.key }, ...bound.map((b) => ({ op: 'delete' as const, key: b.key })), { op: 'put', key: retiredKey(name), value: JSON.stringify(tomb) }],
+    [
+      { op: 'delete', key: kv.key },
+      ...bound.map((b) => ({ op: 'delete' as const, key: b.key })),
+      { op: 'put', key: retiredKey(name), value: JSON.stringify(tomb) },
+    ],
   );
   return r.succeeded ? { ...c, bindingsRemoved: tomb.bindingsRemoved } : undefined;
 }
@@ -112,7 +135,10 @@ export async function bindPort(store: Store, networkId: string, portId: string, 
   decodePort(pkv.value);
   const b: Binding = { chassis, updatedAt: new Date().toISOString(), ...(ofport !== undefined ? { ofport } : {}) };
   // The compare makes a bind racing with the port's deletion write nothing.
-  const r = await store.txn([{ key: pkv.key, modRevision: pkv.modRevision }], [{ op: 'put', key: bindingKey(networkId, portId), value: encodeBinding(b) }]);
+  const r = await store.txn(
+    [{ key: pkv.key, modRevision: pkv.modRevision }],
+    [{ op: 'put', key: bindingKey(networkId, portId), value: encodeBinding(b) }],
+  );
   if (!r.succeeded) {
     if (!(await store.get(portKey(networkId, portId)))) throw notFound('port', `port ${portId} was deleted`);
     return bindPort(store, networkId, portId, chassis, ofport);

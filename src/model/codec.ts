@@ -54,7 +54,12 @@ export const MAX_ROUTER_KEY = 0xffff_fffe;
 
 export function decodeNetwork(v: string | unknown, at = 'network'): Network {
   const o = parse(v, at);
-  return { id: id(o, 'id', at), name: str(o, 'name', at), tunnelKey: int(o, 'tunnelKey', at, 1, MAX_TUNNEL_KEY), mtu: int(o, 'mtu', at, 576, 9000) };
+  return {
+    id: id(o, 'id', at),
+    name: str(o, 'name', at),
+    tunnelKey: int(o, 'tunnelKey', at, 1, MAX_TUNNEL_KEY),
+    mtu: int(o, 'mtu', at, 576, 9000),
+  };
 }
 
 export function decodeSubnet(v: string | unknown, at = 'subnet'): Subnet {
@@ -111,7 +116,12 @@ export function decodeRouter(v: string | unknown, at = 'router'): Router {
     interfaces: arr(o, 'interfaces', at).map((e, i) => {
       const f = `${at}.interfaces[${i}]`;
       const x = asObject(e, f);
-      return { subnetId: id(x, 'subnetId', f), networkId: id(x, 'networkId', f), ip: checkIp(x.ip, `${f}.ip`), mac: normalizeMac(x.mac, `${f}.mac`) };
+      return {
+        subnetId: id(x, 'subnetId', f),
+        networkId: id(x, 'networkId', f),
+        ip: checkIp(x.ip, `${f}.ip`),
+        mac: normalizeMac(x.mac, `${f}.mac`),
+      };
     }),
     routes: arr(o, 'routes', at).map((e, i) => {
       const f = `${at}.routes[${i}]`;
@@ -154,4 +164,3 @@ export const encodePort = (p: Port): string => JSON.stringify(decodePort(p));
 export const encodeRouter = (r: Router): string => JSON.stringify(decodeRouter(r));
 export const encodeChassis = (c: Chassis): string => JSON.stringify(decodeChassis(c));
 export const encodeBinding = (b: Binding): string => JSON.stringify(decodeBinding(b));
-

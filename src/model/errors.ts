@@ -31,12 +31,9 @@ export class ModelError extends Error {
   }
 }
 
-export const invalid = (field: string | undefined, message: string): ModelError =>
-  new ModelError('INVALID', message, field);
-export const notFound = (field: string | undefined, message: string): ModelError =>
-  new ModelError('NOT_FOUND', message, field);
-export const conflict = (field: string | undefined, message: string): ModelError =>
-  new ModelError('CONFLICT', message, field);
+export const invalid = (field: string | undefined, message: string): ModelError => new ModelError('INVALID', message, field);
+export const notFound = (field: string | undefined, message: string): ModelError => new ModelError('NOT_FOUND', message, field);
+export const conflict = (field: string | undefined, message: string): ModelError => new ModelError('CONFLICT', message, field);
 
 /** Summaries list this many problems; the full list is in `problems`. */
 const SHOWN = 10;
@@ -61,7 +58,9 @@ export class Problems {
 
   /** Records `e` (each of its problems if it carries several), fields under `prefix`, messages after `label`. */
   add(e: ModelError, prefix = '', label = ''): void {
-    const items: readonly Problem[] = e.problems ?? [{ code: e.code, ...(e.field !== undefined ? { field: e.field } : {}), message: e.message }];
+    const items: readonly Problem[] = e.problems ?? [
+      { code: e.code, ...(e.field !== undefined ? { field: e.field } : {}), message: e.message },
+    ];
     for (const p of items) {
       const field = p.field === undefined ? (prefix ? prefix.replace(/\.$/, '') : undefined) : prefix + p.field;
       this.list.push({ code: p.code, ...(field !== undefined ? { field } : {}), message: label ? `${label}: ${p.message}` : p.message });

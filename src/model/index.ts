@@ -5,7 +5,17 @@ export * from './keys.js';
 export * from './codec.js';
 export { allocateIp, checkAddressPair, checkUnicastIp, checkUnicastSubnet, parseRouteCidr, parseSubnetCidr } from './addr-rules.js';
 export * from './macs.js';
-export { registerChassis, listChassis, getChassis, deleteChassis, getRetirement, bindingsOn, bindPort, unbindPort, type ChassisRetirement } from './chassis.js';
+export {
+  registerChassis,
+  listChassis,
+  getChassis,
+  deleteChassis,
+  getRetirement,
+  bindingsOn,
+  bindPort,
+  unbindPort,
+  type ChassisRetirement,
+} from './chassis.js';
 export { exportTopology, exportTopologyAt, importTopology, type ImportResult } from './topology-io.js';
 export { checkTopologyDocument } from './topology-check.js';
 export { Topology, type TopologyOptions, type PortView } from './repo.js';

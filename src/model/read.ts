@@ -6,7 +6,10 @@ import { guardKey, nameKey, namesPrefix, netPrefix, networkKey, parseKey, portKe
 import type { Binding, Kind, Network, Port, Router, Subnet } from './types.js';
 import { UUID_RE } from './validate.js';
 
-export interface NameClaim { id: string; networkId?: string }
+export interface NameClaim {
+  id: string;
+  networkId?: string;
+}
 
 export function encodeClaim(c: NameClaim): string {
   return JSON.stringify(c.networkId === undefined ? { id: c.id } : { id: c.id, networkId: c.networkId });
@@ -33,7 +36,10 @@ export async function findClaim(store: Store, kind: Kind, ref: string): Promise<
   return undefined;
 }
 
-export interface Loaded<T> { obj: T; kv: KeyValue }
+export interface Loaded<T> {
+  obj: T;
+  kv: KeyValue;
+}
 
 /** `field` set: the reference came from a request body (unknown → 400 naming the field); else 404. */
 function missing(kind: Kind, ref: string, field?: string): Error {
@@ -93,7 +99,11 @@ export async function loadNetState(store: Store, networkId: string): Promise<Net
  * A network's record and state, plus `extra` reads, in one round trip at one revision: the guard's
  * revision is consistent with what was read, so a compare on it catches any writer after this snapshot.
  */
-export async function snapshotNet(store: Store, networkId: string, extra: ReadOp[] = []): Promise<{ network?: KeyValue; st: NetState; extra: KeyValue[][] }> {
+export async function snapshotNet(
+  store: Store,
+  networkId: string,
+  extra: ReadOp[] = [],
+): Promise<{ network?: KeyValue; st: NetState; extra: KeyValue[][] }> {
   const { results } = await store.read([
     { key: networkKey(networkId) },
     { key: guardKey(networkId) },
@@ -117,7 +127,8 @@ function buildNetState(networkId: string, guard: KeyValue | undefined, kvs: KeyV
   st.ports.sort((a, b) => a.kv.createRevision - b.kv.createRevision);
   for (const kv of routers) {
     const r = decodeRouter(kv.value);
-    for (const i of r.interfaces) if (i.networkId === networkId) st.routerIfaces.push({ router: r, ip: i.ip, mac: i.mac, subnetId: i.subnetId });
+    for (const i of r.interfaces)
+      if (i.networkId === networkId) st.routerIfaces.push({ router: r, ip: i.ip, mac: i.mac, subnetId: i.subnetId });
   }
   return st;
 }

@@ -12,11 +12,31 @@ import { conflict, invalid } from './errors.js';
 import { broadcastOf, cidrContains, cidrsOverlap, intToIp, ipToInt } from '../net/addr.js';
 import { allocateIp, parseSubnetCidr } from './addr-rules.js';
 import {
-  allocKey, bindingKey, guardKey, nameKey, namesPrefix, NETWORKS_PREFIX, netPrefix, networkKey, poolPrefix, portKey, subnetKey,
+  allocKey,
+  bindingKey,
+  guardKey,
+  nameKey,
+  namesPrefix,
+  NETWORKS_PREFIX,
+  netPrefix,
+  networkKey,
+  poolPrefix,
+  portKey,
+  subnetKey,
 } from './keys.js';
 import { generateMac } from './macs.js';
 import {
-  decodeClaim, encodeClaim, ipOwners, loadNetState, loadNetwork, loadPort, loadSubnet, macOwners, networkIdOf, snapshotNet, type NetState,
+  decodeClaim,
+  encodeClaim,
+  ipOwners,
+  loadNetState,
+  loadNetwork,
+  loadPort,
+  loadSubnet,
+  macOwners,
+  networkIdOf,
+  snapshotNet,
+  type NetState,
 } from './read.js';
 import * as routers from './routers.js';
 import { exportTopology, importTopology, type ImportResult } from './topology-io.js';
@@ -59,7 +79,10 @@ export class Topology {
    */
   private portKeyPool: KeyValue[] | undefined;
 
-  constructor(readonly store: Store, private readonly opts: TopologyOptions = {}) {
+  constructor(
+    readonly store: Store,
+    private readonly opts: TopologyOptions = {},
+  ) {
     this.log = (opts.logger ?? silentLogger).child({ component: 'topology' });
   }
 
@@ -72,21 +95,25 @@ export class Topology {
   async createNetwork(body: unknown): Promise<Network> {
     const input = parseNetworkInput(body);
     const id = randomUUID();
-    const net = await runCas(this.store, async (attempt) => {
-      await this.ensureNameFree('network', input.name);
-      const tk = await pickFree(this.store, 'tunnel-key', attempt);
-      const n: Network = { id, name: input.name, tunnelKey: tk.n, mtu: input.mtu };
-      return {
-        compares: [nameFree('network', n.name), tk.compare, { key: networkKey(id), modRevision: 0 }],
-        ops: [
-          { op: 'put', key: networkKey(id), value: encodeNetwork(n) },
-          { op: 'put', key: nameKey('network', n.name), value: encodeClaim({ id }) },
-          { op: 'put', key: tk.key, value: `network/${id}` },
-          bump(id),
-        ],
-        result: n,
-      };
-    }, this.opts);
+    const net = await runCas(
+      this.store,
+      async (attempt) => {
+        await this.ensureNameFree('network', input.name);
+        const tk = await pickFree(this.store, 'tunnel-key', attempt);
+        const n: Network = { id, name: input.name, tunnelKey: tk.n, mtu: input.mtu };
+        return {
+          compares: [nameFree('network', n.name), tk.compare, { key: networkKey(id), modRevision: 0 }],
+          ops: [
+            { op: 'put', key: networkKey(id), value: encodeNetwork(n) },
+            { op: 'put', key: nameKey('network', n.name), value: encodeClaim({ id }) },
+            { op: 'put', key: tk.key, value: `network/${id}` },
+            bump(id),
+          ],
+          result: n,
+        };
+      },
+      this.opts,
+    );
     this.log.info({ network: net.name, id, tunnelKey: net.tunnelKey }, 'network created');
     return net;
   }
@@ -101,28 +128,35 @@ export class Topology {
   }
 
   async deleteNetwork(ref: string): Promise<Network> {
-    return runCas(this.store, async () => {
-      const { obj: n, kv } = await loadNetwork(this.store, ref);
-      const st = await loadNetState(this.store, n.id);
-      if (st.subnets.length > 0 || st.ports.length > 0) {
-        throw conflict(undefined, `network ${n.name} still has ${st.ports.length} port(s) and ${st.subnets.length} subnet(s); delete them first`);
-      }
-      return {
-        compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(n.id, st)],
-        ops: [
-          { op: 'delete', key: kv.key },
-          { op: 'delete', key: nameKey('network', n.name) },
-          { op: 'delete', key: allocKey('tunnel-key', n.tunnelKey) },
-          { op: 'delete', key: guardKey(n.id) },
-          { op: 'deletePrefix', prefix: netPrefix(n.id) },
-        ],
-        result: n,
-        committed: () => {
-          this.portPlanViews.delete(n.id);
-          this.networkIds.delete(n.name);
-        },
-      };
-    }, this.opts);
+    return runCas(
+      this.store,
+      async () => {
+        const { obj: n, kv } = await loadNetwork(this.store, ref);
+        const st = await loadNetState(this.store, n.id);
+        if (st.subnets.length > 0 || st.ports.length > 0) {
+          throw conflict(
+            undefined,
+            `network ${n.name} still has ${st.ports.length} port(s) and ${st.subnets.length} subnet(s); delete them first`,
+          );
+        }
+        return {
+          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(n.id, st)],
+          ops: [
+            { op: 'delete', key: kv.key },
+            { op: 'delete', key: nameKey('network', n.name) },
+            { op: 'delete', key: allocKey('tunnel-key', n.tunnelKey) },
+            { op: 'delete', key: guardKey(n.id) },
+            { op: 'deletePrefix', prefix: netPrefix(n.id) },
+          ],
+          result: n,
+          committed: () => {
+            this.portPlanViews.delete(n.id);
+            this.networkIds.delete(n.name);
+          },
+        };
+      },
+      this.opts,
+    );
   }
 
   // ---- subnets ----
@@ -134,32 +168,44 @@ export class Topology {
     const cidr = parseSubnetCidr(input.cidr);
     const gateway = input.gatewayIp ?? intToIp(cidr.network + 1);
     const id = randomUUID();
-    return runCas(this.store, async () => {
-      const { obj: net, kv: nkv } = await loadNetwork(this.store, input.network, 'network');
-      await this.ensureNameFree('subnet', input.name);
-      const st = await loadNetState(this.store, net.id);
-      for (const s of st.subnets) {
-        if (cidrsOverlap(cidr, parseSubnetCidr(s.obj.cidr))) {
-          throw conflict('cidr', `cidr ${input.cidr} overlaps subnet ${s.obj.name} (${s.obj.cidr}) in network ${net.name}`);
+    return runCas(
+      this.store,
+      async () => {
+        const { obj: net, kv: nkv } = await loadNetwork(this.store, input.network, 'network');
+        await this.ensureNameFree('subnet', input.name);
+        const st = await loadNetState(this.store, net.id);
+        for (const s of st.subnets) {
+          if (cidrsOverlap(cidr, parseSubnetCidr(s.obj.cidr))) {
+            throw conflict('cidr', `cidr ${input.cidr} overlaps subnet ${s.obj.name} (${s.obj.cidr}) in network ${net.name}`);
+          }
         }
-      }
-      const owner = ipOwners(st).get(gateway);
-      if (owner !== undefined) throw conflict('gatewayIp', `gateway ${gateway} is already used by ${owner}`);
-      const s: Subnet = {
-        id, name: input.name, networkId: net.id, cidr: input.cidr, gatewayIp: gateway, enableDhcp: input.enableDhcp,
-        dnsServers: input.dnsServers, hostRoutes: input.hostRoutes, leaseTime: input.leaseTime, dhcpOptions: input.dhcpOptions,
-        ...(input.domain !== undefined ? { domain: input.domain } : {}),
-      };
-      return {
-        compares: [{ key: nkv.key, modRevision: nkv.modRevision }, guardCmp(net.id, st), nameFree('subnet', s.name)],
-        ops: [
-          { op: 'put', key: subnetKey(net.id, id), value: encodeSubnet(s) },
-          { op: 'put', key: nameKey('subnet', s.name), value: encodeClaim({ id, networkId: net.id }) },
-          bump(net.id),
-        ],
-        result: s,
-      };
-    }, this.opts);
+        const owner = ipOwners(st).get(gateway);
+        if (owner !== undefined) throw conflict('gatewayIp', `gateway ${gateway} is already used by ${owner}`);
+        const s: Subnet = {
+          id,
+          name: input.name,
+          networkId: net.id,
+          cidr: input.cidr,
+          gatewayIp: gateway,
+          enableDhcp: input.enableDhcp,
+          dnsServers: input.dnsServers,
+          hostRoutes: input.hostRoutes,
+          leaseTime: input.leaseTime,
+          dhcpOptions: input.dhcpOptions,
+          ...(input.domain !== undefined ? { domain: input.domain } : {}),
+        };
+        return {
+          compares: [{ key: nkv.key, modRevision: nkv.modRevision }, guardCmp(net.id, st), nameFree('subnet', s.name)],
+          ops: [
+            { op: 'put', key: subnetKey(net.id, id), value: encodeSubnet(s) },
+            { op: 'put', key: nameKey('subnet', s.name), value: encodeClaim({ id, networkId: net.id }) },
+            bump(net.id),
+          ],
+          result: s,
+        };
+      },
+      this.opts,
+    );
   }
 
   async getSubnet(ref: string): Promise<Subnet> {
@@ -177,19 +223,24 @@ export class Topology {
   }
 
   async deleteSubnet(ref: string): Promise<Subnet> {
-    return runCas(this.store, async () => {
-      const { obj: s, kv } = await loadSubnet(this.store, ref);
-      const st = await loadNetState(this.store, s.networkId);
-      const users = st.ports.filter((p) => p.obj.fixedIps.some((f) => f.subnetId === s.id)).map((p) => p.obj.name);
-      if (users.length > 0) throw conflict(undefined, `subnet ${s.name} still has ports with addresses in it: ${users.slice(0, 5).join(', ')}`);
-      const rs = st.routerIfaces.filter((r) => r.subnetId === s.id).map((r) => r.router.name);
-      if (rs.length > 0) throw conflict(undefined, `subnet ${s.name} is attached to router ${rs.join(', ')}; detach it first`);
-      return {
-        compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(s.networkId, st)],
-        ops: [{ op: 'delete', key: kv.key }, { op: 'delete', key: nameKey('subnet', s.name) }, bump(s.networkId)],
-        result: s,
-      };
-    }, this.opts);
+    return runCas(
+      this.store,
+      async () => {
+        const { obj: s, kv } = await loadSubnet(this.store, ref);
+        const st = await loadNetState(this.store, s.networkId);
+        const users = st.ports.filter((p) => p.obj.fixedIps.some((f) => f.subnetId === s.id)).map((p) => p.obj.name);
+        if (users.length > 0)
+          throw conflict(undefined, `subnet ${s.name} still has ports with addresses in it: ${users.slice(0, 5).join(', ')}`);
+        const rs = st.routerIfaces.filter((r) => r.subnetId === s.id).map((r) => r.router.name);
+        if (rs.length > 0) throw conflict(undefined, `subnet ${s.name} is attached to router ${rs.join(', ')}; detach it first`);
+        return {
+          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(s.networkId, st)],
+          ops: [{ op: 'delete', key: kv.key }, { op: 'delete', key: nameKey('subnet', s.name) }, bump(s.networkId)],
+          result: s,
+        };
+      },
+      this.opts,
+    );
   }
 
   // ---- ports ----
@@ -197,52 +248,66 @@ export class Topology {
   async createPort(body: unknown): Promise<Port> {
     const input = parsePortInput(body);
     const id = randomUUID();
-    return runCas(this.store, async (attempt) => {
-      const byName = !UUID_RE.test(input.network);
-      let netId = (byName && this.networkIds.get(input.network)) || (await networkIdOf(this.store, input.network, 'network'));
-      // First try: plan from this instance's last view of the network, without reading anything. The plan's
-      // compares (network record, guard, the name's claim, port name, port key) reject it if anything it relied
-      // on has changed since; then, and whenever planning from that view fails, plan again from a fresh snapshot.
-      const known = attempt === 0 ? this.portPlanViews.get(netId) : undefined;
-      const pool = this.portKeyPool;
-      if (known && pool) {
-        try {
-          const plan = this.planPort(input, id, known, pool, attempt);
-          if (byName) plan.compares.push({ key: nameKey('network', input.network), value: encodeClaim({ id: netId }) });
-          return { ...plan, speculative: true };
-        } catch {
-          // Possibly an artefact of a stale view (an address freed elsewhere): decide on a fresh snapshot.
+    return runCas(
+      this.store,
+      async (attempt) => {
+        const byName = !UUID_RE.test(input.network);
+        let netId = (byName && this.networkIds.get(input.network)) || (await networkIdOf(this.store, input.network, 'network'));
+        // First try: plan from this instance's last view of the network, without reading anything. The plan's
+        // compares (network record, guard, the name's claim, port name, port key) reject it if anything it relied
+        // on has changed since; then, and whenever planning from that view fails, plan again from a fresh snapshot.
+        const known = attempt === 0 ? this.portPlanViews.get(netId) : undefined;
+        const pool = this.portKeyPool;
+        if (known && pool) {
+          try {
+            const plan = this.planPort(input, id, known, pool, attempt);
+            if (byName) plan.compares.push({ key: nameKey('network', input.network), value: encodeClaim({ id: netId }) });
+            return { ...plan, speculative: true };
+          } catch {
+            // Possibly an artefact of a stale view (an address freed elsewhere): decide on a fresh snapshot.
+          }
         }
-      }
-      // One snapshot of everything the plan depends on (two round trips when the network's id is not known yet).
-      const reads = [{ key: nameKey('port', input.name) }, { prefix: poolPrefix('port-key') }, { key: nameKey('network', input.network) }];
-      let snap = await snapshotNet(this.store, netId, reads);
-      const claimed = () => byName && snap.extra[2]![0] !== undefined && decodeClaim(snap.extra[2]![0]!.value).id === netId;
-      if (byName && !claimed()) {
-        // The remembered id is stale (the network was deleted or its name reused): resolve the name again.
-        this.networkIds.delete(input.network);
-        this.portPlanViews.delete(netId);
-        netId = await networkIdOf(this.store, input.network, 'network');
-        snap = await snapshotNet(this.store, netId, reads);
-        if (!claimed()) throw invalid('network', `network: network ${input.network} not found`);
-      }
-      const nkv = snap.network;
-      if (!nkv) throw invalid('network', `network: network ${input.network} not found`);
-      if (byName) this.networkIds.set(input.network, netId);
-      const [nameTaken, portKeys] = snap.extra as [KeyValue[], KeyValue[]];
-      if (nameTaken.length > 0) throw conflict('name', `a port named ${input.name} already exists`);
-      const view: PortPlanView = { network: nkv, st: snap.st };
-      this.portPlanViews.set(netId, view);
-      this.portKeyPool = portKeys;
-      return this.planPort(input, id, view, portKeys, attempt);
-    }, this.opts);
+        // One snapshot of everything the plan depends on (two round trips when the network's id is not known yet).
+        const reads = [
+          { key: nameKey('port', input.name) },
+          { prefix: poolPrefix('port-key') },
+          { key: nameKey('network', input.network) },
+        ];
+        let snap = await snapshotNet(this.store, netId, reads);
+        const claimed = () => byName && snap.extra[2]![0] !== undefined && decodeClaim(snap.extra[2]![0]!.value).id === netId;
+        if (byName && !claimed()) {
+          // The remembered id is stale (the network was deleted or its name reused): resolve the name again.
+          this.networkIds.delete(input.network);
+          this.portPlanViews.delete(netId);
+          netId = await networkIdOf(this.store, input.network, 'network');
+          snap = await snapshotNet(this.store, netId, reads);
+          if (!claimed()) throw invalid('network', `network: network ${input.network} not found`);
+        }
+        const nkv = snap.network;
+        if (!nkv) throw invalid('network', `network: network ${input.network} not found`);
+        if (byName) this.networkIds.set(input.network, netId);
+        const [nameTaken, portKeys] = snap.extra as [KeyValue[], KeyValue[]];
+        if (nameTaken.length > 0) throw conflict('name', `a port named ${input.name} already exists`);
+        const view: PortPlanView = { network: nkv, st: snap.st };
+        this.portPlanViews.set(netId, view);
+        this.portKeyPool = portKeys;
+        return this.planPort(input, id, view, portKeys, attempt);
+      },
+      this.opts,
+    );
   }
 
   /**
    * The transaction creating a port in a network as `view` shows it; once committed, `view` is brought up to
    * the new revision so that the next creation in that network can plan from it without a read.
    */
-  private planPort(input: ReturnType<typeof parsePortInput>, id: string, view: PortPlanView, pool: KeyValue[], attempt: number): Plan<Port> {
+  private planPort(
+    input: ReturnType<typeof parsePortInput>,
+    id: string,
+    view: PortPlanView,
+    pool: KeyValue[],
+    attempt: number,
+  ): Plan<Port> {
     const { st } = view;
     const nkv = view.network;
     const net = decodeNetwork(nkv.value);
@@ -254,8 +319,14 @@ export class Topology {
     const fixedIps = this.assignIps(input.fixedIps, st, net);
     const pk = pickFreeFrom(pool, 'port-key', attempt);
     const p: Port = {
-      id, name: input.name, networkId: net.id, mac, fixedIps, portSecurity: input.portSecurity,
-      allowedAddressPairs: input.allowedAddressPairs, portKey: pk.n,
+      id,
+      name: input.name,
+      networkId: net.id,
+      mac,
+      fixedIps,
+      portSecurity: input.portSecurity,
+      allowedAddressPairs: input.allowedAddressPairs,
+      portKey: pk.n,
     };
     const portValue = encodePort(p);
     return {
@@ -297,7 +368,8 @@ export class Topology {
         sub ??= subnets.find((x) => cidrContains(x.c, n));
         if (!sub) throw invalid(`${f}.ip`, `IP ${w.ip} is outside every subnet of network ${net.name}`);
         if (!cidrContains(sub.c, n)) throw invalid(`${f}.ip`, `IP ${w.ip} is outside subnet ${sub.s.name} (${sub.s.cidr})`);
-        if (n === sub.c.network || n === broadcastOf(sub.c)) throw invalid(`${f}.ip`, `IP ${w.ip} is the network or broadcast address of ${sub.s.cidr}`);
+        if (n === sub.c.network || n === broadcastOf(sub.c))
+          throw invalid(`${f}.ip`, `IP ${w.ip} is the network or broadcast address of ${sub.s.cidr}`);
         if (w.ip === sub.s.gatewayIp) throw conflict(`${f}.ip`, `IP ${w.ip} is the gateway of subnet ${sub.s.name}`);
         if (taken.has(w.ip)) throw conflict(`${f}.ip`, `IP ${w.ip} is already used by ${owners.get(w.ip) ?? 'this request'}`);
         taken.add(w.ip);
@@ -334,44 +406,76 @@ export class Topology {
   }
 
   async deletePort(ref: string): Promise<Port> {
-    return runCas(this.store, async () => {
-      const { obj: p, kv } = await loadPort(this.store, ref);
-      const st = await loadNetState(this.store, p.networkId);
-      return {
-        compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(p.networkId, st)],
-        ops: [
-          { op: 'delete', key: kv.key },
-          { op: 'delete', key: bindingKey(p.networkId, p.id) },
-          { op: 'delete', key: nameKey('port', p.name) },
-          { op: 'delete', key: allocKey('port-key', p.portKey) },
-          bump(p.networkId),
-        ],
-        result: p,
-        // The network changed: the next creation there plans from a fresh read instead of a doomed guess.
-        committed: () => this.portPlanViews.delete(p.networkId),
-      };
-    }, this.opts);
+    return runCas(
+      this.store,
+      async () => {
+        const { obj: p, kv } = await loadPort(this.store, ref);
+        const st = await loadNetState(this.store, p.networkId);
+        return {
+          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(p.networkId, st)],
+          ops: [
+            { op: 'delete', key: kv.key },
+            { op: 'delete', key: bindingKey(p.networkId, p.id) },
+            { op: 'delete', key: nameKey('port', p.name) },
+            { op: 'delete', key: allocKey('port-key', p.portKey) },
+            bump(p.networkId),
+          ],
+          result: p,
+          // The network changed: the next creation there plans from a fresh read instead of a doomed guess.
+          committed: () => this.portPlanViews.delete(p.networkId),
+        };
+      },
+      this.opts,
+    );
   }
 
   // ---- routers (routers.ts) ----
 
-  createRouter(body: unknown): Promise<Router> { return routers.createRouter(this.store, body, this.opts); }
-  getRouter(ref: string): Promise<Router> { return routers.getRouter(this.store, ref); }
-  listRouters(): Promise<Router[]> { return routers.listRouters(this.store); }
-  deleteRouter(ref: string): Promise<Router> { return routers.deleteRouter(this.store, ref, this.opts); }
-  attachSubnet(ref: string, body: unknown): Promise<Router> { return routers.attachSubnet(this.store, ref, body, this.opts); }
-  detachSubnet(ref: string, subnetRef: string): Promise<Router> { return routers.detachSubnet(this.store, ref, subnetRef, this.opts); }
-  addRoute(ref: string, body: unknown): Promise<Router> { return routers.addRoute(this.store, ref, body, this.opts); }
-  removeRoute(ref: string, cidr: string): Promise<Router> { return routers.removeRoute(this.store, ref, cidr, this.opts); }
-  setRouterMode(ref: string, mode: unknown): Promise<Router> { return routers.setRouterMode(this.store, ref, mode, this.opts); }
+  createRouter(body: unknown): Promise<Router> {
+    return routers.createRouter(this.store, body, this.opts);
+  }
+  getRouter(ref: string): Promise<Router> {
+    return routers.getRouter(this.store, ref);
+  }
+  listRouters(): Promise<Router[]> {
+    return routers.listRouters(this.store);
+  }
+  deleteRouter(ref: string): Promise<Router> {
+    return routers.deleteRouter(this.store, ref, this.opts);
+  }
+  attachSubnet(ref: string, body: unknown): Promise<Router> {
+    return routers.attachSubnet(this.store, ref, body, this.opts);
+  }
+  detachSubnet(ref: string, subnetRef: string): Promise<Router> {
+    return routers.detachSubnet(this.store, ref, subnetRef, this.opts);
+  }
+  addRoute(ref: string, body: unknown): Promise<Router> {
+    return routers.addRoute(this.store, ref, body, this.opts);
+  }
+  removeRoute(ref: string, cidr: string): Promise<Router> {
+    return routers.removeRoute(this.store, ref, cidr, this.opts);
+  }
+  setRouterMode(ref: string, mode: unknown): Promise<Router> {
+    return routers.setRouterMode(this.store, ref, mode, this.opts);
+  }
 
   // ---- chassis (chassis.ts), snapshot (topology-io.ts) ----
 
-  listChassis() { return listChassis(this.store); }
-  getChassis(name: string) { return getChassis(this.store, name); }
-  deleteChassis(name: string, opts: { force?: boolean } = {}) { return deleteChassis(this.store, name, opts); }
-  exportTopology(): Promise<TopologyDocument> { return exportTopology(this.store); }
-  importTopology(doc: unknown): Promise<ImportResult> { return importTopology(this.store, doc); }
+  listChassis() {
+    return listChassis(this.store);
+  }
+  getChassis(name: string) {
+    return getChassis(this.store, name);
+  }
+  deleteChassis(name: string, opts: { force?: boolean } = {}) {
+    return deleteChassis(this.store, name, opts);
+  }
+  exportTopology(): Promise<TopologyDocument> {
+    return exportTopology(this.store);
+  }
+  importTopology(doc: unknown): Promise<ImportResult> {
+    return importTopology(this.store, doc);
+  }
 
   /** Ids of every object of a kind by name (used by tests and the CLI's completions). */
   async names(kind: 'network' | 'subnet' | 'port' | 'router'): Promise<string[]> {
@@ -379,4 +483,3 @@ export class Topology {
     return kvs.map((kv) => kv.key.slice(namesPrefix(kind).length));
   }
 }
-

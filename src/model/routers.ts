@@ -22,20 +22,24 @@ export async function createRouter(store: Store, body: unknown, opts: CasOptions
   const input = parseRouterInput(body);
   const id = randomUUID();
   const mac = randomMac();
-  return runCas(store, async (attempt) => {
-    if (await store.get(nameKey('router', input.name))) throw conflict('name', `a router named ${input.name} already exists`);
-    const rk = await pickFree(store, 'router-key', attempt);
-    const r: Router = { id, name: input.name, routerKey: rk.n, mac, mode: input.mode, interfaces: [], routes: [] };
-    return {
-      compares: [{ key: nameKey('router', r.name), modRevision: 0 }, rk.compare],
-      ops: [
-        { op: 'put', key: routerKey(id), value: encodeRouter(r) },
-        { op: 'put', key: nameKey('router', r.name), value: encodeClaim({ id }) },
-        { op: 'put', key: rk.key, value: `router/${id}` },
-      ],
-      result: r,
-    };
-  }, opts);
+  return runCas(
+    store,
+    async (attempt) => {
+      if (await store.get(nameKey('router', input.name))) throw conflict('name', `a router named ${input.name} already exists`);
+      const rk = await pickFree(store, 'router-key', attempt);
+      const r: Router = { id, name: input.name, routerKey: rk.n, mac, mode: input.mode, interfaces: [], routes: [] };
+      return {
+        compares: [{ key: nameKey('router', r.name), modRevision: 0 }, rk.compare],
+        ops: [
+          { op: 'put', key: routerKey(id), value: encodeRouter(r) },
+          { op: 'put', key: nameKey('router', r.name), value: encodeClaim({ id }) },
+          { op: 'put', key: rk.key, value: `router/${id}` },
+        ],
+        result: r,
+      };
+    },
+    opts,
+  );
 }
 
 export async function getRouter(store: Store, ref: string): Promise<Router> {
@@ -48,53 +52,65 @@ export async function listRouters(store: Store): Promise<Router[]> {
 }
 
 export async function deleteRouter(store: Store, ref: string, opts: CasOptions): Promise<Router> {
-  return runCas(store, async () => {
-    const { obj: r, kv } = await loadRouter(store, ref);
-    // Interfaces go with the router; their networks' guards are bumped so IPAM sees the freed addresses.
-    const nets = [...new Set(r.interfaces.map((i) => i.networkId))];
-    return {
-      compares: [{ key: kv.key, modRevision: kv.modRevision }],
-      ops: [
-        { op: 'delete', key: kv.key },
-        { op: 'delete', key: nameKey('router', r.name) },
-        { op: 'delete', key: allocKey('router-key', r.routerKey) },
-        ...nets.map(bump),
-      ],
-      result: r,
-    };
-  }, opts);
+  return runCas(
+    store,
+    async () => {
+      const { obj: r, kv } = await loadRouter(store, ref);
+      // Interfaces go with the router; their networks' guards are bumped so IPAM sees the freed addresses.
+      const nets = [...new Set(r.interfaces.map((i) => i.networkId))];
+      return {
+        compares: [{ key: kv.key, modRevision: kv.modRevision }],
+        ops: [
+          { op: 'delete', key: kv.key },
+          { op: 'delete', key: nameKey('router', r.name) },
+          { op: 'delete', key: allocKey('router-key', r.routerKey) },
+          ...nets.map(bump),
+        ],
+        result: r,
+      };
+    },
+    opts,
+  );
 }
 
 export async function attachSubnet(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<Router> {
   const input = parseInterfaceInput(body);
-  return runCas(store, async () => {
-    const { obj: r, kv } = await loadRouter(store, ref);
-    const { obj: s, kv: skv } = await loadSubnet(store, input.subnet, 'subnet');
-    if (r.interfaces.some((i) => i.subnetId === s.id)) throw conflict('subnet', `subnet ${s.name} is already attached to router ${r.name}`);
-    const cidr = parseSubnetCidr(s.cidr);
-    for (const i of r.interfaces) {
-      const other = await store.get(subnetKey(i.networkId, i.subnetId));
-      if (other && cidrsOverlap(cidr, parseSubnetCidr(decodeSubnet(other.value).cidr))) {
-        throw conflict('subnet', `subnet ${s.name} (${s.cidr}) overlaps subnet ${decodeSubnet(other.value).name} already attached to router ${r.name}`);
+  return runCas(
+    store,
+    async () => {
+      const { obj: r, kv } = await loadRouter(store, ref);
+      const { obj: s, kv: skv } = await loadSubnet(store, input.subnet, 'subnet');
+      if (r.interfaces.some((i) => i.subnetId === s.id))
+        throw conflict('subnet', `subnet ${s.name} is already attached to router ${r.name}`);
+      const cidr = parseSubnetCidr(s.cidr);
+      for (const i of r.interfaces) {
+        const other = await store.get(subnetKey(i.networkId, i.subnetId));
+        if (other && cidrsOverlap(cidr, parseSubnetCidr(decodeSubnet(other.value).cidr))) {
+          throw conflict(
+            'subnet',
+            `subnet ${s.name} (${s.cidr}) overlaps subnet ${decodeSubnet(other.value).name} already attached to router ${r.name}`,
+          );
+        }
       }
-    }
-    const ip = input.ip ?? s.gatewayIp;
-    if (!isHostOf(cidr, ipToInt(ip))) throw invalid('ip', `interface IP ${ip} is outside subnet ${s.name} (${s.cidr})`);
-    const st = await loadNetState(store, s.networkId);
-    const owner = ipOwners(st).get(ip);
-    if (owner !== undefined) throw conflict('ip', `IP ${ip} is already used by ${owner}`);
-    const mac = generateMac(new Set(macOwners(st).keys()));
-    const next: Router = { ...r, interfaces: [...r.interfaces, { subnetId: s.id, networkId: s.networkId, ip, mac }] };
-    return {
-      compares: [
-        { key: kv.key, modRevision: kv.modRevision },
-        { key: skv.key, modRevision: skv.modRevision },
-        { key: guardKey(s.networkId), modRevision: st.guardRev },
-      ],
-      ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId)],
-      result: next,
-    };
-  }, opts);
+      const ip = input.ip ?? s.gatewayIp;
+      if (!isHostOf(cidr, ipToInt(ip))) throw invalid('ip', `interface IP ${ip} is outside subnet ${s.name} (${s.cidr})`);
+      const st = await loadNetState(store, s.networkId);
+      const owner = ipOwners(st).get(ip);
+      if (owner !== undefined) throw conflict('ip', `IP ${ip} is already used by ${owner}`);
+      const mac = generateMac(new Set(macOwners(st).keys()));
+      const next: Router = { ...r, interfaces: [...r.interfaces, { subnetId: s.id, networkId: s.networkId, ip, mac }] };
+      return {
+        compares: [
+          { key: kv.key, modRevision: kv.modRevision },
+          { key: skv.key, modRevision: skv.modRevision },
+          { key: guardKey(s.networkId), modRevision: st.guardRev },
+        ],
+        ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId)],
+        result: next,
+      };
+    },
+    opts,
+  );
 }
 
 /** Subnets attached to a router, read for route validation. */
@@ -108,58 +124,86 @@ async function attachedSubnets(store: Store, r: Router): Promise<Subnet[]> {
 }
 
 export async function detachSubnet(store: Store, ref: string, subnetRef: string, opts: CasOptions): Promise<Router> {
-  return runCas(store, async () => {
-    const { obj: r, kv } = await loadRouter(store, ref);
-    const subs = await attachedSubnets(store, r);
-    const s = subs.find((x) => x.id === subnetRef || x.name === subnetRef);
-    if (!s) throw notFound('subnet', `subnet ${subnetRef} is not attached to router ${r.name}`);
-    const rest = subs.filter((x) => x.id !== s.id).map((x) => parseSubnetCidr(x.cidr));
-    const orphan = r.routes.find((rt) => !rest.some((c) => cidrContains(c, ipToInt(rt.nexthop))));
-    if (orphan) throw conflict('subnet', `route ${orphan.cidr} via ${orphan.nexthop} needs subnet ${s.name}; remove the route first`);
-    const next: Router = { ...r, interfaces: r.interfaces.filter((i) => i.subnetId !== s.id) };
-    return {
-      compares: [{ key: kv.key, modRevision: kv.modRevision }],
-      ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId)],
-      result: next,
-    };
-  }, opts);
+  return runCas(
+    store,
+    async () => {
+      const { obj: r, kv } = await loadRouter(store, ref);
+      const subs = await attachedSubnets(store, r);
+      const s = subs.find((x) => x.id === subnetRef || x.name === subnetRef);
+      if (!s) throw notFound('subnet', `subnet ${subnetRef} is not attached to router ${r.name}`);
+      const rest = subs.filter((x) => x.id !== s.id).map((x) => parseSubnetCidr(x.cidr));
+      const orphan = r.routes.find((rt) => !rest.some((c) => cidrContains(c, ipToInt(rt.nexthop))));
+      if (orphan) throw conflict('subnet', `route ${orphan.cidr} via ${orphan.nexthop} needs subnet ${s.name}; remove the route first`);
+      const next: Router = { ...r, interfaces: r.interfaces.filter((i) => i.subnetId !== s.id) };
+      return {
+        compares: [{ key: kv.key, modRevision: kv.modRevision }],
+        ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId)],
+        result: next,
+      };
+    },
+    opts,
+  );
 }
 
 export async function addRoute(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<Router> {
   const input = parseRouteInput(body);
-  return runCas(store, async () => {
-    const { obj: r, kv } = await loadRouter(store, ref);
-    if (r.routes.some((x) => x.cidr === input.cidr)) throw conflict('cidr', `router ${r.name} already has a route to ${input.cidr}`);
-    const subs = await attachedSubnets(store, r);
-    const nh = ipToInt(input.nexthop);
-    const via = subs.find((s) => cidrContains(parseSubnetCidr(s.cidr), nh));
-    if (!via) {
-      throw invalid('nexthop', `nexthop ${input.nexthop} is not in any subnet attached to router ${r.name}` +
-        (subs.length ? ` (${subs.map((s) => s.cidr).join(', ')})` : ' (none attached)'));
-    }
-    if (r.interfaces.some((i) => i.ip === input.nexthop)) throw invalid('nexthop', `nexthop ${input.nexthop} is the router's own address`);
-    const next: Router = { ...r, routes: [...r.routes, { cidr: input.cidr, nexthop: input.nexthop }] };
-    const compares: Compare[] = [{ key: kv.key, modRevision: kv.modRevision }];
-    return { compares, ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }], result: next };
-  }, opts);
+  return runCas(
+    store,
+    async () => {
+      const { obj: r, kv } = await loadRouter(store, ref);
+      if (r.routes.some((x) => x.cidr === input.cidr)) throw conflict('cidr', `router ${r.name} already has a route to ${input.cidr}`);
+      const subs = await attachedSubnets(store, r);
+      const nh = ipToInt(input.nexthop);
+      const via = subs.find((s) => cidrContains(parseSubnetCidr(s.cidr), nh));
+      if (!via) {
+        throw invalid(
+          'nexthop',
+          `nexthop ${input.nexthop} is not in any subnet attached to router ${r.name}` +
+            (subs.length ? ` (${subs.map((s) => s.cidr).join(', ')})` : ' (none attached)'),
+        );
+      }
+      if (r.interfaces.some((i) => i.ip === input.nexthop))
+        throw invalid('nexthop', `nexthop ${input.nexthop} is the router's own address`);
+      const next: Router = { ...r, routes: [...r.routes, { cidr: input.cidr, nexthop: input.nexthop }] };
+      const compares: Compare[] = [{ key: kv.key, modRevision: kv.modRevision }];
+      return { compares, ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }], result: next };
+    },
+    opts,
+  );
 }
 
 export async function removeRoute(store: Store, ref: string, cidr: string, opts: CasOptions): Promise<Router> {
   parseRouteCidr(cidr, 'cidr');
-  return runCas(store, async () => {
-    const { obj: r, kv } = await loadRouter(store, ref);
-    if (!r.routes.some((x) => x.cidr === cidr)) throw notFound('cidr', `router ${r.name} has no route to ${cidr}`);
-    const next: Router = { ...r, routes: r.routes.filter((x) => x.cidr !== cidr) };
-    return { compares: [{ key: kv.key, modRevision: kv.modRevision }], ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }], result: next };
-  }, opts);
+  return runCas(
+    store,
+    async () => {
+      const { obj: r, kv } = await loadRouter(store, ref);
+      if (!r.routes.some((x) => x.cidr === cidr)) throw notFound('cidr', `router ${r.name} has no route to ${cidr}`);
+      const next: Router = { ...r, routes: r.routes.filter((x) => x.cidr !== cidr) };
+      return {
+        compares: [{ key: kv.key, modRevision: kv.modRevision }],
+        ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }],
+        result: next,
+      };
+    },
+    opts,
+  );
 }
 
 export async function setRouterMode(store: Store, ref: string, mode: unknown, opts: CasOptions): Promise<Router> {
   const m = parseMode(mode);
-  return runCas(store, async () => {
-    const { obj: r, kv } = await loadRouter(store, ref);
-    if (r.mode === m) return { compares: [], ops: [], result: r };
-    const next: Router = { ...r, mode: m };
-    return { compares: [{ key: kv.key, modRevision: kv.modRevision }], ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }], result: next };
-  }, opts);
+  return runCas(
+    store,
+    async () => {
+      const { obj: r, kv } = await loadRouter(store, ref);
+      if (r.mode === m) return { compares: [], ops: [], result: r };
+      const next: Router = { ...r, mode: m };
+      return {
+        compares: [{ key: kv.key, modRevision: kv.modRevision }],
+        ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }],
+        result: next,
+      };
+    },
+    opts,
+  );
 }

@@ -11,7 +11,13 @@ import { cidrContains, cidrsOverlap, ipToInt, isHostOf, type Cidr } from '../net
 import { parseSubnetCidr } from './addr-rules.js';
 import type { Network, Port, Router, Subnet, TopologyDocument } from './types.js';
 import {
-  asObject, parseInterfaceInput, parseNetworkInput, parsePortInput, parseRouteInput, parseRouterInput, parseSubnetInput,
+  asObject,
+  parseInterfaceInput,
+  parseNetworkInput,
+  parsePortInput,
+  parseRouteInput,
+  parseRouterInput,
+  parseSubnetInput,
 } from './validate.js';
 
 function arr(o: Record<string, unknown>, k: string): unknown[] {
@@ -26,7 +32,12 @@ function label(kind: string, list: string, i: number, raw: unknown): string {
   return typeof name === 'string' ? `${kind} ${JSON.stringify(name)}` : `${list}[${i}]`;
 }
 
-interface Entry<T> { obj: T; i: number; at: string; label: string }
+interface Entry<T> {
+  obj: T;
+  i: number;
+  at: string;
+  label: string;
+}
 
 /**
  * Decodes one list of the document, then runs the create rules on each object. Returns the objects
@@ -34,8 +45,12 @@ interface Entry<T> { obj: T; i: number; at: string; label: string }
  * fault is not reported again as a dangling reference).
  */
 function checkList<T>(
-  p: Problems, o: Record<string, unknown>, list: string, kind: string,
-  decode: (v: unknown, at: string) => T, rules: (t: T, e: Entry<T>) => void,
+  p: Problems,
+  o: Record<string, unknown>,
+  list: string,
+  kind: string,
+  decode: (v: unknown, at: string) => T,
+  rules: (t: T, e: Entry<T>) => void,
 ): { ok: Entry<T>[]; all: Entry<T>[] } {
   const ok: Entry<T>[] = [];
   const all: Entry<T>[] = [];
@@ -59,14 +74,26 @@ function networkRules(n: Network): void {
 
 function subnetRules(s: Subnet): void {
   parseSubnetInput({
-    name: s.name, network: s.networkId, cidr: s.cidr, gatewayIp: s.gatewayIp, enableDhcp: s.enableDhcp, dnsServers: s.dnsServers,
-    ...(s.domain !== undefined ? { domain: s.domain } : {}), hostRoutes: s.hostRoutes, leaseTime: s.leaseTime, dhcpOptions: s.dhcpOptions,
+    name: s.name,
+    network: s.networkId,
+    cidr: s.cidr,
+    gatewayIp: s.gatewayIp,
+    enableDhcp: s.enableDhcp,
+    dnsServers: s.dnsServers,
+    ...(s.domain !== undefined ? { domain: s.domain } : {}),
+    hostRoutes: s.hostRoutes,
+    leaseTime: s.leaseTime,
+    dhcpOptions: s.dhcpOptions,
   });
 }
 
 function portRules(x: Port): void {
   parsePortInput({
-    name: x.name, network: x.networkId, mac: x.mac, portSecurity: x.portSecurity, allowedAddressPairs: x.allowedAddressPairs,
+    name: x.name,
+    network: x.networkId,
+    mac: x.mac,
+    portSecurity: x.portSecurity,
+    allowedAddressPairs: x.allowedAddressPairs,
     fixedIps: x.fixedIps.map((f) => ({ subnet: f.subnetId, ip: f.ip })),
   });
 }
@@ -121,7 +148,8 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
   const claim = (m: Map<string, Set<string>>, net: string, v: string, field: string, lbl: string, what: string): void => {
     const set = m.get(net) ?? new Set<string>();
     if (set.has(v)) p.add(conflict(field, `${lbl}: duplicate ${what} ${v} in network ${netName(net)}`));
-    set.add(v); m.set(net, set);
+    set.add(v);
+    m.set(net, set);
   };
 
   subs.ok.forEach((e, k) => {
@@ -146,9 +174,18 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
         if (!known.has(f.subnetId)) p.add(invalid(`${at}.subnetId`, `${e.label}: subnet ${f.subnetId} is not in the document`));
         return;
       }
-      if (g.s.networkId !== x.networkId) { p.add(invalid(`${at}.subnetId`, `${e.label}: subnet ${g.s.name} is not in the port's network`)); return; }
-      if (!isHostOf(g.c, ipToInt(f.ip))) { p.add(invalid(`${at}.ip`, `${e.label}: ${f.ip} is not a usable host address of ${g.s.cidr}`)); return; }
-      if (f.ip === g.s.gatewayIp) { p.add(conflict(`${at}.ip`, `${e.label}: ${f.ip} is the gateway of subnet ${g.s.name}`)); return; }
+      if (g.s.networkId !== x.networkId) {
+        p.add(invalid(`${at}.subnetId`, `${e.label}: subnet ${g.s.name} is not in the port's network`));
+        return;
+      }
+      if (!isHostOf(g.c, ipToInt(f.ip))) {
+        p.add(invalid(`${at}.ip`, `${e.label}: ${f.ip} is not a usable host address of ${g.s.cidr}`));
+        return;
+      }
+      if (f.ip === g.s.gatewayIp) {
+        p.add(conflict(`${at}.ip`, `${e.label}: ${f.ip} is the gateway of subnet ${g.s.name}`));
+        return;
+      }
       claim(ipsByNet, x.networkId, f.ip, `${at}.ip`, e.label, 'IP');
     });
   }
@@ -163,8 +200,14 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
         if (!known.has(itf.subnetId)) p.add(invalid(`${at}.subnetId`, `${e.label}: subnet ${itf.subnetId} is not in the document`));
         return;
       }
-      if (g.s.networkId !== itf.networkId) { p.add(invalid(`${at}.networkId`, `${e.label}: subnet ${g.s.name} is not in network ${itf.networkId}`)); return; }
-      if (!isHostOf(g.c, ipToInt(itf.ip))) { p.add(invalid(`${at}.ip`, `${e.label}: ${itf.ip} is not a usable host address of ${g.s.cidr}`)); return; }
+      if (g.s.networkId !== itf.networkId) {
+        p.add(invalid(`${at}.networkId`, `${e.label}: subnet ${g.s.name} is not in network ${itf.networkId}`));
+        return;
+      }
+      if (!isHostOf(g.c, ipToInt(itf.ip))) {
+        p.add(invalid(`${at}.ip`, `${e.label}: ${itf.ip} is not a usable host address of ${g.s.cidr}`));
+        return;
+      }
       claim(ipsByNet, itf.networkId, itf.ip, `${at}.ip`, e.label, 'IP');
       claim(macsByNet, itf.networkId, itf.mac, `${at}.mac`, e.label, 'MAC');
       attached.push(g.c);
@@ -173,13 +216,17 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
       const at = `${e.at}.routes[${j}].nexthop`;
       const nh = ipToInt(rt.nexthop);
       if (!attached.some((c) => cidrContains(c, nh))) p.add(invalid(at, `${e.label}: nexthop ${rt.nexthop} is not in an attached subnet`));
-      else if (r.interfaces.some((itf) => itf.ip === rt.nexthop)) p.add(invalid(at, `${e.label}: nexthop ${rt.nexthop} is the router's own address`));
+      else if (r.interfaces.some((itf) => itf.ip === rt.nexthop))
+        p.add(invalid(at, `${e.label}: nexthop ${rt.nexthop} is the router's own address`));
     });
   }
   p.throwIfAny('topology document (nothing written)');
   return {
-    format: 'wyvern-topology', version: 1,
-    networks: nets.all.map((e) => e.obj), subnets: subs.all.map((e) => e.obj),
-    ports: ports.all.map((e) => e.obj), routers: routers.all.map((e) => e.obj),
+    format: 'wyvern-topology',
+    version: 1,
+    networks: nets.all.map((e) => e.obj),
+    subnets: subs.all.map((e) => e.obj),
+    ports: ports.all.map((e) => e.obj),
+    routers: routers.all.map((e) => e.obj),
   };
 }

@@ -4,9 +4,7 @@
  * Chassis and bindings are live state owned by agents and are not part of the document.
  */
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import {
-  decodeNetwork, decodePort, decodeRouter, decodeSubnet, encodeNetwork, encodePort, encodeRouter, encodeSubnet,
-} from './codec.js';
+import { decodeNetwork, decodePort, decodeRouter, decodeSubnet, encodeNetwork, encodePort, encodeRouter, encodeSubnet } from './codec.js';
 import { conflict } from './errors.js';
 import { allocKey, guardKey, nameKey, networkKey, parseKey, portKey, ROOT, routerKey, subnetKey } from './keys.js';
 import { encodeClaim } from './read.js';
@@ -27,7 +25,10 @@ export async function exportTopologyAt(store: Store): Promise<{ doc: TopologyDoc
     else if (k?.kind === 'router') doc.routers.push(decodeRouter(kv.value));
   }
   // Sorted by id so two exports of the same state are byte-identical whatever the driver's key order.
-  doc.networks.sort(byId); doc.subnets.sort(byId); doc.ports.sort(byId); doc.routers.sort(byId);
+  doc.networks.sort(byId);
+  doc.subnets.sort(byId);
+  doc.ports.sort(byId);
+  doc.routers.sort(byId);
   return { doc, revision };
 }
 
@@ -56,7 +57,9 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
   // The same rules as the API's create requests, object by object, plus the cross-object invariants.
   const doc = checkTopologyDocument(raw);
   const want = new Map<string, { value: string; what: string; exact: boolean }>();
-  const add = (key: string, value: string, what: string, exact = true): void => { want.set(key, { value, what, exact }); };
+  const add = (key: string, value: string, what: string, exact = true): void => {
+    want.set(key, { value, what, exact });
+  };
   for (const n of doc.networks) {
     add(networkKey(n.id), encodeNetwork(n), `network ${n.name}`);
     add(nameKey('network', n.name), encodeClaim({ id: n.id }), `network name ${n.name}`);
@@ -89,8 +92,11 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
     else if (w.exact) conflicts.push(`${w.what} differs from the stored one`);
   }
   if (conflicts.length > 0) {
-    throw conflict(undefined, `import conflicts with the store (nothing written): ${conflicts.slice(0, 10).join('; ')}` +
-      (conflicts.length > 10 ? `; and ${conflicts.length - 10} more` : ''));
+    throw conflict(
+      undefined,
+      `import conflicts with the store (nothing written): ${conflicts.slice(0, 10).join('; ')}` +
+        (conflicts.length > 10 ? `; and ${conflicts.length - 10} more` : ''),
+    );
   }
   let rev = revision;
   for (let i = 0; i < puts.length; i += CHUNK) {

@@ -101,7 +101,10 @@ export function optArray(o: Obj, k: string): unknown[] {
   return v;
 }
 
-export interface NetworkInput { name: string; mtu: number }
+export interface NetworkInput {
+  name: string;
+  mtu: number;
+}
 export function parseNetworkInput(body: unknown): NetworkInput {
   const o = asObject(body);
   const p = new Problems();
@@ -171,7 +174,18 @@ function checkHostOf(c: Cidr, cidr: string, ip: string, field: string, what: str
 export function parseSubnetInput(body: unknown): SubnetInput {
   const o = asObject(body);
   const p = new Problems();
-  knownFields(p, o, ['name', 'network', 'cidr', 'gatewayIp', 'enableDhcp', 'dnsServers', 'domain', 'hostRoutes', 'leaseTime', 'dhcpOptions']);
+  knownFields(p, o, [
+    'name',
+    'network',
+    'cidr',
+    'gatewayIp',
+    'enableDhcp',
+    'dnsServers',
+    'domain',
+    'hostRoutes',
+    'leaseTime',
+    'dhcpOptions',
+  ]);
   const name = p.run(() => checkName(o.name));
   const network = p.run(() => reqString(o, 'network'));
   const cidrText = o.cidr as string;
@@ -193,15 +207,19 @@ export function parseSubnetInput(body: unknown): SubnetInput {
     if (d !== undefined && !DOMAIN_RE.test(d)) throw invalid('domain', `invalid domain ${JSON.stringify(d)}`);
     return d;
   });
-  const hostRoutes = (p.run(() => optArray(o, 'hostRoutes')) ?? []).map((r, i) => p.run(() => {
-    const f = `hostRoutes[${i}]`;
-    const route = parseHostRoute(r, f);
-    if (cidr) checkHostOf(cidr, cidrText, route.nexthop, `${f}.nexthop`, `host route nexthop ${route.nexthop}`);
-    return route;
-  })!);
+  const hostRoutes = (p.run(() => optArray(o, 'hostRoutes')) ?? []).map((r, i) =>
+    p.run(() => {
+      const f = `hostRoutes[${i}]`;
+      const route = parseHostRoute(r, f);
+      if (cidr) checkHostOf(cidr, cidrText, route.nexthop, `${f}.nexthop`, `host route nexthop ${route.nexthop}`);
+      return route;
+    })!,
+  );
   const leaseTime = p.run(() => optInt(o, 'leaseTime', DEFAULT_LEASE, MIN_LEASE, MAX_LEASE));
   const seen = new Set<number>();
-  const dhcpOptions = (p.run(() => optArray(o, 'dhcpOptions')) ?? []).map((r, i) => p.run(() => checkUserDhcpOption(r, `dhcpOptions[${i}]`, seen))!);
+  const dhcpOptions = (p.run(() => optArray(o, 'dhcpOptions')) ?? []).map((r, i) =>
+    p.run(() => checkUserDhcpOption(r, `dhcpOptions[${i}]`, seen))!,
+  );
   p.throwIfAny();
   return {
     name: name!,
@@ -217,7 +235,10 @@ export function parseSubnetInput(body: unknown): SubnetInput {
   };
 }
 
-export interface FixedIpInput { subnet?: string; ip?: string }
+export interface FixedIpInput {
+  subnet?: string;
+  ip?: string;
+}
 export interface PortInput {
   name: string;
   network: string;
@@ -236,24 +257,28 @@ export function parsePortInput(body: unknown): PortInput {
   const mac = o.mac === undefined || o.mac === null ? undefined : p.run(() => normalizeMac(o.mac, 'mac'));
   let fixedIps: FixedIpInput[] | undefined;
   if (o.fixedIps !== undefined && o.fixedIps !== null) {
-    fixedIps = (p.run(() => optArray(o, 'fixedIps')) ?? []).map((e, i) => p.run(() => {
-      const f = `fixedIps[${i}]`;
-      const x = asObject(e, f);
-      onlyFields(x, ['subnet', 'ip'], `${f}.`);
-      const subnet = optString(x, 'subnet', `${f}.`);
-      const ip = x.ip === undefined || x.ip === null ? undefined : checkIp(x.ip, `${f}.ip`);
-      if (subnet === undefined && ip === undefined) throw invalid(f, `${f} needs a subnet or an ip`);
-      return { ...(subnet !== undefined ? { subnet } : {}), ...(ip !== undefined ? { ip } : {}) };
-    })!);
+    fixedIps = (p.run(() => optArray(o, 'fixedIps')) ?? []).map((e, i) =>
+      p.run(() => {
+        const f = `fixedIps[${i}]`;
+        const x = asObject(e, f);
+        onlyFields(x, ['subnet', 'ip'], `${f}.`);
+        const subnet = optString(x, 'subnet', `${f}.`);
+        const ip = x.ip === undefined || x.ip === null ? undefined : checkIp(x.ip, `${f}.ip`);
+        if (subnet === undefined && ip === undefined) throw invalid(f, `${f} needs a subnet or an ip`);
+        return { ...(subnet !== undefined ? { subnet } : {}), ...(ip !== undefined ? { ip } : {}) };
+      })!,
+    );
   }
-  const pairs = (p.run(() => optArray(o, 'allowedAddressPairs')) ?? []).map((e, i) => p.run(() => {
-    const f = `allowedAddressPairs[${i}]`;
-    const x = asObject(e, f);
-    onlyFields(x, ['ip', 'mac'], `${f}.`);
-    const ip = checkAddressPair(x.ip, `${f}.ip`);
-    const pm = x.mac === undefined || x.mac === null ? undefined : normalizeMac(x.mac, `${f}.mac`);
-    return pm === undefined ? { ip } : { ip, mac: pm };
-  })!);
+  const pairs = (p.run(() => optArray(o, 'allowedAddressPairs')) ?? []).map((e, i) =>
+    p.run(() => {
+      const f = `allowedAddressPairs[${i}]`;
+      const x = asObject(e, f);
+      onlyFields(x, ['ip', 'mac'], `${f}.`);
+      const ip = checkAddressPair(x.ip, `${f}.ip`);
+      const pm = x.mac === undefined || x.mac === null ? undefined : normalizeMac(x.mac, `${f}.mac`);
+      return pm === undefined ? { ip } : { ip, mac: pm };
+    })!,
+  );
   const portSecurity = p.run(() => optBool(o, 'portSecurity', true));
   p.throwIfAny();
   return {
@@ -266,7 +291,10 @@ export function parsePortInput(body: unknown): PortInput {
   };
 }
 
-export interface RouterInput { name: string; mode: RouterMode }
+export interface RouterInput {
+  name: string;
+  mode: RouterMode;
+}
 export function parseMode(v: unknown, field = 'mode'): RouterMode {
   if (v === 'proactive' || v === 'reactive') return v;
   throw invalid(field, `${field} must be "proactive" or "reactive" (got ${JSON.stringify(v)})`);
@@ -293,7 +321,10 @@ export function parseRouterPatch(body: unknown): { mode: RouterMode } {
   return { mode: mode! };
 }
 
-export interface InterfaceInput { subnet: string; ip?: string }
+export interface InterfaceInput {
+  subnet: string;
+  ip?: string;
+}
 export function parseInterfaceInput(body: unknown): InterfaceInput {
   const o = asObject(body);
   const p = new Problems();
@@ -304,7 +335,10 @@ export function parseInterfaceInput(body: unknown): InterfaceInput {
   return { subnet: subnet!, ...(ip !== undefined ? { ip } : {}) };
 }
 
-export interface RouteInput { cidr: string; nexthop: string }
+export interface RouteInput {
+  cidr: string;
+  nexthop: string;
+}
 export function parseRouteInput(body: unknown): RouteInput {
   const o = asObject(body);
   const p = new Problems();

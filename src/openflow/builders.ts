@@ -26,8 +26,14 @@ export function flowMod(p: FlowModInit = {}): FlowMod {
 }
 
 export function packetOut(p: Partial<Omit<PacketOut, 'type'>> = {}): PacketOut {
-  return { type: 'PACKET_OUT', xid: p.xid ?? 0, bufferId: p.bufferId ?? OFP_NO_BUFFER,
-    inPort: p.inPort ?? 'controller', actions: p.actions ?? [], data: p.data ?? Buffer.alloc(0) };
+  return {
+    type: 'PACKET_OUT',
+    xid: p.xid ?? 0,
+    bufferId: p.bufferId ?? OFP_NO_BUFFER,
+    inPort: p.inPort ?? 'controller',
+    actions: p.actions ?? [],
+    data: p.data ?? Buffer.alloc(0),
+  };
 }
 
 /** HELLO announcing the given versions in a version bitmap (default: OpenFlow 1.3 only). */
@@ -47,8 +53,21 @@ export function barrierRequest(xid = 0): OfMessage {
 }
 
 /** MULTIPART flow-stats request for all flows (optionally one table / cookie under a mask). */
-export function flowStatsRequest(p: { xid?: number; tableId?: number; cookie?: bigint; cookieMask?: bigint } = {}):
-  MessageOf<'MULTIPART_REQUEST'> {
-  return { type: 'MULTIPART_REQUEST', xid: p.xid ?? 0, flags: 0, body: { kind: 'flow', tableId: p.tableId ?? 0xff,
-    outPort: OFPP.ANY, outGroup: OFPG_ANY, cookie: p.cookie ?? 0n, cookieMask: p.cookieMask ?? 0n, match: [] } };
+export function flowStatsRequest(
+  p: { xid?: number; tableId?: number; cookie?: bigint; cookieMask?: bigint } = {},
+): MessageOf<'MULTIPART_REQUEST'> {
+  return {
+    type: 'MULTIPART_REQUEST',
+    xid: p.xid ?? 0,
+    flags: 0,
+    body: {
+      kind: 'flow',
+      tableId: p.tableId ?? 0xff,
+      outPort: OFPP.ANY,
+      outGroup: OFPG_ANY,
+      cookie: p.cookie ?? 0n,
+      cookieMask: p.cookieMask ?? 0n,
+      match: [],
+    },
+  };
 }

@@ -2,14 +2,23 @@
 import { markAsUntransferable } from 'node:worker_threads';
 import { OFP_VERSION, OFPT } from './constants.js';
 import { OfpDecodeError, OfpEncodeError } from './errors.js';
-import { readAsync, readError, readFeaturesReply, readHello, readPort, readRole, writeAsync, writeError,
-  writeFeaturesReply, writeHello, writePort } from './messages/basic.js';
+import {
+  readAsync,
+  readError,
+  readFeaturesReply,
+  readHello,
+  readPort,
+  readRole,
+  writeAsync,
+  writeError,
+  writeFeaturesReply,
+  writeHello,
+  writePort,
+} from './messages/basic.js';
 import { readExperimenter, writeExperimenter } from './messages/experimenter.js';
 import { readFlowMod, readFlowRemoved, writeFlowMod, writeFlowRemoved } from './messages/flow.js';
-import { readGroupMod, readMeterMod, readPortMod, readTableMod, writeGroupMod, writeMeterMod,
-  writePortMod } from './messages/mods.js';
-import { readMultipartReply, readMultipartRequest, writeMultipartReply,
-  writeMultipartRequest } from './messages/multipart.js';
+import { readGroupMod, readMeterMod, readPortMod, readTableMod, writeGroupMod, writeMeterMod, writePortMod } from './messages/mods.js';
+import { readMultipartReply, readMultipartRequest, writeMultipartReply, writeMultipartRequest } from './messages/multipart.js';
 import { readPacketIn, readPacketOut, writePacketIn, writePacketOut } from './messages/packet.js';
 import { Reader } from './reader.js';
 import type { OfMessage } from './types.js';
@@ -31,39 +40,80 @@ function decodeAt(buf: Buffer, start: number, end: number): OfMessage {
   if (version !== OFP_VERSION) return { type: 'UNKNOWN', xid, version, msgType: type, body: r.copy(r.remaining()) };
   let m: OfMessage;
   switch (type) {
-    case OFPT.ERROR: return readError(r, xid);
-    case OFPT.ECHO_REQUEST: return { type: 'ECHO_REQUEST', xid, data: r.copy(r.remaining()) };
-    case OFPT.ECHO_REPLY: return { type: 'ECHO_REPLY', xid, data: r.copy(r.remaining()) };
-    case OFPT.EXPERIMENTER: return readExperimenter(r, xid, decodeAt);
-    case OFPT.FEATURES_REQUEST: m = { type: 'FEATURES_REQUEST', xid }; break;
-    case OFPT.FEATURES_REPLY: m = readFeaturesReply(r, xid); break;
-    case OFPT.GET_CONFIG_REQUEST: m = { type: 'GET_CONFIG_REQUEST', xid }; break;
-    case OFPT.GET_CONFIG_REPLY: m = { type: 'GET_CONFIG_REPLY', xid, flags: r.u16(), missSendLen: r.u16() }; break;
-    case OFPT.SET_CONFIG: m = { type: 'SET_CONFIG', xid, flags: r.u16(), missSendLen: r.u16() }; break;
-    case OFPT.PACKET_IN: return readPacketIn(r, xid);
-    case OFPT.FLOW_REMOVED: return readFlowRemoved(r, xid);
+    case OFPT.ERROR:
+      return readError(r, xid);
+    case OFPT.ECHO_REQUEST:
+      return { type: 'ECHO_REQUEST', xid, data: r.copy(r.remaining()) };
+    case OFPT.ECHO_REPLY:
+      return { type: 'ECHO_REPLY', xid, data: r.copy(r.remaining()) };
+    case OFPT.EXPERIMENTER:
+      return readExperimenter(r, xid, decodeAt);
+    case OFPT.FEATURES_REQUEST:
+      m = { type: 'FEATURES_REQUEST', xid };
+      break;
+    case OFPT.FEATURES_REPLY:
+      m = readFeaturesReply(r, xid);
+      break;
+    case OFPT.GET_CONFIG_REQUEST:
+      m = { type: 'GET_CONFIG_REQUEST', xid };
+      break;
+    case OFPT.GET_CONFIG_REPLY:
+      m = { type: 'GET_CONFIG_REPLY', xid, flags: r.u16(), missSendLen: r.u16() };
+      break;
+    case OFPT.SET_CONFIG:
+      m = { type: 'SET_CONFIG', xid, flags: r.u16(), missSendLen: r.u16() };
+      break;
+    case OFPT.PACKET_IN:
+      return readPacketIn(r, xid);
+    case OFPT.FLOW_REMOVED:
+      return readFlowRemoved(r, xid);
     case OFPT.PORT_STATUS: {
       const reason = r.u8();
       r.pad(7);
       m = { type: 'PORT_STATUS', xid, reason, port: readPort(r) };
       break;
     }
-    case OFPT.PACKET_OUT: return readPacketOut(r, xid);
-    case OFPT.FLOW_MOD: return readFlowMod(r, xid);
-    case OFPT.GROUP_MOD: return readGroupMod(r, xid);
-    case OFPT.PORT_MOD: m = readPortMod(r, xid); break;
-    case OFPT.TABLE_MOD: m = readTableMod(r, xid); break;
-    case OFPT.MULTIPART_REQUEST: return readMultipartRequest(r, xid);
-    case OFPT.MULTIPART_REPLY: return readMultipartReply(r, xid);
-    case OFPT.BARRIER_REQUEST: m = { type: 'BARRIER_REQUEST', xid }; break;
-    case OFPT.BARRIER_REPLY: m = { type: 'BARRIER_REPLY', xid }; break;
-    case OFPT.ROLE_REQUEST: m = readRole(r, xid, 'ROLE_REQUEST'); break;
-    case OFPT.ROLE_REPLY: m = readRole(r, xid, 'ROLE_REPLY'); break;
-    case OFPT.GET_ASYNC_REQUEST: m = { type: 'GET_ASYNC_REQUEST', xid }; break;
-    case OFPT.GET_ASYNC_REPLY: m = readAsync(r, xid, 'GET_ASYNC_REPLY'); break;
-    case OFPT.SET_ASYNC: m = readAsync(r, xid, 'SET_ASYNC'); break;
-    case OFPT.METER_MOD: return readMeterMod(r, xid);
-    default: return { type: 'UNKNOWN', xid, version, msgType: type, body: r.copy(r.remaining()) };
+    case OFPT.PACKET_OUT:
+      return readPacketOut(r, xid);
+    case OFPT.FLOW_MOD:
+      return readFlowMod(r, xid);
+    case OFPT.GROUP_MOD:
+      return readGroupMod(r, xid);
+    case OFPT.PORT_MOD:
+      m = readPortMod(r, xid);
+      break;
+    case OFPT.TABLE_MOD:
+      m = readTableMod(r, xid);
+      break;
+    case OFPT.MULTIPART_REQUEST:
+      return readMultipartRequest(r, xid);
+    case OFPT.MULTIPART_REPLY:
+      return readMultipartReply(r, xid);
+    case OFPT.BARRIER_REQUEST:
+      m = { type: 'BARRIER_REQUEST', xid };
+      break;
+    case OFPT.BARRIER_REPLY:
+      m = { type: 'BARRIER_REPLY', xid };
+      break;
+    case OFPT.ROLE_REQUEST:
+      m = readRole(r, xid, 'ROLE_REQUEST');
+      break;
+    case OFPT.ROLE_REPLY:
+      m = readRole(r, xid, 'ROLE_REPLY');
+      break;
+    case OFPT.GET_ASYNC_REQUEST:
+      m = { type: 'GET_ASYNC_REQUEST', xid };
+      break;
+    case OFPT.GET_ASYNC_REPLY:
+      m = readAsync(r, xid, 'GET_ASYNC_REPLY');
+      break;
+    case OFPT.SET_ASYNC:
+      m = readAsync(r, xid, 'SET_ASYNC');
+      break;
+    case OFPT.METER_MOD:
+      return readMeterMod(r, xid);
+    default:
+      return { type: 'UNKNOWN', xid, version, msgType: type, body: r.copy(r.remaining()) };
   }
   empty(r);
   return m;
@@ -85,12 +135,38 @@ export function decodeMessage(bytes: Uint8Array): OfMessage {
 }
 
 const TYPE_NUM: Record<string, number> = {
-  HELLO: 0, ERROR: 1, ECHO_REQUEST: 2, ECHO_REPLY: 3, FEATURES_REQUEST: 5, FEATURES_REPLY: 6,
-  GET_CONFIG_REQUEST: 7, GET_CONFIG_REPLY: 8, SET_CONFIG: 9, PACKET_IN: 10, FLOW_REMOVED: 11, PORT_STATUS: 12,
-  PACKET_OUT: 13, FLOW_MOD: 14, GROUP_MOD: 15, PORT_MOD: 16, TABLE_MOD: 17, MULTIPART_REQUEST: 18,
-  MULTIPART_REPLY: 19, BARRIER_REQUEST: 20, BARRIER_REPLY: 21, ROLE_REQUEST: 24, ROLE_REPLY: 25,
-  GET_ASYNC_REQUEST: 26, GET_ASYNC_REPLY: 27, SET_ASYNC: 28, METER_MOD: 29, EXPERIMENTER: 4, BUNDLE_CONTROL: 4,
-  BUNDLE_ADD: 4, NX_SET_PACKET_IN_FORMAT: 4, NX_PACKET_IN2: 4,
+  HELLO: 0,
+  ERROR: 1,
+  ECHO_REQUEST: 2,
+  ECHO_REPLY: 3,
+  FEATURES_REQUEST: 5,
+  FEATURES_REPLY: 6,
+  GET_CONFIG_REQUEST: 7,
+  GET_CONFIG_REPLY: 8,
+  SET_CONFIG: 9,
+  PACKET_IN: 10,
+  FLOW_REMOVED: 11,
+  PORT_STATUS: 12,
+  PACKET_OUT: 13,
+  FLOW_MOD: 14,
+  GROUP_MOD: 15,
+  PORT_MOD: 16,
+  TABLE_MOD: 17,
+  MULTIPART_REQUEST: 18,
+  MULTIPART_REPLY: 19,
+  BARRIER_REQUEST: 20,
+  BARRIER_REPLY: 21,
+  ROLE_REQUEST: 24,
+  ROLE_REPLY: 25,
+  GET_ASYNC_REQUEST: 26,
+  GET_ASYNC_REPLY: 27,
+  SET_ASYNC: 28,
+  METER_MOD: 29,
+  EXPERIMENTER: 4,
+  BUNDLE_CONTROL: 4,
+  BUNDLE_ADD: 4,
+  NX_SET_PACKET_IN_FORMAT: 4,
+  NX_PACKET_IN2: 4,
 };
 
 function encodeInto(w: Writer, m: OfMessage): void {
@@ -101,35 +177,92 @@ function encodeInto(w: Writer, m: OfMessage): void {
     w.finish(at);
     return;
   }
-  const at = m.type === 'UNKNOWN' ? w.header(m.msgType, m.xid, m.version)
-    : m.type === 'HELLO' ? w.header(0, m.xid, m.version ?? OFP_VERSION)
-      : w.header(TYPE_NUM[m.type] ?? badType(m), m.xid);
+  const at =
+    m.type === 'UNKNOWN'
+      ? w.header(m.msgType, m.xid, m.version)
+      : m.type === 'HELLO'
+        ? w.header(0, m.xid, m.version ?? OFP_VERSION)
+        : w.header(TYPE_NUM[m.type] ?? badType(m), m.xid);
   switch (m.type) {
     // Hot types first: the switch compares in order (FLOW_MOD is handled above).
-    case 'PACKET_OUT': writePacketOut(w, m); break;
-    case 'HELLO': writeHello(w, m); break;
-    case 'ERROR': writeError(w, m); break;
-    case 'ECHO_REQUEST': case 'ECHO_REPLY': w.bytes(m.data); break;
-    case 'FEATURES_REQUEST': case 'GET_CONFIG_REQUEST': case 'BARRIER_REQUEST': case 'BARRIER_REPLY':
-    case 'GET_ASYNC_REQUEST': break;
-    case 'FEATURES_REPLY': writeFeaturesReply(w, m); break;
-    case 'GET_CONFIG_REPLY': case 'SET_CONFIG': w.u16(m.flags); w.u16(m.missSendLen); break;
-    case 'PACKET_IN': writePacketIn(w, m); break;
-    case 'FLOW_REMOVED': writeFlowRemoved(w, m); break;
-    case 'PORT_STATUS': w.u8(m.reason); w.zero(7); writePort(w, m.port); break;
-    case 'GROUP_MOD': writeGroupMod(w, m); break;
-    case 'PORT_MOD': writePortMod(w, m); break;
-    case 'TABLE_MOD': w.u8(m.tableId); w.zero(3); w.u32(m.config); break;
-    case 'MULTIPART_REQUEST': writeMultipartRequest(w, m.flags, m.body); break;
-    case 'MULTIPART_REPLY': writeMultipartReply(w, m.flags, m.body); break;
-    case 'ROLE_REQUEST': case 'ROLE_REPLY': w.u32(m.role); w.zero(4); w.u64(m.generationId); break;
-    case 'GET_ASYNC_REPLY': case 'SET_ASYNC': writeAsync(w, m); break;
-    case 'METER_MOD': writeMeterMod(w, m); break;
-    case 'EXPERIMENTER': case 'BUNDLE_CONTROL': case 'BUNDLE_ADD': case 'NX_SET_PACKET_IN_FORMAT':
+    case 'PACKET_OUT':
+      writePacketOut(w, m);
+      break;
+    case 'HELLO':
+      writeHello(w, m);
+      break;
+    case 'ERROR':
+      writeError(w, m);
+      break;
+    case 'ECHO_REQUEST':
+    case 'ECHO_REPLY':
+      w.bytes(m.data);
+      break;
+    case 'FEATURES_REQUEST':
+    case 'GET_CONFIG_REQUEST':
+    case 'BARRIER_REQUEST':
+    case 'BARRIER_REPLY':
+    case 'GET_ASYNC_REQUEST':
+      break;
+    case 'FEATURES_REPLY':
+      writeFeaturesReply(w, m);
+      break;
+    case 'GET_CONFIG_REPLY':
+    case 'SET_CONFIG':
+      w.u16(m.flags);
+      w.u16(m.missSendLen);
+      break;
+    case 'PACKET_IN':
+      writePacketIn(w, m);
+      break;
+    case 'FLOW_REMOVED':
+      writeFlowRemoved(w, m);
+      break;
+    case 'PORT_STATUS':
+      w.u8(m.reason);
+      w.zero(7);
+      writePort(w, m.port);
+      break;
+    case 'GROUP_MOD':
+      writeGroupMod(w, m);
+      break;
+    case 'PORT_MOD':
+      writePortMod(w, m);
+      break;
+    case 'TABLE_MOD':
+      w.u8(m.tableId);
+      w.zero(3);
+      w.u32(m.config);
+      break;
+    case 'MULTIPART_REQUEST':
+      writeMultipartRequest(w, m.flags, m.body);
+      break;
+    case 'MULTIPART_REPLY':
+      writeMultipartReply(w, m.flags, m.body);
+      break;
+    case 'ROLE_REQUEST':
+    case 'ROLE_REPLY':
+      w.u32(m.role);
+      w.zero(4);
+      w.u64(m.generationId);
+      break;
+    case 'GET_ASYNC_REPLY':
+    case 'SET_ASYNC':
+      writeAsync(w, m);
+      break;
+    case 'METER_MOD':
+      writeMeterMod(w, m);
+      break;
+    case 'EXPERIMENTER':
+    case 'BUNDLE_CONTROL':
+    case 'BUNDLE_ADD':
+    case 'NX_SET_PACKET_IN_FORMAT':
     case 'NX_PACKET_IN2':
       writeExperimenter(w, m, encodeInto);
       break;
-    case 'UNKNOWN': w.bytes(m.body); break;
+    case 'UNKNOWN':
+      w.bytes(m.body);
+      break;
   }
   w.finish(at);
 }

@@ -4,25 +4,62 @@ export const OFP_VERSION = 4;
 export const OFP_HEADER_LEN = 8;
 
 export const OFPT = {
-  HELLO: 0, ERROR: 1, ECHO_REQUEST: 2, ECHO_REPLY: 3, EXPERIMENTER: 4, FEATURES_REQUEST: 5, FEATURES_REPLY: 6,
-  GET_CONFIG_REQUEST: 7, GET_CONFIG_REPLY: 8, SET_CONFIG: 9, PACKET_IN: 10, FLOW_REMOVED: 11, PORT_STATUS: 12,
-  PACKET_OUT: 13, FLOW_MOD: 14, GROUP_MOD: 15, PORT_MOD: 16, TABLE_MOD: 17, MULTIPART_REQUEST: 18,
-  MULTIPART_REPLY: 19, BARRIER_REQUEST: 20, BARRIER_REPLY: 21, QUEUE_GET_CONFIG_REQUEST: 22,
-  QUEUE_GET_CONFIG_REPLY: 23, ROLE_REQUEST: 24, ROLE_REPLY: 25, GET_ASYNC_REQUEST: 26, GET_ASYNC_REPLY: 27,
-  SET_ASYNC: 28, METER_MOD: 29,
+  HELLO: 0,
+  ERROR: 1,
+  ECHO_REQUEST: 2,
+  ECHO_REPLY: 3,
+  EXPERIMENTER: 4,
+  FEATURES_REQUEST: 5,
+  FEATURES_REPLY: 6,
+  GET_CONFIG_REQUEST: 7,
+  GET_CONFIG_REPLY: 8,
+  SET_CONFIG: 9,
+  PACKET_IN: 10,
+  FLOW_REMOVED: 11,
+  PORT_STATUS: 12,
+  PACKET_OUT: 13,
+  FLOW_MOD: 14,
+  GROUP_MOD: 15,
+  PORT_MOD: 16,
+  TABLE_MOD: 17,
+  MULTIPART_REQUEST: 18,
+  MULTIPART_REPLY: 19,
+  BARRIER_REQUEST: 20,
+  BARRIER_REPLY: 21,
+  QUEUE_GET_CONFIG_REQUEST: 22,
+  QUEUE_GET_CONFIG_REPLY: 23,
+  ROLE_REQUEST: 24,
+  ROLE_REPLY: 25,
+  GET_ASYNC_REQUEST: 26,
+  GET_ASYNC_REPLY: 27,
+  SET_ASYNC: 28,
+  METER_MOD: 29,
 } as const;
 
 /** Reserved port numbers (ofp_port_no). */
 export const OFPP = {
-  MAX: 0xffffff00, IN_PORT: 0xfffffff8, TABLE: 0xfffffff9, NORMAL: 0xfffffffa, FLOOD: 0xfffffffb,
-  ALL: 0xfffffffc, CONTROLLER: 0xfffffffd, LOCAL: 0xfffffffe, ANY: 0xffffffff,
+  MAX: 0xffffff00,
+  IN_PORT: 0xfffffff8,
+  TABLE: 0xfffffff9,
+  NORMAL: 0xfffffffa,
+  FLOOD: 0xfffffffb,
+  ALL: 0xfffffffc,
+  CONTROLLER: 0xfffffffd,
+  LOCAL: 0xfffffffe,
+  ANY: 0xffffffff,
 } as const;
 
 export type ReservedPortName = 'in_port' | 'table' | 'normal' | 'flood' | 'all' | 'controller' | 'local' | 'any';
 
 export const RESERVED_PORTS: Record<ReservedPortName, number> = {
-  in_port: OFPP.IN_PORT, table: OFPP.TABLE, normal: OFPP.NORMAL, flood: OFPP.FLOOD, all: OFPP.ALL,
-  controller: OFPP.CONTROLLER, local: OFPP.LOCAL, any: OFPP.ANY,
+  in_port: OFPP.IN_PORT,
+  table: OFPP.TABLE,
+  normal: OFPP.NORMAL,
+  flood: OFPP.FLOOD,
+  all: OFPP.ALL,
+  controller: OFPP.CONTROLLER,
+  local: OFPP.LOCAL,
+  any: OFPP.ANY,
 };
 
 export const OFPG_ANY = 0xffffffff;
@@ -34,7 +71,11 @@ export const OFP_DEFAULT_PRIORITY = 0x8000;
 
 /** ofp_flow_mod_flags */
 export const OFPFF = {
-  SEND_FLOW_REM: 1, CHECK_OVERLAP: 2, RESET_COUNTS: 4, NO_PKT_COUNTS: 8, NO_BYT_COUNTS: 16,
+  SEND_FLOW_REM: 1,
+  CHECK_OVERLAP: 2,
+  RESET_COUNTS: 4,
+  NO_PKT_COUNTS: 8,
+  NO_BYT_COUNTS: 16,
 } as const;
 
 export const OFPMPF_REQ_MORE = 1;

@@ -5,7 +5,12 @@ import type { Instruction } from './types.js';
 import type { Writer } from './writer.js';
 
 export const OFPIT = {
-  GOTO_TABLE: 1, WRITE_METADATA: 2, WRITE_ACTIONS: 3, APPLY_ACTIONS: 4, CLEAR_ACTIONS: 5, METER: 6,
+  GOTO_TABLE: 1,
+  WRITE_METADATA: 2,
+  WRITE_ACTIONS: 3,
+  APPLY_ACTIONS: 4,
+  CLEAR_ACTIONS: 5,
+  METER: 6,
 } as const;
 
 function fixedLen(i: Reader, type: number, len: number, want: number, start: number): void {
@@ -25,9 +30,16 @@ export function readInstructions(r: Reader, len: number): Instruction[] {
     const i = s.sub(ilen, 'instruction');
     i.pos = start + 4;
     switch (type) {
-      case OFPIT.GOTO_TABLE: { fixedLen(i, type, ilen, 8, start); const tableId = i.u8(); i.pad(3); out.push({ type: 'goto_table', tableId }); break; }
+      case OFPIT.GOTO_TABLE: {
+        fixedLen(i, type, ilen, 8, start);
+        const tableId = i.u8();
+        i.pad(3);
+        out.push({ type: 'goto_table', tableId });
+        break;
+      }
       case OFPIT.WRITE_METADATA: {
-        fixedLen(i, type, ilen, 24, start); i.pad(4);
+        fixedLen(i, type, ilen, 24, start);
+        i.pad(4);
         out.push({ type: 'write_metadata', metadata: i.u64(), mask: i.u64() });
         break;
       }
@@ -38,9 +50,17 @@ export function readInstructions(r: Reader, len: number): Instruction[] {
         out.push({ type: type === OFPIT.APPLY_ACTIONS ? 'apply_actions' : 'write_actions', actions });
         break;
       }
-      case OFPIT.CLEAR_ACTIONS: fixedLen(i, type, ilen, 8, start); i.pad(4); out.push({ type: 'clear_actions' }); break;
-      case OFPIT.METER: fixedLen(i, type, ilen, 8, start); out.push({ type: 'meter', meterId: i.u32() }); break;
-      default: out.push({ type: 'unknown', raw: Buffer.from(s.buf.subarray(start, start + ilen)) });
+      case OFPIT.CLEAR_ACTIONS:
+        fixedLen(i, type, ilen, 8, start);
+        i.pad(4);
+        out.push({ type: 'clear_actions' });
+        break;
+      case OFPIT.METER:
+        fixedLen(i, type, ilen, 8, start);
+        out.push({ type: 'meter', meterId: i.u32() });
+        break;
+      default:
+        out.push({ type: 'unknown', raw: Buffer.from(s.buf.subarray(start, start + ilen)) });
     }
   }
   return out;
@@ -50,21 +70,42 @@ export function writeInstructions(w: Writer, list: readonly Instruction[]): void
   for (let k = 0; k < list.length; k++) {
     const ins = list[k]!;
     switch (ins.type) {
-      case 'goto_table': w.u16(OFPIT.GOTO_TABLE); w.u16(8); w.u8(ins.tableId); w.zero(3); break;
+      case 'goto_table':
+        w.u16(OFPIT.GOTO_TABLE);
+        w.u16(8);
+        w.u8(ins.tableId);
+        w.zero(3);
+        break;
       case 'write_metadata':
-        w.u16(OFPIT.WRITE_METADATA); w.u16(24); w.zero(4); w.u64(ins.metadata); w.u64(ins.mask);
+        w.u16(OFPIT.WRITE_METADATA);
+        w.u16(24);
+        w.zero(4);
+        w.u64(ins.metadata);
+        w.u64(ins.mask);
         break;
       case 'write_actions':
       case 'apply_actions': {
         const start = w.pos;
-        w.u16(ins.type === 'apply_actions' ? OFPIT.APPLY_ACTIONS : OFPIT.WRITE_ACTIONS); w.u16(0); w.zero(4);
+        w.u16(ins.type === 'apply_actions' ? OFPIT.APPLY_ACTIONS : OFPIT.WRITE_ACTIONS);
+        w.u16(0);
+        w.zero(4);
         writeActions(w, ins.actions);
         w.finish(start);
         break;
       }
-      case 'clear_actions': w.u16(OFPIT.CLEAR_ACTIONS); w.u16(8); w.zero(4); break;
-      case 'meter': w.u16(OFPIT.METER); w.u16(8); w.u32(ins.meterId); break;
-      case 'unknown': w.bytes(ins.raw); break;
+      case 'clear_actions':
+        w.u16(OFPIT.CLEAR_ACTIONS);
+        w.u16(8);
+        w.zero(4);
+        break;
+      case 'meter':
+        w.u16(OFPIT.METER);
+        w.u16(8);
+        w.u32(ins.meterId);
+        break;
+      case 'unknown':
+        w.bytes(ins.raw);
+        break;
     }
   }
 }

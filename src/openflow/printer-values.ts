@@ -15,7 +15,8 @@ export function toBig(v: FieldValue): bigint {
 }
 
 /** Fields ovs-ofctl prints in hexadecimal (MFS_HEXADECIMAL); the rest of the integers print in decimal. */
-const HEX_FIELDS = /^(x?reg\d+|metadata|tun_id(_nxm)?|ct_mark|ct_label|pkt_mark|recirc_id|dp_hash|tun_flags|tun_gbp_id|tun_gbp_flags|xxreg\d|eth_type(_nxm)?|ipv6_flabel|ipv6_label_nxm|tcp_flags(_nxm)?)$/;
+const HEX_FIELDS =
+  /^(x?reg\d+|metadata|tun_id(_nxm)?|ct_mark|ct_label|pkt_mark|recirc_id|dp_hash|tun_flags|tun_gbp_id|tun_gbp_flags|xxreg\d|eth_type(_nxm)?|ipv6_flabel|ipv6_label_nxm|tcp_flags(_nxm)?)$/;
 
 function ipv4Prefix(mask: string): number | undefined {
   const n = mask.split('.').reduce((a, o) => a * 256 + Number(o), 0);
@@ -62,9 +63,19 @@ export function formatValue(field: string, value: FieldValue, mask?: FieldValue)
 
 /** OVS's name for a field in set_field (mf->name). */
 const SET_FIELD_NAMES: Record<string, string> = {
-  ipv4_src: 'ip_src', ipv4_dst: 'ip_dst', icmpv4_type: 'icmp_type', icmpv4_code: 'icmp_code', ip_ecn: 'nw_ecn',
-  ip_proto: 'nw_proto', tun_ipv4_src: 'tun_src', tun_ipv4_dst: 'tun_dst', ipv6_flabel: 'ipv6_label',
-  ipv6_nd_target: 'nd_target', ipv6_nd_sll: 'nd_sll', ipv6_nd_tll: 'nd_tll', ip_ttl: 'nw_ttl',
+  ipv4_src: 'ip_src',
+  ipv4_dst: 'ip_dst',
+  icmpv4_type: 'icmp_type',
+  icmpv4_code: 'icmp_code',
+  ip_ecn: 'nw_ecn',
+  ip_proto: 'nw_proto',
+  tun_ipv4_src: 'tun_src',
+  tun_ipv4_dst: 'tun_dst',
+  ipv6_flabel: 'ipv6_label',
+  ipv6_nd_target: 'nd_target',
+  ipv6_nd_sll: 'nd_sll',
+  ipv6_nd_tll: 'nd_tll',
+  ip_ttl: 'nw_ttl',
 };
 
 export function setFieldName(field: string): string {
@@ -73,17 +84,41 @@ export function setFieldName(field: string): string {
 
 /** OXM basic fields whose OVS field has an NXM name (OVS prints subfields by NXM name when one exists). */
 const OXM_TO_NXM: Record<string, string> = {
-  eth_dst: 'NXM_OF_ETH_DST', eth_src: 'NXM_OF_ETH_SRC', eth_type: 'NXM_OF_ETH_TYPE', ip_proto: 'NXM_OF_IP_PROTO',
-  ipv4_src: 'NXM_OF_IP_SRC', ipv4_dst: 'NXM_OF_IP_DST', tcp_src: 'NXM_OF_TCP_SRC', tcp_dst: 'NXM_OF_TCP_DST',
-  udp_src: 'NXM_OF_UDP_SRC', udp_dst: 'NXM_OF_UDP_DST', icmpv4_type: 'NXM_OF_ICMP_TYPE',
-  icmpv4_code: 'NXM_OF_ICMP_CODE', arp_op: 'NXM_OF_ARP_OP', arp_spa: 'NXM_OF_ARP_SPA', arp_tpa: 'NXM_OF_ARP_TPA',
-  arp_sha: 'NXM_NX_ARP_SHA', arp_tha: 'NXM_NX_ARP_THA', ipv6_src: 'NXM_NX_IPV6_SRC', ipv6_dst: 'NXM_NX_IPV6_DST',
-  ipv6_flabel: 'NXM_NX_IPV6_LABEL', icmpv6_type: 'NXM_NX_ICMPV6_TYPE', icmpv6_code: 'NXM_NX_ICMPV6_CODE',
-  ipv6_nd_target: 'NXM_NX_ND_TARGET', ipv6_nd_sll: 'NXM_NX_ND_SLL', ipv6_nd_tll: 'NXM_NX_ND_TLL',
-  ip_ecn: 'NXM_NX_IP_ECN', tun_id: 'NXM_NX_TUN_ID', tcp_flags: 'NXM_NX_TCP_FLAGS',
+  eth_dst: 'NXM_OF_ETH_DST',
+  eth_src: 'NXM_OF_ETH_SRC',
+  eth_type: 'NXM_OF_ETH_TYPE',
+  ip_proto: 'NXM_OF_IP_PROTO',
+  ipv4_src: 'NXM_OF_IP_SRC',
+  ipv4_dst: 'NXM_OF_IP_DST',
+  tcp_src: 'NXM_OF_TCP_SRC',
+  tcp_dst: 'NXM_OF_TCP_DST',
+  udp_src: 'NXM_OF_UDP_SRC',
+  udp_dst: 'NXM_OF_UDP_DST',
+  icmpv4_type: 'NXM_OF_ICMP_TYPE',
+  icmpv4_code: 'NXM_OF_ICMP_CODE',
+  arp_op: 'NXM_OF_ARP_OP',
+  arp_spa: 'NXM_OF_ARP_SPA',
+  arp_tpa: 'NXM_OF_ARP_TPA',
+  arp_sha: 'NXM_NX_ARP_SHA',
+  arp_tha: 'NXM_NX_ARP_THA',
+  ipv6_src: 'NXM_NX_IPV6_SRC',
+  ipv6_dst: 'NXM_NX_IPV6_DST',
+  ipv6_flabel: 'NXM_NX_IPV6_LABEL',
+  icmpv6_type: 'NXM_NX_ICMPV6_TYPE',
+  icmpv6_code: 'NXM_NX_ICMPV6_CODE',
+  ipv6_nd_target: 'NXM_NX_ND_TARGET',
+  ipv6_nd_sll: 'NXM_NX_ND_SLL',
+  ipv6_nd_tll: 'NXM_NX_ND_TLL',
+  ip_ecn: 'NXM_NX_IP_ECN',
+  tun_id: 'NXM_NX_TUN_ID',
+  tcp_flags: 'NXM_NX_TCP_FLAGS',
 };
-const NXM0_NAMES: Record<string, string> = { ipv4_src_nxm: 'IP_SRC', ipv4_dst_nxm: 'IP_DST', icmpv4_type_nxm: 'ICMP_TYPE',
-  icmpv4_code_nxm: 'ICMP_CODE' };
+const NXM0_NAMES: Record<string, string> = {
+  ipv4_src_nxm: 'IP_SRC',
+  ipv4_dst_nxm: 'IP_DST',
+  icmpv4_type_nxm: 'ICMP_TYPE',
+  icmpv4_code_nxm: 'ICMP_CODE',
+};
 
 /** The NXM/OXM name ovs-ofctl uses for a field in subfield syntax (NXM_NX_REG0[0..15]). */
 export function nxmName(field: string): string {

@@ -50,10 +50,16 @@ export function writeIpv6(dst: Buffer, o: number, v: FieldValue, def: { name: st
 function writeUint(dst: Buffer, o: number, len: number, v: FieldValue, def: { name: string }): void {
   if (typeof v === 'number') {
     if (!Number.isInteger(v) || v < 0 || (len < 4 && v >= 2 ** (8 * len)) || v > 0xffffffff) bad(def, v);
-    for (let i = len - 1; i >= 0; i--) { dst[o + i] = v & 0xff; v = Math.floor(v / 256); }
+    for (let i = len - 1; i >= 0; i--) {
+      dst[o + i] = v & 0xff;
+      v = Math.floor(v / 256);
+    }
   } else if (typeof v === 'bigint') {
     if (v < 0n || v >= 1n << BigInt(8 * len)) bad(def, v);
-    for (let i = len - 1; i >= 0; i--) { dst[o + i] = Number(v & 0xffn); v >>= 8n; }
+    for (let i = len - 1; i >= 0; i--) {
+      dst[o + i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
   } else if (Buffer.isBuffer(v) && v.length === len) {
     v.copy(dst, o);
   } else bad(def, v);
@@ -64,24 +70,43 @@ export function writeValue(dst: Buffer, o: number, def: FieldDef, v: FieldValue)
   switch (def.kind) {
     case 'num':
       // Fast paths for in-range integers; everything else goes through the checked writer.
-      if (typeof v === 'number' && (v >>> 0) === v) {
+      if (typeof v === 'number' && v >>> 0 === v) {
         const len = def.len;
-        if (len === 4) { writeU32(dst, o, v); return; }
-        if (len === 2 && v <= 0xffff) { dst[o] = v >>> 8; dst[o + 1] = v; return; }
-        if (len === 1 && v <= 0xff) { dst[o] = v; return; }
+        if (len === 4) {
+          writeU32(dst, o, v);
+          return;
+        }
+        if (len === 2 && v <= 0xffff) {
+          dst[o] = v >>> 8;
+          dst[o + 1] = v;
+          return;
+        }
+        if (len === 1 && v <= 0xff) {
+          dst[o] = v;
+          return;
+        }
       }
       writeUint(dst, o, def.len, v, def);
       return;
     case 'big':
       if (typeof v === 'bigint' || typeof v === 'number') {
-        try { writeU64(dst, o, v); } catch { bad(def, v); }
+        try {
+          writeU64(dst, o, v);
+        } catch {
+          bad(def, v);
+        }
       } else writeUint(dst, o, 8, v, def);
       return;
-    case 'mac': return writeMac(dst, o, v, def);
-    case 'ipv4': return writeIpv4(dst, o, v, def);
-    case 'ipv6': return writeIpv6(dst, o, v, def);
-    case 'u128': return writeUint(dst, o, 16, typeof v === 'number' ? BigInt(v) : v, def);
-    case 'bytes': return writeUint(dst, o, def.len, v, def);
+    case 'mac':
+      return writeMac(dst, o, v, def);
+    case 'ipv4':
+      return writeIpv4(dst, o, v, def);
+    case 'ipv6':
+      return writeIpv6(dst, o, v, def);
+    case 'u128':
+      return writeUint(dst, o, 16, typeof v === 'number' ? BigInt(v) : v, def);
+    case 'bytes':
+      return writeUint(dst, o, def.len, v, def);
   }
 }
 
@@ -93,13 +118,19 @@ export function readValue(b: Buffer, o: number, def: FieldDef): FieldValue {
       return n;
     }
     case 'big': {
-      const hi = b.readUInt32BE(o), lo = b.readUInt32BE(o + 4);
+      const hi = b.readUInt32BE(o),
+        lo = b.readUInt32BE(o + 4);
       return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
     }
-    case 'mac': return macToString(b, o);
-    case 'ipv4': return readIpv4(b, o);
-    case 'ipv6': return readIpv6(b, o);
-    case 'u128': return (b.readBigUInt64BE(o) << 64n) | b.readBigUInt64BE(o + 8);
-    case 'bytes': return Buffer.from(b.subarray(o, o + def.len));
+    case 'mac':
+      return macToString(b, o);
+    case 'ipv4':
+      return readIpv4(b, o);
+    case 'ipv6':
+      return readIpv6(b, o);
+    case 'u128':
+      return (b.readBigUInt64BE(o) << 64n) | b.readBigUInt64BE(o + 8);
+    case 'bytes':
+      return Buffer.from(b.subarray(o, o + def.len));
   }
 }

@@ -62,7 +62,8 @@ export class Writer {
   u16(v: number): void {
     if ((v & 0xffff) !== v) throw new RangeError(`u16 out of range: ${v}`);
     if (this.pos + 2 > this.buf.length) this.ensure(2);
-    const b = this.buf, p = this.pos;
+    const b = this.buf,
+      p = this.pos;
     b[p] = v >>> 8;
     b[p + 1] = v;
     this.pos = p + 2;

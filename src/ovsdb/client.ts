@@ -61,7 +61,10 @@ export class OvsdbClient extends EventEmitter {
   readonly endpoint: Endpoint;
   readonly log: Logger;
 
-  private constructor(endpoint: string, private readonly opts: OvsdbClientOptions) {
+  private constructor(
+    endpoint: string,
+    private readonly opts: OvsdbClientOptions,
+  ) {
     super();
     this.endpoint = parseEndpoint(endpoint);
     this.log = (opts.logger ?? silentLogger).child({ component: 'ovsdb', endpoint });
@@ -173,7 +176,8 @@ export class OvsdbClient extends EventEmitter {
         this.wokenDuringAttempt = false;
         this.backoff.reset();
         this.lastError = undefined;
-        if (this.closing) this.session?.close(); // close() ran while we were connecting
+        if (this.closing)
+          this.session?.close(); // close() ran while we were connecting
         else if (reconnect) this.emit('reconnected');
       },
       (e: Error) => {
@@ -248,7 +252,11 @@ export class OvsdbClient extends EventEmitter {
         const extra: OvsdbError['extra'] = { opIndex: i, error: e.error };
         if (op) extra.op = op;
         if (e.details) extra.details = e.details;
-        throw new OvsdbError('transaction', `operation ${i}${op ? ` (${op})` : ''} failed: ${e.error}${e.details ? `: ${e.details}` : ''}`, extra);
+        throw new OvsdbError(
+          'transaction',
+          `operation ${i}${op ? ` (${op})` : ''} failed: ${e.error}${e.details ? `: ${e.details}` : ''}`,
+          extra,
+        );
       }
     });
     return decodeResults(ops, raw, schema);

@@ -92,7 +92,9 @@ export class MonitoredDb extends EventEmitter {
       const reqs: MonitorCondRequests = {};
       for (const [table, s] of Object.entries(this.spec)) {
         const ts = tableOf(this.schema, table);
-        const cols = (Array.isArray(s) ? s : (s as { columns?: readonly string[] }).columns) ?? Object.keys(ts.columns).filter((c) => !c.startsWith('_'));
+        const cols =
+          (Array.isArray(s) ? s : (s as { columns?: readonly string[] }).columns) ??
+          Object.keys(ts.columns).filter((c) => !c.startsWith('_'));
         for (const c of cols) if (!ts.columns[c]) throw new OvsdbError('schema', `no column ${c} in table ${table}`);
         this.columns.set(table, cols);
         const where = Array.isArray(s) ? undefined : (s as { where?: readonly Condition[] }).where;

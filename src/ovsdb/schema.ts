@@ -185,7 +185,8 @@ export function encodeDatum(v: ValueInput, t: ColumnType, where: string, sizeChe
     if (sizeCheck) checkSize(entries.length, t, where);
     return ['map', entries.map(([k, x]) => [encodeAtomFor(k, t.key, `${where} key`), encodeAtomFor(x, t.value!, `${where} value`)])];
   }
-  if (v instanceof Map || isPlainObject(v)) throw new OvsdbError('schema', `${where}: expected ${isScalar(t) ? 'an atom' : 'a set'}, got a map`);
+  if (v instanceof Map || isPlainObject(v))
+    throw new OvsdbError('schema', `${where}: expected ${isScalar(t) ? 'an atom' : 'a set'}, got a map`);
   if (Array.isArray(v)) {
     if (sizeCheck) checkSize(v.length, t, where);
     if (isScalar(t) && sizeCheck) return encodeAtomFor(v[0], t.key, where);

@@ -12,9 +12,7 @@ export interface TlsFiles {
 }
 
 export type Endpoint =
-  | { kind: 'unix'; path: string }
-  | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'ssl'; host: string; port: number };
+  { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number } | { kind: 'ssl'; host: string; port: number };
 
 /** Parses OVS-style active endpoints: unix:PATH, tcp:HOST:PORT, ssl:HOST:PORT ([v6] hosts allowed). */
 export function parseEndpoint(s: string): Endpoint {

@@ -100,5 +100,12 @@ function toVif(uuid: string, row: Row): Vif {
 }
 
 function sameVif(a: Vif, b: Vif): boolean {
-  return a.name === b.name && a.ofport === b.ofport && a.ifaceId === b.ifaceId && a.attachedMac === b.attachedMac && a.linkState === b.linkState && a.type === b.type;
+  return (
+    a.name === b.name &&
+    a.ofport === b.ofport &&
+    a.ifaceId === b.ifaceId &&
+    a.attachedMac === b.attachedMac &&
+    a.linkState === b.linkState &&
+    a.type === b.type
+  );
 }

@@ -20,7 +20,8 @@ export async function withRetry<T>(fn: () => Promise<T>, attempts = 8): Promise<
     try {
       return await fn();
     } catch (e) {
-      const conflict = e instanceof OvsdbError && e.code === 'transaction' && (e.extra.error === 'timed out' || e.extra.error === 'constraint violation');
+      const conflict =
+        e instanceof OvsdbError && e.code === 'transaction' && (e.extra.error === 'timed out' || e.extra.error === 'constraint violation');
       const retryAgain = e instanceof RetryError;
       if (!(conflict || retryAgain) || i + 1 >= attempts) throw e;
       await new Promise((r) => setTimeout(r, 5 * (i + 1)));
@@ -48,7 +49,12 @@ export function ensureBridge(c: OvsdbClient, o: EnsureBridgeOptions): Promise<{ 
   return withRetry(async () => {
     const [root, br] = await c.transact(OVS_DB, [
       { op: 'select', table: 'Open_vSwitch', where: [], columns: ['_uuid'] },
-      { op: 'select', table: 'Bridge', where: [['name', '==', o.name]], columns: ['_uuid', 'fail_mode', 'datapath_type', 'protocols', 'other_config'] },
+      {
+        op: 'select',
+        table: 'Bridge',
+        where: [['name', '==', o.name]],
+        columns: ['_uuid', 'fail_mode', 'datapath_type', 'protocols', 'other_config'],
+      },
     ]);
     const existing = br!.rows![0];
     if (existing) {
@@ -108,7 +114,9 @@ export function ensureBridge(c: OvsdbClient, o: EnsureBridgeOptions): Promise<{ 
 }
 
 async function bridgeRow(c: OvsdbClient, bridge: string, columns: string[]): Promise<Record<string, unknown>> {
-  const [br] = await c.transact(OVS_DB, [{ op: 'select', table: 'Bridge', where: [['name', '==', bridge]], columns: ['_uuid', ...columns] }]);
+  const [br] = await c.transact(OVS_DB, [
+    { op: 'select', table: 'Bridge', where: [['name', '==', bridge]], columns: ['_uuid', ...columns] },
+  ]);
   const row = br!.rows![0];
   if (!row) throw new OvsdbError('not-found', `no bridge ${bridge}`);
   return row;
@@ -124,7 +132,15 @@ export function nameTables(c: OvsdbClient, bridge: string, names: Map<number, st
     const nameOf = new Map(ft!.rows!.map((r) => [uuidOf(r).id, optional<string>(r.name)]));
     const ops: Operation[] = [
       // Guard: nobody changed the table map since we read it.
-      { op: 'wait', table: 'Bridge', where: [['_uuid', '==', uuid]], columns: ['flow_tables'], until: '==', rows: [{ flow_tables: current }], timeout: 0 },
+      {
+        op: 'wait',
+        table: 'Bridge',
+        where: [['_uuid', '==', uuid]],
+        columns: ['flow_tables'],
+        until: '==',
+        rows: [{ flow_tables: current }],
+        timeout: 0,
+      },
     ];
     const add = new Map<Atom, Atom>();
     for (const [n, name] of names) {
@@ -178,14 +194,19 @@ export async function ensureTunnelPortRow(c: OvsdbClient, bridge: string, o: Omi
       (o.name === undefined ? candidates.find((i) => stringMap(i.options).remote_ip === 'flow') : undefined);
     if (found) {
       const opts = stringMap(found.options);
-      const stale = Object.entries(want).filter(([k, v]) => opts[k] !== v).map(([k]) => k);
+      const stale = Object.entries(want)
+        .filter(([k, v]) => opts[k] !== v)
+        .map(([k]) => k);
       if (stale.length) {
         const r = await c.transact(OVS_DB, [
           {
             op: 'mutate',
             table: 'Interface',
             where: [['_uuid', '==', uuidOf(found)]],
-            mutations: [['options', 'delete', stale], ['options', 'insert', Object.fromEntries(stale.map((k) => [k, want[k as keyof typeof want]]))]],
+            mutations: [
+              ['options', 'delete', stale],
+              ['options', 'insert', Object.fromEntries(stale.map((k) => [k, want[k as keyof typeof want]]))],
+            ],
           },
         ]);
         if (r[0]!.count === 0) throw new RetryError('interface vanished');
@@ -210,15 +231,30 @@ export async function ensureTunnelPortRow(c: OvsdbClient, bridge: string, o: Omi
  * OvsdbError('transaction', error 'timed out') after timeoutMs. `signal` cancels the wait on the server.
  */
 export async function waitOfport(c: OvsdbClient, ifaceName: string, timeoutMs: number, o: { signal?: AbortSignal } = {}): Promise<number> {
-  const r = await c.transact(OVS_DB, [
-    { op: 'wait', table: 'Interface', where: [['name', '==', ifaceName]], columns: ['ofport'], until: '!=', rows: [{ ofport: [] }], timeout: timeoutMs },
-    { op: 'select', table: 'Interface', where: [['name', '==', ifaceName]], columns: ['ofport', 'error'] },
-  ], o);
+  const r = await c.transact(
+    OVS_DB,
+    [
+      {
+        op: 'wait',
+        table: 'Interface',
+        where: [['name', '==', ifaceName]],
+        columns: ['ofport'],
+        until: '!=',
+        rows: [{ ofport: [] }],
+        timeout: timeoutMs,
+      },
+      { op: 'select', table: 'Interface', where: [['name', '==', ifaceName]], columns: ['ofport', 'error'] },
+    ],
+    o,
+  );
   const row = r[1]!.rows![0];
   if (!row) throw new OvsdbError('not-found', `no interface ${ifaceName}`);
   const ofport = optional<number>(row.ofport);
   if (ofport === undefined || ofport <= 0) {
-    throw new OvsdbError('not-found', `interface ${ifaceName} has no valid ofport (${ofport}): ${optional<string>(row.error) ?? 'no error reported'}`);
+    throw new OvsdbError(
+      'not-found',
+      `interface ${ifaceName} has no valid ofport (${ofport}): ${optional<string>(row.error) ?? 'no error reported'}`,
+    );
   }
   return ofport;
 }

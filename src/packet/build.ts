@@ -85,7 +85,16 @@ function asParsed(f: ParsedFrame | Buffer): ParsedFrame {
 }
 
 /** Builds an ICMP message frame: header (type, code, rest) + data, IPv4 TTL 64. */
-function icmpFrame(dstMac: string, srcMac: string, vlans: readonly VlanTag[], ip: Omit<Ipv4Fields, 'protocol'>, type: number, code: number, rest: number, data: Buffer): Buffer {
+function icmpFrame(
+  dstMac: string,
+  srcMac: string,
+  vlans: readonly VlanTag[],
+  ip: Omit<Ipv4Fields, 'protocol'>,
+  type: number,
+  code: number,
+  rest: number,
+  data: Buffer,
+): Buffer {
   const icmpLen = ICMP_HEADER_LEN + data.length;
   const b = allocFrame(ethernetHeaderLength(vlans) + IPV4_HEADER_LEN + icmpLen);
   const ipOff = writeEthernet(b, 0, dstMac, srcMac, ETHERTYPE_IPV4, vlans);
@@ -124,7 +133,14 @@ export interface IcmpErrorOptions {
  * Returns null where RFC 1122 §3.2.2 / RFC 1812 §4.3.2.7 forbid an error: the original is an ICMP error, a
  * non-first fragment, or was sent from/to a broadcast/multicast/zero address.
  */
-export function buildIcmpError(type: number, code: number, original: ParsedFrame | Buffer, routerMac: string, routerIp: string, opts: IcmpErrorOptions = {}): Buffer | null {
+export function buildIcmpError(
+  type: number,
+  code: number,
+  original: ParsedFrame | Buffer,
+  routerMac: string,
+  routerIp: string,
+  opts: IcmpErrorOptions = {},
+): Buffer | null {
   const f = asParsed(original);
   const ip = f.ipv4;
   if (!ip) throw new PacketError('build', 'bad_value', 0, 'original frame has no IPv4 header');

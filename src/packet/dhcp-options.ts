@@ -94,7 +94,8 @@ export function optText(s: string): Buffer {
 }
 /** Reads a list of IPv4 addresses; throws PacketError unless the length is a multiple of 4. */
 export function readIps(v: Buffer, code: number): string[] {
-  if (v.length % 4 !== 0 || v.length === 0) throw new PacketError('dhcp', 'bad_option', 0, `option ${code} length ${v.length} not a multiple of 4`);
+  if (v.length % 4 !== 0 || v.length === 0)
+    throw new PacketError('dhcp', 'bad_option', 0, `option ${code} length ${v.length} not a multiple of 4`);
   const out: string[] = [];
   for (let i = 0; i < v.length; i += 4) out.push(intToIp(v.readUInt32BE(i)));
   return out;

@@ -76,7 +76,8 @@ export function parseDhcp(buf: Buffer, off: number, end: number): DhcpMessage {
   need('dhcp', off, DHCP_FIXED_LEN, end, 'fixed header and magic cookie');
   const hlen = buf[off + 2]!;
   if (hlen > 16) throw new PacketError('dhcp', 'bad_value', off + 2, `hlen ${hlen} > 16`);
-  if (buf.readUInt32BE(off + COOKIE_OFF) !== DHCP_MAGIC) throw new PacketError('dhcp', 'bad_magic', off + COOKIE_OFF, 'no DHCP magic cookie');
+  if (buf.readUInt32BE(off + COOKIE_OFF) !== DHCP_MAGIC)
+    throw new PacketError('dhcp', 'bad_magic', off + COOKIE_OFF, 'no DHCP magic cookie');
   const parts = new Map<number, Buffer[]>();
   scanOptionArea(buf, off + DHCP_FIXED_LEN, end, parts);
   const ov = parts.get(OPT.overload);

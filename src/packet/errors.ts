@@ -3,14 +3,7 @@ export type PacketLayer = 'ethernet' | 'vlan' | 'arp' | 'ipv4' | 'icmp' | 'udp' 
 
 /** Machine-readable reason, stable for counters and tests. */
 export type PacketErrorCode =
-  | 'truncated'
-  | 'bad_version'
-  | 'bad_header_length'
-  | 'bad_length'
-  | 'bad_value'
-  | 'bad_magic'
-  | 'bad_option'
-  | 'too_big';
+  'truncated' | 'bad_version' | 'bad_header_length' | 'bad_length' | 'bad_value' | 'bad_magic' | 'bad_option' | 'too_big';
 
 /**
  * The only error the packet library's parsers throw (builders given a malformed address string throw the

@@ -52,7 +52,14 @@ export function ethernetHeaderLength(vlans: readonly VlanTag[] = []): number {
 }
 
 /** Writes dst, src, VLAN tags and the ethertype at off; returns the offset of the L3 header. */
-export function writeEthernet(buf: Buffer, off: number, dst: string, src: string, etherType: number, vlans: readonly VlanTag[] = []): number {
+export function writeEthernet(
+  buf: Buffer,
+  off: number,
+  dst: string,
+  src: string,
+  etherType: number,
+  vlans: readonly VlanTag[] = [],
+): number {
   writeMac(buf, off, dst);
   writeMac(buf, off + 6, src);
   let p = off + 12;

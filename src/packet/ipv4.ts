@@ -39,7 +39,8 @@ export function parseIpv4(buf: Buffer, off: number): Ipv4Header {
   if (headerLength < IPV4_HEADER_LEN) throw new PacketError('ipv4', 'bad_header_length', off, `IHL ${headerLength}`);
   need('ipv4', off, headerLength, buf.length, 'header with options');
   const totalLength = buf.readUInt16BE(off + 2);
-  if (totalLength < headerLength) throw new PacketError('ipv4', 'bad_length', off + 2, `total length ${totalLength} < header ${headerLength}`);
+  if (totalLength < headerLength)
+    throw new PacketError('ipv4', 'bad_length', off + 2, `total length ${totalLength} < header ${headerLength}`);
   if (off + totalLength > buf.length) {
     throw new PacketError('ipv4', 'truncated', off + 2, `total length ${totalLength}, have ${buf.length - off}`);
   }

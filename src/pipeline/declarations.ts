@@ -49,8 +49,12 @@ function physical(field: string, offset: number, bits: number): { field: string;
   if (!x) return [{ field, from: offset, to: offset + bits }];
   const n = Number(x[1]);
   const out: { field: string; from: number; to: number }[] = [];
-  for (const [reg, base] of [[`reg${2 * n}`, 0], [`reg${2 * n + 1}`, 32]] as const) {
-    const from = Math.max(offset, base), to = Math.min(offset + bits, base + 32);
+  for (const [reg, base] of [
+    [`reg${2 * n}`, 0],
+    [`reg${2 * n + 1}`, 32],
+  ] as const) {
+    const from = Math.max(offset, base),
+      to = Math.min(offset + bits, base + 32);
     if (from < to) out.push({ field: reg, from: from - base, to: to - base });
   }
   return out;
@@ -69,7 +73,8 @@ export function parseRegisters(raw: unknown, source: string): Record<string, Reg
     const width = registerFieldWidth(r.field);
     if (width === undefined) throw new PipelineError(`${where}: unknown register field ${r.field} (metadata, reg0..reg15, xreg0..xreg7)`);
     const offset = r.offset === undefined ? 0 : r.offset;
-    if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) throw new PipelineError(`${where}: offset must be an integer >= 0`);
+    if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0)
+      throw new PipelineError(`${where}: offset must be an integer >= 0`);
     if (!Number.isInteger(r.bits) || r.bits < 1 || offset + r.bits > width)
       throw new PipelineError(`${where}: bits ${offset}..${offset + r.bits - 1} do not fit ${r.field} (${width} bits)`);
     const flags: Record<string, FlagDef> = {};

@@ -46,11 +46,15 @@ export function guardFlow(def: TableDef, f: GuardedFlow, tableName: (id: number)
   const refuse = (rule: GuardRule, detail: string): never => {
     throw new FlowGuardError(def.name, rule, detail);
   };
-  if (!Number.isInteger(f.priority) || f.priority < 0 || f.priority > 0xffff) refuse('priority', `priority ${f.priority} is not in 0..65535`);
+  if (!Number.isInteger(f.priority) || f.priority < 0 || f.priority > 0xffff)
+    refuse('priority', `priority ${f.priority} is not in 0..65535`);
   if (f.priority === 0) {
     if (f.match.length > 0) refuse('miss_match', 'a priority-0 flow is the table-miss flow and may not match anything');
   } else if (def.bands.length > 0 && !def.bands.some((b) => f.priority >= b.min && f.priority <= b.max)) {
-    refuse('priority', `priority ${f.priority} is in none of the declared bands (${def.bands.map((b) => `${b.name} ${b.min}..${b.max}`).join(', ')})`);
+    refuse(
+      'priority',
+      `priority ${f.priority} is in none of the declared bands (${def.bands.map((b) => `${b.name} ${b.min}..${b.max}`).join(', ')})`,
+    );
   }
   for (const m of f.match) {
     if (!def.matches.includes(m.field) && !PREREQUISITES.has(m.field)) refuse('match', `does not declare match field ${m.field}`);

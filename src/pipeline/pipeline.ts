@@ -37,7 +37,6 @@ export interface PriorityBand {
   max: number;
 }
 
-
 export interface CookieLayout {
   appShift: number;
   objectBits: number;
@@ -53,11 +52,11 @@ export interface Pipeline {
   opcodes: Record<string, OpcodeDef>;
 }
 
-
 /** `priorities: { name: 100, other: [1000, 1032] }`: a band is one priority or an inclusive range in 1..65535. */
 function parseBands(v: unknown, where: string): PriorityBand[] {
   if (v === undefined) return [];
-  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new PipelineError(`${where}: priorities must map band names to a priority or [min, max]`);
+  if (!v || typeof v !== 'object' || Array.isArray(v))
+    throw new PipelineError(`${where}: priorities must map band names to a priority or [min, max]`);
   return Object.entries(v as Record<string, unknown>).map(([name, b]) => {
     const [min, max] = typeof b === 'number' ? [b, b] : Array.isArray(b) && b.length === 2 ? (b as number[]) : [NaN, NaN];
     const ok = (p: number | undefined) => Number.isInteger(p) && p! >= 1 && p! <= 0xffff;
@@ -98,8 +97,7 @@ export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
     const where = `${source}: tables[${i}]`;
     if (typeof t.id !== 'number' || !Number.isInteger(t.id) || t.id < 0 || t.id > 253)
       throw new PipelineError(`${where}: id must be an integer 0..253`);
-    if (typeof t.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(t.name))
-      throw new PipelineError(`${where}: name must be lower_snake_case`);
+    if (typeof t.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(t.name)) throw new PipelineError(`${where}: name must be lower_snake_case`);
     if (typeof t.owner !== 'string') throw new PipelineError(`${where} (${t.name}): owner missing`);
     if (t.miss !== 'drop' && t.miss !== 'next' && t.miss !== 'controller')
       throw new PipelineError(`${where} (${t.name}): miss must be drop, next or controller`);

@@ -60,7 +60,8 @@ export class PipelineTables {
     const r = this.pipeline.registers[name];
     if (!r) throw new PipelineError(`unknown register ${name}`);
     // A register sharing its field would need masks and shifts everywhere: refused until code needs one.
-    if (r.offset !== 0 || r.bits !== registerFieldWidth(r.field)) throw new PipelineError(`register ${name} is part of ${r.field}; only whole-field registers are addressable`);
+    if (r.offset !== 0 || r.bits !== registerFieldWidth(r.field))
+      throw new PipelineError(`register ${name} is part of ${r.field}; only whole-field registers are addressable`);
     return r.field;
   }
 
@@ -117,7 +118,8 @@ export class PipelineTables {
     const def = this.pipeline.tables.find((t) => t.id === f.tableId);
     if (!def) throw new FlowGuardError(`#${f.tableId}`, 'table', 'no such table in the pipeline');
     const { app } = this.decodeCookie(f.cookie);
-    if (app !== def.owner && app !== 'pipeline') throw new FlowGuardError(def.name, 'owner', `app ${app ?? '?'} may not write it (owned by ${def.owner})`);
+    if (app !== def.owner && app !== 'pipeline')
+      throw new FlowGuardError(def.name, 'owner', `app ${app ?? '?'} may not write it (owned by ${def.owner})`);
     guardFlow(def, f, (id) => this.nameOf(id));
   }
 
@@ -142,7 +144,8 @@ export class PipelineTables {
     return this.pipeline.tables.map((t) => {
       const instructions: Instruction[] = [];
       if (t.miss === 'next') instructions.push({ type: 'goto_table', tableId: this.id(t.next[0]!) });
-      if (t.miss === 'controller') instructions.push({ type: 'apply_actions', actions: [this.forApp(t.owner).toController(t.missOpcode!)] });
+      if (t.miss === 'controller')
+        instructions.push({ type: 'apply_actions', actions: [this.forApp(t.owner).toController(t.missOpcode!)] });
       return {
         table: t.name,
         tableId: t.id,

@@ -48,14 +48,29 @@ export async function dhcpLease(netns: string, script: string, timeoutS = 10): P
   const t0 = performance.now();
   // -T 1: one DISCOVER per second instead of every 3 s; -n: give up after `tries`; -q: exit once bound;
   // -O mtu: servers that send only requested options (dnsmasq) then include the MTU.
-  const r = await netnsExec(netns, ['busybox', 'udhcpc', '-f', '-n', '-q', '-t', String(tries), '-T', '1', '-O', 'mtu', '-i', 'eth0', '-s', script], (tries + 5) * 1000);
+  const r = await netnsExec(
+    netns,
+    ['busybox', 'udhcpc', '-f', '-n', '-q', '-t', String(tries), '-T', '1', '-O', 'mtu', '-i', 'eth0', '-s', script],
+    (tries + 5) * 1000,
+  );
   const ms = performance.now() - t0;
   const line = r.stdout.split('\n').find((l) => l.startsWith(MARK));
   if (r.code !== 0 || !line) throw new Error(`no DHCP lease in ${netns} (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
-  const kv = Object.fromEntries(line.slice(MARK.length + 1).split(' ').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+  const kv = Object.fromEntries(
+    line
+      .slice(MARK.length + 1)
+      .split(' ')
+      .map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]),
+  );
   const num = (v: string | undefined) => (v ? Number(v) : undefined);
   return {
-    ip: kv.ip!, mask: Number(kv.mask), router: kv.router || undefined, serverId: kv.serverid || undefined,
-    leaseSeconds: num(kv.lease), mtu: num(kv.mtu), dns: kv.dns ? kv.dns.split(',') : undefined, ms,
+    ip: kv.ip!,
+    mask: Number(kv.mask),
+    router: kv.router || undefined,
+    serverId: kv.serverid || undefined,
+    leaseSeconds: num(kv.lease),
+    mtu: num(kv.mtu),
+    dns: kv.dns ? kv.dns.split(',') : undefined,
+    ms,
   };
 }

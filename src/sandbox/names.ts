@@ -40,8 +40,7 @@ export function hashMod(s: string, n: number): number {
 export const tunnelIp = (subnetIndex: number, hostIndex: number) => `172.31.${subnetIndex}.${hostIndex}`;
 
 /** Locally administered MAC of host i's br-phy in sandbox subnet s. */
-export const tunnelMac = (subnetIndex: number, hostIndex: number) =>
-  `02:77:76:${hex(subnetIndex)}:00:${hex(hostIndex)}`;
+export const tunnelMac = (subnetIndex: number, hostIndex: number) => `02:77:76:${hex(subnetIndex)}:00:${hex(hostIndex)}`;
 
 /** A locally administered unicast MAC derived from the sandbox prefix and VM name. */
 export function vmMac(prefix: string, vm: string): string {

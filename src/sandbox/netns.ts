@@ -30,7 +30,11 @@ export async function createNetns(name: string): Promise<boolean> {
 export async function netnsPids(name: string): Promise<number[]> {
   const r = await execCmd(['ip', 'netns', 'pids', name]);
   if (r.code !== 0) return [];
-  return r.stdout.split(/\s+/).filter(Boolean).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  return r.stdout
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
 }
 
 /** Deletes a namespace; a missing one is not an error. Its virtual links go with it. */

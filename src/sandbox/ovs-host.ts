@@ -88,11 +88,23 @@ export async function startOvsHost(opts: StartOvsHostOptions): Promise<OvsHost> 
   const host = ovsHostHandle({ name: opts.name, netns, runDir, ownsNetns, ownsRunDir, logger: opts.logger });
   try {
     await host.start();
-    if ((opts.createBridge ?? true) && (await execCmd(['ovs-vsctl', `--db=unix:${host.dbSock}`, '--timeout=10', 'br-exists', 'br-int'])).code !== 0) {
+    if (
+      (opts.createBridge ?? true) &&
+      (await execCmd(['ovs-vsctl', `--db=unix:${host.dbSock}`, '--timeout=10', 'br-exists', 'br-int'])).code !== 0
+    ) {
       // Without --no-wait, ovs-vsctl returns once ovs-vswitchd has applied the change.
       await host.vsctl([
-        '--may-exist', 'add-br', 'br-int', '--', 'set', 'Bridge', 'br-int', 'datapath_type=netdev',
-        'protocols=OpenFlow13', 'fail_mode=secure', 'other_config:disable-in-band=true',
+        '--may-exist',
+        'add-br',
+        'br-int',
+        '--',
+        'set',
+        'Bridge',
+        'br-int',
+        'datapath_type=netdev',
+        'protocols=OpenFlow13',
+        'fail_mode=secure',
+        'other_config:disable-in-band=true',
       ]);
       await host.start(); // both daemons already run: this only waits for br-int's mgmt socket
     }
@@ -123,7 +135,8 @@ export function ovsHostHandle(opts: OvsHostHandleOptions): OvsHost {
   const env = { ...process.env, OVS_RUNDIR: runDir, OVS_LOGDIR: runDir, OVS_DBDIR: runDir };
 
   const mgmtSock = (bridge = 'br-int') => join(runDir, `${bridge}.mgmt`);
-  const vsctl = (args: string[]) => run(['ovs-vsctl', `--db=unix:${dbSock}`, `--timeout=${CMD_TIMEOUT_MS / 1000}`, ...args], { timeoutMs: CMD_TIMEOUT_MS + 5_000 });
+  const vsctl = (args: string[]) =>
+    run(['ovs-vsctl', `--db=unix:${dbSock}`, `--timeout=${CMD_TIMEOUT_MS / 1000}`, ...args], { timeoutMs: CMD_TIMEOUT_MS + 5_000 });
   const ofctl = (args: string[]) => run(['ovs-ofctl', ...args], { timeoutMs: CMD_TIMEOUT_MS });
   const appctl = (args: string[]) => run(['ovs-appctl', '-t', f.vswitchdCtl, ...args], { timeoutMs: CMD_TIMEOUT_MS });
   const exec = (cmd: string[]) => netnsExec(netns, cmd, CMD_TIMEOUT_MS);
@@ -156,15 +169,30 @@ export function ovsHostHandle(opts: OvsHostHandleOptions): OvsHost {
       // A killed server leaves its socket behind; it belongs to nobody now.
       await unlink(dbSock).catch(() => undefined);
       const logFile = join(runDir, 'ovsdb.log');
-      await daemon('ovsdb-server', ovsdbServerCommand({ db: f.db, sock: dbSock, pidfile: f.ovsdbPid, unixctl: f.ovsdbCtl, logFile }), logFile);
-      await waitFor(`ovsdb-server of ${opts.name}`, () => answers(['ovs-vsctl', `--db=unix:${dbSock}`, '--timeout=5', '--no-wait', 'init']));
+      await daemon(
+        'ovsdb-server',
+        ovsdbServerCommand({ db: f.db, sock: dbSock, pidfile: f.ovsdbPid, unixctl: f.ovsdbCtl, logFile }),
+        logFile,
+      );
+      await waitFor(`ovsdb-server of ${opts.name}`, () =>
+        answers(['ovs-vsctl', `--db=unix:${dbSock}`, '--timeout=5', '--no-wait', 'init']),
+      );
       log.debug({ pid: await readPidfile(f.ovsdbPid) }, 'ovsdb-server up');
     }
     if (running.vswitchd === undefined) {
-      await daemon('ovs-vswitchd', [
-        'ovs-vswitchd', `unix:${dbSock}`, `--pidfile=${f.vswitchdPid}`, `--unixctl=${f.vswitchdCtl}`,
-        `--log-file=${join(runDir, 'vswitchd.log')}`, '--detach', '--no-chdir',
-      ], join(runDir, 'vswitchd.log'));
+      await daemon(
+        'ovs-vswitchd',
+        [
+          'ovs-vswitchd',
+          `unix:${dbSock}`,
+          `--pidfile=${f.vswitchdPid}`,
+          `--unixctl=${f.vswitchdCtl}`,
+          `--log-file=${join(runDir, 'vswitchd.log')}`,
+          '--detach',
+          '--no-chdir',
+        ],
+        join(runDir, 'vswitchd.log'),
+      );
       await waitFor(`ovs-vswitchd of ${opts.name}`, () => answers(['ovs-appctl', '-t', f.vswitchdCtl, 'version']));
       log.debug({ pid: await readPidfile(f.vswitchdPid) }, 'ovs-vswitchd up');
     }
@@ -173,7 +201,10 @@ export function ovsHostHandle(opts: OvsHostHandleOptions): OvsHost {
   };
 
   const waitForMgmt = (br: string) =>
-    waitFor(`${br} management socket of ${opts.name}`, () => existsSync(mgmtSock(br)) && answers(['ovs-ofctl', '-O', 'OpenFlow13', 'show', mgmtSock(br)]));
+    waitFor(
+      `${br} management socket of ${opts.name}`,
+      () => existsSync(mgmtSock(br)) && answers(['ovs-ofctl', '-O', 'OpenFlow13', 'show', mgmtSock(br)]),
+    );
 
   const stop = async (o: StopOvsOptions = {}) => {
     const p = await pids();

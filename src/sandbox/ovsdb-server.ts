@@ -29,8 +29,12 @@ export interface OvsdbServerArgs {
 /** The ovsdb-server command line (argv[0] included). */
 export function ovsdbServerCommand(o: OvsdbServerArgs): string[] {
   return [
-    'ovsdb-server', o.db, `--remote=punix:${o.sock}`, ...(o.remotes ?? []).map((r) => `--remote=${r}`),
-    `--unixctl=${o.unixctl}`, `--log-file=${o.logFile}`,
+    'ovsdb-server',
+    o.db,
+    `--remote=punix:${o.sock}`,
+    ...(o.remotes ?? []).map((r) => `--remote=${r}`),
+    `--unixctl=${o.unixctl}`,
+    `--log-file=${o.logFile}`,
     ...(o.pidfile ? [`--pidfile=${o.pidfile}`, '--detach', '--no-chdir'] : ['-vfile:info', '-vconsole:off']),
     ...(o.extra ?? []),
   ];

@@ -40,7 +40,11 @@ export function execCmd(cmd: readonly string[], opts: RunOptions = {}): Promise<
         const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean };
         // A spawn failure (ENOENT) has a string code; a killed process has a null exit code.
         const code = typeof e.code === 'number' ? e.code : 127;
-        resolve({ stdout: stdout ?? '', stderr: (stderr ?? '') + (typeof e.code === 'string' ? e.message : '') + (e.killed ? ' (killed: timeout)' : ''), code });
+        resolve({
+          stdout: stdout ?? '',
+          stderr: (stderr ?? '') + (typeof e.code === 'string' ? e.message : '') + (e.killed ? ' (killed: timeout)' : ''),
+          code,
+        });
       },
     );
   });

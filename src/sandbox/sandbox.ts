@@ -14,7 +14,18 @@ import { netnsExec } from './netns.js';
 import { ovsHostHandle, startOvsHost, type OvsHost, type StopOvsOptions } from './ovs-host.js';
 import { processStartTime } from './proc.js';
 import type { ExecResult } from './run.js';
-import { ENCAPS, STATE_FILE, listStates, readState, sandboxBaseDir, writeState, type Encap, type HostState, type SandboxState, type VmState } from './state.js';
+import {
+  ENCAPS,
+  STATE_FILE,
+  listStates,
+  readState,
+  sandboxBaseDir,
+  writeState,
+  type Encap,
+  type HostState,
+  type SandboxState,
+  type VmState,
+} from './state.js';
 import { runDirOf, sweep, teardown } from './teardown.js';
 import { attachHost, configureTunnelEndpoint, createUnderlay, ensureTunnelPorts, seedNeighbors } from './underlay.js';
 import { createVm, deleteVm } from './vm.js';
@@ -74,15 +85,28 @@ export class Sandbox {
     private readonly log: Logger,
   ) {}
 
-  get name(): string { return this.state.name; }
-  get prefix(): string { return this.state.prefix; }
-  get runDir(): string { return this.state.runDir; }
-  get encap(): Encap { return this.state.encap; }
-  get hosts(): SandboxHost[] { return this.state.hosts.map((h) => this.hostView(h)); }
-  get vms(): SandboxVm[] { return [...this.state.vms]; }
+  get name(): string {
+    return this.state.name;
+  }
+  get prefix(): string {
+    return this.state.prefix;
+  }
+  get runDir(): string {
+    return this.state.runDir;
+  }
+  get encap(): Encap {
+    return this.state.encap;
+  }
+  get hosts(): SandboxHost[] {
+    return this.state.hosts.map((h) => this.hostView(h));
+  }
+  get vms(): SandboxVm[] {
+    return [...this.state.vms];
+  }
 
   static async up(opts: SandboxUpOptions): Promise<Sandbox> {
-    if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 200) throw new Error(`hosts must be an integer 1..200, got ${opts.hosts}`);
+    if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 200)
+      throw new Error(`hosts must be an integer 1..200, got ${opts.hosts}`);
     const encap = opts.encap ?? 'vxlan';
     if (!ENCAPS.includes(encap)) throw new Error(`encap must be one of ${ENCAPS.join(', ')}, got ${String(encap)}`);
     const prefix = opts.prefix ?? randomPrefix();
@@ -94,10 +118,18 @@ export class Sandbox {
     await mkdir(runDir, { recursive: true });
     const tunnels = opts.tunnels === true ? [encap] : opts.tunnels === false || opts.tunnels === undefined ? [] : opts.tunnels;
     const state: SandboxState = {
-      version: 1, name, prefix, runDir, encap, tunnels,
+      version: 1,
+      name,
+      prefix,
+      runDir,
+      encap,
+      tunnels,
       subnetIndex: await pickSubnet(prefix),
       owner: opts.persistent ? null : { pid: process.pid, startTime: await processStartTime(process.pid) },
-      createdAt: new Date().toISOString(), nextVmIndex: 1, hosts: [], vms: [],
+      createdAt: new Date().toISOString(),
+      nextVmIndex: 1,
+      hosts: [],
+      vms: [],
     };
     await writeState(state);
     const sb = new Sandbox(state, (opts.logger ?? silentLogger).child({ sandbox: name }));
@@ -108,7 +140,11 @@ export class Sandbox {
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
       const made = settled.map((r) => (r as PromiseFulfilledResult<HostState>).value);
-      for (const h of made) await seedNeighbors(sb.ovsOf(h), state.hosts.filter((p) => p !== h));
+      for (const h of made)
+        await seedNeighbors(
+          sb.ovsOf(h),
+          state.hosts.filter((p) => p !== h),
+        );
     } catch (err) {
       await teardown(state, sb.log).catch(() => undefined);
       throw err;
@@ -125,7 +161,11 @@ export class Sandbox {
       state = await readState(runDir);
     } catch (err) {
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
-      throw new Error(missing ? `no sandbox "${runDirOrName}" (no ${join(runDir, STATE_FILE)}): run up first` : `sandbox at ${runDir}: ${(err as Error).message}`);
+      throw new Error(
+        missing
+          ? `no sandbox "${runDirOrName}" (no ${join(runDir, STATE_FILE)}): run up first`
+          : `sandbox at ${runDir}: ${(err as Error).message}`,
+      );
     }
     return new Sandbox(state, (opts.logger ?? silentLogger).child({ sandbox: state.name }));
   }
@@ -151,7 +191,10 @@ export class Sandbox {
     const index = Math.max(0, ...this.state.hosts.map((h) => h.index)) + 1;
     if (index > 254) throw new Error('no host address left in the /24');
     const h = await this.createHost(index);
-    await seedNeighbors(this.ovsOf(h), this.state.hosts.filter((p) => p !== h));
+    await seedNeighbors(
+      this.ovsOf(h),
+      this.state.hosts.filter((p) => p !== h),
+    );
     for (const p of this.state.hosts) {
       if (p !== h && (await this.ovsOf(p).pids()).vswitchd !== undefined) await seedNeighbors(this.ovsOf(p), [h]);
     }
@@ -175,8 +218,16 @@ export class Sandbox {
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 9000) throw new Error(`bad mtu ${mtu}`);
     const k = this.state.nextVmIndex++;
     const vm: VmState = {
-      name, host: host.name, netns: names.vmNetns(this.prefix, name), ifname: names.vmPort(this.prefix, k),
-      portId: opts.portId, mac, ip: opts.ip, gateway: opts.gateway, dhcp: opts.dhcp ?? false, mtu,
+      name,
+      host: host.name,
+      netns: names.vmNetns(this.prefix, name),
+      ifname: names.vmPort(this.prefix, k),
+      portId: opts.portId,
+      mac,
+      ip: opts.ip,
+      gateway: opts.gateway,
+      dhcp: opts.dhcp ?? false,
+      mtu,
     };
     this.state.vms.push(vm); // recorded first: a crash mid-way still leaves a trace for down/sweep
     await this.save();
@@ -231,7 +282,10 @@ export class Sandbox {
     const ovs = this.ovsOf(h);
     await ovs.start();
     await configureTunnelEndpoint(h, ovs);
-    await seedNeighbors(ovs, this.state.hosts.filter((p) => p !== h));
+    await seedNeighbors(
+      ovs,
+      this.state.hosts.filter((p) => p !== h),
+    );
     await ensureTunnelPorts(ovs, h, this.state.tunnels);
   }
 
@@ -267,9 +321,15 @@ export class Sandbox {
   private async createHost(index: number): Promise<HostState> {
     const name = `hv${index}`;
     const h: HostState = {
-      name, index, netns: names.hostNetns(this.prefix, name), runDir: join(this.runDir, name),
-      tunnelIp: tunnelIp(this.state.subnetIndex, index), tunnelMac: tunnelMac(this.state.subnetIndex, index),
-      uplink: names.uplink(this.prefix, index), extras: {}, processes: {},
+      name,
+      index,
+      netns: names.hostNetns(this.prefix, name),
+      runDir: join(this.runDir, name),
+      tunnelIp: tunnelIp(this.state.subnetIndex, index),
+      tunnelMac: tunnelMac(this.state.subnetIndex, index),
+      uplink: names.uplink(this.prefix, index),
+      extras: {},
+      processes: {},
     };
     this.state.hosts.push(h);
     this.state.hosts.sort((a, b) => a.index - b.index);
@@ -299,8 +359,14 @@ export class Sandbox {
 
   private hostView(h: HostState): SandboxHost {
     return {
-      name: h.name, index: h.index, netns: h.netns, ovs: this.ovsOf(h), tunnelIp: h.tunnelIp, tunnelMac: h.tunnelMac,
-      vms: this.state.vms.filter((v) => v.host === h.name), extras: h.extras,
+      name: h.name,
+      index: h.index,
+      netns: h.netns,
+      ovs: this.ovsOf(h),
+      tunnelIp: h.tunnelIp,
+      tunnelMac: h.tunnelMac,
+      vms: this.state.vms.filter((v) => v.host === h.name),
+      extras: h.extras,
     };
   }
 

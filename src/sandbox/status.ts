@@ -49,7 +49,15 @@ export interface SandboxStatus {
 
 /** ofport of every Interface of a host, by name ({} when ovsdb-server is down). */
 async function ofports(ovs: OvsHost): Promise<Map<string, number>> {
-  const r = await execCmd(['ovs-vsctl', `--db=unix:${ovs.dbSock}`, '--timeout=5', '--format=json', '--columns=name,ofport', 'list', 'Interface']);
+  const r = await execCmd([
+    'ovs-vsctl',
+    `--db=unix:${ovs.dbSock}`,
+    '--timeout=5',
+    '--format=json',
+    '--columns=name,ofport',
+    'list',
+    'Interface',
+  ]);
   const out = new Map<string, number>();
   if (r.code !== 0) return out;
   const table = JSON.parse(r.stdout) as { data: [string, number | unknown][] };
@@ -70,21 +78,42 @@ export async function statusOf(state: SandboxState, ovsOf: (h: HostState) => Ovs
       const running = p.vswitchd !== undefined;
       const agent = agentOf(h.extras);
       return {
-        name: h.name, netns: h.netns, runDir: h.runDir, dbSock: ovs.dbSock, mgmtSock: ovs.mgmtSock(),
-        vswitchdCtl: join(h.runDir, 'vswitchd.ctl'), tunnelIp: h.tunnelIp, tunnelMac: h.tunnelMac,
+        name: h.name,
+        netns: h.netns,
+        runDir: h.runDir,
+        dbSock: ovs.dbSock,
+        mgmtSock: ovs.mgmtSock(),
+        vswitchdCtl: join(h.runDir, 'vswitchd.ctl'),
+        tunnelIp: h.tunnelIp,
+        tunnelMac: h.tunnelMac,
         running: { ovsdb: p.ovsdb ?? null, vswitchd: p.vswitchd ?? null },
         ...(agent ? { agent } : {}),
         extras: h.extras,
-        vms: state.vms.filter((v) => v.host === h.name).map((v) => ({
-          name: v.name, netns: v.netns, portId: v.portId, mac: v.mac, ip: v.ip ?? null, gateway: v.gateway ?? null,
-          dhcp: v.dhcp, mtu: v.mtu, ifname: v.ifname, ofport: running ? ports.get(v.ifname) ?? null : null,
-        })),
+        vms: state.vms
+          .filter((v) => v.host === h.name)
+          .map((v) => ({
+            name: v.name,
+            netns: v.netns,
+            portId: v.portId,
+            mac: v.mac,
+            ip: v.ip ?? null,
+            gateway: v.gateway ?? null,
+            dhcp: v.dhcp,
+            mtu: v.mtu,
+            ifname: v.ifname,
+            ofport: running ? (ports.get(v.ifname) ?? null) : null,
+          })),
       };
     }),
   );
   return {
-    name: state.name, prefix: state.prefix, runDir: state.runDir, encap: state.encap, tunnels: state.tunnels,
+    name: state.name,
+    prefix: state.prefix,
+    runDir: state.runDir,
+    encap: state.encap,
+    tunnels: state.tunnels,
     underlay: { netns: names.underlayNetns(state.prefix), subnet: `172.31.${state.subnetIndex}.0/24` },
-    owner: state.owner ? { pid: state.owner.pid } : null, hosts,
+    owner: state.owner ? { pid: state.owner.pid } : null,
+    hosts,
   };
 }

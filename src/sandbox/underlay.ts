@@ -28,8 +28,20 @@ export async function attachHost(prefix: string, host: HostState, ovs: OvsHost):
   await run(['ip', '-n', ul, 'link', 'set', uport, 'master', 'br-ul', 'up']);
   await run(['ip', '-n', host.netns, 'link', 'set', host.uplink, 'up']);
   await ovs.vsctl([
-    '--may-exist', 'add-br', 'br-phy', '--', 'set', 'Bridge', 'br-phy', 'datapath_type=netdev',
-    `other_config:hwaddr="${host.tunnelMac}"`, '--', '--may-exist', 'add-port', 'br-phy', host.uplink,
+    '--may-exist',
+    'add-br',
+    'br-phy',
+    '--',
+    'set',
+    'Bridge',
+    'br-phy',
+    'datapath_type=netdev',
+    `other_config:hwaddr="${host.tunnelMac}"`,
+    '--',
+    '--may-exist',
+    'add-port',
+    'br-phy',
+    host.uplink,
   ]);
   await configureTunnelEndpoint(host, ovs);
 }
@@ -57,8 +69,18 @@ export async function ensureTunnelPorts(ovs: OvsHost, host: HostState, encaps: r
   for (const encap of encaps) {
     const port = names.tunnelPort(encap);
     await ovs.vsctl([
-      '--may-exist', 'add-port', 'br-int', port, '--', 'set', 'Interface', port, `type=${encap}`,
-      'options:remote_ip=flow', 'options:key=flow', `options:local_ip=${host.tunnelIp}`,
+      '--may-exist',
+      'add-port',
+      'br-int',
+      port,
+      '--',
+      'set',
+      'Interface',
+      port,
+      `type=${encap}`,
+      'options:remote_ip=flow',
+      'options:key=flow',
+      `options:local_ip=${host.tunnelIp}`,
     ]);
   }
 }

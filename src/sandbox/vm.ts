@@ -12,7 +12,25 @@ export async function createVm(vm: VmState, host: HostState, ovs: OvsHost): Prom
   const ns = vm.netns;
   const mtu = String(vm.mtu);
   await createNetns(ns);
-  await run(['ip', '-n', host.netns, 'link', 'add', vm.ifname, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', mtu, 'netns', ns]);
+  await run([
+    'ip',
+    '-n',
+    host.netns,
+    'link',
+    'add',
+    vm.ifname,
+    'mtu',
+    mtu,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'eth0',
+    'mtu',
+    mtu,
+    'netns',
+    ns,
+  ]);
   await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'address', vm.mac]);
   // No partial checksums into the userspace datapath (they would leave the VM wrong on the wire).
   await run(['ip', 'netns', 'exec', ns, 'ethtool', '-K', 'eth0', 'tx', 'off']);
@@ -28,8 +46,16 @@ export async function createVm(vm: VmState, host: HostState, ovs: OvsHost): Prom
 /** Adds the VM's port to br-int in one transaction; resolves once ovs-vswitchd has applied it. */
 export async function plugVm(vm: VmState, ovs: OvsHost): Promise<void> {
   await ovs.vsctl([
-    '--may-exist', 'add-port', 'br-int', vm.ifname, '--', 'set', 'Interface', vm.ifname,
-    `external_ids:iface-id="${vm.portId}"`, `external_ids:attached-mac="${vm.mac}"`,
+    '--may-exist',
+    'add-port',
+    'br-int',
+    vm.ifname,
+    '--',
+    'set',
+    'Interface',
+    vm.ifname,
+    `external_ids:iface-id="${vm.portId}"`,
+    `external_ids:attached-mac="${vm.mac}"`,
   ]);
 }
 

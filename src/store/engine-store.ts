@@ -3,7 +3,21 @@
  * background keep-alives of the leases it granted: closing a handle that does not own the engine
  * stops them without revoking, so its leases expire by TTL — how an agent crash looks to others.
  */
-import { StoreError, type Compare, type GrantOptions, type KeyValue, type Lease, type RangeResult, type ReadOp, type ReadResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
+import {
+  StoreError,
+  type Compare,
+  type GrantOptions,
+  type KeyValue,
+  type Lease,
+  type RangeResult,
+  type ReadOp,
+  type ReadResult,
+  type Store,
+  type TxnOp,
+  type TxnResult,
+  type Watch,
+  type WatchHandlers,
+} from './types.js';
 import type { Engine } from './engine.js';
 
 export class EngineStore implements Store {
@@ -81,14 +95,17 @@ export class EngineStore implements Store {
     };
     if (opts.keepAlive !== false) {
       // Refresh at a third of the TTL, like etcd clients, so one missed tick does not lose the lease.
-      timer = setInterval(() => {
-        const lost = (err: Error): void => {
-          stop();
-          opts.onLost?.(err);
-        };
-        if (!this.engine.hasLease(rec.id)) return lost(new StoreError(`lease ${rec.id} expired or was revoked`, 'INVALID'));
-        this.engine.keepAlive(rec.id).catch((err: Error) => lost(err));
-      }, Math.max(50, (ttlSeconds * 1000) / 3));
+      timer = setInterval(
+        () => {
+          const lost = (err: Error): void => {
+            stop();
+            opts.onLost?.(err);
+          };
+          if (!this.engine.hasLease(rec.id)) return lost(new StoreError(`lease ${rec.id} expired or was revoked`, 'INVALID'));
+          this.engine.keepAlive(rec.id).catch((err: Error) => lost(err));
+        },
+        Math.max(50, (ttlSeconds * 1000) / 3),
+      );
       timer.unref();
       this.keepAlives.add(timer);
     }

@@ -206,7 +206,15 @@ export class Engine {
     if (batch && Number.isFinite(this.historyLimit) && rev - this.historyLimit > compact) compact = rev - this.historyLimit;
     if (this.backend) {
       try {
-        await this.backend.write({ revision: batch ? rev : this.revision, puts, deletes, leasePuts, leaseDeletes, batch, compactRevision: compact });
+        await this.backend.write({
+          revision: batch ? rev : this.revision,
+          puts,
+          deletes,
+          leasePuts,
+          leaseDeletes,
+          batch,
+          compactRevision: compact,
+        });
       } catch (err) {
         throw new StoreError(`store write failed: ${(err as Error).message}`, 'INTERNAL', { cause: err });
       }
@@ -243,7 +251,8 @@ export class Engine {
     this.check();
     return this.serial(async () => {
       const r = Math.min(rev, this.revision);
-      if (this.backend) await this.backend.write({ revision: this.revision, puts: [], deletes: [], leasePuts: [], leaseDeletes: [], compactRevision: r });
+      if (this.backend)
+        await this.backend.write({ revision: this.revision, puts: [], deletes: [], leasePuts: [], leaseDeletes: [], compactRevision: r });
       this.setCompact(r);
     });
   }

@@ -47,7 +47,9 @@ export class EtcdWatch {
       if (this.next === undefined) this.next = Number(res.header.revision) + 1;
     });
     w.on('data', (res) => this.onData(res.events as unknown as RawEvent[], Number(res.header.revision)));
-    w.on('disconnected', (err: Error) => this.logger.debug({ prefix, err: err.message, next: this.next }, 'etcd watch disconnected; etcd3 reconnects'));
+    w.on('disconnected', (err: Error) =>
+      this.logger.debug({ prefix, err: err.message, next: this.next }, 'etcd watch disconnected; etcd3 reconnects'),
+    );
     w.on('error', (err: Error) => void this.onFailure(err));
   }
 

@@ -5,10 +5,31 @@
  */
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
 import {
-  ClientClosedError, Etcd3, EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError, type IOptions, type Lease as EtcdLease,
+  ClientClosedError,
+  Etcd3,
+  EtcdLeaseInvalidError,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
+  isRecoverableError,
+  type IOptions,
+  type Lease as EtcdLease,
 } from 'etcd3';
 import { silentLogger, type Logger } from '../util/log.js';
-import { StoreError, type Compare, type GrantOptions, type KeyValue, type Lease, type RangeResult, type ReadOp, type ReadResult, type Store, type TxnOp, type TxnResult, type Watch, type WatchHandlers } from './types.js';
+import {
+  StoreError,
+  type Compare,
+  type GrantOptions,
+  type KeyValue,
+  type Lease,
+  type RangeResult,
+  type ReadOp,
+  type ReadResult,
+  type Store,
+  type TxnOp,
+  type TxnResult,
+  type Watch,
+  type WatchHandlers,
+} from './types.js';
 import { maskUrl, type StoreUrl } from './url.js';
 import { EtcdWatch } from './etcd-watch.js';
 import { diagnoseClientCert, explainEtcdTls } from './etcd-tls.js';
@@ -68,7 +89,8 @@ function isUnreachable(err: unknown, msg: string): boolean {
 export function mapError(err: unknown, what: string): StoreError {
   if (err instanceof StoreError) return err;
   const msg = (err as Error)?.message ?? String(err);
-  if (err instanceof EtcdLeaseInvalidError || /lease not found/.test(msg)) return new StoreError(`${what}: ${msg}`, 'INVALID', { cause: err });
+  if (err instanceof EtcdLeaseInvalidError || /lease not found/.test(msg))
+    return new StoreError(`${what}: ${msg}`, 'INVALID', { cause: err });
   if (/authentication failed|permission denied|invalid auth token|user name is empty|Unauthenticated/i.test(msg)) {
     return new StoreError(`${what}: etcd refused the credentials: ${msg}`, 'DENIED', { cause: err });
   }
@@ -84,7 +106,9 @@ export function mapError(err: unknown, what: string): StoreError {
 function toOp(op: TxnOp): object {
   switch (op.op) {
     case 'put':
-      return { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), ...(op.lease !== undefined ? { lease: op.lease } : {}) } };
+      return {
+        request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), ...(op.lease !== undefined ? { lease: op.lease } : {}) },
+      };
     case 'delete':
       return { request_delete_range: { key: Buffer.from(op.key), prev_kv: false } };
     case 'deletePrefix':
@@ -128,7 +152,8 @@ export class EtcdStore implements Store {
       // etcd says only "bad certificate" whatever it disliked about ours: look at it here to say what.
       if (e.code === 'DENIED' && this.certDiagnosis && /refused our client certificate/.test(e.message)) {
         const why = this.certDiagnosis();
-        if (why) throw new StoreError(e.message.replace('missing, expired, or not signed by a CA etcd trusts', why), 'DENIED', { cause: err });
+        if (why)
+          throw new StoreError(e.message.replace('missing, expired, or not signed by a CA etcd trusts', why), 'DENIED', { cause: err });
       }
       throw e;
     }
@@ -293,7 +318,11 @@ export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'e
   if (u.tls) {
     const ca = pem(opts.tls?.ca);
     if (!ca) throw new StoreError(`${maskUrl(url)}: etcds:// needs a CA certificate (tls.ca; the agent's store-ca)`, 'BAD_URL');
-    options.credentials = { rootCertificate: ca, ...(opts.tls?.key ? { privateKey: pem(opts.tls.key)! } : {}), ...(opts.tls?.cert ? { certChain: pem(opts.tls.cert)! } : {}) };
+    options.credentials = {
+      rootCertificate: ca,
+      ...(opts.tls?.key ? { privateKey: pem(opts.tls.key)! } : {}),
+      ...(opts.tls?.cert ? { certChain: pem(opts.tls.cert)! } : {}),
+    };
   }
   const username = opts.username ?? u.username;
   const password = opts.password ?? u.password;

@@ -115,7 +115,9 @@ export async function openLevelStore(path: string, opts: LevelStoreOptions = {})
     const cause = (err as { cause?: { code?: string } }).cause;
     const locked = cause?.code === 'LEVEL_LOCKED';
     throw new StoreError(
-      locked ? `level store ${path} is in use by another process (only one process may open it)` : `cannot open level store ${path}: ${(err as Error).message}`,
+      locked
+        ? `level store ${path} is in use by another process (only one process may open it)`
+        : `cannot open level store ${path}: ${(err as Error).message}`,
       'UNAVAILABLE',
       { cause: err },
     );

@@ -24,9 +24,7 @@ export type Compare =
   | { key: string; value: string };
 
 export type TxnOp =
-  | { op: 'put'; key: string; value: string; lease?: string }
-  | { op: 'delete'; key: string }
-  | { op: 'deletePrefix'; prefix: string };
+  { op: 'put'; key: string; value: string; lease?: string } | { op: 'delete'; key: string } | { op: 'deletePrefix'; prefix: string };
 
 export interface TxnResult {
   succeeded: boolean;
@@ -35,8 +33,7 @@ export interface TxnResult {
 }
 
 export type WatchEvent =
-  | { type: 'put'; kv: KeyValue; prev?: KeyValue }
-  | { type: 'delete'; key: string; modRevision: number; prev?: KeyValue };
+  { type: 'put'; kv: KeyValue; prev?: KeyValue } | { type: 'delete'; key: string; modRevision: number; prev?: KeyValue };
 
 export interface WatchBatch {
   /** All events of one store revision (a transaction's writes arrive together). */
@@ -121,7 +118,8 @@ export interface Store {
  * lease, bad TTL) — a bug in the caller; EXHAUSTED: an integer pool is full; CONFLICT: gave up after
  * too many lost compare-and-swap races; DENIED: bad credentials or missing permission; INTERNAL: anything else.
  */
-export type StoreErrorCode = 'BAD_URL' | 'UNAVAILABLE' | 'COMPACTED' | 'CLOSED' | 'INVALID' | 'EXHAUSTED' | 'CONFLICT' | 'DENIED' | 'INTERNAL';
+export type StoreErrorCode =
+  'BAD_URL' | 'UNAVAILABLE' | 'COMPACTED' | 'CLOSED' | 'INVALID' | 'EXHAUSTED' | 'CONFLICT' | 'DENIED' | 'INTERNAL';
 
 /** Typed store failure; `code` lets callers tell an unreachable store from a bad URL. */
 export class StoreError extends Error {

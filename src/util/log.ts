@@ -8,10 +8,22 @@ export type { Logger };
  * `{ req: { headers: { authorization } } }`): pino replaces their values before the line is written.
  */
 export const REDACT_PATHS = [
-  'password', '*.password', 'storePassword', '*.storePassword',
-  'token', '*.token', 'apiToken', '*.apiToken',
-  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization', 'headers.cookie', '*.headers.cookie',
-  'privateKey', '*.privateKey',
+  'password',
+  '*.password',
+  'storePassword',
+  '*.storePassword',
+  'token',
+  '*.token',
+  'apiToken',
+  '*.apiToken',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  '*.headers.authorization',
+  'headers.cookie',
+  '*.headers.cookie',
+  'privateKey',
+  '*.privateKey',
 ];
 
 const maskString = (v: unknown): unknown => (typeof v === 'string' ? maskUrl(v) : v);

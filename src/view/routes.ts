@@ -84,7 +84,8 @@ export function resolveRoute(view: TopologyView, router: Router, dst: string): {
     if (t) return { target: t, ip: dst };
   }
   // Longest prefix first; a route whose next hop is not (yet) known falls through to shorter ones.
-  const routes = router.routes.length > 1 ? [...router.routes].sort((a, b) => toCidr(b.cidr).prefix - toCidr(a.cidr).prefix) : router.routes;
+  const routes =
+    router.routes.length > 1 ? [...router.routes].sort((a, b) => toCidr(b.cidr).prefix - toCidr(a.cidr).prefix) : router.routes;
   for (const r of routes) {
     if (!inCidr(dst, r.cidr)) continue;
     for (const iface of router.interfaces) {

@@ -1,13 +1,5 @@
 import { EventEmitter } from 'node:events';
-import {
-  CHASSIS_PREFIX,
-  networkKey,
-  netPrefix,
-  parseKey,
-  ROUTERS_PREFIX,
-  NETWORKS_PREFIX,
-  NET_PREFIX,
-} from '../model/keys.js';
+import { CHASSIS_PREFIX, networkKey, netPrefix, parseKey, ROUTERS_PREFIX, NETWORKS_PREFIX, NET_PREFIX } from '../model/keys.js';
 import { decodeBinding, decodeChassis, decodeNetwork, decodePort, decodeRouter, decodeSubnet } from '../model/codec.js';
 import type { Binding, Chassis, Network, Port, Router, Subnet } from '../model/types.js';
 import type { KeyValue } from '../store/types.js';
@@ -16,7 +8,12 @@ import { sameLocation, type NetworkState, type TopologyView } from './topology-v
 
 /** Store documents are decoded (validated) by their key's kind before they enter the view. */
 const DECODERS = {
-  chassis: decodeChassis, router: decodeRouter, network: decodeNetwork, subnet: decodeSubnet, port: decodePort, binding: decodeBinding,
+  chassis: decodeChassis,
+  router: decodeRouter,
+  network: decodeNetwork,
+  subnet: decodeSubnet,
+  port: decodePort,
+  binding: decodeBinding,
 } as const;
 
 /** What changed in the view: network ids whose flows must be recomputed, or everything. */
@@ -121,7 +118,8 @@ export class TopologySync extends EventEmitter {
       doc = decode(value, k.kind);
     } catch (err) {
       // Foreign or corrupt data never reaches the apps; one warning per key until it changes to something valid.
-      if (!this.undecodable.has(key)) this.logger.warn({ key, err: (err as Error).message }, 'ignoring a store document that does not decode');
+      if (!this.undecodable.has(key))
+        this.logger.warn({ key, err: (err as Error).message }, 'ignoring a store document that does not decode');
       this.undecodable.add(key);
       return;
     }

@@ -21,9 +21,7 @@ export interface NetworkState {
 
 /** Where a logical port's packets go from this hypervisor. */
 export type PortLocation =
-  | { kind: 'local'; ofport: number }
-  | { kind: 'remote'; chassis: string; tunnelIp: string; encap: string }
-  | { kind: 'unknown' };
+  { kind: 'local'; ofport: number } | { kind: 'remote'; chassis: string; tunnelIp: string; encap: string } | { kind: 'unknown' };
 
 /** The first of `own` (preference order) that `peer` offers, or undefined (like OVN's encap choice). */
 export function chooseEncap(own: readonly string[], peer: readonly string[]): string | undefined {
@@ -97,9 +95,7 @@ export class TopologyView {
 
   /** Ports of a network with their location, ordered by port key so generated flows are deterministic. */
   placedPorts(net: NetworkState): { ps: PortState; loc: PortLocation }[] {
-    return [...net.ports.values()]
-      .sort((a, b) => a.port.portKey - b.port.portKey)
-      .map((ps) => ({ ps, loc: this.locate(net, ps) }));
+    return [...net.ports.values()].sort((a, b) => a.port.portKey - b.port.portKey).map((ps) => ({ ps, loc: this.locate(net, ps) }));
   }
 
   /** The logical port behind a local ofport (for PACKET_INs): two map lookups, no scan. */

@@ -47,7 +47,15 @@ describe('northbound API fuzz', () => {
       { requiredKeys: [] },
     ),
   );
-  const path = fc.constantFrom('/v1/networks', '/v1/subnets', '/v1/ports', '/v1/routers', '/v1/routers/r/interfaces', '/v1/routers/r/routes', '/v1/topology');
+  const path = fc.constantFrom(
+    '/v1/networks',
+    '/v1/subnets',
+    '/v1/ports',
+    '/v1/routers',
+    '/v1/routers/r/interfaces',
+    '/v1/routers/r/routes',
+    '/v1/topology',
+  );
 
   it('never answers 500; every error names a code; rejected requests write nothing', async () => {
     await fc.assert(

@@ -44,9 +44,13 @@ const structured = fc
     giaddr: fc.constantFrom('0.0.0.0', '0.0.0.0', '10.77.0.250'),
     opts: fc.array(
       fc.oneof(
-        fc.tuple(fc.constantFrom(50, 54, 57, 55, 61, 52, 12, 82, 121, 53, 0, 255), fc.uint8Array({ maxLength: 12 })).map(([c, v]) => [c, v.length, ...v]),
+        fc
+          .tuple(fc.constantFrom(50, 54, 57, 55, 61, 52, 12, 82, 121, 53, 0, 255), fc.uint8Array({ maxLength: 12 }))
+          .map(([c, v]) => [c, v.length, ...v]),
         fc.tuple(fc.constantFrom(50, 54), fc.constantFrom([10, 77, 0, 1], [10, 77, 0, 54], [1, 2, 3, 4])).map(([c, v]) => [c, 4, ...v]),
-        fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 8 })).map(([c, l, v]) => [c, l, ...v]),
+        fc
+          .tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 8 }))
+          .map(([c, l, v]) => [c, l, ...v]),
         fc.uint8Array({ maxLength: 6 }).map((v) => [...v]),
       ),
       { maxLength: 12 },
@@ -68,14 +72,25 @@ const structured = fc
     Buffer.from(fileArea).copy(p, 108);
     p.writeUInt32BE(DHCP_MAGIC, 236);
     body.copy(p, 240);
-    return buildUdpIpv4Frame({ srcMac: PORT_MAC, dstMac: 'ff:ff:ff:ff:ff:ff', src: '0.0.0.0', dst: '255.255.255.255', srcPort: 68, dstPort: 67, payload: p });
+    return buildUdpIpv4Frame({
+      srcMac: PORT_MAC,
+      dstMac: 'ff:ff:ff:ff:ff:ff',
+      src: '0.0.0.0',
+      dst: '255.255.255.255',
+      srcPort: 68,
+      dstPort: 67,
+      payload: p,
+    });
   });
 
 describe('fuzz handleDhcp', () => {
   it(`${RUNS} mutated valid DHCP frames: never throws`, () => {
     const tally = new Map<string, number>();
     const ctx = baseCtx();
-    fc.assert(fc.property(mutated(bases()), (b) => checkDecision(b, handleDhcp(b, ctx, 0), tally)), { numRuns: RUNS });
+    fc.assert(
+      fc.property(mutated(bases()), (b) => checkDecision(b, handleDhcp(b, ctx, 0), tally)),
+      { numRuns: RUNS },
+    );
     expect(tally.get('malformed')).toBeGreaterThan(0);
     expect((tally.get('OFFER') ?? 0) + (tally.get('ACK') ?? 0)).toBeGreaterThan(0);
   }, 300_000);
@@ -83,7 +98,10 @@ describe('fuzz handleDhcp', () => {
   it(`${RUNS} generated requests with garbage options: never throws, malformed → drop 'malformed'`, () => {
     const tally = new Map<string, number>();
     const ctx = baseCtx();
-    fc.assert(fc.property(structured, (b) => checkDecision(b, handleDhcp(b, ctx, 0), tally)), { numRuns: RUNS });
+    fc.assert(
+      fc.property(structured, (b) => checkDecision(b, handleDhcp(b, ctx, 0), tally)),
+      { numRuns: RUNS },
+    );
     for (const k of ['malformed', 'OFFER', 'ACK', 'NAK']) expect(tally.get(k) ?? 0).toBeGreaterThan(0);
   }, 300_000);
 });

@@ -39,17 +39,22 @@ describe('OVSDB stream framing fuzz', () => {
 
   it('mutated valid messages split anywhere: only OvsdbError escapes, and unmutated ones decode intact', () => {
     fc.assert(
-      fc.property(message, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat(), (msg, flips, cut) => {
-        const m = Buffer.from(msg);
-        for (const [at, v] of flips) if (m.length > 0) m[at % m.length] = v;
-        const k = m.length === 0 ? 0 : cut % m.length;
-        feed([m.subarray(0, k), m.subarray(k)]);
-        if (flips.length === 0) {
-          const s = new JsonStreamScanner();
-          const out = [...s.push(msg.subarray(0, k)), ...s.push(msg.subarray(k))];
-          expect(out).toEqual([JSON.parse(msg.toString())]);
-        }
-      }),
+      fc.property(
+        message,
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+        fc.nat(),
+        (msg, flips, cut) => {
+          const m = Buffer.from(msg);
+          for (const [at, v] of flips) if (m.length > 0) m[at % m.length] = v;
+          const k = m.length === 0 ? 0 : cut % m.length;
+          feed([m.subarray(0, k), m.subarray(k)]);
+          if (flips.length === 0) {
+            const s = new JsonStreamScanner();
+            const out = [...s.push(msg.subarray(0, k)), ...s.push(msg.subarray(k))];
+            expect(out).toEqual([JSON.parse(msg.toString())]);
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
   });

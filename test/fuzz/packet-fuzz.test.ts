@@ -21,7 +21,10 @@ function check(b: Buffer): void {
 
 describe('fuzz parseFrame', () => {
   it(`${RUNS} random frames: only PacketError escapes`, () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 700 }), (a) => check(Buffer.from(a))), { numRuns: RUNS });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 700 }), (a) => check(Buffer.from(a))),
+      { numRuns: RUNS },
+    );
   }, 300_000);
 
   it(`${RUNS} mutated valid frames: only PacketError escapes`, () => {

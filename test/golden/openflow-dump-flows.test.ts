@@ -6,8 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeMessage, encodeMessage, flowMod, formatFlow, hello, type FlowMod, type FlowStats,
-  type OfMessage } from '../../src/openflow/index.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  flowMod,
+  formatFlow,
+  hello,
+  type FlowMod,
+  type FlowStats,
+  type OfMessage,
+} from '../../src/openflow/index.js';
 import { startOvsHost, type OvsHost } from '../../src/sandbox/index.js';
 
 /** Minimal OpenFlow conversation over the bridge's mgmt socket (the real channel lives in openflow/channel). */
@@ -37,16 +45,25 @@ class RawConn {
       s.once('error', reject);
     });
   }
-  send(m: OfMessage): void { this.sock.write(encodeMessage(m)); }
+  send(m: OfMessage): void {
+    this.sock.write(encodeMessage(m));
+  }
   waitFor(pred: (m: OfMessage) => boolean, ms = 10_000): Promise<OfMessage> {
     const hit = this.received.find(pred);
     if (hit) return Promise.resolve(hit);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('timeout waiting for OpenFlow reply')), ms);
-      this.waiting.push((m) => { if (!pred(m)) return false; clearTimeout(t); resolve(m); return true; });
+      this.waiting.push((m) => {
+        if (!pred(m)) return false;
+        clearTimeout(t);
+        resolve(m);
+        return true;
+      });
     });
   }
-  close(): void { this.sock.destroy(); }
+  close(): void {
+    this.sock.destroy();
+  }
 }
 
 const m = (field: string, value: unknown, mask?: unknown): FlowMod['match'][number] =>
@@ -55,35 +72,219 @@ let cookie = 0x100n;
 const flow = (p: Partial<FlowMod>): FlowMod => flowMod({ cookie: cookie++, priority: 100, ...p });
 
 const FLOWS: FlowMod[] = [
-  flow({ tableId: 0, match: [m('in_port', 1)], instructions: [{ type: 'apply_actions', actions: [
-    { type: 'set_field', field: 'reg6', value: 5 }, { type: 'set_field', field: 'metadata', value: 0x10n }] }, { type: 'goto_table', tableId: 10 }] }),
-  flow({ tableId: 10, priority: 50, match: [m('metadata', 0x10n), m('eth_dst', '02:00:00:00:00:01')], instructions: [{ type: 'apply_actions', actions: [{ type: 'set_field', field: 'reg7', value: 3 }, { type: 'output', port: 2 }] }] }),
-  flow({ tableId: 10, match: [m('eth_type', 0x800), m('ipv4_dst', '10.0.0.0', '255.255.255.0'), m('in_port', 3), m('metadata', 7n)],
-    instructions: [{ type: 'apply_actions', actions: [{ type: 'set_field', field: 'eth_dst', value: '02:00:00:00:00:09' }, { type: 'output', port: 5 }] }, { type: 'goto_table', tableId: 20 }] }),
-  flow({ tableId: 20, idleTimeout: 30, hardTimeout: 60, match: [m('eth_type', 0x806), m('arp_op', 1), m('arp_tpa', '10.0.0.1')], instructions: [{ type: 'apply_actions', actions: [
-    { type: 'reg_move', src: 'eth_src', dst: 'eth_dst', nBits: 48, srcOfs: 0, dstOfs: 0 },
-    { type: 'set_field', field: 'eth_src', value: '02:00:00:00:00:fe' }, { type: 'set_field', field: 'arp_op', value: 2 },
-    { type: 'output', port: 'in_port' }] }] }),
-  flow({ tableId: 30, match: [m('eth_type', 0x800), m('ct_state', 0, 0x20)], instructions: [{ type: 'apply_actions', actions: [
-    { type: 'ct', flags: 0, zoneSrc: 'reg6', zone: 15, recircTable: 31, alg: 0, actions: [] }] }] }),
-  flow({ tableId: 31, match: [m('eth_type', 0x800), m('ct_state', 0x21, 0x21)], instructions: [{ type: 'apply_actions', actions: [
-    { type: 'ct', flags: 1, zone: 5, recircTable: 255, alg: 0, actions: [{ type: 'set_field', field: 'ct_mark', value: 1 }] }, { type: 'resubmit', table: 40 }] }] }),
-  flow({ tableId: 32, match: [m('eth_type', 0x800), m('ip_proto', 6), m('tcp_dst', 80)], instructions: [{ type: 'apply_actions', actions: [
-    { type: 'ct', flags: 1, zone: 1, recircTable: 255, alg: 0, actions: [{ type: 'nat', flags: 2, ipv4Min: '10.0.0.5', protoMin: 8080 }] }] }] }),
-  flow({ tableId: 40, match: [m('eth_type', 0x800), m('ipv4_src', '10.0.0.1')], instructions: [{ type: 'apply_actions', actions: [{ type: 'conjunction', id: 7, clause: 1, nClauses: 2 }] }] }),
-  flow({ tableId: 40, match: [m('conj_id', 7), m('eth_type', 0x800)], instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 4 }] }] }),
-  flow({ tableId: 50, priority: 0, match: [], instructions: [{ type: 'apply_actions', actions: [{ type: 'controller', maxLen: 0xffff, userdata: Buffer.from([0, 0, 0, 1]) }] }] }),
-  flow({ tableId: 51, match: [m('reg0', 0x10, 0xf0), m('reg15', 1), m('pkt_mark', 9), m('ct_zone', 4), m('ct_mark', 1, 1)], instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 'controller', maxLen: 128 }] }] }),
-  flow({ tableId: 52, match: [m('tun_id', 0x64n), m('tun_ipv4_src', '172.31.9.1')], instructions: [{ type: 'apply_actions', actions: [
-    { type: 'set_field', field: 'tun_ipv4_dst', value: '172.31.9.2' }, { type: 'set_field', field: 'tun_id', value: 0x65n }, { type: 'output', port: 7 }] }] }),
-  flow({ tableId: 53, match: [m('eth_type', 0x86dd), m('ipv6_dst', 'fe80::', 'ffff:ffff:ffff:ffff::'), m('ip_proto', 58), m('icmpv6_type', 135)], instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 'normal' }] }] }),
-  flow({ tableId: 54, match: [m('vlan_vid', 0x1000 | 10)], instructions: [{ type: 'apply_actions', actions: [{ type: 'pop_vlan' }, { type: 'output', port: 'flood' }] }] }),
-  flow({ tableId: 55, match: [m('in_port', 2)], instructions: [{ type: 'apply_actions', actions: [{ type: 'push_vlan', ethertype: 0x8100 }, { type: 'set_field', field: 'vlan_vid', value: 0x1000 | 5 }, { type: 'output', port: 1 }] }] }),
-  flow({ tableId: 56, match: [m('eth_type', 0x800)], instructions: [{ type: 'apply_actions', actions: [{ type: 'dec_ttl' }, { type: 'note', data: Buffer.from('wyvern') }, { type: 'group', groupId: 1 }] }] }),
-  flow({ tableId: 57, match: [], instructions: [{ type: 'write_metadata', metadata: 0x5n, mask: 0xffn }, { type: 'goto_table', tableId: 58 }] }),
-  flow({ tableId: 58, flags: 1, match: [m('xreg1', 0x200000001n)], instructions: [{ type: 'apply_actions', actions: [{ type: 'resubmit', port: 3, table: 60 }, { type: 'ct_clear' }, { type: 'output', port: 'local' }] }] }),
-  flow({ tableId: 59, match: [m('eth_type', 0x800), m('ip_proto', 17), m('udp_dst', 67)], instructions: [{ type: 'apply_actions', actions: [{ type: 'learn', idleTimeout: 10, hardTimeout: 0, priority: 5, cookie: 0x99n, flags: 0, tableId: 61, finIdleTimeout: 0, finHardTimeout: 0,
-    specs: [{ kind: 'match', nBits: 48, src: { field: 'eth_src', ofs: 0 }, dst: { field: 'eth_dst', ofs: 0 } }, { kind: 'load', nBits: 32, src: { field: 'reg6', ofs: 0 }, dst: { field: 'reg7', ofs: 0 } }] }, { type: 'output', port: 'controller', maxLen: 0xffff }] }] }),
+  flow({
+    tableId: 0,
+    match: [m('in_port', 1)],
+    instructions: [
+      {
+        type: 'apply_actions',
+        actions: [
+          { type: 'set_field', field: 'reg6', value: 5 },
+          { type: 'set_field', field: 'metadata', value: 0x10n },
+        ],
+      },
+      { type: 'goto_table', tableId: 10 },
+    ],
+  }),
+  flow({
+    tableId: 10,
+    priority: 50,
+    match: [m('metadata', 0x10n), m('eth_dst', '02:00:00:00:00:01')],
+    instructions: [
+      {
+        type: 'apply_actions',
+        actions: [
+          { type: 'set_field', field: 'reg7', value: 3 },
+          { type: 'output', port: 2 },
+        ],
+      },
+    ],
+  }),
+  flow({
+    tableId: 10,
+    match: [m('eth_type', 0x800), m('ipv4_dst', '10.0.0.0', '255.255.255.0'), m('in_port', 3), m('metadata', 7n)],
+    instructions: [
+      {
+        type: 'apply_actions',
+        actions: [
+          { type: 'set_field', field: 'eth_dst', value: '02:00:00:00:00:09' },
+          { type: 'output', port: 5 },
+        ],
+      },
+      { type: 'goto_table', tableId: 20 },
+    ],
+  }),
+  flow({
+    tableId: 20,
+    idleTimeout: 30,
+    hardTimeout: 60,
+    match: [m('eth_type', 0x806), m('arp_op', 1), m('arp_tpa', '10.0.0.1')],
+    instructions: [
+      {
+        type: 'apply_actions',
+        actions: [
+          { type: 'reg_move', src: 'eth_src', dst: 'eth_dst', nBits: 48, srcOfs: 0, dstOfs: 0 },
+          { type: 'set_field', field: 'eth_src', value: '02:00:00:00:00:fe' },
+          { type: 'set_field', field: 'arp_op', value: 2 },
+          { type: 'output', port: 'in_port' },
+        ],
+      },
+    ],
+  }),
+  flow({
+    tableId: 30,
+    match: [m('eth_type', 0x800), m('ct_state', 0, 0x20)],
+    instructions: [
+      { type: 'apply_actions', actions: [{ type: 'ct', flags: 0, zoneSrc: 'reg6', zone: 15, recircTable: 31, alg: 0, actions: [] }] },
+    ],
+  }),
+  flow({
+    tableId: 31,
+    match: [m('eth_type', 0x800), m('ct_state', 0x21, 0x21)],
+    instructions: [
+      {
+        type: 'apply_actions',
+        actions: [
+          { type: 'ct', flags: 1, zone: 5, recircTable: 255, alg: 0, actions: [{ type: 'set_field', field: 'ct_mark', value: 1 }] },
+          { type: 'resubmit', table: 40 },
+        ],
+      },
+    ],
+  }),
+  flow({
+    tableId: 32,
+    match: [m('eth_type', 0x800), m('ip_proto', 6), m('tcp_dst', 80)],
+    instructions: [
+      {
+        type: 'apply_actions',
+        actions: [
+          {
+            type: 'ct',
+            flags: 1,
+            zone: 1,
+            recircTable: 255,
+            alg: 0,
+            actions: [{ type: 'nat', flags: 2, ipv4Min: '10.0.0.5', protoMin: 8080 }],
+          },
+        ],
+      },
+    ],
+  }),
+  flow({
+    tableId: 40,
+    match: [m('eth_type', 0x800), m('ipv4_src', '10.0.0.1')],
+    instructions: [{ type: 'apply_actions', actions: [{ type: 'conjunction', id: 7, clause: 1, nClauses: 2 }] }],
+  }),
+  flow({
+    tableId: 40,
+    match: [m('conj_id', 7), m('eth_type', 0x800)],
+    instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 4 }] }],
+  }),
+  flow({
+    tableId: 50,
+    priority: 0,
+    match: [],
+    instructions: [{ type: 'apply_actions', actions: [{ type: 'controller', maxLen: 0xffff, userdata: Buffer.from([0, 0, 0, 1]) }] }],
+  }),
+  flow({
+    tableId: 51,
+    match: [m('reg0', 0x10, 0xf0), m('reg15', 1), m('pkt_mark', 9), m('ct_zone', 4), m('ct_mark', 1, 1)],
+    instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 'controller', maxLen: 128 }] }],
+  }),
+  flow({
+    tableId: 52,
+    match: [m('tun_id', 0x64n), m('tun_ipv4_src', '172.31.9.1')],
+    instructions: [
+      {
+        type: 'apply_actions',
+        actions: [
+          { type: 'set_field', field: 'tun_ipv4_dst', value: '172.31.9.2' },
+          { type: 'set_field', field: 'tun_id', value: 0x65n },
+          { type: 'output', port: 7 },
+        ],
+      },
+    ],
+  }),
+  flow({
+    tableId: 53,
+    match: [m('eth_type', 0x86dd), m('ipv6_dst', 'fe80::', 'ffff:ffff:ffff:ffff::'), m('ip_proto', 58), m('icmpv6_type', 135)],
+    instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 'normal' }] }],
+  }),
+  flow({
+    tableId: 54,
+    match: [m('vlan_vid', 0x1000 | 10)],
+    instructions: [{ type: 'apply_actions', actions: [{ type: 'pop_vlan' }, { type: 'output', port: 'flood' }] }],
+  }),
+  flow({
+    tableId: 55,
+    match: [m('in_port', 2)],
+    instructions: [
+      {
+        type: 'apply_actions',
+        actions: [
+          { type: 'push_vlan', ethertype: 0x8100 },
+          { type: 'set_field', field: 'vlan_vid', value: 0x1000 | 5 },
+          { type: 'output', port: 1 },
+        ],
+      },
+    ],
+  }),
+  flow({
+    tableId: 56,
+    match: [m('eth_type', 0x800)],
+    instructions: [
+      {
+        type: 'apply_actions',
+        actions: [{ type: 'dec_ttl' }, { type: 'note', data: Buffer.from('wyvern') }, { type: 'group', groupId: 1 }],
+      },
+    ],
+  }),
+  flow({
+    tableId: 57,
+    match: [],
+    instructions: [
+      { type: 'write_metadata', metadata: 0x5n, mask: 0xffn },
+      { type: 'goto_table', tableId: 58 },
+    ],
+  }),
+  flow({
+    tableId: 58,
+    flags: 1,
+    match: [m('xreg1', 0x200000001n)],
+    instructions: [
+      {
+        type: 'apply_actions',
+        actions: [{ type: 'resubmit', port: 3, table: 60 }, { type: 'ct_clear' }, { type: 'output', port: 'local' }],
+      },
+    ],
+  }),
+  flow({
+    tableId: 59,
+    match: [m('eth_type', 0x800), m('ip_proto', 17), m('udp_dst', 67)],
+    instructions: [
+      {
+        type: 'apply_actions',
+        actions: [
+          {
+            type: 'learn',
+            idleTimeout: 10,
+            hardTimeout: 0,
+            priority: 5,
+            cookie: 0x99n,
+            flags: 0,
+            tableId: 61,
+            finIdleTimeout: 0,
+            finHardTimeout: 0,
+            specs: [
+              { kind: 'match', nBits: 48, src: { field: 'eth_src', ofs: 0 }, dst: { field: 'eth_dst', ofs: 0 } },
+              { kind: 'load', nBits: 32, src: { field: 'reg6', ofs: 0 }, dst: { field: 'reg7', ofs: 0 } },
+            ],
+          },
+          { type: 'output', port: 'controller', maxLen: 0xffff },
+        ],
+      },
+    ],
+  }),
 ];
 
 const strip = (line: string): string => line.trim().replace(/(duration|n_packets|n_bytes|idle_age|hard_age)=[^,]*, /g, '');
@@ -106,8 +307,12 @@ describe('dump-flows golden against real OVS', () => {
     await conn.waitFor((x) => x.type === 'BARRIER_REPLY' && x.xid === 99);
     const errors = conn.received.filter((x) => x.type === 'ERROR');
     expect(errors.map((e) => e.type === 'ERROR' && `${e.xid} ${e.errTypeName}/${e.codeName}`)).toEqual([]);
-    conn.send({ type: 'MULTIPART_REQUEST', xid: 98, flags: 0, body: { kind: 'flow', tableId: 0xff, outPort: 0xffffffff,
-      outGroup: 0xffffffff, cookie: 0n, cookieMask: 0n, match: [] } });
+    conn.send({
+      type: 'MULTIPART_REQUEST',
+      xid: 98,
+      flags: 0,
+      body: { kind: 'flow', tableId: 0xff, outPort: 0xffffffff, outGroup: 0xffffffff, cookie: 0n, cookieMask: 0n, match: [] },
+    });
     await conn.waitFor((x) => x.type === 'MULTIPART_REPLY' && x.xid === 98 && (x.flags & 1) === 0);
     for (const r of conn.received) if (r.type === 'MULTIPART_REPLY' && r.xid === 98 && r.body.kind === 'flow') stats.push(...r.body.flows);
     const dump = await host.ofctl(['-O', 'OpenFlow13', 'dump-flows', host.mgmtSock()]);
@@ -129,8 +334,17 @@ describe('dump-flows golden against real OVS', () => {
 
   it('PACKET_IN (standard) and NX_PACKET_IN2 from OVS decode fully, and re-encode byte for byte', async () => {
     const frame = Buffer.from('ffffffffffff020000000001080600010800060400010200000000010a0000010000000000000a000002', 'hex');
-    const out = (xid: number): OfMessage => ({ type: 'PACKET_OUT', xid, bufferId: 0xffffffff, inPort: 'controller',
-      actions: [{ type: 'set_field', field: 'reg6', value: 0x42 }, { type: 'resubmit', table: 50 }], data: frame });
+    const out = (xid: number): OfMessage => ({
+      type: 'PACKET_OUT',
+      xid,
+      bufferId: 0xffffffff,
+      inPort: 'controller',
+      actions: [
+        { type: 'set_field', field: 'reg6', value: 0x42 },
+        { type: 'resubmit', table: 50 },
+      ],
+      data: frame,
+    });
     // Connections to the mgmt socket are "service" connections: OVS sends them no async messages until asked.
     conn!.send({ type: 'SET_ASYNC', xid: 199, packetInMask: [0x3f, 0x3f], portStatusMask: [7, 7], flowRemovedMask: [0xf, 0xf] });
     conn!.send(out(200));
@@ -140,8 +354,7 @@ describe('dump-flows golden against real OVS', () => {
     conn!.send({ type: 'NX_SET_PACKET_IN_FORMAT', xid: 201, format: 2 });
     conn!.send(out(202));
     const pin2 = await conn!.waitFor((x) => x.type === 'NX_PACKET_IN2' || x.type === 'EXPERIMENTER');
-    expect(pin2).toMatchObject({ type: 'NX_PACKET_IN2', tableId: 50, cookie: 0x109n, packet: frame,
-      userdata: Buffer.from([0, 0, 0, 1]) });
+    expect(pin2).toMatchObject({ type: 'NX_PACKET_IN2', tableId: 50, cookie: 0x109n, packet: frame, userdata: Buffer.from([0, 0, 0, 1]) });
     expect((pin2 as Extract<OfMessage, { type: 'NX_PACKET_IN2' }>).match).toContainEqual({ field: 'reg6', value: 0x42 });
     expect(conn!.received.filter((x) => x.type === 'ERROR')).toEqual([]);
   });
@@ -153,10 +366,18 @@ describe('dump-flows golden against real OVS', () => {
       { type: 'ROLE_REQUEST', xid: 302, role: 0, generationId: 0n },
       { type: 'GET_ASYNC_REQUEST', xid: 303 },
       { type: 'ECHO_REQUEST', xid: 304, data: Buffer.from('ping') },
-      ...(['desc', 'table', 'port_desc', 'group_desc'] as const).map((kind, i): OfMessage =>
-        ({ type: 'MULTIPART_REQUEST', xid: 310 + i, flags: 0, body: { kind } })),
-      { type: 'MULTIPART_REQUEST', xid: 320, flags: 0, body: { kind: 'aggregate', tableId: 0xff, outPort: 0xffffffff,
-        outGroup: 0xffffffff, cookie: 0n, cookieMask: 0n, match: [] } },
+      ...(['desc', 'table', 'port_desc', 'group_desc'] as const).map((kind, i): OfMessage => ({
+        type: 'MULTIPART_REQUEST',
+        xid: 310 + i,
+        flags: 0,
+        body: { kind },
+      })),
+      {
+        type: 'MULTIPART_REQUEST',
+        xid: 320,
+        flags: 0,
+        body: { kind: 'aggregate', tableId: 0xff, outPort: 0xffffffff, outGroup: 0xffffffff, cookie: 0n, cookieMask: 0n, match: [] },
+      },
       { type: 'MULTIPART_REQUEST', xid: 321, flags: 0, body: { kind: 'port_stats', portNo: 0xffffffff } },
       { type: 'MULTIPART_REQUEST', xid: 322, flags: 0, body: { kind: 'group', groupId: 0xfffffffc } },
       { type: 'METER_MOD', xid: 323, command: 0, flags: 1 | 8, meterId: 1, bands: [{ type: 'drop', rate: 1000, burstSize: 0 }] },

@@ -92,7 +92,10 @@ async function healthy(clientUrl: string, tls?: EtcdTls): Promise<boolean> {
   }
 }
 
-async function waitHealthy(m: { name: string; clientUrl: string; proc?: ChildProcess; log: string; tls?: EtcdTls }, timeoutMs: number): Promise<void> {
+async function waitHealthy(
+  m: { name: string; clientUrl: string; proc?: ChildProcess; log: string; tls?: EtcdTls },
+  timeoutMs: number,
+): Promise<void> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
     if (m.proc && m.proc.exitCode !== null) throw new Error(`etcd member ${m.name} exited with ${m.proc.exitCode}; see ${m.log}`);
@@ -102,7 +105,9 @@ async function waitHealthy(m: { name: string; clientUrl: string; proc?: ChildPro
   throw new Error(`etcd member ${m.name} not healthy after ${timeoutMs} ms; see ${m.log}`);
 }
 
-export async function startEtcd(opts: { dataDir?: string; members?: 1 | 3; readyTimeoutMs?: number; tls?: EtcdTls } = {}): Promise<EtcdCluster> {
+export async function startEtcd(
+  opts: { dataDir?: string; members?: 1 | 3; readyTimeoutMs?: number; tls?: EtcdTls } = {},
+): Promise<EtcdCluster> {
   const count = opts.members ?? 1;
   const ownDir = opts.dataDir === undefined;
   const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'wyvern-etcd-')));
@@ -116,21 +121,36 @@ export async function startEtcd(opts: { dataDir?: string; members?: 1 | 3; ready
 
   const members = specs.map((s) => {
     const clientUrl = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${s.clientPort}`;
-    const state: { name: string; clientUrl: string; proc?: ChildProcess; log: string; tls?: EtcdTls } = { name: s.name, clientUrl, log: s.log, ...(opts.tls ? { tls: opts.tls } : {}) };
+    const state: { name: string; clientUrl: string; proc?: ChildProcess; log: string; tls?: EtcdTls } = {
+      name: s.name,
+      clientUrl,
+      log: s.log,
+      ...(opts.tls ? { tls: opts.tls } : {}),
+    };
     const launch = async (): Promise<void> => {
       await mkdir(s.dataDir, { recursive: true });
       const fd = openSync(s.log, 'a');
       const args = [
-        '--data-dir', s.dataDir,
-        '--name', s.name,
-        '--listen-client-urls', clientUrl,
-        '--advertise-client-urls', clientUrl,
-        '--listen-peer-urls', `http://127.0.0.1:${s.peerPort}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${s.peerPort}`,
-        '--initial-cluster', initialCluster,
-        '--initial-cluster-token', `wyvern-${tag}`,
-        '--heartbeat-interval', '50',
-        '--election-timeout', '500',
+        '--data-dir',
+        s.dataDir,
+        '--name',
+        s.name,
+        '--listen-client-urls',
+        clientUrl,
+        '--advertise-client-urls',
+        clientUrl,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${s.peerPort}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${s.peerPort}`,
+        '--initial-cluster',
+        initialCluster,
+        '--initial-cluster-token',
+        `wyvern-${tag}`,
+        '--heartbeat-interval',
+        '50',
+        '--election-timeout',
+        '500',
       ];
       if (opts.tls) {
         args.push('--cert-file', opts.tls.certFile, '--key-file', opts.tls.keyFile);
@@ -148,7 +168,7 @@ export async function startEtcd(opts: { dataDir?: string; members?: 1 | 3; ready
       name: s.name,
       clientUrl,
       get pid(): number {
-        return state.proc && state.proc.exitCode === null && state.proc.signalCode === null ? state.proc.pid ?? 0 : 0;
+        return state.proc && state.proc.exitCode === null && state.proc.signalCode === null ? (state.proc.pid ?? 0) : 0;
       },
       launch,
       state,

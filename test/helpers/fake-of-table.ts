@@ -17,7 +17,15 @@
  *   here), exit, note;
  * - anything else (conntrack, learn, conjunction…) throws: a test must not pass on an action that was ignored.
  */
-import { FIELD_DEFS, FIELDS_BY_NAME, type Action, type FieldDef, type FieldValue, type Instruction, type Match } from '../../src/openflow/index.js';
+import {
+  FIELD_DEFS,
+  FIELDS_BY_NAME,
+  type Action,
+  type FieldDef,
+  type FieldValue,
+  type Instruction,
+  type Match,
+} from '../../src/openflow/index.js';
 import { formatIpv6, intToIp, parseIpv4, parseIpv6 } from '../../src/net/addr.js';
 import { portNumber } from '../../src/openflow/constants.js';
 
@@ -96,7 +104,11 @@ function toBig(d: FieldDef, v: FieldValue): bigint {
 }
 
 function friendly(d: FieldDef, v: bigint): number | bigint | string {
-  if (d.kind === 'mac') return v.toString(16).padStart(12, '0').replace(/(..)(?!$)/g, '$1:');
+  if (d.kind === 'mac')
+    return v
+      .toString(16)
+      .padStart(12, '0')
+      .replace(/(..)(?!$)/g, '$1:');
   if (d.kind === 'ipv4') return intToIp(Number(v));
   if (d.kind === 'ipv6') return formatIpv6(v);
   return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
@@ -181,27 +193,37 @@ export class FakeOFTable {
 
   /** Whether the packet leaves on `port`, and (when given) with these fields (friendly values). */
   isOutput(spec: PacketSpec, port: number | string, fields: PacketSpec = {}): boolean {
-    return this.outputs(spec).some((o) => o.port === port && Object.entries(fields).every(([k, v]) => {
-      const d = fieldDef(k);
-      return o.packet[d.name] !== undefined && toBig(d, o.packet[d.name]!) === toBig(d, v);
-    }));
+    return this.outputs(spec).some(
+      (o) =>
+        o.port === port &&
+        Object.entries(fields).every(([k, v]) => {
+          const d = fieldDef(k);
+          return o.packet[d.name] !== undefined && toBig(d, o.packet[d.name]!) === toBig(d, v);
+        }),
+    );
   }
 
   /** The ports the packet leaves on (sorted numbers first, then reserved names). */
   ports(spec: PacketSpec): (number | string)[] {
-    return this.outputs(spec).map((o) => o.port).sort((a, b) => (typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : typeof a === 'number' ? -1 : 1));
+    return this.outputs(spec)
+      .map((o) => o.port)
+      .sort((a, b) => (typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : typeof a === 'number' ? -1 : 1));
   }
 
   private lookup(tableId: number, pkt: Pkt): TableFlow | undefined {
     const flows = this.tables.get(tableId) ?? [];
-    const hits = flows.filter((f) => f.match.every((m) => {
-      if (m.field === 'unknown' || m.value === undefined) throw new Error('fake table: cannot match an unknown field');
-      const d = fieldDef(m.field);
-      const mask = m.mask === undefined ? ones(width(d)) : toBig(d, m.mask);
-      return (pkt.get(d.name) & mask) === (toBig(d, m.value) & mask);
-    }));
+    const hits = flows.filter((f) =>
+      f.match.every((m) => {
+        if (m.field === 'unknown' || m.value === undefined) throw new Error('fake table: cannot match an unknown field');
+        const d = fieldDef(m.field);
+        const mask = m.mask === undefined ? ones(width(d)) : toBig(d, m.mask);
+        return (pkt.get(d.name) & mask) === (toBig(d, m.value) & mask);
+      }),
+    );
     if (hits.length > 1 && hits[0]!.priority === hits[1]!.priority) {
-      throw new Error(`fake table: table ${tableId} has two matching flows at priority ${hits[0]!.priority}: the switch would pick one arbitrarily`);
+      throw new Error(
+        `fake table: table ${tableId} has two matching flows at priority ${hits[0]!.priority}: the switch would pick one arbitrarily`,
+      );
     }
     return hits[0];
   }
@@ -241,7 +263,12 @@ export class FakeOFTable {
       // The action set, in its OpenFlow order: field changes first, then group or output.
       const set = [...actionSet.values()];
       const last = (a: Action) => (a.type === 'group' ? 2 : a.type === 'output' ? 3 : 1);
-      this.runActions(set.sort((a, b) => last(a) - last(b)).filter((a, _, all) => a.type !== 'output' || !all.some((x) => x.type === 'group')), pkt, trace, depth);
+      this.runActions(
+        set.sort((a, b) => last(a) - last(b)).filter((a, _, all) => a.type !== 'output' || !all.some((x) => x.type === 'group')),
+        pkt,
+        trace,
+        depth,
+      );
     }
     return undefined;
   }
@@ -253,7 +280,8 @@ export class FakeOFTable {
           const port = a.port;
           const inPort = Number(pkt.get('in_port'));
           if (port === 'in_port') trace.outputs.push({ port: inPort, packet: pkt.view() });
-          else if (typeof port === 'number' && port === inPort) break; // OVS never sends a packet back where it came from
+          else if (typeof port === 'number' && port === inPort)
+            break; // OVS never sends a packet back where it came from
           else trace.outputs.push({ port, packet: pkt.view(), ...(port === 'controller' ? { reason: 'action' as const } : {}) });
           break;
         }

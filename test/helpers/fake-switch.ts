@@ -1,5 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { encodeMessage, OfpErrorMessage, type FlowStats, type GroupDesc, type MeterConfig, type OfMessage } from '../../src/openflow/index.js';
+import {
+  encodeMessage,
+  OfpErrorMessage,
+  type FlowStats,
+  type GroupDesc,
+  type MeterConfig,
+  type OfMessage,
+} from '../../src/openflow/index.js';
 import type { FlowChannel } from '../../src/flows/manager.js';
 import { flowKey } from '../../src/flows/manager.js';
 import { FakeOFTable } from './fake-of-table.js';
@@ -36,9 +43,21 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
     if (!f) throw new Error(`no flow ${key}`);
     this.flows.delete(key);
     if (f.flags & 1) {
-      this.emit('message', { type: 'FLOW_REMOVED', xid: 0, cookie: f.cookie, priority: f.priority, reason: 0, tableId: f.tableId,
-        durationSec: 0, durationNsec: 0, idleTimeout: f.idleTimeout, hardTimeout: f.hardTimeout, packetCount: 0n, byteCount: 0n,
-        match: f.match } satisfies OfMessage);
+      this.emit('message', {
+        type: 'FLOW_REMOVED',
+        xid: 0,
+        cookie: f.cookie,
+        priority: f.priority,
+        reason: 0,
+        tableId: f.tableId,
+        durationSec: 0,
+        durationNsec: 0,
+        idleTimeout: f.idleTimeout,
+        hardTimeout: f.hardTimeout,
+        packetCount: 0n,
+        byteCount: 0n,
+        match: f.match,
+      } satisfies OfMessage);
     }
   }
 
@@ -62,7 +81,8 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
     for (const [k, v] of flows) this.flows.set(k, v);
     this.groups.clear();
     for (const [k, v] of groups) this.groups.set(k, v);
-    if (refusedAt >= 0) throw Object.assign(new Error(`message #${refusedAt} refused (the rest was committed)`), { index: refusedAt, committed: true });
+    if (refusedAt >= 0)
+      throw Object.assign(new Error(`message #${refusedAt} refused (the rest was committed)`), { index: refusedAt, committed: true });
   }
 
   async send(msg: OfMessage): Promise<void> {
@@ -72,7 +92,16 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
   async sendChecked(msg: OfMessage): Promise<void> {
     if (!this.isUp) throw new Error('not connected');
     encodeMessage(msg);
-    if (this.refuse?.(msg)) throw new OfpErrorMessage({ type: 'ERROR', xid: 0, errType: 12, code: 0, errTypeName: 'OFPET_METER_MOD_FAILED', codeName: 'OFPMMFC_UNKNOWN', data: Buffer.alloc(0) } as never);
+    if (this.refuse?.(msg))
+      throw new OfpErrorMessage({
+        type: 'ERROR',
+        xid: 0,
+        errType: 12,
+        code: 0,
+        errTypeName: 'OFPET_METER_MOD_FAILED',
+        codeName: 'OFPMMFC_UNKNOWN',
+        data: Buffer.alloc(0),
+      } as never);
     this.apply(this.flows, this.groups, msg);
   }
 
@@ -91,7 +120,9 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
   async multipart(req: OfMessage): Promise<OfMessage[]> {
     if (!this.isUp) throw new Error('not connected');
     if (req.type !== 'MULTIPART_REQUEST') throw new Error('fake switch: not a multipart request');
-    const reply = (body: Extract<OfMessage, { type: 'MULTIPART_REPLY' }>['body']): OfMessage[] => [{ type: 'MULTIPART_REPLY', xid: 0, flags: 0, body }];
+    const reply = (body: Extract<OfMessage, { type: 'MULTIPART_REPLY' }>['body']): OfMessage[] => [
+      { type: 'MULTIPART_REPLY', xid: 0, flags: 0, body },
+    ];
     if (req.body.kind === 'group_desc') return reply({ kind: 'group_desc', groups: [...this.groups.values()] });
     // Like OVS, a meter asked for without a burst size reports one of its own.
     if (req.body.kind === 'meter_config') return reply({ kind: 'meter_config', meters: [...this.meters.values()] });
@@ -109,7 +140,12 @@ export class FakeSwitch extends EventEmitter implements FlowChannel {
     }
     if (m.type === 'METER_MOD') {
       if (m.command === 2) this.meters.delete(m.meterId);
-      else this.meters.set(m.meterId, { meterId: m.meterId, flags: m.flags, bands: m.flags & 4 ? m.bands : m.bands.map((b) => ({ ...b, burstSize: b.rate })) });
+      else
+        this.meters.set(m.meterId, {
+          meterId: m.meterId,
+          flags: m.flags,
+          bands: m.flags & 4 ? m.bands : m.bands.map((b) => ({ ...b, burstSize: b.rate })),
+        });
       return;
     }
     if (m.type !== 'FLOW_MOD') return;

@@ -52,14 +52,21 @@ export async function startOvsdbServer(o: OvsdbTestServerOptions = {}): Promise<
   const sock = path.join(dir, 'db.sock');
   await createOvsdb(dbPath, schemaPath, o.clustered ? { cluster: `tcp:127.0.0.1:${await freePort()}` } : {});
   const [bin, ...args] = ovsdbServerCommand({
-    db: dbPath, sock, remotes: o.remotes, unixctl: path.join(dir, 'ovsdb.ctl'), logFile: path.join(dir, 'ovsdb.log'), extra: o.args,
+    db: dbPath,
+    sock,
+    remotes: o.remotes,
+    unixctl: path.join(dir, 'ovsdb.ctl'),
+    logFile: path.join(dir, 'ovsdb.log'),
+    extra: o.args,
   });
   let child: ChildProcess | undefined;
   const start = async () => {
     rmSync(sock, { force: true });
     const c = spawn(bin!, args, { stdio: 'ignore' });
     child = c;
-    const exited = new Promise<never>((_, rej) => c.once('exit', (code) => rej(new Error(`ovsdb-server exited (${code}); see ${dir}/ovsdb.log`))));
+    const exited = new Promise<never>((_, rej) =>
+      c.once('exit', (code) => rej(new Error(`ovsdb-server exited (${code}); see ${dir}/ovsdb.log`))),
+    );
     exited.catch(() => undefined);
     const deadline = Date.now() + 10_000;
     for (;;) {

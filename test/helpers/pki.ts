@@ -57,7 +57,24 @@ function makeCa(dir: string, name: string): void {
 function makeCert(dir: string, name: string, ca: string, ext: string): CertFiles {
   writeFileSync(join(dir, `${name}.ext`), ext);
   openssl(dir, 'req', ...KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=wyvern-test-${name}`);
-  openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2', '-out', `${name}.crt`, '-extfile', `${name}.ext`);
+  openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-out',
+    `${name}.crt`,
+    '-extfile',
+    `${name}.ext`,
+  );
   chmodSync(join(dir, `${name}.key`), 0o600);
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
 }
@@ -75,7 +92,22 @@ function makeExpired(dir: string, name: string, ca: string): CertFiles {
       `copy_extensions = none\nx509_extensions = ext\n[any]\ncommonName = supplied\n[ext]\n${LOCAL_SAN}${BOTH}`,
   );
   openssl(dir, 'req', ...KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=wyvern-test-${name}`);
-  openssl(dir, 'ca', '-batch', '-config', 'ca.cnf', '-in', `${name}.csr`, '-out', `${name}.crt`, '-notext', '-startdate', '20200101000000Z', '-enddate', '20200102000000Z');
+  openssl(
+    dir,
+    'ca',
+    '-batch',
+    '-config',
+    'ca.cnf',
+    '-in',
+    `${name}.csr`,
+    '-out',
+    `${name}.crt`,
+    '-notext',
+    '-startdate',
+    '20200101000000Z',
+    '-enddate',
+    '20200102000000Z',
+  );
   chmodSync(join(dir, `${name}.key`), 0o600);
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
 }

@@ -14,7 +14,8 @@ function wyvern(args: string[]): Promise<{ code: number; stdout: string; stderr:
   const [cmd, ...pre] = wyvernCommand();
   return new Promise((resolve) => {
     execFile(cmd!, [...pre, ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
   });
 }
 

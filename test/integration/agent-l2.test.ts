@@ -78,7 +78,8 @@ describe.each([
     const host = c.sb.host('hv1');
     const out = await host.ovs.ofctl(['--names', '-O', 'OpenFlow13', 'dump-flows', host.ovs.mgmtSock()]);
     // ovs-ofctl quotes names with underscores: table="l2_lookup".
-    for (const t of ['classifier', 'port_security', 'arp_responder', 'l2_lookup', 'egress']) expect(out).toMatch(new RegExp(`table="?${t}"?,`));
+    for (const t of ['classifier', 'port_security', 'arp_responder', 'l2_lookup', 'egress'])
+      expect(out).toMatch(new RegExp(`table="?${t}"?,`));
     // App ids live in the cookie's top byte (pipelines/default.yaml): classifier 2, l2 3, arp 4.
     const apps = new Set([...out.matchAll(/cookie=0x([0-9a-f]+)/g)].map((m) => Number(BigInt(`0x${m[1]}`) >> 56n)));
     for (const id of [1, 2, 3, 4]) expect(apps).toContain(id);
@@ -116,7 +117,9 @@ describe.each([
     while (Date.now() < gone && (await c.ping(peer, p.ip, 0.3))) await new Promise((r) => setTimeout(r, 50));
     expect(await c.ping(peer, p.ip, 0.5)).toBe(false);
     // Same name, same MAC and address, new port: the VIF still plugged is bound to it without being touched.
-    const again = (await c.api().call('POST', '/v1/ports', { name: vm, network: 'net-b', mac: p.mac, fixedIps: [{ ip: p.ip }] })) as { id: string };
+    const again = (await c.api().call('POST', '/v1/ports', { name: vm, network: 'net-b', mac: p.mac, fixedIps: [{ ip: p.ip }] })) as {
+      id: string;
+    };
     expect(again.id).not.toBe(p.id);
     expect(await c.pingUntil(peer, p.ip, 5000)).toBeGreaterThanOrEqual(0);
     ports[vm] = { ...p, id: again.id };

@@ -32,7 +32,13 @@ describe('lazy sync with 200 networks in the store', () => {
 
   it('holds and watches exactly the 2 networks with local ports', async () => {
     for (const n of [7, 123]) {
-      const p = (await c.api().call('GET', `/v1/ports/p${n}`)) as { name: string; mac: string; fixedIps: { ip: string }[]; networkId: string; id: string };
+      const p = (await c.api().call('GET', `/v1/ports/p${n}`)) as {
+        name: string;
+        mac: string;
+        fixedIps: { ip: string }[];
+        networkId: string;
+        id: string;
+      };
       await c.vm('hv1', `p${n}`, { name: p.name, mac: p.mac, ip: p.fixedIps[0]!.ip, id: p.id, networkId: p.networkId });
     }
     const s = await c.agentStatus('hv1');

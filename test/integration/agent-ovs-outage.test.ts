@@ -29,7 +29,11 @@ describe('agent with Open vSwitch absent or restarted', () => {
     const text = await readFile(agentOf(c.sb.host('hv1'))!.log, 'utf8');
     return text.slice(from).split('\n').filter(Boolean);
   }
-  const logSize = async () => stat(`${c.sb.runDir}/hv1/agent.log`).then((s) => s.size, () => 0);
+  const logSize = async () =>
+    stat(`${c.sb.runDir}/hv1/agent.log`).then(
+      (s) => s.size,
+      () => 0,
+    );
 
   /** Pings until answered; on failure prints what helps (hv1's agent log tail, status, flows) before failing. */
   async function expectPing(from: string, ip: string, timeoutMs: number): Promise<number> {
@@ -134,55 +138,62 @@ describe('agent with Open vSwitch absent or restarted', () => {
     { name: 'ovsdb-server', daemons: ['ovsdb-server'] },
     { name: 'ovsdb-server and ovs-vswitchd' },
   ];
-  it.each(cases)('(b) $name restarted after 10 s under ping -i 0.01: traffic resumes, switch equal to the desired flows', async ({ name, daemons }) => {
-    const running = await c.sb.host('hv1').ovs.pids();
-    if (running.ovsdb === undefined || running.vswitchd === undefined) await c.sb.hostStart('hv1');
-    if (!agentOf(c.sb.host('hv1'))) await c.startAgent('hv1');
-    await c.waitInstalled('vm1');
-    expect(await c.pingUntil('vm1', p2.ip, 10_000)).toBeGreaterThanOrEqual(0);
-    // Steady first (the previous case's daemons may still be settling): 50 pings at 10 ms, none lost.
-    for (let i = 0; i < 20; i++) {
-      const warm = await c.sb.exec('vm1', ['ping', '-n', '-q', '-i', '0.01', '-c', '50', '-W', '1', p2.ip], 10_000);
-      if (/ 0% packet loss/.test(warm.stdout)) break;
-      await sleep(250);
-    }
+  it.each(cases)(
+    '(b) $name restarted after 10 s under ping -i 0.01: traffic resumes, switch equal to the desired flows',
+    async ({ name, daemons }) => {
+      const running = await c.sb.host('hv1').ovs.pids();
+      if (running.ovsdb === undefined || running.vswitchd === undefined) await c.sb.hostStart('hv1');
+      if (!agentOf(c.sb.host('hv1'))) await c.startAgent('hv1');
+      await c.waitInstalled('vm1');
+      expect(await c.pingUntil('vm1', p2.ip, 10_000)).toBeGreaterThanOrEqual(0);
+      // Steady first (the previous case's daemons may still be settling): 50 pings at 10 ms, none lost.
+      for (let i = 0; i < 20; i++) {
+        const warm = await c.sb.exec('vm1', ['ping', '-n', '-q', '-i', '0.01', '-c', '50', '-W', '1', p2.ip], 10_000);
+        if (/ 0% packet loss/.test(warm.stdout)) break;
+        await sleep(250);
+      }
 
-    // -D: a timestamp per reply. The run lasts 28 s (1 s before, 10 s out, the start — ovs-vswitchd takes up to
-    // 8 s to find a restarted ovsdb-server again — then time to recover), ended by SIGINT (ping prints its
-    // summary): not -w, with which ping exits at the first error (an unanswered ARP during the outage), nor -c,
-    // since ping sends more slowly while its echoes go unanswered.
-    const pinging = c.sb.exec('vm1', ['timeout', '-s', 'INT', '28', 'ping', '-D', '-n', '-i', '0.01', '-W', '1', p2.ip], 45_000);
-    await sleep(1_000);
-    await c.sb.hostStop('hv1', daemons ? { daemons } : {});
-    const stopped = Date.now();
-    await sleep(10_000);
-    const started = Date.now();
-    await c.sb.hostStart('hv1');
-    const startReturned = Date.now();
-    const r = await pinging;
+      // -D: a timestamp per reply. The run lasts 28 s (1 s before, 10 s out, the start — ovs-vswitchd takes up to
+      // 8 s to find a restarted ovsdb-server again — then time to recover), ended by SIGINT (ping prints its
+      // summary): not -w, with which ping exits at the first error (an unanswered ARP during the outage), nor -c,
+      // since ping sends more slowly while its echoes go unanswered.
+      const pinging = c.sb.exec('vm1', ['timeout', '-s', 'INT', '28', 'ping', '-D', '-n', '-i', '0.01', '-W', '1', p2.ip], 45_000);
+      await sleep(1_000);
+      await c.sb.hostStop('hv1', daemons ? { daemons } : {});
+      const stopped = Date.now();
+      await sleep(10_000);
+      const started = Date.now();
+      await c.sb.hostStart('hv1');
+      const startReturned = Date.now();
+      const r = await pinging;
 
-    const replies = [...r.stdout.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+)/gm)].map((m) => ({ t: Number(m[1]) * 1000, seq: Number(m[2]) }));
-    const sent = Number(/(\d+) packets transmitted/.exec(r.stdout)?.[1] ?? 0);
-    const received = Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
-    const lastBefore = replies.filter((x) => x.t <= stopped).at(-1);
-    const firstAfterStart = replies.find((x) => x.t >= started);
-    const recoveryMs = firstAfterStart ? Math.round(firstAfterStart.t - started) : -1;
-    // The outage as traffic saw it: the longest silence between two replies.
-    let gapMs = 0;
-    for (let i = 1; i < replies.length; i++) gapMs = Math.max(gapMs, replies[i]!.t - replies[i - 1]!.t);
-    console.log(
-      `(b) ${name} stopped 10 s: daemon start -> first reply ${recoveryMs} ms ` +
-        `(hostStart took ${startReturned - started} ms); longest silence ${Math.round(gapMs)} ms; ` +
-        `${sent - received} of ${sent} packets lost; last reply before the stop at ${lastBefore ? Math.round(lastBefore.t - stopped) : '?'} ms`,
-    );
+      const replies = [...r.stdout.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from .*icmp_seq=(\d+)/gm)].map((m) => ({
+        t: Number(m[1]) * 1000,
+        seq: Number(m[2]),
+      }));
+      const sent = Number(/(\d+) packets transmitted/.exec(r.stdout)?.[1] ?? 0);
+      const received = Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
+      const lastBefore = replies.filter((x) => x.t <= stopped).at(-1);
+      const firstAfterStart = replies.find((x) => x.t >= started);
+      const recoveryMs = firstAfterStart ? Math.round(firstAfterStart.t - started) : -1;
+      // The outage as traffic saw it: the longest silence between two replies.
+      let gapMs = 0;
+      for (let i = 1; i < replies.length; i++) gapMs = Math.max(gapMs, replies[i]!.t - replies[i - 1]!.t);
+      console.log(
+        `(b) ${name} stopped 10 s: daemon start -> first reply ${recoveryMs} ms ` +
+          `(hostStart took ${startReturned - started} ms); longest silence ${Math.round(gapMs)} ms; ` +
+          `${sent - received} of ${sent} packets lost; last reply before the stop at ${lastBefore ? Math.round(lastBefore.t - stopped) : '?'} ms`,
+      );
 
-    if (!firstAfterStart) {
-      console.log(`ping exit ${r.code}\n${r.stdout.split('\n').slice(-8).join('\n')}\n${r.stderr}`);
-      await expectPing('vm1', p2.ip, 10_000); // prints the agent's log and the flows if still broken
-    }
-    expect(firstAfterStart).toBeDefined();
-    expect(replies.at(-1)!.t).toBeGreaterThan(started);
-    await expectSwitchEqual('hv1');
-    await expectSwitchEqual('hv2');
-  }, 90_000);
+      if (!firstAfterStart) {
+        console.log(`ping exit ${r.code}\n${r.stdout.split('\n').slice(-8).join('\n')}\n${r.stderr}`);
+        await expectPing('vm1', p2.ip, 10_000); // prints the agent's log and the flows if still broken
+      }
+      expect(firstAfterStart).toBeDefined();
+      expect(replies.at(-1)!.t).toBeGreaterThan(started);
+      await expectSwitchEqual('hv1');
+      await expectSwitchEqual('hv2');
+    },
+    90_000,
+  );
 });

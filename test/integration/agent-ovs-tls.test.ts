@@ -29,23 +29,69 @@ async function ovsdbWithSsl(h: OvsHost, server: CertFiles, ca: string): Promise<
   const pid = (await h.pids()).ovsdb;
   if (pid !== undefined) await killAndWait(pid, 'SIGTERM');
   const d = h.runDir;
-  await run(['ip', 'netns', 'exec', h.netns, ...ovsdbServerCommand({
-    db: join(d, 'conf.db'), sock: h.dbSock, remotes: ['pssl:6640:127.0.0.1'], pidfile: join(d, 'ovsdb.pid'), unixctl: join(d, 'ovsdb.ctl'),
-    logFile: join(d, 'ovsdb.log'), extra: [`--private-key=${server.key}`, `--certificate=${server.cert}`, `--ca-cert=${ca}`],
-  })]);
-  await waitFor('ovsdb-server with SSL', async () => (await h.exec(['ovs-vsctl', `--db=unix:${h.dbSock}`, '--timeout=2', 'show'])).code === 0);
+  await run([
+    'ip',
+    'netns',
+    'exec',
+    h.netns,
+    ...ovsdbServerCommand({
+      db: join(d, 'conf.db'),
+      sock: h.dbSock,
+      remotes: ['pssl:6640:127.0.0.1'],
+      pidfile: join(d, 'ovsdb.pid'),
+      unixctl: join(d, 'ovsdb.ctl'),
+      logFile: join(d, 'ovsdb.log'),
+      extra: [`--private-key=${server.key}`, `--certificate=${server.cert}`, `--ca-cert=${ca}`],
+    }),
+  ]);
+  await waitFor(
+    'ovsdb-server with SSL',
+    async () => (await h.exec(['ovs-vsctl', `--db=unix:${h.dbSock}`, '--timeout=2', 'show'])).code === 0,
+  );
 }
 
-interface AgentRun { proc: ChildProcess; log: () => string; exited: () => number | null; ready: string }
+interface AgentRun {
+  proc: ChildProcess;
+  log: () => string;
+  exited: () => number | null;
+  ready: string;
+}
 
 function startAgent(tag: string, ovs: { ca: string; cert: CertFiles }): AgentRun {
   const ready = join(pki.dir, `${tag}.ready`);
   const args = [
-    'netns', 'exec', host.netns, process.execPath, CLI, 'agent', '--config', '/dev/null',
-    '--chassis', `hv-${tag}`, '--tunnel-ip', '10.77.0.1', '--datapath-type', 'netdev',
-    '--ovsdb', 'ssl:127.0.0.1:6640', '--openflow', 'ssl:127.0.0.1:6653',
-    '--ovs-ca', ovs.ca, '--ovs-cert', ovs.cert.cert, '--ovs-key', ovs.cert.key,
-    '--store', 'memory:', '--api-listen', `unix:${join(pki.dir, `${tag}.sock`)}`, '--ready-file', ready, '--log-level', 'debug',
+    'netns',
+    'exec',
+    host.netns,
+    process.execPath,
+    CLI,
+    'agent',
+    '--config',
+    '/dev/null',
+    '--chassis',
+    `hv-${tag}`,
+    '--tunnel-ip',
+    '10.77.0.1',
+    '--datapath-type',
+    'netdev',
+    '--ovsdb',
+    'ssl:127.0.0.1:6640',
+    '--openflow',
+    'ssl:127.0.0.1:6653',
+    '--ovs-ca',
+    ovs.ca,
+    '--ovs-cert',
+    ovs.cert.cert,
+    '--ovs-key',
+    ovs.cert.key,
+    '--store',
+    'memory:',
+    '--api-listen',
+    `unix:${join(pki.dir, `${tag}.sock`)}`,
+    '--ready-file',
+    ready,
+    '--log-level',
+    'debug',
   ];
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WYVERN_')));
   const proc = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'], env });
@@ -80,10 +126,14 @@ describe('agent to Open vSwitch over ssl:', () => {
   it('with ovs-ca/ovs-cert/ovs-key signed by the switch CA: OVSDB and OpenFlow up, flows installed', async () => {
     const a = startAgent('good', { ca: pki.ca, cert: pki.client });
     try {
-      await waitFor('agent ready', () => {
-        if (a.exited() !== null) throw new Error(`agent exited ${a.exited()}:\n${a.log()}`);
-        return existsSync(a.ready);
-      }, 30_000);
+      await waitFor(
+        'agent ready',
+        () => {
+          if (a.exited() !== null) throw new Error(`agent exited ${a.exited()}:\n${a.log()}`);
+          return existsSync(a.ready);
+        },
+        30_000,
+      );
       // The OpenFlow session over TLS installs the pipeline.
       await waitFor('OpenFlow session up', () => /OpenFlow session up/.test(a.log()), 15_000);
       const flows = await host.ofctl(['-O', 'OpenFlow13', 'dump-flows', host.mgmtSock()]);
@@ -115,10 +165,14 @@ describe('agent to Open vSwitch over ssl:', () => {
     await host.vsctl(['set-ssl', pki.server.key, pki.server.cert, pki.otherCa]);
     const a = startAgent('of-refused', { ca: pki.ca, cert: pki.client });
     try {
-      await waitFor('the OpenFlow refusal in the log', () => {
-        if (a.exited() !== null) throw new Error(`agent exited ${a.exited()}:\n${a.log()}`);
-        return /OpenFlow connect attempt failed/.test(a.log()) && /TLS failed: the peer refused our certificate/.test(a.log());
-      }, 30_000);
+      await waitFor(
+        'the OpenFlow refusal in the log',
+        () => {
+          if (a.exited() !== null) throw new Error(`agent exited ${a.exited()}:\n${a.log()}`);
+          return /OpenFlow connect attempt failed/.test(a.log()) && /TLS failed: the peer refused our certificate/.test(a.log());
+        },
+        30_000,
+      );
       expect(a.log()).not.toMatch(/OpenFlow session up/);
     } finally {
       await stop(a);

@@ -13,7 +13,11 @@ import { openStore } from '../../src/store/index.js';
 import type { Store, Watch } from '../../src/store/types.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 
-interface Res { code: number; stdout: string; stderr: string }
+interface Res {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** The built `wyvern` CLI as a process. */
 function wyvern(args: string[]): Promise<Res> {
@@ -38,7 +42,9 @@ describe('planned and unplanned agent restarts', () => {
     c = await Cluster.up({ hosts: 3 });
     const store = await openStore(c.storeUrl);
     const watch = store.watch(CHASSIS_PREFIX, undefined, {
-      onBatch: (b) => { for (const e of b.events) if (e.type === 'delete') chassisDeletes.push(e.key); },
+      onBatch: (b) => {
+        for (const e of b.events) if (e.type === 'delete') chassisDeletes.push(e.key);
+      },
     });
     watcher = { store, watch };
     await c.network('net-a', '10.0.0.0/24');
@@ -47,7 +53,11 @@ describe('planned and unplanned agent restarts', () => {
       ports[name] = await c.port(name, 'net-a', `10.0.0.${11 + i}`);
       await c.vm(host, name, ports[name]!);
     }
-    for (const [a, b] of [['vm-hv1', 'vm-hv2'], ['vm-hv2', 'vm-hv1'], ['vm-hv1', 'vm-hv3']]) {
+    for (const [a, b] of [
+      ['vm-hv1', 'vm-hv2'],
+      ['vm-hv2', 'vm-hv1'],
+      ['vm-hv1', 'vm-hv3'],
+    ]) {
       expect(await c.pingUntil(a!, ports[b!]!.ip, 5_000)).toBeGreaterThanOrEqual(0);
     }
   });
@@ -81,7 +91,9 @@ describe('planned and unplanned agent restarts', () => {
     const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
     expect(m, r.stdout + r.stderr).not.toBeNull();
     const lost = Number(m![1]) - Number(m![2]);
-    figures.push(`  ${signal.padEnd(7)} hv1 VM ${role.padEnd(8)}${downMs ? ` (+${downMs} ms down)` : ''}: ${lost}/${m![1]} lost; agent stop ${Math.round(down - t0)} ms, stop→ready ${Math.round(ready - t0)} ms`);
+    figures.push(
+      `  ${signal.padEnd(7)} hv1 VM ${role.padEnd(8)}${downMs ? ` (+${downMs} ms down)` : ''}: ${lost}/${m![1]} lost; agent stop ${Math.round(down - t0)} ms, stop→ready ${Math.round(ready - t0)} ms`,
+    );
     expect(r.stdout).toMatch(/400 packets transmitted, 400 received, 0% packet loss/);
   });
 

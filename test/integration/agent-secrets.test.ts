@@ -21,7 +21,11 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const SECRET = 'pw-s3cret-x9';
 
-interface Res { code: number; stdout: string; stderr: string }
+interface Res {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 function wyvern(args: string[], env: Record<string, string> = {}): Promise<Res> {
   return new Promise((resolve) => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WYVERN_')));
@@ -62,7 +66,8 @@ describe('a store password never shows in errors', () => {
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     try {
       const t0 = Date.now();
-      while (!/store unreachable/.test(out) && child.exitCode === null && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
+      while (!/store unreachable/.test(out) && child.exitCode === null && Date.now() - t0 < 20_000)
+        await new Promise((r) => setTimeout(r, 50));
       expect(child.exitCode).toBe(null);
       expect(out).toMatch(/"store":"etcd:\/\/wyvern:\*\*\*@127\.0\.0\.1:1".*store unreachable/);
       expect(out).not.toContain(SECRET);
@@ -100,7 +105,11 @@ describe('sandbox agents with an authenticated etcd', () => {
   }, 120_000);
   afterAll(async () => {
     // `host add` ran in the sandbox CLI: the state on disk knows more hosts than `sb` does.
-    if (sb) await Sandbox.load(sb.name).then((s) => s.down(), () => sb.down());
+    if (sb)
+      await Sandbox.load(sb.name).then(
+        (s) => s.down(),
+        () => sb.down(),
+      );
     await etcd?.stop();
   });
 
@@ -141,7 +150,11 @@ describe('sandbox agents with an authenticated etcd', () => {
   }, 90_000);
 
   it('user and password from the environment (WYVERN_STORE_USER / WYVERN_STORE_PASSWORD)', async () => {
-    const a = await startAgent(sb, 'hv1', { store: etcd.url, logLevel: 'debug', env: { WYVERN_STORE_USER: 'wyvern', WYVERN_STORE_PASSWORD: SECRET } });
+    const a = await startAgent(sb, 'hv1', {
+      store: etcd.url,
+      logLevel: 'debug',
+      env: { WYVERN_STORE_USER: 'wyvern', WYVERN_STORE_PASSWORD: SECRET },
+    });
     noSecretAnywhere(a.pid);
     expect(readFileSync(join(sb.runDir, STATE_FILE), 'utf8')).not.toContain('WYVERN_STORE_PASSWORD');
     await stopAgent(sb, 'hv1');

@@ -17,7 +17,11 @@ import { requireSandboxPrereqs } from './sandbox-helpers.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 
-interface Res { code: number; stdout: string; stderr: string }
+interface Res {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 function wyvern(args: string[], env: Record<string, string> = {}): Promise<Res> {
   return new Promise((resolve) => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WYVERN_')));
@@ -36,14 +40,31 @@ beforeAll(async () => {
   requireSandboxPrereqs();
   pki = makePki();
   etcd = await startEtcd({
-    tls: { certFile: pki.server.cert, keyFile: pki.server.key, caFile: pki.ca, clientCertAuth: true, probeCertFile: pki.client.cert, probeKeyFile: pki.client.key },
+    tls: {
+      certFile: pki.server.cert,
+      keyFile: pki.server.key,
+      caFile: pki.ca,
+      clientCertAuth: true,
+      probeCertFile: pki.client.cert,
+      probeKeyFile: pki.client.key,
+    },
   });
   sb = await Sandbox.up({ hosts: 1 });
   agent = await startAgent(sb, 'hv1', {
     store: etcd.url,
     args: [
-      '--store-ca', pki.ca, '--store-cert', pki.client.cert, '--store-key', pki.client.key,
-      '--api-cert', pki.server.cert, '--api-key', pki.server.key, '--api-client-ca', pki.ca,
+      '--store-ca',
+      pki.ca,
+      '--store-cert',
+      pki.client.cert,
+      '--store-key',
+      pki.client.key,
+      '--api-cert',
+      pki.server.cert,
+      '--api-key',
+      pki.server.key,
+      '--api-client-ca',
+      pki.ca,
     ],
   });
 }, 120_000);
@@ -69,7 +90,12 @@ describe('agent with etcds:// and an HTTPS API, driven by the CLI', () => {
     expect(ch.code, ch.stderr).toBe(0);
     expect(ch.stdout).toMatch(/hv1/);
     // The same from the environment.
-    const env = await wyvern(['agent', 'status'], { WYVERN_API: agent.api, WYVERN_CACERT: pki.ca, WYVERN_CERT: pki.client.cert, WYVERN_KEY: pki.client.key });
+    const env = await wyvern(['agent', 'status'], {
+      WYVERN_API: agent.api,
+      WYVERN_CACERT: pki.ca,
+      WYVERN_CERT: pki.client.cert,
+      WYVERN_KEY: pki.client.key,
+    });
     expect(env.code, env.stderr).toBe(0);
   });
 
@@ -77,7 +103,18 @@ describe('agent with etcds:// and an HTTPS API, driven by the CLI', () => {
     const noCa = await wyvern(['agent', 'status', '--api', agent.api, '--cert', pki.client.cert, '--key', pki.client.key]);
     expect(noCa.code).toBe(1);
     expect(noCa.stderr).toMatch(/not signed by a trusted CA/);
-    const rogue = await wyvern(['agent', 'status', '--api', agent.api, '--cacert', pki.ca, '--cert', pki.otherClient.cert, '--key', pki.otherClient.key]);
+    const rogue = await wyvern([
+      'agent',
+      'status',
+      '--api',
+      agent.api,
+      '--cacert',
+      pki.ca,
+      '--cert',
+      pki.otherClient.cert,
+      '--key',
+      pki.otherClient.key,
+    ]);
     expect(rogue.code).toBe(1);
     expect(rogue.stderr).toMatch(/client certificate refused: certificate is not signed by a trusted CA/);
   });

@@ -11,7 +11,9 @@ import { ApiClient } from '../../src/api/client.js';
 // Default: memory and an embedded level store in a unique temp dir; add etcd://… via WYVERN_API_TEST_STORES.
 const LEVEL_DIR = join(tmpdir(), `wyvern-api-level-${process.pid}-${Math.random().toString(36).slice(2)}`);
 const STORES: string[] = (process.env.WYVERN_API_TEST_STORES ?? `memory: level:${LEVEL_DIR}`).split(' ').filter(Boolean);
-afterAll(async () => { await rm(LEVEL_DIR, { recursive: true, force: true }); });
+afterAll(async () => {
+  await rm(LEVEL_DIR, { recursive: true, force: true });
+});
 
 for (const storeUrl of STORES) {
   describe(`API over ${storeUrl}`, () => {
@@ -23,7 +25,10 @@ for (const storeUrl of STORES) {
       server = await startApiServer({ store, listen: 'tcp:127.0.0.1:0' });
       c = new ApiClient(server.url);
     });
-    afterAll(async () => { await server?.close(); await store?.close(); });
+    afterAll(async () => {
+      await server?.close();
+      await store?.close();
+    });
 
     it('creates, shows by name and id, lists and deletes with the right status codes', async () => {
       let r = await c.raw('POST', '/v1/networks', { name: 'blue' });
@@ -92,7 +97,11 @@ for (const storeUrl of STORES) {
       await c.call('POST', '/v1/subnets', { name: 's1', network: 'n1', cidr: '10.2.0.0/24' });
       const before = await store.range('/wyvern/v1/');
       const rev = await store.currentRevision();
-      for (const body of [{ name: 'p', network: 'n1', fixedIps: [{ ip: '10.3.0.1' }] }, { name: 'p', network: 'n1', mac: 'ff:ff:ff:ff:ff:ff' }, { name: 'p', network: 'zz' }]) {
+      for (const body of [
+        { name: 'p', network: 'n1', fixedIps: [{ ip: '10.3.0.1' }] },
+        { name: 'p', network: 'n1', mac: 'ff:ff:ff:ff:ff:ff' },
+        { name: 'p', network: 'zz' },
+      ]) {
         expect((await c.raw('POST', '/v1/ports', body)).status).toBe(400);
       }
       expect((await c.raw('POST', '/v1/subnets', { name: 's2', network: 'n1', cidr: '10.2.0.0/16' })).status).toBe(409);
@@ -123,19 +132,50 @@ for (const storeUrl of STORES) {
       const NET = '11111111-1111-4111-8111-111111111111';
       const SUB = '22222222-2222-4222-8222-222222222222';
       const doc = {
-        format: 'wyvern-topology', version: 1,
+        format: 'wyvern-topology',
+        version: 1,
         networks: [{ id: NET, name: '../../evil/net\u{1F409}', tunnelKey: 16_000_001, mtu: 1450 }],
-        subnets: [{
-          id: SUB, name: 'imp-sub', networkId: NET, cidr: '10.78.0.0/24', gatewayIp: '10.78.0.0', enableDhcp: true, dnsServers: [],
-          hostRoutes: [], leaseTime: 1, dhcpOptions: [{ code: 53, value: '05' }, { code: 54, value: '0a4e0001' }],
-        }, {
-          id: '33333333-3333-4333-8333-333333333333', name: 'imp-mc', networkId: NET, cidr: '224.0.0.0/24', gatewayIp: '224.0.0.1',
-          enableDhcp: true, dnsServers: [], hostRoutes: [], leaseTime: 600, dhcpOptions: [],
-        }],
-        ports: [{
-          id: '44444444-4444-4444-8444-444444444444', name: 'vm\nx', networkId: NET, mac: '02:00:00:00:78:01', fixedIps: [{ subnetId: SUB, ip: '10.78.0.5' }],
-          portSecurity: true, allowedAddressPairs: [{ ip: 'not-an-ip' }, { ip: '0.0.0.0/0' }], portKey: 4_000_000_001,
-        }],
+        subnets: [
+          {
+            id: SUB,
+            name: 'imp-sub',
+            networkId: NET,
+            cidr: '10.78.0.0/24',
+            gatewayIp: '10.78.0.0',
+            enableDhcp: true,
+            dnsServers: [],
+            hostRoutes: [],
+            leaseTime: 1,
+            dhcpOptions: [
+              { code: 53, value: '05' },
+              { code: 54, value: '0a4e0001' },
+            ],
+          },
+          {
+            id: '33333333-3333-4333-8333-333333333333',
+            name: 'imp-mc',
+            networkId: NET,
+            cidr: '224.0.0.0/24',
+            gatewayIp: '224.0.0.1',
+            enableDhcp: true,
+            dnsServers: [],
+            hostRoutes: [],
+            leaseTime: 600,
+            dhcpOptions: [],
+          },
+        ],
+        ports: [
+          {
+            id: '44444444-4444-4444-8444-444444444444',
+            name: 'vm\nx',
+            networkId: NET,
+            mac: '02:00:00:00:78:01',
+            fixedIps: [{ subnetId: SUB, ip: '10.78.0.5' }],
+            portSecurity: true,
+            allowedAddressPairs: [{ ip: 'not-an-ip' }, { ip: '0.0.0.0/0' }],
+            portKey: 4_000_000_001,
+          },
+        ],
         routers: [],
       };
       const r = await c.raw('PUT', '/v1/topology', doc);
@@ -143,8 +183,15 @@ for (const storeUrl of STORES) {
       const err = (r.body as { error: { code: string; problems: { field: string; message: string }[] } }).error;
       expect(err.code).toBe('INVALID');
       expect(err.problems.map((p) => p.field)).toEqual([
-        'networks[0].name', 'subnets[0].gatewayIp', 'subnets[0].leaseTime', 'subnets[0].dhcpOptions[0].code', 'subnets[0].dhcpOptions[1].code',
-        'subnets[1].cidr', 'ports[0].name', 'ports[0].allowedAddressPairs[0].ip', 'ports[0].allowedAddressPairs[1].ip',
+        'networks[0].name',
+        'subnets[0].gatewayIp',
+        'subnets[0].leaseTime',
+        'subnets[0].dhcpOptions[0].code',
+        'subnets[0].dhcpOptions[1].code',
+        'subnets[1].cidr',
+        'ports[0].name',
+        'ports[0].allowedAddressPairs[0].ip',
+        'ports[0].allowedAddressPairs[1].ip',
       ]);
       expect(err.problems[1]!.message).toMatch(/^subnet "imp-sub": gateway 10\.78\.0\.0 is the network address/);
       expect((await store.range('/wyvern/v1/')).kvs).toEqual(before.kvs);
@@ -155,7 +202,11 @@ for (const storeUrl of STORES) {
     it('20 parallel port creations over HTTP get distinct addresses', async () => {
       await c.call('POST', '/v1/networks', { name: 'par' });
       await c.call('POST', '/v1/subnets', { name: 'par-s', network: 'par', cidr: '10.9.0.0/24' });
-      const ports = await Promise.all(Array.from({ length: 20 }, (_, i) => c.call<{ fixedIps: { ip: string }[]; mac: string; portKey: number }>('POST', '/v1/ports', { name: `par${i}`, network: 'par' })));
+      const ports = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          c.call<{ fixedIps: { ip: string }[]; mac: string; portKey: number }>('POST', '/v1/ports', { name: `par${i}`, network: 'par' }),
+        ),
+      );
       expect(new Set(ports.map((p) => p.fixedIps[0]!.ip)).size).toBe(20);
       expect(new Set(ports.map((p) => p.mac)).size).toBe(20);
       expect(new Set(ports.map((p) => p.portKey)).size).toBe(20);
@@ -170,7 +221,10 @@ describe('API server', () => {
     store = await openStore('memory:');
     dir = await mkdtemp(join(tmpdir(), 'wyvern-api-'));
   });
-  afterAll(async () => { await store?.close(); await rm(dir, { recursive: true, force: true }); });
+  afterAll(async () => {
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('serves over a unix socket', async () => {
     const sock = join(dir, 'api.sock');
@@ -180,7 +234,9 @@ describe('API server', () => {
       const c = new ApiClient(s.url);
       expect((await c.raw('POST', '/v1/networks', { name: 'sock' })).status).toBe(201);
       expect((await c.call<{ name: string }[]>('GET', '/v1/networks')).map((n) => n.name)).toContain('sock');
-    } finally { await s.close(); }
+    } finally {
+      await s.close();
+    }
   });
 
   it('refuses to listen off-loopback without a token; requires it when set', async () => {
@@ -194,7 +250,9 @@ describe('API server', () => {
       expect(r.body).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
       expect((await new ApiClient(`http://127.0.0.1:${port}`, 'wrong').raw('GET', '/v1/networks')).status).toBe(401);
       expect((await new ApiClient(`http://127.0.0.1:${port}`, 's3cret').raw('GET', '/v1/networks')).status).toBe(200);
-    } finally { await s.close(); }
+    } finally {
+      await s.close();
+    }
   });
 
   it('lets the agent add routes; every built-in route is in docs/openapi.yaml', async () => {
@@ -202,10 +260,14 @@ describe('API server', () => {
     try {
       s.route('GET', '/v1/agent/flows/{table}', (q) => ({ body: { table: q.params.table } }));
       expect(await new ApiClient(s.url).call('GET', '/v1/agent/flows/l2')).toEqual({ table: 'l2' });
-      const doc = parseYaml(await readFile(new URL('../../docs/openapi.yaml', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, unknown>> };
+      const doc = parseYaml(await readFile(new URL('../../docs/openapi.yaml', import.meta.url), 'utf8')) as {
+        paths: Record<string, Record<string, unknown>>;
+      };
       const missing = s.routes().filter((r) => !r.pattern.startsWith('/v1/agent/') && !doc.paths[r.pattern]?.[r.method.toLowerCase()]);
       expect(missing).toEqual([]);
       expect(s.routes().length).toBeGreaterThan(25);
-    } finally { await s.close(); }
+    } finally {
+      await s.close();
+    }
   });
 });

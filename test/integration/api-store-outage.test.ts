@@ -53,7 +53,8 @@ it('store down: GET, POST and PUT /v1/topology answer 503 naming the store; back
 
   // Several rounds: the first calls fail on the connection, later ones on the client's open circuit breaker.
   for (let round = 1; round <= 4; round++) {
-    for (const [method, path, body] of requests(round)) expectUnavailable(await c.raw(method, path, body), `round ${round}: ${method} ${path}`);
+    for (const [method, path, body] of requests(round))
+      expectUnavailable(await c.raw(method, path, body), `round ${round}: ${method} ${path}`);
   }
 
   await etcd!.members[0]!.restart();

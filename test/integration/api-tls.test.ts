@@ -16,7 +16,11 @@ import { makePki, type CertFiles, type Pki } from '../helpers/pki.js';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 
-interface Res { code: number; stdout: string; stderr: string }
+interface Res {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 function wyvern(args: string[], env: Record<string, string> = {}): Promise<Res> {
   return new Promise((resolve) => {
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WYVERN_')));
@@ -32,7 +36,9 @@ const servers: ApiServer[] = [];
 const pem = (p: string) => readFileSync(p);
 const serve = async (cert: CertFiles, clientCa?: string, token?: string): Promise<ApiServer> => {
   const s = await startApiServer({
-    store, listen: 'tcp:127.0.0.1:0', ...(token ? { token } : {}),
+    store,
+    listen: 'tcp:127.0.0.1:0',
+    ...(token ? { token } : {}),
     tls: { cert: pem(cert.cert), key: pem(cert.key), ...(clientCa ? { clientCa: pem(clientCa) } : {}) },
   });
   servers.push(s);
@@ -63,8 +69,12 @@ describe('API over HTTPS, mutual TLS', () => {
   });
 
   it('refuses a client certificate from another CA, an expired one, and none', async () => {
-    await expect(clientWith(mtls.url, pki.otherClient).call('GET', '/v1')).rejects.toThrow(/client certificate refused: certificate is not signed by a trusted CA/);
-    await expect(clientWith(mtls.url, pki.expired).call('GET', '/v1')).rejects.toThrow(/client certificate refused: certificate has expired/);
+    await expect(clientWith(mtls.url, pki.otherClient).call('GET', '/v1')).rejects.toThrow(
+      /client certificate refused: certificate is not signed by a trusted CA/,
+    );
+    await expect(clientWith(mtls.url, pki.expired).call('GET', '/v1')).rejects.toThrow(
+      /client certificate refused: certificate has expired/,
+    );
     await expect(clientWith(mtls.url).call('GET', '/v1')).rejects.toThrow(/no client certificate presented/);
   });
 
@@ -72,7 +82,9 @@ describe('API over HTTPS, mutual TLS', () => {
     const other = await serve(pki.otherServer);
     const expired = await serve(pki.expired);
     const wrong = await serve(pki.wrongHost);
-    await expect(clientWith(other.url).call('GET', '/v1')).rejects.toThrow(/TLS with the wyvern API at .* failed: the peer's certificate is not signed by a trusted CA/);
+    await expect(clientWith(other.url).call('GET', '/v1')).rejects.toThrow(
+      /TLS with the wyvern API at .* failed: the peer's certificate is not signed by a trusted CA/,
+    );
     await expect(clientWith(expired.url).call('GET', '/v1')).rejects.toThrow(/the peer's certificate has expired/);
     await expect(clientWith(wrong.url).call('GET', '/v1')).rejects.toThrow(/hostname mismatch/);
     // The good certificate names localhost as well as 127.0.0.1.
@@ -99,12 +111,34 @@ describe('the CLI over https://', () => {
   });
 
   it('works with --cacert, a client certificate and --token-file; or the same from the environment', async () => {
-    let r = await wyvern(['network', 'create', 'tls-net', '--api', url, '--cacert', pki.ca, '--cert', pki.client.cert, '--key', pki.client.key, '--token-file', tokenFile()]);
+    let r = await wyvern([
+      'network',
+      'create',
+      'tls-net',
+      '--api',
+      url,
+      '--cacert',
+      pki.ca,
+      '--cert',
+      pki.client.cert,
+      '--key',
+      pki.client.key,
+      '--token-file',
+      tokenFile(),
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    r = await wyvern(['network', 'list'], { WYVERN_API: url, WYVERN_CACERT: pki.ca, WYVERN_CERT: pki.client.cert, WYVERN_KEY: pki.client.key, WYVERN_TOKEN_FILE: tokenFile() });
+    r = await wyvern(['network', 'list'], {
+      WYVERN_API: url,
+      WYVERN_CACERT: pki.ca,
+      WYVERN_CERT: pki.client.cert,
+      WYVERN_KEY: pki.client.key,
+      WYVERN_TOKEN_FILE: tokenFile(),
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/tls-net/);
-    r = await wyvern(['network', 'list', '--api', url, '--cacert', pki.ca, '--cert', pki.client.cert, '--key', pki.client.key], { WYVERN_TOKEN: 'tok-s3cret' });
+    r = await wyvern(['network', 'list', '--api', url, '--cacert', pki.ca, '--cert', pki.client.cert, '--key', pki.client.key], {
+      WYVERN_TOKEN: 'tok-s3cret',
+    });
     expect(r.code, r.stderr).toBe(0);
   });
 
@@ -112,7 +146,10 @@ describe('the CLI over https://', () => {
     const cases: [string[], RegExp][] = [
       [['--cert', pki.client.cert, '--key', pki.client.key], /not signed by a trusted CA/],
       [['--cacert', pki.ca, '--cert', pki.expired.cert, '--key', pki.expired.key], /client certificate refused: certificate has expired/],
-      [['--cacert', pki.ca, '--cert', pki.otherClient.cert, '--key', pki.otherClient.key], /client certificate refused: certificate is not signed by a trusted CA/],
+      [
+        ['--cacert', pki.ca, '--cert', pki.otherClient.cert, '--key', pki.otherClient.key],
+        /client certificate refused: certificate is not signed by a trusted CA/,
+      ],
       [['--cacert', pki.ca], /no client certificate presented/],
     ];
     for (const [flags, re] of cases) {
@@ -134,7 +171,10 @@ describe('wyvern api (standalone) over HTTPS', () => {
     writeFileSync(tf, 'tok-api\n', { mode: 0o600 });
     const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WYVERN_')));
     const env = { ...clean, WYVERN_API_CERT: pki.server.cert, WYVERN_API_KEY: pki.server.key, WYVERN_TOKEN_FILE: tf };
-    const proc = spawn(process.execPath, [CLI, 'api', '--store', 'memory:', '--listen', 'tcp:127.0.0.1:0', '--api-client-ca', pki.ca], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [CLI, 'api', '--store', 'memory:', '--listen', 'tcp:127.0.0.1:0', '--api-client-ca', pki.ca], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = '';
@@ -148,11 +188,48 @@ describe('wyvern api (standalone) over HTTPS', () => {
         proc.on('exit', (code) => reject(new Error(`wyvern api exited ${code}: ${err}`)));
       });
       expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-      const ok = await wyvern(['network', 'list', '--api', url, '--cacert', pki.ca, '--cert', pki.client.cert, '--key', pki.client.key, '--token-file', tf]);
+      const ok = await wyvern([
+        'network',
+        'list',
+        '--api',
+        url,
+        '--cacert',
+        pki.ca,
+        '--cert',
+        pki.client.cert,
+        '--key',
+        pki.client.key,
+        '--token-file',
+        tf,
+      ]);
       expect(ok.code, ok.stderr).toBe(0);
-      const expired = await wyvern(['network', 'list', '--api', url, '--cacert', pki.ca, '--cert', pki.expired.cert, '--key', pki.expired.key, '--token-file', tf]);
+      const expired = await wyvern([
+        'network',
+        'list',
+        '--api',
+        url,
+        '--cacert',
+        pki.ca,
+        '--cert',
+        pki.expired.cert,
+        '--key',
+        pki.expired.key,
+        '--token-file',
+        tf,
+      ]);
       expect(expired.stderr).toMatch(/client certificate refused: certificate has expired/);
-      const noToken = await wyvern(['network', 'list', '--api', url, '--cacert', pki.ca, '--cert', pki.client.cert, '--key', pki.client.key]);
+      const noToken = await wyvern([
+        'network',
+        'list',
+        '--api',
+        url,
+        '--cacert',
+        pki.ca,
+        '--cert',
+        pki.client.cert,
+        '--key',
+        pki.client.key,
+      ]);
       expect(noToken.stderr).toMatch(/HTTP 401/);
     } finally {
       proc.kill('SIGTERM');

@@ -12,7 +12,11 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
 const MAIN = join(ROOT, 'src/cli/main.ts');
 
-interface Res { code: number; stdout: string; stderr: string }
+interface Res {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs the real CLI as a process. */
 function wyvern(args: string[], env: Record<string, string> = {}): Promise<Res> {
@@ -34,18 +38,50 @@ describe('wyvern CLI end to end', () => {
     server = await startApiServer({ store, listen: `unix:${join(dir, 'api.sock')}` });
     api = ['--api', server.url];
   });
-  afterAll(async () => { await server?.close(); await store?.close(); await rm(dir, { recursive: true, force: true }); });
+  afterAll(async () => {
+    await server?.close();
+    await store?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('builds a topology with human output, then lists, shows and deletes', async () => {
     let r = await wyvern(['network', 'create', 'blue', '--mtu', '1400', ...api]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/created network blue/);
-    r = await wyvern(['subnet', 'create', 'blue-a', '--network', 'blue', '--cidr', '10.0.0.0/24', '--dns', '8.8.8.8,1.1.1.1',
-      '--domain', 'blue.test', '--route', '192.168.0.0/16=10.0.0.254', '--lease', '600', ...api]);
+    r = await wyvern([
+      'subnet',
+      'create',
+      'blue-a',
+      '--network',
+      'blue',
+      '--cidr',
+      '10.0.0.0/24',
+      '--dns',
+      '8.8.8.8,1.1.1.1',
+      '--domain',
+      'blue.test',
+      '--route',
+      '192.168.0.0/16=10.0.0.254',
+      '--lease',
+      '600',
+      ...api,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     r = await wyvern(['port', 'create', 'vm1', '--network', 'blue', ...api]);
     expect(r.code, r.stderr).toBe(0);
-    r = await wyvern(['port', 'create', 'vm2', '--network', 'blue', '--ip', '10.0.0.77', '--mac', '02:aa:00:00:00:02', '--no-port-security', ...api]);
+    r = await wyvern([
+      'port',
+      'create',
+      'vm2',
+      '--network',
+      'blue',
+      '--ip',
+      '10.0.0.77',
+      '--mac',
+      '02:aa:00:00:00:02',
+      '--no-port-security',
+      ...api,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     r = await wyvern(['router', 'create', 'r1', '--mode', 'reactive', ...api]);
     expect(r.code, r.stderr).toBe(0);
@@ -63,7 +99,12 @@ describe('wyvern CLI end to end', () => {
     expect(r.stdout).toMatch(/gatewayIp\s+10\.0\.0\.1/);
     expect(r.stdout).toMatch(/dnsServers\s+8\.8\.8\.8, 1\.1\.1\.1/);
     r = await wyvern(['--json', 'router', 'show', 'r1', ...api]);
-    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'r1', mode: 'reactive', interfaces: [{ ip: '10.0.0.1' }], routes: [{ cidr: '172.16.0.0/12' }] });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      name: 'r1',
+      mode: 'reactive',
+      interfaces: [{ ip: '10.0.0.1' }],
+      routes: [{ cidr: '172.16.0.0/12' }],
+    });
     r = await wyvern(['network', 'list', '--json'], { WYVERN_API: server.url });
     expect(JSON.parse(r.stdout)).toMatchObject([{ name: 'blue', mtu: 1400, tunnelKey: 1 }]);
 
@@ -72,7 +113,13 @@ describe('wyvern CLI end to end', () => {
     expect(r.stderr).toMatch(/still has 2 port\(s\).*HTTP 409 CONFLICT/);
     r = await wyvern(['router', 'route', 'delete', 'r1', '172.16.0.0/12', ...api]);
     expect(r.code, r.stderr).toBe(0);
-    for (const args of [['router', 'delete', 'r1'], ['port', 'delete', 'vm1'], ['port', 'delete', 'vm2'], ['subnet', 'delete', 'blue-a'], ['network', 'delete', 'blue']]) {
+    for (const args of [
+      ['router', 'delete', 'r1'],
+      ['port', 'delete', 'vm1'],
+      ['port', 'delete', 'vm2'],
+      ['subnet', 'delete', 'blue-a'],
+      ['network', 'delete', 'blue'],
+    ]) {
       r = await wyvern([...args, ...api]);
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
       expect(r.stdout).toMatch(/^deleted /);
@@ -135,7 +182,10 @@ describe('wyvern CLI end to end', () => {
     expect((await wyvern(['topology', 'export', ...api])).stdout).toBe(r.stdout);
 
     // A bad file: refused whole, one stderr line per problem (field: object: why), exit 1, nothing written.
-    const doc = JSON.parse(r.stdout) as { subnets: { name: string; leaseTime: number; dhcpOptions: unknown[] }[]; ports: { name: string }[] };
+    const doc = JSON.parse(r.stdout) as {
+      subnets: { name: string; leaseTime: number; dhcpOptions: unknown[] }[];
+      ports: { name: string }[];
+    };
     const s = doc.subnets.find((x) => x.name === 'exp-s')!;
     s.leaseTime = 1;
     s.dhcpOptions = [{ code: 54, value: '0a070001' }];
@@ -154,15 +204,29 @@ describe('wyvern CLI end to end', () => {
 
   it('wyvern api --store memory: serves standalone until SIGTERM', async () => {
     const sock = join(dir, 'standalone.sock');
-    const child = spawn(TSX, [MAIN, 'api', '--store', 'memory:', '--listen', `unix:${sock}`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TSX, [MAIN, 'api', '--store', 'memory:', '--listen', `unix:${sock}`], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     try {
       let out = '';
       let err = '';
-      child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`wyvern api did not start: ${err}`)), 30_000);
-        child.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('listening on')) { clearTimeout(t); resolve(); } });
-        child.once('exit', (code) => { clearTimeout(t); reject(new Error(`wyvern api exited ${code}: ${err}`)); });
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('listening on')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        child.once('exit', (code) => {
+          clearTimeout(t);
+          reject(new Error(`wyvern api exited ${code}: ${err}`));
+        });
       });
       expect(out).toContain(`unix:${sock}`);
       const r = await wyvern(['network', 'create', 'standalone', '--api', `unix:${sock}`]);

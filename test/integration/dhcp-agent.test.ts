@@ -28,7 +28,9 @@ function requirePrereqs(): void {
     try {
       execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
     } catch {
-      throw new Error(`DHCP e2e tests need ${bin} on PATH (Debian's /usr/bin/python3 with python3-scapy; apt-get install busybox isc-dhcp-client dnsmasq tcpdump tshark etcd-server openvswitch-switch)`);
+      throw new Error(
+        `DHCP e2e tests need ${bin} on PATH (Debian's /usr/bin/python3 with python3-scapy; apt-get install busybox isc-dhcp-client dnsmasq tcpdump tshark etcd-server openvswitch-switch)`,
+      );
     }
   }
   execFileSync('/usr/bin/python3', ['-c', 'import scapy.all'], { stdio: 'ignore' }); // throws if python3-scapy is missing
@@ -81,9 +83,28 @@ class Capture {
 
   static async start(netns: string, file: string): Promise<Capture> {
     await rm(file, { force: true });
-    const proc = spawn('ip', ['netns', 'exec', netns, 'tcpdump', '-Z', 'root', '-U', '--immediate-mode', '-n', '-i', 'eth0', '-w', file, 'udp port 67 or udp port 68'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const proc = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        netns,
+        'tcpdump',
+        '-Z',
+        'root',
+        '-U',
+        '--immediate-mode',
+        '-n',
+        '-i',
+        'eth0',
+        '-w',
+        file,
+        'udp port 67 or udp port 68',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let err = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${err}`)), 5000);
@@ -105,9 +126,27 @@ class Capture {
     this.proc.kill('SIGINT');
     await exited;
     const r = await execCmd([
-      'tshark', '-r', this.file, '-T', 'fields', '-E', 'separator=,',
-      '-e', 'frame.time_epoch', '-e', 'ip.src', '-e', 'ip.dst', '-e', 'dhcp.option.dhcp', '-e', 'dhcp.ip.client', '-e', 'dhcp.ip.your',
-      '-e', 'eth.src',
+      'tshark',
+      '-r',
+      this.file,
+      '-T',
+      'fields',
+      '-E',
+      'separator=,',
+      '-e',
+      'frame.time_epoch',
+      '-e',
+      'ip.src',
+      '-e',
+      'ip.dst',
+      '-e',
+      'dhcp.option.dhcp',
+      '-e',
+      'dhcp.ip.client',
+      '-e',
+      'dhcp.ip.your',
+      '-e',
+      'eth.src',
     ]);
     if (r.code !== 0) throw new Error(`tshark: ${r.stderr}`);
     return r.stdout
@@ -137,13 +176,41 @@ describe('distributed DHCP on real OVS (2 hosts, etcd, agents)', () => {
   async function udhcpc(vm: string, extra: string[] = [], tries = 4): Promise<{ code: number; lines: string[]; out: string }> {
     const r = await c.sb.exec(
       vm,
-      ['busybox', 'udhcpc', '-f', '-q', '-n', '-t', String(tries), '-T', '1', '-O', 'mtu', '-O', 'staticroutes', '-O', 'domain', '-i', 'eth0', '-s', udhcpcScript, ...extra],
+      [
+        'busybox',
+        'udhcpc',
+        '-f',
+        '-q',
+        '-n',
+        '-t',
+        String(tries),
+        '-T',
+        '1',
+        '-O',
+        'mtu',
+        '-O',
+        'staticroutes',
+        '-O',
+        'domain',
+        '-i',
+        'eth0',
+        '-s',
+        udhcpcScript,
+        ...extra,
+      ],
       (tries + 5) * 1000,
     );
-    return { code: r.code, lines: r.stdout.split('\n').filter((l) => l.startsWith('LEASE|') || l.startsWith('NAK|')), out: r.stdout + r.stderr };
+    return {
+      code: r.code,
+      lines: r.stdout.split('\n').filter((l) => l.startsWith('LEASE|') || l.startsWith('NAK|')),
+      out: r.stdout + r.stderr,
+    };
   }
 
-  async function dhcpStatus(host: string): Promise<{ dhcp: { replies: Record<string, number>; drops: Record<string, number>; replayed: number }; packetIn: Record<string, number> }> {
+  async function dhcpStatus(host: string): Promise<{
+    dhcp: { replies: Record<string, number>; drops: Record<string, number>; replayed: number };
+    packetIn: Record<string, number>;
+  }> {
     return (await c.agentStatus(host)) as never;
   }
 
@@ -157,11 +224,24 @@ describe('distributed DHCP on real OVS (2 hosts, etcd, agents)', () => {
     const api = c.api();
     await api.call('POST', '/v1/networks', { name: NET, mtu: MTU });
     await api.call('POST', '/v1/subnets', {
-      name: `${NET}-sub`, network: NET, cidr: CIDR, gatewayIp: GW, enableDhcp: true, dnsServers: DNS, domain: DOMAIN,
-      hostRoutes: [ROUTE], leaseTime: LEASE,
+      name: `${NET}-sub`,
+      network: NET,
+      cidr: CIDR,
+      gatewayIp: GW,
+      enableDhcp: true,
+      dnsServers: DNS,
+      domain: DOMAIN,
+      hostRoutes: [ROUTE],
+      leaseTime: LEASE,
     });
     await api.call('POST', '/v1/networks', { name: OFF_NET });
-    await api.call('POST', '/v1/subnets', { name: `${OFF_NET}-sub`, network: OFF_NET, cidr: '10.62.0.0/24', gatewayIp: '10.62.0.1', enableDhcp: false });
+    await api.call('POST', '/v1/subnets', {
+      name: `${OFF_NET}-sub`,
+      network: OFF_NET,
+      cidr: '10.62.0.0/24',
+      gatewayIp: '10.62.0.1',
+      enableDhcp: false,
+    });
     const plan: [string, string, string, string][] = [
       ['u1', 'hv1', NET, '10.61.0.11'], // udhcpc
       ['d1', 'hv2', NET, '10.61.0.12'], // dhclient, on the other host's agent
@@ -189,8 +269,17 @@ describe('distributed DHCP on real OVS (2 hosts, etcd, agents)', () => {
     expect(r.code, r.out).toBe(0);
     const l = parseLine(r.lines.find((x) => x.startsWith('LEASE|bound'))!);
     expect(l).toMatchObject({
-      ip: '10.61.0.11', mask: '24', subnet: '255.255.255.0', router: GW, dns: DNS.join(' '), domain: DOMAIN, hostname: 'u1',
-      mtu: String(MTU - VXLAN_OVERHEAD), serverid: GW, lease: String(LEASE), broadcast: '10.61.0.255',
+      ip: '10.61.0.11',
+      mask: '24',
+      subnet: '255.255.255.0',
+      router: GW,
+      dns: DNS.join(' '),
+      domain: DOMAIN,
+      hostname: 'u1',
+      mtu: String(MTU - VXLAN_OVERHEAD),
+      serverid: GW,
+      lease: String(LEASE),
+      broadcast: '10.61.0.255',
     });
     // RFC 3442: with option 121 present the default route must be in it too.
     expect(l.staticroutes!.split(' ')).toEqual(['192.168.50.0/24', ROUTE.nexthop, '0.0.0.0/0', GW]);
@@ -207,7 +296,13 @@ describe('distributed DHCP on real OVS (2 hosts, etcd, agents)', () => {
     // The same client options again: the same DISCOVER and REQUEST but for xid and secs.
     const again = await udhcpc('u1');
     expect(again.code, again.out).toBe(0);
-    expect(leaseOf(again)).toMatchObject({ ip: '10.61.0.11', router: GW, dns: DNS.join(' '), serverid: GW, mtu: String(MTU - VXLAN_OVERHEAD) });
+    expect(leaseOf(again)).toMatchObject({
+      ip: '10.61.0.11',
+      router: GW,
+      dns: DNS.join(' '),
+      serverid: GW,
+      mtu: String(MTU - VXLAN_OVERHEAD),
+    });
     const mid = await dhcpStatus('hv1');
     expect(mid.dhcp.replayed - before.dhcp.replayed).toBeGreaterThanOrEqual(2);
 
@@ -236,9 +331,13 @@ describe('distributed DHCP on real OVS (2 hosts, etcd, agents)', () => {
     const cap = await Capture.start(netns('u1'), join(runDir, 'renew.pcap'));
     captures.push(cap);
     const before = await dhcpStatus('hv1');
-    const proc = spawn('ip', ['netns', 'exec', netns('u1'), 'busybox', 'udhcpc', '-f', '-t', '4', '-T', '1', '-O', 'mtu', '-i', 'eth0', '-s', udhcpcScript], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      'ip',
+      ['netns', 'exec', netns('u1'), 'busybox', 'udhcpc', '-f', '-t', '4', '-T', '1', '-O', 'mtu', '-i', 'eth0', '-s', udhcpcScript],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     bg.push(proc);
     let out = '';
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -290,7 +389,11 @@ exit 0
     );
     await chmod(script, 0o755);
     const pid = join(dir, 'dhclient-d1.pid');
-    const r = await c.sb.exec('d1', ['dhclient', '-1', '-v', '-cf', conf, '-sf', script, '-lf', join(dir, 'dhclient-d1.leases'), '-pf', pid, 'eth0'], 25_000);
+    const r = await c.sb.exec(
+      'd1',
+      ['dhclient', '-1', '-v', '-cf', conf, '-sf', script, '-lf', join(dir, 'dhclient-d1.leases'), '-pf', pid, 'eth0'],
+      25_000,
+    );
     const daemonPid = Number((await readFile(pid, 'utf8').catch(() => '')).trim());
     if (daemonPid > 0) process.kill(daemonPid, 'SIGKILL');
     expect(r.code, r.stderr).toBe(0);
@@ -299,8 +402,15 @@ exit 0
     expect(bound, lines.join('\n')).toBeDefined();
     const l = parseLine(bound!);
     expect(l).toMatchObject({
-      ip: '10.61.0.12', mask: '255.255.255.0', router: GW, dns: DNS.join(' '), domain: DOMAIN, hostname: 'd1',
-      mtu: String(MTU - VXLAN_OVERHEAD), serverid: GW, lease: String(LEASE),
+      ip: '10.61.0.12',
+      mask: '255.255.255.0',
+      router: GW,
+      dns: DNS.join(' '),
+      domain: DOMAIN,
+      hostname: 'd1',
+      mtu: String(MTU - VXLAN_OVERHEAD),
+      serverid: GW,
+      lease: String(LEASE),
     });
     // RFC 3442 encoding as dhclient prints it: width, significant octets, router.
     expect(l.routes).toBe('24 192 168 50 10 61 0 254 0 10 61 0 1');
@@ -377,10 +487,24 @@ exit 0
     const dns = spawn(
       'ip',
       [
-        'netns', 'exec', netns('srv'), 'timeout', '30', 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--user=root', '--port=0', '--no-ping',
-        '--interface=eth0', '--bind-interfaces', '--dhcp-range=10.62.0.0,static,255.255.255.0,300',
-        `--dhcp-host=${ports.cli!.mac},10.62.0.20`, '--dhcp-option=option:router,10.62.0.1',
-        `--dhcp-leasefile=${join(runDir, 'dnsmasq-off.leases')}`, `--pid-file=${join(runDir, 'dnsmasq-off.pid')}`,
+        'netns',
+        'exec',
+        netns('srv'),
+        'timeout',
+        '30',
+        'dnsmasq',
+        '--no-daemon',
+        '--conf-file=/dev/null',
+        '--user=root',
+        '--port=0',
+        '--no-ping',
+        '--interface=eth0',
+        '--bind-interfaces',
+        '--dhcp-range=10.62.0.0,static,255.255.255.0,300',
+        `--dhcp-host=${ports.cli!.mac},10.62.0.20`,
+        '--dhcp-option=option:router,10.62.0.1',
+        `--dhcp-leasefile=${join(runDir, 'dnsmasq-off.leases')}`,
+        `--pid-file=${join(runDir, 'dnsmasq-off.pid')}`,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

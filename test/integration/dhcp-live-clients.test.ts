@@ -39,7 +39,14 @@ function events(file: string): Array<Record<string, string>> {
   return readFileSync(file, 'utf8')
     .split('=== EVENT\n')
     .filter((b) => b.trim())
-    .map((b) => Object.fromEntries(b.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])));
+    .map((b) =>
+      Object.fromEntries(
+        b
+          .split('\n')
+          .filter((l) => l.includes('='))
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      ),
+    );
 }
 
 beforeAll(async () => {
@@ -67,7 +74,8 @@ beforeAll(async () => {
       const frame = Buffer.from(line, 'hex');
       const f = parseFrame(frame);
       if (f.arp) {
-        if (f.arp.op === ARP_REQUEST && f.arp.targetIp === '10.77.0.1') shim!.stdin!.write(buildArpReplyFor(f, SERVER_MAC).toString('hex') + '\n');
+        if (f.arp.op === ARP_REQUEST && f.arp.targetIp === '10.77.0.1')
+          shim!.stdin!.write(buildArpReplyFor(f, SERVER_MAC).toString('hex') + '\n');
         return;
       }
       const d = handleDhcp(f, ctx, Date.now());
@@ -114,10 +122,42 @@ describe('real DHCP clients get their lease from handleDhcp', () => {
   it('busybox udhcpc: address, mask, router, DNS, MTU, hostname, domain, classless routes', async () => {
     ctx = baseCtx({ network: { mtu: 1500, encapsulation: 'vxlan' } });
     log.length = 0;
-    const code = await inCli(['busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '3', '-T', '2', '-s', join(dir, 'udhcpc.sh'), '-O', 'staticroutes', '-O', 'mtu', '-O', 'domain'], 20_000);
+    const code = await inCli(
+      [
+        'busybox',
+        'udhcpc',
+        '-i',
+        'eth0',
+        '-n',
+        '-q',
+        '-f',
+        '-t',
+        '3',
+        '-T',
+        '2',
+        '-s',
+        join(dir, 'udhcpc.sh'),
+        '-O',
+        'staticroutes',
+        '-O',
+        'mtu',
+        '-O',
+        'domain',
+      ],
+      20_000,
+    );
     expect(code).toBe(0);
     const bound = events(join(dir, 'udhcpc.events')).find((e) => e.ARG === 'bound')!;
-    expect(bound).toMatchObject({ ip: '10.77.0.54', subnet: '255.255.255.0', router: '10.77.0.1', mtu: '1450', hostname: 'vm1', domain: 'example.org', serverid: '10.77.0.1', lease: '3600' });
+    expect(bound).toMatchObject({
+      ip: '10.77.0.54',
+      subnet: '255.255.255.0',
+      router: '10.77.0.1',
+      mtu: '1450',
+      hostname: 'vm1',
+      domain: 'example.org',
+      serverid: '10.77.0.1',
+      lease: '3600',
+    });
     expect(bound.dns!.trim().split(/\s+/)).toEqual(['10.77.0.2', '8.8.8.8']);
     expect(bound.staticroutes).toBe('10.99.0.0/16 10.77.0.254 0.0.0.0/0 10.77.0.1');
     expect(log).toEqual(['OFFER/INIT', 'ACK/SELECTING']);
@@ -136,9 +176,15 @@ describe('real DHCP clients get their lease from handleDhcp', () => {
     );
     const leases = join(dir, 'dhclient.leases');
     // A remembered lease for an address that is not the port's: the client starts in INIT-REBOOT.
-    writeFileSync(leases, `lease {\n  interface "eth0";\n  fixed-address 10.77.0.99;\n  option subnet-mask 255.255.255.0;\n  option dhcp-server-identifier 10.77.0.1;\n  renew 4 2037/01/01 00:00:00;\n  rebind 4 2037/01/01 00:00:00;\n  expire 4 2037/01/01 00:00:00;\n}\n`);
+    writeFileSync(
+      leases,
+      `lease {\n  interface "eth0";\n  fixed-address 10.77.0.99;\n  option subnet-mask 255.255.255.0;\n  option dhcp-server-identifier 10.77.0.1;\n  renew 4 2037/01/01 00:00:00;\n  rebind 4 2037/01/01 00:00:00;\n  expire 4 2037/01/01 00:00:00;\n}\n`,
+    );
     // -d keeps it in the foreground; it stays to renew, and is killed after the timeout.
-    await inCli(['dhclient', '-d', '-v', '-cf', conf, '-sf', join(dir, 'dhclient.sh'), '-lf', leases, '-pf', join(dir, 'dhclient.pid'), 'eth0'], 14_000);
+    await inCli(
+      ['dhclient', '-d', '-v', '-cf', conf, '-sf', join(dir, 'dhclient.sh'), '-lf', leases, '-pf', join(dir, 'dhclient.pid'), 'eth0'],
+      14_000,
+    );
     const ev = events(join(dir, 'dhclient.events'));
     const bound = ev.find((e) => e.reason === 'BOUND')!;
     expect(bound).toMatchObject({

@@ -18,7 +18,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 20_000): Promise<number> {
   const t0 = Date.now();
   for (;;) {
-    if (await Promise.resolve().then(cond).catch(() => false)) return Date.now() - t0;
+    if (
+      await Promise.resolve()
+        .then(cond)
+        .catch(() => false)
+    )
+      return Date.now() - t0;
     if (Date.now() - t0 > ms) throw new Error(`timed out (${ms} ms) waiting for ${what}`);
     await sleep(50);
   }
@@ -32,7 +37,11 @@ function lost(stdout: string): { sent: number; received: number; lost: number } 
 }
 
 function figure(scenario: string, values: Record<string, string | number>): void {
-  console.log(`FIGURE ${scenario}: ${Object.entries(values).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  console.log(
+    `FIGURE ${scenario}: ${Object.entries(values)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
 }
 
 describe('store outages under traffic', () => {
@@ -60,7 +69,11 @@ describe('store outages under traffic', () => {
   beforeAll(async () => {
     c = await Cluster.up({ hosts: 2 });
     await c.network('net-a', '10.1.0.0/24', { dhcp: true });
-    for (const [name, host, ip] of [['a1', 'hv1', '10.1.0.11'], ['a2', 'hv2', '10.1.0.12'], ['a3', 'hv1', '10.1.0.13']] as const) {
+    for (const [name, host, ip] of [
+      ['a1', 'hv1', '10.1.0.11'],
+      ['a2', 'hv2', '10.1.0.12'],
+      ['a3', 'hv1', '10.1.0.13'],
+    ] as const) {
       ports[name] = await c.port(name, 'net-a', ip);
       if (name !== 'a3') await c.vm(host, name, ports[name]!);
     }
@@ -82,8 +95,10 @@ describe('store outages under traffic', () => {
     await sleep(20_000);
     const t0 = Date.now();
     await etcdUp();
-    const connected = await until('both agents to see the store again', async () =>
-      (await status('hv1')).store.state === 'connected' && (await status('hv2')).store.state === 'connected');
+    const connected = await until(
+      'both agents to see the store again',
+      async () => (await status('hv1')).store.state === 'connected' && (await status('hv2')).store.state === 'connected',
+    );
     await until('both chassis registered on live leases', async () => (await registered('hv1')) && (await registered('hv2')));
     const resync = Date.now() - t0;
     const [r1, r2] = [lost((await there).stdout), lost((await back).stdout)];
@@ -94,7 +109,12 @@ describe('store outages under traffic', () => {
     expect(await boundTo(ports.a1!)).toBe('hv1');
     expect(await boundTo(ports.a2!)).toBe('hv2');
     for (const h of ['hv1', 'hv2']) expect(await switchEqual(h)).toEqual({ equal: true, missing: [], extra: [], different: [] });
-    figure('etcd down 20 s', { lostA1toA2: `${r1.lost}/${r1.sent}`, lostA2toA1: `${r2.lost}/${r2.sent}`, storeSeenMs: connected, chassisBackMs: resync });
+    figure('etcd down 20 s', {
+      lostA1toA2: `${r1.lost}/${r1.sent}`,
+      lostA2toA1: `${r2.lost}/${r2.sent}`,
+      storeSeenMs: connected,
+      chassisBackMs: resync,
+    });
     expect(r1.lost).toBe(0);
     expect(r2.lost).toBe(0);
   }, 90_000);
@@ -140,12 +160,18 @@ describe('store outages under traffic', () => {
     const bound = await until('a3 bound to hv1 in the store', async () => (await boundTo(ports.a3!)) === 'hv1');
     expect(await c.pingUntil('a2', ports.a3!.ip, 5000)).toBeGreaterThanOrEqual(0);
     // The port is created with the VM's own MAC and address.
-    const p = (await c.api().call('POST', '/v1/ports', { name: 'late', network: 'net-a', mac: '02:00:00:aa:00:77', fixedIps: [{ ip: '10.1.0.77' }] })) as { id: string };
+    const p = (await c
+      .api()
+      .call('POST', '/v1/ports', { name: 'late', network: 'net-a', mac: '02:00:00:aa:00:77', fixedIps: [{ ip: '10.1.0.77' }] })) as {
+      id: string;
+    };
     ports.late = { id: p.id, name: 'late', mac: '02:00:00:aa:00:77', ip: '10.1.0.77', networkId: ports.a1!.networkId };
     await c.waitInstalled('late');
     await until('late bound to hv1', async () => (await boundTo(ports.late!)) === 'hv1', 10_000);
     expect(await c.pingUntil('a2', '10.1.0.77', 5000)).toBeGreaterThanOrEqual(0);
-    await c.api().call('POST', '/v1/ports', { name: 'late-dhcp', network: 'net-a', mac: '02:00:00:aa:00:78', fixedIps: [{ ip: '10.1.0.78' }] });
+    await c
+      .api()
+      .call('POST', '/v1/ports', { name: 'late-dhcp', network: 'net-a', mac: '02:00:00:aa:00:78', fixedIps: [{ ip: '10.1.0.78' }] });
     await c.waitInstalled('late-dhcp');
     const lease = await c.sb.dhcp('late-dhcp', { timeoutS: 10 });
     expect(lease.ip).toBe('10.1.0.78');
@@ -194,7 +220,8 @@ describe('store outages under traffic', () => {
     expect((await status('hv2')).topology.source).toBe('cache');
     const t0 = Date.now();
     await etcdUp();
-    const flowsFor = async () => ((await c.api('hv2').call('GET', '/v1/agent/flows')) as { flow: string }[]).filter((f) => f.flow.includes(ports.a3!.mac)).length;
+    const flowsFor = async () =>
+      ((await c.api('hv2').call('GET', '/v1/agent/flows')) as { flow: string }[]).filter((f) => f.flow.includes(ports.a3!.mac)).length;
     const ms = await until("a3's flows to leave hv2", async () => (await flowsFor()) === 0);
     figure('stale cache resynced', { staleFlowsGoneMs: Date.now() - t0, afterStoreUpMs: ms });
     expect(await switchEqual('hv2')).toEqual({ equal: true, missing: [], extra: [], different: [] });
@@ -224,7 +251,16 @@ describe('etcd with authentication restarted', () => {
     const reached = await c.pingUntil('x1', p.ip, 5000);
     if (reached < 0) {
       const { readFileSync } = await import('node:fs');
-      for (const h of ['hv1', 'hv2']) console.log(h, readFileSync(join(c.sb.runDir, h, 'agent.log'), 'utf8').split('\n').filter((l) => !/etcd watch disconnected|"request"/.test(l)).slice(-40).map((l) => l.slice(0, 300)).join('\n'));
+      for (const h of ['hv1', 'hv2'])
+        console.log(
+          h,
+          readFileSync(join(c.sb.runDir, h, 'agent.log'), 'utf8')
+            .split('\n')
+            .filter((l) => !/etcd watch disconnected|"request"/.test(l))
+            .slice(-40)
+            .map((l) => l.slice(0, 300))
+            .join('\n'),
+        );
     }
     expect(reached).toBeGreaterThanOrEqual(0);
     const watched = (await c.agentStatus('hv1')).watchedNetworks as unknown[];

@@ -23,14 +23,36 @@ let ch: OfChannel;
 const errors: OfMessage[] = [];
 
 const macFlow = (i: number): DesiredFlow =>
-  l2.flow({ priority: 100, match: [{ field: 'metadata', value: 5n }, { field: 'eth_dst', value: `02:00:00:00:00:${String(i).padStart(2, '0')}` }], actions: [{ type: 'set_field', field: 'reg7', value: i }], goto: 'egress', object: i });
+  l2.flow({
+    priority: 100,
+    match: [
+      { field: 'metadata', value: 5n },
+      { field: 'eth_dst', value: `02:00:00:00:00:${String(i).padStart(2, '0')}` },
+    ],
+    actions: [{ type: 'set_field', field: 'reg7', value: i }],
+    goto: 'egress',
+    object: i,
+  });
 const conj = (id: number, clause: number, n: number): Action => ({ type: 'conjunction', id, clause, nClauses: n });
 const conjFlow = (actions: Action[]): DesiredFlow =>
-  l3.flow({ priority: 2000, match: [{ field: 'metadata', value: 5n }, { field: 'eth_type', value: 0x800 }, { field: 'ipv4_src', value: '10.0.0.1' }], actions, object: 1 });
+  l3.flow({
+    priority: 2000,
+    match: [
+      { field: 'metadata', value: 5n },
+      { field: 'eth_type', value: 0x800 },
+      { field: 'ipv4_src', value: '10.0.0.1' },
+    ],
+    actions,
+    object: 1,
+  });
 
 async function dump(what: 'dump-flows' | 'dump-groups' | 'dump-meters'): Promise<string[]> {
   const out = await host.ofctl(['-O', 'OpenFlow13', what, `unix:${host.mgmtSock()}`]);
-  return out.split('\n').slice(1).map((l) => l.trim()).filter(Boolean);
+  return out
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 function waitFor<T>(em: OfChannel | FlowManager, event: string, timeoutMs = 30_000): Promise<T> {
@@ -83,7 +105,10 @@ describe('flow manager on real OVS', () => {
     const fm = await manager();
     // set_field ipv4_dst without an IPv4 match: OVS refuses it (OFPBAC_MATCH_INCONSISTENT); the codec and
     // this test's manager (no guard) let it through.
-    const refused: DesiredFlow = { ...macFlow(7), instructions: [{ type: 'apply_actions', actions: [{ type: 'set_field', field: 'ipv4_dst', value: '10.0.0.9' }] }] };
+    const refused: DesiredFlow = {
+      ...macFlow(7),
+      instructions: [{ type: 'apply_actions', actions: [{ type: 'set_field', field: 'ipv4_dst', value: '10.0.0.9' }] }],
+    };
     const v = fm.set('l2/net:a', [macFlow(1), refused, macFlow(2)]);
     await fm.sync();
     await fm.whenApplied(v);
@@ -102,7 +127,7 @@ describe('flow manager on real OVS', () => {
     fm.close();
   });
 
-  it('two owners\' conjunctions on one match are one flow on the switch', async () => {
+  it("two owners' conjunctions on one match are one flow on the switch", async () => {
     const fm = await manager({ check: true });
     fm.set('sg/rule/1', [conjFlow([conj(10, 1, 2)])]);
     fm.set('sg/rule/2', [conjFlow([conj(20, 2, 3)])]);
@@ -121,11 +146,21 @@ describe('flow manager on real OVS', () => {
 
   it('a group and a meter (and the flow using them) are reconciled back after ovs-vswitchd restarts', async () => {
     const fm = await manager({ check: true });
-    const group: DesiredGroup = { groupId: 7, type: 'all', buckets: [{ actions: [{ type: 'output', port: 1 }] }, { actions: [{ type: 'output', port: 2 }] }] };
+    const group: DesiredGroup = {
+      groupId: 7,
+      type: 'all',
+      buckets: [{ actions: [{ type: 'output', port: 1 }] }, { actions: [{ type: 'output', port: 2 }] }],
+    };
     const meter: DesiredMeter = { meterId: 3, bands: [{ type: 'drop', rate: 1000, burstSize: 0 }] };
     fm.setGroups('l2/group/7', [group]);
     fm.setMeters('qos/port/p1', [meter]);
-    const uses: DesiredFlow = { ...macFlow(9), instructions: [{ type: 'meter', meterId: 3 }, { type: 'apply_actions', actions: [{ type: 'group', groupId: 7 } as Action] }] };
+    const uses: DesiredFlow = {
+      ...macFlow(9),
+      instructions: [
+        { type: 'meter', meterId: 3 },
+        { type: 'apply_actions', actions: [{ type: 'group', groupId: 7 } as Action] },
+      ],
+    };
     fm.set('l2/net:a', [uses]);
     await fm.sync();
     const before = { groups: await dump('dump-groups'), meters: await dump('dump-meters'), flows: await dump('dump-flows') };
@@ -163,10 +198,13 @@ describe('flow manager on real OVS', () => {
     fm.close();
   });
 
-  it('a group deleted under another owner\'s flow: OVS drops that flow too; the manager re-reads and sets the flow aside', async () => {
+  it("a group deleted under another owner's flow: OVS drops that flow too; the manager re-reads and sets the flow aside", async () => {
     const fm = await manager({ check: true });
     fm.setGroups('l2/group/8', [{ groupId: 8, type: 'all', buckets: [{ actions: [{ type: 'output', port: 1 }] }] }]);
-    const uses: DesiredFlow = { ...macFlow(8), instructions: [{ type: 'apply_actions', actions: [{ type: 'group', groupId: 8 } as Action] }] };
+    const uses: DesiredFlow = {
+      ...macFlow(8),
+      instructions: [{ type: 'apply_actions', actions: [{ type: 'group', groupId: 8 } as Action] }],
+    };
     fm.set('l2/net:a', [uses, macFlow(1)]);
     await fm.sync();
     expect((await dump('dump-flows')).join('\n')).toContain('group:8');
@@ -184,9 +222,19 @@ describe('flow manager on real OVS', () => {
     fm.close();
   });
 
-  it('the first reconcile sweeps transient flows an earlier run left; this run\'s transient flows idle out and are forgotten', async () => {
+  it("the first reconcile sweeps transient flows an earlier run left; this run's transient flows idle out and are forgotten", async () => {
     const reactive = (ip: string, idle: number): DesiredFlow =>
-      l3.flow({ priority: 1999, match: [{ field: 'metadata', value: 5n }, { field: 'eth_type', value: 0x800 }, { field: 'ipv4_dst', value: ip }], goto: 'l2_lookup', object: 7, idleTimeout: idle });
+      l3.flow({
+        priority: 1999,
+        match: [
+          { field: 'metadata', value: 5n },
+          { field: 'eth_type', value: 0x800 },
+          { field: 'ipv4_dst', value: ip },
+        ],
+        goto: 'l2_lookup',
+        object: 7,
+        idleTimeout: idle,
+      });
     await ch.sendChecked(flowMod({ ...reactive('10.0.0.9', 300), command: 'add' }));
     expect((await dump('dump-flows')).join('\n')).toContain('nw_dst=10.0.0.9');
     const fm = await manager({ check: true });

@@ -32,7 +32,12 @@ let behindNs: string | undefined;
 
 async function port(name: string, network: string, ip: string, portSecurity = true): Promise<PortInfo & { portKey: number }> {
   const p = (await c.api().call('POST', '/v1/ports', { name, network, fixedIps: [{ ip }], portSecurity })) as {
-    id: string; name: string; mac: string; networkId: string; portKey: number; fixedIps: { ip: string }[];
+    id: string;
+    name: string;
+    mac: string;
+    networkId: string;
+    portKey: number;
+    fixedIps: { ip: string }[];
   };
   return (ports[name] = { id: p.id, name: p.name, mac: p.mac, ip: p.fixedIps[0]!.ip, networkId: p.networkId, portKey: p.portKey });
 }
@@ -64,12 +69,23 @@ async function dumpFlows(host: string): Promise<string> {
 beforeAll(async () => {
   c = await Cluster.up({ hosts: 3 });
   const api = c.api();
-  for (const [name, cidr] of [['net1', '10.1.0.0/24'], ['net2', '10.2.0.0/24'], ['net3', '10.1.0.0/24'], ['net4', '10.2.0.0/24'], ['net5', '10.5.0.0/24']])
+  for (const [name, cidr] of [
+    ['net1', '10.1.0.0/24'],
+    ['net2', '10.2.0.0/24'],
+    ['net3', '10.1.0.0/24'],
+    ['net4', '10.2.0.0/24'],
+    ['net5', '10.5.0.0/24'],
+  ])
     await c.network(name!, cidr!);
-  for (const [r, mode, nets] of [['r1', 'proactive', ['net1', 'net2']], ['r2', 'reactive', ['net3', 'net4']]] as const) {
+  for (const [r, mode, nets] of [
+    ['r1', 'proactive', ['net1', 'net2']],
+    ['r2', 'reactive', ['net3', 'net4']],
+  ] as const) {
     await api.call('POST', '/v1/routers', { name: r, mode });
     for (const n of nets) {
-      const router = (await api.call('POST', `/v1/routers/${r}/interfaces`, { subnet: `${n}-sub` })) as { interfaces: { ip: string; subnetId: string }[] };
+      const router = (await api.call('POST', `/v1/routers/${r}/interfaces`, { subnet: `${n}-sub` })) as {
+        interfaces: { ip: string; subnetId: string }[];
+      };
       gw[n] = router.interfaces.at(-1)!.ip;
     }
   }
@@ -85,12 +101,23 @@ beforeAll(async () => {
   // r2 no longer joins them (a stale routed flow would then still find its way).
   await port('d1', 'net4', '10.2.0.11');
   await port('c3', 'net3', '10.1.0.11');
-  const place: [string, string, string][] = [['hv1', 'd1', 'net4'], ['hv3', 'c3', 'net3'], ['hv1', 'a1', 'net1'], ['hv3', 'b3', 'net2'], ['hv1', 'c1', 'net3'], ['hv3', 'd3', 'net4'], ['hv3', 'e3', 'net5'], ['hv2', 'rtr', 'net2']];
+  const place: [string, string, string][] = [
+    ['hv1', 'd1', 'net4'],
+    ['hv3', 'c3', 'net3'],
+    ['hv1', 'a1', 'net1'],
+    ['hv3', 'b3', 'net2'],
+    ['hv1', 'c1', 'net3'],
+    ['hv3', 'd3', 'net4'],
+    ['hv3', 'e3', 'net5'],
+    ['hv2', 'rtr', 'net2'],
+  ];
   await Promise.all(place.map(([host, vm, net]) => c.vm(host, vm, ports[vm]!, 24, { gateway: gw[net]! })));
   // Every routed pair's hosts know where the other end lives before any first packet is sent.
   await Promise.all([
-    waitLocated('hv1', ports.b3!.mac), waitLocated('hv1', ports.d3!.mac),
-    waitLocated('hv3', ports.a1!.mac), waitLocated('hv3', ports.c1!.mac),
+    waitLocated('hv1', ports.b3!.mac),
+    waitLocated('hv1', ports.d3!.mac),
+    waitLocated('hv3', ports.a1!.mac),
+    waitLocated('hv3', ports.c1!.mac),
   ]);
 });
 
@@ -119,7 +146,11 @@ describe.each([
 
   it('traceroute shows exactly one hop, the gateway, before the destination', async () => {
     const r = await c.sb.exec(src, ['traceroute', '-n', '-N', '1', '-q', '1', '-w', '2', '-m', '5', ports[dst]!.ip], 30_000);
-    const hops = r.stdout.split('\n').slice(1).filter((l) => /^\s*\d+\s/.test(l)).map((l) => l.trim().split(/\s+/)[1]);
+    const hops = r.stdout
+      .split('\n')
+      .slice(1)
+      .filter((l) => /^\s*\d+\s/.test(l))
+      .map((l) => l.trim().split(/\s+/)[1]);
     expect(hops, r.stdout).toEqual([gw[srcNet], ports[dst]!.ip]);
   });
 
@@ -150,7 +181,9 @@ describe.each([
 describe('reactive router flows', () => {
   it('installs a flow with an idle timeout on the source host (and one for the reply on the far host)', async () => {
     const hv1 = await dumpFlows('hv1');
-    const fwd = hv1.split('\n').filter((l) => /table="?l3_router"?/.test(l) && /idle_timeout=\d+/.test(l) && l.includes('nw_dst=10.2.0.10'));
+    const fwd = hv1
+      .split('\n')
+      .filter((l) => /table="?l3_router"?/.test(l) && /idle_timeout=\d+/.test(l) && l.includes('nw_dst=10.2.0.10'));
     expect(fwd.length, hv1).toBe(1);
     expect(fwd[0]).toMatch(/dec_ttl/);
     expect(fwd[0]).toContain(ports.d3!.mac.toLowerCase());
@@ -160,7 +193,9 @@ describe('reactive router flows', () => {
     expect(back[0]).toContain(ports.c1!.mac.toLowerCase());
     // The proactive router needs no such flow: its per-host flows have no timeout.
     expect(hv1.split('\n').filter((l) => /idle_timeout/.test(l) && l.includes(ports.b3!.mac.toLowerCase()))).toEqual([]);
-    expect(hv1.split('\n').some((l) => !/idle_timeout/.test(l) && l.includes('nw_dst=10.2.0.10') && l.includes(ports.b3!.mac.toLowerCase()))).toBe(true);
+    expect(
+      hv1.split('\n').some((l) => !/idle_timeout/.test(l) && l.includes('nw_dst=10.2.0.10') && l.includes(ports.b3!.mac.toLowerCase())),
+    ).toBe(true);
   });
 });
 
@@ -188,7 +223,10 @@ describe('ICMP from the router is rate-limited', () => {
 
 describe('isolation and static routes', () => {
   it('two routers with the same subnets stay isolated: each echo lands only in its own network', async () => {
-    for (const [src, mine, other] of [['a1', 'b3', 'd3'], ['c1', 'd3', 'b3']] as const) {
+    for (const [src, mine, other] of [
+      ['a1', 'b3', 'd3'],
+      ['c1', 'd3', 'b3'],
+    ] as const) {
       const [m0, o0] = [await inEchos(mine), await inEchos(other)];
       const r = await c.sb.exec(src, ['ping', '-c3', '-n', '-i', '0.2', '-W2', '10.2.0.10']);
       expect(r.stdout, `${src}`).toMatch(/3 packets transmitted, 3 received/);
@@ -216,14 +254,17 @@ describe('isolation and static routes', () => {
     expect(await c.pingUntil('a1', '10.9.0.2', 5_000)).toBeGreaterThanOrEqual(0);
     // Two routed hops now: the gateway, the forwarding VM, then the destination.
     const tr = await c.sb.exec('a1', ['traceroute', '-n', '-N', '1', '-q', '1', '-w', '2', '-m', '5', '10.9.0.2'], 30_000);
-    const hops = tr.stdout.split('\n').slice(1).filter((l) => /^\s*\d+\s/.test(l)).map((l) => l.trim().split(/\s+/)[1]);
+    const hops = tr.stdout
+      .split('\n')
+      .slice(1)
+      .filter((l) => /^\s*\d+\s/.test(l))
+      .map((l) => l.trim().split(/\s+/)[1]);
     expect(hops, tr.stdout).toEqual([gw.net1, ports.rtr!.ip, '10.9.0.2']);
   });
 });
 
 describe('lazy sync through routers', () => {
-  const watched = async (host: string) =>
-    ((await c.agentStatus(host)).watchedNetworks as { name: string }[]).map((n) => n.name).sort();
+  const watched = async (host: string) => ((await c.agentStatus(host)).watchedNetworks as { name: string }[]).map((n) => n.name).sort();
 
   it('an agent watches the networks its networks reach through routers, and nothing else', async () => {
     // hv1 has ports in net1, net3 and net4 (d1); net2 comes through r1; net5 (no router) does not.
@@ -257,7 +298,11 @@ describe('reactive flows follow the topology', () => {
     (await dumpFlows(host)).split('\n').filter((l) => /idle_timeout/.test(l) && l.includes(`nw_dst=${ip}`));
   /** The proactive route to one host: an l3_router flow for exactly that address, without timeout. */
   const proactiveTo = async (host: string, ip: string) =>
-    (await dumpFlows(host)).split('\n').filter((l) => !/idle_timeout/.test(l) && new RegExp(`nw_dst=${ip.replaceAll('.', '\\.')}[ ,]`).test(l) && /table="?l3_router"?/.test(l));
+    (await dumpFlows(host))
+      .split('\n')
+      .filter(
+        (l) => !/idle_timeout/.test(l) && new RegExp(`nw_dst=${ip.replaceAll('.', '\\.')}[ ,]`).test(l) && /table="?l3_router"?/.test(l),
+      );
 
   it('switching a router reactive -> proactive -> reactive keeps routing, and drops the reactive flows on the switch', async () => {
     expect(await c.ping('c1', ports.d3!.ip, 2)).toBe(true);

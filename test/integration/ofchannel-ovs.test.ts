@@ -6,7 +6,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { flowMod, flowStatsRequest, formatFlow, OFPP, OfpErrorMessage, OfpEncodeError, packetOut, type FlowMod, type FlowStats, type Match, type OfMessage } from '../../src/openflow/index.js';
+import {
+  flowMod,
+  flowStatsRequest,
+  formatFlow,
+  OFPP,
+  OfpErrorMessage,
+  OfpEncodeError,
+  packetOut,
+  type FlowMod,
+  type FlowStats,
+  type Match,
+  type OfMessage,
+} from '../../src/openflow/index.js';
 import { OfBundleError, OfChannel, type UpEvent } from '../../src/openflow/channel/index.js';
 import { startOvsHost, type OvsHost } from '../../src/sandbox/ovs-host.js';
 
@@ -61,7 +73,9 @@ function pipeline(): FlowMod[] {
   add({ tableId: 0, priority: 0, instructions: [] });
   for (let port = 1; port <= 4; port++) {
     add({
-      tableId: 0, priority: 100, match: [{ field: 'in_port', value: port }],
+      tableId: 0,
+      priority: 100,
+      match: [{ field: 'in_port', value: port }],
       instructions: [
         { type: 'apply_actions', actions: [{ type: 'set_field', field: 'reg6', value: port }] },
         { type: 'write_metadata', metadata: BigInt(port * 16), mask: 0xffffn },
@@ -72,8 +86,12 @@ function pipeline(): FlowMod[] {
   add({ tableId: 1, priority: 0, instructions: [] });
   for (let i = 0; i < 8; i++) {
     add({
-      tableId: 1, priority: 200,
-      match: [{ field: 'metadata', value: 16n, mask: 0xffffn }, { field: 'eth_dst', value: `02:00:00:00:00:0${i}` }],
+      tableId: 1,
+      priority: 200,
+      match: [
+        { field: 'metadata', value: 16n, mask: 0xffffn },
+        { field: 'eth_dst', value: `02:00:00:00:00:0${i}` },
+      ],
       instructions: [
         { type: 'apply_actions', actions: [{ type: 'set_field', field: 'reg7', value: 100 + i }] },
         { type: 'goto_table', tableId: 2 },
@@ -81,8 +99,12 @@ function pipeline(): FlowMod[] {
     });
   }
   add({
-    tableId: 1, priority: 300,
-    match: [{ field: 'eth_type', value: 0x0800 }, { field: 'ipv4_dst', value: '10.1.2.0', mask: '255.255.255.0' }],
+    tableId: 1,
+    priority: 300,
+    match: [
+      { field: 'eth_type', value: 0x0800 },
+      { field: 'ipv4_dst', value: '10.1.2.0', mask: '255.255.255.0' },
+    ],
     instructions: [{ type: 'apply_actions', actions: [{ type: 'dec_nw_ttl' }, { type: 'output', port: 3, maxLen: 0 }] }],
   });
   add({ tableId: 2, priority: 10, instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 2, maxLen: 0 }] }] });
@@ -123,14 +145,18 @@ describe('OfChannel against real OVS', () => {
       expect(got!.instructions).toEqual(s.instructions);
     }
     const ofctl = await ofctlFlows();
-    expect(ofctl.map((f) => key(f.table, f.priority, f.cookie)).sort()).toEqual(flows.map((f) => key(f.tableId, f.priority, f.cookie)).sort());
+    expect(ofctl.map((f) => key(f.table, f.priority, f.cookie)).sort()).toEqual(
+      flows.map((f) => key(f.tableId, f.priority, f.cookie)).sort(),
+    );
     // Text for text: our decode of the flow-stats replies, printed, is exactly what ovs-ofctl prints.
     expect(flows.map((f) => formatFlow(f)).sort()).toEqual(ofctl.map((f) => withoutStats(f.line)).sort());
     // Spot-check ovs-ofctl's reading of what we encoded.
     const l3 = ofctl.find((f) => f.priority === 300)!.line;
     expect(l3).toContain('nw_dst=10.1.2.0/24');
     expect(l3).toContain('actions=dec_ttl,output:3');
-    expect(ofctl.find((f) => f.table === 0 && f.priority === 100)!.line).toMatch(/actions=set_field:0x\d->reg6,write_metadata:0x\d+\/0xffff,goto_table:1/);
+    expect(ofctl.find((f) => f.table === 0 && f.priority === 100)!.line).toMatch(
+      /actions=set_field:0x\d->reg6,write_metadata:0x\d+\/0xffff,goto_table:1/,
+    );
     // Filtered multipart: one table, cookie under a mask.
     expect((await ch.dumpFlows({ tableId: 1 })).length).toBe(10);
     expect((await ch.dumpFlows({ cookie: 0x1000n, cookieMask: 0xffffn })).map((f) => f.priority)).toEqual([0]);
@@ -138,8 +164,16 @@ describe('OfChannel against real OVS', () => {
 
   it('PACKET_OUT into a flow that sends to CONTROLLER comes back as a decoded PACKET_IN', async () => {
     await ch.bundle([
-      flowMod({ tableId: 0, priority: 500, cookie: 0xc0ffeen, match: [{ field: 'in_port', value: OFPP.CONTROLLER }, { field: 'eth_type', value: 0x88b5 }],
-        instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 'controller', maxLen: 0xffff }] }] }),
+      flowMod({
+        tableId: 0,
+        priority: 500,
+        cookie: 0xc0ffeen,
+        match: [
+          { field: 'in_port', value: OFPP.CONTROLLER },
+          { field: 'eth_type', value: 0x88b5 },
+        ],
+        instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 'controller', maxLen: 0xffff }] }],
+      }),
     ]);
     const frame = Buffer.alloc(60);
     Buffer.from('ffffffffffff0200000000aa88b5', 'hex').copy(frame);
@@ -181,23 +215,39 @@ describe('OfChannel against real OVS', () => {
 
   it('a bad message inside a bundle is named by index, the bundle is discarded, the switch unchanged', async () => {
     const before = (await ofctlFlows()).map((f) => f.line.replace(/duration=[^,]+, /, '')).sort();
-    const msgs = [0, 1, 2, 3].map((i) => flowMod({ tableId: 3, priority: 10 + i, cookie: 0xbad0n + BigInt(i),
-      match: [{ field: 'reg5', value: i }], instructions: [{ type: 'goto_table', tableId: i === 2 ? 1 : 4 }] }));
+    const msgs = [0, 1, 2, 3].map((i) =>
+      flowMod({
+        tableId: 3,
+        priority: 10 + i,
+        cookie: 0xbad0n + BigInt(i),
+        match: [{ field: 'reg5', value: i }],
+        instructions: [{ type: 'goto_table', tableId: i === 2 ? 1 : 4 }],
+      }),
+    );
     const err = (await ch.bundle(msgs).catch((e: unknown) => e)) as OfBundleError;
     expect(err).toBeInstanceOf(OfBundleError);
     expect(err.index).toBe(2);
     expect(err.error.codeName).toBe('OFPBIC_BAD_TABLE_ID');
     expect(err.message).toContain('message #2');
     const after = (await ofctlFlows()).map((f) => f.line.replace(/duration=[^,]+, /, '')).sort();
-    expect(after.map((l) => l.replace(/n_packets=\d+, n_bytes=\d+, /, ''))).toEqual(before.map((l) => l.replace(/n_packets=\d+, n_bytes=\d+, /, '')));
+    expect(after.map((l) => l.replace(/n_packets=\d+, n_bytes=\d+, /, ''))).toEqual(
+      before.map((l) => l.replace(/n_packets=\d+, n_bytes=\d+, /, '')),
+    );
     // The same bundle without the bad message commits.
     await ch.bundle(msgs.filter((_, i) => i !== 2));
     expect((await ch.dumpFlows({ tableId: 3 })).length).toBe(3);
   });
 
   it('pipelineCommit: one round trip; a refused add is named and the rest is committed (and says so)', async () => {
-    const msgs = [0, 1, 2, 3].map((i) => flowMod({ tableId: 7, priority: 10 + i, cookie: 0x7a0n + BigInt(i),
-      match: [{ field: 'reg5', value: i }], instructions: [{ type: 'goto_table', tableId: i === 2 ? 1 : 8 }] }));
+    const msgs = [0, 1, 2, 3].map((i) =>
+      flowMod({
+        tableId: 7,
+        priority: 10 + i,
+        cookie: 0x7a0n + BigInt(i),
+        match: [{ field: 'reg5', value: i }],
+        instructions: [{ type: 'goto_table', tableId: i === 2 ? 1 : 8 }],
+      }),
+    );
     const err = (await ch.bundle(msgs, { pipelineCommit: true }).catch((e: unknown) => e)) as OfBundleError;
     expect(err).toBeInstanceOf(OfBundleError);
     expect(err.index).toBe(2);
@@ -206,13 +256,20 @@ describe('OfChannel against real OVS', () => {
     expect(err.message).toContain('the rest was committed');
     expect((await ch.dumpFlows({ tableId: 7 })).map((f) => f.priority).sort()).toEqual([10, 11, 13]);
     // A clean one commits everything.
-    await ch.bundle([flowMod({ tableId: 7, priority: 20, match: [{ field: 'reg5', value: 9 }], instructions: [] })], { pipelineCommit: true });
+    await ch.bundle([flowMod({ tableId: 7, priority: 20, match: [{ field: 'reg5', value: 9 }], instructions: [] })], {
+      pipelineCommit: true,
+    });
     expect((await ch.dumpFlows({ tableId: 7 })).length).toBe(4);
     // A failure found only when applying (check_overlap against an installed flow) commits nothing.
-    const fail = (await ch.bundle([
-      flowMod({ tableId: 7, priority: 30, match: [{ field: 'reg5', value: 30 }], instructions: [] }),
-      flowMod({ tableId: 7, priority: 20, flags: 2 /* check_overlap */, match: [{ field: 'reg6', value: 1 }], instructions: [] }),
-    ], { pipelineCommit: true }).catch((e: unknown) => e)) as OfBundleError;
+    const fail = (await ch
+      .bundle(
+        [
+          flowMod({ tableId: 7, priority: 30, match: [{ field: 'reg5', value: 30 }], instructions: [] }),
+          flowMod({ tableId: 7, priority: 20, flags: 2 /* check_overlap */, match: [{ field: 'reg6', value: 1 }], instructions: [] }),
+        ],
+        { pipelineCommit: true },
+      )
+      .catch((e: unknown) => e)) as OfBundleError;
     expect(fail).toBeInstanceOf(OfBundleError);
     expect(fail.committed).toBe(false);
     expect(fail.index).toBe(1);
@@ -222,8 +279,9 @@ describe('OfChannel against real OVS', () => {
 
   it('a message the codec cannot encode fails the bundle before any change, and the channel stays usable', async () => {
     const before = (await ch.dumpFlows({ tableId: 6 })).length;
-    const msgs = [0, 1, 2].map((i) => flowMod({ tableId: 6, priority: 10 + i,
-      match: [{ field: i === 1 ? 'no_such_field' : 'reg5', value: i }], instructions: [] }));
+    const msgs = [0, 1, 2].map((i) =>
+      flowMod({ tableId: 6, priority: 10 + i, match: [{ field: i === 1 ? 'no_such_field' : 'reg5', value: i }], instructions: [] }),
+    );
     const err = await ch.bundle(msgs).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OfpEncodeError);
     expect((await ch.dumpFlows({ tableId: 6 })).length).toBe(before);
@@ -235,9 +293,20 @@ describe('OfChannel against real OVS', () => {
     const n = 20_000;
     const sends: Promise<void>[] = [];
     for (let i = 0; i < n; i++) {
-      sends.push(ch.send(flowMod({ tableId: 5, priority: 1000, cookie: 0x500000n + BigInt(i),
-        match: [{ field: 'eth_type', value: 0x0800 }, { field: 'ipv4_src', value: `10.9.${i >> 8}.${i & 255}` }],
-        instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 1 + (i % 4), maxLen: 0 }] }] })));
+      sends.push(
+        ch.send(
+          flowMod({
+            tableId: 5,
+            priority: 1000,
+            cookie: 0x500000n + BigInt(i),
+            match: [
+              { field: 'eth_type', value: 0x0800 },
+              { field: 'ipv4_src', value: `10.9.${i >> 8}.${i & 255}` },
+            ],
+            instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 1 + (i % 4), maxLen: 0 }] }],
+          }),
+        ),
+      );
     }
     await Promise.all(sends);
     await ch.barrier();
@@ -270,8 +339,13 @@ describe('OfChannel against real OVS', () => {
   });
 
   it('echo keepalive: a frozen ovs-vswitchd is declared dead, and the channel comes back when it thaws', async () => {
-    const ch2 = new OfChannel({ endpoint: `unix:${host.mgmtSock()}`, echoIntervalMs: 200, echoTimeoutMs: 1_000,
-      requestTimeoutMs: 2_000, reconnect: { minMs: 100, maxMs: 400 } });
+    const ch2 = new OfChannel({
+      endpoint: `unix:${host.mgmtSock()}`,
+      echoIntervalMs: 200,
+      echoTimeoutMs: 1_000,
+      requestTimeoutMs: 2_000,
+      reconnect: { minMs: 100, maxMs: 400 },
+    });
     const { vswitchd } = await host.pids();
     if (vswitchd === undefined) throw new Error('ovs-vswitchd is not running');
     let frozen = false;

@@ -25,10 +25,38 @@ beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('integration test needs root (network namespaces, OVS)');
   dir = await mkdtemp(join(tmpdir(), 'wyvern-oftls-ovs-'));
   const ossl = (args: string[]) => exec('openssl', args, { cwd: dir });
-  await ossl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=wyvern-test-ca']);
+  await ossl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=wyvern-test-ca',
+  ]);
   for (const who of ['controller', 'switch']) {
     await ossl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who}`]);
-    await ossl(['x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${who}.crt`, '-days', '2']);
+    await ossl([
+      'x509',
+      '-req',
+      '-in',
+      `${who}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${who}.crt`,
+      '-days',
+      '2',
+    ]);
   }
   host = await startOvsHost({ name });
 }, 120_000);
@@ -64,17 +92,24 @@ l.once('switch', async (s) => {
 
 it('ovs-vswitchd connects over CA-verified TLS to OfListener and takes a bundle', async () => {
   const channelIndex = resolve(__dirname, '../../src/openflow/channel/index.js');
-  child = spawn('ip', ['netns', 'exec', host.netns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', childCode(channelIndex, dir)], {
-    cwd: resolve(__dirname, '../..'),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  child = spawn(
+    'ip',
+    ['netns', 'exec', host.netns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', childCode(channelIndex, dir)],
+    {
+      cwd: resolve(__dirname, '../..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines = createInterface({ input: child.stdout! });
   const events: Array<Record<string, unknown>> = [];
   const next = (event: string, timeoutMs: number) =>
     new Promise<Record<string, unknown>>((ok, fail) => {
-      const t = setTimeout(() => fail(new Error(`child: no '${event}' in ${timeoutMs} ms; stderr: ${stderr}; events: ${JSON.stringify(events)}`)), timeoutMs);
+      const t = setTimeout(
+        () => fail(new Error(`child: no '${event}' in ${timeoutMs} ms; stderr: ${stderr}; events: ${JSON.stringify(events)}`)),
+        timeoutMs,
+      );
       const check = () => {
         const e = events.find((x) => x.event === event || x.event === 'error');
         if (!e) return;
@@ -95,7 +130,8 @@ it('ovs-vswitchd connects over CA-verified TLS to OfListener and takes a bundle'
       // A child that dies says why at once instead of leaving us to time out.
       child!.once('exit', (code, signal) => {
         clearTimeout(t);
-        if (!events.some((x) => x.event === event)) fail(new Error(`child exited (${code ?? signal}) before '${event}'; stderr: ${stderr}`));
+        if (!events.some((x) => x.event === event))
+          fail(new Error(`child exited (${code ?? signal}) before '${event}'; stderr: ${stderr}`));
       });
       check();
     });

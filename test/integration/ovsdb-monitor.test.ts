@@ -97,7 +97,10 @@ describe('ovsdb monitor and replica', () => {
     await srv.start();
     await until(() => resyncs() > before, 10_000);
     const key = (e: Ev) => `${e[0]}:${e[1]}:${(e[3] as Row | undefined)?.name ?? ''}`;
-    const got = evs.filter((e) => e[0] !== 'resync').map(key).sort();
+    const got = evs
+      .filter((e) => e[0] !== 'resync')
+      .map(key)
+      .sort();
     // Each bridge has a Bridge row and an internal Interface row of the same name.
     expect(got).toEqual(
       ['removed:Bridge:gone', 'removed:Interface:gone', 'added:Bridge:new', 'added:Interface:new', 'changed:Bridge:edit'].sort(),
@@ -122,7 +125,11 @@ describe('ovsdb monitor and replica', () => {
       vs('init');
       // ovsdb-server answers with a full snapshot when the missed changes are large next to the
       // database, so give it some rows.
-      vs(...Array.from({ length: 30 }, (_, i) => ['--', 'add-br', `c${i + 1}`]).flat().slice(1));
+      vs(
+        ...Array.from({ length: 30 }, (_, i) => ['--', 'add-br', `c${i + 1}`])
+          .flat()
+          .slice(1),
+      );
       const m = await c.monitor('Open_vSwitch', { Bridge: ['name', 'external_ids'] });
       vs('add-br', 'd2'); // gives the replica a txn id that is in the server's history
       await until(() => m.rows('Bridge').size === 31);
@@ -134,7 +141,12 @@ describe('ovsdb monitor and replica', () => {
       await until(() => resyncs.length > 0 && [...m.rows('Bridge').values()].some((r) => r.name === 'd3'), 10_000);
       expect(resyncs[0]).toEqual({ found: true });
       const key = (e: Ev) => `${e[0]}:${(e[3] as Row | undefined)?.name ?? ''}`;
-      expect(evs.filter((e) => e[0] !== 'resync').map(key).sort()).toEqual(['added:d3', 'changed:c1', 'removed:c2']);
+      expect(
+        evs
+          .filter((e) => e[0] !== 'resync')
+          .map(key)
+          .sort(),
+      ).toEqual(['added:d3', 'changed:c1', 'removed:c2']);
       const fresh = await c.monitor('Open_vSwitch', { Bridge: ['name', 'external_ids'] });
       expect(sameReplica(snapshot(m, 'Bridge'), snapshot(fresh, 'Bridge'))).toBe(true);
       await m.close();

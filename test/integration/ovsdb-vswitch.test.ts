@@ -76,7 +76,7 @@ describe('Open_vSwitch helpers on a 3-host sandbox', () => {
     }
   });
 
-  it('a VifWatcher survives its host\'s OVS being killed and restarted (resync, no phantom unplug)', async () => {
+  it("a VifWatcher survives its host's OVS being killed and restarted (resync, no phantom unplug)", async () => {
     const host = sb.hosts[1]!;
     const c = await clientFor(1);
     const vm = await sb.addVm(host.name, 'vmr', { portId: 'port-r', ip: '10.9.1.10/24' });
@@ -138,7 +138,10 @@ describe('Open_vSwitch helpers on a 3-host sandbox', () => {
     await nameTables(c, 'br-int', names); // second run: no duplicate Flow_Table rows
     await waitApplied(c);
     expect((await host.ovs.vsctl(['--bare', '--columns=_uuid', 'list', 'Flow_Table'])).trim().split(/\s+/)).toHaveLength(2);
-    expect((await host.ovs.vsctl(['--bare', '--columns=name', 'list', 'Flow_Table'])).trim().split(/\s+/).sort()).toEqual(['classifier', 'l2_lookup']);
+    expect((await host.ovs.vsctl(['--bare', '--columns=name', 'list', 'Flow_Table'])).trim().split(/\s+/).sort()).toEqual([
+      'classifier',
+      'l2_lookup',
+    ]);
     expect((await host.ovs.vsctl(['get', 'Bridge', 'br-int', 'external_ids:between'])).trim()).toBe('runs');
     const mgmt = host.ovs.mgmtSock();
     await host.ovs.ofctl(['-O', 'OpenFlow13', 'add-flow', mgmt, 'table=10,priority=5,dl_type=0x0800,actions=drop']);
@@ -147,7 +150,10 @@ describe('Open_vSwitch helpers on a 3-host sandbox', () => {
     // Renaming an already named table updates its row in place (ovs-vswitchd 3.1 was seen to keep
     // showing the old name for a renamed row until restarted, so only the database is checked).
     await nameTables(c, 'br-int', new Map([[10, 'l2']]));
-    expect((await host.ovs.vsctl(['--bare', '--columns=name', 'list', 'Flow_Table'])).trim().split(/\s+/).sort()).toEqual(['classifier', 'l2']);
+    expect((await host.ovs.vsctl(['--bare', '--columns=name', 'list', 'Flow_Table'])).trim().split(/\s+/).sort()).toEqual([
+      'classifier',
+      'l2',
+    ]);
   });
 
   it('ensureTunnelPort makes one port per encapsulation over two runs and reports its ofport', async () => {

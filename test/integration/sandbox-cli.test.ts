@@ -18,7 +18,10 @@ describe('wyvern sandbox CLI', () => {
   beforeAll(() => requireSandboxPrereqs());
   afterAll(async () => {
     // A CLI sandbox has no owner process (sweep leaves it alone): remove it here even if a test failed.
-    await Sandbox.load(name).then((sb) => sb.down(), () => undefined);
+    await Sandbox.load(name).then(
+      (sb) => sb.down(),
+      () => undefined,
+    );
   });
 
   it('prints help and rejects bad input with exit code 2', async () => {
@@ -26,7 +29,14 @@ describe('wyvern sandbox CLI', () => {
     expect(help.code).toBe(0);
     expect(help.out).toContain('vm add HOST VM --port-id ID');
     expect((await cli('vm', '--help')).out).toContain('vm del VM');
-    for (const bad of [['bogus'], ['up'], ['up', '--hosts', 'x'], ['up', '--hosts', '2', '--encap', 'ipip'], ['up', '--frobnicate'], ['host', 'reboot', 'hv1']]) {
+    for (const bad of [
+      ['bogus'],
+      ['up'],
+      ['up', '--hosts', 'x'],
+      ['up', '--hosts', '2', '--encap', 'ipip'],
+      ['up', '--frobnicate'],
+      ['host', 'reboot', 'hv1'],
+    ]) {
       const r = await cli(...n, ...bad);
       expect(r.code, bad.join(' ')).toBe(2);
       expect(r.err).toMatch(/^wyvern sandbox: /);
@@ -42,7 +52,21 @@ describe('wyvern sandbox CLI', () => {
     expect(up.code).toBe(0);
     expect((await cli(...n, 'up', '--hosts', '1')).code).toBe(1); // exists already
 
-    const webVm = await cli(...n, 'vm', 'add', 'hv1', 'web', '--port-id', 'p-web', '--ip', '10.1.0.5/24', '--gw', '10.1.0.1', '--mac', '0a:00:00:00:01:05');
+    const webVm = await cli(
+      ...n,
+      'vm',
+      'add',
+      'hv1',
+      'web',
+      '--port-id',
+      'p-web',
+      '--ip',
+      '10.1.0.5/24',
+      '--gw',
+      '10.1.0.1',
+      '--mac',
+      '0a:00:00:00:01:05',
+    );
     expect(webVm.code, webVm.err).toBe(0);
     const dhcpVm = await cli(...n, 'vm', 'add', 'hv2', 'cli', '--port-id', 'p-cli', '--dhcp');
     expect(dhcpVm.code, dhcpVm.err).toBe(0);
@@ -64,7 +88,14 @@ describe('wyvern sandbox CLI', () => {
       expect(h.running.vswitchd).toBeGreaterThan(0);
     }
     const web = st.hosts[0]!.vms[0]!;
-    expect(web).toMatchObject({ name: 'web', portId: 'p-web', mac: '0a:00:00:00:01:05', ip: '10.1.0.5/24', gateway: '10.1.0.1', dhcp: false });
+    expect(web).toMatchObject({
+      name: 'web',
+      portId: 'p-web',
+      mac: '0a:00:00:00:01:05',
+      ip: '10.1.0.5/24',
+      gateway: '10.1.0.1',
+      dhcp: false,
+    });
     expect(web.ofport).toBeGreaterThan(0);
     expect(st.hosts[1]!.vms[0]).toMatchObject({ name: 'cli', ip: null, dhcp: true });
     expect((await cli(...n, 'status')).out).toContain('vm web  iface-id p-web');

@@ -22,9 +22,18 @@ describe('sandbox DHCP client', () => {
     await s.addVm('hv1', 'cli', { portId: 'p-cli', dhcp: true });
     await hv1.ovs.ofctl(['-O', 'OpenFlow13', 'add-flow', hv1.ovs.mgmtSock(), 'actions=NORMAL']);
     const started = await s.exec('srv', [
-      'dnsmasq', '--conf-file=/dev/null', '--user=root', '--interface=eth0', '--bind-interfaces', '--port=0', '--no-ping',
-      '--dhcp-range=10.5.0.50,10.5.0.99,255.255.255.0,1h', '--dhcp-option=option:router,10.5.0.1', '--dhcp-option=option:mtu,1380',
-      `--pid-file=${join(s.runDir, 'dnsmasq.pid')}`, `--dhcp-leasefile=${join(s.runDir, 'dnsmasq.leases')}`,
+      'dnsmasq',
+      '--conf-file=/dev/null',
+      '--user=root',
+      '--interface=eth0',
+      '--bind-interfaces',
+      '--port=0',
+      '--no-ping',
+      '--dhcp-range=10.5.0.50,10.5.0.99,255.255.255.0,1h',
+      '--dhcp-option=option:router,10.5.0.1',
+      '--dhcp-option=option:mtu,1380',
+      `--pid-file=${join(s.runDir, 'dnsmasq.pid')}`,
+      `--dhcp-leasefile=${join(s.runDir, 'dnsmasq.leases')}`,
     ]);
     expect(started.code, started.stderr).toBe(0);
     const lease = await s.dhcp('cli');

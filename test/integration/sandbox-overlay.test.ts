@@ -22,12 +22,20 @@ async function ofport(h: SandboxHost, iface: string): Promise<number> {
 async function wire(sb: Sandbox, a: string, b: string, encap: Encap): Promise<void> {
   const va = sb.vm(a);
   const vb = sb.vm(b);
-  for (const [self, peer, vm] of [[sb.host(va.host), sb.host(vb.host), va], [sb.host(vb.host), sb.host(va.host), vb]] as const) {
+  for (const [self, peer, vm] of [
+    [sb.host(va.host), sb.host(vb.host), va],
+    [sb.host(vb.host), sb.host(va.host), vb],
+  ] as const) {
     const tun = await ofport(self, `tun-${encap}`);
     const port = await ofport(self, vm.ifname);
     const mgmt = self.ovs.mgmtSock();
     await self.ovs.ofctl([...OF, 'del-flows', mgmt]);
-    await self.ovs.ofctl([...OF, 'add-flow', mgmt, `in_port=${port},actions=set_field:${peer.tunnelIp}->tun_dst,set_field:77->tun_id,output:${tun}`]);
+    await self.ovs.ofctl([
+      ...OF,
+      'add-flow',
+      mgmt,
+      `in_port=${port},actions=set_field:${peer.tunnelIp}->tun_dst,set_field:77->tun_id,output:${tun}`,
+    ]);
     await self.ovs.ofctl([...OF, 'add-flow', mgmt, `in_port=${tun},tun_id=77,actions=output:${port}`]);
   }
 }
@@ -88,7 +96,11 @@ describe('sandbox overlay (3 hosts)', () => {
     expect((await s.exec('c', ['ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0'])).stdout.trim()).toBe('');
     const st = await s.status();
     const vms = st.hosts.flatMap((h) => h.vms);
-    expect(vms.map((v) => [v.name, v.portId])).toEqual([['a', 'port-a'], ['b', 'port-b'], ['c', 'port-c']]);
+    expect(vms.map((v) => [v.name, v.portId])).toEqual([
+      ['a', 'port-a'],
+      ['b', 'port-b'],
+      ['c', 'port-c'],
+    ]);
     for (const v of vms) expect(v.ofport).toBeGreaterThan(0);
   });
 

@@ -11,9 +11,14 @@ import { leftovers, requireSandboxPrereqs } from './sandbox-helpers.js';
 const INDEX = resolve(__dirname, '../../src/sandbox/index.ts');
 
 /** Runs a child that builds a sandbox, then SIGKILLs itself (a crash: no cleanup code runs). */
-function crashingOwner(prefix: string, dir: string): Promise<{ runDir: string; sleeper: number; code: number | null; signal: string | null }> {
+function crashingOwner(
+  prefix: string,
+  dir: string,
+): Promise<{ runDir: string; sleeper: number; code: number | null; signal: string | null }> {
   const script = join(dir, 'owner.mts');
-  writeFileSync(script, `
+  writeFileSync(
+    script,
+    `
 import { Sandbox } from ${JSON.stringify(INDEX)};
 const sb = await Sandbox.up({ hosts: 2, prefix: ${JSON.stringify(prefix)} });
 await sb.addVm('hv1', 'x', { portId: 'px', ip: '10.9.0.1/24' });
@@ -22,7 +27,8 @@ const sleeper = (await import('node:child_process')).spawn('sleep', ['600'], { s
 await sb.trackProcess('hv1', 'sleeper', sleeper.pid);
 console.log('READY ' + sb.runDir + ' ' + sleeper.pid);
 process.kill(process.pid, 'SIGKILL');
-`);
+`,
+  );
   return new Promise((res, rej) => {
     const p = spawn(process.execPath, ['--import', 'tsx', script], { cwd: resolve(__dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

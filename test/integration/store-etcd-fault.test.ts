@@ -38,7 +38,11 @@ it('kill one of three members under writes and watches: nothing lost, nothing re
     const s = await openStore(etcd.url);
     stores.push(s);
     const w = { batches: [] as WatchBatch[], errors: [] as Error[] };
-    s.watch(prefix, start, { onBatch: (b) => w.batches.push(b), onError: (e) => w.errors.push(e), onCompacted: () => w.errors.push(new Error('compacted')) });
+    s.watch(prefix, start, {
+      onBatch: (b) => w.batches.push(b),
+      onError: (e) => w.errors.push(e),
+      onCompacted: () => w.errors.push(new Error('compacted')),
+    });
     watchers.push(w);
   }
   await sleep(300);
@@ -54,7 +58,14 @@ it('kill one of three members under writes and watches: nothing lost, nothing re
       for (;;) {
         try {
           if (i % 2 === 0) await writer.put(key, value);
-          else await writer.txn([{ key, modRevision: 0 }], [{ op: 'put', key, value }, { op: 'put', key: `${key}/twin`, value }]);
+          else
+            await writer.txn(
+              [{ key, modRevision: 0 }],
+              [
+                { op: 'put', key, value },
+                { op: 'put', key: `${key}/twin`, value },
+              ],
+            );
           acked.set(key, value);
           break;
         } catch (err) {
@@ -127,5 +138,7 @@ it('kill one of three members under writes and watches: nothing lost, nothing re
   }
   expect(Number(r.header.revision)).toBeGreaterThanOrEqual(latest.revision);
   expect(r.kvs.map((kv) => `${kv.key.toString()}=${kv.value.toString()}`)).toEqual(latest.kvs.map((kv) => `${kv.key}=${kv.value}`));
-  console.log(`fault: victim ${victim.name} (watch streams ${streams.join('/')}), ${acked.size} writes acked, ${duringOutage} during outage, ${failures.length} retried calls, ${truth.length} revisions watched by ${watchers.length} watchers`);
+  console.log(
+    `fault: victim ${victim.name} (watch streams ${streams.join('/')}), ${acked.size} writes acked, ${duringOutage} during outage, ${failures.length} retried calls, ${truth.length} revisions watched by ${watchers.length} watchers`,
+  );
 }, 120_000);

@@ -25,25 +25,70 @@ function openssl(...args: string[]): void {
 /** A throwaway CA, a server cert for 127.0.0.1 and a client cert. */
 function makePki(): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey', string> {
   const f = (n: string): string => join(dir, n);
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=wyvern-test-ca');
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.crt'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=wyvern-test-ca',
+  );
   writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
   for (const who of ['server', 'client']) {
     openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`), '-subj', `/CN=wyvern-${who}`);
-    openssl('x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${who}.crt`), '-days', '1', '-extfile', f(`${who}.ext`));
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${who}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${who}.crt`),
+      '-days',
+      '1',
+      '-extfile',
+      f(`${who}.ext`),
+    );
   }
-  return { ca: f('ca.crt'), serverCert: f('server.crt'), serverKey: f('server.key'), clientCert: f('client.crt'), clientKey: f('client.key') };
+  return {
+    ca: f('ca.crt'),
+    serverCert: f('server.crt'),
+    serverKey: f('server.key'),
+    clientCert: f('client.crt'),
+    clientKey: f('client.key'),
+  };
 }
 
 describe('etcd security', () => {
   it('etcds:// with a CA and a client certificate; no client cert is refused', async () => {
     const pki = makePki();
     const etcd = await startEtcd({
-      tls: { certFile: pki.serverCert, keyFile: pki.serverKey, caFile: pki.ca, clientCertAuth: true, probeCertFile: pki.clientCert, probeKeyFile: pki.clientKey },
+      tls: {
+        certFile: pki.serverCert,
+        keyFile: pki.serverKey,
+        caFile: pki.ca,
+        clientCertAuth: true,
+        probeCertFile: pki.clientCert,
+        probeKeyFile: pki.clientKey,
+      },
     });
     clusters.push(etcd);
     expect(etcd.url.startsWith('etcds://')).toBe(true);
-    const s = await openStore(etcd.url, { tls: { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) } });
+    const s = await openStore(etcd.url, {
+      tls: { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) },
+    });
     stores.push(s);
     const rev = await s.put('/tls/a', 'secure');
     expect((await s.get('/tls/a'))?.modRevision).toBe(rev);

@@ -15,8 +15,13 @@ const pem = (p: string) => readFileSync(p);
 async function etcdWith(server: CertFiles): Promise<EtcdCluster> {
   const etcd = await startEtcd({
     tls: {
-      certFile: server.cert, keyFile: server.key, caFile: pki.ca, clientCertAuth: true,
-      probeCertFile: pki.client.cert, probeKeyFile: pki.client.key, probeInsecure: true,
+      certFile: server.cert,
+      keyFile: server.key,
+      caFile: pki.ca,
+      clientCertAuth: true,
+      probeCertFile: pki.client.cert,
+      probeKeyFile: pki.client.key,
+      probeInsecure: true,
     },
   });
   clusters.push(etcd);
@@ -26,7 +31,10 @@ async function etcdWith(server: CertFiles): Promise<EtcdCluster> {
 async function refusal(url: string, client: CertFiles | undefined): Promise<StoreError> {
   const tls = { ca: pem(pki.ca), ...(client ? { cert: pem(client.cert), key: pem(client.key) } : {}) };
   const err = await openStore(url, { tls }).then(
-    async (s) => { await s.close(); throw new Error('connected, but should have been refused'); },
+    async (s) => {
+      await s.close();
+      throw new Error('connected, but should have been refused');
+    },
     (e: unknown) => e,
   );
   expect(err).toBeInstanceOf(StoreError);
@@ -58,13 +66,17 @@ describe('etcds:// mutual TLS', () => {
 
   it('etcd refuses a client certificate from another CA, an expired one, and none; the error says which', async () => {
     expect((await refusal(good.url, pki.otherClient)).message).toMatch(/etcd refused our client certificate .*not signed by the store CA/);
-    expect((await refusal(good.url, pki.expired)).message).toMatch(/etcd refused our client certificate .*our client certificate has expired \(valid until .*2020/);
+    expect((await refusal(good.url, pki.expired)).message).toMatch(
+      /etcd refused our client certificate .*our client certificate has expired \(valid until .*2020/,
+    );
     expect((await refusal(good.url, undefined)).message).toMatch(/etcd refused our client certificate .*no client certificate was given/);
   });
 
   it('we refuse an etcd whose certificate is from another CA, expired, or for another host', async () => {
     const [other, expired, wrong] = await Promise.all([etcdWith(pki.otherServer), etcdWith(pki.expired), etcdWith(pki.wrongHost)]);
-    expect((await refusal(other.url, pki.client)).message).toMatch(/TLS with etcd failed: etcd's certificate is not signed by the store CA/);
+    expect((await refusal(other.url, pki.client)).message).toMatch(
+      /TLS with etcd failed: etcd's certificate is not signed by the store CA/,
+    );
     expect((await refusal(expired.url, pki.client)).message).toMatch(/TLS with etcd failed: etcd's certificate has expired/);
     expect((await refusal(wrong.url, pki.client)).message).toMatch(/TLS with etcd failed: hostname mismatch/);
   }, 60_000);

@@ -44,7 +44,10 @@ describe('SwitchLink without ovs-vswitchd', () => {
       ovsdb: srv.endpoint,
       bridge: 'br-int',
       datapathType: 'netdev',
-      tableNames: new Map([[0, 'classifier'], [1, 'port_security']]),
+      tableNames: new Map([
+        [0, 'classifier'],
+        [1, 'port_security'],
+      ]),
       encaps: ['vxlan'],
       tunnelIp: '192.0.2.1',
       logger: recordingLogger(warnings),

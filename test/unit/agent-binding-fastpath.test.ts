@@ -19,7 +19,16 @@ const PORT_ID = '22222222-2222-4222-8222-222222222222';
 function setup() {
   const store = createMemoryStore();
   const view = new TopologyView('hv1', 'geneve');
-  const port: Port = { id: PORT_ID, name: 'p1', networkId: NET, mac: '0a:00:00:00:00:01', fixedIps: [], portSecurity: true, allowedAddressPairs: [], portKey: 7 };
+  const port: Port = {
+    id: PORT_ID,
+    name: 'p1',
+    networkId: NET,
+    mac: '0a:00:00:00:00:01',
+    fixedIps: [],
+    portSecurity: true,
+    allowedAddressPairs: [],
+    portKey: 7,
+  };
   view.networks.set(NET, {
     network: { id: NET, name: 'n', tunnelKey: 5 } as never,
     subnets: new Map(),
@@ -84,7 +93,9 @@ describe('BindingManager fast path', () => {
     const sync = { want: (id: string) => void wants.push(id), unwant: async () => undefined } as unknown as TopologySync;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const bm = new BindingManager(store, view, sync, { add: () => undefined, remove: () => undefined }, silentLogger, { beforeAnnounce: () => gate });
+    const bm = new BindingManager(store, view, sync, { add: () => undefined, remove: () => undefined }, silentLogger, {
+      beforeAnnounce: () => gate,
+    });
     const changed: number[] = [];
     bm.on('changed', () => changed.push(1));
     const done = bm.plugged({ name: 't1', ofport: 5, ifaceId: 'p1' });

@@ -60,7 +60,9 @@ describe('BindingManager', () => {
     const { store, topo, net, view, bindings, sub } = await setup();
     const first = (await topo.createPort({ name: 'again', network: 'n' })) as { id: string };
     await bindings.plugged({ name: 'tap4', ofport: 10, ifaceId: 'again' });
-    await until(async () => (await store.get(bindingKey(net.id, first.id))) !== undefined && !sub.prefixes().some((p) => p.includes('/names/')));
+    await until(
+      async () => (await store.get(bindingKey(net.id, first.id))) !== undefined && !sub.prefixes().some((p) => p.includes('/names/')),
+    );
     expect(sub.prefixes().filter((p) => p.includes('/names/'))).toEqual([]); // bound: no name watch of its own
     await topo.deletePort('again');
     await until(() => view.portByOfport(10) === undefined && sub.prefixes().some((p) => p.endsWith('/names/port/again')));
@@ -70,7 +72,10 @@ describe('BindingManager', () => {
     await topo.createNetwork({ name: 'n2' });
     await topo.createSubnet({ name: 's2', network: 'n2', cidr: '10.9.0.0/24' });
     const second = (await topo.createPort({ name: 'again', network: 'n2' })) as { id: string; networkId: string };
-    await until(async () => view.portByOfport(10)?.ps.port.id === second.id && (await store.get(bindingKey(second.networkId, second.id))) !== undefined);
+    await until(
+      async () =>
+        view.portByOfport(10)?.ps.port.id === second.id && (await store.get(bindingKey(second.networkId, second.id))) !== undefined,
+    );
     expect(view.portByOfport(10)?.ps.port.id).toBe(second.id);
     await until(() => !sub.prefixes().some((p) => p.includes('/names/')));
     expect(sub.prefixes().filter((p) => p.includes('/names/'))).toEqual([]);

@@ -24,9 +24,23 @@ const fails = (argv: string[], env: NodeJS.ProcessEnv, re: RegExp) => {
 
 describe('agent TLS and secret settings', () => {
   it('come from the YAML file, then env, then flags', () => {
-    const yaml = file('agent.yaml', 'tunnel-ip: 10.0.0.1\nstore: etcds://e:2379\nstore-ca: /y/ca\nstore-cert: /y/c\nstore-key: /y/k\novs-ca: /y/oca\novs-cert: /y/oc\novs-key: /y/ok\napi-cert: /y/ac\napi-key: /y/ak\napi-client-ca: /y/acc\nstore-user: wyvern\n');
+    const yaml = file(
+      'agent.yaml',
+      'tunnel-ip: 10.0.0.1\nstore: etcds://e:2379\nstore-ca: /y/ca\nstore-cert: /y/c\nstore-key: /y/k\novs-ca: /y/oca\novs-cert: /y/oc\novs-key: /y/ok\napi-cert: /y/ac\napi-key: /y/ak\napi-client-ca: /y/acc\nstore-user: wyvern\n',
+    );
     const c = loadAgentConfig(['--config', yaml, '--store-ca', '/flag/ca'], { WYVERN_STORE_CERT: '/env/c' }, 'hv1');
-    expect(c).toMatchObject({ storeCa: '/flag/ca', storeCert: '/env/c', storeKey: '/y/k', ovsCa: '/y/oca', ovsCert: '/y/oc', ovsKey: '/y/ok', apiCert: '/y/ac', apiKey: '/y/ak', apiClientCa: '/y/acc', storeUser: 'wyvern' });
+    expect(c).toMatchObject({
+      storeCa: '/flag/ca',
+      storeCert: '/env/c',
+      storeKey: '/y/k',
+      ovsCa: '/y/oca',
+      ovsCert: '/y/oc',
+      ovsKey: '/y/ok',
+      apiCert: '/y/ac',
+      apiKey: '/y/ak',
+      apiClientCa: '/y/acc',
+      storeUser: 'wyvern',
+    });
   });
 
   it('the store password never comes from a flag; env, file setting or YAML instead', () => {
@@ -57,7 +71,16 @@ describe('agent TLS and secret settings', () => {
 
   it('PEM files are read once at start; a missing or non-PEM file names its setting', () => {
     const ca = file('ca.pem', PEM);
-    const t = loadAgentTls({ storeCa: ca, storeUser: 'u', storePassword: 'p', apiCert: ca, apiKey: ca, ovsCa: ca, ovsCert: ca, ovsKey: ca });
+    const t = loadAgentTls({
+      storeCa: ca,
+      storeUser: 'u',
+      storePassword: 'p',
+      apiCert: ca,
+      apiKey: ca,
+      ovsCa: ca,
+      ovsCert: ca,
+      ovsKey: ca,
+    });
     expect(t.store.tls?.ca?.toString()).toBe(PEM);
     expect(t.store).toMatchObject({ username: 'u', password: 'p' });
     expect(t.api.tls?.clientCa).toBeUndefined();

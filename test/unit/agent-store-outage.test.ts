@@ -52,7 +52,16 @@ describe('TopologyCache', () => {
     const path = join(dir, 'c1', 'cache.json');
     const watched = ['/wyvern/v1/chassis/', NET];
     const cache = new TopologyCache(path, 'hv1', silentLogger, () => watched, 1);
-    const port = { id: P1, name: 'vm1', networkId: N1, mac: '02:00:00:00:00:01', fixedIps: [], portSecurity: true, allowedAddressPairs: [], portKey: 7 };
+    const port = {
+      id: P1,
+      name: 'vm1',
+      networkId: N1,
+      mac: '02:00:00:00:00:01',
+      fixedIps: [],
+      portSecurity: true,
+      allowedAddressPairs: [],
+      portKey: 7,
+    };
     const kv = (key: string, value: string) => ({ key, value, createRevision: 1, modRevision: 1 });
     cache.apply({ type: 'snapshot', prefix: '/wyvern/v1/chassis/', kvs: [kv('/wyvern/v1/chassis/hv2', '{"x":1}')], revision: 3 });
     cache.apply({ type: 'snapshot', prefix: NET, kvs: [kv(`${NET}ports/${P1}`, JSON.stringify(port))], revision: 3 });
@@ -97,7 +106,9 @@ describe('PrefixSubscription during an outage', () => {
     });
     sub.on('event', (e: SubscriptionEvent) => events.push(e));
     await sub.add('/p/');
-    expect(events).toEqual([expect.objectContaining({ type: 'snapshot', cached: true, kvs: [expect.objectContaining({ key: '/p/old' })] })]);
+    expect(events).toEqual([
+      expect.objectContaining({ type: 'snapshot', cached: true, kvs: [expect.objectContaining({ key: '/p/old' })] }),
+    ]);
     expect(sub.loaded()).toBe(true);
     store.down = false;
     await until('the resync', () => events.length === 2);
@@ -143,7 +154,10 @@ describe('ChassisRegistration', () => {
     expect((await inner.get(chassisKey('hv1')))?.lease).toBe(first); // same live lease, key written again
     // The lease vanishes behind the agent's back (expired during an outage): its keep-alive reports it lost.
     await (inner as unknown as { engine: { revokeLease(id: string): Promise<void> } }).engine.revokeLease(first);
-    await until('a new lease after the old was lost', async () => (await inner.get(chassisKey('hv1')))?.lease !== undefined && reg.leaseId !== first);
+    await until(
+      'a new lease after the old was lost',
+      async () => (await inner.get(chassisKey('hv1')))?.lease !== undefined && reg.leaseId !== first,
+    );
     store.down = true;
     await inner.delete(chassisKey('hv1'));
     await reg.ensure('key gone');
@@ -214,7 +228,11 @@ describe('BindingManager during an outage', () => {
 describe('StoreHealth', () => {
   it('reports one outage (down), its end (up) and ticks while connected', async () => {
     let ok = true;
-    const health = new StoreHealth(() => (ok ? Promise.resolve() : Promise.reject(new Error('refused'))), silentLogger, { intervalMs: 10, retryMinMs: 5, retryMaxMs: 10 });
+    const health = new StoreHealth(() => (ok ? Promise.resolve() : Promise.reject(new Error('refused'))), silentLogger, {
+      intervalMs: 10,
+      retryMinMs: 5,
+      retryMaxMs: 10,
+    });
     const seen: string[] = [];
     for (const e of ['up', 'down']) health.on(e, () => seen.push(e));
     let ticks = 0;

@@ -11,12 +11,26 @@ const P1 = '0b000000-0000-4000-8000-000000000001';
 const P2 = '0b000000-0000-4000-8000-000000000002';
 const NAMES: Record<string, string> = { [P1]: 'p1', [P2]: 'p2' };
 const kv = (key: string, value: unknown): KeyValue => ({ key, value: JSON.stringify(value), createRevision: 1, modRevision: 1 });
-const port = (id: string) => ({ id, name: NAMES[id], networkId: N1, mac: '02:00:00:00:00:01', fixedIps: [], portSecurity: true, allowedAddressPairs: [], portKey: 1 });
+const port = (id: string) => ({
+  id,
+  name: NAMES[id],
+  networkId: N1,
+  mac: '02:00:00:00:00:01',
+  fixedIps: [],
+  portSecurity: true,
+  allowedAddressPairs: [],
+  portKey: 1,
+});
 
 function make(lazy: boolean) {
   const view = new TopologyView('hv1', 'vxlan');
   const added: string[] = [];
-  const sync = new TopologySync(view, { add: (p) => void added.push(p), remove: () => undefined, prefixes: () => added }, silentLogger, lazy);
+  const sync = new TopologySync(
+    view,
+    { add: (p) => void added.push(p), remove: () => undefined, prefixes: () => added },
+    silentLogger,
+    lazy,
+  );
   return { view, sync, added };
 }
 
@@ -39,7 +53,9 @@ describe('TopologySync', () => {
     sync.applySnapshot(`/wyvern/v1/net/${N1}/`, [kv(portKey(N1, P1), port(P1)), kv(portKey(N1, P2), port(P2))]);
     sync.applySnapshot(`/wyvern/v1/net/${N1}/`, [kv(portKey(N1, P2), port(P2))]);
     expect([...view.networks.get(N1)!.ports.keys()]).toEqual([P2]);
-    sync.applySnapshot('/wyvern/v1/chassis/', [kv(chassisKey('hv2'), { name: 'hv2', tunnelIp: '1.1.1.2', encaps: ['vxlan'], version: '1' })]);
+    sync.applySnapshot('/wyvern/v1/chassis/', [
+      kv(chassisKey('hv2'), { name: 'hv2', tunnelIp: '1.1.1.2', encaps: ['vxlan'], version: '1' }),
+    ]);
     sync.applySnapshot('/wyvern/v1/chassis/', []);
     expect(view.chassis.size).toBe(0);
   });

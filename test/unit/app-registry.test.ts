@@ -34,7 +34,12 @@ describe('app registry', () => {
 
   it('every app declares exactly the tables pipelines/ gives it', () => {
     for (const app of APPS)
-      expect([...app.tables].sort()).toEqual(tables.pipeline.tables.filter((t) => t.owner === app.name).map((t) => t.name).sort());
+      expect([...app.tables].sort()).toEqual(
+        tables.pipeline.tables
+          .filter((t) => t.owner === app.name)
+          .map((t) => t.name)
+          .sort(),
+      );
   });
 
   it('refuses two apps of one name', () => {
@@ -48,8 +53,12 @@ describe('app registry', () => {
     expect(() => load([{ name: 'l2', tables: ['l2_lookup'], create: () => ({}) }])).toThrow(/egress/);
   });
 
-  it('refuses a handler for an undeclared opcode, or for another app\'s', () => {
-    const arp = (packetIn: Record<string, () => undefined>): App => ({ name: 'arp', tables: ['arp_responder'], create: () => ({ packetIn }) });
+  it("refuses a handler for an undeclared opcode, or for another app's", () => {
+    const arp = (packetIn: Record<string, () => undefined>): App => ({
+      name: 'arp',
+      tables: ['arp_responder'],
+      create: () => ({ packetIn }),
+    });
     expect(() => load([arp({ arp_gratuitous: handler })])).toThrow(AppRegistryError);
     expect(() => load([arp({ arp_gratuitous: handler })])).toThrow(/arp_gratuitous, which pipelines\/ does not declare/);
     expect(() => load([arp({ dhcp_request: handler })])).toThrow(/dhcp_request, owned by dhcp/);
@@ -62,18 +71,25 @@ describe('app registry', () => {
   });
 
   it('an app may only send its own opcodes to the agent', () => {
-    expect(tables.forApp('dhcp').toController('dhcp_request')).toEqual({ type: 'controller', maxLen: 0xffff, v2: true, userdata: Buffer.from([0, 1]) });
+    expect(tables.forApp('dhcp').toController('dhcp_request')).toEqual({
+      type: 'controller',
+      maxLen: 0xffff,
+      v2: true,
+      userdata: Buffer.from([0, 1]),
+    });
     expect(() => tables.forApp('l3').toController('dhcp_request')).toThrow(/may not send opcode dhcp_request/);
     expect(() => tables.forApp('l3').toController('nope')).toThrow(/unknown packet-in opcode/);
   });
 
   it('the network register is written by write_metadata, and a map that moves it elsewhere is refused', () => {
     expect(writeNetwork(tables.forApp('l3'), 5)).toEqual({ value: 5n, mask: 0xffffffffffffffffn });
-    const moved = new PipelineTables(parsePipeline(`tables:
+    const moved = new PipelineTables(
+      parsePipeline(`tables:
   - {id: 0, name: a, owner: x, miss: drop}
 cookies: {apps: {x: 1, pipeline: 2}}
 registers: {network: {field: reg4, bits: 32}}
-`));
+`),
+    );
     expect(() => writeNetwork(moved.forApp('x'), 5)).toThrow(/must live in metadata/);
   });
 });

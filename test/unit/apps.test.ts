@@ -29,7 +29,21 @@ function network(id: string, key: number, ports: Port[]): NetworkState {
   return {
     network: { id, name: id, tunnelKey: key, mtu: 1450 },
     subnets: new Map([
-      [`${id}s`, { id: `${id}s`, name: `${id}s`, networkId: id, cidr: `10.${key}.0.0/24`, gatewayIp: `10.${key}.0.1`, enableDhcp: true, dnsServers: [], hostRoutes: [], leaseTime: 3600, dhcpOptions: [] }],
+      [
+        `${id}s`,
+        {
+          id: `${id}s`,
+          name: `${id}s`,
+          networkId: id,
+          cidr: `10.${key}.0.0/24`,
+          gatewayIp: `10.${key}.0.1`,
+          enableDhcp: true,
+          dnsServers: [],
+          hostRoutes: [],
+          leaseTime: 3600,
+          dhcpOptions: [],
+        },
+      ],
     ]),
     ports: new Map(ports.map((p) => [p.id, { port: p, binding: { chassis: p.portKey % 2 ? 'hv1' : 'hv2', updatedAt: '' } }])),
   };
@@ -45,7 +59,12 @@ function makeView(): TopologyView {
   // Odd ports are local (hv1), even ones remote on hv2.
   for (const n of [1, 3, 5]) v.plugVif({ ifaceName: `tap${n}`, ofport: n, ifaceId: `vm${n}` });
   const router: Router = {
-    id: 'r1', name: 'r1', routerKey: 7, mac: '02:aa:00:00:00:01', mode: 'proactive', routes: [],
+    id: 'r1',
+    name: 'r1',
+    routerKey: 7,
+    mac: '02:aa:00:00:00:01',
+    mode: 'proactive',
+    routes: [],
     interfaces: [
       { subnetId: 'n1s', networkId: 'n1', ip: '10.1.0.1', mac: '02:aa:00:00:01:01' },
       { subnetId: 'n2s', networkId: 'n2', ip: '10.2.0.1', mac: '02:aa:00:00:02:01' },
@@ -56,7 +75,8 @@ function makeView(): TopologyView {
 }
 
 /** The desired flows of a view, as a switch packets can be run through. */
-const switchOf = (view: TopologyView) => new FakeOFTable(new FlowComputer(tables, APPS, view, new FlowManager(new FakeSwitch())).fullRecompute());
+const switchOf = (view: TopologyView) =>
+  new FakeOFTable(new FlowComputer(tables, APPS, view, new FlowManager(new FakeSwitch())).fullRecompute());
 
 const MAC = (n: number) => `02:00:00:00:00:${n.toString(16).padStart(2, '0')}`;
 const BCAST = 'ff:ff:ff:ff:ff:ff';
@@ -64,7 +84,13 @@ const TUNNEL = 10;
 /** A packet from local VM n (its ofport is n) to `dst`. */
 const fromVm = (n: number, dst: string, more: PacketSpec = {}): PacketSpec => ({ in_port: n, eth_src: MAC(n), eth_dst: dst, ...more });
 /** A packet arriving from the tunnel with network key `key`. */
-const fromTunnel = (key: number, dst: string, more: PacketSpec = {}): PacketSpec => ({ in_port: TUNNEL, tun_id: key, eth_src: MAC(2), eth_dst: dst, ...more });
+const fromTunnel = (key: number, dst: string, more: PacketSpec = {}): PacketSpec => ({
+  in_port: TUNNEL,
+  tun_id: key,
+  eth_src: MAC(2),
+  eth_dst: dst,
+  ...more,
+});
 
 describe('proactive apps', () => {
   it('compute flows that pass the pipeline guards for every app', () => {
@@ -73,10 +99,14 @@ describe('proactive apps', () => {
     const flows = computer.fullRecompute();
     const byTable = new Map<string, number>();
     for (const f of flows) byTable.set(f.table, (byTable.get(f.table) ?? 0) + 1);
-    for (const t of ['classifier', 'port_security', 'dhcp', 'arp_responder', 'l3_router', 'l2_lookup', 'egress']) expect(byTable.get(t)).toBeGreaterThan(0);
+    for (const t of ['classifier', 'port_security', 'dhcp', 'arp_responder', 'l3_router', 'l2_lookup', 'egress'])
+      expect(byTable.get(t)).toBeGreaterThan(0);
     // The flow manager's guard (set-field targets, priority bands, owners) accepts every flow apps compute,
     // static routes of every prefix length included.
-    view.routers.get('r1')!.routes = [0, 8, 24, 32].map((len) => ({ cidr: len === 0 ? '0.0.0.0/0' : `10.9.0.0/${len}`, nexthop: '10.2.0.5' }));
+    view.routers.get('r1')!.routes = [0, 8, 24, 32].map((len) => ({
+      cidr: len === 0 ? '0.0.0.0/0' : `10.9.0.0/${len}`,
+      nexthop: '10.2.0.5',
+    }));
     for (const f of [...flows, ...computer.fullRecompute()]) expect(() => tables.check(f), `${f.table} ${f.priority}`).not.toThrow();
   });
 
@@ -94,7 +124,7 @@ describe('proactive apps', () => {
     expect(sw.outputs({ ...fromVm(1, BCAST), eth_src: MAC(3) })).toEqual([]);
   });
 
-  it('a packet from vm1 to vm2\'s MAC leaves on the tunnel to hv2 with key 1', () => {
+  it("a packet from vm1 to vm2's MAC leaves on the tunnel to hv2 with key 1", () => {
     const outs = switchOf(makeView()).outputs(fromVm(1, MAC(2)));
     expect(outs).toEqual([{ port: TUNNEL, packet: expect.objectContaining({ tun_id: 1, tun_ipv4_dst: '172.31.0.2', eth_dst: MAC(2) }) }]);
   });
@@ -121,21 +151,42 @@ describe('proactive apps', () => {
   it('ARP for a known address is answered on the asking port, never sent on', () => {
     const ask = fromVm(1, BCAST, { eth_type: 0x0806, arp_op: 1, arp_sha: MAC(1), arp_spa: '10.1.0.1', arp_tpa: '10.1.0.2' });
     expect(switchOf(makeView()).outputs(ask)).toEqual([
-      { port: 1, packet: expect.objectContaining({ eth_dst: MAC(1), eth_src: MAC(2), arp_op: 2, arp_sha: MAC(2), arp_spa: '10.1.0.2', arp_tha: MAC(1), arp_tpa: '10.1.0.1' }) },
+      {
+        port: 1,
+        packet: expect.objectContaining({
+          eth_dst: MAC(1),
+          eth_src: MAC(2),
+          arp_op: 2,
+          arp_sha: MAC(2),
+          arp_spa: '10.1.0.2',
+          arp_tha: MAC(1),
+          arp_tpa: '10.1.0.1',
+        }),
+      },
     ]);
     // The router's address on n2 is answered with the router interface's MAC.
     const gw = fromVm(5, BCAST, { eth_type: 0x0806, arp_op: 1, arp_sha: MAC(5), arp_spa: '10.2.0.5', arp_tpa: '10.2.0.1' });
-    expect(switchOf(makeView()).outputs(gw)).toEqual([{ port: 5, packet: expect.objectContaining({ eth_src: '02:aa:00:00:02:01', arp_spa: '10.2.0.1' }) }]);
+    expect(switchOf(makeView()).outputs(gw)).toEqual([
+      { port: 5, packet: expect.objectContaining({ eth_src: '02:aa:00:00:02:01', arp_spa: '10.2.0.1' }) },
+    ]);
   });
 
   it('DHCP requests from a VM go to the agent only', () => {
-    const discover = fromVm(1, BCAST, { eth_type: 0x0800, ip_proto: 17, ipv4_src: '0.0.0.0', ipv4_dst: '255.255.255.255', udp_src: 68, udp_dst: 67 });
+    const discover = fromVm(1, BCAST, {
+      eth_type: 0x0800,
+      ip_proto: 17,
+      ipv4_src: '0.0.0.0',
+      ipv4_dst: '255.255.255.255',
+      udp_src: 68,
+      udp_dst: 67,
+    });
     expect(switchOf(makeView()).ports(discover)).toEqual(['controller']);
   });
 
   it('the proactive router routes between its networks: MACs rewritten, TTL decremented, on into the other network', () => {
     const sw = switchOf(makeView());
-    const ip = (dst: string, ttl = 64) => fromVm(1, '02:aa:00:00:01:01', { eth_type: 0x0800, ip_proto: 1, ipv4_src: '10.1.0.1', ipv4_dst: dst, ip_ttl: ttl });
+    const ip = (dst: string, ttl = 64) =>
+      fromVm(1, '02:aa:00:00:01:01', { eth_type: 0x0800, ip_proto: 1, ipv4_src: '10.1.0.1', ipv4_dst: dst, ip_ttl: ttl });
     // To vm5 on this hypervisor.
     expect(sw.outputs(ip('10.2.0.5'))).toEqual([
       { port: 5, packet: expect.objectContaining({ eth_src: '02:aa:00:00:02:01', eth_dst: MAC(5), ip_ttl: 63, metadata: 2, reg7: 5 }) },

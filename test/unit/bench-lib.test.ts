@@ -25,7 +25,7 @@ describe('parseMetricLines', () => {
 });
 
 describe('percentiles', () => {
-  it('p50 is run.sh\'s v[int((n+1)/2)]', () => {
+  it("p50 is run.sh's v[int((n+1)/2)]", () => {
     expect(p50([25.6, 22.1, 29.5, 31.3, 22.9, 24.0, 24.2, 23.4, 25.7, 26.8])).toBe(24.2);
     expect(p50([3, 1, 2])).toBe(2);
     expect(p50([])).toBeNaN();

@@ -13,7 +13,7 @@ describe('one flag parser for every command', () => {
     expect(() => parseFlags(['pos'], opts, { positionals: false })).toThrow(UsageError);
   });
 
-  it('sandbox: usage errors exit 2 with the command\'s usage, unknown flags included', async () => {
+  it("sandbox: usage errors exit 2 with the command's usage, unknown flags included", async () => {
     const run = async (argv: string[]) => {
       let err = '';
       const code = await sandboxCommand(argv, { out: () => undefined, err: (s) => void (err += s) });
@@ -23,6 +23,9 @@ describe('one flag parser for every command', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^wyvern sandbox: Unknown option '--frob'\nusage: wyvern sandbox/);
     const h = await run(['up', '--hosts', 'x']);
-    expect(h).toMatchObject({ code: 2, err: expect.stringMatching(/--hosts wants a number, got "x"\nusage: wyvern sandbox \[--name NAME\] up/) });
+    expect(h).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/--hosts wants a number, got "x"\nusage: wyvern sandbox \[--name NAME\] up/),
+    });
   });
 });

@@ -117,7 +117,10 @@ describe('replies to real client requests, dissected by tshark', () => {
 
   it('an overloaded reply is understood by tshark (options found in the file/sname areas)', () => {
     const big = baseCtx();
-    big.subnet = { ...big.subnet, hostRoutes: Array.from({ length: 30 }, (_, i) => ({ destination: `172.16.${i}.0/24`, nexthop: '10.77.0.254' })) };
+    big.subnet = {
+      ...big.subnet,
+      hostRoutes: Array.from({ length: 30 }, (_, i) => ({ destination: `172.16.${i}.0/24`, nexthop: '10.77.0.254' })),
+    };
     const f = frameOf(handleDhcp(clientFrame({ type: DHCP_TYPE.DISCOVER, prl: [1, 3, 6, 121, 15, 12, 26, 28] }), big, 0));
     expect(parseFrame(f).ipv4!.totalLength).toBeLessThanOrEqual(576);
     const [l] = dissect([f]);

@@ -28,7 +28,13 @@ function replyOf(d: DhcpDecision | undefined): Extract<DhcpDecision, { action: '
 }
 
 /** Asks the memo as the agent does; `replayed` says whether the server had to build the answer. */
-function ask(memo: DhcpReplyMemo, slot: number, f: ParsedFrame, ctx: DhcpContext, inputs: unknown[]): { decision: DhcpDecision; replayed: boolean } {
+function ask(
+  memo: DhcpReplyMemo,
+  slot: number,
+  f: ParsedFrame,
+  ctx: DhcpContext,
+  inputs: unknown[],
+): { decision: DhcpDecision; replayed: boolean } {
   let built = false;
   const r = memo.answer(slot, f, inputs, () => {
     built = true;
@@ -45,8 +51,10 @@ describe('DhcpReplyMemo', () => {
 
   it('answers a retransmitted DISCOVER and REQUEST with exactly the frames the server builds for them', () => {
     const memo = new DhcpReplyMemo();
-    const discover = (xid: number, secs: number, ipId: number) => request({ type: T.DISCOVER, xid, prl: [1, 3, 6, 15, 26, 121] }, { secs, ipId });
-    const selecting = (xid: number) => request({ type: T.REQUEST, xid, serverId: GW, requestedIp: ME, prl: [1, 3, 6, 15, 26, 121] }, { secs: 3 });
+    const discover = (xid: number, secs: number, ipId: number) =>
+      request({ type: T.DISCOVER, xid, prl: [1, 3, 6, 15, 26, 121] }, { secs, ipId });
+    const selecting = (xid: number) =>
+      request({ type: T.REQUEST, xid, serverId: GW, requestedIp: ME, prl: [1, 3, 6, 15, 26, 121] }, { secs: 3 });
     expect(replayed(memo, 5, discover(0x1111, 0, 1))).toBe(false);
     expect(replayed(memo, 5, selecting(0x1111))).toBe(false);
 

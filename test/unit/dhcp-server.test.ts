@@ -150,7 +150,9 @@ describe('handleDhcp: RFC 2131 message handling', () => {
     expect(r.f.dhcp!.serverId).toBe('10.77.0.3');
     expect(r.f.dhcp!.options.has(OPT.router)).toBe(false);
     // 121 without a default route when there is no gateway
-    expect(decodeClasslessRoutes(r.f.dhcp!.options.get(OPT.classlessRoutes)!)).toEqual([{ destination: '10.99.0.0/16', router: '10.77.0.254' }]);
+    expect(decodeClasslessRoutes(r.f.dhcp!.options.get(OPT.classlessRoutes)!)).toEqual([
+      { destination: '10.99.0.0/16', router: '10.77.0.254' },
+    ]);
   });
 });
 
@@ -236,7 +238,9 @@ describe('handleDhcp: options', () => {
     const mtu = (encapsulation: Encap | 'vlan', overhead?: number): number =>
       interfaceMtu(baseCtx({ network: { mtu: 1500, encapsulation, overhead } }));
     expect([mtu('vxlan'), mtu('geneve'), mtu('gre'), mtu('vlan'), mtu('geneve', 70)]).toEqual([1450, 1442, 1458, 1500, 1430]);
-    const d = reply(handleDhcp(clientFrame({ type: T.DISCOVER, prl: [26] }), baseCtx({ network: { mtu: 9000, encapsulation: 'geneve' } }), 0)).f.dhcp!;
+    const d = reply(
+      handleDhcp(clientFrame({ type: T.DISCOVER, prl: [26] }), baseCtx({ network: { mtu: 9000, encapsulation: 'geneve' } }), 0),
+    ).f.dhcp!;
     expect(d.options.get(26)!.readUInt16BE(0)).toBe(8942);
   });
 
@@ -279,7 +283,10 @@ describe('handleDhcp: length limits and overload', () => {
     ctx.subnet = {
       ...ctx.subnet,
       dnsServers: Array.from({ length: Math.max(2, dns) }, (_, i) => `10.77.1.${i + 1}`),
-      hostRoutes: Array.from({ length: routes }, (_, i) => ({ destination: `172.${16 + (i >> 8)}.${i & 255}.0/24`, nexthop: '10.77.0.254' })),
+      hostRoutes: Array.from({ length: routes }, (_, i) => ({
+        destination: `172.${16 + (i >> 8)}.${i & 255}.0/24`,
+        nexthop: '10.77.0.254',
+      })),
     };
     return ctx;
   }

@@ -29,10 +29,22 @@ const chassis = (name: string, n: number, encaps: string[]): Chassis => ({ name,
 
 function port(n: number, host: string): [string, { port: Port; binding: { chassis: string; updatedAt: string } }] {
   const hex = n.toString(16).padStart(2, '0');
-  return [`p${n}`, {
-    port: { id: `p${n}`, name: `vm${n}`, networkId: 'n1', mac: `02:00:00:00:00:${hex}`, fixedIps: [], portSecurity: false, allowedAddressPairs: [], portKey: n },
-    binding: { chassis: host, updatedAt: '' },
-  }];
+  return [
+    `p${n}`,
+    {
+      port: {
+        id: `p${n}`,
+        name: `vm${n}`,
+        networkId: 'n1',
+        mac: `02:00:00:00:00:${hex}`,
+        fixedIps: [],
+        portSecurity: false,
+        allowedAddressPairs: [],
+        portKey: n,
+      },
+      binding: { chassis: host, updatedAt: '' },
+    },
+  ];
 }
 
 /** hv1 offers geneve then vxlan; hv2 vxlan only, hv3 both, hv4 gre only. One port on each. */
@@ -40,7 +52,13 @@ function view(): TopologyView {
   const v = new TopologyView('hv1', ['geneve', 'vxlan']);
   v.tunnelOfports.set('geneve', GENEVE);
   v.tunnelOfports.set('vxlan', VXLAN);
-  for (const c of [chassis('hv1', 1, ['geneve', 'vxlan']), chassis('hv2', 2, ['vxlan']), chassis('hv3', 3, ['vxlan', 'geneve']), chassis('hv4', 4, ['gre'])]) v.chassis.set(c.name, c);
+  for (const c of [
+    chassis('hv1', 1, ['geneve', 'vxlan']),
+    chassis('hv2', 2, ['vxlan']),
+    chassis('hv3', 3, ['vxlan', 'geneve']),
+    chassis('hv4', 4, ['gre']),
+  ])
+    v.chassis.set(c.name, c);
   v.networks.set('n1', {
     network: { id: 'n1', name: 'n1', tunnelKey: 5, mtu: 1500 },
     subnets: new Map(),
@@ -75,7 +93,10 @@ describe('encapsulation choice', () => {
     expect(chooseEncap(['geneve', 'vxlan'], ['vxlan', 'geneve'])).toBe('geneve');
     expect(chooseEncap(['vxlan'], ['gre'])).toBeUndefined();
     expect(reachability(['vxlan'], { encaps: ['gre'] })).toEqual({ reachable: false, reason: 'encap gre, this host speaks vxlan' });
-    expect(reachability(['geneve', 'vxlan'], { encaps: ['gre'] })).toEqual({ reachable: false, reason: 'encap gre, this host speaks geneve,vxlan' });
+    expect(reachability(['geneve', 'vxlan'], { encaps: ['gre'] })).toEqual({
+      reachable: false,
+      reason: 'encap gre, this host speaks geneve,vxlan',
+    });
   });
 
   it('sizes DHCP MTUs for the bulkiest encap offered', () => {
@@ -90,7 +111,10 @@ describe('encapsulation choice', () => {
     expect(where(sw, fromVm1(MAC(2)))).toEqual([[VXLAN, '172.31.0.2', 5]]);
     expect(where(sw, fromVm1(MAC(3)))).toEqual([[GENEVE, '172.31.0.3', 5]]);
     // Flood: each remote chassis once, on its own tunnel port; hv4 (gre only) is unreachable and not in it.
-    const flood = [[VXLAN, '172.31.0.2', 5], [GENEVE, '172.31.0.3', 5]];
+    const flood = [
+      [VXLAN, '172.31.0.2', 5],
+      [GENEVE, '172.31.0.3', 5],
+    ];
     expect(where(sw, fromVm1('ff:ff:ff:ff:ff:ff'))).toEqual(flood);
     // No lookup and no egress for vm4 on hv4: its MAC is unknown unicast, flooded like a broadcast, never towards hv4.
     expect(where(sw, fromVm1(MAC(4)))).toEqual(flood);
@@ -110,7 +134,9 @@ describe('encapsulation choice', () => {
 describe('unreachable chassis report', () => {
   it('lists peers sharing no encap with the reason (not itself)', () => {
     const v = view();
-    expect(unreachableChassis(v.encaps, 'hv1', v.chassis)).toEqual([{ name: 'hv4', encaps: ['gre'], reason: 'encap gre, this host speaks geneve,vxlan' }]);
+    expect(unreachableChassis(v.encaps, 'hv1', v.chassis)).toEqual([
+      { name: 'hv4', encaps: ['gre'], reason: 'encap gre, this host speaks geneve,vxlan' },
+    ]);
   });
 
   it('logs one warning per chassis when first seen and when it changes, not per recompute', () => {
@@ -120,9 +146,14 @@ describe('unreachable chassis report', () => {
       info: (obj: Record<string, unknown>, msg: string) => lines.push({ level: 'info', obj, msg }),
     } as unknown as Logger;
     const log = new ReachabilityLog(['vxlan'], 'hv1', logger);
-    const peers = new Map([['hv1', chassis('hv1', 1, ['vxlan'])], ['hv3', chassis('hv3', 3, ['gre'])]]);
+    const peers = new Map([
+      ['hv1', chassis('hv1', 1, ['vxlan'])],
+      ['hv3', chassis('hv3', 3, ['gre'])],
+    ]);
     for (let i = 0; i < 5; i++) log.update(peers);
-    expect(lines).toEqual([{ level: 'warn', obj: { chassis: 'hv3', reason: 'encap gre, this host speaks vxlan' }, msg: expect.stringMatching(/unreachable/) }]);
+    expect(lines).toEqual([
+      { level: 'warn', obj: { chassis: 'hv3', reason: 'encap gre, this host speaks vxlan' }, msg: expect.stringMatching(/unreachable/) },
+    ]);
     peers.set('hv3', chassis('hv3', 3, ['geneve']));
     log.update(peers);
     log.update(peers);
@@ -147,7 +178,10 @@ describe('--encap', () => {
     const dir = mkdtempSync(join(tmpdir(), 'wyvern-encap-'));
     try {
       writeFileSync(join(dir, 'agent.yaml'), 'tunnel-ip: 192.0.2.1\nencap: [geneve, vxlan]\n');
-      expect(loadAgentConfig(['--config', join(dir, 'agent.yaml')], {}, 'h')).toMatchObject({ encap: 'geneve', encaps: ['geneve', 'vxlan'] });
+      expect(loadAgentConfig(['--config', join(dir, 'agent.yaml')], {}, 'h')).toMatchObject({
+        encap: 'geneve',
+        encaps: ['geneve', 'vxlan'],
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -15,12 +15,40 @@ const l2 = tables.forApp('l2').table('l2_lookup');
 const l3 = tables.forApp('l3').table('l3_router');
 
 const macFlow = (mac: string, key: number): DesiredFlow =>
-  l2.flow({ priority: 100, match: [{ field: 'metadata', value: 5n }, { field: 'eth_dst', value: mac }], actions: [{ type: 'set_field', field: 'reg7', value: key }], goto: 'egress', object: key });
+  l2.flow({
+    priority: 100,
+    match: [
+      { field: 'metadata', value: 5n },
+      { field: 'eth_dst', value: mac },
+    ],
+    actions: [{ type: 'set_field', field: 'reg7', value: key }],
+    goto: 'egress',
+    object: key,
+  });
 const conj = (id: number, clause: number, n: number): Action => ({ type: 'conjunction', id, clause, nClauses: n });
 const conjFlow = (actions: Action[], object = 1): DesiredFlow =>
-  l3.flow({ priority: 2000, match: [{ field: 'metadata', value: 5n }, { field: 'eth_type', value: 0x800 }, { field: 'ipv4_src', value: '10.0.0.1' }], actions, object });
+  l3.flow({
+    priority: 2000,
+    match: [
+      { field: 'metadata', value: 5n },
+      { field: 'eth_type', value: 0x800 },
+      { field: 'ipv4_src', value: '10.0.0.1' },
+    ],
+    actions,
+    object,
+  });
 const reactive = (ip: string): DesiredFlow =>
-  l3.flow({ priority: 1999, match: [{ field: 'metadata', value: 5n }, { field: 'eth_type', value: 0x800 }, { field: 'ipv4_dst', value: ip }], goto: 'l2_lookup', object: 7, idleTimeout: 30 });
+  l3.flow({
+    priority: 1999,
+    match: [
+      { field: 'metadata', value: 5n },
+      { field: 'eth_type', value: 0x800 },
+      { field: 'ipv4_dst', value: ip },
+    ],
+    goto: 'l2_lookup',
+    object: 7,
+    idleTimeout: 30,
+  });
 
 async function started(opts: { check?: boolean } = {}): Promise<{ sw: FakeSwitch; fm: FlowManager }> {
   const sw = new FakeSwitch();
@@ -51,7 +79,10 @@ describe('one bad flow never blocks the rest', () => {
 
   it('a flow the guard refuses for another rule (a set-field target) is set aside alone', async () => {
     const { sw, fm } = await started({ check: true });
-    const bad = { ...macFlow('02:00:00:00:00:03', 3), instructions: [{ type: 'apply_actions' as const, actions: [{ type: 'set_field' as const, field: 'reg6', value: 1 }] }] };
+    const bad = {
+      ...macFlow('02:00:00:00:00:03', 3),
+      instructions: [{ type: 'apply_actions' as const, actions: [{ type: 'set_field' as const, field: 'reg6', value: 1 }] }],
+    };
     const v = fm.set('l2/net:a', [macFlow('02:00:00:00:00:01', 1), bad]);
     await fm.sync();
     await fm.whenApplied(v);
@@ -62,7 +93,10 @@ describe('one bad flow never blocks the rest', () => {
   it('a flow the switch refuses inside the bundle is found by its index, set aside, and the rest installed', async () => {
     const { sw, fm } = await started();
     sw.refuse = (m) => m.type === 'FLOW_MOD' && m.match.some((f) => f.field === 'eth_dst' && f.value === '02:00:00:00:00:02');
-    const v = fm.set('l2/net:a', [1, 2, 3].map((i) => macFlow(`02:00:00:00:00:0${i}`, i)));
+    const v = fm.set(
+      'l2/net:a',
+      [1, 2, 3].map((i) => macFlow(`02:00:00:00:00:0${i}`, i)),
+    );
     await fm.sync();
     await fm.whenApplied(v);
     expect(sw.flows.size).toBe(2);
@@ -84,7 +118,7 @@ describe('owners are opaque keys; two owners on one flow', () => {
     expect(sw.flows.size).toBe(2);
   });
 
-  it('two owners\' conjunction flows on one key are merged into one flow with both conjunctions', async () => {
+  it("two owners' conjunction flows on one key are merged into one flow with both conjunctions", async () => {
     const { sw, fm } = await started();
     fm.set('sg/rule/1', [conjFlow([conj(10, 1, 2)])]);
     fm.set('sg/rule/2', [conjFlow([conj(20, 2, 3)])]);
@@ -137,14 +171,26 @@ describe('owners are opaque keys; two owners on one flow', () => {
 });
 
 describe('groups and meters: desired vs installed, reconciled', () => {
-  const group = (id: number, ports: number[]): DesiredGroup => ({ groupId: id, type: 'all', buckets: ports.map((p) => ({ actions: [{ type: 'output', port: p }] })) });
+  const group = (id: number, ports: number[]): DesiredGroup => ({
+    groupId: id,
+    type: 'all',
+    buckets: ports.map((p) => ({ actions: [{ type: 'output', port: p }] })),
+  });
   const meter = (id: number, rate: number): DesiredMeter => ({ meterId: id, bands: [{ type: 'drop', rate, burstSize: 0 }] });
 
   it('installs, modifies and deletes groups in the bundle and meters beside it; flows may use them', async () => {
     const { sw, fm } = await started();
     fm.setGroups('l2/group/flood', [group(1, [1, 2])]);
     fm.setMeters('qos/port/p1', [meter(3, 1000)]);
-    const useGroup = l2.flow({ priority: 100, match: [{ field: 'metadata', value: 5n }, { field: 'eth_dst', value: '02:00:00:00:00:01' }], actions: [{ type: 'group', groupId: 1 } as Action], object: 1 });
+    const useGroup = l2.flow({
+      priority: 100,
+      match: [
+        { field: 'metadata', value: 5n },
+        { field: 'eth_dst', value: '02:00:00:00:00:01' },
+      ],
+      actions: [{ type: 'group', groupId: 1 } as Action],
+      object: 1,
+    });
     const v = fm.set('l2/net:a', [useGroup]);
     await fm.sync();
     await fm.whenApplied(v);
@@ -261,7 +307,10 @@ describe('transient flows', () => {
     const { sw, fm } = await started();
     const order: string[] = [];
     const send = sw.send.bind(sw);
-    sw.send = async (m) => { order.push(`${m.type}:${sw.flows.size}`); return send(m); };
+    sw.send = async (m) => {
+      order.push(`${m.type}:${sw.flows.size}`);
+      return send(m);
+    };
     await fm.answer({ owner: 'l3/reactive/r1', flows: [reactive('10.0.0.1')], packets: [packetOut({ data: Buffer.alloc(60) })] });
     expect(order).toEqual(['PACKET_OUT:1']);
     await expect(fm.sendPackets([flowMod({})])).rejects.toThrow(/PACKET_OUT/);

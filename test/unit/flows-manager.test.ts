@@ -11,7 +11,10 @@ const l2 = tables.forApp('l2');
 function macFlow(mac: string, portKey: number, out: number): DesiredFlow {
   return l2.table('l2_lookup').flow({
     priority: 100,
-    match: [{ field: 'metadata', value: 5n }, { field: 'eth_dst', value: mac }],
+    match: [
+      { field: 'metadata', value: 5n },
+      { field: 'eth_dst', value: mac },
+    ],
     actions: [{ type: 'set_field', field: 'reg7', value: portKey }],
     goto: 'egress',
     object: portKey + out * 0,
@@ -65,7 +68,17 @@ describe('FlowManager', () => {
     const [first] = [...sw.flows.keys()];
     sw.flows.delete(first!);
     const stray = macFlow('02:00:00:00:00:99', 9, 9);
-    await sw.send({ type: 'FLOW_MOD', xid: 0, command: 'add', ...stray, cookieMask: 0n, bufferId: 0xffffffff, outPort: 0xffffffff, outGroup: 0xffffffff, flags: 0 } as never);
+    await sw.send({
+      type: 'FLOW_MOD',
+      xid: 0,
+      command: 'add',
+      ...stray,
+      cookieMask: 0n,
+      bufferId: 0xffffffff,
+      outPort: 0xffffffff,
+      outGroup: 0xffffffff,
+      flags: 0,
+    } as never);
     const mods = sw.flowMods;
     sw.connect();
     await new Promise((r) => setTimeout(r, 20));
@@ -145,7 +158,16 @@ describe('FlowManager with refused flows', () => {
 
 describe('sameData (the recompute short-cut)', () => {
   it('is structural equality over the data apps build', () => {
-    const ins = () => [{ type: 'apply_actions', actions: [{ type: 'set_field', field: 'eth_dst', value: '02:00:00:00:00:01' }, { type: 'output', port: 5 }] }, { type: 'write_metadata', value: 7n, mask: 0xffn }];
+    const ins = () => [
+      {
+        type: 'apply_actions',
+        actions: [
+          { type: 'set_field', field: 'eth_dst', value: '02:00:00:00:00:01' },
+          { type: 'output', port: 5 },
+        ],
+      },
+      { type: 'write_metadata', value: 7n, mask: 0xffn },
+    ];
     expect(sameData(ins(), ins())).toBe(true);
     expect(sameData({ a: Buffer.from([1, 2]) }, { a: new Uint8Array([1, 2]) })).toBe(true);
     expect(sameData({ a: Buffer.from([1, 2]) }, { a: Buffer.from([1, 3]) })).toBe(false);

@@ -12,7 +12,12 @@ function view(): TopologyView {
   const v = new TopologyView('hv1', 'vxlan');
   v.networks.set('n1', { network: { id: 'n1', name: 'n1', tunnelKey: 1, mtu: 1450 }, subnets: new Map(), ports: new Map() });
   v.routers.set('r1', {
-    id: 'r1', name: 'r1', routerKey: 7, mac: '02:aa:00:00:00:01', mode: 'reactive', routes: [],
+    id: 'r1',
+    name: 'r1',
+    routerKey: 7,
+    mac: '02:aa:00:00:00:01',
+    mode: 'reactive',
+    routes: [],
     interfaces: [{ subnetId: 'n1s', networkId: 'n1', ip: '10.1.0.1', mac: '02:aa:00:00:01:01' }],
   });
   return v;
@@ -35,7 +40,8 @@ describe('l3 flows to the agent carry their opcode', () => {
     // No flow sends to the agent without saying why.
     for (const f of flows) {
       const apply = f.instructions.find((i) => i.type === 'apply_actions') as { actions: Action[] } | undefined;
-      if (apply?.actions.some((a) => a.type === 'controller' || (a.type === 'output' && a.port === 'controller'))) expect(opcodeOf(f)).toBeDefined();
+      if (apply?.actions.some((a) => a.type === 'controller' || (a.type === 'output' && a.port === 'controller')))
+        expect(opcodeOf(f)).toBeDefined();
     }
   });
 

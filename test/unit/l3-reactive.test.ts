@@ -7,8 +7,15 @@ import { describe, expect, it } from 'vitest';
 import type { PacketIn } from '../../src/apps/platform.js';
 import { TopologyView, type NetworkState } from '../../src/view/topology-view.js';
 import { l3App, L3_PRIORITY } from '../../src/apps/l3/index.js';
-import { l3PacketInHandler, REACTIVE_IDLE_SECONDS, REACTIVE_OBJECT_FLAG, reactiveObject, reactiveOwner, ReactiveOwners,
-  type L3Counters } from '../../src/apps/l3/reactive.js';
+import {
+  l3PacketInHandler,
+  REACTIVE_IDLE_SECONDS,
+  REACTIVE_OBJECT_FLAG,
+  reactiveObject,
+  reactiveOwner,
+  ReactiveOwners,
+  type L3Counters,
+} from '../../src/apps/l3/reactive.js';
 import { resolveRoute } from '../../src/view/routes.js';
 import type { Port, Router } from '../../src/model/types.js';
 import type { OfMessage, PacketOut } from '../../src/openflow/index.js';
@@ -26,13 +33,38 @@ const IFACE1 = '02:aa:00:00:01:01';
 const IFACE2 = '02:aa:00:00:02:01';
 
 function port(id: string, net: string, ip: string, mac: string, key: number): Port {
-  return { id, name: id, networkId: net, mac, fixedIps: [{ subnetId: `${net}s`, ip }], portSecurity: true, allowedAddressPairs: [], portKey: key };
+  return {
+    id,
+    name: id,
+    networkId: net,
+    mac,
+    fixedIps: [{ subnetId: `${net}s`, ip }],
+    portSecurity: true,
+    allowedAddressPairs: [],
+    portKey: key,
+  };
 }
 
 function network(id: string, key: number, cidr: string, ports: Port[]): NetworkState {
   return {
     network: { id, name: id, tunnelKey: key, mtu: 1450 },
-    subnets: new Map([[`${id}s`, { id: `${id}s`, name: `${id}s`, networkId: id, cidr, gatewayIp: cidr.replace(/0\/24$/, '1'), enableDhcp: false, dnsServers: [], hostRoutes: [], leaseTime: 3600, dhcpOptions: [] }]]),
+    subnets: new Map([
+      [
+        `${id}s`,
+        {
+          id: `${id}s`,
+          name: `${id}s`,
+          networkId: id,
+          cidr,
+          gatewayIp: cidr.replace(/0\/24$/, '1'),
+          enableDhcp: false,
+          dnsServers: [],
+          hostRoutes: [],
+          leaseTime: 3600,
+          dhcpOptions: [],
+        },
+      ],
+    ]),
     ports: new Map(ports.map((p) => [p.id, { port: p, binding: { chassis: 'hv1', updatedAt: '' } }])),
   };
 }
@@ -41,9 +73,19 @@ function makeView(mode: 'proactive' | 'reactive'): TopologyView {
   const v = new TopologyView('hv1', 'vxlan');
   v.tunnelOfport = 10;
   v.networks.set('n1', network('n1', 1, '10.1.0.0/24', [port('a', 'n1', '10.1.0.10', VM_MAC, 1)]));
-  v.networks.set('n2', network('n2', 2, '10.2.0.0/24', [port('b', 'n2', '10.2.0.10', '02:00:00:00:02:0a', 2), port('gw', 'n2', '10.2.0.5', '02:00:00:00:02:05', 3)]));
+  v.networks.set(
+    'n2',
+    network('n2', 2, '10.2.0.0/24', [
+      port('b', 'n2', '10.2.0.10', '02:00:00:00:02:0a', 2),
+      port('gw', 'n2', '10.2.0.5', '02:00:00:00:02:05', 3),
+    ]),
+  );
   const r: Router = {
-    id: 'r1', name: 'r1', routerKey: 7, mac: '02:aa:00:00:00:01', mode,
+    id: 'r1',
+    name: 'r1',
+    routerKey: 7,
+    mac: '02:aa:00:00:00:01',
+    mode,
     interfaces: [
       { subnetId: 'n1s', networkId: 'n1', ip: '10.1.0.1', mac: IFACE1 },
       { subnetId: 'n2s', networkId: 'n2', ip: '10.2.0.1', mac: IFACE2 },
@@ -55,7 +97,16 @@ function makeView(mode: 'proactive' | 'reactive'): TopologyView {
 }
 
 function udp(dst: string, ttl = 64, dstMac = IFACE1): Buffer {
-  return buildUdpIpv4Frame({ srcMac: VM_MAC, dstMac, src: '10.1.0.10', dst, ttl, srcPort: 4000, dstPort: 9, payload: Buffer.from('hello') });
+  return buildUdpIpv4Frame({
+    srcMac: VM_MAC,
+    dstMac,
+    src: '10.1.0.10',
+    dst,
+    ttl,
+    srcPort: 4000,
+    dstPort: 9,
+    payload: Buffer.from('hello'),
+  });
 }
 
 function echoRequest(dst: string, ttl = 64): Buffer {
@@ -114,7 +165,10 @@ describe('l3 PACKET_IN: ICMP for router addresses', () => {
 
   it('no route: host unreachable inside an attached subnet, net unreachable elsewhere', () => {
     const h = l3PacketInHandler(makeView('reactive'), l3, counters());
-    for (const [dst, code] of [['10.2.0.99', 1], ['10.5.0.10', 0]] as const) {
+    for (const [dst, code] of [
+      ['10.2.0.99', 1],
+      ['10.5.0.10', 0],
+    ] as const) {
       const f = parseFrame(onlyPacketOut(h(pin(udp(dst)))?.messages).data);
       expect(f.icmp!.type, dst).toBe(ICMP_DEST_UNREACHABLE);
       expect(f.icmp!.code, dst).toBe(code);
@@ -166,7 +220,10 @@ describe('l3 PACKET_IN: reactive routing', () => {
   it('static routes: longest prefix wins; the flow is per destination and rewrites to the next hop', () => {
     const v = makeView('reactive');
     const r = v.routers.get('r1')!;
-    r.routes = [{ cidr: '10.9.0.0/16', nexthop: '10.2.0.10' }, { cidr: '10.9.1.0/24', nexthop: '10.2.0.5' }];
+    r.routes = [
+      { cidr: '10.9.0.0/16', nexthop: '10.2.0.10' },
+      { cidr: '10.9.1.0/24', nexthop: '10.2.0.5' },
+    ];
     expect(resolveRoute(v, r, '10.9.1.7')?.ip).toBe('10.2.0.5');
     expect(resolveRoute(v, r, '10.9.2.7')?.ip).toBe('10.2.0.10');
     expect(resolveRoute(v, r, '10.8.0.1')).toBeUndefined();

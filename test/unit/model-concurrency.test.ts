@@ -5,8 +5,13 @@ import { Topology } from '../../src/model/index.js';
 
 let store: Store;
 let topo: Topology;
-beforeEach(async () => { store = await openStore('memory:'); topo = new Topology(store); });
-afterEach(async () => { await store.close(); });
+beforeEach(async () => {
+  store = await openStore('memory:');
+  topo = new Topology(store);
+});
+afterEach(async () => {
+  await store.close();
+});
 
 describe('concurrency (CAS)', () => {
   it('20 parallel port creations in one subnet get distinct IPs, MACs and port keys', async () => {

@@ -10,7 +10,9 @@ beforeEach(async () => {
   store = await openStore('memory:');
   topo = new Topology(store);
 });
-afterEach(async () => { await store.close(); });
+afterEach(async () => {
+  await store.close();
+});
 
 async function snapshot(): Promise<{ rev: number; kvs: string }> {
   const r = await store.range(ROOT);
@@ -20,7 +22,10 @@ async function snapshot(): Promise<{ rev: number; kvs: string }> {
 /** Expects a ModelError with code and field, and that the store did not change at all. */
 async function rejects(fn: () => Promise<unknown>, code: string, field?: string, msg?: RegExp): Promise<ModelError> {
   const before = await snapshot();
-  const err = await fn().then(() => undefined, (e: unknown) => e);
+  const err = await fn().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err, 'expected a rejection').toBeInstanceOf(ModelError);
   const me = err as ModelError;
   expect(me.code).toBe(code);
@@ -73,10 +78,25 @@ describe('networks', () => {
 describe('subnets', () => {
   it('defaults gateway to the first host and DHCP on', async () => {
     const { sub } = await base();
-    expect(sub).toMatchObject({ cidr: '10.0.0.0/24', gatewayIp: '10.0.0.1', enableDhcp: true, leaseTime: 86400, dnsServers: [], hostRoutes: [] });
+    expect(sub).toMatchObject({
+      cidr: '10.0.0.0/24',
+      gatewayIp: '10.0.0.1',
+      enableDhcp: true,
+      leaseTime: 86400,
+      dnsServers: [],
+      hostRoutes: [],
+    });
     const s2 = await topo.createSubnet({
-      name: 'blue-b', network: 'blue', cidr: '10.0.1.0/24', gatewayIp: '10.0.1.254', enableDhcp: false, dnsServers: ['8.8.8.8'],
-      domain: 'example.org', hostRoutes: [{ destination: '192.168.0.0/16', nexthop: '10.0.1.5' }], leaseTime: 600, dhcpOptions: [{ code: 42, value: '0A000001' }],
+      name: 'blue-b',
+      network: 'blue',
+      cidr: '10.0.1.0/24',
+      gatewayIp: '10.0.1.254',
+      enableDhcp: false,
+      dnsServers: ['8.8.8.8'],
+      domain: 'example.org',
+      hostRoutes: [{ destination: '192.168.0.0/16', nexthop: '10.0.1.5' }],
+      leaseTime: 600,
+      dhcpOptions: [{ code: 42, value: '0A000001' }],
     });
     expect(await topo.getSubnet('blue-b')).toEqual(s2);
     expect(s2.dhcpOptions[0]!.value).toBe('0a000001');
@@ -87,13 +107,41 @@ describe('subnets', () => {
     await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.0.0/33' }), 'INVALID', 'cidr', /invalid CIDR/);
     await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.5.1/24' }), 'INVALID', 'cidr', /host bits/);
     await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: 'banana' }), 'INVALID', 'cidr');
-    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.0.128/25' }), 'CONFLICT', 'cidr', /overlaps subnet blue-a/);
-    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.9.0/24', gatewayIp: '10.0.8.1' }), 'INVALID', 'gatewayIp', /outside/);
-    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.9.0/24', gatewayIp: '10.0.9.255' }), 'INVALID', 'gatewayIp');
+    await rejects(
+      () => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.0.128/25' }),
+      'CONFLICT',
+      'cidr',
+      /overlaps subnet blue-a/,
+    );
+    await rejects(
+      () => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.9.0/24', gatewayIp: '10.0.8.1' }),
+      'INVALID',
+      'gatewayIp',
+      /outside/,
+    );
+    await rejects(
+      () => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.9.0/24', gatewayIp: '10.0.9.255' }),
+      'INVALID',
+      'gatewayIp',
+    );
     await rejects(() => topo.createSubnet({ name: 's', network: 'green', cidr: '10.0.9.0/24' }), 'INVALID', 'network', /not found/);
     await rejects(() => topo.createSubnet({ name: 'blue-a', network: 'blue', cidr: '10.0.9.0/24' }), 'CONFLICT', 'name');
-    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.9.0/24', dnsServers: ['x'] }), 'INVALID', 'dnsServers[0]');
-    await rejects(() => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.9.0/24', hostRoutes: [{ destination: '1.0.0.0/8', nexthop: '10.0.8.1' }] }), 'INVALID', 'hostRoutes[0].nexthop');
+    await rejects(
+      () => topo.createSubnet({ name: 's', network: 'blue', cidr: '10.0.9.0/24', dnsServers: ['x'] }),
+      'INVALID',
+      'dnsServers[0]',
+    );
+    await rejects(
+      () =>
+        topo.createSubnet({
+          name: 's',
+          network: 'blue',
+          cidr: '10.0.9.0/24',
+          hostRoutes: [{ destination: '1.0.0.0/8', nexthop: '10.0.8.1' }],
+        }),
+      'INVALID',
+      'hostRoutes[0].nexthop',
+    );
     // Same CIDR in another network is fine.
     await topo.createNetwork({ name: 'red' });
     await topo.createSubnet({ name: 'red-a', network: 'red', cidr: '10.0.0.0/24' });
@@ -118,7 +166,13 @@ describe('ports', () => {
     expect(p1.fixedIps[0]!.ip).toBe('10.0.0.2');
     expect(parseInt(p1.mac.slice(0, 2), 16) & 3).toBe(2); // locally administered unicast
     expect(p1.portSecurity).toBe(true);
-    const p2 = await topo.createPort({ name: 'vm2', network: 'blue', mac: 'AA:BB:CC:00:00:02', fixedIps: [{ ip: '10.0.0.50' }], portSecurity: false });
+    const p2 = await topo.createPort({
+      name: 'vm2',
+      network: 'blue',
+      mac: 'AA:BB:CC:00:00:02',
+      fixedIps: [{ ip: '10.0.0.50' }],
+      portSecurity: false,
+    });
     expect(p2.mac).toBe('aa:bb:cc:00:00:02');
     expect(p2.portKey).not.toBe(p1.portKey);
     const p3 = await topo.createPort({ name: 'vm3', network: 'blue', fixedIps: [{ subnet: 'blue-a' }, { ip: '10.0.0.3' }] });
@@ -133,11 +187,35 @@ describe('ports', () => {
     await rejects(() => topo.createPort({ name: 'x', network: 'blue', mac: '02:00:00:00:00:01' }), 'CONFLICT', 'mac', /vm1/);
     await rejects(() => topo.createPort({ name: 'x', network: 'blue', mac: '01:00:00:00:00:01' }), 'INVALID', 'mac', /multicast/);
     await rejects(() => topo.createPort({ name: 'x', network: 'blue', mac: 'zz' }), 'INVALID', 'mac');
-    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.10' }] }), 'CONFLICT', 'fixedIps[0].ip', /already used by port vm1/);
-    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.9.0.10' }] }), 'INVALID', 'fixedIps[0].ip', /outside/);
-    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.1' }] }), 'CONFLICT', 'fixedIps[0].ip', /gateway/);
-    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.255' }] }), 'INVALID', 'fixedIps[0].ip', /broadcast/);
-    await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.20' }, { ip: '10.0.0.20' }] }), 'CONFLICT', 'fixedIps[1].ip');
+    await rejects(
+      () => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.10' }] }),
+      'CONFLICT',
+      'fixedIps[0].ip',
+      /already used by port vm1/,
+    );
+    await rejects(
+      () => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.9.0.10' }] }),
+      'INVALID',
+      'fixedIps[0].ip',
+      /outside/,
+    );
+    await rejects(
+      () => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.1' }] }),
+      'CONFLICT',
+      'fixedIps[0].ip',
+      /gateway/,
+    );
+    await rejects(
+      () => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.255' }] }),
+      'INVALID',
+      'fixedIps[0].ip',
+      /broadcast/,
+    );
+    await rejects(
+      () => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ ip: '10.0.0.20' }, { ip: '10.0.0.20' }] }),
+      'CONFLICT',
+      'fixedIps[1].ip',
+    );
     await rejects(() => topo.createPort({ name: 'x', network: 'blue', fixedIps: [{ subnet: 'nope' }] }), 'INVALID', 'fixedIps[0].subnet');
     await rejects(() => topo.createPort({ name: 'x', network: 'nope' }), 'INVALID', 'network');
     await rejects(() => topo.createPort({ name: 'vm1', network: 'blue' }), 'CONFLICT', 'name');
@@ -178,7 +256,12 @@ describe('routers', () => {
     await rejects(() => topo.attachSubnet('r1', { subnet: 'red-a', ip: '10.2.0.1' }), 'INVALID', 'ip');
     await rejects(() => topo.attachSubnet('r1', { subnet: 'nope' }), 'INVALID', 'subnet');
     await topo.attachSubnet('r1', { subnet: 'red-a' });
-    await rejects(() => topo.addRoute('r1', { cidr: '172.16.0.0/12', nexthop: '192.168.1.1' }), 'INVALID', 'nexthop', /not in any subnet attached/);
+    await rejects(
+      () => topo.addRoute('r1', { cidr: '172.16.0.0/12', nexthop: '192.168.1.1' }),
+      'INVALID',
+      'nexthop',
+      /not in any subnet attached/,
+    );
     await rejects(() => topo.addRoute('r1', { cidr: '172.16.0.1/12', nexthop: '10.0.0.9' }), 'INVALID', 'cidr');
     const withRoute = await topo.addRoute('r1', { cidr: '172.16.0.0/12', nexthop: '10.0.0.9' });
     expect(withRoute.routes).toEqual([{ cidr: '172.16.0.0/12', nexthop: '10.0.0.9' }]);
@@ -280,7 +363,11 @@ describe('port creation from the remembered network view', () => {
     const f = await topo.createPort({ name: 'f', network: 'net' });
     expect(new Set([a, c, d, e, f].map((p) => p.fixedIps[0]!.ip)).size).toBe(5);
     expect(new Set([a, c, d, e, f].map((p) => p.portKey)).size).toBe(5);
-    await rejects(() => topo.createPort({ name: 'g', network: 'net', fixedIps: [{ ip: d.fixedIps[0]!.ip }] }), 'CONFLICT', 'fixedIps[0].ip');
+    await rejects(
+      () => topo.createPort({ name: 'g', network: 'net', fixedIps: [{ ip: d.fixedIps[0]!.ip }] }),
+      'CONFLICT',
+      'fixedIps[0].ip',
+    );
     await rejects(() => topo.createPort({ name: 'd', network: 'net' }), 'CONFLICT', 'name');
     const listed = (await topo.listPorts('net')).map((p) => p.name).sort();
     expect(listed).toEqual(['a', 'c', 'd', 'e', 'f']);

@@ -5,8 +5,13 @@ import { ModelError, ROOT, Topology, exportTopology, importTopology, type Topolo
 
 let store: Store;
 let topo: Topology;
-beforeEach(async () => { store = await openStore('memory:'); topo = new Topology(store); });
-afterEach(async () => { await store.close(); });
+beforeEach(async () => {
+  store = await openStore('memory:');
+  topo = new Topology(store);
+});
+afterEach(async () => {
+  await store.close();
+});
 
 async function populate(): Promise<void> {
   await topo.createNetwork({ name: 'blue' });
@@ -54,7 +59,10 @@ describe('export / import', () => {
     const doc = await exportTopology(store);
     const changed: TopologyDocument = { ...doc, networks: doc.networks.map((n) => (n.name === 'blue' ? { ...n, mtu: 1300 } : n)) };
     const rev = await store.currentRevision();
-    await expect(importTopology(store, changed)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/network blue differs/) });
+    await expect(importTopology(store, changed)).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringMatching(/network blue differs/),
+    });
     expect(await store.currentRevision()).toBe(rev);
   });
   it('rejects invalid documents naming the field', async () => {
@@ -63,7 +71,13 @@ describe('export / import', () => {
     const doc = await exportTopology(store);
     const bad = { ...doc, ports: doc.ports.map((p, i) => (i === 1 ? { ...p, mac: 'nope' } : p)) };
     await expect(importTopology(store, bad)).rejects.toMatchObject({ code: 'INVALID', field: 'ports[1].mac' });
-    const dupIp = { ...doc, ports: [...doc.ports, { ...doc.ports[0]!, id: '00000000-0000-4000-8000-000000000001', name: 'dup', mac: '02:00:00:00:00:99', portKey: 999 }] };
+    const dupIp = {
+      ...doc,
+      ports: [
+        ...doc.ports,
+        { ...doc.ports[0]!, id: '00000000-0000-4000-8000-000000000001', name: 'dup', mac: '02:00:00:00:00:99', portKey: 999 },
+      ],
+    };
     await expect(importTopology(store, dupIp)).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/duplicate IP/) });
   });
 
@@ -77,26 +91,61 @@ describe('export / import', () => {
     const si = doc.subnets.findIndex((x) => x.name === 'blue-a');
     const red = doc.networks.find((n) => n.name === 'red')!;
     doc.networks[ni]!.name = '../../evil/net\u{1F409}';
-    Object.assign(doc.subnets[si]!, { gatewayIp: '10.0.0.0', leaseTime: 1, dhcpOptions: [{ code: 53, value: '05' }, { code: 54, value: '0a000001' }] });
+    Object.assign(doc.subnets[si]!, {
+      gatewayIp: '10.0.0.0',
+      leaseTime: 1,
+      dhcpOptions: [
+        { code: 53, value: '05' },
+        { code: 54, value: '0a000001' },
+      ],
+    });
     doc.ports[0]!.name = 'vm\n0';
     doc.ports[1]!.allowedAddressPairs = [{ ip: 'not-an-ip' }, { ip: '0.0.0.0/0' }, { ip: '10.0.0.7' }];
     const extra = (n: number, cidr: string) => ({
-      id: `00000000-0000-4000-8000-00000000000${n}`, name: `x${n}`, networkId: red.id, cidr, gatewayIp: cidr.replace(/0\/\d+$/, '1'),
-      enableDhcp: true, dnsServers: [], hostRoutes: [], leaseTime: 600, dhcpOptions: [],
+      id: `00000000-0000-4000-8000-00000000000${n}`,
+      name: `x${n}`,
+      networkId: red.id,
+      cidr,
+      gatewayIp: cidr.replace(/0\/\d+$/, '1'),
+      enableDhcp: true,
+      dnsServers: [],
+      hostRoutes: [],
+      leaseTime: 600,
+      dhcpOptions: [],
     });
-    doc.subnets.push(extra(1, '224.1.0.0/24'), extra(2, '127.0.0.0/24'), extra(3, '0.0.0.0/8'), extra(4, '240.0.0.0/24'), extra(5, '10.7.0.0/24'));
+    doc.subnets.push(
+      extra(1, '224.1.0.0/24'),
+      extra(2, '127.0.0.0/24'),
+      extra(3, '0.0.0.0/8'),
+      extra(4, '240.0.0.0/24'),
+      extra(5, '10.7.0.0/24'),
+    );
     let err: unknown;
-    try { await importTopology(store, doc); } catch (e) { err = e; }
+    try {
+      await importTopology(store, doc);
+    } catch (e) {
+      err = e;
+    }
     expect(err).toBeInstanceOf(ModelError);
     const e = err as ModelError;
     expect(e.code).toBe('INVALID');
     const n = good.subnets.length;
-    expect(e.problems!.map((p) => p.field).sort()).toEqual([
-      `networks[${ni}].name`,
-      `subnets[${si}].gatewayIp`, `subnets[${si}].leaseTime`, `subnets[${si}].dhcpOptions[0].code`, `subnets[${si}].dhcpOptions[1].code`,
-      `subnets[${n}].cidr`, `subnets[${n + 1}].cidr`, `subnets[${n + 2}].cidr`, `subnets[${n + 3}].cidr`,
-      'ports[0].name', 'ports[1].allowedAddressPairs[0].ip', 'ports[1].allowedAddressPairs[1].ip',
-    ].sort());
+    expect(e.problems!.map((p) => p.field).sort()).toEqual(
+      [
+        `networks[${ni}].name`,
+        `subnets[${si}].gatewayIp`,
+        `subnets[${si}].leaseTime`,
+        `subnets[${si}].dhcpOptions[0].code`,
+        `subnets[${si}].dhcpOptions[1].code`,
+        `subnets[${n}].cidr`,
+        `subnets[${n + 1}].cidr`,
+        `subnets[${n + 2}].cidr`,
+        `subnets[${n + 3}].cidr`,
+        'ports[0].name',
+        'ports[1].allowedAddressPairs[0].ip',
+        'ports[1].allowedAddressPairs[1].ip',
+      ].sort(),
+    );
     // Each entry names the object as well as the field.
     const byField = new Map(e.problems!.map((p) => [p.field, p.message]));
     expect(byField.get(`subnets[${si}].gatewayIp`)).toMatch(/^subnet "blue-a": gateway 10\.0\.0\.0 is the network address/);
@@ -131,4 +180,3 @@ describe('export / import', () => {
     expect((await store.range(ROOT)).kvs).toEqual([]);
   });
 });
-

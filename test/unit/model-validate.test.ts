@@ -6,12 +6,23 @@ import { describe, expect, it } from 'vitest';
 import { ModelError } from '../../src/model/errors.js';
 import { SERVER_OWNED_OPTIONS } from '../../src/model/dhcp-owned.js';
 import {
-  parseNetworkInput, parsePortInput, parseRouteInput, parseRouterInput, parseRouterPatch, parseSubnetInput, MAX_LEASE, MIN_LEASE,
+  parseNetworkInput,
+  parsePortInput,
+  parseRouteInput,
+  parseRouterInput,
+  parseRouterPatch,
+  parseSubnetInput,
+  MAX_LEASE,
+  MIN_LEASE,
 } from '../../src/model/validate.js';
 
 function refused(fn: () => unknown, field: string, msg?: RegExp): ModelError {
   let err: unknown;
-  try { fn(); } catch (e) { err = e; }
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
   expect(err, `expected a refusal on ${field}`).toBeInstanceOf(ModelError);
   const e = err as ModelError;
   expect(e.code).toBe('INVALID');
@@ -41,10 +52,14 @@ describe('names', () => {
 describe('subnets', () => {
   it('must be unicast: 0/8, loopback, multicast, class E and broadcast are refused; their neighbours accepted', () => {
     const cases: [string, RegExp][] = [
-      ['0.0.0.0/8', /this host/], ['0.1.0.0/16', /this host/],
-      ['127.0.0.0/8', /loopback/], ['127.5.0.0/16', /loopback/],
-      ['224.0.0.0/24', /multicast/], ['239.255.255.0/24', /multicast/],
-      ['240.0.0.0/24', /class E/], ['255.255.255.0/24', /broadcast/],
+      ['0.0.0.0/8', /this host/],
+      ['0.1.0.0/16', /this host/],
+      ['127.0.0.0/8', /loopback/],
+      ['127.5.0.0/16', /loopback/],
+      ['224.0.0.0/24', /multicast/],
+      ['239.255.255.0/24', /multicast/],
+      ['240.0.0.0/24', /class E/],
+      ['255.255.255.0/24', /broadcast/],
     ];
     for (const [cidr, why] of cases) refused(() => parseSubnetInput(subnet({ cidr })), 'cidr', why);
     for (const cidr of ['1.0.0.0/24', '126.255.255.0/24', '128.0.0.0/24', '223.255.255.0/24', '10.0.0.0/8']) {
@@ -69,14 +84,23 @@ describe('subnets', () => {
   });
 
   it('host routes: destination a CIDR, nexthop a usable host of the subnet', () => {
-    refused(() => parseSubnetInput(subnet({ hostRoutes: [{ destination: '192.168.0.0/16', nexthop: '10.0.0.0' }] })), 'hostRoutes[0].nexthop', /network address/);
-    refused(() => parseSubnetInput(subnet({ hostRoutes: [{ destination: '192.168.0.0/16', nexthop: '10.9.0.1' }] })), 'hostRoutes[0].nexthop', /outside/);
+    refused(
+      () => parseSubnetInput(subnet({ hostRoutes: [{ destination: '192.168.0.0/16', nexthop: '10.0.0.0' }] })),
+      'hostRoutes[0].nexthop',
+      /network address/,
+    );
+    refused(
+      () => parseSubnetInput(subnet({ hostRoutes: [{ destination: '192.168.0.0/16', nexthop: '10.9.0.1' }] })),
+      'hostRoutes[0].nexthop',
+      /outside/,
+    );
     refused(() => parseSubnetInput(subnet({ hostRoutes: [{ destination: 'x', nexthop: '10.0.0.9' }] })), 'hostRoutes[0].destination');
     expect(parseSubnetInput(subnet({ hostRoutes: [{ destination: '192.168.0.0/16', nexthop: '10.0.0.9' }] })).hostRoutes).toHaveLength(1);
   });
 
   it(`lease time: ${MIN_LEASE}..${MAX_LEASE} seconds`, () => {
-    for (const leaseTime of [0, 1, MIN_LEASE - 1, MAX_LEASE + 1, 1.5, '600']) refused(() => parseSubnetInput(subnet({ leaseTime })), 'leaseTime');
+    for (const leaseTime of [0, 1, MIN_LEASE - 1, MAX_LEASE + 1, 1.5, '600'])
+      refused(() => parseSubnetInput(subnet({ leaseTime })), 'leaseTime');
     expect(parseSubnetInput(subnet({ leaseTime: MIN_LEASE })).leaseTime).toBe(60);
     expect(parseSubnetInput(subnet({ leaseTime: MAX_LEASE })).leaseTime).toBe(MAX_LEASE);
   });
@@ -85,20 +109,61 @@ describe('subnets', () => {
     // At least these, whatever the list grows to.
     for (const code of [0, 1, 3, 6, 12, 15, 26, 28, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 61, 82, 121, 249, 255]) {
       expect(SERVER_OWNED_OPTIONS.has(code), `option ${code}`).toBe(true);
-      const e = refused(() => parseSubnetInput(subnet({ dhcpOptions: [{ code: 42, value: '0a000001' }, { code, value: '01' }] })), 'dhcpOptions[1].code');
+      const e = refused(
+        () =>
+          parseSubnetInput(
+            subnet({
+              dhcpOptions: [
+                { code: 42, value: '0a000001' },
+                { code, value: '01' },
+              ],
+            }),
+          ),
+        'dhcpOptions[1].code',
+      );
       expect(e.message).toMatch(new RegExp(`^option ${code} \\(.*cannot be given in dhcpOptions`));
     }
     refused(() => parseSubnetInput(subnet({ dhcpOptions: [{ code: 51, value: '00000001' }] })), 'dhcpOptions[0].code', /leaseTime/);
-    refused(() => parseSubnetInput(subnet({ dhcpOptions: [{ code: 42, value: '0a' }, { code: 42, value: '0b' }] })), 'dhcpOptions[1].code', /twice/);
+    refused(
+      () =>
+        parseSubnetInput(
+          subnet({
+            dhcpOptions: [
+              { code: 42, value: '0a' },
+              { code: 42, value: '0b' },
+            ],
+          }),
+        ),
+      'dhcpOptions[1].code',
+      /twice/,
+    );
     refused(() => parseSubnetInput(subnet({ dhcpOptions: [{ code: 42, value: 'zz' }] })), 'dhcpOptions[0].value');
-    const ok = parseSubnetInput(subnet({ dhcpOptions: [{ code: 42, value: '0A000001' }, { code: 66, value: '74667470' }, { code: 150, value: '0a000002' }] }));
+    const ok = parseSubnetInput(
+      subnet({
+        dhcpOptions: [
+          { code: 42, value: '0A000001' },
+          { code: 66, value: '74667470' },
+          { code: 150, value: '0a000002' },
+        ],
+      }),
+    );
     expect(ok.dhcpOptions.map((o) => o.code)).toEqual([42, 66, 150]);
   });
 
   it('reports every problem of a body at once, each with its field', () => {
-    const e = refused(() => parseSubnetInput({
-      name: 'bad name', network: 'n', cidr: '224.0.0.0/24', dnsServers: ['x'], leaseTime: 1, dhcpOptions: [{ code: 53, value: '01' }], colour: 'red',
-    }), 'colour');
+    const e = refused(
+      () =>
+        parseSubnetInput({
+          name: 'bad name',
+          network: 'n',
+          cidr: '224.0.0.0/24',
+          dnsServers: ['x'],
+          leaseTime: 1,
+          dhcpOptions: [{ code: 53, value: '01' }],
+          colour: 'red',
+        }),
+      'colour',
+    );
     expect(e.problems?.map((p) => p.field)).toEqual(['colour', 'name', 'cidr', 'dnsServers[0]', 'leaseTime', 'dhcpOptions[0].code']);
     expect(e.message).toMatch(/^request has 6 problems: /);
   });
@@ -107,9 +172,15 @@ describe('subnets', () => {
 describe('ports: allowed address pairs', () => {
   it('0.0.0.0/0, too-wide, non-unicast, host-bit and unparsable addresses are refused, saying what is accepted', () => {
     const cases: [string, RegExp][] = [
-      ['0.0.0.0/0', /too wide.*portSecurity/], ['10.0.0.0/7', /too wide/], ['not-an-ip', /unicast IPv4 address or a CIDR/],
-      ['10.0.0.1/24', /host bits/], ['10.0.0.0/33', /unicast IPv4 address or a CIDR/], ['224.0.0.1', /not a unicast/],
-      ['127.0.0.0/8', /not unicast/], ['0.0.0.0', /not a unicast/], ['255.255.255.255', /not a unicast/],
+      ['0.0.0.0/0', /too wide.*portSecurity/],
+      ['10.0.0.0/7', /too wide/],
+      ['not-an-ip', /unicast IPv4 address or a CIDR/],
+      ['10.0.0.1/24', /host bits/],
+      ['10.0.0.0/33', /unicast IPv4 address or a CIDR/],
+      ['224.0.0.1', /not a unicast/],
+      ['127.0.0.0/8', /not unicast/],
+      ['0.0.0.0', /not a unicast/],
+      ['255.255.255.255', /not a unicast/],
     ];
     for (const [ip, why] of cases) refused(() => parsePortInput(port({ allowedAddressPairs: [{ ip }] })), 'allowedAddressPairs[0].ip', why);
     refused(() => parsePortInput(port({ allowedAddressPairs: [{ ip: 5 }] })), 'allowedAddressPairs[0].ip');

@@ -1,8 +1,33 @@
 import { describe, expect, it } from 'vitest';
 import {
-  AddressError, broadcastOf, cidrContains, cidrsOverlap, cidrToString, formatIp, formatIpCidr, formatIpv6, intToIp, ipCidrContains,
-  ipToInt, isHostOf, isIpv4, isIpv6, macToBuffer, macToString, maskOf, parseCidr, parseIp, parseIpCidr, parseIpv4, parseIpv6, readIpv4,
-  readIpv6, toCidr, tryWriteMac, writeIpv4, writeIpv6,
+  AddressError,
+  broadcastOf,
+  cidrContains,
+  cidrsOverlap,
+  cidrToString,
+  formatIp,
+  formatIpCidr,
+  formatIpv6,
+  intToIp,
+  ipCidrContains,
+  ipToInt,
+  isHostOf,
+  isIpv4,
+  isIpv6,
+  macToBuffer,
+  macToString,
+  maskOf,
+  parseCidr,
+  parseIp,
+  parseIpCidr,
+  parseIpv4,
+  parseIpv6,
+  readIpv4,
+  readIpv6,
+  toCidr,
+  tryWriteMac,
+  writeIpv4,
+  writeIpv6,
 } from '../../src/net/addr.js';
 import { allocateIp, parseRouteCidr, parseSubnetCidr } from '../../src/model/addr-rules.js';
 import { ModelError } from '../../src/model/errors.js';
@@ -17,8 +42,26 @@ describe('IPv4', () => {
   });
 
   it('refuses leading zeros, out-of-range octets and anything but four decimal octets', () => {
-    for (const bad of ['010.0.0.1', '10.00.0.1', '10.0.0.01', '00.0.0.0', '256.0.0.1', '1.2.3', '1.2.3.4.5', '1..2.3', '.1.2.3', '1.2.3.',
-      '1.2.3.4 ', ' 1.2.3.4', '0x0a.0.0.1', '1.2.3.-4', '', '1234.1.1.1', '1.2.3.4/32', '::1']) {
+    for (const bad of [
+      '010.0.0.1',
+      '10.00.0.1',
+      '10.0.0.01',
+      '00.0.0.0',
+      '256.0.0.1',
+      '1.2.3',
+      '1.2.3.4.5',
+      '1..2.3',
+      '.1.2.3',
+      '1.2.3.',
+      '1.2.3.4 ',
+      ' 1.2.3.4',
+      '0x0a.0.0.1',
+      '1.2.3.-4',
+      '',
+      '1234.1.1.1',
+      '1.2.3.4/32',
+      '::1',
+    ]) {
       expect(parseIpv4(bad), bad).toBeUndefined();
       expect(isIpv4(bad), bad).toBe(false);
     }
@@ -42,7 +85,16 @@ describe('IPv4 CIDR', () => {
     expect(parseCidr('192.0.2.7/32')).toEqual({ ip: 0xc0000207, prefix: 32 });
     // As before the merge: a one- or two-digit length, so "/08" still reads as 8.
     expect(parseCidr('10.0.0.0/08')).toEqual({ ip: 0x0a000000, prefix: 8 });
-    for (const bad of ['10.0.0.0', '10.0.0.0/', '10.0.0.0/33', '10.0.0.0/123', '010.0.0.0/8', '10.0.0.0/8/8', '10.0.0.0/-1', '10.0.0.0/ 8']) {
+    for (const bad of [
+      '10.0.0.0',
+      '10.0.0.0/',
+      '10.0.0.0/33',
+      '10.0.0.0/123',
+      '010.0.0.0/8',
+      '10.0.0.0/8/8',
+      '10.0.0.0/-1',
+      '10.0.0.0/ 8',
+    ]) {
       expect(parseCidr(bad), bad).toBeUndefined();
     }
   });
@@ -65,7 +117,11 @@ describe('IPv4 CIDR', () => {
     expect(cidrsOverlap(toCidr('10.0.0.0/8'), toCidr('10.200.0.0/16'))).toBe(true);
     expect(cidrsOverlap(toCidr('10.0.0.0/24'), toCidr('10.0.1.0/24'))).toBe(false);
     const s = toCidr('10.0.0.0/24');
-    expect([isHostOf(s, ipToInt('10.0.0.0')), isHostOf(s, ipToInt('10.0.0.1')), isHostOf(s, ipToInt('10.0.0.255'))]).toEqual([false, true, false]);
+    expect([isHostOf(s, ipToInt('10.0.0.0')), isHostOf(s, ipToInt('10.0.0.1')), isHostOf(s, ipToInt('10.0.0.255'))]).toEqual([
+      false,
+      true,
+      false,
+    ]);
   });
 
   it('model rules on top: subnet and route CIDRs, allocation (messages unchanged)', () => {
@@ -97,8 +153,24 @@ describe('IPv6', () => {
   });
 
   it('refuses malformed text', () => {
-    for (const bad of ['', ':', ':::', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', '12345::', 'g::1', ':1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8:',
-      'fe80::1%eth0', '::ffff:010.0.0.1', '::ffff:1.2.3', '1.2.3.4', '1:2:3:4:5:6:7:1.2.3.4', '::1 ']) {
+    for (const bad of [
+      '',
+      ':',
+      ':::',
+      '1::2::3',
+      '1:2:3:4:5:6:7:8:9',
+      '1:2:3:4:5:6:7',
+      '12345::',
+      'g::1',
+      ':1:2:3:4:5:6:7:8',
+      '1:2:3:4:5:6:7:8:',
+      'fe80::1%eth0',
+      '::ffff:010.0.0.1',
+      '::ffff:1.2.3',
+      '1.2.3.4',
+      '1:2:3:4:5:6:7:1.2.3.4',
+      '::1 ',
+    ]) {
       expect(parseIpv6(bad), bad).toBeUndefined();
       expect(isIpv6(bad), bad).toBe(false);
     }

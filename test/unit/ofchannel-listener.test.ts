@@ -18,7 +18,18 @@ function fakeSwitch(sock: Socket, dpid: bigint): OfMessage[] {
       const m = decodeMessage(f);
       got.push(m);
       if (m.type === 'FEATURES_REQUEST') {
-        sock.write(encodeMessage({ type: 'FEATURES_REPLY', xid: m.xid, datapathId: dpid, nBuffers: 0, nTables: 254, auxiliaryId: 0, capabilities: 0, reserved: 0 }));
+        sock.write(
+          encodeMessage({
+            type: 'FEATURES_REPLY',
+            xid: m.xid,
+            datapathId: dpid,
+            nBuffers: 0,
+            nTables: 254,
+            auxiliaryId: 0,
+            capabilities: 0,
+            reserved: 0,
+          }),
+        );
       } else if (m.type === 'BARRIER_REQUEST') {
         sock.write(encodeMessage({ type: 'BARRIER_REPLY', xid: m.xid }));
       }

@@ -9,7 +9,12 @@ import { encodeMessage, flowMod } from '../../src/openflow/index.js';
 import { OfSession } from '../../src/openflow/channel/index.js';
 
 function pair(): { ours: Duplex; peerWrite(b: Buffer): void } {
-  const ours: Duplex = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  const ours: Duplex = new Duplex({
+    read() {},
+    write(_c, _e, cb) {
+      cb();
+    },
+  });
   return { ours, peerWrite: (b) => ours.push(b) };
 }
 
@@ -23,7 +28,18 @@ async function upSession(): Promise<{ s: OfSession; peerWrite(b: Buffer): void }
   const hs = s.handshake();
   peerWrite(HELLO);
   await tick();
-  peerWrite(encodeMessage({ type: 'FEATURES_REPLY', xid: 2, datapathId: 1n, nBuffers: 0, nTables: 1, auxiliaryId: 0, capabilities: 0, reserved: 0 }));
+  peerWrite(
+    encodeMessage({
+      type: 'FEATURES_REPLY',
+      xid: 2,
+      datapathId: 1n,
+      nBuffers: 0,
+      nTables: 1,
+      auxiliaryId: 0,
+      capabilities: 0,
+      reserved: 0,
+    }),
+  );
   await hs;
   return { s, peerWrite };
 }
@@ -32,7 +48,17 @@ describe('OfSession robustness', () => {
   it('survives random and mutated byte streams', async () => {
     const valid = [
       encodeMessage(flowMod({ priority: 5, match: [{ field: 'in_port', value: 3 }], instructions: [{ type: 'goto_table', tableId: 2 }] })),
-      encodeMessage({ type: 'PACKET_IN', xid: 0, bufferId: 0xffffffff, totalLen: 4, reason: 0, tableId: 0, cookie: 0n, match: [], data: Buffer.from('abcd') }),
+      encodeMessage({
+        type: 'PACKET_IN',
+        xid: 0,
+        bufferId: 0xffffffff,
+        totalLen: 4,
+        reason: 0,
+        tableId: 0,
+        cookie: 0n,
+        match: [],
+        data: Buffer.from('abcd'),
+      }),
       encodeMessage({ type: 'BARRIER_REPLY', xid: 77 }),
       Buffer.from('04020008000000aa', 'hex'),
     ];

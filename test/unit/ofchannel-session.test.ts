@@ -2,9 +2,7 @@ import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, flowMod, OfpErrorMessage, type OfMessage } from '../../src/openflow/index.js';
 import type { Clock } from '../../src/openflow/channel/clock.js';
-import {
-  OfBundleError, OfChannel, OfChannelDownError, OfTimeoutError, type UpEvent,
-} from '../../src/openflow/channel/index.js';
+import { OfBundleError, OfChannel, OfChannelDownError, OfTimeoutError, type UpEvent } from '../../src/openflow/channel/index.js';
 import { Framer } from '../../src/openflow/channel/framer.js';
 
 // ---- test doubles: a clock we drive by hand and a scriptable switch on an in-memory socket pair ------------
@@ -73,8 +71,16 @@ function duplexPair(): { a: Duplex; b: Duplex; holdA: { on: boolean; release(): 
   return { a, b, holdA };
 }
 
-const FEATURES = { type: 'FEATURES_REPLY', xid: 0, datapathId: 0xabcdefn, nBuffers: 0, nTables: 254, auxiliaryId: 0,
-  capabilities: 0x4f, reserved: 0 } as const;
+const FEATURES = {
+  type: 'FEATURES_REPLY',
+  xid: 0,
+  datapathId: 0xabcdefn,
+  nBuffers: 0,
+  nTables: 254,
+  auxiliaryId: 0,
+  capabilities: 0x4f,
+  reserved: 0,
+} as const;
 
 /** The switch side: answers HELLO, FEATURES, BARRIER, ECHO and bundle controls unless a test overrides `on`. */
 class FakeSwitch {
@@ -119,7 +125,12 @@ class FakeSwitch {
         if (this.answerEcho) this.send({ type: 'ECHO_REPLY', xid: m.xid, data: m.data });
         return;
       case 'BUNDLE_CONTROL': {
-        const reply = { open_request: 'open_reply', commit_request: 'commit_reply', discard_request: 'discard_reply', close_request: 'close_reply' } as const;
+        const reply = {
+          open_request: 'open_reply',
+          commit_request: 'commit_reply',
+          discard_request: 'discard_reply',
+          close_request: 'close_reply',
+        } as const;
         const ct = reply[m.controlType as keyof typeof reply];
         if (ct) this.send({ ...m, controlType: ct });
         return;
@@ -151,7 +162,15 @@ afterEach(async () => {
   for (const r of rigs.splice(0)) await r.ch.stop();
 });
 
-async function rig(opts: { echoIntervalMs?: number; echoTimeoutMs?: number; requestTimeoutMs?: number; packetInFormat?: 'nxt_packet_in2'; setup?: (s: FakeSwitch) => void } = {}): Promise<Rig> {
+async function rig(
+  opts: {
+    echoIntervalMs?: number;
+    echoTimeoutMs?: number;
+    requestTimeoutMs?: number;
+    packetInFormat?: 'nxt_packet_in2';
+    setup?: (s: FakeSwitch) => void;
+  } = {},
+): Promise<Rig> {
   const clock = new FakeClock();
   const r: Rig = { clock, switches: [], pairs: [], dials: [], ups: [], downs: [], messages: [], failDials: 0 } as unknown as Rig;
   r.ch = new OfChannel({
@@ -225,7 +244,10 @@ describe('OfChannel handshake and correlation', () => {
 
   it('rejects a request with the named ERROR that carries its xid', async () => {
     const r = await upRig();
-    r.sw.on = (m) => (m.type === 'FLOW_MOD' ? [{ type: 'ERROR', xid: m.xid, errType: 5, code: 2, errTypeName: '', codeName: '', data: Buffer.alloc(0) }] : undefined);
+    r.sw.on = (m) =>
+      m.type === 'FLOW_MOD'
+        ? [{ type: 'ERROR', xid: m.xid, errType: 5, code: 2, errTypeName: '', codeName: '', data: Buffer.alloc(0) }]
+        : undefined;
     const err = await r.ch.request(flowMod({ tableId: 7 })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OfpErrorMessage);
     expect((err as OfpErrorMessage).error.codeName).toBe('OFPFMFC_BAD_TABLE_ID');
@@ -234,8 +256,10 @@ describe('OfChannel handshake and correlation', () => {
 
   it('sendChecked resolves at the barrier when accepted, rejects with the ERROR when refused', async () => {
     const r = await upRig();
-    r.sw.on = (m) => (m.type === 'FLOW_MOD' && m.tableId === 7
-      ? [{ type: 'ERROR', xid: m.xid, errType: 5, code: 2, errTypeName: '', codeName: '', data: Buffer.alloc(0) }] : undefined);
+    r.sw.on = (m) =>
+      m.type === 'FLOW_MOD' && m.tableId === 7
+        ? [{ type: 'ERROR', xid: m.xid, errType: 5, code: 2, errTypeName: '', codeName: '', data: Buffer.alloc(0) }]
+        : undefined;
     await expect(r.ch.sendChecked(flowMod({ tableId: 1 }))).resolves.toBeUndefined();
     const err = (await r.ch.sendChecked(flowMod({ tableId: 7 })).catch((e: unknown) => e)) as OfpErrorMessage;
     expect(err).toBeInstanceOf(OfpErrorMessage);
@@ -261,10 +285,23 @@ describe('OfChannel handshake and correlation', () => {
 
   it('emits unsolicited messages, and ERRORs nobody waits for', async () => {
     const r = await upRig();
-    r.sw.on = (m) => (m.type === 'FLOW_MOD' ? [{ type: 'ERROR', xid: m.xid, errType: 5, code: 2, errTypeName: '', codeName: '', data: Buffer.alloc(0) }] : undefined);
+    r.sw.on = (m) =>
+      m.type === 'FLOW_MOD'
+        ? [{ type: 'ERROR', xid: m.xid, errType: 5, code: 2, errTypeName: '', codeName: '', data: Buffer.alloc(0) }]
+        : undefined;
     await r.ch.send(flowMod({ tableId: 9 }));
     await settle();
-    r.sw.send({ type: 'PACKET_IN', xid: 0, bufferId: 0xffffffff, totalLen: 4, reason: 1, tableId: 3, cookie: 5n, match: [], data: Buffer.from('abcd') });
+    r.sw.send({
+      type: 'PACKET_IN',
+      xid: 0,
+      bufferId: 0xffffffff,
+      totalLen: 4,
+      reason: 1,
+      tableId: 3,
+      cookie: 5n,
+      match: [],
+      data: Buffer.from('abcd'),
+    });
     await settle();
     expect(r.messages.map((m) => m.type)).toEqual(['ERROR', 'PACKET_IN']);
     expect(r.messages[0]!.xid).toBe(r.sw.of('FLOW_MOD')[0]!.xid);
@@ -285,10 +322,28 @@ describe('OfChannel handshake and correlation', () => {
 
   it('collects multipart replies until the more flag clears', async () => {
     const r = await upRig();
-    const flow = (p: number) => ({ tableId: 1, durationSec: 0, durationNsec: 0, priority: p, idleTimeout: 0, hardTimeout: 0, flags: 0, cookie: 0n, packetCount: 0n, byteCount: 0n, match: [], instructions: [] });
+    const flow = (p: number) => ({
+      tableId: 1,
+      durationSec: 0,
+      durationNsec: 0,
+      priority: p,
+      idleTimeout: 0,
+      hardTimeout: 0,
+      flags: 0,
+      cookie: 0n,
+      packetCount: 0n,
+      byteCount: 0n,
+      match: [],
+      instructions: [],
+    });
     r.sw.on = (m) =>
       m.type === 'MULTIPART_REQUEST'
-        ? [1, 2, 3].map((i) => ({ type: 'MULTIPART_REPLY' as const, xid: m.xid, flags: i < 3 ? 1 : 0, body: { kind: 'flow' as const, flows: [flow(i), flow(i * 10)] } }))
+        ? [1, 2, 3].map((i) => ({
+            type: 'MULTIPART_REPLY' as const,
+            xid: m.xid,
+            flags: i < 3 ? 1 : 0,
+            body: { kind: 'flow' as const, flows: [flow(i), flow(i * 10)] },
+          }))
         : undefined;
     const flows = await r.ch.dumpFlows({ tableId: 1, cookie: 0x10n, cookieMask: 0xf0n });
     expect(flows.map((f) => f.priority)).toEqual([1, 10, 2, 20, 3, 30]);
@@ -442,7 +497,14 @@ describe('OfChannel bundles', () => {
     const r = await upRig();
     await r.ch.bundle(flows);
     const seq = r.sw.got.filter((m) => m.type !== 'ECHO_REQUEST').slice(-6);
-    expect(seq.map((m) => (m.type === 'BUNDLE_CONTROL' ? m.controlType : m.type))).toEqual(['open_request', 'BUNDLE_ADD', 'BUNDLE_ADD', 'BUNDLE_ADD', 'BARRIER_REQUEST', 'commit_request']);
+    expect(seq.map((m) => (m.type === 'BUNDLE_CONTROL' ? m.controlType : m.type))).toEqual([
+      'open_request',
+      'BUNDLE_ADD',
+      'BUNDLE_ADD',
+      'BUNDLE_ADD',
+      'BARRIER_REQUEST',
+      'commit_request',
+    ]);
     const adds = r.sw.of('BUNDLE_ADD');
     const open = r.sw.of('BUNDLE_CONTROL')[0]!;
     for (const [i, a] of adds.entries()) {
@@ -455,8 +517,10 @@ describe('OfChannel bundles', () => {
 
   it('an ERROR for an add discards the bundle and names the index', async () => {
     const r = await upRig();
-    r.sw.on = (m) => (m.type === 'BUNDLE_ADD' && m.message.type === 'FLOW_MOD' && m.message.priority === 2
-      ? [{ type: 'ERROR', xid: m.xid, errType: 3, code: 2, errTypeName: '', codeName: '', data: Buffer.alloc(0) }] : undefined);
+    r.sw.on = (m) =>
+      m.type === 'BUNDLE_ADD' && m.message.type === 'FLOW_MOD' && m.message.priority === 2
+        ? [{ type: 'ERROR', xid: m.xid, errType: 3, code: 2, errTypeName: '', codeName: '', data: Buffer.alloc(0) }]
+        : undefined;
     const err = await r.ch.bundle(flows).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OfBundleError);
     expect(err).toBeInstanceOf(OfpErrorMessage);
@@ -474,7 +538,10 @@ describe('OfChannel bundles', () => {
     r.sw.on = (m) => {
       if (m.type === 'BUNDLE_ADD') addXids.push(m.xid);
       if (m.type === 'BUNDLE_CONTROL' && m.controlType === 'commit_request') {
-        return [{ type: 'ERROR', xid: addXids[2]!, errType: 5, code: 1, errTypeName: '', codeName: '', data: Buffer.alloc(0) }, onfError(m.xid, 2313)];
+        return [
+          { type: 'ERROR', xid: addXids[2]!, errType: 5, code: 1, errTypeName: '', codeName: '', data: Buffer.alloc(0) },
+          onfError(m.xid, 2313),
+        ];
       }
       return undefined;
     };

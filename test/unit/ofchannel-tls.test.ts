@@ -24,11 +24,39 @@ async function openssl(args: string[]): Promise<void> {
 
 /** A CA and a certificate it signs for `name` (key + cert files: <name>.key, <name>.crt). */
 async function makeCa(ca: string): Promise<void> {
-  await openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${ca}.key`, '-out', `${ca}.crt`, '-days', '2', '-subj', `/CN=${ca}`]);
+  await openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${ca}.key`,
+    '-out',
+    `${ca}.crt`,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${ca}`,
+  ]);
 }
 async function makeCert(name: string, ca: string): Promise<void> {
   await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
-  await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2']);
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+  ]);
 }
 
 const files = (name: string, ca: string): TlsFiles => ({ ca: pem[`${ca}.crt`]!, cert: pem[`${name}.crt`]!, key: pem[`${name}.key`]! });
@@ -59,7 +87,16 @@ function actAsSwitch(sock: TLSSocket, dpid: bigint): void {
     framer.push(chunk, (f) => {
       const m = decodeMessage(f);
       if (m.type === 'FEATURES_REQUEST') {
-        send({ type: 'FEATURES_REPLY', xid: m.xid, datapathId: dpid, nBuffers: 0, nTables: 254, auxiliaryId: 0, capabilities: 0, reserved: 0 });
+        send({
+          type: 'FEATURES_REPLY',
+          xid: m.xid,
+          datapathId: dpid,
+          nBuffers: 0,
+          nTables: 254,
+          auxiliaryId: 0,
+          capabilities: 0,
+          reserved: 0,
+        });
       } else if (m.type === 'BARRIER_REQUEST') {
         send({ type: 'BARRIER_REPLY', xid: m.xid });
       }
@@ -118,12 +155,24 @@ describe('OfChannel dialling TLS', () => {
     server.on('tlsClientError', () => undefined);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
-    return { port, peers, close: () => new Promise<void>((r) => { for (const p of peers) p.destroy(); server.close(() => r()); }) };
+    return {
+      port,
+      peers,
+      close: () =>
+        new Promise<void>((r) => {
+          for (const p of peers) p.destroy();
+          server.close(() => r());
+        }),
+    };
   }
 
   it('verifies the switch against the CA, presents its certificate, comes up', async () => {
     const sw = await tlsSwitch(files('switch', 'ca'));
-    const ch = new OfChannel({ endpoint: `ssl:127.0.0.1:${sw.port}`, tls: files('controller', 'ca'), reconnect: { minMs: 20, maxMs: 100 } });
+    const ch = new OfChannel({
+      endpoint: `ssl:127.0.0.1:${sw.port}`,
+      tls: files('controller', 'ca'),
+      reconnect: { minMs: 20, maxMs: 100 },
+    });
     try {
       const up = new Promise<UpEvent>((r) => ch.once('up', r));
       ch.start();
@@ -139,7 +188,11 @@ describe('OfChannel dialling TLS', () => {
 
   it('does not come up with a switch whose certificate another CA signed', async () => {
     const sw = await tlsSwitch(files('rogue', 'rogue-ca'));
-    const ch = new OfChannel({ endpoint: `ssl:127.0.0.1:${sw.port}`, tls: files('controller', 'ca'), reconnect: { minMs: 20, maxMs: 100 } });
+    const ch = new OfChannel({
+      endpoint: `ssl:127.0.0.1:${sw.port}`,
+      tls: files('controller', 'ca'),
+      reconnect: { minMs: 20, maxMs: 100 },
+    });
     const errors: Error[] = [];
     ch.on('connectError', (e: Error) => errors.push(e));
     try {

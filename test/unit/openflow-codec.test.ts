@@ -1,15 +1,30 @@
 /** Codec unit tests: typed errors with offsets, names, builders, nesting, opaque forms, input types. */
 import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, encodeMessage, encodeMessages, errorCodeName, flowMod, flowStatsRequest, hello, helloVersions,
-  OfpDecodeError, OfpErrorMessage, OFPP, packetOut, type OfMessage } from '../../src/openflow/index.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  encodeMessages,
+  errorCodeName,
+  flowMod,
+  flowStatsRequest,
+  hello,
+  helloVersions,
+  OfpDecodeError,
+  OfpErrorMessage,
+  OFPP,
+  packetOut,
+  type OfMessage,
+} from '../../src/openflow/index.js';
 
 const rt = (m: OfMessage): OfMessage => decodeMessage(encodeMessage(m));
 
 describe('header and framing', () => {
   it('rejects short input and length mismatches with offsets', () => {
     expect(() => decodeMessage(Buffer.from('0400', 'hex'))).toThrow(OfpDecodeError);
-    try { decodeMessage(Buffer.from('0414000900000001', 'hex')); } catch (e) {
+    try {
+      decodeMessage(Buffer.from('0414000900000001', 'hex'));
+    } catch (e) {
       expect(e).toBeInstanceOf(OfpDecodeError);
       expect((e as OfpDecodeError).offset).toBe(2);
     }
@@ -18,7 +33,14 @@ describe('header and framing', () => {
     const b = encodeMessage(flowMod({ match: [{ field: 'in_port', value: 1 }] }));
     const cut = Buffer.from(b.subarray(0, 52));
     cut.writeUInt16BE(cut.length, 2);
-    const e = (() => { try { decodeMessage(cut); } catch (x) { return x as OfpDecodeError; } return undefined; })();
+    const e = (() => {
+      try {
+        decodeMessage(cut);
+      } catch (x) {
+        return x as OfpDecodeError;
+      }
+      return undefined;
+    })();
     expect(e).toBeInstanceOf(OfpDecodeError);
     expect(e!.offset).toBeGreaterThanOrEqual(48);
     expect(e!.offset).toBeLessThanOrEqual(52);
@@ -59,8 +81,16 @@ describe('messages', () => {
     expect(err.code).toBe(2);
   });
   it('flowMod builder fills OpenFlow defaults', () => {
-    expect(flowMod({})).toMatchObject({ command: 'add', priority: 0x8000, bufferId: 0xffffffff, outPort: OFPP.ANY,
-      outGroup: 0xffffffff, cookie: 0n, match: [], instructions: [] });
+    expect(flowMod({})).toMatchObject({
+      command: 'add',
+      priority: 0x8000,
+      bufferId: 0xffffffff,
+      outPort: OFPP.ANY,
+      outGroup: 0xffffffff,
+      cookie: 0n,
+      match: [],
+      instructions: [],
+    });
   });
   it('BUNDLE_ADD nests a whole message', () => {
     const inner = flowMod({ xid: 9, tableId: 3, match: [{ field: 'reg6', value: 1 }] });
@@ -76,9 +106,14 @@ describe('messages', () => {
     const sizes = [0, 10, 900, 3000, 20_000, 60_000, 5];
     const made: { bytes: Buffer; m: OfMessage }[] = [];
     for (let i = 0; i < 400; i++) {
-      const m = i % 7 === 3
-        ? packetOut({ xid: i, actions: [{ type: 'output', port: 1, maxLen: 0 }], data: Buffer.alloc(sizes[(i >> 3) % sizes.length]!, i & 0xff) })
-        : flowMod({ xid: i, cookie: BigInt(i), tableId: i & 0xff, match: [{ field: 'reg0', value: i }] });
+      const m =
+        i % 7 === 3
+          ? packetOut({
+              xid: i,
+              actions: [{ type: 'output', port: 1, maxLen: 0 }],
+              data: Buffer.alloc(sizes[(i >> 3) % sizes.length]!, i & 0xff),
+            })
+          : flowMod({ xid: i, cookie: BigInt(i), tableId: i & 0xff, match: [{ field: 'reg0', value: i }] });
       made.push({ bytes: encodeMessage(m), m });
     }
     for (const { bytes, m } of made) {
@@ -111,16 +146,28 @@ describe('messages', () => {
   });
   it('unknown OXM fields and actions survive', () => {
     const raw = Buffer.from('ffff0010000000650001020304050607', 'hex');
-    const f = flowMod({ match: [{ field: 'unknown', class: 0xffff, fieldNum: 3, hasMask: false, raw: Buffer.from('4f4e460001', 'hex') }],
-      instructions: [{ type: 'apply_actions', actions: [{ type: 'unknown', raw }] }] });
+    const f = flowMod({
+      match: [{ field: 'unknown', class: 0xffff, fieldNum: 3, hasMask: false, raw: Buffer.from('4f4e460001', 'hex') }],
+      instructions: [{ type: 'apply_actions', actions: [{ type: 'unknown', raw }] }],
+    });
     expect(rt(f)).toEqual(f);
   });
   it('friendly field values: MAC, IPv4, IPv6 text; numbers accepted for bigint fields', () => {
-    const f = flowMod({ match: [{ field: 'eth_type', value: 0x86dd }, { field: 'ipv6_src', value: '2001:DB8:0:0:0:0:0:1' },
-      { field: 'eth_dst', value: 'AA:BB:CC:DD:EE:FF' }, { field: 'metadata', value: 5 }] });
+    const f = flowMod({
+      match: [
+        { field: 'eth_type', value: 0x86dd },
+        { field: 'ipv6_src', value: '2001:DB8:0:0:0:0:0:1' },
+        { field: 'eth_dst', value: 'AA:BB:CC:DD:EE:FF' },
+        { field: 'metadata', value: 5 },
+      ],
+    });
     const back = rt(f) as Extract<OfMessage, { type: 'FLOW_MOD' }>;
-    expect(back.match).toEqual([{ field: 'eth_type', value: 0x86dd }, { field: 'ipv6_src', value: '2001:db8::1' },
-      { field: 'eth_dst', value: 'aa:bb:cc:dd:ee:ff' }, { field: 'metadata', value: 5n }]);
+    expect(back.match).toEqual([
+      { field: 'eth_type', value: 0x86dd },
+      { field: 'ipv6_src', value: '2001:db8::1' },
+      { field: 'eth_dst', value: 'aa:bb:cc:dd:ee:ff' },
+      { field: 'metadata', value: 5n },
+    ]);
   });
   it('rejects nonsense on encode with a clear error', () => {
     expect(() => encodeMessage(flowMod({ match: [{ field: 'no_such_field', value: 1 }] }))).toThrow(/unknown match field/);

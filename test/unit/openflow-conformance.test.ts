@@ -7,14 +7,29 @@ import { describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, helloVersions, RESERVED_PORTS, type OfMessage } from '../../src/openflow/index.js';
 
 const DIR = '/work/shared/testdata/ryu-of13/';
-const files = readdirSync(DIR).filter((f) => f.endsWith('.packet')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.packet'))
+  .sort();
 
 /** Ryu classes wyvern deliberately keeps opaque (re-encoded byte for byte). */
-const OPAQUE = new Set(['OFPQueueGetConfigRequest', 'OFPQueueGetConfigReply', 'OFPQueueStatsRequest',
-  'OFPQueueStatsReply', 'OFPGroupFeaturesStatsRequest', 'OFPGroupFeaturesStatsReply', 'OFPMeterFeaturesStatsRequest',
-  'OFPMeterFeaturesStatsReply', 'OFPTableFeaturesStatsRequest', 'OFPTableFeaturesStatsReply',
-  'OFPExperimenterStatsRequest', 'OFPExperimenterStatsReply', 'ONFFlowMonitorStatsRequest',
-  'OFPActionExperimenterUnknown', 'NXActionUnknown', 'OFPMeterBandExperimenter']);
+const OPAQUE = new Set([
+  'OFPQueueGetConfigRequest',
+  'OFPQueueGetConfigReply',
+  'OFPQueueStatsRequest',
+  'OFPQueueStatsReply',
+  'OFPGroupFeaturesStatsRequest',
+  'OFPGroupFeaturesStatsReply',
+  'OFPMeterFeaturesStatsRequest',
+  'OFPMeterFeaturesStatsReply',
+  'OFPTableFeaturesStatsRequest',
+  'OFPTableFeaturesStatsReply',
+  'OFPExperimenterStatsRequest',
+  'OFPExperimenterStatsReply',
+  'ONFFlowMonitorStatsRequest',
+  'OFPActionExperimenterUnknown',
+  'NXActionUnknown',
+  'OFPMeterBandExperimenter',
+]);
 const SKIP_KEYS = new Set(['len', 'length', 'type', 'experimenter', 'subtype', 'actions_len', 'match_len']);
 const FIELD_NAMES: Record<string, string> = { tunnel_id: 'tun_id', tunnel_id_nxm: 'tun_id_nxm' };
 const COMMANDS = ['add', 'modify', 'modify_strict', 'delete', 'delete_strict'];
@@ -43,8 +58,11 @@ function cls(o: unknown): [string, Record<string, unknown>] {
 }
 
 function isOpaque(o: Record<string, unknown>): boolean {
-  return ['unknown', 'UNKNOWN', 'EXPERIMENTER'].includes(o.type as string) || o.kind === 'unknown' ||
-    (o as { body?: { kind?: string } }).body?.kind === 'unknown';
+  return (
+    ['unknown', 'UNKNOWN', 'EXPERIMENTER'].includes(o.type as string) ||
+    o.kind === 'unknown' ||
+    (o as { body?: { kind?: string } }).body?.kind === 'unknown'
+  );
 }
 
 function checkMatch(ours: unknown[], ryu: Record<string, unknown>, path: string): void {
@@ -65,7 +83,10 @@ function checkOxm(o: Record<string, unknown>, f: Record<string, unknown>, path: 
 function check(ours: Record<string, unknown>, ryu: unknown, path: string): void {
   const [name, r] = cls(ryu);
   const p = `${path}<${name}>`;
-  if (OPAQUE.has(name)) { expect(isOpaque(ours), `${p} should be opaque`).toBe(true); return; }
+  if (OPAQUE.has(name)) {
+    expect(isOpaque(ours), `${p} should be opaque`).toBe(true);
+    return;
+  }
   if (name === 'OFPMatch') return checkMatch(ours as unknown as unknown[], ryu as Record<string, unknown>, p);
   for (const [k, rv] of Object.entries(r)) {
     if (SKIP_KEYS.has(k)) {
@@ -81,38 +102,84 @@ function check(ours: Record<string, unknown>, ryu: unknown, path: string): void 
       (rs as unknown[]).forEach((x, i) => check((os as Record<string, unknown>[])[i]!, x, `${at}[${i}]`));
     };
     switch (`${name}.${k}`) {
-      case 'OFPFlowMod.command': expect(COMMANDS.indexOf(ours.command as string), at).toBe(rv); continue;
-      case 'OFPActionOutput.port': case 'OFPPacketOut.in_port': case 'NXActionOutputTrunc.port':
-        eq(portNum(ours[k === 'in_port' ? 'inPort' : 'port']), rv, at); continue;
-      case 'OFPErrorMsg.exp_type': if (rv !== null) eq(ours.code, rv, at); continue;
-      case 'OFPActionSetMplsTtl.mpls_ttl': case 'OFPActionSetNwTtl.nw_ttl': eq(ours.ttl, rv, at); continue;
-      case 'OFPActionSetField.field': if (ours.type !== 'unknown') checkOxm(ours, cls(rv)[1], at); continue;
-      case 'OFPErrorMsg.code': if (rv !== null) eq(ours.code, rv, at); continue;
-      case 'NXActionResubmitTable.in_port': eq(ours.port === undefined ? 0xfff8 : portNum(ours.port), rv, at); continue;
-      case 'NXActionResubmitTable.table_id': eq(ours.table, rv, at); continue;
-      case 'NXActionRegMove.src_field': eq(ours.src, rv, at); continue;
-      case 'NXActionRegMove.dst_field': eq(ours.dst, rv, at); continue;
-      case 'NXActionRegLoad.ofs_nbits': eq(((ours.ofs as number) << 6) | ((ours.nBits as number) - 1), rv, at); continue;
-      case 'NXActionStackPush.start': case 'NXActionStackPop.start': eq(ours.ofs, rv, at); continue;
-      case 'NXActionStackPush.end': case 'NXActionStackPop.end':
-        eq((ours.ofs as number) + (ours.nBits as number) - 1, rv, at); continue;
-      case 'NXActionCT.zone_ofs_nbits': eq(ours.zone, rv, at); continue;
-      case 'NXActionConjunction.clause': eq((ours.clause as number) - 1, rv, at); continue;
-      case 'NXActionController2.userdata': eq(ours.userdata, Buffer.from(rv as number[]), at); continue;
-      case 'NXActionDecTtlCntIds.cnt_ids': eq(ours.controllerIds, rv, at); continue;
-      case 'NXActionFinTimeout.fin_idle_timeout': eq(ours.idleTimeout, rv, at); continue;
-      case 'NXActionFinTimeout.fin_hard_timeout': eq(ours.hardTimeout, rv, at); continue;
+      case 'OFPFlowMod.command':
+        expect(COMMANDS.indexOf(ours.command as string), at).toBe(rv);
+        continue;
+      case 'OFPActionOutput.port':
+      case 'OFPPacketOut.in_port':
+      case 'NXActionOutputTrunc.port':
+        eq(portNum(ours[k === 'in_port' ? 'inPort' : 'port']), rv, at);
+        continue;
+      case 'OFPErrorMsg.exp_type':
+        if (rv !== null) eq(ours.code, rv, at);
+        continue;
+      case 'OFPActionSetMplsTtl.mpls_ttl':
+      case 'OFPActionSetNwTtl.nw_ttl':
+        eq(ours.ttl, rv, at);
+        continue;
+      case 'OFPActionSetField.field':
+        if (ours.type !== 'unknown') checkOxm(ours, cls(rv)[1], at);
+        continue;
+      case 'OFPErrorMsg.code':
+        if (rv !== null) eq(ours.code, rv, at);
+        continue;
+      case 'NXActionResubmitTable.in_port':
+        eq(ours.port === undefined ? 0xfff8 : portNum(ours.port), rv, at);
+        continue;
+      case 'NXActionResubmitTable.table_id':
+        eq(ours.table, rv, at);
+        continue;
+      case 'NXActionRegMove.src_field':
+        eq(ours.src, rv, at);
+        continue;
+      case 'NXActionRegMove.dst_field':
+        eq(ours.dst, rv, at);
+        continue;
+      case 'NXActionRegLoad.ofs_nbits':
+        eq(((ours.ofs as number) << 6) | ((ours.nBits as number) - 1), rv, at);
+        continue;
+      case 'NXActionStackPush.start':
+      case 'NXActionStackPop.start':
+        eq(ours.ofs, rv, at);
+        continue;
+      case 'NXActionStackPush.end':
+      case 'NXActionStackPop.end':
+        eq((ours.ofs as number) + (ours.nBits as number) - 1, rv, at);
+        continue;
+      case 'NXActionCT.zone_ofs_nbits':
+        eq(ours.zone, rv, at);
+        continue;
+      case 'NXActionConjunction.clause':
+        eq((ours.clause as number) - 1, rv, at);
+        continue;
+      case 'NXActionController2.userdata':
+        eq(ours.userdata, Buffer.from(rv as number[]), at);
+        continue;
+      case 'NXActionDecTtlCntIds.cnt_ids':
+        eq(ours.controllerIds, rv, at);
+        continue;
+      case 'NXActionFinTimeout.fin_idle_timeout':
+        eq(ours.idleTimeout, rv, at);
+        continue;
+      case 'NXActionFinTimeout.fin_hard_timeout':
+        eq(ours.hardTimeout, rv, at);
+        continue;
       case 'NXActionNote.note': {
         const data = ours.data as Buffer;
         eq(data.subarray(0, (rv as number[]).length), Buffer.from(rv as number[]), at);
         continue;
       }
-      case 'NXActionLearn.specs': checkLearnSpecs(ours.specs as Record<string, unknown>[], rv as unknown[], at); continue;
+      case 'NXActionLearn.specs':
+        checkLearnSpecs(ours.specs as Record<string, unknown>[], rv as unknown[], at);
+        continue;
       case 'OFPHello.elements':
         eq(helloVersions(ours as Extract<OfMessage, { type: 'HELLO' }>), cls((rv as unknown[])[0])[1].versions, at);
         continue;
-      case 'OFPPortStatus.desc': sub(ours.port, rv); continue;
-      case 'OFPGroupStats.bucket_stats': case 'OFPMeterStats.band_stats': {
+      case 'OFPPortStatus.desc':
+        sub(ours.port, rv);
+        continue;
+      case 'OFPGroupStats.bucket_stats':
+      case 'OFPMeterStats.band_stats': {
         const os = (ours.buckets ?? ours.bands) as Array<Record<string, unknown>>;
         (rv as unknown[]).forEach((x, i) => {
           const c = cls(x)[1];
@@ -121,7 +188,8 @@ function check(ours: Record<string, unknown>, ryu: unknown, path: string): void 
         });
         continue;
       }
-      default: break;
+      default:
+        break;
     }
     if (name.startsWith('NXActionNAT') && k.startsWith('range_')) {
       const m = /^range_(ipv4|ipv6|proto)_(min|max)$/.exec(k)!;
@@ -129,19 +197,44 @@ function check(ours: Record<string, unknown>, ryu: unknown, path: string): void 
       if (ov !== undefined || (rv !== '' && rv !== 0)) eq(ov, rv, at);
       continue;
     }
-    if (k === 'match') { checkMatch((ours.match ?? (ours.body as Record<string, unknown>)?.match) as unknown[], rv as Record<string, unknown>, at); continue; }
-    if (k === 'body' && name.endsWith('Reply')) { checkReplyBody(ours.body as Record<string, unknown>, rv, at); continue; }
-    if (k === 'instructions' || k === 'actions' || k === 'buckets' || k === 'bands') { list(ours[k], rv); continue; }
-    if (k === 'zone_src') { if (rv !== '') eq(ours.zoneSrc, rv, at); else expect(ours.zoneSrc, at).toBeUndefined(); continue; }
+    if (k === 'match') {
+      checkMatch((ours.match ?? (ours.body as Record<string, unknown>)?.match) as unknown[], rv as Record<string, unknown>, at);
+      continue;
+    }
+    if (k === 'body' && name.endsWith('Reply')) {
+      checkReplyBody(ours.body as Record<string, unknown>, rv, at);
+      continue;
+    }
+    if (k === 'instructions' || k === 'actions' || k === 'buckets' || k === 'bands') {
+      list(ours[k], rv);
+      continue;
+    }
+    if (k === 'zone_src') {
+      if (rv !== '') eq(ours.zoneSrc, rv, at);
+      else expect(ours.zoneSrc, at).toBeUndefined();
+      continue;
+    }
     // Multipart requests keep their fields under body.
     const key = camel(k);
-    const holder = key in ours ? ours : (ours.body as Record<string, unknown>) ?? ours;
+    const holder = key in ours ? ours : ((ours.body as Record<string, unknown>) ?? ours);
     if (k === 'flags' || !(key in holder)) {
-      if (k === 'flags' && 'flags' in ours) { eq(ours.flags, rv, at); continue; }
+      if (k === 'flags' && 'flags' in ours) {
+        eq(ours.flags, rv, at);
+        continue;
+      }
     }
-    if (k === 'data' && typeof rv === 'string') { eq(holder[key], rv, at); continue; }
-    if (rv && typeof rv === 'object' && !Array.isArray(rv)) { sub(holder[key], rv); continue; }
-    if (Array.isArray(rv) && rv.length && typeof rv[0] === 'object') { list(holder[key], rv); continue; }
+    if (k === 'data' && typeof rv === 'string') {
+      eq(holder[key], rv, at);
+      continue;
+    }
+    if (rv && typeof rv === 'object' && !Array.isArray(rv)) {
+      sub(holder[key], rv);
+      continue;
+    }
+    if (Array.isArray(rv) && rv.length && typeof rv[0] === 'object') {
+      list(holder[key], rv);
+      continue;
+    }
     expect(key in holder, `${at} missing in decode`).toBe(true);
     eq(holder[key], rv, at);
   }
@@ -162,10 +255,15 @@ function checkLearnSpecs(ours: Record<string, unknown>[], ryu: unknown[], at: st
     expect(o.kind, at).toBe(name.replace('NXFlowSpec', '').toLowerCase());
     eq(o.nBits, r.n_bits, at);
     const src = o.src as { field?: string; ofs?: number; value?: Buffer };
-    if (Array.isArray(r.src)) { eq(src.field, FIELD_NAMES[r.src[0]] ?? r.src[0], at); eq(src.ofs, r.src[1], at); }
-    else eq(BigInt(`0x${src.value!.toString('hex') || '0'}`), r.src, at);
+    if (Array.isArray(r.src)) {
+      eq(src.field, FIELD_NAMES[r.src[0]] ?? r.src[0], at);
+      eq(src.ofs, r.src[1], at);
+    } else eq(BigInt(`0x${src.value!.toString('hex') || '0'}`), r.src, at);
     const dst = o.dst as { field: string; ofs: number } | undefined;
-    if (Array.isArray(r.dst)) { eq(dst!.field, FIELD_NAMES[r.dst[0]] ?? r.dst[0], at); eq(dst!.ofs, r.dst[1], at); }
+    if (Array.isArray(r.dst)) {
+      eq(dst!.field, FIELD_NAMES[r.dst[0]] ?? r.dst[0], at);
+      eq(dst!.ofs, r.dst[1], at);
+    }
   });
 }
 
@@ -177,7 +275,11 @@ describe('Ryu OpenFlow 1.3 vectors', () => {
       const msg = decodeMessage(bytes);
       expect(encodeMessage(msg).toString('hex')).toBe(bytes.toString('hex'));
       let json: unknown;
-      try { json = JSON.parse(readFileSync(`${DIR}${f}.json`, 'utf8')); } catch { return; }
+      try {
+        json = JSON.parse(readFileSync(`${DIR}${f}.json`, 'utf8'));
+      } catch {
+        return;
+      }
       check(msg as unknown as Record<string, unknown>, json, f);
     });
   }

@@ -5,8 +5,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { decodeMessage, encodeMessage, encodeMessages, flowMod, OfpEncodeError, type FlowStats,
-  type OfMessage } from '../../src/openflow/index.js';
+import {
+  decodeMessage,
+  encodeMessage,
+  encodeMessages,
+  flowMod,
+  OfpEncodeError,
+  type FlowStats,
+  type OfMessage,
+} from '../../src/openflow/index.js';
 
 const ok = flowMod({ tableId: 1, priority: 100, match: [{ field: 'in_port', value: 1 }], instructions: [] });
 
@@ -26,7 +33,10 @@ describe('encode failures are one typed error', () => {
     ['table id 300', { ...ok, tableId: 300 }],
     ['unknown match field', { ...ok, match: [{ field: 'no_such_field', value: 1 } as never] }],
     ['unknown action', { ...ok, instructions: [{ type: 'apply_actions', actions: [{ type: 'no_such_action' } as never] }] }],
-    ['unknown reserved port', { ...ok, instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 'nowhere' as never }] }] }],
+    [
+      'unknown reserved port',
+      { ...ok, instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 'nowhere' as never }] }] },
+    ],
     ['cookie out of range', { ...ok, cookie: 1n << 64n }],
     ['unknown flow_mod command', { ...ok, command: 'frobnicate' as never }],
     ['unknown message type', { type: 'NO_SUCH', xid: 0 } as never],
@@ -51,8 +61,17 @@ describe('encode failures are one typed error', () => {
 
 describe('pad bytes are ignored on decode', () => {
   const flow: FlowStats = {
-    tableId: 10, durationSec: 1, durationNsec: 2, priority: 100, idleTimeout: 0, hardTimeout: 0, flags: 0, cookie: 7n,
-    packetCount: 0n, byteCount: 0n, match: [{ field: 'in_port', value: 5 }],
+    tableId: 10,
+    durationSec: 1,
+    durationNsec: 2,
+    priority: 100,
+    idleTimeout: 0,
+    hardTimeout: 0,
+    flags: 0,
+    cookie: 7n,
+    packetCount: 0n,
+    byteCount: 0n,
+    match: [{ field: 'in_port', value: 5 }],
     instructions: [{ type: 'goto_table', tableId: 20 }],
   };
   const reply: OfMessage = { type: 'MULTIPART_REPLY', xid: 9, flags: 0, body: { kind: 'flow', flows: [flow] } };

@@ -10,7 +10,17 @@ const u64 = (v: bigint | number): string => {
 
 describe('writeU64', () => {
   it('writes bigints exactly across the 32-bit, 53-bit and 64-bit edges', () => {
-    for (const v of [0n, 1n, 0x1234n, 0xffffffffn, 0x100000000n, (1n << 53n) - 1n, (1n << 53n) + 1n, 0xfedcba9876543210n, (1n << 64n) - 1n]) {
+    for (const v of [
+      0n,
+      1n,
+      0x1234n,
+      0xffffffffn,
+      0x100000000n,
+      (1n << 53n) - 1n,
+      (1n << 53n) + 1n,
+      0xfedcba9876543210n,
+      (1n << 64n) - 1n,
+    ]) {
       expect(u64(v)).toBe(v.toString(16).padStart(16, '0'));
     }
   });

@@ -1,14 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  NamedUuid,
-  Uuid,
-  decodeValue,
-  encodeValue,
-  mapGet,
-  optional,
-  stringMap,
-  valueEquals,
-} from '../../src/ovsdb/datum.js';
+import { NamedUuid, Uuid, decodeValue, encodeValue, mapGet, optional, stringMap, valueEquals } from '../../src/ovsdb/datum.js';
 import { OvsdbError } from '../../src/ovsdb/errors.js';
 import { decodeDatum, defaultDatum, encodeDatum, parseSchema } from '../../src/ovsdb/schema.js';
 import { encodeOperation } from '../../src/ovsdb/operations.js';
@@ -88,7 +79,11 @@ describe('ovsdb datums', () => {
     expect(encodeDatum([new NamedUuid('p')], col('Bridge', 'ports'), 'x')).toEqual(['set', [['named-uuid', 'p']]]);
     expect(encodeDatum(5, col('Interface', 'ofport'), 'x')).toBe(5);
     expect(
-      encodeOperation({ op: 'mutate', table: 'Bridge', where: [['name', '==', 'br']], mutations: [['other_config', 'delete', ['k']]] }, vswitch, 0),
+      encodeOperation(
+        { op: 'mutate', table: 'Bridge', where: [['name', '==', 'br']], mutations: [['other_config', 'delete', ['k']]] },
+        vswitch,
+        0,
+      ),
     ).toEqual({ op: 'mutate', table: 'Bridge', where: [['name', '==', 'br']], mutations: [['other_config', 'delete', ['set', ['k']]]] });
   });
 });

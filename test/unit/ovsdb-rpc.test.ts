@@ -71,7 +71,10 @@ describe('ovsdb JSON-RPC session', () => {
     const peer = await fakeServer((m, s) => {
       if (m.method === 'echo') s.write(JSON.stringify({ result: m.params, error: null, id: m.id }));
       if (m.method === 'list_dbs') {
-        const b = Buffer.from(JSON.stringify({ result: ['x}', 'ü"{'], error: null, id: m.id }) + JSON.stringify({ method: 'update2', params: ['m', {}], id: null }));
+        const b = Buffer.from(
+          JSON.stringify({ result: ['x}', 'ü"{'], error: null, id: m.id }) +
+            JSON.stringify({ method: 'update2', params: ['m', {}], id: null }),
+        );
         let i = 0;
         const next = () => {
           if (i < b.length) s.write(b.subarray(i, ++i), next);
@@ -98,7 +101,12 @@ describe('ovsdb JSON-RPC session', () => {
     mute = false;
     await new Promise((r) => c.once('reconnected', r));
     expect(await c.listDbs()).toEqual(['A', 'B{}"']);
-    expect(peer.received.some((m) => (m as { method?: string; params?: unknown[] }).method === 'echo' && (m as { params: unknown[] }).params[0] === 'wyvern-probe')).toBe(true);
+    expect(
+      peer.received.some(
+        (m) =>
+          (m as { method?: string; params?: unknown[] }).method === 'echo' && (m as { params: unknown[] }).params[0] === 'wyvern-probe',
+      ),
+    ).toBe(true);
     await c.close();
   });
 
@@ -135,7 +143,8 @@ describe('ovsdb JSON-RPC session', () => {
   it('maps a JSON-RPC error to OvsdbError(rpc) with error and details', async () => {
     const peer = await fakeServer((m, s) => {
       if (m.method === 'echo') polite(m, s);
-      if (m.method === 'get_schema') s.write(JSON.stringify({ result: null, error: { error: 'unknown database', details: 'no db X' }, id: m.id }));
+      if (m.method === 'get_schema')
+        s.write(JSON.stringify({ result: null, error: { error: 'unknown database', details: 'no db X' }, id: m.id }));
     });
     const c = await OvsdbClient.connect(peer.endpoint, { reconnect: false });
     await expect(c.getSchema('X')).rejects.toMatchObject({ code: 'rpc', extra: { error: 'unknown database', details: 'no db X' } });

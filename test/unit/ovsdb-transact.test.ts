@@ -65,7 +65,16 @@ describe('ovsdb transact against a real ovsdb-server', () => {
       {
         op: 'insert',
         table: 'Parent',
-        row: { name: 'p1', count: 1, ratio: 0.5, flag: true, tags: ['a', 'b'], opts: { x: '1' }, kids: [new NamedUuid('kid')], colour: 'red' },
+        row: {
+          name: 'p1',
+          count: 1,
+          ratio: 0.5,
+          flag: true,
+          tags: ['a', 'b'],
+          opts: { x: '1' },
+          kids: [new NamedUuid('kid')],
+          colour: 'red',
+        },
       },
     ]);
     expect(r[0]!.uuid).toBeInstanceOf(Uuid);
@@ -91,7 +100,17 @@ describe('ovsdb transact against a real ovsdb-server', () => {
   });
 
   it('select with columns and conditions', async () => {
-    const [s] = await c.transact(DB, [{ op: 'select', table: 'Parent', where: [['tags', 'includes', ['a']], ['count', '>=', 1]], columns: ['name', 'count'] }]);
+    const [s] = await c.transact(DB, [
+      {
+        op: 'select',
+        table: 'Parent',
+        where: [
+          ['tags', 'includes', ['a']],
+          ['count', '>=', 1],
+        ],
+        columns: ['name', 'count'],
+      },
+    ]);
     expect(s!.rows).toEqual([{ name: 'p1', count: 1 }]);
   });
 
@@ -119,11 +138,18 @@ describe('ovsdb transact against a real ovsdb-server', () => {
     expect(optional(row.opt)).toBe(7);
     expect(row.count).toBe(42);
     expect([...(row.tags as string[])].sort()).toEqual(['b', 'c']);
-    expect(row.opts).toEqual(new Map([['x', '2'], ['y', '3']]));
+    expect(row.opts).toEqual(
+      new Map([
+        ['x', '2'],
+        ['y', '3'],
+      ]),
+    );
   });
 
   it('wait succeeds when rows match and times out when they do not', async () => {
-    await c.transact(DB, [{ op: 'wait', table: 'Parent', where: [['name', '==', 'p1']], columns: ['count'], until: '==', rows: [{ count: 42 }], timeout: 0 }]);
+    await c.transact(DB, [
+      { op: 'wait', table: 'Parent', where: [['name', '==', 'p1']], columns: ['count'], until: '==', rows: [{ count: 42 }], timeout: 0 },
+    ]);
     const e = await txError(
       c.transact(DB, [
         { op: 'comment', comment: 'first op' },
@@ -138,7 +164,9 @@ describe('ovsdb transact against a real ovsdb-server', () => {
 
   it('a blocked wait can be cancelled', async () => {
     const ac = new AbortController();
-    const p = c.transact(DB, [{ op: 'wait', table: 'Parent', where: [], columns: ['name'], until: '==', rows: [], timeout: 60_000 }], { signal: ac.signal });
+    const p = c.transact(DB, [{ op: 'wait', table: 'Parent', where: [], columns: ['name'], until: '==', rows: [], timeout: 60_000 }], {
+      signal: ac.signal,
+    });
     setTimeout(() => ac.abort(), 100);
     const e = await txError(p);
     expect(e.message).toMatch(/cancel/);
@@ -188,14 +216,21 @@ describe('ovsdb transact against a real ovsdb-server', () => {
 
   it('commit-time errors (after the last op) are reported too', async () => {
     const e = await txError(
-      c.transact(DB, [{ op: 'insert', table: 'Parent', row: { name: 'dangling', kids: [new Uuid('550e8400-e29b-41d4-a716-446655440000')] } }]),
+      c.transact(DB, [
+        { op: 'insert', table: 'Parent', row: { name: 'dangling', kids: [new Uuid('550e8400-e29b-41d4-a716-446655440000')] } },
+      ]),
     );
     expect(e.extra.error).toBe('referential integrity violation');
     expect(e.extra.opIndex).toBe(1); // one past the ops: the commit itself
   });
 
   it('schema violations are refused before sending', async () => {
-    const e = await txError(c.transact(DB, [{ op: 'comment', comment: 'ok' }, { op: 'insert', table: 'Parent', row: { colour: 'blue' } }]));
+    const e = await txError(
+      c.transact(DB, [
+        { op: 'comment', comment: 'ok' },
+        { op: 'insert', table: 'Parent', row: { colour: 'blue' } },
+      ]),
+    );
     expect(e.code).toBe('schema');
     expect(e.extra.opIndex).toBe(1);
     const e2 = await txError(c.transact(DB, [{ op: 'update', table: 'Parent', where: [], row: { count: 1.5 } }]));

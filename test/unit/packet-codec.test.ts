@@ -36,7 +36,12 @@ function icmpEcho(opts: { ttl?: number; data?: Buffer; dst?: string; ethDst?: st
   const data = opts.data ?? Buffer.from('abcdefgh0123456789');
   const b = Buffer.alloc(14 + 20 + 8 + data.length);
   const ip = writeEthernet(b, 0, opts.ethDst ?? B, A, ETHERTYPE_IPV4);
-  const off = writeIpv4Header(b, ip, { src: '10.1.0.5', dst: opts.dst ?? '10.2.0.7', protocol: IPPROTO_ICMP, ttl: opts.ttl ?? 64, id: 77 }, 8 + data.length);
+  const off = writeIpv4Header(
+    b,
+    ip,
+    { src: '10.1.0.5', dst: opts.dst ?? '10.2.0.7', protocol: IPPROTO_ICMP, ttl: opts.ttl ?? 64, id: 77 },
+    8 + data.length,
+  );
   if (opts.frag) {
     b.writeUInt16BE(opts.frag, ip + 6);
     b.writeUInt16BE(0, ip + 10);
@@ -114,7 +119,19 @@ describe('IPv4', () => {
   it('reports header fields, checksum, options length and fragment flags', () => {
     const f = icmpEcho();
     const p = parseFrame(f);
-    expect(p.ipv4).toMatchObject({ headerLength: 20, optionsLength: 0, ttl: 64, protocol: 1, src: '10.1.0.5', dst: '10.2.0.7', id: 77, checksumValid: true, df: false, mf: false, fragmentOffset: 0 });
+    expect(p.ipv4).toMatchObject({
+      headerLength: 20,
+      optionsLength: 0,
+      ttl: 64,
+      protocol: 1,
+      src: '10.1.0.5',
+      dst: '10.2.0.7',
+      id: 77,
+      checksumValid: true,
+      df: false,
+      mf: false,
+      fragmentOffset: 0,
+    });
     const bad = Buffer.from(f);
     bad[14 + 8] = 1; // TTL changed without fixing the checksum
     expect(parseFrame(bad).ipv4!.checksumValid).toBe(false);
@@ -187,14 +204,31 @@ describe('ICMP builders', () => {
 
 describe('UDP / TCP', () => {
   it('UDP checksum with pseudo-header; 0 means none; corruption detected', () => {
-    const f = buildUdpIpv4Frame({ srcMac: A, dstMac: B, src: '10.0.0.1', dst: '10.0.0.2', srcPort: 5000, dstPort: 53, payload: Buffer.from('hello world!') });
+    const f = buildUdpIpv4Frame({
+      srcMac: A,
+      dstMac: B,
+      src: '10.0.0.1',
+      dst: '10.0.0.2',
+      srcPort: 5000,
+      dstPort: 53,
+      payload: Buffer.from('hello world!'),
+    });
     const p = parseFrame(f);
     expect(p.udp).toMatchObject({ srcPort: 5000, dstPort: 53, length: 20 });
     expect(udpChecksumValid(f, p.ipv4!, p.udp!)).toBe(true);
     const bad = Buffer.from(f);
     bad[14 + 20 + 8] ^= 1;
     expect(udpChecksumValid(bad, p.ipv4!, p.udp!)).toBe(false);
-    const none = buildUdpIpv4Frame({ srcMac: A, dstMac: B, src: '10.0.0.1', dst: '10.0.0.2', srcPort: 1, dstPort: 2, payload: Buffer.alloc(3), checksum: false });
+    const none = buildUdpIpv4Frame({
+      srcMac: A,
+      dstMac: B,
+      src: '10.0.0.1',
+      dst: '10.0.0.2',
+      srcPort: 1,
+      dstPort: 2,
+      payload: Buffer.alloc(3),
+      checksum: false,
+    });
     const q = parseFrame(none);
     expect(q.udp!.checksum).toBe(0);
     expect(udpChecksumValid(none, q.ipv4!, q.udp!)).toBe(true);
@@ -232,7 +266,17 @@ describe('DHCP options', () => {
 
   it('long options are split into ≤255-byte instances and concatenated back (RFC 3396)', () => {
     const long = Buffer.alloc(600, 7);
-    const built = buildDhcp({ op: 2, xid: 1, chaddr: A, options: [[53, optU8(2)], [OPT.dns, long.subarray(0, 8)], [224, long]], maxLength: 1400 });
+    const built = buildDhcp({
+      op: 2,
+      xid: 1,
+      chaddr: A,
+      options: [
+        [53, optU8(2)],
+        [OPT.dns, long.subarray(0, 8)],
+        [224, long],
+      ],
+      maxLength: 1400,
+    });
     const b = built.payload;
     const frame = buildUdpIpv4Frame({ srcMac: A, dstMac: B, src: '1.1.1.1', dst: '2.2.2.2', srcPort: 67, dstPort: 68, payload: b });
     const d = parseFrame(frame).dhcp!;
@@ -256,7 +300,15 @@ describe('DHCP options', () => {
     expect(built.payload.length).toBeLessThanOrEqual(548);
     expect(built.dropped).toEqual([]);
     expect(buildDhcp({ op: 2, xid: 9, chaddr: A, options: [...opts, [211, Buffer.alloc(40)]] }).dropped).toEqual([211]);
-    const frame = buildUdpIpv4Frame({ srcMac: A, dstMac: B, src: '1.1.1.1', dst: '2.2.2.2', srcPort: 67, dstPort: 68, payload: built.payload });
+    const frame = buildUdpIpv4Frame({
+      srcMac: A,
+      dstMac: B,
+      src: '1.1.1.1',
+      dst: '2.2.2.2',
+      srcPort: 67,
+      dstPort: 68,
+      payload: built.payload,
+    });
     const d = parseFrame(frame).dhcp!;
     expect(d.overload).toBe(3);
     expect(d.sname).toBe('');
@@ -266,7 +318,15 @@ describe('DHCP options', () => {
   });
 
   it('bad cookie, option running past the end, bad 52/53 lengths → dhcpError (not thrown), with offsets', () => {
-    const ok = buildUdpIpv4Frame({ srcMac: A, dstMac: B, src: '0.0.0.0', dst: '255.255.255.255', srcPort: 68, dstPort: 67, payload: buildDhcp({ op: 1, xid: 1, chaddr: A, options: [[53, optU8(1)]] }).payload });
+    const ok = buildUdpIpv4Frame({
+      srcMac: A,
+      dstMac: B,
+      src: '0.0.0.0',
+      dst: '255.255.255.255',
+      srcPort: 68,
+      dstPort: 67,
+      payload: buildDhcp({ op: 1, xid: 1, chaddr: A, options: [[53, optU8(1)]] }).payload,
+    });
     const base = 14 + 20 + 8;
     const dhcpErr = (b: Buffer, code: string, offset: number): void => {
       const f = parseFrame(b);
@@ -287,7 +347,15 @@ describe('DHCP options', () => {
     const ov = Buffer.from(ok);
     ov.write('340109ff', base + 243, 'hex');
     dhcpErr(ov, 'bad_option', base + 240);
-    const short = buildUdpIpv4Frame({ srcMac: A, dstMac: B, src: '0.0.0.0', dst: '255.255.255.255', srcPort: 68, dstPort: 67, payload: Buffer.alloc(100) });
+    const short = buildUdpIpv4Frame({
+      srcMac: A,
+      dstMac: B,
+      src: '0.0.0.0',
+      dst: '255.255.255.255',
+      srcPort: 68,
+      dstPort: 67,
+      payload: Buffer.alloc(100),
+    });
     dhcpErr(short, 'truncated', base);
     // L3 truncation still throws
     expect(tryParseFrame(ok.subarray(0, base + 200))).toBeInstanceOf(PacketError);

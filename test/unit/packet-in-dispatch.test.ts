@@ -16,7 +16,15 @@ import { silentLogger } from '../../src/util/log.js';
 import { TopologyView } from '../../src/view/index.js';
 
 const tables = new PipelineTables(loadPipeline());
-const frame = buildUdpIpv4Frame({ srcMac: '02:00:00:00:00:01', dstMac: 'ff:ff:ff:ff:ff:ff', src: '0.0.0.0', dst: '255.255.255.255', srcPort: 68, dstPort: 67, payload: Buffer.from('x') });
+const frame = buildUdpIpv4Frame({
+  srcMac: '02:00:00:00:00:01',
+  dstMac: 'ff:ff:ff:ff:ff:ff',
+  src: '0.0.0.0',
+  dst: '255.255.255.255',
+  srcPort: 68,
+  dstPort: 67,
+  payload: Buffer.from('x'),
+});
 
 /** The shipped apps, with every handler replaced by one that records what it was given. */
 function recordingApps(seen: { app: string; pin: PacketIn }[]): App[] {
@@ -24,7 +32,9 @@ function recordingApps(seen: { app: string; pin: PacketIn }[]): App[] {
     ...app,
     create: (ctx: AppContext) => {
       const real = app.create(ctx);
-      const packetIn = Object.fromEntries(Object.keys(real.packetIn ?? {}).map((op) => [op, (pin: PacketIn) => (seen.push({ app: app.name, pin }), { messages: [] })]));
+      const packetIn = Object.fromEntries(
+        Object.keys(real.packetIn ?? {}).map((op) => [op, (pin: PacketIn) => (seen.push({ app: app.name, pin }), { messages: [] })]),
+      );
       return { ...real, packetIn };
     },
   }));
@@ -33,7 +43,12 @@ function recordingApps(seen: { app: string; pin: PacketIn }[]): App[] {
 function dispatcher(seen: { app: string; pin: PacketIn }[], limits = { rate: 1000, burst: 1000 }) {
   const view = new TopologyView('hv1', 'vxlan');
   const apps = loadApps(tables, recordingApps(seen), (app) => ({
-    view, tables: tables.forApp(app.name), logger: silentLogger, config: { encaps: ['vxlan'] }, now: () => 0, sendDirect: () => undefined,
+    view,
+    tables: tables.forApp(app.name),
+    logger: silentLogger,
+    config: { encaps: ['vxlan'] },
+    now: () => 0,
+    sendDirect: () => undefined,
   }));
   return new PacketInDispatcher(tables, apps.routes, silentLogger, limits);
 }
@@ -41,8 +56,17 @@ function dispatcher(seen: { app: string; pin: PacketIn }[], limits = { rate: 100
 /** A PACKET_IN as OVS sends it for a flow whose controller action carries `userdata`, through encode/decode. */
 function packetIn2(userdata: Buffer | undefined, inPort = 3, table = 'dhcp'): OfMessage {
   const msg: OfMessage = {
-    type: 'NX_PACKET_IN2', xid: 0, packet: frame, tableId: tables.id(table), cookie: 0n, reason: 1,
-    match: [{ field: 'in_port', value: inPort }, { field: 'metadata', value: 7n }], ...(userdata ? { userdata } : {}),
+    type: 'NX_PACKET_IN2',
+    xid: 0,
+    packet: frame,
+    tableId: tables.id(table),
+    cookie: 0n,
+    reason: 1,
+    match: [
+      { field: 'in_port', value: inPort },
+      { field: 'metadata', value: 7n },
+    ],
+    ...(userdata ? { userdata } : {}),
   };
   return decodeMessage(encodeMessage(msg));
 }
@@ -77,7 +101,19 @@ describe('packet-in dispatch by opcode', () => {
     expect(d.handle(packetIn2(Buffer.from([0x7f, 0x7f])))).toBeUndefined();
     expect(d.handle(packetIn2(Buffer.from([1])))).toBeUndefined();
     expect(d.handle(packetIn2(undefined))).toBeUndefined();
-    expect(d.handle({ type: 'PACKET_IN', xid: 0, bufferId: 0xffffffff, totalLen: frame.length, reason: 1, tableId: 20, cookie: 0n, match: [{ field: 'in_port', value: 3 }], data: frame })).toBeUndefined();
+    expect(
+      d.handle({
+        type: 'PACKET_IN',
+        xid: 0,
+        bufferId: 0xffffffff,
+        totalLen: frame.length,
+        reason: 1,
+        tableId: 20,
+        cookie: 0n,
+        match: [{ field: 'in_port', value: 3 }],
+        data: frame,
+      }),
+    ).toBeUndefined();
     expect(seen).toEqual([]);
     expect(d.stats).toMatchObject({ received: 4, handled: 0, unknownOpcode: 4 });
   });

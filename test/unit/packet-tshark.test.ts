@@ -36,7 +36,12 @@ describe('tshark oracle: ARP, ICMP, UDP builders', () => {
     const req = buildArpRequest(VM, '10.1.0.5', '10.1.0.1');
     const rep = buildArpReply({ srcMac: RTR, srcIp: '10.1.0.1', dstMac: VM, dstIp: '10.1.0.5' });
     const [a, b] = dissect([req, rep]);
-    expect(a!.arp).toMatchObject({ 'arp.opcode': '1', 'arp.src.hw_mac': VM, 'arp.src.proto_ipv4': '10.1.0.5', 'arp.dst.proto_ipv4': '10.1.0.1' });
+    expect(a!.arp).toMatchObject({
+      'arp.opcode': '1',
+      'arp.src.hw_mac': VM,
+      'arp.src.proto_ipv4': '10.1.0.5',
+      'arp.dst.proto_ipv4': '10.1.0.1',
+    });
     expect(a!.eth['eth.dst']).toBe('ff:ff:ff:ff:ff:ff');
     expect(b!.arp).toMatchObject({
       'arp.opcode': '2',
@@ -54,13 +59,28 @@ describe('tshark oracle: ARP, ICMP, UDP builders', () => {
     for (const l of dissect([r1, r2])) {
       expect(l.ip['ip.checksum.status']).toBe('1');
       expect(l.ip).toMatchObject({ 'ip.src': '10.1.0.1', 'ip.dst': '10.1.0.5', 'ip.proto': '1' });
-      expect(l.icmp).toMatchObject({ 'icmp.type': '0', 'icmp.code': '0', 'icmp.checksum.status': '1', 'icmp.ident': '48879', 'icmp.seq': '3' });
+      expect(l.icmp).toMatchObject({
+        'icmp.type': '0',
+        'icmp.code': '0',
+        'icmp.checksum.status': '1',
+        'icmp.ident': '48879',
+        'icmp.seq': '3',
+      });
     }
     expect(dissect([r2])[0]!.vlan['vlan.id']).toBe('7');
   });
 
   it('time exceeded and unreachable quote the original header + 8 bytes, checksums good', () => {
-    const probe = buildUdpIpv4Frame({ srcMac: VM, dstMac: RTR, src: '10.1.0.5', dst: '10.2.0.9', srcPort: 4444, dstPort: 33434, payload: Buffer.from('traceroute-probe-payload'), ttl: 1 });
+    const probe = buildUdpIpv4Frame({
+      srcMac: VM,
+      dstMac: RTR,
+      src: '10.1.0.5',
+      dst: '10.2.0.9',
+      srcPort: 4444,
+      dstPort: 33434,
+      payload: Buffer.from('traceroute-probe-payload'),
+      ttl: 1,
+    });
     const te = buildIcmpError(11, 0, probe, RTR, '10.1.0.1')!;
     const un = buildIcmpError(3, 1, probe, RTR, '10.1.0.1')!;
     const fn = buildIcmpError(3, 4, probe, RTR, '10.1.0.1', { nextHopMtu: 1450 })!;
@@ -77,8 +97,27 @@ describe('tshark oracle: ARP, ICMP, UDP builders', () => {
 
   it('UDP frame: IP and UDP checksums good (incl. a payload whose checksum folds to 0)', () => {
     const frames = [
-      buildUdpIpv4Frame({ srcMac: VM, dstMac: RTR, src: '10.1.0.5', dst: '10.2.0.9', srcPort: 5353, dstPort: 53, payload: Buffer.from('abc') }),
-      buildUdpIpv4Frame({ srcMac: VM, dstMac: RTR, src: '192.168.1.1', dst: '192.168.1.2', srcPort: 1, dstPort: 2, payload: Buffer.alloc(301, 0xff), ttl: 3, df: true, id: 999 }),
+      buildUdpIpv4Frame({
+        srcMac: VM,
+        dstMac: RTR,
+        src: '10.1.0.5',
+        dst: '10.2.0.9',
+        srcPort: 5353,
+        dstPort: 53,
+        payload: Buffer.from('abc'),
+      }),
+      buildUdpIpv4Frame({
+        srcMac: VM,
+        dstMac: RTR,
+        src: '192.168.1.1',
+        dst: '192.168.1.2',
+        srcPort: 1,
+        dstPort: 2,
+        payload: Buffer.alloc(301, 0xff),
+        ttl: 3,
+        df: true,
+        id: 999,
+      }),
     ];
     for (const l of dissect(frames)) {
       expect(l.ip['ip.checksum.status']).toBe('1');

@@ -23,7 +23,9 @@ describe('register and opcode declarations', () => {
   });
 
   it('refuses registers that share bits, also through an xreg covering two regs', () => {
-    expect(() => parse('registers: {a: {field: reg1, bits: 32}, b: {field: reg1, bits: 8, offset: 24}}')).toThrow(/a and b overlap in reg1/);
+    expect(() => parse('registers: {a: {field: reg1, bits: 32}, b: {field: reg1, bits: 8, offset: 24}}')).toThrow(
+      /a and b overlap in reg1/,
+    );
     expect(() => parse('registers: {a: {field: xreg0, bits: 64}, b: {field: reg1, bits: 1}}')).toThrow(/overlap in reg1/);
     // Disjoint halves of one field are fine (but not addressable by reg() until code needs masks).
     const p = parse('registers: {a: {field: reg1, bits: 16}, b: {field: reg1, bits: 16, offset: 16}}');
@@ -43,7 +45,11 @@ describe('register and opcode declarations', () => {
   });
 
   it('a flag in a 64-bit register or at an offset is masked where it really sits', () => {
-    const p = new PipelineTables(parse('registers: {a: {field: reg2, bits: 8, offset: 8, flags: {f: {bit: 2}}}, m: {field: metadata, bits: 64, flags: {g: {bit: 40}}}}'));
+    const p = new PipelineTables(
+      parse(
+        'registers: {a: {field: reg2, bits: 8, offset: 8, flags: {f: {bit: 2}}}, m: {field: metadata, bits: 64, flags: {g: {bit: 40}}}}',
+      ),
+    );
     expect(p.flag('f')).toEqual({ field: 'reg2', mask: 0x400 });
     expect(p.flag('g')).toEqual({ field: 'metadata', mask: 1n << 40n });
   });
@@ -57,7 +63,9 @@ packet_in_opcodes: {x_miss: {id: 9, owner: x}, y_miss: {id: 10, owner: y}}
     expect(() => parsePipeline(doc(''))).toThrow(/miss_opcode must name an opcode of x/);
     expect(() => parsePipeline(doc(', miss_opcode: y_miss'))).toThrow(/miss_opcode/);
     const [miss] = new PipelineTables(parsePipeline(doc(', miss_opcode: x_miss'))).missFlows();
-    expect(miss!.instructions).toEqual([{ type: 'apply_actions', actions: [{ type: 'controller', maxLen: 0xffff, v2: true, userdata: Buffer.from([0, 9]) }] }]);
+    expect(miss!.instructions).toEqual([
+      { type: 'apply_actions', actions: [{ type: 'controller', maxLen: 0xffff, v2: true, userdata: Buffer.from([0, 9]) }] },
+    ]);
   });
 
   it('refuses opcodes with clashing or out-of-range ids, or an owner without a cookie id', () => {

@@ -57,16 +57,33 @@ describe('the guard checks more than matches and gotos', () => {
 
   it('set-field targets: only the fields the table declares in sets (write_metadata writes metadata)', () => {
     expect(t.def('l2_lookup').sets).toEqual(['reg7', 'tun_id', 'tun_ipv4_dst']);
-    expect(rule(() => lookup.flow({ priority: 100, match: [mac], actions: [{ type: 'set_field', field: 'reg7', value: 3 }], object: 1 }))).toBe('accepted');
-    expect(rule(() => lookup.flow({ priority: 100, match: [mac], actions: [{ type: 'set_field', field: 'reg6', value: 3 }], object: 1 }))).toBe('set_field');
-    expect(rule(() => lookup.flow({ priority: 100, match: [mac], actions: [{ type: 'reg_move', src: 'reg6', dst: 'reg5', nBits: 32, srcOfs: 0, dstOfs: 0 }], object: 1 }))).toBe('set_field');
-    expect(rule(() => lookup.flow({ priority: 100, match: [mac], writeMetadata: { value: 1n, mask: 0xffn }, object: 1 }))).toBe('set_field');
+    expect(
+      rule(() => lookup.flow({ priority: 100, match: [mac], actions: [{ type: 'set_field', field: 'reg7', value: 3 }], object: 1 })),
+    ).toBe('accepted');
+    expect(
+      rule(() => lookup.flow({ priority: 100, match: [mac], actions: [{ type: 'set_field', field: 'reg6', value: 3 }], object: 1 })),
+    ).toBe('set_field');
+    expect(
+      rule(() =>
+        lookup.flow({
+          priority: 100,
+          match: [mac],
+          actions: [{ type: 'reg_move', src: 'reg6', dst: 'reg5', nBits: 32, srcOfs: 0, dstOfs: 0 }],
+          object: 1,
+        }),
+      ),
+    ).toBe('set_field');
+    expect(rule(() => lookup.flow({ priority: 100, match: [mac], writeMetadata: { value: 1n, mask: 0xffn }, object: 1 }))).toBe(
+      'set_field',
+    );
     // l3_router moves packets between networks: it may write metadata.
     const l3 = t.forApp('l3').table('l3_router');
-    expect(rule(() => l3.flow({ priority: 2000, match: [], writeMetadata: { value: 1n, mask: 0xffn }, goto: 'l2_lookup', object: 1 }))).toBe('accepted');
+    expect(
+      rule(() => l3.flow({ priority: 2000, match: [], writeMetadata: { value: 1n, mask: 0xffn }, goto: 'l2_lookup', object: 1 })),
+    ).toBe('accepted');
   });
 
-  it('priority: 0..65535 and within one of the table\'s declared bands', () => {
+  it("priority: 0..65535 and within one of the table's declared bands", () => {
     expect(t.def('l3_router').bands.find((b) => b.name === 'static_route')).toEqual({ name: 'static_route', min: 1000, max: 1032 });
     expect(rule(() => lookup.flow({ priority: 70_000, match: [mac], object: 1 }))).toBe('priority');
     expect(rule(() => lookup.flow({ priority: -1, match: [mac], object: 1 }))).toBe('priority');
@@ -88,14 +105,24 @@ describe('the guard checks more than matches and gotos', () => {
     expect(rule(() => t.check({ ...ok, tableId: 200 }))).toBe('table');
     expect(rule(() => t.check({ ...ok, cookie: t.cookie('l3', 1) }))).toBe('owner');
     expect(rule(() => t.check({ ...ok, instructions: [{ type: 'goto_table', tableId: t.id('classifier') }] }))).toBe('goto');
-    expect(rule(() => t.check({ ...ok, instructions: [{ type: 'apply_actions', actions: [{ type: 'set_field', field: 'eth_src', value: '02:00:00:00:00:09' }] }] }))).toBe('set_field');
+    expect(
+      rule(() =>
+        t.check({
+          ...ok,
+          instructions: [{ type: 'apply_actions', actions: [{ type: 'set_field', field: 'eth_src', value: '02:00:00:00:00:09' }] }],
+        }),
+      ),
+    ).toBe('set_field');
   });
 
   it('the loader refuses bad bands', () => {
     const doc = (bands: string) => `tables:
   - {id: 0, name: a, owner: x, miss: drop, priorities: ${bands}}
 cookies: {apps: {x: 1, pipeline: 2}}`;
-    expect(parsePipeline(doc('{ one: 5, range: [10, 20] }')).tables[0]!.bands).toEqual([{ name: 'one', min: 5, max: 5 }, { name: 'range', min: 10, max: 20 }]);
+    expect(parsePipeline(doc('{ one: 5, range: [10, 20] }')).tables[0]!.bands).toEqual([
+      { name: 'one', min: 5, max: 5 },
+      { name: 'range', min: 10, max: 20 },
+    ]);
     for (const bad of ['{ z: 0 }', '{ r: [20, 10] }', '{ r: [1, 70000] }', '[1, 2]', '{ r: [1] }'])
       expect(() => parsePipeline(doc(bad)), bad).toThrow(/priorit/);
   });

@@ -129,7 +129,10 @@ describe('OfChannel reconnect delays', () => {
   });
 
   it('an explicit reconnect setting still wins', async () => {
-    const { ch, clock, dials } = awayChannel('unix:/nonexistent/br-int.mgmt', { watchSocket: false, reconnect: { minMs: 1_000, maxMs: 4_000 } });
+    const { ch, clock, dials } = awayChannel('unix:/nonexistent/br-int.mgmt', {
+      watchSocket: false,
+      reconnect: { minMs: 1_000, maxMs: 4_000 },
+    });
     ch.start();
     await settle();
     for (let i = 0; i < 6; i++) await clock.step();
@@ -140,7 +143,10 @@ describe('OfChannel reconnect delays', () => {
 describe('OfChannel wakes on the socket reappearing', () => {
   it('dials at once when the socket is created, without waiting out the backoff', async () => {
     const w = handWatch();
-    const { ch, clock, dials } = awayChannel('unix:/run/ovs/br-int.mgmt', { watchSocket: w.fn, reconnect: { minMs: 10_000, maxMs: 10_000 } });
+    const { ch, clock, dials } = awayChannel('unix:/run/ovs/br-int.mgmt', {
+      watchSocket: w.fn,
+      reconnect: { minMs: 10_000, maxMs: 10_000 },
+    });
     ch.start();
     await settle();
     expect(dials).toEqual([0]);

@@ -8,7 +8,12 @@ import { maskUrlsIn } from '../../src/util/mask.js';
 
 function capture(): { log: pino.Logger; text: () => string } {
   let out = '';
-  const sink = new Writable({ write(chunk, _enc, done) { out += chunk.toString(); done(); } });
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      out += chunk.toString();
+      done();
+    },
+  });
   return { log: pino(loggerOptions('debug', 'test'), sink), text: () => out };
 }
 
@@ -30,24 +35,31 @@ describe('maskUrl', () => {
   });
 
   it('masks URL credentials inside free text', () => {
-    expect(maskUrlsIn('connect to etcds://u:s3cret@h:1 failed; retry etcd://v:p@ss@x:2')).toBe('connect to etcds://u:***@h:1 failed; retry etcd://v:***@x:2');
+    expect(maskUrlsIn('connect to etcds://u:s3cret@h:1 failed; retry etcd://v:p@ss@x:2')).toBe(
+      'connect to etcds://u:***@h:1 failed; retry etcd://v:***@x:2',
+    );
   });
 });
 
 describe('store URL errors', () => {
-  it.each(['etcd://wyvern:s3cret@', 'etcd://wyvern:s3cret@host', 'etcd://wyvern:s3cret@host:99999', 'etcd://:s3cret@h:1', 'etcd://s3cret@h:1', 'etcx://wyvern:s3cret@h:1', 'etcd://wyvern:s3cret@h:1,,x'])(
-    '%s: the error names the problem, not the password',
-    (url) => {
-      let msg = '';
-      try {
-        parseStoreUrl(url);
-      } catch (e) {
-        msg = (e as Error).message;
-      }
-      expect(msg).toMatch(/invalid store URL/);
-      expect(msg).not.toContain('s3cret');
-    },
-  );
+  it.each([
+    'etcd://wyvern:s3cret@',
+    'etcd://wyvern:s3cret@host',
+    'etcd://wyvern:s3cret@host:99999',
+    'etcd://:s3cret@h:1',
+    'etcd://s3cret@h:1',
+    'etcx://wyvern:s3cret@h:1',
+    'etcd://wyvern:s3cret@h:1,,x',
+  ])('%s: the error names the problem, not the password', (url) => {
+    let msg = '';
+    try {
+      parseStoreUrl(url);
+    } catch (e) {
+      msg = (e as Error).message;
+    }
+    expect(msg).toMatch(/invalid store URL/);
+    expect(msg).not.toContain('s3cret');
+  });
 });
 
 describe('logger', () => {

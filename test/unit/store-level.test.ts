@@ -34,7 +34,15 @@ describe('level store persistence', () => {
     const dir = await tempDir();
     const a = await openStore(`level:${dir}`);
     const r1 = await a.put('/p/a', '1');
-    const r2 = (await a.txn([], [{ op: 'put', key: '/p/b', value: '2' }, { op: 'put', key: '/p/c', value: '3' }])).revision;
+    const r2 = (
+      await a.txn(
+        [],
+        [
+          { op: 'put', key: '/p/b', value: '2' },
+          { op: 'put', key: '/p/c', value: '3' },
+        ],
+      )
+    ).revision;
     await a.delete('/p/a');
     await a.close();
     const b = await openStore(`level:${dir}`);

@@ -25,7 +25,9 @@ const step = fc.record({ ops: fc.array(op, { minLength: 1, maxLength: 3 }), guar
 function valid(ops: TxnOp[]): boolean {
   const puts = ops.filter((o) => o.op === 'put').map((o) => (o as { key: string }).key);
   if (new Set(puts).size !== puts.length) return false;
-  return !ops.some((o) => (o.op === 'delete' ? puts.includes(o.key) : o.op === 'deletePrefix' ? puts.some((k) => k.startsWith(o.prefix)) : false));
+  return !ops.some((o) =>
+    o.op === 'delete' ? puts.includes(o.key) : o.op === 'deletePrefix' ? puts.some((k) => k.startsWith(o.prefix)) : false,
+  );
 }
 
 async function check(open: () => Promise<{ s: Store; done: () => Promise<void> }>): Promise<void> {

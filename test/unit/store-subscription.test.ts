@@ -5,7 +5,11 @@ import type { Store, WatchHandlers } from '../../src/store/types.js';
 
 const tick = (ms = 5): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const brief = (e: SubscriptionEvent): string =>
-  e.type === 'put' ? `put ${e.kv.key}=${e.kv.value}` : e.type === 'delete' ? `delete ${e.key}` : `${e.type} ${e.prefix} [${e.kvs.map((k) => k.key).join(',')}]`;
+  e.type === 'put'
+    ? `put ${e.kv.key}=${e.kv.value}`
+    : e.type === 'delete'
+      ? `delete ${e.key}`
+      : `${e.type} ${e.prefix} [${e.kvs.map((k) => k.key).join(',')}]`;
 
 describe('PrefixSubscription', () => {
   it('remove() during a pending add() emits nothing for that prefix', async () => {

@@ -86,12 +86,24 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
     it('read is a snapshot: concurrent writers never show half of a transaction', async () => {
       const p = P();
       // Writers move a token between two keys in one txn each; every read must see exactly one holder.
-      await s.txn([], [{ op: 'put', key: `${p}a`, value: '1' }, { op: 'put', key: `${p}b`, value: '0' }]);
+      await s.txn(
+        [],
+        [
+          { op: 'put', key: `${p}a`, value: '1' },
+          { op: 'put', key: `${p}b`, value: '0' },
+        ],
+      );
       let stop = false;
       const writer = (async () => {
         for (let i = 0; !stop && i < 200; i++) {
           const [a, b] = i % 2 ? ['1', '0'] : ['0', '1'];
-          await s.txn([], [{ op: 'put', key: `${p}a`, value: a }, { op: 'put', key: `${p}b`, value: b }]);
+          await s.txn(
+            [],
+            [
+              { op: 'put', key: `${p}a`, value: a },
+              { op: 'put', key: `${p}b`, value: b },
+            ],
+          );
         }
       })();
       for (let i = 0; i < 50; i++) {
@@ -117,7 +129,11 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
       const p = P();
       const create = await s.txn([{ key: `${p}k`, modRevision: 0 }], [{ op: 'put', key: `${p}k`, value: 'v1' }]);
       expect(create.succeeded).toBe(true);
-      const again = await s.txn([{ key: `${p}k`, modRevision: 0 }], [{ op: 'put', key: `${p}k`, value: 'nope' }], [{ op: 'put', key: `${p}lost`, value: 'x' }]);
+      const again = await s.txn(
+        [{ key: `${p}k`, modRevision: 0 }],
+        [{ op: 'put', key: `${p}k`, value: 'nope' }],
+        [{ op: 'put', key: `${p}lost`, value: 'x' }],
+      );
       expect(again.succeeded).toBe(false);
       expect((await s.get(`${p}k`))!.value).toBe('v1');
       expect((await s.get(`${p}lost`))!.value).toBe('x');
@@ -136,11 +152,14 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
       const p = P();
       await s.put(`${p}sub/1`, '1');
       await s.put(`${p}sub/2`, '2');
-      const r = await s.txn([], [
-        { op: 'put', key: `${p}a`, value: 'a' },
-        { op: 'put', key: `${p}b`, value: 'b' },
-        { op: 'deletePrefix', prefix: `${p}sub/` },
-      ]);
+      const r = await s.txn(
+        [],
+        [
+          { op: 'put', key: `${p}a`, value: 'a' },
+          { op: 'put', key: `${p}b`, value: 'b' },
+          { op: 'deletePrefix', prefix: `${p}sub/` },
+        ],
+      );
       expect(r.succeeded).toBe(true);
       expect((await s.get(`${p}a`))!.modRevision).toBe(r.revision);
       expect((await s.get(`${p}b`))!.modRevision).toBe(r.revision);
@@ -149,7 +168,15 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
 
     it('rejects a txn writing one key twice, and a put on an unknown lease', async () => {
       const p = P();
-      await expect(s.txn([], [{ op: 'put', key: `${p}a`, value: '1' }, { op: 'put', key: `${p}a`, value: '2' }])).rejects.toBeInstanceOf(StoreError);
+      await expect(
+        s.txn(
+          [],
+          [
+            { op: 'put', key: `${p}a`, value: '1' },
+            { op: 'put', key: `${p}a`, value: '2' },
+          ],
+        ),
+      ).rejects.toBeInstanceOf(StoreError);
       await expect(s.put(`${p}a`, '1', { lease: '123456789' })).rejects.toBeInstanceOf(StoreError);
       expect(await s.get(`${p}a`)).toBeUndefined();
     });
@@ -161,11 +188,25 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
       await new Promise((r) => setTimeout(r, 100)); // let a remote watch get established
       const r1 = await s.put(`${p}a`, '1');
       await s.put(`/t/${name}/elsewhere`, 'x');
-      const r2 = (await s.txn([], [{ op: 'put', key: `${p}b`, value: 'b' }, { op: 'delete', key: `${p}a` }])).revision;
+      const r2 = (
+        await s.txn(
+          [],
+          [
+            { op: 'put', key: `${p}b`, value: 'b' },
+            { op: 'delete', key: `${p}a` },
+          ],
+        )
+      ).revision;
       await until(() => c.batches.length >= 2, 10_000, 'two batches');
       await c.w.cancel();
       expect(c.batches.map((b) => b.revision)).toEqual([r1, r2]);
-      expect(c.batches[0]!.events).toEqual([{ type: 'put', kv: expect.objectContaining({ key: `${p}a`, value: '1', modRevision: r1 }), prev: expect.objectContaining({ value: '0' }) }]);
+      expect(c.batches[0]!.events).toEqual([
+        {
+          type: 'put',
+          kv: expect.objectContaining({ key: `${p}a`, value: '1', modRevision: r1 }),
+          prev: expect.objectContaining({ value: '0' }),
+        },
+      ]);
       const ev2 = c.batches[1]!.events;
       expect(ev2).toHaveLength(2);
       expect(ev2).toContainEqual({ type: 'put', kv: expect.objectContaining({ key: `${p}b`, value: 'b', createRevision: r2 }) });
@@ -284,7 +325,11 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
       const sub = new PrefixSubscription(s, { onEvent: (e) => events.push(e) });
       await sub.add(`${p}net1/`);
       expect(sub.prefixes()).toEqual([`${p}net1/`]);
-      expect(events[0]).toMatchObject({ type: 'snapshot', prefix: `${p}net1/`, kvs: [expect.objectContaining({ key: `${p}net1/ports/a` })] });
+      expect(events[0]).toMatchObject({
+        type: 'snapshot',
+        prefix: `${p}net1/`,
+        kvs: [expect.objectContaining({ key: `${p}net1/ports/a` })],
+      });
       await s.put(`${p}net2/ports/c`, 'c'); // not watched
       await s.put(`${p}net1/ports/d`, 'd');
       await s.delete(`${p}net1/ports/a`);

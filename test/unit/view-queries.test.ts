@@ -1,15 +1,37 @@
 /** Queries of the topology view that several apps share (so none imports another). */
 import { describe, expect, it } from 'vitest';
 import type { Port, Subnet } from '../../src/model/types.js';
-import { addressesOn, dhcpOnlyGateways, dhcpServerMac, routedNeighbours, routersOn, TopologyView, type NetworkState } from '../../src/view/index.js';
+import {
+  addressesOn,
+  dhcpOnlyGateways,
+  dhcpServerMac,
+  routedNeighbours,
+  routersOn,
+  TopologyView,
+  type NetworkState,
+} from '../../src/view/index.js';
 
 const subnet = (net: string, key: number): Subnet => ({
-  id: `${net}s`, name: `${net}s`, networkId: net, cidr: `10.${key}.0.0/24`, gatewayIp: `10.${key}.0.1`, enableDhcp: true,
-  dnsServers: [], hostRoutes: [], leaseTime: 3600, dhcpOptions: [],
+  id: `${net}s`,
+  name: `${net}s`,
+  networkId: net,
+  cidr: `10.${key}.0.0/24`,
+  gatewayIp: `10.${key}.0.1`,
+  enableDhcp: true,
+  dnsServers: [],
+  hostRoutes: [],
+  leaseTime: 3600,
+  dhcpOptions: [],
 });
 const port = (n: number, net: string, key: number): Port => ({
-  id: `p${n}`, name: `vm${n}`, networkId: net, mac: `02:00:00:00:00:0${n}`.toUpperCase(), fixedIps: [{ subnetId: `${net}s`, ip: `10.${key}.0.${10 + n}` }],
-  portSecurity: true, allowedAddressPairs: [], portKey: n,
+  id: `p${n}`,
+  name: `vm${n}`,
+  networkId: net,
+  mac: `02:00:00:00:00:0${n}`.toUpperCase(),
+  fixedIps: [{ subnetId: `${net}s`, ip: `10.${key}.0.${10 + n}` }],
+  portSecurity: true,
+  allowedAddressPairs: [],
+  portKey: n,
 });
 const network = (id: string, key: number, ports: Port[]): NetworkState => ({
   network: { id, name: id, tunnelKey: key, mtu: 1450 },
@@ -22,8 +44,18 @@ function view(): TopologyView {
   v.networks.set('n1', network('n1', 1, [port(2, 'n1', 1), port(1, 'n1', 1)]));
   v.networks.set('n2', network('n2', 2, []));
   v.networks.set('n3', network('n3', 3, []));
-  v.routers.set('r1', { id: 'r1', name: 'r1', routerKey: 7, mac: '02:aa:00:00:00:01', mode: 'proactive', routes: [],
-    interfaces: [{ subnetId: 'n1s', networkId: 'n1', ip: '10.1.0.1', mac: '02:AA:00:00:01:01' }, { subnetId: 'n2s', networkId: 'n2', ip: '10.2.0.1', mac: '02:aa:00:00:02:01' }] });
+  v.routers.set('r1', {
+    id: 'r1',
+    name: 'r1',
+    routerKey: 7,
+    mac: '02:aa:00:00:00:01',
+    mode: 'proactive',
+    routes: [],
+    interfaces: [
+      { subnetId: 'n1s', networkId: 'n1', ip: '10.1.0.1', mac: '02:AA:00:00:01:01' },
+      { subnetId: 'n2s', networkId: 'n2', ip: '10.2.0.1', mac: '02:aa:00:00:02:01' },
+    ],
+  });
   return v;
 }
 

@@ -46,7 +46,9 @@ export const arpApp: App = {
       flows.push(t.flow({ priority, match, actions: arpReplyActions(a.mac, a.ip), object: a.key }));
       // A port asking for its own address (duplicate-address probe) is passed on, unanswered.
       if (a.kind === 'port')
-        flows.push(t.flow({ priority: 110, match: [...match, { field: tables.reg('src_port'), value: a.key }], goto: 'l3_router', object: a.key }));
+        flows.push(
+          t.flow({ priority: 110, match: [...match, { field: tables.reg('src_port'), value: a.key }], goto: 'l3_router', object: a.key }),
+        );
     }
     return flows;
   },

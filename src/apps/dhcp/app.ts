@@ -58,7 +58,13 @@ export interface DhcpCounters {
 }
 
 /** The PACKET_IN side: finds the VM's logical port by its ofport and lets the RFC 2131 core answer. */
-export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, logger: Logger, counters: DhcpCounters, now: () => number = Date.now) {
+export function dhcpPacketInHandler(
+  view: TopologyView,
+  encap: Encapsulation,
+  logger: Logger,
+  counters: DhcpCounters,
+  now: () => number = Date.now,
+) {
   // Subnet id -> derived server MAC, owned by this handler (bounded by the subnets this host has served).
   const derivedMacs = new Map<string, string>();
   const memo = new DhcpReplyMemo();
@@ -75,17 +81,19 @@ export function dhcpPacketInHandler(view: TopologyView, encap: Encapsulation, lo
     const serverMac = dhcpServerMac(view, net, subnet, derivedMacs);
     // Everything the reply is computed from (records by identity: the view replaces them when they change).
     const inputs = [ps.port, subnet, net.network, serverMac];
-    const { decision, replayed } = memo.answer(pin.inPort, pin.frame, inputs, () => handleDhcp(
-      pin.frame,
-      {
-        port: { name: ps.port.name, mac: ps.port.mac, ip: fixed.ip },
-        subnet,
-        network: { mtu: net.network.mtu, encapsulation: encap },
-        server: { mac: serverMac },
-        logger,
-      },
-      now(),
-    ));
+    const { decision, replayed } = memo.answer(pin.inPort, pin.frame, inputs, () =>
+      handleDhcp(
+        pin.frame,
+        {
+          port: { name: ps.port.name, mac: ps.port.mac, ip: fixed.ip },
+          subnet,
+          network: { mtu: net.network.mtu, encapsulation: encap },
+          server: { mac: serverMac },
+          logger,
+        },
+        now(),
+      ),
+    );
     if (replayed) counters.replayed++;
     if (decision.action === 'drop') {
       counters.drops[decision.counter] = (counters.drops[decision.counter] ?? 0) + 1;

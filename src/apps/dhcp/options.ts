@@ -15,7 +15,20 @@ import { ENCAP_OVERHEAD, type DhcpContext, type Encapsulation } from './types.js
 /** Options the server always sends in OFFER/ACK, whatever the parameter request list says. */
 const MANDATORY = [OPT.subnetMask, OPT.router] as const;
 /** Codes subnet extra options may not override: they carry protocol state. */
-const PROTECTED = new Set<number>([OPT.pad, OPT.end, OPT.overload, OPT.messageType, OPT.serverId, OPT.leaseTime, OPT.renewalTime, OPT.rebindingTime, OPT.parameterRequestList, OPT.maxMessageSize, OPT.clientId, OPT.requestedIp]);
+const PROTECTED = new Set<number>([
+  OPT.pad,
+  OPT.end,
+  OPT.overload,
+  OPT.messageType,
+  OPT.serverId,
+  OPT.leaseTime,
+  OPT.renewalTime,
+  OPT.rebindingTime,
+  OPT.parameterRequestList,
+  OPT.maxMessageSize,
+  OPT.clientId,
+  OPT.requestedIp,
+]);
 
 /** The encap with the largest per-packet overhead (DHCP's MTU option must leave room for it). */
 export function bulkiestEncap<E extends Encapsulation>(encaps: readonly E[]): E {
@@ -87,7 +100,7 @@ export function replyOptions(type: ReplyType, req: DhcpMessage, ctx: DhcpContext
     if (rai && rai.length > 0 && req.giaddr !== '0.0.0.0') out.push([OPT.relayAgentInfo, rai]);
   };
   if (type === 'NAK') {
-    out.push([OPT.message, optText('requested address is not this port\'s address')]);
+    out.push([OPT.message, optText("requested address is not this port's address")]);
     echo();
     return out;
   }
@@ -118,4 +131,3 @@ export function replyOptions(type: ReplyType, req: DhcpMessage, ctx: DhcpContext
   echo();
   return out;
 }
-

@@ -47,13 +47,21 @@ export class DhcpReplyMemo {
   private readonly bySlot = new Map<number, Entry[]>();
 
   /** perSlot replies per VM port; maxSlots ports, the least recently answered dropped first. */
-  constructor(private readonly perSlot = 8, private readonly maxSlots = 4096) {}
+  constructor(
+    private readonly perSlot = 8,
+    private readonly maxSlots = 4096,
+  ) {}
 
   /**
    * The answer to `f` from `slot` (the VM's ofport): the remembered reply stamped with f's xid when `inputs` are
    * the same objects as then (replayed), else what `build` decides, remembered if it is a reply.
    */
-  answer(slot: number, f: ParsedFrame, inputs: readonly unknown[], build: () => DhcpDecision): { decision: DhcpDecision; replayed: boolean } {
+  answer(
+    slot: number,
+    f: ParsedFrame,
+    inputs: readonly unknown[],
+    build: () => DhcpDecision,
+  ): { decision: DhcpDecision; replayed: boolean } {
     const k = requestKey(f);
     if (!k) return { decision: build(), replayed: false };
     const entries = this.bySlot.get(slot) ?? [];

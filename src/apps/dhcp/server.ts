@@ -98,7 +98,10 @@ export function handleDhcp(frame: ParsedFrame | Buffer, ctx: DhcpContext, now: n
   } catch (e) {
     decision = drop('ignored', `cannot build reply: ${e instanceof Error ? e.message : String(e)}`);
   }
-  ctx.logger?.debug({ now, port: ctx.port.name, action: decision.action, kind: decision.action === 'reply' ? decision.kind : decision.counter }, 'dhcp');
+  ctx.logger?.debug(
+    { now, port: ctx.port.name, action: decision.action, kind: decision.action === 'reply' ? decision.kind : decision.counter },
+    'dhcp',
+  );
   return decision;
 }
 

@@ -53,9 +53,18 @@ export function l3NetworkFlows(tables: AppTables, view: TopologyView, net: Netwo
     const ip: Match = [...atRouter, { field: 'eth_type', value: ETH_IP }];
 
     for (const ttl of [0, 1])
-      flows.push(t.flow({ priority: L3_PRIORITY.ttlExpired, match: [...ip, { field: 'ip_ttl', value: ttl }], actions: ttlExpired, object }));
+      flows.push(
+        t.flow({ priority: L3_PRIORITY.ttlExpired, match: [...ip, { field: 'ip_ttl', value: ttl }], actions: ttlExpired, object }),
+      );
     for (const own of router.interfaces)
-      flows.push(t.flow({ priority: L3_PRIORITY.routerAddress, match: [...ip, { field: 'ipv4_dst', value: own.ip }], actions: routerAddress, object }));
+      flows.push(
+        t.flow({
+          priority: L3_PRIORITY.routerAddress,
+          match: [...ip, { field: 'ipv4_dst', value: own.ip }],
+          actions: routerAddress,
+          object,
+        }),
+      );
     flows.push(t.flow({ priority: L3_PRIORITY.toAgent, match: ip, actions: routeMiss, object }));
     flows.push(t.flow({ priority: L3_PRIORITY.nonIp, match: atRouter, object }));
 
@@ -73,7 +82,8 @@ export function l3NetworkFlows(tables: AppTables, view: TopologyView, net: Netwo
     for (const egress of router.interfaces) {
       if (egress.subnetId === iface.subnetId) continue;
       for (const target of portsBehind(view, egress)) {
-        for (const f of target.port.fixedIps) if (f.subnetId === target.subnet.id) flows.push(forward(L3_PRIORITY.host, { value: f.ip }, target));
+        for (const f of target.port.fixedIps)
+          if (f.subnetId === target.subnet.id) flows.push(forward(L3_PRIORITY.host, { value: f.ip }, target));
       }
     }
     for (const r of router.routes) {

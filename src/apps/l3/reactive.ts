@@ -67,8 +67,7 @@ export class ReactiveOwners {
 
 function findRouter(view: TopologyView, networkId: string, mac: string): { router: Router; iface: RouterInterface } | undefined {
   for (const router of view.routers.values())
-    for (const iface of router.interfaces)
-      if (iface.networkId === networkId && iface.mac.toLowerCase() === mac) return { router, iface };
+    for (const iface of router.interfaces) if (iface.networkId === networkId && iface.mac.toLowerCase() === mac) return { router, iface };
   return undefined;
 }
 
@@ -86,8 +85,7 @@ export function l3PacketInHandler(view: TopologyView, tables: AppTables, counter
     const at = findRouter(view, net.network.id, pin.frame.eth.dst);
     if (!at) return undefined;
     const { router, iface } = at;
-    const reply = (frame: Buffer | null): PacketInResult | undefined =>
-      frame ? { messages: [packetOut(pin.inPort, frame)] } : undefined;
+    const reply = (frame: Buffer | null): PacketInResult | undefined => (frame ? { messages: [packetOut(pin.inPort, frame)] } : undefined);
 
     // The flow that sent the packet says why (its opcode): for the router itself, TTL expiring, or no flow for
     // the destination.

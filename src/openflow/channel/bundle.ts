@@ -44,7 +44,11 @@ export async function runBundle(s: OfSession, msgs: OfMessage[], opts: BundleOpt
   const bundleId = s.allocBundleId();
   const control = (controlType: BundleControlType) =>
     s.exchange<OfMessage>({ type: 'BUNDLE_CONTROL', xid: 0, bundleId, controlType, flags }, timeoutMs);
-  const discard = () => control('discard_request').then(() => undefined, () => undefined);
+  const discard = () =>
+    control('discard_request').then(
+      () => undefined,
+      () => undefined,
+    );
 
   // The open is pipelined with the adds (the switch handles messages in order, so the adds land in the open
   // bundle): one round trip less than waiting for the open reply. Its outcome is checked before the commit.
@@ -127,7 +131,12 @@ async function awaitOpened(bundleId: number, opened: Promise<OfMessage>, behind:
   }
 }
 
-function failureError(bundleId: number, failures: Array<{ index: number; error: ErrorMsg }>, commitError?: ErrorMsg, committed = false): OfBundleError {
+function failureError(
+  bundleId: number,
+  failures: Array<{ index: number; error: ErrorMsg }>,
+  commitError?: ErrorMsg,
+  committed = false,
+): OfBundleError {
   const f = failures[0];
   if (f) return new OfBundleError(bundleId, f.error, f.index, commitError, committed);
   return new OfBundleError(bundleId, commitError!, undefined, commitError);

@@ -2,9 +2,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 
-export type Endpoint =
-  | { kind: 'unix'; path: string }
-  | { kind: 'tcp' | 'ssl'; host: string; port: number };
+export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp' | 'ssl'; host: string; port: number };
 
 export interface TlsFiles {
   ca: Buffer | string;

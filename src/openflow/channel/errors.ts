@@ -61,7 +61,10 @@ export class OfBundleError extends OfpErrorMessage {
   readonly committed: boolean;
 
   constructor(bundleId: number, error: ErrorMsg, index: number | undefined, commitError?: ErrorMsg, committed = false) {
-    super(error, `${index === undefined ? `bundle ${bundleId}` : `bundle ${bundleId}, message #${index}`}${committed ? ' (the rest was committed)' : ''}`);
+    super(
+      error,
+      `${index === undefined ? `bundle ${bundleId}` : `bundle ${bundleId}, message #${index}`}${committed ? ' (the rest was committed)' : ''}`,
+    );
     this.name = 'OfBundleError';
     this.index = index;
     this.bundleId = bundleId;

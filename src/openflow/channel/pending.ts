@@ -46,7 +46,15 @@ export class PendingRequests {
   wait(xid: number, opts: WaitOptions): Promise<OfMessage[]> {
     if (this.waiters.has(xid)) return Promise.reject(new Error(`xid ${xid} already has a pending request`));
     return new Promise<OfMessage[]>((resolve, reject) => {
-      const w: Waiter = { what: opts.what, timeoutMs: opts.timeoutMs, multipart: opts.multipart ?? false, parts: [], timer: undefined, resolve, reject };
+      const w: Waiter = {
+        what: opts.what,
+        timeoutMs: opts.timeoutMs,
+        multipart: opts.multipart ?? false,
+        parts: [],
+        timer: undefined,
+        resolve,
+        reject,
+      };
       this.arm(xid, w);
       this.waiters.set(xid, w);
     });

@@ -101,9 +101,13 @@ export class OfSession extends EventEmitter {
     this.pending = new PendingRequests(this.clock);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
     const echoTimeoutMs = opts.echoTimeoutMs ?? 15_000;
-    this.keepalive = new Keepalive(this.clock, opts.echoIntervalMs ?? 5_000, echoTimeoutMs,
+    this.keepalive = new Keepalive(
+      this.clock,
+      opts.echoIntervalMs ?? 5_000,
+      echoTimeoutMs,
       () => this.socket.write(echoRequestBytes(this.allocXid())),
-      (idle) => this.close(`peer dead: nothing received for ${idle} ms (echo timeout ${echoTimeoutMs} ms)`));
+      (idle) => this.close(`peer dead: nothing received for ${idle} ms (echo timeout ${echoTimeoutMs} ms)`),
+    );
     this.missSendLen = opts.missSendLen === undefined ? 0xffff : opts.missSendLen;
     this.packetInFormat = opts.packetInFormat ?? 'standard';
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -207,10 +211,17 @@ export class OfSession extends EventEmitter {
 
   async dumpFlows(filter: FlowFilter = {}): Promise<FlowStats[]> {
     const replies = await this.multipart({
-      type: 'MULTIPART_REQUEST', xid: 0, flags: 0,
+      type: 'MULTIPART_REQUEST',
+      xid: 0,
+      flags: 0,
       body: {
-        kind: 'flow', tableId: filter.tableId ?? OFPTT_ALL, outPort: OFPP_ANY, outGroup: OFPG_ANY,
-        cookie: filter.cookie ?? 0n, cookieMask: filter.cookieMask ?? 0n, match: [],
+        kind: 'flow',
+        tableId: filter.tableId ?? OFPTT_ALL,
+        outPort: OFPP_ANY,
+        outGroup: OFPG_ANY,
+        cookie: filter.cookie ?? 0n,
+        cookieMask: filter.cookieMask ?? 0n,
+        match: [],
       },
     });
     const flows: FlowStats[] = [];

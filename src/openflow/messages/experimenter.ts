@@ -13,15 +13,24 @@ export const ONF_ET_BUNDLE_ADD = 2301;
 export const NXT_SET_PACKET_IN_FORMAT = 16;
 export const NXT_PACKET_IN2 = 30;
 
-const CONTROL_TYPES: BundleControlType[] = ['open_request', 'open_reply', 'close_request', 'close_reply',
-  'commit_request', 'commit_reply', 'discard_request', 'discard_reply'];
+const CONTROL_TYPES: BundleControlType[] = [
+  'open_request',
+  'open_reply',
+  'close_request',
+  'close_reply',
+  'commit_request',
+  'commit_reply',
+  'discard_request',
+  'discard_reply',
+];
 
 type DecodeNested = (buf: Buffer, start: number, end: number) => OfMessage;
 type EncodeNested = (w: Writer, m: OfMessage) => void;
 
 export function readExperimenter(r: Reader, xid: number, decodeNested: DecodeNested): OfMessage {
   const start = r.pos;
-  const experimenter = r.u32(), expType = r.u32();
+  const experimenter = r.u32(),
+    expType = r.u32();
   if (experimenter === ONF_VENDOR_ID && expType === ONF_ET_BUNDLE_CONTROL) {
     const bundleId = r.u32();
     const ctAt = r.pos;
@@ -60,26 +69,49 @@ export function readExperimenter(r: Reader, xid: number, decodeNested: DecodeNes
 /** Decodes NXT_PACKET_IN2 properties; undefined (→ generic EXPERIMENTER) when the bytes would not re-encode. */
 function tryPacketIn2(r: Reader, xid: number): NxPacketIn2 | undefined {
   const bodyStart = r.pos;
-  const m: NxPacketIn2 = { type: 'NX_PACKET_IN2', xid, packet: Buffer.alloc(0), tableId: 0, cookie: 0n, reason: 0,
-    match: [] };
+  const m: NxPacketIn2 = { type: 'NX_PACKET_IN2', xid, packet: Buffer.alloc(0), tableId: 0, cookie: 0n, reason: 0, match: [] };
   try {
     while (r.remaining() > 0) {
       const at = r.pos;
-      const type = r.u16(), len = r.u16();
+      const type = r.u16(),
+        len = r.u16();
       if (len < 4) return undefined;
       const p = r.sub(len - 4, 'packet_in2 property');
       r.pad(Math.min(((len + 7) & ~7) - len, r.remaining()));
       switch (type) {
-        case 0: m.packet = p.copy(p.remaining()); break;
-        case 1: m.fullLen = p.u32(); break;
-        case 2: m.bufferId = p.u32(); break;
-        case 3: m.tableId = p.u8(); break;
-        case 4: p.pad(4); m.cookie = p.u64(); break;
-        case 5: m.reason = p.u8(); break;
-        case 6: { const match: Match = []; while (p.remaining() > 0) match.push(readOxm(p)); m.match = match; break; }
-        case 7: m.userdata = p.copy(p.remaining()); break;
-        case 8: m.continuation = p.copy(p.remaining()); break;
-        default: return undefined;
+        case 0:
+          m.packet = p.copy(p.remaining());
+          break;
+        case 1:
+          m.fullLen = p.u32();
+          break;
+        case 2:
+          m.bufferId = p.u32();
+          break;
+        case 3:
+          m.tableId = p.u8();
+          break;
+        case 4:
+          p.pad(4);
+          m.cookie = p.u64();
+          break;
+        case 5:
+          m.reason = p.u8();
+          break;
+        case 6: {
+          const match: Match = [];
+          while (p.remaining() > 0) match.push(readOxm(p));
+          m.match = match;
+          break;
+        }
+        case 7:
+          m.userdata = p.copy(p.remaining());
+          break;
+        case 8:
+          m.continuation = p.copy(p.remaining());
+          break;
+        default:
+          return undefined;
       }
       if (p.remaining() !== 0) r.fail('packet_in2 property too long', at);
     }
@@ -93,7 +125,8 @@ function tryPacketIn2(r: Reader, xid: number): NxPacketIn2 | undefined {
 
 function prop(w: Writer, type: number, body: () => void): void {
   const at = w.pos;
-  w.u16(type); w.u16(0);
+  w.u16(type);
+  w.u16(0);
   body();
   w.finish(at);
   w.align8(at);
@@ -104,9 +137,14 @@ function writePacketIn2Body(w: Writer, m: NxPacketIn2): void {
   if (m.fullLen !== undefined) prop(w, 1, () => w.u32(m.fullLen!));
   if (m.bufferId !== undefined) prop(w, 2, () => w.u32(m.bufferId!));
   prop(w, 3, () => w.u8(m.tableId));
-  prop(w, 4, () => { w.zero(4); w.u64(m.cookie); });
+  prop(w, 4, () => {
+    w.zero(4);
+    w.u64(m.cookie);
+  });
   prop(w, 5, () => w.u8(m.reason));
-  prop(w, 6, () => { for (const f of m.match) writeOxm(w, f); });
+  prop(w, 6, () => {
+    for (const f of m.match) writeOxm(w, f);
+  });
   if (m.userdata) prop(w, 7, () => w.bytes(m.userdata!));
   if (m.continuation) prop(w, 8, () => w.bytes(m.continuation!));
 }
@@ -115,24 +153,36 @@ function writePacketIn2Body(w: Writer, m: NxPacketIn2): void {
 export function writeExperimenter(w: Writer, m: OfMessage, encodeNested: EncodeNested): void {
   switch (m.type) {
     case 'BUNDLE_CONTROL':
-      w.u32(ONF_VENDOR_ID); w.u32(ONF_ET_BUNDLE_CONTROL); w.u32(m.bundleId);
-      w.u16(CONTROL_TYPES.indexOf(m.controlType)); w.u16(m.flags);
+      w.u32(ONF_VENDOR_ID);
+      w.u32(ONF_ET_BUNDLE_CONTROL);
+      w.u32(m.bundleId);
+      w.u16(CONTROL_TYPES.indexOf(m.controlType));
+      w.u16(m.flags);
       if (m.properties) w.bytes(m.properties);
       return;
     case 'BUNDLE_ADD':
-      w.u32(ONF_VENDOR_ID); w.u32(ONF_ET_BUNDLE_ADD); w.u32(m.bundleId); w.zero(2); w.u16(m.flags);
+      w.u32(ONF_VENDOR_ID);
+      w.u32(ONF_ET_BUNDLE_ADD);
+      w.u32(m.bundleId);
+      w.zero(2);
+      w.u16(m.flags);
       encodeNested(w, m.message);
       if (m.properties) w.bytes(m.properties);
       return;
     case 'NX_SET_PACKET_IN_FORMAT':
-      w.u32(NX_VENDOR_ID); w.u32(NXT_SET_PACKET_IN_FORMAT); w.u32(m.format);
+      w.u32(NX_VENDOR_ID);
+      w.u32(NXT_SET_PACKET_IN_FORMAT);
+      w.u32(m.format);
       return;
     case 'NX_PACKET_IN2':
-      w.u32(NX_VENDOR_ID); w.u32(NXT_PACKET_IN2);
+      w.u32(NX_VENDOR_ID);
+      w.u32(NXT_PACKET_IN2);
       writePacketIn2Body(w, m);
       return;
     case 'EXPERIMENTER':
-      w.u32(m.experimenter); w.u32(m.expType); w.bytes(m.data);
+      w.u32(m.experimenter);
+      w.u32(m.expType);
+      w.bytes(m.data);
       return;
     default:
       throw new TypeError(`not an experimenter message: ${m.type}`);

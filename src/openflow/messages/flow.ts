@@ -10,17 +10,39 @@ const COMMANDS: FlowModCommand[] = ['add', 'modify', 'modify_strict', 'delete', 
 const COMMAND_NUM: Record<FlowModCommand, number> = { add: 0, modify: 1, modify_strict: 2, delete: 3, delete_strict: 4 };
 
 export function readFlowMod(r: Reader, xid: number): FlowMod {
-  const cookie = r.u64(), cookieMask = r.u64(), tableId = r.u8();
+  const cookie = r.u64(),
+    cookieMask = r.u64(),
+    tableId = r.u8();
   const cmdAt = r.pos;
   const command = COMMANDS[r.u8()];
   if (!command) throw new OfpDecodeError(cmdAt, 'unknown flow_mod command');
-  const idleTimeout = r.u16(), hardTimeout = r.u16(), priority = r.u16(), bufferId = r.u32(), outPort = r.u32();
-  const outGroup = r.u32(), flags = r.u16();
+  const idleTimeout = r.u16(),
+    hardTimeout = r.u16(),
+    priority = r.u16(),
+    bufferId = r.u32(),
+    outPort = r.u32();
+  const outGroup = r.u32(),
+    flags = r.u16();
   r.pad(2);
   const match = readMatch(r);
   const instructions = readInstructions(r, r.remaining());
-  return { type: 'FLOW_MOD', xid, cookie, cookieMask, tableId, command, idleTimeout, hardTimeout, priority,
-    bufferId, outPort, outGroup, flags, match, instructions };
+  return {
+    type: 'FLOW_MOD',
+    xid,
+    cookie,
+    cookieMask,
+    tableId,
+    command,
+    idleTimeout,
+    hardTimeout,
+    priority,
+    bufferId,
+    outPort,
+    outGroup,
+    flags,
+    match,
+    instructions,
+  };
 }
 
 function w16(b: Buffer, p: number, v: number): void {
@@ -56,18 +78,46 @@ export function writeFlowMod(w: Writer, m: FlowMod): void {
 }
 
 export function readFlowRemoved(r: Reader, xid: number): OfMessage {
-  const cookie = r.u64(), priority = r.u16(), reason = r.u8(), tableId = r.u8(), durationSec = r.u32();
-  const durationNsec = r.u32(), idleTimeout = r.u16(), hardTimeout = r.u16(), packetCount = r.u64();
+  const cookie = r.u64(),
+    priority = r.u16(),
+    reason = r.u8(),
+    tableId = r.u8(),
+    durationSec = r.u32();
+  const durationNsec = r.u32(),
+    idleTimeout = r.u16(),
+    hardTimeout = r.u16(),
+    packetCount = r.u64();
   const byteCount = r.u64();
   const match = readMatch(r);
   if (r.remaining() !== 0) r.fail('trailing bytes after flow_removed match');
-  return { type: 'FLOW_REMOVED', xid, cookie, priority, reason, tableId, durationSec, durationNsec, idleTimeout,
-    hardTimeout, packetCount, byteCount, match };
+  return {
+    type: 'FLOW_REMOVED',
+    xid,
+    cookie,
+    priority,
+    reason,
+    tableId,
+    durationSec,
+    durationNsec,
+    idleTimeout,
+    hardTimeout,
+    packetCount,
+    byteCount,
+    match,
+  };
 }
 
 export function writeFlowRemoved(w: Writer, m: MessageOf<'FLOW_REMOVED'>): void {
-  w.u64(m.cookie); w.u16(m.priority); w.u8(m.reason); w.u8(m.tableId); w.u32(m.durationSec);
-  w.u32(m.durationNsec); w.u16(m.idleTimeout); w.u16(m.hardTimeout); w.u64(m.packetCount); w.u64(m.byteCount);
+  w.u64(m.cookie);
+  w.u16(m.priority);
+  w.u8(m.reason);
+  w.u8(m.tableId);
+  w.u32(m.durationSec);
+  w.u32(m.durationNsec);
+  w.u16(m.idleTimeout);
+  w.u16(m.hardTimeout);
+  w.u64(m.packetCount);
+  w.u64(m.byteCount);
   writeMatch(w, m.match);
 }
 
@@ -80,20 +130,48 @@ export function readFlowStats(r: Reader): FlowStats {
   s.pos = start + 2;
   const tableId = s.u8();
   s.pad(1);
-  const durationSec = s.u32(), durationNsec = s.u32(), priority = s.u16(), idleTimeout = s.u16();
-  const hardTimeout = s.u16(), flags = s.u16();
+  const durationSec = s.u32(),
+    durationNsec = s.u32(),
+    priority = s.u16(),
+    idleTimeout = s.u16();
+  const hardTimeout = s.u16(),
+    flags = s.u16();
   s.pad(4);
-  const cookie = s.u64(), packetCount = s.u64(), byteCount = s.u64();
+  const cookie = s.u64(),
+    packetCount = s.u64(),
+    byteCount = s.u64();
   const match = readMatch(s);
   const instructions = readInstructions(s, s.remaining());
-  return { tableId, durationSec, durationNsec, priority, idleTimeout, hardTimeout, flags, cookie, packetCount,
-    byteCount, match, instructions };
+  return {
+    tableId,
+    durationSec,
+    durationNsec,
+    priority,
+    idleTimeout,
+    hardTimeout,
+    flags,
+    cookie,
+    packetCount,
+    byteCount,
+    match,
+    instructions,
+  };
 }
 
 export function writeFlowStats(w: Writer, f: FlowStats): void {
   const start = w.pos;
-  w.u16(0); w.u8(f.tableId); w.zero(1); w.u32(f.durationSec); w.u32(f.durationNsec); w.u16(f.priority);
-  w.u16(f.idleTimeout); w.u16(f.hardTimeout); w.u16(f.flags); w.zero(4); w.u64(f.cookie); w.u64(f.packetCount);
+  w.u16(0);
+  w.u8(f.tableId);
+  w.zero(1);
+  w.u32(f.durationSec);
+  w.u32(f.durationNsec);
+  w.u16(f.priority);
+  w.u16(f.idleTimeout);
+  w.u16(f.hardTimeout);
+  w.u16(f.flags);
+  w.zero(4);
+  w.u64(f.cookie);
+  w.u64(f.packetCount);
   w.u64(f.byteCount);
   writeMatch(w, f.match);
   writeInstructions(w, f.instructions);
