@@ -5,8 +5,7 @@
 import { ApiClient } from '../../src/api/client.js';
 import { Sandbox, type Encap } from '../../src/sandbox/index.js';
 import { agentOf, startAgent, stopAgent, type StartAgentOptions } from '../../src/sandbox/agents.js';
-import { Etcd3 } from 'etcd3';
-import { startEtcd, type EtcdCluster } from './etcd.js';
+import { enableEtcdAuth, startEtcd, type EtcdCluster } from './etcd.js';
 
 export interface PortInfo {
   id: string;
@@ -30,7 +29,7 @@ export class Cluster {
     const etcd = await startEtcd();
     let sb: Sandbox | undefined;
     try {
-      const url = opts.etcdAuth ? await enableAuth(etcd) : etcd.url;
+      const url = opts.etcdAuth ? await enableEtcdAuth(etcd) : etcd.url;
       sb = await Sandbox.up({ hosts: opts.hosts, encap: opts.encap ?? 'vxlan' });
       const c = new Cluster(sb, url, etcd, { lazySync: opts.lazySync ?? true, logLevel: 'debug' });
       if (opts.agents !== false) await Promise.all(sb.hosts.map((h) => c.startAgent(h.name)));
@@ -125,21 +124,4 @@ export class Cluster {
     await this.sb.down().catch(() => undefined);
     await this.etcd.stop();
   }
-}
-
-/** Turns authentication on: root, and a user `wyvern` that may read and write /wyvern/ only. Returns its URL. */
-async function enableAuth(etcd: EtcdCluster): Promise<string> {
-  const admin = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
-  try {
-    await admin.user('root').create('rootpw');
-    await admin.user('root').addRole('root');
-    await admin.user('wyvern').create('s3cret');
-    await admin.role('wyvern').create();
-    await admin.role('wyvern').grant({ permission: 'Readwrite', range: admin.range({ prefix: '/wyvern/' }) });
-    await admin.user('wyvern').addRole('wyvern');
-    await admin.auth.authEnable();
-  } finally {
-    admin.close();
-  }
-  return etcd.url.replace('etcd://', 'etcd://wyvern:s3cret@');
 }

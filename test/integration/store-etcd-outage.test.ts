@@ -3,11 +3,10 @@
  * authentication on, whose tokens do not survive a restart), a lease lost in an outage is reported, and every
  * unreachable-store error is UNAVAILABLE.
  */
-import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore, PrefixSubscription, type SubscriptionEvent } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
-import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
+import { enableEtcdAuth, startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 
 const clusters: EtcdCluster[] = [];
 const stores: Store[] = [];
@@ -28,16 +27,7 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
 async function authEtcd(): Promise<{ etcd: EtcdCluster; url: string }> {
   const etcd = await startEtcd();
   clusters.push(etcd);
-  const admin = new Etcd3({ hosts: etcd.endpoints.map((e) => `http://${e}`) });
-  await admin.user('root').create('rootpw');
-  await admin.user('root').addRole('root');
-  await admin.user('wyvern').create('s3cret');
-  await admin.role('wyvern').create();
-  await admin.role('wyvern').grant({ permission: 'Readwrite', range: admin.range({ prefix: '/wyvern/' }) });
-  await admin.user('wyvern').addRole('wyvern');
-  await admin.auth.authEnable();
-  admin.close();
-  return { etcd, url: etcd.url.replace('etcd://', 'etcd://wyvern:s3cret@') };
+  return { etcd, url: await enableEtcdAuth(etcd) };
 }
 
 describe('store under etcd outages', () => {
