@@ -303,6 +303,10 @@ describe('port security: anti-spoofing (vm3 attacks, vm1 is its local neighbour)
     expect(droppedInPortSecurity(sw, { ...arp(1, MAC(3), '10.1.0.100'), eth_src: VMAC })).toBe(true);
     expect(droppedInPortSecurity(sw, udp('10.1.0.80', 5000, 5000))).toBe(true);
     expect(droppedInPortSecurity(sw, { ...udp(IP(3), 67, 68), eth_src: VMAC })).toBe(true);
+    // The ARP responder does not answer for a VIP: the request reaches the VM that holds it, which answers.
+    const who = fromVm(1, BCAST, { eth_type: 0x806, arp_op: 1, arp_sha: MAC(1), arp_spa: IP(1), arp_tpa: '10.1.0.100' });
+    expect(sw.ports(who)).toContain(3);
+    expect(sw.ports(who)).not.toContain(1);
   });
 
   it('port security off lifts all of it', () => {
