@@ -227,3 +227,99 @@ describe('proactive apps', () => {
     expect(sw.table().ports(fromTunnel(2, MAC(5)))).toEqual([]);
   });
 });
+
+describe('port security: anti-spoofing (vm3 attacks, vm1 is its local neighbour)', () => {
+  // vm3: ofport 3, MAC(3), 10.1.0.3; vm1 (local, ofport 1) 10.1.0.1; vm2 (remote) 10.1.0.2.
+  const IP = (n: number) => `10.1.0.${n}`;
+  const udp = (src: string, sport: number, dport: number, dst = MAC(1)): PacketSpec =>
+    fromVm(3, dst, { eth_type: 0x800, ipv4_src: src, ipv4_dst: IP(1), ip_proto: 17, udp_src: sport, udp_dst: dport });
+  const arp = (op: number, sha: string, spa: string, dst = BCAST, tpa = spa): PacketSpec =>
+    fromVm(3, dst, { eth_type: 0x806, arp_op: op, arp_sha: sha, arp_spa: spa, arp_tpa: tpa });
+  /** The tables a packet went through, by name. */
+  const path = (sw: FakeOFTable, p: PacketSpec) => sw.trace(p).path.map((h) => tables.nameOf(h.tableId));
+  /** Dropped in port_security: that is the last table it saw, and it goes nowhere. */
+  const droppedInPortSecurity = (sw: FakeOFTable, p: PacketSpec) => path(sw, p).at(-1) === 'port_security' && sw.outputs(p).length === 0;
+  const passes = (sw: FakeOFTable, p: PacketSpec) => path(sw, p).includes('dhcp');
+  const withVm3 = (change: (p: Port) => void) => {
+    const view = makeView();
+    change(view.networks.get('n1')!.ports.get('p3')!.port);
+    return switchOf(view);
+  };
+
+  it("a packet from vm3 with vm2's source IP, or 8.8.8.8, is dropped in port_security; its own IP passes to the dhcp table and vm1", () => {
+    const sw = switchOf(makeView());
+    expect(droppedInPortSecurity(sw, udp(IP(2), 5000, 5000))).toBe(true);
+    expect(droppedInPortSecurity(sw, udp('8.8.8.8', 5000, 5000))).toBe(true);
+    expect(droppedInPortSecurity(sw, udp(IP(2), 5000, 5000, BCAST))).toBe(true);
+    expect(passes(sw, udp(IP(3), 5000, 5000))).toBe(true);
+    expect(sw.ports(udp(IP(3), 5000, 5000))).toEqual([1]);
+  });
+
+  it('ARP: sha must be the Ethernet source and spa one of the port addresses (or 0.0.0.0, a probe)', () => {
+    const sw = switchOf(makeView());
+    // gratuitous ARP claiming vm2's address, broadcast
+    expect(droppedInPortSecurity(sw, arp(1, MAC(3), IP(2)))).toBe(true);
+    // ARP reply whose sender hardware address is not the Ethernet source
+    expect(droppedInPortSecurity(sw, arp(2, MAC(2), IP(3), MAC(1), IP(1)))).toBe(true);
+    // unicast ARP reply poisoning vm1's cache for vm2's address
+    expect(droppedInPortSecurity(sw, arp(2, MAC(3), IP(2), MAC(1), IP(1)))).toBe(true);
+    // gratuitous ARP for its own address passes (and floods); a probe from 0.0.0.0 too; an ordinary request too
+    expect(passes(sw, arp(1, MAC(3), IP(3)))).toBe(true);
+    expect(sw.ports(arp(1, MAC(3), IP(3)))).toContain(1);
+    expect(passes(sw, arp(1, MAC(3), '0.0.0.0', BCAST, IP(7)))).toBe(true);
+    expect(passes(sw, arp(2, MAC(3), IP(3), MAC(1), IP(1)))).toBe(true);
+    expect(sw.ports(arp(2, MAC(3), IP(3), MAC(1), IP(1)))).toEqual([1]);
+  });
+
+  it('DHCP: server traffic (UDP 67 -> 68) from a VM is dropped, from its own IP too; DISCOVER from 0.0.0.0 passes', () => {
+    const sw = switchOf(makeView());
+    expect(droppedInPortSecurity(sw, udp(IP(3), 67, 68, BCAST))).toBe(true); // rogue OFFER, broadcast
+    expect(droppedInPortSecurity(sw, udp(IP(3), 67, 68, MAC(1)))).toBe(true); // rogue ACK, unicast
+    const discover = { ...udp('0.0.0.0', 68, 67, BCAST), ipv4_dst: '255.255.255.255' };
+    expect(passes(sw, discover)).toBe(true);
+    expect(sw.ports(discover)).toContain('controller'); // the dhcp table sends it to the agent
+    // 0.0.0.0 is only for DHCP: anything else from it is dropped
+    expect(droppedInPortSecurity(sw, udp('0.0.0.0', 68, 5000, BCAST))).toBe(true);
+  });
+
+  it('other ethertypes (IPv6) pass from the port MAC only', () => {
+    const sw = switchOf(makeView());
+    expect(passes(sw, fromVm(3, BCAST, { eth_type: 0x86dd }))).toBe(true);
+    expect(droppedInPortSecurity(sw, fromVm(3, BCAST, { eth_type: 0x86dd, eth_src: MAC(2) }))).toBe(true);
+  });
+
+  it('an allowed address pair admits its VIP with its own MAC (IPv4 and ARP); a CIDR pair without MAC uses the port MAC', () => {
+    const VMAC = '02:00:00:00:00:aa';
+    const sw = withVm3((p) => (p.allowedAddressPairs = [{ ip: '10.1.0.100', mac: VMAC }, { ip: '10.1.0.64/28' }]));
+    expect(passes(sw, { ...udp('10.1.0.100', 5000, 5000), eth_src: VMAC })).toBe(true);
+    expect(passes(sw, { ...arp(1, VMAC, '10.1.0.100'), eth_src: VMAC })).toBe(true);
+    expect(sw.ports({ ...arp(1, VMAC, '10.1.0.100'), eth_src: VMAC })).toContain(1);
+    expect(passes(sw, udp('10.1.0.70', 5000, 5000))).toBe(true);
+    expect(passes(sw, arp(1, MAC(3), '10.1.0.79'))).toBe(true);
+    expect(passes(sw, udp(IP(3), 5000, 5000))).toBe(true);
+    // the VIP only with its MAC, the pair's MAC only with the VIP, nothing outside the CIDR
+    expect(droppedInPortSecurity(sw, udp('10.1.0.100', 5000, 5000))).toBe(true);
+    expect(droppedInPortSecurity(sw, { ...udp(IP(3), 5000, 5000), eth_src: VMAC })).toBe(true);
+    expect(droppedInPortSecurity(sw, { ...arp(1, MAC(3), '10.1.0.100'), eth_src: VMAC })).toBe(true);
+    expect(droppedInPortSecurity(sw, udp('10.1.0.80', 5000, 5000))).toBe(true);
+    expect(droppedInPortSecurity(sw, { ...udp(IP(3), 67, 68), eth_src: VMAC })).toBe(true);
+    // The ARP responder does not answer for a VIP: the request reaches the VM that holds it, which answers.
+    const who = fromVm(1, BCAST, { eth_type: 0x806, arp_op: 1, arp_sha: MAC(1), arp_spa: IP(1), arp_tpa: '10.1.0.100' });
+    expect(sw.ports(who)).toContain(3);
+    expect(sw.ports(who)).not.toContain(1);
+  });
+
+  it('port security off lifts all of it', () => {
+    const sw = withVm3((p) => (p.portSecurity = false));
+    for (const p of [
+      udp(IP(2), 5000, 5000),
+      udp('8.8.8.8', 5000, 5000),
+      arp(1, MAC(3), IP(2)),
+      arp(2, MAC(2), IP(3), MAC(1), IP(1)),
+      udp(IP(3), 67, 68, BCAST),
+      { ...udp(IP(3), 5000, 5000), eth_src: '02:00:00:00:00:99' },
+    ])
+      expect(passes(sw, p), JSON.stringify(p)).toBe(true);
+    expect(sw.ports(udp(IP(2), 5000, 5000))).toEqual([1]);
+  });
+});

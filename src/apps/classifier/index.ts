@@ -1,12 +1,13 @@
 import type { Action } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import { writeNetwork, type App } from '../platform.js';
+import { portSecurityFlows } from './port-security.js';
 
 /**
  * Classifier: a packet from a local VIF gets its network (metadata) and source port (src_port register);
  * a packet from the tunnel port gets its network from the tunnel key and the from-tunnel flag, and skips
- * the source-side tables (the sending hypervisor already ran them). Port security: a port with it on may
- * only send from its own MAC or an allowed address pair's.
+ * the source-side tables (the sending hypervisor already ran them). Port security (anti-spoofing, see
+ * port-security.ts): a port with it on may only send from its own MACs and addresses, and never as a DHCP server.
  */
 export const classifierApp: App = {
   name: 'classifier',
@@ -14,7 +15,6 @@ export const classifierApp: App = {
   create: () => ({}),
   networkFlows(tables, view, net) {
     const classifier = tables.table('classifier');
-    const portSecurity = tables.table('port_security');
     const key = BigInt(net.network.tunnelKey);
     const fromTunnel = tables.flag('from_tunnel');
     const flows: DesiredFlow[] = [];
@@ -33,22 +33,7 @@ export const classifierApp: App = {
           object: p.portKey,
         }),
       );
-      const srcPort = { field: tables.reg('src_port'), value: p.portKey };
-      if (!p.portSecurity) {
-        flows.push(portSecurity.flow({ priority: 50, match: [srcPort], goto: 'dhcp', object: p.portKey }));
-        continue;
-      }
-      const macs = new Set([p.mac.toLowerCase(), ...p.allowedAddressPairs.map((a) => (a.mac ?? p.mac).toLowerCase())]);
-      for (const mac of [...macs].sort()) {
-        flows.push(
-          portSecurity.flow({
-            priority: 100,
-            match: [srcPort, { field: 'eth_src', value: mac }],
-            goto: 'dhcp',
-            object: p.portKey,
-          }),
-        );
-      }
+      flows.push(...portSecurityFlows(tables, p));
     }
 
     // One per tunnel port: each peer sends with the encapsulation it chose, so packets come in on any of them.
