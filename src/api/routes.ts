@@ -56,6 +56,7 @@ export function addTopologyRoutes(r: Router, topo: Topology, version: string, ch
   });
   r.add('POST', '/v1/ports', async (q) => created(await topo.createPort(requireBody(q))));
   r.add('GET', '/v1/ports/{port}', async (q) => ok(await topo.getPort(q.params.port!)));
+  r.add('PATCH', '/v1/ports/{port}', async (q) => ok(await topo.updatePort(q.params.port!, requireBody(q))));
   r.add('DELETE', '/v1/ports/{port}', async (q) => ok(await topo.deletePort(q.params.port!)));
 
   r.add('GET', '/v1/routers', async () => ok(await topo.listRouters()));

@@ -155,15 +155,19 @@ export const subnetCommand: Command = (argv) =>
 
 const PORT_HELP = `usage:
   wyvern port create NAME --network NET [--mac MAC] [--ip IP]... [--subnet SUBNET]... [--no-port-security]
-                     [--allowed-address IP[/LEN][,MAC]]...
+                     [--allowed-address IP[/LEN][=MAC]]...
       (no --ip/--subnet: one address from the network's first subnet; a VIF's external_ids:iface-id is NAME)
   wyvern port list [--network NET]
+  wyvern port update NAME [--allowed-address IP[/PREFIX][=MAC]]... [--no-allowed-address]
+                     [--port-security | --no-port-security]
+      (--allowed-address replaces the list; --no-allowed-address clears it)
   wyvern port show NAME
   wyvern port delete NAME`;
 
 export const portCommand: Command = (argv) =>
   run(PORT_HELP, argv, async () => {
-    const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], PORT_HELP);
+    const [v, rest] = verb(argv, ['create', 'update', 'list', 'show', 'delete'], PORT_HELP);
+    if (v === 'update') return portUpdate(rest);
     const p = parse(
       rest,
       v === 'create'
@@ -205,13 +209,43 @@ export const portCommand: Command = (argv) =>
     if (ips.length || subs.length) body.fixedIps = [...ips.map((ip) => ({ ip })), ...subs.map((subnet) => ({ subnet }))];
     if (p.values['no-port-security']) body.portSecurity = false;
     const aap = (p.values['allowed-address'] as string[] | undefined) ?? [];
-    if (aap.length)
-      body.allowedAddressPairs = aap.map((s) => {
-        const [ip, mac] = s.split(',');
-        return mac ? { ip, mac } : { ip };
-      });
+    if (aap.length) body.allowedAddressPairs = aap.map((s) => addressPair(s));
     created(p, 'port', await client(p).call('POST', '/v1/ports', body));
   });
+
+/** `IP[/PREFIX][=MAC]` (or `,MAC`, the form port create documented first) as an allowed address pair; the API validates the parts. */
+function addressPair(s: string): { ip: string; mac?: string } {
+  const i = s.search(/[=,]/);
+  if (i === 0 || i === s.length - 1) throw new UsageError(`--allowed-address needs IP[/PREFIX][=MAC] (got ${JSON.stringify(s)})`);
+  return i < 0 ? { ip: s } : { ip: s.slice(0, i), mac: s.slice(i + 1) };
+}
+
+const PORT_UPDATE_USAGE =
+  'wyvern port update NAME [--allowed-address IP[/PREFIX][=MAC]]... [--no-allowed-address] [--port-security | --no-port-security]';
+
+async function portUpdate(rest: string[]): Promise<void> {
+  const p = parse(rest, {
+    'allowed-address': { type: 'string', multiple: true },
+    'no-allowed-address': { type: 'boolean' },
+    'port-security': { type: 'boolean' },
+    'no-port-security': { type: 'boolean' },
+  });
+  const [name] = positionals(p, ['NAME'], PORT_UPDATE_USAGE);
+  const aap = (p.values['allowed-address'] as string[] | undefined) ?? [];
+  const body: Record<string, unknown> = {};
+  if (aap.length && p.values['no-allowed-address'])
+    throw new UsageError(`--allowed-address and --no-allowed-address exclude each other\nusage: ${PORT_UPDATE_USAGE}`);
+  if (p.values['port-security'] && p.values['no-port-security'])
+    throw new UsageError(`--port-security and --no-port-security exclude each other\nusage: ${PORT_UPDATE_USAGE}`);
+  if (aap.length) body.allowedAddressPairs = aap.map((s) => addressPair(s));
+  if (p.values['no-allowed-address']) body.allowedAddressPairs = [];
+  if (p.values['port-security']) body.portSecurity = true;
+  if (p.values['no-port-security']) body.portSecurity = false;
+  if (Object.keys(body).length === 0) throw new UsageError(`nothing to update\nusage: ${PORT_UPDATE_USAGE}`);
+  const o = await client(p).call<Record<string, unknown>>('PATCH', `/v1/ports/${enc(name!)}`, body);
+  if (p.values.json) printJson(o);
+  else out(details(o));
+}
 
 const CHASSIS_HELP = `usage:
   wyvern chassis list              (registered hypervisors; an entry exists while its agent is alive. Served by an

@@ -41,7 +41,7 @@ import {
 import * as routers from './routers.js';
 import { exportTopology, importTopology, type ImportResult } from './topology-io.js';
 import type { Binding, Network, Port, Router, Subnet, TopologyDocument } from './types.js';
-import { parseNetworkInput, parsePortInput, parseSubnetInput, UUID_RE } from './validate.js';
+import { parseNetworkInput, parsePortInput, parsePortPatch, parseSubnetInput, UUID_RE } from './validate.js';
 import { deleteChassis, getChassis, listChassis } from './chassis.js';
 
 export interface TopologyOptions extends CasOptions {
@@ -403,6 +403,34 @@ export class Topology {
       }
     }
     return ports.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * PATCH a port: port security and/or its allowed address pairs (replaced as a whole). One transaction on the
+   * port document, compared on its revision: a concurrent update makes this one re-read and apply on top of it
+   * (nothing lost), a concurrent delete makes it a 404. Nothing else in the network depends on these fields, so
+   * the network's guard is neither compared nor bumped. Agents recompute the port's flows from the new document.
+   */
+  async updatePort(ref: string, body: unknown): Promise<PortView> {
+    const patch = parsePortPatch(body);
+    const p = await runCas(
+      this.store,
+      async () => {
+        const { obj: cur, kv } = await loadPort(this.store, ref);
+        const next: Port = { ...cur, ...patch };
+        const value = encodePort(next);
+        if (value === kv.value) return { compares: [], ops: [], result: next };
+        return {
+          compares: [{ key: kv.key, modRevision: kv.modRevision }],
+          ops: [{ op: 'put', key: kv.key, value }],
+          result: next,
+        };
+      },
+      this.opts,
+    );
+    this.log.info({ port: p.name, portSecurity: p.portSecurity, allowedAddressPairs: p.allowedAddressPairs.length }, 'port updated');
+    const b = await this.store.get(bindingKey(p.networkId, p.id));
+    return b ? { ...p, binding: decodeBinding(b.value) } : p;
   }
 
   async deletePort(ref: string): Promise<Port> {

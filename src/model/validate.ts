@@ -269,16 +269,7 @@ export function parsePortInput(body: unknown): PortInput {
       })!,
     );
   }
-  const pairs = (p.run(() => optArray(o, 'allowedAddressPairs')) ?? []).map((e, i) =>
-    p.run(() => {
-      const f = `allowedAddressPairs[${i}]`;
-      const x = asObject(e, f);
-      onlyFields(x, ['ip', 'mac'], `${f}.`);
-      const ip = checkAddressPair(x.ip, `${f}.ip`);
-      const pm = x.mac === undefined || x.mac === null ? undefined : normalizeMac(x.mac, `${f}.mac`);
-      return pm === undefined ? { ip } : { ip, mac: pm };
-    })!,
-  );
+  const pairs = parseAddressPairs(p, o);
   const portSecurity = p.run(() => optBool(o, 'portSecurity', true));
   p.throwIfAny();
   return {
@@ -289,6 +280,53 @@ export function parsePortInput(body: unknown): PortInput {
     portSecurity: portSecurity!,
     allowedAddressPairs: pairs,
   };
+}
+
+/** `allowedAddressPairs` of a port body (creation or update), every bad entry recorded in `p`. */
+function parseAddressPairs(p: Problems, o: Obj): { ip: string; mac?: string }[] {
+  return (p.run(() => optArray(o, 'allowedAddressPairs')) ?? []).map((e, i) =>
+    p.run(() => {
+      const f = `allowedAddressPairs[${i}]`;
+      const x = asObject(e, f);
+      onlyFields(x, ['ip', 'mac'], `${f}.`);
+      const ip = checkAddressPair(x.ip, `${f}.ip`);
+      const pm = x.mac === undefined || x.mac === null ? undefined : normalizeMac(x.mac, `${f}.mac`);
+      return pm === undefined ? { ip } : { ip, mac: pm };
+    })!,
+  );
+}
+
+export interface PortPatch {
+  portSecurity?: boolean;
+  allowedAddressPairs?: { ip: string; mac?: string }[];
+}
+
+/**
+ * PATCH /v1/ports/{port}: port security and the allowed address pairs (the list is replaced as a whole; `[]`
+ * clears it), with the creation rules. An empty body is refused: it would change nothing.
+ */
+export function parsePortPatch(body: unknown): PortPatch {
+  const o = asObject(body);
+  const p = new Problems();
+  const fields = ['portSecurity', 'allowedAddressPairs'];
+  for (const k of Object.keys(o)) {
+    if (!fields.includes(k)) p.add(invalid(k, `field "${k}" cannot be changed (only ${fields.join(', ')})`));
+  }
+  if (Object.keys(o).length === 0) p.add(invalid(undefined, `nothing to change: give portSecurity and/or allowedAddressPairs`));
+  let portSecurity: boolean | undefined;
+  if ('portSecurity' in o) {
+    portSecurity = p.run(() => {
+      if (typeof o.portSecurity !== 'boolean') throw invalid('portSecurity', 'portSecurity must be true or false');
+      return o.portSecurity;
+    });
+  }
+  let pairs: { ip: string; mac?: string }[] | undefined;
+  if ('allowedAddressPairs' in o) {
+    if (!Array.isArray(o.allowedAddressPairs)) p.add(invalid('allowedAddressPairs', 'allowedAddressPairs must be an array'));
+    else pairs = parseAddressPairs(p, o);
+  }
+  p.throwIfAny();
+  return { ...(portSecurity !== undefined ? { portSecurity } : {}), ...(pairs !== undefined ? { allowedAddressPairs: pairs } : {}) };
 }
 
 export interface RouterInput {
