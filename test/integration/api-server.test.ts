@@ -199,6 +199,58 @@ for (const storeUrl of STORES) {
       await c.call('DELETE', '/v1/networks/imp-keep');
     });
 
+    it('PATCH /v1/ports/{port}: 200 with the updated port; 400 listing every problem and writing nothing; 404', async () => {
+      await c.call('POST', '/v1/networks', { name: 'patchnet' });
+      await c.call('POST', '/v1/subnets', { name: 'patchnet-a', network: 'patchnet', cidr: '10.9.0.0/24' });
+      const p = await c.call<{ id: string; portKey: number }>('POST', '/v1/ports', { name: 'pp', network: 'patchnet' });
+      let r = await c.raw('PATCH', '/v1/ports/pp', { allowedAddressPairs: [{ ip: '10.9.0.100', mac: '02:00:00:00:00:AA' }] });
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({
+        id: p.id,
+        portKey: p.portKey,
+        portSecurity: true,
+        allowedAddressPairs: [{ ip: '10.9.0.100', mac: '02:00:00:00:00:aa' }],
+      });
+      r = await c.raw('PATCH', `/v1/ports/${p.id}`, { portSecurity: false });
+      expect(r.body).toMatchObject({ portSecurity: false, allowedAddressPairs: [{ ip: '10.9.0.100' }] });
+      expect((await c.raw('GET', '/v1/ports/pp')).body).toEqual(r.body);
+      const rev = await store.currentRevision();
+      const before = (await c.raw('GET', '/v1/ports/pp')).body;
+      for (const [body, field] of [
+        [{}, undefined],
+        [{ colour: 'red' }, 'colour'],
+        [{ portSecurity: 'off' }, 'portSecurity'],
+        [{ allowedAddressPairs: [{ ip: '0.0.0.0/0' }] }, 'allowedAddressPairs[0].ip'],
+        [{ allowedAddressPairs: [{ ip: '10.9.0.0/4' }] }, 'allowedAddressPairs[0].ip'],
+      ] as [unknown, string | undefined][]) {
+        r = await c.raw('PATCH', '/v1/ports/pp', body);
+        expect(r.status, JSON.stringify(body)).toBe(400);
+        expect(r.body).toMatchObject({ error: { code: 'INVALID', ...(field !== undefined ? { field } : {}) } });
+      }
+      r = await c.raw('PATCH', '/v1/ports/pp', {
+        portSecurity: 3,
+        allowedAddressPairs: [{ ip: 'x' }, { ip: '10.9.0.5', mac: 'y' }],
+        name: 'q',
+      });
+      expect(r.status).toBe(400);
+      const problems = (r.body as { error: { problems: { field: string }[] } }).error.problems;
+      expect(problems.map((x) => x.field).sort()).toEqual([
+        'allowedAddressPairs[0].ip',
+        'allowedAddressPairs[1].mac',
+        'name',
+        'portSecurity',
+      ]);
+      expect((await c.raw('PATCH', '/v1/ports/pp')).status).toBe(400); // no body at all
+      expect(await store.currentRevision()).toBe(rev);
+      expect((await c.raw('GET', '/v1/ports/pp')).body).toEqual(before);
+      r = await c.raw('PATCH', '/v1/ports/ghost', { portSecurity: true });
+      expect(r.status).toBe(404);
+      expect(r.body).toMatchObject({ error: { code: 'NOT_FOUND' } });
+      await c.call('DELETE', '/v1/ports/pp');
+      await c.call('DELETE', '/v1/subnets/patchnet-a');
+      await c.call('DELETE', '/v1/networks/patchnet');
+    });
+
     it('20 parallel port creations over HTTP get distinct addresses', async () => {
       await c.call('POST', '/v1/networks', { name: 'par' });
       await c.call('POST', '/v1/subnets', { name: 'par-s', network: 'par', cidr: '10.9.0.0/24' });

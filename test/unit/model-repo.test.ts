@@ -373,3 +373,155 @@ describe('port creation from the remembered network view', () => {
     expect(listed).toEqual(['a', 'c', 'd', 'e', 'f']);
   });
 });
+
+describe('port update (PATCH)', () => {
+  /**
+   * Runs `other` once, just before the first transaction of the request under test commits (a lost race);
+   * counts the transactions the request then sends.
+   */
+  function raceOnce(other: () => Promise<unknown>): { txns: () => number } {
+    const realTxn = store.txn.bind(store);
+    let n = 0;
+    let raced = false;
+    store.txn = (async (compares, ops) => {
+      if (!raced) {
+        raced = true;
+        const inner = store.txn;
+        store.txn = realTxn;
+        await other();
+        store.txn = inner;
+      }
+      n++;
+      return realTxn(compares, ops);
+    }) as typeof store.txn;
+    return { txns: () => n };
+  }
+
+  it('replaces the allowed pairs, clears them, toggles port security; by name or id; the binding shown', async () => {
+    await base();
+    const p = await topo.createPort({ name: 'vm', network: 'blue', allowedAddressPairs: [{ ip: '10.0.0.100' }] });
+    const u = await topo.updatePort('vm', {
+      allowedAddressPairs: [{ ip: '10.0.0.200/31' }, { ip: '10.0.0.50', mac: '02:AA:00:00:00:01' }],
+    });
+    expect(u.allowedAddressPairs).toEqual([{ ip: '10.0.0.200/31' }, { ip: '10.0.0.50', mac: '02:aa:00:00:00:01' }]);
+    expect(u.portSecurity).toBe(true);
+    const { portKey: _k, ...rest } = u;
+    expect(rest).toEqual({ ..._omitKey(p), allowedAddressPairs: u.allowedAddressPairs });
+    expect(await topo.getPort('vm')).toEqual(u);
+    const v = await topo.updatePort(p.id, { portSecurity: false });
+    expect(v).toMatchObject({ portSecurity: false, allowedAddressPairs: u.allowedAddressPairs, portKey: p.portKey, mac: p.mac });
+    const w = await topo.updatePort('vm', { allowedAddressPairs: [], portSecurity: true });
+    expect(w).toMatchObject({ portSecurity: true, allowedAddressPairs: [] });
+    expect(await topo.getPort('vm')).toEqual(w);
+    // Unchanged: no write at all.
+    const rev = await store.currentRevision();
+    await topo.updatePort('vm', { portSecurity: true });
+    expect(await store.currentRevision()).toBe(rev);
+  });
+
+  it('refuses each bad input with every problem listed, writing nothing', async () => {
+    await base();
+    await topo.createPort({ name: 'vm', network: 'blue' });
+    await rejects(() => topo.updatePort('vm', {}), 'INVALID', undefined, /nothing to change/);
+    await rejects(() => topo.updatePort('vm', []), 'INVALID', 'body');
+    await rejects(() => topo.updatePort('vm', { name: 'x' }), 'INVALID', 'name', /cannot be changed/);
+    await rejects(() => topo.updatePort('vm', { fixedIps: [] }), 'INVALID', 'fixedIps');
+    await rejects(() => topo.updatePort('vm', { portSecurity: 'no' }), 'INVALID', 'portSecurity');
+    await rejects(() => topo.updatePort('vm', { portSecurity: null }), 'INVALID', 'portSecurity');
+    await rejects(() => topo.updatePort('vm', { allowedAddressPairs: null }), 'INVALID', 'allowedAddressPairs');
+    await rejects(() => topo.updatePort('vm', { allowedAddressPairs: { ip: '10.0.0.9' } }), 'INVALID', 'allowedAddressPairs');
+    await rejects(
+      () => topo.updatePort('vm', { allowedAddressPairs: [{ ip: '0.0.0.0/0' }] }),
+      'INVALID',
+      'allowedAddressPairs[0].ip',
+      /too wide/,
+    );
+    await rejects(() => topo.updatePort('vm', { allowedAddressPairs: [{ ip: '10.0.0.0/7' }] }), 'INVALID', 'allowedAddressPairs[0].ip');
+    await rejects(() => topo.updatePort('vm', { allowedAddressPairs: [{ ip: '224.0.0.5' }] }), 'INVALID', 'allowedAddressPairs[0].ip');
+    await rejects(
+      () => topo.updatePort('vm', { allowedAddressPairs: [{ ip: '10.0.0.1', mac: 'zz' }] }),
+      'INVALID',
+      'allowedAddressPairs[0].mac',
+    );
+    await rejects(
+      () => topo.updatePort('vm', { allowedAddressPairs: [{ ip: '10.0.0.1', vip: true }] }),
+      'INVALID',
+      'allowedAddressPairs[0].vip',
+    );
+    // Several faults at once: one INVALID carrying each of them.
+    const e = await rejects(
+      () =>
+        topo.updatePort('vm', {
+          portSecurity: 1,
+          allowedAddressPairs: [{ ip: '10.0.0.9' }, { ip: 'nope' }, { ip: '0.0.0.0/0' }],
+          mac: 'x',
+        }),
+      'INVALID',
+    );
+    expect(e.problems?.map((x) => x.field).sort()).toEqual([
+      'allowedAddressPairs[1].ip',
+      'allowedAddressPairs[2].ip',
+      'mac',
+      'portSecurity',
+    ]);
+    // A bad body is refused before the port is looked up; a good one on an unknown port is a 404.
+    await rejects(() => topo.updatePort('ghost', { portSecurity: false }), 'NOT_FOUND');
+    await rejects(() => topo.updatePort('ghost', {}), 'INVALID');
+    expect((await topo.getPort('vm')).portSecurity).toBe(true);
+  });
+
+  it('a concurrent update is applied on top of (nothing lost): the request re-reads and retries', async () => {
+    await base();
+    await topo.createPort({ name: 'vm', network: 'blue' });
+    const other = new Topology(store);
+    const race = raceOnce(() => other.updatePort('vm', { portSecurity: false }));
+    const u = await topo.updatePort('vm', { allowedAddressPairs: [{ ip: '10.0.0.100' }] });
+    expect(race.txns()).toBe(2); // the first lost its compare on the port, the retry committed
+    expect(u).toMatchObject({ portSecurity: false, allowedAddressPairs: [{ ip: '10.0.0.100' }] });
+    expect(await topo.getPort('vm')).toMatchObject({ portSecurity: false, allowedAddressPairs: [{ ip: '10.0.0.100' }] });
+  });
+
+  it('parallel updates of different fields all land', async () => {
+    await base();
+    await topo.createPort({ name: 'vm', network: 'blue' });
+    const others = [new Topology(store), new Topology(store)];
+    await Promise.all([
+      others[0]!.updatePort('vm', { portSecurity: false }),
+      others[1]!.updatePort('vm', { allowedAddressPairs: [{ ip: '10.0.0.7' }] }),
+    ]);
+    expect(await topo.getPort('vm')).toMatchObject({ portSecurity: false, allowedAddressPairs: [{ ip: '10.0.0.7' }] });
+  });
+
+  it('a concurrent delete makes the update a clean 404; it never recreates the port', async () => {
+    await base();
+    await topo.createPort({ name: 'vm', network: 'blue' });
+    const other = new Topology(store);
+    raceOnce(() => other.deletePort('vm'));
+    const err = await topo.updatePort('vm', { portSecurity: false }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ModelError);
+    expect((err as ModelError).code).toBe('NOT_FOUND');
+    expect(await topo.listPorts()).toEqual([]);
+    expect((await store.range(ROOT)).kvs.filter((kv) => parseKey(kv.key)?.kind === 'port')).toEqual([]);
+  });
+
+  it('a port deleted and re-created under the same name meanwhile: the update goes to the new one only', async () => {
+    await base();
+    const old = await topo.createPort({ name: 'vm', network: 'blue' });
+    const other = new Topology(store);
+    raceOnce(async () => {
+      await other.deletePort('vm');
+      await other.createPort({ name: 'vm', network: 'blue' });
+    });
+    const u = await topo.updatePort('vm', { portSecurity: false });
+    expect(u.id).not.toBe(old.id);
+    expect((await topo.listPorts()).map((p) => [p.id, p.portSecurity])).toEqual([[u.id, false]]);
+  });
+});
+
+function _omitKey<T extends { portKey: number }>(p: T): Omit<T, 'portKey'> {
+  const { portKey: _k, ...rest } = p;
+  return rest;
+}
