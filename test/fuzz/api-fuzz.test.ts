@@ -8,7 +8,7 @@ import type { Store } from '../../src/store/types.js';
 const RUNS = Number(process.env.WYVERN_FUZZ_RUNS ?? 2000);
 
 /**
- * Bad input always gets a clear error and loses nothing: random bodies against every create endpoint
+ * Bad input always gets a clear error and loses nothing: random bodies against every create endpoint (and the port update)
  * answer 2xx or 4xx with an error body naming a code — never 500 — and a rejected request writes nothing.
  */
 describe('northbound API fuzz', () => {
@@ -23,6 +23,7 @@ describe('northbound API fuzz', () => {
     await client.call('POST', '/v1/networks', { name: 'net' });
     await client.call('POST', '/v1/subnets', { name: 'sub', network: 'net', cidr: '10.0.0.0/24' });
     await client.call('POST', '/v1/routers', { name: 'r' });
+    await client.call('POST', '/v1/ports', { name: 'fz', network: 'net' });
   });
 
   afterAll(async () => {
@@ -43,6 +44,16 @@ describe('northbound API fuzz', () => {
         mode: fc.string(),
         subnet: fc.oneof(fc.string(), fc.constant('sub')),
         nexthop: fc.string(),
+        portSecurity: fc.oneof(fc.boolean(), fc.jsonValue()),
+        allowedAddressPairs: fc.oneof(
+          fc.jsonValue(),
+          fc.array(
+            fc.record(
+              { ip: fc.oneof(fc.string(), fc.constantFrom('10.0.0.100', '10.0.0.0/30', '0.0.0.0/0', '10.0.0.1/7')), mac: fc.string() },
+              { requiredKeys: [] },
+            ),
+          ),
+        ),
       },
       { requiredKeys: [] },
     ),
@@ -55,13 +66,14 @@ describe('northbound API fuzz', () => {
     '/v1/routers/r/interfaces',
     '/v1/routers/r/routes',
     '/v1/topology',
+    '/v1/ports/fz',
   );
 
   it('never answers 500; every error names a code; rejected requests write nothing', async () => {
     await fc.assert(
       fc.asyncProperty(path, body, async (p, b) => {
         const before = await store.currentRevision();
-        const res = await client.raw(p === '/v1/topology' ? 'PUT' : 'POST', p, b);
+        const res = await client.raw(p === '/v1/topology' ? 'PUT' : p === '/v1/ports/fz' ? 'PATCH' : 'POST', p, b);
         expect(res.status).toBeLessThan(500);
         if (res.status >= 400) {
           expect((res.body as { error?: { code?: string } }).error?.code).toMatch(/^[A-Z_]+$/);
