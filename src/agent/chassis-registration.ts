@@ -14,7 +14,7 @@
 import { getRetirement, registerChassis, type ChassisRetirement } from '../model/chassis.js';
 import { chassisKey } from '../model/keys.js';
 import type { Chassis } from '../model/types.js';
-import type { Lease, Store } from '../store/types.js';
+import type { KeyValue, Lease, Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 
 export class ChassisRegistration {
@@ -58,9 +58,15 @@ export class ChassisRegistration {
   }
 
   /** Reads the key back: missing, or attached to another lease than ours, means register again. */
-  async verify(): Promise<void> {
+  /** The key whose presence verify() checks: the agent's store probe reads it, so one read serves both. */
+  get key(): string {
+    return chassisKey(this.chassis().name);
+  }
+
+  /** Checks the key as read now (`kv`, or read here when not given). */
+  async verify(read?: KeyValue | undefined | null): Promise<void> {
     if (this.stopped || this.running || this.retired) return;
-    const kv = await this.store.get(chassisKey(this.chassis().name));
+    const kv = read === undefined ? await this.store.get(this.key) : (read ?? undefined);
     // Not registered yet and no attempt failed: the agent's start is registering now.
     if (!this.lease && this.lastError === undefined) return;
     if (!this.lease) await this.ensure('not registered yet');

@@ -2,7 +2,7 @@
  * Whether the store answers, as the agent sees it: probed on a steady interval while connected, and with a
  * short backoff while not, so the agent notices a returning store within a fraction of a second. Failures seen
  * elsewhere (a binding write, a watch) call report() to probe at once. Emits 'down' (Error) once per outage,
- * 'up' (outage ms) when it ends, and 'tick' after every successful probe (the chassis registration checks
+ * 'up' (outage ms) when it ends, and 'tick' (the probe's result) after every successful probe (the chassis registration checks
  * itself then).
  */
 import { EventEmitter } from 'node:events';
@@ -76,10 +76,10 @@ export class StoreHealth extends EventEmitter {
     if (this.stopped || this.probing) return;
     this.probing = true;
     try {
-      await this.probe();
+      const result = await this.probe();
       this.probing = false;
       if (!this.connected) this.setUp();
-      this.emit('tick');
+      this.emit('tick', result);
     } catch (err) {
       this.probing = false;
       this.setDown(err);
