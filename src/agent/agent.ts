@@ -4,20 +4,22 @@ import { loadApps, type LoadedApps } from '../apps/registry.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
-import { CHASSIS_PREFIX, chassisKey, NAMES_PREFIX, parseKey } from '../model/keys.js';
+import { chassisKey, NAMES_PREFIX } from '../model/keys.js';
 import type { Chassis, ChassisStatus } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
-import { markInstalledMany, VifWatcher, type Vif } from '../ovsdb/vswitch.js';
+import { VifWatcher, type Vif } from '../ovsdb/vswitch.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
 import { openStore, PrefixSubscription, type SubscriptionEvent } from '../store/index.js';
-import type { Store } from '../store/types.js';
+import type { KeyValue, Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { addAgentRoutes } from './api-routes.js';
 import { BindingManager } from './binding.js';
 import { ChassisRegistration } from './chassis-registration.js';
 import { FlowComputer } from './compute.js';
+import { InstalledMarks } from './installed-marks.js';
+import { routeStoreEvent } from './store-events.js';
 import type { AgentConfig, Encap } from './config.js';
 import { chassisReachability, ReachabilityLog } from './encap.js';
 import { PacketInDispatcher } from './packet-in.js';
@@ -63,11 +65,7 @@ export class Agent {
   private flushTimer: NodeJS.Immediate | undefined;
   /** A flush is queued as a microtask (a local VIF changed: its flows go out in the same turn of the loop). */
   private flushSoon = false;
-  private readonly installedMarks = new Set<string>();
-  /** VIF name → desired flow version that first included its port's flows. */
-  private readonly pendingMarks = new Map<string, number>();
-  /** VIF name → when its plug was seen and its flows computed (performance.now()), for the 'port installed' log. */
-  private readonly plugTimes = new Map<string, { port: string | undefined; seen: number; computed?: number }>();
+  private readonly marks: InstalledMarks;
   private started = false;
   private stopping = false;
   /** Set once this chassis is taken out of service (decommission, or an operator's `chassis delete`). */
@@ -85,6 +83,7 @@ export class Agent {
   ) {
     this.view = new TopologyView(config.chassis, config.encaps ?? [config.encap]);
     this.reachLog = new ReachabilityLog(this.view.encaps, config.chassis, logger.child({ component: 'encap' }));
+    this.marks = new InstalledMarks(() => this.ovsdb, logger.child({ component: 'installed' }));
     const appConfig = { encaps: this.view.encaps as Encap[] };
     this.apps = loadApps(this.tables, APPS, (app) => ({
       view: this.view,
@@ -101,7 +100,12 @@ export class Agent {
     const tls = loadAgentTls(cfg);
     // The store may be unreachable now: the agent then runs from its cache and converges when it answers.
     this.store = await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...tls.store });
-    this.health = new StoreHealth(() => this.store.currentRevision(), log.child({ component: 'store-health', store: this.store.url }));
+    // The probe reads this chassis's own key: one read tells whether the store answers and whether the
+    // registration is still there (null: missing), checked on every tick.
+    this.health = new StoreHealth(
+      async () => (await this.store.get(chassisKey(cfg.chassis))) ?? null,
+      log.child({ component: 'store-health', store: this.store.url }),
+    );
     const report = (err: unknown) => this.health.report(err);
     if (cfg.cacheFile !== 'none') {
       this.cache = new TopologyCache(cfg.cacheFile, cfg.chassis, log.child({ component: 'cache' }), () => this.subscription.prefixes());
@@ -128,8 +132,8 @@ export class Agent {
       mayBind: () => !this.retired,
     });
     this.health.on('up', () => this.storeBack());
-    this.health.on('tick', () => {
-      this.registration.verify().catch(report);
+    this.health.on('tick', (kv: KeyValue | null) => {
+      this.registration.verify(kv).catch(report);
       if (this.bindings.pendingWrites) void this.bindings.retryUnsynced();
     });
     await this.health.start();
@@ -139,7 +143,12 @@ export class Agent {
     this.reach = new RouterReach(this.view, this.sync);
     this.subscription.on('event', (ev: SubscriptionEvent) => {
       this.cache?.apply(ev);
-      this.onStoreEvent(ev);
+      routeStoreEvent(ev, {
+        sync: this.sync,
+        bindings: this.bindings,
+        chassis: cfg.chassis,
+        ownChassisGone: () => this.onOwnChassisGone(),
+      });
     });
     this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
     this.sync.on(
@@ -202,7 +211,7 @@ export class Agent {
     this.channel.on('up', (ev: { session: number }) => log.info({ session: ev.session }, 'OpenFlow session up'));
     this.link.watchChannel(this.channel); // re-prepares the bridge on each session
     this.channel.on('down', (reason: string) => log.warn({ reason }, 'OpenFlow session down'));
-    this.flows.on('synced', () => void this.markInstalledPorts());
+    this.flows.on('synced', () => void this.marks.applied(this.flows.appliedVersion));
 
     // Store: chassis registration, then the topology this hypervisor needs (from the cache if it does not answer).
     await this.registration.ensure('agent start');
@@ -266,13 +275,11 @@ export class Agent {
     }
     const initial: Promise<void>[] = [];
     const unplug = (v: Vif) => {
-      this.installedMarks.delete(v.name);
-      this.pendingMarks.delete(v.name);
-      this.plugTimes.delete(v.name);
+      this.marks.forget(v.name);
       return this.bindings.unplugged(v).catch((err) => log.error({ err, iface: v.name }, 'unbind failed'));
     };
     this.vifs.on('plugged', (v: Vif) => {
-      this.plugTimes.set(v.name, { port: v.ifaceId, seen: performance.now() });
+      this.marks.plugged(v.name, v.ifaceId);
       const p = this.bindings.plugged(v).catch((err) => log.error({ err, iface: v.name }, 'bind failed'));
       if (!this.started) initial.push(p);
     });
@@ -416,53 +423,10 @@ export class Agent {
     void this.bindings.checkAll();
   }
 
-  private onStoreEvent(ev: SubscriptionEvent): void {
-    const nameOf = (key: string) => {
-      const k = parseKey(key);
-      return k?.kind === 'name' && k.of === 'port' ? k.name : undefined;
-    };
-    switch (ev.type) {
-      case 'snapshot':
-      case 'resync': {
-        // The store's own word (not the cache's) that our chassis is not registered: register again.
-        if (
-          ev.prefix === CHASSIS_PREFIX &&
-          !(ev.type === 'snapshot' && ev.cached) &&
-          !ev.kvs.some((kv) => kv.key === chassisKey(this.config.chassis))
-        ) {
-          this.onOwnChassisGone();
-        }
-        const names = ev.kvs.filter((kv) => nameOf(kv.key));
-        const watchedName = nameOf(ev.prefix);
-        if (names.length > 0 || watchedName) {
-          for (const kv of names) void this.bindings.nameAppeared(nameOf(kv.key)!, kv.value);
-          // A name watch's snapshot without the name: the port a VIF waited for does not exist (any more).
-          if (watchedName && !names.some((kv) => nameOf(kv.key) === watchedName)) void this.bindings.nameRemoved(watchedName);
-          return;
-        }
-        this.sync.applySnapshot(ev.prefix, ev.kvs);
-        return;
-      }
-      case 'put': {
-        const name = nameOf(ev.kv.key);
-        if (name) void this.bindings.nameAppeared(name, ev.kv.value);
-        else this.sync.applyPut(ev.kv.key, ev.kv.value);
-        return;
-      }
-      case 'delete': {
-        const name = nameOf(ev.key);
-        if (name) void this.bindings.nameRemoved(name);
-        else this.sync.applyDelete(ev.key);
-        if (ev.key === chassisKey(this.config.chassis)) this.onOwnChassisGone();
-        return;
-      }
-    }
-  }
-
   /**
    * Our chassis key vanished while we run: the lease expired (store unreachable longer than its TTL) — peers
    * have stopped tunnelling here, so register again at once with a new lease — or an operator deleted it
-   * (tombstone: stay out, see checkRetired).
+   * (tombstone: the registration stays out, see ChassisRegistration).
    */
   private onOwnChassisGone(): void {
     if (this.stopping) return;
@@ -538,50 +502,14 @@ export class Agent {
    * A port whose binding write is still in flight counts: the mark is about this hypervisor's flows.
    */
   private notePendingMarks(version: number): void {
-    for (const b of this.bindings.localPorts()) {
-      const vif = this.view.vifs.get(b.name);
-      if (!vif || this.installedMarks.has(vif.ifaceName) || this.pendingMarks.has(vif.ifaceName)) continue;
-      const net = this.view.networks.get(b.networkId);
-      if (!net || net.network.tunnelKey === 0 || !net.ports.has(b.portId)) continue;
-      this.pendingMarks.set(vif.ifaceName, version);
-      const t = this.plugTimes.get(vif.ifaceName);
-      if (t) t.computed = performance.now();
-    }
-  }
-
-  /** Marks VIFs whose flows are on the switch with external_ids:wyvern-installed=true, in one transaction. */
-  private async markInstalledPorts(): Promise<void> {
-    const ready: string[] = [];
-    for (const [iface, version] of this.pendingMarks) {
-      if (this.flows.appliedVersion < version) continue;
-      this.pendingMarks.delete(iface);
-      this.installedMarks.add(iface);
-      ready.push(iface);
-    }
-    if (ready.length === 0) return;
-    const onSwitch = performance.now();
-    let missing: Set<string>;
-    try {
-      missing = new Set(await markInstalledMany(this.ovsdb, ready, true));
-    } catch (err) {
-      for (const iface of ready) this.installedMarks.delete(iface);
-      this.logger.warn({ err, ifaces: ready }, 'could not set wyvern-installed');
-      return;
-    }
-    const marked = performance.now();
-    for (const iface of ready) {
-      if (missing.has(iface)) {
-        this.installedMarks.delete(iface);
-        continue;
-      }
-      // How long each step took since the VIF was seen: the operator's view of a slow port.
-      const t = this.plugTimes.get(iface);
-      this.plugTimes.delete(iface);
-      const since = (x: number | undefined) => (t && x !== undefined ? Math.round((x - t.seen) * 10) / 10 : undefined);
-      this.logger.info(
-        { iface, port: t?.port, ms: t && { computed: since(t.computed), onSwitch: since(onSwitch), marked: since(marked) } },
-        'port installed',
-      );
-    }
+    this.marks.computed(
+      version,
+      this.bindings.localPorts(),
+      (port) => this.view.vifs.get(port)?.ifaceName,
+      (p) => {
+        const net = this.view.networks.get(p.networkId);
+        return net !== undefined && net.network.tunnelKey !== 0 && net.ports.has(p.portId);
+      },
+    );
   }
 }
