@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { parseFlags, UsageError, type FlagOptions } from '../util/args.js';
+import { GLOBAL_OPTIONS } from '../cli/common.js';
 import { createLogger } from '../util/log.js';
 import { Agent } from './agent.js';
 import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
@@ -20,16 +21,9 @@ async function debugCommand(sub: string, argv: string[]): Promise<number> {
   const { apiClientFrom } = await import('../api/client-config.js');
   let v: Record<string, string | boolean | undefined>;
   try {
-    const options: FlagOptions = {
-      api: { type: 'string' },
-      token: { type: 'string' },
-      'token-file': { type: 'string' },
-      cacert: { type: 'string' },
-      cert: { type: 'string' },
-      key: { type: 'string' },
-      json: { type: 'boolean' },
-      ...(sub === 'decommission' ? { force: { type: 'boolean' } } : {}),
-    };
+    // The API commands' own global options (no --help here: `wyvern agent --help` prints this usage).
+    const { help: _help, ...global } = GLOBAL_OPTIONS;
+    const options: FlagOptions = { ...global, ...(sub === 'decommission' ? { force: { type: 'boolean' } } : {}) };
     v = parseFlags(argv, options, { positionals: false }).values as typeof v;
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
