@@ -3,11 +3,10 @@
  * not in its logs while it runs, not on any command line (/proc/PID/cmdline), not in the sandbox's state.json
  * (which is 0600 anyway). The agents are real processes from the built JS, started as the sandbox starts them.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxCommand } from '../../src/cli/sandbox.js';
@@ -16,24 +15,10 @@ import { Sandbox } from '../../src/sandbox/index.js';
 import { STATE_FILE } from '../../src/sandbox/state.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 import { requireSandboxPrereqs } from './sandbox-helpers.js';
+import { cleanEnv, wyvern, WYVERN_CLI } from '../helpers/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'dist/src/cli/main.js');
+const CLI = WYVERN_CLI;
 const SECRET = 'pw-s3cret-x9';
-
-interface Res {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-function wyvern(args: string[], env: Record<string, string> = {}): Promise<Res> {
-  return new Promise((resolve) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WYVERN_')));
-    execFile(process.execPath, [CLI, ...args], { env: { ...clean, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('a store password never shows in errors', () => {
   const agent = ['agent', '--config', '/dev/null', '--tunnel-ip', '10.0.0.1', '--ovsdb', 'unix:/nonexistent.sock'];
@@ -56,9 +41,8 @@ describe('a store password never shows in errors', () => {
   it('an unreachable etcd: the agent keeps running and its warning names the store, without the password', async () => {
     // An unreachable store is an outage, not a configuration error: the agent waits for it (issue 11).
     const dir = mkdtempSync(join(tmpdir(), 'wv-secret-'));
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WYVERN_')));
     const child = spawn(process.execPath, [CLI, ...agent, '--api-listen', 'none', '--cache-file', join(dir, 'cache.json')], {
-      env: { ...clean, WYVERN_STORE: `etcd://wyvern:${SECRET}@127.0.0.1:1` },
+      env: cleanEnv({ WYVERN_STORE: `etcd://wyvern:${SECRET}@127.0.0.1:1` }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

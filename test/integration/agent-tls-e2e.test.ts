@@ -3,33 +3,14 @@
  * talks to a TLS-only etcd that requires client certificates (etcds:// + store-ca/cert/key), serves its API over
  * HTTPS with mutual TLS, and the CLI drives it with --cacert and a client certificate.
  */
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgent, stopAgent, type AgentInfo } from '../../src/sandbox/agents.js';
 import { Sandbox } from '../../src/sandbox/index.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 import { makePki, type Pki } from '../helpers/pki.js';
 import { requireSandboxPrereqs } from './sandbox-helpers.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'dist/src/cli/main.js');
-
-interface Res {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-function wyvern(args: string[], env: Record<string, string> = {}): Promise<Res> {
-  return new Promise((resolve) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WYVERN_')));
-    execFile(process.execPath, [CLI, ...args], { env: { ...clean, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+import { wyvern } from '../helpers/cli.js';
 
 let pki: Pki;
 let etcd: EtcdCluster;

@@ -2,33 +2,18 @@
  * The API over HTTPS with mutual TLS, and the CLI speaking https:// with --cacert and a client certificate.
  * Every bad certificate is refused, and the error says why: another CA, expired, wrong host name, none.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { makePki, type CertFiles, type Pki } from '../helpers/pki.js';
+import { cleanEnv, wyvern, WYVERN_CLI } from '../helpers/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'dist/src/cli/main.js');
-
-interface Res {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-function wyvern(args: string[], env: Record<string, string> = {}): Promise<Res> {
-  return new Promise((resolve) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WYVERN_')));
-    execFile(process.execPath, [CLI, ...args], { env: { ...clean, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
+const CLI = WYVERN_CLI;
 
 let pki: Pki;
 let store: Store;
@@ -169,8 +154,7 @@ describe('wyvern api (standalone) over HTTPS', () => {
   it('serves https:// with mutual TLS and a token from a file, set by flags or WYVERN_* env', async () => {
     const tf = join(pki.dir, 'api-token');
     writeFileSync(tf, 'tok-api\n', { mode: 0o600 });
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WYVERN_')));
-    const env = { ...clean, WYVERN_API_CERT: pki.server.cert, WYVERN_API_KEY: pki.server.key, WYVERN_TOKEN_FILE: tf };
+    const env = cleanEnv({ WYVERN_API_CERT: pki.server.cert, WYVERN_API_KEY: pki.server.key, WYVERN_TOKEN_FILE: tf });
     const proc = spawn(process.execPath, [CLI, 'api', '--store', 'memory:', '--listen', 'tcp:127.0.0.1:0', '--api-client-ca', pki.ca], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
