@@ -111,6 +111,7 @@ function syntheticNet(id: string, key: number, n: number): NetworkState {
           fixedIps: [{ subnetId, ip: `10.${key}.${1 + Math.floor(i / 250)}.${1 + (i % 250)}` }],
           portSecurity: true,
           allowedAddressPairs: [],
+          securityGroups: [],
           portKey: key * 100_000 + i,
         };
         return [port.id, { port }];

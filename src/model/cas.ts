@@ -46,6 +46,8 @@ export const POOL_MAX: Record<Pool, number> = {
   'tunnel-key': 16_777_215,
   'port-key': 0xffff_fffe,
   'router-key': 0xffff_fffe,
+  'sg-key': 0xffff_fffe,
+  'sg-rule-key': 0xffff_fffe,
 };
 
 /**

@@ -4,9 +4,9 @@
  * propagating into agents' flow computation.
  */
 import { invalid } from './errors.js';
-import { parseSubnetCidr } from './addr-rules.js';
+import { parseRouteCidr, parseSubnetCidr } from './addr-rules.js';
 import { normalizeMac } from './macs.js';
-import type { Binding, Chassis, Network, Port, Router, Subnet } from './types.js';
+import type { Binding, Chassis, Network, Port, PortQos, Router, SecurityGroup, SgMember, SgRule, Subnet } from './types.js';
 import { asObject, checkIp, parseDhcpOptions, parseHostRoutes, parseMode, UUID_RE } from './validate.js';
 
 type Obj = Record<string, unknown>;
@@ -102,6 +102,92 @@ export function decodePort(v: string | unknown, at = 'port'): Port {
       return x.mac === undefined ? { ip } : { ip, mac: normalizeMac(x.mac, `${f}.mac`) };
     }),
     portKey: int(o, 'portKey', at, 1, MAX_PORT_KEY),
+    // Documents written before security groups have none.
+    securityGroups: o.securityGroups === undefined ? [] : arr(o, 'securityGroups', at).map((g, i) => idAt(g, `${at}.securityGroups[${i}]`)),
+    ...(o.qos === undefined ? {} : { qos: decodeQos(o.qos, `${at}.qos`) }),
+  };
+}
+
+function idAt(v: unknown, at: string): string {
+  if (typeof v !== 'string' || !UUID_RE.test(v)) throw invalid(at, `${at} must be a UUID`);
+  return v;
+}
+
+/** Kbit/s and kbit: 1 kbit/s .. 100 Gbit/s. */
+export const MAX_RATE_KBPS = 100_000_000;
+
+function decodeQos(v: unknown, at: string): PortQos {
+  const o = asObject(v, at);
+  const q: PortQos = {};
+  for (const k of ['ingressRateKbps', 'ingressBurstKb', 'egressRateKbps', 'egressBurstKb'] as const) {
+    if (o[k] !== undefined) q[k] = int(o, k, at, 1, MAX_RATE_KBPS);
+  }
+  if (q.ingressBurstKb !== undefined && q.ingressRateKbps === undefined)
+    throw invalid(`${at}.ingressBurstKb`, `${at}.ingressBurstKb needs ingressRateKbps`);
+  if (q.egressBurstKb !== undefined && q.egressRateKbps === undefined)
+    throw invalid(`${at}.egressBurstKb`, `${at}.egressBurstKb needs egressRateKbps`);
+  return q;
+}
+
+export const MAX_SG_KEY = 0xffff_fffe;
+
+function decodeSgRule(v: unknown, at: string): SgRule {
+  const o = asObject(v, at);
+  const direction = o.direction;
+  if (direction !== 'ingress' && direction !== 'egress') throw invalid(`${at}.direction`, `${at}.direction must be "ingress" or "egress"`);
+  const proto = o.protocol;
+  let protocol: SgRule['protocol'];
+  if (proto === 'any' || proto === 'tcp' || proto === 'udp' || proto === 'icmp') protocol = proto;
+  else if (typeof proto === 'number' && Number.isInteger(proto) && proto >= 0 && proto <= 255 && ![1, 6, 17].includes(proto))
+    protocol = proto;
+  else throw invalid(`${at}.protocol`, `${at}.protocol must be any, tcp, udp, icmp or an IP protocol number other than 1, 6, 17`);
+  const r: SgRule = { id: id(o, 'id', at), ruleKey: int(o, 'ruleKey', at, 1, MAX_SG_KEY), direction, protocol };
+  if (o.portMin !== undefined || o.portMax !== undefined) {
+    if (protocol !== 'tcp' && protocol !== 'udp') throw invalid(`${at}.portMin`, `${at}: ports only with tcp or udp`);
+    r.portMin = int(o, 'portMin', at, 1, 65535);
+    r.portMax = int(o, 'portMax', at, r.portMin, 65535);
+  }
+  if (o.icmpType !== undefined) {
+    if (protocol !== 'icmp') throw invalid(`${at}.icmpType`, `${at}: an ICMP type only with icmp`);
+    r.icmpType = int(o, 'icmpType', at, 0, 255);
+  }
+  if (o.icmpCode !== undefined) {
+    if (r.icmpType === undefined) throw invalid(`${at}.icmpCode`, `${at}: an ICMP code only with a type`);
+    r.icmpCode = int(o, 'icmpCode', at, 0, 255);
+  }
+  if (o.remoteCidr !== undefined && o.remoteGroupId !== undefined)
+    throw invalid(`${at}.remoteCidr`, `${at}: a remote CIDR or a remote group, not both`);
+  if (o.remoteCidr !== undefined) {
+    const c = str(o, 'remoteCidr', at);
+    parseRouteCidr(c, `${at}.remoteCidr`);
+    r.remoteCidr = c;
+  }
+  if (o.remoteGroupId !== undefined) r.remoteGroupId = id(o, 'remoteGroupId', at);
+  return r;
+}
+
+export function decodeSecurityGroup(v: string | unknown, at = 'securityGroup'): SecurityGroup {
+  const o = parse(v, at);
+  return {
+    id: id(o, 'id', at),
+    name: str(o, 'name', at),
+    description: typeof o.description === 'string' ? o.description : '',
+    groupKey: int(o, 'groupKey', at, 1, MAX_SG_KEY),
+    rules: arr(o, 'rules', at).map((r, i) => decodeSgRule(r, `${at}.rules[${i}]`)),
+  };
+}
+
+export function decodeSgMember(v: string | unknown, at = 'sgMember'): SgMember {
+  const o = parse(v, at);
+  return {
+    portId: id(o, 'portId', at),
+    networkId: id(o, 'networkId', at),
+    addresses: arr(o, 'addresses', at).map((a, i) => {
+      const f = `${at}.addresses[${i}]`;
+      if (typeof a !== 'string') throw invalid(f, `${f} must be an IPv4 address or CIDR`);
+      parseRouteCidr(a.includes('/') ? a : `${a}/32`, f);
+      return a;
+    }),
   };
 }
 
@@ -164,3 +250,5 @@ export const encodePort = (p: Port): string => JSON.stringify(decodePort(p));
 export const encodeRouter = (r: Router): string => JSON.stringify(decodeRouter(r));
 export const encodeChassis = (c: Chassis): string => JSON.stringify(decodeChassis(c));
 export const encodeBinding = (b: Binding): string => JSON.stringify(decodeBinding(b));
+export const encodeSecurityGroup = (g: SecurityGroup): string => JSON.stringify(decodeSecurityGroup(g));
+export const encodeSgMember = (m: SgMember): string => JSON.stringify(decodeSgMember(m));

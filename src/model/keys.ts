@@ -10,6 +10,9 @@
  *   /wyvern/v1/chassis/<name>                       Chassis JSON, attached to the agent's lease
  *   /wyvern/v1/names/<kind>/<name>                  {"id","networkId"?}: unique names per kind
  *   /wyvern/v1/alloc/<pool>/<n>                     integer key allocations → owner "<kind>/<id>"
+ *   /wyvern/v1/sg/<groupId>                         SecurityGroup JSON (its rules inside: one watch per group)
+ *   /wyvern/v1/sg-members/<groupId>/<portId>        SgMember JSON: the address set of a group, written with the
+ *                                                   port; watched only by agents enforcing a rule naming the group
  *
  * Additions (outside every watched prefix, so agents never see them in their watches):
  *   /wyvern/v1/guard/<networkId>                    bumped by every change to a network's subnets, ports or
@@ -30,8 +33,10 @@ export const NAMES_PREFIX = `${ROOT}names/`;
 export const ALLOC_PREFIX = `${ROOT}alloc/`;
 export const GUARD_PREFIX = `${ROOT}guard/`;
 export const RETIRED_PREFIX = `${ROOT}retired/`;
+export const SG_PREFIX = `${ROOT}sg/`;
+export const SG_MEMBERS_PREFIX = `${ROOT}sg-members/`;
 
-export type Pool = 'tunnel-key' | 'port-key' | 'router-key';
+export type Pool = 'tunnel-key' | 'port-key' | 'router-key' | 'sg-key' | 'sg-rule-key';
 
 export const networkKey = (id: string): string => `${NETWORKS_PREFIX}${id}`;
 /** Everything an agent needs for one network: subnets, ports and bindings. */
@@ -50,6 +55,10 @@ export const nameKey = (kind: Kind, name: string): string => `${namesPrefix(kind
 export const poolPrefix = (pool: Pool): string => `${ALLOC_PREFIX}${pool}/`;
 export const allocKey = (pool: Pool, n: number): string => `${poolPrefix(pool)}${n}`;
 export const guardKey = (networkId: string): string => `${GUARD_PREFIX}${networkId}`;
+export const sgKey = (groupId: string): string => `${SG_PREFIX}${groupId}`;
+/** One group's members (its address set). */
+export const sgMembersPrefix = (groupId: string): string => `${SG_MEMBERS_PREFIX}${groupId}/`;
+export const sgMemberKey = (groupId: string, portId: string): string => `${sgMembersPrefix(groupId)}${portId}`;
 
 export type ParsedKey =
   | { kind: 'network'; networkId: string }
@@ -60,10 +69,12 @@ export type ParsedKey =
   | { kind: 'chassis'; name: string }
   | { kind: 'name'; of: Kind; name: string }
   | { kind: 'alloc'; pool: Pool; n: number }
-  | { kind: 'guard'; networkId: string };
+  | { kind: 'guard'; networkId: string }
+  | { kind: 'security-group'; groupId: string }
+  | { kind: 'sg-member'; groupId: string; portId: string };
 
-const KINDS: readonly string[] = ['network', 'subnet', 'port', 'router'];
-const POOLS: readonly string[] = ['tunnel-key', 'port-key', 'router-key'];
+const KINDS: readonly string[] = ['network', 'subnet', 'port', 'router', 'security-group'];
+const POOLS: readonly string[] = ['tunnel-key', 'port-key', 'router-key', 'sg-key', 'sg-rule-key'];
 
 /** Tells what a store key holds; undefined for keys outside the layout. */
 export function parseKey(key: string): ParsedKey | undefined {
@@ -93,6 +104,10 @@ export function parseKey(key: string): ParsedKey | undefined {
     }
     case 'guard':
       return ok(2) ? { kind: 'guard', networkId: parts[1]! } : undefined;
+    case 'sg':
+      return ok(2) ? { kind: 'security-group', groupId: parts[1]! } : undefined;
+    case 'sg-members':
+      return ok(3) ? { kind: 'sg-member', groupId: parts[1]!, portId: parts[2]! } : undefined;
     default:
       return undefined;
   }

@@ -327,6 +327,7 @@ export class Topology {
       portSecurity: input.portSecurity,
       allowedAddressPairs: input.allowedAddressPairs,
       portKey: pk.n,
+      securityGroups: [],
     };
     const portValue = encodePort(p);
     return {

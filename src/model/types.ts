@@ -3,7 +3,7 @@
  * Every object carries its id; names are unique per kind cluster-wide.
  */
 
-export type Kind = 'network' | 'subnet' | 'port' | 'router';
+export type Kind = 'network' | 'subnet' | 'port' | 'router' | 'security-group';
 
 export interface Network {
   id: string;
@@ -63,6 +63,72 @@ export interface Port {
   allowedAddressPairs: AddressPair[];
   /** Cluster-wide port key, 1..0xFFFFFFFE (the pipeline's reg6/reg7 value). */
   portKey: number;
+  /**
+   * Ids of the security groups the port is in ([] = none: the port is open, as before groups existed). Enforced
+   * only while portSecurity is on: a port without it is a trusted appliance.
+   */
+  securityGroups: string[];
+  /** Rate limits; absent = none. */
+  qos?: PortQos;
+}
+
+/**
+ * A port's rate limits, named from the switch's side as OVS names them: ingress = what the VM sends into the
+ * switch (OVS ingress policing on the VIF's Interface), egress = what the switch sends to the VM (an OpenFlow
+ * meter on the flows that output to it). Rates in kbit/s, bursts in kbit; a burst is only set with its rate.
+ */
+export interface PortQos {
+  ingressRateKbps?: number;
+  ingressBurstKb?: number;
+  egressRateKbps?: number;
+  egressBurstKb?: number;
+}
+
+export type SgDirection = 'ingress' | 'egress';
+/** A rule's IP protocol: a name for the common ones (6, 17 and 1 are stored as names), else its number. */
+export type SgProtocol = 'any' | 'tcp' | 'udp' | 'icmp' | number;
+
+/**
+ * One allow rule of a security group. Direction is from the port's side: ingress = traffic to the port,
+ * egress = traffic from it. The remote side is a CIDR, or the addresses of another group's members, or
+ * anything when neither is given.
+ */
+export interface SgRule {
+  /** UUID. */
+  id: string;
+  /** Cluster-wide rule key, 1..0xFFFFFFFE (the conjunction id of the rule's flows). */
+  ruleKey: number;
+  direction: SgDirection;
+  protocol: SgProtocol;
+  /** TCP/UDP destination port range (both or neither). */
+  portMin?: number;
+  portMax?: number;
+  /** ICMP type, and code (a code only with a type). */
+  icmpType?: number;
+  icmpCode?: number;
+  /** Normalised IPv4 CIDR (host bits zero). */
+  remoteCidr?: string;
+  remoteGroupId?: string;
+}
+
+export interface SecurityGroup {
+  id: string;
+  name: string;
+  description: string;
+  /** Cluster-wide group key, 1..0xFFFFFFFE (the cookie object of its flows). */
+  groupKey: number;
+  rules: SgRule[];
+}
+
+/**
+ * A port's membership of a group, as the agents that enforce rules naming the group as remote need it (the
+ * address-set entry): written and deleted by the API in the same transaction as the port.
+ */
+export interface SgMember {
+  portId: string;
+  networkId: string;
+  /** The port's fixed IPs and allowed-address-pair IPs/CIDRs (IPv4). */
+  addresses: string[];
 }
 
 export interface RouterInterface {
@@ -124,4 +190,6 @@ export interface TopologyDocument {
   subnets: Subnet[];
   ports: Port[];
   routers: Router[];
+  /** Absent in documents written before security groups. */
+  securityGroups?: SecurityGroup[];
 }

@@ -27,6 +27,7 @@ function setup() {
     fixedIps: [],
     portSecurity: true,
     allowedAddressPairs: [],
+    securityGroups: [],
     portKey: 7,
   };
   view.networks.set(NET, {

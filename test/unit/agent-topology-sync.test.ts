@@ -113,7 +113,7 @@ describe('TopologySync', () => {
     }
     sync.applyPut(chassisKey('hv9'), JSON.stringify({ name: 'hv9', tunnelIp: '999.1.1.1', encaps: ['vxlan'], version: '1' }));
     expect(warnings.length).toBe(2); // one per key, not one per put
-    expect(view.networks.get(N1)!.ports.get(P1)!.port).toEqual(good);
+    expect(view.networks.get(N1)!.ports.get(P1)!.port).toEqual({ ...good, securityGroups: [] });
     expect(view.chassis.has('hv9')).toBe(false);
     sync.applyPut(portKey(N1, P1), JSON.stringify({ ...good, portKey: 7 }));
     expect(view.networks.get(N1)!.ports.get(P1)!.port.portKey).toBe(7);

@@ -21,6 +21,7 @@ function port(n: number, netId: string, subnetId: string): Port {
     fixedIps: [{ subnetId, ip: `10.${netId === 'n1' ? 1 : 2}.0.${n}` }],
     portSecurity: true,
     allowedAddressPairs: [],
+    securityGroups: [],
     portKey: n,
   };
 }

@@ -40,6 +40,7 @@ function port(n: number, host: string): [string, { port: Port; binding: { chassi
         fixedIps: [],
         portSecurity: false,
         allowedAddressPairs: [],
+        securityGroups: [],
         portKey: n,
       },
       binding: { chassis: host, updatedAt: '' },

@@ -41,6 +41,7 @@ function port(id: string, net: string, ip: string, mac: string, key: number): Po
     fixedIps: [{ subnetId: `${net}s`, ip }],
     portSecurity: true,
     allowedAddressPairs: [],
+    securityGroups: [],
     portKey: key,
   };
 }

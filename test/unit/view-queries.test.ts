@@ -31,6 +31,7 @@ const port = (n: number, net: string, key: number): Port => ({
   fixedIps: [{ subnetId: `${net}s`, ip: `10.${key}.0.${10 + n}` }],
   portSecurity: true,
   allowedAddressPairs: [],
+  securityGroups: [],
   portKey: n,
 });
 const network = (id: string, key: number, ports: Port[]): NetworkState => ({
