@@ -441,11 +441,7 @@ export class Topology {
         // Groups are read only when the index changes: new groups, or new addresses for the current ones.
         const moved = memberAddresses(next).join() !== memberAddresses(cur).join();
         const sgs =
-          refs !== undefined
-            ? await resolveGroups(this.store, refs)
-            : moved
-              ? await resolveGroups(this.store, cur.securityGroups)
-              : [];
+          refs !== undefined ? await resolveGroups(this.store, refs) : moved ? await resolveGroups(this.store, cur.securityGroups) : [];
         if (refs !== undefined) next.securityGroups = sgs.map((g) => g.id);
         const value = encodePort(next);
         if (value === kv.value) return { compares: [], ops: [], result: decodePort(value) };

@@ -149,7 +149,12 @@ export async function deleteSecurityGroup(
     store,
     async () => {
       const { obj: g } = await loadSecurityGroup(store, ref);
-      const { results } = await store.read([{ key: sgKey(g.id) }, { key: sgGuardKey(g.id) }, { prefix: sgMembersPrefix(g.id) }, { prefix: SG_PREFIX }]);
+      const { results } = await store.read([
+        { key: sgKey(g.id) },
+        { key: sgGuardKey(g.id) },
+        { prefix: sgMembersPrefix(g.id) },
+        { prefix: SG_PREFIX },
+      ]);
       const [self, guard, members, groups] = results as [KeyValue[], KeyValue[], KeyValue[], KeyValue[]];
       const kv = self[0];
       if (!kv) throw notFound(undefined, `security-group ${ref} not found`);

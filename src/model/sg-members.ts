@@ -72,7 +72,11 @@ export async function resolveGroups(store: Store, refs: readonly string[], field
  * those whose addresses changed are rewritten. `groups` must hold every group of `next` that is joined or whose
  * member changes (resolveGroups).
  */
-export function membershipOps(prev: Port | undefined, next: Port | undefined, groups: readonly ResolvedGroup[]): { compares: Compare[]; ops: TxnOp[] } {
+export function membershipOps(
+  prev: Port | undefined,
+  next: Port | undefined,
+  groups: readonly ResolvedGroup[],
+): { compares: Compare[]; ops: TxnOp[] } {
   const compares: Compare[] = [];
   const ops: TxnOp[] = [];
   const before = new Set(prev?.securityGroups ?? []);
