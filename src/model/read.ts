@@ -94,7 +94,8 @@ export async function loadRouter(store: Store, ref: string, field?: string): Pro
 }
 
 export async function loadSecurityGroup(store: Store, ref: string, field?: string): Promise<Loaded<SecurityGroup>> {
-  const c = await findClaim(store, 'security-group', ref);
+  // Ids are stored lowercase; an id typed in capitals names the same group.
+  const c = await findClaim(store, 'security-group', UUID_RE.test(ref) ? ref.toLowerCase() : ref);
   const kv = c && (await store.get(sgKey(c.id)));
   if (!kv) throw missing('security-group', ref, field);
   return { obj: decodeSecurityGroup(kv.value), kv };

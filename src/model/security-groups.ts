@@ -25,6 +25,12 @@ export interface SecurityGroupDeleted extends SecurityGroup {
 
 const ruleOwner = (ruleId: string): string => `sg-rule/${ruleId}`;
 
+/**
+ * etcd refuses a transaction with more compares or more writes than --max-txn-ops (128 by default); a forced
+ * delete is one transaction by design (all references go at once or none), so past this it is refused instead.
+ */
+const MAX_TXN_OPS = 128;
+
 export async function createSecurityGroup(store: Store, body: unknown, opts: CasOptions = {}): Promise<SecurityGroup> {
   const input = parseSecurityGroupInput(body);
   const id = randomUUID();
@@ -81,7 +87,7 @@ export async function addSgRule(store: Store, ref: string, body: unknown, opts: 
       const rule: Omit<SgRule, 'ruleKey'> = { id: ruleId, ...shape };
       let remoteName = g.name;
       if (remoteGroup !== undefined) {
-        const self = remoteGroup === g.id || remoteGroup === g.name;
+        const self = remoteGroup.toLowerCase() === g.id || remoteGroup === g.name;
         const remote = self ? { obj: g, kv } : await loadSecurityGroup(store, remoteGroup, 'remoteGroup');
         rule.remoteGroupId = remote.obj.id;
         remoteName = remote.obj.name;
@@ -195,6 +201,13 @@ export async function deleteSecurityGroup(
         ops.push(
           { op: 'put', key: okv.key, value: encodeSecurityGroup({ ...other, rules: other.rules.filter((r) => !gone.includes(r)) }) },
           ...gone.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
+        );
+      }
+      if (ops.length > MAX_TXN_OPS || compares.length > MAX_TXN_OPS) {
+        throw conflict(
+          undefined,
+          `deleting security group ${g.name} takes ${ops.length} writes, more than one store transaction allows (${MAX_TXN_OPS}): ` +
+            `take it off some of its ${ports.length} port(s) first (PATCH securityGroups)`,
         );
       }
       return { compares, ops, result: { ...g, portsDetached: ports.map((p) => p.port.name).sort(), rulesRemoved } };

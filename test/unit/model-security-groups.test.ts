@@ -365,3 +365,15 @@ describe('topology export / import with security groups', () => {
     await fresh.close();
   });
 });
+
+describe('transaction size', () => {
+  it('a forced delete that would exceed one etcd transaction is refused, naming the way out', async () => {
+    await topo.createNetwork({ name: 'big' });
+    await topo.createSubnet({ name: 'big-a', network: 'big', cidr: '10.1.0.0/16' });
+    await topo.createSecurityGroup({ name: 'web' });
+    for (let i = 0; i < 125; i++) await topo.createPort({ name: `p${i}`, network: 'big', securityGroups: ['web'] });
+    await rejects(() => topo.deleteSecurityGroup('web', { force: true }), 'CONFLICT', undefined, /more than one store transaction allows/);
+    for (let i = 0; i < 10; i++) await topo.updatePort(`p${i}`, { securityGroups: [] });
+    expect((await topo.deleteSecurityGroup('web', { force: true })).portsDetached).toHaveLength(115);
+  });
+});
