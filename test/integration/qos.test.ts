@@ -139,10 +139,18 @@ describe('per-port QoS on real OVS: meters both ways, across hosts, restarts', (
     async (signal) => {
       await setQos(vm1, { egressRateKbps: EGRESS_KBPS, ingressRateKbps: INGRESS_KBPS });
       await waitMeters(2);
+      const installedAt = Date.now();
       await c.stopAgent('hv1', signal);
       await c.startAgent('hv1');
       await c.waitInstalled('vm1');
       await waitMeters(2);
+      // Hitless: the new agent reconciled the meters it found instead of re-creating them (their age spans the restart).
+      const h = c.sb.host('hv1');
+      const ages = [...(await h.ovs.ofctl(['-O', 'OpenFlow13', 'meter-stats', h.ovs.mgmtSock()])).matchAll(/duration:([\d.]+)s/g)].map(
+        (m) => Number(m[1]),
+      );
+      expect(ages).toHaveLength(2);
+      for (const age of ages) expect(age).toBeGreaterThanOrEqual((Date.now() - installedAt) / 1000 - 1);
       await expectLimited(`after agent ${signal}`);
       await expectSwitchEqual('hv1');
     },
