@@ -22,8 +22,9 @@ export const SG_QOS_CLEAR_FLAGS = {
 /** One help text for both commands: which direction each rate limits, said plainly. */
 export const SG_QOS_HELP = `      --sg GROUP (repeatable): the port's security groups (name or id); on update the list is replaced,
         --no-sg clears it. A port in no group is open; groups are enforced while port security is on.
-      --ingress-rate KBPS [--ingress-burst KBIT]: limit what the VM SENDS (kbit/s; OVS ingress policing)
+      --ingress-rate KBPS [--ingress-burst KBIT]: limit what the VM SENDS (kbit/s; an OpenFlow meter)
       --egress-rate KBPS [--egress-burst KBIT]: limit what the VM RECEIVES (kbit/s; an OpenFlow meter)
+        A burst defaults to half a second at the rate (rate/2 kbit, at least 72 kbit).
         On update the rate flags replace the port's limits as a whole (a direction not given becomes
         unlimited); --no-qos removes every limit.`;
 

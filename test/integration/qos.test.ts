@@ -4,15 +4,11 @@
  * iperf3 TCP across hosts both ways measures the receiver's rate: within ±10% of each limit; removing the limits
  * restores full speed; the limits hold after the agent restarts (SIGTERM and SIGKILL) and after OVS restarts.
  *
- * Limits are set by rewriting the port document in the store (setQos); the lead switches it to
- * `PATCH /v1/ports/{port} {qos}` once the API has it.
+ * Limits are set through the API (`PATCH /v1/ports/{port} {qos}`).
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodePort, encodePort } from '../../src/model/codec.js';
-import { portKey } from '../../src/model/keys.js';
 import type { PortQos } from '../../src/model/types.js';
-import { openStore } from '../../src/store/index.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 import { requireSandboxPrereqs } from './sandbox-helpers.js';
 
@@ -29,17 +25,9 @@ describe('per-port QoS on real OVS: meters both ways, across hosts, restarts', (
   let port = 5201;
 
   /** Sets (or with null removes) a port's limits in its store document, as the API will. */
+  /** Sets (or with null removes) the port's limits as an operator does: PATCH /v1/ports/{port} {qos}. */
   async function setQos(p: PortInfo, qos: PortQos | null): Promise<void> {
-    const store = await openStore(c.storeUrl);
-    try {
-      const key = portKey(p.networkId, p.id);
-      const doc = decodePort(JSON.parse((await store.get(key))!.value));
-      if (qos === null) delete doc.qos;
-      else doc.qos = qos;
-      await store.put(key, encodePort(doc));
-    } finally {
-      await store.close();
-    }
+    await c.api().call('PATCH', `/v1/ports/${p.name}`, { qos });
   }
 
   /** iperf3 TCP from one VM to another for `seconds`; the rate the receiver saw, in kbit/s. */
