@@ -77,11 +77,12 @@ export function stateFlows(tables: AppTables, stage: AclStage): DesiredFlow[] {
   const blocked = tables.flag('blocked');
   const mark = (v: 0 | 1): Match[number] => ({ field: blocked.field, value: v === 1 ? blocked.mask : 0, mask: blocked.mask });
   const allowedFlag = tables.flag('acl_allowed');
-  const allowed = (v: 0 | 1): Match[number] => ({
-    field: allowedFlag.field,
-    value: v === 1 ? allowedFlag.mask : 0,
-    mask: allowedFlag.mask,
-  });
+  // The ct action needs IP in the match (OVS refuses it otherwise, OFPBAC_MATCH_INCONSISTENT): every action flow
+  // matches IPv4, which is all that reaches these tables anyway.
+  const allowed = (v: 0 | 1): Match => [
+    { field: 'eth_type', value: ETH_IPV4 },
+    { field: allowedFlag.field, value: v === 1 ? allowedFlag.mask : 0, mask: allowedFlag.mask },
+  ];
   const object = 0;
   const flows: DesiredFlow[] = [
     rules.flow({ priority: STATE_PRIO.invalid, match: [ctState(CT.inv)], object }),
@@ -94,22 +95,22 @@ export function stateFlows(tables: AppTables, stage: AclStage): DesiredFlow[] {
     // its next packet and its replies meet the blocked-reply drop. Anything else (not allowed, new) drops.
     action.flow({
       priority: ACTION_PRIO,
-      match: [allowed(1), ctState(CT.new)],
+      match: [...allowed(1), ctState(CT.new)],
       actions: [ct(tables, { commit: true, blocked: 0 })],
       goto: stage.after,
       object,
     }),
     action.flow({
       priority: ACTION_PRIO,
-      match: [allowed(1), ctState(CT.est), mark(1)],
+      match: [...allowed(1), ctState(CT.est), mark(1)],
       actions: [ct(tables, { commit: true, blocked: 0 })],
       goto: stage.after,
       object,
     }),
-    action.flow({ priority: ACTION_PRIO, match: [allowed(1), ctState(CT.est), mark(0)], goto: stage.after, object }),
+    action.flow({ priority: ACTION_PRIO, match: [...allowed(1), ctState(CT.est), mark(0)], goto: stage.after, object }),
     action.flow({
       priority: ACTION_PRIO,
-      match: [allowed(0), ctState(CT.est, CT.rpl)],
+      match: [...allowed(0), ctState(CT.est, CT.rpl)],
       actions: [ct(tables, { commit: true, blocked: 1 })],
       object,
     }),
