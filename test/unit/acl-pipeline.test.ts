@@ -43,9 +43,9 @@ describe('acl pipeline declarations', () => {
 
 describe('the guard on resubmit and conntrack targets', () => {
   const acl = t.forApp('acl');
-  const ct = (recircTable: number, actions: Action[] = []): Action => ({
+  const ct = (recircTable: number, actions: Action[] = [], flags = 0): Action => ({
     type: 'ct',
-    flags: 0,
+    flags,
     zone: 15,
     zoneSrc: 'reg4',
     recircTable,
@@ -80,8 +80,8 @@ describe('the guard on resubmit and conntrack targets', () => {
     const load = (dst: string): Action => ({ type: 'reg_load', dst, ofs: 0, nBits: 1, value: 1n });
     const action = acl.table('acl_egress_action');
     const m = { priority: 100, match: [{ field: 'eth_type', value: 0x800 }], object: 0 };
-    expect(refusal(() => action.flow({ ...m, actions: [{ ...ct(255, [load('ct_mark')]), flags: 1 }] }))).toBeUndefined();
-    expect(refusal(() => action.flow({ ...m, actions: [{ ...ct(255, [load('reg5')]), flags: 1 }] }))).toBe('set_field');
+    expect(refusal(() => action.flow({ ...m, actions: [ct(255, [load('ct_mark')], 1)] }))).toBeUndefined();
+    expect(refusal(() => action.flow({ ...m, actions: [ct(255, [load('reg5')], 1)] }))).toBe('set_field');
   });
 
   it('a resubmit target must be a declared next table (l2_lookup may resubmit to acl_ingress_ct, not to egress ct tables)', () => {
