@@ -149,6 +149,33 @@ describe('acl: what passes', () => {
     expect(delivered({ in_port: 4, eth_src: MAC(4), eth_dst: MAC(1), eth_type: 0x86dd }, 1)).toBe(false);
   });
 
+  it('DHCP client traffic from a protected port is never filtered (others may only send tcp 443)', () => {
+    const discover = {
+      in_port: 6,
+      eth_src: MAC(6),
+      eth_dst: 'ff:ff:ff:ff:ff:ff',
+      eth_type: 0x0800,
+      ipv4_src: '0.0.0.0',
+      ipv4_dst: '255.255.255.255',
+      ...udp(67, 68),
+    };
+    const path = sw.trace(discover).path.map((h) => tables.nameOf(h.tableId));
+    expect(path).toContain('acl_egress');
+    expect(path).toContain('dhcp');
+  });
+
+  it('a flood copy to an unprotected port with an egress rate limit takes the ingress pipeline too, and is delivered', () => {
+    const view = makeView(WEB_RULES());
+    view.networks.get('n1')!.ports.get('p4')!.port.qos = { egressRateKbps: 1000 };
+    const flows = computerOf(view).fullRecompute();
+    const flood = flows.filter((f) => f.tableId === tables.id('l2_lookup') && f.priority === 10)[0]!;
+    const actions = flood.instructions.flatMap((i) => (i.type === 'apply_actions' ? i.actions : []));
+    expect(actions).toContainEqual({ type: 'set_field', field: 'reg7', value: 4 });
+    expect(actions).not.toContainEqual({ type: 'output', port: 4 });
+    const bc = { ...ip(3, 4, udp(9999)), eth_dst: 'ff:ff:ff:ff:ff:ff' };
+    expect(new FakeOFTable(flows).ports(bc)).toContain(4);
+  });
+
   it("a flood copy takes the receiver's ingress ACL: udp 53 broadcast reaches web and open, not other", () => {
     const bc = { ...ip(3, 1, udp(53)), eth_dst: 'ff:ff:ff:ff:ff:ff', ipv4_dst: '10.1.0.255' };
     const out = sw.ports(bc);
