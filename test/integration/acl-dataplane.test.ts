@@ -15,14 +15,16 @@ import { Cluster, type PortInfo } from '../helpers/cluster.js';
 import { createGroup, setPortGroups } from '../helpers/sg-store.js';
 import { deleteRule, readGroup } from '../helpers/sg-store.js';
 
-const LIVE = `/tmp/wyvern-acl-live-${process.pid}`;
-
-describe('security groups on real OVS: stateful ACLs with conntrack', () => {
+describe.each([
+  { lazy: true, mode: 'lazy sync' },
+  { lazy: false, mode: 'watch everything' },
+])('security groups on real OVS: stateful ACLs with conntrack ($mode)', ({ lazy }) => {
   let c: Cluster;
   let store: Store;
   const ports: Record<string, PortInfo> = {};
   let web: SecurityGroup, clients: SecurityGroup, others: SecurityGroup;
   let tcpRule: SgRule;
+  const LIVE = `/tmp/wyvern-acl-live-${process.pid}-${lazy ? 'lazy' : 'all'}`;
   /**
    * Process groups this test started in the background (listeners, the live session), each in its own session
    * with every stdio detached (exec waits for its output to close), ended by group id in afterAll.
@@ -36,7 +38,7 @@ describe('security groups on real OVS: stateful ACLs with conntrack', () => {
   };
 
   beforeAll(async () => {
-    c = await Cluster.up({ hosts: 2 });
+    c = await Cluster.up({ hosts: 2, lazySync: lazy });
     store = await openStore(c.storeUrl);
     await c.network('net', '10.0.0.0/24');
     clients = await createGroup(store, 'clients');
@@ -130,25 +132,35 @@ describe('security groups on real OVS: stateful ACLs with conntrack', () => {
     expect(Date.now() - t0).toBeLessThan(2_500);
   }, 60_000);
 
-  it('removing the TCP rule cuts a live session at its next packet', async () => {
+  const size = async () => Number((await c.sb.exec('web', ['sh', '-c', `stat -c %s ${LIVE} 2>/dev/null || echo 0`])).stdout.trim());
+  /** Bytes the live session delivers within `ms`. */
+  const grows = async (ms: number) => {
+    const before = await size();
+    await new Promise((r) => setTimeout(r, ms));
+    return (await size()) - before;
+  };
+
+  it('a live session survives a restart of the agent of either end (zones are ofports: hitless)', async () => {
     await c.sb.exec('web', ['rm', '-f', LIVE]);
     // A pipe that stays open as its stdin: busybox nc ends the session when its stdin ends.
     await background('web', `sleep 120 | busybox nc -l -p 8081 >${LIVE}`);
     await new Promise((r) => setTimeout(r, 300));
     await background('client', `(while true; do echo x; sleep 0.1; done) | busybox nc ${ports.web!.ip} 8081`);
-    const size = async () => Number((await c.sb.exec('web', ['sh', '-c', `stat -c %s ${LIVE} 2>/dev/null || echo 0`])).stdout.trim());
-    await new Promise((r) => setTimeout(r, 1_000));
-    const flowing = await size();
-    expect(flowing).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 500));
-    expect(await size()).toBeGreaterThan(flowing); // the session is live
+    expect(await grows(1_000)).toBeGreaterThan(0); // the session is live
+    for (const h of ['hv1', 'hv2']) {
+      await c.stopAgent(h);
+      await c.startAgent(h);
+      expect(await grows(1_500)).toBeGreaterThan(10);
+    }
+  }, 90_000);
 
+  it('removing the TCP rule cuts the live session at its next packet', async () => {
+    expect(await grows(500)).toBeGreaterThan(0);
     await deleteRule(store, web.id, tcpRule.id);
     expect((await readGroup(store, web.id)).rules.some((r) => r.id === tcpRule.id)).toBe(false);
     await new Promise((r) => setTimeout(r, 1_000));
-    const cut = await size();
-    await new Promise((r) => setTimeout(r, 1_500));
-    expect(await size()).toBe(cut); // nothing more arrives
+    expect(await grows(1_500)).toBe(0); // nothing more arrives
     expect(await connects('client')).toBe(false);
     // ICMP is still admitted: only the removed rule's traffic stopped.
     expect(await c.ping('client', ports.web!.ip)).toBe(true);
