@@ -12,7 +12,7 @@ import { agentOf } from '../../src/sandbox/agents.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import type { SecurityGroup, SgRule } from '../../src/model/types.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
-import { createGroup, setPortGroups } from '../helpers/sg-store.js';
+import { addRule, createGroup, setPortGroups } from '../helpers/sg-store.js';
 import { deleteRule, readGroup } from '../helpers/sg-store.js';
 
 describe.each([
@@ -48,16 +48,17 @@ describe.each([
       { direction: 'ingress', protocol: 'icmp', remoteCidr: '10.0.0.0/24' },
     ]);
     tcpRule = web.rules[1]!;
-    const plan: [string, string, string, SecurityGroup][] = [
+    const plan: [string, string, string, SecurityGroup | undefined][] = [
       ['web', 'hv1', '10.0.0.10', web],
       ['client', 'hv2', '10.0.0.20', clients],
       ['other', 'hv2', '10.0.0.30', others],
       ['local', 'hv1', '10.0.0.40', clients], // same host as web
       ['late', 'hv2', '10.0.0.50', others], // joins clients later
+      ['open', 'hv2', '10.0.0.60', undefined], // in no group: no firewall
     ];
     for (const [name, host, ip, group] of plan) {
       ports[name] = await c.port(name, 'net', ip);
-      await setPortGroups(store, ports[name]!, [group.id]);
+      if (group) await setPortGroups(store, ports[name]!, [group.id]);
       await c.vm(host, name, ports[name]!);
     }
     // Listeners on web: one answering every connection on 8080 (and closing it), one keeping a session on 8081.
@@ -130,6 +131,33 @@ describe.each([
     while (!ok && Date.now() - t0 < 5_000) ok = await connects('late');
     expect(ok).toBe(true);
     expect(Date.now() - t0).toBeLessThan(2_500);
+  }, 60_000);
+
+  it("flood copies take the receiver's ingress ACL: a broadcast reaches web by its rule, never other, and still leaves for the other host", async () => {
+    await addRule(store, web.id, { direction: 'ingress', protocol: 'udp', portMin: 5353, portMax: 5353 });
+    await new Promise((r) => setTimeout(r, 1_000));
+    const listen = (vm: string) =>
+      c.sb.exec(
+        vm,
+        [
+          '/usr/bin/python3',
+          '-c',
+          "import socket\ns=socket.socket(2,2)\ns.setsockopt(1,2,1)\ns.bind(('',5353))\ns.settimeout(3)\ntry:\n print(s.recv(100).decode())\nexcept Exception:\n print('none')",
+        ],
+        8_000,
+      );
+    // From hv1 (local flood with a ct recirculation per protected copy, then the tunnel copy) and from hv2.
+    for (const sender of ['local', 'client']) {
+      const got = Promise.all(['web', 'other', 'open'].map(listen));
+      await new Promise((r) => setTimeout(r, 500));
+      await c.sb.exec(sender, [
+        '/usr/bin/python3',
+        '-c',
+        `import socket\ns=socket.socket(2,2)\ns.setsockopt(1,6,1)\ns.sendto(b'hello-${sender}',('10.0.0.255',5353))`,
+      ]);
+      const [w, o, op] = (await got).map((r) => r.stdout.trim());
+      expect({ sender, web: w, other: o, open: op }).toEqual({ sender, web: `hello-${sender}`, other: 'none', open: `hello-${sender}` });
+    }
   }, 60_000);
 
   const size = async () => Number((await c.sb.exec('web', ['sh', '-c', `stat -c %s ${LIVE} 2>/dev/null || echo 0`])).stdout.trim());
