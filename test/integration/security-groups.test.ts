@@ -2,8 +2,9 @@
  * Issue 13's proof of the distributed firewall on real OVS and etcd, driven with the `wyvern` CLI as an operator
  * would: groups `web` and `db` on ports spread over 3 hosts, `db` admitting TCP 5432 only from members of `web`,
  * `web` admitting TCP 80 from anywhere, UDP 5000-5010 from anywhere and ICMP from one CIDR. Real traffic across
- * hosts and on one host passes exactly where the rules say; replies come back with no ingress rule; a port joining
- * `web` reaches `db` within a second; removing the TCP 80 rule cuts a live session; groups keep being enforced
+ * hosts and on one host passes exactly where the rules say; replies and related ICMP errors come back with no
+ * ingress rule; a port joining `web` reaches `db` within a second; removing the TCP 80 rule cuts a live session;
+ * groups keep being enforced
  * through agent restarts (SIGTERM and SIGKILL, established sessions unharmed), a store outage and an OVS restart;
  * and every host's flows equal a full recompute throughout.
  */
@@ -64,6 +65,10 @@ describe('security groups on real OVS and etcd: web and db over 3 hosts', () => 
     expect(await c.ping('client', ports.web1!.ip, 0.5)).toBe(false);
     // Egress ping from a protected port, replies allowed back.
     expect(await c.ping('web1', ports.client!.ip)).toBe(true);
+    // Related ICMP: the port-unreachable error for web1's datagram comes back (no rule admits ICMP from client);
+    // a datagram that opens nothing gets no error through: client's UDP to db1 (not admitted) stays silent.
+    expect(await t.udpToClosedPort('web1', ports.client!.ip, 9999)).toBe('refused');
+    expect(await t.udpToClosedPort('client', ports.db1!.ip, 9999)).toBe('silent');
   }
 
   beforeAll(async () => {
