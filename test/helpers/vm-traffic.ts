@@ -40,14 +40,17 @@ while True:
 const PROBE = `
 import socket, sys
 proto, ip, port, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+src = ('0.0.0.0', int(sys.argv[5])) if len(sys.argv) > 5 else None
 try:
     if proto == 'udp':
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        if src:
+            s.bind(src)
         s.settimeout(timeout)
         s.sendto(b'ping', (ip, port))
         ok = s.recvfrom(64)[0] == b'ping'
     else:
-        s = socket.create_connection((ip, port), timeout=timeout)
+        s = socket.create_connection((ip, port), timeout=timeout, source_address=src)
         s.settimeout(timeout)
         s.sendall(b'ping')
         ok = s.recv(64) == b'ping'
@@ -138,9 +141,10 @@ export class VmTraffic {
     await new Promise((r) => setTimeout(r, 300));
   }
 
-  /** true if `to`:`port` echoes a probe from `from` within `timeoutS`. */
-  async reach(from: string, proto: Proto, to: string, port: number, timeoutS = 1): Promise<boolean> {
-    const r = await this.sb.exec(from, [PY, '-c', PROBE, proto, to, String(port), String(timeoutS)], (timeoutS + 5) * 1000);
+  /** true if `to`:`port` echoes a probe from `from` within `timeoutS` (sent from `srcPort` if given). */
+  async reach(from: string, proto: Proto, to: string, port: number, timeoutS = 1, srcPort?: number): Promise<boolean> {
+    const args = [PY, '-c', PROBE, proto, to, String(port), String(timeoutS), ...(srcPort ? [String(srcPort)] : [])];
+    const r = await this.sb.exec(from, args, (timeoutS + 5) * 1000);
     return r.stdout.trim() === 'ok';
   }
 
