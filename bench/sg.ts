@@ -32,6 +32,7 @@ import { ensureOvnPackages, OvnSg } from './lib/ovn-sg.js';
 import { addr, bindInternal, macOf, waitMarked, type PortSpec, type SgSide } from './lib/sg-side.js';
 import { max, ms, nowUs, p50, sleep } from './lib/stats.js';
 import { CONN_PORT, connRate, IPERF_PORT, iperf, tcpOpen } from './lib/traffic.js';
+import { watchMark } from './lib/vmnet.js';
 import { WyvernSg } from './lib/wyvern-sg.js';
 
 const env = process.env;
@@ -88,14 +89,19 @@ async function buildPolicy(c: Ctx): Promise<void> {
   const { side, sb, m } = c;
   const t0 = nowUs();
   await side.createNetwork('10.0.0.0/16', '10.0.0.1');
-  await side.createGroup('web');
-  for (let g = 1; g <= GROUPS; g++) {
-    await side.createGroup(`db${g}`);
-    await side.addRule(`db${g}`, { direction: 'ingress', protocol: 'tcp', portMin: 5432, portMax: 5432, remoteGroup: 'web' });
-  }
+  if (side.hasGroups) {
+    await side.createGroup('web');
+    for (let g = 1; g <= GROUPS; g++) {
+      await side.createGroup(`db${g}`);
+      await side.addRule(`db${g}`, { direction: 'ingress', protocol: 'tcp', portMin: 5432, portMax: 5432, remoteGroup: 'web' });
+    }
+  } else
+    log(
+      `${side.label}: NO SECURITY-GROUP API (GET /v1/security-groups is 404): same ports without groups; rule/join/groups traffic skipped`,
+    );
   const ports = [...Array.from({ length: WEB }, (_, k) => webPort(k))];
   for (let g = 1; g <= GROUPS; g++) for (let j = 0; j < PER_GROUP; j++) ports.push(dbPort(g, j));
-  log(`${side.label}: ${GROUPS + 1} groups, ${ports.length} ports`);
+  log(`${side.label}: ${side.hasGroups ? GROUPS + 1 : 0} groups, ${ports.length} ports`);
   await side.createPorts(ports);
   const tApi = nowUs();
   await Promise.all(
@@ -233,6 +239,47 @@ async function traffic(c: Ctx): Promise<void> {
   const { side, sb, m } = c;
   const client = { name: 'tcli', mac: macOf(10241), ip: addr(10241), groups: [] as string[] };
   const server = { name: 'tsrv', mac: macOf(10242), ip: addr(10242), groups: [] as string[] };
+  if (side.hasGroups) await srvGroup(side);
+  await side.createPorts([client, server]);
+  const cli = await sb.addVm(sb.hosts[0]!, client.name, { portId: client.name, mac: client.mac, ip: `${client.ip}/16` });
+  const srv = await sb.addVm(sb.hosts[1 % HOSTS]!, server.name, { portId: server.name, mac: server.mac, ip: `${server.ip}/16` });
+  await Promise.all([cli, srv].map((v) => watchMark(sb.host(v.host).ovs.dbSock, v.ifname, side.installedMark, 30).done));
+  const withConn = side.label !== 'ovn' || OVN_CONN;
+  const run = async (tag: string) => {
+    const o = { serverNs: srv.netns, clientNs: cli.netns, serverIp: server.ip };
+    if (!(await tcpOpen({ ...o, port: CONN_PORT, timeoutS: 10 })))
+      throw new Error(`${tag}: client cannot reach the server on ${CONN_PORT}`);
+    const gbps = await iperf({ ...o, seconds: IPERF_S });
+    m.set(`iperf_gbps_${tag}`, gbps);
+    await switchesAlive(sb, `${side.label} iperf3 ${tag}`);
+    let conn = '';
+    if (withConn) {
+      const r = await connRate({ ...o, seconds: CONN_S, parallel: CONN_PAR });
+      await switchesAlive(sb, `${side.label} conn/s ${tag}`);
+      m.set(`conn_per_s_${tag}`, r.perSecond);
+      m.set(`conn_failed_${tag}`, r.failed);
+      conn = `, ${r.perSecond} new TCP connections/s (${r.failed} failed)`;
+    }
+    log(`  traffic ${tag}: iperf3 ${gbps} Gbit/s${conn}`);
+  };
+  await run('none');
+  if (!side.hasGroups) return;
+  const from = c.mons.map((mon) => mon.count);
+  await side.setPortGroups(server.name, ['srv']);
+  await side.setPortGroups(client.name, ['web']);
+  await Promise.all([0, 1 % HOSTS].map((h) => c.mons[h]!.quiet(QUIET_MS, 30_000, from[h]).catch(() => undefined)));
+  await sleep(500);
+  // The groups must bite: a port no rule opens is closed.
+  const blocked = !(await tcpOpen({ serverNs: srv.netns, clientNs: cli.netns, serverIp: server.ip, port: 5299, timeoutS: 1 }));
+  m.set('policy_blocks_unlisted_port', blocked ? 1 : 0);
+  if (!blocked) log(`  WARNING ${side.label}: tcp 5299 reaches the server although no rule allows it`);
+  await run('groups');
+  m.set('iperf_ratio', Math.round((m.get('iperf_gbps_groups')! / m.get('iperf_gbps_none')!) * 1000) / 1000);
+  if (m.has('conn_per_s_groups')) m.set('conn_ratio', Math.round((m.get('conn_per_s_groups')! / m.get('conn_per_s_none')!) * 1000) / 1000);
+}
+
+/** Group srv: TRAFFIC_RULES rules, two of which open the test ports to web. */
+async function srvGroup(side: SgSide): Promise<void> {
   await side.createGroup('srv');
   await side.addRule('srv', { direction: 'ingress', protocol: 'tcp', portMin: IPERF_PORT, portMax: IPERF_PORT, remoteGroup: 'web' });
   await side.addRule('srv', { direction: 'ingress', protocol: 'tcp', portMin: CONN_PORT, portMax: CONN_PORT, remoteGroup: 'web' });
@@ -255,41 +302,6 @@ async function traffic(c: Ctx): Promise<void> {
         remoteGroup: `db${(i % GROUPS) + 1}`,
       });
   }
-  await side.createPorts([client, server]);
-  const cli = await sb.addVm(sb.hosts[0]!, client.name, { portId: client.name, mac: client.mac, ip: `${client.ip}/16` });
-  const srv = await sb.addVm(sb.hosts[1 % HOSTS]!, server.name, { portId: server.name, mac: server.mac, ip: `${server.ip}/16` });
-  await waitMarked(sb.hosts[0]!, side.installedMark, 1);
-  const withConn = side.label !== 'ovn' || OVN_CONN;
-  const run = async (tag: string) => {
-    const o = { serverNs: srv.netns, clientNs: cli.netns, serverIp: server.ip };
-    if (!(await tcpOpen({ ...o, port: CONN_PORT, timeoutS: 10 })))
-      throw new Error(`${tag}: client cannot reach the server on ${CONN_PORT}`);
-    const gbps = await iperf({ ...o, seconds: IPERF_S });
-    m.set(`iperf_gbps_${tag}`, gbps);
-    await switchesAlive(sb, `${side.label} iperf3 ${tag}`);
-    let conn = '';
-    if (withConn) {
-      const r = await connRate({ ...o, seconds: CONN_S, parallel: CONN_PAR });
-      await switchesAlive(sb, `${side.label} conn/s ${tag}`);
-      m.set(`conn_per_s_${tag}`, r.perSecond);
-      m.set(`conn_failed_${tag}`, r.failed);
-      conn = `, ${r.perSecond} new TCP connections/s (${r.failed} failed)`;
-    }
-    log(`  traffic ${tag}: iperf3 ${gbps} Gbit/s${conn}`);
-  };
-  await run('none');
-  const from = c.mons.map((mon) => mon.count);
-  await side.setPortGroups(server.name, ['srv']);
-  await side.setPortGroups(client.name, ['web']);
-  await Promise.all([0, 1 % HOSTS].map((h) => c.mons[h]!.quiet(QUIET_MS, 30_000, from[h]).catch(() => undefined)));
-  await sleep(500);
-  // The groups must bite: a port no rule opens is closed.
-  const blocked = !(await tcpOpen({ serverNs: srv.netns, clientNs: cli.netns, serverIp: server.ip, port: 5299, timeoutS: 1 }));
-  m.set('policy_blocks_unlisted_port', blocked ? 1 : 0);
-  if (!blocked) log(`  WARNING ${side.label}: tcp 5299 reaches the server although no rule allows it`);
-  await run('groups');
-  m.set('iperf_ratio', Math.round((m.get('iperf_gbps_groups')! / m.get('iperf_gbps_none')!) * 1000) / 1000);
-  if (m.has('conn_per_s_groups')) m.set('conn_ratio', Math.round((m.get('conn_per_s_groups')! / m.get('conn_per_s_none')!) * 1000) / 1000);
 }
 
 /** Fails when a host's ovs-vswitchd died (with the log's EMER line, e.g. a conntrack assertion). */
@@ -331,8 +343,8 @@ async function runSide(side: SgSide): Promise<{ m: Metrics; samples: Record<stri
     const c: Ctx = { side, sb, mons, m, samples };
     await buildPolicy(c);
     await countFlows(c);
-    if (RULE_SAMPLES > 0) await ruleAdd(c);
-    if (JOIN_SAMPLES > 0) await portJoin(c);
+    if (RULE_SAMPLES > 0 && side.hasGroups) await ruleAdd(c);
+    if (JOIN_SAMPLES > 0 && side.hasGroups) await portJoin(c);
     if (TRAFFIC) await traffic(c);
     if (mons.some((mon) => mon.paused))
       log(`  note: a flow monitor paused (${mons.map((x) => x.paused).join('/')}): settled times may be early`);

@@ -43,6 +43,7 @@ export async function ensureOvnPackages(log: (s: string) => void): Promise<void>
 export class OvnSg implements SgSide {
   readonly label = 'ovn' as const;
   readonly installedMark = 'ovn-installed';
+  readonly hasGroups = true;
   private sb!: Sandbox;
   private central = '';
 

@@ -30,6 +30,8 @@ export interface SgSide {
   readonly label: 'wyvern' | 'ovn';
   /** The Open_vSwitch Interface external_ids key that says "flows for this port are installed". */
   readonly installedMark: string;
+  /** False until the side has security groups (wyvern before issue 13 lands): the bench then runs its no-group parts only. */
+  readonly hasGroups: boolean;
   setup(sb: Sandbox): Promise<void>;
   createNetwork(cidr: string, gateway: string): Promise<void>;
   /** A group as the contract makes it: one default rule (egress, any), no ingress. */
