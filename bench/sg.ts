@@ -16,11 +16,12 @@
  *      "settled" = the last flow change before QUIET_MS of quiet); RULE_SAMPLES samples;
  *   3. port join: a new port in `web` created and bound → its address in the ACL flows of every host
  *      (first flow with nw_src=its IP in an ACL table; settled as above); JOIN_SAMPLES samples;
- *   4. traffic between a client VM (hv1) and a server VM (hv2), both veth VMs: iperf3 throughput and new TCP
- *      connections/s, with no groups, then with the client in `web` and the server in `srv` (TRAFFIC_RULES
- *      rules, two of which allow the test ports from web); checks that a port no rule allows is blocked.
+ *   4. traffic from client VMs (hv1) to server VMs (hv2), veth VMs: iperf3 throughput and new TCP
+ *      connections/s, a pair without groups beside a pair with the client in `web` and the server in `srv`
+ *      (TRAFFIC_RULES rules, two of which allow the test ports from web), alternating, ROUNDS rounds;
+ *      checks that a port no rule allows is blocked.
  * Environment: HOSTS(3) WEB(500) SG_GROUPS(20) PER_GROUP(3) RULE_SAMPLES(10) JOIN_SAMPLES(10) TRAFFIC_RULES(50)
- *   IPERF_S(5) CONN_S(5) CONN_PAR(4) QUIET_MS(500) SIDES(ovn,wyvern) TRAFFIC(1) LOG_LEVEL(warn),
+ *   IPERF_S(5) CONN_S(5) CONN_PAR(4) ROUNDS(3) QUIET_MS(500) SIDES(ovn,wyvern) TRAFFIC(1) LOG_LEVEL(warn),
  *   HOLD_ON_FAIL(seconds to keep a failed side's sandbox up).
  */
 import { readFile } from 'node:fs/promises';
@@ -47,6 +48,7 @@ const TRAFFIC_RULES = num('TRAFFIC_RULES', 50);
 const IPERF_S = num('IPERF_S', 5);
 const CONN_S = num('CONN_S', 5);
 const CONN_PAR = num('CONN_PAR', 4);
+const ROUNDS = num('ROUNDS', 3);
 const QUIET_MS = num('QUIET_MS', 500);
 const SIDES = (env.SIDES ?? 'ovn,wyvern').split(',') as ('ovn' | 'wyvern')[];
 const TRAFFIC = env.TRAFFIC !== '0';
@@ -235,46 +237,70 @@ async function portJoin(c: Ctx): Promise<void> {
   c.m.set('join_settled_ms_max', max(settled));
 }
 
+/**
+ * Two client → server pairs, clients on the first host and servers on the second: pair "none" without groups,
+ * pair "groups" with the client in web and the server in srv (TRAFFIC_RULES rules). Runs alternate between the
+ * pairs for ROUNDS rounds and each side's figure is the median, so that load from other jobs on the machine
+ * falls on both alike.
+ */
 async function traffic(c: Ctx): Promise<void> {
   const { side, sb, m } = c;
-  const client = { name: 'tcli', mac: macOf(10241), ip: addr(10241), groups: [] as string[] };
-  const server = { name: 'tsrv', mac: macOf(10242), ip: addr(10242), groups: [] as string[] };
+  const pairs = side.hasGroups ? (['none', 'groups'] as const) : (['none'] as const);
   if (side.hasGroups) await srvGroup(side);
-  await side.createPorts([client, server]);
-  const cli = await sb.addVm(sb.hosts[0]!, client.name, { portId: client.name, mac: client.mac, ip: `${client.ip}/16` });
-  const srv = await sb.addVm(sb.hosts[1 % HOSTS]!, server.name, { portId: server.name, mac: server.mac, ip: `${server.ip}/16` });
-  await Promise.all([cli, srv].map((v) => watchMark(sb.host(v.host).ovs.dbSock, v.ifname, side.installedMark, 30).done));
+  const ends = pairs.map((tag, i) => ({
+    tag,
+    client: { name: `tc${i}`, mac: macOf(10241 + 2 * i), ip: addr(10241 + 2 * i), groups: tag === 'groups' ? ['web'] : [] },
+    server: { name: `ts${i}`, mac: macOf(10242 + 2 * i), ip: addr(10242 + 2 * i), groups: tag === 'groups' ? ['srv'] : [] },
+  }));
+  await side.createPorts(ends.flatMap((e) => [e.client, e.server]));
+  const vms = [];
+  for (const e of ends) {
+    const cli = await sb.addVm(sb.hosts[0]!, e.client.name, { portId: e.client.name, mac: e.client.mac, ip: `${e.client.ip}/16` });
+    const srv = await sb.addVm(sb.hosts[1 % HOSTS]!, e.server.name, { portId: e.server.name, mac: e.server.mac, ip: `${e.server.ip}/16` });
+    vms.push({ tag: e.tag, o: { serverNs: srv.netns, clientNs: cli.netns, serverIp: e.server.ip }, cli, srv });
+  }
+  await Promise.all(
+    vms.flatMap((v) => [v.cli, v.srv]).map((v) => watchMark(sb.host(v.host).ovs.dbSock, v.ifname, side.installedMark, 30).done),
+  );
+  for (const v of vms) {
+    if (!(await tcpOpen({ ...v.o, port: CONN_PORT, timeoutS: 10 })))
+      throw new Error(`${side.label} ${v.tag}: client cannot reach the server on ${CONN_PORT}`);
+  }
+  const grouped = vms.find((v) => v.tag === 'groups');
+  if (grouped) {
+    // The groups must bite: a port no rule opens is closed.
+    const blocked = !(await tcpOpen({ ...grouped.o, port: 5299, timeoutS: 1 }));
+    m.set('policy_blocks_unlisted_port', blocked ? 1 : 0);
+    if (!blocked) log(`  WARNING ${side.label}: tcp 5299 reaches the server although no rule allows it`);
+  }
   const withConn = side.label !== 'ovn' || OVN_CONN;
-  const run = async (tag: string) => {
-    const o = { serverNs: srv.netns, clientNs: cli.netns, serverIp: server.ip };
-    if (!(await tcpOpen({ ...o, port: CONN_PORT, timeoutS: 10 })))
-      throw new Error(`${tag}: client cannot reach the server on ${CONN_PORT}`);
-    const gbps = await iperf({ ...o, seconds: IPERF_S });
-    m.set(`iperf_gbps_${tag}`, gbps);
-    await switchesAlive(sb, `${side.label} iperf3 ${tag}`);
-    let conn = '';
-    if (withConn) {
-      const r = await connRate({ ...o, seconds: CONN_S, parallel: CONN_PAR });
-      await switchesAlive(sb, `${side.label} conn/s ${tag}`);
-      m.set(`conn_per_s_${tag}`, r.perSecond);
-      m.set(`conn_failed_${tag}`, r.failed);
-      conn = `, ${r.perSecond} new TCP connections/s (${r.failed} failed)`;
+  const gbps: Record<string, number[]> = { none: [], groups: [] };
+  const conns: Record<string, number[]> = { none: [], groups: [] };
+  for (let r = 1; r <= ROUNDS; r++) {
+    for (const v of vms) {
+      gbps[v.tag]!.push(await iperf({ ...v.o, seconds: IPERF_S }));
+      await switchesAlive(sb, `${side.label} iperf3 ${v.tag}`);
     }
-    log(`  traffic ${tag}: iperf3 ${gbps} Gbit/s${conn}`);
-  };
-  await run('none');
-  if (!side.hasGroups) return;
-  const from = c.mons.map((mon) => mon.count);
-  await side.setPortGroups(server.name, ['srv']);
-  await side.setPortGroups(client.name, ['web']);
-  await Promise.all([0, 1 % HOSTS].map((h) => c.mons[h]!.quiet(QUIET_MS, 30_000, from[h]).catch(() => undefined)));
-  await sleep(500);
-  // The groups must bite: a port no rule opens is closed.
-  const blocked = !(await tcpOpen({ serverNs: srv.netns, clientNs: cli.netns, serverIp: server.ip, port: 5299, timeoutS: 1 }));
-  m.set('policy_blocks_unlisted_port', blocked ? 1 : 0);
-  if (!blocked) log(`  WARNING ${side.label}: tcp 5299 reaches the server although no rule allows it`);
-  await run('groups');
-  m.set('iperf_ratio', Math.round((m.get('iperf_gbps_groups')! / m.get('iperf_gbps_none')!) * 1000) / 1000);
+    for (const v of withConn ? vms : []) {
+      const res = await connRate({ ...v.o, seconds: CONN_S, parallel: CONN_PAR });
+      await switchesAlive(sb, `${side.label} conn/s ${v.tag}`);
+      conns[v.tag]!.push(res.perSecond);
+      if (res.failed) log(`  ${v.tag}: ${res.failed} connections failed`);
+    }
+    log(
+      `  traffic round ${r}: iperf3 Gbit/s ${vms.map((v) => `${v.tag} ${gbps[v.tag]!.at(-1)}`).join(', ')}` +
+        (withConn ? `; new TCP conn/s ${vms.map((v) => `${v.tag} ${conns[v.tag]!.at(-1)}`).join(', ')}` : ''),
+    );
+  }
+  for (const tag of pairs) {
+    c.samples[`iperf_gbps_${tag}`] = gbps[tag]!;
+    m.set(`iperf_gbps_${tag}`, p50(gbps[tag]!));
+    if (withConn) {
+      c.samples[`conn_per_s_${tag}`] = conns[tag]!;
+      m.set(`conn_per_s_${tag}`, p50(conns[tag]!));
+    }
+  }
+  if (m.has('iperf_gbps_groups')) m.set('iperf_ratio', Math.round((m.get('iperf_gbps_groups')! / m.get('iperf_gbps_none')!) * 1000) / 1000);
   if (m.has('conn_per_s_groups')) m.set('conn_ratio', Math.round((m.get('conn_per_s_groups')! / m.get('conn_per_s_none')!) * 1000) / 1000);
 }
 
@@ -343,11 +369,14 @@ async function runSide(side: SgSide): Promise<{ m: Metrics; samples: Record<stri
     const c: Ctx = { side, sb, mons, m, samples };
     await buildPolicy(c);
     await countFlows(c);
+    // OVS pauses a flow monitor that falls behind (events are then lost); the setup's bulk may do that, harmlessly.
+    const pausedAtSetup = mons.map((mon) => mon.paused);
     if (RULE_SAMPLES > 0 && side.hasGroups) await ruleAdd(c);
     if (JOIN_SAMPLES > 0 && side.hasGroups) await portJoin(c);
     if (TRAFFIC) await traffic(c);
-    if (mons.some((mon) => mon.paused))
-      log(`  note: a flow monitor paused (${mons.map((x) => x.paused).join('/')}): settled times may be early`);
+    const pausedLater = mons.map((mon, i) => mon.paused - pausedAtSetup[i]!);
+    if (pausedLater.some((p) => p > 0))
+      log(`  note: a flow monitor paused while measuring (${pausedLater.join('/')}): settled times may be early`);
     m.set('total_s', Math.round((nowUs() - tStart) / 1e5) / 10);
     return { m, samples, note: side.aclTablesNote() };
   } catch (err) {
