@@ -277,11 +277,13 @@ async function traffic(c: Ctx): Promise<void> {
   const gbps: Record<string, number[]> = { none: [], groups: [] };
   const conns: Record<string, number[]> = { none: [], groups: [] };
   for (let r = 1; r <= ROUNDS; r++) {
-    for (const v of vms) {
+    // Every other round the other pair goes first, so a drift in machine load does not favour one of them.
+    const order = r % 2 ? vms : [...vms].reverse();
+    for (const v of order) {
       gbps[v.tag]!.push(await iperf({ ...v.o, seconds: IPERF_S }));
       await switchesAlive(sb, `${side.label} iperf3 ${v.tag}`);
     }
-    for (const v of withConn ? vms : []) {
+    for (const v of withConn ? order : []) {
       const res = await connRate({ ...v.o, seconds: CONN_S, parallel: CONN_PAR });
       await switchesAlive(sb, `${side.label} conn/s ${v.tag}`);
       conns[v.tag]!.push(res.perSecond);
