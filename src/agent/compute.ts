@@ -57,11 +57,16 @@ export class FlowComputer {
     for (const netId of this.dirty) {
       const net = this.view.networks.get(netId);
       for (const app of this.apps) {
-        if (!app.networkFlows) continue;
-        version =
-          net && net.network.tunnelKey !== 0
-            ? this.flows.set(owner(app.name, netId), app.networkFlows(this.tablesFor(app.name), this.view, net))
-            : this.flows.drop(owner(app.name, netId));
+        if (!app.networkFlows && !app.networkMeters) continue;
+        const o = owner(app.name, netId);
+        if (!net || net.network.tunnelKey === 0) {
+          version = this.flows.drop(o);
+          continue;
+        }
+        const tables = this.tablesFor(app.name);
+        // Meters before flows in the same version: the flow manager writes them first, and flows may use them.
+        if (app.networkMeters) version = this.flows.setMeters(o, app.networkMeters(tables, this.view, net));
+        if (app.networkFlows) version = this.flows.set(o, app.networkFlows(tables, this.view, net));
       }
     }
     this.dirty.clear();

@@ -71,6 +71,17 @@ export function addTopologyRoutes(r: Router, topo: Topology, version: string, ch
   r.add('POST', '/v1/routers/{router}/routes', async (q) => created(await topo.addRoute(q.params.router!, requireBody(q))));
   r.add('DELETE', '/v1/routers/{router}/routes/{cidr}', async (q) => ok(await topo.removeRoute(q.params.router!, q.params.cidr!)));
 
+  r.add('GET', '/v1/security-groups', async () => ok(await topo.listSecurityGroups()));
+  r.add('POST', '/v1/security-groups', async (q) => created(await topo.createSecurityGroup(requireBody(q))));
+  r.add('GET', '/v1/security-groups/{group}', async (q) => ok(await topo.getSecurityGroup(q.params.group!)));
+  r.add('DELETE', '/v1/security-groups/{group}', async (q) => {
+    onlyQuery(q, ['force']);
+    return ok(await topo.deleteSecurityGroup(q.params.group!, { force: boolQuery(q, 'force') }));
+  });
+  r.add('GET', '/v1/security-groups/{group}/rules', async (q) => ok(await topo.listSgRules(q.params.group!)));
+  r.add('POST', '/v1/security-groups/{group}/rules', async (q) => created(await topo.addSgRule(q.params.group!, requireBody(q))));
+  r.add('DELETE', '/v1/security-groups/{group}/rules/{rule}', async (q) => ok(await topo.deleteSgRule(q.params.group!, q.params.rule!)));
+
   r.add('GET', '/v1/chassis', async () => ok((await topo.listChassis()).map(withExtras)));
   r.add('GET', '/v1/chassis/{chassis}', async (q) => ok(withExtras(await topo.getChassis(q.params.chassis!))));
   r.add('DELETE', '/v1/chassis/{chassis}', async (q) => {

@@ -8,6 +8,7 @@
 import { packetOut as buildPacketOut, type OfMessage } from '../openflow/index.js';
 import type { ParsedFrame } from '../packet/index.js';
 import { PipelineError } from '../pipeline/pipeline.js';
+import type { DesiredMeter } from '../flows/groups-meters.js';
 import type { AppTables, DesiredFlow } from '../pipeline/tables.js';
 import type { Logger } from '../util/log.js';
 import type { ViewChange } from '../view/topology-sync.js';
@@ -86,6 +87,8 @@ export interface App {
   readonly tables: readonly string[];
   /** Desired flows for one network (the flows' owner key is app + network). */
   networkFlows?(tables: AppTables, view: TopologyView, net: NetworkState): DesiredFlow[];
+  /** Meters the app's flows for one network use (same owner key as its flows; installed before them). */
+  networkMeters?(tables: AppTables, view: TopologyView, net: NetworkState): DesiredMeter[];
   create(ctx: AppContext): AppRuntime;
 }
 

@@ -16,6 +16,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./resources.js')).portCommand,
   },
   router: { summary: 'routers: create, attach subnets, static routes', load: async () => (await import('./router.js')).routerCommand },
+  sg: {
+    summary: 'security groups and their rules (stateful allow rules for ports)',
+    load: async () => (await import('./sg.js')).sgCommand,
+  },
   chassis: { summary: 'registered hypervisors (list, show, delete)', load: async () => (await import('./resources.js')).chassisCommand },
   topology: {
     summary: 'export / import the whole topology (disaster recovery)',

@@ -3,6 +3,7 @@ import type { ApiClient } from '../api/client.js';
 import type { ChassisStatus, Network, Subnet } from '../model/types.js';
 import type { PortView } from '../model/repo.js';
 import { client, details, enc, out, parse, positionals, printJson, run, table, UsageError, type Command, type Parsed } from './common.js';
+import { addSgQos, SG_QOS_CLEAR_FLAGS, SG_QOS_FLAGS, SG_QOS_HELP } from './port-flags.js';
 
 async function netNames(c: ApiClient): Promise<Map<string, string>> {
   return new Map((await c.call<Network[]>('GET', '/v1/networks')).map((n) => [n.id, n.name]));
@@ -155,14 +156,17 @@ export const subnetCommand: Command = (argv) =>
 
 const PORT_HELP = `usage:
   wyvern port create NAME --network NET [--mac MAC] [--ip IP]... [--subnet SUBNET]... [--no-port-security]
-                     [--allowed-address IP[/LEN][=MAC]]...
+                     [--allowed-address IP[/LEN][=MAC]]... [--sg GROUP]...
+                     [--ingress-rate KBPS [--ingress-burst KBIT]] [--egress-rate KBPS [--egress-burst KBIT]]
       (no --ip/--subnet: one address from the network's first subnet; a VIF's external_ids:iface-id is NAME)
   wyvern port list [--network NET]
   wyvern port update NAME [--allowed-address IP[/PREFIX][=MAC]]... [--no-allowed-address]
-                     [--port-security | --no-port-security]
+                     [--port-security | --no-port-security] [--sg GROUP... | --no-sg]
+                     [--ingress-rate KBPS [--ingress-burst KBIT]] [--egress-rate KBPS [--egress-burst KBIT]] [--no-qos]
       (--allowed-address replaces the list; --no-allowed-address clears it)
   wyvern port show NAME
-  wyvern port delete NAME`;
+  wyvern port delete NAME
+${SG_QOS_HELP}`;
 
 export const portCommand: Command = (argv) =>
   run(PORT_HELP, argv, async () => {
@@ -178,6 +182,7 @@ export const portCommand: Command = (argv) =>
             subnet: { type: 'string', multiple: true },
             'no-port-security': { type: 'boolean' },
             'allowed-address': { type: 'string', multiple: true },
+            ...SG_QOS_FLAGS,
           }
         : v === 'list'
           ? { network: { type: 'string' } }
@@ -210,6 +215,7 @@ export const portCommand: Command = (argv) =>
     if (p.values['no-port-security']) body.portSecurity = false;
     const aap = (p.values['allowed-address'] as string[] | undefined) ?? [];
     if (aap.length) body.allowedAddressPairs = aap.map((s) => addressPair(s));
+    addSgQos(p, body, 'wyvern port create NAME --network NET …');
     created(p, 'port', await client(p).call('POST', '/v1/ports', body));
   });
 
@@ -221,7 +227,8 @@ function addressPair(s: string): { ip: string; mac?: string } {
 }
 
 const PORT_UPDATE_USAGE =
-  'wyvern port update NAME [--allowed-address IP[/PREFIX][=MAC]]... [--no-allowed-address] [--port-security | --no-port-security]';
+  'wyvern port update NAME [--allowed-address IP[/PREFIX][=MAC]]... [--no-allowed-address] [--port-security | --no-port-security] ' +
+  '[--sg GROUP... | --no-sg] [--ingress-rate KBPS [--ingress-burst KBIT]] [--egress-rate KBPS [--egress-burst KBIT]] [--no-qos]';
 
 async function portUpdate(rest: string[]): Promise<void> {
   const p = parse(rest, {
@@ -229,6 +236,8 @@ async function portUpdate(rest: string[]): Promise<void> {
     'no-allowed-address': { type: 'boolean' },
     'port-security': { type: 'boolean' },
     'no-port-security': { type: 'boolean' },
+    ...SG_QOS_FLAGS,
+    ...SG_QOS_CLEAR_FLAGS,
   });
   const [name] = positionals(p, ['NAME'], PORT_UPDATE_USAGE);
   const aap = (p.values['allowed-address'] as string[] | undefined) ?? [];
@@ -241,6 +250,7 @@ async function portUpdate(rest: string[]): Promise<void> {
   if (p.values['no-allowed-address']) body.allowedAddressPairs = [];
   if (p.values['port-security']) body.portSecurity = true;
   if (p.values['no-port-security']) body.portSecurity = false;
+  addSgQos(p, body, PORT_UPDATE_USAGE);
   if (Object.keys(body).length === 0) throw new UsageError(`nothing to update\nusage: ${PORT_UPDATE_USAGE}`);
   const o = await client(p).call<Record<string, unknown>>('PATCH', `/v1/ports/${enc(name!)}`, body);
   if (p.values.json) printJson(o);

@@ -19,4 +19,16 @@ export {
 export { exportTopology, exportTopologyAt, importTopology, type ImportResult } from './topology-io.js';
 export { checkTopologyDocument } from './topology-check.js';
 export { Topology, type TopologyOptions, type PortView } from './repo.js';
+export {
+  createSecurityGroup,
+  getSecurityGroup,
+  listSecurityGroups,
+  deleteSecurityGroup,
+  addSgRule,
+  listSgRules,
+  deleteSgRule,
+  type SecurityGroupDeleted,
+} from './security-groups.js';
+export { memberOf, memberAddresses } from './sg-members.js';
+export { rulesOverlap, describeRule } from './sg-validate.js';
 export { runCas, pickFree, type Plan, type CasOptions } from './cas.js';

@@ -18,6 +18,11 @@
  *   /wyvern/v1/guard/<networkId>                    bumped by every change to a network's subnets, ports or
  *                                                   router interfaces; writers compare its modRevision, which
  *                                                   serialises IPAM/MAC/overlap checks per network (CAS).
+ *   /wyvern/v1/guard/sg/<groupId>                   put (blind) by every write that makes something refer to the group
+ *                                                   (a port joining it, another group's rule naming it as remote);
+ *                                                   a group delete compares its modRevision, so a reference made
+ *                                                   after the delete read its users fails the delete instead of
+ *                                                   dangling. Joins never compare it: they do not contend.
  *   /wyvern/v1/retired/<name>                       tombstone written with an operator's `chassis delete`: the
  *                                                   chassis's running agent reads it and does not register again
  *                                                   (an agent that starts removes it: starting is commissioning).
@@ -55,6 +60,8 @@ export const nameKey = (kind: Kind, name: string): string => `${namesPrefix(kind
 export const poolPrefix = (pool: Pool): string => `${ALLOC_PREFIX}${pool}/`;
 export const allocKey = (pool: Pool, n: number): string => `${poolPrefix(pool)}${n}`;
 export const guardKey = (networkId: string): string => `${GUARD_PREFIX}${networkId}`;
+/** See the layout above: bumped by new references to a group, compared by its delete. */
+export const sgGuardKey = (groupId: string): string => `${GUARD_PREFIX}sg/${groupId}`;
 export const sgKey = (groupId: string): string => `${SG_PREFIX}${groupId}`;
 /** One group's members (its address set). */
 export const sgMembersPrefix = (groupId: string): string => `${SG_MEMBERS_PREFIX}${groupId}/`;

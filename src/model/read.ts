@@ -1,9 +1,21 @@
 /** Read helpers: resolve `{name-or-id}` references and load a network's objects at one revision. */
 import type { KeyValue, ReadOp, Store } from '../store/types.js';
-import { decodeBinding, decodeNetwork, decodePort, decodeRouter, decodeSubnet } from './codec.js';
+import { decodeBinding, decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSubnet } from './codec.js';
 import { invalid, notFound } from './errors.js';
-import { guardKey, nameKey, namesPrefix, netPrefix, networkKey, parseKey, portKey, ROUTERS_PREFIX, routerKey, subnetKey } from './keys.js';
-import type { Binding, Kind, Network, Port, Router, Subnet } from './types.js';
+import {
+  guardKey,
+  nameKey,
+  namesPrefix,
+  netPrefix,
+  networkKey,
+  parseKey,
+  portKey,
+  ROUTERS_PREFIX,
+  routerKey,
+  sgKey,
+  subnetKey,
+} from './keys.js';
+import type { Binding, Kind, Network, Port, Router, SecurityGroup, Subnet } from './types.js';
 import { UUID_RE } from './validate.js';
 
 export interface NameClaim {
@@ -26,7 +38,7 @@ export async function findClaim(store: Store, kind: Kind, ref: string): Promise<
   if (byName) return decodeClaim(byName.value);
   if (!UUID_RE.test(ref)) return undefined;
   if (kind === 'network') return { id: ref };
-  if (kind === 'router') return { id: ref };
+  if (kind === 'router' || kind === 'security-group') return { id: ref };
   // Subnets and ports are keyed under their network: find the network through the names index.
   const { kvs } = await store.range(namesPrefix(kind));
   for (const kv of kvs) {
@@ -79,6 +91,14 @@ export async function loadRouter(store: Store, ref: string, field?: string): Pro
   const kv = c && (await store.get(routerKey(c.id)));
   if (!kv) throw missing('router', ref, field);
   return { obj: decodeRouter(kv.value), kv };
+}
+
+export async function loadSecurityGroup(store: Store, ref: string, field?: string): Promise<Loaded<SecurityGroup>> {
+  // Ids are stored lowercase; an id typed in capitals names the same group.
+  const c = await findClaim(store, 'security-group', UUID_RE.test(ref) ? ref.toLowerCase() : ref);
+  const kv = c && (await store.get(sgKey(c.id)));
+  if (!kv) throw missing('security-group', ref, field);
+  return { obj: decodeSecurityGroup(kv.value), kv };
 }
 
 /** Everything one network's invariants depend on, plus the guard revision that protects it. */

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
 import { pickFree, pickFreeFrom, runCas, type CasOptions, type Plan } from './cas.js';
-import { decodeBinding, decodeNetwork, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
+import { decodeBinding, decodeNetwork, decodePort, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict, invalid } from './errors.js';
 import { broadcastOf, cidrContains, cidrsOverlap, intToIp, ipToInt } from '../net/addr.js';
 import { allocateIp, parseSubnetCidr } from './addr-rules.js';
@@ -40,9 +40,11 @@ import {
 } from './read.js';
 import * as routers from './routers.js';
 import { exportTopology, importTopology, type ImportResult } from './topology-io.js';
-import type { Binding, Network, Port, Router, Subnet, TopologyDocument } from './types.js';
+import type { Binding, Network, Port, Router, SecurityGroup, SgRule, Subnet, TopologyDocument } from './types.js';
 import { parseNetworkInput, parsePortInput, parsePortPatch, parseSubnetInput, UUID_RE } from './validate.js';
 import { deleteChassis, getChassis, listChassis } from './chassis.js';
+import * as groups from './security-groups.js';
+import { memberAddresses, membershipOps, resolveGroups, type ResolvedGroup } from './sg-members.js';
 
 export interface TopologyOptions extends CasOptions {
   logger?: Logger;
@@ -251,6 +253,8 @@ export class Topology {
     return runCas(
       this.store,
       async (attempt) => {
+        // The groups are read on every attempt (none when the port joins none): their revisions are compared.
+        const sgs = await resolveGroups(this.store, input.securityGroups);
         const byName = !UUID_RE.test(input.network);
         let netId = (byName && this.networkIds.get(input.network)) || (await networkIdOf(this.store, input.network, 'network'));
         // First try: plan from this instance's last view of the network, without reading anything. The plan's
@@ -260,7 +264,7 @@ export class Topology {
         const pool = this.portKeyPool;
         if (known && pool) {
           try {
-            const plan = this.planPort(input, id, known, pool, attempt);
+            const plan = this.planPort(input, id, known, pool, attempt, sgs);
             if (byName) plan.compares.push({ key: nameKey('network', input.network), value: encodeClaim({ id: netId }) });
             return { ...plan, speculative: true };
           } catch {
@@ -291,7 +295,7 @@ export class Topology {
         const view: PortPlanView = { network: nkv, st: snap.st };
         this.portPlanViews.set(netId, view);
         this.portKeyPool = portKeys;
-        return this.planPort(input, id, view, portKeys, attempt);
+        return this.planPort(input, id, view, portKeys, attempt, sgs);
       },
       this.opts,
     );
@@ -307,6 +311,7 @@ export class Topology {
     view: PortPlanView,
     pool: KeyValue[],
     attempt: number,
+    sgs: ResolvedGroup[],
   ): Plan<Port> {
     const { st } = view;
     const nkv = view.network;
@@ -327,16 +332,25 @@ export class Topology {
       portSecurity: input.portSecurity,
       allowedAddressPairs: input.allowedAddressPairs,
       portKey: pk.n,
-      securityGroups: [],
+      securityGroups: sgs.map((g) => g.id),
+      ...(input.qos !== undefined ? { qos: input.qos } : {}),
     };
     const portValue = encodePort(p);
+    const members = membershipOps(undefined, p, sgs);
     return {
-      compares: [{ key: nkv.key, modRevision: nkv.modRevision }, guardCmp(net.id, st), nameFree('port', p.name), pk.compare],
+      compares: [
+        { key: nkv.key, modRevision: nkv.modRevision },
+        guardCmp(net.id, st),
+        nameFree('port', p.name),
+        pk.compare,
+        ...members.compares,
+      ],
       ops: [
         { op: 'put', key: portKey(net.id, id), value: portValue },
         { op: 'put', key: nameKey('port', p.name), value: encodeClaim({ id, networkId: net.id }) },
         { op: 'put', key: pk.key, value: `port/${id}` },
         bump(net.id),
+        ...members.ops,
       ],
       result: p,
       committed: (revision) => {
@@ -407,10 +421,12 @@ export class Topology {
   }
 
   /**
-   * PATCH a port: port security and/or its allowed address pairs (replaced as a whole). One transaction on the
-   * port document, compared on its revision: a concurrent update makes this one re-read and apply on top of it
-   * (nothing lost), a concurrent delete makes it a 404. Nothing else in the network depends on these fields, so
-   * the network's guard is neither compared nor bumped. Agents recompute the port's flows from the new document.
+   * PATCH a port: port security, its allowed address pairs and security groups (lists replaced as a whole), its
+   * rate limits (replaced, or cleared by null). One transaction on the port document, compared on its revision: a
+   * concurrent update makes this one re-read and apply on top of it (nothing lost), a concurrent delete makes it a
+   * 404. The membership index of its groups changes in the same transaction (see sg-members.ts). Nothing else in
+   * the network depends on these fields, so the network's guard is neither compared nor bumped. Agents recompute
+   * the port's flows from the new document.
    */
   async updatePort(ref: string, body: unknown): Promise<PortView> {
     const patch = parsePortPatch(body);
@@ -418,18 +434,36 @@ export class Topology {
       this.store,
       async () => {
         const { obj: cur, kv } = await loadPort(this.store, ref);
-        const next: Port = { ...cur, ...patch };
+        const { securityGroups: refs, qos, ...rest } = patch;
+        const next: Port = { ...cur, ...rest };
+        if (qos === null) delete next.qos;
+        else if (qos !== undefined) next.qos = qos;
+        // Groups are read only when the index changes: new groups, or new addresses for the current ones.
+        const moved = memberAddresses(next).join() !== memberAddresses(cur).join();
+        const sgs =
+          refs !== undefined ? await resolveGroups(this.store, refs) : moved ? await resolveGroups(this.store, cur.securityGroups) : [];
+        if (refs !== undefined) next.securityGroups = sgs.map((g) => g.id);
         const value = encodePort(next);
-        if (value === kv.value) return { compares: [], ops: [], result: next };
+        if (value === kv.value) return { compares: [], ops: [], result: decodePort(value) };
+        const members = membershipOps(cur, next, sgs);
         return {
-          compares: [{ key: kv.key, modRevision: kv.modRevision }],
-          ops: [{ op: 'put', key: kv.key, value }],
-          result: next,
+          compares: [{ key: kv.key, modRevision: kv.modRevision }, ...members.compares],
+          ops: [{ op: 'put', key: kv.key, value }, ...members.ops],
+          result: decodePort(value),
         };
       },
       this.opts,
     );
-    this.log.info({ port: p.name, portSecurity: p.portSecurity, allowedAddressPairs: p.allowedAddressPairs.length }, 'port updated');
+    this.log.info(
+      {
+        port: p.name,
+        portSecurity: p.portSecurity,
+        allowedAddressPairs: p.allowedAddressPairs.length,
+        securityGroups: p.securityGroups.length,
+        qos: p.qos !== undefined,
+      },
+      'port updated',
+    );
     const b = await this.store.get(bindingKey(p.networkId, p.id));
     return b ? { ...p, binding: decodeBinding(b.value) } : p;
   }
@@ -448,6 +482,7 @@ export class Topology {
             { op: 'delete', key: nameKey('port', p.name) },
             { op: 'delete', key: allocKey('port-key', p.portKey) },
             bump(p.networkId),
+            ...membershipOps(p, undefined, []).ops,
           ],
           result: p,
           // The network changed: the next creation there plans from a fresh read instead of a doomed guess.
@@ -488,6 +523,30 @@ export class Topology {
     return routers.setRouterMode(this.store, ref, mode, this.opts);
   }
 
+  // ---- security groups (security-groups.ts) ----
+
+  createSecurityGroup(body: unknown): Promise<SecurityGroup> {
+    return groups.createSecurityGroup(this.store, body, this.opts);
+  }
+  getSecurityGroup(ref: string): Promise<SecurityGroup> {
+    return groups.getSecurityGroup(this.store, ref);
+  }
+  listSecurityGroups(): Promise<SecurityGroup[]> {
+    return groups.listSecurityGroups(this.store);
+  }
+  deleteSecurityGroup(ref: string, opts: { force?: boolean } = {}): Promise<groups.SecurityGroupDeleted> {
+    return groups.deleteSecurityGroup(this.store, ref, { ...this.opts, ...opts });
+  }
+  addSgRule(ref: string, body: unknown): Promise<SgRule> {
+    return groups.addSgRule(this.store, ref, body, this.opts);
+  }
+  listSgRules(ref: string): Promise<SgRule[]> {
+    return groups.listSgRules(this.store, ref);
+  }
+  deleteSgRule(ref: string, ruleId: string): Promise<SgRule> {
+    return groups.deleteSgRule(this.store, ref, ruleId, this.opts);
+  }
+
   // ---- chassis (chassis.ts), snapshot (topology-io.ts) ----
 
   listChassis() {
@@ -507,7 +566,7 @@ export class Topology {
   }
 
   /** Ids of every object of a kind by name (used by tests and the CLI's completions). */
-  async names(kind: 'network' | 'subnet' | 'port' | 'router'): Promise<string[]> {
+  async names(kind: 'network' | 'subnet' | 'port' | 'router' | 'security-group'): Promise<string[]> {
     const { kvs } = await this.store.range(namesPrefix(kind));
     return kvs.map((kv) => kv.key.slice(namesPrefix(kind).length));
   }

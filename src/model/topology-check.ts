@@ -5,11 +5,12 @@
  * the object and its field, so a refused file can be fixed in one round; nothing is written unless
  * the whole document is clean.
  */
-import { decodeNetwork, decodePort, decodeRouter, decodeSubnet } from './codec.js';
+import { decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSubnet } from './codec.js';
 import { conflict, invalid, Problems } from './errors.js';
 import { cidrContains, cidrsOverlap, ipToInt, isHostOf, type Cidr } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
-import type { Network, Port, Router, Subnet, TopologyDocument } from './types.js';
+import type { Network, Port, Router, SecurityGroup, Subnet, TopologyDocument } from './types.js';
+import { parseSecurityGroupInput, parseSgRuleInput, rulesOverlap } from './sg-validate.js';
 import {
   asObject,
   parseInterfaceInput,
@@ -95,7 +96,23 @@ function portRules(x: Port): void {
     portSecurity: x.portSecurity,
     allowedAddressPairs: x.allowedAddressPairs,
     fixedIps: x.fixedIps.map((f) => ({ subnet: f.subnetId, ip: f.ip })),
+    securityGroups: x.securityGroups,
+    ...(x.qos !== undefined ? { qos: x.qos } : {}),
   });
+  const twice = x.securityGroups.find((g, i) => x.securityGroups.indexOf(g) !== i);
+  if (twice !== undefined) throw invalid('securityGroups', `security group ${twice} is listed twice`);
+}
+
+function securityGroupRules(g: SecurityGroup): void {
+  const p = new Problems();
+  p.run(() => parseSecurityGroupInput({ name: g.name, description: g.description }));
+  g.rules.forEach((r, j) => {
+    const { id: _id, ruleKey: _key, remoteGroupId, ...shape } = r;
+    p.run(() => parseSgRuleInput({ ...shape, ...(remoteGroupId !== undefined ? { remoteGroup: remoteGroupId } : {}) }), `rules[${j}].`);
+    const dup = g.rules.slice(0, j).find((o) => rulesOverlap(o, r));
+    if (dup) p.add(conflict(`rules[${j}]`, `rule ${r.id} overlaps rule ${dup.id}`));
+  });
+  p.throwIfAny('security group');
 }
 
 function routerRules(r: Router): void {
@@ -129,14 +146,30 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
   const subs = checkList(p, o, 'subnets', 'subnet', decodeSubnet, subnetRules);
   const ports = checkList(p, o, 'ports', 'port', decodePort, portRules);
   const routers = checkList(p, o, 'routers', 'router', decodeRouter, routerRules);
+  // Absent in documents written before security groups.
+  const sgs = checkList(p, o, 'securityGroups', 'security group', decodeSecurityGroup, securityGroupRules);
 
-  for (const l of [nets.all, subs.all, ports.all, routers.all] as Entry<{ id: string; name: string }>[][]) {
+  for (const l of [nets.all, subs.all, ports.all, routers.all, sgs.all] as Entry<{ id: string; name: string }>[][]) {
     unique(p, l, (x) => x.id, 'id');
     unique(p, l, (x) => x.name, 'name');
   }
   unique(p, nets.all, (n) => n.tunnelKey, 'tunnelKey');
   unique(p, ports.all, (x) => x.portKey, 'portKey');
   unique(p, routers.all, (r) => r.routerKey, 'routerKey');
+  unique(p, sgs.all, (g) => g.groupKey, 'groupKey');
+  const rules = sgs.all.flatMap((e) => e.obj.rules.map((r, j) => ({ ...e, obj: r, at: `${e.at}.rules[${j}]` })));
+  unique(p, rules, (r) => r.id, 'rule id');
+  unique(p, rules, (r) => r.ruleKey, 'ruleKey');
+  const sgIds = new Set(sgs.all.map((e) => e.obj.id));
+  for (const r of rules) {
+    if (r.obj.remoteGroupId !== undefined && !sgIds.has(r.obj.remoteGroupId))
+      p.add(invalid(`${r.at}.remoteGroupId`, `${r.label}: security group ${r.obj.remoteGroupId} is not in the document`));
+  }
+  for (const e of ports.all) {
+    e.obj.securityGroups.forEach((g, j) => {
+      if (!sgIds.has(g)) p.add(invalid(`${e.at}.securityGroups[${j}]`, `${e.label}: security group ${g} is not in the document`));
+    });
+  }
 
   const netIds = new Set(nets.all.map((e) => e.obj.id));
   const netName = (id: string): string => nets.all.find((e) => e.obj.id === id)?.obj.name ?? id;
@@ -228,5 +261,6 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
     subnets: subs.all.map((e) => e.obj),
     ports: ports.all.map((e) => e.obj),
     routers: routers.all.map((e) => e.obj),
+    securityGroups: sgs.all.map((e) => e.obj),
   };
 }

@@ -1,12 +1,26 @@
 /**
- * Disaster recovery: export the configuration (networks, subnets, ports, routers) as one JSON
+ * Disaster recovery: export the configuration (networks, subnets, ports, routers, security groups) as one JSON
  * document read at a single store revision, and import it back idempotently with the same ids.
- * Chassis and bindings are live state owned by agents and are not part of the document.
+ * Chassis and bindings are live state owned by agents and are not part of the document; neither is the
+ * membership index of security groups (derived from the ports: rebuilt on import).
  */
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import { decodeNetwork, decodePort, decodeRouter, decodeSubnet, encodeNetwork, encodePort, encodeRouter, encodeSubnet } from './codec.js';
+import {
+  decodeNetwork,
+  decodePort,
+  decodeRouter,
+  decodeSecurityGroup,
+  decodeSubnet,
+  encodeNetwork,
+  encodePort,
+  encodeRouter,
+  encodeSecurityGroup,
+  encodeSgMember,
+  encodeSubnet,
+} from './codec.js';
 import { conflict } from './errors.js';
-import { allocKey, guardKey, nameKey, networkKey, parseKey, portKey, ROOT, routerKey, subnetKey } from './keys.js';
+import { allocKey, guardKey, nameKey, networkKey, parseKey, portKey, ROOT, routerKey, sgKey, sgMemberKey, subnetKey } from './keys.js';
+import { memberOf } from './sg-members.js';
 import { encodeClaim } from './read.js';
 import { checkTopologyDocument } from './topology-check.js';
 import type { TopologyDocument } from './types.js';
@@ -16,19 +30,29 @@ const byId = <T extends { id: string }>(a: T, b: T): number => (a.id < b.id ? -1
 /** The snapshot and the store revision it was read at (one range = one revision). */
 export async function exportTopologyAt(store: Store): Promise<{ doc: TopologyDocument; revision: number }> {
   const { kvs, revision } = await store.range(ROOT);
-  const doc: TopologyDocument = { format: 'wyvern-topology', version: 1, networks: [], subnets: [], ports: [], routers: [] };
+  const doc: TopologyDocument = {
+    format: 'wyvern-topology',
+    version: 1,
+    networks: [],
+    subnets: [],
+    ports: [],
+    routers: [],
+    securityGroups: [],
+  };
   for (const kv of kvs) {
     const k = parseKey(kv.key);
     if (k?.kind === 'network') doc.networks.push(decodeNetwork(kv.value));
     else if (k?.kind === 'subnet') doc.subnets.push(decodeSubnet(kv.value));
     else if (k?.kind === 'port') doc.ports.push(decodePort(kv.value));
     else if (k?.kind === 'router') doc.routers.push(decodeRouter(kv.value));
+    else if (k?.kind === 'security-group') doc.securityGroups!.push(decodeSecurityGroup(kv.value));
   }
   // Sorted by id so two exports of the same state are byte-identical whatever the driver's key order.
   doc.networks.sort(byId);
   doc.subnets.sort(byId);
   doc.ports.sort(byId);
   doc.routers.sort(byId);
+  doc.securityGroups!.sort(byId);
   return { doc, revision };
 }
 
@@ -74,6 +98,14 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
     add(portKey(p.networkId, p.id), encodePort(p), `port ${p.name}`);
     add(nameKey('port', p.name), encodeClaim({ id: p.id, networkId: p.networkId }), `port name ${p.name}`);
     add(allocKey('port-key', p.portKey), `port/${p.id}`, `port key ${p.portKey}`);
+    // Derived from the port: written when absent, never a conflict of its own (the port's document is).
+    for (const g of p.securityGroups) add(sgMemberKey(g, p.id), encodeSgMember(memberOf(p)), `member ${p.name} of ${g}`, false);
+  }
+  for (const g of doc.securityGroups ?? []) {
+    add(sgKey(g.id), encodeSecurityGroup(g), `security group ${g.name}`);
+    add(nameKey('security-group', g.name), encodeClaim({ id: g.id }), `security group name ${g.name}`);
+    add(allocKey('sg-key', g.groupKey), `security-group/${g.id}`, `security group key ${g.groupKey}`);
+    for (const r of g.rules) add(allocKey('sg-rule-key', r.ruleKey), `sg-rule/${r.id}`, `security group rule key ${r.ruleKey}`);
   }
   for (const r of doc.routers) {
     add(routerKey(r.id), encodeRouter(r), `router ${r.name}`);

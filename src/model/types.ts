@@ -74,8 +74,8 @@ export interface Port {
 
 /**
  * A port's rate limits, named from the switch's side as OVS names them: ingress = what the VM sends into the
- * switch (OVS ingress policing on the VIF's Interface), egress = what the switch sends to the VM (an OpenFlow
- * meter on the flows that output to it). Rates in kbit/s, bursts in kbit; a burst is only set with its rate.
+ * switch, egress = what the switch sends to the VM; each is an OpenFlow meter (docs/qos.md says why not OVS
+ * ingress policing). Rates in kbit/s, bursts in kbit; a burst is only set with its rate.
  */
 export interface PortQos {
   ingressRateKbps?: number;

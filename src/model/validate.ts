@@ -11,7 +11,7 @@ import { SERVER_OWNED_OPTIONS } from './dhcp-owned.js';
 import { invalid, Problems } from './errors.js';
 import { broadcastOf, cidrContains, intToIp, ipToInt, isHostOf, isIpv4, type Cidr } from '../net/addr.js';
 import { normalizeMac } from './macs.js';
-import type { DhcpOption, HostRoute, RouterMode, Subnet } from './types.js';
+import type { DhcpOption, HostRoute, PortQos, RouterMode, Subnet } from './types.js';
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /**
@@ -246,12 +246,59 @@ export interface PortInput {
   fixedIps?: FixedIpInput[];
   portSecurity: boolean;
   allowedAddressPairs: { ip: string; mac?: string }[];
+  /** Security groups by name or id, as given (the repository resolves them to ids and drops repeats). */
+  securityGroups: string[];
+  qos?: PortQos;
+}
+
+/** Kbit/s and kbit: 1 kbit/s .. 100 Gbit/s (the codec's bound). */
+const MAX_RATE_KBPS = 100_000_000;
+const QOS_FIELDS = ['ingressRateKbps', 'ingressBurstKb', 'egressRateKbps', 'egressBurstKb'] as const;
+
+/**
+ * A port's rate limits: ingress = what the VM sends, egress = what it receives; a burst only with its rate.
+ * null or {} = no limits (undefined).
+ */
+export function parseQosInput(v: unknown, field = 'qos'): PortQos | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = asObject(v, field);
+  const p = new Problems();
+  knownFields(p, o, QOS_FIELDS, `${field}.`);
+  const q: PortQos = {};
+  for (const k of QOS_FIELDS) {
+    const x = o[k];
+    if (x === undefined || x === null) continue;
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > MAX_RATE_KBPS) {
+      p.add(invalid(`${field}.${k}`, `${field}.${k} must be an integer in 1..${MAX_RATE_KBPS} (got ${JSON.stringify(x)})`));
+    } else q[k] = x;
+  }
+  if (o.ingressBurstKb != null && o.ingressRateKbps == null)
+    p.add(invalid(`${field}.ingressBurstKb`, `${field}.ingressBurstKb needs ${field}.ingressRateKbps`));
+  if (o.egressBurstKb != null && o.egressRateKbps == null)
+    p.add(invalid(`${field}.egressBurstKb`, `${field}.egressBurstKb needs ${field}.egressRateKbps`));
+  p.throwIfAny();
+  return Object.keys(q).length === 0 ? undefined : q;
+}
+
+/** A list of security-group references (names or ids), unresolved. */
+export function parseGroupRefs(v: unknown, field = 'securityGroups'): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw invalid(field, `${field} must be an array of security group names or ids`);
+  const p = new Problems();
+  const out = v.map((g, i) =>
+    p.run(() => {
+      if (typeof g !== 'string' || g === '') throw invalid(`${field}[${i}]`, `${field}[${i}] must be a security group name or id`);
+      return g;
+    }),
+  );
+  p.throwIfAny();
+  return out as string[];
 }
 
 export function parsePortInput(body: unknown): PortInput {
   const o = asObject(body);
   const p = new Problems();
-  knownFields(p, o, ['name', 'network', 'mac', 'fixedIps', 'portSecurity', 'allowedAddressPairs']);
+  knownFields(p, o, ['name', 'network', 'mac', 'fixedIps', 'portSecurity', 'allowedAddressPairs', 'securityGroups', 'qos']);
   const name = p.run(() => checkName(o.name));
   const network = p.run(() => reqString(o, 'network'));
   const mac = o.mac === undefined || o.mac === null ? undefined : p.run(() => normalizeMac(o.mac, 'mac'));
@@ -271,6 +318,8 @@ export function parsePortInput(body: unknown): PortInput {
   }
   const pairs = parseAddressPairs(p, o);
   const portSecurity = p.run(() => optBool(o, 'portSecurity', true));
+  const securityGroups = p.run(() => parseGroupRefs(o.securityGroups));
+  const qos = p.run(() => parseQosInput(o.qos));
   p.throwIfAny();
   return {
     name: name!,
@@ -279,6 +328,8 @@ export function parsePortInput(body: unknown): PortInput {
     ...(fixedIps !== undefined ? { fixedIps } : {}),
     portSecurity: portSecurity!,
     allowedAddressPairs: pairs,
+    securityGroups: securityGroups!,
+    ...(qos !== undefined ? { qos } : {}),
   };
 }
 
@@ -299,20 +350,25 @@ function parseAddressPairs(p: Problems, o: Obj): { ip: string; mac?: string }[] 
 export interface PortPatch {
   portSecurity?: boolean;
   allowedAddressPairs?: { ip: string; mac?: string }[];
+  /** Replaces the list (names or ids, unresolved); [] = none. */
+  securityGroups?: string[];
+  /** Replaces the limits; null = none. */
+  qos?: PortQos | null;
 }
 
 /**
- * PATCH /v1/ports/{port}: port security and the allowed address pairs (the list is replaced as a whole; `[]`
- * clears it), with the creation rules. An empty body is refused: it would change nothing.
+ * PATCH /v1/ports/{port}: port security, the allowed address pairs and the security groups (each list replaced as
+ * a whole; `[]` clears it), the rate limits (an object replaces them, null clears them), with the creation rules.
+ * An empty body is refused: it would change nothing.
  */
 export function parsePortPatch(body: unknown): PortPatch {
   const o = asObject(body);
   const p = new Problems();
-  const fields = ['portSecurity', 'allowedAddressPairs'];
+  const fields = ['portSecurity', 'allowedAddressPairs', 'securityGroups', 'qos'];
   for (const k of Object.keys(o)) {
     if (!fields.includes(k)) p.add(invalid(k, `field "${k}" cannot be changed (only ${fields.join(', ')})`));
   }
-  if (Object.keys(o).length === 0) p.add(invalid(undefined, `nothing to change: give portSecurity and/or allowedAddressPairs`));
+  if (Object.keys(o).length === 0) p.add(invalid(undefined, `nothing to change: give one or more of ${fields.join(', ')}`));
   let portSecurity: boolean | undefined;
   if ('portSecurity' in o) {
     portSecurity = p.run(() => {
@@ -325,8 +381,20 @@ export function parsePortPatch(body: unknown): PortPatch {
     if (!Array.isArray(o.allowedAddressPairs)) p.add(invalid('allowedAddressPairs', 'allowedAddressPairs must be an array'));
     else pairs = parseAddressPairs(p, o);
   }
+  let securityGroups: string[] | undefined;
+  if ('securityGroups' in o) {
+    if (!Array.isArray(o.securityGroups)) p.add(invalid('securityGroups', 'securityGroups must be an array ([] = none)'));
+    else securityGroups = p.run(() => parseGroupRefs(o.securityGroups));
+  }
+  let qos: PortQos | null | undefined;
+  if ('qos' in o) qos = o.qos === null ? null : (p.run(() => parseQosInput(o.qos)) ?? null);
   p.throwIfAny();
-  return { ...(portSecurity !== undefined ? { portSecurity } : {}), ...(pairs !== undefined ? { allowedAddressPairs: pairs } : {}) };
+  return {
+    ...(portSecurity !== undefined ? { portSecurity } : {}),
+    ...(pairs !== undefined ? { allowedAddressPairs: pairs } : {}),
+    ...(securityGroups !== undefined ? { securityGroups } : {}),
+    ...(qos !== undefined ? { qos } : {}),
+  };
 }
 
 export interface RouterInput {

@@ -134,3 +134,38 @@ export function opcodeUserdata(id: number): Buffer {
 export function opcodeFromUserdata(userdata: Buffer | undefined): number | undefined {
   return userdata?.length === 2 ? userdata.readUInt16BE(0) : undefined;
 }
+
+/**
+ * A range of OpenFlow meter ids kept for one use, indexed by a local ofport (meter id = base + ofport): ofports
+ * are unique per switch, so each port gets its own meter with no allocator and no state to lose on a restart.
+ */
+export interface MeterRangeDef {
+  name: string;
+  base: number;
+  /** The app whose flows alone may use (and which declares) these meters. */
+  owner: string;
+  purpose: string;
+}
+
+/** OpenFlow 1.3 ofports are 1..0xff00 (OFPP_MAX); OVS's userspace datapath accepts meter ids 1..262144. */
+export const METER_RANGE_SIZE = 0x10000;
+const MAX_METER_ID = 262_144;
+
+export function parseMeters(raw: unknown, source: string, apps: Record<string, number>): Record<string, MeterRangeDef> {
+  if (raw === undefined) return {};
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new PipelineError(`${source}: meters must be a mapping`);
+  const out: Record<string, MeterRangeDef> = {};
+  for (const [name, m] of Object.entries(raw as Record<string, Record<string, unknown>>)) {
+    const where = `${source}: meter range ${name}`;
+    if (!NAME.test(name)) throw new PipelineError(`${where}: name must be lower_snake_case`);
+    if (!m || typeof m.base !== 'number' || !Number.isInteger(m.base) || m.base < 0 || m.base % METER_RANGE_SIZE !== 0)
+      throw new PipelineError(`${where}: base must be a multiple of ${METER_RANGE_SIZE}`);
+    if (m.base + METER_RANGE_SIZE > MAX_METER_ID) throw new PipelineError(`${where}: ids above ${MAX_METER_ID} (the switch's limit)`);
+    if (typeof m.owner !== 'string' || !(m.owner in apps) || m.owner === 'pipeline')
+      throw new PipelineError(`${where}: owner must be an app with a cookie id`);
+    const clash = Object.values(out).find((o) => o.base === m.base);
+    if (clash) throw new PipelineError(`${source}: meter ranges ${clash.name} and ${name} share base ${m.base}`);
+    out[name] = { name, base: m.base, owner: m.owner, purpose: String(m.purpose ?? '') };
+  }
+  return out;
+}

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { parseOpcodes, parseRegisters, type OpcodeDef, type RegisterDef } from './declarations.js';
+import { parseMeters, parseOpcodes, parseRegisters, type MeterRangeDef, type OpcodeDef, type RegisterDef } from './declarations.js';
 import { PipelineError } from './errors.js';
 
 export { PipelineError };
 
-export type { FlagDef, OpcodeDef, RegisterDef } from './declarations.js';
+export type { FlagDef, MeterRangeDef, OpcodeDef, RegisterDef } from './declarations.js';
 
 /** What happens to a packet that matches no flow of a table. */
 export type MissBehaviour = 'drop' | 'next' | 'controller';
@@ -50,6 +50,8 @@ export interface Pipeline {
   cookies: CookieLayout;
   /** PACKET_IN opcodes by name (see declarations.ts). */
   opcodes: Record<string, OpcodeDef>;
+  /** Meter id ranges by name (see declarations.ts). */
+  meters: Record<string, MeterRangeDef>;
 }
 
 /** `priorities: { name: 100, other: [1000, 1032] }`: a band is one priority or an inclusive range in 1..65535. */
@@ -169,5 +171,6 @@ export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
       throw new PipelineError(`${source}: table ${t.name} misses to the controller: miss_opcode must name an opcode of ${t.owner}`);
   }
 
-  return { name: typeof doc.name === 'string' ? doc.name : 'default', tables, registers, cookies, opcodes };
+  const meters = parseMeters(doc.meters, source, apps);
+  return { name: typeof doc.name === 'string' ? doc.name : 'default', tables, registers, cookies, opcodes, meters };
 }

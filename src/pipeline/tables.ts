@@ -1,6 +1,6 @@
 import type { Action, Instruction, Match } from '../openflow/index.js';
 import { FlowGuardError, guardFlow } from './guard.js';
-import { opcodeUserdata, registerFieldWidth } from './declarations.js';
+import { METER_RANGE_SIZE, opcodeUserdata, registerFieldWidth } from './declarations.js';
 import { PipelineError, type OpcodeDef, type Pipeline, type TableDef } from './pipeline.js';
 
 /** A flow an app wants on the switch. Tables are carried by name and id; only the pipeline knows ids. */
@@ -24,6 +24,8 @@ export interface FlowSpec {
   goto?: string;
   /** write_metadata instruction (the network register lives in metadata). */
   writeMetadata?: { value: bigint; mask: bigint };
+  /** Meter instruction: the packet passes the meter (and may be dropped by it) before the actions. */
+  meter?: number;
   /** Key of the object (port, network, router …) this flow exists for; goes in the cookie. */
   object: number | bigint;
   idleTimeout?: number;
@@ -186,6 +188,18 @@ export class AppTables {
   }
 
   /**
+   * The meter id of a local port in one of this app's meter ranges (pipelines/ `meters`): base + ofport.
+   */
+  meterId(range: string, ofport: number): number {
+    const r = this.tables.pipeline.meters[range];
+    if (!r) throw new PipelineError(`unknown meter range ${range}`);
+    if (r.owner !== this.app) throw new PipelineError(`app ${this.app} may not use meter range ${range} (owned by ${r.owner})`);
+    if (!Number.isInteger(ofport) || ofport < 1 || ofport >= METER_RANGE_SIZE)
+      throw new PipelineError(`meter range ${range}: ofport ${ofport} is outside 1..${METER_RANGE_SIZE - 1}`);
+    return r.base + ofport;
+  }
+
+  /**
    * The action that sends a packet to the agent saying why (`opcode`, one of this app's in pipelines/): the
    * opcode rides in NXAST_CONTROLLER2 userdata, written as OVS dumps it back so installed == desired.
    */
@@ -216,6 +230,8 @@ export class GuardedTable {
 
   private build(spec: FlowSpec, guard = true): DesiredFlow {
     const instructions: Instruction[] = [];
+    // First, as OVS orders instructions when it dumps a flow back (installed == desired).
+    if (spec.meter !== undefined) instructions.push({ type: 'meter', meterId: spec.meter });
     if (spec.actions && spec.actions.length > 0) instructions.push({ type: 'apply_actions', actions: spec.actions });
     if (spec.writeMetadata)
       instructions.push({ type: 'write_metadata', metadata: spec.writeMetadata.value, mask: spec.writeMetadata.mask });

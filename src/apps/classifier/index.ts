@@ -1,6 +1,7 @@
 import type { Action } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import { writeNetwork, type App } from '../platform.js';
+import { portMeter } from '../qos.js';
 import { portSecurityFlows } from './port-security.js';
 
 /**
@@ -23,10 +24,13 @@ export const classifierApp: App = {
       if (loc.kind !== 'local') continue;
       const p = ps.port;
       const setSrc: Action[] = [{ type: 'set_field', field: tables.reg('src_port'), value: p.portKey }];
+      // The port's VM -> switch limit (see networkMeters) meters everything the VM sends, before any other table.
+      const meter = portMeter(tables, 'port_ingress', loc.ofport, p.qos, 'ingress');
       flows.push(
         classifier.flow({
           priority: 100,
           match: [{ field: 'in_port', value: loc.ofport }],
+          ...(meter ? { meter: meter.meterId } : {}),
           actions: setSrc,
           writeMetadata: writeNetwork(tables, key),
           goto: 'port_security',
@@ -54,5 +58,16 @@ export const classifierApp: App = {
       );
     }
     return flows;
+  },
+  /**
+   * One meter per local port with a VM -> switch limit (Port.qos.ingressRateKbps), used by its classifier flow.
+   * A meter and not OVS ingress policing: on the userspace datapath with veth VIFs policing is a tc ingress qdisc,
+   * which this kernel refuses (no cls_basic) and which AF_PACKET, how OVS reads a veth, would bypass anyway.
+   */
+  networkMeters(tables, view, net) {
+    return view.placedPorts(net).flatMap(({ ps, loc }) => {
+      const m = loc.kind === 'local' ? portMeter(tables, 'port_ingress', loc.ofport, ps.port.qos, 'ingress') : undefined;
+      return m ? [m] : [];
+    });
   },
 };

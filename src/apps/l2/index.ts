@@ -1,6 +1,7 @@
 import type { Action } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import type { App } from '../platform.js';
+import { portMeter } from '../qos.js';
 
 const MULTICAST_BIT = '01:00:00:00:00:00';
 
@@ -40,10 +41,13 @@ export const l2App: App = {
       );
       if (loc.kind === 'local') {
         localOutputs.push({ type: 'output', port: loc.ofport });
+        // The port's switch -> VM limit (see networkMeters) meters what this flow delivers.
+        const meter = portMeter(tables, 'port_egress', loc.ofport, p.qos, 'egress');
         flows.push(
           egress.flow({
             priority: 100,
             match: [{ field: dstPort, value: p.portKey }],
+            ...(meter ? { meter: meter.meterId } : {}),
             actions: [{ type: 'output', port: loc.ofport }],
             object: p.portKey,
           }),
@@ -89,5 +93,12 @@ export const l2App: App = {
     flood(50, [metadata, { field: 'eth_dst', value: MULTICAST_BIT, mask: MULTICAST_BIT }]);
     flood(10, [metadata]);
     return flows;
+  },
+  /** One meter per local port with a switch -> VM limit (Port.qos.egressRateKbps), used by its egress flow. */
+  networkMeters(tables, view, net) {
+    return view.placedPorts(net).flatMap(({ ps, loc }) => {
+      const m = loc.kind === 'local' ? portMeter(tables, 'port_egress', loc.ofport, ps.port.qos, 'egress') : undefined;
+      return m ? [m] : [];
+    });
   },
 };

@@ -1,0 +1,222 @@
+/**
+ * Security groups: create/list/get/delete groups, add/list/delete their rules. Each mutation is ONE store
+ * transaction whose compares make a refused or racing request write nothing (see cas.ts). Rules live inside the
+ * group's document (one watch per group for agents); a rule naming another group as remote compares that group's
+ * record and bumps its guard, so neither a delete planned meanwhile nor one committed meanwhile can leave the
+ * reference dangling.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
+import { pickFreeFrom, runCas, type CasOptions } from './cas.js';
+import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
+import { conflict, notFound } from './errors.js';
+import { allocKey, nameKey, poolPrefix, portKey, SG_PREFIX, sgGuardKey, sgKey, sgMembersPrefix } from './keys.js';
+import { encodeClaim, loadSecurityGroup } from './read.js';
+import { describeRule, parseSecurityGroupInput, parseSgRuleInput, rulesOverlap } from './sg-validate.js';
+import type { Port, SecurityGroup, SgRule } from './types.js';
+
+/** What a forced delete took with it. */
+export interface SecurityGroupDeleted extends SecurityGroup {
+  /** Names of the ports the group was removed from. */
+  portsDetached: string[];
+  /** Rules of other groups that named it as remote, removed. */
+  rulesRemoved: { group: string; ruleId: string }[];
+}
+
+const ruleOwner = (ruleId: string): string => `sg-rule/${ruleId}`;
+
+/**
+ * etcd refuses a transaction with more compares or more writes than --max-txn-ops (128 by default); a forced
+ * delete is one transaction by design (all references go at once or none), so past this it is refused instead.
+ */
+const MAX_TXN_OPS = 128;
+
+export async function createSecurityGroup(store: Store, body: unknown, opts: CasOptions = {}): Promise<SecurityGroup> {
+  const input = parseSecurityGroupInput(body);
+  const id = randomUUID();
+  const ruleId = randomUUID();
+  return runCas(
+    store,
+    async (attempt) => {
+      const { results } = await store.read([
+        { key: nameKey('security-group', input.name) },
+        { prefix: poolPrefix('sg-key') },
+        { prefix: poolPrefix('sg-rule-key') },
+      ]);
+      const [taken, groupKeys, ruleKeys] = results as [KeyValue[], KeyValue[], KeyValue[]];
+      if (taken.length > 0) throw conflict('name', `a security group named ${input.name} already exists`);
+      const gk = pickFreeFrom(groupKeys, 'sg-key', attempt);
+      const rk = pickFreeFrom(ruleKeys, 'sg-rule-key', attempt);
+      // The default rule: every egress allowed; no ingress (a new group admits nothing in until rules say so).
+      const rule: SgRule = { id: ruleId, ruleKey: rk.n, direction: 'egress', protocol: 'any' };
+      const g: SecurityGroup = { id, name: input.name, description: input.description, groupKey: gk.n, rules: [rule] };
+      return {
+        compares: [{ key: nameKey('security-group', g.name), modRevision: 0 }, gk.compare, rk.compare, { key: sgKey(id), modRevision: 0 }],
+        ops: [
+          { op: 'put', key: sgKey(id), value: encodeSecurityGroup(g) },
+          { op: 'put', key: nameKey('security-group', g.name), value: encodeClaim({ id }) },
+          { op: 'put', key: gk.key, value: `security-group/${id}` },
+          { op: 'put', key: rk.key, value: ruleOwner(ruleId) },
+        ],
+        result: g,
+      };
+    },
+    opts,
+  );
+}
+
+export async function getSecurityGroup(store: Store, ref: string): Promise<SecurityGroup> {
+  return (await loadSecurityGroup(store, ref)).obj;
+}
+
+export async function listSecurityGroups(store: Store): Promise<SecurityGroup[]> {
+  const { kvs } = await store.range(SG_PREFIX);
+  return kvs.map((kv) => decodeSecurityGroup(kv.value)).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export async function addSgRule(store: Store, ref: string, body: unknown, opts: CasOptions = {}): Promise<SgRule> {
+  const input = parseSgRuleInput(body);
+  const ruleId = randomUUID();
+  return runCas(
+    store,
+    async (attempt) => {
+      const { obj: g, kv } = await loadSecurityGroup(store, ref);
+      const compares: Compare[] = [{ key: kv.key, modRevision: kv.modRevision }];
+      const ops: TxnOp[] = [];
+      const { remoteGroup, ...shape } = input;
+      const rule: Omit<SgRule, 'ruleKey'> = { id: ruleId, ...shape };
+      let remoteName = g.name;
+      if (remoteGroup !== undefined) {
+        const self = remoteGroup.toLowerCase() === g.id || remoteGroup === g.name;
+        const remote = self ? { obj: g, kv } : await loadSecurityGroup(store, remoteGroup, 'remoteGroup');
+        rule.remoteGroupId = remote.obj.id;
+        remoteName = remote.obj.name;
+        if (!self) {
+          compares.push({ key: remote.kv.key, modRevision: remote.kv.modRevision });
+          ops.push({ op: 'put', key: sgGuardKey(remote.obj.id), value: new Date().toISOString() });
+        }
+      }
+      const dup = g.rules.find((r) => rulesOverlap(r, rule));
+      if (dup) {
+        throw conflict(
+          undefined,
+          `rule overlaps rule ${dup.id} of security group ${g.name} (${describeRule(dup, () => remoteName)}); delete or change that one instead`,
+        );
+      }
+      const rk = pickFreeFrom((await store.range(poolPrefix('sg-rule-key'))).kvs, 'sg-rule-key', attempt);
+      const full: SgRule = { ...rule, ruleKey: rk.n };
+      const next: SecurityGroup = { ...g, rules: [...g.rules, full] };
+      compares.push(rk.compare);
+      ops.push({ op: 'put', key: kv.key, value: encodeSecurityGroup(next) }, { op: 'put', key: rk.key, value: ruleOwner(ruleId) });
+      // The stored form (normalised by the codec), as a later GET returns it.
+      return { compares, ops, result: decodeSecurityGroup(next).rules.at(-1)! };
+    },
+    opts,
+  );
+}
+
+export async function listSgRules(store: Store, ref: string): Promise<SgRule[]> {
+  return (await loadSecurityGroup(store, ref)).obj.rules;
+}
+
+export async function deleteSgRule(store: Store, ref: string, ruleId: string, opts: CasOptions = {}): Promise<SgRule> {
+  return runCas(
+    store,
+    async () => {
+      const { obj: g, kv } = await loadSecurityGroup(store, ref);
+      const rule = g.rules.find((r) => r.id === ruleId.toLowerCase());
+      if (!rule) throw notFound('rule', `security group ${g.name} has no rule ${ruleId}`);
+      const next: SecurityGroup = { ...g, rules: g.rules.filter((r) => r !== rule) };
+      return {
+        compares: [{ key: kv.key, modRevision: kv.modRevision }],
+        ops: [
+          { op: 'put', key: kv.key, value: encodeSecurityGroup(next) },
+          { op: 'delete', key: allocKey('sg-rule-key', rule.ruleKey) },
+        ],
+        result: rule,
+      };
+    },
+    opts,
+  );
+}
+
+/**
+ * Deletes a group. Refused (CONFLICT listing them) while ports are in it or other groups' rules name it as
+ * remote, unless `force`: then the same transaction removes it from each such port (and its member key) and
+ * deletes those rules. The group's guard is compared, so a port joining or a rule naming it after this read
+ * makes the transaction fail and the request re-plan.
+ */
+export async function deleteSecurityGroup(
+  store: Store,
+  ref: string,
+  opts: CasOptions & { force?: boolean } = {},
+): Promise<SecurityGroupDeleted> {
+  return runCas(
+    store,
+    async () => {
+      const { obj: g } = await loadSecurityGroup(store, ref);
+      const { results } = await store.read([
+        { key: sgKey(g.id) },
+        { key: sgGuardKey(g.id) },
+        { prefix: sgMembersPrefix(g.id) },
+        { prefix: SG_PREFIX },
+      ]);
+      const [self, guard, members, groups] = results as [KeyValue[], KeyValue[], KeyValue[], KeyValue[]];
+      const kv = self[0];
+      if (!kv) throw notFound(undefined, `security-group ${ref} not found`);
+      const memberPorts = members.map((m) => decodeSgMember(m.value));
+      const { results: portKvs } = await store.read(memberPorts.map((m) => ({ key: portKey(m.networkId, m.portId) })));
+      const ports = portKvs.flatMap((r) => (r[0] ? [{ kv: r[0], port: decodePort(r[0].value) }] : []));
+      const referrers = groups
+        .map((x) => ({ kv: x, g: decodeSecurityGroup(x.value) }))
+        .filter((x) => x.g.id !== g.id && x.g.rules.some((r) => r.remoteGroupId === g.id));
+      if (!opts.force && (ports.length > 0 || referrers.length > 0)) {
+        const parts: string[] = [];
+        if (ports.length > 0) parts.push(`ports ${listed(ports.map((p) => p.port.name))} are in it`);
+        if (referrers.length > 0) parts.push(`rules of security groups ${listed(referrers.map((r) => r.g.name))} name it as remote`);
+        throw conflict(undefined, `security group ${g.name} is in use: ${parts.join('; ')} (force=true removes those references)`);
+      }
+      const compares: Compare[] = [
+        { key: kv.key, modRevision: kv.modRevision },
+        { key: sgGuardKey(g.id), modRevision: guard[0]?.modRevision ?? 0 },
+      ];
+      const ops: TxnOp[] = [
+        { op: 'delete', key: kv.key },
+        { op: 'delete', key: nameKey('security-group', g.name) },
+        { op: 'delete', key: allocKey('sg-key', g.groupKey) },
+        { op: 'delete', key: sgGuardKey(g.id) },
+        { op: 'deletePrefix', prefix: sgMembersPrefix(g.id) },
+        ...g.rules.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
+      ];
+      for (const { kv: pkv, port } of ports) {
+        const next: Port = { ...port, securityGroups: port.securityGroups.filter((x) => x !== g.id) };
+        compares.push({ key: pkv.key, modRevision: pkv.modRevision });
+        ops.push({ op: 'put', key: pkv.key, value: encodePort(next) });
+      }
+      const rulesRemoved: SecurityGroupDeleted['rulesRemoved'] = [];
+      for (const { kv: okv, g: other } of referrers) {
+        const gone = other.rules.filter((r) => r.remoteGroupId === g.id);
+        for (const r of gone) rulesRemoved.push({ group: other.name, ruleId: r.id });
+        compares.push({ key: okv.key, modRevision: okv.modRevision });
+        ops.push(
+          { op: 'put', key: okv.key, value: encodeSecurityGroup({ ...other, rules: other.rules.filter((r) => !gone.includes(r)) }) },
+          ...gone.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
+        );
+      }
+      if (ops.length > MAX_TXN_OPS || compares.length > MAX_TXN_OPS) {
+        throw conflict(
+          undefined,
+          `deleting security group ${g.name} takes ${ops.length} writes, more than one store transaction allows (${MAX_TXN_OPS}): ` +
+            `take it off some of its ${ports.length} port(s) first (PATCH securityGroups)`,
+        );
+      }
+      return { compares, ops, result: { ...g, portsDetached: ports.map((p) => p.port.name).sort(), rulesRemoved } };
+    },
+    opts,
+  );
+}
+
+function listed(names: string[]): string {
+  const sorted = [...names].sort();
+  return sorted.length > 10 ? `${sorted.slice(0, 10).join(', ')} and ${sorted.length - 10} more` : sorted.join(', ');
+}
