@@ -373,8 +373,11 @@ async function runSide(side: SgSide): Promise<{ m: Metrics; samples: Record<stri
     await countFlows(c);
     // OVS pauses a flow monitor that falls behind (events are then lost); the setup's bulk may do that, harmlessly.
     const pausedAtSetup = mons.map((mon) => mon.paused);
-    if (RULE_SAMPLES > 0 && side.hasGroups) await ruleAdd(c);
-    if (JOIN_SAMPLES > 0 && side.hasGroups) await portJoin(c);
+    const timed = side.hasGroups && side.enforces;
+    if (side.hasGroups && !side.enforces)
+      log(`${side.label}: NO ACL TABLES in the pipeline: rule-add and port-join not timed, groups not enforced`);
+    if (RULE_SAMPLES > 0 && timed) await ruleAdd(c);
+    if (JOIN_SAMPLES > 0 && timed) await portJoin(c);
     if (TRAFFIC) await traffic(c);
     const pausedLater = mons.map((mon, i) => mon.paused - pausedAtSetup[i]!);
     if (pausedLater.some((p) => p > 0))

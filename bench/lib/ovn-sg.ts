@@ -44,6 +44,7 @@ export class OvnSg implements SgSide {
   readonly label = 'ovn' as const;
   readonly installedMark = 'ovn-installed';
   readonly hasGroups = true;
+  readonly enforces = true;
   private sb!: Sandbox;
   private central = '';
 

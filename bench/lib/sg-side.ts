@@ -32,6 +32,8 @@ export interface SgSide {
   readonly installedMark: string;
   /** False until the side has security groups (wyvern before issue 13 lands): the bench then runs its no-group parts only. */
   readonly hasGroups: boolean;
+  /** False while the side has no ACL tables (wyvern with the API but before the ACL app): nothing to time. */
+  readonly enforces: boolean;
   setup(sb: Sandbox): Promise<void>;
   createNetwork(cidr: string, gateway: string): Promise<void>;
   /** A group as the contract makes it: one default rule (egress, any), no ingress. */

@@ -24,6 +24,9 @@ export class WyvernSg implements SgSide {
   readonly label = 'wyvern' as const;
   readonly installedMark = 'wyvern-installed';
   hasGroups = false;
+  get enforces(): boolean {
+    return this.aclTableIds().length > 0;
+  }
   private etcd: EtcdCluster | undefined;
   private api!: ApiClient;
 
