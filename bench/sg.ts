@@ -162,7 +162,12 @@ async function toEveryHost(c: Ctx, hosts: number[], from: number[], t0: number, 
       return { first: first.t, last: q.last };
     }),
   );
-  return { first: ms(Math.max(...per.map((p) => p.first)) - t0), settled: ms(Math.max(...per.map((p) => p.last)) - t0) };
+  return {
+    first: ms(Math.max(...per.map((p) => p.first)) - t0),
+    settled: ms(Math.max(...per.map((p) => p.last)) - t0),
+    /** Per host "first/settled" (ms), to see whether the API's own host is quicker than the others. */
+    detail: per.map((p, k) => `hv${hosts[k]! + 1} ${ms(p.first - t0)}/${ms(p.last - t0)}`).join(', '),
+  };
 }
 
 async function ruleAdd(c: Ctx): Promise<void> {
@@ -187,7 +192,7 @@ async function ruleAdd(c: Ctx): Promise<void> {
     first.push(r.first);
     settled.push(r.settled);
     log(
-      `  rule add db${g} tcp ${port}: api ${api.at(-1)} ms, first flow on all ${hosts.length} hosts ${r.first} ms, settled ${r.settled} ms`,
+      `  rule add db${g} tcp ${port}: api ${api.at(-1)} ms, first flow on all ${hosts.length} hosts ${r.first} ms, settled ${r.settled} ms (${r.detail})`,
     );
     const fromDel = c.mons.map((mon) => mon.count);
     await c.side.deleteRule(`db${g}`, handle);
@@ -226,7 +231,7 @@ async function portJoin(c: Ctx): Promise<void> {
     first.push(r.first);
     settled.push(r.settled);
     log(
-      `  join ${p.name} (${p.ip}) on ${h.name}: create ${api.at(-1)} ms, in ACL flows of ${hosts.length} hosts ${r.first} ms, settled ${r.settled} ms`,
+      `  join ${p.name} (${p.ip}) on ${h.name}: create ${api.at(-1)} ms, in ACL flows of ${hosts.length} hosts ${r.first} ms, settled ${r.settled} ms (${r.detail})`,
     );
   }
   Object.assign(c.samples, { join_api: api, join_first: first, join_settled: settled });
