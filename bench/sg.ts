@@ -16,6 +16,8 @@
  *      "settled" = the last flow change before QUIET_MS of quiet); RULE_SAMPLES samples;
  *   3. port join: a new port in `web` created and bound → its address in the ACL flows of every host
  *      (first flow with nw_src=its IP in an ACL table; settled as above); JOIN_SAMPLES samples;
+ *   Both also charge the control plane's CPU time (/proc utime+stime) to each change: wyvern's agents + etcd,
+ *   OVN's ovn-controllers + ovn-northd + NB/SB ovsdb-servers (read before the call and after settling).
  *   4. traffic from client VMs (hv1) to server VMs (hv2), veth VMs: iperf3 throughput and new TCP
  *      connections/s, a pair without groups beside a pair with the client in `web` and the server in `srv`
  *      (TRAFFIC_RULES rules, two of which allow the test ports from web), alternating, ROUNDS rounds;
@@ -30,7 +32,7 @@ import { Sandbox, type SandboxHost } from '../src/sandbox/index.js';
 import { execCmd } from '../src/sandbox/run.js';
 import { FlowMonitor } from './lib/flowmon.js';
 import { ensureOvnPackages, OvnSg } from './lib/ovn-sg.js';
-import { addr, bindInternal, macOf, waitMarked, type PortSpec, type SgSide } from './lib/sg-side.js';
+import { addr, bindInternal, cpuMs, macOf, waitMarked, type PortSpec, type SgSide } from './lib/sg-side.js';
 import { max, ms, nowUs, p50, sleep } from './lib/stats.js';
 import { CONN_PORT, connRate, IPERF_PORT, iperf, tcpOpen } from './lib/traffic.js';
 import { watchMark } from './lib/vmnet.js';
@@ -174,12 +176,14 @@ async function ruleAdd(c: Ctx): Promise<void> {
   const first: number[] = [];
   const settled: number[] = [];
   const api: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < RULE_SAMPLES; i++) {
     const g = (i % GROUPS) + 1;
     const port = 6000 + i;
     const hosts = [...new Set(Array.from({ length: PER_GROUP }, (_, j) => dbPort(g, j).host))];
     const from = c.mons.map((mon) => mon.count);
     const t0 = nowUs();
+    const cpu0 = await cpuMs(c.side.controlPids());
     const handle = await c.side.addRule(`db${g}`, {
       direction: 'ingress',
       protocol: 'tcp',
@@ -189,6 +193,7 @@ async function ruleAdd(c: Ctx): Promise<void> {
     });
     api.push(ms(nowUs() - t0));
     const r = await toEveryHost(c, hosts, from, t0, (l) => l.includes(`tp_dst=${port}`) && c.side.isAclFlow(l));
+    cpu.push((await cpuMs(c.side.controlPids())) - cpu0);
     first.push(r.first);
     settled.push(r.settled);
     log(
@@ -198,7 +203,8 @@ async function ruleAdd(c: Ctx): Promise<void> {
     await c.side.deleteRule(`db${g}`, handle);
     await Promise.all(hosts.map((h) => c.mons[h]!.quiet(QUIET_MS, 60_000, fromDel[h]).catch(() => undefined)));
   }
-  Object.assign(c.samples, { rule_add_api: api, rule_add_first: first, rule_add_settled: settled });
+  Object.assign(c.samples, { rule_add_api: api, rule_add_first: first, rule_add_settled: settled, rule_add_cpu: cpu });
+  c.m.set('rule_add_cpu_ms_mean', Math.round(cpu.reduce((a, b) => a + b, 0) / cpu.length));
   c.m.set('rule_add_api_ms_p50', p50(api));
   c.m.set('rule_add_first_ms_p50', p50(first));
   c.m.set('rule_add_first_ms_max', max(first));
@@ -207,6 +213,7 @@ async function ruleAdd(c: Ctx): Promise<void> {
 }
 
 async function portJoin(c: Ctx): Promise<void> {
+  const cpu: number[] = [];
   const first: number[] = [];
   const settled: number[] = [];
   const api: number[] = [];
@@ -217,6 +224,7 @@ async function portJoin(c: Ctx): Promise<void> {
     const p = { name: `join${j}`, mac: macOf(n), ip: addr(n), groups: ['web'] };
     const h = c.sb.hosts[j % HOSTS]!;
     const from = c.mons.map((mon) => mon.count);
+    const cpu0 = await cpuMs(c.side.controlPids());
     const t0 = nowUs();
     await c.side.createPorts([p]);
     api.push(ms(nowUs() - t0));
@@ -228,13 +236,15 @@ async function portJoin(c: Ctx): Promise<void> {
       t0,
       (l) => new RegExp(`nw_src=${p.ip.replace(/\./g, '\\.')}[,\\s]`).test(l) && c.side.isAclFlow(l),
     );
+    cpu.push((await cpuMs(c.side.controlPids())) - cpu0);
     first.push(r.first);
     settled.push(r.settled);
     log(
       `  join ${p.name} (${p.ip}) on ${h.name}: create ${api.at(-1)} ms, in ACL flows of ${hosts.length} hosts ${r.first} ms, settled ${r.settled} ms (${r.detail})`,
     );
   }
-  Object.assign(c.samples, { join_api: api, join_first: first, join_settled: settled });
+  Object.assign(c.samples, { join_api: api, join_first: first, join_settled: settled, join_cpu: cpu });
+  c.m.set('join_cpu_ms_mean', Math.round(cpu.reduce((a, b) => a + b, 0) / cpu.length));
   c.m.set('join_api_ms_p50', p50(api));
   c.m.set('join_first_ms_p50', p50(first));
   c.m.set('join_first_ms_max', max(first));
@@ -419,11 +429,13 @@ const ROWS: [label: string, key: string, unit: string, better: 'lower' | 'higher
   ['rule add → first flow on every host max', 'rule_add_first_ms_max', 'ms', 'lower'],
   ['rule add → settled on every host p50', 'rule_add_settled_ms_p50', 'ms', 'lower'],
   ['rule add → settled on every host max', 'rule_add_settled_ms_max', 'ms', 'lower'],
+  ['rule add: control-plane CPU per rule (mean)', 'rule_add_cpu_ms_mean', 'ms', 'lower'],
   ['port join: create call p50', 'join_api_ms_p50', 'ms', 'lower'],
   ['port join → in ACL flows on every host p50', 'join_first_ms_p50', 'ms', 'lower'],
   ['port join → in ACL flows on every host max', 'join_first_ms_max', 'ms', 'lower'],
   ['port join → settled on every host p50', 'join_settled_ms_p50', 'ms', 'lower'],
   ['port join → settled on every host max', 'join_settled_ms_max', 'ms', 'lower'],
+  ['port join: control-plane CPU per join (mean)', 'join_cpu_ms_mean', 'ms', 'lower'],
   ['iperf3, no groups', 'iperf_gbps_none', 'Gbit/s', 'higher'],
   [`iperf3, ${TRAFFIC_RULES} rules`, 'iperf_gbps_groups', 'Gbit/s', 'higher'],
   ['iperf3 ratio (rules / none; target ≥ 0.9)', 'iperf_ratio', '', 'higher'],

@@ -47,6 +47,7 @@ export class OvnSg implements SgSide {
   readonly enforces = true;
   private sb!: Sandbox;
   private central = '';
+  private pids: number[] = [];
 
   async setup(sb: Sandbox): Promise<void> {
     this.sb = sb;
@@ -66,7 +67,7 @@ export class OvnSg implements SgSide {
         '--detach',
         '--no-chdir',
       ]);
-      await sb.trackProcess(owner, `ovn-${db}`, await pidOf(`${c}/${db}.pid`));
+      await this.track(owner, `ovn-${db}`, `${c}/${db}.pid`);
     }
     await run(
       [
@@ -81,7 +82,7 @@ export class OvnSg implements SgSide {
       ],
       { env: { ...process.env, OVN_RUNDIR: c } },
     );
-    await sb.trackProcess(owner, 'ovn-northd', await pidOf(`${c}/northd.pid`));
+    await this.track(owner, 'ovn-northd', `${c}/northd.pid`);
     for (const h of sb.hosts) await this.startController(h);
     await this.nb(['--wait=hv', 'sync']);
   }
@@ -122,7 +123,18 @@ export class OvnSg implements SgSide {
       // It finds br-int.mgmt under OVS_RUNDIR; its own control socket goes to OVN_RUNDIR.
       { env: { ...process.env, OVS_RUNDIR: d, OVN_RUNDIR: d, OVN_LOGDIR: d } },
     );
-    await this.sb.trackProcess(h, 'ovn-controller', await pidOf(`${d}/ovn-controller.pid`));
+    await this.track(h.name, 'ovn-controller', `${d}/ovn-controller.pid`);
+  }
+
+  /** Records a daemon's pid with the sandbox (down() ends it) and for controlPids(). */
+  private async track(host: string, label: string, pidfile: string): Promise<void> {
+    const pid = await pidOf(pidfile);
+    this.pids.push(pid);
+    await this.sb.trackProcess(host, label, pid);
+  }
+
+  controlPids(): number[] {
+    return [...this.pids];
   }
 
   nb(args: string[]): Promise<string> {

@@ -53,7 +53,25 @@ export interface SgSide {
    * address-set flows from its own port-security flows (both match nw_src=its IP).
    */
   isAclFlow(line: string): boolean;
+  /**
+   * The side's control-plane processes, to charge CPU time to a change: wyvern's agents and etcd; OVN's
+   * ovn-controllers, ovn-northd and the NB and SB ovsdb-servers.
+   */
+  controlPids(): number[];
   teardown(): Promise<void>;
+}
+
+/** CPU time (user + system, ms) the processes have used so far, from /proc (10 ms resolution). */
+export async function cpuMs(pids: number[]): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(f[11] ?? 0) + Number(f[12] ?? 0);
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
 }
 
 /** IPv4 address number n inside 10.0.0.0/16 (n = 256·third octet + fourth). */

@@ -29,10 +29,12 @@ export class WyvernSg implements SgSide {
   }
   private etcd: EtcdCluster | undefined;
   private api!: ApiClient;
+  private sb!: Sandbox;
 
   constructor(private readonly logLevel = 'warn') {}
 
   async setup(sb: Sandbox): Promise<void> {
+    this.sb = sb;
     this.etcd = await startEtcd();
     await Promise.all(sb.hosts.map((h) => startAgent(sb, h.name, { store: this.etcd!.url, lazySync: true, logLevel: this.logLevel })));
     this.api = new ApiClient(agentOf(sb.hosts[0]!)!.api);
@@ -100,6 +102,11 @@ export class WyvernSg implements SgSide {
     const names = p.tables.filter((t) => ACL_TABLE.test(t.name) || ACL_TABLE.test(t.owner)).map((t) => `${t.name}(${t.id})`);
     const api = this.hasGroups ? '' : '; NO security-group API in this build: no groups, rule/join/with-groups parts not run';
     return `wyvern: flows in tables ${names.join(', ') || '(none declared yet: this build lacks the ACL app)'}${api}`;
+  }
+
+  controlPids(): number[] {
+    const agents = this.sb.hosts.map((h) => agentOf(h)?.pid ?? 0);
+    return [...agents, ...(this.etcd?.members.map((m) => m.pid) ?? [])].filter((p) => p > 0);
   }
 
   async teardown(): Promise<void> {
