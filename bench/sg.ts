@@ -23,7 +23,7 @@
  *      (TRAFFIC_RULES rules, two of which allow the test ports from web), alternating, ROUNDS rounds;
  *      checks that a port no rule allows is blocked.
  * Environment: HOSTS(3) WEB(500) SG_GROUPS(20) PER_GROUP(3) RULE_SAMPLES(10) JOIN_SAMPLES(10) TRAFFIC_RULES(50)
- *   IPERF_S(5) CONN_S(5) CONN_PAR(4) ROUNDS(3) QUIET_MS(500) SIDES(ovn,wyvern) TRAFFIC(1) LOG_LEVEL(warn),
+ *   IPERF_S(4) CONN_S(4) CONN_PAR(4) ROUNDS(5) QUIET_MS(500) SIDES(ovn,wyvern) TRAFFIC(1) LOG_LEVEL(warn),
  *   HOLD_ON_FAIL(seconds to keep a failed side's sandbox up).
  */
 import { readFile } from 'node:fs/promises';
@@ -47,10 +47,10 @@ const PER_GROUP = num('PER_GROUP', 3);
 const RULE_SAMPLES = num('RULE_SAMPLES', 10);
 const JOIN_SAMPLES = num('JOIN_SAMPLES', 10);
 const TRAFFIC_RULES = num('TRAFFIC_RULES', 50);
-const IPERF_S = num('IPERF_S', 5);
-const CONN_S = num('CONN_S', 5);
+const IPERF_S = num('IPERF_S', 4);
+const CONN_S = num('CONN_S', 4);
 const CONN_PAR = num('CONN_PAR', 4);
-const ROUNDS = num('ROUNDS', 3);
+const ROUNDS = num('ROUNDS', 5);
 const QUIET_MS = num('QUIET_MS', 500);
 const SIDES = (env.SIDES ?? 'ovn,wyvern').split(',') as ('ovn' | 'wyvern')[];
 const TRAFFIC = env.TRAFFIC !== '0';
