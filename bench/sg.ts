@@ -63,6 +63,8 @@ const OVN_CONN = env.OVN_CONN === '1';
 
 const log = (...a: unknown[]) => console.error(`# ${new Date().toISOString().slice(11, 23)}`, ...a);
 type Metrics = Map<string, number>;
+/** Phases that failed, for the report's end. */
+const FAILED: string[] = [];
 
 /** Address plan (10.0.0.0/16): web k → 256+k, db g port j → 4096+8g+j, joiners → 8192+j, traffic VMs → 10240+. */
 const webPort = (k: number): PortSpec & { host: number } => ({
@@ -87,6 +89,7 @@ interface Ctx {
   mons: FlowMonitor[];
   m: Metrics;
   samples: Record<string, number[]>;
+  failed: string[];
 }
 
 async function buildPolicy(c: Ctx): Promise<void> {
@@ -383,7 +386,7 @@ async function runSide(side: SgSide): Promise<{ m: Metrics; samples: Record<stri
     await side.setup(sb);
     for (const h of sb.hosts) mons.push(monitor(h));
     await Promise.all(mons.map((mon) => mon.whenReady()));
-    const c: Ctx = { side, sb, mons, m, samples };
+    const c: Ctx = { side, sb, mons, m, samples, failed: FAILED };
     await buildPolicy(c);
     await countFlows(c);
     // OVS pauses a flow monitor that falls behind (events are then lost); the setup's bulk may do that, harmlessly.
@@ -391,9 +394,10 @@ async function runSide(side: SgSide): Promise<{ m: Metrics; samples: Record<stri
     const timed = side.hasGroups && side.enforces;
     if (side.hasGroups && !side.enforces)
       log(`${side.label}: NO ACL TABLES in the pipeline: rule-add and port-join not timed, groups not enforced`);
-    if (RULE_SAMPLES > 0 && timed) await ruleAdd(c);
-    if (JOIN_SAMPLES > 0 && timed) await portJoin(c);
-    if (TRAFFIC) await traffic(c);
+    // A phase that fails is reported and the next one still runs: the figures already taken are kept.
+    if (RULE_SAMPLES > 0 && timed) await phase(c, 'rule add', () => ruleAdd(c));
+    if (JOIN_SAMPLES > 0 && timed) await phase(c, 'port join', () => portJoin(c));
+    if (TRAFFIC) await phase(c, 'traffic', () => traffic(c));
     const pausedLater = mons.map((mon, i) => mon.paused - pausedAtSetup[i]!);
     if (pausedLater.some((p) => p > 0))
       log(`  note: a flow monitor paused while measuring (${pausedLater.join('/')}): settled times may be early`);
@@ -411,6 +415,15 @@ async function runSide(side: SgSide): Promise<{ m: Metrics; samples: Record<stri
     process.off('SIGTERM', onSignal);
     await sb.down().catch((err) => log('sandbox teardown:', (err as Error).message));
     await side.teardown().catch((err) => log(`${side.label} teardown:`, (err as Error).message));
+  }
+}
+
+async function phase(c: Ctx, name: string, f: () => Promise<void>): Promise<void> {
+  try {
+    await f();
+  } catch (err) {
+    log(`${c.side.label}: ${name} FAILED: ${(err as Error).message}`);
+    c.failed.push(`${c.side.label} ${name}: ${(err as Error).message}`);
   }
 }
 
@@ -486,6 +499,8 @@ async function main(): Promise<void> {
       `RULE_SAMPLES=${RULE_SAMPLES} JOIN_SAMPLES=${JOIN_SAMPLES} TRAFFIC_RULES=${TRAFFIC_RULES}; geneve, userspace datapath`,
   );
   for (const n of notes) console.log(`# ACL tables — ${n}`);
+  for (const f of FAILED) console.log(`# FAILED: ${f}`);
+  if (FAILED.length) process.exitCode = 1;
   report(res);
 }
 
