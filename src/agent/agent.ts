@@ -24,6 +24,7 @@ import type { AgentConfig, Encap } from './config.js';
 import { chassisReachability, ReachabilityLog } from './encap.js';
 import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from '../view/router-reach.js';
+import { SecurityGroupReach } from '../view/sg-reach.js';
 import { StoreHealth } from './store-health.js';
 import { TopologyCache } from './topology-cache.js';
 import { SwitchLink } from './switch-link.js';
@@ -61,6 +62,7 @@ export class Agent {
   private subscription!: PrefixSubscription;
   private vifs?: VifWatcher;
   private reach!: RouterReach;
+  private sgReach!: SecurityGroupReach;
   private readonly reachLog: ReachabilityLog;
   private flushTimer: NodeJS.Immediate | undefined;
   /** A flush is queued as a microtask (a local VIF changed: its flows go out in the same turn of the loop). */
@@ -141,6 +143,7 @@ export class Agent {
     // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
     if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;
     this.reach = new RouterReach(this.view, this.sync);
+    this.sgReach = new SecurityGroupReach(this.view, this.sync);
     this.subscription.on('event', (ev: SubscriptionEvent) => {
       this.cache?.apply(ev);
       routeStoreEvent(ev, {
@@ -155,7 +158,11 @@ export class Agent {
       'portRemoved',
       (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')),
     );
-    this.bindings.on('changed', (netId: string) => this.markDirty(netId, true));
+    this.bindings.on('changed', (netId: string) => {
+      this.markDirty(netId, true);
+      // A port bound or released here: the groups this host enforces may change.
+      void this.sgReach.update();
+    });
 
     // Open vSwitch: bridge, table names, tunnel port, prepared on every OVSDB session. Open vSwitch may be
     // absent (boot order, restart): the link waits for it in the background, it never fails the start.
@@ -303,6 +310,11 @@ export class Agent {
     if (this.topologySource === 'cache')
       log.warn({ savedAt: this.cache?.loadedFrom }, 'store unreachable; programming the switch from the cached topology');
     await this.reach.update();
+    // The groups of local ports, then the address sets their rules name, in the view before the first computation:
+    // a protected port must not start from "no rules" (its traffic dropped) after a restart.
+    await this.sgReach.update();
+    await this.sgReach.update();
+    await this.subscription.whenLoaded(topologyPrefix);
     if (this.stopping) return;
 
     this.computer.markAllDirty();
@@ -442,6 +454,7 @@ export class Agent {
     if (c.all) this.markAllDirty();
     else for (const id of c.networks) this.markDirty(id);
     void this.reach.update();
+    void this.sgReach.update();
   }
 
   private markDirty(netId: string, urgent = false): void {

@@ -1,4 +1,5 @@
 import type { App } from '../apps/platform.js';
+import { DesiredFlows } from '../flows/desired.js';
 import type { FlowManager } from '../flows/manager.js';
 import { flowKey } from '../flows/manager.js';
 import type { FlowGuardError } from '../pipeline/guard.js';
@@ -73,22 +74,28 @@ export class FlowComputer {
     return version;
   }
 
-  /** Every flow the current view implies, computed from scratch (does not touch the flow manager). */
+  /**
+   * Every flow the current view implies, computed from scratch (does not touch the flow manager). Owners are
+   * combined as the flow manager combines them: equal-key conjunction flows of several owners (one security-group
+   * clause used by several networks) are merged into one, so the result compares with the incremental state.
+   */
   fullRecompute(): DesiredFlow[] {
-    const out: DesiredFlow[] = [...this.tables.missFlows()];
+    const combined = new DesiredFlows();
+    combined.set('pipeline', this.tables.missFlows());
     for (const net of this.view.networks.values()) {
       if (net.network.tunnelKey === 0) continue;
       for (const app of this.apps)
         if (app.networkFlows)
-          out.push(
-            ...app.networkFlows(
+          combined.set(
+            owner(app.name, net.network.id),
+            app.networkFlows(
               this.tables.forApp(app.name, () => undefined),
               this.view,
               net,
             ),
           );
     }
-    return out;
+    return [...combined.entries()].map(([, f]) => f);
   }
 
   /** Compares a full recompute with the incremental desired state: keys missing, extra, or different. */

@@ -1,3 +1,4 @@
+import { aclApp } from './acl/index.js';
 import { arpApp } from './arp/index.js';
 import { classifierApp } from './classifier/index.js';
 import { dhcpApp } from './dhcp/app.js';
@@ -6,4 +7,4 @@ import { l3App } from './l3/index.js';
 import type { App } from './platform.js';
 
 /** Every app, registered here and nowhere else, in the order their flows are computed. */
-export const APPS: readonly App[] = [classifierApp, dhcpApp, arpApp, l3App, l2App];
+export const APPS: readonly App[] = [classifierApp, aclApp, dhcpApp, arpApp, l3App, l2App];

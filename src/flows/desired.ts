@@ -193,18 +193,21 @@ export class DesiredFlows {
 
 /**
  * One flow carrying every claim's conjunction actions, if every claim is a conjunction-only flow with the
- * same timeouts; the first claim's cookie stays (the flow is named after its first owner). Actions are
- * sorted and deduplicated, so the same claims give the same flow whatever their order.
+ * same timeouts; the smallest cookie of the claims stays. Actions are sorted and deduplicated and the cookie is
+ * the smallest, so the same claims give the same flow whatever their order (incremental == full recompute,
+ * whichever owner declared first). Apps use it too, to merge equal-key flows of their own.
  */
-function mergeConjunctions(flows: DesiredFlow[]): DesiredFlow | undefined {
+export function mergeConjunctions(flows: readonly DesiredFlow[]): DesiredFlow | undefined {
   const first = flows[0]!;
+  let cookie = first.cookie;
   const all = new Map<string, Conjunction>();
   for (const f of flows) {
     if (f.idleTimeout !== first.idleTimeout || f.hardTimeout !== first.hardTimeout) return undefined;
     const conj = conjunctionsOnly(f.instructions);
     if (!conj) return undefined;
     for (const c of conj) all.set(`${c.id}/${c.clause}/${c.nClauses}`, c);
+    if (f.cookie < cookie) cookie = f.cookie;
   }
   const actions = [...all.values()].sort((a, b) => a.id - b.id || a.clause - b.clause || a.nClauses - b.nClauses);
-  return { ...first, instructions: [{ type: 'apply_actions', actions }] };
+  return { ...first, cookie, instructions: [{ type: 'apply_actions', actions }] };
 }

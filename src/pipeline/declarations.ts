@@ -33,9 +33,13 @@ export interface OpcodeDef {
 
 const NAME = /^[a-z][a-z0-9_]*$/;
 
-/** Width in bits of the switch fields a register may live in. */
+/**
+ * Width in bits of the switch fields a register may live in. `ct_mark` is no register but a conntrack entry's
+ * mark; declaring it here lets its bits be named flags (matched as ct_mark, written inside ct(commit, exec(...))).
+ */
 export function registerFieldWidth(field: string): number | undefined {
   if (field === 'metadata') return 64;
+  if (field === 'ct_mark') return 32;
   const reg = /^reg(\d+)$/.exec(field);
   if (reg && Number(reg[1]) <= 15) return 32;
   const xreg = /^xreg(\d+)$/.exec(field);
@@ -71,7 +75,8 @@ export function parseRegisters(raw: unknown, source: string): Record<string, Reg
     if (!r || typeof r !== 'object' || typeof r.field !== 'string' || typeof r.bits !== 'number')
       throw new PipelineError(`${where}: needs field and bits`);
     const width = registerFieldWidth(r.field);
-    if (width === undefined) throw new PipelineError(`${where}: unknown register field ${r.field} (metadata, reg0..reg15, xreg0..xreg7)`);
+    if (width === undefined)
+      throw new PipelineError(`${where}: unknown register field ${r.field} (metadata, reg0..reg15, xreg0..xreg7, ct_mark)`);
     const offset = r.offset === undefined ? 0 : r.offset;
     if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0)
       throw new PipelineError(`${where}: offset must be an integer >= 0`);

@@ -29,11 +29,22 @@ export interface GuardedFlow {
   instructions: Instruction[];
 }
 
-/** Fields an action writes (set_field, and the destination of Nicira moves and loads). */
-function writtenField(a: Action): string | undefined {
-  if (a.type === 'set_field') return a.field;
-  if (a.type === 'reg_move' || a.type === 'reg_load') return a.dst;
-  return undefined;
+/** Fields an action writes (set_field, the destination of Nicira moves and loads, and those inside ct's exec). */
+function writtenFields(a: Action): string[] {
+  if (a.type === 'set_field') return [a.field];
+  if (a.type === 'reg_move' || a.type === 'reg_load') return [a.dst];
+  if (a.type === 'ct') return a.actions.flatMap(writtenFields);
+  return [];
+}
+
+/**
+ * Tables an action sends the packet on to: a resubmit's table and conntrack's recirculation table are jumps like
+ * goto_table, so they too must be declared in `next` (a ct recirculation of 255 goes nowhere).
+ */
+function jumpTargets(a: Action): number[] {
+  if (a.type === 'resubmit' && a.table !== undefined && a.table !== 255) return [a.table];
+  if (a.type === 'ct' && a.recircTable !== 255) return [a.recircTable];
+  return [];
 }
 
 /**
@@ -68,9 +79,13 @@ export function guardFlow(def: TableDef, f: GuardedFlow, tableName: (id: number)
       if (!def.sets.includes('metadata')) refuse('set_field', 'may not write metadata (sets: ' + (def.sets.join(', ') || 'none') + ')');
     } else if (ins.type === 'apply_actions' || ins.type === 'write_actions') {
       for (const a of ins.actions) {
-        const field = writtenField(a);
-        if (field !== undefined && !def.sets.includes(field))
-          refuse('set_field', `may not set ${field} (sets: ${def.sets.join(', ') || 'none'})`);
+        for (const field of writtenFields(a))
+          if (!def.sets.includes(field)) refuse('set_field', `may not set ${field} (sets: ${def.sets.join(', ') || 'none'})`);
+        for (const id of jumpTargets(a)) {
+          const name = tableName(id);
+          if (name === undefined || !def.next.includes(name))
+            refuse('goto', `may not ${a.type} to ${name ?? `table ${id}`} (next: ${def.next.join(', ') || 'none'})`);
+        }
       }
     }
   }

@@ -67,6 +67,13 @@ export class PipelineTables {
     return r.field;
   }
 
+  /** A register's field and bits, for registers that share their field (ct_zone → reg4, bits 0..15). */
+  regBits(name: string): { field: string; offset: number; bits: number } {
+    const r = this.pipeline.registers[name];
+    if (!r) throw new PipelineError(`unknown register ${name}`);
+    return { field: r.field, offset: r.offset, bits: r.bits };
+  }
+
   /** A named flag bit: its register's field and the bit as a mask (from_tunnel → reg0, 0x1). */
   flag(name: string): { field: string; mask: number | bigint } {
     for (const r of Object.values(this.pipeline.registers)) {
@@ -183,8 +190,18 @@ export class AppTables {
     return this.tables.reg(name);
   }
 
+  regBits(name: string): { field: string; offset: number; bits: number } {
+    return this.tables.regBits(name);
+  }
+
   flag(name: string): { field: string; mask: number | bigint } {
     return this.tables.flag(name);
+  }
+
+  /** A flag's bit number within its switch field (for reg_load, which writes bits, not masks). */
+  flagBit(name: string): { field: string; bit: number } {
+    const { field, mask } = this.tables.flag(name);
+    return { field, bit: BigInt(mask).toString(2).length - 1 };
   }
 
   /**

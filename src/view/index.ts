@@ -2,3 +2,4 @@
 export * from './topology-view.js';
 export * from './routes.js';
 export * from './addresses.js';
+export * from './security-groups.js';

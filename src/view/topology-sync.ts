@@ -1,9 +1,32 @@
 import { EventEmitter } from 'node:events';
-import { CHASSIS_PREFIX, networkKey, netPrefix, parseKey, ROUTERS_PREFIX, NETWORKS_PREFIX, NET_PREFIX } from '../model/keys.js';
-import { decodeBinding, decodeChassis, decodeNetwork, decodePort, decodeRouter, decodeSubnet } from '../model/codec.js';
-import type { Binding, Chassis, Network, Port, Router, Subnet } from '../model/types.js';
+import {
+  CHASSIS_PREFIX,
+  networkKey,
+  netPrefix,
+  parseKey,
+  ROUTERS_PREFIX,
+  NETWORKS_PREFIX,
+  NET_PREFIX,
+  SG_MEMBERS_PREFIX,
+  SG_PREFIX,
+  sgKey,
+  sgMemberKey,
+  sgMembersPrefix,
+} from '../model/keys.js';
+import {
+  decodeBinding,
+  decodeChassis,
+  decodeNetwork,
+  decodePort,
+  decodeRouter,
+  decodeSecurityGroup,
+  decodeSgMember,
+  decodeSubnet,
+} from '../model/codec.js';
+import type { Binding, Chassis, Network, Port, Router, SecurityGroup, SgMember, Subnet } from '../model/types.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
+import { networksUsingGroup } from './security-groups.js';
 import { sameLocation, type NetworkState, type TopologyView } from './topology-view.js';
 
 /** Store documents are decoded (validated) by their key's kind before they enter the view. */
@@ -14,6 +37,8 @@ const DECODERS = {
   subnet: decodeSubnet,
   port: decodePort,
   binding: decodeBinding,
+  'security-group': decodeSecurityGroup,
+  'sg-member': decodeSgMember,
 } as const;
 
 /** What changed in the view: network ids whose flows must be recomputed, or everything. */
@@ -42,6 +67,8 @@ export interface PortRemoved {
 export class TopologySync extends EventEmitter {
   /** Networks we want, with the reasons (local port names) we want them. */
   private readonly wanted = new Map<string, Set<string>>();
+  /** Security-group prefixes we want (a group's key, a group's members), with their reasons (see SecurityGroupReach). */
+  private readonly wantedSg = new Map<string, Set<string>>();
   private readonly pending = new Map<string, Promise<void>>();
   /** Keys whose current document failed to decode (warned once each). */
   private readonly undecodable = new Set<string>();
@@ -61,7 +88,45 @@ export class TopologySync extends EventEmitter {
     if (!this.lazy) {
       await this.subscription.add(NETWORKS_PREFIX);
       await this.subscription.add(NET_PREFIX);
+      await this.subscription.add(SG_PREFIX);
+      await this.subscription.add(SG_MEMBERS_PREFIX);
     }
+  }
+
+  /**
+   * Starts watching a security group's document (reason: a local port in it) or a group's members (reason: a
+   * group whose rules name it as remote): `prefix` is sgKey(g) or sgMembersPrefix(g). Reason-counted like
+   * networks; without lazy sync everything is watched already and only the reasons are kept.
+   */
+  async wantSg(prefix: string, reason: string): Promise<void> {
+    let reasons = this.wantedSg.get(prefix);
+    if (!reasons) this.wantedSg.set(prefix, (reasons = new Set()));
+    reasons.add(reason);
+    if (!this.lazy || this.subscription.prefixes().includes(prefix)) return;
+    await this.subscription.add(prefix);
+  }
+
+  /** Drops a reason; with none left the prefix is unwatched and what it held leaves the view. */
+  async unwantSg(prefix: string, reason: string): Promise<void> {
+    const reasons = this.wantedSg.get(prefix);
+    if (!reasons) return;
+    reasons.delete(reason);
+    if (reasons.size > 0) return;
+    this.wantedSg.delete(prefix);
+    if (!this.lazy) return;
+    await this.subscription.remove(prefix);
+    for (const key of [...this.keysUnder(prefix)]) this.applyDelete(key);
+  }
+
+  /** The security-group prefixes wanted now (tests, status). */
+  wantedSgPrefixes(): string[] {
+    return [...this.wantedSg.keys()].sort();
+  }
+
+  private isSgWanted(key: string): boolean {
+    if (!this.lazy) return true;
+    for (const p of this.wantedSg.keys()) if (key.startsWith(p)) return true;
+    return false;
   }
 
   watchedNetworks(): string[] {
@@ -133,6 +198,20 @@ export class TopologySync extends EventEmitter {
         this.view.routers.set(k.routerId, doc as Router);
         this.changedAll();
         return;
+      case 'security-group':
+        // An event racing an unwatch must not bring back what the unwatch removed.
+        if (!this.isSgWanted(key)) return;
+        this.view.securityGroups.set(k.groupId, doc as SecurityGroup);
+        this.changedNetworks(networksUsingGroup(this.view, k.groupId, false));
+        return;
+      case 'sg-member': {
+        if (!this.isSgWanted(key)) return;
+        let members = this.view.sgMembers.get(k.groupId);
+        if (!members) this.view.sgMembers.set(k.groupId, (members = new Map()));
+        members.set(k.portId, doc as SgMember);
+        this.changedNetworks(networksUsingGroup(this.view, k.groupId, true));
+        return;
+      }
       case 'network': {
         const existing = this.view.networks.get(k.networkId);
         if (existing) existing.network = doc as Network;
@@ -187,6 +266,16 @@ export class TopologySync extends EventEmitter {
       case 'router':
         if (this.view.routers.delete(k.routerId)) this.changedAll();
         return;
+      case 'security-group':
+        if (this.view.securityGroups.delete(k.groupId)) this.changedNetworks(networksUsingGroup(this.view, k.groupId, false));
+        return;
+      case 'sg-member': {
+        const members = this.view.sgMembers.get(k.groupId);
+        if (!members?.delete(k.portId)) return;
+        if (members.size === 0) this.view.sgMembers.delete(k.groupId);
+        this.changedNetworks(networksUsingGroup(this.view, k.groupId, true));
+        return;
+      }
       case 'network':
         this.view.networks.delete(k.networkId);
         this.changed(k.networkId);
@@ -244,6 +333,15 @@ export class TopologySync extends EventEmitter {
   private *keysUnder(prefix: string): Generator<string> {
     if (prefix === CHASSIS_PREFIX) for (const n of this.view.chassis.keys()) yield `${CHASSIS_PREFIX}${n}`;
     else if (prefix === ROUTERS_PREFIX) for (const id of this.view.routers.keys()) yield `${ROUTERS_PREFIX}${id}`;
+    else if (prefix.startsWith(SG_PREFIX)) {
+      for (const id of this.view.securityGroups.keys()) if (sgKey(id).startsWith(prefix)) yield sgKey(id);
+      return;
+    } else if (prefix.startsWith(SG_MEMBERS_PREFIX)) {
+      for (const [g, members] of this.view.sgMembers)
+        if (sgMembersPrefix(g).startsWith(prefix) || prefix.startsWith(sgMembersPrefix(g)))
+          for (const p of members.keys()) if (sgMemberKey(g, p).startsWith(prefix)) yield sgMemberKey(g, p);
+      return;
+    }
     for (const [id, net] of this.view.networks) {
       if (networkKey(id).startsWith(prefix) && net.network.tunnelKey !== 0) yield networkKey(id);
       const np = netPrefix(id);
@@ -263,6 +361,10 @@ export class TopologySync extends EventEmitter {
 
   private changed(networkId: string): void {
     this.emit('change', { networks: new Set([networkId]), all: false } satisfies ViewChange);
+  }
+
+  private changedNetworks(networks: Set<string>): void {
+    if (networks.size > 0) this.emit('change', { networks, all: false } satisfies ViewChange);
   }
 
   private changedAll(): void {

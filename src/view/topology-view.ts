@@ -1,4 +1,4 @@
-import type { Binding, Chassis, Network, Port, Router, Subnet } from '../model/types.js';
+import type { Binding, Chassis, Network, Port, Router, SecurityGroup, SgMember, Subnet } from '../model/types.js';
 
 /** A VIF on this hypervisor's br-int (from OVSDB). */
 export interface LocalVif {
@@ -43,6 +43,10 @@ export class TopologyView {
   /** Live chassis by name (their keys vanish with their lease). */
   readonly chassis = new Map<string, Chassis>();
   readonly routers = new Map<string, Router>();
+  /** Security groups of local ports (lazy sync) or all (non-lazy), by id. */
+  readonly securityGroups = new Map<string, SecurityGroup>();
+  /** Members (address sets) of the groups named as remote by those groups' rules: group id → port id → member. */
+  readonly sgMembers = new Map<string, Map<string, SgMember>>();
   /** Local VIFs by iface-id (port name); change them with plugVif / unplugVif to keep the ofport index. */
   readonly vifs = new Map<string, LocalVif>();
   private readonly vifsByOfport = new Map<number, LocalVif>();

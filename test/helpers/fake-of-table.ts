@@ -15,7 +15,15 @@
  *   dec_ttl), controller (with userdata), resubmit (to a table and/or as from a port, depth-limited like OVS),
  *   group (all: every bucket on a copy; indirect and select: the first bucket, select being deterministic
  *   here), exit, note;
- * - anything else (conntrack, learn, conjunction…) throws: a test must not pass on an action that was ignored.
+ * - conjunctive matches (OVS's classifier): flows whose only actions are conjunctions are soft; when every clause
+ *   of a conjunction id matches at a priority above the best ordinary match, the table is looked up again with
+ *   conj_id set to that id;
+ * - conntrack (a small model of OVS's, see Conntrack): ct looks the packet up in a zone and sets ct_state and
+ *   ct_mark (with table=, the packet continues there, like a resubmit); ct(commit, exec(…)) creates or updates the
+ *   entry and its mark. Connections are keyed by addresses, protocol and L4 ports (ICMP by echo request/reply);
+ *   no invalid state, no related traffic;
+ * - two matching flows at one priority throw unless they do the very same thing (the switch's pick is then moot);
+ * - anything else (learn…) throws: a test must not pass on an action that was ignored.
  */
 import {
   FIELD_DEFS,
@@ -68,6 +76,50 @@ export interface Trace {
 }
 
 const MAX_RESUBMIT_DEPTH = 64;
+
+const CT_NEW = 0x01n,
+  CT_EST = 0x02n,
+  CT_RPL = 0x08n,
+  CT_TRK = 0x20n;
+
+/** One tracked connection: its original-direction key and mark. */
+interface Connection {
+  mark: bigint;
+}
+
+/**
+ * Conntrack as the fake switch models it: committed connections per zone, looked up by the packet's 5-tuple in
+ * either direction. Shared by every trace of one FakeOFTable, so a test can open a connection with one packet and
+ * send its reply with the next.
+ */
+export class Conntrack {
+  readonly connections = new Map<string, Connection>();
+
+  static tuple(pkt: { get(name: string): bigint }, reverse = false): string {
+    const proto = pkt.get('ip_proto');
+    let sport = 0n,
+      dport = 0n;
+    if (proto === 6n) [sport, dport] = [pkt.get('tcp_src'), pkt.get('tcp_dst')];
+    else if (proto === 17n) [sport, dport] = [pkt.get('udp_src'), pkt.get('udp_dst')];
+    else if (proto === 1n) {
+      // An echo request (8) and its reply (0) are one connection.
+      const t = pkt.get('icmp_type');
+      sport = t === 0n ? 8n : t;
+    }
+    const [a, b, pa, pb] = [pkt.get('ipv4_src'), pkt.get('ipv4_dst'), sport, dport];
+    return reverse ? `${b}/${a}/${proto}/${pb}/${pa}` : `${a}/${b}/${proto}/${pa}/${pb}`;
+  }
+
+  lookup(zone: bigint, pkt: { get(name: string): bigint }): { state: bigint; conn?: Connection; key: string } {
+    const fwd = `${zone}|${Conntrack.tuple(pkt)}`;
+    const c = this.connections.get(fwd);
+    if (c) return { state: CT_TRK | CT_EST, conn: c, key: fwd };
+    const rev = `${zone}|${Conntrack.tuple(pkt, true)}`;
+    const r = this.connections.get(rev);
+    if (r) return { state: CT_TRK | CT_EST | CT_RPL, conn: r, key: rev };
+    return { state: CT_TRK | CT_NEW, key: fwd };
+  }
+}
 const GROUP_TYPES = ['all', 'select', 'indirect', 'ff'];
 
 /** One name per field: an NXM duplicate (`tun_id_nxm`) is the OXM field (`tun_id`); ovs-ofctl names work too. */
@@ -166,6 +218,8 @@ class Pkt {
 export class FakeOFTable {
   private readonly tables = new Map<number, TableFlow[]>();
   private readonly groups = new Map<number, TableGroup>();
+  /** The switch's connection tracker (kept across traces). */
+  readonly conntrack = new Conntrack();
 
   constructor(flows: Iterable<TableFlow>, groups: Iterable<TableGroup> = []) {
     for (const f of flows) {
@@ -210,22 +264,44 @@ export class FakeOFTable {
       .sort((a, b) => (typeof a === typeof b ? (a < b ? -1 : a > b ? 1 : 0) : typeof a === 'number' ? -1 : 1));
   }
 
+  private matches(f: TableFlow, pkt: Pkt): boolean {
+    return f.match.every((m) => {
+      if (m.field === 'unknown' || m.value === undefined) throw new Error('fake table: cannot match an unknown field');
+      const d = fieldDef(m.field);
+      const mask = m.mask === undefined ? ones(width(d)) : toBig(d, m.mask);
+      return (pkt.get(d.name) & mask) === (toBig(d, m.value) & mask);
+    });
+  }
+
   private lookup(tableId: number, pkt: Pkt): TableFlow | undefined {
     const flows = this.tables.get(tableId) ?? [];
-    const hits = flows.filter((f) =>
-      f.match.every((m) => {
-        if (m.field === 'unknown' || m.value === undefined) throw new Error('fake table: cannot match an unknown field');
-        const d = fieldDef(m.field);
-        const mask = m.mask === undefined ? ones(width(d)) : toBig(d, m.mask);
-        return (pkt.get(d.name) & mask) === (toBig(d, m.value) & mask);
-      }),
-    );
-    if (hits.length > 1 && hits[0]!.priority === hits[1]!.priority) {
+    const hits = flows.filter((f) => this.matches(f, pkt));
+    const hard = hits.filter((f) => conjunctions(f) === undefined);
+    if (hard.length > 1 && hard[0]!.priority === hard[1]!.priority && stableInstructions(hard[0]!) !== stableInstructions(hard[1]!)) {
       throw new Error(
-        `fake table: table ${tableId} has two matching flows at priority ${hits[0]!.priority}: the switch would pick one arbitrarily`,
+        `fake table: table ${tableId} has two matching flows at priority ${hard[0]!.priority}: the switch would pick one arbitrarily`,
       );
     }
-    return hits[0];
+    // Conjunctive matches above the best ordinary one: every clause of an id matched (at one priority).
+    const floor = hard[0]?.priority ?? -1;
+    const clauses = new Map<string, { n: number; seen: Set<number> }>();
+    let best: { priority: number; id: number } | undefined;
+    for (const f of hits) {
+      if (f.priority <= floor) continue;
+      for (const c of conjunctions(f) ?? []) {
+        const key = `${f.priority}/${c.id}`;
+        let e = clauses.get(key);
+        if (!e) clauses.set(key, (e = { n: c.nClauses, seen: new Set() }));
+        e.seen.add(c.clause);
+        if (e.seen.size === e.n && (!best || f.priority > best.priority || (f.priority === best.priority && c.id < best.id)))
+          best = { priority: f.priority, id: c.id };
+      }
+    }
+    if (!best) return hard[0];
+    const withId = pkt.clone();
+    withId.set('conj_id', BigInt(best.id));
+    const again = flows.filter((f) => conjunctions(f) === undefined && this.matches(f, withId));
+    return again[0];
   }
 
   private runTable(tableId: number, pkt: Pkt, trace: Trace, actionSet: Map<string, Action>, depth: number): 'exit' | undefined {
@@ -341,10 +417,49 @@ export class FakeOFTable {
           return 'exit';
         case 'note':
           break;
+        case 'ct': {
+          if (depth + 1 > MAX_RESUBMIT_DEPTH) throw new Error('fake table: recirculation depth exceeded (a loop?)');
+          const zone = a.zoneSrc === undefined ? BigInt(a.zone) : pkt.bits(a.zoneSrc, a.zone >> 6, (a.zone & 0x3f) + 1);
+          const found = this.conntrack.lookup(zone, pkt);
+          pkt.set('ct_state', found.state);
+          pkt.set('ct_zone', zone);
+          pkt.set('ct_mark', found.conn?.mark ?? 0n);
+          if (a.flags & 1) {
+            const conn = found.conn ?? { mark: 0n };
+            this.conntrack.connections.set(found.key, conn);
+            for (const x of a.actions) {
+              if (x.type !== 'reg_load' || fieldDef(x.dst).name !== 'ct_mark')
+                throw new Error(`fake table: unsupported ct exec action ${x.type}`);
+              const m = ones(x.nBits) << BigInt(x.ofs);
+              conn.mark = (conn.mark & ~m) | ((x.value << BigInt(x.ofs)) & m);
+            }
+            pkt.set('ct_mark', conn.mark);
+          }
+          if (a.recircTable !== 255 && this.runTable(a.recircTable, pkt, trace, new Map(), depth + 1) === 'exit') return 'exit';
+          break;
+        }
+        case 'conjunction':
+          throw new Error('fake table: a conjunction action ran (a soft flow was taken as a hard one)');
         default:
           throw new Error(`fake table: unsupported action ${a.type}`);
       }
     }
     return undefined;
   }
+}
+
+type ConjunctionAction = Extract<Action, { type: 'conjunction' }>;
+
+/** The conjunction actions of a soft flow (only conjunction actions), or undefined for an ordinary flow. */
+function conjunctions(f: TableFlow): ConjunctionAction[] | undefined {
+  if (f.instructions.length !== 1) return undefined;
+  const [ins] = f.instructions;
+  if (ins!.type !== 'apply_actions' || ins!.actions.length === 0) return undefined;
+  return ins!.actions.every((a) => a.type === 'conjunction') ? (ins!.actions as ConjunctionAction[]) : undefined;
+}
+
+function stableInstructions(f: TableFlow): string {
+  return JSON.stringify(f.instructions, (_k, v: unknown) =>
+    typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? v.toString('hex') : v,
+  );
 }

@@ -56,6 +56,25 @@ except OSError:
     print('fail')
 `;
 
+/**
+ * A datagram to a port nobody listens on: prints refused when the ICMP port-unreachable error comes back (a
+ * related packet of the datagram's connection), silent when nothing does.
+ */
+const UDP_CLOSED = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.settimeout(float(sys.argv[3]))
+s.send(b'x')
+try:
+    s.recv(64)
+    print('answered')
+except ConnectionRefusedError:
+    print('refused')
+except socket.timeout:
+    print('silent')
+`;
+
 /** Tries a fresh TCP connection every 50 ms (150 ms timeout each) until one is echoed; prints the ms it took. */
 const POLL = `
 import socket, sys, time
@@ -123,6 +142,12 @@ export class VmTraffic {
   async reach(from: string, proto: Proto, to: string, port: number, timeoutS = 1): Promise<boolean> {
     const r = await this.sb.exec(from, [PY, '-c', PROBE, proto, to, String(port), String(timeoutS)], (timeoutS + 5) * 1000);
     return r.stdout.trim() === 'ok';
+  }
+
+  /** What a datagram to a closed port gets back: the ICMP error ('refused'), nothing ('silent'), or an answer. */
+  async udpToClosedPort(from: string, to: string, port: number, timeoutS = 1): Promise<string> {
+    const r = await this.sb.exec(from, [PY, '-c', UDP_CLOSED, to, String(port), String(timeoutS)], (timeoutS + 5) * 1000);
+    return r.stdout.trim();
   }
 
   /** Milliseconds until a new TCP connection from `from` is echoed (-1: none within limitS). */

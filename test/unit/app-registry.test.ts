@@ -27,7 +27,7 @@ const handler = () => undefined;
 describe('app registry', () => {
   it('loads the shipped list: every opcode routed to its owner, counters by app name', () => {
     const loaded = load(APPS);
-    expect(loaded.apps.map((a) => a.app.name)).toEqual(['classifier', 'dhcp', 'arp', 'l3', 'l2']);
+    expect(loaded.apps.map((a) => a.app.name)).toEqual(['classifier', 'acl', 'dhcp', 'arp', 'l3', 'l2']);
     for (const def of Object.values(tables.pipeline.opcodes)) expect(loaded.routes.get(def.id)?.app).toBe(def.owner);
     expect(Object.keys(loaded.counters()).sort()).toEqual(['dhcp', 'l3']);
   });

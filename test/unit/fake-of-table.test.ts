@@ -206,9 +206,57 @@ describe('FakeOFTable', () => {
     expect(t.outputs({ in_port: 1 })).toEqual([]);
   });
 
+  it('conjunctive matches: every clause of an id must match, then the conj_id flow runs; one clause is not enough', () => {
+    const conj = (id: number, clause: number, n: number): Action => ({ type: 'conjunction', id, clause, nClauses: n });
+    const t = new FakeOFTable([
+      flow(0, 10, [{ field: 'in_port', value: 1 }], [conj(7, 1, 2)]),
+      flow(
+        0,
+        10,
+        [
+          { field: 'eth_type', value: 0x800 },
+          { field: 'ipv4_src', value: '10.0.0.1' },
+        ],
+        [conj(7, 2, 2)],
+      ),
+      flow(0, 10, [{ field: 'conj_id', value: 7 }], [{ type: 'output', port: 9 }]),
+    ]);
+    expect(t.ports({ in_port: 1, eth_type: 0x800, ipv4_src: '10.0.0.1' })).toEqual([9]);
+    expect(t.ports({ in_port: 2, eth_type: 0x800, ipv4_src: '10.0.0.1' })).toEqual([]);
+    expect(t.ports({ in_port: 1, eth_type: 0x800, ipv4_src: '10.0.0.2' })).toEqual([]);
+  });
+
+  it('conntrack: ct(table) tracks in a zone, ct(commit) creates the connection; its reply is +est+rpl', () => {
+    const ct = (commit: boolean, recirc: number): Action => ({
+      type: 'ct',
+      flags: commit ? 1 : 0,
+      zone: 5,
+      recircTable: recirc,
+      alg: 0,
+      actions: [],
+    });
+    const t = new FakeOFTable([
+      flow(0, 1, [], [ct(false, 1)]),
+      flow(1, 10, [{ field: 'ct_state', value: 0x21, mask: 0x21 }], [ct(true, 255), { type: 'output', port: 2 }]),
+      flow(1, 10, [{ field: 'ct_state', value: 0x2a, mask: 0x2a }], [{ type: 'output', port: 3 }]),
+    ]);
+    const pkt = { in_port: 1, eth_type: 0x800, ipv4_src: '10.0.0.1', ipv4_dst: '10.0.0.2', ip_proto: 17, udp_src: 1000, udp_dst: 53 };
+    const reply = { ...pkt, ipv4_src: '10.0.0.2', ipv4_dst: '10.0.0.1', udp_src: 53, udp_dst: 1000 };
+    expect(t.ports(pkt)).toEqual([2]); // new: committed
+    expect(t.ports(reply)).toEqual([3]); // +est+rpl
+    expect(t.ports(pkt)).toEqual([]); // +est, original direction: no flow here
+    expect(t.ports({ ...pkt, udp_src: 1001 })).toEqual([2]); // another connection is new
+  });
+
   it('refuses what it cannot answer for: ties at one priority, unsupported actions, packets without in_port', () => {
-    const tie = new FakeOFTable([flow(0, 5, [{ field: 'in_port', value: 1 }]), flow(0, 5, [{ field: 'eth_type', value: 0x800 }])]);
+    const tie = new FakeOFTable([
+      flow(0, 5, [{ field: 'in_port', value: 1 }], [{ type: 'output', port: 2 }]),
+      flow(0, 5, [{ field: 'eth_type', value: 0x800 }], [{ type: 'output', port: 3 }]),
+    ]);
     expect(() => tie.trace({ in_port: 1, eth_type: 0x800 })).toThrow(/two matching flows/);
+    // A tie between flows that do the very same thing is no choice at all.
+    const same = new FakeOFTable([flow(0, 5, [{ field: 'in_port', value: 1 }]), flow(0, 5, [{ field: 'eth_type', value: 0x800 }])]);
+    expect(same.outputs({ in_port: 1, eth_type: 0x800 })).toEqual([]);
     expect(() => new FakeOFTable([flow(0, 1, [], [{ type: 'ct_clear' }])]).trace({ in_port: 1 })).toThrow(/unsupported action ct_clear/);
     expect(() => new FakeOFTable([]).trace({ eth_dst: A })).toThrow(/in_port/);
   });

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
+import { modelChecks } from '../helpers/model-checks.js';
 import { ModelError, Topology, ROOT, bindPort, unbindPort, registerChassis, listChassis, parseKey } from '../../src/model/index.js';
 
 let store: Store;
@@ -14,26 +15,7 @@ afterEach(async () => {
   await store.close();
 });
 
-async function snapshot(): Promise<{ rev: number; kvs: string }> {
-  const r = await store.range(ROOT);
-  return { rev: await store.currentRevision(), kvs: JSON.stringify(r.kvs.map((k) => [k.key, k.value, k.modRevision])) };
-}
-
-/** Expects a ModelError with code and field, and that the store did not change at all. */
-async function rejects(fn: () => Promise<unknown>, code: string, field?: string, msg?: RegExp): Promise<ModelError> {
-  const before = await snapshot();
-  const err = await fn().then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, 'expected a rejection').toBeInstanceOf(ModelError);
-  const me = err as ModelError;
-  expect(me.code).toBe(code);
-  if (field !== undefined) expect(me.field).toBe(field);
-  if (msg) expect(me.message).toMatch(msg);
-  expect(await snapshot()).toEqual(before);
-  return me;
-}
+const { rejects, raceOnce } = modelChecks(() => store);
 
 async function base() {
   const net = await topo.createNetwork({ name: 'blue' });
@@ -379,23 +361,6 @@ describe('port update (PATCH)', () => {
    * Runs `other` once, just before the first transaction of the request under test commits (a lost race);
    * counts the transactions the request then sends.
    */
-  function raceOnce(other: () => Promise<unknown>): { txns: () => number } {
-    const realTxn = store.txn.bind(store);
-    let n = 0;
-    let raced = false;
-    store.txn = (async (compares, ops) => {
-      if (!raced) {
-        raced = true;
-        const inner = store.txn;
-        store.txn = realTxn;
-        await other();
-        store.txn = inner;
-      }
-      n++;
-      return realTxn(compares, ops);
-    }) as typeof store.txn;
-    return { txns: () => n };
-  }
 
   it('replaces the allowed pairs, clears them, toggles port security; by name or id; the binding shown', async () => {
     await base();

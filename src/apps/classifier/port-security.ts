@@ -73,10 +73,11 @@ export function portSecurityFlows(tables: AppTables, p: Port): DesiredFlow[] {
   const table = tables.table('port_security');
   const srcPort = { field: tables.reg('src_port'), value: p.portKey };
   const object = p.portKey;
-  if (!p.portSecurity) return [table.flow({ priority: PRIO.noPortSecurity, match: [srcPort], goto: 'dhcp', object })];
+  if (!p.portSecurity) return [table.flow({ priority: PRIO.noPortSecurity, match: [srcPort], goto: 'acl_egress_ct', object })];
 
   const flows: DesiredFlow[] = [];
-  const pass = (priority: number, match: Match) => flows.push(table.flow({ priority, match: [srcPort, ...match], goto: 'dhcp', object }));
+  const pass = (priority: number, match: Match) =>
+    flows.push(table.flow({ priority, match: [srcPort, ...match], goto: 'acl_egress_ct', object }));
   const drop = (priority: number, match: Match) => flows.push(table.flow({ priority, match: [srcPort, ...match], object }));
 
   const ipv4 = { field: 'eth_type', value: ETH_IPV4 } as const;

@@ -1,5 +1,6 @@
 import type { Action } from '../../openflow/index.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
+import { throughIngressAcl } from '../../view/index.js';
 import type { App } from '../platform.js';
 import { portMeter } from '../qos.js';
 
@@ -10,6 +11,9 @@ const MULTICAST_BIT = '01:00:00:00:00:00';
  * Broadcast, multicast and unknown unicast are replicated to every local port of the network and once to
  * each remote chassis with ports in it. OpenFlow never outputs a packet back to its ingress port, and a
  * packet that came from a tunnel is only delivered locally: never tunnel to tunnel.
+ * Unicast goes through the ingress ACL tables (acl_ingress_ct misses to egress for ports without a firewall); a
+ * flood copy to a local port whose delivery needs the ingress pipeline (a firewalled port, or one with an egress
+ * rate limit metered in egress) is resubmitted there with the port in dst_port instead of being output directly.
  */
 export const l2App: App = {
   name: 'l2',
@@ -35,13 +39,19 @@ export const l2App: App = {
           priority: 100,
           match: [metadata, { field: 'eth_dst', value: p.mac.toLowerCase() }],
           actions: [{ type: 'set_field', field: dstPort, value: p.portKey }],
-          goto: 'egress',
+          goto: 'acl_ingress_ct',
           object: p.portKey,
         }),
       );
       if (loc.kind === 'local') {
-        localOutputs.push({ type: 'output', port: loc.ofport });
-        // The port's switch -> VM limit (see networkMeters) meters what this flow delivers.
+        if (throughIngressAcl(p))
+          localOutputs.push(
+            { type: 'set_field', field: dstPort, value: p.portKey },
+            { type: 'resubmit', table: tables.id('acl_ingress_ct') },
+          );
+        else localOutputs.push({ type: 'output', port: loc.ofport });
+        // The port's switch -> VM limit (see networkMeters) meters what this flow delivers (flood copies included:
+        // throughIngressAcl sends them here).
         const meter = portMeter(tables, 'port_egress', loc.ofport, p.qos, 'egress');
         flows.push(
           egress.flow({

@@ -1,0 +1,126 @@
+/**
+ * Security-group rules → flows of one direction's rule table (acl_egress or acl_ingress), as conjunctive matches
+ * so the flow count grows with rules + ports + addresses, not their product (after OVN's address sets):
+ *   clause 1: the local protected ports enforcing the rule (src_port egress, dst_port ingress), with the protocol
+ *             and a port or ICMP match that needs one flow folded in;
+ *   clause 2: the remote addresses (a remote group's member addresses or the remote CIDR), ipv4_src on ingress,
+ *             ipv4_dst on egress — absent when the rule allows any remote;
+ *   clause 3: the L4 destination port masks, when the rule's port range needs more than one.
+ * The conjunction id is the rule's cluster-wide ruleKey, so equal clause flows of different rules, groups and
+ * networks merge into one flow carrying each rule's conjunction action. A rule with one clause is a plain flow,
+ * in a band above the conjunctive one (OpenFlow must never see a plain and a conjunctive flow at one priority).
+ */
+import type { Action, Match } from '../../openflow/index.js';
+import type { Port, SgDirection, SgRule } from '../../model/types.js';
+import type { AppTables, DesiredFlow } from '../../pipeline/tables.js';
+import { groupAddresses, normalizeCidr, type TopologyView } from '../../view/index.js';
+import { portRangeMasks } from './port-masks.js';
+
+export const RULE_PRIO = { conjunctive: 100, plain: 200 } as const;
+
+const ETH_IPV4 = 0x0800;
+const PROTO_NUMBER = { tcp: 6, udp: 17, icmp: 1 } as const;
+
+/** What one side of the pipeline names: its tables, the port register it enforces on, the remote address field. */
+export interface AclSide {
+  direction: SgDirection;
+  rules: string;
+  action: string;
+  portReg: string;
+  remoteField: 'ipv4_src' | 'ipv4_dst';
+}
+
+/** A rule and the local protected ports (of one network) that enforce it. */
+export interface EnforcedRule {
+  rule: SgRule;
+  ports: Port[];
+}
+
+/** The actions of an allowed packet: set the acl_allowed flag; the flow then goes to the action table. */
+export function allowActions(tables: AppTables): Action[] {
+  const { field, bit } = tables.flagBit('acl_allowed');
+  return [{ type: 'reg_load', dst: field, ofs: bit, nBits: 1, value: 1n }];
+}
+
+/** The rule's protocol and single-flow L4 match (clause 1's part besides the port), and the port masks beyond one. */
+function protocolParts(rule: SgRule): { proto: Match; l4: Match; masks: Match[] } {
+  const proto: Match = [{ field: 'eth_type', value: ETH_IPV4 }];
+  if (rule.protocol === 'any') return { proto, l4: [], masks: [] };
+  const number = typeof rule.protocol === 'number' ? rule.protocol : PROTO_NUMBER[rule.protocol];
+  proto.push({ field: 'ip_proto', value: number });
+  if (rule.protocol === 'icmp') {
+    const l4: Match = [];
+    if (rule.icmpType !== undefined) l4.push({ field: 'icmp_type', value: rule.icmpType });
+    if (rule.icmpCode !== undefined) l4.push({ field: 'icmp_code', value: rule.icmpCode });
+    return { proto, l4, masks: [] };
+  }
+  if ((rule.protocol === 'tcp' || rule.protocol === 'udp') && rule.portMin !== undefined) {
+    const field = rule.protocol === 'tcp' ? 'tcp_dst' : 'udp_dst';
+    const masks = portRangeMasks(rule.portMin, rule.portMax ?? rule.portMin).map((m): Match => [
+      m.mask === 0xffff ? { field, value: m.value } : { field, value: m.value, mask: m.mask },
+    ]);
+    if (masks.length === 1) return { proto, l4: masks[0]!, masks: [] };
+    // A range of several masks: each mask matches with the protocol (its prerequisite) in clause 3.
+    return { proto, l4: [], masks: masks.map((m) => [...proto, ...m]) };
+  }
+  return { proto, l4: [], masks: [] };
+}
+
+/** The remote addresses a rule allows: undefined = any; [] = none yet (a remote group without members). */
+function remoteAddresses(view: TopologyView, rule: SgRule): string[] | undefined {
+  if (rule.remoteGroupId !== undefined) return groupAddresses(view, rule.remoteGroupId);
+  if (rule.remoteCidr !== undefined) {
+    const c = normalizeCidr(rule.remoteCidr);
+    return c === undefined || c.endsWith('/0') ? undefined : [c];
+  }
+  return undefined;
+}
+
+function addressMatch(field: string, cidr: string): Match {
+  const [ip, len] = cidr.split('/') as [string, string];
+  const prefix = Number(len);
+  if (prefix === 32) return [{ field, value: ip }];
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const maskText = [24, 16, 8, 0].map((s) => (mask >>> s) & 0xff).join('.');
+  return [{ field, value: ip, mask: maskText }];
+}
+
+/** Flows of one side's rule table for the rules its local protected ports enforce (unmerged: see mergeSameKey). */
+export function ruleFlows(tables: AppTables, view: TopologyView, side: AclSide, enforced: readonly EnforcedRule[]): DesiredFlow[] {
+  const table = tables.table(side.rules);
+  const allow = allowActions(tables);
+  const flows: DesiredFlow[] = [];
+  for (const { rule, ports } of enforced) {
+    if (rule.direction !== side.direction || ports.length === 0) continue;
+    const { proto, l4, masks } = protocolParts(rule);
+    const remotes = remoteAddresses(view, rule);
+    if (remotes?.length === 0) continue; // nobody to allow yet
+    const n = 1 + (remotes ? 1 : 0) + (masks.length > 0 ? 1 : 0);
+    const portMatch = (p: Port): Match => [{ field: side.portReg, value: p.portKey }, ...proto, ...l4];
+    if (n === 1) {
+      for (const p of ports)
+        flows.push(table.flow({ priority: RULE_PRIO.plain, match: portMatch(p), actions: allow, goto: side.action, object: p.portKey }));
+      continue;
+    }
+    const conj = (clause: number): Action[] => [{ type: 'conjunction', id: rule.ruleKey, clause, nClauses: n }];
+    const clause = (match: Match, k: number, object: number) =>
+      flows.push(table.flow({ priority: RULE_PRIO.conjunctive, match, actions: conj(k), object }));
+    for (const p of ports) clause(portMatch(p), 1, p.portKey);
+    let k = 2;
+    if (remotes) {
+      for (const a of remotes) clause([{ field: 'eth_type', value: ETH_IPV4 }, ...addressMatch(side.remoteField, a)], k, rule.ruleKey);
+      k++;
+    }
+    for (const m of masks) clause(m, k, rule.ruleKey);
+    flows.push(
+      table.flow({
+        priority: RULE_PRIO.conjunctive,
+        match: [{ field: 'conj_id', value: rule.ruleKey }],
+        actions: allow,
+        goto: side.action,
+        object: rule.ruleKey,
+      }),
+    );
+  }
+  return flows;
+}

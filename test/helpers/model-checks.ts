@@ -1,0 +1,53 @@
+/**
+ * Checks shared by the model's unit tests on a memory store: a refused request must leave the store exactly as it
+ * was (`rejects`), and a lost race can be staged just before a request's first transaction commits (`raceOnce`).
+ */
+import { expect } from 'vitest';
+import { ModelError, ROOT } from '../../src/model/index.js';
+import type { Store } from '../../src/store/types.js';
+
+/** The helpers, bound to the test file's current store (re-created per test). */
+export function modelChecks(store: () => Store) {
+  async function snapshot(): Promise<{ rev: number; kvs: string }> {
+    const r = await store().range(ROOT);
+    return { rev: await store().currentRevision(), kvs: JSON.stringify(r.kvs.map((k) => [k.key, k.value, k.modRevision])) };
+  }
+
+  /** Expects a ModelError with code (and field), and that the store did not change at all. */
+  async function rejects(fn: () => Promise<unknown>, code: string, field?: string, msg?: RegExp): Promise<ModelError> {
+    const before = await snapshot();
+    const err = await fn().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err, 'expected a rejection').toBeInstanceOf(ModelError);
+    const me = err as ModelError;
+    expect(me.code).toBe(code);
+    if (field !== undefined) expect(me.field).toBe(field);
+    if (msg) expect(me.message).toMatch(msg);
+    expect(await snapshot()).toEqual(before);
+    return me;
+  }
+
+  /** Runs `other` once, just before the first transaction of the request under test commits (a lost race). */
+  function raceOnce(other: () => Promise<unknown>): { txns: () => number } {
+    const s = store();
+    const realTxn = s.txn.bind(s);
+    let n = 0;
+    let raced = false;
+    s.txn = (async (compares, ops) => {
+      if (!raced) {
+        raced = true;
+        const inner = s.txn;
+        s.txn = realTxn;
+        await other();
+        s.txn = inner;
+      }
+      n++;
+      return realTxn(compares, ops);
+    }) as typeof s.txn;
+    return { txns: () => n };
+  }
+
+  return { snapshot, rejects, raceOnce };
+}
