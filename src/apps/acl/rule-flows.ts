@@ -90,6 +90,12 @@ export function ruleFlows(tables: AppTables, view: TopologyView, side: AclSide, 
   const table = tables.table(side.rules);
   const allow = allowActions(tables);
   const flows: DesiredFlow[] = [];
+  /**
+   * Clause-2 flows by address: one flow per remote address carrying the conjunction of every rule that names it
+   * (20 rules naming a 500-member group are 500 flows built once, not 10,000 built and then merged). Its cookie
+   * object is the smallest rule key, as mergeConjunctions would keep.
+   */
+  const byAddress = new Map<string, { match: Match; conj: Conjunction[]; object: number }>();
   for (const { rule, ports } of enforced) {
     if (rule.direction !== side.direction || ports.length === 0) continue;
     const { proto, l4, masks } = protocolParts(rule);
@@ -108,7 +114,19 @@ export function ruleFlows(tables: AppTables, view: TopologyView, side: AclSide, 
     for (const p of ports) clause(portMatch(p), 1, p.portKey);
     let k = 2;
     if (remotes) {
-      for (const a of remotes) clause([{ field: 'eth_type', value: ETH_IPV4 }, ...addressMatch(side.remoteField, a)], k, rule.ruleKey);
+      const c: Conjunction = { type: 'conjunction', id: rule.ruleKey, clause: k, nClauses: n };
+      for (const a of remotes) {
+        const seen = byAddress.get(a);
+        if (seen) {
+          seen.conj.push(c);
+          seen.object = Math.min(seen.object, rule.ruleKey);
+        } else
+          byAddress.set(a, {
+            match: [{ field: 'eth_type', value: ETH_IPV4 }, ...addressMatch(side.remoteField, a)],
+            conj: [c],
+            object: rule.ruleKey,
+          });
+      }
       k++;
     }
     for (const m of masks) clause(m, k, rule.ruleKey);
@@ -122,5 +140,12 @@ export function ruleFlows(tables: AppTables, view: TopologyView, side: AclSide, 
       }),
     );
   }
+  for (const { match, conj, object } of byAddress.values()) {
+    // Sorted as mergeConjunctions sorts, so the flow is the same whichever order the rules came in.
+    conj.sort((a, b) => a.id - b.id || a.clause - b.clause || a.nClauses - b.nClauses);
+    flows.push(table.flow({ priority: RULE_PRIO.conjunctive, match, actions: conj, object }));
+  }
   return flows;
 }
+
+type Conjunction = Extract<Action, { type: 'conjunction' }>;
