@@ -452,6 +452,7 @@ export class Agent {
     // Chassis changes come as 'all': the only time a peer's reachability can change.
     if (c.all) this.reachLog.update(this.view.chassis);
     if (c.all) this.markAllDirty();
+    else if (c.securityGroupsOnly) for (const id of c.networks) this.markGroupsDirty(id);
     else for (const id of c.networks) this.markDirty(id);
     void this.reach.update();
     void this.sgReach.update();
@@ -463,6 +464,13 @@ export class Agent {
     // Routed neighbours hold flows towards this network's ports.
     for (const n of this.reach.neighboursOf(netId)) this.computer.markDirty(n);
     this.scheduleFlush(urgent);
+  }
+
+  /** Only the network's security groups changed: its ACL flows, and no routed neighbour's flows, depend on them. */
+  private markGroupsDirty(netId: string): void {
+    if (!this.computer) return;
+    this.computer.markDirty(netId, true);
+    this.scheduleFlush();
   }
 
   private markAllDirty(): void {

@@ -15,7 +15,8 @@ const owner = (app: string, netId: string) => `${app}/net:${netId}`;
  * used at start and by the debug recompute that proves incremental == full.
  */
 export class FlowComputer {
-  private readonly dirty = new Set<string>();
+  /** Dirty networks → recompute every app ('all'), or only the apps that read security groups ('groups'). */
+  private readonly dirty = new Map<string, 'all' | 'groups'>();
   /** Flows an app built that the pipeline's guard refuses (the flow manager sets each aside alone). */
   guardRefusals = 0;
 
@@ -35,16 +36,22 @@ export class FlowComputer {
     });
   }
 
-  markDirty(netId: string): void {
-    this.dirty.add(netId);
+  /**
+   * Marks a network for recompute. `groupsOnly`: only its security groups or their members changed, so only apps
+   * that read them (App.readsSecurityGroups) recompute — a rule added to a group leaves the other apps' flows of a
+   * 500-port network alone.
+   */
+  markDirty(netId: string, groupsOnly = false): void {
+    if (groupsOnly && this.dirty.has(netId)) return;
+    this.dirty.set(netId, groupsOnly ? 'groups' : 'all');
   }
 
   markAllDirty(): void {
-    for (const id of this.view.networks.keys()) this.dirty.add(id);
+    for (const id of this.view.networks.keys()) this.dirty.set(id, 'all');
     // Networks that left the view still own flows until recomputed away.
     for (const o of this.flows.ownerNames()) {
       const m = /\/net:(.+)$/.exec(o);
-      if (m) this.dirty.add(m[1]!);
+      if (m) this.dirty.set(m[1]!, 'all');
     }
   }
 
@@ -55,10 +62,11 @@ export class FlowComputer {
   /** Recomputes dirty networks into the flow manager; returns the desired version that includes them. */
   flush(): number {
     let version = this.flows.set('pipeline', this.tables.missFlows());
-    for (const netId of this.dirty) {
+    for (const [netId, scope] of this.dirty) {
       const net = this.view.networks.get(netId);
       for (const app of this.apps) {
         if (!app.networkFlows && !app.networkMeters) continue;
+        if (scope === 'groups' && !app.readsSecurityGroups) continue;
         const o = owner(app.name, netId);
         if (!net || net.network.tunnelKey === 0) {
           version = this.flows.drop(o);

@@ -85,6 +85,11 @@ export interface App {
   readonly name: string;
   /** Tables this app writes: exactly those pipelines/ declares with this app as owner. */
   readonly tables: readonly string[];
+  /**
+   * True if the app's flows depend on security groups or their members (not just on ports' group lists): a change
+   * to those recomputes only such apps. An app that reads them without saying so would go stale: keep it exact.
+   */
+  readonly readsSecurityGroups?: boolean;
   /** Desired flows for one network (the flows' owner key is app + network). */
   networkFlows?(tables: AppTables, view: TopologyView, net: NetworkState): DesiredFlow[];
   /** Meters the app's flows for one network use (same owner key as its flows; installed before them). */

@@ -41,8 +41,11 @@ const DECODERS = {
   'sg-member': decodeSgMember,
 } as const;
 
-/** What changed in the view: network ids whose flows must be recomputed, or everything. */
-export type ViewChange = { networks: Set<string>; all: boolean };
+/**
+ * What changed in the view: network ids whose flows must be recomputed, or everything. `securityGroupsOnly`: only
+ * security groups or their members changed, so only apps that read them (App.readsSecurityGroups) recompute.
+ */
+export type ViewChange = { networks: Set<string>; all: boolean; securityGroupsOnly?: boolean };
 
 /** What the sync needs of a store subscription (PrefixSubscription provides it). */
 export interface Subscription {
@@ -202,14 +205,14 @@ export class TopologySync extends EventEmitter {
         // An event racing an unwatch must not bring back what the unwatch removed.
         if (!this.isSgWanted(key)) return;
         this.view.securityGroups.set(k.groupId, doc as SecurityGroup);
-        this.changedNetworks(networksUsingGroup(this.view, k.groupId, false));
+        this.changedGroups(networksUsingGroup(this.view, k.groupId, false));
         return;
       case 'sg-member': {
         if (!this.isSgWanted(key)) return;
         let members = this.view.sgMembers.get(k.groupId);
         if (!members) this.view.sgMembers.set(k.groupId, (members = new Map()));
         members.set(k.portId, doc as SgMember);
-        this.changedNetworks(networksUsingGroup(this.view, k.groupId, true));
+        this.changedGroups(networksUsingGroup(this.view, k.groupId, true));
         return;
       }
       case 'network': {
@@ -267,13 +270,13 @@ export class TopologySync extends EventEmitter {
         if (this.view.routers.delete(k.routerId)) this.changedAll();
         return;
       case 'security-group':
-        if (this.view.securityGroups.delete(k.groupId)) this.changedNetworks(networksUsingGroup(this.view, k.groupId, false));
+        if (this.view.securityGroups.delete(k.groupId)) this.changedGroups(networksUsingGroup(this.view, k.groupId, false));
         return;
       case 'sg-member': {
         const members = this.view.sgMembers.get(k.groupId);
         if (!members?.delete(k.portId)) return;
         if (members.size === 0) this.view.sgMembers.delete(k.groupId);
-        this.changedNetworks(networksUsingGroup(this.view, k.groupId, true));
+        this.changedGroups(networksUsingGroup(this.view, k.groupId, true));
         return;
       }
       case 'network':
@@ -363,8 +366,9 @@ export class TopologySync extends EventEmitter {
     this.emit('change', { networks: new Set([networkId]), all: false } satisfies ViewChange);
   }
 
-  private changedNetworks(networks: Set<string>): void {
-    if (networks.size > 0) this.emit('change', { networks, all: false } satisfies ViewChange);
+  /** A security group or a group's members changed: only the flows of apps that read groups, in `networks`. */
+  private changedGroups(networks: Set<string>): void {
+    if (networks.size > 0) this.emit('change', { networks, all: false, securityGroupsOnly: true } satisfies ViewChange);
   }
 
   private changedAll(): void {

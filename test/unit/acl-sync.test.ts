@@ -3,7 +3,7 @@
  * rules name, and lets go of them when no reason is left; group and member changes mark the right networks dirty,
  * so the incremental flows always equal a full recompute.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { APPS } from '../../src/apps/index.js';
 import { FlowComputer } from '../../src/agent/compute.js';
 import { FlowManager } from '../../src/flows/manager.js';
@@ -117,8 +117,15 @@ describe('security groups: incremental == full recompute', () => {
   it('after port, group, rule and member changes, in two networks sharing groups', () => {
     const { view, sync } = make(false);
     const tables = new PipelineTables(loadPipeline());
-    const computer = new FlowComputer(tables, APPS, view, new FlowManager(new FakeSwitch()));
-    sync.on('change', (c: ViewChange) => (c.all ? computer.markAllDirty() : c.networks.forEach((n) => computer.markDirty(n))));
+    const fm = new FlowManager(new FakeSwitch());
+    const computer = new FlowComputer(tables, APPS, view, fm);
+    // As the agent does: a group or member change recomputes only the apps that read groups.
+    const scopes: boolean[] = [];
+    sync.on('change', (c: ViewChange) => {
+      scopes.push(c.securityGroupsOnly === true);
+      if (c.all) computer.markAllDirty();
+      else c.networks.forEach((n) => computer.markDirty(n, c.securityGroupsOnly));
+    });
     computer.markAllDirty();
     const check = (step: string) => {
       computer.flush();
@@ -152,5 +159,12 @@ describe('security groups: incremental == full recompute', () => {
     check('a port leaves its group');
     sync.applyDelete(sgKey(G(1)));
     check('a group deleted');
+    expect(scopes.filter(Boolean).length).toBeGreaterThanOrEqual(6); // group and member changes were scoped
+
+    // A scoped change leaves every other app's owners as they were: a rule added to G2 sets only acl owners.
+    const set = vi.spyOn(fm, 'set');
+    sync.applyPut(sgKey(G(2)), groupDoc(2, [rule(20, { direction: 'egress', protocol: 'any' }), rule(21, { protocol: 'udp' })]));
+    check('a rule added');
+    expect(new Set(set.mock.calls.map(([owner]) => owner.split('/')[0]))).toEqual(new Set(['pipeline', 'acl']));
   });
 });

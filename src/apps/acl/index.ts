@@ -60,6 +60,7 @@ export function mergeSameKey(flows: readonly DesiredFlow[]): DesiredFlow[] {
 export const aclApp: App = {
   name: 'acl',
   tables: ['acl_egress_ct', 'acl_egress', 'acl_egress_action', 'acl_ingress_ct', 'acl_ingress', 'acl_ingress_action'],
+  readsSecurityGroups: true,
   create: () => ({}),
   networkFlows(tables, view, net) {
     const protectedPorts: { port: Port; ofport: number }[] = [];

@@ -66,9 +66,16 @@ function protocolParts(rule: SgRule): { proto: Match; l4: Match; masks: Match[] 
   return { proto, l4: [], masks: [] };
 }
 
-/** The remote addresses a rule allows: undefined = any; [] = none yet (a remote group without members). */
-function remoteAddresses(view: TopologyView, rule: SgRule): string[] | undefined {
-  if (rule.remoteGroupId !== undefined) return groupAddresses(view, rule.remoteGroupId);
+/**
+ * The remote addresses a rule allows: undefined = any; [] = none yet (a remote group without members). `memo`
+ * keeps each remote group's address set for the call: twenty rules naming one group read it once.
+ */
+function remoteAddresses(view: TopologyView, rule: SgRule, memo: Map<string, string[]>): string[] | undefined {
+  if (rule.remoteGroupId !== undefined) {
+    let a = memo.get(rule.remoteGroupId);
+    if (!a) memo.set(rule.remoteGroupId, (a = groupAddresses(view, rule.remoteGroupId)));
+    return a;
+  }
   if (rule.remoteCidr !== undefined) {
     const c = normalizeCidr(rule.remoteCidr);
     return c === undefined || c.endsWith('/0') ? undefined : [c];
@@ -96,10 +103,11 @@ export function ruleFlows(tables: AppTables, view: TopologyView, side: AclSide, 
    * object is the smallest rule key, as mergeConjunctions would keep.
    */
   const byAddress = new Map<string, { match: Match; conj: Conjunction[]; object: number }>();
+  const addressSets = new Map<string, string[]>();
   for (const { rule, ports } of enforced) {
     if (rule.direction !== side.direction || ports.length === 0) continue;
     const { proto, l4, masks } = protocolParts(rule);
-    const remotes = remoteAddresses(view, rule);
+    const remotes = remoteAddresses(view, rule, addressSets);
     if (remotes?.length === 0) continue; // nobody to allow yet
     const n = 1 + (remotes ? 1 : 0) + (masks.length > 0 ? 1 : 0);
     const portMatch = (p: Port): Match => [{ field: side.portReg, value: p.portKey }, ...proto, ...l4];
