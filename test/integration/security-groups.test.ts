@@ -170,6 +170,16 @@ describe('security groups on real OVS and etcd: web and db over 3 hosts', () => 
     await expectSwitchEqual();
   });
 
+  it('--no-port-security lifts the groups too (a trusted appliance); --port-security restores them', async () => {
+    await cli('port', 'update', 'db1', '--no-port-security');
+    expect(await t.pollTcp('client', ports.db1!.ip, 22, 5)).toBeGreaterThanOrEqual(0);
+    await cli('port', 'update', 'db1', '--port-security');
+    await sleep(1_000);
+    expect(await t.reach('client', 'tcp', ports.db1!.ip, 22)).toBe(false);
+    expect(await t.reach('web1', 'tcp', ports.db1!.ip, 5432)).toBe(true);
+    await expectSwitchEqual();
+  });
+
   it('adding a rule never disturbs an established session', async () => {
     const s = t.session('web1', ports.db1!.ip, 5432, 3);
     await s.connected;
