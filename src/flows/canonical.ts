@@ -63,16 +63,36 @@ export function stable(v: unknown): string {
   if (v === null || v === undefined) return 'null';
   if (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'string') return valueText(v);
   if (Buffer.isBuffer(v) || v instanceof Uint8Array) return valueText(v);
-  if (Array.isArray(v)) return `[${v.map(stable).join(',')}]`;
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i > 0 ? ',' : '') + stable(v[i]);
+    return out + ']';
+  }
   if (typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    const keys = Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .filter((k) => !(k === 'maxLen' && o.type === 'output' && o.port !== 'controller'))
-      .sort();
-    return `{${keys.map((k) => `${k}:${stable(fieldAlias(k, o[k]))}`).join(',')}}`;
+    // Runs for every changed flow on every sync (a rule naming a 500-member group changes 500 flows of ~20
+    // conjunctions each): the common conjunction action takes a direct path with the same text.
+    if (o.type === 'conjunction' && isPlainConjunction(o))
+      return `{clause:${valueText(o.clause)},id:${valueText(o.id)},nClauses:${valueText(o.nClauses)},type:conjunction}`;
+    const keys: string[] = [];
+    for (const k in o) {
+      if (!Object.hasOwn(o, k) || o[k] === undefined) continue;
+      if (k === 'maxLen' && o.type === 'output' && o.port !== 'controller') continue;
+      keys.push(k);
+    }
+    keys.sort();
+    let out = '{';
+    for (let i = 0; i < keys.length; i++) out += `${i > 0 ? ',' : ''}${keys[i]}:${stable(fieldAlias(keys[i]!, o[keys[i]!]))}`;
+    return out + '}';
   }
   return String(v);
+}
+
+/** A conjunction action with exactly its four fields, all numbers (what apps build and the decoder returns). */
+function isPlainConjunction(o: Record<string, unknown>): boolean {
+  let n = 0;
+  for (const k in o) if (Object.hasOwn(o, k) && o[k] !== undefined) n++;
+  return n === 4 && typeof o.clause === 'number' && typeof o.id === 'number' && typeof o.nClauses === 'number';
 }
 
 /**
