@@ -2,9 +2,17 @@ import type { Action, Instruction } from '../openflow/index.js';
 import type { DesiredFlow } from '../pipeline/tables.js';
 import { matchKey, sameData } from './canonical.js';
 
+/**
+ * Canonical match text by match array. Flows are immutable once built, and one flow's key is wanted several times
+ * per change (an app merging its own flows, the owner's diff, the switch diff): computed once per match.
+ */
+const matchKeys = new WeakMap<DesiredFlow['match'], string>();
+
 /** Identity of a flow on the switch: OpenFlow allows one flow per table, priority and match. */
 export function flowKey(f: { tableId: number; priority: number; match: DesiredFlow['match'] }): string {
-  return `${f.tableId}/${f.priority}/${matchKey(f.match)}`;
+  let m = matchKeys.get(f.match);
+  if (m === undefined) matchKeys.set(f.match, (m = matchKey(f.match)));
+  return `${f.tableId}/${f.priority}/${m}`;
 }
 
 /** A flow with an idle or hard timeout: put there for a while (reactive), forgotten when it expires. */
