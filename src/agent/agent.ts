@@ -25,6 +25,7 @@ import { chassisReachability, ReachabilityLog } from './encap.js';
 import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from '../view/router-reach.js';
 import { SecurityGroupReach } from '../view/sg-reach.js';
+import { groupsLoaded } from '../view/security-groups.js';
 import { StoreHealth } from './store-health.js';
 import { TopologyCache } from './topology-cache.js';
 import { SwitchLink } from './switch-link.js';
@@ -529,7 +530,9 @@ export class Agent {
       (port) => this.view.vifs.get(port)?.ifaceName,
       (p) => {
         const net = this.view.networks.get(p.networkId);
-        return net !== undefined && net.network.tunnelKey !== 0 && net.ports.has(p.portId);
+        const ps = net?.ports.get(p.portId);
+        // A protected port is installed once its groups are read too (before, its firewall allows nothing).
+        return net !== undefined && net.network.tunnelKey !== 0 && ps !== undefined && groupsLoaded(this.view, ps.port);
       },
     );
   }

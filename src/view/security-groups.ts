@@ -15,6 +15,14 @@ export function isProtected(p: Port): boolean {
 }
 
 /**
+ * Whether the view holds every group a protected port is in. Until it does, the port's firewall allows nothing
+ * (fail closed), so its flows are not yet the ones it should have: the agent does not mark it installed.
+ */
+export function groupsLoaded(view: TopologyView, p: Port): boolean {
+  return !isProtected(p) || p.securityGroups.every((g) => view.securityGroups.has(g));
+}
+
+/**
  * Whether a flood copy to this local port must take the ingress pipeline (acl_ingress_ct … egress) instead of a
  * direct output: a protected port (its ingress rules), or one with an egress rate limit (the meter on its flow in
  * the egress table).

@@ -14,6 +14,7 @@ import { loadPipeline } from '../../src/pipeline/pipeline.js';
 import { PipelineTables } from '../../src/pipeline/tables.js';
 import { silentLogger } from '../../src/util/log.js';
 import { SecurityGroupReach } from '../../src/view/sg-reach.js';
+import { groupsLoaded } from '../../src/view/security-groups.js';
 import { TopologySync, type ViewChange } from '../../src/view/topology-sync.js';
 import { TopologyView } from '../../src/view/topology-view.js';
 import { FakeSwitch } from '../helpers/fake-switch.js';
@@ -166,5 +167,21 @@ describe('security groups: incremental == full recompute', () => {
     sync.applyPut(sgKey(G(2)), groupDoc(2, [rule(20, { direction: 'egress', protocol: 'any' }), rule(21, { protocol: 'udp' })]));
     check('a rule added');
     expect(new Set(set.mock.calls.map(([owner]) => owner.split('/')[0]))).toEqual(new Set(['pipeline', 'acl']));
+  });
+});
+
+describe('security groups: a protected port is ready once its groups are read', () => {
+  it('groupsLoaded: unprotected ports at once; protected ones when every group is in the view', () => {
+    const { view, sync } = make(false);
+    sync.applyPut(portKey(N[0]!, P(1)), portDoc(1, N[0]!, [G(1), G(2)]));
+    sync.applyPut(portKey(N[0]!, P(2)), portDoc(2, N[0]!, []));
+    const port = (n: number) => view.networks.get(N[0]!)!.ports.get(P(n))!.port;
+    expect(groupsLoaded(view, port(2))).toBe(true);
+    expect(groupsLoaded(view, port(1))).toBe(false);
+    sync.applyPut(sgKey(G(1)), groupDoc(1, []));
+    expect(groupsLoaded(view, port(1))).toBe(false);
+    sync.applyPut(sgKey(G(2)), groupDoc(2, []));
+    expect(groupsLoaded(view, port(1))).toBe(true);
+    expect(groupsLoaded(view, { ...port(1), portSecurity: false, securityGroups: [G(9)] })).toBe(true);
   });
 });
