@@ -31,6 +31,7 @@ import { execCmd, run } from '../src/sandbox/run.js';
 import { startEtcd, type EtcdCluster } from '../test/helpers/etcd.js';
 import { runOvnAnchor, type AnchorResult } from './lib/anchor.js';
 import { FlowMonitor } from './lib/flowmon.js';
+import { waitMarked } from './lib/marks.js';
 import { max, ms, nowUs, p50, pct, sleep } from './lib/stats.js';
 import {
   flowCount,
@@ -346,22 +347,7 @@ async function bigHost(c: Ctx): Promise<void> {
     await run(['ovs-vsctl', `--db=unix:${host.ovs.dbSock}`, '--timeout=120', ...args], { timeoutMs: 180_000 });
   }
   const tPlug = nowUs();
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const out = await run([
-      'ovs-vsctl',
-      `--db=unix:${host.ovs.dbSock}`,
-      '--bare',
-      '--columns=name',
-      'find',
-      'Interface',
-      `external_ids:${MARK}=true`,
-    ]);
-    const n = out.split('\n').filter(Boolean).length;
-    if (n >= BIG_PORTS) break;
-    if (Date.now() > deadline) throw new Error(`only ${n}/${BIG_PORTS} ports ${MARK} after 120 s`);
-    await sleep(200);
-  }
+  await waitMarked(host, MARK, BIG_PORTS, 120_000);
   const tMarked = nowUs();
   await sleep(2000);
   m.set('agent_rss_mb_1000ports', await rssMb(info.pid));
