@@ -141,6 +141,17 @@ export class PipelineTables {
     return new AppTables(this, app, defer);
   }
 
+  /** Values built once per pipeline (see AppTables.memo); dropped wholesale past MEMO_LIMIT entries. */
+  private readonly memos = new Map<string, unknown>();
+
+  memo<T>(key: string, build: () => T): T {
+    if (this.memos.has(key)) return this.memos.get(key) as T;
+    if (this.memos.size >= MEMO_LIMIT) this.memos.clear();
+    const v = build();
+    this.memos.set(key, v);
+    return v;
+  }
+
   private misses: DesiredFlow[] | undefined;
 
   /** One flow per table implementing its declared miss behaviour (priority 0, owned by 'pipeline'). */
@@ -169,6 +180,9 @@ export class PipelineTables {
   }
 }
 
+/** Bound of PipelineTables.memo: past it, everything is rebuilt once (keys of ports long gone are dropped). */
+const MEMO_LIMIT = 100_000;
+
 export class AppTables {
   constructor(
     private readonly tables: PipelineTables,
@@ -184,6 +198,16 @@ export class AppTables {
 
   id(name: string): number {
     return this.tables.id(name);
+  }
+
+  /**
+   * A value (typically flows) built once for this pipeline and `key`, then the same object on every recompute:
+   * flows that depend only on the key (a port's key and ofport, say) cost nothing to rebuild, and the flow
+   * manager sees the very same objects, which it compares by identity first. `key` must name everything the
+   * value depends on besides the pipeline. Refusals of the guard are reported when the value is built.
+   */
+  memo<T>(key: string, build: () => T): T {
+    return this.tables.memo(`${this.app}\u0000${key}`, build);
   }
 
   reg(name: string): string {

@@ -185,3 +185,22 @@ describe('security groups: a protected port is ready once its groups are read', 
     expect(groupsLoaded(view, { ...port(1), portSecurity: false, securityGroups: [G(9)] })).toBe(true);
   });
 });
+
+describe('security groups: recompute cost', () => {
+  it("a port's conntrack flows and the state flows are the same objects on every recompute; rule flows are rebuilt", () => {
+    const { view, sync } = make(false);
+    sync.applyPut(portKey(N[0]!, P(1)), portDoc(1, N[0]!, [G(1)]));
+    sync.applyPut(sgKey(G(1)), groupDoc(1, [rule(10, { portMin: 80, portMax: 80 })]));
+    view.plugVif({ ifaceName: 't1', ofport: 1, ifaceId: 'vm1' });
+    const tables = new PipelineTables(loadPipeline()).forApp('acl');
+    const acl = APPS.find((a) => a.name === 'acl')!;
+    const net = view.networks.get(N[0]!)!;
+    const first = acl.networkFlows!(tables, view, net);
+    sync.applyPut(sgKey(G(1)), groupDoc(1, [rule(10, { portMin: 80, portMax: 80 }), rule(11, { portMin: 443, portMax: 443 })]));
+    const second = acl.networkFlows!(tables, view, net);
+    const ct = (fs: typeof first) => fs.filter((f) => f.table === 'acl_ingress_ct' || f.table === 'acl_egress_action');
+    expect(ct(first).length).toBeGreaterThan(0);
+    expect(ct(second).every((f, i) => f === ct(first)[i])).toBe(true);
+    expect(second.length).toBeGreaterThan(first.length); // the new rule's flow
+  });
+});

@@ -80,8 +80,12 @@ export const aclApp: App = {
 
     const flows: DesiredFlow[] = [];
     for (const stage of stages(tables)) {
-      flows.push(...stateFlows(tables, stage));
-      for (const { port, ofport } of protectedPorts) flows.push(...portCtFlows(tables, stage, port.portKey, ofport));
+      // The same objects on every recompute (they depend on the side, port key and ofport only).
+      flows.push(...tables.memo(`state/${stage.direction}`, () => stateFlows(tables, stage)));
+      for (const { port, ofport } of protectedPorts)
+        flows.push(
+          ...tables.memo(`ct/${stage.direction}/${port.portKey}/${ofport}`, () => portCtFlows(tables, stage, port.portKey, ofport)),
+        );
       flows.push(...ruleFlows(tables, view, stage, [...enforced.values()]));
     }
     return mergeSameKey(flows);
