@@ -47,7 +47,7 @@ export const POOL_MAX: Record<Pool, number> = {
   'port-key': 0xffff_fffe,
   'router-key': 0xffff_fffe,
   'sg-key': 0xffff_fffe,
-  'sg-rule-key': 0xffff_fffe,
+  'sg-rule-key': 0x7fff_ffff, // below 2^31: conjunction ids of remote-group sets take the upper half
 };
 
 /**

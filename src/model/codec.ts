@@ -130,6 +130,8 @@ function decodeQos(v: unknown, at: string): PortQos {
 }
 
 export const MAX_SG_KEY = 0xffff_fffe;
+/** Rule keys stay below 2^31: the ACL's remote-group conjunction ids take the upper half. */
+export const MAX_SG_RULE_KEY = 0x7fff_ffff;
 
 function decodeSgRule(v: unknown, at: string): SgRule {
   const o = asObject(v, at);
@@ -141,7 +143,7 @@ function decodeSgRule(v: unknown, at: string): SgRule {
   else if (typeof proto === 'number' && Number.isInteger(proto) && proto >= 0 && proto <= 255 && ![1, 6, 17].includes(proto))
     protocol = proto;
   else throw invalid(`${at}.protocol`, `${at}.protocol must be any, tcp, udp, icmp or an IP protocol number other than 1, 6, 17`);
-  const r: SgRule = { id: id(o, 'id', at), ruleKey: int(o, 'ruleKey', at, 1, MAX_SG_KEY), direction, protocol };
+  const r: SgRule = { id: id(o, 'id', at), ruleKey: int(o, 'ruleKey', at, 1, MAX_SG_RULE_KEY), direction, protocol };
   if (o.portMin !== undefined || o.portMax !== undefined) {
     if (protocol !== 'tcp' && protocol !== 'udp') throw invalid(`${at}.portMin`, `${at}: ports only with tcp or udp`);
     r.portMin = int(o, 'portMin', at, 1, 65535);

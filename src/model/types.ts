@@ -96,7 +96,7 @@ export type SgProtocol = 'any' | 'tcp' | 'udp' | 'icmp' | number;
 export interface SgRule {
   /** UUID. */
   id: string;
-  /** Cluster-wide rule key, 1..0xFFFFFFFE (the conjunction id of the rule's flows). */
+  /** Cluster-wide rule key, 1..0x7FFFFFFF (the conjunction id of the rule's flows, remote-group rules aside). */
   ruleKey: number;
   direction: SgDirection;
   protocol: SgProtocol;

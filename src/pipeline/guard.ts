@@ -67,8 +67,12 @@ export function guardFlow(def: TableDef, f: GuardedFlow, tableName: (id: number)
       `priority ${f.priority} is in none of the declared bands (${def.bands.map((b) => `${b.name} ${b.min}..${b.max}`).join(', ')})`,
     );
   }
+  const seen = new Set<string>();
   for (const m of f.match) {
     if (!def.matches.includes(m.field) && !PREREQUISITES.has(m.field)) refuse('match', `does not declare match field ${m.field}`);
+    // OpenFlow refuses a field twice in one match (OFPBMC_DUP_FIELD): caught here, with the table named.
+    if (seen.has(m.field)) refuse('match', `matches ${m.field} twice`);
+    seen.add(m.field);
   }
   for (const ins of f.instructions) {
     if (ins.type === 'goto_table') {

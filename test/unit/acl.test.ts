@@ -219,19 +219,22 @@ describe('acl: flows', () => {
   const conjOf = (f: DesiredFlow) =>
     f.instructions.flatMap((i) => (i.type === 'apply_actions' ? i.actions : [])).filter((a) => a.type === 'conjunction');
 
-  it('one address flow carries the conjunctions of every rule naming the group, for every network', () => {
+  it('one address flow per member carries the one conjunction of its group, shared by every rule naming it, in every network', () => {
     const rules = WEB_RULES();
     const flows = computerOf(makeView(rules)).fullRecompute();
     const forClient3 = aclFlows(flows, 'acl_ingress').filter((f) => f.match.some((m) => m.field === 'ipv4_src' && m.value === IP(3)));
     expect(forClient3).toHaveLength(1);
-    const [tcpRange, ssh] = [rules[1]!.ruleKey, rules[2]!.ruleKey];
-    expect(conjOf(forClient3[0]!)).toEqual([
-      { type: 'conjunction', id: tcpRange, clause: 2, nClauses: 3 },
-      { type: 'conjunction', id: ssh, clause: 2, nClauses: 2 },
-    ]);
-    // Web ports of both networks (1 in n1, 5 in n2) share the rule's conjunction: one port clause each.
-    const portClauses = aclFlows(flows, 'acl_ingress').filter((f) => conjOf(f).some((c) => c.id === tcpRange && c.clause === 1));
-    expect(portClauses.map((f) => f.match.find((m) => m.field === 'reg7')!.value).sort()).toEqual([1, 5]);
+    const conj = conjOf(forClient3[0]!);
+    expect(conj).toHaveLength(1);
+    const setId = conj[0]!.id;
+    expect(conj[0]).toEqual({ type: 'conjunction', id: setId, clause: 2, nClauses: 2 });
+    expect(setId).toBeGreaterThanOrEqual(0x8000_0000); // above every rule key
+    // Both rules naming clients (a range of several masks and port 22) are clause-1 flows of that one conjunction,
+    // for the web ports of both networks (1 in n1, 5 in n2).
+    const portClauses = aclFlows(flows, 'acl_ingress').filter((f) => conjOf(f).some((c) => c.id === setId && c.clause === 1));
+    expect([...new Set(portClauses.map((f) => f.match.find((m) => m.field === 'reg7')!.value))].sort()).toEqual([1, 5]);
+    expect(portClauses.some((f) => f.match.some((m) => m.field === 'tcp_dst' && m.value === 22))).toBe(true);
+    expect(aclFlows(flows, 'acl_ingress').filter((f) => f.match.some((m) => m.field === 'conj_id' && m.value === setId))).toHaveLength(1);
     // No plain and conjunctive flow share a priority.
     const plainPrios = new Set(
       aclFlows(flows, 'acl_ingress')
@@ -257,9 +260,23 @@ describe('acl: flows', () => {
     // 10 more members: 10 more address flows, whatever the number of rules.
     expect(count(10, 20) - base).toBe(10);
     expect(count(20, 20) - count(20, 10)).toBe(10);
-    // 10 more rules: per rule one port clause per enforcing port (2) and one conj_id flow, whatever the members.
-    expect(count(20, 10) - base).toBe(30);
-    expect(count(20, 50) - count(10, 50)).toBe(30);
+    // 10 more rules: per rule one port clause per enforcing port (2), whatever the members.
+    expect(count(20, 10) - base).toBe(20);
+    expect(count(20, 50) - count(10, 50)).toBe(20);
+  });
+
+  it('a rule naming a group leaves every address flow of that group as it was (a rule add rewrites no member flow)', () => {
+    const addressFlows = (nRules: number) => {
+      const rules = [egressAll()];
+      for (let i = 0; i < nRules; i++)
+        rules.push(rule({ direction: 'ingress', protocol: 'tcp', portMin: 2000 + i, portMax: 2000 + i, remoteGroupId: 'clients' }));
+      return aclFlows(computerOf(makeView(rules)).fullRecompute(), 'acl_ingress').filter((f) =>
+        f.match.some((m) => m.field === 'ipv4_src'),
+      );
+    };
+    const before = addressFlows(3);
+    expect(before.length).toBeGreaterThan(0);
+    expect(addressFlows(4)).toEqual(before);
   });
 
   it('a rule naming a group without members allows nothing and builds no flow', () => {

@@ -18,6 +18,11 @@ describe('pipeline as data', () => {
     const lookup = t.forApp('l2').table('l2_lookup');
     expect(() => lookup.flow({ priority: 100, match: [{ field: 'ipv4_dst', value: '10.0.0.1' }], object: 1 })).toThrow(/ipv4_dst/);
     expect(() => lookup.flow({ priority: 100, match: [], goto: 'classifier', object: 1 })).toThrow(/may not go to/);
+    const twice = [
+      { field: 'eth_dst', value: '02:00:00:00:00:01' },
+      { field: 'eth_dst', value: '02:00:00:00:00:02' },
+    ];
+    expect(() => lookup.flow({ priority: 100, match: twice, goto: 'egress', object: 1 })).toThrow(/matches eth_dst twice/);
     const ok = lookup.flow({ priority: 100, match: [{ field: 'eth_dst', value: '02:00:00:00:00:01' }], goto: 'egress', object: 7 });
     expect(t.decodeCookie(ok.cookie)).toEqual({ app: 'l2', object: 7n });
   });

@@ -97,20 +97,56 @@ export function ruleFlows(tables: AppTables, view: TopologyView, side: AclSide, 
   const table = tables.table(side.rules);
   const allow = allowActions(tables);
   const flows: DesiredFlow[] = [];
+  const conjIdFlow = (id: number, object: number): DesiredFlow =>
+    table.flow({ priority: RULE_PRIO.conjunctive, match: [{ field: 'conj_id', value: id }], actions: allow, goto: side.action, object });
   /**
-   * Clause-2 flows by address: one flow per remote address carrying the conjunction of every rule that names it
-   * (20 rules naming a 500-member group are 500 flows built once, not 10,000 built and then merged). Its cookie
-   * object is the smallest rule key, as mergeConjunctions would keep.
+   * Clause-2 flows by address: one flow per remote address carrying the conjunction of every rule or group set
+   * that names it, built once. Its cookie object is the smallest rule key, as mergeConjunctions would keep.
    */
   const byAddress = new Map<string, { match: Match; conj: Conjunction[]; object: number }>();
   const addressSets = new Map<string, string[]>();
+  const addAddress = (a: string, c: Conjunction, object: number) => {
+    const seen = byAddress.get(a);
+    if (!seen) {
+      byAddress.set(a, { match: [{ field: 'eth_type', value: ETH_IPV4 }, ...addressMatch(side.remoteField, a)], conj: [c], object });
+      return;
+    }
+    if (!seen.conj.some((x) => x.id === c.id && x.clause === c.clause)) seen.conj.push(c);
+    seen.object = Math.min(seen.object, object);
+  };
+  const setIds = groupSetIds(enforced, side.direction);
+  /** Remote groups whose set conjunction is in use (its conj_id flow; cookie object: the set id, rule-independent). */
+  const setsUsed = new Set<string>();
   for (const { rule, ports } of enforced) {
     if (rule.direction !== side.direction || ports.length === 0) continue;
     const { proto, l4, masks } = protocolParts(rule);
     const remotes = remoteAddresses(view, rule, addressSets);
     if (remotes?.length === 0) continue; // nobody to allow yet
-    const n = 1 + (remotes ? 1 : 0) + (masks.length > 0 ? 1 : 0);
     const portMatch = (p: Port): Match => [{ field: side.portReg, value: p.portKey }, ...proto, ...l4];
+    if (rule.remoteGroupId !== undefined) {
+      // A remote group's rules share one conjunction: "address in G, and some rule naming G matches" is their
+      // union (rules only allow). Clause 1 holds each rule's port/protocol flows (a range of several masks as
+      // port × mask flows), clause 2 the group's addresses — untouched when a rule naming G comes or goes.
+      const id = setIds.get(rule.remoteGroupId)!;
+      // (Each mask's match carries the protocol already.)
+      const patterns: Match[] =
+        masks.length > 0
+          ? ports.flatMap((p) => masks.map((m): Match => [{ field: side.portReg, value: p.portKey }, ...m]))
+          : ports.map(portMatch);
+      for (const match of patterns)
+        flows.push(
+          table.flow({
+            priority: RULE_PRIO.conjunctive,
+            match,
+            actions: [{ type: 'conjunction', id, clause: 1, nClauses: 2 }],
+            object: rule.ruleKey,
+          }),
+        );
+      for (const a of remotes!) addAddress(a, { type: 'conjunction', id, clause: 2, nClauses: 2 }, id);
+      setsUsed.add(rule.remoteGroupId);
+      continue;
+    }
+    const n = 1 + (remotes ? 1 : 0) + (masks.length > 0 ? 1 : 0);
     if (n === 1) {
       for (const p of ports)
         flows.push(table.flow({ priority: RULE_PRIO.plain, match: portMatch(p), actions: allow, goto: side.action, object: p.portKey }));
@@ -122,32 +158,13 @@ export function ruleFlows(tables: AppTables, view: TopologyView, side: AclSide, 
     for (const p of ports) clause(portMatch(p), 1, p.portKey);
     let k = 2;
     if (remotes) {
-      const c: Conjunction = { type: 'conjunction', id: rule.ruleKey, clause: k, nClauses: n };
-      for (const a of remotes) {
-        const seen = byAddress.get(a);
-        if (seen) {
-          seen.conj.push(c);
-          seen.object = Math.min(seen.object, rule.ruleKey);
-        } else
-          byAddress.set(a, {
-            match: [{ field: 'eth_type', value: ETH_IPV4 }, ...addressMatch(side.remoteField, a)],
-            conj: [c],
-            object: rule.ruleKey,
-          });
-      }
+      for (const a of remotes) addAddress(a, { type: 'conjunction', id: rule.ruleKey, clause: k, nClauses: n }, rule.ruleKey);
       k++;
     }
     for (const m of masks) clause(m, k, rule.ruleKey);
-    flows.push(
-      table.flow({
-        priority: RULE_PRIO.conjunctive,
-        match: [{ field: 'conj_id', value: rule.ruleKey }],
-        actions: allow,
-        goto: side.action,
-        object: rule.ruleKey,
-      }),
-    );
+    flows.push(conjIdFlow(rule.ruleKey, rule.ruleKey));
   }
+  for (const group of [...setsUsed].sort()) flows.push(conjIdFlow(setIds.get(group)!, setIds.get(group)!));
   for (const { match, conj, object } of byAddress.values()) {
     // Sorted as mergeConjunctions sorts, so the flow is the same whichever order the rules came in.
     conj.sort((a, b) => a.id - b.id || a.clause - b.clause || a.nClauses - b.nClauses);
@@ -157,3 +174,32 @@ export function ruleFlows(tables: AppTables, view: TopologyView, side: AclSide, 
 }
 
 type Conjunction = Extract<Action, { type: 'conjunction' }>;
+
+/** Conjunction ids of remote-group sets live above every rule key (rule keys are at most 0x7fffffff). */
+const SET_ID_BASE = 0x8000_0000;
+
+/**
+ * One conjunction id per remote group named by the side's rules: derived from the group's id (the same on every
+ * recompute and in every network), in SET_ID_BASE..0xffffffff, distinct per computation (a hash collision moves
+ * the later group, in sorted order, to the next free id).
+ */
+export function groupSetIds(enforced: readonly EnforcedRule[], direction: SgDirection): Map<string, number> {
+  const groups = [
+    ...new Set(enforced.filter((e) => e.rule.direction === direction && e.rule.remoteGroupId).map((e) => e.rule.remoteGroupId!)),
+  ].sort();
+  const out = new Map<string, number>();
+  const used = new Set<number>();
+  for (const g of groups) {
+    let id = SET_ID_BASE + (fnv1a(g) & 0x7fff_ffff);
+    while (used.has(id)) id = id === 0xffff_ffff ? SET_ID_BASE : id + 1;
+    used.add(id);
+    out.set(g, id);
+  }
+  return out;
+}
+
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
