@@ -134,39 +134,13 @@ export function decodeMessage(bytes: Uint8Array): OfMessage {
   }
 }
 
+/** Message name → header type: OFPT's names, and the experimenter messages (bundles, Nicira) under type 4. */
 const TYPE_NUM: Record<string, number> = {
-  HELLO: 0,
-  ERROR: 1,
-  ECHO_REQUEST: 2,
-  ECHO_REPLY: 3,
-  FEATURES_REQUEST: 5,
-  FEATURES_REPLY: 6,
-  GET_CONFIG_REQUEST: 7,
-  GET_CONFIG_REPLY: 8,
-  SET_CONFIG: 9,
-  PACKET_IN: 10,
-  FLOW_REMOVED: 11,
-  PORT_STATUS: 12,
-  PACKET_OUT: 13,
-  FLOW_MOD: 14,
-  GROUP_MOD: 15,
-  PORT_MOD: 16,
-  TABLE_MOD: 17,
-  MULTIPART_REQUEST: 18,
-  MULTIPART_REPLY: 19,
-  BARRIER_REQUEST: 20,
-  BARRIER_REPLY: 21,
-  ROLE_REQUEST: 24,
-  ROLE_REPLY: 25,
-  GET_ASYNC_REQUEST: 26,
-  GET_ASYNC_REPLY: 27,
-  SET_ASYNC: 28,
-  METER_MOD: 29,
-  EXPERIMENTER: 4,
-  BUNDLE_CONTROL: 4,
-  BUNDLE_ADD: 4,
-  NX_SET_PACKET_IN_FORMAT: 4,
-  NX_PACKET_IN2: 4,
+  ...OFPT,
+  BUNDLE_CONTROL: OFPT.EXPERIMENTER,
+  BUNDLE_ADD: OFPT.EXPERIMENTER,
+  NX_SET_PACKET_IN_FORMAT: OFPT.EXPERIMENTER,
+  NX_PACKET_IN2: OFPT.EXPERIMENTER,
 };
 
 function encodeInto(w: Writer, m: OfMessage): void {
