@@ -1,80 +1,33 @@
 /**
  * TLS loopback: OfListener accepting a switch that presents a CA-signed certificate, OfChannel dialling a
- * TLS switch, and both refusing a peer whose certificate another CA signed. Certificates are made with openssl
- * in a temp dir (fails loudly if openssl is missing).
+ * TLS switch, and both refusing a peer whose certificate another CA signed. Certificates come from the test PKI
+ * (test/helpers/pki.ts: openssl at test time, fails loudly if it is missing).
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { connect as tlsConnect, createServer as tlsServer, type TLSSocket } from 'node:tls';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeMessage, encodeMessage, type OfMessage } from '../../src/openflow/index.js';
 import { OfChannel, OfListener, type OfSession, type TlsFiles, type UpEvent } from '../../src/openflow/channel/index.js';
 import { Framer } from '../../src/openflow/channel/framer.js';
+import { makePki, type Pki } from '../helpers/pki.js';
 
-const exec = promisify(execFile);
-let dir: string;
-const pem: Record<string, Buffer> = {};
+let pki: Pki;
 
-async function openssl(args: string[]): Promise<void> {
-  await exec('openssl', args, { cwd: dir });
-}
+/** The controller and the switch hold certificates the CA signed; the rogue's, another CA's. */
+const CERTS = { controller: (p: Pki) => p.server, switch: (p: Pki) => p.client, rogue: (p: Pki) => p.otherServer };
+const CAS = { ca: (p: Pki) => p.ca, 'rogue-ca': (p: Pki) => p.otherCa };
 
-/** A CA and a certificate it signs for `name` (key + cert files: <name>.key, <name>.crt). */
-async function makeCa(ca: string): Promise<void> {
-  await openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    `${ca}.key`,
-    '-out',
-    `${ca}.crt`,
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${ca}`,
-  ]);
-}
-async function makeCert(name: string, ca: string): Promise<void> {
-  await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
-  await openssl([
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${ca}.crt`,
-    '-CAkey',
-    `${ca}.key`,
-    '-CAcreateserial',
-    '-out',
-    `${name}.crt`,
-    '-days',
-    '2',
-  ]);
-}
+const files = (name: keyof typeof CERTS, ca: keyof typeof CAS): TlsFiles => {
+  const c = CERTS[name](pki);
+  return { ca: readFileSync(CAS[ca](pki)), cert: readFileSync(c.cert), key: readFileSync(c.key) };
+};
 
-const files = (name: string, ca: string): TlsFiles => ({ ca: pem[`${ca}.crt`]!, cert: pem[`${name}.crt`]!, key: pem[`${name}.key`]! });
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'wyvern-oftls-'));
-  await makeCa('ca');
-  await makeCa('rogue-ca');
-  await makeCert('controller', 'ca');
-  await makeCert('switch', 'ca');
-  await makeCert('rogue', 'rogue-ca');
-  for (const f of ['ca.crt', 'rogue-ca.crt', 'controller.crt', 'controller.key', 'switch.crt', 'switch.key', 'rogue.crt', 'rogue.key']) {
-    pem[f] = await readFile(join(dir, f));
-  }
+beforeAll(() => {
+  pki = makePki();
 }, 60_000);
 
-afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
+afterAll(() => {
+  pki?.cleanup();
 });
 
 /** The switch side of the protocol, just enough for a handshake and barriers. */
@@ -178,7 +131,7 @@ describe('OfChannel dialling TLS', () => {
       ch.start();
       expect((await up).features.datapathId).toBe(0x7n);
       expect(sw.peers[0]!.authorized).toBe(true);
-      expect(sw.peers[0]!.getPeerCertificate().subject.CN).toBe('controller');
+      expect(sw.peers[0]!.getPeerCertificate().subject.CN).toBe('wyvern-test-server'); // the controller's certificate
       await ch.barrier();
     } finally {
       await ch.stop();
