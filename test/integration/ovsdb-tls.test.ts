@@ -1,72 +1,28 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { OvsdbClient } from '../../src/ovsdb/client.js';
 import { OvsdbError } from '../../src/ovsdb/errors.js';
 import { freePort, startOvsdbServer, type OvsdbTestServer } from '../helpers/ovsdb-server.js';
+import { makePki, type CertFiles, type Pki } from '../helpers/pki.js';
 
 // Passive SSL (pssl:) as OVS deploys it: the server and every controller hold certificates
 // signed by one CA; the server accepts any client signed by it and nobody else.
-let dir: string;
+let pki: Pki;
 let srv: OvsdbTestServer;
 let port: number;
-const pem = (n: string) => readFileSync(path.join(dir, n));
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-}
-
-function makeCa(name: string): void {
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    `${name}.key`,
-    '-out',
-    `${name}.pem`,
-  );
-}
-
-function makeCert(name: string, ca: string): void {
-  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}-key.pem`, '-out', `${name}.csr`);
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    `${name}.csr`,
-    '-CA',
-    `${ca}.pem`,
-    '-CAkey',
-    `${ca}.key`,
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-out',
-    `${name}-cert.pem`,
-  );
-}
+/** PEM contents of a file of the test PKI. */
+const pem = (file: string) => readFileSync(file);
+/** A certificate and key the test PKI made, as the client's TLS options take them. */
+const certOf = (c: CertFiles) => ({ cert: pem(c.cert), key: pem(c.key) });
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'wyvern-ovsdb-tls-'));
-  makeCa('ca');
-  makeCa('rogueca');
-  makeCert('server', 'ca');
-  makeCert('client', 'ca');
-  makeCert('rogue', 'rogueca');
+  pki = makePki();
   port = await freePort();
   srv = await startOvsdbServer({
     prefix: 'wyvern-ovsdb-tls-srv-',
     remotes: [`pssl:${port}:127.0.0.1`],
-    args: [`--private-key=${dir}/server-key.pem`, `--certificate=${dir}/server-cert.pem`, `--ca-cert=${dir}/ca.pem`],
+    args: [`--private-key=${pki.server.key}`, `--certificate=${pki.server.cert}`, `--ca-cert=${pki.ca}`],
   });
   // The pssl listener comes up with the server; wait until it accepts.
   for (let i = 0; i < 100; i++) {
@@ -80,14 +36,14 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await srv?.destroy();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  pki?.cleanup();
 });
 
 describe('ovsdb over TLS (pssl)', () => {
   it('a client signed by the CA connects and transacts', async () => {
     const c = await OvsdbClient.connect(`ssl:127.0.0.1:${port}`, {
       reconnect: false,
-      tls: { ca: pem('ca.pem'), cert: pem('client-cert.pem'), key: pem('client-key.pem') },
+      tls: { ca: pem(pki.ca), ...certOf(pki.client) },
     });
     try {
       expect(await c.listDbs()).toContain('Open_vSwitch');
@@ -102,7 +58,7 @@ describe('ovsdb over TLS (pssl)', () => {
     const e = await OvsdbClient.connect(`ssl:127.0.0.1:${port}`, {
       reconnect: false,
       connectTimeoutMs: 3000,
-      tls: { ca: pem('ca.pem'), cert: pem('rogue-cert.pem'), key: pem('rogue-key.pem') },
+      tls: { ca: pem(pki.ca), ...certOf(pki.otherClient) },
     }).then(
       async (c) => {
         await c.close();
@@ -119,7 +75,7 @@ describe('ovsdb over TLS (pssl)', () => {
     const e = await OvsdbClient.connect(`ssl:127.0.0.1:${port}`, {
       reconnect: false,
       connectTimeoutMs: 3000,
-      tls: { ca: pem('ca.pem') },
+      tls: { ca: pem(pki.ca) },
     }).then(
       async (c) => {
         await c.close();
@@ -135,7 +91,7 @@ describe('ovsdb over TLS (pssl)', () => {
     const e = await OvsdbClient.connect(`ssl:127.0.0.1:${port}`, {
       reconnect: false,
       connectTimeoutMs: 3000,
-      tls: { ca: pem('rogueca.pem'), cert: pem('rogue-cert.pem'), key: pem('rogue-key.pem') },
+      tls: { ca: pem(pki.otherCa), ...certOf(pki.otherClient) },
     }).then(
       async (c) => {
         await c.close();
