@@ -1,93 +1,37 @@
 /** etcds:// with client certificates, and user/password auth, against real etcd members. */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
+import { makePki } from '../helpers/pki.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'wyvern-etcd-pki-'));
+const pki = makePki();
 const clusters: EtcdCluster[] = [];
 const stores: Store[] = [];
 afterAll(async () => {
   await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
   await Promise.all(clusters.map((c) => c.stop()));
-  rmSync(dir, { recursive: true, force: true });
+  pki.cleanup();
 });
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'pipe' });
-}
-
-/** A throwaway CA, a server cert for 127.0.0.1 and a client cert. */
-function makePki(): Record<'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey', string> {
-  const f = (n: string): string => join(dir, n);
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.crt'),
-    '-days',
-    '1',
-    '-subj',
-    '/CN=wyvern-test-ca',
-  );
-  writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  writeFileSync(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const who of ['server', 'client']) {
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`), '-subj', `/CN=wyvern-${who}`);
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      f(`${who}.csr`),
-      '-CA',
-      f('ca.crt'),
-      '-CAkey',
-      f('ca.key'),
-      '-CAcreateserial',
-      '-out',
-      f(`${who}.crt`),
-      '-days',
-      '1',
-      '-extfile',
-      f(`${who}.ext`),
-    );
-  }
-  return {
-    ca: f('ca.crt'),
-    serverCert: f('server.crt'),
-    serverKey: f('server.key'),
-    clientCert: f('client.crt'),
-    clientKey: f('client.key'),
-  };
-}
 
 describe('etcd security', () => {
   it('etcds:// with a CA and a client certificate; no client cert is refused', async () => {
-    const pki = makePki();
     const etcd = await startEtcd({
       tls: {
-        certFile: pki.serverCert,
-        keyFile: pki.serverKey,
+        certFile: pki.server.cert,
+        keyFile: pki.server.key,
         caFile: pki.ca,
         clientCertAuth: true,
-        probeCertFile: pki.clientCert,
-        probeKeyFile: pki.clientKey,
+        probeCertFile: pki.client.cert,
+        probeKeyFile: pki.client.key,
       },
     });
     clusters.push(etcd);
     expect(etcd.url.startsWith('etcds://')).toBe(true);
     const s = await openStore(etcd.url, {
-      tls: { ca: readFileSync(pki.ca), cert: readFileSync(pki.clientCert), key: readFileSync(pki.clientKey) },
+      tls: { ca: readFileSync(pki.ca), cert: readFileSync(pki.client.cert), key: readFileSync(pki.client.key) },
     });
     stores.push(s);
     const rev = await s.put('/tls/a', 'secure');
