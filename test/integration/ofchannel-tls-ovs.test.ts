@@ -3,76 +3,40 @@
  * `set-ssl KEY CERT CA` + `set-controller br-int ssl:127.0.0.1:PORT` and connects to an OfListener that
  * verifies its CA-signed certificate (and presents ours). The listener must live in the switch's namespace to
  * reach its loopback, so it runs in a child Node process there (`ip netns exec`), reporting JSON lines.
- * Needs root, openvswitch-switch and openssl: fails loudly without them.
+ * Certificates come from the test PKI (test/helpers/pki.ts). Needs root, openvswitch-switch and openssl: fails
+ * loudly without them.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startOvsHost, type OvsHost } from '../../src/sandbox/ovs-host.js';
+import { makePki, type Pki } from '../helpers/pki.js';
 
-const exec = promisify(execFile);
 const name = `oftl${randomBytes(3).toString('hex')}`;
 let host: OvsHost;
-let dir: string;
+let pki: Pki;
 let child: ChildProcess | undefined;
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('integration test needs root (network namespaces, OVS)');
-  dir = await mkdtemp(join(tmpdir(), 'wyvern-oftls-ovs-'));
-  const ossl = (args: string[]) => exec('openssl', args, { cwd: dir });
-  await ossl([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=wyvern-test-ca',
-  ]);
-  for (const who of ['controller', 'switch']) {
-    await ossl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who}`]);
-    await ossl([
-      'x509',
-      '-req',
-      '-in',
-      `${who}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-out',
-      `${who}.crt`,
-      '-days',
-      '2',
-    ]);
-  }
+  pki = makePki();
   host = await startOvsHost({ name });
 }, 120_000);
 
 afterAll(async () => {
   if (child?.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
   await host?.destroy();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  pki?.cleanup();
 });
 
 /** Runs in the switch's namespace: listen, wait for the switch, install a flow over TLS, report, exit. */
-const childCode = (channelIndex: string, d: string) => `
+const childCode = (channelIndex: string, files: { ca: string; cert: string; key: string }) => `
 import { readFileSync } from 'node:fs';
 import { OfListener } from ${JSON.stringify(channelIndex)};
-const f = (n) => readFileSync(${JSON.stringify(d)} + '/' + n);
-const l = new OfListener({ endpoint: 'ssl:127.0.0.1:0', tls: { ca: f('ca.crt'), cert: f('controller.crt'), key: f('controller.key') } });
+const f = (p) => readFileSync(p);
+const l = new OfListener({ endpoint: 'ssl:127.0.0.1:0', tls: { ca: f(${JSON.stringify(files.ca)}), cert: f(${JSON.stringify(files.cert)}), key: f(${JSON.stringify(files.key)}) } });
 const addr = await l.listen();
 console.log(JSON.stringify({ event: 'listening', port: addr.port }));
 l.once('switch', async (s) => {
@@ -94,7 +58,17 @@ it('ovs-vswitchd connects over CA-verified TLS to OfListener and takes a bundle'
   const channelIndex = resolve(__dirname, '../../src/openflow/channel/index.js');
   child = spawn(
     'ip',
-    ['netns', 'exec', host.netns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', childCode(channelIndex, dir)],
+    [
+      'netns',
+      'exec',
+      host.netns,
+      process.execPath,
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      childCode(channelIndex, { ca: pki.ca, ...pki.server }),
+    ],
     {
       cwd: resolve(__dirname, '../..'),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -137,7 +111,7 @@ it('ovs-vswitchd connects over CA-verified TLS to OfListener and takes a bundle'
     });
 
   const { port } = await next('listening', 60_000); // generous: the machine may be loaded
-  await host.vsctl(['set-ssl', join(dir, 'switch.key'), join(dir, 'switch.crt'), join(dir, 'ca.crt')]);
+  await host.vsctl(['set-ssl', pki.client.key, pki.client.cert, pki.ca]);
   await host.vsctl(['set-controller', 'br-int', `ssl:127.0.0.1:${String(port)}`]);
   const got = await next('switch', 60_000); // OVS's reconnect backoff grows to 8 s
 
