@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execCmd, run } from '../../src/sandbox/run.js';
+import { wireVm } from '../../src/sandbox/vm.js';
 import { nowUs } from './stats.js';
 
 export const VM_MTU = 1400;
@@ -20,38 +21,9 @@ export interface BenchVm {
   ip: string;
 }
 
-/** Namespace + veth, addressed and up, IPv6 off, TX offload off, fast ARP retries; not plugged. */
+/** Namespace + veth, addressed and up, IPv6 off, TX offload off, fast ARP retries; not plugged (as the sandbox's). */
 export async function makeVm(vm: BenchVm, prefixLen = 24): Promise<void> {
-  const ns = vm.netns;
-  await run(['ip', 'netns', 'add', ns]);
-  await run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1']);
-  await run(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-  const mtu = String(VM_MTU);
-  await run([
-    'ip',
-    '-n',
-    vm.hostNetns,
-    'link',
-    'add',
-    vm.ifname,
-    'mtu',
-    mtu,
-    'type',
-    'veth',
-    'peer',
-    'name',
-    'eth0',
-    'mtu',
-    mtu,
-    'netns',
-    ns,
-  ]);
-  await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'address', vm.mac]);
-  await run(['ip', 'netns', 'exec', ns, 'ethtool', '-K', 'eth0', 'tx', 'off']);
-  await run(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.neigh.eth0.retrans_time_ms=10', 'net.ipv4.neigh.eth0.mcast_solicit=30']);
-  await run(['ip', '-n', ns, 'addr', 'add', `${vm.ip}/${prefixLen}`, 'dev', 'eth0']);
-  await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
-  await run(['ip', '-n', vm.hostNetns, 'link', 'set', vm.ifname, 'up']);
+  await wireVm({ ...vm, mtu: VM_MTU, ip: `${vm.ip}/${prefixLen}` });
 }
 
 /** One ovs-vsctl transaction: add-port with iface-id (returns once ovs-vswitchd applied it). */

@@ -9,13 +9,34 @@ import { run } from './run.js';
 import type { HostState, VmState } from './state.js';
 
 export async function createVm(vm: VmState, host: HostState, ovs: OvsHost): Promise<void> {
+  await wireVm({ ...vm, hostNetns: host.netns });
+  await plugVm(vm, ovs);
+}
+
+/** What wiring a VM needs: its namespace, the host-side veth end in the host's namespace, MAC, MTU, address. */
+export interface VmWiring {
+  netns: string;
+  hostNetns: string;
+  ifname: string;
+  mac: string;
+  mtu: number;
+  /** CIDR form (a.b.c.d/len); none for a VM that will ask DHCP. */
+  ip?: string;
+  gateway?: string;
+}
+
+/**
+ * A VM's namespace and its eth0, one end of a veth whose other end is `ifname` in the host's namespace: addressed
+ * and up, not plugged into br-int (the sandbox and the benches plug it their own way).
+ */
+export async function wireVm(vm: VmWiring): Promise<void> {
   const ns = vm.netns;
   const mtu = String(vm.mtu);
   await createNetns(ns);
   await run([
     'ip',
     '-n',
-    host.netns,
+    vm.hostNetns,
     'link',
     'add',
     vm.ifname,
@@ -39,8 +60,7 @@ export async function createVm(vm: VmState, host: HostState, ovs: OvsHost): Prom
   if (vm.ip) await run(['ip', '-n', ns, 'addr', 'add', vm.ip, 'dev', 'eth0']);
   await run(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
   if (vm.ip && vm.gateway) await run(['ip', '-n', ns, 'route', 'add', 'default', 'via', vm.gateway, 'dev', 'eth0']);
-  await run(['ip', '-n', host.netns, 'link', 'set', vm.ifname, 'up']);
-  await plugVm(vm, ovs);
+  await run(['ip', '-n', vm.hostNetns, 'link', 'set', vm.ifname, 'up']);
 }
 
 /** Adds the VM's port to br-int in one transaction; resolves once ovs-vswitchd has applied it. */
