@@ -26,6 +26,7 @@ import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from '../view/router-reach.js';
 import { SecurityGroupReach } from '../view/sg-reach.js';
 import { groupsLoaded } from '../view/security-groups.js';
+import { FlushScheduler } from './flush-scheduler.js';
 import { StoreHealth } from './store-health.js';
 import { TopologyCache } from './topology-cache.js';
 import { SwitchLink } from './switch-link.js';
@@ -65,9 +66,10 @@ export class Agent {
   private reach!: RouterReach;
   private sgReach!: SecurityGroupReach;
   private readonly reachLog: ReachabilityLog;
-  private flushTimer: NodeJS.Immediate | undefined;
-  /** A flush is queued as a microtask (a local VIF changed: its flows go out in the same turn of the loop). */
-  private flushSoon = false;
+  private readonly flusher = new FlushScheduler(
+    () => this.flushNow(),
+    () => this.started,
+  );
   private readonly marks: InstalledMarks;
   private started = false;
   private stopping = false;
@@ -160,7 +162,7 @@ export class Agent {
       (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')),
     );
     this.bindings.on('changed', (netId: string) => {
-      this.markDirty(netId, true);
+      this.markDirty(netId, { urgent: true });
       // A port bound or released here: the groups this host enforces may change.
       void this.sgReach.update();
     });
@@ -335,7 +337,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    if (this.flushTimer) clearImmediate(this.flushTimer);
+    this.flusher.cancel();
     await this.api?.close().catch(() => undefined);
     this.vifs?.stop();
     await this.channel?.stop().catch(() => undefined);
@@ -453,53 +455,30 @@ export class Agent {
     // Chassis changes come as 'all': the only time a peer's reachability can change.
     if (c.all) this.reachLog.update(this.view.chassis);
     if (c.all) this.markAllDirty();
-    else if (c.securityGroupsOnly) for (const id of c.networks) this.markGroupsDirty(id);
-    else for (const id of c.networks) this.markDirty(id);
+    else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly });
     void this.reach.update();
     void this.sgReach.update();
   }
 
-  private markDirty(netId: string, urgent = false): void {
+  /**
+   * Marks a network for recompute. `urgent`: a local VIF waits for its flows. `groupsOnly`: only its security
+   * groups changed — its ACL flows depend on them, no routed neighbour's flows do.
+   */
+  private markDirty(netId: string, opts: { urgent?: boolean; groupsOnly?: boolean } = {}): void {
     if (!this.computer) return;
-    this.computer.markDirty(netId);
+    this.computer.markDirty(netId, opts.groupsOnly);
     // Routed neighbours hold flows towards this network's ports.
-    for (const n of this.reach.neighboursOf(netId)) this.computer.markDirty(n);
-    this.scheduleFlush(urgent);
-  }
-
-  /** Only the network's security groups changed: its ACL flows, and no routed neighbour's flows, depend on them. */
-  private markGroupsDirty(netId: string): void {
-    if (!this.computer) return;
-    this.computer.markDirty(netId, true);
-    this.scheduleFlush();
+    if (!opts.groupsOnly) for (const n of this.reach.neighboursOf(netId)) this.computer.markDirty(n);
+    this.flusher.schedule(opts.urgent);
   }
 
   private markAllDirty(): void {
     this.computer.markAllDirty();
-    this.scheduleFlush();
+    this.flusher.schedule();
   }
 
-  /**
-   * Coalesces a burst of store/OVSDB events into one recompute and one bundle: after the I/O callbacks of this
-   * loop turn (setImmediate), or — urgent: a local VIF was plugged and a VM waits for its flows — as a microtask,
-   * before any other I/O work, still coalescing everything emitted synchronously (one OVSDB update's VIFs).
-   */
-  private scheduleFlush(urgent = false): void {
-    if (!this.started || this.flushSoon) return;
-    if (urgent) {
-      this.flushSoon = true;
-      queueMicrotask(() => {
-        this.flushSoon = false;
-        this.flushNow();
-      });
-      return;
-    }
-    this.flushTimer ??= setImmediate(() => this.flushNow());
-  }
-
+  /** One recompute of what is dirty and one sync to the switch (run by the FlushScheduler). */
   private flushNow(): void {
-    if (this.flushTimer) clearImmediate(this.flushTimer);
-    this.flushTimer = undefined;
     if (this.stopping || !this.computer.hasDirty()) return;
     const version = this.computer.flush();
     this.notePendingMarks(version);
