@@ -9,8 +9,8 @@ import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
 import { pickFree, pickFreeFrom, runCas, type CasOptions, type Plan } from './cas.js';
 import { decodeBinding, decodeNetwork, decodePort, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict, invalid } from './errors.js';
-import { broadcastOf, cidrContains, cidrsOverlap, intToIp, ipToInt } from '../net/addr.js';
-import { allocateIp, parseSubnetCidr } from './addr-rules.js';
+import { cidrsOverlap, intToIp } from '../net/addr.js';
+import { parseSubnetCidr } from './addr-rules.js';
 import {
   allocKey,
   bindingKey,
@@ -38,6 +38,7 @@ import {
   snapshotNet,
   type NetState,
 } from './read.js';
+import { assignIps } from './port-ips.js';
 import * as routers from './routers.js';
 import { exportTopology, importTopology, type ImportResult } from './topology-io.js';
 import type { Binding, Network, Port, Router, SecurityGroup, SgRule, Subnet, TopologyDocument } from './types.js';
@@ -321,7 +322,7 @@ export class Topology {
       throw conflict('mac', `MAC ${input.mac} is already used by ${macs.get(input.mac)} in network ${net.name}`);
     }
     const mac = input.mac ?? generateMac(new Set(macs.keys()));
-    const fixedIps = this.assignIps(input.fixedIps, st, net);
+    const fixedIps = assignIps(input.fixedIps, st, net);
     const pk = pickFreeFrom(pool, 'port-key', attempt);
     const p: Port = {
       id,
@@ -362,43 +363,6 @@ export class Topology {
         st.ports.push({ obj: p, kv: kv(portKey(net.id, id), portValue) });
       },
     };
-  }
-
-  /** Validates requested fixed IPs and allocates the missing ones (default: one from the first subnet). */
-  private assignIps(req: { subnet?: string; ip?: string }[] | undefined, st: NetState, net: Network): { subnetId: string; ip: string }[] {
-    const subnets = st.subnets.map((s) => ({ s: s.obj, c: parseSubnetCidr(s.obj.cidr) }));
-    const wanted = req ?? (subnets.length > 0 ? [{ subnet: subnets[0]!.s.id }] : []);
-    const owners = ipOwners(st);
-    const taken = new Set(owners.keys());
-    const out: { subnetId: string; ip: string }[] = [];
-    // Explicit addresses first, so an allocated one never takes an address requested later in the list.
-    const order = wanted.map((w, i) => ({ w, i })).sort((a, b) => Number(b.w.ip !== undefined) - Number(a.w.ip !== undefined));
-    const res: ({ subnetId: string; ip: string } | undefined)[] = new Array(wanted.length);
-    for (const { w, i } of order) {
-      const f = `fixedIps[${i}]`;
-      let sub = w.subnet === undefined ? undefined : subnets.find((x) => x.s.id === w.subnet || x.s.name === w.subnet);
-      if (w.subnet !== undefined && !sub) throw invalid(`${f}.subnet`, `${f}.subnet: subnet ${w.subnet} not found in network ${net.name}`);
-      if (w.ip !== undefined) {
-        const n = ipToInt(w.ip);
-        sub ??= subnets.find((x) => cidrContains(x.c, n));
-        if (!sub) throw invalid(`${f}.ip`, `IP ${w.ip} is outside every subnet of network ${net.name}`);
-        if (!cidrContains(sub.c, n)) throw invalid(`${f}.ip`, `IP ${w.ip} is outside subnet ${sub.s.name} (${sub.s.cidr})`);
-        if (n === sub.c.network || n === broadcastOf(sub.c))
-          throw invalid(`${f}.ip`, `IP ${w.ip} is the network or broadcast address of ${sub.s.cidr}`);
-        if (w.ip === sub.s.gatewayIp) throw conflict(`${f}.ip`, `IP ${w.ip} is the gateway of subnet ${sub.s.name}`);
-        if (taken.has(w.ip)) throw conflict(`${f}.ip`, `IP ${w.ip} is already used by ${owners.get(w.ip) ?? 'this request'}`);
-        taken.add(w.ip);
-        res[i] = { subnetId: sub.s.id, ip: w.ip };
-      } else {
-        const s = sub!;
-        const ip = allocateIp(s.c, s.s.gatewayIp, taken);
-        if (ip === undefined) throw conflict(`${f}.subnet`, `subnet ${s.s.name} (${s.s.cidr}) has no free addresses`);
-        taken.add(ip);
-        res[i] = { subnetId: s.s.id, ip };
-      }
-    }
-    for (const r of res) out.push(r!);
-    return out;
   }
 
   async getPort(ref: string): Promise<PortView> {

@@ -1,0 +1,50 @@
+/**
+ * A port's fixed IPs: the requested ones checked against its network's subnets and the addresses already taken,
+ * and the missing ones allocated (one from the first subnet when nothing is asked).
+ */
+import { broadcastOf, cidrContains, ipToInt } from '../net/addr.js';
+import { allocateIp, parseSubnetCidr } from './addr-rules.js';
+import { conflict, invalid } from './errors.js';
+import { ipOwners, type NetState } from './read.js';
+import type { Network } from './types.js';
+
+/** Validates requested fixed IPs and allocates the missing ones (default: one from the first subnet). */
+export function assignIps(
+  req: { subnet?: string; ip?: string }[] | undefined,
+  st: NetState,
+  net: Network,
+): { subnetId: string; ip: string }[] {
+  const subnets = st.subnets.map((s) => ({ s: s.obj, c: parseSubnetCidr(s.obj.cidr) }));
+  const wanted = req ?? (subnets.length > 0 ? [{ subnet: subnets[0]!.s.id }] : []);
+  const owners = ipOwners(st);
+  const taken = new Set(owners.keys());
+  const out: { subnetId: string; ip: string }[] = [];
+  // Explicit addresses first, so an allocated one never takes an address requested later in the list.
+  const order = wanted.map((w, i) => ({ w, i })).sort((a, b) => Number(b.w.ip !== undefined) - Number(a.w.ip !== undefined));
+  const res: ({ subnetId: string; ip: string } | undefined)[] = new Array(wanted.length);
+  for (const { w, i } of order) {
+    const f = `fixedIps[${i}]`;
+    let sub = w.subnet === undefined ? undefined : subnets.find((x) => x.s.id === w.subnet || x.s.name === w.subnet);
+    if (w.subnet !== undefined && !sub) throw invalid(`${f}.subnet`, `${f}.subnet: subnet ${w.subnet} not found in network ${net.name}`);
+    if (w.ip !== undefined) {
+      const n = ipToInt(w.ip);
+      sub ??= subnets.find((x) => cidrContains(x.c, n));
+      if (!sub) throw invalid(`${f}.ip`, `IP ${w.ip} is outside every subnet of network ${net.name}`);
+      if (!cidrContains(sub.c, n)) throw invalid(`${f}.ip`, `IP ${w.ip} is outside subnet ${sub.s.name} (${sub.s.cidr})`);
+      if (n === sub.c.network || n === broadcastOf(sub.c))
+        throw invalid(`${f}.ip`, `IP ${w.ip} is the network or broadcast address of ${sub.s.cidr}`);
+      if (w.ip === sub.s.gatewayIp) throw conflict(`${f}.ip`, `IP ${w.ip} is the gateway of subnet ${sub.s.name}`);
+      if (taken.has(w.ip)) throw conflict(`${f}.ip`, `IP ${w.ip} is already used by ${owners.get(w.ip) ?? 'this request'}`);
+      taken.add(w.ip);
+      res[i] = { subnetId: sub.s.id, ip: w.ip };
+    } else {
+      const s = sub!;
+      const ip = allocateIp(s.c, s.s.gatewayIp, taken);
+      if (ip === undefined) throw conflict(`${f}.subnet`, `subnet ${s.s.name} (${s.s.cidr}) has no free addresses`);
+      taken.add(ip);
+      res[i] = { subnetId: s.s.id, ip };
+    }
+  }
+  for (const r of res) out.push(r!);
+  return out;
+}
