@@ -6,7 +6,22 @@
 import { invalid } from './errors.js';
 import { parseRouteCidr, parseSubnetCidr } from './addr-rules.js';
 import { normalizeMac } from './macs.js';
-import type { Binding, Chassis, Network, Port, PortQos, Router, SecurityGroup, SgMember, SgRule, Subnet } from './types.js';
+import type {
+  Binding,
+  Chassis,
+  FloatingIp,
+  GatewayLease,
+  Network,
+  Port,
+  PortQos,
+  ProviderSegment,
+  Router,
+  RouterGateway,
+  SecurityGroup,
+  SgMember,
+  SgRule,
+  Subnet,
+} from './types.js';
 import { asObject, checkIp, parseDhcpOptions, parseHostRoutes, parseMode, UUID_RE } from './validate.js';
 
 type Obj = Record<string, unknown>;
@@ -52,14 +67,28 @@ export const MAX_TUNNEL_KEY = 16_777_215;
 export const MAX_PORT_KEY = 0xffff_fffe;
 export const MAX_ROUTER_KEY = 0xffff_fffe;
 
+/** A physical network name: what bridge_mappings keys and provider networks use. */
+export const PHYSNET_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export function decodeProviderSegment(v: unknown, at = 'provider'): ProviderSegment {
+  const o = asObject(v, at);
+  const physnet = str(o, 'physnet', at);
+  if (!PHYSNET_RE.test(physnet)) throw invalid(`${at}.physnet`, `${at}.physnet must be 1-64 letters, digits, '_', '.' or '-'`);
+  const seg: ProviderSegment = { physnet };
+  if (o.vlan !== undefined) seg.vlan = int(o, 'vlan', at, 1, 4094);
+  return seg;
+}
+
 export function decodeNetwork(v: string | unknown, at = 'network'): Network {
   const o = parse(v, at);
-  return {
+  const n: Network = {
     id: id(o, 'id', at),
     name: str(o, 'name', at),
     tunnelKey: int(o, 'tunnelKey', at, 1, MAX_TUNNEL_KEY),
     mtu: int(o, 'mtu', at, 576, 9000),
   };
+  if (o.provider !== undefined) n.provider = decodeProviderSegment(o.provider, `${at}.provider`);
+  return n;
 }
 
 export function decodeSubnet(v: string | unknown, at = 'subnet'): Subnet {
@@ -216,7 +245,53 @@ export function decodeRouter(v: string | unknown, at = 'router'): Router {
       const x = asObject(e, f);
       return { cidr: str(x, 'cidr', f), nexthop: checkIp(x.nexthop, `${f}.nexthop`) };
     }),
+    ...(o.gateway !== undefined ? { gateway: decodeRouterGateway(o.gateway, `${at}.gateway`) } : {}),
   };
+}
+
+export const MAX_GATEWAY_CHASSIS = 16;
+
+export function decodeRouterGateway(v: unknown, at = 'gateway'): RouterGateway {
+  const o = asObject(v, at);
+  const chassis = arr(o, 'chassis', at).map((c, i) => {
+    if (typeof c !== 'string' || c === '') throw invalid(`${at}.chassis[${i}]`, `${at}.chassis[${i}] must be a chassis name`);
+    return c;
+  });
+  if (chassis.length < 1 || chassis.length > MAX_GATEWAY_CHASSIS)
+    throw invalid(`${at}.chassis`, `${at}.chassis must name 1..${MAX_GATEWAY_CHASSIS} chassis`);
+  if (new Set(chassis).size !== chassis.length) throw invalid(`${at}.chassis`, `${at}.chassis names a chassis twice`);
+  return {
+    networkId: id(o, 'networkId', at),
+    subnetId: id(o, 'subnetId', at),
+    ip: checkIp(o.ip, `${at}.ip`),
+    mac: normalizeMac(o.mac, `${at}.mac`),
+    chassis,
+  };
+}
+
+export function decodeFloatingIp(v: string | unknown, at = 'floatingIp'): FloatingIp {
+  const o = parse(v, at);
+  const f: FloatingIp = {
+    id: id(o, 'id', at),
+    networkId: id(o, 'networkId', at),
+    ip: checkIp(o.ip, `${at}.ip`),
+    mac: normalizeMac(o.mac, `${at}.mac`),
+  };
+  const assoc = ['portId', 'portNetworkId', 'fixedIp', 'routerId'].filter((k) => o[k] !== undefined);
+  if (assoc.length > 0 && assoc.length < 4)
+    throw invalid(`${at}.portId`, `${at}: portId, portNetworkId, fixedIp and routerId come together or not at all`);
+  if (assoc.length === 4) {
+    f.portId = id(o, 'portId', at);
+    f.portNetworkId = id(o, 'portNetworkId', at);
+    f.fixedIp = checkIp(o.fixedIp, `${at}.fixedIp`);
+    f.routerId = id(o, 'routerId', at);
+  }
+  return f;
+}
+
+export function decodeGatewayLease(v: string | unknown, at = 'gatewayLease'): GatewayLease {
+  const o = parse(v, at);
+  return { routerId: id(o, 'routerId', at), chassis: str(o, 'chassis', at), since: str(o, 'since', at) };
 }
 
 export function decodeChassis(v: string | unknown, at = 'chassis'): Chassis {
@@ -231,6 +306,12 @@ export function decodeChassis(v: string | unknown, at = 'chassis'): Chassis {
     version: typeof o.version === 'string' ? o.version : '',
   };
   if (typeof o.registeredAt === 'string') c.registeredAt = o.registeredAt;
+  if (o.physnets !== undefined)
+    c.physnets = arr(o, 'physnets', at).map((p, i) => {
+      if (typeof p !== 'string' || !PHYSNET_RE.test(p))
+        throw invalid(`${at}.physnets[${i}]`, `${at}.physnets[${i}] must be a physical network name`);
+      return p;
+    });
   return c;
 }
 
@@ -254,3 +335,5 @@ export const encodeChassis = (c: Chassis): string => JSON.stringify(decodeChassi
 export const encodeBinding = (b: Binding): string => JSON.stringify(decodeBinding(b));
 export const encodeSecurityGroup = (g: SecurityGroup): string => JSON.stringify(decodeSecurityGroup(g));
 export const encodeSgMember = (m: SgMember): string => JSON.stringify(decodeSgMember(m));
+export const encodeFloatingIp = (f: FloatingIp): string => JSON.stringify(decodeFloatingIp(f));
+export const encodeGatewayLease = (g: GatewayLease): string => JSON.stringify(decodeGatewayLease(g));

@@ -14,6 +14,11 @@
  *   /wyvern/v1/sg-members/<groupId>/<portId>        SgMember JSON: the address set of a group, written with the
  *                                                   port; watched only by agents enforcing a rule naming the group
  *
+ *   /wyvern/v1/fips/<fipId>                         FloatingIp JSON (issue 14; watched by every agent, like routers)
+ *   /wyvern/v1/gateways/<routerId>                  GatewayLease JSON: the router's active gateway chassis, attached
+ *                                                   to that agent's lease; watched by every agent
+ *   /wyvern/v1/segments/<physnet>/<vlan|flat>       {"networkId"}: one provider network per physical segment
+ *
  * Additions (outside every watched prefix, so agents never see them in their watches):
  *   /wyvern/v1/guard/<networkId>                    bumped by every change to a network's subnets, ports or
  *                                                   router interfaces; writers compare its modRevision, which
@@ -40,6 +45,9 @@ export const GUARD_PREFIX = `${ROOT}guard/`;
 export const RETIRED_PREFIX = `${ROOT}retired/`;
 export const SG_PREFIX = `${ROOT}sg/`;
 export const SG_MEMBERS_PREFIX = `${ROOT}sg-members/`;
+export const FIPS_PREFIX = `${ROOT}fips/`;
+export const GATEWAYS_PREFIX = `${ROOT}gateways/`;
+export const SEGMENTS_PREFIX = `${ROOT}segments/`;
 
 export type Pool = 'tunnel-key' | 'port-key' | 'router-key' | 'sg-key' | 'sg-rule-key';
 
@@ -67,6 +75,11 @@ export const sgKey = (groupId: string): string => `${SG_PREFIX}${groupId}`;
 export const sgMembersPrefix = (groupId: string): string => `${SG_MEMBERS_PREFIX}${groupId}/`;
 export const sgMemberKey = (groupId: string, portId: string): string => `${sgMembersPrefix(groupId)}${portId}`;
 
+export const fipKey = (id: string): string => `${FIPS_PREFIX}${id}`;
+export const gatewayKey = (routerId: string): string => `${GATEWAYS_PREFIX}${routerId}`;
+/** The reservation of one physical segment: a VLAN id on a physnet, or the physnet untagged ('flat'). */
+export const segmentKey = (physnet: string, vlan: number | undefined): string => `${SEGMENTS_PREFIX}${physnet}/${vlan ?? 'flat'}`;
+
 export type ParsedKey =
   | { kind: 'network'; networkId: string }
   | { kind: 'subnet'; networkId: string; subnetId: string }
@@ -78,9 +91,11 @@ export type ParsedKey =
   | { kind: 'alloc'; pool: Pool; n: number }
   | { kind: 'guard'; networkId: string }
   | { kind: 'security-group'; groupId: string }
-  | { kind: 'sg-member'; groupId: string; portId: string };
+  | { kind: 'sg-member'; groupId: string; portId: string }
+  | { kind: 'floating-ip'; fipId: string }
+  | { kind: 'gateway'; routerId: string };
 
-const KINDS: readonly string[] = ['network', 'subnet', 'port', 'router', 'security-group'];
+const KINDS: readonly string[] = ['network', 'subnet', 'port', 'router', 'security-group', 'floating-ip'];
 const POOLS: readonly string[] = ['tunnel-key', 'port-key', 'router-key', 'sg-key', 'sg-rule-key'];
 
 /** Tells what a store key holds; undefined for keys outside the layout. */
@@ -115,6 +130,10 @@ export function parseKey(key: string): ParsedKey | undefined {
       return ok(2) ? { kind: 'security-group', groupId: parts[1]! } : undefined;
     case 'sg-members':
       return ok(3) ? { kind: 'sg-member', groupId: parts[1]!, portId: parts[2]! } : undefined;
+    case 'fips':
+      return ok(2) ? { kind: 'floating-ip', fipId: parts[1]! } : undefined;
+    case 'gateways':
+      return ok(2) ? { kind: 'gateway', routerId: parts[1]! } : undefined;
     default:
       return undefined;
   }

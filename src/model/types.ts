@@ -3,7 +3,7 @@
  * Every object carries its id; names are unique per kind cluster-wide.
  */
 
-export type Kind = 'network' | 'subnet' | 'port' | 'router' | 'security-group';
+export type Kind = 'network' | 'subnet' | 'port' | 'router' | 'security-group' | 'floating-ip';
 
 export interface Network {
   id: string;
@@ -11,6 +11,20 @@ export interface Network {
   /** Cluster-wide VNI, 1..16777215. */
   tunnelKey: number;
   mtu: number;
+  /**
+   * A provider network (issue 14): its packets leave each chassis through the bridge mapped to `physnet`
+   * (agent config bridge_mappings), untagged (flat) or tagged with `vlan`, never through a tunnel. Absent = an
+   * overlay network. The tunnel key stays: it is the network's metadata value inside br-int.
+   */
+  provider?: ProviderSegment;
+}
+
+/** Where a provider network meets the physical world: a physical network name and, for VLAN, its tag. */
+export interface ProviderSegment {
+  /** Physical network name (a bridge_mappings key), [A-Za-z0-9_.-]{1,64}. */
+  physnet: string;
+  /** 802.1Q VLAN id 1..4094; absent = flat (untagged). One network per (physnet, vlan|flat) cluster-wide. */
+  vlan?: number;
 }
 
 export interface HostRoute {
@@ -154,6 +168,59 @@ export interface Router {
   mode: RouterMode;
   interfaces: RouterInterface[];
   routes: StaticRoute[];
+  /** The router's external gateway on a provider network (SNAT for its subnets); absent = none. */
+  gateway?: RouterGateway;
+}
+
+/**
+ * A router's port on a provider network (issue 14). VMs on the router's subnets reach that network with their
+ * source rewritten to `ip` (SNAT), through exactly one active chassis among `chassis` (priority order, first
+ * preferred), elected through the store (GatewayLease). Floating IPs do not go through it: they are NATed on the
+ * chassis that hosts their port.
+ */
+export interface RouterGateway {
+  /** The provider network (Network.provider set). */
+  networkId: string;
+  /** The subnet of that network the gateway IP is on. */
+  subnetId: string;
+  /** The router's address on the provider network: the SNAT source, answered for by the active chassis. */
+  ip: string;
+  /** The router's MAC on the provider network (allocated like a router interface's). */
+  mac: string;
+  /** Candidate gateway chassis, highest priority first (1..16 names, each registered when set). */
+  chassis: string[];
+}
+
+/**
+ * A floating IP (issue 14), distributed as OVN's dnat_and_snat with external_mac: the chassis that hosts the
+ * port NATs its traffic (ip ↔ fixedIp) and answers ARP for `ip` with `mac`; north–south traffic of a FIP never
+ * crosses a tunnel.
+ */
+export interface FloatingIp {
+  id: string;
+  /** The provider network the address is on. */
+  networkId: string;
+  /** The floating address (in a subnet of networkId; allocated from it when not given). */
+  ip: string;
+  /** The MAC that answers for `ip` on the provider network (allocated like a port's). */
+  mac: string;
+  /** The port it maps to, its network, and which of its fixed IPs; all absent while unassociated. */
+  portId?: string;
+  portNetworkId?: string;
+  fixedIp?: string;
+  /** The router whose gateway is on networkId and that has an interface on the port's subnet (the router path). */
+  routerId?: string;
+}
+
+/**
+ * Who is the active gateway chassis of a router now: written by the elected agent, attached to its lease (live
+ * state, like chassis keys), so it vanishes when that agent dies and the next candidate takes over.
+ */
+export interface GatewayLease {
+  routerId: string;
+  chassis: string;
+  /** ISO time this chassis became active. */
+  since: string;
 }
 
 /** A tunnel encapsulation a chassis can speak (one declaration; everyone imports it). */
@@ -168,6 +235,8 @@ export interface Chassis {
   version: string;
   /** ISO time the agent registered. */
   registeredAt?: string;
+  /** Physical networks this chassis reaches (its bridge_mappings keys), sorted; absent = none. */
+  physnets?: string[];
 }
 
 /** A chassis as listed: its key exists only while the agent's lease is alive. */
@@ -192,4 +261,6 @@ export interface TopologyDocument {
   routers: Router[];
   /** Absent in documents written before security groups. */
   securityGroups?: SecurityGroup[];
+  /** Absent in documents written before floating IPs. */
+  floatingIps?: FloatingIp[];
 }
