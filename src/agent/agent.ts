@@ -455,18 +455,19 @@ export class Agent {
     // Chassis changes come as 'all': the only time a peer's reachability can change.
     if (c.all) this.reachLog.update(this.view.chassis);
     if (c.all) this.markAllDirty();
-    else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly });
+    else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly, ports: c.ports });
     void this.reach.update();
     void this.sgReach.update();
   }
 
   /**
    * Marks a network for recompute. `urgent`: a local VIF waits for its flows. `groupsOnly`: only its security
-   * groups changed — its ACL flows depend on them, no routed neighbour's flows do.
+   * groups changed — its ACL flows depend on them, no routed neighbour's flows do. `ports`: only these ports changed.
    */
-  private markDirty(netId: string, opts: { urgent?: boolean; groupsOnly?: boolean } = {}): void {
+  private markDirty(netId: string, opts: { urgent?: boolean; groupsOnly?: boolean; ports?: Iterable<string> } = {}): void {
     if (!this.computer) return;
-    this.computer.markDirty(netId, opts.groupsOnly);
+    if (opts.ports) this.computer.markPortsDirty(netId, opts.ports);
+    else this.computer.markDirty(netId, opts.groupsOnly);
     // Routed neighbours hold flows towards this network's ports.
     if (!opts.groupsOnly) for (const n of this.reach.neighboursOf(netId)) this.computer.markDirty(n);
     this.flusher.schedule(opts.urgent);

@@ -59,6 +59,7 @@ export function mergeSameKey(flows: readonly DesiredFlow[]): DesiredFlow[] {
 
 export const aclApp: App = {
   name: 'acl',
+  localPortsOnly: true,
   tables: ['acl_egress_ct', 'acl_egress', 'acl_egress_action', 'acl_ingress_ct', 'acl_ingress', 'acl_ingress_action'],
   readsSecurityGroups: true,
   create: () => ({}),

@@ -12,6 +12,7 @@ import { portSecurityFlows } from './port-security.js';
  */
 export const classifierApp: App = {
   name: 'classifier',
+  localPortsOnly: true,
   tables: ['classifier', 'port_security'],
   create: () => ({}),
   networkFlows(tables, view, net) {

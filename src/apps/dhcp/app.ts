@@ -17,6 +17,7 @@ const UDP = 17;
  */
 export const dhcpApp: App = {
   name: 'dhcp',
+  localPortsOnly: true,
   tables: ['dhcp'],
   create(ctx) {
     const counters: DhcpCounters = { replies: {}, drops: {}, replayed: 0 };
