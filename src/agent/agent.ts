@@ -161,8 +161,8 @@ export class Agent {
       'portRemoved',
       (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')),
     );
-    this.bindings.on('changed', (netId: string) => {
-      this.markDirty(netId, { urgent: true });
+    this.bindings.on('changed', (netId: string, portId: string) => {
+      this.markDirty(netId, { urgent: true, ports: [portId] });
       // A port bound or released here: the groups this host enforces may change.
       void this.sgReach.update();
     });

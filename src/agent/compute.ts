@@ -12,9 +12,10 @@ const portOwner = (app: string, netId: string, portId: string) => `${app}/net:${
 
 /**
  * What to recompute in one network: everything; only the apps that read security groups; or only some ports
- * (their per-port flows, plus the network flows of apps that read every port), with or without the group readers.
+ * (their per-port flows, plus the network flows of apps that read every port — and of apps that read local ports
+ * when one of them is or was local), with or without the group readers.
  */
-type Dirty = { kind: 'all' } | { kind: 'groups' } | { kind: 'ports'; ports: Set<string>; groups: boolean };
+type Dirty = { kind: 'all' } | { kind: 'groups' } | { kind: 'ports'; ports: Set<string>; local: boolean; groups: boolean };
 
 /**
  * Turns the topology view into desired flows. Incremental: only networks marked dirty are recomputed — every
@@ -60,21 +61,23 @@ export class FlowComputer {
   }
 
   /**
-   * Marks some ports of a network (their document or location changed). A port that is or was local here
-   * recomputes the whole network (local ports feed many apps' network flows); a remote one only its own flows.
+   * Marks some ports of a network (their document, binding or VIF changed): their own flows recompute, and the
+   * network flows of apps that read every port; those of apps that read local ports only if one of these ports
+   * is or was local here.
    */
   markPortsDirty(netId: string, portIds: Iterable<string>): void {
     const cur = this.dirty.get(netId);
     if (cur?.kind === 'all') return;
     const net = this.view.networks.get(netId);
     const wasLocal = this.localPorts.get(netId);
-    const ports = cur?.kind === 'ports' ? cur.ports : new Set<string>();
+    const next =
+      cur?.kind === 'ports' ? cur : { kind: 'ports' as const, ports: new Set<string>(), local: false, groups: cur?.kind === 'groups' };
     for (const id of portIds) {
+      next.ports.add(id);
       const ps = net?.ports.get(id);
-      if (wasLocal?.has(id) || (ps && this.view.vifs.has(ps.port.name))) return this.markDirty(netId);
-      ports.add(id);
+      if (wasLocal?.has(id) || (ps && this.view.vifs.has(ps.port.name))) next.local = true;
     }
-    this.dirty.set(netId, { kind: 'ports', ports, groups: cur?.kind === 'groups' || (cur?.kind === 'ports' && cur.groups) });
+    this.dirty.set(netId, next);
   }
 
   markAllDirty(): void {
@@ -96,7 +99,7 @@ export class FlowComputer {
     for (const [netId, scope] of this.dirty) {
       const net = this.view.networks.get(netId);
       const live = net !== undefined && net.network.tunnelKey !== 0;
-      if (scope.kind === 'all' || !live) this.noteLocalPorts(netId, live ? net : undefined);
+      if (scope.kind === 'all' || !live || (scope.kind === 'ports' && scope.local)) this.noteLocalPorts(netId, live ? net : undefined);
       for (const app of this.apps) {
         if (!app.networkFlows && !app.networkMeters && !app.portFlows) continue;
         if (!live) {
@@ -105,9 +108,10 @@ export class FlowComputer {
         }
         const tables = this.tablesFor(app.name);
         if (scope.kind === 'ports') {
-          // Only remote ports changed: their own flows, and the network flows of apps that read every port.
+          // Only these ports changed: their own flows, the network flows of apps that read every port, and those
+          // of apps that read local ports when one of these is or was local.
           if (app.portFlows) for (const id of scope.ports) version = this.setPort(app, tables, net, id);
-          if (app.localPortsOnly && !(scope.groups && app.readsSecurityGroups)) continue;
+          if (app.localPortsOnly && !scope.local && !(scope.groups && app.readsSecurityGroups)) continue;
         } else if (scope.kind === 'groups') {
           if (!app.readsSecurityGroups) continue;
         } else if (app.portFlows) {

@@ -17,6 +17,7 @@ import { FakeSwitch } from '../helpers/fake-switch.js';
 const tables = new PipelineTables(loadPipeline());
 const CHASSIS = ['hv1', 'hv2', 'hv3'];
 
+/** Even ports are in group g1, whose rules admit ssh from its own members (so ACL flows depend on local ports). */
 function port(n: number, opts: Partial<Port> = {}): Port {
   const hex = (n & 0xff).toString(16).padStart(2, '0');
   return {
@@ -27,7 +28,7 @@ function port(n: number, opts: Partial<Port> = {}): Port {
     fixedIps: [{ subnetId: 's1', ip: `10.1.${n >> 8}.${n & 0xff}` }],
     portSecurity: true,
     allowedAddressPairs: [],
-    securityGroups: [],
+    securityGroups: n % 2 === 0 ? ['g1'] : [],
     portKey: n,
     ...opts,
   };
@@ -59,6 +60,20 @@ function makeView(): { view: TopologyView; net: NetworkState } {
     ports: new Map(),
   };
   view.networks.set('n1', net);
+  view.securityGroups.set('g1', {
+    id: 'g1',
+    name: 'g1',
+    description: '',
+    groupKey: 1,
+    rules: [
+      { id: 'r1', ruleKey: 1, direction: 'ingress', protocol: 'tcp', portMin: 22, portMax: 22, remoteGroupId: 'g1' },
+      { id: 'r2', ruleKey: 2, direction: 'egress', protocol: 'any' },
+    ],
+  });
+  view.sgMembers.set(
+    'g1',
+    new Map([2, 4, 8, 400].map((n) => [`p${n}`, { portId: `p${n}`, networkId: 'n1', addresses: [`10.1.${n >> 8}.${n & 0xff}`] }])),
+  );
   return { view, net };
 }
 
@@ -118,7 +133,7 @@ describe('per-port recompute', () => {
     expect((await fm.compareSwitch(computer.fullRecompute())).equal).toBe(true);
   });
 
-  it('a change to a port that is (or was) local recomputes the whole network', async () => {
+  it('a change to a port that is (or was) local recomputes the network flows of apps that read local ports', async () => {
     const { view, net, computer, calls } = await setUp();
     calls.clear();
     net.ports.set('p3', { port: port(3, { mac: '02:00:00:00:aa:03' }), binding: { chassis: 'hv1', updatedAt: '' } });
@@ -162,10 +177,10 @@ describe('per-port recompute', () => {
         if (ps) net.ports.set(id, { ...ps, port: port(n, { fixedIps: [{ subnetId: 's1', ip: `10.1.9.${rnd(250) + 2}` }] }) });
         computer.markPortsDirty('n1', [id]);
       } else if (r === 4) {
-        // The binding manager's 'changed': a VIF plugged or unplugged here recomputes the network.
+        // The binding manager's 'changed': a VIF plugged or unplugged here marks its port (a local one).
         if (view.vifs.has(`vm${n}`)) view.unplugVif(`vm${n}`);
         else view.plugVif({ ifaceName: `tap${n}`, ofport: n, ifaceId: `vm${n}` });
-        computer.markDirty('n1');
+        computer.markPortsDirty('n1', [id]);
       } else {
         computer.markPortsDirty('n1', [id, `p${2 + rnd(60)}`]);
       }

@@ -93,7 +93,7 @@ describe('per-port QoS meters', () => {
     expect(meterOf(egressOf(4))).toBeUndefined(); // remote: out the tunnel unmetered here
     expect(l2.filter(meterOf)).toHaveLength(2);
 
-    const cl = classifierApp.networkFlows!(tables.forApp('classifier'), view, net);
+    const cl = appNetworkFlows(classifierApp, tables.forApp('classifier'), view, net);
     const inPort = (ofport: number) =>
       cl.find((f) => f.table === 'classifier' && f.match.some((m) => m.field === 'in_port' && m.value === ofport))!;
     expect(inPort(11).instructions[0]).toEqual({ type: 'meter', meterId: INGRESS_BASE + 11 });
