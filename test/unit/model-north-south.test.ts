@@ -29,7 +29,7 @@ afterEach(async () => {
   await store.close();
 });
 
-const { rejects } = modelChecks(() => store);
+const { rejects, raceOnce } = modelChecks(() => store);
 
 /** Registers chassis as agents do (live keys on a lease), with their physnets. */
 async function chassis(list: [string, string[]][]): Promise<void> {
@@ -309,6 +309,59 @@ describe('floating IPs', () => {
   });
 });
 
+describe('races (each decided by a compare, not by the read before it)', () => {
+  it('a FIP associated while its router interface is being detached: the detach re-plans and is refused', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', port: 'vm1' }));
+    await expect(topo.detachSubnet('r1', 'blue-a')).rejects.toThrow(/reach their port through router r1's interface on subnet blue-a/);
+    expect((await topo.getRouter('r1')).interfaces).toHaveLength(1);
+  });
+  it('a FIP created while the gateway is being cleared: the clear re-plans and is refused', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', port: 'vm1' }));
+    await expect(topo.clearGateway('r1')).rejects.toThrow(/used by floating IP/);
+    expect((await topo.getRouter('r1')).gateway).toBeDefined();
+  });
+  it('a FIP created while the router is being deleted: the delete re-plans and is refused', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', port: 'vm1' }));
+    await expect(topo.deleteRouter('r1')).rejects.toThrow(/router path of floating IP/);
+  });
+  it('a FIP created for a port being deleted: the port delete re-plans and disassociates it', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', port: 'vm1' }));
+    await topo.deletePort('vm1');
+    const [f] = await topo.listFloatingIps();
+    expect(f!.portId).toBeUndefined();
+  });
+  it('two FIPs for one port fixed IP, and two gateways on one address: the second re-plans and is refused', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', port: 'vm1' }));
+    await expect(topo.createFloatingIp({ network: 'ext', port: 'vm1' })).rejects.toThrow(/already has floating IP/);
+    await topo.createRouter({ name: 'r2' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', ip: '203.0.113.40' }));
+    await expect(topo.setGateway('r2', { network: 'ext', ip: '203.0.113.40' })).rejects.toThrow(/already used by floating IP/);
+  });
+  it('moving a gateway to another network is refused while FIPs use it', async () => {
+    await world();
+    await topo.createNetwork({ name: 'ext2', provider: { physnet: 'physnet2' } });
+    await topo.createSubnet({ name: 'ext2-s', network: 'ext2', cidr: '192.0.2.0/24' });
+    await topo.setGateway('r1', { network: 'ext' });
+    await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    await rejects(() => topo.setGateway('r1', { network: 'ext2' }), 'CONFLICT', 'network', /router path of floating IP/);
+    await topo.updateFloatingIp('203.0.113.3', { port: null });
+    const r = await topo.setGateway('r1', { network: 'ext2' });
+    expect(r.gateway).toMatchObject({ ip: '192.0.2.2', chassis: ['hv2'] });
+    // The old address is free again.
+    expect((await topo.createPort({ name: 'p', network: 'ext', fixedIps: [{ ip: '203.0.113.2' }] })).fixedIps[0]!.ip).toBe('203.0.113.2');
+  });
+});
+
 describe('export / import', () => {
   it('round-trips provider networks, gateways and FIPs; a re-import writes nothing', async () => {
     await world();
@@ -333,6 +386,12 @@ describe('export / import', () => {
       await other.close();
     }
     expect((await topo.importTopology(doc)).written).toBe(0);
+    // Provider fields never change in place: an import that would is refused as a whole.
+    const moved = {
+      ...doc,
+      networks: doc.networks.map((n) => (n.name === 'ext' ? { ...n, provider: { physnet: 'physnet1', vlan: 5 } } : n)),
+    };
+    await rejects(() => topo.importTopology(moved), 'CONFLICT', undefined, /network ext differs from the stored one/);
   });
   it('refuses documents with inconsistent north-south objects, listing the problems', async () => {
     await world();
