@@ -14,7 +14,7 @@ import { parseGatewayInput } from './ns-validate.js';
 import { assignOneIp } from './port-ips.js';
 import { ipOwners, loadNetState, loadNetwork, loadRouter, macOwners, type NetState } from './read.js';
 import { runCas, type CasOptions } from './cas.js';
-import type { Router, RouterGateway, Subnet } from './types.js';
+import type { Network, Router, RouterGateway, Subnet } from './types.js';
 import { cidrContains, ipToInt } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
 
@@ -179,6 +179,15 @@ export async function gatewayDeletion(store: Store, r: Router): Promise<{ compar
     compares: [{ key: guardKey(gw.networkId), modRevision: st.guardRev }],
     ops: [bump(gw.networkId), { op: 'delete', key: gatewayKey(r.id) }],
   };
+}
+
+/** Deleting a provider network is refused while it is a router's gateway network or has floating IPs. */
+export function refuseNetworkDelete(st: NetState, n: Network): void {
+  const gws = st.gateways.map((g) => g.router.name);
+  if (gws.length > 0) throw conflict(undefined, `network ${n.name} is the gateway network of router ${gws.join(', ')}; clear it first`);
+  const fips = st.fips.filter((f) => f.obj.networkId === n.id).map((f) => f.obj.ip);
+  if (fips.length > 0)
+    throw conflict(undefined, `network ${n.name} still has floating IP(s) ${fips.slice(0, 5).join(', ')}; delete them first`);
 }
 
 /** Deleting a subnet of a provider network is refused while a gateway or a floating IP holds an address in it. */

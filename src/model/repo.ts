@@ -147,12 +147,7 @@ export class Topology {
       async () => {
         const { obj: n, kv } = await loadNetwork(this.store, ref);
         const st = await loadNetState(this.store, n.id);
-        const gws = st.gateways.map((g) => g.router.name);
-        if (gws.length > 0)
-          throw conflict(undefined, `network ${n.name} is the gateway network of router ${gws.join(', ')}; clear it first`);
-        const fips = st.fips.filter((f) => f.obj.networkId === n.id).map((f) => f.obj.ip);
-        if (fips.length > 0)
-          throw conflict(undefined, `network ${n.name} still has floating IP(s) ${fips.slice(0, 5).join(', ')}; delete them first`);
+        gateways.refuseNetworkDelete(st, n);
         if (st.subnets.length > 0 || st.ports.length > 0) {
           throw conflict(
             undefined,
