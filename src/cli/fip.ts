@@ -3,8 +3,10 @@ import type { ApiClient } from '../api/client.js';
 import type { FloatingIp, Network, Port, Router } from '../model/types.js';
 import { client, details, enc, out, parse, positionals, printJson, run, table, UsageError, type Command } from './common.js';
 
+const CREATE_USAGE = 'wyvern fip create --network NET [--ip IP] [--port PORT [--fixed-ip IP]]';
+
 const HELP = `usage:
-  wyvern fip create --network NET [--ip IP] [--port PORT [--fixed-ip IP]]
+  ${CREATE_USAGE}
       (NET: a provider network; the address is allocated when --ip is not given. --port needs a router path: a
        router whose gateway is on NET with an interface on the subnet of the port's fixed IP, default its first)
   wyvern fip list
@@ -57,8 +59,8 @@ export const fipCommand: Command = (argv) =>
     if (fixedIp !== undefined && port === undefined) throw new UsageError('--fixed-ip needs --port');
     switch (v) {
       case 'create': {
-        positionals(p, [], HELP.split('\n')[1]!.trim());
-        if (p.values.network === undefined) throw new UsageError('--network is required');
+        positionals(p, [], CREATE_USAGE);
+        if (p.values.network === undefined) throw new UsageError(`--network is required\nusage: ${CREATE_USAGE}`);
         const body: Record<string, unknown> = { network: p.values.network };
         if (p.values.ip !== undefined) body.ip = p.values.ip;
         if (port !== undefined) body.port = port;
