@@ -278,6 +278,31 @@ describe('north-south over etcd through the API and the built CLI', () => {
     expect(r.stdout).toMatch(/port\s+-/);
   });
 
+  it('answers the new routes with the usual status codes, writing nothing when refusing', async () => {
+    const status = async (method: string, path: string, body?: unknown): Promise<number> => {
+      const before = await dump();
+      const code = await c.call(method, path, body).then(
+        () => 200,
+        (e: ApiClientError) => e.status,
+      );
+      expect(await dump()).toBe(before);
+      return code;
+    };
+    expect(await status('PUT', '/v1/routers/r1/gateway', { network: 'ext', colour: 'red' })).toBe(400);
+    expect(await status('PUT', '/v1/routers/r1/gateway', { network: 'ext', chassis: [] })).toBe(400);
+    expect(await status('PUT', '/v1/routers/nope/gateway', { network: 'ext' })).toBe(404);
+    expect(await status('GET', '/v1/routers/nope/gateway')).toBe(404);
+    expect(await status('DELETE', '/v1/routers/nope/gateway')).toBe(404);
+    expect(await status('POST', '/v1/floating-ips', { network: 'blue' })).toBe(400);
+    expect(await status('POST', '/v1/floating-ips', { network: 'ext', port: 'vm3' })).toBe(409);
+    expect(await status('POST', '/v1/floating-ips', { network: 'ext', ip: '203.0.113.10' })).toBe(409);
+    expect(await status('GET', '/v1/floating-ips/203.0.113.99')).toBe(404);
+    expect(await status('PATCH', '/v1/floating-ips/203.0.113.50', {})).toBe(400);
+    expect(await status('PATCH', '/v1/floating-ips/203.0.113.50', { port: 'vm2', mac: 'x' })).toBe(400);
+    expect(await status('DELETE', '/v1/floating-ips/00000000-0000-4000-8000-000000000000')).toBe(404);
+    expect(await status('PATCH', '/v1/networks/ext', { provider: { physnet: 'physnet2' } })).toBe(405);
+  });
+
   it('exports and re-imports it all (idempotent), then tears down in order', async () => {
     const doc = await c.call<{ floatingIps: FloatingIp[]; networks: Network[] }>('GET', '/v1/topology');
     expect(doc.floatingIps).toHaveLength(2);
