@@ -424,6 +424,7 @@ export class Agent {
       encaps: [...this.view.encaps],
       version: AGENT_VERSION,
       registeredAt: new Date().toISOString(),
+      ...(Object.keys(cfg.bridgeMappings).length > 0 ? { physnets: Object.keys(cfg.bridgeMappings).sort() } : {}),
     };
   }
 
