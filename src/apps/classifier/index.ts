@@ -1,4 +1,5 @@
 import type { Action } from '../../openflow/index.js';
+import { OFPVID_MASK, OFPVID_PRESENT } from '../../openflow/constants.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import { writeNetwork, type App } from '../platform.js';
 import { portMeter } from '../qos.js';
@@ -38,6 +39,36 @@ export const classifierApp: App = {
         }),
       );
       flows.push(...portSecurityFlows(tables, p));
+    }
+
+    // A provider network's packets come in from its physnet's patch port (untagged, or with its VLAN tag, popped
+    // here), marked from_physnet: delivered to local ports only. They skip the source-side tables as tunnel
+    // traffic does, so no responder here answers ARP or DHCP from the physical network (the VM itself, or the
+    // outside, answers: one reply on the wire). A provider network never uses a tunnel.
+    const provider = net.network.provider;
+    if (provider) {
+      const phys = view.physnetOfport(net);
+      if (phys !== undefined) {
+        const fromPhysnet = tables.flag('from_physnet');
+        const vlan = provider.vlan;
+        flows.push(
+          classifier.flow({
+            priority: 100,
+            match: [
+              { field: 'in_port', value: phys },
+              vlan === undefined ? { field: 'vlan_vid', value: 0 } : { field: 'vlan_vid', value: OFPVID_PRESENT | vlan, mask: OFPVID_MASK },
+            ],
+            actions: [
+              ...(vlan === undefined ? [] : [{ type: 'pop_vlan' } as const]),
+              { type: 'set_field', field: fromPhysnet.field, value: fromPhysnet.mask },
+            ],
+            writeMetadata: writeNetwork(tables, key),
+            goto: 'l2_lookup',
+            object: key,
+          }),
+        );
+      }
+      return flows;
     }
 
     // One per tunnel port: each peer sends with the encapsulation it chose, so packets come in on any of them.

@@ -3,6 +3,7 @@ import type { DesiredFlow } from '../../pipeline/tables.js';
 import { throughIngressAcl } from '../../view/index.js';
 import type { App } from '../platform.js';
 import { portMeter } from '../qos.js';
+import { OFPVID_PRESENT } from '../../openflow/constants.js';
 
 const MULTICAST_BIT = '01:00:00:00:00:00';
 
@@ -25,7 +26,23 @@ export const l2App: App = {
     const key = BigInt(net.network.tunnelKey);
     const metadata = { field: tables.reg('network'), value: key };
     const dstPort = tables.reg('dst_port');
-    const flag = tables.flag('from_tunnel');
+    // A provider network's packets come from (and leave through) its physnet's patch port, never a tunnel.
+    const provider = net.network.provider;
+    const phys = view.physnetOfport(net);
+    const flag = tables.flag(provider ? 'from_physnet' : 'from_tunnel');
+    /** Out the physnet: tagged with the network's VLAN (TPID 0x8100, PCP 0) for a VLAN network, untagged for flat. */
+    const physOutputs: Action[] =
+      phys === undefined
+        ? []
+        : [
+            ...(provider?.vlan === undefined
+              ? []
+              : ([
+                  { type: 'push_vlan', ethertype: 0x8100 },
+                  { type: 'set_field', field: 'vlan_vid', value: OFPVID_PRESENT | provider.vlan },
+                ] as Action[])),
+            { type: 'output', port: phys },
+          ];
     const flows: DesiredFlow[] = [];
     const localOutputs: Action[] = [];
     /** Remote chassis with ports here → its tunnel IP and the tunnel port (encap) used towards it. */
@@ -59,6 +76,20 @@ export const l2App: App = {
             match: [{ field: dstPort, value: p.portKey }],
             ...(meter ? { meter: meter.meterId } : {}),
             actions: [{ type: 'output', port: loc.ofport }],
+            object: p.portKey,
+          }),
+        );
+      } else if (provider) {
+        // Another chassis's port on the physical network: out the local patch port (unless it came from there).
+        if (phys === undefined) continue;
+        flows.push(
+          egress.flow({
+            priority: 100,
+            match: [
+              { field: dstPort, value: p.portKey },
+              { field: flag.field, value: 0, mask: flag.mask },
+            ],
+            actions: physOutputs,
             object: p.portKey,
           }),
         );
@@ -97,7 +128,9 @@ export const l2App: App = {
     const fromTunnel = { field: flag.field, value: flag.mask, mask: flag.mask };
     const flood = (priority: number, match: DesiredFlow['match']) => {
       flows.push(lookup.flow({ priority: priority + 1, match: [...match, fromTunnel], actions: localOutputs, object: key }));
-      flows.push(lookup.flow({ priority, match, actions: [...localOutputs, ...tunnelOutputs], object: key }));
+      // Replicated to the other chassis: by tunnel, or once out the physical network (whose switch floods it).
+      const outside = provider ? physOutputs : tunnelOutputs;
+      flows.push(lookup.flow({ priority, match, actions: [...localOutputs, ...outside], object: key }));
     };
     // Broadcast and multicast, then unknown unicast: both replicated.
     flood(50, [metadata, { field: 'eth_dst', value: MULTICAST_BIT, mask: MULTICAST_BIT }]);
