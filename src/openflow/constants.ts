@@ -89,6 +89,5 @@ export function portNumber(port: number | ReservedPortName): number {
   return typeof port === 'number' ? port : RESERVED_PORTS[port];
 }
 
-/** OpenFlow 1.3 vlan_vid: the "a tag is present" bit (OFPVID_PRESENT) and the mask matching it with the 12-bit VID. */
+/** OpenFlow 1.3 vlan_vid (13 bits): the "a tag is present" bit, ORed with the 12-bit VID. */
 export const OFPVID_PRESENT = 0x1000;
-export const OFPVID_MASK = 0x1fff;

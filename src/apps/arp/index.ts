@@ -34,6 +34,8 @@ export const arpApp: App = {
     const network = { field: tables.reg('network'), value: BigInt(net.network.tunnelKey) };
     const flows: DesiredFlow[] = [];
     for (const a of addressesOn(view, net)) {
+      // On a provider network the gateway is a router of the physical network, which answers for itself.
+      if (a.kind === 'dhcp' && net.network.provider) continue;
       const match = [
         network,
         { field: 'eth_type', value: ETH_ARP },

@@ -1,5 +1,5 @@
 import type { Action } from '../../openflow/index.js';
-import { OFPVID_MASK, OFPVID_PRESENT } from '../../openflow/constants.js';
+import { OFPVID_PRESENT } from '../../openflow/constants.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import { writeNetwork, type App } from '../platform.js';
 import { portMeter } from '../qos.js';
@@ -56,7 +56,8 @@ export const classifierApp: App = {
             priority: 100,
             match: [
               { field: 'in_port', value: phys },
-              vlan === undefined ? { field: 'vlan_vid', value: 0 } : { field: 'vlan_vid', value: OFPVID_PRESENT | vlan, mask: OFPVID_MASK },
+              // vlan_vid is 13 bits: OFPVID_PRESENT | VID matches the tag exactly (any PCP); 0 = untagged.
+              { field: 'vlan_vid', value: vlan === undefined ? 0 : OFPVID_PRESENT | vlan },
             ],
             actions: [
               ...(vlan === undefined ? [] : [{ type: 'pop_vlan' } as const]),
