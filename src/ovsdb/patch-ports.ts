@@ -8,7 +8,7 @@
 import { NamedUuid, type Uuid, type Value, stringMap } from './datum.js';
 import type { OvsdbClient } from './client.js';
 import type { Operation } from './operations.js';
-import { OVS_DB, withRetry } from './vswitch.js';
+import { OVS_DB, waitApplied, withRetry } from './vswitch.js';
 
 export const PHYSNET_KEY = 'wyvern-physnet';
 
@@ -27,8 +27,29 @@ export interface PatchPortsResult {
 
 const set = (v: Value | undefined): Uuid[] => (v === undefined ? [] : Array.isArray(v) ? (v as Uuid[]) : [v as Uuid]);
 
-/** Makes the owned patch ports match `mappings` (physnet → bridge): missing pairs added, stale or wrong ones deleted. */
-export function ensurePatchPorts(c: OvsdbClient, integration: string, mappings: Record<string, string>): Promise<PatchPortsResult> {
+/**
+ * Makes the owned patch ports match `mappings` (physnet → bridge): missing pairs added, stale or wrong ones deleted.
+ * Deletions go first, in their own transaction applied by ovs-vswitchd before anything is added: a patch port
+ * re-made under the same name in one transaction (a mapping moved to another bridge) leaves ovs-vswitchd's peer
+ * link broken (the old port's teardown unlinks the peer the new one just linked), and no packet crosses.
+ */
+export async function ensurePatchPorts(c: OvsdbClient, integration: string, mappings: Record<string, string>): Promise<PatchPortsResult> {
+  const removed: string[] = [];
+  for (let pass = 0; ; pass++) {
+    const r = await patchPass(c, integration, mappings, pass === 0);
+    removed.push(...r.removed);
+    if (!r.deletedOnly) return { ...r, removed };
+    // ovs-vswitchd away: nothing to race with, it starts from the database as it is.
+    await waitApplied(c, 2_000).catch(() => undefined);
+  }
+}
+
+function patchPass(
+  c: OvsdbClient,
+  integration: string,
+  mappings: Record<string, string>,
+  mayDelete: boolean,
+): Promise<PatchPortsResult & { deletedOnly: boolean }> {
   return withRetry(async () => {
     const [brs, ports, ifaces] = await c.transact(OVS_DB, [
       { op: 'select', table: 'Bridge', where: [], columns: ['_uuid', 'name', 'ports'] },
@@ -39,7 +60,8 @@ export function ensurePatchPorts(c: OvsdbClient, integration: string, mappings: 
     const bridgeOfPort = new Map<string, Record<string, unknown>>();
     for (const b of brs!.rows!) for (const p of set(b.ports as Value)) bridgeOfPort.set(p.id, b);
     const ifaceById = new Map(ifaces!.rows!.map((i) => [(i._uuid as Uuid).id, i]));
-    const result: PatchPortsResult = { ready: new Map(), missingBridges: new Map(), removed: [] };
+    const result = { ready: new Map<string, string>(), missingBridges: new Map<string, string>(), removed: [] as string[], deletedOnly: false };
+    const deletes: Operation[] = [];
     const integ = bridgeByName.get(integration);
     if (!integ) throw new Error(`integration bridge ${integration} missing`);
 
@@ -87,15 +109,20 @@ export function ensurePatchPorts(c: OvsdbClient, integration: string, mappings: 
         if (good(name, bridge, peer)) continue;
         const stale = owned.get(name);
         if (stale?.bridge)
-          ops.push({ op: 'mutate', table: 'Bridge', where: [['_uuid', '==', stale.bridge._uuid as Uuid]], mutations: [['ports', 'delete', [stale.uuid]]] });
+          deletes.push({ op: 'mutate', table: 'Bridge', where: [['_uuid', '==', stale.bridge._uuid as Uuid]], mutations: [['ports', 'delete', [stale.uuid]]] });
         add(bridge, name, peer, physnet, String(n++));
       }
       result.ready.set(physnet, intSide);
     }
     for (const [name, o] of owned) {
       if (keep.has(name) || !o.bridge) continue;
-      ops.push({ op: 'mutate', table: 'Bridge', where: [['_uuid', '==', o.bridge._uuid as Uuid]], mutations: [['ports', 'delete', [o.uuid]]] });
+      deletes.push({ op: 'mutate', table: 'Bridge', where: [['_uuid', '==', o.bridge._uuid as Uuid]], mutations: [['ports', 'delete', [o.uuid]]] });
       result.removed.push(name);
+    }
+    if (deletes.length > 0 && mayDelete) {
+      await c.transact(OVS_DB, deletes);
+      result.deletedOnly = true;
+      return result;
     }
     if (ops.length > 0) await c.transact(OVS_DB, ops);
     return result;

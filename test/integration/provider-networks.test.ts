@@ -145,8 +145,6 @@ describe('provider networks (flat and VLAN) on real OVS and etcd', { timeout: 30
       await c.sb.exec('f1', ['ping', '-c1', '-W1', '203.0.113.99']);
     });
     expect(seg.filter((l) => l.includes('who-has 203.0.113.99')).length).toBeGreaterThan(0);
-    // Each request crosses the segment once per uplink it passes (hv1's, then one copy per other port of br-pn):
-    // the capture on the bridge sees each frame once.
     expect(await Promise.all(['hv1', 'hv2'].map(tunnelPackets))).toEqual(before);
   });
 
@@ -182,6 +180,13 @@ describe('provider networks (flat and VLAN) on real OVS and etcd', { timeout: 30
       .ovs.vsctl(['--if-exists', 'get', 'Interface', c.sb.vm('f3').ifname, 'external_ids:wyvern-installed']);
     expect(mark.trim()).not.toContain('true');
     expect(await c.ping('f1', ports.f3!.ip, 0.5)).toBe(false);
+    // Chassis publish the physnets they reach.
+    const chassis = (await c.api('hv1').call('GET', '/v1/chassis')) as { name: string; physnets?: string[] }[];
+    expect(Object.fromEntries(chassis.map((ch) => [ch.name, ch.physnets]))).toEqual({
+      hv1: ['physnet1'],
+      hv2: ['physnet1'],
+      hv3: undefined,
+    });
     const hv1 = await c.agentStatus('hv1');
     expect(hv1.bridge.physnets).toEqual({ physnet1: expect.objectContaining({ bridge: 'br-ex', state: 'ready' }) });
     await expectRecomputeEqual();
@@ -228,6 +233,30 @@ describe('provider networks (flat and VLAN) on real OVS and etcd', { timeout: 30
       await member.restart();
     }
     await sleep(1_500);
+    await expectRecomputeEqual();
+  });
+
+  it('a missing mapped bridge refuses the binding until the operator creates it; the patch ports of a changed mapping go', async () => {
+    const hv3 = c.sb.host('hv3');
+    await c.stopAgent('hv3');
+    await c.startAgent('hv3', { bridgeMappings: ['physnet1:br-nope'] });
+    let st = await c.agentStatus('hv3');
+    expect(st.refusedPorts).toEqual([
+      expect.objectContaining({ port: 'f3', reason: 'bridge br-nope of physnet physnet1 does not exist in Open vSwitch' }),
+    ]);
+    expect(st.bridge.physnets.physnet1.state).toBe('bridge missing');
+    // The operator creates it: the agent sees it (OVSDB monitor), adds its patch ports and binds the port.
+    await hv3.ovs.vsctl(['add-br', 'br-nope', '--', 'set', 'Bridge', 'br-nope', 'datapath_type=netdev']);
+    await c.waitInstalled('f3', 10_000);
+    st = await c.agentStatus('hv3');
+    expect(st.refusedPorts).toEqual([]);
+    expect((await hv3.ovs.vsctl(['list-ports', 'br-nope'])).trim()).toBe('patch-physnet1-to-br-int');
+    // Mapped to br-ex again: the pair on br-nope is stale and goes; f3 is on the segment now.
+    await c.stopAgent('hv3');
+    await c.startAgent('hv3', { bridgeMappings: ['physnet1:br-ex'] });
+    expect((await hv3.ovs.vsctl(['list-ports', 'br-nope'])).trim()).toBe('');
+    expect(await c.pingUntil('f1', ports.f3!.ip, 5_000)).toBeGreaterThanOrEqual(0);
+    await hv3.ovs.vsctl(['del-br', 'br-nope']);
     await expectRecomputeEqual();
   });
 });
