@@ -114,9 +114,7 @@ export class BindingManager extends EventEmitter {
 
   /** Local VIFs whose port is not bound here, and why (agent status). */
   refusedPorts(): { port: string; portId: string; networkId: string; reason: string }[] {
-    return [...this.refused]
-      .map(([port, { r, reason }]) => ({ port, ...r, reason }))
-      .sort((a, b) => a.port.localeCompare(b.port));
+    return [...this.refused].map(([port, { r, reason }]) => ({ port, ...r, reason })).sort((a, b) => a.port.localeCompare(b.port));
   }
 
   /** The reasons may be gone (a bridge mapping's patch port is ready now): refused ports are tried again. */

@@ -40,9 +40,13 @@ export function parseBridgeMappings(input: readonly string[] | Record<string, un
       throw new BridgeMappingError(`bridge-mapping: invalid physnet name ${JSON.stringify(physnet)} (1-64 of A-Z a-z 0-9 _ . -)`);
     if (bridge === '') throw new BridgeMappingError(`bridge-mapping: physnet ${physnet} has an empty bridge name`);
     if (!BRIDGE.test(bridge))
-      throw new BridgeMappingError(`bridge-mapping: invalid bridge name ${JSON.stringify(bridge)} for ${physnet} (1-15 of A-Z a-z 0-9 _ . -)`);
+      throw new BridgeMappingError(
+        `bridge-mapping: invalid bridge name ${JSON.stringify(bridge)} for ${physnet} (1-15 of A-Z a-z 0-9 _ . -)`,
+      );
     if (bridge === integration)
-      throw new BridgeMappingError(`bridge-mapping: ${physnet} maps to the integration bridge ${integration}; map it to the physical bridge`);
+      throw new BridgeMappingError(
+        `bridge-mapping: ${physnet} maps to the integration bridge ${integration}; map it to the physical bridge`,
+      );
     if (physnet in out) throw new BridgeMappingError(`bridge-mapping: physnet ${physnet} is mapped twice`);
     const other = bridges.get(bridge);
     if (other !== undefined) throw new BridgeMappingError(`bridge-mapping: bridge ${bridge} is named for both ${other} and ${physnet}`);

@@ -311,7 +311,8 @@ export class SwitchLink extends EventEmitter {
         continue;
       }
       this.physnetState.set(physnet, 'ready');
-      if (before === 'bridge missing') this.log.info({ physnet, bridge: mappings[physnet], ofport }, 'bridge of a bridge mapping is there now');
+      if (before === 'bridge missing')
+        this.log.info({ physnet, bridge: mappings[physnet], ofport }, 'bridge of a bridge mapping is there now');
       if (this.physnetOfports.get(physnet) !== ofport) {
         this.physnetOfports.set(physnet, ofport);
         changed = true;

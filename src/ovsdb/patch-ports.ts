@@ -60,13 +60,21 @@ function patchPass(
     const bridgeOfPort = new Map<string, Record<string, unknown>>();
     for (const b of brs!.rows!) for (const p of set(b.ports as Value)) bridgeOfPort.set(p.id, b);
     const ifaceById = new Map(ifaces!.rows!.map((i) => [(i._uuid as Uuid).id, i]));
-    const result = { ready: new Map<string, string>(), missingBridges: new Map<string, string>(), removed: [] as string[], deletedOnly: false };
+    const result = {
+      ready: new Map<string, string>(),
+      missingBridges: new Map<string, string>(),
+      removed: [] as string[],
+      deletedOnly: false,
+    };
     const deletes: Operation[] = [];
     const integ = bridgeByName.get(integration);
     if (!integ) throw new Error(`integration bridge ${integration} missing`);
 
     // What exists and is ours: name → (port row, bridge name, peer option).
-    const owned = new Map<string, { uuid: Uuid; bridge: Record<string, unknown> | undefined; physnet: string; peer?: string; type?: string }>();
+    const owned = new Map<
+      string,
+      { uuid: Uuid; bridge: Record<string, unknown> | undefined; physnet: string; peer?: string; type?: string }
+    >();
     for (const p of ports!.rows!) {
       const physnet = stringMap(p.external_ids as Value)[PHYSNET_KEY];
       if (physnet === undefined) continue;
@@ -83,9 +91,24 @@ function patchPass(
     const ops: Operation[] = [];
     const add = (bridge: Record<string, unknown>, name: string, peer: string, physnet: string, tag: string) => {
       ops.push(
-        { op: 'insert', table: 'Interface', row: { name, type: 'patch', options: { peer }, external_ids: { [PHYSNET_KEY]: physnet } }, uuidName: `i${tag}` },
-        { op: 'insert', table: 'Port', row: { name, interfaces: [new NamedUuid(`i${tag}`)], external_ids: { [PHYSNET_KEY]: physnet } }, uuidName: `p${tag}` },
-        { op: 'mutate', table: 'Bridge', where: [['_uuid', '==', bridge._uuid as Uuid]], mutations: [['ports', 'insert', [new NamedUuid(`p${tag}`)]]] },
+        {
+          op: 'insert',
+          table: 'Interface',
+          row: { name, type: 'patch', options: { peer }, external_ids: { [PHYSNET_KEY]: physnet } },
+          uuidName: `i${tag}`,
+        },
+        {
+          op: 'insert',
+          table: 'Port',
+          row: { name, interfaces: [new NamedUuid(`i${tag}`)], external_ids: { [PHYSNET_KEY]: physnet } },
+          uuidName: `p${tag}`,
+        },
+        {
+          op: 'mutate',
+          table: 'Bridge',
+          where: [['_uuid', '==', bridge._uuid as Uuid]],
+          mutations: [['ports', 'insert', [new NamedUuid(`p${tag}`)]]],
+        },
       );
     };
     let n = 0;
@@ -109,14 +132,24 @@ function patchPass(
         if (good(name, bridge, peer)) continue;
         const stale = owned.get(name);
         if (stale?.bridge)
-          deletes.push({ op: 'mutate', table: 'Bridge', where: [['_uuid', '==', stale.bridge._uuid as Uuid]], mutations: [['ports', 'delete', [stale.uuid]]] });
+          deletes.push({
+            op: 'mutate',
+            table: 'Bridge',
+            where: [['_uuid', '==', stale.bridge._uuid as Uuid]],
+            mutations: [['ports', 'delete', [stale.uuid]]],
+          });
         add(bridge, name, peer, physnet, String(n++));
       }
       result.ready.set(physnet, intSide);
     }
     for (const [name, o] of owned) {
       if (keep.has(name) || !o.bridge) continue;
-      deletes.push({ op: 'mutate', table: 'Bridge', where: [['_uuid', '==', o.bridge._uuid as Uuid]], mutations: [['ports', 'delete', [o.uuid]]] });
+      deletes.push({
+        op: 'mutate',
+        table: 'Bridge',
+        where: [['_uuid', '==', o.bridge._uuid as Uuid]],
+        mutations: [['ports', 'delete', [o.uuid]]],
+      });
       result.removed.push(name);
     }
     if (deletes.length > 0 && mayDelete) {

@@ -102,7 +102,8 @@ export class TopologyView {
     const owner = ps.binding?.chassis;
     if (!owner || owner === this.chassisName) return { kind: 'unknown' };
     // Provider networks: another chassis's port is reached through the physical network, never a tunnel.
-    if (net.network.provider) return { kind: 'remote', chassis: owner, tunnelIp: this.chassis.get(owner)?.tunnelIp ?? '', encap: 'physnet' };
+    if (net.network.provider)
+      return { kind: 'remote', chassis: owner, tunnelIp: this.chassis.get(owner)?.tunnelIp ?? '', encap: 'physnet' };
     const ch = this.chassis.get(owner);
     // No encapsulation in common: unreachable from here (reported by ReachabilityLog and the agent status).
     const encap = ch && chooseEncap(this.encaps, ch.encaps);
