@@ -123,6 +123,13 @@ export class BindingManager extends EventEmitter {
       if (this.opts.refuse?.(r.networkId) === reason) continue;
       await this.resolve(name, r);
     }
+    // And the other way: a bound port whose physnet became unusable (its mapped bridge deleted) is unbound and
+    // listed, rather than left bound with no flows.
+    for (const [name, r] of [...this.resolved]) {
+      if (this.writing.has(name)) continue;
+      const reason = this.opts.refuse?.(r.networkId);
+      if (reason !== undefined) await this.refuseResolved(name, r, reason);
+    }
   }
 
   /** Forgets a refusal (the VIF went, or its port); its network is no longer wanted for it. */
@@ -238,14 +245,7 @@ export class BindingManager extends EventEmitter {
     if (this.resolved.get(name) !== r) return; // released or re-resolved meanwhile
     const reason = this.opts.refuse?.(r.networkId);
     if (reason !== undefined) {
-      // Not bound here: no flows (the view does not place it), no binding (one left from before goes), said once.
-      this.resolved.delete(name);
-      this.view.bound.delete(name);
-      const prev = this.refused.get(name);
-      this.refused.set(name, { r, reason });
-      if (prev?.reason !== reason) this.logger.warn({ port: name, network: r.networkId, reason }, 'port not bound to this chassis');
-      this.emit('changed', r.networkId);
-      await this.removeBinding(name, r);
+      await this.refuseResolved(name, r, reason);
       return;
     }
     this.writing.add(name);
@@ -266,6 +266,21 @@ export class BindingManager extends EventEmitter {
     this.emit('bound', name, r.networkId);
     // Bound: from now on its network's watch reports its deletion; the name watch (if it waited) can go.
     if (this.resolved.get(name) === r) await this.unwatchName(name);
+  }
+
+  /**
+   * Not bound here: no flows (the view does not place it), no binding (one left from before goes), said once per
+   * reason. The network stays wanted for the VIF, so a change (recheckRefused) can bind it.
+   */
+  private async refuseResolved(name: string, r: Resolved, reason: string): Promise<void> {
+    this.resolved.delete(name);
+    this.unsynced.delete(name);
+    this.view.bound.delete(name);
+    const prev = this.refused.get(name);
+    this.refused.set(name, { r, reason });
+    if (prev?.reason !== reason) this.logger.warn({ port: name, network: r.networkId, reason }, 'port not bound to this chassis');
+    this.emit('changed', r.networkId);
+    await this.removeBinding(name, r);
   }
 
   /** The port named `name` if a watched network holds it. */

@@ -305,9 +305,9 @@ export class SwitchLink extends EventEmitter {
     for (const [physnet, ofport] of learned) {
       const before = this.physnetState.get(physnet);
       if (ofport === undefined) {
-        // ovs-vswitchd away: its return starts a new OpenFlow session, which prepares again.
+        // ovs-vswitchd away: its return starts a new OpenFlow session, which prepares again. A known ofport is
+        // kept meanwhile (a restarted ovs-vswitchd gives the port its number back): flows and bindings stay.
         this.physnetState.set(physnet, 'waiting for ovs-vswitchd');
-        if (this.physnetOfports.delete(physnet)) changed = true;
         continue;
       }
       this.physnetState.set(physnet, 'ready');

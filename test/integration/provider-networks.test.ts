@@ -251,6 +251,15 @@ describe('provider networks (flat and VLAN) on real OVS and etcd', { timeout: 30
     st = await c.agentStatus('hv3');
     expect(st.refusedPorts).toEqual([]);
     expect((await hv3.ovs.vsctl(['list-ports', 'br-nope'])).trim()).toBe('patch-physnet1-to-br-int');
+    // The operator deletes it again: the bound port is unbound and listed, not left bound without flows.
+    await hv3.ovs.vsctl(['del-br', 'br-nope']);
+    for (let i = 0; i < 100 && (await c.agentStatus('hv3')).refusedPorts.length === 0; i++) await sleep(50);
+    expect((await c.agentStatus('hv3')).refusedPorts).toEqual([
+      expect.objectContaining({ port: 'f3', reason: expect.stringContaining('does not exist') }),
+    ]);
+    await hv3.ovs.vsctl(['add-br', 'br-nope', '--', 'set', 'Bridge', 'br-nope', 'datapath_type=netdev']);
+    for (let i = 0; i < 100 && (await c.agentStatus('hv3')).refusedPorts.length > 0; i++) await sleep(50);
+    expect((await c.agentStatus('hv3')).boundPorts.map((p: { name: string }) => p.name)).toEqual(['f3']);
     // Mapped to br-ex again: the pair on br-nope is stale and goes; f3 is on the segment now.
     await c.stopAgent('hv3');
     await c.startAgent('hv3', { bridgeMappings: ['physnet1:br-ex'] });

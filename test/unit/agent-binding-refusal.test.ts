@@ -60,6 +60,13 @@ describe('BindingManager refusal', () => {
     expect(bindings.boundPorts().map((p) => p.name)).toEqual(['vm1']);
     expect(view.locate(ns, ns.ports.get(port.id)!)).toEqual({ kind: 'local', ofport: 7 });
 
+    // The physnet becomes unusable (its bridge deleted): the bound port is unbound and listed again.
+    view.physnetOfports.delete('physnet1');
+    await bindings.recheckRefused();
+    expect(bindings.refusedPorts().map((p) => p.port)).toEqual(['vm1']);
+    expect(bindings.localPorts()).toEqual([]);
+    expect(await store.get(bindingKey(net.id, port.id))).toBeUndefined();
+
     // Unplugged: nothing left behind.
     await bindings.unplugged({ name: 'tap1', ofport: 7, ifaceId: 'vm1' });
     expect(bindings.refusedPorts()).toEqual([]);
