@@ -14,6 +14,7 @@ import { networkKey } from '../../src/model/keys.js';
 import type { ProviderSegment } from '../../src/model/types.js';
 import { openStore } from '../../src/store/index.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
+import { createGroup, setPortGroups } from '../helpers/sg-api.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -167,6 +168,22 @@ describe('provider networks (flat and VLAN) on real OVS and etcd', { timeout: 30
     expect(lease.mtu).toBe(1500);
     expect(await c.ping('fd', '203.0.113.1')).toBe(true);
     expect(await c.ping('fd', ports.f2!.ip)).toBe(true);
+  });
+
+  it('security groups apply to a provider-network port (ingress from the physnet included)', async () => {
+    const g = await createGroup(c.api(), 'outside-icmp', [{ direction: 'ingress', protocol: 'icmp', remoteCidr: '203.0.113.1/32' }]);
+    await setPortGroups(c.api(), ports.f1!, [g.id]);
+    try {
+      await sleep(500);
+      expect((await c.sb.execOutside(['ping', '-c1', '-W1', ports.f1!.ip])).code).toBe(0); // admitted, across the physnet
+      expect(await c.ping('f2', ports.f1!.ip, 0.5)).toBe(false); // not admitted
+      expect(await c.ping('f1', ports.f2!.ip)).toBe(true); // egress allowed, the reply comes back
+      await expectRecomputeEqual(['hv1', 'hv2']);
+    } finally {
+      await setPortGroups(c.api(), ports.f1!, []);
+    }
+    await sleep(500);
+    expect(await c.ping('f2', ports.f1!.ip)).toBe(true);
   });
 
   it('a chassis without the mapping refuses the binding and says why', async () => {
