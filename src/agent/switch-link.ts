@@ -15,7 +15,8 @@ import type { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient, OvsdbError, type OvsdbClientOptions } from '../ovsdb/index.js';
 import { isTlsFailure } from '../ovsdb/transport.js';
 import type { MonitoredDb } from '../ovsdb/monitor.js';
-import { ensurePatchPorts } from '../ovsdb/patch-ports.js';
+import { type Row, stringMap } from '../ovsdb/datum.js';
+import { ensurePatchPorts, PHYSNET_KEY } from '../ovsdb/patch-ports.js';
 import { ensureBridge, ensureTunnelPortRow, nameTables, waitOfport } from '../ovsdb/vswitch.js';
 import type { Logger } from '../util/log.js';
 
@@ -272,12 +273,16 @@ export class SwitchLink extends EventEmitter {
     const mappings = this.opts.bridgeMappings ?? {};
     if (Object.keys(mappings).length === 0) return;
     if (!this.bridgeMonitor) {
-      const db = await this.ovsdb.monitor('Open_vSwitch', { Bridge: ['name'] });
+      // Bridges come and go (a mapped one created later); an owned patch port deleted by hand comes back.
+      const db = await this.ovsdb.monitor('Open_vSwitch', { Bridge: ['name'], Port: ['name', 'external_ids'] });
       this.bridgeMonitor = db;
-      const again = () => {
-        if (!this.closed) this.requestPrepare();
+      const again = (table: string, _uuid: string, row: Row) => {
+        if (this.closed) return;
+        if (table === 'Bridge' || stringMap(row.external_ids)[PHYSNET_KEY] !== undefined) this.requestPrepare();
       };
-      db.on('rowAdded', again);
+      db.on('rowAdded', (table: string, uuid: string, row: Row) => {
+        if (table === 'Bridge') again(table, uuid, row);
+      });
       db.on('rowRemoved', again);
     }
     const r = await ensurePatchPorts(this.ovsdb, this.opts.bridge, mappings);
@@ -301,7 +306,11 @@ export class SwitchLink extends EventEmitter {
         }
       }),
     );
-    if (gen !== this.prepareGen) return;
+    if (gen !== this.prepareGen) {
+      // Superseded (the newer preparation learns the ofports), but what changed above is said now.
+      if (changed) this.emit('physnetOfports', new Map(this.physnetOfports));
+      return;
+    }
     for (const [physnet, ofport] of learned) {
       const before = this.physnetState.get(physnet);
       if (ofport === undefined) {

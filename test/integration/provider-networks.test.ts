@@ -226,7 +226,12 @@ describe('provider networks (flat and VLAN) on real OVS and etcd', { timeout: 30
 
   it('an OVS restart re-creates the patch ports and traffic recovers', async () => {
     const hv1 = c.sb.host('hv1');
-    // The agent owns its patch ports: a deleted one comes back with the OVS restart's new session.
+    // The agent owns its patch ports: one deleted by hand comes back (OVSDB monitor), traffic with it.
+    await hv1.ovs.vsctl(['del-port', 'br-ex', 'patch-physnet1-to-br-int']);
+    for (let i = 0; i < 100 && !(await hv1.ovs.vsctl(['list-ports', 'br-ex'])).includes('patch-physnet1-to-br-int'); i++) await sleep(20);
+    expect(await hv1.ovs.vsctl(['list-ports', 'br-ex'])).toContain('patch-physnet1-to-br-int');
+    expect(await c.pingUntil('f2', ports.f1!.ip, 5_000)).toBeGreaterThanOrEqual(0);
+    // Again, with ovs-vswitchd restarted meanwhile: the new session finds the pair missing and makes it.
     await hv1.ovs.vsctl(['del-port', 'br-ex', 'patch-physnet1-to-br-int']);
     await c.sb.hostStop('hv1', { daemons: ['ovs-vswitchd'] });
     await sleep(500);
