@@ -12,7 +12,8 @@
  *   3. SNAT failover: `ping -i 0.1` vm-snat → outside; the active gateway chassis's control plane is SIGKILLed and
  *      its OVS stopped; outage = the longest gap between replies. Reported with wyvern's lease TTL; OVN's relies
  *      on BFD between chassis (over the userspace datapath's tunnels).
- * Environment: FIRST_SAMPLES(10) STEADY(100) FAILOVER(1) SIDES(ovn,wyvern) LOG_LEVEL(warn) HOLD_ON_FAIL(seconds).
+ * Environment: FIRST_SAMPLES(10) STEADY(100) FAILOVER(1) SIDES(ovn,wyvern) WYVERN_LEASE_TTL(10: the agents' lease TTL)
+ *   LOG_LEVEL(warn) HOLD_ON_FAIL(seconds).
  */
 import { spawn } from 'node:child_process';
 import { Sandbox, type SandboxHost } from '../src/sandbox/index.js';
@@ -160,7 +161,7 @@ async function main(): Promise<void> {
   if (SIDES.includes('ovn')) await ensureOvnPackages(log);
   const results = new Map<string, Metrics>();
   for (const label of SIDES) {
-    const side: NatSide = label === 'ovn' ? new OvnNat() : new WyvernNat(env.LOG_LEVEL ?? 'warn');
+    const side: NatSide = label === 'ovn' ? new OvnNat() : new WyvernNat(env.LOG_LEVEL ?? 'warn', LEASE_TTL_S);
     try {
       results.set(label, await runSide(side));
     } catch (err) {

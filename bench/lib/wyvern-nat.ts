@@ -15,12 +15,17 @@ export class WyvernNat implements NatSide {
   private api!: ApiClient;
   private sb!: Sandbox;
 
-  constructor(private readonly logLevel = 'warn') {}
+  /** `leaseTtlS`: the agents' chassis lease TTL, which bounds a gateway failover (the election rides on it). */
+  constructor(
+    private readonly logLevel = 'warn',
+    private readonly leaseTtlS = 10,
+  ) {}
 
   async setup(sb: Sandbox): Promise<void> {
     this.sb = sb;
     this.etcd = await startEtcd();
-    await Promise.all(sb.hosts.map((h) => startAgent(sb, h.name, { store: this.etcd!.url, lazySync: true, logLevel: this.logLevel })));
+    const env = { WYVERN_LEASE_TTL: String(this.leaseTtlS) };
+    await Promise.all(sb.hosts.map((h) => startAgent(sb, h.name, { store: this.etcd!.url, lazySync: true, logLevel: this.logLevel, env })));
     this.api = new ApiClient(agentOf(sb.hosts[0]!)!.api);
   }
 
