@@ -55,6 +55,7 @@ export class AgentMetrics {
   private readonly watchLag: Histogram;
   private readonly storeUps: Counter;
   private readonly watchEvents: Counter;
+  private readonly watchReconnects: Counter;
   /** Store revision written by this agent → when the write was sent (performance.now()), until the watch brings it. */
   private readonly written = new Map<number, number>();
   /** Revisions the watch brought before the write's answer came back → when. */
@@ -84,6 +85,11 @@ export class AgentMetrics {
     this.storeUps = new Counter({
       name: 'wyvern_store_reconnects_total',
       help: 'Store outages ended (the store answers again)',
+      registers: [r],
+    });
+    this.watchReconnects = new Counter({
+      name: 'wyvern_store_watch_reconnects_total',
+      help: 'Store watches re-established: a broken stream resumed where it left off, or a prefix re-read after a failure',
       registers: [r],
     });
     this.watchEvents = new Counter({
@@ -160,8 +166,10 @@ export class AgentMetrics {
   follow(parts: { flows: EventEmitter; health: EventEmitter; subscription: EventEmitter }): void {
     parts.flows.on('bundleApplied', (b: { seconds: number }) => this.bundle.observe(b.seconds));
     parts.health.on('up', () => this.storeUps.inc());
+    parts.subscription.on('resumed', () => this.watchReconnects.inc());
     parts.subscription.on('event', (ev: SubscriptionEvent) => {
       this.watchEvents.inc({ type: ev.type });
+      if (ev.type === 'resync') this.watchReconnects.inc();
       if (ev.type === 'put' || ev.type === 'delete') this.watchArrived(ev.revision);
     });
   }

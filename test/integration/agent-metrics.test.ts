@@ -2,7 +2,7 @@
  * Issue 15 part 3 on real OVS, real etcd and a real agent process: /metrics parsed with a Prometheus text-format
  * parser (not a regex) has every family with its type, and its counters move as traffic flows (a VM plugs, leases
  * an address over DHCP); /healthz is always 200; /readyz is 503 before the first full sync and while
- * ovs-vswitchd is down, 200 otherwise; both answer without the token the API (and /metrics) then require.
+ * ovs-vswitchd or the store is down, 200 otherwise; both answer without the token the API (and /metrics) then require.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentOf } from '../../src/sandbox/agents.js';
@@ -123,6 +123,28 @@ describe('agent /metrics, /healthz, /readyz (real OVS, etcd, agent process)', ()
     expect((await scrape()).value('wyvern_openflow_connected')).toBe(0);
     await c.sb.hostStart('hv1');
     await until('readyz 200', async () => (await get(url(), '/readyz')).status === 200);
+  });
+
+  it('readyz is 503 while the store is down; the reconnect is counted and the watches come back', async () => {
+    const s0 = await scrape();
+    await c.etcd.members[0]!.kill();
+    try {
+      await until('readyz 503', async () => (await get(url(), '/readyz')).status === 503);
+      expect((await get(url(), '/healthz')).status).toBe(200);
+      expect((await scrape()).value('wyvern_store_connected')).toBe(0);
+    } finally {
+      await c.etcd.members[0]!.restart();
+    }
+    const ms = await until('readyz 200', async () => (await get(url(), '/readyz')).status === 200, 30_000);
+    console.log(`# readyz 200 ${ms} ms after etcd restarted`);
+    const s1 = await scrape();
+    expect(s1.value('wyvern_store_connected')).toBe(1);
+    expect(s1.value('wyvern_store_reconnects_total')).toBe(s0.value('wyvern_store_reconnects_total') + 1);
+    // Each watch came back: its etcd stream resumed where it left off, or its prefix was re-read.
+    await until(
+      'watches re-established',
+      async () => (await scrape()).value('wyvern_store_watch_reconnects_total') > s0.value('wyvern_store_watch_reconnects_total'),
+    );
   });
 
   it('with a token: probes answer without it and say nothing; /metrics needs it', async () => {
