@@ -1,10 +1,11 @@
 /** /healthz, /readyz and /metrics on the standalone API (memory store): who may read them and what they say. */
+import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { Agent } from '../../src/agent/agent.js';
 import { loadAgentConfig } from '../../src/agent/config.js';
-import { openStore } from '../../src/store/index.js';
+import { openStore, PrefixSubscription } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { silentLogger } from '../../src/util/log.js';
 import { Scrape } from '../helpers/prom.js';
@@ -88,5 +89,36 @@ describe('standalone API probes and metrics', () => {
     expect(s.value('wyvern_ready')).toBe(0);
     expect(s.value('wyvern_chassis_seen')).toBe(0);
     expect(s.family('wyvern_build_info').metrics[0]!.labels).toEqual({ version: '0.1.0', role: 'agent' });
+  });
+});
+
+describe('agent metrics fed as things happen', () => {
+  it('store watch lag: a write through the instrumented store is timed until its watch brings it back', async () => {
+    const agent = new Agent(loadAgentConfig(['--tunnel-ip', '192.0.2.1'], {}, 'hv1'), silentLogger);
+    store = await openStore('memory:');
+    const timed = agent.metrics.instrumentStore(store);
+    expect(timed.url).toBe(store.url);
+    const sub = new PrefixSubscription(timed);
+    const flows = new EventEmitter();
+    const health = new EventEmitter();
+    agent.metrics.follow({ flows, health, subscription: sub });
+    await sub.add('/x/');
+    const rev = await timed.put('/x/a', '1');
+    await timed.txn([], [{ op: 'put', key: '/y/unwatched', value: '1' }]);
+    await timed.delete('/x/a');
+    await new Promise((r) => setTimeout(r, 20));
+    flows.emit('bundleApplied', { seconds: 0.002, messages: 3 });
+    health.emit('up', 1000);
+    agent.metrics.portInstalled(0.05);
+    const s = new Scrape(await agent.metrics.registry.metrics());
+    expect(rev).toBeGreaterThan(0);
+    expect(s.count('wyvern_store_watch_lag_seconds')).toBe(2); // the put and the delete; /y/ is not watched
+    expect(s.value('wyvern_store_watch_events_total', { type: 'snapshot' })).toBe(1);
+    expect(s.value('wyvern_store_watch_events_total', { type: 'put' })).toBe(1);
+    expect(s.value('wyvern_store_watch_events_total', { type: 'delete' })).toBe(1);
+    expect(s.count('wyvern_bundle_apply_seconds')).toBe(1);
+    expect(s.value('wyvern_store_reconnects_total')).toBe(1);
+    expect(s.count('wyvern_port_install_seconds')).toBe(1);
+    await sub.close();
   });
 });
