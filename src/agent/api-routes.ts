@@ -21,6 +21,8 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       watchedNetworks: [...agent.view.networks.values()].map((n) => ({ id: n.network.id, name: n.network.name })),
       watchedPrefixes: agent.watchedPrefixes(),
       boundPorts: agent.bindings.boundPorts(),
+      // VIFs not bound because their attached-mac is not their port's MAC (issue 15), with the reason.
+      refusedVifs: agent.bindings.refusals.list(),
       chassisSeen: [...agent.view.chassis.keys()].sort(),
       // Peers this chassis shares no encapsulation with: their ports get no flows from here.
       unreachableChassis: unreachableChassis(agent.view.encaps, agent.config.chassis, agent.view.chassis),

@@ -40,6 +40,9 @@ export async function findClaim(store: Store, kind: Kind, ref: string): Promise<
   if (!UUID_RE.test(ref)) return undefined;
   if (kind === 'network') return { id: ref };
   if (kind === 'router' || kind === 'security-group') return { id: ref };
+  // A port's id is claimed in the names index too (keys.ts); ports made before that are found by the scan.
+  const byId = kind === 'port' ? await store.get(nameKey('port', ref.toLowerCase())) : undefined;
+  if (byId) return decodeClaim(byId.value);
   // Subnets and ports are keyed under their network: find the network through the names index.
   const { kvs } = await store.range(namesPrefix(kind));
   for (const kv of kvs) {
