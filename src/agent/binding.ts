@@ -105,7 +105,8 @@ export class BindingManager extends EventEmitter {
     const r = this.resolved.get(ref);
     if (r) {
       // attached-mac changed to one that is not the port's: released, and waits for a fix.
-      if (await this.refuseMismatch(ref, r)) return;
+      if (this.mismatch(ref, r)) return this.refuse(ref, r);
+      this.refusals.clear(ref);
       // ofport changed (e.g. OVS restart): flows first (they only need the view), then the binding.
       this.emit('changed', r.networkId, r.portId);
       await this.writeBinding(ref, r);
@@ -216,7 +217,9 @@ export class BindingManager extends EventEmitter {
     const wanted = this.sync.want(r.networkId, name);
     if (wanted) await wanted;
     if (this.resolved.get(name) !== r) return; // released or re-resolved meanwhile
-    if (await this.refuseMismatch(name, r)) return;
+    // Checked without awaiting: the flows are asked for in the same turn as the VIF event (fast path).
+    if (this.mismatch(name, r)) return this.refuse(name, r);
+    this.refusals.clear(name);
     this.writing.add(name);
     this.emit('changed', r.networkId, r.portId);
     const t0 = performance.now();
@@ -250,19 +253,19 @@ export class BindingManager extends EventEmitter {
    * The VIF's attached-mac is not its port's MAC (read from the view, which holds the port's network once
    * resolving it): the VIF is released, recorded as refused, and waits on its port's key, so that a port
    * re-created with the right MAC binds it; a VIF whose attached-mac is fixed is plugged again (VifWatcher).
+   * mismatch() checks (synchronously) and records the refusal; refuse() releases and watches.
    */
-  private async refuseMismatch(name: string, r: Resolved): Promise<boolean> {
+  private mismatch(name: string, r: Resolved): boolean {
     const vif = this.view.vifs.get(name);
     const port = this.view.networks.get(r.networkId)?.ports.get(r.portId)?.port;
     const reason = vif && port && vifMismatch(vif, port);
-    if (!reason) {
-      this.refusals.clear(name);
-      return false;
-    }
-    this.refusals.refuse(name, { iface: vif.ifaceName, ifaceId: name, port: port.name, portId: port.id, reason });
-    await this.release(name);
+    if (reason) this.refusals.refuse(name, { iface: vif.ifaceName, ifaceId: name, port: port.name, portId: port.id, reason });
+    return reason !== undefined;
+  }
+
+  private async refuse(name: string, r: Resolved): Promise<void> {
+    if (this.resolved.get(name) === r) await this.release(name);
     await this.watchName(name);
-    return true;
   }
 
   /** The port was deleted: its VIF stays plugged but is no longer bound. */
