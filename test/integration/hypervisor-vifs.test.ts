@@ -10,6 +10,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sandboxCommand } from '../../src/cli/sandbox.js';
+import { Sandbox } from '../../src/sandbox/index.js';
 import { Cluster } from '../helpers/cluster.js';
 
 const LIBVIRT_MAC = '52:54:00:3a:1b:7c';
@@ -121,6 +123,42 @@ describe('hypervisor VIFs on real OVS: libvirt and XAPI external_ids bind by por
     expect(await c.pingUntil('xen', '10.0.0.13', 10_000)).toBeGreaterThanOrEqual(0);
     expect(await refused()).toEqual([]);
     expect((await api.call<PortBody>('GET', '/v1/ports/bad-vm')).binding?.chassis).toBe('hv1');
+  });
+
+  it('wyvern sandbox vm add gives the VM its port MAC, refuses a different --mac, and notes a port it cannot find', async () => {
+    const api = c.api();
+    const cli = async (...argv: string[]) => {
+      let out = '';
+      let err = '';
+      const code = await sandboxCommand(['--name', c.sb.name, ...argv], { out: (x) => (out += x), err: (x) => (err += x) });
+      return { code, out, err };
+    };
+    const p = await api.call<PortBody>('POST', '/v1/ports', { name: 'cli-vm', network: 'net', fixedIps: [{ ip: '10.0.0.14' }] });
+    const wrong = await cli('vm', 'add', 'hv2', 'clivm', '--port-id', 'cli-vm', '--mac', '52:54:00:00:00:01', '--store', c.storeUrl);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toContain(`is not port cli-vm's MAC ${p.mac}`);
+    // The CLI works on the sandbox's state file: VMs it adds are removed through it too (c.sb does not know them).
+    try {
+      const ok = await cli('vm', 'add', 'hv2', 'clivm', '--port-id', 'cli-vm', '--ip', '10.0.0.14/24', '--store', c.storeUrl);
+      expect(ok.code, ok.err).toBe(0);
+      expect(ok.err).toBe('');
+      expect(ok.out).toContain(`mac ${p.mac}`);
+      const vm = (await Sandbox.load(c.sb.name)).vm('clivm');
+      expect(vm.mac).toBe(p.mac);
+      const t0 = Date.now();
+      while (!(await c.sb.host('hv2').ovs.vsctl(['get', 'Interface', vm.ifname, 'external_ids'])).includes('wyvern-installed')) {
+        if (Date.now() - t0 > 10_000) throw new Error('clivm: not installed');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(await c.pingUntil('kvm', '10.0.0.14', 10_000)).toBeGreaterThanOrEqual(0);
+      const ghost = await cli('vm', 'add', 'hv2', 'ghost', '--port-id', 'ghost', '--store', c.storeUrl);
+      expect(ghost.code, ghost.err).toBe(0);
+      expect(ghost.err).toContain('note: port ghost does not exist (yet)');
+      expect(ghost.err).toContain(`--mac ${(await Sandbox.load(c.sb.name)).vm('ghost').mac}`);
+    } finally {
+      await cli('vm', 'del', 'ghost');
+      await cli('vm', 'del', 'clivm');
+    }
   });
 
   it('a full recompute on each host yields exactly the installed flows', async () => {
