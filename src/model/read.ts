@@ -52,6 +52,12 @@ export async function findClaim(store: Store, kind: Kind, ref: string): Promise<
   return undefined;
 }
 
+/** Every name claimed for a kind (not ports' id claims, which share the index: keys.ts). */
+export async function claimedNames(store: Store, kind: Kind): Promise<string[]> {
+  const { kvs } = await store.range(namesPrefix(kind));
+  return kvs.map((kv) => kv.key.slice(namesPrefix(kind).length)).filter((n) => !UUID_RE.test(n));
+}
+
 export interface Loaded<T> {
   obj: T;
   kv: KeyValue;

@@ -16,7 +16,6 @@ import {
   bindingKey,
   guardKey,
   nameKey,
-  namesPrefix,
   NETWORKS_PREFIX,
   netPrefix,
   networkKey,
@@ -28,6 +27,7 @@ import {
 import { givenIdCompares } from './port-ids.js';
 import { generateMac } from './macs.js';
 import {
+  claimedNames,
   decodeClaim,
   encodeClaim,
   ipOwners,
@@ -270,7 +270,7 @@ export class Topology {
     return runCas(
       this.store,
       async (attempt) => {
-        // A given id (a hypervisor's VIF uuid) must be no other object's: checked, and compared absent.
+        // A given id (a VIF's uuid) must be no other object's.
         const idCmps = input.id === undefined ? [] : await givenIdCompares(this.store, id);
         // The groups are read on every attempt (none when the port joins none): their revisions are compared.
         const sgs = await resolveGroups(this.store, input.securityGroups);
@@ -283,8 +283,7 @@ export class Topology {
         const pool = this.portKeyPool;
         if (known && pool) {
           try {
-            const plan = this.planPort(input, id, known, pool, attempt, sgs);
-            plan.compares.push(...idCmps);
+            const plan = this.planPort(input, id, known, pool, attempt, sgs, idCmps);
             if (byName) plan.compares.push({ key: nameKey('network', input.network), value: encodeClaim({ id: netId }) });
             return { ...plan, speculative: true };
           } catch {
@@ -315,9 +314,7 @@ export class Topology {
         const view: PortPlanView = { network: nkv, st: snap.st };
         this.portPlanViews.set(netId, view);
         this.portKeyPool = portKeys;
-        const plan = this.planPort(input, id, view, portKeys, attempt, sgs);
-        plan.compares.push(...idCmps);
-        return plan;
+        return this.planPort(input, id, view, portKeys, attempt, sgs, idCmps);
       },
       this.opts,
     );
@@ -334,6 +331,7 @@ export class Topology {
     pool: KeyValue[],
     attempt: number,
     sgs: ResolvedGroup[],
+    idCmps: Compare[],
   ): Plan<Port> {
     const { st } = view;
     const nkv = view.network;
@@ -358,6 +356,7 @@ export class Topology {
       ...(input.qos !== undefined ? { qos: input.qos } : {}),
     };
     const portValue = encodePort(p);
+    const claim = encodeClaim({ id, networkId: net.id });
     const members = membershipOps(undefined, p, sgs);
     return {
       compares: [
@@ -366,12 +365,13 @@ export class Topology {
         nameFree('port', p.name),
         { key: portIdKey(id), modRevision: 0 },
         pk.compare,
+        ...idCmps,
         ...members.compares,
       ],
       ops: [
         { op: 'put', key: portKey(net.id, id), value: portValue },
-        { op: 'put', key: nameKey('port', p.name), value: encodeClaim({ id, networkId: net.id }) },
-        { op: 'put', key: portIdKey(id), value: encodeClaim({ id, networkId: net.id }) },
+        { op: 'put', key: nameKey('port', p.name), value: claim },
+        { op: 'put', key: portIdKey(id), value: claim },
         { op: 'put', key: pk.key, value: `port/${id}` },
         bump(net.id),
         ...members.ops,
@@ -584,9 +584,7 @@ export class Topology {
   }
 
   /** Ids of every object of a kind by name (used by tests and the CLI's completions). */
-  async names(kind: 'network' | 'subnet' | 'port' | 'router' | 'security-group'): Promise<string[]> {
-    const { kvs } = await this.store.range(namesPrefix(kind));
-    // Ports' id claims share the index (keys.ts); names never look like UUIDs.
-    return kvs.map((kv) => kv.key.slice(namesPrefix(kind).length)).filter((n) => kind !== 'port' || !UUID_RE.test(n));
+  names(kind: 'network' | 'subnet' | 'port' | 'router' | 'security-group'): Promise<string[]> {
+    return claimedNames(this.store, kind);
   }
 }
