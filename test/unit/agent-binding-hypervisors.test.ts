@@ -1,4 +1,8 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { TopologyCache } from '../../src/agent/topology-cache.js';
 import { BindingManager } from '../../src/agent/binding.js';
 import { routeStoreEvent } from '../../src/agent/store-events.js';
 import { TopologySync } from '../../src/view/topology-sync.js';
@@ -130,5 +134,26 @@ describe('creating a port with a given id', () => {
     await topo.deletePort(ID);
     expect(await store.get(portIdKey(ID))).toBeUndefined();
     expect((await topo.createPort({ id: ID, name: 'y', network: 'n' })).id).toBe(ID);
+  });
+});
+
+describe('the topology cache answers a port id claim from cached ports (restart during a store outage)', () => {
+  it('finds the port by id as by name', () => {
+    const cache = new TopologyCache(join(mkdtempSync(join(tmpdir(), 'wv-hv-')), 'c.json'), 'hv1', silentLogger, () => [], 1);
+    const net = '11111111-1111-4111-8111-111111111111';
+    const port = {
+      id: ID,
+      name: 'web',
+      networkId: net,
+      mac: '52:54:00:12:34:56',
+      fixedIps: [],
+      portSecurity: true,
+      allowedAddressPairs: [],
+      portKey: 7,
+    };
+    const kv = { key: `/wyvern/v1/net/${net}/ports/${ID}`, value: JSON.stringify(port), createRevision: 1, modRevision: 1 };
+    cache.apply({ type: 'snapshot', prefix: `/wyvern/v1/net/${net}/`, kvs: [kv], revision: 1 });
+    expect(cache.get(portIdKey(ID))?.map((x) => JSON.parse(x.value))).toEqual([{ id: ID, networkId: net }]);
+    expect(cache.get(portIdKey('00000000-0000-4000-8000-000000000000'))).toBeUndefined();
   });
 });
