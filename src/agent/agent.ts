@@ -176,7 +176,7 @@ export class Agent {
       (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')),
     );
     this.bindings.on('changed', (netId: string, portId: string) => {
-      this.markDirty(netId, { urgent: true, ports: [portId] });
+      this.markDirty(netId, { urgent: true, ports: portId ? [portId] : undefined });
       // A port bound or released here: the groups this host enforces may change.
       void this.sgReach.update();
     });

@@ -26,6 +26,8 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       // Local VIFs not bound here, and why (a provider network this chassis has no bridge mapping for, …).
       refusedPorts: agent.bindings.refusedPorts(),
       bridgeMappings: agent.config.bridgeMappings,
+      // VIFs not bound because their attached-mac is not their port's MAC (issue 15), with the reason.
+      refusedVifs: agent.bindings.refusals.list(),
       chassisSeen: [...agent.view.chassis.keys()].sort(),
       // Peers this chassis shares no encapsulation with: their ports get no flows from here.
       unreachableChassis: unreachableChassis(agent.view.encaps, agent.config.chassis, agent.view.chassis),

@@ -2,17 +2,29 @@ import { EventEmitter } from 'node:events';
 import { bindPort, unbindPort } from '../model/chassis.js';
 import { decodeBinding } from '../model/codec.js';
 import { bindingKey, nameKey } from '../model/keys.js';
+import { encodeClaim, findClaim } from '../model/read.js';
+import { UUID_RE } from '../model/validate.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import type { TopologySync } from '../view/topology-sync.js';
-import type { LocalVif, TopologyView } from '../view/topology-view.js';
+import { vifMismatch, type LocalVif, type TopologyView } from '../view/topology-view.js';
+import { VifRefusals } from './vif-refusals.js';
 
 /** A VIF as reported by OVSDB (the OVSDB client's VifWatcher events carry at least this). */
 export interface VifEvent {
   name: string;
   ofport: number;
   ifaceId?: string;
+  /** external_ids:attached-mac (libvirt and XAPI write it): a VIF whose MAC is not its port's is refused. */
+  attachedMac?: string;
 }
+
+/**
+ * The key a VIF's iface-id is known by: a port name as written, or a port id (a UUID: libvirt's interfaceid,
+ * XAPI's VIF uuid) in lowercase, as ids are stored. Names never look like UUIDs, so one iface-id names at most
+ * one port, and the id claim in the names index (keys.ts) resolves either form through the same key.
+ */
+export const ifaceRef = (ifaceId: string): string => (UUID_RE.test(ifaceId) ? ifaceId.toLowerCase() : ifaceId);
 
 interface Resolved {
   portId: string;
@@ -20,7 +32,7 @@ interface Resolved {
 }
 
 /**
- * Binds VIFs to logical ports: a VIF whose iface-id names a port is bound to this chassis (binding in the
+ * Binds VIFs to logical ports: a VIF whose iface-id is a port's name or id is bound to this chassis (binding in the
  * store), its network is watched, and unplug unbinds. A VIF whose port does not exist (yet, or any more) waits
  * on the port's name key and binds when a port of that name appears; a bound port's deletion is seen through
  * its network, which is watched anyway (portRemoved), so a bound port costs no watch of its own. A binding is
@@ -42,6 +54,8 @@ export class BindingManager extends EventEmitter {
   private readonly unbinding = new Map<string, { name: string; r: Resolved }>();
   /** VIFs whose port this chassis refuses to bind, with the reason (their network stays watched). */
   private readonly refused = new Map<string, { r: Resolved; reason: string }>();
+  /** VIFs whose attached-mac is not their port's MAC: not bound (see vif-refusals.ts). */
+  readonly refusals: VifRefusals;
 
   constructor(
     private readonly store: Store,
@@ -69,6 +83,7 @@ export class BindingManager extends EventEmitter {
     } = {},
   ) {
     super();
+    this.refusals = new VifRefusals(logger);
   }
 
   /** Ports bound here whose binding is in the store (a write in flight does not count yet). */
@@ -90,26 +105,30 @@ export class BindingManager extends EventEmitter {
 
   async plugged(ev: VifEvent): Promise<void> {
     if (!ev.ifaceId || ev.ofport <= 0) return;
-    const vif: LocalVif = { ifaceName: ev.name, ofport: ev.ofport, ifaceId: ev.ifaceId };
-    const prev = this.view.vifs.get(ev.ifaceId);
+    const ref = ifaceRef(ev.ifaceId);
+    const vif: LocalVif = { ifaceName: ev.name, ofport: ev.ofport, ifaceId: ref };
+    if (ev.attachedMac) vif.attachedMac = ev.attachedMac.toLowerCase();
+    const prev = this.view.vifs.get(ref);
     this.view.plugVif(vif);
-    if (prev && prev.ifaceName !== ev.name)
-      this.logger.warn({ port: ev.ifaceId, ifaces: [prev.ifaceName, ev.name] }, 'two VIFs claim one port');
-    const r = this.resolved.get(ev.ifaceId);
+    if (prev && prev.ifaceName !== ev.name) this.logger.warn({ port: ref, ifaces: [prev.ifaceName, ev.name] }, 'two VIFs claim one port');
+    const r = this.resolved.get(ref);
     if (r) {
+      // attached-mac changed to one that is not the port's: released, and waits for a fix.
+      if (this.mismatch(ref, r)) return this.refuse(ref, r);
+      this.refusals.clear(ref);
       // ofport changed (e.g. OVS restart): flows first (they only need the view), then the binding.
       this.emit('changed', r.networkId, r.portId);
-      await this.writeBinding(ev.ifaceId, r);
+      await this.writeBinding(ref, r);
       return;
     }
     // Fast path: the port is already in the view (its network is watched for another local port), so
     // nothing needs to be read from the store before the flows are computed.
-    const known = this.portInView(ev.ifaceId);
+    const known = this.portInView(ref);
     if (known) {
-      await this.resolve(ev.ifaceId, known);
+      await this.resolve(ref, known);
       return;
     }
-    await this.waitForPort(ev.ifaceId, ev.name);
+    await this.waitForPort(ref, ev.name);
   }
 
   /** Local VIFs whose port is not bound here, and why (agent status). */
@@ -168,7 +187,10 @@ export class BindingManager extends EventEmitter {
       else this.logger.info({ port: name, iface }, 'VIF plugged while the store is unreachable; binding it when the store answers');
       return;
     }
+    // A port id without its claim: a port made before ids were claimed (keys.ts) is found by a scan.
+    const legacy = !kv && UUID_RE.test(name) ? await findClaim(this.store, 'port', name).catch(() => undefined) : undefined;
     if (kv) await this.nameAppeared(name, kv.value);
+    else if (legacy) await this.nameAppeared(name, encodeClaim(legacy));
     else this.logger.info({ port: name, iface }, 'VIF plugged for a port that does not exist (yet)');
   }
 
@@ -191,12 +213,14 @@ export class BindingManager extends EventEmitter {
 
   async unplugged(ev: VifEvent): Promise<void> {
     if (!ev.ifaceId) return;
-    const vif = this.view.vifs.get(ev.ifaceId);
+    const ref = ifaceRef(ev.ifaceId);
+    const vif = this.view.vifs.get(ref);
     if (vif && vif.ifaceName !== ev.name) return; // another VIF holds this port now
-    this.view.unplugVif(ev.ifaceId);
-    await this.unwatchName(ev.ifaceId);
-    await this.dropRefusal(ev.ifaceId);
-    await this.release(ev.ifaceId);
+    this.view.unplugVif(ref);
+    this.refusals.clear(ref);
+    await this.unwatchName(ref);
+    await this.dropRefusal(ref);
+    await this.release(ref);
   }
 
   /** The port's name key was written (port created, or re-created under the same name). */
@@ -248,6 +272,9 @@ export class BindingManager extends EventEmitter {
       await this.refuseResolved(name, r, reason);
       return;
     }
+    // Checked without awaiting: the flows are asked for in the same turn as the VIF event (fast path).
+    if (this.mismatch(name, r)) return this.refuse(name, r);
+    this.refusals.clear(name);
     this.writing.add(name);
     this.emit('changed', r.networkId, r.portId);
     const t0 = performance.now();
@@ -279,21 +306,42 @@ export class BindingManager extends EventEmitter {
     const prev = this.refused.get(name);
     this.refused.set(name, { r, reason });
     if (prev?.reason !== reason) this.logger.warn({ port: name, network: r.networkId, reason }, 'port not bound to this chassis');
-    this.emit('changed', r.networkId);
+    this.emit('changed', r.networkId, r.portId);
     await this.removeBinding(name, r);
   }
 
-  /** The port named `name` if a watched network holds it. */
+  /** The port named `name` (or whose id it is) if a watched network holds it. */
   private portInView(name: string): Resolved | undefined {
     for (const net of this.view.networks.values()) {
-      for (const ps of net.ports.values()) if (ps.port.name === name) return { portId: ps.port.id, networkId: ps.port.networkId };
+      for (const ps of net.ports.values())
+        if (ps.port.name === name || ps.port.id === name) return { portId: ps.port.id, networkId: ps.port.networkId };
     }
     return undefined;
+  }
+
+  /**
+   * The VIF's attached-mac is not its port's MAC (read from the view, which holds the port's network once
+   * resolving it): the VIF is released, recorded as refused, and waits on its port's key, so that a port
+   * re-created with the right MAC binds it; a VIF whose attached-mac is fixed is plugged again (VifWatcher).
+   * mismatch() checks (synchronously) and records the refusal; refuse() releases and watches.
+   */
+  private mismatch(name: string, r: Resolved): boolean {
+    const vif = this.view.vifs.get(name);
+    const port = this.view.networks.get(r.networkId)?.ports.get(r.portId)?.port;
+    const reason = vif && port && vifMismatch(vif, port);
+    if (reason) this.refusals.refuse(name, { iface: vif.ifaceName, ifaceId: name, port: port.name, portId: port.id, reason });
+    return reason !== undefined;
+  }
+
+  private async refuse(name: string, r: Resolved): Promise<void> {
+    if (this.resolved.get(name) === r) await this.release(name);
+    await this.watchName(name);
   }
 
   /** The port was deleted: its VIF stays plugged but is no longer bound. */
   async nameRemoved(name: string): Promise<void> {
     await this.dropRefusal(name);
+    this.refusals.clear(name);
     if (this.resolved.has(name)) await this.release(name);
   }
 
@@ -369,7 +417,8 @@ export class BindingManager extends EventEmitter {
     this.resolved.delete(name);
     this.unsynced.delete(name);
     this.view.bound.delete(name);
-    await this.removeBinding(name, r);
+    // Two VIFs may carry one port (one by name, one by id): the binding stays while the other holds it.
+    if (![...this.resolved.values()].some((o) => o.portId === r.portId)) await this.removeBinding(name, r);
     this.logger.info({ port: name, network: r.networkId }, 'port unbound');
     await this.sync.unwant(r.networkId, name);
     this.emit('changed', r.networkId, r.portId);

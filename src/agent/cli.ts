@@ -8,7 +8,7 @@ import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
 const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows|decommission [--api URL] [--token T | --token-file F]
                                            [--cacert F] [--cert F --key F]
 
-  status         the agent's chassis, watched networks, bound ports, unreachable chassis, flow and packet-in counters
+  status         the agent's chassis, watched networks, bound ports, refused VIFs, unreachable chassis, flow and packet-in counters
   recompute      recompute every flow from scratch and compare with the incremental state
   flows          the agent's desired flows in ovs-ofctl syntax, with the app and object of each
   decommission [--force]

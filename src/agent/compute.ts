@@ -75,7 +75,7 @@ export class FlowComputer {
     for (const id of portIds) {
       next.ports.add(id);
       const ps = net?.ports.get(id);
-      if (wasLocal?.has(id) || (ps && this.view.vifs.has(ps.port.name))) next.local = true;
+      if (wasLocal?.has(id) || (ps && this.view.localVif(ps.port))) next.local = true;
     }
     this.dirty.set(netId, next);
   }
@@ -154,7 +154,7 @@ export class FlowComputer {
 
   private noteLocalPorts(netId: string, net: NetworkState | undefined): void {
     const local = new Set<string>();
-    if (net) for (const [id, ps] of net.ports) if (this.view.vifs.has(ps.port.name)) local.add(id);
+    if (net) for (const [id, ps] of net.ports) if (this.view.localVif(ps.port)) local.add(id);
     if (local.size > 0) this.localPorts.set(netId, local);
     else this.localPorts.delete(netId);
   }

@@ -43,8 +43,8 @@ export class TopologyCache {
   }
 
   /**
-   * The cached contents of a prefix, as a store read would give them (revisions unknown: 0). A port's name key
-   * is not kept once the port is bound (its network's watch covers it), so it is answered from the cached port
+   * The cached contents of a prefix, as a store read would give them (revisions unknown: 0). A port's name (or
+   * id) key is not kept once the port is bound (its network's watch covers it), so it is answered from the cached port
    * documents: a VIF plugged during an outage, or present at a restart, finds its port.
    */
   get(prefix: string): KeyValue[] | undefined {
@@ -63,7 +63,7 @@ export class TopologyCache {
         if (k?.kind !== 'port') continue;
         try {
           const p = decodePort(value);
-          if (p.name === name) return { id: p.id, networkId: p.networkId };
+          if (p.name === name || p.id === name) return { id: p.id, networkId: p.networkId }; // a name or an id claim
         } catch {
           /* a document this version cannot read: not this port */
         }

@@ -169,10 +169,12 @@ export const subnetCommand: Command = (argv) =>
   });
 
 const PORT_HELP = `usage:
-  wyvern port create NAME --network NET [--mac MAC] [--ip IP]... [--subnet SUBNET]... [--no-port-security]
+  wyvern port create NAME --network NET [--id UUID] [--mac MAC] [--ip IP]... [--subnet SUBNET]... [--no-port-security]
                      [--allowed-address IP[/LEN][=MAC]]... [--sg GROUP]...
                      [--ingress-rate KBPS [--ingress-burst KBIT]] [--egress-rate KBPS [--egress-burst KBIT]]
-      (no --ip/--subnet: one address from the network's first subnet; a VIF's external_ids:iface-id is NAME)
+      (no --ip/--subnet: one address from the network's first subnet; a VIF binds when its external_ids:iface-id
+       is NAME or the port's id; --id UUID: the id the hypervisor gave the VIF (libvirt interfaceid, XAPI VIF
+       uuid); a VIF whose external_ids:attached-mac is not the port's MAC is refused: give --mac the VM's MAC)
   wyvern port list [--network NET]
   wyvern port update NAME [--allowed-address IP[/PREFIX][=MAC]]... [--no-allowed-address]
                      [--port-security | --no-port-security] [--sg GROUP... | --no-sg]
@@ -191,6 +193,7 @@ export const portCommand: Command = (argv) =>
       v === 'create'
         ? {
             network: { type: 'string' },
+            id: { type: 'string' },
             mac: { type: 'string' },
             ip: { type: 'string', multiple: true },
             subnet: { type: 'string', multiple: true },
@@ -222,6 +225,7 @@ export const portCommand: Command = (argv) =>
     const [name] = positionals(p, ['NAME'], 'wyvern port create NAME --network NET …');
     if (p.values.network === undefined) throw new UsageError('--network is required');
     const body: Record<string, unknown> = { name, network: p.values.network };
+    if (p.values.id !== undefined) body.id = p.values.id;
     if (p.values.mac !== undefined) body.mac = p.values.mac;
     const ips = (p.values.ip as string[] | undefined) ?? [];
     const subs = (p.values.subnet as string[] | undefined) ?? [];

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { ENCAPS, Sandbox, type Encap, type SandboxStatus } from '../sandbox/index.js';
 import { restartAgent, savedAgentOptions, startAgents, stopAgent } from '../sandbox/agents.js';
+import { vmMacForPort } from '../sandbox/port-mac.js';
 import { parseFlags, UsageError } from '../util/args.js';
 
 export interface CliIo {
@@ -19,7 +20,8 @@ const HELP: Record<string, string> = {
 commands:
   up --hosts N [--encap vxlan|geneve|gre] [--tunnels] [--physnet] [--agents --store URL]
                                                          start N simulated hypervisors (and their agents)
-  vm add HOST VM --port-id ID [--mac M] [--ip CIDR [--gw IP]] [--dhcp] [--mtu N]
+  vm add HOST VM --port-id ID [--mac M] [--ip CIDR [--gw IP]] [--dhcp] [--mtu N] [--store URL]
+                                                         plug a VM (iface-id ID: the port's name or id; the port's MAC)
   vm del VM                                              remove a VM
   vm dhcp VM [--json]                                    run a DHCP client (busybox udhcpc) in the VM and apply the lease
   exec VM -- CMD…                                        run a command inside a VM
@@ -44,9 +46,14 @@ commands:
 `,
   agent: `usage: wyvern sandbox agent stop|start HOST [--kill] [--store URL]
 `,
-  vm: `usage: wyvern sandbox vm add HOST VM --port-id ID [--mac M] [--ip CIDR [--gw IP]] [--dhcp] [--mtu N]
+  vm: `usage: wyvern sandbox vm add HOST VM --port-id ID [--mac M] [--ip CIDR [--gw IP]] [--dhcp] [--mtu N] [--store URL]
        wyvern sandbox vm del VM
        wyvern sandbox vm dhcp VM [--json]
+
+  vm add plugs the VM with external_ids:iface-id=ID (a port's name or id) and attached-mac=its MAC. The VM
+  takes the port's MAC, read from the store (--store, WYVERN_STORE, or the one the host's agent runs with);
+  a --mac that differs is refused (the agent would not bind the VM). With no readable store, or a port that
+  does not exist yet, the VM gets --mac or a generated MAC, and a note says the port must be created with it.
 `,
   exec: `usage: wyvern sandbox exec VM -- CMD [ARG…]
 `,
@@ -142,9 +149,14 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
           if (values.gw && !values.ip) throw new UsageError('--gw needs --ip');
           if (values.dhcp && values.ip) throw new UsageError('--ip and --dhcp are exclusive');
           const sb = await load();
+          // The VM takes its port's MAC (the agent refuses a VIF whose attached-mac is not the port's): the port is
+          // read from the store given, or the one the host's agent runs with.
+          const host = sb.host(rest[0]!);
+          const storeUrl = values.store ?? process.env.WYVERN_STORE ?? (await savedAgentOptions(sb, host.name))?.store;
+          const chosen = await vmMacForPort(storeUrl, values['port-id'], values.mac);
           const vm = await sb.addVm(rest[0]!, rest[1]!, {
             portId: values['port-id'],
-            mac: values.mac,
+            mac: chosen.mac,
             ip: values.ip,
             gateway: values.gw,
             dhcp: values.dhcp,
@@ -153,6 +165,11 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
           io.out(
             `vm ${vm.name} on ${vm.host}: port ${vm.ifname} iface-id=${vm.portId} mac ${vm.mac}${vm.ip ? ` ip ${vm.ip}` : vm.dhcp ? ' (dhcp)' : ''}\n`,
           );
+          if (chosen.unchecked)
+            io.err(
+              `note: ${chosen.unchecked}; VM ${vm.name} has MAC ${vm.mac}: its port must have it ` +
+                `(wyvern port create … --mac ${vm.mac}), or the agent refuses the VIF and DHCP gets no answer\n`,
+            );
           return 0;
         }
         if (sub === 'del') {

@@ -9,6 +9,10 @@
  *   /wyvern/v1/routers/<routerId>                   Router JSON
  *   /wyvern/v1/chassis/<name>                       Chassis JSON, attached to the agent's lease
  *   /wyvern/v1/names/<kind>/<name>                  {"id","networkId"?}: unique names per kind
+ *   /wyvern/v1/names/port/<portId>                  the same claim under the port's id (issue 15): names never look
+ *                                                   like UUIDs, so the two never collide, and a VIF whose iface-id is
+ *                                                   the port's id (libvirt's interfaceid, XAPI's VIF uuid) waits on
+ *                                                   and resolves through this key exactly as one carrying the name
  *   /wyvern/v1/alloc/<pool>/<n>                     integer key allocations → owner "<kind>/<id>"
  *   /wyvern/v1/sg/<groupId>                         SecurityGroup JSON (its rules inside: one watch per group)
  *   /wyvern/v1/sg-members/<groupId>/<portId>        SgMember JSON: the address set of a group, written with the
@@ -65,6 +69,8 @@ export const chassisKey = (name: string): string => `${CHASSIS_PREFIX}${name}`;
 export const retiredKey = (name: string): string => `${RETIRED_PREFIX}${name}`;
 export const namesPrefix = (kind: Kind): string => `${NAMES_PREFIX}${kind}/`;
 export const nameKey = (kind: Kind, name: string): string => `${namesPrefix(kind)}${name}`;
+/** A port's id claim (see the layout above): what an iface-id equal to the port's id resolves through. */
+export const portIdKey = (portId: string): string => nameKey('port', portId);
 export const poolPrefix = (pool: Pool): string => `${ALLOC_PREFIX}${pool}/`;
 export const allocKey = (pool: Pool, n: number): string => `${poolPrefix(pool)}${n}`;
 export const guardKey = (networkId: string): string => `${GUARD_PREFIX}${networkId}`;

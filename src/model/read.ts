@@ -40,6 +40,9 @@ export async function findClaim(store: Store, kind: Kind, ref: string): Promise<
   if (!UUID_RE.test(ref)) return undefined;
   if (kind === 'network') return { id: ref };
   if (kind === 'router' || kind === 'security-group') return { id: ref };
+  // A port's id is claimed in the names index too (keys.ts); ports made before that are found by the scan.
+  const byId = kind === 'port' ? await store.get(nameKey('port', ref.toLowerCase())) : undefined;
+  if (byId) return decodeClaim(byId.value);
   // Subnets and ports are keyed under their network: find the network through the names index.
   const { kvs } = await store.range(namesPrefix(kind));
   for (const kv of kvs) {
@@ -47,6 +50,12 @@ export async function findClaim(store: Store, kind: Kind, ref: string): Promise<
     if (c.id === ref) return c;
   }
   return undefined;
+}
+
+/** Every name claimed for a kind (not ports' id claims, which share the index: keys.ts). */
+export async function claimedNames(store: Store, kind: Kind): Promise<string[]> {
+  const { kvs } = await store.range(namesPrefix(kind));
+  return kvs.map((kv) => kv.key.slice(namesPrefix(kind).length)).filter((n) => !UUID_RE.test(n));
 }
 
 export interface Loaded<T> {

@@ -16,16 +16,18 @@ import {
   bindingKey,
   guardKey,
   nameKey,
-  namesPrefix,
   NETWORKS_PREFIX,
   netPrefix,
   networkKey,
   poolPrefix,
+  portIdKey,
   portKey,
   subnetKey,
 } from './keys.js';
+import { givenIdCompares } from './port-ids.js';
 import { generateMac } from './macs.js';
 import {
+  claimedNames,
   decodeClaim,
   encodeClaim,
   ipOwners,
@@ -264,10 +266,12 @@ export class Topology {
 
   async createPort(body: unknown): Promise<Port> {
     const input = parsePortInput(body);
-    const id = randomUUID();
+    const id = input.id ?? randomUUID();
     return runCas(
       this.store,
       async (attempt) => {
+        // A given id (a VIF's uuid) must be no other object's.
+        const idCmps = input.id === undefined ? [] : await givenIdCompares(this.store, id);
         // The groups are read on every attempt (none when the port joins none): their revisions are compared.
         const sgs = await resolveGroups(this.store, input.securityGroups);
         const byName = !UUID_RE.test(input.network);
@@ -279,7 +283,7 @@ export class Topology {
         const pool = this.portKeyPool;
         if (known && pool) {
           try {
-            const plan = this.planPort(input, id, known, pool, attempt, sgs);
+            const plan = this.planPort(input, id, known, pool, attempt, sgs, idCmps);
             if (byName) plan.compares.push({ key: nameKey('network', input.network), value: encodeClaim({ id: netId }) });
             return { ...plan, speculative: true };
           } catch {
@@ -310,7 +314,7 @@ export class Topology {
         const view: PortPlanView = { network: nkv, st: snap.st };
         this.portPlanViews.set(netId, view);
         this.portKeyPool = portKeys;
-        return this.planPort(input, id, view, portKeys, attempt, sgs);
+        return this.planPort(input, id, view, portKeys, attempt, sgs, idCmps);
       },
       this.opts,
     );
@@ -327,6 +331,7 @@ export class Topology {
     pool: KeyValue[],
     attempt: number,
     sgs: ResolvedGroup[],
+    idCmps: Compare[],
   ): Plan<Port> {
     const { st } = view;
     const nkv = view.network;
@@ -351,18 +356,22 @@ export class Topology {
       ...(input.qos !== undefined ? { qos: input.qos } : {}),
     };
     const portValue = encodePort(p);
+    const claim = encodeClaim({ id, networkId: net.id });
     const members = membershipOps(undefined, p, sgs);
     return {
       compares: [
         { key: nkv.key, modRevision: nkv.modRevision },
         guardCmp(net.id, st),
         nameFree('port', p.name),
+        { key: portIdKey(id), modRevision: 0 },
         pk.compare,
+        ...idCmps,
         ...members.compares,
       ],
       ops: [
         { op: 'put', key: portKey(net.id, id), value: portValue },
-        { op: 'put', key: nameKey('port', p.name), value: encodeClaim({ id, networkId: net.id }) },
+        { op: 'put', key: nameKey('port', p.name), value: claim },
+        { op: 'put', key: portIdKey(id), value: claim },
         { op: 'put', key: pk.key, value: `port/${id}` },
         bump(net.id),
         ...members.ops,
@@ -460,6 +469,7 @@ export class Topology {
             { op: 'delete', key: kv.key },
             { op: 'delete', key: bindingKey(p.networkId, p.id) },
             { op: 'delete', key: nameKey('port', p.name) },
+            { op: 'delete', key: portIdKey(p.id) },
             { op: 'delete', key: allocKey('port-key', p.portKey) },
             bump(p.networkId),
             ...membershipOps(p, undefined, []).ops,
@@ -574,8 +584,7 @@ export class Topology {
   }
 
   /** Ids of every object of a kind by name (used by tests and the CLI's completions). */
-  async names(kind: 'network' | 'subnet' | 'port' | 'router' | 'security-group'): Promise<string[]> {
-    const { kvs } = await this.store.range(namesPrefix(kind));
-    return kvs.map((kv) => kv.key.slice(namesPrefix(kind).length));
+  names(kind: 'network' | 'subnet' | 'port' | 'router' | 'security-group'): Promise<string[]> {
+    return claimedNames(this.store, kind);
   }
 }

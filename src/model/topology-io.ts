@@ -26,6 +26,7 @@ import {
   fipKey,
   guardKey,
   nameKey,
+  portIdKey,
   networkKey,
   parseKey,
   portKey,
@@ -118,6 +119,7 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
   for (const p of doc.ports) {
     add(portKey(p.networkId, p.id), encodePort(p), `port ${p.name}`);
     add(nameKey('port', p.name), encodeClaim({ id: p.id, networkId: p.networkId }), `port name ${p.name}`);
+    add(portIdKey(p.id), encodeClaim({ id: p.id, networkId: p.networkId }), `port id ${p.id}`);
     add(allocKey('port-key', p.portKey), `port/${p.id}`, `port key ${p.portKey}`);
     // Derived from the port: written when absent, never a conflict of its own (the port's document is).
     for (const g of p.securityGroups) add(sgMemberKey(g, p.id), encodeSgMember(memberOf(p)), `member ${p.name} of ${g}`, false);

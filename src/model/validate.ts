@@ -265,6 +265,8 @@ export interface FixedIpInput {
   ip?: string;
 }
 export interface PortInput {
+  /** The id asked for (a UUID, lowercased), e.g. libvirt's interfaceid or XAPI's VIF uuid; else one is drawn. */
+  id?: string;
   name: string;
   network: string;
   mac?: string;
@@ -320,10 +322,18 @@ export function parseGroupRefs(v: unknown, field = 'securityGroups'): string[] {
   return out as string[];
 }
 
+/** An id given by the client (a hypervisor's VIF uuid): a UUID, stored lowercase as ids are. */
+export function parseObjectId(v: unknown, field = 'id'): string {
+  if (typeof v !== 'string' || !UUID_RE.test(v))
+    throw invalid(field, `${field} must be a UUID such as 0b7c5a4e-1d2f-4a3b-9c8d-7e6f5a4b3c2d (got ${JSON.stringify(v)})`);
+  return v.toLowerCase();
+}
+
 export function parsePortInput(body: unknown): PortInput {
   const o = asObject(body);
   const p = new Problems();
-  knownFields(p, o, ['name', 'network', 'mac', 'fixedIps', 'portSecurity', 'allowedAddressPairs', 'securityGroups', 'qos']);
+  knownFields(p, o, ['id', 'name', 'network', 'mac', 'fixedIps', 'portSecurity', 'allowedAddressPairs', 'securityGroups', 'qos']);
+  const id = o.id === undefined || o.id === null ? undefined : p.run(() => parseObjectId(o.id));
   const name = p.run(() => checkName(o.name));
   const network = p.run(() => reqString(o, 'network'));
   const mac = o.mac === undefined || o.mac === null ? undefined : p.run(() => normalizeMac(o.mac, 'mac'));
@@ -347,6 +357,7 @@ export function parsePortInput(body: unknown): PortInput {
   const qos = p.run(() => parseQosInput(o.qos));
   p.throwIfAny();
   return {
+    ...(id !== undefined ? { id } : {}),
     name: name!,
     network: network!,
     ...(mac !== undefined ? { mac } : {}),

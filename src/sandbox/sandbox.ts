@@ -56,6 +56,8 @@ export interface SandboxUpOptions {
 export interface VmOptions {
   portId: string;
   mac?: string;
+  /** The VIF's external_ids exactly (instead of iface-id=portId, attached-mac=mac), e.g. what libvirt writes. */
+  externalIds?: Record<string, string>;
   /** CIDR, e.g. "10.0.0.5/24". */
   ip?: string;
   gateway?: string;
@@ -243,6 +245,7 @@ export class Sandbox {
       ifname: names.vmPort(this.prefix, k),
       portId: opts.portId,
       mac,
+      ...(opts.externalIds ? { externalIds: { ...opts.externalIds } } : {}),
       ip: opts.ip,
       gateway: opts.gateway,
       dhcp: opts.dhcp ?? false,

@@ -33,6 +33,11 @@ export interface VmState {
   ifname: string;
   portId: string;
   mac: string;
+  /**
+   * external_ids written instead of the sandbox's own iface-id + attached-mac pair, as a hypervisor writes them
+   * (libvirt, XAPI: see docs/hypervisors.md); iface-id may be absent (XAPI's ovs-xapi-sync sets it afterwards).
+   */
+  externalIds?: Record<string, string>;
   ip?: string;
   gateway?: string;
   dhcp: boolean;

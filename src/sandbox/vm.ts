@@ -74,8 +74,7 @@ export async function plugVm(vm: VmState, ovs: OvsHost): Promise<void> {
     'set',
     'Interface',
     vm.ifname,
-    `external_ids:iface-id="${vm.portId}"`,
-    `external_ids:attached-mac="${vm.mac}"`,
+    ...Object.entries(vm.externalIds ?? { 'iface-id': vm.portId, 'attached-mac': vm.mac }).map(([k, v]) => `external_ids:"${k}"="${v}"`),
   ]);
 }
 

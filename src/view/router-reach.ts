@@ -23,7 +23,7 @@ export class RouterReach {
   async update(): Promise<void> {
     const local = new Set<string>();
     for (const net of this.view.networks.values())
-      for (const ps of net.ports.values()) if (this.view.vifs.has(ps.port.name)) local.add(net.network.id);
+      for (const ps of net.ports.values()) if (this.view.localVif(ps.port)) local.add(net.network.id);
     const next = new Set<string>();
     for (const id of local) for (const n of routedNeighbours(this.view, id)) next.add(n);
     const added = [...next].filter((n) => !this.reached.has(n));

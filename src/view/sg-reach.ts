@@ -25,7 +25,7 @@ export class SecurityGroupReach {
     const local = new Set<string>();
     for (const net of this.view.networks.values())
       for (const { port } of net.ports.values()) {
-        if (!this.view.vifs.has(port.name)) continue;
+        if (!this.view.localVif(port)) continue;
         for (const g of port.securityGroups) {
           local.add(g);
           out.add(pair(sgKey(g), port.name));

@@ -4,8 +4,22 @@ import type { Binding, Chassis, Network, Port, Router, SecurityGroup, SgMember, 
 export interface LocalVif {
   ifaceName: string;
   ofport: number;
-  /** external_ids:iface-id — the logical port's name. */
+  /**
+   * external_ids:iface-id — the logical port's name, or its id (a UUID, kept lowercase: libvirt's interfaceid,
+   * XAPI's VIF uuid). Names never look like UUIDs, so it names at most one port.
+   */
   ifaceId: string;
+  /** external_ids:attached-mac, when the hypervisor wrote one (lowercase). */
+  attachedMac?: string;
+}
+
+/**
+ * Why a VIF cannot carry its port: the MAC its hypervisor gave the VM (attached-mac) is not the port's, so the
+ * VM's frames would fail port security and its DHCP would answer nobody: a misconfiguration, refused.
+ */
+export function vifMismatch(vif: LocalVif, port: Port): string | undefined {
+  if (vif.attachedMac === undefined || vif.attachedMac.toLowerCase() === port.mac.toLowerCase()) return undefined;
+  return `attached-mac ${vif.attachedMac} is not port ${port.name}'s MAC ${port.mac}`;
 }
 
 export interface PortState {
@@ -47,7 +61,7 @@ export class TopologyView {
   readonly securityGroups = new Map<string, SecurityGroup>();
   /** Members (address sets) of the groups named as remote by those groups' rules: group id → port id → member. */
   readonly sgMembers = new Map<string, Map<string, SgMember>>();
-  /** Local VIFs by iface-id (port name); change them with plugVif / unplugVif to keep the ofport index. */
+  /** Local VIFs by iface-id (port name or id); change them with plugVif / unplugVif to keep the ofport index. */
   readonly vifs = new Map<string, LocalVif>();
   private readonly vifsByOfport = new Map<number, LocalVif>();
   /** Local port names bound to logical ports (maintained by the binding manager). */
@@ -93,11 +107,21 @@ export class TopologyView {
     return p ? this.physnetOfports.get(p.physnet) : undefined;
   }
 
+  /**
+   * The local VIF carrying a port: one whose iface-id is the port's id (preferred) or its name, and whose
+   * attached-mac, if any, is the port's MAC. A pure function of the VIFs and the port, so flows computed
+   * incrementally and from scratch agree whichever form the hypervisor wrote.
+   */
+  localVif(port: Port): LocalVif | undefined {
+    const vif = this.vifs.get(port.id) ?? this.vifs.get(port.name);
+    return vif && !vifMismatch(vif, port) ? vif : undefined;
+  }
+
   locate(net: NetworkState, ps: PortState): PortLocation {
     // A provider network whose physnet this chassis cannot reach: none of its ports is placed (no flows; its
     // local VIFs are refused by the binding manager, which says why).
     if (net.network.provider && this.physnetOfport(net) === undefined) return { kind: 'unknown' };
-    const vif = this.vifs.get(ps.port.name);
+    const vif = this.localVif(ps.port);
     if (vif && vif.ofport > 0) return { kind: 'local', ofport: vif.ofport };
     const owner = ps.binding?.chassis;
     if (!owner || owner === this.chassisName) return { kind: 'unknown' };

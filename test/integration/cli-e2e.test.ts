@@ -166,6 +166,25 @@ describe('wyvern CLI end to end', () => {
     }
   });
 
+  it('port create --id: the port takes the hypervisor VIF id; a malformed id or one in use exits 1 naming the field', async () => {
+    await wyvern(['network', 'create', 'hv', ...api]);
+    await wyvern(['subnet', 'create', 'hv-s', '--network', 'hv', '--cidr', '10.9.0.0/24', ...api]);
+    const id = 'A3C1E0D2-5B4F-4E6A-9C8B-7D6E5F4A3B2C';
+    let r = await wyvern(['port', 'create', 'vif-p', '--network', 'hv', '--id', id, '--mac', '52:54:00:12:34:56', '--json', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ id: id.toLowerCase(), name: 'vif-p', mac: '52:54:00:12:34:56' });
+    r = await wyvern(['port', 'show', id.toLowerCase(), '--json', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).name).toBe('vif-p');
+    r = await wyvern(['port', 'create', 'vif-q', '--network', 'hv', '--id', id, ...api]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('already used');
+    r = await wyvern(['port', 'create', 'vif-q', '--network', 'hv', '--id', 'vnet0', ...api]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('id must be a UUID');
+    expect((await wyvern(['port', 'create', '--help'])).stdout).toContain('--id UUID');
+  });
+
   it('port update: replaces and clears the allowed pairs, toggles port security, prints the port; usage errors exit 2', async () => {
     await wyvern(['network', 'create', 'upd', ...api]);
     await wyvern(['subnet', 'create', 'upd-s', '--network', 'upd', '--cidr', '10.8.0.0/24', ...api]);
@@ -237,7 +256,8 @@ describe('wyvern CLI end to end', () => {
     expect(i.stdout).toMatch(/nothing to do/);
     await wyvern(['port', 'delete', 'exp-p', ...api]);
     i = await wyvern(['topology', 'import', file, '--json', ...api]);
-    expect(JSON.parse(i.stdout)).toMatchObject({ written: 3 });
+    // The port, its name and id claims, its port key.
+    expect(JSON.parse(i.stdout)).toMatchObject({ written: 4 });
     expect((await wyvern(['topology', 'export', ...api])).stdout).toBe(r.stdout);
 
     // A bad file: refused whole, one stderr line per problem (field: object: why), exit 1, nothing written.

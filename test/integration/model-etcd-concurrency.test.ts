@@ -46,10 +46,11 @@ describe('port creation on etcd, three API servers racing', () => {
     expect(new Set(live.map((p) => p.mac)).size).toBe(live.length);
     expect(new Set(live.map((p) => p.portKey)).size).toBe(live.length);
     for (const p of again) expect(live.find((l) => l.name === p.name)?.id).toBe(p.id);
-    // Names and port-key allocations match the live ports exactly: nothing leaked by lost races.
+    // Names, ids and port-key allocations match the live ports exactly: nothing leaked by lost races.
     const s = stores[0]!;
     const names = (await s.range('/wyvern/v1/names/port/')).kvs.map((kv) => kv.key.split('/').pop()).sort();
-    expect(names).toEqual(live.map((p) => p.name).sort());
+    // Each port claims its name and its id (keys.ts).
+    expect(names).toEqual(live.flatMap((p) => [p.name, p.id]).sort());
     const keys = (await s.range('/wyvern/v1/alloc/port-key/')).kvs.map((kv) => Number(kv.key.split('/').pop())).sort((x, y) => x - y);
     expect(keys).toEqual(live.map((p) => p.portKey).sort((x, y) => x - y));
     expect(second.length).toBe(deleted.length + 15);
