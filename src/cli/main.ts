@@ -3,6 +3,9 @@
  * The `wyvern` command: a table of sub-commands, each a module loaded on demand and exporting
  * `(argv: string[]) => Promise<number>` (the exit code). Adding a command is one line here.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GLOBAL_HELP, GLOBAL_OPTIONS } from './common.js';
 
@@ -45,7 +48,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
 
 function usage(): string {
   const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
-  return `usage: wyvern COMMAND [ARGS…] [--api URL] [--token T | --token-file F] [--cacert F] [--json]\n\ncommands:\n${Object.entries(
+  return `usage: wyvern --version | COMMAND [ARGS…] [--api URL] [--token T | --token-file F] [--cacert F] [--json]\n\ncommands:\n${Object.entries(
     COMMANDS,
   )
     .map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`)
@@ -65,7 +68,26 @@ function hoistGlobals(argv: string[]): { cmd: string | undefined; rest: string[]
   return { cmd: argv[first.index], rest: [...argv.slice(first.index + 1), ...argv.slice(0, first.index)] };
 }
 
+/** The version in wyvern's package.json: the nearest one above this file (src/cli or dist/src/cli, as installed). */
+function wyvernVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const p = join(dir, 'package.json');
+    if (existsSync(p)) {
+      const pkg = JSON.parse(readFileSync(p, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'wyvern' && pkg.version) return pkg.version;
+    }
+    const up = dirname(dir);
+    if (up === dir) return 'unknown';
+    dir = up;
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version') {
+    process.stdout.write(`wyvern ${wyvernVersion()}\n`);
+    return 0;
+  }
   const { cmd, rest } = hoistGlobals(argv);
   if (cmd === undefined || cmd === 'help') {
     const help = argv.includes('--help') || argv.includes('-h') || cmd === 'help';
