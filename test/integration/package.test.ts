@@ -180,6 +180,19 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
     for (const dev of ['vitest', 'typescript', 'eslint', 'tsx', 'fast-check']) expect(modules).not.toContain(dev);
   });
 
+  it("the installed runtime opens the default store (level: a native module, this architecture's prebuild)", async () => {
+    const dir = join(tmp, 'level');
+    const script = `
+      const { openStore } = await import('/usr/lib/wyvern/dist/src/store/index.js');
+      const s = await openStore('level:${dir}');
+      await s.put('/k', 'v');
+      const kv = await s.get('/k');
+      await s.close();
+      console.log(JSON.stringify(kv?.value ?? null));`;
+    const out = await ok('/usr/lib/wyvern/node/bin/node', ['--input-type=module', '-e', script]);
+    expect(out.trim()).toBe('"v"');
+  });
+
   it("the unit's ExecStart, run by hand as its user with its capabilities, registers the chassis; SIGHUP reloads", async () => {
     [etcd, host] = await Promise.all([startEtcd(), startOvsHost({ name: `pk${process.pid % 100000}` })]);
     store = await openStore(etcd.url);
