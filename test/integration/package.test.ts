@@ -197,18 +197,19 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
     [etcd, host] = await Promise.all([startEtcd(), startOvsHost({ name: `pk${process.pid % 100000}` })]);
     store = await openStore(etcd.url);
     const apiPort = await freePort();
-    const config = (logLevel: string, bridge = 'br-int') =>
+    // While installed, /etc/wyvern/agent.yaml is read by any agent started without --config (sandbox agents pass
+    // --config /dev/null): only settings such agents would give as flags anyway are written here.
+    const config = (logLevel: string, leaseTtl = 60) =>
       [
         `chassis: ${chassis}`,
         'tunnelIp: 192.0.2.77',
         `store: ${etcd!.url}`,
-        `bridge: ${bridge}`,
         'datapathType: netdev',
         `ovsdb: unix:${host!.dbSock}`,
         `openflow: unix:${host!.mgmtSock()}`,
         `apiListen: tcp:127.0.0.1:${apiPort}`,
         `logLevel: ${logLevel}`,
-        'leaseTtlSeconds: 60',
+        `leaseTtlSeconds: ${leaseTtl}`,
         '',
       ].join('\n');
     await writeFile('/etc/wyvern/agent.yaml', config('info'));
@@ -264,15 +265,15 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
     const uid = (await ok('id', ['-u', unit.User!])).trim();
     expect(readFileSync(`/proc/${agent.pid}/status`, 'utf8')).toMatch(new RegExp(`\\nUid:\\s+${uid}\\s`));
 
-    // SIGHUP (ExecReload): logLevel applies at once; a changed bridge is named as needing a restart.
-    await writeFile('/etc/wyvern/agent.yaml', config('debug', 'br-other'));
+    // SIGHUP (ExecReload): logLevel applies at once; a changed lease TTL is named as needing a restart.
+    await writeFile('/etc/wyvern/agent.yaml', config('debug', 61));
     process.kill(agent.pid!, 'SIGHUP');
     const line = await until('the SIGHUP log line', async () =>
       log()
         .split('\n')
         .find((l) => l.includes('SIGHUP: settings reloaded')),
     );
-    expect(JSON.parse(line)).toMatchObject({ logLevel: 'debug', needsRestart: ['bridge'] });
+    expect(JSON.parse(line)).toMatchObject({ logLevel: 'debug', needsRestart: ['leaseTtlSeconds'] });
     expect(agent.exitCode).toBeNull();
   }, 90_000);
 
