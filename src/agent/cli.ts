@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
 import { parseFlags, UsageError, type FlagOptions } from '../util/args.js';
 import { GLOBAL_OPTIONS } from '../cli/common.js';
-import { createLogger } from '../util/log.js';
+import { createAdjustableLogger } from '../util/log.js';
 import { Agent } from './agent.js';
 import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
+import { reloadConfig } from './reload.js';
 
 const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows|decommission [--api URL] [--token T | --token-file F]
                                            [--cacert F] [--cert F --key F]
@@ -83,8 +84,13 @@ export async function agentCommand(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger({ level: config.logLevel, name: 'wyvern-agent' });
+  const { logger, setLevel } = createAdjustableLogger({ level: config.logLevel, name: 'wyvern-agent' });
   const agent = new Agent(config, logger);
+  // SIGHUP (systemctl reload): re-read the settings, apply the live ones (src/agent/reload.ts).
+  let inForce = config;
+  process.on('SIGHUP', () => {
+    inForce = reloadConfig(inForce, () => loadAgentConfig(argv, process.env, hostname()), setLevel, logger);
+  });
   const stop = async (signal: string) => {
     logger.info({ signal }, 'stopping');
     await agent.stop();

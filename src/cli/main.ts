@@ -67,7 +67,7 @@ function hoistGlobals(argv: string[]): { cmd: string | undefined; rest: string[]
 }
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === '--version' || argv[0] === '-V') {
+  if (argv[0] === '--version' || argv[0] === '-V' || argv[0] === 'version') {
     process.stdout.write(`wyvern ${VERSION}\n`);
     return 0;
   }

@@ -85,6 +85,9 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
   await rm(readyFile, { force: true });
   const args = [
     'agent',
+    // Sandbox agents never read the host's /etc/wyvern/agent.yaml (a hypervisor's own agent's settings).
+    '--config',
+    '/dev/null',
     '--chassis',
     host.name,
     '--tunnel-ip',

@@ -57,5 +57,28 @@ export function createLogger(opts: { level?: string; name?: string; destination?
   return pino(loggerOptions(level, opts.name ?? 'wyvern'), dest);
 }
 
+/**
+ * A root logger whose level can be changed later, for itself and every child logger made from it or from its
+ * children (pino children keep the level they were created with): the agent's SIGHUP reload of `logLevel`.
+ * Children are held weakly, so short-lived ones are not kept alive by this.
+ */
+export function createAdjustableLogger(opts: { level: string; name: string }): { logger: Logger; setLevel(level: string): void } {
+  const children = new Set<WeakRef<Logger>>();
+  const dest = pino.destination({ dest: 2, sync: false });
+  const logger = pino({ ...loggerOptions(opts.level, opts.name), onChild: (c) => children.add(new WeakRef(c)) }, dest);
+  return {
+    logger,
+    setLevel(level: string): void {
+      if (!(level in logger.levels.values) && level !== 'silent') throw new Error(`unknown log level ${level}`);
+      logger.level = level;
+      for (const ref of children) {
+        const c = ref.deref();
+        if (c) c.level = level;
+        else children.delete(ref);
+      }
+    },
+  };
+}
+
 /** A logger that discards everything: the default for library objects built without one. */
 export const silentLogger: Logger = pino({ level: 'silent' });
