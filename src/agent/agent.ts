@@ -27,6 +27,7 @@ import { RouterReach } from '../view/router-reach.js';
 import { SecurityGroupReach } from '../view/sg-reach.js';
 import { groupsLoaded } from '../view/security-groups.js';
 import { FlushScheduler } from './flush-scheduler.js';
+import { GatewayElection } from './gateway-election.js';
 import { StoreHealth } from './store-health.js';
 import { TopologyCache } from './topology-cache.js';
 import { SwitchLink } from './switch-link.js';
@@ -57,6 +58,10 @@ export class Agent {
   packetIn!: PacketInDispatcher;
   health!: StoreHealth;
   registration!: ChassisRegistration;
+  /** This chassis's part in the gateway elections of routers that list it (issue 14). */
+  election!: GatewayElection;
+  /** Set once the topology is loaded: the election never acts on a partial view (it would release keys). */
+  private electionReady = false;
   cache?: TopologyCache;
   /** Where the topology the switch was first programmed from came from (status, readiness). */
   topologySource: 'waiting for the store' | 'store' | 'cache' = 'waiting for the store';
@@ -137,8 +142,16 @@ export class Agent {
       mayBind: () => !this.retired,
     });
     this.health.on('up', () => this.storeBack());
+    this.election = new GatewayElection({
+      store: this.store,
+      view: this.view,
+      leaseId: () => this.registration.leaseId,
+      logger: log.child({ component: 'gateway-election' }),
+      onChange: (routerId, active) => log.info({ router: routerId, active }, active ? 'gateway active here' : 'gateway not active here'),
+    });
     this.health.on('tick', (kv: KeyValue | null) => {
       this.registration.verify(kv).catch(report);
+      this.reconcileGateways();
       if (this.bindings.pendingWrites) void this.bindings.retryUnsynced();
     });
     await this.health.start();
@@ -226,6 +239,13 @@ export class Agent {
     // Store: chassis registration, then the topology this hypervisor needs (from the cache if it does not answer).
     await this.registration.ensure('agent start');
     await this.sync.start();
+    // Gateway elections once routers, chassis and gateway leases are read from the store (not a partial view).
+    void this.subscription
+      .whenLoaded((p) => !p.startsWith(NAMES_PREFIX))
+      .then(() => {
+        this.electionReady = true;
+        this.reconcileGateways();
+      });
 
     // Status and readiness answer while the agent waits for a topology (store down and no
     // cache, or Open vSwitch absent).
@@ -321,10 +341,12 @@ export class Agent {
     if (this.stopping) return;
 
     this.computer.markAllDirty();
-    this.notePendingMarks(this.computer.flush());
+    const first = this.computer.flush();
+    this.notePendingMarks(first);
     this.started = true;
     this.channel.start();
     void this.flows.activate();
+    void this.flows.whenApplied(first).then(() => this.announce());
   }
 
   /**
@@ -343,6 +365,8 @@ export class Agent {
     await this.channel?.stop().catch(() => undefined);
     await this.subscription?.close().catch(() => undefined);
     this.health?.stop();
+    // Held gateway keys stay on the lease like the chassis key: a restart within the TTL keeps them (no failover).
+    await this.election?.stop().catch(() => undefined);
     await this.cache?.flush();
     // A planned stop (SIGTERM: a restart or an upgrade) leaves the chassis key to its lease, which lapses on its
     // TTL only if the agent does not come back; bindings stay, as the VMs do.
@@ -386,6 +410,10 @@ export class Agent {
       topology: {
         source: this.started && this.health.isConnected ? 'store' : this.topologySource,
         ...(this.cache?.loadedFrom ? { cacheSavedAt: this.cache.loadedFrom } : {}),
+      },
+      gateways: {
+        active: this.election?.activeRouters() ?? [],
+        ...(this.election?.lastError ? { lastError: this.election.lastError } : {}),
       },
       chassisRegistration: {
         lease: this.registration?.leaseId,
@@ -434,8 +462,21 @@ export class Agent {
    */
   private storeBack(): void {
     this.subscription.retryNow();
-    void this.registration.ensure('store reachable again');
+    void this.registration.ensure('store reachable again').then(() => this.reconcileGateways());
     void this.bindings.checkAll();
+  }
+
+  /** Runs this chassis's part in the gateway elections (serialised; a failure is retried on the next tick). */
+  private reconcileGateways(): void {
+    if (!this.electionReady || this.stopping || this.retired) return;
+    void this.election.reconcile();
+  }
+
+  /** Packets apps announce once the flows computed so far are on the switch (gratuitous ARPs). */
+  private announce(): void {
+    if (this.stopping) return;
+    const packets = this.apps.apps.flatMap(({ runtime }) => runtime.announce?.() ?? []);
+    if (packets.length > 0) void this.flows.sendPackets(packets).catch((err) => this.logger.warn({ err }, 'announcement not sent'));
   }
 
   /**
@@ -445,7 +486,7 @@ export class Agent {
    */
   private onOwnChassisGone(): void {
     if (this.stopping) return;
-    void this.registration.ensure('chassis key gone from the store');
+    void this.registration.ensure('chassis key gone from the store').then(() => this.reconcileGateways());
   }
 
   private onViewChange(c: ViewChange): void {
@@ -454,6 +495,8 @@ export class Agent {
     for (const { runtime } of this.apps.apps) for (const owner of runtime.viewChanged?.(c) ?? []) this.flows.drop(owner);
     // Chassis changes come as 'all': the only time a peer's reachability can change.
     if (c.all) this.reachLog.update(this.view.chassis);
+    // Routers, chassis, floating IPs and gateway leases change as 'all': the elections may have something to do.
+    if (c.all) this.reconcileGateways();
     if (c.all) this.markAllDirty();
     else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly });
     void this.reach.update();
@@ -483,6 +526,7 @@ export class Agent {
     const version = this.computer.flush();
     this.notePendingMarks(version);
     void this.flows.sync();
+    void this.flows.whenApplied(version).then(() => this.announce());
   }
 
   /**

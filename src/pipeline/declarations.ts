@@ -207,7 +207,8 @@ export function parseCtZones(raw: unknown, source: string, apps: Record<string, 
     if (typeof z.owner !== 'string' || !(z.owner in apps) || z.owner === 'pipeline')
       throw new PipelineError(`${where}: owner must be an app with a cookie id`);
     for (const o of Object.values(out))
-      if (base < o.base + o.size && o.base < base + size) throw new PipelineError(`${source}: ct zone ranges ${o.name} and ${name} overlap`);
+      if (base < o.base + o.size && o.base < base + size)
+        throw new PipelineError(`${source}: ct zone ranges ${o.name} and ${name} overlap`);
     out[name] = { name, base, size, owner: z.owner, purpose: String(z.purpose ?? '') };
   }
   return out;

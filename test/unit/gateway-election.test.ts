@@ -34,7 +34,11 @@ class ManualTimers implements ElectionTimers {
   /** Advances the clock, firing due timers. */
   advance(ms: number): void {
     now += ms;
-    for (const [id, t] of [...this.pending]) if (t.at <= now) (this.pending.delete(id), t.fn());
+    for (const [id, t] of [...this.pending])
+      if (t.at <= now) {
+        this.pending.delete(id);
+        t.fn();
+      }
   }
 }
 

@@ -112,8 +112,7 @@ export class Neighbours {
         idleTimeout: NEXTHOP_IDLE_SECONDS,
       }),
     ];
-    if (isGateway)
-      flows.push(t.flow({ priority: NAT_PRIORITY.gateway, match: base, actions, object, idleTimeout: NEXTHOP_IDLE_SECONDS }));
+    if (isGateway) flows.push(t.flow({ priority: NAT_PRIORITY.gateway, match: base, actions, object, idleTimeout: NEXTHOP_IDLE_SECONDS }));
     return flows;
   }
 
@@ -154,4 +153,3 @@ export class Neighbours {
     return out;
   }
 }
-
