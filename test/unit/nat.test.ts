@@ -170,7 +170,7 @@ describe('SNAT through the active gateway chassis', () => {
     const sw = switchOf(natView({ active: 'hv1' }));
     const tunnelled: PacketSpec = {
       in_port: TUNNEL,
-      tun_id: 100,
+      tun_id: 1,
       eth_src: IFACE_MAC,
       eth_dst: GW.mac,
       ...ip('10.1.0.12', OUTSIDE, { ip_ttl: 63 }),
@@ -183,11 +183,11 @@ describe('SNAT through the active gateway chassis', () => {
     expect(back[0]!.packet).toMatchObject({ ipv4_dst: '10.1.0.12', eth_dst: MAC(2), tun_id: 1, tun_ipv4_dst: HV2_IP });
   });
 
-  it('active elsewhere: vm3 -> outside goes to the active chassis by tunnel (provider key, gateway MAC), never to the physnet', () => {
+  it('active elsewhere: vm3 -> outside goes to the active chassis by tunnel (its network key, gateway MAC), never to the physnet', () => {
     const sw = switchOf(natView({ active: 'hv2' }));
     const out = sw.outputs(fromVm(3, OUTSIDE));
     expect(out.map((o) => o.port)).toEqual([TUNNEL]);
-    expect(out[0]!.packet).toMatchObject({ tun_id: 100, tun_ipv4_dst: HV2_IP, eth_dst: GW.mac, ipv4_src: '10.1.0.13', ip_ttl: 63 });
+    expect(out[0]!.packet).toMatchObject({ tun_id: 1, tun_ipv4_dst: HV2_IP, eth_dst: GW.mac, ipv4_src: '10.1.0.13', ip_ttl: 63 });
     // Nobody active: dropped.
     expect(switchOf(natView({})).outputs(fromVm(3, OUTSIDE))).toEqual([]);
   });
@@ -243,7 +243,12 @@ describe('next hops, announcements, zones', () => {
   it('gratuitous ARPs: for the gateway IP on takeover and for a FIP whose port arrives, once per activation', () => {
     const view = natView({ active: 'hv2' });
     const n = new Neighbours(view, natTables, () => 0);
-    const garps = () => n.announce().map((m) => parseFrame((m as { data: Buffer }).data).arp!);
+    const sent: ReturnType<typeof parseFrame>['arp'][] = [];
+    const garps = () => {
+      const arps = n.announce().map((m) => parseFrame((m as { data: Buffer }).data).arp!);
+      sent.push(...arps.filter((a) => a.targetIp !== a.senderIp));
+      return arps.filter((a) => a.targetIp === a.senderIp);
+    };
     expect(garps()).toEqual([expect.objectContaining({ op: 1, senderIp: FIP.ip, targetIp: FIP.ip, senderMac: FIP.mac })]);
     expect(garps()).toEqual([]);
     view.gateways.set(IDS.r1, { routerId: IDS.r1, chassis: 'hv1', since: '' });
@@ -252,6 +257,12 @@ describe('next hops, announcements, zones', () => {
     expect(garps()).toEqual([]);
     view.plugVif({ ifaceName: 'tap1', ofport: 1, ifaceId: 'vm1' });
     expect(garps()).toEqual([expect.objectContaining({ senderIp: FIP.ip })]);
+    // Each announcement asks for the default next hop at once (learned before traffic needs it).
+    expect(sent.map((a) => [a!.senderIp, a!.targetIp])).toEqual([
+      [FIP.ip, OUTSIDE_ROUTER.ip],
+      [GW.ip, OUTSIDE_ROUTER.ip],
+      [FIP.ip, OUTSIDE_ROUTER.ip],
+    ]);
   });
 
   it('zones: NAT in 0x8000 + router key, security groups in their ofport; an ofport beyond 0x7fff is refused and dropped', () => {

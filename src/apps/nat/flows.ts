@@ -4,7 +4,7 @@
  * - floating IPs (dnat_and_snat with external_mac) are NATed on the chassis that hosts their port, which alone
  *   answers ARP for them on the physnet: their traffic never crosses a tunnel;
  * - everything else a router with a gateway sends outside its subnets is SNATed to the gateway IP on the one
- *   active gateway chassis (GatewayLease): other chassis tunnel it there (provider network key, gateway MAC);
+ *   active gateway chassis (GatewayLease): other chassis tunnel it there (the VM network's key, gateway MAC);
  *   the replies, un-SNATed there, are routed back like any routed packet (to the VM's chassis by tunnel).
  *
  * Every NAT connection is tracked in its router's zone (pipelines/ ct_zones.router_nat), apart from the
@@ -153,7 +153,6 @@ function providerFlows(tables: AppTables, view: TopologyView, net: NetworkState)
   const flows: DesiredFlow[] = [];
   const key = BigInt(net.network.tunnelKey);
   const physnet = tables.flag('from_physnet');
-  const tunnel = tables.flag('from_tunnel');
   const fromPhysnet: Match = [
     { field: tables.reg('network'), value: key },
     { field: physnet.field, value: physnet.mask, mask: physnet.mask },
@@ -175,20 +174,6 @@ function providerFlows(tables: AppTables, view: TopologyView, net: NetworkState)
           priority: NAT_PRIORITY.address,
           match: [...fromPhysnet, { field: 'eth_type', value: ETH_IP }, { field: 'ipv4_dst', value: g.ip }],
           actions: [loadRouter(tables, router), ctNat(tables, zone, 'nat_unnat', undefined, false)],
-          object,
-        }),
-      );
-      // What other chassis tunnel here for SNAT (provider network key, gateway MAC).
-      flows.push(
-        ingress.flow({
-          priority: NAT_PRIORITY.address,
-          match: [
-            { field: tables.reg('network'), value: key },
-            { field: tunnel.field, value: tunnel.mask, mask: tunnel.mask },
-            { field: 'eth_dst', value: g.mac },
-            { field: 'eth_type', value: ETH_IP },
-          ],
-          actions: [loadRouter(tables, router), ctNat(tables, zone, 'nat_out', { flags: NAT_SRC, ip: g.ip })],
           object,
         }),
       );
@@ -235,8 +220,9 @@ function maskOf(len: number): string {
 
 /**
  * Flows of an interface network of routers with a gateway: what they send outside their subnets (nat_egress:
- * a local FIP's SNAT, the gateway's SNAT when active here, else the tunnel to the active chassis), and the
- * routes from an un-NATed packet to each of the network's ports (nat_unnat).
+ * a local FIP's SNAT, the gateway's SNAT when active here, else the tunnel to the active chassis), what the other
+ * chassis tunnel here for SNAT when active (nat_ingress), and the routes from an un-NATed packet to each of the
+ * network's ports (nat_unnat).
  */
 function interfaceFlows(tables: AppTables, view: TopologyView, net: NetworkState): DesiredFlow[] {
   const egress = tables.table('nat_egress');
@@ -261,8 +247,26 @@ function interfaceFlows(tables: AppTables, view: TopologyView, net: NetworkState
         }),
       );
     }
-    const snat = snatActions(tables, view, router, zone);
+    const snat = snatActions(tables, view, net, router, zone);
     if (snat) flows.push(egress.flow({ priority: NAT_PRIORITY.snat, match: fromRouter, actions: snat, object }));
+    if (gatewayActiveHere(view, router)) {
+      // What other chassis tunnel here for SNAT: this network's key (a network every candidate watches, whose
+      // tunnel ingress exists), the gateway MAC as destination.
+      const tunnel = tables.flag('from_tunnel');
+      flows.push(
+        tables.table('nat_ingress').flow({
+          priority: NAT_PRIORITY.address,
+          match: [
+            metadata,
+            { field: tunnel.field, value: tunnel.mask, mask: tunnel.mask },
+            { field: 'eth_dst', value: router.gateway.mac },
+            { field: 'eth_type', value: ETH_IP },
+          ],
+          actions: [loadRouter(tables, router), ctNat(tables, zone, 'nat_out', { flags: NAT_SRC, ip: router.gateway.ip })],
+          object,
+        }),
+      );
+    }
 
     for (const iface of ifaces)
       for (const t of portsBehind(view, iface))
@@ -301,20 +305,19 @@ function clearFlag(tables: AppTables, name: string): Action {
  * The router's SNAT from this chassis: here when it holds the gateway lease (and reaches the physnet), else the
  * tunnel to the chassis that does (gateway MAC, provider network key); none while no chassis is active.
  */
-function snatActions(tables: AppTables, view: TopologyView, router: GatewayRouter, zone: number): Action[] | undefined {
+function snatActions(tables: AppTables, view: TopologyView, net: NetworkState, router: GatewayRouter, zone: number): Action[] | undefined {
   const g = router.gateway;
   if (gatewayActiveHere(view, router)) return [{ type: 'dec_nw_ttl' }, ctNat(tables, zone, 'nat_out', { flags: NAT_SRC, ip: g.ip })];
   const active = activeGatewayChassis(view, router.id);
   if (active === undefined || active === view.chassisName) return undefined;
   const ch = view.chassis.get(active);
-  const provider = view.networks.get(g.networkId);
   const encap = ch && chooseEncap(view.encaps, ch.encaps);
   const tunnel = encap ? view.tunnelOfports.get(encap) : undefined;
-  if (!ch || tunnel === undefined || !provider || provider.network.tunnelKey === 0) return undefined;
+  if (!ch || tunnel === undefined) return undefined;
   return [
     { type: 'dec_nw_ttl' },
     { type: 'set_field', field: 'eth_dst', value: g.mac },
-    { type: 'set_field', field: 'tun_id', value: BigInt(provider.network.tunnelKey) },
+    { type: 'set_field', field: 'tun_id', value: BigInt(net.network.tunnelKey) },
     { type: 'set_field', field: 'tun_ipv4_dst', value: ch.tunnelIp },
     { type: 'output', port: tunnel },
   ];

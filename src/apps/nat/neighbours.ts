@@ -4,7 +4,8 @@
  * the physnet, from the packet's own NAT address (rate-limited per next hop); the reply (nat_mac_binding) becomes
  * a transient flow in nat_nexthop (idle timeout: the binding ages out when unused and is learned again). The next
  * hop is the destination when it is on a provider subnet, else that subnet's gateway (the default route).
- * Gratuitous ARPs announce NAT addresses that became active here (gateway takeover, a FIP's port arriving).
+ * Gratuitous ARPs announce NAT addresses that became active here (gateway takeover, a FIP's port arriving), each
+ * followed by an ARP request for the provider subnet's gateway, so the default next hop is learned before traffic.
  */
 import type { OfMessage } from '../../openflow/index.js';
 import { buildArpRequest } from '../../packet/index.js';
@@ -148,6 +149,12 @@ export class Neighbours {
       if (this.announced.has(key)) continue;
       out.push(packetOut(a.exit.ofport, buildArpRequest(a.mac, a.ip, a.ip, vlansOf(a.exit))));
       this.counters.garps++;
+      // And the default next hop asked at once, so the first packets after a takeover find its MAC learned.
+      const hop = subnetOf(a.exit.net, a.ip)?.gatewayIp;
+      if (hop && hop !== a.ip) {
+        out.push(packetOut(a.exit.ofport, buildArpRequest(a.mac, a.ip, hop, vlansOf(a.exit))));
+        this.counters.arpRequests++;
+      }
     }
     this.announced = new Set(now.keys());
     return out;
