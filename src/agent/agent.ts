@@ -174,8 +174,8 @@ export class Agent {
       'portRemoved',
       (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')),
     );
-    this.bindings.on('changed', (netId: string) => {
-      this.markDirty(netId, { urgent: true });
+    this.bindings.on('changed', (netId: string, portId: string) => {
+      this.markDirty(netId, { urgent: true, ports: [portId] });
       // A port bound or released here: the groups this host enforces may change.
       void this.sgReach.update();
     });
@@ -498,18 +498,19 @@ export class Agent {
     // Routers, chassis, floating IPs and gateway leases change as 'all': the elections may have something to do.
     if (c.all) this.reconcileGateways();
     if (c.all) this.markAllDirty();
-    else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly });
+    else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly, ports: c.ports });
     void this.reach.update();
     void this.sgReach.update();
   }
 
   /**
    * Marks a network for recompute. `urgent`: a local VIF waits for its flows. `groupsOnly`: only its security
-   * groups changed — its ACL flows depend on them, no routed neighbour's flows do.
+   * groups changed — its ACL flows depend on them, no routed neighbour's flows do. `ports`: only these ports changed.
    */
-  private markDirty(netId: string, opts: { urgent?: boolean; groupsOnly?: boolean } = {}): void {
+  private markDirty(netId: string, opts: { urgent?: boolean; groupsOnly?: boolean; ports?: Iterable<string> } = {}): void {
     if (!this.computer) return;
-    this.computer.markDirty(netId, opts.groupsOnly);
+    if (opts.ports) this.computer.markPortsDirty(netId, opts.ports);
+    else this.computer.markDirty(netId, opts.groupsOnly);
     // Routed neighbours hold flows towards this network's ports.
     if (!opts.groupsOnly) for (const n of this.reach.neighboursOf(netId)) this.computer.markDirty(n);
     this.flusher.schedule(opts.urgent);

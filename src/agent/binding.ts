@@ -89,7 +89,7 @@ export class BindingManager extends EventEmitter {
     const r = this.resolved.get(ev.ifaceId);
     if (r) {
       // ofport changed (e.g. OVS restart): flows first (they only need the view), then the binding.
-      this.emit('changed', r.networkId);
+      this.emit('changed', r.networkId, r.portId);
       await this.writeBinding(ev.ifaceId, r);
       return;
     }
@@ -194,7 +194,7 @@ export class BindingManager extends EventEmitter {
     if (wanted) await wanted;
     if (this.resolved.get(name) !== r) return; // released or re-resolved meanwhile
     this.writing.add(name);
-    this.emit('changed', r.networkId);
+    this.emit('changed', r.networkId, r.portId);
     const t0 = performance.now();
     try {
       await this.opts.beforeAnnounce?.(name);
@@ -301,7 +301,7 @@ export class BindingManager extends EventEmitter {
     await this.removeBinding(name, r);
     this.logger.info({ port: name, network: r.networkId }, 'port unbound');
     await this.sync.unwant(r.networkId, name);
-    this.emit('changed', r.networkId);
+    this.emit('changed', r.networkId, r.portId);
   }
 
   /** Deletes the binding if this chassis still holds it (a VM that moved keeps its new one); retried on failure. */

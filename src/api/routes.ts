@@ -71,6 +71,16 @@ export function addTopologyRoutes(r: Router, topo: Topology, version: string, ch
   r.add('POST', '/v1/routers/{router}/routes', async (q) => created(await topo.addRoute(q.params.router!, requireBody(q))));
   r.add('DELETE', '/v1/routers/{router}/routes/{cidr}', async (q) => ok(await topo.removeRoute(q.params.router!, q.params.cidr!)));
 
+  r.add('PUT', '/v1/routers/{router}/gateway', async (q) => ok(await topo.setGateway(q.params.router!, requireBody(q))));
+  r.add('GET', '/v1/routers/{router}/gateway', async (q) => ok(await topo.getGateway(q.params.router!)));
+  r.add('DELETE', '/v1/routers/{router}/gateway', async (q) => ok(await topo.clearGateway(q.params.router!)));
+
+  r.add('GET', '/v1/floating-ips', async () => ok(await topo.listFloatingIps()));
+  r.add('POST', '/v1/floating-ips', async (q) => created(await topo.createFloatingIp(requireBody(q))));
+  r.add('GET', '/v1/floating-ips/{fip}', async (q) => ok(await topo.getFloatingIp(q.params.fip!)));
+  r.add('PATCH', '/v1/floating-ips/{fip}', async (q) => ok(await topo.updateFloatingIp(q.params.fip!, requireBody(q))));
+  r.add('DELETE', '/v1/floating-ips/{fip}', async (q) => ok(await topo.deleteFloatingIp(q.params.fip!)));
+
   r.add('GET', '/v1/security-groups', async () => ok(await topo.listSecurityGroups()));
   r.add('POST', '/v1/security-groups', async (q) => created(await topo.createSecurityGroup(requireBody(q))));
   r.add('GET', '/v1/security-groups/{group}', async (q) => ok(await topo.getSecurityGroup(q.params.group!)));

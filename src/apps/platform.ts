@@ -12,7 +12,7 @@ import type { DesiredMeter } from '../flows/groups-meters.js';
 import type { AppTables, DesiredFlow } from '../pipeline/tables.js';
 import type { Logger } from '../util/log.js';
 import type { ViewChange } from '../view/topology-sync.js';
-import type { NetworkState, TopologyView } from '../view/index.js';
+import type { NetworkState, PortLocation, PortState, TopologyView } from '../view/index.js';
 
 export const ALL_ONES_64 = 0xffffffffffffffffn;
 
@@ -95,11 +95,32 @@ export interface App {
    * to those recomputes only such apps. An app that reads them without saying so would go stale: keep it exact.
    */
   readonly readsSecurityGroups?: boolean;
-  /** Desired flows for one network (the flows' owner key is app + network). */
+  /**
+   * True if the app's network flows and meters depend on the network's local ports only (and on the network, its
+   * subnets, security groups, chassis): a change to a port bound elsewhere leaves them alone, so a join on another
+   * hypervisor costs this app nothing here. An app that reads remote ports while saying so would go stale: keep it
+   * exact (the incremental == recompute tests catch it).
+   */
+  readonly localPortsOnly?: boolean;
+  /**
+   * Desired flows of one port of a network (owner key app + network + port), computed from that port, where it
+   * is, and the network's own facts (the network, its subnets, chassis, tunnel ports) — never from other ports. A
+   * change to one port recomputes only its flows, not the network's: what depends on several ports goes in
+   * networkFlows.
+   */
+  portFlows?(tables: AppTables, view: TopologyView, net: NetworkState, ps: PortState, loc: PortLocation): DesiredFlow[];
+  /** Desired flows for one network (the flows' owner key is app + network); with portFlows, the rest of them. */
   networkFlows?(tables: AppTables, view: TopologyView, net: NetworkState): DesiredFlow[];
   /** Meters the app's flows for one network use (same owner key as its flows; installed before them). */
   networkMeters?(tables: AppTables, view: TopologyView, net: NetworkState): DesiredMeter[];
   create(ctx: AppContext): AppRuntime;
+}
+
+/** Every flow an app declares for a network: its network flows and each port's (tests, full recomputes). */
+export function appNetworkFlows(app: App, tables: AppTables, view: TopologyView, net: NetworkState): DesiredFlow[] {
+  const flows = app.networkFlows?.(tables, view, net) ?? [];
+  if (app.portFlows) for (const { ps, loc } of view.placedPorts(net)) flows.push(...app.portFlows(tables, view, net, ps, loc));
+  return flows;
 }
 
 /** A PACKET_OUT of a whole frame out of one port. */

@@ -15,7 +15,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "create, list, show and delete ports (a VIF's iface-id is its port name)",
     load: async () => (await import('./resources.js')).portCommand,
   },
-  router: { summary: 'routers: create, attach subnets, static routes', load: async () => (await import('./router.js')).routerCommand },
+  router: {
+    summary: 'routers: create, attach subnets, static routes, gateway',
+    load: async () => (await import('./router.js')).routerCommand,
+  },
+  fip: {
+    summary: 'floating IPs: a provider-network address mapped to a port (create, list, show, update, delete)',
+    load: async () => (await import('./fip.js')).fipCommand,
+  },
   sg: {
     summary: 'security groups and their rules (stateful allow rules for ports)',
     load: async () => (await import('./sg.js')).sgCommand,

@@ -56,7 +56,8 @@ function created(p: Parsed, kind: string, o: Record<string, unknown>): void {
 }
 
 const NETWORK_HELP = `usage:
-  wyvern network create NAME [--mtu N]
+  wyvern network create NAME [--mtu N] [--provider PHYSNET [--vlan ID]]
+      (--provider: a provider network on that physical network, flat (untagged) without --vlan; VLAN ids 1..4094)
   wyvern network list
   wyvern network show NAME
   wyvern network delete NAME`;
@@ -64,19 +65,32 @@ const NETWORK_HELP = `usage:
 export const networkCommand: Command = (argv) =>
   run(NETWORK_HELP, argv, async () => {
     const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], NETWORK_HELP);
-    const p = parse(rest, v === 'create' ? { mtu: { type: 'string' } } : {});
+    const p = parse(rest, v === 'create' ? { mtu: { type: 'string' }, provider: { type: 'string' }, vlan: { type: 'string' } } : {});
     if (
       await common('network', '/v1/networks', v, p, async (_c, items) =>
         table(
-          ['NAME', 'ID', 'TUNNEL-KEY', 'MTU'],
-          (items as Network[]).map((n) => [n.name, n.id, String(n.tunnelKey), String(n.mtu)]),
+          ['NAME', 'ID', 'TUNNEL-KEY', 'MTU', 'PROVIDER', 'VLAN'],
+          (items as Network[]).map((n) => [
+            n.name,
+            n.id,
+            String(n.tunnelKey),
+            String(n.mtu),
+            n.provider?.physnet ?? '-',
+            n.provider ? (n.provider.vlan === undefined ? 'flat' : String(n.provider.vlan)) : '-',
+          ]),
         ),
       )
     )
       return;
-    const [name] = positionals(p, ['NAME'], 'wyvern network create NAME [--mtu N]');
+    const [name] = positionals(p, ['NAME'], 'wyvern network create NAME [--mtu N] [--provider PHYSNET [--vlan ID]]');
     const body: Record<string, unknown> = { name };
     if (p.values.mtu !== undefined) body.mtu = intFlag(p.values.mtu as string, '--mtu');
+    if (p.values.vlan !== undefined && p.values.provider === undefined) throw new UsageError('--vlan needs --provider PHYSNET');
+    if (p.values.provider !== undefined)
+      body.provider = {
+        physnet: p.values.provider,
+        ...(p.values.vlan !== undefined ? { vlan: intFlag(p.values.vlan as string, '--vlan') } : {}),
+      };
     created(p, 'network', await client(p).call('POST', '/v1/networks', body));
   });
 

@@ -1,6 +1,7 @@
 /** `wyvern router …` over the API. */
 import type { Router } from '../model/types.js';
 import { client, details, enc, out, parse, positionals, printJson, run, table, UsageError, type Command } from './common.js';
+import { gatewayCommand } from './gateway.js';
 
 const HELP = `usage:
   wyvern router create NAME [--mode proactive|reactive]
@@ -11,23 +12,31 @@ const HELP = `usage:
   wyvern router detach ROUTER SUBNET
   wyvern router route add ROUTER CIDR NEXTHOP
   wyvern router route delete ROUTER CIDR
-  wyvern router mode ROUTER proactive|reactive`;
+  wyvern router mode ROUTER proactive|reactive
+  wyvern router gateway set ROUTER --network NET [--ip IP] [--chassis NAME[,NAME]...]
+      (NET: a provider network; --chassis in priority order, default every live chassis reaching its physnet)
+  wyvern router gateway show ROUTER      (the active gateway chassis and the standbys)
+  wyvern router gateway clear ROUTER`;
 
 function summary(r: Router): Record<string, unknown> {
   return {
     ...r,
     interfaces: r.interfaces.map((i) => `${i.ip} ${i.mac} subnet=${i.subnetId}`),
     routes: r.routes.map((x) => `${x.cidr} via ${x.nexthop}`),
+    ...(r.gateway
+      ? { gateway: `${r.gateway.ip} ${r.gateway.mac} network=${r.gateway.networkId} chassis=${r.gateway.chassis.join(',')}` }
+      : {}),
   };
 }
 
 export const routerCommand: Command = (argv) =>
   run(HELP, argv, async () => {
     const v = argv[0];
-    const verbs = ['create', 'list', 'show', 'delete', 'attach', 'detach', 'route', 'mode'];
+    const verbs = ['create', 'list', 'show', 'delete', 'attach', 'detach', 'route', 'mode', 'gateway'];
     if (v === undefined || !verbs.includes(v))
       throw new UsageError(`${v === undefined ? 'missing command' : `unknown command "${v}"`}\n${HELP}`);
     let rest = argv.slice(1);
+    if (v === 'gateway') return gatewayCommand(rest);
     let sub: string | undefined;
     if (v === 'route') {
       sub = rest[0];
@@ -52,12 +61,13 @@ export const routerCommand: Command = (argv) =>
         if (p.values.json) return printJson(rs);
         return out(
           table(
-            ['NAME', 'MODE', 'INTERFACES', 'ROUTES', 'ID'],
+            ['NAME', 'MODE', 'INTERFACES', 'ROUTES', 'GATEWAY', 'ID'],
             rs.map((r) => [
               r.name,
               r.mode,
               r.interfaces.map((i) => i.ip).join(',') || '-',
               r.routes.map((x) => `${x.cidr}>${x.nexthop}`).join(',') || '-',
+              r.gateway?.ip ?? '-',
               r.id,
             ]),
           ),

@@ -48,3 +48,36 @@ export function assignIps(
   for (const r of res) out.push(r!);
   return out;
 }
+
+/**
+ * One address on a (provider) network for a router gateway or a floating IP: `ip` checked like a port's fixed IP
+ * (inside a subnet, not its network, broadcast or gateway address, not used), or else the lowest free address of
+ * the first subnet that has one. `owners` is who holds each address now (ipOwners, less the requester's own).
+ */
+export function assignOneIp(
+  ip: string | undefined,
+  st: NetState,
+  net: Network,
+  owners: ReadonlyMap<string, string>,
+  field = 'ip',
+): { subnetId: string; ip: string } {
+  const subnets = st.subnets.map((s) => ({ s: s.obj, c: parseSubnetCidr(s.obj.cidr) }));
+  if (subnets.length === 0) throw conflict('network', `network ${net.name} has no subnets: create one first`);
+  if (ip === undefined) {
+    const taken = new Set(owners.keys());
+    for (const { s, c } of subnets) {
+      const free = allocateIp(c, s.gatewayIp, taken);
+      if (free !== undefined) return { subnetId: s.id, ip: free };
+    }
+    throw conflict('network', `network ${net.name} has no free address in any subnet`);
+  }
+  const n = ipToInt(ip);
+  const sub = subnets.find((x) => cidrContains(x.c, n));
+  if (!sub) throw invalid(field, `IP ${ip} is outside every subnet of network ${net.name} (${subnets.map((x) => x.s.cidr).join(', ')})`);
+  if (n === sub.c.network || n === broadcastOf(sub.c))
+    throw invalid(field, `IP ${ip} is the network or broadcast address of ${sub.s.cidr}`);
+  if (ip === sub.s.gatewayIp) throw conflict(field, `IP ${ip} is the gateway of subnet ${sub.s.name}`);
+  const owner = owners.get(ip);
+  if (owner !== undefined) throw conflict(field, `IP ${ip} is already used by ${owner}`);
+  return { subnetId: sub.s.id, ip };
+}

@@ -1,8 +1,9 @@
 /** Read helpers: resolve `{name-or-id}` references and load a network's objects at one revision. */
 import type { KeyValue, ReadOp, Store } from '../store/types.js';
-import { decodeBinding, decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSubnet } from './codec.js';
+import { decodeBinding, decodeFloatingIp, decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSubnet } from './codec.js';
 import { invalid, notFound } from './errors.js';
 import {
+  FIPS_PREFIX,
   guardKey,
   nameKey,
   namesPrefix,
@@ -15,7 +16,7 @@ import {
   sgKey,
   subnetKey,
 } from './keys.js';
-import type { Binding, Kind, Network, Port, Router, SecurityGroup, Subnet } from './types.js';
+import type { Binding, FloatingIp, Kind, Network, Port, Router, SecurityGroup, Subnet } from './types.js';
 import { UUID_RE } from './validate.js';
 
 export interface NameClaim {
@@ -103,12 +104,17 @@ export async function loadSecurityGroup(store: Store, ref: string, field?: strin
 
 /** Everything one network's invariants depend on, plus the guard revision that protects it. */
 export interface NetState {
+  networkId: string;
   guardRev: number;
   subnets: Loaded<Subnet>[];
   ports: Loaded<Port>[];
   bindings: Map<string, Binding>;
   /** Router interfaces placed in this network. */
   routerIfaces: { router: Router; ip: string; mac: string; subnetId: string }[];
+  /** Router gateways placed in this network (a provider network). */
+  gateways: { router: Router; ip: string; mac: string; subnetId: string }[];
+  /** Floating IPs on this network (networkId) or mapped to one of its ports (portNetworkId). */
+  fips: Loaded<FloatingIp>[];
 }
 
 export async function loadNetState(store: Store, networkId: string): Promise<NetState> {
@@ -129,14 +135,31 @@ export async function snapshotNet(
     { key: guardKey(networkId) },
     { prefix: netPrefix(networkId) },
     { prefix: ROUTERS_PREFIX },
+    { prefix: FIPS_PREFIX },
     ...extra,
   ]);
-  const [net, guard, kvs, routers, ...rest] = results as [KeyValue[], KeyValue[], KeyValue[], KeyValue[], ...KeyValue[][]];
-  return { network: net[0], st: buildNetState(networkId, guard[0], kvs, routers), extra: rest };
+  const [net, guard, kvs, routers, fips, ...rest] = results as [
+    KeyValue[],
+    KeyValue[],
+    KeyValue[],
+    KeyValue[],
+    KeyValue[],
+    ...KeyValue[][],
+  ];
+  return { network: net[0], st: buildNetState(networkId, guard[0], kvs, routers, fips), extra: rest };
 }
 
-function buildNetState(networkId: string, guard: KeyValue | undefined, kvs: KeyValue[], routers: KeyValue[]): NetState {
-  const st: NetState = { guardRev: guard?.modRevision ?? 0, subnets: [], ports: [], bindings: new Map(), routerIfaces: [] };
+function buildNetState(networkId: string, guard: KeyValue | undefined, kvs: KeyValue[], routers: KeyValue[], fips: KeyValue[]): NetState {
+  const st: NetState = {
+    networkId,
+    guardRev: guard?.modRevision ?? 0,
+    subnets: [],
+    ports: [],
+    bindings: new Map(),
+    routerIfaces: [],
+    gateways: [],
+    fips: [],
+  };
   for (const kv of kvs) {
     const k = parseKey(kv.key);
     if (k?.kind === 'subnet') st.subnets.push({ obj: decodeSubnet(kv.value), kv });
@@ -149,6 +172,12 @@ function buildNetState(networkId: string, guard: KeyValue | undefined, kvs: KeyV
     const r = decodeRouter(kv.value);
     for (const i of r.interfaces)
       if (i.networkId === networkId) st.routerIfaces.push({ router: r, ip: i.ip, mac: i.mac, subnetId: i.subnetId });
+    const g = r.gateway;
+    if (g?.networkId === networkId) st.gateways.push({ router: r, ip: g.ip, mac: g.mac, subnetId: g.subnetId });
+  }
+  for (const kv of fips) {
+    const f = decodeFloatingIp(kv.value);
+    if (f.networkId === networkId || f.portNetworkId === networkId) st.fips.push({ obj: f, kv });
   }
   return st;
 }
@@ -158,6 +187,8 @@ export function ipOwners(st: NetState): Map<string, string> {
   const m = new Map<string, string>();
   for (const p of st.ports) for (const f of p.obj.fixedIps) m.set(f.ip, `port ${p.obj.name}`);
   for (const r of st.routerIfaces) m.set(r.ip, `router ${r.router.name}`);
+  for (const g of st.gateways) m.set(g.ip, `the gateway of router ${g.router.name}`);
+  for (const f of st.fips) if (f.obj.networkId === st.networkId) m.set(f.obj.ip, `floating IP ${f.obj.id}`);
   return m;
 }
 
@@ -165,5 +196,7 @@ export function macOwners(st: NetState): Map<string, string> {
   const m = new Map<string, string>();
   for (const p of st.ports) m.set(p.obj.mac, `port ${p.obj.name}`);
   for (const r of st.routerIfaces) m.set(r.mac, `router ${r.router.name}`);
+  for (const g of st.gateways) m.set(g.mac, `the gateway of router ${g.router.name}`);
+  for (const f of st.fips) if (f.obj.networkId === st.networkId) m.set(f.obj.mac, `floating IP ${f.obj.id}`);
   return m;
 }

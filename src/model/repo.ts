@@ -41,9 +41,12 @@ import {
 import { assignIps } from './port-ips.js';
 import * as routers from './routers.js';
 import { exportTopology, importTopology, type ImportResult } from './topology-io.js';
-import type { Binding, Network, Port, Router, SecurityGroup, SgRule, Subnet, TopologyDocument } from './types.js';
+import type { Binding, FloatingIp, Network, Port, Router, SecurityGroup, SgRule, Subnet, TopologyDocument } from './types.js';
 import { parseNetworkInput, parsePortInput, parsePortPatch, parseSubnetInput, UUID_RE } from './validate.js';
 import { deleteChassis, getChassis, listChassis } from './chassis.js';
+import { claimSegment, releaseSegment } from './segments.js';
+import * as fips from './fips.js';
+import * as gateways from './gateways.js';
 import * as groups from './security-groups.js';
 import { memberAddresses, membershipOps, resolveGroups, type ResolvedGroup } from './sg-members.js';
 
@@ -102,11 +105,19 @@ export class Topology {
       this.store,
       async (attempt) => {
         await this.ensureNameFree('network', input.name);
+        const seg = input.provider ? await claimSegment(this.store, input.provider, id) : { compares: [], ops: [] };
         const tk = await pickFree(this.store, 'tunnel-key', attempt);
-        const n: Network = { id, name: input.name, tunnelKey: tk.n, mtu: input.mtu };
+        const n: Network = {
+          id,
+          name: input.name,
+          tunnelKey: tk.n,
+          mtu: input.mtu,
+          ...(input.provider ? { provider: input.provider } : {}),
+        };
         return {
-          compares: [nameFree('network', n.name), tk.compare, { key: networkKey(id), modRevision: 0 }],
+          compares: [nameFree('network', n.name), tk.compare, { key: networkKey(id), modRevision: 0 }, ...seg.compares],
           ops: [
+            ...seg.ops,
             { op: 'put', key: networkKey(id), value: encodeNetwork(n) },
             { op: 'put', key: nameKey('network', n.name), value: encodeClaim({ id }) },
             { op: 'put', key: tk.key, value: `network/${id}` },
@@ -136,6 +147,7 @@ export class Topology {
       async () => {
         const { obj: n, kv } = await loadNetwork(this.store, ref);
         const st = await loadNetState(this.store, n.id);
+        gateways.refuseNetworkDelete(st, n);
         if (st.subnets.length > 0 || st.ports.length > 0) {
           throw conflict(
             undefined,
@@ -149,6 +161,7 @@ export class Topology {
             { op: 'delete', key: nameKey('network', n.name) },
             { op: 'delete', key: allocKey('tunnel-key', n.tunnelKey) },
             { op: 'delete', key: guardKey(n.id) },
+            ...releaseSegment(n.provider),
             { op: 'deletePrefix', prefix: netPrefix(n.id) },
           ],
           result: n,
@@ -236,6 +249,7 @@ export class Topology {
           throw conflict(undefined, `subnet ${s.name} still has ports with addresses in it: ${users.slice(0, 5).join(', ')}`);
         const rs = st.routerIfaces.filter((r) => r.subnetId === s.id).map((r) => r.router.name);
         if (rs.length > 0) throw conflict(undefined, `subnet ${s.name} is attached to router ${rs.join(', ')}; detach it first`);
+        gateways.refuseSubnetDelete(st, s);
         return {
           compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(s.networkId, st)],
           ops: [{ op: 'delete', key: kv.key }, { op: 'delete', key: nameKey('subnet', s.name) }, bump(s.networkId)],
@@ -438,9 +452,11 @@ export class Topology {
       async () => {
         const { obj: p, kv } = await loadPort(this.store, ref);
         const st = await loadNetState(this.store, p.networkId);
+        const fipOps = fips.disassociateOnPortDelete(st, p.id);
         return {
-          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(p.networkId, st)],
+          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(p.networkId, st), ...fipOps.compares],
           ops: [
+            ...fipOps.ops,
             { op: 'delete', key: kv.key },
             { op: 'delete', key: bindingKey(p.networkId, p.id) },
             { op: 'delete', key: nameKey('port', p.name) },
@@ -485,6 +501,34 @@ export class Topology {
   }
   setRouterMode(ref: string, mode: unknown): Promise<Router> {
     return routers.setRouterMode(this.store, ref, mode, this.opts);
+  }
+
+  setGateway(ref: string, body: unknown): Promise<Router> {
+    return gateways.setGateway(this.store, ref, body, this.opts);
+  }
+  getGateway(ref: string): Promise<gateways.GatewayStatus> {
+    return gateways.getGateway(this.store, ref);
+  }
+  clearGateway(ref: string): Promise<Router> {
+    return gateways.clearGateway(this.store, ref, this.opts);
+  }
+
+  // ---- floating IPs (fips.ts) ----
+
+  createFloatingIp(body: unknown): Promise<FloatingIp> {
+    return fips.createFip(this.store, body, this.opts);
+  }
+  getFloatingIp(ref: string): Promise<FloatingIp> {
+    return fips.getFip(this.store, ref);
+  }
+  listFloatingIps(): Promise<FloatingIp[]> {
+    return fips.listFips(this.store);
+  }
+  updateFloatingIp(ref: string, body: unknown): Promise<FloatingIp> {
+    return fips.updateFip(this.store, ref, body, this.opts);
+  }
+  deleteFloatingIp(ref: string): Promise<FloatingIp> {
+    return fips.deleteFip(this.store, ref, this.opts);
   }
 
   // ---- security groups (security-groups.ts) ----

@@ -14,6 +14,7 @@ import { allocKey, guardKey, nameKey, ROUTERS_PREFIX, routerKey, subnetKey } fro
 import { generateMac, randomMac } from './macs.js';
 import { encodeClaim, ipOwners, loadNetState, loadRouter, loadSubnet, macOwners } from './read.js';
 import type { Router, Subnet } from './types.js';
+import { gatewayDeletion } from './gateways.js';
 import { parseInterfaceInput, parseMode, parseRouteInput, parseRouterInput } from './validate.js';
 
 const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: new Date().toISOString() });
@@ -58,9 +59,11 @@ export async function deleteRouter(store: Store, ref: string, opts: CasOptions):
       const { obj: r, kv } = await loadRouter(store, ref);
       // Interfaces go with the router; their networks' guards are bumped so IPAM sees the freed addresses.
       const nets = [...new Set(r.interfaces.map((i) => i.networkId))];
+      const gw = await gatewayDeletion(store, r);
       return {
-        compares: [{ key: kv.key, modRevision: kv.modRevision }],
+        compares: [{ key: kv.key, modRevision: kv.modRevision }, ...gw.compares],
         ops: [
+          ...gw.ops,
           { op: 'delete', key: kv.key },
           { op: 'delete', key: nameKey('router', r.name) },
           { op: 'delete', key: allocKey('router-key', r.routerKey) },
@@ -82,6 +85,11 @@ export async function attachSubnet(store: Store, ref: string, body: unknown, opt
       const { obj: s, kv: skv } = await loadSubnet(store, input.subnet, 'subnet');
       if (r.interfaces.some((i) => i.subnetId === s.id))
         throw conflict('subnet', `subnet ${s.name} is already attached to router ${r.name}`);
+      if (r.gateway?.networkId === s.networkId)
+        throw conflict(
+          'subnet',
+          `subnet ${s.name} is on the gateway network of router ${r.name}; a router cannot have both an interface and its gateway on one network`,
+        );
       const cidr = parseSubnetCidr(s.cidr);
       for (const i of r.interfaces) {
         const other = await store.get(subnetKey(i.networkId, i.subnetId));
@@ -134,9 +142,23 @@ export async function detachSubnet(store: Store, ref: string, subnetRef: string,
       const rest = subs.filter((x) => x.id !== s.id).map((x) => parseSubnetCidr(x.cidr));
       const orphan = r.routes.find((rt) => !rest.some((c) => cidrContains(c, ipToInt(rt.nexthop))));
       if (orphan) throw conflict('subnet', `route ${orphan.cidr} via ${orphan.nexthop} needs subnet ${s.name}; remove the route first`);
+      // Floating IPs whose router path is this interface (their port's fixed IP is in the subnet) keep it.
+      const st = await loadNetState(store, s.networkId);
+      const used = st.fips.filter(
+        (f) =>
+          f.obj.routerId === r.id && f.obj.portNetworkId === s.networkId && cidrContains(parseSubnetCidr(s.cidr), ipToInt(f.obj.fixedIp!)),
+      );
+      if (used.length > 0)
+        throw conflict(
+          'subnet',
+          `floating IP(s) ${used.map((f) => `${f.obj.ip} (${f.obj.id})`).join(', ')} reach their port through router ${r.name}'s interface on subnet ${s.name}; disassociate them first`,
+        );
       const next: Router = { ...r, interfaces: r.interfaces.filter((i) => i.subnetId !== s.id) };
       return {
-        compares: [{ key: kv.key, modRevision: kv.modRevision }],
+        compares: [
+          { key: kv.key, modRevision: kv.modRevision },
+          { key: guardKey(s.networkId), modRevision: st.guardRev },
+        ],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId)],
         result: next,
       };

@@ -5,11 +5,12 @@
  * the object and its field, so a refused file can be fixed in one round; nothing is written unless
  * the whole document is clean.
  */
-import { decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSubnet } from './codec.js';
+import { decodeFloatingIp, decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSubnet } from './codec.js';
 import { conflict, invalid, Problems } from './errors.js';
 import { cidrContains, cidrsOverlap, ipToInt, isHostOf, type Cidr } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
-import type { Network, Port, Router, SecurityGroup, Subnet, TopologyDocument } from './types.js';
+import type { FloatingIp, Network, Port, Router, SecurityGroup, Subnet, TopologyDocument } from './types.js';
+import { checkNorthSouth } from './topology-check-ns.js';
 import { parseSecurityGroupInput, parseSgRuleInput, rulesOverlap } from './sg-validate.js';
 import {
   asObject,
@@ -33,7 +34,7 @@ function label(kind: string, list: string, i: number, raw: unknown): string {
   return typeof name === 'string' ? `${kind} ${JSON.stringify(name)}` : `${list}[${i}]`;
 }
 
-interface Entry<T> {
+export interface Entry<T> {
   obj: T;
   i: number;
   at: string;
@@ -70,7 +71,7 @@ function checkList<T>(
 }
 
 function networkRules(n: Network): void {
-  parseNetworkInput({ name: n.name, mtu: n.mtu });
+  parseNetworkInput({ name: n.name, mtu: n.mtu, ...(n.provider ? { provider: n.provider } : {}) });
 }
 
 function subnetRules(s: Subnet): void {
@@ -148,6 +149,8 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
   const routers = checkList(p, o, 'routers', 'router', decodeRouter, routerRules);
   // Absent in documents written before security groups.
   const sgs = checkList(p, o, 'securityGroups', 'security group', decodeSecurityGroup, securityGroupRules);
+  // Absent in documents written before floating IPs.
+  const fips = checkList(p, o, 'floatingIps', 'floating IP', decodeFloatingIp, (f: FloatingIp) => void f);
 
   for (const l of [nets.all, subs.all, ports.all, routers.all, sgs.all] as Entry<{ id: string; name: string }>[][]) {
     unique(p, l, (x) => x.id, 'id');
@@ -157,6 +160,7 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
   unique(p, ports.all, (x) => x.portKey, 'portKey');
   unique(p, routers.all, (r) => r.routerKey, 'routerKey');
   unique(p, sgs.all, (g) => g.groupKey, 'groupKey');
+  unique(p, fips.all, (f) => f.id, 'id');
   const rules = sgs.all.flatMap((e) => e.obj.rules.map((r, j) => ({ ...e, obj: r, at: `${e.at}.rules[${j}]` })));
   unique(p, rules, (r) => r.id, 'rule id');
   unique(p, rules, (r) => r.ruleKey, 'ruleKey');
@@ -253,6 +257,15 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
         p.add(invalid(at, `${e.label}: nexthop ${rt.nexthop} is the router's own address`));
     });
   }
+  checkNorthSouth(p, {
+    networks: nets.all,
+    subnets: good,
+    ports: ports.all,
+    routers: routers.ok,
+    fips: fips.all,
+    claimIp: (net, ip, field, lbl) => claim(ipsByNet, net, ip, field, lbl, 'IP'),
+    claimMac: (net, mac, field, lbl) => claim(macsByNet, net, mac, field, lbl, 'MAC'),
+  });
   p.throwIfAny('topology document (nothing written)');
   return {
     format: 'wyvern-topology',
@@ -262,5 +275,6 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
     ports: ports.all.map((e) => e.obj),
     routers: routers.all.map((e) => e.obj),
     securityGroups: sgs.all.map((e) => e.obj),
+    floatingIps: fips.all.map((e) => e.obj),
   };
 }

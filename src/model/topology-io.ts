@@ -1,11 +1,12 @@
 /**
- * Disaster recovery: export the configuration (networks, subnets, ports, routers, security groups) as one JSON
+ * Disaster recovery: export the configuration (networks, subnets, ports, routers, security groups, floating IPs) as one JSON
  * document read at a single store revision, and import it back idempotently with the same ids.
  * Chassis and bindings are live state owned by agents and are not part of the document; neither is the
  * membership index of security groups (derived from the ports: rebuilt on import).
  */
 import type { Compare, Store, TxnOp } from '../store/types.js';
 import {
+  decodeFloatingIp,
   decodeNetwork,
   decodePort,
   decodeRouter,
@@ -13,13 +14,28 @@ import {
   decodeSubnet,
   encodeNetwork,
   encodePort,
+  encodeFloatingIp,
   encodeRouter,
   encodeSecurityGroup,
   encodeSgMember,
   encodeSubnet,
 } from './codec.js';
 import { conflict } from './errors.js';
-import { allocKey, guardKey, nameKey, networkKey, parseKey, portKey, ROOT, routerKey, sgKey, sgMemberKey, subnetKey } from './keys.js';
+import {
+  allocKey,
+  fipKey,
+  guardKey,
+  nameKey,
+  networkKey,
+  parseKey,
+  portKey,
+  ROOT,
+  routerKey,
+  segmentKey,
+  sgKey,
+  sgMemberKey,
+  subnetKey,
+} from './keys.js';
 import { memberOf } from './sg-members.js';
 import { encodeClaim } from './read.js';
 import { checkTopologyDocument } from './topology-check.js';
@@ -38,6 +54,7 @@ export async function exportTopologyAt(store: Store): Promise<{ doc: TopologyDoc
     ports: [],
     routers: [],
     securityGroups: [],
+    floatingIps: [],
   };
   for (const kv of kvs) {
     const k = parseKey(kv.key);
@@ -46,6 +63,7 @@ export async function exportTopologyAt(store: Store): Promise<{ doc: TopologyDoc
     else if (k?.kind === 'port') doc.ports.push(decodePort(kv.value));
     else if (k?.kind === 'router') doc.routers.push(decodeRouter(kv.value));
     else if (k?.kind === 'security-group') doc.securityGroups!.push(decodeSecurityGroup(kv.value));
+    else if (k?.kind === 'floating-ip') doc.floatingIps!.push(decodeFloatingIp(kv.value));
   }
   // Sorted by id so two exports of the same state are byte-identical whatever the driver's key order.
   doc.networks.sort(byId);
@@ -53,6 +71,7 @@ export async function exportTopologyAt(store: Store): Promise<{ doc: TopologyDoc
   doc.ports.sort(byId);
   doc.routers.sort(byId);
   doc.securityGroups!.sort(byId);
+  doc.floatingIps!.sort(byId);
   return { doc, revision };
 }
 
@@ -89,6 +108,8 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
     add(nameKey('network', n.name), encodeClaim({ id: n.id }), `network name ${n.name}`);
     add(allocKey('tunnel-key', n.tunnelKey), `network/${n.id}`, `tunnel key ${n.tunnelKey}`);
     add(guardKey(n.id), 'import', 'guard', false);
+    if (n.provider)
+      add(segmentKey(n.provider.physnet, n.provider.vlan), JSON.stringify({ networkId: n.id }), `provider segment of network ${n.name}`);
   }
   for (const s of doc.subnets) {
     add(subnetKey(s.networkId, s.id), encodeSubnet(s), `subnet ${s.name}`);
@@ -112,6 +133,7 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
     add(nameKey('router', r.name), encodeClaim({ id: r.id }), `router name ${r.name}`);
     add(allocKey('router-key', r.routerKey), `router/${r.id}`, `router key ${r.routerKey}`);
   }
+  for (const f of doc.floatingIps ?? []) add(fipKey(f.id), encodeFloatingIp(f), `floating IP ${f.ip}`);
   const { kvs, revision } = await store.range(ROOT);
   const have = new Map(kvs.map((kv) => [kv.key, kv.value]));
   const conflicts: string[] = [];

@@ -11,7 +11,8 @@ import { SERVER_OWNED_OPTIONS } from './dhcp-owned.js';
 import { invalid, Problems } from './errors.js';
 import { broadcastOf, cidrContains, intToIp, ipToInt, isHostOf, isIpv4, type Cidr } from '../net/addr.js';
 import { normalizeMac } from './macs.js';
-import type { DhcpOption, HostRoute, PortQos, RouterMode, Subnet } from './types.js';
+import { PHYSNET_RE } from './codec.js';
+import type { DhcpOption, HostRoute, PortQos, ProviderSegment, RouterMode, Subnet } from './types.js';
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /**
@@ -104,15 +105,39 @@ export function optArray(o: Obj, k: string): unknown[] {
 export interface NetworkInput {
   name: string;
   mtu: number;
+  provider?: ProviderSegment;
 }
 export function parseNetworkInput(body: unknown): NetworkInput {
   const o = asObject(body);
   const p = new Problems();
-  knownFields(p, o, ['name', 'mtu']);
+  knownFields(p, o, ['name', 'mtu', 'provider']);
   const name = p.run(() => checkName(o.name));
   const mtu = p.run(() => optInt(o, 'mtu', DEFAULT_MTU, 576, 9000));
+  const provider = o.provider === undefined || o.provider === null ? undefined : p.run(() => parseProviderInput(o.provider));
   p.throwIfAny();
-  return { name: name!, mtu: mtu! };
+  return { name: name!, mtu: mtu!, ...(provider !== undefined ? { provider } : {}) };
+}
+
+/** A provider segment as requested: a physical network name and, for a VLAN network, its tag 1..4094. */
+export function parseProviderInput(v: unknown, field = 'provider'): ProviderSegment {
+  const o = asObject(v, field);
+  const p = new Problems();
+  knownFields(p, o, ['physnet', 'vlan'], `${field}.`);
+  const physnet = p.run(() => {
+    const s = reqString(o, 'physnet', `${field}.`);
+    if (!PHYSNET_RE.test(s))
+      throw invalid(`${field}.physnet`, `invalid physical network name ${JSON.stringify(s)}: 1-64 letters, digits, '_', '.' or '-'`);
+    return s;
+  });
+  const vlan = p.run(() => {
+    const x = o.vlan;
+    if (x === undefined || x === null) return undefined;
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > 4094)
+      throw invalid(`${field}.vlan`, `VLAN id must be an integer in 1..4094 (got ${JSON.stringify(x)}); omit it for a flat network`);
+    return x;
+  });
+  p.throwIfAny();
+  return vlan === undefined ? { physnet: physnet! } : { physnet: physnet!, vlan };
 }
 
 /** A subnet as requested: the network by name or id, the gateway optional (defaulted by the repository). */

@@ -52,6 +52,12 @@ export function addressesOn(view: TopologyView, net: NetworkState): NetworkAddre
   const out: NetworkAddress[] = [];
   for (const { port } of [...net.ports.values()].sort((a, b) => a.port.portKey - b.port.portKey))
     for (const { ip } of port.fixedIps) out.push({ ip, mac: port.mac.toLowerCase(), kind: 'port', key: port.portKey });
+  return [...out, ...nonPortAddressesOn(view, net)];
+}
+
+/** The addresses of addressesOn that are not ports' own: router interfaces, then DHCP servers' gateways. */
+export function nonPortAddressesOn(view: TopologyView, net: NetworkState): NetworkAddress[] {
+  const out: NetworkAddress[] = [];
   for (const { router, iface } of routersOn(view, net.network.id))
     out.push({ ip: iface.ip, mac: iface.mac.toLowerCase(), kind: 'router', key: router.routerKey });
   for (const subnet of dhcpOnlyGateways(view, net))

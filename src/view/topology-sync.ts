@@ -53,7 +53,16 @@ const DECODERS = {
  * What changed in the view: network ids whose flows must be recomputed, or everything. `securityGroupsOnly`: only
  * security groups or their members changed, so only apps that read them (App.readsSecurityGroups) recompute.
  */
-export type ViewChange = { networks: Set<string>; all: boolean; securityGroupsOnly?: boolean };
+export type ViewChange = {
+  networks: Set<string>;
+  all: boolean;
+  securityGroupsOnly?: boolean;
+  /**
+   * Set when only these ports of the (one) network in `networks` changed (a port's document or binding): apps with
+   * per-port flows recompute just those ports' flows, plus the network-wide flows of apps that read every port.
+   */
+  ports?: Set<string>;
+};
 
 /** What the sync needs of a store subscription (PrefixSubscription provides it). */
 export interface Subscription {
@@ -260,7 +269,7 @@ export class TopologySync extends EventEmitter {
         const orphan = this.orphanBindings.get(bkey);
         this.orphanBindings.delete(bkey);
         net.ports.set(k.portId, { port: doc as Port, binding: prev?.binding ?? orphan });
-        this.changed(k.networkId);
+        this.changedPort(k.networkId, k.portId);
         return;
       }
       case 'binding': {
@@ -275,7 +284,7 @@ export class TopologySync extends EventEmitter {
         ps.binding = doc as Binding;
         // Flows depend on where a port is, not on its binding record: this agent's own binding coming back
         // for a VIF it already serves (or a rewrite of the same binding) changes nothing to recompute.
-        if (!sameLocation(before, this.view.locate(net, ps))) this.changed(k.networkId);
+        if (!sameLocation(before, this.view.locate(net, ps))) this.changedPort(k.networkId, k.portId);
         return;
       }
       default:
@@ -323,7 +332,7 @@ export class TopologySync extends EventEmitter {
         const gone = ports?.get(k.portId);
         ports?.delete(k.portId);
         this.orphanBindings.delete(`${netPrefix(k.networkId)}bindings/${k.portId}`);
-        this.changed(k.networkId);
+        this.changedPort(k.networkId, k.portId);
         // The binding manager follows its ports' deletions here, through the network it watches anyway.
         if (gone) this.emit('portRemoved', { networkId: k.networkId, portId: k.portId, name: gone.port.name } satisfies PortRemoved);
         return;
@@ -335,7 +344,7 @@ export class TopologySync extends EventEmitter {
         if (!net || !ps) return;
         const before = this.view.locate(net, ps);
         ps.binding = undefined;
-        if (!sameLocation(before, this.view.locate(net, ps))) this.changed(k.networkId);
+        if (!sameLocation(before, this.view.locate(net, ps))) this.changedPort(k.networkId, k.portId);
         return;
       }
       default:
@@ -397,6 +406,11 @@ export class TopologySync extends EventEmitter {
 
   private changed(networkId: string): void {
     this.emit('change', { networks: new Set([networkId]), all: false } satisfies ViewChange);
+  }
+
+  /** One port of a network changed (its document or where it is bound): see ViewChange.ports. */
+  private changedPort(networkId: string, portId: string): void {
+    this.emit('change', { networks: new Set([networkId]), all: false, ports: new Set([portId]) } satisfies ViewChange);
   }
 
   /** A security group or a group's members changed: only the flows of apps that read groups, in `networks`. */

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
+import { registerChassis } from '../../src/model/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
@@ -296,5 +297,41 @@ describe('wyvern CLI end to end', () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
     }
+  });
+
+  it('north-south: provider network, router gateway and a floating IP through the CLI', async () => {
+    // A registered chassis reaching physnet1, as its agent writes it (a live key on a lease).
+    await registerChassis(
+      store,
+      { name: 'gw1', tunnelIp: '172.31.9.9', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] },
+      await store.grantLease(60),
+    );
+    for (const args of [
+      ['network', 'create', 'ns-ext', '--provider', 'physnet1', '--vlan', '100'],
+      ['subnet', 'create', 'ns-ext-s', '--network', 'ns-ext', '--cidr', '198.51.100.0/24', '--gateway', '198.51.100.1', '--no-dhcp'],
+      ['network', 'create', 'ns-in'],
+      ['subnet', 'create', 'ns-in-a', '--network', 'ns-in', '--cidr', '10.9.0.0/24'],
+      ['router', 'create', 'ns-r'],
+      ['router', 'attach', 'ns-r', 'ns-in-a'],
+      ['port', 'create', 'ns-vm', '--network', 'ns-in'],
+    ]) {
+      const r = await wyvern([...args, ...api]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    let r = await wyvern(['fip', 'create', '--network', 'ns-ext', '--port', 'ns-vm', ...api]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/port ns-vm has no router path to network ns-ext: no router has its gateway on ns-ext.*HTTP 409/);
+    r = await wyvern(['router', 'gateway', 'set', 'ns-r', '--network', 'ns-ext', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ip\s+198\.51\.100\.2\n[\s\S]*chassis\s+gw1\n[\s\S]*active\s+none \(no live candidate\)/);
+    r = await wyvern(['fip', 'create', '--network', 'ns-ext', '--port', 'ns-vm', '--json', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ip: '198.51.100.3', fixedIp: '10.9.0.2' });
+    r = await wyvern(['fip', 'list', ...api]);
+    expect(r.stdout).toMatch(/198\.51\.100\.3\s+ns-ext\s+ns-vm\s+10\.9\.0\.2\s+ns-r/);
+    r = await wyvern(['port', 'delete', 'ns-vm', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await wyvern(['fip', 'list', ...api]);
+    expect(r.stdout).toMatch(/198\.51\.100\.3\s+ns-ext\s+-\s+-\s+-/);
   });
 });

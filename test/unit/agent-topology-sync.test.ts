@@ -60,15 +60,19 @@ describe('TopologySync', () => {
     expect(view.chassis.size).toBe(0);
   });
 
-  it('reports which networks changed, and everything for chassis changes', () => {
+  it('reports which networks changed (and which port, for a port), and everything for chassis changes', () => {
     const { sync } = make(false);
     const seen: unknown[] = [];
     sync.on('change', (c) => seen.push(c));
     sync.applyPut(portKey(N1, P1), JSON.stringify(port(P1)));
     sync.applyPut(chassisKey('hv3'), JSON.stringify({ name: 'hv3', tunnelIp: '1.1.1.3', encaps: ['vxlan'], version: '1' }));
+    sync.applyPut(networkKey(N1), JSON.stringify({ id: N1, name: 'n1', tunnelKey: 5, mtu: 1500 }));
+    sync.applyDelete(portKey(N1, P1));
     expect(seen).toEqual([
-      { networks: new Set([N1]), all: false },
+      { networks: new Set([N1]), all: false, ports: new Set([P1]) },
       { networks: new Set(), all: true },
+      { networks: new Set([N1]), all: false },
+      { networks: new Set([N1]), all: false, ports: new Set([P1]) },
     ]);
   });
 
@@ -83,7 +87,7 @@ describe('TopologySync', () => {
     sync.applyPut(bindingKey(N1, P1), JSON.stringify({ chassis: 'hv1', updatedAt: 'a' })); // local VIF: stays local
     sync.applyPut(bindingKey(N1, P2), JSON.stringify({ chassis: 'hv2', updatedAt: 'a' })); // unknown -> hv2
     sync.applyPut(bindingKey(N1, P2), JSON.stringify({ chassis: 'hv2', updatedAt: 'b' })); // rewritten, same place
-    expect(seen).toEqual([{ networks: new Set([N1]), all: false }]);
+    expect(seen).toEqual([{ networks: new Set([N1]), all: false, ports: new Set([P2]) }]);
     sync.applyDelete(bindingKey(N1, P1)); // still local
     sync.applyDelete(bindingKey(N1, P2)); // hv2 -> unknown
     expect(seen.length).toBe(2);

@@ -8,6 +8,7 @@ import { FlowComputer } from '../../src/agent/compute.js';
 import { APPS } from '../../src/apps/index.js';
 import { classifierApp } from '../../src/apps/classifier/index.js';
 import { l2App } from '../../src/apps/l2/index.js';
+import { appNetworkFlows } from '../../src/apps/platform.js';
 import { defaultBurstKb, MIN_BURST_KB, portLimit } from '../../src/apps/qos.js';
 import { FlowManager } from '../../src/flows/manager.js';
 import type { Port, PortQos } from '../../src/model/types.js';
@@ -83,7 +84,7 @@ describe('per-port QoS meters', () => {
 
   it("the meter instruction sits first on the limited port's egress output flow and classifier flow, nowhere else", () => {
     const { view, net } = makeView();
-    const l2 = l2App.networkFlows!(tables.forApp('l2'), view, net);
+    const l2 = appNetworkFlows(l2App, tables.forApp('l2'), view, net);
     const egressOf = (portKey: number) =>
       l2.find((f) => f.table === 'egress' && f.match.some((m) => m.field === 'reg7' && m.value === portKey))!;
     expect(egressOf(1).instructions[0]).toEqual({ type: 'meter', meterId: 11 });
@@ -92,7 +93,7 @@ describe('per-port QoS meters', () => {
     expect(meterOf(egressOf(4))).toBeUndefined(); // remote: out the tunnel unmetered here
     expect(l2.filter(meterOf)).toHaveLength(2);
 
-    const cl = classifierApp.networkFlows!(tables.forApp('classifier'), view, net);
+    const cl = appNetworkFlows(classifierApp, tables.forApp('classifier'), view, net);
     const inPort = (ofport: number) =>
       cl.find((f) => f.table === 'classifier' && f.match.some((m) => m.field === 'in_port' && m.value === ofport))!;
     expect(inPort(11).instructions[0]).toEqual({ type: 'meter', meterId: INGRESS_BASE + 11 });

@@ -78,6 +78,7 @@ function portDropFlow(tables: AppTables, stage: AclStage, portKey: number): Desi
 
 export const aclApp: App = {
   name: 'acl',
+  localPortsOnly: true,
   tables: ['acl_egress_ct', 'acl_egress', 'acl_egress_action', 'acl_ingress_ct', 'acl_ingress', 'acl_ingress_action'],
   readsSecurityGroups: true,
   create: () => ({}),

@@ -1,7 +1,7 @@
 import type { Action } from '../../openflow/index.js';
-import type { DesiredFlow } from '../../pipeline/tables.js';
+import type { AppTables, DesiredFlow } from '../../pipeline/tables.js';
 import type { App } from '../platform.js';
-import { addressesOn } from '../../view/index.js';
+import { nonPortAddressesOn, type NetworkAddress, type NetworkState } from '../../view/index.js';
 
 const ETH_ARP = 0x0806;
 const ARP_REQUEST = 1;
@@ -29,27 +29,40 @@ export const arpApp: App = {
   name: 'arp',
   tables: ['arp_responder'],
   create: () => ({}),
+  /**
+   * A port's fixed IPs (wherever the port is, bound or not), but not an address a router interface or the DHCP
+   * server answers for: one flow per address, and theirs wins whatever order owners were computed in.
+   */
+  portFlows(tables, view, net, ps) {
+    const p = ps.port;
+    const mac = p.mac.toLowerCase();
+    const taken = p.fixedIps.length > 0 ? new Set(nonPortAddressesOn(view, net).map((a) => a.ip)) : undefined;
+    return p.fixedIps
+      .filter(({ ip }) => !taken!.has(ip))
+      .flatMap(({ ip }) => answerFlows(tables, net, { ip, mac, kind: 'port', key: p.portKey }));
+  },
+  /** Router interfaces and DHCP-only gateways (the ports' own addresses are their port flows). */
   networkFlows(tables, view, net) {
-    const t = tables.table('arp_responder');
-    const network = { field: tables.reg('network'), value: BigInt(net.network.tunnelKey) };
-    const flows: DesiredFlow[] = [];
-    for (const a of addressesOn(view, net)) {
-      const match = [
-        network,
-        { field: 'eth_type', value: ETH_ARP },
-        { field: 'arp_op', value: ARP_REQUEST },
-        { field: 'arp_tpa', value: a.ip },
-      ];
-      // The DHCP server answers for a gateway no router serves, so unicast renewals reach it; below ports and
-      // routers, which own their addresses.
-      const priority = a.kind === 'dhcp' ? 90 : 100;
-      flows.push(t.flow({ priority, match, actions: arpReplyActions(a.mac, a.ip), object: a.key }));
-      // A port asking for its own address (duplicate-address probe) is passed on, unanswered.
-      if (a.kind === 'port')
-        flows.push(
-          t.flow({ priority: 110, match: [...match, { field: tables.reg('src_port'), value: a.key }], goto: 'l3_router', object: a.key }),
-        );
-    }
-    return flows;
+    return nonPortAddressesOn(view, net).flatMap((a) => answerFlows(tables, net, a));
   },
 };
+
+function answerFlows(tables: AppTables, net: NetworkState, a: NetworkAddress): DesiredFlow[] {
+  const t = tables.table('arp_responder');
+  const match = [
+    { field: tables.reg('network'), value: BigInt(net.network.tunnelKey) },
+    { field: 'eth_type', value: ETH_ARP },
+    { field: 'arp_op', value: ARP_REQUEST },
+    { field: 'arp_tpa', value: a.ip },
+  ];
+  // The DHCP server answers for a gateway no router serves, so unicast renewals reach it; below ports and
+  // routers, which own their addresses.
+  const priority = a.kind === 'dhcp' ? 90 : 100;
+  const flows = [t.flow({ priority, match, actions: arpReplyActions(a.mac, a.ip), object: a.key })];
+  // A port asking for its own address (duplicate-address probe) is passed on, unanswered.
+  if (a.kind === 'port')
+    flows.push(
+      t.flow({ priority: 110, match: [...match, { field: tables.reg('src_port'), value: a.key }], goto: 'l3_router', object: a.key }),
+    );
+  return flows;
+}

@@ -12,33 +12,35 @@ import { portSecurityFlows } from './port-security.js';
  */
 export const classifierApp: App = {
   name: 'classifier',
+  localPortsOnly: true,
   tables: ['classifier', 'port_security'],
   create: () => ({}),
+  /** A local port: its packets get the network and the source port, metered if limited, then port security. */
+  portFlows(tables, _view, net, ps, loc) {
+    if (loc.kind !== 'local') return [];
+    const p = ps.port;
+    const setSrc: Action[] = [{ type: 'set_field', field: tables.reg('src_port'), value: p.portKey }];
+    // The port's VM -> switch limit (see networkMeters) meters everything the VM sends, before any other table.
+    const meter = portMeter(tables, 'port_ingress', loc.ofport, p.qos, 'ingress');
+    return [
+      tables.table('classifier').flow({
+        priority: 100,
+        match: [{ field: 'in_port', value: loc.ofport }],
+        ...(meter ? { meter: meter.meterId } : {}),
+        actions: setSrc,
+        writeMetadata: writeNetwork(tables, BigInt(net.network.tunnelKey)),
+        goto: 'port_security',
+        object: p.portKey,
+      }),
+      ...portSecurityFlows(tables, p),
+    ];
+  },
+  /** Packets from the tunnels (the network's, whichever peer sent them). */
   networkFlows(tables, view, net) {
     const classifier = tables.table('classifier');
     const key = BigInt(net.network.tunnelKey);
     const fromTunnel = tables.flag('from_tunnel');
     const flows: DesiredFlow[] = [];
-
-    for (const { ps, loc } of view.placedPorts(net)) {
-      if (loc.kind !== 'local') continue;
-      const p = ps.port;
-      const setSrc: Action[] = [{ type: 'set_field', field: tables.reg('src_port'), value: p.portKey }];
-      // The port's VM -> switch limit (see networkMeters) meters everything the VM sends, before any other table.
-      const meter = portMeter(tables, 'port_ingress', loc.ofport, p.qos, 'ingress');
-      flows.push(
-        classifier.flow({
-          priority: 100,
-          match: [{ field: 'in_port', value: loc.ofport }],
-          ...(meter ? { meter: meter.meterId } : {}),
-          actions: setSrc,
-          writeMetadata: writeNetwork(tables, key),
-          goto: 'port_security',
-          object: p.portKey,
-        }),
-      );
-      flows.push(...portSecurityFlows(tables, p));
-    }
 
     // One per tunnel port: each peer sends with the encapsulation it chose, so packets come in on any of them.
     for (const tunnel of view.tunnelInPorts()) {

@@ -1,5 +1,4 @@
 import { dhcpServerMac, type TopologyView } from '../../view/index.js';
-import type { DesiredFlow } from '../../pipeline/tables.js';
 import type { Logger } from '../../util/log.js';
 import { packetOut, type App, type PacketIn, type PacketInResult } from '../platform.js';
 import { DhcpReplyMemo } from './reply-memo.js';
@@ -17,6 +16,7 @@ const UDP = 17;
  */
 export const dhcpApp: App = {
   name: 'dhcp',
+  localPortsOnly: true,
   tables: ['dhcp'],
   create(ctx) {
     const counters: DhcpCounters = { replies: {}, drops: {}, replayed: 0 };
@@ -24,29 +24,25 @@ export const dhcpApp: App = {
     const handler = dhcpPacketInHandler(ctx.view, bulkiestEncap(ctx.config.encaps), ctx.logger, counters, ctx.now);
     return { packetIn: { dhcp_request: handler }, counters };
   },
-  networkFlows(tables, view, net) {
-    const t = tables.table('dhcp');
-    const flows: DesiredFlow[] = [];
-    for (const { ps, loc } of view.placedPorts(net)) {
-      if (loc.kind !== 'local') continue;
-      const served = ps.port.fixedIps.some((f) => net.subnets.get(f.subnetId)?.enableDhcp);
-      if (!served) continue;
-      flows.push(
-        t.flow({
-          priority: 100,
-          match: [
-            { field: tables.reg('src_port'), value: ps.port.portKey },
-            { field: 'eth_type', value: ETH_IP },
-            { field: 'ip_proto', value: UDP },
-            { field: 'udp_src', value: 68 },
-            { field: 'udp_dst', value: 67 },
-          ],
-          actions: [tables.toController('dhcp_request')],
-          object: ps.port.portKey,
-        }),
-      );
-    }
-    return flows;
+  /** A local port with an address on a DHCP-enabled subnet: its requests go to the agent. */
+  portFlows(tables, _view, net, ps, loc) {
+    if (loc.kind !== 'local') return [];
+    const served = ps.port.fixedIps.some((f) => net.subnets.get(f.subnetId)?.enableDhcp);
+    if (!served) return [];
+    return [
+      tables.table('dhcp').flow({
+        priority: 100,
+        match: [
+          { field: tables.reg('src_port'), value: ps.port.portKey },
+          { field: 'eth_type', value: ETH_IP },
+          { field: 'ip_proto', value: UDP },
+          { field: 'udp_src', value: 68 },
+          { field: 'udp_dst', value: 67 },
+        ],
+        actions: [tables.toController('dhcp_request')],
+        object: ps.port.portKey,
+      }),
+    ];
   },
 };
 

@@ -19,9 +19,62 @@ export const l2App: App = {
   name: 'l2',
   tables: ['l2_lookup', 'egress'],
   create: () => ({}),
+  /** A port's unicast: its MAC → its port key, and that port key → its ofport or the tunnel to its chassis. */
+  portFlows(tables, view, net, ps, loc) {
+    const p = ps.port;
+    if (loc.kind === 'unknown') return [];
+    const key = BigInt(net.network.tunnelKey);
+    const dstPort = tables.reg('dst_port');
+    const lookup = tables.table('l2_lookup').flow({
+      priority: 100,
+      match: [
+        { field: tables.reg('network'), value: key },
+        { field: 'eth_dst', value: p.mac.toLowerCase() },
+      ],
+      actions: [{ type: 'set_field', field: dstPort, value: p.portKey }],
+      goto: 'acl_ingress_ct',
+      object: p.portKey,
+    });
+    const egress = tables.table('egress');
+    if (loc.kind === 'local') {
+      // The port's switch -> VM limit (see networkMeters) meters what this flow delivers (flood copies included:
+      // throughIngressAcl sends them here).
+      const meter = portMeter(tables, 'port_egress', loc.ofport, p.qos, 'egress');
+      return [
+        lookup,
+        egress.flow({
+          priority: 100,
+          match: [{ field: dstPort, value: p.portKey }],
+          ...(meter ? { meter: meter.meterId } : {}),
+          actions: [{ type: 'output', port: loc.ofport }],
+          object: p.portKey,
+        }),
+      ];
+    }
+    // The tunnel port of the encapsulation chosen for that chassis (none yet: no flow until OVS numbers it).
+    const tunnel = view.tunnelOfports.get(loc.encap);
+    if (tunnel === undefined) return [lookup];
+    const flag = tables.flag('from_tunnel');
+    return [
+      lookup,
+      egress.flow({
+        priority: 100,
+        match: [
+          { field: dstPort, value: p.portKey },
+          { field: flag.field, value: 0, mask: flag.mask },
+        ],
+        actions: [
+          { type: 'set_field', field: 'tun_id', value: key },
+          { type: 'set_field', field: 'tun_ipv4_dst', value: loc.tunnelIp },
+          { type: 'output', port: tunnel },
+        ],
+        object: p.portKey,
+      }),
+    ];
+  },
+  /** Broadcast, multicast and unknown unicast: every local port, and once each remote chassis with ports here. */
   networkFlows(tables, view, net) {
     const lookup = tables.table('l2_lookup');
-    const egress = tables.table('egress');
     const key = BigInt(net.network.tunnelKey);
     const metadata = { field: tables.reg('network'), value: key };
     const dstPort = tables.reg('dst_port');
@@ -33,16 +86,6 @@ export const l2App: App = {
 
     for (const { ps, loc } of view.placedPorts(net)) {
       const p = ps.port;
-      if (loc.kind === 'unknown') continue;
-      flows.push(
-        lookup.flow({
-          priority: 100,
-          match: [metadata, { field: 'eth_dst', value: p.mac.toLowerCase() }],
-          actions: [{ type: 'set_field', field: dstPort, value: p.portKey }],
-          goto: 'acl_ingress_ct',
-          object: p.portKey,
-        }),
-      );
       if (loc.kind === 'local') {
         if (throughIngressAcl(p))
           localOutputs.push(
@@ -50,38 +93,9 @@ export const l2App: App = {
             { type: 'resubmit', table: tables.id('acl_ingress_ct') },
           );
         else localOutputs.push({ type: 'output', port: loc.ofport });
-        // The port's switch -> VM limit (see networkMeters) meters what this flow delivers (flood copies included:
-        // throughIngressAcl sends them here).
-        const meter = portMeter(tables, 'port_egress', loc.ofport, p.qos, 'egress');
-        flows.push(
-          egress.flow({
-            priority: 100,
-            match: [{ field: dstPort, value: p.portKey }],
-            ...(meter ? { meter: meter.meterId } : {}),
-            actions: [{ type: 'output', port: loc.ofport }],
-            object: p.portKey,
-          }),
-        );
-      } else {
-        // The tunnel port of the encapsulation chosen for that chassis (none yet: no flow until OVS numbers it).
+      } else if (loc.kind === 'remote') {
         const tunnel = view.tunnelOfports.get(loc.encap);
-        if (tunnel === undefined) continue;
-        remoteChassis.set(loc.chassis, { ip: loc.tunnelIp, ofport: tunnel });
-        flows.push(
-          egress.flow({
-            priority: 100,
-            match: [
-              { field: dstPort, value: p.portKey },
-              { field: flag.field, value: 0, mask: flag.mask },
-            ],
-            actions: [
-              { type: 'set_field', field: 'tun_id', value: key },
-              { type: 'set_field', field: 'tun_ipv4_dst', value: loc.tunnelIp },
-              { type: 'output', port: tunnel },
-            ],
-            object: p.portKey,
-          }),
-        );
+        if (tunnel !== undefined) remoteChassis.set(loc.chassis, { ip: loc.tunnelIp, ofport: tunnel });
       }
     }
 

@@ -1,0 +1,417 @@
+/**
+ * North–south control plane (issue 14) on a memory store: provider networks and their segments, router gateways,
+ * floating IPs and their router paths, the deletes that must disassociate or refuse, and export/import. Every
+ * refusal is checked to write nothing.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/types.js';
+import { modelChecks } from '../helpers/model-checks.js';
+import {
+  encodeGatewayLease,
+  fipKey,
+  gatewayKey,
+  registerChassis,
+  segmentKey,
+  Topology,
+  type FloatingIp,
+  type Network,
+} from '../../src/model/index.js';
+
+let store: Store;
+let topo: Topology;
+
+beforeEach(async () => {
+  store = await openStore('memory:');
+  topo = new Topology(store);
+});
+afterEach(async () => {
+  await store.close();
+});
+
+const { rejects, raceOnce } = modelChecks(() => store);
+
+/** Registers chassis as agents do (live keys on a lease), with their physnets. */
+async function chassis(list: [string, string[]][]): Promise<void> {
+  const lease = await store.grantLease(60);
+  for (const [name, physnets] of list)
+    await registerChassis(store, { name, tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets }, lease);
+}
+
+/** ext (physnet1, flat) with ext-s; blue with blue-a, router r1 on blue-a, port vm1 on blue; three chassis. */
+async function world(): Promise<{ ext: Network }> {
+  await chassis([
+    ['hv2', ['physnet1', 'physnet2']],
+    ['hv1', ['physnet1']],
+    ['hv3', []],
+  ]);
+  const ext = await topo.createNetwork({ name: 'ext', provider: { physnet: 'physnet1' } });
+  await topo.createSubnet({ name: 'ext-s', network: 'ext', cidr: '203.0.113.0/24', gatewayIp: '203.0.113.1', enableDhcp: false });
+  await topo.createNetwork({ name: 'blue' });
+  await topo.createSubnet({ name: 'blue-a', network: 'blue', cidr: '10.0.0.0/24' });
+  await topo.createRouter({ name: 'r1' });
+  await topo.attachSubnet('r1', { subnet: 'blue-a' });
+  await topo.createPort({ name: 'vm1', network: 'blue' });
+  return { ext };
+}
+
+describe('provider networks', () => {
+  it('creates flat and VLAN networks, each claiming its segment; delete releases it', async () => {
+    const flat = await topo.createNetwork({ name: 'ext', provider: { physnet: 'physnet1' } });
+    expect(flat.provider).toEqual({ physnet: 'physnet1' });
+    const v = await topo.createNetwork({ name: 'v100', provider: { physnet: 'physnet1', vlan: 100 } });
+    expect((await topo.getNetwork('v100')).provider).toEqual({ physnet: 'physnet1', vlan: 100 });
+    await topo.createNetwork({ name: 'other', provider: { physnet: 'physnet2', vlan: 100 } });
+    expect(JSON.parse((await store.get(segmentKey('physnet1', 100)))!.value)).toEqual({ networkId: v.id });
+    expect(JSON.parse((await store.get(segmentKey('physnet1', undefined)))!.value)).toEqual({ networkId: flat.id });
+    await topo.deleteNetwork('v100');
+    expect(await store.get(segmentKey('physnet1', 100))).toBeUndefined();
+    expect((await topo.createNetwork({ name: 'v100b', provider: { physnet: 'physnet1', vlan: 100 } })).provider?.vlan).toBe(100);
+  });
+  it('refuses a used segment naming its network, bad physnets and VLANs out of range, writing nothing', async () => {
+    await topo.createNetwork({ name: 'ext', provider: { physnet: 'physnet1' } });
+    await topo.createNetwork({ name: 'v100', provider: { physnet: 'physnet1', vlan: 100 } });
+    await rejects(
+      () => topo.createNetwork({ name: 'x', provider: { physnet: 'physnet1', vlan: 100 } }),
+      'CONFLICT',
+      'provider',
+      /physnet1 VLAN 100 is already used by network v100/,
+    );
+    await rejects(
+      () => topo.createNetwork({ name: 'x', provider: { physnet: 'physnet1' } }),
+      'CONFLICT',
+      'provider',
+      /physnet1 \(flat\) is already used by network ext/,
+    );
+    await rejects(
+      () => topo.createNetwork({ name: 'x', provider: { physnet: 'physnet1', vlan: 0 } }),
+      'INVALID',
+      'provider.vlan',
+      /1\.\.4094/,
+    );
+    await rejects(
+      () => topo.createNetwork({ name: 'x', provider: { physnet: 'physnet1', vlan: 4095 } }),
+      'INVALID',
+      'provider.vlan',
+      /1\.\.4094/,
+    );
+    await rejects(() => topo.createNetwork({ name: 'x', provider: { physnet: 'bad/net' } }), 'INVALID', 'provider.physnet');
+    await rejects(() => topo.createNetwork({ name: 'x', provider: {} }), 'INVALID', 'provider.physnet');
+    await rejects(() => topo.createNetwork({ name: 'x', provider: { physnet: 'p', tag: 3 } }), 'INVALID', 'provider.tag');
+    await rejects(() => topo.createNetwork({ name: 'x', provider: 'physnet1' }), 'INVALID', 'provider');
+  });
+  it('subnets on a provider network work as usual; the gateway must be inside the subnet', async () => {
+    await topo.createNetwork({ name: 'ext', provider: { physnet: 'physnet1', vlan: 7 } });
+    const s = await topo.createSubnet({ name: 'ext-s', network: 'ext', cidr: '203.0.113.0/24', gatewayIp: '203.0.113.1' });
+    expect(s.gatewayIp).toBe('203.0.113.1');
+    await rejects(
+      () => topo.createSubnet({ name: 'ext-t', network: 'ext', cidr: '198.51.100.0/24', gatewayIp: '203.0.113.1' }),
+      'INVALID',
+      'gatewayIp',
+      /outside subnet/,
+    );
+  });
+});
+
+describe('router gateways', () => {
+  it('sets a gateway: address and MAC allocated, chassis defaulted to every live one with the physnet, by name', async () => {
+    const { ext } = await world();
+    const r = await topo.setGateway('r1', { network: 'ext' });
+    expect(r.gateway).toMatchObject({ networkId: ext.id, ip: '203.0.113.2', chassis: ['hv1', 'hv2'] });
+    expect(r.gateway!.mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+    expect((await topo.getRouter('r1')).gateway).toEqual(r.gateway);
+    // A port on the provider network cannot take the gateway's address.
+    await rejects(
+      () => topo.createPort({ name: 'p', network: 'ext', fixedIps: [{ ip: '203.0.113.2' }] }),
+      'CONFLICT',
+      'fixedIps[0].ip',
+      /gateway of router r1/,
+    );
+    // Set again: replaced in place (same network keeps the MAC), explicit IP and chassis order.
+    const r2 = await topo.setGateway('r1', { network: 'ext', ip: '203.0.113.10', chassis: ['hv2', 'hv1'] });
+    expect(r2.gateway).toMatchObject({ ip: '203.0.113.10', chassis: ['hv2', 'hv1'], mac: r.gateway!.mac });
+    expect((await topo.createPort({ name: 'p', network: 'ext', fixedIps: [{ ip: '203.0.113.2' }] })).fixedIps[0]!.ip).toBe('203.0.113.2');
+  });
+  it('refuses bad gateways with a clear error, writing nothing', async () => {
+    await world();
+    await topo.createRouter({ name: 'r2' });
+    await rejects(() => topo.setGateway('r1', { network: 'blue' }), 'INVALID', 'network', /not a provider network/);
+    await rejects(() => topo.setGateway('r1', { network: 'nope' }), 'INVALID', 'network', /not found/);
+    await rejects(() => topo.setGateway('r1', { network: 'ext', chassis: ['hv9'] }), 'INVALID', 'chassis[0]', /chassis hv9 does not exist/);
+    await rejects(
+      () => topo.setGateway('r1', { network: 'ext', chassis: ['hv1', 'hv3'] }),
+      'INVALID',
+      'chassis[1]',
+      /hv3 has no bridge mapping for physical network physnet1/,
+    );
+    await rejects(() => topo.setGateway('r1', { network: 'ext', chassis: ['hv1', 'hv1'] }), 'INVALID', 'chassis[1]', /twice/);
+    await rejects(
+      () => topo.setGateway('r1', { network: 'ext', ip: '198.51.100.5' }),
+      'INVALID',
+      'ip',
+      /outside every subnet of network ext/,
+    );
+    await rejects(() => topo.setGateway('r1', { network: 'ext', ip: '203.0.113.1' }), 'CONFLICT', 'ip', /gateway of subnet ext-s/);
+    await topo.createPort({ name: 'ext-p', network: 'ext', fixedIps: [{ ip: '203.0.113.20' }] });
+    await rejects(() => topo.setGateway('r1', { network: 'ext', ip: '203.0.113.20' }), 'CONFLICT', 'ip', /used by port ext-p/);
+    await topo.setGateway('r2', { network: 'ext', ip: '203.0.113.30' });
+    await rejects(() => topo.setGateway('r1', { network: 'ext', ip: '203.0.113.30' }), 'CONFLICT', 'ip', /gateway of router r2/);
+    await rejects(() => topo.setGateway('r1', { network: 'ext', bogus: 1 }), 'INVALID', 'bogus');
+    await rejects(() => topo.setGateway('nope', { network: 'ext' }), 'NOT_FOUND');
+    // No live chassis reaches physnet2.
+    await topo.createNetwork({ name: 'ext9', provider: { physnet: 'physnet9' } });
+    await topo.createSubnet({ name: 'ext9-s', network: 'ext9', cidr: '192.0.2.0/24' });
+    await rejects(
+      () => topo.setGateway('r1', { network: 'ext9' }),
+      'CONFLICT',
+      'chassis',
+      /no live chassis reaches physical network physnet9/,
+    );
+  });
+  it('a router has an interface or its gateway on a provider network, never both', async () => {
+    await world();
+    await topo.createRouter({ name: 'r2' });
+    await topo.attachSubnet('r2', { subnet: 'ext-s', ip: '203.0.113.254' });
+    await rejects(() => topo.setGateway('r2', { network: 'ext' }), 'CONFLICT', 'network', /interface and its gateway on one network/);
+    await topo.setGateway('r1', { network: 'ext' });
+    await rejects(
+      () => topo.attachSubnet('r1', { subnet: 'ext-s', ip: '203.0.113.200' }),
+      'CONFLICT',
+      'subnet',
+      /gateway network of router r1/,
+    );
+  });
+  it('shows the active chassis from the lease key and the standbys; clear removes the gateway and its lease key', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext', chassis: ['hv1', 'hv2'] });
+    let s = await topo.getGateway('r1');
+    expect(s).toMatchObject({
+      router: 'r1',
+      network: 'ext',
+      active: null,
+      standbys: [
+        { name: 'hv1', alive: true },
+        { name: 'hv2', alive: true },
+      ],
+    });
+    const r = await topo.getRouter('r1');
+    await store.put(gatewayKey(r.id), encodeGatewayLease({ routerId: r.id, chassis: 'hv2', since: '2026-01-01T00:00:00.000Z' }));
+    s = await topo.getGateway('r1');
+    expect(s).toMatchObject({ active: 'hv2', activeSince: '2026-01-01T00:00:00.000Z', standbys: [{ name: 'hv1', alive: true }] });
+    const cleared = await topo.clearGateway('r1');
+    expect(cleared.gateway).toBeUndefined();
+    expect(await store.get(gatewayKey(r.id))).toBeUndefined();
+    await rejects(() => topo.getGateway('r1'), 'NOT_FOUND', undefined, /has no gateway/);
+    await rejects(() => topo.clearGateway('r1'), 'NOT_FOUND', undefined, /has no gateway/);
+  });
+});
+
+describe('floating IPs', () => {
+  it('creates, associates through the router path, updates and deletes', async () => {
+    const { ext } = await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    const vm1 = await topo.getPort('vm1');
+    const r1 = await topo.getRouter('r1');
+    const f = await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    expect(f).toMatchObject({
+      networkId: ext.id,
+      ip: '203.0.113.3',
+      portId: vm1.id,
+      portNetworkId: vm1.networkId,
+      fixedIp: vm1.fixedIps[0]!.ip,
+      routerId: r1.id,
+    });
+    const g = await topo.createFloatingIp({ network: 'ext', ip: '203.0.113.50' });
+    expect(g.portId).toBeUndefined();
+    expect((await topo.listFloatingIps()).map((x) => x.ip)).toEqual(['203.0.113.3', '203.0.113.50']);
+    expect(await topo.getFloatingIp('203.0.113.50')).toEqual(g);
+    expect(await topo.getFloatingIp(g.id)).toEqual(g);
+    // One FIP per (port, fixed IP).
+    await rejects(() => topo.updateFloatingIp(g.id, { port: 'vm1' }), 'CONFLICT', 'port', /already has floating IP 203\.0\.113\.3/);
+    const f2 = await topo.updateFloatingIp(f.id, { port: null });
+    expect(f2.portId).toBeUndefined();
+    const g2 = await topo.updateFloatingIp('203.0.113.50', { port: vm1.id, fixedIp: vm1.fixedIps[0]!.ip });
+    expect(g2.portId).toBe(vm1.id);
+    // The FIP's address is taken on the provider network.
+    await rejects(() => topo.createFloatingIp({ network: 'ext', ip: '203.0.113.50' }), 'CONFLICT', 'ip', /floating IP/);
+    await rejects(() => topo.setGateway('r1', { network: 'ext', ip: '203.0.113.3' }), 'CONFLICT', 'ip', /floating IP/);
+    await topo.deleteFloatingIp(f.id);
+    expect(await store.get(fipKey(f.id))).toBeUndefined();
+    await rejects(() => topo.getFloatingIp(f.id), 'NOT_FOUND');
+  });
+  it('refuses FIPs without a provider network or a router path, writing nothing', async () => {
+    await world();
+    await rejects(() => topo.createFloatingIp({ network: 'blue' }), 'INVALID', 'network', /not a provider network/);
+    await rejects(
+      () => topo.createFloatingIp({ network: 'ext', port: 'vm1' }),
+      'CONFLICT',
+      'port',
+      /port vm1 has no router path to network ext: no router has its gateway on ext/,
+    );
+    await topo.createRouter({ name: 'r2' });
+    await topo.setGateway('r2', { network: 'ext' });
+    await rejects(
+      () => topo.createFloatingIp({ network: 'ext', port: 'vm1' }),
+      'CONFLICT',
+      'port',
+      /port vm1 has no router path to network ext: no router with its gateway on ext \(r2\) has an interface on subnet blue-a/,
+    );
+    await topo.setGateway('r1', { network: 'ext' });
+    await topo.createPort({ name: 'ext-p', network: 'ext' });
+    await rejects(() => topo.createFloatingIp({ network: 'ext', port: 'ext-p' }), 'INVALID', 'port', /on provider network ext/);
+    await rejects(
+      () => topo.createFloatingIp({ network: 'ext', port: 'vm1', fixedIp: '10.0.0.99' }),
+      'INVALID',
+      'fixedIp',
+      /not a fixed IP of port vm1/,
+    );
+    await rejects(() => topo.createFloatingIp({ network: 'ext', port: 'nope' }), 'INVALID', 'port', /not found/);
+    await rejects(() => topo.createFloatingIp({ network: 'ext', ip: '203.0.113.1' }), 'CONFLICT', 'ip', /gateway of subnet/);
+    await rejects(() => topo.createFloatingIp({ network: 'ext', ip: '10.0.0.9' }), 'INVALID', 'ip', /outside every subnet/);
+    await rejects(() => topo.createFloatingIp({ network: 'ext', fixedIp: '10.0.0.2' }), 'INVALID', 'fixedIp', /needs port/);
+    await rejects(() => topo.updateFloatingIp('203.0.113.77', { port: null }), 'NOT_FOUND');
+  });
+  it('port delete disassociates its FIP in the same transaction; detach, gateway clear, router and network delete are refused while used', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    const f = await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    await rejects(
+      () => topo.detachSubnet('r1', 'blue-a'),
+      'CONFLICT',
+      'subnet',
+      new RegExp(`floating IP\\(s\\) ${f.ip.replaceAll('.', '\\.')}`),
+    );
+    await rejects(() => topo.clearGateway('r1'), 'CONFLICT', undefined, /used by floating IP\(s\) 203\.0\.113\.3/);
+    await rejects(() => topo.deleteRouter('r1'), 'CONFLICT', undefined, /floating IP\(s\) 203\.0\.113\.3/);
+    await rejects(() => topo.deleteNetwork('ext'), 'CONFLICT', undefined, /gateway network of router r1/);
+    await rejects(() => topo.deleteSubnet('ext-s'), 'CONFLICT', undefined, /holds the gateway of router r1/);
+    const rev = await store.currentRevision();
+    await topo.deletePort('vm1');
+    const after = await topo.getFloatingIp(f.id);
+    expect(after).toEqual({ id: f.id, networkId: f.networkId, ip: f.ip, mac: f.mac });
+    expect((await store.get(fipKey(f.id)))!.modRevision).toBe(rev + 1); // one transaction with the port's delete
+    // Now the router path is free: detach, clear and delete work; the FIP still holds the network.
+    await topo.detachSubnet('r1', 'blue-a');
+    await topo.clearGateway('r1');
+    await rejects(() => topo.deleteNetwork('ext'), 'CONFLICT', undefined, /floating IP\(s\) 203\.0\.113\.3/);
+    await topo.deleteFloatingIp(f.id);
+    await topo.deleteSubnet('ext-s');
+    await topo.deleteNetwork('ext');
+  });
+  it('router delete clears its gateway (and lease key) when no FIP uses it', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    const r = await topo.getRouter('r1');
+    await store.put(gatewayKey(r.id), encodeGatewayLease({ routerId: r.id, chassis: 'hv1', since: '2026-01-01T00:00:00.000Z' }));
+    await topo.deleteRouter('r1');
+    expect(await store.get(gatewayKey(r.id))).toBeUndefined();
+    expect((await topo.createFloatingIp({ network: 'ext' })).ip).toBe('203.0.113.2');
+  });
+});
+
+describe('races (each decided by a compare, not by the read before it)', () => {
+  it('a FIP associated while its router interface is being detached: the detach re-plans and is refused', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', port: 'vm1' }));
+    await expect(topo.detachSubnet('r1', 'blue-a')).rejects.toThrow(/reach their port through router r1's interface on subnet blue-a/);
+    expect((await topo.getRouter('r1')).interfaces).toHaveLength(1);
+  });
+  it('a FIP created while the gateway is being cleared: the clear re-plans and is refused', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', port: 'vm1' }));
+    await expect(topo.clearGateway('r1')).rejects.toThrow(/used by floating IP/);
+    expect((await topo.getRouter('r1')).gateway).toBeDefined();
+  });
+  it('a FIP created while the router is being deleted: the delete re-plans and is refused', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', port: 'vm1' }));
+    await expect(topo.deleteRouter('r1')).rejects.toThrow(/router path of floating IP/);
+  });
+  it('a FIP created for a port being deleted: the port delete re-plans and disassociates it', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', port: 'vm1' }));
+    await topo.deletePort('vm1');
+    const [f] = await topo.listFloatingIps();
+    expect(f!.portId).toBeUndefined();
+  });
+  it('two FIPs for one port fixed IP, and two gateways on one address: the second re-plans and is refused', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', port: 'vm1' }));
+    await expect(topo.createFloatingIp({ network: 'ext', port: 'vm1' })).rejects.toThrow(/already has floating IP/);
+    await topo.createRouter({ name: 'r2' });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', ip: '203.0.113.40' }));
+    await expect(topo.setGateway('r2', { network: 'ext', ip: '203.0.113.40' })).rejects.toThrow(/already used by floating IP/);
+  });
+  it('moving a gateway to another network is refused while FIPs use it', async () => {
+    await world();
+    await topo.createNetwork({ name: 'ext2', provider: { physnet: 'physnet2' } });
+    await topo.createSubnet({ name: 'ext2-s', network: 'ext2', cidr: '192.0.2.0/24' });
+    await topo.setGateway('r1', { network: 'ext' });
+    await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    await rejects(() => topo.setGateway('r1', { network: 'ext2' }), 'CONFLICT', 'network', /router path of floating IP/);
+    await topo.updateFloatingIp('203.0.113.3', { port: null });
+    const r = await topo.setGateway('r1', { network: 'ext2' });
+    expect(r.gateway).toMatchObject({ ip: '192.0.2.2', chassis: ['hv2'] });
+    // The old address is free again.
+    expect((await topo.createPort({ name: 'p', network: 'ext', fixedIps: [{ ip: '203.0.113.2' }] })).fixedIps[0]!.ip).toBe('203.0.113.2');
+  });
+});
+
+describe('export / import', () => {
+  it('round-trips provider networks, gateways and FIPs; a re-import writes nothing', async () => {
+    await world();
+    await topo.createNetwork({ name: 'v7', provider: { physnet: 'physnet2', vlan: 7 } });
+    await topo.setGateway('r1', { network: 'ext' });
+    await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    await topo.createFloatingIp({ network: 'ext' });
+    const doc = await topo.exportTopology();
+    expect(doc.floatingIps).toHaveLength(2);
+    expect(doc.networks.find((n) => n.name === 'ext')!.provider).toEqual({ physnet: 'physnet1' });
+    const other = await openStore('memory:');
+    try {
+      const t2 = new Topology(other);
+      const r = await t2.importTopology(JSON.parse(JSON.stringify(doc)));
+      expect(r.written).toBeGreaterThan(0);
+      expect(await t2.exportTopology()).toEqual(doc);
+      expect((await t2.importTopology(doc)).written).toBe(0);
+      // The import claimed the segments: a duplicate is refused there too.
+      await expect(t2.createNetwork({ name: 'dup', provider: { physnet: 'physnet2', vlan: 7 } })).rejects.toThrow(/used by network v7/);
+      expect((await t2.getGateway('r1')).network).toBe('ext');
+    } finally {
+      await other.close();
+    }
+    expect((await topo.importTopology(doc)).written).toBe(0);
+    // Provider fields never change in place: an import that would is refused as a whole.
+    const moved = {
+      ...doc,
+      networks: doc.networks.map((n) => (n.name === 'ext' ? { ...n, provider: { physnet: 'physnet1', vlan: 5 } } : n)),
+    };
+    await rejects(() => topo.importTopology(moved), 'CONFLICT', undefined, /network ext differs from the stored one/);
+  });
+  it('refuses documents with inconsistent north-south objects, listing the problems', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    const doc = await topo.exportTopology();
+    const ext = doc.networks.find((n) => n.name === 'ext')!;
+    const bad = {
+      ...doc,
+      networks: [...doc.networks, { ...ext, id: '00000000-0000-4000-8000-000000000001', name: 'ext2', tunnelKey: 99 }],
+      floatingIps: [...doc.floatingIps!, { ...doc.floatingIps![0]!, id: '00000000-0000-4000-8000-000000000002' } as FloatingIp],
+    };
+    const other = await openStore('memory:');
+    try {
+      await expect(new Topology(other).importTopology(bad)).rejects.toThrow(
+        /physnet1 \(flat\) is also used by network "ext"[\s\S]*duplicate IP 203\.0\.113\.3[\s\S]*two floating IPs/,
+      );
+      expect((await other.range('/')).kvs).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+});
