@@ -4,7 +4,8 @@
  * carries its chassis key, so the two live and die together:
  *
  * - Taking part: for every router whose gateway lists this chassis, when the key is absent the highest-priority
- *   live candidate (chassis key present) creates it (compare-and-swap create-if-absent); a lower-ranked one waits
+ *   live candidate (chassis key present, reaching the gateway's physnet) creates it (compare-and-swap
+ *   create-if-absent); a lower-ranked one waits
  *   rank × backoff and tries only if it is still absent, so a dead higher-ranked candidate never blocks a takeover
  *   and two live ones never both win (the create is atomic).
  * - Non-preemptive: a recovered higher-priority chassis does not take the key back. Taking it back would cut every
@@ -167,8 +168,18 @@ export class GatewayElection {
         this.setHeld(r.id, true);
         continue;
       }
-      // Absent: the first live candidate takes it now, the others after rank × backoff if still absent.
-      const live = g.chassis.filter((c) => c === this.me || view.chassis.has(c));
+      // Absent: the first live candidate takes it now, the others after rank × backoff if still absent. Only a
+      // chassis that reaches the gateway's physnet can serve it (this one: its patch port is there; a peer: it
+      // publishes the physnet); before this chassis's patch port is up it waits (a holder never releases for that).
+      const physnet = view.networks.get(g.networkId)?.network.provider?.physnet;
+      const eligible = (c: string): boolean =>
+        physnet === undefined ||
+        (c === this.me ? view.physnetOfports.has(physnet) : (view.chassis.get(c)?.physnets?.includes(physnet) ?? false));
+      if (!eligible(this.me)) {
+        this.cancelWait(r.id);
+        continue;
+      }
+      const live = g.chassis.filter((c) => c === this.me || (view.chassis.has(c) && eligible(c)));
       const rank = live.indexOf(this.me);
       if (rank === 0) {
         this.cancelWait(r.id);

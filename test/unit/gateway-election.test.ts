@@ -94,6 +94,28 @@ afterEach(async () => {
 });
 
 describe('gateway election', () => {
+  it('only a chassis reaching the gateway physnet takes part: a candidate without its patch port waits, peers without it are skipped', async () => {
+    const ext = {
+      network: { id: R1, name: 'ext', tunnelKey: 9, mtu: 1500, provider: { physnet: 'physnet1' } },
+      subnets: new Map(),
+      ports: new Map(),
+    };
+    const a = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    const b = await member('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    for (const m of [a, b]) m.view.networks.set('ext', ext);
+    // hv1 has no patch port for physnet1 yet: it does not take the gateway.
+    await a.election.reconcile();
+    expect(await holder()).toBeUndefined();
+    // hv2 has it, and hv1 does not publish physnet1: hv2 is the first eligible live candidate.
+    b.view.physnetOfports.set('physnet1', 5);
+    await b.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    // hv1 gets its patch port: no preemption.
+    a.view.physnetOfports.set('physnet1', 5);
+    await a.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+  });
+
   it('the highest-priority live candidate takes the key on its lease; the next one backs off and finds it taken', async () => {
     const a = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
     const b = await member('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
