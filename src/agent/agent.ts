@@ -346,7 +346,7 @@ export class Agent {
     this.started = true;
     this.channel.start();
     void this.flows.activate();
-    void this.flows.whenApplied(first).then(() => this.announce());
+    this.announceAfter(first);
   }
 
   /**
@@ -472,6 +472,26 @@ export class Agent {
     void this.election.reconcile();
   }
 
+  /** The desired version announcements wait for, and whether a wait is under way (one at a time, not one per flush). */
+  private announceAt = 0;
+  private announceWaiting = false;
+
+  /** Announces once `version` (or a later one asked meanwhile) is on the switch. */
+  private announceAfter(version: number): void {
+    this.announceAt = Math.max(this.announceAt, version);
+    if (this.announceWaiting) return;
+    this.announceWaiting = true;
+    void (async () => {
+      let v;
+      do {
+        v = this.announceAt;
+        await this.flows.whenApplied(v);
+      } while (v !== this.announceAt);
+      this.announceWaiting = false;
+      this.announce();
+    })();
+  }
+
   /** Packets apps announce once the flows computed so far are on the switch (gratuitous ARPs). */
   private announce(): void {
     if (this.stopping) return;
@@ -527,7 +547,7 @@ export class Agent {
     const version = this.computer.flush();
     this.notePendingMarks(version);
     void this.flows.sync();
-    void this.flows.whenApplied(version).then(() => this.announce());
+    this.announceAfter(version);
   }
 
   /**
