@@ -140,6 +140,7 @@ export class Agent {
       beforeAnnounce: () => this.localFlowsApplied(),
       onStoreError: report,
       mayBind: () => !this.retired,
+      refuse: (networkId) => this.bindRefusal(networkId),
     });
     this.health.on('up', () => this.storeBack());
     this.election = new GatewayElection({
@@ -189,10 +190,20 @@ export class Agent {
       tableNames: this.tables.tableNames(),
       encaps: this.view.encaps as Encap[],
       tunnelIp: cfg.tunnelIp,
+      bridgeMappings: cfg.bridgeMappings,
       ovsdbOptions: { ...tls.ovs },
       logger: log,
     });
     this.ovsdb = this.link.ovsdb;
+    this.link.on('physnetOfports', (ofports: Map<string, number>) => {
+      this.view.physnetOfports.clear();
+      for (const [physnet, ofport] of ofports) this.view.physnetOfports.set(physnet, ofport);
+      if (this.computer) this.markAllDirty();
+      // A gateway candidate waits for its physnet's patch port before taking part in the election.
+      this.reconcileGateways();
+      // A physnet usable now (or no more): ports refused for it are tried again.
+      void this.bindings.recheckRefused().catch((err) => log.error({ err }, 'binding recheck failed'));
+    });
     this.link.on('tunnelOfport', (encap: string, ofport: number) => {
       this.view.tunnelOfports.set(encap, ofport);
       if (this.computer) this.markAllDirty();
@@ -444,6 +455,22 @@ export class Agent {
     };
   }
 
+  /**
+   * Why a port of this network must not be bound here, or undefined: a provider network needs a bridge mapping
+   * for its physnet, an existing mapped bridge and the patch port to it (never a silent black hole).
+   */
+  private bindRefusal(networkId: string): string | undefined {
+    const provider = this.view.networks.get(networkId)?.network.provider;
+    if (!provider) return undefined;
+    const bridge = this.config.bridgeMappings[provider.physnet];
+    if (bridge === undefined) return `no bridge mapping for physnet ${provider.physnet} on this chassis`;
+    if (this.view.physnetOfports.has(provider.physnet)) return undefined;
+    const state = this.link.status().bridge.physnets[provider.physnet]?.state;
+    return state === 'bridge missing'
+      ? `bridge ${bridge} of physnet ${provider.physnet} does not exist in Open vSwitch`
+      : `patch port to ${bridge} (physnet ${provider.physnet}) not ready`;
+  }
+
   private chassisDocument(): Chassis {
     const cfg = this.config;
     return {
@@ -452,6 +479,7 @@ export class Agent {
       encaps: [...this.view.encaps],
       version: AGENT_VERSION,
       registeredAt: new Date().toISOString(),
+      ...(Object.keys(cfg.bridgeMappings).length > 0 ? { physnets: Object.keys(cfg.bridgeMappings).sort() } : {}),
     };
   }
 

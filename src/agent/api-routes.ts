@@ -21,6 +21,9 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       watchedNetworks: [...agent.view.networks.values()].map((n) => ({ id: n.network.id, name: n.network.name })),
       watchedPrefixes: agent.watchedPrefixes(),
       boundPorts: agent.bindings.boundPorts(),
+      // Local VIFs not bound here, and why (a provider network this chassis has no bridge mapping for, …).
+      refusedPorts: agent.bindings.refusedPorts(),
+      bridgeMappings: agent.config.bridgeMappings,
       chassisSeen: [...agent.view.chassis.keys()].sort(),
       // Peers this chassis shares no encapsulation with: their ports get no flows from here.
       unreachableChassis: unreachableChassis(agent.view.encaps, agent.config.chassis, agent.view.chassis),

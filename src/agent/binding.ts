@@ -40,6 +40,8 @@ export class BindingManager extends EventEmitter {
   private readonly unsynced = new Set<string>();
   /** Bindings of released ports still to be deleted from the store ("network/port" → what to delete). */
   private readonly unbinding = new Map<string, { name: string; r: Resolved }>();
+  /** VIFs whose port this chassis refuses to bind, with the reason (their network stays watched). */
+  private readonly refused = new Map<string, { r: Resolved; reason: string }>();
 
   constructor(
     private readonly store: Store,
@@ -57,6 +59,13 @@ export class BindingManager extends EventEmitter {
       onStoreError?: (err: unknown) => void;
       /** False while this chassis is out of service (decommissioned): a binding would name a chassis peers dropped. */
       mayBind?: () => boolean;
+      /**
+       * Why this chassis must not bind a port of the network now (a provider network whose physnet it has no
+       * bridge mapping for, or whose bridge is missing), or undefined. A refused port gets no flows and no
+       * binding; it is listed (refusedPorts) and logged once per reason, and bound when recheckRefused finds
+       * the reason gone.
+       */
+      refuse?: (networkId: string) => string | undefined;
     } = {},
   ) {
     super();
@@ -103,6 +112,34 @@ export class BindingManager extends EventEmitter {
     await this.waitForPort(ev.ifaceId, ev.name);
   }
 
+  /** Local VIFs whose port is not bound here, and why (agent status). */
+  refusedPorts(): { port: string; portId: string; networkId: string; reason: string }[] {
+    return [...this.refused].map(([port, { r, reason }]) => ({ port, ...r, reason })).sort((a, b) => a.port.localeCompare(b.port));
+  }
+
+  /** The reasons may be gone (a bridge mapping's patch port is ready now): refused ports are tried again. */
+  async recheckRefused(): Promise<void> {
+    for (const [name, { r, reason }] of [...this.refused]) {
+      if (this.opts.refuse?.(r.networkId) === reason) continue;
+      await this.resolve(name, r);
+    }
+    // And the other way: a bound port whose physnet became unusable (its mapped bridge deleted) is unbound and
+    // listed, rather than left bound with no flows.
+    for (const [name, r] of [...this.resolved]) {
+      if (this.writing.has(name)) continue;
+      const reason = this.opts.refuse?.(r.networkId);
+      if (reason !== undefined) await this.refuseResolved(name, r, reason);
+    }
+  }
+
+  /** Forgets a refusal (the VIF went, or its port); its network is no longer wanted for it. */
+  private async dropRefusal(name: string): Promise<void> {
+    const ref = this.refused.get(name);
+    if (!ref) return;
+    this.refused.delete(name);
+    await this.sync.unwant(ref.r.networkId, name);
+  }
+
   /** Ports bound here whose binding write has not reached the store yet. */
   unsyncedPorts(): string[] {
     return [...this.unsynced].sort();
@@ -140,6 +177,12 @@ export class BindingManager extends EventEmitter {
    * port of the same name (one created again, maybe in another network).
    */
   async portRemoved(ev: { networkId: string; portId: string; name: string }): Promise<void> {
+    const ref = this.refused.get(ev.name);
+    if (ref && ref.r.portId === ev.portId) {
+      await this.dropRefusal(ev.name);
+      if (this.view.vifs.has(ev.name)) await this.waitForPort(ev.name);
+      return;
+    }
     const r = this.resolved.get(ev.name);
     if (!r || r.portId !== ev.portId) return;
     await this.release(ev.name);
@@ -152,6 +195,7 @@ export class BindingManager extends EventEmitter {
     if (vif && vif.ifaceName !== ev.name) return; // another VIF holds this port now
     this.view.unplugVif(ev.ifaceId);
     await this.unwatchName(ev.ifaceId);
+    await this.dropRefusal(ev.ifaceId);
     await this.release(ev.ifaceId);
   }
 
@@ -185,6 +229,12 @@ export class BindingManager extends EventEmitter {
       return;
     }
     if (cur) await this.release(name);
+    const ref = this.refused.get(name);
+    if (ref) {
+      this.refused.delete(name);
+      // The network stays wanted for this VIF if it is the same port's (want below adds the same reason).
+      if (ref.r.networkId !== r.networkId) await this.sync.unwant(ref.r.networkId, name);
+    }
     // Bound again before a deletion from an outage went through: that deletion must not erase this binding.
     this.unbinding.delete(`${r.networkId}/${r.portId}`);
     this.resolved.set(name, r);
@@ -193,6 +243,11 @@ export class BindingManager extends EventEmitter {
     const wanted = this.sync.want(r.networkId, name);
     if (wanted) await wanted;
     if (this.resolved.get(name) !== r) return; // released or re-resolved meanwhile
+    const reason = this.opts.refuse?.(r.networkId);
+    if (reason !== undefined) {
+      await this.refuseResolved(name, r, reason);
+      return;
+    }
     this.writing.add(name);
     this.emit('changed', r.networkId, r.portId);
     const t0 = performance.now();
@@ -213,6 +268,21 @@ export class BindingManager extends EventEmitter {
     if (this.resolved.get(name) === r) await this.unwatchName(name);
   }
 
+  /**
+   * Not bound here: no flows (the view does not place it), no binding (one left from before goes), said once per
+   * reason. The network stays wanted for the VIF, so a change (recheckRefused) can bind it.
+   */
+  private async refuseResolved(name: string, r: Resolved, reason: string): Promise<void> {
+    this.resolved.delete(name);
+    this.unsynced.delete(name);
+    this.view.bound.delete(name);
+    const prev = this.refused.get(name);
+    this.refused.set(name, { r, reason });
+    if (prev?.reason !== reason) this.logger.warn({ port: name, network: r.networkId, reason }, 'port not bound to this chassis');
+    this.emit('changed', r.networkId);
+    await this.removeBinding(name, r);
+  }
+
   /** The port named `name` if a watched network holds it. */
   private portInView(name: string): Resolved | undefined {
     for (const net of this.view.networks.values()) {
@@ -223,6 +293,7 @@ export class BindingManager extends EventEmitter {
 
   /** The port was deleted: its VIF stays plugged but is no longer bound. */
   async nameRemoved(name: string): Promise<void> {
+    await this.dropRefusal(name);
     if (this.resolved.has(name)) await this.release(name);
   }
 

@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { ENCAPS, type Encap } from '../model/types.js';
 import { isIpv4 } from '../net/addr.js';
 import { parseFlags } from '../util/args.js';
+import { BridgeMappingError, parseBridgeMappings } from './bridge-mappings.js';
 
 export type { Encap };
 
@@ -59,6 +60,8 @@ export interface AgentConfig {
   readyFile?: string;
   /** Last known topology on local disk, used when the store is unreachable at start; 'none' disables it. */
   cacheFile: string;
+  /** Physical network → the OVS bridge reaching it (provider networks, issue 14); empty = none. */
+  bridgeMappings: Record<string, string>;
 }
 
 export class ConfigError extends Error {
@@ -158,6 +161,8 @@ Runs the wyvern agent for this hypervisor. Settings come from the YAML file (def
   --ready-file PATH        write {"api": URL, "pid": N} here once running
   --cache-file PATH        last known topology, used if the store is unreachable at start
                            (default /var/lib/wyvern/topology-cache.json; none disables it)
+  --bridge-mapping P:BR    physical network P is reached through OVS bridge BR (repeatable, or a comma
+                           list; WYVERN_BRIDGE_MAPPINGS; YAML bridge_mappings: {P: BR}). The operator owns BR
 `;
 
 function coerce(name: string, v: unknown, type: 'string' | 'number' | 'boolean'): unknown {
@@ -187,7 +192,10 @@ export function parseEncaps(v: string): Encap[] {
 }
 
 export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname: string): AgentConfig {
-  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
+  const options: Record<string, { type: 'string'; multiple?: boolean }> = {
+    config: { type: 'string' },
+    'bridge-mapping': { type: 'string', multiple: true },
+  };
   for (const [k, , , noFlag] of FIELDS) if (!noFlag) options[kebab(k)] = { type: 'string' };
   for (const [k, envName, , noFlag] of FIELDS) {
     const flag = `--${kebab(k)}`;
@@ -198,8 +206,11 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
     }
   }
   let values: Record<string, string | undefined>;
+  let mappingFlags: string[] | undefined;
   try {
-    values = parseFlags(argv, options, { positionals: false }).values as Record<string, string | undefined>;
+    const parsed = parseFlags(argv, options, { positionals: false }).values;
+    mappingFlags = parsed['bridge-mapping'] as string[] | undefined;
+    values = parsed as Record<string, string | undefined>;
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
@@ -216,6 +227,10 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
     if (doc !== null && (typeof doc !== 'object' || Array.isArray(doc))) throw new ConfigError(`${file}: expected a YAML mapping`);
     const known = new Set(FIELDS.flatMap(([k]) => [k, kebab(k)]));
     for (const [k, v] of Object.entries((doc ?? {}) as Record<string, unknown>)) {
+      if (k === 'bridge_mappings' || k === 'bridge-mappings' || k === 'bridgeMappings') {
+        raw.bridgeMappings = v;
+        continue;
+      }
       if (!known.has(k)) throw new ConfigError(`${file}: unknown setting ${k}`);
       raw[k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
     }
@@ -229,6 +244,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
     if (v !== undefined) cfg[k] = v;
   }
   const c = cfg as unknown as AgentConfig;
+  c.bridgeMappings = mappingsFrom(mappingFlags ?? env.WYVERN_BRIDGE_MAPPINGS ?? raw.bridgeMappings, c.bridge);
   if (!c.tunnelIp || !isIpv4(c.tunnelIp)) throw new ConfigError('tunnel-ip: an IPv4 address is required');
   c.encaps = parseEncaps(String(c.encap));
   c.encap = c.encaps[0]!;
@@ -237,6 +253,20 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
   c.openflow ??= `unix:/var/run/openvswitch/${c.bridge}.mgmt`;
   checkTlsSettings(c);
   return c;
+}
+
+/** Flags (a list), the environment (a comma list) or YAML (a mapping, or a list of pairs); later sources replaced earlier ones. */
+function mappingsFrom(v: unknown, integration: string): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  try {
+    if (typeof v === 'string') return parseBridgeMappings([v], integration);
+    if (Array.isArray(v)) return parseBridgeMappings(v.map(String), integration);
+    if (typeof v === 'object') return parseBridgeMappings(v as Record<string, unknown>, integration);
+  } catch (err) {
+    if (err instanceof BridgeMappingError) throw new ConfigError(err.message);
+    throw err;
+  }
+  throw new ConfigError('bridge_mappings: expected a mapping {physnet: bridge} or physnet:bridge pairs');
 }
 
 /** Secrets read from files named in the config, so the values never sit on a command line. */

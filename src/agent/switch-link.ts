@@ -14,6 +14,9 @@ import { EventEmitter } from 'node:events';
 import type { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient, OvsdbError, type OvsdbClientOptions } from '../ovsdb/index.js';
 import { isTlsFailure } from '../ovsdb/transport.js';
+import type { MonitoredDb } from '../ovsdb/monitor.js';
+import { type Row, stringMap } from '../ovsdb/datum.js';
+import { ensurePatchPorts, PHYSNET_KEY } from '../ovsdb/patch-ports.js';
 import { ensureBridge, ensureTunnelPortRow, nameTables, waitOfport } from '../ovsdb/vswitch.js';
 import type { Logger } from '../util/log.js';
 
@@ -29,6 +32,8 @@ export interface SwitchLinkOptions {
   encaps: readonly ('vxlan' | 'geneve' | 'gre')[];
   tunnelIp: string;
   logger: Logger;
+  /** Physical network → OVS bridge (bridge_mappings): one patch-port pair each, owned by the agent. */
+  bridgeMappings?: Record<string, string>;
   /** How long the first wait for the tunnel's ofport lasts before the link reports ovs-vswitchd missing. Default 1 s. */
   ofportGraceMs?: number;
 }
@@ -41,8 +46,16 @@ export interface SwitchLinkStatus {
     name: string;
     tunnel: 'ready' | 'waiting for ovs-vswitchd' | 'pending';
     tunnelOfports: Record<string, number>;
+    /** Per mapped physnet: its bridge, whether its patch port is usable, and that port's ofport on br-int. */
+    physnets: Record<string, PhysnetStatus>;
   } & Since;
   openflow: { state: 'up' | 'down'; up: boolean; sessions: number } & Since;
+}
+
+export interface PhysnetStatus {
+  bridge: string;
+  state: 'ready' | 'bridge missing' | 'waiting for ovs-vswitchd' | 'pending';
+  ofport?: number;
 }
 
 /** Server-side waits are re-issued this often while ovs-vswitchd is away (one idle request, no polling). */
@@ -61,6 +74,11 @@ export class SwitchLink extends EventEmitter {
   private tunnel: SwitchLinkStatus['bridge']['tunnel'] = 'pending';
   private tunnelWarned: number | undefined;
   private readonly tunnelOfports = new Map<string, number>();
+  /** Physnet → its patch port's ofport on the integration bridge (only usable ones). */
+  private readonly physnetOfports = new Map<string, number>();
+  private readonly physnetState = new Map<string, PhysnetStatus['state']>();
+  /** Watches Bridge names, so a mapped bridge the operator creates later gets its patch ports at once. */
+  private bridgeMonitor: MonitoredDb | undefined;
   private ofportWait: AbortController | undefined;
   private channel: OfChannel | undefined;
   private ofUp = false;
@@ -138,6 +156,12 @@ export class SwitchLink extends EventEmitter {
       name: this.opts.bridge,
       tunnel: this.tunnel,
       tunnelOfports: Object.fromEntries(this.tunnelOfports),
+      physnets: Object.fromEntries(
+        Object.entries(this.opts.bridgeMappings ?? {}).map(([physnet, br]) => {
+          const ofport = this.physnetOfports.get(physnet);
+          return [physnet, { bridge: br, state: this.physnetState.get(physnet) ?? 'pending', ...(ofport !== undefined ? { ofport } : {}) }];
+        }),
+      ),
       since: iso(this.bridgeSince),
     };
     return {
@@ -152,6 +176,7 @@ export class SwitchLink extends EventEmitter {
     clearTimeout(this.retryTimer);
     this.ofportWait?.abort();
     this.emit('closed');
+    await this.bridgeMonitor?.close().catch(() => undefined);
     await this.ovsdb.close();
   }
 
@@ -213,6 +238,7 @@ export class SwitchLink extends EventEmitter {
       await nameTables(this.ovsdb, o.bridge, o.tableNames);
       for (const encap of o.encaps)
         tunnels.push({ encap, name: await ensureTunnelPortRow(this.ovsdb, o.bridge, { type: encap, localIp: o.tunnelIp }) });
+      await this.preparePhysnets(gen);
     } catch (err) {
       // Lost the session: its reconnect prepares again. Anything else: retry while connected.
       if (this.closed || !this.ovsdb.connected) return;
@@ -236,6 +262,72 @@ export class SwitchLink extends EventEmitter {
         if (pending.size === 0 && !ac.signal.aborted) this.tunnel = 'ready';
       });
     }
+  }
+
+  /**
+   * The patch ports of bridge_mappings: pairs made or repaired, stale ones deleted, the br-int side's ofport
+   * learned (within the grace time, so a restarted agent computes its first flows with them; later otherwise).
+   * A mapped bridge that does not exist is reported (status, one warning) and its pair made once it appears.
+   */
+  private async preparePhysnets(gen: number): Promise<void> {
+    const mappings = this.opts.bridgeMappings ?? {};
+    if (Object.keys(mappings).length === 0) return;
+    if (!this.bridgeMonitor) {
+      // Bridges come and go (a mapped one created later); an owned patch port deleted by hand comes back.
+      const db = await this.ovsdb.monitor('Open_vSwitch', { Bridge: ['name'], Port: ['name', 'external_ids'] });
+      this.bridgeMonitor = db;
+      const again = (table: string, _uuid: string, row: Row) => {
+        if (this.closed) return;
+        if (table === 'Bridge' || stringMap(row.external_ids)[PHYSNET_KEY] !== undefined) this.requestPrepare();
+      };
+      db.on('rowAdded', (table: string, uuid: string, row: Row) => {
+        if (table === 'Bridge') again(table, uuid, row);
+      });
+      db.on('rowRemoved', again);
+    }
+    const r = await ensurePatchPorts(this.ovsdb, this.opts.bridge, mappings);
+    if (r.removed.length > 0) this.log.info({ ports: r.removed }, 'stale patch ports removed (their bridge mapping is gone)');
+    let changed = false;
+    for (const [physnet, bridge] of r.missingBridges) {
+      if (this.physnetState.get(physnet) !== 'bridge missing')
+        this.log.warn(
+          { physnet, bridge },
+          'bridge of a bridge mapping does not exist; ports of its provider networks are not bound here until it does',
+        );
+      this.physnetState.set(physnet, 'bridge missing');
+      if (this.physnetOfports.delete(physnet)) changed = true;
+    }
+    const learned = await Promise.all(
+      [...r.ready].map(async ([physnet, port]) => {
+        try {
+          return [physnet, await waitOfport(this.ovsdb, port, this.opts.ofportGraceMs ?? 1_000)] as const;
+        } catch {
+          return [physnet, undefined] as const;
+        }
+      }),
+    );
+    if (gen !== this.prepareGen) {
+      // Superseded (the newer preparation learns the ofports), but what changed above is said now.
+      if (changed) this.emit('physnetOfports', new Map(this.physnetOfports));
+      return;
+    }
+    for (const [physnet, ofport] of learned) {
+      const before = this.physnetState.get(physnet);
+      if (ofport === undefined) {
+        // ovs-vswitchd away: its return starts a new OpenFlow session, which prepares again. A known ofport is
+        // kept meanwhile (a restarted ovs-vswitchd gives the port its number back): flows and bindings stay.
+        this.physnetState.set(physnet, 'waiting for ovs-vswitchd');
+        continue;
+      }
+      this.physnetState.set(physnet, 'ready');
+      if (before === 'bridge missing')
+        this.log.info({ physnet, bridge: mappings[physnet], ofport }, 'bridge of a bridge mapping is there now');
+      if (this.physnetOfports.get(physnet) !== ofport) {
+        this.physnetOfports.set(physnet, ofport);
+        changed = true;
+      }
+    }
+    if (changed) this.emit('physnetOfports', new Map(this.physnetOfports));
   }
 
   /**

@@ -17,7 +17,7 @@ const HELP: Record<string, string> = {
   main: `usage: wyvern sandbox [--name NAME] <command> …
 
 commands:
-  up --hosts N [--encap vxlan|geneve|gre] [--tunnels] [--agents --store URL]
+  up --hosts N [--encap vxlan|geneve|gre] [--tunnels] [--physnet] [--agents --store URL]
                                                          start N simulated hypervisors (and their agents)
   vm add HOST VM --port-id ID [--mac M] [--ip CIDR [--gw IP]] [--dhcp] [--mtu N]
   vm del VM                                              remove a VM
@@ -33,9 +33,12 @@ commands:
 --name NAME selects the sandbox (default "default"); its run dir is $WYVERN_SANDBOX_DIR/NAME
 (default /run/wyvern-sandbox/NAME). Every command accepts --help.
 `,
-  up: `usage: wyvern sandbox [--name NAME] up --hosts N [--encap vxlan|geneve|gre] [--tunnels] [--prefix P]
+  up: `usage: wyvern sandbox [--name NAME] up --hosts N [--encap vxlan|geneve|gre] [--tunnels] [--physnet] [--prefix P]
                                           [--agents --store URL [--no-lazy-sync]]
   --tunnels   also add flow-based tunnel ports to br-int (normally the agent does this)
+  --physnet   a physical network: Linux bridge br-pn in the underlay namespace, OVS bridge br-ex on each host
+              cabled to it (agents get --bridge-mapping physnet1:br-ex), an outside host 203.0.113.1/24 in
+              namespace <prefix>-out (provider networks)
   --agents    start a wyvern agent for each host against the store URL (etcd://HOST:PORT; or WYVERN_STORE,
               which keeps a password off the command line)
 `,
@@ -64,6 +67,7 @@ const OPTIONS = {
   hosts: { type: 'string' },
   encap: { type: 'string' },
   tunnels: { type: 'boolean' },
+  physnet: { type: 'boolean' },
   prefix: { type: 'string' },
   'port-id': { type: 'string' },
   mac: { type: 'string' },
@@ -120,6 +124,7 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
           name,
           prefix: values.prefix,
           tunnels: values.tunnels ?? false,
+          physnet: values.physnet ?? false,
           persistent: true,
         });
         io.out(`sandbox ${sb.name} up: ${hosts} host(s), ${encap}, prefix ${sb.prefix}, run dir ${sb.runDir}\n`);

@@ -88,3 +88,6 @@ export const ONF_VENDOR_ID = 0x4f4e4600;
 export function portNumber(port: number | ReservedPortName): number {
   return typeof port === 'number' ? port : RESERVED_PORTS[port];
 }
+
+/** OpenFlow 1.3 vlan_vid (13 bits): the "a tag is present" bit, ORed with the 12-bit VID. */
+export const OFPVID_PRESENT = 0x1000;

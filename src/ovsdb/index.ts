@@ -14,3 +14,4 @@ export {
 export { MonitoredDb, type MonitorSpec } from './monitor.js';
 export { parseEndpoint, type TlsFiles, type Endpoint } from './transport.js';
 export * from './vswitch.js';
+export { ensurePatchPorts, patchPortNames, PHYSNET_KEY, type PatchPortsResult } from './patch-ports.js';

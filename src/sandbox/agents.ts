@@ -28,6 +28,11 @@ export interface StartAgentOptions {
   encap?: Encap;
   lazySync?: boolean;
   logLevel?: string;
+  /**
+   * physnet:bridge pairs for --bridge-mapping. Default: the sandbox's physical network (physnet1:br-ex) when it
+   * has one; [] = none (a chassis without the mapping).
+   */
+  bridgeMappings?: string[];
   /** Extra `wyvern agent` flags (never secrets: ps shows them; put those in env). */
   args?: string[];
   /** Extra environment for the agent (WYVERN_STORE_PASSWORD, WYVERN_API_TOKEN, …); kept only in the 0600 secrets file. */
@@ -104,6 +109,7 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
     String(opts.lazySync ?? true),
     '--lease-ttl-seconds',
     '5',
+    ...(opts.bridgeMappings ?? (sb.physnet ? [`${sb.physnet.name}:${sb.physnet.bridge}`] : [])).flatMap((m) => ['--bridge-mapping', m]),
     ...(opts.args ?? []),
   ];
   const [cmd, ...pre] = wyvernCommand();

@@ -23,12 +23,14 @@ import {
   writeState,
   type Encap,
   type HostState,
+  type PhysnetState,
   type SandboxState,
   type VmState,
 } from './state.js';
 import { runDirOf, sweep, teardown } from './teardown.js';
 import { attachHost, configureTunnelEndpoint, createUnderlay, ensureTunnelPorts, seedNeighbors } from './underlay.js';
 import { createVm, deleteVm } from './vm.js';
+import { attachPhysnet, createPhysnet, physnetState } from './physnet.js';
 import { statusOf, type SandboxStatus } from './status.js';
 
 export interface SandboxUpOptions {
@@ -41,6 +43,11 @@ export interface SandboxUpOptions {
   runDir?: string;
   /** Add flow-based tunnel ports to br-int (true = the sandbox's encap), for tests without an agent. */
   tunnels?: boolean | Encap[];
+  /**
+   * A physical network (provider networks): Linux bridge br-pn in the underlay namespace as the segment, br-ex
+   * (OVS, netdev) on every host cabled to it, an outside host (203.0.113.1/24); agents then map physnet1:br-ex.
+   */
+  physnet?: boolean;
   /** No owner process: sweep() leaves it alone (the CLI's sandboxes live until `down`). */
   persistent?: boolean;
   logger?: Logger;
@@ -103,6 +110,16 @@ export class Sandbox {
   get vms(): SandboxVm[] {
     return [...this.state.vms];
   }
+  /** The physical network, when the sandbox has one. */
+  get physnet(): Readonly<PhysnetState> | undefined {
+    return this.state.physnet;
+  }
+
+  /** Runs a command in the outside host's namespace (never rejects on exit status). */
+  execOutside(cmd: string[], timeoutMs?: number): Promise<ExecResult> {
+    if (!this.state.physnet) throw new Error(`sandbox ${this.name} has no physical network (up with physnet)`);
+    return netnsExec(this.state.physnet.outsideNetns, cmd, timeoutMs);
+  }
 
   static async up(opts: SandboxUpOptions): Promise<Sandbox> {
     if (!Number.isInteger(opts.hosts) || opts.hosts < 1 || opts.hosts > 200)
@@ -130,11 +147,13 @@ export class Sandbox {
       nextVmIndex: 1,
       hosts: [],
       vms: [],
+      ...(opts.physnet ? { physnet: physnetState(prefix) } : {}),
     };
     await writeState(state);
     const sb = new Sandbox(state, (opts.logger ?? silentLogger).child({ sandbox: name }));
     try {
       await createUnderlay(prefix);
+      if (state.physnet) await createPhysnet(prefix, state.physnet);
       // Hosts start in parallel; all settle before any error tears down, so nothing is built after teardown.
       const settled = await Promise.allSettled(Array.from({ length: opts.hosts }, (_, i) => sb.createHost(i + 1)));
       const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -337,6 +356,7 @@ export class Sandbox {
     const ovs = await startOvsHost({ name: `${this.prefix}-${name}`, netns: h.netns, runDir: h.runDir, logger: this.log });
     this.ovs.set(name, ovs);
     await attachHost(this.prefix, h, ovs);
+    if (this.state.physnet) await attachPhysnet(this.prefix, h, ovs, this.state.physnet);
     await ensureTunnelPorts(ovs, h, this.state.tunnels);
     return h;
   }

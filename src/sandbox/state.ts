@@ -39,6 +39,20 @@ export interface VmState {
   mtu: number;
 }
 
+/** The sandbox's physical network (provider networks): segment bridge, per-host OVS bridge, outside host. */
+export interface PhysnetState {
+  /** Physical network name the agents map (physnet1). */
+  name: string;
+  /** Each host's OVS bridge to it (br-ex). */
+  bridge: string;
+  /** The Linux bridge acting as the physical segment, and its namespace (the underlay's). */
+  segment: string;
+  segmentNetns: string;
+  /** A host outside the cloud on the segment (untagged), and its address. */
+  outsideNetns: string;
+  outsideIp: string;
+}
+
 export interface SandboxState {
   version: 1;
   name: string;
@@ -55,6 +69,8 @@ export interface SandboxState {
   nextVmIndex: number;
   hosts: HostState[];
   vms: VmState[];
+  /** Present when the sandbox was made with a physical network. */
+  physnet?: PhysnetState;
 }
 
 export const STATE_FILE = 'state.json';

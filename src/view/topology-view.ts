@@ -47,8 +47,6 @@ export class TopologyView {
   readonly floatingIps = new Map<string, FloatingIp>();
   /** The active gateway chassis of each router with a gateway, by router id (GatewayLease; gone with its agent). */
   readonly gateways = new Map<string, GatewayLease>();
-  /** This chassis's br-int patch ports to its physical networks: physnet → ofport (bridge_mappings). */
-  readonly physnetOfports = new Map<string, number>();
   /** Security groups of local ports (lazy sync) or all (non-lazy), by id. */
   readonly securityGroups = new Map<string, SecurityGroup>();
   /** Members (address sets) of the groups named as remote by those groups' rules: group id → port id → member. */
@@ -60,6 +58,8 @@ export class TopologyView {
   readonly bound = new Map<string, { networkId: string; portId: string }>();
   /** This chassis's tunnel ports by encapsulation (one per encap it offers, once OVS numbered them). */
   readonly tunnelOfports = new Map<string, number>();
+  /** Physical network → its patch port's ofport on br-int (bridge_mappings whose bridge and patch port are ready). */
+  readonly physnetOfports = new Map<string, number>();
   /** Encapsulations this chassis offers, in preference order. */
   readonly encaps: readonly string[];
 
@@ -91,11 +91,23 @@ export class TopologyView {
     return [...this.tunnelOfports.values()].sort((a, b) => a - b);
   }
 
+  /** The patch port of a provider network's physnet here (undefined: an overlay network, or not reachable here). */
+  physnetOfport(net: NetworkState): number | undefined {
+    const p = net.network.provider;
+    return p ? this.physnetOfports.get(p.physnet) : undefined;
+  }
+
   locate(net: NetworkState, ps: PortState): PortLocation {
+    // A provider network whose physnet this chassis cannot reach: none of its ports is placed (no flows; its
+    // local VIFs are refused by the binding manager, which says why).
+    if (net.network.provider && this.physnetOfport(net) === undefined) return { kind: 'unknown' };
     const vif = this.vifs.get(ps.port.name);
     if (vif && vif.ofport > 0) return { kind: 'local', ofport: vif.ofport };
     const owner = ps.binding?.chassis;
     if (!owner || owner === this.chassisName) return { kind: 'unknown' };
+    // Provider networks: another chassis's port is reached through the physical network, never a tunnel.
+    if (net.network.provider)
+      return { kind: 'remote', chassis: owner, tunnelIp: this.chassis.get(owner)?.tunnelIp ?? '', encap: 'physnet' };
     const ch = this.chassis.get(owner);
     // No encapsulation in common: unreachable from here (reported by ReachabilityLog and the agent status).
     const encap = ch && chooseEncap(this.encaps, ch.encaps);

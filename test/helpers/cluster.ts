@@ -24,13 +24,21 @@ export class Cluster {
   ) {}
 
   /** etcdAuth: etcd with authentication on (user wyvern, read-write on /wyvern/ only). */
-  static async up(opts: { hosts: number; encap?: Encap; lazySync?: boolean; agents?: boolean; etcdAuth?: boolean }): Promise<Cluster> {
+  /** physnet: the sandbox gets a physical network (agents map physnet1:br-ex unless told otherwise). */
+  static async up(opts: {
+    hosts: number;
+    encap?: Encap;
+    lazySync?: boolean;
+    agents?: boolean;
+    etcdAuth?: boolean;
+    physnet?: boolean;
+  }): Promise<Cluster> {
     if (process.getuid?.() !== 0) throw new Error('agent e2e tests need root (network namespaces, OVS)');
     const etcd = await startEtcd();
     let sb: Sandbox | undefined;
     try {
       const url = opts.etcdAuth ? await enableEtcdAuth(etcd) : etcd.url;
-      sb = await Sandbox.up({ hosts: opts.hosts, encap: opts.encap ?? 'vxlan' });
+      sb = await Sandbox.up({ hosts: opts.hosts, encap: opts.encap ?? 'vxlan', physnet: opts.physnet ?? false });
       const c = new Cluster(sb, url, etcd, { lazySync: opts.lazySync ?? true, logLevel: 'debug' });
       if (opts.agents !== false) await Promise.all(sb.hosts.map((h) => c.startAgent(h.name)));
       return c;

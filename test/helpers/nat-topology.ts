@@ -5,7 +5,6 @@
  * router r1 (key 7) on n1 with its gateway on ext (203.0.113.10), candidates hv1 then hv2. The tunnel is ofport 10.
  */
 import type { FloatingIp, Port, Router, Subnet } from '../../src/model/types.js';
-import type { PipelineTables, DesiredFlow } from '../../src/pipeline/tables.js';
 import { TopologyView, type NetworkState } from '../../src/view/topology-view.js';
 
 export const IDS = {
@@ -107,32 +106,4 @@ export function natView(opts: { active?: string; vlan?: number; fip?: boolean } 
   }
   if (opts.active) v.gateways.set(IDS.r1, { routerId: IDS.r1, chassis: opts.active, since: '2026-01-01T00:00:00Z' });
   return v;
-}
-
-/**
- * The provider network's ingress from its patch port, as the provider-network data plane's classifier does it
- * (test stand-in: from_physnet set, the network's key in metadata, on to nat_ingress; VLAN popped if tagged).
- */
-export function physnetClassifier(tables: PipelineTables, vlan?: number): DesiredFlow {
-  const flag = tables.flag('from_physnet');
-  return {
-    table: 'classifier',
-    tableId: tables.id('classifier'),
-    priority: 100,
-    match: [{ field: 'in_port', value: PATCH }, ...(vlan !== undefined ? [{ field: 'vlan_vid', value: vlan | 0x1000 }] : [])],
-    instructions: [
-      {
-        type: 'apply_actions',
-        actions: [
-          ...(vlan !== undefined ? [{ type: 'pop_vlan' as const }] : []),
-          { type: 'set_field', field: flag.field, value: flag.mask },
-        ],
-      },
-      { type: 'write_metadata', metadata: 100n, mask: 0xffffffffffffffffn },
-      { type: 'goto_table', tableId: tables.id('nat_ingress') },
-    ],
-    cookie: tables.cookie('pipeline', 0xfff),
-    idleTimeout: 0,
-    hardTimeout: 0,
-  };
 }

@@ -25,7 +25,6 @@ import {
   natView,
   OUTSIDE_ROUTER,
   PATCH,
-  physnetClassifier,
   TUNNEL,
 } from '../helpers/nat-topology.js';
 
@@ -38,9 +37,9 @@ function flowsOf(view: TopologyView): DesiredFlow[] {
   return new FlowComputer(tables, APPS, view, new FlowManager(new FakeSwitch())).fullRecompute();
 }
 
-/** The switch of a view, the physnet ingress stand-in, and next hops learned (as the agent would, from ARP replies). */
+/** The switch of a view, and next hops learned (as the agent would, from ARP replies). */
 function switchOf(view: TopologyView, opts: { vlan?: number; learn?: boolean } = {}): FakeOFTable {
-  const extra: DesiredFlow[] = [physnetClassifier(tables, opts.vlan)];
+  const extra: DesiredFlow[] = [];
   if (opts.learn !== false) {
     const n = new Neighbours(view, natTables, () => 0);
     const reply = n.binding(pinOf(arpReplyFrom(OUTSIDE_ROUTER, opts.vlan === undefined ? GW : GW), 'nat_mac_binding'));

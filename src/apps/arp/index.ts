@@ -43,7 +43,12 @@ export const arpApp: App = {
   },
   /** Router interfaces and DHCP-only gateways (the ports' own addresses are their port flows). */
   networkFlows(tables, view, net) {
-    return nonPortAddressesOn(view, net).flatMap((a) => answerFlows(tables, net, a));
+    return (
+      nonPortAddressesOn(view, net)
+        // On a provider network the gateway is a router of the physical network, which answers for itself.
+        .filter((a) => !(a.kind === 'dhcp' && net.network.provider))
+        .flatMap((a) => answerFlows(tables, net, a))
+    );
   },
 };
 

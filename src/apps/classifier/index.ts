@@ -1,4 +1,5 @@
 import type { Action } from '../../openflow/index.js';
+import { OFPVID_PRESENT } from '../../openflow/constants.js';
 import type { DesiredFlow } from '../../pipeline/tables.js';
 import { writeNetwork, type App } from '../platform.js';
 import { portMeter } from '../qos.js';
@@ -35,12 +36,44 @@ export const classifierApp: App = {
       ...portSecurityFlows(tables, p),
     ];
   },
-  /** Packets from the tunnels (the network's, whichever peer sent them). */
+  /** Packets from outside the host: the physical network's (a provider network) or the tunnels'. */
   networkFlows(tables, view, net) {
     const classifier = tables.table('classifier');
     const key = BigInt(net.network.tunnelKey);
     const fromTunnel = tables.flag('from_tunnel');
     const flows: DesiredFlow[] = [];
+
+    // A provider network's packets come in from its physnet's patch port (untagged, or with its VLAN tag, popped
+    // here), marked from_physnet: delivered to local ports only. They skip the source-side tables as tunnel
+    // traffic does, so no responder here answers ARP or DHCP from the physical network (the VM itself, or the
+    // outside, answers: one reply on the wire). A provider network never uses a tunnel.
+    const provider = net.network.provider;
+    if (provider) {
+      const phys = view.physnetOfport(net);
+      if (phys !== undefined) {
+        const fromPhysnet = tables.flag('from_physnet');
+        const vlan = provider.vlan;
+        flows.push(
+          classifier.flow({
+            priority: 100,
+            match: [
+              { field: 'in_port', value: phys },
+              // vlan_vid is 13 bits: OFPVID_PRESENT | VID matches the tag exactly (any PCP); 0 = untagged.
+              { field: 'vlan_vid', value: vlan === undefined ? 0 : OFPVID_PRESENT | vlan },
+            ],
+            actions: [
+              ...(vlan === undefined ? [] : [{ type: 'pop_vlan' } as const]),
+              { type: 'set_field', field: fromPhysnet.field, value: fromPhysnet.mask },
+            ],
+            writeMetadata: writeNetwork(tables, key),
+            // Through nat_ingress (ARP for NAT addresses, un-NAT of FIPs and SNAT replies); the rest misses to l2_lookup.
+            goto: 'nat_ingress',
+            object: key,
+          }),
+        );
+      }
+      return flows;
+    }
 
     // One per tunnel port: each peer sends with the encapsulation it chose, so packets come in on any of them.
     for (const tunnel of view.tunnelInPorts()) {

@@ -14,6 +14,12 @@ const UDP = 17;
  * answers from the logical port (no pool). Requests on DHCP-off subnets pass through the pipeline like any
  * broadcast, so a tenant's own server answers.
  */
+/** A provider network's frames leave through a physical bridge, untagged or tagged: no tunnel overhead. */
+function providerEncapsulation(p: { vlan?: number } | undefined): 'vlan' | 'flat' | undefined {
+  if (!p) return undefined;
+  return p.vlan === undefined ? 'flat' : 'vlan';
+}
+
 export const dhcpApp: App = {
   name: 'dhcp',
   localPortsOnly: true,
@@ -83,7 +89,7 @@ export function dhcpPacketInHandler(
         {
           port: { name: ps.port.name, mac: ps.port.mac, ip: fixed.ip },
           subnet,
-          network: { mtu: net.network.mtu, encapsulation: encap },
+          network: { mtu: net.network.mtu, encapsulation: providerEncapsulation(net.network.provider) ?? encap },
           server: { mac: serverMac },
           logger,
         },
