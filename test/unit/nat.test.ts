@@ -15,18 +15,7 @@ import { PipelineTables, type DesiredFlow } from '../../src/pipeline/tables.js';
 import type { TopologyView } from '../../src/view/topology-view.js';
 import { FakeOFTable, type PacketSpec } from '../helpers/fake-of-table.js';
 import { FakeSwitch } from '../helpers/fake-switch.js';
-import {
-  FIP,
-  GW,
-  HV2_IP,
-  IDS,
-  IFACE_MAC,
-  MAC,
-  natView,
-  OUTSIDE_ROUTER,
-  PATCH,
-  TUNNEL,
-} from '../helpers/nat-topology.js';
+import { FIP, GW, HV2_IP, IDS, IFACE_MAC, MAC, natView, OUTSIDE_ROUTER, PATCH, TUNNEL } from '../helpers/nat-topology.js';
 
 const tables = new PipelineTables(loadPipeline());
 const natTables = tables.forApp('nat');
