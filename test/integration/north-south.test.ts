@@ -209,8 +209,16 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
   });
 
   it('the FIP follows its VM to another chassis (gratuitous ARP): outside -> FIP works, seen only on the new uplink', async () => {
-    await c.sb.moveVm('v1', 'hv2');
-    await c.waitInstalled('v1');
+    // The new chassis announces the FIP (gratuitous ARP) on its uplink.
+    const garps = await capture(ulNs(), uplink('hv2'), ['arp'], async () => {
+      await c.sb.moveVm('v1', 'hv2');
+      await c.waitInstalled('v1');
+      await sleep(500);
+    });
+    expect(
+      garps.some((l) => l.includes(`Request who-has ${fip} tell ${fip}`)),
+      garps.join('\n'),
+    ).toBe(true);
     const t0 = Date.now();
     await until(() => outsidePing(fip), 10_000, 'outside -> FIP after the move');
     console.log(`FIP moved hv1 -> hv2: outside reaches it again after ${Date.now() - t0} ms`);
@@ -234,10 +242,19 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     await sleep(2_000);
     expect(run.replies.length).toBeGreaterThan(5);
     const t0 = Date.now();
-    await c.stopAgent('hv1', 'SIGKILL');
-    await c.sb.host('hv1').ovs.stop();
-    await until(async () => (await active()) === 'hv3', (TTL + 5) * 1000, 'hv3 active');
-    const takeover = Date.now() - t0;
+    let takeover = 0;
+    // The new active chassis sends a gratuitous ARP for the gateway IP on its uplink.
+    const garps = await capture(ulNs(), uplink('hv3'), ['arp'], async () => {
+      await c.stopAgent('hv1', 'SIGKILL');
+      await c.sb.host('hv1').ovs.stop();
+      await until(async () => (await active()) === 'hv3', (TTL + 5) * 1000, 'hv3 active');
+      takeover = Date.now() - t0;
+      await sleep(500);
+    });
+    expect(
+      garps.some((l) => l.includes(`Request who-has ${gatewayIp} tell ${gatewayIp}`)),
+      garps.join('\n'),
+    ).toBe(true);
     // Until replies flow again, then a little more.
     const before = run.replies.length;
     await until(async () => run.replies.length > before + 5, 10_000, 'replies again');
