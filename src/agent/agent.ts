@@ -26,6 +26,7 @@ import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from '../view/router-reach.js';
 import { SecurityGroupReach } from '../view/sg-reach.js';
 import { groupsLoaded } from '../view/security-groups.js';
+import { Announcer } from './announcer.js';
 import { FlushScheduler } from './flush-scheduler.js';
 import { GatewayElection } from './gateway-election.js';
 import { StoreHealth } from './store-health.js';
@@ -76,6 +77,14 @@ export class Agent {
     () => this.started,
   );
   private readonly marks: InstalledMarks;
+  /** Gratuitous ARPs and the like, sent once the flows answering for them are applied. */
+  private readonly announcer = new Announcer({
+    whenApplied: (v) => this.flows.whenApplied(v),
+    collect: () => this.apps.apps.flatMap(({ runtime }) => runtime.announce?.() ?? []),
+    send: (packets) => this.flows.sendPackets(packets),
+    onError: (err) => this.logger.warn({ err }, 'announcement not sent'),
+    stopped: () => this.stopping,
+  });
   private started = false;
   private stopping = false;
   /** Set once this chassis is taken out of service (decommission, or an operator's `chassis delete`). */
@@ -357,7 +366,7 @@ export class Agent {
     this.started = true;
     this.channel.start();
     void this.flows.activate();
-    this.announceAfter(first);
+    this.announcer.after(first);
   }
 
   /**
@@ -500,33 +509,6 @@ export class Agent {
     void this.election.reconcile();
   }
 
-  /** The desired version announcements wait for, and whether a wait is under way (one at a time, not one per flush). */
-  private announceAt = 0;
-  private announceWaiting = false;
-
-  /** Announces once `version` (or a later one asked meanwhile) is on the switch. */
-  private announceAfter(version: number): void {
-    this.announceAt = Math.max(this.announceAt, version);
-    if (this.announceWaiting) return;
-    this.announceWaiting = true;
-    void (async () => {
-      let v;
-      do {
-        v = this.announceAt;
-        await this.flows.whenApplied(v);
-      } while (v !== this.announceAt);
-      this.announceWaiting = false;
-      this.announce();
-    })();
-  }
-
-  /** Packets apps announce once the flows computed so far are on the switch (gratuitous ARPs). */
-  private announce(): void {
-    if (this.stopping) return;
-    const packets = this.apps.apps.flatMap(({ runtime }) => runtime.announce?.() ?? []);
-    if (packets.length > 0) void this.flows.sendPackets(packets).catch((err) => this.logger.warn({ err }, 'announcement not sent'));
-  }
-
   /**
    * Our chassis key vanished while we run: the lease expired (store unreachable longer than its TTL) — peers
    * have stopped tunnelling here, so register again at once with a new lease — or an operator deleted it
@@ -575,7 +557,7 @@ export class Agent {
     const version = this.computer.flush();
     this.notePendingMarks(version);
     void this.flows.sync();
-    this.announceAfter(version);
+    this.announcer.after(version);
   }
 
   /**
