@@ -35,8 +35,10 @@ import { SwitchLink } from './switch-link.js';
 import { TopologySync, type PortRemoved, type ViewChange } from '../view/topology-sync.js';
 import { TopologyView } from '../view/topology-view.js';
 import { loadAgentTls } from './tls.js';
+import { AgentMetrics } from './metrics.js';
+import { VERSION } from '../version.js';
 
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = VERSION;
 
 /**
  * The composition root of one hypervisor's agent: OVSDB (bridge, tables, tunnel port, VIFs), the store
@@ -95,6 +97,10 @@ export class Agent {
   /** Resolves once stop() has finished (a signal, or decommission): the process may exit. */
   readonly stopped = new Promise<void>((done) => (this.markStopped = done));
   readonly startedAt = Date.now();
+  /** Prometheus metrics, served at /metrics. */
+  readonly metrics: AgentMetrics;
+  /** The desired version of the first full computation: /readyz waits until it is on the switch. */
+  private firstVersion: number | undefined;
 
   constructor(
     readonly config: AgentConfig,
@@ -102,7 +108,11 @@ export class Agent {
   ) {
     this.view = new TopologyView(config.chassis, config.encaps ?? [config.encap]);
     this.reachLog = new ReachabilityLog(this.view.encaps, config.chassis, logger.child({ component: 'encap' }));
-    this.marks = new InstalledMarks(() => this.ovsdb, logger.child({ component: 'installed' }));
+    this.marks = new InstalledMarks(
+      () => this.ovsdb,
+      logger.child({ component: 'installed' }),
+      (seconds) => this.metrics.portInstalled(seconds),
+    );
     const appConfig = { encaps: this.view.encaps as Encap[] };
     this.apps = loadApps(this.tables, APPS, (app) => ({
       view: this.view,
@@ -111,6 +121,7 @@ export class Agent {
       config: appConfig,
       now: Date.now,
     }));
+    this.metrics = new AgentMetrics(this);
   }
 
   async start(): Promise<void> {
@@ -118,7 +129,9 @@ export class Agent {
     const log = this.logger;
     const tls = loadAgentTls(cfg);
     // The store may be unreachable now: the agent then runs from its cache and converges when it answers.
-    this.store = await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...tls.store });
+    this.store = this.metrics.instrumentStore(
+      await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...tls.store }),
+    );
     // The probe reads this chassis's own key: one read tells whether the store answers and whether the
     // registration is still there (null: missing), checked on every tick.
     this.health = new StoreHealth(
@@ -227,6 +240,7 @@ export class Agent {
       ...tls.ovs,
     });
     this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }), check: (f) => this.tables.check(f) });
+    this.metrics.follow({ flows: this.flows, health: this.health, subscription: this.subscription });
     const refusedSeen = new Set<string>();
     this.computer = new FlowComputer(
       this.tables,
@@ -276,6 +290,8 @@ export class Agent {
         token: cfg.apiToken,
         logger: log,
         version: AGENT_VERSION,
+        registry: this.metrics.registry,
+        ready: () => this.probeReady(),
         ...tls.api,
         chassisExtras: (c) => chassisReachability(this.view.encaps, this.config.chassis, c),
       });
@@ -361,12 +377,12 @@ export class Agent {
     if (this.stopping) return;
 
     this.computer.markAllDirty();
-    const first = this.computer.flush();
-    this.notePendingMarks(first);
+    this.firstVersion = this.computer.flush();
+    this.notePendingMarks(this.firstVersion);
     this.started = true;
     this.channel.start();
     void this.flows.activate();
-    this.announcer.after(first);
+    this.announcer.after(this.firstVersion);
   }
 
   /**
@@ -442,6 +458,21 @@ export class Agent {
       },
       ...(pending.length > 0 ? { bindingsNotWritten: pending } : {}),
     };
+  }
+
+  /**
+   * /readyz: Open vSwitch (OVSDB and OpenFlow) and the store connected, and the first full computation on the
+   * switch. Stricter than readiness().ready, which a store outage leaves true (the data plane keeps working).
+   */
+  probeReady(): boolean {
+    return (
+      this.started &&
+      this.firstVersion !== undefined &&
+      this.flows.appliedVersion >= this.firstVersion &&
+      this.channel.isUp &&
+      this.link.status().ovsdb.state === 'connected' &&
+      this.health.isConnected
+    );
   }
 
   /** Store prefixes this agent watches (lazy sync: one per local network, plus chassis, routers, port names). */

@@ -1,19 +1,21 @@
 import { ApiError } from '../api/http.js';
 import type { ApiServer } from '../api/server.js';
 import { formatFlow } from '../openflow/index.js';
-import type { Agent } from './agent.js';
+import { AGENT_VERSION, type Agent } from './agent.js';
 import { unreachableChassis } from './encap.js';
 
 /** The agent's own debug routes beside the northbound API. */
 export function addAgentRoutes(api: ApiServer, agent: Agent): void {
   api.route('GET', '/v1/agent/status', () => ({
     body: {
+      version: AGENT_VERSION,
       chassis: agent.config.chassis,
       tunnelIp: agent.config.tunnelIp,
       encap: agent.config.encap,
       encaps: agent.view.encaps,
       retired: agent.retired ?? null,
       lazySync: agent.config.lazySync,
+      startedAt: new Date(agent.startedAt).toISOString(),
       uptimeSeconds: Math.round((Date.now() - agent.startedAt) / 1000),
       ...agent.readiness(),
       // ovsdb / bridge / openflow: each state with the time it began ("waiting since …" while OVS is away).

@@ -42,8 +42,7 @@ async function debugCommand(sub: string, argv: string[]): Promise<number> {
   const force = v.force === true;
   let res;
   try {
-    // The agent's API default (7676), not the standalone API's.
-    const client = apiClientFrom({ ...flags, api: flags.api ?? process.env.WYVERN_API ?? 'http://127.0.0.1:7676' });
+    const client = apiClientFrom(flags);
     res =
       sub === 'recompute'
         ? await client.raw('POST', '/v1/agent/recompute')

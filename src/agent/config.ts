@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { ENCAPS, type Encap } from '../model/types.js';
 import { isIpv4 } from '../net/addr.js';
 import { parseFlags } from '../util/args.js';
+import { DEFAULT_LISTEN, parseListen } from '../api/listen.js';
 import { BridgeMappingError, parseBridgeMappings } from './bridge-mappings.js';
 
 export type { Encap };
@@ -77,7 +78,7 @@ const DEFAULTS = {
   datapathType: 'system' as const,
   ovsdb: 'unix:/var/run/openvswitch/db.sock',
   store: 'level:/var/lib/wyvern/store',
-  apiListen: 'tcp:127.0.0.1:7676',
+  apiListen: DEFAULT_LISTEN,
   logLevel: 'info',
   lazySync: true,
   leaseTtlSeconds: 10,
@@ -147,7 +148,7 @@ Runs the wyvern agent for this hypervisor. Settings come from the YAML file (def
   --ovs-ca FILE            ssl: OVSDB/OpenFlow: CA certificate (PEM) that signs the switch
   --ovs-cert FILE          ssl: OVSDB/OpenFlow: our certificate (PEM) …
   --ovs-key FILE           … and its key
-  --api-listen ADDR        tcp:HOST:PORT | unix:/path | none (default tcp:127.0.0.1:7676)
+  --api-listen ADDR        HOST:PORT | [IPV6]:PORT | tcp:HOST:PORT | unix:/path | none (default ${DEFAULT_LISTEN})
   --api-cert FILE          serve the API over HTTPS with this certificate (PEM) …
   --api-key FILE           … and key
   --api-client-ca FILE     HTTPS clients must present a certificate signed by this CA (mutual TLS)
@@ -251,6 +252,13 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
   if (c.datapathType !== 'system' && c.datapathType !== 'netdev') throw new ConfigError('datapath-type: must be system or netdev');
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(c.chassis)) throw new ConfigError(`chassis: invalid name ${c.chassis}`);
   c.openflow ??= `unix:/var/run/openvswitch/${c.bridge}.mgmt`;
+  if (c.apiListen !== 'none') {
+    try {
+      parseListen(c.apiListen);
+    } catch (err) {
+      throw new ConfigError(`api-listen: ${(err as Error).message}`);
+    }
+  }
   checkTlsSettings(c);
   return c;
 }

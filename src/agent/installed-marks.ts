@@ -24,6 +24,8 @@ export class InstalledMarks {
   constructor(
     private readonly ovsdb: () => OvsdbClient,
     private readonly logger: Logger,
+    /** Told, for each port marked, the seconds from its plug to its mark (the port install latency metric). */
+    private readonly onInstalled?: (seconds: number) => void,
   ) {}
 
   /** A VIF was plugged (timing starts). */
@@ -86,6 +88,7 @@ export class InstalledMarks {
       const t = this.times.get(iface);
       this.times.delete(iface);
       const since = (x: number | undefined) => (t && x !== undefined ? Math.round((x - t.seen) * 10) / 10 : undefined);
+      if (t) this.onInstalled?.((marked - t.seen) / 1000);
       this.logger.info(
         { iface, port: t?.port, ms: t && { computed: since(t.computed), onSwitch: since(onSwitch), marked: since(marked) } },
         'port installed',

@@ -17,6 +17,9 @@ export interface PacketInStats {
   errors: number;
 }
 
+/** What became of one PACKET_IN (`ignored`: the handler had nothing to answer). */
+export type PacketInOutcome = 'handled' | 'ignored' | 'rate_limited' | 'malformed' | 'unknown_opcode' | 'error';
+
 function fieldNumber(match: Match, name: string): bigint | undefined {
   const f = match.find((m) => m.field === name);
   if (!f || f.field === 'unknown') return undefined;
@@ -34,6 +37,8 @@ export class PacketInDispatcher {
   private readonly limiter: RateLimiter;
   private readonly networkField: string;
   readonly stats: PacketInStats = { received: 0, handled: 0, rateLimited: 0, malformed: 0, unknownOpcode: 0, errors: 0 };
+  /** Outcomes by owning app ('unknown' for an opcode no app handles): `app outcome` → count. */
+  readonly outcomes = new Map<string, number>();
 
   constructor(
     private readonly tables: PipelineTables,
@@ -54,11 +59,13 @@ export class PacketInDispatcher {
     const route = id === undefined ? undefined : this.routes.get(id);
     if (!route) {
       this.stats.unknownOpcode++;
+      this.count('unknown', 'unknown_opcode');
       return undefined;
     }
     const inPort = Number(fieldNumber(msg.match, 'in_port') ?? -1n);
     if (!this.limiter.allow(String(inPort))) {
       this.stats.rateLimited++;
+      this.count(route.app, 'rate_limited');
       return undefined;
     }
     let frame: ParsedFrame;
@@ -66,6 +73,7 @@ export class PacketInDispatcher {
       frame = parseFrame(msg.type === 'NX_PACKET_IN2' ? msg.packet : msg.data);
     } catch {
       this.stats.malformed++;
+      this.count(route.app, 'malformed');
       return undefined;
     }
     const table = this.tables.nameOf(msg.tableId) ?? String(msg.tableId);
@@ -79,11 +87,18 @@ export class PacketInDispatcher {
         cookie: msg.cookie,
       });
       if (out) this.stats.handled++;
+      this.count(route.app, out ? 'handled' : 'ignored');
       return out;
     } catch (err) {
       this.stats.errors++;
+      this.count(route.app, 'error');
       this.logger.error({ err, app: route.app, opcode: route.opcode }, 'packet-in handler failed');
       return undefined;
     }
+  }
+
+  private count(app: string, outcome: PacketInOutcome): void {
+    const k = `${app} ${outcome}`;
+    this.outcomes.set(k, (this.outcomes.get(k) ?? 0) + 1);
   }
 }

@@ -19,6 +19,8 @@ export interface ApiRequest {
 export interface ApiReply {
   status?: number;
   body?: unknown;
+  /** Sent as is instead of a JSON body (its content-type goes in headers): /metrics, /healthz. */
+  text?: string;
   headers?: Record<string, string>;
 }
 
@@ -73,10 +75,10 @@ export function errorBody(e: ApiError): { error: { code: ErrorCode; field?: stri
   };
 }
 
-export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = body === undefined ? '' : `${JSON.stringify(body, null, 2)}\n`;
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, raw?: string): void {
+  const text = raw ?? (body === undefined ? '' : `${JSON.stringify(body, null, 2)}\n`);
   res.writeHead(status, {
-    ...(text ? { 'content-type': 'application/json; charset=utf-8' } : {}),
+    ...(text && raw === undefined ? { 'content-type': 'application/json; charset=utf-8' } : {}),
     'content-length': String(Buffer.byteLength(text)),
     ...headers,
   });
@@ -138,7 +140,7 @@ export class Router {
   }
 
   /** The handler for a request, or a 404/405 ApiError. */
-  resolve(method: string, path: string): { handler: RouteHandler; params: Record<string, string> } {
+  resolve(method: string, path: string): { handler: RouteHandler; params: Record<string, string>; pattern: string } {
     let segs: string[];
     try {
       segs = path.split('/').filter(Boolean).map(decodeURIComponent);
@@ -149,7 +151,7 @@ export class Router {
     for (const r of this.routes) {
       const params = Router.match(r.parts, segs);
       if (!params) continue;
-      if (r.method === method) return { handler: r.handler, params };
+      if (r.method === method) return { handler: r.handler, params, pattern: r.pattern };
       allowed.push(r.method);
     }
     if (allowed.length > 0) {

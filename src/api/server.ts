@@ -16,10 +16,13 @@ import { explainTlsError, verifyErrorText } from '../util/tls-errors.js';
 import { ApiError, errorBody, readJsonBody, Router, send, toApiError, type RouteHandler } from './http.js';
 import { ApiStartError, isLoopback, parseListen } from './listen.js';
 import { addTopologyRoutes, type ChassisExtras } from './routes.js';
+import { addProbeRoutes, newRegistry, PUBLIC_PATHS, requestMetrics, storeAnswers } from './health.js';
+import type { Registry } from 'prom-client';
+import { VERSION } from '../version.js';
 
 export interface ApiServerOptions {
   store: Store;
-  /** 'tcp:127.0.0.1:PORT' (port 0 = ephemeral) | 'unix:/path'. */
+  /** 'HOST:PORT' | 'tcp:HOST:PORT' (port 0 = ephemeral) | 'unix:/path' (see parseListen). */
   listen: string;
   /** Required as `Authorization: Bearer <token>` on every request when set; mandatory off-loopback. */
   token?: string;
@@ -32,6 +35,10 @@ export interface ApiServerOptions {
   tls?: ApiTlsOptions;
   /** Fields an agent adds to each chassis listed or shown (whether it can tunnel there). */
   chassisExtras?: ChassisExtras;
+  /** Served at /metrics (an agent's, with its own metrics); default: process metrics only. */
+  registry?: Registry;
+  /** GET /readyz answers 200 while this holds, else 503; default: the store answers. */
+  ready?: () => boolean | Promise<boolean>;
 }
 
 /** PEM contents (not paths). */
@@ -87,23 +94,31 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   if (opts.tls && addr.kind !== 'tcp') throw new ApiStartError(`HTTPS needs a tcp:HOST:PORT listen address, not ${opts.listen}`);
   const limit = opts.maxBodyBytes ?? 8 * 1024 * 1024;
   const router = new Router();
-  addTopologyRoutes(router, new Topology(opts.store, { logger: log }), opts.version ?? '0.1.0', opts.chassisExtras);
+  addTopologyRoutes(router, new Topology(opts.store, { logger: log }), opts.version ?? VERSION, opts.chassisExtras);
+  const registry = opts.registry ?? newRegistry('api');
+  addProbeRoutes(router, registry, opts.ready ?? storeAnswers(opts.store));
+  const requests = requestMetrics(registry);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
     const method = (req.method ?? 'GET').toUpperCase();
     const url = new URL(req.url ?? '/', 'http://wyvern');
     let status = 500;
+    let route = 'unmatched';
     try {
-      if (opts.tls?.clientCa) checkClientCert(req.socket as TLSSocket);
-      if (opts.token !== undefined && !tokenMatches(req.headers.authorization, opts.token)) {
-        throw new ApiError(401, 'UNAUTHORIZED', 'missing or wrong bearer token', undefined, { 'www-authenticate': 'Bearer' });
+      // Health probes (load balancers, systemd, kubelet) carry no credentials, and their answers say nothing.
+      if (!PUBLIC_PATHS.has(url.pathname)) {
+        if (opts.tls?.clientCa) checkClientCert(req.socket as TLSSocket);
+        if (opts.token !== undefined && !tokenMatches(req.headers.authorization, opts.token)) {
+          throw new ApiError(401, 'UNAUTHORIZED', 'missing or wrong bearer token', undefined, { 'www-authenticate': 'Bearer' });
+        }
       }
-      const { handler, params } = router.resolve(method, url.pathname);
+      const { handler, params, pattern } = router.resolve(method, url.pathname);
+      route = pattern;
       const body = BODY_METHODS.has(method) ? await readJsonBody(req, limit) : undefined;
       const reply = await handler({ method, path: url.pathname, params, query: url.searchParams, body, headers: req.headers });
       status = reply.status ?? 200;
-      send(res, status, reply.body, reply.headers);
+      send(res, status, reply.body, reply.headers, reply.text);
     } catch (e) {
       const err = toApiError(e);
       status = err.status;
@@ -111,7 +126,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       // A refused upload is not read to the end: close the connection instead of draining it.
       send(res, status, errorBody(err), { ...err.headers, ...(status === 413 ? { connection: 'close' } : {}) });
     } finally {
-      log.debug({ method, path: url.pathname, status, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      requests.observe(method, route, status, seconds);
+      log.debug({ method, path: url.pathname, status, ms: Math.round(seconds * 1e6) / 1e3 }, 'request');
     }
   }
 

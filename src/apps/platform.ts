@@ -68,12 +68,27 @@ export interface AppContext {
   readonly now: () => number;
 }
 
+/**
+ * One metric an app offers (the agent turns it into a Prometheus family; apps never import the metrics
+ * library): a counter or gauge, either one value or one value per `label` value (e.g. DHCP replies by type).
+ */
+export interface AppMetric {
+  /** snake_case; a counter's ends in `_total`. Served as `wyvern_<app>_<name>`. */
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  readonly label?: string;
+  values(): number | Readonly<Record<string, number>>;
+}
+
 /** An app's run-time side, made once per agent by `create`. */
 export interface AppRuntime {
   /** PACKET_IN handlers by opcode name; each opcode must be declared in pipelines/ with this app as owner. */
   readonly packetIn?: Readonly<Record<string, PacketInHandler>>;
   /** Counters, reported by `wyvern agent status` under the app's name. */
   readonly counters?: object;
+  /** Metrics the agent serves at /metrics as `wyvern_<app>_<name>`, read at each scrape. */
+  readonly metrics?: readonly AppMetric[];
   /**
    * Told of every view change after the view applied it (the networks touched, or all). Returns the transient
    * owners whose flows the change made stale: the agent drops them from the flow manager.

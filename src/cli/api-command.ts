@@ -14,12 +14,14 @@ const HELP = `usage: wyvern api --store URL [--listen ADDR] [--token-file F] [--
   --store-key FILE       … and its key (env WYVERN_STORE_KEY)
   --store-user NAME      etcd user (env WYVERN_STORE_USER)
   --store-password-file F  etcd password read from F (or env WYVERN_STORE_PASSWORD)
-  --listen ADDR          tcp:HOST:PORT or unix:/path (default ${DEFAULT_LISTEN}); non-loopback needs a token or client CA
+  --listen ADDR          HOST:PORT, [IPV6]:PORT, tcp:HOST:PORT or unix:/path (default ${DEFAULT_LISTEN});
+                         non-loopback needs a token or client CA
   --api-cert FILE        serve HTTPS with this certificate (PEM) … (env WYVERN_API_CERT)
   --api-key FILE         … and key (env WYVERN_API_KEY)
   --api-client-ca FILE   mutual TLS: clients must present a certificate this CA signed (env WYVERN_API_CLIENT_CA)
   --token T              require "Authorization: Bearer T" (env WYVERN_TOKEN; prefer the env or --token-file)
   --token-file FILE      the token read from FILE (env WYVERN_TOKEN_FILE)
+Serves GET /healthz and /readyz (the store answers) without authentication, and /metrics (Prometheus) with it.
 Runs until SIGINT/SIGTERM. Prints the URL it serves on stdout once listening.`;
 
 const FLAGS = {

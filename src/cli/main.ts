@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { GLOBAL_HELP, GLOBAL_OPTIONS } from './common.js';
+import { VERSION } from '../version.js';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -45,7 +46,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
 
 function usage(): string {
   const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
-  return `usage: wyvern COMMAND [ARGS…] [--api URL] [--token T | --token-file F] [--cacert F] [--json]\n\ncommands:\n${Object.entries(
+  return `usage: wyvern COMMAND [ARGS…] [--api URL] [--token T | --token-file F] [--cacert F] [--json]\n       wyvern --version\n\ncommands:\n${Object.entries(
     COMMANDS,
   )
     .map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`)
@@ -66,6 +67,10 @@ function hoistGlobals(argv: string[]): { cmd: string | undefined; rest: string[]
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    process.stdout.write(`wyvern ${VERSION}\n`);
+    return 0;
+  }
   const { cmd, rest } = hoistGlobals(argv);
   if (cmd === undefined || cmd === 'help') {
     const help = argv.includes('--help') || argv.includes('-h') || cmd === 'help';

@@ -166,7 +166,7 @@ export async function sandboxCommand(argv: string[], io: CliIo = stdio): Promise
           io.out(
             values.json
               ? `${JSON.stringify(lease)}\n`
-              : `${rest[0]}: ${lease.ip}/${lease.mask} router ${lease.router ?? '-'} mtu ${lease.mtu ?? '-'} dns ${(lease.dns ?? []).join(',') || '-'} lease ${lease.leaseSeconds ?? '-'}s (${lease.ms} ms)\n`,
+              : `${rest[0]}: ${lease.ip}/${lease.mask} router ${lease.router ?? '-'} mtu ${lease.mtu ?? '-'} dns ${(lease.dns ?? []).join(',') || '-'} lease ${lease.leaseSeconds ?? '-'}s (${Math.round(lease.ms)} ms)\n`,
           );
           return 0;
         }

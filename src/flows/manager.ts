@@ -136,6 +136,14 @@ export class FlowManager extends EventEmitter {
     return this.flows.conflicts();
   }
 
+  /**
+   * Each flow on the switch (as last applied or read back): its table, and its cookie when a declared flow has
+   * its key (undefined for one the switch holds that nobody declares now: about to be deleted). For metrics.
+   */
+  *installedFlows(): Generator<{ tableId: number; cookie: bigint | undefined }> {
+    for (const [key, inst] of this.installed) yield { tableId: inst.tableId, cookie: this.flows.get(key)?.cookie };
+  }
+
   installedCount(): number {
     return this.installed.size;
   }
@@ -258,10 +266,16 @@ export class FlowManager extends EventEmitter {
       const { msgs: flowMsgs, adds, deletes, keys: flowKeys } = this.diff();
       const msgs = [...groups.writes.map((w) => w.msg), ...flowMsgs, ...groups.deletes.map((d) => d.msg)];
       const keys = [...groups.writes.map((w) => w.key), ...flowKeys, ...groups.deletes.map((d) => d.key)];
-      if (msgs.length > 0 && (await applyBundle(this.channel, msgs, keys, (key, err) => this.reject(key, err))).committedPartly) {
-        // The switch refused a message on arrival and committed the rest: re-read it to learn what it holds.
-        this.needsDump = true;
-        this.rerun = true;
+      if (msgs.length > 0) {
+        const t0 = performance.now();
+        const { committedPartly } = await applyBundle(this.channel, msgs, keys, (key, err) => this.reject(key, err));
+        // Bundle apply latency (send → commit confirmed), for metrics.
+        this.emit('bundleApplied', { seconds: (performance.now() - t0) / 1000, messages: msgs.length });
+        if (committedPartly) {
+          // The switch refused a message on arrival and committed the rest: re-read it to learn what it holds.
+          this.needsDump = true;
+          this.rerun = true;
+        }
       }
       for (const [key, flow] of adds) if (!this.rejected.has(key)) this.installed.set(key, flow);
       for (const key of deletes) if (!this.rejected.has(key)) this.installed.delete(key);

@@ -53,7 +53,8 @@ export async function dhcpLease(netns: string, script: string, timeoutS = 10): P
     ['busybox', 'udhcpc', '-f', '-n', '-q', '-t', String(tries), '-T', '1', '-O', 'mtu', '-i', 'eth0', '-s', script],
     (tries + 5) * 1000,
   );
-  const ms = performance.now() - t0;
+  // Rounded to 0.1 ms: more digits are noise (and printed as 94.46123699999998 ms).
+  const ms = Math.round((performance.now() - t0) * 10) / 10;
   const line = r.stdout.split('\n').find((l) => l.startsWith(MARK));
   if (r.code !== 0 || !line) throw new Error(`no DHCP lease in ${netns} (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
   const kv = Object.fromEntries(

@@ -43,8 +43,11 @@ export class EtcdWatch {
       // etcd3 passes the very create request it is about to send: steer its start revision.
       if (this.next !== undefined) (req as unknown as { start_revision?: number }).start_revision = this.next;
     });
+    let connected = false;
     w.on('connected', (res) => {
       if (this.next === undefined) this.next = Number(res.header.revision) + 1;
+      if (connected && !this.done) this.handlers.onResumed?.();
+      connected = true;
     });
     w.on('data', (res) => this.onData(res.events as unknown as RawEvent[], Number(res.header.revision)));
     w.on('disconnected', (err: Error) =>

@@ -55,7 +55,8 @@ interface Entry {
 }
 
 /**
- * Events: 'event' (SubscriptionEvent), and 'error' (prefix, Error) only when someone listens.
+ * Events: 'event' (SubscriptionEvent), 'resumed' (prefix: the driver re-established a broken watch stream where it
+ * left off), and 'error' (prefix, Error) only when someone listens.
  */
 export class PrefixSubscription extends EventEmitter {
   private readonly entries = new Map<string, Entry>();
@@ -172,6 +173,9 @@ export class PrefixSubscription extends EventEmitter {
     if (!this.live(e)) return;
     e.watch = this.store.watch(e.prefix, revision + 1, {
       onBatch: (b) => this.onBatch(e, b),
+      onResumed: () => {
+        if (this.live(e)) this.emit('resumed', e.prefix);
+      },
       onCompacted: (rev) => {
         this.logger.warn({ prefix: e.prefix, compactRevision: rev, at: e.revision }, 'watch compacted; re-reading prefix');
         this.reload(e, 0);

@@ -55,6 +55,8 @@ export interface WatchHandlers {
   onCompacted?(compactRevision: number): void;
   /** Unrecoverable watch failure (the driver already retried where it could). */
   onError?(err: Error): void;
+  /** The watch's stream broke and the driver re-established it, resuming where it left off (nothing lost). */
+  onResumed?(): void;
 }
 
 export interface Lease {

@@ -63,6 +63,14 @@ describe('API over HTTPS, mutual TLS', () => {
     await expect(clientWith(mtls.url).call('GET', '/v1')).rejects.toThrow(/no client certificate presented/);
   });
 
+  it('health probes answer without a client certificate; /metrics needs one', async () => {
+    const anon = clientWith(mtls.url);
+    expect(await anon.raw('GET', '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
+    expect(await anon.raw('GET', '/readyz')).toMatchObject({ status: 200, body: 'ok\n' });
+    expect((await anon.raw('GET', '/metrics')).status).toBe(401);
+    expect((await clientWith(mtls.url, pki.client).raw('GET', '/metrics')).status).toBe(200);
+  });
+
   it('the client refuses a server from another CA, with an expired certificate, or for another host', async () => {
     const other = await serve(pki.otherServer);
     const expired = await serve(pki.expired);

@@ -8,6 +8,7 @@ import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { registerChassis } from '../../src/model/index.js';
+import { Scrape } from '../helpers/prom.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TSX = join(ROOT, 'node_modules/.bin/tsx');
@@ -292,6 +293,42 @@ describe('wyvern CLI end to end', () => {
       const off = await wyvern(['api', '--store', 'memory:', '--listen', 'tcp:0.0.0.0:0']);
       expect(off.code).toBe(1);
       expect(off.stderr).toMatch(/without a token/);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    }
+  });
+
+  it('wyvern --version; wyvern api --listen takes HOST:PORT and serves /healthz, /readyz and /metrics', async () => {
+    const v = await wyvern(['--version']);
+    expect(v).toMatchObject({ code: 0, stdout: 'wyvern 0.1.0\n' });
+    const bad = await wyvern(['api', '--store', 'memory:', '--listen', '127.0.0.1']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/invalid listen address "127.0.0.1": no port/);
+    const child = spawn(TSX, [MAIN, 'api', '--store', 'memory:', '--listen', '127.0.0.1:0'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        const t = setTimeout(() => reject(new Error('wyvern api did not start')), 30_000);
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+          if (m) {
+            clearTimeout(t);
+            resolve(m[1]!);
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`wyvern api exited ${code}`)));
+      });
+      expect(await (await fetch(`${url}/healthz`)).text()).toBe('ok\n');
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      const m = await fetch(`${url}/metrics`);
+      expect(m.headers.get('content-type')).toMatch(/^text\/plain/);
+      expect(new Scrape(await m.text()).family('wyvern_build_info').metrics[0]!.labels).toEqual({ version: '0.1.0', role: 'api' });
     } finally {
       const exited = new Promise((r) => child.once('exit', r));
       if (child.exitCode === null) child.kill('SIGTERM');

@@ -28,7 +28,26 @@ export const dhcpApp: App = {
     const counters: DhcpCounters = { replies: {}, drops: {}, replayed: 0 };
     // VM MTUs must fit the bulkiest encapsulation this chassis may use towards some peer.
     const handler = dhcpPacketInHandler(ctx.view, bulkiestEncap(ctx.config.encaps), ctx.logger, counters, ctx.now);
-    return { packetIn: { dhcp_request: handler }, counters };
+    return {
+      packetIn: { dhcp_request: handler },
+      counters,
+      metrics: [
+        {
+          name: 'replies_total',
+          help: 'DHCP replies sent, by message type',
+          type: 'counter',
+          label: 'type',
+          values: () => counters.replies,
+        },
+        {
+          name: 'drops_total',
+          help: 'DHCP requests not answered, by reason',
+          type: 'counter',
+          label: 'reason',
+          values: () => counters.drops,
+        },
+      ],
+    };
   },
   /** A local port with an address on a DHCP-enabled subnet: its requests go to the agent. */
   portFlows(tables, _view, net, ps, loc) {
