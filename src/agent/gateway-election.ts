@@ -115,6 +115,10 @@ export class GatewayElection {
     const lease = this.opts.leaseId();
     if (!lease) return;
     const { store, view, logger } = this.opts;
+    // Nothing to do for a chassis no router lists and that holds no key as far as the watched view knows: no read.
+    const listed = [...view.routers.values()].some((r) => r.gateway?.chassis.includes(this.me));
+    const holds = [...view.gateways.values()].some((g) => g.chassis === this.me) || this.held.size > 0;
+    if (!listed && !holds && this.waiting.size === 0) return;
     const { kvs } = await store.range(GATEWAYS_PREFIX);
     const current = new Map<string, { kv: KeyValue; doc: GatewayLease | undefined }>();
     for (const kv of kvs) {
