@@ -176,6 +176,12 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
   });
 
+  it('the very first packet to a new on-link next hop is not lost: the agent holds it while it ARPs', async () => {
+    const r = spawn('ip', ['netns', 'exec', outsideNs(), 'ip', 'addr', 'add', '203.0.113.77/24', 'dev', 'eth0'], { stdio: 'ignore' });
+    await new Promise((resolve) => r.once('exit', resolve));
+    expect(await c.ping('v2', '203.0.113.77', 2)).toBe(true);
+  });
+
   it('FIP: the outside host reaches v1 through it; v1 leaves with the FIP as source; seen only on hv1 uplink', async () => {
     await until(() => outsidePing(fip), 10_000, 'outside -> FIP');
     const perUplink: Record<string, string[]> = {};

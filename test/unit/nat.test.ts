@@ -198,7 +198,7 @@ describe('SNAT through the active gateway chassis', () => {
 });
 
 describe('next hops, announcements, zones', () => {
-  it('an unknown next hop: the packet goes to the agent, which ARPs from the NAT address (rate-limited)', () => {
+  it('an unknown next hop: the packet goes to the agent, which holds it, ARPs from the NAT address (rate-limited), and sends it once learned', () => {
     const view = natView({ active: 'hv1' });
     const sw = switchOf(view, { learn: false });
     const out = sw.outputs(fromVm(3, OUTSIDE));
@@ -226,6 +226,22 @@ describe('next hops, announcements, zones', () => {
     expect(n.miss(pinOf(frame, 'nat_nexthop_miss'))).toBeUndefined();
     t += 1000;
     expect(n.miss(pinOf(frame, 'nat_nexthop_miss'))?.messages).toHaveLength(1);
+    // The three packets were held: the reply's flows come with them, sent to the learned MAC out the patch port.
+    const learned = n.binding(pinOf(arpReplyFrom(OUTSIDE_ROUTER, GW), 'nat_mac_binding'));
+    expect(learned?.transient?.flows.length).toBe(2);
+    expect(learned?.messages).toHaveLength(3);
+    const held = learned!.messages[0] as { actions: unknown[]; data: Buffer };
+    expect(held.actions).toEqual([
+      { type: 'set_field', field: 'eth_dst', value: OUTSIDE_ROUTER.mac },
+      { type: 'output', port: PATCH },
+    ]);
+    expect(parseFrame(held.data).ipv4).toMatchObject({ src: GW.ip, dst: '198.51.100.7' });
+    expect(n.counters).toMatchObject({ heldSent: 3, heldDropped: 0 });
+    // Held packets too old by the time the reply comes are dropped, and at most 8 are held per next hop.
+    for (let i = 0; i < 10; i++) n.miss(pinOf(frame, 'nat_nexthop_miss'));
+    t += 5000;
+    expect(n.binding(pinOf(arpReplyFrom(OUTSIDE_ROUTER, GW), 'nat_mac_binding'))?.messages).toEqual([]);
+    expect(n.counters).toMatchObject({ heldSent: 3, heldDropped: 10 });
   });
 
   it('gratuitous ARPs: for the gateway IP on takeover and for a FIP whose port arrives, once per activation', () => {

@@ -1,13 +1,14 @@
 /**
  * Next hops on provider networks (OVN's mac_binding, kept in flows): OVS buffers nothing, so a NATed packet whose
- * next hop MAC is unknown is dropped and sent to the agent (nat_nexthop_miss), which ARPs for the next hop out of
- * the physnet, from the packet's own NAT address (rate-limited per next hop); the reply (nat_mac_binding) becomes
- * a transient flow in nat_nexthop (idle timeout: the binding ages out when unused and is learned again). The next
+ * next hop MAC is unknown goes to the agent (nat_nexthop_miss), which holds it (a few per next hop, a few seconds,
+ * like OVN's pinctrl) and ARPs for the next hop out of the physnet, from the packet's own NAT address
+ * (rate-limited per next hop); the reply (nat_mac_binding) becomes a transient flow in nat_nexthop (idle timeout:
+ * the binding ages out when unused and is learned again) and the held packets are sent to it. The next
  * hop is the destination when it is on a provider subnet, else that subnet's gateway (the default route).
  * Gratuitous ARPs announce NAT addresses that became active here (gateway takeover, a FIP's port arriving), each
  * followed by an ARP request for the provider subnet's gateway, so the default next hop is learned before traffic.
  */
-import type { OfMessage } from '../../openflow/index.js';
+import { packetOut as buildPacketOut, type OfMessage } from '../../openflow/index.js';
 import { buildArpRequest } from '../../packet/index.js';
 import type { VlanTag } from '../../packet/ethernet.js';
 import type { AppTables, DesiredFlow } from '../../pipeline/tables.js';
@@ -30,11 +31,18 @@ export const NEXTHOP_IDLE_SECONDS = 300;
 /** At most one ARP request per next hop per this many ms. */
 export const ARP_RETRY_MS = 1000;
 export const NEXTHOP_OWNER_PREFIX = 'nat/nexthop/';
+/** Packets held per unresolved next hop (OVS buffers nothing: the agent does, like OVN's pinctrl), and for how long. */
+export const HELD_PER_NEXTHOP = 8;
+export const HELD_MS = 3000;
+const HELD_NEXTHOPS = 256;
 
 export interface NatCounters {
   arpRequests: number;
   macBindings: number;
   garps: number;
+  /** Packets held while their next hop was resolved, then sent; and those dropped (too many, or too late). */
+  heldSent: number;
+  heldDropped: number;
 }
 
 function vlansOf(exit: PhysnetExit): VlanTag[] {
@@ -54,12 +62,14 @@ export class Neighbours {
   private readonly builtFor = new Map<string, { networkId: string; signature: string }>();
   /** NAT addresses announced from here (ip|mac|exit), so each is announced once per activation. */
   private announced = new Set<string>();
+  /** Packets waiting for a next hop's MAC, by network/next hop (each with the time it arrived). */
+  private readonly held = new Map<string, { at: number; frame: Buffer }[]>();
 
   constructor(
     private readonly view: TopologyView,
     private readonly tables: AppTables,
     private readonly now: () => number,
-    readonly counters: NatCounters = { arpRequests: 0, macBindings: 0, garps: 0 },
+    readonly counters: NatCounters = { arpRequests: 0, macBindings: 0, garps: 0, heldSent: 0, heldDropped: 0 },
   ) {}
 
   /** nat_nexthop_miss: ARP for the next hop from the packet's NAT address (its MAC and source are set already). */
@@ -74,6 +84,7 @@ export class Neighbours {
     if (!nexthop) return undefined;
     const key = `${net.network.id}/${nexthop}`;
     const t = this.now();
+    this.hold(key, t, pin.frame.buf);
     if (t - (this.lastAsked.get(key) ?? -Infinity) < ARP_RETRY_MS) return undefined;
     this.lastAsked.set(key, t);
     if (this.lastAsked.size > 10_000) this.lastAsked.clear();
@@ -93,7 +104,42 @@ export class Neighbours {
     const owner = `${NEXTHOP_OWNER_PREFIX}${net.network.id}`;
     this.builtFor.set(owner, { networkId: net.network.id, signature: exitSignature(exit) });
     this.counters.macBindings++;
-    return { messages: [], transient: { owner, flows } };
+    // The packets that waited for this next hop go out now (after the flows, so what follows them meets the flows).
+    const t = this.now();
+    const waiting = this.held.get(`${net.network.id}/${arp.senderIp}`) ?? [];
+    this.held.delete(`${net.network.id}/${arp.senderIp}`);
+    const fresh = waiting.filter((h) => t - h.at <= HELD_MS);
+    this.counters.heldDropped += waiting.length - fresh.length;
+    this.counters.heldSent += fresh.length;
+    const actions = [{ type: 'set_field' as const, field: 'eth_dst', value: arp.senderMac.toLowerCase() }, ...physnetOutput(exit)];
+    const messages = fresh.map((h) => buildPacketOut({ actions, data: h.frame }));
+    return { messages, transient: { owner, flows } };
+  }
+
+  /** Holds a packet for its next hop (bounded: per next hop, in number of next hops, in time). */
+  private hold(key: string, t: number, frame: Buffer): void {
+    let q = this.held.get(key);
+    if (!q) {
+      if (this.held.size >= HELD_NEXTHOPS) {
+        // Forget next hops whose packets are too old to send; still full: this packet is dropped.
+        for (const [k, v] of this.held) if (v.every((h) => t - h.at > HELD_MS)) this.held.delete(k);
+        if (this.held.size >= HELD_NEXTHOPS) {
+          this.counters.heldDropped++;
+          return;
+        }
+      }
+      this.held.set(key, (q = []));
+    }
+    while (q.length > 0 && t - q[0]!.at > HELD_MS) {
+      q.shift();
+      this.counters.heldDropped++;
+    }
+    if (q.length >= HELD_PER_NEXTHOP) {
+      this.counters.heldDropped++;
+      return;
+    }
+    // A copy: the PACKET_IN's buffer belongs to the channel's read.
+    q.push({ at: t, frame: Buffer.from(frame) });
   }
 
   private bindingFlows(exit: PhysnetExit, ip: string, mac: string, isGateway: boolean): DesiredFlow[] {
