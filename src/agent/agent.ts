@@ -26,7 +26,9 @@ import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from '../view/router-reach.js';
 import { SecurityGroupReach } from '../view/sg-reach.js';
 import { groupsLoaded } from '../view/security-groups.js';
+import { Announcer } from './announcer.js';
 import { FlushScheduler } from './flush-scheduler.js';
+import { GatewayElection } from './gateway-election.js';
 import { StoreHealth } from './store-health.js';
 import { TopologyCache } from './topology-cache.js';
 import { SwitchLink } from './switch-link.js';
@@ -59,6 +61,10 @@ export class Agent {
   packetIn!: PacketInDispatcher;
   health!: StoreHealth;
   registration!: ChassisRegistration;
+  /** This chassis's part in the gateway elections of routers that list it (issue 14). */
+  election!: GatewayElection;
+  /** Set once the topology is loaded: the election never acts on a partial view (it would release keys). */
+  private electionReady = false;
   cache?: TopologyCache;
   /** Where the topology the switch was first programmed from came from (status, readiness). */
   topologySource: 'waiting for the store' | 'store' | 'cache' = 'waiting for the store';
@@ -73,6 +79,14 @@ export class Agent {
     () => this.started,
   );
   private readonly marks: InstalledMarks;
+  /** Gratuitous ARPs and the like, sent once the flows answering for them are applied. */
+  private readonly announcer = new Announcer({
+    whenApplied: (v) => this.flows.whenApplied(v),
+    collect: () => this.apps.apps.flatMap(({ runtime }) => runtime.announce?.() ?? []),
+    send: (packets) => this.flows.sendPackets(packets),
+    onError: (err) => this.logger.warn({ err }, 'announcement not sent'),
+    stopped: () => this.stopping,
+  });
   private started = false;
   private stopping = false;
   /** Set once this chassis is taken out of service (decommission, or an operator's `chassis delete`). */
@@ -151,8 +165,16 @@ export class Agent {
       refuse: (networkId) => this.bindRefusal(networkId),
     });
     this.health.on('up', () => this.storeBack());
+    this.election = new GatewayElection({
+      store: this.store,
+      view: this.view,
+      leaseId: () => this.registration.leaseId,
+      logger: log.child({ component: 'gateway-election' }),
+      onChange: (routerId, active) => log.info({ router: routerId, active }, active ? 'gateway active here' : 'gateway not active here'),
+    });
     this.health.on('tick', (kv: KeyValue | null) => {
       this.registration.verify(kv).catch(report);
+      this.reconcileGateways();
       if (this.bindings.pendingWrites) void this.bindings.retryUnsynced();
     });
     await this.health.start();
@@ -199,6 +221,8 @@ export class Agent {
       this.view.physnetOfports.clear();
       for (const [physnet, ofport] of ofports) this.view.physnetOfports.set(physnet, ofport);
       if (this.computer) this.markAllDirty();
+      // A gateway candidate waits for its physnet's patch port before taking part in the election.
+      this.reconcileGateways();
       // A physnet usable now (or no more): ports refused for it are tried again.
       void this.bindings.recheckRefused().catch((err) => log.error({ err }, 'binding recheck failed'));
     });
@@ -249,6 +273,13 @@ export class Agent {
     // Store: chassis registration, then the topology this hypervisor needs (from the cache if it does not answer).
     await this.registration.ensure('agent start');
     await this.sync.start();
+    // Gateway elections once routers, chassis and gateway leases are read from the store (not a partial view).
+    void this.subscription
+      .whenLoaded((p) => !p.startsWith(NAMES_PREFIX))
+      .then(() => {
+        this.electionReady = true;
+        this.reconcileGateways();
+      });
 
     // Status and readiness answer while the agent waits for a topology (store down and no
     // cache, or Open vSwitch absent).
@@ -351,6 +382,7 @@ export class Agent {
     this.started = true;
     this.channel.start();
     void this.flows.activate();
+    this.announcer.after(this.firstVersion);
   }
 
   /**
@@ -369,6 +401,8 @@ export class Agent {
     await this.channel?.stop().catch(() => undefined);
     await this.subscription?.close().catch(() => undefined);
     this.health?.stop();
+    // Held gateway keys stay on the lease like the chassis key: a restart within the TTL keeps them (no failover).
+    await this.election?.stop().catch(() => undefined);
     await this.cache?.flush();
     // A planned stop (SIGTERM: a restart or an upgrade) leaves the chassis key to its lease, which lapses on its
     // TTL only if the agent does not come back; bindings stay, as the VMs do.
@@ -412,6 +446,10 @@ export class Agent {
       topology: {
         source: this.started && this.health.isConnected ? 'store' : this.topologySource,
         ...(this.cache?.loadedFrom ? { cacheSavedAt: this.cache.loadedFrom } : {}),
+      },
+      gateways: {
+        active: this.election?.activeRouters() ?? [],
+        ...(this.election?.lastError ? { lastError: this.election.lastError } : {}),
       },
       chassisRegistration: {
         lease: this.registration?.leaseId,
@@ -492,8 +530,14 @@ export class Agent {
    */
   private storeBack(): void {
     this.subscription.retryNow();
-    void this.registration.ensure('store reachable again');
+    void this.registration.ensure('store reachable again').then(() => this.reconcileGateways());
     void this.bindings.checkAll();
+  }
+
+  /** Runs this chassis's part in the gateway elections (serialised; a failure is retried on the next tick). */
+  private reconcileGateways(): void {
+    if (!this.electionReady || this.stopping || this.retired) return;
+    void this.election.reconcile();
   }
 
   /**
@@ -503,7 +547,7 @@ export class Agent {
    */
   private onOwnChassisGone(): void {
     if (this.stopping) return;
-    void this.registration.ensure('chassis key gone from the store');
+    void this.registration.ensure('chassis key gone from the store').then(() => this.reconcileGateways());
   }
 
   private onViewChange(c: ViewChange): void {
@@ -512,6 +556,8 @@ export class Agent {
     for (const { runtime } of this.apps.apps) for (const owner of runtime.viewChanged?.(c) ?? []) this.flows.drop(owner);
     // Chassis changes come as 'all': the only time a peer's reachability can change.
     if (c.all) this.reachLog.update(this.view.chassis);
+    // Routers, chassis, floating IPs and gateway leases change as 'all': the elections may have something to do.
+    if (c.all) this.reconcileGateways();
     if (c.all) this.markAllDirty();
     else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly, ports: c.ports });
     void this.reach.update();
@@ -542,6 +588,7 @@ export class Agent {
     const version = this.computer.flush();
     this.notePendingMarks(version);
     void this.flows.sync();
+    this.announcer.after(version);
   }
 
   /**

@@ -94,6 +94,11 @@ export interface AppRuntime {
    * owners whose flows the change made stale: the agent drops them from the flow manager.
    */
   viewChanged?(change: ViewChange): readonly string[] | void;
+  /**
+   * Packets to send once the flows computed so far are on the switch (gratuitous ARPs for addresses that became
+   * active here); called by the agent after each flush is applied.
+   */
+  announce?(): OfMessage[];
 }
 
 export interface App {

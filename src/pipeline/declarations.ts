@@ -174,3 +174,42 @@ export function parseMeters(raw: unknown, source: string, apps: Record<string, n
   }
   return out;
 }
+
+/**
+ * A range of conntrack zones kept for one use (pipelines/ `ct_zones`): zone = base + key for keys 0..size-1. The
+ * ranges of a pipeline never overlap, so the apps that use them (security groups per port, NAT per router) can
+ * never track two unrelated connections in one zone on a host, whatever their keys.
+ */
+export interface CtZoneRangeDef {
+  name: string;
+  base: number;
+  size: number;
+  owner: string;
+  purpose: string;
+}
+
+/** Conntrack zones are 16 bits. */
+export const CT_ZONE_LIMIT = 0x10000;
+
+export function parseCtZones(raw: unknown, source: string, apps: Record<string, number>): Record<string, CtZoneRangeDef> {
+  if (raw === undefined) return {};
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new PipelineError(`${source}: ct_zones must be a mapping`);
+  const out: Record<string, CtZoneRangeDef> = {};
+  for (const [name, z] of Object.entries(raw as Record<string, Record<string, unknown>>)) {
+    const where = `${source}: ct zone range ${name}`;
+    if (!NAME.test(name)) throw new PipelineError(`${where}: name must be lower_snake_case`);
+    const int = (v: unknown) => typeof v === 'number' && Number.isInteger(v);
+    if (!z || !int(z.base) || !int(z.size) || (z.base as number) < 0 || (z.size as number) < 1)
+      throw new PipelineError(`${where}: needs an integer base >= 0 and size >= 1`);
+    const base = z.base as number;
+    const size = z.size as number;
+    if (base + size > CT_ZONE_LIMIT) throw new PipelineError(`${where}: zones ${base}..${base + size - 1} exceed 16 bits`);
+    if (typeof z.owner !== 'string' || !(z.owner in apps) || z.owner === 'pipeline')
+      throw new PipelineError(`${where}: owner must be an app with a cookie id`);
+    for (const o of Object.values(out))
+      if (base < o.base + o.size && o.base < base + size)
+        throw new PipelineError(`${source}: ct zone ranges ${o.name} and ${name} overlap`);
+    out[name] = { name, base, size, owner: z.owner, purpose: String(z.purpose ?? '') };
+  }
+  return out;
+}

@@ -2,7 +2,7 @@ import type { Action, Instruction, Match } from '../openflow/index.js';
 import { PipelineError, type TableDef } from './pipeline.js';
 
 /** What a flow broke: the rule names are stable (logs, counters, tests). */
-export type GuardRule = 'table' | 'owner' | 'match' | 'goto' | 'set_field' | 'priority' | 'miss_match';
+export type GuardRule = 'table' | 'owner' | 'match' | 'goto' | 'set_field' | 'priority' | 'miss_match' | 'ct_zone';
 
 /**
  * A flow the pipeline's declaration does not allow. The one error every guard refusal throws, whether an app

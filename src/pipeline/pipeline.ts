@@ -1,12 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { parseMeters, parseOpcodes, parseRegisters, type MeterRangeDef, type OpcodeDef, type RegisterDef } from './declarations.js';
+import {
+  parseCtZones,
+  parseMeters,
+  parseOpcodes,
+  parseRegisters,
+  type CtZoneRangeDef,
+  type MeterRangeDef,
+  type OpcodeDef,
+  type RegisterDef,
+} from './declarations.js';
 import { PipelineError } from './errors.js';
 
 export { PipelineError };
 
-export type { FlagDef, MeterRangeDef, OpcodeDef, RegisterDef } from './declarations.js';
+export type { CtZoneRangeDef, FlagDef, MeterRangeDef, OpcodeDef, RegisterDef } from './declarations.js';
 
 /** What happens to a packet that matches no flow of a table. */
 export type MissBehaviour = 'drop' | 'next' | 'controller';
@@ -52,6 +61,8 @@ export interface Pipeline {
   opcodes: Record<string, OpcodeDef>;
   /** Meter id ranges by name (see declarations.ts). */
   meters: Record<string, MeterRangeDef>;
+  /** Conntrack zone ranges by name (see declarations.ts): apps ask for a zone by range and key. */
+  ctZones: Record<string, CtZoneRangeDef>;
 }
 
 /** `priorities: { name: 100, other: [1000, 1032] }`: a band is one priority or an inclusive range in 1..65535. */
@@ -172,5 +183,6 @@ export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
   }
 
   const meters = parseMeters(doc.meters, source, apps);
-  return { name: typeof doc.name === 'string' ? doc.name : 'default', tables, registers, cookies, opcodes, meters };
+  const ctZones = parseCtZones(doc.ct_zones, source, apps);
+  return { name: typeof doc.name === 'string' ? doc.name : 'default', tables, registers, cookies, opcodes, meters, ctZones };
 }

@@ -180,6 +180,18 @@ export class PipelineTables {
   }
 }
 
+/** A key that has no zone in its range (an ofport or router key too large): refused, loudly, by the caller. */
+export class CtZoneError extends PipelineError {
+  constructor(
+    readonly range: string,
+    readonly key: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CtZoneError';
+  }
+}
+
 /** Bound of PipelineTables.memo: past it, everything is rebuilt once (keys of ports long gone are dropped). */
 const MEMO_LIMIT = 100_000;
 
@@ -238,6 +250,28 @@ export class AppTables {
     if (!Number.isInteger(ofport) || ofport < 1 || ofport >= METER_RANGE_SIZE)
       throw new PipelineError(`meter range ${range}: ofport ${ofport} is outside 1..${METER_RANGE_SIZE - 1}`);
     return r.base + ofport;
+  }
+
+  /**
+   * Reports a refusal an app found itself (a key without a ct zone): to the agent's log like a guard refusal
+   * (with `defer`), thrown without it (tests, tools).
+   */
+  report(err: FlowGuardError): void {
+    if (!this.defer) throw err;
+    this.defer(err);
+  }
+
+  /**
+   * The conntrack zone of `key` in one of this app's zone ranges (pipelines/ `ct_zones`): base + key. A key outside
+   * the range is refused (CtZoneError): the caller must fail closed (drop), never track in a zone of another range.
+   */
+  ctZone(range: string, key: number): number {
+    const r = this.tables.pipeline.ctZones[range];
+    if (!r) throw new PipelineError(`unknown ct zone range ${range}`);
+    if (r.owner !== this.app) throw new PipelineError(`app ${this.app} may not use ct zone range ${range} (owned by ${r.owner})`);
+    if (!Number.isInteger(key) || key < 0 || key >= r.size)
+      throw new CtZoneError(range, key, `ct zone range ${range}: key ${key} is outside 0..${r.size - 1}`);
+    return r.base + key;
   }
 
   /**

@@ -3,3 +3,4 @@ export * from './topology-view.js';
 export * from './routes.js';
 export * from './addresses.js';
 export * from './security-groups.js';
+export * from './nat.js';

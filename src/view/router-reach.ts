@@ -1,11 +1,12 @@
-import { routedNeighbours } from './routes.js';
+import { gatewayCandidacyNetworks, gatewayDependents, routedNeighbours } from './routes.js';
 import type { TopologySync } from './topology-sync.js';
 import type { TopologyView } from './topology-view.js';
 
 /**
  * Lazy sync through routers: a hypervisor with ports on a network also needs the networks that network's
- * routers reach (to route to their ports). Those are watched with the reason `router`, and dropped when no
- * local network reaches them any more.
+ * routers reach (to route to their ports), and a gateway chassis candidate the networks of its routers (gateway
+ * provider network and interface networks). Those are watched with the reason `router`, and dropped when no
+ * local network reaches them and no candidacy needs them any more.
  */
 export class RouterReach {
   private reached = new Set<string>();
@@ -15,9 +16,14 @@ export class RouterReach {
     private readonly sync: TopologySync,
   ) {}
 
-  /** Networks that share a router with `netId`. */
+  /**
+   * Networks whose flows depend on `netId`'s: those that share a router with it, and for a gateway's provider
+   * network the routers' interface networks (NAT flows of both read each other's ports and bindings).
+   */
   neighboursOf(netId: string): Set<string> {
-    return routedNeighbours(this.view, netId);
+    const out = routedNeighbours(this.view, netId);
+    for (const n of gatewayDependents(this.view, netId)) out.add(n);
+    return out;
   }
 
   async update(): Promise<void> {
@@ -26,6 +32,8 @@ export class RouterReach {
       for (const ps of net.ports.values()) if (this.view.localVif(ps.port)) local.add(net.network.id);
     const next = new Set<string>();
     for (const id of local) for (const n of routedNeighbours(this.view, id)) next.add(n);
+    // A gateway chassis candidate watches what a takeover needs before it happens.
+    for (const n of gatewayCandidacyNetworks(this.view, this.view.chassisName)) if (!local.has(n)) next.add(n);
     const added = [...next].filter((n) => !this.reached.has(n));
     const removed = [...this.reached].filter((n) => !next.has(n));
     this.reached = next;

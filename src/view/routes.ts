@@ -25,11 +25,38 @@ export function routersOn(view: TopologyView, networkId: string): { router: Rout
   return out;
 }
 
-/** Networks reachable through the routers attached to `networkId` (excluding itself). */
+/**
+ * Networks reachable through the routers attached to `networkId` (excluding itself), the provider network of a
+ * router's gateway included (a local floating IP is NATed onto it here).
+ */
 export function routedNeighbours(view: TopologyView, networkId: string): Set<string> {
   const out = new Set<string>();
-  for (const { router } of routersOn(view, networkId))
+  for (const { router } of routersOn(view, networkId)) {
     for (const i of router.interfaces) if (i.networkId !== networkId) out.add(i.networkId);
+    if (router.gateway && router.gateway.networkId !== networkId) out.add(router.gateway.networkId);
+  }
+  return out;
+}
+
+/** The interface networks of the routers whose gateway is on `networkId` (their ports' un-NAT routes live there). */
+export function gatewayDependents(view: TopologyView, networkId: string): Set<string> {
+  const out = new Set<string>();
+  for (const router of view.routers.values())
+    if (router.gateway?.networkId === networkId) for (const i of router.interfaces) if (i.networkId !== networkId) out.add(i.networkId);
+  return out;
+}
+
+/**
+ * Networks a gateway chassis candidate needs (lazy sync): for every router whose gateway lists `chassis`, the
+ * gateway's provider network and the router's interface networks, so a takeover finds them in the view.
+ */
+export function gatewayCandidacyNetworks(view: TopologyView, chassis: string): Set<string> {
+  const out = new Set<string>();
+  for (const router of view.routers.values()) {
+    if (!router.gateway?.chassis.includes(chassis)) continue;
+    out.add(router.gateway.networkId);
+    for (const i of router.interfaces) out.add(i.networkId);
+  }
   return out;
 }
 

@@ -1,6 +1,10 @@
 import { EventEmitter } from 'node:events';
 import {
   CHASSIS_PREFIX,
+  FIPS_PREFIX,
+  fipKey,
+  GATEWAYS_PREFIX,
+  gatewayKey,
   networkKey,
   netPrefix,
   parseKey,
@@ -16,6 +20,8 @@ import {
 import {
   decodeBinding,
   decodeChassis,
+  decodeFloatingIp,
+  decodeGatewayLease,
   decodeNetwork,
   decodePort,
   decodeRouter,
@@ -23,7 +29,7 @@ import {
   decodeSgMember,
   decodeSubnet,
 } from '../model/codec.js';
-import type { Binding, Chassis, Network, Port, Router, SecurityGroup, SgMember, Subnet } from '../model/types.js';
+import type { Binding, Chassis, FloatingIp, GatewayLease, Network, Port, Router, SecurityGroup, SgMember, Subnet } from '../model/types.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { networksUsingGroup } from './security-groups.js';
@@ -39,6 +45,8 @@ const DECODERS = {
   binding: decodeBinding,
   'security-group': decodeSecurityGroup,
   'sg-member': decodeSgMember,
+  'floating-ip': decodeFloatingIp,
+  gateway: decodeGatewayLease,
 } as const;
 
 /**
@@ -97,6 +105,9 @@ export class TopologySync extends EventEmitter {
   async start(): Promise<void> {
     await this.subscription.add(CHASSIS_PREFIX);
     await this.subscription.add(ROUTERS_PREFIX);
+    // North-south: floating IPs and active gateway chassis are few and every agent needs them (like routers).
+    await this.subscription.add(FIPS_PREFIX);
+    await this.subscription.add(GATEWAYS_PREFIX);
     if (!this.lazy) {
       await this.subscription.add(NETWORKS_PREFIX);
       await this.subscription.add(NET_PREFIX);
@@ -210,6 +221,20 @@ export class TopologySync extends EventEmitter {
         this.view.routers.set(k.routerId, doc as Router);
         this.changedAll();
         return;
+      case 'floating-ip':
+        this.view.floatingIps.set(k.fipId, doc as FloatingIp);
+        this.changedAll();
+        return;
+      case 'gateway': {
+        const lease = doc as GatewayLease;
+        // The key names the router: a document naming another is foreign data.
+        if (lease.routerId !== k.routerId) return;
+        const prev = this.view.gateways.get(k.routerId);
+        this.view.gateways.set(k.routerId, lease);
+        // A lease moved to a new etcd lease by the same chassis (a planned restart) changes no flow.
+        if (prev?.chassis !== lease.chassis) this.changedAll();
+        return;
+      }
       case 'security-group':
         // An event racing an unwatch must not bring back what the unwatch removed.
         if (!this.isSgWanted(key)) return;
@@ -278,6 +303,12 @@ export class TopologySync extends EventEmitter {
       case 'router':
         if (this.view.routers.delete(k.routerId)) this.changedAll();
         return;
+      case 'floating-ip':
+        if (this.view.floatingIps.delete(k.fipId)) this.changedAll();
+        return;
+      case 'gateway':
+        if (this.view.gateways.delete(k.routerId)) this.changedAll();
+        return;
       case 'security-group':
         if (this.view.securityGroups.delete(k.groupId)) this.changedGroups(networksUsingGroup(this.view, k.groupId, false));
         return;
@@ -345,6 +376,8 @@ export class TopologySync extends EventEmitter {
   private *keysUnder(prefix: string): Generator<string> {
     if (prefix === CHASSIS_PREFIX) for (const n of this.view.chassis.keys()) yield `${CHASSIS_PREFIX}${n}`;
     else if (prefix === ROUTERS_PREFIX) for (const id of this.view.routers.keys()) yield `${ROUTERS_PREFIX}${id}`;
+    else if (prefix === FIPS_PREFIX) for (const id of this.view.floatingIps.keys()) yield fipKey(id);
+    else if (prefix === GATEWAYS_PREFIX) for (const id of this.view.gateways.keys()) yield gatewayKey(id);
     else if (prefix.startsWith(SG_PREFIX)) {
       for (const id of this.view.securityGroups.keys()) if (sgKey(id).startsWith(prefix)) yield sgKey(id);
       return;

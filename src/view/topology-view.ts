@@ -1,4 +1,4 @@
-import type { Binding, Chassis, Network, Port, Router, SecurityGroup, SgMember, Subnet } from '../model/types.js';
+import type { Binding, Chassis, FloatingIp, GatewayLease, Network, Port, Router, SecurityGroup, SgMember, Subnet } from '../model/types.js';
 
 /** A VIF on this hypervisor's br-int (from OVSDB). */
 export interface LocalVif {
@@ -57,6 +57,10 @@ export class TopologyView {
   /** Live chassis by name (their keys vanish with their lease). */
   readonly chassis = new Map<string, Chassis>();
   readonly routers = new Map<string, Router>();
+  /** Floating IPs by id (every agent watches them all, like routers). */
+  readonly floatingIps = new Map<string, FloatingIp>();
+  /** The active gateway chassis of each router with a gateway, by router id (GatewayLease; gone with its agent). */
+  readonly gateways = new Map<string, GatewayLease>();
   /** Security groups of local ports (lazy sync) or all (non-lazy), by id. */
   readonly securityGroups = new Map<string, SecurityGroup>();
   /** Members (address sets) of the groups named as remote by those groups' rules: group id → port id → member. */

@@ -21,7 +21,8 @@
  * - conntrack (a small model of OVS's, see Conntrack): ct looks the packet up in a zone and sets ct_state and
  *   ct_mark (with table=, the packet continues there, like a resubmit); ct(commit, exec(…)) creates or updates the
  *   entry and its mark. Connections are keyed by addresses, protocol and L4 ports (ICMP by echo request/reply);
- *   no invalid state, no related traffic;
+ *   no invalid state, no related traffic; NAT of IPv4 addresses (ct(commit, nat(src=…|dst=…)) on a new connection,
+ *   nat applied to both directions of a NATed connection), never of ports;
  * - two matching flows at one priority throw unless they do the very same thing (the switch's pick is then moot);
  * - anything else (learn…) throws: a test must not pass on an action that was ignored.
  */
@@ -82,9 +83,11 @@ const CT_NEW = 0x01n,
   CT_RPL = 0x08n,
   CT_TRK = 0x20n;
 
-/** One tracked connection: its original-direction key and mark. */
+/** One tracked connection: its original-direction key and mark, and its NAT (address only: ports are kept). */
 interface Connection {
   mark: bigint;
+  /** src: the original source becomes `to`; dst: the original destination becomes `to`. */
+  nat?: { kind: 'src' | 'dst'; to: bigint; from: bigint };
 }
 
 /**
@@ -110,14 +113,41 @@ export class Conntrack {
     return reverse ? `${b}/${a}/${proto}/${pb}/${pa}` : `${a}/${b}/${proto}/${pa}/${pb}`;
   }
 
-  lookup(zone: bigint, pkt: { get(name: string): bigint }): { state: bigint; conn?: Connection; key: string } {
+  /** Reply-direction keys of NATed connections (the reverse of the translated tuple) → their original key. */
+  readonly natReplies = new Map<string, string>();
+
+  lookup(zone: bigint, pkt: { get(name: string): bigint }): { state: bigint; conn?: Connection; key: string; reply?: boolean } {
     const fwd = `${zone}|${Conntrack.tuple(pkt)}`;
     const c = this.connections.get(fwd);
     if (c) return { state: CT_TRK | CT_EST, conn: c, key: fwd };
     const rev = `${zone}|${Conntrack.tuple(pkt, true)}`;
-    const r = this.connections.get(rev);
-    if (r) return { state: CT_TRK | CT_EST | CT_RPL, conn: r, key: rev };
+    const natOrig = this.natReplies.get(fwd);
+    const r = this.connections.get(natOrig ?? rev);
+    if (r && (natOrig !== undefined || !r.nat)) return { state: CT_TRK | CT_EST | CT_RPL, conn: r, key: natOrig ?? rev, reply: true };
     return { state: CT_TRK | CT_NEW, key: fwd };
+  }
+
+  /**
+   * NAT of a committed connection: the translated tuple's reverse is where its replies are found. Called for a
+   * new connection committed with nat(src=…) or nat(dst=…), before the packet is translated.
+   */
+  setNat(zone: bigint, conn: Connection, pkt: Pkt, kind: 'src' | 'dst', to: bigint): void {
+    const field = kind === 'src' ? 'ipv4_src' : 'ipv4_dst';
+    conn.nat = { kind, to, from: pkt.get(field) };
+    const translated = pkt.clone();
+    translated.set(field, to);
+    // The reply's own tuple: addresses and L4 ports swapped (an ICMP echo reply keeps the request's "ports").
+    const [a, b, proto, pa, pb] = Conntrack.tuple(translated).split('/');
+    const reply = proto === '1' ? `${b}/${a}/${proto}/${pa}/${pb}` : `${b}/${a}/${proto}/${pb}/${pa}`;
+    this.natReplies.set(`${zone}|${reply}`, `${zone}|${Conntrack.tuple(pkt)}`);
+  }
+
+  /** Applies a connection's NAT to a packet of it (original direction: forward; reply: the reverse). */
+  static translate(conn: Connection, pkt: Pkt, reply: boolean): void {
+    const n = conn.nat;
+    if (!n) return;
+    if (!reply) pkt.set(n.kind === 'src' ? 'ipv4_src' : 'ipv4_dst', n.to);
+    else pkt.set(n.kind === 'src' ? 'ipv4_dst' : 'ipv4_src', n.from);
   }
 }
 const GROUP_TYPES = ['all', 'select', 'indirect', 'ff'];
@@ -424,17 +454,25 @@ export class FakeOFTable {
           pkt.set('ct_state', found.state);
           pkt.set('ct_zone', zone);
           pkt.set('ct_mark', found.conn?.mark ?? 0n);
+          const nat = a.actions.find((x) => x.type === 'nat');
+          let conn = found.conn;
           if (a.flags & 1) {
-            const conn = found.conn ?? { mark: 0n };
+            conn ??= { mark: 0n };
             this.conntrack.connections.set(found.key, conn);
+            // A new connection committed with nat(src=…)/nat(dst=…) gets that NAT; an existing one keeps its own.
+            if (!found.conn && nat && nat.flags & 3 && nat.ipv4Min)
+              this.conntrack.setNat(zone, conn, pkt, nat.flags & 1 ? 'src' : 'dst', toBig(fieldDef('ipv4_src'), nat.ipv4Min));
             for (const x of a.actions) {
+              if (x.type === 'nat') continue;
               if (x.type !== 'reg_load' || fieldDef(x.dst).name !== 'ct_mark')
                 throw new Error(`fake table: unsupported ct exec action ${x.type}`);
               const m = ones(x.nBits) << BigInt(x.ofs);
               conn.mark = (conn.mark & ~m) | ((x.value << BigInt(x.ofs)) & m);
             }
             pkt.set('ct_mark', conn.mark);
-          }
+          } else if (a.actions.some((x) => x.type !== 'nat')) throw new Error('fake table: ct exec actions without commit');
+          // nat: the packet of a NATed connection is translated (both directions); without nat, it is left alone.
+          if (nat && conn) Conntrack.translate(conn, pkt, found.reply === true);
           if (a.recircTable !== 255 && this.runTable(a.recircTable, pkt, trace, new Map(), depth + 1) === 'exit') return 'exit';
           break;
         }

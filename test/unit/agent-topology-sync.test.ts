@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { TopologySync } from '../../src/view/topology-sync.js';
+import { TopologySync, type ViewChange } from '../../src/view/topology-sync.js';
 import { TopologyView } from '../../src/view/topology-view.js';
-import { bindingKey, chassisKey, networkKey, portKey } from '../../src/model/keys.js';
+import { bindingKey, chassisKey, fipKey, FIPS_PREFIX, gatewayKey, GATEWAYS_PREFIX, networkKey, portKey } from '../../src/model/keys.js';
 import { silentLogger } from '../../src/util/log.js';
 import type { KeyValue } from '../../src/store/types.js';
 
@@ -123,5 +123,38 @@ describe('TopologySync', () => {
     expect(view.networks.get(N1)!.ports.get(P1)!.port.portKey).toBe(7);
     sync.applyPut(portKey(N1, P1), 'garbage again');
     expect(warnings.length).toBe(3); // valid in between: a new bad value is worth a new warning
+  });
+});
+
+describe('TopologySync: floating IPs and gateway leases (issue 14)', () => {
+  const R = '0c000000-0000-4000-8000-000000000001';
+  const F = '0d000000-0000-4000-8000-000000000001';
+  const fip = { id: F, networkId: N1, ip: '203.0.113.50', mac: '02:ff:00:00:00:50' };
+
+  it('watches both prefixes from the start (every agent needs them, lazy or not)', async () => {
+    const { sync, added } = make(true);
+    await sync.start();
+    expect(added).toEqual(expect.arrayContaining([FIPS_PREFIX, GATEWAYS_PREFIX]));
+  });
+
+  it('puts, deletes and snapshots reach the view; a lease moved by its own chassis changes nothing', () => {
+    const { view, sync } = make(true);
+    const changes: ViewChange[] = [];
+    sync.on('change', (c: ViewChange) => changes.push(c));
+    sync.applyPut(fipKey(F), JSON.stringify(fip));
+    expect(view.floatingIps.get(F)?.ip).toBe('203.0.113.50');
+    sync.applyPut(gatewayKey(R), JSON.stringify({ routerId: R, chassis: 'hv2', since: 't' }));
+    expect(view.gateways.get(R)?.chassis).toBe('hv2');
+    expect(changes.every((c) => c.all)).toBe(true);
+    const n = changes.length;
+    sync.applyPut(gatewayKey(R), JSON.stringify({ routerId: R, chassis: 'hv2', since: 't2' }));
+    expect(changes.length).toBe(n);
+    // A document naming another router than its key is foreign: ignored.
+    sync.applyPut(gatewayKey(R), JSON.stringify({ routerId: F, chassis: 'hv3', since: 't' }));
+    expect(view.gateways.get(R)?.chassis).toBe('hv2');
+    sync.applySnapshot(GATEWAYS_PREFIX, []);
+    expect(view.gateways.size).toBe(0);
+    sync.applyDelete(fipKey(F));
+    expect(view.floatingIps.size).toBe(0);
   });
 });

@@ -27,9 +27,9 @@ const handler = () => undefined;
 describe('app registry', () => {
   it('loads the shipped list: every opcode routed to its owner, counters by app name', () => {
     const loaded = load(APPS);
-    expect(loaded.apps.map((a) => a.app.name)).toEqual(['classifier', 'acl', 'dhcp', 'arp', 'l3', 'l2']);
+    expect(loaded.apps.map((a) => a.app.name)).toEqual(['classifier', 'acl', 'dhcp', 'arp', 'l3', 'nat', 'l2']);
     for (const def of Object.values(tables.pipeline.opcodes)) expect(loaded.routes.get(def.id)?.app).toBe(def.owner);
-    expect(Object.keys(loaded.counters()).sort()).toEqual(['dhcp', 'l3']);
+    expect(Object.keys(loaded.counters()).sort()).toEqual(['dhcp', 'l3', 'nat']);
   });
 
   it('every app declares exactly the tables pipelines/ gives it', () => {
@@ -48,7 +48,7 @@ describe('app registry', () => {
   });
 
   it('refuses an app without a cookie id, and tables it does not own or leaves out', () => {
-    expect(() => load([{ name: 'nat', tables: [], create: () => ({}) }])).toThrow(/no cookie id/);
+    expect(() => load([{ name: 'nonesuch', tables: [], create: () => ({}) }])).toThrow(/no cookie id/);
     expect(() => load([{ name: 'arp', tables: ['arp_responder', 'dhcp'], create: () => ({}) }])).toThrow(/owned by dhcp/);
     expect(() => load([{ name: 'l2', tables: ['l2_lookup'], create: () => ({}) }])).toThrow(/egress/);
   });

@@ -1,10 +1,11 @@
 import { flowKey, mergeConjunctions } from '../../flows/desired.js';
 import type { Port } from '../../model/types.js';
-import type { AppTables, DesiredFlow } from '../../pipeline/tables.js';
+import { FlowGuardError } from '../../pipeline/guard.js';
+import { CtZoneError, type AppTables, type DesiredFlow } from '../../pipeline/tables.js';
 import { groupsOf, isProtected } from '../../view/index.js';
 import type { App } from '../platform.js';
 import { ruleFlows, type EnforcedRule } from './rule-flows.js';
-import { portCtFlows, stateFlows, type AclStage } from './state-flows.js';
+import { CT_PRIO, portCtFlows, stateFlows, type AclStage } from './state-flows.js';
 
 /**
  * The distributed firewall (security groups), stateful with OVS conntrack, after OVN. Each protected local port
@@ -57,6 +58,24 @@ export function mergeSameKey(flows: readonly DesiredFlow[]): DesiredFlow[] {
   return [...byKey.values()];
 }
 
+/**
+ * A protected port's conntrack zone: its ofport, within pipelines/ ct_zones.port_acl (below NAT's zones). An ofport
+ * beyond it is refused loudly (the agent logs it like a guard refusal) and undefined returned: the caller drops.
+ */
+function portZone(tables: AppTables, stage: AclStage, port: Port, ofport: number): number | undefined {
+  try {
+    return tables.ctZone('port_acl', ofport);
+  } catch (err) {
+    if (!(err instanceof CtZoneError)) throw err;
+    tables.report(new FlowGuardError(stage.ct, 'ct_zone', `port ${port.name} (ofport ${ofport}): ${err.message}; its traffic is dropped`));
+    return undefined;
+  }
+}
+
+function portDropFlow(tables: AppTables, stage: AclStage, portKey: number): DesiredFlow {
+  return tables.table(stage.ct).flow({ priority: CT_PRIO.port, match: [{ field: stage.portReg, value: portKey }], object: portKey });
+}
+
 export const aclApp: App = {
   name: 'acl',
   localPortsOnly: true,
@@ -83,10 +102,15 @@ export const aclApp: App = {
     for (const stage of stages(tables)) {
       // The same objects on every recompute (they depend on the side, port key and ofport only).
       flows.push(...tables.memo(`state/${stage.direction}`, () => stateFlows(tables, stage)));
-      for (const { port, ofport } of protectedPorts)
-        flows.push(
-          ...tables.memo(`ct/${stage.direction}/${port.portKey}/${ofport}`, () => portCtFlows(tables, stage, port.portKey, ofport)),
-        );
+      for (const { port, ofport } of protectedPorts) {
+        const zone = portZone(tables, stage, port, ofport);
+        if (zone === undefined) {
+          // No zone of its own (ofport beyond the security-group range): fail closed, never a NAT zone.
+          flows.push(portDropFlow(tables, stage, port.portKey));
+          continue;
+        }
+        flows.push(...tables.memo(`ct/${stage.direction}/${port.portKey}/${ofport}`, () => portCtFlows(tables, stage, port.portKey, zone)));
+      }
       flows.push(...ruleFlows(tables, view, stage, [...enforced.values()]));
     }
     return mergeSameKey(flows);

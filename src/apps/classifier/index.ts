@@ -66,7 +66,8 @@ export const classifierApp: App = {
               { type: 'set_field', field: fromPhysnet.field, value: fromPhysnet.mask },
             ],
             writeMetadata: writeNetwork(tables, key),
-            goto: 'l2_lookup',
+            // Through nat_ingress (ARP for NAT addresses, un-NAT of FIPs and SNAT replies); the rest misses to l2_lookup.
+            goto: 'nat_ingress',
             object: key,
           }),
         );
@@ -86,7 +87,8 @@ export const classifierApp: App = {
           // The flags register is zero when a packet enters the pipeline: setting the whole field sets just this bit.
           actions: [{ type: 'set_field', field: fromTunnel.field, value: fromTunnel.mask }],
           writeMetadata: writeNetwork(tables, key),
-          goto: 'l2_lookup',
+          // Through nat_ingress (SNAT requests for a gateway active here; everything else misses to l2_lookup).
+          goto: 'nat_ingress',
           object: key,
         }),
       );

@@ -19,6 +19,8 @@ export const L3_PRIORITY = {
   reactive: 1999,
   /** + prefix length: longest prefix wins. */
   staticRoute: 1000,
+  /** A router with a gateway: a destination in one of its subnets that no flow routes (to the agent). */
+  attachedMiss: 110,
   toAgent: 100,
   nonIp: 50,
 } as const;
@@ -65,7 +67,26 @@ export function l3NetworkFlows(tables: AppTables, view: TopologyView, net: Netwo
           object,
         }),
       );
-    flows.push(t.flow({ priority: L3_PRIORITY.toAgent, match: ip, actions: routeMiss, object }));
+    if (router.gateway) {
+      // A router with a gateway (issue 14): what no flow routes inside its subnets goes to the agent as ever;
+      // everything else leaves through the gateway — the NAT app's nat_egress, with the router in its register.
+      for (const i of router.interfaces) {
+        const s = view.networks.get(i.networkId)?.subnets.get(i.subnetId);
+        if (!s) continue;
+        const { prefix: len } = toCidr(s.cidr);
+        const dst = { field: 'ipv4_dst', value: s.cidr.split('/')[0]!, ...(len < 32 ? { mask: maskText(len) } : {}) };
+        flows.push(t.flow({ priority: L3_PRIORITY.attachedMiss, match: [...ip, dst], actions: routeMiss, object }));
+      }
+      flows.push(
+        t.flow({
+          priority: L3_PRIORITY.toAgent,
+          match: ip,
+          actions: [{ type: 'reg_load', dst: tables.reg('router'), ofs: 0, nBits: 32, value: BigInt(router.routerKey) }],
+          goto: 'nat_egress',
+          object,
+        }),
+      );
+    } else flows.push(t.flow({ priority: L3_PRIORITY.toAgent, match: ip, actions: routeMiss, object }));
     flows.push(t.flow({ priority: L3_PRIORITY.nonIp, match: atRouter, object }));
 
     if (router.mode !== 'proactive') continue;

@@ -1,0 +1,25 @@
+import type { App } from '../platform.js';
+import { natNetworkFlows } from './flows.js';
+import { Neighbours } from './neighbours.js';
+
+export { NAT_PRIORITY, natNetworkFlows, physnetOutput, routerZone } from './flows.js';
+export { ARP_RETRY_MS, NEXTHOP_IDLE_SECONDS, NEXTHOP_OWNER_PREFIX, Neighbours } from './neighbours.js';
+
+/**
+ * North-south NAT (issue 14): distributed floating IPs and the router gateway's SNAT on its active chassis
+ * (flows.ts); next-hop MACs on provider networks and gratuitous ARPs (neighbours.ts).
+ */
+export const natApp: App = {
+  name: 'nat',
+  tables: ['nat_ingress', 'nat_unnat', 'nat_egress', 'nat_out', 'nat_nexthop'],
+  networkFlows: natNetworkFlows,
+  create(ctx) {
+    const n = new Neighbours(ctx.view, ctx.tables, ctx.now);
+    return {
+      packetIn: { nat_nexthop_miss: (pin) => n.miss(pin), nat_mac_binding: (pin) => n.binding(pin) },
+      counters: n.counters,
+      viewChanged: (c) => n.stale(c),
+      announce: () => n.announce(),
+    };
+  },
+};

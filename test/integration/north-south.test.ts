@@ -1,0 +1,296 @@
+/**
+ * Issue 14, north-south on real OVS and etcd: a sandbox with its physical network (br-pn segment, br-ex per host,
+ * an outside host at 203.0.113.1), three agents mapping physnet1, a provider network `ext` (203.0.113.0/24, flat),
+ * an overlay network n1 behind router r1 whose gateway is on ext with candidates hv1 then hv3.
+ *
+ * - SNAT: v2 (hv2, no FIP) reaches the outside host, which sees the gateway IP as source;
+ * - FIP: the outside host reaches v1 (hv1) through its floating IP, v1's traffic leaves with the FIP as source, and
+ *   the FIP's traffic is seen only on hv1's uplink (never a tunnel, never another chassis);
+ * - failover: under `ping -i 0.1` from v2 to the outside host, the active gateway's agent is SIGKILLed and its OVS
+ *   stopped: hv3 takes over and the outage (printed) stays within the lease TTL plus a second and some slack;
+ * - planned restart (SIGTERM) of the active gateway's agent does not fail over (same chassis, key never deleted).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gatewayKey, GATEWAYS_PREFIX } from '../../src/model/keys.js';
+import { openStore } from '../../src/store/index.js';
+import type { Store, WatchEvent } from '../../src/store/types.js';
+import { Cluster, type PortInfo } from '../helpers/cluster.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const TTL = 3;
+const OUTSIDE = '203.0.113.1';
+
+describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 }, () => {
+  let c: Cluster;
+  let store: Store;
+  let routerId: string;
+  let gatewayIp: string;
+  let fip: string;
+  const ports: Record<string, PortInfo> = {};
+  const events: WatchEvent[] = [];
+
+  const outsideNs = () => c.sb.physnet!.outsideNetns;
+  const ulNs = () => c.sb.physnet!.segmentNetns;
+  /** The segment side of host i's uplink (in the underlay namespace). */
+  const uplink = (host: string) => `${c.sb.prefix}x${c.sb.host(host).index}`;
+
+  /** tcpdump in a namespace while `fn` runs; its lines. */
+  async function capture(ns: string, iface: string, filter: string[], fn: () => Promise<void>): Promise<string[]> {
+    const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-nn', '-e', '-l', '-i', iface, ...filter], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise<void>((resolve) => {
+      p.stderr.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
+      setTimeout(resolve, 2_000);
+    });
+    try {
+      await fn();
+      await sleep(300);
+    } finally {
+      p.kill('SIGTERM');
+      await new Promise((r) => p.once('exit', r));
+    }
+    return out.split('\n').filter((l) => l.trim() !== '');
+  }
+
+  async function outsidePing(ip: string, count = 1): Promise<boolean> {
+    const r = spawn('ip', ['netns', 'exec', outsideNs(), 'ping', '-c', String(count), '-n', '-W1', ip], { stdio: 'ignore' });
+    return new Promise((resolve) => r.once('exit', (code) => resolve(code === 0)));
+  }
+
+  async function active(): Promise<string | null> {
+    const g = (await c.api().call('GET', '/v1/routers/r1/gateway')) as { active: string | null };
+    return g.active;
+  }
+
+  async function until(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+    const t0 = Date.now();
+    while (!(await cond())) {
+      if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms`);
+      await sleep(100);
+    }
+  }
+
+  async function expectRecomputeEqual(hosts: string[]): Promise<void> {
+    for (const h of hosts) {
+      const r = (await c.api(h).call('POST', '/v1/agent/recompute')) as Record<string, unknown>;
+      const clean = { equal: true, missing: [], extra: [], different: [] };
+      expect(r.incremental, `${h}: ${JSON.stringify(r.incremental).slice(0, 1500)}`).toEqual(clean);
+      expect(r.switch, `${h}: ${JSON.stringify(r.switch).slice(0, 1500)}`).toEqual(clean);
+    }
+  }
+
+  /** `ping -D -i 0.1` from a VM: reply timestamps (ms) as they come. */
+  function pingRun(vm: string, ip: string): { proc: ChildProcess; replies: number[]; stop: () => Promise<void> } {
+    const v = c.sb.vm(vm);
+    const proc = spawn('ip', ['netns', 'exec', v.netns, 'ping', '-D', '-n', '-i', '0.1', '-W', '1', ip], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const replies: number[] = [];
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const l of lines) {
+        const m = /^\[(\d+\.\d+)\].*bytes from/.exec(l);
+        if (m) replies.push(Number(m[1]) * 1000);
+      }
+    });
+    return {
+      proc,
+      replies,
+      stop: async () => {
+        proc.kill('SIGINT');
+        await new Promise((r) => proc.once('exit', r));
+      },
+    };
+  }
+
+  /** The longest gap between consecutive replies (ms) within [from, to]. */
+  function outage(replies: number[], from: number, to: number): number {
+    const r = replies.filter((t) => t >= from - 1000 && t <= to);
+    let worst = 0;
+    for (let i = 1; i < r.length; i++) worst = Math.max(worst, r[i]! - r[i - 1]!);
+    return worst;
+  }
+
+  beforeAll(async () => {
+    c = await Cluster.up({ hosts: 3, physnet: true, agents: false });
+    const args = ['--lease-ttl-seconds', String(TTL)];
+    await Promise.all(['hv1', 'hv2', 'hv3'].map((h) => c.startAgent(h, { args })));
+    const api = c.api();
+    await api.call('POST', '/v1/networks', { name: 'ext', mtu: 1500, provider: { physnet: 'physnet1' } });
+    await api.call('POST', '/v1/subnets', {
+      name: 'ext-sub',
+      network: 'ext',
+      cidr: '203.0.113.0/24',
+      gatewayIp: OUTSIDE,
+      enableDhcp: false,
+    });
+    await c.network('n1', '10.1.0.0/24', { mtu: 1400 });
+    const r = (await api.call('POST', '/v1/routers', { name: 'r1' })) as { id: string };
+    routerId = r.id;
+    await api.call('POST', '/v1/routers/r1/interfaces', { subnet: 'n1-sub' });
+    await api.call('PUT', '/v1/routers/r1/gateway', { network: 'ext', chassis: ['hv1', 'hv3'] });
+    gatewayIp = ((await api.call('GET', '/v1/routers/r1/gateway')) as { ip: string }).ip;
+    expect(gatewayIp).toMatch(/^203\.0\.113\./);
+    // East-west: a VLAN provider network on the same router (an interface, not its gateway).
+    await api.call('POST', '/v1/networks', { name: 'pv', mtu: 1500, provider: { physnet: 'physnet1', vlan: 300 } });
+    await api.call('POST', '/v1/subnets', { name: 'pv-sub', network: 'pv', cidr: '10.60.0.0/24', enableDhcp: false });
+    await api.call('POST', '/v1/routers/r1/interfaces', { subnet: 'pv-sub' });
+    ports.p3 = await c.port('p3', 'pv', '10.60.0.13');
+    ports.v1 = await c.port('v1', 'n1', '10.1.0.11');
+    ports.v2 = await c.port('v2', 'n1', '10.1.0.12');
+    const f = (await api.call('POST', '/v1/floating-ips', { network: 'ext', port: 'v1' })) as { ip: string };
+    fip = f.ip;
+    await Promise.all([
+      c.vm('hv1', 'v1', ports.v1, 24, { gateway: '10.1.0.1' }),
+      c.vm('hv2', 'v2', ports.v2, 24, { gateway: '10.1.0.1' }),
+      c.vm('hv3', 'p3', ports.p3, 24, { gateway: '10.60.0.1' }),
+    ]);
+    store = await openStore(c.storeUrl);
+    store.watch(GATEWAYS_PREFIX, undefined, { onBatch: (b) => events.push(...b.events) });
+    await until(async () => (await active()) === 'hv1', 10_000, 'hv1 active');
+  }, 120_000);
+
+  afterAll(async () => {
+    await store?.close();
+    await c?.down();
+  });
+
+  it('SNAT: v2 (hv2) reaches the outside host, which sees the gateway IP as the source', async () => {
+    expect(await c.pingUntil('v2', OUTSIDE, 10_000)).toBeGreaterThanOrEqual(0);
+    const seen = await capture(outsideNs(), 'eth0', ['icmp'], async () => {
+      expect(await c.ping('v2', OUTSIDE, 1)).toBe(true);
+    });
+    const requests = seen.filter((l) => l.includes('echo request'));
+    expect(requests.length).toBeGreaterThan(0);
+    expect(
+      requests.every((l) => l.includes(`${gatewayIp} > ${OUTSIDE}`)),
+      requests.join('\n'),
+    ).toBe(true);
+    await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
+  });
+
+  it('the very first packet to a new on-link next hop is not lost: the agent holds it while it ARPs', async () => {
+    const r = spawn('ip', ['netns', 'exec', outsideNs(), 'ip', 'addr', 'add', '203.0.113.77/24', 'dev', 'eth0'], { stdio: 'ignore' });
+    await new Promise((resolve) => r.once('exit', resolve));
+    expect(await c.ping('v2', '203.0.113.77', 2)).toBe(true);
+  });
+
+  it('FIP: the outside host reaches v1 through it; v1 leaves with the FIP as source; seen only on hv1 uplink', async () => {
+    await until(() => outsidePing(fip), 10_000, 'outside -> FIP');
+    const perUplink: Record<string, string[]> = {};
+    const hosts = ['hv1', 'hv2', 'hv3'];
+    const caps = hosts.map((h) =>
+      capture(ulNs(), uplink(h), ['icmp', 'and', 'host', fip], async () => {
+        await sleep(500);
+        expect(await outsidePing(fip, 3)).toBe(true);
+        expect(await c.ping('v1', OUTSIDE, 1)).toBe(true);
+      }).then((lines) => (perUplink[h] = lines)),
+    );
+    await Promise.all(caps);
+    expect(perUplink.hv1!.length).toBeGreaterThanOrEqual(8);
+    expect(perUplink.hv2).toEqual([]);
+    expect(perUplink.hv3).toEqual([]);
+    expect(perUplink.hv1!.some((l) => l.includes(`${fip} > ${OUTSIDE}`) && l.includes('echo request'))).toBe(true);
+  });
+
+  it('east-west between the VLAN provider network and the overlay through the router: routed, never NATed', async () => {
+    expect(await c.pingUntil('v2', ports.p3!.ip, 10_000)).toBeGreaterThanOrEqual(0);
+    expect(await c.ping('p3', ports.v2!.ip, 1)).toBe(true);
+    const seen = await capture(ulNs(), uplink('hv3'), ['-e', 'vlan', 'and', 'icmp'], async () => {
+      expect(await c.ping('v2', ports.p3!.ip, 1)).toBe(true);
+    });
+    const req = seen.filter((l) => l.includes('echo request'));
+    expect(req.length).toBeGreaterThan(0);
+    expect(
+      req.every((l) => l.includes('vlan 300') && l.includes(`${ports.v2!.ip} > ${ports.p3!.ip}`)),
+      req.join('\n'),
+    ).toBe(true);
+  });
+
+  it('the FIP follows its VM to another chassis (gratuitous ARP): outside -> FIP works, seen only on the new uplink', async () => {
+    // The new chassis announces the FIP (gratuitous ARP) on its uplink.
+    const garps = await capture(ulNs(), uplink('hv2'), ['arp'], async () => {
+      await c.sb.moveVm('v1', 'hv2');
+      await c.waitInstalled('v1');
+      await sleep(500);
+    });
+    expect(
+      garps.some((l) => l.includes(`Request who-has ${fip} tell ${fip}`)),
+      garps.join('\n'),
+    ).toBe(true);
+    const t0 = Date.now();
+    await until(() => outsidePing(fip), 10_000, 'outside -> FIP after the move');
+    console.log(`FIP moved hv1 -> hv2: outside reaches it again after ${Date.now() - t0} ms`);
+    const perUplink: Record<string, string[]> = {};
+    await Promise.all(
+      ['hv1', 'hv2', 'hv3'].map((h) =>
+        capture(ulNs(), uplink(h), ['icmp', 'and', 'host', fip], async () => {
+          await sleep(500);
+          expect(await outsidePing(fip, 3)).toBe(true);
+        }).then((lines) => (perUplink[h] = lines)),
+      ),
+    );
+    expect(perUplink.hv2!.length).toBeGreaterThanOrEqual(6);
+    expect(perUplink.hv1).toEqual([]);
+    expect(perUplink.hv3).toEqual([]);
+    await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
+  });
+
+  it('failover: the active gateway dies (agent SIGKILL, OVS stopped); hv3 takes over within the lease TTL + 1 s', async () => {
+    const run = pingRun('v2', OUTSIDE);
+    await sleep(2_000);
+    expect(run.replies.length).toBeGreaterThan(5);
+    const t0 = Date.now();
+    let takeover = 0;
+    // The new active chassis sends a gratuitous ARP for the gateway IP on its uplink.
+    const garps = await capture(ulNs(), uplink('hv3'), ['arp'], async () => {
+      await c.stopAgent('hv1', 'SIGKILL');
+      await c.sb.host('hv1').ovs.stop();
+      await until(async () => (await active()) === 'hv3', (TTL + 5) * 1000, 'hv3 active');
+      takeover = Date.now() - t0;
+      await sleep(500);
+    });
+    expect(
+      garps.some((l) => l.includes(`Request who-has ${gatewayIp} tell ${gatewayIp}`)),
+      garps.join('\n'),
+    ).toBe(true);
+    // Until replies flow again, then a little more.
+    const before = run.replies.length;
+    await until(async () => run.replies.length > before + 5, 10_000, 'replies again');
+    await sleep(1_000);
+    await run.stop();
+    const gap = outage(run.replies, t0, Date.now());
+    console.log(`gateway failover: key moved after ${takeover} ms, ping outage ${gap.toFixed(0)} ms (lease TTL ${TTL} s)`);
+    expect(gap).toBeLessThan((TTL + 1) * 1000 + 1_500);
+  });
+
+  it('a planned restart (SIGTERM) of the active gateway agent does not fail over', async () => {
+    const before = await store.get(gatewayKey(routerId));
+    expect(JSON.parse(before!.value).chassis).toBe('hv3');
+    events.length = 0;
+    const run = pingRun('v2', OUTSIDE);
+    await sleep(1_000);
+    const t0 = Date.now();
+    await c.stopAgent('hv3', 'SIGTERM');
+    await c.startAgent('hv3', { args: ['--lease-ttl-seconds', String(TTL)] });
+    // Past the old lease's expiry: still hv3, on the new agent's lease, never deleted.
+    await sleep((TTL + 1.5) * 1000);
+    await run.stop();
+    const after = await store.get(gatewayKey(routerId));
+    expect(JSON.parse(after!.value).chassis).toBe('hv3');
+    expect(after!.createRevision).toBe(before!.createRevision);
+    expect(after!.lease).not.toBe(before!.lease);
+    expect(events.filter((e) => e.type === 'delete')).toEqual([]);
+    const gap = outage(run.replies, t0, Date.now());
+    console.log(`planned restart of the active gateway agent: ping outage ${gap.toFixed(0)} ms`);
+    expect(gap).toBeLessThan(1_000);
+    await expectRecomputeEqual(['hv2', 'hv3']);
+  });
+});

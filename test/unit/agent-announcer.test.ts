@@ -1,0 +1,32 @@
+/** Announcements wait for the flows they depend on, one wait at a time. */
+import { describe, expect, it } from 'vitest';
+import { Announcer } from '../../src/agent/announcer.js';
+import type { OfMessage } from '../../src/openflow/index.js';
+
+describe('Announcer', () => {
+  it('sends once the latest asked version is applied, with a single pending wait', async () => {
+    const waits: { v: number; done: () => void }[] = [];
+    const sent: OfMessage[][] = [];
+    let collected = 0;
+    const a = new Announcer({
+      whenApplied: (v) => new Promise<void>((done) => waits.push({ v, done })),
+      collect: () => (collected++, [{ type: 'BARRIER_REQUEST', xid: collected }]),
+      send: async (p) => void sent.push(p),
+      onError: () => undefined,
+      stopped: () => false,
+    });
+    a.after(1);
+    a.after(2);
+    a.after(3);
+    expect(waits.map((w) => w.v)).toEqual([1]);
+    waits[0]!.done();
+    await new Promise((r) => setTimeout(r, 0));
+    // Version 3 was asked meanwhile: it waits for it before sending.
+    expect(waits.map((w) => w.v)).toEqual([1, 3]);
+    expect(sent).toEqual([]);
+    waits[1]!.done();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(sent).toHaveLength(1);
+    expect(collected).toBe(1);
+  });
+});

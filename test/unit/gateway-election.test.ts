@@ -1,0 +1,215 @@
+/**
+ * Gateway chassis election (issue 14) on the memory store with an injected clock and timers: the highest-priority
+ * live candidate takes the key on its lease, lower ranks back off, a crash frees it at lease expiry, a planned
+ * restart keeps it (moved onto the new lease), no preemption, release when no longer a candidate.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GatewayElection, type ElectionTimers } from '../../src/agent/gateway-election.js';
+import { gatewayKey } from '../../src/model/keys.js';
+import type { Router } from '../../src/model/types.js';
+import { createMemoryStore, type MemoryStore } from '../../src/store/index.js';
+import type { Lease, Store } from '../../src/store/types.js';
+import { TopologyView } from '../../src/view/topology-view.js';
+import pino from 'pino';
+
+const R1 = '11111111-1111-4111-8111-111111111111';
+const logger = pino({ level: process.env.GW_LOG ?? 'silent' });
+let now = 1_000_000;
+let store: MemoryStore;
+
+class ManualTimers implements ElectionTimers {
+  private seq = 0;
+  readonly pending = new Map<number, { at: number; fn: () => void }>();
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.pending.set(id, { at: now + ms, fn });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.pending.delete(h as number);
+  }
+  now(): number {
+    return now;
+  }
+  /** Advances the clock, firing due timers. */
+  advance(ms: number): void {
+    now += ms;
+    for (const [id, t] of [...this.pending])
+      if (t.at <= now) {
+        this.pending.delete(id);
+        t.fn();
+      }
+  }
+}
+
+const router = (chassis: string[] | undefined): Router => ({
+  id: R1,
+  name: 'r1',
+  routerKey: 7,
+  mac: '02:aa:00:00:00:01',
+  mode: 'proactive',
+  interfaces: [],
+  routes: [],
+  ...(chassis ? { gateway: { networkId: 'ext', subnetId: 'ext-s', ip: '203.0.113.10', mac: '02:ee:00:00:00:01', chassis } } : {}),
+});
+
+interface Member {
+  name: string;
+  session: Store;
+  lease: Lease;
+  view: TopologyView;
+  election: GatewayElection;
+  timers: ManualTimers;
+}
+
+const members: Member[] = [];
+
+async function member(name: string, chassis: string[], live: string[]): Promise<Member> {
+  const session = store.connect();
+  const lease = await session.grantLease(10, { keepAlive: false });
+  const view = new TopologyView(name, 'vxlan');
+  view.routers.set(R1, router(chassis));
+  for (const c of live) view.chassis.set(c, { name: c, tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: 't' });
+  const timers = new ManualTimers();
+  const election = new GatewayElection({ store: session, view, leaseId: () => lease.id, logger, timers, backoffMs: 500 });
+  const m = { name, session, lease, view, election, timers };
+  members.push(m);
+  return m;
+}
+
+async function holder(): Promise<{ chassis: string; lease: string | undefined } | undefined> {
+  const kv = await store.get(gatewayKey(R1));
+  return kv && { chassis: (JSON.parse(kv.value) as { chassis: string }).chassis, lease: kv.lease };
+}
+
+/** Lets async work started by timers finish. */
+const settle = () => new Promise((r) => setTimeout(r, 5));
+
+beforeEach(() => {
+  store = createMemoryStore({ clock: { now: () => now }, leaseCheckMs: 0 });
+});
+afterEach(async () => {
+  for (const m of members.splice(0)) await m.election.stop();
+  await store.close();
+});
+
+describe('gateway election', () => {
+  it('only a chassis reaching the gateway physnet takes part: a candidate without its patch port waits, peers without it are skipped', async () => {
+    const ext = {
+      network: { id: R1, name: 'ext', tunnelKey: 9, mtu: 1500, provider: { physnet: 'physnet1' } },
+      subnets: new Map(),
+      ports: new Map(),
+    };
+    const a = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    const b = await member('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    for (const m of [a, b]) m.view.networks.set('ext', ext);
+    // hv1 has no patch port for physnet1 yet: it does not take the gateway.
+    await a.election.reconcile();
+    expect(await holder()).toBeUndefined();
+    // hv2 has it, and hv1 does not publish physnet1: hv2 is the first eligible live candidate.
+    b.view.physnetOfports.set('physnet1', 5);
+    await b.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    // hv1 gets its patch port: no preemption.
+    a.view.physnetOfports.set('physnet1', 5);
+    await a.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+  });
+
+  it('the highest-priority live candidate takes the key on its lease; the next one backs off and finds it taken', async () => {
+    const a = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    const b = await member('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    await b.election.reconcile();
+    expect(await holder()).toBeUndefined(); // hv2 is rank 1: it waits
+    expect(b.timers.pending.size).toBe(1);
+    await a.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv1', lease: a.lease.id });
+    expect(a.election.activeRouters()).toEqual([R1]);
+    b.timers.advance(500);
+    await settle();
+    expect(await holder()).toEqual({ chassis: 'hv1', lease: a.lease.id });
+  });
+
+  it('a dead higher-ranked candidate does not block: a live lower one takes it at once, or after its backoff if the dead one still looks live', async () => {
+    // hv1 is listed first but not live (no chassis key): hv2 is rank 0 among live candidates.
+    const b = await member('hv2', ['hv1', 'hv2'], ['hv2']);
+    await b.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    await store.delete(gatewayKey(R1));
+    // hv1 still looks live to hv3 (its chassis key not yet gone): hv3 waits its backoff, then takes it.
+    const c = await member('hv3', ['hv1', 'hv3'], ['hv1', 'hv3']);
+    await c.election.reconcile();
+    expect(await holder()).toBeUndefined();
+    c.timers.advance(499);
+    await settle();
+    expect(await holder()).toBeUndefined();
+    c.timers.advance(1);
+    await settle();
+    expect(await holder()).toEqual({ chassis: 'hv3', lease: c.lease.id });
+  });
+
+  it('a crash frees the key when the lease expires and the standby takes it; the recovered chassis does not preempt', async () => {
+    const a = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    const b = await member('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    await a.election.reconcile();
+    await b.election.reconcile();
+    // hv1 crashes: no keep-alive, the lease expires after its TTL (its chassis key goes with it).
+    await a.election.stop();
+    now += 10_001;
+    await b.lease.keepAliveOnce();
+    await store.expireLeases();
+    expect(await holder()).toBeUndefined();
+    b.view.chassis.delete('hv1');
+    await b.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    // hv1 comes back with a new lease: hv2 keeps the gateway (no preemption, no second outage).
+    const a2 = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    await a2.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    expect(a2.election.activeRouters()).toEqual([]);
+  });
+
+  it('a planned restart keeps the key: the new agent moves it onto its new lease before the old one expires', async () => {
+    const a = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    const b = await member('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    await a.election.reconcile();
+    const rev = (await store.get(gatewayKey(R1)))!.createRevision;
+    await a.election.stop(); // SIGTERM: the lease is left to expire, not revoked
+    const a2 = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    await a2.election.reconcile();
+    expect(a2.election.lastError).toBeUndefined();
+    expect(await holder()).toEqual({ chassis: 'hv1', lease: a2.lease.id });
+    now += 10_001;
+    await a2.lease.keepAliveOnce();
+    await store.expireLeases(); // the old lease expires: the key is on the new one now
+    expect(await holder()).toEqual({ chassis: 'hv1', lease: a2.lease.id });
+    // Never deleted in between: the same key history (created once).
+    expect((await store.get(gatewayKey(R1)))!.createRevision).toBe(rev);
+    await b.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv1', lease: a2.lease.id });
+  });
+
+  it('a chassis removed from the candidates, or the gateway cleared, releases the key to the next candidate', async () => {
+    const a = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    const b = await member('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    await a.election.reconcile();
+    for (const m of [a, b]) m.view.routers.set(R1, router(['hv2']));
+    await b.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv1', lease: a.lease.id }); // hv1 releases, not hv2 taking
+    await a.election.reconcile();
+    expect(await holder()).toBeUndefined();
+    expect(a.election.activeRouters()).toEqual([]);
+    await b.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    for (const m of [a, b]) m.view.routers.set(R1, router(undefined));
+    await b.election.reconcile();
+    expect(await holder()).toBeUndefined();
+    // A deleted router too.
+    for (const m of [a, b]) m.view.routers.set(R1, router(['hv1']));
+    await a.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv1', lease: a.lease.id });
+    a.view.routers.delete(R1);
+    await a.election.reconcile();
+    expect(await holder()).toBeUndefined();
+  });
+});
