@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import type { OvsHost } from './ovs-host.js';
 import { execCmd } from './run.js';
-import type { Encap, HostState, SandboxState } from './state.js';
+import type { Encap, HostState, PhysnetState, SandboxState } from './state.js';
 import { names } from './names.js';
 
 export interface VmStatus {
@@ -43,6 +43,8 @@ export interface SandboxStatus {
   encap: Encap;
   tunnels: Encap[];
   underlay: { netns: string; subnet: string };
+  /** The physical network (provider networks) and its outside host, when the sandbox has one. */
+  physnet?: PhysnetState;
   owner: { pid: number } | null;
   hosts: HostStatus[];
 }
@@ -113,6 +115,7 @@ export async function statusOf(state: SandboxState, ovsOf: (h: HostState) => Ovs
     encap: state.encap,
     tunnels: state.tunnels,
     underlay: { netns: names.underlayNetns(state.prefix), subnet: `172.31.${state.subnetIndex}.0/24` },
+    ...(state.physnet ? { physnet: state.physnet } : {}),
     owner: state.owner ? { pid: state.owner.pid } : null,
     hosts,
   };
