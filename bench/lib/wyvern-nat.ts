@@ -42,9 +42,20 @@ export class WyvernNat implements NatSide {
     await post('/v1/floating-ips', { network: 'ext', ip: EXT.fip, port: vms[0]!.name });
   }
 
+  /** Asked of each host's agent in turn: the one the bench talks to may be the gateway it just killed. */
   async activeGateway(): Promise<string | undefined> {
-    const s = await this.api.call<{ active?: string | null }>('GET', '/v1/routers/r1/gateway');
-    return s.active ?? undefined;
+    let last: unknown;
+    for (const h of this.sb.hosts) {
+      const api = agentOf(h)?.api;
+      if (!api) continue;
+      try {
+        const s = await new ApiClient(api).call<{ active?: string | null }>('GET', '/v1/routers/r1/gateway');
+        return s.active ?? undefined;
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last ?? new Error('no agent API answers');
   }
 
   controlPid(host: SandboxHost): number | undefined {
