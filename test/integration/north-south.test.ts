@@ -8,7 +8,10 @@
  *   the FIP's traffic is seen only on hv1's uplink (never a tunnel, never another chassis);
  * - failover: under `ping -i 0.1` from v2 to the outside host, the active gateway's agent is SIGKILLed and its OVS
  *   stopped: hv3 takes over and the outage (printed) stays within the lease TTL plus a second and some slack;
- * - planned restart (SIGTERM) of the active gateway's agent does not fail over (same chassis, key never deleted).
+ * - planned restart (SIGTERM) of the active gateway's agent does not fail over (same chassis, key never deleted);
+ * - faults on the survivors (FIP and SNAT VMs on hv2, hv3 the active gateway): the FIP chassis's agent crashes and
+ *   restarts, etcd goes away for longer than the lease TTL, and OVS restarts on the gateway and on the FIP chassis —
+ *   FIP and SNAT traffic keep flowing (agent, store) or come back within seconds (OVS), without a failover.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -293,4 +296,65 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     expect(gap).toBeLessThan(1_000);
     await expectRecomputeEqual(['hv2', 'hv3']);
   });
+
+  /** Both north-south paths under ping -i 0.1 from hv2 (v1 leaves by its FIP, v2 by SNAT through hv3) while `fault` runs. */
+  async function underTraffic(fault: () => Promise<void>): Promise<{ fip: number; snat: number }> {
+    const viaFip = pingRun('v1', OUTSIDE);
+    const viaSnat = pingRun('v2', OUTSIDE);
+    try {
+      await until(async () => viaFip.replies.length > 3 && viaSnat.replies.length > 3, 10_000, 'both paths answer');
+      const t0 = Date.now();
+      await fault();
+      const [a, b] = [viaFip.replies.length, viaSnat.replies.length];
+      await until(async () => viaFip.replies.length > a + 5 && viaSnat.replies.length > b + 5, 20_000, 'both paths answer again');
+      await sleep(500);
+      return { fip: outage(viaFip.replies, t0, Date.now()), snat: outage(viaSnat.replies, t0, Date.now()) };
+    } finally {
+      await viaFip.stop();
+      await viaSnat.stop();
+    }
+  }
+
+  it('the FIP chassis agent crashes (SIGKILL) and restarts: FIP and SNAT traffic never stop', async () => {
+    const gaps = await underTraffic(async () => {
+      await c.stopAgent('hv2', 'SIGKILL');
+      await sleep(1_000);
+      await c.startAgent('hv2', { args: ['--lease-ttl-seconds', String(TTL)] });
+      await sleep(1_000);
+    });
+    console.log(`FIP chassis agent SIGKILL + restart: outage FIP ${gaps.fip.toFixed(0)} ms, SNAT ${gaps.snat.toFixed(0)} ms`);
+    expect(gaps.fip).toBeLessThan(1_000);
+    expect(gaps.snat).toBeLessThan(1_000);
+    expect(await active()).toBe('hv3');
+    await expectRecomputeEqual(['hv2', 'hv3']);
+  });
+
+  it('etcd away for longer than the lease TTL: FIP and SNAT traffic keep flowing, no failover', async () => {
+    const gaps = await underTraffic(async () => {
+      await c.etcd.members[0]!.kill();
+      await sleep((TTL + 3) * 1000);
+      await c.etcd.members[0]!.restart();
+    });
+    console.log(`store outage of ${TTL + 3} s: outage FIP ${gaps.fip.toFixed(0)} ms, SNAT ${gaps.snat.toFixed(0)} ms`);
+    expect(gaps.fip).toBeLessThan(1_000);
+    expect(gaps.snat).toBeLessThan(1_000);
+    // The agents come back to the store (their leases renewed or re-made) and hv3 stays the gateway.
+    await until(async () => (await active().catch(() => null)) === 'hv3', 15_000, 'hv3 still active after the outage');
+    await sleep(TTL * 1000);
+    expect(await active()).toBe('hv3');
+  });
+
+  it('OVS restarts on the gateway chassis, then on the FIP chassis: both paths come back, no failover', async () => {
+    for (const host of ['hv3', 'hv2']) {
+      const gaps = await underTraffic(async () => {
+        await c.sb.hostStop(host);
+        await sleep(500);
+        await c.sb.hostStart(host);
+      });
+      console.log(`OVS restart on ${host}: outage FIP ${gaps.fip.toFixed(0)} ms, SNAT ${gaps.snat.toFixed(0)} ms`);
+      expect(Math.max(gaps.fip, gaps.snat)).toBeLessThan(15_000);
+      expect(await active()).toBe('hv3');
+    }
+    await expectRecomputeEqual(['hv2', 'hv3']);
+  }, 120_000);
 });
