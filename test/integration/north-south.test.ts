@@ -19,6 +19,7 @@ import { gatewayKey, GATEWAYS_PREFIX } from '../../src/model/keys.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store, WatchEvent } from '../../src/store/types.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
+import { capture } from '../helpers/capture.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TTL = 3;
@@ -37,27 +38,6 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
   const ulNs = () => c.sb.physnet!.segmentNetns;
   /** The segment side of host i's uplink (in the underlay namespace). */
   const uplink = (host: string) => `${c.sb.prefix}x${c.sb.host(host).index}`;
-
-  /** tcpdump in a namespace while `fn` runs; its lines. */
-  async function capture(ns: string, iface: string, filter: string[], fn: () => Promise<void>): Promise<string[]> {
-    const p = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-nn', '-e', '-l', '-i', iface, ...filter], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise<void>((resolve) => {
-      p.stderr.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
-      setTimeout(resolve, 2_000);
-    });
-    try {
-      await fn();
-      await sleep(300);
-    } finally {
-      p.kill('SIGTERM');
-      await new Promise((r) => p.once('exit', r));
-    }
-    return out.split('\n').filter((l) => l.trim() !== '');
-  }
 
   async function outsidePing(ip: string, count = 1): Promise<boolean> {
     const r = spawn('ip', ['netns', 'exec', outsideNs(), 'ping', '-c', String(count), '-n', '-W1', ip], { stdio: 'ignore' });

@@ -7,7 +7,6 @@
  * mapping refuses the binding and says so; agent restarts (SIGTERM, SIGKILL), an OVS restart and a store outage
  * keep (or bring back) traffic; every host's flows equal a full recompute.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNetwork, encodeNetwork } from '../../src/model/codec.js';
 import { networkKey } from '../../src/model/keys.js';
@@ -15,6 +14,7 @@ import type { ProviderSegment } from '../../src/model/types.js';
 import { openStore } from '../../src/store/index.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 import { createGroup, setPortGroups } from '../helpers/sg-api.js';
+import { capture as captureIn } from '../helpers/capture.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -35,28 +35,8 @@ describe('provider networks (flat and VLAN) on real OVS and etcd', { timeout: 30
     }
   }
 
-  const inUl = (cmd: string[]) => ['ip', 'netns', 'exec', c.sb.physnet!.segmentNetns, ...cmd];
-
-  /** Runs tcpdump on an interface of the underlay namespace while `fn` runs; returns its lines. */
-  async function capture(iface: string, filter: string[], fn: () => Promise<void>): Promise<string[]> {
-    const [cmd, ...args] = inUl(['tcpdump', '-nn', '-e', '-l', '-i', iface, ...filter]);
-    const p = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    // tcpdump says "listening on" on stderr once the capture runs.
-    await new Promise<void>((resolve) => {
-      p.stderr.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
-      setTimeout(resolve, 2_000);
-    });
-    try {
-      await fn();
-      await sleep(300);
-    } finally {
-      p.kill('SIGTERM');
-      await new Promise((r) => p.once('exit', r));
-    }
-    return out.split('\n').filter((l) => l.trim() !== '');
-  }
+  /** tcpdump on an interface of the underlay namespace (the physical segment's) while `fn` runs. */
+  const capture = (iface: string, filter: string[], fn: () => Promise<void>) => captureIn(c.sb.physnet!.segmentNetns, iface, filter, fn);
 
   /** Packets the host's tunnel ports sent and received (must not move for provider traffic). */
   async function tunnelPackets(host: string): Promise<number> {
