@@ -27,7 +27,10 @@ export class FlowComputer {
   private readonly dirty = new Map<string, Dirty>();
   /** Ports with per-port owners, by app and network (so a port gone from the view, or its network, drops them). */
   private readonly portOwners = new Map<string, Set<string>>();
-  /** Each network's local ports when last computed: a change to one of them (even its removal) recomputes all. */
+  /**
+   * Each network's local ports when last computed: a change to one of them (even its removal) also recomputes the
+   * network flows of apps that read local ports (markPortsDirty).
+   */
   private readonly localPorts = new Map<string, Set<string>>();
   /** Flows an app built that the pipeline's guard refuses (the flow manager sets each aside alone). */
   guardRefusals = 0;
