@@ -240,29 +240,44 @@ describe('etcd with authentication restarted', () => {
   });
 
   it('agents hear changes again and keep their chassis after etcd restarts (auth tokens do not survive it)', async () => {
-    await c.etcd.members[0]!.kill();
+    /** The agents' last log lines (watch noise left out), for a failure's message. */
+    const logs = async (): Promise<string> => {
+      const { readFileSync } = await import('node:fs');
+      return ['hv1', 'hv2']
+        .map((h) =>
+          [
+            `--- ${h}`,
+            ...readFileSync(join(c.sb.runDir, h, 'agent.log'), 'utf8')
+              .split('\n')
+              .filter((l) => !/etcd watch disconnected|"request"/.test(l))
+              .slice(-40)
+              .map((l) => l.slice(0, 300)),
+          ].join('\n'),
+        )
+        .join('\n');
+    };
+    /** One step, bounded: a step that hangs fails by name with the agents' logs (it once hung in CI, under load). */
+    const step = async <T>(what: string, ms: number, p: Promise<T>): Promise<T> => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => void logs().then((l) => reject(new Error(`${what}: not done within ${ms} ms\n${l}`))), ms);
+      });
+      try {
+        return await Promise.race([p, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    await step('etcd kill', 10_000, c.etcd.members[0]!.kill());
     await sleep(1500);
-    await c.etcd.members[0]!.restart();
+    await step('etcd restart', 30_000, c.etcd.members[0]!.restart());
     await sleep(3000);
     // A change after the restart reaches hv1 through its watches: a new port on hv2 becomes reachable.
-    const p = await c.port('x2', 'net-a', '10.2.0.12');
+    const p = await step('port create through the API', 15_000, c.port('x2', 'net-a', '10.2.0.12'));
     const t0 = Date.now();
-    await c.vm('hv2', 'x2', p);
+    await step('VM plugged and installed', 15_000, c.vm('hv2', 'x2', p));
     const reached = await c.pingUntil('x1', p.ip, 5000);
-    if (reached < 0) {
-      const { readFileSync } = await import('node:fs');
-      for (const h of ['hv1', 'hv2'])
-        console.log(
-          h,
-          readFileSync(join(c.sb.runDir, h, 'agent.log'), 'utf8')
-            .split('\n')
-            .filter((l) => !/etcd watch disconnected|"request"/.test(l))
-            .slice(-40)
-            .map((l) => l.slice(0, 300))
-            .join('\n'),
-        );
-    }
-    expect(reached).toBeGreaterThanOrEqual(0);
+    expect(reached, reached < 0 ? await logs() : '').toBeGreaterThanOrEqual(0);
     const watched = (await c.agentStatus('hv1')).watchedNetworks as unknown[];
     expect(watched.length).toBe(1);
     const names = ((await c.api('hv1').call('GET', '/v1/chassis')) as { name: string }[]).map((x) => x.name).sort();
