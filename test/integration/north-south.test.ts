@@ -337,4 +337,25 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     }
     await expectRecomputeEqual(['hv2', 'hv3']);
   }, 120_000);
+
+  it('a floating IP meets its port security groups after DNAT: only what a rule admits comes in; egress and its replies pass', async () => {
+    const api = c.api();
+    await api.call('POST', '/v1/security-groups', { name: 'fipsg', description: 'no ingress yet' });
+    await api.call('PATCH', '/v1/ports/v1', { securityGroups: ['fipsg'] });
+    // A new group allows all egress and no ingress: v1 still reaches outside by its FIP (the replies are its
+    // connection's), but the outside host cannot open anything towards the FIP.
+    await until(async () => !(await outsidePing(fip)), 5_000, 'outside -> FIP blocked by the group');
+    expect(await c.ping('v1', OUTSIDE, 1)).toBe(true);
+    const rule = (await api.call('POST', '/v1/security-groups/fipsg/rules', {
+      direction: 'ingress',
+      protocol: 'icmp',
+      remoteCidr: '203.0.113.0/24',
+    })) as { id: string };
+    await until(() => outsidePing(fip), 5_000, 'outside -> FIP admitted by the rule');
+    await api.call('DELETE', `/v1/security-groups/fipsg/rules/${rule.id}`);
+    await until(async () => !(await outsidePing(fip)), 5_000, 'outside -> FIP blocked again');
+    await expectRecomputeEqual(['hv2', 'hv3']);
+    await api.call('PATCH', '/v1/ports/v1', { securityGroups: [] });
+    await until(() => outsidePing(fip), 5_000, 'outside -> FIP open again');
+  });
 });
