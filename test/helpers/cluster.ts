@@ -91,10 +91,17 @@ export class Cluster {
   }
 
   /** Plugs a VM for a port (static address) and waits for its wyvern-installed mark. */
-  async vm(host: string, vm: string, port: PortInfo, prefixLen = 24, opts: { dhcp?: boolean; gateway?: string } = {}): Promise<void> {
+  async vm(
+    host: string,
+    vm: string,
+    port: PortInfo,
+    prefixLen = 24,
+    opts: { dhcp?: boolean; gateway?: string; mtu?: number } = {},
+  ): Promise<void> {
     await this.sb.addVm(host, vm, {
       portId: port.name,
       mac: port.mac,
+      ...(opts.mtu ? { mtu: opts.mtu } : {}),
       ...(opts.dhcp ? { dhcp: true } : { ip: `${port.ip}/${prefixLen}` }),
       ...(opts.gateway ? { gateway: opts.gateway } : {}),
     });
