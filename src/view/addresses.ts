@@ -55,6 +55,15 @@ export function addressesOn(view: TopologyView, net: NetworkState): NetworkAddre
   return [...out, ...nonPortAddressesOn(view, net)];
 }
 
+/**
+ * Whether a router interface or the DHCP server answers for `ip` on this network (the addresses of
+ * nonPortAddressesOn, without building their MACs: asked once per port, on the path of every recompute).
+ */
+export function answeredByNonPort(view: TopologyView, net: NetworkState, ip: string): boolean {
+  for (const { iface } of routersOn(view, net.network.id)) if (iface.ip === ip) return true;
+  return dhcpOnlyGateways(view, net).some((s) => s.gatewayIp === ip);
+}
+
 /** The addresses of addressesOn that are not ports' own: router interfaces, then DHCP servers' gateways. */
 export function nonPortAddressesOn(view: TopologyView, net: NetworkState): NetworkAddress[] {
   const out: NetworkAddress[] = [];

@@ -1,7 +1,7 @@
 import type { Action } from '../../openflow/index.js';
 import type { AppTables, DesiredFlow } from '../../pipeline/tables.js';
 import type { App } from '../platform.js';
-import { nonPortAddressesOn, type NetworkAddress, type NetworkState } from '../../view/index.js';
+import { answeredByNonPort, nonPortAddressesOn, type NetworkAddress, type NetworkState } from '../../view/index.js';
 
 const ETH_ARP = 0x0806;
 const ARP_REQUEST = 1;
@@ -36,9 +36,8 @@ export const arpApp: App = {
   portFlows(tables, view, net, ps) {
     const p = ps.port;
     const mac = p.mac.toLowerCase();
-    const taken = p.fixedIps.length > 0 ? new Set(nonPortAddressesOn(view, net).map((a) => a.ip)) : undefined;
     return p.fixedIps
-      .filter(({ ip }) => !taken!.has(ip))
+      .filter(({ ip }) => !answeredByNonPort(view, net, ip))
       .flatMap(({ ip }) => answerFlows(tables, net, { ip, mac, kind: 'port', key: p.portKey }));
   },
   /** Router interfaces and DHCP-only gateways (the ports' own addresses are their port flows). */
