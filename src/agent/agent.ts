@@ -36,6 +36,7 @@ import { TopologySync, type PortRemoved, type ViewChange } from '../view/topolog
 import { TopologyView } from '../view/topology-view.js';
 import { loadAgentTls } from './tls.js';
 import { AgentMetrics } from './metrics.js';
+import { physnetRefusal } from './bridge-mappings.js';
 import { VERSION } from '../version.js';
 
 export const AGENT_VERSION = VERSION;
@@ -162,7 +163,13 @@ export class Agent {
       beforeAnnounce: () => this.localFlowsApplied(),
       onStoreError: report,
       mayBind: () => !this.retired,
-      refuse: (networkId) => this.bindRefusal(networkId),
+      // A provider network's port needs this chassis to reach its physnet (bridge mapping, bridge, patch port).
+      refuse: (networkId) => {
+        const physnet = this.view.networks.get(networkId)?.network.provider?.physnet;
+        if (physnet === undefined) return undefined;
+        const bridgeState = () => this.link.status().bridge.physnets[physnet]?.state;
+        return physnetRefusal(physnet, cfg.bridgeMappings, this.view.physnetOfports.has(physnet), bridgeState);
+      },
     });
     this.health.on('up', () => this.storeBack());
     this.election = new GatewayElection({
@@ -493,22 +500,6 @@ export class Agent {
       incremental,
       switch: onSwitch,
     };
-  }
-
-  /**
-   * Why a port of this network must not be bound here, or undefined: a provider network needs a bridge mapping
-   * for its physnet, an existing mapped bridge and the patch port to it (never a silent black hole).
-   */
-  private bindRefusal(networkId: string): string | undefined {
-    const provider = this.view.networks.get(networkId)?.network.provider;
-    if (!provider) return undefined;
-    const bridge = this.config.bridgeMappings[provider.physnet];
-    if (bridge === undefined) return `no bridge mapping for physnet ${provider.physnet} on this chassis`;
-    if (this.view.physnetOfports.has(provider.physnet)) return undefined;
-    const state = this.link.status().bridge.physnets[provider.physnet]?.state;
-    return state === 'bridge missing'
-      ? `bridge ${bridge} of physnet ${provider.physnet} does not exist in Open vSwitch`
-      : `patch port to ${bridge} (physnet ${provider.physnet}) not ready`;
   }
 
   private chassisDocument(): Chassis {

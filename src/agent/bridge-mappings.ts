@@ -63,3 +63,22 @@ export function formatBridgeMappings(m: Record<string, string>): string {
     .map((k) => `${k}:${m[k]}`)
     .join(',');
 }
+
+/**
+ * Why a port of a provider network on `physnet` must not be bound on this chassis, or undefined: it needs a bridge
+ * mapping for the physnet, the mapped bridge in Open vSwitch (`bridgeState`: the switch link's view of it, asked only when needed) and the patch
+ * port to it (`patched`) — never a silent black hole.
+ */
+export function physnetRefusal(
+  physnet: string,
+  mappings: Record<string, string>,
+  patched: boolean,
+  bridgeState: () => string | undefined,
+): string | undefined {
+  const bridge = mappings[physnet];
+  if (bridge === undefined) return `no bridge mapping for physnet ${physnet} on this chassis`;
+  if (patched) return undefined;
+  return bridgeState() === 'bridge missing'
+    ? `bridge ${bridge} of physnet ${physnet} does not exist in Open vSwitch`
+    : `patch port to ${bridge} (physnet ${physnet}) not ready`;
+}

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatBridgeMappings } from '../../src/agent/bridge-mappings.js';
+import { formatBridgeMappings, physnetRefusal } from '../../src/agent/bridge-mappings.js';
 import { ConfigError, loadAgentConfig } from '../../src/agent/config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wyvern-config-bm-'));
@@ -55,5 +55,17 @@ describe('agent bridge mappings', () => {
 
   it('refuse the integration bridge under its configured name', () => {
     expect(() => load(['--bridge', 'br-x', '--bridge-mapping', 'p:br-x'])).toThrow(/integration bridge br-x/);
+  });
+});
+
+describe('physnetRefusal: why a provider network port is not bound here', () => {
+  const mappings = { physnet1: 'br-ex' };
+  it('needs a mapping, then the bridge, then the patch port', () => {
+    expect(physnetRefusal('physnet2', mappings, false, () => undefined)).toBe('no bridge mapping for physnet physnet2 on this chassis');
+    expect(physnetRefusal('physnet1', mappings, false, () => 'bridge missing')).toBe(
+      'bridge br-ex of physnet physnet1 does not exist in Open vSwitch',
+    );
+    expect(physnetRefusal('physnet1', mappings, false, () => 'pending')).toBe('patch port to br-ex (physnet physnet1) not ready');
+    expect(physnetRefusal('physnet1', mappings, true, () => 'bridge missing')).toBeUndefined();
   });
 });
