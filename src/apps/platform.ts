@@ -131,13 +131,6 @@ export interface App {
   create(ctx: AppContext): AppRuntime;
 }
 
-/** Every flow an app declares for a network: its network flows and each port's (tests, full recomputes). */
-export function appNetworkFlows(app: App, tables: AppTables, view: TopologyView, net: NetworkState): DesiredFlow[] {
-  const flows = app.networkFlows?.(tables, view, net) ?? [];
-  if (app.portFlows) for (const { ps, loc } of view.placedPorts(net)) flows.push(...app.portFlows(tables, view, net, ps, loc));
-  return flows;
-}
-
 /** A PACKET_OUT of a whole frame out of one port. */
 export function packetOut(port: number, data: Buffer): OfMessage {
   return buildPacketOut({ actions: [{ type: 'output', port }], data });

@@ -8,15 +8,22 @@ import { FlowComputer } from '../../src/agent/compute.js';
 import { APPS } from '../../src/apps/index.js';
 import { classifierApp } from '../../src/apps/classifier/index.js';
 import { l2App } from '../../src/apps/l2/index.js';
-import { appNetworkFlows } from '../../src/apps/platform.js';
+import type { App } from '../../src/apps/platform.js';
 import { defaultBurstKb, MIN_BURST_KB, portLimit } from '../../src/apps/qos.js';
 import { FlowManager } from '../../src/flows/manager.js';
 import type { Port, PortQos } from '../../src/model/types.js';
 import { loadPipeline, parsePipeline } from '../../src/pipeline/pipeline.js';
-import { PipelineTables, type DesiredFlow } from '../../src/pipeline/tables.js';
+import { PipelineTables, type AppTables, type DesiredFlow } from '../../src/pipeline/tables.js';
 import { TopologyView, type NetworkState } from '../../src/view/topology-view.js';
 import { FakeOFTable } from '../helpers/fake-of-table.js';
 import { FakeSwitch } from '../helpers/fake-switch.js';
+
+/** Every flow an app declares for a network: its network flows and each port's. */
+function appNetworkFlows(app: App, tables: AppTables, view: TopologyView, net: NetworkState): DesiredFlow[] {
+  const flows = app.networkFlows?.(tables, view, net) ?? [];
+  if (app.portFlows) for (const { ps, loc } of view.placedPorts(net)) flows.push(...app.portFlows(tables, view, net, ps, loc));
+  return flows;
+}
 
 const tables = new PipelineTables(loadPipeline());
 const MAC = (n: number) => `02:00:00:00:00:0${n}`;
