@@ -136,8 +136,15 @@ describe('agent to Open vSwitch over ssl:', () => {
       );
       // The OpenFlow session over TLS installs the pipeline.
       await waitFor('OpenFlow session up', () => /OpenFlow session up/.test(a.log()), 15_000);
-      const flows = await host.ofctl(['-O', 'OpenFlow13', 'dump-flows', host.mgmtSock()]);
-      expect(flows.split('\n').filter((l) => l.includes('cookie=')).length).toBeGreaterThan(3);
+      // The session comes up before the first flush lands: wait for the flows rather than race them.
+      await waitFor(
+        'pipeline flows on br-int',
+        async () => {
+          const flows = await host.ofctl(['-O', 'OpenFlow13', 'dump-flows', host.mgmtSock()]);
+          return flows.split('\n').filter((l) => l.includes('cookie=')).length > 3;
+        },
+        15_000,
+      );
       // The tunnel port the agent made through OVSDB over SSL.
       expect(await host.vsctl(['list-ports', 'br-int'])).toMatch(/\S/);
       expect(JSON.parse(readFileSync(a.ready, 'utf8')).api).toMatch(/^unix:/);
