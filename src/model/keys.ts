@@ -52,6 +52,10 @@ export const SG_MEMBERS_PREFIX = `${ROOT}sg-members/`;
 export const FIPS_PREFIX = `${ROOT}fips/`;
 export const GATEWAYS_PREFIX = `${ROOT}gateways/`;
 export const SEGMENTS_PREFIX = `${ROOT}segments/`;
+/** Star network centers (CenterLease), sites (Site) and site gateways (SiteGatewayLease): issue 16. */
+export const CENTERS_PREFIX = `${ROOT}centers/`;
+export const SITES_PREFIX = `${ROOT}sites/`;
+export const SITE_GATEWAYS_PREFIX = `${ROOT}site-gateways/`;
 
 export type Pool = 'tunnel-key' | 'port-key' | 'router-key' | 'sg-key' | 'sg-rule-key';
 
@@ -83,6 +87,9 @@ export const sgMemberKey = (groupId: string, portId: string): string => `${sgMem
 
 export const fipKey = (id: string): string => `${FIPS_PREFIX}${id}`;
 export const gatewayKey = (routerId: string): string => `${GATEWAYS_PREFIX}${routerId}`;
+export const centerKey = (networkId: string): string => `${CENTERS_PREFIX}${networkId}`;
+export const siteKey = (site: string): string => `${SITES_PREFIX}${site}`;
+export const siteGatewayKey = (site: string): string => `${SITE_GATEWAYS_PREFIX}${site}`;
 /** The reservation of one physical segment: a VLAN id on a physnet, or the physnet untagged ('flat'). */
 export const segmentKey = (physnet: string, vlan: number | undefined): string => `${SEGMENTS_PREFIX}${physnet}/${vlan ?? 'flat'}`;
 

@@ -17,6 +17,45 @@ export interface Network {
    * overlay network. The tunnel key stays: it is the network's metadata value inside br-int.
    */
   provider?: ProviderSegment;
+  /**
+   * How the chassis hosting the network's ports are joined by tunnels (issue 16), within a site: `mesh` (absent)
+   * tunnels every chassis to every other; `star` tunnels each chassis only to the network's elected center
+   * (CenterLease), which relays between them. Overlay networks only (a provider network has no tunnels).
+   */
+  topology?: NetworkTopology;
+  /** Star center candidates in preference order (chassis names); absent = any chassis hosting the network. */
+  centers?: string[];
+}
+
+export type NetworkTopology = 'mesh' | 'star';
+export const NETWORK_TOPOLOGIES: readonly NetworkTopology[] = ['mesh', 'star'];
+
+/** The site every chassis is in when its agent names none. */
+export const DEFAULT_SITE = 'default';
+
+/**
+ * A star network's active center (issue 16), `/wyvern/v1/centers/<networkId>`, attached to the center agent's
+ * chassis lease (gone with it), elected like a router's gateway (one election implementation for both).
+ */
+export interface CenterLease {
+  networkId: string;
+  chassis: string;
+  /** ISO time this chassis became the center. */
+  since: string;
+}
+
+/** A site's gateway candidates in preference order (issue 16), `/wyvern/v1/sites/<site>`; set by the operator. */
+export interface Site {
+  name: string;
+  /** Chassis names, preference order; the first live one wins an election (non-preemptive). */
+  gatewayCandidates: string[];
+}
+
+/** A site's active gateway chassis, `/wyvern/v1/site-gateways/<site>`, attached to its agent's chassis lease. */
+export interface SiteGatewayLease {
+  site: string;
+  chassis: string;
+  since: string;
 }
 
 /** Where a provider network meets the physical world: a physical network name and, for VLAN, its tag. */
@@ -237,6 +276,9 @@ export interface Chassis {
   registeredAt?: string;
   /** Physical networks this chassis reaches (its bridge_mappings keys), sorted; absent = none. */
   physnets?: string[];
+  /** The site this chassis is in (agent config `site`); absent = DEFAULT_SITE. Traffic between sites goes
+   * only through each site's elected gateway (SiteGatewayLease). */
+  site?: string;
 }
 
 /** A chassis as listed: its key exists only while the agent's lease is alive. */

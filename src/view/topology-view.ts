@@ -1,4 +1,5 @@
-import type { Binding, Chassis, FloatingIp, GatewayLease, Network, Port, Router, SecurityGroup, SgMember, Subnet } from '../model/types.js';
+import { DEFAULT_SITE } from '../model/types.js';
+import type { Binding, CenterLease, Chassis, FloatingIp, GatewayLease, SiteGatewayLease, Network, Port, Router, SecurityGroup, SgMember, Subnet } from '../model/types.js';
 
 /** A VIF on this hypervisor's br-int (from OVSDB). */
 export interface LocalVif {
@@ -61,6 +62,10 @@ export class TopologyView {
   readonly floatingIps = new Map<string, FloatingIp>();
   /** The active gateway chassis of each router with a gateway, by router id (GatewayLease; gone with its agent). */
   readonly gateways = new Map<string, GatewayLease>();
+  /** The active center of each star network, by network id (CenterLease; gone with its agent). Issue 16. */
+  readonly centers = new Map<string, CenterLease>();
+  /** The active gateway of each site, by site name (SiteGatewayLease; gone with its agent). Issue 16. */
+  readonly siteGateways = new Map<string, SiteGatewayLease>();
   /** Security groups of local ports (lazy sync) or all (non-lazy), by id. */
   readonly securityGroups = new Map<string, SecurityGroup>();
   /** Members (address sets) of the groups named as remote by those groups' rules: group id → port id → member. */
@@ -76,6 +81,9 @@ export class TopologyView {
   readonly physnetOfports = new Map<string, number>();
   /** Encapsulations this chassis offers, in preference order. */
   readonly encaps: readonly string[];
+
+  /** This chassis's site (agent config `site`; DEFAULT_SITE when it names none). */
+  site: string = DEFAULT_SITE;
 
   constructor(
     readonly chassisName: string,
