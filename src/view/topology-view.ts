@@ -141,10 +141,11 @@ export class TopologyView {
     if (net.network.provider)
       return { kind: 'remote', chassis: owner, tunnelIp: this.chassis.get(owner)?.tunnelIp ?? '', encap: 'physnet' };
     const ch = this.chassis.get(owner);
-    // No encapsulation in common: unreachable from here (reported by ReachabilityLog and the agent status).
-    const encap = ch && chooseEncap(this.encaps, ch.encaps);
-    if (!ch || !encap) return { kind: 'unknown' };
-    return { kind: 'remote', chassis: owner, tunnelIp: ch.tunnelIp, encap };
+    if (!ch) return { kind: 'unknown' };
+    // No encapsulation in common: still remote (a star hub may relay between the two, issue 16), with encap '';
+    // the l2 app tunnels to the next hop (overlay-paths), and a direct path without a common encapsulation gets
+    // no flow (reported by ReachabilityLog and the agent status).
+    return { kind: 'remote', chassis: owner, tunnelIp: ch.tunnelIp, encap: chooseEncap(this.encaps, ch.encaps) ?? '' };
   }
 
   /** Ports of a network with their location, ordered by port key so generated flows are deterministic. */

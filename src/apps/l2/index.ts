@@ -2,10 +2,13 @@ import type { Action } from '../../openflow/index.js';
 import { OFPVID_PRESENT } from '../../openflow/constants.js';
 import type { AppTables, DesiredFlow } from '../../pipeline/tables.js';
 import { throughIngressAcl, type NetworkState, type TopologyView } from '../../view/index.js';
+import { floodPlan, isRelay, nextHop, type Peer } from '../../view/overlay-paths.js';
 import type { App } from '../platform.js';
 import { portMeter } from '../qos.js';
 
 const MULTICAST_BIT = '01:00:00:00:00:00';
+/** in_port = 0 (OFPP_NONE-like): lets a relayed packet leave by the tunnel port it came in on (as OVN loads 0 into in_port). */
+const CLEAR_IN_PORT: Action = { type: 'set_field', field: 'in_port', value: 0 };
 
 /**
  * L2: destination MAC → destination port (local ofport, or the tunnel to the chassis that hosts it — for a
@@ -54,20 +57,31 @@ export const l2App: App = {
         }),
       ];
     }
-    // Another chassis's port: out the physnet's patch port (a provider network), or the tunnel of the encapsulation
-    // chosen for that chassis — none yet (OVS has not numbered it): no egress flow. Never back where it came from.
-    const out = net.network.provider ? physnetOutputs(view, net) : tunnelOutput(view.tunnelOfports.get(loc.encap), key, loc.tunnelIp);
-    if (out === undefined) return [lookup];
+    // Another chassis's port: out the physnet's patch port (a provider network), or the tunnel towards its next hop
+    // (overlay-paths: the chassis itself in a mesh, the star's hub, or a site gateway) — none yet (no hub or
+    // gateway elected, no common encapsulation, or OVS has not numbered the tunnel): no egress flow.
     const flag = outsideFlag(tables, net);
+    if (net.network.provider) {
+      const out = physnetOutputs(view, net);
+      if (out === undefined) return [lookup];
+      return [lookup, egress.flow({ priority: 100, match: [{ field: dstPort, value: p.portKey }, { field: flag.field, value: 0, mask: flag.mask }], actions: out, object: p.portKey })];
+    }
+    // No path (no common encapsulation with the next hop, no hub or gateway elected): no lookup either, as for an
+    // unknown port — its MAC is unknown unicast here, flooded where floods go (overlayProblems says why).
+    const hop = nextHop(view, net, loc.chassis);
+    if (hop.kind !== 'hop') return [];
+    const tunnel = view.tunnelOfports.get(hop.encap);
+    if (tunnel === undefined) return [lookup];
+    // A relay (star hub, site gateway) forwards what came from a tunnel too, tunnel to tunnel: the packet leaves
+    // by the port it came in on (one flow-based port per encapsulation), which OpenFlow refuses unless in_port is
+    // cleared first. Every other host never sends a tunnel's packet back into a tunnel.
+    const relay = isRelay(view, net);
     return [
       lookup,
       egress.flow({
         priority: 100,
-        match: [
-          { field: dstPort, value: p.portKey },
-          { field: flag.field, value: 0, mask: flag.mask },
-        ],
-        actions: out,
+        match: [{ field: dstPort, value: p.portKey }, ...(relay ? [] : [{ field: flag.field, value: 0, mask: flag.mask }])],
+        actions: tunnelOutputs(key, [hop], tunnel, relay, view),
         object: p.portKey,
       }),
     ];
@@ -81,39 +95,40 @@ export const l2App: App = {
     const provider = net.network.provider;
     const flows: DesiredFlow[] = [];
     const localOutputs: Action[] = [];
-    /** Remote chassis with ports here → its tunnel IP and the tunnel port (encap) used towards it. */
-    const remoteChassis = new Map<string, { ip: string; ofport: number }>();
 
     for (const { ps, loc } of view.placedPorts(net)) {
       const p = ps.port;
-      if (loc.kind === 'local') {
-        if (throughIngressAcl(p))
-          localOutputs.push(
-            { type: 'set_field', field: dstPort, value: p.portKey },
-            { type: 'resubmit', table: tables.id('acl_ingress_ct') },
-          );
-        else localOutputs.push({ type: 'output', port: loc.ofport });
-      } else if (loc.kind === 'remote' && !provider) {
-        const tunnel = view.tunnelOfports.get(loc.encap);
-        if (tunnel !== undefined) remoteChassis.set(loc.chassis, { ip: loc.tunnelIp, ofport: tunnel });
-      }
+      if (loc.kind !== 'local') continue;
+      if (throughIngressAcl(p))
+        localOutputs.push(
+          { type: 'set_field', field: dstPort, value: p.portKey },
+          { type: 'resubmit', table: tables.id('acl_ingress_ct') },
+        );
+      else localOutputs.push({ type: 'output', port: loc.ofport });
     }
 
-    // Replicated to the other chassis: once out the physical network (its switch floods it), or by tunnel to each.
-    const outside: Action[] = provider ? (physnetOutputs(view, net) ?? []) : [];
-    if (!provider && remoteChassis.size > 0) {
-      outside.push({ type: 'set_field', field: 'tun_id', value: key });
-      for (const ch of [...remoteChassis.keys()].sort()) {
-        const { ip, ofport } = remoteChassis.get(ch)!;
-        outside.push({ type: 'set_field', field: 'tun_ipv4_dst', value: ip });
-        outside.push({ type: 'output', port: ofport });
-      }
-    }
+    // Replicated to the other chassis: once out the physical network (its switch floods it), or by tunnel to each
+    // peer of the flood plan (overlay-paths: every chassis of a mesh, a star's hub, other sites' gateways).
+    const plan = provider ? undefined : floodPlan(view, net);
+    const outside: Action[] = provider ? (physnetOutputs(view, net) ?? []) : tunnelOutputs(key, plan!.own, undefined, false, view);
     const flag = outsideFlag(tables, net);
     const fromOutside = { field: flag.field, value: flag.mask, mask: flag.mask };
     const flood = (priority: number, match: DesiredFlow['match']) => {
       flows.push(lookup.flow({ priority: priority + 1, match: [...match, fromOutside], actions: localOutputs, object: key }));
       flows.push(lookup.flow({ priority, match, actions: [...localOutputs, ...outside], object: key }));
+      // A relay passes a flood from a tunnel on to the segments it did not come from, recognised by its source.
+      for (const [src, peers] of plan?.relay ?? []) {
+        const relayed = tunnelOutputs(key, peers, undefined, true, view);
+        if (relayed.length === 0) continue;
+        flows.push(
+          lookup.flow({
+            priority: priority + 2,
+            match: [...match, fromOutside, { field: 'tun_ipv4_src', value: src }],
+            actions: [...localOutputs, ...relayed],
+            object: key,
+          }),
+        );
+      }
     };
     // Broadcast and multicast, then unknown unicast: both replicated.
     flood(50, [metadata, { field: 'eth_dst', value: MULTICAST_BIT, mask: MULTICAST_BIT }]);
@@ -134,13 +149,20 @@ function outsideFlag(tables: AppTables, net: NetworkState): { field: string; mas
   return tables.flag(net.network.provider ? 'from_physnet' : 'from_tunnel');
 }
 
-function tunnelOutput(tunnel: number | undefined, key: bigint, ip: string): Action[] | undefined {
-  if (tunnel === undefined) return undefined;
-  return [
-    { type: 'set_field', field: 'tun_id', value: key },
-    { type: 'set_field', field: 'tun_ipv4_dst', value: ip },
-    { type: 'output', port: tunnel },
-  ];
+/**
+ * The tunnel key, then per peer its tunnel IP and an output to the tunnel port of the encapsulation chosen for it
+ * (`tunnel` when already known); peers whose tunnel port OVS has not numbered yet are left out. `relay`: in_port
+ * cleared first, so a packet from a tunnel may leave by that same port.
+ */
+function tunnelOutputs(key: bigint, peers: readonly Peer[], tunnel: number | undefined, relay: boolean, view: TopologyView): Action[] {
+  const out: Action[] = [];
+  for (const peer of peers) {
+    const port = tunnel ?? view.tunnelOfports.get(peer.encap);
+    if (port === undefined) continue;
+    out.push({ type: 'set_field', field: 'tun_ipv4_dst', value: peer.tunnelIp }, { type: 'output', port });
+  }
+  if (out.length === 0) return [];
+  return [{ type: 'set_field', field: 'tun_id', value: key }, ...(relay ? [CLEAR_IN_PORT] : []), ...out];
 }
 
 /**
