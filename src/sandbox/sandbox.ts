@@ -28,7 +28,7 @@ import {
   type VmState,
 } from './state.js';
 import { runDirOf, sweep, teardown } from './teardown.js';
-import { attachHost, configureTunnelEndpoint, createUnderlay, ensureTunnelPorts, seedNeighbors } from './underlay.js';
+import { attachHost, blockUnderlayPair, configureTunnelEndpoint, createUnderlay, ensureTunnelPorts, seedNeighbors } from './underlay.js';
 import { createVm, deleteVm } from './vm.js';
 import { attachPhysnet, createPhysnet, physnetState } from './physnet.js';
 import { statusOf, type SandboxStatus } from './status.js';
@@ -309,6 +309,14 @@ export class Sandbox {
       this.state.hosts.filter((p) => p !== h),
     );
     await ensureTunnelPorts(ovs, h, this.state.tunnels);
+  }
+
+  /**
+   * Underlay filter: hosts `a` and `b` can no longer reach each other directly (both still reach every other host);
+   * `allow` lifts it. Lives in the underlay namespace, so it goes with the sandbox.
+   */
+  async blockUnderlay(a: HostRef, b: HostRef, allow = false): Promise<void> {
+    await blockUnderlayPair(this.prefix, this.hostState(a), this.hostState(b), allow);
   }
 
   /** Sets (or with undefined, deletes) a persisted extra of a host, e.g. `agent: { pid, api }`. */

@@ -84,3 +84,23 @@ export async function ensureTunnelPorts(ovs: OvsHost, host: HostState, encaps: r
     ]);
   }
 }
+
+/**
+ * Forbids (or, `allow`, permits again) underlay traffic between two hosts in both directions, every other path
+ * untouched: an iptables rule on the underlay bridge's forwarding path (br_netfilter hands bridged IPv4 to
+ * iptables in the underlay namespace). How tests model firewalled management networks and separate sites.
+ */
+export async function blockUnderlayPair(prefix: string, a: HostState, b: HostState, allow = false): Promise<void> {
+  const ns = names.underlayNetns(prefix);
+  // Bridged frames reach iptables only with this on (per namespace; it is what makes the rule apply).
+  await run(['ip', 'netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']).catch(() => undefined);
+  for (const [s, d] of [
+    [a.tunnelIp, b.tunnelIp],
+    [b.tunnelIp, a.tunnelIp],
+  ] as const) {
+    const rule = ['FORWARD', '-s', s, '-d', d, '-j', 'DROP'];
+    const present = (await execCmd(['ip', 'netns', 'exec', ns, 'iptables', '-C', ...rule])).code === 0;
+    if (allow && present) await run(['ip', 'netns', 'exec', ns, 'iptables', '-D', ...rule]);
+    if (!allow && !present) await run(['ip', 'netns', 'exec', ns, 'iptables', '-I', ...rule]);
+  }
+}

@@ -21,6 +21,7 @@ export class Cluster {
     readonly storeUrl: string,
     readonly etcd: EtcdCluster,
     readonly agentOptions: Omit<StartAgentOptions, 'store'>,
+    readonly sites: Record<string, string> = {},
   ) {}
 
   /** etcdAuth: etcd with authentication on (user wyvern, read-write on /wyvern/ only). */
@@ -32,6 +33,15 @@ export class Cluster {
     agents?: boolean;
     etcdAuth?: boolean;
     physnet?: boolean;
+    /** Host pairs that cannot reach each other in the underlay (an iptables filter in the underlay namespace). */
+    blockUnderlay?: [string, string][];
+    /**
+     * Sites (issue 16): host → site (agents get WYVERN_SITE); hosts not named are in the default site. With
+     * `siteGatewayCandidates`, the underlay joins sites only between candidates: every cross-site pair where not
+     * both are candidates is blocked.
+     */
+    sites?: Record<string, string>;
+    siteGatewayCandidates?: Record<string, string[]>;
   }): Promise<Cluster> {
     if (process.getuid?.() !== 0) throw new Error('agent e2e tests need root (network namespaces, OVS)');
     const etcd = await startEtcd();
@@ -39,7 +49,8 @@ export class Cluster {
     try {
       const url = opts.etcdAuth ? await enableEtcdAuth(etcd) : etcd.url;
       sb = await Sandbox.up({ hosts: opts.hosts, encap: opts.encap ?? 'vxlan', physnet: opts.physnet ?? false });
-      const c = new Cluster(sb, url, etcd, { lazySync: opts.lazySync ?? true, logLevel: 'debug' });
+      for (const [a, b] of underlayBlocks(sb.hosts.map((h) => h.name), opts)) await sb.blockUnderlay(a, b);
+      const c = new Cluster(sb, url, etcd, { lazySync: opts.lazySync ?? true, logLevel: 'debug' }, opts.sites ?? {});
       if (opts.agents !== false) await Promise.all(sb.hosts.map((h) => c.startAgent(h.name)));
       return c;
     } catch (err) {
@@ -50,7 +61,9 @@ export class Cluster {
   }
 
   startAgent(host: string, extra: Partial<StartAgentOptions> = {}) {
-    return startAgent(this.sb, host, { store: this.storeUrl, ...this.agentOptions, ...extra });
+    const site = this.sites[host];
+    const env = { ...(site ? { WYVERN_SITE: site } : {}), ...this.agentOptions.env, ...extra.env };
+    return startAgent(this.sb, host, { store: this.storeUrl, ...this.agentOptions, ...extra, env });
   }
 
   stopAgent(host: string, signal: NodeJS.Signals = 'SIGTERM') {
@@ -139,4 +152,18 @@ export class Cluster {
     await this.sb.down().catch(() => undefined);
     await this.etcd.stop();
   }
+}
+
+/** The underlay pairs to block: those asked for, and between sites every pair not both gateway candidates. */
+export function underlayBlocks(
+  hosts: string[],
+  opts: { blockUnderlay?: [string, string][]; sites?: Record<string, string>; siteGatewayCandidates?: Record<string, string[]> },
+): [string, string][] {
+  const out: [string, string][] = [...(opts.blockUnderlay ?? [])];
+  if (!opts.sites || !opts.siteGatewayCandidates) return out;
+  const site = (h: string) => opts.sites![h] ?? 'default';
+  const candidate = (h: string) => (opts.siteGatewayCandidates![site(h)] ?? []).includes(h);
+  for (const [i, a] of hosts.entries())
+    for (const b of hosts.slice(i + 1)) if (site(a) !== site(b) && !(candidate(a) && candidate(b))) out.push([a, b]);
+  return out;
 }
