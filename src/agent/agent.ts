@@ -5,7 +5,7 @@ import { startApiServer, type ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
 import { chassisKey, NAMES_PREFIX } from '../model/keys.js';
-import type { Chassis, ChassisStatus } from '../model/types.js';
+import { DEFAULT_SITE, type Chassis, type ChassisStatus } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
 import { VifWatcher, type Vif } from '../ovsdb/vswitch.js';
@@ -28,7 +28,8 @@ import { SecurityGroupReach } from '../view/sg-reach.js';
 import { groupsLoaded } from '../view/security-groups.js';
 import { Announcer } from './announcer.js';
 import { FlushScheduler } from './flush-scheduler.js';
-import { GatewayElection } from './gateway-election.js';
+import { Election } from './election.js';
+import { centerRaces, gatewayRaces, siteGatewayRaces } from './races.js';
 import { StoreHealth } from './store-health.js';
 import { TopologyCache } from './topology-cache.js';
 import { SwitchLink } from './switch-link.js';
@@ -62,8 +63,11 @@ export class Agent {
   packetIn!: PacketInDispatcher;
   health!: StoreHealth;
   registration!: ChassisRegistration;
-  /** This chassis's part in the gateway elections of routers that list it (issue 14). */
-  election!: GatewayElection;
+  /**
+   * This chassis's part in every election (one implementation): router gateways (issue 14), star network centers
+   * and its site's gateway (issue 16).
+   */
+  election!: Election;
   /** Set once the topology is loaded: the election never acts on a partial view (it would release keys). */
   private electionReady = false;
   cache?: TopologyCache;
@@ -108,6 +112,7 @@ export class Agent {
     private readonly logger: Logger,
   ) {
     this.view = new TopologyView(config.chassis, config.encaps ?? [config.encap]);
+    this.view.site = config.site ?? DEFAULT_SITE;
     this.reachLog = new ReachabilityLog(this.view.encaps, config.chassis, logger.child({ component: 'encap' }));
     this.marks = new InstalledMarks(
       () => this.ovsdb,
@@ -172,12 +177,13 @@ export class Agent {
       },
     });
     this.health.on('up', () => this.storeBack());
-    this.election = new GatewayElection({
+    this.election = new Election({
       store: this.store,
-      view: this.view,
+      chassis: cfg.chassis,
+      kinds: [gatewayRaces(this.view), centerRaces(this.view), siteGatewayRaces(this.view)],
       leaseId: () => this.registration.leaseId,
-      logger: log.child({ component: 'gateway-election' }),
-      onChange: (routerId, active) => log.info({ router: routerId, active }, active ? 'gateway active here' : 'gateway not active here'),
+      logger: log.child({ component: 'election' }),
+      onChange: (kind, race, active) => log.info({ kind, race, active }, active ? `${kind} active here` : `${kind} not active here`),
     });
     this.health.on('tick', (kv: KeyValue | null) => {
       this.registration.verify(kv).catch(report);
@@ -455,9 +461,12 @@ export class Agent {
         ...(this.cache?.loadedFrom ? { cacheSavedAt: this.cache.loadedFrom } : {}),
       },
       gateways: {
-        active: this.election?.activeRouters() ?? [],
+        active: this.election?.active('gateway') ?? [],
         ...(this.election?.lastError ? { lastError: this.election.lastError } : {}),
       },
+      // Issue 16: star networks this chassis is the center of; its site and that site's gateway.
+      centers: { active: this.election?.active('center') ?? [] },
+      site: this.siteStatus(),
       chassisRegistration: {
         lease: this.registration?.leaseId,
         registeredAt: this.registration?.registeredAt,
@@ -511,6 +520,32 @@ export class Agent {
       version: AGENT_VERSION,
       registeredAt: new Date().toISOString(),
       ...(Object.keys(cfg.bridgeMappings).length > 0 ? { physnets: Object.keys(cfg.bridgeMappings).sort() } : {}),
+      ...(this.view.site !== DEFAULT_SITE ? { site: this.view.site } : {}),
+    };
+  }
+
+  /**
+   * This chassis's site, its gateway and whether traffic can leave it: a site without a Site record (no candidates)
+   * or without a live gateway cannot reach other sites, and says so here rather than dropping silently.
+   */
+  private siteStatus(): Record<string, unknown> {
+    const name = this.view.site;
+    const site = this.view.sites.get(name);
+    const gw = this.view.siteGateways.get(name);
+    const others = new Set([...this.view.chassis.values()].map((c) => c.site ?? DEFAULT_SITE));
+    others.delete(name);
+    let interSite: string;
+    if (!site) interSite = `impossible: site ${name} has no gateway candidates (wyvern site gateway set ${name} --chassis …)`;
+    else if (!gw) interSite = `impossible: no live gateway of site ${name} (candidates ${site.gatewayCandidates.join(', ')})`;
+    else interSite = `through ${gw.chassis}`;
+    return {
+      name,
+      gatewayCandidates: site?.gatewayCandidates ?? [],
+      gateway: gw?.chassis ?? null,
+      active: this.election?.active('site-gateway').includes(name) ?? false,
+      otherSites: [...others].sort(),
+      interSite,
+      relaying: this.sync?.relaying ?? false,
     };
   }
 
@@ -525,7 +560,12 @@ export class Agent {
     void this.bindings.checkAll();
   }
 
-  /** Runs this chassis's part in the gateway elections (serialised; a failure is retried on the next tick). */
+  /** Whether a change of this network may matter to the center election (a star network, or a center held here). */
+  private electionWatches(networkId: string): boolean {
+    return this.view.networks.get(networkId)?.network.topology === 'star' || this.election?.active('center').includes(networkId);
+  }
+
+  /** Runs this chassis's part in the elections (serialised; a failure is retried on the next tick). */
   private reconcileGateways(): void {
     if (!this.electionReady || this.stopping || this.retired) return;
     void this.election.reconcile();
@@ -547,8 +587,9 @@ export class Agent {
     for (const { runtime } of this.apps.apps) for (const owner of runtime.viewChanged?.(c) ?? []) this.flows.drop(owner);
     // Chassis changes come as 'all': the only time a peer's reachability can change.
     if (c.all) this.reachLog.update(this.view.chassis);
-    // Routers, chassis, floating IPs and gateway leases change as 'all': the elections may have something to do.
-    if (c.all) this.reconcileGateways();
+    // Routers, chassis, floating IPs and gateway leases change as 'all'; center, site and site gateway leases say
+    // so; a star network's ports (its center candidates) change as that network: the elections may have work.
+    if (c.all || c.elections || [...c.networks].some((id) => this.electionWatches(id))) this.reconcileGateways();
     if (c.all) this.markAllDirty();
     else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly, ports: c.ports });
     void this.reach.update();

@@ -1,7 +1,8 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { parse } from 'yaml';
 
-import { ENCAPS, type Encap } from '../model/types.js';
+import { SITE_RE, SITE_RULE } from '../model/codec.js';
+import { DEFAULT_SITE, ENCAPS, type Encap } from '../model/types.js';
 import { isIpv4 } from '../net/addr.js';
 import { parseFlags } from '../util/args.js';
 import { DEFAULT_LISTEN, parseListen } from '../api/listen.js';
@@ -63,6 +64,11 @@ export interface AgentConfig {
   cacheFile: string;
   /** Physical network → the OVS bridge reaching it (provider networks, issue 14); empty = none. */
   bridgeMappings: Record<string, string>;
+  /**
+   * The site this chassis is in (issue 16; `--site`, WYVERN_SITE, YAML `site`; default `default`). Traffic between
+   * sites goes only through each site's elected gateway. Read at start: a change takes a restart.
+   */
+  site: string;
 }
 
 export class ConfigError extends Error {
@@ -85,6 +91,7 @@ const DEFAULTS = {
   packetInRate: 100,
   packetInBurst: 200,
   cacheFile: '/var/lib/wyvern/topology-cache.json',
+  site: DEFAULT_SITE,
 };
 
 /** Option name in flags / YAML key / environment variable; 'no-flag' settings are secrets that ps would show. */
@@ -119,6 +126,7 @@ const FIELDS: [keyof AgentConfig, string, 'string' | 'number' | 'boolean', 'no-f
   ['packetInBurst', 'WYVERN_PACKET_IN_BURST', 'number'],
   ['readyFile', 'WYVERN_READY_FILE', 'string'],
   ['cacheFile', 'WYVERN_CACHE_FILE', 'string'],
+  ['site', 'WYVERN_SITE', 'string'],
 ];
 
 const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -162,6 +170,9 @@ Runs the wyvern agent for this hypervisor. Settings come from the YAML file (def
   --ready-file PATH        write {"api": URL, "pid": N} here once running
   --cache-file PATH        last known topology, used if the store is unreachable at start
                            (default /var/lib/wyvern/topology-cache.json; none disables it)
+  --site NAME              the site this chassis is in (WYVERN_SITE; default ${DEFAULT_SITE}). Traffic between
+                           sites only goes through each site's elected gateway (wyvern site gateway set);
+                           a change takes an agent restart
   --bridge-mapping P:BR    physical network P is reached through OVS bridge BR (repeatable, or a comma
                            list; WYVERN_BRIDGE_MAPPINGS; YAML bridge_mappings: {P: BR}). The operator owns BR
 `;
@@ -251,6 +262,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
   c.encap = c.encaps[0]!;
   if (c.datapathType !== 'system' && c.datapathType !== 'netdev') throw new ConfigError('datapath-type: must be system or netdev');
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(c.chassis)) throw new ConfigError(`chassis: invalid name ${c.chassis}`);
+  if (!SITE_RE.test(c.site)) throw new ConfigError(`site: invalid name ${JSON.stringify(c.site)}: ${SITE_RULE}`);
   c.openflow ??= `unix:/var/run/openvswitch/${c.bridge}.mgmt`;
   if (c.apiListen !== 'none') {
     try {

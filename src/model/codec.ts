@@ -6,8 +6,10 @@
 import { invalid } from './errors.js';
 import { parseRouteCidr, parseSubnetCidr } from './addr-rules.js';
 import { normalizeMac } from './macs.js';
+import { DEFAULT_SITE, NETWORK_TOPOLOGIES } from './types.js';
 import type {
   Binding,
+  CenterLease,
   Chassis,
   FloatingIp,
   GatewayLease,
@@ -20,6 +22,8 @@ import type {
   SecurityGroup,
   SgMember,
   SgRule,
+  Site,
+  SiteGatewayLease,
   Subnet,
 } from './types.js';
 import { asObject, checkIp, parseDhcpOptions, parseHostRoutes, parseMode, UUID_RE } from './validate.js';
@@ -70,6 +74,33 @@ export const MAX_ROUTER_KEY = 0xffff_fffe;
 /** A physical network name: what bridge_mappings keys and provider networks use. */
 export const PHYSNET_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/** A chassis name: what agents register as (config `chassis`); also what center and gateway candidate lists hold. */
+export const CHASSIS_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** A site name (agent config `site`, `wyvern site …`): the same rule as a chassis name (it ends up in store keys). */
+export const SITE_RE = CHASSIS_NAME_RE;
+export const SITE_RULE = "1-64 letters, digits, '_', '.' or '-', starting with a letter or digit";
+/** Star center candidates and site gateway candidates: a bounded preference list. */
+export const MAX_CANDIDATES = 64;
+
+/** A list of distinct chassis names (center preference, site gateway candidates), 1..MAX_CANDIDATES of them. */
+export function decodeChassisList(v: unknown, at: string): string[] {
+  if (!Array.isArray(v)) throw invalid(at, `${at} must be an array of chassis names`);
+  const list = v.map((c, i) => {
+    if (typeof c !== 'string' || !CHASSIS_NAME_RE.test(c))
+      throw invalid(`${at}[${i}]`, `${at}[${i}] must be a chassis name (${SITE_RULE}), got ${JSON.stringify(c)}`);
+    return c;
+  });
+  if (list.length < 1 || list.length > MAX_CANDIDATES) throw invalid(at, `${at} must name 1..${MAX_CANDIDATES} chassis`);
+  const dup = list.find((c, i) => list.indexOf(c) !== i);
+  if (dup !== undefined) throw invalid(at, `${at} names chassis ${dup} twice`);
+  return list;
+}
+
+export function checkSiteName(v: unknown, at = 'site'): string {
+  if (typeof v !== 'string' || !SITE_RE.test(v)) throw invalid(at, `invalid ${at} ${JSON.stringify(v)}: ${SITE_RULE}`);
+  return v;
+}
+
 export function decodeProviderSegment(v: unknown, at = 'provider'): ProviderSegment {
   const o = asObject(v, at);
   const physnet = str(o, 'physnet', at);
@@ -88,6 +119,19 @@ export function decodeNetwork(v: string | unknown, at = 'network'): Network {
     mtu: int(o, 'mtu', at, 576, 9000),
   };
   if (o.provider !== undefined) n.provider = decodeProviderSegment(o.provider, `${at}.provider`);
+  if (o.topology !== undefined) {
+    if (!NETWORK_TOPOLOGIES.includes(o.topology as never))
+      throw invalid(`${at}.topology`, `${at}.topology must be ${NETWORK_TOPOLOGIES.join(' or ')}, not ${JSON.stringify(o.topology)}`);
+    // A provider network has no tunnels: the physical network joins its chassis, there is nothing to relay.
+    if (o.topology === 'star' && n.provider)
+      throw invalid(`${at}.topology`, `${at}.topology: a provider network cannot be a star (it has no tunnels to relay over)`);
+    // mesh is the default: stored absent so documents written before issue 16 stay byte-equal.
+    if (o.topology === 'star') n.topology = 'star';
+  }
+  if (o.centers !== undefined) {
+    n.centers = decodeChassisList(o.centers, `${at}.centers`);
+    if (n.topology !== 'star') throw invalid(`${at}.centers`, `${at}.centers: a center preference only with topology star`);
+  }
   return n;
 }
 
@@ -294,6 +338,24 @@ export function decodeGatewayLease(v: string | unknown, at = 'gatewayLease'): Ga
   return { routerId: id(o, 'routerId', at), chassis: str(o, 'chassis', at), since: str(o, 'since', at) };
 }
 
+export function decodeCenterLease(v: string | unknown, at = 'centerLease'): CenterLease {
+  const o = parse(v, at);
+  return { networkId: id(o, 'networkId', at), chassis: str(o, 'chassis', at), since: str(o, 'since', at) };
+}
+
+export function decodeSite(v: string | unknown, at = 'site'): Site {
+  const o = parse(v, at);
+  return {
+    name: checkSiteName(o.name, `${at}.name`),
+    gatewayCandidates: decodeChassisList(o.gatewayCandidates, `${at}.gatewayCandidates`),
+  };
+}
+
+export function decodeSiteGatewayLease(v: string | unknown, at = 'siteGatewayLease'): SiteGatewayLease {
+  const o = parse(v, at);
+  return { site: checkSiteName(o.site, `${at}.site`), chassis: str(o, 'chassis', at), since: str(o, 'since', at) };
+}
+
 export function decodeChassis(v: string | unknown, at = 'chassis'): Chassis {
   const o = parse(v, at);
   const c: Chassis = {
@@ -312,6 +374,8 @@ export function decodeChassis(v: string | unknown, at = 'chassis'): Chassis {
         throw invalid(`${at}.physnets[${i}]`, `${at}.physnets[${i}] must be a physical network name`);
       return p;
     });
+  // The default site is stored absent: chassis records of agents before issue 16 mean the same.
+  if (o.site !== undefined && o.site !== DEFAULT_SITE) c.site = checkSiteName(o.site, `${at}.site`);
   return c;
 }
 
@@ -337,3 +401,6 @@ export const encodeSecurityGroup = (g: SecurityGroup): string => JSON.stringify(
 export const encodeSgMember = (m: SgMember): string => JSON.stringify(decodeSgMember(m));
 export const encodeFloatingIp = (f: FloatingIp): string => JSON.stringify(decodeFloatingIp(f));
 export const encodeGatewayLease = (g: GatewayLease): string => JSON.stringify(decodeGatewayLease(g));
+export const encodeCenterLease = (c: CenterLease): string => JSON.stringify(decodeCenterLease(c));
+export const encodeSite = (s: Site): string => JSON.stringify(decodeSite(s));
+export const encodeSiteGatewayLease = (g: SiteGatewayLease): string => JSON.stringify(decodeSiteGatewayLease(g));

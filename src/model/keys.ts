@@ -22,6 +22,11 @@
  *   /wyvern/v1/gateways/<routerId>                  GatewayLease JSON: the router's active gateway chassis, attached
  *                                                   to that agent's lease; watched by every agent
  *   /wyvern/v1/segments/<physnet>/<vlan|flat>       {"networkId"}: one provider network per physical segment
+ *   /wyvern/v1/centers/<networkId>                  CenterLease JSON: a star network's active center (issue 16),
+ *                                                   attached to that agent's lease; watched by every agent
+ *   /wyvern/v1/sites/<site>                         Site JSON: a site's gateway candidates (operator); watched by all
+ *   /wyvern/v1/site-gateways/<site>                 SiteGatewayLease JSON: a site's active gateway, attached to its
+ *                                                   agent's lease; watched by every agent
  *
  * Additions (outside every watched prefix, so agents never see them in their watches):
  *   /wyvern/v1/guard/<networkId>                    bumped by every change to a network's subnets, ports or
@@ -106,7 +111,10 @@ export type ParsedKey =
   | { kind: 'security-group'; groupId: string }
   | { kind: 'sg-member'; groupId: string; portId: string }
   | { kind: 'floating-ip'; fipId: string }
-  | { kind: 'gateway'; routerId: string };
+  | { kind: 'gateway'; routerId: string }
+  | { kind: 'center'; networkId: string }
+  | { kind: 'site'; site: string }
+  | { kind: 'site-gateway'; site: string };
 
 const KINDS: readonly string[] = ['network', 'subnet', 'port', 'router', 'security-group', 'floating-ip'];
 const POOLS: readonly string[] = ['tunnel-key', 'port-key', 'router-key', 'sg-key', 'sg-rule-key'];
@@ -147,6 +155,12 @@ export function parseKey(key: string): ParsedKey | undefined {
       return ok(2) ? { kind: 'floating-ip', fipId: parts[1]! } : undefined;
     case 'gateways':
       return ok(2) ? { kind: 'gateway', routerId: parts[1]! } : undefined;
+    case 'centers':
+      return ok(2) ? { kind: 'center', networkId: parts[1]! } : undefined;
+    case 'sites':
+      return ok(2) ? { kind: 'site', site: parts[1]! } : undefined;
+    case 'site-gateways':
+      return ok(2) ? { kind: 'site-gateway', site: parts[1]! } : undefined;
     default:
       return undefined;
   }

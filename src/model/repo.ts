@@ -115,6 +115,8 @@ export class Topology {
           tunnelKey: tk.n,
           mtu: input.mtu,
           ...(input.provider ? { provider: input.provider } : {}),
+          ...(input.topology ? { topology: input.topology } : {}),
+          ...(input.centers ? { centers: input.centers } : {}),
         };
         return {
           compares: [nameFree('network', n.name), tk.compare, { key: networkKey(id), modRevision: 0 }, ...seg.compares],

@@ -11,8 +11,9 @@ import { SERVER_OWNED_OPTIONS } from './dhcp-owned.js';
 import { invalid, Problems } from './errors.js';
 import { broadcastOf, cidrContains, intToIp, ipToInt, isHostOf, isIpv4, type Cidr } from '../net/addr.js';
 import { normalizeMac } from './macs.js';
-import { PHYSNET_RE } from './codec.js';
-import type { DhcpOption, HostRoute, PortQos, ProviderSegment, RouterMode, Subnet } from './types.js';
+import { decodeChassisList, PHYSNET_RE } from './codec.js';
+import { NETWORK_TOPOLOGIES } from './types.js';
+import type { DhcpOption, HostRoute, NetworkTopology, PortQos, ProviderSegment, RouterMode, Subnet } from './types.js';
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /**
@@ -106,16 +107,52 @@ export interface NetworkInput {
   name: string;
   mtu: number;
   provider?: ProviderSegment;
+  /** Absent: mesh (issue 16). */
+  topology?: NetworkTopology;
+  centers?: string[];
 }
 export function parseNetworkInput(body: unknown): NetworkInput {
   const o = asObject(body);
   const p = new Problems();
-  knownFields(p, o, ['name', 'mtu', 'provider']);
+  knownFields(p, o, ['name', 'mtu', 'provider', 'topology', 'centers']);
   const name = p.run(() => checkName(o.name));
   const mtu = p.run(() => optInt(o, 'mtu', DEFAULT_MTU, 576, 9000));
   const provider = o.provider === undefined || o.provider === null ? undefined : p.run(() => parseProviderInput(o.provider));
+  const shape = p.run(() => parseTopologyInput(o, provider !== undefined, undefined));
   p.throwIfAny();
-  return { name: name!, mtu: mtu!, ...(provider !== undefined ? { provider } : {}) };
+  return {
+    name: name!,
+    mtu: mtu!,
+    ...(provider !== undefined ? { provider } : {}),
+    ...(shape?.topology === 'star' ? { topology: 'star' as const } : {}),
+    ...(shape?.centers ? { centers: shape.centers } : {}),
+  };
+}
+
+/**
+ * `topology` and `centers` of a network create or update (issue 16). `current`: the stored network on an update
+ * (its topology stays when only centers are given). Star needs tunnels (no provider network); centers only with
+ * star; a switch to mesh drops the center preference.
+ */
+export function parseTopologyInput(
+  o: Obj,
+  provider: boolean,
+  current: { topology?: NetworkTopology; centers?: string[] } | undefined,
+): { topology: NetworkTopology; centers?: string[] } {
+  let topology: NetworkTopology = current?.topology ?? 'mesh';
+  if (o.topology !== undefined && o.topology !== null) {
+    if (typeof o.topology !== 'string' || !NETWORK_TOPOLOGIES.includes(o.topology as NetworkTopology))
+      throw invalid('topology', `topology must be ${NETWORK_TOPOLOGIES.join(' or ')} (got ${JSON.stringify(o.topology)})`);
+    topology = o.topology as NetworkTopology;
+  }
+  if (topology === 'star' && provider)
+    throw invalid('topology', 'topology star needs an overlay network: a provider network has no tunnels to relay over');
+  let centers = topology === 'star' ? current?.centers : undefined;
+  if (o.centers !== undefined && o.centers !== null) {
+    if (topology !== 'star') throw invalid('centers', 'centers (the star center preference) only with topology star');
+    centers = Array.isArray(o.centers) && o.centers.length === 0 ? undefined : decodeChassisList(o.centers, 'centers');
+  }
+  return centers ? { topology, centers } : { topology };
 }
 
 /** A provider segment as requested: a physical network name and, for a VLAN network, its tag 1..4094. */

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
 import {
+  centerKey,
+  CENTERS_PREFIX,
   CHASSIS_PREFIX,
   FIPS_PREFIX,
   fipKey,
@@ -16,9 +18,14 @@ import {
   sgKey,
   sgMemberKey,
   sgMembersPrefix,
+  siteGatewayKey,
+  SITE_GATEWAYS_PREFIX,
+  siteKey,
+  SITES_PREFIX,
 } from '../model/keys.js';
 import {
   decodeBinding,
+  decodeCenterLease,
   decodeChassis,
   decodeFloatingIp,
   decodeGatewayLease,
@@ -27,9 +34,25 @@ import {
   decodeRouter,
   decodeSecurityGroup,
   decodeSgMember,
+  decodeSite,
+  decodeSiteGatewayLease,
   decodeSubnet,
 } from '../model/codec.js';
-import type { Binding, Chassis, FloatingIp, GatewayLease, Network, Port, Router, SecurityGroup, SgMember, Subnet } from '../model/types.js';
+import type {
+  Binding,
+  CenterLease,
+  Chassis,
+  FloatingIp,
+  GatewayLease,
+  Network,
+  Port,
+  Router,
+  SecurityGroup,
+  SgMember,
+  Site,
+  SiteGatewayLease,
+  Subnet,
+} from '../model/types.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { networksUsingGroup } from './security-groups.js';
@@ -47,7 +70,13 @@ const DECODERS = {
   'sg-member': decodeSgMember,
   'floating-ip': decodeFloatingIp,
   gateway: decodeGatewayLease,
+  center: decodeCenterLease,
+  site: decodeSite,
+  'site-gateway': decodeSiteGatewayLease,
 } as const;
+
+/** The reason a site gateway candidate watches a network it hosts no port of: it relays the network between sites. */
+export const RELAY_REASON = 'site-gateway-candidate';
 
 /**
  * What changed in the view: network ids whose flows must be recomputed, or everything. `securityGroupsOnly`: only
@@ -62,6 +91,11 @@ export type ViewChange = {
    * per-port flows recompute just those ports' flows, plus the network-wide flows of apps that read every port.
    */
   ports?: Set<string>;
+  /**
+   * Something an election reads changed (a star center or site gateway lease, a Site record): the agent runs its
+   * part in the elections even when no flow changes (issue 16).
+   */
+  elections?: boolean;
 };
 
 /** What the sync needs of a store subscription (PrefixSubscription provides it). */
@@ -108,6 +142,10 @@ export class TopologySync extends EventEmitter {
     // North-south: floating IPs and active gateway chassis are few and every agent needs them (like routers).
     await this.subscription.add(FIPS_PREFIX);
     await this.subscription.add(GATEWAYS_PREFIX);
+    // Issue 16: star centers, sites and site gateways are few (one per star network, one per site): every agent.
+    await this.subscription.add(CENTERS_PREFIX);
+    await this.subscription.add(SITES_PREFIX);
+    await this.subscription.add(SITE_GATEWAYS_PREFIX);
     if (!this.lazy) {
       await this.subscription.add(NETWORKS_PREFIX);
       await this.subscription.add(NET_PREFIX);
@@ -235,6 +273,30 @@ export class TopologySync extends EventEmitter {
         if (prev?.chassis !== lease.chassis) this.changedAll();
         return;
       }
+      case 'center': {
+        const lease = doc as CenterLease;
+        if (lease.networkId !== k.networkId) return;
+        const prev = this.view.centers.get(k.networkId);
+        this.view.centers.set(k.networkId, lease);
+        // A center moved to a new etcd lease by the same chassis (a planned restart) changes no flow.
+        if (prev?.chassis !== lease.chassis) this.changed(k.networkId, true);
+        return;
+      }
+      case 'site-gateway': {
+        const lease = doc as SiteGatewayLease;
+        if (lease.site !== k.site) return;
+        const prev = this.view.siteGateways.get(k.site);
+        this.view.siteGateways.set(k.site, lease);
+        if (prev?.chassis !== lease.chassis) this.changedOverlay();
+        return;
+      }
+      case 'site': {
+        const site = doc as Site;
+        if (site.name !== k.site) return;
+        this.view.sites.set(k.site, site);
+        this.siteCandidatesChanged();
+        return;
+      }
       case 'security-group':
         // An event racing an unwatch must not bring back what the unwatch removed.
         if (!this.isSgWanted(key)) return;
@@ -251,6 +313,8 @@ export class TopologySync extends EventEmitter {
       }
       case 'network': {
         const existing = this.view.networks.get(k.networkId);
+        // A site gateway candidate relays every overlay network between sites: it watches them all.
+        if (!existing && this.relay && !(doc as Network).provider) void this.want(k.networkId, RELAY_REASON);
         if (existing) existing.network = doc as Network;
         else if (this.isWanted(k.networkId))
           this.view.networks.set(k.networkId, { network: doc as Network, subnets: new Map(), ports: new Map() });
@@ -309,6 +373,15 @@ export class TopologySync extends EventEmitter {
       case 'gateway':
         if (this.view.gateways.delete(k.routerId)) this.changedAll();
         return;
+      case 'center':
+        if (this.view.centers.delete(k.networkId)) this.changed(k.networkId, true);
+        return;
+      case 'site-gateway':
+        if (this.view.siteGateways.delete(k.site)) this.changedOverlay();
+        return;
+      case 'site':
+        if (this.view.sites.delete(k.site)) this.siteCandidatesChanged();
+        return;
       case 'security-group':
         if (this.view.securityGroups.delete(k.groupId)) this.changedGroups(networksUsingGroup(this.view, k.groupId, false));
         return;
@@ -322,6 +395,7 @@ export class TopologySync extends EventEmitter {
       case 'network':
         this.view.networks.delete(k.networkId);
         this.changed(k.networkId);
+        if (this.wanted.get(k.networkId)?.has(RELAY_REASON)) void this.unwant(k.networkId, RELAY_REASON);
         return;
       case 'subnet':
         this.view.networks.get(k.networkId)?.subnets.delete(k.subnetId);
@@ -378,6 +452,9 @@ export class TopologySync extends EventEmitter {
     else if (prefix === ROUTERS_PREFIX) for (const id of this.view.routers.keys()) yield `${ROUTERS_PREFIX}${id}`;
     else if (prefix === FIPS_PREFIX) for (const id of this.view.floatingIps.keys()) yield fipKey(id);
     else if (prefix === GATEWAYS_PREFIX) for (const id of this.view.gateways.keys()) yield gatewayKey(id);
+    else if (prefix === CENTERS_PREFIX) for (const id of this.view.centers.keys()) yield centerKey(id);
+    else if (prefix === SITES_PREFIX) for (const id of this.view.sites.keys()) yield siteKey(id);
+    else if (prefix === SITE_GATEWAYS_PREFIX) for (const id of this.view.siteGateways.keys()) yield siteGatewayKey(id);
     else if (prefix.startsWith(SG_PREFIX)) {
       for (const id of this.view.securityGroups.keys()) if (sgKey(id).startsWith(prefix)) yield sgKey(id);
       return;
@@ -404,8 +481,45 @@ export class TopologySync extends EventEmitter {
     }
   }
 
-  private changed(networkId: string): void {
-    this.emit('change', { networks: new Set([networkId]), all: false } satisfies ViewChange);
+  private changed(networkId: string, elections = false): void {
+    this.emit('change', { networks: new Set([networkId]), all: false, ...(elections ? { elections } : {}) } satisfies ViewChange);
+  }
+
+  /** A site's gateway changed: every overlay network's flows may name it (issue 16). */
+  private changedOverlay(): void {
+    const networks = new Set<string>();
+    for (const [id, net] of this.view.networks) if (!net.network.provider) networks.add(id);
+    this.emit('change', { networks, all: false, elections: true } satisfies ViewChange);
+  }
+
+  /** Whether this chassis is a gateway candidate of any site: it then watches every overlay network (lazy sync). */
+  private relay = false;
+
+  /** Site records changed: the elections run, and a chassis that became (or stopped being) a candidate re-scopes its watches. */
+  private siteCandidatesChanged(): void {
+    const me = this.view.chassisName;
+    const candidate = [...this.view.sites.values()].some((s) => s.gatewayCandidates.includes(me));
+    if (candidate !== this.relay) {
+      this.relay = candidate;
+      if (this.lazy) void this.rescopeRelay(candidate).catch((err) => this.logger.warn({ err }, 'site gateway watch change failed'));
+    }
+    this.emit('change', { networks: new Set<string>(), all: false, elections: true } satisfies ViewChange);
+  }
+
+  private async rescopeRelay(candidate: boolean): Promise<void> {
+    if (candidate) {
+      // Every network record: each overlay one is wanted as it arrives (applyPut 'network').
+      await this.subscription.add(NETWORKS_PREFIX);
+      for (const [id, net] of this.view.networks) if (!net.network.provider) void this.want(id, RELAY_REASON);
+      return;
+    }
+    await this.subscription.remove(NETWORKS_PREFIX);
+    for (const [id, reasons] of [...this.wanted]) if (reasons.has(RELAY_REASON)) await this.unwant(id, RELAY_REASON);
+  }
+
+  /** Whether this chassis watches every overlay network as a site gateway candidate (status, tests). */
+  get relaying(): boolean {
+    return this.relay;
   }
 
   /** One port of a network changed (its document or where it is bound): see ViewChange.ports. */

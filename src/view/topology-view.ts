@@ -1,5 +1,19 @@
 import { DEFAULT_SITE } from '../model/types.js';
-import type { Binding, CenterLease, Chassis, FloatingIp, GatewayLease, SiteGatewayLease, Network, Port, Router, SecurityGroup, SgMember, Subnet } from '../model/types.js';
+import type {
+  Binding,
+  CenterLease,
+  Chassis,
+  FloatingIp,
+  GatewayLease,
+  Site,
+  SiteGatewayLease,
+  Network,
+  Port,
+  Router,
+  SecurityGroup,
+  SgMember,
+  Subnet,
+} from '../model/types.js';
 
 /** A VIF on this hypervisor's br-int (from OVSDB). */
 export interface LocalVif {
@@ -66,6 +80,8 @@ export class TopologyView {
   readonly centers = new Map<string, CenterLease>();
   /** The active gateway of each site, by site name (SiteGatewayLease; gone with its agent). Issue 16. */
   readonly siteGateways = new Map<string, SiteGatewayLease>();
+  /** Sites with gateway candidates set by the operator (Site records), by name; every agent watches them. */
+  readonly sites = new Map<string, Site>();
   /** Security groups of local ports (lazy sync) or all (non-lazy), by id. */
   readonly securityGroups = new Map<string, SecurityGroup>();
   /** Members (address sets) of the groups named as remote by those groups' rules: group id → port id → member. */

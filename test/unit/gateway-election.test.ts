@@ -5,8 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GatewayElection, type ElectionTimers } from '../../src/agent/gateway-election.js';
-import { gatewayKey } from '../../src/model/keys.js';
-import type { Router } from '../../src/model/types.js';
+import { Election } from '../../src/agent/election.js';
+import { centerRaces, gatewayRaces, rankCenters, siteGatewayRaces } from '../../src/agent/races.js';
+import { centerKey, gatewayKey, siteGatewayKey } from '../../src/model/keys.js';
+import type { Network, Router } from '../../src/model/types.js';
 import { createMemoryStore, type MemoryStore } from '../../src/store/index.js';
 import type { Lease, Store } from '../../src/store/types.js';
 import { TopologyView } from '../../src/view/topology-view.js';
@@ -211,5 +213,186 @@ describe('gateway election', () => {
     a.view.routers.delete(R1);
     await a.election.reconcile();
     expect(await holder()).toBeUndefined();
+  });
+});
+
+/*
+ * The same Election runs star centers and site gateways (issue 16): only the candidates differ.
+ */
+const N1 = '21111111-1111-4111-8111-111111111111';
+
+const starNet = (topology: 'star' | 'mesh', hosts: string[], centers?: string[]) => ({
+  network: {
+    id: N1,
+    name: 'n1',
+    tunnelKey: 5,
+    mtu: 1450,
+    ...(topology === 'star' ? { topology } : {}),
+    ...(centers ? { centers } : {}),
+  } as Network,
+  subnets: new Map(),
+  ports: new Map(
+    hosts.map((h, i) => {
+      const id = `2222222${i}-1111-4111-8111-111111111111`;
+      return [
+        id,
+        {
+          port: {
+            id,
+            name: `p${i}`,
+            networkId: N1,
+            mac: '02:00:00:00:00:01',
+            fixedIps: [],
+            portSecurity: false,
+            allowedAddressPairs: [],
+            portKey: i + 1,
+            securityGroups: [],
+          },
+          binding: { chassis: h, updatedAt: 't' },
+        },
+      ];
+    }),
+  ),
+});
+
+interface AnyMember {
+  name: string;
+  lease: Lease;
+  view: TopologyView;
+  election: Election;
+  timers: ManualTimers;
+}
+const anyMembers: AnyMember[] = [];
+afterEach(async () => {
+  for (const m of anyMembers.splice(0)) await m.election.stop();
+});
+
+async function starMember(name: string, hosts: string[], live: string[], centers?: string[], site = 'default'): Promise<AnyMember> {
+  const session = store.connect();
+  const lease = await session.grantLease(10, { keepAlive: false });
+  const view = new TopologyView(name, 'vxlan');
+  view.site = site;
+  view.networks.set(N1, starNet('star', hosts, centers));
+  for (const c of live) view.chassis.set(c, { name: c, tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: 't', site });
+  const timers = new ManualTimers();
+  const election = new Election({
+    store: session,
+    chassis: name,
+    kinds: [gatewayRaces(view), centerRaces(view), siteGatewayRaces(view)],
+    leaseId: () => lease.id,
+    logger,
+    timers,
+    backoffMs: 500,
+  });
+  const m = { name, lease, view, election, timers };
+  anyMembers.push(m);
+  return m;
+}
+
+async function holderOf(key: string): Promise<string | undefined> {
+  const kv = await store.get(key);
+  return kv && (JSON.parse(kv.value) as { chassis: string }).chassis;
+}
+
+describe('star center election (the same Election)', () => {
+  it('ranks live hosting chassis: the network preference first, then the rest by name; non-hosts and dead ones out', () => {
+    const view = new TopologyView('hv1', 'vxlan');
+    for (const c of ['hv1', 'hv2', 'hv3', 'hv4']) view.chassis.set(c, { name: c, tunnelIp: '1.1.1.1', encaps: ['vxlan'], version: 't' });
+    expect(rankCenters(view, starNet('star', ['hv4', 'hv2', 'hv3', 'hv1']))).toEqual(['hv1', 'hv2', 'hv3', 'hv4']);
+    expect(rankCenters(view, starNet('star', ['hv4', 'hv2', 'hv3', 'hv1'], ['hv3', 'hv9', 'hv2']))).toEqual(['hv3', 'hv2', 'hv1', 'hv4']);
+    view.chassis.delete('hv3');
+    expect(rankCenters(view, starNet('star', ['hv4', 'hv2', 'hv3'], ['hv3']))).toEqual(['hv2', 'hv4']);
+  });
+
+  it('the first ranked host takes the center; the next backs off; crash → the next takes it; no preemption on return', async () => {
+    const hosts = ['hv1', 'hv2', 'hv3'];
+    const a = await starMember('hv1', hosts, hosts);
+    const b = await starMember('hv2', hosts, hosts);
+    await b.election.reconcile();
+    expect(await holderOf(centerKey(N1))).toBeUndefined();
+    expect(b.timers.pending.size).toBe(1);
+    await a.election.reconcile();
+    expect(await holderOf(centerKey(N1))).toBe('hv1');
+    expect(a.election.active('center')).toEqual([N1]);
+    b.timers.advance(500);
+    await settle();
+    expect(await holderOf(centerKey(N1))).toBe('hv1');
+    // hv1 crashes: its lease expires, hv2 (now first live) takes the center at once.
+    await a.election.stop();
+    now += 10_001;
+    await b.lease.keepAliveOnce();
+    await store.expireLeases();
+    b.view.chassis.delete('hv1');
+    await b.election.reconcile();
+    expect(await holderOf(centerKey(N1))).toBe('hv2');
+    const a2 = await starMember('hv1', hosts, hosts);
+    await a2.election.reconcile();
+    expect(await holderOf(centerKey(N1))).toBe('hv2');
+  });
+
+  it('the center preference decides; a planned restart keeps the center on the new lease', async () => {
+    const hosts = ['hv1', 'hv2', 'hv3'];
+    const c = await starMember('hv3', hosts, hosts, ['hv3']);
+    await c.election.reconcile();
+    expect(await holderOf(centerKey(N1))).toBe('hv3');
+    const rev = (await store.get(centerKey(N1)))!.createRevision;
+    await c.election.stop();
+    const c2 = await starMember('hv3', hosts, hosts, ['hv3']);
+    await c2.election.reconcile();
+    expect((await store.get(centerKey(N1)))!.lease).toBe(c2.lease.id);
+    expect((await store.get(centerKey(N1)))!.createRevision).toBe(rev);
+  });
+
+  it('the last local port leaving releases the center; a switch to mesh releases it; a mesh network has none', async () => {
+    const a = await starMember('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    const b = await starMember('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    await a.election.reconcile();
+    expect(await holderOf(centerKey(N1))).toBe('hv1');
+    // hv1's last port of the network leaves (its binding is gone): it releases, hv2 takes it.
+    for (const m of [a, b]) m.view.networks.set(N1, starNet('star', ['hv2']));
+    await a.election.reconcile();
+    expect(await holderOf(centerKey(N1))).toBeUndefined();
+    expect(a.election.active('center')).toEqual([]);
+    await b.election.reconcile();
+    expect(await holderOf(centerKey(N1))).toBe('hv2');
+    // Switched to mesh: the holder deletes the key, nobody takes it.
+    for (const m of [a, b]) m.view.networks.set(N1, starNet('mesh', ['hv1', 'hv2']));
+    await b.election.reconcile();
+    await a.election.reconcile();
+    expect(await holderOf(centerKey(N1))).toBeUndefined();
+  });
+});
+
+describe('site gateway election (the same Election)', () => {
+  it("only the site's live candidates registered in that site take part, in the Site record's order", async () => {
+    const a = await starMember('hv1', [], ['hv1', 'hv2'], undefined, 'paris');
+    const b = await starMember('hv2', [], ['hv1', 'hv2'], undefined, 'paris');
+    // No Site record: no gateway (nobody takes part).
+    await a.election.reconcile();
+    expect(await holderOf(siteGatewayKey('paris'))).toBeUndefined();
+    for (const m of [a, b]) m.view.sites.set('paris', { name: 'paris', gatewayCandidates: ['hv2', 'hv1'] });
+    await a.election.reconcile();
+    expect(await holderOf(siteGatewayKey('paris'))).toBeUndefined(); // hv1 is rank 1: it waits
+    await b.election.reconcile();
+    expect(await holderOf(siteGatewayKey('paris'))).toBe('hv2');
+    // A candidate registered in another site is skipped: hv2 seen in lyon makes hv1 the first of paris.
+    await b.election.stop();
+    now += 10_001;
+    await a.lease.keepAliveOnce();
+    await store.expireLeases();
+    a.view.chassis.set('hv2', { name: 'hv2', tunnelIp: '1.1.1.2', encaps: ['vxlan'], version: 't', site: 'lyon' });
+    await a.election.reconcile();
+    expect(await holderOf(siteGatewayKey('paris'))).toBe('hv1');
+    // Candidates cleared: the holder releases.
+    a.view.sites.delete('paris');
+    await a.election.reconcile();
+    expect(await holderOf(siteGatewayKey('paris'))).toBeUndefined();
+  });
+
+  it('a chassis of another site never takes part, even when listed', async () => {
+    const a = await starMember('hv1', [], ['hv1'], undefined, 'lyon');
+    a.view.sites.set('paris', { name: 'paris', gatewayCandidates: ['hv1'] });
+    await a.election.reconcile();
+    expect(await holderOf(siteGatewayKey('paris'))).toBeUndefined();
   });
 });

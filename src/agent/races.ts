@@ -1,0 +1,129 @@
+/**
+ * The three kinds of race the one Election runs (issues 14 and 16), each a pure reading of the view:
+ *
+ * - `gateway`: a router's gateway chassis, among the router's listed chassis that reach its gateway physnet.
+ * - `center`: a star network's center, among the live chassis hosting a bound port of it — the network's `centers`
+ *   preference first, then the rest by name (every chassis watching the network reads the same bindings, so all
+ *   agree on the ranking). Only star networks have one; a chassis whose last port of the network leaves is no longer
+ *   a candidate and releases it.
+ * - `site-gateway`: a site's gateway, among the Site record's candidates that are live and registered in that site.
+ */
+import { decodeCenterLease, decodeGatewayLease, decodeSiteGatewayLease } from '../model/codec.js';
+import { centerKey, CENTERS_PREFIX, gatewayKey, GATEWAYS_PREFIX, parseKey, siteGatewayKey, SITE_GATEWAYS_PREFIX } from '../model/keys.js';
+import { DEFAULT_SITE, type CenterLease, type GatewayLease, type SiteGatewayLease } from '../model/types.js';
+import type { NetworkState, TopologyView } from '../view/topology-view.js';
+import type { Holder, RaceKind } from './election.js';
+
+/** Router gateways (issue 14): race id = router id. */
+export function gatewayRaces(view: TopologyView): RaceKind {
+  return {
+    name: 'gateway',
+    prefix: GATEWAYS_PREFIX,
+    raceOf: (key) => {
+      const k = parseKey(key);
+      return k?.kind === 'gateway' ? k.routerId : undefined;
+    },
+    keyOf: gatewayKey,
+    holderOf: (value, race): Holder => {
+      const d = decodeGatewayLease(value);
+      if (d.routerId !== race) throw new Error(`names router ${d.routerId}`);
+      return d;
+    },
+    document: (routerId, chassis, since) => JSON.stringify({ routerId, chassis, since } satisfies GatewayLease),
+    races: (me) => {
+      const out = new Map<string, readonly string[]>();
+      for (const r of view.routers.values()) {
+        const g = r.gateway;
+        if (!g || !g.chassis.includes(me)) continue;
+        // Only a chassis that reaches the gateway's physnet can serve it (this one: its patch port is there; a peer:
+        // it publishes the physnet); before this chassis's patch port is up it waits (a holder never releases for that).
+        const physnet = view.networks.get(g.networkId)?.network.provider?.physnet;
+        const eligible = (c: string): boolean =>
+          physnet === undefined ||
+          (c === me ? view.physnetOfports.has(physnet) : (view.chassis.get(c)?.physnets?.includes(physnet) ?? false));
+        out.set(r.id, eligible(me) ? g.chassis.filter((c) => c === me || (view.chassis.has(c) && eligible(c))) : []);
+      }
+      return out;
+    },
+    holdsInView: (me) => [...view.gateways.values()].some((g) => g.chassis === me),
+  };
+}
+
+/** The chassis hosting a bound port of a network, as its bindings say (sorted). */
+export function hostingChassis(net: NetworkState): string[] {
+  const s = new Set<string>();
+  for (const ps of net.ports.values()) if (ps.binding?.chassis) s.add(ps.binding.chassis);
+  return [...s].sort();
+}
+
+/** A star network's center candidates in rank order: live hosting chassis, the network's preference first. */
+export function rankCenters(view: TopologyView, net: NetworkState): string[] {
+  const me = view.chassisName;
+  const live = hostingChassis(net).filter((c) => c === me || view.chassis.has(c));
+  const pref = net.network.centers ?? [];
+  return [...pref.filter((c) => live.includes(c)), ...live.filter((c) => !pref.includes(c))];
+}
+
+/** Star centers (issue 16): race id = network id. */
+export function centerRaces(view: TopologyView): RaceKind {
+  return {
+    name: 'center',
+    prefix: CENTERS_PREFIX,
+    raceOf: (key) => {
+      const k = parseKey(key);
+      return k?.kind === 'center' ? k.networkId : undefined;
+    },
+    keyOf: centerKey,
+    holderOf: (value, race): Holder => {
+      const d = decodeCenterLease(value);
+      if (d.networkId !== race) throw new Error(`names network ${d.networkId}`);
+      return d;
+    },
+    document: (networkId, chassis, since) => JSON.stringify({ networkId, chassis, since } satisfies CenterLease),
+    races: (me) => {
+      const out = new Map<string, readonly string[]>();
+      for (const [id, net] of view.networks) {
+        if (net.network.topology !== 'star' || net.network.provider) continue;
+        const ranked = rankCenters(view, net);
+        if (ranked.includes(me)) out.set(id, ranked);
+      }
+      return out;
+    },
+    holdsInView: (me) => [...view.centers.values()].some((c) => c.chassis === me),
+  };
+}
+
+/** A site's gateway candidates in rank order: the Site record's, live and registered in that site. */
+export function rankSiteGateways(view: TopologyView, site: string): string[] {
+  const me = view.chassisName;
+  const s = view.sites.get(site);
+  if (!s) return [];
+  const inSite = (c: string): boolean => (c === me ? view.site === site : (view.chassis.get(c)?.site ?? DEFAULT_SITE) === site);
+  return s.gatewayCandidates.filter((c) => (c === me || view.chassis.has(c)) && inSite(c));
+}
+
+/** Site gateways (issue 16): race id = site name. A chassis takes part only in its own site's race. */
+export function siteGatewayRaces(view: TopologyView): RaceKind {
+  return {
+    name: 'site-gateway',
+    prefix: SITE_GATEWAYS_PREFIX,
+    raceOf: (key) => {
+      const k = parseKey(key);
+      return k?.kind === 'site-gateway' ? k.site : undefined;
+    },
+    keyOf: siteGatewayKey,
+    holderOf: (value, race): Holder => {
+      const d = decodeSiteGatewayLease(value);
+      if (d.site !== race) throw new Error(`names site ${d.site}`);
+      return d;
+    },
+    document: (site, chassis, since) => JSON.stringify({ site, chassis, since } satisfies SiteGatewayLease),
+    races: (me) => {
+      const out = new Map<string, readonly string[]>();
+      const s = view.sites.get(view.site);
+      if (s?.gatewayCandidates.includes(me)) out.set(s.name, rankSiteGateways(view, s.name));
+      return out;
+    },
+    holdsInView: (me) => [...view.siteGateways.values()].some((g) => g.chassis === me),
+  };
+}
