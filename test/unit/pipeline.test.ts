@@ -61,7 +61,7 @@ describe('the guard checks more than matches and gotos', () => {
   };
 
   it('set-field targets: only the fields the table declares in sets (write_metadata writes metadata)', () => {
-    expect(t.def('l2_lookup').sets).toEqual(['reg7', 'tun_id', 'tun_ipv4_dst', 'vlan_vid', 'in_port']);
+    expect(t.def('l2_lookup').sets).toEqual(['reg7', 'tun_id', 'tun_ipv4_dst', 'vlan_vid', 'in_port_nxm']);
     expect(
       rule(() => lookup.flow({ priority: 100, match: [mac], actions: [{ type: 'set_field', field: 'reg7', value: 3 }], object: 1 })),
     ).toBe('accepted');

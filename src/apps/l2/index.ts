@@ -7,8 +7,12 @@ import type { App } from '../platform.js';
 import { portMeter } from '../qos.js';
 
 const MULTICAST_BIT = '01:00:00:00:00:00';
-/** in_port = 0 (OFPP_NONE-like): lets a relayed packet leave by the tunnel port it came in on (as OVN loads 0 into in_port). */
-const CLEAR_IN_PORT: Action = { type: 'set_field', field: 'in_port', value: 0 };
+/**
+ * in_port = 0: lets a relayed packet leave by the tunnel port it came in on (OpenFlow never outputs to the in_port).
+ * A Nicira load into NXM_OF_IN_PORT, as OVN does: OVS refuses an OXM set_field of in_port to 0 (not a valid OF1.3
+ * port number), while the 16-bit NXM field takes it.
+ */
+const CLEAR_IN_PORT: Action = { type: 'reg_load', dst: 'in_port_nxm', ofs: 0, nBits: 16, value: 0n };
 
 /**
  * L2: destination MAC → destination port (local ofport, or the tunnel to the chassis that hosts it — for a
