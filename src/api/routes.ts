@@ -3,6 +3,7 @@ import { maskUrl } from '../store/url.js';
 import { exportTopologyAt } from '../model/topology-io.js';
 import type { Topology } from '../model/repo.js';
 import { parseRouterPatch } from '../model/validate.js';
+import { clearSiteGateway, getSite, listSites, networkTopologyStatus, setSiteGateway, updateNetworkTopology } from '../model/star-sites.js';
 import type { ChassisStatus } from '../model/types.js';
 import { ApiError, type ApiReply, type ApiRequest, type Router } from './http.js';
 
@@ -41,6 +42,13 @@ export function addTopologyRoutes(r: Router, topo: Topology, version: string, ch
   r.add('POST', '/v1/networks', async (q) => created(await topo.createNetwork(requireBody(q))));
   r.add('GET', '/v1/networks/{network}', async (q) => ok(await topo.getNetwork(q.params.network!)));
   r.add('DELETE', '/v1/networks/{network}', async (q) => ok(await topo.deleteNetwork(q.params.network!)));
+  // Issue 16: a live switch mesh ⇄ star (agents follow the record), the elected center, sites and their gateways.
+  r.add('PATCH', '/v1/networks/{network}', async (q) => ok(await updateNetworkTopology(topo.store, q.params.network!, requireBody(q))));
+  r.add('GET', '/v1/networks/{network}/topology', async (q) => ok(await networkTopologyStatus(topo.store, q.params.network!)));
+  r.add('GET', '/v1/sites', async () => ok(await listSites(topo.store)));
+  r.add('GET', '/v1/sites/{site}', async (q) => ok(await getSite(topo.store, q.params.site!)));
+  r.add('PUT', '/v1/sites/{site}/gateway', async (q) => ok(await setSiteGateway(topo.store, q.params.site!, requireBody(q))));
+  r.add('DELETE', '/v1/sites/{site}/gateway', async (q) => ok(await clearSiteGateway(topo.store, q.params.site!)));
 
   r.add('GET', '/v1/subnets', async (q) => {
     onlyQuery(q, ['network']);

@@ -10,7 +10,7 @@ import { VERSION } from '../version.js';
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  network: { summary: 'create, list, show and delete networks', load: async () => (await import('./resources.js')).networkCommand },
+  network: { summary: 'create, update, list, show and delete networks', load: async () => (await import('./resources.js')).networkCommand },
   subnet: { summary: 'create, list, show and delete subnets', load: async () => (await import('./resources.js')).subnetCommand },
   port: {
     summary: "create, list, show and delete ports (a VIF's iface-id is its port name)",
@@ -27,6 +27,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   sg: {
     summary: 'security groups and their rules (stateful allow rules for ports)',
     load: async () => (await import('./sg.js')).sgCommand,
+  },
+  site: {
+    summary: 'sites and their gateway candidates (traffic between sites goes through elected gateways)',
+    load: async () => (await import('./site.js')).siteCommand,
   },
   chassis: { summary: 'registered hypervisors (list, show, delete)', load: async () => (await import('./resources.js')).chassisCommand },
   topology: {

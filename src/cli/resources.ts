@@ -2,6 +2,7 @@
 import type { ApiClient } from '../api/client.js';
 import type { ChassisStatus, Network, Subnet } from '../model/types.js';
 import type { PortView } from '../model/repo.js';
+import type { NetworkTopologyStatus } from '../model/star-sites.js';
 import { client, details, enc, out, parse, positionals, printJson, run, table, UsageError, type Command, type Parsed } from './common.js';
 import { addSgQos, SG_QOS_CLEAR_FLAGS, SG_QOS_FLAGS, SG_QOS_HELP } from './port-flags.js';
 
@@ -56,20 +57,79 @@ function created(p: Parsed, kind: string, o: Record<string, unknown>): void {
 }
 
 const NETWORK_HELP = `usage:
-  wyvern network create NAME [--mtu N] [--provider PHYSNET [--vlan ID]]
+  wyvern network create NAME [--mtu N] [--provider PHYSNET [--vlan ID]] [--topology mesh|star] [--center HV[,HV]...]
       (--provider: a provider network on that physical network, flat (untagged) without --vlan; VLAN ids 1..4094)
+      (--topology star: every chassis tunnels only to an elected center, which relays; --center: its preference
+       order among the chassis hosting the network, otherwise any of them by name. Overlay networks only)
+  wyvern network update NAME [--topology mesh|star] [--center HV[,HV]... | --no-center]
+      (a live switch: agents follow it, no restart)
   wyvern network list
-  wyvern network show NAME
+  wyvern network show NAME        (topology, center preference, the elected center, the site gateways)
   wyvern network delete NAME`;
+
+/** `--center hv2,hv3`: a comma list without empty names (the API checks the names). */
+function centerList(v: unknown): string[] {
+  const names = String(v).split(',');
+  if (names.some((n) => n === '')) throw new UsageError(`--center needs HV[,HV]... (got ${JSON.stringify(v)})`);
+  return names;
+}
+
+/** The network record, then its topology as the agents elected it. */
+function networkText(n: Network, t: NetworkTopologyStatus): string {
+  const since = (g: { chassis: string; since: string } | null, none: string) => (g ? `${g.chassis} (since ${g.since})` : none);
+  return details({
+    ...n,
+    topology: t.topology,
+    ...(t.topology === 'star'
+      ? {
+          centers: t.centers.length > 0 ? t.centers : 'any hosting chassis',
+          center: since(t.center, 'none elected (no live hosting chassis)'),
+        }
+      : {}),
+    hosts: t.hosts.map((h) => `${h.chassis} (${h.alive ? `site ${h.site}` : 'down'})`),
+    siteGateways: t.sites.map((s) => `${s.name}: ${since(s.gateway, s.problem ?? 'none')}`),
+  });
+}
 
 export const networkCommand: Command = (argv) =>
   run(NETWORK_HELP, argv, async () => {
-    const [v, rest] = verb(argv, ['create', 'list', 'show', 'delete'], NETWORK_HELP);
-    const p = parse(rest, v === 'create' ? { mtu: { type: 'string' }, provider: { type: 'string' }, vlan: { type: 'string' } } : {});
+    const [v, rest] = verb(argv, ['create', 'update', 'list', 'show', 'delete'], NETWORK_HELP);
+    const p = parse(
+      rest,
+      v === 'create'
+        ? {
+            mtu: { type: 'string' },
+            provider: { type: 'string' },
+            vlan: { type: 'string' },
+            topology: { type: 'string' },
+            center: { type: 'string' },
+          }
+        : v === 'update'
+          ? { topology: { type: 'string' }, center: { type: 'string' }, 'no-center': { type: 'boolean' } }
+          : {},
+    );
+    if (v === 'show') {
+      const [name] = positionals(p, ['NAME'], 'wyvern network show NAME');
+      const c = client(p);
+      const n = await c.call<Network>('GET', `/v1/networks/${enc(name!)}`);
+      const t = await c.call<NetworkTopologyStatus>('GET', `/v1/networks/${enc(n.id)}/topology`);
+      return p.values.json ? printJson({ ...n, status: t }) : out(networkText(n, t));
+    }
+    if (v === 'update') {
+      const [name] = positionals(p, ['NAME'], 'wyvern network update NAME [--topology mesh|star] [--center HV[,HV]... | --no-center]');
+      const body: Record<string, unknown> = {};
+      if (p.values.topology !== undefined) body.topology = p.values.topology;
+      if (p.values.center !== undefined && p.values['no-center']) throw new UsageError('--center and --no-center: give one');
+      if (p.values.center !== undefined) body.centers = centerList(p.values.center);
+      if (p.values['no-center']) body.centers = [];
+      if (Object.keys(body).length === 0) throw new UsageError('nothing to update: give --topology and/or --center');
+      const n = await client(p).call<Network>('PATCH', `/v1/networks/${enc(name!)}`, body);
+      return p.values.json ? printJson(n) : out(`updated network ${n.name}\n${details({ ...n, topology: n.topology ?? 'mesh' })}`);
+    }
     if (
       await common('network', '/v1/networks', v, p, async (_c, items) =>
         table(
-          ['NAME', 'ID', 'TUNNEL-KEY', 'MTU', 'PROVIDER', 'VLAN'],
+          ['NAME', 'ID', 'TUNNEL-KEY', 'MTU', 'PROVIDER', 'VLAN', 'TOPOLOGY'],
           (items as Network[]).map((n) => [
             n.name,
             n.id,
@@ -77,12 +137,17 @@ export const networkCommand: Command = (argv) =>
             String(n.mtu),
             n.provider?.physnet ?? '-',
             n.provider ? (n.provider.vlan === undefined ? 'flat' : String(n.provider.vlan)) : '-',
+            n.topology ?? 'mesh',
           ]),
         ),
       )
     )
       return;
-    const [name] = positionals(p, ['NAME'], 'wyvern network create NAME [--mtu N] [--provider PHYSNET [--vlan ID]]');
+    const [name] = positionals(
+      p,
+      ['NAME'],
+      'wyvern network create NAME [--mtu N] [--provider PHYSNET [--vlan ID]] [--topology mesh|star] [--center HV[,HV]...]',
+    );
     const body: Record<string, unknown> = { name };
     if (p.values.mtu !== undefined) body.mtu = intFlag(p.values.mtu as string, '--mtu');
     if (p.values.vlan !== undefined && p.values.provider === undefined) throw new UsageError('--vlan needs --provider PHYSNET');
@@ -91,6 +156,8 @@ export const networkCommand: Command = (argv) =>
         physnet: p.values.provider,
         ...(p.values.vlan !== undefined ? { vlan: intFlag(p.values.vlan as string, '--vlan') } : {}),
       };
+    if (p.values.topology !== undefined) body.topology = p.values.topology;
+    if (p.values.center !== undefined) body.centers = centerList(p.values.center);
     created(p, 'network', await client(p).call('POST', '/v1/networks', body));
   });
 
