@@ -3,6 +3,7 @@ import type { ApiServer } from '../api/server.js';
 import { formatFlow } from '../openflow/index.js';
 import { AGENT_VERSION, type Agent } from './agent.js';
 import { unreachableChassis } from './encap.js';
+import { overlayProblems } from '../view/overlay-paths.js';
 
 /** The agent's own debug routes beside the northbound API. */
 export function addAgentRoutes(api: ApiServer, agent: Agent): void {
@@ -29,8 +30,16 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       // VIFs not bound because their attached-mac is not their port's MAC (issue 15), with the reason.
       refusedVifs: agent.bindings.refusals.list(),
       chassisSeen: [...agent.view.chassis.keys()].sort(),
-      // Peers this chassis shares no encapsulation with: their ports get no flows from here.
+      // Peers this chassis shares no encapsulation with: no direct tunnel (a star hub speaking both may relay).
       unreachableChassis: unreachableChassis(agent.view.encaps, agent.config.chassis, agent.view.chassis),
+      // Issue 16: per network name, why some of its ports have no path from here (no center or site gateway
+      // elected, no encapsulation in common with the next hop); networks with every path are not listed.
+      overlayProblems: Object.fromEntries(
+        [...agent.view.networks.values()].flatMap((n) => {
+          const p = overlayProblems(agent.view, n);
+          return p.length > 0 ? [[n.network.name, p]] : [];
+        }),
+      ),
       flows: {
         desired: agent.flows.desiredFlows().length,
         installed: agent.flows.installedCount(),

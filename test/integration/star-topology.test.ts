@@ -15,9 +15,7 @@
  * - a live switch to mesh and back keeps traffic flowing between hosts the underlay lets meet.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeNetwork } from '../../src/model/codec.js';
-import { centerKey, networkKey } from '../../src/model/keys.js';
-import type { Network } from '../../src/model/types.js';
+import { centerKey } from '../../src/model/keys.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { capture } from '../helpers/capture.js';
@@ -47,11 +45,9 @@ describe('star network: relay through an elected center, failover, no teardown',
       .filter((l) => l && !l.startsWith('OFPST') && !l.startsWith('NXST'))
       .sort();
 
-  /** The network record rewritten with another topology (what `wyvern network update --topology` writes). */
+  /** `wyvern network update s --topology …`: a live switch through the API. */
   async function setTopology(topology: 'mesh' | 'star'): Promise<void> {
-    const kv = (await store.get(networkKey(starId)))!;
-    const { centers: _c, topology: _t, ...net } = JSON.parse(kv.value) as Network;
-    await store.put(networkKey(starId), encodeNetwork(topology === 'star' ? { ...net, topology, centers: ['hv1', 'hv2'] } : net));
+    await c.api('hv2').call('PATCH', '/v1/networks/s', topology === 'star' ? { topology, centers: ['hv1', 'hv2'] } : { topology });
   }
 
   async function expectRecomputeEqual(hosts: string[]): Promise<void> {
