@@ -180,6 +180,39 @@ describe('SNAT through the active gateway chassis', () => {
     expect(switchOf(natView({})).outputs(fromVm(3, OUTSIDE))).toEqual([]);
   });
 
+  it('over a star network (issue 16): SNAT goes to the center, which relays it to the active chassis, tunnel to tunnel', () => {
+    // hv1 a spoke of n1 whose center is hv3; hv2 the active gateway chassis.
+    const star = (me: 'hv1' | 'hv3') => {
+      const v = natView({ active: 'hv2' });
+      v.chassis.set('hv3', { name: 'hv3', tunnelIp: '172.31.0.3', encaps: ['vxlan'], version: 't' });
+      v.chassis.set('hv4', { name: 'hv4', tunnelIp: '172.31.0.4', encaps: ['vxlan'], version: 't' });
+      const n1 = v.networks.get(IDS.n1)!;
+      // Another spoke, hv4: a flood from the center would reach it too; the relay goes to hv2 only.
+      const vm2 = n1.ports.get('50000000-0000-4000-8000-000000000002')!;
+      const vm4 = { ...vm2.port, id: 'p4', name: 'vm4', mac: MAC(4), portKey: 14, fixedIps: [{ subnetId: IDS.n1s, ip: '10.1.0.14' }] };
+      n1.ports.set('p4', { port: vm4, binding: { chassis: 'hv4', updatedAt: '' } });
+      n1.network = { ...n1.network, topology: 'star' };
+      v.centers.set(IDS.n1, { networkId: IDS.n1, chassis: 'hv3', since: '' });
+      if (me === 'hv1') return v;
+      // The same topology seen from the center hv3 (vm1 and vm3 are hv1's: no local VIF here).
+      const c = Object.assign(Object.create(Object.getPrototypeOf(v)), v, { chassisName: 'hv3' }) as TopologyView;
+      c.vifs.clear();
+      return c;
+    };
+    const out = switchOf(star('hv1')).outputs(fromVm(3, OUTSIDE));
+    expect(out.map((o) => [o.port, o.packet.tun_ipv4_dst])).toEqual([[TUNNEL, '172.31.0.3']]);
+    expect(out[0]!.packet).toMatchObject({ eth_dst: GW.mac, tun_id: 1 });
+    const relayed = switchOf(star('hv3')).outputs({
+      in_port: TUNNEL,
+      tun_id: 1,
+      tun_ipv4_src: '172.31.0.1',
+      eth_src: IFACE_MAC,
+      eth_dst: GW.mac,
+      ...ip('10.1.0.13', OUTSIDE, { ip_ttl: 63 }),
+    });
+    expect(relayed.map((o) => [o.port, o.packet.tun_ipv4_dst])).toEqual([[TUNNEL, HV2_IP]]);
+  });
+
   it('ARP for the gateway IP is answered only on the active chassis and only from the physnet', () => {
     const answered = (view: TopologyView, spec: PacketSpec) =>
       switchOf(view)

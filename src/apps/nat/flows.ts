@@ -17,7 +17,6 @@ import { FlowGuardError } from '../../pipeline/guard.js';
 import { CtZoneError, type AppTables, type DesiredFlow } from '../../pipeline/tables.js';
 import {
   activeGatewayChassis,
-  chooseEncap,
   gatewayActiveHere,
   gatewayRouters,
   localFips,
@@ -29,6 +28,7 @@ import {
   type TopologyView,
 } from '../../view/index.js';
 import { writeNetwork } from '../platform.js';
+import { isRelay, nextHop } from '../../view/overlay-paths.js';
 
 const ETH_IP = 0x0800;
 const ETH_ARP = 0x0806;
@@ -266,6 +266,9 @@ function interfaceFlows(tables: AppTables, view: TopologyView, net: NetworkState
           object,
         }),
       );
+    } else {
+      const relay = snatRelay(tables, view, net, router, metadata);
+      if (relay) flows.push(relay);
     }
 
     for (const iface of ifaces)
@@ -302,23 +305,54 @@ function clearFlag(tables: AppTables, name: string): Action {
 }
 
 /**
+ * On a relay of the network (a star hub, a site gateway; issue 16), what spokes tunnel here for the router's SNAT
+ * (gateway MAC as destination) goes on towards the active gateway chassis, tunnel to tunnel (in_port cleared, as
+ * l2's relay does) — without this it would be flooded as unknown unicast to every spoke.
+ */
+function snatRelay(tables: AppTables, view: TopologyView, net: NetworkState, router: GatewayRouter, metadata: Match[number]): DesiredFlow | undefined {
+  if (!isRelay(view, net)) return undefined;
+  const active = activeGatewayChassis(view, router.id);
+  if (active === undefined || active === view.chassisName) return undefined;
+  const hop = nextHop(view, net, active);
+  const tunnel = hop.kind === 'hop' ? view.tunnelOfports.get(hop.encap) : undefined;
+  if (hop.kind !== 'hop' || tunnel === undefined) return undefined;
+  const fromTunnel = tables.flag('from_tunnel');
+  return tables.table('nat_ingress').flow({
+    priority: NAT_PRIORITY.address,
+    match: [
+      metadata,
+      { field: fromTunnel.field, value: fromTunnel.mask, mask: fromTunnel.mask },
+      { field: 'eth_dst', value: router.gateway.mac },
+      { field: 'eth_type', value: ETH_IP },
+    ],
+    actions: [
+      { type: 'set_field', field: 'tun_id', value: BigInt(net.network.tunnelKey) },
+      { type: 'reg_load', dst: 'in_port_nxm', ofs: 0, nBits: 16, value: 0n },
+      { type: 'set_field', field: 'tun_ipv4_dst', value: hop.tunnelIp },
+      { type: 'output', port: tunnel },
+    ],
+    object: router.routerKey,
+  });
+}
+
+/**
  * The router's SNAT from this chassis: here when it holds the gateway lease (and reaches the physnet), else the
- * tunnel to the chassis that does (gateway MAC, provider network key); none while no chassis is active.
+ * tunnel towards the chassis that does (gateway MAC, the VM network's key) — its next hop over the network's
+ * overlay (issue 16: the star's hub, or the site gateway); none while no chassis is active.
  */
 function snatActions(tables: AppTables, view: TopologyView, net: NetworkState, router: GatewayRouter, zone: number): Action[] | undefined {
   const g = router.gateway;
   if (gatewayActiveHere(view, router)) return [{ type: 'dec_nw_ttl' }, ctNat(tables, zone, 'nat_out', { flags: NAT_SRC, ip: g.ip })];
   const active = activeGatewayChassis(view, router.id);
   if (active === undefined || active === view.chassisName) return undefined;
-  const ch = view.chassis.get(active);
-  const encap = ch && chooseEncap(view.encaps, ch.encaps);
-  const tunnel = encap ? view.tunnelOfports.get(encap) : undefined;
-  if (!ch || tunnel === undefined) return undefined;
+  const hop = nextHop(view, net, active);
+  const tunnel = hop.kind === 'hop' ? view.tunnelOfports.get(hop.encap) : undefined;
+  if (hop.kind !== 'hop' || tunnel === undefined) return undefined;
   return [
     { type: 'dec_nw_ttl' },
     { type: 'set_field', field: 'eth_dst', value: g.mac },
     { type: 'set_field', field: 'tun_id', value: BigInt(net.network.tunnelKey) },
-    { type: 'set_field', field: 'tun_ipv4_dst', value: ch.tunnelIp },
+    { type: 'set_field', field: 'tun_ipv4_dst', value: hop.tunnelIp },
     { type: 'output', port: tunnel },
   ];
 }
