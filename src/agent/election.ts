@@ -60,11 +60,6 @@ export interface RaceKind {
   races(me: string): Map<string, readonly string[]>;
   /** Whether the view shows this chassis holding any key of this kind (a release may be due without any race). */
   holdsInView(me: string): boolean;
-  /**
-   * A race this chassis cannot judge yet (its view lacks what the race is about, e.g. a network a restarted agent
-   * has not loaded again): a key it holds there is kept, not released as if it were no longer a candidate.
-   */
-  undecided?(race: string): boolean;
 }
 
 export interface ElectionOptions {
@@ -176,7 +171,7 @@ export class Election {
 
     // Keys we hold but should not: the race is over, or this chassis is no longer a candidate.
     for (const [race, { kv, doc }] of current) {
-      if (doc?.chassis !== this.me || races.has(race) || kind.undecided?.(race)) continue;
+      if (doc?.chassis !== this.me || races.has(race)) continue;
       const res = await store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ op: 'delete', key: kv.key }]);
       if (res.succeeded) {
         logger.info({ kind: kind.name, race }, `${kind.name} released (no longer a candidate)`);

@@ -90,9 +90,6 @@ export function centerRaces(view: TopologyView): RaceKind {
       return out;
     },
     holdsInView: (me) => [...view.centers.values()].some((c) => c.chassis === me),
-    // A restarted center's agent runs its first election before its lazy sync has loaded the network again: it
-    // must not release the center then (every spoke would lose its relay until it took it back: lost packets).
-    undecided: (networkId) => !view.networks.has(networkId) || view.networks.get(networkId)!.network.tunnelKey === 0,
   };
 }
 
