@@ -60,6 +60,12 @@ export interface RaceKind {
   races(me: string): Map<string, readonly string[]>;
   /** Whether the view shows this chassis holding any key of this kind (a release may be due without any race). */
   holdsInView(me: string): boolean;
+  /**
+   * Whether the view is complete enough for this kind to act at all (default: always). Until then its keys are
+   * left alone — neither taken nor released — so a restarting agent whose lazily watched networks are not loaded
+   * yet does not release a center it holds (it moves it onto its new lease once they are).
+   */
+  enabled?(): boolean;
 }
 
 export interface ElectionOptions {
@@ -150,6 +156,7 @@ export class Election {
     const lease = this.opts.leaseId();
     if (!lease) return;
     const { store, logger } = this.opts;
+    if (kind.enabled && !kind.enabled()) return;
     const held = this.held.get(kind.name)!;
     const waiting = this.waiting.get(kind.name)!;
     const races = kind.races(this.me);
@@ -226,7 +233,7 @@ export class Election {
   private async acquireIfAbsent(kind: RaceKind, race: string): Promise<void> {
     if (this.stopped) return;
     const lease = this.opts.leaseId();
-    if (!lease || !kind.races(this.me).get(race)?.includes(this.me)) return;
+    if (!lease || (kind.enabled && !kind.enabled()) || !kind.races(this.me).get(race)?.includes(this.me)) return;
     try {
       await this.acquire(kind, race, lease);
     } catch (err) {
