@@ -207,6 +207,29 @@ describe('star centers and site gateways: one election, real agents', { timeout:
     await expectRecomputeEqual();
   });
 
+  it('OVS restart on the center, then a store outage longer than the TTL: the center and site gateway stay', async () => {
+    const netId = ports.hv1!.networkId;
+    expect(await holder(centerKey(netId))).toBe('hv4');
+    expect(await holder(siteGatewayKey('paris'))).toBe('hv1');
+    const deletes = () => events.filter((e) => e.type === 'delete').length;
+    const before = deletes();
+    await c.sb.hostStop('hv4');
+    await sleep(500);
+    await c.sb.hostStart('hv4');
+    await c.waitInstalled('v4', 15_000);
+    await sleep(1_000);
+    expect(await holder(centerKey(netId))).toBe('hv4');
+    await c.etcd.members[0]!.kill();
+    await sleep((TTL + 3) * 1000);
+    await c.etcd.members[0]!.restart();
+    await until(async () => (await holder(centerKey(netId)).catch(() => undefined)) === 'hv4', 15_000, 'hv4 center after the outage');
+    await sleep(TTL * 1000);
+    expect(await holder(centerKey(netId))).toBe('hv4');
+    expect(await holder(siteGatewayKey('paris'))).toBe('hv1');
+    expect(deletes()).toBe(before);
+    await expectRecomputeEqual();
+  }, 60_000);
+
   it('bad input is refused with a clear error and writes nothing', async () => {
     const rev = await store.currentRevision();
     const cases: [string[], RegExp][] = [
