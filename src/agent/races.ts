@@ -46,6 +46,7 @@ export function gatewayRaces(view: TopologyView): RaceKind {
       return out;
     },
     holdsInView: (me) => [...view.gateways.values()].some((g) => g.chassis === me),
+    holderInView: (race) => view.gateways.get(race)?.chassis,
   };
 }
 
@@ -99,6 +100,7 @@ export function centerRaces(view: TopologyView, enabled?: () => boolean): RaceKi
       return out;
     },
     holdsInView: (me) => [...view.centers.values()].some((c) => c.chassis === me),
+    holderInView: (race) => view.centers.get(race)?.chassis,
   };
 }
 
@@ -138,5 +140,6 @@ export function siteGatewayRaces(view: TopologyView, enabled?: () => boolean): R
       return out;
     },
     holdsInView: (me) => [...view.siteGateways.values()].some((g) => g.chassis === me),
+    holderInView: (race) => view.siteGateways.get(race)?.chassis,
   };
 }

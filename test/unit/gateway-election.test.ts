@@ -3,7 +3,7 @@
  * live candidate takes the key on its lease, lower ranks back off, a crash frees it at lease expiry, a planned
  * restart keeps it (moved onto the new lease), no preemption, release when no longer a candidate.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GatewayElection, type ElectionTimers } from '../../src/agent/gateway-election.js';
 import { Election } from '../../src/agent/election.js';
 import { centerRaces, gatewayRaces, rankCenters, siteGatewayRaces } from '../../src/agent/races.js';
@@ -257,6 +257,7 @@ const starNet = (topology: 'star' | 'mesh', hosts: string[], centers?: string[])
 
 interface AnyMember {
   name: string;
+  session: Store;
   lease: Lease;
   view: TopologyView;
   election: Election;
@@ -291,7 +292,7 @@ async function starMember(
     timers,
     backoffMs: 500,
   });
-  const m = { name, lease, view, election, timers };
+  const m = { name, session, lease, view, election, timers };
   anyMembers.push(m);
   return m;
 }
@@ -361,6 +362,19 @@ describe('star center election (the same Election)', () => {
     await c2.election.reconcile();
     expect((await store.get(centerKey(N1)))!.lease).toBe(c2.lease.id);
     expect((await store.get(centerKey(N1)))!.createRevision).toBe(rev);
+  });
+
+  it('a standby that sees another holder in its view reads nothing on a tick; once the holder is gone it acts', async () => {
+    const a = await starMember('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    const b = await starMember('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    await a.election.reconcile();
+    b.view.centers.set(N1, { networkId: N1, chassis: 'hv1', since: 't' });
+    const range = vi.spyOn(b.session, 'range');
+    await b.election.reconcile();
+    expect(range).not.toHaveBeenCalled();
+    b.view.centers.delete(N1);
+    await b.election.reconcile();
+    expect(range).toHaveBeenCalled();
   });
 
   it('a restarting holder whose networks are not loaded yet (not enabled) neither releases nor takes; then keeps it', async () => {
