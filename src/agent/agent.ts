@@ -180,7 +180,9 @@ export class Agent {
     this.election = new Election({
       store: this.store,
       chassis: cfg.chassis,
-      kinds: [gatewayRaces(this.view), centerRaces(this.view), siteGatewayRaces(this.view)],
+      // Centers and site gateways relay traffic, and a center's candidates are read from lazily watched networks:
+      // both act once the switch is programmed from a whole topology (local VIFs bound, their networks loaded).
+      kinds: [gatewayRaces(this.view), centerRaces(this.view, () => this.started), siteGatewayRaces(this.view, () => this.started)],
       leaseId: () => this.registration.leaseId,
       logger: log.child({ component: 'election' }),
       onChange: (kind, race, active) => log.info({ kind, race, active }, active ? `${kind} active here` : `${kind} not active here`),
@@ -393,6 +395,7 @@ export class Agent {
     this.firstVersion = this.computer.flush();
     this.notePendingMarks(this.firstVersion);
     this.started = true;
+    this.reconcileGateways();
     this.channel.start();
     void this.flows.activate();
     this.announcer.after(this.firstVersion);

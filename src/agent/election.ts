@@ -60,6 +60,14 @@ export interface RaceKind {
   races(me: string): Map<string, readonly string[]>;
   /** Whether the view shows this chassis holding any key of this kind (a release may be due without any race). */
   holdsInView(me: string): boolean;
+  /** The holder of a race as the watched view shows it (undefined: none seen). */
+  holderInView?(race: string): string | undefined;
+  /**
+   * Whether the view is complete enough for this kind to act at all (default: always). Until then its keys are
+   * left alone — neither taken nor released — so a restarting agent whose lazily watched networks are not loaded
+   * yet does not release a center it holds (it moves it onto its new lease once they are).
+   */
+  enabled?(): boolean;
 }
 
 export interface ElectionOptions {
@@ -150,11 +158,22 @@ export class Election {
     const lease = this.opts.leaseId();
     if (!lease) return;
     const { store, logger } = this.opts;
+    if (kind.enabled && !kind.enabled()) return;
     const held = this.held.get(kind.name)!;
     const waiting = this.waiting.get(kind.name)!;
     const races = kind.races(this.me);
     // Nothing to do for a chassis no race lists and that holds no key as far as the watched view knows: no read.
-    if (races.size === 0 && held.size === 0 && waiting.size === 0 && !kind.holdsInView(this.me)) return;
+    // Nor when every race it is in has another holder in the view (a standby: the periodic tick then costs no
+    // read; the holder's deletion comes through the watch and runs this again).
+    const quiet =
+      held.size === 0 &&
+      waiting.size === 0 &&
+      !kind.holdsInView(this.me) &&
+      [...races.keys()].every((r) => {
+        const h = kind.holderInView?.(r);
+        return h !== undefined && h !== this.me;
+      });
+    if (quiet) return;
     const { kvs } = await store.range(kind.prefix);
     const current = new Map<string, { kv: KeyValue; doc: Holder | undefined }>();
     for (const kv of kvs) {
@@ -226,7 +245,7 @@ export class Election {
   private async acquireIfAbsent(kind: RaceKind, race: string): Promise<void> {
     if (this.stopped) return;
     const lease = this.opts.leaseId();
-    if (!lease || !kind.races(this.me).get(race)?.includes(this.me)) return;
+    if (!lease || (kind.enabled && !kind.enabled()) || !kind.races(this.me).get(race)?.includes(this.me)) return;
     try {
       await this.acquire(kind, race, lease);
     } catch (err) {

@@ -4,7 +4,7 @@
  * - `gateway`: a router's gateway chassis, among the router's listed chassis that reach its gateway physnet.
  * - `center`: a star network's center, among the live chassis hosting a bound port of it — the network's `centers`
  *   preference first, then the rest by name (every chassis watching the network reads the same bindings, so all
- *   agree on the ranking). Only star networks have one; a chassis whose last port of the network leaves is no longer
+ *   agree on the ranking; see rankCenters). Only star networks have one; a chassis whose last port of the network leaves is no longer
  *   a candidate and releases it.
  * - `site-gateway`: a site's gateway, among the Site record's candidates that are live and registered in that site.
  */
@@ -46,6 +46,7 @@ export function gatewayRaces(view: TopologyView): RaceKind {
       return out;
     },
     holdsInView: (me) => [...view.gateways.values()].some((g) => g.chassis === me),
+    holderInView: (race) => view.gateways.get(race)?.chassis,
   };
 }
 
@@ -56,17 +57,26 @@ export function hostingChassis(net: NetworkState): string[] {
   return [...s].sort();
 }
 
-/** A star network's center candidates in rank order: live hosting chassis, the network's preference first. */
+/**
+ * A star network's center ranking: the network's preferred chassis that are live first, then the other live hosting
+ * chassis by name. Only a hosting chassis takes part (races()), but a live preferred one ranks even before its first
+ * port is bound: the others then wait their rank × backoff, a grace in which the preferred chassis can bind and win.
+ */
 export function rankCenters(view: TopologyView, net: NetworkState): string[] {
   const me = view.chassisName;
-  const live = hostingChassis(net).filter((c) => c === me || view.chassis.has(c));
-  const pref = net.network.centers ?? [];
-  return [...pref.filter((c) => live.includes(c)), ...live.filter((c) => !pref.includes(c))];
+  const isLive = (c: string): boolean => c === me || view.chassis.has(c);
+  const hosting = hostingChassis(net).filter(isLive);
+  const pref = (net.network.centers ?? []).filter(isLive);
+  return [...pref, ...hosting.filter((c) => !pref.includes(c))];
 }
 
-/** Star centers (issue 16): race id = network id. */
-export function centerRaces(view: TopologyView): RaceKind {
+/**
+ * Star centers (issue 16): race id = network id. `enabled`: whether this chassis's own networks are in the view
+ * (lazy sync loads them as its VIFs are bound): until then a restarting holder neither releases nor takes a center.
+ */
+export function centerRaces(view: TopologyView, enabled?: () => boolean): RaceKind {
   return {
+    ...(enabled ? { enabled } : {}),
     name: 'center',
     prefix: CENTERS_PREFIX,
     raceOf: (key) => {
@@ -84,12 +94,13 @@ export function centerRaces(view: TopologyView): RaceKind {
       const out = new Map<string, readonly string[]>();
       for (const [id, net] of view.networks) {
         if (net.network.topology !== 'star' || net.network.provider) continue;
-        const ranked = rankCenters(view, net);
-        if (ranked.includes(me)) out.set(id, ranked);
+        if (!hostingChassis(net).includes(me)) continue;
+        out.set(id, rankCenters(view, net));
       }
       return out;
     },
     holdsInView: (me) => [...view.centers.values()].some((c) => c.chassis === me),
+    holderInView: (race) => view.centers.get(race)?.chassis,
   };
 }
 
@@ -102,9 +113,13 @@ export function rankSiteGateways(view: TopologyView, site: string): string[] {
   return s.gatewayCandidates.filter((c) => (c === me || view.chassis.has(c)) && inSite(c));
 }
 
-/** Site gateways (issue 16): race id = site name. A chassis takes part only in its own site's race. */
-export function siteGatewayRaces(view: TopologyView): RaceKind {
+/**
+ * Site gateways (issue 16): race id = site name. A chassis takes part only in its own site's race. `enabled`: as
+ * for centers (a gateway relays: it takes part once its switch is programmed).
+ */
+export function siteGatewayRaces(view: TopologyView, enabled?: () => boolean): RaceKind {
   return {
+    ...(enabled ? { enabled } : {}),
     name: 'site-gateway',
     prefix: SITE_GATEWAYS_PREFIX,
     raceOf: (key) => {
@@ -125,5 +140,6 @@ export function siteGatewayRaces(view: TopologyView): RaceKind {
       return out;
     },
     holdsInView: (me) => [...view.siteGateways.values()].some((g) => g.chassis === me),
+    holderInView: (race) => view.siteGateways.get(race)?.chassis,
   };
 }

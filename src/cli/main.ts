@@ -10,7 +10,10 @@ import { VERSION } from '../version.js';
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  network: { summary: 'create, update, list, show and delete networks', load: async () => (await import('./resources.js')).networkCommand },
+  network: {
+    summary: 'create, list, show, update (mesh|star) and delete networks',
+    load: async () => (await import('./resources.js')).networkCommand,
+  },
   subnet: { summary: 'create, list, show and delete subnets', load: async () => (await import('./resources.js')).subnetCommand },
   port: {
     summary: "create, list, show and delete ports (a VIF's iface-id is its port name)",

@@ -68,7 +68,7 @@ const NETWORK_HELP = `usage:
   wyvern network delete NAME`;
 
 /** `--center hv2,hv3`: a comma list without empty names (the API checks the names). */
-function centerList(v: unknown): string[] {
+export function centerList(v: unknown): string[] {
   const names = String(v).split(',');
   if (names.some((n) => n === '')) throw new UsageError(`--center needs HV[,HV]... (got ${JSON.stringify(v)})`);
   return names;

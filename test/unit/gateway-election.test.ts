@@ -3,7 +3,7 @@
  * live candidate takes the key on its lease, lower ranks back off, a crash frees it at lease expiry, a planned
  * restart keeps it (moved onto the new lease), no preemption, release when no longer a candidate.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GatewayElection, type ElectionTimers } from '../../src/agent/gateway-election.js';
 import { Election } from '../../src/agent/election.js';
 import { centerRaces, gatewayRaces, rankCenters, siteGatewayRaces } from '../../src/agent/races.js';
@@ -257,6 +257,7 @@ const starNet = (topology: 'star' | 'mesh', hosts: string[], centers?: string[])
 
 interface AnyMember {
   name: string;
+  session: Store;
   lease: Lease;
   view: TopologyView;
   election: Election;
@@ -267,7 +268,14 @@ afterEach(async () => {
   for (const m of anyMembers.splice(0)) await m.election.stop();
 });
 
-async function starMember(name: string, hosts: string[], live: string[], centers?: string[], site = 'default'): Promise<AnyMember> {
+async function starMember(
+  name: string,
+  hosts: string[],
+  live: string[],
+  centers?: string[],
+  site = 'default',
+  enabled?: () => boolean,
+): Promise<AnyMember> {
   const session = store.connect();
   const lease = await session.grantLease(10, { keepAlive: false });
   const view = new TopologyView(name, 'vxlan');
@@ -278,13 +286,13 @@ async function starMember(name: string, hosts: string[], live: string[], centers
   const election = new Election({
     store: session,
     chassis: name,
-    kinds: [gatewayRaces(view), centerRaces(view), siteGatewayRaces(view)],
+    kinds: [gatewayRaces(view), centerRaces(view, enabled), siteGatewayRaces(view, enabled)],
     leaseId: () => lease.id,
     logger,
     timers,
     backoffMs: 500,
   });
-  const m = { name, lease, view, election, timers };
+  const m = { name, session, lease, view, election, timers };
   anyMembers.push(m);
   return m;
 }
@@ -295,13 +303,26 @@ async function holderOf(key: string): Promise<string | undefined> {
 }
 
 describe('star center election (the same Election)', () => {
-  it('ranks live hosting chassis: the network preference first, then the rest by name; non-hosts and dead ones out', () => {
+  it('ranks live hosting chassis: the live preferred ones first (hosting or not yet), then the rest by name; dead ones out', () => {
     const view = new TopologyView('hv1', 'vxlan');
     for (const c of ['hv1', 'hv2', 'hv3', 'hv4']) view.chassis.set(c, { name: c, tunnelIp: '1.1.1.1', encaps: ['vxlan'], version: 't' });
     expect(rankCenters(view, starNet('star', ['hv4', 'hv2', 'hv3', 'hv1']))).toEqual(['hv1', 'hv2', 'hv3', 'hv4']);
     expect(rankCenters(view, starNet('star', ['hv4', 'hv2', 'hv3', 'hv1'], ['hv3', 'hv9', 'hv2']))).toEqual(['hv3', 'hv2', 'hv1', 'hv4']);
     view.chassis.delete('hv3');
     expect(rankCenters(view, starNet('star', ['hv4', 'hv2', 'hv3'], ['hv3']))).toEqual(['hv2', 'hv4']);
+    // hv4 preferred, live, no port bound yet: it ranks first, so hosting hv1 waits its backoff (a grace for hv4).
+    expect(rankCenters(view, starNet('star', ['hv1', 'hv2'], ['hv4']))).toEqual(['hv4', 'hv1', 'hv2']);
+  });
+
+  it('a live preferred chassis not hosting yet never takes the center itself; a hosting one takes it after its backoff', async () => {
+    const a = await starMember('hv1', ['hv1'], ['hv1', 'hv2'], ['hv2']);
+    const b = await starMember('hv2', ['hv1'], ['hv1', 'hv2'], ['hv2']);
+    await b.election.reconcile();
+    await a.election.reconcile();
+    expect(await holderOf(centerKey(N1))).toBeUndefined();
+    a.timers.advance(500);
+    await settle();
+    expect(await holderOf(centerKey(N1))).toBe('hv1');
   });
 
   it('the first ranked host takes the center; the next backs off; crash → the next takes it; no preemption on return', async () => {
@@ -341,6 +362,38 @@ describe('star center election (the same Election)', () => {
     await c2.election.reconcile();
     expect((await store.get(centerKey(N1)))!.lease).toBe(c2.lease.id);
     expect((await store.get(centerKey(N1)))!.createRevision).toBe(rev);
+  });
+
+  it('a standby that sees another holder in its view reads nothing on a tick; once the holder is gone it acts', async () => {
+    const a = await starMember('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    const b = await starMember('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    await a.election.reconcile();
+    b.view.centers.set(N1, { networkId: N1, chassis: 'hv1', since: 't' });
+    const range = vi.spyOn(b.session, 'range');
+    await b.election.reconcile();
+    expect(range).not.toHaveBeenCalled();
+    b.view.centers.delete(N1);
+    await b.election.reconcile();
+    expect(range).toHaveBeenCalled();
+  });
+
+  it('a restarting holder whose networks are not loaded yet (not enabled) neither releases nor takes; then keeps it', async () => {
+    const a = await starMember('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    await a.election.reconcile();
+    const rev = (await store.get(centerKey(N1)))!.createRevision;
+    await a.election.stop();
+    let ready = false;
+    const a2 = await starMember('hv1', ['hv1', 'hv2'], ['hv1', 'hv2'], undefined, 'default', () => ready);
+    // Lazy sync has not loaded n1 yet: the view shows the center held here, but no race.
+    a2.view.networks.clear();
+    a2.view.centers.set(N1, { networkId: N1, chassis: 'hv1', since: 't' });
+    await a2.election.reconcile();
+    expect((await store.get(centerKey(N1)))!.lease).toBe(a.lease.id);
+    ready = true;
+    a2.view.networks.set(N1, starNet('star', ['hv1', 'hv2']));
+    await a2.election.reconcile();
+    const kv = (await store.get(centerKey(N1)))!;
+    expect([kv.lease, kv.createRevision]).toEqual([a2.lease.id, rev]);
   });
 
   it('the last local port leaving releases the center; a switch to mesh releases it; a mesh network has none', async () => {

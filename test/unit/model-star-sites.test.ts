@@ -223,3 +223,64 @@ describe('topology sync of centers, sites and site gateways', () => {
     expect(RELAY_REASON).toBe('site-gateway-candidate');
   });
 });
+
+describe('northbound: topology switch, status, sites (memory store)', () => {
+  it('create star → export/import keeps it; update switches live, refusals write nothing; status and sites', async () => {
+    const { openStore } = await import('../../src/store/index.js');
+    const { Topology, exportTopology, importTopology, ROOT } = await import('../../src/model/index.js');
+    const ss = await import('../../src/model/star-sites.js');
+    const { registerChassis } = await import('../../src/model/chassis.js');
+    const store = await openStore('memory:');
+    try {
+      const topo = new Topology(store);
+      const n = await topo.createNetwork({ name: 's1', topology: 'star', centers: ['hv2'] });
+      expect(n).toMatchObject({ topology: 'star', centers: ['hv2'] });
+      const doc = await exportTopology(store);
+      await store.txn([], [{ op: 'deletePrefix', prefix: ROOT }]);
+      await importTopology(store, JSON.parse(JSON.stringify(doc)));
+      expect(await topo.getNetwork('s1')).toMatchObject({ topology: 'star', centers: ['hv2'] });
+
+      const rev = await store.currentRevision();
+      for (const [body, field] of [
+        [{ topology: 'ring' }, 'topology'],
+        [{}, 'topology'],
+        [{ centers: ['a', 'a'] }, 'centers'],
+        [{ topology: 'mesh', centers: ['hv1'] }, 'centers'],
+        [{ other: 1 }, 'other'],
+      ] as const)
+        await expect(ss.updateNetworkTopology(store, 's1', body)).rejects.toMatchObject({ code: 'INVALID', field });
+      await expect(ss.updateNetworkTopology(store, 'nope', { topology: 'mesh' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await store.currentRevision()).toBe(rev);
+      expect(await ss.updateNetworkTopology(store, 's1', { topology: 'mesh' })).not.toHaveProperty('centers');
+      expect((await topo.getNetwork('s1')).topology).toBeUndefined();
+      const mid = await store.currentRevision();
+      await ss.updateNetworkTopology(store, 's1', { topology: 'mesh' }); // no change: no write
+      expect(await store.currentRevision()).toBe(mid);
+      await ss.updateNetworkTopology(store, 's1', { topology: 'star', centers: ['hv3'] });
+
+      // Sites: chassis in paris and lyon; candidates refused across sites; status names the problem.
+      const lease = await store.grantLease(10);
+      await registerChassis(store, { name: 'hv1', tunnelIp: '10.0.0.1', encaps: ['vxlan'], version: 't', site: 'paris' }, lease);
+      await registerChassis(store, { name: 'hv3', tunnelIp: '10.0.0.3', encaps: ['vxlan'], version: 't', site: 'lyon' }, lease);
+      expect((await ss.listSites(store)).map((s) => [s.name, s.chassis, s.problem !== undefined])).toEqual([
+        ['lyon', ['hv3'], true],
+        ['paris', ['hv1'], true],
+      ]);
+      const r2 = await store.currentRevision();
+      await expect(ss.setSiteGateway(store, 'paris', { chassis: ['hv1', 'hv3'] })).rejects.toMatchObject({ field: 'chassis[1]' });
+      await expect(ss.setSiteGateway(store, 'paris', { chassis: [] })).rejects.toMatchObject({ field: 'chassis' });
+      await expect(ss.setSiteGateway(store, 'pa ris', { chassis: ['hv1'] })).rejects.toMatchObject({ code: 'INVALID' });
+      expect(await store.currentRevision()).toBe(r2);
+      const paris = await ss.setSiteGateway(store, 'paris', { chassis: ['hv1', 'hv9'] });
+      expect(paris).toMatchObject({ gatewayCandidates: ['hv1', 'hv9'], gateway: null, problem: expect.stringMatching(/no live gateway/) });
+      expect(await ss.clearSiteGateway(store, 'paris')).toEqual({ name: 'paris', cleared: true });
+      expect(await ss.clearSiteGateway(store, 'paris')).toEqual({ name: 'paris', cleared: false });
+      await expect(ss.getSite(store, 'mars')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+      const st = await ss.networkTopologyStatus(store, 's1');
+      expect(st).toMatchObject({ topology: 'star', centers: ['hv3'], center: null, hosts: [], sites: [] });
+    } finally {
+      await store.close();
+    }
+  });
+});
