@@ -59,7 +59,10 @@ function counted(s: Store): { txns: number; lost: number; reads: number } {
 /** `wyvern api` as its own process (the built CLI); resolves with its URL, printed once it listens. */
 async function apiProcess(storeUrl: string): Promise<{ url: string; proc: ChildProcess }> {
   const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-  const proc = spawn(process.execPath, [main, 'api', '--store', storeUrl, '--listen', 'tcp:127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [main, 'api', '--store', storeUrl, '--listen', 'tcp:127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, WYVERN_LOG_LEVEL: 'warn' },
+  });
   let out = '';
   for await (const chunk of proc.stdout!) {
     out += String(chunk);

@@ -61,6 +61,38 @@ interface Checks {
 
 const describeOwner = (o: string): string => (o.startsWith('{') ? claimOwner(o) : o);
 
+/**
+ * Creations of one network an API server lets plan and commit at once; the others wait their turn. A creation plans
+ * from what the server last read, so the more are planned at once, the more pick an address another server took
+ * meanwhile (a lost race: a transaction and a read wasted). Those that wait plan from a view refreshed by the
+ * retries of those before them. 64 keeps etcd as busy as the put reference does (32 writers).
+ */
+const IN_FLIGHT = 64;
+
+/** A counting semaphore: at most `n` holders, the others queued in order. */
+class Slots {
+  private free: number;
+  private readonly queue: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  get idle(): boolean {
+    return this.queue.length === 0 && this.free === IN_FLIGHT;
+  }
+  async take(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((r) => this.queue.push(r));
+  }
+  give(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
 export class PortCreator {
   /**
    * Network name → id as last seen. Only a hint that saves a round trip: every use compares the name's claim in the
@@ -71,6 +103,8 @@ export class PortCreator {
   /** Reads of a network in flight: concurrent creations there share one (full: a full read). */
   private readonly loading = new Map<string, { full: boolean; p: Promise<PortPlanView | undefined> }>();
   private readonly flights = new Map<string, Flight>();
+  /** Network reference (as requests name it) → its creations' turns (IN_FLIGHT). */
+  private readonly slots = new Map<string, Slots>();
   /** Subnet id → the host number this instance starts allocating from when creations overlap (pickIpFrom). */
   private readonly starts = new Map<string, number>();
 
@@ -91,6 +125,9 @@ export class PortCreator {
     const byName = !UUID_RE.test(input.network);
     const mine: { flight?: Flight; netId?: string; picked: string[] } = { picked: [] };
     const notFound = () => invalid('network', `network: network ${input.network} not found`);
+    let slots = this.slots.get(input.network);
+    if (!slots) this.slots.set(input.network, (slots = new Slots(IN_FLIGHT)));
+    await slots.take();
     try {
       return await runCas(
         this.store,
@@ -146,6 +183,8 @@ export class PortCreator {
         this.opts,
       );
     } finally {
+      slots.give();
+      if (slots.idle && this.slots.get(input.network) === slots) this.slots.delete(input.network);
       const f = mine.flight;
       if (f) {
         for (const ip of mine.picked) f.picked.delete(ip);
@@ -300,8 +339,12 @@ export class PortCreator {
       ops,
       result: p,
       committed: () => {
-        for (const f of fixedIps) view.owners.set(f.ip, `port ${p.name}`);
-        view.macs.set(mac, `port ${p.name}`);
+        // Into the view planned from and the one remembered now, if another read replaced it meanwhile.
+        for (const v of new Set([view, this.views.get(net.id)])) {
+          if (!v) continue;
+          for (const f of fixedIps) v.owners.set(f.ip, `port ${p.name}`);
+          v.macs.set(mac, `port ${p.name}`);
+        }
       },
     };
   }
