@@ -137,6 +137,7 @@ export class PortCreator {
           // The groups are read on every attempt (none when the port joins none): their revisions are compared.
           const sgs = await resolveGroups(this.store, input.securityGroups);
           let netId = (byName && this.networkIds.get(input.network)) || (await networkIdOf(this.store, input.network, 'network'));
+          if (byName) this.networkIds.set(input.network, netId);
           const flight = this.join(netId, mine);
           const plan = (view: PortPlanView, macOwner?: string): Plan<Port> => {
             const p = this.planPort(input, id, view, { attempt, flight, sgs, idCmps, byName, macOwner });
