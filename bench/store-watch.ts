@@ -6,7 +6,8 @@
  *  - etcd3 Watcher 'data', 100 watches of one prefix, on 1 gRPC stream and spread over 4;
  *  - Store.watch onBatch (our driver) with watchStreams 1 and the default;
  *  - PrefixSubscription 'event' (what the agent's topology sync listens to), default streams.
- * Configurations run alternately, twice each. Beside each: the most slow watchers etcd reported while it ran
+ * For the etcd3 runs, the time to attach the watches (etcd3 creates the watches of one stream one at a time).
+ * Configurations run alternately, BENCH_REPS times each (default 2). Beside each: the most slow watchers etcd reported while it ran
  * (etcd_debugging_mvcc_slow_watcher_total, sampled every 50 ms) and CPU seconds used by etcd and by this process.
  * With BENCH_PCAP=1 (root, tshark installed) the loopback is captured for the 1-stream and 4-stream etcd3 runs
  * and the wire is timed too: put request frame -> each watch event frame leaving etcd (bench/lib/grpc-pcap.ts).
@@ -27,6 +28,7 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 200);
 const PACE = Number(process.env.BENCH_PACE ?? 2);
 const WATCHERS = 100;
 const PCAP = process.env.BENCH_PCAP === '1';
+const REPS = Number(process.env.BENCH_REPS ?? 2);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number): number => {
@@ -36,7 +38,7 @@ const pct = (xs: number[], p: number): number => {
 const fmt = (n: number): string => (Number.isNaN(n) ? '-' : n >= 100 ? n.toFixed(0) : n.toFixed(2));
 
 /** A watch setup under test: starts `watchers` watches on `prefix` that push latencies, resolves once they are live. */
-type Setup = (prefix: string, onValue: (sentAt: string) => void) => Promise<() => Promise<void>>;
+type Setup = (prefix: string, onValue: (sentAt: string) => void) => Promise<{ stop: () => Promise<void>; attachMs?: number }>;
 
 async function etcdMetric(host: string, name: string): Promise<number> {
   const text = await (await fetch(`http://${host}/metrics`)).text();
@@ -47,6 +49,8 @@ async function etcdMetric(host: string, name: string): Promise<number> {
 function etcd3Setup(host: string, watchers: number, streams: number): Setup {
   return async (prefix, onValue) => {
     const client = new Etcd3({ hosts: `http://${host}` });
+    await client.get('/bench-watch-warm'); // connection up: time only the watches' attachment
+    const t0 = performance.now();
     const nss: Namespace[] = Array.from({ length: streams }, (_, i) => (i === 0 ? client : client.namespace('')));
     const ws = Array.from({ length: watchers }, (_, i) => {
       const w = nss[i % streams]!.watch().prefix(prefix).withPreviousKV().watcher();
@@ -56,10 +60,12 @@ function etcd3Setup(host: string, watchers: number, streams: number): Setup {
       return w;
     });
     await Promise.all(ws.map((w) => new Promise((r) => w.once('connected', r))));
-    return async () => {
+    const attachMs = performance.now() - t0;
+    const stop = async (): Promise<void> => {
       await Promise.all(ws.map((w) => w.cancel()));
       client.close();
     };
+    return { stop, attachMs };
   };
 }
 
@@ -76,23 +82,28 @@ function storeSetup(url: string, streams: number | undefined): Setup {
       }),
     );
     await sleep(300);
-    return async () => {
+    const stop = async (): Promise<void> => {
       await Promise.all(ws.map((w) => w.cancel()));
       await s.close();
     };
+    return { stop };
   };
 }
 
 function subscriptionSetup(url: string): Setup {
   return async (prefix, onValue) => {
     const s = await openStore(url);
-    const subs = Array.from({ length: WATCHERS }, () => new PrefixSubscription(s, { onEvent: (ev) => ev.type === 'put' && onValue(ev.kv.value) }));
+    const subs = Array.from(
+      { length: WATCHERS },
+      () => new PrefixSubscription(s, { onEvent: (ev) => ev.type === 'put' && onValue(ev.kv.value) }),
+    );
     await Promise.all(subs.map((sub) => sub.add(prefix)));
     await sleep(300);
-    return async () => {
+    const stop = async (): Promise<void> => {
       await Promise.all(subs.map((sub) => sub.close()));
       await s.close();
     };
+    return { stop };
   };
 }
 
@@ -107,12 +118,13 @@ interface Result {
   etcdCpu: number;
   ownCpu: number;
   wire?: string;
+  attachMs?: number;
 }
 
 async function run(name: string, host: string, watchers: number, setup: Setup, pcap: boolean): Promise<Result> {
   const lat: number[] = [];
   const prefix = `/bench-watch/${Date.now()}/${Math.random().toString(36).slice(2, 6)}/`;
-  const stop = await setup(prefix, (v) => lat.push(performance.now() - Number(v)));
+  const { stop, attachMs } = await setup(prefix, (v) => lat.push(performance.now() - Number(v)));
   const writer = new Etcd3({ hosts: `http://${host}` });
   await writer.put(`${prefix.slice(0, -1)}-warm`).value('0'); // connection up before timing (a key outside the watched prefix)
   let capture: { proc: ChildProcess; file: string; dir: string } | undefined;
@@ -168,6 +180,7 @@ async function run(name: string, host: string, watchers: number, setup: Setup, p
     etcdCpu,
     ownCpu: (own.user + own.system) / 1e6,
     ...(wire ? { wire } : {}),
+    ...(attachMs !== undefined ? { attachMs } : {}),
   };
 }
 
@@ -186,7 +199,7 @@ async function main(): Promise<void> {
   ];
   const results: Result[] = [];
   try {
-    for (let rep = 0; rep < 2; rep++)
+    for (let rep = 0; rep < REPS; rep++)
       for (const [name, watchers, setup, pcap] of configs) results.push(await run(name, host, watchers, setup, pcap && rep === 0));
   } finally {
     await etcd.stop();
@@ -195,7 +208,8 @@ async function main(): Promise<void> {
     console.log(
       `${r.name.padEnd(34)} p50 ${fmt(r.p50).padStart(6)} p99 ${fmt(r.p99).padStart(6)} max ${fmt(r.max).padStart(6)} ms  ` +
         `(${r.delivered}/${r.expected})  slow watchers max ${String(r.slowMax).padStart(3)}  ` +
-        `cpu s: etcd ${r.etcdCpu.toFixed(2)} bench ${r.ownCpu.toFixed(2)}`,
+        `cpu s: etcd ${r.etcdCpu.toFixed(2)} bench ${r.ownCpu.toFixed(2)}` +
+        (r.attachMs !== undefined ? `  attach ${fmt(r.attachMs)} ms` : ''),
     );
     if (r.wire) console.log(`${''.padEnd(34)} ${r.wire}`);
   }

@@ -38,7 +38,8 @@ function watchValues(msg: Buffer): string[] {
   const out: string[] = [];
   for (const [f, ev] of fields(msg))
     if (f === 11 && Buffer.isBuffer(ev))
-      for (const [f2, kv] of fields(ev)) if (f2 === 2 && Buffer.isBuffer(kv)) for (const [f3, v] of fields(kv)) if (f3 === 5 && Buffer.isBuffer(v)) out.push(v.toString());
+      for (const [f2, kv] of fields(ev))
+        if (f2 === 2 && Buffer.isBuffer(kv)) for (const [f3, v] of fields(kv)) if (f3 === 5 && Buffer.isBuffer(v)) out.push(v.toString());
   return out;
 }
 
@@ -56,7 +57,22 @@ export interface WireLatency {
 export function wireLatency(pcapFile: string, etcdPort: number): WireLatency {
   const out = execFileSync(
     'tshark',
-    ['-r', pcapFile, '-T', 'fields', '-E', 'separator=|', '-e', 'frame.time_epoch', '-e', 'tcp.srcport', '-e', 'tcp.dstport', '-e', 'tcp.payload'],
+    [
+      '-r',
+      pcapFile,
+      '-T',
+      'fields',
+      '-E',
+      'separator=|',
+      '-e',
+      'frame.time_epoch',
+      '-e',
+      'tcp.srcport',
+      '-e',
+      'tcp.dstport',
+      '-e',
+      'tcp.payload',
+    ],
     { maxBuffer: 1 << 30, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
   );
   const port = String(etcdPort);
@@ -98,7 +114,8 @@ export function wireLatency(pcapFile: string, etcdPort: number): WireLatency {
           for (const v of vals) eventAt.push([v, at]);
         } else {
           // PutRequest: key = 1, value = 2.
-          for (const [f, v] of fields(msg)) if (f === 2 && Buffer.isBuffer(v) && sendTime.test(v.toString()) && !putAt.has(v.toString())) putAt.set(v.toString(), at);
+          for (const [f, v] of fields(msg))
+            if (f === 2 && Buffer.isBuffer(v) && sendTime.test(v.toString()) && !putAt.has(v.toString())) putAt.set(v.toString(), at);
         }
       }
       grpc.set(gk, Buffer.from(g));
@@ -107,5 +124,12 @@ export function wireLatency(pcapFile: string, etcdPort: number): WireLatency {
   }
   const lat = eventAt.flatMap(([v, at]) => (putAt.has(v) ? [at - putAt.get(v)!] : [])).sort((a, b) => a - b);
   const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
-  return { p50: q(0.5), p99: q(0.99), puts: putAt.size, events: lat.length, multiShare: lat.length ? multi / eventAt.length : NaN, maxPerResponse };
+  return {
+    p50: q(0.5),
+    p99: q(0.99),
+    puts: putAt.size,
+    events: lat.length,
+    multiShare: lat.length ? multi / eventAt.length : NaN,
+    maxPerResponse,
+  };
 }

@@ -55,9 +55,7 @@ describe('etcd watch streams', () => {
       const started0 = await watchStreamsStarted(url);
       const from = (await s.currentRevision()) + 1;
       const seen: number[][] = Array.from({ length: 10 }, () => []);
-      const watches = seen.map((revs) =>
-        s.watch(p, from, { onBatch: (b: WatchBatch) => revs.push(b.revision) }),
-      );
+      const watches = seen.map((revs) => s.watch(p, from, { onBatch: (b: WatchBatch) => revs.push(b.revision) }));
       const written: number[] = [];
       for (let i = 0; i < 20; i++) written.push(await s.put(`${p}${i % 4}`, `v${i}`));
       await expect.poll(() => seen.every((r) => r.length >= 20), { timeout: 10_000 }).toBe(true);
