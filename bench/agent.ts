@@ -19,7 +19,7 @@
  *
  * Environment: N K NEW_PORTS PINGS STABLE_S CONV_PORTS BIG_PORTS ENCAP LOG_LEVEL ETCD_DIR, OVN=0 to skip the anchor,
  * KEEP_LOGS=1 to copy the agents' logs to /tmp before teardown, HOLD=S to keep the sandbox up S seconds
- * after the steady-state measurements (to poke at it).
+ * after the steady-state measurements (to poke at it), HOLD_BIG=S the same after the 1,000-port RSS.
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -359,6 +359,10 @@ async function bigHost(c: Ctx): Promise<void> {
     `  ${BIG_PORTS} ports: API ${m.get('big_api_s')} s, plug ${m.get('big_plug_s')} s, all ${MARK} ${m.get('big_all_installed_after_plug_s')} s after the last plug; ` +
       `${m.get('big_flows')} flows; RSS ${m.get('agent_rss_mb_1000ports')} MB`,
   );
+  if (env.HOLD_BIG) {
+    log(`holding ${host.name} (agent pid ${info.pid}) for ${env.HOLD_BIG} s`);
+    await sleep(Number(env.HOLD_BIG) * 1000);
+  }
 }
 
 async function wyvern(): Promise<{ m: Metrics; samples: Record<string, number[]> }> {

@@ -8,11 +8,14 @@ import { matchKey, sameData } from './canonical.js';
  */
 const matchKeys = new WeakMap<DesiredFlow['match'], string>();
 
-/** Identity of a flow on the switch: OpenFlow allows one flow per table, priority and match. */
+/**
+ * Identity of a flow on the switch: OpenFlow allows one flow per table, priority and match. Joined, not a template
+ * literal: a flat string rather than a rope (see stable()), as it is kept as a map key for every flow.
+ */
 export function flowKey(f: { tableId: number; priority: number; match: DesiredFlow['match'] }): string {
   let m = matchKeys.get(f.match);
   if (m === undefined) matchKeys.set(f.match, (m = matchKey(f.match)));
-  return `${f.tableId}/${f.priority}/${m}`;
+  return [f.tableId, f.priority, m].join('/');
 }
 
 /** A flow with an idle or hard timeout: put there for a while (reactive), forgotten when it expires. */
