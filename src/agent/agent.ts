@@ -276,6 +276,8 @@ export class Agent {
     this.channel.on('message', (msg) => {
       // Errors nobody waits for answer fire-and-forget messages (PACKET_OUTs): worth a log line.
       if (msg.type === 'ERROR') log.warn({ errType: msg.errTypeName, code: msg.codeName, xid: msg.xid }, 'switch reported an error');
+      // The channel is up before the first computation (see attachSwitch): apps answer nothing from a partial view.
+      if (!this.started) return;
       const out = this.packetIn.handle(msg);
       if (out)
         void this.flows.answer({ ...out.transient, packets: out.messages }).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
@@ -354,6 +356,10 @@ export class Agent {
       this.vifs.stop();
       return;
     }
+    // The OpenFlow session (connect, hello, features) opens now, with the bridge there, while the VIFs are bound
+    // and the topology loads: the flow manager writes nothing before activate(), so this only saves its round
+    // trips from the first programming's path (a fresh host: start → flows stable).
+    this.channel.start();
     const initial: Promise<void>[] = [];
     const unplug = (v: Vif) => {
       this.marks.forget(v.name);
@@ -396,7 +402,6 @@ export class Agent {
     this.notePendingMarks(this.firstVersion);
     this.started = true;
     this.reconcileGateways();
-    this.channel.start();
     void this.flows.activate();
     this.announcer.after(this.firstVersion);
   }
