@@ -5,18 +5,30 @@
 import { broadcastOf, cidrContains, ipToInt } from '../net/addr.js';
 import { allocateIp, parseSubnetCidr } from './addr-rules.js';
 import { conflict, invalid } from './errors.js';
+import { hostCount, pickIpFrom } from './port-claims.js';
 import { ipOwners, type NetState } from './read.js';
 import type { Network } from './types.js';
+
+export interface AssignOptions {
+  /** Who holds each address now (default: ipOwners(st)); a port creation adds the claims it read. */
+  owners?: ReadonlyMap<string, string>;
+  /**
+   * Allocate the first free address from this host number of the subnet (its size given) rather than the lowest
+   * free one: several creations in flight, see pickIpFrom.
+   */
+  startOf?: (subnetId: string, size: number) => number;
+}
 
 /** Validates requested fixed IPs and allocates the missing ones (default: one from the first subnet). */
 export function assignIps(
   req: { subnet?: string; ip?: string }[] | undefined,
   st: NetState,
   net: Network,
+  opts: AssignOptions = {},
 ): { subnetId: string; ip: string }[] {
   const subnets = st.subnets.map((s) => ({ s: s.obj, c: parseSubnetCidr(s.obj.cidr) }));
   const wanted = req ?? (subnets.length > 0 ? [{ subnet: subnets[0]!.s.id }] : []);
-  const owners = ipOwners(st);
+  const owners = opts.owners ?? ipOwners(st);
   const taken = new Set(owners.keys());
   const out: { subnetId: string; ip: string }[] = [];
   // Explicit addresses first, so an allocated one never takes an address requested later in the list.
@@ -39,8 +51,10 @@ export function assignIps(
       res[i] = { subnetId: sub.s.id, ip: w.ip };
     } else {
       const s = sub!;
-      const ip = allocateIp(s.c, s.s.gatewayIp, taken);
-      if (ip === undefined) throw conflict(`${f}.subnet`, `subnet ${s.s.name} (${s.s.cidr}) has no free addresses`);
+      const ip = opts.startOf
+        ? pickIpFrom(s.c, s.s.gatewayIp, taken, opts.startOf(s.s.id, hostCount(s.c)))
+        : allocateIp(s.c, s.s.gatewayIp, taken);
+      if (ip === undefined) throw conflict(`${f}.subnet`, `no free address in subnet ${s.s.name} (${s.s.cidr})`);
       taken.add(ip);
       res[i] = { subnetId: s.s.id, ip };
     }
