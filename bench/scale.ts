@@ -30,12 +30,12 @@ function print(r: ScaleResult): void {
     `port create → bound and flows on every interested chassis (${f(r.create.interested, 1)} on average): p50 ${f(r.create.p50)} ms, p99 ${f(r.create.p99)} ms, max ${f(r.create.max)} ms (n=${r.create.n}, missed ${r.create.missed}; API create p50 ${f(r.create.apiP50)} ms)`,
     `port delete → gone everywhere: p50 ${f(r.deleted.p50)} ms, p99 ${f(r.deleted.p99)} ms, max ${f(r.deleted.max)} ms (n=${r.deleted.n}, missed ${r.deleted.missed})`,
     `migration → reachable again on all ${f(r.migrate.interested, 1)} interested: p50 ${f(r.migrate.p50)} ms, p99 ${f(r.migrate.p99)} ms, max ${f(r.migrate.max)} ms (n=${r.migrate.n}, missed ${r.migrate.missed})`,
-    `chassis death → withdrawn on all ${r.chassis - 1}: ${f(r.death.fromCrashMs)} ms from the crash (lease TTL), ${f(r.death.fromKeyDeleteMs)} ms after the key lapsed (p50 ${f(r.death.withdrawnP50)} ms); ${r.death.eventsDelivered} events delivered`,
-    `fresh chassis: start → in sync ${f(r.join.startToSyncedMs)} ms, → its 20 VIFs' flows ${f(r.join.startToBoundMs)} ms`,
+    `chassis death → withdrawn on all ${r.chassis - 1}: ${f(r.death.fromCrashMs)} ms from the crash (lease TTL), ${f(r.death.fromKeyDeleteMs)} ms after the key lapsed (p50 ${f(r.death.withdrawnP50)} ms); ${r.death.eventsDelivered} events delivered; each chassis's recompute p50 ${f(r.death.recomputeP50Ms, 1)} ms, max ${f(r.death.recomputeMaxMs, 1)} ms, all together ${f(r.death.recomputeSumMs)} ms on the one simulator core`,
+    `fresh chassis: start → in sync ${f(r.join.startToSyncedMs)} ms, → its 20 VIFs' flows ${f(r.join.startToBoundMs)} ms (start stages, ms: ${JSON.stringify(r.join.stages)})`,
     `per chassis (min/p50/max): prefixes ${fp.prefixes.min}/${fp.prefixes.p50}/${fp.prefixes.max}, networks ${fp.networks.min}/${fp.networks.p50}/${fp.networks.max}, network keys ${fp.networkKeys.min}/${fp.networkKeys.p50}/${fp.networkKeys.max}, global keys ${fp.globalKeys.p50} (chassis ${fp.chassisKeys.p50}), flows ${fp.flows.min}/${fp.flows.p50}/${fp.flows.max}`,
     `chassis 0: ${JSON.stringify(r.chassis0)}`,
     `sim process: RSS ${f(r.memory.rssMB)} MB, heap ${f(r.memory.heapMB)} MB, ${f(r.memory.heapPerChassisKB)} KB heap per chassis`,
-    `churn: ${r.churn.ops} ops, ${r.churn.revisions} store revisions, ${r.churn.eventsDelivered} events delivered = ${f(r.churn.eventsPerRevision, 2)} per revision (interested chassis per change ${f(r.churn.interestedPerChange, 2)})`,
+    `churn: ${r.churn.ops} ops, ${r.churn.revisions} store revisions, ${r.churn.eventsDelivered} events delivered = ${f(r.churn.eventsPerRevision, 2)} per revision (interested chassis per change ${f(r.churn.interestedPerChange, 2)}), ${r.churn.snapshotKeys} keys read by new watches; simulator CPU ${f(r.churn.simCpuPercent)} %, event-loop delay p99 ${f(r.churn.loopDelayP99Ms, 1)} ms`,
   ];
   if (r.etcd) {
     const e = r.etcd;
@@ -70,6 +70,7 @@ const FIGURES: [string, (r: ScaleResult) => number][] = [
   ['heap KB per chassis', (r) => r.memory.heapPerChassisKB],
   ['events per revision (churn)', (r) => r.churn.eventsPerRevision],
   ['events per chassis death', (r) => r.death.eventsDelivered],
+  ['recompute per chassis death p50 ms', (r) => r.death.recomputeP50Ms],
   ['etcd watchers', (r) => r.etcd?.end.watchers ?? NaN],
   ['etcd RSS MB', (r) => (r.etcd?.end.rssBytes ?? NaN) / 2 ** 20],
   ['etcd db MB', (r) => (r.etcd?.end.dbBytes ?? NaN) / 2 ** 20],

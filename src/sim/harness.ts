@@ -3,7 +3,7 @@
  * workload (src/sim/workload.ts), then churn — port creations and deletions at a steady rate, VM migrations, a
  * chassis dying and a fresh one joining — with every convergence measured on the chassis that care.
  */
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Topology } from '../model/repo.js';
 import { netPrefix } from '../model/keys.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
@@ -45,9 +45,32 @@ export interface ScaleResult {
   create: Stat & { missed: number; interested: number; apiP50: number };
   deleted: Stat & { missed: number };
   migrate: Stat & { missed: number; interested: number };
-  death: { fromCrashMs: number; fromKeyDeleteMs: number; withdrawnP50: number; withdrawnMax: number; missed: number; eventsDelivered: number };
-  join: { startToSyncedMs: number; startToBoundMs: number; footprint: ChassisFootprint };
-  churn: { ops: number; revisions: number; eventsDelivered: number; eventsPerRevision: number; interestedPerChange: number };
+  death: {
+    fromCrashMs: number;
+    fromKeyDeleteMs: number;
+    withdrawnP50: number;
+    withdrawnMax: number;
+    missed: number;
+    eventsDelivered: number;
+    /** One chassis's own recompute after the death (what a real hypervisor spends on its own core). */
+    recomputeP50Ms: number;
+    recomputeMaxMs: number;
+    /** Sum of every chassis's recompute: what the one simulator core had to do in sequence. */
+    recomputeSumMs: number;
+  };
+  join: { startToSyncedMs: number; startToBoundMs: number; stages: Record<string, number>; footprint: ChassisFootprint };
+  churn: {
+    ops: number;
+    revisions: number;
+    eventsDelivered: number;
+    eventsPerRevision: number;
+    interestedPerChange: number;
+    /** Keys read by snapshots (a chassis starting to watch a network, e.g. a migration's new host). */
+    snapshotKeys: number;
+    /** The simulator process: CPU used (% of one core) and its event loop's delay p99 (ms) — its own limit. */
+    simCpuPercent: number;
+    loopDelayP99Ms: number;
+  };
   etcd?: {
     idle: { cpuPercent: number; sentBytesPerSecond: number };
     churn: { cpuPercent: number; sentBytesPerSecond: number; bytesPerChange: number; revisionsPerSecond: number };
@@ -118,6 +141,11 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const events = () => chassis.reduce((s, c) => s + c.events, 0);
   const rev0 = await o.store.currentRevision();
   const ev0 = events();
+  const snaps = () => chassis.reduce((s, c) => s + c.snapshotKeys, 0);
+  const snap0 = snaps();
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const cpu0 = process.cpuUsage();
   const churn0 = await sample();
   const churnT0 = performance.now();
   const rate = o.churnRate ?? 10;
@@ -201,6 +229,9 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   }
   await Promise.all(inflight);
   const churnSecs = (performance.now() - churnT0) / 1000;
+  loop.disable();
+  const cpu1 = process.cpuUsage(cpu0);
+  const snap1 = snaps();
   const churn1 = await sample();
   const rev1 = await o.store.currentRevision();
   const ev1 = events();
@@ -224,6 +255,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const dead = await withdrawn;
   await keyWatch.cancel();
   const evD1 = events();
+  const deathFlushes = others.flatMap((c) => c.flushMs.filter((_, i) => c.flushAt[i]! >= tDie));
   const death = {
     fromCrashMs: dead.max,
     fromKeyDeleteMs: dead.max - (keyDeletedAt - tDie),
@@ -231,6 +263,9 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
     withdrawnMax: dead.max - (keyDeletedAt - tDie),
     missed: dead.missed,
     eventsDelivered: evD1 - evD0,
+    recomputeP50Ms: summary(deathFlushes).p50,
+    recomputeMaxMs: summary(deathFlushes).max,
+    recomputeSumMs: deathFlushes.reduce((a, b) => a + b, 0),
   };
   log(`chassis death: withdrawn everywhere ${death.fromKeyDeleteMs.toFixed(0)} ms after its key lapsed`);
 
@@ -247,7 +282,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   await joiner.flows.whenApplied(joiner.flows.desiredVersion);
   const startToBoundMs = performance.now() - tJ;
   await settle([...others, joiner]);
-  const join = { startToSyncedMs, startToBoundMs, footprint: joiner.footprint() };
+  const join = { startToSyncedMs, startToBoundMs, stages: joiner.startStages, footprint: joiner.footprint() };
   const end = await sample();
 
   const agg = {} as ScaleResult['footprint'];
@@ -277,6 +312,9 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
       eventsDelivered: ev1 - ev0,
       eventsPerRevision: (ev1 - ev0) / Math.max(1, rev1 - rev0),
       interestedPerChange: (interestedCreate + interestedMigrate) / Math.max(1, nCreate + migrations.length + missed.migrate),
+      snapshotKeys: snap1 - snap0,
+      simCpuPercent: (100 * (cpu1.user + cpu1.system)) / 1e6 / churnSecs,
+      loopDelayP99Ms: loop.percentile(99) / 1e6,
     },
   };
   if (idle0 && idle1 && churn0 && churn1 && end) {

@@ -27,6 +27,7 @@ import { RouterReach } from '../view/router-reach.js';
 import { SecurityGroupReach } from '../view/sg-reach.js';
 import { TopologySync, type PortRemoved, type ViewChange } from '../view/topology-sync.js';
 import { TopologyView } from '../view/topology-view.js';
+import { performance } from 'node:perf_hooks';
 import { SwitchDouble } from './switch-double.js';
 
 export interface SimChassisOptions {
@@ -56,7 +57,7 @@ export interface ChassisFootprint {
   chassisKeys: number;
   /** Flows on its switch. */
   flows: number;
-  /** Store events its subscription delivered so far. */
+  /** Store events (puts, deletes) its watches delivered so far. */
   events: number;
 }
 
@@ -77,11 +78,19 @@ export class SimChassis {
   private readonly logger: Logger;
   private started = false;
   private stopping = false;
-  /** Store events delivered to this chassis (its share of the watch fan-out). */
+  /** Store events (puts and deletes) delivered to this chassis by its watches: its share of the watch fan-out. */
   events = 0;
+  /** Keys read by snapshots and resyncs (a prefix added: a network watched for a new local port, or healed). */
+  snapshotKeys = 0;
+  /** Milliseconds of each flow recompute (FlowComputer.flush), newest last; bounded. */
+  readonly flushMs: number[] = [];
+  /** When each recompute ran (performance.now()), parallel to flushMs. */
+  readonly flushAt: number[] = [];
   /** Called after each view change once the flush that follows it is computed (harness probes). */
   onChange: ((c: ViewChange) => void) | undefined;
   private nextOfport = 10;
+  /** Milliseconds from the start of start() to the end of each of its stages. */
+  readonly startStages: Record<string, number> = {};
 
   constructor(private readonly opts: SimChassisOptions) {
     const log = (this.logger = opts.logger ?? silentLogger);
@@ -132,6 +141,8 @@ export class SimChassis {
   /** Registers, loads its topology, and programs its switch from it (the agent's start, without OVS). */
   async start(): Promise<void> {
     const log = this.logger;
+    const t0 = performance.now();
+    const stage = (name: string) => (this.startStages[name] = Math.round((performance.now() - t0) * 10) / 10);
     this.health.on('tick', (kv: KeyValue | null) => {
       this.registration.verify(kv).catch((err) => this.health.report(err));
       if (this.bindings.pendingWrites) void this.bindings.retryUnsynced();
@@ -142,8 +153,10 @@ export class SimChassis {
       void this.bindings.checkAll();
     });
     await this.health.start();
+    stage('store probed');
     this.subscription.on('event', (ev: SubscriptionEvent) => {
-      this.events += ev.type === 'snapshot' || ev.type === 'resync' ? ev.kvs.length : 1;
+      if (ev.type === 'snapshot' || ev.type === 'resync') this.snapshotKeys += ev.kvs.length;
+      else this.events++;
       routeStoreEvent(ev, {
         sync: this.sync,
         bindings: this.bindings,
@@ -161,19 +174,23 @@ export class SimChassis {
       void this.sgReach.update();
     });
     await this.registration.ensure('agent start');
+    stage('registered');
     await this.sync.start();
     const topologyPrefix = (p: string) => !p.startsWith(NAMES_PREFIX);
     await this.subscription.whenLoaded(topologyPrefix);
+    stage('topology loaded');
     await this.reach.update();
     await this.sgReach.update();
     await this.sgReach.update();
     await this.subscription.whenLoaded(topologyPrefix);
     this.computer.markAllDirty();
     const first = this.computer.flush();
+    stage('computed');
     this.started = true;
     this.switch.connect();
     await this.flows.activate();
     await this.flows.whenApplied(first);
+    stage('flows applied');
   }
 
   /** A VIF for `port` (its name) appears on br-int, as the VIF watcher reports it. */
@@ -257,7 +274,14 @@ export class SimChassis {
 
   private flushNow(): void {
     if (this.stopping || !this.computer.hasDirty()) return;
+    const t0 = performance.now();
     this.computer.flush();
+    if (this.flushMs.length >= 256) {
+      this.flushMs.shift();
+      this.flushAt.shift();
+    }
+    this.flushMs.push(performance.now() - t0);
+    this.flushAt.push(t0);
     void this.flows.sync();
   }
 
