@@ -5,7 +5,8 @@
  *
  *   SCALE_CHASSIS=100,300,1000   cluster sizes, one fresh etcd each (default 100)
  *   SCALE_MEMBERS=1|3            etcd members on loopback (default 1)
- *   SCALE_NETWORKS / SCALE_PORTS per run (default 2 and 20 per chassis), SCALE_NETS_PER_CHASSIS (5)
+ *   SCALE_PORTS_PER_CHASSIS (20), SCALE_NETS_PER_CHASSIS (5): networks are 2 per chassis (tenant blocks of 4
+ *                                chassis sharing 8 networks), routers 1 per 20 networks (src/sim/workload.ts)
  *   SCALE_CHURN_SECONDS (20), SCALE_CHURN_RATE ops/s (10), SCALE_LEASE_TTL seconds (10)
  *   SCALE_OUT                    JSON results file (default /tmp/wyvern-scale-<time>.json)
  * With two or more sizes it fits each figure as a·N^b and prints b (0: flat, 1: linear, 2: quadratic).
@@ -87,8 +88,7 @@ for (const n of sizes) {
   try {
     const r = await runScale({
       chassis: n,
-      ...(process.env.SCALE_NETWORKS ? { networks: Number(process.env.SCALE_NETWORKS) } : {}),
-      ...(process.env.SCALE_PORTS ? { ports: Number(process.env.SCALE_PORTS) } : {}),
+      portsPerChassis: env('SCALE_PORTS_PER_CHASSIS', 20),
       netsPerChassis: env('SCALE_NETS_PER_CHASSIS', 5),
       store,
       openStore: () => openStore(etcd.url),

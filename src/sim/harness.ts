@@ -24,6 +24,8 @@ export interface HarnessOptions extends WorkloadParams {
   /** Chassis started at once during bring-up. */
   startConcurrency?: number;
   churnSeconds?: number;
+  /** Quiet seconds measured before the churn: what leases, probes and watches cost etcd at rest (default 5). */
+  idleSeconds?: number;
   /** Churn operations per second (creations, deletions, migrations: 4:3:3). */
   churnRate?: number;
   log?: (line: string) => void;
@@ -124,7 +126,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
 
   // Idle: what leases, health probes and watches cost etcd with nothing changing.
   const idle0 = await sample();
-  await sleep(5000);
+  await sleep((o.idleSeconds ?? 5) * 1000);
   const idle1 = await sample();
 
   // Churn.

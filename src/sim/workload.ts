@@ -1,23 +1,20 @@
 /**
  * The scale harness's workload: which networks, routers and ports exist and which chassis hosts which port.
- * Deterministic and scale-invariant: chassis c hosts ports of networks (5c … 5c+4) mod N, so a chassis's
- * neighbourhood (networks, their ports and routers) has the same shape at 100 and at 1,000 chassis — which is
- * what lets the harness compare one chassis's state across cluster sizes.
+ * Deterministic and scale-invariant: chassis come in tenant blocks of 4 sharing 8 networks, each chassis hosting
+ * ports of 5 of its block's networks (so a network is hosted by 2 or 3 chassis, 2.5 on average), and two blocks in
+ * five have a router joining 4 of their networks. A chassis's neighbourhood (networks, their ports and routers)
+ * is then the same at 100 and at 1,000 chassis — which is what lets the harness compare one chassis's state
+ * across cluster sizes. The defaults are the issue's: 1,000 chassis → 2,000 networks, 20,000 ports, 100 routers.
  */
 import { Topology } from '../model/repo.js';
 import type { Store } from '../store/types.js';
 
 export interface WorkloadParams {
   chassis: number;
-  /** Networks (default 2 per chassis). */
-  networks?: number;
-  /** Ports bound at bring-up (default 20 per chassis). */
-  ports?: number;
-  /** Networks each chassis hosts ports of (default 5). */
+  /** Ports bound at bring-up per chassis (default 20). */
+  portsPerChassis?: number;
+  /** Networks each chassis hosts ports of (default 5; a block of 4 chassis shares 2 per chassis). */
   netsPerChassis?: number;
-  /** One router per this many networks (default 20), joining `netsPerRouter` of them (default 4). */
-  networksPerRouter?: number;
-  netsPerRouter?: number;
 }
 
 export interface PlannedPort {
@@ -41,27 +38,29 @@ export const netName = (i: number): string => `n${i}`;
 /** Subnet of network i: 10.x.y.0/24, unique up to 65,536 networks (routers join several: no overlaps). */
 export const subnetCidr = (i: number): string => `10.${(i >> 8) & 255}.${i & 255}.0/24`;
 
+const BLOCK = 4;
+
 export function planWorkload(p: WorkloadParams): Plan {
-  const nNets = p.networks ?? 2 * p.chassis;
-  const nPorts = p.ports ?? 20 * p.chassis;
   const per = p.netsPerChassis ?? 5;
-  const netsPerRouter = p.netsPerRouter ?? 4;
-  const networks = Array.from({ length: nNets }, (_, i) => netName(i));
-  const networksOf = (c: number): string[] => Array.from({ length: per }, (_, k) => netName((c * per + k) % nNets));
+  const perBlock = Math.max(per, Math.round((BLOCK * per) / 2.5));
+  const blocks = Math.ceil(p.chassis / BLOCK);
+  const networks = Array.from({ length: blocks * perBlock }, (_, i) => netName(i));
+  const networksOf = (c: number): string[] => {
+    const b = Math.floor(c / BLOCK);
+    const i = c % BLOCK;
+    return Array.from({ length: per }, (_, k) => netName(b * perBlock + ((i * per + k) % perBlock)));
+  };
   const routers = new Map<string, string[]>();
-  const block = p.networksPerRouter ?? 20;
-  const step = Math.max(1, Math.floor(block / netsPerRouter));
-  for (let r = 0; (r + 1) * block <= nNets; r++)
-    routers.set(
-      `r${r}`,
-      Array.from({ length: netsPerRouter }, (_, k) => netName(r * block + k * step)),
-    );
+  for (let b = 0; b < blocks; b++)
+    if (b % 5 === 0 || b % 5 === 2)
+      routers.set(
+        `r${b}`,
+        Array.from({ length: Math.min(4, perBlock) }, (_, k) => netName(b * perBlock + ((k * 2) % perBlock))),
+      );
   const ports: PlannedPort[] = [];
-  for (let i = 0; i < nPorts; i++) {
-    const c = i % p.chassis;
-    const j = Math.floor(i / p.chassis);
-    ports.push({ name: `p${c}-${j}`, network: networksOf(c)[j % per]!, chassis: c });
-  }
+  const nPorts = p.portsPerChassis ?? 20;
+  for (let j = 0; j < nPorts; j++)
+    for (let c = 0; c < p.chassis; c++) ports.push({ name: `p${c}-${j}`, network: networksOf(c)[j % per]!, chassis: c });
   return { chassis: p.chassis, networks, routers, ports, netsPerChassis: per, networksOf };
 }
 
