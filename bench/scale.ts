@@ -9,6 +9,7 @@
  *                                chassis sharing 8 networks), routers 1 per 20 networks (src/sim/workload.ts)
  *   SCALE_CHURN_SECONDS (20), SCALE_CHURN_RATE ops/s (10), SCALE_LEASE_TTL seconds (10)
  *   SCALE_CHASSIS_PER_CONNECTION chassis sharing one etcd client (10; a real hypervisor has its own)
+ *   SCALE_BIND_CONCURRENCY       VIFs plugged at once during bring-up (16)
  *   SCALE_OUT                    JSON results file (default /tmp/wyvern-scale-<time>.json)
  * With two or more sizes it fits each figure as a·N^b and prints b (0: flat, 1: linear, 2: quadratic).
  */
@@ -96,6 +97,7 @@ for (const n of sizes) {
       etcdUrls: etcd.members.map((m) => m.clientUrl),
       leaseTtlSeconds: env('SCALE_LEASE_TTL', 10),
       chassisPerStore: env('SCALE_CHASSIS_PER_CONNECTION', 10),
+      bindConcurrency: env('SCALE_BIND_CONCURRENCY', 16),
       churnSeconds: env('SCALE_CHURN_SECONDS', 20),
       churnRate: env('SCALE_CHURN_RATE', 10),
       log,

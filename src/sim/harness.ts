@@ -27,6 +27,8 @@ export interface HarnessOptions extends WorkloadParams {
    * (15,000 watches on one stream) etcd marked watchers slow and creations queued for minutes.
    */
   chassisPerStore?: number;
+  /** VIFs plugged at once during bring-up (default 16): bounds the burst the one simulator core must absorb. */
+  bindConcurrency?: number;
   /** etcd client URLs whose /metrics are sampled (none: not sampled). */
   etcdUrls?: string[];
   leaseTtlSeconds?: number;
@@ -122,7 +124,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const startSeconds = (performance.now() - t) / 1000;
   log(`${plan.chassis} chassis started in ${startSeconds.toFixed(1)} s`);
   t = performance.now();
-  await pool(plan.ports, 64, (p) => chassis[p.chassis]!.plug(p.name));
+  await pool(plan.ports, o.bindConcurrency ?? 16, (p) => chassis[p.chassis]!.plug(p.name));
   const bindSeconds = (performance.now() - t) / 1000;
   t = performance.now();
   await settle(chassis);
