@@ -38,7 +38,7 @@ function print(r: ScaleResult): void {
     `per chassis (min/p50/max): prefixes ${fp.prefixes.min}/${fp.prefixes.p50}/${fp.prefixes.max}, networks ${fp.networks.min}/${fp.networks.p50}/${fp.networks.max}, network keys ${fp.networkKeys.min}/${fp.networkKeys.p50}/${fp.networkKeys.max}, global keys ${fp.globalKeys.p50} (chassis ${fp.chassisKeys.p50}), flows ${fp.flows.min}/${fp.flows.p50}/${fp.flows.max}`,
     `chassis 0: ${JSON.stringify(r.chassis0)}`,
     `sim process: RSS ${f(r.memory.rssMB)} MB, heap ${f(r.memory.heapMB)} MB, ${f(r.memory.heapPerChassisKB)} KB heap per chassis`,
-    `churn: ${r.churn.ops} ops, ${r.churn.revisions} store revisions, ${r.churn.eventsDelivered} events delivered = ${f(r.churn.eventsPerRevision, 2)} per revision (interested chassis per change ${f(r.churn.interestedPerChange, 2)}), ${r.churn.snapshotKeys} keys read by new watches; simulator CPU ${f(r.churn.simCpuPercent)} %, event-loop delay p99 ${f(r.churn.loopDelayP99Ms, 1)} ms`,
+    `churn: ${r.churn.ops} ops, ${r.churn.revisions} store revisions, ${r.churn.eventsDelivered} events delivered = ${f(r.churn.eventsPerRevision, 2)} per revision (interested chassis per change ${f(r.churn.interestedPerChange, 2)}; ${f(r.churn.eventBytesPerRevision)} payload bytes per revision), ${r.churn.snapshotKeys} keys read by new watches; simulator CPU ${f(r.churn.simCpuPercent)} %, event-loop delay p99 ${f(r.churn.loopDelayP99Ms, 1)} ms`,
   ];
   if (r.etcd) {
     const e = r.etcd;
@@ -80,6 +80,7 @@ const FIGURES: [string, (r: ScaleResult) => number][] = [
   ['etcd idle CPU %', (r) => r.etcd?.idle.cpuPercent ?? NaN],
   ['etcd idle sent KB/s', (r) => (r.etcd?.idle.sentBytesPerSecond ?? NaN) / 1024],
   ['etcd bytes per change', (r) => r.etcd?.churn.bytesPerChange ?? NaN],
+  ['event payload bytes per revision', (r) => r.churn.eventBytesPerRevision],
 ];
 
 const results: ScaleResult[] = [];

@@ -78,6 +78,8 @@ export interface ScaleResult {
     eventsDelivered: number;
     eventsPerRevision: number;
     interestedPerChange: number;
+    /** Payload bytes (keys, values, previous values) of the events delivered, per store revision. */
+    eventBytesPerRevision: number;
     /** Keys read by snapshots (a chassis starting to watch a network, e.g. a migration's new host). */
     snapshotKeys: number;
     /** The simulator process: CPU used (% of one core) and its event loop's delay p99 (ms) — its own limit. */
@@ -159,6 +161,8 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const ev0 = events();
   const snaps = () => chassis.reduce((s, c) => s + c.snapshotKeys, 0);
   const snap0 = snaps();
+  const bytes = () => chassis.reduce((s, c) => s + c.eventBytes, 0);
+  const bytes0 = bytes();
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const cpu0 = process.cpuUsage();
@@ -248,6 +252,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   loop.disable();
   const cpu1 = process.cpuUsage(cpu0);
   const snap1 = snaps();
+  const bytes1 = bytes();
   const churn1 = await sample();
   const rev1 = await o.store.currentRevision();
   const ev1 = events();
@@ -328,6 +333,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
       eventsDelivered: ev1 - ev0,
       eventsPerRevision: (ev1 - ev0) / Math.max(1, rev1 - rev0),
       interestedPerChange: (interestedCreate + interestedMigrate) / Math.max(1, nCreate + migrations.length + missed.migrate),
+      eventBytesPerRevision: (bytes1 - bytes0) / Math.max(1, rev1 - rev0),
       snapshotKeys: snap1 - snap0,
       simCpuPercent: (100 * (cpu1.user + cpu1.system)) / 1e6 / churnSecs,
       loopDelayP99Ms: loop.percentile(99) / 1e6,

@@ -80,6 +80,8 @@ export class SimChassis {
   private stopping = false;
   /** Store events (puts and deletes) delivered to this chassis by its watches: its share of the watch fan-out. */
   events = 0;
+  /** Payload bytes of those events (key, value and previous value, as etcd sends them with prev_kv). */
+  eventBytes = 0;
   /** Keys read by snapshots and resyncs (a prefix added: a network watched for a new local port, or healed). */
   snapshotKeys = 0;
   /** Milliseconds of each flow recompute (FlowComputer.flush), newest last; bounded. */
@@ -156,7 +158,11 @@ export class SimChassis {
     stage('store probed');
     this.subscription.on('event', (ev: SubscriptionEvent) => {
       if (ev.type === 'snapshot' || ev.type === 'resync') this.snapshotKeys += ev.kvs.length;
-      else this.events++;
+      else {
+        this.events++;
+        this.eventBytes += ev.type === 'put' ? ev.kv.key.length + ev.kv.value.length : ev.key.length;
+        if (ev.prev) this.eventBytes += ev.prev.key.length + ev.prev.value.length;
+      }
       routeStoreEvent(ev, {
         sync: this.sync,
         bindings: this.bindings,
