@@ -38,7 +38,7 @@ function print(r: ScaleResult): void {
     `per chassis (min/p50/max): prefixes ${fp.prefixes.min}/${fp.prefixes.p50}/${fp.prefixes.max}, networks ${fp.networks.min}/${fp.networks.p50}/${fp.networks.max}, network keys ${fp.networkKeys.min}/${fp.networkKeys.p50}/${fp.networkKeys.max}, global keys ${fp.globalKeys.p50} (chassis ${fp.chassisKeys.p50}), flows ${fp.flows.min}/${fp.flows.p50}/${fp.flows.max}`,
     `chassis 0: ${JSON.stringify(r.chassis0)}`,
     `sim process: RSS ${f(r.memory.rssMB)} MB, heap ${f(r.memory.heapMB)} MB, ${f(r.memory.heapPerChassisKB)} KB heap per chassis`,
-    `churn: ${r.churn.ops} ops, ${r.churn.revisions} store revisions, ${r.churn.eventsDelivered} events delivered = ${f(r.churn.eventsPerRevision, 2)} per revision (interested chassis per change ${f(r.churn.interestedPerChange, 2)}; ${f(r.churn.eventBytesPerRevision)} payload bytes per revision), ${r.churn.snapshotKeys} keys read by new watches; simulator CPU ${f(r.churn.simCpuPercent)} %, event-loop delay p99 ${f(r.churn.loopDelayP99Ms, 1)} ms`,
+    `churn: ${r.churn.ops} ops, ${r.churn.revisions} store revisions, ${r.churn.eventsDelivered} events delivered = ${f(r.churn.eventsPerRevision, 2)} per revision (interested chassis per change ${f(r.churn.interestedPerChange, 2)}; ${f(r.churn.eventBytesPerRevision)} payload bytes per revision), ${r.churn.snapshotKeys} keys read by new watches; simulator CPU ${f(r.churn.simCpuPercent)} %, event-loop delay p99 ${f(r.churn.loopDelayP99Ms, 1)} ms, GC pauses max ${f(r.churn.gcMaxMs)} ms (${f(r.churn.gcTotalMs)} ms in all)`,
   ];
   if (r.etcd) {
     const e = r.etcd;

@@ -3,7 +3,7 @@
  * workload (src/sim/workload.ts), then churn — port creations and deletions at a steady rate, VM migrations, a
  * chassis dying and a fresh one joining — with every convergence measured on the chassis that care.
  */
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { Topology } from '../model/repo.js';
 import { netPrefix } from '../model/keys.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
@@ -85,6 +85,9 @@ export interface ScaleResult {
     /** The simulator process: CPU used (% of one core) and its event loop's delay p99 (ms) — its own limit. */
     simCpuPercent: number;
     loopDelayP99Ms: number;
+    /** The simulator's garbage-collection pauses during churn: the longest, and their sum (ms). */
+    gcMaxMs: number;
+    gcTotalMs: number;
   };
   etcd?: {
     idle: { cpuPercent: number; sentBytesPerSecond: number };
@@ -165,6 +168,14 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const bytes0 = bytes();
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
+  const gc = { max: 0, total: 0 };
+  const gcObs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.max = Math.max(gc.max, e.duration);
+      gc.total += e.duration;
+    }
+  });
+  gcObs.observe({ entryTypes: ['gc'] });
   const cpu0 = process.cpuUsage();
   const churn0 = await sample();
   const churnT0 = performance.now();
@@ -250,6 +261,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   await Promise.all(inflight);
   const churnSecs = (performance.now() - churnT0) / 1000;
   loop.disable();
+  gcObs.disconnect();
   const cpu1 = process.cpuUsage(cpu0);
   const snap1 = snaps();
   const bytes1 = bytes();
@@ -263,7 +275,8 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const others = chassis.slice(0, -1);
   const evD0 = events();
   let keyDeletedAt = NaN;
-  const keyWatch = o.store.watch(`/wyvern/v1/chassis/${victim.name}`, undefined, {
+  // From a known revision: a watch "from now" may attach after the lease lapsed.
+  const keyWatch = o.store.watch(`/wyvern/v1/chassis/${victim.name}`, (await o.store.currentRevision()) + 1, {
     onBatch: (b) => {
       if (b.events.some((e) => e.type === 'delete')) keyDeletedAt = performance.now();
     },
@@ -337,6 +350,8 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
       snapshotKeys: snap1 - snap0,
       simCpuPercent: (100 * (cpu1.user + cpu1.system)) / 1e6 / churnSecs,
       loopDelayP99Ms: loop.percentile(99) / 1e6,
+      gcMaxMs: gc.max,
+      gcTotalMs: gc.total,
     },
   };
   if (idle0 && idle1 && churn0 && churn1 && end) {
