@@ -73,8 +73,7 @@ export async function sampleEtcd(clientUrl: string): Promise<EtcdSample> {
 /** Sums members' samples (a 3-member cluster's load is the sum; revision is the same on all). */
 export function sumSamples(s: EtcdSample[]): EtcdSample {
   const out = { ...s[0]! };
-  for (const x of s.slice(1))
-    for (const k of Object.keys(out) as (keyof EtcdSample)[]) if (k !== 'at' && k !== 'revision') out[k] += x[k];
+  for (const x of s.slice(1)) for (const k of Object.keys(out) as (keyof EtcdSample)[]) if (k !== 'at' && k !== 'revision') out[k] += x[k];
   return out;
 }
 

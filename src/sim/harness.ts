@@ -12,7 +12,7 @@ import type { Store } from '../store/types.js';
 import { sampleAll, type EtcdSample } from './etcd-metrics.js';
 import { Probes, summary, type Convergence } from './probes.js';
 import { SimChassis, type ChassisFootprint } from './sim-chassis.js';
-import { buildTopology, planWorkload, pool, type Plan, type WorkloadParams } from './workload.js';
+import { buildTopology, planWorkload, pool, type WorkloadParams } from './workload.js';
 
 export interface HarnessOptions extends WorkloadParams {
   store: Store;
@@ -154,7 +154,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const createApi: number[] = [];
   const deletes: number[] = [];
   const migrations: number[] = [];
-  let missed = { create: 0, delete: 0, migrate: 0 };
+  const missed = { create: 0, delete: 0, migrate: 0 };
   let interestedCreate = 0;
   let interestedMigrate = 0;
   const made: { name: string; network: string; host: SimChassis }[] = [];
@@ -205,8 +205,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
           if (r.missed) {
             missed.create++;
             log(`creation of ${name} on ${host.name} not seen by ${r.missedNames.join(', ')}`);
-          }
-          else creates.push(r.max);
+          } else creates.push(r.max);
           made.push({ name, network, host });
         } else if (kind === 'delete') {
           const victim = made.shift()!;
@@ -250,8 +249,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
               return `${n}: watching ${c.subscription.prefixes().includes(netPrefix(id))}, port ${ps ? 'in view' : 'absent'}, bound to ${ps?.binding?.chassis}`;
             });
             log(`migration of ${m.name} ${from.name} → ${to.name} not seen by ${views.join('; ')}`);
-          }
-          else migrations.push(r.max);
+          } else migrations.push(r.max);
           made.push({ ...m, host: to });
         }
       })().catch((err) => log(`churn op failed: ${(err as Error).message}`)),
@@ -335,9 +333,18 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
     footprint: agg,
     chassis0: footprints[0]!,
     memory,
-    create: { ...summary(creates), missed: missed.create, interested: interestedCreate / Math.max(1, nCreate), apiP50: summary(createApi).p50 },
+    create: {
+      ...summary(creates),
+      missed: missed.create,
+      interested: interestedCreate / Math.max(1, nCreate),
+      apiP50: summary(createApi).p50,
+    },
     deleted: { ...summary(deletes), missed: missed.delete },
-    migrate: { ...summary(migrations), missed: missed.migrate, interested: interestedMigrate / Math.max(1, migrations.length + missed.migrate) },
+    migrate: {
+      ...summary(migrations),
+      missed: missed.migrate,
+      interested: interestedMigrate / Math.max(1, migrations.length + missed.migrate),
+    },
     death,
     join,
     churn: {

@@ -1,12 +1,5 @@
 import { EventEmitter } from 'node:events';
-import {
-  encodeMessage,
-  OfpErrorMessage,
-  type FlowStats,
-  type GroupDesc,
-  type MeterConfig,
-  type OfMessage,
-} from '../openflow/index.js';
+import { encodeMessage, OfpErrorMessage, type FlowStats, type GroupDesc, type MeterConfig, type OfMessage } from '../openflow/index.js';
 import type { FlowChannel } from '../flows/manager.js';
 import { flowKey } from '../flows/manager.js';
 
