@@ -72,7 +72,7 @@ export function hostCount(c: Cidr): number {
  * allocating at once fill separate stretches and meet (and retry) only where their stretches join: the claims make a
  * collision safe, the random start makes it rare.
  */
-export function pickIpFrom(c: Cidr, gateway: string, used: ReadonlySet<string>, start: number): string | undefined {
+export function pickIpFrom(c: Cidr, gateway: string, used: { has(ip: string): boolean }, start: number): string | undefined {
   const size = hostCount(c);
   const gw = ipToInt(gateway);
   for (let i = 0; i < size; i++) {
@@ -80,4 +80,30 @@ export function pickIpFrom(c: Cidr, gateway: string, used: ReadonlySet<string>, 
     if (n !== gw && !used.has(intToIp(n))) return intToIp(n);
   }
   return undefined;
+}
+
+/** Free candidates collected by pickIpAtRandom, one chosen among them. */
+const CANDIDATES = 4096;
+
+/**
+ * A free host address of `c` chosen uniformly among (up to CANDIDATES of) the free ones: what a creation that just
+ * lost a race uses, so that several losers rarely chase the same address again.
+ */
+export function pickIpAtRandom(
+  c: Cidr,
+  gateway: string,
+  used: { has(ip: string): boolean },
+  rand: (n: number) => number,
+): string | undefined {
+  const size = hostCount(c);
+  if (size === 0) return undefined;
+  const gw = ipToInt(gateway);
+  const start = rand(size);
+  const found: string[] = [];
+  for (let i = 0; i < size && found.length < CANDIDATES; i++) {
+    const n = c.network + 1 + ((start + i) % size);
+    const ip = intToIp(n);
+    if (n !== gw && !used.has(ip)) found.push(ip);
+  }
+  return found.length === 0 ? undefined : found[rand(found.length)];
 }

@@ -21,9 +21,10 @@ import { decodeNetwork, encodePort } from './codec.js';
 import { conflict, invalid } from './errors.js';
 import { allocKey, guardKey, ipClaimsPrefix, macClaimKey, nameKey, networkKey, portIdKey, portKey } from './keys.js';
 import { generateMac } from './macs.js';
-import { claimOwner, claimPort } from './port-claims.js';
+import { claimOwner, claimPort, hostCount, pickIpAtRandom, pickIpFrom } from './port-claims.js';
 import { givenIdCompares } from './port-ids.js';
-import { assignIps } from './port-ips.js';
+import { assignIps, type Owners } from './port-ips.js';
+import type { Cidr } from '../net/addr.js';
 import { decodeClaim, encodeClaim, guardCompare, ipOwners, macOwners, networkIdOf, snapshotNet, type NetState } from './read.js';
 import { membershipOps, resolveGroups, type ResolvedGroup } from './sg-members.js';
 import type { Port } from './types.js';
@@ -36,9 +37,14 @@ interface PortPlanView {
   network: KeyValue;
   /** The network's structure (and its ports) at the guard revision st.guardRev. */
   st: NetState;
-  /** Who holds each address: the snapshot's holders plus every claim read since, plus this instance's creations. */
+  /**
+   * Who holds each address: the snapshot's holders (in words) plus every claim read since (the claim's raw value,
+   * put in words only for a message: describeOwner), plus this instance's creations.
+   */
   owners: Map<string, string>;
   macs: Map<string, string>;
+  /** Read in full (st.ports current), not only the claims over a remembered structure. */
+  full: boolean;
 }
 
 /** This instance's creations in flight in one network: addresses they picked are left to them by the others. */
@@ -47,8 +53,45 @@ interface Flight {
   picked: Set<string>;
 }
 
-/** How fresh a view is: remembered (no read now), claims re-read, or the whole network re-read. */
-type Freshness = 'remembered' | 'claims' | 'full';
+/** What a request reads for itself on a retry: whether its name is free and its network name still names it. */
+interface Checks {
+  renamed: boolean;
+  macOwner?: string;
+}
+
+const describeOwner = (o: string): string => (o.startsWith('{') ? claimOwner(o) : o);
+
+/**
+ * Creations of one network an API server lets plan and commit at once; the others wait their turn. A creation plans
+ * from what the server last read, so the more are planned at once, the more pick an address another server took
+ * meanwhile (a lost race: a transaction and a read wasted). Those that wait plan from a view refreshed by the
+ * retries of those before them. 64 keeps etcd as busy as the put reference does (32 writers).
+ */
+const IN_FLIGHT = 64;
+
+/** A counting semaphore: at most `n` holders, the others queued in order. */
+class Slots {
+  private free: number;
+  private readonly queue: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  get idle(): boolean {
+    return this.queue.length === 0 && this.free === IN_FLIGHT;
+  }
+  async take(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((r) => this.queue.push(r));
+  }
+  give(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
 
 export class PortCreator {
   /**
@@ -57,21 +100,20 @@ export class PortCreator {
    */
   private readonly networkIds = new Map<string, string>();
   private readonly views = new Map<string, PortPlanView>();
+  /** Reads of a network in flight: concurrent creations there share one (full: a full read). */
+  private readonly loading = new Map<string, { full: boolean; p: Promise<PortPlanView | undefined> }>();
   private readonly flights = new Map<string, Flight>();
+  /** Network reference (as requests name it) → its creations' turns (IN_FLIGHT). */
+  private readonly slots = new Map<string, Slots>();
   /** Subnet id → the host number this instance starts allocating from when creations overlap (pickIpFrom). */
   private readonly starts = new Map<string, number>();
-  private readonly startOf = (subnetId: string, size: number): number => {
-    let s = this.starts.get(subnetId);
-    if (s === undefined || s >= size) this.starts.set(subnetId, (s = size > 0 ? randomInt(size) : 0));
-    return s;
-  };
 
   constructor(
     private readonly store: Store,
     private readonly opts: CasOptions,
   ) {}
 
-  /** The network changed in a way that makes the remembered view useless (deleted, or a port of it deleted here). */
+  /** The network was deleted: its remembered view and name are useless. */
   forget(networkId: string, name?: string): void {
     this.views.delete(networkId);
     if (name !== undefined) this.networkIds.delete(name);
@@ -82,6 +124,10 @@ export class PortCreator {
     const id = input.id ?? randomUUID();
     const byName = !UUID_RE.test(input.network);
     const mine: { flight?: Flight; netId?: string; picked: string[] } = { picked: [] };
+    const notFound = () => invalid('network', `network: network ${input.network} not found`);
+    let slots = this.slots.get(input.network);
+    if (!slots) this.slots.set(input.network, (slots = new Slots(IN_FLIGHT)));
+    await slots.take();
     try {
       return await runCas(
         this.store,
@@ -91,54 +137,68 @@ export class PortCreator {
           // The groups are read on every attempt (none when the port joins none): their revisions are compared.
           const sgs = await resolveGroups(this.store, input.securityGroups);
           let netId = (byName && this.networkIds.get(input.network)) || (await networkIdOf(this.store, input.network, 'network'));
+          if (byName) this.networkIds.set(input.network, netId);
           const flight = this.join(netId, mine);
-          const spread = attempt > 0 || flight.count > 1;
-          const plan = (view: PortPlanView): Plan<Port> => {
-            const p = this.planPort(input, id, view, { spread, exclude: flight.picked, sgs, idCmps, byName });
+          const plan = (view: PortPlanView, macOwner?: string): Plan<Port> => {
+            const p = this.planPort(input, id, view, { attempt, flight, sgs, idCmps, byName, macOwner });
             for (const f of p.result.fixedIps) {
               flight.picked.add(f.ip);
               mine.picked.push(f.ip);
             }
             return p;
           };
-          // First try: plan from this instance's view of the network without reading; its compares reject it if
-          // anything it relied on changed. On a planning error too, decide again from the store.
-          const known = attempt === 0 ? this.views.get(netId) : undefined;
-          if (known) {
+          if (attempt === 0) {
+            // First try: plan from this instance's view of the network (read once for all the creations starting
+            // together), without a read of its own; the compares reject it if anything it relied on changed. On a
+            // planning error too, decide again from the store.
+            const known = this.views.get(netId);
+            const view = known ?? (await this.network(netId, false));
+            if (!view) throw notFound();
             try {
-              return { ...plan(known), speculative: true };
+              return { ...plan(view), speculative: known !== undefined };
             } catch {
               // Possibly an artefact of a stale view (an address freed elsewhere): decide on what the store holds.
             }
           }
-          let read = await this.read(netId, input, byName, this.views.get(netId));
-          if (read === 'renamed') {
+          // A retry: what the network holds now (shared with the other retries here) and this request's own checks.
+          let [view, checks] = await Promise.all([this.network(netId, false), this.checks(netId, input, byName)]);
+          if (checks.renamed) {
             // The remembered id is stale (the network was deleted or its name reused): resolve the name again.
             this.forget(netId, input.network);
             netId = await networkIdOf(this.store, input.network, 'network');
-            read = await this.read(netId, input, byName, undefined);
-            if (read === 'renamed') throw invalid('network', `network: network ${input.network} not found`);
+            [view, checks] = await Promise.all([this.network(netId, true), this.checks(netId, input, byName)]);
+            if (checks.renamed) throw notFound();
           }
+          if (!view) throw notFound();
           if (byName) this.networkIds.set(input.network, netId);
           try {
-            return plan(read.view);
+            return plan(view, checks.macOwner);
           } catch (err) {
             // A view re-read only in part may still list ports deleted since: only a full read is the last word.
-            if (read.freshness === 'full') throw err;
-            const full = await this.read(netId, input, byName, undefined);
-            if (full === 'renamed') throw invalid('network', `network: network ${input.network} not found`);
-            return plan(full.view);
+            if (view.full) throw err;
+            const full = await this.network(netId, true);
+            if (!full) throw notFound();
+            return plan(full, checks.macOwner);
           }
         },
         this.opts,
       );
     } finally {
+      slots.give();
+      if (slots.idle && this.slots.get(input.network) === slots) this.slots.delete(input.network);
       const f = mine.flight;
       if (f) {
         for (const ip of mine.picked) f.picked.delete(ip);
         if (--f.count === 0 && this.flights.get(mine.netId!) === f) this.flights.delete(mine.netId!);
       }
     }
+  }
+
+  /** This instance's starting point in a subnet of `size` hosts (random, kept: pickIpFrom). */
+  private startOf(subnetId: string, size: number): number {
+    let s = this.starts.get(subnetId);
+    if (s === undefined || s >= size) this.starts.set(subnetId, (s = size > 0 ? randomInt(size) : 0));
+    return s;
   }
 
   /** Counts this request among the network's creations in flight (once, whatever its attempts). */
@@ -153,49 +213,53 @@ export class PortCreator {
   }
 
   /**
-   * Reads what planning needs, in one round trip: with a remembered view, the guard, the network record, the names
-   * and the address claims; if the guard moved since (or with no view), the whole network as well.
+   * The network as the store holds it now, read once for every creation here that asks meanwhile: the record, the
+   * guard and the address claims over the remembered structure when the guard has not moved, else everything.
+   * Undefined when the network does not exist.
    */
-  private async read(
-    netId: string,
-    input: PortInput,
-    byName: boolean,
-    known: PortPlanView | undefined,
-  ): Promise<{ view: PortPlanView; freshness: Freshness } | 'renamed'> {
-    const extra: ReadOp[] = [
+  private network(netId: string, full: boolean): Promise<PortPlanView | undefined> {
+    const cur = this.loading.get(netId);
+    if (cur && (cur.full || !full)) return cur.p;
+    const p = this.load(netId, full ? undefined : this.views.get(netId)).finally(() => {
+      if (this.loading.get(netId)?.p === p) this.loading.delete(netId);
+    });
+    this.loading.set(netId, { full, p });
+    return p;
+  }
+
+  private async load(netId: string, known: PortPlanView | undefined): Promise<PortPlanView | undefined> {
+    const claims: ReadOp = { prefix: ipClaimsPrefix(netId) };
+    if (known) {
+      const { results } = await this.store.read([{ key: networkKey(netId) }, { key: guardKey(netId) }, claims]);
+      const [net, guard, ipClaims] = results as [KeyValue[], KeyValue[], KeyValue[]];
+      if (net[0] && net[0].modRevision === known.network.modRevision && (guard[0]?.modRevision ?? 0) === known.st.guardRev) {
+        // Only claims moved (creations and deletes do not bump the guard): keep the structure, and the MACs known
+        // (those of ports made since are claimed: a generated one that collides loses its race and is drawn again).
+        return this.remember(netId, { network: net[0], st: known.st, owners: withClaims(netId, ipOwners(known.st), ipClaims), macs: known.macs, full: false });
+      }
+    }
+    const snap = await snapshotNet(this.store, netId, [claims]);
+    if (!snap.network) return undefined;
+    const owners = withClaims(netId, ipOwners(snap.st), snap.extra[0]!);
+    return this.remember(netId, { network: snap.network, st: snap.st, owners, macs: macOwners(snap.st), full: true });
+  }
+
+  private remember(netId: string, view: PortPlanView): PortPlanView {
+    this.views.set(netId, view);
+    return view;
+  }
+
+  /** A retry's own reads: its name (free?), its network's name (still that network?) and the MAC it asks for. */
+  private async checks(netId: string, input: PortInput, byName: boolean): Promise<Checks> {
+    const { results } = await this.store.read([
       { key: nameKey('port', input.name) },
       { key: nameKey('network', input.network) },
-      { prefix: ipClaimsPrefix(netId) },
       { key: macClaimKey(netId, input.mac ?? 'none') },
-    ];
-    let network: KeyValue | undefined;
-    let st: NetState;
-    let rest: KeyValue[][];
-    let freshness: Freshness = 'full';
-    const light = known && (await this.store.read([{ key: networkKey(netId) }, { key: guardKey(netId) }, ...extra]));
-    if (light && light.results[0]![0]?.modRevision === known.network.modRevision && (light.results[1]![0]?.modRevision ?? 0) === known.st.guardRev) {
-      network = light.results[0]![0];
-      st = known.st;
-      rest = light.results.slice(2);
-      freshness = 'claims';
-    } else {
-      const snap = await snapshotNet(this.store, netId, extra);
-      network = snap.network;
-      st = snap.st;
-      rest = snap.extra;
-    }
-    const [nameTaken, netClaim, ipClaims, macClaim] = rest as [KeyValue[], KeyValue[], KeyValue[], KeyValue[]];
-    if (byName && (netClaim[0] === undefined || decodeClaim(netClaim[0].value).id !== netId)) return 'renamed';
-    if (!network) throw invalid('network', `network: network ${input.network} not found`);
-    if (nameTaken.length > 0) throw conflict('name', `a port named ${input.name} already exists`);
-    const owners = ipOwners(st);
-    const prefix = ipClaimsPrefix(netId);
-    for (const kv of ipClaims) owners.set(kv.key.slice(prefix.length), claimOwner(kv.value));
-    const macs = macOwners(st);
-    if (input.mac !== undefined && macClaim[0]) macs.set(input.mac, claimOwner(macClaim[0].value));
-    const view: PortPlanView = { network, st, owners, macs };
-    this.views.set(netId, view);
-    return { view, freshness };
+    ]);
+    const [name, netClaim, mac] = results as [KeyValue[], KeyValue[], KeyValue[]];
+    const renamed = byName && (netClaim[0] === undefined || decodeClaim(netClaim[0].value).id !== netId);
+    if (!renamed && name[0]) throw conflict('name', `a port named ${input.name} already exists`);
+    return { renamed, ...(input.mac !== undefined && mac[0] ? { macOwner: mac[0].value } : {}) };
   }
 
   /**
@@ -206,25 +270,34 @@ export class PortCreator {
     input: PortInput,
     id: string,
     view: PortPlanView,
-    o: { spread: boolean; exclude: ReadonlySet<string>; sgs: ResolvedGroup[]; idCmps: Compare[]; byName: boolean },
+    o: { attempt: number; flight: Flight; sgs: ResolvedGroup[]; idCmps: Compare[]; byName: boolean; macOwner?: string },
   ): Plan<Port> {
     const { st } = view;
     const nkv = view.network;
     const net = decodeNetwork(nkv.value);
-    if (input.mac !== undefined && view.macs.has(input.mac)) {
-      throw conflict('mac', `MAC ${input.mac} is already used by ${view.macs.get(input.mac)} in network ${net.name}`);
+    if (input.mac !== undefined) {
+      const owner = o.macOwner ?? view.macs.get(input.mac);
+      if (owner !== undefined) throw conflict('mac', `MAC ${input.mac} is already used by ${describeOwner(owner)} in network ${net.name}`);
     }
-    const mac = input.mac ?? generateMac(new Set(view.macs.keys()));
-    let owners: ReadonlyMap<string, string> = view.owners;
-    if (o.exclude.size > 0) {
-      // Addresses picked by this instance's other creations in flight: left to them, unless asked for explicitly
-      // (then the claim decides, and the loser gets a clear conflict on retry).
-      const m = new Map(view.owners);
-      const asked = new Set((input.fixedIps ?? []).map((f) => f.ip).filter((ip) => ip !== undefined));
-      for (const ip of o.exclude) if (!m.has(ip) && !asked.has(ip)) m.set(ip, 'a port being created');
-      owners = m;
-    }
-    const fixedIps = assignIps(input.fixedIps, st, net, { owners, ...(o.spread ? { startOf: this.startOf } : {}) });
+    const mac = input.mac ?? generateMac(view.macs);
+    // Addresses picked by this instance's other creations in flight are left to them, unless asked for explicitly
+    // (then the claims decide, and the loser gets a clear conflict on its retry).
+    const picked = o.flight.picked;
+    const asked = new Set((input.fixedIps ?? []).flatMap((f) => (f.ip === undefined ? [] : [f.ip])));
+    const owners: Owners = {
+      has: (ip) => view.owners.has(ip) || (picked.has(ip) && !asked.has(ip)),
+      get: (ip) => view.owners.get(ip) ?? (picked.has(ip) ? 'a port being created' : undefined),
+    };
+    // Alone: the lowest free address (what a user creating ports one by one expects). Several in flight here: each
+    // from this instance's own stretch of the subnet. After a lost race: anywhere free, at random (port-claims.ts).
+    const pick =
+      o.attempt > 0
+        ? (c: Cidr, gw: string, taken: { has(ip: string): boolean }) => pickIpAtRandom(c, gw, taken, randomInt)
+        : o.flight.count > 1
+          ? (c: Cidr, gw: string, taken: { has(ip: string): boolean }, subnetId: string) =>
+              pickIpFrom(c, gw, taken, this.startOf(subnetId, hostCount(c)))
+          : undefined;
+    const fixedIps = assignIps(input.fixedIps, st, net, { owners, describe: describeOwner, ...(pick ? { pick } : {}) });
     // Port keys are drawn at random from the whole pool (2^32 - 2 keys): two creations draw the same one about
     // never, and no read of the pool (one key per port in the cluster) is needed.
     const pk = 1 + randomInt(POOL_MAX['port-key']);
@@ -267,9 +340,20 @@ export class PortCreator {
       ops,
       result: p,
       committed: () => {
-        for (const f of fixedIps) view.owners.set(f.ip, `port ${p.name}`);
-        view.macs.set(mac, `port ${p.name}`);
+        // Into the view planned from and the one remembered now, if another read replaced it meanwhile.
+        for (const v of new Set([view, this.views.get(net.id)])) {
+          if (!v) continue;
+          for (const f of fixedIps) v.owners.set(f.ip, `port ${p.name}`);
+          v.macs.set(mac, `port ${p.name}`);
+        }
       },
     };
   }
+}
+
+/** The holders of a snapshot plus the address claims read (kept raw: decoded only for a message). */
+function withClaims(netId: string, owners: Map<string, string>, claims: KeyValue[]): Map<string, string> {
+  const prefix = ipClaimsPrefix(netId);
+  for (const kv of claims) owners.set(kv.key.slice(prefix.length), kv.value);
+  return owners;
 }

@@ -143,6 +143,26 @@ describe('port creation at scale on etcd, three API servers', () => {
     expect(sameName.filter((r) => r.status === 'fulfilled').length).toBe(1);
     await expectConsistent(stores[0]!, 'ask');
   });
+
+  it('a router interface attached while creations run: no address given twice', async () => {
+    const [a, b] = apis as [Topology, Topology];
+    await a.createNetwork({ name: 'rtr' });
+    await a.createSubnet({ name: 'rtr-sub', network: 'rtr', cidr: '10.47.0.0/24' });
+    await a.createRouter({ name: 'rtr-r' });
+    // .20 is among the first addresses the creations take: the interface and a port race for it.
+    const creates = Promise.allSettled(Array.from({ length: 200 }, (_, i) => apis[i % 3]!.createPort({ name: `rp${i}`, network: 'rtr' })));
+    const attach = await b.attachSubnet('rtr-r', { subnet: 'rtr-sub', ip: '10.47.0.20' }).then(
+      () => 'attached',
+      (e: unknown) => e as ModelError,
+    );
+    const made = await creates;
+    expect(made.every((r) => r.status === 'fulfilled')).toBe(true);
+    const live = await expectConsistent(stores[0]!, 'rtr');
+    const holder = live.find((p) => p.fixedIps.some((f) => f.ip === '10.47.0.20'));
+    if (attach === 'attached') expect(holder).toBeUndefined();
+    else expect(attach).toMatchObject({ code: 'CONFLICT', message: `IP 10.47.0.20 is already used by port ${holder?.name}` });
+    console.log(`router interface attach during 200 creations: ${typeof attach === 'string' ? attach : attach.message}`);
+  });
 });
 
 describe('the issue 17 scenario through HTTP: three API servers sharing one etcd', () => {
