@@ -593,11 +593,12 @@ export class Agent {
     // An app's transient flows (reactive routes) computed from what changed are dropped by owner; the next
     // packet meets the new topology.
     for (const { runtime } of this.apps.apps) for (const owner of runtime.viewChanged?.(c) ?? []) this.flows.drop(owner);
-    // Chassis changes come as 'all': the only time a peer's reachability can change.
-    if (c.all) this.reachLog.update(this.view.chassis);
-    // Routers, chassis, floating IPs and gateway leases change as 'all'; center, site and site gateway leases say
-    // so; a star network's ports (its center candidates) change as that network: the elections may have work.
-    if (c.all || c.elections || [...c.networks].some((id) => this.electionWatches(id))) this.reconcileGateways();
+    // A chassis change (c.chassis) is the only time a peer's reachability can change.
+    if (c.all || c.chassis !== undefined) this.reachLog.update(this.view.chassis);
+    // Routers, chassis, floating IPs and gateway leases change as 'all' or a chassis change; center, site and site
+    // gateway leases say so; a star network's ports (its center candidates) change as that network: the elections
+    // may have work.
+    if (c.all || c.chassis !== undefined || c.elections || [...c.networks].some((id) => this.electionWatches(id))) this.reconcileGateways();
     if (c.all) this.markAllDirty();
     else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly, ports: c.ports });
     void this.reach.update();
