@@ -3,7 +3,7 @@
  * churn (port creations/deletions, migrations), a chassis dying and a fresh one joining; per-chassis state and
  * etcd's load. Documented in docs/scale.md.
  *
- *   SCALE_CHASSIS=100,300,1000   cluster sizes, one fresh etcd each (default 100)
+ *   SCALE_CHASSIS=100,300,1000   cluster sizes, one fresh etcd each (default 1000: the issue's 1,000 chassis, 20,000 ports)
  *   SCALE_MEMBERS=1|3            etcd members on loopback (default 1)
  *   SCALE_PORTS_PER_CHASSIS (20), SCALE_NETS_PER_CHASSIS (5): networks are 2 per chassis (tenant blocks of 4
  *                                chassis sharing 8 networks), routers 1 per 20 networks (src/sim/workload.ts)
@@ -19,7 +19,7 @@ import { runScale, type ScaleResult } from '../src/sim/harness.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 
 const env = (k: string, d: number) => (process.env[k] !== undefined ? Number(process.env[k]) : d);
-const sizes = (process.env.SCALE_CHASSIS ?? '100').split(',').map(Number);
+const sizes = (process.env.SCALE_CHASSIS ?? '1000').split(',').map(Number);
 const members = env('SCALE_MEMBERS', 1) as 1 | 3;
 const out = process.env.SCALE_OUT ?? `/tmp/wyvern-scale-${new Date().toISOString().replace(/[:.]/g, '')}.json`;
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
