@@ -173,7 +173,7 @@ async function run(url: string, races: number): Promise<void> {
   ]);
   const expiry = chassisGoneAt - crashT0;
   console.log(
-    `races=${String(races).padStart(4)}  initial election ${initial.toFixed(0)} ms (${byFirst}/${races} by the first ranked)  |  planned restart: ${moved.toFixed(0)} ms to move ` +
+    `races=${String(races).padStart(4)}  all centers held ${initial.toFixed(0)} ms after the last agent started (${byFirst}/${races} by the first ranked)  |  planned restart: ${moved.toFixed(0)} ms to move ` +
       `${races} centers, ${deletedOnRestart} deleted, kept=${stillHv1}  |  crash: lease expiry seen after ${expiry.toFixed(0)} ms ` +
       `(TTL ${TTL * 1000} ms), all centers taken over (none left on hv1) after ${centers.toFixed(0)} ms (${(centers / expiry).toFixed(2)}× the expiry), ` +
       `site gateway after ${site.toFixed(0)} ms (${(site / expiry).toFixed(2)}×)`,
