@@ -122,7 +122,8 @@ for (const storeUrl of STORES) {
       await c.call('DELETE', '/v1/ports/pa');
       const back = await c.raw('PUT', '/v1/topology', ex.body);
       expect(back.status).toBe(200);
-      expect((back.body as { written: number }).written).toBe(4); // the port, its name and id claims, its port key
+      // the port, its name and id claims, its port key, its address and MAC claims (issue 17)
+      expect((back.body as { written: number }).written).toBe(6);
       expect((await c.raw('GET', '/v1/topology')).body).toEqual(ex.body);
     });
 

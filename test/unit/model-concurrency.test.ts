@@ -103,3 +103,83 @@ describe.each(['memory', 'level'])('creations at scale in one network on %s (iss
     expect(p.fixedIps[0]!.ip).toBe('10.0.0.4');
   });
 });
+
+// Deterministic interleavings (issue 17): a port created between a structural writer's read and its commit. Port
+// creations no longer bump the structure guard, so each of these writers must notice through the guard it compares.
+describe('a port created between a structural write\'s read and its commit', () => {
+  let s: Store;
+  beforeEach(async () => {
+    s = await openStore('memory:');
+  });
+  afterEach(async () => {
+    await s.close();
+  });
+
+  /** Runs `sneak` once, just before the first transaction that `isTarget` recognises reaches the store. */
+  function before(isTarget: (ops: Parameters<Store['txn']>[1]) => boolean, sneak: () => Promise<unknown>): void {
+    const txn = s.txn.bind(s);
+    let done = false;
+    s.txn = async (cmps, ops, fail) => {
+      if (!done && isTarget(ops)) {
+        done = true;
+        await sneak();
+      }
+      return txn(cmps, ops, fail);
+    };
+  }
+
+  it('a subnet delete: refused, naming the port (its subnet guard moved)', async () => {
+    const [a, b] = [new Topology(s), new Topology(s)];
+    await a.createNetwork({ name: 'n' });
+    const sub = await a.createSubnet({ name: 'sub', network: 'n', cidr: '10.0.0.0/24' });
+    before(
+      (ops) => ops.some((o) => o.op === 'delete' && o.key.endsWith(`/subnets/${sub.id}`)),
+      () => b.createPort({ name: 'sneaky', network: 'n' }),
+    );
+    await expect(a.deleteSubnet('sub')).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/still has ports.*sneaky/) });
+    expect((await a.listSubnets('n')).map((x) => x.name)).toEqual(['sub']);
+  });
+
+  it('a network delete: refused (its ports guard moved)', async () => {
+    const [a, b] = [new Topology(s), new Topology(s)];
+    const net = await a.createNetwork({ name: 'n' });
+    before(
+      (ops) => ops.some((o) => o.op === 'delete' && o.key.endsWith(`/networks/${net.id}`)),
+      () => b.createPort({ name: 'sneaky', network: 'n', fixedIps: [] }),
+    );
+    await expect(a.deleteNetwork('n')).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/1 port/) });
+    expect((await a.listPorts('n')).map((p) => p.name)).toEqual(['sneaky']);
+  });
+
+  it('a router interface on the address the port took: refused (the ports guard moved)', async () => {
+    const [a, b] = [new Topology(s), new Topology(s)];
+    await a.createNetwork({ name: 'n' });
+    await a.createSubnet({ name: 'sub', network: 'n', cidr: '10.0.0.0/24' });
+    const r = await a.createRouter({ name: 'r' });
+    before(
+      (ops) => ops.some((o) => o.op === 'put' && o.key.endsWith(`/routers/${r.id}`)),
+      () => b.createPort({ name: 'sneaky', network: 'n', fixedIps: [{ ip: '10.0.0.9' }] }),
+    );
+    await expect(a.attachSubnet('r', { subnet: 'sub', ip: '10.0.0.9' })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: 'IP 10.0.0.9 is already used by port sneaky',
+    });
+  });
+
+  it('a port delete racing a creation of another port: both succeed (they do not conflict)', async () => {
+    const [a, b] = [new Topology(s), new Topology(s)];
+    await a.createNetwork({ name: 'n' });
+    await a.createSubnet({ name: 'sub', network: 'n', cidr: '10.0.0.0/24' });
+    const old = await a.createPort({ name: 'old', network: 'n' });
+    let txns = 0;
+    const txn = s.txn.bind(s);
+    s.txn = async (...args) => (txns++, txn(...args));
+    before(
+      (ops) => ops.some((o) => o.op === 'delete' && o.key.endsWith(`/ports/${old.id}`)),
+      () => b.createPort({ name: 'new', network: 'n' }),
+    );
+    await a.deletePort('old');
+    expect(txns).toBe(2); // the delete and the creation, each once: no retry
+    expect((await a.listPorts('n')).map((p) => p.name)).toEqual(['new']);
+  });
+});
