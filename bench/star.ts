@@ -166,7 +166,9 @@ async function lab(
           store: etcd.url,
           lazySync: true,
           logLevel: LOG_LEVEL,
-          env: { WYVERN_LEASE_TTL: String(LEASE_TTL), ...(sites[h.name] ? { WYVERN_SITE: sites[h.name]! } : {}) },
+          // A flag, not WYVERN_LEASE_TTL: the sandbox starts agents with --lease-ttl-seconds 5, which the env would not override.
+          args: ['--lease-ttl-seconds', String(LEASE_TTL)],
+          ...(sites[h.name] ? { env: { WYVERN_SITE: sites[h.name]! } } : {}),
         }),
       ),
     );
