@@ -19,7 +19,7 @@
  *
  * Environment: N K NEW_PORTS PINGS STABLE_S CONV_PORTS BIG_PORTS ENCAP LOG_LEVEL ETCD_DIR, OVN=0 to skip the anchor,
  * KEEP_LOGS=1 to copy the agents' logs to /tmp before teardown, HOLD=S to keep the sandbox up S seconds
- * after the steady-state measurements (to poke at it).
+ * after the steady-state measurements (to poke at it), HOLD_BIG=S the same after the 1,000-port RSS.
  */
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -40,7 +40,9 @@ import {
   plug,
   portSequence,
   probeFromBash,
+  bareNodeRssMb,
   rssMb,
+  rssSplitMb,
   startPinger,
   watchMark,
   type BenchVm,
@@ -145,6 +147,10 @@ async function steadyState(c: Ctx): Promise<void> {
   const hv1 = sb.host('hv1');
   m.set('flows_per_hv', await flowCount(hv1.ovs.mgmtSock()));
   m.set('agent_rss_mb', await rssMb(agentOf(hv1)!.pid));
+  const split = await rssSplitMb(agentOf(hv1)!.pid);
+  m.set('agent_rss_file_mb', split.file);
+  m.set('agent_rss_anon_mb', split.anon);
+  m.set('bare_node_rss_mb', await bareNodeRssMb());
   // Timed inside bash as run.sh does (forking from this Node process costs several ms more).
   const probe = await probeFromBash(sb.vm('vm1-1').netns, vmIp(2, 1), 5);
   c.samples.ping_probe = probe;
@@ -351,6 +357,7 @@ async function bigHost(c: Ctx): Promise<void> {
   const tMarked = nowUs();
   await sleep(2000);
   m.set('agent_rss_mb_1000ports', await rssMb(info.pid));
+  m.set('agent_rss_anon_mb_1000ports', (await rssSplitMb(info.pid)).anon);
   m.set('big_flows', await flowCount(host.ovs.mgmtSock()));
   m.set('big_api_s', Math.round((tApi - t0) / 1e5) / 10);
   m.set('big_plug_s', Math.round((tPlug - tApi) / 1e5) / 10);
@@ -359,6 +366,10 @@ async function bigHost(c: Ctx): Promise<void> {
     `  ${BIG_PORTS} ports: API ${m.get('big_api_s')} s, plug ${m.get('big_plug_s')} s, all ${MARK} ${m.get('big_all_installed_after_plug_s')} s after the last plug; ` +
       `${m.get('big_flows')} flows; RSS ${m.get('agent_rss_mb_1000ports')} MB`,
   );
+  if (env.HOLD_BIG) {
+    log(`holding ${host.name} (agent pid ${info.pid}) for ${env.HOLD_BIG} s`);
+    await sleep(Number(env.HOLD_BIG) * 1000);
+  }
 }
 
 async function wyvern(): Promise<{ m: Metrics; samples: Record<string, number[]> }> {
@@ -442,8 +453,12 @@ const ROWS: [label: string, wyvern: string, ovn: string, unit: string][] = [
   ['ping_rtt', 'ping_rtt_ms', 'ping_rtt_ms', 'ms'],
   ['flows per host (hv1)', 'flows_per_hv', 'flows_per_hv', 'flows'],
   ['agent RSS idle (hv1)', 'agent_rss_mb', 'ovn_controller_rss_mb', 'MB'],
+  ['  of which mapped files (the node binary)', 'agent_rss_file_mb', '-', 'MB'],
+  ['  anonymous', 'agent_rss_anon_mb', '-', 'MB'],
+  ['  a bare `node` (no module loaded), same run', 'bare_node_rss_mb', '-', 'MB'],
   ['agent RSS, fresh agent, 0 ports', 'agent_rss_mb_fresh_0ports', '-', 'MB'],
   [`agent RSS, ${BIG_PORTS} ports bound on the host`, 'agent_rss_mb_1000ports', '-', 'MB'],
+  ['  anonymous', 'agent_rss_anon_mb_1000ports', '-', 'MB'],
   ['fresh host: flows stable', 'fresh_hv_flows_stable_ms', 'fresh_hv_flows_stable_ms', 'ms'],
   ['fresh host: first flow', 'fresh_hv_first_flow_ms', 'fresh_hv_first_flow_ms', 'ms'],
   ['fresh host: all VMs installed', 'fresh_hv_installed_ms', 'fresh_hv_ovn_installed_ms', 'ms'],

@@ -5,6 +5,10 @@
  *  - watch delivery latency p50/p99 with 100 watchers on one prefix;
  *  - writes/s through the northbound API (port creations) on each driver.
  * Sizes: BENCH_WRITES (default 3000), BENCH_EVENTS (default 200). etcd is a real single member.
+ *
+ * On etcd the watch latency is also measured with every watch on one gRPC stream (watchStreams: 1, what the
+ * driver did before), alternately with the default, so the ratio between them comes from the same minute.
+ * bench/store-watch.ts takes that latency apart layer by layer.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -126,6 +130,30 @@ async function apiPorts(s: Store, n: number): Promise<{ seq: number; par: number
   }
 }
 
+/** etcd: watch latency with all watches on one gRPC stream vs the default spread, alternately (A B A B). */
+async function watchStreamsAB(url: string): Promise<void> {
+  const runs: { streams: string; p50: number; p99: number; delivered: number }[] = [];
+  for (let rep = 0; rep < 2; rep++) {
+    for (const streams of [1, undefined]) {
+      const s = await openStore(url, streams === undefined ? {} : { watchStreams: streams });
+      const w = await watchLatency(s, `/bench-ab/${Date.now()}/`, EVENTS);
+      await s.close();
+      runs.push({ streams: streams === undefined ? 'default' : String(streams), ...w });
+    }
+  }
+  for (const r of runs)
+    console.log(
+      `etcd    watch(${WATCHERS}) on ${r.streams.padStart(7)} stream(s): p50 ${fmt(r.p50)} ms p99 ${fmt(r.p99)} ms (${r.delivered}/${EVENTS * WATCHERS})`,
+    );
+  const med = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const one = runs.filter((r) => r.streams === '1');
+  const def = runs.filter((r) => r.streams !== '1');
+  console.log(
+    `etcd    watch p99, 1 stream / default: ${fmt(med(one.map((r) => r.p99)) / med(def.map((r) => r.p99)))}x  ` +
+      `(p50 ${fmt(med(one.map((r) => r.p50)) / med(def.map((r) => r.p50)))}x)`,
+  );
+}
+
 async function benchOne(name: string, s: Store): Promise<void> {
   const prefix = `/bench/${Date.now()}/`;
   const seq = await sequentialPuts(s, prefix, WRITES);
@@ -157,6 +185,7 @@ async function main(): Promise<void> {
     const e = await openStore(etcd.url);
     await benchOne('etcd', e);
     await e.close();
+    await watchStreamsAB(etcd.url);
   } finally {
     await etcd.stop();
   }

@@ -192,6 +192,26 @@ export async function rssMb(pid: number): Promise<number> {
   return Math.round(kb / 102.4) / 10;
 }
 
+/** VmRSS split: RssFile (mapped files: mostly the node binary's own pages) and RssAnon (heap, malloc), MB. */
+export async function rssSplitMb(pid: number): Promise<{ file: number; anon: number }> {
+  const { readFile } = await import('node:fs/promises');
+  const s = await readFile(`/proc/${pid}/status`, 'utf8');
+  const mb = (k: string) => Math.round(Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1]) / 102.4) / 10;
+  return { file: mb('RssFile'), anon: mb('RssAnon') };
+}
+
+/** RSS of a bare `node` (this runtime, no module loaded, idle 1 s): the floor of any Node.js agent, same run. */
+export async function bareNodeRssMb(): Promise<number> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 3000)'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    return await rssMb(child.pid!);
+  } finally {
+    child.kill();
+  }
+}
+
 export async function flowCount(mgmtSock: string): Promise<number> {
   const out = await run(['ovs-ofctl', '-O', 'OpenFlow13', 'dump-aggregate', mgmtSock]);
   return Number(/flow_count=(\d+)/.exec(out)?.[1] ?? NaN);

@@ -276,6 +276,8 @@ export class Agent {
     this.channel.on('message', (msg) => {
       // Errors nobody waits for answer fire-and-forget messages (PACKET_OUTs): worth a log line.
       if (msg.type === 'ERROR') log.warn({ errType: msg.errTypeName, code: msg.codeName, xid: msg.xid }, 'switch reported an error');
+      // The channel is up before the first computation (see attachSwitch): apps answer nothing from a partial view.
+      if (!this.started) return;
       const out = this.packetIn.handle(msg);
       if (out)
         void this.flows.answer({ ...out.transient, packets: out.messages }).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
@@ -354,6 +356,10 @@ export class Agent {
       this.vifs.stop();
       return;
     }
+    // The OpenFlow session (connect, hello, features) opens now, with the bridge there, while the VIFs are bound
+    // and the topology loads: the flow manager writes nothing before activate(), so this only saves its round
+    // trips from the first programming's path (a fresh host: start → flows stable).
+    this.channel.start();
     const initial: Promise<void>[] = [];
     const unplug = (v: Vif) => {
       this.marks.forget(v.name);
@@ -396,7 +402,6 @@ export class Agent {
     this.notePendingMarks(this.firstVersion);
     this.started = true;
     this.reconcileGateways();
-    this.channel.start();
     void this.flows.activate();
     this.announcer.after(this.firstVersion);
   }
@@ -588,11 +593,12 @@ export class Agent {
     // An app's transient flows (reactive routes) computed from what changed are dropped by owner; the next
     // packet meets the new topology.
     for (const { runtime } of this.apps.apps) for (const owner of runtime.viewChanged?.(c) ?? []) this.flows.drop(owner);
-    // Chassis changes come as 'all': the only time a peer's reachability can change.
-    if (c.all) this.reachLog.update(this.view.chassis);
-    // Routers, chassis, floating IPs and gateway leases change as 'all'; center, site and site gateway leases say
-    // so; a star network's ports (its center candidates) change as that network: the elections may have work.
-    if (c.all || c.elections || [...c.networks].some((id) => this.electionWatches(id))) this.reconcileGateways();
+    // A chassis change (c.chassis) is the only time a peer's reachability can change.
+    if (c.all || c.chassis !== undefined) this.reachLog.update(this.view.chassis);
+    // Routers, chassis, floating IPs and gateway leases change as 'all' or a chassis change; center, site and site
+    // gateway leases say so; a star network's ports (its center candidates) change as that network: the elections
+    // may have work.
+    if (c.all || c.chassis !== undefined || c.elections || [...c.networks].some((id) => this.electionWatches(id))) this.reconcileGateways();
     if (c.all) this.markAllDirty();
     else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly, ports: c.ports });
     void this.reach.update();

@@ -199,6 +199,9 @@ export class Election {
       current.delete(race);
     }
 
+    // Writes (lease moves, takes) go out together: a chassis first in many races (a center of many star networks)
+    // must not take them one round trip after another while the others' backoff runs out.
+    const writes: Promise<void>[] = [];
     for (const [race, ranked] of races) {
       const cur = current.get(race);
       if (cur) {
@@ -210,12 +213,18 @@ export class Election {
         // Ours: on our current lease (a restarted agent moves it from its predecessor's lease before that expires).
         if (cur.kv.lease !== lease) {
           const since = cur.doc.since ?? new Date(this.timers.now()).toISOString();
-          const res = await store.txn(
-            [{ key: cur.kv.key, modRevision: cur.kv.modRevision }],
-            [{ op: 'put', key: cur.kv.key, value: kind.document(race, this.me, since), lease }],
+          writes.push(
+            store
+              .txn(
+                [{ key: cur.kv.key, modRevision: cur.kv.modRevision }],
+                [{ op: 'put', key: cur.kv.key, value: kind.document(race, this.me, since), lease }],
+              )
+              .then((res) => {
+                if (res.succeeded)
+                  logger.info({ kind: kind.name, race, lease }, `${kind.name} kept across a restart: moved onto the new lease`);
+                else this.again = true;
+              }),
           );
-          if (res.succeeded) logger.info({ kind: kind.name, race, lease }, `${kind.name} kept across a restart: moved onto the new lease`);
-          else this.again = true;
         }
         this.setHeld(kind, race, true);
         continue;
@@ -229,7 +238,7 @@ export class Election {
       }
       if (rank === 0) {
         this.cancelWait(kind, race);
-        await this.acquire(kind, race, lease);
+        writes.push(this.acquire(kind, race, lease));
       } else if (!waiting.has(race)) {
         const h = this.timers.setTimeout(() => {
           waiting.delete(race);
@@ -238,6 +247,8 @@ export class Election {
         waiting.set(race, h);
       }
     }
+    const failed = (await Promise.allSettled(writes)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     for (const race of [...waiting.keys()]) if (!races.has(race)) this.cancelWait(kind, race);
     for (const race of [...held]) if (!races.has(race)) this.setHeld(kind, race, false);
   }

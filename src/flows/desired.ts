@@ -8,11 +8,14 @@ import { matchKey, sameData } from './canonical.js';
  */
 const matchKeys = new WeakMap<DesiredFlow['match'], string>();
 
-/** Identity of a flow on the switch: OpenFlow allows one flow per table, priority and match. */
+/**
+ * Identity of a flow on the switch: OpenFlow allows one flow per table, priority and match. Joined, not a template
+ * literal: a flat string rather than a rope (see stable()), as it is kept as a map key for every flow.
+ */
 export function flowKey(f: { tableId: number; priority: number; match: DesiredFlow['match'] }): string {
   let m = matchKeys.get(f.match);
   if (m === undefined) matchKeys.set(f.match, (m = matchKey(f.match)));
-  return `${f.tableId}/${f.priority}/${m}`;
+  return [f.tableId, f.priority, m].join('/');
 }
 
 /** A flow with an idle or hard timeout: put there for a while (reactive), forgotten when it expires. */
@@ -63,7 +66,12 @@ export interface FlowConflict {
  */
 export class DesiredFlows {
   private readonly owners = new Map<string, Map<string, DesiredFlow>>();
-  /** key → owners that declare it, in the order they first did. */
+  /**
+   * key → its one owner, when only one declares it (nearly every flow; its flow is the effective one). Kept apart
+   * from `claims` because a Map per key costs ~150 bytes, on every flow of the switch.
+   */
+  private readonly soleOwner = new Map<string, string>();
+  /** key → owners that declare it, in the order they first did, for keys that two or more owners declare. */
   private readonly claims = new Map<string, Map<string, DesiredFlow>>();
   /** key → the flow to have on the switch (the one claim, a merge, or the first of conflicting claims). */
   private readonly effective = new Map<string, DesiredFlow>();
@@ -110,10 +118,10 @@ export class DesiredFlows {
 
   /** Forgets the transient flows under `key` (they expired on the switch). True if any was there. */
   forgetTransient(key: string): boolean {
-    const byOwner = this.claims.get(key);
-    if (!byOwner) return false;
+    const sole = this.soleOwner.get(key);
+    const byOwner: [string, DesiredFlow][] = sole !== undefined ? [[sole, this.effective.get(key)!]] : [...(this.claims.get(key) ?? [])];
     let forgot = false;
-    for (const [owner, f] of [...byOwner]) {
+    for (const [owner, f] of byOwner) {
       if (!isTransient(f)) continue;
       const mine = this.owners.get(owner)!;
       mine.delete(key);
@@ -152,13 +160,33 @@ export class DesiredFlows {
 
   private claim(key: string, owner: string, f: DesiredFlow): void {
     let byOwner = this.claims.get(key);
-    if (!byOwner) this.claims.set(key, (byOwner = new Map()));
+    if (!byOwner) {
+      const sole = this.soleOwner.get(key);
+      if (sole === undefined || sole === owner) {
+        // The common case (one owner per flow), on the path of every recomputed flow: no allocation.
+        this.soleOwner.set(key, owner);
+        this.effective.set(key, f);
+        if (this.conflicted.size > 0) this.conflicted.delete(key);
+        return;
+      }
+      // A second owner: the key's claims are kept in order from now on, the first owner first.
+      this.soleOwner.delete(key);
+      this.claims.set(key, (byOwner = new Map([[sole, this.effective.get(key)!]])));
+    }
     // Map.set keeps an existing owner's place: an owner that changes its flow stays first if it was.
     byOwner.set(owner, f);
     this.resolve(key, byOwner);
   }
 
   private unclaim(key: string, owner: string): void {
+    const sole = this.soleOwner.get(key);
+    if (sole !== undefined) {
+      if (sole !== owner) return;
+      this.soleOwner.delete(key);
+      this.effective.delete(key);
+      this.conflicted.delete(key);
+      return;
+    }
     const byOwner = this.claims.get(key);
     if (!byOwner) return;
     byOwner.delete(owner);
@@ -166,17 +194,18 @@ export class DesiredFlows {
       this.claims.delete(key);
       this.effective.delete(key);
       this.conflicted.delete(key);
+    } else if (byOwner.size === 1) {
+      // One owner left: back to the compact form, its flow the effective one.
+      const [[left, f]] = byOwner;
+      this.claims.delete(key);
+      this.soleOwner.set(key, left!);
+      this.effective.set(key, f!);
+      this.conflicted.delete(key);
     } else this.resolve(key, byOwner);
   }
 
-  /** Recomputes the effective flow of one key from its claims. */
+  /** Recomputes the effective flow of a key that two or more owners claim. */
   private resolve(key: string, byOwner: Map<string, DesiredFlow>): void {
-    if (byOwner.size === 1) {
-      // The common case (one owner per flow), on the path of every recomputed flow: no allocation.
-      for (const f of byOwner.values()) this.effective.set(key, f);
-      if (this.conflicted.size > 0) this.conflicted.delete(key);
-      return;
-    }
     const claims = [...byOwner];
     const [firstOwner, first] = claims[0]!;
     const merged = mergeConjunctions(claims.map(([, f]) => f));

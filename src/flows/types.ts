@@ -53,6 +53,7 @@ export interface SwitchAnswer {
 
 type Signed = { cookie: bigint; idleTimeout: number; hardTimeout: number; instructions: DesiredFlow['instructions'] };
 
+/** Joined, not concatenated: a flat string (see stable()), kept for every desired and installed flow. */
 export function signature(f: Signed): string {
-  return `${f.cookie.toString(16)}|${f.idleTimeout}|${f.hardTimeout}|${instructionsKey(f.instructions)}`;
+  return [f.cookie.toString(16), f.idleTimeout, f.hardTimeout, instructionsKey(f.instructions)].join('|');
 }

@@ -29,7 +29,7 @@ export function parseRouteCidr(s: unknown, field: string): Cidr {
  * The lowest free host address of a subnet, skipping network, broadcast, gateway and `used`
  * (addresses as dotted strings); undefined when the subnet is full.
  */
-export function allocateIp(c: Cidr, gateway: string, used: ReadonlySet<string>): string | undefined {
+export function allocateIp(c: Cidr, gateway: string, used: { has(ip: string): boolean }): string | undefined {
   const gw = ipToInt(gateway);
   const last = (c.network | ~maskOf(c.prefix)) >>> 0;
   for (let n = c.network + 1; n < last; n++) {

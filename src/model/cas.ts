@@ -22,7 +22,10 @@ export interface Plan<T> {
 }
 
 export interface CasOptions {
-  /** Attempts before giving up with CONFLICT (parallel writers to one network serialise here). */
+  /**
+   * Attempts before giving up with CONFLICT. Port creations in one network no longer serialise here (they conflict
+   * only on what they both pick: port-create.ts); structural changes racing many creations may.
+   */
   maxAttempts?: number;
 }
 

@@ -14,7 +14,7 @@ import { FIPS_PREFIX, fipKey, guardKey, ROUTERS_PREFIX } from './keys.js';
 import { generateMac } from './macs.js';
 import { parseFipInput, parseFipPatch, type FipAssociation } from './ns-validate.js';
 import { assignOneIp } from './port-ips.js';
-import { ipOwners, loadNetState, loadNetwork, loadPort, macOwners, type Loaded, type NetState } from './read.js';
+import { ipOwners, loadNetState, loadNetwork, loadPort, macOwners, portsCompare, type Loaded, type NetState } from './read.js';
 import type { FloatingIp, Network } from './types.js';
 import { isIpv4, ipToInt } from '../net/addr.js';
 import { UUID_RE } from './validate.js';
@@ -62,6 +62,8 @@ async function associate(
     compares: [
       { key: path.kv.key, modRevision: path.kv.modRevision },
       { key: guardKey(port.networkId), modRevision: pst.guardRev },
+      // Port deletes do not bump the guard: the ports guard catches the port's delete since the read.
+      portsCompare(pst),
     ],
     ops: [bump(port.networkId)],
   };
@@ -89,6 +91,8 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
         compares: [
           { key: nkv.key, modRevision: nkv.modRevision },
           { key: guardKey(net.id), modRevision: st.guardRev },
+          // Its address and MAC hold no claim: a port created on the network since the read must fail this.
+          portsCompare(st),
           { key: fipKey(id), modRevision: 0 },
           ...(a?.compares ?? []),
         ],

@@ -12,7 +12,7 @@ import { gatewayKey, guardKey } from './keys.js';
 import { generateMac } from './macs.js';
 import { parseGatewayInput } from './ns-validate.js';
 import { assignOneIp } from './port-ips.js';
-import { ipOwners, loadNetState, loadNetwork, loadRouter, macOwners, type NetState } from './read.js';
+import { ipOwners, loadNetState, loadNetwork, loadRouter, macOwners, portsCompare, type NetState } from './read.js';
 import { runCas, type CasOptions } from './cas.js';
 import type { Network, Router, RouterGateway, Subnet } from './types.js';
 import { cidrContains, ipToInt } from '../net/addr.js';
@@ -67,6 +67,8 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
         { key: kv.key, modRevision: kv.modRevision },
         { key: nkv.key, modRevision: nkv.modRevision },
         { key: guardKey(net.id), modRevision: st.guardRev },
+        // The gateway's address and MAC hold no claim: a port created on the network since the read must fail this.
+        portsCompare(st),
       ];
       const ops: TxnOp[] = [];
       if (old && old.networkId !== net.id) {

@@ -29,9 +29,22 @@
  *                                                   agent's lease; watched by every agent
  *
  * Additions (outside every watched prefix, so agents never see them in their watches):
- *   /wyvern/v1/guard/<networkId>                    bumped by every change to a network's subnets, ports or
- *                                                   router interfaces; writers compare its modRevision, which
- *                                                   serialises IPAM/MAC/overlap checks per network (CAS).
+ *   /wyvern/v1/guard/<networkId>                    the network's STRUCTURE guard: bumped by every change to its
+ *                                                   subnets, router interfaces and gateways, floating IPs (and by
+ *                                                   writers older than issue 17 on every port change); every
+ *                                                   writer in the network compares its modRevision. Port creates
+ *                                                   and deletes compare it but do not bump it, so they never
+ *                                                   conflict with one another (issue 17).
+ *   /wyvern/v1/guard/<networkId>/ports              put (blind) by every port create and delete in the network;
+ *                                                   compared by the writers that must see every port (network
+ *                                                   delete, router interface attach, gateway set, floating IPs).
+ *   /wyvern/v1/guard/<networkId>/subnet/<subnetId>  put (blind) by every port create taking an address in the
+ *                                                   subnet; compared by the subnet's delete ("no port in it").
+ *   /wyvern/v1/claims/<networkId>/ip/<ip>           {"kind":"port","id","name"}: the address is a port's; created
+ *   /wyvern/v1/claims/<networkId>/mac/<mac>         with the port only if absent (modRevision 0), deleted with it.
+ *                                                   What makes addresses and MACs unique between port creates that
+ *                                                   no longer serialise on the guard. Router interfaces, gateways
+ *                                                   and floating IPs hold no claim: they are structure (above).
  *   /wyvern/v1/guard/sg/<groupId>                   put (blind) by every write that makes something refer to the group
  *                                                   (a port joining it, another group's rule naming it as remote);
  *                                                   a group delete compares its modRevision, so a reference made
@@ -51,6 +64,7 @@ export const CHASSIS_PREFIX = `${ROOT}chassis/`;
 export const NAMES_PREFIX = `${ROOT}names/`;
 export const ALLOC_PREFIX = `${ROOT}alloc/`;
 export const GUARD_PREFIX = `${ROOT}guard/`;
+export const CLAIMS_PREFIX = `${ROOT}claims/`;
 export const RETIRED_PREFIX = `${ROOT}retired/`;
 export const SG_PREFIX = `${ROOT}sg/`;
 export const SG_MEMBERS_PREFIX = `${ROOT}sg-members/`;
@@ -83,6 +97,15 @@ export const portIdKey = (portId: string): string => nameKey('port', portId);
 export const poolPrefix = (pool: Pool): string => `${ALLOC_PREFIX}${pool}/`;
 export const allocKey = (pool: Pool, n: number): string => `${poolPrefix(pool)}${n}`;
 export const guardKey = (networkId: string): string => `${GUARD_PREFIX}${networkId}`;
+/** The keys under a network's structure guard: its ports guard and its subnets' (see the layout above). */
+export const netGuardsPrefix = (networkId: string): string => `${GUARD_PREFIX}${networkId}/`;
+export const portsGuardKey = (networkId: string): string => `${netGuardsPrefix(networkId)}ports`;
+export const subnetGuardKey = (networkId: string, subnetId: string): string => `${netGuardsPrefix(networkId)}subnet/${subnetId}`;
+/** A network's address and MAC claims (see the layout above). */
+export const claimsPrefix = (networkId: string): string => `${CLAIMS_PREFIX}${networkId}/`;
+export const ipClaimsPrefix = (networkId: string): string => `${claimsPrefix(networkId)}ip/`;
+export const ipClaimKey = (networkId: string, ip: string): string => `${ipClaimsPrefix(networkId)}${ip}`;
+export const macClaimKey = (networkId: string, mac: string): string => `${claimsPrefix(networkId)}mac/${mac}`;
 /** See the layout above: bumped by new references to a group, compared by its delete. */
 export const sgGuardKey = (groupId: string): string => `${GUARD_PREFIX}sg/${groupId}`;
 export const sgKey = (groupId: string): string => `${SG_PREFIX}${groupId}`;

@@ -21,7 +21,7 @@ export function randomMac(random: (n: number) => Buffer = randomBytes): string {
 }
 
 /** A generated MAC not in `used` (collisions are astronomically rare; retry anyway). */
-export function generateMac(used: ReadonlySet<string>, random?: (n: number) => Buffer): string {
+export function generateMac(used: { has(mac: string): boolean }, random?: (n: number) => Buffer): string {
   for (;;) {
     const mac = randomMac(random);
     if (!used.has(mac)) return mac;

@@ -2,22 +2,38 @@
  * A port's fixed IPs: the requested ones checked against its network's subnets and the addresses already taken,
  * and the missing ones allocated (one from the first subnet when nothing is asked).
  */
-import { broadcastOf, cidrContains, ipToInt } from '../net/addr.js';
+import { broadcastOf, cidrContains, ipToInt, type Cidr } from '../net/addr.js';
 import { allocateIp, parseSubnetCidr } from './addr-rules.js';
 import { conflict, invalid } from './errors.js';
 import { ipOwners, type NetState } from './read.js';
 import type { Network } from './types.js';
+
+/** Who holds which address: a map, or a view over several (port-create.ts). */
+export type Owners = Pick<ReadonlyMap<string, string>, 'has' | 'get'>;
+
+export interface AssignOptions {
+  /** Who holds each address now (default: ipOwners(st)); a port creation adds the claims it read. */
+  owners?: Owners;
+  /** Turns an owner as `owners` holds it into words ("port web1"); default: as is. */
+  describe?: (owner: string) => string;
+  /** Chooses a free address of a subnet instead of the lowest free one (several creations in flight: port-create.ts). */
+  pick?: (c: Cidr, gateway: string, taken: { has(ip: string): boolean }, subnetId: string) => string | undefined;
+}
 
 /** Validates requested fixed IPs and allocates the missing ones (default: one from the first subnet). */
 export function assignIps(
   req: { subnet?: string; ip?: string }[] | undefined,
   st: NetState,
   net: Network,
+  opts: AssignOptions = {},
 ): { subnetId: string; ip: string }[] {
   const subnets = st.subnets.map((s) => ({ s: s.obj, c: parseSubnetCidr(s.obj.cidr) }));
   const wanted = req ?? (subnets.length > 0 ? [{ subnet: subnets[0]!.s.id }] : []);
-  const owners = ipOwners(st);
-  const taken = new Set(owners.keys());
+  const owners = opts.owners ?? ipOwners(st);
+  // The addresses of this request, over the owners (not a copy of them: a network may hold thousands).
+  const mine = new Set<string>();
+  const taken = { has: (ip: string): boolean => mine.has(ip) || owners.has(ip) };
+  const describe = opts.describe ?? ((o: string) => o);
   const out: { subnetId: string; ip: string }[] = [];
   // Explicit addresses first, so an allocated one never takes an address requested later in the list.
   const order = wanted.map((w, i) => ({ w, i })).sort((a, b) => Number(b.w.ip !== undefined) - Number(a.w.ip !== undefined));
@@ -34,14 +50,17 @@ export function assignIps(
       if (n === sub.c.network || n === broadcastOf(sub.c))
         throw invalid(`${f}.ip`, `IP ${w.ip} is the network or broadcast address of ${sub.s.cidr}`);
       if (w.ip === sub.s.gatewayIp) throw conflict(`${f}.ip`, `IP ${w.ip} is the gateway of subnet ${sub.s.name}`);
-      if (taken.has(w.ip)) throw conflict(`${f}.ip`, `IP ${w.ip} is already used by ${owners.get(w.ip) ?? 'this request'}`);
-      taken.add(w.ip);
+      if (taken.has(w.ip)) {
+        const o = owners.get(w.ip);
+        throw conflict(`${f}.ip`, `IP ${w.ip} is already used by ${o === undefined ? 'this request' : describe(o)}`);
+      }
+      mine.add(w.ip);
       res[i] = { subnetId: sub.s.id, ip: w.ip };
     } else {
       const s = sub!;
-      const ip = allocateIp(s.c, s.s.gatewayIp, taken);
-      if (ip === undefined) throw conflict(`${f}.subnet`, `subnet ${s.s.name} (${s.s.cidr}) has no free addresses`);
-      taken.add(ip);
+      const ip = opts.pick ? opts.pick(s.c, s.s.gatewayIp, taken, s.s.id) : allocateIp(s.c, s.s.gatewayIp, taken);
+      if (ip === undefined) throw conflict(`${f}.subnet`, `no free address in subnet ${s.s.name} (${s.s.cidr})`);
+      mine.add(ip);
       res[i] = { subnetId: s.s.id, ip };
     }
   }

@@ -1,11 +1,14 @@
 /** Read helpers: resolve `{name-or-id}` references and load a network's objects at one revision. */
-import type { KeyValue, ReadOp, Store } from '../store/types.js';
+import type { Compare, KeyValue, ReadOp, Store } from '../store/types.js';
 import { decodeBinding, decodeFloatingIp, decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSubnet } from './codec.js';
 import { invalid, notFound } from './errors.js';
 import {
   FIPS_PREFIX,
   guardKey,
   nameKey,
+  netGuardsPrefix,
+  portsGuardKey,
+  subnetGuardKey,
   namesPrefix,
   netPrefix,
   networkKey,
@@ -111,10 +114,15 @@ export async function loadSecurityGroup(store: Store, ref: string, field?: strin
   return { obj: decodeSecurityGroup(kv.value), kv };
 }
 
-/** Everything one network's invariants depend on, plus the guard revision that protects it. */
+/** Everything one network's invariants depend on, plus the guard revisions that protect it (keys.ts). */
 export interface NetState {
   networkId: string;
+  /** The structure guard's modRevision (0: absent). */
   guardRev: number;
+  /** modRevision of the ports guard, put by every port create and delete (0: absent). */
+  portsRev: number;
+  /** modRevision of each subnet's guard, put by every port create taking an address in it (absent: 0). */
+  subnetRevs: Map<string, number>;
   subnets: Loaded<Subnet>[];
   ports: Loaded<Port>[];
   bindings: Map<string, Binding>;
@@ -142,12 +150,14 @@ export async function snapshotNet(
   const { results } = await store.read([
     { key: networkKey(networkId) },
     { key: guardKey(networkId) },
+    { prefix: netGuardsPrefix(networkId) },
     { prefix: netPrefix(networkId) },
     { prefix: ROUTERS_PREFIX },
     { prefix: FIPS_PREFIX },
     ...extra,
   ]);
-  const [net, guard, kvs, routers, fips, ...rest] = results as [
+  const [net, guard, guards, kvs, routers, fips, ...rest] = results as [
+    KeyValue[],
     KeyValue[],
     KeyValue[],
     KeyValue[],
@@ -155,13 +165,29 @@ export async function snapshotNet(
     KeyValue[],
     ...KeyValue[][],
   ];
-  return { network: net[0], st: buildNetState(networkId, guard[0], kvs, routers, fips), extra: rest };
+  return { network: net[0], st: buildNetState(networkId, guard[0], guards, kvs, routers, fips), extra: rest };
 }
 
-function buildNetState(networkId: string, guard: KeyValue | undefined, kvs: KeyValue[], routers: KeyValue[], fips: KeyValue[]): NetState {
+function buildNetState(
+  networkId: string,
+  guard: KeyValue | undefined,
+  guards: KeyValue[],
+  kvs: KeyValue[],
+  routers: KeyValue[],
+  fips: KeyValue[],
+): NetState {
+  const subnetRevs = new Map<string, number>();
+  let portsRev = 0;
+  const subnetGuards = `${netGuardsPrefix(networkId)}subnet/`;
+  for (const kv of guards) {
+    if (kv.key === portsGuardKey(networkId)) portsRev = kv.modRevision;
+    else if (kv.key.startsWith(subnetGuards)) subnetRevs.set(kv.key.slice(subnetGuards.length), kv.modRevision);
+  }
   const st: NetState = {
     networkId,
     guardRev: guard?.modRevision ?? 0,
+    portsRev,
+    subnetRevs,
     subnets: [],
     ports: [],
     bindings: new Map(),
@@ -190,6 +216,21 @@ function buildNetState(networkId: string, guard: KeyValue | undefined, kvs: KeyV
   }
   return st;
 }
+
+/** The structure guard as read: a writer depending on the network's structure fails if it changed since. */
+export const guardCompare = (st: NetState): Compare => ({ key: guardKey(st.networkId), modRevision: st.guardRev });
+
+/**
+ * The ports guard as read: a writer that must see every port of the network (its delete; anything taking an address
+ * or a MAC there without a claim: a router interface, a gateway, a floating IP) fails if a port came or went since.
+ */
+export const portsCompare = (st: NetState): Compare => ({ key: portsGuardKey(st.networkId), modRevision: st.portsRev });
+
+/** A subnet's guard as read: its delete fails if a port took an address in it since. */
+export const subnetPortsCompare = (st: NetState, subnetId: string): Compare => ({
+  key: subnetGuardKey(st.networkId, subnetId),
+  modRevision: st.subnetRevs.get(subnetId) ?? 0,
+});
 
 /** Who holds an IP in a network (for "already used by …" messages). */
 export function ipOwners(st: NetState): Map<string, string> {

@@ -5,93 +5,72 @@
  */
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
-import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
-import { pickFree, pickFreeFrom, runCas, type CasOptions, type Plan } from './cas.js';
+import type { Compare, Store, TxnOp } from '../store/types.js';
+import { pickFree, runCas, type CasOptions } from './cas.js';
 import { decodeBinding, decodeNetwork, decodePort, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
-import { conflict, invalid } from './errors.js';
+import { conflict } from './errors.js';
 import { cidrsOverlap, intToIp } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
 import {
   allocKey,
   bindingKey,
+  claimsPrefix,
   guardKey,
   nameKey,
   NETWORKS_PREFIX,
+  netGuardsPrefix,
   netPrefix,
   networkKey,
-  poolPrefix,
   portIdKey,
-  portKey,
+  subnetGuardKey,
   subnetKey,
 } from './keys.js';
-import { givenIdCompares } from './port-ids.js';
-import { generateMac } from './macs.js';
 import {
   claimedNames,
-  decodeClaim,
   encodeClaim,
+  guardCompare,
   ipOwners,
   loadNetState,
   loadNetwork,
   loadPort,
   loadSubnet,
-  macOwners,
-  networkIdOf,
-  snapshotNet,
-  type NetState,
+  portsCompare,
+  subnetPortsCompare,
 } from './read.js';
-import { assignIps } from './port-ips.js';
+import { releasePort } from './port-claims.js';
+import { PortCreator } from './port-create.js';
 import * as routers from './routers.js';
 import { exportTopology, importTopology, type ImportResult } from './topology-io.js';
 import type { Binding, FloatingIp, Network, Port, Router, SecurityGroup, SgRule, Subnet, TopologyDocument } from './types.js';
-import { parseNetworkInput, parsePortInput, parsePortPatch, parseSubnetInput, UUID_RE } from './validate.js';
+import { parseNetworkInput, parsePortPatch, parseSubnetInput } from './validate.js';
 import { deleteChassis, getChassis, listChassis } from './chassis.js';
 import { claimSegment, releaseSegment } from './segments.js';
 import * as fips from './fips.js';
 import * as gateways from './gateways.js';
 import * as groups from './security-groups.js';
-import { memberAddresses, membershipOps, resolveGroups, type ResolvedGroup } from './sg-members.js';
+import { memberAddresses, membershipOps, resolveGroups } from './sg-members.js';
 
 export interface TopologyOptions extends CasOptions {
   logger?: Logger;
-}
-
-/** What planning a port creation in one network reads: the network record, its state and guard. */
-interface PortPlanView {
-  network: KeyValue;
-  st: NetState;
 }
 
 /** A port as shown: its configuration plus the live binding an agent wrote, if any. */
 export type PortView = Port & { binding?: Binding };
 
 const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: new Date().toISOString() });
-const guardCmp = (networkId: string, st: NetState): Compare => ({ key: guardKey(networkId), modRevision: st.guardRev });
 const nameFree = (kind: 'network' | 'subnet' | 'port' | 'router', name: string): Compare => ({ key: nameKey(kind, name), modRevision: 0 });
 
 export class Topology {
   private readonly log: Logger;
-  /**
-   * Network name → id as last seen. Only a hint that saves a round trip: every use re-reads the name's claim
-   * in the same snapshot and plans again from the store when it no longer names that network.
-   */
-  private readonly networkIds = new Map<string, string>();
-  /**
-   * Network id → the snapshot this instance last planned a port creation from, kept at the revision of its own
-   * later creations. A hint too: plans made from it are checked by their compares like any other.
-   */
-  private readonly portPlanViews = new Map<string, PortPlanView>();
-  /**
-   * The port-key pool (shared by all networks) as last read, plus the keys this instance allocated since: one
-   * list for every network, so creations alternating between networks keep planning without a read.
-   */
-  private portKeyPool: KeyValue[] | undefined;
+  /** Port creation, with its remembered views of networks (port-create.ts). */
+  private readonly ports: PortCreator;
 
   constructor(
     readonly store: Store,
     private readonly opts: TopologyOptions = {},
   ) {
     this.log = (opts.logger ?? silentLogger).child({ component: 'topology' });
+    this.ports = new PortCreator(store, opts);
   }
 
   private async ensureNameFree(kind: 'network' | 'subnet' | 'port' | 'router', name: string): Promise<void> {
@@ -159,20 +138,20 @@ export class Topology {
           );
         }
         return {
-          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(n.id, st)],
+          // The ports guard too: a port created since the read (creations do not bump the guard) refuses the delete.
+          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCompare(st), portsCompare(st)],
           ops: [
             { op: 'delete', key: kv.key },
             { op: 'delete', key: nameKey('network', n.name) },
             { op: 'delete', key: allocKey('tunnel-key', n.tunnelKey) },
             { op: 'delete', key: guardKey(n.id) },
+            { op: 'deletePrefix', prefix: netGuardsPrefix(n.id) },
+            { op: 'deletePrefix', prefix: claimsPrefix(n.id) },
             ...releaseSegment(n.provider),
             { op: 'deletePrefix', prefix: netPrefix(n.id) },
           ],
           result: n,
-          committed: () => {
-            this.portPlanViews.delete(n.id);
-            this.networkIds.delete(n.name);
-          },
+          committed: () => this.ports.forget(n.id, n.name),
         };
       },
       this.opts,
@@ -215,7 +194,7 @@ export class Topology {
           ...(input.domain !== undefined ? { domain: input.domain } : {}),
         };
         return {
-          compares: [{ key: nkv.key, modRevision: nkv.modRevision }, guardCmp(net.id, st), nameFree('subnet', s.name)],
+          compares: [{ key: nkv.key, modRevision: nkv.modRevision }, guardCompare(st), nameFree('subnet', s.name)],
           ops: [
             { op: 'put', key: subnetKey(net.id, id), value: encodeSubnet(s) },
             { op: 'put', key: nameKey('subnet', s.name), value: encodeClaim({ id, networkId: net.id }) },
@@ -255,8 +234,15 @@ export class Topology {
         if (rs.length > 0) throw conflict(undefined, `subnet ${s.name} is attached to router ${rs.join(', ')}; detach it first`);
         gateways.refuseSubnetDelete(st, s);
         return {
-          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(s.networkId, st)],
-          ops: [{ op: 'delete', key: kv.key }, { op: 'delete', key: nameKey('subnet', s.name) }, bump(s.networkId)],
+          // The subnet's guard too: a port that took an address in it since the read refuses the delete. Only the
+          // subnet's: creations elsewhere in the network do not hold it back.
+          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCompare(st), subnetPortsCompare(st, s.id)],
+          ops: [
+            { op: 'delete', key: kv.key },
+            { op: 'delete', key: nameKey('subnet', s.name) },
+            { op: 'delete', key: subnetGuardKey(s.networkId, s.id) },
+            bump(s.networkId),
+          ],
           result: s,
         };
       },
@@ -266,128 +252,9 @@ export class Topology {
 
   // ---- ports ----
 
-  async createPort(body: unknown): Promise<Port> {
-    const input = parsePortInput(body);
-    const id = input.id ?? randomUUID();
-    return runCas(
-      this.store,
-      async (attempt) => {
-        // A given id (a VIF's uuid) must be no other object's.
-        const idCmps = input.id === undefined ? [] : await givenIdCompares(this.store, id);
-        // The groups are read on every attempt (none when the port joins none): their revisions are compared.
-        const sgs = await resolveGroups(this.store, input.securityGroups);
-        const byName = !UUID_RE.test(input.network);
-        let netId = (byName && this.networkIds.get(input.network)) || (await networkIdOf(this.store, input.network, 'network'));
-        // First try: plan from this instance's last view of the network, without reading anything. The plan's
-        // compares (network record, guard, the name's claim, port name, port key) reject it if anything it relied
-        // on has changed since; then, and whenever planning from that view fails, plan again from a fresh snapshot.
-        const known = attempt === 0 ? this.portPlanViews.get(netId) : undefined;
-        const pool = this.portKeyPool;
-        if (known && pool) {
-          try {
-            const plan = this.planPort(input, id, known, pool, attempt, sgs, idCmps);
-            if (byName) plan.compares.push({ key: nameKey('network', input.network), value: encodeClaim({ id: netId }) });
-            return { ...plan, speculative: true };
-          } catch {
-            // Possibly an artefact of a stale view (an address freed elsewhere): decide on a fresh snapshot.
-          }
-        }
-        // One snapshot of everything the plan depends on (two round trips when the network's id is not known yet).
-        const reads = [
-          { key: nameKey('port', input.name) },
-          { prefix: poolPrefix('port-key') },
-          { key: nameKey('network', input.network) },
-        ];
-        let snap = await snapshotNet(this.store, netId, reads);
-        const claimed = () => byName && snap.extra[2]![0] !== undefined && decodeClaim(snap.extra[2]![0]!.value).id === netId;
-        if (byName && !claimed()) {
-          // The remembered id is stale (the network was deleted or its name reused): resolve the name again.
-          this.networkIds.delete(input.network);
-          this.portPlanViews.delete(netId);
-          netId = await networkIdOf(this.store, input.network, 'network');
-          snap = await snapshotNet(this.store, netId, reads);
-          if (!claimed()) throw invalid('network', `network: network ${input.network} not found`);
-        }
-        const nkv = snap.network;
-        if (!nkv) throw invalid('network', `network: network ${input.network} not found`);
-        if (byName) this.networkIds.set(input.network, netId);
-        const [nameTaken, portKeys] = snap.extra as [KeyValue[], KeyValue[]];
-        if (nameTaken.length > 0) throw conflict('name', `a port named ${input.name} already exists`);
-        const view: PortPlanView = { network: nkv, st: snap.st };
-        this.portPlanViews.set(netId, view);
-        this.portKeyPool = portKeys;
-        return this.planPort(input, id, view, portKeys, attempt, sgs, idCmps);
-      },
-      this.opts,
-    );
-  }
-
-  /**
-   * The transaction creating a port in a network as `view` shows it; once committed, `view` is brought up to
-   * the new revision so that the next creation in that network can plan from it without a read.
-   */
-  private planPort(
-    input: ReturnType<typeof parsePortInput>,
-    id: string,
-    view: PortPlanView,
-    pool: KeyValue[],
-    attempt: number,
-    sgs: ResolvedGroup[],
-    idCmps: Compare[],
-  ): Plan<Port> {
-    const { st } = view;
-    const nkv = view.network;
-    const net = decodeNetwork(nkv.value);
-    const macs = macOwners(st);
-    if (input.mac !== undefined && macs.has(input.mac)) {
-      throw conflict('mac', `MAC ${input.mac} is already used by ${macs.get(input.mac)} in network ${net.name}`);
-    }
-    const mac = input.mac ?? generateMac(new Set(macs.keys()));
-    const fixedIps = assignIps(input.fixedIps, st, net);
-    const pk = pickFreeFrom(pool, 'port-key', attempt);
-    const p: Port = {
-      id,
-      name: input.name,
-      networkId: net.id,
-      mac,
-      fixedIps,
-      portSecurity: input.portSecurity,
-      allowedAddressPairs: input.allowedAddressPairs,
-      portKey: pk.n,
-      securityGroups: sgs.map((g) => g.id),
-      ...(input.qos !== undefined ? { qos: input.qos } : {}),
-    };
-    const portValue = encodePort(p);
-    const claim = encodeClaim({ id, networkId: net.id });
-    const members = membershipOps(undefined, p, sgs);
-    return {
-      compares: [
-        { key: nkv.key, modRevision: nkv.modRevision },
-        guardCmp(net.id, st),
-        nameFree('port', p.name),
-        { key: portIdKey(id), modRevision: 0 },
-        pk.compare,
-        ...idCmps,
-        ...members.compares,
-      ],
-      ops: [
-        { op: 'put', key: portKey(net.id, id), value: portValue },
-        { op: 'put', key: nameKey('port', p.name), value: claim },
-        { op: 'put', key: portIdKey(id), value: claim },
-        { op: 'put', key: pk.key, value: `port/${id}` },
-        bump(net.id),
-        ...members.ops,
-      ],
-      result: p,
-      committed: (revision) => {
-        const kv = (key: string, value: string): KeyValue => ({ key, value, createRevision: revision, modRevision: revision });
-        // Each memory is brought up to date only if it is still the one planned from (not replaced meanwhile).
-        if (this.portKeyPool === pool) pool.push(kv(pk.key, `port/${id}`));
-        if (this.portPlanViews.get(net.id) !== view) return;
-        st.guardRev = revision;
-        st.ports.push({ obj: p, kv: kv(portKey(net.id, id), portValue) });
-      },
-    };
+  /** One transaction that conflicts with other creations only on what they both pick (port-create.ts). */
+  createPort(body: unknown): Promise<Port> {
+    return this.ports.create(body);
   }
 
   async getPort(ref: string): Promise<PortView> {
@@ -465,7 +332,10 @@ export class Topology {
         const st = await loadNetState(this.store, p.networkId);
         const fipOps = fips.disassociateOnPortDelete(st, p.id);
         return {
-          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCmp(p.networkId, st), ...fipOps.compares],
+          // The guard is compared (a floating IP associated since the read would dangle), not bumped: deletes and
+          // creations of ports do not conflict. The claims go with the port; the ports guard tells the writers
+          // that must see every port (keys.ts).
+          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCompare(st), ...fipOps.compares],
           ops: [
             ...fipOps.ops,
             { op: 'delete', key: kv.key },
@@ -473,12 +343,10 @@ export class Topology {
             { op: 'delete', key: nameKey('port', p.name) },
             { op: 'delete', key: portIdKey(p.id) },
             { op: 'delete', key: allocKey('port-key', p.portKey) },
-            bump(p.networkId),
+            ...releasePort(p),
             ...membershipOps(p, undefined, []).ops,
           ],
           result: p,
-          // The network changed: the next creation there plans from a fresh read instead of a doomed guess.
-          committed: () => this.portPlanViews.delete(p.networkId),
         };
       },
       this.opts,

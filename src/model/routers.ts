@@ -12,7 +12,7 @@ import { cidrContains, cidrsOverlap, ipToInt, isHostOf } from '../net/addr.js';
 import { parseRouteCidr, parseSubnetCidr } from './addr-rules.js';
 import { allocKey, guardKey, nameKey, ROUTERS_PREFIX, routerKey, subnetKey } from './keys.js';
 import { generateMac, randomMac } from './macs.js';
-import { encodeClaim, ipOwners, loadNetState, loadRouter, loadSubnet, macOwners } from './read.js';
+import { encodeClaim, ipOwners, loadNetState, loadRouter, loadSubnet, macOwners, portsCompare } from './read.js';
 import type { Router, Subnet } from './types.js';
 import { gatewayDeletion } from './gateways.js';
 import { parseInterfaceInput, parseMode, parseRouteInput, parseRouterInput } from './validate.js';
@@ -112,6 +112,8 @@ export async function attachSubnet(store: Store, ref: string, body: unknown, opt
           { key: kv.key, modRevision: kv.modRevision },
           { key: skv.key, modRevision: skv.modRevision },
           { key: guardKey(s.networkId), modRevision: st.guardRev },
+          // The interface's address and MAC hold no claim: a port created since the read must fail this.
+          portsCompare(st),
         ],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId)],
         result: next,

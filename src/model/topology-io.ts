@@ -1,10 +1,11 @@
 /**
  * Disaster recovery: export the configuration (networks, subnets, ports, routers, security groups, floating IPs) as one JSON
  * document read at a single store revision, and import it back idempotently with the same ids.
- * Chassis and bindings are live state owned by agents and are not part of the document; neither is the
- * membership index of security groups (derived from the ports: rebuilt on import).
+ * Chassis and bindings are live state owned by agents and are not part of the document; neither are the
+ * membership index of security groups nor the ports' address and MAC claims (derived from the ports: rebuilt on import).
  */
 import type { Compare, Store, TxnOp } from '../store/types.js';
+import { encodePortClaim } from './port-claims.js';
 import {
   decodeFloatingIp,
   decodeNetwork,
@@ -25,6 +26,8 @@ import {
   allocKey,
   fipKey,
   guardKey,
+  ipClaimKey,
+  macClaimKey,
   nameKey,
   portIdKey,
   networkKey,
@@ -121,6 +124,9 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
     add(nameKey('port', p.name), encodeClaim({ id: p.id, networkId: p.networkId }), `port name ${p.name}`);
     add(portIdKey(p.id), encodeClaim({ id: p.id, networkId: p.networkId }), `port id ${p.id}`);
     add(allocKey('port-key', p.portKey), `port/${p.id}`, `port key ${p.portKey}`);
+    // Its claims (port-claims.ts): another port's claim on the same address or MAC is a conflict.
+    for (const f of p.fixedIps) add(ipClaimKey(p.networkId, f.ip), encodePortClaim(p), `address ${f.ip} of port ${p.name}`);
+    add(macClaimKey(p.networkId, p.mac), encodePortClaim(p), `MAC ${p.mac} of port ${p.name}`);
     // Derived from the port: written when absent, never a conflict of its own (the port's document is).
     for (const g of p.securityGroups) add(sgMemberKey(g, p.id), encodeSgMember(memberOf(p)), `member ${p.name} of ${g}`, false);
   }

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { isAlive, waitFor } from './proc.js';
 import type { Sandbox, SandboxHost } from './sandbox.js';
 import type { Encap } from '../model/types.js';
+import { AGENT_NODE_FLAGS } from '../agent/node-flags.js';
 
 export interface AgentInfo {
   pid: number;
@@ -116,10 +117,12 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
     ...(opts.args ?? []),
   ];
   const [cmd, ...pre] = wyvernCommand();
+  // The agent's V8 settings, as the packaged launcher gives them (a WYVERN_CMD runs as given).
+  const nodeFlags = cmd === process.execPath ? AGENT_NODE_FLAGS : [];
   const fd = openSync(log, 'a');
   // The store URL goes through the environment (/proc/PID/environ is private to the owner), not argv.
   const env = { ...process.env, ...opts.env, WYVERN_STORE: opts.store };
-  const child = spawn(cmd!, [...pre, ...args], { detached: true, stdio: ['ignore', fd, fd], env });
+  const child = spawn(cmd!, [...nodeFlags, ...pre, ...args], { detached: true, stdio: ['ignore', fd, fd], env });
   closeSync(fd);
   child.unref();
   const pid = child.pid!;

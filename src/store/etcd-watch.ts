@@ -7,7 +7,7 @@
  *  - anything at or below the last delivered revision is dropped (no duplicates after failover);
  *  - a cancellation caused by compaction becomes onCompacted(last compacted revision).
  */
-import type { Etcd3, Watcher } from 'etcd3';
+import type { Etcd3, Namespace, Watcher } from 'etcd3';
 import type { Logger } from '../util/log.js';
 import type { WatchBatch, WatchEvent, WatchHandlers } from './types.js';
 import { toKv } from './etcd.js';
@@ -27,6 +27,8 @@ export class EtcdWatch {
 
   constructor(
     private readonly client: Etcd3,
+    /** The client itself or one of its namespaces: the gRPC watch stream this watch runs on. */
+    stream: Namespace,
     private readonly prefix: string,
     from: number | undefined,
     private readonly handlers: WatchHandlers,
@@ -35,7 +37,7 @@ export class EtcdWatch {
     private readonly onAuthFailure: () => void = () => undefined,
   ) {
     this.next = from;
-    const b = client.watch().prefix(prefix).withPreviousKV();
+    const b = stream.watch().prefix(prefix).withPreviousKV();
     if (from !== undefined) b.startRevision(String(from));
     const w = b.watcher();
     this.watcher = w;

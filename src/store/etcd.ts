@@ -13,6 +13,7 @@ import {
   isRecoverableError,
   type IOptions,
   type Lease as EtcdLease,
+  type Namespace,
 } from 'etcd3';
 import { silentLogger, type Logger } from '../util/log.js';
 import {
@@ -44,7 +45,12 @@ export interface EtcdStoreOptions {
   callTimeoutMs?: number;
   /** Check that etcd answers before returning (default true). */
   probe?: boolean;
+  /** gRPC watch streams the store's watches are spread over (default 4; see EtcdStore.watchStream). */
+  watchStreams?: number;
 }
+
+/** Default number of watch streams: the knee of the curve measured in docs/benchmarks.md, "etcd watch delivery". */
+export const DEFAULT_WATCH_STREAMS = 4;
 
 type RawKv = { key: Buffer; value: Buffer; create_revision: string; mod_revision: string; lease: string };
 
@@ -129,6 +135,8 @@ export class EtcdStore implements Store {
    */
   private watchClient: Etcd3 | undefined;
   private watchClientBorn = 0;
+  /** The watch client's streams (etcd3 namespaces, each with a gRPC Watch stream of its own) and their watch counts. */
+  private streams = new Map<Namespace, number>();
   private readonly leases = new Set<EtcdLease>();
   private readonly watches = new Set<EtcdWatch>();
   private readonly logger: Logger;
@@ -139,6 +147,7 @@ export class EtcdStore implements Store {
     logger: Logger,
     /** Options to open further clients of the same cluster (tests: connect()). */
     private readonly clientOptions: IOptions,
+    private readonly watchStreams: number = DEFAULT_WATCH_STREAMS,
   ) {
     this.logger = logger.child({ component: 'store-etcd' });
   }
@@ -210,14 +219,43 @@ export class EtcdStore implements Store {
   watch(prefix: string, fromRevision: number | undefined, handlers: WatchHandlers): Watch {
     if (this.closed) throw new StoreError('store is closed', 'CLOSED');
     this.watchClient ??= new Etcd3(this.clientOptions);
-    const w = new EtcdWatch(this.watchClient, prefix, fromRevision, handlers, this.logger, () => this.renewWatchClient());
+    const client = this.watchClient;
+    const stream = this.watchStream(client);
+    const w = new EtcdWatch(client, stream, prefix, fromRevision, handlers, this.logger, () => this.renewWatchClient());
     this.watches.add(w);
+    let released = false;
     return {
       cancel: async () => {
         this.watches.delete(w);
+        if (!released && this.watchClient === client) this.streams.set(stream, (this.streams.get(stream) ?? 1) - 1);
+        released = true;
         await w.cancel();
       },
     };
+  }
+
+  /**
+   * The least loaded of the watch client's streams. etcd queues the responses of all the watches of one gRPC
+   * Watch stream in one buffer of 128 (mvcc's chanBufLen) drained by one sender; when a change fans out to more
+   * watches of a stream than that sender keeps up with, the buffer fills, the watches that did not fit become
+   * "slow watchers", and etcd catches them up from its backend every 100 ms: the tail of the latency. Each
+   * etcd3 namespace has a stream of its own (on the same HTTP/2 connection), so spreading the watches over a
+   * few of them gives each stream its own buffer and sender — and lets their creations proceed in parallel,
+   * since etcd3 attaches the watches of one stream one at a time.
+   */
+  private watchStream(client: Etcd3): Namespace {
+    let best: Namespace | undefined;
+    let least = Infinity;
+    for (const [ns, n] of this.streams) {
+      if (n < least) [best, least] = [ns, n];
+    }
+    if (!best || (least > 0 && this.streams.size < this.watchStreams)) {
+      // The client itself is the first stream; further ones are namespaces with no prefix (keys unchanged).
+      best = this.streams.size === 0 ? client : client.namespace('');
+      least = 0;
+    }
+    this.streams.set(best, least + 1);
+    return best;
   }
 
   /** A fresh watch client (fresh token, fresh stream), and every watch of the old one moves to it. */
@@ -225,6 +263,7 @@ export class EtcdStore implements Store {
     if (this.closed || Date.now() - this.watchClientBorn < 1000) return;
     const old = this.watchClient;
     this.watchClient = new Etcd3(this.clientOptions);
+    this.streams = new Map();
     this.watchClientBorn = Date.now();
     if (!old) return;
     const err = new StoreError('etcd refused the watch token; watching again with a new one', 'UNAVAILABLE');
@@ -280,7 +319,7 @@ export class EtcdStore implements Store {
 
   /** Another client of the same cluster (tests: closing it lets its leases expire by TTL). */
   connect(): EtcdStore {
-    return new EtcdStore(this.url, new Etcd3(this.clientOptions), this.logger, this.clientOptions);
+    return new EtcdStore(this.url, new Etcd3(this.clientOptions), this.logger, this.clientOptions, this.watchStreams);
   }
 
   async close(): Promise<void> {
@@ -329,7 +368,9 @@ export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'e
   if (username !== undefined) options.auth = { username, password: password ?? '' };
   // Never show a password in the URL the store reports (it ends up in logs).
   const shown = maskUrl(url);
-  const store = new EtcdStore(shown, new Etcd3(options), logger, options);
+  const streams = opts.watchStreams ?? DEFAULT_WATCH_STREAMS;
+  if (!Number.isInteger(streams) || streams < 1) throw new StoreError(`watchStreams must be a positive integer, not ${streams}`, 'INVALID');
+  const store = new EtcdStore(shown, new Etcd3(options), logger, options, streams);
   if (u.tls) store.certDiagnosis = () => diagnoseClientCert(opts.tls?.cert, opts.tls?.ca);
   if (opts.probe === false) return store;
   // Fail fast with UNAVAILABLE rather than on first use.

@@ -21,6 +21,8 @@ export interface OpenStoreOptions {
    * store may be down when the agent starts, and the agent runs on its cache meanwhile.
    */
   probe?: boolean;
+  /** etcd: gRPC watch streams the store's watches are spread over (default 4). */
+  watchStreams?: number;
 }
 
 export async function openStore(url: string, opts: OpenStoreOptions = {}): Promise<Store> {

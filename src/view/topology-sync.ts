@@ -96,6 +96,12 @@ export type ViewChange = {
    * part in the elections even when no flow changes (issue 16).
    */
   elections?: boolean;
+  /**
+   * Set when a chassis was added, changed or removed (its name). `networks` then holds only the networks with a port
+   * bound there — the only flows a chassis's tunnel address or encapsulations reach — unless a gateway, center or
+   * site-gateway lease names it (then `all`). The agent re-checks peer reachability and its gateway elections.
+   */
+  chassis?: string;
 };
 
 /** What the sync needs of a store subscription (PrefixSubscription provides it). */
@@ -253,7 +259,7 @@ export class TopologySync extends EventEmitter {
     switch (k.kind) {
       case 'chassis':
         this.view.chassis.set(k.name, doc as Chassis);
-        this.changedAll();
+        this.changedChassis(k.name);
         return;
       case 'router':
         this.view.routers.set(k.routerId, doc as Router);
@@ -362,7 +368,7 @@ export class TopologySync extends EventEmitter {
     if (!k) return;
     switch (k.kind) {
       case 'chassis':
-        if (this.view.chassis.delete(k.name)) this.changedAll();
+        if (this.view.chassis.delete(k.name)) this.changedChassis(k.name);
         return;
       case 'router':
         if (this.view.routers.delete(k.routerId)) this.changedAll();
@@ -530,6 +536,29 @@ export class TopologySync extends EventEmitter {
   /** A security group or a group's members changed: only the flows of apps that read groups, in `networks`. */
   private changedGroups(networks: Set<string>): void {
     if (networks.size > 0) this.emit('change', { networks, all: false, securityGroupsOnly: true } satisfies ViewChange);
+  }
+
+  /**
+   * A chassis came, changed or went. Lazy sync's promise is that a hypervisor's work follows its own networks: a
+   * chassis with no port in them, no lease they depend on, changes none of its flows — joins, restarts and deaths of
+   * the other 999 hypervisors do not recompute everything here (the scale harness saw each one cost a full recompute
+   * on every chassis).
+   */
+  private changedChassis(name: string): void {
+    const v = this.view;
+    const leased = (leases: Iterable<{ chassis: string }>) => [...leases].some((l) => l.chassis === name);
+    if (leased(v.gateways.values()) || leased(v.centers.values()) || leased(v.siteGateways.values())) {
+      this.emit('change', { networks: new Set<string>(), all: true, chassis: name } satisfies ViewChange);
+      return;
+    }
+    const networks = new Set<string>();
+    for (const net of v.networks.values())
+      for (const ps of net.ports.values())
+        if (ps.binding?.chassis === name) {
+          networks.add(net.network.id);
+          break;
+        }
+    this.emit('change', { networks, all: false, chassis: name } satisfies ViewChange);
   }
 
   private changedAll(): void {

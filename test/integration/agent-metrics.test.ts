@@ -5,6 +5,8 @@
  * ovs-vswitchd or the store is down, 200 otherwise; both answer without the token the API (and /metrics) then require.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { agentOf } from '../../src/sandbox/agents.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 import { Scrape } from '../helpers/prom.js';
@@ -59,6 +61,14 @@ describe('agent /metrics, /healthz, /readyz (real OVS, etcd, agent process)', ()
     expect(after.value('wyvern_ready')).toBe(1);
     expect(after.value('wyvern_openflow_connected')).toBe(1);
     expect(after.value('wyvern_openflow_sessions_total')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('the sandbox runs the agent with its V8 settings (src/agent/node-flags.ts), and V8 applies them', async () => {
+    const pid = agentOf(c.sb.host('hv1'))!.pid;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    for (const flag of AGENT_NODE_FLAGS) expect(argv).toContain(flag);
+    // --max-semi-space-size=1: the young generation stays at two 1 MiB semi-spaces (V8's default lets it grow to 16).
+    expect((await scrape()).value('nodejs_heap_space_size_total_bytes', { space: 'new' })).toBeLessThanOrEqual(2 * 1024 * 1024);
   });
 
   it('every family is there with its type; flows per table and app add up to what the switch holds', async () => {

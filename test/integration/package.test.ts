@@ -7,6 +7,7 @@
  * `dpkg --purge` leaves no process, user or file. The machine is left as it was found, also on failure: the
  * package purged, and what was at /var/lib/wyvern or /etc/wyvern before (other agents' caches) put back.
  */
+import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -264,6 +265,9 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
     // It runs as the unit's user: /proc/<pid>/status Uid.
     const uid = (await ok('id', ['-u', unit.User!])).trim();
     expect(readFileSync(`/proc/${agent.pid}/status`, 'utf8')).toMatch(new RegExp(`\\nUid:\\s+${uid}\\s`));
+    // The launcher runs the agent with its V8 settings (src/agent/node-flags.ts): the exec'd node's own argv.
+    const argv = readFileSync(`/proc/${agent.pid}/cmdline`, 'utf8').split('\0');
+    for (const flag of AGENT_NODE_FLAGS) expect(argv).toContain(flag);
 
     // SIGHUP (ExecReload): logLevel applies at once; a changed lease TTL is named as needing a restart.
     await writeFile('/etc/wyvern/agent.yaml', config('debug', 61));

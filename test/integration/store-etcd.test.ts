@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../src/store/index.js';
+import { openStore, type WatchBatch } from '../../src/store/index.js';
 import type { EtcdStore } from '../../src/store/etcd.js';
 import { storeSuite } from '../unit/store-suite.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
@@ -35,4 +35,51 @@ describe('etcd driver specifics', () => {
     expect(s.url).toBe(url);
     await s.close();
   }, 30_000);
+});
+
+/** Watch streams etcd has opened so far (go-grpc-prometheus counts every Watch call it starts). */
+async function watchStreamsStarted(url: string): Promise<number> {
+  const host = url.replace(/^etcd:\/\//, '').split(',')[0];
+  const text = await (await fetch(`http://${host}/metrics`)).text();
+  const m = text.match(/^grpc_server_started_total\{[^}]*grpc_method="Watch"[^}]*\} (\d+)/m);
+  if (!m) throw new Error('etcd exports no grpc_server_started_total for Watch');
+  return Number(m[1]);
+}
+
+describe('etcd watch streams', () => {
+  it('watches are spread over watchStreams gRPC streams; each gets every revision once, in order; cancel stops one', async () => {
+    const url = etcd!.url;
+    const s = await openStore(url, { watchStreams: 3 });
+    try {
+      const p = `/t/streams/${Date.now()}/`;
+      const started0 = await watchStreamsStarted(url);
+      const from = (await s.currentRevision()) + 1;
+      const seen: number[][] = Array.from({ length: 10 }, () => []);
+      const watches = seen.map((revs) => s.watch(p, from, { onBatch: (b: WatchBatch) => revs.push(b.revision) }));
+      const written: number[] = [];
+      for (let i = 0; i < 20; i++) written.push(await s.put(`${p}${i % 4}`, `v${i}`));
+      await expect.poll(() => seen.every((r) => r.length >= 20), { timeout: 10_000 }).toBe(true);
+      for (const revs of seen) expect(revs).toEqual(written);
+      // Three streams, not one and not ten (each watch of a round-robin over the least loaded).
+      expect((await watchStreamsStarted(url)) - started0).toBe(3);
+
+      await Promise.all(watches.slice(0, 5).map((w) => w.cancel()));
+      const lateRevs: number[] = [];
+      const late = s.watch(p, written[19]! + 1, { onBatch: (b) => lateRevs.push(b.revision) });
+      const last = await s.put(`${p}x`, 'last');
+      await expect.poll(() => seen.slice(5).every((r) => r.at(-1) === last) && lateRevs.at(-1) === last, { timeout: 10_000 }).toBe(true);
+      for (const revs of seen.slice(0, 5)) expect(revs).toEqual(written); // cancelled: nothing after
+      expect(lateRevs).toEqual([last]);
+      // The new watch joined a stream that still had watches: no stream was opened for it.
+      expect((await watchStreamsStarted(url)) - started0).toBe(3);
+      await Promise.all([...watches.slice(5), late].map((w) => w.cancel()));
+    } finally {
+      await s.close();
+    }
+  }, 30_000);
+
+  it('watchStreams must be a positive integer', async () => {
+    await expect(openStore(etcd!.url, { watchStreams: 0 })).rejects.toMatchObject({ code: 'INVALID' });
+    await expect(openStore(etcd!.url, { watchStreams: 1.5 })).rejects.toMatchObject({ code: 'INVALID' });
+  });
 });

@@ -60,7 +60,7 @@ describe('TopologySync', () => {
     expect(view.chassis.size).toBe(0);
   });
 
-  it('reports which networks changed (and which port, for a port), and everything for chassis changes', () => {
+  it('reports which networks changed (and which port, for a port), and the chassis for chassis changes', () => {
     const { sync } = make(false);
     const seen: unknown[] = [];
     sync.on('change', (c) => seen.push(c));
@@ -70,10 +70,38 @@ describe('TopologySync', () => {
     sync.applyDelete(portKey(N1, P1));
     expect(seen).toEqual([
       { networks: new Set([N1]), all: false, ports: new Set([P1]) },
-      { networks: new Set(), all: true },
+      { networks: new Set(), all: false, chassis: 'hv3' },
       { networks: new Set([N1]), all: false },
       { networks: new Set([N1]), all: false, ports: new Set([P1]) },
     ]);
+  });
+
+  it('a chassis coming, changing or going recomputes only the networks with a port bound there, or all when a lease names it', () => {
+    const { sync } = make(false);
+    sync.applyPut(networkKey(N1), JSON.stringify({ id: N1, name: 'n1', tunnelKey: 5, mtu: 1500 }));
+    sync.applyPut(portKey(N1, P1), JSON.stringify(port(P1)));
+    sync.applyPut(bindingKey(N1, P1), JSON.stringify({ chassis: 'hv2', updatedAt: 'a' }));
+    const seen: unknown[] = [];
+    sync.on('change', (c) => seen.push(c));
+    const hv = (name: string, ip: string) => JSON.stringify({ name, tunnelIp: ip, encaps: ['vxlan'], version: '1' });
+    sync.applyPut(chassisKey('hv2'), hv('hv2', '1.1.1.2'));
+    sync.applyPut(chassisKey('hv3'), hv('hv3', '1.1.1.3'));
+    sync.applyPut(chassisKey('hv2'), hv('hv2', '1.1.1.22'));
+    sync.applyDelete(chassisKey('hv2'));
+    sync.applyDelete(chassisKey('hv3'));
+    expect(seen).toEqual([
+      { networks: new Set([N1]), all: false, chassis: 'hv2' },
+      { networks: new Set(), all: false, chassis: 'hv3' },
+      { networks: new Set([N1]), all: false, chassis: 'hv2' },
+      { networks: new Set([N1]), all: false, chassis: 'hv2' },
+      { networks: new Set(), all: false, chassis: 'hv3' },
+    ]);
+    // The active gateway chassis of a router: its NAT flows are everywhere (every network routed through it).
+    const router = '0c000000-0000-4000-8000-000000000009';
+    sync.applyPut(gatewayKey(router), JSON.stringify({ routerId: router, chassis: 'hv4', since: 't' }));
+    seen.length = 0;
+    sync.applyPut(chassisKey('hv4'), hv('hv4', '1.1.1.4'));
+    expect(seen).toEqual([{ networks: new Set(), all: true, chassis: 'hv4' }]);
   });
 
   it('a binding that does not move its port (own binding of a local VIF, same chassis again) changes nothing', () => {

@@ -156,6 +156,16 @@ describe('owners are opaque keys; two owners on one flow', () => {
     await fm.sync();
     expect([...sw.flows.values()][0]!.cookie).toBe(b.cookie);
     expect(fm.conflicts().size).toBe(0);
+    // The first owner back: it is the later one now, set aside; the key is held by one owner, then two, then one.
+    fm.set('l2/net:a', [a]);
+    await fm.sync();
+    expect(seen.at(-1)).toEqual({ key: flowKey(a), kept: 'l2/net:b', setAside: 'l2/net:a' });
+    expect([...sw.flows.values()][0]!.cookie).toBe(b.cookie);
+    fm.drop('l2/net:b');
+    fm.drop('l2/net:a');
+    await fm.sync();
+    expect(sw.flows.size).toBe(0);
+    expect(fm.conflicts().size).toBe(0);
   });
 
   it('two owners declaring the very same flow share it without a conflict', async () => {

@@ -206,7 +206,7 @@ describe('ports', () => {
     await topo.createNetwork({ name: 'tiny' });
     await topo.createSubnet({ name: 'tiny-a', network: 'tiny', cidr: '192.168.0.0/30' });
     await topo.createPort({ name: 't1', network: 'tiny' });
-    await rejects(() => topo.createPort({ name: 't2', network: 'tiny' }), 'CONFLICT', 'fixedIps[0].subnet', /no free addresses/);
+    await rejects(() => topo.createPort({ name: 't2', network: 'tiny' }), 'CONFLICT', 'fixedIps[0].subnet', /no free address in subnet/);
   });
   it('bindings: bind, show, unbind only by the holder; delete removes binding', async () => {
     const { net } = await base();

@@ -185,7 +185,7 @@ describe("every host's flows together (simulated underlay)", () => {
 });
 
 describe('incremental == full under center, site gateway, site and topology changes', () => {
-  it('200 random changes, each marked as the sync marks it (center or network: that network; chassis or site gateway: all)', async () => {
+  it('200 random changes, each marked as the sync marks it (center or network: that network; site gateway: all; chassis: all if a lease names it, else the networks it hosts)', async () => {
     const { FlowComputer } = await import('../../src/agent/compute.js');
     const { FlowManager } = await import('../../src/flows/manager.js');
     const { APPS } = await import('../../src/apps/index.js');
@@ -217,7 +217,11 @@ describe('incremental == full under center, site gateway, site and topology chan
         } else if (op === 2) {
           const name = hosts[rnd(hosts.length)]!;
           if (name !== me) v.chassis.set(name, { ...v.chassis.get(name)!, site: rnd(2) ? 'paris' : 'lyon' });
-          computer.markAllDirty();
+          // As TopologySync.changedChassis marks it: everything when a lease names the chassis, else the networks
+          // with a port bound there.
+          const leased = [...v.centers.values(), ...v.siteGateways.values()].some((l) => l.chassis === name);
+          if (leased) computer.markAllDirty();
+          else if ([...net.ports.values()].some((ps) => ps.binding?.chassis === name)) computer.markDirty('n1');
         } else if (op === 3) {
           net.network = { ...net.network, topology: rnd(2) ? 'star' : 'mesh' };
           computer.markDirty('n1');

@@ -1,0 +1,12 @@
+/**
+ * V8 settings of the agent process: the packaged launcher (/usr/bin/wyvern, scripts/package) and the sandbox's
+ * agents (src/sandbox/agents.ts) run `node` with these, so what is measured is what ships. Why, measured with
+ * `npm run bench:agent` in A/B pairs (docs/footprint.md):
+ * - `--max-semi-space-size=1` (MB): V8 lets the young generation grow to two 16 MB semi-spaces under an
+ *   allocation burst (a flow recompute, 1,000 ports binding) and keeps them, resident, afterwards; the agent's
+ *   short-lived garbage does not need more than 1 MB to die young. Costs more, shorter scavenges.
+ * - `--optimize-for-size`: V8 grows the old generation more slowly (smaller heap growing factor, memory
+ *   reducer sooner): without it the heap after binding 1,000 ports held about as much garbage as live data.
+ * Neither caps the heap: a bigger topology still gets all the memory it needs (no --max-old-space-size).
+ */
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--optimize-for-size'];

@@ -1,0 +1,109 @@
+/**
+ * A port's claims (issue 17): what makes its addresses and MAC unique without serialising port creates on the
+ * network's guard. Each address and the MAC get a key of their own under /wyvern/v1/claims/<networkId>/ (keys.ts),
+ * created in the port's transaction only if absent and deleted with the port; the port also puts the ports guard
+ * and the guard of each subnet it takes an address in, blind (no compare), so that the few writers that must see
+ * every port (a network or subnet delete, anything placing an address there without a claim) notice it.
+ */
+import type { Compare, TxnOp } from '../store/types.js';
+import { intToIp, ipToInt, maskOf, type Cidr } from '../net/addr.js';
+import { ipClaimKey, macClaimKey, portsGuardKey, subnetGuardKey } from './keys.js';
+import type { Port } from './types.js';
+
+interface ClaimDoc {
+  kind: 'port';
+  id: string;
+  name: string;
+}
+
+export function encodePortClaim(p: Pick<Port, 'id' | 'name'>): string {
+  const c: ClaimDoc = { kind: 'port', id: p.id, name: p.name };
+  return JSON.stringify(c);
+}
+
+/** Who a claim names, as "already used by …" messages say it. */
+export function claimOwner(value: string): string {
+  try {
+    const c = JSON.parse(value) as Partial<ClaimDoc>;
+    return `port ${c.name ?? c.id ?? '?'}`;
+  } catch {
+    return 'another port';
+  }
+}
+
+/** The compares and writes that claim a new port's addresses and MAC, and signal it to the guards' readers. */
+export function claimPort(p: Port): { compares: Compare[]; ops: TxnOp[] } {
+  const value = encodePortClaim(p);
+  const keys = [...p.fixedIps.map((f) => ipClaimKey(p.networkId, f.ip)), macClaimKey(p.networkId, p.mac)];
+  const now = new Date().toISOString();
+  const subnets = [...new Set(p.fixedIps.map((f) => f.subnetId))];
+  return {
+    compares: keys.map((key) => ({ key, modRevision: 0 })),
+    ops: [
+      ...keys.map((key): TxnOp => ({ op: 'put', key, value })),
+      { op: 'put', key: portsGuardKey(p.networkId), value: now },
+      ...subnets.map((s): TxnOp => ({ op: 'put', key: subnetGuardKey(p.networkId, s), value: now })),
+    ],
+  };
+}
+
+/**
+ * The writes releasing a deleted port's claims. A port written before claims existed has none: deleting absent keys
+ * is a no-op, so the same ops serve both.
+ */
+export function releasePort(p: Port): TxnOp[] {
+  return [
+    ...p.fixedIps.map((f): TxnOp => ({ op: 'delete', key: ipClaimKey(p.networkId, f.ip) })),
+    { op: 'delete', key: macClaimKey(p.networkId, p.mac) },
+    { op: 'put', key: portsGuardKey(p.networkId), value: new Date().toISOString() },
+  ];
+}
+
+/** How many host addresses `c` has (not its network and broadcast addresses; a /31 or /32 has none here). */
+export function hostCount(c: Cidr): number {
+  const first = c.network + 1;
+  const last = ((c.network | ~maskOf(c.prefix)) >>> 0) - 1;
+  return Math.max(0, last - first + 1);
+}
+
+/**
+ * The first free host address of `c` (not its gateway, not in `used`) at or after host number `start`, wrapping
+ * around; undefined when none is free. Each API server starts from its own random point in each subnet, so servers
+ * allocating at once fill separate stretches and meet (and retry) only where their stretches join: the claims make a
+ * collision safe, the random start makes it rare.
+ */
+export function pickIpFrom(c: Cidr, gateway: string, used: { has(ip: string): boolean }, start: number): string | undefined {
+  const size = hostCount(c);
+  const gw = ipToInt(gateway);
+  for (let i = 0; i < size; i++) {
+    const n = c.network + 1 + ((start + i) % size);
+    if (n !== gw && !used.has(intToIp(n))) return intToIp(n);
+  }
+  return undefined;
+}
+
+/** Free candidates collected by pickIpAtRandom, one chosen among them. */
+const CANDIDATES = 4096;
+
+/**
+ * A free host address of `c` chosen uniformly among (up to CANDIDATES of) the free ones: what a creation that just
+ * lost a race uses, so that several losers rarely chase the same address again.
+ */
+export function pickIpAtRandom(
+  c: Cidr,
+  gateway: string,
+  used: { has(ip: string): boolean },
+  rand: (n: number) => number,
+): string | undefined {
+  const size = hostCount(c);
+  if (size === 0) return undefined;
+  const gw = ipToInt(gateway);
+  const start = rand(size);
+  const found: string[] = [];
+  for (let i = 0; i < size && found.length < CANDIDATES; i++) {
+    const n = c.network + 1 + ((start + i) % size);
+    const ip = intToIp(n);
+    if (n !== gw && !used.has(ip)) found.push(ip);
+  }
+  return found.length === 0 ? undefined : found[rand(found.length)];
+}

@@ -1,0 +1,436 @@
+/**
+ * The scale harness: N simulated chassis (the agent's own core, src/sim/sim-chassis.ts) against one store, a
+ * workload (src/sim/workload.ts), then churn — port creations and deletions at a steady rate, VM migrations, a
+ * chassis dying and a fresh one joining — with every convergence measured on the chassis that care.
+ */
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
+import { Topology } from '../model/repo.js';
+import { netPrefix } from '../model/keys.js';
+import { loadPipeline } from '../pipeline/pipeline.js';
+import { PipelineTables } from '../pipeline/tables.js';
+import type { Store } from '../store/types.js';
+import { sampleAll, type EtcdSample } from './etcd-metrics.js';
+import { Probes, summary, type Convergence } from './probes.js';
+import { SimChassis, type ChassisFootprint } from './sim-chassis.js';
+import { buildTopology, planWorkload, pool, type WorkloadParams } from './workload.js';
+
+export interface HarnessOptions extends WorkloadParams {
+  store: Store;
+  /**
+   * Opens another connection to the same store: chassis share one per `chassisPerStore`, and the chassis that dies
+   * has its own (closing it stops its lease keep-alives, as a crash does).
+   */
+  openStore: () => Promise<Store>;
+  /**
+   * Chassis sharing one store connection (default 10). etcd3 multiplexes every watch of a client on one gRPC stream
+   * and attaches new watches one at a time; a real hypervisor has its own. At 1,000 chassis on one connection
+   * (15,000 watches on one stream) etcd marked watchers slow and creations queued for minutes.
+   */
+  chassisPerStore?: number;
+  /** VIFs plugged at once during bring-up (default 16): bounds the burst the one simulator core must absorb. */
+  bindConcurrency?: number;
+  /** etcd client URLs whose /metrics are sampled (none: not sampled). */
+  etcdUrls?: string[];
+  leaseTtlSeconds?: number;
+  /** Chassis started at once during bring-up. */
+  startConcurrency?: number;
+  churnSeconds?: number;
+  /** Quiet seconds measured before the churn: what leases, probes and watches cost etcd at rest (default 5). */
+  idleSeconds?: number;
+  /** Churn operations per second (creations, deletions, migrations: 4:3:3). */
+  churnRate?: number;
+  log?: (line: string) => void;
+}
+
+type Stat = { n: number; p50: number; p99: number; max: number };
+
+export interface ScaleResult {
+  chassis: number;
+  networks: number;
+  ports: number;
+  routers: number;
+  build: { seconds: number; portsPerSecond: number };
+  bringUp: { startSeconds: number; bindSeconds: number; settleSeconds: number };
+  footprint: Record<keyof ChassisFootprint, { min: number; p50: number; max: number }>;
+  /** Chassis 0's footprint (same neighbourhood at every cluster size). */
+  chassis0: ChassisFootprint;
+  memory: { rssMB: number; heapMB: number; heapPerChassisKB: number };
+  create: Stat & { missed: number; interested: number; apiP50: number };
+  deleted: Stat & { missed: number };
+  migrate: Stat & { missed: number; interested: number };
+  death: {
+    fromCrashMs: number;
+    fromKeyDeleteMs: number;
+    withdrawnP50: number;
+    withdrawnMax: number;
+    missed: number;
+    eventsDelivered: number;
+    /** One chassis's own recompute after the death (what a real hypervisor spends on its own core). */
+    recomputeP50Ms: number;
+    recomputeMaxMs: number;
+    /** Sum of every chassis's recompute: what the one simulator core had to do in sequence. */
+    recomputeSumMs: number;
+  };
+  join: { startToSyncedMs: number; startToBoundMs: number; stages: Record<string, number>; footprint: ChassisFootprint };
+  churn: {
+    ops: number;
+    revisions: number;
+    eventsDelivered: number;
+    eventsPerRevision: number;
+    interestedPerChange: number;
+    /** Payload bytes (keys, values, previous values) of the events delivered, per store revision. */
+    eventBytesPerRevision: number;
+    /** Keys read by snapshots (a chassis starting to watch a network, e.g. a migration's new host). */
+    snapshotKeys: number;
+    /** The simulator process: CPU used (% of one core) and its event loop's delay p99 (ms) — its own limit. */
+    simCpuPercent: number;
+    loopDelayP99Ms: number;
+    /** The simulator's garbage-collection pauses during churn: the longest, and their sum (ms). */
+    gcMaxMs: number;
+    gcTotalMs: number;
+  };
+  etcd?: {
+    idle: { cpuPercent: number; sentBytesPerSecond: number };
+    churn: { cpuPercent: number; sentBytesPerSecond: number; bytesPerChange: number; revisionsPerSecond: number };
+    end: EtcdSample;
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
+  const log = o.log ?? (() => undefined);
+  const plan = planWorkload(o);
+  const ttl = o.leaseTtlSeconds ?? 10;
+  const tables = new PipelineTables(loadPipeline());
+  const sample = async () => (o.etcdUrls?.length ? sampleAll(o.etcdUrls) : undefined);
+  log(`workload: ${plan.chassis} chassis, ${plan.networks.length} networks, ${plan.ports.length} ports, ${plan.routers.size} routers`);
+
+  let t = performance.now();
+  const built = await buildTopology(o.store, plan);
+  const build = { seconds: (performance.now() - t) / 1000, portsPerSecond: built.portsPerSecond };
+  log(`topology written in ${build.seconds.toFixed(1)} s (ports ${built.portsPerSecond.toFixed(0)}/s)`);
+
+  const probes = new Probes();
+  const heapBefore = heapMB();
+  const victimStore = await o.openStore();
+  const per = o.chassisPerStore ?? 10;
+  const stores: Store[] = [];
+  for (let i = 0; i < Math.ceil(plan.chassis / per) + 1; i++) stores.push(await o.openStore());
+  const chassis: SimChassis[] = [];
+  const make = (i: number, store: Store) => {
+    const c = new SimChassis({ name: `hv${i}`, tunnelIp: tunnelIp(i), store, tables, leaseTtlSeconds: ttl });
+    probes.attach(c);
+    return c;
+  };
+  for (let i = 0; i < plan.chassis; i++) chassis.push(make(i, i === plan.chassis - 1 ? victimStore : stores[Math.floor(i / per)]!));
+  t = performance.now();
+  await pool(chassis, o.startConcurrency ?? 25, (c) => c.start());
+  const startSeconds = (performance.now() - t) / 1000;
+  log(`${plan.chassis} chassis started in ${startSeconds.toFixed(1)} s`);
+  t = performance.now();
+  await pool(plan.ports, o.bindConcurrency ?? 16, (p) => chassis[p.chassis]!.plug(p.name));
+  const bindSeconds = (performance.now() - t) / 1000;
+  t = performance.now();
+  await settle(chassis);
+  const settleSeconds = (performance.now() - t) / 1000;
+  log(`${plan.ports.length} VIFs bound in ${bindSeconds.toFixed(1)} s, settled ${settleSeconds.toFixed(1)} s later`);
+  const footprints = chassis.map((c) => c.footprint());
+  const heapAfter = heapMB();
+  const memory = {
+    rssMB: process.memoryUsage().rss / 2 ** 20,
+    heapMB: heapAfter,
+    heapPerChassisKB: ((heapAfter - heapBefore) * 1024) / plan.chassis,
+  };
+
+  // Idle: what leases, health probes and watches cost etcd with nothing changing.
+  const idle0 = await sample();
+  await sleep((o.idleSeconds ?? 5) * 1000);
+  const idle1 = await sample();
+
+  // Churn.
+  const topo = new Topology(o.store, { maxAttempts: 1000 });
+  const creates: number[] = [];
+  const createApi: number[] = [];
+  const deletes: number[] = [];
+  const migrations: number[] = [];
+  const missed = { create: 0, delete: 0, migrate: 0 };
+  let interestedCreate = 0;
+  let interestedMigrate = 0;
+  const made: { name: string; network: string; host: SimChassis }[] = [];
+  const watching = (net: string) => chassis.filter((c) => c.subscription.prefixes().includes(netPrefix(netId(c, net) ?? '\0')));
+  const events = () => chassis.reduce((s, c) => s + c.events, 0);
+  const rev0 = await o.store.currentRevision();
+  const ev0 = events();
+  const snaps = () => chassis.reduce((s, c) => s + c.snapshotKeys, 0);
+  const snap0 = snaps();
+  const bytes = () => chassis.reduce((s, c) => s + c.eventBytes, 0);
+  const bytes0 = bytes();
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const gc = { max: 0, total: 0 };
+  const gcObs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.max = Math.max(gc.max, e.duration);
+      gc.total += e.duration;
+    }
+  });
+  gcObs.observe({ entryTypes: ['gc'] });
+  const cpu0 = process.cpuUsage();
+  const churn0 = await sample();
+  const churnT0 = performance.now();
+  const rate = o.churnRate ?? 10;
+  const total = Math.round((o.churnSeconds ?? 20) * rate);
+  let serial = 0;
+  const inflight: Promise<void>[] = [];
+  for (let k = 0; k < total; k++) {
+    const kind = ['create', 'create', 'delete', 'migrate', 'create', 'delete', 'migrate', 'create', 'delete', 'migrate'][k % 10]!;
+    inflight.push(
+      (async () => {
+        if (kind === 'create' || made.length === 0) {
+          const hi = (k * 7919) % plan.chassis;
+          const host = chassis[hi]!;
+          if (host === chassis[plan.chassis - 1]) return;
+          const network = plan.networksOf(hi)[k % plan.netsPerChassis]!;
+          const name = `c${serial++}`;
+          const id = netIdByName(chassis, network);
+          const who = watching(network);
+          interestedCreate += who.length;
+          const t0 = performance.now();
+          const conv = waitPort(probes, who, id, name, host.name, t0);
+          const p = await topo.createPort({ name, network });
+          createApi.push(performance.now() - t0);
+          await host.plug(name);
+          const r = await conv(p.id);
+          if (r.missed) {
+            missed.create++;
+            log(`creation of ${name} on ${host.name} not seen by ${r.missedNames.join(', ')}`);
+          } else creates.push(r.max);
+          made.push({ name, network, host });
+        } else if (kind === 'delete') {
+          const victim = made.shift()!;
+          const id = netIdByName(chassis, victim.network);
+          const who = watching(victim.network);
+          const t0 = performance.now();
+          const port = chassis.find((c) => c === victim.host)!.view.networks.get(id!)?.ports;
+          const portId = [...(port?.values() ?? [])].find((ps) => ps.port.name === victim.name)?.port.id;
+          const gone = probes.wait(who, (c) => !c.view.networks.get(id!)?.ports.has(portId!), t0);
+          await victim.host.unplug(victim.name);
+          await topo.deletePort(victim.name);
+          const r = await gone;
+          if (r.missed) missed.delete++;
+          else deletes.push(r.max);
+        } else {
+          const m = made.shift()!;
+          const from = m.host;
+          // Any other live chassis but the one that will die (offsets 1 … C-2 never land on `from`).
+          const to = chassis[(chassis.indexOf(from) + 1 + ((k * 31) % (plan.chassis - 2))) % (plan.chassis - 1)]!;
+          const id = netIdByName(chassis, m.network)!;
+          const portId = [...(from.view.networks.get(id)?.ports.values() ?? [])].find((ps) => ps.port.name === m.name)?.port.id;
+          const who = new Set([...watching(m.network), to]);
+          interestedMigrate += who.size;
+          const t0 = performance.now();
+          // Reachable again: every chassis still watching the network sees the port on its new host.
+          const conv = probes.wait(
+            who,
+            (c) =>
+              (c === from && !c.subscription.prefixes().includes(netPrefix(id))) ||
+              c.view.networks.get(id)?.ports.get(portId!)?.binding?.chassis === to.name,
+            t0,
+          );
+          await from.unplug(m.name);
+          await to.plug(m.name);
+          const r = await conv;
+          if (r.missed) {
+            missed.migrate++;
+            const views = r.missedNames.map((n) => {
+              const c = chassis.find((x) => x.name === n)!;
+              const ps = c.view.networks.get(id)?.ports.get(portId!);
+              return `${n}: watching ${c.subscription.prefixes().includes(netPrefix(id))}, port ${ps ? 'in view' : 'absent'}, bound to ${ps?.binding?.chassis}`;
+            });
+            log(`migration of ${m.name} ${from.name} → ${to.name} not seen by ${views.join('; ')}`);
+          } else migrations.push(r.max);
+          made.push({ ...m, host: to });
+        }
+      })().catch((err) => log(`churn op failed: ${(err as Error).message}`)),
+    );
+    await sleep(1000 / rate);
+  }
+  await Promise.all(inflight);
+  const churnSecs = (performance.now() - churnT0) / 1000;
+  loop.disable();
+  gcObs.disconnect();
+  const cpu1 = process.cpuUsage(cpu0);
+  const snap1 = snaps();
+  const bytes1 = bytes();
+  const churn1 = await sample();
+  const rev1 = await o.store.currentRevision();
+  const ev1 = events();
+  await settle(chassis);
+
+  // A chassis dies (its process and its store connection gone: keep-alives stop, the lease lapses on its TTL).
+  const victim = chassis[plan.chassis - 1]!;
+  const others = chassis.slice(0, -1);
+  const evD0 = events();
+  let keyDeletedAt = NaN;
+  // From a known revision: a watch "from now" may attach after the lease lapsed.
+  const keyWatch = o.store.watch(`/wyvern/v1/chassis/${victim.name}`, (await o.store.currentRevision()) + 1, {
+    onBatch: (b) => {
+      if (b.events.some((e) => e.type === 'delete')) keyDeletedAt = performance.now();
+    },
+  });
+  await sleep(300);
+  const tDie = performance.now();
+  const withdrawn = probes.wait(others, (c) => !c.view.chassis.has(victim.name), tDie, (ttl + 30) * 1000);
+  await victim.stop();
+  await victimStore.close();
+  const dead = await withdrawn;
+  await keyWatch.cancel();
+  const evD1 = events();
+  const deathFlushes = others.flatMap((c) => c.flushMs.filter((_, i) => c.flushAt[i]! >= tDie));
+  const death = {
+    fromCrashMs: dead.max,
+    fromKeyDeleteMs: dead.max - (keyDeletedAt - tDie),
+    withdrawnP50: summary(dead.each).p50 - (keyDeletedAt - tDie),
+    withdrawnMax: dead.max - (keyDeletedAt - tDie),
+    missed: dead.missed,
+    eventsDelivered: evD1 - evD0,
+    recomputeP50Ms: summary(deathFlushes).p50,
+    recomputeMaxMs: summary(deathFlushes).max,
+    recomputeSumMs: deathFlushes.reduce((a, b) => a + b, 0),
+  };
+  log(`chassis death: withdrawn everywhere ${death.fromKeyDeleteMs.toFixed(0)} ms after its key lapsed`);
+
+  // A fresh chassis joins, hosting ports of the networks the dead one hosted.
+  const ji = plan.chassis - 1;
+  const joinPorts = Array.from({ length: 20 }, (_, j) => ({ name: `j${ji}-${j}`, network: plan.networksOf(ji)[j % plan.netsPerChassis]! }));
+  await pool(joinPorts, 8, async (p) => void (await topo.createPort(p)));
+  await settle(others);
+  const joiner = make(plan.chassis, stores[stores.length - 1]!);
+  const tJ = performance.now();
+  await joiner.start();
+  const startToSyncedMs = performance.now() - tJ;
+  await Promise.all(joinPorts.map((p) => joiner.plug(p.name)));
+  await joiner.flows.whenApplied(joiner.flows.desiredVersion);
+  const startToBoundMs = performance.now() - tJ;
+  await settle([...others, joiner]);
+  const join = { startToSyncedMs, startToBoundMs, stages: joiner.startStages, footprint: joiner.footprint() };
+  const end = await sample();
+
+  const agg = {} as ScaleResult['footprint'];
+  for (const k of Object.keys(footprints[0]!) as (keyof ChassisFootprint)[]) {
+    const xs = footprints.map((f) => f[k]).sort((a, b) => a - b);
+    agg[k] = { min: xs[0]!, p50: xs[Math.floor(xs.length / 2)]!, max: xs[xs.length - 1]! };
+  }
+  const nCreate = creates.length + missed.create;
+  const result: ScaleResult = {
+    chassis: plan.chassis,
+    networks: plan.networks.length,
+    ports: plan.ports.length,
+    routers: plan.routers.size,
+    build,
+    bringUp: { startSeconds, bindSeconds, settleSeconds },
+    footprint: agg,
+    chassis0: footprints[0]!,
+    memory,
+    create: {
+      ...summary(creates),
+      missed: missed.create,
+      interested: interestedCreate / Math.max(1, nCreate),
+      apiP50: summary(createApi).p50,
+    },
+    deleted: { ...summary(deletes), missed: missed.delete },
+    migrate: {
+      ...summary(migrations),
+      missed: missed.migrate,
+      interested: interestedMigrate / Math.max(1, migrations.length + missed.migrate),
+    },
+    death,
+    join,
+    churn: {
+      ops: total,
+      revisions: rev1 - rev0,
+      eventsDelivered: ev1 - ev0,
+      eventsPerRevision: (ev1 - ev0) / Math.max(1, rev1 - rev0),
+      interestedPerChange: (interestedCreate + interestedMigrate) / Math.max(1, nCreate + migrations.length + missed.migrate),
+      eventBytesPerRevision: (bytes1 - bytes0) / Math.max(1, rev1 - rev0),
+      snapshotKeys: snap1 - snap0,
+      simCpuPercent: (100 * (cpu1.user + cpu1.system)) / 1e6 / churnSecs,
+      loopDelayP99Ms: loop.percentile(99) / 1e6,
+      gcMaxMs: gc.max,
+      gcTotalMs: gc.total,
+    },
+  };
+  if (idle0 && idle1 && churn0 && churn1 && end) {
+    const idleS = (idle1.at - idle0.at) / 1000;
+    const churnS = (churn1.at - churn0.at) / 1000;
+    const idleBps = (idle1.sentBytes - idle0.sentBytes) / idleS;
+    const changes = churn1.revision - churn0.revision;
+    result.etcd = {
+      idle: { cpuPercent: (100 * (idle1.cpuSeconds - idle0.cpuSeconds)) / idleS, sentBytesPerSecond: idleBps },
+      churn: {
+        cpuPercent: (100 * (churn1.cpuSeconds - churn0.cpuSeconds)) / churnS,
+        sentBytesPerSecond: (churn1.sentBytes - churn0.sentBytes) / churnS,
+        bytesPerChange: (churn1.sentBytes - churn0.sentBytes - idleBps * churnS) / Math.max(1, changes),
+        revisionsPerSecond: changes / churnSecs,
+      },
+      end,
+    };
+  }
+  for (const c of [...others, joiner]) await c.stop();
+  for (const s of stores) await s.close();
+  return result;
+}
+
+function tunnelIp(i: number): string {
+  return `172.${16 + ((i >> 16) & 15)}.${(i >> 8) & 255}.${i & 255}`;
+}
+
+function heapMB(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed / 2 ** 20;
+}
+
+/** Network id of a network name, from any chassis's view that has it. */
+function netIdByName(chassis: SimChassis[], name: string): string | undefined {
+  for (const c of chassis) {
+    const id = netId(c, name);
+    if (id) return id;
+  }
+  return undefined;
+}
+
+function netId(c: SimChassis, name: string): string | undefined {
+  for (const n of c.view.networks.values()) if (n.network.name === name) return n.network.id;
+  return undefined;
+}
+
+/** A new port is reachable on every interested chassis: in its view, bound to its host (the flows follow). */
+function waitPort(probes: Probes, who: SimChassis[], networkId: string | undefined, name: string, host: string, t0: number) {
+  let resolveId: (id: string) => void;
+  const idP = new Promise<string>((r) => (resolveId = r));
+  const conv = idP.then((portId) =>
+    probes.wait(who, (c) => c.view.networks.get(networkId!)?.ports.get(portId)?.binding?.chassis === host, t0),
+  );
+  return (portId: string): Promise<Convergence> => {
+    resolveId(portId);
+    return conv;
+  };
+}
+
+/** Waits until nothing changes: every chassis's flows applied and no store event for a while. */
+export async function settle(chassis: SimChassis[], quietMs = 1000, maxMs = 120_000): Promise<void> {
+  const t0 = Date.now();
+  let last = -1;
+  let since = Date.now();
+  for (;;) {
+    const ev = chassis.reduce((s, c) => s + c.events, 0);
+    const applied = chassis.every((c) => c.flows.appliedVersion >= c.flows.desiredVersion && !c.bindings.pendingWrites);
+    if (ev !== last || !applied) {
+      last = ev;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+    if (Date.now() - t0 > maxMs) return;
+    await sleep(100);
+  }
+}

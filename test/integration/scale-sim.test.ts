@@ -1,0 +1,99 @@
+/**
+ * The scale harness (src/sim, npm run bench:scale) at a size CI affords, against a real etcd: simulated chassis
+ * (the agent's own core) converge on every port creation, deletion and migration, a dead chassis is withdrawn
+ * everywhere and a fresh one syncs; and one chassis's state follows its local networks, not the cluster — the
+ * same chassis holds the same networks, keys and flows at 12 and at 24 chassis, only the chassis list grows.
+ * Timings are printed, never asserted (speed goals live in the benchmark).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/index.js';
+import { runScale, type ScaleResult } from '../../src/sim/harness.js';
+import { planWorkload } from '../../src/sim/workload.js';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
+
+async function run(chassis: number): Promise<ScaleResult> {
+  const etcd: EtcdCluster = await startEtcd();
+  const store = await openStore(etcd.url);
+  try {
+    return await runScale({
+      chassis,
+      store,
+      openStore: () => openStore(etcd.url),
+      etcdUrls: etcd.members.map((m) => m.clientUrl),
+      leaseTtlSeconds: 2,
+      idleSeconds: 1,
+      churnSeconds: 3,
+      churnRate: 10,
+    });
+  } finally {
+    await store.close();
+    await etcd.stop();
+  }
+}
+
+describe('scale harness (simulated chassis on real etcd)', () => {
+  let small: ScaleResult;
+  let large: ScaleResult;
+  beforeAll(async () => {
+    small = await run(12);
+    large = await run(24);
+    for (const r of [small, large])
+      console.log(
+        `${r.chassis} chassis: create p99 ${r.create.p99.toFixed(0)} ms, migration p99 ${r.migrate.p99.toFixed(0)} ms, ` +
+          `death withdrawn ${r.death.fromKeyDeleteMs.toFixed(0)} ms after the key lapsed, join ${r.join.startToSyncedMs.toFixed(0)} ms, ` +
+          `chassis 0 ${JSON.stringify(r.chassis0)}`,
+      );
+  }, 120_000);
+  afterAll(() => undefined);
+
+  it('builds the workload it was asked for', () => {
+    const plan = planWorkload({ chassis: 24 });
+    expect(plan.networks).toHaveLength(48);
+    expect(plan.ports).toHaveLength(480);
+    expect(new Set(plan.ports.map((p) => p.name)).size).toBe(480);
+    // Each network is hosted by 2 or 3 chassis; chassis 0's networks are the same at every size.
+    const hosts = new Map<string, Set<number>>();
+    for (const p of plan.ports) (hosts.get(p.network) ?? hosts.set(p.network, new Set()).get(p.network)!).add(p.chassis);
+    expect([...hosts.values()].every((h) => h.size === 2 || h.size === 3)).toBe(true);
+    expect(planWorkload({ chassis: 1000 }).networksOf(0)).toEqual(plan.networksOf(0));
+    expect(planWorkload({ chassis: 1000 }).networks).toHaveLength(2000);
+  });
+
+  it('converges every change on every interested chassis', () => {
+    for (const r of [small, large]) {
+      expect(r.create.n).toBeGreaterThan(0);
+      expect(r.create.missed).toBe(0);
+      expect(r.deleted.missed).toBe(0);
+      expect(r.migrate.n).toBeGreaterThan(0);
+      expect(r.migrate.missed).toBe(0);
+      expect(r.death.missed).toBe(0);
+      expect(r.join.footprint.flows).toBeGreaterThan(0);
+      // A port is seen by the chassis that host its network (and reach it through a router), not by all.
+      expect(r.create.interested).toBeGreaterThanOrEqual(2);
+      expect(r.create.interested).toBeLessThan(r.chassis / 2);
+    }
+  });
+
+  it("holds per chassis what its local networks need, whatever the cluster's size", () => {
+    const a = small.chassis0;
+    const b = large.chassis0;
+    expect(a.flows).toBeGreaterThan(100);
+    expect(b.networks).toBe(a.networks);
+    expect(b.prefixes).toBe(a.prefixes);
+    expect(b.networkKeys).toBe(a.networkKeys);
+    expect(b.flows).toBe(a.flows);
+    // The one thing every chassis holds of the whole cluster: the chassis list (one key per hypervisor).
+    expect(a.chassisKeys).toBe(12);
+    expect(b.chassisKeys).toBe(24);
+    expect(large.footprint.networkKeys.max).toBe(small.footprint.networkKeys.max);
+  });
+
+  it('fans a change out to the interested chassis only; a chassis change goes to every chassis', () => {
+    // Events delivered per store revision track the interested chassis, not the cluster.
+    expect(large.churn.eventsPerRevision).toBeLessThan(large.chassis / 2);
+    expect(large.death.eventsDelivered).toBe(large.chassis - 1);
+    // etcd holds a fixed number of watches per chassis.
+    const perChassis = (r: ScaleResult) => r.etcd!.end.watchers / r.chassis;
+    expect(Math.abs(perChassis(large) - perChassis(small))).toBeLessThan(3);
+  });
+});
