@@ -54,18 +54,33 @@ function flowCounts(): void {
     const ports = new Map<string, { port: Port; binding: { chassis: string; updatedAt: string } }>();
     names.forEach((n, i) => {
       const mac = `02:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
-      const port: Port = { id: `p${i}`, name: `vm${i}`, networkId: 'n1', mac, fixedIps: [], portSecurity: false, allowedAddressPairs: [], securityGroups: [], portKey: i + 1 };
+      const port: Port = {
+        id: `p${i}`,
+        name: `vm${i}`,
+        networkId: 'n1',
+        mac,
+        fixedIps: [],
+        portSecurity: false,
+        allowedAddressPairs: [],
+        securityGroups: [],
+        portKey: i + 1,
+      };
       ports.set(port.id, { port, binding: { chassis: n, updatedAt: '' } });
       if (n === me) v.plugVif({ ifaceName: `tap${i}`, ofport: i + 1, ifaceId: port.name });
     });
-    v.networks.set('n1', { network: { id: 'n1', name: 'n1', tunnelKey: 1, mtu: 1400, ...(topology ? { topology } : {}) }, subnets: new Map(), ports });
+    v.networks.set('n1', {
+      network: { id: 'n1', name: 'n1', tunnelKey: 1, mtu: 1400, ...(topology ? { topology } : {}) },
+      subnets: new Map(),
+      ports,
+    });
     v.centers.set('n1', { networkId: 'n1', chassis: 'hv1', since: '' });
     const fc = new FlowComputer(tables, APPS, v, new FlowManager(new FakeSwitch()));
     const flows = fc.fullRecompute();
     const tunnelPeers = new Set<string>();
     for (const f of flows)
       for (const ins of f.instructions)
-        if (ins.type === 'apply_actions') for (const a of ins.actions) if (a.type === 'set_field' && a.field === 'tun_ipv4_dst') tunnelPeers.add(String(a.value));
+        if (ins.type === 'apply_actions')
+          for (const a of ins.actions) if (a.type === 'set_field' && a.field === 'tun_ipv4_dst') tunnelPeers.add(String(a.value));
     return { flows: flows.length, peers: tunnelPeers.size };
   };
   const mesh = count('hv2', 'mesh');
@@ -76,8 +91,16 @@ function flowCounts(): void {
   row(`flows per host, ${n}-host mesh`, String(mesh.flows), '(reference)');
   row(`flows per host, ${n}-host star, spoke`, String(spoke.flows), `${(spoke.flows / mesh.flows).toFixed(2)} x mesh`);
   row(`flows per host, ${n}-host star, center`, String(center.flows), `${(center.flows / mesh.flows).toFixed(2)} x mesh`);
-  row(`tunnel peers of a host, mesh / star spoke / star center`, `${mesh.peers} / ${spoke.peers} / ${center.peers}`, `${n - 1} / 1 / ${n - 1}`);
-  row(`tunnels (host pairs) for one ${n}-host network`, `mesh ${(n * (n - 1)) / 2}, star ${n - 1}`, `XO's star: ${n - 1} (its OVS tunnel ports rebuilt on a center change; wyvern: 0 ports, flows only)`);
+  row(
+    `tunnel peers of a host, mesh / star spoke / star center`,
+    `${mesh.peers} / ${spoke.peers} / ${center.peers}`,
+    `${n - 1} / 1 / ${n - 1}`,
+  );
+  row(
+    `tunnels (host pairs) for one ${n}-host network`,
+    `mesh ${(n * (n - 1)) / 2}, star ${n - 1}`,
+    `XO's star: ${n - 1} (its OVS tunnel ports rebuilt on a center change; wyvern: 0 ports, flows only)`,
+  );
 }
 
 /** A `ping -D -i 0.05` run: reply times (ms). */
@@ -126,7 +149,12 @@ interface Lab {
 }
 
 /** A sandbox with etcd, agents (lease TTL, sites) and VMs on the networks given. */
-async function lab(hosts: number, sites: Record<string, string>, nets: { name: string; cidr: string; star?: string[] }[], vms: [string, string, string][]): Promise<Lab> {
+async function lab(
+  hosts: number,
+  sites: Record<string, string>,
+  nets: { name: string; cidr: string; star?: string[] }[],
+  vms: [string, string, string][],
+): Promise<Lab> {
   const sb = await Sandbox.up({ hosts, encap: 'vxlan' });
   const etcd = await startEtcd();
   const api = (host?: string) => new ApiClient(agentOf(sb.hosts.find((h) => (host ? h.name === host : agentOf(h)))!)!.api);
@@ -134,7 +162,14 @@ async function lab(hosts: number, sites: Record<string, string>, nets: { name: s
   try {
     await Promise.all(
       sb.hosts.map((h) =>
-        startAgent(sb, h.name, { store: etcd.url, lazySync: true, logLevel: LOG_LEVEL, env: { WYVERN_LEASE_TTL: String(LEASE_TTL), ...(sites[h.name] ? { WYVERN_SITE: sites[h.name]! } : {}) } }),
+        startAgent(sb, h.name, {
+          store: etcd.url,
+          lazySync: true,
+          logLevel: LOG_LEVEL,
+          // A flag, not WYVERN_LEASE_TTL: the sandbox starts agents with --lease-ttl-seconds 5, which the env would not override.
+          args: ['--lease-ttl-seconds', String(LEASE_TTL)],
+          ...(sites[h.name] ? { env: { WYVERN_SITE: sites[h.name]! } } : {}),
+        }),
       ),
     );
     for (const n of nets) {
@@ -175,26 +210,42 @@ async function centerOf(l: Lab, net: string, asked: string): Promise<string | nu
 
 /** Parts 2 and 3 on one sandbox: relay cost, then the center's failover. */
 async function starParts(): Promise<void> {
-  const l = await lab(4, {}, [{ name: 'm', cidr: '10.20.0.0/24' }, { name: 's', cidr: '10.21.0.0/24', star: ['hv1', 'hv4'] }], [
-    ['m2', 'hv2', 'm'],
-    ['m3', 'hv3', 'm'],
-    ['s1', 'hv1', 's'],
-    ['s2', 'hv2', 's'],
-    ['s3', 'hv3', 's'],
-    ['s4', 'hv4', 's'],
-  ]);
+  const l = await lab(
+    4,
+    {},
+    [
+      { name: 'm', cidr: '10.20.0.0/24' },
+      { name: 's', cidr: '10.21.0.0/24', star: ['hv1', 'hv4'] },
+    ],
+    [
+      ['m2', 'hv2', 'm'],
+      ['m3', 'hv3', 'm'],
+      ['s1', 'hv1', 's'],
+      ['s2', 'hv2', 's'],
+      ['s3', 'hv3', 's'],
+      ['s4', 'hv4', 's'],
+    ],
+  );
   try {
     await until(async () => (await centerOf(l, 's', 'hv2')) === 'hv1', 20_000, 'hv1 the center');
     if (PARTS.has('relay')) {
       const direct = await rtt(l.sb, 'm2', l.ips.m3!);
       const relayed = await rtt(l.sb, 's2', l.ips.s3!);
       log(`RTT p50: mesh direct ${direct} ms, star through the center ${relayed} ms`);
-      row('RTT p50, hv2 -> hv3 through the star center (ms)', String(relayed), `mesh direct ${direct} ms: x${(relayed / direct).toFixed(2)}`);
+      row(
+        'RTT p50, hv2 -> hv3 through the star center (ms)',
+        String(relayed),
+        `mesh direct ${direct} ms: x${(relayed / direct).toFixed(2)}`,
+      );
       const ns = (vm: string) => l.sb.vm(vm).netns;
       const gDirect = await iperf({ serverNs: ns('m3'), clientNs: ns('m2'), serverIp: l.ips.m3!, seconds: IPERF_S });
       const gRelayed = await iperf({ serverNs: ns('s3'), clientNs: ns('s2'), serverIp: l.ips.s3!, seconds: IPERF_S });
       log(`iperf3: mesh direct ${gDirect} Gbit/s, star through the center ${gRelayed} Gbit/s`);
-      row('iperf3, hv2 -> hv3 through the star center (Gbit/s)', String(gRelayed), `mesh direct ${gDirect} Gbit/s: x${(gRelayed / gDirect).toFixed(2)}`);
+      row(
+        'iperf3, hv2 -> hv3 through the star center (Gbit/s)',
+        String(gRelayed),
+        `mesh direct ${gDirect} Gbit/s: x${(gRelayed / gDirect).toFixed(2)}`,
+      );
     }
     if (PARTS.has('center')) {
       const run = pingRun(l.sb.vm('s2').netns, l.ips.s3!);
@@ -208,7 +259,11 @@ async function starParts(): Promise<void> {
       const gap = longestGap(run.replies, t0);
       const now = await centerOf(l, 's', 'hv2');
       log(`star center failover: outage ${gap.toFixed(0)} ms, new center ${now}, lease TTL ${LEASE_TTL} s`);
-      row('star center failover outage (ms)', gap.toFixed(0), `lease TTL ${LEASE_TTL} s (target TTL + 1 s = ${(LEASE_TTL + 1) * 1000} ms): x${(gap / ((LEASE_TTL + 1) * 1000)).toFixed(2)}`);
+      row(
+        'star center failover outage (ms)',
+        gap.toFixed(0),
+        `lease TTL ${LEASE_TTL} s (target TTL + 1 s = ${(LEASE_TTL + 1) * 1000} ms): x${(gap / ((LEASE_TTL + 1) * 1000)).toFixed(2)}`,
+      );
     }
   } finally {
     await l.sb.down().catch(() => undefined);
@@ -220,17 +275,28 @@ async function starParts(): Promise<void> {
 async function siteParts(): Promise<void> {
   const sites = { hv1: 'paris', hv2: 'paris', hv3: 'paris', hv4: 'lyon', hv5: 'lyon' };
   const sb0 = { paris: ['hv1', 'hv2'], lyon: ['hv4', 'hv5'] };
-  const l = await lab(5, sites, [{ name: 'w', cidr: '10.22.0.0/24' }], [
-    ['w3', 'hv3', 'w'],
-    ['w5', 'hv5', 'w'],
-  ]);
+  const l = await lab(
+    5,
+    sites,
+    [{ name: 'w', cidr: '10.22.0.0/24' }],
+    [
+      ['w3', 'hv3', 'w'],
+      ['w5', 'hv5', 'w'],
+    ],
+  );
   try {
     // Only candidates reach the other site in the underlay.
-    for (const a of ['hv1', 'hv2', 'hv3']) for (const b of ['hv4', 'hv5']) if (!(sb0.paris.includes(a) && sb0.lyon.includes(b))) await l.sb.blockUnderlay(a, b);
+    for (const a of ['hv1', 'hv2', 'hv3'])
+      for (const b of ['hv4', 'hv5']) if (!(sb0.paris.includes(a) && sb0.lyon.includes(b))) await l.sb.blockUnderlay(a, b);
     for (const [site, chassis] of Object.entries(sb0)) await l.api().call('PUT', `/v1/sites/${site}/gateway`, { chassis });
-    const gw = async (site: string) => ((await l.api('hv3').call('GET', `/v1/sites/${site}`)) as { gateway: { chassis: string } | null }).gateway?.chassis ?? null;
+    const gw = async (site: string) =>
+      ((await l.api('hv3').call('GET', `/v1/sites/${site}`)) as { gateway: { chassis: string } | null }).gateway?.chassis ?? null;
     await until(async () => (await gw('paris')) === 'hv1', 20_000, 'hv1 the paris gateway');
-    await until(async () => (await execCmd(['ip', 'netns', 'exec', l.sb.vm('w3').netns, 'ping', '-c1', '-W1', '-n', l.ips.w5!])).code === 0, 20_000, 'w3 -> w5');
+    await until(
+      async () => (await execCmd(['ip', 'netns', 'exec', l.sb.vm('w3').netns, 'ping', '-c1', '-W1', '-n', l.ips.w5!])).code === 0,
+      20_000,
+      'w3 -> w5',
+    );
     const run = pingRun(l.sb.vm('w3').netns, l.ips.w5!);
     await until(() => run.replies.length > 10, 10_000, 'pings answer');
     const t0 = Date.now();
@@ -241,7 +307,11 @@ async function siteParts(): Promise<void> {
     await run.stop();
     const gap = longestGap(run.replies, t0);
     log(`site gateway failover: outage ${gap.toFixed(0)} ms, new gateway ${await gw('paris')}, lease TTL ${LEASE_TTL} s`);
-    row('site gateway failover outage (ms)', gap.toFixed(0), `lease TTL ${LEASE_TTL} s (target TTL + 1 s = ${(LEASE_TTL + 1) * 1000} ms): x${(gap / ((LEASE_TTL + 1) * 1000)).toFixed(2)}`);
+    row(
+      'site gateway failover outage (ms)',
+      gap.toFixed(0),
+      `lease TTL ${LEASE_TTL} s (target TTL + 1 s = ${(LEASE_TTL + 1) * 1000} ms): x${(gap / ((LEASE_TTL + 1) * 1000)).toFixed(2)}`,
+    );
   } finally {
     await l.sb.down().catch(() => undefined);
     await l.etcd.stop();

@@ -68,7 +68,8 @@ export function peerOf(view: TopologyView, chassis: string): Peer | { reason: st
   const ch = view.chassis.get(chassis);
   if (!ch) return { reason: `chassis ${chassis} is not live` };
   const encap = chooseEncap(view.encaps, ch.encaps);
-  if (!encap) return { reason: `no encapsulation in common with ${chassis} (${ch.encaps.join(',') || 'none'} vs ${view.encaps.join(',')})` };
+  if (!encap)
+    return { reason: `no encapsulation in common with ${chassis} (${ch.encaps.join(',') || 'none'} vs ${view.encaps.join(',')})` };
   return { chassis, tunnelIp: ch.tunnelIp, encap };
 }
 

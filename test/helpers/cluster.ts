@@ -49,7 +49,11 @@ export class Cluster {
     try {
       const url = opts.etcdAuth ? await enableEtcdAuth(etcd) : etcd.url;
       sb = await Sandbox.up({ hosts: opts.hosts, encap: opts.encap ?? 'vxlan', physnet: opts.physnet ?? false });
-      for (const [a, b] of underlayBlocks(sb.hosts.map((h) => h.name), opts)) await sb.blockUnderlay(a, b);
+      for (const [a, b] of underlayBlocks(
+        sb.hosts.map((h) => h.name),
+        opts,
+      ))
+        await sb.blockUnderlay(a, b);
       const c = new Cluster(sb, url, etcd, { lazySync: opts.lazySync ?? true, logLevel: 'debug' }, opts.sites ?? {});
       if (opts.agents !== false) await Promise.all(sb.hosts.map((h) => c.startAgent(h.name)));
       return c;

@@ -49,7 +49,13 @@ export function hostView(t: SimTopology, host: string): TopologyView {
   v.site = me.site ?? 'default';
   for (const e of v.encaps) v.tunnelOfports.set(e, TUNNEL_PORTS[e]!);
   t.hosts.forEach((h, i) => {
-    const c: Chassis = { name: h.name, tunnelIp: ipOf(i), encaps: h.encaps ?? ['vxlan'], version: 't', ...(h.site ? { site: h.site } : {}) };
+    const c: Chassis = {
+      name: h.name,
+      tunnelIp: ipOf(i),
+      encaps: h.encaps ?? ['vxlan'],
+      version: 't',
+      ...(h.site ? { site: h.site } : {}),
+    };
     v.chassis.set(h.name, c);
   });
   const ports = new Map<string, { port: Port; binding: { chassis: string; updatedAt: string } }>();
@@ -98,7 +104,9 @@ export function send(t: SimTopology, fromVm: string, ethDst: string, tablesByHos
   const vi = vmNames.indexOf(fromVm);
   const res: SimResult = { delivered: new Map(), hops: [], loop: false };
   type Job = { host: string; pkt: Record<string, string | number | bigint>; depth: number };
-  const queue: Job[] = [{ host: t.vms[fromVm]!, pkt: { in_port: vi + 1, eth_src: macOf(vi), eth_dst: ethDst, eth_type: 0x0800 }, depth: 0 }];
+  const queue: Job[] = [
+    { host: t.vms[fromVm]!, pkt: { in_port: vi + 1, eth_src: macOf(vi), eth_dst: ethDst, eth_type: 0x0800 }, depth: 0 },
+  ];
   while (queue.length > 0) {
     const job = queue.shift()!;
     if (job.depth > 12) {

@@ -85,8 +85,10 @@ describe.each(['vxlan', 'geneve', 'gre'] as Encap[])('%s with the agent: L2, DHC
     const lines = await capture(`${c.sb.prefix}-ul`, 'br-ul', ['-q', 'ip'], async () => {
       const r = await c.sb.exec('s2', ['ping', '-c', '3', '-i', '0.2', '-W', '1', '-M', 'do', '-s', String(size), '-n', ips.s3!]);
       expect(r.stdout, r.stdout + r.stderr).toMatch(/ 0% packet loss/);
-      expect((await c.sb.exec('b2', ['ping', '-c', '2', '-W', '1', '-n', ips.s3!])).stdout).toMatch(/ 0% packet loss/);
     });
+    // Routed into the star on hv2 (b2 -> s3 crosses the center); the reply is routed on hv3 into the mesh network b
+    // and goes straight to hv2: outside the capture, which is about the star's spokes.
+    expect((await c.sb.exec('b2', ['ping', '-c', '2', '-W', '1', '-n', ips.s3!])).stdout).toMatch(/ 0% packet loss/);
     expect(between(lines, h2, h3)).toEqual([]);
     expect(between(lines, h3, h2)).toEqual([]);
     expect(between(lines, h2, c.sb.host('hv1').tunnelIp).length).toBeGreaterThan(0);

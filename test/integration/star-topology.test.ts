@@ -37,7 +37,12 @@ describe('star network: relay through an elected center, failover, no teardown',
   };
   const ip = (h: string) => c.sb.host(h).tunnelIp;
   const hostPing = async (from: string, to: string) =>
-    (await c.sb.host(from).ovs.exec(['ping', '-c', '2', '-W', '1', '-n', ip(to)]).catch(() => ({ code: 1 }))).code === 0;
+    (
+      await c.sb
+        .host(from)
+        .ovs.exec(['ping', '-c', '2', '-W', '1', '-n', ip(to)])
+        .catch(() => ({ code: 1 }))
+    ).code === 0;
   const dump = async (h: string) =>
     (await c.sb.host(h).ovs.ofctl(['-O', 'OpenFlow13', '--no-stats', 'dump-flows', c.sb.host(h).ovs.mgmtSock()]))
       .split('\n')
@@ -64,7 +69,9 @@ describe('star network: relay through an elected center, failover, no teardown',
     await Promise.all(['hv1', 'hv2', 'hv3', 'hv4'].map((h) => c.startAgent(h, { args: ARGS })));
     store = await openStore(c.storeUrl);
     const api = c.api();
-    const s = (await api.call('POST', '/v1/networks', { name: 's', mtu: 1400, topology: 'star', centers: ['hv1', 'hv2'] })) as { id: string };
+    const s = (await api.call('POST', '/v1/networks', { name: 's', mtu: 1400, topology: 'star', centers: ['hv1', 'hv2'] })) as {
+      id: string;
+    };
     starId = s.id;
     await api.call('POST', '/v1/subnets', { name: 's-sub', network: 's', cidr: '10.7.0.0/24', enableDhcp: false });
     await c.network('m', '10.8.0.0/24', { mtu: 1400 });
@@ -147,7 +154,11 @@ describe('star network: relay through an elected center, failover, no teardown',
       const removed = before[h].filter((l) => !after.includes(l));
       const added = after.filter((l) => !before[h].includes(l));
       console.log(`${h}: ${before[h].length} flows before, ${removed.length} removed, ${added.length} added`);
-      for (const l of removed) expect(oldNames.some((x) => l.includes(x)), `${h} removed: ${l}`).toBe(true);
+      for (const l of removed)
+        expect(
+          oldNames.some((x) => l.includes(x)),
+          `${h} removed: ${l}`,
+        ).toBe(true);
       for (const l of added) expect(l.includes(ip('hv2')), `${h} added: ${l}`).toBe(true);
       expect(removed.length).toBeGreaterThan(0);
     }

@@ -17,7 +17,11 @@ const four = (topology: 'mesh' | 'star', center?: string): SimTopology => ({
 });
 
 /** Two sites: paris (hv1..hv3, gateway hv1) and lyon (hv4..hv6, gateway hv5); the gateways host no VM of the network. */
-const twoSites = (topology: 'mesh' | 'star', center?: string, gws: Record<string, string> = { paris: 'hv1', lyon: 'hv5' }): SimTopology => ({
+const twoSites = (
+  topology: 'mesh' | 'star',
+  center?: string,
+  gws: Record<string, string> = { paris: 'hv1', lyon: 'hv5' },
+): SimTopology => ({
   hosts: [
     { name: 'hv1', site: 'paris' },
     { name: 'hv2', site: 'paris' },
@@ -47,7 +51,9 @@ function checkAll(t: SimTopology): Set<string> {
     });
     const b = send(t, src, BCAST, tablesByHost);
     expect(b.loop, `${src} broadcast loops`).toBe(false);
-    expect(Object.fromEntries(b.delivered), `${src} broadcast`).toEqual(Object.fromEntries(vms.filter((v) => v !== src).map((v) => [v, 1])));
+    expect(Object.fromEntries(b.delivered), `${src} broadcast`).toEqual(
+      Object.fromEntries(vms.filter((v) => v !== src).map((v) => [v, 1])),
+    );
     b.hops.forEach((h) => hops.add(h));
   });
   return hops;
@@ -106,19 +112,26 @@ describe('next hop', () => {
 
   it('no encapsulation in common: no direct path, but a hub offering both relays between them', () => {
     const t: SimTopology = {
-      hosts: [{ name: 'hv1', encaps: ['vxlan', 'geneve'] }, { name: 'hv2', encaps: ['vxlan'] }, { name: 'hv3', encaps: ['geneve'] }],
+      hosts: [
+        { name: 'hv1', encaps: ['vxlan', 'geneve'] },
+        { name: 'hv2', encaps: ['vxlan'] },
+        { name: 'hv3', encaps: ['geneve'] },
+      ],
       network: { topology: 'mesh' },
       vms: { a: 'hv1', b: 'hv2', c: 'hv3' },
     };
     const v = hostView(t, 'hv2');
-    expect(nextHop(v, v.networks.get('n1')!, 'hv3')).toMatchObject({ kind: 'none', reason: expect.stringMatching(/no encapsulation in common with hv3/) });
+    expect(nextHop(v, v.networks.get('n1')!, 'hv3')).toMatchObject({
+      kind: 'none',
+      reason: expect.stringMatching(/no encapsulation in common with hv3/),
+    });
     const star = { ...t, network: { topology: 'star' as const }, center: 'hv1' };
     const hops = checkAll(star);
     expect([...hops].sort()).toEqual(['hv1>hv2', 'hv1>hv3', 'hv2>hv1', 'hv3>hv1']);
   });
 });
 
-describe('every host\'s flows together (simulated underlay)', () => {
+describe("every host's flows together (simulated underlay)", () => {
   it('mesh: every pair directly', () => {
     const hops = checkAll(four('mesh'));
     expect(hops.has('hv3>hv4')).toBe(true);
@@ -172,7 +185,7 @@ describe('every host\'s flows together (simulated underlay)', () => {
 });
 
 describe('incremental == full under center, site gateway, site and topology changes', () => {
-  it('200 random changes, each marked as the sync marks it (center or network: that network; chassis or site gateway: all)', async () => {
+  it('200 random changes, each marked as the sync marks it (center or network: that network; site gateway: all; chassis: all if a lease names it, else the networks it hosts)', async () => {
     const { FlowComputer } = await import('../../src/agent/compute.js');
     const { FlowManager } = await import('../../src/flows/manager.js');
     const { APPS } = await import('../../src/apps/index.js');
@@ -204,7 +217,11 @@ describe('incremental == full under center, site gateway, site and topology chan
         } else if (op === 2) {
           const name = hosts[rnd(hosts.length)]!;
           if (name !== me) v.chassis.set(name, { ...v.chassis.get(name)!, site: rnd(2) ? 'paris' : 'lyon' });
-          computer.markAllDirty();
+          // As TopologySync.changedChassis marks it: everything when a lease names the chassis, else the networks
+          // with a port bound there.
+          const leased = [...v.centers.values(), ...v.siteGateways.values()].some((l) => l.chassis === name);
+          if (leased) computer.markAllDirty();
+          else if ([...net.ports.values()].some((ps) => ps.binding?.chassis === name)) computer.markDirty('n1');
         } else if (op === 3) {
           net.network = { ...net.network, topology: rnd(2) ? 'star' : 'mesh' };
           computer.markDirty('n1');

@@ -68,7 +68,18 @@ export const l2App: App = {
     if (net.network.provider) {
       const out = physnetOutputs(view, net);
       if (out === undefined) return [lookup];
-      return [lookup, egress.flow({ priority: 100, match: [{ field: dstPort, value: p.portKey }, { field: flag.field, value: 0, mask: flag.mask }], actions: out, object: p.portKey })];
+      return [
+        lookup,
+        egress.flow({
+          priority: 100,
+          match: [
+            { field: dstPort, value: p.portKey },
+            { field: flag.field, value: 0, mask: flag.mask },
+          ],
+          actions: out,
+          object: p.portKey,
+        }),
+      ];
     }
     // No path (no common encapsulation with the next hop, no hub or gateway elected): no lookup either, as for an
     // unknown port — its MAC is unknown unicast here, flooded where floods go (overlayProblems says why).

@@ -309,7 +309,13 @@ function clearFlag(tables: AppTables, name: string): Action {
  * (gateway MAC as destination) goes on towards the active gateway chassis, tunnel to tunnel (in_port cleared, as
  * l2's relay does) — without this it would be flooded as unknown unicast to every spoke.
  */
-function snatRelay(tables: AppTables, view: TopologyView, net: NetworkState, router: GatewayRouter, metadata: Match[number]): DesiredFlow | undefined {
+function snatRelay(
+  tables: AppTables,
+  view: TopologyView,
+  net: NetworkState,
+  router: GatewayRouter,
+  metadata: Match[number],
+): DesiredFlow | undefined {
   if (!isRelay(view, net)) return undefined;
   const active = activeGatewayChassis(view, router.id);
   if (active === undefined || active === view.chassisName) return undefined;
