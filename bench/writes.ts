@@ -73,7 +73,11 @@ async function apiProcess(storeUrl: string): Promise<{ url: string; proc: ChildP
 }
 
 /** N concurrent POST /v1/ports spread over the servers, into a new network with a /22; ports/s and what failed. */
-async function rush(urls: string[], net: string, cidr: string): Promise<{ rate: number; created: number; secs: number; why: Map<string, number> }> {
+async function rush(
+  urls: string[],
+  net: string,
+  cidr: string,
+): Promise<{ rate: number; created: number; secs: number; why: Map<string, number> }> {
   const clients = urls.map((u) => new ApiClient(u));
   await clients[0]!.call('POST', '/v1/networks', { name: net });
   await clients[0]!.call('POST', '/v1/subnets', { name: `${net}-sub`, network: net, cidr });
@@ -92,7 +96,9 @@ async function rush(urls: string[], net: string, cidr: string): Promise<{ rate: 
 }
 
 function report(what: string, r: { rate: number; created: number; secs: number; why: Map<string, number> }, putRate: number): void {
-  console.log(`${what.padEnd(40)}${fmt(r.rate).padStart(7)} creates/s (${r.created}/${PORTS} in ${r.secs.toFixed(2)} s)  ratio ${(r.rate / putRate).toFixed(3)}`);
+  console.log(
+    `${what.padEnd(40)}${fmt(r.rate).padStart(7)} creates/s (${r.created}/${PORTS} in ${r.secs.toFixed(2)} s)  ratio ${(r.rate / putRate).toFixed(3)}`,
+  );
   for (const [m, n] of r.why) console.log(`  not created: ${n} × ${m}`);
 }
 
@@ -107,7 +113,15 @@ async function main(): Promise<void> {
     // Three API processes, as three agents.
     const apis = await Promise.all([0, 1, 2].map(() => apiProcess(etcd.url)));
     procs.push(...apis.map((a) => a.proc));
-    report('3 API processes', await rush(apis.map((a) => a.url), 'bw-procs', '10.201.0.0/22'), putRate);
+    report(
+      '3 API processes',
+      await rush(
+        apis.map((a) => a.url),
+        'bw-procs',
+        '10.201.0.0/22',
+      ),
+      putRate,
+    );
     for (const p of procs) p.kill('SIGTERM');
     await Promise.all(procs.map((p) => (p.exitCode === null ? once(p, 'exit') : undefined)));
     procs.length = 0;
@@ -124,7 +138,9 @@ async function main(): Promise<void> {
       const txns = counts.reduce((a, c) => a + c.txns, 0) - 2;
       const lost = counts.reduce((a, c) => a + c.lost, 0);
       const reads = counts.reduce((a, c) => a + c.reads, 0);
-      console.log(`  store per created port: ${fmt(txns / Math.max(1, r.created))} txns (${lost} lost races), ${fmt(reads / Math.max(1, r.created))} reads`);
+      console.log(
+        `  store per created port: ${fmt(txns / Math.max(1, r.created))} txns (${lost} lost races), ${fmt(reads / Math.max(1, r.created))} reads`,
+      );
     } finally {
       await Promise.all(servers.map((s) => s.close()));
     }

@@ -235,7 +235,13 @@ export class PortCreator {
       if (net[0] && net[0].modRevision === known.network.modRevision && (guard[0]?.modRevision ?? 0) === known.st.guardRev) {
         // Only claims moved (creations and deletes do not bump the guard): keep the structure, and the MACs known
         // (those of ports made since are claimed: a generated one that collides loses its race and is drawn again).
-        return this.remember(netId, { network: net[0], st: known.st, owners: withClaims(netId, ipOwners(known.st), ipClaims), macs: known.macs, full: false });
+        return this.remember(netId, {
+          network: net[0],
+          st: known.st,
+          owners: withClaims(netId, ipOwners(known.st), ipClaims),
+          macs: known.macs,
+          full: false,
+        });
       }
     }
     const snap = await snapshotNet(this.store, netId, [claims]);

@@ -52,14 +52,18 @@ describe('port creation at scale on etcd, three API servers', () => {
     await apis[0]!.createNetwork({ name: 'big' });
     await apis[0]!.createSubnet({ name: 'big-sub', network: 'big', cidr: '10.40.0.0/22' });
     const t0 = Date.now();
-    const made = await Promise.allSettled(Array.from({ length: 1000 }, (_, i) => apis[i % 3]!.createPort({ name: `b${i}`, network: 'big' })));
+    const made = await Promise.allSettled(
+      Array.from({ length: 1000 }, (_, i) => apis[i % 3]!.createPort({ name: `b${i}`, network: 'big' })),
+    );
     const failed = made.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason));
     console.log(`1000 concurrent creations over 3 API servers: ${Date.now() - t0} ms, ${failed.length} failed`);
     expect(failed).toEqual([]);
     const live = await expectConsistent(stores[0]!, 'big');
     expect(live.length).toBe(1000);
     // Every port key claimed by exactly the live ports (all in this network here).
-    const keys = (await stores[1]!.range('/wyvern/v1/alloc/port-key/')).kvs.map((kv) => Number(kv.key.split('/').pop())).sort((a, b) => a - b);
+    const keys = (await stores[1]!.range('/wyvern/v1/alloc/port-key/')).kvs
+      .map((kv) => Number(kv.key.split('/').pop()))
+      .sort((a, b) => a - b);
     expect(keys).toEqual(live.map((p) => p.portKey).sort((a, b) => a - b));
   });
 
@@ -98,7 +102,9 @@ describe('port creation at scale on etcd, three API servers', () => {
     }
     // A subnet delete is not held back by creations elsewhere in the network: only its own subnet's guard counts.
     await a.createSubnet({ name: 'del-quiet', network: 'del', cidr: '10.43.0.0/24' });
-    const busy = Array.from({ length: 60 }, (_, i) => [a, b, c][i % 3]!.createPort({ name: `q${i}`, network: 'del', fixedIps: [{ subnet: 'del-keep' }] }));
+    const busy = Array.from({ length: 60 }, (_, i) =>
+      [a, b, c][i % 3]!.createPort({ name: `q${i}`, network: 'del', fixedIps: [{ subnet: 'del-keep' }] }),
+    );
     await expect(b.deleteSubnet('del-quiet')).resolves.toMatchObject({ name: 'del-quiet' });
     await Promise.all(busy);
     await expectConsistent(stores[2]!, 'del');
@@ -110,7 +116,9 @@ describe('port creation at scale on etcd, three API servers', () => {
     // A /26: 62 hosts, less the gateway: 61 addresses; 45 taken before the rush leaves 16.
     await a.createSubnet({ name: 'tight-sub', network: 'tight', cidr: '10.44.0.0/26' });
     for (let i = 0; i < 45; i++) await a.createPort({ name: `t${i}`, network: 'tight' });
-    const rush = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => apis[i % 3]!.createPort({ name: `u${i}`, network: 'tight' })));
+    const rush = await Promise.allSettled(
+      Array.from({ length: 60 }, (_, i) => apis[i % 3]!.createPort({ name: `u${i}`, network: 'tight' })),
+    );
     const ok = rush.filter((r) => r.status === 'fulfilled').length;
     const refused = rush.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as ModelError);
     expect(ok).toBe(16);
@@ -132,14 +140,20 @@ describe('port creation at scale on etcd, three API servers', () => {
     );
     expect(sameIp.filter((r) => r.status === 'fulfilled').length).toBe(1);
     for (const r of sameIp.filter((x): x is PromiseRejectedResult => x.status === 'rejected'))
-      expect(r.reason).toMatchObject({ code: 'CONFLICT', field: 'fixedIps[0].ip', message: expect.stringMatching(/10\.45\.0\.77 is already used by port ip\d/) });
+      expect(r.reason).toMatchObject({
+        code: 'CONFLICT',
+        field: 'fixedIps[0].ip',
+        message: expect.stringMatching(/10\.45\.0\.77 is already used by port ip\d/),
+      });
     const sameMac = await Promise.allSettled(
       Array.from({ length: 9 }, (_, i) => apis[i % 3]!.createPort({ name: `mac${i}`, network: 'ask', mac: '02:00:00:00:45:01' })),
     );
     expect(sameMac.filter((r) => r.status === 'fulfilled').length).toBe(1);
     for (const r of sameMac.filter((x): x is PromiseRejectedResult => x.status === 'rejected'))
       expect(r.reason).toMatchObject({ code: 'CONFLICT', field: 'mac' });
-    const sameName = await Promise.allSettled(Array.from({ length: 9 }, (_, i) => apis[i % 3]!.createPort({ name: 'twin', network: 'ask' })));
+    const sameName = await Promise.allSettled(
+      Array.from({ length: 9 }, (_, i) => apis[i % 3]!.createPort({ name: 'twin', network: 'ask' })),
+    );
     expect(sameName.filter((r) => r.status === 'fulfilled').length).toBe(1);
     await expectConsistent(stores[0]!, 'ask');
   });
@@ -177,7 +191,9 @@ describe('the issue 17 scenario through HTTP: three API servers sharing one etcd
     expect((await clients[0]!.raw('POST', '/v1/networks', { name: 'http' })).status).toBe(201);
     expect((await clients[1]!.raw('POST', '/v1/subnets', { name: 'http-sub', network: 'http', cidr: '10.46.0.0/22' })).status).toBe(201);
     const t0 = Date.now();
-    const rs = await Promise.all(Array.from({ length: 1000 }, (_, i) => clients[i % 3]!.raw('POST', '/v1/ports', { name: `h${i}`, network: 'http' })));
+    const rs = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => clients[i % 3]!.raw('POST', '/v1/ports', { name: `h${i}`, network: 'http' })),
+    );
     const bad = rs.filter((r) => r.status !== 201);
     console.log(`1000 concurrent POST /v1/ports over 3 API servers: ${Date.now() - t0} ms, ${bad.length} not created`);
     expect(bad.map((r) => JSON.stringify(r.body))).toEqual([]);

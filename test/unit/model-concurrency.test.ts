@@ -106,7 +106,7 @@ describe.each(['memory', 'level'])('creations at scale in one network on %s (iss
 
 // Deterministic interleavings (issue 17): a port created between a structural writer's read and its commit. Port
 // creations no longer bump the structure guard, so each of these writers must notice through the guard it compares.
-describe('a port created between a structural write\'s read and its commit', () => {
+describe("a port created between a structural write's read and its commit", () => {
   let s: Store;
   beforeEach(async () => {
     s = await openStore('memory:');
@@ -136,7 +136,10 @@ describe('a port created between a structural write\'s read and its commit', () 
       (ops) => ops.some((o) => o.op === 'delete' && o.key.endsWith(`/subnets/${sub.id}`)),
       () => b.createPort({ name: 'sneaky', network: 'n' }),
     );
-    await expect(a.deleteSubnet('sub')).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/still has ports.*sneaky/) });
+    await expect(a.deleteSubnet('sub')).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringMatching(/still has ports.*sneaky/),
+    });
     expect((await a.listSubnets('n')).map((x) => x.name)).toEqual(['sub']);
   });
 
