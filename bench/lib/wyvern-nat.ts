@@ -24,8 +24,12 @@ export class WyvernNat implements NatSide {
   async setup(sb: Sandbox): Promise<void> {
     this.sb = sb;
     this.etcd = await startEtcd();
-    const env = { WYVERN_LEASE_TTL: String(this.leaseTtlS) };
-    await Promise.all(sb.hosts.map((h) => startAgent(sb, h.name, { store: this.etcd!.url, lazySync: true, logLevel: this.logLevel, env })));
+    // A flag, not WYVERN_LEASE_TTL: the sandbox starts agents with --lease-ttl-seconds 5, which the environment does not
+    // override (before this, failovers said "TTL 3" and ran at 5).
+    const args = ['--lease-ttl-seconds', String(this.leaseTtlS)];
+    await Promise.all(
+      sb.hosts.map((h) => startAgent(sb, h.name, { store: this.etcd!.url, lazySync: true, logLevel: this.logLevel, args })),
+    );
     this.api = new ApiClient(agentOf(sb.hosts[0]!)!.api);
   }
 

@@ -256,8 +256,8 @@ describe('wyvern CLI end to end', () => {
     expect(i.stdout).toMatch(/nothing to do/);
     await wyvern(['port', 'delete', 'exp-p', ...api]);
     i = await wyvern(['topology', 'import', file, '--json', ...api]);
-    // The port, its name and id claims, its port key.
-    expect(JSON.parse(i.stdout)).toMatchObject({ written: 4 });
+    // The port, its name and id claims, its port key, its address and MAC claims.
+    expect(JSON.parse(i.stdout)).toMatchObject({ written: 6 });
     expect((await wyvern(['topology', 'export', ...api])).stdout).toBe(r.stdout);
 
     // A bad file: refused whole, one stderr line per problem (field: object: why), exit 1, nothing written.
