@@ -3,7 +3,8 @@
  * 1:1 onto KV.Range/Put/DeleteRange/Txn, Watch and Lease. What this module adds is watch hygiene
  * (see etcd-watch.ts) and error mapping to StoreError codes.
  */
-import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen } from 'cockatiel';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, type IPolicy } from 'cockatiel';
 import {
   ClientClosedError,
   Etcd3,
@@ -335,6 +336,29 @@ export class EtcdStore implements Store {
   }
 }
 
+/**
+ * A host policy that a call made from inside one of its own executions passes straight through.
+ *
+ * etcd3 retries a call that etcd refused for an expired auth token (tokens do not survive an etcd restart) by
+ * calling itself again *inside* the host policy's execution of the first attempt. When that first attempt is the
+ * circuit breaker's half-open probe (the first call after an outage), cockatiel makes every other call wait for
+ * the probe to finish — the nested retry included, which the probe is waiting for: the client deadlocked, every
+ * unary call hung for good (seen as an agent that never saw the store come back after an etcd restart with auth,
+ * a 1-in-10 flake of fault-store-outage under load). The nested call is part of the probe, so it skips the breaker.
+ */
+export function reentrant(policy: IPolicy): IPolicy {
+  const inside = new AsyncLocalStorage<true>();
+  return new Proxy(policy, {
+    get(target, prop, receiver) {
+      if (prop !== 'execute') return Reflect.get(target, prop, receiver);
+      return (fn: (ctx: { signal: AbortSignal }) => unknown, signal?: AbortSignal) =>
+        inside.getStore()
+          ? Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal }))
+          : inside.run(true, () => target.execute(fn as never, signal));
+    },
+  });
+}
+
 const pem = (v: string | Buffer | undefined): Buffer | undefined => (v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(v));
 
 export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'etcd' }>, opts: EtcdStoreOptions = {}): Promise<EtcdStore> {
@@ -349,7 +373,7 @@ export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'e
     // store at once: its circuit breaker refuses every call for 5 s after three failures, and its watch
     // stream reconnects with a backoff up to 30 s. A member that is down is still skipped for a second.
     faultHandling: {
-      host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+      host: () => reentrant(circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) })),
       // etcd3 takes the backoff factory here (its default is `new ExponentialBackoff()`); its typings say otherwise.
       watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) as never,
     },

@@ -264,6 +264,10 @@ describe('etcd with authentication restarted', () => {
       });
       try {
         return await Promise.race([p, late]);
+      } catch (err) {
+        // A step that fails on its own (a helper's own deadline) also says what the agents were doing.
+        if (err instanceof Error && !err.message.includes('--- hv1')) err.message += `\n${await logs()}`;
+        throw err;
       } finally {
         clearTimeout(timer);
       }

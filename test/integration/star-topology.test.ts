@@ -6,6 +6,7 @@
  * - the filter works (hv3 cannot reach hv4's tunnel IP, hv1 still can) and the mesh network is cut by it;
  * - star: the VMs on hv3 and hv4 ping each other through the elected center, and a capture on the underlay sees
  *   no packet between hv3 and hv4 — while it sees them go through the center;
+ * - security groups hold through the relay (a spoke's ACL sees the sending spoke's address);
  * - a planned restart (SIGTERM, start again) of the center's agent keeps the center and loses no ping;
  * - the center's chassis dies (agent SIGKILL, OVS stopped) under `ping -i 0.05` between the hv3 and hv4 VMs: hv2
  *   takes over, the outage is printed beside the lease TTL, and on the surviving spokes the flows that changed
@@ -21,6 +22,7 @@ import type { Store } from '../../src/store/types.js';
 import { capture } from '../helpers/capture.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 import { lost, outage, pingRun, sleep, until } from '../helpers/ping-run.js';
+import { addRule, createGroup, setPortGroups } from '../helpers/sg-api.js';
 
 const TTL = 3;
 const ARGS = ['--lease-ttl-seconds', String(TTL)];
@@ -117,6 +119,25 @@ describe('star network: relay through an elected center, failover, no teardown',
     expect(between('hv3', 'hv1').length).toBeGreaterThan(0);
     expect(between('hv1', 'hv4').length).toBeGreaterThan(0);
     await expectRecomputeEqual(['hv1', 'hv3']);
+  });
+
+  it("security groups hold through the relay: a spoke's firewall sees the other spoke's address, not the center's", async () => {
+    const api = c.api();
+    // s4 in a group with no ingress rule: s3's ping, relayed by the center, is dropped at hv4's ingress ACL.
+    const g = await createGroup(api, 'star-sg');
+    await setPortGroups(api, ports.s4!, [g.id]);
+    await until(async () => !(await c.ping('s3', ports.s4!.ip, 1)), 10_000, 's4 firewalled');
+    // A rule admitting ICMP from the group's members, and s3 in the group: the relayed packet keeps s3's address,
+    // so the remote-group match admits it.
+    await addRule(api, g.id, { direction: 'ingress', protocol: 'icmp', remoteGroupId: g.id });
+    await setPortGroups(api, ports.s3!, [g.id]);
+    expect(await c.pingUntil('s3', ports.s4!.ip, 10_000)).toBeGreaterThanOrEqual(0);
+    // s2 is no member: still refused.
+    expect(await c.ping('s2', ports.s4!.ip, 1)).toBe(false);
+    await expectRecomputeEqual(['hv1', 'hv3', 'hv4']);
+    await setPortGroups(api, ports.s4!, []);
+    await setPortGroups(api, ports.s3!, []);
+    expect(await c.pingUntil('s2', ports.s4!.ip, 10_000)).toBeGreaterThanOrEqual(0);
   });
 
   it('a planned restart of the center agent keeps the center and loses no ping', async () => {
