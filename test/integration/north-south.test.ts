@@ -19,6 +19,7 @@ import { gatewayKey, GATEWAYS_PREFIX } from '../../src/model/keys.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store, WatchEvent } from '../../src/store/types.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
+import { expectRecomputeEqual as recomputeEqual } from '../helpers/recompute.js';
 import { capture } from '../helpers/capture.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -57,14 +58,7 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     }
   }
 
-  async function expectRecomputeEqual(hosts: string[]): Promise<void> {
-    for (const h of hosts) {
-      const r = (await c.api(h).call('POST', '/v1/agent/recompute')) as Record<string, unknown>;
-      const clean = { equal: true, missing: [], extra: [], different: [] };
-      expect(r.incremental, `${h}: ${JSON.stringify(r.incremental).slice(0, 1500)}`).toEqual(clean);
-      expect(r.switch, `${h}: ${JSON.stringify(r.switch).slice(0, 1500)}`).toEqual(clean);
-    }
-  }
+  const expectRecomputeEqual = (hosts: string[]) => recomputeEqual(c, hosts);
 
   /** `ping -D -i 0.1` from a VM: reply timestamps (ms) as they come. */
   function pingRun(vm: string, ip: string): { proc: ChildProcess; replies: number[]; stop: () => Promise<void> } {

@@ -15,6 +15,7 @@ import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { capture } from '../helpers/capture.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
+import { expectRecomputeEqual as recomputeEqual } from '../helpers/recompute.js';
 import { outage, pingRun, sleep, until } from '../helpers/ping-run.js';
 
 const TTL = 3;
@@ -33,14 +34,7 @@ describe('sites joined through elected gateways', { timeout: 60_000 }, () => {
   };
   const ip = (h: string) => c.sb.host(h).tunnelIp;
 
-  async function expectRecomputeEqual(hosts: string[]): Promise<void> {
-    for (const h of hosts) {
-      const r = (await c.api(h).call('POST', '/v1/agent/recompute')) as Record<string, unknown>;
-      const clean = { equal: true, missing: [], extra: [], different: [] };
-      expect(r.incremental, `${h}: ${JSON.stringify(r.incremental).slice(0, 1500)}`).toEqual(clean);
-      expect(r.switch, `${h}: ${JSON.stringify(r.switch).slice(0, 1500)}`).toEqual(clean);
-    }
-  }
+  const expectRecomputeEqual = (hosts: string[]) => recomputeEqual(c, hosts);
 
   beforeAll(async () => {
     c = await Cluster.up({ hosts: 5, agents: false, sites: SITES, siteGatewayCandidates: CANDIDATES });

@@ -20,6 +20,7 @@ import { centerKey, CENTERS_PREFIX, NETWORKS_PREFIX, siteGatewayKey, SITE_GATEWA
 import { openStore } from '../../src/store/index.js';
 import type { Store, WatchEvent } from '../../src/store/types.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
+import { expectRecomputeEqual as recomputeEqual } from '../helpers/recompute.js';
 import { wyvern } from '../helpers/cli.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,14 +52,7 @@ describe('star centers and site gateways: one election, real agents', { timeout:
     return Date.now() - t0;
   }
 
-  async function expectRecomputeEqual(): Promise<void> {
-    for (const h of live) {
-      const r = (await c.api(h).call('POST', '/v1/agent/recompute')) as Record<string, unknown>;
-      const clean = { equal: true, missing: [], extra: [], different: [] };
-      expect(r.incremental, `${h}: ${JSON.stringify(r.incremental).slice(0, 1500)}`).toEqual(clean);
-      expect(r.switch, `${h}: ${JSON.stringify(r.switch).slice(0, 1500)}`).toEqual(clean);
-    }
-  }
+  const expectRecomputeEqual = () => recomputeEqual(c, live);
 
   const centerDeletes = () => events.filter((e) => e.type === 'delete' && e.key.startsWith(CENTERS_PREFIX)).length;
 

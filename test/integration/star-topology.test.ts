@@ -21,6 +21,7 @@ import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { capture } from '../helpers/capture.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
+import { expectRecomputeEqual as recomputeEqual } from '../helpers/recompute.js';
 import { lost, outage, pingRun, sleep, until } from '../helpers/ping-run.js';
 import { addRule, createGroup, setPortGroups } from '../helpers/sg-api.js';
 
@@ -57,14 +58,7 @@ describe('star network: relay through an elected center, failover, no teardown',
     await c.api('hv2').call('PATCH', '/v1/networks/s', topology === 'star' ? { topology, centers: ['hv1', 'hv2'] } : { topology });
   }
 
-  async function expectRecomputeEqual(hosts: string[]): Promise<void> {
-    for (const h of hosts) {
-      const r = (await c.api(h).call('POST', '/v1/agent/recompute')) as Record<string, unknown>;
-      const clean = { equal: true, missing: [], extra: [], different: [] };
-      expect(r.incremental, `${h}: ${JSON.stringify(r.incremental).slice(0, 1500)}`).toEqual(clean);
-      expect(r.switch, `${h}: ${JSON.stringify(r.switch).slice(0, 1500)}`).toEqual(clean);
-    }
-  }
+  const expectRecomputeEqual = (hosts: string[]) => recomputeEqual(c, hosts);
 
   beforeAll(async () => {
     c = await Cluster.up({ hosts: 4, agents: false, blockUnderlay: [['hv3', 'hv4']] });
