@@ -198,6 +198,25 @@ async function rtt(sb: Sandbox, from: string, ip: string): Promise<number> {
   return p50(t);
 }
 
+/** Pings `ip` from `vm` every 50 ms, kills `host` (agent and OVS), and returns the longest gap in replies (ms). */
+async function failoverOutage(l: Lab, vm: string, ip: string, host: string): Promise<number> {
+  const run = pingRun(l.sb.vm(vm).netns, ip);
+  await until(() => run.replies.length > 10, 10_000, 'pings answer');
+  const t0 = Date.now();
+  await kill(l, host);
+  const n = run.replies.length;
+  await until(() => run.replies.length > n + 10, 30_000, 'pings answer again');
+  await sleep(500);
+  await run.stop();
+  return longestGap(run.replies, t0);
+}
+
+/** A failover outage beside the lease TTL and its target (TTL + 1 s). */
+function failoverRow(metric: string, gap: number): void {
+  const target = (LEASE_TTL + 1) * 1000;
+  row(metric, gap.toFixed(0), `lease TTL ${LEASE_TTL} s (target TTL + 1 s = ${target} ms): x${(gap / target).toFixed(2)}`);
+}
+
 async function kill(l: Lab, host: string): Promise<void> {
   await stopAgent(l.sb, host, 'SIGKILL');
   await l.sb.hostStop(host);
@@ -248,22 +267,10 @@ async function starParts(): Promise<void> {
       );
     }
     if (PARTS.has('center')) {
-      const run = pingRun(l.sb.vm('s2').netns, l.ips.s3!);
-      await until(() => run.replies.length > 10, 10_000, 'pings answer');
-      const t0 = Date.now();
-      await kill(l, 'hv1');
-      const n = run.replies.length;
-      await until(() => run.replies.length > n + 10, 30_000, 'pings answer again');
-      await sleep(500);
-      await run.stop();
-      const gap = longestGap(run.replies, t0);
+      const gap = await failoverOutage(l, 's2', l.ips.s3!, 'hv1');
       const now = await centerOf(l, 's', 'hv2');
       log(`star center failover: outage ${gap.toFixed(0)} ms, new center ${now}, lease TTL ${LEASE_TTL} s`);
-      row(
-        'star center failover outage (ms)',
-        gap.toFixed(0),
-        `lease TTL ${LEASE_TTL} s (target TTL + 1 s = ${(LEASE_TTL + 1) * 1000} ms): x${(gap / ((LEASE_TTL + 1) * 1000)).toFixed(2)}`,
-      );
+      failoverRow('star center failover outage (ms)', gap);
     }
   } finally {
     await l.sb.down().catch(() => undefined);
@@ -297,21 +304,9 @@ async function siteParts(): Promise<void> {
       20_000,
       'w3 -> w5',
     );
-    const run = pingRun(l.sb.vm('w3').netns, l.ips.w5!);
-    await until(() => run.replies.length > 10, 10_000, 'pings answer');
-    const t0 = Date.now();
-    await kill(l, 'hv1');
-    const n = run.replies.length;
-    await until(() => run.replies.length > n + 10, 30_000, 'pings answer again');
-    await sleep(500);
-    await run.stop();
-    const gap = longestGap(run.replies, t0);
+    const gap = await failoverOutage(l, 'w3', l.ips.w5!, 'hv1');
     log(`site gateway failover: outage ${gap.toFixed(0)} ms, new gateway ${await gw('paris')}, lease TTL ${LEASE_TTL} s`);
-    row(
-      'site gateway failover outage (ms)',
-      gap.toFixed(0),
-      `lease TTL ${LEASE_TTL} s (target TTL + 1 s = ${(LEASE_TTL + 1) * 1000} ms): x${(gap / ((LEASE_TTL + 1) * 1000)).toFixed(2)}`,
-    );
+    failoverRow('site gateway failover outage (ms)', gap);
   } finally {
     await l.sb.down().catch(() => undefined);
     await l.etcd.stop();
