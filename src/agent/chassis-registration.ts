@@ -11,6 +11,7 @@
  * host back in service). Every later one writes only while no tombstone exists: an operator's `chassis delete`
  * or a decommission keeps a running agent out (retired) instead of being undone by its next check.
  */
+import { SerialPasses } from '../util/serial-passes.js';
 import { getRetirement, registerChassis, type ChassisRetirement } from '../model/chassis.js';
 import { chassisKey } from '../model/keys.js';
 import type { Chassis } from '../model/types.js';
@@ -19,8 +20,12 @@ import type { Logger } from '../util/log.js';
 
 export class ChassisRegistration {
   private lease: Lease | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly passes = new SerialPasses(
+    () => this.register(this.why),
+    () => this.stopped,
+  );
+  /** Why the latest ensure() was called (its log line). */
+  private why = '';
   private stopped = false;
   /** Last failure, for status (cleared once registered). */
   lastError: string | undefined;
@@ -44,17 +49,8 @@ export class ChassisRegistration {
   /** Makes sure the key is in the store on a live lease of ours; resolves when done or failed (then retried). */
   ensure(why: string): Promise<void> {
     if (this.stopped || this.retired) return Promise.resolve();
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.register(why);
-      } while (this.again && !this.stopped);
-    })().finally(() => (this.running = undefined));
-    return this.running;
+    this.why = why;
+    return this.passes.run();
   }
 
   /** Reads the key back: missing, or attached to another lease than ours, means register again. */
@@ -65,7 +61,7 @@ export class ChassisRegistration {
 
   /** Checks the key as read now (`kv`, or read here when not given). */
   async verify(read?: KeyValue | undefined | null): Promise<void> {
-    if (this.stopped || this.running || this.retired) return;
+    if (this.stopped || this.passes.busy || this.retired) return;
     const kv = read === undefined ? await this.store.get(this.key) : (read ?? undefined);
     // Not registered yet and no attempt failed: the agent's start is registering now.
     if (!this.lease && this.lastError === undefined) return;
@@ -81,7 +77,7 @@ export class ChassisRegistration {
    */
   async stop(opts: { withdraw?: boolean } = {}): Promise<void> {
     this.stopped = true;
-    await this.running?.catch(() => undefined);
+    await this.passes.settled();
     if (opts.withdraw) await this.lease?.revoke();
   }
 
@@ -131,7 +127,7 @@ export class ChassisRegistration {
       // A lease the store no longer knows cannot carry the key: take a new one next time.
       if ((err as { code?: string }).code === 'INVALID' && this.lease) {
         this.lease = undefined;
-        this.again = true;
+        this.passes.repeat();
         return;
       }
       this.logger.debug({ err, why }, 'chassis registration failed; retrying when the store answers');

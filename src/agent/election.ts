@@ -24,6 +24,7 @@
  * this chassis) so they never act on a lagging view. Calls are serialised; the agent calls reconcile() on every
  * view change that may matter, on a periodic tick and once its lease changes.
  */
+import { SerialPasses } from '../util/serial-passes.js';
 import type { KeyValue, Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 
@@ -98,8 +99,10 @@ export class Election {
   private readonly waiting = new Map<string, Map<string, unknown>>();
   /** Races this chassis holds the key of (as last read), by kind. */
   private readonly held = new Map<string, Set<string>>();
-  private running: Promise<void> | undefined;
-  private again = false;
+  private readonly passes = new SerialPasses(
+    () => this.pass(),
+    () => this.stopped,
+  );
   private stopped = false;
   /** Last failure (status). */
   lastError: string | undefined;
@@ -125,23 +128,17 @@ export class Election {
   /** Converges this chassis's part in every race; resolves when done (failures are retried on the next call). */
   reconcile(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    if (this.running) {
-      this.again = true;
-      return this.running;
+    return this.passes.run();
+  }
+
+  private async pass(): Promise<void> {
+    try {
+      for (const kind of this.opts.kinds) await this.once(kind);
+      this.lastError = undefined;
+    } catch (err) {
+      this.lastError = (err as Error)?.message ?? String(err);
+      this.opts.logger.warn({ err }, 'election failed; retrying on the next change or tick');
     }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          for (const kind of this.opts.kinds) await this.once(kind);
-          this.lastError = undefined;
-        } catch (err) {
-          this.lastError = (err as Error)?.message ?? String(err);
-          this.opts.logger.warn({ err }, 'election failed; retrying on the next change or tick');
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => (this.running = undefined));
-    return this.running;
   }
 
   /** Stops taking part (timers cleared). Held keys stay on the lease: a stop is a restart unless the lease is revoked. */
@@ -151,7 +148,7 @@ export class Election {
       for (const h of w.values()) this.timers.clearTimeout(h);
       w.clear();
     }
-    await this.running?.catch(() => undefined);
+    await this.passes.settled();
   }
 
   private async once(kind: RaceKind): Promise<void> {
@@ -222,7 +219,7 @@ export class Election {
               .then((res) => {
                 if (res.succeeded)
                   logger.info({ kind: kind.name, race, lease }, `${kind.name} kept across a restart: moved onto the new lease`);
-                else this.again = true;
+                else this.passes.repeat();
               }),
           );
         }
