@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
+import { concurrentPuts } from './lib/store-rates.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 
 const WRITES = Number(process.env.BENCH_WRITES ?? 3000);
@@ -32,20 +33,6 @@ const fmt = (n: number): string => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
 async function sequentialPuts(s: Store, prefix: string, n: number): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < n; i++) await s.put(`${prefix}seq/${i}`, JSON.stringify({ i, pad: 'x'.repeat(200) }));
-  return n / ((performance.now() - t0) / 1000);
-}
-
-async function concurrentPuts(s: Store, prefix: string, n: number, workers: number): Promise<number> {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (next < n) {
-        const i = next++;
-        await s.put(`${prefix}par/${i}`, JSON.stringify({ i, pad: 'x'.repeat(200) }));
-      }
-    }),
-  );
   return n / ((performance.now() - t0) / 1000);
 }
 

@@ -18,25 +18,12 @@ import { startApiServer } from '../src/api/server.js';
 import { ApiClient } from '../src/api/client.js';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
+import { concurrentPuts } from './lib/store-rates.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 
 const PORTS = Number(process.env.BENCH_PORTS ?? 1000);
 const WRITES = Number(process.env.BENCH_WRITES ?? 3000);
 const fmt = (n: number): string => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
-
-async function concurrentPuts(s: Store, prefix: string, n: number, workers: number): Promise<number> {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: workers }, async () => {
-      while (next < n) {
-        const i = next++;
-        await s.put(`${prefix}par/${i}`, JSON.stringify({ i, pad: 'x'.repeat(200) }));
-      }
-    }),
-  );
-  return n / ((performance.now() - t0) / 1000);
-}
 
 /** Counts a store's transactions (committed and lost) and multi-reads. */
 function counted(s: Store): { txns: number; lost: number; reads: number } {
