@@ -15,7 +15,6 @@
  *      underlay joining them only between candidates; `ping -i 0.05` from hv3 to hv5 while paris's gateway dies.
  * Environment: LEASE_TTL(3) STEADY(200) IPERF_S(5) HOSTS_FLOWS(20) PARTS(flows,relay,center,site) LOG_LEVEL(warn).
  */
-import { spawn } from 'node:child_process';
 import { ApiClient } from '../src/api/client.js';
 import { APPS } from '../src/apps/index.js';
 import { FlowComputer } from '../src/agent/compute.js';
@@ -29,6 +28,7 @@ import type { Network, Port } from '../src/model/types.js';
 import { TopologyView } from '../src/view/topology-view.js';
 import { startEtcd, type EtcdCluster } from '../test/helpers/etcd.js';
 import { FakeSwitch } from '../test/helpers/fake-switch.js';
+import { outage, pingFromNetns, until } from '../test/helpers/ping-run.js';
 import { p50, sleep } from './lib/stats.js';
 import { iperf } from './lib/traffic.js';
 
@@ -103,44 +103,6 @@ function flowCounts(): void {
   );
 }
 
-/** A `ping -D -i 0.05` run: reply times (ms). */
-function pingRun(netns: string, ip: string): { replies: number[]; stop: () => Promise<void> } {
-  const p = spawn('ip', ['netns', 'exec', netns, 'ping', '-D', '-n', '-i', '0.05', '-W', '1', ip], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const replies: number[] = [];
-  let buf = '';
-  p.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    const lines = buf.split('\n');
-    buf = lines.pop()!;
-    for (const l of lines) {
-      const m = /^\[(\d+\.\d+)\].*bytes from/.exec(l);
-      if (m) replies.push(Number(m[1]) * 1000);
-    }
-  });
-  return {
-    replies,
-    stop: async () => {
-      p.kill('SIGINT');
-      await new Promise((r) => p.once('exit', r));
-    },
-  };
-}
-
-function longestGap(replies: number[], from: number): number {
-  const r = replies.filter((t) => t >= from - 1000);
-  let worst = 0;
-  for (let i = 1; i < r.length; i++) worst = Math.max(worst, r[i]! - r[i - 1]!);
-  return worst;
-}
-
-async function until(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(100);
-  }
-}
-
 interface Lab {
   sb: Sandbox;
   etcd: EtcdCluster;
@@ -200,7 +162,7 @@ async function rtt(sb: Sandbox, from: string, ip: string): Promise<number> {
 
 /** Pings `ip` from `vm` every 50 ms, kills `host` (agent and OVS), and returns the longest gap in replies (ms). */
 async function failoverOutage(l: Lab, vm: string, ip: string, host: string): Promise<number> {
-  const run = pingRun(l.sb.vm(vm).netns, ip);
+  const run = pingFromNetns(l.sb.vm(vm).netns, ip);
   await until(() => run.replies.length > 10, 10_000, 'pings answer');
   const t0 = Date.now();
   await kill(l, host);
@@ -208,7 +170,7 @@ async function failoverOutage(l: Lab, vm: string, ip: string, host: string): Pro
   await until(() => run.replies.length > n + 10, 30_000, 'pings answer again');
   await sleep(500);
   await run.stop();
-  return longestGap(run.replies, t0);
+  return outage(run.replies, t0, Number.POSITIVE_INFINITY);
 }
 
 /** A failover outage beside the lease TTL and its target (TTL + 1 s). */

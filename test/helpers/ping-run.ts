@@ -14,8 +14,12 @@ export interface PingRun {
 
 /** `ping -D -i INTERVAL` from a VM to `ip`. */
 export function pingRun(c: Cluster, vm: string, ip: string, intervalS = 0.05): PingRun {
-  const v = c.sb.vm(vm);
-  const proc = spawn('ip', ['netns', 'exec', v.netns, 'ping', '-D', '-n', '-i', String(intervalS), '-W', '1', ip], {
+  return pingFromNetns(c.sb.vm(vm).netns, ip, intervalS);
+}
+
+/** `ping -D -i INTERVAL` from a network namespace to `ip` (benches that run a Sandbox without a Cluster). */
+export function pingFromNetns(netns: string, ip: string, intervalS = 0.05): PingRun {
+  const proc = spawn('ip', ['netns', 'exec', netns, 'ping', '-D', '-n', '-i', String(intervalS), '-W', '1', ip], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const replies: number[] = [];

@@ -13,13 +13,14 @@
  *   restarts, etcd goes away for longer than the lease TTL, and OVS restarts on the gateway and on the FIP chassis —
  *   FIP and SNAT traffic keep flowing (agent, store) or come back within seconds (OVS), without a failover.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatewayKey, GATEWAYS_PREFIX } from '../../src/model/keys.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store, WatchEvent } from '../../src/store/types.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 import { expectRecomputeEqual as recomputeEqual } from '../helpers/recompute.js';
+import { outage, pingRun } from '../helpers/ping-run.js';
 import { capture } from '../helpers/capture.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -59,41 +60,6 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
   }
 
   const expectRecomputeEqual = (hosts: string[]) => recomputeEqual(c, hosts);
-
-  /** `ping -D -i 0.1` from a VM: reply timestamps (ms) as they come. */
-  function pingRun(vm: string, ip: string): { proc: ChildProcess; replies: number[]; stop: () => Promise<void> } {
-    const v = c.sb.vm(vm);
-    const proc = spawn('ip', ['netns', 'exec', v.netns, 'ping', '-D', '-n', '-i', '0.1', '-W', '1', ip], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const replies: number[] = [];
-    let buf = '';
-    proc.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop()!;
-      for (const l of lines) {
-        const m = /^\[(\d+\.\d+)\].*bytes from/.exec(l);
-        if (m) replies.push(Number(m[1]) * 1000);
-      }
-    });
-    return {
-      proc,
-      replies,
-      stop: async () => {
-        proc.kill('SIGINT');
-        await new Promise((r) => proc.once('exit', r));
-      },
-    };
-  }
-
-  /** The longest gap between consecutive replies (ms) within [from, to]. */
-  function outage(replies: number[], from: number, to: number): number {
-    const r = replies.filter((t) => t >= from - 1000 && t <= to);
-    let worst = 0;
-    for (let i = 1; i < r.length; i++) worst = Math.max(worst, r[i]! - r[i - 1]!);
-    return worst;
-  }
 
   beforeAll(async () => {
     c = await Cluster.up({ hosts: 3, physnet: true, agents: false });
@@ -221,7 +187,7 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
   });
 
   it('failover: the active gateway dies (agent SIGKILL, OVS stopped); hv3 takes over within the lease TTL + 1 s', async () => {
-    const run = pingRun('v2', OUTSIDE);
+    const run = pingRun(c, 'v2', OUTSIDE, 0.1);
     await sleep(2_000);
     expect(run.replies.length).toBeGreaterThan(5);
     const t0 = Date.now();
@@ -252,7 +218,7 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     const before = await store.get(gatewayKey(routerId));
     expect(JSON.parse(before!.value).chassis).toBe('hv3');
     events.length = 0;
-    const run = pingRun('v2', OUTSIDE);
+    const run = pingRun(c, 'v2', OUTSIDE, 0.1);
     await sleep(1_000);
     const t0 = Date.now();
     await c.stopAgent('hv3', 'SIGTERM');
@@ -273,8 +239,8 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
 
   /** Both north-south paths under ping -i 0.1 from hv2 (v1 leaves by its FIP, v2 by SNAT through hv3) while `fault` runs. */
   async function underTraffic(fault: () => Promise<void>): Promise<{ fip: number; snat: number }> {
-    const viaFip = pingRun('v1', OUTSIDE);
-    const viaSnat = pingRun('v2', OUTSIDE);
+    const viaFip = pingRun(c, 'v1', OUTSIDE, 0.1);
+    const viaSnat = pingRun(c, 'v2', OUTSIDE, 0.1);
     try {
       await until(async () => viaFip.replies.length > 3 && viaSnat.replies.length > 3, 10_000, 'both paths answer');
       const t0 = Date.now();
