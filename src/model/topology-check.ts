@@ -5,11 +5,11 @@
  * the object and its field, so a refused file can be fixed in one round; nothing is written unless
  * the whole document is clean.
  */
-import { decodeFloatingIp, decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSubnet } from './codec.js';
+import { decodeFloatingIp, decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSite, decodeSubnet } from './codec.js';
 import { conflict, invalid, Problems } from './errors.js';
 import { cidrContains, cidrsOverlap, ipToInt, isHostOf, type Cidr } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
-import type { FloatingIp, Network, Port, Router, SecurityGroup, Subnet, TopologyDocument } from './types.js';
+import type { FloatingIp, Network, Port, Router, SecurityGroup, Site, Subnet, TopologyDocument } from './types.js';
 import { checkNorthSouth } from './topology-check-ns.js';
 import { parseSecurityGroupInput, parseSgRuleInput, rulesOverlap } from './sg-validate.js';
 import {
@@ -151,6 +151,9 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
   const sgs = checkList(p, o, 'securityGroups', 'security group', decodeSecurityGroup, securityGroupRules);
   // Absent in documents written before floating IPs.
   const fips = checkList(p, o, 'floatingIps', 'floating IP', decodeFloatingIp, (f: FloatingIp) => void f);
+  // Absent in documents written before sites. A site's candidates are chassis names: chassis are live state, not
+  // in the document, so only their form is checked (as `site gateway set` accepts a chassis not registered yet).
+  const sites = checkList(p, o, 'sites', 'site', decodeSite, (s: Site) => void s);
 
   for (const l of [nets.all, subs.all, ports.all, routers.all, sgs.all] as Entry<{ id: string; name: string }>[][]) {
     unique(p, l, (x) => x.id, 'id');
@@ -161,6 +164,7 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
   unique(p, routers.all, (r) => r.routerKey, 'routerKey');
   unique(p, sgs.all, (g) => g.groupKey, 'groupKey');
   unique(p, fips.all, (f) => f.id, 'id');
+  unique(p, sites.all, (s) => s.name, 'name');
   const rules = sgs.all.flatMap((e) => e.obj.rules.map((r, j) => ({ ...e, obj: r, at: `${e.at}.rules[${j}]` })));
   unique(p, rules, (r) => r.id, 'rule id');
   unique(p, rules, (r) => r.ruleKey, 'ruleKey');
@@ -276,5 +280,6 @@ export function checkTopologyDocument(raw: unknown): TopologyDocument {
     routers: routers.all.map((e) => e.obj),
     securityGroups: sgs.all.map((e) => e.obj),
     floatingIps: fips.all.map((e) => e.obj),
+    sites: sites.all.map((e) => e.obj),
   };
 }

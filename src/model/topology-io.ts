@@ -1,5 +1,6 @@
 /**
- * Disaster recovery: export the configuration (networks, subnets, ports, routers, security groups, floating IPs) as one JSON
+ * Disaster recovery: export the configuration (networks, subnets, ports, routers, security groups, floating IPs, sites'
+ * gateway candidates) as one JSON
  * document read at a single store revision, and import it back idempotently with the same ids.
  * Chassis and bindings are live state owned by agents and are not part of the document; neither are the
  * membership index of security groups nor the ports' address and MAC claims (derived from the ports: rebuilt on import).
@@ -12,6 +13,7 @@ import {
   decodePort,
   decodeRouter,
   decodeSecurityGroup,
+  decodeSite,
   decodeSubnet,
   encodeNetwork,
   encodePort,
@@ -19,6 +21,7 @@ import {
   encodeRouter,
   encodeSecurityGroup,
   encodeSgMember,
+  encodeSite,
   encodeSubnet,
 } from './codec.js';
 import { conflict } from './errors.js';
@@ -38,6 +41,7 @@ import {
   segmentKey,
   sgKey,
   sgMemberKey,
+  siteKey,
   subnetKey,
 } from './keys.js';
 import { memberOf } from './sg-members.js';
@@ -59,6 +63,7 @@ export async function exportTopologyAt(store: Store): Promise<{ doc: TopologyDoc
     routers: [],
     securityGroups: [],
     floatingIps: [],
+    sites: [],
   };
   for (const kv of kvs) {
     const k = parseKey(kv.key);
@@ -68,6 +73,7 @@ export async function exportTopologyAt(store: Store): Promise<{ doc: TopologyDoc
     else if (k?.kind === 'router') doc.routers.push(decodeRouter(kv.value));
     else if (k?.kind === 'security-group') doc.securityGroups!.push(decodeSecurityGroup(kv.value));
     else if (k?.kind === 'floating-ip') doc.floatingIps!.push(decodeFloatingIp(kv.value));
+    else if (k?.kind === 'site') doc.sites!.push(decodeSite(kv.value));
   }
   // Sorted by id so two exports of the same state are byte-identical whatever the driver's key order.
   doc.networks.sort(byId);
@@ -76,6 +82,7 @@ export async function exportTopologyAt(store: Store): Promise<{ doc: TopologyDoc
   doc.routers.sort(byId);
   doc.securityGroups!.sort(byId);
   doc.floatingIps!.sort(byId);
+  doc.sites!.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return { doc, revision };
 }
 
@@ -142,6 +149,7 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
     add(allocKey('router-key', r.routerKey), `router/${r.id}`, `router key ${r.routerKey}`);
   }
   for (const f of doc.floatingIps ?? []) add(fipKey(f.id), encodeFloatingIp(f), `floating IP ${f.ip}`);
+  for (const s of doc.sites ?? []) add(siteKey(s.name), encodeSite(s), `gateway candidates of site ${s.name}`);
   const { kvs, revision } = await store.range(ROOT);
   const have = new Map(kvs.map((kv) => [kv.key, kv.value]));
   const conflicts: string[] = [];

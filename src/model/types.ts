@@ -305,4 +305,6 @@ export interface TopologyDocument {
   securityGroups?: SecurityGroup[];
   /** Absent in documents written before floating IPs. */
   floatingIps?: FloatingIp[];
+  /** Sites' gateway candidates (the operator's Site records); absent in documents written before sites. */
+  sites?: Site[];
 }

@@ -277,6 +277,30 @@ describe('northbound: topology switch, status, sites (memory store)', () => {
       expect(await ss.clearSiteGateway(store, 'paris')).toEqual({ name: 'paris', cleared: false });
       await expect(ss.getSite(store, 'mars')).rejects.toMatchObject({ code: 'NOT_FOUND' });
 
+      // Site records are configuration: exported, and imported back (a wiped store gets them again); a bad or
+      // duplicate site in a document is refused whole.
+      await ss.setSiteGateway(store, 'lyon', { chassis: ['hv3', 'hv4'] });
+      const withSites = await exportTopology(store);
+      expect(withSites.sites).toEqual([{ name: 'lyon', gatewayCandidates: ['hv3', 'hv4'] }]);
+      await store.txn([], [{ op: 'deletePrefix', prefix: ROOT }]);
+      await importTopology(store, JSON.parse(JSON.stringify(withSites)));
+      expect((await ss.getSite(store, 'lyon')).gatewayCandidates).toEqual(['hv3', 'hv4']);
+      const r3 = await store.currentRevision();
+      for (const sites of [
+        [{ name: 'ly on', gatewayCandidates: ['hv3'] }],
+        [{ name: 'lyon', gatewayCandidates: ['hv3', 'hv3'] }],
+        [
+          { name: 'rome', gatewayCandidates: ['hv5'] },
+          { name: 'rome', gatewayCandidates: ['hv6'] },
+        ],
+      ])
+        await expect(importTopology(store, { ...withSites, sites })).rejects.toMatchObject({ field: expect.stringMatching(/^sites\[/) });
+      await expect(importTopology(store, { ...withSites, sites: [{ name: 'lyon', gatewayCandidates: ['hv4'] }] })).rejects.toMatchObject({
+        message: expect.stringMatching(/gateway candidates of site lyon differs/),
+      });
+      expect(await store.currentRevision()).toBe(r3);
+      await ss.clearSiteGateway(store, 'lyon');
+
       const st = await ss.networkTopologyStatus(store, 's1');
       expect(st).toMatchObject({ topology: 'star', centers: ['hv3'], center: null, hosts: [], sites: [] });
     } finally {
