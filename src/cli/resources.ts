@@ -1,6 +1,6 @@
 /** `wyvern network|subnet|port|chassis …` over the API. */
 import type { ApiClient } from '../api/client.js';
-import type { ChassisStatus, Network, Subnet } from '../model/types.js';
+import { DEFAULT_SITE, type ChassisStatus, type Network, type Subnet } from '../model/types.js';
 import type { PortView } from '../model/repo.js';
 import type { NetworkTopologyStatus } from '../model/star-sites.js';
 import { client, details, enc, out, parse, positionals, printJson, run, table, UsageError, type Command, type Parsed } from './common.js';
@@ -371,11 +371,12 @@ export const chassisCommand: Command = (argv) =>
     }
     await common('chassis', '/v1/chassis', v, p, async (_c, items) =>
       table(
-        ['NAME', 'TUNNEL-IP', 'ENCAPS', 'VERSION', 'ALIVE', 'REACHABLE'],
+        ['NAME', 'TUNNEL-IP', 'ENCAPS', 'SITE', 'VERSION', 'ALIVE', 'REACHABLE'],
         (items as ChassisRow[]).map((x) => [
           x.name,
           x.tunnelIp,
           x.encaps.join(','),
+          x.site ?? DEFAULT_SITE,
           x.version || '-',
           x.alive ? 'yes' : 'no',
           x.reachable === undefined ? '-' : x.self ? 'yes (self)' : x.reachable ? 'yes' : `no (${x.reason ?? 'no common encapsulation'})`,

@@ -66,10 +66,10 @@ describe('several encapsulations per chassis', () => {
 
     const r = await wyvern(['chassis', 'list', '--api', c.api('hv2').api]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^NAME\s+TUNNEL-IP\s+ENCAPS\s+VERSION\s+ALIVE\s+REACHABLE/);
-    expect(r.stdout).toMatch(/^hv1\s+\S+\s+geneve,vxlan\s+\S+\s+yes\s+yes\s*$/m);
+    expect(r.stdout).toMatch(/^NAME\s+TUNNEL-IP\s+ENCAPS\s+SITE\s+VERSION\s+ALIVE\s+REACHABLE/);
+    expect(r.stdout).toMatch(/^hv1\s+\S+\s+geneve,vxlan\s+default\s+\S+\s+yes\s+yes\s*$/m);
     expect(r.stdout).toMatch(/^hv2\s.*yes \(self\)\s*$/m);
-    expect(r.stdout).toMatch(/^hv3\s+\S+\s+gre\s+\S+\s+yes\s+no \(encap gre, this host speaks vxlan\)\s*$/m);
+    expect(r.stdout).toMatch(/^hv3\s+\S+\s+gre\s+default\s+\S+\s+yes\s+no \(encap gre, this host speaks vxlan\)\s*$/m);
 
     // More chassis events and recomputes do not repeat the warning.
     await c.api('hv2').call('POST', '/v1/agent/recompute');
