@@ -43,6 +43,13 @@ import { VERSION } from '../version.js';
 export const AGENT_VERSION = VERSION;
 
 /**
+ * How long the OpenFlow session may stay down before this chassis gives up its elected roles (gateway, center, site
+ * gateway) to a standby: longer than an ovs-vswitchd restart takes to reconnect (the channel retries every ≤ 250 ms
+ * on the unix socket), about what OVN's BFD takes to declare a gateway dead (3 × 1 s).
+ */
+export const DATAPATH_GRACE_MS = 3_000;
+
+/**
  * The composition root of one hypervisor's agent: OVSDB (bridge, tables, tunnel port, VIFs), the store
  * (chassis lease, lazy per-network watches, bindings), the flow pipeline (apps → flow manager → switch)
  * and PACKET_IN handling. The only place that reads config and the clock.
@@ -94,6 +101,8 @@ export class Agent {
   });
   private started = false;
   private stopping = false;
+  /** Re-runs the elections once the OpenFlow session has been down for DATAPATH_GRACE_MS. */
+  private standDownTimer: NodeJS.Timeout | undefined;
   /** Set once this chassis is taken out of service (decommission, or an operator's `chassis delete`). */
   get retired(): ChassisRetirement | undefined {
     return this.registration?.retired;
@@ -186,6 +195,8 @@ export class Agent {
       leaseId: () => this.registration.leaseId,
       logger: log.child({ component: 'election' }),
       onChange: (kind, race, active) => log.info({ kind, race, active }, active ? `${kind} active here` : `${kind} not active here`),
+      // A live agent over a dead ovs-vswitchd hands its roles over at once instead of holding them on its lease.
+      standDown: () => this.link.datapathDown(DATAPATH_GRACE_MS),
     });
     this.health.on('tick', (kv: KeyValue | null) => {
       this.registration.verify(kv).catch(report);
@@ -282,9 +293,17 @@ export class Agent {
       if (out)
         void this.flows.answer({ ...out.transient, packets: out.messages }).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
     });
-    this.channel.on('up', (ev: { session: number }) => log.info({ session: ev.session }, 'OpenFlow session up'));
     this.link.watchChannel(this.channel); // re-prepares the bridge on each session
-    this.channel.on('down', (reason: string) => log.warn({ reason }, 'OpenFlow session down'));
+    this.channel.on('up', (ev: { session: number }) => {
+      log.info({ session: ev.session }, 'OpenFlow session up');
+      clearTimeout(this.standDownTimer);
+      this.reconcileGateways(); // a chassis that stood down is a candidate again
+    });
+    this.channel.on('down', (reason: string) => {
+      log.warn({ reason }, 'OpenFlow session down');
+      clearTimeout(this.standDownTimer);
+      this.standDownTimer = setTimeout(() => this.reconcileGateways(), DATAPATH_GRACE_MS + 10).unref();
+    });
     this.flows.on('synced', () => void this.marks.applied(this.flows.appliedVersion));
 
     // Store: chassis registration, then the topology this hypervisor needs (from the cache if it does not answer).
@@ -416,6 +435,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    clearTimeout(this.standDownTimer);
     this.flusher.cancel();
     await this.api?.close().catch(() => undefined);
     this.vifs?.stop();
@@ -470,6 +490,7 @@ export class Agent {
       },
       gateways: {
         active: this.election?.active('gateway') ?? [],
+        ...(this.link?.datapathDown(DATAPATH_GRACE_MS) ? { standingDown: this.link.datapathDown(DATAPATH_GRACE_MS) } : {}),
         ...(this.election?.lastError ? { lastError: this.election.lastError } : {}),
       },
       // Issue 16: star networks this chassis is the center of; its site and that site's gateway.

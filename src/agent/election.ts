@@ -18,6 +18,10 @@
  *   first live candidate takes it at once (watch → reconcile).
  * - Release: a holder that is no longer a candidate deletes the key (compare-and-swap on its revision), and the
  *   next candidate takes it.
+ * - Standing down (`standDown`): a chassis whose agent lives but whose datapath is gone (ovs-vswitchd dead) would
+ *   hold its roles on a healthy lease while dropping every packet they carry. While standDown() gives a reason it
+ *   is a candidate in nothing: it releases what it holds (the next candidate takes over at once, well inside the
+ *   lease TTL) and takes nothing; once the datapath is back it is a candidate again, non-preemptive as ever.
  *
  * What differs between races is only data, given by a RaceKind: the key prefix, the ranked candidates of each race
  * as the view shows them, and the document to write. Decisions read the store (one range per kind that concerns
@@ -84,6 +88,11 @@ export interface ElectionOptions {
   timers?: ElectionTimers;
   /** Told when this chassis takes or loses a race (logs, status). */
   onChange?: (kind: string, race: string, active: boolean) => void;
+  /**
+   * Why this chassis must hold no role now (its datapath is down), or undefined when it may. The caller reconciles
+   * when the answer changes.
+   */
+  standDown?: () => string | undefined;
 }
 
 const realTimers: ElectionTimers = {
@@ -158,7 +167,8 @@ export class Election {
     if (kind.enabled && !kind.enabled()) return;
     const held = this.held.get(kind.name)!;
     const waiting = this.waiting.get(kind.name)!;
-    const races = kind.races(this.me);
+    const standingDown = this.opts.standDown?.();
+    const races = standingDown === undefined ? kind.races(this.me) : new Map<string, readonly string[]>();
     // Nothing to do for a chassis no race lists and that holds no key as far as the watched view knows: no read.
     // Nor when every race it is in has another holder in the view (a standby: the periodic tick then costs no
     // read; the holder's deletion comes through the watch and runs this again).
@@ -190,7 +200,9 @@ export class Election {
       if (doc?.chassis !== this.me || races.has(race)) continue;
       const res = await store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ op: 'delete', key: kv.key }]);
       if (res.succeeded) {
-        logger.info({ kind: kind.name, race }, `${kind.name} released (no longer a candidate)`);
+        if (standingDown !== undefined)
+          logger.warn({ kind: kind.name, race, reason: standingDown }, `${kind.name} released: ${standingDown}`);
+        else logger.info({ kind: kind.name, race }, `${kind.name} released (no longer a candidate)`);
         this.setHeld(kind, race, false);
       }
       current.delete(race);
@@ -253,7 +265,8 @@ export class Election {
   private async acquireIfAbsent(kind: RaceKind, race: string): Promise<void> {
     if (this.stopped) return;
     const lease = this.opts.leaseId();
-    if (!lease || (kind.enabled && !kind.enabled()) || !kind.races(this.me).get(race)?.includes(this.me)) return;
+    if (!lease || (kind.enabled && !kind.enabled()) || this.opts.standDown?.() !== undefined) return;
+    if (!kind.races(this.me).get(race)?.includes(this.me)) return;
     try {
       await this.acquire(kind, race, lease);
     } catch (err) {

@@ -22,6 +22,8 @@ export interface GatewayElectionOptions {
   timers?: ElectionTimers;
   /** Told when this chassis becomes or stops being active for a router (logs, status). */
   onChange?: (routerId: string, active: boolean) => void;
+  /** Why this chassis must hold no gateway now (see ElectionOptions.standDown). */
+  standDown?: () => string | undefined;
 }
 
 export class GatewayElection extends Election {
@@ -34,6 +36,7 @@ export class GatewayElection extends Election {
       logger: opts.logger,
       ...(opts.backoffMs !== undefined ? { backoffMs: opts.backoffMs } : {}),
       ...(opts.timers ? { timers: opts.timers } : {}),
+      ...(opts.standDown ? { standDown: opts.standDown } : {}),
       ...(opts.onChange ? { onChange: (_kind: string, race: string, active: boolean) => opts.onChange!(race, active) } : {}),
     });
   }

@@ -82,6 +82,7 @@ export class SwitchLink extends EventEmitter {
   private ofportWait: AbortController | undefined;
   private channel: OfChannel | undefined;
   private ofUp = false;
+  private ofEverUp = false;
   private ofSince = Date.now();
   private ofWarned: number | undefined;
   private prepareGen = 0;
@@ -132,6 +133,7 @@ export class SwitchLink extends EventEmitter {
       if (this.ofWarned !== undefined) this.log.info({ afterMs: Date.now() - this.ofWarned }, 'ovs-vswitchd reachable again');
       this.ofWarned = undefined;
       this.ofUp = true;
+      this.ofEverUp = true;
       this.ofSince = Date.now();
       this.requestPrepare();
     });
@@ -147,6 +149,18 @@ export class SwitchLink extends EventEmitter {
         'ovs-vswitchd not reachable over OpenFlow; waiting for it (flows are reconciled when it is back)',
       );
     });
+  }
+
+  /**
+   * Why this chassis's datapath cannot carry what an elected role sends through it (Election.standDown): its
+   * OpenFlow session has been down for at least `graceMs` after having been up — ovs-vswitchd is dead or hung. A
+   * restart of ovs-vswitchd reconnects well inside the grace and stands nothing down. Before the first session nothing
+   * is said: a starting agent must not release the roles it held before its own restart.
+   */
+  datapathDown(graceMs: number, now = Date.now()): string | undefined {
+    if (this.ofUp || !this.ofEverUp) return undefined;
+    const ms = now - this.ofSince;
+    return ms >= graceMs ? `datapath down: no OpenFlow session with ovs-vswitchd for ${ms} ms` : undefined;
   }
 
   status(): SwitchLinkStatus {

@@ -11,10 +11,13 @@
  * - planned restart (SIGTERM) of the active gateway's agent does not fail over (same chassis, key never deleted);
  * - faults on the survivors (FIP and SNAT VMs on hv2, hv3 the active gateway): the FIP chassis's agent crashes and
  *   restarts, etcd goes away for longer than the lease TTL, and OVS restarts on the gateway and on the FIP chassis —
- *   FIP and SNAT traffic keep flowing (agent, store) or come back within seconds (OVS), without a failover.
+ *   FIP and SNAT traffic keep flowing (agent, store) or come back within seconds (OVS), without a failover;
+ * - the active gateway's ovs-vswitchd dies while its agent lives on (its lease healthy): the agent stands down after
+ *   DATAPATH_GRACE_MS and the standby takes over; when OVS is back it does not take the gateway back.
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATAPATH_GRACE_MS } from '../../src/agent/agent.js';
 import { gatewayKey, GATEWAYS_PREFIX } from '../../src/model/keys.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store, WatchEvent } from '../../src/store/types.js';
@@ -318,4 +321,40 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     await api.call('PATCH', '/v1/ports/v1', { securityGroups: [] });
     await until(() => outsidePing(fip), 5_000, 'outside -> FIP open again');
   });
+
+  it('the active gateway loses its datapath only (ovs-vswitchd dead, agent alive): it stands down, hv1 takes over; OVS back, no preemption', async () => {
+    // hv1 (first candidate) has been down since the failover test: back with OVS and its agent, as a standby.
+    await c.sb.hostStart('hv1');
+    await c.startAgent('hv1', { args: ['--lease-ttl-seconds', String(TTL)] });
+    expect(await active()).toBe('hv3');
+    events.length = 0;
+    const run = pingRun(c, 'v2', OUTSIDE, 0.1);
+    try {
+      await until(async () => run.replies.length > 3, 10_000, 'SNAT answers through hv3');
+      const t0 = Date.now();
+      await c.sb.hostStop('hv3', { daemons: ['ovs-vswitchd'] });
+      await until(async () => (await active()) === 'hv1', 15_000, 'hv1 active');
+      const takeover = Date.now() - t0;
+      // hv3's agent released the key itself: its lease is alive (its chassis still registered, it says why).
+      expect(events.filter((e) => e.type === 'delete').length).toBe(1);
+      const hv3 = (await c.api().call('GET', '/v1/chassis/hv3')) as { alive: boolean };
+      expect(hv3.alive).toBe(true);
+      expect((await c.agentStatus('hv3')).gateways.standingDown).toMatch(/^datapath down: no OpenFlow session/);
+      const before = run.replies.length;
+      await until(async () => run.replies.length > before + 5, 10_000, 'SNAT answers through hv1');
+      await sleep(500);
+      const gap = outage(run.replies, t0, Date.now());
+      console.log(`gateway datapath death (agent alive): key moved after ${takeover} ms, ping outage ${gap.toFixed(0)} ms`);
+      expect(gap).toBeLessThan(DATAPATH_GRACE_MS + 2_500);
+    } finally {
+      await run.stop();
+    }
+    // ovs-vswitchd back on hv3: a candidate again, not the gateway again (non-preemptive).
+    await c.sb.hostStart('hv3');
+    await until(async () => (await c.agentStatus('hv3')).gateways.standingDown === undefined, 10_000, 'hv3 no longer standing down');
+    await sleep(1_500);
+    expect(await active()).toBe('hv1');
+    expect(await c.ping('v2', OUTSIDE, 1)).toBe(true);
+    await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
+  }, 90_000);
 });

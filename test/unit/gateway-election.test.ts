@@ -66,14 +66,22 @@ interface Member {
 
 const members: Member[] = [];
 
-async function member(name: string, chassis: string[], live: string[]): Promise<Member> {
+async function member(name: string, chassis: string[], live: string[], standDown?: () => string | undefined): Promise<Member> {
   const session = store.connect();
   const lease = await session.grantLease(10, { keepAlive: false });
   const view = new TopologyView(name, 'vxlan');
   view.routers.set(R1, router(chassis));
   for (const c of live) view.chassis.set(c, { name: c, tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: 't' });
   const timers = new ManualTimers();
-  const election = new GatewayElection({ store: session, view, leaseId: () => lease.id, logger, timers, backoffMs: 500 });
+  const election = new GatewayElection({
+    store: session,
+    view,
+    leaseId: () => lease.id,
+    logger,
+    timers,
+    backoffMs: 500,
+    ...(standDown ? { standDown } : {}),
+  });
   const m = { name, session, lease, view, election, timers };
   members.push(m);
   return m;
@@ -169,6 +177,40 @@ describe('gateway election', () => {
     await a2.election.reconcile();
     expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
     expect(a2.election.activeRouters()).toEqual([]);
+  });
+
+  it('a holder whose datapath is down stands down at once (lease still alive); the standby takes over; back up, no preemption', async () => {
+    let down: string | undefined;
+    const a = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2'], () => down);
+    const b = await member('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
+    await a.election.reconcile();
+    await b.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv1', lease: a.lease.id });
+    // ovs-vswitchd dies on hv1; its agent and lease live on.
+    down = 'OpenFlow session down for 3000 ms';
+    await a.election.reconcile();
+    expect(await holder()).toBeUndefined();
+    expect(a.election.activeRouters()).toEqual([]);
+    // hv2 (rank 1; hv1 still looks live) takes it after its backoff.
+    await b.election.reconcile();
+    b.timers.advance(500);
+    await settle();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    // While down, hv1 takes nothing, even with the key gone and itself first in rank.
+    await store.delete(gatewayKey(R1));
+    await a.election.reconcile();
+    a.timers.advance(5_000);
+    await settle();
+    expect(await holder()).toBeUndefined();
+    await b.election.reconcile();
+    b.timers.advance(500);
+    await settle();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    // Back up: a candidate again, non-preemptive — hv2 keeps it.
+    down = undefined;
+    await a.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    expect(a.election.activeRouters()).toEqual([]);
   });
 
   it('a planned restart keeps the key: the new agent moves it onto its new lease before the old one expires', async () => {
