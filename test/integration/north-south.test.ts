@@ -13,12 +13,14 @@
  *   restarts, etcd goes away for longer than the lease TTL, and OVS restarts on the gateway and on the FIP chassis —
  *   FIP and SNAT traffic keep flowing (agent, store) or come back within seconds (OVS), without a failover;
  * - the active gateway's ovs-vswitchd dies while its agent lives on (its lease healthy): the agent stands down after
- *   DATAPATH_GRACE_MS and the standby takes over; when OVS is back it does not take the gateway back.
+ *   DATAPATH_GRACE_MS and the standby takes over; when OVS is back it does not take the gateway back;
+ * - SNAT and FIPs over a star network (issue 16): with the underlay between the VMs' host and the gateway chassis cut,
+ *   the SNATed traffic goes spoke → center → gateway spoke and back, and a FIP still leaves on its own chassis.
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATAPATH_GRACE_MS } from '../../src/agent/agent.js';
-import { gatewayKey, GATEWAYS_PREFIX } from '../../src/model/keys.js';
+import { centerKey, gatewayKey, GATEWAYS_PREFIX } from '../../src/model/keys.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store, WatchEvent } from '../../src/store/types.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
@@ -357,4 +359,48 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     expect(await c.ping('v2', OUTSIDE, 1)).toBe(true);
     await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
   }, 90_000);
+  it('SNAT over a star network: spoke → center → gateway spoke and back, with the underlay between the two spokes cut', async () => {
+    expect(await active()).toBe('hv1');
+    const api = c.api();
+    // hv3 hosts a port of n1 and is the preferred center; hv2 (v1, v2) and hv1 (the active gateway) are spokes.
+    ports.v3 = await c.port('v3', 'n1', '10.1.0.13');
+    await c.vm('hv3', 'v3', ports.v3, 24, { gateway: '10.1.0.1' });
+    const n1 = (await api.call('GET', '/v1/networks/n1')) as { id: string };
+    await api.call('PATCH', '/v1/networks/n1', { topology: 'star', centers: ['hv3'] });
+    await until(
+      async () => {
+        const kv = await store.get(centerKey(n1.id));
+        return kv !== undefined && (JSON.parse(kv.value) as { chassis: string }).chassis === 'hv3';
+      },
+      10_000,
+      'hv3 the center of n1',
+    );
+    await c.sb.blockUnderlay('hv2', 'hv1');
+    try {
+      expect(await c.pingUntil('v2', OUTSIDE, 10_000)).toBeGreaterThanOrEqual(0);
+      const tunnel = (a: string, b: string, lines: string[]) =>
+        lines.filter((l) => l.includes(`${c.sb.host(a).tunnelIp}.`) && l.includes(`> ${c.sb.host(b).tunnelIp}.`));
+      let seen: string[] = [];
+      const outside = await capture(outsideNs(), 'eth0', ['icmp'], async () => {
+        seen = await capture(`${c.sb.prefix}-ul`, 'br-ul', ['-q', 'ip'], async () => {
+          const r = await c.sb.exec('v2', ['ping', '-c', '5', '-i', '0.1', '-W', '1', '-n', OUTSIDE]);
+          expect(r.stdout).toMatch(/ 0% packet loss/);
+        });
+      });
+      // SNATed to the gateway IP, carried hv2 → hv3 → hv1 and back through the center.
+      expect(outside.filter((l) => l.includes(`${gatewayIp} > ${OUTSIDE}`)).length).toBeGreaterThanOrEqual(5);
+      expect(tunnel('hv2', 'hv1', seen)).toEqual([]);
+      expect(tunnel('hv1', 'hv2', seen)).toEqual([]);
+      expect(tunnel('hv2', 'hv3', seen).length).toBeGreaterThanOrEqual(5);
+      expect(tunnel('hv3', 'hv1', seen).length).toBeGreaterThanOrEqual(5);
+      expect(tunnel('hv1', 'hv3', seen).length).toBeGreaterThanOrEqual(5);
+      // v1's FIP is NATed on its own chassis (hv2): it never needs the star.
+      expect(await outsidePing(fip, 2)).toBe(true);
+      await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
+    } finally {
+      await c.sb.blockUnderlay('hv2', 'hv1', true);
+      await api.call('PATCH', '/v1/networks/n1', { topology: 'mesh' });
+    }
+    expect(await c.pingUntil('v2', OUTSIDE, 10_000)).toBeGreaterThanOrEqual(0);
+  });
 });
