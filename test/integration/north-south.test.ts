@@ -3,7 +3,7 @@
  * an outside host at 203.0.113.1), three agents mapping physnet1, a provider network `ext` (203.0.113.0/24, flat),
  * an overlay network n1 behind router r1 whose gateway is on ext with candidates hv1 then hv3.
  *
- * - SNAT: v2 (hv2, no FIP) reaches the outside host, which sees the gateway IP as source;
+ * - SNAT: v2 (hv2, no FIP) reaches the outside host, which sees the gateway IP as source; the gateway IP answers pings;
  * - FIP: the outside host reaches v1 (hv1) through its floating IP, v1's traffic leaves with the FIP as source, and
  *   the FIP's traffic is seen only on hv1's uplink (never a tunnel, never another chassis);
  * - failover: under `ping -i 0.1` from v2 to the outside host, the active gateway's agent is SIGKILLed and its OVS
@@ -121,6 +121,20 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
       requests.every((l) => l.includes(`${gatewayIp} > ${OUTSIDE}`)),
       requests.join('\n'),
     ).toBe(true);
+    // The gateway IP itself answers pings from outside, on the active chassis's uplink only.
+    const perUplink: Record<string, string[]> = {};
+    await Promise.all(
+      ['hv1', 'hv2', 'hv3'].map((h) =>
+        capture(ulNs(), uplink(h), ['icmp', 'and', 'host', gatewayIp], async () => {
+          await sleep(300);
+          expect(await outsidePing(gatewayIp, 3)).toBe(true);
+        }).then((lines) => (perUplink[h] = lines)),
+      ),
+    );
+    // (each of the three captures runs its own 3 pings; all are answered through hv1)
+    expect(perUplink.hv1!.filter((l) => l.includes(`${gatewayIp} > ${OUTSIDE}: ICMP echo reply`)).length).toBe(9);
+    expect(perUplink.hv2).toEqual([]);
+    expect(perUplink.hv3).toEqual([]);
     await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
   });
 
@@ -344,6 +358,7 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
       expect((await c.agentStatus('hv3')).gateways.standingDown).toMatch(/^datapath down: no OpenFlow session/);
       const before = run.replies.length;
       await until(async () => run.replies.length > before + 5, 10_000, 'SNAT answers through hv1');
+      expect(await outsidePing(gatewayIp, 1)).toBe(true); // the gateway IP answers from its new chassis
       await sleep(500);
       const gap = outage(run.replies, t0, Date.now());
       console.log(`gateway datapath death (agent alive): key moved after ${takeover} ms, ping outage ${gap.toFixed(0)} ms`);

@@ -31,6 +31,9 @@ import { writeNetwork } from '../platform.js';
 import { isRelay, nextHop } from '../../view/overlay-paths.js';
 
 const ETH_IP = 0x0800;
+const IPPROTO_ICMP = 1;
+const ICMP_ECHO_REQUEST = 8;
+const ICMP_ECHO_REPLY = 0;
 const ETH_ARP = 0x0806;
 const ARP_REQUEST = 1;
 const ARP_REPLY = 2;
@@ -42,6 +45,7 @@ const OFPVID_PRESENT = 0x1000;
 export const NAT_PRIORITY = {
   /** nat_ingress */
   address: 100,
+  echo: 105,
   arpReply: 110,
   /** nat_egress */
   snat: 100,
@@ -99,6 +103,23 @@ function arpReplyActions(exit: PhysnetExit, mac: string, ip: string): Action[] {
     { type: 'set_field', field: 'arp_sha', value: mac },
     { type: 'reg_move', src: 'arp_spa', dst: 'arp_tpa', nBits: 32, srcOfs: 0, dstOfs: 0 },
     { type: 'set_field', field: 'arp_spa', value: ip },
+    ...physnetOutput(exit, 'in_port'),
+  ];
+}
+
+/**
+ * ICMP echo request → reply from `ip` at `mac`, made in place and sent back out of the physnet port (as OVN's
+ * router does, no controller round trip): an operator's first check of a router's external address. OVS fixes the
+ * IPv4 and ICMP checksums for the rewritten fields.
+ */
+function echoReplyActions(exit: PhysnetExit, mac: string, ip: string): Action[] {
+  return [
+    { type: 'reg_move', src: 'eth_src', dst: 'eth_dst', nBits: 48, srcOfs: 0, dstOfs: 0 },
+    { type: 'set_field', field: 'eth_src', value: mac },
+    { type: 'reg_move', src: 'ipv4_src', dst: 'ipv4_dst', nBits: 32, srcOfs: 0, dstOfs: 0 },
+    { type: 'set_field', field: 'ipv4_src', value: ip },
+    { type: 'set_nw_ttl', ttl: 255 },
+    { type: 'set_field', field: 'icmpv4_type', value: ICMP_ECHO_REPLY },
     ...physnetOutput(exit, 'in_port'),
   ];
 }
@@ -168,6 +189,22 @@ function providerFlows(tables: AppTables, view: TopologyView, net: NetworkState)
     if (active) {
       const g = router.gateway;
       flows.push(...addressFlows(tables, exit, router, g.ip, g.mac));
+      // Pings of the gateway IP itself are answered here. SNAT lets no connection in from outside, so an echo request
+      // to it is never one of a VM's connections (their echo replies come back as type 0 and are un-SNATed below).
+      flows.push(
+        ingress.flow({
+          priority: NAT_PRIORITY.echo,
+          match: [
+            ...fromPhysnet,
+            { field: 'eth_type', value: ETH_IP },
+            { field: 'ipv4_dst', value: g.ip },
+            { field: 'ip_proto', value: IPPROTO_ICMP },
+            { field: 'icmpv4_type', value: ICMP_ECHO_REQUEST },
+          ],
+          actions: echoReplyActions(exit, g.mac, g.ip),
+          object,
+        }),
+      );
       // Replies to SNATed connections: un-SNAT (existing entries only), then routed to the VM.
       flows.push(
         ingress.flow({
