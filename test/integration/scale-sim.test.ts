@@ -8,14 +8,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import { runScale, type ScaleResult } from '../../src/sim/harness.js';
+import { runSharded } from '../../src/sim/shards.js';
 import { planWorkload } from '../../src/sim/workload.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 
-async function run(chassis: number): Promise<ScaleResult> {
+async function run(chassis: number, shards = 1): Promise<ScaleResult> {
   const etcd: EtcdCluster = await startEtcd();
   const store = await openStore(etcd.url);
   try {
-    return await runScale({
+    const opts = {
       chassis,
       store,
       openStore: () => openStore(etcd.url),
@@ -24,7 +25,8 @@ async function run(chassis: number): Promise<ScaleResult> {
       idleSeconds: 1,
       churnSeconds: 3,
       churnRate: 10,
-    });
+    };
+    return shards > 1 ? await runSharded({ ...opts, storeUrl: etcd.url, shards }) : await runScale(opts);
   } finally {
     await store.close();
     await etcd.stop();
@@ -34,16 +36,18 @@ async function run(chassis: number): Promise<ScaleResult> {
 describe('scale harness (simulated chassis on real etcd)', () => {
   let small: ScaleResult;
   let large: ScaleResult;
+  let sharded: ScaleResult;
   beforeAll(async () => {
     small = await run(12);
     large = await run(24);
-    for (const r of [small, large])
+    sharded = await run(24, 2);
+    for (const r of [small, large, sharded])
       console.log(
         `${r.chassis} chassis: create p99 ${r.create.p99.toFixed(0)} ms, migration p99 ${r.migrate.p99.toFixed(0)} ms, ` +
           `death withdrawn ${r.death.fromKeyDeleteMs.toFixed(0)} ms after the key lapsed, join ${r.join.startToSyncedMs.toFixed(0)} ms, ` +
           `chassis 0 ${JSON.stringify(r.chassis0)}`,
       );
-  }, 120_000);
+  }, 180_000);
   afterAll(() => undefined);
 
   it('builds the workload it was asked for', () => {
@@ -87,6 +91,22 @@ describe('scale harness (simulated chassis on real etcd)', () => {
     expect(a.chassisKeys).toBeLessThan(12);
     expect(large.footprint.chassisKeys.max).toBe(small.footprint.chassisKeys.max);
     expect(large.footprint.networkKeys.max).toBe(small.footprint.networkKeys.max);
+  });
+
+  it('spreads over simulator processes (whole tenant blocks each) with the same per-chassis state and convergence', () => {
+    expect(sharded.shards).toBe(2);
+    expect(sharded.create.n).toBeGreaterThan(0);
+    expect(sharded.create.missed).toBe(0);
+    expect(sharded.migrate.missed).toBe(0);
+    expect(sharded.deleted.missed).toBe(0);
+    expect(sharded.death.missed).toBe(0);
+    expect(sharded.raw.footprints).toHaveLength(24);
+    expect(sharded.chassis0).toMatchObject({
+      flows: large.chassis0.flows,
+      networkKeys: large.chassis0.networkKeys,
+      chassisKeys: large.chassis0.chassisKeys,
+    });
+    expect(sharded.footprint.chassisKeys.max).toBe(large.footprint.chassisKeys.max);
   });
 
   it('fans a change out to the interested chassis only, a chassis death too', () => {
