@@ -407,9 +407,10 @@ export class TopologySync extends EventEmitter {
         const owner = ps.binding?.chassis;
         ps.binding = doc as Binding;
         // Flows depend on where a port is, not on its binding record: this agent's own binding coming back
-        // for a VIF it already serves (or a rewrite of the same binding) changes nothing to recompute. A new owner
-        // does even when neither location is known yet: lazy chassis watching must read the owner's record.
-        if (!sameLocation(before, this.view.locate(net, ps)) || owner !== ps.binding.chassis) this.changedPort(k.networkId, k.portId);
+        // for a VIF it already serves (or a rewrite of the same binding) changes nothing to recompute. A new remote
+        // owner does even when neither location is known yet: lazy chassis watching must read the owner's record.
+        const newRemoteOwner = owner !== ps.binding.chassis && ps.binding.chassis !== this.view.chassisName;
+        if (!sameLocation(before, this.view.locate(net, ps)) || newRemoteOwner) this.changedPort(k.networkId, k.portId);
         return;
       }
       default:
@@ -480,7 +481,8 @@ export class TopologySync extends EventEmitter {
         const before = this.view.locate(net, ps);
         const owner = ps.binding?.chassis;
         ps.binding = undefined;
-        if (!sameLocation(before, this.view.locate(net, ps)) || owner !== undefined) this.changedPort(k.networkId, k.portId);
+        if (!sameLocation(before, this.view.locate(net, ps)) || (owner !== undefined && owner !== this.view.chassisName))
+          this.changedPort(k.networkId, k.portId);
         return;
       }
       default:
