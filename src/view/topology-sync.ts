@@ -512,8 +512,10 @@ export class TopologySync extends EventEmitter {
   }
 
   private *keysUnder(prefix: string): Generator<string> {
-    if (prefix.startsWith(CHASSIS_PREFIX)) {
-      for (const n of this.view.chassis.keys()) if (chassisKey(n).startsWith(prefix)) yield chassisKey(n);
+    if (prefix === CHASSIS_PREFIX) for (const n of this.view.chassis.keys()) yield chassisKey(n);
+    else if (prefix.startsWith(CHASSIS_PREFIX)) {
+      // One chassis's key (a one-key entry): only that key, never the longer names it prefixes (hv1 → hv10).
+      if (this.view.chassis.has(prefix.slice(CHASSIS_PREFIX.length))) yield prefix;
       return;
     } else if (prefix === ROUTERS_PREFIX) for (const id of this.view.routers.keys()) yield `${ROUTERS_PREFIX}${id}`;
     else if (prefix === FIPS_PREFIX) for (const id of this.view.floatingIps.keys()) yield fipKey(id);

@@ -108,6 +108,11 @@ describe('TopologySync chassis records (lazy)', () => {
     await until('peer back', () => view.chassis.get('peer')?.tunnelIp === '192.0.2.22');
     sync.applyPut(chassisKey('stranger'), doc('stranger'));
     expect(view.chassis.has('stranger')).toBe(false);
+    // peer2 (a name peer prefixes) wanted too: a resync of peer's one key leaves peer2's record alone.
+    await sync.wantChassis('peer2');
+    sync.applySnapshot(chassisKey('peer'), [(await s.get(chassisKey('peer')))!]);
+    expect(view.chassis.has('peer2')).toBe(true);
+    await sync.unwantChassis('peer2');
     // Unwanted: the watch goes and so does the record (no stale peer).
     changes.length = 0;
     await sync.unwantChassis('peer');
