@@ -10,17 +10,21 @@
  *   SCALE_CHURN_SECONDS (20), SCALE_CHURN_RATE ops/s (10), SCALE_LEASE_TTL seconds (10)
  *   SCALE_CHASSIS_PER_CONNECTION chassis sharing one etcd client (10; a real hypervisor has its own)
  *   SCALE_BIND_CONCURRENCY       VIFs plugged at once during bring-up (16)
+ *   SCALE_SHARDS                 simulator processes (default 1): whole tenant blocks each, own etcd connections,
+ *                                phases in step (src/sim/shards.ts); churn split evenly
  *   SCALE_OUT                    JSON results file (default /tmp/wyvern-scale-<time>.json)
  * With two or more sizes it fits each figure as a·N^b and prints b (0: flat, 1: linear, 2: quadratic).
  */
 import { writeFileSync } from 'node:fs';
 import { openStore } from '../src/store/index.js';
 import { runScale, type ScaleResult } from '../src/sim/harness.js';
+import { runSharded } from '../src/sim/shards.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 
 const env = (k: string, d: number) => (process.env[k] !== undefined ? Number(process.env[k]) : d);
 const sizes = (process.env.SCALE_CHASSIS ?? '1000').split(',').map(Number);
 const members = env('SCALE_MEMBERS', 1) as 1 | 3;
+const shards = env('SCALE_SHARDS', 1);
 const out = process.env.SCALE_OUT ?? `/tmp/wyvern-scale-${new Date().toISOString().replace(/[:.]/g, '')}.json`;
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
 const log = (s: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -28,12 +32,12 @@ const log = (s: string) => process.stdout.write(`[${new Date().toISOString().sli
 function print(r: ScaleResult): void {
   const fp = r.footprint;
   const lines = [
-    `== ${r.chassis} chassis, ${r.networks} networks, ${r.ports} ports, ${r.routers} routers; etcd ${members} member(s)`,
+    `== ${r.chassis} chassis, ${r.networks} networks, ${r.ports} ports, ${r.routers} routers; etcd ${members} member(s); ${r.shards} simulator process(es)`,
     `bring-up: topology ${f(r.build.seconds, 1)} s (${f(r.build.portsPerSecond)} ports/s), chassis start ${f(r.bringUp.startSeconds, 1)} s, VIFs bound ${f(r.bringUp.bindSeconds, 1)} s, settled +${f(r.bringUp.settleSeconds, 1)} s`,
     `port create → bound and flows on every interested chassis (${f(r.create.interested, 1)} on average): p50 ${f(r.create.p50)} ms, p99 ${f(r.create.p99)} ms, max ${f(r.create.max)} ms (n=${r.create.n}, missed ${r.create.missed}; API create p50 ${f(r.create.apiP50)} ms)`,
     `port delete → gone everywhere: p50 ${f(r.deleted.p50)} ms, p99 ${f(r.deleted.p99)} ms, max ${f(r.deleted.max)} ms (n=${r.deleted.n}, missed ${r.deleted.missed})`,
     `migration → reachable again on all ${f(r.migrate.interested, 1)} interested: p50 ${f(r.migrate.p50)} ms, p99 ${f(r.migrate.p99)} ms, max ${f(r.migrate.max)} ms (n=${r.migrate.n}, missed ${r.migrate.missed})`,
-    `chassis death → withdrawn on all ${r.chassis - 1}: ${f(r.death.fromCrashMs)} ms from the crash (lease TTL), ${f(r.death.fromKeyDeleteMs)} ms after the key lapsed (p50 ${f(r.death.withdrawnP50)} ms); ${r.death.eventsDelivered} events delivered; each chassis's recompute p50 ${f(r.death.recomputeP50Ms, 1)} ms, max ${f(r.death.recomputeMaxMs, 1)} ms, all together ${f(r.death.recomputeSumMs)} ms on the one simulator core`,
+    `chassis death → withdrawn on the ${r.death.holders} of ${r.chassis - 1} holding its record: ${f(r.death.fromCrashMs)} ms from the crash (lease TTL), ${f(r.death.fromKeyDeleteMs)} ms after the key lapsed (p50 ${f(r.death.withdrawnP50)} ms); ${r.death.eventsDelivered} events delivered; each chassis's recompute p50 ${f(r.death.recomputeP50Ms, 1)} ms, max ${f(r.death.recomputeMaxMs, 1)} ms, all together ${f(r.death.recomputeSumMs)} ms on the one simulator core`,
     `fresh chassis: start → in sync ${f(r.join.startToSyncedMs)} ms, → its 20 VIFs' flows ${f(r.join.startToBoundMs)} ms (start stages, ms: ${JSON.stringify(r.join.stages)})`,
     `per chassis (min/p50/max): prefixes ${fp.prefixes.min}/${fp.prefixes.p50}/${fp.prefixes.max}, networks ${fp.networks.min}/${fp.networks.p50}/${fp.networks.max}, network keys ${fp.networkKeys.min}/${fp.networkKeys.p50}/${fp.networkKeys.max}, global keys ${fp.globalKeys.p50} (chassis ${fp.chassisKeys.p50}), flows ${fp.flows.min}/${fp.flows.p50}/${fp.flows.max}`,
     `chassis 0: ${JSON.stringify(r.chassis0)}`,
@@ -89,7 +93,7 @@ for (const n of sizes) {
   const etcd = await startEtcd({ members });
   const store = await openStore(etcd.url);
   try {
-    const r = await runScale({
+    const opts = {
       chassis: n,
       portsPerChassis: env('SCALE_PORTS_PER_CHASSIS', 20),
       netsPerChassis: env('SCALE_NETS_PER_CHASSIS', 5),
@@ -102,7 +106,8 @@ for (const n of sizes) {
       churnSeconds: env('SCALE_CHURN_SECONDS', 20),
       churnRate: env('SCALE_CHURN_RATE', 10),
       log,
-    });
+    };
+    const r = shards > 1 ? await runSharded({ ...opts, storeUrl: etcd.url, shards }) : await runScale(opts);
     results.push(r);
     print(r);
     log(`run of ${n} chassis took ${((Date.now() - t0) / 1000).toFixed(0)} s`);

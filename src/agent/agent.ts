@@ -4,7 +4,7 @@ import { loadApps, type LoadedApps } from '../apps/registry.js';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
-import { chassisKey, NAMES_PREFIX } from '../model/keys.js';
+import { NAMES_PREFIX } from '../model/keys.js';
 import { DEFAULT_SITE, type Chassis, type ChassisStatus } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
@@ -24,6 +24,7 @@ import type { AgentConfig, Encap } from './config.js';
 import { chassisReachability, ReachabilityLog } from './encap.js';
 import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from '../view/router-reach.js';
+import { ChassisReach } from '../view/chassis-reach.js';
 import { SecurityGroupReach } from '../view/sg-reach.js';
 import { groupsLoaded } from '../view/security-groups.js';
 import { Announcer } from './announcer.js';
@@ -85,6 +86,7 @@ export class Agent {
   private vifs?: VifWatcher;
   private reach!: RouterReach;
   private sgReach!: SecurityGroupReach;
+  private chassisReach!: ChassisReach;
   private readonly reachLog: ReachabilityLog;
   private readonly flusher = new FlushScheduler(
     () => this.flushNow(),
@@ -147,12 +149,12 @@ export class Agent {
     this.store = this.metrics.instrumentStore(
       await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...tls.store }),
     );
-    // The probe reads this chassis's own key: one read tells whether the store answers and whether the
-    // registration is still there (null: missing), checked on every tick.
-    this.health = new StoreHealth(
-      async () => (await this.store.get(chassisKey(cfg.chassis))) ?? null,
-      log.child({ component: 'store-health', store: this.store.url }),
-    );
+    // The probe is the chassis lease's keep-alive (issue 17): one call the lease needs anyway tells whether the store
+    // answers, at no extra cost to the etcd leader (it was a linearizable read of this chassis's key every 2 s). The
+    // key itself is followed by the watch (ownChassis, ownChassisGone). Every 2 s, or TTL/3 for a short lease.
+    this.health = new StoreHealth(() => this.registration.probe(), log.child({ component: 'store-health', store: this.store.url }), {
+      intervalMs: Math.min(2000, (cfg.leaseTtlSeconds * 1000) / 3),
+    });
     const report = (err: unknown) => this.health.report(err);
     if (cfg.cacheFile !== 'none') {
       this.cache = new TopologyCache(cfg.cacheFile, cfg.chassis, log.child({ component: 'cache' }), () => this.subscription.prefixes());
@@ -171,6 +173,7 @@ export class Agent {
       cfg.leaseTtlSeconds,
       log.child({ component: 'chassis' }),
       report,
+      { probeKeepsAlive: true },
     );
     this.sync = new TopologySync(this.view, this.subscription, log.child({ component: 'sync' }), cfg.lazySync);
     this.bindings = new BindingManager(this.store, this.view, this.sync, this.subscription, log.child({ component: 'binding' }), {
@@ -191,14 +194,18 @@ export class Agent {
       chassis: cfg.chassis,
       // Centers and site gateways relay traffic, and a center's candidates are read from lazily watched networks:
       // both act once the switch is programmed from a whole topology (local VIFs bound, their networks loaded).
-      kinds: [gatewayRaces(this.view), centerRaces(this.view, () => this.started), siteGatewayRaces(this.view, () => this.started)],
+      kinds: [
+        { ...gatewayRaces(this.view), enabled: () => this.sync.chassisSettled },
+        centerRaces(this.view, () => this.started && this.sync.chassisSettled),
+        siteGatewayRaces(this.view, () => this.started && this.sync.chassisSettled),
+      ],
       leaseId: () => this.registration.leaseId,
       logger: log.child({ component: 'election' }),
       onChange: (kind, race, active) => log.info({ kind, race, active }, active ? `${kind} active here` : `${kind} not active here`),
       // A live agent over a dead ovs-vswitchd hands its roles over at once instead of holding them on its lease.
       standDown: () => this.link.datapathDown(DATAPATH_GRACE_MS),
     });
-    this.health.on('tick', (kv: KeyValue | null) => {
+    this.health.on('tick', (kv: KeyValue | null | 'alive') => {
       this.registration.verify(kv).catch(report);
       this.reconcileGateways();
       if (this.bindings.pendingWrites) void this.bindings.retryUnsynced();
@@ -209,6 +216,7 @@ export class Agent {
     if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;
     this.reach = new RouterReach(this.view, this.sync);
     this.sgReach = new SecurityGroupReach(this.view, this.sync);
+    this.chassisReach = new ChassisReach(this.view, this.sync);
     this.subscription.on('event', (ev: SubscriptionEvent) => {
       this.cache?.apply(ev);
       routeStoreEvent(ev, {
@@ -216,6 +224,7 @@ export class Agent {
         bindings: this.bindings,
         chassis: cfg.chassis,
         ownChassisGone: () => this.onOwnChassisGone(),
+        ownChassis: (kv) => this.registration.observe(kv),
       });
     });
     this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
@@ -413,6 +422,8 @@ export class Agent {
     // a protected port must not start from "no rules" (its traffic dropped) after a restart.
     await this.sgReach.update();
     await this.sgReach.update();
+    // The records of the chassis those networks name (hosts of their ports, lease holders, fellow candidates).
+    await this.chassisReach.update();
     await this.subscription.whenLoaded(topologyPrefix);
     if (this.stopping) return;
 
@@ -561,7 +572,8 @@ export class Agent {
     const name = this.view.site;
     const site = this.view.sites.get(name);
     const gw = this.view.siteGateways.get(name);
-    const others = new Set([...this.view.chassis.values()].map((c) => c.site ?? DEFAULT_SITE));
+    // Sites with a Site record, and those of the chassis this one knows (lazy sync: the ones its view names).
+    const others = new Set([...this.view.sites.keys(), ...[...this.view.chassis.values()].map((c) => c.site ?? DEFAULT_SITE)]);
     others.delete(name);
     let interSite: string;
     if (!site) interSite = `impossible: site ${name} has no gateway candidates (wyvern site gateway set ${name} --chassis …)`;
@@ -596,7 +608,8 @@ export class Agent {
 
   /** Runs this chassis's part in the elections (serialised; a failure is retried on the next tick). */
   private reconcileGateways(): void {
-    if (!this.electionReady || this.stopping || this.retired) return;
+    // A candidate whose chassis record is still being read is not dead: wait for it (it comes as a chassis change).
+    if (!this.electionReady || this.stopping || this.retired || !this.sync.chassisSettled) return;
     void this.election.reconcile();
   }
 
@@ -619,6 +632,8 @@ export class Agent {
     // Routers, chassis, floating IPs and gateway leases change as 'all' or a chassis change; center, site and site
     // gateway leases say so; a star network's ports (its center candidates) change as that network: the elections
     // may have work.
+    // Chassis named anew are recorded before the elections run: those wait until their records are read.
+    void this.chassisReach.update();
     if (c.all || c.chassis !== undefined || c.elections || [...c.networks].some((id) => this.electionWatches(id))) this.reconcileGateways();
     if (c.all) this.markAllDirty();
     else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly, ports: c.ports });

@@ -10,6 +10,11 @@
  * The first registration commissions the chassis (clears a decommission tombstone: starting an agent puts its
  * host back in service). Every later one writes only while no tombstone exists: an operator's `chassis delete`
  * or a decommission keeps a running agent out (retired) instead of being undone by its next check.
+ *
+ * With `probeKeepsAlive` (the agent, issue 17) the lease has no background keep-alive: the agent's store probe
+ * (StoreHealth, every 2 s or TTL/3) calls probe(), whose one keep-alive both refreshes the lease and proves the
+ * store answers — the linearizable read of the chassis key that probe used to make is gone. The key itself is
+ * followed by the agent's watch of it (observe(), and a deletion through ownChassisGone), not read.
  */
 import { SerialPasses } from '../util/serial-passes.js';
 import { getRetirement, registerChassis, type ChassisRetirement } from '../model/chassis.js';
@@ -40,7 +45,40 @@ export class ChassisRegistration {
     private readonly logger: Logger,
     /** A write failed: the store link probes at once, and calls ensure() again when the store is back. */
     private readonly onFailure: (err: unknown) => void,
+    private readonly opts: { probeKeepsAlive?: boolean } = {},
   ) {}
+
+  /**
+   * The store probe (probeKeepsAlive): a keep-alive of our lease — 'alive' — or, holding no lease (not registered
+   * yet, retired), a read of our key. A lease the store no longer knows is not an outage: the store answered, so
+   * this registers again with a new lease and still reports 'alive'.
+   */
+  async probe(): Promise<KeyValue | null | 'alive'> {
+    const lease = this.lease;
+    if (!lease) return (await this.store.get(this.key)) ?? null;
+    try {
+      await lease.keepAliveOnce();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'INVALID') throw err;
+      if (this.lease === lease) {
+        this.lease = undefined;
+        this.logger.warn({ err, lease: lease.id }, 'chassis lease lost; registering with a new one');
+        void this.ensure('lease lost');
+      }
+    }
+    return 'alive';
+  }
+
+  /** The probe period that keeps the lease alive when the probe is its keep-alive: at most TTL/3. */
+  probeIntervalMs(wantedMs: number): number {
+    return this.opts.probeKeepsAlive ? Math.min(wantedMs, (this.ttlSeconds * 1000) / 3) : wantedMs;
+  }
+
+  /** Our key as the watch delivered it (a put, or a snapshot holding it): on a lease not ours, register again. */
+  observe(kv: KeyValue): void {
+    if (this.stopped || this.retired || !this.lease || this.passes.busy) return;
+    if (kv.lease !== undefined && kv.lease !== this.lease.id) void this.ensure('chassis key on a lease not ours');
+  }
 
   get leaseId(): string | undefined {
     return this.lease?.id;
@@ -59,12 +97,19 @@ export class ChassisRegistration {
     return chassisKey(this.chassis().name);
   }
 
-  /** Checks the key as read now (`kv`, or read here when not given). */
-  async verify(read?: KeyValue | undefined | null): Promise<void> {
+  /**
+   * Checks the key as read now (`kv`, or read here when not given; 'alive': not read — the probe was a keep-alive
+   * and the watch follows the key — so only a registration that failed earlier is retried).
+   */
+  async verify(read?: KeyValue | undefined | null | 'alive'): Promise<void> {
     if (this.stopped || this.passes.busy || this.retired) return;
-    const kv = read === undefined ? await this.store.get(this.key) : (read ?? undefined);
     // Not registered yet and no attempt failed: the agent's start is registering now.
     if (!this.lease && this.lastError === undefined) return;
+    if (read === 'alive') {
+      if (!this.lease) await this.ensure('not registered yet');
+      return;
+    }
+    const kv = read === undefined ? await this.store.get(this.key) : (read ?? undefined);
     if (!this.lease) await this.ensure('not registered yet');
     else if (!kv) await this.ensure('chassis key missing');
     else if (kv.lease !== undefined && kv.lease !== this.lease.id) await this.ensure('chassis key on a lease not ours');
@@ -95,6 +140,7 @@ export class ChassisRegistration {
     try {
       if (!this.lease) {
         const lease = await this.store.grantLease(this.ttlSeconds, {
+          ...(this.opts.probeKeepsAlive ? { keepAlive: false } : {}),
           onLost: (err) => {
             if (this.lease !== lease) return;
             this.lease = undefined;

@@ -142,7 +142,13 @@ export class AgentMetrics {
     counterOf(r, 'wyvern_openflow_sessions_total', 'OpenFlow sessions established', [], () => one(a.channel?.sessionCount));
     gaugeOf(r, 'wyvern_ready', 'Whether /readyz answers 200 (1) or 503 (0)', [], () => flag(agent.probeReady()));
 
-    gaugeOf(r, 'wyvern_chassis_seen', 'Live chassis this agent knows (itself included)', [], () => one(agent.view.chassis.size));
+    gaugeOf(
+      r,
+      'wyvern_chassis_seen',
+      'Live chassis this agent knows (itself included; lazy sync: those its networks and elections name)',
+      [],
+      () => one(agent.view.chassis.size),
+    );
     gaugeOf(r, 'wyvern_chassis_unreachable', 'Chassis this one shares no encapsulation with', [], () =>
       one(unreachableChassis(agent.view.encaps, agent.config.chassis, agent.view.chassis).length),
     );

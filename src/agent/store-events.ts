@@ -5,6 +5,7 @@
  */
 import { CHASSIS_PREFIX, chassisKey, parseKey } from '../model/keys.js';
 import type { SubscriptionEvent } from '../store/subscription.js';
+import type { KeyValue } from '../store/types.js';
 import type { TopologySync } from '../view/topology-sync.js';
 import type { BindingManager } from './binding.js';
 
@@ -15,14 +16,25 @@ const nameOf = (key: string): string | undefined => {
 
 export function routeStoreEvent(
   ev: SubscriptionEvent,
-  to: { sync: TopologySync; bindings: BindingManager; chassis: string; ownChassisGone: () => void },
+  to: {
+    sync: TopologySync;
+    bindings: BindingManager;
+    chassis: string;
+    ownChassisGone: () => void;
+    /** Our key as the store has it (a put, or a snapshot from the store holding it): the registration checks its lease. */
+    ownChassis?: (kv: KeyValue) => void;
+  },
 ): void {
   const own = chassisKey(to.chassis);
   switch (ev.type) {
     case 'snapshot':
     case 'resync': {
-      if (ev.prefix === CHASSIS_PREFIX && !(ev.type === 'snapshot' && ev.cached) && !ev.kvs.some((kv) => kv.key === own)) {
-        to.ownChassisGone();
+      // The whole chassis list (lazy sync off) or this chassis's own key (lazy sync: its one watch of it).
+      const ownRead = ev.prefix === CHASSIS_PREFIX || ev.prefix === own;
+      if (ownRead && !(ev.type === 'snapshot' && ev.cached)) {
+        const mine = ev.kvs.find((kv) => kv.key === own);
+        if (mine) to.ownChassis?.(mine);
+        else to.ownChassisGone();
       }
       const names = ev.kvs.filter((kv) => nameOf(kv.key));
       const watchedName = nameOf(ev.prefix);
@@ -39,6 +51,7 @@ export function routeStoreEvent(
       const name = nameOf(ev.kv.key);
       if (name) void to.bindings.nameAppeared(name, ev.kv.value);
       else to.sync.applyPut(ev.kv.key, ev.kv.value);
+      if (ev.kv.key === own) to.ownChassis?.(ev.kv);
       return;
     }
     case 'delete': {

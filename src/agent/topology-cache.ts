@@ -10,7 +10,7 @@ import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { decodePort } from '../model/codec.js';
 import { encodeClaim } from '../model/read.js';
-import { namesPrefix, parseKey } from '../model/keys.js';
+import { CHASSIS_PREFIX, namesPrefix, parseKey } from '../model/keys.js';
 import type { SubscriptionEvent } from '../store/subscription.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
@@ -50,6 +50,15 @@ export class TopologyCache {
   get(prefix: string): KeyValue[] | undefined {
     const m = this.prefixes.get(prefix);
     if (m) return [...m].map(([key, value]) => ({ key, value, createRevision: 0, modRevision: 0 }));
+    // One chassis's key (lazy chassis watching): from any cached prefix holding it (a cache written before lazy
+    // chassis watching has the whole list), else absent — a peer not cached must not hold back the cached topology.
+    if (prefix.startsWith(CHASSIS_PREFIX) && prefix !== CHASSIS_PREFIX && this.prefixes.size > 0) {
+      for (const held of this.prefixes.values()) {
+        const value = held.get(prefix);
+        if (value !== undefined) return [{ key: prefix, value, createRevision: 0, modRevision: 0 }];
+      }
+      return [];
+    }
     const name = prefix.startsWith(namesPrefix('port')) ? prefix.slice(namesPrefix('port').length) : undefined;
     const port = name === undefined ? undefined : this.findPort(name);
     if (!port) return undefined;

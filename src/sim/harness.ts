@@ -40,6 +40,12 @@ export interface HarnessOptions extends WorkloadParams {
   /** Churn operations per second (creations, deletions, migrations: 4:3:3). */
   churnRate?: number;
   log?: (line: string) => void;
+  /**
+   * One shard of a sharded run (src/sim/shards.ts): this process simulates chassis [from, to) of the plan — whole
+   * tenant blocks, which share nothing with other blocks — on a topology its parent wrote, and waits at each phase
+   * until every shard reaches it, so bring-up, idle, churn, death and join overlap across shards.
+   */
+  shard?: { index: number; from: number; to: number; barrier: (phase: string) => Promise<void> };
 }
 
 type Stat = { n: number; p50: number; p99: number; max: number };
@@ -64,6 +70,8 @@ export interface ScaleResult {
     withdrawnP50: number;
     withdrawnMax: number;
     missed: number;
+    /** Chassis that held the dead one's record (lazy chassis watching: those whose networks it hosted ports of). */
+    holders: number;
     eventsDelivered: number;
     /** One chassis's own recompute after the death (what a real hypervisor spends on its own core). */
     recomputeP50Ms: number;
@@ -89,6 +97,17 @@ export interface ScaleResult {
     gcMaxMs: number;
     gcTotalMs: number;
   };
+  /** Raw samples (ms), for merging shards. */
+  raw: {
+    create: number[];
+    deleted: number[];
+    migrate: number[];
+    footprints: ChassisFootprint[];
+    interestedCreate: number;
+    interestedMigrate: number;
+  };
+  /** Shards the run was spread over (1: one process). */
+  shards: number;
   etcd?: {
     idle: { cpuPercent: number; sentBytesPerSecond: number };
     churn: { cpuPercent: number; sentBytesPerSecond: number; bytesPerChange: number; revisionsPerSecond: number };
@@ -106,44 +125,56 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const sample = async () => (o.etcdUrls?.length ? sampleAll(o.etcdUrls) : undefined);
   log(`workload: ${plan.chassis} chassis, ${plan.networks.length} networks, ${plan.ports.length} ports, ${plan.routers.size} routers`);
 
+  const lo = o.shard?.from ?? 0;
+  const hi = o.shard?.to ?? plan.chassis;
+  const size = hi - lo;
+  const barrier = o.shard?.barrier ?? (async () => undefined);
   let t = performance.now();
-  const built = await buildTopology(o.store, plan);
+  // A shard's topology was written by its parent, once for all shards.
+  const built = o.shard ? { portsPerSecond: NaN } : await buildTopology(o.store, plan);
   const build = { seconds: (performance.now() - t) / 1000, portsPerSecond: built.portsPerSecond };
-  log(`topology written in ${build.seconds.toFixed(1)} s (ports ${built.portsPerSecond.toFixed(0)}/s)`);
+  if (!o.shard) log(`topology written in ${build.seconds.toFixed(1)} s (ports ${built.portsPerSecond.toFixed(0)}/s)`);
 
   const probes = new Probes();
   const heapBefore = heapMB();
   const victimStore = await o.openStore();
   const per = o.chassisPerStore ?? 10;
   const stores: Store[] = [];
-  for (let i = 0; i < Math.ceil(plan.chassis / per) + 1; i++) stores.push(await o.openStore());
+  for (let i = 0; i < Math.ceil(size / per) + 1; i++) stores.push(await o.openStore());
   const chassis: SimChassis[] = [];
   const make = (i: number, store: Store) => {
-    const c = new SimChassis({ name: `hv${i}`, tunnelIp: tunnelIp(i), store, tables, leaseTtlSeconds: ttl });
+    // Fixed width: no name is a prefix of another (hv1 / hv10), which a store with prefix watches only would make
+    // each chassis's one-key watch hear (counted as foreign events, see PrefixSubscription.foreignEvents).
+    const c = new SimChassis({ name: `hv${String(i).padStart(5, '0')}`, tunnelIp: tunnelIp(i), store, tables, leaseTtlSeconds: ttl });
     probes.attach(c);
     return c;
   };
-  for (let i = 0; i < plan.chassis; i++) chassis.push(make(i, i === plan.chassis - 1 ? victimStore : stores[Math.floor(i / per)]!));
+  for (let i = lo; i < hi; i++) chassis.push(make(i, i === hi - 1 ? victimStore : stores[Math.floor((i - lo) / per)]!));
+  await barrier('made');
   t = performance.now();
   await pool(chassis, o.startConcurrency ?? 25, (c) => c.start());
   const startSeconds = (performance.now() - t) / 1000;
-  log(`${plan.chassis} chassis started in ${startSeconds.toFixed(1)} s`);
+  log(`${size} chassis started in ${startSeconds.toFixed(1)} s`);
+  await barrier('started');
   t = performance.now();
-  await pool(plan.ports, o.bindConcurrency ?? 16, (p) => chassis[p.chassis]!.plug(p.name));
+  const myPorts = plan.ports.filter((p) => p.chassis >= lo && p.chassis < hi);
+  await pool(myPorts, o.bindConcurrency ?? 16, (p) => chassis[p.chassis - lo]!.plug(p.name));
   const bindSeconds = (performance.now() - t) / 1000;
   t = performance.now();
   await settle(chassis);
   const settleSeconds = (performance.now() - t) / 1000;
-  log(`${plan.ports.length} VIFs bound in ${bindSeconds.toFixed(1)} s, settled ${settleSeconds.toFixed(1)} s later`);
+  log(`${myPorts.length} VIFs bound in ${bindSeconds.toFixed(1)} s, settled ${settleSeconds.toFixed(1)} s later`);
+  await barrier('bound');
   const footprints = chassis.map((c) => c.footprint());
   const heapAfter = heapMB();
   const memory = {
     rssMB: process.memoryUsage().rss / 2 ** 20,
     heapMB: heapAfter,
-    heapPerChassisKB: ((heapAfter - heapBefore) * 1024) / plan.chassis,
+    heapPerChassisKB: ((heapAfter - heapBefore) * 1024) / size,
   };
 
   // Idle: what leases, health probes and watches cost etcd with nothing changing.
+  await barrier('idle');
   const idle0 = await sample();
   await sleep((o.idleSeconds ?? 5) * 1000);
   const idle1 = await sample();
@@ -176,6 +207,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
     }
   });
   gcObs.observe({ entryTypes: ['gc'] });
+  await barrier('churn');
   const cpu0 = process.cpuUsage();
   const churn0 = await sample();
   const churnT0 = performance.now();
@@ -188,11 +220,11 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
     inflight.push(
       (async () => {
         if (kind === 'create' || made.length === 0) {
-          const hi = (k * 7919) % plan.chassis;
-          const host = chassis[hi]!;
-          if (host === chassis[plan.chassis - 1]) return;
-          const network = plan.networksOf(hi)[k % plan.netsPerChassis]!;
-          const name = `c${serial++}`;
+          const hx = lo + ((k * 7919) % size);
+          const host = chassis[hx - lo]!;
+          if (host === chassis[size - 1]) return;
+          const network = plan.networksOf(hx)[k % plan.netsPerChassis]!;
+          const name = `c${o.shard ? `${o.shard.index}-` : ''}${serial++}`;
           const id = netIdByName(chassis, network);
           const who = watching(network);
           interestedCreate += who.length;
@@ -224,7 +256,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
           const m = made.shift()!;
           const from = m.host;
           // Any other live chassis but the one that will die (offsets 1 … C-2 never land on `from`).
-          const to = chassis[(chassis.indexOf(from) + 1 + ((k * 31) % (plan.chassis - 2))) % (plan.chassis - 1)]!;
+          const to = chassis[(chassis.indexOf(from) + 1 + ((k * 31) % (size - 2))) % (size - 1)]!;
           const id = netIdByName(chassis, m.network)!;
           const portId = [...(from.view.networks.get(id)?.ports.values() ?? [])].find((ps) => ps.port.name === m.name)?.port.id;
           const who = new Set([...watching(m.network), to]);
@@ -269,7 +301,8 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   await settle(chassis);
 
   // A chassis dies (its process and its store connection gone: keep-alives stop, the lease lapses on its TTL).
-  const victim = chassis[plan.chassis - 1]!;
+  await barrier('death');
+  const victim = chassis[size - 1]!;
   const others = chassis.slice(0, -1);
   const evD0 = events();
   let keyDeletedAt = NaN;
@@ -281,7 +314,9 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   });
   await sleep(300);
   const tDie = performance.now();
-  const withdrawn = probes.wait(others, (c) => !c.view.chassis.has(victim.name), tDie, (ttl + 30) * 1000);
+  // Lazy chassis watching: only the chassis whose view names the victim (its networks' peers) hold its record.
+  const holders = others.filter((c) => c.view.chassis.has(victim.name));
+  const withdrawn = probes.wait(holders, (c) => !c.view.chassis.has(victim.name), tDie, (ttl + 30) * 1000);
   await victim.stop();
   await victimStore.close();
   const dead = await withdrawn;
@@ -294,6 +329,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
     withdrawnP50: summary(dead.each).p50 - (keyDeletedAt - tDie),
     withdrawnMax: dead.max - (keyDeletedAt - tDie),
     missed: dead.missed,
+    holders: holders.length,
     eventsDelivered: evD1 - evD0,
     recomputeP50Ms: summary(deathFlushes).p50,
     recomputeMaxMs: summary(deathFlushes).max,
@@ -302,11 +338,12 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   log(`chassis death: withdrawn everywhere ${death.fromKeyDeleteMs.toFixed(0)} ms after its key lapsed`);
 
   // A fresh chassis joins, hosting ports of the networks the dead one hosted.
-  const ji = plan.chassis - 1;
+  await barrier('join');
+  const ji = hi - 1;
   const joinPorts = Array.from({ length: 20 }, (_, j) => ({ name: `j${ji}-${j}`, network: plan.networksOf(ji)[j % plan.netsPerChassis]! }));
   await pool(joinPorts, 8, async (p) => void (await topo.createPort(p)));
   await settle(others);
-  const joiner = make(plan.chassis, stores[stores.length - 1]!);
+  const joiner = make(plan.chassis + (o.shard?.index ?? 0), stores[stores.length - 1]!);
   const tJ = performance.now();
   await joiner.start();
   const startToSyncedMs = performance.now() - tJ;
@@ -315,6 +352,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const startToBoundMs = performance.now() - tJ;
   await settle([...others, joiner]);
   const join = { startToSyncedMs, startToBoundMs, stages: joiner.startStages, footprint: joiner.footprint() };
+  await barrier('end');
   const end = await sample();
 
   const agg = {} as ScaleResult['footprint'];
@@ -347,6 +385,8 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
     },
     death,
     join,
+    raw: { create: creates, deleted: deletes, migrate: migrations, footprints, interestedCreate, interestedMigrate },
+    shards: 1,
     churn: {
       ops: total,
       revisions: rev1 - rev0,

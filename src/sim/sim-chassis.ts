@@ -17,13 +17,14 @@ import { FlushScheduler } from '../agent/flush-scheduler.js';
 import { StoreHealth } from '../agent/store-health.js';
 import { routeStoreEvent } from '../agent/store-events.js';
 import { FlowManager } from '../flows/manager.js';
-import { chassisKey, NAMES_PREFIX } from '../model/keys.js';
+import { NAMES_PREFIX } from '../model/keys.js';
 import type { Chassis, Encap } from '../model/types.js';
 import type { PipelineTables } from '../pipeline/tables.js';
 import { PrefixSubscription, type SubscriptionEvent } from '../store/subscription.js';
 import type { KeyValue, Store } from '../store/types.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { RouterReach } from '../view/router-reach.js';
+import { ChassisReach } from '../view/chassis-reach.js';
 import { SecurityGroupReach } from '../view/sg-reach.js';
 import { TopologySync, type PortRemoved, type ViewChange } from '../view/topology-sync.js';
 import { TopologyView } from '../view/topology-view.js';
@@ -74,12 +75,19 @@ export class SimChassis {
   readonly computer: FlowComputer;
   private readonly reach: RouterReach;
   private readonly sgReach: SecurityGroupReach;
+  private readonly chassisReach: ChassisReach;
   private readonly flusher: FlushScheduler;
   private readonly logger: Logger;
   private started = false;
   private stopping = false;
-  /** Store events (puts and deletes) delivered to this chassis by its watches: its share of the watch fan-out. */
-  events = 0;
+  /**
+   * Store events (puts and deletes) delivered to this chassis by its watches: its share of the watch fan-out
+   * (with those of longer keys its one-key watches drop: subscription.foreignEvents, 0 with fixed-width names).
+   */
+  private consumed = 0;
+  get events(): number {
+    return this.consumed + this.subscription.foreignEvents;
+  }
   /** Payload bytes of those events (key, value and previous value, as etcd sends them with prev_kv). */
   eventBytes = 0;
   /** Keys read by snapshots and resyncs (a prefix added: a network watched for a new local port, or healed). */
@@ -119,13 +127,15 @@ export class SimChassis {
       () => this.started,
     );
     const store = opts.store;
-    this.health = new StoreHealth(async () => (await store.get(chassisKey(opts.name))) ?? null, log, {
-      intervalMs: opts.healthIntervalMs ?? 2000,
+    const ttl = opts.leaseTtlSeconds ?? 10;
+    // As the agent: the probe is the lease's keep-alive (no read), every 2 s or TTL/3.
+    this.health = new StoreHealth(() => this.registration.probe(), log, {
+      intervalMs: Math.min(opts.healthIntervalMs ?? 2000, (ttl * 1000) / 3),
     });
     const report = (err: unknown) => this.health.report(err);
     this.subscription = new PrefixSubscription(store, { logger: log, background: true, retryMs: 250, retryMaxMs: 2000 });
     this.subscription.on('error', (_p: string, err: Error) => report(err));
-    this.registration = new ChassisRegistration(store, () => this.chassisDocument(), opts.leaseTtlSeconds ?? 10, log, report);
+    this.registration = new ChassisRegistration(store, () => this.chassisDocument(), ttl, log, report, { probeKeepsAlive: true });
     this.sync = new TopologySync(this.view, this.subscription, log, true);
     this.bindings = new BindingManager(store, this.view, this.sync, this.subscription, log, {
       beforeAnnounce: () => this.localFlowsApplied(),
@@ -134,6 +144,7 @@ export class SimChassis {
     });
     this.reach = new RouterReach(this.view, this.sync);
     this.sgReach = new SecurityGroupReach(this.view, this.sync);
+    this.chassisReach = new ChassisReach(this.view, this.sync);
   }
 
   get name(): string {
@@ -145,7 +156,7 @@ export class SimChassis {
     const log = this.logger;
     const t0 = performance.now();
     const stage = (name: string) => (this.startStages[name] = Math.round((performance.now() - t0) * 10) / 10);
-    this.health.on('tick', (kv: KeyValue | null) => {
+    this.health.on('tick', (kv: KeyValue | null | 'alive') => {
       this.registration.verify(kv).catch((err) => this.health.report(err));
       if (this.bindings.pendingWrites) void this.bindings.retryUnsynced();
     });
@@ -159,7 +170,7 @@ export class SimChassis {
     this.subscription.on('event', (ev: SubscriptionEvent) => {
       if (ev.type === 'snapshot' || ev.type === 'resync') this.snapshotKeys += ev.kvs.length;
       else {
-        this.events++;
+        this.consumed++;
         this.eventBytes += ev.type === 'put' ? ev.kv.key.length + ev.kv.value.length : ev.key.length;
         if (ev.prev) this.eventBytes += ev.prev.key.length + ev.prev.value.length;
       }
@@ -168,6 +179,7 @@ export class SimChassis {
         bindings: this.bindings,
         chassis: this.opts.name,
         ownChassisGone: () => void (this.stopping ? undefined : this.registration.ensure('chassis key gone from the store')),
+        ownChassis: (kv) => this.registration.observe(kv),
       });
     });
     this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
@@ -188,6 +200,7 @@ export class SimChassis {
     await this.reach.update();
     await this.sgReach.update();
     await this.sgReach.update();
+    await this.chassisReach.update();
     await this.subscription.whenLoaded(topologyPrefix);
     this.computer.markAllDirty();
     const first = this.computer.flush();
@@ -259,6 +272,7 @@ export class SimChassis {
     for (const { runtime } of this.apps.apps) for (const owner of runtime.viewChanged?.(c) ?? []) this.flows.drop(owner);
     if (c.all) this.markAllDirty();
     else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly, ports: c.ports });
+    void this.chassisReach.update();
     void this.reach.update();
     void this.sgReach.update();
     this.onChange?.(c);

@@ -52,6 +52,8 @@ interface Entry {
   backoff: Backoff;
   /** A snapshot (from the store or the fallback) has been emitted. */
   loaded: boolean;
+  /** One key, not a prefix: the store's prefix read and watch also return longer keys (hv1 → hv10), dropped here. */
+  exact?: boolean;
 }
 
 /**
@@ -61,6 +63,11 @@ interface Entry {
 export class PrefixSubscription extends EventEmitter {
   private readonly entries = new Map<string, Entry>();
   private readonly logger: Logger;
+  /**
+   * Events of longer keys that an exact-key entry's prefix watch delivered and this subscription dropped: the cost
+   * of the Store contract having prefix watches only (a chassis named hv1 also hears hv10 … hv19 on the wire).
+   */
+  foreignEvents = 0;
   private closed = false;
 
   constructor(
@@ -77,11 +84,12 @@ export class PrefixSubscription extends EventEmitter {
 
   /**
    * Starts watching `prefix`; resolves after its snapshot was emitted (from the store, or from the fallback
-   * while the store is unreachable). No-op if already watched.
+   * while the store is unreachable). No-op if already watched. `exact`: `prefix` is one key — its snapshot and
+   * events carry that key only.
    */
-  async add(prefix: string): Promise<void> {
+  async add(prefix: string, opts: { exact?: boolean } = {}): Promise<void> {
     if (this.closed || this.entries.has(prefix)) return;
-    const e: Entry = { prefix, revision: 0, backoff: this.newBackoff(), loaded: false };
+    const e: Entry = { prefix, revision: 0, backoff: this.newBackoff(), loaded: false, ...(opts.exact ? { exact: true } : {}) };
     this.entries.set(prefix, e);
     try {
       await this.load(e, 'snapshot');
@@ -165,8 +173,10 @@ export class PrefixSubscription extends EventEmitter {
 
   /** Reads the prefix at R, emits it, and watches from R+1. */
   private async load(e: Entry, kind: 'snapshot' | 'resync'): Promise<void> {
-    const { kvs, revision } = await this.store.range(e.prefix);
+    const read = await this.store.range(e.prefix);
     if (!this.live(e)) return;
+    const { revision } = read;
+    const kvs = e.exact ? read.kvs.filter((kv) => kv.key === e.prefix) : read.kvs;
     e.revision = revision;
     e.backoff.reset();
     this.emitEvent({ type: kind, prefix: e.prefix, kvs, revision });
@@ -215,6 +225,10 @@ export class PrefixSubscription extends EventEmitter {
     e.revision = b.revision;
     for (const ev of b.events) {
       if (!this.live(e)) return;
+      if (e.exact && (ev.type === 'put' ? ev.kv.key : ev.key) !== e.prefix) {
+        this.foreignEvents++;
+        continue;
+      }
       if (ev.type === 'put') {
         this.emitEvent({ type: 'put', prefix: e.prefix, kv: ev.kv, ...(ev.prev ? { prev: ev.prev } : {}), revision: b.revision });
       } else {

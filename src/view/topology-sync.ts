@@ -3,6 +3,7 @@ import {
   centerKey,
   CENTERS_PREFIX,
   CHASSIS_PREFIX,
+  chassisKey,
   FIPS_PREFIX,
   fipKey,
   GATEWAYS_PREFIX,
@@ -106,7 +107,8 @@ export type ViewChange = {
 
 /** What the sync needs of a store subscription (PrefixSubscription provides it). */
 export interface Subscription {
-  add(prefix: string): Promise<void> | void;
+  /** `exact`: one key (a chassis's), not every key it prefixes. */
+  add(prefix: string, opts?: { exact?: boolean }): Promise<void> | void;
   remove(prefix: string): Promise<void> | void;
   prefixes(): string[];
 }
@@ -143,7 +145,9 @@ export class TopologySync extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    await this.subscription.add(CHASSIS_PREFIX);
+    // Lazy sync: only the chassis this one needs (ChassisReach) — its own key from the start (its loss is news).
+    if (this.lazy) this.wantChassis(this.view.chassisName);
+    else await this.subscription.add(CHASSIS_PREFIX);
     await this.subscription.add(ROUTERS_PREFIX);
     // North-south: floating IPs and active gateway chassis are few and every agent needs them (like routers).
     await this.subscription.add(FIPS_PREFIX);
@@ -196,6 +200,48 @@ export class TopologySync extends EventEmitter {
     return false;
   }
 
+  /** Chassis whose key is watched (lazy sync), and those of them whose first read has not arrived yet. */
+  private readonly wantedChassis = new Set<string>();
+  private readonly loadingChassis = new Set<string>();
+
+  /**
+   * Starts watching one chassis's key (lazy sync; without it every chassis is watched already). Synchronous in
+   * what it records: until its snapshot arrives `chassisSettled` is false, so nobody reads its absence from the
+   * view as "dead" (elections wait). Resolves once the snapshot is in the view.
+   */
+  wantChassis(name: string): Promise<void> {
+    if (!this.lazy || this.wantedChassis.has(name)) return Promise.resolve();
+    this.wantedChassis.add(name);
+    this.loadingChassis.add(name);
+    return Promise.resolve(this.subscription.add(chassisKey(name), { exact: true })).then(
+      () => undefined,
+      (err: unknown) => this.logger.warn({ err, chassis: name }, 'chassis watch failed'),
+    );
+  }
+
+  /** Stops watching a chassis's key; its record leaves the view at once (no stale record is kept). */
+  async unwantChassis(name: string): Promise<void> {
+    if (!this.lazy || !this.wantedChassis.delete(name)) return;
+    this.loadingChassis.delete(name);
+    await this.subscription.remove(chassisKey(name));
+    if (this.wantedChassis.has(name)) return; // wanted again meanwhile: its new snapshot is on its way
+    if (this.view.chassis.delete(name)) this.changedChassis(name);
+  }
+
+  /** The chassis watched now (lazy sync), sorted. */
+  watchedChassis(): string[] {
+    return [...this.wantedChassis].sort();
+  }
+
+  /** Every wanted chassis key has been read once: an absent record means the chassis is not registered. */
+  get chassisSettled(): boolean {
+    return this.loadingChassis.size === 0;
+  }
+
+  private isChassisWanted(name: string): boolean {
+    return !this.lazy || this.wantedChassis.has(name);
+  }
+
   watchedNetworks(): string[] {
     return [...this.view.networks.keys()];
   }
@@ -238,6 +284,11 @@ export class TopologySync extends EventEmitter {
     const present = new Set(kvs.map((kv) => kv.key));
     for (const key of this.keysUnder(prefix)) if (!present.has(key)) this.applyDelete(key);
     for (const kv of kvs) this.applyPut(kv.key, kv.value);
+    // One chassis's key read (lazy sync): absent or not, the chassis is known now — elections waiting may go on.
+    if (prefix !== CHASSIS_PREFIX && prefix.startsWith(CHASSIS_PREFIX)) {
+      const name = prefix.slice(CHASSIS_PREFIX.length);
+      if (this.loadingChassis.delete(name) && !present.has(prefix)) this.changedChassis(name);
+    }
   }
 
   applyPut(key: string, value: string): void {
@@ -258,6 +309,8 @@ export class TopologySync extends EventEmitter {
     this.undecodable.delete(key);
     switch (k.kind) {
       case 'chassis':
+        // A prefix watch of one chassis's key also carries longer names (hv1 → hv10): only wanted ones enter.
+        if (!this.isChassisWanted(k.name)) return;
         this.view.chassis.set(k.name, doc as Chassis);
         this.changedChassis(k.name);
         return;
@@ -351,10 +404,13 @@ export class TopologySync extends EventEmitter {
           return;
         }
         const before = this.view.locate(net, ps);
+        const owner = ps.binding?.chassis;
         ps.binding = doc as Binding;
         // Flows depend on where a port is, not on its binding record: this agent's own binding coming back
-        // for a VIF it already serves (or a rewrite of the same binding) changes nothing to recompute.
-        if (!sameLocation(before, this.view.locate(net, ps))) this.changedPort(k.networkId, k.portId);
+        // for a VIF it already serves (or a rewrite of the same binding) changes nothing to recompute. A new remote
+        // owner does even when neither location is known yet: lazy chassis watching must read the owner's record.
+        const newRemoteOwner = owner !== ps.binding.chassis && ps.binding.chassis !== this.view.chassisName;
+        if (!sameLocation(before, this.view.locate(net, ps)) || newRemoteOwner) this.changedPort(k.networkId, k.portId);
         return;
       }
       default:
@@ -423,8 +479,10 @@ export class TopologySync extends EventEmitter {
         const ps = net?.ports.get(k.portId);
         if (!net || !ps) return;
         const before = this.view.locate(net, ps);
+        const owner = ps.binding?.chassis;
         ps.binding = undefined;
-        if (!sameLocation(before, this.view.locate(net, ps))) this.changedPort(k.networkId, k.portId);
+        if (!sameLocation(before, this.view.locate(net, ps)) || (owner !== undefined && owner !== this.view.chassisName))
+          this.changedPort(k.networkId, k.portId);
         return;
       }
       default:
@@ -454,8 +512,12 @@ export class TopologySync extends EventEmitter {
   }
 
   private *keysUnder(prefix: string): Generator<string> {
-    if (prefix === CHASSIS_PREFIX) for (const n of this.view.chassis.keys()) yield `${CHASSIS_PREFIX}${n}`;
-    else if (prefix === ROUTERS_PREFIX) for (const id of this.view.routers.keys()) yield `${ROUTERS_PREFIX}${id}`;
+    if (prefix === CHASSIS_PREFIX) for (const n of this.view.chassis.keys()) yield chassisKey(n);
+    else if (prefix.startsWith(CHASSIS_PREFIX)) {
+      // One chassis's key (a one-key entry): only that key, never the longer names it prefixes (hv1 → hv10).
+      if (this.view.chassis.has(prefix.slice(CHASSIS_PREFIX.length))) yield prefix;
+      return;
+    } else if (prefix === ROUTERS_PREFIX) for (const id of this.view.routers.keys()) yield `${ROUTERS_PREFIX}${id}`;
     else if (prefix === FIPS_PREFIX) for (const id of this.view.floatingIps.keys()) yield fipKey(id);
     else if (prefix === GATEWAYS_PREFIX) for (const id of this.view.gateways.keys()) yield gatewayKey(id);
     else if (prefix === CENTERS_PREFIX) for (const id of this.view.centers.keys()) yield centerKey(id);

@@ -122,6 +122,20 @@ describe('TopologySync', () => {
     expect(view.networks.get(N1)!.ports.get(P1)!.binding).toBeUndefined();
   });
 
+  it('a binding naming a chassis not in the view yet reports its port (lazy chassis watching reads that chassis then)', () => {
+    const { sync } = make(false);
+    sync.applyPut(portKey(N1, P2), JSON.stringify({ ...port(P2), portKey: 2 }));
+    const seen: unknown[] = [];
+    sync.on('change', (c) => seen.push(c));
+    sync.applyPut(bindingKey(N1, P2), JSON.stringify({ chassis: 'hv7', updatedAt: 'a' })); // unknown -> unknown, new owner
+    sync.applyPut(bindingKey(N1, P2), JSON.stringify({ chassis: 'hv7', updatedAt: 'b' })); // same owner: nothing
+    sync.applyDelete(bindingKey(N1, P2)); // the owner goes: its record may be dropped
+    expect(seen).toEqual([
+      { networks: new Set([N1]), all: false, ports: new Set([P2]) },
+      { networks: new Set([N1]), all: false, ports: new Set([P2]) },
+    ]);
+  });
+
   it('lazy: forgets a network when its last reason goes', async () => {
     const { view, sync } = make(true);
     await sync.want(N1, 'a');
