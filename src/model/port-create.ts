@@ -23,7 +23,8 @@ import { POOL_MAX, runCas, type CasOptions, type Plan } from './cas.js';
 import { decodeNetwork, encodePort } from './codec.js';
 import { conflict, invalid, ModelError } from './errors.js';
 import { watchClaims } from './claims-watch.js';
-import { allocKey, guardKey, ipClaimsPrefix, macClaimKey, nameKey, networkKey, portIdKey, portKey } from './keys.js';
+import { TxnBatcher } from './txn-batch.js';
+import { allocKey, GUARD_PREFIX, guardKey, ipClaimsPrefix, macClaimKey, nameKey, networkKey, portIdKey, portKey } from './keys.js';
 import { generateMac } from './macs.js';
 import { claimOwner, claimPort, firstFreeFrom, pickIpAtRandom, randomFree } from './port-claims.js';
 import { givenIdCompares } from './port-ids.js';
@@ -126,11 +127,18 @@ export class PortCreator {
   /** Subnet id → the host number this instance allocates next when creations overlap (its own stretch). */
   private readonly cursors = new Map<string, number>();
   private sweeper?: NodeJS.Timeout;
+  /**
+   * Creations' transactions of one turn of the event loop go as one (txn-batch.ts). The guards under a network's
+   * guard prefix (ports, subnets) and security groups' guards are put blind by every creation: shared in a batch.
+   */
+  private readonly batcher: TxnBatcher;
 
   constructor(
     private readonly store: Store,
     private readonly opts: CasOptions,
-  ) {}
+  ) {
+    this.batcher = new TxnBatcher(store, (k) => k.startsWith(GUARD_PREFIX) && k.indexOf('/', GUARD_PREFIX.length) >= 0);
+  }
 
   /** The network was deleted: its remembered view and name are useless. */
   forget(networkId: string, name?: string): void {
@@ -225,7 +233,7 @@ export class PortCreator {
             return plan(full, checks.macOwner);
           }
         },
-        this.opts,
+        { ...this.opts, txn: this.batcher.txn },
       );
     } finally {
       slots.give();
