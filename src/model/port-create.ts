@@ -15,7 +15,8 @@
  * have none: the full snapshot lists every port, so their addresses and MACs are checked alongside the claims
  * (nothing is migrated); writers of that age bump the guard on every port change, which makes every view taken
  * before it stale. Allocation is O(1) expected per creation (port-claims.ts: a cursor, random probes), never a scan
- * of the network's ports or claims.
+ * of the network's ports or claims. The commits of creations planned together go to the store as one transaction
+ * (txn-batch.ts: group commit), each keeping its own compares.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Compare, KeyValue, Store, TxnOp, Watch } from '../store/types.js';
