@@ -16,12 +16,6 @@ import { StoreError } from '../store/types.js';
 /** etcd refuses a transaction with more compares or more writes than --max-txn-ops (128 by default). */
 const MAX_OPS = 128;
 
-/**
- * Combined transactions in flight at once; while that many are, new ones wait and grow (group commit). Alone, a
- * creation goes at once (no added delay); under load, a batch forms while the ones before it commit.
- */
-const IN_FLIGHT = 4;
-
 interface Member {
   compares: Compare[];
   ops: TxnOp[];
@@ -45,7 +39,6 @@ const opKey = (op: TxnOp): string => (op.op === 'deletePrefix' ? `\0prefix:${op.
 export class TxnBatcher {
   private pending: Batch[] = [];
   private scheduled = false;
-  private inFlight = 0;
 
   /**
    * @param isBlind whether a put of this key is a blind guard put that members may share (no member compares it).
@@ -60,7 +53,7 @@ export class TxnBatcher {
       const m: Member = { compares, ops, resolve, reject };
       // A member with prefix deletes, or too big to share, goes alone.
       if (ops.some((o) => o.op === 'deletePrefix') || compares.length > MAX_OPS / 2 || ops.length > MAX_OPS / 2) {
-        void this.alone(m);
+        this.alone(m);
         return;
       }
       const b = this.pending.find((x) => fits(x, m, this.isBlind)) ?? this.open();
@@ -79,18 +72,13 @@ export class TxnBatcher {
 
   private flush(): void {
     this.scheduled = false;
-    while (this.pending.length > 0 && this.inFlight < IN_FLIGHT) {
-      const b = this.pending.shift()!;
-      this.inFlight++;
-      void this.send(b).finally(() => {
-        this.inFlight--;
-        this.flush();
-      });
-    }
+    const batches = this.pending;
+    this.pending = [];
+    for (const b of batches) void this.send(b);
   }
 
-  private alone(m: Member): Promise<void> {
-    return this.store.txn(m.compares, m.ops).then(m.resolve, m.reject);
+  private alone(m: Member): void {
+    this.store.txn(m.compares, m.ops).then(m.resolve, m.reject);
   }
 
   private async send(b: Batch): Promise<void> {
@@ -100,12 +88,12 @@ export class TxnBatcher {
       r = await this.store.txn(b.compares, [...b.writes.values()]);
     } catch (e) {
       // Refused as a whole (e.g. a limit of the store): each alone decides. Unavailable: every member fails.
-      if (e instanceof StoreError && e.code === 'INVALID') for (const m of b.members) void this.alone(m);
+      if (e instanceof StoreError && e.code === 'INVALID') for (const m of b.members) this.alone(m);
       else for (const m of b.members) m.reject(e);
       return;
     }
     if (r.succeeded) for (const m of b.members) m.resolve(r);
-    else for (const m of b.members) void this.alone(m);
+    else for (const m of b.members) this.alone(m);
   }
 }
 
