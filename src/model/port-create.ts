@@ -53,7 +53,12 @@ interface PortPlanView {
   low: Map<string, number>;
   /** Address → revision of this server's own claim of it not yet seen by the watch (claims-watch.ts). */
   commits: Map<string, number>;
-  /** Keeps `owners` current (claims-watch.ts). */
+  /** The store revision the view was read at. */
+  rev: number;
+  /**
+   * Keeps `owners` current (claims-watch.ts), from rev + 1. Started only once creations here overlap in the network
+   * or one lost a race (another writer is there): a network written by one server at a time costs no watch.
+   */
   watch?: Watch;
   /** When a creation last used the view (ms): idle views stop being watched. */
   used: number;
@@ -197,7 +202,7 @@ export class PortCreator {
             // together), without a read of its own; the compares reject it if anything it relied on changed. On a
             // planning error too, decide again from the store.
             const known = this.views.get(netId);
-            const view = known ?? (await this.network(netId));
+            const view = known ?? (await this.network(netId, false, flight.count > 1));
             if (!view) throw notFound();
             view.used = Date.now();
             try {
@@ -218,8 +223,10 @@ export class PortCreator {
           }
           if (!checks.network) throw notFound();
           const known = this.views.get(netId);
-          const current = known && known.network.modRevision === checks.network.modRevision && known.st.guardRev === checks.guardRev;
-          const view = current ? known : await this.network(netId);
+          // Only a watched view is current for the claims (an unwatched one learns of others' claims by losing).
+          const current =
+            known?.watch !== undefined && known.network.modRevision === checks.network.modRevision && known.st.guardRev === checks.guardRev;
+          const view = current ? known : await this.network(netId, false, true);
           if (!view) throw notFound();
           view.used = Date.now();
           if (byName) this.networkIds.set(input.network, netId);
@@ -229,7 +236,7 @@ export class PortCreator {
             // The view may still list ports deleted since (one written before claims, or a delete the watch has not
             // delivered yet): a refusal is decided on a full read made after it.
             if (!(err instanceof ModelError)) throw err;
-            const full = await this.network(netId, true);
+            const full = await this.network(netId, true, true);
             if (!full) throw notFound();
             return plan(full, checks.macOwner);
           }
@@ -281,17 +288,33 @@ export class PortCreator {
 
   /**
    * The network as the store holds it now, read in full once for every creation here that asks meanwhile, and
-   * watched from then on (claims-watch.ts). Undefined when the network does not exist. `fresh`: not a read that
-   * started before the caller asked (a refusal must be decided on what the store holds after the caller's failure).
+   * (`watch`) watched from then on (claims-watch.ts). Undefined when the network does not exist. `fresh`: not a read
+   * that started before the caller asked (a refusal must be decided on what the store holds after the caller's failure).
    */
-  private network(netId: string, fresh = false): Promise<PortPlanView | undefined> {
-    const cur = this.loading.get(netId);
-    if (cur && !fresh) return cur;
-    const p = this.load(netId).finally(() => {
-      if (this.loading.get(netId) === p) this.loading.delete(netId);
-    });
-    this.loading.set(netId, p);
-    return p;
+  private async network(netId: string, fresh: boolean, watch: boolean): Promise<PortPlanView | undefined> {
+    let p = this.loading.get(netId);
+    if (!p || fresh) {
+      const q = this.load(netId).finally(() => {
+        if (this.loading.get(netId) === q) this.loading.delete(netId);
+      });
+      this.loading.set(netId, q);
+      p = q;
+    }
+    const view = await p;
+    if (view && watch) this.watchView(netId, view);
+    return view;
+  }
+
+  /** Starts keeping the view current, from the revision it was read at (gapless, whenever it starts). */
+  private watchView(netId: string, view: PortPlanView): void {
+    if (view.watch || this.views.get(netId) !== view) return;
+    view.watch = watchClaims(
+      this.store,
+      netId,
+      view.rev + 1,
+      { owners: view.owners, commits: view.commits, freed: () => view.low.clear() },
+      () => this.drop(netId, view),
+    );
   }
 
   private async load(netId: string): Promise<PortPlanView | undefined> {
@@ -309,20 +332,18 @@ export class PortCreator {
       low: new Map(),
       commits: new Map(),
       used: Date.now(),
+      rev: snap.revision,
     };
     // Replaces an older view only if it is no newer (two loads may finish out of order).
     const old = this.views.get(netId);
     if (old && old.network.modRevision > view.network.modRevision) return view;
     this.drop(netId);
-    view.watch = watchClaims(this.store, netId, snap.revision + 1, { owners, commits: view.commits, freed: () => view.low.clear() }, () =>
-      this.drop(netId, view),
-    );
     this.views.set(netId, view);
     this.sweeper ??= setInterval(() => this.sweep(), IDLE_MS / 2).unref();
     return view;
   }
 
-  /** Stops watching the networks no creation used lately. */
+  /** Forgets (and stops watching) the networks no creation used lately. */
   private sweep(): void {
     const now = Date.now();
     for (const [id, v] of this.views) if (now - v.used > IDLE_MS) this.drop(id, v);
