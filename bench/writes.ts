@@ -6,11 +6,17 @@
  *    etcd connection (three agents' APIs), into one network with a /22; created, refused, duration, ports/s;
  *  - the ratio API port-creates/s ÷ etcd puts/s (target ≥ 0.5), and what the creations cost the store: transactions
  *    per port (lost races included) and reads per port.
- * Twice: the three servers as three processes (`wyvern api`, as three agents would be), then inside this process
- * (where the store's transactions can be counted). The load (one HTTP connection per request, as the CLI makes)
- * comes from this process. BENCH_WRITES (default 3000) puts for the reference.
+ * The servers run as processes (`wyvern api`, as agents' APIs would be): three with one HTTP connection per request
+ * (as the CLI makes them), three and one with a keep-alive client (BENCH_SOCKETS, default 64, connections per server,
+ * as a program driving the API would hold); then three inside this process, where the store's transactions can be
+ * counted. The load comes from this process; each row also gives the CPU seconds each process used during the
+ * rush (the machine has 2 cores: etcd, the API processes and this client share them). Before each timed rush,
+ * BENCH_WARM (default 300) creations per server in another network warm the servers up (not timed), as a
+ * long-running agent's API is warm. BENCH_WRITES (default 3000)
+ * puts for the reference. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every API process there.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -19,10 +25,14 @@ import { ApiClient } from '../src/api/client.js';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { concurrentPuts } from './lib/store-rates.js';
+import { cpuMs } from './lib/sg-side.js';
 import { startEtcd } from '../test/helpers/etcd.js';
 
 const PORTS = Number(process.env.BENCH_PORTS ?? 1000);
 const WRITES = Number(process.env.BENCH_WRITES ?? 3000);
+const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 64);
+const WARM = Number(process.env.BENCH_WARM ?? 300);
+const PROF = process.env.BENCH_CPU_PROF;
 const fmt = (n: number): string => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
 
 /** Counts a store's transactions (committed and lost) and multi-reads. */
@@ -46,7 +56,8 @@ function counted(s: Store): { txns: number; lost: number; reads: number } {
 /** `wyvern api` as its own process (the built CLI); resolves with its URL, printed once it listens. */
 async function apiProcess(storeUrl: string): Promise<{ url: string; proc: ChildProcess }> {
   const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-  const proc = spawn(process.execPath, [main, 'api', '--store', storeUrl, '--listen', 'tcp:127.0.0.1:0'], {
+  const prof = PROF ? ['--cpu-prof', '--cpu-prof-dir', PROF] : [];
+  const proc = spawn(process.execPath, [...prof, main, 'api', '--store', storeUrl, '--listen', 'tcp:127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, WYVERN_LOG_LEVEL: 'warn' },
   });
@@ -59,59 +70,144 @@ async function apiProcess(storeUrl: string): Promise<{ url: string; proc: ChildP
   throw new Error(`wyvern api exited before listening: ${out}`);
 }
 
-/** N concurrent POST /v1/ports spread over the servers, into a new network with a /22; ports/s and what failed. */
+type Post = (body: unknown) => Promise<{ status: number; body: unknown }>;
+
+/** POST /v1/ports over at most `sockets` kept-alive connections (the requests beyond wait in the client for one). */
+function keepAlivePoster(url: string, sockets: number): { post: Post; close(): void } {
+  const u = new URL(url);
+  const agent = new Agent({ keepAlive: true, maxSockets: sockets });
+  const post: Post = (body) =>
+    new Promise((resolve, reject) => {
+      const text = JSON.stringify(body);
+      const req = request(
+        {
+          host: u.hostname,
+          port: Number(u.port),
+          path: '/v1/ports',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), accept: 'application/json' },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null') }));
+        },
+      );
+      req.on('error', reject);
+      req.end(text);
+    });
+  return { post, close: () => agent.destroy() };
+}
+
+interface RushResult {
+  rate: number;
+  created: number;
+  secs: number;
+  why: Map<string, number>;
+  /** CPU ms per process during the rush, by label. */
+  cpu: [string, number][];
+}
+
+/**
+ * N concurrent POST /v1/ports spread over the servers, into a new network with a /22; ports/s, what failed and the
+ * CPU each process used meanwhile. keepAlive: connections per server kept open (else one per request, as the CLI).
+ */
 async function rush(
   urls: string[],
   net: string,
   cidr: string,
-): Promise<{ rate: number; created: number; secs: number; why: Map<string, number> }> {
+  o: { keepAlive?: number; pids: [string, number][]; started?: () => void },
+): Promise<RushResult> {
   const clients = urls.map((u) => new ApiClient(u));
+  const pools = o.keepAlive ? urls.map((u) => keepAlivePoster(u, o.keepAlive!)) : [];
+  const posts: Post[] = o.keepAlive ? pools.map((p) => p.post) : clients.map((c) => (b: unknown) => c.raw('POST', '/v1/ports', b));
+  // Warm-up, not timed: WARM creations per server in a network of their own, so that the servers run compiled
+  // code, as long-running agents' APIs do, instead of timing V8's first compilation of the request path.
+  await clients[0]!.call('POST', '/v1/networks', { name: `${net}-warm` });
+  await clients[0]!.call('POST', '/v1/subnets', { name: `${net}-warm-sub`, network: `${net}-warm`, cidr: '10.250.0.0/16' });
+  await Promise.all(
+    Array.from({ length: WARM * posts.length }, (_, i) => posts[i % posts.length]!({ name: `${net}-warm-${i}`, network: `${net}-warm` })),
+  );
   await clients[0]!.call('POST', '/v1/networks', { name: net });
   await clients[0]!.call('POST', '/v1/subnets', { name: `${net}-sub`, network: net, cidr });
+  const cpu0 = await Promise.all(o.pids.map(([, pid]) => cpuMs([pid])));
+  o.started?.();
+  const self0 = process.cpuUsage();
   const t0 = performance.now();
-  const rs = await Promise.all(
-    Array.from({ length: PORTS }, (_, i) => clients[i % clients.length]!.raw('POST', '/v1/ports', { name: `${net}-${i}`, network: net })),
-  );
+  const rs = await Promise.all(Array.from({ length: PORTS }, (_, i) => posts[i % posts.length]!({ name: `${net}-${i}`, network: net })));
   const secs = (performance.now() - t0) / 1000;
+  const self = process.cpuUsage(self0);
+  const cpu1 = await Promise.all(o.pids.map(([, pid]) => cpuMs([pid])));
+  for (const p of pools) p.close();
+  const cpu: [string, number][] = [
+    ...o.pids.map(([label], i): [string, number] => [label, cpu1[i]! - cpu0[i]!]),
+    ['bench (client)', (self.user + self.system) / 1000],
+  ];
   const created = rs.filter((r) => r.status === 201).length;
   const why = new Map<string, number>();
   for (const r of rs.filter((x) => x.status !== 201)) {
     const m = `${r.status} ${(r.body as { error?: { message?: string } })?.error?.message ?? ''}`.slice(0, 80);
     why.set(m, (why.get(m) ?? 0) + 1);
   }
-  return { rate: created / secs, created, secs, why };
+  return { rate: created / secs, created, secs, why, cpu };
 }
 
-function report(what: string, r: { rate: number; created: number; secs: number; why: Map<string, number> }, putRate: number): void {
+function report(what: string, r: RushResult, putRate: number): void {
   console.log(
     `${what.padEnd(40)}${fmt(r.rate).padStart(7)} creates/s (${r.created}/${PORTS} in ${r.secs.toFixed(2)} s)  ratio ${(r.rate / putRate).toFixed(3)}`,
   );
   for (const [m, n] of r.why) console.log(`  not created: ${n} × ${m}`);
+  const total = r.cpu.reduce((a, [, ms]) => a + ms, 0);
+  console.log(
+    `  CPU s (of ${(2 * r.secs).toFixed(2)} on 2 cores): ${r.cpu.map(([l, ms]) => `${l} ${(ms / 1000).toFixed(2)}`).join(', ')}; total ${(total / 1000).toFixed(2)}`,
+  );
+}
+
+/** n `wyvern api` processes; one rush through them; then they stop (SIGTERM, so that --cpu-prof writes). */
+async function rushProcesses(
+  etcd: { url: string; members: { pid: number }[] },
+  n: number,
+  what: string,
+  net: string,
+  cidr: string,
+  putRate: number,
+  keepAlive?: number,
+): Promise<void> {
+  const apis = await Promise.all(Array.from({ length: n }, () => apiProcess(etcd.url)));
+  try {
+    const pids: [string, number][] = [
+      ['etcd', etcd.members[0]!.pid],
+      ...apis.map((a, i): [string, number] => [`api${i + 1}`, a.proc.pid!]),
+    ];
+    report(
+      what,
+      await rush(
+        apis.map((a) => a.url),
+        net,
+        cidr,
+        { pids, ...(keepAlive ? { keepAlive } : {}) },
+      ),
+      putRate,
+    );
+  } finally {
+    for (const a of apis) a.proc.kill('SIGTERM');
+    await Promise.all(apis.map((a) => (a.proc.exitCode === null ? once(a.proc, 'exit') : undefined)));
+  }
 }
 
 async function main(): Promise<void> {
   const etcd = await startEtcd({ members: 1 });
   const stores = await Promise.all([0, 1, 2].map(() => openStore(etcd.url)));
-  const procs: ChildProcess[] = [];
   try {
     console.log(`bench:writes  etcd 1 member; ${PORTS} concurrent POST /v1/ports over 3 API servers into one network (/22)`);
     const putRate = await concurrentPuts(stores[0]!, `/bench/${Date.now()}/`, WRITES, 32);
     console.log(`${'etcd puts/s x32 (reference, same run)'.padEnd(40)}${fmt(putRate).padStart(7)}`);
-    // Three API processes, as three agents.
-    const apis = await Promise.all([0, 1, 2].map(() => apiProcess(etcd.url)));
-    procs.push(...apis.map((a) => a.proc));
-    report(
-      '3 API processes',
-      await rush(
-        apis.map((a) => a.url),
-        'bw-procs',
-        '10.201.0.0/22',
-      ),
-      putRate,
-    );
-    for (const p of procs) p.kill('SIGTERM');
-    await Promise.all(procs.map((p) => (p.exitCode === null ? once(p, 'exit') : undefined)));
-    procs.length = 0;
+    // API processes, as agents' APIs.
+    await rushProcesses(etcd, 3, '3 API processes, 1 conn/request', 'bw-procs', '10.201.0.0/22', putRate);
+    await rushProcesses(etcd, 3, `3 API processes, keep-alive x${SOCKETS}`, 'bw-ka3', '10.203.0.0/22', putRate, SOCKETS);
+    await rushProcesses(etcd, 1, `1 API process, keep-alive x${SOCKETS}`, 'bw-ka1', '10.204.0.0/22', putRate, SOCKETS);
     // The same inside this process, counting what the creations cost the store.
     const counts = stores.map(counted);
     const servers = await Promise.all(stores.map((store) => startApiServer({ store, listen: 'tcp:127.0.0.1:0' })));
@@ -120,9 +216,10 @@ async function main(): Promise<void> {
         servers.map((s) => s.url),
         'bw-inproc',
         '10.202.0.0/22',
+        { pids: [['etcd', etcd.members[0]!.pid]], started: () => counts.forEach((c) => Object.assign(c, { txns: 0, lost: 0, reads: 0 })) },
       );
       report('3 API servers in this process', r, putRate);
-      const txns = counts.reduce((a, c) => a + c.txns, 0) - 2;
+      const txns = counts.reduce((a, c) => a + c.txns, 0);
       const lost = counts.reduce((a, c) => a + c.lost, 0);
       const reads = counts.reduce((a, c) => a + c.reads, 0);
       console.log(
@@ -133,7 +230,6 @@ async function main(): Promise<void> {
     }
     console.log('target: ratio >= 0.5');
   } finally {
-    for (const p of procs) p.kill('SIGTERM');
     await Promise.all(stores.map((s) => s.close()));
     await etcd.stop();
   }

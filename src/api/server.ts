@@ -94,7 +94,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   if (opts.tls && addr.kind !== 'tcp') throw new ApiStartError(`HTTPS needs a tcp:HOST:PORT listen address, not ${opts.listen}`);
   const limit = opts.maxBodyBytes ?? 8 * 1024 * 1024;
   const router = new Router();
-  addTopologyRoutes(router, new Topology(opts.store, { logger: log }), opts.version ?? VERSION, opts.chassisExtras);
+  const topology = new Topology(opts.store, { logger: log });
+  addTopologyRoutes(router, topology, opts.version ?? VERSION, opts.chassisExtras);
   const registry = opts.registry ?? newRegistry('api');
   addProbeRoutes(router, registry, opts.ready ?? storeAnswers(opts.store));
   const requests = requestMetrics(registry);
@@ -175,6 +176,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      topology.close();
       if (addr.kind === 'unix') await unlink(addr.path).catch(() => undefined);
     },
   };

@@ -27,14 +27,17 @@ export interface CasOptions {
    * only on what they both pick: port-create.ts); structural changes racing many creations may.
    */
   maxAttempts?: number;
+  /** Commits a plan instead of store.txn (port creations: group commit, txn-batch.ts). */
+  txn?: Store['txn'];
 }
 
 export async function runCas<T>(store: Store, plan: (attempt: number) => Promise<Plan<T>>, opts: CasOptions = {}): Promise<T> {
   const max = opts.maxAttempts ?? 100;
+  const txn = opts.txn ?? store.txn.bind(store);
   for (let attempt = 0; attempt < max; attempt++) {
     const p = await plan(attempt);
     if (p.ops.length === 0) return p.result;
-    const r = await store.txn(p.compares, p.ops);
+    const r = await txn(p.compares, p.ops);
     if (r.succeeded) {
       p.committed?.(r.revision);
       return p.result;

@@ -66,28 +66,69 @@ export function hostCount(c: Cidr): number {
   return Math.max(0, last - first + 1);
 }
 
+/** Host number `h` (0 … hostCount − 1) of `c` as an address. */
+const hostIp = (c: Cidr, h: number): string => intToIp(c.network + 1 + h);
+
 /**
- * The first free host address of `c` (not its gateway, not in `used`) at or after host number `start`, wrapping
- * around; undefined when none is free. Each API server starts from its own random point in each subnet, so servers
- * allocating at once fill separate stretches and meet (and retry) only where their stretches join: the claims make a
- * collision safe, the random start makes it rare.
+ * The first free host of `c` (not its gateway, not in `used`) at or after host number `from`, without wrapping:
+ * its address and host number, or undefined. The caller remembers where to look next, so that a run of creations
+ * does not scan the addresses it already took again (allocation stays O(1) per creation, not O(ports)).
  */
-export function pickIpFrom(c: Cidr, gateway: string, used: { has(ip: string): boolean }, start: number): string | undefined {
+export function firstFreeFrom(
+  c: Cidr,
+  gateway: string,
+  used: { has(ip: string): boolean },
+  from: number,
+): { ip: string; host: number } | undefined {
   const size = hostCount(c);
   const gw = ipToInt(gateway);
-  for (let i = 0; i < size; i++) {
-    const n = c.network + 1 + ((start + i) % size);
-    if (n !== gw && !used.has(intToIp(n))) return intToIp(n);
+  for (let h = Math.max(0, from); h < size; h++) {
+    if (c.network + 1 + h === gw) continue;
+    const ip = hostIp(c, h);
+    if (!used.has(ip)) return { ip, host: h };
   }
   return undefined;
 }
 
-/** Free candidates collected by pickIpAtRandom, one chosen among them. */
+/** Random probes a pick makes before it scans (the subnet is then nearly full). */
+const PROBES = 32;
+
+/**
+ * A free host of `c` chosen uniformly among the free ones: random probes (expected O(1) while a fair share is free),
+ * then, when the subnet is nearly full, a scan from a random point collecting up to CANDIDATES free ones.
+ */
+export function randomFree(
+  c: Cidr,
+  gateway: string,
+  used: { has(ip: string): boolean },
+  rand: (n: number) => number,
+): { ip: string; host: number } | undefined {
+  const size = hostCount(c);
+  if (size === 0) return undefined;
+  const gw = ipToInt(gateway);
+  for (let i = 0; i < PROBES; i++) {
+    const h = rand(size);
+    if (c.network + 1 + h === gw) continue;
+    const ip = hostIp(c, h);
+    if (!used.has(ip)) return { ip, host: h };
+  }
+  const start = rand(size);
+  const found: { ip: string; host: number }[] = [];
+  for (let i = 0; i < size && found.length < CANDIDATES; i++) {
+    const h = (start + i) % size;
+    if (c.network + 1 + h === gw) continue;
+    const ip = hostIp(c, h);
+    if (!used.has(ip)) found.push({ ip, host: h });
+  }
+  return found.length === 0 ? undefined : found[rand(found.length)];
+}
+
+/** Free candidates a scan of a nearly full subnet collects, one chosen among them. */
 const CANDIDATES = 4096;
 
 /**
- * A free host address of `c` chosen uniformly among (up to CANDIDATES of) the free ones: what a creation that just
- * lost a race uses, so that several losers rarely chase the same address again.
+ * A free host address of `c` chosen uniformly among the free ones: what a creation that just lost a race uses, so
+ * that several losers rarely chase the same address again.
  */
 export function pickIpAtRandom(
   c: Cidr,
@@ -95,15 +136,5 @@ export function pickIpAtRandom(
   used: { has(ip: string): boolean },
   rand: (n: number) => number,
 ): string | undefined {
-  const size = hostCount(c);
-  if (size === 0) return undefined;
-  const gw = ipToInt(gateway);
-  const start = rand(size);
-  const found: string[] = [];
-  for (let i = 0; i < size && found.length < CANDIDATES; i++) {
-    const n = c.network + 1 + ((start + i) % size);
-    const ip = intToIp(n);
-    if (n !== gw && !used.has(ip)) found.push(ip);
-  }
-  return found.length === 0 ? undefined : found[rand(found.length)];
+  return randomFree(c, gateway, used, rand)?.ip;
 }

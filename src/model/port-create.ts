@@ -8,20 +8,26 @@
  * (subnets, router interfaces and gateways, floating IPs, deletes) bump the guard and so still fail every creation
  * planned before them; those among them that must see every port compare the ports guard each creation puts.
  *
- * Reads per creation: none when this instance's view of the network is current (the compares check it), else one
- * (the guard, the name, the network's address claims) when only claims moved, else the full network snapshot.
- * Ports written before claims existed have none: the full snapshot lists every port, so their addresses and MACs
- * are checked alongside the claims (nothing is migrated); writers of that age bump the guard on every port change,
- * which makes every view taken before it stale.
+ * Reads per creation: none when this instance's view of the network is current (the compares check it); after a
+ * lost race one small read (the network's record and guard, the request's name, network name and MAC), the view's
+ * address owners being kept current by a watch of the network's address claims (claims-watch.ts); the full network
+ * snapshot only when its structure moved, the first time, or before a refusal. Ports written before claims existed
+ * have none: the full snapshot lists every port, so their addresses and MACs are checked alongside the claims
+ * (nothing is migrated); writers of that age bump the guard on every port change, which makes every view taken
+ * before it stale. Allocation is O(1) expected per creation (port-claims.ts: a cursor, random probes), never a scan
+ * of the network's ports or claims. The commits of creations planned together go to the store as one transaction
+ * (txn-batch.ts: group commit), each keeping its own compares.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import type { Compare, KeyValue, ReadOp, Store, TxnOp } from '../store/types.js';
+import type { Compare, KeyValue, Store, TxnOp, Watch } from '../store/types.js';
 import { POOL_MAX, runCas, type CasOptions, type Plan } from './cas.js';
 import { decodeNetwork, encodePort } from './codec.js';
-import { conflict, invalid } from './errors.js';
-import { allocKey, guardKey, ipClaimsPrefix, macClaimKey, nameKey, networkKey, portIdKey, portKey } from './keys.js';
+import { conflict, invalid, ModelError } from './errors.js';
+import { watchClaims } from './claims-watch.js';
+import { TxnBatcher } from './txn-batch.js';
+import { allocKey, GUARD_PREFIX, guardKey, ipClaimsPrefix, macClaimKey, nameKey, networkKey, portIdKey, portKey } from './keys.js';
 import { generateMac } from './macs.js';
-import { claimOwner, claimPort, hostCount, pickIpAtRandom, pickIpFrom } from './port-claims.js';
+import { claimOwner, claimPort, firstFreeFrom, pickIpAtRandom, randomFree } from './port-claims.js';
 import { givenIdCompares } from './port-ids.js';
 import { assignIps, type Owners } from './port-ips.js';
 import type { Cidr } from '../net/addr.js';
@@ -43,9 +49,23 @@ interface PortPlanView {
    */
   owners: Map<string, string>;
   macs: Map<string, string>;
-  /** Read in full (st.ports current), not only the claims over a remembered structure. */
-  full: boolean;
+  /** Subnet id → a host number below which every address is known taken (the "lowest free" search starts there). */
+  low: Map<string, number>;
+  /** Address → revision of this server's own claim of it not yet seen by the watch (claims-watch.ts). */
+  commits: Map<string, number>;
+  /** The store revision the view was read at. */
+  rev: number;
+  /**
+   * Keeps `owners` current (claims-watch.ts), from rev + 1. Started only once creations here overlap in the network
+   * or one lost a race (another writer is there): a network written by one server at a time costs no watch.
+   */
+  watch?: Watch;
+  /** When a creation last used the view (ms): idle views stop being watched. */
+  used: number;
 }
+
+/** A view no creation used for this long stops being watched and is forgotten (the next creation reads in full). */
+const IDLE_MS = 60_000;
 
 /** This instance's creations in flight in one network: addresses they picked are left to them by the others. */
 interface Flight {
@@ -53,10 +73,15 @@ interface Flight {
   picked: Set<string>;
 }
 
-/** What a request reads for itself on a retry: whether its name is free and its network name still names it. */
+/**
+ * What a request reads for itself on a retry: whether its name is free, its network name still names it, and the
+ * network's record and structure guard (is the view's structure still current?).
+ */
 interface Checks {
   renamed: boolean;
   macOwner?: string;
+  network?: KeyValue;
+  guardRev: number;
 }
 
 const describeOwner = (o: string): string => (o.startsWith('{') ? claimOwner(o) : o);
@@ -100,23 +125,48 @@ export class PortCreator {
    */
   private readonly networkIds = new Map<string, string>();
   private readonly views = new Map<string, PortPlanView>();
-  /** Reads of a network in flight: concurrent creations there share one (full: a full read). */
-  private readonly loading = new Map<string, { full: boolean; p: Promise<PortPlanView | undefined> }>();
+  /** Full reads of a network in flight: concurrent creations there share one. */
+  private readonly loading = new Map<string, Promise<PortPlanView | undefined>>();
   private readonly flights = new Map<string, Flight>();
   /** Network reference (as requests name it) → its creations' turns (IN_FLIGHT). */
   private readonly slots = new Map<string, Slots>();
-  /** Subnet id → the host number this instance starts allocating from when creations overlap (pickIpFrom). */
-  private readonly starts = new Map<string, number>();
+  /** Subnet id → the host number this instance allocates next when creations overlap (its own stretch). */
+  private readonly cursors = new Map<string, number>();
+  private sweeper?: NodeJS.Timeout;
+  /**
+   * Creations' transactions of one turn of the event loop go as one (txn-batch.ts). The guards under a network's
+   * guard prefix (ports, subnets) and security groups' guards are put blind by every creation: shared in a batch.
+   */
+  private readonly batcher: TxnBatcher;
 
   constructor(
     private readonly store: Store,
     private readonly opts: CasOptions,
-  ) {}
+  ) {
+    this.batcher = new TxnBatcher(store, (k) => k.startsWith(GUARD_PREFIX) && k.indexOf('/', GUARD_PREFIX.length) >= 0);
+  }
 
   /** The network was deleted: its remembered view and name are useless. */
   forget(networkId: string, name?: string): void {
-    this.views.delete(networkId);
+    this.drop(networkId);
     if (name !== undefined) this.networkIds.delete(name);
+  }
+
+  /** Stops watching every network (the store is closing). */
+  close(): void {
+    for (const id of [...this.views.keys()]) this.drop(id);
+  }
+
+  /** Forgets a network's view and stops watching it (only `view` if given: not one that replaced it). */
+  private drop(netId: string, view?: PortPlanView): void {
+    const v = this.views.get(netId);
+    if (!v || (view && v !== view)) return;
+    this.views.delete(netId);
+    void v.watch?.cancel().catch(() => undefined);
+    if (this.views.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   async create(body: unknown): Promise<Port> {
@@ -152,36 +202,46 @@ export class PortCreator {
             // together), without a read of its own; the compares reject it if anything it relied on changed. On a
             // planning error too, decide again from the store.
             const known = this.views.get(netId);
-            const view = known ?? (await this.network(netId, false));
+            const view = known ?? (await this.network(netId, false, flight.count > 1));
             if (!view) throw notFound();
+            view.used = Date.now();
             try {
               return { ...plan(view), speculative: known !== undefined };
             } catch {
               // Possibly an artefact of a stale view (an address freed elsewhere): decide on what the store holds.
             }
           }
-          // A retry: what the network holds now (shared with the other retries here) and this request's own checks.
-          let [view, checks] = await Promise.all([this.network(netId, false), this.checks(netId, input, byName)]);
+          // A retry: this request's own checks, with the network's record and guard. The watched view is current
+          // for the claims; read in full only when the structure moved (or nothing is remembered).
+          let checks = await this.checks(netId, input, byName);
           if (checks.renamed) {
             // The remembered id is stale (the network was deleted or its name reused): resolve the name again.
             this.forget(netId, input.network);
             netId = await networkIdOf(this.store, input.network, 'network');
-            [view, checks] = await Promise.all([this.network(netId, true), this.checks(netId, input, byName)]);
+            checks = await this.checks(netId, input, byName);
             if (checks.renamed) throw notFound();
           }
+          if (!checks.network) throw notFound();
+          const known = this.views.get(netId);
+          // Only a watched view is current for the claims (an unwatched one learns of others' claims by losing).
+          const current =
+            known?.watch !== undefined && known.network.modRevision === checks.network.modRevision && known.st.guardRev === checks.guardRev;
+          const view = current ? known : await this.network(netId, false, true);
           if (!view) throw notFound();
+          view.used = Date.now();
           if (byName) this.networkIds.set(input.network, netId);
           try {
             return plan(view, checks.macOwner);
           } catch (err) {
-            // A view re-read only in part may still list ports deleted since: only a full read is the last word.
-            if (view.full) throw err;
-            const full = await this.network(netId, true);
+            // The view may still list ports deleted since (one written before claims, or a delete the watch has not
+            // delivered yet): a refusal is decided on a full read made after it.
+            if (!(err instanceof ModelError)) throw err;
+            const full = await this.network(netId, true, true);
             if (!full) throw notFound();
             return plan(full, checks.macOwner);
           }
         },
-        this.opts,
+        { ...this.opts, txn: this.batcher.txn },
       );
     } finally {
       slots.give();
@@ -194,11 +254,25 @@ export class PortCreator {
     }
   }
 
-  /** This instance's starting point in a subnet of `size` hosts (random, kept: pickIpFrom). */
-  private startOf(subnetId: string, size: number): number {
-    let s = this.starts.get(subnetId);
-    if (s === undefined || s >= size) this.starts.set(subnetId, (s = size > 0 ? randomInt(size) : 0));
-    return s;
+  /**
+   * The next address of this instance's own stretch of a subnet, for creations overlapping here: the host after the
+   * last one it allocated, while free; else (the stretch ran into addresses another server took, or its end) a new
+   * stretch from a free host chosen at random. Servers allocating at once thus fill separate stretches and rarely
+   * pick the same address (the claims make it safe when they do), and no creation scans what was allocated before.
+   */
+  private nextOfStretch(c: Cidr, gw: string, taken: { has(ip: string): boolean }, subnetId: string): string | undefined {
+    const at = this.cursors.get(subnetId);
+    if (at !== undefined) {
+      const r = firstFreeFrom(c, gw, taken, at);
+      // Only the very next host (or the one after a gateway) continues the stretch: anything further means others.
+      if (r && r.host <= at + 1) {
+        this.cursors.set(subnetId, r.host + 1);
+        return r.ip;
+      }
+    }
+    const r = randomFree(c, gw, taken, randomInt);
+    if (r) this.cursors.set(subnetId, r.host + 1);
+    return r?.ip;
   }
 
   /** Counts this request among the network's creations in flight (once, whatever its attempts). */
@@ -213,46 +287,66 @@ export class PortCreator {
   }
 
   /**
-   * The network as the store holds it now, read once for every creation here that asks meanwhile: the record, the
-   * guard and the address claims over the remembered structure when the guard has not moved, else everything.
-   * Undefined when the network does not exist.
+   * The network as the store holds it now, read in full once for every creation here that asks meanwhile, and
+   * (`watch`) watched from then on (claims-watch.ts). Undefined when the network does not exist. `fresh`: not a read
+   * that started before the caller asked (a refusal must be decided on what the store holds after the caller's failure).
    */
-  private network(netId: string, full: boolean): Promise<PortPlanView | undefined> {
-    const cur = this.loading.get(netId);
-    if (cur && (cur.full || !full)) return cur.p;
-    const p = this.load(netId, full ? undefined : this.views.get(netId)).finally(() => {
-      if (this.loading.get(netId)?.p === p) this.loading.delete(netId);
-    });
-    this.loading.set(netId, { full, p });
-    return p;
-  }
-
-  private async load(netId: string, known: PortPlanView | undefined): Promise<PortPlanView | undefined> {
-    const claims: ReadOp = { prefix: ipClaimsPrefix(netId) };
-    if (known) {
-      const { results } = await this.store.read([{ key: networkKey(netId) }, { key: guardKey(netId) }, claims]);
-      const [net, guard, ipClaims] = results as [KeyValue[], KeyValue[], KeyValue[]];
-      if (net[0] && net[0].modRevision === known.network.modRevision && (guard[0]?.modRevision ?? 0) === known.st.guardRev) {
-        // Only claims moved (creations and deletes do not bump the guard): keep the structure, and the MACs known
-        // (those of ports made since are claimed: a generated one that collides loses its race and is drawn again).
-        return this.remember(netId, {
-          network: net[0],
-          st: known.st,
-          owners: withClaims(netId, ipOwners(known.st), ipClaims),
-          macs: known.macs,
-          full: false,
-        });
-      }
+  private async network(netId: string, fresh: boolean, watch: boolean): Promise<PortPlanView | undefined> {
+    let p = this.loading.get(netId);
+    if (!p || fresh) {
+      const q = this.load(netId).finally(() => {
+        if (this.loading.get(netId) === q) this.loading.delete(netId);
+      });
+      this.loading.set(netId, q);
+      p = q;
     }
-    const snap = await snapshotNet(this.store, netId, [claims]);
-    if (!snap.network) return undefined;
-    const owners = withClaims(netId, ipOwners(snap.st), snap.extra[0]!);
-    return this.remember(netId, { network: snap.network, st: snap.st, owners, macs: macOwners(snap.st), full: true });
+    const view = await p;
+    if (view && watch) this.watchView(netId, view);
+    return view;
   }
 
-  private remember(netId: string, view: PortPlanView): PortPlanView {
+  /** Starts keeping the view current, from the revision it was read at (gapless, whenever it starts). */
+  private watchView(netId: string, view: PortPlanView): void {
+    if (view.watch || this.views.get(netId) !== view) return;
+    view.watch = watchClaims(
+      this.store,
+      netId,
+      view.rev + 1,
+      { owners: view.owners, commits: view.commits, freed: () => view.low.clear() },
+      () => this.drop(netId, view),
+    );
+  }
+
+  private async load(netId: string): Promise<PortPlanView | undefined> {
+    const snap = await snapshotNet(this.store, netId, [{ prefix: ipClaimsPrefix(netId) }]);
+    if (!snap.network) {
+      this.drop(netId);
+      return undefined;
+    }
+    const owners = withClaims(netId, ipOwners(snap.st), snap.extra[0]!);
+    const view: PortPlanView = {
+      network: snap.network,
+      st: snap.st,
+      owners,
+      macs: macOwners(snap.st),
+      low: new Map(),
+      commits: new Map(),
+      used: Date.now(),
+      rev: snap.revision,
+    };
+    // Replaces an older view only if it is no newer (two loads may finish out of order).
+    const old = this.views.get(netId);
+    if (old && old.network.modRevision > view.network.modRevision) return view;
+    this.drop(netId);
     this.views.set(netId, view);
+    this.sweeper ??= setInterval(() => this.sweep(), IDLE_MS / 2).unref();
     return view;
+  }
+
+  /** Forgets (and stops watching) the networks no creation used lately. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const [id, v] of this.views) if (now - v.used > IDLE_MS) this.drop(id, v);
   }
 
   /** A retry's own reads: its name (free?), its network's name (still that network?) and the MAC it asks for. */
@@ -261,11 +355,18 @@ export class PortCreator {
       { key: nameKey('port', input.name) },
       { key: nameKey('network', input.network) },
       { key: macClaimKey(netId, input.mac ?? 'none') },
+      { key: networkKey(netId) },
+      { key: guardKey(netId) },
     ]);
-    const [name, netClaim, mac] = results as [KeyValue[], KeyValue[], KeyValue[]];
+    const [name, netClaim, mac, net, guard] = results as [KeyValue[], KeyValue[], KeyValue[], KeyValue[], KeyValue[]];
     const renamed = byName && (netClaim[0] === undefined || decodeClaim(netClaim[0].value).id !== netId);
     if (!renamed && name[0]) throw conflict('name', `a port named ${input.name} already exists`);
-    return { renamed, ...(input.mac !== undefined && mac[0] ? { macOwner: mac[0].value } : {}) };
+    return {
+      renamed,
+      ...(input.mac !== undefined && mac[0] ? { macOwner: mac[0].value } : {}),
+      ...(net[0] ? { network: net[0] } : {}),
+      guardRev: guard[0]?.modRevision ?? 0,
+    };
   }
 
   /**
@@ -296,14 +397,20 @@ export class PortCreator {
     };
     // Alone: the lowest free address (what a user creating ports one by one expects). Several in flight here: each
     // from this instance's own stretch of the subnet. After a lost race: anywhere free, at random (port-claims.ts).
-    const pick =
+    type Pick = (c: Cidr, gw: string, taken: { has(ip: string): boolean }, subnetId: string) => string | undefined;
+    const lowest: Pick = (c, gw, taken, subnetId) => {
+      // From the view's hint: every address below it is taken (until the watch sees one freed).
+      const r = firstFreeFrom(c, gw, taken, view.low.get(subnetId) ?? 0);
+      if (r && !picked.has(r.ip)) view.low.set(subnetId, r.host);
+      return r?.ip;
+    };
+    const pick: Pick =
       o.attempt > 0
-        ? (c: Cidr, gw: string, taken: { has(ip: string): boolean }) => pickIpAtRandom(c, gw, taken, randomInt)
+        ? (c, gw, taken) => pickIpAtRandom(c, gw, taken, randomInt)
         : o.flight.count > 1
-          ? (c: Cidr, gw: string, taken: { has(ip: string): boolean }, subnetId: string) =>
-              pickIpFrom(c, gw, taken, this.startOf(subnetId, hostCount(c)))
-          : undefined;
-    const fixedIps = assignIps(input.fixedIps, st, net, { owners, describe: describeOwner, ...(pick ? { pick } : {}) });
+          ? (c, gw, taken, subnetId) => this.nextOfStretch(c, gw, taken, subnetId)
+          : lowest;
+    const fixedIps = assignIps(input.fixedIps, st, net, { owners, describe: describeOwner, pick });
     // Port keys are drawn at random from the whole pool (2^32 - 2 keys): two creations draw the same one about
     // never, and no read of the pool (one key per port in the cluster) is needed.
     const pk = 1 + randomInt(POOL_MAX['port-key']);
@@ -345,11 +452,14 @@ export class PortCreator {
       compares,
       ops,
       result: p,
-      committed: () => {
+      committed: (revision) => {
         // Into the view planned from and the one remembered now, if another read replaced it meanwhile.
         for (const v of new Set([view, this.views.get(net.id)])) {
           if (!v) continue;
-          for (const f of fixedIps) v.owners.set(f.ip, `port ${p.name}`);
+          for (const f of fixedIps) {
+            v.owners.set(f.ip, `port ${p.name}`);
+            v.commits.set(f.ip, revision);
+          }
           v.macs.set(mac, `port ${p.name}`);
         }
       },

@@ -146,8 +146,8 @@ export async function snapshotNet(
   store: Store,
   networkId: string,
   extra: ReadOp[] = [],
-): Promise<{ network?: KeyValue; st: NetState; extra: KeyValue[][] }> {
-  const { results } = await store.read([
+): Promise<{ network?: KeyValue; st: NetState; extra: KeyValue[][]; revision: number }> {
+  const { results, revision } = await store.read([
     { key: networkKey(networkId) },
     { key: guardKey(networkId) },
     { prefix: netGuardsPrefix(networkId) },
@@ -165,7 +165,7 @@ export async function snapshotNet(
     KeyValue[],
     ...KeyValue[][],
   ];
-  return { network: net[0], st: buildNetState(networkId, guard[0], guards, kvs, routers, fips), extra: rest };
+  return { network: net[0], st: buildNetState(networkId, guard[0], guards, kvs, routers, fips), extra: rest, revision };
 }
 
 function buildNetState(

@@ -73,6 +73,11 @@ export class Topology {
     this.ports = new PortCreator(store, opts);
   }
 
+  /** Stops the watches port creation keeps of the networks it created ports in (the store stays open). */
+  close(): void {
+    this.ports.close();
+  }
+
   private async ensureNameFree(kind: 'network' | 'subnet' | 'port' | 'router', name: string): Promise<void> {
     if (await this.store.get(nameKey(kind, name))) throw conflict('name', `a ${kind} named ${name} already exists`);
   }
