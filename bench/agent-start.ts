@@ -19,6 +19,7 @@ import { agentOf, startAgent, stopAgent } from '../src/sandbox/agents.js';
 import { Sandbox } from '../src/sandbox/index.js';
 import { startEtcd, type EtcdCluster } from '../test/helpers/etcd.js';
 import { FlowMonitor } from './lib/flowmon.js';
+import { nodeBinaryPages, type NodePages } from './lib/node-pages.js';
 import { p50, sleep } from './lib/stats.js';
 import { bareNodeRssMb, flowCount, nowUs } from './lib/vmnet.js';
 
@@ -53,6 +54,7 @@ interface Sample {
   anon: number;
   nodeBinRss: number;
   nodeBinPss: number;
+  pages: NodePages;
 }
 
 /** RSS/PSS totals and those of the node binary's own mappings (MB), from /proc/PID/smaps. */
@@ -146,6 +148,7 @@ async function main(): Promise<void> {
           const tl = await timelineOf(info.log);
           await sleep(1000);
           const mem = await memory(info.pid);
+          const pages = await nodeBinaryPages(info.pid);
           const s: Sample = {
             label,
             round,
@@ -155,11 +158,12 @@ async function main(): Promise<void> {
             execMs: tl ? Math.round((tl.timeOrigin * 1000 - t0) / 100) / 10 : NaN,
             timeline: tl?.ms ?? {},
             ...mem,
+            pages,
           };
           samples.push(s);
           log(
             `${label} round ${round} (${host.name}): flows stable ${s.stableMs} ms (first ${s.firstFlowMs}, ${s.flows} flows); ` +
-              `RSS ${s.rss} MB (anon ${s.anon}, node binary ${s.nodeBinRss}), PSS ${s.pss} MB; exec ${s.execMs} ms; ` +
+              `RSS ${s.rss} MB (anon ${s.anon}, node binary ${s.nodeBinRss}: text ${pages.text}, ICU ${pages.icu}, rodata ${pages.rodata}, other ${pages.other}), PSS ${s.pss} MB; exec ${s.execMs} ms; ` +
               Object.entries(s.timeline)
                 .map(([k, v]) => `${k} ${v}`)
                 .join(', '),
@@ -171,6 +175,12 @@ async function main(): Promise<void> {
       }
     }
     const bare = await bareNodeRssMb();
+    const { spawn } = await import('node:child_process');
+    const idle = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 3000)'], { stdio: 'ignore' });
+    await sleep(1000);
+    const barePages = await nodeBinaryPages(idle.pid!);
+    idle.kill();
+    log(`bare node's binary pages: ${JSON.stringify(barePages)}`);
     console.log(`\nagent start, ${STORE} store, ${K} VMs, ${ROUNDS} rounds (medians; every sample above); bare node RSS ${bare} MB`);
     console.log('| cmd | flows stable ms | first flow ms | RSS MB | anon MB | node binary RSS MB | PSS MB | samples (stable ms) |');
     console.log('|---|---|---|---|---|---|---|---|');

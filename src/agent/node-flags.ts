@@ -10,3 +10,13 @@
  * Neither caps the heap: a bigger topology still gets all the memory it needs (no --max-old-space-size).
  */
 export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--optimize-for-size'];
+
+/**
+ * V8 settings given once the first flows are on the switch (`v8.setFlagsFromString`) instead of on the command
+ * line: WYVERN_V8_LATE_FLAGS (separated by spaces or commas), for measuring the trade in docs/footprint.md.
+ */
+export function applyLateNodeFlags(env: NodeJS.ProcessEnv, set: (flag: string) => void): string[] {
+  const flags = (env.WYVERN_V8_LATE_FLAGS ?? '').split(/[\s,]+/).filter((f) => f !== '');
+  for (const f of flags) set(f);
+  return flags;
+}
