@@ -170,6 +170,10 @@ async function main(): Promise<void> {
           );
         } finally {
           mon.stop();
+          // Decommissioned, not just stopped: its chassis key goes now, not when its lease lapses during a later
+          // round (which would change that round's flows after its start and blur its "flows stable").
+          const a = agentOf(sb.host(host.name));
+          if (a) await new ApiClient(a.api).raw('POST', '/v1/agent/decommission', { force: true }).catch(() => undefined);
           await stopAgent(sb, host.name).catch(() => undefined);
         }
       }

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { parseFlags, UsageError, type FlagOptions } from '../util/args.js';
-import { GLOBAL_OPTIONS } from '../cli/common.js';
+import { GLOBAL_OPTIONS } from '../cli/global-options.js';
 import { createAdjustableLogger } from '../util/log.js';
 import { Agent } from './agent.js';
 import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
