@@ -331,7 +331,8 @@ export class Agent {
     // cached topology: attachSwitch starts the API then). Otherwise the API — its modules and prom-client's — is
     // loaded once the first flows are on the switch, not before them (docs/footprint.md, start-up).
     const waiting = this.link.untilWaiting();
-    void waiting.then(() => this.startApi());
+    // A failure reaches start() through apiFailure.
+    void waiting.then(() => this.startApi()).catch(() => undefined);
     await Promise.race([attached, waiting, fatal, this.apiFailure]);
     // A switch that never confirms (its session lost meanwhile) must not keep the API away: a second at most.
     let timer: NodeJS.Timeout | undefined;
