@@ -36,5 +36,7 @@ export default function setup(): void {
   }
   if (Math.max(newest(join(root, 'src')), newest(join(root, 'pipelines'))) > built) {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+    // The pipeline's parsed copy, as `npm run build` makes it (used only while it matches the YAML).
+    execFileSync(process.execPath, ['scripts/precompile-pipeline.mjs'], { cwd: root, stdio: 'inherit' });
   }
 }

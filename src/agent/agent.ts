@@ -1,7 +1,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { APPS } from '../apps/index.js';
 import { loadApps, type LoadedApps } from '../apps/registry.js';
-import { startApiServer, type ApiServer } from '../api/server.js';
+import type { ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
 import { NAMES_PREFIX } from '../model/keys.js';
@@ -14,7 +14,6 @@ import { PipelineTables } from '../pipeline/tables.js';
 import { openStore, PrefixSubscription, type SubscriptionEvent } from '../store/index.js';
 import type { KeyValue, Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
-import { addAgentRoutes } from './api-routes.js';
 import { BindingManager } from './binding.js';
 import { ChassisRegistration } from './chassis-registration.js';
 import { FlowComputer } from './compute.js';
@@ -40,6 +39,10 @@ import { loadAgentTls } from './tls.js';
 import { AgentMetrics } from './metrics.js';
 import { physnetRefusal } from './bridge-mappings.js';
 import { VERSION } from '../version.js';
+import { StartTrace } from './start-trace.js';
+
+/** When this module's imports were loaded and evaluated (the start timeline's 'modules loaded'). */
+const MODULES_LOADED_AT = performance.now();
 
 export const AGENT_VERSION = VERSION;
 
@@ -117,6 +120,15 @@ export class Agent {
   readonly metrics: AgentMetrics;
   /** The desired version of the first full computation: /readyz waits until it is on the switch. */
   private firstVersion: number | undefined;
+  /** Resolves once the first computation's flows are on the switch (set by attachSwitch). */
+  private firstApplied?: Promise<unknown>;
+  /** Start-up milestones, logged once the first flows are on the switch. */
+  readonly trace = new StartTrace(['modules loaded', Math.round(MODULES_LOADED_AT * 10) / 10]);
+  private apiStarting?: Promise<void>;
+  private apiTls?: ReturnType<typeof loadAgentTls>['api'];
+  private apiFailed!: (err: unknown) => void;
+  /** Rejects if the API could not start (its address taken): that fails the start, whenever the API starts. */
+  private readonly apiFailure = new Promise<never>((_, reject) => (this.apiFailed = reject));
 
   constructor(
     readonly config: AgentConfig,
@@ -139,16 +151,20 @@ export class Agent {
       now: Date.now,
     }));
     this.metrics = new AgentMetrics(this);
+    this.apiFailure.catch(() => undefined);
+    this.trace.mark('agent made (pipeline, apps)');
   }
 
   async start(): Promise<void> {
     const cfg = this.config;
     const log = this.logger;
     const tls = loadAgentTls(cfg);
+    this.apiTls = tls.api;
     // The store may be unreachable now: the agent then runs from its cache and converges when it answers.
     this.store = this.metrics.instrumentStore(
       await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...tls.store }),
     );
+    this.trace.mark('store opened');
     // The probe is the chassis lease's keep-alive (issue 17): one call the lease needs anyway tells whether the store
     // answers, at no extra cost to the etcd leader (it was a linearizable read of this chassis's key every 2 s). The
     // key itself is followed by the watch (ownChassis, ownChassisGone). Every 2 s, or TTL/3 for a short lease.
@@ -211,6 +227,7 @@ export class Agent {
       if (this.bindings.pendingWrites) void this.bindings.retryUnsynced();
     });
     await this.health.start();
+    this.trace.mark('store probed');
     const firstError = this.health.lastFailure;
     // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
     if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;
@@ -304,6 +321,7 @@ export class Agent {
     });
     this.link.watchChannel(this.channel); // re-prepares the bridge on each session
     this.channel.on('up', (ev: { session: number }) => {
+      this.trace.mark('OpenFlow session up');
       log.info({ session: ev.session }, 'OpenFlow session up');
       clearTimeout(this.standDownTimer);
       this.reconcileGateways(); // a chassis that stood down is a candidate again
@@ -317,7 +335,9 @@ export class Agent {
 
     // Store: chassis registration, then the topology this hypervisor needs (from the cache if it does not answer).
     await this.registration.ensure('agent start');
+    this.trace.mark('chassis registered');
     await this.sync.start();
+    this.trace.mark('topology watches started');
     // Gateway elections once routers, chassis and gateway leases are read from the store (not a partial view).
     void this.subscription
       .whenLoaded((p) => !p.startsWith(NAMES_PREFIX))
@@ -326,22 +346,6 @@ export class Agent {
         this.reconcileGateways();
       });
 
-    // Status and readiness answer while the agent waits for a topology (store down and no
-    // cache, or Open vSwitch absent).
-    if (cfg.apiListen !== 'none') {
-      this.api = await startApiServer({
-        store: this.store,
-        listen: cfg.apiListen,
-        token: cfg.apiToken,
-        logger: log,
-        version: AGENT_VERSION,
-        registry: this.metrics.registry,
-        ready: () => this.probeReady(),
-        ...tls.api,
-        chassisExtras: (c) => chassisReachability(this.view.encaps, this.config.chassis, c),
-      });
-      addAgentRoutes(this.api, this);
-    }
     // With Open vSwitch there, the switch side is attached before start() returns (VIFs bound before the first
     // computation, as ever). Without it, the agent serves its API and follows the store meanwhile.
     const attached = this.attachSwitch().catch((err) => log.error({ err }, 'switch attach failed'));
@@ -349,7 +353,19 @@ export class Agent {
     // Later (the start already returned) it is logged, and the link keeps trying.
     const fatal = this.link.untilFatal();
     fatal.catch((err: unknown) => log.error({ err }, 'Open vSwitch refused the TLS connection'));
-    await Promise.race([attached, this.link.untilWaiting(), fatal]);
+    // Status and readiness answer while the agent waits (Open vSwitch absent; the store unreachable with no
+    // cached topology: attachSwitch starts the API then). Otherwise the API — its modules and prom-client's — is
+    // loaded once the first flows are on the switch, not before them (docs/footprint.md, start-up).
+    const waiting = this.link.untilWaiting();
+    // A failure reaches start() through apiFailure.
+    void waiting.then(() => this.startApi()).catch(() => undefined);
+    await Promise.race([attached, waiting, fatal, this.apiFailure]);
+    // A switch that never confirms (its session lost meanwhile) must not keep the API away: a second at most.
+    let timer: NodeJS.Timeout | undefined;
+    const second = new Promise<void>((done) => (timer = setTimeout(done, 1_000)));
+    await Promise.race([this.firstApplied, waiting, fatal, this.apiFailure, this.stopped, second]);
+    clearTimeout(timer);
+    await Promise.race([this.startApi(), this.apiFailure]);
 
     if (cfg.readyFile) {
       // Written whole then renamed: whoever waits for the file never reads half of it.
@@ -357,6 +373,37 @@ export class Agent {
       await rename(`${cfg.readyFile}.tmp`, cfg.readyFile);
     }
     log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
+  }
+
+  /** The REST API, /metrics and the probes, started once (see start()); its modules are loaded here. */
+  private startApi(): Promise<void> {
+    const cfg = this.config;
+    if (cfg.apiListen === 'none') return Promise.resolve();
+    this.apiStarting ??= (async () => {
+      const [{ startApiServer }, { addAgentRoutes }, registry] = await Promise.all([
+        import('../api/server.js'),
+        import('./api-routes.js'),
+        this.metrics.load(),
+      ]);
+      if (this.stopping) return;
+      this.api = await startApiServer({
+        store: this.store,
+        listen: cfg.apiListen,
+        token: cfg.apiToken,
+        logger: this.logger,
+        version: AGENT_VERSION,
+        registry,
+        ready: () => this.probeReady(),
+        ...this.apiTls,
+        chassisExtras: (c) => chassisReachability(this.view.encaps, this.config.chassis, c),
+      });
+      addAgentRoutes(this.api, this);
+      this.trace.mark('API listening');
+    })().catch((err: unknown) => {
+      this.apiFailed(err);
+      throw err;
+    });
+    return this.apiStarting;
   }
 
   /**
@@ -369,6 +416,7 @@ export class Agent {
     // Only interfaces that claim a logical port (VM VIFs) matter; tunnel and bridge ports have no iface-id.
     for (;;) {
       await this.link.ready();
+      this.trace.mark('OVSDB connected, bridge prepared');
       if (this.stopping) return;
       try {
         this.vifs = await VifWatcher.create(this.ovsdb, { filter: (v) => v.ifaceId !== undefined });
@@ -405,13 +453,18 @@ export class Agent {
     });
     this.vifs.on('unplugged', (v: Vif) => void unplug(v));
     this.vifs.start();
+    this.trace.mark('VIF monitor');
     await Promise.all(initial);
+    this.trace.mark('VIFs bound');
 
     // Never program the switch from less than a whole topology (that would delete live flows): wait until
     // chassis, routers and every local network are loaded, from the store or from the cache.
     const topologyPrefix = (p: string) => !p.startsWith(NAMES_PREFIX);
-    if (!this.subscription.loaded(topologyPrefix))
+    if (!this.subscription.loaded(topologyPrefix)) {
       log.warn('store unreachable and no cached topology; the switch keeps its flows until the store answers');
+      // The agent waits: status and readiness must answer meanwhile.
+      this.startApi().catch((err) => log.error({ err }, 'API not started'));
+    }
     await this.subscription.whenLoaded(topologyPrefix);
     if (this.stopping) return;
     this.topologySource = this.health.isConnected ? 'store' : 'cache';
@@ -427,11 +480,18 @@ export class Agent {
     await this.subscription.whenLoaded(topologyPrefix);
     if (this.stopping) return;
 
+    this.trace.mark('topology loaded');
     this.computer.markAllDirty();
     this.firstVersion = this.computer.flush();
+    this.trace.mark('first computation');
     this.notePendingMarks(this.firstVersion);
     this.started = true;
     this.reconcileGateways();
+    this.firstApplied = this.flows.whenApplied(this.firstVersion).then(() => {
+      this.trace.mark('first flows on the switch');
+      log.info(this.trace.finish(), 'start timeline (ms since the process began)');
+    });
+    this.firstApplied.catch(() => undefined);
     void this.flows.activate();
     this.announcer.after(this.firstVersion);
   }
@@ -448,6 +508,7 @@ export class Agent {
     this.stopping = true;
     clearTimeout(this.standDownTimer);
     this.flusher.cancel();
+    await this.apiStarting?.catch(() => undefined);
     await this.api?.close().catch(() => undefined);
     this.vifs?.stop();
     await this.channel?.stop().catch(() => undefined);

@@ -1,12 +1,11 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { parse } from 'yaml';
-
 import { SITE_RE, SITE_RULE } from '../model/codec.js';
 import { DEFAULT_SITE, ENCAPS, type Encap } from '../model/types.js';
 import { isIpv4 } from '../net/addr.js';
 import { parseFlags } from '../util/args.js';
 import { DEFAULT_LISTEN, parseListen } from '../api/listen.js';
 import { BridgeMappingError, parseBridgeMappings } from './bridge-mappings.js';
+import { parseYaml } from '../util/yaml.js';
 
 export type { Encap };
 
@@ -232,7 +231,9 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
   if (file) {
     let doc: unknown;
     try {
-      doc = parse(readFileSync(file, 'utf8'));
+      const text = readFileSync(file, 'utf8');
+      // An empty file (the sandbox's --config /dev/null) is no settings: the YAML library is not even loaded.
+      doc = text.trim() === '' ? null : parseYaml(text);
     } catch (err) {
       throw new ConfigError(`${file}: ${(err as Error).message}`);
     }

@@ -1,9 +1,8 @@
 /** Shared CLI plumbing: global options, API client, output (tables / --json), errors → exit codes. */
-import type { ParseArgsConfig } from 'node:util';
 import { ApiClient, ApiClientError } from '../api/client.js';
 import { apiClientFrom } from '../api/client-config.js';
-import { DEFAULT_API_URL } from '../api/listen.js';
 import { parseFlags, UsageError, type FlagOptions, type ParsedFlags } from '../util/args.js';
+import { GLOBAL_HELP, GLOBAL_OPTIONS } from './global-options.js';
 
 export { parseFlags, UsageError };
 
@@ -14,26 +13,8 @@ export const EXIT_FAIL = 1;
 export const EXIT_USAGE = 2;
 
 /** Options every API command accepts (anywhere on the line). */
-export const GLOBAL_OPTIONS = {
-  api: { type: 'string' },
-  token: { type: 'string' },
-  'token-file': { type: 'string' },
-  cacert: { type: 'string' },
-  cert: { type: 'string' },
-  key: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
-
-export const GLOBAL_HELP = `Global options:
-  --api URL          API address: http://HOST:PORT, https://HOST:PORT or unix:/path (env WYVERN_API; default ${DEFAULT_API_URL})
-  --token T          bearer token (env WYVERN_TOKEN; ps shows flags: prefer the env or --token-file)
-  --token-file FILE  read the bearer token from FILE (env WYVERN_TOKEN_FILE)
-  --cacert FILE      https://: trust the CA certificate in FILE (env WYVERN_CACERT)
-  --cert FILE        https://: present this client certificate … (env WYVERN_CERT)
-  --key FILE         … with this key (env WYVERN_KEY)
-  --json             machine-readable JSON output
-  -h, --help         show help`;
+// In their own module: the agent and the command table need them without the API client (node:http).
+export { GLOBAL_HELP, GLOBAL_OPTIONS } from './global-options.js';
 
 export type Parsed = ParsedFlags;
 

@@ -4,7 +4,7 @@
  * `(argv: string[]) => Promise<number>` (the exit code). Adding a command is one line here.
  */
 import { parseArgs } from 'node:util';
-import { GLOBAL_HELP, GLOBAL_OPTIONS } from './common.js';
+import { GLOBAL_HELP, GLOBAL_OPTIONS } from './global-options.js';
 import { VERSION } from '../version.js';
 
 type Command = (argv: string[]) => Promise<number>;

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
 import {
   parseCtZones,
   parseMeters,
@@ -12,6 +11,7 @@ import {
   type RegisterDef,
 } from './declarations.js';
 import { PipelineError } from './errors.js';
+import { parsePipelineYaml, PRECOMPILED_FILE } from './precompiled.js';
 
 export { PipelineError };
 
@@ -96,12 +96,19 @@ export function defaultPipelinePath(): string {
 }
 
 export function loadPipeline(path = defaultPipelinePath()): Pipeline {
-  return parsePipeline(readFileSync(path, 'utf8'), path);
+  const text = readFileSync(path, 'utf8');
+  // The build's parsed copy of the YAML, used only if made from this exact text (precompiled.ts).
+  return pipelineFromDoc(parsePipelineYaml(text, new URL(`./${PRECOMPILED_FILE}`, import.meta.url)), path);
 }
 
 /** Parses and validates a pipeline document; every rule violation is a PipelineError naming the table. */
 export function parsePipeline(text: string, source = '<pipeline>'): Pipeline {
-  const doc = parse(text) as Record<string, unknown> | null;
+  return pipelineFromDoc(parsePipelineYaml(text, undefined), source);
+}
+
+/** Validates a parsed pipeline document (what the YAML parser returned). */
+function pipelineFromDoc(parsed: unknown, source: string): Pipeline {
+  const doc = parsed as Record<string, unknown> | null;
   if (!doc || typeof doc !== 'object') throw new PipelineError(`${source}: not a YAML mapping`);
   const rawTables = doc.tables;
   if (!Array.isArray(rawTables) || rawTables.length === 0) throw new PipelineError(`${source}: no tables`);

@@ -20,6 +20,7 @@ import { startOvsHost, type OvsHost } from '../../src/sandbox/index.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
+import { yamlSha256 } from '../../src/pipeline/precompiled.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 const UNIT = '/lib/systemd/system/wyvern-agent.service';
@@ -174,8 +175,12 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
       'package.json',
       ...pipelines.map((f) => `pipelines/${f}`),
       ...sources.flatMap((f) => [`dist/src/${f.replace(/\.ts$/, '.js')}`, `dist/src/${f.replace(/\.ts$/, '.d.ts')}`]),
+      // The pipeline's YAML parsed at build time (src/pipeline/precompiled.ts), made from the YAML installed beside it.
+      'dist/src/pipeline/default.parsed.json',
     ];
     expect(files.sort()).toEqual(expected.sort());
+    const parsed = JSON.parse(readFileSync('/usr/lib/wyvern/dist/src/pipeline/default.parsed.json', 'utf8')) as { sha256: string };
+    expect(parsed.sha256).toBe(yamlSha256(readFileSync('/usr/lib/wyvern/pipelines/default.yaml', 'utf8')));
     const modules = readdirSync('/usr/lib/wyvern/node_modules');
     for (const dep of ['etcd3', 'level', 'pino', 'yaml', 'cockatiel']) expect(modules).toContain(dep);
     for (const dev of ['vitest', 'typescript', 'eslint', 'tsx', 'fast-check']) expect(modules).not.toContain(dev);

@@ -66,7 +66,7 @@ describe('standalone API probes and metrics', () => {
   it('an agent not started yet: every metric family is there with its type, and it is not ready', async () => {
     const agent = new Agent(loadAgentConfig(['--tunnel-ip', '192.0.2.1'], {}, 'hv1'), silentLogger);
     expect(agent.probeReady()).toBe(false);
-    const s = new Scrape(await agent.metrics.registry.metrics());
+    const s = new Scrape(await (await agent.metrics.load()).metrics());
     const types: Record<string, string> = {
       wyvern_flows: 'GAUGE',
       wyvern_bundle_apply_seconds: 'HISTOGRAM',
@@ -110,7 +110,7 @@ describe('agent metrics fed as things happen', () => {
     flows.emit('bundleApplied', { seconds: 0.002, messages: 3 });
     health.emit('up', 1000);
     agent.metrics.portInstalled(0.05);
-    const s = new Scrape(await agent.metrics.registry.metrics());
+    const s = new Scrape(await (await agent.metrics.load()).metrics());
     expect(rev).toBeGreaterThan(0);
     expect(s.count('wyvern_store_watch_lag_seconds')).toBe(2); // the put and the delete; /y/ is not watched
     expect(s.value('wyvern_store_watch_events_total', { type: 'snapshot' })).toBe(1);

@@ -20,8 +20,9 @@ describe('npm pack', () => {
     JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' })) as PackJson[]
   )[0]!.files.map((f) => f.path);
 
-  it('contains only the built library, its typings, the pipeline, LICENSE and README', () => {
-    const allowed = /^(LICENSE|README\.md|package\.json|pipelines\/[^/]+\.yaml|dist\/src\/.+\.(js|d\.ts))$/;
+  it('contains only the built library, its typings, the pipeline (and its parsed copy), LICENSE and README', () => {
+    const allowed =
+      /^(LICENSE|README\.md|package\.json|pipelines\/[^/]+\.yaml|dist\/src\/.+\.(js|d\.ts)|dist\/src\/pipeline\/default\.parsed\.json)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     expect(files.filter((f) => /^dist\/(test|bench)\/|\.map$|^src\//.test(f))).toEqual([]);
     expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'pipelines/default.yaml']));

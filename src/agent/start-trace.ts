@@ -1,0 +1,27 @@
+/**
+ * Milestones of one agent start, in ms since the process began (`performance.now()`: Node's clock starts with the
+ * process, before any module loads), logged once as one line when the first flows are on the switch: where the
+ * start-up time goes (docs/footprint.md), on every start, at no cost worth counting.
+ */
+export class StartTrace {
+  private readonly marks: [string, number][] = [];
+  private done = false;
+
+  constructor(first?: [string, number]) {
+    if (first) this.marks.push(first);
+  }
+
+  /** Records a milestone (the first time only: a reconnect later is no start milestone). */
+  mark(name: string): void {
+    if (this.done || this.marks.some(([n]) => n === name)) return;
+    this.marks.push([name, Math.round(performance.now() * 10) / 10]);
+  }
+
+  /** The timeline so far, ordered by time, plus the process's start as a wall clock (for a spawner's own clock). */
+  finish(): { timeOrigin: number; ms: Record<string, number> } {
+    this.done = true;
+    const ms: Record<string, number> = {};
+    for (const [n, t] of [...this.marks].sort((a, b) => a[1] - b[1])) ms[n] = t;
+    return { timeOrigin: Math.round(performance.timeOrigin * 10) / 10, ms };
+  }
+}
