@@ -135,6 +135,8 @@ export class GrpcChannel {
 
   constructor(private readonly opts: ChannelOptions) {
     if (opts.endpoints.length === 0) throw new Error('no etcd endpoints');
+    // Clients start on a random member, so the agents of a cluster spread their connections over its members.
+    this.preferred = Math.floor(Math.random() * opts.endpoints.length);
   }
 
   get endpoints(): readonly string[] {
