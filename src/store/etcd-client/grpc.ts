@@ -350,14 +350,21 @@ export class GrpcStream extends EventEmitter {
       onBroken();
       this.finish(transportError(endpoint, err, false));
     });
-    req.on('close', () => {
+    const closed = (): void => {
       if (this.status === 'ok') this.finish(undefined);
       else if (this.status) this.finish(this.status);
       else {
         onBroken();
         this.finish(new GrpcError(GrpcStatus.UNAVAILABLE, `${endpoint}: stream closed without a status (HTTP/2 code ${req.rstCode})`));
       }
+    };
+    // The server's side ended (trailers sent): the call is over even though our side is still open, which
+    // keeps the HTTP/2 stream from closing; close it.
+    req.on('end', () => {
+      closed();
+      if (!req.closed) req.close(http2.constants.NGHTTP2_NO_ERROR);
     });
+    req.on('close', closed);
   }
 
   private finish(err: GrpcError | undefined): void {
