@@ -98,7 +98,9 @@ export function mapError(err: unknown, what: string): StoreError {
 function toOp(op: TxnOp): RequestOp {
   switch (op.op) {
     case 'put':
-      return { request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), ...(op.lease !== undefined ? { lease: op.lease } : {}) } };
+      return {
+        request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), ...(op.lease !== undefined ? { lease: op.lease } : {}) },
+      };
     case 'delete':
       return { request_delete_range: { key: Buffer.from(op.key) } };
     case 'deletePrefix':
@@ -107,7 +109,8 @@ function toOp(op: TxnOp): RequestOp {
 }
 
 function toCompare(c: Compare) {
-  if ('modRevision' in c) return { key: Buffer.from(c.key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision };
+  if ('modRevision' in c)
+    return { key: Buffer.from(c.key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision };
   return { key: Buffer.from(c.key), target: CompareTarget.Value, result: CompareResult.Equal, value: Buffer.from(c.value) };
 }
 
@@ -147,7 +150,9 @@ class LeaseKeeper {
       const e = mapError(err, 'lease keep-alive');
       if (e.code === 'INVALID') return this.lose(e);
       if (Date.now() - this.lastOk > this.ttlSeconds * 1000) {
-        return this.lose(new StoreError(`lease ${this.id} expired: no keep-alive reached etcd for ${this.ttlSeconds} s (${e.message})`, 'UNAVAILABLE'));
+        return this.lose(
+          new StoreError(`lease ${this.id} expired: no keep-alive reached etcd for ${this.ttlSeconds} s (${e.message})`, 'UNAVAILABLE'),
+        );
       }
     }
     this.schedule();

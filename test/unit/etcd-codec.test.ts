@@ -21,7 +21,11 @@ const toObj = (type: string, b: Buffer): Record<string, unknown> =>
 
 // Arbitraries
 const bytes = fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a));
-const rev = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 1000 }), fc.maxSafeInteger().filter((n) => n >= 0));
+const rev = fc.oneof(
+  fc.constant(0),
+  fc.integer({ min: 1, max: 1000 }),
+  fc.maxSafeInteger().filter((n) => n >= 0),
+);
 const leaseId = fc.oneof(fc.constant('0'), fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }).map(String));
 const buf = (b: Buffer): string => b.toString('hex');
 
@@ -65,7 +69,11 @@ describe('etcd codec: requests we encode, protobufjs decodes', () => {
     );
     fc.assert(
       fc.property(fc.array(compare, { maxLength: 4 }), fc.array(op, { maxLength: 4 }), fc.array(op, { maxLength: 3 }), (cs, ok, ko) => {
-        const req: m.TxnRequest = { compare: cs, success: [...ok, { request_txn: { compare: [], success: ok, failure: [] } }], failure: ko };
+        const req: m.TxnRequest = {
+          compare: cs,
+          success: [...ok, { request_txn: { compare: [], success: ok, failure: [] } }],
+          failure: ko,
+        };
         const o = toObj('etcdserverpb.TxnRequest', m.encode(m.encodeTxn, req)) as never as {
           compare: Record<string, unknown>[];
           success: Record<string, Record<string, unknown>>[];
@@ -81,8 +89,12 @@ describe('etcd codec: requests we encode, protobufjs decodes', () => {
           if ('mod_revision' in c) expect(d.mod_revision).toBe(String(c.mod_revision));
           if ('value' in c) expect(buf(d.value as Buffer)).toBe(buf(c.value));
           if ('lease' in c) expect(d.lease).toBe(c.lease);
-          const which = T('etcdserverpb.Compare').decode(m.encode((w, x: m.Compare) => m.encodeTxn(w, { compare: [x], success: [], failure: [] }), c).subarray(2));
-          expect((which as never as { target_union: string }).target_union).toBe(Object.keys(c).find((k) => ['mod_revision', 'value', 'lease'].includes(k)));
+          const which = T('etcdserverpb.Compare').decode(
+            m.encode((w, x: m.Compare) => m.encodeTxn(w, { compare: [x], success: [], failure: [] }), c).subarray(2),
+          );
+          expect((which as never as { target_union: string }).target_union).toBe(
+            Object.keys(c).find((k) => ['mod_revision', 'value', 'lease'].includes(k)),
+          );
         });
         expect(o.success.length).toBe(ok.length + 1);
         ok.forEach((x, i) => {
@@ -103,41 +115,60 @@ describe('etcd codec: requests we encode, protobufjs decodes', () => {
 
   it('WatchRequest: create (start revision, prev_kv, progress_notify, filters), cancel, progress', () => {
     fc.assert(
-      fc.property(bytes, bytes, rev, fc.boolean(), fc.boolean(), fc.array(fc.constantFrom(0, 1), { maxLength: 2 }), rev, (key, end, start, prev, prog, filters, id) => {
-        const o = toObj(
-          'etcdserverpb.WatchRequest',
-          m.encode(m.encodeWatchRequest, { create_request: { key, range_end: end, start_revision: start, prev_kv: prev, progress_notify: prog, filters } }),
-        ) as { create_request: Record<string, unknown> };
-        const c = o.create_request;
-        expect([buf(c.key as Buffer), buf(c.range_end as Buffer), c.start_revision, c.prev_kv, c.progress_notify, c.filters]).toEqual([
-          buf(key),
-          buf(end),
-          String(start),
-          prev,
-          prog,
-          filters,
-        ]);
-        const x = toObj('etcdserverpb.WatchRequest', m.encode(m.encodeWatchRequest, { cancel_request: { watch_id: id } })) as {
-          cancel_request: { watch_id: string };
-        };
-        expect(x.cancel_request.watch_id).toBe(String(id));
-      }),
+      fc.property(
+        bytes,
+        bytes,
+        rev,
+        fc.boolean(),
+        fc.boolean(),
+        fc.array(fc.constantFrom(0, 1), { maxLength: 2 }),
+        rev,
+        (key, end, start, prev, prog, filters, id) => {
+          const o = toObj(
+            'etcdserverpb.WatchRequest',
+            m.encode(m.encodeWatchRequest, {
+              create_request: { key, range_end: end, start_revision: start, prev_kv: prev, progress_notify: prog, filters },
+            }),
+          ) as { create_request: Record<string, unknown> };
+          const c = o.create_request;
+          expect([buf(c.key as Buffer), buf(c.range_end as Buffer), c.start_revision, c.prev_kv, c.progress_notify, c.filters]).toEqual([
+            buf(key),
+            buf(end),
+            String(start),
+            prev,
+            prog,
+            filters,
+          ]);
+          const x = toObj('etcdserverpb.WatchRequest', m.encode(m.encodeWatchRequest, { cancel_request: { watch_id: id } })) as {
+            cancel_request: { watch_id: string };
+          };
+          expect(x.cancel_request.watch_id).toBe(String(id));
+        },
+      ),
     );
-    const p = T('etcdserverpb.WatchRequest').decode(m.encode(m.encodeWatchRequest, { progress_request: {} })) as never as { request_union: string };
+    const p = T('etcdserverpb.WatchRequest').decode(m.encode(m.encodeWatchRequest, { progress_request: {} })) as never as {
+      request_union: string;
+    };
     expect(p.request_union).toBe('progress_request');
   });
 
   it('Lease, Compaction and Authenticate requests', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1e9 }), leaseId, rev, fc.string(), fc.string(), (ttl, id, r, name, pw) => {
-        expect(toObj('etcdserverpb.LeaseGrantRequest', m.encode(m.encodeLeaseGrant, { TTL: ttl, ID: id }))).toMatchObject({ TTL: String(ttl), ID: id });
+        expect(toObj('etcdserverpb.LeaseGrantRequest', m.encode(m.encodeLeaseGrant, { TTL: ttl, ID: id }))).toMatchObject({
+          TTL: String(ttl),
+          ID: id,
+        });
         expect(toObj('etcdserverpb.LeaseKeepAliveRequest', m.encode(m.encodeLeaseId, { ID: id }))).toMatchObject({ ID: id });
         expect(toObj('etcdserverpb.LeaseRevokeRequest', m.encode(m.encodeLeaseId, { ID: id }))).toMatchObject({ ID: id });
         expect(toObj('etcdserverpb.CompactionRequest', m.encode(m.encodeCompaction, { revision: r, physical: true }))).toMatchObject({
           revision: String(r),
           physical: true,
         });
-        expect(toObj('etcdserverpb.AuthenticateRequest', m.encode(m.encodeAuthenticate, { name, password: pw }))).toMatchObject({ name, password: pw });
+        expect(toObj('etcdserverpb.AuthenticateRequest', m.encode(m.encodeAuthenticate, { name, password: pw }))).toMatchObject({
+          name,
+          password: pw,
+        });
       }),
     );
   });
@@ -160,7 +191,13 @@ function pbEncode(type: string, obj: unknown): Buffer {
 }
 
 const hex = (x: unknown): unknown =>
-  Buffer.isBuffer(x) ? x.toString('hex') : Array.isArray(x) ? x.map(hex) : x && typeof x === 'object' ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, hex(v)])) : x;
+  Buffer.isBuffer(x)
+    ? x.toString('hex')
+    : Array.isArray(x)
+      ? x.map(hex)
+      : x && typeof x === 'object'
+        ? Object.fromEntries(Object.entries(x).map(([k, v]) => [k, hex(v)]))
+        : x;
 
 describe('etcd codec: responses protobufjs encodes, we decode', () => {
   it('RangeResponse (ids beyond 2^53 exact)', () => {
@@ -199,7 +236,16 @@ describe('etcd codec: responses protobufjs encodes, we decode', () => {
         fc.string(),
         fc.array(event, { maxLength: 4 }),
         (h, id, created, canceled, compact, reason, events) => {
-          const msg = { header: h, watch_id: id, created, canceled, compact_revision: compact, cancel_reason: reason, fragment: false, events };
+          const msg = {
+            header: h,
+            watch_id: id,
+            created,
+            canceled,
+            compact_revision: compact,
+            cancel_reason: reason,
+            fragment: false,
+            events,
+          };
           const got = m.decode(m.decodeWatchResponse, pbEncode('etcdserverpb.WatchResponse', msg));
           const want = { ...msg, events: events.map((e) => (e.prev_kv ? e : { type: e.type, kv: e.kv })) };
           expect(hex(got)).toEqual(hex(want));
@@ -211,22 +257,31 @@ describe('etcd codec: responses protobufjs encodes, we decode', () => {
   it('Lease, Status and Authenticate responses', () => {
     fc.assert(
       fc.property(header, leaseId, fc.integer({ min: -1, max: 1e6 }), fc.string(), (h, id, ttl, s) => {
-        expect(m.decode(m.decodeLeaseGrantResponse, pbEncode('etcdserverpb.LeaseGrantResponse', { header: h, ID: id, TTL: ttl, error: s }))).toEqual({
+        expect(
+          m.decode(m.decodeLeaseGrantResponse, pbEncode('etcdserverpb.LeaseGrantResponse', { header: h, ID: id, TTL: ttl, error: s })),
+        ).toEqual({
           header: h,
           ID: id,
           TTL: ttl,
           error: s,
         });
-        expect(m.decode(m.decodeLeaseKeepAliveResponse, pbEncode('etcdserverpb.LeaseKeepAliveResponse', { header: h, ID: id, TTL: ttl }))).toEqual({
+        expect(
+          m.decode(m.decodeLeaseKeepAliveResponse, pbEncode('etcdserverpb.LeaseKeepAliveResponse', { header: h, ID: id, TTL: ttl })),
+        ).toEqual({
           header: h,
           ID: id,
           TTL: ttl,
         });
-        expect(m.decode(m.decodeStatusResponse, pbEncode('etcdserverpb.StatusResponse', { header: h, version: s, dbSize: 12345, leader: 7 }))).toEqual({
+        expect(
+          m.decode(m.decodeStatusResponse, pbEncode('etcdserverpb.StatusResponse', { header: h, version: s, dbSize: 12345, leader: 7 })),
+        ).toEqual({
           header: h,
           version: s,
         });
-        expect(m.decode(m.decodeAuthenticateResponse, pbEncode('etcdserverpb.AuthenticateResponse', { header: h, token: s }))).toEqual({ header: h, token: s });
+        expect(m.decode(m.decodeAuthenticateResponse, pbEncode('etcdserverpb.AuthenticateResponse', { header: h, token: s }))).toEqual({
+          header: h,
+          token: s,
+        });
       }),
     );
   });
@@ -268,7 +323,10 @@ describe('etcd codec: int64 edges', () => {
 
   it('long embedded messages get multi-byte lengths', () => {
     const value = Buffer.alloc(70_000, 1);
-    const o = toObj('etcdserverpb.TxnRequest', m.encode(m.encodeTxn, { compare: [], success: [{ request_put: { key: Buffer.from('k'), value } }], failure: [] }));
+    const o = toObj(
+      'etcdserverpb.TxnRequest',
+      m.encode(m.encodeTxn, { compare: [], success: [{ request_put: { key: Buffer.from('k'), value } }], failure: [] }),
+    );
     expect(((o.success as { request_put: { value: Buffer } }[])[0]!.request_put.value as Buffer).length).toBe(70_000);
   });
 });
@@ -303,7 +361,7 @@ describe('etcd codec: fuzz', () => {
       fc.property(header, fc.array(kv, { minLength: 1, maxLength: 3 }), fc.nat(), fc.nat(), (h, kvs, cut, flip) => {
         const b = pbEncode('etcdserverpb.RangeResponse', { header: h, kvs });
         const c = Buffer.from(b.subarray(0, cut % (b.length + 1)));
-        if (c.length) c[flip % c.length]! ^= 1 << flip % 8;
+        if (c.length) c[flip % c.length]! ^= 1 << (flip % 8);
         try {
           m.decodeRangeResponse(new ProtoReader(c));
         } catch (err) {

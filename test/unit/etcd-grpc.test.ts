@@ -7,7 +7,15 @@
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChannelClosedError, frame, FrameParser, GrpcChannel, GrpcError, GrpcStatus, type GrpcStream } from '../../src/store/etcd-client/grpc.js';
+import {
+  ChannelClosedError,
+  frame,
+  FrameParser,
+  GrpcChannel,
+  GrpcError,
+  GrpcStatus,
+  type GrpcStream,
+} from '../../src/store/etcd-client/grpc.js';
 
 type Handler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer[]) => void;
 const servers: http2.Http2Server[] = [];
@@ -61,7 +69,9 @@ describe('gRPC framing', () => {
     for (const cut of [1, 3, 5, 9, 10, 11, 200]) {
       const p = new FrameParser();
       const got = [...p.push(all.subarray(0, cut)), ...p.push(all.subarray(cut))];
-      expect(got.map((x) => x.toString('hex'))).toEqual([Buffer.from('hello'), Buffer.alloc(0), Buffer.alloc(300, 7)].map((x) => x.toString('hex')));
+      expect(got.map((x) => x.toString('hex'))).toEqual(
+        [Buffer.from('hello'), Buffer.alloc(0), Buffer.alloc(300, 7)].map((x) => x.toString('hex')),
+      );
     }
     const z = Buffer.from(a);
     z[0] = 1;
@@ -86,9 +96,19 @@ describe('gRPC channel', () => {
 
   it('a trailers-only error: code and percent-decoded message', async () => {
     const { ep } = await server((stream) => {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '11', 'grpc-message': 'etcdserver%3A mvcc%3A required revision has been compacted' }, { endStream: true });
+      stream.respond(
+        {
+          ':status': 200,
+          'content-type': 'application/grpc',
+          'grpc-status': '11',
+          'grpc-message': 'etcdserver%3A mvcc%3A required revision has been compacted',
+        },
+        { endStream: true },
+      );
     });
-    const err = (await channel([ep]).unary('/x', Buffer.alloc(0), { timeoutMs: 2000 }).catch((e: unknown) => e)) as GrpcError;
+    const err = (await channel([ep])
+      .unary('/x', Buffer.alloc(0), { timeoutMs: 2000 })
+      .catch((e: unknown) => e)) as GrpcError;
     expect(err).toBeInstanceOf(GrpcError);
     expect(err.code).toBe(GrpcStatus.OUT_OF_RANGE);
     expect(err.message).toBe('11 OUT_OF_RANGE: etcdserver: mvcc: required revision has been compacted');
@@ -97,7 +117,9 @@ describe('gRPC channel', () => {
   it('deadline: a server that never answers gives DEADLINE_EXCEEDED on time', async () => {
     const { ep } = await server(() => undefined);
     const t0 = Date.now();
-    const err = (await channel([ep]).unary('/x', Buffer.alloc(0), { timeoutMs: 300 }).catch((e: unknown) => e)) as GrpcError;
+    const err = (await channel([ep])
+      .unary('/x', Buffer.alloc(0), { timeoutMs: 300 })
+      .catch((e: unknown) => e)) as GrpcError;
     expect(err.code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
     expect(Date.now() - t0).toBeLessThan(3000);
   });
@@ -111,7 +133,9 @@ describe('gRPC channel', () => {
     });
     const c = channel([dead, ep, dead]);
     for (let i = 0; i < 6; i++) expect((await c.unary('/x', Buffer.alloc(0), { timeoutMs: 2000 })).toString()).toBe('ok');
-    const err = (await channel([dead]).unary('/x', Buffer.alloc(0), { timeoutMs: 2000 }).catch((e: unknown) => e)) as GrpcError;
+    const err = (await channel([dead])
+      .unary('/x', Buffer.alloc(0), { timeoutMs: 2000 })
+      .catch((e: unknown) => e)) as GrpcError;
     expect(err.code).toBe(GrpcStatus.UNAVAILABLE);
     expect(err.message).toMatch(/ECONNREFUSED/);
   });

@@ -31,6 +31,8 @@ describe('etcd mapError', () => {
       'COMPACTED',
     );
     expect(mapError(new GrpcError(GrpcStatus.NOT_FOUND, 'etcdserver: requested lease not found'), 'put').code).toBe('INVALID');
-    expect(mapError(new GrpcError(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: duplicate key given in txn request'), 'txn').code).toBe('INVALID');
+    expect(mapError(new GrpcError(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: duplicate key given in txn request'), 'txn').code).toBe(
+      'INVALID',
+    );
   });
 });

@@ -69,7 +69,11 @@ export class EtcdClient {
     for (let attempt = 0; ; attempt++) {
       const md = await this.metadata();
       try {
-        const res = await this.channel.unary(path, body, { timeoutMs: this.opts.callTimeoutMs, ...(md ? { metadata: md } : {}), idempotent });
+        const res = await this.channel.unary(path, body, {
+          timeoutMs: this.opts.callTimeoutMs,
+          ...(md ? { metadata: md } : {}),
+          idempotent,
+        });
         return decode(new ProtoReader(res));
       } catch (err) {
         if (attempt === 0 && md && isTokenError(err)) {

@@ -119,7 +119,9 @@ function transportError(ep: string, err: unknown, unsent: boolean): GrpcError {
   const why = [e?.code, e?.message].filter(Boolean).join(' ');
   // Node wraps the session's failure as the cause of a cancelled pending stream: name both.
   const cause = (e?.cause as Error | undefined)?.message;
-  return new GrpcError(GrpcStatus.UNAVAILABLE, `${ep}: ${why}${cause && !why.includes(cause) ? ` (${cause})` : ''}`, unsent, { cause: err });
+  return new GrpcError(GrpcStatus.UNAVAILABLE, `${ep}: ${why}${cause && !why.includes(cause) ? ` (${cause})` : ''}`, unsent, {
+    cause: err,
+  });
 }
 
 interface Session {
@@ -225,7 +227,14 @@ export class GrpcChannel {
     throw last ?? new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, `${path}: deadline exceeded before any member answered`);
   }
 
-  private call(ep: string, s: http2.ClientHttp2Session, path: string, body: Buffer, deadline: number, md?: Record<string, string>): Promise<Buffer> {
+  private call(
+    ep: string,
+    s: http2.ClientHttp2Session,
+    path: string,
+    body: Buffer,
+    deadline: number,
+    md?: Record<string, string>,
+  ): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const ms = Math.max(1, deadline - Date.now());
       let req: http2.ClientHttp2Stream;
@@ -295,12 +304,16 @@ export class GrpcChannel {
       const ep = this.opts.endpoints[idx]!;
       try {
         const s = await this.session(ep, Math.min(timeoutMs, this.opts.connectTimeoutMs));
-        const req = s.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...metadata }, { endStream: false });
+        const req = s.request(
+          { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...metadata },
+          { endStream: false },
+        );
         return new GrpcStream(ep, req, this.use(ep, s), () => this.demote(idx));
       } catch (err) {
         last = err;
         this.demote(idx);
-        if (!(err instanceof GrpcError) || !err.unsent) throw err instanceof GrpcError || err instanceof ChannelClosedError ? err : transportError(ep, err, true);
+        if (!(err instanceof GrpcError) || !err.unsent)
+          throw err instanceof GrpcError || err instanceof ChannelClosedError ? err : transportError(ep, err, true);
       }
     }
     throw last;

@@ -303,9 +303,7 @@ export interface WatchCreateRequest {
 }
 
 export type WatchRequest =
-  | { create_request: WatchCreateRequest }
-  | { cancel_request: { watch_id: number } }
-  | { progress_request: Record<string, never> };
+  { create_request: WatchCreateRequest } | { cancel_request: { watch_id: number } } | { progress_request: Record<string, never> };
 
 export interface Event {
   /** 0 = PUT, 1 = DELETE. */

@@ -130,7 +130,10 @@ export class WatchStream {
       if (res.canceled) {
         if (this.client.auth && AUTH_REFUSAL.test(res.cancel_reason) && e.denials++ === 0 && !e.cancelled) {
           // Probably a token that died with a restarted member: reopen the stream with a new one.
-          this.logger.info({ reason: res.cancel_reason }, 'etcd refused a watch for its token; reopening the watch stream with a new token');
+          this.logger.info(
+            { reason: res.cancel_reason },
+            'etcd refused a watch for its token; reopening the watch stream with a new token',
+          );
           this.client.dropToken(this.metadata);
           this.backoff = 0;
           stream.cancel();
