@@ -59,6 +59,12 @@ export interface ChannelOptions {
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   /** Time allowed to establish a connection (ms). */
   connectTimeoutMs: number;
+  /**
+   * While streams run on a connection, an HTTP/2 PING every this many ms, and the connection is dropped when one
+   * is not answered within as long (default 5000): a member that hangs or is cut off (no RST, no FIN) would
+   * otherwise keep its watch streams silent for good. Unary calls have their deadline instead.
+   */
+  keepaliveMs?: number;
 }
 
 export interface CallOptions {
@@ -128,6 +134,7 @@ interface Session {
   s: http2.ClientHttp2Session;
   ready: Promise<http2.ClientHttp2Session>;
   streams: number;
+  keepalive?: NodeJS.Timeout;
 }
 
 export class GrpcChannel {
@@ -179,6 +186,7 @@ export class GrpcChannel {
       });
       s.once('goaway', forget);
     });
+    s.once('close', () => clearInterval(entry.keepalive));
     entry.ready.catch(() => undefined);
     s.unref(); // idle sessions do not keep a process alive; a stream in use does (use() below)
     this.sessions.set(ep, entry);
@@ -190,12 +198,38 @@ export class GrpcChannel {
     const entry = this.sessions.get(ep);
     if (!entry || entry.s !== s) return () => undefined;
     if (entry.streams++ === 0) s.ref();
+    if (!entry.keepalive) entry.keepalive = this.keepalive(ep, entry);
     let done = false;
     return () => {
       if (done) return;
       done = true;
       if (--entry.streams === 0 && !s.destroyed) s.unref();
     };
+  }
+
+  /** Pings the session while it carries streams; a PING left unanswered drops the connection (its streams end). */
+  private keepalive(ep: string, entry: Session): NodeJS.Timeout {
+    const every = this.opts.keepaliveMs ?? 5000;
+    let waiting = false;
+    const t = setInterval(() => {
+      const s = entry.s;
+      if (s.destroyed || entry.streams === 0 || waiting) return;
+      waiting = true;
+      const timer = setTimeout(() => s.destroy(new Error(`${ep}: no answer to an HTTP/2 PING within ${every} ms`)), every);
+      timer.unref();
+      try {
+        s.ping((err) => {
+          waiting = false;
+          clearTimeout(timer);
+          if (err && !s.destroyed) s.destroy(err);
+        });
+      } catch {
+        clearTimeout(timer);
+        waiting = false;
+      }
+    }, every);
+    t.unref();
+    return t;
   }
 
   /** A member failed us: try the next one first from now on. */
