@@ -179,8 +179,11 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
     const modules = readdirSync('/usr/lib/wyvern/node_modules');
     for (const dep of ['level', 'pino', 'yaml']) expect(modules).toContain(dep);
     // The etcd client is our own (src/store/etcd-client/): etcd3 and its gRPC stack are test oracles only.
-    for (const dev of ['vitest', 'typescript', 'eslint', 'tsx', 'fast-check', 'etcd3', 'cockatiel', 'protobufjs', '@grpc'])
+    for (const dev of ['vitest', 'typescript', 'eslint', 'tsx', 'fast-check', 'etcd3', 'cockatiel', 'protobufjs'])
       expect(modules).not.toContain(dev);
+    // npm prune leaves a pruned scope's directory behind, empty: look for the packages themselves.
+    for (const gone of ['@grpc/grpc-js', '@grpc/proto-loader'])
+      expect(existsSync(join('/usr/lib/wyvern/node_modules', gone)), gone).toBe(false);
   });
 
   it("the installed runtime opens the default store (level: a native module, this architecture's prebuild)", async () => {
