@@ -344,10 +344,12 @@ export class GrpcChannel {
         );
         return new GrpcStream(ep, req, this.use(ep, s), () => this.demote(idx));
       } catch (err) {
-        last = err;
+        if (err instanceof ChannelClosedError) throw err;
+        // A session that was closing refuses new streams synchronously: nothing was sent, try the next member.
+        const e = err instanceof GrpcError ? err : transportError(ep, err, true);
+        last = e;
         this.demote(idx);
-        if (!(err instanceof GrpcError) || !err.unsent)
-          throw err instanceof GrpcError || err instanceof ChannelClosedError ? err : transportError(ep, err, true);
+        if (!e.unsent) throw e;
       }
     }
     throw last;
