@@ -1,0 +1,116 @@
+import type { Action, Instruction, Match, MatchField } from '../openflow/index.js';
+
+/**
+ * Shared, frozen copies of the small objects flows are made of. A host with 1,000 ports keeps ~14,000 flows, and
+ * most of their match fields and actions are one of a few thousand distinct values (a network's metadata, a
+ * port's key and MAC, "go to table X"): each distinct value is kept once instead of once per flow. Arrays are
+ * copied at their length (a pushed array keeps spare capacity, ~100 bytes a flow).
+ *
+ * Only objects whose own values are all primitives (strings, numbers, bigints, booleans, byte arrays) are shared;
+ * anything nested (learn, ct with actions) is kept as built. Everything handed out is frozen: a shared object
+ * that one flow changed would change the others (in strict mode, which ESM is, writing to it throws).
+ * The key of an object is its exact content (keys in order, each value with its type), so only objects that are
+ * equal in every respect are shared. Past `limit` distinct values the table starts over: objects handed out stay
+ * valid, only later flows stop sharing with earlier ones (ports long gone are not kept alive).
+ */
+export class FlowInterner {
+  private readonly objects = new Map<string, object>();
+  private readonly cookies = new Map<bigint, bigint>();
+
+  constructor(private readonly limit = 200_000) {}
+
+  get size(): number {
+    return this.objects.size + this.cookies.size;
+  }
+
+  match(match: Match): Match {
+    const out = new Array<MatchField>(match.length);
+    for (let i = 0; i < match.length; i++) out[i] = this.flat(match[i]!);
+    return Object.freeze(out) as Match;
+  }
+
+  actions(actions: readonly Action[]): Action[] {
+    const out = new Array<Action>(actions.length);
+    for (let i = 0; i < actions.length; i++) out[i] = this.flat(actions[i]!);
+    return Object.freeze(out) as Action[];
+  }
+
+  /** An instruction without nested actions (goto_table, write_metadata, meter, clear_actions), shared. */
+  instruction<T extends Instruction>(ins: T): T {
+    return this.flat(ins);
+  }
+
+  /** Instructions at their length; a list of shared instructions only (a plain "go to X") is itself shared. */
+  instructions(list: Instruction[]): Instruction[] {
+    let key: string[] | undefined = [];
+    for (const ins of list) {
+      const k = ins.type === 'apply_actions' || ins.type === 'write_actions' ? undefined : this.keyOf(ins);
+      if (k === undefined) {
+        key = undefined;
+        break;
+      }
+      key.push(k);
+    }
+    if (key === undefined) return Object.freeze(list.slice()) as Instruction[];
+    return this.shared(['[', ...key].join('\u0001'), () => Object.freeze(list.map((i) => this.flat(i)))) as Instruction[];
+  }
+
+  cookie(c: bigint): bigint {
+    const had = this.cookies.get(c);
+    if (had !== undefined) return had;
+    if (this.cookies.size >= this.limit) this.cookies.clear();
+    this.cookies.set(c, c);
+    return c;
+  }
+
+  /** The shared frozen copy of an object of primitives; anything else as it is. */
+  private flat<T extends object>(o: T): T {
+    const key = this.keyOf(o);
+    if (key === undefined) return o;
+    return this.shared(key, () => Object.freeze({ ...o })) as T;
+  }
+
+  private shared(key: string, make: () => object): object {
+    const had = this.objects.get(key);
+    if (had !== undefined) return had;
+    if (this.objects.size >= this.limit) this.objects.clear();
+    const o = make();
+    this.objects.set(key, o);
+    return o;
+  }
+
+  /** The exact content of an object whose own values are primitives or byte arrays; undefined for anything else. */
+  private keyOf(o: object): string | undefined {
+    if (Array.isArray(o) || Object.getPrototypeOf(o) !== Object.prototype) return undefined;
+    const parts: string[] = [];
+    for (const k in o) {
+      if (!Object.hasOwn(o, k)) continue;
+      const v = (o as Record<string, unknown>)[k];
+      let t: string;
+      switch (typeof v) {
+        case 'string':
+          // Length first: no string value can make two different objects' keys equal.
+          t = `s${v.length}:${v}`;
+          break;
+        case 'number':
+          t = `n${v}`;
+          break;
+        case 'bigint':
+          t = `b${v}`;
+          break;
+        case 'boolean':
+          t = v ? 'T' : 'F';
+          break;
+        case 'undefined':
+          t = 'u';
+          break;
+        default:
+          // A Buffer and a Uint8Array with the same bytes are different objects to the codec: typed apart.
+          if (Buffer.isBuffer(v)) t = `B${v.toString('hex')}`;
+          else return undefined;
+      }
+      parts.push(k, t);
+    }
+    return parts.join('\u0000');
+  }
+}
