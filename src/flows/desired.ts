@@ -3,20 +3,26 @@ import type { DesiredFlow } from '../pipeline/tables.js';
 import { matchKey, sameData } from './canonical.js';
 
 /**
- * Each flow's key, by flow object. Flows are immutable once built, and one flow's key is wanted several times per
- * change (an app merging its own flows, the owner's diff, the switch diff): computed once per flow. Cached by flow,
- * not by match, so the text is kept once: the same string is the key of every map the flow is in (a per-match
- * cache kept the match text a second time, inside each key, ~80 bytes a flow).
+ * Each flow's key, kept on the flow object under a symbol, not enumerable (spread copies, JSON and equality leave
+ * it out): flows are immutable once built, and one flow's key is wanted several times per change (an app merging
+ * its own flows, the owner's diff, the switch diff). On the object rather than in a WeakMap, which cost ~75 bytes
+ * a flow (an ephemeron table), and per flow rather than per match, so the text is kept once: the same string is
+ * the key of every map the flow is in. A frozen object (nothing in wyvern freezes flows) falls back to the WeakMap.
  */
-const flowKeys = new WeakMap<object, string>();
+const KEY = Symbol('flowKey');
+const frozenKeys = new WeakMap<object, string>();
 
 /**
  * Identity of a flow on the switch: OpenFlow allows one flow per table, priority and match. Joined, not a template
  * literal: a flat string rather than a rope (see stable()), as it is kept as a map key for every flow.
  */
 export function flowKey(f: { tableId: number; priority: number; match: DesiredFlow['match'] }): string {
-  let k = flowKeys.get(f);
-  if (k === undefined) flowKeys.set(f, (k = [f.tableId, f.priority, matchKey(f.match)].join('/')));
+  const o = f as { [KEY]?: string };
+  let k = Object.hasOwn(o, KEY) ? o[KEY] : frozenKeys.get(f);
+  if (k !== undefined) return k;
+  k = [f.tableId, f.priority, matchKey(f.match)].join('/');
+  if (Object.isExtensible(f)) Object.defineProperty(f, KEY, { value: k });
+  else frozenKeys.set(f, k);
   return k;
 }
 

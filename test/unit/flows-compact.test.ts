@@ -125,6 +125,22 @@ describe('installed state holds the declared flows', () => {
   });
 });
 
+describe('flow keys kept on the flow', () => {
+  it('invisible to copies, JSON and equality; a copy with another match gets its own key', () => {
+    const f = macFlow('02:00:00:00:00:01', 1);
+    const k = flowKey(f);
+    expect(flowKey(f)).toBe(k);
+    expect(Object.keys(f)).not.toContain(String(k));
+    expect(Object.getOwnPropertySymbols({ ...f })).toEqual([]);
+    expect(Object.getOwnPropertySymbols(f)).toHaveLength(1);
+    expect(Object.getOwnPropertyDescriptor(f, Object.getOwnPropertySymbols(f)[0]!)).toMatchObject({ enumerable: false, writable: false });
+    const other = { ...f, match: macFlow('02:00:00:00:00:02', 1).match };
+    expect(flowKey(other)).not.toBe(k);
+    const frozen = Object.freeze({ ...f });
+    expect(flowKey(frozen)).toBe(k);
+  });
+});
+
 describe('owners in arrays', () => {
   it('one → two → one owner of a key, and transient flows forgotten one at a time', () => {
     const d = new DesiredFlows();
