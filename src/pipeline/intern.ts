@@ -16,17 +16,23 @@ import type { Action, Instruction, Match, MatchField } from '../openflow/index.j
  */
 export class FlowInterner {
   private readonly objects = new Map<string, object>();
+  /**
+   * The common match field, `{field, value}` with a primitive value, by field then value: no key text to keep
+   * (a Map tells 1, 1n and '1' apart, as it must).
+   */
+  private readonly fields = new Map<string, Map<unknown, MatchField>>();
+  private fieldCount = 0;
   private readonly cookies = new Map<bigint, bigint>();
 
   constructor(private readonly limit = 200_000) {}
 
   get size(): number {
-    return this.objects.size + this.cookies.size;
+    return this.objects.size + this.cookies.size + this.fieldCount;
   }
 
   match(match: Match): Match {
     const out = new Array<MatchField>(match.length);
-    for (let i = 0; i < match.length; i++) out[i] = this.flat(match[i]!);
+    for (let i = 0; i < match.length; i++) out[i] = this.field(match[i]!);
     return Object.freeze(out) as Match;
   }
 
@@ -34,6 +40,23 @@ export class FlowInterner {
     const out = new Array<Action>(actions.length);
     for (let i = 0; i < actions.length; i++) out[i] = this.flat(actions[i]!);
     return Object.freeze(out) as Action[];
+  }
+
+  private field(f: MatchField): MatchField {
+    const { field, value } = f as { field?: unknown; value?: unknown };
+    if (typeof field !== 'string' || !isPrimitive(value) || !onlyFieldValue(f)) return this.flat(f);
+    let byValue = this.fields.get(field);
+    const had = byValue?.get(value);
+    if (had !== undefined) return had;
+    if (this.fieldCount >= this.limit) {
+      this.fields.clear();
+      this.fieldCount = 0;
+      byValue = undefined;
+    }
+    if (byValue === undefined) this.fields.set(field, (byValue = new Map()));
+    byValue.set(value, Object.freeze(f));
+    this.fieldCount++;
+    return f;
   }
 
   /** An instruction without nested actions (goto_table, write_metadata, meter, clear_actions), shared. */
@@ -116,4 +139,21 @@ export class FlowInterner {
     }
     return parts.join('\u0000');
   }
+}
+
+function isPrimitive(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'bigint' || t === 'boolean';
+}
+
+/** A plain object with exactly the own keys field and value. */
+function onlyFieldValue(f: object): boolean {
+  if (Object.getPrototypeOf(f) !== Object.prototype) return false;
+  let n = 0;
+  for (const k in f) {
+    if (!Object.hasOwn(f, k)) continue;
+    if (k !== 'field' && k !== 'value') return false;
+    n++;
+  }
+  return n === 2;
 }
