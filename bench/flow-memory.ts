@@ -45,7 +45,9 @@ async function main(): Promise<void> {
   const tables = new PipelineTables(loadPipeline());
   const view = new TopologyView('hv1', 'geneve');
   view.tunnelOfport = 100;
-  ['hv1', 'hv2', 'hv3'].forEach((c, i) => view.chassis.set(c, { name: c, tunnelIp: `172.31.0.${i + 1}`, encaps: ['geneve'], version: 't' }));
+  ['hv1', 'hv2', 'hv3'].forEach((c, i) =>
+    view.chassis.set(c, { name: c, tunnelIp: `172.31.0.${i + 1}`, encaps: ['geneve'], version: 't' }),
+  );
   const net: NetworkState = {
     network: { id: 'n1', name: 'big', tunnelKey: 1, mtu: 1450 },
     subnets: new Map([

@@ -31,6 +31,8 @@ export class FlowManager extends EventEmitter {
   private readonly meters: SwitchObjects<DesiredMeter>;
   /** key → the flow on the switch (see InstalledFlow: the desired state's own object once written or found equal). */
   private installed = new Map<string, InstalledFlow>();
+  /** Keys whose installed flow is as a dump read it back, not yet found equal to a declared one (see onSwitch). */
+  private readBack = new Set<string>();
   private version = 0;
   private applied = 0;
   private active = false;
@@ -225,16 +227,22 @@ export class FlowManager extends EventEmitter {
 
   /**
    * Whether the switch already holds `f` under `key`: the same object (the common case: nothing changed since it
-   * was written), else structurally equal or equal in canonical text — then `f` replaces what was kept, so the
-   * next comparison is by identity and one object is kept, not two. Exact: no hash, nothing that could call two
-   * different flows equal; the canonical texts are built only here, for flows that are not the same object.
+   * was written), else structurally equal — then `f` replaces what was kept, so the next comparison is by identity
+   * and one object is kept, not two. A flow read back by a dump (its decoded form differs in structure from what
+   * apps build) is compared by canonical text, once. A declared flow that differs structurally from the one
+   * written is written again without building either text: at worst an equal flow is re-added (harmless: OVS
+   * keeps it, counters included), never a changed one skipped. Exact: no hash, nothing that could call two
+   * different flows equal.
    */
   private onSwitch(key: string, f: DesiredFlow): boolean {
     const inst = this.installed.get(key);
     if (inst === undefined) return false;
     if (inst === f) return true;
-    if (!sameDeclaration(inst, f) && signature(inst) !== signature(f)) return false;
+    if (!sameDeclaration(inst, f)) {
+      if (!this.readBack.has(key) || signature(inst) !== signature(f)) return false;
+    }
     this.installed.set(key, f);
+    this.readBack.delete(key);
     return true;
   }
 
@@ -249,7 +257,10 @@ export class FlowManager extends EventEmitter {
     if (msg.type !== 'FLOW_REMOVED' || (msg.reason !== FLOW_REMOVED_IDLE && msg.reason !== FLOW_REMOVED_HARD)) return;
     const key = flowKey(msg);
     const inst = this.installed.get(key);
-    if (inst !== undefined && isTransient(inst)) this.installed.delete(key);
+    if (inst !== undefined && isTransient(inst)) {
+      this.installed.delete(key);
+      this.readBack.delete(key);
+    }
     if (this.flows.forgetTransient(key)) {
       this.stats.transientExpired++;
       this.version++;
@@ -283,8 +294,16 @@ export class FlowManager extends EventEmitter {
           this.rerun = true;
         }
       }
-      for (const [key, flow] of adds) if (!this.rejected.has(key)) this.installed.set(key, flow);
-      for (const key of deletes) if (!this.rejected.has(key)) this.installed.delete(key);
+      for (const [key, flow] of adds) {
+        if (this.rejected.has(key)) continue;
+        this.installed.set(key, flow);
+        this.readBack.delete(key);
+      }
+      for (const key of deletes) {
+        if (this.rejected.has(key)) continue;
+        this.installed.delete(key);
+        this.readBack.delete(key);
+      }
       for (const w of groups.writes) if (!this.groups.rejected.has(w.id)) this.groups.installed.set(w.id, w.sig);
       for (const d of groups.deletes) this.groups.installed.delete(d.id);
       for (const d of meters.deletes) if (await this.sendObject(d.msg, d.key)) this.meters.installed.delete(d.id);
@@ -318,6 +337,7 @@ export class FlowManager extends EventEmitter {
     const before = this.installed;
     const got = await readSwitch(this.channel, this.logger);
     this.installed = got.flows;
+    this.readBack = new Set(got.flows.keys());
     this.groups.installed = got.groups;
     this.meters.installed = got.meters;
     // A transient flow we had installed and the switch no longer holds expired while we were not looking.

@@ -312,7 +312,8 @@ export class GuardedTable {
     const instructions: Instruction[] = [];
     // First, as OVS orders instructions when it dumps a flow back (installed == desired).
     if (spec.meter !== undefined) instructions.push(intern.instruction({ type: 'meter', meterId: spec.meter }));
-    if (spec.actions && spec.actions.length > 0) instructions.push(Object.freeze({ type: 'apply_actions', actions: intern.actions(spec.actions) }) as Instruction);
+    if (spec.actions && spec.actions.length > 0)
+      instructions.push(Object.freeze({ type: 'apply_actions', actions: intern.actions(spec.actions) }) as Instruction);
     if (spec.writeMetadata)
       instructions.push(intern.instruction({ type: 'write_metadata', metadata: spec.writeMetadata.value, mask: spec.writeMetadata.mask }));
     if (spec.goto !== undefined) {
