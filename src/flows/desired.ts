@@ -3,19 +3,27 @@ import type { DesiredFlow } from '../pipeline/tables.js';
 import { matchKey, sameData } from './canonical.js';
 
 /**
- * Canonical match text by match array. Flows are immutable once built, and one flow's key is wanted several times
- * per change (an app merging its own flows, the owner's diff, the switch diff): computed once per match.
+ * Each flow's key, kept on the flow object under a symbol, not enumerable (spread copies, JSON and equality leave
+ * it out): flows are immutable once built, and one flow's key is wanted several times per change (an app merging
+ * its own flows, the owner's diff, the switch diff). On the object rather than in a WeakMap, which cost ~75 bytes
+ * a flow (an ephemeron table), and per flow rather than per match, so the text is kept once: the same string is
+ * the key of every map the flow is in. A frozen object (nothing in wyvern freezes flows) falls back to the WeakMap.
  */
-const matchKeys = new WeakMap<DesiredFlow['match'], string>();
+const KEY = Symbol('flowKey');
+const frozenKeys = new WeakMap<object, string>();
 
 /**
  * Identity of a flow on the switch: OpenFlow allows one flow per table, priority and match. Joined, not a template
  * literal: a flat string rather than a rope (see stable()), as it is kept as a map key for every flow.
  */
 export function flowKey(f: { tableId: number; priority: number; match: DesiredFlow['match'] }): string {
-  let m = matchKeys.get(f.match);
-  if (m === undefined) matchKeys.set(f.match, (m = matchKey(f.match)));
-  return [f.tableId, f.priority, m].join('/');
+  const o = f as { [KEY]?: string };
+  let k = Object.hasOwn(o, KEY) ? o[KEY] : frozenKeys.get(f);
+  if (k !== undefined) return k;
+  k = [f.tableId, f.priority, matchKey(f.match)].join('/');
+  if (Object.isExtensible(f)) Object.defineProperty(f, KEY, { value: k });
+  else frozenKeys.set(f, k);
+  return k;
 }
 
 /** A flow with an idle or hard timeout: put there for a while (reactive), forgotten when it expires. */
@@ -23,12 +31,14 @@ export function isTransient(f: { idleTimeout: number; hardTimeout: number }): bo
   return f.idleTimeout > 0 || f.hardTimeout > 0;
 }
 
+type Declared = Pick<DesiredFlow, 'cookie' | 'idleTimeout' | 'hardTimeout' | 'instructions'>;
+
 /**
  * The same flow declared twice (an owner recomputed): equal cookie, timeouts and instructions, compared
  * structurally. Far cheaper than building both canonical signatures, and exact for what apps produce (the
  * same code builds the same structure); anything it calls different is still compared by signature later.
  */
-function sameDeclaration(a: DesiredFlow, b: DesiredFlow): boolean {
+export function sameDeclaration(a: Declared, b: Declared): boolean {
   return (
     a === b ||
     (a.cookie === b.cookie &&
@@ -57,6 +67,44 @@ export interface FlowConflict {
   setAside: string;
 }
 
+/** Arrays allocated at their length (a spread or push may leave spare capacity, kept as long as the owner). */
+function owned(name: string, byKey: Map<string, DesiredFlow>): OwnedFlows {
+  const keys = new Array<string>(byKey.size);
+  const flows = new Array<DesiredFlow>(byKey.size);
+  let i = 0;
+  for (const [k, f] of byKey) {
+    keys[i] = k;
+    flows[i++] = f;
+  }
+  return { name, keys, flows };
+}
+
+/**
+ * Desired flows per owner (an opaque key such as `l2/net:<id>`, `l3/reactive/<router>`), and the effective flow
+ * per switch key. Two owners may declare the same key (table, priority, match): equal flows are shared; flows
+ * whose only actions are conjunctions are merged into one flow carrying every conjunction (as OVN's ofctrl
+ * does), since that is what OpenFlow allows; anything else is a conflict: the first owner keeps the key, the
+ * later one is set aside and reported (never a silent last-wins).
+ */
+/**
+ * One owner's flows: keys and flows in two arrays of exactly their length. A Map per owner cost ~600 bytes (its
+ * hash table), and a host with 1,000 ports has ~4 owners a port of ~3.5 flows each; the arrays cost ~150.
+ * `name` is the owner's name as first given, flattened, so the one string is shared by every key it claims.
+ */
+interface OwnedFlows {
+  readonly name: string;
+  readonly keys: string[];
+  readonly flows: DesiredFlow[];
+}
+
+/**
+ * A flat copy of a string built by concatenation (owner names are template literals: V8 keeps those as trees of
+ * their pieces, ~100 bytes more per name, and the name is kept for as long as its owner has flows).
+ */
+function flat(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
 /**
  * Desired flows per owner (an opaque key such as `l2/net:<id>`, `l3/reactive/<router>`), and the effective flow
  * per switch key. Two owners may declare the same key (table, priority, match): equal flows are shared; flows
@@ -65,7 +113,7 @@ export interface FlowConflict {
  * later one is set aside and reported (never a silent last-wins).
  */
 export class DesiredFlows {
-  private readonly owners = new Map<string, Map<string, DesiredFlow>>();
+  private readonly owners = new Map<string, OwnedFlows>();
   /**
    * key → its one owner, when only one declares it (nearly every flow; its flow is the effective one). Kept apart
    * from `claims` because a Map per key costs ~150 bytes, on every flow of the switch.
@@ -83,37 +131,43 @@ export class DesiredFlows {
   /** Replaces every flow of one owner. True if the effective flows may have changed. */
   set(owner: string, flows: readonly DesiredFlow[]): boolean {
     const prev = this.owners.get(owner);
+    const name = prev?.name ?? flat(owner);
+    // The previous flows by key, only for this call: index into prev's arrays, whose key strings are reused (the
+    // same text kept once, whichever map holds it).
+    const prevAt = prev ? new Map(prev.keys.map((k, i) => [k, i])) : undefined;
     const next = new Map<string, DesiredFlow>();
     let changed = false;
     for (const f of flows) {
-      const key = flowKey(f);
-      const old = prev?.get(key);
+      let key = flowKey(f);
+      const at = prevAt?.get(key);
+      if (at !== undefined) key = prev!.keys[at]!;
+      const old = at !== undefined ? prev!.flows[at] : undefined;
       // An owner recomputes all its flows at once, and most come back unchanged: those keep their old object
-      // (whose signature is memoised) and their claim, so only what changed costs anything.
+      // (which the flow manager finds on the switch by identity) and their claim, so only what changed costs anything.
       if (old !== undefined && !next.has(key) && sameDeclaration(old, f)) {
         next.set(key, old);
         continue;
       }
       next.set(key, f);
-      this.claim(key, owner, f);
+      this.claim(key, name, f);
       changed = true;
     }
     if (prev) {
-      for (const key of prev.keys()) {
+      for (const key of prev.keys) {
         if (next.has(key)) continue;
-        this.unclaim(key, owner);
+        this.unclaim(key, name);
         changed = true;
       }
     }
     if (next.size === 0) this.owners.delete(owner);
-    else this.owners.set(owner, next);
+    else if (changed || prev === undefined) this.owners.set(name, owned(name, next));
     return changed;
   }
 
   /** Adds flows to an owner, keeping the ones it has (transient flows arrive one packet-in at a time). */
   add(owner: string, flows: readonly DesiredFlow[]): boolean {
     const cur = this.owners.get(owner);
-    return this.set(owner, cur ? [...cur.values(), ...flows] : flows);
+    return this.set(owner, cur ? [...cur.flows, ...flows] : flows);
   }
 
   /** Forgets the transient flows under `key` (they expired on the switch). True if any was there. */
@@ -124,8 +178,14 @@ export class DesiredFlows {
     for (const [owner, f] of byOwner) {
       if (!isTransient(f)) continue;
       const mine = this.owners.get(owner)!;
-      mine.delete(key);
-      if (mine.size === 0) this.owners.delete(owner);
+      const at = mine.keys.indexOf(key);
+      if (mine.keys.length <= 1) this.owners.delete(owner);
+      else if (at >= 0)
+        this.owners.set(owner, {
+          name: mine.name,
+          keys: mine.keys.filter((_, i) => i !== at),
+          flows: mine.flows.filter((_, i) => i !== at),
+        });
       this.unclaim(key, owner);
       forgot = true;
     }

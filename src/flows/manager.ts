@@ -4,7 +4,7 @@ import { flowMod, OFPFF, OfpEncodeError, OfpErrorMessage } from '../openflow/ind
 import type { DesiredFlow } from '../pipeline/tables.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { applyBundle } from './bundle.js';
-import { DesiredFlows, flowKey, isTransient, type FlowConflict } from './desired.js';
+import { DesiredFlows, flowKey, isTransient, sameDeclaration, type FlowConflict } from './desired.js';
 import { groupKind, meterKind, SwitchObjects, type DesiredGroup, type DesiredMeter, type ObjectConflict } from './groups-meters.js';
 import { readSwitch } from './reconcile.js';
 import { signature, type FlowChannel, type FlowManagerStats, type InstalledFlow, type SwitchAnswer } from './types.js';
@@ -29,7 +29,10 @@ export class FlowManager extends EventEmitter {
   private readonly flows: DesiredFlows;
   private readonly groups: SwitchObjects<DesiredGroup>;
   private readonly meters: SwitchObjects<DesiredMeter>;
+  /** key → the flow on the switch (see InstalledFlow: the desired state's own object once written or found equal). */
   private installed = new Map<string, InstalledFlow>();
+  /** Keys whose installed flow is as a dump read it back, not yet found equal to a declared one (see onSwitch). */
+  private readBack = new Set<string>();
   private version = 0;
   private applied = 0;
   private active = false;
@@ -37,8 +40,6 @@ export class FlowManager extends EventEmitter {
   private running: Promise<void> | undefined;
   /** Flows refused by the guard, the codec or the switch, by key and signature: left out until their owner changes them. */
   private readonly rejected = new Map<string, string>();
-  /** Declared flows are immutable and compared again at every recompute: their canonical text is computed once. */
-  private readonly signatures = new WeakMap<DesiredFlow, string>();
   private rerun = false;
   private readonly waiters: { version: number; resolve: () => void }[] = [];
   private readonly logger: Logger;
@@ -212,7 +213,7 @@ export class FlowManager extends EventEmitter {
       if (isTransient(f)) continue;
       onSwitch.set(flowKey(f), signature(f));
     }
-    const want = new Map(expected.map((f) => [flowKey(f), this.sig(f)]));
+    const want = new Map(expected.map((f) => [flowKey(f), signature(f)]));
     const missing = [...want.keys()].filter((k) => !onSwitch.has(k));
     const extra = [...onSwitch.keys()].filter((k) => !want.has(k));
     const different = [...want].filter(([k, sig]) => onSwitch.has(k) && onSwitch.get(k) !== sig).map(([k]) => k);
@@ -224,13 +225,25 @@ export class FlowManager extends EventEmitter {
     this.channel.off('message', this.onMessage);
   }
 
-  private sig(f: DesiredFlow): string {
-    let s = this.signatures.get(f);
-    if (s === undefined) {
-      s = signature(f);
-      this.signatures.set(f, s);
+  /**
+   * Whether the switch already holds `f` under `key`: the same object (the common case: nothing changed since it
+   * was written), else structurally equal — then `f` replaces what was kept, so the next comparison is by identity
+   * and one object is kept, not two. A flow read back by a dump (its decoded form differs in structure from what
+   * apps build) is compared by canonical text, once. A declared flow that differs structurally from the one
+   * written is written again without building either text: at worst an equal flow is re-added (harmless: OVS
+   * keeps it, counters included), never a changed one skipped. Exact: no hash, nothing that could call two
+   * different flows equal.
+   */
+  private onSwitch(key: string, f: DesiredFlow): boolean {
+    const inst = this.installed.get(key);
+    if (inst === undefined) return false;
+    if (inst === f) return true;
+    if (!sameDeclaration(inst, f)) {
+      if (!this.readBack.has(key) || signature(inst) !== signature(f)) return false;
     }
-    return s;
+    this.installed.set(key, f);
+    this.readBack.delete(key);
+    return true;
   }
 
   private conflict(c: FlowConflict | ObjectConflict): void {
@@ -243,7 +256,11 @@ export class FlowManager extends EventEmitter {
   private flowRemoved(msg: OfMessage): void {
     if (msg.type !== 'FLOW_REMOVED' || (msg.reason !== FLOW_REMOVED_IDLE && msg.reason !== FLOW_REMOVED_HARD)) return;
     const key = flowKey(msg);
-    if (this.installed.get(key)?.transient) this.installed.delete(key);
+    const inst = this.installed.get(key);
+    if (inst !== undefined && isTransient(inst)) {
+      this.installed.delete(key);
+      this.readBack.delete(key);
+    }
     if (this.flows.forgetTransient(key)) {
       this.stats.transientExpired++;
       this.version++;
@@ -277,8 +294,16 @@ export class FlowManager extends EventEmitter {
           this.rerun = true;
         }
       }
-      for (const [key, flow] of adds) if (!this.rejected.has(key)) this.installed.set(key, flow);
-      for (const key of deletes) if (!this.rejected.has(key)) this.installed.delete(key);
+      for (const [key, flow] of adds) {
+        if (this.rejected.has(key)) continue;
+        this.installed.set(key, flow);
+        this.readBack.delete(key);
+      }
+      for (const key of deletes) {
+        if (this.rejected.has(key)) continue;
+        this.installed.delete(key);
+        this.readBack.delete(key);
+      }
       for (const w of groups.writes) if (!this.groups.rejected.has(w.id)) this.groups.installed.set(w.id, w.sig);
       for (const d of groups.deletes) this.groups.installed.delete(d.id);
       for (const d of meters.deletes) if (await this.sendObject(d.msg, d.key)) this.meters.installed.delete(d.id);
@@ -310,8 +335,9 @@ export class FlowManager extends EventEmitter {
   /** Installed state := what the switch really has (after connect or an error). */
   private async reconcile(): Promise<void> {
     const before = this.installed;
-    const got = await readSwitch(this.channel, signature, this.logger);
+    const got = await readSwitch(this.channel, this.logger);
     this.installed = got.flows;
+    this.readBack = new Set(got.flows.keys());
     this.groups.installed = got.groups;
     this.meters.installed = got.meters;
     // A transient flow we had installed and the switch no longer holds expired while we were not looking.
@@ -323,16 +349,16 @@ export class FlowManager extends EventEmitter {
     this.stats.reconciles++;
   }
 
-  private diff(): { msgs: OfMessage[]; adds: Map<string, InstalledFlow>; deletes: string[]; keys: string[] } {
+  private diff(): { msgs: OfMessage[]; adds: Map<string, DesiredFlow>; deletes: string[]; keys: string[] } {
     const msgs: OfMessage[] = [];
     /** The flow key of each message, to name a message the switch refuses. */
     const keys: string[] = [];
-    const adds = new Map<string, InstalledFlow>();
+    const adds = new Map<string, DesiredFlow>();
     const deletes: string[] = [];
     for (const [key, f] of this.flows.entries()) {
-      const sig = this.sig(f);
-      if (this.installed.get(key)?.signature === sig) continue;
-      if (this.rejected.get(key) === sig) continue;
+      if (this.onSwitch(key, f)) continue;
+      const refused = this.rejected.get(key);
+      if (refused !== undefined && refused === signature(f)) continue;
       this.rejected.delete(key);
       if (this.check) {
         try {
@@ -359,11 +385,11 @@ export class FlowManager extends EventEmitter {
         }),
       );
       keys.push(key);
-      adds.set(key, { tableId: f.tableId, priority: f.priority, signature: sig, transient, flow: f });
+      adds.set(key, f);
     }
     for (const [key, inst] of this.installed) {
       if (this.flows.has(key)) continue;
-      msgs.push(flowMod({ command: 'delete_strict', tableId: inst.tableId, priority: inst.priority, match: inst.flow.match }));
+      msgs.push(flowMod({ command: 'delete_strict', tableId: inst.tableId, priority: inst.priority, match: inst.match }));
       keys.push(key);
       deletes.push(key);
     }
@@ -391,7 +417,7 @@ export class FlowManager extends EventEmitter {
       this.logger.error({ err, object: key }, 'group or meter refused; left out until its owner changes it');
     } else {
       const flow = this.flows.get(key);
-      this.rejected.set(key, flow ? this.sig(flow) : '');
+      this.rejected.set(key, flow ? signature(flow) : '');
       this.stats.rejectedFlows++;
       this.logger.error({ err, flow: key }, 'flow refused; left out until its owner changes it');
     }

@@ -1,7 +1,7 @@
-import type { FlowStats, OfMessage } from '../openflow/index.js';
+import type { OfMessage } from '../openflow/index.js';
 import { OfpErrorMessage } from '../openflow/index.js';
 import type { Logger } from '../util/log.js';
-import { flowKey, isTransient } from './desired.js';
+import { flowKey } from './desired.js';
 import { groupFromSwitch, groupKind, meterFromSwitch, meterKind } from './groups-meters.js';
 import type { FlowChannel, InstalledFlow } from './types.js';
 
@@ -18,10 +18,11 @@ export interface SwitchState {
  * Dumps flows (transient ones included: the manager owns every flow on the switch), groups (GROUP_DESC) and
  * meters (METER_CONFIG). A switch that answers a group or meter dump with an error (no support) holds none.
  */
-export async function readSwitch(channel: FlowChannel, signature: (f: FlowStats) => string, logger: Logger): Promise<SwitchState> {
+export async function readSwitch(channel: FlowChannel, logger: Logger): Promise<SwitchState> {
   const flows = new Map<string, InstalledFlow>();
   for (const f of await channel.dumpFlows()) {
-    flows.set(flowKey(f), { tableId: f.tableId, priority: f.priority, signature: signature(f), transient: isTransient(f), flow: f });
+    // Kept as read (counters and all) only until the first diff finds each equal to a declared flow.
+    flows.set(flowKey(f), f);
   }
   const groups = new Map<number, string>();
   for (const m of await dump(channel, { kind: 'group_desc' }, logger)) {

@@ -19,13 +19,12 @@ export interface FlowChannel {
   off(event: 'message', listener: (msg: OfMessage) => void): unknown;
 }
 
-export interface InstalledFlow {
-  tableId: number;
-  priority: number;
-  signature: string;
-  transient: boolean;
-  flow: Pick<DesiredFlow, 'match' | 'priority' | 'tableId'>;
-}
+/**
+ * A flow on the switch, as the flow manager keeps it: the declared flow last written (the very object of the
+ * desired state, so a flow is held once, not a copy and its canonical text beside it), or the flow as a dump read
+ * it back, until it is found equal to a declared one.
+ */
+export type InstalledFlow = Pick<DesiredFlow, 'tableId' | 'priority' | 'match' | 'cookie' | 'idleTimeout' | 'hardTimeout' | 'instructions'>;
 
 export interface FlowManagerStats {
   syncs: number;
@@ -53,7 +52,11 @@ export interface SwitchAnswer {
 
 type Signed = { cookie: bigint; idleTimeout: number; hardTimeout: number; instructions: DesiredFlow['instructions'] };
 
-/** Joined, not concatenated: a flat string (see stable()), kept for every desired and installed flow. */
+/**
+ * The canonical text of what a flow does (cookie, timeouts, instructions): equal for a declared flow and the same
+ * flow read back from the switch. Computed when two flows are not the same object nor structurally equal, and
+ * not kept (but for flows the switch refused).
+ */
 export function signature(f: Signed): string {
   return [f.cookie.toString(16), f.idleTimeout, f.hardTimeout, instructionsKey(f.instructions)].join('|');
 }

@@ -1,5 +1,6 @@
 import type { Action, Instruction, Match } from '../openflow/index.js';
 import { FlowGuardError, guardFlow } from './guard.js';
+import { FlowInterner } from './intern.js';
 import { METER_RANGE_SIZE, opcodeUserdata, registerFieldWidth } from './declarations.js';
 import { PipelineError, type OpcodeDef, type Pipeline, type TableDef } from './pipeline.js';
 
@@ -140,6 +141,9 @@ export class PipelineTables {
   forApp(app: string, defer?: (err: FlowGuardError) => void): AppTables {
     return new AppTables(this, app, defer);
   }
+
+  /** Shared frozen parts of every flow the apps build (see FlowInterner). */
+  readonly interner = new FlowInterner();
 
   /** Values built once per pipeline (see AppTables.memo); dropped wholesale past MEMO_LIMIT entries. */
   private readonly memos = new Map<string, unknown>();
@@ -304,24 +308,27 @@ export class GuardedTable {
   }
 
   private build(spec: FlowSpec, guard = true): DesiredFlow {
+    const intern = this.tables.interner;
     const instructions: Instruction[] = [];
     // First, as OVS orders instructions when it dumps a flow back (installed == desired).
-    if (spec.meter !== undefined) instructions.push({ type: 'meter', meterId: spec.meter });
-    if (spec.actions && spec.actions.length > 0) instructions.push({ type: 'apply_actions', actions: spec.actions });
+    if (spec.meter !== undefined) instructions.push(intern.instruction({ type: 'meter', meterId: spec.meter }));
+    if (spec.actions && spec.actions.length > 0)
+      instructions.push(Object.freeze({ type: 'apply_actions', actions: intern.actions(spec.actions) }) as Instruction);
     if (spec.writeMetadata)
-      instructions.push({ type: 'write_metadata', metadata: spec.writeMetadata.value, mask: spec.writeMetadata.mask });
+      instructions.push(intern.instruction({ type: 'write_metadata', metadata: spec.writeMetadata.value, mask: spec.writeMetadata.mask }));
     if (spec.goto !== undefined) {
       if (guard && !this.def.next.includes(spec.goto))
         throw new FlowGuardError(this.def.name, 'goto', `may not go to ${spec.goto} (next: ${this.def.next.join(', ') || 'none'})`);
-      instructions.push({ type: 'goto_table', tableId: this.tables.id(spec.goto) });
+      instructions.push(intern.instruction({ type: 'goto_table', tableId: this.tables.id(spec.goto) }));
     }
+    // Kept for as long as the flow is on the switch, ~14 a port: its parts are shared and frozen (FlowInterner).
     const flow: DesiredFlow = {
       table: this.def.name,
       tableId: this.def.id,
       priority: spec.priority,
-      match: spec.match,
-      instructions,
-      cookie: this.tables.cookie(this.app, spec.object),
+      match: intern.match(spec.match),
+      instructions: intern.instructions(instructions),
+      cookie: intern.cookie(this.tables.cookie(this.app, spec.object)),
       idleTimeout: spec.idleTimeout ?? 0,
       hardTimeout: spec.hardTimeout ?? 0,
     };

@@ -1,0 +1,159 @@
+import type { Action, Instruction, Match, MatchField } from '../openflow/index.js';
+
+/**
+ * Shared, frozen copies of the small objects flows are made of. A host with 1,000 ports keeps ~14,000 flows, and
+ * most of their match fields and actions are one of a few thousand distinct values (a network's metadata, a
+ * port's key and MAC, "go to table X"): each distinct value is kept once instead of once per flow. Arrays are
+ * copied at their length (a pushed array keeps spare capacity, ~100 bytes a flow).
+ *
+ * Only plain objects whose own values are all primitives (strings, numbers, bigints, booleans, byte arrays) are shared;
+ * anything nested (learn, ct with actions) is kept as built. Everything handed out is frozen — the object an app
+ * built, the first time its content is seen: a shared object that one flow changed would change the others (in
+ * strict mode, which ESM is, writing to it throws).
+ * The key of an object is its exact content (keys in order, each value with its type), so only objects that are
+ * equal in every respect are shared. Past `limit` distinct values the table starts over: objects handed out stay
+ * valid, only later flows stop sharing with earlier ones (ports long gone are not kept alive).
+ */
+export class FlowInterner {
+  private readonly objects = new Map<string, object>();
+  /**
+   * The common match field, `{field, value}` with a primitive value, by field then value: no key text to keep
+   * (a Map tells 1, 1n and '1' apart, as it must).
+   */
+  private readonly fields = new Map<string, Map<unknown, MatchField>>();
+  private fieldCount = 0;
+  private readonly cookies = new Map<bigint, bigint>();
+
+  constructor(private readonly limit = 200_000) {}
+
+  get size(): number {
+    return this.objects.size + this.cookies.size + this.fieldCount;
+  }
+
+  match(match: Match): Match {
+    const out = new Array<MatchField>(match.length);
+    for (let i = 0; i < match.length; i++) out[i] = this.field(match[i]!);
+    return Object.freeze(out) as Match;
+  }
+
+  actions(actions: readonly Action[]): Action[] {
+    const out = new Array<Action>(actions.length);
+    for (let i = 0; i < actions.length; i++) out[i] = this.flat(actions[i]!);
+    return Object.freeze(out) as Action[];
+  }
+
+  private field(f: MatchField): MatchField {
+    const { field, value } = f as { field?: unknown; value?: unknown };
+    if (typeof field !== 'string' || !isPrimitive(value) || !onlyFieldValue(f)) return this.flat(f);
+    let byValue = this.fields.get(field);
+    const had = byValue?.get(value);
+    if (had !== undefined) return had;
+    if (this.fieldCount >= this.limit) {
+      this.fields.clear();
+      this.fieldCount = 0;
+      byValue = undefined;
+    }
+    if (byValue === undefined) this.fields.set(field, (byValue = new Map()));
+    byValue.set(value, Object.freeze(f));
+    this.fieldCount++;
+    return f;
+  }
+
+  /** An instruction without nested actions (goto_table, write_metadata, meter, clear_actions), shared. */
+  instruction<T extends Instruction>(ins: T): T {
+    return this.flat(ins);
+  }
+
+  /** Instructions at their length; a list of shared instructions only (a plain "go to X") is itself shared. */
+  instructions(list: Instruction[]): Instruction[] {
+    let key: string[] | undefined = [];
+    for (const ins of list) {
+      const k = ins.type === 'apply_actions' || ins.type === 'write_actions' ? undefined : this.keyOf(ins);
+      if (k === undefined) {
+        key = undefined;
+        break;
+      }
+      key.push(k);
+    }
+    if (key === undefined) return Object.freeze(list.slice()) as Instruction[];
+    return this.shared(['[', ...key].join('\u0001'), () => Object.freeze(list.map((i) => this.flat(i)))) as Instruction[];
+  }
+
+  cookie(c: bigint): bigint {
+    const had = this.cookies.get(c);
+    if (had !== undefined) return had;
+    if (this.cookies.size >= this.limit) this.cookies.clear();
+    this.cookies.set(c, c);
+    return c;
+  }
+
+  /** The shared frozen copy of an object of primitives; anything else as it is. */
+  private flat<T extends object>(o: T): T {
+    const key = this.keyOf(o);
+    if (key === undefined) return o;
+    // The first object of its content is the one kept, frozen where it is: a copy ({...o}) gets a map (hidden class)
+    // of its own once frozen, ~150 bytes an object, more than sharing saves.
+    return this.shared(key, () => Object.freeze(o)) as T;
+  }
+
+  private shared(key: string, make: () => object): object {
+    const had = this.objects.get(key);
+    if (had !== undefined) return had;
+    if (this.objects.size >= this.limit) this.objects.clear();
+    const o = make();
+    this.objects.set(key, o);
+    return o;
+  }
+
+  /** The exact content of an object whose own values are primitives or byte arrays; undefined for anything else. */
+  private keyOf(o: object): string | undefined {
+    if (Array.isArray(o) || Object.getPrototypeOf(o) !== Object.prototype) return undefined;
+    const parts: string[] = [];
+    for (const k in o) {
+      if (!Object.hasOwn(o, k)) continue;
+      const v = (o as Record<string, unknown>)[k];
+      let t: string;
+      switch (typeof v) {
+        case 'string':
+          // Length first: no string value can make two different objects' keys equal.
+          t = `s${v.length}:${v}`;
+          break;
+        case 'number':
+          t = `n${v}`;
+          break;
+        case 'bigint':
+          t = `b${v}`;
+          break;
+        case 'boolean':
+          t = v ? 'T' : 'F';
+          break;
+        case 'undefined':
+          t = 'u';
+          break;
+        default:
+          // A Buffer and a Uint8Array with the same bytes are different objects to the codec: typed apart.
+          if (Buffer.isBuffer(v)) t = `B${v.toString('hex')}`;
+          else return undefined;
+      }
+      parts.push(k, t);
+    }
+    return parts.join('\u0000');
+  }
+}
+
+function isPrimitive(v: unknown): boolean {
+  const t = typeof v;
+  return t === 'string' || t === 'number' || t === 'bigint' || t === 'boolean';
+}
+
+/** A plain object with exactly the own keys field and value. */
+function onlyFieldValue(f: object): boolean {
+  if (Object.getPrototypeOf(f) !== Object.prototype) return false;
+  let n = 0;
+  for (const k in f) {
+    if (!Object.hasOwn(f, k)) continue;
+    if (k !== 'field' && k !== 'value') return false;
+    n++;
+  }
+  return n === 2;
+}
