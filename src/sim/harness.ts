@@ -22,9 +22,9 @@ export interface HarnessOptions extends WorkloadParams {
    */
   openStore: () => Promise<Store>;
   /**
-   * Chassis sharing one store connection (default 10). etcd3 multiplexes every watch of a client on one gRPC stream
-   * and attaches new watches one at a time; a real hypervisor has its own. At 1,000 chassis on one connection
-   * (15,000 watches on one stream) etcd marked watchers slow and creations queued for minutes.
+   * Chassis sharing one store connection (default 10); a real hypervisor has its own. A connection's watches share
+   * its few watch streams (the driver's `watchStreams`): at 1,000 chassis on one connection (15,000 watches, measured
+   * with the former etcd3 client on one stream) etcd marked watchers slow and creations queued for minutes.
    */
   chassisPerStore?: number;
   /** VIFs plugged at once during bring-up (default 16): bounds the burst the one simulator core must absorb. */
