@@ -320,6 +320,9 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   await victim.stop();
   await victimStore.close();
   const dead = await withdrawn;
+  // The holders' watches may hear the deletion before this measuring watch does: wait for it (bounded), never read
+  // its time as NaN.
+  for (let t = 0; Number.isNaN(keyDeletedAt) && t < 5_000; t += 10) await sleep(10);
   await keyWatch.cancel();
   const evD1 = events();
   const deathFlushes = others.flatMap((c) => c.flushMs.filter((_, i) => c.flushAt[i]! >= tDie));
