@@ -46,6 +46,18 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
   /** The segment side of host i's uplink (in the underlay namespace). */
   const uplink = (host: string) => `${c.sb.prefix}x${c.sb.host(host).index}`;
 
+  /** What each host's uplink saw (tcpdump `filter`) while `fn` ran once: the captures are nested, all listening first. */
+  async function onUplinks(filter: string[], fn: () => Promise<void>): Promise<Record<string, string[]>> {
+    const hosts = ['hv1', 'hv2', 'hv3'];
+    const seen: Record<string, string[]> = {};
+    const under = (i: number): Promise<void> =>
+      i === hosts.length
+        ? fn()
+        : capture(ulNs(), uplink(hosts[i]!), filter, () => under(i + 1)).then((lines) => void (seen[hosts[i]!] = lines));
+    await under(0);
+    return seen;
+  }
+
   async function outsidePing(ip: string, count = 1): Promise<boolean> {
     const r = spawn('ip', ['netns', 'exec', outsideNs(), 'ping', '-c', String(count), '-n', '-W1', ip], { stdio: 'ignore' });
     return new Promise((resolve) => r.once('exit', (code) => resolve(code === 0)));
@@ -122,17 +134,11 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
       requests.join('\n'),
     ).toBe(true);
     // The gateway IP itself answers pings from outside, on the active chassis's uplink only.
-    const perUplink: Record<string, string[]> = {};
-    await Promise.all(
-      ['hv1', 'hv2', 'hv3'].map((h) =>
-        capture(ulNs(), uplink(h), ['icmp', 'and', 'host', gatewayIp], async () => {
-          await sleep(300);
-          expect(await outsidePing(gatewayIp, 3)).toBe(true);
-        }).then((lines) => (perUplink[h] = lines)),
-      ),
-    );
-    // (each of the three captures runs its own 3 pings; all are answered through hv1)
-    expect(perUplink.hv1!.filter((l) => l.includes(`${gatewayIp} > ${OUTSIDE}: ICMP echo reply`)).length).toBe(9);
+    const perUplink = await onUplinks(['icmp', 'and', 'host', gatewayIp], async () => {
+      await sleep(300);
+      expect(await outsidePing(gatewayIp, 3)).toBe(true);
+    });
+    expect(perUplink.hv1!.filter((l) => l.includes(`${gatewayIp} > ${OUTSIDE}: ICMP echo reply`)).length).toBe(3);
     expect(perUplink.hv2).toEqual([]);
     expect(perUplink.hv3).toEqual([]);
     await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
@@ -146,16 +152,11 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
 
   it('FIP: the outside host reaches v1 through it; v1 leaves with the FIP as source; seen only on hv1 uplink', async () => {
     await until(() => outsidePing(fip), 10_000, 'outside -> FIP');
-    const perUplink: Record<string, string[]> = {};
-    const hosts = ['hv1', 'hv2', 'hv3'];
-    const caps = hosts.map((h) =>
-      capture(ulNs(), uplink(h), ['icmp', 'and', 'host', fip], async () => {
-        await sleep(500);
-        expect(await outsidePing(fip, 3)).toBe(true);
-        expect(await c.ping('v1', OUTSIDE, 1)).toBe(true);
-      }).then((lines) => (perUplink[h] = lines)),
-    );
-    await Promise.all(caps);
+    const perUplink = await onUplinks(['icmp', 'and', 'host', fip], async () => {
+      await sleep(500);
+      expect(await outsidePing(fip, 3)).toBe(true);
+      expect(await c.ping('v1', OUTSIDE, 1)).toBe(true);
+    });
     expect(perUplink.hv1!.length).toBeGreaterThanOrEqual(8);
     expect(perUplink.hv2).toEqual([]);
     expect(perUplink.hv3).toEqual([]);
@@ -190,15 +191,10 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     const t0 = Date.now();
     await until(() => outsidePing(fip), 10_000, 'outside -> FIP after the move');
     console.log(`FIP moved hv1 -> hv2: outside reaches it again after ${Date.now() - t0} ms`);
-    const perUplink: Record<string, string[]> = {};
-    await Promise.all(
-      ['hv1', 'hv2', 'hv3'].map((h) =>
-        capture(ulNs(), uplink(h), ['icmp', 'and', 'host', fip], async () => {
-          await sleep(500);
-          expect(await outsidePing(fip, 3)).toBe(true);
-        }).then((lines) => (perUplink[h] = lines)),
-      ),
-    );
+    const perUplink = await onUplinks(['icmp', 'and', 'host', fip], async () => {
+      await sleep(500);
+      expect(await outsidePing(fip, 3)).toBe(true);
+    });
     expect(perUplink.hv2!.length).toBeGreaterThanOrEqual(6);
     expect(perUplink.hv1).toEqual([]);
     expect(perUplink.hv3).toEqual([]);
