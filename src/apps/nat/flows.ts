@@ -124,6 +124,17 @@ function echoReplyActions(exit: PhysnetExit, mac: string, ip: string): Action[] 
   ];
 }
 
+/** What a chassis tunnels towards a router's active gateway for SNAT: the VM network's key, the gateway MAC. */
+function snatFromTunnel(tables: AppTables, metadata: Match[number], router: GatewayRouter): Match {
+  const tunnel = tables.flag('from_tunnel');
+  return [
+    metadata,
+    { field: tunnel.field, value: tunnel.mask, mask: tunnel.mask },
+    { field: 'eth_dst', value: router.gateway.mac },
+    { field: 'eth_type', value: ETH_IP },
+  ];
+}
+
 function loadRouter(tables: AppTables, router: GatewayRouter): Action {
   return { type: 'reg_load', dst: tables.reg('router'), ofs: 0, nBits: 32, value: BigInt(router.routerKey) };
 }
@@ -289,16 +300,10 @@ function interfaceFlows(tables: AppTables, view: TopologyView, net: NetworkState
     if (gatewayActiveHere(view, router)) {
       // What other chassis tunnel here for SNAT: this network's key (a network every candidate watches, whose
       // tunnel ingress exists), the gateway MAC as destination.
-      const tunnel = tables.flag('from_tunnel');
       flows.push(
         tables.table('nat_ingress').flow({
           priority: NAT_PRIORITY.address,
-          match: [
-            metadata,
-            { field: tunnel.field, value: tunnel.mask, mask: tunnel.mask },
-            { field: 'eth_dst', value: router.gateway.mac },
-            { field: 'eth_type', value: ETH_IP },
-          ],
+          match: snatFromTunnel(tables, metadata, router),
           actions: [loadRouter(tables, router), ctNat(tables, zone, 'nat_out', { flags: NAT_SRC, ip: router.gateway.ip })],
           object,
         }),
@@ -359,15 +364,9 @@ function snatRelay(
   const hop = nextHop(view, net, active);
   const tunnel = hop.kind === 'hop' ? view.tunnelOfports.get(hop.encap) : undefined;
   if (hop.kind !== 'hop' || tunnel === undefined) return undefined;
-  const fromTunnel = tables.flag('from_tunnel');
   return tables.table('nat_ingress').flow({
     priority: NAT_PRIORITY.address,
-    match: [
-      metadata,
-      { field: fromTunnel.field, value: fromTunnel.mask, mask: fromTunnel.mask },
-      { field: 'eth_dst', value: router.gateway.mac },
-      { field: 'eth_type', value: ETH_IP },
-    ],
+    match: snatFromTunnel(tables, metadata, router),
     actions: [
       { type: 'set_field', field: 'tun_id', value: BigInt(net.network.tunnelKey) },
       { type: 'reg_load', dst: 'in_port_nxm', ofs: 0, nBits: 16, value: 0n },
