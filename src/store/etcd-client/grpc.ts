@@ -232,6 +232,16 @@ export class GrpcChannel {
     return t;
   }
 
+  /** Every member once, the preferred one first, as [index, endpoint]. */
+  private *members(): Generator<[number, string]> {
+    const eps = this.opts.endpoints;
+    const start = this.preferred;
+    for (let i = 0; i < eps.length; i++) {
+      const idx = (start + i) % eps.length;
+      yield [idx, eps[idx]!];
+    }
+  }
+
   /** A member failed us: try the next one first from now on. */
   private demote(idx: number): void {
     if (this.preferred === idx) this.preferred = (idx + 1) % this.opts.endpoints.length;
@@ -239,12 +249,8 @@ export class GrpcChannel {
 
   async unary(path: string, body: Buffer, opts: CallOptions): Promise<Buffer> {
     const deadline = Date.now() + opts.timeoutMs;
-    const n = this.opts.endpoints.length;
     let last: unknown;
-    const start = this.preferred;
-    for (let i = 0; i < n; i++) {
-      const idx = (start + i) % n;
-      const ep = this.opts.endpoints[idx]!;
+    for (const [idx, ep] of this.members()) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       try {
@@ -330,12 +336,8 @@ export class GrpcChannel {
 
   /** Opens a bidirectional stream on the preferred member, moving on to the next when it cannot connect. */
   async stream(path: string, metadata: Record<string, string> | undefined, timeoutMs: number): Promise<GrpcStream> {
-    const n = this.opts.endpoints.length;
     let last: unknown;
-    const start = this.preferred;
-    for (let i = 0; i < n; i++) {
-      const idx = (start + i) % n;
-      const ep = this.opts.endpoints[idx]!;
+    for (const [idx, ep] of this.members()) {
       try {
         const s = await this.session(ep, Math.min(timeoutMs, this.opts.connectTimeoutMs));
         const req = s.request(
