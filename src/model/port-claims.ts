@@ -83,11 +83,17 @@ export function firstFreeFrom(
   const size = hostCount(c);
   const gw = ipToInt(gateway);
   for (let h = Math.max(0, from); h < size; h++) {
-    if (c.network + 1 + h === gw) continue;
-    const ip = hostIp(c, h);
-    if (!used.has(ip)) return { ip, host: h };
+    const free = freeHost(c, gw, used, h);
+    if (free) return free;
   }
   return undefined;
+}
+
+/** Host `h` of `c` if it is neither the gateway nor used. */
+function freeHost(c: Cidr, gw: number, used: { has(ip: string): boolean }, h: number): { ip: string; host: number } | undefined {
+  if (c.network + 1 + h === gw) return undefined;
+  const ip = hostIp(c, h);
+  return used.has(ip) ? undefined : { ip, host: h };
 }
 
 /** Random probes a pick makes before it scans (the subnet is then nearly full). */
@@ -107,18 +113,14 @@ export function randomFree(
   if (size === 0) return undefined;
   const gw = ipToInt(gateway);
   for (let i = 0; i < PROBES; i++) {
-    const h = rand(size);
-    if (c.network + 1 + h === gw) continue;
-    const ip = hostIp(c, h);
-    if (!used.has(ip)) return { ip, host: h };
+    const free = freeHost(c, gw, used, rand(size));
+    if (free) return free;
   }
   const start = rand(size);
   const found: { ip: string; host: number }[] = [];
   for (let i = 0; i < size && found.length < CANDIDATES; i++) {
-    const h = (start + i) % size;
-    if (c.network + 1 + h === gw) continue;
-    const ip = hostIp(c, h);
-    if (!used.has(ip)) found.push({ ip, host: h });
+    const free = freeHost(c, gw, used, (start + i) % size);
+    if (free) found.push(free);
   }
   return found.length === 0 ? undefined : found[rand(found.length)];
 }
