@@ -553,6 +553,7 @@ export class Agent {
   readiness(): Record<string, unknown> & { ready: boolean } {
     const store = this.health?.describe();
     const pending = this.bindings?.unsyncedPorts() ?? [];
+    const standingDown = this.link?.datapathDown(DATAPATH_GRACE_MS);
     return {
       ready: this.started && (this.channel?.isUp ?? false),
       store: store && { ...store, summary: `${store.state} since ${store.since}` },
@@ -562,7 +563,7 @@ export class Agent {
       },
       gateways: {
         active: this.election?.active('gateway') ?? [],
-        ...(this.link?.datapathDown(DATAPATH_GRACE_MS) ? { standingDown: this.link.datapathDown(DATAPATH_GRACE_MS) } : {}),
+        ...(standingDown !== undefined ? { standingDown } : {}),
         ...(this.election?.lastError ? { lastError: this.election.lastError } : {}),
       },
       // Issue 16: star networks this chassis is the center of; its site and that site's gateway.

@@ -20,12 +20,13 @@ import { unreachableChassis } from './encap.js';
 type Labels = Record<string, string>;
 type HistogramName = 'bundle' | 'portInstall' | 'watchLag';
 
-/** A counter whose value lives elsewhere (a component's own count): set from it at each scrape. */
+/** prom-client, loaded with the API once the first flows are on the switch (passed in, not imported). */
 type Prom = typeof import('prom-client');
 
 /** Observations kept before the histograms exist (the first flows come before prom-client is loaded). */
 const EARLY_MAX = 10_000;
 
+/** A counter whose value lives elsewhere (a component's own count): set from it at each scrape. */
 function counterOf(
   { Counter }: Prom,
   registry: Registry,
