@@ -1,5 +1,4 @@
 import { hostname } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
 import { parseFlags, UsageError, type FlagOptions } from '../util/args.js';
 import { GLOBAL_OPTIONS } from '../cli/global-options.js';
 import { createAdjustableLogger } from '../util/log.js';
@@ -103,7 +102,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', () => void stop('SIGINT'));
   try {
     await agent.start();
-    const late = applyLateNodeFlags(process.env, (f) => setFlagsFromString(f));
+    const late = applyLateNodeFlags(process.env);
     if (late.length > 0) logger.info({ flags: late }, 'V8 settings applied after start');
   } catch (err) {
     logger.fatal({ err }, 'agent failed to start');

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+
 /**
  * V8 settings of the agent process: the packaged launcher (/usr/bin/wyvern, scripts/package) and the sandbox's
  * agents (src/sandbox/agents.ts) run `node` with these, so what is measured is what ships (docs/footprint.md):
@@ -17,10 +19,13 @@ export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 /**
  * V8 settings given once the agent started (`v8.setFlagsFromString`) instead of on the command line:
  * WYVERN_V8_LATE_FLAGS (separated by spaces or commas). Kept to reproduce the measurement in docs/footprint.md
- * (they do not keep the command line's benefit); nothing sets it by default.
+ * (they do not keep the command line's benefit); nothing sets it by default, so node:v8 is loaded only then (a
+ * require: the agent bundle has no loader for import(), see scripts/bundle-agent.mjs).
  */
-export function applyLateNodeFlags(env: NodeJS.ProcessEnv, set: (flag: string) => void): string[] {
+export function applyLateNodeFlags(env: NodeJS.ProcessEnv): string[] {
   const flags = (env.WYVERN_V8_LATE_FLAGS ?? '').split(/[\s,]+/).filter((f) => f !== '');
-  for (const f of flags) set(f);
+  if (flags.length === 0) return flags;
+  const { setFlagsFromString } = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
+  for (const f of flags) setFlagsFromString(f);
   return flags;
 }

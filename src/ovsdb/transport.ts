@@ -1,5 +1,5 @@
 import net from 'node:net';
-import tls from 'node:tls';
+import { loadTls } from '../util/lazy-tls.js';
 import { explainTlsError } from '../util/tls-errors.js';
 import { OvsdbError } from './errors.js';
 
@@ -52,7 +52,7 @@ export function openStream(ep: Endpoint, tlsFiles: TlsFiles | undefined, timeout
         reject(new OvsdbError('protocol', 'ssl: endpoint needs tls { ca, cert, key }'));
         return;
       }
-      sock = tls.connect(
+      sock = loadTls().connect(
         {
           host: ep.host,
           port: ep.port,

@@ -1,6 +1,7 @@
 /** Endpoint strings in Open vSwitch syntax and the sockets they open. */
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
+import { loadTls } from '../../util/lazy-tls.js';
 
 export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp' | 'ssl'; host: string; port: number };
 
@@ -89,7 +90,7 @@ export function dial(ep: Endpoint, tls?: TlsFiles): Promise<Socket> {
         return;
       }
       // OVS certificates name no host: verify the chain against our CA, not the host name.
-      sock = tlsConnect({ host: ep.host, port: ep.port, ...tlsOptions(tls), checkServerIdentity: () => undefined }, () => done());
+      sock = loadTls().connect({ host: ep.host, port: ep.port, ...tlsOptions(tls), checkServerIdentity: () => undefined }, () => done());
     }
     const done = () => {
       sock.off('error', onError);

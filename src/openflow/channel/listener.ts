@@ -6,12 +6,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { createServer as netServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as tlsServer } from 'node:tls';
 import { rm } from 'node:fs/promises';
 import { silentLogger, type Logger } from '../../util/log.js';
 import type { Clock } from './clock.js';
 import { parseEndpoint, tlsOptions, type Endpoint, type TlsFiles } from './endpoint.js';
 import { OfSession } from './session.js';
+import { loadTls } from '../../util/lazy-tls.js';
 
 export interface OfListenerOptions {
   /** 'tcp:HOST:PORT' | 'ssl:HOST:PORT' | 'unix:PATH' (or OVS's ptcp:PORT[:HOST] …); port 0 picks a free one. */
@@ -47,7 +47,7 @@ export class OfListener extends EventEmitter {
     const ep = this.ep;
     const server =
       ep.kind === 'ssl'
-        ? tlsServer({ ...tlsOptions(this.opts.tls!), requestCert: true, rejectUnauthorized: true }, (s) => this.accept(s))
+        ? loadTls().createServer({ ...tlsOptions(this.opts.tls!), requestCert: true, rejectUnauthorized: true }, (s) => this.accept(s))
         : netServer((s) => this.accept(s));
     // TLS handshake failures (unknown CA, no client cert) concern one peer, not the listener.
     server.on('tlsClientError', (err: Error) => this.log.warn({ err: err.message }, 'TLS handshake with switch failed'));
