@@ -240,7 +240,7 @@ export class Agent {
         sync: this.sync,
         bindings: this.bindings,
         chassis: cfg.chassis,
-        ownChassisGone: () => this.onOwnChassisGone(),
+        ownChassisGone: (revision) => this.onOwnChassisGone(revision),
         ownChassis: (kv) => this.registration.observe(kv),
       });
     });
@@ -333,11 +333,12 @@ export class Agent {
     });
     this.flows.on('synced', () => void this.marks.applied(this.flows.appliedVersion));
 
-    // Store: chassis registration, then the topology this hypervisor needs (from the cache if it does not answer).
-    await this.registration.ensure('agent start');
-    this.trace.mark('chassis registered');
-    await this.sync.start();
-    this.trace.mark('topology watches started');
+    // Store: chassis registration and the topology this hypervisor needs (from the cache if it does not answer).
+    // Both at once: the watches need no chassis key (the own key's watch tells the registration what it sees).
+    await Promise.all([
+      this.registration.ensure('agent start').then(() => this.trace.mark('chassis registered')),
+      this.sync.start().then(() => this.trace.mark('topology watches started')),
+    ]);
     // Gateway elections once routers, chassis and gateway leases are read from the store (not a partial view).
     void this.subscription
       .whenLoaded((p) => !p.startsWith(NAMES_PREFIX))
@@ -680,8 +681,8 @@ export class Agent {
    * have stopped tunnelling here, so register again at once with a new lease — or an operator deleted it
    * (tombstone: the registration stays out, see ChassisRegistration).
    */
-  private onOwnChassisGone(): void {
-    if (this.stopping) return;
+  private onOwnChassisGone(revision: number): void {
+    if (this.stopping || !this.registration.goneAt(revision)) return;
     void this.registration.ensure('chassis key gone from the store').then(() => this.reconcileGateways());
   }
 

@@ -29,6 +29,8 @@ export class ChassisRegistration {
     () => this.register(this.why),
     () => this.stopped,
   );
+  /** The store revision of our last write of the key (0: none yet). */
+  private writtenRevision = 0;
   /** Why the latest ensure() was called (its log line). */
   private why = '';
   private stopped = false;
@@ -82,6 +84,15 @@ export class ChassisRegistration {
 
   get leaseId(): string | undefined {
     return this.lease?.id;
+  }
+
+  /**
+   * Whether a read of the store at `revision` without our key says it is gone: not while a registration pass is
+   * under way (it writes the key when it ends), nor for a read older than our last write of it (the start's watch is
+   * made beside the registration, so its first read may precede the key).
+   */
+  goneAt(revision: number): boolean {
+    return !this.passes.busy && revision >= this.writtenRevision;
   }
 
   /** Makes sure the key is in the store on a live lease of ours; resolves when done or failed (then retried). */
@@ -154,6 +165,7 @@ export class ChassisRegistration {
       const c = this.chassis();
       const first = this.registeredAt === undefined;
       const done = await registerChassis(this.store, c, this.lease, { commission: first });
+      if (done !== undefined) this.writtenRevision = done;
       if (done === undefined) {
         this.retired = (await getRetirement(this.store, c.name)) ?? { name: c.name, at: new Date().toISOString(), bindingsRemoved: [] };
         await this.lease.revoke().catch(() => undefined);

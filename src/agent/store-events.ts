@@ -20,7 +20,8 @@ export function routeStoreEvent(
     sync: TopologySync;
     bindings: BindingManager;
     chassis: string;
-    ownChassisGone: () => void;
+    /** The store read at `revision` has no key for this chassis. */
+    ownChassisGone: (revision: number) => void;
     /** Our key as the store has it (a put, or a snapshot from the store holding it): the registration checks its lease. */
     ownChassis?: (kv: KeyValue) => void;
   },
@@ -34,7 +35,7 @@ export function routeStoreEvent(
       if (ownRead && !(ev.type === 'snapshot' && ev.cached)) {
         const mine = ev.kvs.find((kv) => kv.key === own);
         if (mine) to.ownChassis?.(mine);
-        else to.ownChassisGone();
+        else to.ownChassisGone(ev.revision);
       }
       const names = ev.kvs.filter((kv) => nameOf(kv.key));
       const watchedName = nameOf(ev.prefix);
@@ -58,7 +59,7 @@ export function routeStoreEvent(
       const name = nameOf(ev.key);
       if (name) void to.bindings.nameRemoved(name);
       else to.sync.applyDelete(ev.key);
-      if (ev.key === own) to.ownChassisGone();
+      if (ev.key === own) to.ownChassisGone(ev.revision);
       return;
     }
   }

@@ -178,7 +178,10 @@ export class SimChassis {
         sync: this.sync,
         bindings: this.bindings,
         chassis: this.opts.name,
-        ownChassisGone: () => void (this.stopping ? undefined : this.registration.ensure('chassis key gone from the store')),
+        ownChassisGone: (revision) =>
+          void (this.stopping || !this.registration.goneAt(revision)
+            ? undefined
+            : this.registration.ensure('chassis key gone from the store')),
         ownChassis: (kv) => this.registration.observe(kv),
       });
     });

@@ -147,21 +147,21 @@ export class TopologySync extends EventEmitter {
   async start(): Promise<void> {
     // Lazy sync: only the chassis this one needs (ChassisReach) — its own key from the start (its loss is news).
     if (this.lazy) this.wantChassis(this.view.chassisName);
-    else await this.subscription.add(CHASSIS_PREFIX);
-    await this.subscription.add(ROUTERS_PREFIX);
-    // North-south: floating IPs and active gateway chassis are few and every agent needs them (like routers).
-    await this.subscription.add(FIPS_PREFIX);
-    await this.subscription.add(GATEWAYS_PREFIX);
-    // Issue 16: star centers, sites and site gateways are few (one per star network, one per site): every agent.
-    await this.subscription.add(CENTERS_PREFIX);
-    await this.subscription.add(SITES_PREFIX);
-    await this.subscription.add(SITE_GATEWAYS_PREFIX);
-    if (!this.lazy) {
-      await this.subscription.add(NETWORKS_PREFIX);
-      await this.subscription.add(NET_PREFIX);
-      await this.subscription.add(SG_PREFIX);
-      await this.subscription.add(SG_MEMBERS_PREFIX);
-    }
+    const prefixes = [
+      ...(this.lazy ? [] : [CHASSIS_PREFIX]),
+      ROUTERS_PREFIX,
+      // North-south: floating IPs and active gateway chassis are few and every agent needs them (like routers).
+      FIPS_PREFIX,
+      GATEWAYS_PREFIX,
+      // Issue 16: star centers, sites and site gateways are few (one per star network, one per site): every agent.
+      CENTERS_PREFIX,
+      SITES_PREFIX,
+      SITE_GATEWAYS_PREFIX,
+      ...(this.lazy ? [] : [NETWORKS_PREFIX, NET_PREFIX, SG_PREFIX, SG_MEMBERS_PREFIX]),
+    ];
+    // Each prefix's read and watch are independent: one round trip for all of them instead of one each in turn
+    // (a fresh agent's start waits on this; docs/footprint.md).
+    await Promise.all(prefixes.map((p) => this.subscription.add(p)));
   }
 
   /**

@@ -170,6 +170,23 @@ describe('ChassisRegistration', () => {
     expect(await inner.get(chassisKey('hv1'))).toBeUndefined();
   });
 
+  it("a read without the key counts as its loss only if made after the key's last write, and never during a write", async () => {
+    const store = createMemoryStore();
+    const reg = new ChassisRegistration(store, doc, 30, silentLogger, () => undefined);
+    const before = (await store.range('/')).revision;
+    const writing = reg.ensure('start');
+    // The start's watch reads beside the registration: its read, whatever its revision, is no news meanwhile.
+    expect(reg.goneAt(before)).toBe(false);
+    expect(reg.goneAt(before + 100)).toBe(false);
+    await writing;
+    const written = (await store.get(chassisKey('hv1')))!.modRevision;
+    expect(reg.goneAt(before)).toBe(false); // read before the key was written: stale
+    expect(reg.goneAt(written - 1)).toBe(false);
+    expect(reg.goneAt(written)).toBe(true);
+    expect(reg.goneAt(await store.delete(chassisKey('hv1')))).toBe(true); // a deletion after the write is the key's loss
+    await reg.stop({ withdraw: true });
+  });
+
   it('a running agent does not undo a decommission: it stays retired; a new start commissions again', async () => {
     const store = createMemoryStore();
     const reg = new ChassisRegistration(store, doc, 30, silentLogger, () => undefined);
