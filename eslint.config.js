@@ -23,6 +23,16 @@ export default tseslint.config(
     rules: { 'no-console': 'error' },
   },
   {
+    // Build scripts, run by Node (the agent bundle's boot is CommonJS: it compiles the bundle through node:vm).
+    files: ['scripts/**/*.mjs', 'scripts/**/*.cjs'],
+    languageOptions: { globals: { process: 'readonly', Buffer: 'readonly', URL: 'readonly', performance: 'readonly' } },
+  },
+  {
+    files: ['scripts/**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['src/openflow/**/*.ts', 'src/packet/**/*.ts'],
     rules: {
       'no-restricted-imports': restrict(

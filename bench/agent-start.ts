@@ -14,8 +14,7 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiClient } from '../src/api/client.js';
-import { AGENT_NODE_FLAGS } from '../src/agent/node-flags.js';
-import { agentOf, startAgent, stopAgent } from '../src/sandbox/agents.js';
+import { agentCommandLine, agentOf, startAgent, stopAgent } from '../src/sandbox/agents.js';
 import { Sandbox } from '../src/sandbox/index.js';
 import { startEtcd, type EtcdCluster } from '../test/helpers/etcd.js';
 import { FlowMonitor } from './lib/flowmon.js';
@@ -31,8 +30,7 @@ const STABLE_S = Number(env.STABLE_S ?? 1);
 const log = (...a: unknown[]) => console.error(`# ${new Date().toISOString().slice(11, 23)}`, ...a);
 const hex = (n: number) => n.toString(16).padStart(2, '0');
 
-const dist = join(import.meta.dirname, '../src/cli/main.js');
-const CMDS: [string, string][] = (env.CMDS ?? `new=${process.execPath} ${AGENT_NODE_FLAGS.join(' ')} ${dist}`)
+const CMDS: [string, string][] = (env.CMDS ?? `new=${agentCommandLine().join(' ')}`)
   .split(';')
   .filter((s) => s.trim())
   .map((s) => {

@@ -26,17 +26,30 @@ function repoRoot(): string {
   return dir;
 }
 
+/** mtime of a file, 0 when missing. */
+function mtime(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
 export default function setup(): void {
   const root = repoRoot();
-  let built = 0;
-  try {
-    built = statSync(join(root, 'dist/src/cli/main.js')).mtimeMs;
-  } catch {
-    /* not built yet */
-  }
-  if (Math.max(newest(join(root, 'src')), newest(join(root, 'pipelines'))) > built) {
+  // The last outputs of `npm run build`: the CLI (tsc), and the agent bundle's code cache (written last).
+  const built = Math.min(mtime(join(root, 'dist/src/cli/main.js')), mtime(join(root, 'dist/agent/agent.cjs.v8cache')));
+  const sources = Math.max(
+    newest(join(root, 'src')),
+    newest(join(root, 'pipelines')),
+    mtime(join(root, 'scripts/agent-boot.cjs')),
+    mtime(join(root, 'scripts/bundle-agent.mjs')),
+  );
+  if (sources > built) {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
     // The pipeline's parsed copy, as `npm run build` makes it (used only while it matches the YAML).
     execFileSync(process.execPath, ['scripts/precompile-pipeline.mjs'], { cwd: root, stdio: 'inherit' });
+    // The agent bundle and its code cache, which the sandbox's agents run (as the package's launcher does).
+    execFileSync(process.execPath, ['scripts/bundle-agent.mjs'], { cwd: root, stdio: 'inherit' });
   }
 }

@@ -98,7 +98,10 @@ export class AgentMetrics {
   /** Loads prom-client and makes every metric (once; later calls get the same registry). */
   load(): Promise<Registry> {
     this.loading ??= (async () => {
-      const [prom, { newRegistry }] = await Promise.all([import('prom-client'), import('../api/health.js')]);
+      const [promModule, { newRegistry }] = await Promise.all([import('prom-client'), import('../api/health.js')]);
+      // prom-client is CommonJS: its exports object is the namespace's default both under Node's own loader and in
+      // the agent's bundle (where a CommonJS module imported later has no named exports).
+      const prom = (promModule as unknown as { default: Prom }).default;
       const registry = newRegistry('agent');
       this.build(prom, registry);
       this.reg = registry;

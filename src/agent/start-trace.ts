@@ -3,8 +3,18 @@
  * process, before any module loads), logged once as one line when the first flows are on the switch: where the
  * start-up time goes (docs/footprint.md), on every start, at no cost worth counting.
  */
+const round = (ms: number): number => Math.round(ms * 10) / 10;
+
+/** Milestones before the agent's own modules ran: the agent bundle's boot (dist/agent/boot.cjs), when it started it. */
+const bootMarks: [string, number][] = [];
+
+/** Records a boot milestone (at the current time unless given), shown in every StartTrace made afterwards. */
+export function markBoot(name: string, at = performance.now()): void {
+  bootMarks.push([name, round(at)]);
+}
+
 export class StartTrace {
-  private readonly marks: [string, number][] = [];
+  private readonly marks: [string, number][] = [...bootMarks];
   private done = false;
 
   constructor(first?: [string, number]) {
@@ -14,7 +24,7 @@ export class StartTrace {
   /** Records a milestone (the first time only: a reconnect later is no start milestone). */
   mark(name: string): void {
     if (this.done || this.marks.some(([n]) => n === name)) return;
-    this.marks.push([name, Math.round(performance.now() * 10) / 10]);
+    this.marks.push([name, round(performance.now())]);
   }
 
   /** The timeline so far, ordered by time, plus the process's start as a wall clock (for a spawner's own clock). */
@@ -22,6 +32,6 @@ export class StartTrace {
     this.done = true;
     const ms: Record<string, number> = {};
     for (const [n, t] of [...this.marks].sort((a, b) => a[1] - b[1])) ms[n] = t;
-    return { timeOrigin: Math.round(performance.timeOrigin * 10) / 10, ms };
+    return { timeOrigin: round(performance.timeOrigin), ms };
   }
 }

@@ -53,6 +53,22 @@ export function wyvernCommand(): string[] {
   return [process.execPath, '--import', 'tsx', join(root, 'src/cli/main.ts')];
 }
 
+/**
+ * How to run `wyvern agent`: as the package's launcher does — the agent bundle's boot (dist/agent/boot.cjs, made
+ * by `npm run build`) with the agent's V8 settings — when it is built; else the CLI (`wyvernCommand()`). A
+ * WYVERN_CMD runs as given.
+ */
+export function agentCommandLine(): string[] {
+  if (process.env.WYVERN_CMD) return [...process.env.WYVERN_CMD.split(' '), 'agent'];
+  const here = fileURLToPath(new URL('.', import.meta.url));
+  // dist/src/sandbox/ (built) or src/sandbox/ (tests, tsx) → the package root's dist/agent/
+  const root = resolve(here, here.includes('/dist/') ? '../../..' : '../..');
+  const boot = join(root, 'dist/agent/boot.cjs');
+  if (existsSync(boot)) return [process.execPath, ...AGENT_NODE_FLAGS, boot];
+  const [cmd, ...pre] = wyvernCommand();
+  return [cmd!, ...(cmd === process.execPath ? AGENT_NODE_FLAGS : []), ...pre, 'agent'];
+}
+
 const SECRETS_FILE = 'agent.secrets.json';
 
 /** Writes a file only its owner can read, whole (temp + rename): a reader never sees half, nobody else sees any. */
@@ -85,7 +101,6 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
   const log = join(runDir, 'agent.log');
   await rm(readyFile, { force: true });
   const args = [
-    'agent',
     // Sandbox agents never read the host's /etc/wyvern/agent.yaml (a hypervisor's own agent's settings).
     '--config',
     '/dev/null',
@@ -116,13 +131,11 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
     ...(opts.bridgeMappings ?? (sb.physnet ? [`${sb.physnet.name}:${sb.physnet.bridge}`] : [])).flatMap((m) => ['--bridge-mapping', m]),
     ...(opts.args ?? []),
   ];
-  const [cmd, ...pre] = wyvernCommand();
-  // The agent's V8 settings, as the packaged launcher gives them (a WYVERN_CMD runs as given).
-  const nodeFlags = cmd === process.execPath ? AGENT_NODE_FLAGS : [];
+  const [cmd, ...pre] = agentCommandLine();
   const fd = openSync(log, 'a');
   // The store URL goes through the environment (/proc/PID/environ is private to the owner), not argv.
   const env = { ...process.env, ...opts.env, WYVERN_STORE: opts.store };
-  const child = spawn(cmd!, [...nodeFlags, ...pre, ...args], { detached: true, stdio: ['ignore', fd, fd], env });
+  const child = spawn(cmd!, [...pre, ...args], { detached: true, stdio: ['ignore', fd, fd], env });
   closeSync(fd);
   child.unref();
   const pid = child.pid!;

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { agentOf } from '../../src/sandbox/agents.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
@@ -63,10 +64,18 @@ describe('agent /metrics, /healthz, /readyz (real OVS, etcd, agent process)', ()
     expect(after.value('wyvern_openflow_sessions_total')).toBeGreaterThanOrEqual(1);
   });
 
-  it('the sandbox runs the agent with its V8 settings (src/agent/node-flags.ts), and V8 applies them', async () => {
+  it('the sandbox runs the agent bundle with its V8 settings (src/agent/node-flags.ts) and its code cache, and V8 applies them', async () => {
     const pid = agentOf(c.sb.host('hv1'))!.pid;
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     for (const flag of AGENT_NODE_FLAGS) expect(argv).toContain(flag);
+    // As the package's launcher runs it: the bundle's boot, whose code cache V8 accepted (the start timeline says so).
+    expect(argv.find((a) => !a.startsWith('-') && a !== argv[0])).toMatch(/\/dist\/agent\/boot\.cjs$/);
+    const timeline = readFileSync(join(c.sb.runDir, 'hv1', 'agent.log'), 'utf8')
+      .split('\n')
+      .find((l) => l.includes('start timeline'));
+    expect(Object.keys((JSON.parse(timeline!) as { ms: Record<string, number> }).ms)).toContain(
+      'bundle compiled and evaluated (code cache used)',
+    );
     // --max-semi-space-size=1: the young generation stays at two 1 MiB semi-spaces (V8's default lets it grow to 16).
     expect((await scrape()).value('nodejs_heap_space_size_total_bytes', { space: 'new' })).toBeLessThanOrEqual(2 * 1024 * 1024);
   });

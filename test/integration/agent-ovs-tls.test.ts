@@ -9,16 +9,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOvsHost, type OvsHost } from '../../src/sandbox/ovs-host.js';
 import { killAndWait, waitFor } from '../../src/sandbox/proc.js';
 import { run } from '../../src/sandbox/run.js';
+import { agentCommandLine } from '../../src/sandbox/agents.js';
 import { ovsdbServerCommand } from '../../src/sandbox/ovsdb-server.js';
 import { makePki, type CertFiles, type Pki } from '../helpers/pki.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'dist/src/cli/main.js');
 const name = `otls${randomBytes(3).toString('hex')}`;
 let pki: Pki;
 let host: OvsHost;
@@ -63,9 +61,8 @@ function startAgent(tag: string, ovs: { ca: string; cert: CertFiles }): AgentRun
     'netns',
     'exec',
     host.netns,
-    process.execPath,
-    CLI,
-    'agent',
+    // As the package's launcher runs it: the agent bundle, whose TLS transport is loaded only for ssl: endpoints.
+    ...agentCommandLine(),
     '--config',
     '/dev/null',
     '--chassis',

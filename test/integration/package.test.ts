@@ -177,6 +177,11 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
       ...sources.flatMap((f) => [`dist/src/${f.replace(/\.ts$/, '.js')}`, `dist/src/${f.replace(/\.ts$/, '.d.ts')}`]),
       // The pipeline's YAML parsed at build time (src/pipeline/precompiled.ts), made from the YAML installed beside it.
       'dist/src/pipeline/default.parsed.json',
+      // The agent bundle (scripts/bundle-agent.mjs): one file, its boot, its V8 code cache and the parsed pipeline.
+      'dist/agent/agent.cjs',
+      'dist/agent/agent.cjs.v8cache',
+      'dist/agent/boot.cjs',
+      'dist/agent/default.parsed.json',
     ];
     expect(files.sort()).toEqual(expected.sort());
     const parsed = JSON.parse(readFileSync('/usr/lib/wyvern/dist/src/pipeline/default.parsed.json', 'utf8')) as { sha256: string };
@@ -278,6 +283,16 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
     // The launcher runs the agent with its V8 settings (src/agent/node-flags.ts): the exec'd node's own argv.
     const argv = readFileSync(`/proc/${agent.pid}/cmdline`, 'utf8').split('\0');
     for (const flag of AGENT_NODE_FLAGS) expect(argv).toContain(flag);
+    // …from its bundle, with the code cache the package made with its own runtime, which V8 accepts.
+    expect(argv).toContain('/usr/lib/wyvern/dist/agent/boot.cjs');
+    const timeline = await until('the start timeline', async () =>
+      log()
+        .split('\n')
+        .find((l) => l.includes('start timeline')),
+    );
+    expect(Object.keys((JSON.parse(timeline) as { ms: Record<string, number> }).ms)).toContain(
+      'bundle compiled and evaluated (code cache used)',
+    );
 
     // SIGHUP (ExecReload): logLevel applies at once; a changed lease TTL is named as needing a restart.
     await writeFile('/etc/wyvern/agent.yaml', config('debug', 61));

@@ -20,12 +20,21 @@ describe('npm pack', () => {
     JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' })) as PackJson[]
   )[0]!.files.map((f) => f.path);
 
-  it('contains only the built library, its typings, the pipeline (and its parsed copy), LICENSE and README', () => {
+  it('contains only the built library, its typings, the agent bundle, the pipeline (and its parsed copy), LICENSE and README', () => {
     const allowed =
-      /^(LICENSE|README\.md|package\.json|pipelines\/[^/]+\.yaml|dist\/src\/.+\.(js|d\.ts)|dist\/src\/pipeline\/default\.parsed\.json)$/;
+      /^(LICENSE|README\.md|package\.json|pipelines\/[^/]+\.yaml|dist\/src\/.+\.(js|d\.ts)|dist\/src\/pipeline\/default\.parsed\.json|dist\/agent\/(agent\.cjs|agent\.cjs\.v8cache|boot\.cjs|default\.parsed\.json))$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     expect(files.filter((f) => /^dist\/(test|bench)\/|\.map$|^src\//.test(f))).toEqual([]);
-    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'pipelines/default.yaml']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'LICENSE',
+        'README.md',
+        'package.json',
+        'pipelines/default.yaml',
+        'dist/agent/agent.cjs',
+        'dist/agent/boot.cjs',
+      ]),
+    );
   });
 
   it("has every export's JS and typings and the bin", () => {
@@ -36,6 +45,6 @@ describe('npm pack', () => {
   });
 
   it('builds from clean before packing', () => {
-    expect(pkg.scripts.prepack).toMatch(/rm -rf dist\/src && npm run build/);
+    expect(pkg.scripts.prepack).toMatch(/rm -rf dist\/src dist\/agent && npm run build/);
   });
 });

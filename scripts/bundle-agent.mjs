@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * Build step (npm run build, after tsc): the agent as one CommonJS file with a V8 code cache, started by the
+ * package's launcher and the sandbox (docs/footprint.md, "Start-up, third pass"):
+ *   dist/agent/agent.cjs          src/agent/main.ts and everything it imports, node_modules included, except
+ *                                 classic-level (a native addon, loaded from node_modules when the store is level:)
+ *   dist/agent/boot.cjs           scripts/agent-boot.cjs: compiles agent.cjs with the cache and runs `wyvern agent`
+ *   dist/agent/default.parsed.json the pipeline's parsed copy (scripts/precompile-pipeline.mjs), found beside the bundle
+ *   dist/agent/agent.cjs.v8cache  V8's code cache of agent.cjs, made by running the boot with the agent's V8 flags
+ *                                 (a cache made with other flags is rejected by V8)
+ * Run from the package root: node scripts/bundle-agent.mjs
+ */
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const out = 'dist/agent';
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+await build({
+  entryPoints: ['src/agent/main.ts'],
+  outfile: join(out, 'agent.cjs'),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  // A native addon cannot be bundled; it is a production dependency, installed beside dist/.
+  external: ['classic-level'],
+  // Paths the modules find relative to themselves (the pipeline YAML, its parsed copy) resolve from dist/agent/.
+  define: { 'import.meta.url': '__agentBundleUrl' },
+  banner: { js: "var __agentBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // Whitespace and comments out: a smaller source to read, hash and keep in memory (V8 keeps a script's source), and
+  // one the boot may read as latin1 (comments were the only place esbuild leaves non-ASCII). Names are kept, so a
+  // stack trace still names its functions; the source map (not loaded at run time) maps positions back.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  charset: 'ascii',
+  legalComments: 'external',
+  sourcemap: 'external',
+  logLevel: 'warning',
+});
+
+const bundle = readFileSync(join(out, 'agent.cjs'));
+// The boot reads the bundle as latin1 (one byte a character); esbuild's ascii charset guarantees that is exact.
+const nonAscii = bundle.findIndex((b) => b > 0x7f);
+if (nonAscii >= 0) throw new Error(`dist/agent/agent.cjs: byte ${nonAscii} is not ASCII`);
+// A script run through node:vm has no module loader: a lazily loaded built-in is a require (src/util/lazy-tls.ts).
+if (/\bimport\(/.test(bundle.toString('latin1')))
+  throw new Error('dist/agent/agent.cjs: an import() is left, which would fail at run time (vm.Script has no module loader)');
+copyFileSync('scripts/agent-boot.cjs', join(out, 'boot.cjs'));
+copyFileSync('dist/src/pipeline/default.parsed.json', join(out, 'default.parsed.json'));
+
+const { AGENT_NODE_FLAGS } = await import(new URL('../dist/src/agent/node-flags.js', import.meta.url).href);
+execFileSync(process.execPath, [...AGENT_NODE_FLAGS, join(out, 'boot.cjs'), '--make-code-cache'], { stdio: 'inherit' });
