@@ -1,10 +1,12 @@
 'use strict';
+const t0 = performance.now();
 /**
  * Starts `wyvern agent …` from the agent bundle beside this file (agent.cjs), compiled with V8's code cache
  * (agent.cjs.v8cache). Copied to dist/agent/boot.cjs by scripts/bundle-agent.mjs, which also makes the cache.
  *
- *   node [AGENT_NODE_FLAGS] dist/agent/boot.cjs [agent arguments…]     run the agent (what the package's launcher does)
- *   node [AGENT_NODE_FLAGS] dist/agent/boot.cjs --make-code-cache      (build step) write agent.cjs.v8cache
+ *   node dist/agent/boot.cjs [agent arguments…]   run the agent (what the package's launcher does)
+ *   node dist/agent/boot.cjs --make-code-cache    (build step) write agent.cjs.v8cache
+ *   node dist/agent/boot.cjs --check-code-cache   say whether V8 would use the cache: used, absent, stale, rejected by V8
  *
  * Why: Node 20 compiles every ES module from source on each start (a module compile cache arrives in Node 22), and
  * resolving, reading and compiling ~200 of them was two thirds of a fresh agent's start (docs/footprint.md). One
@@ -12,9 +14,13 @@
  *
  * The cache is used only when it was made from exactly this bundle: it starts with the SHA-256 of the bundle it
  * was made from (V8 itself checks only its own version, its flags and the source's length). V8 rejects a cache made
- * by another Node or with other V8 flags (the cache is made with the agent's flags, src/agent/node-flags.ts); then,
- * and when the cache is missing, stale or unreadable, the bundle compiles from source, as fast as without a cache.
- * Which of these happened is in the agent's start timeline.
+ * by another Node or under other V8 flags; then, and when the cache is missing or stale, the bundle compiles from
+ * source, as fast as without a cache. Which of these happened is in the agent's start timeline.
+ *
+ * The built-ins the agent loads before its first flows are loaded here first, while V8's flags are still Node's
+ * own, so that Node's code cache of them is used; only then is the young generation's growth turned off (why and
+ * how: src/agent/node-flags.ts, AGENT_YOUNG_GENERATION_FLAG). A built-in missing from the list still works; it only
+ * compiles from source. Making and using the cache go through the same steps, so V8 sees the same flags.
  */
 const { createHash } = require('node:crypto');
 const { readFileSync, writeFileSync, renameSync } = require('node:fs');
@@ -26,43 +32,63 @@ const BUNDLE = join(__dirname, 'agent.cjs');
 const CACHE = `${BUNDLE}.v8cache`;
 /** The cache file: the bundle's SHA-256 (32 bytes), then V8's code cache. */
 const HASH_BYTES = 32;
+const YOUNG_GENERATION_FLAG = '--semi-space-growth-factor=1';
+// prettier-ignore
+const START_BUILTINS = ['node:net', 'node:stream', 'node:stream/promises', 'node:string_decoder', 'node:fs/promises',
+  'node:os', 'node:perf_hooks', 'node:diagnostics_channel', 'node:assert', 'node:worker_threads', 'node:http2'];
 
-/** Compiles and evaluates the bundle; its exports: { agentCommand, markBoot }. */
-function load(source, cachedData) {
-  const script = new Script(wrap(source), { filename: BUNDLE, ...(cachedData ? { cachedData } : {}) });
-  const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(BUNDLE), module, BUNDLE, __dirname);
-  return { script, exports: module.exports };
+function prepareRuntime() {
+  for (const m of START_BUILTINS) require(m);
+  require('node:v8').setFlagsFromString(YOUNG_GENERATION_FLAG);
 }
 
-function readCache(hash) {
+/** The bundle's text and the cache made from it, if any: { source, hash, status: 'used' | 'absent' | 'stale', data }. */
+function readBundle() {
+  const bytes = readFileSync(BUNDLE);
+  const hash = createHash('sha256').update(bytes).digest();
+  // The bundle is ASCII (esbuild escapes the rest; checked at build): latin1 makes a one-byte string, directly.
+  const source = bytes.toString('latin1');
   let file;
   try {
     file = readFileSync(CACHE);
   } catch {
-    return { status: 'absent' };
+    return { source, hash, status: 'absent' };
   }
-  if (file.length <= HASH_BYTES || !file.subarray(0, HASH_BYTES).equals(hash)) return { status: 'stale' };
-  return { status: 'used', data: file.subarray(HASH_BYTES) };
+  if (file.length <= HASH_BYTES || !file.subarray(0, HASH_BYTES).equals(hash)) return { source, hash, status: 'stale' };
+  return { source, hash, status: 'used', data: file.subarray(HASH_BYTES) };
 }
 
-const t0 = performance.now();
-const bytes = readFileSync(BUNDLE);
-const hash = createHash('sha256').update(bytes).digest();
-// The bundle is ASCII (esbuild escapes the rest; checked at build): latin1 makes a one-byte string, directly.
-const source = bytes.toString('latin1');
+function compile(source, cachedData) {
+  return new Script(wrap(source), { filename: BUNDLE, ...(cachedData ? { cachedData } : {}) });
+}
 
-if (process.argv[2] === '--make-code-cache') {
-  const { script } = load(source, undefined);
-  const data = script.createCachedData();
-  const tmp = `${CACHE}.${process.pid}.tmp`;
-  writeFileSync(tmp, Buffer.concat([hash, data]));
-  renameSync(tmp, CACHE);
-  process.stdout.write(`agent code cache: ${CACHE} (${data.length} bytes)\n`);
-} else {
-  const cache = readCache(hash);
-  const { script, exports } = load(source, cache.data);
-  const status = cache.status === 'used' && script.cachedDataRejected ? 'rejected by V8' : cache.status;
+/** Evaluates the compiled bundle; its exports: { agentCommand, markBoot }. */
+function evaluate(script) {
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, createRequire(BUNDLE), module, BUNDLE, __dirname);
+  return module.exports;
+}
+
+function main(mode) {
+  prepareRuntime();
+  const bundle = readBundle();
+  if (mode === '--make-code-cache') {
+    const script = compile(bundle.source, undefined);
+    evaluate(script);
+    const data = script.createCachedData();
+    const tmp = `${CACHE}.${process.pid}.tmp`;
+    writeFileSync(tmp, Buffer.concat([bundle.hash, data]));
+    renameSync(tmp, CACHE);
+    process.stdout.write(`agent code cache: ${CACHE} (${data.length} bytes)\n`);
+    return;
+  }
+  const script = compile(bundle.source, bundle.data);
+  const status = bundle.status === 'used' && script.cachedDataRejected ? 'rejected by V8' : bundle.status;
+  if (mode === '--check-code-cache') {
+    process.stdout.write(`${status}\n`);
+    return;
+  }
+  const exports = evaluate(script);
   exports.markBoot('boot started', t0);
   exports.markBoot(`bundle compiled and evaluated (code cache ${status})`);
   // `boot.cjs agent …` too, so the boot can stand in for `wyvern` where `wyvern agent …` is spelled out (WYVERN_CMD).
@@ -77,3 +103,6 @@ if (process.argv[2] === '--make-code-cache') {
     },
   );
 }
+
+if (require.main === module) main(process.argv[2]);
+else module.exports = { YOUNG_GENERATION_FLAG, START_BUILTINS };

@@ -5,7 +5,6 @@ import { createAdjustableLogger } from '../util/log.js';
 import { Agent } from './agent.js';
 import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
 import { reloadConfig } from './reload.js';
-import { applyLateNodeFlags } from './node-flags.js';
 
 const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows|decommission [--api URL] [--token T | --token-file F]
                                            [--cacert F] [--cert F --key F]
@@ -102,8 +101,6 @@ export async function agentCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', () => void stop('SIGINT'));
   try {
     await agent.start();
-    const late = applyLateNodeFlags(process.env);
-    if (late.length > 0) logger.info({ flags: late }, 'V8 settings applied after start');
   } catch (err) {
     logger.fatal({ err }, 'agent failed to start');
     logger.flush();

@@ -1,0 +1,53 @@
+/**
+ * The agent bundle's boot (scripts/agent-boot.cjs, built to dist/agent/boot.cjs): the code cache is used only when
+ * made from this very bundle under the same V8 flags, and the bundle runs without it otherwise. Each case runs the
+ * boot as a process on a copy of the built dist/agent/ (the test setup builds it).
+ */
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AGENT_NODE_FLAGS, AGENT_YOUNG_GENERATION_FLAG } from '../../src/agent/node-flags.js';
+
+const built = join(import.meta.dirname, '../../dist/agent');
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A copy of the built dist/agent/ to spoil. */
+function copy(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'wv-boot-'));
+  dirs.push(dir);
+  cpSync(built, dir, { recursive: true });
+  return dir;
+}
+
+const boot = (dir: string, args: string[], nodeFlags = AGENT_NODE_FLAGS): string =>
+  execFileSync(process.execPath, [...nodeFlags, join(dir, 'boot.cjs'), ...args], { encoding: 'utf8' }).trim();
+
+describe('agent boot', () => {
+  it('turns off the young generation growth with the flag node-flags.ts names', () => {
+    const b = createRequire(import.meta.url)(join(built, 'boot.cjs')) as { YOUNG_GENERATION_FLAG: string; START_BUILTINS: string[] };
+    expect(b.YOUNG_GENERATION_FLAG).toBe(AGENT_YOUNG_GENERATION_FLAG);
+    expect(b.START_BUILTINS).toContain('node:net');
+  });
+
+  it("uses the build's cache; a stale, missing or foreign one is not used and the bundle still runs", () => {
+    const dir = copy();
+    expect(boot(dir, ['--check-code-cache'])).toBe('used');
+    // Other V8 flags than the cache was made with: V8 refuses it.
+    expect(boot(dir, ['--check-code-cache'], [...AGENT_NODE_FLAGS, '--stack-size=900'])).toBe('rejected by V8');
+    expect(boot(dir, ['agent', '--help'], [...AGENT_NODE_FLAGS, '--stack-size=900'])).toMatch(/^usage: wyvern agent/);
+    // The bundle changed after the cache was made (same length or not, the hash tells).
+    appendFileSync(join(dir, 'agent.cjs'), '\n');
+    expect(boot(dir, ['--check-code-cache'])).toBe('stale');
+    expect(boot(dir, ['--help'])).toMatch(/^usage: wyvern agent/);
+    // Made again for this bundle: used again.
+    expect(boot(dir, ['--make-code-cache'])).toMatch(/agent code cache: .*agent\.cjs\.v8cache \(\d+ bytes\)/);
+    expect(boot(dir, ['--check-code-cache'])).toBe('used');
+    rmSync(join(dir, 'agent.cjs.v8cache'));
+    expect(boot(dir, ['--check-code-cache'])).toBe('absent');
+    expect(boot(dir, ['--help'])).toMatch(/^usage: wyvern agent/);
+  });
+});
