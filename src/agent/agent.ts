@@ -160,6 +160,36 @@ export class Agent {
     const log = this.logger;
     const tls = loadAgentTls(cfg);
     this.apiTls = tls.api;
+    // Open vSwitch: bridge, table names, tunnel port, prepared on every OVSDB session. Open vSwitch may be
+    // absent (boot order, restart): the link waits for it in the background, it never fails the start. It starts
+    // first: preparing the bridge takes as long as the store's set-up, and both come before the first flows.
+    this.link = new SwitchLink({
+      ovsdb: cfg.ovsdb,
+      bridge: cfg.bridge,
+      datapathType: cfg.datapathType,
+      tableNames: this.tables.tableNames(),
+      encaps: this.view.encaps as Encap[],
+      tunnelIp: cfg.tunnelIp,
+      bridgeMappings: cfg.bridgeMappings,
+      ovsdbOptions: { ...tls.ovs },
+      logger: log,
+    });
+    this.ovsdb = this.link.ovsdb;
+    this.link.on('physnetOfports', (ofports: Map<string, number>) => {
+      this.view.physnetOfports.clear();
+      for (const [physnet, ofport] of ofports) this.view.physnetOfports.set(physnet, ofport);
+      if (this.computer) this.markAllDirty();
+      // A gateway candidate waits for its physnet's patch port before taking part in the election.
+      this.reconcileGateways();
+      // A physnet usable now (or no more): ports refused for it are tried again (none before the bindings exist:
+      // the link starts before the store is open).
+      void this.bindings?.recheckRefused().catch((err) => log.error({ err }, 'binding recheck failed'));
+    });
+    this.link.on('tunnelOfport', (encap: string, ofport: number) => {
+      this.view.tunnelOfports.set(encap, ofport);
+      if (this.computer) this.markAllDirty();
+    });
+
     // The store may be unreachable now: the agent then runs from its cache and converges when it answers.
     this.store = this.metrics.instrumentStore(
       await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...tls.store }),
@@ -226,11 +256,6 @@ export class Agent {
       this.reconcileGateways();
       if (this.bindings.pendingWrites) void this.bindings.retryUnsynced();
     });
-    await this.health.start();
-    this.trace.mark('store probed');
-    const firstError = this.health.lastFailure;
-    // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
-    if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;
     this.reach = new RouterReach(this.view, this.sync);
     this.sgReach = new SecurityGroupReach(this.view, this.sync);
     this.chassisReach = new ChassisReach(this.view, this.sync);
@@ -253,34 +278,6 @@ export class Agent {
       this.markDirty(netId, { urgent: true, ports: portId ? [portId] : undefined });
       // A port bound or released here: the groups this host enforces may change.
       void this.sgReach.update();
-    });
-
-    // Open vSwitch: bridge, table names, tunnel port, prepared on every OVSDB session. Open vSwitch may be
-    // absent (boot order, restart): the link waits for it in the background, it never fails the start.
-    this.link = new SwitchLink({
-      ovsdb: cfg.ovsdb,
-      bridge: cfg.bridge,
-      datapathType: cfg.datapathType,
-      tableNames: this.tables.tableNames(),
-      encaps: this.view.encaps as Encap[],
-      tunnelIp: cfg.tunnelIp,
-      bridgeMappings: cfg.bridgeMappings,
-      ovsdbOptions: { ...tls.ovs },
-      logger: log,
-    });
-    this.ovsdb = this.link.ovsdb;
-    this.link.on('physnetOfports', (ofports: Map<string, number>) => {
-      this.view.physnetOfports.clear();
-      for (const [physnet, ofport] of ofports) this.view.physnetOfports.set(physnet, ofport);
-      if (this.computer) this.markAllDirty();
-      // A gateway candidate waits for its physnet's patch port before taking part in the election.
-      this.reconcileGateways();
-      // A physnet usable now (or no more): ports refused for it are tried again.
-      void this.bindings.recheckRefused().catch((err) => log.error({ err }, 'binding recheck failed'));
-    });
-    this.link.on('tunnelOfport', (encap: string, ofport: number) => {
-      this.view.tunnelOfports.set(encap, ofport);
-      if (this.computer) this.markAllDirty();
     });
 
     // Flows: nothing is written before the first full computation.
@@ -334,11 +331,16 @@ export class Agent {
     this.flows.on('synced', () => void this.marks.applied(this.flows.appliedVersion));
 
     // Store: chassis registration and the topology this hypervisor needs (from the cache if it does not answer).
-    // Both at once: the watches need no chassis key (the own key's watch tells the registration what it sees).
+    // All at once: the probe, the registration and the watches are independent round trips (the own key's watch
+    // tells the registration what it sees; one that fails is reported to the probe's health and retried).
     await Promise.all([
+      this.health.start().then(() => this.trace.mark('store probed')),
       this.registration.ensure('agent start').then(() => this.trace.mark('chassis registered')),
       this.sync.start().then(() => this.trace.mark('topology watches started')),
     ]);
+    const firstError = this.health.lastFailure;
+    // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
+    if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;
     // Gateway elections once routers, chassis and gateway leases are read from the store (not a partial view).
     void this.subscription
       .whenLoaded((p) => !p.startsWith(NAMES_PREFIX))
