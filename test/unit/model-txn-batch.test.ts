@@ -35,6 +35,32 @@ describe('TxnBatcher (group commit of port creations)', () => {
     for (let i = 0; i < 10; i++) expect((await store.get(`/k/${i}`))?.value).toBe('v');
   });
 
+  it('a compare several members share word for word is sent once; different compares of one key all go', async () => {
+    await store.put('/net', 'n');
+    const rev = (await store.get('/net'))!.modRevision;
+    const member = (k: string, netRev: number) =>
+      batcher.txn(
+        [
+          { key: '/net', modRevision: netRev },
+          { key: '/name', value: 'id' },
+          { key: k, modRevision: 0 },
+        ],
+        [{ op: 'put', key: k, value: 'v' }],
+      );
+    await store.put('/name', 'id');
+    const rs = await Promise.all([member('/k/a', rev), member('/k/b', rev), member('/k/c', rev)]);
+    expect(rs.every((r) => r.succeeded)).toBe(true);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.compares.filter((c) => c.key === '/net')).toHaveLength(1);
+    expect(calls[0]!.compares.filter((c) => c.key === '/name')).toHaveLength(1);
+    expect(calls[0]!.compares).toHaveLength(2 + 3);
+    // A member comparing another revision of /net keeps its own compare: it fails, alone, and the others commit.
+    calls.length = 0;
+    const rs2 = await Promise.all([member('/k/d', rev), member('/k/e', rev - 1), member('/k/f', rev)]);
+    expect(rs2.map((r) => r.succeeded)).toEqual([true, false, true]);
+    expect(calls[0]!.compares.filter((c) => c.key === '/net')).toHaveLength(2);
+  });
+
   it('a member whose compare fails fails alone: the others commit (the batch is re-sent member by member)', async () => {
     await store.put('/k/3', 'taken');
     const rs = await Promise.all(Array.from({ length: 5 }, (_, i) => create(`/k/${i}`)));
