@@ -33,7 +33,7 @@ import { assignIps, type Owners } from './port-ips.js';
 import type { Cidr } from '../net/addr.js';
 import { decodeClaim, encodeClaim, guardCompare, ipOwners, macOwners, networkIdOf, snapshotNet, type NetState } from './read.js';
 import { membershipOps, resolveGroups, type ResolvedGroup } from './sg-members.js';
-import type { Port } from './types.js';
+import type { Network, Port } from './types.js';
 import { parsePortInput, UUID_RE } from './validate.js';
 
 type PortInput = ReturnType<typeof parsePortInput>;
@@ -62,6 +62,8 @@ interface PortPlanView {
   watch?: Watch;
   /** When a creation last used the view (ms): idle views stop being watched. */
   used: number;
+  /** `network` decoded, once for all the creations planned from the view. */
+  net?: Network;
 }
 
 /** A view no creation used for this long stops being watched and is forgotten (the next creation reads in full). */
@@ -381,7 +383,7 @@ export class PortCreator {
   ): Plan<Port> {
     const { st } = view;
     const nkv = view.network;
-    const net = decodeNetwork(nkv.value);
+    const net = (view.net ??= decodeNetwork(nkv.value));
     if (input.mac !== undefined) {
       const owner = o.macOwner ?? view.macs.get(input.mac);
       if (owner !== undefined) throw conflict('mac', `MAC ${input.mac} is already used by ${describeOwner(owner)} in network ${net.name}`);
