@@ -58,11 +58,20 @@ export function requestMetrics(registry: Registry): RequestMetrics {
     buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 2.5],
     registers: [registry],
   });
+  // The labelled series of each (method, route, status), looked up once: prom-client hashes the labels on every
+  // inc/observe otherwise. Few entries (route patterns, not paths).
+  const series = new Map<string, { inc(): void; observe(s: number): void }>();
   return {
     observe(method, route, status, seconds) {
-      const l = { method, route, code: String(status) };
-      count.inc(l);
-      duration.observe(l, seconds);
+      const k = `${method} ${route} ${status}`;
+      let one = series.get(k);
+      if (!one) {
+        const c = count.labels(method, route, String(status));
+        const d = duration.labels(method, route, String(status));
+        series.set(k, (one = { inc: () => c.inc(), observe: (v) => d.observe(v) }));
+      }
+      one.inc();
+      one.observe(seconds);
     },
   };
 }
