@@ -127,6 +127,8 @@ export class PortCreator {
    */
   private readonly networkIds = new Map<string, string>();
   private readonly views = new Map<string, PortPlanView>();
+  /** Network name (or id) lookups in flight, shared (networkId()). */
+  private readonly resolving = new Map<string, Promise<string>>();
   /** Full reads of a network in flight: concurrent creations there share one. */
   private readonly loading = new Map<string, Promise<PortPlanView | undefined>>();
   private readonly flights = new Map<string, Flight>();
@@ -188,7 +190,7 @@ export class PortCreator {
           const idCmps = input.id === undefined ? [] : await givenIdCompares(this.store, id);
           // The groups are read on every attempt (none when the port joins none): their revisions are compared.
           const sgs = await resolveGroups(this.store, input.securityGroups);
-          let netId = (byName && this.networkIds.get(input.network)) || (await networkIdOf(this.store, input.network, 'network'));
+          let netId = (byName && this.networkIds.get(input.network)) || (await this.networkId(input.network));
           if (byName) this.networkIds.set(input.network, netId);
           const flight = this.join(netId, mine);
           const plan = (view: PortPlanView, macOwner?: string): Plan<Port> => {
@@ -275,6 +277,23 @@ export class PortCreator {
     const r = randomFree(c, gw, taken, randomInt);
     if (r) this.cursors.set(subnetId, r.host + 1);
     return r?.ip;
+  }
+
+  /**
+   * The network's id, read once for every creation that asks while the read is in flight (a thousand creations
+   * starting together in a network this server does not know yet: one read, not IN_FLIGHT). Only a hint, like
+   * networkIds: the name's claim is compared in the transaction.
+   */
+  private networkId(ref: string): Promise<string> {
+    let p = this.resolving.get(ref);
+    if (!p) {
+      const q = networkIdOf(this.store, ref, 'network').finally(() => {
+        if (this.resolving.get(ref) === q) this.resolving.delete(ref);
+      });
+      this.resolving.set(ref, q);
+      p = q;
+    }
+    return p;
   }
 
   /** Counts this request among the network's creations in flight (once, whatever its attempts). */
