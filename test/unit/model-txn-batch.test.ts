@@ -115,6 +115,22 @@ describe('TxnBatcher (group commit of port creations)', () => {
     expect(calls.map((c) => c.compares.length)).toEqual([3, 2, 1, 1]);
   });
 
+  it('when the read after a failed batch fails (store outage), each member is sent alone and decides for itself', async () => {
+    const failing = Object.assign(Object.create(null) as Store, {
+      txn: (c: Compare[], o: TxnOp[]) => {
+        calls.push({ compares: c, ops: o });
+        return store.txn(c, o);
+      },
+      read: () => Promise.reject(new Error('etcd unreachable')),
+    });
+    const b = new TxnBatcher(failing, (k) => k.startsWith('/g/'));
+    await store.put('/k/1', 'taken');
+    const mk = (k: string) => b.txn([{ key: k, modRevision: 0 }], [{ op: 'put', key: k, value: 'v' }]);
+    const rs = await Promise.all([mk('/k/0'), mk('/k/1'), mk('/k/2')]);
+    expect(rs.map((r) => r.succeeded)).toEqual([true, false, true]);
+    expect(calls.map((c) => c.compares.length)).toEqual([3, 1, 1, 1]);
+  });
+
   it('two members writing the same key never share a transaction (they would decide each other)', async () => {
     const rs = await Promise.all([create('/k/same'), create('/k/same'), create('/k/other')]);
     expect(rs.filter((r) => r.succeeded)).toHaveLength(2);
