@@ -147,11 +147,18 @@ interface Route {
 
 export class Router {
   private readonly routes: Route[] = [];
+  /**
+   * Resolutions of requests whose path is exactly a route without parameters, by method and path: the answer
+   * depends on nothing else, and there is at most one per such route (other spellings of the path, '/v1/ports/' or
+   * escapes, are resolved each time and never kept). Cleared when a route is added.
+   */
+  private readonly fixed = new Map<string, { handler: RouteHandler; params: Record<string, string>; pattern: string }>();
 
   add(method: string, pattern: string, handler: RouteHandler): void {
     const m = method.toUpperCase();
     if (this.routes.some((r) => r.method === m && r.pattern === pattern)) throw new Error(`route ${m} ${pattern} already defined`);
     this.routes.push({ method: m, pattern, parts: pattern.split('/').filter(Boolean), handler });
+    this.fixed.clear();
   }
 
   list(): { method: string; pattern: string }[] {
@@ -171,6 +178,8 @@ export class Router {
 
   /** The handler for a request, or a 404/405 ApiError. */
   resolve(method: string, path: string): { handler: RouteHandler; params: Record<string, string>; pattern: string } {
+    const known = this.fixed.get(`${method} ${path}`);
+    if (known) return { ...known, params: {} };
     let segs: string[];
     try {
       segs = path.split('/').filter(Boolean).map(decodeURIComponent);
@@ -181,7 +190,10 @@ export class Router {
     for (const r of this.routes) {
       const params = Router.match(r.parts, segs);
       if (!params) continue;
-      if (r.method === method) return { handler: r.handler, params, pattern: r.pattern };
+      if (r.method === method) {
+        if (path === r.pattern && !r.pattern.includes('{')) this.fixed.set(`${method} ${path}`, { handler: r.handler, params: {}, pattern: r.pattern });
+        return { handler: r.handler, params, pattern: r.pattern };
+      }
       allowed.push(r.method);
     }
     if (allowed.length > 0) {
