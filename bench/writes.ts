@@ -245,7 +245,11 @@ async function main(): Promise<void> {
         servers.map((s) => s.url),
         'bw-inproc',
         '10.202.0.0/22',
-        { pids: [['etcd', etcd.members[0]!.pid]], etcdUrl: etcd.url, started: () => counts.forEach((c) => Object.assign(c, { txns: 0, lost: 0, reads: 0 })) },
+        {
+          pids: [['etcd', etcd.members[0]!.pid]],
+          etcdUrl: etcd.url,
+          started: () => counts.forEach((c) => Object.assign(c, { txns: 0, lost: 0, reads: 0 })),
+        },
       );
       report('3 API servers in this process', r, putRate);
       const txns = counts.reduce((a, c) => a + c.txns, 0);

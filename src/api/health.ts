@@ -77,7 +77,9 @@ export function requestMetrics(registry: Registry): RequestMetrics {
     reset: () => series.clear(),
   });
   registry.registerMetric(
-    metric('wyvern_api_requests_total', 'API requests answered', 'counter', () => all().map((s) => ({ labels: s.labels, value: s.count }))) as never,
+    metric('wyvern_api_requests_total', 'API requests answered', 'counter', () =>
+      all().map((s) => ({ labels: s.labels, value: s.count })),
+    ) as never,
   );
   registry.registerMetric(
     metric('wyvern_api_request_duration_seconds', 'Time to answer an API request', 'histogram', () =>
@@ -100,7 +102,8 @@ export function requestMetrics(registry: Registry): RequestMetrics {
     observe(method, route, status, seconds) {
       const k = `${method} ${route} ${status}`;
       let s = series.get(k);
-      if (!s) series.set(k, (s = { labels: { method, route, code: String(status) }, count: 0, sum: 0, buckets: DURATION_BOUNDS.map(() => 0) }));
+      if (!s)
+        series.set(k, (s = { labels: { method, route, code: String(status) }, count: 0, sum: 0, buckets: DURATION_BOUNDS.map(() => 0) }));
       s.count++;
       s.sum += seconds;
       const i = DURATION_BOUNDS.findIndex((b) => seconds <= b);

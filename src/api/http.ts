@@ -191,7 +191,8 @@ export class Router {
       const params = Router.match(r.parts, segs);
       if (!params) continue;
       if (r.method === method) {
-        if (path === r.pattern && !r.pattern.includes('{')) this.fixed.set(`${method} ${path}`, { handler: r.handler, params: {}, pattern: r.pattern });
+        if (path === r.pattern && !r.pattern.includes('{'))
+          this.fixed.set(`${method} ${path}`, { handler: r.handler, params: {}, pattern: r.pattern });
         return { handler: r.handler, params, pattern: r.pattern };
       }
       allowed.push(r.method);

@@ -1,5 +1,5 @@
 /** MAC address validation and generation of locally-administered unicast MACs. */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { invalid } from './errors.js';
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;

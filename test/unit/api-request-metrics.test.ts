@@ -39,7 +39,10 @@ describe('API request metrics', () => {
     for (const [method, route, code, v] of seen) m.observe(method, route, code, v);
     expect(norm(await ours.metrics())).toBe(norm(await reference.metrics()));
     // JSON form too (what an aggregating registry reads), and reset empties both.
-    expect((await ours.getMetricsAsJSON()).map((x) => x.name)).toEqual(['wyvern_api_requests_total', 'wyvern_api_request_duration_seconds']);
+    expect((await ours.getMetricsAsJSON()).map((x) => x.name)).toEqual([
+      'wyvern_api_requests_total',
+      'wyvern_api_request_duration_seconds',
+    ]);
     ours.resetMetrics();
     expect(await ours.metrics()).not.toMatch(/wyvern_api_requests_total\{/);
   });
