@@ -10,9 +10,11 @@
  * (as the CLI makes them), three and one with a keep-alive client (BENCH_SOCKETS, default 64, connections per server,
  * as a program driving the API would hold); then three inside this process, where the store's transactions can be
  * counted. The load comes from this process; each row also gives the CPU seconds each process used during the
- * rush (the machine has 2 cores: etcd, the API processes and this client share them). Before each timed rush,
- * BENCH_WARM (default 300) creations per server in another network warm the servers up (not timed), as a
- * long-running agent's API is warm. BENCH_WRITES (default 3000)
+ * rush (the machine has 2 cores: etcd, the API processes and this client share them), and what etcd handled per
+ * created port (its own /metrics: Txn and Range RPCs, bytes in and out). Before each timed rush, BENCH_WARM
+ * (default 300) creations per server in another network warm the servers up (not timed). 300 is not V8's steady
+ * state: an API process still spends about twice the CPU per creation it spends after a few thousand
+ * (docs/northbound-writes.md); BENCH_WARM=3000 measures long-warm servers. BENCH_WRITES (default 3000)
  * puts for the reference. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every API process there.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -101,6 +103,19 @@ function keepAlivePoster(url: string, sockets: number): { post: Post; close(): v
   return { post, close: () => agent.destroy() };
 }
 
+/** etcd's own counters (its /metrics): RPCs handled by method, and bytes its clients sent and received. */
+async function etcdCounters(etcdUrl: string): Promise<{ txn: number; range: number; in: number; out: number }> {
+  const text = await (await fetch(`${etcdUrl.replace(/^etcd:/, 'http:')}/metrics`)).text();
+  const sum = (re: RegExp): number => [...text.matchAll(re)].reduce((a, m) => a + Number(m[1]), 0);
+  const rpc = (method: string): number => sum(new RegExp(`^grpc_server_handled_total\\{[^}]*grpc_method="${method}"[^}]*\\} (\\S+)`, 'gm'));
+  return {
+    txn: rpc('Txn'),
+    range: rpc('Range'),
+    in: sum(/^etcd_network_client_grpc_received_bytes_total (\S+)/gm),
+    out: sum(/^etcd_network_client_grpc_sent_bytes_total (\S+)/gm),
+  };
+}
+
 interface RushResult {
   rate: number;
   created: number;
@@ -108,6 +123,8 @@ interface RushResult {
   why: Map<string, number>;
   /** CPU ms per process during the rush, by label. */
   cpu: [string, number][];
+  /** What etcd handled during the rush (its counters' differences). */
+  etcd: { txn: number; range: number; in: number; out: number };
 }
 
 /**
@@ -118,13 +135,13 @@ async function rush(
   urls: string[],
   net: string,
   cidr: string,
-  o: { keepAlive?: number; pids: [string, number][]; started?: () => void },
+  o: { keepAlive?: number; pids: [string, number][]; started?: () => void; etcdUrl: string },
 ): Promise<RushResult> {
   const clients = urls.map((u) => new ApiClient(u));
   const pools = o.keepAlive ? urls.map((u) => keepAlivePoster(u, o.keepAlive!)) : [];
   const posts: Post[] = o.keepAlive ? pools.map((p) => p.post) : clients.map((c) => (b: unknown) => c.raw('POST', '/v1/ports', b));
-  // Warm-up, not timed: WARM creations per server in a network of their own, so that the servers run compiled
-  // code, as long-running agents' APIs do, instead of timing V8's first compilation of the request path.
+  // Warm-up, not timed: WARM creations per server in a network of their own, so that the rush does not time V8's
+  // first compilation of the request path (the default 300 leaves the servers partly warm: see the header).
   await clients[0]!.call('POST', '/v1/networks', { name: `${net}-warm` });
   await clients[0]!.call('POST', '/v1/subnets', { name: `${net}-warm-sub`, network: `${net}-warm`, cidr: '10.250.0.0/16' });
   await Promise.all(
@@ -132,6 +149,7 @@ async function rush(
   );
   await clients[0]!.call('POST', '/v1/networks', { name: net });
   await clients[0]!.call('POST', '/v1/subnets', { name: `${net}-sub`, network: net, cidr });
+  const etcd0 = await etcdCounters(o.etcdUrl);
   const cpu0 = await Promise.all(o.pids.map(([, pid]) => cpuMs([pid])));
   o.started?.();
   const self0 = process.cpuUsage();
@@ -140,6 +158,13 @@ async function rush(
   const secs = (performance.now() - t0) / 1000;
   const self = process.cpuUsage(self0);
   const cpu1 = await Promise.all(o.pids.map(([, pid]) => cpuMs([pid])));
+  const etcd1 = await etcdCounters(o.etcdUrl);
+  const etcd = {
+    txn: etcd1.txn - etcd0.txn,
+    range: etcd1.range - etcd0.range,
+    in: etcd1.in - etcd0.in,
+    out: etcd1.out - etcd0.out,
+  };
   for (const p of pools) p.close();
   const cpu: [string, number][] = [
     ...o.pids.map(([label], i): [string, number] => [label, cpu1[i]! - cpu0[i]!]),
@@ -151,7 +176,7 @@ async function rush(
     const m = `${r.status} ${(r.body as { error?: { message?: string } })?.error?.message ?? ''}`.slice(0, 80);
     why.set(m, (why.get(m) ?? 0) + 1);
   }
-  return { rate: created / secs, created, secs, why, cpu };
+  return { rate: created / secs, created, secs, why, cpu, etcd };
 }
 
 function report(what: string, r: RushResult, putRate: number): void {
@@ -160,6 +185,10 @@ function report(what: string, r: RushResult, putRate: number): void {
   );
   for (const [m, n] of r.why) console.log(`  not created: ${n} × ${m}`);
   const total = r.cpu.reduce((a, [, ms]) => a + ms, 0);
+  const per = (n: number): string => (n / Math.max(1, r.created)).toFixed(n / Math.max(1, r.created) >= 100 ? 0 : 3);
+  console.log(
+    `  etcd per created port: ${per(r.etcd.txn)} Txn RPCs, ${per(r.etcd.range)} Range RPCs, ${per(r.etcd.in)} B received, ${per(r.etcd.out)} B sent (watch events included: every API server watching the network's claims gets each one)`,
+  );
   console.log(
     `  CPU s (of ${(2 * r.secs).toFixed(2)} on 2 cores): ${r.cpu.map(([l, ms]) => `${l} ${(ms / 1000).toFixed(2)}`).join(', ')}; total ${(total / 1000).toFixed(2)}`,
   );
@@ -187,7 +216,7 @@ async function rushProcesses(
         apis.map((a) => a.url),
         net,
         cidr,
-        { pids, ...(keepAlive ? { keepAlive } : {}) },
+        { pids, etcdUrl: etcd.url, ...(keepAlive ? { keepAlive } : {}) },
       ),
       putRate,
     );
@@ -216,7 +245,11 @@ async function main(): Promise<void> {
         servers.map((s) => s.url),
         'bw-inproc',
         '10.202.0.0/22',
-        { pids: [['etcd', etcd.members[0]!.pid]], started: () => counts.forEach((c) => Object.assign(c, { txns: 0, lost: 0, reads: 0 })) },
+        {
+          pids: [['etcd', etcd.members[0]!.pid]],
+          etcdUrl: etcd.url,
+          started: () => counts.forEach((c) => Object.assign(c, { txns: 0, lost: 0, reads: 0 })),
+        },
       );
       report('3 API servers in this process', r, putRate);
       const txns = counts.reduce((a, c) => a + c.txns, 0);

@@ -83,6 +83,18 @@ function checkClientCert(sock: TLSSocket): void {
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
+/** A path of plain segments (no query, fragment, escapes or dot segments): URL parsing would give it back as is. */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]+)+\/?$/;
+
+/**
+ * The request's path and query. A plain path (POST /v1/ports, most requests) skips the WHATWG URL parser, a
+ * visible share of a small request's CPU; anything else is parsed (and normalised) by it.
+ */
+function requestUrl(raw: string): { pathname: string; searchParams: URLSearchParams } {
+  if (PLAIN_PATH.test(raw)) return { pathname: raw, searchParams: new URLSearchParams() };
+  return new URL(raw, 'http://wyvern');
+}
+
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const addr = parseListen(opts.listen);
   const log = (opts.logger ?? silentLogger).child({ component: 'api' });
@@ -103,7 +115,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
     const method = (req.method ?? 'GET').toUpperCase();
-    const url = new URL(req.url ?? '/', 'http://wyvern');
+    const url = requestUrl(req.url ?? '/');
     let status = 500;
     let route = 'unmatched';
     try {
@@ -129,7 +141,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       requests.observe(method, route, status, seconds);
-      log.debug({ method, path: url.pathname, status, ms: Math.round(seconds * 1e6) / 1e3 }, 'request');
+      if (log.isLevelEnabled('debug')) log.debug({ method, path: url.pathname, status, ms: Math.round(seconds * 1e6) / 1e3 }, 'request');
     }
   }
 

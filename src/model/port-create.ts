@@ -33,7 +33,7 @@ import { assignIps, type Owners } from './port-ips.js';
 import type { Cidr } from '../net/addr.js';
 import { decodeClaim, encodeClaim, guardCompare, ipOwners, macOwners, networkIdOf, snapshotNet, type NetState } from './read.js';
 import { membershipOps, resolveGroups, type ResolvedGroup } from './sg-members.js';
-import type { Port } from './types.js';
+import type { Network, Port } from './types.js';
 import { parsePortInput, UUID_RE } from './validate.js';
 
 type PortInput = ReturnType<typeof parsePortInput>;
@@ -62,6 +62,8 @@ interface PortPlanView {
   watch?: Watch;
   /** When a creation last used the view (ms): idle views stop being watched. */
   used: number;
+  /** `network` decoded, once for all the creations planned from the view. */
+  net?: Network;
 }
 
 /** A view no creation used for this long stops being watched and is forgotten (the next creation reads in full). */
@@ -125,6 +127,8 @@ export class PortCreator {
    */
   private readonly networkIds = new Map<string, string>();
   private readonly views = new Map<string, PortPlanView>();
+  /** Network name (or id) lookups in flight, shared (networkId()). */
+  private readonly resolving = new Map<string, Promise<string>>();
   /** Full reads of a network in flight: concurrent creations there share one. */
   private readonly loading = new Map<string, Promise<PortPlanView | undefined>>();
   private readonly flights = new Map<string, Flight>();
@@ -186,7 +190,7 @@ export class PortCreator {
           const idCmps = input.id === undefined ? [] : await givenIdCompares(this.store, id);
           // The groups are read on every attempt (none when the port joins none): their revisions are compared.
           const sgs = await resolveGroups(this.store, input.securityGroups);
-          let netId = (byName && this.networkIds.get(input.network)) || (await networkIdOf(this.store, input.network, 'network'));
+          let netId = (byName && this.networkIds.get(input.network)) || (await this.networkId(input.network));
           if (byName) this.networkIds.set(input.network, netId);
           const flight = this.join(netId, mine);
           const plan = (view: PortPlanView, macOwner?: string): Plan<Port> => {
@@ -273,6 +277,23 @@ export class PortCreator {
     const r = randomFree(c, gw, taken, randomInt);
     if (r) this.cursors.set(subnetId, r.host + 1);
     return r?.ip;
+  }
+
+  /**
+   * The network's id, read once for every creation that asks while the read is in flight (a thousand creations
+   * starting together in a network this server does not know yet: one read, not IN_FLIGHT). Only a hint, like
+   * networkIds: the name's claim is compared in the transaction.
+   */
+  private networkId(ref: string): Promise<string> {
+    let p = this.resolving.get(ref);
+    if (!p) {
+      const q = networkIdOf(this.store, ref, 'network').finally(() => {
+        if (this.resolving.get(ref) === q) this.resolving.delete(ref);
+      });
+      this.resolving.set(ref, q);
+      p = q;
+    }
+    return p;
   }
 
   /** Counts this request among the network's creations in flight (once, whatever its attempts). */
@@ -381,7 +402,7 @@ export class PortCreator {
   ): Plan<Port> {
     const { st } = view;
     const nkv = view.network;
-    const net = decodeNetwork(nkv.value);
+    const net = (view.net ??= decodeNetwork(nkv.value));
     if (input.mac !== undefined) {
       const owner = o.macOwner ?? view.macs.get(input.mac);
       if (owner !== undefined) throw conflict('mac', `MAC ${input.mac} is already used by ${describeOwner(owner)} in network ${net.name}`);

@@ -79,6 +79,8 @@ export function membershipOps(
 ): { compares: Compare[]; ops: TxnOp[] } {
   const compares: Compare[] = [];
   const ops: TxnOp[] = [];
+  // A port in no group, before or after, has no membership to write (most ports: skip encoding its member entry).
+  if (!prev?.securityGroups.length && !next?.securityGroups.length) return { compares, ops };
   const before = new Set(prev?.securityGroups ?? []);
   const after = new Set(next?.securityGroups ?? []);
   for (const g of before) if (!after.has(g)) ops.push({ op: 'delete', key: sgMemberKey(g, prev!.id) });

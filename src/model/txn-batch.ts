@@ -7,10 +7,18 @@
  * would have committed alone, and all its writes land at one revision: what each was guaranteed alone still holds.
  * Transactions touching a key another one of the batch writes or compares go to a later batch (they might decide
  * each other), except blind puts of one key that no member compares (the guards every creation puts): one put of it
- * serves them all. When a combined transaction fails, one member's compare failed but which is not known: each is
- * then sent alone, with its own compares, exactly as if never batched.
+ * serves them all. Compares several members share word for word (the network record, its structure guard, its
+ * name: every creation in the network compares them) are sent once: the combined transaction's condition is the
+ * conjunction of its members', and a conjunction holds a repeated term once.
+ *
+ * When a combined transaction fails, some member's compare failed, but etcd does not say which: one read of every
+ * key the batch compared tells. The members whose compares fail on it fail (a lost race: they plan again, as if
+ * their own transaction had failed); the others go again together, still each with all its compares. Were that
+ * second combined transaction to fail too, its members are sent alone, exactly as if never batched. A lost race
+ * thus costs a batch one read and one transaction, not one transaction per member (three API servers filling one
+ * subnet lose a few races per hundred creations, each of which used to re-send a whole batch member by member).
  */
-import type { Compare, Store, TxnOp, TxnResult } from '../store/types.js';
+import type { Compare, KeyValue, Store, TxnOp, TxnResult } from '../store/types.js';
 import { StoreError } from '../store/types.js';
 
 /** etcd refuses a transaction with more compares or more writes than --max-txn-ops (128 by default). */
@@ -18,6 +26,8 @@ const MAX_OPS = 128;
 
 interface Member {
   compares: Compare[];
+  /** compareId() of each compare, computed once. */
+  ids: string[];
   ops: TxnOp[];
   resolve(r: TxnResult): void;
   reject(e: unknown): void;
@@ -25,7 +35,10 @@ interface Member {
 
 interface Batch {
   members: Member[];
+  /** The distinct compares of the members (an identical compare is sent once). */
   compares: Compare[];
+  /** Each compare of `compares` as compareId() spells it. */
+  compareIds: Set<string>;
   /** Key → the put or delete of it (blind shared puts: the last value). */
   writes: Map<string, TxnOp>;
   /** Keys compared by a member. */
@@ -35,6 +48,9 @@ interface Batch {
 }
 
 const opKey = (op: TxnOp): string => (op.op === 'deletePrefix' ? `\0prefix:${op.prefix}` : op.key);
+
+/** A compare spelled as one string: two compares are the same condition exactly when their ids are equal. */
+const compareId = (c: Compare): string => ('modRevision' in c ? `${c.key}\0r${c.modRevision}` : `${c.key}\0v${c.value}`);
 
 export class TxnBatcher {
   private pending: Batch[] = [];
@@ -50,7 +66,7 @@ export class TxnBatcher {
 
   txn = (compares: Compare[], ops: TxnOp[]): Promise<TxnResult> =>
     new Promise((resolve, reject) => {
-      const m: Member = { compares, ops, resolve, reject };
+      const m: Member = { compares, ids: compares.map(compareId), ops, resolve, reject };
       // A member with prefix deletes, or too big to share, goes alone.
       if (ops.some((o) => o.op === 'deletePrefix') || compares.length > MAX_OPS / 2 || ops.length > MAX_OPS / 2) {
         this.alone(m);
@@ -65,9 +81,13 @@ export class TxnBatcher {
     });
 
   private open(): Batch {
-    const b: Batch = { members: [], compares: [], writes: new Map(), compared: new Set(), blind: new Set() };
+    const b = this.batch();
     this.pending.push(b);
     return b;
+  }
+
+  private batch(): Batch {
+    return { members: [], compares: [], compareIds: new Set(), writes: new Map(), compared: new Set(), blind: new Set() };
   }
 
   private flush(): void {
@@ -81,7 +101,8 @@ export class TxnBatcher {
     this.store.txn(m.compares, m.ops).then(m.resolve, m.reject);
   }
 
-  private async send(b: Batch): Promise<void> {
+  /** `again`: the batch is the survivors of a failed one (a second failure sends each member alone). */
+  private async send(b: Batch, again = false): Promise<void> {
     if (b.members.length === 1) return this.alone(b.members[0]!);
     let r: TxnResult;
     try {
@@ -93,15 +114,48 @@ export class TxnBatcher {
       return;
     }
     if (r.succeeded) for (const m of b.members) m.resolve(r);
-    else for (const m of b.members) this.alone(m);
+    else if (again) for (const m of b.members) this.alone(m);
+    else await this.sortOut(b);
   }
+
+  /** A failed batch: which members' compares fail now (they fail), and the others again together. */
+  private async sortOut(b: Batch): Promise<void> {
+    const keys = [...new Set(b.compares.map((c) => c.key))];
+    let now: Map<string, KeyValue>;
+    let revision: number;
+    try {
+      const r = await this.store.read(keys.map((key) => ({ key })));
+      revision = r.revision;
+      now = new Map(r.results.flatMap((kvs) => kvs.map((kv): [string, KeyValue] => [kv.key, kv])));
+    } catch {
+      // The read failed: decide as before, member by member.
+      for (const m of b.members) this.alone(m);
+      return;
+    }
+    const rest: Batch = this.batch();
+    for (const m of b.members) {
+      if (m.compares.every((c) => holds(c, now.get(c.key)))) add(rest, m, this.isBlind);
+      else m.resolve({ succeeded: false, revision });
+    }
+    if (rest.members.length > 0) await this.send(rest, true);
+  }
+}
+
+/** Whether `c` holds for the key's current state `kv` (undefined: absent), as etcd evaluates it. */
+function holds(c: Compare, kv: KeyValue | undefined): boolean {
+  if ('modRevision' in c) return (kv?.modRevision ?? 0) === c.modRevision;
+  return kv !== undefined && kv.value === c.value;
 }
 
 /** Whether `m` can join `b` without deciding (or being decided by) another member, and within the store's limits. */
 function fits(b: Batch, m: Member, isBlind: (key: string) => boolean): boolean {
-  if (b.compares.length + m.compares.length > MAX_OPS) return false;
+  let newCompares = 0;
+  for (let i = 0; i < m.compares.length; i++) {
+    if (b.writes.has(m.compares[i]!.key)) return false;
+    if (!b.compareIds.has(m.ids[i]!)) newCompares++;
+  }
+  if (b.compares.length + newCompares > MAX_OPS) return false;
   let newWrites = 0;
-  for (const c of m.compares) if (b.writes.has(c.key)) return false;
   for (const op of m.ops) {
     const k = opKey(op);
     const shared = op.op === 'put' && isBlind(k) && b.blind.has(k);
@@ -114,8 +168,13 @@ function fits(b: Batch, m: Member, isBlind: (key: string) => boolean): boolean {
 
 function add(b: Batch, m: Member, isBlind: (key: string) => boolean): void {
   b.members.push(m);
-  b.compares.push(...m.compares);
-  for (const c of m.compares) b.compared.add(c.key);
+  for (let i = 0; i < m.compares.length; i++) {
+    const id = m.ids[i]!;
+    if (b.compareIds.has(id)) continue;
+    b.compareIds.add(id);
+    b.compares.push(m.compares[i]!);
+    b.compared.add(m.compares[i]!.key);
+  }
   for (const op of m.ops) {
     const k = opKey(op);
     b.writes.set(k, op);

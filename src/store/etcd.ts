@@ -95,23 +95,21 @@ export function mapError(err: unknown, what: string): StoreError {
   return new StoreError(`${what}: ${msg}`, 'INTERNAL', { cause: err });
 }
 
+// Keys and values go to the encoder as strings (written as UTF-8 straight into the request: no Buffer per key).
 function toOp(op: TxnOp): RequestOp {
   switch (op.op) {
     case 'put':
-      return {
-        request_put: { key: Buffer.from(op.key), value: Buffer.from(op.value), ...(op.lease !== undefined ? { lease: op.lease } : {}) },
-      };
+      return { request_put: { key: op.key, value: op.value, ...(op.lease !== undefined ? { lease: op.lease } : {}) } };
     case 'delete':
-      return { request_delete_range: { key: Buffer.from(op.key) } };
+      return { request_delete_range: { key: op.key } };
     case 'deletePrefix':
-      return { request_delete_range: { key: Buffer.from(op.prefix), range_end: prefixEnd(op.prefix) } };
+      return { request_delete_range: { key: op.prefix, range_end: prefixEnd(op.prefix) } };
   }
 }
 
 function toCompare(c: Compare) {
-  if ('modRevision' in c)
-    return { key: Buffer.from(c.key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision };
-  return { key: Buffer.from(c.key), target: CompareTarget.Value, result: CompareResult.Equal, value: Buffer.from(c.value) };
+  if ('modRevision' in c) return { key: c.key, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision };
+  return { key: c.key, target: CompareTarget.Value, result: CompareResult.Equal, value: c.value };
 }
 
 /**

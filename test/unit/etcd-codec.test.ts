@@ -56,6 +56,24 @@ describe('etcd codec: requests we encode, protobufjs decodes', () => {
     );
   });
 
+  it('keys and values given as strings encode exactly as their UTF-8 bytes (empty compare value kept)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), (k, v) => {
+        const asText: m.TxnRequest = {
+          compare: [{ key: k, value: v, result: m.CompareResult.Equal, target: m.CompareTarget.Value }],
+          success: [{ request_put: { key: k, value: v } }, { request_delete_range: { key: k } }],
+          failure: [],
+        };
+        const asBytes: m.TxnRequest = {
+          compare: [{ key: Buffer.from(k), value: Buffer.from(v), result: m.CompareResult.Equal, target: m.CompareTarget.Value }],
+          success: [{ request_put: { key: Buffer.from(k), value: Buffer.from(v) } }, { request_delete_range: { key: Buffer.from(k) } }],
+          failure: [],
+        };
+        expect(m.encode(m.encodeTxn, asText).equals(m.encode(m.encodeTxn, asBytes))).toBe(true);
+      }),
+    );
+  });
+
   it('TxnRequest: compares (mod revision 0 and empty values kept), puts, deletes, ranges, nested', () => {
     const compare = fc.oneof(
       fc.record({ key: bytes, mod_revision: rev }).map((c) => ({ ...c, result: m.CompareResult.Equal, target: m.CompareTarget.Mod })),

@@ -26,6 +26,24 @@ describe('concurrency (CAS)', () => {
     expect(new Set(ports.map((p) => p.portKey)).size).toBe(20);
     expect((await topo.listPorts()).length).toBe(20);
   });
+  it('creations starting together in a network the server does not know yet share one read of its name', async () => {
+    await topo.createNetwork({ name: 'n' });
+    await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+    const get = store.get.bind(store);
+    let nameReads = 0;
+    store.get = (key: string) => {
+      if (key.endsWith('/names/network/n')) nameReads++;
+      return get(key);
+    };
+    const fresh = new Topology(store);
+    const ports = await Promise.all(Array.from({ length: 30 }, (_, i) => fresh.createPort({ name: `q${i}`, network: 'n' })));
+    expect(new Set(ports.map((p) => p.fixedIps[0]!.ip)).size).toBe(30);
+    expect(nameReads).toBe(1);
+    // A network that does not exist: every creation waiting on the shared read gets the same clear refusal.
+    const r = await Promise.allSettled(Array.from({ length: 3 }, (_, i) => fresh.createPort({ name: `z${i}`, network: 'nope' })));
+    for (const x of r) expect((x as PromiseRejectedResult).reason).toMatchObject({ code: 'INVALID', field: 'network' });
+    fresh.close();
+  });
   it('20 parallel network creates get distinct tunnel keys', async () => {
     const nets = await Promise.all(Array.from({ length: 20 }, (_, i) => topo.createNetwork({ name: `n${i}` })));
     expect(new Set(nets.map((n) => n.tunnelKey)).size).toBe(20);

@@ -6,7 +6,7 @@
  * unknown field, or a known one of an unexpected wire type, is skipped, and anything malformed is a
  * ProtoDecodeError. Lease ids are decimal strings (they exceed 2^53); revisions, counts and TTLs are numbers.
  */
-import { ProtoReader, ProtoWriter, WireType } from './proto.js';
+import { ProtoReader, ProtoWriter, WireType, type Bytes } from './proto.js';
 
 const V = WireType.Varint;
 const B = WireType.Bytes;
@@ -94,8 +94,8 @@ export interface RangeResponse {
 }
 
 export interface PutRequest {
-  key: Buffer;
-  value: Buffer;
+  key: Bytes;
+  value: Bytes;
   lease?: string;
   prev_kv?: boolean;
 }
@@ -106,8 +106,8 @@ export interface PutResponse {
 }
 
 export interface DeleteRangeRequest {
-  key: Buffer;
-  range_end?: Buffer;
+  key: Bytes;
+  range_end?: Bytes;
   prev_kv?: boolean;
 }
 
@@ -136,11 +136,11 @@ export const CompareTarget = { Version: 0, Create: 1, Mod: 2, Value: 3, Lease: 4
 export interface Compare {
   result: number;
   target: number;
-  key: Buffer;
+  key: Bytes;
   version?: number;
   create_revision?: number;
   mod_revision?: number;
-  value?: Buffer;
+  value?: Bytes;
   lease?: string;
   range_end?: Buffer;
 }

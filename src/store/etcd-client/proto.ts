@@ -25,6 +25,9 @@ export const enum WireType {
   Fixed32 = 5,
 }
 
+/** A bytes field's content: bytes, or a string written as UTF-8 (keys and values: no intermediate Buffer). */
+export type Bytes = Buffer | Uint8Array | string;
+
 export class ProtoWriter {
   private buf: Buffer;
   pos = 0;
@@ -93,8 +96,16 @@ export class ProtoWriter {
   }
 
   /** A bytes field; omitted when empty unless `always` (a oneof member set to the empty value). */
-  bytes(field: number, v: Buffer | Uint8Array | undefined, always = false): void {
-    if (!v || (v.length === 0 && !always)) return;
+  bytes(field: number, v: Bytes | undefined, always = false): void {
+    if (v === undefined || (v.length === 0 && !always)) return;
+    if (typeof v === 'string') {
+      this.tag(field, WireType.Bytes);
+      const n = Buffer.byteLength(v);
+      this.varint(n);
+      this.room(n);
+      this.pos += this.buf.write(v, this.pos, n, 'utf8');
+      return;
+    }
     this.tag(field, WireType.Bytes);
     this.varint(v.length);
     this.room(v.length);
