@@ -175,10 +175,14 @@ export class BindingManager extends EventEmitter {
    * resolves the port; the read after it catches a name written between the two.
    */
   private async waitForPort(name: string, iface?: string): Promise<void> {
+    // The watch (whose snapshot also delivers the name) and the read go together: one round trip, not two, before
+    // the port's network can be read. The read is what tells an unreachable store (the watch waits for it).
+    const read = this.store.get(nameKey('port', name));
+    read.catch(() => undefined); // handled below, after the watch
     await this.watchName(name);
     let kv;
     try {
-      kv = await this.store.get(nameKey('port', name));
+      kv = await read;
     } catch (err) {
       // Store unreachable: the name watch delivers the port when it answers (or the cache did already).
       this.opts.onStoreError?.(err);
