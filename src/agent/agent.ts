@@ -421,6 +421,10 @@ export class Agent {
       await this.link.ready();
       this.trace.mark('OVSDB connected, bridge prepared');
       if (this.stopping) return;
+      // The OpenFlow session (connect, hello, features) opens now, with the bridge there, while the VIFs are bound
+      // and the topology loads: the flow manager writes nothing before activate(), so this only saves its round
+      // trips from the first programming's path (a fresh host: start → flows stable). Once: start() is idempotent.
+      this.channel.start();
       try {
         this.vifs = await VifWatcher.create(this.ovsdb, { filter: (v) => v.ifaceId !== undefined });
         break;
@@ -435,10 +439,6 @@ export class Agent {
       this.vifs.stop();
       return;
     }
-    // The OpenFlow session (connect, hello, features) opens now, with the bridge there, while the VIFs are bound
-    // and the topology loads: the flow manager writes nothing before activate(), so this only saves its round
-    // trips from the first programming's path (a fresh host: start → flows stable).
-    this.channel.start();
     const initial: Promise<void>[] = [];
     const unplug = (v: Vif) => {
       this.marks.forget(v.name);
