@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+
 /**
  * V8 settings of the agent process (docs/footprint.md).
  *
@@ -15,6 +17,16 @@
  * size in a running agent; a unit test that the boot sets this flag.
  */
 export const AGENT_YOUNG_GENERATION_FLAG = '--semi-space-growth-factor=1';
+
+/**
+ * Sets AGENT_YOUNG_GENERATION_FLAG when the agent is run through the CLI (`node dist/src/cli/main.js agent`, an npm
+ * install's `wyvern agent`) rather than the bundle's boot, which sets it before anything else (setting it again
+ * changes nothing). A require, not an import(): the agent bundle has no module loader (scripts/bundle-agent.mjs).
+ */
+export function limitYoungGeneration(): void {
+  const { setFlagsFromString } = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
+  setFlagsFromString(AGENT_YOUNG_GENERATION_FLAG);
+}
 
 /**
  * V8 flags on the agent's command line (the package's launcher and the sandbox give them): none now, see above.
