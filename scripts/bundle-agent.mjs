@@ -6,6 +6,7 @@
  *                                 classic-level (a native addon, loaded from node_modules when the store is level:)
  *   dist/agent/boot.cjs           scripts/agent-boot.cjs: compiles agent.cjs with the cache and runs `wyvern agent`
  *   dist/agent/default.parsed.json the pipeline's parsed copy (scripts/precompile-pipeline.mjs), found beside the bundle
+ *   dist/agent/agent.cjs.map      its source map (not loaded at run time: maps a stack trace's bundle positions back)
  *   dist/agent/agent.cjs.v8cache  V8's code cache of agent.cjs, made by running the boot with the agent's V8 flags
  *                                 (a cache made with other flags is rejected by V8)
  * Run from the package root: node scripts/bundle-agent.mjs

@@ -177,8 +177,9 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
       ...sources.flatMap((f) => [`dist/src/${f.replace(/\.ts$/, '.js')}`, `dist/src/${f.replace(/\.ts$/, '.d.ts')}`]),
       // The pipeline's YAML parsed at build time (src/pipeline/precompiled.ts), made from the YAML installed beside it.
       'dist/src/pipeline/default.parsed.json',
-      // The agent bundle (scripts/bundle-agent.mjs): one file, its boot, its V8 code cache and the parsed pipeline.
+      // The agent bundle (scripts/bundle-agent.mjs): one file, its source map, boot, V8 code cache and parsed pipeline.
       'dist/agent/agent.cjs',
+      'dist/agent/agent.cjs.map',
       'dist/agent/agent.cjs.v8cache',
       'dist/agent/boot.cjs',
       'dist/agent/default.parsed.json',
