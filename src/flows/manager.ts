@@ -370,7 +370,7 @@ export class FlowManager extends EventEmitter {
     const changed = this.flows.takeChanged();
     const stale = this.stale;
     this.stale = new Set();
-    if (full) {
+    if (full || changed === 'all') {
       for (const [key, f] of this.flows.entries()) this.diffOne(key, f, msgs, keys, adds);
       for (const [key, inst] of this.installed) if (!this.flows.has(key)) this.deleteOne(key, inst, msgs, keys, deletes);
       return { msgs, adds, deletes, keys };

@@ -5,6 +5,7 @@
  * altered meanwhile — the switch must end up holding exactly the effective desired flows, as a full diff would.
  */
 import { describe, expect, it } from 'vitest';
+import { DesiredFlows } from '../../src/flows/desired.js';
 import { FlowManager, flowKey, signature } from '../../src/flows/manager.js';
 import type { Action } from '../../src/openflow/index.js';
 import { loadPipeline } from '../../src/pipeline/pipeline.js';
@@ -133,6 +134,31 @@ describe('incremental diff: the switch always ends as a full diff would leave it
       expectSwitchEqualsDesired(sw, fm, `seed ${seed} end`);
     });
   }
+
+  it('more changes than flows held between two syncs (no switch for long): the list stops growing, the next diff is full', async () => {
+    const sw = new FakeSwitch();
+    const fm = new FlowManager(sw);
+    sw.connect();
+    await fm.activate();
+    fm.set('l2/port:0', [macFlow(0, 1), macFlow(1, 1)]);
+    await fm.sync();
+    const d = new DesiredFlows();
+    d.set('a', [macFlow(0, 1)]);
+    expect(d.takeChanged()).toEqual(new Set([flowKey(macFlow(0, 1))]));
+    // Churn: 3,000 keys come and go while only a few are held.
+    for (let i = 0; i < 3000; i += 10) {
+      const flows = Array.from({ length: 10 }, (_, j) => macFlow(2 + i + j, 2));
+      d.set('b', flows);
+      fm.set('l2/port:1', flows);
+    }
+    d.set('b', []);
+    fm.set('l2/port:1', [macFlow(5, 3)]);
+    expect(d.takeChanged()).toBe('all');
+    expect(d.takeChanged()).toEqual(new Set());
+    await fm.sync();
+    expectSwitchEqualsDesired(sw, fm, 'after the churn');
+    expect(sw.flows.size).toBe(3);
+  });
 
   it('one changed flow among thousands: one FLOW_MOD, and the next sync with no change sends none', async () => {
     const sw = new FakeSwitch();
