@@ -125,6 +125,16 @@ export class DesiredFlows {
   private readonly effective = new Map<string, DesiredFlow>();
   /** key → owners set aside for it (a conflict), so each conflict is reported once. */
   private readonly conflicted = new Map<string, Set<string>>();
+  /**
+   * Keys whose effective flow was set or removed since the last takeChanged(): the flow manager diffs these
+   * against the switch instead of every flow, so a change costs what changed, not what the host holds.
+   */
+  private changed = new Set<string>();
+  /**
+   * More keys changed than it is worth listing (more than twice the flows held: a manager not syncing for long —
+   * no switch — while the topology churns): the next diff is a full one, and the list stops growing.
+   */
+  private changedAll = false;
 
   constructor(private readonly onConflict: (c: FlowConflict) => void = () => undefined) {}
 
@@ -213,6 +223,27 @@ export class DesiredFlows {
     return this.effective.size;
   }
 
+  /**
+   * The keys whose effective flow may differ from what it was at the previous call (set, replaced, merged or
+   * removed), once: the caller owns the returned set and the next call starts a new one. 'all': too many to
+   * list, compare every key.
+   */
+  takeChanged(): Set<string> | 'all' {
+    const keys = this.changedAll ? 'all' : this.changed;
+    this.changed = new Set();
+    this.changedAll = false;
+    return keys;
+  }
+
+  private noteChanged(key: string): void {
+    if (this.changedAll) return;
+    this.changed.add(key);
+    if (this.changed.size > 2 * this.effective.size + 1024) {
+      this.changedAll = true;
+      this.changed = new Set();
+    }
+  }
+
   /** Owners currently set aside by a conflict, by key. */
   conflicts(): Map<string, string[]> {
     return new Map([...this.conflicted].map(([k, s]) => [k, [...s]]));
@@ -226,6 +257,7 @@ export class DesiredFlows {
         // The common case (one owner per flow), on the path of every recomputed flow: no allocation.
         this.soleOwner.set(key, owner);
         this.effective.set(key, f);
+        this.noteChanged(key);
         if (this.conflicted.size > 0) this.conflicted.delete(key);
         return;
       }
@@ -244,12 +276,14 @@ export class DesiredFlows {
       if (sole !== owner) return;
       this.soleOwner.delete(key);
       this.effective.delete(key);
+      this.noteChanged(key);
       this.conflicted.delete(key);
       return;
     }
     const byOwner = this.claims.get(key);
     if (!byOwner) return;
     byOwner.delete(owner);
+    this.noteChanged(key);
     if (byOwner.size === 0) {
       this.claims.delete(key);
       this.effective.delete(key);
@@ -266,6 +300,7 @@ export class DesiredFlows {
 
   /** Recomputes the effective flow of a key that two or more owners claim. */
   private resolve(key: string, byOwner: Map<string, DesiredFlow>): void {
+    this.noteChanged(key);
     const claims = [...byOwner];
     const [firstOwner, first] = claims[0]!;
     const merged = mergeConjunctions(claims.map(([, f]) => f));

@@ -31,6 +31,8 @@ export class FlowManager extends EventEmitter {
   private readonly meters: SwitchObjects<DesiredMeter>;
   /** key → the flow on the switch (see InstalledFlow: the desired state's own object once written or found equal). */
   private installed = new Map<string, InstalledFlow>();
+  /** Keys whose installed flow changed outside a diff (an expired transient flow): looked at by the next diff. */
+  private stale = new Set<string>();
   /** Keys whose installed flow is as a dump read it back, not yet found equal to a declared one (see onSwitch). */
   private readBack = new Set<string>();
   private version = 0;
@@ -260,6 +262,8 @@ export class FlowManager extends EventEmitter {
     if (inst !== undefined && isTransient(inst)) {
       this.installed.delete(key);
       this.readBack.delete(key);
+      // Still declared (another owner's flow under the key, or one declared again): the next diff writes it.
+      this.stale.add(key);
     }
     if (this.flows.forgetTransient(key)) {
       this.stats.transientExpired++;
@@ -273,14 +277,15 @@ export class FlowManager extends EventEmitter {
     if (!this.channel.isUp) return;
     const target = this.version;
     try {
-      if (this.needsDump) await this.reconcile();
+      const full = this.needsDump;
+      if (full) await this.reconcile();
       const groups = this.groups.diff();
       const meters = this.meters.diff();
       // Meters first and on their own (OVS refuses them in bundles): flows of the bundle may use them.
       for (const w of meters.writes) {
         if (await this.sendObject(w.msg, w.key)) this.meters.installed.set(w.id, w.sig);
       }
-      const { msgs: flowMsgs, adds, deletes, keys: flowKeys } = this.diff();
+      const { msgs: flowMsgs, adds, deletes, keys: flowKeys } = this.diff(full);
       const msgs = [...groups.writes.map((w) => w.msg), ...flowMsgs, ...groups.deletes.map((d) => d.msg)];
       const keys = [...groups.writes.map((w) => w.key), ...flowKeys, ...groups.deletes.map((d) => d.key)];
       if (msgs.length > 0) {
@@ -349,51 +354,83 @@ export class FlowManager extends EventEmitter {
     this.stats.reconciles++;
   }
 
-  private diff(): { msgs: OfMessage[]; adds: Map<string, DesiredFlow>; deletes: string[]; keys: string[] } {
+  /**
+   * The messages that bring the switch to the desired state. After a dump (reconcile) every declared and installed
+   * flow is compared; otherwise only the keys whose desired flow changed since the last diff, and those whose
+   * installed flow changed outside a diff (an expired transient flow): every other key is as the previous diff
+   * left it (written, found equal, or refused with the signature it still has), so comparing it again could not
+   * give another answer. A run that fails re-reads the switch, which makes the next diff a full one.
+   */
+  private diff(full: boolean): { msgs: OfMessage[]; adds: Map<string, DesiredFlow>; deletes: string[]; keys: string[] } {
     const msgs: OfMessage[] = [];
     /** The flow key of each message, to name a message the switch refuses. */
     const keys: string[] = [];
     const adds = new Map<string, DesiredFlow>();
     const deletes: string[] = [];
-    for (const [key, f] of this.flows.entries()) {
-      if (this.onSwitch(key, f)) continue;
-      const refused = this.rejected.get(key);
-      if (refused !== undefined && refused === signature(f)) continue;
-      this.rejected.delete(key);
-      if (this.check) {
-        try {
-          this.check(f);
-        } catch (err) {
-          this.reject(key, err);
-          continue;
-        }
-      }
-      const transient = isTransient(f);
-      // ADD replaces a flow with the same table, priority and match, cookie included: no separate modify.
-      msgs.push(
-        flowMod({
-          command: 'add',
-          tableId: f.tableId,
-          priority: f.priority,
-          cookie: f.cookie,
-          idleTimeout: f.idleTimeout,
-          hardTimeout: f.hardTimeout,
-          // A transient flow tells us when it expires, so its owner forgets it.
-          flags: transient ? OFPFF.SEND_FLOW_REM : 0,
-          match: f.match,
-          instructions: f.instructions,
-        }),
-      );
-      keys.push(key);
-      adds.set(key, f);
+    const changed = this.flows.takeChanged();
+    const stale = this.stale;
+    this.stale = new Set();
+    if (full || changed === 'all') {
+      for (const [key, f] of this.flows.entries()) this.diffOne(key, f, msgs, keys, adds);
+      for (const [key, inst] of this.installed) if (!this.flows.has(key)) this.deleteOne(key, inst, msgs, keys, deletes);
+      return { msgs, adds, deletes, keys };
     }
-    for (const [key, inst] of this.installed) {
-      if (this.flows.has(key)) continue;
-      msgs.push(flowMod({ command: 'delete_strict', tableId: inst.tableId, priority: inst.priority, match: inst.match }));
-      keys.push(key);
-      deletes.push(key);
+    for (const set of [changed, stale]) {
+      for (const key of set) {
+        if (set === stale && changed.has(key)) continue;
+        const f = this.flows.get(key);
+        if (f !== undefined) this.diffOne(key, f, msgs, keys, adds);
+      }
+    }
+    // Deletes after the adds, as in a full diff.
+    for (const set of [changed, stale]) {
+      for (const key of set) {
+        if ((set === stale && changed.has(key)) || this.flows.has(key)) continue;
+        const inst = this.installed.get(key);
+        if (inst !== undefined) this.deleteOne(key, inst, msgs, keys, deletes);
+      }
     }
     return { msgs, adds, deletes, keys };
+  }
+
+  /** Adds the FLOW_MOD that writes declared flow `f`, unless the switch holds it or it is refused as it is. */
+  private diffOne(key: string, f: DesiredFlow, msgs: OfMessage[], keys: string[], adds: Map<string, DesiredFlow>): void {
+    if (this.onSwitch(key, f)) return;
+    const refused = this.rejected.get(key);
+    if (refused !== undefined && refused === signature(f)) return;
+    this.rejected.delete(key);
+    if (this.check) {
+      try {
+        this.check(f);
+      } catch (err) {
+        this.reject(key, err);
+        return;
+      }
+    }
+    const transient = isTransient(f);
+    // ADD replaces a flow with the same table, priority and match, cookie included: no separate modify.
+    msgs.push(
+      flowMod({
+        command: 'add',
+        tableId: f.tableId,
+        priority: f.priority,
+        cookie: f.cookie,
+        idleTimeout: f.idleTimeout,
+        hardTimeout: f.hardTimeout,
+        // A transient flow tells us when it expires, so its owner forgets it.
+        flags: transient ? OFPFF.SEND_FLOW_REM : 0,
+        match: f.match,
+        instructions: f.instructions,
+      }),
+    );
+    keys.push(key);
+    adds.set(key, f);
+  }
+
+  private deleteOne(key: string, inst: InstalledFlow, msgs: OfMessage[], keys: string[], deletes: string[]): void {
+    msgs.push(flowMod({ command: 'delete_strict', tableId: inst.tableId, priority: inst.priority, match: inst.match }));
+    keys.push(key);
+    deletes.push(key);
   }
 
   /** A meter message on its own; a refusal sets that meter aside (false), a dead channel fails the sync. */

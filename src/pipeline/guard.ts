@@ -29,22 +29,24 @@ export interface GuardedFlow {
   instructions: Instruction[];
 }
 
-/** Fields an action writes (set_field, the destination of Nicira moves and loads, and those inside ct's exec). */
-function writtenFields(a: Action): string[] {
-  if (a.type === 'set_field') return [a.field];
-  if (a.type === 'reg_move' || a.type === 'reg_load') return [a.dst];
-  if (a.type === 'ct') return a.actions.flatMap(writtenFields);
-  return [];
+/**
+ * Calls `each` with every field an action writes (set_field, the destination of Nicira moves and loads, and those
+ * inside ct's exec). A callback, not an array: a flood flow's hundreds of actions are checked on every change.
+ */
+function writtenFields(a: Action, each: (field: string) => void): void {
+  if (a.type === 'set_field') each(a.field);
+  else if (a.type === 'reg_move' || a.type === 'reg_load') each(a.dst);
+  else if (a.type === 'ct') for (const x of a.actions) writtenFields(x, each);
 }
 
 /**
- * Tables an action sends the packet on to: a resubmit's table and conntrack's recirculation table are jumps like
- * goto_table, so they too must be declared in `next` (a ct recirculation of 255 goes nowhere).
+ * The table an action sends the packet on to, if any: a resubmit's table and conntrack's recirculation table are
+ * jumps like goto_table, so they too must be declared in `next` (a ct recirculation of 255 goes nowhere).
  */
-function jumpTargets(a: Action): number[] {
-  if (a.type === 'resubmit' && a.table !== undefined && a.table !== 255) return [a.table];
-  if (a.type === 'ct' && a.recircTable !== 255) return [a.recircTable];
-  return [];
+function jumpTarget(a: Action): number | undefined {
+  if (a.type === 'resubmit' && a.table !== undefined && a.table !== 255) return a.table;
+  if (a.type === 'ct' && a.recircTable !== 255) return a.recircTable;
+  return undefined;
 }
 
 /**
@@ -67,6 +69,9 @@ export function guardFlow(def: TableDef, f: GuardedFlow, tableName: (id: number)
       `priority ${f.priority} is in none of the declared bands (${def.bands.map((b) => `${b.name} ${b.min}..${b.max}`).join(', ')})`,
     );
   }
+  const settable = (field: string): void => {
+    if (!def.sets.includes(field)) refuse('set_field', `may not set ${field} (sets: ${def.sets.join(', ') || 'none'})`);
+  };
   const seen = new Set<string>();
   for (const m of f.match) {
     if (!def.matches.includes(m.field) && !PREREQUISITES.has(m.field)) refuse('match', `does not declare match field ${m.field}`);
@@ -83,9 +88,9 @@ export function guardFlow(def: TableDef, f: GuardedFlow, tableName: (id: number)
       if (!def.sets.includes('metadata')) refuse('set_field', 'may not write metadata (sets: ' + (def.sets.join(', ') || 'none') + ')');
     } else if (ins.type === 'apply_actions' || ins.type === 'write_actions') {
       for (const a of ins.actions) {
-        for (const field of writtenFields(a))
-          if (!def.sets.includes(field)) refuse('set_field', `may not set ${field} (sets: ${def.sets.join(', ') || 'none'})`);
-        for (const id of jumpTargets(a)) {
+        writtenFields(a, settable);
+        const id = jumpTarget(a);
+        if (id !== undefined) {
           const name = tableName(id);
           if (name === undefined || !def.next.includes(name))
             refuse('goto', `may not ${a.type} to ${name ?? `table ${id}`} (next: ${def.next.join(', ') || 'none'})`);

@@ -80,6 +80,30 @@ describe('TopologyCache', () => {
     expect(again.get(nameKey('port', 'nobody'))).toBeUndefined();
   });
 
+  it('writes the file in pieces whose text is exactly the JSON of the whole, and reads it back (2,000 entries)', async () => {
+    const path = join(dir, 'c3', 'cache.json');
+    const watched = ['/a/', '/empty/', NET];
+    const cache = new TopologyCache(path, 'hv1', silentLogger, () => watched, 1);
+    const kv = (key: string, value: string) => ({ key, value, createRevision: 1, modRevision: 1 });
+    // Values with quotes, backslashes, control and non-ASCII characters, ~130 KB each prefix: several pieces.
+    const kvs = (prefix: string) =>
+      Array.from({ length: 1000 }, (_, i) => kv(`${prefix}k${i}`, JSON.stringify({ i, s: `"\\\n\u0001é${'x'.repeat(i % 97)}` })));
+    cache.apply({ type: 'snapshot', prefix: '/a/', kvs: kvs('/a/'), revision: 1 });
+    cache.apply({ type: 'snapshot', prefix: '/empty/', kvs: [], revision: 1 });
+    cache.apply({ type: 'snapshot', prefix: NET, kvs: kvs(NET), revision: 1 });
+    await cache.flush();
+    const text = readFileSync(path, 'utf8');
+    const doc = JSON.parse(text) as { savedAt: string };
+    const prefixes = Object.fromEntries(
+      ['/a/', '/empty/', NET].map((p) => [p, p === '/empty/' ? [] : kvs(p).map((x) => [x.key, x.value])]),
+    );
+    expect(text).toBe(JSON.stringify({ format: 1, chassis: 'hv1', savedAt: doc.savedAt, prefixes }));
+    const again = new TopologyCache(path, 'hv1', silentLogger, () => watched);
+    expect(again.get('/a/')).toHaveLength(1000);
+    expect(again.get('/empty/')).toEqual([]);
+    expect(again.get(NET)?.[999]?.value).toBe(kvs(NET)[999]!.value);
+  });
+
   it("ignores another chassis's cache and an unreadable file", () => {
     const path = join(dir, 'c2.json');
     writeFileSync(path, JSON.stringify({ format: 1, chassis: 'hv9', savedAt: 'x', prefixes: { '/p/': [['/p/a', '1']] } }));

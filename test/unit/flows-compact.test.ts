@@ -66,6 +66,37 @@ describe('FlowInterner', () => {
     expect(c1[0]).not.toBe(c3[0]);
   });
 
+  it('actions of a type and one or two primitive values (output, resubmit, set_field) are shared by exact content', () => {
+    const i = new FlowInterner();
+    const out = (port: unknown) => ({ type: 'output', port }) as unknown as Action;
+    const a = i.actions([out(1), out(2), out(1n), out('1'), out(1)]);
+    expect(a[0]).toBe(a[4]);
+    expect(new Set(a).size).toBe(4);
+    expect(a.map((x) => (x as { port: unknown }).port)).toEqual([1, 2, 1n, '1', 1]);
+    const set = (field: string, value: unknown) => ({ type: 'set_field', field, value }) as unknown as Action;
+    const b = i.actions([set('reg7', 1), set('reg6', 1), set('reg7', 1), set('reg7', '1'), set('reg7', 2)]);
+    expect(b[0]).toBe(b[2]);
+    expect(new Set(b).size).toBe(4);
+    // Same values under other keys, in another order, or with a third key: never one object.
+    const c = i.actions([
+      { type: 'output', port: 1, maxLen: 0 } as Action,
+      { type: 'output', maxLen: 1 } as unknown as Action,
+      { type: 'set_field', value: 1, field: 'reg7' } as unknown as Action,
+      { type: 'resubmit', port: 1 } as unknown as Action,
+    ]);
+    expect(new Set([...c, a[0], b[0]]).size).toBe(6);
+    expect(c[2]).toEqual({ type: 'set_field', value: 1, field: 'reg7' });
+    for (const x of [...a, ...b, ...c]) expect(Object.isFrozen(x)).toBe(true);
+    expect(() => ((a[0] as { port: number }).port = 9)).toThrow(TypeError);
+    // Past the limit the table starts over; objects handed out stay valid and frozen.
+    const small = new FlowInterner(2);
+    const first = small.actions([out(1)])[0];
+    small.actions([out(2), out(3)]);
+    expect(small.size).toBeLessThanOrEqual(2);
+    expect(first).toEqual({ type: 'output', port: 1 });
+    expect(Object.isFrozen(first)).toBe(true);
+  });
+
   it('keeps nested objects as built, and starts over past its limit with earlier objects intact', () => {
     const i = new FlowInterner(2);
     const nested = { type: 'learn', specs: [{ a: 1 }] } as unknown as Action;
