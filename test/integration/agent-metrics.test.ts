@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { agentOf } from '../../src/sandbox/agents.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 import { Scrape } from '../helpers/prom.js';
@@ -70,6 +70,8 @@ describe('agent /metrics, /healthz, /readyz (real OVS, etcd, agent process)', ()
     for (const flag of AGENT_NODE_FLAGS) expect(argv).toContain(flag);
     // As the package's launcher runs it: the bundle's boot, whose code cache V8 accepted (the start timeline says so).
     expect(argv.find((a) => !a.startsWith('-') && a !== argv[0])).toMatch(/\/dist\/agent\/boot\.cjs$/);
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    for (const [k, v] of Object.entries(AGENT_ENV)) expect(environ).toContain(`${k}=${v}`);
     const timeline = readFileSync(join(c.sb.runDir, 'hv1', 'agent.log'), 'utf8')
       .split('\n')
       .find((l) => l.includes('start timeline'));

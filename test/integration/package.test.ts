@@ -7,7 +7,7 @@
  * `dpkg --purge` leaves no process, user or file. The machine is left as it was found, also on failure: the
  * package purged, and what was at /var/lib/wyvern or /etc/wyvern before (other agents' caches) put back.
  */
-import { AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -286,6 +286,9 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
     for (const flag of AGENT_NODE_FLAGS) expect(argv).toContain(flag);
     // …from its bundle, with the code cache the package made with its own runtime, which V8 accepts.
     expect(argv).toContain('/usr/lib/wyvern/dist/agent/boot.cjs');
+    // …with its malloc settings in its environment (AGENT_ENV, src/agent/node-flags.ts).
+    const environ = readFileSync(`/proc/${agent.pid}/environ`, 'utf8').split('\0');
+    for (const [k, v] of Object.entries(AGENT_ENV)) expect(environ).toContain(`${k}=${v}`);
     const timeline = await until('the start timeline', async () =>
       log()
         .split('\n')
