@@ -172,7 +172,8 @@ export class BindingManager extends EventEmitter {
   /**
    * Watches the port's name until a port of that name exists, then binds it (the watch stops once bound).
    * The watch's snapshot (from the store, or from the agent's cache while the store is unreachable) already
-   * resolves the port; the read after it catches a name written between the two.
+   * resolves the port, and the watch carries every write after it; the read made beside it tells an unreachable
+   * store and leads to the scan for a port made before ids were claimed.
    */
   private async waitForPort(name: string, iface?: string): Promise<void> {
     // The watch (whose snapshot also delivers the name) and the read go together: one round trip, not two, before
