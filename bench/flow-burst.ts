@@ -11,17 +11,13 @@
  */
 import { FlowComputer } from '../src/agent/compute.js';
 import { APPS } from '../src/apps/index.js';
-import type { OfMessage } from '../src/openflow/index.js';
-import type { FlowChannel } from '../src/flows/types.js';
 import { FlowManager } from '../src/flows/manager.js';
-import { loadPipeline } from '../src/pipeline/pipeline.js';
-import { PipelineTables } from '../src/pipeline/tables.js';
-import { TopologyView, type NetworkState } from '../src/view/topology-view.js';
+import { bigHost, nullSwitch } from './lib/big-host.js';
+import { p50 } from './lib/stats.js';
 
 const PORTS = Number(process.env.PORTS ?? 1000);
 const BATCHES = (process.env.BATCHES ?? '1,10,100').split(',').map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-const hex = (n: number) => n.toString(16).padStart(2, '0');
 
 interface Run {
   cpuMs: number;
@@ -32,64 +28,9 @@ interface Run {
 /** A host with PORTS ports on one network; `batch` 0 binds them all before the first computation. */
 async function run(batch: number): Promise<Run> {
   let messages = 0;
-  const nullSwitch: FlowChannel = {
-    isUp: true,
-    bundle: async (msgs: OfMessage[]) => {
-      messages += msgs.length;
-    },
-    dumpFlows: async () => [],
-    multipart: async () => [],
-    sendChecked: async () => undefined,
-    send: async () => undefined,
-    barrier: async () => undefined,
-    on: () => undefined,
-    off: () => undefined,
-  } as unknown as FlowChannel;
-  const tables = new PipelineTables(loadPipeline());
-  const view = new TopologyView('hv1', 'geneve');
-  view.tunnelOfport = 100;
-  ['hv1', 'hv2', 'hv3'].forEach((c, i) =>
-    view.chassis.set(c, { name: c, tunnelIp: `172.31.0.${i + 1}`, encaps: ['geneve'], version: 't' }),
-  );
-  const net: NetworkState = {
-    network: { id: 'n1', name: 'big', tunnelKey: 1, mtu: 1450 },
-    subnets: new Map([
-      [
-        's1',
-        {
-          id: 's1',
-          name: 'big-sub',
-          networkId: 'n1',
-          cidr: '10.1.0.0/20',
-          gatewayIp: '10.1.0.1',
-          enableDhcp: true,
-          dnsServers: [],
-          hostRoutes: [],
-          leaseTime: 3600,
-          dhcpOptions: [],
-        },
-      ],
-    ]),
-    ports: new Map(),
-  };
-  view.networks.set('n1', net);
-  const plug = (k: number): string => {
-    const port = {
-      id: `p${k}`,
-      name: `big${k}`,
-      networkId: 'n1',
-      mac: `0a:00:01:00:${hex(k >> 8)}:${hex(k & 255)}`,
-      fixedIps: [{ subnetId: 's1', ip: `10.1.${(k + 10) >> 8}.${(k + 10) & 255}` }],
-      portSecurity: true,
-      allowedAddressPairs: [],
-      securityGroups: [],
-      portKey: k + 2,
-    };
-    net.ports.set(port.id, { port, binding: { chassis: 'hv1', updatedAt: '2026-12-05T00:00:00Z' } });
-    view.plugVif({ ifaceName: `b${k}`, ofport: k + 3, ifaceId: port.name });
-    return port.id;
-  };
-  const fm = new FlowManager(nullSwitch);
+  const sw = nullSwitch((msgs) => (messages += msgs.length));
+  const { tables, view, plug } = bigHost();
+  const fm = new FlowManager(sw);
   const computer = new FlowComputer(tables, APPS, view, fm);
   if (batch === 0) for (let k = 0; k < PORTS; k++) plug(k);
   const c0 = process.cpuUsage();
@@ -109,8 +50,6 @@ async function run(batch: number): Promise<Run> {
   return { cpuMs: (c1.user + c1.system) / 1000, syncs: fm.stats.syncs, messages };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 async function main(): Promise<void> {
   await run(10); // warm-up: compiled code for every path
   const full: Run[] = [];
@@ -120,10 +59,10 @@ async function main(): Promise<void> {
     full.push(await run(0));
     for (const b of BATCHES) bursts.get(b)!.push(await run(b));
   }
-  const ref = median(full.map((x) => x.cpuMs));
+  const ref = p50(full.map((x) => x.cpuMs));
   console.log(`full_compute_cpu_ms ${ref.toFixed(0)} ms (${PORTS} ports at once: the reference)`);
   for (const [b, rs] of bursts) {
-    const cpu = median(rs.map((x) => x.cpuMs));
+    const cpu = p50(rs.map((x) => x.cpuMs));
     console.log(
       `burst_batch${b}_cpu_ms ${cpu.toFixed(0)} ms (${(cpu / ref).toFixed(1)}x the reference; ${rs[0]!.syncs} syncs, ${rs[0]!.messages} messages)`,
     );

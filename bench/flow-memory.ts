@@ -12,80 +12,22 @@ import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { FlowComputer } from '../src/agent/compute.js';
 import { APPS } from '../src/apps/index.js';
-import type { FlowChannel } from '../src/flows/types.js';
 import { FlowManager } from '../src/flows/manager.js';
-import { loadPipeline } from '../src/pipeline/pipeline.js';
-import { PipelineTables } from '../src/pipeline/tables.js';
-import { TopologyView, type NetworkState } from '../src/view/topology-view.js';
+import { bigHost, nullSwitch } from './lib/big-host.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 const PORTS = Number(process.env.PORTS ?? 1000);
-
-const nullSwitch: FlowChannel = {
-  isUp: true,
-  bundle: async () => undefined,
-  dumpFlows: async () => [],
-  multipart: async () => [],
-  sendChecked: async () => undefined,
-  send: async () => undefined,
-  barrier: async () => undefined,
-  on: () => undefined,
-  off: () => undefined,
-};
 
 function heapUsed(): number {
   for (let i = 0; i < 4; i++) gc();
   return process.memoryUsage().heapUsed;
 }
 
-const hex = (n: number) => n.toString(16).padStart(2, '0');
-
 async function main(): Promise<void> {
-  const tables = new PipelineTables(loadPipeline());
-  const view = new TopologyView('hv1', 'geneve');
-  view.tunnelOfport = 100;
-  ['hv1', 'hv2', 'hv3'].forEach((c, i) =>
-    view.chassis.set(c, { name: c, tunnelIp: `172.31.0.${i + 1}`, encaps: ['geneve'], version: 't' }),
-  );
-  const net: NetworkState = {
-    network: { id: 'n1', name: 'big', tunnelKey: 1, mtu: 1450 },
-    subnets: new Map([
-      [
-        's1',
-        {
-          id: 's1',
-          name: 'big-sub',
-          networkId: 'n1',
-          cidr: '10.1.0.0/20',
-          gatewayIp: '10.1.0.1',
-          enableDhcp: true,
-          dnsServers: [],
-          hostRoutes: [],
-          leaseTime: 3600,
-          dhcpOptions: [],
-        },
-      ],
-    ]),
-    ports: new Map(),
-  };
-  view.networks.set('n1', net);
-  for (let k = 0; k < PORTS; k++) {
-    const port = {
-      id: `p${k}`,
-      name: `big${k}`,
-      networkId: 'n1',
-      mac: `0a:00:01:00:${hex(k >> 8)}:${hex(k & 255)}`,
-      fixedIps: [{ subnetId: 's1', ip: `10.1.${(k + 10) >> 8}.${(k + 10) & 255}` }],
-      portSecurity: true,
-      allowedAddressPairs: [],
-      securityGroups: [],
-      portKey: k + 2,
-    };
-    net.ports.set(port.id, { port, binding: { chassis: 'hv1', updatedAt: '2026-12-05T00:00:00Z' } });
-    view.plugVif({ ifaceName: `b${k}`, ofport: k + 3, ifaceId: port.name });
-  }
-  const fm = new FlowManager(nullSwitch);
+  const { tables, view, plug } = bigHost();
+  for (let k = 0; k < PORTS; k++) plug(k);
+  const fm = new FlowManager(nullSwitch());
   const computer = new FlowComputer(tables, APPS, view, fm);
   const before = heapUsed();
   const t0 = performance.now();
