@@ -99,6 +99,9 @@ function freeHost(c: Cidr, gw: number, used: { has(ip: string): boolean }, h: nu
 /** Random probes a pick makes before it scans (the subnet is then nearly full). */
 const PROBES = 32;
 
+/** Free candidates a scan of a nearly full subnet collects, one chosen among them. */
+const CANDIDATES = 4096;
+
 /**
  * A free host of `c` chosen uniformly among the free ones: random probes (expected O(1) while a fair share is free),
  * then, when the subnet is nearly full, a scan from a random point collecting up to CANDIDATES free ones.
@@ -123,20 +126,4 @@ export function randomFree(
     if (free) found.push(free);
   }
   return found.length === 0 ? undefined : found[rand(found.length)];
-}
-
-/** Free candidates a scan of a nearly full subnet collects, one chosen among them. */
-const CANDIDATES = 4096;
-
-/**
- * A free host address of `c` chosen uniformly among the free ones: what a creation that just lost a race uses, so
- * that several losers rarely chase the same address again.
- */
-export function pickIpAtRandom(
-  c: Cidr,
-  gateway: string,
-  used: { has(ip: string): boolean },
-  rand: (n: number) => number,
-): string | undefined {
-  return randomFree(c, gateway, used, rand)?.ip;
 }

@@ -27,7 +27,7 @@ import { watchClaims } from './claims-watch.js';
 import { TxnBatcher } from './txn-batch.js';
 import { allocKey, GUARD_PREFIX, guardKey, ipClaimsPrefix, macClaimKey, nameKey, networkKey, portIdKey, portKey } from './keys.js';
 import { generateMac } from './macs.js';
-import { claimOwner, claimPort, firstFreeFrom, pickIpAtRandom, randomFree } from './port-claims.js';
+import { claimOwner, claimPort, firstFreeFrom, randomFree } from './port-claims.js';
 import { givenIdCompares } from './port-ids.js';
 import { assignIps, type Owners } from './port-ips.js';
 import type { Cidr } from '../net/addr.js';
@@ -427,7 +427,8 @@ export class PortCreator {
     };
     const pick: Pick =
       o.attempt > 0
-        ? (c, gw, taken) => pickIpAtRandom(c, gw, taken, randomInt)
+        ? // After a lost race: uniformly among the free ones, so that several losers rarely chase one address again.
+          (c, gw, taken) => randomFree(c, gw, taken, randomInt)?.ip
         : o.flight.count > 1
           ? (c, gw, taken, subnetId) => this.nextOfStretch(c, gw, taken, subnetId)
           : lowest;
