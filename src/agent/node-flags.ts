@@ -43,3 +43,20 @@ export const AGENT_NODE_FLAGS: readonly string[] = [];
  * the process starts, hence the environment.
  */
 export const AGENT_ENV: Readonly<Record<string, string>> = { MALLOC_TRIM_THRESHOLD_: '262144' };
+
+/**
+ * Taken out of the agent's environment (the package's launcher and the sandbox do it): NODE_EXTRA_CA_CERTS. Node
+ * reads and parses that file as the process starts, before any of the agent's code runs: with Debian's bundle
+ * (/etc/ssl/certs/ca-certificates.crt, ~140 certificates) 37 ms of a fresh agent's start and 3.6 MB of its RSS on
+ * this machine (docs/footprint.md, fourth start-up pass). The agent never uses it: Node adds those certificates only
+ * to TLS contexts made without their own `ca`, and every TLS endpoint of the agent is given one (store-ca for
+ * etcds://, the CA of ssl: OVSDB and OpenFlow endpoints, the API's client CA). The CLI keeps it.
+ */
+export const AGENT_ENV_REMOVED: readonly string[] = ['NODE_EXTRA_CA_CERTS'];
+
+/** The agent process's environment made from `base` (a parent's): AGENT_ENV set, AGENT_ENV_REMOVED taken out. */
+export function agentEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env = { ...base, ...AGENT_ENV };
+  for (const name of AGENT_ENV_REMOVED) delete env[name];
+  return env;
+}

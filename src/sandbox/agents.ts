@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { isAlive, waitFor } from './proc.js';
 import type { Sandbox, SandboxHost } from './sandbox.js';
 import type { Encap } from '../model/types.js';
-import { AGENT_ENV, AGENT_NODE_FLAGS } from '../agent/node-flags.js';
+import { AGENT_NODE_FLAGS, agentEnvironment } from '../agent/node-flags.js';
 
 export interface AgentInfo {
   pid: number;
@@ -134,8 +134,8 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
   const [cmd, ...pre] = agentCommandLine();
   const fd = openSync(log, 'a');
   // The store URL goes through the environment (/proc/PID/environ is private to the owner), not argv.
-  // The agent's malloc settings as the package's launcher gives them (AGENT_ENV), unless the test says otherwise.
-  const env = { ...process.env, ...AGENT_ENV, ...opts.env, WYVERN_STORE: opts.store };
+  // The agent's environment as the package's launcher makes it (agentEnvironment), unless the test says otherwise.
+  const env = { ...agentEnvironment(process.env), ...opts.env, WYVERN_STORE: opts.store };
   const child = spawn(cmd!, [...pre, ...args], { detached: true, stdio: ['ignore', fd, fd], env });
   closeSync(fd);
   child.unref();

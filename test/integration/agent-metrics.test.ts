@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
+import { AGENT_ENV, AGENT_ENV_REMOVED, AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { agentOf } from '../../src/sandbox/agents.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 import { Scrape } from '../helpers/prom.js';
@@ -39,6 +39,8 @@ describe('agent /metrics, /healthz, /readyz (real OVS, etcd, agent process)', ()
   };
 
   beforeAll(async () => {
+    // As an operator's environment may have it; the sandbox takes it out of the agent's, as the launcher does.
+    process.env.NODE_EXTRA_CA_CERTS ??= '/etc/ssl/certs/ca-certificates.crt';
     c = await Cluster.up({ hosts: 1, agents: false });
   });
   afterAll(async () => {
@@ -72,6 +74,7 @@ describe('agent /metrics, /healthz, /readyz (real OVS, etcd, agent process)', ()
     expect(argv.find((a) => !a.startsWith('-') && a !== argv[0])).toMatch(/\/dist\/agent\/boot\.cjs$/);
     const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     for (const [k, v] of Object.entries(AGENT_ENV)) expect(environ).toContain(`${k}=${v}`);
+    for (const k of AGENT_ENV_REMOVED) expect(environ.filter((e) => e.startsWith(`${k}=`))).toEqual([]);
     const timeline = readFileSync(join(c.sb.runDir, 'hv1', 'agent.log'), 'utf8')
       .split('\n')
       .find((l) => l.includes('start timeline'));

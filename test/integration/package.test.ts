@@ -7,7 +7,7 @@
  * `dpkg --purge` leaves no process, user or file. The machine is left as it was found, also on failure: the
  * package purged, and what was at /var/lib/wyvern or /etc/wyvern before (other agents' caches) put back.
  */
-import { AGENT_ENV, AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
+import { AGENT_ENV, AGENT_ENV_REMOVED, AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -265,7 +265,8 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
         '--',
         ...execStart,
       ],
-      { stdio: ['ignore', fd, fd], cwd: '/' },
+      // NODE_EXTRA_CA_CERTS as an operator's environment may have it: the launcher takes it out (AGENT_ENV_REMOVED).
+      { stdio: ['ignore', fd, fd], cwd: '/', env: { ...process.env, NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' } },
     );
     closeSync(fd);
     const log = () => readFileSync(agentLog, 'utf8');
@@ -286,9 +287,10 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
     for (const flag of AGENT_NODE_FLAGS) expect(argv).toContain(flag);
     // …from its bundle, with the code cache the package made with its own runtime, which V8 accepts.
     expect(argv).toContain('/usr/lib/wyvern/dist/agent/boot.cjs');
-    // …with its malloc settings in its environment (AGENT_ENV, src/agent/node-flags.ts).
+    // …with its malloc settings in its environment (AGENT_ENV, src/agent/node-flags.ts), and without what it must not inherit.
     const environ = readFileSync(`/proc/${agent.pid}/environ`, 'utf8').split('\0');
     for (const [k, v] of Object.entries(AGENT_ENV)) expect(environ).toContain(`${k}=${v}`);
+    for (const k of AGENT_ENV_REMOVED) expect(environ.filter((e) => e.startsWith(`${k}=`))).toEqual([]);
     const timeline = await until('the start timeline', async () =>
       log()
         .split('\n')

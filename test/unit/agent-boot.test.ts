@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AGENT_NODE_FLAGS, AGENT_YOUNG_GENERATION_FLAG } from '../../src/agent/node-flags.js';
+import { AGENT_ENV, AGENT_NODE_FLAGS, AGENT_YOUNG_GENERATION_FLAG, agentEnvironment } from '../../src/agent/node-flags.js';
 
 const built = join(import.meta.dirname, '../../dist/agent');
 const dirs: string[] = [];
@@ -31,6 +31,12 @@ describe('agent boot', () => {
     const b = createRequire(import.meta.url)(join(built, 'boot.cjs')) as { YOUNG_GENERATION_FLAG: string; START_BUILTINS: string[] };
     expect(b.YOUNG_GENERATION_FLAG).toBe(AGENT_YOUNG_GENERATION_FLAG);
     expect(b.START_BUILTINS).toContain('node:net');
+  });
+
+  it("the agent's environment: its malloc settings set, NODE_EXTRA_CA_CERTS taken out, the rest kept", () => {
+    const base = { PATH: '/usr/bin', NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt', MALLOC_TRIM_THRESHOLD_: '1' };
+    expect(agentEnvironment(base)).toEqual({ PATH: '/usr/bin', ...AGENT_ENV });
+    expect(base.NODE_EXTRA_CA_CERTS).toBeDefined(); // the parent's own is left alone
   });
 
   it("uses the build's cache; a stale, missing or foreign one is not used and the bundle still runs", () => {
