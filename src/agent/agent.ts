@@ -410,6 +410,23 @@ export class Agent {
   }
 
   /**
+   * While the topology is not loaded: with the store reachable it is only still loading (the networks of the VIFs
+   * just bound are being read), and the start goes on. If the store is unreachable, or becomes so before the topology
+   * is loaded, with no cached topology to start from, the agent waits for the store: status and readiness must answer
+   * meanwhile, so the API starts now.
+   */
+  private serveIfStoreDown(loaded: Promise<void>): void {
+    const waitForStore = () => {
+      this.logger.warn('store unreachable and no cached topology; the switch keeps its flows until the store answers');
+      this.startApi().catch((err) => this.logger.error({ err }, 'API not started'));
+    };
+    if (!this.health.isConnected) return waitForStore();
+    this.health.once('down', waitForStore);
+    const done = () => void this.health.off('down', waitForStore);
+    loaded.then(done, done);
+  }
+
+  /**
    * The VIF watch and the first flow computation, once OVSDB is there and the bridge prepared (at once, or
    * whenever Open vSwitch appears). VIFs present then are bound before the first computation, so that the
    * first reconciliation never deletes a running VM's flows.
@@ -463,12 +480,9 @@ export class Agent {
     // Never program the switch from less than a whole topology (that would delete live flows): wait until
     // chassis, routers and every local network are loaded, from the store or from the cache.
     const topologyPrefix = (p: string) => !p.startsWith(NAMES_PREFIX);
-    if (!this.subscription.loaded(topologyPrefix)) {
-      log.warn('store unreachable and no cached topology; the switch keeps its flows until the store answers');
-      // The agent waits: status and readiness must answer meanwhile.
-      this.startApi().catch((err) => log.error({ err }, 'API not started'));
-    }
-    await this.subscription.whenLoaded(topologyPrefix);
+    const loaded = this.subscription.whenLoaded(topologyPrefix);
+    if (!this.subscription.loaded(topologyPrefix)) this.serveIfStoreDown(loaded);
+    await loaded;
     if (this.stopping) return;
     this.topologySource = this.health.isConnected ? 'store' : 'cache';
     if (this.topologySource === 'cache')
