@@ -7,6 +7,8 @@ const t0 = performance.now();
  *   node dist/agent/boot.cjs [agent arguments…]   run the agent (what the package's launcher does)
  *   node dist/agent/boot.cjs --make-code-cache    (build step) write agent.cjs.v8cache
  *   node dist/agent/boot.cjs --check-code-cache   say whether V8 would use the cache: used, absent, stale, rejected by V8
+ *   WYVERN_TRAIN_CODE_CACHE=1 node dist/agent/boot.cjs …   (build step) run the agent, and once its first flows are on
+ *                                                  the switch write the cache again, with all the start compiled
  *
  * Why: Node 20 compiles every ES module from source on each start (a module compile cache arrives in Node 22), and
  * resolving, reading and compiling ~200 of them was two thirds of a fresh agent's start (docs/footprint.md). One
@@ -17,19 +19,26 @@ const t0 = performance.now();
  * by another Node or under other V8 flags; then, and when the cache is missing or stale, the bundle compiles from
  * source, as fast as without a cache. Which of these happened is in the agent's start timeline.
  *
+ * What the cache holds: V8 compiles a function when it is first called, and a cache holds only the functions compiled
+ * when it was made. Made right after the bundle's top level ran (--make-code-cache), it spares the start only that;
+ * made by a training run (an agent started on a real switch and store, scripts/train-agent-cache.mjs) once its first
+ * flows are on the switch, it holds everything a start runs, and a start compiles next to nothing.
+ *
  * The built-ins the agent loads before its first flows are loaded here first, while V8's flags are still Node's
  * own, so that Node's code cache of them is used; only then is the young generation's growth turned off (why and
  * how: src/agent/node-flags.ts, AGENT_YOUNG_GENERATION_FLAG). A built-in missing from the list still works; it only
  * compiles from source. Making and using the cache go through the same steps, so V8 sees the same flags.
  */
 const { createHash } = require('node:crypto');
-const { readFileSync, writeFileSync, renameSync } = require('node:fs');
+const { readFileSync, writeFileSync, renameSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
 const { Script } = require('node:vm');
 const { wrap, createRequire } = require('node:module');
 
 const BUNDLE = join(__dirname, 'agent.cjs');
 const CACHE = `${BUNDLE}.v8cache`;
+/** What the cache was trained on, written by scripts/train-agent-cache.mjs: { bundleSha256, trainedOn: [store…] }. */
+const TRAINING_RECORD = `${CACHE}.json`;
 /** The cache file: the bundle's SHA-256 (32 bytes), then V8's code cache. */
 const HASH_BYTES = 32;
 const YOUNG_GENERATION_FLAG = '--semi-space-growth-factor=1';
@@ -69,26 +78,47 @@ function evaluate(script) {
   return module.exports;
 }
 
+/** ', trained on level, etcd' when the training record is this bundle's, else ''. */
+function trainedOn(hash) {
+  try {
+    const r = JSON.parse(readFileSync(TRAINING_RECORD, 'utf8'));
+    return r.bundleSha256 === hash.toString('hex') ? `, trained on ${r.trainedOn.join(', ')}` : '';
+  } catch {
+    return '';
+  }
+}
+
+/** Writes the cache of what `script` has compiled so far (whole, then renamed: a start never reads half of it). */
+function writeCache(script, hash) {
+  const data = script.createCachedData();
+  const tmp = `${CACHE}.${process.pid}.tmp`;
+  writeFileSync(tmp, Buffer.concat([hash, data]));
+  renameSync(tmp, CACHE);
+  return data.length;
+}
+
 function main(mode) {
   prepareRuntime();
   const bundle = readBundle();
   if (mode === '--make-code-cache') {
     const script = compile(bundle.source, undefined);
     evaluate(script);
-    const data = script.createCachedData();
-    const tmp = `${CACHE}.${process.pid}.tmp`;
-    writeFileSync(tmp, Buffer.concat([bundle.hash, data]));
-    renameSync(tmp, CACHE);
-    process.stdout.write(`agent code cache: ${CACHE} (${data.length} bytes)\n`);
+    process.stdout.write(`agent code cache: ${CACHE} (${writeCache(script, bundle.hash)} bytes)\n`);
+    rmSync(TRAINING_RECORD, { force: true }); // this cache is not the trained one any more
     return;
   }
   const script = compile(bundle.source, bundle.data);
   const status = bundle.status === 'used' && script.cachedDataRejected ? 'rejected by V8' : bundle.status;
   if (mode === '--check-code-cache') {
-    process.stdout.write(`${status}\n`);
+    process.stdout.write(`${status}${status === 'used' ? trainedOn(bundle.hash) : ''}\n`);
     return;
   }
   const exports = evaluate(script);
+  if (process.env.WYVERN_TRAIN_CODE_CACHE === '1')
+    exports.whenStarted(() => {
+      // The training's end, which scripts/train-agent-cache.mjs waits for in the agent's log (stderr).
+      process.stderr.write(`agent code cache trained: ${writeCache(script, bundle.hash)} bytes\n`);
+    });
   exports.markBoot('boot started', t0);
   exports.markBoot(`bundle compiled and evaluated (code cache ${status})`);
   // `boot.cjs agent …` too, so the boot can stand in for `wyvern` where `wyvern agent …` is spelled out (WYVERN_CMD).

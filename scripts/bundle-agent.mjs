@@ -8,7 +8,9 @@
  *   dist/agent/default.parsed.json the pipeline's parsed copy (scripts/precompile-pipeline.mjs), found beside the bundle
  *   dist/agent/agent.cjs.map      its source map (not loaded at run time: maps a stack trace's bundle positions back)
  *   dist/agent/agent.cjs.v8cache  V8's code cache of agent.cjs, made by running the boot with the agent's V8 flags
- *                                 (a cache made with other flags is rejected by V8)
+ *                                 (a cache made with other flags is rejected by V8), then trained on real agent
+ *                                 starts where a sandbox can run (scripts/train-agent-cache.mjs)
+ *   dist/agent/agent.cjs.v8cache.json  what it was trained on (absent: not trained)
  * Run from the package root: node scripts/bundle-agent.mjs
  */
 import { build } from 'esbuild';
@@ -55,3 +57,5 @@ copyFileSync('dist/src/pipeline/default.parsed.json', join(out, 'default.parsed.
 
 const { AGENT_NODE_FLAGS } = await import(new URL('../dist/src/agent/node-flags.js', import.meta.url).href);
 execFileSync(process.execPath, [...AGENT_NODE_FLAGS, join(out, 'boot.cjs'), '--make-code-cache'], { stdio: 'inherit' });
+// …then trained on real agent starts where a sandbox can run (root, Open vSwitch); it says when it cannot.
+execFileSync(process.execPath, ['scripts/train-agent-cache.mjs'], { stdio: 'inherit' });

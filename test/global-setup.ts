@@ -44,12 +44,14 @@ export default function setup(): void {
     newest(join(root, 'pipelines')),
     mtime(join(root, 'scripts/agent-boot.cjs')),
     mtime(join(root, 'scripts/bundle-agent.mjs')),
+    mtime(join(root, 'scripts/train-agent-cache.mjs')),
   );
   if (sources > built) {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
     // The pipeline's parsed copy, as `npm run build` makes it (used only while it matches the YAML).
     execFileSync(process.execPath, ['scripts/precompile-pipeline.mjs'], { cwd: root, stdio: 'inherit' });
-    // The agent bundle and its code cache, which the sandbox's agents run (as the package's launcher does).
+    // The agent bundle and its code cache (trained on real starts: this runs as root with Open vSwitch), which the
+    // sandbox's agents run (as the package's launcher does).
     execFileSync(process.execPath, ['scripts/bundle-agent.mjs'], { cwd: root, stdio: 'inherit' });
   }
 }

@@ -13,6 +13,17 @@ export function markBoot(name: string, at = performance.now()): void {
   bootMarks.push([name, round(at)]);
 }
 
+/** Called once, when the first start's timeline is finished (its first flows are on the switch). */
+const startedCallbacks: (() => void)[] = [];
+
+/**
+ * Runs `fn` once the agent's first flows are on the switch. The bundle's boot uses it to write a code cache of
+ * everything the start compiled (code cache training, scripts/agent-boot.cjs).
+ */
+export function whenStarted(fn: () => void): void {
+  startedCallbacks.push(fn);
+}
+
 export class StartTrace {
   private readonly marks: [string, number][] = [...bootMarks];
   private done = false;
@@ -30,6 +41,7 @@ export class StartTrace {
   /** The timeline so far, ordered by time, plus the process's start as a wall clock (for a spawner's own clock). */
   finish(): { timeOrigin: number; ms: Record<string, number> } {
     this.done = true;
+    for (const fn of startedCallbacks.splice(0)) queueMicrotask(fn);
     const ms: Record<string, number> = {};
     for (const [n, t] of [...this.marks].sort((a, b) => a[1] - b[1])) ms[n] = t;
     return { timeOrigin: round(performance.timeOrigin), ms };

@@ -181,6 +181,8 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
       'dist/agent/agent.cjs',
       'dist/agent/agent.cjs.map',
       'dist/agent/agent.cjs.v8cache',
+      // …trained on real agent starts by the package build (it runs as root with Open vSwitch here): what on.
+      'dist/agent/agent.cjs.v8cache.json',
       'dist/agent/boot.cjs',
       'dist/agent/default.parsed.json',
     ];
@@ -291,6 +293,8 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
     const environ = readFileSync(`/proc/${agent.pid}/environ`, 'utf8').split('\0');
     for (const [k, v] of Object.entries(AGENT_ENV)) expect(environ).toContain(`${k}=${v}`);
     for (const k of AGENT_ENV_REMOVED) expect(environ.filter((e) => e.startsWith(`${k}=`))).toEqual([]);
+    // The cache was trained on real agent starts on both stores by the package build, with the runtime it ships.
+    expect((await ok('/usr/bin/wyvern', ['agent', '--check-code-cache'])).trim()).toBe('used, trained on level, etcd');
     const timeline = await until('the start timeline', async () =>
       log()
         .split('\n')

@@ -22,7 +22,7 @@ describe('npm pack', () => {
 
   it('contains only the built library, its typings, the agent bundle, the pipeline (and its parsed copy), LICENSE and README', () => {
     const allowed =
-      /^(LICENSE|README\.md|package\.json|pipelines\/[^/]+\.yaml|dist\/src\/.+\.(js|d\.ts)|dist\/src\/pipeline\/default\.parsed\.json|dist\/agent\/(agent\.cjs|agent\.cjs\.map|agent\.cjs\.v8cache|boot\.cjs|default\.parsed\.json))$/;
+      /^(LICENSE|README\.md|package\.json|pipelines\/[^/]+\.yaml|dist\/src\/.+\.(js|d\.ts)|dist\/src\/pipeline\/default\.parsed\.json|dist\/agent\/(agent\.cjs|agent\.cjs\.map|agent\.cjs\.v8cache(\.json)?|boot\.cjs|default\.parsed\.json))$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     // The agent bundle's source map is the one map shipped: it maps a stack trace from the one-line bundle back.
     expect(files.filter((f) => /^dist\/(test|bench)\/|\.map$|^src\//.test(f))).toEqual(['dist/agent/agent.cjs.map']);
