@@ -340,7 +340,12 @@ export class FlowManager extends EventEmitter {
   /** Installed state := what the switch really has (after connect or an error). */
   private async reconcile(): Promise<void> {
     const before = this.installed;
+    const t0 = performance.now();
     const got = await readSwitch(this.channel, this.logger);
+    this.logger.debug(
+      { flows: got.flows.size, groups: got.groups.size, meters: got.meters.size, ms: Math.round((performance.now() - t0) * 10) / 10 },
+      'switch read',
+    );
     this.installed = got.flows;
     this.readBack = new Set(got.flows.keys());
     this.groups.installed = got.groups;

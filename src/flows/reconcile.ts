@@ -19,18 +19,24 @@ export interface SwitchState {
  * meters (METER_CONFIG). A switch that answers a group or meter dump with an error (no support) holds none.
  */
 export async function readSwitch(channel: FlowChannel, logger: Logger): Promise<SwitchState> {
+  // The three dumps at once: one round trip to the switch, not three (a fresh start and every reconnect wait for it).
+  const [flowStats, groupReplies, meterReplies] = await Promise.all([
+    channel.dumpFlows(),
+    dump(channel, { kind: 'group_desc' }, logger),
+    dump(channel, { kind: 'meter_config', meterId: OFPM_ALL }, logger),
+  ]);
   const flows = new Map<string, InstalledFlow>();
-  for (const f of await channel.dumpFlows()) {
+  for (const f of flowStats) {
     // Kept as read (counters and all) only until the first diff finds each equal to a declared flow.
     flows.set(flowKey(f), f);
   }
   const groups = new Map<number, string>();
-  for (const m of await dump(channel, { kind: 'group_desc' }, logger)) {
+  for (const m of groupReplies) {
     if (m.body.kind !== 'group_desc') continue;
     for (const g of m.body.groups) groups.set(g.groupId, groupKind.signature(groupFromSwitch(g)));
   }
   const meters = new Map<number, string>();
-  for (const m of await dump(channel, { kind: 'meter_config', meterId: OFPM_ALL }, logger)) {
+  for (const m of meterReplies) {
     if (m.body.kind !== 'meter_config') continue;
     for (const c of m.body.meters) meters.set(c.meterId, meterKind.signature(meterFromSwitch(c)));
   }
