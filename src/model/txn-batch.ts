@@ -45,6 +45,12 @@ interface Batch {
   compared: Set<string>;
   /** Keys only blind-put (by one or more members): shareable. */
   blind: Set<string>;
+  /**
+   * A member found no room in it (the store's limits): later members, alike in size (creations in one network),
+   * go to later batches without being checked against it. A thousand creations in one turn fill dozens of batches,
+   * and checking each against every full one before was most of the batcher's time.
+   */
+  full: boolean;
 }
 
 const opKey = (op: TxnOp): string => (op.op === 'deletePrefix' ? `\0prefix:${op.prefix}` : op.key);
@@ -72,8 +78,17 @@ export class TxnBatcher {
         this.alone(m);
         return;
       }
-      const b = this.pending.find((x) => fits(x, m, this.isBlind)) ?? this.open();
-      add(b, m, this.isBlind);
+      let b: Batch | undefined;
+      for (const x of this.pending) {
+        if (x.full) continue;
+        const f = fits(x, m, this.isBlind);
+        if (f === 'yes') {
+          b = x;
+          break;
+        }
+        if (f === 'no room') x.full = true;
+      }
+      add(b ?? this.open(), m, this.isBlind);
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -87,7 +102,7 @@ export class TxnBatcher {
   }
 
   private batch(): Batch {
-    return { members: [], compares: [], compareIds: new Set(), writes: new Map(), compared: new Set(), blind: new Set() };
+    return { members: [], compares: [], compareIds: new Set(), writes: new Map(), compared: new Set(), blind: new Set(), full: false };
   }
 
   private flush(): void {
@@ -147,23 +162,26 @@ function holds(c: Compare, kv: KeyValue | undefined): boolean {
   return kv !== undefined && kv.value === c.value;
 }
 
-/** Whether `m` can join `b` without deciding (or being decided by) another member, and within the store's limits. */
-function fits(b: Batch, m: Member, isBlind: (key: string) => boolean): boolean {
+/**
+ * Whether `m` can join `b`: 'yes'; 'conflict' when it would decide (or be decided by) another member; 'no room'
+ * beyond the store's limits.
+ */
+function fits(b: Batch, m: Member, isBlind: (key: string) => boolean): 'yes' | 'conflict' | 'no room' {
   let newCompares = 0;
   for (let i = 0; i < m.compares.length; i++) {
-    if (b.writes.has(m.compares[i]!.key)) return false;
+    if (b.writes.has(m.compares[i]!.key)) return 'conflict';
     if (!b.compareIds.has(m.ids[i]!)) newCompares++;
   }
-  if (b.compares.length + newCompares > MAX_OPS) return false;
+  if (b.compares.length + newCompares > MAX_OPS) return 'no room';
   let newWrites = 0;
   for (const op of m.ops) {
     const k = opKey(op);
     const shared = op.op === 'put' && isBlind(k) && b.blind.has(k);
     if (shared) continue;
-    if (b.writes.has(k) || b.compared.has(k)) return false;
+    if (b.writes.has(k) || b.compared.has(k)) return 'conflict';
     newWrites++;
   }
-  return b.writes.size + newWrites <= MAX_OPS;
+  return b.writes.size + newWrites <= MAX_OPS ? 'yes' : 'no room';
 }
 
 function add(b: Batch, m: Member, isBlind: (key: string) => boolean): void {
