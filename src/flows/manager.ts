@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { applyBundle } from './bundle.js';
 import { DesiredFlows, flowKey, isTransient, sameDeclaration, type FlowConflict } from './desired.js';
 import { groupKind, meterKind, SwitchObjects, type DesiredGroup, type DesiredMeter, type ObjectConflict } from './groups-meters.js';
-import { readSwitch } from './reconcile.js';
+import { readSwitch, type SwitchState } from './reconcile.js';
 import { signature, type FlowChannel, type FlowManagerStats, type InstalledFlow, type SwitchAnswer } from './types.js';
 
 export { flowKey, isTransient } from './desired.js';
@@ -15,6 +15,9 @@ export { signature, type FlowChannel, type FlowManagerStats, type InstalledFlow,
 
 const FLOW_REMOVED_IDLE = 0;
 const FLOW_REMOVED_HARD = 1;
+
+/** How old an early read of the switch (see FlowManager.earlyRead) may be and still serve the first sync. */
+const EARLY_READ_MAX_MS = 2_000;
 
 /**
  * The one writer of br-int (after OVN's ofctrl): flows (permanent and transient), groups and meters, each
@@ -57,9 +60,25 @@ export class FlowManager extends EventEmitter {
     conflicts: 0,
     transientExpired: 0,
   };
+  /** Sessions seen ('up' events): tells whether an early read is of the session there now. */
+  private sessions = 0;
+  /**
+   * The switch read as soon as a session came up before activate(): the first sync uses it, so the dumps' round trip
+   * overlaps the agent's first computation instead of preceding the first bundle (a fresh or restarted host's start).
+   * Nothing writes to the switch before activate(), so what it read is what the switch still holds; a read older
+   * than EARLY_READ_MAX_MS (the agent waited for its store) is made again, as a flow may have timed out meanwhile.
+   */
+  private earlyRead: { session: number; at: number; read: Promise<SwitchState> } | undefined;
   private readonly onUp = () => {
+    this.sessions++;
     this.needsDump = true;
-    if (this.active) void this.sync();
+    if (this.active) {
+      void this.sync();
+      return;
+    }
+    const read = readSwitch(this.channel, this.logger);
+    read.catch(() => undefined); // a session lost meanwhile: the first sync reads again
+    this.earlyRead = { session: this.sessions, at: performance.now(), read };
   };
   private readonly onMessage = (msg: OfMessage) => this.flowRemoved(msg);
 
@@ -341,9 +360,18 @@ export class FlowManager extends EventEmitter {
   private async reconcile(): Promise<void> {
     const before = this.installed;
     const t0 = performance.now();
-    const got = await readSwitch(this.channel, this.logger);
+    const e = this.earlyRead;
+    const early = e && e.session === this.sessions && performance.now() - e.at < EARLY_READ_MAX_MS ? e.read : undefined;
+    this.earlyRead = undefined;
+    const got = await (early?.catch(() => readSwitch(this.channel, this.logger)) ?? readSwitch(this.channel, this.logger));
     this.logger.debug(
-      { flows: got.flows.size, groups: got.groups.size, meters: got.meters.size, ms: Math.round((performance.now() - t0) * 10) / 10 },
+      {
+        flows: got.flows.size,
+        groups: got.groups.size,
+        meters: got.meters.size,
+        early: early !== undefined,
+        ms: Math.round((performance.now() - t0) * 10) / 10,
+      },
       'switch read',
     );
     this.installed = got.flows;

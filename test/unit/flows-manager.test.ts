@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FlowManager } from '../../src/flows/manager.js';
 import { sameData } from '../../src/flows/canonical.js';
 import { loadPipeline } from '../../src/pipeline/pipeline.js';
@@ -34,6 +34,90 @@ describe('FlowManager', () => {
     await fm.whenApplied(v);
     expect(sw.flows.size).toBe(tables.pipeline.tables.length + 1);
     expect(sw.bundles).toBe(1);
+  });
+
+  it('reads the switch as a session comes up before activate; the first sync uses that read unless a newer session or time made it stale', async () => {
+    const sw = new FakeSwitch();
+    let dumps = 0;
+    const dumpFlows = sw.dumpFlows.bind(sw);
+    sw.dumpFlows = () => {
+      dumps++;
+      return dumpFlows();
+    };
+    // An earlier run left a and b on the switch.
+    const before = new FlowManager(sw);
+    sw.connect();
+    before.set('l2/a', [macFlow('02:00:00:00:00:01', 1, 1), macFlow('02:00:00:00:00:02', 2, 2)]);
+    await before.activate();
+    before.close();
+    sw.disconnect();
+
+    // A new run: the session comes up while its first computation is under way.
+    const fm = new FlowManager(sw);
+    dumps = 0;
+    sw.connect();
+    expect(dumps).toBe(1); // read at once
+    fm.set('l2/a', [macFlow('02:00:00:00:00:01', 1, 1)]);
+    const mods = sw.flowMods;
+    await fm.activate();
+    expect(dumps).toBe(1); // that read served the first sync: a kept, b (nobody declares it) deleted
+    expect(sw.flowMods - mods).toBe(1);
+    expect(sw.flows.size).toBe(1);
+
+    fm.close();
+
+    // A session lost and made again before activate: the read of the first one is not used.
+    const again = new FlowManager(sw);
+    sw.disconnect();
+    sw.connect(); // read: a
+    sw.disconnect();
+    const other = new FlowManager(sw); // meanwhile another writer left c there
+    sw.connect();
+    other.set('l2/c', [macFlow('02:00:00:00:00:03', 3, 3)]);
+    await other.activate();
+    other.close();
+    sw.disconnect();
+    sw.connect(); // read: a, c
+    dumps = 0;
+    again.set('l2/a', [macFlow('02:00:00:00:00:01', 1, 1)]);
+    await again.activate();
+    expect(dumps).toBe(0); // the last session's read (made as it came up) served it…
+    expect(sw.flows.size).toBe(1); // …so c, which it saw, is deleted
+    again.close();
+
+    // A session lost before activate and made again after it: the read of the lost one is not used.
+    const gap = new FlowManager(sw);
+    sw.disconnect();
+    sw.connect(); // read: a
+    const writer = new FlowManager(sw); // after that read, another writer adds d
+    writer.set('l2/d', [macFlow('02:00:00:00:00:04', 4, 4)]);
+    await writer.activate();
+    writer.close();
+    sw.disconnect();
+    gap.set('l2/a', [macFlow('02:00:00:00:00:01', 1, 1)]);
+    await gap.activate(); // down: nothing written yet
+    dumps = 0;
+    sw.connect(); // a new session: gap reads it (a, d) and deletes d
+    await gap.sync();
+    expect(dumps).toBe(1);
+    expect(sw.flows.size).toBe(1);
+    gap.close();
+
+    // A read older than two seconds (the agent waited for its store) is made again.
+    const late = new FlowManager(sw);
+    const now = vi.spyOn(performance, 'now');
+    try {
+      now.mockReturnValue(1_000);
+      sw.disconnect();
+      sw.connect();
+      dumps = 0;
+      now.mockReturnValue(3_500);
+      late.set('l2/a', [macFlow('02:00:00:00:00:01', 1, 1)]);
+      await late.activate();
+      expect(dumps).toBe(1);
+    } finally {
+      now.mockRestore();
+    }
   });
 
   it('applies only the difference and removes what no owner declares', async () => {
