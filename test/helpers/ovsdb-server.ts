@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
+import { freePort } from '../../src/util/free-port.js';
 import os from 'node:os';
 import path from 'node:path';
 import { createOvsdb, ovsdbServerCommand, VSWITCH_SCHEMA } from '../../src/sandbox/ovsdb-server.js';
@@ -111,14 +112,4 @@ function canConnect(p: string): Promise<boolean> {
   });
 }
 
-/** A free TCP port on 127.0.0.1 (small race window; fine for tests). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };

@@ -7,11 +7,11 @@
  * `dpkg --purge` leaves no process, user or file. The machine is left as it was found, also on failure: the
  * package purged, and what was at /var/lib/wyvern or /etc/wyvern before (other agents' caches) put back.
  */
+import { freePort } from '../../src/util/free-port.js';
 import { AGENT_ENV, AGENT_ENV_REMOVED, AGENT_NODE_FLAGS } from '../../src/agent/node-flags.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,17 +46,6 @@ async function ok(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; 
 const installed = async () => (await run('dpkg-query', ['-W', '-f=${Status}', 'wyvern'])).stdout.includes('install ok installed');
 const userExists = async (name: string) => (await run('getent', ['passwd', name])).code === 0;
 const groupExists = async (name: string) => (await run('getent', ['group', name])).code === 0;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
