@@ -56,7 +56,8 @@ interface Batch {
 const opKey = (op: TxnOp): string => (op.op === 'deletePrefix' ? `\0prefix:${op.prefix}` : op.key);
 
 /** A compare spelled as one string: two compares are the same condition exactly when their ids are equal. */
-const compareId = (c: Compare): string => ('modRevision' in c ? `${c.key}\0r${c.modRevision}` : `${c.key}\0v${c.value}`);
+const compareId = (c: Compare): string =>
+  'modRevision' in c ? `${c.key}\0r${c.modRevision}` : 'exists' in c ? `${c.key}\0e` : `${c.key}\0v${c.value}`;
 
 export class TxnBatcher {
   private pending: Batch[] = [];
@@ -159,6 +160,7 @@ export class TxnBatcher {
 /** Whether `c` holds for the key's current state `kv` (undefined: absent), as etcd evaluates it. */
 function holds(c: Compare, kv: KeyValue | undefined): boolean {
   if ('modRevision' in c) return (kv?.modRevision ?? 0) === c.modRevision;
+  if ('exists' in c) return kv !== undefined;
   return kv !== undefined && kv.value === c.value;
 }
 

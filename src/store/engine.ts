@@ -148,6 +148,7 @@ export class Engine {
   private holds(c: Compare): boolean {
     const kv = this.kvs.get(c.key);
     if ('modRevision' in c) return (kv?.modRevision ?? 0) === c.modRevision;
+    if ('exists' in c) return kv !== undefined;
     // Like etcd: a value compare on a missing key fails (there is no value to equal).
     return kv !== undefined && kv.value === c.value;
   }

@@ -109,6 +109,8 @@ function toOp(op: TxnOp): RequestOp {
 
 function toCompare(c: Compare) {
   if ('modRevision' in c) return { key: c.key, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: c.modRevision };
+  // A missing key compares as create revision 0.
+  if ('exists' in c) return { key: c.key, target: CompareTarget.Create, result: CompareResult.Greater, create_revision: 0 };
   return { key: c.key, target: CompareTarget.Value, result: CompareResult.Equal, value: c.value };
 }
 

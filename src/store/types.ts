@@ -21,7 +21,9 @@ export type Compare =
   /** modRevision of key equals (0 = key must not exist). */
   | { key: string; modRevision: number }
   /** the key's current value equals. */
-  | { key: string; value: string };
+  | { key: string; value: string }
+  /** the key exists, whatever its value and revision (etcd: its create revision is above 0). */
+  | { key: string; exists: true };
 
 export type TxnOp =
   { op: 'put'; key: string; value: string; lease?: string } | { op: 'delete'; key: string } | { op: 'deletePrefix'; prefix: string };

@@ -148,6 +148,20 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
       expect(failed.revision).toBe(await s.currentRevision());
     });
 
+    it('txn compare on existence: holds for a key of any value and revision, fails once it is deleted', async () => {
+      const p = P();
+      const exists = [{ key: `${p}port`, exists: true as const }];
+      expect((await s.txn(exists, [{ op: 'put', key: `${p}bound`, value: '1' }])).succeeded).toBe(false);
+      expect(await s.get(`${p}bound`)).toBeUndefined();
+      await s.put(`${p}port`, '');
+      await s.put(`${p}port`, 'changed'); // a later revision, another value: still there
+      expect((await s.txn(exists, [{ op: 'put', key: `${p}bound`, value: '2' }])).succeeded).toBe(true);
+      expect((await s.get(`${p}bound`))!.value).toBe('2');
+      await s.delete(`${p}port`);
+      expect((await s.txn(exists, [], [{ op: 'put', key: `${p}gone`, value: 'x' }])).succeeded).toBe(false);
+      expect((await s.get(`${p}gone`))!.value).toBe('x');
+    });
+
     it('a txn applies all its ops in one revision; deletePrefix removes a subtree', async () => {
       const p = P();
       await s.put(`${p}sub/1`, '1');
