@@ -3,6 +3,7 @@ import { bindPort, unbindPort } from '../model/chassis.js';
 import { decodeBinding } from '../model/codec.js';
 import { bindingKey, nameKey } from '../model/keys.js';
 import { encodeClaim, findClaim } from '../model/read.js';
+import { TxnBatcher } from '../model/txn-batch.js';
 import { UUID_RE } from '../model/validate.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
@@ -56,6 +57,11 @@ export class BindingManager extends EventEmitter {
   private readonly refused = new Map<string, { r: Resolved; reason: string }>();
   /** VIFs whose attached-mac is not their port's MAC: not bound (see vif-refusals.ts). */
   readonly refusals: VifRefusals;
+  /**
+   * The binding writes, group-committed: those made in one turn of the event loop (a host's VIFs at start, a
+   * thousand VMs plugged at once) go to the store as one transaction each keeping its own guard (TxnBatcher).
+   */
+  private readonly bindings: Pick<Store, 'txn'>;
 
   constructor(
     private readonly store: Store,
@@ -83,6 +89,7 @@ export class BindingManager extends EventEmitter {
     } = {},
   ) {
     super();
+    this.bindings = { txn: new TxnBatcher(store, () => false).txn };
     this.refusals = new VifRefusals(logger);
   }
 
@@ -399,7 +406,7 @@ export class BindingManager extends EventEmitter {
     }
     const vif = this.view.vifs.get(name);
     try {
-      await bindPort(this.store, r.networkId, r.portId, this.view.chassisName, vif?.ofport);
+      await bindPort(this.bindings, r.networkId, r.portId, this.view.chassisName, vif?.ofport);
       this.unsynced.delete(name);
       return true;
     } catch (err) {

@@ -133,7 +133,13 @@ async function tryDeleteChassis(
  * only while the port exists: a bind racing with the port's deletion writes nothing (no read first: an agent binding
  * a thousand ports at once makes a thousand store calls, not two thousand).
  */
-export async function bindPort(store: Store, networkId: string, portId: string, chassis: string, ofport?: number): Promise<Binding> {
+export async function bindPort(
+  store: Pick<Store, 'txn'>,
+  networkId: string,
+  portId: string,
+  chassis: string,
+  ofport?: number,
+): Promise<Binding> {
   const b: Binding = { chassis, updatedAt: new Date().toISOString(), ...(ofport !== undefined ? { ofport } : {}) };
   const r = await store.txn(
     [{ key: portKey(networkId, portId), exists: true }],
