@@ -42,8 +42,8 @@ interface Resolved {
  */
 export class BindingManager extends EventEmitter {
   private readonly resolved = new Map<string, Resolved>();
-  /** Port names whose name key this agent watches (VIFs waiting for their port). */
-  private readonly watchedNames = new Set<string>();
+  /** Port names whose name key this agent watches (VIFs waiting for their port), and the watch's start. */
+  private readonly watchedNames = new Map<string, Promise<void> | void>();
   /** Port names whose first binding write is in flight: their flows may already be computed, not marked. */
   private readonly writing = new Set<string>();
   /**
@@ -67,7 +67,12 @@ export class BindingManager extends EventEmitter {
     private readonly store: Store,
     private readonly view: TopologyView,
     private readonly sync: TopologySync,
-    private readonly subscription: { add(prefix: string): Promise<void> | void; remove(prefix: string): Promise<void> | void },
+    private readonly subscription: {
+      add(prefix: string, opts?: { exact?: boolean }): Promise<void> | void;
+      remove(prefix: string): Promise<void> | void;
+      /** Whether every watched prefix `which` selects has had its snapshot (from the store or the cache). */
+      loaded(which: (prefix: string) => boolean): boolean;
+    },
     private readonly logger: Logger,
     private readonly opts: {
       /**
@@ -177,32 +182,28 @@ export class BindingManager extends EventEmitter {
   }
 
   /**
-   * Watches the port's name until a port of that name exists, then binds it (the watch stops once bound).
-   * The watch's snapshot (from the store, or from the agent's cache while the store is unreachable) already
-   * resolves the port, and the watch carries every write after it; the read made beside it tells an unreachable
-   * store and leads to the scan for a port made before ids were claimed.
+   * Watches the port's name until a port of that name exists, then binds it (the watch stops once bound). The
+   * watch's snapshot — from the store, or from the agent's cache while the store is unreachable — resolves the port
+   * (store-events.ts hands it to nameAppeared) and the watch carries every write after it: the snapshot is the one
+   * read of the name (a thousand VMs plugged at once: a thousand reads, not two thousand).
    */
   private async waitForPort(name: string, iface?: string): Promise<void> {
-    // The watch (whose snapshot also delivers the name) and the read go together: one round trip, not two, before
-    // the port's network can be read. The read is what tells an unreachable store (the watch waits for it).
-    const read = this.store.get(nameKey('port', name));
-    read.catch(() => undefined); // handled below, after the watch
+    const key = nameKey('port', name);
     await this.watchName(name);
-    let kv;
-    try {
-      kv = await read;
-    } catch (err) {
-      // Store unreachable: the name watch delivers the port when it answers (or the cache did already).
-      this.opts.onStoreError?.(err);
-      const r = this.resolved.get(name);
-      if (r) await this.resolve(name, r);
-      else this.logger.info({ port: name, iface }, 'VIF plugged while the store is unreachable; binding it when the store answers');
+    if (!this.subscription.loaded((p) => p === key)) {
+      // Store unreachable and nothing cached: the snapshot comes when the store answers, and binds the port then.
+      this.logger.info({ port: name, iface }, 'VIF plugged while the store is unreachable; binding it when the store answers');
+      return;
+    }
+    const r = this.resolved.get(name);
+    if (r) {
+      // Resolved by the snapshot: returns once the port's network is in the view (the start counts on it).
+      await this.resolve(name, r);
       return;
     }
     // A port id without its claim: a port made before ids were claimed (keys.ts) is found by a scan.
-    const legacy = !kv && UUID_RE.test(name) ? await findClaim(this.store, 'port', name).catch(() => undefined) : undefined;
-    if (kv) await this.nameAppeared(name, kv.value);
-    else if (legacy) await this.nameAppeared(name, encodeClaim(legacy));
+    const legacy = UUID_RE.test(name) ? await findClaim(this.store, 'port', name).catch(() => undefined) : undefined;
+    if (legacy) await this.nameAppeared(name, encodeClaim(legacy));
     else this.logger.info({ port: name, iface }, 'VIF plugged for a port that does not exist (yet)');
   }
 
@@ -450,10 +451,12 @@ export class BindingManager extends EventEmitter {
     }
   }
 
+  /** Watches the port's name; resolves once its snapshot is in (a second caller waits for the same one). */
   private async watchName(name: string): Promise<void> {
-    if (this.watchedNames.has(name)) return;
-    this.watchedNames.add(name);
-    await this.subscription.add(nameKey('port', name));
+    if (this.watchedNames.has(name)) return this.watchedNames.get(name);
+    const adding = this.subscription.add(nameKey('port', name));
+    this.watchedNames.set(name, adding);
+    await adding;
   }
 
   private async unwatchName(name: string): Promise<void> {

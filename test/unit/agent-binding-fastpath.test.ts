@@ -4,7 +4,7 @@
  * local port at once (so it gets its installed mark as soon as its flows are on the switch, like ovn-installed)
  * and counts as bound once the write is done ('bound', no second recompute).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { BindingManager } from '../../src/agent/binding.js';
 import type { TopologySync } from '../../src/view/topology-sync.js';
 import { TopologyView } from '../../src/view/topology-view.js';
@@ -39,7 +39,7 @@ function setup() {
   // Like TopologySync for a network already in the view: nothing to wait for.
   const sync = { want: (id: string) => void wants.push(id), unwant: async () => undefined } as unknown as TopologySync;
   const subs: string[] = [];
-  const subscription = { add: (p: string) => void subs.push(p), remove: () => undefined };
+  const subscription = { add: (p: string) => void subs.push(p), remove: () => undefined, loaded: () => true };
   const nameReads: string[] = [];
   const realGet = store.get.bind(store);
   store.get = ((k: string) => {
@@ -94,7 +94,7 @@ describe('BindingManager fast path', () => {
     const sync = { want: (id: string) => void wants.push(id), unwant: async () => undefined } as unknown as TopologySync;
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const bm = new BindingManager(store, view, sync, { add: () => undefined, remove: () => undefined }, silentLogger, {
+    const bm = new BindingManager(store, view, sync, { add: () => undefined, remove: () => undefined, loaded: () => true }, silentLogger, {
       beforeAnnounce: () => gate,
     });
     const changed: number[] = [];
@@ -116,12 +116,12 @@ describe('BindingManager fast path', () => {
     let release!: () => void;
     const loaded = new Promise<void>((r) => (release = r));
     const sync = { want: () => loaded, unwant: async () => undefined } as unknown as TopologySync;
-    const bm = new BindingManager(store, view, sync, { add: () => undefined, remove: () => undefined }, silentLogger);
+    const bm = new BindingManager(store, view, sync, { add: () => undefined, remove: () => undefined, loaded: () => true }, silentLogger);
     view.plugVif({ ifaceName: 't1', ofport: 5, ifaceId: 'p1' });
     const claim = JSON.stringify({ id: PORT_ID, networkId: NET });
     const first = bm.nameAppeared('p1', claim); // e.g. from the name watch's snapshot
     let secondDone = false;
-    const second = bm.nameAppeared('p1', claim).then(() => (secondDone = true)); // e.g. from the explicit read
+    const second = bm.nameAppeared('p1', claim).then(() => (secondDone = true)); // e.g. a second VIF event
     await new Promise((r) => setTimeout(r, 20));
     expect(secondDone).toBe(false);
     release();
@@ -131,13 +131,27 @@ describe('BindingManager fast path', () => {
     expect(bm.boundPorts().map((b) => b.portId)).toEqual([PORT_ID]);
   });
 
-  it('a port not in the view still resolves through its name key', async () => {
-    const { store, view, bm, port, nameReads } = setup();
+  it("a port not in the view resolves through its name watch's snapshot: the one read of the name", async () => {
+    const { store, view, port, nameReads } = setup();
     view.networks.clear();
     await store.put(portKey(NET, port.id), JSON.stringify(port));
     await store.put('/wyvern/v1/names/port/p1', JSON.stringify({ id: PORT_ID, networkId: NET }));
+    // As PrefixSubscription and store-events.ts do: the watch reads its key and hands the snapshot to the bindings.
+    const watched = new Set<string>();
+    const subscription = {
+      add: async (key: string) => {
+        const kv = await store.get(key);
+        watched.add(key);
+        if (kv) void bm.nameAppeared(key.slice(key.lastIndexOf('/') + 1), kv.value);
+      },
+      remove: (key: string) => void watched.delete(key),
+      loaded: (which: (p: string) => boolean) => [...watched].every((k) => !which(k) || watched.has(k)),
+    };
+    const sync = { want: () => undefined, unwant: async () => undefined } as unknown as TopologySync;
+    const bm: BindingManager = new BindingManager(store, view, sync, subscription, silentLogger);
     await bm.plugged({ name: 't1', ofport: 5, ifaceId: 'p1' });
-    expect(bm.boundPorts().map((b) => b.portId)).toEqual([PORT_ID]);
-    expect(nameReads).toEqual(['/wyvern/v1/names/port/p1']);
+    expect(bm.localPorts().map((b) => b.portId)).toEqual([PORT_ID]); // resolved when plugged() returns…
+    await vi.waitFor(() => expect(bm.boundPorts().map((b) => b.portId)).toEqual([PORT_ID])); // …and bound once written
+    expect(nameReads).toEqual(['/wyvern/v1/names/port/p1']); // the watch's read, none beside it
   });
 });
