@@ -78,7 +78,13 @@ export class FlowManager extends EventEmitter {
     }
     const read = readSwitch(this.channel, this.logger);
     read.catch(() => undefined); // a session lost meanwhile: the first sync reads again
-    this.earlyRead = { session: this.sessions, at: performance.now(), read };
+    const entry = { session: this.sessions, at: performance.now(), read };
+    this.earlyRead = entry;
+    // Not kept once too old to serve: a restarted host's switch holds thousands of flows, and the agent may wait
+    // for its store much longer than that.
+    setTimeout(() => {
+      if (this.earlyRead === entry) this.earlyRead = undefined;
+    }, EARLY_READ_MAX_MS).unref();
   };
   private readonly onMessage = (msg: OfMessage) => this.flowRemoved(msg);
 
