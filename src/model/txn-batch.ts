@@ -19,7 +19,7 @@
  * subnet lose a few races per hundred creations, each of which used to re-send a whole batch member by member).
  */
 import type { Compare, KeyValue, Store, TxnOp, TxnResult } from '../store/types.js';
-import { StoreError } from '../store/types.js';
+import { compareHolds, StoreError } from '../store/types.js';
 
 /** etcd refuses a transaction with more compares or more writes than --max-txn-ops (128 by default). */
 const MAX_OPS = 128;
@@ -150,18 +150,11 @@ export class TxnBatcher {
     }
     const rest: Batch = this.batch();
     for (const m of b.members) {
-      if (m.compares.every((c) => holds(c, now.get(c.key)))) add(rest, m, this.isBlind);
+      if (m.compares.every((c) => compareHolds(c, now.get(c.key)))) add(rest, m, this.isBlind);
       else m.resolve({ succeeded: false, revision });
     }
     if (rest.members.length > 0) await this.send(rest, true);
   }
-}
-
-/** Whether `c` holds for the key's current state `kv` (undefined: absent), as etcd evaluates it. */
-function holds(c: Compare, kv: KeyValue | undefined): boolean {
-  if ('modRevision' in c) return (kv?.modRevision ?? 0) === c.modRevision;
-  if ('exists' in c) return kv !== undefined;
-  return kv !== undefined && kv.value === c.value;
 }
 
 /**

@@ -5,7 +5,16 @@
  * only then applied in memory and delivered to watchers, so readers never see an unpersisted write.
  */
 import { silentLogger, type Logger } from '../util/log.js';
-import { StoreError, type Compare, type KeyValue, type TxnOp, type TxnResult, type WatchBatch, type WatchEvent } from './types.js';
+import {
+  compareHolds,
+  StoreError,
+  type Compare,
+  type KeyValue,
+  type TxnOp,
+  type TxnResult,
+  type WatchBatch,
+  type WatchEvent,
+} from './types.js';
 import { Watchers } from './watchers.js';
 import type { WatchHandlers, Watch } from './types.js';
 
@@ -145,19 +154,11 @@ export class Engine {
     return { kvs: out, revision: this.revision };
   }
 
-  private holds(c: Compare): boolean {
-    const kv = this.kvs.get(c.key);
-    if ('modRevision' in c) return (kv?.modRevision ?? 0) === c.modRevision;
-    if ('exists' in c) return kv !== undefined;
-    // Like etcd: a value compare on a missing key fails (there is no value to equal).
-    return kv !== undefined && kv.value === c.value;
-  }
-
   txn(compares: Compare[], success: TxnOp[], failure: TxnOp[] = []): Promise<TxnResult> {
     this.check();
     return this.serial(async () => {
       this.check();
-      const ok = compares.every((c) => this.holds(c));
+      const ok = compares.every((c) => compareHolds(c, this.kvs.get(c.key)));
       const ops = ok ? success : failure;
       validateOps(ops);
       const rev = this.revision + 1;

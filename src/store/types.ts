@@ -25,6 +25,14 @@ export type Compare =
   /** the key exists, whatever its value and revision (etcd: its create revision is above 0). */
   | { key: string; exists: true };
 
+/** Whether `c` holds for the key's current state `kv` (undefined: absent), as etcd evaluates it. */
+export function compareHolds(c: Compare, kv: KeyValue | undefined): boolean {
+  if ('modRevision' in c) return (kv?.modRevision ?? 0) === c.modRevision;
+  if ('exists' in c) return kv !== undefined;
+  // A value compare on a missing key fails (there is no value to equal).
+  return kv !== undefined && kv.value === c.value;
+}
+
 export type TxnOp =
   { op: 'put'; key: string; value: string; lease?: string } | { op: 'delete'; key: string } | { op: 'deletePrefix'; prefix: string };
 
