@@ -113,14 +113,9 @@ export class ProtoWriter {
     this.pos += v.length;
   }
 
+  /** A string field (UTF-8), omitted when empty. */
   string(field: number, v: string | undefined): void {
-    if (!v) return;
-    const n = Buffer.byteLength(v);
-    this.tag(field, WireType.Bytes);
-    this.varint(n);
-    this.room(n);
-    this.buf.write(v, this.pos);
-    this.pos += n;
+    this.bytes(field, v);
   }
 
   /**
