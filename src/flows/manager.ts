@@ -60,30 +60,26 @@ export class FlowManager extends EventEmitter {
     conflicts: 0,
     transientExpired: 0,
   };
-  /** Sessions seen ('up' events): tells whether an early read is of the session there now. */
-  private sessions = 0;
   /**
    * The switch read as soon as a session came up before activate(): the first sync uses it, so the dumps' round trip
    * overlaps the agent's first computation instead of preceding the first bundle (a fresh or restarted host's start).
-   * Nothing writes to the switch before activate(), so what it read is what the switch still holds; a read older
-   * than EARLY_READ_MAX_MS (the agent waited for its store) is made again, as a flow may have timed out meanwhile.
+   * Nothing writes to the switch before activate(), so what it read is what the switch still holds. Dropped when
+   * another session comes up (it read one that is gone) and once EARLY_READ_MAX_MS old: the agent waited for its
+   * store, a flow may have timed out meanwhile, and a restarted host's dump of thousands of flows is not kept.
    */
-  private earlyRead: { session: number; at: number; read: Promise<SwitchState> } | undefined;
+  private earlyRead: Promise<SwitchState> | undefined;
   private readonly onUp = () => {
-    this.sessions++;
     this.needsDump = true;
+    this.earlyRead = undefined;
     if (this.active) {
       void this.sync();
       return;
     }
     const read = readSwitch(this.channel, this.logger);
     read.catch(() => undefined); // a session lost meanwhile: the first sync reads again
-    const entry = { session: this.sessions, at: performance.now(), read };
-    this.earlyRead = entry;
-    // Not kept once too old to serve: a restarted host's switch holds thousands of flows, and the agent may wait
-    // for its store much longer than that.
+    this.earlyRead = read;
     setTimeout(() => {
-      if (this.earlyRead === entry) this.earlyRead = undefined;
+      if (this.earlyRead === read) this.earlyRead = undefined;
     }, EARLY_READ_MAX_MS).unref();
   };
   private readonly onMessage = (msg: OfMessage) => this.flowRemoved(msg);
@@ -366,8 +362,7 @@ export class FlowManager extends EventEmitter {
   private async reconcile(): Promise<void> {
     const before = this.installed;
     const t0 = performance.now();
-    const e = this.earlyRead;
-    const early = e && e.session === this.sessions && performance.now() - e.at < EARLY_READ_MAX_MS ? e.read : undefined;
+    const early = this.earlyRead;
     this.earlyRead = undefined;
     const got = await (early?.catch(() => readSwitch(this.channel, this.logger)) ?? readSwitch(this.channel, this.logger));
     this.logger.debug(
@@ -414,20 +409,15 @@ export class FlowManager extends EventEmitter {
       for (const [key, inst] of this.installed) if (!this.flows.has(key)) this.deleteOne(key, inst, msgs, keys, deletes);
       return { msgs, adds, deletes, keys };
     }
-    for (const set of [changed, stale]) {
-      for (const key of set) {
-        if (set === stale && changed.has(key)) continue;
-        const f = this.flows.get(key);
-        if (f !== undefined) this.diffOne(key, f, msgs, keys, adds);
-      }
+    for (const key of stale) changed.add(key); // the set is ours (takeChanged)
+    for (const key of changed) {
+      const f = this.flows.get(key);
+      if (f !== undefined) this.diffOne(key, f, msgs, keys, adds);
     }
     // Deletes after the adds, as in a full diff.
-    for (const set of [changed, stale]) {
-      for (const key of set) {
-        if ((set === stale && changed.has(key)) || this.flows.has(key)) continue;
-        const inst = this.installed.get(key);
-        if (inst !== undefined) this.deleteOne(key, inst, msgs, keys, deletes);
-      }
+    for (const key of changed) {
+      const inst = this.flows.has(key) ? undefined : this.installed.get(key);
+      if (inst !== undefined) this.deleteOne(key, inst, msgs, keys, deletes);
     }
     return { msgs, adds, deletes, keys };
   }
