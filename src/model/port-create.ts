@@ -34,6 +34,7 @@ import type { Cidr } from '../net/addr.js';
 import { decodeClaim, encodeClaim, guardCompare, ipOwners, macOwners, networkIdOf, snapshotNet, type NetState } from './read.js';
 import { membershipOps, resolveGroups, type ResolvedGroup } from './sg-members.js';
 import type { Network, Port } from './types.js';
+import { singleFlight } from '../util/single-flight.js';
 import { parsePortInput, UUID_RE } from './validate.js';
 
 type PortInput = ReturnType<typeof parsePortInput>;
@@ -285,15 +286,7 @@ export class PortCreator {
    * networkIds: the name's claim is compared in the transaction.
    */
   private networkId(ref: string): Promise<string> {
-    let p = this.resolving.get(ref);
-    if (!p) {
-      const q = networkIdOf(this.store, ref, 'network').finally(() => {
-        if (this.resolving.get(ref) === q) this.resolving.delete(ref);
-      });
-      this.resolving.set(ref, q);
-      p = q;
-    }
-    return p;
+    return singleFlight(this.resolving, ref, () => networkIdOf(this.store, ref, 'network'));
   }
 
   /** Counts this request among the network's creations in flight (once, whatever its attempts). */
@@ -313,15 +306,7 @@ export class PortCreator {
    * that started before the caller asked (a refusal must be decided on what the store holds after the caller's failure).
    */
   private async network(netId: string, fresh: boolean, watch: boolean): Promise<PortPlanView | undefined> {
-    let p = this.loading.get(netId);
-    if (!p || fresh) {
-      const q = this.load(netId).finally(() => {
-        if (this.loading.get(netId) === q) this.loading.delete(netId);
-      });
-      this.loading.set(netId, q);
-      p = q;
-    }
-    const view = await p;
+    const view = await singleFlight(this.loading, netId, () => this.load(netId), fresh);
     if (view && watch) this.watchView(netId, view);
     return view;
   }
