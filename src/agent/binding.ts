@@ -61,7 +61,7 @@ export class BindingManager extends EventEmitter {
    * The binding writes, group-committed: those made in one turn of the event loop (a host's VIFs at start, a
    * thousand VMs plugged at once) go to the store as one transaction each keeping its own guard (TxnBatcher).
    */
-  private readonly bindings: Pick<Store, 'txn'>;
+  private readonly bindingWrites: Pick<Store, 'txn'>;
 
   constructor(
     private readonly store: Store,
@@ -94,7 +94,7 @@ export class BindingManager extends EventEmitter {
     } = {},
   ) {
     super();
-    this.bindings = { txn: new TxnBatcher(store, () => false).txn };
+    this.bindingWrites = { txn: new TxnBatcher(store, () => false).txn };
     this.refusals = new VifRefusals(logger);
   }
 
@@ -407,7 +407,7 @@ export class BindingManager extends EventEmitter {
     }
     const vif = this.view.vifs.get(name);
     try {
-      await bindPort(this.bindings, r.networkId, r.portId, this.view.chassisName, vif?.ofport);
+      await bindPort(this.bindingWrites, r.networkId, r.portId, this.view.chassisName, vif?.ofport);
       this.unsynced.delete(name);
       return true;
     } catch (err) {
