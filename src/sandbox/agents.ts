@@ -39,6 +39,8 @@ export interface StartAgentOptions {
   /** Extra environment for the agent (WYVERN_STORE_PASSWORD, WYVERN_API_TOKEN, …); kept only in the 0600 secrets file. */
   env?: Record<string, string>;
   timeoutMs?: number;
+  /** The agent's command up to its arguments (default agentCommandLine(): the built bundle's boot, or WYVERN_CMD). */
+  command?: string[];
 }
 
 /** How to run the wyvern CLI: the built JS next to this file, or the TypeScript source through tsx. */
@@ -131,7 +133,7 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
     ...(opts.bridgeMappings ?? (sb.physnet ? [`${sb.physnet.name}:${sb.physnet.bridge}`] : [])).flatMap((m) => ['--bridge-mapping', m]),
     ...(opts.args ?? []),
   ];
-  const [cmd, ...pre] = agentCommandLine();
+  const [cmd, ...pre] = opts.command ?? agentCommandLine();
   const fd = openSync(log, 'a');
   // The store URL goes through the environment (/proc/PID/environ is private to the owner), not argv.
   // The agent's environment as the package's launcher makes it (agentEnvironment), unless the test says otherwise.

@@ -36,16 +36,15 @@ export async function trainAgentCodeCache(opts: TrainingOptions): Promise<{ stor
 
 async function trainOn(kind: TrainingStore, opts: TrainingOptions): Promise<number> {
   const log = opts.log ?? (() => undefined);
-  const savedCmd = process.env.WYVERN_CMD;
-  // The sandbox's agents run this command (agentCommandLine): the set-up agent too, with the cache as it is.
-  process.env.WYVERN_CMD = opts.command.join(' ');
+  // The set-up agent runs the same command, with the cache as it is.
+  const { command } = opts;
   let sb: Sandbox | undefined;
   let etcd: EtcdCluster | undefined;
   try {
     sb = await Sandbox.up({ hosts: 1, encap: 'geneve' });
     if (kind === 'etcd') etcd = await startEtcd();
     const store = etcd ? etcd.url : `level:${join(sb.runDir, 'store')}`;
-    await startAgent(sb, 'hv1', { store, lazySync: true });
+    await startAgent(sb, 'hv1', { store, lazySync: true, command });
     const api = new ApiClient(agentOf(sb.host('hv1'))!.api);
     await api.call('POST', '/v1/networks', { name: 'ls0' });
     await api.call('POST', '/v1/subnets', { name: 'ls0-sub', network: 'ls0', cidr: '10.0.0.0/24', enableDhcp: true });
@@ -74,13 +73,11 @@ async function trainOn(kind: TrainingStore, opts: TrainingOptions): Promise<numb
     const fresh = await sb.addHost();
     for (const vm of vms.filter((v) => v.host === 2))
       await sb.addVm(fresh.name, vm.name, { portId: vm.name, ...vmAddress(ports.get(vm.name)!) });
-    const info = await startAgent(sb, fresh.name, { store, lazySync: true, env: { WYVERN_TRAIN_CODE_CACHE: '1' } });
+    const info = await startAgent(sb, fresh.name, { store, lazySync: true, command, env: { WYVERN_TRAIN_CODE_CACHE: '1' } });
     const bytes = await trainedBytes(info.log, 30_000);
     log(`agent code cache trained on ${kind}: ${bytes} bytes`);
     return bytes;
   } finally {
-    if (savedCmd === undefined) delete process.env.WYVERN_CMD;
-    else process.env.WYVERN_CMD = savedCmd;
     await sb?.down().catch((err: Error) => log(`sandbox teardown: ${err.message}`));
     await etcd?.stop();
   }
