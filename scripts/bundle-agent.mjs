@@ -57,7 +57,10 @@ const bundle = readFileSync(join(out, 'agent.cjs'));
 // The boot reads the bundle as latin1 (one byte a character); esbuild's ascii charset guarantees that is exact.
 const nonAscii = bundle.findIndex((b) => b > 0x7f);
 if (nonAscii >= 0) throw new Error(`dist/agent/agent.cjs: byte ${nonAscii} is not ASCII`);
-if (!bundle.subarray(0, BUNDLE_WRAPPER_START.length).equals(Buffer.from(BUNDLE_WRAPPER_START)) || !/\}\);\s*$/.test(bundle.subarray(-64).toString('latin1')))
+if (
+  !bundle.subarray(0, BUNDLE_WRAPPER_START.length).equals(Buffer.from(BUNDLE_WRAPPER_START)) ||
+  !/\}\);\s*$/.test(bundle.subarray(-64).toString('latin1'))
+)
   throw new Error('dist/agent/agent.cjs: not wrapped in its CommonJS function (the boot evaluates it as one)');
 // A script run through node:vm has no module loader: a lazily loaded built-in is a require (src/util/lazy-tls.ts).
 if (/\bimport\(/.test(bundle.toString('latin1')))
