@@ -4,8 +4,9 @@
  * (etcd's simple tokens do not survive a restart): a call etcd refuses for its token takes a new one and is
  * sent once more; watch streams (watch-stream.ts) take a new one when they reopen.
  */
-import { GrpcChannel, GrpcError, GrpcStatus, type ChannelOptions, type GrpcStream } from './grpc.js';
+import { ChannelClosedError, GrpcChannel, type ChannelOptions, type GrpcStream } from './grpc.js';
 import { ProtoReader } from './proto.js';
+import { KeepAliveStream, LEASE_KEEPALIVE_PATH } from './keepalive-stream.js';
 import * as m from './messages.js';
 
 export interface EtcdClientOptions extends ChannelOptions {
@@ -27,8 +28,16 @@ export class EtcdClient {
   private token: Promise<string> | undefined;
   private tokenValue: string | undefined;
 
+  /** The lease keep-alives' stream, kept open between them. */
+  readonly keepAlives: KeepAliveStream;
+
   constructor(readonly opts: EtcdClientOptions) {
     this.channel = new GrpcChannel(opts);
+    this.keepAlives = new KeepAliveStream(async () => {
+      const metadata = await this.metadata();
+      const stream = await this.channel.stream(LEASE_KEEPALIVE_PATH, metadata, opts.callTimeoutMs, { background: true });
+      return { stream, metadata };
+    }, opts.callTimeoutMs);
   }
 
   get auth(): boolean {
@@ -102,7 +111,7 @@ export class EtcdClient {
       this.unary(svc('Lease', 'LeaseGrant'), m.encode(m.encodeLeaseGrant, { TTL: ttl }), m.decodeLeaseGrantResponse),
     revoke: (id: string): Promise<{ header: m.ResponseHeader }> =>
       this.unary(svc('Lease', 'LeaseRevoke'), m.encode(m.encodeLeaseId, { ID: id }), m.decodeLeaseRevokeResponse, true),
-    /** One LeaseKeepAlive exchange on a stream of its own (a keep-alive every few seconds needs no more). */
+    /** One keep-alive, on the client's LeaseKeepAlive stream (keepalive-stream.ts). */
     keepAliveOnce: (id: string): Promise<m.LeaseKeepAliveResponse> => this.keepAliveOnce(id),
   };
 
@@ -110,18 +119,17 @@ export class EtcdClient {
     status: (): Promise<m.StatusResponse> => this.unary(svc('Maintenance', 'Status'), Buffer.alloc(0), m.decodeStatusResponse, true),
   };
 
-  private async keepAliveOnce(id: string, retried = false): Promise<m.LeaseKeepAliveResponse> {
-    const md = await this.metadata();
-    const timeout = this.opts.callTimeoutMs;
-    const s = await this.channel.stream(svc('Lease', 'LeaseKeepAlive'), md, timeout);
-    try {
-      return await oneAnswer(s, m.encode(m.encodeLeaseId, { ID: id }), m.decodeLeaseKeepAliveResponse, timeout);
-    } catch (err) {
-      if (!retried && md && isTokenError(err)) {
-        this.dropToken(md);
-        return this.keepAliveOnce(id, true);
+  private async keepAliveOnce(id: string): Promise<m.LeaseKeepAliveResponse> {
+    for (let attempt = 0; ; attempt++) {
+      const r = await this.keepAlives.keepAlive(id);
+      if ('response' in r) return r.response;
+      if (attempt === 0 && r.metadata && isTokenError(r.error)) {
+        // The stream was opened with a token etcd no longer takes: a new stream, with a new token.
+        this.dropToken(r.metadata);
+        this.keepAlives.reset();
+        continue;
       }
-      throw err;
+      throw r.error;
     }
   }
 
@@ -132,31 +140,7 @@ export class EtcdClient {
   }
 
   close(): void {
+    this.keepAlives.reset(new ChannelClosedError('keep-alive'));
     this.channel.close();
   }
-}
-
-/** Sends one message on a stream, waits for the first answer, and closes the stream. */
-function oneAnswer<T>(s: GrpcStream, req: Buffer, decode: (r: ProtoReader) => T, timeoutMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      s.cancel();
-      reject(new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, `${s.endpoint}: no keep-alive answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-    s.once('message', (b: Buffer) => {
-      clearTimeout(timer);
-      try {
-        resolve(decode(new ProtoReader(b)));
-      } catch (err) {
-        reject(err);
-      }
-      s.end();
-      s.cancel();
-    });
-    s.once('end', (err: GrpcError | undefined) => {
-      clearTimeout(timer);
-      reject(err ?? new GrpcError(GrpcStatus.UNAVAILABLE, `${s.endpoint}: stream ended without an answer`));
-    });
-    s.write(req);
-  });
 }

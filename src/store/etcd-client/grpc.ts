@@ -334,8 +334,17 @@ export class GrpcChannel {
     });
   }
 
-  /** Opens a bidirectional stream on the preferred member, moving on to the next when it cannot connect. */
-  async stream(path: string, metadata: Record<string, string> | undefined, timeoutMs: number): Promise<GrpcStream> {
+  /**
+   * Opens a bidirectional stream on the preferred member, moving on to the next when it cannot connect. A stream
+   * keeps the process alive and its connection pinged while it runs, unless `background` (the lease keep-alive
+   * stream: its own deadlines find a member that hangs, and it must not hold a process that has nothing else to do).
+   */
+  async stream(
+    path: string,
+    metadata: Record<string, string> | undefined,
+    timeoutMs: number,
+    opts: { background?: boolean } = {},
+  ): Promise<GrpcStream> {
     let last: unknown;
     for (const [idx, ep] of this.members()) {
       try {
@@ -344,7 +353,7 @@ export class GrpcChannel {
           { ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...metadata },
           { endStream: false },
         );
-        return new GrpcStream(ep, req, this.use(ep, s), () => this.demote(idx));
+        return new GrpcStream(ep, req, opts.background ? () => undefined : this.use(ep, s), () => this.demote(idx));
       } catch (err) {
         if (err instanceof ChannelClosedError) throw err;
         // A session that was closing refuses new streams synchronously: nothing was sent, try the next member.
@@ -376,7 +385,7 @@ export class GrpcStream extends EventEmitter {
     readonly endpoint: string,
     private readonly req: http2.ClientHttp2Stream,
     private readonly release: () => void,
-    onBroken: () => void,
+    private readonly onBroken: () => void,
   ) {
     super();
     const parser = new FrameParser();
@@ -429,6 +438,12 @@ export class GrpcStream extends EventEmitter {
     return this.ended;
   }
 
+  /** Its connection takes no new streams: the member sent GOAWAY (it is shutting down), or the connection closed. */
+  get isDraining(): boolean {
+    const s = this.req.session;
+    return !s || s.closed || s.destroyed;
+  }
+
   write(msg: Buffer): void {
     if (!this.ended && this.req.writable) this.req.write(frame(msg));
   }
@@ -436,6 +451,15 @@ export class GrpcStream extends EventEmitter {
   /** Ends our side; the server's answers still arrive. */
   end(): void {
     if (!this.ended && this.req.writable) this.req.end();
+  }
+
+  /**
+   * Gives up on the stream's member (it did not answer within a deadline of the caller's): the channel prefers the
+   * next member from now on, and the stream is cancelled.
+   */
+  abandon(): void {
+    this.onBroken();
+    this.cancel();
   }
 
   /** Drops the stream at once (RST_STREAM CANCEL); 'end' follows with CANCELLED. */
