@@ -30,6 +30,22 @@ describe('ovsdb JSON stream framing', () => {
     }
   });
 
+  it('ends a string only at a quote after an even run of backslashes, wherever the chunks split it', () => {
+    // Runs of 0 to 5 backslashes before a quote, inside and at the end of strings, keys included.
+    const tricky = [
+      { 'k\\': 'a\\"b', q: '\\\\"', r: '\\\\\\', s: '"}{][' },
+      ['\\', '\\\\', '\\\\\\', '"', '\\"', 'x\\\\"y', ''],
+      { long: `${'\\'.repeat(41)}"${'\\'.repeat(40)}` },
+    ];
+    const buf = Buffer.from(tricky.map((m) => JSON.stringify(m)).join(''));
+    for (let i = 0; i <= buf.length; i++) {
+      expect(feed([buf.subarray(0, i), buf.subarray(i)])).toEqual(tricky);
+      for (let j = i; j <= Math.min(buf.length, i + 3); j++)
+        expect(feed([buf.subarray(0, i), buf.subarray(i, j), buf.subarray(j)])).toEqual(tricky);
+    }
+    expect(feed([...buf].map((b) => Buffer.from([b])))).toEqual(tricky);
+  });
+
   it('parses a stream fed one byte at a time (multi-byte UTF-8 split too)', () => {
     const chunks = [...stream].map((b) => Buffer.from([b]));
     expect(feed(chunks)).toEqual(msgs);
