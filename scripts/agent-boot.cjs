@@ -48,6 +48,7 @@ const START_BUILTINS = ['node:net', 'node:stream', 'node:stream/promises', 'node
 
 function prepareRuntime() {
   for (const m of START_BUILTINS) require(m);
+  void require('node:util').parseArgs; // a lazy getter: loads its internal module (the agent parses its arguments)
   require('node:v8').setFlagsFromString(YOUNG_GENERATION_FLAG);
 }
 
