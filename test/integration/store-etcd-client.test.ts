@@ -8,7 +8,9 @@
  * (etcd's own count of LeaseKeepAlive streams), which a member's restart or hang replaces.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { openEtcdStore } from '../../src/store/etcd.js';
 import { openStore } from '../../src/store/index.js';
+import { parseStoreUrl } from '../../src/store/url.js';
 import type { Store, StoreError, WatchBatch } from '../../src/store/types.js';
 import { enableEtcdAuth, startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 
@@ -18,6 +20,13 @@ afterAll(async () => {
   await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
   await Promise.all(clusters.map((c) => c.stop()));
 });
+
+/** The etcd store with its per-call deadline (ms): a keep-alive that gets no answer fails after it. */
+function openWithDeadline(url: string, callTimeoutMs: number): ReturnType<typeof openEtcdStore> {
+  const u = parseStoreUrl(url);
+  if (u.kind !== 'etcd') throw new Error(`not an etcd URL: ${url}`);
+  return openEtcdStore(url, u, { callTimeoutMs });
+}
 
 /** etcd's own count of LeaseKeepAlive streams started on a member (its /metrics). */
 async function keepAliveStreams(clientUrl: string): Promise<number> {
@@ -147,7 +156,7 @@ describe('own etcd client', () => {
   it("a member's restart ends the keep-alive stream; the next keep-alive opens another and the lease lives on", async () => {
     const etcd = await startEtcd();
     clusters.push(etcd);
-    const s = await openStore(etcd.url, { callTimeoutMs: 2000 });
+    const s = await openWithDeadline(etcd.url, 2000);
     stores.push(s);
     const lease = await s.grantLease(30, { keepAlive: false });
     await lease.keepAliveOnce();
@@ -176,7 +185,7 @@ describe('own etcd client', () => {
   it('a member that hangs under the keep-alive stream: that keep-alive fails at its deadline, the next goes to another member', async () => {
     const etcd = await startEtcd({ members: 3 });
     clusters.push(etcd);
-    const s = await openStore(etcd.url, { callTimeoutMs: 1500 });
+    const s = await openWithDeadline(etcd.url, 1500);
     stores.push(s);
     const lease = await s.grantLease(60, { keepAlive: false });
     const before = await Promise.all(etcd.members.map((m) => keepAliveStreams(m.clientUrl)));
