@@ -9,6 +9,10 @@
  * (default 4000), one at a time per client; the two ways alternate for ROUNDS rounds (default 3) against one real
  * etcd member. Printed: etcd's CPU (its /proc stat) per keep-alive for each way, the ratio, and what it means for
  * 10,000 hypervisors at one keep-alive every 2 s.
+ *
+ * PACED_S=<seconds>: instead, as agents at rest do, each client sends one keep-alive every 2 s (spread evenly over
+ * the clients) for that long, and etcd's CPU is printed as a share of a core for each way (CLIENTS=300: the
+ * keep-alives of 300 hypervisors).
  */
 import { readFileSync } from 'node:fs';
 import { EtcdClient } from '../src/store/etcd-client/client.js';
@@ -43,6 +47,50 @@ async function streamPerKeepAlive(c: EtcdClient, id: string): Promise<void> {
   });
 }
 
+const PACED_S = Number(process.env.PACED_S ?? 0);
+const PERIOD_MS = 2000;
+
+/** Every client one keep-alive per PERIOD_MS, for PACED_S seconds a round: etcd's CPU share for each way. */
+async function paced(
+  pid: number,
+  clients: EtcdClient[],
+  leases: string[],
+  ways: [string, (c: EtcdClient, id: string) => Promise<unknown>][],
+): Promise<void> {
+  const share: Record<string, number[]> = {};
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [name, f] of ways) {
+      const c0 = cpuMs(pid);
+      const t0 = performance.now();
+      let sent = 0;
+      await Promise.all(
+        clients.map(async (c, i) => {
+          await sleep((PERIOD_MS * i) / clients.length);
+          while (performance.now() - t0 < PACED_S * 1000) {
+            const next = performance.now() + PERIOD_MS;
+            await f(c, leases[i]!);
+            sent++;
+            await sleep(Math.max(0, next - performance.now()));
+          }
+        }),
+      );
+      const pct = ((cpuMs(pid) - c0) / (performance.now() - t0)) * 100;
+      (share[name] ??= []).push(pct);
+      console.error(`# round ${round} ${name}: ${sent} keep-alives in ${PACED_S} s, etcd CPU ${pct.toFixed(2)} % of a core`);
+    }
+  }
+  for (const c of clients) c.close();
+  console.log(
+    `\nbench:lease paced  etcd 1 member; ${clients.length} clients, one keep-alive every ${PERIOD_MS} ms each, ${ROUNDS} rounds of ${PACED_S} s (medians)`,
+  );
+  console.log('| way | etcd CPU, % of a core |');
+  console.log('|---|---|');
+  for (const [name] of ways) console.log(`| ${name} | ${p50(share[name]!).toFixed(2)} |`);
+  console.log(`kept stream ÷ stream per keep-alive: ${(p50(share['kept stream']!) / p50(share['stream per keep-alive']!)).toFixed(2)}`);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 async function main(): Promise<void> {
   const etcd = await startEtcd();
   try {
@@ -58,6 +106,7 @@ async function main(): Promise<void> {
     ];
     // Warm both ways up (connections, V8), not measured.
     for (const [, f] of ways) await Promise.all(clients.map((c, i) => f(c, leases[i]!)));
+    if (PACED_S > 0) return await paced(pid, clients, leases, ways);
     const per: Record<string, number[]> = {};
     const rate: Record<string, number[]> = {};
     for (let round = 1; round <= ROUNDS; round++) {
