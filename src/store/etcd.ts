@@ -115,9 +115,19 @@ function toCompare(c: Compare) {
 }
 
 /**
- * Keeps one lease alive: a keep-alive every third of its TTL. Lost when etcd answers that the lease is gone,
- * or when no keep-alive got through for a whole TTL (etcd has let it expire, or will: the holder must not
- * count on its keys any more).
+ * How long a keep-alive of a lease of `ttlSeconds` waits for its answer: a third of the TTL (at most the call timeout,
+ * at least 500 ms). A member that hangs under the keep-alive stream (stopped, cut off without RST or FIN) then costs
+ * one third of the TTL, and the next keep-alive, on another member, still comes within the TTL: with the call timeout
+ * (5 s) a 5-s lease lapsed before the first keep-alive on a hung member had even failed.
+ */
+export function keepAliveDeadlineMs(ttlSeconds: number, callTimeoutMs: number): number {
+  return Math.max(500, Math.min(callTimeoutMs, (ttlSeconds * 1000) / 3));
+}
+
+/**
+ * Keeps one lease alive: a keep-alive every third of its TTL, and a sixth of it after one failed (each waits a third
+ * at most: keepAliveDeadlineMs). Lost when etcd answers that the lease is gone, or when no keep-alive got through for
+ * a whole TTL (etcd has let it expire, or will: the holder must not count on its keys any more).
  */
 class LeaseKeeper {
   private timer: NodeJS.Timeout | undefined;
@@ -133,15 +143,16 @@ class LeaseKeeper {
     this.schedule();
   }
 
-  private schedule(): void {
+  private schedule(afterFailure = false): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), Math.max(200, (this.ttlSeconds * 1000) / 3));
+    this.timer = setTimeout(() => void this.tick(), Math.max(200, (this.ttlSeconds * 1000) / (afterFailure ? 6 : 3)));
     this.timer.unref();
   }
 
   private async tick(): Promise<void> {
+    let failed = false;
     try {
-      const r = await this.client.lease.keepAliveOnce(this.id);
+      const r = await this.client.lease.keepAliveOnce(this.id, keepAliveDeadlineMs(this.ttlSeconds, this.client.opts.callTimeoutMs));
       if (this.stopped) return;
       if (r.TTL <= 0) return this.lose(new StoreError(`lease ${this.id} not found (expired or revoked)`, 'INVALID'));
       this.lastOk = Date.now();
@@ -154,8 +165,9 @@ class LeaseKeeper {
           new StoreError(`lease ${this.id} expired: no keep-alive reached etcd for ${this.ttlSeconds} s (${e.message})`, 'UNAVAILABLE'),
         );
       }
+      failed = true;
     }
-    this.schedule();
+    this.schedule(failed);
   }
 
   private lose(err: Error): void {
@@ -291,7 +303,8 @@ export class EtcdStore implements Store {
       id,
       ttlSeconds,
       keepAliveOnce: async () => {
-        const k = await this.call('keepAlive', () => this.client.lease.keepAliveOnce(id));
+        const deadline = keepAliveDeadlineMs(ttlSeconds, this.client.opts.callTimeoutMs);
+        const k = await this.call('keepAlive', () => this.client.lease.keepAliveOnce(id, deadline));
         if (k.TTL <= 0) throw new StoreError(`lease ${id} not found (expired or revoked)`, 'INVALID');
       },
       revoke: async () => {

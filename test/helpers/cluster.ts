@@ -42,9 +42,11 @@ export class Cluster {
      */
     sites?: Record<string, string>;
     siteGatewayCandidates?: Record<string, string[]>;
+    /** etcd members on loopback (default 1). */
+    etcdMembers?: 1 | 3;
   }): Promise<Cluster> {
     if (process.getuid?.() !== 0) throw new Error('agent e2e tests need root (network namespaces, OVS)');
-    const etcd = await startEtcd();
+    const etcd = await startEtcd({ members: opts.etcdMembers ?? 1 });
     let sb: Sandbox | undefined;
     try {
       const url = opts.etcdAuth ? await enableEtcdAuth(etcd) : etcd.url;

@@ -111,17 +111,17 @@ export class EtcdClient {
       this.unary(svc('Lease', 'LeaseGrant'), m.encode(m.encodeLeaseGrant, { TTL: ttl }), m.decodeLeaseGrantResponse),
     revoke: (id: string): Promise<{ header: m.ResponseHeader }> =>
       this.unary(svc('Lease', 'LeaseRevoke'), m.encode(m.encodeLeaseId, { ID: id }), m.decodeLeaseRevokeResponse, true),
-    /** One keep-alive, on the client's LeaseKeepAlive stream (keepalive-stream.ts). */
-    keepAliveOnce: (id: string): Promise<m.LeaseKeepAliveResponse> => this.keepAliveOnce(id),
+    /** One keep-alive, on the client's LeaseKeepAlive stream (keepalive-stream.ts); its deadline, default the call timeout. */
+    keepAliveOnce: (id: string, timeoutMs?: number): Promise<m.LeaseKeepAliveResponse> => this.keepAliveOnce(id, timeoutMs),
   };
 
   readonly maintenance = {
     status: (): Promise<m.StatusResponse> => this.unary(svc('Maintenance', 'Status'), Buffer.alloc(0), m.decodeStatusResponse, true),
   };
 
-  private async keepAliveOnce(id: string): Promise<m.LeaseKeepAliveResponse> {
+  private async keepAliveOnce(id: string, timeoutMs?: number): Promise<m.LeaseKeepAliveResponse> {
     for (let attempt = 0; ; attempt++) {
-      const r = await this.keepAlives.keepAlive(id);
+      const r = await this.keepAlives.keepAlive(id, timeoutMs);
       if ('response' in r) return r.response;
       if (attempt === 0 && r.metadata && isTokenError(r.error)) {
         // The stream was opened with a token etcd no longer takes: a new stream, with a new token.

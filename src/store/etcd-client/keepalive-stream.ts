@@ -59,6 +59,7 @@ export class KeepAliveStream {
    */
   async keepAlive(
     id: string,
+    timeoutMs = this.timeoutMs,
   ): Promise<{ response: m.LeaseKeepAliveResponse } | { error: Error; metadata: Record<string, string> | undefined }> {
     let cur: Current;
     try {
@@ -76,9 +77,9 @@ export class KeepAliveStream {
         reject: (error) => resolve({ error, metadata: cur.metadata }),
         timer: setTimeout(() => {
           // A member that hangs (stopped, cut off without RST or FIN): the next keep-alive goes to another one.
-          const why = `${cur.stream.endpoint}: no keep-alive answer within ${this.timeoutMs} ms`;
+          const why = `${cur.stream.endpoint}: no keep-alive answer within ${timeoutMs} ms`;
           this.fail(cur, new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, why), true);
-        }, this.timeoutMs),
+        }, timeoutMs),
       };
       cur.waiting.push(w);
       cur.stream.write(m.encode(m.encodeLeaseId, { ID: id }));
