@@ -48,6 +48,11 @@ export class KeepAliveStream {
   /** Streams opened so far (tests: one stream serves many keep-alives). */
   opened = 0;
 
+  /** The member (host:port) the current stream is on, if there is one. */
+  get endpoint(): string | undefined {
+    return this.current && !this.current.dead ? this.current.stream.endpoint : undefined;
+  }
+
   constructor(
     private readonly open: OpenKeepAliveStream,
     private readonly timeoutMs: number,
