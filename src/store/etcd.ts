@@ -138,6 +138,7 @@ class LeaseKeeper {
     private readonly client: EtcdClient,
     readonly id: string,
     private readonly ttlSeconds: number,
+    private readonly deadlineMs: number,
     private readonly lost: (err: Error) => void,
   ) {
     this.schedule();
@@ -152,7 +153,7 @@ class LeaseKeeper {
   private async tick(): Promise<void> {
     let failed = false;
     try {
-      const r = await this.client.lease.keepAliveOnce(this.id, keepAliveDeadlineMs(this.ttlSeconds, this.client.opts.callTimeoutMs));
+      const r = await this.client.lease.keepAliveOnce(this.id, this.deadlineMs);
       if (this.stopped) return;
       if (r.TTL <= 0) return this.lose(new StoreError(`lease ${this.id} not found (expired or revoked)`, 'INVALID'));
       this.lastOk = Date.now();
@@ -290,9 +291,10 @@ export class EtcdStore implements Store {
     const r = await this.call('grantLease', () => this.client.lease.grant(ttlSeconds));
     if (r.error) throw new StoreError(`grantLease: ${r.error}`, 'INVALID');
     const id = r.ID;
+    const deadline = keepAliveDeadlineMs(ttlSeconds, this.client.opts.callTimeoutMs);
     let keeper: LeaseKeeper | undefined;
     if (opts.keepAlive !== false) {
-      keeper = new LeaseKeeper(this.client, id, ttlSeconds, (err) => {
+      keeper = new LeaseKeeper(this.client, id, ttlSeconds, deadline, (err) => {
         this.leases.delete(keeper!);
         this.logger.warn({ err, lease: id }, 'etcd lease lost');
         opts.onLost?.(err);
@@ -303,7 +305,6 @@ export class EtcdStore implements Store {
       id,
       ttlSeconds,
       keepAliveOnce: async () => {
-        const deadline = keepAliveDeadlineMs(ttlSeconds, this.client.opts.callTimeoutMs);
         const k = await this.call('keepAlive', () => this.client.lease.keepAliveOnce(id, deadline));
         if (k.TTL <= 0) throw new StoreError(`lease ${id} not found (expired or revoked)`, 'INVALID');
       },
