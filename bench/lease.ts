@@ -14,23 +14,17 @@
  * the clients) for that long, and etcd's CPU is printed as a share of a core for each way (CLIENTS=300: the
  * keep-alives of 300 hypervisors).
  */
-import { readFileSync } from 'node:fs';
 import { EtcdClient } from '../src/store/etcd-client/client.js';
 import { LEASE_KEEPALIVE_PATH } from '../src/store/etcd-client/keepalive-stream.js';
 import * as m from '../src/store/etcd-client/messages.js';
 import { ProtoReader } from '../src/store/etcd-client/proto.js';
 import { startEtcd } from '../test/helpers/etcd.js';
-import { p50 } from './lib/stats.js';
+import { cpuMs } from './lib/sg-side.js';
+import { p50, sleep } from './lib/stats.js';
 
 const CLIENTS = Number(process.env.CLIENTS ?? 20);
 const KEEPALIVES = Number(process.env.KEEPALIVES ?? 4000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
-
-/** CPU time (ms) a process has used, from /proc/PID/stat (utime + stime, 100 ticks a second). */
-function cpuMs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
 
 /** The reference: one keep-alive on a stream of its own. */
 async function streamPerKeepAlive(c: EtcdClient, id: string): Promise<void> {
@@ -60,7 +54,7 @@ async function paced(
   const share: Record<string, number[]> = {};
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [name, f] of ways) {
-      const c0 = cpuMs(pid);
+      const c0 = await cpuMs([pid]);
       const t0 = performance.now();
       let sent = 0;
       await Promise.all(
@@ -74,7 +68,7 @@ async function paced(
           }
         }),
       );
-      const pct = ((cpuMs(pid) - c0) / (performance.now() - t0)) * 100;
+      const pct = (((await cpuMs([pid])) - c0) / (performance.now() - t0)) * 100;
       (share[name] ??= []).push(pct);
       console.error(`# round ${round} ${name}: ${sent} keep-alives in ${PACED_S} s, etcd CPU ${pct.toFixed(2)} % of a core`);
     }
@@ -88,8 +82,6 @@ async function paced(
   for (const [name] of ways) console.log(`| ${name} | ${p50(share[name]!).toFixed(2)} |`);
   console.log(`kept stream ÷ stream per keep-alive: ${(p50(share['kept stream']!) / p50(share['stream per keep-alive']!)).toFixed(2)}`);
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const etcd = await startEtcd();
@@ -112,7 +104,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, f] of ways) {
         let left = KEEPALIVES;
-        const c0 = cpuMs(pid);
+        const c0 = await cpuMs([pid]);
         const t0 = performance.now();
         await Promise.all(
           clients.map(async (c, i) => {
@@ -120,7 +112,7 @@ async function main(): Promise<void> {
           }),
         );
         const ms = performance.now() - t0;
-        const us = ((cpuMs(pid) - c0) * 1000) / KEEPALIVES;
+        const us = (((await cpuMs([pid])) - c0) * 1000) / KEEPALIVES;
         (per[name] ??= []).push(us);
         (rate[name] ??= []).push((KEEPALIVES * 1000) / ms);
         console.error(`# round ${round} ${name}: ${KEEPALIVES} keep-alives in ${ms.toFixed(0)} ms, etcd CPU ${us.toFixed(0)} µs each`);

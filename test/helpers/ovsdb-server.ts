@@ -111,5 +111,3 @@ function canConnect(p: string): Promise<boolean> {
     s.once('error', () => resolve(false));
   });
 }
-
-export { freePort };

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { OvsdbClient } from '../../src/ovsdb/client.js';
 import { OvsdbError } from '../../src/ovsdb/errors.js';
-import { freePort, startOvsdbServer, type OvsdbTestServer } from '../helpers/ovsdb-server.js';
+import { freePort } from '../../src/util/free-port.js';
+import { startOvsdbServer, type OvsdbTestServer } from '../helpers/ovsdb-server.js';
 import { makePki, type CertFiles, type Pki } from '../helpers/pki.js';
 
 // Passive SSL (pssl:) as OVS deploys it: the server and every controller hold certificates
