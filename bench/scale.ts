@@ -42,6 +42,7 @@ function print(r: ScaleResult): void {
     `per chassis (min/p50/max): prefixes ${fp.prefixes.min}/${fp.prefixes.p50}/${fp.prefixes.max}, networks ${fp.networks.min}/${fp.networks.p50}/${fp.networks.max}, network keys ${fp.networkKeys.min}/${fp.networkKeys.p50}/${fp.networkKeys.max}, global keys ${fp.globalKeys.p50} (chassis ${fp.chassisKeys.p50}), flows ${fp.flows.min}/${fp.flows.p50}/${fp.flows.max}`,
     `chassis 0: ${JSON.stringify(r.chassis0)}`,
     `sim process: RSS ${f(r.memory.rssMB)} MB, heap ${f(r.memory.heapMB)} MB, ${f(r.memory.heapPerChassisKB)} KB heap per chassis`,
+    ...r.churn.slowOps.map((o) => `  slow ${o.kind} of ${o.name}: started ${f(o.atMs / 1000, 1)} s into the churn, ${f(o.ms)} ms`),
     `churn: ${r.churn.ops} ops, ${r.churn.revisions} store revisions, ${r.churn.eventsDelivered} events delivered = ${f(r.churn.eventsPerRevision, 2)} per revision (interested chassis per change ${f(r.churn.interestedPerChange, 2)}; ${f(r.churn.eventBytesPerRevision)} payload bytes per revision), ${r.churn.snapshotKeys} keys read by new watches; simulator CPU ${f(r.churn.simCpuPercent)} %, event-loop delay p99 ${f(r.churn.loopDelayP99Ms, 1)} ms, GC pauses max ${f(r.churn.gcMaxMs)} ms (${f(r.churn.gcTotalMs)} ms in all)`,
   ];
   if (r.etcd) {
@@ -49,6 +50,11 @@ function print(r: ScaleResult): void {
     lines.push(
       `etcd idle: CPU ${f(e.idle.cpuPercent, 1)} %, sent ${f(e.idle.sentBytesPerSecond / 1024, 1)} KB/s`,
       `etcd churn: CPU ${f(e.churn.cpuPercent, 1)} %, ${f(e.churn.revisionsPerSecond, 1)} revisions/s, sent ${f(e.churn.sentBytesPerSecond / 1024, 1)} KB/s, ${f(e.churn.bytesPerChange)} bytes per change above idle`,
+      `etcd disk during churn: WAL fsyncs ${e.churn.disk.walFsyncs} (${e.churn.disk.walFsyncsOver128ms} over 128 ms, ${e.churn.disk.walFsyncsOver512ms} over 512 ms), backend commits ${e.churn.disk.backendCommits} (${e.churn.disk.backendCommitsOver128ms} over 128 ms, ${e.churn.disk.backendCommitsOver512ms} over 512 ms), slow applies ${e.churn.disk.slowApplies}`,
+      ...e.slowDisk.map(
+        (d) =>
+          `  slow etcd disk at ${f(d.atMs / 1000, 1)} s into the churn (500-ms window): fsyncs >128 ms ${d.walFsyncsOver128ms} (>512 ms ${d.walFsyncsOver512ms}), commits >128 ms ${d.backendCommitsOver128ms} (>512 ms ${d.backendCommitsOver512ms}), slow applies ${d.slowApplies}`,
+      ),
       `etcd end: RSS ${f(e.end.rssBytes / 2 ** 20)} MB, db ${f(e.end.dbBytes / 2 ** 20, 1)} MB, watchers ${e.end.watchers}, watch streams ${e.end.watchStreams}, slow watchers ${e.end.slowWatchers}, CPU total ${f(e.end.cpuSeconds, 1)} s`,
     );
   }

@@ -1,6 +1,8 @@
 /**
  * What etcd says about its own load, read from the Prometheus /metrics endpoint on a member's client URL: CPU,
- * resident memory, database size, watchers and watch streams, bytes sent to clients, and its revision.
+ * resident memory, database size, watchers and watch streams, bytes sent to clients, its revision, and how slow its
+ * disk was (WAL fsyncs and backend commits over 128 and 512 ms, slow applies): on a shared disk, a slow fsync holds
+ * every write behind it, which a convergence tail then shows.
  */
 import { request } from 'node:http';
 
@@ -20,6 +22,16 @@ export interface EtcdSample {
   /** Watch events etcd had to delay (slow watchers, pending queue). */
   slowWatchers: number;
   revision: number;
+  /** WAL fsyncs, and those that took over 128 ms and over 512 ms (from etcd's histogram's buckets). */
+  walFsyncs: number;
+  walFsyncsOver128ms: number;
+  walFsyncsOver512ms: number;
+  /** Backend (bbolt) commits, likewise. */
+  backendCommits: number;
+  backendCommitsOver128ms: number;
+  backendCommitsOver512ms: number;
+  /** Requests etcd took over 100 ms to apply (its own "apply request took too long"). */
+  slowApplies: number;
 }
 
 function get(url: string): Promise<string> {
@@ -49,6 +61,20 @@ export function metricSum(text: string, name: string): number {
   return sum;
 }
 
+/** How many observations of a histogram were above `le` seconds (one of its bucket bounds); NaN when not exported. */
+export function histogramOver(text: string, name: string, le: string): number {
+  const count = metricSum(text, `${name}_count`);
+  let within = NaN;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}_bucket{`) && line.includes(`le="${le}"`))
+      within = (Number.isNaN(within) ? 0 : within) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return count - within;
+}
+
+const WAL_FSYNC = 'etcd_disk_wal_fsync_duration_seconds';
+const COMMIT = 'etcd_disk_backend_commit_duration_seconds';
+
 /** One sample of a member (clientUrl: http://127.0.0.1:P). */
 export async function sampleEtcd(clientUrl: string): Promise<EtcdSample> {
   const t = await get(`${clientUrl}/metrics`);
@@ -67,6 +93,13 @@ export async function sampleEtcd(clientUrl: string): Promise<EtcdSample> {
     watchEventsSent: m('etcd_debugging_mvcc_events_total'),
     slowWatchers: m('etcd_debugging_mvcc_slow_watcher_total'),
     revision: m('etcd_debugging_mvcc_current_revision'),
+    walFsyncs: m(`${WAL_FSYNC}_count`),
+    walFsyncsOver128ms: histogramOver(t, WAL_FSYNC, '0.128'),
+    walFsyncsOver512ms: histogramOver(t, WAL_FSYNC, '0.512'),
+    backendCommits: m(`${COMMIT}_count`),
+    backendCommitsOver128ms: histogramOver(t, COMMIT, '0.128'),
+    backendCommitsOver512ms: histogramOver(t, COMMIT, '0.512'),
+    slowApplies: m('etcd_server_slow_apply_total'),
   };
 }
 

@@ -96,6 +96,8 @@ export interface ScaleResult {
     /** The simulator's garbage-collection pauses during churn: the longest, and their sum (ms). */
     gcMaxMs: number;
     gcTotalMs: number;
+    /** Operations slower than SLOW_OP_MS, with when they started (ms into the churn): a stall shows as a cluster. */
+    slowOps: { kind: string; name: string; atMs: number; ms: number }[];
   };
   /** Raw samples (ms), for merging shards. */
   raw: {
@@ -110,10 +112,36 @@ export interface ScaleResult {
   shards: number;
   etcd?: {
     idle: { cpuPercent: number; sentBytesPerSecond: number };
-    churn: { cpuPercent: number; sentBytesPerSecond: number; bytesPerChange: number; revisionsPerSecond: number };
+    churn: {
+      cpuPercent: number;
+      sentBytesPerSecond: number;
+      bytesPerChange: number;
+      revisionsPerSecond: number;
+      /** The churn's WAL fsyncs and backend commits, and the slow ones (see EtcdSample). */
+      disk: Pick<
+        EtcdSample,
+        | 'walFsyncs'
+        | 'walFsyncsOver128ms'
+        | 'walFsyncsOver512ms'
+        | 'backendCommits'
+        | 'backendCommitsOver128ms'
+        | 'backendCommitsOver512ms'
+        | 'slowApplies'
+      >;
+    };
     end: EtcdSample;
+    /** The churn's slow disk writes and applies, sampled every 500 ms (ms into the churn): set beside `slowOps`. */
+    slowDisk: SlowDisk[];
   };
 }
+
+/** What changed in one sampling interval: etcd's slow fsyncs, commits and applies. */
+export type SlowDisk = { atMs: number } & Pick<
+  EtcdSample,
+  'walFsyncsOver128ms' | 'walFsyncsOver512ms' | 'backendCommitsOver128ms' | 'backendCommitsOver512ms' | 'slowApplies'
+>;
+
+const SLOW_OP_MS = 300;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -211,6 +239,24 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const cpu0 = process.cpuUsage();
   const churn0 = await sample();
   const churnT0 = performance.now();
+  const churnWall0 = Date.now();
+  const slowOps: ScaleResult['churn']['slowOps'] = [];
+  const slowOp = (kind: string, name: string, t0: number, ms: number) => {
+    if (ms > SLOW_OP_MS) slowOps.push({ kind, name, atMs: t0 - churnT0, ms });
+  };
+  const slowDisk: SlowDisk[] = [];
+  let sampling = churn0 !== undefined;
+  const sampler = (async () => {
+    let prev = churn0;
+    while (sampling) {
+      await sleep(500);
+      const s = await sample().catch(() => undefined);
+      if (!s || !prev) continue;
+      const d = slowDiskBetween(prev, s, churnWall0);
+      if (d.walFsyncsOver128ms || d.backendCommitsOver128ms || d.slowApplies) slowDisk.push(d);
+      prev = s;
+    }
+  })();
   const rate = o.churnRate ?? 10;
   const total = Math.round((o.churnSeconds ?? 20) * rate);
   let serial = 0;
@@ -237,7 +283,10 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
           if (r.missed) {
             missed.create++;
             log(`creation of ${name} on ${host.name} not seen by ${r.missedNames.join(', ')}`);
-          } else creates.push(r.max);
+          } else {
+            creates.push(r.max);
+            slowOp('create', name, t0, r.max);
+          }
           made.push({ name, network, host });
         } else if (kind === 'delete') {
           const victim = made.shift()!;
@@ -251,7 +300,10 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
           await topo.deletePort(victim.name);
           const r = await gone;
           if (r.missed) missed.delete++;
-          else deletes.push(r.max);
+          else {
+            deletes.push(r.max);
+            slowOp('delete', victim.name, t0, r.max);
+          }
         } else {
           const m = made.shift()!;
           const from = m.host;
@@ -281,7 +333,10 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
               return `${n}: watching ${c.subscription.prefixes().includes(netPrefix(id))}, port ${ps ? 'in view' : 'absent'}, bound to ${ps?.binding?.chassis}`;
             });
             log(`migration of ${m.name} ${from.name} → ${to.name} not seen by ${views.join('; ')}`);
-          } else migrations.push(r.max);
+          } else {
+            migrations.push(r.max);
+            slowOp('migrate', m.name, t0, r.max);
+          }
           made.push({ ...m, host: to });
         }
       })().catch((err) => log(`churn op failed: ${(err as Error).message}`)),
@@ -290,6 +345,8 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   }
   await Promise.all(inflight);
   const churnSecs = (performance.now() - churnT0) / 1000;
+  sampling = false;
+  await sampler;
   loop.disable();
   gcObs.disconnect();
   const cpu1 = process.cpuUsage(cpu0);
@@ -402,6 +459,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
       loopDelayP99Ms: loop.percentile(99) / 1e6,
       gcMaxMs: gc.max,
       gcTotalMs: gc.total,
+      slowOps,
     },
   };
   if (idle0 && idle1 && churn0 && churn1 && end) {
@@ -416,13 +474,30 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
         sentBytesPerSecond: (churn1.sentBytes - churn0.sentBytes) / churnS,
         bytesPerChange: (churn1.sentBytes - churn0.sentBytes - idleBps * churnS) / Math.max(1, changes),
         revisionsPerSecond: changes / churnSecs,
+        disk: {
+          walFsyncs: churn1.walFsyncs - churn0.walFsyncs,
+          backendCommits: churn1.backendCommits - churn0.backendCommits,
+          ...slowDiskBetween(churn0, churn1, churn0.at),
+        },
       },
       end,
+      slowDisk,
     };
   }
   for (const c of [...others, joiner]) await c.stop();
   for (const s of stores) await s.close();
   return result;
+}
+
+function slowDiskBetween(a: EtcdSample, b: EtcdSample, wall0: number): SlowDisk {
+  return {
+    atMs: b.at - wall0,
+    walFsyncsOver128ms: b.walFsyncsOver128ms - a.walFsyncsOver128ms,
+    walFsyncsOver512ms: b.walFsyncsOver512ms - a.walFsyncsOver512ms,
+    backendCommitsOver128ms: b.backendCommitsOver128ms - a.backendCommitsOver128ms,
+    backendCommitsOver512ms: b.backendCommitsOver512ms - a.backendCommitsOver512ms,
+    slowApplies: b.slowApplies - a.slowApplies,
+  };
 }
 
 function tunnelIp(i: number): string {

@@ -181,6 +181,7 @@ export function mergeShards(rs: ScaleResult[]): ScaleResult {
       loopDelayP99Ms: max((r) => r.churn.loopDelayP99Ms),
       gcMaxMs: max((r) => r.churn.gcMaxMs),
       gcTotalMs: sum((r) => r.churn.gcTotalMs),
+      slowOps: rs.flatMap((r) => r.churn.slowOps).sort((a, b) => a.atMs - b.atMs),
     },
   };
 }
