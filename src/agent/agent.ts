@@ -5,6 +5,7 @@ import type { ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
 import { NAMES_PREFIX } from '../model/keys.js';
+import { indexUntilDone } from './lazy-index.js';
 import { DEFAULT_SITE, type Chassis, type ChassisStatus } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
@@ -338,6 +339,7 @@ export class Agent {
       this.registration.ensure('agent start').then(() => this.trace.mark('chassis registered')),
       this.sync.start().then(() => this.trace.mark('topology watches started')),
     ]);
+    if (cfg.lazySync) void indexUntilDone(this.store, cfg.chassis, log.child({ component: 'sync' }), () => this.stopping);
     const firstError = this.health.lastFailure;
     // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
     if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;

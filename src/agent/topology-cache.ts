@@ -10,12 +10,14 @@ import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { decodePort } from '../model/codec.js';
 import { encodeClaim } from '../model/read.js';
-import { CHASSIS_PREFIX, namesPrefix, parseKey } from '../model/keys.js';
+import { CHASSIS_PREFIX, FIPS_PREFIX, GATEWAYS_PREFIX, namesPrefix, parseKey, ROUTERS_PREFIX } from '../model/keys.js';
 import type { SubscriptionEvent } from '../store/subscription.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 
 const FORMAT = 1;
+/** Lists whose members lazy sync watches one key at a time. */
+const ONE_KEY_PREFIXES = [CHASSIS_PREFIX, ROUTERS_PREFIX, GATEWAYS_PREFIX, FIPS_PREFIX];
 /** Characters per piece of the file's text written at once (see text()). */
 const CHUNK_CHARS = 64 * 1024;
 
@@ -52,9 +54,10 @@ export class TopologyCache {
   get(prefix: string): KeyValue[] | undefined {
     const m = this.prefixes.get(prefix);
     if (m) return [...m].map(([key, value]) => ({ key, value, createRevision: 0, modRevision: 0 }));
-    // One chassis's key (lazy chassis watching): from any cached prefix holding it (a cache written before lazy
-    // chassis watching has the whole list), else absent — a peer not cached must not hold back the cached topology.
-    if (prefix.startsWith(CHASSIS_PREFIX) && prefix !== CHASSIS_PREFIX && this.prefixes.size > 0) {
+    // One chassis's, router's, gateway lease's or FIP's key (lazy sync): from any cached prefix holding it (a cache
+    // written before lazy sync of these has the whole list), else absent — a key not cached must not hold back the
+    // cached topology.
+    if (ONE_KEY_PREFIXES.some((p) => prefix.startsWith(p) && prefix !== p) && this.prefixes.size > 0) {
       for (const held of this.prefixes.values()) {
         const value = held.get(prefix);
         if (value !== undefined) return [{ key: prefix, value, createRevision: 0, modRevision: 0 }];

@@ -12,6 +12,7 @@ import { decodeFloatingIp, decodeRouter, encodeFloatingIp } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { FIPS_PREFIX, fipKey, guardKey, ROUTERS_PREFIX } from './keys.js';
 import { generateMac } from './macs.js';
+import { fipIndexOps } from './lazy-index.js';
 import { parseFipInput, parseFipPatch, type FipAssociation } from './ns-validate.js';
 import { assignOneIp } from './port-ips.js';
 import { ipOwners, loadNetState, loadNetwork, loadPort, macOwners, portsCompare, type Loaded, type NetState } from './read.js';
@@ -96,7 +97,7 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
           { key: fipKey(id), modRevision: 0 },
           ...(a?.compares ?? []),
         ],
-        ops: [{ op: 'put', key: fipKey(id), value: encodeFloatingIp(f) }, bump(net.id), ...(a?.ops ?? [])],
+        ops: [{ op: 'put', key: fipKey(id), value: encodeFloatingIp(f) }, bump(net.id), ...(a?.ops ?? []), ...fipIndexOps(undefined, f)],
         result: f,
       };
     },
@@ -149,7 +150,7 @@ export async function updateFip(store: Store, ref: string, body: unknown, opts: 
           { key: guardKey(net.id), modRevision: st.guardRev },
           ...(a?.compares ?? []),
         ],
-        ops: [{ op: 'put', key: kv.key, value }, bump(net.id), ...(a?.ops ?? [])],
+        ops: [{ op: 'put', key: kv.key, value }, bump(net.id), ...(a?.ops ?? []), ...fipIndexOps(cur, next)],
         result: next,
       };
     },
@@ -164,7 +165,7 @@ export async function deleteFip(store: Store, ref: string, opts: CasOptions): Pr
       const { obj: f, kv } = await loadFip(store, ref);
       return {
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
-        ops: [{ op: 'delete', key: kv.key }, bump(f.networkId)],
+        ops: [{ op: 'delete', key: kv.key }, bump(f.networkId), ...fipIndexOps(f, undefined)],
         result: f,
       };
     },
@@ -177,6 +178,10 @@ export function disassociateOnPortDelete(st: NetState, portId: string): { compar
   const fips = st.fips.filter((f) => f.obj.portId === portId);
   return {
     compares: fips.map((f): Compare => ({ key: f.kv.key, modRevision: f.kv.modRevision })),
-    ops: fips.flatMap((f): TxnOp[] => [{ op: 'put', key: f.kv.key, value: encodeFloatingIp(unassociated(f.obj)) }, bump(f.obj.networkId)]),
+    ops: fips.flatMap((f): TxnOp[] => [
+      { op: 'put', key: f.kv.key, value: encodeFloatingIp(unassociated(f.obj)) },
+      bump(f.obj.networkId),
+      ...fipIndexOps(f.obj, unassociated(f.obj)),
+    ]),
   };
 }

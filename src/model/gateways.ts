@@ -11,6 +11,7 @@ import { conflict, invalid, notFound } from './errors.js';
 import { gatewayKey, guardKey } from './keys.js';
 import { generateMac } from './macs.js';
 import { parseGatewayInput } from './ns-validate.js';
+import { routerIndexOps } from './lazy-index.js';
 import { assignOneIp } from './port-ips.js';
 import { ipOwners, loadNetState, loadNetwork, loadRouter, macOwners, portsCompare, type NetState } from './read.js';
 import { runCas, type CasOptions } from './cas.js';
@@ -94,7 +95,7 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
       const chassis = await gatewayChassis(store, net.provider.physnet, input.chassis);
       const gateway: RouterGateway = { networkId: net.id, subnetId, ip, mac, chassis };
       const next: Router = { ...r, gateway };
-      ops.push({ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(net.id));
+      ops.push({ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(net.id), ...routerIndexOps(r, next));
       return { compares, ops, result: next };
     },
     opts,
@@ -155,7 +156,12 @@ export async function clearGateway(store: Store, ref: string, opts: CasOptions):
           { key: kv.key, modRevision: kv.modRevision },
           { key: guardKey(gw.networkId), modRevision: st.guardRev },
         ],
-        ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(gw.networkId), { op: 'delete', key: gatewayKey(r.id) }],
+        ops: [
+          { op: 'put', key: kv.key, value: encodeRouter(next) },
+          bump(gw.networkId),
+          { op: 'delete', key: gatewayKey(r.id) },
+          ...routerIndexOps(r, next),
+        ],
         result: next,
       };
     },

@@ -7,6 +7,17 @@
  *   /wyvern/v1/net/<networkId>/ports/<portId>       Port JSON
  *   /wyvern/v1/net/<networkId>/bindings/<portId>    Binding JSON (written by agents)
  *   /wyvern/v1/routers/<routerId>                   Router JSON
+ *   /wyvern/v1/net/<networkId>/routers/<routerId>   router index (issue 17): the router has an interface or its gateway
+ *                                                   on the network; written with the router. A lazy agent learns
+ *                                                   the routers of the networks it watches from these and watches
+ *                                                   each one's key and gateway lease alone (no agent watches them all)
+ *   /wyvern/v1/net/<networkId>/fips/<fipId>         floating IP index: the FIP is associated with a port of the
+ *                                                   network (where it is NATed); written with the FIP
+ *   /wyvern/v1/gateway-of/<chassis>/<routerId>      the chassis is a gateway candidate of the router: each agent
+ *                                                   watches its own, to take part in elections of routers it has
+ *                                                   no port behind
+ *   /wyvern/v1/layout/lazy-index                    the index above was written for every router and FIP made
+ *                                                   before it existed (model/lazy-index.ts)
  *   /wyvern/v1/chassis/<name>                       Chassis JSON, attached to the agent's lease
  *   /wyvern/v1/names/<kind>/<name>                  {"id","networkId"?}: unique names per kind
  *   /wyvern/v1/names/port/<portId>                  the same claim under the port's id (issue 15): names never look
@@ -18,9 +29,10 @@
  *   /wyvern/v1/sg-members/<groupId>/<portId>        SgMember JSON: the address set of a group, written with the
  *                                                   port; watched only by agents enforcing a rule naming the group
  *
- *   /wyvern/v1/fips/<fipId>                         FloatingIp JSON (issue 14; watched by every agent, like routers)
+ *   /wyvern/v1/fips/<fipId>                         FloatingIp JSON (issue 14; a lazy agent watches those indexed
+ *                                                   under its networks)
  *   /wyvern/v1/gateways/<routerId>                  GatewayLease JSON: the router's active gateway chassis, attached
- *                                                   to that agent's lease; watched by every agent
+ *                                                   to that agent's lease; watched with the router
  *   /wyvern/v1/segments/<physnet>/<vlan|flat>       {"networkId"}: one provider network per physical segment
  *   /wyvern/v1/centers/<networkId>                  CenterLease JSON: a star network's active center (issue 16),
  *                                                   attached to that agent's lease; watched by every agent
@@ -75,6 +87,10 @@ export const SEGMENTS_PREFIX = `${ROOT}segments/`;
 export const CENTERS_PREFIX = `${ROOT}centers/`;
 export const SITES_PREFIX = `${ROOT}sites/`;
 export const SITE_GATEWAYS_PREFIX = `${ROOT}site-gateways/`;
+export const GATEWAY_OF_PREFIX = `${ROOT}gateway-of/`;
+export const LAYOUT_PREFIX = `${ROOT}layout/`;
+/** Present once every router and FIP made before the index existed is indexed (model/lazy-index.ts). */
+export const LAZY_INDEX_KEY = `${LAYOUT_PREFIX}lazy-index`;
 
 export type Pool = 'tunnel-key' | 'port-key' | 'router-key' | 'sg-key' | 'sg-rule-key';
 
@@ -88,6 +104,11 @@ export const subnetKey = (networkId: string, id: string): string => `${subnetsPr
 export const portKey = (networkId: string, id: string): string => `${portsPrefix(networkId)}${id}`;
 export const bindingKey = (networkId: string, portId: string): string => `${bindingsPrefix(networkId)}${portId}`;
 export const routerKey = (id: string): string => `${ROUTERS_PREFIX}${id}`;
+/** The lazy index (see the layout above): a router on a network, a FIP on its port's network, a gateway candidate. */
+export const routerRefKey = (networkId: string, routerId: string): string => `${netPrefix(networkId)}routers/${routerId}`;
+export const fipRefKey = (networkId: string, fipId: string): string => `${netPrefix(networkId)}fips/${fipId}`;
+export const gatewayOfPrefix = (chassis: string): string => `${GATEWAY_OF_PREFIX}${chassis}/`;
+export const gatewayOfKey = (chassis: string, routerId: string): string => `${gatewayOfPrefix(chassis)}${routerId}`;
 export const chassisKey = (name: string): string => `${CHASSIS_PREFIX}${name}`;
 export const retiredKey = (name: string): string => `${RETIRED_PREFIX}${name}`;
 export const namesPrefix = (kind: Kind): string => `${NAMES_PREFIX}${kind}/`;
@@ -127,6 +148,9 @@ export type ParsedKey =
   | { kind: 'port'; networkId: string; portId: string }
   | { kind: 'binding'; networkId: string; portId: string }
   | { kind: 'router'; routerId: string }
+  | { kind: 'router-ref'; networkId: string; routerId: string }
+  | { kind: 'fip-ref'; networkId: string; fipId: string }
+  | { kind: 'gateway-of'; chassis: string; routerId: string }
   | { kind: 'chassis'; name: string }
   | { kind: 'name'; of: Kind; name: string }
   | { kind: 'alloc'; pool: Pool; n: number }
@@ -156,6 +180,8 @@ export function parseKey(key: string): ParsedKey | undefined {
       if (sub === 'subnets') return { kind: 'subnet', networkId, subnetId: id };
       if (sub === 'ports') return { kind: 'port', networkId, portId: id };
       if (sub === 'bindings') return { kind: 'binding', networkId, portId: id };
+      if (sub === 'routers') return { kind: 'router-ref', networkId, routerId: id };
+      if (sub === 'fips') return { kind: 'fip-ref', networkId, fipId: id };
       return undefined;
     }
     case 'routers':
@@ -178,6 +204,8 @@ export function parseKey(key: string): ParsedKey | undefined {
       return ok(2) ? { kind: 'floating-ip', fipId: parts[1]! } : undefined;
     case 'gateways':
       return ok(2) ? { kind: 'gateway', routerId: parts[1]! } : undefined;
+    case 'gateway-of':
+      return ok(3) ? { kind: 'gateway-of', chassis: parts[1]!, routerId: parts[2]! } : undefined;
     case 'centers':
       return ok(2) ? { kind: 'center', networkId: parts[1]! } : undefined;
     case 'sites':

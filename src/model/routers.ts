@@ -15,6 +15,7 @@ import { generateMac, randomMac } from './macs.js';
 import { encodeClaim, ipOwners, loadNetState, loadRouter, loadSubnet, macOwners, portsCompare } from './read.js';
 import type { Router, Subnet } from './types.js';
 import { gatewayDeletion } from './gateways.js';
+import { routerIndexOps } from './lazy-index.js';
 import { parseInterfaceInput, parseMode, parseRouteInput, parseRouterInput } from './validate.js';
 
 const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: new Date().toISOString() });
@@ -67,6 +68,7 @@ export async function deleteRouter(store: Store, ref: string, opts: CasOptions):
           { op: 'delete', key: kv.key },
           { op: 'delete', key: nameKey('router', r.name) },
           { op: 'delete', key: allocKey('router-key', r.routerKey) },
+          ...routerIndexOps(r, undefined),
           ...nets.map(bump),
         ],
         result: r,
@@ -115,7 +117,7 @@ export async function attachSubnet(store: Store, ref: string, body: unknown, opt
           // The interface's address and MAC hold no claim: a port created since the read must fail this.
           portsCompare(st),
         ],
-        ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId)],
+        ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId), ...routerIndexOps(r, next)],
         result: next,
       };
     },
@@ -161,7 +163,7 @@ export async function detachSubnet(store: Store, ref: string, subnetRef: string,
           { key: kv.key, modRevision: kv.modRevision },
           { key: guardKey(s.networkId), modRevision: st.guardRev },
         ],
-        ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId)],
+        ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId), ...routerIndexOps(r, next)],
         result: next,
       };
     },

@@ -45,6 +45,7 @@ import {
   subnetKey,
 } from './keys.js';
 import { memberOf } from './sg-members.js';
+import { fipIndexOps, routerIndexOps } from './lazy-index.js';
 import { encodeClaim } from './read.js';
 import { checkTopologyDocument } from './topology-check.js';
 import type { TopologyDocument } from './types.js';
@@ -147,8 +148,13 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
     add(routerKey(r.id), encodeRouter(r), `router ${r.name}`);
     add(nameKey('router', r.name), encodeClaim({ id: r.id }), `router name ${r.name}`);
     add(allocKey('router-key', r.routerKey), `router/${r.id}`, `router key ${r.routerKey}`);
+    // Its lazy index (lazy-index.ts): derived, written when absent.
+    for (const op of routerIndexOps(undefined, r)) if (op.op === 'put') add(op.key, op.value, `index of router ${r.name}`, false);
   }
-  for (const f of doc.floatingIps ?? []) add(fipKey(f.id), encodeFloatingIp(f), `floating IP ${f.ip}`);
+  for (const f of doc.floatingIps ?? []) {
+    add(fipKey(f.id), encodeFloatingIp(f), `floating IP ${f.ip}`);
+    for (const op of fipIndexOps(undefined, f)) if (op.op === 'put') add(op.key, op.value, `index of floating IP ${f.ip}`, false);
+  }
   for (const s of doc.sites ?? []) add(siteKey(s.name), encodeSite(s), `gateway candidates of site ${s.name}`);
   const { kvs, revision } = await store.range(ROOT);
   const have = new Map(kvs.map((kv) => [kv.key, kv.value]));

@@ -8,6 +8,8 @@ import {
   fipKey,
   GATEWAYS_PREFIX,
   gatewayKey,
+  gatewayOfPrefix,
+  routerKey,
   networkKey,
   netPrefix,
   parseKey,
@@ -56,6 +58,7 @@ import type {
 } from '../model/types.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
+import { IndexedObjects } from './indexed-objects.js';
 import { networksUsingGroup } from './security-groups.js';
 import { sameLocation, type NetworkState, type TopologyView } from './topology-view.js';
 
@@ -114,8 +117,8 @@ export interface Subscription {
 }
 
 /**
- * Keeps the view in step with the store for exactly the networks it is asked to watch (lazy sync),
- * plus chassis and routers. Store events come in as key/value changes; each is decoded with its key's
+ * Keeps the view in step with the store for exactly the networks it is asked to watch (lazy sync), the chassis
+ * they name, and the routers, gateway leases and floating IPs the lazy index names under them. Store events come in as key/value changes; each is decoded with its key's
  * kind, and the networks it affects are reported through 'change'; a port deleted from the view is also
  * reported through 'portRemoved' (PortRemoved).
  */
@@ -134,6 +137,8 @@ export class TopologySync extends EventEmitter {
   private readonly pending = new Map<string, Promise<void>>();
   /** Keys whose current document failed to decode (warned once each). */
   private readonly undecodable = new Set<string>();
+  /** Lazy sync: the routers, gateway leases and FIPs named by the index under the watched prefixes. */
+  private readonly indexed: IndexedObjects;
 
   constructor(
     private readonly view: TopologyView,
@@ -142,17 +147,16 @@ export class TopologySync extends EventEmitter {
     private readonly lazy: boolean,
   ) {
     super();
+    this.indexed = new IndexedObjects(subscription, logger, (key) => this.applyDelete(key));
   }
 
   async start(): Promise<void> {
     // Lazy sync: only the chassis this one needs (ChassisReach) — its own key from the start (its loss is news).
     if (this.lazy) this.wantChassis(this.view.chassisName);
     const prefixes = [
-      ...(this.lazy ? [] : [CHASSIS_PREFIX]),
-      ROUTERS_PREFIX,
-      // North-south: floating IPs and active gateway chassis are few and every agent needs them (like routers).
-      FIPS_PREFIX,
-      GATEWAYS_PREFIX,
+      // Lazy sync: routers, their gateway leases and FIPs come through the index under each watched network
+      // (IndexedObjects); the routers this chassis is a gateway candidate of, through its own index prefix.
+      ...(this.lazy ? [gatewayOfPrefix(this.view.chassisName)] : [CHASSIS_PREFIX, ROUTERS_PREFIX, FIPS_PREFIX, GATEWAYS_PREFIX]),
       // Issue 16: star centers, sites and site gateways are few (one per star network, one per site): every agent.
       CENTERS_PREFIX,
       SITES_PREFIX,
@@ -162,6 +166,12 @@ export class TopologySync extends EventEmitter {
     // Each prefix's read and watch are independent: one round trip for all of them instead of one each in turn
     // (a fresh agent's start waits on this; docs/footprint.md).
     await Promise.all(prefixes.map((p) => this.subscription.add(p)));
+    if (this.lazy) await this.indexed.whenLoaded(gatewayOfPrefix(this.view.chassisName));
+  }
+
+  /** The routers, gateway leases and FIPs watched through the lazy index, by key (status, tests). */
+  indexedObjects(): string[] {
+    return this.indexed.objects();
   }
 
   /**
@@ -261,6 +271,8 @@ export class TopologySync extends EventEmitter {
     const p = (async () => {
       await this.subscription.add(networkKey(networkId));
       await this.subscription.add(netPrefix(networkId));
+      // Its routers and FIPs too: flows computed when this resolves route from the start.
+      await this.indexed.whenLoaded(netPrefix(networkId));
     })().finally(() => this.pending.delete(networkId));
     this.pending.set(networkId, p);
     return p;
@@ -276,6 +288,7 @@ export class TopologySync extends EventEmitter {
     if (!this.lazy) return;
     await this.subscription.remove(netPrefix(networkId));
     await this.subscription.remove(networkKey(networkId));
+    for (const ref of [...this.indexed.refsUnder(netPrefix(networkId))]) this.indexed.delete(ref);
     if (this.view.networks.delete(networkId)) this.changed(networkId);
   }
 
@@ -294,6 +307,14 @@ export class TopologySync extends EventEmitter {
   applyPut(key: string, value: string): void {
     const k = parseKey(key);
     if (!k) return;
+    if (k.kind === 'router-ref' || k.kind === 'fip-ref' || k.kind === 'gateway-of') {
+      if (!this.lazy) return; // everything is watched already
+      if (k.kind === 'fip-ref') this.indexed.put(key, [fipKey(k.fipId)]);
+      // A prefix watch of one chassis's candidacies also carries longer names (hv1 → hv10): only its own enter.
+      else if (k.kind === 'router-ref' || k.chassis === this.view.chassisName)
+        this.indexed.put(key, [routerKey(k.routerId), gatewayKey(k.routerId)]);
+      return;
+    }
     const decode = DECODERS[k.kind as keyof typeof DECODERS] as ((v: string, at: string) => unknown) | undefined;
     if (!decode) return;
     let doc: unknown;
@@ -315,10 +336,13 @@ export class TopologySync extends EventEmitter {
         this.changedChassis(k.name);
         return;
       case 'router':
+        // An event racing an unwatch must not bring back what the unwatch removed.
+        if (this.lazy && !this.indexed.has(key)) return;
         this.view.routers.set(k.routerId, doc as Router);
         this.changedAll();
         return;
       case 'floating-ip':
+        if (this.lazy && !this.indexed.has(key)) return;
         this.view.floatingIps.set(k.fipId, doc as FloatingIp);
         this.changedAll();
         return;
@@ -326,6 +350,7 @@ export class TopologySync extends EventEmitter {
         const lease = doc as GatewayLease;
         // The key names the router: a document naming another is foreign data.
         if (lease.routerId !== k.routerId) return;
+        if (this.lazy && !this.indexed.has(key)) return;
         const prev = this.view.gateways.get(k.routerId);
         this.view.gateways.set(k.routerId, lease);
         // A lease moved to a new etcd lease by the same chassis (a planned restart) changes no flow.
@@ -423,6 +448,11 @@ export class TopologySync extends EventEmitter {
     const k = parseKey(key);
     if (!k) return;
     switch (k.kind) {
+      case 'router-ref':
+      case 'fip-ref':
+      case 'gateway-of':
+        this.indexed.delete(key);
+        return;
       case 'chassis':
         if (this.view.chassis.delete(k.name)) this.changedChassis(k.name);
         return;
@@ -512,15 +542,24 @@ export class TopologySync extends EventEmitter {
   }
 
   private *keysUnder(prefix: string): Generator<string> {
+    yield* this.indexed.refsUnder(prefix);
     if (prefix === CHASSIS_PREFIX) for (const n of this.view.chassis.keys()) yield chassisKey(n);
     else if (prefix.startsWith(CHASSIS_PREFIX)) {
       // One chassis's key (a one-key entry): only that key, never the longer names it prefixes (hv1 → hv10).
       if (this.view.chassis.has(prefix.slice(CHASSIS_PREFIX.length))) yield prefix;
       return;
-    } else if (prefix === ROUTERS_PREFIX) for (const id of this.view.routers.keys()) yield `${ROUTERS_PREFIX}${id}`;
-    else if (prefix === FIPS_PREFIX) for (const id of this.view.floatingIps.keys()) yield fipKey(id);
-    else if (prefix === GATEWAYS_PREFIX) for (const id of this.view.gateways.keys()) yield gatewayKey(id);
-    else if (prefix === CENTERS_PREFIX) for (const id of this.view.centers.keys()) yield centerKey(id);
+    } else if (prefix.startsWith(ROUTERS_PREFIX)) {
+      // The whole list (lazy sync off) or one router's key (lazy sync).
+      for (const id of this.view.routers.keys()) if (routerKey(id).startsWith(prefix)) yield routerKey(id);
+      return;
+    } else if (prefix.startsWith(FIPS_PREFIX)) {
+      for (const id of this.view.floatingIps.keys()) if (fipKey(id).startsWith(prefix)) yield fipKey(id);
+      return;
+    } else if (prefix.startsWith(GATEWAYS_PREFIX)) {
+      for (const id of this.view.gateways.keys()) if (gatewayKey(id).startsWith(prefix)) yield gatewayKey(id);
+      return;
+    }
+    if (prefix === CENTERS_PREFIX) for (const id of this.view.centers.keys()) yield centerKey(id);
     else if (prefix === SITES_PREFIX) for (const id of this.view.sites.keys()) yield siteKey(id);
     else if (prefix === SITE_GATEWAYS_PREFIX) for (const id of this.view.siteGateways.keys()) yield siteGatewayKey(id);
     else if (prefix.startsWith(SG_PREFIX)) {

@@ -104,6 +104,23 @@ describe('TopologyCache', () => {
     expect(again.get(NET)?.[999]?.value).toBe(kvs(NET)[999]!.value);
   });
 
+  it('a cache written before lazy sync of routers (whole lists) answers one router’s, lease’s or FIP’s key from them', () => {
+    const path = join(dir, 'c4.json');
+    const R = '0c000000-0000-4000-8000-000000000001';
+    const prefixes = {
+      '/wyvern/v1/routers/': [[`/wyvern/v1/routers/${R}`, '{"r":1}']],
+      '/wyvern/v1/gateways/': [],
+      '/wyvern/v1/fips/': [['/wyvern/v1/fips/f1', '{"f":1}']],
+    };
+    writeFileSync(path, JSON.stringify({ format: 1, chassis: 'hv1', savedAt: 'x', prefixes }));
+    const c = new TopologyCache(path, 'hv1', silentLogger, () => []);
+    expect(c.get(`/wyvern/v1/routers/${R}`)?.map((x) => x.value)).toEqual(['{"r":1}']);
+    expect(c.get('/wyvern/v1/fips/f1')?.map((x) => x.value)).toEqual(['{"f":1}']);
+    // Not cached: absent (never undefined, which would hold the cached start back).
+    expect(c.get(`/wyvern/v1/gateways/${R}`)).toEqual([]);
+    expect(c.get('/wyvern/v1/routers/other')).toEqual([]);
+  });
+
   it("ignores another chassis's cache and an unreadable file", () => {
     const path = join(dir, 'c2.json');
     writeFileSync(path, JSON.stringify({ format: 1, chassis: 'hv9', savedAt: 'x', prefixes: { '/p/': [['/p/a', '1']] } }));

@@ -1,12 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import { TopologySync, type ViewChange } from '../../src/view/topology-sync.js';
 import { TopologyView } from '../../src/view/topology-view.js';
-import { bindingKey, chassisKey, fipKey, FIPS_PREFIX, gatewayKey, GATEWAYS_PREFIX, networkKey, portKey } from '../../src/model/keys.js';
+import {
+  bindingKey,
+  chassisKey,
+  fipKey,
+  fipRefKey,
+  FIPS_PREFIX,
+  gatewayKey,
+  gatewayOfKey,
+  gatewayOfPrefix,
+  GATEWAYS_PREFIX,
+  netPrefix,
+  networkKey,
+  portKey,
+  routerKey,
+  routerRefKey,
+  ROUTERS_PREFIX,
+} from '../../src/model/keys.js';
 import { silentLogger } from '../../src/util/log.js';
 import type { KeyValue } from '../../src/store/types.js';
 
 // Store documents are decoded like the store's writers encode them: ids are UUIDs.
 const N1 = '0a000000-0000-4000-8000-000000000001';
+const N2 = '0a000000-0000-4000-8000-000000000002';
+const S1 = '0e000000-0000-4000-8000-000000000001';
 const P1 = '0b000000-0000-4000-8000-000000000001';
 const P2 = '0b000000-0000-4000-8000-000000000002';
 const NAMES: Record<string, string> = { [P1]: 'p1', [P2]: 'p2' };
@@ -173,14 +191,18 @@ describe('TopologySync: floating IPs and gateway leases (issue 14)', () => {
   const F = '0d000000-0000-4000-8000-000000000001';
   const fip = { id: F, networkId: N1, ip: '203.0.113.50', mac: '02:ff:00:00:00:50' };
 
-  it('watches both prefixes from the start (every agent needs them, lazy or not)', async () => {
-    const { sync, added } = make(true);
-    await sync.start();
-    expect(added).toEqual(expect.arrayContaining([FIPS_PREFIX, GATEWAYS_PREFIX]));
+  it('without lazy sync watches every router, FIP and lease; with it only its own gateway candidacies (issue 17)', async () => {
+    const full = make(false);
+    await full.sync.start();
+    expect(full.added).toEqual(expect.arrayContaining([ROUTERS_PREFIX, FIPS_PREFIX, GATEWAYS_PREFIX]));
+    const lazy = make(true);
+    await lazy.sync.start();
+    expect(lazy.added).toContain(gatewayOfPrefix('hv1'));
+    for (const p of [ROUTERS_PREFIX, FIPS_PREFIX, GATEWAYS_PREFIX]) expect(lazy.added).not.toContain(p);
   });
 
   it('puts, deletes and snapshots reach the view; a lease moved by its own chassis changes nothing', () => {
-    const { view, sync } = make(true);
+    const { view, sync } = make(false);
     const changes: ViewChange[] = [];
     sync.on('change', (c: ViewChange) => changes.push(c));
     sync.applyPut(fipKey(F), JSON.stringify(fip));
@@ -197,6 +219,112 @@ describe('TopologySync: floating IPs and gateway leases (issue 14)', () => {
     sync.applySnapshot(GATEWAYS_PREFIX, []);
     expect(view.gateways.size).toBe(0);
     sync.applyDelete(fipKey(F));
+    expect(view.floatingIps.size).toBe(0);
+  });
+});
+
+describe('TopologySync: routers, gateway leases and FIPs through the lazy index (issue 17)', () => {
+  const R = '0c000000-0000-4000-8000-000000000001';
+  const R2 = '0c000000-0000-4000-8000-000000000002';
+  const F = '0d000000-0000-4000-8000-000000000001';
+  const router = (id: string, networkId: string) => ({
+    id,
+    name: `r-${id.slice(-1)}`,
+    routerKey: Number(id.slice(-1)),
+    mac: '02:aa:00:00:00:01',
+    mode: 'proactive',
+    interfaces: [{ subnetId: S1, networkId, ip: '10.0.0.1', mac: '02:aa:00:00:00:02' }],
+    routes: [],
+  });
+
+  function lazyMake() {
+    const view = new TopologyView('hv1', 'vxlan');
+    const added: string[] = [];
+    const removed: string[] = [];
+    const sync = new TopologySync(
+      view,
+      {
+        add: (p) => void added.push(p),
+        remove: (p) => void removed.push(p),
+        prefixes: () => added.filter((p) => !removed.includes(p)),
+      },
+      silentLogger,
+      true,
+    );
+    return { view, sync, added, removed };
+  }
+
+  it('watches each router a watched network indexes (key and gateway lease), and nothing else', async () => {
+    const { view, sync, added, removed } = lazyMake();
+    await sync.want(N1, 'vm');
+    // A router put before anything indexes it: not this chassis's business.
+    sync.applyPut(routerKey(R2), JSON.stringify(router(R2, N1)));
+    expect(view.routers.size).toBe(0);
+    sync.applySnapshot(netPrefix(N1), [{ key: routerRefKey(N1, R), value: R, createRevision: 1, modRevision: 1 }]);
+    expect(added).toEqual(expect.arrayContaining([routerKey(R), gatewayKey(R)]));
+    expect(sync.indexedObjects()).toEqual([gatewayKey(R), routerKey(R)].sort());
+    sync.applyPut(routerKey(R), JSON.stringify(router(R, N1)));
+    sync.applyPut(gatewayKey(R), JSON.stringify({ routerId: R, chassis: 'hv2', since: 't' }));
+    expect(view.routers.get(R)?.name).toBe('r-1');
+    expect(view.gateways.get(R)?.chassis).toBe('hv2');
+    // The index key deleted (the router detached): unwatched, and out of the view at once.
+    const changes: ViewChange[] = [];
+    sync.on('change', (c: ViewChange) => changes.push(c));
+    sync.applyDelete(routerRefKey(N1, R));
+    expect(removed).toEqual(expect.arrayContaining([routerKey(R), gatewayKey(R)]));
+    expect(view.routers.size).toBe(0);
+    expect(view.gateways.size).toBe(0);
+    expect(changes.some((c) => c.all)).toBe(true);
+    // A late event of the unwatched key does not bring it back.
+    sync.applyPut(routerKey(R), JSON.stringify(router(R, N1)));
+    expect(view.routers.size).toBe(0);
+  });
+
+  it('a router indexed under two watched networks stays until neither indexes it; leaving a network drops its index', async () => {
+    const { view, sync, removed } = lazyMake();
+    await sync.want(N1, 'vm');
+    await sync.want(N2, 'vm');
+    sync.applyPut(routerRefKey(N1, R), R);
+    sync.applyPut(routerRefKey(N2, R), R);
+    sync.applyPut(routerKey(R), JSON.stringify(router(R, N1)));
+    sync.applyDelete(routerRefKey(N1, R));
+    expect(view.routers.has(R)).toBe(true);
+    expect(removed).not.toContain(routerKey(R));
+    await sync.unwant(N2, 'vm');
+    expect(view.routers.has(R)).toBe(false);
+    expect(removed).toContain(routerKey(R));
+  });
+
+  it('a network snapshot without an index key it had drops that router (a resync after missed events)', async () => {
+    const { view, sync } = lazyMake();
+    await sync.want(N1, 'vm');
+    sync.applyPut(routerRefKey(N1, R), R);
+    sync.applyPut(routerKey(R), JSON.stringify(router(R, N1)));
+    sync.applySnapshot(netPrefix(N1), []);
+    expect(view.routers.has(R)).toBe(false);
+    expect(sync.indexedObjects()).toEqual([]);
+  });
+
+  it('its own gateway candidacies bring routers it has no port behind; another chassis’s do not (hv1 ≠ hv10)', () => {
+    const { view, sync, added } = lazyMake();
+    sync.applyPut(gatewayOfKey('hv10', R2), R2);
+    expect(added).not.toContain(routerKey(R2));
+    sync.applyPut(gatewayOfKey('hv1', R), R);
+    expect(added).toContain(routerKey(R));
+    sync.applyPut(routerKey(R), JSON.stringify(router(R, N2)));
+    expect(view.routers.has(R)).toBe(true);
+  });
+
+  it('FIPs indexed under a watched network are watched by their key', async () => {
+    const { view, sync, added } = lazyMake();
+    await sync.want(N1, 'vm');
+    sync.applyPut(fipKey(F), JSON.stringify({ id: F, networkId: N2, ip: '203.0.113.50', mac: '02:ff:00:00:00:50' }));
+    expect(view.floatingIps.size).toBe(0);
+    sync.applyPut(fipRefKey(N1, F), F);
+    expect(added).toContain(fipKey(F));
+    sync.applyPut(fipKey(F), JSON.stringify({ id: F, networkId: N2, ip: '203.0.113.50', mac: '02:ff:00:00:00:50' }));
+    expect(view.floatingIps.get(F)?.ip).toBe('203.0.113.50');
+    sync.applyDelete(fipRefKey(N1, F));
     expect(view.floatingIps.size).toBe(0);
   });
 });

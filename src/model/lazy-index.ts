@@ -1,0 +1,120 @@
+/**
+ * The lazy index of routers and floating IPs (issue 17; the key layout in keys.ts).
+ *
+ * Routers, floating IPs and gateway leases used to be watched by every agent: one router change reached every
+ * hypervisor, and each held every router. Now each router is indexed under the networks it touches (its
+ * interfaces' and its gateway's) and under the chassis that are its gateway candidates, and each associated FIP
+ * under its port's network. An agent watching a network reads the index with it and watches only those routers
+ * and FIPs, each by its own key.
+ *
+ * Every writer of a router or FIP puts the index in the same transaction (routerIndexOps, fipIndexOps: only what
+ * changed, so a route added to a router wakes nobody watching its networks). Routers and FIPs written before the
+ * index existed are indexed once per store by ensureLazyIndex, which each agent runs at start.
+ */
+import type { KeyValue, Store, TxnOp } from '../store/types.js';
+import { decodeFloatingIp, decodeRouter } from './codec.js';
+import { FIPS_PREFIX, fipRefKey, gatewayOfKey, LAZY_INDEX_KEY, ROUTERS_PREFIX, routerRefKey } from './keys.js';
+import type { FloatingIp, Router } from './types.js';
+
+/** The index keys a router needs: one per network it touches, one per gateway candidate chassis. */
+export function routerIndexKeys(r: Router | undefined): Set<string> {
+  const out = new Set<string>();
+  if (!r) return out;
+  for (const i of r.interfaces) out.add(routerRefKey(i.networkId, r.id));
+  if (r.gateway) {
+    out.add(routerRefKey(r.gateway.networkId, r.id));
+    for (const c of r.gateway.chassis) out.add(gatewayOfKey(c, r.id));
+  }
+  return out;
+}
+
+/** The index key an FIP needs: under its port's network while associated (the chassis hosting the port NATs it). */
+export function fipIndexKeys(f: FloatingIp | undefined): Set<string> {
+  return new Set(f?.portNetworkId !== undefined && f.portId !== undefined ? [fipRefKey(f.portNetworkId, f.id)] : []);
+}
+
+function diff(before: Set<string>, after: Set<string>, id: string): TxnOp[] {
+  const ops: TxnOp[] = [];
+  for (const k of before) if (!after.has(k)) ops.push({ op: 'delete', key: k });
+  for (const k of after) if (!before.has(k)) ops.push({ op: 'put', key: k, value: id });
+  return ops;
+}
+
+/** The index writes of a router going from `before` to `after` (undefined: created / deleted). */
+export function routerIndexOps(before: Router | undefined, after: Router | undefined): TxnOp[] {
+  return diff(routerIndexKeys(before), routerIndexKeys(after), (after ?? before)?.id ?? '');
+}
+
+/** The index writes of an FIP going from `before` to `after` (undefined: created / deleted). */
+export function fipIndexOps(before: FloatingIp | undefined, after: FloatingIp | undefined): TxnOp[] {
+  return diff(fipIndexKeys(before), fipIndexKeys(after), (after ?? before)?.id ?? '');
+}
+
+/**
+ * Puts the whole index of one object, guarded by its revision. When the object changed since it was read, it is read
+ * again and indexed as it is now: the writer that changed it wrote only the index keys its change moved.
+ */
+async function indexOne(store: Store, first: KeyValue, keys: (value: string) => Set<string>): Promise<void> {
+  let kv: KeyValue | undefined = first;
+  for (let attempt = 0; kv && attempt < 100; attempt++) {
+    let want: Set<string>;
+    try {
+      want = keys(kv.value);
+    } catch {
+      return; // a document this version cannot read: nothing to index
+    }
+    if (want.size === 0) return;
+    const id = kv.key.slice(kv.key.lastIndexOf('/') + 1);
+    const r = await store.txn(
+      [{ key: kv.key, modRevision: kv.modRevision }],
+      [...want].map((key): TxnOp => ({ op: 'put', key, value: id })),
+    );
+    if (r.succeeded) return;
+    kv = await store.get(kv.key);
+  }
+}
+
+/** How long a claim to write the index may stand before another agent takes it over (its writer died). */
+const CLAIM_STALE_MS = 30_000;
+
+interface IndexState {
+  state: 'writing' | 'done';
+  by: string;
+  at: string;
+}
+
+/**
+ * Indexes every router and FIP made before the index existed, once per store: the first agent to start claims the
+ * work (a create-only put of LAZY_INDEX_KEY), writes each object's whole index guarded by its revision (indexOne),
+ * and marks it done; the others see the claim and go on. A claim left
+ * by a writer that died is taken over after CLAIM_STALE_MS. Returns what this call did.
+ *
+ * Writers that predate the index and still run (an API process not yet upgraded) write routers and FIPs without it:
+ * upgrade every process that serves the API before relying on lazy sync of routers (docs/scale.md).
+ */
+export async function ensureLazyIndex(store: Store, by: string, now = Date.now): Promise<'present' | 'written' | 'claimed-elsewhere'> {
+  const cur = await store.get(LAZY_INDEX_KEY);
+  let state: IndexState | undefined;
+  try {
+    state = cur ? (JSON.parse(cur.value) as IndexState) : undefined;
+  } catch {
+    state = undefined;
+  }
+  if (cur && state?.state === 'done') return 'present';
+  if (cur && state?.state === 'writing' && now() - Date.parse(state.at) < CLAIM_STALE_MS) return 'claimed-elsewhere';
+  const claim: IndexState = { state: 'writing', by, at: new Date(now()).toISOString() };
+  const won = await store.txn(
+    [{ key: LAZY_INDEX_KEY, modRevision: cur?.modRevision ?? 0 }],
+    [{ op: 'put', key: LAZY_INDEX_KEY, value: JSON.stringify(claim) }],
+  );
+  if (!won.succeeded) return 'claimed-elsewhere';
+  const [routers, fips] = await Promise.all([store.range(ROUTERS_PREFIX), store.range(FIPS_PREFIX)]);
+  const work = [
+    ...routers.kvs.map((kv) => ({ kv, keys: (v: string) => routerIndexKeys(decodeRouter(v)) })),
+    ...fips.kvs.map((kv) => ({ kv, keys: (v: string) => fipIndexKeys(decodeFloatingIp(v)) })),
+  ];
+  for (let i = 0; i < work.length; i += 16) await Promise.all(work.slice(i, i + 16).map((w) => indexOne(store, w.kv, w.keys)));
+  const done: IndexState = { state: 'done', by, at: new Date(now()).toISOString() };
+  await store.put(LAZY_INDEX_KEY, JSON.stringify(done));
+  return 'written';
+}

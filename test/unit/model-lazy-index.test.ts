@@ -1,0 +1,219 @@
+/**
+ * The lazy index of routers and floating IPs (issue 17, model/lazy-index.ts) on a memory store: after every write
+ * through the model the index is exactly what the stored routers and FIPs call for, written in the same
+ * transaction; a change that moves no index key writes none; objects written before the index existed are indexed
+ * once per store, by one agent.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/types.js';
+import {
+  decodeFloatingIp,
+  decodeRouter,
+  encodeRouter,
+  FIPS_PREFIX,
+  registerChassis,
+  ROUTERS_PREFIX,
+  routerKey,
+  Topology,
+} from '../../src/model/index.js';
+import { ensureLazyIndex, fipIndexKeys, routerIndexKeys } from '../../src/model/lazy-index.js';
+import { GATEWAY_OF_PREFIX, LAZY_INDEX_KEY, parseKey, ROOT, routerRefKey } from '../../src/model/keys.js';
+
+let store: Store;
+let topo: Topology;
+
+beforeEach(async () => {
+  store = await openStore('memory:');
+  topo = new Topology(store);
+});
+afterEach(async () => {
+  await store.close();
+});
+
+/** The index keys in the store. */
+async function stored(): Promise<string[]> {
+  const { kvs } = await store.range(ROOT);
+  return kvs
+    .map((kv) => kv.key)
+    .filter((k) => ['router-ref', 'fip-ref', 'gateway-of'].includes(parseKey(k)?.kind ?? ''))
+    .sort();
+}
+
+/** The index keys the stored routers and FIPs call for. */
+async function derived(): Promise<string[]> {
+  const out = new Set<string>();
+  for (const kv of (await store.range(ROUTERS_PREFIX)).kvs) for (const k of routerIndexKeys(decodeRouter(kv.value))) out.add(k);
+  for (const kv of (await store.range(FIPS_PREFIX)).kvs) for (const k of fipIndexKeys(decodeFloatingIp(kv.value))) out.add(k);
+  return [...out].sort();
+}
+
+async function consistent(): Promise<string[]> {
+  const s = await stored();
+  expect(s).toEqual(await derived());
+  return s;
+}
+
+async function world(): Promise<void> {
+  const lease = await store.grantLease(60);
+  for (const name of ['hv1', 'hv2', 'hv3'])
+    await registerChassis(store, { name, tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] }, lease);
+  await topo.createNetwork({ name: 'ext', provider: { physnet: 'physnet1' } });
+  await topo.createSubnet({ name: 'ext-s', network: 'ext', cidr: '203.0.113.0/24', gatewayIp: '203.0.113.1', enableDhcp: false });
+  for (const [n, cidr] of [
+    ['blue', '10.0.0.0/24'],
+    ['red', '10.0.1.0/24'],
+  ] as const) {
+    await topo.createNetwork({ name: n });
+    await topo.createSubnet({ name: `${n}-a`, network: n, cidr });
+  }
+  await topo.createPort({ name: 'vm1', network: 'blue' });
+}
+
+describe('the lazy index follows every router and FIP write', () => {
+  it('interfaces, gateway and its candidates, routes, FIPs, port and router deletes', async () => {
+    await world();
+    const blue = await topo.getNetwork('blue');
+    const red = await topo.getNetwork('red');
+    const ext = await topo.getNetwork('ext');
+    const r = await topo.createRouter({ name: 'r1' });
+    expect(await consistent()).toEqual([]);
+    await topo.attachSubnet('r1', { subnet: 'blue-a' });
+    expect(await consistent()).toEqual([routerRefKey(blue.id, r.id)]);
+    await topo.attachSubnet('r1', { subnet: 'red-a' });
+    await topo.setGateway('r1', { network: 'ext', chassis: ['hv1', 'hv2'] });
+    const withGateway = await consistent();
+    expect(withGateway).toEqual(
+      [
+        routerRefKey(blue.id, r.id),
+        routerRefKey(red.id, r.id),
+        routerRefKey(ext.id, r.id),
+        `${GATEWAY_OF_PREFIX}hv1/${r.id}`,
+        `${GATEWAY_OF_PREFIX}hv2/${r.id}`,
+      ].sort(),
+    );
+    // A change that moves no index key writes none: nobody watching the networks hears of it.
+    const before = await store.get(routerRefKey(blue.id, r.id));
+    await topo.addRoute('r1', { cidr: '192.168.0.0/16', nexthop: '10.0.1.5' });
+    await topo.setGateway('r1', { network: 'ext', chassis: ['hv2', 'hv3'] });
+    expect((await store.get(routerRefKey(blue.id, r.id)))!.modRevision).toBe(before!.modRevision);
+    expect(await consistent()).toContain(`${GATEWAY_OF_PREFIX}hv3/${r.id}`);
+    expect(await stored()).not.toContain(`${GATEWAY_OF_PREFIX}hv1/${r.id}`);
+
+    const f = await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    expect(await consistent()).toContain(`/wyvern/v1/net/${blue.id}/fips/${f.id}`);
+    await topo.updateFloatingIp(f.id, { port: null });
+    expect(await consistent()).not.toContain(`/wyvern/v1/net/${blue.id}/fips/${f.id}`);
+    await topo.updateFloatingIp(f.id, { port: 'vm1' });
+    expect(await consistent()).toContain(`/wyvern/v1/net/${blue.id}/fips/${f.id}`);
+    // The port's delete disassociates its FIP in the same transaction, index included.
+    await topo.deletePort('vm1');
+    expect(await consistent()).not.toContain(`/wyvern/v1/net/${blue.id}/fips/${f.id}`);
+    await topo.deleteFloatingIp(f.id);
+    await topo.removeRoute('r1', '192.168.0.0/16');
+    await topo.detachSubnet('r1', 'red-a');
+    expect(await consistent()).not.toContain(routerRefKey(red.id, r.id));
+    await topo.clearGateway('r1');
+    expect(await consistent()).toEqual([routerRefKey(blue.id, r.id)]);
+    await topo.setGateway('r1', { network: 'ext', chassis: ['hv1'] });
+    await topo.deleteRouter('r1');
+    expect(await consistent()).toEqual([]);
+  });
+
+  it('an import writes the index of what it brings; a re-import writes nothing', async () => {
+    await world();
+    await topo.createRouter({ name: 'r1' });
+    await topo.attachSubnet('r1', { subnet: 'blue-a' });
+    await topo.setGateway('r1', { network: 'ext', chassis: ['hv1'] });
+    await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    const doc = await topo.exportTopology();
+    const want = await consistent();
+    expect(want.length).toBe(4);
+
+    const other = await openStore('memory:');
+    try {
+      const res = await new Topology(other).importTopology(doc);
+      const { kvs } = await other.range(ROOT);
+      const keys = kvs.map((kv) => kv.key);
+      for (const k of want) expect(keys).toContain(k);
+      expect((await new Topology(other).importTopology(doc)).written).toBe(0);
+      expect(res.written).toBeGreaterThan(0);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('ensureLazyIndex: routers and FIPs written before the index existed', () => {
+  /** A store as a writer without the index left it. */
+  async function unindexed(): Promise<void> {
+    await world();
+    await topo.createRouter({ name: 'r1' });
+    await topo.attachSubnet('r1', { subnet: 'blue-a' });
+    await topo.setGateway('r1', { network: 'ext', chassis: ['hv1'] });
+    await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    for (const k of await stored()) await store.delete(k);
+  }
+
+  it('indexes them once; later calls find it done', async () => {
+    await unindexed();
+    expect(await stored()).toEqual([]);
+    expect(await ensureLazyIndex(store, 'hv1')).toBe('written');
+    expect((await consistent()).length).toBe(4);
+    const rev = await store.currentRevision();
+    expect(await ensureLazyIndex(store, 'hv2')).toBe('present');
+    expect(await store.currentRevision()).toBe(rev);
+    expect(JSON.parse((await store.get(LAZY_INDEX_KEY))!.value)).toMatchObject({ state: 'done', by: 'hv1' });
+  });
+
+  it('another agent’s fresh claim is left alone; a stale one (its writer died) is taken over', async () => {
+    await unindexed();
+    const t = Date.now();
+    await store.put(LAZY_INDEX_KEY, JSON.stringify({ state: 'writing', by: 'hv9', at: new Date(t).toISOString() }));
+    expect(await ensureLazyIndex(store, 'hv1', () => t + 1_000)).toBe('claimed-elsewhere');
+    expect(await stored()).toEqual([]);
+    expect(await ensureLazyIndex(store, 'hv1', () => t + 31_000)).toBe('written');
+    expect((await consistent()).length).toBe(4);
+  });
+
+  it('two agents at once: one writes, the other sees the claim', async () => {
+    await unindexed();
+    const results = await Promise.all([ensureLazyIndex(store, 'hv1'), ensureLazyIndex(store, 'hv2')]);
+    expect(results.sort()).toEqual(['claimed-elsewhere', 'written']);
+    expect((await consistent()).length).toBe(4);
+  });
+
+  it('an object changed between the read and its index transaction is read again and indexed as it is now', async () => {
+    await unindexed();
+    await topo.deleteFloatingIp(decodeFloatingIp((await store.range(FIPS_PREFIX)).kvs[0]!.value).id); // it holds blue-a
+    const kv = (await store.get(routerKey((await topo.getRouter('r1')).id)))!;
+    const r = decodeRouter(kv.value);
+    // The change lands after the index's read of every router, before its transaction: through the model (which
+    // writes only the index keys it moves), then through a writer that predates the index.
+    for (const change of [
+      () => topo.detachSubnet('r1', 'blue-a'),
+      () => store.put(kv.key, encodeRouter({ ...r, interfaces: [] })).then(() => undefined),
+    ]) {
+      for (const k of await stored()) await store.delete(k);
+      await store.delete(LAZY_INDEX_KEY);
+      await topo.attachSubnet('r1', { subnet: 'blue-a' }).catch(() => undefined);
+      for (const k of await stored()) await store.delete(k);
+      let changed = false;
+      const racing = Object.create(store) as Store;
+      racing.range = async (prefix: string) => {
+        const res = await store.range(prefix);
+        if (prefix === ROUTERS_PREFIX && !changed) {
+          changed = true;
+          await change();
+        }
+        return res;
+      };
+      expect(await ensureLazyIndex(racing, 'hv1')).toBe('written');
+      expect(changed).toBe(true);
+      const now = await consistent();
+      expect(now).toContain(`${GATEWAY_OF_PREFIX}hv1/${r.id}`);
+      const blue = (await topo.getNetwork('blue')).id;
+      expect(now).not.toContain(routerRefKey(blue, r.id));
+    }
+  });
+});
