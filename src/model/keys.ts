@@ -35,7 +35,7 @@
  *                                                   to that agent's lease; watched with the router
  *   /wyvern/v1/segments/<physnet>/<vlan|flat>       {"networkId"}: one provider network per physical segment
  *   /wyvern/v1/centers/<networkId>                  CenterLease JSON: a star network's active center (issue 16),
- *                                                   attached to that agent's lease; watched by every agent
+ *                                                   attached to that agent's lease; watched by every agent (few)
  *   /wyvern/v1/sites/<site>                         Site JSON: a site's gateway candidates (operator); watched by all
  *   /wyvern/v1/site-gateways/<site>                 SiteGatewayLease JSON: a site's active gateway, attached to its
  *                                                   agent's lease; watched by every agent

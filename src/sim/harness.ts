@@ -12,7 +12,7 @@ import type { Store } from '../store/types.js';
 import { sampleAll, type EtcdSample } from './etcd-metrics.js';
 import { Probes, summary, type Convergence } from './probes.js';
 import { SimChassis, type ChassisFootprint } from './sim-chassis.js';
-import { buildTopology, planWorkload, pool, type WorkloadParams } from './workload.js';
+import { buildTopology, planWorkload, pool, subnetCidr, type WorkloadParams } from './workload.js';
 
 export interface HarnessOptions extends WorkloadParams {
   store: Store;
@@ -80,6 +80,11 @@ export interface ScaleResult {
     recomputeSumMs: number;
   };
   join: { startToSyncedMs: number; startToBoundMs: number; stages: Record<string, number>; footprint: ChassisFootprint };
+  /**
+   * A router changed (a static route added): seen by every chassis holding it (those with ports on its networks,
+   * through the lazy index), and how many store events that cost across all chassis (fan-out of a router change).
+   */
+  routerChange: { holders: number; eventsDelivered: number; seenMaxMs: number; missed: number };
   churn: {
     ops: number;
     revisions: number;
@@ -357,6 +362,31 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const ev1 = events();
   await settle(chassis);
 
+  // A router changes: who hears of it. The first router of the plan; its block is in shard 0.
+  await barrier('router');
+  const routerChange = { holders: 0, eventsDelivered: 0, seenMaxMs: 0, missed: 0 };
+  const [rName, rNets] = [...plan.routers][0] ?? [];
+  const rId =
+    rName === undefined ? undefined : chassis.map((c) => [...c.view.routers.values()].find((r) => r.name === rName)).find(Boolean)?.id;
+  const evR0 = events();
+  if (!o.shard || o.shard.index === 0) {
+    if (rName !== undefined && rId !== undefined && rNets) {
+      const holders = chassis.filter((c) => c.view.routers.has(rId));
+      const tR = performance.now();
+      const seen = probes.wait(holders, (c) => (c.view.routers.get(rId)?.routes.length ?? 0) > 0, tR);
+      const first = subnetCidr(plan.networks.indexOf(rNets[0]!));
+      await topo.addRoute(rName, { cidr: '192.168.0.0/16', nexthop: first.replace(/\.0\/24$/, '.250') });
+      const r = await seen;
+      Object.assign(routerChange, { holders: holders.length, seenMaxMs: r.max, missed: r.missed });
+    }
+  }
+  await settle(chassis);
+  await barrier('router-settled');
+  routerChange.eventsDelivered = events() - evR0;
+  log(
+    `router change: seen by its ${routerChange.holders} holders in ${routerChange.seenMaxMs.toFixed(0)} ms, ${routerChange.eventsDelivered} events`,
+  );
+
   // A chassis dies (its process and its store connection gone: keep-alives stop, the lease lapses on its TTL).
   await barrier('death');
   const victim = chassis[size - 1]!;
@@ -445,6 +475,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
     },
     death,
     join,
+    routerChange,
     raw: { create: creates, deleted: deletes, migrate: migrations, footprints, interestedCreate, interestedMigrate },
     shards: 1,
     churn: {

@@ -167,6 +167,12 @@ export function mergeShards(rs: ScaleResult[]): ScaleResult {
       recomputeMaxMs: max((r) => r.death.recomputeMaxMs),
       recomputeSumMs: sum((r) => r.death.recomputeSumMs),
     },
+    routerChange: {
+      holders: sum((r) => r.routerChange.holders),
+      eventsDelivered: sum((r) => r.routerChange.eventsDelivered),
+      seenMaxMs: max((r) => r.routerChange.seenMaxMs),
+      missed: sum((r) => r.routerChange.missed),
+    },
     raw: { create: creates, deleted: deletes, migrate: migrations, footprints, interestedCreate, interestedMigrate },
     churn: {
       ops: sum((r) => r.churn.ops),

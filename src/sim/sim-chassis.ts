@@ -52,7 +52,10 @@ export interface ChassisFootprint {
   networks: number;
   /** Keys of those networks in the view: network, subnets, ports, bindings. */
   networkKeys: number;
-  /** Keys every chassis holds whatever its networks: chassis, routers, floating IPs, gateways. */
+  /**
+   * Keys held outside its networks' prefixes: chassis, routers, floating IPs, gateway leases (with lazy sync, those
+   * its networks name; `globalKeys` since every chassis once held all of them).
+   */
   globalKeys: number;
   /** Of which chassis keys (one per live hypervisor). */
   chassisKeys: number;

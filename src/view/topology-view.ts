@@ -64,17 +64,19 @@ export function sameLocation(a: PortLocation, b: PortLocation): boolean {
 }
 
 /**
- * The agent's view of the logical topology: only the networks it watches (lazy sync), all live chassis,
- * routers, and this hypervisor's VIFs. Apps compute flows from it and never change it.
+ * The agent's view of the logical topology: only the networks it watches (lazy sync), the chassis, routers,
+ * gateway leases and floating IPs they name, and this hypervisor's VIFs. Apps compute flows from it and never
+ * change it.
  */
 export class TopologyView {
   readonly networks = new Map<string, NetworkState>();
   /** Live chassis by name (their keys vanish with their lease). */
   readonly chassis = new Map<string, Chassis>();
+  /** Routers by id: those the lazy index names under its networks and its gateway candidacies (all, lazy sync off). */
   readonly routers = new Map<string, Router>();
-  /** Floating IPs by id (every agent watches them all, like routers). */
+  /** Floating IPs by id: those associated with ports of its networks (all, lazy sync off). */
   readonly floatingIps = new Map<string, FloatingIp>();
-  /** The active gateway chassis of each router with a gateway, by router id (GatewayLease; gone with its agent). */
+  /** The active gateway chassis of each router in the view with a gateway, by router id (GatewayLease; gone with its agent). */
   readonly gateways = new Map<string, GatewayLease>();
   /** The active center of each star network, by network id (CenterLease; gone with its agent). Issue 16. */
   readonly centers = new Map<string, CenterLease>();

@@ -45,7 +45,7 @@ describe('scale harness (simulated chassis on real etcd)', () => {
       console.log(
         `${r.chassis} chassis: create p99 ${r.create.p99.toFixed(0)} ms, migration p99 ${r.migrate.p99.toFixed(0)} ms, ` +
           `death withdrawn ${r.death.fromKeyDeleteMs.toFixed(0)} ms after the key lapsed, join ${r.join.startToSyncedMs.toFixed(0)} ms, ` +
-          `chassis 0 ${JSON.stringify(r.chassis0)}`,
+          `chassis 0 ${JSON.stringify(r.chassis0)}, router change ${JSON.stringify(r.routerChange)}`,
       );
   }, 180_000);
   afterAll(() => undefined);
@@ -91,6 +91,10 @@ describe('scale harness (simulated chassis on real etcd)', () => {
     expect(a.chassisKeys).toBeLessThan(12);
     expect(large.footprint.chassisKeys.max).toBe(small.footprint.chassisKeys.max);
     expect(large.footprint.networkKeys.max).toBe(small.footprint.networkKeys.max);
+    // Lazy sync of routers (issue 17): the routers and leases it holds are its networks', not the cluster's (2 routers
+    // at 12 chassis, 3 at 24).
+    expect(b.globalKeys).toBe(a.globalKeys);
+    expect(large.footprint.globalKeys.max).toBe(small.footprint.globalKeys.max);
   });
 
   it('spreads over simulator processes (whole tenant blocks each) with the same per-chassis state and convergence', () => {
@@ -119,6 +123,14 @@ describe('scale harness (simulated chassis on real etcd)', () => {
     }
     expect(large.death.holders).toBe(small.death.holders);
     expect(large.death.eventsDelivered).toBeLessThan(large.chassis / 2);
+    // A router change reaches the chassis holding the router (ports on its networks), one event each, not all.
+    for (const r of [small, large, sharded]) {
+      expect(r.routerChange.holders).toBeGreaterThan(0);
+      expect(r.routerChange.missed).toBe(0);
+      expect(r.routerChange.eventsDelivered).toBe(r.routerChange.holders);
+    }
+    // Its holders are the chassis with ports behind it (migrations during the churn move some): not the cluster.
+    expect(large.routerChange.holders).toBeLessThan(large.chassis / 3);
     // etcd holds a fixed number of watches per chassis.
     const perChassis = (r: ScaleResult) => r.etcd!.end.watchers / r.chassis;
     expect(Math.abs(perChassis(large) - perChassis(small))).toBeLessThan(3);
