@@ -49,9 +49,9 @@ function print(r: ScaleResult): void {
   if (r.etcd) {
     const e = r.etcd;
     lines.push(
-      `etcd idle: CPU ${f(e.idle.cpuPercent, 1)} %, sent ${f(e.idle.sentBytesPerSecond / 1024, 1)} KB/s`,
+      `etcd idle: CPU ${f(e.idle.cpuPercent, 1)} %, sent ${f(e.idle.sentBytesPerSecond / 1024, 1)} KB/s, raft snapshots saved ${e.idle.snapshots}`,
       `etcd churn: CPU ${f(e.churn.cpuPercent, 1)} %, ${f(e.churn.revisionsPerSecond, 1)} revisions/s, sent ${f(e.churn.sentBytesPerSecond / 1024, 1)} KB/s, ${f(e.churn.bytesPerChange)} bytes per change above idle`,
-      `etcd disk during churn: WAL fsyncs ${e.churn.disk.walFsyncs} (${e.churn.disk.walFsyncsOver128ms} over 128 ms, ${e.churn.disk.walFsyncsOver512ms} over 512 ms), backend commits ${e.churn.disk.backendCommits} (${e.churn.disk.backendCommitsOver128ms} over 128 ms, ${e.churn.disk.backendCommitsOver512ms} over 512 ms), slow applies ${e.churn.disk.slowApplies}`,
+      `etcd disk during churn: WAL fsyncs ${e.churn.disk.walFsyncs} (${e.churn.disk.walFsyncsOver128ms} over 128 ms, ${e.churn.disk.walFsyncsOver512ms} over 512 ms), backend commits ${e.churn.disk.backendCommits} (${e.churn.disk.backendCommitsOver128ms} over 128 ms, ${e.churn.disk.backendCommitsOver512ms} over 512 ms), slow applies ${e.churn.disk.slowApplies}, raft snapshots saved ${e.churn.disk.snapshots}`,
       ...e.slowDisk.map(
         (d) =>
           `  slow etcd disk at ${f(d.atMs / 1000, 1)} s into the churn (500-ms window): fsyncs >128 ms ${d.walFsyncsOver128ms} (>512 ms ${d.walFsyncsOver512ms}), commits >128 ms ${d.backendCommitsOver128ms} (>512 ms ${d.backendCommitsOver512ms}), slow applies ${d.slowApplies}`,

@@ -32,6 +32,11 @@ export interface EtcdSample {
   backendCommitsOver512ms: number;
   /** Requests etcd took over 100 ms to apply (its own "apply request took too long"). */
   slowApplies: number;
+  /**
+   * Raft snapshots saved (every 100,000 revisions by default: the bring-up of 1,000 chassis writes about that many):
+   * one costs etcd CPU and disk for a moment, which an idle or churn window that holds one shows.
+   */
+  snapshots: number;
 }
 
 function get(url: string): Promise<string> {
@@ -100,6 +105,7 @@ export async function sampleEtcd(clientUrl: string): Promise<EtcdSample> {
     backendCommitsOver128ms: histogramOver(t, COMMIT, '0.128'),
     backendCommitsOver512ms: histogramOver(t, COMMIT, '0.512'),
     slowApplies: m('etcd_server_slow_apply_total'),
+    snapshots: m('etcd_snap_fsync_duration_seconds_count'),
   };
 }
 

@@ -116,7 +116,7 @@ export interface ScaleResult {
   /** Shards the run was spread over (1: one process). */
   shards: number;
   etcd?: {
-    idle: { cpuPercent: number; sentBytesPerSecond: number };
+    idle: { cpuPercent: number; sentBytesPerSecond: number; snapshots: number };
     churn: {
       cpuPercent: number;
       sentBytesPerSecond: number;
@@ -132,6 +132,7 @@ export interface ScaleResult {
         | 'backendCommitsOver128ms'
         | 'backendCommitsOver512ms'
         | 'slowApplies'
+        | 'snapshots'
       >;
     };
     end: EtcdSample;
@@ -499,7 +500,11 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
     const idleBps = (idle1.sentBytes - idle0.sentBytes) / idleS;
     const changes = churn1.revision - churn0.revision;
     result.etcd = {
-      idle: { cpuPercent: (100 * (idle1.cpuSeconds - idle0.cpuSeconds)) / idleS, sentBytesPerSecond: idleBps },
+      idle: {
+        cpuPercent: (100 * (idle1.cpuSeconds - idle0.cpuSeconds)) / idleS,
+        sentBytesPerSecond: idleBps,
+        snapshots: idle1.snapshots - idle0.snapshots,
+      },
       churn: {
         cpuPercent: (100 * (churn1.cpuSeconds - churn0.cpuSeconds)) / churnS,
         sentBytesPerSecond: (churn1.sentBytes - churn0.sentBytes) / churnS,
@@ -508,6 +513,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
         disk: {
           walFsyncs: churn1.walFsyncs - churn0.walFsyncs,
           backendCommits: churn1.backendCommits - churn0.backendCommits,
+          snapshots: churn1.snapshots - churn0.snapshots,
           ...slowDiskBetween(churn0, churn1, churn0.at),
         },
       },
