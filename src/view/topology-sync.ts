@@ -310,7 +310,7 @@ export class TopologySync extends EventEmitter {
     if (k.kind === 'router-ref' || k.kind === 'fip-ref' || k.kind === 'gateway-of') {
       if (!this.lazy) return; // everything is watched already
       if (k.kind === 'fip-ref') this.indexed.put(key, [fipKey(k.fipId)]);
-      // A prefix watch of one chassis's candidacies also carries longer names (hv1 → hv10): only its own enter.
+      // Only its own candidacies (it watches only its own prefix; a stray event of another chassis's is ignored).
       else if (k.kind === 'router-ref' || k.chassis === this.view.chassisName)
         this.indexed.put(key, [routerKey(k.routerId), gatewayKey(k.routerId)]);
       return;
