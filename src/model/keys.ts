@@ -17,7 +17,10 @@
  *                                                   watches its own, to take part in elections of routers it has
  *                                                   no port behind
  *   /wyvern/v1/layout/lazy-index                    the index above was written for every router and FIP made
- *                                                   before it existed (model/lazy-index.ts)
+ *                                                   before it existed (model/lazy-index.ts); from then on the API's
+ *                                                   writers read a network's routers and FIPs through it
+ *   /wyvern/v1/fips-on/<networkId>/<fipId>          floating IP index for the API: the FIP's address is on the
+ *                                                   (provider) network; outside every watched prefix
  *   /wyvern/v1/chassis/<name>                       Chassis JSON, attached to the agent's lease
  *   /wyvern/v1/names/<kind>/<name>                  {"id","networkId"?}: unique names per kind
  *   /wyvern/v1/names/port/<portId>                  the same claim under the port's id (issue 15): names never look
@@ -89,6 +92,7 @@ export const SITES_PREFIX = `${ROOT}sites/`;
 export const SITE_GATEWAYS_PREFIX = `${ROOT}site-gateways/`;
 export const GATEWAY_OF_PREFIX = `${ROOT}gateway-of/`;
 export const LAYOUT_PREFIX = `${ROOT}layout/`;
+export const FIPS_ON_PREFIX = `${ROOT}fips-on/`;
 /** Present once every router and FIP made before the index existed is indexed (model/lazy-index.ts). */
 export const LAZY_INDEX_KEY = `${LAYOUT_PREFIX}lazy-index`;
 
@@ -108,6 +112,8 @@ export const routerKey = (id: string): string => `${ROUTERS_PREFIX}${id}`;
 export const routerRefKey = (networkId: string, routerId: string): string => `${netPrefix(networkId)}routers/${routerId}`;
 export const fipRefKey = (networkId: string, fipId: string): string => `${netPrefix(networkId)}fips/${fipId}`;
 export const gatewayOfPrefix = (chassis: string): string => `${GATEWAY_OF_PREFIX}${chassis}/`;
+export const fipsOnPrefix = (networkId: string): string => `${FIPS_ON_PREFIX}${networkId}/`;
+export const fipOnKey = (networkId: string, fipId: string): string => `${fipsOnPrefix(networkId)}${fipId}`;
 export const gatewayOfKey = (chassis: string, routerId: string): string => `${gatewayOfPrefix(chassis)}${routerId}`;
 export const chassisKey = (name: string): string => `${CHASSIS_PREFIX}${name}`;
 export const retiredKey = (name: string): string => `${RETIRED_PREFIX}${name}`;
@@ -151,6 +157,7 @@ export type ParsedKey =
   | { kind: 'router-ref'; networkId: string; routerId: string }
   | { kind: 'fip-ref'; networkId: string; fipId: string }
   | { kind: 'gateway-of'; chassis: string; routerId: string }
+  | { kind: 'fip-on'; networkId: string; fipId: string }
   | { kind: 'chassis'; name: string }
   | { kind: 'name'; of: Kind; name: string }
   | { kind: 'alloc'; pool: Pool; n: number }
@@ -206,6 +213,8 @@ export function parseKey(key: string): ParsedKey | undefined {
       return ok(2) ? { kind: 'gateway', routerId: parts[1]! } : undefined;
     case 'gateway-of':
       return ok(3) ? { kind: 'gateway-of', chassis: parts[1]!, routerId: parts[2]! } : undefined;
+    case 'fips-on':
+      return ok(3) ? { kind: 'fip-on', networkId: parts[1]!, fipId: parts[2]! } : undefined;
     case 'centers':
       return ok(2) ? { kind: 'center', networkId: parts[1]! } : undefined;
     case 'sites':

@@ -7,13 +7,16 @@
  * under its port's network. An agent watching a network reads the index with it and watches only those routers
  * and FIPs, each by its own key.
  *
+ * The API's writers read a network's routers and FIPs through the same index (read.ts snapshotNet; FIPs also under
+ * `fips-on/<network>/`, outside every agent's watch), not every router and FIP in the store.
+ *
  * Every writer of a router or FIP puts the index in the same transaction (routerIndexOps, fipIndexOps: only what
  * changed, so a route added to a router wakes nobody watching its networks). Routers and FIPs written before the
  * index existed are indexed once per store by ensureLazyIndex, which each agent runs at start.
  */
 import type { KeyValue, Store, TxnOp } from '../store/types.js';
 import { decodeFloatingIp, decodeRouter } from './codec.js';
-import { FIPS_PREFIX, fipRefKey, gatewayOfKey, LAZY_INDEX_KEY, ROUTERS_PREFIX, routerRefKey } from './keys.js';
+import { FIPS_PREFIX, fipOnKey, fipRefKey, gatewayOfKey, LAZY_INDEX_KEY, ROUTERS_PREFIX, routerRefKey } from './keys.js';
 import type { FloatingIp, Router } from './types.js';
 
 /** The index keys a router needs: one per network it touches, one per gateway candidate chassis. */
@@ -28,9 +31,16 @@ export function routerIndexKeys(r: Router | undefined): Set<string> {
   return out;
 }
 
-/** The index key an FIP needs: under its port's network while associated (the chassis hosting the port NATs it). */
+/**
+ * The index keys an FIP needs: under its (provider) network for the API's writers there, and under its port's network
+ * while associated (the chassis hosting the port NATs it; agents watch only this one).
+ */
 export function fipIndexKeys(f: FloatingIp | undefined): Set<string> {
-  return new Set(f?.portNetworkId !== undefined && f.portId !== undefined ? [fipRefKey(f.portNetworkId, f.id)] : []);
+  const out = new Set<string>();
+  if (!f) return out;
+  out.add(fipOnKey(f.networkId, f.id));
+  if (f.portNetworkId !== undefined && f.portId !== undefined) out.add(fipRefKey(f.portNetworkId, f.id));
+  return out;
 }
 
 function diff(before: Set<string>, after: Set<string>, id: string): TxnOp[] {
@@ -65,11 +75,12 @@ async function indexOne(store: Store, first: KeyValue, keys: (value: string) => 
     }
     if (want.size === 0) return;
     const id = kv.key.slice(kv.key.lastIndexOf('/') + 1);
-    const r = await store.txn(
-      [{ key: kv.key, modRevision: kv.modRevision }],
-      [...want].map((key): TxnOp => ({ op: 'put', key, value: id })),
-    );
-    if (r.succeeded) return;
+    const puts = [...want].map((key): TxnOp => ({ op: 'put', key, value: id }));
+    // In pieces etcd takes (--max-txn-ops, 128 by default), each guarded by the same revision.
+    let held = true;
+    for (let i = 0; held && i < puts.length; i += 100)
+      held = (await store.txn([{ key: kv.key, modRevision: kv.modRevision }], puts.slice(i, i + 100))).succeeded;
+    if (held) return;
     kv = await store.get(kv.key);
   }
 }
@@ -81,6 +92,16 @@ interface IndexState {
   state: 'writing' | 'done';
   by: string;
   at: string;
+}
+
+/** Whether LAZY_INDEX_KEY's value says every router and FIP is indexed. */
+export function indexComplete(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  try {
+    return (JSON.parse(value) as IndexState).state === 'done';
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -2,9 +2,13 @@
 import type { Compare, KeyValue, ReadOp, Store } from '../store/types.js';
 import { decodeBinding, decodeFloatingIp, decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSubnet } from './codec.js';
 import { invalid, notFound } from './errors.js';
+import { indexComplete } from './lazy-index.js';
 import {
+  fipKey,
   FIPS_PREFIX,
+  fipsOnPrefix,
   guardKey,
+  LAZY_INDEX_KEY,
   nameKey,
   netGuardsPrefix,
   portsGuardKey,
@@ -138,35 +142,69 @@ export async function loadNetState(store: Store, networkId: string): Promise<Net
   return (await snapshotNet(store, networkId)).st;
 }
 
+/** Stores whose lazy index was seen complete (it stays so: every writer keeps it). */
+const indexed = new WeakSet<Store>();
+
 /**
- * A network's record and state, plus `extra` reads, in one round trip at one revision: the guard's
- * revision is consistent with what was read, so a compare on it catches any writer after this snapshot.
+ * A network's record and state, plus `extra` reads, at one revision: the guard's revision is consistent with what was
+ * read, so a compare on it catches any writer after this snapshot.
+ *
+ * The routers and FIPs placed in the network are found through the lazy index under it (lazy-index.ts) and read in a
+ * second round trip, by key: a write in one network reads the few objects placed there, not every router and FIP in
+ * the store. That second read may see them newer than the first: any change that places one in the network or takes
+ * it out bumps the network's guard, so a writer planning on it fails its compare and reads again. Until the index is
+ * seen complete in the store (a store written before it existed), every router and FIP is read with the rest.
  */
 export async function snapshotNet(
   store: Store,
   networkId: string,
   extra: ReadOp[] = [],
 ): Promise<{ network?: KeyValue; st: NetState; extra: KeyValue[][]; revision: number }> {
+  const full = !indexed.has(store);
   const { results, revision } = await store.read([
     { key: networkKey(networkId) },
     { key: guardKey(networkId) },
     { prefix: netGuardsPrefix(networkId) },
     { prefix: netPrefix(networkId) },
-    { prefix: ROUTERS_PREFIX },
-    { prefix: FIPS_PREFIX },
+    { prefix: fipsOnPrefix(networkId) },
+    ...(full ? [{ key: LAZY_INDEX_KEY }, { prefix: ROUTERS_PREFIX }, { prefix: FIPS_PREFIX }] : []),
     ...extra,
   ]);
-  const [net, guard, guards, kvs, routers, fips, ...rest] = results as [
-    KeyValue[],
-    KeyValue[],
-    KeyValue[],
-    KeyValue[],
-    KeyValue[],
-    KeyValue[],
-    ...KeyValue[][],
-  ];
+  const [net, guard, guards, kvs, fipsOn] = results as [KeyValue[], KeyValue[], KeyValue[], KeyValue[], KeyValue[]];
+  let routers: KeyValue[];
+  let fips: KeyValue[];
+  let rest: KeyValue[][];
+  if (full) {
+    const [layout, allRouters, allFips, ...more] = results.slice(5) as [KeyValue[], KeyValue[], KeyValue[], ...KeyValue[][]];
+    if (indexComplete(layout[0]?.value)) indexed.add(store);
+    [routers, fips, rest] = [allRouters, allFips, more];
+  } else {
+    rest = results.slice(5);
+    [routers, fips] = await placedHere(store, kvs, fipsOn);
+  }
   return { network: net[0], st: buildNetState(networkId, guard[0], guards, kvs, routers, fips), extra: rest, revision };
 }
+
+/** The routers and FIPs the lazy index places in a network (its keys under the network, and the FIPs on it). */
+async function placedHere(store: Store, netKvs: KeyValue[], fipsOn: KeyValue[]): Promise<[KeyValue[], KeyValue[]]> {
+  const routerIds = new Set<string>();
+  const fipIds = new Set<string>();
+  for (const kv of [...netKvs, ...fipsOn]) {
+    const k = parseKey(kv.key);
+    if (k?.kind === 'router-ref') routerIds.add(k.routerId);
+    else if (k?.kind === 'fip-ref' || k?.kind === 'fip-on') fipIds.add(k.fipId);
+  }
+  if (routerIds.size + fipIds.size === 0) return [[], []];
+  const ops: ReadOp[] = [...[...routerIds].map((id) => ({ key: routerKey(id) })), ...[...fipIds].map((id) => ({ key: fipKey(id) }))];
+  // etcd refuses a transaction of more than 128 operations (--max-txn-ops): a provider network may hold thousands of FIPs.
+  const chunks: ReadOp[][] = [];
+  for (let i = 0; i < ops.length; i += READ_CHUNK) chunks.push(ops.slice(i, i + READ_CHUNK));
+  const results = (await Promise.all(chunks.map((c) => store.read(c)))).flatMap((r) => r.results);
+  return [results.slice(0, routerIds.size).flat(), results.slice(routerIds.size).flat()];
+}
+
+/** Reads per transaction (etcd's --max-txn-ops default is 128). */
+const READ_CHUNK = 100;
 
 function buildNetState(
   networkId: string,

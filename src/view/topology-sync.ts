@@ -118,8 +118,8 @@ export interface Subscription {
 
 /**
  * Keeps the view in step with the store for exactly the networks it is asked to watch (lazy sync), the chassis
- * they name, and the routers, gateway leases and floating IPs the lazy index names under them. Store events come in as key/value changes; each is decoded with its key's
- * kind, and the networks it affects are reported through 'change'; a port deleted from the view is also
+ * they name, and the routers, gateway leases and floating IPs the lazy index names under them. Store events come
+ * in as key/value changes; each is decoded with its key's kind, and the networks it affects are reported through 'change'; a port deleted from the view is also
  * reported through 'portRemoved' (PortRemoved).
  */
 /** A port that was in the view was deleted from the store. */
@@ -309,6 +309,8 @@ export class TopologySync extends EventEmitter {
     if (!k) return;
     if (k.kind === 'router-ref' || k.kind === 'fip-ref' || k.kind === 'gateway-of') {
       if (!this.lazy) return; // everything is watched already
+      // An event racing a network's unwatch must not start watches nothing would stop.
+      if (k.kind !== 'gateway-of' && !this.wanted.has(k.networkId)) return;
       if (k.kind === 'fip-ref') this.indexed.put(key, [fipKey(k.fipId)]);
       // Only its own candidacies (it watches only its own prefix; a stray event of another chassis's is ignored).
       else if (k.kind === 'router-ref' || k.chassis === this.view.chassisName)

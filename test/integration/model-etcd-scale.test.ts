@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Topology, type Port } from '../../src/model/index.js';
 import { ModelError } from '../../src/model/errors.js';
+import { ensureLazyIndex } from '../../src/model/lazy-index.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
@@ -176,6 +177,53 @@ describe('port creation at scale on etcd, three API servers', () => {
     if (attach === 'attached') expect(holder).toBeUndefined();
     else expect(attach).toMatchObject({ code: 'CONFLICT', message: `IP 10.47.0.20 is already used by port ${holder?.name}` });
     console.log(`router interface attach during 200 creations: ${typeof attach === 'string' ? attach : attach.message}`);
+  });
+});
+
+describe('with the lazy index complete: the writers read a network’s routers and FIPs through it', () => {
+  let idx: Topology[];
+  beforeAll(async () => {
+    expect(['written', 'present']).toContain(await ensureLazyIndex(stores[0]!, 'test'));
+    // New connections learn it on their first network read (a process learns it once).
+    const fresh = await Promise.all([0, 1, 2].map(() => openStore(etcd.url)));
+    stores.push(...fresh);
+    idx = fresh.map((s) => new Topology(s));
+    await idx[0]!.createNetwork({ name: 'ifirst' });
+    for (const t of idx) await t.listPorts('ifirst'); // the first read
+  });
+
+  it('a router interface attached while creations run: no address given twice', async () => {
+    const [a, b] = idx as [Topology, Topology];
+    await a.createNetwork({ name: 'irtr' });
+    await a.createSubnet({ name: 'irtr-sub', network: 'irtr', cidr: '10.48.0.0/24' });
+    await a.createRouter({ name: 'irtr-r' });
+    const creates = Promise.allSettled(Array.from({ length: 200 }, (_, i) => idx[i % 3]!.createPort({ name: `irp${i}`, network: 'irtr' })));
+    const attach = await b.attachSubnet('irtr-r', { subnet: 'irtr-sub', ip: '10.48.0.20' }).then(
+      () => 'attached',
+      (e: unknown) => e as ModelError,
+    );
+    expect((await creates).every((r) => r.status === 'fulfilled')).toBe(true);
+    const live = await expectConsistent(stores[3]!, 'irtr');
+    const holder = live.find((p) => p.fixedIps.some((f) => f.ip === '10.48.0.20'));
+    if (attach === 'attached') expect(holder).toBeUndefined();
+    else expect(attach).toMatchObject({ code: 'CONFLICT', message: `IP 10.48.0.20 is already used by port ${holder?.name}` });
+  });
+
+  it('a provider network with more floating IPs than etcd takes in one transaction (128): ports and FIPs stay apart', async () => {
+    const [a] = idx as [Topology];
+    await a.createNetwork({ name: 'iext', provider: { physnet: 'physnet9' } });
+    await a.createSubnet({ name: 'iext-s', network: 'iext', cidr: '100.66.0.0/24', enableDhcp: false });
+    const fips = [];
+    for (let i = 0; i < 150; i++) fips.push(await idx[i % 3]!.createFloatingIp({ network: 'iext' }));
+    const port = await idx[1]!.createPort({ name: 'iext-p', network: 'iext' });
+    const taken = new Set(fips.map((f) => f.ip));
+    expect(taken.size).toBe(150);
+    expect(taken.has(port.fixedIps[0]!.ip)).toBe(false);
+    await expect(idx[2]!.createPort({ name: 'iext-q', network: 'iext', fixedIps: [{ ip: fips[140]!.ip }] })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
+    expect((await idx[2]!.listPorts('iext')).map((p) => p.name)).toEqual(['iext-p']);
+    await idx[0]!.deletePort('iext-p');
   });
 });
 

@@ -281,7 +281,7 @@ describe('TopologySync: routers, gateway leases and FIPs through the lazy index 
   });
 
   it('a router indexed under two watched networks stays until neither indexes it; leaving a network drops its index', async () => {
-    const { view, sync, removed } = lazyMake();
+    const { view, sync, added, removed } = lazyMake();
     await sync.want(N1, 'vm');
     await sync.want(N2, 'vm');
     sync.applyPut(routerRefKey(N1, R), R);
@@ -293,6 +293,11 @@ describe('TopologySync: routers, gateway leases and FIPs through the lazy index 
     await sync.unwant(N2, 'vm');
     expect(view.routers.has(R)).toBe(false);
     expect(removed).toContain(routerKey(R));
+    // An index event of the network left, arriving after its unwatch, starts nothing.
+    const before = added.length;
+    sync.applyPut(routerRefKey(N2, R2), R2);
+    expect(added.length).toBe(before);
+    expect(sync.indexedObjects()).toEqual([]);
   });
 
   it('a network snapshot without an index key it had drops that router (a resync after missed events)', async () => {

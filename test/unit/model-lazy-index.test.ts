@@ -18,6 +18,7 @@ import {
   Topology,
 } from '../../src/model/index.js';
 import { ensureLazyIndex, fipIndexKeys, routerIndexKeys } from '../../src/model/lazy-index.js';
+import { loadNetState, type NetState } from '../../src/model/read.js';
 import { GATEWAY_OF_PREFIX, LAZY_INDEX_KEY, parseKey, ROOT, routerRefKey } from '../../src/model/keys.js';
 
 let store: Store;
@@ -36,7 +37,7 @@ async function stored(): Promise<string[]> {
   const { kvs } = await store.range(ROOT);
   return kvs
     .map((kv) => kv.key)
-    .filter((k) => ['router-ref', 'fip-ref', 'gateway-of'].includes(parseKey(k)?.kind ?? ''))
+    .filter((k) => ['router-ref', 'fip-ref', 'gateway-of', 'fip-on'].includes(parseKey(k)?.kind ?? ''))
     .sort();
 }
 
@@ -128,7 +129,7 @@ describe('the lazy index follows every router and FIP write', () => {
     await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
     const doc = await topo.exportTopology();
     const want = await consistent();
-    expect(want.length).toBe(4);
+    expect(want.length).toBe(5);
 
     const other = await openStore('memory:');
     try {
@@ -159,7 +160,7 @@ describe('ensureLazyIndex: routers and FIPs written before the index existed', (
     await unindexed();
     expect(await stored()).toEqual([]);
     expect(await ensureLazyIndex(store, 'hv1')).toBe('written');
-    expect((await consistent()).length).toBe(4);
+    expect((await consistent()).length).toBe(5);
     const rev = await store.currentRevision();
     expect(await ensureLazyIndex(store, 'hv2')).toBe('present');
     expect(await store.currentRevision()).toBe(rev);
@@ -173,14 +174,14 @@ describe('ensureLazyIndex: routers and FIPs written before the index existed', (
     expect(await ensureLazyIndex(store, 'hv1', () => t + 1_000)).toBe('claimed-elsewhere');
     expect(await stored()).toEqual([]);
     expect(await ensureLazyIndex(store, 'hv1', () => t + 31_000)).toBe('written');
-    expect((await consistent()).length).toBe(4);
+    expect((await consistent()).length).toBe(5);
   });
 
   it('two agents at once: one writes, the other sees the claim', async () => {
     await unindexed();
     const results = await Promise.all([ensureLazyIndex(store, 'hv1'), ensureLazyIndex(store, 'hv2')]);
     expect(results.sort()).toEqual(['claimed-elsewhere', 'written']);
-    expect((await consistent()).length).toBe(4);
+    expect((await consistent()).length).toBe(5);
   });
 
   it('an object changed between the read and its index transaction is read again and indexed as it is now', async () => {
@@ -215,5 +216,72 @@ describe('ensureLazyIndex: routers and FIPs written before the index existed', (
       const blue = (await topo.getNetwork('blue')).id;
       expect(now).not.toContain(routerRefKey(blue, r.id));
     }
+  });
+});
+
+describe("the API's network reads through the index", () => {
+  /** Every read op a store is asked for, by prefix or key. */
+  function spied(): { s: Store; ops: string[] } {
+    const ops: string[] = [];
+    const s = Object.create(store) as Store;
+    s.read = (list) => {
+      for (const op of list) ops.push('prefix' in op ? `prefix:${op.prefix}` : `key:${op.key}`);
+      return store.read(list);
+    };
+    return { s, ops };
+  }
+  const placed = (st: NetState) => ({
+    routerIfaces: st.routerIfaces.map((r) => `${r.router.id}:${r.ip}`).sort(),
+    gateways: st.gateways.map((g) => `${g.router.id}:${g.ip}`).sort(),
+    fips: st.fips.map((f) => `${f.obj.id}:${f.kv.modRevision}`).sort(),
+  });
+
+  it('once the index is complete, a network snapshot reads only the routers and FIPs placed there, the same ones', async () => {
+    await world();
+    await topo.createRouter({ name: 'r1' });
+    await topo.attachSubnet('r1', { subnet: 'blue-a' });
+    await topo.setGateway('r1', { network: 'ext', chassis: ['hv1'] });
+    await topo.createRouter({ name: 'r2' });
+    await topo.attachSubnet('r2', { subnet: 'red-a' });
+    await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    await topo.createFloatingIp({ network: 'ext' });
+    const nets = await Promise.all(['blue', 'red', 'ext'].map((n) => topo.getNetwork(n)));
+    const before = await Promise.all(nets.map((n) => loadNetState(store, n.id)));
+
+    // Not complete yet: every router and FIP is read with the rest (a store written before the index).
+    const a = spied();
+    await loadNetState(a.s, nets[0]!.id);
+    expect(a.ops).toContain(`prefix:${ROUTERS_PREFIX}`);
+
+    expect(await ensureLazyIndex(store, 'hv1')).toBe('written');
+    const b = spied();
+    await loadNetState(b.s, nets[0]!.id); // sees the index complete
+    b.ops.length = 0;
+    for (const [i, n] of nets.entries()) expect(placed(await loadNetState(b.s, n.id))).toEqual(placed(before[i]!));
+    expect(b.ops).not.toContain(`prefix:${ROUTERS_PREFIX}`);
+    expect(b.ops).not.toContain(`prefix:${FIPS_PREFIX}`);
+    // red holds r2 only: r1 is not read for it.
+    const c = spied();
+    await loadNetState(c.s, nets[0]!.id);
+    c.ops.length = 0;
+    await loadNetState(c.s, nets[1]!.id);
+    const r1 = (await topo.getRouter('r1')).id;
+    expect(c.ops).not.toContain(`key:${routerKey(r1)}`);
+  });
+
+  it('through the index, a port cannot take an address a router interface, gateway or FIP holds', async () => {
+    await world();
+    await ensureLazyIndex(store, 'hv1');
+    await topo.createRouter({ name: 'r1' });
+    await topo.attachSubnet('r1', { subnet: 'blue-a', ip: '10.0.0.77' });
+    await topo.setGateway('r1', { network: 'ext', ip: '203.0.113.20', chassis: ['hv1'] });
+    const f = await topo.createFloatingIp({ network: 'ext', ip: '203.0.113.21' });
+    for (let i = 0; i < 2; i++) await loadNetState(store, (await topo.getNetwork('blue')).id); // the index path
+    for (const [net, ip] of [
+      ['blue', '10.0.0.77'],
+      ['ext', '203.0.113.20'],
+      ['ext', f.ip],
+    ] as const)
+      await expect(topo.createPort({ name: `p-${ip}`, network: net, fixedIps: [{ ip }] })).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 });
