@@ -81,6 +81,7 @@ const FIGURES: [string, (r: ScaleResult) => number][] = [
   ['per-chassis network keys p50', (r) => r.footprint.networkKeys.p50],
   ['per-chassis flows p50', (r) => r.footprint.flows.p50],
   ['per-chassis chassis keys', (r) => r.footprint.chassisKeys.p50],
+  ['per-chassis keys outside its networks p50', (r) => r.footprint.globalKeys.p50],
   ['heap KB per chassis', (r) => r.memory.heapPerChassisKB],
   ['events per revision (churn)', (r) => r.churn.eventsPerRevision],
   ['events per chassis death', (r) => r.death.eventsDelivered],
