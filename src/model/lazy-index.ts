@@ -107,8 +107,8 @@ export function indexComplete(value: string | undefined): boolean {
 /**
  * Indexes every router and FIP made before the index existed, once per store: the first agent to start claims the
  * work (a create-only put of LAZY_INDEX_KEY), writes each object's whole index guarded by its revision (indexOne),
- * and marks it done; the others see the claim and go on. A claim left
- * by a writer that died is taken over after CLAIM_STALE_MS. Returns what this call did.
+ * and marks it done; the others see the claim and go on. A claim left by a writer that died is taken over after
+ * CLAIM_STALE_MS (a slow writer taken over only means the same keys written twice). Returns what this call did.
  *
  * Writers that predate the index and still run (an API process not yet upgraded) write routers and FIPs without it:
  * upgrade every process that serves the API before relying on lazy sync of routers (docs/scale.md).
