@@ -2,8 +2,9 @@
  * Checks shared by the model's unit tests on a memory store: a refused request must leave the store exactly as it
  * was (`rejects`), and a lost race can be staged just before a request's first transaction commits (`raceOnce`).
  */
-import { expect } from 'vitest';
-import { ModelError, ROOT } from '../../src/model/index.js';
+import { afterEach, beforeEach, expect } from 'vitest';
+import { ModelError, ROOT, Topology } from '../../src/model/index.js';
+import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 
 /** The helpers, bound to the test file's current store (re-created per test). */
@@ -50,4 +51,20 @@ export function modelChecks(store: () => Store) {
   }
 
   return { snapshot, rejects, raceOnce };
+}
+
+/**
+ * A fresh memory store and a Topology on it for every test of the file (registered here: call at the top level).
+ * Read them through the returned object: they are replaced before each test.
+ */
+export function memoryTopology(): { store: Store; topo: Topology } {
+  const ctx = {} as { store: Store; topo: Topology };
+  beforeEach(async () => {
+    ctx.store = await openStore('memory:');
+    ctx.topo = new Topology(ctx.store);
+  });
+  afterEach(async () => {
+    await ctx.store.close();
+  });
+  return ctx;
 }

@@ -48,6 +48,31 @@ async function expectConsistent(s: Store, network: string): Promise<Port[]> {
   return live;
 }
 
+/**
+ * 200 creations in network `name` (10.<octet>.0.0/24) race a router interface attached at .20, one of the first
+ * addresses they take: either the interface gets it and no port does, or its attach is refused naming the port.
+ */
+async function interfaceRace(topos: Topology[], s: Store, name: string, octet: number): Promise<void> {
+  const [a, b] = topos as [Topology, Topology];
+  const ip = `10.${octet}.0.20`;
+  await a.createNetwork({ name });
+  await a.createSubnet({ name: `${name}-sub`, network: name, cidr: `10.${octet}.0.0/24` });
+  await a.createRouter({ name: `${name}-r` });
+  const creates = Promise.allSettled(
+    Array.from({ length: 200 }, (_, i) => topos[i % 3]!.createPort({ name: `${name}-p${i}`, network: name })),
+  );
+  const attach = await b.attachSubnet(`${name}-r`, { subnet: `${name}-sub`, ip }).then(
+    () => 'attached',
+    (e: unknown) => e as ModelError,
+  );
+  expect((await creates).every((r) => r.status === 'fulfilled')).toBe(true);
+  const live = await expectConsistent(s, name);
+  const holder = live.find((p) => p.fixedIps.some((f) => f.ip === ip));
+  if (attach === 'attached') expect(holder).toBeUndefined();
+  else expect(attach).toMatchObject({ code: 'CONFLICT', message: `IP ${ip} is already used by port ${holder?.name}` });
+  console.log(`router interface attach during 200 creations in ${name}: ${typeof attach === 'string' ? attach : attach.message}`);
+}
+
 describe('port creation at scale on etcd, three API servers', () => {
   it('1,000 concurrent creations into one network (a /22) all succeed, each allocation unique', async () => {
     await apis[0]!.createNetwork({ name: 'big' });
@@ -160,23 +185,7 @@ describe('port creation at scale on etcd, three API servers', () => {
   });
 
   it('a router interface attached while creations run: no address given twice', async () => {
-    const [a, b] = apis as [Topology, Topology];
-    await a.createNetwork({ name: 'rtr' });
-    await a.createSubnet({ name: 'rtr-sub', network: 'rtr', cidr: '10.47.0.0/24' });
-    await a.createRouter({ name: 'rtr-r' });
-    // .20 is among the first addresses the creations take: the interface and a port race for it.
-    const creates = Promise.allSettled(Array.from({ length: 200 }, (_, i) => apis[i % 3]!.createPort({ name: `rp${i}`, network: 'rtr' })));
-    const attach = await b.attachSubnet('rtr-r', { subnet: 'rtr-sub', ip: '10.47.0.20' }).then(
-      () => 'attached',
-      (e: unknown) => e as ModelError,
-    );
-    const made = await creates;
-    expect(made.every((r) => r.status === 'fulfilled')).toBe(true);
-    const live = await expectConsistent(stores[0]!, 'rtr');
-    const holder = live.find((p) => p.fixedIps.some((f) => f.ip === '10.47.0.20'));
-    if (attach === 'attached') expect(holder).toBeUndefined();
-    else expect(attach).toMatchObject({ code: 'CONFLICT', message: `IP 10.47.0.20 is already used by port ${holder?.name}` });
-    console.log(`router interface attach during 200 creations: ${typeof attach === 'string' ? attach : attach.message}`);
+    await interfaceRace(apis, stores[0]!, 'rtr', 47);
   });
 });
 
@@ -193,20 +202,7 @@ describe('with the lazy index complete: the writers read a network’s routers a
   });
 
   it('a router interface attached while creations run: no address given twice', async () => {
-    const [a, b] = idx as [Topology, Topology];
-    await a.createNetwork({ name: 'irtr' });
-    await a.createSubnet({ name: 'irtr-sub', network: 'irtr', cidr: '10.48.0.0/24' });
-    await a.createRouter({ name: 'irtr-r' });
-    const creates = Promise.allSettled(Array.from({ length: 200 }, (_, i) => idx[i % 3]!.createPort({ name: `irp${i}`, network: 'irtr' })));
-    const attach = await b.attachSubnet('irtr-r', { subnet: 'irtr-sub', ip: '10.48.0.20' }).then(
-      () => 'attached',
-      (e: unknown) => e as ModelError,
-    );
-    expect((await creates).every((r) => r.status === 'fulfilled')).toBe(true);
-    const live = await expectConsistent(stores[3]!, 'irtr');
-    const holder = live.find((p) => p.fixedIps.some((f) => f.ip === '10.48.0.20'));
-    if (attach === 'attached') expect(holder).toBeUndefined();
-    else expect(attach).toMatchObject({ code: 'CONFLICT', message: `IP 10.48.0.20 is already used by port ${holder?.name}` });
+    await interfaceRace(idx, stores[3]!, 'irtr', 48);
   });
 
   it('a provider network with more floating IPs than etcd takes in one transaction (128): ports and FIPs stay apart', async () => {

@@ -4,7 +4,7 @@
  * transaction; a change that moves no index key writes none; objects written before the index existed are indexed
  * once per store, by one agent.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import {
@@ -17,20 +17,15 @@ import {
   routerKey,
   Topology,
 } from '../../src/model/index.js';
+import { memoryTopology } from '../helpers/model-checks.js';
 import { ensureLazyIndex, fipIndexKeys, routerIndexKeys } from '../../src/model/lazy-index.js';
 import { loadNetState, type NetState } from '../../src/model/read.js';
 import { GATEWAY_OF_PREFIX, LAZY_INDEX_KEY, parseKey, ROOT, routerRefKey } from '../../src/model/keys.js';
 
+const mem = memoryTopology();
 let store: Store;
 let topo: Topology;
-
-beforeEach(async () => {
-  store = await openStore('memory:');
-  topo = new Topology(store);
-});
-afterEach(async () => {
-  await store.close();
-});
+beforeEach(() => void ({ store, topo } = mem));
 
 /** The index keys in the store. */
 async function stored(): Promise<string[]> {
