@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import type { EtcdCluster } from '../../src/sandbox/etcd.js';
 
 export * from '../../src/sandbox/etcd.js';
@@ -21,4 +22,23 @@ export async function enableEtcdAuth(etcd: EtcdCluster, password = 's3cret'): Pr
     admin.close();
   }
   return etcd.url.replace('etcd://', `etcd://wyvern:${encodeURIComponent(password)}@`);
+}
+
+/**
+ * Stops a process (SIGSTOP) and returns once every one of its threads is stopped. The signal takes effect
+ * asynchronously: a request written right after kill() can still be served (seen: an etcd leader answered a lease
+ * keep-alive 1 ms after the signal, a test expecting silence failed).
+ */
+export async function stopProcess(pid: number, timeoutMs = 5_000): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const t0 = Date.now();
+  for (;;) {
+    const states = readdirSync(`/proc/${pid}/task`).map((t) => {
+      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    });
+    if (states.every((s) => s === 'T' || s === 't')) return;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`process ${pid} not stopped after ${timeoutMs} ms (threads: ${states.join('')})`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
 }

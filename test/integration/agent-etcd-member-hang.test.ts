@@ -11,6 +11,7 @@ import { chassisKey } from '../../src/model/keys.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
+import { stopProcess } from '../helpers/etcd.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -62,7 +63,7 @@ describe('an etcd member hangs under running agents', () => {
     healthy = await openStore(`etcd://${c.etcd.endpoints.filter((_, i) => i !== vi).join(',')}`);
     const leaseOf = async (h: string) => (await healthy!.get(chassisKey(h)))?.lease;
 
-    process.kill(victim.pid, 'SIGSTOP');
+    await stopProcess(victim.pid);
     const t0 = Date.now();
     try {
       // During the hang: a VM of an existing port plugged on hv2 (its binding is a store write).

@@ -12,7 +12,7 @@ import { openEtcdStore, type EtcdStore } from '../../src/store/etcd.js';
 import { openStore } from '../../src/store/index.js';
 import { parseStoreUrl } from '../../src/store/url.js';
 import type { Store, StoreError, WatchBatch } from '../../src/store/types.js';
-import { enableEtcdAuth, startEtcd, type EtcdCluster } from '../helpers/etcd.js';
+import { enableEtcdAuth, startEtcd, stopProcess, type EtcdCluster } from '../helpers/etcd.js';
 
 const clusters: EtcdCluster[] = [];
 const stores: Store[] = [];
@@ -109,7 +109,7 @@ describe('own etcd client', () => {
     const others = etcd.members.filter((m) => m !== victim).map((m) => m.clientUrl.replace('http://', ''));
     const writer = await openStore(`etcd://${others.join(',')}`);
     stores.push(writer);
-    process.kill(victim.pid, 'SIGSTOP');
+    await stopProcess(victim.pid);
     try {
       const t0 = Date.now();
       const written: number[] = [];
@@ -194,7 +194,7 @@ describe('own etcd client', () => {
     const on = (s as EtcdStore).client.keepAlives.endpoint;
     const victim = etcd.members.find((m) => m.clientUrl === `http://${on}`)!;
     expect(victim).toBeDefined();
-    process.kill(victim.pid, 'SIGSTOP');
+    await stopProcess(victim.pid);
     try {
       const t0 = Date.now();
       await expect(lease.keepAliveOnce()).rejects.toMatchObject({
