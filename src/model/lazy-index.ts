@@ -14,7 +14,7 @@
  * changed, so a route added to a router wakes nobody watching its networks). Routers and FIPs written before the
  * index existed are indexed once per store by ensureLazyIndex, which each agent runs at start.
  */
-import type { KeyValue, Store, TxnOp } from '../store/types.js';
+import { inPieces, type KeyValue, type Store, type TxnOp } from '../store/types.js';
 import { decodeFloatingIp, decodeRouter } from './codec.js';
 import { FIPS_PREFIX, fipOnKey, fipRefKey, gatewayOfKey, LAZY_INDEX_KEY, ROUTERS_PREFIX, routerRefKey } from './keys.js';
 import type { FloatingIp, Router } from './types.js';
@@ -76,10 +76,9 @@ async function indexOne(store: Store, first: KeyValue, keys: (value: string) => 
     if (want.size === 0) return;
     const id = kv.key.slice(kv.key.lastIndexOf('/') + 1);
     const puts = [...want].map((key): TxnOp => ({ op: 'put', key, value: id }));
-    // In pieces etcd takes (--max-txn-ops, 128 by default), each guarded by the same revision.
+    // In pieces a store takes, each guarded by the same revision.
     let held = true;
-    for (let i = 0; held && i < puts.length; i += 100)
-      held = (await store.txn([{ key: kv.key, modRevision: kv.modRevision }], puts.slice(i, i + 100))).succeeded;
+    for (const piece of inPieces(puts)) if (held) held = (await store.txn([{ key: kv.key, modRevision: kv.modRevision }], piece)).succeeded;
     if (held) return;
     kv = await store.get(kv.key);
   }
@@ -94,14 +93,19 @@ interface IndexState {
   at: string;
 }
 
+/** LAZY_INDEX_KEY's value; undefined when absent or unreadable (as if never written). */
+function indexState(value: string | undefined): IndexState | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value) as IndexState;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether LAZY_INDEX_KEY's value says every router and FIP is indexed. */
 export function indexComplete(value: string | undefined): boolean {
-  if (value === undefined) return false;
-  try {
-    return (JSON.parse(value) as IndexState).state === 'done';
-  } catch {
-    return false;
-  }
+  return indexState(value)?.state === 'done';
 }
 
 /**
@@ -115,14 +119,9 @@ export function indexComplete(value: string | undefined): boolean {
  */
 export async function ensureLazyIndex(store: Store, by: string, now = Date.now): Promise<'present' | 'written' | 'claimed-elsewhere'> {
   const cur = await store.get(LAZY_INDEX_KEY);
-  let state: IndexState | undefined;
-  try {
-    state = cur ? (JSON.parse(cur.value) as IndexState) : undefined;
-  } catch {
-    state = undefined;
-  }
-  if (cur && state?.state === 'done') return 'present';
-  if (cur && state?.state === 'writing' && now() - Date.parse(state.at) < CLAIM_STALE_MS) return 'claimed-elsewhere';
+  const state = indexState(cur?.value);
+  if (state?.state === 'done') return 'present';
+  if (state?.state === 'writing' && now() - Date.parse(state.at) < CLAIM_STALE_MS) return 'claimed-elsewhere';
   const claim: IndexState = { state: 'writing', by, at: new Date(now()).toISOString() };
   const won = await store.txn(
     [{ key: LAZY_INDEX_KEY, modRevision: cur?.modRevision ?? 0 }],

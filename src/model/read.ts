@@ -1,5 +1,5 @@
 /** Read helpers: resolve `{name-or-id}` references and load a network's objects at one revision. */
-import type { Compare, KeyValue, ReadOp, Store } from '../store/types.js';
+import { inPieces, type Compare, type KeyValue, type ReadOp, type Store } from '../store/types.js';
 import { decodeBinding, decodeFloatingIp, decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSubnet } from './codec.js';
 import { invalid, notFound } from './errors.js';
 import { indexComplete } from './lazy-index.js';
@@ -196,15 +196,10 @@ async function placedHere(store: Store, netKvs: KeyValue[], fipsOn: KeyValue[]):
   }
   if (routerIds.size + fipIds.size === 0) return [[], []];
   const ops: ReadOp[] = [...[...routerIds].map((id) => ({ key: routerKey(id) })), ...[...fipIds].map((id) => ({ key: fipKey(id) }))];
-  // etcd refuses a transaction of more than 128 operations (--max-txn-ops): a provider network may hold thousands of FIPs.
-  const chunks: ReadOp[][] = [];
-  for (let i = 0; i < ops.length; i += READ_CHUNK) chunks.push(ops.slice(i, i + READ_CHUNK));
-  const results = (await Promise.all(chunks.map((c) => store.read(c)))).flatMap((r) => r.results);
+  // In pieces a store takes: a provider network may hold thousands of FIPs.
+  const results = (await Promise.all(inPieces(ops).map((c) => store.read(c)))).flatMap((r) => r.results);
   return [results.slice(0, routerIds.size).flat(), results.slice(routerIds.size).flat()];
 }
-
-/** Reads per transaction (etcd's --max-txn-ops default is 128). */
-const READ_CHUNK = 100;
 
 function buildNetState(
   networkId: string,

@@ -6,7 +6,7 @@
  * reference dangling.
  */
 import { randomUUID } from 'node:crypto';
-import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
+import { MAX_TXN_OPS, type Compare, type KeyValue, type Store, type TxnOp } from '../store/types.js';
 import { pickFreeFrom, runCas, type CasOptions } from './cas.js';
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
 import { conflict, notFound } from './errors.js';
@@ -24,12 +24,6 @@ export interface SecurityGroupDeleted extends SecurityGroup {
 }
 
 const ruleOwner = (ruleId: string): string => `sg-rule/${ruleId}`;
-
-/**
- * etcd refuses a transaction with more compares or more writes than --max-txn-ops (128 by default); a forced
- * delete is one transaction by design (all references go at once or none), so past this it is refused instead.
- */
-const MAX_TXN_OPS = 128;
 
 export async function createSecurityGroup(store: Store, body: unknown, opts: CasOptions = {}): Promise<SecurityGroup> {
   const input = parseSecurityGroupInput(body);
@@ -203,6 +197,7 @@ export async function deleteSecurityGroup(
           ...gone.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
         );
       }
+      // A forced delete is one transaction by design (all references go at once or none): past the limit it is refused.
       if (ops.length > MAX_TXN_OPS || compares.length > MAX_TXN_OPS) {
         throw conflict(
           undefined,

@@ -19,10 +19,7 @@
  * subnet lose a few races per hundred creations, each of which used to re-send a whole batch member by member).
  */
 import type { Compare, KeyValue, Store, TxnOp, TxnResult } from '../store/types.js';
-import { compareHolds, StoreError } from '../store/types.js';
-
-/** etcd refuses a transaction with more compares or more writes than --max-txn-ops (128 by default). */
-const MAX_OPS = 128;
+import { compareHolds, MAX_TXN_OPS as MAX_OPS, StoreError } from '../store/types.js';
 
 interface Member {
   compares: Compare[];

@@ -33,6 +33,19 @@ export function compareHolds(c: Compare, kv: KeyValue | undefined): boolean {
   return kv !== undefined && kv.value === c.value;
 }
 
+/**
+ * The most compares, and the most writes, one transaction (or one multi-read) may carry: etcd refuses more
+ * (`--max-txn-ops`, 128 by default), and every driver is held to the strictest.
+ */
+export const MAX_TXN_OPS = 128;
+
+/** `xs` in pieces of at most `n` (one transaction each). */
+export function inPieces<T>(xs: readonly T[], n = MAX_TXN_OPS): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
 export type TxnOp =
   { op: 'put'; key: string; value: string; lease?: string } | { op: 'delete'; key: string } | { op: 'deletePrefix'; prefix: string };
 
