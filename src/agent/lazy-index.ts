@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureLazyIndex } from '../model/lazy-index.js';
 import type { Store } from '../store/types.js';
+import { Backoff } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
 
 export async function indexUntilDone(
@@ -13,9 +14,9 @@ export async function indexUntilDone(
   chassis: string,
   log: Logger,
   stopped: () => boolean,
-  retryMs = { min: 1_000, max: 30_000 },
+  backoff = new Backoff({ minMs: 1_000, maxMs: 30_000 }),
 ): Promise<void> {
-  for (let delay = retryMs.min; !stopped(); delay = Math.min(delay * 2, retryMs.max)) {
+  while (!stopped()) {
     try {
       const r = await ensureLazyIndex(store, chassis);
       if (r === 'written') log.info('indexed the routers and floating IPs written before the lazy index');
@@ -23,6 +24,6 @@ export async function indexUntilDone(
     } catch (err) {
       log.debug({ err }, 'lazy index check failed; retrying');
     }
-    await sleep(delay, undefined, { ref: false });
+    await sleep(backoff.next(), undefined, { ref: false });
   }
 }
