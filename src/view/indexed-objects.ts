@@ -1,5 +1,9 @@
+import { fipKey, gatewayKey, routerKey, type ParsedKey } from '../model/keys.js';
 import type { Logger } from '../util/log.js';
 import type { Subscription } from './topology-sync.js';
+
+/** An index key, parsed. */
+export type IndexKey = Extract<ParsedKey, { kind: 'router-ref' | 'fip-ref' | 'gateway-of' }>;
 
 /**
  * Lazy sync of routers, their gateway leases and floating IPs (issue 17): the objects named by the lazy index
@@ -18,13 +22,23 @@ export class IndexedObjects {
   constructor(
     private readonly subscription: Subscription,
     private readonly logger: Logger,
+    /** This chassis: only its own gateway candidacies name routers for it. */
+    private readonly chassis: string,
     /** An object no index key names any more: take it out of the view. */
     private readonly dropped: (objectKey: string) => void,
   ) {}
 
   /** An index key is present: each object it names is watched (once, however many index keys name it). */
-  put(refKey: string, objectKeys: readonly string[]): void {
+  put(refKey: string, k: IndexKey): void {
     if (this.refs.has(refKey)) return;
+    // A router comes with its gateway lease; another chassis's candidacy names nothing here.
+    const objectKeys =
+      k.kind === 'fip-ref'
+        ? [fipKey(k.fipId)]
+        : k.kind === 'router-ref' || k.chassis === this.chassis
+          ? [routerKey(k.routerId), gatewayKey(k.routerId)]
+          : [];
+    if (objectKeys.length === 0) return;
     this.refs.set(refKey, objectKeys);
     for (const k of objectKeys) {
       const n = this.wanted.get(k) ?? 0;

@@ -147,7 +147,7 @@ export class TopologySync extends EventEmitter {
     private readonly lazy: boolean,
   ) {
     super();
-    this.indexed = new IndexedObjects(subscription, logger, (key) => this.applyDelete(key));
+    this.indexed = new IndexedObjects(subscription, logger, view.chassisName, (key) => this.applyDelete(key));
   }
 
   async start(): Promise<void> {
@@ -308,13 +308,9 @@ export class TopologySync extends EventEmitter {
     const k = parseKey(key);
     if (!k) return;
     if (k.kind === 'router-ref' || k.kind === 'fip-ref' || k.kind === 'gateway-of') {
-      if (!this.lazy) return; // everything is watched already
-      // An event racing a network's unwatch must not start watches nothing would stop.
-      if (k.kind !== 'gateway-of' && !this.wanted.has(k.networkId)) return;
-      if (k.kind === 'fip-ref') this.indexed.put(key, [fipKey(k.fipId)]);
-      // Only its own candidacies (it watches only its own prefix; a stray event of another chassis's is ignored).
-      else if (k.kind === 'router-ref' || k.chassis === this.view.chassisName)
-        this.indexed.put(key, [routerKey(k.routerId), gatewayKey(k.routerId)]);
+      // Without lazy sync everything is watched already. An event racing a network's unwatch must not start
+      // watches nothing would stop.
+      if (this.lazy && (k.kind === 'gateway-of' || this.wanted.has(k.networkId))) this.indexed.put(key, k);
       return;
     }
     const decode = DECODERS[k.kind as keyof typeof DECODERS] as ((v: string, at: string) => unknown) | undefined;

@@ -43,13 +43,14 @@ const port = (id: string) => ({
 function make(lazy: boolean) {
   const view = new TopologyView('hv1', 'vxlan');
   const added: string[] = [];
+  const removed: string[] = [];
   const sync = new TopologySync(
     view,
-    { add: (p) => void added.push(p), remove: () => undefined, prefixes: () => added },
+    { add: (p) => void added.push(p), remove: (p) => void removed.push(p), prefixes: () => added.filter((p) => !removed.includes(p)) },
     silentLogger,
     lazy,
   );
-  return { view, sync, added };
+  return { view, sync, added, removed };
 }
 
 describe('TopologySync', () => {
@@ -237,25 +238,8 @@ describe('TopologySync: routers, gateway leases and FIPs through the lazy index 
     routes: [],
   });
 
-  function lazyMake() {
-    const view = new TopologyView('hv1', 'vxlan');
-    const added: string[] = [];
-    const removed: string[] = [];
-    const sync = new TopologySync(
-      view,
-      {
-        add: (p) => void added.push(p),
-        remove: (p) => void removed.push(p),
-        prefixes: () => added.filter((p) => !removed.includes(p)),
-      },
-      silentLogger,
-      true,
-    );
-    return { view, sync, added, removed };
-  }
-
   it('watches each router a watched network indexes (key and gateway lease), and nothing else', async () => {
-    const { view, sync, added, removed } = lazyMake();
+    const { view, sync, added, removed } = make(true);
     await sync.want(N1, 'vm');
     // A router put before anything indexes it: not this chassis's business.
     sync.applyPut(routerKey(R2), JSON.stringify(router(R2, N1)));
@@ -281,7 +265,7 @@ describe('TopologySync: routers, gateway leases and FIPs through the lazy index 
   });
 
   it('a router indexed under two watched networks stays until neither indexes it; leaving a network drops its index', async () => {
-    const { view, sync, added, removed } = lazyMake();
+    const { view, sync, added, removed } = make(true);
     await sync.want(N1, 'vm');
     await sync.want(N2, 'vm');
     sync.applyPut(routerRefKey(N1, R), R);
@@ -301,7 +285,7 @@ describe('TopologySync: routers, gateway leases and FIPs through the lazy index 
   });
 
   it('a network snapshot without an index key it had drops that router (a resync after missed events)', async () => {
-    const { view, sync } = lazyMake();
+    const { view, sync } = make(true);
     await sync.want(N1, 'vm');
     sync.applyPut(routerRefKey(N1, R), R);
     sync.applyPut(routerKey(R), JSON.stringify(router(R, N1)));
@@ -311,7 +295,7 @@ describe('TopologySync: routers, gateway leases and FIPs through the lazy index 
   });
 
   it('its own gateway candidacies bring routers it has no port behind; another chassis’s do not (hv1 ≠ hv10)', () => {
-    const { view, sync, added } = lazyMake();
+    const { view, sync, added } = make(true);
     sync.applyPut(gatewayOfKey('hv10', R2), R2);
     expect(added).not.toContain(routerKey(R2));
     sync.applyPut(gatewayOfKey('hv1', R), R);
@@ -321,7 +305,7 @@ describe('TopologySync: routers, gateway leases and FIPs through the lazy index 
   });
 
   it('FIPs indexed under a watched network are watched by their key', async () => {
-    const { view, sync, added } = lazyMake();
+    const { view, sync, added } = make(true);
     await sync.want(N1, 'vm');
     sync.applyPut(fipKey(F), JSON.stringify({ id: F, networkId: N2, ip: '203.0.113.50', mac: '02:ff:00:00:00:50' }));
     expect(view.floatingIps.size).toBe(0);
