@@ -53,10 +53,15 @@ function get(url: string): Promise<string> {
   });
 }
 
+/** The sample lines of a /metrics text (comments left out), split once for every metric read from it. */
+export function metricLines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '' && l[0] !== '#');
+}
+
 /** Sum of every series of a metric (labels summed away); NaN when etcd does not export it. */
-export function metricSum(text: string, name: string): number {
+export function metricSum(lines: readonly string[], name: string): number {
   let sum = NaN;
-  for (const line of text.split('\n')) {
+  for (const line of lines) {
     if (!line.startsWith(name)) continue;
     const rest = line.slice(name.length);
     if (rest[0] !== ' ' && rest[0] !== '{') continue;
@@ -67,10 +72,10 @@ export function metricSum(text: string, name: string): number {
 }
 
 /** How many observations of a histogram were above `le` seconds (one of its bucket bounds); NaN when not exported. */
-export function histogramOver(text: string, name: string, le: string): number {
-  const count = metricSum(text, `${name}_count`);
+export function histogramOver(lines: readonly string[], name: string, le: string): number {
+  const count = metricSum(lines, `${name}_count`);
   let within = NaN;
-  for (const line of text.split('\n')) {
+  for (const line of lines) {
     if (line.startsWith(`${name}_bucket{`) && line.includes(`le="${le}"`))
       within = (Number.isNaN(within) ? 0 : within) + Number(line.slice(line.lastIndexOf(' ') + 1));
   }
@@ -82,7 +87,7 @@ const COMMIT = 'etcd_disk_backend_commit_duration_seconds';
 
 /** One sample of a member (clientUrl: http://127.0.0.1:P). */
 export async function sampleEtcd(clientUrl: string): Promise<EtcdSample> {
-  const t = await get(`${clientUrl}/metrics`);
+  const t = metricLines(await get(`${clientUrl}/metrics`));
   const m = (n: string) => metricSum(t, n);
   const sent = m('etcd_network_client_grpc_sent_bytes_total');
   return {
@@ -106,6 +111,69 @@ export async function sampleEtcd(clientUrl: string): Promise<EtcdSample> {
     backendCommitsOver512ms: histogramOver(t, COMMIT, '0.512'),
     slowApplies: m('etcd_server_slow_apply_total'),
     snapshots: m('etcd_snap_fsync_duration_seconds_count'),
+  };
+}
+
+/** etcd's disk counters (cumulative): what a window's difference of two samples says about its disk. */
+export type DiskCounters = Pick<
+  EtcdSample,
+  | 'walFsyncs'
+  | 'walFsyncsOver128ms'
+  | 'walFsyncsOver512ms'
+  | 'backendCommits'
+  | 'backendCommitsOver128ms'
+  | 'backendCommitsOver512ms'
+  | 'slowApplies'
+  | 'snapshots'
+>;
+
+const DISK_FIELDS: readonly (keyof DiskCounters)[] = [
+  'walFsyncs',
+  'walFsyncsOver128ms',
+  'walFsyncsOver512ms',
+  'backendCommits',
+  'backendCommitsOver128ms',
+  'backendCommitsOver512ms',
+  'slowApplies',
+  'snapshots',
+];
+
+/** What etcd's disk did between two samples. */
+export function diskBetween(a: EtcdSample, b: EtcdSample): DiskCounters {
+  return Object.fromEntries(DISK_FIELDS.map((k) => [k, b[k] - a[k]])) as DiskCounters;
+}
+
+/** One sampling window that held a slow fsync, commit or apply; `atMs`: its end, ms after the watch began. */
+export type SlowDisk = { atMs: number } & DiskCounters;
+
+/**
+ * Samples etcd every `everyMs` from `first` on and keeps the windows in which its disk was slow (an fsync or commit
+ * over 128 ms, an apply over 100 ms): set beside the operations that were slow then, they tell a stall's cause.
+ */
+export function watchSlowDisk(
+  sample: () => Promise<EtcdSample | undefined>,
+  first: EtcdSample,
+  everyMs = 500,
+): { stop(): Promise<SlowDisk[]> } {
+  const slow: SlowDisk[] = [];
+  let running = true;
+  const loop = (async () => {
+    let prev = first;
+    while (running) {
+      await new Promise((r) => setTimeout(r, everyMs));
+      const s = await sample().catch(() => undefined);
+      if (!s) continue;
+      const d = diskBetween(prev, s);
+      if (d.walFsyncsOver128ms || d.backendCommitsOver128ms || d.slowApplies) slow.push({ atMs: s.at - first.at, ...d });
+      prev = s;
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return slow;
+    },
   };
 }
 

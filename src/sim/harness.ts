@@ -9,7 +9,7 @@ import { netPrefix } from '../model/keys.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
 import type { Store } from '../store/types.js';
-import { sampleAll, type EtcdSample } from './etcd-metrics.js';
+import { diskBetween, sampleAll, watchSlowDisk, type DiskCounters, type EtcdSample, type SlowDisk } from './etcd-metrics.js';
 import { Probes, summary, type Convergence } from './probes.js';
 import { SimChassis, type ChassisFootprint } from './sim-chassis.js';
 import { buildTopology, planWorkload, pool, subnetCidr, type WorkloadParams } from './workload.js';
@@ -123,29 +123,13 @@ export interface ScaleResult {
       bytesPerChange: number;
       revisionsPerSecond: number;
       /** The churn's WAL fsyncs and backend commits, and the slow ones (see EtcdSample). */
-      disk: Pick<
-        EtcdSample,
-        | 'walFsyncs'
-        | 'walFsyncsOver128ms'
-        | 'walFsyncsOver512ms'
-        | 'backendCommits'
-        | 'backendCommitsOver128ms'
-        | 'backendCommitsOver512ms'
-        | 'slowApplies'
-        | 'snapshots'
-      >;
+      disk: DiskCounters;
     };
     end: EtcdSample;
     /** The churn's slow disk writes and applies, sampled every 500 ms (ms into the churn): set beside `slowOps`. */
     slowDisk: SlowDisk[];
   };
 }
-
-/** What changed in one sampling interval: etcd's slow fsyncs, commits and applies. */
-export type SlowDisk = { atMs: number } & Pick<
-  EtcdSample,
-  'walFsyncsOver128ms' | 'walFsyncsOver512ms' | 'backendCommitsOver128ms' | 'backendCommitsOver512ms' | 'slowApplies'
->;
 
 const SLOW_OP_MS = 300;
 
@@ -245,24 +229,11 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const cpu0 = process.cpuUsage();
   const churn0 = await sample();
   const churnT0 = performance.now();
-  const churnWall0 = Date.now();
   const slowOps: ScaleResult['churn']['slowOps'] = [];
   const slowOp = (kind: string, name: string, t0: number, ms: number) => {
     if (ms > SLOW_OP_MS) slowOps.push({ kind, name, atMs: t0 - churnT0, ms });
   };
-  const slowDisk: SlowDisk[] = [];
-  let sampling = churn0 !== undefined;
-  const sampler = (async () => {
-    let prev = churn0;
-    while (sampling) {
-      await sleep(500);
-      const s = await sample().catch(() => undefined);
-      if (!s || !prev) continue;
-      const d = slowDiskBetween(prev, s, churnWall0);
-      if (d.walFsyncsOver128ms || d.backendCommitsOver128ms || d.slowApplies) slowDisk.push(d);
-      prev = s;
-    }
-  })();
+  const diskWatch = churn0 && watchSlowDisk(sample, churn0);
   const rate = o.churnRate ?? 10;
   const total = Math.round((o.churnSeconds ?? 20) * rate);
   let serial = 0;
@@ -351,8 +322,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   }
   await Promise.all(inflight);
   const churnSecs = (performance.now() - churnT0) / 1000;
-  sampling = false;
-  await sampler;
+  const slowDisk = (await diskWatch?.stop()) ?? [];
   loop.disable();
   gcObs.disconnect();
   const cpu1 = process.cpuUsage(cpu0);
@@ -510,12 +480,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
         sentBytesPerSecond: (churn1.sentBytes - churn0.sentBytes) / churnS,
         bytesPerChange: (churn1.sentBytes - churn0.sentBytes - idleBps * churnS) / Math.max(1, changes),
         revisionsPerSecond: changes / churnSecs,
-        disk: {
-          walFsyncs: churn1.walFsyncs - churn0.walFsyncs,
-          backendCommits: churn1.backendCommits - churn0.backendCommits,
-          snapshots: churn1.snapshots - churn0.snapshots,
-          ...slowDiskBetween(churn0, churn1, churn0.at),
-        },
+        disk: diskBetween(churn0, churn1),
       },
       end,
       slowDisk,
@@ -524,17 +489,6 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   for (const c of [...others, joiner]) await c.stop();
   for (const s of stores) await s.close();
   return result;
-}
-
-function slowDiskBetween(a: EtcdSample, b: EtcdSample, wall0: number): SlowDisk {
-  return {
-    atMs: b.at - wall0,
-    walFsyncsOver128ms: b.walFsyncsOver128ms - a.walFsyncsOver128ms,
-    walFsyncsOver512ms: b.walFsyncsOver512ms - a.walFsyncsOver512ms,
-    backendCommitsOver128ms: b.backendCommitsOver128ms - a.backendCommitsOver128ms,
-    backendCommitsOver512ms: b.backendCommitsOver512ms - a.backendCommitsOver512ms,
-    slowApplies: b.slowApplies - a.slowApplies,
-  };
 }
 
 function tunnelIp(i: number): string {
