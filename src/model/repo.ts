@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, Store, TxnOp } from '../store/types.js';
 import { pickFree, runCas, type CasOptions } from './cas.js';
-import { decodeBinding, decodeNetwork, decodePort, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
+import { decodeBinding, decodeNetwork, decodePort, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict } from './errors.js';
 import { cidrsOverlap, intToIp } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
@@ -35,6 +35,7 @@ import {
   loadPort,
   loadSubnet,
   portsCompare,
+  readNetContents,
   subnetPortsCompare,
 } from './read.js';
 import { releasePort } from './port-claims.js';
@@ -218,11 +219,7 @@ export class Topology {
 
   async listSubnets(networkRef?: string): Promise<Subnet[]> {
     const netId = networkRef === undefined ? undefined : (await loadNetwork(this.store, networkRef, 'network')).obj.id;
-    const subnets: Subnet[] = [];
-    for (const n of netId === undefined ? (await this.listNetworks()).map((x) => x.id) : [netId]) {
-      const { kvs } = await this.store.range(`${netPrefix(n)}subnets/`);
-      for (const kv of kvs) subnets.push(decodeSubnet(kv.value));
-    }
+    const { subnets } = await readNetContents(this.store, netId);
     return subnets.sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -270,14 +267,7 @@ export class Topology {
 
   async listPorts(networkRef?: string): Promise<PortView[]> {
     const netId = networkRef === undefined ? undefined : (await loadNetwork(this.store, networkRef, 'network')).obj.id;
-    const ports: PortView[] = [];
-    for (const n of netId === undefined ? (await this.listNetworks()).map((x) => x.id) : [netId]) {
-      const st = await loadNetState(this.store, n);
-      for (const p of st.ports) {
-        const b = st.bindings.get(p.obj.id);
-        ports.push(b ? { ...p.obj, binding: b } : p.obj);
-      }
-    }
+    const { ports } = await readNetContents(this.store, netId);
     return ports.sort((a, b) => a.name.localeCompare(b.name));
   }
 

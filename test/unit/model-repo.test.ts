@@ -208,6 +208,41 @@ describe('ports', () => {
     await topo.createPort({ name: 't1', network: 'tiny' });
     await rejects(() => topo.createPort({ name: 't2', network: 'tiny' }), 'CONFLICT', 'fixedIps[0].subnet', /no free address in subnet/);
   });
+  it('lists every port and subnet of every network in one store read, with bindings, the same as network by network', async () => {
+    const ids: string[] = [];
+    for (const name of ['green', 'blue', 'red']) {
+      const n = await topo.createNetwork({ name });
+      ids.push(n.id);
+      await topo.createSubnet({ name: `${name}-a`, network: name, cidr: `10.${ids.length}.0.0/24` });
+      for (const i of [2, 1]) await topo.createPort({ name: `${name}-${i}`, network: name });
+    }
+    const bound = await topo.getPort('red-1');
+    await bindPort(store, bound.networkId, bound.id, 'hv7', 3);
+    let reads = 0;
+    const counted = new Proxy(store, {
+      get: (t, k) => {
+        const v = Reflect.get(t, k) as unknown;
+        if (typeof v !== 'function') return v;
+        return (...a: unknown[]) => {
+          if (k === 'range' || k === 'read' || k === 'get') reads++;
+          return (v as (...x: unknown[]) => unknown).apply(t, a);
+        };
+      },
+    });
+    const listing = new Topology(counted);
+    const all = await listing.listPorts();
+    expect(reads).toBe(1);
+    expect(all.map((p) => p.name)).toEqual(['blue-1', 'blue-2', 'green-1', 'green-2', 'red-1', 'red-2']);
+    expect(all.find((p) => p.name === 'red-1')!.binding).toMatchObject({ chassis: 'hv7', ofport: 3 });
+    expect(all.filter((p) => p.binding).length).toBe(1);
+    const byNetwork = (await Promise.all(['green', 'blue', 'red'].map((n) => topo.listPorts(n)))).flat();
+    expect([...byNetwork].sort((a, b) => a.name.localeCompare(b.name))).toEqual(all);
+    expect(await topo.listPorts('red')).toEqual(all.filter((p) => p.networkId === bound.networkId));
+    reads = 0;
+    expect((await listing.listSubnets()).map((x) => x.name)).toEqual(['blue-a', 'green-a', 'red-a']);
+    expect(reads).toBe(1);
+    await rejects(() => topo.listPorts('nope'), 'INVALID', 'network');
+  });
   it('bindings: bind, show, unbind only by the holder; delete removes binding', async () => {
     const { net } = await base();
     const p = await topo.createPort({ name: 'vm1', network: 'blue' });
