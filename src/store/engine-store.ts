@@ -18,7 +18,7 @@ import {
   type Watch,
   type WatchHandlers,
 } from './types.js';
-import type { Engine } from './engine.js';
+import { checkTxnSize, type Engine } from './engine.js';
 
 export class EngineStore implements Store {
   private closed = false;
@@ -48,6 +48,7 @@ export class EngineStore implements Store {
 
   async read(ops: ReadOp[]): Promise<ReadResult> {
     this.check();
+    checkTxnSize(ops.length);
     // The engine answers synchronously: nothing can commit between these reads.
     const results = ops.map((op) => {
       if ('prefix' in op) return this.engine.range(op.prefix).kvs;

@@ -7,6 +7,7 @@
 import { silentLogger, type Logger } from '../util/log.js';
 import {
   compareHolds,
+  MAX_TXN_OPS,
   StoreError,
   type Compare,
   type KeyValue,
@@ -156,6 +157,7 @@ export class Engine {
 
   txn(compares: Compare[], success: TxnOp[], failure: TxnOp[] = []): Promise<TxnResult> {
     this.check();
+    checkTxnSize(compares.length, success.length, failure.length);
     return this.serial(async () => {
       this.check();
       const ok = compares.every((c) => compareHolds(c, this.kvs.get(c.key)));
@@ -332,6 +334,16 @@ export class Engine {
     await this.watchers.cancelAll();
     await this.backend?.close();
   }
+}
+
+/**
+ * etcd refuses a transaction (or a multi-read) of more than MAX_TXN_OPS compares or operations per branch; so do
+ * we, so that what works on the embedded store works on etcd (and a unit test on the memory store finds what would
+ * not).
+ */
+export function checkTxnSize(...counts: number[]): void {
+  if (counts.some((n) => n > MAX_TXN_OPS))
+    throw new StoreError(`too many operations in txn request (${Math.max(...counts)}; a store takes at most ${MAX_TXN_OPS})`, 'INVALID');
 }
 
 /** etcd rejects a txn that writes one key twice or deletes a range it also puts into; so do we. */

@@ -88,7 +88,7 @@ export function mapError(err: unknown, what: string): StoreError {
   }
   const tls = explainEtcdTls(msg);
   if (tls) return new StoreError(`${what}: ${tls} [${msg.split('\n')[0]}]`, 'DENIED', { cause: err });
-  if (/duplicate key/.test(msg)) return new StoreError(`${what}: ${msg}`, 'INVALID', { cause: err });
+  if (/duplicate key|too many operations/.test(msg)) return new StoreError(`${what}: ${msg}`, 'INVALID', { cause: err });
   if (/compacted/.test(msg)) return new StoreError(`${what}: ${msg}`, 'COMPACTED', { cause: err });
   if (err instanceof ChannelClosedError) return new StoreError(`${what}: ${msg}`, 'CLOSED', { cause: err });
   if (isUnreachable(err, msg)) return new StoreError(`${what}: etcd unreachable: ${msg}`, 'UNAVAILABLE', { cause: err });

@@ -34,5 +34,8 @@ describe('etcd mapError', () => {
     expect(mapError(new GrpcError(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: duplicate key given in txn request'), 'txn').code).toBe(
       'INVALID',
     );
+    expect(mapError(new GrpcError(GrpcStatus.INVALID_ARGUMENT, 'etcdserver: too many operations in txn request'), 'txn').code).toBe(
+      'INVALID',
+    );
   });
 });

@@ -3,8 +3,8 @@
  * factory, so the drivers are held to exactly the same contract.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KeyValue, Store, WatchBatch } from '../../src/store/types.js';
-import { StoreError } from '../../src/store/types.js';
+import type { KeyValue, Store, TxnOp, WatchBatch } from '../../src/store/types.js';
+import { MAX_TXN_OPS, StoreError } from '../../src/store/types.js';
 import { allocateInt, allocCandidate, releaseInt } from '../../src/store/alloc.js';
 import { PrefixSubscription, type SubscriptionEvent } from '../../src/store/subscription.js';
 
@@ -195,6 +195,26 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
       expect(await s.get(`${p}a`)).toBeUndefined();
     });
 
+    it(`refuses a txn or a read of more than MAX_TXN_OPS (${MAX_TXN_OPS}) operations as etcd does, writing nothing; that many pass`, async () => {
+      const p = P();
+      const puts = (n: number): TxnOp[] => Array.from({ length: n }, (_, i) => ({ op: 'put', key: `${p}k${i}`, value: 'v' }));
+      const refused = async (f: () => Promise<unknown>) => {
+        const err = await f().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(StoreError);
+        expect((err as StoreError).code).toBe('INVALID');
+        expect((err as StoreError).message).toMatch(/too many operations/);
+      };
+      await refused(() => s.txn([], puts(MAX_TXN_OPS + 1)));
+      const compares = Array.from({ length: MAX_TXN_OPS + 1 }, (_, i) => ({ key: `${p}c${i}`, modRevision: 0 }));
+      await refused(() => s.txn(compares, puts(1)));
+      await refused(() => s.read(Array.from({ length: MAX_TXN_OPS + 1 }, (_, i) => ({ key: `${p}k${i}` }))));
+      expect((await s.range(p)).kvs).toEqual([]);
+      expect((await s.txn(compares.slice(1), puts(MAX_TXN_OPS))).succeeded).toBe(true);
+      expect((await s.read(Array.from({ length: MAX_TXN_OPS }, (_, i) => ({ key: `${p}k${i}` })))).results.flat().length).toBe(MAX_TXN_OPS);
+    });
     it('watch delivers one batch per revision, only under the prefix, with prev values', async () => {
       const p = P();
       await s.put(`${p}a`, '0');
