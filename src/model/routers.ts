@@ -4,7 +4,7 @@
  * in that network (port creation checks against them).
  */
 import { randomUUID } from 'node:crypto';
-import type { Compare, Store, TxnOp } from '../store/types.js';
+import { inPieces, MAX_TXN_OPS, type Compare, type Store, type TxnOp } from '../store/types.js';
 import { pickFree, runCas, type CasOptions } from './cas.js';
 import { decodeRouter, decodeSubnet, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
@@ -53,29 +53,62 @@ export async function listRouters(store: Store): Promise<Router[]> {
   return kvs.map((kv) => decodeRouter(kv.value)).sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/**
+ * Networks whose interfaces one transaction takes off a router being deleted, when the whole delete does not fit in
+ * one (each network costs a guard bump and an index key: 2 × 60 + the router's own put stay under MAX_TXN_OPS).
+ */
+const SHED_NETWORKS = 60;
+
+/**
+ * Deletes a router with its interfaces, gateway and routes. One transaction when it fits in one; a router on more
+ * networks than that (etcd takes MAX_TXN_OPS operations in a transaction, the delete writes two per network) first
+ * sheds its interfaces, SHED_NETWORKS networks per transaction, each step what a detach of those subnets writes and
+ * each on the router's revision (a concurrent change makes it read again). What would refuse the delete (floating IPs
+ * using its gateway) refuses before anything is written; an interruption between steps leaves the router with fewer
+ * interfaces and no routes, which a second delete finishes. Returns the router as it was first read.
+ */
 export async function deleteRouter(store: Store, ref: string, opts: CasOptions): Promise<Router> {
-  return runCas(
-    store,
-    async () => {
-      const { obj: r, kv } = await loadRouter(store, ref);
-      // Interfaces go with the router; their networks' guards are bumped so IPAM sees the freed addresses.
-      const nets = [...new Set(r.interfaces.map((i) => i.networkId))];
-      const gw = await gatewayDeletion(store, r);
-      return {
-        compares: [{ key: kv.key, modRevision: kv.modRevision }, ...gw.compares],
-        ops: [
-          ...gw.ops,
-          { op: 'delete', key: kv.key },
-          { op: 'delete', key: nameKey('router', r.name) },
-          { op: 'delete', key: allocKey('router-key', r.routerKey) },
-          ...routerIndexOps(r, undefined),
-          ...nets.map(bump),
-        ],
-        result: r,
-      };
-    },
-    opts,
-  );
+  let first: Router | undefined;
+  for (;;) {
+    const step = await runCas<{ deleted: Router } | { shedFrom: Router }>(
+      store,
+      async () => {
+        const { obj: r, kv } = await loadRouter(store, ref);
+        const gw = await gatewayDeletion(store, r);
+        const nets = [...new Set(r.interfaces.map((i) => i.networkId))];
+        const whole = {
+          compares: [{ key: kv.key, modRevision: kv.modRevision }, ...gw.compares],
+          ops: [
+            ...gw.ops,
+            { op: 'delete', key: kv.key },
+            { op: 'delete', key: nameKey('router', r.name) },
+            { op: 'delete', key: allocKey('router-key', r.routerKey) },
+            ...routerIndexOps(r, undefined),
+            // Interfaces go with the router; their networks' guards are bumped so IPAM sees the freed addresses.
+            ...nets.map(bump),
+          ] satisfies TxnOp[],
+          result: { deleted: r },
+        };
+        if (whole.ops.length <= MAX_TXN_OPS || nets.length === 0) return whole;
+        // Too big for one transaction: take some networks' interfaces off first (routes go too: a route's next hop may
+        // be on a shed subnet, and the routes go with the router anyway).
+        const shed = new Set(nets.slice(0, SHED_NETWORKS));
+        const next: Router = { ...r, routes: [], interfaces: r.interfaces.filter((i) => !shed.has(i.networkId)) };
+        return {
+          compares: [{ key: kv.key, modRevision: kv.modRevision }],
+          ops: [
+            { op: 'put', key: kv.key, value: encodeRouter(next) },
+            ...[...shed].map(bump),
+            ...routerIndexOps(r, next),
+          ] satisfies TxnOp[],
+          result: { shedFrom: r },
+        };
+      },
+      opts,
+    );
+    if ('deleted' in step) return first ?? step.deleted;
+    first ??= step.shedFrom;
+  }
 }
 
 export async function attachSubnet(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<Router> {
@@ -93,14 +126,9 @@ export async function attachSubnet(store: Store, ref: string, body: unknown, opt
           `subnet ${s.name} is on the gateway network of router ${r.name}; a router cannot have both an interface and its gateway on one network`,
         );
       const cidr = parseSubnetCidr(s.cidr);
-      for (const i of r.interfaces) {
-        const other = await store.get(subnetKey(i.networkId, i.subnetId));
-        if (other && cidrsOverlap(cidr, parseSubnetCidr(decodeSubnet(other.value).cidr))) {
-          throw conflict(
-            'subnet',
-            `subnet ${s.name} (${s.cidr}) overlaps subnet ${decodeSubnet(other.value).name} already attached to router ${r.name}`,
-          );
-        }
+      for (const other of await attachedSubnets(store, r)) {
+        if (cidrsOverlap(cidr, parseSubnetCidr(other.cidr)))
+          throw conflict('subnet', `subnet ${s.name} (${s.cidr}) overlaps subnet ${other.name} already attached to router ${r.name}`);
       }
       const ip = input.ip ?? s.gatewayIp;
       if (!isHostOf(cidr, ipToInt(ip))) throw invalid('ip', `interface IP ${ip} is outside subnet ${s.name} (${s.cidr})`);
@@ -126,13 +154,11 @@ export async function attachSubnet(store: Store, ref: string, body: unknown, opt
 }
 
 /** Subnets attached to a router, read for route validation. */
+/** The subnets of a router's interfaces, read together (in pieces a store takes: a router may have hundreds). */
 async function attachedSubnets(store: Store, r: Router): Promise<Subnet[]> {
-  const out: Subnet[] = [];
-  for (const i of r.interfaces) {
-    const kv = await store.get(subnetKey(i.networkId, i.subnetId));
-    if (kv) out.push(decodeSubnet(kv.value));
-  }
-  return out;
+  const ops = r.interfaces.map((i) => ({ key: subnetKey(i.networkId, i.subnetId) }));
+  const reads = await Promise.all(inPieces(ops).map((piece) => store.read(piece)));
+  return reads.flatMap((x) => x.results.flat()).map((kv) => decodeSubnet(kv.value));
 }
 
 export async function detachSubnet(store: Store, ref: string, subnetRef: string, opts: CasOptions): Promise<Router> {

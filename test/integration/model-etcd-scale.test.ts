@@ -6,7 +6,7 @@
  * is `npm run bench:writes`); durations are printed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Topology, type Port } from '../../src/model/index.js';
+import { ROOT, Topology, type Port } from '../../src/model/index.js';
 import { ModelError } from '../../src/model/errors.js';
 import { ensureLazyIndex } from '../../src/model/lazy-index.js';
 import { openStore } from '../../src/store/index.js';
@@ -220,6 +220,24 @@ describe('with the lazy index complete: the writers read a network’s routers a
     });
     expect((await idx[2]!.listPorts('iext')).map((p) => p.name)).toEqual(['iext-p']);
     await idx[0]!.deletePort('iext-p');
+  });
+
+  it('a router on more networks than etcd takes writes in one transaction is deleted, nothing of it left', async () => {
+    const [a, b] = idx as [Topology, Topology];
+    const r = await a.createRouter({ name: 'hub' });
+    for (let i = 0; i < 100; i++) {
+      await a.createNetwork({ name: `hub${i}` });
+      await a.createSubnet({ name: `hub${i}-s`, network: `hub${i}`, cidr: `10.77.${i}.0/24` });
+      await b.attachSubnet('hub', { subnet: `hub${i}-s`, ...(i === 5 ? { ip: '10.77.5.20' } : {}) });
+    }
+    await b.addRoute('hub', { cidr: '192.168.0.0/16', nexthop: '10.77.99.9' });
+    expect((await a.deleteRouter('hub')).interfaces.length).toBe(100);
+    const { kvs } = await stores[3]!.range(ROOT);
+    expect(kvs.filter((kv) => kv.key.includes(r.id) || kv.value.includes(r.id)).map((kv) => kv.key)).toEqual([]);
+    // Its networks take new routers and ports at the addresses it held.
+    await b.createRouter({ name: 'hub2' });
+    await b.attachSubnet('hub2', { subnet: 'hub99-s' });
+    expect((await a.createPort({ name: 'hub-p', network: 'hub5', fixedIps: [{ ip: '10.77.5.20' }] })).fixedIps[0]!.ip).toBe('10.77.5.20');
   });
 });
 

@@ -20,7 +20,7 @@ import {
 import { memoryTopology } from '../helpers/model-checks.js';
 import { ensureLazyIndex, fipIndexKeys, routerIndexKeys } from '../../src/model/lazy-index.js';
 import { loadNetState, type NetState } from '../../src/model/read.js';
-import { GATEWAY_OF_PREFIX, LAZY_INDEX_KEY, parseKey, ROOT, routerRefKey } from '../../src/model/keys.js';
+import { GATEWAY_OF_PREFIX, guardKey, LAZY_INDEX_KEY, nameKey, parseKey, ROOT, routerRefKey } from '../../src/model/keys.js';
 
 const mem = memoryTopology();
 let store: Store;
@@ -137,6 +137,43 @@ describe('the lazy index follows every router and FIP write', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('a router on more networks than one transaction can write', () => {
+  it('is deleted in steps (interfaces shed 60 networks at a time), leaving no key of it and every network told', async () => {
+    await world();
+    const nets: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      nets.push((await topo.createNetwork({ name: `n${i}` })).id);
+      await topo.createSubnet({ name: `n${i}-s`, network: `n${i}`, cidr: `10.9.${i}.0/24` });
+    }
+    const r = await topo.createRouter({ name: 'big' });
+    for (let i = 0; i < 150; i++) await topo.attachSubnet('big', { subnet: `n${i}-s`, ...(i === 7 ? { ip: '10.9.7.20' } : {}) });
+    await topo.attachSubnet('big', { subnet: 'blue-a' });
+    await topo.addRoute('big', { cidr: '192.168.0.0/16', nexthop: '10.9.149.5' });
+    await topo.setGateway('big', { network: 'ext', chassis: ['hv1', 'hv2', 'hv3'] });
+    expect((await consistent()).length).toBe(151 + 1 + 3);
+    const guards = async () => Promise.all(nets.map(async (n) => (await store.get(guardKey(n)))?.modRevision ?? 0));
+    const before = await guards();
+    // Floating IPs on its gateway refuse the delete before anything is written.
+    const f = await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    const revision = await store.currentRevision();
+    await expect(topo.deleteRouter('big')).rejects.toThrow(/router path of floating IP/);
+    expect(await store.currentRevision()).toBe(revision);
+    await topo.deleteFloatingIp(f.id);
+
+    const deleted = await topo.deleteRouter('big');
+    expect(deleted.interfaces.length).toBe(151);
+    expect(deleted.routes.length).toBe(1);
+    expect(await consistent()).toEqual([]);
+    const { kvs } = await store.range(ROOT);
+    expect(kvs.filter((kv) => kv.key.includes(r.id) || kv.value.includes(r.id)).map((kv) => kv.key)).toEqual([]);
+    expect(await store.get(nameKey('router', 'big'))).toBeUndefined();
+    const after = await guards();
+    expect(after.every((rev, i) => rev > before[i]!)).toBe(true);
+    // The addresses the interfaces held are free again.
+    expect((await topo.createPort({ name: 'p', network: 'n7', fixedIps: [{ ip: '10.9.7.20' }] })).fixedIps[0]!.ip).toBe('10.9.7.20');
   });
 });
 
