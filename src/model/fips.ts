@@ -1,33 +1,41 @@
 /**
  * Floating IPs (issue 14): an address of a provider network, mapped 1:1 to a fixed IP of a port on a tenant network
  * through a router whose gateway is on that provider network and that has an interface on the port's subnet (the
- * router path). Each change is one transaction comparing and bumping the guard of the provider network (the FIP
- * holds an address and a MAC there; gateway clear and router delete read FIPs under it) and, while associated, of
- * the port's network (port delete and interface detach read FIPs under that one) and the router's revision.
+ * router path). Each change is one transaction comparing the guard of the provider network. Its address and MAC
+ * there are claimed as a port's are (port-claims.ts), so a creation without association does not bump that guard:
+ * FIPs created at once conflict only on the address they pick. An association (at creation or later) bumps it
+ * (gateway clear and router delete read the FIPs using a router), and the port's network's guard (port delete and
+ * interface detach read FIPs under that one), and compares the router's revision.
  */
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { Compare, Store, TxnOp } from '../store/types.js';
 import { runCas, type CasOptions } from './cas.js';
-import { decodeFloatingIp, decodeRouter, encodeFloatingIp } from './codec.js';
+import { decodeFloatingIp, encodeFloatingIp } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
-import { FIPS_PREFIX, fipKey, guardKey, ROUTERS_PREFIX } from './keys.js';
+import { FIPS_PREFIX, fipKey, guardKey, routerKey } from './keys.js';
 import { generateMac } from './macs.js';
 import { fipIndexOps } from './lazy-index.js';
 import { parseFipInput, parseFipPatch, type FipAssociation } from './ns-validate.js';
+import { claimFip, randomFree, releaseFip } from './port-claims.js';
 import { assignOneIp } from './port-ips.js';
 import { ipOwners, loadNetState, loadNetwork, loadPort, macOwners, portsCompare, type Loaded, type NetState } from './read.js';
 import type { FloatingIp, Network } from './types.js';
-import { isIpv4, ipToInt } from '../net/addr.js';
+import { isIpv4, ipToInt, type Cidr } from '../net/addr.js';
 import { UUID_RE } from './validate.js';
 
 const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: new Date().toISOString() });
 
 type Association = Required<Pick<FloatingIp, 'portId' | 'portNetworkId' | 'fixedIp' | 'routerId'>>;
 
-/** Checks an association of a FIP on `net` (the router path), returning its fields and what guards it. */
+/**
+ * Checks an association of a FIP on `net` (the router path), returning its fields and what guards it. `netSt` is the
+ * provider network's state: the routers with their gateway there are found through it (the lazy index), not by
+ * reading every router in the store.
+ */
 async function associate(
   store: Store,
   net: Network,
+  netSt: NetState,
   a: FipAssociation,
   selfId: string,
 ): Promise<{ fields: Association; compares: Compare[]; ops: TxnOp[] }> {
@@ -46,22 +54,21 @@ async function associate(
   const pst = await loadNetState(store, port.networkId);
   const twin = pst.fips.find((f) => f.obj.id !== selfId && f.obj.portId === port.id && f.obj.fixedIp === fixed.ip);
   if (twin) throw conflict('port', `port ${port.name} (${fixed.ip}) already has floating IP ${twin.obj.ip} (${twin.obj.id})`);
-  const { kvs } = await store.range(ROUTERS_PREFIX);
-  const routers = kvs.map((kv) => ({ r: decodeRouter(kv.value), kv })).sort((x, y) => x.r.name.localeCompare(y.r.name));
-  const withGw = routers.filter((x) => x.r.gateway?.networkId === net.id);
+  const withGw = [...netSt.gateways].sort((x, y) => x.router.name.localeCompare(y.router.name));
   const why = `port ${port.name} has no router path to network ${net.name}`;
   if (withGw.length === 0) throw conflict('port', `${why}: no router has its gateway on ${net.name}`);
-  const path = withGw.find((x) => x.r.interfaces.some((i) => i.subnetId === fixed.subnetId));
+  const path = withGw.find((x) => x.router.interfaces.some((i) => i.subnetId === fixed.subnetId));
   const sub = pst.subnets.find((s) => s.obj.id === fixed.subnetId)?.obj.name ?? fixed.subnetId;
   if (!path)
     throw conflict(
       'port',
-      `${why}: no router with its gateway on ${net.name} (${withGw.map((x) => x.r.name).join(', ')}) has an interface on subnet ${sub} (${fixed.ip})`,
+      `${why}: no router with its gateway on ${net.name} (${withGw.map((x) => x.router.name).join(', ')}) has an interface on subnet ${sub} (${fixed.ip})`,
     );
   return {
-    fields: { portId: port.id, portNetworkId: port.networkId, fixedIp: fixed.ip, routerId: path.r.id },
+    fields: { portId: port.id, portNetworkId: port.networkId, fixedIp: fixed.ip, routerId: path.router.id },
     compares: [
-      { key: path.kv.key, modRevision: path.kv.modRevision },
+      // The router as read (its interfaces and gateway are the path).
+      { key: routerKey(path.router.id), modRevision: path.modRevision },
       { key: guardKey(port.networkId), modRevision: pst.guardRev },
       // Port deletes do not bump the guard: the ports guard catches the port's delete since the read.
       portsCompare(pst),
@@ -75,35 +82,51 @@ function providerOf(net: Network): void {
     throw invalid('network', `network ${net.name} is not a provider network: floating IPs come from a provider network's subnets`);
 }
 
+/**
+ * Creates a FIP: one transaction that compares the provider network's structure guard without bumping it and claims
+ * its address and MAC (port-claims.ts claimFip), so that FIPs created at once on one network (and ports there)
+ * conflict only when they pick the same address. The first attempt takes the lowest free address; one that lost a
+ * race picks at random among the free ones, so racing creations do not all chase the next one. An association bumps
+ * the guard as before: gateway changes and router deletes read the FIPs that use a router.
+ */
 export async function createFip(store: Store, body: unknown, opts: CasOptions): Promise<FloatingIp> {
   const input = parseFipInput(body);
   const id = randomUUID();
   return runCas(
     store,
-    async () => {
+    async (attempt) => {
       const { obj: net, kv: nkv } = await loadNetwork(store, input.network, 'network');
       providerOf(net);
       const st = await loadNetState(store, net.id);
-      const { ip } = assignOneIp(input.ip, st, net, ipOwners(st));
+      const { ip, subnetId } = assignOneIp(input.ip, st, net, ipOwners(st), 'ip', attempt === 0 ? undefined : randomPick);
       const mac = generateMac(new Set(macOwners(st).keys()));
-      const a = input.association ? await associate(store, net, input.association, id) : undefined;
+      const a = input.association ? await associate(store, net, st, input.association, id) : undefined;
       const f: FloatingIp = { id, networkId: net.id, ip, mac, ...(a?.fields ?? {}) };
+      const claims = claimFip(f, subnetId);
       return {
         compares: [
           { key: nkv.key, modRevision: nkv.modRevision },
           { key: guardKey(net.id), modRevision: st.guardRev },
-          // Its address and MAC hold no claim: a port created on the network since the read must fail this.
-          portsCompare(st),
           { key: fipKey(id), modRevision: 0 },
+          ...claims.compares,
           ...(a?.compares ?? []),
         ],
-        ops: [{ op: 'put', key: fipKey(id), value: encodeFloatingIp(f) }, bump(net.id), ...(a?.ops ?? []), ...fipIndexOps(undefined, f)],
+        ops: [
+          { op: 'put', key: fipKey(id), value: encodeFloatingIp(f) },
+          ...claims.ops,
+          ...(a ? [bump(net.id), ...a.ops] : []),
+          ...fipIndexOps(undefined, f),
+        ],
         result: f,
       };
     },
     opts,
   );
 }
+
+/** A free address chosen uniformly at random (port-claims.ts randomFree). */
+const randomPick = (c: Cidr, gateway: string, taken: { has(ip: string): boolean }): string | undefined =>
+  randomFree(c, gateway, taken, randomInt)?.ip;
 
 /** A floating IP by id, or by its address when that names exactly one. */
 export async function loadFip(store: Store, ref: string): Promise<Loaded<FloatingIp>> {
@@ -140,7 +163,7 @@ export async function updateFip(store: Store, ref: string, body: unknown, opts: 
       const { obj: cur, kv } = await loadFip(store, ref);
       const { obj: net } = await loadNetwork(store, cur.networkId);
       const st = await loadNetState(store, net.id);
-      const a = patch.association ? await associate(store, net, patch.association, cur.id) : undefined;
+      const a = patch.association ? await associate(store, net, st, patch.association, cur.id) : undefined;
       const next: FloatingIp = { ...unassociated(cur), ...(a?.fields ?? {}) };
       const value = encodeFloatingIp(next);
       if (value === kv.value) return { compares: [], ops: [], result: next };
@@ -165,7 +188,8 @@ export async function deleteFip(store: Store, ref: string, opts: CasOptions): Pr
       const { obj: f, kv } = await loadFip(store, ref);
       return {
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
-        ops: [{ op: 'delete', key: kv.key }, bump(f.networkId), ...fipIndexOps(f, undefined)],
+        // Its claims go (the address is free again); the guard is bumped only when an association goes with it.
+        ops: [{ op: 'delete', key: kv.key }, ...releaseFip(f), ...(f.portId ? [bump(f.networkId)] : []), ...fipIndexOps(f, undefined)],
         result: f,
       };
     },

@@ -1,6 +1,6 @@
 /**
  * A port's claims (issue 17): what makes its addresses and MAC unique without serialising port creates on the
- * network's guard. Each address and the MAC get a key of their own under /wyvern/v1/claims/<networkId>/ (keys.ts),
+ * network's guard. Floating IPs claim theirs on their provider network the same way (claimFip). Each address and the MAC get a key of their own under /wyvern/v1/claims/<networkId>/ (keys.ts),
  * created in the port's transaction only if absent and deleted with the port; the port also puts the ports guard
  * and the guard of each subnet it takes an address in, blind (no compare), so that the few writers that must see
  * every port (a network or subnet delete, anything placing an address there without a claim) notice it.
@@ -8,33 +8,74 @@
 import type { Compare, TxnOp } from '../store/types.js';
 import { intToIp, ipToInt, maskOf, type Cidr } from '../net/addr.js';
 import { ipClaimKey, macClaimKey, portsGuardKey, subnetGuardKey } from './keys.js';
-import type { Port } from './types.js';
+import type { FloatingIp, Port } from './types.js';
 
-interface ClaimDoc {
-  kind: 'port';
-  id: string;
-  name: string;
-}
+/** A claim's value: who holds the address or MAC (a port, or a floating IP on a provider network). */
+type ClaimDoc = { kind: 'port'; id: string; name: string } | { kind: 'fip'; id: string; ip: string };
 
 export function encodePortClaim(p: Pick<Port, 'id' | 'name'>): string {
   const c: ClaimDoc = { kind: 'port', id: p.id, name: p.name };
   return JSON.stringify(c);
 }
 
+export function encodeFipClaim(f: Pick<FloatingIp, 'id' | 'ip'>): string {
+  const c: ClaimDoc = { kind: 'fip', id: f.id, ip: f.ip };
+  return JSON.stringify(c);
+}
+
 /** Who a claim names, as "already used by …" messages say it. */
 export function claimOwner(value: string): string {
   try {
-    const c = JSON.parse(value) as Partial<ClaimDoc>;
+    const c = JSON.parse(value) as Partial<{ kind: string; id: string; name: string; ip: string }>;
+    if (c.kind === 'fip') return `floating IP ${c.ip ?? '?'} (${c.id ?? '?'})`;
     return `port ${c.name ?? c.id ?? '?'}`;
   } catch {
     return 'another port';
   }
 }
 
+/** The keys a holder of `ips` and `mac` in a network claims. */
+const claimKeys = (networkId: string, ips: string[], mac: string): string[] => [
+  ...ips.map((ip) => ipClaimKey(networkId, ip)),
+  macClaimKey(networkId, mac),
+];
+
+/**
+ * A new floating IP's claims on its provider network: its address and MAC, as a port's (the same keys, so a port and
+ * a FIP, or two FIPs, picking one address conflict there and nowhere else), and the ports guard and its subnet's
+ * guard put blind, for the writers that place addresses without a claim (router interfaces, gateways) or must see
+ * every holder (network and subnet deletes).
+ */
+export function claimFip(f: FloatingIp, subnetId: string): { compares: Compare[]; ops: TxnOp[] } {
+  const value = encodeFipClaim(f);
+  const keys = claimKeys(f.networkId, [f.ip], f.mac);
+  const now = new Date().toISOString();
+  return {
+    compares: keys.map((key) => ({ key, modRevision: 0 })),
+    ops: [
+      ...keys.map((key): TxnOp => ({ op: 'put', key, value })),
+      { op: 'put', key: portsGuardKey(f.networkId), value: now },
+      { op: 'put', key: subnetGuardKey(f.networkId, subnetId), value: now },
+    ],
+  };
+}
+
+/** The writes releasing a deleted FIP's claims (a FIP written before FIPs claimed has none: no-op deletes). */
+export function releaseFip(f: FloatingIp): TxnOp[] {
+  return [
+    ...claimKeys(f.networkId, [f.ip], f.mac).map((key): TxnOp => ({ op: 'delete', key })),
+    { op: 'put', key: portsGuardKey(f.networkId), value: new Date().toISOString() },
+  ];
+}
+
 /** The compares and writes that claim a new port's addresses and MAC, and signal it to the guards' readers. */
 export function claimPort(p: Port): { compares: Compare[]; ops: TxnOp[] } {
   const value = encodePortClaim(p);
-  const keys = [...p.fixedIps.map((f) => ipClaimKey(p.networkId, f.ip)), macClaimKey(p.networkId, p.mac)];
+  const keys = claimKeys(
+    p.networkId,
+    p.fixedIps.map((f) => f.ip),
+    p.mac,
+  );
   const now = new Date().toISOString();
   const subnets = [...new Set(p.fixedIps.map((f) => f.subnetId))];
   return {
@@ -53,8 +94,11 @@ export function claimPort(p: Port): { compares: Compare[]; ops: TxnOp[] } {
  */
 export function releasePort(p: Port): TxnOp[] {
   return [
-    ...p.fixedIps.map((f): TxnOp => ({ op: 'delete', key: ipClaimKey(p.networkId, f.ip) })),
-    { op: 'delete', key: macClaimKey(p.networkId, p.mac) },
+    ...claimKeys(
+      p.networkId,
+      p.fixedIps.map((f) => f.ip),
+      p.mac,
+    ).map((key): TxnOp => ({ op: 'delete', key })),
     { op: 'put', key: portsGuardKey(p.networkId), value: new Date().toISOString() },
   ];
 }

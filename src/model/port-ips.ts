@@ -71,7 +71,8 @@ export function assignIps(
 /**
  * One address on a (provider) network for a router gateway or a floating IP: `ip` checked like a port's fixed IP
  * (inside a subnet, not its network, broadcast or gateway address, not used), or else the lowest free address of
- * the first subnet that has one. `owners` is who holds each address now (ipOwners, less the requester's own).
+ * the first subnet that has one (`pick` chooses otherwise: a floating IP after a lost race picks at random). `owners` is
+ * who holds each address now (ipOwners, less the requester's own).
  */
 export function assignOneIp(
   ip: string | undefined,
@@ -79,13 +80,13 @@ export function assignOneIp(
   net: Network,
   owners: ReadonlyMap<string, string>,
   field = 'ip',
+  pick: (c: Cidr, gateway: string, taken: { has(ip: string): boolean }) => string | undefined = allocateIp,
 ): { subnetId: string; ip: string } {
   const subnets = st.subnets.map((s) => ({ s: s.obj, c: parseSubnetCidr(s.obj.cidr) }));
   if (subnets.length === 0) throw conflict('network', `network ${net.name} has no subnets: create one first`);
   if (ip === undefined) {
-    const taken = new Set(owners.keys());
     for (const { s, c } of subnets) {
-      const free = allocateIp(c, s.gatewayIp, taken);
+      const free = pick(c, s.gatewayIp, owners);
       if (free !== undefined) return { subnetId: s.id, ip: free };
     }
     throw conflict('network', `network ${net.name} has no free address in any subnet`);

@@ -133,8 +133,8 @@ export interface NetState {
   bindings: Map<string, Binding>;
   /** Router interfaces placed in this network. */
   routerIfaces: { router: Router; ip: string; mac: string; subnetId: string }[];
-  /** Router gateways placed in this network (a provider network). */
-  gateways: { router: Router; ip: string; mac: string; subnetId: string }[];
+  /** Router gateways placed in this network (a provider network), with the router's revision as read. */
+  gateways: { router: Router; ip: string; mac: string; subnetId: string; modRevision: number }[];
   /** Floating IPs on this network (networkId) or mapped to one of its ports (portNetworkId). */
   fips: Loaded<FloatingIp>[];
 }
@@ -242,7 +242,8 @@ function buildNetState(
     for (const i of r.interfaces)
       if (i.networkId === networkId) st.routerIfaces.push({ router: r, ip: i.ip, mac: i.mac, subnetId: i.subnetId });
     const g = r.gateway;
-    if (g?.networkId === networkId) st.gateways.push({ router: r, ip: g.ip, mac: g.mac, subnetId: g.subnetId });
+    if (g?.networkId === networkId)
+      st.gateways.push({ router: r, ip: g.ip, mac: g.mac, subnetId: g.subnetId, modRevision: kv.modRevision });
   }
   for (const kv of fips) {
     const f = decodeFloatingIp(kv.value);

@@ -3,10 +3,11 @@
  * gateway candidates) as one JSON
  * document read at a single store revision, and import it back idempotently with the same ids.
  * Chassis and bindings are live state owned by agents and are not part of the document; neither are the
- * membership index of security groups nor the ports' address and MAC claims (derived from the ports: rebuilt on import).
+ * membership index of security groups nor the address and MAC claims of ports and floating IPs (derived from them:
+ * rebuilt on import).
  */
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import { encodePortClaim } from './port-claims.js';
+import { encodeFipClaim, encodePortClaim } from './port-claims.js';
 import {
   decodeFloatingIp,
   decodeNetwork,
@@ -153,6 +154,9 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
   }
   for (const f of doc.floatingIps ?? []) {
     add(fipKey(f.id), encodeFloatingIp(f), `floating IP ${f.ip}`);
+    // Its claims on the provider network (port-claims.ts), as a port's: a port or FIP holding either is a conflict.
+    add(ipClaimKey(f.networkId, f.ip), encodeFipClaim(f), `address ${f.ip} of floating IP ${f.id}`);
+    add(macClaimKey(f.networkId, f.mac), encodeFipClaim(f), `MAC ${f.mac} of floating IP ${f.ip}`);
     for (const op of fipIndexOps(undefined, f)) if (op.op === 'put') add(op.key, op.value, `index of floating IP ${f.ip}`, false);
   }
   for (const s of doc.sites ?? []) add(siteKey(s.name), encodeSite(s), `gateway candidates of site ${s.name}`);

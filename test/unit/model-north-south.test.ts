@@ -347,6 +347,72 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     raceOnce(() => topo.createFloatingIp({ network: 'ext', ip: '203.0.113.40' }));
     await expect(topo.setGateway('r2', { network: 'ext', ip: '203.0.113.40' })).rejects.toThrow(/already used by floating IP/);
   });
+  it('a port and a FIP racing for one address, either first: the claim decides, the other re-plans and is refused', async () => {
+    await world();
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', ip: '203.0.113.50' }));
+    await expect(topo.createPort({ name: 'p1', network: 'ext', fixedIps: [{ ip: '203.0.113.50' }] })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      field: 'fixedIps[0].ip',
+      message: expect.stringMatching(/already used by floating IP 203\.0\.113\.50/),
+    });
+    raceOnce(() => topo.createPort({ name: 'p2', network: 'ext', fixedIps: [{ ip: '203.0.113.51' }] }));
+    await expect(topo.createFloatingIp({ network: 'ext', ip: '203.0.113.51' })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      field: 'ip',
+      message: expect.stringMatching(/already used by port p2/),
+    });
+    // Without an address asked for, the loser takes another.
+    raceOnce(() => topo.createPort({ name: 'p3', network: 'ext', fixedIps: [{ ip: '203.0.113.2' }] }));
+    expect((await topo.createFloatingIp({ network: 'ext' })).ip).not.toBe('203.0.113.2');
+  });
+  it('a subnet delete racing a FIP created in it: the delete re-plans and is refused', async () => {
+    await world();
+    await topo.createSubnet({ name: 'ext-t', network: 'ext', cidr: '198.51.100.0/24', enableDhcp: false });
+    raceOnce(() => topo.createFloatingIp({ network: 'ext', ip: '198.51.100.9' }));
+    await expect(topo.deleteSubnet('ext-t')).rejects.toThrow(/floating IP\(s\) 198\.51\.100\.9/);
+  });
+  it('FIPs created at once over three API servers all succeed, each address and MAC claimed once, without a convoy', async () => {
+    await world();
+    let txns = 0;
+    const counting = new Proxy(store, {
+      get: (t, k) => {
+        const v = Reflect.get(t, k) as unknown;
+        if (k === 'txn') return (...a: unknown[]) => (txns++, (v as (...x: unknown[]) => unknown).apply(t, a));
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const servers = [0, 1, 2].map(() => new Topology(counting, { maxAttempts: 1000 }));
+    const fips = await Promise.all(Array.from({ length: 90 }, (_, i) => servers[i % 3]!.createFloatingIp({ network: 'ext' })));
+    expect(new Set(fips.map((f) => f.ip)).size).toBe(90);
+    expect(new Set(fips.map((f) => f.mac)).size).toBe(90);
+    // A convoy on the network's guard took ~N²/2 transactions (4,000 here); lost address races cost a few each.
+    expect(txns).toBeLessThan(90 * 6);
+    const claims = (await store.range('/wyvern/v1/claims/')).kvs.map((kv) => JSON.parse(kv.value) as { kind: string; id: string });
+    const byFip = new Map<string, number>();
+    for (const c of claims) if (c.kind === 'fip') byFip.set(c.id, (byFip.get(c.id) ?? 0) + 1);
+    expect(fips.every((f) => byFip.get(f.id) === 2)).toBe(true);
+    // A port on the provider network takes none of their addresses; deleting a FIP frees its address and MAC.
+    const p = await topo.createPort({ name: 'px', network: 'ext' });
+    expect(fips.map((f) => f.ip)).not.toContain(p.fixedIps[0]!.ip);
+    await topo.deleteFloatingIp(fips[0]!.id);
+    expect((await store.range('/wyvern/v1/claims/')).kvs.filter((kv) => kv.value.includes(fips[0]!.id))).toEqual([]);
+    const again = await topo.createPort({ name: 'py', network: 'ext', fixedIps: [{ ip: fips[0]!.ip }], mac: fips[0]!.mac });
+    expect(again.fixedIps[0]!.ip).toBe(fips[0]!.ip);
+  });
+  it('a FIP written before FIPs claimed their address (no claim) still keeps it from ports and FIPs', async () => {
+    const { ext } = await world();
+    const old: FloatingIp = { id: '7d0c4c1e-6a0f-4b7e-9a7e-6f1f3d2b9a01', networkId: ext.id, ip: '203.0.113.2', mac: '02:aa:00:00:00:01' };
+    await store.put(fipKey(old.id), JSON.stringify(old));
+    expect((await topo.createFloatingIp({ network: 'ext' })).ip).toBe('203.0.113.3');
+    await rejects(
+      () => topo.createPort({ name: 'p', network: 'ext', fixedIps: [{ ip: '203.0.113.2' }] }),
+      'CONFLICT',
+      'fixedIps[0].ip',
+      /203\.0\.113\.2 is already used by floating IP/,
+    );
+    await topo.deleteFloatingIp(old.id);
+    expect((await topo.createPort({ name: 'p', network: 'ext', fixedIps: [{ ip: '203.0.113.2' }] })).fixedIps[0]!.ip).toBe('203.0.113.2');
+  });
   it('moving a gateway to another network is refused while FIPs use it', async () => {
     await world();
     await topo.createNetwork({ name: 'ext2', provider: { physnet: 'physnet2' } });
@@ -382,6 +448,11 @@ describe('export / import', () => {
       // The import claimed the segments: a duplicate is refused there too.
       await expect(t2.createNetwork({ name: 'dup', provider: { physnet: 'physnet2', vlan: 7 } })).rejects.toThrow(/used by network v7/);
       expect((await t2.getGateway('r1')).network).toBe('ext');
+      // And the FIPs' address claims, as the original store has them: a port cannot take their addresses there.
+      const claims = async (st: Store) => (await st.range('/wyvern/v1/claims/')).kvs.map((kv) => [kv.key, kv.value]);
+      expect(await claims(other)).toEqual(await claims(store));
+      const ip = doc.floatingIps![1]!.ip;
+      await expect(t2.createPort({ name: 'p', network: 'ext', fixedIps: [{ ip }] })).rejects.toThrow(/already used by floating IP/);
     } finally {
       await other.close();
     }
