@@ -153,7 +153,9 @@ const indexed = new WeakSet<Store>();
  * The routers and FIPs placed in the network are found through the lazy index under it (lazy-index.ts) and read in a
  * second round trip, by key: a write in one network reads the few objects placed there, not every router and FIP in
  * the store. That second read may see them newer than the first: any change that places one in the network or takes
- * it out bumps the network's guard, so a writer planning on it fails its compare and reads again. Until the index is
+ * it out bumps the network's guard, except a floating IP created without association, which claims its address and
+ * MAC instead and puts the ports guard (port-claims.ts claimFip): every writer that takes an address there compares
+ * the claim or that guard, so a writer planning on a stale read fails its compare and reads again. Until the index is
  * seen complete in the store (a store written before it existed), every router and FIP is read with the rest.
  */
 export async function snapshotNet(
