@@ -95,7 +95,9 @@ export async function deleteRouter(store: Store, ref: string, opts: CasOptions):
         const shed = new Set(nets.slice(0, SHED_NETWORKS));
         const next: Router = { ...r, routes: [], interfaces: r.interfaces.filter((i) => !shed.has(i.networkId)) };
         return {
-          compares: [{ key: kv.key, modRevision: kv.modRevision }],
+          // The gateway network's guard as the delete itself compares it: a FIP associated through this router since
+          // the read (it bumps that guard, and leaves the router's revision alone) stops the shedding too.
+          compares: [{ key: kv.key, modRevision: kv.modRevision }, ...gw.compares],
           ops: [
             { op: 'put', key: kv.key, value: encodeRouter(next) },
             ...[...shed].map(bump),
