@@ -5,7 +5,7 @@ import type { ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
 import { NAMES_PREFIX } from '../model/keys.js';
-import { indexUntilDone } from './lazy-index.js';
+import { auditNowAndThen, indexUntilDone } from './lazy-index.js';
 import { DEFAULT_SITE, type Chassis, type ChassisStatus } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
@@ -339,7 +339,19 @@ export class Agent {
       this.registration.ensure('agent start').then(() => this.trace.mark('chassis registered')),
       this.sync.start().then(() => this.trace.mark('topology watches started')),
     ]);
-    if (cfg.lazySync) void indexUntilDone(this.store, cfg.chassis, log.child({ component: 'sync' }), () => this.stopping);
+    if (cfg.lazySync) {
+      const indexLog = log.child({ component: 'lazy-index' });
+      void indexUntilDone(this.store, cfg.chassis, indexLog, () => this.stopping).then(() =>
+        auditNowAndThen(
+          this.store,
+          cfg.chassis,
+          () => this.registration.leaseId,
+          indexLog,
+          () => this.stopping,
+          cfg.indexAuditSeconds * 1000,
+        ),
+      );
+    }
     const firstError = this.health.lastFailure;
     // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
     if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;

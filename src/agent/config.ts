@@ -54,6 +54,11 @@ export interface AgentConfig {
    * hitless restart); peers drop a chassis whose agent stays away longer.
    */
   leaseTtlSeconds: number;
+  /**
+   * How often the lazy index is checked whole (issue 17): one agent of the cluster, the one holding the auditor key,
+   * re-indexes routers and floating IPs written without it (an API of an older version in a rolling upgrade).
+   */
+  indexAuditSeconds: number;
   /** PACKET_IN budget per port (packets/s) and burst. */
   packetInRate: number;
   packetInBurst: number;
@@ -87,6 +92,7 @@ const DEFAULTS = {
   logLevel: 'info',
   lazySync: true,
   leaseTtlSeconds: 10,
+  indexAuditSeconds: 600,
   packetInRate: 100,
   packetInBurst: 200,
   cacheFile: '/var/lib/wyvern/topology-cache.json',
@@ -121,6 +127,7 @@ const FIELDS: [keyof AgentConfig, string, 'string' | 'number' | 'boolean', 'no-f
   ['logLevel', 'WYVERN_LOG_LEVEL', 'string'],
   ['lazySync', 'WYVERN_LAZY_SYNC', 'boolean'],
   ['leaseTtlSeconds', 'WYVERN_LEASE_TTL', 'number'],
+  ['indexAuditSeconds', 'WYVERN_INDEX_AUDIT_SECONDS', 'number'],
   ['packetInRate', 'WYVERN_PACKET_IN_RATE', 'number'],
   ['packetInBurst', 'WYVERN_PACKET_IN_BURST', 'number'],
   ['readyFile', 'WYVERN_READY_FILE', 'string'],
@@ -164,6 +171,8 @@ Runs the wyvern agent for this hypervisor. Settings come from the YAML file (def
   --log-level LEVEL        pino level (default info)
   --lazy-sync true|false   watch only networks with local ports (default true)
   --lease-ttl-seconds N    chassis lease TTL (default 10): a stopped agent back within it keeps its chassis
+  --index-audit-seconds N  how often one agent of the cluster checks the lazy index of routers and floating
+                           IPs whole and repairs what writers of an older version left out (default 600)
   --packet-in-rate N       PACKET_IN packets/s allowed per port (default 100)
   --packet-in-burst N      PACKET_IN burst per port (default 200)
   --ready-file PATH        write {"api": URL, "pid": N} here once running

@@ -95,6 +95,8 @@ export const LAYOUT_PREFIX = `${ROOT}layout/`;
 export const FIPS_ON_PREFIX = `${ROOT}fips-on/`;
 /** Present once every router and FIP made before the index existed is indexed (model/lazy-index.ts). */
 export const LAZY_INDEX_KEY = `${LAYOUT_PREFIX}lazy-index`;
+/** Held (on its chassis lease) by the one agent that audits the lazy index now and then (lazy-index.ts auditLazyIndex). */
+export const LAZY_INDEX_AUDITOR_KEY = `${LAYOUT_PREFIX}lazy-index-auditor`;
 
 export type Pool = 'tunnel-key' | 'port-key' | 'router-key' | 'sg-key' | 'sg-rule-key';
 

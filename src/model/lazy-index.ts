@@ -138,3 +138,31 @@ export async function ensureLazyIndex(store: Store, by: string, now = Date.now):
   await store.put(LAZY_INDEX_KEY, JSON.stringify(done));
   return 'written';
 }
+
+/**
+ * Finds every router and FIP whose index keys are not all in the store and writes their whole index (indexOne, guarded
+ * by the object's revision); returns their ids. The index is complete only if every writer keeps it: an API process
+ * of a version before it (in a rolling upgrade, agents of the old version serve the API too) writes routers and FIPs
+ * without it, and lazy agents then never hear of them. One agent runs this now and then (agent/lazy-index.ts) so
+ * such an object is found within that period. Keys that name an object no longer there (left by such a writer) are
+ * left alone: they only make an agent watch a key that holds nothing for it.
+ */
+export async function auditLazyIndex(store: Store): Promise<string[]> {
+  const [routers, fips] = await Promise.all([store.range(ROUTERS_PREFIX), store.range(FIPS_PREFIX)]);
+  const work: { kv: KeyValue; keys: (value: string) => Set<string>; want: string[] }[] = [];
+  const add = (kv: KeyValue, keys: (value: string) => Set<string>): void => {
+    try {
+      work.push({ kv, keys, want: [...keys(kv.value)] });
+    } catch {
+      // a document this version cannot read: nothing to index
+    }
+  };
+  for (const kv of routers.kvs) add(kv, (v) => routerIndexKeys(decodeRouter(v)));
+  for (const kv of fips.kvs) add(kv, (v) => fipIndexKeys(decodeFloatingIp(v)));
+  const wanted = work.flatMap((w) => w.want.map((key) => ({ key })));
+  const present = new Set<string>();
+  for (const piece of inPieces(wanted)) for (const r of (await store.read(piece)).results) for (const kv of r) present.add(kv.key);
+  const incomplete = work.filter((w) => w.want.some((k) => !present.has(k)));
+  for (let i = 0; i < incomplete.length; i += 16) await Promise.all(incomplete.slice(i, i + 16).map((w) => indexOne(store, w.kv, w.keys)));
+  return incomplete.map((w) => w.kv.key.slice(w.kv.key.lastIndexOf('/') + 1));
+}

@@ -7,9 +7,12 @@
  *   r1: netA 10.11.0.0/24 ── netB 10.12.0.0/24     a1 @hv1 10.11.0.10, b2 @hv2 10.12.0.10
  *   r2: netC 10.13.0.0/24 ── netD 10.14.0.0/24     c2 @hv2, d2 @hv2 (hv1 has no port behind r2)
  *   r3 (at run time): netA (10.11.0.254) ── netE 10.15.0.0/24 (its gateway)     e2 @hv2 10.15.0.10
+ *   r4 (at run time): netF 10.16.0.0/24, and netA (10.11.0.253) written without the index    f2 @hv2 10.16.0.10
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatewayKey, netPrefix, routerKey, ROUTERS_PREFIX, GATEWAYS_PREFIX, FIPS_PREFIX } from '../../src/model/keys.js';
+import { gatewayKey, netPrefix, routerKey, routerRefKey, ROUTERS_PREFIX, GATEWAYS_PREFIX, FIPS_PREFIX } from '../../src/model/keys.js';
+import { decodeRouter, encodeRouter } from '../../src/model/codec.js';
+import { openStore } from '../../src/store/index.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -30,7 +33,9 @@ describe('lazy sync of routers through the index under each network', () => {
   const switchEqual = async (h: string) => ((await c.api(h).call('POST', '/v1/agent/recompute')) as { switch: unknown }).switch;
 
   beforeAll(async () => {
-    c = await Cluster.up({ hosts: 2 });
+    c = await Cluster.up({ hosts: 2, agents: false });
+    // The lazy index is audited every second here (600 s by default).
+    await Promise.all(['hv1', 'hv2'].map((h) => c.startAgent(h, { env: { WYVERN_INDEX_AUDIT_SECONDS: '1' } })));
     const api = c.api();
     for (const [name, cidr] of [
       ['netA', '10.11.0.0/24'],
@@ -95,6 +100,36 @@ describe('lazy sync of routers through the index under each network', () => {
     });
     expect(await c.ping('a1', ports.e2!.ip)).toBe(false);
     expect(await c.pingUntil('a1', ports.b2!.ip)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('a router interface written without the index (an API of an older version) is found by the audit, then routes', async () => {
+    const api = c.api();
+    ids.netF = (await c.network('netF', '10.16.0.0/24')).id;
+    ports.f2 = await c.port('f2', 'netF', '10.16.0.10');
+    await c.vm('hv2', 'f2', ports.f2, 24, { gateway: '10.16.0.1' });
+    ids.r4 = ((await api.call('POST', '/v1/routers', { name: 'r4' })) as { id: string }).id;
+    await api.call('POST', '/v1/routers/r4/interfaces', { subnet: 'netF-sub' });
+    // As a writer before the index would: the router's document only, no key under netA.
+    const store = await openStore(c.storeUrl);
+    try {
+      const kv = (await store.get(routerKey(ids.r4!)))!;
+      const r = decodeRouter(kv.value);
+      const subnet = ((await api.call('GET', '/v1/subnets/netA-sub')) as { id: string }).id;
+      r.interfaces.push({ subnetId: subnet, networkId: ids.netA!, ip: '10.11.0.253', mac: '02:00:00:00:0a:fd' });
+      await store.put(kv.key, encodeRouter(r));
+      expect(await store.get(routerRefKey(ids.netA!, ids.r4!))).toBeUndefined();
+      // The agents audit every second here (600 s by default): one of them indexes it, and hv1 follows.
+      await until('hv1 to watch r4 and netF', async () => {
+        const w = await watched('hv1');
+        return w.includes(routerKey(ids.r4!)) && w.includes(netPrefix(ids.netF!));
+      });
+      expect(await store.get(routerRefKey(ids.netA!, ids.r4!))).toBeDefined();
+    } finally {
+      await store.close();
+    }
+    await c.sb.exec('a1', ['ip', 'route', 'replace', '10.16.0.0/24', 'via', '10.11.0.253']);
+    expect(await c.pingUntil('a1', ports.f2!.ip)).toBeGreaterThanOrEqual(0);
+    expect(await switchEqual('hv1')).toEqual({ equal: true, missing: [], extra: [], different: [] });
   });
 
   it('a crash restart while etcd is down routes from the cache: r1 comes back from it, traffic never stops', async () => {

@@ -18,9 +18,19 @@ import {
   Topology,
 } from '../../src/model/index.js';
 import { memoryTopology, modelChecks } from '../helpers/model-checks.js';
-import { ensureLazyIndex, fipIndexKeys, routerIndexKeys } from '../../src/model/lazy-index.js';
+import { auditLazyIndex, ensureLazyIndex, fipIndexKeys, routerIndexKeys } from '../../src/model/lazy-index.js';
+import { auditTurn } from '../../src/agent/lazy-index.js';
 import { loadNetState, type NetState } from '../../src/model/read.js';
-import { GATEWAY_OF_PREFIX, guardKey, LAZY_INDEX_KEY, nameKey, parseKey, ROOT, routerRefKey } from '../../src/model/keys.js';
+import {
+  GATEWAY_OF_PREFIX,
+  guardKey,
+  LAZY_INDEX_AUDITOR_KEY,
+  LAZY_INDEX_KEY,
+  nameKey,
+  parseKey,
+  ROOT,
+  routerRefKey,
+} from '../../src/model/keys.js';
 
 const mem = memoryTopology();
 const { raceOnce } = modelChecks(() => mem.store);
@@ -254,6 +264,52 @@ describe('ensureLazyIndex: routers and FIPs written before the index existed', (
       const blue = (await topo.getNetwork('blue')).id;
       expect(now).not.toContain(routerRefKey(blue, r.id));
     }
+  });
+});
+
+describe('the audit: objects written without the index after it was complete (a writer of an older version)', () => {
+  it('finds each router and FIP missing an index key and indexes it whole; a complete index writes nothing', async () => {
+    await world();
+    const r = await topo.createRouter({ name: 'r1' });
+    await topo.attachSubnet('r1', { subnet: 'blue-a' });
+    await topo.setGateway('r1', { network: 'ext', chassis: ['hv1', 'hv2'] });
+    const f = await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    await topo.createRouter({ name: 'r2' }); // indexed by the model: the audit leaves it alone
+    await topo.attachSubnet('r2', { subnet: 'red-a' });
+    expect(await ensureLazyIndex(store, 'hv1')).toBe('written');
+    const complete = await consistent();
+    let rev = await store.currentRevision();
+    expect(await auditLazyIndex(store)).toEqual([]);
+    expect(await store.currentRevision()).toBe(rev);
+    // An old writer: r1 put on red without its index key; the FIP's association and a candidacy lost theirs.
+    const red = await topo.getNetwork('red');
+    const kv = (await store.get(routerKey(r.id)))!;
+    const moved = { ...decodeRouter(kv.value) };
+    moved.interfaces = [
+      ...moved.interfaces,
+      { subnetId: (await topo.getSubnet('red-a')).id, networkId: red.id, ip: '10.0.1.9', mac: '02:00:00:00:09:09' },
+    ];
+    await store.put(kv.key, encodeRouter(moved));
+    await store.delete(`${GATEWAY_OF_PREFIX}hv2/${r.id}`);
+    await store.delete(`/wyvern/v1/net/${(await topo.getNetwork('blue')).id}/fips/${f.id}`);
+    expect((await auditLazyIndex(store)).sort()).toEqual([r.id, f.id].sort());
+    expect(await consistent()).toEqual([...complete, routerRefKey(red.id, r.id)].sort());
+    rev = await store.currentRevision();
+    expect(await auditLazyIndex(store)).toEqual([]);
+    expect(await store.currentRevision()).toBe(rev);
+  });
+
+  it('one agent at a time audits, on its chassis lease; when that lease goes, the next agent whose turn comes does', async () => {
+    await world();
+    const [l1, l2] = [await store.grantLease(60), await store.grantLease(60)];
+    expect(await auditTurn(store, 'hv1', undefined)).toBeUndefined();
+    expect(await auditTurn(store, 'hv1', l1.id)).toEqual([]);
+    expect(await auditTurn(store, 'hv2', l2.id)).toBeUndefined();
+    expect(await auditTurn(store, 'hv1', l1.id)).toEqual([]);
+    expect((await store.get(LAZY_INDEX_AUDITOR_KEY))!.lease).toBe(l1.id);
+    await l1.revoke();
+    expect(await auditTurn(store, 'hv2', l2.id)).toEqual([]);
+    expect(JSON.parse((await store.get(LAZY_INDEX_AUDITOR_KEY))!.value)).toMatchObject({ chassis: 'hv2' });
   });
 });
 
