@@ -1,9 +1,10 @@
 /**
  * A port's claims (issue 17): what makes its addresses and MAC unique without serialising port creates on the
- * network's guard. Floating IPs claim theirs on their provider network the same way (claimFip). Each address and the MAC get a key of their own under /wyvern/v1/claims/<networkId>/ (keys.ts),
+ * network's guard. Each address and the MAC get a key of their own under /wyvern/v1/claims/<networkId>/ (keys.ts),
  * created in the port's transaction only if absent and deleted with the port; the port also puts the ports guard
  * and the guard of each subnet it takes an address in, blind (no compare), so that the few writers that must see
- * every port (a network or subnet delete, anything placing an address there without a claim) notice it.
+ * every port (a network or subnet delete, anything placing an address there without a claim) notice it. Floating
+ * IPs claim theirs on their provider network the same way (claimFip, since the tenth session).
  */
 import type { Compare, TxnOp } from '../store/types.js';
 import { intToIp, ipToInt, maskOf, type Cidr } from '../net/addr.js';
