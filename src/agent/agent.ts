@@ -36,7 +36,7 @@ import { TopologyCache } from './topology-cache.js';
 import { SwitchLink } from './switch-link.js';
 import { TopologySync, type PortRemoved, type ViewChange } from '../view/topology-sync.js';
 import { TopologyView } from '../view/topology-view.js';
-import { loadAgentTls } from './tls.js';
+import { loadAgentTls, type AgentTls } from './tls.js';
 import { AgentMetrics } from './metrics.js';
 import { physnetRefusal } from './bridge-mappings.js';
 import { VERSION } from '../version.js';
@@ -126,7 +126,7 @@ export class Agent {
   /** Start-up milestones, logged once the first flows are on the switch. */
   readonly trace = new StartTrace(['modules loaded', Math.round(MODULES_LOADED_AT * 10) / 10]);
   private apiStarting?: Promise<void>;
-  private apiTls?: ReturnType<typeof loadAgentTls>['api'];
+  private apiTls?: AgentTls['api'];
   private apiFailed!: (err: unknown) => void;
   /** Rejects if the API could not start (its address taken): that fails the start, whenever the API starts. */
   private readonly apiFailure = new Promise<never>((_, reject) => (this.apiFailed = reject));
@@ -161,9 +161,79 @@ export class Agent {
     const log = this.logger;
     const tls = loadAgentTls(cfg);
     this.apiTls = tls.api;
-    // Open vSwitch: bridge, table names, tunnel port, prepared on every OVSDB session. Open vSwitch may be
-    // absent (boot order, restart): the link waits for it in the background, it never fails the start. It starts
-    // first: preparing the bridge takes as long as the store's set-up, and both come before the first flows.
+    this.prepareSwitchLink(tls.ovs);
+    await this.openStoreSide(tls.store);
+    this.prepareFlows(tls.ovs);
+
+    // Store: chassis registration and the topology this hypervisor needs (from the cache if it does not answer).
+    // All at once: the probe, the registration and the watches are independent round trips (the own key's watch
+    // tells the registration what it sees; one that fails is reported to the probe's health and retried).
+    await Promise.all([
+      this.health.start().then(() => this.trace.mark('store probed')),
+      this.registration.ensure('agent start').then(() => this.trace.mark('chassis registered')),
+      this.sync.start().then(() => this.trace.mark('topology watches started')),
+    ]);
+    if (cfg.lazySync) {
+      const indexLog = log.child({ component: 'lazy-index' });
+      void indexUntilDone(this.store, cfg.chassis, indexLog, () => this.stopping).then(() =>
+        auditNowAndThen(
+          this.store,
+          cfg.chassis,
+          () => this.registration.leaseId,
+          indexLog,
+          () => this.stopping,
+          cfg.indexAuditSeconds * 1000,
+        ),
+      );
+    }
+    const firstError = this.health.lastFailure;
+    // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
+    if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;
+    // Gateway elections once routers, chassis and gateway leases are read from the store (not a partial view).
+    void this.subscription
+      .whenLoaded((p) => !p.startsWith(NAMES_PREFIX))
+      .then(() => {
+        this.electionReady = true;
+        this.reconcileGateways();
+      });
+
+    // With Open vSwitch there, the switch side is attached before start() returns (VIFs bound before the first
+    // computation, as ever). Without it, the agent serves its API and follows the store meanwhile.
+    const attached = this.attachSwitch().catch((err) => log.error({ err }, 'switch attach failed'));
+    // A TLS refusal by (or of) the switch before any session is a configuration error: the start fails with it.
+    // Later (the start already returned) it is logged, and the link keeps trying.
+    const fatal = this.link.untilFatal();
+    fatal.catch((err: unknown) => log.error({ err }, 'Open vSwitch refused the TLS connection'));
+    // Status and readiness answer while the agent waits (Open vSwitch absent; the store unreachable with no
+    // cached topology: attachSwitch starts the API then). Otherwise the API — its modules and prom-client's — is
+    // loaded once the first flows are on the switch, not before them (docs/footprint.md, start-up).
+    const waiting = this.link.untilWaiting();
+    // A failure reaches start() through apiFailure.
+    void waiting.then(() => this.startApi()).catch(() => undefined);
+    await Promise.race([attached, waiting, fatal, this.apiFailure]);
+    // A switch that never confirms (its session lost meanwhile) must not keep the API away: a second at most.
+    let timer: NodeJS.Timeout | undefined;
+    const second = new Promise<void>((done) => (timer = setTimeout(done, 1_000)));
+    await Promise.race([this.firstApplied, waiting, fatal, this.apiFailure, this.stopped, second]);
+    clearTimeout(timer);
+    await Promise.race([this.startApi(), this.apiFailure]);
+
+    if (cfg.readyFile) {
+      // Written whole then renamed: whoever waits for the file never reads half of it.
+      await writeFile(`${cfg.readyFile}.tmp`, JSON.stringify({ api: this.api?.url, pid: process.pid }) + '\n');
+      await rename(`${cfg.readyFile}.tmp`, cfg.readyFile);
+    }
+    log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
+  }
+
+  /**
+   * Open vSwitch: bridge, table names, tunnel port, prepared on every OVSDB session. Open vSwitch may be absent (boot
+   * order, restart): the link waits for it in the background, it never fails the start. It starts first: preparing
+   * the bridge takes as long as the store's set-up, and both come before the first flows.
+   */
+  private prepareSwitchLink(ovsTls: AgentTls['ovs']): void {
+    const cfg = this.config;
+    const log = this.logger;
     this.link = new SwitchLink({
       ovsdb: cfg.ovsdb,
       bridge: cfg.bridge,
@@ -172,7 +242,7 @@ export class Agent {
       encaps: this.view.encaps as Encap[],
       tunnelIp: cfg.tunnelIp,
       bridgeMappings: cfg.bridgeMappings,
-      ovsdbOptions: { ...tls.ovs },
+      ovsdbOptions: { ...ovsTls },
       logger: log,
     });
     this.ovsdb = this.link.ovsdb;
@@ -190,10 +260,15 @@ export class Agent {
       this.view.tunnelOfports.set(encap, ofport);
       if (this.computer) this.markAllDirty();
     });
+  }
 
+  /** The store side: the store, its health, the topology's subscription and sync, the chassis, bindings, elections. */
+  private async openStoreSide(storeTls: AgentTls['store']): Promise<void> {
+    const cfg = this.config;
+    const log = this.logger;
     // The store may be unreachable now: the agent then runs from its cache and converges when it answers.
     this.store = this.metrics.instrumentStore(
-      await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...tls.store }),
+      await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...storeTls }),
     );
     this.trace.mark('store opened');
     // The probe is the chassis lease's keep-alive (issue 17): one call the lease needs anyway tells whether the store
@@ -280,14 +355,19 @@ export class Agent {
       // A port bound or released here: the groups this host enforces may change.
       void this.sgReach.update();
     });
+  }
 
+  /** The flow side: the OpenFlow channel, the flow manager, the apps' computer and the PACKET_IN dispatcher. */
+  private prepareFlows(ovsTls: AgentTls['ovs']): void {
+    const cfg = this.config;
+    const log = this.logger;
     // Flows: nothing is written before the first full computation.
     // NXT_PACKET_IN2: the only PACKET_IN that returns the opcode a flow put in its controller action's userdata.
     this.channel = new OfChannel({
       endpoint: cfg.openflow,
       packetInFormat: 'nxt_packet_in2',
       logger: log.child({ component: 'openflow' }),
-      ...tls.ovs,
+      ...ovsTls,
     });
     this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }), check: (f) => this.tables.check(f) });
     this.metrics.follow({ flows: this.flows, health: this.health, subscription: this.subscription });
@@ -330,66 +410,6 @@ export class Agent {
       this.standDownTimer = setTimeout(() => this.reconcileGateways(), DATAPATH_GRACE_MS + 10).unref();
     });
     this.flows.on('synced', () => void this.marks.applied(this.flows.appliedVersion));
-
-    // Store: chassis registration and the topology this hypervisor needs (from the cache if it does not answer).
-    // All at once: the probe, the registration and the watches are independent round trips (the own key's watch
-    // tells the registration what it sees; one that fails is reported to the probe's health and retried).
-    await Promise.all([
-      this.health.start().then(() => this.trace.mark('store probed')),
-      this.registration.ensure('agent start').then(() => this.trace.mark('chassis registered')),
-      this.sync.start().then(() => this.trace.mark('topology watches started')),
-    ]);
-    if (cfg.lazySync) {
-      const indexLog = log.child({ component: 'lazy-index' });
-      void indexUntilDone(this.store, cfg.chassis, indexLog, () => this.stopping).then(() =>
-        auditNowAndThen(
-          this.store,
-          cfg.chassis,
-          () => this.registration.leaseId,
-          indexLog,
-          () => this.stopping,
-          cfg.indexAuditSeconds * 1000,
-        ),
-      );
-    }
-    const firstError = this.health.lastFailure;
-    // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
-    if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;
-    // Gateway elections once routers, chassis and gateway leases are read from the store (not a partial view).
-    void this.subscription
-      .whenLoaded((p) => !p.startsWith(NAMES_PREFIX))
-      .then(() => {
-        this.electionReady = true;
-        this.reconcileGateways();
-      });
-
-    // With Open vSwitch there, the switch side is attached before start() returns (VIFs bound before the first
-    // computation, as ever). Without it, the agent serves its API and follows the store meanwhile.
-    const attached = this.attachSwitch().catch((err) => log.error({ err }, 'switch attach failed'));
-    // A TLS refusal by (or of) the switch before any session is a configuration error: the start fails with it.
-    // Later (the start already returned) it is logged, and the link keeps trying.
-    const fatal = this.link.untilFatal();
-    fatal.catch((err: unknown) => log.error({ err }, 'Open vSwitch refused the TLS connection'));
-    // Status and readiness answer while the agent waits (Open vSwitch absent; the store unreachable with no
-    // cached topology: attachSwitch starts the API then). Otherwise the API — its modules and prom-client's — is
-    // loaded once the first flows are on the switch, not before them (docs/footprint.md, start-up).
-    const waiting = this.link.untilWaiting();
-    // A failure reaches start() through apiFailure.
-    void waiting.then(() => this.startApi()).catch(() => undefined);
-    await Promise.race([attached, waiting, fatal, this.apiFailure]);
-    // A switch that never confirms (its session lost meanwhile) must not keep the API away: a second at most.
-    let timer: NodeJS.Timeout | undefined;
-    const second = new Promise<void>((done) => (timer = setTimeout(done, 1_000)));
-    await Promise.race([this.firstApplied, waiting, fatal, this.apiFailure, this.stopped, second]);
-    clearTimeout(timer);
-    await Promise.race([this.startApi(), this.apiFailure]);
-
-    if (cfg.readyFile) {
-      // Written whole then renamed: whoever waits for the file never reads half of it.
-      await writeFile(`${cfg.readyFile}.tmp`, JSON.stringify({ api: this.api?.url, pid: process.pid }) + '\n');
-      await rename(`${cfg.readyFile}.tmp`, cfg.readyFile);
-    }
-    log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
   }
 
   /** The REST API, /metrics and the probes, started once (see start()); its modules are loaded here. */
