@@ -22,6 +22,7 @@ import { ipOwners, loadNetState, loadNetwork, loadPort, macOwners, portsCompare,
 import type { FloatingIp, Network } from './types.js';
 import { isIpv4, ipToInt, type Cidr } from '../net/addr.js';
 import { UUID_RE } from './validate.js';
+import { singleFlight } from '../util/single-flight.js';
 
 const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: new Date().toISOString() });
 
@@ -83,45 +84,76 @@ function providerOf(net: Network): void {
 }
 
 /**
+ * FIP creations in flight in this process, per store and network (as asked: name or id): while several are, their
+ * first attempts share one read of the network (a provider network may hold thousands of FIPs, each read by key) and
+ * pick their addresses at random, so they do not all take the same lowest free one and lose to each other.
+ */
+const creating = new WeakMap<Store, Map<string, { count: number; reads: Map<string, Promise<NetState>> }>>();
+
+function joinCreations(store: Store, network: string): { count: number; reads: Map<string, Promise<NetState>>; leave(): void } {
+  let byNet = creating.get(store);
+  if (!byNet) creating.set(store, (byNet = new Map()));
+  let f = byNet.get(network);
+  if (!f) byNet.set(network, (f = { count: 0, reads: new Map() }));
+  f.count++;
+  const flight = f;
+  return Object.assign(flight, {
+    leave: () => {
+      if (--flight.count === 0 && byNet.get(network) === flight) byNet.delete(network);
+    },
+  });
+}
+
+/**
  * Creates a FIP: one transaction that compares the provider network's structure guard without bumping it and claims
  * its address and MAC (port-claims.ts claimFip), so that FIPs created at once on one network (and ports there)
- * conflict only when they pick the same address. The first attempt takes the lowest free address; one that lost a
- * race picks at random among the free ones, so racing creations do not all chase the next one. An association bumps
- * the guard as before: gateway changes and router deletes read the FIPs that use a router.
+ * conflict only when they pick the same address. Alone, a creation takes the lowest free address; with others in
+ * flight here, or after a lost race, it picks at random among the free ones, so racing creations do not all chase the
+ * next one (joinCreations). An association bumps the guard as before: gateway changes and router deletes read the
+ * FIPs that use a router.
  */
 export async function createFip(store: Store, body: unknown, opts: CasOptions): Promise<FloatingIp> {
   const input = parseFipInput(body);
   const id = randomUUID();
-  return runCas(
-    store,
-    async (attempt) => {
-      const { obj: net, kv: nkv } = await loadNetwork(store, input.network, 'network');
-      providerOf(net);
-      const st = await loadNetState(store, net.id);
-      const { ip, subnetId } = assignOneIp(input.ip, st, net, ipOwners(st), 'ip', attempt === 0 ? undefined : randomPick);
-      const mac = generateMac(new Set(macOwners(st).keys()));
-      const a = input.association ? await associate(store, net, st, input.association, id) : undefined;
-      const f: FloatingIp = { id, networkId: net.id, ip, mac, ...(a?.fields ?? {}) };
-      const claims = claimFip(f, subnetId);
-      return {
-        compares: [
-          { key: nkv.key, modRevision: nkv.modRevision },
-          { key: guardKey(net.id), modRevision: st.guardRev },
-          { key: fipKey(id), modRevision: 0 },
-          ...claims.compares,
-          ...(a?.compares ?? []),
-        ],
-        ops: [
-          { op: 'put', key: fipKey(id), value: encodeFloatingIp(f) },
-          ...claims.ops,
-          ...(a ? [bump(net.id), ...a.ops] : []),
-          ...fipIndexOps(undefined, f),
-        ],
-        result: f,
-      };
-    },
-    opts,
-  );
+  const flight = joinCreations(store, input.network);
+  try {
+    return await runCas(
+      store,
+      async (attempt) => {
+        const { obj: net, kv: nkv } = await loadNetwork(store, input.network, 'network');
+        providerOf(net);
+        // A retry reads for itself: a read shared with others may be older than what made it lose.
+        const st = await (attempt === 0
+          ? singleFlight(flight.reads, net.id, () => loadNetState(store, net.id))
+          : loadNetState(store, net.id));
+        const pick = attempt > 0 || flight.count > 1 ? randomPick : undefined;
+        const { ip, subnetId } = assignOneIp(input.ip, st, net, ipOwners(st), 'ip', pick);
+        const mac = generateMac(new Set(macOwners(st).keys()));
+        const a = input.association ? await associate(store, net, st, input.association, id) : undefined;
+        const f: FloatingIp = { id, networkId: net.id, ip, mac, ...(a?.fields ?? {}) };
+        const claims = claimFip(f, subnetId);
+        return {
+          compares: [
+            { key: nkv.key, modRevision: nkv.modRevision },
+            { key: guardKey(net.id), modRevision: st.guardRev },
+            { key: fipKey(id), modRevision: 0 },
+            ...claims.compares,
+            ...(a?.compares ?? []),
+          ],
+          ops: [
+            { op: 'put', key: fipKey(id), value: encodeFloatingIp(f) },
+            ...claims.ops,
+            ...(a ? [bump(net.id), ...a.ops] : []),
+            ...fipIndexOps(undefined, f),
+          ],
+          result: f,
+        };
+      },
+      opts,
+    );
+  } finally {
+    flight.leave();
+  }
 }
 
 /** A free address chosen uniformly at random (port-claims.ts randomFree). */

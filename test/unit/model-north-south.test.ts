@@ -374,10 +374,12 @@ describe('races (each decided by a compare, not by the read before it)', () => {
   it('FIPs created at once over three API servers all succeed, each address and MAC claimed once, without a convoy', async () => {
     await world();
     let txns = 0;
+    let reads = 0;
     const counting = new Proxy(store, {
       get: (t, k) => {
         const v = Reflect.get(t, k) as unknown;
         if (k === 'txn') return (...a: unknown[]) => (txns++, (v as (...x: unknown[]) => unknown).apply(t, a));
+        if (k === 'read') return (...a: unknown[]) => (reads++, (v as (...x: unknown[]) => unknown).apply(t, a));
         return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
       },
     });
@@ -387,6 +389,8 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     expect(new Set(fips.map((f) => f.mac)).size).toBe(90);
     // A convoy on the network's guard took ~N²/2 transactions (4,000 here); lost address races cost a few each.
     expect(txns).toBeLessThan(90 * 6);
+    // Their first attempts share the network's read (each of the 90 read it, and again on every retry).
+    expect(reads).toBeLessThan(90);
     const claims = (await store.range('/wyvern/v1/claims/')).kvs.map((kv) => JSON.parse(kv.value) as { kind: string; id: string });
     const byFip = new Map<string, number>();
     for (const c of claims) if (c.kind === 'fip') byFip.set(c.id, (byFip.get(c.id) ?? 0) + 1);
