@@ -11,7 +11,7 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type { Compare, Store, TxnOp } from '../store/types.js';
 import { runCas, type CasOptions } from './cas.js';
 import { decodeFloatingIp, encodeFloatingIp } from './codec.js';
-import { conflict, invalid, notFound } from './errors.js';
+import { conflict, invalid, ModelError, notFound } from './errors.js';
 import { FIPS_PREFIX, fipKey, guardKey, routerKey } from './keys.js';
 import { generateMac } from './macs.js';
 import { fipIndexOps } from './lazy-index.js';
@@ -122,32 +122,40 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
       async (attempt) => {
         const { obj: net, kv: nkv } = await loadNetwork(store, input.network, 'network');
         providerOf(net);
-        // A retry reads for itself: a read shared with others may be older than what made it lose.
-        const st = await (attempt === 0
-          ? singleFlight(flight.reads, net.id, () => loadNetState(store, net.id))
-          : loadNetState(store, net.id));
-        const pick = attempt > 0 || flight.count > 1 ? randomPick : undefined;
-        const { ip, subnetId } = assignOneIp(input.ip, st, net, ipOwners(st), 'ip', pick);
-        const mac = generateMac(new Set(macOwners(st).keys()));
-        const a = input.association ? await associate(store, net, st, input.association, id) : undefined;
-        const f: FloatingIp = { id, networkId: net.id, ip, mac, ...(a?.fields ?? {}) };
-        const claims = claimFip(f, subnetId);
-        return {
-          compares: [
-            { key: nkv.key, modRevision: nkv.modRevision },
-            { key: guardKey(net.id), modRevision: st.guardRev },
-            { key: fipKey(id), modRevision: 0 },
-            ...claims.compares,
-            ...(a?.compares ?? []),
-          ],
-          ops: [
-            { op: 'put', key: fipKey(id), value: encodeFloatingIp(f) },
-            ...claims.ops,
-            ...(a ? [bump(net.id), ...a.ops] : []),
-            ...fipIndexOps(undefined, f),
-          ],
-          result: f,
+        const plan = async (st: NetState) => {
+          const pick = attempt > 0 || flight.count > 1 ? randomPick : undefined;
+          const { ip, subnetId } = assignOneIp(input.ip, st, net, ipOwners(st), 'ip', pick);
+          const mac = generateMac(new Set(macOwners(st).keys()));
+          const a = input.association ? await associate(store, net, st, input.association, id) : undefined;
+          const f: FloatingIp = { id, networkId: net.id, ip, mac, ...(a?.fields ?? {}) };
+          const claims = claimFip(f, subnetId);
+          return {
+            compares: [
+              { key: nkv.key, modRevision: nkv.modRevision },
+              { key: guardKey(net.id), modRevision: st.guardRev },
+              { key: fipKey(id), modRevision: 0 },
+              ...claims.compares,
+              ...(a?.compares ?? []),
+            ],
+            ops: [
+              { op: 'put', key: fipKey(id), value: encodeFloatingIp(f) },
+              ...claims.ops,
+              ...(a ? [bump(net.id), ...a.ops] : []),
+              ...fipIndexOps(undefined, f),
+            ] satisfies TxnOp[],
+            result: f,
+          };
         };
+        // A retry reads for itself: a read shared with others may be older than what made it lose.
+        if (attempt > 0) return plan(await loadNetState(store, net.id));
+        try {
+          return await plan(await singleFlight(flight.reads, net.id, () => loadNetState(store, net.id)));
+        } catch (err) {
+          // A refusal is decided on a read made after this request began; the shared one may have begun before it
+          // (a subnet created just now would be missing from it).
+          if (!(err instanceof ModelError)) throw err;
+          return plan(await loadNetState(store, net.id));
+        }
       },
       opts,
     );

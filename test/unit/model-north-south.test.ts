@@ -403,6 +403,28 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     const again = await topo.createPort({ name: 'py', network: 'ext', fixedIps: [{ ip: fips[0]!.ip }], mac: fips[0]!.mac });
     expect(again.fixedIps[0]!.ip).toBe(fips[0]!.ip);
   });
+  it('a creation that joined a read begun before it is refused only on a read of its own (a subnet made just before)', async () => {
+    await world();
+    // The store's reads hold until released: creation A's read of the network is in flight…
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const slow = new Proxy(store, {
+      get: (t, k) => {
+        const v = Reflect.get(t, k) as unknown;
+        if (k === 'read') return async (...a: unknown[]) => (await held, (v as (...x: unknown[]) => unknown).apply(t, a));
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const server = new Topology(slow);
+    const a = server.createFloatingIp({ network: 'ext' });
+    await new Promise((r) => setTimeout(r, 20));
+    // …when a subnet is created (through another server), and then B asks for an address in it.
+    await topo.createSubnet({ name: 'ext-u', network: 'ext', cidr: '198.51.100.0/24', enableDhcp: false });
+    const b = server.createFloatingIp({ network: 'ext', ip: '198.51.100.7' });
+    release();
+    expect((await b).ip).toBe('198.51.100.7');
+    expect((await a).ip).toMatch(/^(203\.0\.113|198\.51\.100)\./);
+  });
   it('a FIP written before FIPs claimed their address (no claim) still keeps it from ports and FIPs', async () => {
     const { ext } = await world();
     const old: FloatingIp = { id: '7d0c4c1e-6a0f-4b7e-9a7e-6f1f3d2b9a01', networkId: ext.id, ip: '203.0.113.2', mac: '02:aa:00:00:00:01' };
