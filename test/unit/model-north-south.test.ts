@@ -411,7 +411,13 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     const slow = new Proxy(store, {
       get: (t, k) => {
         const v = Reflect.get(t, k) as unknown;
-        if (k === 'read') return async (...a: unknown[]) => (await held, (v as (...x: unknown[]) => unknown).apply(t, a));
+        // Read now, answered once released: the answer is from before what happens meanwhile.
+        if (k === 'read')
+          return async (...a: unknown[]) => {
+            const answer = await (v as (...x: unknown[]) => Promise<unknown>).apply(t, a);
+            await held;
+            return answer;
+          };
         return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
       },
     });
