@@ -2,7 +2,7 @@
  * Live state written by agents: chassis registrations (attached to the agent's lease, so the
  * key disappears when the agent dies) and port bindings (which chassis hosts a port).
  */
-import type { Lease, Store } from '../store/types.js';
+import { MAX_TXN_OPS, type Lease, type Store } from '../store/types.js';
 import { decodeChassis, decodePort, encodeBinding, encodeChassis } from './codec.js';
 import { conflict, notFound } from './errors.js';
 import { bindingKey, CHASSIS_PREFIX, chassisKey, NET_PREFIX, parseKey, portKey, retiredKey } from './keys.js';
@@ -53,13 +53,15 @@ export async function bindingsOn(
   store: Store,
   chassis: string,
 ): Promise<{ key: string; modRevision: number; networkId: string; portId: string; port: string }[]> {
+  // One range holds the bindings and the ports they name (their names, for messages).
   const { kvs } = await store.range(NET_PREFIX);
+  const values = new Map(kvs.map((kv) => [kv.key, kv.value]));
   const out = [];
   for (const kv of kvs) {
     const k = parseKey(kv.key);
     if (k?.kind !== 'binding' || (JSON.parse(kv.value) as Binding).chassis !== chassis) continue;
-    const p = await store.get(portKey(k.networkId, k.portId));
-    const port = p ? decodePort(p.value).name : k.portId;
+    const p = values.get(portKey(k.networkId, k.portId));
+    const port = p ? decodePort(p).name : k.portId;
     out.push({ key: kv.key, modRevision: kv.modRevision, networkId: k.networkId, portId: k.portId, port });
   }
   return out;
@@ -82,7 +84,8 @@ export async function getChassis(store: Store, name: string): Promise<ChassisSta
 /**
  * Takes a chassis out of service: its key goes (peers drop their tunnels to it in the same revision) and a
  * tombstone tells its agent, if one still runs, not to register again. Refused (CONFLICT) while ports are bound
- * there, unless `force`: then those bindings go in the same transaction. An agent that starts later
+ * there, unless `force`: then those bindings go in the same transaction (those one transaction cannot take, right
+ * after it). An agent that starts later
  * registers again (starting an agent is commissioning its chassis).
  */
 export async function deleteChassis(
@@ -117,15 +120,45 @@ async function tryDeleteChassis(
     );
   }
   const tomb: ChassisRetirement = { name, at: new Date().toISOString(), bindingsRemoved: bound.map((b) => b.port).sort() };
+  // The key, the tombstone and as many bindings as one transaction takes (etcd: MAX_TXN_OPS) go together.
+  const now = bound.slice(0, MAX_TXN_OPS - 2);
   const r = await store.txn(
-    [{ key: kv.key, modRevision: kv.modRevision }, ...bound.map((b) => ({ key: b.key, modRevision: b.modRevision }))],
+    [{ key: kv.key, modRevision: kv.modRevision }, ...now.map((b) => ({ key: b.key, modRevision: b.modRevision }))],
     [
       { op: 'delete', key: kv.key },
-      ...bound.map((b) => ({ op: 'delete' as const, key: b.key })),
+      ...now.map((b) => ({ op: 'delete' as const, key: b.key })),
       { op: 'put', key: retiredKey(name), value: JSON.stringify(tomb) },
     ],
   );
-  return r.succeeded ? { ...c, bindingsRemoved: tomb.bindingsRemoved } : undefined;
+  if (!r.succeeded) return undefined;
+  if (bound.length > now.length) await removeBindings(store, name, bound.slice(now.length));
+  return { ...c, bindingsRemoved: tomb.bindingsRemoved };
+}
+
+/**
+ * The rest of a retired chassis's bindings (a host with more bound ports than one transaction takes), in pieces, each
+ * compared as read. Its agent, if one still runs, sees the tombstone and binds nothing more; a binding it changed
+ * before that fails its piece, and what is left is read again.
+ */
+async function removeBindings(store: Store, name: string, bound: Awaited<ReturnType<typeof bindingsOn>>): Promise<void> {
+  let rest = bound;
+  for (let attempt = 0; rest.length > 0; attempt++) {
+    if (attempt === 5)
+      throw conflict(
+        undefined,
+        `chassis ${name} is deleted, but ${rest.length} of its bindings kept changing and remain (does its agent still run?)`,
+      );
+    let lost = false;
+    for (let i = 0; i < rest.length && !lost; i += MAX_TXN_OPS) {
+      const piece = rest.slice(i, i + MAX_TXN_OPS);
+      const done = await store.txn(
+        piece.map((b) => ({ key: b.key, modRevision: b.modRevision })),
+        piece.map((b) => ({ op: 'delete' as const, key: b.key })),
+      );
+      lost = !done.succeeded;
+    }
+    rest = lost ? await bindingsOn(store, name) : [];
+  }
 }
 
 /**

@@ -6,7 +6,7 @@
  * is `npm run bench:writes`); durations are printed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, Topology, type Port } from '../../src/model/index.js';
+import { bindPort, deleteChassis, getRetirement, registerChassis, ROOT, Topology, type Port } from '../../src/model/index.js';
 import { ModelError } from '../../src/model/errors.js';
 import { ensureLazyIndex } from '../../src/model/lazy-index.js';
 import { openStore } from '../../src/store/index.js';
@@ -277,5 +277,22 @@ describe('the issue 17 scenario through HTTP: three API servers sharing one etcd
     const live = await expectConsistent(stores[2]!, 'http');
     expect(live.length).toBe(1000);
     expect(new Set(rs.map((r) => (r.body as { id: string }).id))).toEqual(new Set(live.map((p) => p.id)));
+  });
+});
+
+describe('a hypervisor with more bound ports than etcd takes in one transaction', () => {
+  it('is deleted with force: its key, the tombstone and all 300 bindings', async () => {
+    const [store] = stores as [Store];
+    const topo = new Topology(store);
+    const lease = await store.grantLease(60);
+    await registerChassis(store, { name: 'busy-hv', tunnelIp: '172.31.9.9', encaps: ['vxlan'], version: 't' }, lease);
+    const net = await topo.createNetwork({ name: 'busy-hv-net' });
+    await topo.createSubnet({ name: 'busy-hv-s', network: 'busy-hv-net', cidr: '10.48.0.0/22' });
+    const ports = await Promise.all(Array.from({ length: 300 }, (_, i) => topo.createPort({ name: `bh${i}`, network: 'busy-hv-net' })));
+    await Promise.all(ports.map((p) => bindPort(store, net.id, p.id, 'busy-hv')));
+    const r = await deleteChassis(store, 'busy-hv', { force: true });
+    expect(r.bindingsRemoved).toHaveLength(300);
+    expect((await store.range(`/wyvern/v1/net/${net.id}/bindings/`)).kvs).toEqual([]);
+    expect((await getRetirement(store, 'busy-hv'))!.bindingsRemoved).toHaveLength(300);
   });
 });

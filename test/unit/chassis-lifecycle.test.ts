@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
 import { startApiServer } from '../../src/api/server.js';
-import { bindPort, deleteChassis, getRetirement, ModelError, registerChassis, Topology } from '../../src/model/index.js';
+import { bindPort, deleteChassis, getRetirement, ModelError, registerChassis, Topology, type Port } from '../../src/model/index.js';
 import { bindingKey, chassisKey, CHASSIS_PREFIX } from '../../src/model/keys.js';
 import { createMemoryStore, type MemoryStore } from '../../src/store/index.js';
 import type { WatchEvent } from '../../src/store/types.js';
@@ -105,6 +105,34 @@ describe('chassis delete', () => {
     await registerChassis(store, hv1, await store.grantLease(30));
     expect(await getRetirement(store, 'hv1')).toBeUndefined();
     expect(await store.get(chassisKey('hv1'))).toBeDefined();
+  });
+
+  it('with force on a host with more bound ports than one transaction takes: all go, in pieces, and the tombstone names them', async () => {
+    const lease = await store.grantLease(30);
+    await registerChassis(store, hv1, lease);
+    const topo = new Topology(store);
+    const net = await topo.createNetwork({ name: 'big' });
+    await topo.createSubnet({ name: 'big-a', network: 'big', cidr: '10.1.0.0/22' });
+    const ports: Port[] = [];
+    for (let i = 0; i < 300; i++) ports.push(await topo.createPort({ name: `vm${String(i).padStart(3, '0')}`, network: 'big' }));
+    for (const p of ports) await bindPort(store, net.id, p.id, 'hv1');
+    // A binding among those left for after the first transaction (keys sort by port id) changes right after it (its
+    // agent had not seen the tombstone yet): what is left is read again.
+    const last = [...ports].sort((a, b) => a.id.localeCompare(b.id)).pop()!;
+    const realTxn = store.txn.bind(store);
+    let txns = 0;
+    store.txn = (async (...a: Parameters<typeof realTxn>) => {
+      const r = await realTxn(...a);
+      if (++txns === 1) await bindPort(store, net.id, last.id, 'hv1', 9);
+      return r;
+    }) as typeof store.txn;
+    const r = await deleteChassis(store, 'hv1', { force: true });
+    store.txn = realTxn;
+    expect(txns).toBeGreaterThan(4);
+    expect(r.bindingsRemoved).toEqual(ports.map((p) => p.name));
+    expect(await store.get(chassisKey('hv1'))).toBeUndefined();
+    expect((await store.range(`/wyvern/v1/net/${net.id}/bindings/`)).kvs.map((kv) => [kv.key.slice(-36), kv.value])).toEqual([]);
+    expect((await getRetirement(store, 'hv1'))!.bindingsRemoved).toHaveLength(300);
   });
 
   it('without bound ports needs no force', async () => {
