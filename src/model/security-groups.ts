@@ -6,12 +6,13 @@
  * reference dangling.
  */
 import { randomUUID } from 'node:crypto';
-import { MAX_TXN_OPS, type Compare, type KeyValue, type Store, type TxnOp } from '../store/types.js';
+import { inPieces, MAX_TXN_OPS, type Compare, type KeyValue, type Store, type TxnOp } from '../store/types.js';
 import { pickFreeFrom, runCas, type CasOptions } from './cas.js';
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
 import { conflict, notFound } from './errors.js';
 import { allocKey, nameKey, poolPrefix, portKey, SG_PREFIX, sgGuardKey, sgKey, sgMembersPrefix } from './keys.js';
 import { encodeClaim, loadSecurityGroup } from './read.js';
+import { membershipOps } from './sg-members.js';
 import { describeRule, parseSecurityGroupInput, parseSgRuleInput, rulesOverlap } from './sg-validate.js';
 import type { Port, SecurityGroup, SgRule } from './types.js';
 
@@ -134,81 +135,105 @@ export async function deleteSgRule(store: Store, ref: string, ruleId: string, op
   );
 }
 
+/** Ports a forced delete takes a group off per transaction when the whole delete does not fit in one (2 writes each). */
+const SHED_PORTS = 60;
+
 /**
  * Deletes a group. Refused (CONFLICT listing them) while ports are in it or other groups' rules name it as
  * remote, unless `force`: then the same transaction removes it from each such port (and its member key) and
  * deletes those rules. The group's guard is compared, so a port joining or a rule naming it after this read
- * makes the transaction fail and the request re-plan.
+ * makes the transaction fail and the request re-plan. A forced delete of a group with more ports than one
+ * transaction can write (etcd: MAX_TXN_OPS) first takes the group off its ports SHED_PORTS at a time, each step
+ * what a PATCH of their groups would write, compared on each port's revision; the delete itself goes last.
  */
 export async function deleteSecurityGroup(
   store: Store,
   ref: string,
   opts: CasOptions & { force?: boolean } = {},
 ): Promise<SecurityGroupDeleted> {
-  return runCas(
-    store,
-    async () => {
-      const { obj: g } = await loadSecurityGroup(store, ref);
-      const { results } = await store.read([
-        { key: sgKey(g.id) },
-        { key: sgGuardKey(g.id) },
-        { prefix: sgMembersPrefix(g.id) },
-        { prefix: SG_PREFIX },
-      ]);
-      const [self, guard, members, groups] = results as [KeyValue[], KeyValue[], KeyValue[], KeyValue[]];
-      const kv = self[0];
-      if (!kv) throw notFound(undefined, `security-group ${ref} not found`);
-      const memberPorts = members.map((m) => decodeSgMember(m.value));
-      const { results: portKvs } = await store.read(memberPorts.map((m) => ({ key: portKey(m.networkId, m.portId) })));
-      const ports = portKvs.flatMap((r) => (r[0] ? [{ kv: r[0], port: decodePort(r[0].value) }] : []));
-      const referrers = groups
-        .map((x) => ({ kv: x, g: decodeSecurityGroup(x.value) }))
-        .filter((x) => x.g.id !== g.id && x.g.rules.some((r) => r.remoteGroupId === g.id));
-      if (!opts.force && (ports.length > 0 || referrers.length > 0)) {
-        const parts: string[] = [];
-        if (ports.length > 0) parts.push(`ports ${listed(ports.map((p) => p.port.name))} are in it`);
-        if (referrers.length > 0) parts.push(`rules of security groups ${listed(referrers.map((r) => r.g.name))} name it as remote`);
-        throw conflict(undefined, `security group ${g.name} is in use: ${parts.join('; ')} (force=true removes those references)`);
-      }
-      const compares: Compare[] = [
-        { key: kv.key, modRevision: kv.modRevision },
-        { key: sgGuardKey(g.id), modRevision: guard[0]?.modRevision ?? 0 },
-      ];
-      const ops: TxnOp[] = [
-        { op: 'delete', key: kv.key },
-        { op: 'delete', key: nameKey('security-group', g.name) },
-        { op: 'delete', key: allocKey('sg-key', g.groupKey) },
-        { op: 'delete', key: sgGuardKey(g.id) },
-        { op: 'deletePrefix', prefix: sgMembersPrefix(g.id) },
-        ...g.rules.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
-      ];
-      for (const { kv: pkv, port } of ports) {
-        const next: Port = { ...port, securityGroups: port.securityGroups.filter((x) => x !== g.id) };
-        compares.push({ key: pkv.key, modRevision: pkv.modRevision });
-        ops.push({ op: 'put', key: pkv.key, value: encodePort(next) });
-      }
-      const rulesRemoved: SecurityGroupDeleted['rulesRemoved'] = [];
-      for (const { kv: okv, g: other } of referrers) {
-        const gone = other.rules.filter((r) => r.remoteGroupId === g.id);
-        for (const r of gone) rulesRemoved.push({ group: other.name, ruleId: r.id });
-        compares.push({ key: okv.key, modRevision: okv.modRevision });
-        ops.push(
-          { op: 'put', key: okv.key, value: encodeSecurityGroup({ ...other, rules: other.rules.filter((r) => !gone.includes(r)) }) },
-          ...gone.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
+  const shed = new Set<string>();
+  for (;;) {
+    const step = await runCas<{ deleted: SecurityGroupDeleted } | { shed: string[] }>(
+      store,
+      async () => {
+        const { obj: g } = await loadSecurityGroup(store, ref);
+        const { results } = await store.read([
+          { key: sgKey(g.id) },
+          { key: sgGuardKey(g.id) },
+          { prefix: sgMembersPrefix(g.id) },
+          { prefix: SG_PREFIX },
+        ]);
+        const [self, guard, members, groups] = results as [KeyValue[], KeyValue[], KeyValue[], KeyValue[]];
+        const kv = self[0];
+        if (!kv) throw notFound(undefined, `security-group ${ref} not found`);
+        const memberPorts = members.map((m) => decodeSgMember(m.value));
+        // In pieces a store takes: a group may have hundreds of ports.
+        const reads = await Promise.all(
+          inPieces(memberPorts.map((m) => ({ key: portKey(m.networkId, m.portId) }))).map((piece) => store.read(piece)),
         );
-      }
-      // A forced delete is one transaction by design (all references go at once or none): past the limit it is refused.
-      if (ops.length > MAX_TXN_OPS || compares.length > MAX_TXN_OPS) {
+        const ports = reads.flatMap((r) => r.results).flatMap((r) => (r[0] ? [{ kv: r[0], port: decodePort(r[0].value) }] : []));
+        const referrers = groups
+          .map((x) => ({ kv: x, g: decodeSecurityGroup(x.value) }))
+          .filter((x) => x.g.id !== g.id && x.g.rules.some((r) => r.remoteGroupId === g.id));
+        if (!opts.force && (ports.length > 0 || referrers.length > 0)) {
+          const parts: string[] = [];
+          if (ports.length > 0) parts.push(`ports ${listed(ports.map((p) => p.port.name))} are in it`);
+          if (referrers.length > 0) parts.push(`rules of security groups ${listed(referrers.map((r) => r.g.name))} name it as remote`);
+          throw conflict(undefined, `security group ${g.name} is in use: ${parts.join('; ')} (force=true removes those references)`);
+        }
+        const compares: Compare[] = [
+          { key: kv.key, modRevision: kv.modRevision },
+          { key: sgGuardKey(g.id), modRevision: guard[0]?.modRevision ?? 0 },
+        ];
+        const ops: TxnOp[] = [
+          { op: 'delete', key: kv.key },
+          { op: 'delete', key: nameKey('security-group', g.name) },
+          { op: 'delete', key: allocKey('sg-key', g.groupKey) },
+          { op: 'delete', key: sgGuardKey(g.id) },
+          { op: 'deletePrefix', prefix: sgMembersPrefix(g.id) },
+          ...g.rules.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
+        ];
+        const without = (port: Port): Port => ({ ...port, securityGroups: port.securityGroups.filter((x) => x !== g.id) });
+        for (const { kv: pkv, port } of ports) {
+          compares.push({ key: pkv.key, modRevision: pkv.modRevision });
+          ops.push({ op: 'put', key: pkv.key, value: encodePort(without(port)) });
+        }
+        const rulesRemoved: SecurityGroupDeleted['rulesRemoved'] = [];
+        for (const { kv: okv, g: other } of referrers) {
+          const gone = other.rules.filter((r) => r.remoteGroupId === g.id);
+          for (const r of gone) rulesRemoved.push({ group: other.name, ruleId: r.id });
+          compares.push({ key: okv.key, modRevision: okv.modRevision });
+          ops.push(
+            { op: 'put', key: okv.key, value: encodeSecurityGroup({ ...other, rules: other.rules.filter((r) => !gone.includes(r)) }) },
+            ...gone.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
+          );
+        }
+        if (ops.length <= MAX_TXN_OPS && compares.length <= MAX_TXN_OPS) {
+          return { compares, ops, result: { deleted: { ...g, portsDetached: ports.map((p) => p.port.name), rulesRemoved } } };
+        }
+        // Too big for one transaction: take the group off some of its ports first, as a PATCH of their groups would.
+        if (ports.length > 0) {
+          const piece = ports.slice(0, SHED_PORTS);
+          return {
+            compares: piece.map((p) => ({ key: p.kv.key, modRevision: p.kv.modRevision })),
+            ops: piece.flatMap((p) => [
+              { op: 'put', key: p.kv.key, value: encodePort(without(p.port)) } satisfies TxnOp,
+              ...membershipOps(p.port, without(p.port), []).ops,
+            ]),
+            result: { shed: piece.map((p) => p.port.name) },
+          };
+        }
         throw conflict(
           undefined,
           `deleting security group ${g.name} takes ${ops.length} writes, more than one store transaction allows (${MAX_TXN_OPS}): ` +
-            `take it off some of its ${ports.length} port(s) first (PATCH securityGroups)`,
+            `remove some of the rules that name it as remote first`,
         );
-      }
-      return { compares, ops, result: { ...g, portsDetached: ports.map((p) => p.port.name).sort(), rulesRemoved } };
-    },
-    opts,
-  );
+      },
+      opts,
+    );
+    if ('deleted' in step) return { ...step.deleted, portsDetached: [...shed, ...step.deleted.portsDetached].sort() };
+    for (const name of step.shed) shed.add(name);
+  }
 }
 
 function listed(names: string[]): string {

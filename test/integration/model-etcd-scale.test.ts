@@ -280,8 +280,8 @@ describe('the issue 17 scenario through HTTP: three API servers sharing one etcd
   });
 });
 
-describe('a hypervisor with more bound ports than etcd takes in one transaction', () => {
-  it('is deleted with force: its key, the tombstone and all 300 bindings', async () => {
+describe('operations on more objects than etcd takes in one transaction (128)', () => {
+  it('a hypervisor with 300 bound ports is deleted with force: its key, the tombstone and all the bindings', async () => {
     const [store] = stores as [Store];
     const topo = new Topology(store);
     const lease = await store.grantLease(60);
@@ -294,5 +294,19 @@ describe('a hypervisor with more bound ports than etcd takes in one transaction'
     expect(r.bindingsRemoved).toHaveLength(300);
     expect((await store.range(`/wyvern/v1/net/${net.id}/bindings/`)).kvs).toEqual([]);
     expect((await getRetirement(store, 'busy-hv'))!.bindingsRemoved).toHaveLength(300);
+  });
+
+  it('a security group on 300 ports is deleted with force: off every port, then gone', async () => {
+    const [store] = stores as [Store];
+    const topo = new Topology(store);
+    await topo.createNetwork({ name: 'sg-net' });
+    await topo.createSubnet({ name: 'sg-net-s', network: 'sg-net', cidr: '10.49.0.0/22' });
+    const g = await topo.createSecurityGroup({ name: 'crowd' });
+    await Promise.all(
+      Array.from({ length: 300 }, (_, i) => topo.createPort({ name: `sg${i}`, network: 'sg-net', securityGroups: ['crowd'] })),
+    );
+    expect((await topo.deleteSecurityGroup('crowd', { force: true })).portsDetached).toHaveLength(300);
+    expect((await topo.listPorts('sg-net')).filter((p) => p.securityGroups.includes(g.id))).toEqual([]);
+    expect((await store.range(`/wyvern/v1/sg-members/${g.id}/`)).kvs).toEqual([]);
   });
 });
