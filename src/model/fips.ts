@@ -88,20 +88,29 @@ function providerOf(net: Network): void {
  * first attempts share one read of the network (a provider network may hold thousands of FIPs, each read by key) and
  * pick their addresses at random, so they do not all take the same lowest free one and lose to each other.
  */
-const creating = new WeakMap<Store, Map<string, { count: number; reads: Map<string, Promise<NetState>> }>>();
+interface Flight {
+  /** Creations of the network in flight here. */
+  count: number;
+  /** The first attempts' shared read of the network (singleFlight), by network id. */
+  reads: Map<string, Promise<NetState>>;
+}
 
-function joinCreations(store: Store, network: string): { count: number; reads: Map<string, Promise<NetState>>; leave(): void } {
+const creating = new WeakMap<Store, Map<string, Flight>>();
+
+/** Counts a creation in (leave() counts it out); the flight it shares with the others of its network. */
+function joinCreations(store: Store, network: string): { flight: Flight; leave(): void } {
   let byNet = creating.get(store);
   if (!byNet) creating.set(store, (byNet = new Map()));
-  let f = byNet.get(network);
-  if (!f) byNet.set(network, (f = { count: 0, reads: new Map() }));
-  f.count++;
-  const flight = f;
-  return Object.assign(flight, {
+  let flight = byNet.get(network);
+  if (!flight) byNet.set(network, (flight = { count: 0, reads: new Map() }));
+  flight.count++;
+  const joined = flight;
+  return {
+    flight: joined,
     leave: () => {
-      if (--flight.count === 0 && byNet.get(network) === flight) byNet.delete(network);
+      if (--joined.count === 0 && byNet.get(network) === joined) byNet.delete(network);
     },
-  });
+  };
 }
 
 /**
@@ -115,7 +124,7 @@ function joinCreations(store: Store, network: string): { count: number; reads: M
 export async function createFip(store: Store, body: unknown, opts: CasOptions): Promise<FloatingIp> {
   const input = parseFipInput(body);
   const id = randomUUID();
-  const flight = joinCreations(store, input.network);
+  const { flight, leave } = joinCreations(store, input.network);
   try {
     return await runCas(
       store,
@@ -160,7 +169,7 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
       opts,
     );
   } finally {
-    flight.leave();
+    leave();
   }
 }
 
