@@ -74,7 +74,7 @@ async function indexOne(store: Store, first: KeyValue, keys: (value: string) => 
       return; // a document this version cannot read: nothing to index
     }
     if (want.size === 0) return;
-    const id = kv.key.slice(kv.key.lastIndexOf('/') + 1);
+    const id = idOf(kv.key);
     const puts = [...want].map((key): TxnOp => ({ op: 'put', key, value: id }));
     // In pieces a store takes, each guarded by the same revision.
     let held = true;
@@ -128,12 +128,7 @@ export async function ensureLazyIndex(store: Store, by: string, now = Date.now):
     [{ op: 'put', key: LAZY_INDEX_KEY, value: JSON.stringify(claim) }],
   );
   if (!won.succeeded) return 'claimed-elsewhere';
-  const [routers, fips] = await Promise.all([store.range(ROUTERS_PREFIX), store.range(FIPS_PREFIX)]);
-  const work = [
-    ...routers.kvs.map((kv) => ({ kv, keys: (v: string) => routerIndexKeys(decodeRouter(v)) })),
-    ...fips.kvs.map((kv) => ({ kv, keys: (v: string) => fipIndexKeys(decodeFloatingIp(v)) })),
-  ];
-  for (let i = 0; i < work.length; i += 16) await Promise.all(work.slice(i, i + 16).map((w) => indexOne(store, w.kv, w.keys)));
+  await indexEach(store, await indexedObjects(store));
   const done: IndexState = { state: 'done', by, at: new Date(now()).toISOString() };
   await store.put(LAZY_INDEX_KEY, JSON.stringify(done));
   return 'written';
@@ -148,21 +143,41 @@ export async function ensureLazyIndex(store: Store, by: string, now = Date.now):
  * left alone: they only make an agent watch a key that holds nothing for it.
  */
 export async function auditLazyIndex(store: Store): Promise<string[]> {
-  const [routers, fips] = await Promise.all([store.range(ROUTERS_PREFIX), store.range(FIPS_PREFIX)]);
-  const work: { kv: KeyValue; keys: (value: string) => Set<string>; want: string[] }[] = [];
-  const add = (kv: KeyValue, keys: (value: string) => Set<string>): void => {
+  const work: (Indexable & { want: string[] })[] = [];
+  for (const o of await indexedObjects(store)) {
     try {
-      work.push({ kv, keys, want: [...keys(kv.value)] });
+      work.push({ ...o, want: [...o.keys(o.kv.value)] });
     } catch {
       // a document this version cannot read: nothing to index
     }
-  };
-  for (const kv of routers.kvs) add(kv, (v) => routerIndexKeys(decodeRouter(v)));
-  for (const kv of fips.kvs) add(kv, (v) => fipIndexKeys(decodeFloatingIp(v)));
-  const wanted = work.flatMap((w) => w.want.map((key) => ({ key })));
+  }
   const present = new Set<string>();
+  const wanted = work.flatMap((w) => w.want.map((key) => ({ key })));
   for (const piece of inPieces(wanted)) for (const r of (await store.read(piece)).results) for (const kv of r) present.add(kv.key);
   const incomplete = work.filter((w) => w.want.some((k) => !present.has(k)));
-  for (let i = 0; i < incomplete.length; i += 16) await Promise.all(incomplete.slice(i, i + 16).map((w) => indexOne(store, w.kv, w.keys)));
-  return incomplete.map((w) => w.kv.key.slice(w.kv.key.lastIndexOf('/') + 1));
+  await indexEach(store, incomplete);
+  return incomplete.map((w) => idOf(w.kv.key));
 }
+
+/** A router or FIP as stored, with the index keys its document calls for. */
+interface Indexable {
+  kv: KeyValue;
+  keys: (value: string) => Set<string>;
+}
+
+/** Every router and FIP in the store. */
+async function indexedObjects(store: Store): Promise<Indexable[]> {
+  const [routers, fips] = await Promise.all([store.range(ROUTERS_PREFIX), store.range(FIPS_PREFIX)]);
+  return [
+    ...routers.kvs.map((kv) => ({ kv, keys: (v: string) => routerIndexKeys(decodeRouter(v)) })),
+    ...fips.kvs.map((kv) => ({ kv, keys: (v: string) => fipIndexKeys(decodeFloatingIp(v)) })),
+  ];
+}
+
+/** Writes each object's whole index (indexOne), 16 objects at a time. */
+async function indexEach(store: Store, objects: readonly Indexable[]): Promise<void> {
+  for (let i = 0; i < objects.length; i += 16) await Promise.all(objects.slice(i, i + 16).map((o) => indexOne(store, o.kv, o.keys)));
+}
+
+/** The id of a router or FIP: the last part of its key. */
+const idOf = (key: string): string => key.slice(key.lastIndexOf('/') + 1);
