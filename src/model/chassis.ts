@@ -2,7 +2,7 @@
  * Live state written by agents: chassis registrations (attached to the agent's lease, so the
  * key disappears when the agent dies) and port bindings (which chassis hosts a port).
  */
-import { MAX_TXN_OPS, type Lease, type Store } from '../store/types.js';
+import { inPieces, MAX_TXN_OPS, type Lease, type Store } from '../store/types.js';
 import { decodeChassis, decodePort, encodeBinding, encodeChassis } from './codec.js';
 import { conflict, notFound } from './errors.js';
 import { bindingKey, CHASSIS_PREFIX, chassisKey, NET_PREFIX, parseKey, portKey, retiredKey } from './keys.js';
@@ -149,13 +149,12 @@ async function removeBindings(store: Store, name: string, bound: Awaited<ReturnT
         `chassis ${name} is deleted, but ${rest.length} of its bindings kept changing and remain (does its agent still run?)`,
       );
     let lost = false;
-    for (let i = 0; i < rest.length && !lost; i += MAX_TXN_OPS) {
-      const piece = rest.slice(i, i + MAX_TXN_OPS);
+    for (const piece of inPieces(rest)) {
       const done = await store.txn(
         piece.map((b) => ({ key: b.key, modRevision: b.modRevision })),
         piece.map((b) => ({ op: 'delete' as const, key: b.key })),
       );
-      lost = !done.succeeded;
+      if ((lost = !done.succeeded)) break;
     }
     rest = lost ? await bindingsOn(store, name) : [];
   }
