@@ -48,6 +48,28 @@ export async function runCas<T>(store: Store, plan: (attempt: number) => Promise
   throw conflict(undefined, `gave up after ${max} attempts: too many concurrent updates, please retry`);
 }
 
+/** What a plan of runCasInSteps commits: the whole change, or one step toward it. */
+export type Stepped<T, S> = { done: T } | { step: S };
+
+/**
+ * runCas for a change that may not fit in one transaction (etcd takes MAX_TXN_OPS operations): `plan` returns the
+ * whole change (`done`) when it fits, or else one consistent step toward it (`step`: what a smaller request would
+ * write, e.g. a detach), and is planned again from a new read after each committed step until it is done. Returns
+ * the result and each step's, in order. An interruption between steps leaves a state a request could have left.
+ */
+export async function runCasInSteps<T, S>(
+  store: Store,
+  plan: (attempt: number) => Promise<Plan<Stepped<T, S>>>,
+  opts: CasOptions = {},
+): Promise<{ done: T; steps: S[] }> {
+  const steps: S[] = [];
+  for (;;) {
+    const r = await runCas(store, plan, opts);
+    if ('done' in r) return { done: r.done, steps };
+    steps.push(r.step);
+  }
+}
+
 export const POOL_MAX: Record<Pool, number> = {
   'tunnel-key': 16_777_215,
   'port-key': 0xffff_fffe,

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { inPieces, MAX_TXN_OPS, type Compare, type Store, type TxnOp } from '../store/types.js';
-import { pickFree, runCas, type CasOptions } from './cas.js';
+import { pickFree, runCas, runCasInSteps, type CasOptions } from './cas.js';
 import { decodeRouter, decodeSubnet, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { cidrContains, cidrsOverlap, ipToInt, isHostOf } from '../net/addr.js';
@@ -68,49 +68,39 @@ const SHED_NETWORKS = 60;
  * interfaces and no routes, which a second delete finishes. Returns the router as it was first read.
  */
 export async function deleteRouter(store: Store, ref: string, opts: CasOptions): Promise<Router> {
-  let first: Router | undefined;
-  for (;;) {
-    const step = await runCas<{ deleted: Router } | { shedFrom: Router }>(
-      store,
-      async () => {
-        const { obj: r, kv } = await loadRouter(store, ref);
-        const gw = await gatewayDeletion(store, r);
-        const nets = [...new Set(r.interfaces.map((i) => i.networkId))];
-        const whole = {
-          compares: [{ key: kv.key, modRevision: kv.modRevision }, ...gw.compares],
-          ops: [
-            ...gw.ops,
-            { op: 'delete', key: kv.key },
-            { op: 'delete', key: nameKey('router', r.name) },
-            { op: 'delete', key: allocKey('router-key', r.routerKey) },
-            ...routerIndexOps(r, undefined),
-            // Interfaces go with the router; their networks' guards are bumped so IPAM sees the freed addresses.
-            ...nets.map(bump),
-          ] satisfies TxnOp[],
-          result: { deleted: r },
-        };
-        if (whole.ops.length <= MAX_TXN_OPS || nets.length === 0) return whole;
-        // Too big for one transaction: take some networks' interfaces off first (routes go too: a route's next hop may
-        // be on a shed subnet, and the routes go with the router anyway).
-        const shed = new Set(nets.slice(0, SHED_NETWORKS));
-        const next: Router = { ...r, routes: [], interfaces: r.interfaces.filter((i) => !shed.has(i.networkId)) };
-        return {
-          // The gateway network's guard as the delete itself compares it: a FIP associated through this router since
-          // the read (it bumps that guard, and leaves the router's revision alone) stops the shedding too.
-          compares: [{ key: kv.key, modRevision: kv.modRevision }, ...gw.compares],
-          ops: [
-            { op: 'put', key: kv.key, value: encodeRouter(next) },
-            ...[...shed].map(bump),
-            ...routerIndexOps(r, next),
-          ] satisfies TxnOp[],
-          result: { shedFrom: r },
-        };
-      },
-      opts,
-    );
-    if ('deleted' in step) return first ?? step.deleted;
-    first ??= step.shedFrom;
-  }
+  const { done, steps } = await runCasInSteps<Router, Router>(
+    store,
+    async () => {
+      const { obj: r, kv } = await loadRouter(store, ref);
+      const gw = await gatewayDeletion(store, r);
+      const nets = [...new Set(r.interfaces.map((i) => i.networkId))];
+      const ops: TxnOp[] = [
+        ...gw.ops,
+        { op: 'delete', key: kv.key },
+        { op: 'delete', key: nameKey('router', r.name) },
+        { op: 'delete', key: allocKey('router-key', r.routerKey) },
+        ...routerIndexOps(r, undefined),
+        // Interfaces go with the router; their networks' guards are bumped so IPAM sees the freed addresses.
+        ...nets.map(bump),
+      ];
+      // The router's revision, and the gateway network's guard: a FIP associated through this router since the read
+      // (it bumps that guard, and leaves the router's revision alone) stops the delete and each step alike.
+      const compares = [{ key: kv.key, modRevision: kv.modRevision }, ...gw.compares];
+      if (ops.length <= MAX_TXN_OPS || nets.length === 0) return { compares, ops, result: { done: r } };
+      // Too big for one transaction: take some networks' interfaces off first (routes go too: a route's next hop may
+      // be on a shed subnet, and the routes go with the router anyway).
+      const shed = new Set(nets.slice(0, SHED_NETWORKS));
+      const next: Router = { ...r, routes: [], interfaces: r.interfaces.filter((i) => !shed.has(i.networkId)) };
+      return {
+        compares,
+        ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, ...[...shed].map(bump), ...routerIndexOps(r, next)],
+        result: { step: r },
+      };
+    },
+    opts,
+  );
+  // The router as it was first read.
+  return steps[0] ?? done;
 }
 
 export async function attachSubnet(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<Router> {

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { inPieces, MAX_TXN_OPS, type Compare, type KeyValue, type Store, type TxnOp } from '../store/types.js';
-import { pickFreeFrom, runCas, type CasOptions } from './cas.js';
+import { pickFreeFrom, runCas, runCasInSteps, type CasOptions } from './cas.js';
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
 import { conflict, notFound } from './errors.js';
 import { allocKey, nameKey, poolPrefix, portKey, SG_PREFIX, sgGuardKey, sgKey, sgMembersPrefix } from './keys.js';
@@ -151,89 +151,85 @@ export async function deleteSecurityGroup(
   ref: string,
   opts: CasOptions & { force?: boolean } = {},
 ): Promise<SecurityGroupDeleted> {
-  const shed = new Set<string>();
-  for (;;) {
-    const step = await runCas<{ deleted: SecurityGroupDeleted } | { shed: string[] }>(
-      store,
-      async () => {
-        const { obj: g } = await loadSecurityGroup(store, ref);
-        const { results } = await store.read([
-          { key: sgKey(g.id) },
-          { key: sgGuardKey(g.id) },
-          { prefix: sgMembersPrefix(g.id) },
-          { prefix: SG_PREFIX },
-        ]);
-        const [self, guard, members, groups] = results as [KeyValue[], KeyValue[], KeyValue[], KeyValue[]];
-        const kv = self[0];
-        if (!kv) throw notFound(undefined, `security-group ${ref} not found`);
-        const memberPorts = members.map((m) => decodeSgMember(m.value));
-        // In pieces a store takes: a group may have hundreds of ports.
-        const reads = await Promise.all(
-          inPieces(memberPorts.map((m) => ({ key: portKey(m.networkId, m.portId) }))).map((piece) => store.read(piece)),
+  const { done, steps } = await runCasInSteps<SecurityGroupDeleted, string[]>(
+    store,
+    async () => {
+      const { obj: g } = await loadSecurityGroup(store, ref);
+      const { results } = await store.read([
+        { key: sgKey(g.id) },
+        { key: sgGuardKey(g.id) },
+        { prefix: sgMembersPrefix(g.id) },
+        { prefix: SG_PREFIX },
+      ]);
+      const [self, guard, members, groups] = results as [KeyValue[], KeyValue[], KeyValue[], KeyValue[]];
+      const kv = self[0];
+      if (!kv) throw notFound(undefined, `security-group ${ref} not found`);
+      const memberPorts = members.map((m) => decodeSgMember(m.value));
+      // In pieces a store takes: a group may have hundreds of ports.
+      const reads = await Promise.all(
+        inPieces(memberPorts.map((m) => ({ key: portKey(m.networkId, m.portId) }))).map((piece) => store.read(piece)),
+      );
+      const ports = reads.flatMap((r) => r.results).flatMap((r) => (r[0] ? [{ kv: r[0], port: decodePort(r[0].value) }] : []));
+      const referrers = groups
+        .map((x) => ({ kv: x, g: decodeSecurityGroup(x.value) }))
+        .filter((x) => x.g.id !== g.id && x.g.rules.some((r) => r.remoteGroupId === g.id));
+      if (!opts.force && (ports.length > 0 || referrers.length > 0)) {
+        const parts: string[] = [];
+        if (ports.length > 0) parts.push(`ports ${listed(ports.map((p) => p.port.name))} are in it`);
+        if (referrers.length > 0) parts.push(`rules of security groups ${listed(referrers.map((r) => r.g.name))} name it as remote`);
+        throw conflict(undefined, `security group ${g.name} is in use: ${parts.join('; ')} (force=true removes those references)`);
+      }
+      const compares: Compare[] = [
+        { key: kv.key, modRevision: kv.modRevision },
+        { key: sgGuardKey(g.id), modRevision: guard[0]?.modRevision ?? 0 },
+      ];
+      const ops: TxnOp[] = [
+        { op: 'delete', key: kv.key },
+        { op: 'delete', key: nameKey('security-group', g.name) },
+        { op: 'delete', key: allocKey('sg-key', g.groupKey) },
+        { op: 'delete', key: sgGuardKey(g.id) },
+        { op: 'deletePrefix', prefix: sgMembersPrefix(g.id) },
+        ...g.rules.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
+      ];
+      const without = (port: Port): Port => ({ ...port, securityGroups: port.securityGroups.filter((x) => x !== g.id) });
+      for (const { kv: pkv, port } of ports) {
+        compares.push({ key: pkv.key, modRevision: pkv.modRevision });
+        ops.push({ op: 'put', key: pkv.key, value: encodePort(without(port)) });
+      }
+      const rulesRemoved: SecurityGroupDeleted['rulesRemoved'] = [];
+      for (const { kv: okv, g: other } of referrers) {
+        const gone = other.rules.filter((r) => r.remoteGroupId === g.id);
+        for (const r of gone) rulesRemoved.push({ group: other.name, ruleId: r.id });
+        compares.push({ key: okv.key, modRevision: okv.modRevision });
+        ops.push(
+          { op: 'put', key: okv.key, value: encodeSecurityGroup({ ...other, rules: other.rules.filter((r) => !gone.includes(r)) }) },
+          ...gone.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
         );
-        const ports = reads.flatMap((r) => r.results).flatMap((r) => (r[0] ? [{ kv: r[0], port: decodePort(r[0].value) }] : []));
-        const referrers = groups
-          .map((x) => ({ kv: x, g: decodeSecurityGroup(x.value) }))
-          .filter((x) => x.g.id !== g.id && x.g.rules.some((r) => r.remoteGroupId === g.id));
-        if (!opts.force && (ports.length > 0 || referrers.length > 0)) {
-          const parts: string[] = [];
-          if (ports.length > 0) parts.push(`ports ${listed(ports.map((p) => p.port.name))} are in it`);
-          if (referrers.length > 0) parts.push(`rules of security groups ${listed(referrers.map((r) => r.g.name))} name it as remote`);
-          throw conflict(undefined, `security group ${g.name} is in use: ${parts.join('; ')} (force=true removes those references)`);
-        }
-        const compares: Compare[] = [
-          { key: kv.key, modRevision: kv.modRevision },
-          { key: sgGuardKey(g.id), modRevision: guard[0]?.modRevision ?? 0 },
-        ];
-        const ops: TxnOp[] = [
-          { op: 'delete', key: kv.key },
-          { op: 'delete', key: nameKey('security-group', g.name) },
-          { op: 'delete', key: allocKey('sg-key', g.groupKey) },
-          { op: 'delete', key: sgGuardKey(g.id) },
-          { op: 'deletePrefix', prefix: sgMembersPrefix(g.id) },
-          ...g.rules.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
-        ];
-        const without = (port: Port): Port => ({ ...port, securityGroups: port.securityGroups.filter((x) => x !== g.id) });
-        for (const { kv: pkv, port } of ports) {
-          compares.push({ key: pkv.key, modRevision: pkv.modRevision });
-          ops.push({ op: 'put', key: pkv.key, value: encodePort(without(port)) });
-        }
-        const rulesRemoved: SecurityGroupDeleted['rulesRemoved'] = [];
-        for (const { kv: okv, g: other } of referrers) {
-          const gone = other.rules.filter((r) => r.remoteGroupId === g.id);
-          for (const r of gone) rulesRemoved.push({ group: other.name, ruleId: r.id });
-          compares.push({ key: okv.key, modRevision: okv.modRevision });
-          ops.push(
-            { op: 'put', key: okv.key, value: encodeSecurityGroup({ ...other, rules: other.rules.filter((r) => !gone.includes(r)) }) },
-            ...gone.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
-          );
-        }
-        if (ops.length <= MAX_TXN_OPS && compares.length <= MAX_TXN_OPS) {
-          return { compares, ops, result: { deleted: { ...g, portsDetached: ports.map((p) => p.port.name), rulesRemoved } } };
-        }
-        // Too big for one transaction: take the group off some of its ports first, as a PATCH of their groups would.
-        if (ports.length > 0) {
-          const piece = ports.slice(0, SHED_PORTS);
-          return {
-            compares: piece.map((p) => ({ key: p.kv.key, modRevision: p.kv.modRevision })),
-            ops: piece.flatMap((p) => [
-              { op: 'put', key: p.kv.key, value: encodePort(without(p.port)) } satisfies TxnOp,
-              ...membershipOps(p.port, without(p.port), []).ops,
-            ]),
-            result: { shed: piece.map((p) => p.port.name) },
-          };
-        }
-        throw conflict(
-          undefined,
-          `deleting security group ${g.name} takes ${ops.length} writes, more than one store transaction allows (${MAX_TXN_OPS}): ` +
-            `remove some of the rules that name it as remote first`,
-        );
-      },
-      opts,
-    );
-    if ('deleted' in step) return { ...step.deleted, portsDetached: [...shed, ...step.deleted.portsDetached].sort() };
-    for (const name of step.shed) shed.add(name);
-  }
+      }
+      if (ops.length <= MAX_TXN_OPS && compares.length <= MAX_TXN_OPS) {
+        return { compares, ops, result: { done: { ...g, portsDetached: ports.map((p) => p.port.name), rulesRemoved } } };
+      }
+      // Too big for one transaction: take the group off some of its ports first, as a PATCH of their groups would.
+      if (ports.length > 0) {
+        const piece = ports.slice(0, SHED_PORTS);
+        return {
+          compares: piece.map((p) => ({ key: p.kv.key, modRevision: p.kv.modRevision })),
+          ops: piece.flatMap((p) => [
+            { op: 'put', key: p.kv.key, value: encodePort(without(p.port)) } satisfies TxnOp,
+            ...membershipOps(p.port, without(p.port), []).ops,
+          ]),
+          result: { step: piece.map((p) => p.port.name) },
+        };
+      }
+      throw conflict(
+        undefined,
+        `deleting security group ${g.name} takes ${ops.length} writes, more than one store transaction allows (${MAX_TXN_OPS}): ` +
+          `remove some of the rules that name it as remote first`,
+      );
+    },
+    opts,
+  );
+  return { ...done, portsDetached: [...steps.flat(), ...done.portsDetached].sort() };
 }
 
 function listed(names: string[]): string {
