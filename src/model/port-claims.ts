@@ -35,73 +35,81 @@ export function claimOwner(value: string): string {
   }
 }
 
-/** The keys a holder of `ips` and `mac` in a network claims. */
-const claimKeys = (networkId: string, ips: string[], mac: string): string[] => [
+/** An address holder in a network: a port (its fixed IPs) or a floating IP (its one address). */
+interface Holder {
+  networkId: string;
+  mac: string;
+  /** Its addresses, each with the subnet it is in. */
+  addresses: { ip: string; subnetId: string }[];
+  /** The claims' value: who holds them (encodePortClaim, encodeFipClaim). */
+  value: string;
+}
+
+/** The keys a holder of `ips` and `mac` in a network claims: one per address, one for the MAC. */
+const claimKeys = (networkId: string, ips: readonly string[], mac: string): string[] => [
   ...ips.map((ip) => ipClaimKey(networkId, ip)),
   macClaimKey(networkId, mac),
 ];
 
 /**
- * A new floating IP's claims on its provider network: its address and MAC, as a port's (the same keys, so a port and
- * a FIP, or two FIPs, picking one address conflict there and nowhere else), and the ports guard and its subnet's
- * guard put blind, for the writers that place addresses without a claim (router interfaces, gateways) or must see
- * every holder (network and subnet deletes).
+ * The compares and writes that claim a new holder's addresses and MAC (each created only if absent), and signal it to
+ * the guards' readers: the ports guard and the guard of each subnet it takes an address in, put blind.
  */
-export function claimFip(f: FloatingIp, subnetId: string): { compares: Compare[]; ops: TxnOp[] } {
-  const value = encodeFipClaim(f);
-  const keys = claimKeys(f.networkId, [f.ip], f.mac);
-  const now = new Date().toISOString();
-  return {
-    compares: keys.map((key) => ({ key, modRevision: 0 })),
-    ops: [
-      ...keys.map((key): TxnOp => ({ op: 'put', key, value })),
-      { op: 'put', key: portsGuardKey(f.networkId), value: now },
-      { op: 'put', key: subnetGuardKey(f.networkId, subnetId), value: now },
-    ],
-  };
-}
-
-/** The writes releasing a deleted FIP's claims (a FIP written before FIPs claimed has none: no-op deletes). */
-export function releaseFip(f: FloatingIp): TxnOp[] {
-  return [
-    ...claimKeys(f.networkId, [f.ip], f.mac).map((key): TxnOp => ({ op: 'delete', key })),
-    { op: 'put', key: portsGuardKey(f.networkId), value: new Date().toISOString() },
-  ];
-}
-
-/** The compares and writes that claim a new port's addresses and MAC, and signal it to the guards' readers. */
-export function claimPort(p: Port): { compares: Compare[]; ops: TxnOp[] } {
-  const value = encodePortClaim(p);
+function claim(h: Holder): { compares: Compare[]; ops: TxnOp[] } {
   const keys = claimKeys(
-    p.networkId,
-    p.fixedIps.map((f) => f.ip),
-    p.mac,
+    h.networkId,
+    h.addresses.map((a) => a.ip),
+    h.mac,
   );
   const now = new Date().toISOString();
-  const subnets = [...new Set(p.fixedIps.map((f) => f.subnetId))];
+  const subnets = [...new Set(h.addresses.map((a) => a.subnetId))];
   return {
     compares: keys.map((key) => ({ key, modRevision: 0 })),
     ops: [
-      ...keys.map((key): TxnOp => ({ op: 'put', key, value })),
-      { op: 'put', key: portsGuardKey(p.networkId), value: now },
-      ...subnets.map((s): TxnOp => ({ op: 'put', key: subnetGuardKey(p.networkId, s), value: now })),
+      ...keys.map((key): TxnOp => ({ op: 'put', key, value: h.value })),
+      { op: 'put', key: portsGuardKey(h.networkId), value: now },
+      ...subnets.map((s): TxnOp => ({ op: 'put', key: subnetGuardKey(h.networkId, s), value: now })),
     ],
   };
 }
 
 /**
- * The writes releasing a deleted port's claims. A port written before claims existed has none: deleting absent keys
- * is a no-op, so the same ops serve both.
+ * The writes releasing a deleted holder's claims. One written before claims existed has none: deleting absent keys is
+ * a no-op, so the same ops serve both.
  */
-export function releasePort(p: Port): TxnOp[] {
+function release(networkId: string, ips: readonly string[], mac: string): TxnOp[] {
   return [
-    ...claimKeys(
-      p.networkId,
-      p.fixedIps.map((f) => f.ip),
-      p.mac,
-    ).map((key): TxnOp => ({ op: 'delete', key })),
-    { op: 'put', key: portsGuardKey(p.networkId), value: new Date().toISOString() },
+    ...claimKeys(networkId, ips, mac).map((key): TxnOp => ({ op: 'delete', key })),
+    { op: 'put', key: portsGuardKey(networkId), value: new Date().toISOString() },
   ];
+}
+
+/** A new port's claims (claim). */
+export function claimPort(p: Port): { compares: Compare[]; ops: TxnOp[] } {
+  return claim({ networkId: p.networkId, mac: p.mac, addresses: p.fixedIps, value: encodePortClaim(p) });
+}
+
+/** The writes releasing a deleted port's claims (release). */
+export function releasePort(p: Port): TxnOp[] {
+  return release(
+    p.networkId,
+    p.fixedIps.map((f) => f.ip),
+    p.mac,
+  );
+}
+
+/**
+ * A new floating IP's claims on its provider network, as a port's (the same keys, so a port and a FIP, or two FIPs,
+ * picking one address conflict there and nowhere else; the guards for the writers that place addresses without a
+ * claim — router interfaces, gateways — or must see every holder — network and subnet deletes).
+ */
+export function claimFip(f: FloatingIp, subnetId: string): { compares: Compare[]; ops: TxnOp[] } {
+  return claim({ networkId: f.networkId, mac: f.mac, addresses: [{ ip: f.ip, subnetId }], value: encodeFipClaim(f) });
+}
+
+/** The writes releasing a deleted FIP's claims (release; a FIP written before FIPs claimed has none). */
+export function releaseFip(f: FloatingIp): TxnOp[] {
+  return release(f.networkId, [f.ip], f.mac);
 }
 
 /** How many host addresses `c` has (not its network and broadcast addresses; a /31 or /32 has none here). */
