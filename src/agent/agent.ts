@@ -5,7 +5,8 @@ import type { ApiServer } from '../api/server.js';
 import { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
 import { NAMES_PREFIX } from '../model/keys.js';
-import { auditNowAndThen, indexUntilDone } from './lazy-index.js';
+import { keepLazyIndex } from './lazy-index.js';
+import { siteStatus } from './site-status.js';
 import { DEFAULT_SITE, type Chassis, type ChassisStatus } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
@@ -175,16 +176,8 @@ export class Agent {
     ]);
     if (cfg.lazySync) {
       const indexLog = log.child({ component: 'lazy-index' });
-      void indexUntilDone(this.store, cfg.chassis, indexLog, () => this.stopping).then(() =>
-        auditNowAndThen(
-          this.store,
-          cfg.chassis,
-          () => this.registration.leaseId,
-          indexLog,
-          () => this.stopping,
-          cfg.indexAuditSeconds * 1000,
-        ),
-      );
+      const lease = () => this.registration.leaseId;
+      void keepLazyIndex(this.store, cfg.chassis, lease, indexLog, () => this.stopping, cfg.indexAuditSeconds * 1000);
     }
     const firstError = this.health.lastFailure;
     // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
@@ -619,7 +612,7 @@ export class Agent {
       },
       // Issue 16: star networks this chassis is the center of; its site and that site's gateway.
       centers: { active: this.election?.active('center') ?? [] },
-      site: this.siteStatus(),
+      site: siteStatus(this.view, this.election?.active('site-gateway').includes(this.view.site) ?? false, this.sync?.relaying ?? false),
       chassisRegistration: {
         lease: this.registration?.leaseId,
         registeredAt: this.registration?.registeredAt,
@@ -674,32 +667,6 @@ export class Agent {
       registeredAt: new Date().toISOString(),
       ...(Object.keys(cfg.bridgeMappings).length > 0 ? { physnets: Object.keys(cfg.bridgeMappings).sort() } : {}),
       ...(this.view.site !== DEFAULT_SITE ? { site: this.view.site } : {}),
-    };
-  }
-
-  /**
-   * This chassis's site, its gateway and whether traffic can leave it: a site without a Site record (no candidates)
-   * or without a live gateway cannot reach other sites, and says so here rather than dropping silently.
-   */
-  private siteStatus(): Record<string, unknown> {
-    const name = this.view.site;
-    const site = this.view.sites.get(name);
-    const gw = this.view.siteGateways.get(name);
-    // Sites with a Site record, and those of the chassis this one knows (lazy sync: the ones its view names).
-    const others = new Set([...this.view.sites.keys(), ...[...this.view.chassis.values()].map((c) => c.site ?? DEFAULT_SITE)]);
-    others.delete(name);
-    let interSite: string;
-    if (!site) interSite = `impossible: site ${name} has no gateway candidates (wyvern site gateway set ${name} --chassis …)`;
-    else if (!gw) interSite = `impossible: no live gateway of site ${name} (candidates ${site.gatewayCandidates.join(', ')})`;
-    else interSite = `through ${gw.chassis}`;
-    return {
-      name,
-      gatewayCandidates: site?.gatewayCandidates ?? [],
-      gateway: gw?.chassis ?? null,
-      active: this.election?.active('site-gateway').includes(name) ?? false,
-      otherSites: [...others].sort(),
-      interSite,
-      relaying: this.sync?.relaying ?? false,
     };
   }
 

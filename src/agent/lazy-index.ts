@@ -79,3 +79,19 @@ export async function auditNowAndThen(
     }
   }
 }
+
+/**
+ * What an agent with lazy sync runs once started, in the background: the one-time indexing (indexUntilDone), then its
+ * turns at the audit every `periodMs` (auditNowAndThen).
+ */
+export async function keepLazyIndex(
+  store: Store,
+  chassis: string,
+  lease: () => string | undefined,
+  log: Logger,
+  stopped: () => boolean,
+  periodMs: number,
+): Promise<void> {
+  await indexUntilDone(store, chassis, log, stopped);
+  await auditNowAndThen(store, chassis, lease, log, stopped, periodMs);
+}
