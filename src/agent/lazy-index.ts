@@ -53,10 +53,11 @@ export async function auditTurn(store: Store, chassis: string, lease: string | u
 }
 
 /**
- * Runs auditTurn every `periodMs` (each wait drawn between half and one and a half periods, so agents started together
- * do not all ask at once) until stopped. At rest this is one read of one key per agent per period.
+ * What an agent with lazy sync runs once started, in the background: the one-time indexing (indexUntilDone), then its
+ * turn at the audit (auditTurn) every `periodMs`, each wait drawn between half and one and a half periods so agents
+ * started together do not all ask at once. At rest this is one read of one key per agent per period.
  */
-export async function auditNowAndThen(
+export async function keepLazyIndex(
   store: Store,
   chassis: string,
   lease: () => string | undefined,
@@ -64,6 +65,7 @@ export async function auditNowAndThen(
   stopped: () => boolean,
   periodMs: number,
 ): Promise<void> {
+  await indexUntilDone(store, chassis, log, stopped);
   while (!stopped()) {
     await sleep(periodMs * (0.5 + Math.random()), undefined, { ref: false });
     if (stopped()) return;
@@ -78,20 +80,4 @@ export async function auditNowAndThen(
       log.debug({ err }, 'lazy index audit failed; trying again next period');
     }
   }
-}
-
-/**
- * What an agent with lazy sync runs once started, in the background: the one-time indexing (indexUntilDone), then its
- * turns at the audit every `periodMs` (auditNowAndThen).
- */
-export async function keepLazyIndex(
-  store: Store,
-  chassis: string,
-  lease: () => string | undefined,
-  log: Logger,
-  stopped: () => boolean,
-  periodMs: number,
-): Promise<void> {
-  await indexUntilDone(store, chassis, log, stopped);
-  await auditNowAndThen(store, chassis, lease, log, stopped, periodMs);
 }
