@@ -6,6 +6,7 @@ import { Agent } from './agent.js';
 import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
 import { reloadConfig } from './reload.js';
 import { limitYoungGeneration } from './node-flags.js';
+import { trimHeapAfterBursts, type HeapTrim } from './heap-trim.js';
 
 const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows|decommission [--api URL] [--token T | --token-file F]
                                            [--cacert F] [--cert F --key F]
@@ -93,8 +94,10 @@ export async function agentCommand(argv: string[]): Promise<number> {
   process.on('SIGHUP', () => {
     inForce = reloadConfig(inForce, () => loadAgentConfig(argv, process.env, hostname()), setLevel, logger);
   });
+  const memory: { trim?: HeapTrim } = {};
   const stop = async (signal: string) => {
     logger.info({ signal }, 'stopping');
+    memory.trim?.stop();
     await agent.stop();
     logger.flush();
     process.exit(0);
@@ -109,6 +112,8 @@ export async function agentCommand(argv: string[]): Promise<number> {
     await agent.stop().catch(() => undefined);
     return 1;
   }
+  // Once started: what the start left is trimmed at the first quiet moment, and every burst after it (heap-trim.ts).
+  memory.trim = trimHeapAfterBursts({ logger, growth: config.heapTrimMb * 1024 * 1024, afterStart: true });
   // Runs until a signal or a decommission stops it.
   await agent.stopped;
   logger.info('stopped');

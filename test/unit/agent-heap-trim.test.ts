@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { getHeapStatistics } from 'node:v8';
+import { trimHeapAfterBursts, type HeapTrimDeps } from '../../src/agent/heap-trim.js';
+import { createLogger } from '../../src/util/log.js';
+
+const MB = 1024 * 1024;
+const logger = createLogger({ level: 'silent', name: 'test' });
+
+/** A heap and an event loop the test drives. */
+function fake(start = 20 * MB) {
+  const s = { committed: start, busy: 0, collects: 0, shrinkTo: undefined as number | undefined, available: true };
+  let pending: (() => void) | undefined;
+  const deps: HeapTrimDeps = {
+    committed: () => s.committed,
+    utilisation: () => s.busy,
+    collect: (done) => {
+      if (!s.available) return false;
+      s.collects++;
+      pending = () => {
+        if (s.shrinkTo !== undefined) s.committed = s.shrinkTo;
+        done();
+      };
+      return true;
+    },
+    now: () => 0,
+    every: () => ({ stop: () => undefined }),
+  };
+  /** V8 runs the GC task. */
+  const runGc = () => {
+    const p = pending;
+    pending = undefined;
+    p?.();
+  };
+  return { s, deps, runGc };
+}
+
+describe('heap trim after bursts', () => {
+  it('trims once the heap grew past the threshold and the event loop went quiet, not before', () => {
+    const { s, deps, runGc } = fake();
+    const t = trimHeapAfterBursts({ logger, deps, growth: 8 * MB, quiet: 0.1 });
+    s.committed = 26 * MB; // grown 6 MB: not worth a pause
+    t.tick();
+    expect(s.collects).toBe(0);
+    s.committed = 45 * MB;
+    s.busy = 0.9; // still in the burst
+    t.tick();
+    expect(s.collects).toBe(0);
+    s.busy = 0.02;
+    s.shrinkTo = 24 * MB;
+    t.tick();
+    expect(s.collects).toBe(1);
+    t.tick(); // the GC task has not run yet: no second request
+    expect(s.collects).toBe(1);
+    runGc();
+    expect(t.trims).toBe(1);
+    // Live data grew (24 MB stays): the new baseline, so no trim again until it grows by another 8 MB.
+    s.committed = 30 * MB;
+    t.tick();
+    expect(s.collects).toBe(1);
+    s.committed = 33 * MB;
+    t.tick();
+    expect(s.collects).toBe(2);
+  });
+
+  it('measures growth from the lowest the heap went since (V8 gave memory back on its own)', () => {
+    const { s, deps } = fake(30 * MB);
+    const t = trimHeapAfterBursts({ logger, deps, growth: 8 * MB, quiet: 0.1 });
+    s.committed = 15 * MB;
+    t.tick();
+    s.committed = 24 * MB; // 9 MB above the new low, 6 below the start
+    t.tick();
+    expect(s.collects).toBe(1);
+  });
+
+  it('after the start: trims once at the first quiet moment whatever the growth, then only after bursts', () => {
+    const { s, deps, runGc } = fake(12 * MB);
+    const t = trimHeapAfterBursts({ logger, deps, growth: 8 * MB, quiet: 0.1, afterStart: true });
+    s.busy = 0.5; // the start's tail
+    t.tick();
+    expect(s.collects).toBe(0);
+    s.busy = 0;
+    s.shrinkTo = 9 * MB;
+    t.tick();
+    expect(s.collects).toBe(1);
+    runGc();
+    s.committed = 15 * MB;
+    t.tick();
+    expect(s.collects).toBe(1);
+    s.committed = 17 * MB;
+    t.tick();
+    expect(s.collects).toBe(2);
+  });
+
+  it('without an inspector, says so once and stops trying', () => {
+    const { s, deps } = fake();
+    s.available = false;
+    const lines: string[] = [];
+    const log = { ...logger, info: (m: unknown) => void lines.push(String(m)) } as unknown as typeof logger;
+    const t = trimHeapAfterBursts({ logger: log, deps, growth: 8 * MB, quiet: 0.1 });
+    s.committed = 40 * MB;
+    t.tick();
+    t.tick();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/unavailable/);
+    expect(t.trims).toBe(0);
+  });
+
+  it('on the real heap: the garbage of a burst is given back', async () => {
+    let garbage: object[] | undefined = [];
+    // Promoted garbage, as a burst leaves it: objects that survived scavenges, then were dropped.
+    for (let i = 0; i < 400_000; i++) garbage.push({ i, s: `port-${i}`, a: [i, i + 1] });
+    const t = trimHeapAfterBursts({ logger, deps: { utilisation: () => 0, every: () => ({ stop: () => undefined }) }, growth: 0 });
+    garbage = undefined;
+    const before = getHeapStatistics().total_heap_size;
+    const done = new Promise<void>((resolve) => {
+      const wait = setInterval(() => {
+        if (t.trims > 0) {
+          clearInterval(wait);
+          resolve();
+        }
+      }, 5);
+    });
+    t.tick();
+    await done;
+    expect(garbage).toBeUndefined();
+    expect(getHeapStatistics().total_heap_size).toBeLessThan(before - 10 * MB);
+  });
+});
