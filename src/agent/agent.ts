@@ -6,8 +6,8 @@ import { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
 import { NAMES_PREFIX } from '../model/keys.js';
 import { keepLazyIndex } from './lazy-index.js';
-import { siteStatus } from './site-status.js';
-import { DEFAULT_SITE, type Chassis, type ChassisStatus } from '../model/types.js';
+import * as status from './agent-status.js';
+import { DEFAULT_SITE, type ChassisStatus } from '../model/types.js';
 import { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
 import { VifWatcher, type Vif } from '../ovsdb/vswitch.js';
@@ -85,7 +85,7 @@ export class Agent {
   private electionReady = false;
   cache?: TopologyCache;
   /** Where the topology the switch was first programmed from came from (status, readiness). */
-  topologySource: 'waiting for the store' | 'store' | 'cache' = 'waiting for the store';
+  topologySource: status.TopologySource = 'waiting for the store';
   api?: ApiServer;
   private subscription!: PrefixSubscription;
   private vifs?: VifWatcher;
@@ -284,7 +284,7 @@ export class Agent {
     this.subscription.on('error', (_prefix: string, err: Error) => report(err));
     this.registration = new ChassisRegistration(
       this.store,
-      () => this.chassisDocument(),
+      () => status.chassisDocument(cfg, this.view),
       cfg.leaseTtlSeconds,
       log.child({ component: 'chassis' }),
       report,
@@ -589,52 +589,28 @@ export class Agent {
     }
   }
 
-  /**
-   * What `wyvern agent status` and `/v1/agent/ready` report: ready once the switch is programmed from a whole
-   * topology; the store's state (`disconnected since …` during an outage, when the agent runs on what it
-   * knows), where the topology came from, the chassis registration and bindings not yet written.
-   */
+  /** What `wyvern agent status` and `/v1/agent/ready` report (see agent-status.ts). */
   readiness(): Record<string, unknown> & { ready: boolean } {
-    const store = this.health?.describe();
-    const pending = this.bindings?.unsyncedPorts() ?? [];
-    const standingDown = this.link?.datapathDown(DATAPATH_GRACE_MS);
-    return {
-      ready: this.started && (this.channel?.isUp ?? false),
-      store: store && { ...store, summary: `${store.state} since ${store.since}` },
-      topology: {
-        source: this.started && this.health.isConnected ? 'store' : this.topologySource,
-        ...(this.cache?.loadedFrom ? { cacheSavedAt: this.cache.loadedFrom } : {}),
-      },
-      gateways: {
-        active: this.election?.active('gateway') ?? [],
-        ...(standingDown !== undefined ? { standingDown } : {}),
-        ...(this.election?.lastError ? { lastError: this.election.lastError } : {}),
-      },
-      // Issue 16: star networks this chassis is the center of; its site and that site's gateway.
-      centers: { active: this.election?.active('center') ?? [] },
-      site: siteStatus(this.view, this.election?.active('site-gateway').includes(this.view.site) ?? false, this.sync?.relaying ?? false),
-      chassisRegistration: {
-        lease: this.registration?.leaseId,
-        registeredAt: this.registration?.registeredAt,
-        ...(this.registration?.lastError ? { lastError: this.registration.lastError } : {}),
-      },
-      ...(pending.length > 0 ? { bindingsNotWritten: pending } : {}),
-    };
+    return status.readiness({
+      started: this.started,
+      topologySource: this.topologySource,
+      view: this.view,
+      graceMs: DATAPATH_GRACE_MS,
+      channel: this.channel,
+      health: this.health,
+      cache: this.cache,
+      election: this.election,
+      link: this.link,
+      sync: this.sync,
+      registration: this.registration,
+      bindings: this.bindings,
+    });
   }
 
-  /**
-   * /readyz: Open vSwitch (OVSDB and OpenFlow) and the store connected, and the first full computation on the
-   * switch. Stricter than readiness().ready, which a store outage leaves true (the data plane keeps working).
-   */
+  /** /readyz: stricter than readiness().ready (see agent-status.ts). */
   probeReady(): boolean {
-    return (
-      this.started &&
-      this.firstVersion !== undefined &&
-      this.flows.appliedVersion >= this.firstVersion &&
-      this.channel.isUp &&
-      this.link.status().ovsdb.state === 'connected' &&
-      this.health.isConnected
-    );
+    const { started, firstVersion, flows, channel, link, health } = this;
+    return status.probeReady({ started, firstVersion, flows, channel, link, health });
   }
 
   /** Store prefixes this agent watches (lazy sync: one per local network, plus chassis, routers, port names). */
@@ -644,30 +620,7 @@ export class Agent {
 
   /** Recomputes flows from scratch and compares with the incremental state (desired and on the switch). */
   async recomputeCheck(): Promise<Record<string, unknown>> {
-    await this.flows.sync();
-    const full = this.computer.fullRecompute();
-    const incremental = this.computer.compare(full);
-    const onSwitch = await this.flows.compareSwitch(full);
-    return {
-      equal: incremental.equal,
-      switchEqual: onSwitch.equal,
-      flows: this.flows.desiredFlows().length,
-      incremental,
-      switch: onSwitch,
-    };
-  }
-
-  private chassisDocument(): Chassis {
-    const cfg = this.config;
-    return {
-      name: cfg.chassis,
-      tunnelIp: cfg.tunnelIp,
-      encaps: [...this.view.encaps],
-      version: AGENT_VERSION,
-      registeredAt: new Date().toISOString(),
-      ...(Object.keys(cfg.bridgeMappings).length > 0 ? { physnets: Object.keys(cfg.bridgeMappings).sort() } : {}),
-      ...(this.view.site !== DEFAULT_SITE ? { site: this.view.site } : {}),
-    };
+    return status.recomputeCheck(this.flows, this.computer);
   }
 
   /**
