@@ -27,9 +27,8 @@ import { PacketInDispatcher } from './packet-in.js';
 import { RouterReach } from '../view/router-reach.js';
 import { ChassisReach } from '../view/chassis-reach.js';
 import { SecurityGroupReach } from '../view/sg-reach.js';
-import { groupsLoaded } from '../view/security-groups.js';
 import { Announcer } from './announcer.js';
-import { FlushScheduler } from './flush-scheduler.js';
+import { FlowSchedule, localFlowsApplied } from './flow-schedule.js';
 import { Election } from './election.js';
 import { centerRaces, gatewayRaces, siteGatewayRaces } from './races.js';
 import { StoreHealth } from './store-health.js';
@@ -93,10 +92,8 @@ export class Agent {
   private sgReach!: SecurityGroupReach;
   private chassisReach!: ChassisReach;
   private readonly reachLog: ReachabilityLog;
-  private readonly flusher = new FlushScheduler(
-    () => this.flushNow(),
-    () => this.started,
-  );
+  /** View changes → dirty networks → one recompute and sync (made with the flow side, see prepareFlows). */
+  private schedule?: FlowSchedule;
   private readonly marks: InstalledMarks;
   /** Gratuitous ARPs and the like, sent once the flows answering for them are applied. */
   private readonly announcer = new Announcer({
@@ -242,7 +239,7 @@ export class Agent {
     this.link.on('physnetOfports', (ofports: Map<string, number>) => {
       this.view.physnetOfports.clear();
       for (const [physnet, ofport] of ofports) this.view.physnetOfports.set(physnet, ofport);
-      if (this.computer) this.markAllDirty();
+      this.schedule?.markAllDirty();
       // A gateway candidate waits for its physnet's patch port before taking part in the election.
       this.reconcileGateways();
       // A physnet usable now (or no more): ports refused for it are tried again (none before the bindings exist:
@@ -251,7 +248,7 @@ export class Agent {
     });
     this.link.on('tunnelOfport', (encap: string, ofport: number) => {
       this.view.tunnelOfports.set(encap, ofport);
-      if (this.computer) this.markAllDirty();
+      this.schedule?.markAllDirty();
     });
   }
 
@@ -292,7 +289,11 @@ export class Agent {
     );
     this.sync = new TopologySync(this.view, this.subscription, log.child({ component: 'sync' }), cfg.lazySync);
     this.bindings = new BindingManager(this.store, this.view, this.sync, this.subscription, log.child({ component: 'binding' }), {
-      beforeAnnounce: () => this.localFlowsApplied(),
+      beforeAnnounce: () =>
+        localFlowsApplied(
+          () => this.started,
+          () => this.flows,
+        ),
       onStoreError: report,
       mayBind: () => !this.retired,
       // A provider network's port needs this chassis to reach its physnet (bridge mapping, bridge, patch port).
@@ -338,13 +339,13 @@ export class Agent {
         ownChassis: (kv) => this.registration.observe(kv),
       });
     });
-    this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
+    this.sync.on('change', (c: ViewChange) => this.schedule!.viewChanged(c));
     this.sync.on(
       'portRemoved',
       (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')),
     );
     this.bindings.on('changed', (netId: string, portId: string) => {
-      this.markDirty(netId, { urgent: true, ports: portId ? [portId] : undefined });
+      this.schedule?.markDirty(netId, { urgent: true, ports: portId ? [portId] : undefined });
       // A port bound or released here: the groups this host enforces may change.
       void this.sgReach.update();
     });
@@ -403,6 +404,23 @@ export class Agent {
       this.standDownTimer = setTimeout(() => this.reconcileGateways(), DATAPATH_GRACE_MS + 10).unref();
     });
     this.flows.on('synced', () => void this.marks.applied(this.flows.appliedVersion));
+    this.schedule = new FlowSchedule({
+      view: this.view,
+      apps: this.apps,
+      computer: this.computer,
+      flows: this.flows,
+      marks: this.marks,
+      announcer: this.announcer,
+      bindings: this.bindings,
+      reach: this.reach,
+      sgReach: this.sgReach,
+      chassisReach: this.chassisReach,
+      reachLog: this.reachLog,
+      started: () => this.started,
+      stopping: () => this.stopping,
+      reconcileGateways: () => this.reconcileGateways(),
+      electionWatches: (id) => this.electionWatches(id),
+    });
   }
 
   /** The REST API, /metrics and the probes, started once (see start()); its modules are loaded here. */
@@ -528,7 +546,7 @@ export class Agent {
     this.computer.markAllDirty();
     this.firstVersion = this.computer.flush();
     this.trace.mark('first computation');
-    this.notePendingMarks(this.firstVersion);
+    this.schedule!.notePendingMarks(this.firstVersion);
     this.started = true;
     this.reconcileGateways();
     this.firstApplied = this.flows.whenApplied(this.firstVersion).then(() => {
@@ -551,7 +569,7 @@ export class Agent {
     if (this.stopping) return;
     this.stopping = true;
     clearTimeout(this.standDownTimer);
-    this.flusher.cancel();
+    this.schedule?.cancel();
     await this.apiStarting?.catch(() => undefined);
     await this.api?.close().catch(() => undefined);
     this.vifs?.stop();
@@ -654,81 +672,5 @@ export class Agent {
   private onOwnChassisGone(revision: number): void {
     if (this.stopping || !this.registration.goneAt(revision)) return;
     void this.registration.ensure('chassis key gone from the store').then(() => this.reconcileGateways());
-  }
-
-  private onViewChange(c: ViewChange): void {
-    // An app's transient flows (reactive routes) computed from what changed are dropped by owner; the next
-    // packet meets the new topology.
-    for (const { runtime } of this.apps.apps) for (const owner of runtime.viewChanged?.(c) ?? []) this.flows.drop(owner);
-    // A chassis change (c.chassis) is the only time a peer's reachability can change.
-    if (c.all || c.chassis !== undefined) this.reachLog.update(this.view.chassis);
-    // Routers, chassis, floating IPs and gateway leases change as 'all' or a chassis change; center, site and site
-    // gateway leases say so; a star network's ports (its center candidates) change as that network: the elections
-    // may have work.
-    // Chassis named anew are recorded before the elections run: those wait until their records are read.
-    void this.chassisReach.update();
-    if (c.all || c.chassis !== undefined || c.elections || [...c.networks].some((id) => this.electionWatches(id))) this.reconcileGateways();
-    if (c.all) this.markAllDirty();
-    else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly, ports: c.ports });
-    void this.reach.update();
-    void this.sgReach.update();
-  }
-
-  /**
-   * Marks a network for recompute. `urgent`: a local VIF waits for its flows. `groupsOnly`: only its security
-   * groups changed — its ACL flows depend on them, no routed neighbour's flows do. `ports`: only these ports changed.
-   */
-  private markDirty(netId: string, opts: { urgent?: boolean; groupsOnly?: boolean; ports?: Iterable<string> } = {}): void {
-    if (!this.computer) return;
-    if (opts.ports) this.computer.markPortsDirty(netId, opts.ports);
-    else this.computer.markDirty(netId, opts.groupsOnly);
-    // Routed neighbours hold flows towards this network's ports.
-    if (!opts.groupsOnly) for (const n of this.reach.neighboursOf(netId)) this.computer.markDirty(n);
-    this.flusher.schedule(opts.urgent);
-  }
-
-  private markAllDirty(): void {
-    this.computer.markAllDirty();
-    this.flusher.schedule();
-  }
-
-  /** One recompute of what is dirty and one sync to the switch (run by the FlushScheduler). */
-  private flushNow(): void {
-    if (this.stopping || !this.computer.hasDirty()) return;
-    const version = this.computer.flush();
-    this.notePendingMarks(version);
-    void this.flows.sync();
-    this.announcer.after(version);
-  }
-
-  /**
-   * Resolves once the flows asked for so far are on the switch (a port's binding is announced after that), or
-   * after a second if the switch does not confirm (its connection is down): the binding must not wait forever.
-   */
-  private async localFlowsApplied(): Promise<void> {
-    // Queued behind the urgent flush that the port's 'changed' scheduled, so the version includes its flows.
-    await new Promise<void>((done) => queueMicrotask(done));
-    if (!this.started) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.flows.whenApplied(this.flows.desiredVersion), new Promise<void>((done) => (timer = setTimeout(done, 1_000)))]);
-    clearTimeout(timer);
-  }
-
-  /**
-   * Ports whose flows are part of `version` get their installed mark once that version is on the switch.
-   * A port whose binding write is still in flight counts: the mark is about this hypervisor's flows.
-   */
-  private notePendingMarks(version: number): void {
-    this.marks.computed(
-      version,
-      this.bindings.localPorts(),
-      (port) => this.view.vifs.get(port)?.ifaceName,
-      (p) => {
-        const net = this.view.networks.get(p.networkId);
-        const ps = net?.ports.get(p.portId);
-        // A protected port is installed once its groups are read too (before, its firewall allows nothing).
-        return net !== undefined && net.network.tunnelKey !== 0 && ps !== undefined && groupsLoaded(this.view, ps.port);
-      },
-    );
   }
 }
