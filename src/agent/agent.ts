@@ -13,32 +13,30 @@ import { OvsdbClient } from '../ovsdb/index.js';
 import { VifWatcher, type Vif } from '../ovsdb/vswitch.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
-import { openStore, PrefixSubscription, type SubscriptionEvent } from '../store/index.js';
-import type { KeyValue, Store } from '../store/types.js';
+import { openStore, type PrefixSubscription } from '../store/index.js';
+import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
-import { BindingManager } from './binding.js';
-import { ChassisRegistration } from './chassis-registration.js';
+import type { BindingManager } from './binding.js';
+import type { ChassisRegistration } from './chassis-registration.js';
 import { FlowComputer } from './compute.js';
 import { InstalledMarks } from './installed-marks.js';
-import { routeStoreEvent } from './store-events.js';
 import type { AgentConfig, Encap } from './config.js';
 import { chassisReachability, ReachabilityLog } from './encap.js';
 import { PacketInDispatcher } from './packet-in.js';
-import { RouterReach } from '../view/router-reach.js';
-import { ChassisReach } from '../view/chassis-reach.js';
-import { SecurityGroupReach } from '../view/sg-reach.js';
+import type { RouterReach } from '../view/router-reach.js';
+import type { ChassisReach } from '../view/chassis-reach.js';
+import type { SecurityGroupReach } from '../view/sg-reach.js';
 import { Announcer } from './announcer.js';
 import { FlowSchedule, localFlowsApplied } from './flow-schedule.js';
-import { Election } from './election.js';
-import { centerRaces, gatewayRaces, siteGatewayRaces } from './races.js';
-import { StoreHealth } from './store-health.js';
-import { TopologyCache } from './topology-cache.js';
+import type { Election } from './election.js';
+import type { StoreHealth } from './store-health.js';
+import { wireStoreSide } from './store-side.js';
+import type { TopologyCache } from './topology-cache.js';
 import { SwitchLink } from './switch-link.js';
-import { TopologySync, type PortRemoved, type ViewChange } from '../view/topology-sync.js';
+import type { TopologySync } from '../view/topology-sync.js';
 import { TopologyView } from '../view/topology-view.js';
 import { loadAgentTls, type AgentTls } from './tls.js';
 import { AgentMetrics } from './metrics.js';
-import { physnetRefusal } from './bridge-mappings.js';
 import { VERSION } from '../version.js';
 import { StartTrace } from './start-trace.js';
 
@@ -252,7 +250,7 @@ export class Agent {
     });
   }
 
-  /** The store side: the store, its health, the topology's subscription and sync, the chassis, bindings, elections. */
+  /** The store side: the store, then its health, the topology's subscription and sync, the chassis, bindings, elections (store-side.ts). */
   private async openStoreSide(storeTls: AgentTls['store']): Promise<void> {
     const cfg = this.config;
     const log = this.logger;
@@ -261,94 +259,37 @@ export class Agent {
       await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...storeTls }),
     );
     this.trace.mark('store opened');
-    // The probe is the chassis lease's keep-alive (issue 17): one call the lease needs anyway tells whether the store
-    // answers, at no extra cost to the etcd leader (it was a linearizable read of this chassis's key every 2 s). The
-    // key itself is followed by the watch (ownChassis, ownChassisGone). Every 2 s, or TTL/3 for a short lease.
-    this.health = new StoreHealth(() => this.registration.probe(), log.child({ component: 'store-health', store: this.store.url }), {
-      intervalMs: Math.min(2000, (cfg.leaseTtlSeconds * 1000) / 3),
-    });
-    const report = (err: unknown) => this.health.report(err);
-    if (cfg.cacheFile !== 'none') {
-      this.cache = new TopologyCache(cfg.cacheFile, cfg.chassis, log.child({ component: 'cache' }), () => this.subscription.prefixes());
-    }
-    this.subscription = new PrefixSubscription(this.store, {
+    ({
+      health: this.health,
+      cache: this.cache,
+      subscription: this.subscription,
+      registration: this.registration,
+      sync: this.sync,
+      bindings: this.bindings,
+      election: this.election,
+      reach: this.reach,
+      sgReach: this.sgReach,
+      chassisReach: this.chassisReach,
+    } = wireStoreSide({
+      config: cfg,
       logger: log,
-      background: true,
-      retryMs: 250,
-      retryMaxMs: 2000,
-      ...(this.cache ? { fallback: (prefix: string) => this.cache!.get(prefix) } : {}),
-    });
-    this.subscription.on('error', (_prefix: string, err: Error) => report(err));
-    this.registration = new ChassisRegistration(
-      this.store,
-      () => status.chassisDocument(cfg, this.view),
-      cfg.leaseTtlSeconds,
-      log.child({ component: 'chassis' }),
-      report,
-      { probeKeepsAlive: true },
-    );
-    this.sync = new TopologySync(this.view, this.subscription, log.child({ component: 'sync' }), cfg.lazySync);
-    this.bindings = new BindingManager(this.store, this.view, this.sync, this.subscription, log.child({ component: 'binding' }), {
-      beforeAnnounce: () =>
+      store: this.store,
+      view: this.view,
+      link: this.link,
+      graceMs: DATAPATH_GRACE_MS,
+      chassisDocument: () => status.chassisDocument(cfg, this.view),
+      started: () => this.started,
+      localFlowsApplied: () =>
         localFlowsApplied(
           () => this.started,
           () => this.flows,
         ),
-      onStoreError: report,
-      mayBind: () => !this.retired,
-      // A provider network's port needs this chassis to reach its physnet (bridge mapping, bridge, patch port).
-      refuse: (networkId) => {
-        const physnet = this.view.networks.get(networkId)?.network.provider?.physnet;
-        if (physnet === undefined) return undefined;
-        const bridgeState = () => this.link.status().bridge.physnets[physnet]?.state;
-        return physnetRefusal(physnet, cfg.bridgeMappings, this.view.physnetOfports.has(physnet), bridgeState);
-      },
-    });
-    this.health.on('up', () => this.storeBack());
-    this.election = new Election({
-      store: this.store,
-      chassis: cfg.chassis,
-      // Centers and site gateways relay traffic, and a center's candidates are read from lazily watched networks:
-      // both act once the switch is programmed from a whole topology (local VIFs bound, their networks loaded).
-      kinds: [
-        { ...gatewayRaces(this.view), enabled: () => this.sync.chassisSettled },
-        centerRaces(this.view, () => this.started && this.sync.chassisSettled),
-        siteGatewayRaces(this.view, () => this.started && this.sync.chassisSettled),
-      ],
-      leaseId: () => this.registration.leaseId,
-      logger: log.child({ component: 'election' }),
-      onChange: (kind, race, active) => log.info({ kind, race, active }, active ? `${kind} active here` : `${kind} not active here`),
-      // A live agent over a dead ovs-vswitchd hands its roles over at once instead of holding them on its lease.
-      standDown: () => this.link.datapathDown(DATAPATH_GRACE_MS),
-    });
-    this.health.on('tick', (kv: KeyValue | null | 'alive') => {
-      this.registration.verify(kv).catch(report);
-      this.reconcileGateways();
-      if (this.bindings.pendingWrites) void this.bindings.retryUnsynced();
-    });
-    this.reach = new RouterReach(this.view, this.sync);
-    this.sgReach = new SecurityGroupReach(this.view, this.sync);
-    this.chassisReach = new ChassisReach(this.view, this.sync);
-    this.subscription.on('event', (ev: SubscriptionEvent) => {
-      this.cache?.apply(ev);
-      routeStoreEvent(ev, {
-        sync: this.sync,
-        bindings: this.bindings,
-        chassis: cfg.chassis,
-        ownChassisGone: (revision) => this.onOwnChassisGone(revision),
-        ownChassis: (kv) => this.registration.observe(kv),
-      });
-    });
-    this.sync.on('change', (c: ViewChange) => this.schedule!.viewChanged(c));
-    this.sync.on(
-      'portRemoved',
-      (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')),
-    );
-    this.bindings.on('changed', (netId: string, portId: string) => {
-      this.schedule?.markDirty(netId, { urgent: true, ports: portId ? [portId] : undefined });
-      // A port bound or released here: the groups this host enforces may change.
-      void this.sgReach.update();
-    });
+      storeBack: () => this.storeBack(),
+      reconcileGateways: () => this.reconcileGateways(),
+      ownChassisGone: (revision) => this.onOwnChassisGone(revision),
+      viewChanged: (c) => this.schedule!.viewChanged(c),
+      markDirty: (netId, opts) => this.schedule?.markDirty(netId, opts),
+    }));
   }
 
   /** The flow side: the OpenFlow channel, the flow manager, the apps' computer and the PACKET_IN dispatcher. */
