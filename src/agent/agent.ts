@@ -2,13 +2,13 @@ import { rename, writeFile } from 'node:fs/promises';
 import { APPS } from '../apps/index.js';
 import { loadApps, type LoadedApps } from '../apps/registry.js';
 import type { ApiServer } from '../api/server.js';
-import { FlowManager } from '../flows/manager.js';
+import type { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
 import { NAMES_PREFIX } from '../model/keys.js';
 import { keepLazyIndex } from './lazy-index.js';
 import * as status from './agent-status.js';
 import { DEFAULT_SITE, type ChassisStatus } from '../model/types.js';
-import { OfChannel } from '../openflow/channel/index.js';
+import type { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
 import { VifWatcher, type Vif } from '../ovsdb/vswitch.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
@@ -18,16 +18,17 @@ import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import type { BindingManager } from './binding.js';
 import type { ChassisRegistration } from './chassis-registration.js';
-import { FlowComputer } from './compute.js';
+import type { FlowComputer } from './compute.js';
 import { InstalledMarks } from './installed-marks.js';
 import type { AgentConfig, Encap } from './config.js';
 import { chassisReachability, ReachabilityLog } from './encap.js';
-import { PacketInDispatcher } from './packet-in.js';
+import type { PacketInDispatcher } from './packet-in.js';
 import type { RouterReach } from '../view/router-reach.js';
 import type { ChassisReach } from '../view/chassis-reach.js';
 import type { SecurityGroupReach } from '../view/sg-reach.js';
 import { Announcer } from './announcer.js';
 import { FlowSchedule, localFlowsApplied } from './flow-schedule.js';
+import { wireFlowSide } from './flow-side.js';
 import type { Election } from './election.js';
 import type { StoreHealth } from './store-health.js';
 import { wireStoreSide } from './store-side.js';
@@ -292,59 +293,36 @@ export class Agent {
     }));
   }
 
-  /** The flow side: the OpenFlow channel, the flow manager, the apps' computer and the PACKET_IN dispatcher. */
+  /** The flow side: the OpenFlow channel, the flow manager, the apps' computer and the PACKET_IN dispatcher (flow-side.ts). */
   private prepareFlows(ovsTls: AgentTls['ovs']): void {
-    const cfg = this.config;
-    const log = this.logger;
-    // Flows: nothing is written before the first full computation.
-    // NXT_PACKET_IN2: the only PACKET_IN that returns the opcode a flow put in its controller action's userdata.
-    this.channel = new OfChannel({
-      endpoint: cfg.openflow,
-      packetInFormat: 'nxt_packet_in2',
-      logger: log.child({ component: 'openflow' }),
-      ...ovsTls,
-    });
-    this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }), check: (f) => this.tables.check(f) });
-    this.metrics.follow({ flows: this.flows, health: this.health, subscription: this.subscription });
-    const refusedSeen = new Set<string>();
-    this.computer = new FlowComputer(
-      this.tables,
-      this.apps.apps.map(({ app }) => app),
-      this.view,
-      this.flows,
-      (err) => {
-        // Once per distinct refusal: a recompute builds the same refused flow again.
-        if (refusedSeen.has(err.message) || refusedSeen.size > 1000) return;
-        refusedSeen.add(err.message);
-        log.error({ err }, 'an app built a flow the pipeline refuses; it is set aside, the rest go out');
+    ({
+      channel: this.channel,
+      flows: this.flows,
+      computer: this.computer,
+      packetIn: this.packetIn,
+    } = wireFlowSide({
+      config: this.config,
+      logger: this.logger,
+      tables: this.tables,
+      apps: this.apps,
+      view: this.view,
+      link: this.link,
+      ovsTls,
+      metrics: this.metrics,
+      health: this.health,
+      subscription: this.subscription,
+      marks: this.marks,
+      trace: this.trace,
+      started: () => this.started,
+      sessionUp: () => {
+        clearTimeout(this.standDownTimer);
+        this.reconcileGateways(); // a chassis that stood down is a candidate again
       },
-    );
-    this.packetIn = new PacketInDispatcher(this.tables, this.apps.routes, log.child({ component: 'packet-in' }), {
-      rate: cfg.packetInRate,
-      burst: cfg.packetInBurst,
-    });
-    this.channel.on('message', (msg) => {
-      // Errors nobody waits for answer fire-and-forget messages (PACKET_OUTs): worth a log line.
-      if (msg.type === 'ERROR') log.warn({ errType: msg.errTypeName, code: msg.codeName, xid: msg.xid }, 'switch reported an error');
-      // The channel is up before the first computation (see attachSwitch): apps answer nothing from a partial view.
-      if (!this.started) return;
-      const out = this.packetIn.handle(msg);
-      if (out)
-        void this.flows.answer({ ...out.transient, packets: out.messages }).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
-    });
-    this.link.watchChannel(this.channel); // re-prepares the bridge on each session
-    this.channel.on('up', (ev: { session: number }) => {
-      this.trace.mark('OpenFlow session up');
-      log.info({ session: ev.session }, 'OpenFlow session up');
-      clearTimeout(this.standDownTimer);
-      this.reconcileGateways(); // a chassis that stood down is a candidate again
-    });
-    this.channel.on('down', (reason: string) => {
-      log.warn({ reason }, 'OpenFlow session down');
-      clearTimeout(this.standDownTimer);
-      this.standDownTimer = setTimeout(() => this.reconcileGateways(), DATAPATH_GRACE_MS + 10).unref();
-    });
-    this.flows.on('synced', () => void this.marks.applied(this.flows.appliedVersion));
+      sessionDown: () => {
+        clearTimeout(this.standDownTimer);
+        this.standDownTimer = setTimeout(() => this.reconcileGateways(), DATAPATH_GRACE_MS + 10).unref();
+      },
+    }));
     this.schedule = new FlowSchedule({
       view: this.view,
       apps: this.apps,
