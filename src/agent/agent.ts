@@ -10,7 +10,7 @@ import * as status from './agent-status.js';
 import { DEFAULT_SITE, type ChassisStatus } from '../model/types.js';
 import type { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
-import { VifWatcher, type Vif } from '../ovsdb/vswitch.js';
+import type { VifWatcher } from '../ovsdb/vswitch.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
 import { openStore, type PrefixSubscription } from '../store/index.js';
@@ -21,7 +21,7 @@ import type { ChassisRegistration } from './chassis-registration.js';
 import type { FlowComputer } from './compute.js';
 import { InstalledMarks } from './installed-marks.js';
 import type { AgentConfig, Encap } from './config.js';
-import { chassisReachability, ReachabilityLog } from './encap.js';
+import { ReachabilityLog } from './encap.js';
 import type { PacketInDispatcher } from './packet-in.js';
 import type { RouterReach } from '../view/router-reach.js';
 import type { ChassisReach } from '../view/chassis-reach.js';
@@ -29,6 +29,9 @@ import type { SecurityGroupReach } from '../view/sg-reach.js';
 import { Announcer } from './announcer.js';
 import { FlowSchedule, localFlowsApplied } from './flow-schedule.js';
 import { wireFlowSide } from './flow-side.js';
+import { AgentApi } from './agent-api.js';
+import { AgentElections, DATAPATH_GRACE_MS } from './agent-elections.js';
+import { attachVifs } from './vif-attach.js';
 import type { Election } from './election.js';
 import type { StoreHealth } from './store-health.js';
 import { wireStoreSide } from './store-side.js';
@@ -46,12 +49,7 @@ const MODULES_LOADED_AT = performance.now();
 
 export const AGENT_VERSION = VERSION;
 
-/**
- * How long the OpenFlow session may stay down before this chassis gives up its elected roles (gateway, center, site
- * gateway) to a standby: longer than an ovs-vswitchd restart takes to reconnect (the channel retries every ≤ 250 ms
- * on the unix socket), about what OVN's BFD takes to declare a gateway dead (3 × 1 s).
- */
-export const DATAPATH_GRACE_MS = 3_000;
+export { DATAPATH_GRACE_MS };
 
 /**
  * The composition root of one hypervisor's agent: OVSDB (bridge, tables, tunnel port, VIFs), the store
@@ -79,12 +77,16 @@ export class Agent {
    * and its site's gateway (issue 16).
    */
   election!: Election;
-  /** Set once the topology is loaded: the election never acts on a partial view (it would release keys). */
-  private electionReady = false;
+  /** When the elections run (made with the store side; agent-elections.ts). */
+  private elections?: AgentElections;
   cache?: TopologyCache;
   /** Where the topology the switch was first programmed from came from (status, readiness). */
   topologySource: status.TopologySource = 'waiting for the store';
-  api?: ApiServer;
+  /** The REST API, /metrics and the probes (agent-api.ts). */
+  private readonly httpApi: AgentApi;
+  get api(): ApiServer | undefined {
+    return this.httpApi.server;
+  }
   private subscription!: PrefixSubscription;
   private vifs?: VifWatcher;
   private reach!: RouterReach;
@@ -104,8 +106,6 @@ export class Agent {
   });
   private started = false;
   private stopping = false;
-  /** Re-runs the elections once the OpenFlow session has been down for DATAPATH_GRACE_MS. */
-  private standDownTimer: NodeJS.Timeout | undefined;
   /** Set once this chassis is taken out of service (decommission, or an operator's `chassis delete`). */
   get retired(): ChassisRetirement | undefined {
     return this.registration?.retired;
@@ -122,11 +122,7 @@ export class Agent {
   private firstApplied?: Promise<unknown>;
   /** Start-up milestones, logged once the first flows are on the switch. */
   readonly trace = new StartTrace(['modules loaded', Math.round(MODULES_LOADED_AT * 10) / 10]);
-  private apiStarting?: Promise<void>;
   private apiTls?: AgentTls['api'];
-  private apiFailed!: (err: unknown) => void;
-  /** Rejects if the API could not start (its address taken): that fails the start, whenever the API starts. */
-  private readonly apiFailure = new Promise<never>((_, reject) => (this.apiFailed = reject));
 
   constructor(
     readonly config: AgentConfig,
@@ -149,7 +145,18 @@ export class Agent {
       now: Date.now,
     }));
     this.metrics = new AgentMetrics(this);
-    this.apiFailure.catch(() => undefined);
+    this.httpApi = new AgentApi({
+      config,
+      logger,
+      metrics: this.metrics,
+      trace: this.trace,
+      view: this.view,
+      store: () => this.store,
+      tls: () => this.apiTls,
+      stopping: () => this.stopping,
+      probeReady: () => this.probeReady(),
+      addRoutes: (api, { addAgentRoutes }) => addAgentRoutes(api, this),
+    });
     this.trace.mark('agent made (pipeline, apps)');
   }
 
@@ -179,12 +186,7 @@ export class Agent {
     // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
     if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;
     // Gateway elections once routers, chassis and gateway leases are read from the store (not a partial view).
-    void this.subscription
-      .whenLoaded((p) => !p.startsWith(NAMES_PREFIX))
-      .then(() => {
-        this.electionReady = true;
-        this.reconcileGateways();
-      });
+    void this.subscription.whenLoaded((p) => !p.startsWith(NAMES_PREFIX)).then(() => this.elections!.topologyLoaded());
 
     // With Open vSwitch there, the switch side is attached before start() returns (VIFs bound before the first
     // computation, as ever). Without it, the agent serves its API and follows the store meanwhile.
@@ -198,14 +200,14 @@ export class Agent {
     // loaded once the first flows are on the switch, not before them (docs/footprint.md, start-up).
     const waiting = this.link.untilWaiting();
     // A failure reaches start() through apiFailure.
-    void waiting.then(() => this.startApi()).catch(() => undefined);
-    await Promise.race([attached, waiting, fatal, this.apiFailure]);
+    void waiting.then(() => this.httpApi.start()).catch(() => undefined);
+    await Promise.race([attached, waiting, fatal, this.httpApi.failure]);
     // A switch that never confirms (its session lost meanwhile) must not keep the API away: a second at most.
     let timer: NodeJS.Timeout | undefined;
     const second = new Promise<void>((done) => (timer = setTimeout(done, 1_000)));
-    await Promise.race([this.firstApplied, waiting, fatal, this.apiFailure, this.stopped, second]);
+    await Promise.race([this.firstApplied, waiting, fatal, this.httpApi.failure, this.stopped, second]);
     clearTimeout(timer);
-    await Promise.race([this.startApi(), this.apiFailure]);
+    await Promise.race([this.httpApi.start(), this.httpApi.failure]);
 
     if (cfg.readyFile) {
       // Written whole then renamed: whoever waits for the file never reads half of it.
@@ -240,7 +242,7 @@ export class Agent {
       for (const [physnet, ofport] of ofports) this.view.physnetOfports.set(physnet, ofport);
       this.schedule?.markAllDirty();
       // A gateway candidate waits for its physnet's patch port before taking part in the election.
-      this.reconcileGateways();
+      this.elections?.reconcile();
       // A physnet usable now (or no more): ports refused for it are tried again (none before the bindings exist:
       // the link starts before the store is open).
       void this.bindings?.recheckRefused().catch((err) => log.error({ err }, 'binding recheck failed'));
@@ -285,12 +287,21 @@ export class Agent {
           () => this.started,
           () => this.flows,
         ),
-      storeBack: () => this.storeBack(),
-      reconcileGateways: () => this.reconcileGateways(),
-      ownChassisGone: (revision) => this.onOwnChassisGone(revision),
+      storeBack: () => this.elections!.storeBack(),
+      reconcileGateways: () => this.elections!.reconcile(),
+      ownChassisGone: (revision) => this.elections!.ownChassisGone(revision),
       viewChanged: (c) => this.schedule!.viewChanged(c),
       markDirty: (netId, opts) => this.schedule?.markDirty(netId, opts),
     }));
+    this.elections = new AgentElections({
+      view: this.view,
+      election: this.election,
+      sync: this.sync,
+      registration: this.registration,
+      subscription: this.subscription,
+      bindings: this.bindings,
+      stopping: () => this.stopping,
+    });
   }
 
   /** The flow side: the OpenFlow channel, the flow manager, the apps' computer and the PACKET_IN dispatcher (flow-side.ts). */
@@ -314,14 +325,8 @@ export class Agent {
       marks: this.marks,
       trace: this.trace,
       started: () => this.started,
-      sessionUp: () => {
-        clearTimeout(this.standDownTimer);
-        this.reconcileGateways(); // a chassis that stood down is a candidate again
-      },
-      sessionDown: () => {
-        clearTimeout(this.standDownTimer);
-        this.standDownTimer = setTimeout(() => this.reconcileGateways(), DATAPATH_GRACE_MS + 10).unref();
-      },
+      sessionUp: () => this.elections!.sessionUp(),
+      sessionDown: () => this.elections!.sessionDown(),
     }));
     this.schedule = new FlowSchedule({
       view: this.view,
@@ -337,57 +342,9 @@ export class Agent {
       reachLog: this.reachLog,
       started: () => this.started,
       stopping: () => this.stopping,
-      reconcileGateways: () => this.reconcileGateways(),
-      electionWatches: (id) => this.electionWatches(id),
+      reconcileGateways: () => this.elections!.reconcile(),
+      electionWatches: (id) => this.elections!.watches(id),
     });
-  }
-
-  /** The REST API, /metrics and the probes, started once (see start()); its modules are loaded here. */
-  private startApi(): Promise<void> {
-    const cfg = this.config;
-    if (cfg.apiListen === 'none') return Promise.resolve();
-    this.apiStarting ??= (async () => {
-      const [{ startApiServer }, { addAgentRoutes }, registry] = await Promise.all([
-        import('../api/server.js'),
-        import('./api-routes.js'),
-        this.metrics.load(),
-      ]);
-      if (this.stopping) return;
-      this.api = await startApiServer({
-        store: this.store,
-        listen: cfg.apiListen,
-        token: cfg.apiToken,
-        logger: this.logger,
-        version: AGENT_VERSION,
-        registry,
-        ready: () => this.probeReady(),
-        ...this.apiTls,
-        chassisExtras: (c) => chassisReachability(this.view.encaps, this.config.chassis, c),
-      });
-      addAgentRoutes(this.api, this);
-      this.trace.mark('API listening');
-    })().catch((err: unknown) => {
-      this.apiFailed(err);
-      throw err;
-    });
-    return this.apiStarting;
-  }
-
-  /**
-   * While the topology is not loaded: with the store reachable it is only still loading (the networks of the VIFs
-   * just bound are being read), and the start goes on. If the store is unreachable, or becomes so before the topology
-   * is loaded, with no cached topology to start from, the agent waits for the store: status and readiness must answer
-   * meanwhile, so the API starts now.
-   */
-  private serveIfStoreDown(loaded: Promise<void>): void {
-    const waitForStore = () => {
-      this.logger.warn('store unreachable and no cached topology; the switch keeps its flows until the store answers');
-      this.startApi().catch((err) => this.logger.error({ err }, 'API not started'));
-    };
-    if (!this.health.isConnected) return waitForStore();
-    this.health.once('down', waitForStore);
-    const done = () => void this.health.off('down', waitForStore);
-    loaded.then(done, done);
   }
 
   /**
@@ -397,55 +354,25 @@ export class Agent {
    */
   private async attachSwitch(): Promise<void> {
     const log = this.logger;
-    // Only interfaces that claim a logical port (VM VIFs) matter; tunnel and bridge ports have no iface-id.
-    for (;;) {
-      await this.link.ready();
-      this.trace.mark('OVSDB connected, bridge prepared');
-      if (this.stopping) return;
-      // The OpenFlow session (connect, hello, features) opens now, with the bridge there, while the VIFs are bound
-      // and the topology loads: the flow manager writes nothing before activate(), so this only saves its round
-      // trips from the first programming's path (a fresh host: start → flows stable). Once: start() is idempotent.
-      this.channel.start();
-      try {
-        this.vifs = await VifWatcher.create(this.ovsdb, { filter: (v) => v.ifaceId !== undefined });
-        break;
-      } catch (err) {
-        // OVSDB went away between: the monitor is made once it is back.
-        if (this.stopping) return;
-        log.warn({ err: (err as Error).message }, 'VIF monitor not set up yet; retrying');
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    if (this.stopping) {
-      this.vifs.stop();
-      return;
-    }
-    const initial: Promise<void>[] = [];
-    const unplug = (v: Vif) => {
-      this.marks.forget(v.name);
-      return this.bindings.unplugged(v).catch((err) => log.error({ err, iface: v.name }, 'unbind failed'));
-    };
-    this.vifs.on('plugged', (v: Vif) => {
-      this.marks.plugged(v.name, v.ifaceId);
-      const p = this.bindings.plugged(v).catch((err) => log.error({ err, iface: v.name }, 'bind failed'));
-      if (!this.started) initial.push(p);
+    const vifsBound = await attachVifs({
+      link: this.link,
+      ovsdb: this.ovsdb,
+      channel: this.channel,
+      bindings: this.bindings,
+      marks: this.marks,
+      logger: log,
+      trace: this.trace,
+      stopping: () => this.stopping,
+      started: () => this.started,
+      adopt: (vifs) => (this.vifs = vifs),
     });
-    this.vifs.on('changed', (v: Vif, old: Vif) => {
-      // A VIF re-labelled with another port is an unplug of the old port and a plug of the new one.
-      const relabel = old.ifaceId !== v.ifaceId ? unplug(old) : Promise.resolve();
-      void relabel.then(() => this.bindings.plugged(v)).catch((err) => log.error({ err }, 'rebind failed'));
-    });
-    this.vifs.on('unplugged', (v: Vif) => void unplug(v));
-    this.vifs.start();
-    this.trace.mark('VIF monitor');
-    await Promise.all(initial);
-    this.trace.mark('VIFs bound');
+    if (!vifsBound) return;
 
     // Never program the switch from less than a whole topology (that would delete live flows): wait until
     // chassis, routers and every local network are loaded, from the store or from the cache.
     const topologyPrefix = (p: string) => !p.startsWith(NAMES_PREFIX);
     const loaded = this.subscription.whenLoaded(topologyPrefix);
-    if (!this.subscription.loaded(topologyPrefix)) this.serveIfStoreDown(loaded);
+    if (!this.subscription.loaded(topologyPrefix)) this.httpApi.serveIfStoreDown(this.health, loaded);
     await loaded;
     if (this.stopping) return;
     this.topologySource = this.health.isConnected ? 'store' : 'cache';
@@ -467,7 +394,7 @@ export class Agent {
     this.trace.mark('first computation');
     this.schedule!.notePendingMarks(this.firstVersion);
     this.started = true;
-    this.reconcileGateways();
+    this.elections?.reconcile();
     this.firstApplied = this.flows.whenApplied(this.firstVersion).then(() => {
       this.trace.mark('first flows on the switch');
       log.info(this.trace.finish(), 'start timeline (ms since the process began)');
@@ -487,10 +414,9 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    clearTimeout(this.standDownTimer);
+    this.elections?.stop();
     this.schedule?.cancel();
-    await this.apiStarting?.catch(() => undefined);
-    await this.api?.close().catch(() => undefined);
+    await this.httpApi.close();
     this.vifs?.stop();
     await this.channel?.stop().catch(() => undefined);
     await this.subscription?.close().catch(() => undefined);
@@ -558,38 +484,5 @@ export class Agent {
   /** Recomputes flows from scratch and compares with the incremental state (desired and on the switch). */
   async recomputeCheck(): Promise<Record<string, unknown>> {
     return status.recomputeCheck(this.flows, this.computer);
-  }
-
-  /**
-   * The store answers again after an outage: re-read every prefix now (each arrives as a resync with the
-   * store's truth, which replaces what the view had: changes made meanwhile apply, stale flows go), register
-   * the chassis again if its lease or key was lost, and check every local binding against the store.
-   */
-  private storeBack(): void {
-    this.subscription.retryNow();
-    void this.registration.ensure('store reachable again').then(() => this.reconcileGateways());
-    void this.bindings.checkAll();
-  }
-
-  /** Whether a change of this network may matter to the center election (a star network, or a center held here). */
-  private electionWatches(networkId: string): boolean {
-    return this.view.networks.get(networkId)?.network.topology === 'star' || this.election?.active('center').includes(networkId);
-  }
-
-  /** Runs this chassis's part in the elections (serialised; a failure is retried on the next tick). */
-  private reconcileGateways(): void {
-    // A candidate whose chassis record is still being read is not dead: wait for it (it comes as a chassis change).
-    if (!this.electionReady || this.stopping || this.retired || !this.sync.chassisSettled) return;
-    void this.election.reconcile();
-  }
-
-  /**
-   * Our chassis key vanished while we run: the lease expired (store unreachable longer than its TTL) — peers
-   * have stopped tunnelling here, so register again at once with a new lease — or an operator deleted it
-   * (tombstone: the registration stays out, see ChassisRegistration).
-   */
-  private onOwnChassisGone(revision: number): void {
-    if (this.stopping || !this.registration.goneAt(revision)) return;
-    void this.registration.ensure('chassis key gone from the store').then(() => this.reconcileGateways());
   }
 }
