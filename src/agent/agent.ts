@@ -36,7 +36,8 @@ import type { Election } from './election.js';
 import type { StoreHealth } from './store-health.js';
 import { wireStoreSide } from './store-side.js';
 import type { TopologyCache } from './topology-cache.js';
-import { SwitchLink } from './switch-link.js';
+import type { SwitchLink } from './switch-link.js';
+import { prepareSwitchLink } from './switch-side.js';
 import type { TopologySync } from '../view/topology-sync.js';
 import { TopologyView } from '../view/topology-view.js';
 import { loadAgentTls, type AgentTls } from './tls.js';
@@ -217,43 +218,22 @@ export class Agent {
     log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
   }
 
-  /**
-   * Open vSwitch: bridge, table names, tunnel port, prepared on every OVSDB session. Open vSwitch may be absent (boot
-   * order, restart): the link waits for it in the background, it never fails the start. It starts first: preparing
-   * the bridge takes as long as the store's set-up, and both come before the first flows.
-   */
+  /** Open vSwitch: the link, made first, and what its ports change (switch-side.ts). */
   private prepareSwitchLink(ovsTls: AgentTls['ovs']): void {
-    const cfg = this.config;
-    const log = this.logger;
-    this.link = new SwitchLink({
-      ovsdb: cfg.ovsdb,
-      bridge: cfg.bridge,
-      datapathType: cfg.datapathType,
-      tableNames: this.tables.tableNames(),
-      encaps: this.view.encaps as Encap[],
-      tunnelIp: cfg.tunnelIp,
-      bridgeMappings: cfg.bridgeMappings,
-      ovsdbOptions: { ...ovsTls },
-      logger: log,
+    this.link = prepareSwitchLink({
+      config: this.config,
+      logger: this.logger,
+      tables: this.tables,
+      view: this.view,
+      ovsTls,
+      markAllDirty: () => this.schedule?.markAllDirty(),
+      reconcileGateways: () => this.elections?.reconcile(),
+      bindings: () => this.bindings,
     });
     this.ovsdb = this.link.ovsdb;
-    this.link.on('physnetOfports', (ofports: Map<string, number>) => {
-      this.view.physnetOfports.clear();
-      for (const [physnet, ofport] of ofports) this.view.physnetOfports.set(physnet, ofport);
-      this.schedule?.markAllDirty();
-      // A gateway candidate waits for its physnet's patch port before taking part in the election.
-      this.elections?.reconcile();
-      // A physnet usable now (or no more): ports refused for it are tried again (none before the bindings exist:
-      // the link starts before the store is open).
-      void this.bindings?.recheckRefused().catch((err) => log.error({ err }, 'binding recheck failed'));
-    });
-    this.link.on('tunnelOfport', (encap: string, ofport: number) => {
-      this.view.tunnelOfports.set(encap, ofport);
-      this.schedule?.markAllDirty();
-    });
   }
 
-  /** The store side: the store, then its health, the topology's subscription and sync, the chassis, bindings, elections (store-side.ts). */
+  /** The store side: the store, then its health, topology subscription and sync, chassis, bindings, elections (store-side.ts). */
   private async openStoreSide(storeTls: AgentTls['store']): Promise<void> {
     const cfg = this.config;
     const log = this.logger;
