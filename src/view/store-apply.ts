@@ -20,21 +20,7 @@ import {
   decodeSiteGatewayLease,
   decodeSubnet,
 } from '../model/codec.js';
-import type {
-  Binding,
-  CenterLease,
-  Chassis,
-  FloatingIp,
-  GatewayLease,
-  Network,
-  Port,
-  Router,
-  SecurityGroup,
-  SgMember,
-  Site,
-  SiteGatewayLease,
-  Subnet,
-} from '../model/types.js';
+import type * as Doc from '../model/types.js';
 import type { Logger } from '../util/log.js';
 import type { IndexedObjects } from './indexed-objects.js';
 import { networksUsingGroup } from './security-groups.js';
@@ -61,6 +47,13 @@ const DECODERS = {
 
 /** The reason a site gateway candidate watches a network it hosts no port of: it relays the network between sites. */
 export const RELAY_REASON = 'site-gateway-candidate';
+
+/** Puts a lease (gateway, center, site gateway) into the view; whether its holder is another chassis than before. */
+function holderChanged<L extends { chassis: string }>(leases: Map<string, L>, id: string, lease: L): boolean {
+  const prev = leases.get(id);
+  leases.set(id, lease);
+  return prev?.chassis !== lease.chassis;
+}
 
 /** What the handlers read of the sync's bookkeeping, and what they ask of it. */
 export interface KeyApplierDeps {
@@ -89,7 +82,7 @@ export class KeyApplier {
   /** Keys whose current document failed to decode (warned once each). */
   private readonly undecodable = new Set<string>();
   /** Bindings seen before their port (the port arrives in a later event of the same snapshot or revision). */
-  private readonly orphanBindings = new Map<string, Binding>();
+  private readonly orphanBindings = new Map<string, Doc.Binding>();
 
   constructor(private readonly d: KeyApplierDeps) {}
 
@@ -120,50 +113,44 @@ export class KeyApplier {
       case 'chassis':
         // A prefix watch of one chassis's key also carries longer names (hv1 → hv10): only wanted ones enter.
         if (!d.isChassisWanted(k.name)) return;
-        d.view.chassis.set(k.name, doc as Chassis);
+        d.view.chassis.set(k.name, doc as Doc.Chassis);
         d.changes.changedChassis(k.name);
         return;
       case 'router':
         // An event racing an unwatch must not bring back what the unwatch removed.
         if (d.lazy && !d.indexed.has(key)) return;
-        d.view.routers.set(k.routerId, doc as Router);
+        d.view.routers.set(k.routerId, doc as Doc.Router);
         d.changes.changedAll();
         return;
       case 'floating-ip':
         if (d.lazy && !d.indexed.has(key)) return;
-        d.view.floatingIps.set(k.fipId, doc as FloatingIp);
+        d.view.floatingIps.set(k.fipId, doc as Doc.FloatingIp);
         d.changes.changedAll();
         return;
       case 'gateway': {
-        const lease = doc as GatewayLease;
+        const lease = doc as Doc.GatewayLease;
         // The key names the router: a document naming another is foreign data.
         if (lease.routerId !== k.routerId) return;
         if (d.lazy && !d.indexed.has(key)) return;
-        const prev = d.view.gateways.get(k.routerId);
-        d.view.gateways.set(k.routerId, lease);
         // A lease moved to a new etcd lease by the same chassis (a planned restart) changes no flow.
-        if (prev?.chassis !== lease.chassis) d.changes.changedAll();
+        if (holderChanged(d.view.gateways, k.routerId, lease)) d.changes.changedAll();
         return;
       }
       case 'center': {
-        const lease = doc as CenterLease;
+        const lease = doc as Doc.CenterLease;
         if (lease.networkId !== k.networkId) return;
-        const prev = d.view.centers.get(k.networkId);
-        d.view.centers.set(k.networkId, lease);
         // A center moved to a new etcd lease by the same chassis (a planned restart) changes no flow.
-        if (prev?.chassis !== lease.chassis) d.changes.changed(k.networkId, true);
+        if (holderChanged(d.view.centers, k.networkId, lease)) d.changes.changed(k.networkId, true);
         return;
       }
       case 'site-gateway': {
-        const lease = doc as SiteGatewayLease;
+        const lease = doc as Doc.SiteGatewayLease;
         if (lease.site !== k.site) return;
-        const prev = d.view.siteGateways.get(k.site);
-        d.view.siteGateways.set(k.site, lease);
-        if (prev?.chassis !== lease.chassis) d.changes.changedOverlay();
+        if (holderChanged(d.view.siteGateways, k.site, lease)) d.changes.changedOverlay();
         return;
       }
       case 'site': {
-        const site = doc as Site;
+        const site = doc as Doc.Site;
         if (site.name !== k.site) return;
         d.view.sites.set(k.site, site);
         d.siteCandidatesChanged();
@@ -172,29 +159,29 @@ export class KeyApplier {
       case 'security-group':
         // An event racing an unwatch must not bring back what the unwatch removed.
         if (!d.isSgWanted(key)) return;
-        d.view.securityGroups.set(k.groupId, doc as SecurityGroup);
+        d.view.securityGroups.set(k.groupId, doc as Doc.SecurityGroup);
         d.changes.changedGroups(networksUsingGroup(d.view, k.groupId, false));
         return;
       case 'sg-member': {
         if (!d.isSgWanted(key)) return;
         let members = d.view.sgMembers.get(k.groupId);
         if (!members) d.view.sgMembers.set(k.groupId, (members = new Map()));
-        members.set(k.portId, doc as SgMember);
+        members.set(k.portId, doc as Doc.SgMember);
         d.changes.changedGroups(networksUsingGroup(d.view, k.groupId, true));
         return;
       }
       case 'network': {
         const existing = d.view.networks.get(k.networkId);
         // A site gateway candidate relays every overlay network between sites: it watches them all.
-        if (!existing && d.relaying() && !(doc as Network).provider) void d.want(k.networkId, RELAY_REASON);
-        if (existing) existing.network = doc as Network;
+        if (!existing && d.relaying() && !(doc as Doc.Network).provider) void d.want(k.networkId, RELAY_REASON);
+        if (existing) existing.network = doc as Doc.Network;
         else if (this.isWanted(k.networkId))
-          d.view.networks.set(k.networkId, { network: doc as Network, subnets: new Map(), ports: new Map() });
+          d.view.networks.set(k.networkId, { network: doc as Doc.Network, subnets: new Map(), ports: new Map() });
         d.changes.changed(k.networkId);
         return;
       }
       case 'subnet':
-        this.netState(k.networkId).subnets.set(k.subnetId, doc as Subnet);
+        this.netState(k.networkId).subnets.set(k.subnetId, doc as Doc.Subnet);
         d.changes.changed(k.networkId);
         return;
       case 'port': {
@@ -204,7 +191,7 @@ export class KeyApplier {
         const bkey = `${netPrefix(k.networkId)}bindings/${k.portId}`;
         const orphan = this.orphanBindings.get(bkey);
         this.orphanBindings.delete(bkey);
-        net.ports.set(k.portId, { port: doc as Port, binding: prev?.binding ?? orphan });
+        net.ports.set(k.portId, { port: doc as Doc.Port, binding: prev?.binding ?? orphan });
         d.changes.changedPort(k.networkId, k.portId);
         return;
       }
@@ -212,13 +199,13 @@ export class KeyApplier {
         const net = this.netState(k.networkId);
         const ps = net.ports.get(k.portId);
         if (!ps) {
-          this.orphanBindings.set(key, doc as Binding);
+          this.orphanBindings.set(key, doc as Doc.Binding);
           d.changes.changed(k.networkId);
           return;
         }
         const before = d.view.locate(net, ps);
         const owner = ps.binding?.chassis;
-        ps.binding = doc as Binding;
+        ps.binding = doc as Doc.Binding;
         // Flows depend on where a port is, not on its binding record: this agent's own binding coming back
         // for a VIF it already serves (or a rewrite of the same binding) changes nothing to recompute. A new remote
         // owner does even when neither location is known yet: lazy chassis watching must read the owner's record.
