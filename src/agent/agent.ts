@@ -200,7 +200,7 @@ export class Agent {
     // cached topology: attachSwitch starts the API then). Otherwise the API — its modules and prom-client's — is
     // loaded once the first flows are on the switch, not before them (docs/footprint.md, start-up).
     const waiting = this.link.untilWaiting();
-    // A failure reaches start() through apiFailure.
+    // A failure reaches start() through httpApi.failure.
     void waiting.then(() => this.httpApi.start()).catch(() => undefined);
     await Promise.race([attached, waiting, fatal, this.httpApi.failure]);
     // A switch that never confirms (its session lost meanwhile) must not keep the API away: a second at most.
