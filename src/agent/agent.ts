@@ -2,44 +2,46 @@ import { rename, writeFile } from 'node:fs/promises';
 import { APPS } from '../apps/index.js';
 import { loadApps, type LoadedApps } from '../apps/registry.js';
 import type { ApiServer } from '../api/server.js';
-import { FlowManager } from '../flows/manager.js';
+import type { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
 import { NAMES_PREFIX } from '../model/keys.js';
 import { keepLazyIndex } from './lazy-index.js';
-import { siteStatus } from './site-status.js';
-import { DEFAULT_SITE, type Chassis, type ChassisStatus } from '../model/types.js';
-import { OfChannel } from '../openflow/channel/index.js';
+import * as status from './agent-status.js';
+import { DEFAULT_SITE, type ChassisStatus } from '../model/types.js';
+import type { OfChannel } from '../openflow/channel/index.js';
 import { OvsdbClient } from '../ovsdb/index.js';
-import { VifWatcher, type Vif } from '../ovsdb/vswitch.js';
+import type { VifWatcher } from '../ovsdb/vswitch.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
-import { openStore, PrefixSubscription, type SubscriptionEvent } from '../store/index.js';
-import type { KeyValue, Store } from '../store/types.js';
+import { openStore, type PrefixSubscription } from '../store/index.js';
+import type { Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
-import { BindingManager } from './binding.js';
-import { ChassisRegistration } from './chassis-registration.js';
-import { FlowComputer } from './compute.js';
+import type { BindingManager } from './binding.js';
+import type { ChassisRegistration } from './chassis-registration.js';
+import type { FlowComputer } from './compute.js';
 import { InstalledMarks } from './installed-marks.js';
-import { routeStoreEvent } from './store-events.js';
 import type { AgentConfig, Encap } from './config.js';
-import { chassisReachability, ReachabilityLog } from './encap.js';
-import { PacketInDispatcher } from './packet-in.js';
-import { RouterReach } from '../view/router-reach.js';
-import { ChassisReach } from '../view/chassis-reach.js';
-import { SecurityGroupReach } from '../view/sg-reach.js';
-import { groupsLoaded } from '../view/security-groups.js';
+import { ReachabilityLog } from './encap.js';
+import type { PacketInDispatcher } from './packet-in.js';
+import type { RouterReach } from '../view/router-reach.js';
+import type { ChassisReach } from '../view/chassis-reach.js';
+import type { SecurityGroupReach } from '../view/sg-reach.js';
 import { Announcer } from './announcer.js';
-import { FlushScheduler } from './flush-scheduler.js';
-import { Election } from './election.js';
-import { centerRaces, gatewayRaces, siteGatewayRaces } from './races.js';
-import { StoreHealth } from './store-health.js';
-import { TopologyCache } from './topology-cache.js';
-import { SwitchLink } from './switch-link.js';
-import { TopologySync, type PortRemoved, type ViewChange } from '../view/topology-sync.js';
+import { FlowSchedule, localFlowsApplied } from './flow-schedule.js';
+import { wireFlowSide } from './flow-side.js';
+import { AgentApi } from './agent-api.js';
+import { AgentElections, DATAPATH_GRACE_MS } from './agent-elections.js';
+import { attachVifs } from './vif-attach.js';
+import type { Election } from './election.js';
+import type { StoreHealth } from './store-health.js';
+import { wireStoreSide } from './store-side.js';
+import type { TopologyCache } from './topology-cache.js';
+import type { SwitchLink } from './switch-link.js';
+import { prepareSwitchLink } from './switch-side.js';
+import type { TopologySync } from '../view/topology-sync.js';
 import { TopologyView } from '../view/topology-view.js';
 import { loadAgentTls, type AgentTls } from './tls.js';
 import { AgentMetrics } from './metrics.js';
-import { physnetRefusal } from './bridge-mappings.js';
 import { VERSION } from '../version.js';
 import { StartTrace } from './start-trace.js';
 
@@ -48,12 +50,7 @@ const MODULES_LOADED_AT = performance.now();
 
 export const AGENT_VERSION = VERSION;
 
-/**
- * How long the OpenFlow session may stay down before this chassis gives up its elected roles (gateway, center, site
- * gateway) to a standby: longer than an ovs-vswitchd restart takes to reconnect (the channel retries every ≤ 250 ms
- * on the unix socket), about what OVN's BFD takes to declare a gateway dead (3 × 1 s).
- */
-export const DATAPATH_GRACE_MS = 3_000;
+export { DATAPATH_GRACE_MS };
 
 /**
  * The composition root of one hypervisor's agent: OVSDB (bridge, tables, tunnel port, VIFs), the store
@@ -81,22 +78,24 @@ export class Agent {
    * and its site's gateway (issue 16).
    */
   election!: Election;
-  /** Set once the topology is loaded: the election never acts on a partial view (it would release keys). */
-  private electionReady = false;
+  /** When the elections run (made with the store side; agent-elections.ts). */
+  private elections?: AgentElections;
   cache?: TopologyCache;
   /** Where the topology the switch was first programmed from came from (status, readiness). */
-  topologySource: 'waiting for the store' | 'store' | 'cache' = 'waiting for the store';
-  api?: ApiServer;
+  topologySource: status.TopologySource = 'waiting for the store';
+  /** The REST API, /metrics and the probes (agent-api.ts). */
+  private readonly httpApi: AgentApi;
+  get api(): ApiServer | undefined {
+    return this.httpApi.server;
+  }
   private subscription!: PrefixSubscription;
   private vifs?: VifWatcher;
   private reach!: RouterReach;
   private sgReach!: SecurityGroupReach;
   private chassisReach!: ChassisReach;
   private readonly reachLog: ReachabilityLog;
-  private readonly flusher = new FlushScheduler(
-    () => this.flushNow(),
-    () => this.started,
-  );
+  /** View changes → dirty networks → one recompute and sync (made with the flow side, see prepareFlows). */
+  private schedule?: FlowSchedule;
   private readonly marks: InstalledMarks;
   /** Gratuitous ARPs and the like, sent once the flows answering for them are applied. */
   private readonly announcer = new Announcer({
@@ -108,8 +107,6 @@ export class Agent {
   });
   private started = false;
   private stopping = false;
-  /** Re-runs the elections once the OpenFlow session has been down for DATAPATH_GRACE_MS. */
-  private standDownTimer: NodeJS.Timeout | undefined;
   /** Set once this chassis is taken out of service (decommission, or an operator's `chassis delete`). */
   get retired(): ChassisRetirement | undefined {
     return this.registration?.retired;
@@ -126,11 +123,7 @@ export class Agent {
   private firstApplied?: Promise<unknown>;
   /** Start-up milestones, logged once the first flows are on the switch. */
   readonly trace = new StartTrace(['modules loaded', Math.round(MODULES_LOADED_AT * 10) / 10]);
-  private apiStarting?: Promise<void>;
   private apiTls?: AgentTls['api'];
-  private apiFailed!: (err: unknown) => void;
-  /** Rejects if the API could not start (its address taken): that fails the start, whenever the API starts. */
-  private readonly apiFailure = new Promise<never>((_, reject) => (this.apiFailed = reject));
 
   constructor(
     readonly config: AgentConfig,
@@ -153,7 +146,18 @@ export class Agent {
       now: Date.now,
     }));
     this.metrics = new AgentMetrics(this);
-    this.apiFailure.catch(() => undefined);
+    this.httpApi = new AgentApi({
+      config,
+      logger,
+      metrics: this.metrics,
+      trace: this.trace,
+      view: this.view,
+      store: () => this.store,
+      tls: () => this.apiTls,
+      stopping: () => this.stopping,
+      probeReady: () => this.probeReady(),
+      addRoutes: (api, { addAgentRoutes }) => addAgentRoutes(api, this),
+    });
     this.trace.mark('agent made (pipeline, apps)');
   }
 
@@ -183,12 +187,7 @@ export class Agent {
     // Bad credentials or permissions are a configuration error, not an outage: say so and stop.
     if ((firstError as { code?: string } | undefined)?.code === 'DENIED') throw firstError;
     // Gateway elections once routers, chassis and gateway leases are read from the store (not a partial view).
-    void this.subscription
-      .whenLoaded((p) => !p.startsWith(NAMES_PREFIX))
-      .then(() => {
-        this.electionReady = true;
-        this.reconcileGateways();
-      });
+    void this.subscription.whenLoaded((p) => !p.startsWith(NAMES_PREFIX)).then(() => this.elections!.topologyLoaded());
 
     // With Open vSwitch there, the switch side is attached before start() returns (VIFs bound before the first
     // computation, as ever). Without it, the agent serves its API and follows the store meanwhile.
@@ -201,15 +200,15 @@ export class Agent {
     // cached topology: attachSwitch starts the API then). Otherwise the API — its modules and prom-client's — is
     // loaded once the first flows are on the switch, not before them (docs/footprint.md, start-up).
     const waiting = this.link.untilWaiting();
-    // A failure reaches start() through apiFailure.
-    void waiting.then(() => this.startApi()).catch(() => undefined);
-    await Promise.race([attached, waiting, fatal, this.apiFailure]);
+    // A failure reaches start() through httpApi.failure.
+    void waiting.then(() => this.httpApi.start()).catch(() => undefined);
+    await Promise.race([attached, waiting, fatal, this.httpApi.failure]);
     // A switch that never confirms (its session lost meanwhile) must not keep the API away: a second at most.
     let timer: NodeJS.Timeout | undefined;
     const second = new Promise<void>((done) => (timer = setTimeout(done, 1_000)));
-    await Promise.race([this.firstApplied, waiting, fatal, this.apiFailure, this.stopped, second]);
+    await Promise.race([this.firstApplied, waiting, fatal, this.httpApi.failure, this.stopped, second]);
     clearTimeout(timer);
-    await Promise.race([this.startApi(), this.apiFailure]);
+    await Promise.race([this.httpApi.start(), this.httpApi.failure]);
 
     if (cfg.readyFile) {
       // Written whole then renamed: whoever waits for the file never reads half of it.
@@ -219,43 +218,22 @@ export class Agent {
     log.info({ chassis: cfg.chassis, api: this.api?.url, lazy: cfg.lazySync }, 'agent started');
   }
 
-  /**
-   * Open vSwitch: bridge, table names, tunnel port, prepared on every OVSDB session. Open vSwitch may be absent (boot
-   * order, restart): the link waits for it in the background, it never fails the start. It starts first: preparing
-   * the bridge takes as long as the store's set-up, and both come before the first flows.
-   */
+  /** Open vSwitch: the link, made first, and what its ports change (switch-side.ts). */
   private prepareSwitchLink(ovsTls: AgentTls['ovs']): void {
-    const cfg = this.config;
-    const log = this.logger;
-    this.link = new SwitchLink({
-      ovsdb: cfg.ovsdb,
-      bridge: cfg.bridge,
-      datapathType: cfg.datapathType,
-      tableNames: this.tables.tableNames(),
-      encaps: this.view.encaps as Encap[],
-      tunnelIp: cfg.tunnelIp,
-      bridgeMappings: cfg.bridgeMappings,
-      ovsdbOptions: { ...ovsTls },
-      logger: log,
+    this.link = prepareSwitchLink({
+      config: this.config,
+      logger: this.logger,
+      tables: this.tables,
+      view: this.view,
+      ovsTls,
+      markAllDirty: () => this.schedule?.markAllDirty(),
+      reconcileGateways: () => this.elections?.reconcile(),
+      bindings: () => this.bindings,
     });
     this.ovsdb = this.link.ovsdb;
-    this.link.on('physnetOfports', (ofports: Map<string, number>) => {
-      this.view.physnetOfports.clear();
-      for (const [physnet, ofport] of ofports) this.view.physnetOfports.set(physnet, ofport);
-      if (this.computer) this.markAllDirty();
-      // A gateway candidate waits for its physnet's patch port before taking part in the election.
-      this.reconcileGateways();
-      // A physnet usable now (or no more): ports refused for it are tried again (none before the bindings exist:
-      // the link starts before the store is open).
-      void this.bindings?.recheckRefused().catch((err) => log.error({ err }, 'binding recheck failed'));
-    });
-    this.link.on('tunnelOfport', (encap: string, ofport: number) => {
-      this.view.tunnelOfports.set(encap, ofport);
-      if (this.computer) this.markAllDirty();
-    });
   }
 
-  /** The store side: the store, its health, the topology's subscription and sync, the chassis, bindings, elections. */
+  /** The store side: the store, then its health, topology subscription and sync, chassis, bindings, elections (store-side.ts). */
   private async openStoreSide(storeTls: AgentTls['store']): Promise<void> {
     const cfg = this.config;
     const log = this.logger;
@@ -264,193 +242,89 @@ export class Agent {
       await openStore(cfg.store, { logger: log.child({ component: 'store' }), probe: false, ...storeTls }),
     );
     this.trace.mark('store opened');
-    // The probe is the chassis lease's keep-alive (issue 17): one call the lease needs anyway tells whether the store
-    // answers, at no extra cost to the etcd leader (it was a linearizable read of this chassis's key every 2 s). The
-    // key itself is followed by the watch (ownChassis, ownChassisGone). Every 2 s, or TTL/3 for a short lease.
-    this.health = new StoreHealth(() => this.registration.probe(), log.child({ component: 'store-health', store: this.store.url }), {
-      intervalMs: Math.min(2000, (cfg.leaseTtlSeconds * 1000) / 3),
-    });
-    const report = (err: unknown) => this.health.report(err);
-    if (cfg.cacheFile !== 'none') {
-      this.cache = new TopologyCache(cfg.cacheFile, cfg.chassis, log.child({ component: 'cache' }), () => this.subscription.prefixes());
-    }
-    this.subscription = new PrefixSubscription(this.store, {
+    ({
+      health: this.health,
+      cache: this.cache,
+      subscription: this.subscription,
+      registration: this.registration,
+      sync: this.sync,
+      bindings: this.bindings,
+      election: this.election,
+      reach: this.reach,
+      sgReach: this.sgReach,
+      chassisReach: this.chassisReach,
+    } = wireStoreSide({
+      config: cfg,
       logger: log,
-      background: true,
-      retryMs: 250,
-      retryMaxMs: 2000,
-      ...(this.cache ? { fallback: (prefix: string) => this.cache!.get(prefix) } : {}),
-    });
-    this.subscription.on('error', (_prefix: string, err: Error) => report(err));
-    this.registration = new ChassisRegistration(
-      this.store,
-      () => this.chassisDocument(),
-      cfg.leaseTtlSeconds,
-      log.child({ component: 'chassis' }),
-      report,
-      { probeKeepsAlive: true },
-    );
-    this.sync = new TopologySync(this.view, this.subscription, log.child({ component: 'sync' }), cfg.lazySync);
-    this.bindings = new BindingManager(this.store, this.view, this.sync, this.subscription, log.child({ component: 'binding' }), {
-      beforeAnnounce: () => this.localFlowsApplied(),
-      onStoreError: report,
-      mayBind: () => !this.retired,
-      // A provider network's port needs this chassis to reach its physnet (bridge mapping, bridge, patch port).
-      refuse: (networkId) => {
-        const physnet = this.view.networks.get(networkId)?.network.provider?.physnet;
-        if (physnet === undefined) return undefined;
-        const bridgeState = () => this.link.status().bridge.physnets[physnet]?.state;
-        return physnetRefusal(physnet, cfg.bridgeMappings, this.view.physnetOfports.has(physnet), bridgeState);
-      },
-    });
-    this.health.on('up', () => this.storeBack());
-    this.election = new Election({
       store: this.store,
-      chassis: cfg.chassis,
-      // Centers and site gateways relay traffic, and a center's candidates are read from lazily watched networks:
-      // both act once the switch is programmed from a whole topology (local VIFs bound, their networks loaded).
-      kinds: [
-        { ...gatewayRaces(this.view), enabled: () => this.sync.chassisSettled },
-        centerRaces(this.view, () => this.started && this.sync.chassisSettled),
-        siteGatewayRaces(this.view, () => this.started && this.sync.chassisSettled),
-      ],
-      leaseId: () => this.registration.leaseId,
-      logger: log.child({ component: 'election' }),
-      onChange: (kind, race, active) => log.info({ kind, race, active }, active ? `${kind} active here` : `${kind} not active here`),
-      // A live agent over a dead ovs-vswitchd hands its roles over at once instead of holding them on its lease.
-      standDown: () => this.link.datapathDown(DATAPATH_GRACE_MS),
-    });
-    this.health.on('tick', (kv: KeyValue | null | 'alive') => {
-      this.registration.verify(kv).catch(report);
-      this.reconcileGateways();
-      if (this.bindings.pendingWrites) void this.bindings.retryUnsynced();
-    });
-    this.reach = new RouterReach(this.view, this.sync);
-    this.sgReach = new SecurityGroupReach(this.view, this.sync);
-    this.chassisReach = new ChassisReach(this.view, this.sync);
-    this.subscription.on('event', (ev: SubscriptionEvent) => {
-      this.cache?.apply(ev);
-      routeStoreEvent(ev, {
-        sync: this.sync,
-        bindings: this.bindings,
-        chassis: cfg.chassis,
-        ownChassisGone: (revision) => this.onOwnChassisGone(revision),
-        ownChassis: (kv) => this.registration.observe(kv),
-      });
-    });
-    this.sync.on('change', (c: ViewChange) => this.onViewChange(c));
-    this.sync.on(
-      'portRemoved',
-      (ev: PortRemoved) => void this.bindings.portRemoved(ev).catch((err) => log.error({ err, port: ev.name }, 'release failed')),
-    );
-    this.bindings.on('changed', (netId: string, portId: string) => {
-      this.markDirty(netId, { urgent: true, ports: portId ? [portId] : undefined });
-      // A port bound or released here: the groups this host enforces may change.
-      void this.sgReach.update();
+      view: this.view,
+      link: this.link,
+      graceMs: DATAPATH_GRACE_MS,
+      chassisDocument: () => status.chassisDocument(cfg, this.view),
+      started: () => this.started,
+      localFlowsApplied: () =>
+        localFlowsApplied(
+          () => this.started,
+          () => this.flows,
+        ),
+      storeBack: () => this.elections!.storeBack(),
+      reconcileGateways: () => this.elections!.reconcile(),
+      ownChassisGone: (revision) => this.elections!.ownChassisGone(revision),
+      viewChanged: (c) => this.schedule!.viewChanged(c),
+      markDirty: (netId, opts) => this.schedule?.markDirty(netId, opts),
+    }));
+    this.elections = new AgentElections({
+      view: this.view,
+      election: this.election,
+      sync: this.sync,
+      registration: this.registration,
+      subscription: this.subscription,
+      bindings: this.bindings,
+      stopping: () => this.stopping,
     });
   }
 
-  /** The flow side: the OpenFlow channel, the flow manager, the apps' computer and the PACKET_IN dispatcher. */
+  /** The flow side: the OpenFlow channel, the flow manager, the apps' computer and the PACKET_IN dispatcher (flow-side.ts). */
   private prepareFlows(ovsTls: AgentTls['ovs']): void {
-    const cfg = this.config;
-    const log = this.logger;
-    // Flows: nothing is written before the first full computation.
-    // NXT_PACKET_IN2: the only PACKET_IN that returns the opcode a flow put in its controller action's userdata.
-    this.channel = new OfChannel({
-      endpoint: cfg.openflow,
-      packetInFormat: 'nxt_packet_in2',
-      logger: log.child({ component: 'openflow' }),
-      ...ovsTls,
+    ({
+      channel: this.channel,
+      flows: this.flows,
+      computer: this.computer,
+      packetIn: this.packetIn,
+    } = wireFlowSide({
+      config: this.config,
+      logger: this.logger,
+      tables: this.tables,
+      apps: this.apps,
+      view: this.view,
+      link: this.link,
+      ovsTls,
+      metrics: this.metrics,
+      health: this.health,
+      subscription: this.subscription,
+      marks: this.marks,
+      trace: this.trace,
+      started: () => this.started,
+      sessionUp: () => this.elections!.sessionUp(),
+      sessionDown: () => this.elections!.sessionDown(),
+    }));
+    this.schedule = new FlowSchedule({
+      view: this.view,
+      apps: this.apps,
+      computer: this.computer,
+      flows: this.flows,
+      marks: this.marks,
+      announcer: this.announcer,
+      bindings: this.bindings,
+      reach: this.reach,
+      sgReach: this.sgReach,
+      chassisReach: this.chassisReach,
+      reachLog: this.reachLog,
+      started: () => this.started,
+      stopping: () => this.stopping,
+      reconcileGateways: () => this.elections!.reconcile(),
+      electionWatches: (id) => this.elections!.watches(id),
     });
-    this.flows = new FlowManager(this.channel, { logger: log.child({ component: 'flows' }), check: (f) => this.tables.check(f) });
-    this.metrics.follow({ flows: this.flows, health: this.health, subscription: this.subscription });
-    const refusedSeen = new Set<string>();
-    this.computer = new FlowComputer(
-      this.tables,
-      this.apps.apps.map(({ app }) => app),
-      this.view,
-      this.flows,
-      (err) => {
-        // Once per distinct refusal: a recompute builds the same refused flow again.
-        if (refusedSeen.has(err.message) || refusedSeen.size > 1000) return;
-        refusedSeen.add(err.message);
-        log.error({ err }, 'an app built a flow the pipeline refuses; it is set aside, the rest go out');
-      },
-    );
-    this.packetIn = new PacketInDispatcher(this.tables, this.apps.routes, log.child({ component: 'packet-in' }), {
-      rate: cfg.packetInRate,
-      burst: cfg.packetInBurst,
-    });
-    this.channel.on('message', (msg) => {
-      // Errors nobody waits for answer fire-and-forget messages (PACKET_OUTs): worth a log line.
-      if (msg.type === 'ERROR') log.warn({ errType: msg.errTypeName, code: msg.codeName, xid: msg.xid }, 'switch reported an error');
-      // The channel is up before the first computation (see attachSwitch): apps answer nothing from a partial view.
-      if (!this.started) return;
-      const out = this.packetIn.handle(msg);
-      if (out)
-        void this.flows.answer({ ...out.transient, packets: out.messages }).catch((err) => log.warn({ err }, 'packet-in answer not sent'));
-    });
-    this.link.watchChannel(this.channel); // re-prepares the bridge on each session
-    this.channel.on('up', (ev: { session: number }) => {
-      this.trace.mark('OpenFlow session up');
-      log.info({ session: ev.session }, 'OpenFlow session up');
-      clearTimeout(this.standDownTimer);
-      this.reconcileGateways(); // a chassis that stood down is a candidate again
-    });
-    this.channel.on('down', (reason: string) => {
-      log.warn({ reason }, 'OpenFlow session down');
-      clearTimeout(this.standDownTimer);
-      this.standDownTimer = setTimeout(() => this.reconcileGateways(), DATAPATH_GRACE_MS + 10).unref();
-    });
-    this.flows.on('synced', () => void this.marks.applied(this.flows.appliedVersion));
-  }
-
-  /** The REST API, /metrics and the probes, started once (see start()); its modules are loaded here. */
-  private startApi(): Promise<void> {
-    const cfg = this.config;
-    if (cfg.apiListen === 'none') return Promise.resolve();
-    this.apiStarting ??= (async () => {
-      const [{ startApiServer }, { addAgentRoutes }, registry] = await Promise.all([
-        import('../api/server.js'),
-        import('./api-routes.js'),
-        this.metrics.load(),
-      ]);
-      if (this.stopping) return;
-      this.api = await startApiServer({
-        store: this.store,
-        listen: cfg.apiListen,
-        token: cfg.apiToken,
-        logger: this.logger,
-        version: AGENT_VERSION,
-        registry,
-        ready: () => this.probeReady(),
-        ...this.apiTls,
-        chassisExtras: (c) => chassisReachability(this.view.encaps, this.config.chassis, c),
-      });
-      addAgentRoutes(this.api, this);
-      this.trace.mark('API listening');
-    })().catch((err: unknown) => {
-      this.apiFailed(err);
-      throw err;
-    });
-    return this.apiStarting;
-  }
-
-  /**
-   * While the topology is not loaded: with the store reachable it is only still loading (the networks of the VIFs
-   * just bound are being read), and the start goes on. If the store is unreachable, or becomes so before the topology
-   * is loaded, with no cached topology to start from, the agent waits for the store: status and readiness must answer
-   * meanwhile, so the API starts now.
-   */
-  private serveIfStoreDown(loaded: Promise<void>): void {
-    const waitForStore = () => {
-      this.logger.warn('store unreachable and no cached topology; the switch keeps its flows until the store answers');
-      this.startApi().catch((err) => this.logger.error({ err }, 'API not started'));
-    };
-    if (!this.health.isConnected) return waitForStore();
-    this.health.once('down', waitForStore);
-    const done = () => void this.health.off('down', waitForStore);
-    loaded.then(done, done);
   }
 
   /**
@@ -460,55 +334,25 @@ export class Agent {
    */
   private async attachSwitch(): Promise<void> {
     const log = this.logger;
-    // Only interfaces that claim a logical port (VM VIFs) matter; tunnel and bridge ports have no iface-id.
-    for (;;) {
-      await this.link.ready();
-      this.trace.mark('OVSDB connected, bridge prepared');
-      if (this.stopping) return;
-      // The OpenFlow session (connect, hello, features) opens now, with the bridge there, while the VIFs are bound
-      // and the topology loads: the flow manager writes nothing before activate(), so this only saves its round
-      // trips from the first programming's path (a fresh host: start → flows stable). Once: start() is idempotent.
-      this.channel.start();
-      try {
-        this.vifs = await VifWatcher.create(this.ovsdb, { filter: (v) => v.ifaceId !== undefined });
-        break;
-      } catch (err) {
-        // OVSDB went away between: the monitor is made once it is back.
-        if (this.stopping) return;
-        log.warn({ err: (err as Error).message }, 'VIF monitor not set up yet; retrying');
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    if (this.stopping) {
-      this.vifs.stop();
-      return;
-    }
-    const initial: Promise<void>[] = [];
-    const unplug = (v: Vif) => {
-      this.marks.forget(v.name);
-      return this.bindings.unplugged(v).catch((err) => log.error({ err, iface: v.name }, 'unbind failed'));
-    };
-    this.vifs.on('plugged', (v: Vif) => {
-      this.marks.plugged(v.name, v.ifaceId);
-      const p = this.bindings.plugged(v).catch((err) => log.error({ err, iface: v.name }, 'bind failed'));
-      if (!this.started) initial.push(p);
+    const vifsBound = await attachVifs({
+      link: this.link,
+      ovsdb: this.ovsdb,
+      channel: this.channel,
+      bindings: this.bindings,
+      marks: this.marks,
+      logger: log,
+      trace: this.trace,
+      stopping: () => this.stopping,
+      started: () => this.started,
+      adopt: (vifs) => (this.vifs = vifs),
     });
-    this.vifs.on('changed', (v: Vif, old: Vif) => {
-      // A VIF re-labelled with another port is an unplug of the old port and a plug of the new one.
-      const relabel = old.ifaceId !== v.ifaceId ? unplug(old) : Promise.resolve();
-      void relabel.then(() => this.bindings.plugged(v)).catch((err) => log.error({ err }, 'rebind failed'));
-    });
-    this.vifs.on('unplugged', (v: Vif) => void unplug(v));
-    this.vifs.start();
-    this.trace.mark('VIF monitor');
-    await Promise.all(initial);
-    this.trace.mark('VIFs bound');
+    if (!vifsBound) return;
 
     // Never program the switch from less than a whole topology (that would delete live flows): wait until
     // chassis, routers and every local network are loaded, from the store or from the cache.
     const topologyPrefix = (p: string) => !p.startsWith(NAMES_PREFIX);
     const loaded = this.subscription.whenLoaded(topologyPrefix);
-    if (!this.subscription.loaded(topologyPrefix)) this.serveIfStoreDown(loaded);
+    if (!this.subscription.loaded(topologyPrefix)) this.httpApi.serveIfStoreDown(this.health, loaded);
     await loaded;
     if (this.stopping) return;
     this.topologySource = this.health.isConnected ? 'store' : 'cache';
@@ -528,9 +372,9 @@ export class Agent {
     this.computer.markAllDirty();
     this.firstVersion = this.computer.flush();
     this.trace.mark('first computation');
-    this.notePendingMarks(this.firstVersion);
+    this.schedule!.notePendingMarks(this.firstVersion);
     this.started = true;
-    this.reconcileGateways();
+    this.elections?.reconcile();
     this.firstApplied = this.flows.whenApplied(this.firstVersion).then(() => {
       this.trace.mark('first flows on the switch');
       log.info(this.trace.finish(), 'start timeline (ms since the process began)');
@@ -550,10 +394,9 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    clearTimeout(this.standDownTimer);
-    this.flusher.cancel();
-    await this.apiStarting?.catch(() => undefined);
-    await this.api?.close().catch(() => undefined);
+    this.elections?.stop();
+    this.schedule?.cancel();
+    await this.httpApi.close();
     this.vifs?.stop();
     await this.channel?.stop().catch(() => undefined);
     await this.subscription?.close().catch(() => undefined);
@@ -589,52 +432,28 @@ export class Agent {
     }
   }
 
-  /**
-   * What `wyvern agent status` and `/v1/agent/ready` report: ready once the switch is programmed from a whole
-   * topology; the store's state (`disconnected since …` during an outage, when the agent runs on what it
-   * knows), where the topology came from, the chassis registration and bindings not yet written.
-   */
+  /** What `wyvern agent status` and `/v1/agent/ready` report (see agent-status.ts). */
   readiness(): Record<string, unknown> & { ready: boolean } {
-    const store = this.health?.describe();
-    const pending = this.bindings?.unsyncedPorts() ?? [];
-    const standingDown = this.link?.datapathDown(DATAPATH_GRACE_MS);
-    return {
-      ready: this.started && (this.channel?.isUp ?? false),
-      store: store && { ...store, summary: `${store.state} since ${store.since}` },
-      topology: {
-        source: this.started && this.health.isConnected ? 'store' : this.topologySource,
-        ...(this.cache?.loadedFrom ? { cacheSavedAt: this.cache.loadedFrom } : {}),
-      },
-      gateways: {
-        active: this.election?.active('gateway') ?? [],
-        ...(standingDown !== undefined ? { standingDown } : {}),
-        ...(this.election?.lastError ? { lastError: this.election.lastError } : {}),
-      },
-      // Issue 16: star networks this chassis is the center of; its site and that site's gateway.
-      centers: { active: this.election?.active('center') ?? [] },
-      site: siteStatus(this.view, this.election?.active('site-gateway').includes(this.view.site) ?? false, this.sync?.relaying ?? false),
-      chassisRegistration: {
-        lease: this.registration?.leaseId,
-        registeredAt: this.registration?.registeredAt,
-        ...(this.registration?.lastError ? { lastError: this.registration.lastError } : {}),
-      },
-      ...(pending.length > 0 ? { bindingsNotWritten: pending } : {}),
-    };
+    return status.readiness({
+      started: this.started,
+      topologySource: this.topologySource,
+      view: this.view,
+      graceMs: DATAPATH_GRACE_MS,
+      channel: this.channel,
+      health: this.health,
+      cache: this.cache,
+      election: this.election,
+      link: this.link,
+      sync: this.sync,
+      registration: this.registration,
+      bindings: this.bindings,
+    });
   }
 
-  /**
-   * /readyz: Open vSwitch (OVSDB and OpenFlow) and the store connected, and the first full computation on the
-   * switch. Stricter than readiness().ready, which a store outage leaves true (the data plane keeps working).
-   */
+  /** /readyz: stricter than readiness().ready (see agent-status.ts). */
   probeReady(): boolean {
-    return (
-      this.started &&
-      this.firstVersion !== undefined &&
-      this.flows.appliedVersion >= this.firstVersion &&
-      this.channel.isUp &&
-      this.link.status().ovsdb.state === 'connected' &&
-      this.health.isConnected
-    );
+    const { started, firstVersion, flows, channel, link, health } = this;
+    return status.probeReady({ started, firstVersion, flows, channel, link, health });
   }
 
   /** Store prefixes this agent watches (lazy sync: one per local network, plus chassis, routers, port names). */
@@ -644,138 +463,6 @@ export class Agent {
 
   /** Recomputes flows from scratch and compares with the incremental state (desired and on the switch). */
   async recomputeCheck(): Promise<Record<string, unknown>> {
-    await this.flows.sync();
-    const full = this.computer.fullRecompute();
-    const incremental = this.computer.compare(full);
-    const onSwitch = await this.flows.compareSwitch(full);
-    return {
-      equal: incremental.equal,
-      switchEqual: onSwitch.equal,
-      flows: this.flows.desiredFlows().length,
-      incremental,
-      switch: onSwitch,
-    };
-  }
-
-  private chassisDocument(): Chassis {
-    const cfg = this.config;
-    return {
-      name: cfg.chassis,
-      tunnelIp: cfg.tunnelIp,
-      encaps: [...this.view.encaps],
-      version: AGENT_VERSION,
-      registeredAt: new Date().toISOString(),
-      ...(Object.keys(cfg.bridgeMappings).length > 0 ? { physnets: Object.keys(cfg.bridgeMappings).sort() } : {}),
-      ...(this.view.site !== DEFAULT_SITE ? { site: this.view.site } : {}),
-    };
-  }
-
-  /**
-   * The store answers again after an outage: re-read every prefix now (each arrives as a resync with the
-   * store's truth, which replaces what the view had: changes made meanwhile apply, stale flows go), register
-   * the chassis again if its lease or key was lost, and check every local binding against the store.
-   */
-  private storeBack(): void {
-    this.subscription.retryNow();
-    void this.registration.ensure('store reachable again').then(() => this.reconcileGateways());
-    void this.bindings.checkAll();
-  }
-
-  /** Whether a change of this network may matter to the center election (a star network, or a center held here). */
-  private electionWatches(networkId: string): boolean {
-    return this.view.networks.get(networkId)?.network.topology === 'star' || this.election?.active('center').includes(networkId);
-  }
-
-  /** Runs this chassis's part in the elections (serialised; a failure is retried on the next tick). */
-  private reconcileGateways(): void {
-    // A candidate whose chassis record is still being read is not dead: wait for it (it comes as a chassis change).
-    if (!this.electionReady || this.stopping || this.retired || !this.sync.chassisSettled) return;
-    void this.election.reconcile();
-  }
-
-  /**
-   * Our chassis key vanished while we run: the lease expired (store unreachable longer than its TTL) — peers
-   * have stopped tunnelling here, so register again at once with a new lease — or an operator deleted it
-   * (tombstone: the registration stays out, see ChassisRegistration).
-   */
-  private onOwnChassisGone(revision: number): void {
-    if (this.stopping || !this.registration.goneAt(revision)) return;
-    void this.registration.ensure('chassis key gone from the store').then(() => this.reconcileGateways());
-  }
-
-  private onViewChange(c: ViewChange): void {
-    // An app's transient flows (reactive routes) computed from what changed are dropped by owner; the next
-    // packet meets the new topology.
-    for (const { runtime } of this.apps.apps) for (const owner of runtime.viewChanged?.(c) ?? []) this.flows.drop(owner);
-    // A chassis change (c.chassis) is the only time a peer's reachability can change.
-    if (c.all || c.chassis !== undefined) this.reachLog.update(this.view.chassis);
-    // Routers, chassis, floating IPs and gateway leases change as 'all' or a chassis change; center, site and site
-    // gateway leases say so; a star network's ports (its center candidates) change as that network: the elections
-    // may have work.
-    // Chassis named anew are recorded before the elections run: those wait until their records are read.
-    void this.chassisReach.update();
-    if (c.all || c.chassis !== undefined || c.elections || [...c.networks].some((id) => this.electionWatches(id))) this.reconcileGateways();
-    if (c.all) this.markAllDirty();
-    else for (const id of c.networks) this.markDirty(id, { groupsOnly: c.securityGroupsOnly, ports: c.ports });
-    void this.reach.update();
-    void this.sgReach.update();
-  }
-
-  /**
-   * Marks a network for recompute. `urgent`: a local VIF waits for its flows. `groupsOnly`: only its security
-   * groups changed — its ACL flows depend on them, no routed neighbour's flows do. `ports`: only these ports changed.
-   */
-  private markDirty(netId: string, opts: { urgent?: boolean; groupsOnly?: boolean; ports?: Iterable<string> } = {}): void {
-    if (!this.computer) return;
-    if (opts.ports) this.computer.markPortsDirty(netId, opts.ports);
-    else this.computer.markDirty(netId, opts.groupsOnly);
-    // Routed neighbours hold flows towards this network's ports.
-    if (!opts.groupsOnly) for (const n of this.reach.neighboursOf(netId)) this.computer.markDirty(n);
-    this.flusher.schedule(opts.urgent);
-  }
-
-  private markAllDirty(): void {
-    this.computer.markAllDirty();
-    this.flusher.schedule();
-  }
-
-  /** One recompute of what is dirty and one sync to the switch (run by the FlushScheduler). */
-  private flushNow(): void {
-    if (this.stopping || !this.computer.hasDirty()) return;
-    const version = this.computer.flush();
-    this.notePendingMarks(version);
-    void this.flows.sync();
-    this.announcer.after(version);
-  }
-
-  /**
-   * Resolves once the flows asked for so far are on the switch (a port's binding is announced after that), or
-   * after a second if the switch does not confirm (its connection is down): the binding must not wait forever.
-   */
-  private async localFlowsApplied(): Promise<void> {
-    // Queued behind the urgent flush that the port's 'changed' scheduled, so the version includes its flows.
-    await new Promise<void>((done) => queueMicrotask(done));
-    if (!this.started) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.flows.whenApplied(this.flows.desiredVersion), new Promise<void>((done) => (timer = setTimeout(done, 1_000)))]);
-    clearTimeout(timer);
-  }
-
-  /**
-   * Ports whose flows are part of `version` get their installed mark once that version is on the switch.
-   * A port whose binding write is still in flight counts: the mark is about this hypervisor's flows.
-   */
-  private notePendingMarks(version: number): void {
-    this.marks.computed(
-      version,
-      this.bindings.localPorts(),
-      (port) => this.view.vifs.get(port)?.ifaceName,
-      (p) => {
-        const net = this.view.networks.get(p.networkId);
-        const ps = net?.ports.get(p.portId);
-        // A protected port is installed once its groups are read too (before, its firewall allows nothing).
-        return net !== undefined && net.network.tunnelKey !== 0 && ps !== undefined && groupsLoaded(this.view, ps.port);
-      },
-    );
+    return status.recomputeCheck(this.flows, this.computer);
   }
 }

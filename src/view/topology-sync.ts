@@ -12,7 +12,6 @@ import {
   routerKey,
   networkKey,
   netPrefix,
-  parseKey,
   ROUTERS_PREFIX,
   NETWORKS_PREFIX,
   NET_PREFIX,
@@ -26,61 +25,14 @@ import {
   siteKey,
   SITES_PREFIX,
 } from '../model/keys.js';
-import {
-  decodeBinding,
-  decodeCenterLease,
-  decodeChassis,
-  decodeFloatingIp,
-  decodeGatewayLease,
-  decodeNetwork,
-  decodePort,
-  decodeRouter,
-  decodeSecurityGroup,
-  decodeSgMember,
-  decodeSite,
-  decodeSiteGatewayLease,
-  decodeSubnet,
-} from '../model/codec.js';
-import type {
-  Binding,
-  CenterLease,
-  Chassis,
-  FloatingIp,
-  GatewayLease,
-  Network,
-  Port,
-  Router,
-  SecurityGroup,
-  SgMember,
-  Site,
-  SiteGatewayLease,
-  Subnet,
-} from '../model/types.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { IndexedObjects } from './indexed-objects.js';
-import { networksUsingGroup } from './security-groups.js';
-import { sameLocation, type NetworkState, type TopologyView } from './topology-view.js';
+import { KeyApplier, RELAY_REASON } from './store-apply.js';
+import type { TopologyView } from './topology-view.js';
+import { ViewChanges } from './view-changes.js';
 
-/** Store documents are decoded (validated) by their key's kind before they enter the view. */
-const DECODERS = {
-  chassis: decodeChassis,
-  router: decodeRouter,
-  network: decodeNetwork,
-  subnet: decodeSubnet,
-  port: decodePort,
-  binding: decodeBinding,
-  'security-group': decodeSecurityGroup,
-  'sg-member': decodeSgMember,
-  'floating-ip': decodeFloatingIp,
-  gateway: decodeGatewayLease,
-  center: decodeCenterLease,
-  site: decodeSite,
-  'site-gateway': decodeSiteGatewayLease,
-} as const;
-
-/** The reason a site gateway candidate watches a network it hosts no port of: it relays the network between sites. */
-export const RELAY_REASON = 'site-gateway-candidate';
+export { RELAY_REASON };
 
 /**
  * What changed in the view: network ids whose flows must be recomputed, or everything. `securityGroupsOnly`: only
@@ -135,10 +87,12 @@ export class TopologySync extends EventEmitter {
   /** Security-group prefixes we want (a group's key, a group's members), with their reasons (see SecurityGroupReach). */
   private readonly wantedSg = new Map<string, Set<string>>();
   private readonly pending = new Map<string, Promise<void>>();
-  /** Keys whose current document failed to decode (warned once each). */
-  private readonly undecodable = new Set<string>();
   /** Lazy sync: the routers, gateway leases and FIPs named by the index under the watched prefixes. */
   private readonly indexed: IndexedObjects;
+  /** Reports changes of the view through 'change' (view-changes.ts). */
+  private readonly changes: ViewChanges;
+  /** Applies each key put or deleted to the view (store-apply.ts). */
+  private readonly applier: KeyApplier;
 
   constructor(
     private readonly view: TopologyView,
@@ -148,6 +102,22 @@ export class TopologySync extends EventEmitter {
   ) {
     super();
     this.indexed = new IndexedObjects(subscription, logger, view.chassisName, (key) => this.applyDelete(key));
+    this.changes = new ViewChanges(view, (c) => this.emit('change', c));
+    this.applier = new KeyApplier({
+      view,
+      lazy,
+      logger,
+      indexed: this.indexed,
+      changes: this.changes,
+      wanted: this.wanted,
+      isChassisWanted: (name) => this.isChassisWanted(name),
+      isSgWanted: (key) => this.isSgWanted(key),
+      relaying: () => this.relay,
+      want: (networkId, reason) => this.want(networkId, reason),
+      unwant: (networkId, reason) => this.unwant(networkId, reason),
+      siteCandidatesChanged: () => this.siteCandidatesChanged(),
+      portRemoved: (ev) => this.emit('portRemoved', ev),
+    });
   }
 
   async start(): Promise<void> {
@@ -235,7 +205,7 @@ export class TopologySync extends EventEmitter {
     this.loadingChassis.delete(name);
     await this.subscription.remove(chassisKey(name));
     if (this.wantedChassis.has(name)) return; // wanted again meanwhile: its new snapshot is on its way
-    if (this.view.chassis.delete(name)) this.changedChassis(name);
+    if (this.view.chassis.delete(name)) this.changes.changedChassis(name);
   }
 
   /** The chassis watched now (lazy sync), sorted. */
@@ -289,7 +259,7 @@ export class TopologySync extends EventEmitter {
     await this.subscription.remove(netPrefix(networkId));
     await this.subscription.remove(networkKey(networkId));
     for (const ref of [...this.indexed.refsUnder(netPrefix(networkId))]) this.indexed.delete(ref);
-    if (this.view.networks.delete(networkId)) this.changed(networkId);
+    if (this.view.networks.delete(networkId)) this.changes.changed(networkId);
   }
 
   /** A prefix's full content (first read or after compaction): replaces what the view had under it. */
@@ -300,243 +270,18 @@ export class TopologySync extends EventEmitter {
     // One chassis's key read (lazy sync): absent or not, the chassis is known now — elections waiting may go on.
     if (prefix !== CHASSIS_PREFIX && prefix.startsWith(CHASSIS_PREFIX)) {
       const name = prefix.slice(CHASSIS_PREFIX.length);
-      if (this.loadingChassis.delete(name) && !present.has(prefix)) this.changedChassis(name);
+      if (this.loadingChassis.delete(name) && !present.has(prefix)) this.changes.changedChassis(name);
     }
   }
 
+  /** A key's document was put in the store (store-apply.ts). */
   applyPut(key: string, value: string): void {
-    const k = parseKey(key);
-    if (!k) return;
-    if (k.kind === 'router-ref' || k.kind === 'fip-ref' || k.kind === 'gateway-of') {
-      // Without lazy sync everything is watched already. An event racing a network's unwatch must not start
-      // watches nothing would stop.
-      if (this.lazy && (k.kind === 'gateway-of' || this.wanted.has(k.networkId))) this.indexed.put(key, k);
-      return;
-    }
-    const decode = DECODERS[k.kind as keyof typeof DECODERS] as ((v: string, at: string) => unknown) | undefined;
-    if (!decode) return;
-    let doc: unknown;
-    try {
-      doc = decode(value, k.kind);
-    } catch (err) {
-      // Foreign or corrupt data never reaches the apps; one warning per key until it changes to something valid.
-      if (!this.undecodable.has(key))
-        this.logger.warn({ key, err: (err as Error).message }, 'ignoring a store document that does not decode');
-      this.undecodable.add(key);
-      return;
-    }
-    this.undecodable.delete(key);
-    switch (k.kind) {
-      case 'chassis':
-        // A prefix watch of one chassis's key also carries longer names (hv1 → hv10): only wanted ones enter.
-        if (!this.isChassisWanted(k.name)) return;
-        this.view.chassis.set(k.name, doc as Chassis);
-        this.changedChassis(k.name);
-        return;
-      case 'router':
-        // An event racing an unwatch must not bring back what the unwatch removed.
-        if (this.lazy && !this.indexed.has(key)) return;
-        this.view.routers.set(k.routerId, doc as Router);
-        this.changedAll();
-        return;
-      case 'floating-ip':
-        if (this.lazy && !this.indexed.has(key)) return;
-        this.view.floatingIps.set(k.fipId, doc as FloatingIp);
-        this.changedAll();
-        return;
-      case 'gateway': {
-        const lease = doc as GatewayLease;
-        // The key names the router: a document naming another is foreign data.
-        if (lease.routerId !== k.routerId) return;
-        if (this.lazy && !this.indexed.has(key)) return;
-        const prev = this.view.gateways.get(k.routerId);
-        this.view.gateways.set(k.routerId, lease);
-        // A lease moved to a new etcd lease by the same chassis (a planned restart) changes no flow.
-        if (prev?.chassis !== lease.chassis) this.changedAll();
-        return;
-      }
-      case 'center': {
-        const lease = doc as CenterLease;
-        if (lease.networkId !== k.networkId) return;
-        const prev = this.view.centers.get(k.networkId);
-        this.view.centers.set(k.networkId, lease);
-        // A center moved to a new etcd lease by the same chassis (a planned restart) changes no flow.
-        if (prev?.chassis !== lease.chassis) this.changed(k.networkId, true);
-        return;
-      }
-      case 'site-gateway': {
-        const lease = doc as SiteGatewayLease;
-        if (lease.site !== k.site) return;
-        const prev = this.view.siteGateways.get(k.site);
-        this.view.siteGateways.set(k.site, lease);
-        if (prev?.chassis !== lease.chassis) this.changedOverlay();
-        return;
-      }
-      case 'site': {
-        const site = doc as Site;
-        if (site.name !== k.site) return;
-        this.view.sites.set(k.site, site);
-        this.siteCandidatesChanged();
-        return;
-      }
-      case 'security-group':
-        // An event racing an unwatch must not bring back what the unwatch removed.
-        if (!this.isSgWanted(key)) return;
-        this.view.securityGroups.set(k.groupId, doc as SecurityGroup);
-        this.changedGroups(networksUsingGroup(this.view, k.groupId, false));
-        return;
-      case 'sg-member': {
-        if (!this.isSgWanted(key)) return;
-        let members = this.view.sgMembers.get(k.groupId);
-        if (!members) this.view.sgMembers.set(k.groupId, (members = new Map()));
-        members.set(k.portId, doc as SgMember);
-        this.changedGroups(networksUsingGroup(this.view, k.groupId, true));
-        return;
-      }
-      case 'network': {
-        const existing = this.view.networks.get(k.networkId);
-        // A site gateway candidate relays every overlay network between sites: it watches them all.
-        if (!existing && this.relay && !(doc as Network).provider) void this.want(k.networkId, RELAY_REASON);
-        if (existing) existing.network = doc as Network;
-        else if (this.isWanted(k.networkId))
-          this.view.networks.set(k.networkId, { network: doc as Network, subnets: new Map(), ports: new Map() });
-        this.changed(k.networkId);
-        return;
-      }
-      case 'subnet':
-        this.netState(k.networkId).subnets.set(k.subnetId, doc as Subnet);
-        this.changed(k.networkId);
-        return;
-      case 'port': {
-        const net = this.netState(k.networkId);
-        const prev = net.ports.get(k.portId);
-        // A snapshot lists bindings/ before ports/: a binding read first waits here for its port.
-        const bkey = `${netPrefix(k.networkId)}bindings/${k.portId}`;
-        const orphan = this.orphanBindings.get(bkey);
-        this.orphanBindings.delete(bkey);
-        net.ports.set(k.portId, { port: doc as Port, binding: prev?.binding ?? orphan });
-        this.changedPort(k.networkId, k.portId);
-        return;
-      }
-      case 'binding': {
-        const net = this.netState(k.networkId);
-        const ps = net.ports.get(k.portId);
-        if (!ps) {
-          this.orphanBindings.set(key, doc as Binding);
-          this.changed(k.networkId);
-          return;
-        }
-        const before = this.view.locate(net, ps);
-        const owner = ps.binding?.chassis;
-        ps.binding = doc as Binding;
-        // Flows depend on where a port is, not on its binding record: this agent's own binding coming back
-        // for a VIF it already serves (or a rewrite of the same binding) changes nothing to recompute. A new remote
-        // owner does even when neither location is known yet: lazy chassis watching must read the owner's record.
-        const newRemoteOwner = owner !== ps.binding.chassis && ps.binding.chassis !== this.view.chassisName;
-        if (!sameLocation(before, this.view.locate(net, ps)) || newRemoteOwner) this.changedPort(k.networkId, k.portId);
-        return;
-      }
-      default:
-        return;
-    }
+    this.applier.put(key, value);
   }
 
+  /** A key was deleted from the store (store-apply.ts). */
   applyDelete(key: string): void {
-    this.undecodable.delete(key);
-    const k = parseKey(key);
-    if (!k) return;
-    switch (k.kind) {
-      case 'router-ref':
-      case 'fip-ref':
-      case 'gateway-of':
-        this.indexed.delete(key);
-        return;
-      case 'chassis':
-        if (this.view.chassis.delete(k.name)) this.changedChassis(k.name);
-        return;
-      case 'router':
-        if (this.view.routers.delete(k.routerId)) this.changedAll();
-        return;
-      case 'floating-ip':
-        if (this.view.floatingIps.delete(k.fipId)) this.changedAll();
-        return;
-      case 'gateway':
-        if (this.view.gateways.delete(k.routerId)) this.changedAll();
-        return;
-      case 'center':
-        if (this.view.centers.delete(k.networkId)) this.changed(k.networkId, true);
-        return;
-      case 'site-gateway':
-        if (this.view.siteGateways.delete(k.site)) this.changedOverlay();
-        return;
-      case 'site':
-        if (this.view.sites.delete(k.site)) this.siteCandidatesChanged();
-        return;
-      case 'security-group':
-        if (this.view.securityGroups.delete(k.groupId)) this.changedGroups(networksUsingGroup(this.view, k.groupId, false));
-        return;
-      case 'sg-member': {
-        const members = this.view.sgMembers.get(k.groupId);
-        if (!members?.delete(k.portId)) return;
-        if (members.size === 0) this.view.sgMembers.delete(k.groupId);
-        this.changedGroups(networksUsingGroup(this.view, k.groupId, true));
-        return;
-      }
-      case 'network':
-        this.view.networks.delete(k.networkId);
-        this.changed(k.networkId);
-        if (this.wanted.get(k.networkId)?.has(RELAY_REASON)) void this.unwant(k.networkId, RELAY_REASON);
-        return;
-      case 'subnet':
-        this.view.networks.get(k.networkId)?.subnets.delete(k.subnetId);
-        this.changed(k.networkId);
-        return;
-      case 'port': {
-        const ports = this.view.networks.get(k.networkId)?.ports;
-        const gone = ports?.get(k.portId);
-        ports?.delete(k.portId);
-        this.orphanBindings.delete(`${netPrefix(k.networkId)}bindings/${k.portId}`);
-        this.changedPort(k.networkId, k.portId);
-        // The binding manager follows its ports' deletions here, through the network it watches anyway.
-        if (gone) this.emit('portRemoved', { networkId: k.networkId, portId: k.portId, name: gone.port.name } satisfies PortRemoved);
-        return;
-      }
-      case 'binding': {
-        this.orphanBindings.delete(key);
-        const net = this.view.networks.get(k.networkId);
-        const ps = net?.ports.get(k.portId);
-        if (!net || !ps) return;
-        const before = this.view.locate(net, ps);
-        const owner = ps.binding?.chassis;
-        ps.binding = undefined;
-        if (!sameLocation(before, this.view.locate(net, ps)) || (owner !== undefined && owner !== this.view.chassisName))
-          this.changedPort(k.networkId, k.portId);
-        return;
-      }
-      default:
-        return;
-    }
-  }
-
-  /** Bindings seen before their port (the port arrives in a later event of the same snapshot or revision). */
-  private readonly orphanBindings = new Map<string, Binding>();
-
-  private isWanted(networkId: string): boolean {
-    return !this.lazy || this.wanted.has(networkId);
-  }
-
-  /** Network state, created on first sight (a network's children may arrive before the network itself). */
-  private netState(networkId: string): NetworkState {
-    let net = this.view.networks.get(networkId);
-    if (!net) {
-      net = {
-        network: { id: networkId, name: '', tunnelKey: 0, mtu: 1500 },
-        subnets: new Map(),
-        ports: new Map(),
-      };
-      this.view.networks.set(networkId, net);
-    }
-    return net;
+    this.applier.delete(key);
   }
 
   private *keysUnder(prefix: string): Generator<string> {
@@ -586,17 +331,6 @@ export class TopologySync extends EventEmitter {
     }
   }
 
-  private changed(networkId: string, elections = false): void {
-    this.emit('change', { networks: new Set([networkId]), all: false, ...(elections ? { elections } : {}) } satisfies ViewChange);
-  }
-
-  /** A site's gateway changed: every overlay network's flows may name it (issue 16). */
-  private changedOverlay(): void {
-    const networks = new Set<string>();
-    for (const [id, net] of this.view.networks) if (!net.network.provider) networks.add(id);
-    this.emit('change', { networks, all: false, elections: true } satisfies ViewChange);
-  }
-
   /** Whether this chassis is a gateway candidate of any site: it then watches every overlay network (lazy sync). */
   private relay = false;
 
@@ -625,42 +359,5 @@ export class TopologySync extends EventEmitter {
   /** Whether this chassis watches every overlay network as a site gateway candidate (status, tests). */
   get relaying(): boolean {
     return this.relay;
-  }
-
-  /** One port of a network changed (its document or where it is bound): see ViewChange.ports. */
-  private changedPort(networkId: string, portId: string): void {
-    this.emit('change', { networks: new Set([networkId]), all: false, ports: new Set([portId]) } satisfies ViewChange);
-  }
-
-  /** A security group or a group's members changed: only the flows of apps that read groups, in `networks`. */
-  private changedGroups(networks: Set<string>): void {
-    if (networks.size > 0) this.emit('change', { networks, all: false, securityGroupsOnly: true } satisfies ViewChange);
-  }
-
-  /**
-   * A chassis came, changed or went. Lazy sync's promise is that a hypervisor's work follows its own networks: a
-   * chassis with no port in them, no lease they depend on, changes none of its flows — joins, restarts and deaths of
-   * the other 999 hypervisors do not recompute everything here (the scale harness saw each one cost a full recompute
-   * on every chassis).
-   */
-  private changedChassis(name: string): void {
-    const v = this.view;
-    const leased = (leases: Iterable<{ chassis: string }>) => [...leases].some((l) => l.chassis === name);
-    if (leased(v.gateways.values()) || leased(v.centers.values()) || leased(v.siteGateways.values())) {
-      this.emit('change', { networks: new Set<string>(), all: true, chassis: name } satisfies ViewChange);
-      return;
-    }
-    const networks = new Set<string>();
-    for (const net of v.networks.values())
-      for (const ps of net.ports.values())
-        if (ps.binding?.chassis === name) {
-          networks.add(net.network.id);
-          break;
-        }
-    this.emit('change', { networks, all: false, chassis: name } satisfies ViewChange);
-  }
-
-  private changedAll(): void {
-    this.emit('change', { networks: new Set<string>(), all: true } satisfies ViewChange);
   }
 }
