@@ -38,6 +38,9 @@ export function gatewayRaces(view: TopologyView): RaceKind {
         // Only a chassis that reaches the gateway's physnet can serve it (this one: its patch port is there; a peer:
         // it publishes the physnet); before this chassis's patch port is up it waits (a holder never releases for that).
         const physnet = view.networks.get(g.networkId)?.network.provider?.physnet;
+        // Every uplink of the physnet's bridge down (uplink-health.ts): not a candidate at all, so a holder releases
+        // the gateway to the next candidate at once, as a chassis whose datapath died does.
+        if (physnet !== undefined && view.physnetsDown.has(physnet)) continue;
         const eligible = (c: string): boolean =>
           physnet === undefined ||
           (c === me ? view.physnetOfports.has(physnet) : (view.chassis.get(c)?.physnets?.includes(physnet) ?? false));

@@ -19,6 +19,7 @@ import { type Row, stringMap } from '../ovsdb/datum.js';
 import { ensurePatchPorts, PHYSNET_KEY } from '../ovsdb/patch-ports.js';
 import { ensureBridge, ensureTunnelPortRow, nameTables, waitOfport } from '../ovsdb/vswitch.js';
 import type { Logger } from '../util/log.js';
+import { physnetsDown, UPLINK_MONITOR, uplinkStates, type UplinkState } from './uplink-health.js';
 
 export interface SwitchLinkOptions {
   /** OVSDB endpoint (unix:/path, tcp:HOST:PORT, ssl:HOST:PORT). */
@@ -56,6 +57,11 @@ export interface PhysnetStatus {
   bridge: string;
   state: 'ready' | 'bridge missing' | 'waiting for ovs-vswitchd' | 'pending';
   ofport?: number;
+  /**
+   * The mapped bridge's uplinks (uplink-health.ts): 'down' when every one is down (this chassis then holds no
+   * gateway on the physnet), 'none' when the bridge has none to judge; each interface's link state.
+   */
+  uplink?: { state: 'up' | 'down' | 'none'; interfaces: Record<string, string> };
 }
 
 /** Server-side waits are re-issued this often while ovs-vswitchd is away (one idle request, no polling). */
@@ -77,8 +83,13 @@ export class SwitchLink extends EventEmitter {
   /** Physnet → its patch port's ofport on the integration bridge (only usable ones). */
   private readonly physnetOfports = new Map<string, number>();
   private readonly physnetState = new Map<string, PhysnetStatus['state']>();
-  /** Watches Bridge names, so a mapped bridge the operator creates later gets its patch ports at once. */
+  /**
+   * Watches Bridge names, so a mapped bridge the operator creates later gets its patch ports at once, and the mapped
+   * bridges' ports and interfaces, for their uplinks' carrier.
+   */
   private bridgeMonitor: MonitoredDb | undefined;
+  private uplinks = new Map<string, UplinkState>();
+  private uplinksDown = new Set<string>();
   private ofportWait: AbortController | undefined;
   private channel: OfChannel | undefined;
   private ofUp = false;
@@ -163,6 +174,30 @@ export class SwitchLink extends EventEmitter {
     return ms >= graceMs ? `datapath down: no OpenFlow session with ovs-vswitchd for ${ms} ms` : undefined;
   }
 
+  /** The mapped physnets whose bridge's uplinks are all down (uplink-health.ts). */
+  physnetsDown(): ReadonlySet<string> {
+    return this.uplinksDown;
+  }
+
+  /** Reads the mapped bridges' uplinks again; says (event, log) when a physnet goes down or comes back. */
+  private checkUplinks(db: MonitoredDb): void {
+    if (this.closed) return;
+    this.uplinks = uplinkStates(db, this.opts.bridgeMappings ?? {});
+    const down = physnetsDown(this.uplinks);
+    const same = down.size === this.uplinksDown.size && [...down].every((p) => this.uplinksDown.has(p));
+    if (same) return;
+    for (const p of down)
+      if (!this.uplinksDown.has(p))
+        this.log.warn(
+          { physnet: p, bridge: this.uplinks.get(p)?.bridge, uplinks: this.uplinks.get(p)?.uplinks },
+          'every uplink of a mapped bridge is down: this chassis stands down from the gateways on its physnet',
+        );
+    for (const p of this.uplinksDown)
+      if (!down.has(p)) this.log.info({ physnet: p, uplinks: this.uplinks.get(p)?.uplinks }, 'an uplink of a mapped bridge is up again');
+    this.uplinksDown = down;
+    this.emit('physnetsDown', new Set(down));
+  }
+
   status(): SwitchLinkStatus {
     const iso = (t: number) => new Date(t).toISOString();
     const bridge: SwitchLinkStatus['bridge'] = {
@@ -173,7 +208,20 @@ export class SwitchLink extends EventEmitter {
       physnets: Object.fromEntries(
         Object.entries(this.opts.bridgeMappings ?? {}).map(([physnet, br]) => {
           const ofport = this.physnetOfports.get(physnet);
-          return [physnet, { bridge: br, state: this.physnetState.get(physnet) ?? 'pending', ...(ofport !== undefined ? { ofport } : {}) }];
+          const u = this.uplinks.get(physnet);
+          const uplink = u && {
+            state: u.down ? ('down' as const) : Object.keys(u.uplinks).length === 0 ? ('none' as const) : ('up' as const),
+            interfaces: u.uplinks,
+          };
+          return [
+            physnet,
+            {
+              bridge: br,
+              state: this.physnetState.get(physnet) ?? 'pending',
+              ...(ofport !== undefined ? { ofport } : {}),
+              ...(uplink ? { uplink } : {}),
+            },
+          ];
         }),
       ),
       since: iso(this.bridgeSince),
@@ -288,8 +336,14 @@ export class SwitchLink extends EventEmitter {
     if (Object.keys(mappings).length === 0) return;
     if (!this.bridgeMonitor) {
       // Bridges come and go (a mapped one created later); an owned patch port deleted by hand comes back.
-      const db = await this.ovsdb.monitor('Open_vSwitch', { Bridge: ['name'], Port: ['name', 'external_ids'] });
+      const db = await this.ovsdb.monitor('Open_vSwitch', {
+        ...UPLINK_MONITOR,
+        Port: [...UPLINK_MONITOR.Port, 'external_ids'],
+      });
       this.bridgeMonitor = db;
+      const uplinks = () => this.checkUplinks(db);
+      for (const ev of ['rowAdded', 'rowChanged', 'rowRemoved', 'resync']) db.on(ev, uplinks);
+      uplinks();
       const again = (table: string, _uuid: string, row: Row) => {
         if (this.closed) return;
         if (table === 'Bridge' || stringMap(row.external_ids)[PHYSNET_KEY] !== undefined) this.requestPrepare();

@@ -55,6 +55,12 @@ export function prepareSwitchLink(input: SwitchSideInput): SwitchLink {
     const bindings = input.bindings();
     void bindings?.recheckRefused().catch((err) => log.error({ err }, 'binding recheck failed'));
   });
+  link.on('physnetsDown', (down: Set<string>) => {
+    view.physnetsDown.clear();
+    for (const p of down) view.physnetsDown.add(p);
+    // A gateway on a physnet whose uplink died is released (races.ts), and taken part in again once it is back.
+    input.reconcileGateways();
+  });
   link.on('tunnelOfport', (encap: string, ofport: number) => {
     view.tunnelOfports.set(encap, ofport);
     input.markAllDirty();

@@ -97,6 +97,8 @@ export class TopologyView {
   readonly tunnelOfports = new Map<string, number>();
   /** Physical network → its patch port's ofport on br-int (bridge_mappings whose bridge and patch port are ready). */
   readonly physnetOfports = new Map<string, number>();
+  /** Physical networks whose mapped bridge has uplinks, all down (agent/uplink-health.ts): no gateway here on them. */
+  readonly physnetsDown = new Set<string>();
   /** Encapsulations this chassis offers, in preference order. */
   readonly encaps: readonly string[];
 

@@ -14,6 +14,8 @@
  *   FIP and SNAT traffic keep flowing (agent, store) or come back within seconds (OVS), without a failover;
  * - the active gateway's ovs-vswitchd dies while its agent lives on (its lease healthy): the agent stands down after
  *   DATAPATH_GRACE_MS and the standby takes over; when OVS is back it does not take the gateway back;
+ * - the active gateway's uplink cable is pulled while its agent and OVS run on (Interface.link_state down): it stands
+ *   down from the gateway and the standby takes over; the cable back, it does not take the gateway back;
  * - SNAT and FIPs over a star network (issue 16): with the underlay between the VMs' host and the gateway chassis cut,
  *   the SNATed traffic goes spoke → center → gateway spoke and back, and a FIP still leaves on its own chassis.
  */
@@ -27,6 +29,7 @@ import { Cluster, type PortInfo } from '../helpers/cluster.js';
 import { expectRecomputeEqual as recomputeEqual } from '../helpers/recompute.js';
 import { outage, pingRun } from '../helpers/ping-run.js';
 import { capture } from '../helpers/capture.js';
+import { run as sh } from '../../src/sandbox/run.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TTL = 3;
@@ -414,4 +417,38 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     }
     expect(await c.pingUntil('v2', OUTSIDE, 10_000)).toBeGreaterThanOrEqual(0);
   });
+  it("the active gateway's uplink cable is pulled (agent, lease and OVS fine): it stands down, hv3 takes over; cable back, no preemption", async () => {
+    expect(await active()).toBe('hv1');
+    const physnet = async (host: string) => (await c.agentStatus(host)).bridge.physnets.physnet1 as { uplink?: { state: string } };
+    expect((await physnet('hv1')).uplink?.state).toBe('up');
+    events.length = 0;
+    const run = pingRun(c, 'v2', OUTSIDE, 0.1);
+    try {
+      await until(async () => run.replies.length > 3, 10_000, 'SNAT answers through hv1');
+      const t0 = Date.now();
+      // The segment's side of hv1's cable: hv1's uplink loses its carrier, nothing else on hv1 notices.
+      await sh(['ip', '-n', ulNs(), 'link', 'set', uplink('hv1'), 'down']);
+      await until(async () => (await active()) === 'hv3', 10_000, 'hv3 active');
+      const takeover = Date.now() - t0;
+      // hv1 released the key itself (one delete), its chassis alive; its status says why.
+      expect(events.filter((e) => e.type === 'delete').length).toBe(1);
+      expect(((await c.api().call('GET', '/v1/chassis/hv1')) as { alive: boolean }).alive).toBe(true);
+      expect((await physnet('hv1')).uplink?.state).toBe('down');
+      const before = run.replies.length;
+      await until(async () => run.replies.length > before + 5, 10_000, 'SNAT answers through hv3');
+      expect(await outsidePing(gatewayIp, 1)).toBe(true);
+      await sleep(500);
+      const gap = outage(run.replies, t0, Date.now());
+      console.log(`gateway uplink pulled: key moved after ${takeover} ms, ping outage ${gap.toFixed(0)} ms`);
+      expect(gap).toBeLessThan(3_000);
+    } finally {
+      await run.stop();
+      await sh(['ip', '-n', ulNs(), 'link', 'set', uplink('hv1'), 'up']);
+    }
+    await until(async () => (await physnet('hv1')).uplink?.state === 'up', 10_000, 'hv1 uplink up again');
+    await sleep(1_500);
+    expect(await active()).toBe('hv3');
+    expect(await c.ping('v2', OUTSIDE, 1)).toBe(true);
+    await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
+  }, 60_000);
 });

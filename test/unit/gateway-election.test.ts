@@ -126,6 +126,45 @@ describe('gateway election', () => {
     expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
   });
 
+  it("a holder whose physnet's uplinks are all down releases the gateway at once and takes none; back up, no preemption", async () => {
+    const ext = {
+      network: { id: R1, name: 'ext', tunnelKey: 9, mtu: 1500, provider: { physnet: 'physnet1' } },
+      subnets: new Map(),
+      ports: new Map(),
+    };
+    const live = ['hv1', 'hv2'];
+    const a = await member('hv1', live, live);
+    const b = await member('hv2', live, live);
+    for (const m of [a, b]) {
+      m.view.networks.set('ext', ext);
+      m.view.physnetOfports.set('physnet1', 5);
+      for (const c of live) m.view.chassis.set(c, { ...m.view.chassis.get(c)!, physnets: ['physnet1'] });
+    }
+    await a.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv1', lease: a.lease.id });
+    // hv1's uplink cable is pulled: its agent, lease and datapath are fine.
+    a.view.physnetsDown.add('physnet1');
+    await a.election.reconcile();
+    expect(await holder()).toBeUndefined();
+    await b.election.reconcile();
+    b.timers.advance(500);
+    await settle();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    // While down, hv1 takes nothing, even first in rank with the key gone.
+    await store.delete(gatewayKey(R1));
+    await a.election.reconcile();
+    a.timers.advance(5_000);
+    await settle();
+    expect(await holder()).toBeUndefined();
+    // Back up: a candidate again; hv2 (after its backoff) holds it, and hv1 does not take it back.
+    await b.election.reconcile();
+    b.timers.advance(500);
+    await settle();
+    a.view.physnetsDown.delete('physnet1');
+    await a.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+  });
+
   it('the highest-priority live candidate takes the key on its lease; the next one backs off and finds it taken', async () => {
     const a = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
     const b = await member('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
