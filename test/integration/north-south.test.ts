@@ -15,7 +15,8 @@
  * - the active gateway's ovs-vswitchd dies while its agent lives on (its lease healthy): the agent stands down after
  *   DATAPATH_GRACE_MS and the standby takes over; when OVS is back it does not take the gateway back;
  * - the active gateway's uplink cable is pulled while its agent and OVS run on (Interface.link_state down): it stands
- *   down from the gateway and the standby takes over; the cable back, it does not take the gateway back;
+ *   down from the gateway and the standby takes over; the cable back, it does not take the gateway back; the same
+ *   through the holder's crash, planned restart and OVS restart (its cable pulled meanwhile), and a store outage;
  * - SNAT and FIPs over a star network (issue 16): with the underlay between the VMs' host and the gateway chassis cut,
  *   the SNATed traffic goes spoke → center → gateway spoke and back, and a FIP still leaves on its own chassis.
  */
@@ -451,4 +452,53 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     expect(await c.ping('v2', OUTSIDE, 1)).toBe(true);
     await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
   }, 60_000);
+  it("a dead uplink through faults: the holder's crash, planned restart, OVS restart and a store outage, its cable pulled meanwhile", async () => {
+    const args = ['--lease-ttl-seconds', String(TTL)];
+    const cable = (host: string, state: 'up' | 'down') => sh(['ip', '-n', ulNs(), 'link', 'set', uplink(host), state]);
+    const uplinkState = async (host: string) =>
+      ((await c.agentStatus(host)).bridge.physnets.physnet1 as { uplink?: { state: string } }).uplink?.state;
+    const other = (h: string) => (h === 'hv1' ? 'hv3' : 'hv1');
+    /** Pulls the holder's cable during `fault`; the other candidate must end up holding the gateway. */
+    async function pulledDuring(what: string, fault: (holder: string) => Promise<void>): Promise<void> {
+      const holder = (await active())!;
+      expect(['hv1', 'hv3']).toContain(holder);
+      const t0 = Date.now();
+      await fault(holder);
+      await until(async () => (await active().catch(() => null)) === other(holder), 20_000, `${other(holder)} active (${what})`);
+      console.log(`uplink pulled, ${what} of ${holder}: gateway on ${other(holder)} ${Date.now() - t0} ms after the fault began`);
+      await until(async () => (await uplinkState(holder).catch(() => undefined)) === 'down', 10_000, `${holder} reports its uplink down`);
+      expect(await c.pingUntil('v2', OUTSIDE, 10_000)).toBeGreaterThanOrEqual(0);
+      await cable(holder, 'up');
+      await until(async () => (await uplinkState(holder)) === 'up', 10_000, `${holder} uplink up again`);
+      expect(await active()).toBe(other(holder));
+    }
+    // Crash: SIGKILL, the cable pulled, the agent back within the lease TTL (the key still names it): it releases
+    // the key instead of moving it onto its new lease.
+    await pulledDuring('SIGKILL and restart', async (h) => {
+      await c.stopAgent(h, 'SIGKILL');
+      await cable(h, 'down');
+      await c.startAgent(h, { args });
+    });
+    // Planned restart: the same with SIGTERM (the lease is not revoked: the key stays until the new agent acts).
+    await pulledDuring('SIGTERM and restart', async (h) => {
+      await c.stopAgent(h, 'SIGTERM');
+      await cable(h, 'down');
+      await c.startAgent(h, { args });
+    });
+    // OVS restart: the cable pulled while Open vSwitch is down; it comes back with the uplink dead.
+    await pulledDuring('OVS restart', async (h) => {
+      await c.sb.hostStop(h);
+      await cable(h, 'down');
+      await sleep(500);
+      await c.sb.hostStart(h);
+    });
+    // Store outage: the cable pulled while etcd is away; the holder cannot release until it is back, then does.
+    await pulledDuring('store outage', async (h) => {
+      await c.etcd.members[0]!.kill();
+      await cable(h, 'down');
+      await sleep(2_000);
+      await c.etcd.members[0]!.restart();
+    });
+    await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
+  }, 120_000);
 });
