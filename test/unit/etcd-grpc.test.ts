@@ -140,6 +140,46 @@ describe('gRPC channel', () => {
     expect(err.message).toMatch(/ECONNREFUSED/);
   });
 
+  it('a read every member answers with "leader changed" is repeated through the election; a write, or another UNAVAILABLE, is not', async () => {
+    // Two members in an election: each answers "leader changed" to the first calls, then (a leader elected) data.
+    let calls = 0;
+    const electing = (until: number) => (stream: http2.ServerHttp2Stream) => {
+      if (++calls <= until) {
+        stream.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'etcdserver%3A leader changed' },
+          { endStream: true },
+        );
+        return;
+      }
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(frame(Buffer.from('ok')));
+    };
+    const a = await server(electing(5));
+    const b = await server(electing(5));
+    const c = channel([a.ep, b.ep]);
+    expect((await c.unary('/read', Buffer.alloc(0), { timeoutMs: 5000, idempotent: true })).toString()).toBe('ok');
+    expect(calls).toBe(6); // three rounds over both members, paused between them
+    // A write is not repeated: it may have been proposed before the leader changed.
+    calls = 0;
+    const err = (await c.unary('/write', Buffer.alloc(0), { timeoutMs: 5000 }).catch((e: unknown) => e)) as GrpcError;
+    expect(err.message).toMatch(/leader changed/);
+    expect(calls).toBe(1);
+    // Nor a read that meets something else (no quorum): it fails after one round.
+    const noLeader = await server((stream) =>
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'etcdserver%3A no leader' },
+        { endStream: true },
+      ),
+    );
+    const t0 = Date.now();
+    const e2 = (await channel([noLeader.ep])
+      .unary('/read', Buffer.alloc(0), { timeoutMs: 5000, idempotent: true })
+      .catch((e: unknown) => e)) as GrpcError;
+    expect(e2.message).toMatch(/no leader/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
   it('a closed channel refuses calls', async () => {
     const c = channel(['127.0.0.1:1']);
     c.close();

@@ -74,6 +74,13 @@ export interface CallOptions {
   idempotent?: boolean;
 }
 
+/** Pauses between rounds of a read that every member answered with a leader change (about 1.5 s in all). */
+const ELECTION_RETRY_MS = [50, 100, 200, 400, 800];
+
+/** etcd's answer to a request that met a leader election: no data was read or written, a retry will work. */
+export const isLeaderChange = (err: unknown): boolean =>
+  err instanceof GrpcError && err.code === GrpcStatus.UNAVAILABLE && !err.unsent && /leader changed/.test(err.details);
+
 /** The 5-byte gRPC message prefix (uncompressed) and the message. */
 export function frame(msg: Buffer): Buffer {
   const out = Buffer.allocUnsafe(5 + msg.length);
@@ -250,19 +257,27 @@ export class GrpcChannel {
   async unary(path: string, body: Buffer, opts: CallOptions): Promise<Buffer> {
     const deadline = Date.now() + opts.timeoutMs;
     let last: unknown;
-    for (const [idx, ep] of this.members()) {
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      try {
-        const s = await this.session(ep, Math.min(left, this.opts.connectTimeoutMs));
-        return await this.call(ep, s, path, body, deadline, opts.metadata);
-      } catch (err) {
-        last = err;
-        if (!(err instanceof GrpcError)) throw err;
-        const down = err.code === GrpcStatus.UNAVAILABLE || err.code === GrpcStatus.DEADLINE_EXCEEDED;
-        if (down) this.demote(idx);
-        if (!(err.unsent || (opts.idempotent && err.code === GrpcStatus.UNAVAILABLE))) throw err;
+    for (let round = 0; ; round++) {
+      for (const [idx, ep] of this.members()) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        try {
+          const s = await this.session(ep, Math.min(left, this.opts.connectTimeoutMs));
+          return await this.call(ep, s, path, body, deadline, opts.metadata);
+        } catch (err) {
+          last = err;
+          if (!(err instanceof GrpcError)) throw err;
+          const down = err.code === GrpcStatus.UNAVAILABLE || err.code === GrpcStatus.DEADLINE_EXCEEDED;
+          if (down) this.demote(idx);
+          if (!(err.unsent || (opts.idempotent && err.code === GrpcStatus.UNAVAILABLE))) throw err;
+        }
       }
+      // Every member answered a read with "leader changed": the cluster is electing a leader (one was lost, or
+      // stepped down), which takes about one election timeout. A read is repeated through it, as etcd's own client
+      // does, instead of failing the caller; anything else (members unreachable, no quorum) fails now.
+      const pause = ELECTION_RETRY_MS[round];
+      if (!opts.idempotent || pause === undefined || !isLeaderChange(last) || Date.now() + pause >= deadline) break;
+      await new Promise((r) => setTimeout(r, pause));
     }
     throw last ?? new GrpcError(GrpcStatus.DEADLINE_EXCEEDED, `${path}: deadline exceeded before any member answered`);
   }
