@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { getHeapStatistics } from 'node:v8';
-import { trimHeapAfterBursts, type HeapTrimDeps } from '../../src/agent/heap-trim.js';
+import { trimHeapAfterBursts, type HeapTrim, type HeapTrimDeps } from '../../src/agent/heap-trim.js';
 import { createLogger } from '../../src/util/log.js';
 
 const MB = 1024 * 1024;
@@ -34,13 +34,18 @@ function fake(start = 20 * MB) {
   return { s, deps, runGc };
 }
 
+/** The heap at `mb` committed, one look at it: how many GCs have been asked for so far. */
+const at = (t: HeapTrim, s: { committed: number; collects: number }, mb: number): number => {
+  s.committed = mb * MB;
+  t.tick();
+  return s.collects;
+};
+
 describe('heap trim after bursts', () => {
   it('trims once the heap grew past the threshold and the event loop went quiet, not before', () => {
     const { s, deps, runGc } = fake();
     const t = trimHeapAfterBursts({ logger, deps, growth: 8 * MB, quiet: 0.1 });
-    s.committed = 26 * MB; // grown 6 MB: not worth a pause
-    t.tick();
-    expect(s.collects).toBe(0);
+    expect(at(t, s, 26)).toBe(0); // grown 6 MB: not worth a pause
     s.committed = 45 * MB;
     s.busy = 0.9; // still in the burst
     t.tick();
@@ -54,12 +59,8 @@ describe('heap trim after bursts', () => {
     runGc();
     expect(t.trims).toBe(1);
     // Live data grew (24 MB stays): the new baseline, so no trim again until it grows by another 8 MB.
-    s.committed = 30 * MB;
-    t.tick();
-    expect(s.collects).toBe(1);
-    s.committed = 33 * MB;
-    t.tick();
-    expect(s.collects).toBe(2);
+    expect(at(t, s, 30)).toBe(1);
+    expect(at(t, s, 33)).toBe(2);
   });
 
   it('measures growth from the lowest the heap went since (V8 gave memory back on its own)', () => {
@@ -67,9 +68,7 @@ describe('heap trim after bursts', () => {
     const t = trimHeapAfterBursts({ logger, deps, growth: 8 * MB, quiet: 0.1 });
     s.committed = 15 * MB;
     t.tick();
-    s.committed = 24 * MB; // 9 MB above the new low, 6 below the start
-    t.tick();
-    expect(s.collects).toBe(1);
+    expect(at(t, s, 24)).toBe(1); // 9 MB above the new low, 6 below the start
   });
 
   it('after the start: trims once at the first quiet moment whatever the growth, then only after bursts', () => {
@@ -83,12 +82,8 @@ describe('heap trim after bursts', () => {
     t.tick();
     expect(s.collects).toBe(1);
     runGc();
-    s.committed = 15 * MB;
-    t.tick();
-    expect(s.collects).toBe(1);
-    s.committed = 17 * MB;
-    t.tick();
-    expect(s.collects).toBe(2);
+    expect(at(t, s, 15)).toBe(1);
+    expect(at(t, s, 17)).toBe(2);
   });
 
   it('without an inspector, says so once and stops trying', () => {

@@ -95,6 +95,35 @@ async function holder(): Promise<{ chassis: string; lease: string | undefined } 
 /** Lets async work started by timers finish. */
 const settle = () => new Promise((r) => setTimeout(r, 5));
 
+/**
+ * hv1 (a), holding the key, becomes unfit by `goDown` with its lease alive: it releases at once; hv2 (b, rank 1, hv1
+ * still looking live) takes it after its backoff; while down hv1 takes nothing, even first in rank with the key gone;
+ * fit again by `comeBack`, it is a candidate again, non-preemptive: hv2 keeps it.
+ */
+async function standsDownAndBack(a: Member, b: Member, goDown: () => void, comeBack: () => void): Promise<void> {
+  goDown();
+  await a.election.reconcile();
+  expect(await holder()).toBeUndefined();
+  expect(a.election.activeRouters()).toEqual([]);
+  await b.election.reconcile();
+  b.timers.advance(500);
+  await settle();
+  expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+  await store.delete(gatewayKey(R1));
+  await a.election.reconcile();
+  a.timers.advance(5_000);
+  await settle();
+  expect(await holder()).toBeUndefined();
+  await b.election.reconcile();
+  b.timers.advance(500);
+  await settle();
+  expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+  comeBack();
+  await a.election.reconcile();
+  expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+  expect(a.election.activeRouters()).toEqual([]);
+}
+
 beforeEach(() => {
   store = createMemoryStore({ clock: { now: () => now }, leaseCheckMs: 0 });
 });
@@ -143,26 +172,12 @@ describe('gateway election', () => {
     await a.election.reconcile();
     expect(await holder()).toEqual({ chassis: 'hv1', lease: a.lease.id });
     // hv1's uplink cable is pulled: its agent, lease and datapath are fine.
-    a.view.physnetsDown.add('physnet1');
-    await a.election.reconcile();
-    expect(await holder()).toBeUndefined();
-    await b.election.reconcile();
-    b.timers.advance(500);
-    await settle();
-    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
-    // While down, hv1 takes nothing, even first in rank with the key gone.
-    await store.delete(gatewayKey(R1));
-    await a.election.reconcile();
-    a.timers.advance(5_000);
-    await settle();
-    expect(await holder()).toBeUndefined();
-    // Back up: a candidate again; hv2 (after its backoff) holds it, and hv1 does not take it back.
-    await b.election.reconcile();
-    b.timers.advance(500);
-    await settle();
-    a.view.physnetsDown.delete('physnet1');
-    await a.election.reconcile();
-    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    await standsDownAndBack(
+      a,
+      b,
+      () => a.view.physnetsDown.add('physnet1'),
+      () => a.view.physnetsDown.delete('physnet1'),
+    );
   });
 
   it('the highest-priority live candidate takes the key on its lease; the next one backs off and finds it taken', async () => {
@@ -226,30 +241,12 @@ describe('gateway election', () => {
     await b.election.reconcile();
     expect(await holder()).toEqual({ chassis: 'hv1', lease: a.lease.id });
     // ovs-vswitchd dies on hv1; its agent and lease live on.
-    down = 'OpenFlow session down for 3000 ms';
-    await a.election.reconcile();
-    expect(await holder()).toBeUndefined();
-    expect(a.election.activeRouters()).toEqual([]);
-    // hv2 (rank 1; hv1 still looks live) takes it after its backoff.
-    await b.election.reconcile();
-    b.timers.advance(500);
-    await settle();
-    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
-    // While down, hv1 takes nothing, even with the key gone and itself first in rank.
-    await store.delete(gatewayKey(R1));
-    await a.election.reconcile();
-    a.timers.advance(5_000);
-    await settle();
-    expect(await holder()).toBeUndefined();
-    await b.election.reconcile();
-    b.timers.advance(500);
-    await settle();
-    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
-    // Back up: a candidate again, non-preemptive — hv2 keeps it.
-    down = undefined;
-    await a.election.reconcile();
-    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
-    expect(a.election.activeRouters()).toEqual([]);
+    await standsDownAndBack(
+      a,
+      b,
+      () => (down = 'OpenFlow session down for 3000 ms'),
+      () => (down = undefined),
+    );
   });
 
   it('a planned restart keeps the key: the new agent moves it onto its new lease before the old one expires', async () => {
