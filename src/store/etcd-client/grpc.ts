@@ -272,9 +272,10 @@ export class GrpcChannel {
           if (!(err.unsent || (opts.idempotent && err.code === GrpcStatus.UNAVAILABLE))) throw err;
         }
       }
-      // Every member answered a read with "leader changed": the cluster is electing a leader (one was lost, or
-      // stepped down), which takes about one election timeout. A read is repeated through it, as etcd's own client
-      // does, instead of failing the caller; anything else (members unreachable, no quorum) fails now.
+      // Every member answered with "leader changed": the cluster is electing a leader (one was lost, or stepped
+      // down), which takes about one election timeout. An idempotent call (a read, a status, a revoke) is repeated
+      // through it, as etcd's own client does, instead of failing the caller; a write is not (it may have been
+      // proposed), and anything else (members unreachable, no quorum) fails now.
       const pause = ELECTION_RETRY_MS[round];
       if (!opts.idempotent || pause === undefined || !isLeaderChange(last) || Date.now() + pause >= deadline) break;
       await new Promise((r) => setTimeout(r, pause));
