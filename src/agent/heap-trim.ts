@@ -131,8 +131,9 @@ function realDeps(): HeapTrimDeps {
     collect: (done) => {
       if (!process.features.inspector) return false;
       if (!session) {
-        // Loaded at the first trim only: an agent that never sees a burst never loads it. A require, not an
-        // import(): the agent bundle has no module loader (scripts/bundle-agent.mjs).
+        // Loaded at the first trim (in the agent, the one after its start), not with the agent's modules: it is
+        // not on the path to the first flows. A require, not an import(): the agent bundle has no module loader
+        // (scripts/bundle-agent.mjs).
         const { Session } = createRequire(import.meta.url)('node:inspector') as typeof import('node:inspector');
         const s = new Session();
         s.connect();
