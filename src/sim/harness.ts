@@ -9,131 +9,17 @@ import { netPrefix } from '../model/keys.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
 import type { Store } from '../store/types.js';
-import { diskBetween, sampleAll, watchSlowDisk, type DiskCounters, type EtcdSample, type SlowDisk } from './etcd-metrics.js';
+import { diskBetween, sampleAll, watchSlowDisk } from './etcd-metrics.js';
 import { Probes, summary, type Convergence } from './probes.js';
+import type { HarnessOptions, ScaleResult } from './scale-types.js';
+import { settle, sleep } from './settle.js';
 import { SimChassis, type ChassisFootprint } from './sim-chassis.js';
-import { buildTopology, planWorkload, pool, subnetCidr, type WorkloadParams } from './workload.js';
+import { buildTopology, planWorkload, pool, subnetCidr } from './workload.js';
 
-export interface HarnessOptions extends WorkloadParams {
-  store: Store;
-  /**
-   * Opens another connection to the same store: chassis share one per `chassisPerStore`, and the chassis that dies
-   * has its own (closing it stops its lease keep-alives, as a crash does).
-   */
-  openStore: () => Promise<Store>;
-  /**
-   * Chassis sharing one store connection (default 10); a real hypervisor has its own. A connection's watches share
-   * its few watch streams (the driver's `watchStreams`): at 1,000 chassis on one connection (15,000 watches, measured
-   * with the former etcd3 client on one stream) etcd marked watchers slow and creations queued for minutes.
-   */
-  chassisPerStore?: number;
-  /** VIFs plugged at once during bring-up (default 16): bounds the burst the one simulator core must absorb. */
-  bindConcurrency?: number;
-  /** etcd client URLs whose /metrics are sampled (none: not sampled). */
-  etcdUrls?: string[];
-  leaseTtlSeconds?: number;
-  /** Chassis started at once during bring-up. */
-  startConcurrency?: number;
-  churnSeconds?: number;
-  /** Quiet seconds measured before the churn: what leases, probes and watches cost etcd at rest (default 5). */
-  idleSeconds?: number;
-  /** Churn operations per second (creations, deletions, migrations: 4:3:3). */
-  churnRate?: number;
-  log?: (line: string) => void;
-  /**
-   * One shard of a sharded run (src/sim/shards.ts): this process simulates chassis [from, to) of the plan — whole
-   * tenant blocks, which share nothing with other blocks — on a topology its parent wrote, and waits at each phase
-   * until every shard reaches it, so bring-up, idle, churn, death and join overlap across shards.
-   */
-  shard?: { index: number; from: number; to: number; barrier: (phase: string) => Promise<void> };
-}
-
-type Stat = { n: number; p50: number; p99: number; max: number };
-
-export interface ScaleResult {
-  chassis: number;
-  networks: number;
-  ports: number;
-  routers: number;
-  build: { seconds: number; portsPerSecond: number };
-  bringUp: { startSeconds: number; bindSeconds: number; settleSeconds: number };
-  footprint: Record<keyof ChassisFootprint, { min: number; p50: number; max: number }>;
-  /** Chassis 0's footprint (same neighbourhood at every cluster size). */
-  chassis0: ChassisFootprint;
-  memory: { rssMB: number; heapMB: number; heapPerChassisKB: number };
-  create: Stat & { missed: number; interested: number; apiP50: number };
-  deleted: Stat & { missed: number };
-  migrate: Stat & { missed: number; interested: number };
-  death: {
-    fromCrashMs: number;
-    fromKeyDeleteMs: number;
-    withdrawnP50: number;
-    withdrawnMax: number;
-    missed: number;
-    /** Chassis that held the dead one's record (lazy chassis watching: those whose networks it hosted ports of). */
-    holders: number;
-    eventsDelivered: number;
-    /** One chassis's own recompute after the death (what a real hypervisor spends on its own core). */
-    recomputeP50Ms: number;
-    recomputeMaxMs: number;
-    /** Sum of every chassis's recompute: what the one simulator core had to do in sequence. */
-    recomputeSumMs: number;
-  };
-  join: { startToSyncedMs: number; startToBoundMs: number; stages: Record<string, number>; footprint: ChassisFootprint };
-  /**
-   * A router changed (a static route added): seen by every chassis holding it (those with ports on its networks,
-   * through the lazy index), and how many store events that cost across all chassis (fan-out of a router change).
-   */
-  routerChange: { holders: number; eventsDelivered: number; seenMaxMs: number; missed: number };
-  churn: {
-    ops: number;
-    revisions: number;
-    eventsDelivered: number;
-    eventsPerRevision: number;
-    interestedPerChange: number;
-    /** Payload bytes (keys, values, previous values) of the events delivered, per store revision. */
-    eventBytesPerRevision: number;
-    /** Keys read by snapshots (a chassis starting to watch a network, e.g. a migration's new host). */
-    snapshotKeys: number;
-    /** The simulator process: CPU used (% of one core) and its event loop's delay p99 (ms) — its own limit. */
-    simCpuPercent: number;
-    loopDelayP99Ms: number;
-    /** The simulator's garbage-collection pauses during churn: the longest, and their sum (ms). */
-    gcMaxMs: number;
-    gcTotalMs: number;
-    /** Operations slower than SLOW_OP_MS, with when they started (ms into the churn): a stall shows as a cluster. */
-    slowOps: { kind: string; name: string; atMs: number; ms: number }[];
-  };
-  /** Raw samples (ms), for merging shards. */
-  raw: {
-    create: number[];
-    deleted: number[];
-    migrate: number[];
-    footprints: ChassisFootprint[];
-    interestedCreate: number;
-    interestedMigrate: number;
-  };
-  /** Shards the run was spread over (1: one process). */
-  shards: number;
-  etcd?: {
-    idle: { cpuPercent: number; sentBytesPerSecond: number; snapshots: number };
-    churn: {
-      cpuPercent: number;
-      sentBytesPerSecond: number;
-      bytesPerChange: number;
-      revisionsPerSecond: number;
-      /** The churn's WAL fsyncs and backend commits, and the slow ones (see EtcdSample). */
-      disk: DiskCounters;
-    };
-    end: EtcdSample;
-    /** The churn's slow disk writes and applies, sampled every 500 ms (ms into the churn): set beside `slowOps`. */
-    slowDisk: SlowDisk[];
-  };
-}
+export type { HarnessOptions, ScaleResult } from './scale-types.js';
+export { settle } from './settle.js';
 
 const SLOW_OP_MS = 300;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const log = o.log ?? (() => undefined);
@@ -525,21 +411,4 @@ function waitPort(probes: Probes, who: SimChassis[], networkId: string | undefin
     resolveId(portId);
     return conv;
   };
-}
-
-/** Waits until nothing changes: every chassis's flows applied and no store event for a while. */
-export async function settle(chassis: SimChassis[], quietMs = 1000, maxMs = 120_000): Promise<void> {
-  const t0 = Date.now();
-  let last = -1;
-  let since = Date.now();
-  for (;;) {
-    const ev = chassis.reduce((s, c) => s + c.events, 0);
-    const applied = chassis.every((c) => c.flows.appliedVersion >= c.flows.desiredVersion && !c.bindings.pendingWrites);
-    if (ev !== last || !applied) {
-      last = ev;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) return;
-    if (Date.now() - t0 > maxMs) return;
-    await sleep(100);
-  }
 }
