@@ -8,13 +8,14 @@ import { Topology } from '../model/repo.js';
 import { netPrefix } from '../model/keys.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
-import type { Store } from '../store/types.js';
 import { diskBetween, sampleAll, watchSlowDisk } from './etcd-metrics.js';
-import { Probes, summary, type Convergence } from './probes.js';
+import { summary, type Convergence, type Probes } from './probes.js';
+import { bringUp, writeTopology } from './bring-up.js';
+import type { RunContext } from './run-context.js';
 import type { HarnessOptions, ScaleResult } from './scale-types.js';
 import { settle, sleep } from './settle.js';
-import { SimChassis, type ChassisFootprint } from './sim-chassis.js';
-import { buildTopology, planWorkload, pool, subnetCidr } from './workload.js';
+import type { ChassisFootprint, SimChassis } from './sim-chassis.js';
+import { planWorkload, pool, subnetCidr } from './workload.js';
 
 export type { HarnessOptions, ScaleResult } from './scale-types.js';
 export { settle } from './settle.js';
@@ -29,53 +30,13 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const sample = async () => (o.etcdUrls?.length ? sampleAll(o.etcdUrls) : undefined);
   log(`workload: ${plan.chassis} chassis, ${plan.networks.length} networks, ${plan.ports.length} ports, ${plan.routers.size} routers`);
 
-  const lo = o.shard?.from ?? 0;
-  const hi = o.shard?.to ?? plan.chassis;
-  const size = hi - lo;
-  const barrier = o.shard?.barrier ?? (async () => undefined);
-  let t = performance.now();
-  // A shard's topology was written by its parent, once for all shards.
-  const built = o.shard ? { portsPerSecond: NaN } : await buildTopology(o.store, plan);
-  const build = { seconds: (performance.now() - t) / 1000, portsPerSecond: built.portsPerSecond };
-  if (!o.shard) log(`topology written in ${build.seconds.toFixed(1)} s (ports ${built.portsPerSecond.toFixed(0)}/s)`);
-
-  const probes = new Probes();
-  const heapBefore = heapMB();
-  const victimStore = await o.openStore();
-  const per = o.chassisPerStore ?? 10;
-  const stores: Store[] = [];
-  for (let i = 0; i < Math.ceil(size / per) + 1; i++) stores.push(await o.openStore());
-  const chassis: SimChassis[] = [];
-  const make = (i: number, store: Store) => {
-    // Fixed width: no name is a prefix of another (hv1 / hv10), which a store with prefix watches only would make
-    // each chassis's one-key watch hear (counted as foreign events, see PrefixSubscription.foreignEvents).
-    const c = new SimChassis({ name: `hv${String(i).padStart(5, '0')}`, tunnelIp: tunnelIp(i), store, tables, leaseTtlSeconds: ttl });
-    probes.attach(c);
-    return c;
-  };
-  for (let i = lo; i < hi; i++) chassis.push(make(i, i === hi - 1 ? victimStore : stores[Math.floor((i - lo) / per)]!));
-  await barrier('made');
-  t = performance.now();
-  await pool(chassis, o.startConcurrency ?? 25, (c) => c.start());
-  const startSeconds = (performance.now() - t) / 1000;
-  log(`${size} chassis started in ${startSeconds.toFixed(1)} s`);
-  await barrier('started');
-  t = performance.now();
-  const myPorts = plan.ports.filter((p) => p.chassis >= lo && p.chassis < hi);
-  await pool(myPorts, o.bindConcurrency ?? 16, (p) => chassis[p.chassis - lo]!.plug(p.name));
-  const bindSeconds = (performance.now() - t) / 1000;
-  t = performance.now();
-  await settle(chassis);
-  const settleSeconds = (performance.now() - t) / 1000;
-  log(`${myPorts.length} VIFs bound in ${bindSeconds.toFixed(1)} s, settled ${settleSeconds.toFixed(1)} s later`);
-  await barrier('bound');
-  const footprints = chassis.map((c) => c.footprint());
-  const heapAfter = heapMB();
-  const memory = {
-    rssMB: process.memoryUsage().rss / 2 ** 20,
-    heapMB: heapAfter,
-    heapPerChassisKB: ((heapAfter - heapBefore) * 1024) / size,
-  };
+  const run: RunContext = { o, plan, ttl, tables, log, sample, barrier: o.shard?.barrier ?? (async () => undefined) };
+  const build = await writeTopology(run);
+  const up = await bringUp(run);
+  const { chassis, lo, hi, size, probes, stores, victimStore, make } = up.fleet;
+  const { footprints, memory } = up;
+  const { startSeconds, bindSeconds, settleSeconds } = up.bringUp;
+  const barrier = run.barrier;
 
   // Idle: what leases, health probes and watches cost etcd with nothing changing.
   await barrier('idle');
@@ -375,15 +336,6 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   for (const c of [...others, joiner]) await c.stop();
   for (const s of stores) await s.close();
   return result;
-}
-
-function tunnelIp(i: number): string {
-  return `172.${16 + ((i >> 16) & 15)}.${(i >> 8) & 255}.${i & 255}`;
-}
-
-function heapMB(): number {
-  (globalThis as { gc?: () => void }).gc?.();
-  return process.memoryUsage().heapUsed / 2 ** 20;
 }
 
 /** Network id of a network name, from any chassis's view that has it. */
