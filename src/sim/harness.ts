@@ -3,24 +3,22 @@
  * workload (src/sim/workload.ts), then churn — port creations and deletions at a steady rate, VM migrations, a
  * chassis dying and a fresh one joining — with every convergence measured on the chassis that care.
  */
-import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import { Topology } from '../model/repo.js';
-import { netPrefix } from '../model/keys.js';
 import { loadPipeline } from '../pipeline/pipeline.js';
 import { PipelineTables } from '../pipeline/tables.js';
-import { diskBetween, sampleAll, watchSlowDisk } from './etcd-metrics.js';
-import { summary, type Convergence, type Probes } from './probes.js';
+import { diskBetween, sampleAll } from './etcd-metrics.js';
+import { summary } from './probes.js';
 import { bringUp, writeTopology } from './bring-up.js';
 import type { RunContext } from './run-context.js';
 import type { HarnessOptions, ScaleResult } from './scale-types.js';
-import { settle, sleep } from './settle.js';
-import type { ChassisFootprint, SimChassis } from './sim-chassis.js';
+import { eventsOf, settle, sleep } from './settle.js';
+import { runChurn } from './churn.js';
+import type { ChassisFootprint } from './sim-chassis.js';
 import { planWorkload, pool, subnetCidr } from './workload.js';
 
 export type { HarnessOptions, ScaleResult } from './scale-types.js';
 export { settle } from './settle.js';
-
-const SLOW_OP_MS = 300;
 
 export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const log = o.log ?? (() => undefined);
@@ -33,7 +31,7 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   const run: RunContext = { o, plan, ttl, tables, log, sample, barrier: o.shard?.barrier ?? (async () => undefined) };
   const build = await writeTopology(run);
   const up = await bringUp(run);
-  const { chassis, lo, hi, size, probes, stores, victimStore, make } = up.fleet;
+  const { chassis, hi, size, probes, stores, victimStore, make } = up.fleet;
   const { footprints, memory } = up;
   const { startSeconds, bindSeconds, settleSeconds } = up.bringUp;
   const barrier = run.barrier;
@@ -46,139 +44,10 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
 
   // Churn.
   const topo = new Topology(o.store, { maxAttempts: 1000 });
-  const creates: number[] = [];
-  const createApi: number[] = [];
-  const deletes: number[] = [];
-  const migrations: number[] = [];
-  const missed = { create: 0, delete: 0, migrate: 0 };
-  let interestedCreate = 0;
-  let interestedMigrate = 0;
-  const made: { name: string; network: string; host: SimChassis }[] = [];
-  const watching = (net: string) => chassis.filter((c) => c.subscription.prefixes().includes(netPrefix(netId(c, net) ?? '\0')));
-  const events = () => chassis.reduce((s, c) => s + c.events, 0);
-  const rev0 = await o.store.currentRevision();
-  const ev0 = events();
-  const snaps = () => chassis.reduce((s, c) => s + c.snapshotKeys, 0);
-  const snap0 = snaps();
-  const bytes = () => chassis.reduce((s, c) => s + c.eventBytes, 0);
-  const bytes0 = bytes();
-  const loop = monitorEventLoopDelay({ resolution: 10 });
-  loop.enable();
-  const gc = { max: 0, total: 0 };
-  const gcObs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      gc.max = Math.max(gc.max, e.duration);
-      gc.total += e.duration;
-    }
-  });
-  gcObs.observe({ entryTypes: ['gc'] });
-  await barrier('churn');
-  const cpu0 = process.cpuUsage();
-  const churn0 = await sample();
-  const churnT0 = performance.now();
-  const slowOps: ScaleResult['churn']['slowOps'] = [];
-  const slowOp = (kind: string, name: string, t0: number, ms: number) => {
-    if (ms > SLOW_OP_MS) slowOps.push({ kind, name, atMs: t0 - churnT0, ms });
-  };
-  const diskWatch = churn0 && watchSlowDisk(sample, churn0);
-  const rate = o.churnRate ?? 10;
-  const total = Math.round((o.churnSeconds ?? 20) * rate);
-  let serial = 0;
-  const inflight: Promise<void>[] = [];
-  for (let k = 0; k < total; k++) {
-    const kind = ['create', 'create', 'delete', 'migrate', 'create', 'delete', 'migrate', 'create', 'delete', 'migrate'][k % 10]!;
-    inflight.push(
-      (async () => {
-        if (kind === 'create' || made.length === 0) {
-          const hx = lo + ((k * 7919) % size);
-          const host = chassis[hx - lo]!;
-          if (host === chassis[size - 1]) return;
-          const network = plan.networksOf(hx)[k % plan.netsPerChassis]!;
-          const name = `c${o.shard ? `${o.shard.index}-` : ''}${serial++}`;
-          const id = netIdByName(chassis, network);
-          const who = watching(network);
-          interestedCreate += who.length;
-          const t0 = performance.now();
-          const conv = waitPort(probes, who, id, name, host.name, t0);
-          const p = await topo.createPort({ name, network });
-          createApi.push(performance.now() - t0);
-          await host.plug(name);
-          const r = await conv(p.id);
-          if (r.missed) {
-            missed.create++;
-            log(`creation of ${name} on ${host.name} not seen by ${r.missedNames.join(', ')}`);
-          } else {
-            creates.push(r.max);
-            slowOp('create', name, t0, r.max);
-          }
-          made.push({ name, network, host });
-        } else if (kind === 'delete') {
-          const victim = made.shift()!;
-          const id = netIdByName(chassis, victim.network);
-          const who = watching(victim.network);
-          const t0 = performance.now();
-          const port = chassis.find((c) => c === victim.host)!.view.networks.get(id!)?.ports;
-          const portId = [...(port?.values() ?? [])].find((ps) => ps.port.name === victim.name)?.port.id;
-          const gone = probes.wait(who, (c) => !c.view.networks.get(id!)?.ports.has(portId!), t0);
-          await victim.host.unplug(victim.name);
-          await topo.deletePort(victim.name);
-          const r = await gone;
-          if (r.missed) missed.delete++;
-          else {
-            deletes.push(r.max);
-            slowOp('delete', victim.name, t0, r.max);
-          }
-        } else {
-          const m = made.shift()!;
-          const from = m.host;
-          // Any other live chassis but the one that will die (offsets 1 … C-2 never land on `from`).
-          const to = chassis[(chassis.indexOf(from) + 1 + ((k * 31) % (size - 2))) % (size - 1)]!;
-          const id = netIdByName(chassis, m.network)!;
-          const portId = [...(from.view.networks.get(id)?.ports.values() ?? [])].find((ps) => ps.port.name === m.name)?.port.id;
-          const who = new Set([...watching(m.network), to]);
-          interestedMigrate += who.size;
-          const t0 = performance.now();
-          // Reachable again: every chassis still watching the network sees the port on its new host.
-          const conv = probes.wait(
-            who,
-            (c) =>
-              (c === from && !c.subscription.prefixes().includes(netPrefix(id))) ||
-              c.view.networks.get(id)?.ports.get(portId!)?.binding?.chassis === to.name,
-            t0,
-          );
-          await from.unplug(m.name);
-          await to.plug(m.name);
-          const r = await conv;
-          if (r.missed) {
-            missed.migrate++;
-            const views = r.missedNames.map((n) => {
-              const c = chassis.find((x) => x.name === n)!;
-              const ps = c.view.networks.get(id)?.ports.get(portId!);
-              return `${n}: watching ${c.subscription.prefixes().includes(netPrefix(id))}, port ${ps ? 'in view' : 'absent'}, bound to ${ps?.binding?.chassis}`;
-            });
-            log(`migration of ${m.name} ${from.name} → ${to.name} not seen by ${views.join('; ')}`);
-          } else {
-            migrations.push(r.max);
-            slowOp('migrate', m.name, t0, r.max);
-          }
-          made.push({ ...m, host: to });
-        }
-      })().catch((err) => log(`churn op failed: ${(err as Error).message}`)),
-    );
-    await sleep(1000 / rate);
-  }
-  await Promise.all(inflight);
-  const churnSecs = (performance.now() - churnT0) / 1000;
-  const slowDisk = (await diskWatch?.stop()) ?? [];
-  loop.disable();
-  gcObs.disconnect();
-  const cpu1 = process.cpuUsage(cpu0);
-  const snap1 = snaps();
-  const bytes1 = bytes();
-  const churn1 = await sample();
-  const rev1 = await o.store.currentRevision();
-  const ev1 = events();
-  await settle(chassis);
+  const churn = await runChurn(run, up.fleet, topo);
+  const { creates, createApi, deletes, migrations, missed, interestedCreate, interestedMigrate, ops: total } = churn;
+  const m = churn.measures;
+  const events = () => eventsOf(chassis);
 
   // A router changes: who hears of it. The first router of the plan; its block is in shard 0.
   await barrier('router');
@@ -298,19 +167,20 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
     shards: 1,
     churn: {
       ops: total,
-      revisions: rev1 - rev0,
-      eventsDelivered: ev1 - ev0,
-      eventsPerRevision: (ev1 - ev0) / Math.max(1, rev1 - rev0),
+      revisions: m.revisions,
+      eventsDelivered: m.eventsDelivered,
+      eventsPerRevision: m.eventsDelivered / Math.max(1, m.revisions),
       interestedPerChange: (interestedCreate + interestedMigrate) / Math.max(1, nCreate + migrations.length + missed.migrate),
-      eventBytesPerRevision: (bytes1 - bytes0) / Math.max(1, rev1 - rev0),
-      snapshotKeys: snap1 - snap0,
-      simCpuPercent: (100 * (cpu1.user + cpu1.system)) / 1e6 / churnSecs,
-      loopDelayP99Ms: loop.percentile(99) / 1e6,
-      gcMaxMs: gc.max,
-      gcTotalMs: gc.total,
-      slowOps,
+      eventBytesPerRevision: m.eventBytes / Math.max(1, m.revisions),
+      snapshotKeys: m.snapshotKeys,
+      simCpuPercent: (100 * (m.cpu.user + m.cpu.system)) / 1e6 / m.seconds,
+      loopDelayP99Ms: m.loopDelayP99Ms,
+      gcMaxMs: m.gcMaxMs,
+      gcTotalMs: m.gcTotalMs,
+      slowOps: m.slowOps,
     },
   };
+  const [churn0, churn1, churnSecs, slowDisk] = [m.etcd0, m.etcd1, m.seconds, m.slowDisk];
   if (idle0 && idle1 && churn0 && churn1 && end) {
     const idleS = (idle1.at - idle0.at) / 1000;
     const churnS = (churn1.at - churn0.at) / 1000;
@@ -336,31 +206,4 @@ export async function runScale(o: HarnessOptions): Promise<ScaleResult> {
   for (const c of [...others, joiner]) await c.stop();
   for (const s of stores) await s.close();
   return result;
-}
-
-/** Network id of a network name, from any chassis's view that has it. */
-function netIdByName(chassis: SimChassis[], name: string): string | undefined {
-  for (const c of chassis) {
-    const id = netId(c, name);
-    if (id) return id;
-  }
-  return undefined;
-}
-
-function netId(c: SimChassis, name: string): string | undefined {
-  for (const n of c.view.networks.values()) if (n.network.name === name) return n.network.id;
-  return undefined;
-}
-
-/** A new port is reachable on every interested chassis: in its view, bound to its host (the flows follow). */
-function waitPort(probes: Probes, who: SimChassis[], networkId: string | undefined, name: string, host: string, t0: number) {
-  let resolveId: (id: string) => void;
-  const idP = new Promise<string>((r) => (resolveId = r));
-  const conv = idP.then((portId) =>
-    probes.wait(who, (c) => c.view.networks.get(networkId!)?.ports.get(portId)?.binding?.chassis === host, t0),
-  );
-  return (portId: string): Promise<Convergence> => {
-    resolveId(portId);
-    return conv;
-  };
 }

@@ -6,13 +6,16 @@ import type { SimChassis } from './sim-chassis.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Store events the chassis have received so far, all together: what settling and the phases' fan-out count. */
+export const eventsOf = (chassis: readonly SimChassis[]): number => chassis.reduce((s, c) => s + c.events, 0);
+
 /** Waits until nothing changes: every chassis's flows applied and no store event for a while. */
 export async function settle(chassis: SimChassis[], quietMs = 1000, maxMs = 120_000): Promise<void> {
   const t0 = Date.now();
   let last = -1;
   let since = Date.now();
   for (;;) {
-    const ev = chassis.reduce((s, c) => s + c.events, 0);
+    const ev = eventsOf(chassis);
     const applied = chassis.every((c) => c.flows.appliedVersion >= c.flows.desiredVersion && !c.bindings.pendingWrites);
     if (ev !== last || !applied) {
       last = ev;
