@@ -34,9 +34,19 @@ function fake(start = 20 * MB) {
   return { s, deps, runGc };
 }
 
+type Fake = ReturnType<typeof fake>['s'];
+
 /** The heap at `mb` committed, one look at it: how many GCs have been asked for so far. */
-const at = (t: HeapTrim, s: { committed: number; collects: number }, mb: number): number => {
+const at = (t: HeapTrim, s: Fake, mb: number): number => {
   s.committed = mb * MB;
+  t.tick();
+  return s.collects;
+};
+
+/** One look with the event loop `busy` (0–1) over the last period; a GC asked for now leaves `shrinkTo` MB. */
+const looks = (t: HeapTrim, s: Fake, busy: number, shrinkTo?: number): number => {
+  s.busy = busy;
+  if (shrinkTo !== undefined) s.shrinkTo = shrinkTo * MB;
   t.tick();
   return s.collects;
 };
@@ -47,15 +57,9 @@ describe('heap trim after bursts', () => {
     const t = trimHeapAfterBursts({ logger, deps, growth: 8 * MB, quiet: 0.1 });
     expect(at(t, s, 26)).toBe(0); // grown 6 MB: not worth a pause
     s.committed = 45 * MB;
-    s.busy = 0.9; // still in the burst
-    t.tick();
-    expect(s.collects).toBe(0);
-    s.busy = 0.02;
-    s.shrinkTo = 24 * MB;
-    t.tick();
-    expect(s.collects).toBe(1);
-    t.tick(); // the GC task has not run yet: no second request
-    expect(s.collects).toBe(1);
+    expect(looks(t, s, 0.9)).toBe(0); // still in the burst
+    expect(looks(t, s, 0.02, 24)).toBe(1);
+    expect(looks(t, s, 0.02)).toBe(1); // the GC task has not run yet: no second request
     runGc();
     expect(t.trims).toBe(1);
     // Live data grew (24 MB stays): the new baseline, so no trim again until it grows by another 8 MB.
@@ -74,13 +78,8 @@ describe('heap trim after bursts', () => {
   it('after the start: trims once at the first quiet moment whatever the growth, then only after bursts', () => {
     const { s, deps, runGc } = fake(12 * MB);
     const t = trimHeapAfterBursts({ logger, deps, growth: 8 * MB, quiet: 0.1, afterStart: true });
-    s.busy = 0.5; // the start's tail
-    t.tick();
-    expect(s.collects).toBe(0);
-    s.busy = 0;
-    s.shrinkTo = 9 * MB;
-    t.tick();
-    expect(s.collects).toBe(1);
+    expect(looks(t, s, 0.5)).toBe(0); // the start's tail
+    expect(looks(t, s, 0, 9)).toBe(1);
     runGc();
     expect(at(t, s, 15)).toBe(1);
     expect(at(t, s, 17)).toBe(2);
