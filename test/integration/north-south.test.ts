@@ -82,6 +82,54 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
 
   const expectRecomputeEqual = (hosts: string[]) => recomputeEqual(c, hosts);
 
+  /** Plugs (up) or pulls (down) the segment's side of a host's cable: its uplink gains or loses its carrier. */
+  const cable = (host: string, state: 'up' | 'down') => sh(['ip', '-n', ulNs(), 'link', 'set', uplink(host), state]);
+  /** What a host's agent says of its physnet1 uplink (agent status). */
+  const uplinkState = async (host: string) =>
+    ((await c.agentStatus(host)).bridge.physnets.physnet1 as { uplink?: { state: string } }).uplink?.state;
+
+  /**
+   * Under SNAT traffic from v2, `fault` makes the active gateway `from` unfit while its agent and lease live on: it
+   * releases the key itself (one delete; its chassis stays alive), `to` takes over and answers for the gateway IP,
+   * and `why` checks what `from` says. Then `recover` makes it fit again: it is a candidate again, not the gateway
+   * again (non-preemptive). Returns the key's move and the ping outage (ms).
+   */
+  async function standsDown(
+    from: string,
+    to: string,
+    fault: () => Promise<unknown>,
+    why: () => Promise<unknown>,
+    recover: () => Promise<unknown>,
+  ): Promise<{ takeover: number; gap: number }> {
+    expect(await active()).toBe(from);
+    events.length = 0;
+    const run = pingRun(c, 'v2', OUTSIDE, 0.1);
+    let moved: { takeover: number; gap: number };
+    try {
+      await until(async () => run.replies.length > 3, 10_000, `SNAT answers through ${from}`);
+      const t0 = Date.now();
+      await fault();
+      await until(async () => (await active()) === to, 15_000, `${to} active`);
+      const takeover = Date.now() - t0;
+      expect(events.filter((e) => e.type === 'delete').length).toBe(1);
+      expect(((await c.api().call('GET', `/v1/chassis/${from}`)) as { alive: boolean }).alive).toBe(true);
+      await why();
+      const before = run.replies.length;
+      await until(async () => run.replies.length > before + 5, 10_000, `SNAT answers through ${to}`);
+      expect(await outsidePing(gatewayIp, 1)).toBe(true); // the gateway IP answers from its new chassis
+      await sleep(500);
+      moved = { takeover, gap: outage(run.replies, t0, Date.now()) };
+    } finally {
+      await run.stop();
+    }
+    await recover();
+    await sleep(1_500);
+    expect(await active()).toBe(to);
+    expect(await c.ping('v2', OUTSIDE, 1)).toBe(true);
+    await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
+    return moved;
+  }
+
   beforeAll(async () => {
     c = await Cluster.up({ hosts: 3, physnet: true, agents: false });
     const args = ['--lease-ttl-seconds', String(TTL)];
@@ -342,37 +390,19 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     // hv1 (first candidate) has been down since the failover test: back with OVS and its agent, as a standby.
     await c.sb.hostStart('hv1');
     await c.startAgent('hv1', { args: ['--lease-ttl-seconds', String(TTL)] });
-    expect(await active()).toBe('hv3');
-    events.length = 0;
-    const run = pingRun(c, 'v2', OUTSIDE, 0.1);
-    try {
-      await until(async () => run.replies.length > 3, 10_000, 'SNAT answers through hv3');
-      const t0 = Date.now();
-      await c.sb.hostStop('hv3', { daemons: ['ovs-vswitchd'] });
-      await until(async () => (await active()) === 'hv1', 15_000, 'hv1 active');
-      const takeover = Date.now() - t0;
-      // hv3's agent released the key itself: its lease is alive (its chassis still registered, it says why).
-      expect(events.filter((e) => e.type === 'delete').length).toBe(1);
-      const hv3 = (await c.api().call('GET', '/v1/chassis/hv3')) as { alive: boolean };
-      expect(hv3.alive).toBe(true);
-      expect((await c.agentStatus('hv3')).gateways.standingDown).toMatch(/^datapath down: no OpenFlow session/);
-      const before = run.replies.length;
-      await until(async () => run.replies.length > before + 5, 10_000, 'SNAT answers through hv1');
-      expect(await outsidePing(gatewayIp, 1)).toBe(true); // the gateway IP answers from its new chassis
-      await sleep(500);
-      const gap = outage(run.replies, t0, Date.now());
-      console.log(`gateway datapath death (agent alive): key moved after ${takeover} ms, ping outage ${gap.toFixed(0)} ms`);
-      expect(gap).toBeLessThan(DATAPATH_GRACE_MS + 2_500);
-    } finally {
-      await run.stop();
-    }
-    // ovs-vswitchd back on hv3: a candidate again, not the gateway again (non-preemptive).
-    await c.sb.hostStart('hv3');
-    await until(async () => (await c.agentStatus('hv3')).gateways.standingDown === undefined, 10_000, 'hv3 no longer standing down');
-    await sleep(1_500);
-    expect(await active()).toBe('hv1');
-    expect(await c.ping('v2', OUTSIDE, 1)).toBe(true);
-    await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
+    const { takeover, gap } = await standsDown(
+      'hv3',
+      'hv1',
+      () => c.sb.hostStop('hv3', { daemons: ['ovs-vswitchd'] }),
+      async () => expect((await c.agentStatus('hv3')).gateways.standingDown).toMatch(/^datapath down: no OpenFlow session/),
+      async () => {
+        await c.sb.hostStart('hv3');
+        const back = async () => (await c.agentStatus('hv3')).gateways.standingDown === undefined;
+        await until(back, 10_000, 'hv3 no longer standing down');
+      },
+    );
+    console.log(`gateway datapath death (agent alive): key moved after ${takeover} ms, ping outage ${gap.toFixed(0)} ms`);
+    expect(gap).toBeLessThan(DATAPATH_GRACE_MS + 2_500);
   }, 90_000);
   it('SNAT over a star network: spoke → center → gateway spoke and back, with the underlay between the two spokes cut', async () => {
     expect(await active()).toBe('hv1');
@@ -419,44 +449,23 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     expect(await c.pingUntil('v2', OUTSIDE, 10_000)).toBeGreaterThanOrEqual(0);
   });
   it("the active gateway's uplink cable is pulled (agent, lease and OVS fine): it stands down, hv3 takes over; cable back, no preemption", async () => {
-    expect(await active()).toBe('hv1');
-    const physnet = async (host: string) => (await c.agentStatus(host)).bridge.physnets.physnet1 as { uplink?: { state: string } };
-    expect((await physnet('hv1')).uplink?.state).toBe('up');
-    events.length = 0;
-    const run = pingRun(c, 'v2', OUTSIDE, 0.1);
-    try {
-      await until(async () => run.replies.length > 3, 10_000, 'SNAT answers through hv1');
-      const t0 = Date.now();
-      // The segment's side of hv1's cable: hv1's uplink loses its carrier, nothing else on hv1 notices.
-      await sh(['ip', '-n', ulNs(), 'link', 'set', uplink('hv1'), 'down']);
-      await until(async () => (await active()) === 'hv3', 10_000, 'hv3 active');
-      const takeover = Date.now() - t0;
-      // hv1 released the key itself (one delete), its chassis alive; its status says why.
-      expect(events.filter((e) => e.type === 'delete').length).toBe(1);
-      expect(((await c.api().call('GET', '/v1/chassis/hv1')) as { alive: boolean }).alive).toBe(true);
-      expect((await physnet('hv1')).uplink?.state).toBe('down');
-      const before = run.replies.length;
-      await until(async () => run.replies.length > before + 5, 10_000, 'SNAT answers through hv3');
-      expect(await outsidePing(gatewayIp, 1)).toBe(true);
-      await sleep(500);
-      const gap = outage(run.replies, t0, Date.now());
-      console.log(`gateway uplink pulled: key moved after ${takeover} ms, ping outage ${gap.toFixed(0)} ms`);
-      expect(gap).toBeLessThan(3_000);
-    } finally {
-      await run.stop();
-      await sh(['ip', '-n', ulNs(), 'link', 'set', uplink('hv1'), 'up']);
-    }
-    await until(async () => (await physnet('hv1')).uplink?.state === 'up', 10_000, 'hv1 uplink up again');
-    await sleep(1_500);
-    expect(await active()).toBe('hv3');
-    expect(await c.ping('v2', OUTSIDE, 1)).toBe(true);
-    await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
+    expect(await uplinkState('hv1')).toBe('up');
+    const { takeover, gap } = await standsDown(
+      'hv1',
+      'hv3',
+      // hv1's uplink loses its carrier; nothing else on hv1 notices.
+      () => cable('hv1', 'down'),
+      async () => expect(await uplinkState('hv1')).toBe('down'),
+      async () => {
+        await cable('hv1', 'up');
+        await until(async () => (await uplinkState('hv1')) === 'up', 10_000, 'hv1 uplink up again');
+      },
+    );
+    console.log(`gateway uplink pulled: key moved after ${takeover} ms, ping outage ${gap.toFixed(0)} ms`);
+    expect(gap).toBeLessThan(3_000);
   }, 60_000);
   it("a dead uplink through faults: the holder's crash, planned restart, OVS restart and a store outage, its cable pulled meanwhile", async () => {
     const args = ['--lease-ttl-seconds', String(TTL)];
-    const cable = (host: string, state: 'up' | 'down') => sh(['ip', '-n', ulNs(), 'link', 'set', uplink(host), state]);
-    const uplinkState = async (host: string) =>
-      ((await c.agentStatus(host)).bridge.physnets.physnet1 as { uplink?: { state: string } }).uplink?.state;
     const other = (h: string) => (h === 'hv1' ? 'hv3' : 'hv1');
     /** Pulls the holder's cable during `fault`; the other candidate must end up holding the gateway. */
     async function pulledDuring(what: string, fault: (holder: string) => Promise<void>): Promise<void> {
