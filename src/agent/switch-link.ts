@@ -19,7 +19,7 @@ import { type Row, stringMap } from '../ovsdb/datum.js';
 import { ensurePatchPorts, PHYSNET_KEY } from '../ovsdb/patch-ports.js';
 import { ensureBridge, ensureTunnelPortRow, nameTables, waitOfport } from '../ovsdb/vswitch.js';
 import type { Logger } from '../util/log.js';
-import { physnetsDown, UPLINK_MONITOR, uplinkStates, type UplinkState } from './uplink-health.js';
+import { physnetsDown, UPLINK_MONITOR, uplinkStates, uplinkStatus, type UplinkState, type UplinkStatus } from './uplink-health.js';
 
 export interface SwitchLinkOptions {
   /** OVSDB endpoint (unix:/path, tcp:HOST:PORT, ssl:HOST:PORT). */
@@ -61,7 +61,7 @@ export interface PhysnetStatus {
    * The mapped bridge's uplinks (uplink-health.ts): 'down' when every one is down (this chassis then holds no
    * gateway on the physnet), 'none' when the bridge has none to judge; each interface's link state.
    */
-  uplink?: { state: 'up' | 'down' | 'none'; interfaces: Record<string, string> };
+  uplink?: UplinkStatus;
 }
 
 /** Server-side waits are re-issued this often while ovs-vswitchd is away (one idle request, no polling). */
@@ -88,8 +88,8 @@ export class SwitchLink extends EventEmitter {
    * bridges' ports and interfaces, for their uplinks' carrier.
    */
   private bridgeMonitor: MonitoredDb | undefined;
+  /** Each mapped physnet's uplinks as last read (uplink-health.ts). */
   private uplinks = new Map<string, UplinkState>();
-  private uplinksDown = new Set<string>();
   private ofportWait: AbortController | undefined;
   private channel: OfChannel | undefined;
   private ofUp = false;
@@ -174,28 +174,22 @@ export class SwitchLink extends EventEmitter {
     return ms >= graceMs ? `datapath down: no OpenFlow session with ovs-vswitchd for ${ms} ms` : undefined;
   }
 
-  /** The mapped physnets whose bridge's uplinks are all down (uplink-health.ts). */
-  physnetsDown(): ReadonlySet<string> {
-    return this.uplinksDown;
-  }
-
   /** Reads the mapped bridges' uplinks again; says (event, log) when a physnet goes down or comes back. */
   private checkUplinks(db: MonitoredDb): void {
     if (this.closed) return;
+    const before = physnetsDown(this.uplinks);
     this.uplinks = uplinkStates(db, this.opts.bridgeMappings ?? {});
     const down = physnetsDown(this.uplinks);
-    const same = down.size === this.uplinksDown.size && [...down].every((p) => this.uplinksDown.has(p));
-    if (same) return;
+    if (down.size === before.size && [...down].every((p) => before.has(p))) return;
     for (const p of down)
-      if (!this.uplinksDown.has(p))
+      if (!before.has(p))
         this.log.warn(
           { physnet: p, bridge: this.uplinks.get(p)?.bridge, uplinks: this.uplinks.get(p)?.uplinks },
           'every uplink of a mapped bridge is down: this chassis stands down from the gateways on its physnet',
         );
-    for (const p of this.uplinksDown)
+    for (const p of before)
       if (!down.has(p)) this.log.info({ physnet: p, uplinks: this.uplinks.get(p)?.uplinks }, 'an uplink of a mapped bridge is up again');
-    this.uplinksDown = down;
-    this.emit('physnetsDown', new Set(down));
+    this.emit('physnetsDown', down);
   }
 
   status(): SwitchLinkStatus {
@@ -209,10 +203,7 @@ export class SwitchLink extends EventEmitter {
         Object.entries(this.opts.bridgeMappings ?? {}).map(([physnet, br]) => {
           const ofport = this.physnetOfports.get(physnet);
           const u = this.uplinks.get(physnet);
-          const uplink = u && {
-            state: u.down ? ('down' as const) : Object.keys(u.uplinks).length === 0 ? ('none' as const) : ('up' as const),
-            interfaces: u.uplinks,
-          };
+          const uplink = u && uplinkStatus(u);
           return [
             physnet,
             {

@@ -83,6 +83,17 @@ export function uplinkStates(db: Rows, mappings: Readonly<Record<string, string>
   return out;
 }
 
+/** What `agent status` says of a physnet's uplinks: 'none' when the bridge has no uplink to judge. */
+export interface UplinkStatus {
+  state: 'up' | 'down' | 'none';
+  interfaces: Record<string, string>;
+}
+
+export function uplinkStatus(u: UplinkState): UplinkStatus {
+  const state = u.down ? 'down' : Object.keys(u.uplinks).length === 0 ? 'none' : 'up';
+  return { state, interfaces: u.uplinks };
+}
+
 /** The physnets whose uplinks are all down. */
 export function physnetsDown(states: ReadonlyMap<string, UplinkState>): Set<string> {
   return new Set([...states].filter(([, s]) => s.down).map(([p]) => p));

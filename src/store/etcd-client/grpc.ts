@@ -78,7 +78,7 @@ export interface CallOptions {
 const ELECTION_RETRY_MS = [50, 100, 200, 400, 800];
 
 /** etcd's answer to a request that met a leader election: no data was read or written, a retry will work. */
-export const isLeaderChange = (err: unknown): boolean =>
+const isLeaderChange = (err: unknown): boolean =>
   err instanceof GrpcError && err.code === GrpcStatus.UNAVAILABLE && !err.unsent && /leader changed/.test(err.details);
 
 /** The 5-byte gRPC message prefix (uncompressed) and the message. */
