@@ -82,6 +82,12 @@ export class BindingManager extends EventEmitter {
       beforeAnnounce?: (name: string) => Promise<void>;
       /** A store call failed (the agent's store health probes at once and reports when it is back). */
       onStoreError?: (err: unknown) => void;
+      /**
+       * True while the store is known not to answer (the agent's store health): a binding is then left for the
+       * store's return (checkAll) without a try — against a partition each try would only fail at its deadline,
+       * holding up whoever waits for it (the agent's start waits for the first bindings).
+       */
+      storeDown?: () => boolean;
       /** False while this chassis is out of service (decommissioned): a binding would name a chassis peers dropped. */
       mayBind?: () => boolean;
       /**
@@ -403,6 +409,10 @@ export class BindingManager extends EventEmitter {
   private async writeBinding(name: string, r: Resolved): Promise<boolean> {
     if (this.opts.mayBind && !this.opts.mayBind()) {
       this.logger.warn({ port: name }, 'chassis out of service: binding not written (restart the agent to put it back)');
+      return false;
+    }
+    if (this.opts.storeDown?.()) {
+      this.unsynced.add(name);
       return false;
     }
     const vif = this.view.vifs.get(name);

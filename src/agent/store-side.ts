@@ -99,6 +99,7 @@ export function wireStoreSide(input: StoreSideInput): StoreSide {
   const bindings = new BindingManager(store, view, sync, subscription, log.child({ component: 'binding' }), {
     beforeAnnounce: () => input.localFlowsApplied(),
     onStoreError: report,
+    storeDown: () => !health.isConnected,
     mayBind: () => !registration.retired,
     // A provider network's port needs this chassis to reach its physnet (bridge mapping, bridge, patch port).
     refuse: (networkId) => {

@@ -69,6 +69,13 @@ export class PrefixSubscription extends EventEmitter {
    */
   foreignEvents = 0;
   private closed = false;
+  /**
+   * The last read failed and none has succeeded since. A prefix added meanwhile that has cached contents starts
+   * from them at once, its read going on in the background: a store that drops packets (a partition) fails each
+   * read only at its deadline, and lazy sync adds prefixes level by level (chassis, routers, networks, ports…), so
+   * waiting for each level's deadline would keep a restarted agent's switch unprogrammed for several of them.
+   */
+  private unreachable = false;
 
   constructor(
     private readonly store: Store,
@@ -91,10 +98,18 @@ export class PrefixSubscription extends EventEmitter {
     if (this.closed || this.entries.has(prefix)) return;
     const e: Entry = { prefix, revision: 0, backoff: this.newBackoff(), loaded: false, ...(opts.exact ? { exact: true } : {}) };
     this.entries.set(prefix, e);
+    const early = this.unreachable ? this.opts.fallback?.(prefix) : undefined;
+    if (early) {
+      this.logger.debug({ prefix }, 'store unreachable just now; using the cached contents while it is read');
+      this.emitEvent({ type: 'snapshot', prefix, kvs: early, revision: 0, cached: true });
+      this.reload(e, 0);
+      return;
+    }
     try {
       await this.load(e, 'snapshot');
       return;
     } catch (err) {
+      this.unreachable = true;
       const cached = this.opts.fallback?.(prefix);
       if (cached && this.live(e)) {
         this.note({ prefix, err }, 'store unreachable; using the cached contents until it answers');
@@ -174,6 +189,7 @@ export class PrefixSubscription extends EventEmitter {
   /** Reads the prefix at R, emits it, and watches from R+1. */
   private async load(e: Entry, kind: 'snapshot' | 'resync'): Promise<void> {
     const read = await this.store.range(e.prefix);
+    this.unreachable = false;
     if (!this.live(e)) return;
     const { revision } = read;
     const kvs = e.exact ? read.kvs.filter((kv) => kv.key === e.prefix) : read.kvs;
@@ -208,6 +224,7 @@ export class PrefixSubscription extends EventEmitter {
       e.retry = e.retryRun = undefined;
       if (!this.live(e)) return;
       this.load(e, kind).catch((err: unknown) => {
+        this.unreachable = true;
         if (e.backoff.attempts <= 1) this.note({ prefix: e.prefix, err }, 're-read failed; retrying');
         else this.logger.debug({ prefix: e.prefix, err }, 're-read failed; retrying');
         this.reload(e, e.backoff.next(), kind);

@@ -159,6 +159,53 @@ describe('PrefixSubscription during an outage', () => {
     await sub.close();
   });
 
+  it('a store that answers nothing until its deadline: once one read failed, prefixes added next start from the cache at once', async () => {
+    const inner = createMemoryStore();
+    await inner.put('/p/a', 'store');
+    await inner.put('/q/a', 'store');
+    const DEADLINE = 300;
+    let blackHole = true;
+    // Reads fail only at their deadline, as against a partition that drops packets (not a refused connection).
+    const store = Object.assign(Object.create(inner) as Store, {
+      range: (prefix: string) =>
+        blackHole
+          ? new Promise((_, reject) =>
+              setTimeout(() => reject(new StoreError('etcd unreachable: deadline exceeded', 'UNAVAILABLE')), DEADLINE),
+            )
+          : inner.range(prefix),
+    });
+    const cache = (p: string) => [{ key: `${p}old`, value: 'cached', createRevision: 0, modRevision: 0 }];
+    const events: SubscriptionEvent[] = [];
+    const sub = new PrefixSubscription(store, { retryMs: 50, retryMaxMs: 50, background: true, fallback: cache });
+    sub.on('event', (e: SubscriptionEvent) => events.push(e));
+    let t = Date.now();
+    await sub.add('/p/');
+    expect(Date.now() - t).toBeGreaterThanOrEqual(DEADLINE - 5);
+    // The next level of lazy sync: no second deadline.
+    t = Date.now();
+    await sub.add('/q/');
+    expect(Date.now() - t).toBeLessThan(DEADLINE / 2);
+    expect(events.map((e) => [e.type, e.prefix, 'cached' in e])).toEqual([
+      ['snapshot', '/p/', true],
+      ['snapshot', '/q/', true],
+    ]);
+    // The store answers: each prefix gets the store's truth as a resync.
+    blackHole = false;
+    await until('both resyncs', () => events.filter((e) => e.type === 'resync').length === 2);
+    expect(
+      events
+        .filter((e) => e.type === 'resync')
+        .map((e) => e.prefix)
+        .sort(),
+    ).toEqual(['/p/', '/q/']);
+    // With the store answering, a new prefix is read from it, not from the cache.
+    await inner.put('/r/a', 'store');
+    await sub.add('/r/');
+    expect(events.at(-1)).toMatchObject({ type: 'snapshot', prefix: '/r/', kvs: [{ key: '/r/a' }] });
+    expect(events.at(-1)).not.toHaveProperty('cached');
+    await sub.close();
+  });
+
   it('with nothing cached, add() still resolves and the snapshot comes when the store answers', async () => {
     const inner = createMemoryStore();
     const store = flaky(inner);
@@ -244,6 +291,42 @@ describe('ChassisRegistration', () => {
 });
 
 describe('BindingManager during an outage', () => {
+  it('while the store health says the store is down, a binding is not even tried: no wait for a deadline; written when it is back', async () => {
+    const inner = createMemoryStore();
+    const topo = new Topology(inner);
+    const net = (await topo.createNetwork({ name: 'n' })) as { id: string };
+    const port = (await topo.createPort({ name: 'vm1', network: 'n' })) as { id: string };
+    const view = new TopologyView('hv1', 'vxlan');
+    const sub = new PrefixSubscription(inner);
+    const sync = new TopologySync(view, sub, silentLogger, true);
+    sub.on('event', (ev: SubscriptionEvent) => {
+      if (ev.type === 'snapshot' || ev.type === 'resync') sync.applySnapshot(ev.prefix, ev.kvs);
+      else if (ev.type === 'put') sync.applyPut(ev.kv.key, ev.kv.value);
+      else sync.applyDelete(ev.key);
+    });
+    let down = true;
+    let txns = 0;
+    // A store that would hang: any write tried while it is down fails the test.
+    const store = Object.assign(Object.create(inner) as Store, {
+      txn: (...a: Parameters<Store['txn']>) => (down ? Promise.reject(new Error('tried while down')) : (txns++, inner.txn(...a))),
+    });
+    const errors: unknown[] = [];
+    const bindings = new BindingManager(store, view, sync, sub, silentLogger, {
+      onStoreError: (e) => errors.push(e),
+      storeDown: () => down,
+    });
+    await sync.want(net.id, 'seed');
+    await bindings.plugged({ name: 'tap1', ofport: 5, ifaceId: 'vm1' });
+    expect(bindings.unsyncedPorts()).toEqual(['vm1']);
+    expect(errors).toEqual([]);
+    down = false;
+    await bindings.checkAll();
+    expect(txns).toBeGreaterThan(0);
+    expect(JSON.parse((await inner.get(bindingKey(net.id, port.id)))!.value).chassis).toBe('hv1');
+    expect(bindings.unsyncedPorts()).toEqual([]);
+    await sub.close();
+  });
+
   it('a binding that could not be written is written once the store answers; a deletion likewise', async () => {
     const inner = createMemoryStore();
     const topo = new Topology(inner);
