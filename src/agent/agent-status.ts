@@ -15,6 +15,7 @@ import type { ChassisRegistration } from './chassis-registration.js';
 import type { FlowComputer } from './compute.js';
 import type { AgentConfig } from './config.js';
 import type { Election } from './election.js';
+import type { GatewayFence } from './gateway-fence.js';
 import { siteStatus } from './site-status.js';
 import type { StoreHealth } from './store-health.js';
 import type { SwitchLink } from './switch-link.js';
@@ -34,6 +35,7 @@ export interface ReadinessParts {
   health?: StoreHealth;
   cache?: TopologyCache;
   election?: Election;
+  fence?: GatewayFence;
   link?: SwitchLink;
   sync?: TopologySync;
   registration?: ChassisRegistration;
@@ -49,6 +51,7 @@ export function readiness(p: ReadinessParts): Record<string, unknown> & { ready:
   const store = p.health?.describe();
   const pending = p.bindings?.unsyncedPorts() ?? [];
   const standingDown = p.link?.datapathDown(p.graceMs);
+  const fenced = p.fence?.status() ?? [];
   return {
     ready: p.started && (p.channel?.isUp ?? false),
     store: store && { ...store, summary: `${store.state} since ${store.since}` },
@@ -59,6 +62,8 @@ export function readiness(p: ReadinessParts): Record<string, unknown> & { ready:
     gateways: {
       active: p.election?.active('gateway') ?? [],
       ...(standingDown !== undefined ? { standingDown } : {}),
+      // Held in the store's last word, but another chassis announces them and the store cannot be asked (gateway-fence.ts).
+      ...(fenced.length > 0 ? { fenced } : {}),
       ...(p.election?.lastError ? { lastError: p.election.lastError } : {}),
     },
     // Issue 16: star networks this chassis is the center of; its site and that site's gateway.

@@ -20,6 +20,8 @@ import type { BindingManager } from './binding.js';
 import type { ChassisRegistration } from './chassis-registration.js';
 import type { FlowComputer } from './compute.js';
 import { InstalledMarks } from './installed-marks.js';
+import { GatewayFence } from './gateway-fence.js';
+import type { GatewayConflict } from '../apps/platform.js';
 import type { AgentConfig, Encap } from './config.js';
 import { ReachabilityLog } from './encap.js';
 import type { PacketInDispatcher } from './packet-in.js';
@@ -80,6 +82,8 @@ export class Agent {
   election!: Election;
   /** When the elections run (made with the store side; agent-elections.ts). */
   private elections?: AgentElections;
+  /** Gateways held here that another chassis announced while the store could not confirm our lease (gateway-fence.ts). */
+  private readonly gatewayFence: GatewayFence;
   cache?: TopologyCache;
   /** Where the topology the switch was first programmed from came from (status, readiness). */
   topologySource: status.TopologySource = 'waiting for the store';
@@ -138,12 +142,20 @@ export class Agent {
       (seconds) => this.metrics.portInstalled(seconds),
     );
     const appConfig = { encaps: this.view.encaps as Encap[] };
+    this.gatewayFence = new GatewayFence({
+      view: this.view,
+      logger: logger.child({ component: 'gateway-fence' }),
+      leaseConfirmed: () => this.registration?.leaseConfirmed() ?? false,
+      changed: () => this.schedule?.markAllDirty(),
+    });
+    const roles = { gatewayConflict: (c: GatewayConflict) => this.gatewayFence.conflict(c) };
     this.apps = loadApps(this.tables, APPS, (app) => ({
       view: this.view,
       tables: this.tables.forApp(app.name),
       logger: logger.child({ component: app.name }),
       config: appConfig,
       now: Date.now,
+      roles,
     }));
     this.metrics = new AgentMetrics(this);
     this.httpApi = new AgentApi({
@@ -443,6 +455,7 @@ export class Agent {
       health: this.health,
       cache: this.cache,
       election: this.election,
+      fence: this.gatewayFence,
       link: this.link,
       sync: this.sync,
       registration: this.registration,

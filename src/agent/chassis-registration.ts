@@ -31,6 +31,8 @@ export class ChassisRegistration {
   );
   /** The store revision of our last write of the key (0: none yet). */
   private writtenRevision = 0;
+  /** When the store last confirmed our lease (a keep-alive answered, or the key written on it): Date.now() ms. */
+  private confirmedAt = -Infinity;
   /** Why the latest ensure() was called (its log line). */
   private why = '';
   private stopped = false;
@@ -60,6 +62,7 @@ export class ChassisRegistration {
     if (!lease) return (await this.store.get(this.key)) ?? null;
     try {
       await lease.keepAliveOnce();
+      if (this.lease === lease) this.confirmedAt = Date.now();
     } catch (err) {
       if ((err as { code?: string }).code !== 'INVALID') throw err;
       if (this.lease === lease) {
@@ -69,6 +72,16 @@ export class ChassisRegistration {
       }
     }
     return 'alive';
+  }
+
+  /**
+   * Whether the store still vouches for our lease: it confirmed it within half the TTL (the probe keeps it alive
+   * every TTL/3). Past that, the lease may have lapsed in the store while we could not ask — so another chassis may
+   * have taken what it carried (a gateway lease) — even if no probe has failed yet (a partition that drops packets
+   * fails the probe only at its deadline).
+   */
+  leaseConfirmed(now = Date.now()): boolean {
+    return this.lease !== undefined && now - this.confirmedAt < (this.ttlSeconds * 1000) / 2;
   }
 
   /** The probe period that keeps the lease alive when the probe is its keep-alive: at most TTL/3. */
@@ -177,6 +190,7 @@ export class ChassisRegistration {
         return;
       }
       this.registeredAt = new Date().toISOString();
+      this.confirmedAt = Date.now();
       this.lastError = undefined;
       if (first) this.logger.info({ chassis: c.name, lease: this.lease.id }, 'chassis registered');
       else this.logger.warn({ chassis: c.name, lease: this.lease.id, why }, 'chassis registered again');

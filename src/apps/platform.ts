@@ -57,6 +57,33 @@ export interface AppConfig {
   readonly encaps: readonly ('vxlan' | 'geneve' | 'gre')[];
 }
 
+/** What a packet showed about a router gateway this chassis holds: another host announced its address. */
+export interface GatewayConflict {
+  routerId: string;
+  /** The gateway IP, as the ARP's sender address. */
+  ip: string;
+  /** The announcing frame's source MAC and ARP sender MAC. */
+  ethSrc: string;
+  senderMac: string;
+  /** The provider network it came in on. */
+  networkId: string;
+}
+
+/**
+ * What the agent made of a gateway conflict: `kept` — the store confirms this chassis holds the gateway, so the other
+ * host is wrong (the app defends the address with a gratuitous ARP); `fenced` — the store cannot confirm it, so the
+ * other host took the gateway over and this chassis stops acting for it; `none` — not a gateway held here.
+ */
+export type GatewayConflictOutcome = 'kept' | 'fenced' | 'none';
+
+/**
+ * What an app tells the agent about this chassis's elected roles. The elections are the agent's (through the
+ * store); an app only reports what the datapath showed, and the agent decides what it means.
+ */
+export interface RoleSignals {
+  gatewayConflict(conflict: GatewayConflict): GatewayConflictOutcome;
+}
+
 /** What the agent hands each app when it creates it. */
 export interface AppContext {
   readonly view: TopologyView;
@@ -66,6 +93,7 @@ export interface AppContext {
   readonly config: AppConfig;
   /** Wall-clock milliseconds (the agent owns the clock; tests pass their own). */
   readonly now: () => number;
+  readonly roles: RoleSignals;
 }
 
 /**

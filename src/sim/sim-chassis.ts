@@ -117,6 +117,8 @@ export class SimChassis {
       logger: log,
       config: { encaps: [encap] },
       now: Date.now,
+      // The simulated chassis have no physical network: no packet can contest a gateway.
+      roles: { gatewayConflict: () => 'none' },
     }));
     this.flows = new FlowManager(this.switch, { logger: log, check: (f) => opts.tables.check(f) });
     this.computer = new FlowComputer(

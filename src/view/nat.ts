@@ -18,9 +18,14 @@ export function gatewayRouters(view: TopologyView): GatewayRouter[] {
   return [...view.routers.values()].filter(hasGateway).sort((a, b) => a.routerKey - b.routerKey);
 }
 
-/** The chassis whose agent holds the router's gateway lease now, if any. */
+/**
+ * The chassis whose agent holds the router's gateway lease now, if any. A lease of this chassis fenced off (another
+ * host announced the gateway while the store could not confirm ours) names no one: this chassis neither answers for
+ * the gateway nor SNATs for it until the store's copy of the key arrives.
+ */
 export function activeGatewayChassis(view: TopologyView, routerId: string): string | undefined {
-  return view.gateways.get(routerId)?.chassis;
+  const lease = view.gateways.get(routerId);
+  return lease === undefined || view.gatewayFences.get(routerId) === lease ? undefined : lease.chassis;
 }
 
 /** Where a provider network meets the physical world from this chassis: its segment and the br-int patch port. */

@@ -132,8 +132,10 @@ export class KeyApplier {
         // The key names the router: a document naming another is foreign data.
         if (lease.routerId !== k.routerId) return;
         if (d.lazy && !d.indexed.has(key)) return;
-        // A lease moved to a new etcd lease by the same chassis (a planned restart) changes no flow.
-        if (holderChanged(d.view.gateways, k.routerId, lease)) d.changes.changedAll();
+        // A lease moved to a new etcd lease by the same chassis (a planned restart) changes no flow. The store's copy
+        // lifts a fence (the view's lease was fenced while the store could not be asked): the flows follow it again.
+        const unfenced = d.view.gatewayFences.delete(k.routerId);
+        if (holderChanged(d.view.gateways, k.routerId, lease) || unfenced) d.changes.changedAll();
         return;
       }
       case 'center': {
@@ -240,6 +242,7 @@ export class KeyApplier {
         if (d.view.floatingIps.delete(k.fipId)) d.changes.changedAll();
         return;
       case 'gateway':
+        d.view.gatewayFences.delete(k.routerId);
         if (d.view.gateways.delete(k.routerId)) d.changes.changedAll();
         return;
       case 'center':

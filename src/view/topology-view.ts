@@ -78,6 +78,13 @@ export class TopologyView {
   readonly floatingIps = new Map<string, FloatingIp>();
   /** The active gateway chassis of each router in the view with a gateway, by router id (GatewayLease; gone with its agent). */
   readonly gateways = new Map<string, GatewayLease>();
+  /**
+   * Gateway leases this chassis holds in the view but must not act on (agent/gateway-fence.ts): another host
+   * announced the gateway address on the physnet while the store could not confirm this chassis's lease, so that
+   * host took the gateway over. Keyed by router id, valued by the very lease object fenced: the store's next copy of
+   * the key (a watch event, or the resync when the store answers again) replaces that object and lifts the fence.
+   */
+  readonly gatewayFences = new Map<string, GatewayLease>();
   /** The active center of each star network, by network id (CenterLease; gone with its agent). Issue 16. */
   readonly centers = new Map<string, CenterLease>();
   /** The active gateway of each site, by site name (SiteGatewayLease; gone with its agent). Issue 16. */

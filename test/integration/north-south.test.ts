@@ -17,6 +17,11 @@
  * - the active gateway's uplink cable is pulled while its agent and OVS run on (Interface.link_state down): it stands
  *   down from the gateway and the standby takes over; the cable back, it does not take the gateway back; the same
  *   through the holder's crash, planned restart and OVS restart (its cable pulled meanwhile), and a store outage;
+ * - the active gateway is cut off from the store alone (a black hole between its agent and etcd; its uplink and
+ *   tunnels fine): the standby takes over when its lease lapses, and the old holder, hearing the new one's gratuitous
+ *   ARP, stops answering for the gateway (no split brain on the physical network), through an OVS restart and its
+ *   agent's crash and planned restart (restarted from its cache, it announces the gateway; the new holder defends
+ *   it); the store back, it follows it;
  * - SNAT and FIPs over a star network (issue 16): with the underlay between the VMs' host and the gateway chassis cut,
  *   the SNATed traffic goes spoke → center → gateway spoke and back, and a FIP still leaves on its own chassis.
  */
@@ -30,6 +35,7 @@ import { Cluster, type PortInfo } from '../helpers/cluster.js';
 import { expectRecomputeEqual as recomputeEqual } from '../helpers/recompute.js';
 import { outage, pingRun } from '../helpers/ping-run.js';
 import { capture } from '../helpers/capture.js';
+import { TcpGate } from '../helpers/tcp-gate.js';
 import { run as sh } from '../../src/sandbox/run.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -67,8 +73,9 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     return new Promise((resolve) => r.once('exit', (code) => resolve(code === 0)));
   }
 
-  async function active(): Promise<string | null> {
-    const g = (await c.api().call('GET', '/v1/routers/r1/gateway')) as { active: string | null };
+  /** The active gateway chassis of r1, as the API of `via` (default: the first host with an agent) reads it. */
+  async function active(via?: string): Promise<string | null> {
+    const g = (await c.api(via).call('GET', '/v1/routers/r1/gateway')) as { active: string | null };
     return g.active;
   }
 
@@ -349,6 +356,8 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     await until(async () => (await active().catch(() => null)) === 'hv3', 15_000, 'hv3 still active after the outage');
     await sleep(TTL * 1000);
     expect(await active()).toBe('hv3');
+    // No one took the gateway over, so no one announced it: nothing was fenced off (gateway-fence.ts).
+    expect((await c.agentStatus('hv3')).gateways.fenced).toBeUndefined();
   });
 
   it('OVS restarts on the gateway chassis, then on the FIP chassis: both paths come back, no failover', async () => {
@@ -510,4 +519,97 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
     });
     await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
   }, 120_000);
+
+  it('the active gateway cut off from the store alone: the standby takes over; the old holder hears it and stops answering for the gateway', async () => {
+    const args = ['--lease-ttl-seconds', String(TTL)];
+    const holder = (await active('hv2'))!;
+    const standby = holder === 'hv1' ? 'hv3' : 'hv1';
+    const gate = await TcpGate.open(c.etcd.url.replace(/^etcd:\/\//, ''));
+    const fenced = async (host: string) => ((await c.agentStatus(host)).gateways.fenced ?? []) as { ip: string }[];
+    /**
+     * The outside host asks for the gateway again: only the standby answers (the old holder would answer too, and the
+     * physical switch would learn the gateway MAC on whichever uplink spoke last).
+     */
+    async function onlyStandbyAnswers(when: string): Promise<void> {
+      const seen = await onUplinks(['arp', 'and', 'host', gatewayIp], async () => {
+        await sleep(300);
+        await sh(['ip', '-n', outsideNs(), 'neigh', 'flush', 'dev', 'eth0']);
+        expect(await outsidePing(gatewayIp, 2)).toBe(true);
+      });
+      const replies = (host: string) => seen[host]!.filter((l) => l.includes(`Reply ${gatewayIp} is-at`));
+      expect(replies(holder), `${when}: ${seen[holder]!.join('\n')}`).toEqual([]);
+      expect(replies(standby).length, `${when}: ${seen[standby]!.join('\n')}`).toBeGreaterThan(0);
+    }
+    try {
+      // The holder's agent reaches etcd through the gate from now on (a planned restart: it keeps the gateway).
+      await c.stopAgent(holder, 'SIGTERM');
+      await c.startAgent(holder, { args, store: `etcd://${gate.address}` });
+      await sleep((TTL + 1) * 1000);
+      expect(await active('hv2')).toBe(holder);
+      const run = pingRun(c, 'v2', OUTSIDE, 0.1);
+      let takeover = 0;
+      let gap = 0;
+      try {
+        await until(async () => run.replies.length > 3, 10_000, `SNAT answers through ${holder}`);
+        const t0 = Date.now();
+        gate.cut();
+        await until(async () => (await active('hv2')) === standby, (TTL + 5) * 1000, `${standby} active`);
+        takeover = Date.now() - t0;
+        // Its gratuitous ARP reached the old holder, whose lease the store cannot confirm: the gateway is fenced off there.
+        await until(async () => (await fenced(holder)).length === 1, 5_000, `${holder} fences the gateway off`);
+        expect((await fenced(holder))[0]!.ip).toBe(gatewayIp);
+        expect(await fenced(standby)).toEqual([]);
+        await onlyStandbyAnswers('fenced');
+        const before = run.replies.length;
+        await until(async () => run.replies.length > before + 5, 10_000, `SNAT answers through ${standby}`);
+        gap = outage(run.replies, t0, Date.now());
+      } finally {
+        await run.stop();
+      }
+      console.log(
+        `gateway cut off from the store alone: key moved after ${takeover} ms, SNAT outage ${gap.toFixed(0)} ms (lease TTL ${TTL} s)`,
+      );
+      expect(gap).toBeLessThan((TTL + 1) * 1000 + 1_500);
+      // Still cut off, Open vSwitch restarts on the old holder: the fence is the agent's, the flows come back without
+      // the gateway.
+      await c.sb.hostStop(holder);
+      await sleep(500);
+      await c.sb.hostStart(holder);
+      await until(async () => (await c.agentStatus(holder)).openflow.up === true, 15_000, `${holder} switch back`);
+      await sleep(1_000);
+      await onlyStandbyAnswers('after an OVS restart');
+      // Still cut off, its agent restarts (crash, then planned): it starts from its cache as the gateway's holder and
+      // announces it; the new holder, which the store confirms, defends the address, and the old holder yields again.
+      for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+        const defences = (await c.agentStatus(standby)).nat.gatewayDefences as number;
+        await c.stopAgent(holder, signal);
+        const t1 = Date.now();
+        await c.startAgent(holder, { args, store: `etcd://${gate.address}` });
+        const ready = Date.now() - t1;
+        await until(async () => (await fenced(holder)).length === 1, 15_000, `${holder} fenced again after ${signal}`);
+        console.log(
+          `${signal} of the fenced holder, still cut off: its agent ready in ${ready} ms, fenced again ${Date.now() - t1} ms after its start`,
+        );
+        expect((await c.agentStatus(standby)).nat.gatewayDefences).toBeGreaterThan(defences);
+        await sleep(500);
+        await onlyStandbyAnswers(`after ${signal} and a restart`);
+      }
+      // The store back: the old holder reads the key (the standby's: no preemption), which lifts its fence.
+      gate.heal();
+      const back = async () => {
+        const s = await c.agentStatus(holder);
+        return s.store.state === 'connected' && s.gateways.fenced === undefined && s.chassisRegistration.lastError === undefined;
+      };
+      await until(back, 15_000, `${holder} back on the store, unfenced`);
+      await sleep(1_500);
+      expect(await active('hv2')).toBe(standby);
+      expect(await c.ping('v2', OUTSIDE, 1)).toBe(true);
+      await expectRecomputeEqual(['hv1', 'hv2', 'hv3']);
+    } finally {
+      gate.heal();
+      await c.stopAgent(holder, 'SIGTERM');
+      await c.startAgent(holder, { args });
+      await gate.close();
+    }
+  }, 90_000);
 });

@@ -258,6 +258,18 @@ describe('ChassisRegistration', () => {
     expect(await inner.get(chassisKey('hv1'))).toBeUndefined();
   });
 
+  it('the store vouches for the lease while a keep-alive answered within half the TTL (gateway fencing reads it)', async () => {
+    const reg = new ChassisRegistration(createMemoryStore(), doc, 2, silentLogger, () => undefined, { probeKeepsAlive: true });
+    expect(reg.leaseConfirmed()).toBe(false); // no lease yet
+    await reg.ensure('start');
+    const t0 = Date.now();
+    expect(reg.leaseConfirmed(t0)).toBe(true);
+    expect(reg.leaseConfirmed(t0 + 1_100)).toBe(false); // past TTL/2 with no answer
+    await reg.probe();
+    expect(reg.leaseConfirmed(Date.now() + 900)).toBe(true);
+    await reg.stop({ withdraw: false });
+  });
+
   it("a read without the key counts as its loss only if made after the key's last write, and never during a write", async () => {
     const store = createMemoryStore();
     const reg = new ChassisRegistration(store, doc, 30, silentLogger, () => undefined);

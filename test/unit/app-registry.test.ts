@@ -20,6 +20,7 @@ const context = (app: App): AppContext => ({
   logger: silentLogger,
   config: { encaps: ['vxlan'] },
   now: () => 0,
+  roles: { gatewayConflict: () => 'none' },
 });
 const load = (apps: readonly App[]) => loadApps(tables, apps, context);
 const handler = () => undefined;

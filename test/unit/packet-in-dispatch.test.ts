@@ -48,7 +48,7 @@ function dispatcher(seen: { app: string; pin: PacketIn }[], limits = { rate: 100
     logger: silentLogger,
     config: { encaps: ['vxlan'] },
     now: () => 0,
-    sendDirect: () => undefined,
+    roles: { gatewayConflict: () => 'none' },
   }));
   return new PacketInDispatcher(tables, apps.routes, silentLogger, limits);
 }

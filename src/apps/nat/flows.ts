@@ -47,6 +47,7 @@ export const NAT_PRIORITY = {
   address: 100,
   echo: 105,
   arpReply: 110,
+  gatewayConflict: 115,
   /** nat_egress */
   snat: 100,
   floatingIp: 200,
@@ -200,6 +201,16 @@ function providerFlows(tables: AppTables, view: TopologyView, net: NetworkState)
     if (active) {
       const g = router.gateway;
       flows.push(...addressFlows(tables, exit, router, g.ip, g.mac));
+      // Another host sending as the gateway IP (the gratuitous ARP of a chassis that took the gateway over while the
+      // store could not reach this one) goes to the agent — above the ARP answers, which would answer its request.
+      flows.push(
+        ingress.flow({
+          priority: NAT_PRIORITY.gatewayConflict,
+          match: [...fromPhysnet, { field: 'eth_type', value: ETH_ARP }, { field: 'arp_spa', value: g.ip }],
+          actions: [tables.toController('nat_gateway_conflict')],
+          object,
+        }),
+      );
       // Pings of the gateway IP itself are answered here. SNAT lets no connection in from outside, so an echo request
       // to it is never one of a VM's connections (their echo replies come back as type 0 and are un-SNATed below).
       flows.push(

@@ -1,4 +1,5 @@
 import type { App } from '../platform.js';
+import { gatewayConflictHandler } from './conflicts.js';
 import { natNetworkFlows } from './flows.js';
 import { Neighbours } from './neighbours.js';
 
@@ -7,7 +8,8 @@ export { ARP_RETRY_MS, NEXTHOP_IDLE_SECONDS, NEXTHOP_OWNER_PREFIX, Neighbours } 
 
 /**
  * North-south NAT (issue 14): distributed floating IPs and the router gateway's SNAT on its active chassis
- * (flows.ts); next-hop MACs on provider networks and gratuitous ARPs (neighbours.ts).
+ * (flows.ts); next-hop MACs on provider networks and gratuitous ARPs (neighbours.ts); another host announcing a
+ * gateway active here, reported to the agent, and the address defended when the store confirms it here (conflicts.ts).
  */
 export const natApp: App = {
   name: 'nat',
@@ -15,9 +17,14 @@ export const natApp: App = {
   networkFlows: natNetworkFlows,
   create(ctx) {
     const n = new Neighbours(ctx.view, ctx.tables, ctx.now);
+    const counters = Object.assign(n.counters, { gatewayConflicts: 0, gatewayDefences: 0 });
     return {
-      packetIn: { nat_nexthop_miss: (pin) => n.miss(pin), nat_mac_binding: (pin) => n.binding(pin) },
-      counters: n.counters,
+      packetIn: {
+        nat_nexthop_miss: (pin) => n.miss(pin),
+        nat_mac_binding: (pin) => n.binding(pin),
+        nat_gateway_conflict: gatewayConflictHandler(ctx.view, ctx.roles, counters, ctx.now),
+      },
+      counters,
       viewChanged: (c) => n.stale(c),
       announce: () => n.announce(),
     };

@@ -45,7 +45,7 @@ export interface NatCounters {
   heldDropped: number;
 }
 
-function vlansOf(exit: PhysnetExit): VlanTag[] {
+export function vlansOf(exit: PhysnetExit): VlanTag[] {
   return exit.provider.vlan === undefined ? [] : [{ tpid: 0x8100, pcp: 0, dei: false, vid: exit.provider.vlan }];
 }
 

@@ -1,0 +1,89 @@
+/**
+ * Split brain between gateway chassis, ended by what the physical network shows. A gateway's holder cut from the
+ * store alone (its management network down, its uplink and tunnels fine) keeps its flows, as every agent does
+ * through a store outage; its lease lapses in the store after the TTL, and the next candidate takes the gateway
+ * and announces it with gratuitous ARPs. Both would then answer ARP for the gateway IP and SNAT behind it: the
+ * physical switch learns the gateway MAC on whichever uplink spoke last, and the replies of one holder's
+ * connections reach the other, which drops them.
+ *
+ * The NAT app reports an ARP from the physnet whose sender is the gateway IP active here (apps/nat/conflicts.ts).
+ * While the store cannot confirm this chassis's lease (agent/chassis-registration.ts leaseConfirmed: no keep-alive
+ * answered within half the TTL), that ARP can only be a chassis that took the gateway over: this chassis fences
+ * the gateway off (view.gatewayFences: it stops answering for it and SNATing behind it) until the store's copy of
+ * the key arrives — a watch event or the resync when the store answers again — which then decides. While the store
+ * confirms the lease, the key is ours: the other host is wrong (a former holder still cut off, restarted from its
+ * cache and announcing the gateway again, or a misconfigured host), and the NAT app defends the address with a
+ * gratuitous ARP, which a former holder hears and yields to.
+ *
+ * A whole-store outage takes nothing over (no one can write the key), so it fences nothing: the gateways keep
+ * running, as before. OVN settles the same question with BFD between the gateway chassis, over the tunnels.
+ */
+import type { GatewayConflict, GatewayConflictOutcome } from '../apps/platform.js';
+import type { Logger } from '../util/log.js';
+import type { TopologyView } from '../view/topology-view.js';
+
+/** At most one "ignored" warning per router per this many ms (a misconfigured host may ARP every second). */
+const IGNORED_LOG_MS = 60_000;
+
+export interface GatewayFenceDeps {
+  view: TopologyView;
+  logger: Logger;
+  /** Whether the store vouches for this chassis's lease now (ChassisRegistration.leaseConfirmed). */
+  leaseConfirmed(): boolean;
+  /** Every flow may depend on who holds a gateway: recompute. */
+  changed(): void;
+  now?: () => number;
+}
+
+export interface FencedGateway {
+  router: string;
+  ip: string;
+  /** The MAC the announcing frame came from, and when it came (ISO time). */
+  announcedBy: string;
+  since: string;
+}
+
+export class GatewayFence {
+  readonly counters = { fenced: 0, ignored: 0 };
+  private readonly fenced = new Map<string, FencedGateway>();
+  private readonly lastIgnoredLog = new Map<string, number>();
+
+  constructor(private readonly d: GatewayFenceDeps) {}
+
+  /** Another host announced the gateway address of a router active here (the NAT app's report). */
+  conflict(c: GatewayConflict): GatewayConflictOutcome {
+    const { view, logger } = this.d;
+    const lease = view.gateways.get(c.routerId);
+    if (lease === undefined || lease.chassis !== view.chassisName) return 'none';
+    if (view.gatewayFences.get(c.routerId) === lease) return 'fenced';
+    const now = (this.d.now ?? Date.now)();
+    const detail = { router: c.routerId, ip: c.ip, ethSrc: c.ethSrc, arpSha: c.senderMac, network: c.networkId };
+    if (this.d.leaseConfirmed()) {
+      this.counters.ignored++;
+      if (now - (this.lastIgnoredLog.get(c.routerId) ?? -Infinity) >= IGNORED_LOG_MS) {
+        this.lastIgnoredLog.set(c.routerId, now);
+        logger.warn(
+          detail,
+          'another host on the physical network sends as the gateway IP of a router this chassis holds; the store confirms our lease: kept and defended',
+        );
+      }
+      return 'kept';
+    }
+    view.gatewayFences.set(c.routerId, lease);
+    this.fenced.set(c.routerId, { router: c.routerId, ip: c.ip, announcedBy: c.ethSrc, since: new Date(now).toISOString() });
+    this.counters.fenced++;
+    logger.warn(
+      detail,
+      'gateway fenced off: another chassis announces it while the store cannot confirm our lease (it took the gateway over); no ARP answers or SNAT for it here until the store answers',
+    );
+    this.d.changed();
+    return 'fenced';
+  }
+
+  /** The gateways fenced off now (the store's copy of a key lifts its fence: store-apply.ts). */
+  status(): FencedGateway[] {
+    const { view } = this.d;
+    for (const id of this.fenced.keys()) if (!view.gatewayFences.has(id)) this.fenced.delete(id);
+    return [...this.fenced.values()];
+  }
+}
