@@ -85,7 +85,9 @@ export class AgentApi {
   serveIfStoreDown(health: StoreHealth, loaded: Promise<void>): void {
     const { logger } = this.d;
     const waitForStore = () => {
-      logger.warn('store unreachable and no cached topology; the switch keeps its flows until the store answers');
+      logger.warn(
+        'store unreachable and the topology not all loaded (nothing cached for part of it, or its reads still under way); the switch keeps its flows until it is',
+      );
       this.start().catch((err) => logger.error({ err }, 'API not started'));
     };
     if (!health.isConnected) return waitForStore();
