@@ -70,7 +70,9 @@ export function readiness(p: ReadinessParts): Record<string, unknown> & { ready:
     centers: { active: p.election?.active('center') ?? [] },
     site: siteStatus(p.view, p.election?.active('site-gateway').includes(p.view.site) ?? false, p.sync?.relaying ?? false),
     chassisRegistration: {
-      lease: p.registration?.leaseId,
+      lease: p.registration?.chassisLeaseId,
+      // The elected roles' lease, when the chassis key has a presence lease of its own (presence-ttl-seconds).
+      ...(p.registration && p.registration.leaseId !== p.registration.chassisLeaseId ? { rolesLease: p.registration.leaseId } : {}),
       registeredAt: p.registration?.registeredAt,
       ...(p.registration?.lastError ? { lastError: p.registration.lastError } : {}),
     },

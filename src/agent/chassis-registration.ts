@@ -11,6 +11,11 @@
  * host back in service). Every later one writes only while no tombstone exists: an operator's `chassis delete`
  * or a decommission keeps a running agent out (retired) instead of being undone by its next check.
  *
+ * Two leases when `presenceTtlSeconds` is longer than the TTL: the chassis key on a presence lease of that TTL, the
+ * elected roles (gateway, center and site-gateway keys: leaseId) on the TTL's. A host cut off from the store alone
+ * then stays present for its peers (its VMs reachable) for the presence TTL, while its roles fail over after the
+ * TTL as ever. One lease carries both otherwise.
+ *
  * With `probeKeepsAlive` (the agent, issue 17) the lease has no background keep-alive: the agent's store probe
  * (StoreHealth, every 2 s or TTL/3) calls probe(), whose one keep-alive both refreshes the lease and proves the
  * store answers — the linearizable read of the chassis key that probe used to make is gone. The key itself is
@@ -24,7 +29,10 @@ import type { KeyValue, Lease, Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 
 export class ChassisRegistration {
+  /** The lease of the elected roles, and of the chassis key too unless a presence lease is kept apart. */
   private lease: Lease | undefined;
+  /** The chassis key's own lease (presenceTtlSeconds longer than the TTL). */
+  private presence: Lease | undefined;
   private readonly passes = new SerialPasses(
     () => this.register(this.why),
     () => this.stopped,
@@ -49,8 +57,18 @@ export class ChassisRegistration {
     private readonly logger: Logger,
     /** A write failed: the store link probes at once, and calls ensure() again when the store is back. */
     private readonly onFailure: (err: unknown) => void,
-    private readonly opts: { probeKeepsAlive?: boolean } = {},
+    private readonly opts: { probeKeepsAlive?: boolean; presenceTtlSeconds?: number } = {},
   ) {}
+
+  /** Whether the chassis key has a lease of its own (a presence TTL longer than the roles'). */
+  private get separate(): boolean {
+    return (this.opts.presenceTtlSeconds ?? 0) > this.ttlSeconds;
+  }
+
+  /** The lease the chassis key is on. */
+  private get keyLease(): Lease | undefined {
+    return this.separate ? this.presence : this.lease;
+  }
 
   /**
    * The store probe (probeKeepsAlive): a keep-alive of our lease — 'alive' — or, holding no lease (not registered
@@ -58,20 +76,30 @@ export class ChassisRegistration {
    * this registers again with a new lease and still reports 'alive'.
    */
   async probe(): Promise<KeyValue | null | 'alive'> {
-    const lease = this.lease;
-    if (!lease) return (await this.store.get(this.key)) ?? null;
-    try {
-      await lease.keepAliveOnce();
-      if (this.lease === lease) this.confirmedAt = Date.now();
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'INVALID') throw err;
-      if (this.lease === lease) {
-        this.lease = undefined;
-        this.logger.warn({ err, lease: lease.id }, 'chassis lease lost; registering with a new one');
-        void this.ensure('lease lost');
-      }
-    }
+    const leases = [this.lease, this.presence].filter((l): l is Lease => l !== undefined);
+    if (leases.length === 0) return (await this.store.get(this.key)) ?? null;
+    await Promise.all(
+      leases.map(async (lease) => {
+        try {
+          await lease.keepAliveOnce();
+          if (this.lease === lease) this.confirmedAt = Date.now();
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'INVALID') throw err;
+          this.lost(lease, err);
+        }
+      }),
+    );
     return 'alive';
+  }
+
+  /** A lease of ours the store no longer knows (it lapsed while the store could not be reached): take a new one. */
+  private lost(lease: Lease, err: unknown): void {
+    if (lease !== this.lease && lease !== this.presence) return;
+    const which = !this.separate ? 'chassis' : lease === this.lease ? 'roles' : 'presence';
+    if (lease === this.lease) this.lease = undefined;
+    else this.presence = undefined;
+    this.logger.warn({ err, lease: lease.id }, `${which} lease lost; registering with a new one`);
+    void this.ensure('lease lost');
   }
 
   /**
@@ -91,12 +119,19 @@ export class ChassisRegistration {
 
   /** Our key as the watch delivered it (a put, or a snapshot holding it): on a lease not ours, register again. */
   observe(kv: KeyValue): void {
-    if (this.stopped || this.retired || !this.lease || this.passes.busy) return;
-    if (kv.lease !== undefined && kv.lease !== this.lease.id) void this.ensure('chassis key on a lease not ours');
+    const lease = this.keyLease;
+    if (this.stopped || this.retired || !lease || this.passes.busy) return;
+    if (kv.lease !== undefined && kv.lease !== lease.id) void this.ensure('chassis key on a lease not ours');
   }
 
+  /** The lease the elected roles' keys go on (the chassis key's too, unless it has a presence lease). */
   get leaseId(): string | undefined {
     return this.lease?.id;
+  }
+
+  /** The lease the chassis key is on. */
+  get chassisLeaseId(): string | undefined {
+    return this.keyLease?.id;
   }
 
   /**
@@ -128,15 +163,16 @@ export class ChassisRegistration {
   async verify(read?: KeyValue | undefined | null | 'alive'): Promise<void> {
     if (this.stopped || this.passes.busy || this.retired) return;
     // Not registered yet and no attempt failed: the agent's start is registering now.
-    if (!this.lease && this.lastError === undefined) return;
+    if (!this.keyLease && this.lastError === undefined) return;
     if (read === 'alive') {
-      if (!this.lease) await this.ensure('not registered yet');
+      if (!this.lease || !this.keyLease) await this.ensure('not registered yet');
       return;
     }
     const kv = read === undefined ? await this.store.get(this.key) : (read ?? undefined);
-    if (!this.lease) await this.ensure('not registered yet');
+    const lease = this.keyLease;
+    if (!this.lease || !lease) await this.ensure('not registered yet');
     else if (!kv) await this.ensure('chassis key missing');
-    else if (kv.lease !== undefined && kv.lease !== this.lease.id) await this.ensure('chassis key on a lease not ours');
+    else if (kv.lease !== undefined && kv.lease !== lease.id) await this.ensure('chassis key on a lease not ours');
   }
 
   /**
@@ -147,7 +183,7 @@ export class ChassisRegistration {
   async stop(opts: { withdraw?: boolean } = {}): Promise<void> {
     this.stopped = true;
     await this.passes.settled();
-    if (opts.withdraw) await this.lease?.revoke();
+    if (opts.withdraw) await Promise.all([this.lease?.revoke(), this.presence?.revoke()]);
   }
 
   /**
@@ -159,30 +195,37 @@ export class ChassisRegistration {
     return { undo: () => (this.retired = undefined) };
   }
 
+  /** A lease of `ttl` seconds; its loss (reported by a background keep-alive) registers again. */
+  private async grant(ttl: number): Promise<Lease> {
+    const lease = await this.store.grantLease(ttl, {
+      ...(this.opts.probeKeepsAlive ? { keepAlive: false } : {}),
+      onLost: (err) => this.lost(lease, err),
+    });
+    return lease;
+  }
+
   private async register(why: string): Promise<void> {
     if (this.retired) return;
     try {
       if (!this.lease) {
-        const lease = await this.store.grantLease(this.ttlSeconds, {
-          ...(this.opts.probeKeepsAlive ? { keepAlive: false } : {}),
-          onLost: (err) => {
-            if (this.lease !== lease) return;
-            this.lease = undefined;
-            this.logger.warn({ err, lease: lease.id }, 'chassis lease lost; registering with a new one');
-            void this.ensure('lease lost');
-          },
-        });
+        const lease = await this.grant(this.ttlSeconds);
         if (this.stopped) return;
         this.lease = lease;
       }
+      if (this.separate && !this.presence) {
+        const lease = await this.grant(this.opts.presenceTtlSeconds!);
+        if (this.stopped) return;
+        this.presence = lease;
+      }
+      const keyLease = this.keyLease!;
       const c = this.chassis();
       const first = this.registeredAt === undefined;
-      const done = await registerChassis(this.store, c, this.lease, { commission: first });
+      const done = await registerChassis(this.store, c, keyLease, { commission: first });
       if (done !== undefined) this.writtenRevision = done;
       if (done === undefined) {
         this.retired = (await getRetirement(this.store, c.name)) ?? { name: c.name, at: new Date().toISOString(), bindingsRemoved: [] };
-        await this.lease.revoke().catch(() => undefined);
-        this.lease = undefined;
+        await Promise.all([this.lease?.revoke(), this.presence?.revoke()].map((p) => p?.catch(() => undefined)));
+        this.lease = this.presence = undefined;
         this.logger.error(
           { chassis: c.name, at: this.retired.at, bindingsRemoved: this.retired.bindingsRemoved },
           'this chassis was taken out of service by an operator: not registering again (restart the agent to put it back)',
@@ -192,13 +235,15 @@ export class ChassisRegistration {
       this.registeredAt = new Date().toISOString();
       this.confirmedAt = Date.now();
       this.lastError = undefined;
-      if (first) this.logger.info({ chassis: c.name, lease: this.lease.id }, 'chassis registered');
-      else this.logger.warn({ chassis: c.name, lease: this.lease.id, why }, 'chassis registered again');
+      const leases = { lease: keyLease.id, ...(this.separate ? { rolesLease: this.lease!.id } : {}) };
+      if (first) this.logger.info({ chassis: c.name, ...leases }, 'chassis registered');
+      else this.logger.warn({ chassis: c.name, ...leases, why }, 'chassis registered again');
     } catch (err) {
       this.lastError = (err as Error)?.message ?? String(err);
       // A lease the store no longer knows cannot carry the key: take a new one next time.
-      if ((err as { code?: string }).code === 'INVALID' && this.lease) {
-        this.lease = undefined;
+      if ((err as { code?: string }).code === 'INVALID' && this.keyLease) {
+        if (this.separate) this.presence = undefined;
+        else this.lease = undefined;
         this.passes.repeat();
         return;
       }

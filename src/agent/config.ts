@@ -55,6 +55,13 @@ export interface AgentConfig {
    */
   leaseTtlSeconds: number;
   /**
+   * How long a chassis cut off from the store stays present for its peers (its chassis key's lease TTL); at least the
+   * lease TTL, and equal to it when unset (one lease). Longer keeps a partitioned host's VMs reachable through a
+   * partition of that length; the elected roles (gateways, centers, site gateways) stay on the shorter lease, so
+   * their failover time does not change. A dead host's ports are then withdrawn by its peers only after this time.
+   */
+  presenceTtlSeconds?: number;
+  /**
    * How often the lazy index is checked whole (issue 17): one agent of the cluster, the one holding the auditor key,
    * re-indexes routers and floating IPs written without it (an API of an older version in a rolling upgrade).
    */
@@ -133,6 +140,7 @@ const FIELDS: [keyof AgentConfig, string, 'string' | 'number' | 'boolean', 'no-f
   ['logLevel', 'WYVERN_LOG_LEVEL', 'string'],
   ['lazySync', 'WYVERN_LAZY_SYNC', 'boolean'],
   ['leaseTtlSeconds', 'WYVERN_LEASE_TTL', 'number'],
+  ['presenceTtlSeconds', 'WYVERN_PRESENCE_TTL', 'number'],
   ['indexAuditSeconds', 'WYVERN_INDEX_AUDIT_SECONDS', 'number'],
   ['heapTrimMb', 'WYVERN_HEAP_TRIM_MB', 'number'],
   ['packetInRate', 'WYVERN_PACKET_IN_RATE', 'number'],
@@ -178,6 +186,10 @@ Runs the wyvern agent for this hypervisor. Settings come from the YAML file (def
   --log-level LEVEL        pino level (default info)
   --lazy-sync true|false   watch only networks with local ports (default true)
   --lease-ttl-seconds N    chassis lease TTL (default 10): a stopped agent back within it keeps its chassis
+                           and its gateways; a dead one's gateways fail over after it
+  --presence-ttl-seconds N how long a chassis cut off from the store (or dead) stays present for its peers, its
+                           VMs reachable (default: the lease TTL; at least it). The elected roles stay on the
+                           lease TTL. Longer rides out a partition of one host from the store
   --index-audit-seconds N  how often one agent of the cluster checks the lazy index of routers and floating
                            IPs whole and repairs what writers of an older version left out (default 600)
   --heap-trim-mb N         once the heap grew N MB (a burst: ports binding, a migration storm) and the agent
@@ -282,6 +294,17 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv, hostname
   if (c.datapathType !== 'system' && c.datapathType !== 'netdev') throw new ConfigError('datapath-type: must be system or netdev');
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(c.chassis)) throw new ConfigError(`chassis: invalid name ${c.chassis}`);
   if (!SITE_RE.test(c.site)) throw new ConfigError(`site: invalid name ${JSON.stringify(c.site)}: ${SITE_RULE}`);
+  for (const [k, v] of [
+    ['lease-ttl-seconds', c.leaseTtlSeconds],
+    ['presence-ttl-seconds', c.presenceTtlSeconds],
+  ] as const) {
+    // etcd grants leases in whole seconds.
+    if (v !== undefined && !Number.isInteger(v)) throw new ConfigError(`${k}: expected whole seconds, got ${v}`);
+  }
+  if (c.presenceTtlSeconds !== undefined && c.presenceTtlSeconds < c.leaseTtlSeconds)
+    throw new ConfigError(
+      `presence-ttl-seconds: ${c.presenceTtlSeconds} is below the lease TTL (${c.leaseTtlSeconds}); give at least that`,
+    );
   c.openflow ??= `unix:/var/run/openvswitch/${c.bridge}.mgmt`;
   if (c.apiListen !== 'none') {
     try {

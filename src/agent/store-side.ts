@@ -93,7 +93,7 @@ export function wireStoreSide(input: StoreSideInput): StoreSide {
     cfg.leaseTtlSeconds,
     log.child({ component: 'chassis' }),
     report,
-    { probeKeepsAlive: true },
+    { probeKeepsAlive: true, ...(cfg.presenceTtlSeconds !== undefined ? { presenceTtlSeconds: cfg.presenceTtlSeconds } : {}) },
   );
   const sync = new TopologySync(view, subscription, log.child({ component: 'sync' }), cfg.lazySync);
   const bindings = new BindingManager(store, view, sync, subscription, log.child({ component: 'binding' }), {

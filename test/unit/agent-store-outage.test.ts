@@ -258,6 +258,50 @@ describe('ChassisRegistration', () => {
     expect(await inner.get(chassisKey('hv1'))).toBeUndefined();
   });
 
+  it('with a presence TTL longer than the TTL: the chassis key on a lease of its own, the roles on the short one', async () => {
+    const inner = createMemoryStore({ leaseCheckMs: 10 });
+    const engine = (inner as unknown as { engine: { revokeLease(id: string): Promise<void> } }).engine;
+    const reg = new ChassisRegistration(inner, doc, 2, silentLogger, () => undefined, { probeKeepsAlive: true, presenceTtlSeconds: 30 });
+    await reg.ensure('start');
+    const roles = reg.leaseId!;
+    const presence = reg.chassisLeaseId!;
+    expect(roles).not.toBe(presence);
+    expect((await inner.get(chassisKey('hv1')))?.lease).toBe(presence);
+    // The roles' lease lapses (a partition longer than the TTL): a new one is taken; the chassis key never moves.
+    await engine.revokeLease(roles);
+    await reg.probe();
+    await until('a new roles lease', () => reg.leaseId !== undefined && reg.leaseId !== roles);
+    expect(reg.chassisLeaseId).toBe(presence);
+    expect((await inner.get(chassisKey('hv1')))?.lease).toBe(presence);
+    // The presence lease lapses too (a partition longer than the presence TTL): the key goes onto a new one.
+    await engine.revokeLease(presence);
+    await until('the key back on a new presence lease', async () => {
+      await reg.probe();
+      const kv = await inner.get(chassisKey('hv1'));
+      return kv?.lease !== undefined && kv.lease !== presence && kv.lease === reg.chassisLeaseId;
+    });
+    // A decommission revokes both.
+    const [r, p] = [reg.leaseId!, reg.chassisLeaseId!];
+    await reg.stop({ withdraw: true });
+    expect(await inner.get(chassisKey('hv1'))).toBeUndefined();
+    await expect(inner.put('/x', 'y', { lease: r })).rejects.toThrow();
+    await expect(inner.put('/x', 'y', { lease: p })).rejects.toThrow();
+  });
+
+  it('a presence TTL equal to the TTL (or unset) keeps one lease for both', async () => {
+    const inner = createMemoryStore();
+    for (const presenceTtlSeconds of [undefined, 5]) {
+      const reg = new ChassisRegistration(inner, doc, 5, silentLogger, () => undefined, {
+        probeKeepsAlive: true,
+        ...(presenceTtlSeconds ? { presenceTtlSeconds } : {}),
+      });
+      await reg.ensure('start');
+      expect(reg.chassisLeaseId).toBe(reg.leaseId);
+      expect((await inner.get(chassisKey('hv1')))?.lease).toBe(reg.leaseId);
+      await reg.stop({ withdraw: true });
+    }
+  });
+
   it('the store vouches for the lease while a keep-alive answered within half the TTL (gateway fencing reads it)', async () => {
     const reg = new ChassisRegistration(createMemoryStore(), doc, 2, silentLogger, () => undefined, { probeKeepsAlive: true });
     expect(reg.leaseConfirmed()).toBe(false); // no lease yet
