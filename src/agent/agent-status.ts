@@ -64,6 +64,7 @@ export function readiness(p: ReadinessParts): Record<string, unknown> & { ready:
       ...(standingDown !== undefined ? { standingDown } : {}),
       // Held in the store's last word, but another chassis announces them and the store cannot be asked (gateway-fence.ts).
       ...(fenced.length > 0 ? { fenced } : {}),
+      ...(p.fence && p.fence.counters.fenced + p.fence.counters.kept > 0 ? { conflicts: { ...p.fence.counters } } : {}),
       ...(p.election?.lastError ? { lastError: p.election.lastError } : {}),
     },
     // Issue 16: star networks this chassis is the center of; its site and that site's gateway.

@@ -39,7 +39,7 @@ export class ChassisRegistration {
   );
   /** The store revision of our last write of the key (0: none yet). */
   private writtenRevision = 0;
-  /** When the store last confirmed our lease (a keep-alive answered, or the key written on it): Date.now() ms. */
+  /** When the store last confirmed the roles lease (granted, or a keep-alive answered): Date.now() ms. */
   private confirmedAt = -Infinity;
   /** Why the latest ensure() was called (its log line). */
   private why = '';
@@ -211,6 +211,7 @@ export class ChassisRegistration {
         const lease = await this.grant(this.ttlSeconds);
         if (this.stopped) return;
         this.lease = lease;
+        this.confirmedAt = Date.now(); // granted just now: alive for a whole TTL
       }
       if (this.separate && !this.presence) {
         const lease = await this.grant(this.opts.presenceTtlSeconds!);
@@ -233,7 +234,6 @@ export class ChassisRegistration {
         return;
       }
       this.registeredAt = new Date().toISOString();
-      this.confirmedAt = Date.now();
       this.lastError = undefined;
       const leases = { lease: keyLease.id, ...(this.separate ? { rolesLease: this.lease!.id } : {}) };
       if (first) this.logger.info({ chassis: c.name, ...leases }, 'chassis registered');

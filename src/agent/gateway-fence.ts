@@ -22,7 +22,7 @@ import type { GatewayConflict, GatewayConflictOutcome } from '../apps/platform.j
 import type { Logger } from '../util/log.js';
 import type { TopologyView } from '../view/topology-view.js';
 
-/** At most one "ignored" warning per router per this many ms (a misconfigured host may ARP every second). */
+/** At most one "kept" warning per router per this many ms (a misconfigured host may ARP every second). */
 const IGNORED_LOG_MS = 60_000;
 
 export interface GatewayFenceDeps {
@@ -44,7 +44,8 @@ export interface FencedGateway {
 }
 
 export class GatewayFence {
-  readonly counters = { fenced: 0, ignored: 0 };
+  /** Conflicts seen for gateways held here, by outcome (agent status, gateways.conflicts). */
+  readonly counters = { fenced: 0, kept: 0 };
   private readonly fenced = new Map<string, FencedGateway>();
   private readonly lastIgnoredLog = new Map<string, number>();
 
@@ -59,7 +60,7 @@ export class GatewayFence {
     const now = (this.d.now ?? Date.now)();
     const detail = { router: c.routerId, ip: c.ip, ethSrc: c.ethSrc, arpSha: c.senderMac, network: c.networkId };
     if (this.d.leaseConfirmed()) {
-      this.counters.ignored++;
+      this.counters.kept++;
       if (now - (this.lastIgnoredLog.get(c.routerId) ?? -Infinity) >= IGNORED_LOG_MS) {
         this.lastIgnoredLog.set(c.routerId, now);
         logger.warn(

@@ -161,7 +161,7 @@ describe('gateway conflicts on the physnet (split brain)', () => {
     const { fence, changes } = fenceOf(view, true);
     expect(fence.conflict(conflict())).toBe('kept');
     expect(activeGatewayChassis(view, IDS.r1)).toBe('hv1');
-    expect(fence.counters).toEqual({ fenced: 0, ignored: 1 });
+    expect(fence.counters).toEqual({ fenced: 0, kept: 1 });
     expect(fence.status()).toEqual([]);
     expect(changes()).toBe(0);
   });
@@ -188,7 +188,7 @@ describe('gateway conflicts on the physnet (split brain)', () => {
     const { fence, changes } = fenceOf(view, false);
     expect(fence.conflict(conflict())).toBe('none');
     expect(activeGatewayChassis(view, IDS.r1)).toBe('hv2');
-    expect(fence.counters).toEqual({ fenced: 0, ignored: 0 });
+    expect(fence.counters).toEqual({ fenced: 0, kept: 0 });
     expect(changes()).toBe(0);
   });
 
