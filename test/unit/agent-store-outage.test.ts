@@ -346,20 +346,31 @@ describe('ChassisRegistration', () => {
   });
 });
 
+/** A memory store holding network n with port vm1, and hv1's empty view. */
+async function oneVm() {
+  const inner = createMemoryStore();
+  const topo = new Topology(inner);
+  const net = (await topo.createNetwork({ name: 'n' })) as { id: string };
+  const port = (await topo.createPort({ name: 'vm1', network: 'n' })) as { id: string };
+  return { inner, net, port, view: new TopologyView('hv1', 'vxlan') };
+}
+
+/** The view following `store` through a subscription and a lazy topology sync, as the agent wires them. */
+function follow(view: TopologyView, store: Store) {
+  const sub = new PrefixSubscription(store);
+  const sync = new TopologySync(view, sub, silentLogger, true);
+  sub.on('event', (ev: SubscriptionEvent) => {
+    if (ev.type === 'snapshot' || ev.type === 'resync') sync.applySnapshot(ev.prefix, ev.kvs);
+    else if (ev.type === 'put') sync.applyPut(ev.kv.key, ev.kv.value);
+    else sync.applyDelete(ev.key);
+  });
+  return { sub, sync };
+}
+
 describe('BindingManager during an outage', () => {
   it('while the store health says the store is down, a binding is not even tried: no wait for a deadline; written when it is back', async () => {
-    const inner = createMemoryStore();
-    const topo = new Topology(inner);
-    const net = (await topo.createNetwork({ name: 'n' })) as { id: string };
-    const port = (await topo.createPort({ name: 'vm1', network: 'n' })) as { id: string };
-    const view = new TopologyView('hv1', 'vxlan');
-    const sub = new PrefixSubscription(inner);
-    const sync = new TopologySync(view, sub, silentLogger, true);
-    sub.on('event', (ev: SubscriptionEvent) => {
-      if (ev.type === 'snapshot' || ev.type === 'resync') sync.applySnapshot(ev.prefix, ev.kvs);
-      else if (ev.type === 'put') sync.applyPut(ev.kv.key, ev.kv.value);
-      else sync.applyDelete(ev.key);
-    });
+    const { inner, net, port, view } = await oneVm();
+    const { sub, sync } = follow(view, inner);
     let down = true;
     let txns = 0;
     // A store that would hang: any write tried while it is down fails the test.
@@ -384,19 +395,9 @@ describe('BindingManager during an outage', () => {
   });
 
   it('a binding that could not be written is written once the store answers; a deletion likewise', async () => {
-    const inner = createMemoryStore();
-    const topo = new Topology(inner);
-    const net = (await topo.createNetwork({ name: 'n' })) as { id: string };
-    const port = (await topo.createPort({ name: 'vm1', network: 'n' })) as { id: string };
+    const { inner, net, port, view } = await oneVm();
     const store = flaky(inner);
-    const view = new TopologyView('hv1', 'vxlan');
-    const sub = new PrefixSubscription(store);
-    const sync = new TopologySync(view, sub, silentLogger, true);
-    sub.on('event', (ev: SubscriptionEvent) => {
-      if (ev.type === 'snapshot' || ev.type === 'resync') sync.applySnapshot(ev.prefix, ev.kvs);
-      else if (ev.type === 'put') sync.applyPut(ev.kv.key, ev.kv.value);
-      else sync.applyDelete(ev.key);
-    });
+    const { sub, sync } = follow(view, store);
     const errors: unknown[] = [];
     const bindings = new BindingManager(store, view, sync, sub, silentLogger, { onStoreError: (e) => errors.push(e) });
     await sync.want(net.id, 'seed'); // the network is in the view (as from the cache)
