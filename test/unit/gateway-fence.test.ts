@@ -107,6 +107,9 @@ describe('gateway conflicts on the physnet (split brain)', () => {
     }
     // The upstream router asking for the gateway is still answered.
     expect(sw.outputs(arpRequestForGw).map((o) => [o.port, o.packet.arp_op, o.packet.arp_spa])).toEqual([[PATCH, 2, GW.ip]]);
+    // A VLAN provider network: the tagged announcement too.
+    const tagged = switchOf(natView({ active: 'hv1', vlan: 42 })).outputs({ ...arpFromPhysnet(GW.ip), vlan_vid: 42 | 0x1000 });
+    expect(tagged.map((o) => [o.port, o.userdata])).toEqual([['controller', CONFLICT]]);
     // On a chassis where the gateway is not active, nothing goes to the agent for it.
     expect(
       switchOf(natView({ active: 'hv2' }))
@@ -152,6 +155,11 @@ describe('gateway conflicts on the physnet (split brain)', () => {
     clock.t = DEFEND_INTERVAL_MS;
     expect(garp(kept.handle(conflictPin(GW.ip)))).toEqual([defended]);
     expect(kept.counters).toMatchObject({ gatewayConflicts: 3, gatewayDefences: 2 });
+    // On a VLAN provider network the defence leaves tagged, as the gateway's other packets do.
+    const tagged = natRuntime(natView({ active: 'hv1', vlan: 42 }), 'kept').handle(conflictPin(GW.ip))!.messages[0]!;
+    const frame = parseFrame((decodeMessage(encodeMessage(tagged)) as unknown as { data: Buffer }).data);
+    expect(frame.eth.vlans.map((v) => v.vid)).toEqual([42]);
+    expect(frame.arp).toMatchObject({ senderIp: GW.ip, targetIp: GW.ip });
     // Fenced (the store cannot confirm us): nothing is sent.
     expect(natRuntime(natView({ active: 'hv1' }), 'fenced').handle(conflictPin(GW.ip))).toBeUndefined();
   });
