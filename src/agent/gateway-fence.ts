@@ -23,7 +23,7 @@ import type { Logger } from '../util/log.js';
 import type { TopologyView } from '../view/topology-view.js';
 
 /** At most one "kept" warning per router per this many ms (a misconfigured host may ARP every second). */
-const IGNORED_LOG_MS = 60_000;
+const KEPT_LOG_MS = 60_000;
 
 export interface GatewayFenceDeps {
   view: TopologyView;
@@ -47,7 +47,7 @@ export class GatewayFence {
   /** Conflicts seen for gateways held here, by outcome (agent status, gateways.conflicts). */
   readonly counters = { fenced: 0, kept: 0 };
   private readonly fenced = new Map<string, FencedGateway>();
-  private readonly lastIgnoredLog = new Map<string, number>();
+  private readonly lastKeptLog = new Map<string, number>();
 
   constructor(private readonly d: GatewayFenceDeps) {}
 
@@ -61,8 +61,8 @@ export class GatewayFence {
     const detail = { router: c.routerId, ip: c.ip, ethSrc: c.ethSrc, arpSha: c.senderMac, network: c.networkId };
     if (this.d.leaseConfirmed()) {
       this.counters.kept++;
-      if (now - (this.lastIgnoredLog.get(c.routerId) ?? -Infinity) >= IGNORED_LOG_MS) {
-        this.lastIgnoredLog.set(c.routerId, now);
+      if (now - (this.lastKeptLog.get(c.routerId) ?? -Infinity) >= KEPT_LOG_MS) {
+        this.lastKeptLog.set(c.routerId, now);
         logger.warn(
           detail,
           'another host on the physical network sends as the gateway IP of a router this chassis holds; the store confirms our lease: kept and defended',
