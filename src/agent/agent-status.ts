@@ -131,6 +131,8 @@ export function chassisDocument(cfg: AgentConfig, view: TopologyView): Chassis {
     version: VERSION,
     registeredAt: new Date().toISOString(),
     ...(Object.keys(cfg.bridgeMappings).length > 0 ? { physnets: Object.keys(cfg.bridgeMappings).sort() } : {}),
+    // Published so the other gateway candidates skip this chassis at once (races.ts), not one rank's wait later.
+    ...(view.physnetsDown.size > 0 ? { uplinksDown: [...view.physnetsDown].sort() } : {}),
     ...(view.site !== DEFAULT_SITE ? { site: view.site } : {}),
   };
 }

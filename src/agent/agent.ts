@@ -240,6 +240,7 @@ export class Agent {
       ovsTls,
       markAllDirty: () => this.schedule?.markAllDirty(),
       reconcileGateways: () => this.elections?.reconcile(),
+      chassisChanged: (why) => void this.registration?.ensure(why),
       bindings: () => this.bindings,
     });
     this.ovsdb = this.link.ovsdb;

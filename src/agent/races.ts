@@ -41,9 +41,12 @@ export function gatewayRaces(view: TopologyView): RaceKind {
         // Every uplink of the physnet's bridge down (uplink-health.ts): not a candidate at all, so a holder releases
         // the gateway to the next candidate at once, as a chassis whose datapath died does.
         if (physnet !== undefined && view.physnetsDown.has(physnet)) continue;
-        const eligible = (c: string): boolean =>
-          physnet === undefined ||
-          (c === me ? view.physnetOfports.has(physnet) : (view.chassis.get(c)?.physnets?.includes(physnet) ?? false));
+        // A peer whose uplinks there are down says so in its chassis record: not ranked (it stands down itself).
+        const peerServes = (c: string): boolean => {
+          const rec = view.chassis.get(c);
+          return (rec?.physnets?.includes(physnet!) ?? false) && !(rec?.uplinksDown?.includes(physnet!) ?? false);
+        };
+        const eligible = (c: string): boolean => physnet === undefined || (c === me ? view.physnetOfports.has(physnet) : peerServes(c));
         out.set(r.id, eligible(me) ? g.chassis.filter((c) => c === me || (view.chassis.has(c) && eligible(c))) : []);
       }
       return out;

@@ -22,6 +22,8 @@ export interface SwitchSideInput {
   markAllDirty(): void;
   /** Runs this chassis's part in the elections. */
   reconcileGateways(): void;
+  /** The chassis record's contents changed (its uplinks' state): write it again. */
+  chassisChanged(why: string): void;
   /** The binding manager, once the store side made it. */
   bindings(): BindingManager | undefined;
 }
@@ -58,8 +60,10 @@ export function prepareSwitchLink(input: SwitchSideInput): SwitchLink {
   link.on('physnetsDown', (down: Set<string>) => {
     view.physnetsDown.clear();
     for (const p of down) view.physnetsDown.add(p);
-    // A gateway on a physnet whose uplink died is released (races.ts), and taken part in again once it is back.
+    // A gateway on a physnet whose uplink died is released (races.ts), and taken part in again once it is back;
+    // the chassis record says so, so the other candidates stop ranking this one meanwhile.
     input.reconcileGateways();
+    input.chassisChanged('uplink state changed');
   });
   link.on('tunnelOfport', (encap: string, ofport: number) => {
     view.tunnelOfports.set(encap, ofport);

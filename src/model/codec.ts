@@ -368,12 +368,14 @@ export function decodeChassis(v: string | unknown, at = 'chassis'): Chassis {
     version: typeof o.version === 'string' ? o.version : '',
   };
   if (typeof o.registeredAt === 'string') c.registeredAt = o.registeredAt;
-  if (o.physnets !== undefined)
-    c.physnets = arr(o, 'physnets', at).map((p, i) => {
+  const physnets = (field: 'physnets' | 'uplinksDown'): string[] =>
+    arr(o, field, at).map((p, i) => {
       if (typeof p !== 'string' || !PHYSNET_RE.test(p))
-        throw invalid(`${at}.physnets[${i}]`, `${at}.physnets[${i}] must be a physical network name`);
+        throw invalid(`${at}.${field}[${i}]`, `${at}.${field}[${i}] must be a physical network name`);
       return p;
     });
+  if (o.physnets !== undefined) c.physnets = physnets('physnets');
+  if (o.uplinksDown !== undefined) c.uplinksDown = physnets('uplinksDown');
   // The default site is stored absent: chassis records of agents before issue 16 mean the same.
   if (o.site !== undefined && o.site !== DEFAULT_SITE) c.site = checkSiteName(o.site, `${at}.site`);
   return c;

@@ -276,6 +276,11 @@ export interface Chassis {
   registeredAt?: string;
   /** Physical networks this chassis reaches (its bridge_mappings keys), sorted; absent = none. */
   physnets?: string[];
+  /**
+   * Of those, the ones whose mapped bridge has uplinks, all down (agent/uplink-health.ts), sorted; absent = none.
+   * Peers do not rank this chassis as a gateway candidate on them.
+   */
+  uplinksDown?: string[];
   /** The site this chassis is in (agent config `site`); absent = DEFAULT_SITE. Traffic between sites goes
    * only through each site's elected gateway (SiteGatewayLease). */
   site?: string;

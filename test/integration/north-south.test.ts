@@ -91,6 +91,8 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
 
   /** Plugs (up) or pulls (down) the segment's side of a host's cable: its uplink gains or loses its carrier. */
   const cable = (host: string, state: 'up' | 'down') => sh(['ip', '-n', ulNs(), 'link', 'set', uplink(host), state]);
+  /** A chassis record as the API serves it. */
+  const chassisRecord = async (host: string) => (await c.api('hv2').call('GET', `/v1/chassis/${host}`)) as { uplinksDown?: string[] };
   /** What a host's agent says of its physnet1 uplink (agent status). */
   const uplinkState = async (host: string) =>
     ((await c.agentStatus(host)).bridge.physnets.physnet1 as { uplink?: { state: string } }).uplink?.state;
@@ -464,10 +466,15 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
       'hv3',
       // hv1's uplink loses its carrier; nothing else on hv1 notices.
       () => cable('hv1', 'down'),
-      async () => expect(await uplinkState('hv1')).toBe('down'),
+      async () => {
+        expect(await uplinkState('hv1')).toBe('down');
+        // Its chassis record says so: the other candidates stop ranking it.
+        await until(async () => (await chassisRecord('hv1')).uplinksDown?.[0] === 'physnet1', 5_000, 'hv1 publishes its dead uplink');
+      },
       async () => {
         await cable('hv1', 'up');
         await until(async () => (await uplinkState('hv1')) === 'up', 10_000, 'hv1 uplink up again');
+        await until(async () => (await chassisRecord('hv1')).uplinksDown === undefined, 5_000, 'hv1 publishes its uplink back');
       },
     );
     console.log(`gateway uplink pulled: key moved after ${takeover} ms, ping outage ${gap.toFixed(0)} ms`);

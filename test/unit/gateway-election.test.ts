@@ -180,6 +180,24 @@ describe('gateway election', () => {
     );
   });
 
+  it('a peer that publishes its uplink down (chassis record uplinksDown) is not ranked: the next candidate takes the key at once', async () => {
+    const ext = {
+      network: { id: R1, name: 'ext', tunnelKey: 9, mtu: 1500, provider: { physnet: 'physnet1' } },
+      subnets: new Map(),
+      ports: new Map(),
+    };
+    const live = ['hv1', 'hv2'];
+    const b = await member('hv2', live, live);
+    b.view.networks.set('ext', ext);
+    b.view.physnetOfports.set('physnet1', 5);
+    for (const c of live) b.view.chassis.set(c, { ...b.view.chassis.get(c)!, physnets: ['physnet1'] });
+    b.view.chassis.set('hv1', { ...b.view.chassis.get('hv1')!, uplinksDown: ['physnet1'] });
+    // hv1 ranks first but says its uplink is dead: hv2 is the first candidate, no backoff.
+    await b.election.reconcile();
+    expect(await holder()).toEqual({ chassis: 'hv2', lease: b.lease.id });
+    expect(b.timers.pending.size).toBe(0);
+  });
+
   it('the highest-priority live candidate takes the key on its lease; the next one backs off and finds it taken', async () => {
     const a = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
     const b = await member('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
