@@ -39,7 +39,10 @@ export class ChassisRegistration {
   );
   /** The store revision of our last write of the key (0: none yet). */
   private writtenRevision = 0;
-  /** When the store last confirmed the roles lease (granted, or a keep-alive answered): Date.now() ms. */
+  /**
+   * When the store last confirmed the roles lease (granted, or a keep-alive answered), in performance.now() ms:
+   * monotonic, so a step of the wall clock neither stretches nor shrinks the window leaseConfirmed() reads.
+   */
   private confirmedAt = -Infinity;
   /** Why the latest ensure() was called (its log line). */
   private why = '';
@@ -82,7 +85,7 @@ export class ChassisRegistration {
       leases.map(async (lease) => {
         try {
           await lease.keepAliveOnce();
-          if (this.lease === lease) this.confirmedAt = Date.now();
+          if (this.lease === lease) this.confirmedAt = performance.now();
         } catch (err) {
           if ((err as { code?: string }).code !== 'INVALID') throw err;
           this.lost(lease, err);
@@ -108,7 +111,7 @@ export class ChassisRegistration {
    * have taken what it carried (a gateway lease) — even if no probe has failed yet (a partition that drops packets
    * fails the probe only at its deadline).
    */
-  leaseConfirmed(now = Date.now()): boolean {
+  leaseConfirmed(now = performance.now()): boolean {
     return this.lease !== undefined && now - this.confirmedAt < (this.ttlSeconds * 1000) / 2;
   }
 
@@ -211,7 +214,7 @@ export class ChassisRegistration {
         const lease = await this.grant(this.ttlSeconds);
         if (this.stopped) return;
         this.lease = lease;
-        this.confirmedAt = Date.now(); // granted just now: alive for a whole TTL
+        this.confirmedAt = performance.now(); // granted just now: alive for a whole TTL
       }
       if (this.separate && !this.presence) {
         const lease = await this.grant(this.opts.presenceTtlSeconds!);

@@ -306,11 +306,12 @@ describe('ChassisRegistration', () => {
     const reg = new ChassisRegistration(createMemoryStore(), doc, 2, silentLogger, () => undefined, { probeKeepsAlive: true });
     expect(reg.leaseConfirmed()).toBe(false); // no lease yet
     await reg.ensure('start');
-    const t0 = Date.now();
+    // A monotonic clock (performance.now()): a wall-clock step changes nothing.
+    const t0 = performance.now();
     expect(reg.leaseConfirmed(t0)).toBe(true);
     expect(reg.leaseConfirmed(t0 + 1_100)).toBe(false); // past TTL/2 with no answer
     await reg.probe();
-    expect(reg.leaseConfirmed(Date.now() + 900)).toBe(true);
+    expect(reg.leaseConfirmed(performance.now() + 900)).toBe(true);
     await reg.stop({ withdraw: false });
   });
 
