@@ -45,7 +45,7 @@ export function routeStoreEvent(
         if (watchedName && !names.some((kv) => nameOf(kv.key) === watchedName)) void to.bindings.nameRemoved(watchedName);
         return;
       }
-      to.sync.applySnapshot(ev.prefix, ev.kvs);
+      to.sync.applySnapshot(ev.prefix, ev.kvs, { cached: ev.type === 'snapshot' && ev.cached === true });
       return;
     }
     case 'put': {

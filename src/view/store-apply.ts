@@ -84,6 +84,9 @@ export class KeyApplier {
   /** Bindings seen before their port (the port arrives in a later event of the same snapshot or revision). */
   private readonly orphanBindings = new Map<string, Doc.Binding>();
 
+  /** Set while a snapshot from the agent's on-disk cache is applied (not the store's word). */
+  fromCache = false;
+
   constructor(private readonly d: KeyApplierDeps) {}
 
   /** A key's document was put: decoded by its key's kind, then into the view if it is wanted. */
@@ -134,6 +137,12 @@ export class KeyApplier {
         if (d.lazy && !d.indexed.has(key)) return;
         // A lease moved to a new etcd lease by the same chassis (a planned restart) changes no flow. The store's copy
         // lifts a fence (the view's lease was fenced while the store could not be asked): the flows follow it again.
+        // The cache's copy is not: a fence on this chassis's lease moves onto it (a prefix re-added during the outage).
+        if (this.fromCache && d.view.gatewayFences.has(k.routerId) && lease.chassis === d.view.chassisName) {
+          d.view.gateways.set(k.routerId, lease);
+          d.view.gatewayFences.set(k.routerId, lease);
+          return;
+        }
         const unfenced = d.view.gatewayFences.delete(k.routerId);
         if (holderChanged(d.view.gateways, k.routerId, lease) || unfenced) d.changes.changedAll();
         return;

@@ -262,11 +262,19 @@ export class TopologySync extends EventEmitter {
     if (this.view.networks.delete(networkId)) this.changes.changed(networkId);
   }
 
-  /** A prefix's full content (first read or after compaction): replaces what the view had under it. */
-  applySnapshot(prefix: string, kvs: KeyValue[]): void {
+  /**
+   * A prefix's full content (first read or after compaction): replaces what the view had under it. `cached`: the
+   * on-disk cache's, not the store's (the store did not answer): it does not lift a gateway fence (store-apply.ts).
+   */
+  applySnapshot(prefix: string, kvs: KeyValue[], opts: { cached?: boolean } = {}): void {
     const present = new Set(kvs.map((kv) => kv.key));
-    for (const key of this.keysUnder(prefix)) if (!present.has(key)) this.applyDelete(key);
-    for (const kv of kvs) this.applyPut(kv.key, kv.value);
+    this.applier.fromCache = opts.cached === true;
+    try {
+      for (const key of this.keysUnder(prefix)) if (!present.has(key)) this.applyDelete(key);
+      for (const kv of kvs) this.applyPut(kv.key, kv.value);
+    } finally {
+      this.applier.fromCache = false;
+    }
     // One chassis's key read (lazy sync): absent or not, the chassis is known now — elections waiting may go on.
     if (prefix !== CHASSIS_PREFIX && prefix.startsWith(CHASSIS_PREFIX)) {
       const name = prefix.slice(CHASSIS_PREFIX.length);

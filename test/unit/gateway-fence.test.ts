@@ -221,6 +221,24 @@ describe('gateway conflicts on the physnet (split brain)', () => {
     }
   });
 
+  it("the on-disk cache's copy of the key (a prefix re-added while the store is away) does not lift the fence", () => {
+    const view = natView({ active: 'hv1' });
+    const sync = syncOf(view);
+    fenceOf(view, false).fence.conflict(conflict());
+    const kv = {
+      key: gatewayKey(IDS.r1),
+      value: JSON.stringify({ routerId: IDS.r1, chassis: 'hv1', since: 'cached' }),
+      createRevision: 0,
+      modRevision: 0,
+    };
+    sync.applySnapshot(gatewayKey(IDS.r1), [kv], { cached: true });
+    expect(view.gateways.get(IDS.r1)?.since).toBe('cached');
+    expect(activeGatewayChassis(view, IDS.r1)).toBeUndefined();
+    // The store's own read of it does.
+    sync.applySnapshot(gatewayKey(IDS.r1), [{ ...kv, modRevision: 9 }]);
+    expect(activeGatewayChassis(view, IDS.r1)).toBe('hv1');
+  });
+
   it('the key deleted from the store lifts the fence too', () => {
     const view = natView({ active: 'hv1' });
     const sync = syncOf(view);
