@@ -4,7 +4,8 @@ import { loadApps, type LoadedApps } from '../apps/registry.js';
 import type { ApiServer } from '../api/server.js';
 import type { FlowManager } from '../flows/manager.js';
 import { deleteChassis, type ChassisRetirement } from '../model/chassis.js';
-import { NAMES_PREFIX } from '../model/keys.js';
+import { gatewayKey, NAMES_PREFIX } from '../model/keys.js';
+import { decodeGatewayLease } from '../model/codec.js';
 import { keepLazyIndex } from './lazy-index.js';
 import * as status from './agent-status.js';
 import { DEFAULT_SITE, type ChassisStatus } from '../model/types.js';
@@ -146,6 +147,11 @@ export class Agent {
       view: this.view,
       logger: logger.child({ component: 'gateway-fence' }),
       leaseConfirmed: () => this.registration?.leaseConfirmed() ?? false,
+      leaseId: () => this.registration?.leaseId,
+      readGateway: async (routerId) => {
+        const kv = await this.store.get(gatewayKey(routerId));
+        return kv && { chassis: decodeGatewayLease(kv.value).chassis, lease: kv.lease };
+      },
       changed: () => this.schedule?.markAllDirty(),
     });
     const roles = { gatewayConflict: (c: GatewayConflict) => this.gatewayFence.conflict(c) };
@@ -281,6 +287,7 @@ export class Agent {
           () => this.flows,
         ),
       storeBack: () => this.elections!.storeBack(),
+      storeTick: () => void this.gatewayFence.recheck(),
       reconcileGateways: () => this.elections!.reconcile(),
       ownChassisGone: (revision) => this.elections!.ownChassisGone(revision),
       viewChanged: (c) => this.schedule!.viewChanged(c),

@@ -106,13 +106,14 @@ export class ChassisRegistration {
   }
 
   /**
-   * Whether the store still vouches for our lease: it confirmed it within half the TTL (the probe keeps it alive
-   * every TTL/3). Past that, the lease may have lapsed in the store while we could not ask — so another chassis may
-   * have taken what it carried (a gateway lease) — even if no probe has failed yet (a partition that drops packets
-   * fails the probe only at its deadline).
+   * Whether the store still vouches for our lease: it confirmed it within three quarters of the TTL (the probe keeps
+   * it alive every TTL/3, so only a probe more than twice late leaves it unconfirmed). Past that, the lease may lapse
+   * in the store any moment while we cannot ask — so another chassis may take what it carried (a gateway lease) —
+   * even if no probe has failed yet (a partition that drops packets fails the probe only at its deadline). The store
+   * expires a lease no sooner than a TTL after its last keep-alive, so a takeover never finds it still confirmed here.
    */
   leaseConfirmed(now = performance.now()): boolean {
-    return this.lease !== undefined && now - this.confirmedAt < (this.ttlSeconds * 1000) / 2;
+    return this.lease !== undefined && now - this.confirmedAt < (this.ttlSeconds * 1000 * 3) / 4;
   }
 
   /** The probe period that keeps the lease alive when the probe is its keep-alive: at most TTL/3. */

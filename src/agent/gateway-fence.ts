@@ -8,7 +8,7 @@
  *
  * The NAT app reports an ARP from the physnet whose sender is the gateway IP active here (apps/nat/conflicts.ts).
  * While the store cannot confirm this chassis's lease (agent/chassis-registration.ts leaseConfirmed: no keep-alive
- * answered within half the TTL), that ARP can only be a chassis that took the gateway over: this chassis fences
+ * answered within 3/4 of the TTL), that ARP can only be a chassis that took the gateway over: this chassis fences
  * the gateway off (view.gatewayFences: it stops answering for it and SNATing behind it) until the store's copy of
  * the key arrives — a watch event or the resync when the store answers again — which then decides. While the store
  * confirms the lease, the key is ours: the other host is wrong (a former holder still cut off, restarted from its
@@ -30,6 +30,10 @@ export interface GatewayFenceDeps {
   logger: Logger;
   /** Whether the store vouches for this chassis's lease now (ChassisRegistration.leaseConfirmed). */
   leaseConfirmed(): boolean;
+  /** This chassis's roles lease (the one gateway keys go on). */
+  leaseId(): string | undefined;
+  /** The router's gateway key as the store has it now: its holder and the lease it is on; undefined if absent. */
+  readGateway(routerId: string): Promise<{ chassis: string; lease: string | undefined } | undefined>;
   /** Every flow may depend on who holds a gateway: recompute. */
   changed(): void;
   now?: () => number;
@@ -79,6 +83,26 @@ export class GatewayFence {
     );
     this.d.changed();
     return 'fenced';
+  }
+
+  /**
+   * On each store probe that confirms our lease: a fence whose key the store still has on this chassis's current
+   * lease was a false alarm (a probe late enough to leave the lease unconfirmed when a misconfigured host's ARP came):
+   * lifted. The key unchanged, no watch event would ever lift it. A key on another chassis or lease is left to the
+   * watch or resync that brings it (which lifts the fence and names the holder).
+   */
+  async recheck(): Promise<void> {
+    const { view, logger } = this.d;
+    for (const [routerId, lease] of [...view.gatewayFences]) {
+      if (!this.d.leaseConfirmed()) return;
+      const kv = await this.d.readGateway(routerId).catch(() => undefined);
+      const mine = this.d.leaseId();
+      if (kv === undefined || kv.chassis !== view.chassisName || mine === undefined || kv.lease !== mine) continue;
+      if (view.gatewayFences.get(routerId) !== lease) continue; // lifted or moved meanwhile
+      view.gatewayFences.delete(routerId);
+      logger.warn({ router: routerId }, 'gateway fence lifted: the store has the gateway on our lease (the conflict was not a takeover)');
+      this.d.changed();
+    }
   }
 
   /** The gateways fenced off now (the store's copy of a key lifts its fence: store-apply.ts). */

@@ -43,6 +43,8 @@ export interface StoreSideInput {
   localFlowsApplied(): Promise<void>;
   /** The store answers again after an outage. */
   storeBack(): void;
+  /** After every successful store probe (a fenced gateway the store still has on our lease is let go: gateway-fence.ts). */
+  storeTick(): void;
   /** Runs this chassis's part in the elections. */
   reconcileGateways(): void;
   /** Our chassis key vanished from the store at `revision`. */
@@ -129,6 +131,7 @@ export function wireStoreSide(input: StoreSideInput): StoreSide {
   health.on('tick', (kv: KeyValue | null | 'alive') => {
     registration.verify(kv).catch(report);
     input.reconcileGateways();
+    input.storeTick();
     if (bindings.pendingWrites) void bindings.retryUnsynced();
   });
   const reach = new RouterReach(view, sync);

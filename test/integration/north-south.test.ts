@@ -91,6 +91,15 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
 
   /** Plugs (up) or pulls (down) the segment's side of a host's cable: its uplink gains or loses its carrier. */
   const cable = (host: string, state: 'up' | 'down') => sh(['ip', '-n', ulNs(), 'link', 'set', uplink(host), state]);
+  /** What each agent says of its gateways, NAT counters and uplink (a failure's message). */
+  async function northSouthState(): Promise<string> {
+    const out: Record<string, unknown> = { active: await active('hv2').catch((e: Error) => e.message) };
+    for (const h of ['hv1', 'hv2', 'hv3']) {
+      const st = await c.agentStatus(h).catch((e: Error) => ({ error: e.message }) as Record<string, any>);
+      out[h] = { gateways: st.gateways, nat: st.nat, uplink: st.bridge?.physnets?.physnet1?.uplink, store: st.store?.state };
+    }
+    return JSON.stringify(out);
+  }
   /** A chassis record as the API serves it. */
   const chassisRecord = async (host: string) => (await c.api('hv2').call('GET', `/v1/chassis/${host}`)) as { uplinksDown?: string[] };
   /** What a host's agent says of its physnet1 uplink (agent status). */
@@ -492,7 +501,8 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
       await until(async () => (await active().catch(() => null)) === other(holder), 20_000, `${other(holder)} active (${what})`);
       console.log(`uplink pulled, ${what} of ${holder}: gateway on ${other(holder)} ${Date.now() - t0} ms after the fault began`);
       await until(async () => (await uplinkState(holder).catch(() => undefined)) === 'down', 10_000, `${holder} reports its uplink down`);
-      expect(await c.pingUntil('v2', OUTSIDE, 10_000)).toBeGreaterThanOrEqual(0);
+      const answered = await c.pingUntil('v2', OUTSIDE, 10_000);
+      expect(answered, `SNAT after the ${what} of ${holder}: ${await northSouthState()}`).toBeGreaterThanOrEqual(0);
       await cable(holder, 'up');
       await until(async () => (await uplinkState(holder)) === 'up', 10_000, `${holder} uplink up again`);
       expect(await active()).toBe(other(holder));
@@ -563,7 +573,9 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
       let takeover = 0;
       let gap = 0;
       try {
-        await until(async () => run.replies.length > 3, 10_000, `SNAT answers through ${holder}`);
+        await until(async () => run.replies.length > 3, 10_000, `SNAT answers through ${holder}`).catch(async (err: Error) => {
+          throw new Error(`${err.message}: ${await northSouthState()}`);
+        });
         const t0 = Date.now();
         gate.cut();
         await until(async () => (await active('hv2')) === standby, (TTL + 5) * 1000, `${standby} active`);

@@ -302,16 +302,17 @@ describe('ChassisRegistration', () => {
     }
   });
 
-  it('the store vouches for the lease while a keep-alive answered within half the TTL (gateway fencing reads it)', async () => {
+  it('the store vouches for the lease while a keep-alive answered within 3/4 of the TTL (gateway fencing reads it)', async () => {
     const reg = new ChassisRegistration(createMemoryStore(), doc, 2, silentLogger, () => undefined, { probeKeepsAlive: true });
     expect(reg.leaseConfirmed()).toBe(false); // no lease yet
     await reg.ensure('start');
     // A monotonic clock (performance.now()): a wall-clock step changes nothing.
     const t0 = performance.now();
     expect(reg.leaseConfirmed(t0)).toBe(true);
-    expect(reg.leaseConfirmed(t0 + 1_100)).toBe(false); // past TTL/2 with no answer
+    expect(reg.leaseConfirmed(t0 + 1_300)).toBe(true); // one probe (TTL/3) late: still
+    expect(reg.leaseConfirmed(t0 + 1_600)).toBe(false); // past 3/4 of the TTL with no answer
     await reg.probe();
-    expect(reg.leaseConfirmed(performance.now() + 900)).toBe(true);
+    expect(reg.leaseConfirmed(performance.now() + 1_300)).toBe(true);
     await reg.stop({ withdraw: false });
   });
 

@@ -82,10 +82,18 @@ function natRuntime(view: TopologyView, outcome: GatewayConflictOutcome = 'none'
   };
 }
 
-function fenceOf(view: TopologyView, confirmed: boolean) {
+function fenceOf(view: TopologyView, confirmed: boolean, stored?: { chassis: string; lease: string }) {
   let changes = 0;
-  const fence = new GatewayFence({ view, logger: silentLogger, leaseConfirmed: () => confirmed, changed: () => changes++, now: () => 0 });
-  return { fence, changes: () => changes };
+  const fence = new GatewayFence({
+    view,
+    logger: silentLogger,
+    leaseConfirmed: () => confirmed,
+    leaseId: () => 'lease-a',
+    readGateway: async () => stored,
+    changed: () => changes++,
+    now: () => 0,
+  });
+  return { fence, changes: () => changes, confirm: () => void (confirmed = true) };
 }
 
 const syncOf = (view: TopologyView) =>
@@ -189,6 +197,25 @@ describe('gateway conflicts on the physnet (split brain)', () => {
     expect(fence.conflict(conflict())).toBe('fenced');
     expect(fence.counters.fenced).toBe(1);
     expect(changes()).toBe(1);
+  });
+
+  it('a false alarm (fenced while a late probe left the lease unconfirmed) is lifted once the store has the key on our lease', async () => {
+    for (const [stored, lifted] of [
+      [{ chassis: 'hv1', lease: 'lease-a' }, true],
+      [{ chassis: 'hv1', lease: 'lease-old' }, false], // our old lease: it lapsed, a takeover may follow
+      [{ chassis: 'hv2', lease: 'lease-b' }, false], // taken over: the watch brings it
+      [undefined, false],
+    ] as const) {
+      const view = natView({ active: 'hv1' });
+      const { fence, changes, confirm } = fenceOf(view, false, stored);
+      fence.conflict(conflict());
+      await fence.recheck(); // still unconfirmed: nothing read
+      expect(activeGatewayChassis(view, IDS.r1)).toBeUndefined();
+      confirm();
+      await fence.recheck();
+      expect(activeGatewayChassis(view, IDS.r1)).toBe(lifted ? 'hv1' : undefined);
+      expect(changes()).toBe(lifted ? 2 : 1);
+    }
   });
 
   it('a conflict for a gateway this chassis does not hold changes nothing', () => {
