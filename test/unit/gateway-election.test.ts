@@ -55,6 +55,13 @@ const router = (chassis: string[] | undefined): Router => ({
   ...(chassis ? { gateway: { networkId: 'ext', subnetId: 'ext-s', ip: '203.0.113.10', mac: '02:ee:00:00:00:01', chassis } } : {}),
 });
 
+/** The gateway's provider network `ext` on physnet1, as a view holds it. */
+const extNetwork = () => ({
+  network: { id: R1, name: 'ext', tunnelKey: 9, mtu: 1500, provider: { physnet: 'physnet1' } },
+  subnets: new Map(),
+  ports: new Map(),
+});
+
 interface Member {
   name: string;
   session: Store;
@@ -134,11 +141,7 @@ afterEach(async () => {
 
 describe('gateway election', () => {
   it('only a chassis reaching the gateway physnet takes part: a candidate without its patch port waits, peers without it are skipped', async () => {
-    const ext = {
-      network: { id: R1, name: 'ext', tunnelKey: 9, mtu: 1500, provider: { physnet: 'physnet1' } },
-      subnets: new Map(),
-      ports: new Map(),
-    };
+    const ext = extNetwork();
     const a = await member('hv1', ['hv1', 'hv2'], ['hv1', 'hv2']);
     const b = await member('hv2', ['hv1', 'hv2'], ['hv1', 'hv2']);
     for (const m of [a, b]) m.view.networks.set('ext', ext);
@@ -156,11 +159,7 @@ describe('gateway election', () => {
   });
 
   it("a holder whose physnet's uplinks are all down releases the gateway at once and takes none; back up, no preemption", async () => {
-    const ext = {
-      network: { id: R1, name: 'ext', tunnelKey: 9, mtu: 1500, provider: { physnet: 'physnet1' } },
-      subnets: new Map(),
-      ports: new Map(),
-    };
+    const ext = extNetwork();
     const live = ['hv1', 'hv2'];
     const a = await member('hv1', live, live);
     const b = await member('hv2', live, live);
@@ -181,11 +180,7 @@ describe('gateway election', () => {
   });
 
   it('a peer that publishes its uplink down (chassis record uplinksDown) is not ranked: the next candidate takes the key at once', async () => {
-    const ext = {
-      network: { id: R1, name: 'ext', tunnelKey: 9, mtu: 1500, provider: { physnet: 'physnet1' } },
-      subnets: new Map(),
-      ports: new Map(),
-    };
+    const ext = extNetwork();
     const live = ['hv1', 'hv2'];
     const b = await member('hv2', live, live);
     b.view.networks.set('ext', ext);
