@@ -155,6 +155,14 @@ export async function startAgent(sb: Sandbox, hostName: string, opts: StartAgent
       opts.timeoutMs ?? 30_000,
     );
   } catch (err) {
+    // Not ready in time: it is not left running unseen (the host's state does not name it as its agent yet).
+    if (exited === null) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
     const tail = (await readFile(log, 'utf8').catch(() => '')).split('\n').slice(-15).join('\n');
     throw new Error(`${(err as Error).message}\n${tail}`);
   }
