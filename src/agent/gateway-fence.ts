@@ -50,6 +50,7 @@ export interface FencedGateway {
 export class GatewayFence {
   /** Conflicts seen for gateways held here, by outcome (agent status, gateways.conflicts). */
   readonly counters = { fenced: 0, kept: 0 };
+  /** What each fence was raised on, by router (the last one; whether it stands is the view's gatewayFences). */
   private readonly fenced = new Map<string, FencedGateway>();
   private readonly lastKeptLog = new Map<string, number>();
 
@@ -105,10 +106,8 @@ export class GatewayFence {
     }
   }
 
-  /** The gateways fenced off now (the store's copy of a key lifts its fence: store-apply.ts). */
+  /** The gateways fenced off now: the view's fences (the store's copy of a key lifts one: store-apply.ts). */
   status(): FencedGateway[] {
-    const { view } = this.d;
-    for (const id of this.fenced.keys()) if (!view.gatewayFences.has(id)) this.fenced.delete(id);
-    return [...this.fenced.values()];
+    return [...this.d.view.gatewayFences.keys()].flatMap((id) => this.fenced.get(id) ?? []);
   }
 }

@@ -10,7 +10,7 @@
  */
 import { decodeCenterLease, decodeGatewayLease, decodeSiteGatewayLease } from '../model/codec.js';
 import { centerKey, CENTERS_PREFIX, gatewayKey, GATEWAYS_PREFIX, parseKey, siteGatewayKey, SITE_GATEWAYS_PREFIX } from '../model/keys.js';
-import { DEFAULT_SITE, type CenterLease, type GatewayLease, type SiteGatewayLease } from '../model/types.js';
+import { DEFAULT_SITE, type CenterLease, type Chassis, type GatewayLease, type SiteGatewayLease } from '../model/types.js';
 import type { NetworkState, TopologyView } from '../view/topology-view.js';
 import type { Holder, RaceKind } from './election.js';
 
@@ -42,11 +42,10 @@ export function gatewayRaces(view: TopologyView): RaceKind {
         // the gateway to the next candidate at once, as a chassis whose datapath died does.
         if (physnet !== undefined && view.physnetsDown.has(physnet)) continue;
         // A peer whose uplinks there are down says so in its chassis record: not ranked (it stands down itself).
-        const peerServes = (c: string): boolean => {
-          const rec = view.chassis.get(c);
-          return (rec?.physnets?.includes(physnet!) ?? false) && !(rec?.uplinksDown?.includes(physnet!) ?? false);
-        };
-        const eligible = (c: string): boolean => physnet === undefined || (c === me ? view.physnetOfports.has(physnet) : peerServes(c));
+        const peerServes = (rec: Chassis | undefined, p: string): boolean =>
+          (rec?.physnets?.includes(p) ?? false) && !(rec?.uplinksDown?.includes(p) ?? false);
+        const eligible = (c: string): boolean =>
+          physnet === undefined || (c === me ? view.physnetOfports.has(physnet) : peerServes(view.chassis.get(c), physnet));
         out.set(r.id, eligible(me) ? g.chassis.filter((c) => c === me || (view.chassis.has(c) && eligible(c))) : []);
       }
       return out;
