@@ -26,6 +26,8 @@
  *   the SNATed traffic goes spoke → center → gateway spoke and back, and a FIP still leaves on its own chassis.
  */
 import { spawn } from 'node:child_process';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATAPATH_GRACE_MS } from '../../src/agent/agent.js';
 import { centerKey, gatewayKey, GATEWAYS_PREFIX } from '../../src/model/keys.js';
@@ -98,7 +100,27 @@ describe('north-south: SNAT, floating IPs, gateway failover', { timeout: 60_000 
       const st = await c.agentStatus(h).catch((e: Error) => ({ error: e.message }) as Record<string, any>);
       out[h] = { gateways: st.gateways, nat: st.nat, uplink: st.bridge?.physnets?.physnet1?.uplink, store: st.store?.state };
     }
+    await dumpForDebugging();
     return JSON.stringify(out);
+  }
+  /**
+   * With WYVERN_NS_DUMP=<dir>, a failure's state is also written there for a post-mortem: each host's flows (with
+   * their counters), conntrack entries, datapath flows and agent log.
+   */
+  async function dumpForDebugging(): Promise<void> {
+    const dir = process.env.WYVERN_NS_DUMP;
+    if (!dir) return;
+    const at = `${dir}/${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    await mkdir(at, { recursive: true });
+    for (const h of ['hv1', 'hv2', 'hv3']) {
+      const host = c.sb.host(h);
+      const grab = async (name: string, fn: () => Promise<string>) =>
+        writeFile(`${at}/${h}.${name}`, await fn().catch((e: Error) => `failed: ${e.message}`));
+      await grab('flows', () => host.ovs.ofctl(['-O', 'OpenFlow13', 'dump-flows', host.ovs.mgmtSock()]));
+      await grab('conntrack', () => host.ovs.appctl(['dpctl/dump-conntrack']));
+      await grab('dpflows', () => host.ovs.appctl(['dpctl/dump-flows']));
+      await copyFile(join(c.sb.runDir, h, 'agent.log'), `${at}/${h}.agent.log`).catch(() => undefined);
+    }
   }
   /** A chassis record as the API serves it. */
   const chassisRecord = async (host: string) => (await c.api('hv2').call('GET', `/v1/chassis/${host}`)) as { uplinksDown?: string[] };
