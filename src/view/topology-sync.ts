@@ -86,6 +86,7 @@ export class TopologySync extends EventEmitter {
   private readonly wanted = new Map<string, Set<string>>();
   /** Security-group prefixes we want (a group's key, a group's members), with their reasons (see SecurityGroupReach). */
   private readonly wantedSg = new Map<string, Set<string>>();
+  /** Per network, the adding or removing of its watches under way (settle). */
   private readonly pending = new Map<string, Promise<void>>();
   /** Lazy sync: the routers, gateway leases and FIPs named by the index under the watched prefixes. */
   private readonly indexed: IndexedObjects;
@@ -166,6 +167,9 @@ export class TopologySync extends EventEmitter {
     this.wantedSg.delete(prefix);
     if (!this.lazy) return;
     await this.subscription.remove(prefix);
+    // Wanted again meanwhile: its new snapshot replaces what the view holds under it (deleting here could take
+    // that snapshot's keys).
+    if (this.wantedSg.has(prefix)) return;
     for (const key of [...this.keysUnder(prefix)]) this.applyDelete(key);
   }
 
@@ -235,17 +239,8 @@ export class TopologySync extends EventEmitter {
     if (!reasons) this.wanted.set(networkId, (reasons = new Set()));
     reasons.add(reason);
     if (!this.lazy) return;
-    const inFlight = this.pending.get(networkId);
-    if (inFlight) return inFlight;
-    if (this.subscription.prefixes().includes(netPrefix(networkId))) return;
-    const p = (async () => {
-      await this.subscription.add(networkKey(networkId));
-      await this.subscription.add(netPrefix(networkId));
-      // Its routers and FIPs too: flows computed when this resolves route from the start.
-      await this.indexed.whenLoaded(netPrefix(networkId));
-    })().finally(() => this.pending.delete(networkId));
-    this.pending.set(networkId, p);
-    return p;
+    if (!this.pending.has(networkId) && this.watching(networkId)) return;
+    return this.settle(networkId);
   }
 
   /** Drops a reason; the network is unwatched and forgotten when no reason is left. */
@@ -256,6 +251,38 @@ export class TopologySync extends EventEmitter {
     if (reasons.size > 0) return;
     this.wanted.delete(networkId);
     if (!this.lazy) return;
+    await this.settle(networkId);
+  }
+
+  private watching(networkId: string): boolean {
+    const prefixes = this.subscription.prefixes();
+    return prefixes.includes(networkKey(networkId)) && prefixes.includes(netPrefix(networkId));
+  }
+
+  /**
+   * Brings a network's two watches (its record, its prefix) and its place in the view in line with whether it is
+   * wanted now, once whatever runs for it already is done. One at a time per network: a removal that ran under an
+   * add (or the reverse) left a network wanted but neither watched nor in the view, for good (RouterReach wants and
+   * unwants from concurrent updates).
+   */
+  private settle(networkId: string): Promise<void> {
+    const before = this.pending.get(networkId);
+    const run = (before ? before.catch(() => undefined) : Promise.resolve()).then(() => this.settleNow(networkId));
+    const tracked: Promise<void> = run.finally(() => {
+      if (this.pending.get(networkId) === tracked) this.pending.delete(networkId);
+    });
+    this.pending.set(networkId, tracked);
+    return tracked;
+  }
+
+  private async settleNow(networkId: string): Promise<void> {
+    if (this.wanted.has(networkId)) {
+      await this.subscription.add(networkKey(networkId));
+      await this.subscription.add(netPrefix(networkId));
+      // Its routers and FIPs too: flows computed when this resolves route from the start.
+      await this.indexed.whenLoaded(netPrefix(networkId));
+      return;
+    }
     await this.subscription.remove(netPrefix(networkId));
     await this.subscription.remove(networkKey(networkId));
     for (const ref of [...this.indexed.refsUnder(netPrefix(networkId))]) this.indexed.delete(ref);

@@ -17,7 +17,10 @@ import {
   routerKey,
   routerRefKey,
   ROUTERS_PREFIX,
+  sgKey,
 } from '../../src/model/keys.js';
+import { encodeSecurityGroup } from '../../src/model/codec.js';
+import type { SecurityGroup } from '../../src/model/types.js';
 import { silentLogger } from '../../src/util/log.js';
 import type { KeyValue } from '../../src/store/types.js';
 
@@ -315,5 +318,97 @@ describe('TopologySync: routers, gateway leases and FIPs through the lazy index 
     expect(view.floatingIps.get(F)?.ip).toBe('203.0.113.50');
     sync.applyDelete(fipRefKey(N1, F));
     expect(view.floatingIps.size).toBe(0);
+  });
+});
+
+/**
+ * A network wanted, unwanted and wanted again while its watches are still being added or removed (RouterReach runs
+ * an update per view change, and two updates' want/unwant interleave). Found in north-south.test.ts: a gateway
+ * chassis restarted with its uplink down ended with its router's network wanted but neither watched nor in its view,
+ * for good; SNAT through it blackholed.
+ */
+describe('TopologySync: a network wanted again while its watches are added or removed', () => {
+  const NET = { id: N1, name: 'n1', tunnelKey: 5, mtu: 1500 };
+  const G1 = '0f000000-0000-4000-8000-000000000001';
+  const GROUP: SecurityGroup = { id: G1, name: 'g1', description: '', groupKey: 1, rules: [] };
+  /** A subscription whose adds and removes take a turn of the store each (read, watch cancel), like etcd's. */
+  function slowStore(ms = { read: 5, cancel: 5 }) {
+    const view = new TopologyView('hv1', 'vxlan');
+    const watched = new Set<string>();
+    const contents: Record<string, KeyValue[]> = {
+      [networkKey(N1)]: [kv(networkKey(N1), NET)],
+      [netPrefix(N1)]: [kv(portKey(N1, P1), port(P1))],
+      [sgKey(G1)]: [{ key: sgKey(G1), value: encodeSecurityGroup(GROUP), createRevision: 1, modRevision: 1 }],
+    };
+    const turn = (what: 'read' | 'cancel') => new Promise<void>((r) => setTimeout(r, ms[what]));
+    const subscription = {
+      async add(prefix: string) {
+        if (watched.has(prefix)) return;
+        watched.add(prefix);
+        await turn('read');
+        if (watched.has(prefix)) sync.applySnapshot(prefix, contents[prefix] ?? []);
+      },
+      async remove(prefix: string) {
+        if (!watched.delete(prefix)) return;
+        await turn('cancel'); // the watch's cancel
+      },
+      prefixes: () => [...watched],
+    };
+    const sync: TopologySync = new TopologySync(view, subscription, silentLogger, true);
+    const settled = () => new Promise((r) => setTimeout(r, 50));
+    const inStep = () => ({
+      watched: [networkKey(N1), netPrefix(N1)].every((p) => watched.has(p)),
+      inView: view.networks.get(N1)?.ports.has(P1) === true,
+    });
+    return { view, sync, watched, settled, inStep };
+  }
+
+  it('unwanted, then wanted again while the removal runs: watched and in the view', async () => {
+    const { sync, settled, inStep } = slowStore();
+    await sync.want(N1, 'router');
+    expect(inStep()).toEqual({ watched: true, inView: true });
+    void sync.unwant(N1, 'router');
+    void sync.want(N1, 'router');
+    await settled();
+    expect(inStep()).toEqual({ watched: true, inView: true });
+  });
+
+  it('wanted, unwanted before its watches are in, and wanted again: watched and in the view', async () => {
+    const { sync, settled, inStep } = slowStore();
+    void sync.want(N1, 'router');
+    void sync.unwant(N1, 'router');
+    void sync.want(N1, 'router');
+    await settled();
+    expect(inStep()).toEqual({ watched: true, inView: true });
+  });
+
+  it('wanted and unwanted before its watches are in: nothing watched, nothing in the view', async () => {
+    const { sync, watched, view, settled } = slowStore();
+    void sync.want(N1, 'router');
+    await new Promise((r) => setTimeout(r, 1)); // the network key's read under way
+    void sync.unwant(N1, 'router');
+    await settled();
+    expect([...watched]).toEqual([]);
+    expect(view.networks.has(N1)).toBe(false);
+  });
+
+  it('a security group wanted again while its watch is cancelled stays in the view', async () => {
+    // The new read answers before the old watch's cancel: the removal must not delete what that read brought.
+    const { sync, view, watched, settled } = slowStore({ read: 2, cancel: 20 });
+    await sync.wantSg(sgKey(G1), 'p1');
+    expect(view.securityGroups.has(G1)).toBe(true);
+    void sync.unwantSg(sgKey(G1), 'p1');
+    void sync.wantSg(sgKey(G1), 'p1');
+    await settled();
+    expect(watched.has(sgKey(G1))).toBe(true);
+    expect(view.securityGroups.has(G1)).toBe(true);
+  });
+
+  it('a want that resolves has the network in the view, whatever ran before it', async () => {
+    const { sync, inStep } = slowStore();
+    await sync.want(N1, 'router');
+    void sync.unwant(N1, 'router');
+    await sync.want(N1, 'router');
+    expect(inStep()).toEqual({ watched: true, inView: true });
   });
 });
