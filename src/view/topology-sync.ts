@@ -276,13 +276,16 @@ export class TopologySync extends EventEmitter {
   }
 
   private async settleNow(networkId: string): Promise<void> {
-    if (this.wanted.has(networkId)) {
+    const reasons = this.wanted.get(networkId);
+    if (reasons) {
+      this.logger.debug({ network: networkId, reasons: [...reasons] }, 'watching a network');
       await this.subscription.add(networkKey(networkId));
       await this.subscription.add(netPrefix(networkId));
       // Its routers and FIPs too: flows computed when this resolves route from the start.
       await this.indexed.whenLoaded(netPrefix(networkId));
       return;
     }
+    this.logger.debug({ network: networkId }, 'unwatching a network: no reason left');
     await this.subscription.remove(netPrefix(networkId));
     await this.subscription.remove(networkKey(networkId));
     for (const ref of [...this.indexed.refsUnder(netPrefix(networkId))]) this.indexed.delete(ref);
