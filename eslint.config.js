@@ -20,7 +20,17 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.ts'],
-    rules: { 'no-console': 'error' },
+    rules: {
+      'no-console': 'error',
+      // An ICU collator and its data cost an idle agent ~3 MB, and a locale's order differs from host to host.
+      'no-restricted-properties': [
+        'error',
+        { property: 'localeCompare', message: 'sort with compareText or byName (src/util/order.ts)' },
+        // Their first call sets V8's local time zone up through ICU (~0.6 MB of an idle agent).
+        { property: 'toISOString', message: 'use isoTime (src/util/time.ts)' },
+        { property: 'toUTCString', message: 'use httpDate (src/util/time.ts)' },
+      ],
+    },
   },
   {
     // Build scripts, run by Node (the agent bundle's boot is CommonJS: it compiles the bundle through node:vm).

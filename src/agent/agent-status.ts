@@ -20,6 +20,7 @@ import { siteStatus } from './site-status.js';
 import type { StoreHealth } from './store-health.js';
 import type { SwitchLink } from './switch-link.js';
 import type { TopologyCache } from './topology-cache.js';
+import { isoTime } from '../util/time.js';
 
 /** Where the topology the switch was first programmed from came from (status, readiness). */
 export type TopologySource = 'waiting for the store' | 'store' | 'cache';
@@ -129,7 +130,7 @@ export function chassisDocument(cfg: AgentConfig, view: TopologyView): Chassis {
     tunnelIp: cfg.tunnelIp,
     encaps: [...view.encaps],
     version: VERSION,
-    registeredAt: new Date().toISOString(),
+    registeredAt: isoTime(),
     ...(Object.keys(cfg.bridgeMappings).length > 0 ? { physnets: Object.keys(cfg.bridgeMappings).sort() } : {}),
     // Published so the other gateway candidates skip this chassis at once (races.ts), not one rank's wait later.
     ...(view.physnetsDown.size > 0 ? { uplinksDown: [...view.physnetsDown].sort() } : {}),

@@ -47,6 +47,7 @@ import { loadAgentTls, type AgentTls } from './tls.js';
 import { AgentMetrics } from './metrics.js';
 import { VERSION } from '../version.js';
 import { StartTrace } from './start-trace.js';
+import { isoTime } from '../util/time.js';
 
 /** When this module's imports were loaded and evaluated (the start timeline's 'modules loaded'). */
 const MODULES_LOADED_AT = performance.now();
@@ -439,7 +440,7 @@ export class Agent {
    */
   async decommission(opts: { force?: boolean } = {}): Promise<ChassisStatus & { bindingsRemoved: string[] }> {
     // Retired first: the key's deletion comes back through the watch and must not be answered by registering again.
-    const retirement = this.registration.retire({ name: this.config.chassis, at: new Date().toISOString(), bindingsRemoved: [] });
+    const retirement = this.registration.retire({ name: this.config.chassis, at: isoTime(), bindingsRemoved: [] });
     try {
       const r = await deleteChassis(this.store, this.config.chassis, opts);
       this.registration.retired!.bindingsRemoved = r.bindingsRemoved;

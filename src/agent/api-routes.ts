@@ -4,6 +4,7 @@ import { formatFlow } from '../openflow/index.js';
 import { AGENT_VERSION, type Agent } from './agent.js';
 import { unreachableChassis } from './encap.js';
 import { overlayProblems } from '../view/overlay-paths.js';
+import { isoTime } from '../util/time.js';
 
 /** The agent's own debug routes beside the northbound API. */
 export function addAgentRoutes(api: ApiServer, agent: Agent): void {
@@ -16,7 +17,7 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       encaps: agent.view.encaps,
       retired: agent.retired ?? null,
       lazySync: agent.config.lazySync,
-      startedAt: new Date(agent.startedAt).toISOString(),
+      startedAt: isoTime(agent.startedAt),
       uptimeSeconds: Math.round((Date.now() - agent.startedAt) / 1000),
       ...agent.readiness(),
       // ovsdb / bridge / openflow: each state with the time it began ("waiting since …" while OVS is away).

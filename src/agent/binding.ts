@@ -10,6 +10,7 @@ import type { Logger } from '../util/log.js';
 import type { TopologySync } from '../view/topology-sync.js';
 import { vifMismatch, type LocalVif, type TopologyView } from '../view/topology-view.js';
 import { VifRefusals } from './vif-refusals.js';
+import { compareText } from '../util/order.js';
 
 /** A VIF as reported by OVSDB (the OVSDB client's VifWatcher events carry at least this). */
 export interface VifEvent {
@@ -151,7 +152,7 @@ export class BindingManager extends EventEmitter {
 
   /** Local VIFs whose port is not bound here, and why (agent status). */
   refusedPorts(): { port: string; portId: string; networkId: string; reason: string }[] {
-    return [...this.refused].map(([port, { r, reason }]) => ({ port, ...r, reason })).sort((a, b) => a.port.localeCompare(b.port));
+    return [...this.refused].map(([port, { r, reason }]) => ({ port, ...r, reason })).sort((a, b) => compareText(a.port, b.port));
   }
 
   /** The reasons may be gone (a bridge mapping's patch port is ready now): refused ports are tried again. */

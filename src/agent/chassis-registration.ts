@@ -27,6 +27,7 @@ import { chassisKey } from '../model/keys.js';
 import type { Chassis } from '../model/types.js';
 import type { KeyValue, Lease, Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
+import { isoTime } from '../util/time.js';
 
 export class ChassisRegistration {
   /** The lease of the elected roles, and of the chassis key too unless a presence lease is kept apart. */
@@ -228,7 +229,7 @@ export class ChassisRegistration {
       const done = await registerChassis(this.store, c, keyLease, { commission: first });
       if (done !== undefined) this.writtenRevision = done;
       if (done === undefined) {
-        this.retired = (await getRetirement(this.store, c.name)) ?? { name: c.name, at: new Date().toISOString(), bindingsRemoved: [] };
+        this.retired = (await getRetirement(this.store, c.name)) ?? { name: c.name, at: isoTime(), bindingsRemoved: [] };
         await Promise.all([this.lease?.revoke(), this.presence?.revoke()].map((p) => p?.catch(() => undefined)));
         this.lease = this.presence = undefined;
         this.logger.error(
@@ -237,7 +238,7 @@ export class ChassisRegistration {
         );
         return;
       }
-      this.registeredAt = new Date().toISOString();
+      this.registeredAt = isoTime();
       this.lastError = undefined;
       const leases = { lease: keyLease.id, ...(this.separate ? { rolesLease: this.lease!.id } : {}) };
       if (first) this.logger.info({ chassis: c.name, ...leases }, 'chassis registered');

@@ -31,6 +31,7 @@
 import { SerialPasses } from '../util/serial-passes.js';
 import type { KeyValue, Store } from '../store/types.js';
 import type { Logger } from '../util/log.js';
+import { isoTime } from '../util/time.js';
 
 export interface ElectionTimers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -221,7 +222,7 @@ export class Election {
         }
         // Ours: on our current lease (a restarted agent moves it from its predecessor's lease before that expires).
         if (cur.kv.lease !== lease) {
-          const since = cur.doc.since ?? new Date(this.timers.now()).toISOString();
+          const since = cur.doc.since ?? isoTime(this.timers.now());
           writes.push(
             store
               .txn(
@@ -277,7 +278,7 @@ export class Election {
   /** Create-if-absent on our lease; losing the race is fine (someone else is active). */
   private async acquire(kind: RaceKind, race: string, lease: string): Promise<void> {
     const key = kind.keyOf(race);
-    const value = kind.document(race, this.me, new Date(this.timers.now()).toISOString());
+    const value = kind.document(race, this.me, isoTime(this.timers.now()));
     const res = await this.opts.store.txn([{ key, modRevision: 0 }], [{ op: 'put', key, value, lease }]);
     if (res.succeeded) {
       this.opts.logger.warn({ kind: kind.name, race, lease }, `${kind.name} taken: this chassis is now active`);

@@ -7,6 +7,7 @@
 import type { Chassis } from '../model/types.js';
 import type { Logger } from '../util/log.js';
 import { chooseEncap } from '../view/topology-view.js';
+import { byName } from '../util/order.js';
 
 export { chooseEncap };
 
@@ -38,7 +39,7 @@ export function unreachableChassis(
     const r = reachability(own, ch);
     if (!r.reachable) out.push({ name, encaps: ch.encaps, reason: r.reason });
   }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+  return out.sort(byName);
 }
 
 /**

@@ -21,6 +21,7 @@
 import type { GatewayConflict, GatewayConflictOutcome } from '../apps/platform.js';
 import type { Logger } from '../util/log.js';
 import type { TopologyView } from '../view/topology-view.js';
+import { isoTime } from '../util/time.js';
 
 /** At most one "kept" warning per router per this many ms (a misconfigured host may ARP every second). */
 const KEPT_LOG_MS = 60_000;
@@ -76,7 +77,7 @@ export class GatewayFence {
       return 'kept';
     }
     view.gatewayFences.set(c.routerId, lease);
-    this.fenced.set(c.routerId, { router: c.routerId, ip: c.ip, announcedBy: c.ethSrc, since: new Date(now).toISOString() });
+    this.fenced.set(c.routerId, { router: c.routerId, ip: c.ip, announcedBy: c.ethSrc, since: isoTime(now) });
     this.counters.fenced++;
     logger.warn(
       detail,

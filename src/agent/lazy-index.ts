@@ -11,6 +11,7 @@ import { LAZY_INDEX_AUDITOR_KEY } from '../model/keys.js';
 import type { Store } from '../store/types.js';
 import { Backoff } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
+import { isoTime } from '../util/time.js';
 
 export async function indexUntilDone(
   store: Store,
@@ -42,7 +43,7 @@ export async function auditTurn(store: Store, chassis: string, lease: string | u
   const cur = await store.get(LAZY_INDEX_AUDITOR_KEY);
   if (cur && cur.lease !== lease) return undefined;
   if (!cur) {
-    const value = JSON.stringify({ chassis, since: new Date(now()).toISOString() });
+    const value = JSON.stringify({ chassis, since: isoTime(now()) });
     const won = await store.txn(
       [{ key: LAZY_INDEX_AUDITOR_KEY, modRevision: 0 }],
       [{ op: 'put', key: LAZY_INDEX_AUDITOR_KEY, value, lease }],

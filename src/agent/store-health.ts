@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { Backoff } from '../util/backoff.js';
 import type { Logger } from '../util/log.js';
+import { isoTime } from '../util/time.js';
 
 export interface StoreHealthOptions {
   /** Probe period while connected (ms). */
@@ -19,7 +20,7 @@ export interface StoreHealthOptions {
 
 export class StoreHealth extends EventEmitter {
   private connected = true;
-  private changedAt = new Date();
+  private changedAt = Date.now();
   private lastError: string | undefined;
   /** The error of the last failed probe while disconnected (undefined while connected). */
   lastFailure: unknown;
@@ -47,7 +48,7 @@ export class StoreHealth extends EventEmitter {
   describe(): { state: 'connected' | 'disconnected'; since: string; lastError?: string } {
     return {
       state: this.connected ? 'connected' : 'disconnected',
-      since: this.changedAt.toISOString(),
+      since: isoTime(this.changedAt),
       ...(this.connected || this.lastError === undefined ? {} : { lastError: this.lastError }),
     };
   }
@@ -98,9 +99,9 @@ export class StoreHealth extends EventEmitter {
   }
 
   private setUp(): void {
-    const outageMs = Date.now() - this.changedAt.getTime();
+    const outageMs = Date.now() - this.changedAt;
     this.connected = true;
-    this.changedAt = new Date();
+    this.changedAt = Date.now();
     this.lastError = undefined;
     this.lastFailure = undefined;
     this.backoff.reset();
@@ -113,7 +114,7 @@ export class StoreHealth extends EventEmitter {
     this.lastError = (err as Error)?.message ?? String(err);
     if (!this.connected) return;
     this.connected = false;
-    this.changedAt = new Date();
+    this.changedAt = Date.now();
     // One warning per outage: the agent keeps the data plane and retries in the background.
     this.logger.warn({ err }, 'store unreachable; keeping the switch as it is and retrying');
     this.emit('down', err);

@@ -20,6 +20,7 @@ import { ensurePatchPorts, PHYSNET_KEY } from '../ovsdb/patch-ports.js';
 import { ensureBridge, ensureTunnelPortRow, nameTables, waitOfport } from '../ovsdb/vswitch.js';
 import type { Logger } from '../util/log.js';
 import { physnetsDown, UPLINK_MONITOR, uplinkStates, uplinkStatus, type UplinkState, type UplinkStatus } from './uplink-health.js';
+import { isoTime } from '../util/time.js';
 
 export interface SwitchLinkOptions {
   /** OVSDB endpoint (unix:/path, tcp:HOST:PORT, ssl:HOST:PORT). */
@@ -193,7 +194,7 @@ export class SwitchLink extends EventEmitter {
   }
 
   status(): SwitchLinkStatus {
-    const iso = (t: number) => new Date(t).toISOString();
+    const iso = (t: number) => isoTime(t);
     const bridge: SwitchLinkStatus['bridge'] = {
       state: this.bridgeReady ? 'ready' : 'pending',
       name: this.opts.bridge,

@@ -14,6 +14,7 @@ import { CHASSIS_PREFIX, FIPS_PREFIX, GATEWAYS_PREFIX, namesPrefix, parseKey, RO
 import type { SubscriptionEvent } from '../store/subscription.js';
 import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
+import { isoTime } from '../util/time.js';
 
 const FORMAT = 1;
 /** Lists whose members lazy sync watches one key at a time. */
@@ -133,7 +134,7 @@ export class TopologyCache {
     const watched = new Set(this.watched());
     for (const p of this.prefixes.keys()) if (!watched.has(p)) this.prefixes.delete(p);
     // What is written is the contents as of now, as one consistent snapshot (entries, not their text: small).
-    const savedAt = new Date().toISOString();
+    const savedAt = isoTime();
     const snapshot: [string, [string, string][]][] = [...this.prefixes].map(([p, m]) => [p, [...m]]);
     const tmp = `${this.path}.tmp`;
     try {

@@ -5,6 +5,7 @@
  * it ends when the VIF's attached-mac or the port (re-created with the right MAC) is fixed, or the VIF goes.
  */
 import type { Logger } from '../util/log.js';
+import { compareText } from '../util/order.js';
 
 export interface RefusedVif {
   /** The OVS interface. */
@@ -43,6 +44,6 @@ export class VifRefusals {
   }
 
   list(): RefusedVif[] {
-    return [...this.byRef.values()].sort((a, b) => a.iface.localeCompare(b.iface));
+    return [...this.byRef.values()].sort((a, b) => compareText(a.iface, b.iface));
   }
 }

@@ -7,6 +7,8 @@ import { decodeChassis, decodePort, encodeBinding, encodeChassis } from './codec
 import { conflict, notFound } from './errors.js';
 import { bindingKey, CHASSIS_PREFIX, chassisKey, NET_PREFIX, parseKey, portKey, retiredKey } from './keys.js';
 import type { Binding, Chassis, ChassisStatus } from './types.js';
+import { byName } from '../util/order.js';
+import { isoTime } from '../util/time.js';
 
 /**
  * Registers (or refreshes) a chassis; the key lives as long as `lease`. Writing it under a new lease moves the
@@ -21,7 +23,7 @@ export async function registerChassis(
   lease: Lease,
   opts: { commission?: boolean } = { commission: true },
 ): Promise<number | undefined> {
-  const c: Chassis = { ...chassis, registeredAt: chassis.registeredAt ?? new Date().toISOString() };
+  const c: Chassis = { ...chassis, registeredAt: chassis.registeredAt ?? isoTime() };
   const put = { op: 'put' as const, key: chassisKey(c.name), value: encodeChassis(c), lease: lease.id };
   if (opts.commission !== false) {
     // An agent starting is commissioning: its registration clears a tombstone left by a decommission.
@@ -72,7 +74,7 @@ export async function listChassis(store: Store): Promise<ChassisStatus[]> {
   const { kvs } = await store.range(CHASSIS_PREFIX);
   return kvs
     .map((kv) => ({ ...decodeChassis(kv.value), alive: true, ...(kv.lease !== undefined ? { lease: kv.lease } : {}) }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+    .sort(byName);
 }
 
 export async function getChassis(store: Store, name: string): Promise<ChassisStatus> {
@@ -119,7 +121,7 @@ async function tryDeleteChassis(
       `chassis ${name} still hosts ${names.length} bound port(s) (${shown}); move or delete them first, or force (their bindings are removed too)`,
     );
   }
-  const tomb: ChassisRetirement = { name, at: new Date().toISOString(), bindingsRemoved: bound.map((b) => b.port).sort() };
+  const tomb: ChassisRetirement = { name, at: isoTime(), bindingsRemoved: bound.map((b) => b.port).sort() };
   // The key, the tombstone and as many bindings as one transaction takes (etcd: MAX_TXN_OPS) go together.
   const now = bound.slice(0, MAX_TXN_OPS - 2);
   const r = await store.txn(
@@ -172,7 +174,7 @@ export async function bindPort(
   chassis: string,
   ofport?: number,
 ): Promise<Binding> {
-  const b: Binding = { chassis, updatedAt: new Date().toISOString(), ...(ofport !== undefined ? { ofport } : {}) };
+  const b: Binding = { chassis, updatedAt: isoTime(), ...(ofport !== undefined ? { ofport } : {}) };
   const r = await store.txn(
     [{ key: portKey(networkId, portId), exists: true }],
     [{ op: 'put', key: bindingKey(networkId, portId), value: encodeBinding(b) }],

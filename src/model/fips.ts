@@ -23,8 +23,10 @@ import type { FloatingIp, Network } from './types.js';
 import { isIpv4, ipToInt, type Cidr } from '../net/addr.js';
 import { UUID_RE } from './validate.js';
 import { singleFlight } from '../util/single-flight.js';
+import { compareText } from '../util/order.js';
+import { isoTime } from '../util/time.js';
 
-const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: new Date().toISOString() });
+const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: isoTime() });
 
 type Association = Required<Pick<FloatingIp, 'portId' | 'portNetworkId' | 'fixedIp' | 'routerId'>>;
 
@@ -55,7 +57,7 @@ async function associate(
   const pst = await loadNetState(store, port.networkId);
   const twin = pst.fips.find((f) => f.obj.id !== selfId && f.obj.portId === port.id && f.obj.fixedIp === fixed.ip);
   if (twin) throw conflict('port', `port ${port.name} (${fixed.ip}) already has floating IP ${twin.obj.ip} (${twin.obj.id})`);
-  const withGw = [...netSt.gateways].sort((x, y) => x.router.name.localeCompare(y.router.name));
+  const withGw = [...netSt.gateways].sort((x, y) => compareText(x.router.name, y.router.name));
   const why = `port ${port.name} has no router path to network ${net.name}`;
   if (withGw.length === 0) throw conflict('port', `${why}: no router has its gateway on ${net.name}`);
   const path = withGw.find((x) => x.router.interfaces.some((i) => i.subnetId === fixed.subnetId));
@@ -198,7 +200,7 @@ export async function getFip(store: Store, ref: string): Promise<FloatingIp> {
 
 export async function listFips(store: Store): Promise<FloatingIp[]> {
   const { kvs } = await store.range(FIPS_PREFIX);
-  return kvs.map((kv) => decodeFloatingIp(kv.value)).sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip) || a.id.localeCompare(b.id));
+  return kvs.map((kv) => decodeFloatingIp(kv.value)).sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip) || compareText(a.id, b.id));
 }
 
 const unassociated = (f: FloatingIp): FloatingIp => ({ id: f.id, networkId: f.networkId, ip: f.ip, mac: f.mac });

@@ -18,8 +18,9 @@ import { runCas, type CasOptions } from './cas.js';
 import type { Network, Router, RouterGateway, Subnet } from './types.js';
 import { cidrContains, ipToInt } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
+import { isoTime } from '../util/time.js';
 
-const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: new Date().toISOString() });
+const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: isoTime() });
 
 /** Floating IPs whose router path goes through router `r` (they live on its gateway network, whose state is `st`). */
 export function fipsUsing(st: NetState, routerId: string): string[] {

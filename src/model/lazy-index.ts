@@ -18,6 +18,7 @@ import { inPieces, type KeyValue, type Store, type TxnOp } from '../store/types.
 import { decodeFloatingIp, decodeRouter } from './codec.js';
 import { FIPS_PREFIX, fipOnKey, fipRefKey, gatewayOfKey, LAZY_INDEX_KEY, ROUTERS_PREFIX, routerRefKey } from './keys.js';
 import type { FloatingIp, Router } from './types.js';
+import { isoTime } from '../util/time.js';
 
 /** The index keys a router needs: one per network it touches, one per gateway candidate chassis. */
 export function routerIndexKeys(r: Router | undefined): Set<string> {
@@ -122,14 +123,14 @@ export async function ensureLazyIndex(store: Store, by: string, now = Date.now):
   const state = indexState(cur?.value);
   if (state?.state === 'done') return 'present';
   if (state?.state === 'writing' && now() - Date.parse(state.at) < CLAIM_STALE_MS) return 'claimed-elsewhere';
-  const claim: IndexState = { state: 'writing', by, at: new Date(now()).toISOString() };
+  const claim: IndexState = { state: 'writing', by, at: isoTime(now()) };
   const won = await store.txn(
     [{ key: LAZY_INDEX_KEY, modRevision: cur?.modRevision ?? 0 }],
     [{ op: 'put', key: LAZY_INDEX_KEY, value: JSON.stringify(claim) }],
   );
   if (!won.succeeded) return 'claimed-elsewhere';
   await indexEach(store, await indexedObjects(store));
-  const done: IndexState = { state: 'done', by, at: new Date(now()).toISOString() };
+  const done: IndexState = { state: 'done', by, at: isoTime(now()) };
   await store.put(LAZY_INDEX_KEY, JSON.stringify(done));
   return 'written';
 }

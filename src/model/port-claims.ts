@@ -10,6 +10,7 @@ import type { Compare, TxnOp } from '../store/types.js';
 import { intToIp, ipToInt, maskOf, type Cidr } from '../net/addr.js';
 import { ipClaimKey, macClaimKey, portsGuardKey, subnetGuardKey } from './keys.js';
 import type { FloatingIp, Port } from './types.js';
+import { isoTime } from '../util/time.js';
 
 /** A claim's value: who holds the address or MAC (a port, or a floating IP on a provider network). */
 type ClaimDoc = { kind: 'port'; id: string; name: string } | { kind: 'fip'; id: string; ip: string };
@@ -61,7 +62,7 @@ function claim(h: Holder): { compares: Compare[]; ops: TxnOp[] } {
     h.addresses.map((a) => a.ip),
     h.mac,
   );
-  const now = new Date().toISOString();
+  const now = isoTime();
   const subnets = [...new Set(h.addresses.map((a) => a.subnetId))];
   return {
     compares: keys.map((key) => ({ key, modRevision: 0 })),
@@ -80,7 +81,7 @@ function claim(h: Holder): { compares: Compare[]; ops: TxnOp[] } {
 function release(networkId: string, ips: readonly string[], mac: string): TxnOp[] {
   return [
     ...claimKeys(networkId, ips, mac).map((key): TxnOp => ({ op: 'delete', key })),
-    { op: 'put', key: portsGuardKey(networkId), value: new Date().toISOString() },
+    { op: 'put', key: portsGuardKey(networkId), value: isoTime() },
   ];
 }
 

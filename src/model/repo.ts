@@ -50,6 +50,8 @@ import * as fips from './fips.js';
 import * as gateways from './gateways.js';
 import * as groups from './security-groups.js';
 import { memberAddresses, membershipOps, resolveGroups } from './sg-members.js';
+import { byName } from '../util/order.js';
+import { isoTime } from '../util/time.js';
 
 export interface TopologyOptions extends CasOptions {
   logger?: Logger;
@@ -58,7 +60,7 @@ export interface TopologyOptions extends CasOptions {
 /** A port as shown: its configuration plus the live binding an agent wrote, if any. */
 export type PortView = Port & { binding?: Binding };
 
-const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: new Date().toISOString() });
+const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: isoTime() });
 const nameFree = (kind: 'network' | 'subnet' | 'port' | 'router', name: string): Compare => ({ key: nameKey(kind, name), modRevision: 0 });
 
 export class Topology {
@@ -127,7 +129,7 @@ export class Topology {
 
   async listNetworks(): Promise<Network[]> {
     const { kvs } = await this.store.range(NETWORKS_PREFIX);
-    return kvs.map((kv) => decodeNetwork(kv.value)).sort((a, b) => a.name.localeCompare(b.name));
+    return kvs.map((kv) => decodeNetwork(kv.value)).sort(byName);
   }
 
   async deleteNetwork(ref: string): Promise<Network> {
@@ -220,7 +222,7 @@ export class Topology {
   async listSubnets(networkRef?: string): Promise<Subnet[]> {
     const netId = networkRef === undefined ? undefined : (await loadNetwork(this.store, networkRef, 'network')).obj.id;
     const { subnets } = await readNetContents(this.store, netId);
-    return subnets.sort((a, b) => a.name.localeCompare(b.name));
+    return subnets.sort(byName);
   }
 
   async deleteSubnet(ref: string): Promise<Subnet> {
@@ -268,7 +270,7 @@ export class Topology {
   async listPorts(networkRef?: string): Promise<PortView[]> {
     const netId = networkRef === undefined ? undefined : (await loadNetwork(this.store, networkRef, 'network')).obj.id;
     const { ports } = await readNetContents(this.store, netId);
-    return ports.sort((a, b) => a.name.localeCompare(b.name));
+    return ports.sort(byName);
   }
 
   /**

@@ -17,8 +17,10 @@ import type { Router, Subnet } from './types.js';
 import { gatewayDeletion } from './gateways.js';
 import { routerIndexOps } from './lazy-index.js';
 import { parseInterfaceInput, parseMode, parseRouteInput, parseRouterInput } from './validate.js';
+import { byName } from '../util/order.js';
+import { isoTime } from '../util/time.js';
 
-const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: new Date().toISOString() });
+const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: isoTime() });
 
 export async function createRouter(store: Store, body: unknown, opts: CasOptions): Promise<Router> {
   const input = parseRouterInput(body);
@@ -50,7 +52,7 @@ export async function getRouter(store: Store, ref: string): Promise<Router> {
 
 export async function listRouters(store: Store): Promise<Router[]> {
   const { kvs } = await store.range(ROUTERS_PREFIX);
-  return kvs.map((kv) => decodeRouter(kv.value)).sort((a, b) => a.name.localeCompare(b.name));
+  return kvs.map((kv) => decodeRouter(kv.value)).sort(byName);
 }
 
 /**

@@ -15,6 +15,8 @@ import { encodeClaim, loadSecurityGroup } from './read.js';
 import { membershipOps } from './sg-members.js';
 import { describeRule, parseSecurityGroupInput, parseSgRuleInput, rulesOverlap } from './sg-validate.js';
 import type { Port, SecurityGroup, SgRule } from './types.js';
+import { byName } from '../util/order.js';
+import { isoTime } from '../util/time.js';
 
 /** What a forced delete took with it. */
 export interface SecurityGroupDeleted extends SecurityGroup {
@@ -66,7 +68,7 @@ export async function getSecurityGroup(store: Store, ref: string): Promise<Secur
 
 export async function listSecurityGroups(store: Store): Promise<SecurityGroup[]> {
   const { kvs } = await store.range(SG_PREFIX);
-  return kvs.map((kv) => decodeSecurityGroup(kv.value)).sort((a, b) => a.name.localeCompare(b.name));
+  return kvs.map((kv) => decodeSecurityGroup(kv.value)).sort(byName);
 }
 
 export async function addSgRule(store: Store, ref: string, body: unknown, opts: CasOptions = {}): Promise<SgRule> {
@@ -88,7 +90,7 @@ export async function addSgRule(store: Store, ref: string, body: unknown, opts: 
         remoteName = remote.obj.name;
         if (!self) {
           compares.push({ key: remote.kv.key, modRevision: remote.kv.modRevision });
-          ops.push({ op: 'put', key: sgGuardKey(remote.obj.id), value: new Date().toISOString() });
+          ops.push({ op: 'put', key: sgGuardKey(remote.obj.id), value: isoTime() });
         }
       }
       const dup = g.rules.find((r) => rulesOverlap(r, rule));

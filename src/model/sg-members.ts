@@ -11,6 +11,7 @@ import { nameKey, sgGuardKey, sgKey, sgMemberKey } from './keys.js';
 import { decodeClaim } from './read.js';
 import type { Port, SgMember } from './types.js';
 import { UUID_RE } from './validate.js';
+import { isoTime } from '../util/time.js';
 
 /** A port's fixed IPs, then its allowed-address-pair IPs/CIDRs (CIDRs in network/prefix form), without repeats. */
 export function memberAddresses(p: Port): string[] {
@@ -94,7 +95,7 @@ export function membershipOps(
     if (!r) throw new Error(`membershipOps: group ${g} was not resolved`);
     compares.push({ key: r.kv.key, modRevision: r.kv.modRevision });
     ops.push({ op: 'put', key: sgMemberKey(g, next.id), value });
-    if (joined) ops.push({ op: 'put', key: sgGuardKey(g), value: new Date().toISOString() });
+    if (joined) ops.push({ op: 'put', key: sgGuardKey(g), value: isoTime() });
   }
   return { compares, ops };
 }

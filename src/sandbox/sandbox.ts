@@ -32,6 +32,7 @@ import { attachHost, blockUnderlayPair, configureTunnelEndpoint, createUnderlay,
 import { createVm, deleteVm } from './vm.js';
 import { attachPhysnet, createPhysnet, physnetState } from './physnet.js';
 import { statusOf, type SandboxStatus } from './status.js';
+import { isoTime } from '../util/time.js';
 
 export interface SandboxUpOptions {
   hosts: number;
@@ -145,7 +146,7 @@ export class Sandbox {
       tunnels,
       subnetIndex: await pickSubnet(prefix),
       owner: opts.persistent ? null : { pid: process.pid, startTime: await processStartTime(process.pid) },
-      createdAt: new Date().toISOString(),
+      createdAt: isoTime(),
       nextVmIndex: 1,
       hosts: [],
       vms: [],

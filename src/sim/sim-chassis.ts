@@ -30,6 +30,7 @@ import { TopologySync, type PortRemoved, type ViewChange } from '../view/topolog
 import { TopologyView } from '../view/topology-view.js';
 import { performance } from 'node:perf_hooks';
 import { SwitchDouble } from './switch-double.js';
+import { isoTime } from '../util/time.js';
 
 export interface SimChassisOptions {
   name: string;
@@ -269,7 +270,7 @@ export class SimChassis {
       tunnelIp: this.opts.tunnelIp,
       encaps: [...this.view.encaps],
       version: 'sim',
-      registeredAt: new Date().toISOString(),
+      registeredAt: isoTime(),
     };
   }
 

@@ -47,6 +47,27 @@ describe('standalone API probes and metrics', () => {
     expect((await get(server.url, '/healthz')).status).toBe(200);
   });
 
+  it('every answer carries one Date header (RFC 9110 IMF-fixdate; two would be joined and fail the pattern), now', async () => {
+    store = await openStore('memory:');
+    server = await startApiServer({ store, listen: '127.0.0.1:0' });
+    for (const [method, path] of [
+      ['GET', '/healthz'],
+      ['GET', '/v1/networks'],
+      ['GET', '/v1/nothing'],
+      ['POST', '/v1/networks'],
+    ]) {
+      const before = Math.floor(Date.now() / 1000) * 1000;
+      const r = await fetch(`${server.url}${path}`, { method, ...(method === 'POST' ? { body: '{' } : {}) });
+      const date = r.headers.get('date');
+      expect(date, `${method} ${path}`).toMatch(
+        /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/,
+      );
+      expect(Date.parse(date!)).toBeGreaterThanOrEqual(before);
+      expect(Date.parse(date!)).toBeLessThanOrEqual(Date.now());
+      await r.text();
+    }
+  });
+
   it('with a token: the probes answer anyone and say nothing; /metrics and the API need the token', async () => {
     store = await openStore('memory:');
     server = await startApiServer({ store, listen: 'tcp:127.0.0.1:0', token: 's3cret' });

@@ -1,0 +1,35 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { httpDate, isoTime } from '../../src/util/time.js';
+
+// The whole range a Date holds (±8.64e15 ms), and the years HTTP dates are written for.
+const anyTime = fc.integer({ min: -8.64e15, max: 8.64e15 });
+const httpTime = fc.integer({ min: Date.parse('0000-01-01T00:00:00Z'), max: Date.parse('9999-12-31T23:59:59.999Z') });
+
+describe('timestamps from the UTC fields', () => {
+  it('isoTime is toISOString, for every time a Date holds', () => {
+    fc.assert(
+      fc.property(anyTime, (ms) => {
+        expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+      }),
+      { numRuns: 5_000 },
+    );
+    for (const ms of [0, -1, 8.64e15, -8.64e15, Date.UTC(9999, 11, 31, 23, 59, 59, 999), Date.UTC(10000, 0, 1), -62198755200000])
+      expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+  });
+
+  it('isoTime refuses an invalid time as toISOString does', () => {
+    expect(() => isoTime(NaN)).toThrow(RangeError);
+    expect(() => isoTime(8.64e15 + 1)).toThrow(RangeError);
+  });
+
+  it('httpDate is toUTCString for years 0–9999 (IMF-fixdate)', () => {
+    fc.assert(
+      fc.property(httpTime, (ms) => {
+        expect(httpDate(ms)).toBe(new Date(ms).toUTCString());
+      }),
+      { numRuns: 5_000 },
+    );
+    expect(httpDate(Date.UTC(2026, 11, 6, 8, 4, 40))).toBe('Sun, 06 Dec 2026 08:04:40 GMT');
+  });
+});
