@@ -15,7 +15,8 @@
  * (default 300) creations per server in another network warm the servers up (not timed). 300 is not V8's steady
  * state: an API process still spends about twice the CPU per creation it spends after a few thousand
  * (docs/northbound-writes.md); BENCH_WARM=3000 measures long-warm servers. BENCH_WRITES (default 3000)
- * puts for the reference. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every API process there.
+ * puts for the reference. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every API process there;
+ * BENCH_API_NODE_FLAGS adds flags to the API processes' node command line (an A/B of V8 settings).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -35,6 +36,8 @@ const WRITES = Number(process.env.BENCH_WRITES ?? 3000);
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 64);
 const WARM = Number(process.env.BENCH_WARM ?? 300);
 const PROF = process.env.BENCH_CPU_PROF;
+/** V8/Node flags for the API processes (an experiment's A/B: BENCH_API_NODE_FLAGS='--interrupt-budget=16384'). */
+const API_NODE_FLAGS = (process.env.BENCH_API_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const fmt = (n: number): string => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
 
 /** Counts a store's transactions (committed and lost) and multi-reads. */
@@ -59,7 +62,7 @@ function counted(s: Store): { txns: number; lost: number; reads: number } {
 async function apiProcess(storeUrl: string): Promise<{ url: string; proc: ChildProcess }> {
   const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
   const prof = PROF ? ['--cpu-prof', '--cpu-prof-dir', PROF] : [];
-  const proc = spawn(process.execPath, [...prof, main, 'api', '--store', storeUrl, '--listen', 'tcp:127.0.0.1:0'], {
+  const proc = spawn(process.execPath, [...prof, ...API_NODE_FLAGS, main, 'api', '--store', storeUrl, '--listen', 'tcp:127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, WYVERN_LOG_LEVEL: 'warn' },
   });
