@@ -113,12 +113,16 @@ export class KeyApplier {
     }
     this.undecodable.delete(key);
     switch (k.kind) {
-      case 'chassis':
+      case 'chassis': {
         // A prefix watch of one chassis's key also carries longer names (hv1 → hv10): only wanted ones enter.
         if (!d.isChassisWanted(k.name)) return;
-        d.view.chassis.set(k.name, doc as Doc.Chassis);
-        d.changes.changedChassis(k.name);
+        const before = d.view.chassis.get(k.name);
+        const after = doc as Doc.Chassis;
+        d.view.chassis.set(k.name, after);
+        if (before && sameForFlows(before, after)) d.changes.changedChassisRecord(k.name);
+        else d.changes.changedChassis(k.name);
         return;
+      }
       case 'router':
         // An event racing an unwatch must not bring back what the unwatch removed.
         if (d.lazy && !d.indexed.has(key)) return;
@@ -326,4 +330,14 @@ export class KeyApplier {
     }
     return net;
   }
+}
+
+/**
+ * Whether two records of one chassis give every flow the same: flows read a peer's tunnel IP, encapsulations and
+ * site (topology-view.ts locate, overlay-paths.ts), nothing else of its record.
+ */
+function sameForFlows(a: Doc.Chassis, b: Doc.Chassis): boolean {
+  return (
+    a.tunnelIp === b.tunnelIp && a.site === b.site && a.encaps.length === b.encaps.length && a.encaps.every((e, i) => e === b.encaps[i])
+  );
 }

@@ -55,7 +55,8 @@ export type ViewChange = {
   /**
    * Set when a chassis was added, changed or removed (its name). `networks` then holds only the networks with a port
    * bound there — the only flows a chassis's tunnel address or encapsulations reach — unless a gateway, center or
-   * site-gateway lease names it (then `all`). The agent re-checks peer reachability and its gateway elections.
+   * site-gateway lease names it (then `all`), and none when its record changed only where no flow reads it (a
+   * restart's registeredAt, an uplink's state). The agent re-checks peer reachability and its gateway elections.
    */
   chassis?: string;
 };

@@ -57,6 +57,15 @@ export class ViewChanges {
     this.emit({ networks, all: false, chassis: name } satisfies ViewChange);
   }
 
+  /**
+   * A chassis's record was rewritten without a change to what flows read of it (its tunnel IP, encapsulations and
+   * site): a restart of its agent (registeredAt, version) or an uplink's state (uplinksDown). Nothing is recomputed;
+   * the elections and the peer reachability report still hear of it (a gateway candidate's uplinks are theirs).
+   */
+  changedChassisRecord(name: string): void {
+    this.emit({ networks: new Set<string>(), all: false, chassis: name } satisfies ViewChange);
+  }
+
   changedAll(): void {
     this.emit({ networks: new Set<string>(), all: true } satisfies ViewChange);
   }

@@ -126,6 +126,40 @@ describe('TopologySync', () => {
     expect(seen).toEqual([{ networks: new Set(), all: true, chassis: 'hv4' }]);
   });
 
+  it('a chassis record rewritten with what flows read unchanged (a restart, an uplink) recomputes nothing, even for a gateway holder', () => {
+    const { sync } = make(false);
+    sync.applyPut(networkKey(N1), JSON.stringify({ id: N1, name: 'n1', tunnelKey: 5, mtu: 1500 }));
+    sync.applyPut(portKey(N1, P1), JSON.stringify(port(P1)));
+    sync.applyPut(bindingKey(N1, P1), JSON.stringify({ chassis: 'hv2', updatedAt: 'a' }));
+    const router = '0c000000-0000-4000-8000-000000000009';
+    sync.applyPut(gatewayKey(router), JSON.stringify({ routerId: router, chassis: 'hv4', since: 't' }));
+    const rec = (name: string, more: Record<string, unknown> = {}) =>
+      JSON.stringify({ name, tunnelIp: '1.1.1.4', encaps: ['geneve', 'vxlan'], version: '1', ...more });
+    sync.applyPut(chassisKey('hv2'), rec('hv2'));
+    sync.applyPut(chassisKey('hv4'), rec('hv4'));
+    const seen: unknown[] = [];
+    sync.on('change', (c) => seen.push(c));
+    // Re-registered after a restart, then an uplink down and back: the elections hear of each, no flow is recomputed.
+    sync.applyPut(chassisKey('hv4'), rec('hv4', { registeredAt: '2026-12-06T08:00:00.000Z', version: '2' }));
+    sync.applyPut(chassisKey('hv4'), rec('hv4', { physnets: ['physnet1'], uplinksDown: ['physnet1'] }));
+    sync.applyPut(chassisKey('hv2'), rec('hv2', { physnets: ['physnet1'] }));
+    expect(seen).toEqual([
+      { networks: new Set(), all: false, chassis: 'hv4' },
+      { networks: new Set(), all: false, chassis: 'hv4' },
+      { networks: new Set(), all: false, chassis: 'hv2' },
+    ]);
+    // What flows read changes: recomputed as before (all for the gateway holder, its networks for the other).
+    seen.length = 0;
+    sync.applyPut(chassisKey('hv4'), rec('hv4', { encaps: ['vxlan'] }));
+    sync.applyPut(chassisKey('hv4'), rec('hv4', { encaps: ['vxlan'], site: 'paris' }));
+    sync.applyPut(chassisKey('hv2'), rec('hv2', { tunnelIp: '1.1.1.22' }));
+    expect(seen).toEqual([
+      { networks: new Set(), all: true, chassis: 'hv4' },
+      { networks: new Set(), all: true, chassis: 'hv4' },
+      { networks: new Set([N1]), all: false, chassis: 'hv2' },
+    ]);
+  });
+
   it('a binding that does not move its port (own binding of a local VIF, same chassis again) changes nothing', () => {
     const { view, sync } = make(false);
     sync.applyPut(chassisKey('hv2'), JSON.stringify({ name: 'hv2', tunnelIp: '1.1.1.2', encaps: ['vxlan'], version: '1' }));
