@@ -22,7 +22,14 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
       ...agent.readiness(),
       // ovsdb / bridge / openflow: each state with the time it began ("waiting since …" while OVS is away).
       ...agent.link.status(),
-      watchedNetworks: [...agent.view.networks.values()].map((n) => ({ id: n.network.id, name: n.network.name })),
+      // With lazy sync, why each network is watched (its local ports' names, `router`, `site-gateway-candidate`…),
+      // and any wanted network not in the view (for a moment while it loads; one that stays is a bug).
+      watchedNetworks: [...agent.view.networks.values()].map((n) => ({
+        id: n.network.id,
+        name: n.network.name,
+        ...(agent.config.lazySync ? { reasons: agent.sync.networkReasons(n.network.id) } : {}),
+      })),
+      networksNotInView: agent.sync.networksNotInView(),
       watchedPrefixes: agent.watchedPrefixes(),
       boundPorts: agent.bindings.boundPorts(),
       // Local VIFs not bound here, and why (a provider network this chassis has no bridge mapping for, …).

@@ -87,8 +87,10 @@ export class TopologySync extends EventEmitter {
   private readonly wanted = new Map<string, Set<string>>();
   /** Security-group prefixes we want (a group's key, a group's members), with their reasons (see SecurityGroupReach). */
   private readonly wantedSg = new Map<string, Set<string>>();
-  /** Per network, the adding or removing of its watches under way (settle). */
+  /** Per network, the adding or removing of its watches under way (settle): the last step queued. */
   private readonly pending = new Map<string, Promise<void>>();
+  /** Networks whose last queued step was queued while they were wanted. */
+  private readonly pendingAdds = new Set<string>();
   /** Lazy sync: the routers, gateway leases and FIPs named by the index under the watched prefixes. */
   private readonly indexed: IndexedObjects;
   /** Reports changes of the view through 'change' (view-changes.ts). */
@@ -231,6 +233,22 @@ export class TopologySync extends EventEmitter {
     return [...this.view.networks.keys()];
   }
 
+  /** Why each network is wanted (its reasons: local ports' names, `router`, …), by network id (status). */
+  networkReasons(networkId: string): string[] {
+    return [...(this.wanted.get(networkId) ?? [])].sort();
+  }
+
+  /**
+   * Networks wanted but not in the view (status): while their first read is on its way, for a moment; a network
+   * that stays here is a bug (one did, before `settle`), and the status shows it.
+   */
+  networksNotInView(): { id: string; reasons: string[]; loading: boolean }[] {
+    if (!this.lazy) return [];
+    return [...this.wanted]
+      .filter(([id]) => !this.view.networks.has(id))
+      .map(([id, reasons]) => ({ id, reasons: [...reasons].sort(), loading: this.pending.has(id) }));
+  }
+
   /**
    * Starts watching a network for a reason (a local port). Returns a promise that resolves once its snapshot
    * is in the view, or undefined when it already is (so a caller can go on in the same turn of the loop).
@@ -240,7 +258,11 @@ export class TopologySync extends EventEmitter {
     if (!reasons) this.wanted.set(networkId, (reasons = new Set()));
     reasons.add(reason);
     if (!this.lazy) return;
-    if (!this.pending.has(networkId) && this.watching(networkId)) return;
+    const pending = this.pending.get(networkId);
+    // The last step queued was queued wanted, and nothing unwanted it since (that would have queued another): it
+    // adds the watches. A burst of ports binding in one network shares it.
+    if (pending && this.pendingAdds.has(networkId)) return pending;
+    if (!pending && this.watching(networkId)) return;
     return this.settle(networkId);
   }
 
@@ -267,10 +289,14 @@ export class TopologySync extends EventEmitter {
    * unwants from concurrent updates).
    */
   private settle(networkId: string): Promise<void> {
+    if (this.wanted.has(networkId)) this.pendingAdds.add(networkId);
+    else this.pendingAdds.delete(networkId);
     const before = this.pending.get(networkId);
     const run = (before ? before.catch(() => undefined) : Promise.resolve()).then(() => this.settleNow(networkId));
     const tracked: Promise<void> = run.finally(() => {
-      if (this.pending.get(networkId) === tracked) this.pending.delete(networkId);
+      if (this.pending.get(networkId) !== tracked) return;
+      this.pending.delete(networkId);
+      this.pendingAdds.delete(networkId);
     });
     this.pending.set(networkId, tracked);
     return tracked;

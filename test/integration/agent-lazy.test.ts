@@ -43,6 +43,12 @@ describe('lazy sync with 200 networks in the store', () => {
     }
     const s = await c.agentStatus('hv1');
     expect(s.watchedNetworks.map((n: { name: string }) => n.name).sort()).toEqual(['n123', 'n7']);
+    // Each for its local port (the status says why), and none wanted without being in the view.
+    expect(Object.fromEntries(s.watchedNetworks.map((n: { name: string; reasons: string[] }) => [n.name, n.reasons]))).toEqual({
+      n7: ['p7'],
+      n123: ['p123'],
+    });
+    expect(s.networksNotInView).toEqual([]);
     const netPrefixes = (s.watchedPrefixes as string[]).filter((p) => p.startsWith('/wyvern/v1/net/'));
     expect(netPrefixes).toHaveLength(2);
     // Neither every network object nor every network's contents are watched.

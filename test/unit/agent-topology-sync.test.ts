@@ -405,6 +405,19 @@ describe('TopologySync: a network wanted again while its watches are added or re
     void sync.want(N1, 'router');
     await settled();
     expect(inStep()).toEqual({ watched: true, inView: true });
+    expect(sync.networksNotInView()).toEqual([]);
+    expect(sync.networkReasons(N1)).toEqual(['router']);
+  });
+
+  it('the status names a wanted network not in the view, loading while its read is on its way', async () => {
+    const { sync } = slowStore();
+    const loaded = sync.want(N1, 'p1');
+    // A second reason while the read is on its way shares it.
+    expect(sync.want(N1, 'router')).toBe(loaded);
+    expect(sync.networksNotInView()).toEqual([{ id: N1, reasons: ['p1', 'router'], loading: true }]);
+    await loaded;
+    expect(sync.networksNotInView()).toEqual([]);
+    expect(sync.networkReasons(N1)).toEqual(['p1', 'router']);
   });
 
   it('wanted, unwanted before its watches are in, and wanted again: watched and in the view', async () => {
