@@ -12,14 +12,27 @@ function year(y: number): string {
   return `${y < 0 ? '-' : '+'}${`${Math.abs(y)}`.padStart(6, '0')}`;
 }
 
-/** `2026-12-06T08:04:40.123Z`, as `new Date(ms).toISOString()` (which throws on an invalid time: so does this). */
+/** The text of the last second isoTime wrote, up to its milliseconds: a burst within one second reuses it. */
+let lastSecond = { second: NaN, text: '' };
+
+/**
+ * `2026-12-06T08:04:40.123Z`, as `new Date(ms).toISOString()` (which throws on an invalid time: so does this). The
+ * API writes several per created port (guards, claims): only the milliseconds are made anew within a second.
+ */
 export function isoTime(ms: number = Date.now()): string {
-  const d = new Date(ms);
-  if (Number.isNaN(d.getTime())) throw new RangeError('Invalid time value');
-  return (
-    `${year(d.getUTCFullYear())}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}` +
-    `T${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}.${three(d.getUTCMilliseconds())}Z`
-  );
+  if (!(Math.abs(ms) <= 8.64e15)) throw new RangeError('Invalid time value'); // NaN too, as TimeClip
+  const t = Math.trunc(ms) || 0; // TimeClip: towards zero, and no -0
+  const second = Math.floor(t / 1000);
+  if (second !== lastSecond.second) {
+    const d = new Date(second * 1000);
+    lastSecond = {
+      second,
+      text:
+        `${year(d.getUTCFullYear())}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}` +
+        `T${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}.`,
+    };
+  }
+  return `${lastSecond.text}${three(t - second * 1000)}Z`;
 }
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];

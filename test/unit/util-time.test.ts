@@ -18,9 +18,22 @@ describe('timestamps from the UTC fields', () => {
       expect(isoTime(ms)).toBe(new Date(ms).toISOString());
   });
 
+  it('isoTime within one second and across it, and for fractional and negative times, as toISOString', () => {
+    const base = Date.UTC(2026, 11, 6, 8, 4, 40);
+    for (const ms of [base, base + 1, base + 999, base + 1000, base - 1, base + 0.7, -0.5, -1.5, -999.9, 0.9, -0])
+      expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+    fc.assert(
+      fc.property(fc.double({ min: -8.64e15, max: 8.64e15, noNaN: true }), (ms) => {
+        expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
   it('isoTime refuses an invalid time as toISOString does', () => {
     expect(() => isoTime(NaN)).toThrow(RangeError);
     expect(() => isoTime(8.64e15 + 1)).toThrow(RangeError);
+    expect(() => isoTime(Infinity)).toThrow(RangeError);
   });
 
   it('httpDate is toUTCString for years 0–9999 (IMF-fixdate)', () => {
