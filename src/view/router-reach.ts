@@ -32,8 +32,10 @@ export class RouterReach {
       for (const ps of net.ports.values()) if (this.view.localVif(ps.port)) local.add(net.network.id);
     const next = new Set<string>();
     for (const id of local) for (const n of routedNeighbours(this.view, id)) next.add(n);
-    // A gateway chassis candidate watches what a takeover needs before it happens.
-    for (const n of gatewayCandidacyNetworks(this.view, this.view.chassisName)) if (!local.has(n)) next.add(n);
+    // A gateway chassis candidate watches what a takeover needs before it happens: local networks too, so the
+    // candidacy's reason is already there when the last local port of one leaves (else the network was unwatched,
+    // its flows deleted, then watched and computed again a moment later: a gap in the gateway's SNAT).
+    for (const n of gatewayCandidacyNetworks(this.view, this.view.chassisName)) next.add(n);
     const added = [...next].filter((n) => !this.reached.has(n));
     const removed = [...this.reached].filter((n) => !next.has(n));
     this.reached = next;

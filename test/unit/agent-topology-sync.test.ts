@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RouterReach } from '../../src/view/router-reach.js';
 import { TopologySync, type ViewChange } from '../../src/view/topology-sync.js';
 import { TopologyView } from '../../src/view/topology-view.js';
 import {
@@ -457,5 +458,47 @@ describe('TopologySync: a network wanted again while its watches are added or re
     void sync.unwant(N1, 'router');
     await sync.want(N1, 'router');
     expect(inStep()).toEqual({ watched: true, inView: true });
+  });
+});
+
+describe('RouterReach: a gateway candidate keeps its router networks through its local ports coming and going', () => {
+  const R = '0c000000-0000-4000-8000-000000000001';
+  const EXT = '0a000000-0000-4000-8000-0000000000e1';
+  const S_EXT = '0e000000-0000-4000-8000-0000000000e1';
+
+  it('the last local port of an interface network leaving does not unwatch it on a gateway candidate', async () => {
+    const { view, sync, removed } = make(true);
+    const reach = new RouterReach(view, sync);
+    // hv1 hosts p1 on N1, and is a gateway candidate of R (interface on N1, gateway on EXT).
+    await sync.want(N1, 'p1');
+    sync.applyPut(networkKey(N1), JSON.stringify({ id: N1, name: 'n1', tunnelKey: 5, mtu: 1500 }));
+    sync.applySnapshot(netPrefix(N1), [
+      kv(portKey(N1, P1), port(P1)),
+      { key: routerRefKey(N1, R), value: R, createRevision: 1, modRevision: 1 },
+    ]);
+    sync.applyPut(
+      routerKey(R),
+      JSON.stringify({
+        id: R,
+        name: 'r1',
+        routerKey: 1,
+        mac: '02:aa:00:00:00:01',
+        mode: 'proactive',
+        interfaces: [{ subnetId: S1, networkId: N1, ip: '10.0.0.1', mac: '02:aa:00:00:00:02' }],
+        routes: [],
+        gateway: { networkId: EXT, subnetId: S_EXT, ip: '203.0.113.5', mac: '02:aa:00:00:00:03', chassis: ['hv2', 'hv1'] },
+      }),
+    );
+    view.plugVif({ ifaceName: 't1', ofport: 1, ifaceId: 'p1' });
+    await reach.update();
+    expect(sync.networkReasons(N1)).toEqual(['p1', 'router']);
+    expect(sync.networkReasons(EXT)).toEqual(['router']);
+    // p1 leaves (its VM migrated): N1 stays watched and in the view for the candidacy; nothing is removed.
+    view.unplugVif('p1');
+    await sync.unwant(N1, 'p1');
+    await reach.update();
+    expect(sync.networkReasons(N1)).toEqual(['router']);
+    expect(view.networks.has(N1)).toBe(true);
+    expect(removed).not.toContain(netPrefix(N1));
   });
 });
