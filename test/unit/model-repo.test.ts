@@ -34,6 +34,10 @@ describe('networks', () => {
     expect(m.tunnelKey).toBe(2);
     expect((await topo.listNetworks()).map((x) => x.name)).toEqual(['blue', 'red']);
   });
+  it('lists by name in character-code order, the same whatever the locale (not localeCompare: alpha, Alpha, beta)', async () => {
+    for (const name of ['beta', 'alpha', 'Alpha', 'b10', 'b9']) await topo.createNetwork({ name });
+    expect((await topo.listNetworks()).map((x) => x.name)).toEqual(['Alpha', 'alpha', 'b10', 'b9', 'beta']);
+  });
   it('rejects bad input and duplicates, writing nothing', async () => {
     await topo.createNetwork({ name: 'blue' });
     await rejects(() => topo.createNetwork({ name: 'blue' }), 'CONFLICT', 'name', /already exists/);
