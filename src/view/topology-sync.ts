@@ -89,8 +89,6 @@ export class TopologySync extends EventEmitter {
   private readonly wantedSg = new Map<string, Set<string>>();
   /** Per network, the adding or removing of its watches under way (settle): the last step queued. */
   private readonly pending = new Map<string, Promise<void>>();
-  /** Networks whose last queued step was queued while they were wanted. */
-  private readonly pendingAdds = new Set<string>();
   /** Lazy sync: the routers, gateway leases and FIPs named by the index under the watched prefixes. */
   private readonly indexed: IndexedObjects;
   /** Reports changes of the view through 'change' (view-changes.ts). */
@@ -255,13 +253,14 @@ export class TopologySync extends EventEmitter {
    */
   want(networkId: string, reason: string): Promise<void> | undefined {
     let reasons = this.wanted.get(networkId);
+    const wasWanted = reasons !== undefined;
     if (!reasons) this.wanted.set(networkId, (reasons = new Set()));
     reasons.add(reason);
     if (!this.lazy) return;
     const pending = this.pending.get(networkId);
-    // The last step queued was queued wanted, and nothing unwanted it since (that would have queued another): it
-    // adds the watches. A burst of ports binding in one network shares it.
-    if (pending && this.pendingAdds.has(networkId)) return pending;
+    // Wanted already: the last step queued was an add (an unwant that left no reason would have queued a removal,
+    // and the want after it an add). A burst of ports binding in one network shares it.
+    if (pending && wasWanted) return pending;
     if (!pending && this.watching(networkId)) return;
     return this.settle(networkId);
   }
@@ -289,14 +288,10 @@ export class TopologySync extends EventEmitter {
    * unwants from concurrent updates).
    */
   private settle(networkId: string): Promise<void> {
-    if (this.wanted.has(networkId)) this.pendingAdds.add(networkId);
-    else this.pendingAdds.delete(networkId);
     const before = this.pending.get(networkId);
     const run = (before ? before.catch(() => undefined) : Promise.resolve()).then(() => this.settleNow(networkId));
     const tracked: Promise<void> = run.finally(() => {
-      if (this.pending.get(networkId) !== tracked) return;
-      this.pending.delete(networkId);
-      this.pendingAdds.delete(networkId);
+      if (this.pending.get(networkId) === tracked) this.pending.delete(networkId);
     });
     this.pending.set(networkId, tracked);
     return tracked;
