@@ -76,21 +76,12 @@ export function errorBody(e: ApiError): { error: { code: ErrorCode; field?: stri
   };
 }
 
-/** The Date header's text, made once a second (as Node's own is). */
-let dateHeader = { second: -1, text: '' };
-function currentDate(): string {
-  const now = Date.now();
-  const second = Math.floor(now / 1000);
-  if (second !== dateHeader.second) dateHeader = { second, text: httpDate(now) };
-  return dateHeader.text;
-}
-
 export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, raw?: string): void {
   const text = raw ?? (body === undefined ? '' : `${JSON.stringify(body, null, 2)}\n`);
   // Given a Date header, Node writes none of its own: its own comes from toUTCString, whose first call sets the local
   // time zone up through ICU (~0.6 MB of the agent's RSS); this one is written from the UTC fields (src/util/time.ts).
   res.writeHead(status, {
-    date: currentDate(),
+    date: httpDate(),
     ...(text && raw === undefined ? { 'content-type': 'application/json; charset=utf-8' } : {}),
     'content-length': String(Buffer.byteLength(text)),
     ...headers,

@@ -38,11 +38,17 @@ export function isoTime(ms: number = Date.now()): string {
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
+/** The last HTTP date made, by second: the API's answers within one second share it (as Node's own Date header). */
+let lastHttpDate = { second: NaN, text: '' };
+
 /** An HTTP date (RFC 9110 IMF-fixdate), `Sun, 06 Dec 2026 08:04:40 GMT`, as `toUTCString` gives for years 0–9999. */
 export function httpDate(ms: number = Date.now()): string {
+  const second = Math.floor(ms / 1000);
+  if (second === lastHttpDate.second) return lastHttpDate.text;
   const d = new Date(ms);
-  return (
+  const text =
     `${DAYS[d.getUTCDay()]}, ${two(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${`${d.getUTCFullYear()}`.padStart(4, '0')} ` +
-    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} GMT`
-  );
+    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} GMT`;
+  lastHttpDate = { second, text };
+  return text;
 }
