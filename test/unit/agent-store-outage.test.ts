@@ -11,7 +11,6 @@ import { BindingManager } from '../../src/agent/binding.js';
 import { ChassisRegistration } from '../../src/agent/chassis-registration.js';
 import { StoreHealth } from '../../src/agent/store-health.js';
 import { TopologyCache } from '../../src/agent/topology-cache.js';
-import { TopologySync } from '../../src/view/topology-sync.js';
 import { TopologyView } from '../../src/view/topology-view.js';
 import { deleteChassis } from '../../src/model/chassis.js';
 import { bindingKey, chassisKey, nameKey } from '../../src/model/keys.js';
@@ -19,6 +18,7 @@ import { Topology } from '../../src/model/repo.js';
 import { createMemoryStore, PrefixSubscription, StoreError, type SubscriptionEvent } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { silentLogger } from '../../src/util/log.js';
+import { followStore } from '../helpers/follow-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wv-outage-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -357,22 +357,10 @@ async function oneVm() {
   return { inner, net, port, view: new TopologyView('hv1', 'vxlan') };
 }
 
-/** The view following `store` through a subscription and a lazy topology sync, as the agent wires them. */
-function follow(view: TopologyView, store: Store) {
-  const sub = new PrefixSubscription(store);
-  const sync = new TopologySync(view, sub, silentLogger, true);
-  sub.on('event', (ev: SubscriptionEvent) => {
-    if (ev.type === 'snapshot' || ev.type === 'resync') sync.applySnapshot(ev.prefix, ev.kvs);
-    else if (ev.type === 'put') sync.applyPut(ev.kv.key, ev.kv.value);
-    else sync.applyDelete(ev.key);
-  });
-  return { sub, sync };
-}
-
 describe('BindingManager during an outage', () => {
   it('while the store health says the store is down, a binding is not even tried: no wait for a deadline; written when it is back', async () => {
     const { inner, net, port, view } = await oneVm();
-    const { sub, sync } = follow(view, inner);
+    const { sub, sync } = followStore(view, inner);
     let down = true;
     let txns = 0;
     // A store that would hang: any write tried while it is down fails the test.
@@ -399,7 +387,7 @@ describe('BindingManager during an outage', () => {
   it('a binding that could not be written is written once the store answers; a deletion likewise', async () => {
     const { inner, net, port, view } = await oneVm();
     const store = flaky(inner);
-    const { sub, sync } = follow(view, store);
+    const { sub, sync } = followStore(view, store);
     const errors: unknown[] = [];
     const bindings = new BindingManager(store, view, sync, sub, silentLogger, { onStoreError: (e) => errors.push(e) });
     await sync.want(net.id, 'seed'); // the network is in the view (as from the cache)

@@ -12,8 +12,9 @@ import { PrefixSubscription, type SubscriptionEvent } from '../../src/store/subs
 import type { Store } from '../../src/store/types.js';
 import { silentLogger } from '../../src/util/log.js';
 import { chassisOfInterest } from '../../src/view/chassis-reach.js';
-import { TopologySync, type ViewChange } from '../../src/view/topology-sync.js';
+import type { ViewChange } from '../../src/view/topology-sync.js';
 import { TopologyView } from '../../src/view/topology-view.js';
+import { followStore } from '../helpers/follow-store.js';
 
 const until = async (what: string, f: () => boolean | Promise<boolean>, ms = 3000) => {
   const t0 = Date.now();
@@ -76,13 +77,7 @@ describe('TopologySync chassis records (lazy)', () => {
     await s.put(chassisKey('peer2'), doc('peer2'));
     await s.put(chassisKey('stranger'), doc('stranger'));
     const view = new TopologyView('me', ['vxlan']);
-    const sub = new PrefixSubscription(s);
-    const sync = new TopologySync(view, sub, silentLogger, true);
-    sub.on('event', (ev: SubscriptionEvent) => {
-      if (ev.type === 'snapshot' || ev.type === 'resync') sync.applySnapshot(ev.prefix, ev.kvs);
-      else if (ev.type === 'put') sync.applyPut(ev.kv.key, ev.kv.value);
-      else sync.applyDelete(ev.key);
-    });
+    const { sub, sync } = followStore(view, s);
     const changes: ViewChange[] = [];
     sync.on('change', (c: ViewChange) => changes.push(c));
     await sync.start();
