@@ -9,8 +9,10 @@
  * The servers run as processes (`wyvern api`, as agents' APIs would be): three with one HTTP connection per request
  * (as the CLI makes them), three and one with a keep-alive client (BENCH_SOCKETS, default 64, connections per server,
  * as a program driving the API would hold); then three inside this process, where the store's transactions can be
- * counted. The load comes from this process; each row also gives the CPU seconds each process used during the
- * rush (the machine has 2 cores: etcd, the API processes and this client share them), and what etcd handled per
+ * counted. The load comes from this process, and for two more rows of three API processes from wrk (a C load
+ * generator, bench/lib/wrk-ports.lua; scripts/setup installs it), which leaves the cores to the servers: a Node client
+ * uses a quarter to a third of what the rush uses. Each row also gives the CPU seconds each process used during the
+ * rush (the machine has 2 cores: etcd, the API processes and the client share them), and what etcd handled per
  * created port (its own /metrics: Txn and Range RPCs, bytes in and out). Before each timed rush, BENCH_WARM
  * (default 300) creations per server in another network warm the servers up (not timed). 300 is not V8's steady
  * state: an API process still spends about twice the CPU per creation it spends after a few thousand
@@ -19,6 +21,7 @@
  * BENCH_API_NODE_FLAGS adds flags to the API processes' node command line (an A/B of V8 settings).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -106,6 +109,51 @@ function keepAlivePoster(url: string, sockets: number): { post: Post; close(): v
   return { post, close: () => agent.destroy() };
 }
 
+/** bench/lib/wrk-ports.lua, from bench/ or the built dist/bench/ (scripts/bench runs the latter). */
+const WRK_SCRIPT = ['./lib/wrk-ports.lua', '../../bench/lib/wrk-ports.lua']
+  .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
+  .find((path) => existsSync(path))!;
+
+/**
+ * The timed load of a rush from wrk (a C load generator, bench/lib/wrk-ports.lua): one wrk process per server, each
+ * sending its share of the PORTS creations over `connections` keep-alive connections ('one each': a connection per
+ * creation, all opened at once, as PORTS concurrent clients would). Resolves when every share has answered, with the
+ * statuses and the CPU the wrk processes used; wrk (which runs for its -d whatever happens) is stopped then.
+ */
+async function wrkLoad(
+  urls: string[],
+  net: string,
+  connections: number | 'one each',
+): Promise<{ statuses: { status: number; message: string }[]; cpuMs: number }> {
+  const runs = urls.map(async (url, i) => {
+    const share = Math.ceil((PORTS - i) / urls.length);
+    const c = connections === 'one each' ? share : Math.min(connections, share);
+    const args = ['-t1', `-c${c}`, '-d60s', '--timeout', '60s', '-s', WRK_SCRIPT, url, '--', net, `${net}-s${i}`, String(share)];
+    const proc = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      const answered = await new Promise<RegExpExecArray>((resolve, reject) => {
+        proc.stdout!.on('data', (d: Buffer) => {
+          out += String(d);
+          const m = /wrk-ports: answered (\d+) created (\d+)/.exec(out);
+          if (m) resolve(m);
+        });
+        proc.on('error', (err) => reject(new Error(`cannot run wrk (scripts/setup installs it): ${err.message}`)));
+        proc.on('exit', (code) => reject(new Error(`wrk against ${url} ended (exit ${code}) before all ${share} answered:\n${out}`)));
+      });
+      const cpu = await cpuMs([proc.pid!]);
+      const statuses = Array.from({ length: Number(answered[2]) }, () => ({ status: 201, message: '' }));
+      for (const m of out.matchAll(/wrk-ports: status (\d+) x (\d+)/g))
+        for (let k = 0; k < Number(m[2]); k++) statuses.push({ status: Number(m[1]), message: '(wrk: body not kept)' });
+      return { statuses, cpuMs: cpu };
+    } finally {
+      proc.kill('SIGINT');
+    }
+  });
+  const rs = await Promise.all(runs);
+  return { statuses: rs.flatMap((r) => r.statuses), cpuMs: rs.reduce((a, r) => a + r.cpuMs, 0) };
+}
+
 /** etcd's own counters (its /metrics): RPCs handled by method, and bytes its clients sent and received. */
 async function etcdCounters(etcdUrl: string): Promise<{ txn: number; range: number; in: number; out: number }> {
   const text = await (await fetch(`${etcdUrl.replace(/^etcd:/, 'http:')}/metrics`)).text();
@@ -138,7 +186,7 @@ async function rush(
   urls: string[],
   net: string,
   cidr: string,
-  o: { keepAlive?: number; pids: [string, number][]; started?: () => void; etcdUrl: string },
+  o: { keepAlive?: number; wrk?: number | 'one each'; pids: [string, number][]; started?: () => void; etcdUrl: string },
 ): Promise<RushResult> {
   const clients = urls.map((u) => new ApiClient(u));
   const pools = o.keepAlive ? urls.map((u) => keepAlivePoster(u, o.keepAlive!)) : [];
@@ -157,7 +205,14 @@ async function rush(
   o.started?.();
   const self0 = process.cpuUsage();
   const t0 = performance.now();
-  const rs = await Promise.all(Array.from({ length: PORTS }, (_, i) => posts[i % posts.length]!({ name: `${net}-${i}`, network: net })));
+  const load = o.wrk
+    ? await wrkLoad(urls, net, o.wrk)
+    : {
+        statuses: (await Promise.all(Array.from({ length: PORTS }, (_, i) => posts[i % posts.length]!({ name: `${net}-${i}`, network: net })))).map(
+          (r) => ({ status: r.status, message: (r.body as { error?: { message?: string } })?.error?.message ?? '' }),
+        ),
+        cpuMs: 0,
+      };
   const secs = (performance.now() - t0) / 1000;
   const self = process.cpuUsage(self0);
   const cpu1 = await Promise.all(o.pids.map(([, pid]) => cpuMs([pid])));
@@ -171,12 +226,13 @@ async function rush(
   for (const p of pools) p.close();
   const cpu: [string, number][] = [
     ...o.pids.map(([label], i): [string, number] => [label, cpu1[i]! - cpu0[i]!]),
-    ['bench (client)', (self.user + self.system) / 1000],
+    ...(o.wrk ? [['wrk (client)', load.cpuMs] as [string, number]] : []),
+    ['bench', (self.user + self.system) / 1000],
   ];
-  const created = rs.filter((r) => r.status === 201).length;
+  const created = load.statuses.filter((r) => r.status === 201).length;
   const why = new Map<string, number>();
-  for (const r of rs.filter((x) => x.status !== 201)) {
-    const m = `${r.status} ${(r.body as { error?: { message?: string } })?.error?.message ?? ''}`.slice(0, 80);
+  for (const r of load.statuses.filter((x) => x.status !== 201)) {
+    const m = `${r.status} ${r.message}`.slice(0, 80);
     why.set(m, (why.get(m) ?? 0) + 1);
   }
   return { rate: created / secs, created, secs, why, cpu, etcd };
@@ -205,7 +261,7 @@ async function rushProcesses(
   net: string,
   cidr: string,
   putRate: number,
-  keepAlive?: number,
+  load: { keepAlive?: number; wrk?: number | 'one each' } = {},
 ): Promise<void> {
   const apis = await Promise.all(Array.from({ length: n }, () => apiProcess(etcd.url)));
   try {
@@ -219,7 +275,7 @@ async function rushProcesses(
         apis.map((a) => a.url),
         net,
         cidr,
-        { pids, etcdUrl: etcd.url, ...(keepAlive ? { keepAlive } : {}) },
+        { pids, etcdUrl: etcd.url, ...load },
       ),
       putRate,
     );
@@ -238,8 +294,12 @@ async function main(): Promise<void> {
     console.log(`${'etcd puts/s x32 (reference, same run)'.padEnd(40)}${fmt(putRate).padStart(7)}`);
     // API processes, as agents' APIs.
     await rushProcesses(etcd, 3, '3 API processes, 1 conn/request', 'bw-procs', '10.201.0.0/22', putRate);
-    await rushProcesses(etcd, 3, `3 API processes, keep-alive x${SOCKETS}`, 'bw-ka3', '10.203.0.0/22', putRate, SOCKETS);
-    await rushProcesses(etcd, 1, `1 API process, keep-alive x${SOCKETS}`, 'bw-ka1', '10.204.0.0/22', putRate, SOCKETS);
+    await rushProcesses(etcd, 3, `3 API processes, keep-alive x${SOCKETS}`, 'bw-ka3', '10.203.0.0/22', putRate, { keepAlive: SOCKETS });
+    await rushProcesses(etcd, 1, `1 API process, keep-alive x${SOCKETS}`, 'bw-ka1', '10.204.0.0/22', putRate, { keepAlive: SOCKETS });
+    // The same servers with the load from wrk (C), which leaves the cores to them: what they do without a Node client
+    // competing on this 2-core machine.
+    await rushProcesses(etcd, 3, '3 API processes, wrk, 1 conn/request', 'bw-wrk1', '10.205.0.0/22', putRate, { wrk: 'one each' });
+    await rushProcesses(etcd, 3, `3 API processes, wrk keep-alive x${SOCKETS}`, 'bw-wrk3', '10.206.0.0/22', putRate, { wrk: SOCKETS });
     // The same inside this process, counting what the creations cost the store.
     const counts = stores.map(counted);
     const servers = await Promise.all(stores.map((store) => startApiServer({ store, listen: 'tcp:127.0.0.1:0' })));
