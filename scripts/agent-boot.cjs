@@ -25,8 +25,9 @@ const t0 = performance.now();
  * flows are on the switch, it holds everything a start runs, and a start compiles next to nothing.
  *
  * The built-ins the agent loads before its first flows are loaded here first, while V8's flags are still Node's
- * own, so that Node's code cache of them is used; only then is the young generation's growth turned off (why and
- * how: src/agent/node-flags.ts, AGENT_YOUNG_GENERATION_FLAG). A built-in missing from the list still works; it only
+ * own, so that Node's code cache of them is used; only then are the agent's V8 flags set (the young generation's
+ * growth and the baseline compiler turned off; why and how: src/agent/node-flags.ts, AGENT_RUNTIME_V8_FLAGS, which a
+ * unit test checks this list against). A built-in missing from the list still works; it only
  * compiles from source. Making and using the cache go through the same steps, so V8 sees the same flags.
  */
 const { createHash } = require('node:crypto');
@@ -41,7 +42,7 @@ const CACHE = `${BUNDLE}.v8cache`;
 const TRAINING_RECORD = `${CACHE}.json`;
 /** The cache file: the bundle's SHA-256 (32 bytes), then V8's code cache. */
 const HASH_BYTES = 32;
-const YOUNG_GENERATION_FLAG = '--semi-space-growth-factor=1';
+const RUNTIME_V8_FLAGS = ['--semi-space-growth-factor=1', '--no-sparkplug'];
 // prettier-ignore
 const START_BUILTINS = ['node:net', 'node:stream', 'node:stream/promises', 'node:string_decoder', 'node:fs/promises',
   'node:os', 'node:perf_hooks', 'node:diagnostics_channel', 'node:assert', 'node:worker_threads', 'node:http2'];
@@ -49,7 +50,7 @@ const START_BUILTINS = ['node:net', 'node:stream', 'node:stream/promises', 'node
 function prepareRuntime() {
   for (const m of START_BUILTINS) require(m);
   void require('node:util').parseArgs; // a lazy getter: loads its internal module (the agent parses its arguments)
-  require('node:v8').setFlagsFromString(YOUNG_GENERATION_FLAG);
+  for (const flag of RUNTIME_V8_FLAGS) require('node:v8').setFlagsFromString(flag);
 }
 
 /** The bundle's text and the cache made from it, if any: { source, hash, status: 'used' | 'absent' | 'stale', data }. */
@@ -154,4 +155,4 @@ function main(mode) {
 }
 
 if (require.main === module) main(process.argv[2]);
-else module.exports = { YOUNG_GENERATION_FLAG, START_BUILTINS };
+else module.exports = { RUNTIME_V8_FLAGS, START_BUILTINS };

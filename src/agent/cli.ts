@@ -5,7 +5,7 @@ import { createAdjustableLogger } from '../util/log.js';
 import { Agent } from './agent.js';
 import { AGENT_USAGE, ConfigError, loadAgentConfig } from './config.js';
 import { reloadConfig } from './reload.js';
-import { limitYoungGeneration } from './node-flags.js';
+import { setAgentV8Flags } from './node-flags.js';
 import { trimHeapAfterBursts, type HeapTrim } from './heap-trim.js';
 
 const DEBUG_USAGE = `usage: wyvern agent status|recompute|flows|decommission [--api URL] [--token T | --token-file F]
@@ -87,7 +87,7 @@ export async function agentCommand(argv: string[]): Promise<number> {
     throw err;
   }
   const { logger, setLevel } = createAdjustableLogger({ level: config.logLevel, name: 'wyvern-agent' });
-  limitYoungGeneration();
+  setAgentV8Flags();
   const agent = new Agent(config, logger);
   // SIGHUP (systemctl reload): re-read the settings, apply the live ones (src/agent/reload.ts).
   let inForce = config;

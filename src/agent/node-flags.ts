@@ -1,31 +1,35 @@
 import { createRequire } from 'node:module';
 
 /**
- * V8 settings of the agent process (docs/footprint.md).
+ * V8 settings of the agent process (docs/footprint.md), set while it runs (AGENT_RUNTIME_V8_FLAGS, in this order):
  *
- * The young generation is kept at two 1 MiB semi-spaces: V8 otherwise lets it grow to two 16 MiB semi-spaces
- * under an allocation burst (a flow recompute, 1,000 ports binding) and keeps them resident afterwards, while the
- * agent's short-lived garbage needs no more than 1 MiB to die young. It caps nothing else: a bigger topology still
- * gets all the memory it needs (no --max-old-space-size).
+ * - `--semi-space-growth-factor=1`: the young generation is kept at two 1 MiB semi-spaces. V8 otherwise lets it grow
+ *   to two 16 MiB semi-spaces under an allocation burst (a flow recompute, 1,000 ports binding) and keeps them
+ *   resident afterwards, while the agent's short-lived garbage needs no more than 1 MiB to die young. It caps nothing
+ *   else: a bigger topology still gets all the memory it needs (no --max-old-space-size). V8 reads it each time it
+ *   would grow the young generation (initially 1 MiB a semi-space): it never grows.
+ * - `--no-sparkplug`: no baseline tier between the interpreter and the optimising compiler. The baseline code and
+ *   the compiler's own pages were ~1 MB of an idle agent's RSS (54.6 → 53.5 MB at start, fourteenth session), and
+ *   the agent's hot paths (flow computation and sync, the codecs) are optimised by TurboFan as before: flow-burst and
+ *   the agent's start measured the same with and without it.
  *
- * How, since the third start-up pass: not `--max-semi-space-size=1` on the command line any more. Any V8 flag given
- * there changes V8's flag hash, and Node's own code cache of its built-in modules (node:net, node:http2, node:crypto…)
- * is then rejected: each built-in the agent loads compiles from source, ~20 ms of a fresh agent's start on this
- * machine. Instead the agent bundle's boot (scripts/agent-boot.cjs) first loads the built-ins the start needs, with
- * their cache, and then sets AGENT_YOUNG_GENERATION_FLAG, which V8 reads each time it would grow the young
- * generation (initially 1 MiB a semi-space): it never grows. The agent-metrics test checks the young generation's
- * size in a running agent; a unit test that the boot sets this flag.
+ * How, since the third start-up pass: not on the command line. Any V8 flag given there changes V8's flag hash, and
+ * Node's own code cache of its built-in modules (node:net, node:http2, node:crypto…) is then rejected: each built-in
+ * the agent loads compiles from source, ~20 ms of a fresh agent's start on this machine. Instead the agent bundle's
+ * boot (scripts/agent-boot.cjs) first loads the built-ins the start needs, with their cache, and then sets these.
+ * The agent-metrics test checks the young generation's size in a running agent; a unit test that the boot sets this
+ * list.
  */
-export const AGENT_YOUNG_GENERATION_FLAG = '--semi-space-growth-factor=1';
+export const AGENT_RUNTIME_V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1', '--no-sparkplug'];
 
 /**
- * Sets AGENT_YOUNG_GENERATION_FLAG when the agent is run through the CLI (`node dist/src/cli/main.js agent`, an npm
- * install's `wyvern agent`) rather than the bundle's boot, which sets it before anything else (setting it again
+ * Sets AGENT_RUNTIME_V8_FLAGS when the agent is run through the CLI (`node dist/src/cli/main.js agent`, an npm
+ * install's `wyvern agent`) rather than the bundle's boot, which sets them before anything else (setting them again
  * changes nothing). A require, not an import(): the agent bundle has no module loader (scripts/bundle-agent.mjs).
  */
-export function limitYoungGeneration(): void {
+export function setAgentV8Flags(): void {
   const { setFlagsFromString } = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
-  setFlagsFromString(AGENT_YOUNG_GENERATION_FLAG);
+  for (const flag of AGENT_RUNTIME_V8_FLAGS) setFlagsFromString(flag);
 }
 
 /**
