@@ -87,6 +87,15 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]+)+\/?$/;
 
 /**
+ * Connections the kernel queues for the API before it accepts them (the kernel caps it at net.core.somaxconn, 4096 by
+ * default). Node's default, 511, overflowed under a burst of concurrent clients (1,000 `POST /v1/ports` at once, one
+ * connection each, as the CLI or a provisioning script makes them): Linux drops the SYNs it has no room for, and each
+ * such client waited for its SYN's retransmission, 1 s later (bench:writes, fourteenth session: a ~0.7 s stall in
+ * the rush, and the counter TcpExtListenOverflows).
+ */
+export const API_LISTEN_BACKLOG = 4096;
+
+/**
  * The request's path and query. A plain path (POST /v1/ports, most requests) skips the WHATWG URL parser, a
  * visible share of a small request's CPU; anything else is parsed (and normalised) by it.
  */
@@ -168,8 +177,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    if (addr.kind === 'unix') server.listen(addr.path, () => resolve());
-    else server.listen(addr.port, addr.host, () => resolve());
+    if (addr.kind === 'unix') server.listen({ path: addr.path, backlog: API_LISTEN_BACKLOG }, () => resolve());
+    else server.listen({ port: addr.port, host: addr.host, backlog: API_LISTEN_BACKLOG }, () => resolve());
   });
   let url: string;
   if (addr.kind === 'unix') url = `unix:${addr.path}`;
