@@ -4,6 +4,7 @@ import { loadAgentTls } from '../agent/tls.js';
 import { DEFAULT_LISTEN } from '../api/listen.js';
 import { startApiServer } from '../api/server.js';
 import { createLogger } from '../util/log.js';
+import { setServerTierUp } from '../util/tier-up.js';
 import { out, parseFlags, run, UsageError, type Command } from './common.js';
 
 const HELP = `usage: wyvern api --store URL [--listen ADDR] [--token-file F] [--api-cert F --api-key F [--api-client-ca F]]
@@ -79,6 +80,7 @@ export const apiCommand: Command = (argv) =>
       apiKey,
       apiClientCa: get('api-client-ca'),
     });
+    setServerTierUp();
     const logger = createLogger({ name: 'wyvern-api' });
     const { openStore } = await import('../store/index.js');
     const store = await openStore(storeUrl, { logger, ...tls.store });

@@ -1,0 +1,25 @@
+import { createRequire } from 'node:module';
+
+/**
+ * V8's tier-up budget for wyvern's long-running processes (the agent, `wyvern api`): four times V8's default
+ * (67,584), so that a function must run about four times as much before TurboFan optimises it.
+ *
+ * Why: both serve bursts after idling (1,000 port creations at once; a thousand VIFs plugged). With V8's default, the
+ * first thousands of API requests had TurboFan optimise hundreds of lukewarm functions of the request path (HTTP
+ * parsing, streams, routing, planning, the etcd client): ~500 compilations in the first 3,000 creations of one
+ * `wyvern api` process, on V8's worker threads, which used 240–320 ms of the process's 500–730 ms of CPU per 1,000
+ * creations. On a 2-core hypervisor those compilations compete with the work. With this budget the same process used
+ * 70–140 ms on those threads and 0.35–0.50 ms of CPU per creation in its first 1,000 (default 0.51–0.58), the same total
+ * over 8,000 creations (docs/northbound-writes.md, fourteenth session). The agent's flow computation measured the same
+ * with either (bench:flow-burst), its hot loops being hot enough under both.
+ *
+ * Set while the process runs, not on the command line: a flag there changes V8's flag hash and Node's code cache of
+ * its built-in modules would be rejected (src/agent/node-flags.ts). V8 reads it whenever it resets a function's budget.
+ */
+export const TIER_UP_FLAG = '--interrupt-budget=270336';
+
+/** Sets TIER_UP_FLAG in this process (a require, not an import(): the agent bundle has no module loader). */
+export function setServerTierUp(): void {
+  const { setFlagsFromString } = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
+  setFlagsFromString(TIER_UP_FLAG);
+}
