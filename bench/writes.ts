@@ -208,9 +208,9 @@ async function rush(
   const load = o.wrk
     ? await wrkLoad(urls, net, o.wrk)
     : {
-        statuses: (await Promise.all(Array.from({ length: PORTS }, (_, i) => posts[i % posts.length]!({ name: `${net}-${i}`, network: net })))).map(
-          (r) => ({ status: r.status, message: (r.body as { error?: { message?: string } })?.error?.message ?? '' }),
-        ),
+        statuses: (
+          await Promise.all(Array.from({ length: PORTS }, (_, i) => posts[i % posts.length]!({ name: `${net}-${i}`, network: net })))
+        ).map((r) => ({ status: r.status, message: (r.body as { error?: { message?: string } })?.error?.message ?? '' })),
         cpuMs: 0,
       };
   const secs = (performance.now() - t0) / 1000;

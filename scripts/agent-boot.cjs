@@ -26,9 +26,9 @@ const t0 = performance.now();
  *
  * The built-ins the agent loads before its first flows are loaded here first, while V8's flags are still Node's
  * own, so that Node's code cache of them is used; only then are the agent's V8 flags set (the young generation's
- * growth and the baseline compiler turned off, a higher tier-up budget; why and how: src/agent/node-flags.ts, AGENT_RUNTIME_V8_FLAGS, which a
- * unit test checks this list against). A built-in missing from the list still works; it only
- * compiles from source. Making and using the cache go through the same steps, so V8 sees the same flags.
+ * growth and the baseline compiler turned off, V8's tier-up policy; why and how: src/agent/node-flags.ts,
+ * AGENT_RUNTIME_V8_FLAGS, which a unit test checks this list against). A built-in missing from the list still works;
+ * it only compiles from source. Making and using the cache go through the same steps, so V8 sees the same flags.
  */
 const { createHash } = require('node:crypto');
 const { readFileSync, writeFileSync, renameSync, rmSync } = require('node:fs');
@@ -42,7 +42,12 @@ const CACHE = `${BUNDLE}.v8cache`;
 const TRAINING_RECORD = `${CACHE}.json`;
 /** The cache file: the bundle's SHA-256 (32 bytes), then V8's code cache. */
 const HASH_BYTES = 32;
-const RUNTIME_V8_FLAGS = ['--semi-space-growth-factor=1', '--no-sparkplug', '--interrupt-budget=270336'];
+const RUNTIME_V8_FLAGS = [
+  '--semi-space-growth-factor=1',
+  '--no-sparkplug',
+  '--interrupt-budget=270336',
+  '--max-bytecode-size-for-early-opt=0',
+];
 // prettier-ignore
 const START_BUILTINS = ['node:net', 'node:stream', 'node:stream/promises', 'node:string_decoder', 'node:fs/promises',
   'node:os', 'node:perf_hooks', 'node:diagnostics_channel', 'node:assert', 'node:worker_threads', 'node:http2'];

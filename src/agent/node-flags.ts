@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { TIER_UP_FLAG } from '../util/tier-up.js';
+import { TIER_UP_FLAGS } from '../util/tier-up.js';
 
 /**
  * V8 settings of the agent process (docs/footprint.md), set while it runs (AGENT_RUNTIME_V8_FLAGS, in this order):
@@ -13,7 +13,8 @@ import { TIER_UP_FLAG } from '../util/tier-up.js';
  *   the compiler's own pages were ~1 MB of an idle agent's RSS (54.6 → 53.5 MB at start, fourteenth session), and
  *   the agent's hot paths (flow computation and sync, the codecs) are optimised by TurboFan as before: flow-burst and
  *   the agent's start measured the same with and without it.
- * - TIER_UP_FLAG (src/util/tier-up.ts): TurboFan optimises what is hot, not every lukewarm function of a burst.
+ * - TIER_UP_FLAGS (src/util/tier-up.ts): TurboFan optimises what is hot, not every lukewarm function of a burst nor
+ *   every small function at once.
  *
  * How, since the third start-up pass: not on the command line. Any V8 flag given there changes V8's flag hash, and
  * Node's own code cache of its built-in modules (node:net, node:http2, node:crypto…) is then rejected: each built-in
@@ -22,7 +23,7 @@ import { TIER_UP_FLAG } from '../util/tier-up.js';
  * The agent-metrics test checks the young generation's size in a running agent; a unit test that the boot sets this
  * list.
  */
-export const AGENT_RUNTIME_V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1', '--no-sparkplug', TIER_UP_FLAG];
+export const AGENT_RUNTIME_V8_FLAGS: readonly string[] = ['--semi-space-growth-factor=1', '--no-sparkplug', ...TIER_UP_FLAGS];
 
 /**
  * Sets AGENT_RUNTIME_V8_FLAGS when the agent is run through the CLI (`node dist/src/cli/main.js agent`, an npm

@@ -1,8 +1,10 @@
 import { createRequire } from 'node:module';
 
 /**
- * V8's tier-up budget for wyvern's long-running processes (the agent, `wyvern api`): four times V8's default
- * (67,584), so that a function must run about four times as much before TurboFan optimises it.
+ * V8's tier-up policy for wyvern's long-running processes (the agent, `wyvern api`): a budget four times V8's default
+ * (67,584), so that a function must run about four times as much before TurboFan optimises it, and no optimisation
+ * of small functions on their first tick (V8 otherwise optimises any function under 81 bytes of bytecode as soon as
+ * its budget first runs out, whatever the budget).
  *
  * Why: both serve bursts after idling (1,000 port creations at once; a thousand VIFs plugged). With V8's default, the
  * first thousands of API requests had TurboFan optimise hundreds of lukewarm functions of the request path (HTTP
@@ -13,13 +15,21 @@ import { createRequire } from 'node:module';
  * over 8,000 creations (docs/northbound-writes.md, fourteenth session). The agent's flow computation measured the same
  * with either (bench:flow-burst), its hot loops being hot enough under both.
  *
+ * The small functions: the first function an agent optimised, binding its first VIFs, was Node's own `wrappedFn`
+ * (hideStackFrames: every validator of node:net, node:buffer… goes through it), optimised on its first tick. That one
+ * compilation mapped TurboFan's code, 3.3 MB of the node binary that stay resident: 53.3 MB against 49.8 for the same
+ * agent without it (bench:agent, fourteenth session). Optimising compilations still come when something is hot (a
+ * burst of 1,000 ports does it), and then TurboFan's pages are resident for good. The codecs (bench:openflow) and the
+ * flow computation (bench:flow-burst) measured the same with and without it.
+ *
  * Set while the process runs, not on the command line: a flag there changes V8's flag hash and Node's code cache of
- * its built-in modules would be rejected (src/agent/node-flags.ts). V8 reads it whenever it resets a function's budget.
+ * its built-in modules would be rejected (src/agent/node-flags.ts). V8 reads both whenever it resets a function's
+ * budget.
  */
-export const TIER_UP_FLAG = '--interrupt-budget=270336';
+export const TIER_UP_FLAGS: readonly string[] = ['--interrupt-budget=270336', '--max-bytecode-size-for-early-opt=0'];
 
-/** Sets TIER_UP_FLAG in this process (a require, not an import(): the agent bundle has no module loader). */
+/** Sets TIER_UP_FLAGS in this process (a require, not an import(): the agent bundle has no module loader). */
 export function setServerTierUp(): void {
   const { setFlagsFromString } = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
-  setFlagsFromString(TIER_UP_FLAG);
+  for (const flag of TIER_UP_FLAGS) setFlagsFromString(flag);
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AGENT_ENV, AGENT_NODE_FLAGS, AGENT_RUNTIME_V8_FLAGS, agentEnvironment } from '../../src/agent/node-flags.js';
-import { TIER_UP_FLAG } from '../../src/util/tier-up.js';
+import { TIER_UP_FLAGS } from '../../src/util/tier-up.js';
 
 const built = join(import.meta.dirname, '../../dist/agent');
 const dirs: string[] = [];
@@ -28,10 +28,10 @@ const boot = (dir: string, args: string[], nodeFlags = AGENT_NODE_FLAGS): string
   execFileSync(process.execPath, [...nodeFlags, join(dir, 'boot.cjs'), ...args], { encoding: 'utf8' }).trim();
 
 describe('agent boot', () => {
-  it('sets the V8 flags node-flags.ts names (young generation growth and baseline compiler off, tier-up budget)', () => {
+  it('sets the V8 flags node-flags.ts names (young generation growth and baseline compiler off, tier-up policy)', () => {
     const b = createRequire(import.meta.url)(join(built, 'boot.cjs')) as { RUNTIME_V8_FLAGS: string[]; START_BUILTINS: string[] };
     expect(b.RUNTIME_V8_FLAGS).toEqual(AGENT_RUNTIME_V8_FLAGS);
-    expect(AGENT_RUNTIME_V8_FLAGS).toEqual(expect.arrayContaining(['--semi-space-growth-factor=1', '--no-sparkplug', TIER_UP_FLAG]));
+    expect(AGENT_RUNTIME_V8_FLAGS).toEqual(expect.arrayContaining(['--semi-space-growth-factor=1', '--no-sparkplug', ...TIER_UP_FLAGS]));
     expect(b.START_BUILTINS).toContain('node:net');
   });
 
