@@ -320,7 +320,8 @@ async function main(): Promise<void> {
     const wy = p50max(await replyTimes(c, 'w-cli', REPLY_RUNS, noop, join(dir, 'wyvern.pcap')));
 
     // 1b. reply time: dnsmasq in a VM on the same host
-    const srv = await c.port('dm-srv', 'dm', '10.71.0.2');
+    // A DHCP server VM: port security drops DHCP server traffic from a port that has it (rogue servers), as it should.
+    const srv = await c.port('dm-srv', 'dm', '10.71.0.2', { portSecurity: false });
     await c.vm('hv1', 'dm-srv', srv);
     const cli = await c.port('dm-cli', 'dm', '10.71.0.20');
     await c.vm('hv1', 'dm-cli', cli, 24, { dhcp: true });

@@ -100,11 +100,12 @@ export class Cluster {
     return { id: net.id, subnetId: sub.id };
   }
 
-  async port(name: string, network: string, ip?: string): Promise<PortInfo> {
+  async port(name: string, network: string, ip?: string, extra: Record<string, unknown> = {}): Promise<PortInfo> {
     const p = (await this.api().call('POST', '/v1/ports', {
       name,
       network,
       ...(ip ? { fixedIps: [{ ip }] } : {}),
+      ...extra,
     })) as { id: string; name: string; mac: string; networkId: string; fixedIps: { ip: string }[] };
     return { id: p.id, name: p.name, mac: p.mac, ip: p.fixedIps[0]!.ip, networkId: p.networkId };
   }
