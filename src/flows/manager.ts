@@ -15,6 +15,8 @@ export { signature, type FlowChannel, type FlowManagerStats, type InstalledFlow,
 
 const FLOW_REMOVED_IDLE = 0;
 const FLOW_REMOVED_HARD = 1;
+/** Deleted by a FLOW_MOD (ours, another controller's, `ovs-ofctl del-flows`) or, in OpenFlow 1.3, evicted by OVS. */
+const FLOW_REMOVED_DELETE = 2;
 
 /** How old an early read of the switch (see FlowManager.earlyRead) may be and still serve the first sync. */
 const EARLY_READ_MAX_MS = 2_000;
@@ -59,6 +61,7 @@ export class FlowManager extends EventEmitter {
     rejectedObjects: 0,
     conflicts: 0,
     transientExpired: 0,
+    transientDeleted: 0,
   };
   /**
    * The switch read as soon as a session came up before activate(): the first sync uses it, so the dumps' round trip
@@ -275,10 +278,19 @@ export class FlowManager extends EventEmitter {
     this.emit('conflict', c);
   }
 
-  /** An expired transient flow is forgotten (its owner may add it again on the next packet-in). */
+  /**
+   * A transient flow gone from the switch is forgotten (its owner may add it again on the next packet-in): expired,
+   * or deleted by someone else (an operator's `ovs-ofctl del-flows`, another controller, OVS evicting it from a full
+   * table). Left installed and declared, a deleted one was never put back: its destination's next packets came to
+   * the controller, which answered with the flow it took to be there already, and the destination stayed unreachable.
+   */
   private flowRemoved(msg: OfMessage): void {
-    if (msg.type !== 'FLOW_REMOVED' || (msg.reason !== FLOW_REMOVED_IDLE && msg.reason !== FLOW_REMOVED_HARD)) return;
+    if (msg.type !== 'FLOW_REMOVED') return;
     const key = flowKey(msg);
+    const expired = msg.reason === FLOW_REMOVED_IDLE || msg.reason === FLOW_REMOVED_HARD;
+    // A delete of this manager's own (the owner dropped the flow) finds the flow no longer declared: nothing to
+    // forget. OVS reports no removal when an ADD replaces a flow (flows-manager-ovs.test.ts).
+    if (!expired && msg.reason !== FLOW_REMOVED_DELETE) return;
     const inst = this.installed.get(key);
     if (inst !== undefined && isTransient(inst)) {
       this.installed.delete(key);
@@ -287,7 +299,8 @@ export class FlowManager extends EventEmitter {
       this.stale.add(key);
     }
     if (this.flows.forgetTransient(key)) {
-      this.stats.transientExpired++;
+      if (expired) this.stats.transientExpired++;
+      else this.stats.transientDeleted++;
       this.version++;
       // Another owner may still want a flow under that key (a conflict that was set aside).
       if (this.active) void this.sync();

@@ -40,6 +40,9 @@ export interface FlowManagerStats {
   conflicts: number;
   /** Transient flows that expired on the switch (FLOW_REMOVED, or found gone at reconcile). */
   transientExpired: number;
+  /** Transient flows deleted on the switch by someone else (FLOW_REMOVED with reason DELETE: another controller, an
+   * operator's ovs-ofctl, OVS evicting them), forgotten so that the next packet-in puts them back. */
+  transientDeleted: number;
 }
 
 /** What a packet-in handler asks of the switch: transient flows under an owner, then packets that need them. */

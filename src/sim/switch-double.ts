@@ -30,8 +30,11 @@ export class SwitchDouble extends EventEmitter implements FlowChannel {
     this.emit('down', 'disconnected');
   }
 
-  /** A transient flow times out: removed, and FLOW_REMOVED sent if it asked for one. */
-  expire(key: string): void {
+  /**
+   * A flow goes: it times out (reason 0, idle), or someone else deletes it (reason 2, delete: another controller,
+   * `ovs-ofctl del-flows`, eviction); FLOW_REMOVED is sent if it asked for one.
+   */
+  expire(key: string, reason: 0 | 1 | 2 = 0): void {
     const f = this.flows.get(key);
     if (!f) throw new Error(`no flow ${key}`);
     this.flows.delete(key);
@@ -41,7 +44,7 @@ export class SwitchDouble extends EventEmitter implements FlowChannel {
         xid: 0,
         cookie: f.cookie,
         priority: f.priority,
-        reason: 0,
+        reason,
         tableId: f.tableId,
         durationSec: 0,
         durationNsec: 0,

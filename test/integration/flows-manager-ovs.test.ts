@@ -251,6 +251,56 @@ describe('flow manager on real OVS', () => {
     fm.close();
   });
 
+  it('a transient flow deleted behind its back (ovs-ofctl del-flows) is forgotten and put back at the next packet-in; its own deletes and replacements are not news', async () => {
+    const fm = await manager({ check: true });
+    const reactive = (ip: string, port: number): DesiredFlow =>
+      l3.flow({
+        priority: 1999,
+        match: [
+          { field: 'metadata', value: 6n },
+          { field: 'eth_type', value: 0x800 },
+          { field: 'ipv4_dst', value: ip },
+        ],
+        actions: [{ type: 'output', port }],
+        goto: 'l2_lookup',
+        object: 7,
+        idleTimeout: 300,
+      });
+    const onSwitch = async (): Promise<string> => (await dump('dump-flows')).filter((l) => l.includes('nw_dst=10.0.0.33')).join('\n');
+    const until = async (what: () => boolean | Promise<boolean>): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!(await what()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await what()).toBe(true);
+    };
+    await fm.answer({ owner: 'l3/reactive/r9', flows: [reactive('10.0.0.33', 1)] });
+    expect(await onSwitch()).toContain('output:1');
+    // Deleted by someone else: OVS sends FLOW_REMOVED (reason delete); the manager forgets the flow.
+    const table = reactive('10.0.0.33', 1).tableId;
+    await host.ofctl(['-O', 'OpenFlow13', 'del-flows', `unix:${host.mgmtSock()}`, `table=${table},ip,metadata=0x6,nw_dst=10.0.0.33`]);
+    await until(() => fm.transientFlows().length === 0);
+    expect(fm.stats.transientDeleted).toBe(1);
+    // The destination's next packet-in answers with the same flow: it goes on the switch again (it was taken to be
+    // there already, and the destination stayed unreachable).
+    await fm.answer({ owner: 'l3/reactive/r9', flows: [reactive('10.0.0.33', 1)] });
+    expect(await onSwitch()).toContain('output:1');
+    expect(fm.transientFlows()).toHaveLength(1);
+    // Its own replacement (same match, other actions: OVS reports no removal) and its own delete (reported, for a
+    // flow its owner no longer declares): neither is counted as deleted by someone else.
+    await fm.answer({ owner: 'l3/reactive/r9', flows: [reactive('10.0.0.33', 2)] });
+    expect(await onSwitch()).toContain('output:2');
+    fm.drop('l3/reactive/r9');
+    await fm.sync();
+    expect(await onSwitch()).toBe('');
+    await new Promise((r) => setTimeout(r, 300)); // any FLOW_REMOVED of those has arrived
+    expect(fm.stats.transientDeleted).toBe(1);
+    expect(fm.transientFlows()).toHaveLength(0);
+    await fm.answer({ owner: 'l3/reactive/r9', flows: [reactive('10.0.0.33', 3)] });
+    expect(await onSwitch()).toContain('output:3');
+    fm.drop('l3/reactive/r9');
+    await fm.sync();
+    fm.close();
+  });
+
   it('no unexpected ERROR from the switch', () => {
     expect(errors).toEqual([]);
   });

@@ -283,6 +283,17 @@ describe('transient flows', () => {
     expect(sw.flows.size).toBe(1); // not put back
   });
 
+  it('deleted on the switch by someone else (FLOW_REMOVED, reason delete): forgotten, and put back by the next answer', async () => {
+    const { sw, fm } = await started();
+    await fm.answer({ owner: 'l3/reactive/r1', flows: [reactive('10.0.0.1')] });
+    sw.expire(flowKey(reactive('10.0.0.1')), 2);
+    expect(fm.transientFlows()).toHaveLength(0);
+    expect(fm.stats.transientDeleted).toBe(1);
+    expect(fm.stats.transientExpired).toBe(0);
+    await fm.answer({ owner: 'l3/reactive/r1', flows: [reactive('10.0.0.1')] });
+    expect(sw.flows.has(flowKey(reactive('10.0.0.1')))).toBe(true);
+  });
+
   it('dropping the owner deletes them (what they were computed from changed)', async () => {
     const { sw, fm } = await started();
     await fm.answer({ owner: 'l3/reactive/r1', flows: [reactive('10.0.0.1')] });
