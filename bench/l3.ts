@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { TopologyView, type NetworkState } from '../src/view/topology-view.js';
 import { l3PacketInHandler } from '../src/apps/l3/reactive.js';
-import { encodeMessage } from '../src/openflow/index.js';
+import { encodeMessage, flowMod, OFPFF } from '../src/openflow/index.js';
 import { buildUdpIpv4Frame, parseFrame } from '../src/packet/index.js';
 import { loadPipeline } from '../src/pipeline/pipeline.js';
 import { PipelineTables } from '../src/pipeline/tables.js';
@@ -160,7 +160,23 @@ function handlerOnly(ports: number): number {
   while (performance.now() - t0 < 1000) {
     for (const f of frames) {
       const r = h({ opcode: 'l3_route_miss', table: 'l3_router', inPort: 5, networkKey: 1n, frame: parseFrame(f), cookie: 0n });
-      if (!r || r.messages.length !== 2) throw new Error('handler did not route');
+      // The handler answers with the packet's re-injection and hands its flow to the flow manager (a transient
+      // owner), which sends it as a FLOW_MOD ADD with SEND_FLOW_REM: both encoded here, as the agent sends them.
+      const flow = r?.transient?.flows[0];
+      if (!r || r.messages.length !== 1 || !flow) throw new Error('handler did not route');
+      encodeMessage(
+        flowMod({
+          command: 'add',
+          tableId: flow.tableId,
+          priority: flow.priority,
+          cookie: flow.cookie,
+          idleTimeout: flow.idleTimeout,
+          hardTimeout: flow.hardTimeout,
+          flags: OFPFF.SEND_FLOW_REM,
+          match: flow.match,
+          instructions: flow.instructions,
+        }),
+      );
       for (const m of r.messages) encodeMessage(m);
       n++;
     }
