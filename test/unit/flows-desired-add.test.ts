@@ -15,8 +15,7 @@ const l3 = new PipelineTables(loadPipeline()).forApp('l3').table('l3_router');
 
 /** Destination d's transient flow with action variant v; variants 3 and 4 are conjunctions only (mergeable). */
 function flow(d: number, v: number): DesiredFlow {
-  const actions: Action[] =
-    v >= 3 ? [{ type: 'conjunction', id: 10 + v, clause: 0, nClauses: 2 }] : [{ type: 'output', port: 1 + v }];
+  const actions: Action[] = v >= 3 ? [{ type: 'conjunction', id: 10 + v, clause: 0, nClauses: 2 }] : [{ type: 'output', port: 1 + v }];
   return l3.flow({
     priority: 1999,
     match: [
