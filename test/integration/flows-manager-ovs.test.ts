@@ -46,6 +46,21 @@ const conjFlow = (actions: Action[]): DesiredFlow =>
     object: 1,
   });
 
+/** A reactive router's flow to one destination, as the L3 app builds it (transient: an idle timeout). */
+const reactiveFlow = (o: { metadata: bigint; ip: string; idle: number; actions?: Action[] }): DesiredFlow =>
+  l3.flow({
+    priority: 1999,
+    match: [
+      { field: 'metadata', value: o.metadata },
+      { field: 'eth_type', value: 0x800 },
+      { field: 'ipv4_dst', value: o.ip },
+    ],
+    ...(o.actions ? { actions: o.actions } : {}),
+    goto: 'l2_lookup',
+    object: 7,
+    idleTimeout: o.idle,
+  });
+
 async function dump(what: 'dump-flows' | 'dump-groups' | 'dump-meters'): Promise<string[]> {
   const out = await host.ofctl(['-O', 'OpenFlow13', what, `unix:${host.mgmtSock()}`]);
   return out
@@ -223,18 +238,7 @@ describe('flow manager on real OVS', () => {
   });
 
   it("the first reconcile sweeps transient flows an earlier run left; this run's transient flows idle out and are forgotten", async () => {
-    const reactive = (ip: string, idle: number): DesiredFlow =>
-      l3.flow({
-        priority: 1999,
-        match: [
-          { field: 'metadata', value: 5n },
-          { field: 'eth_type', value: 0x800 },
-          { field: 'ipv4_dst', value: ip },
-        ],
-        goto: 'l2_lookup',
-        object: 7,
-        idleTimeout: idle,
-      });
+    const reactive = (ip: string, idle: number): DesiredFlow => reactiveFlow({ metadata: 5n, ip, idle });
     await ch.sendChecked(flowMod({ ...reactive('10.0.0.9', 300), command: 'add' }));
     expect((await dump('dump-flows')).join('\n')).toContain('nw_dst=10.0.0.9');
     const fm = await manager({ check: true });
@@ -254,18 +258,7 @@ describe('flow manager on real OVS', () => {
   it('a transient flow deleted behind its back (ovs-ofctl del-flows) is forgotten and put back at the next packet-in; its own deletes and replacements are not news', async () => {
     const fm = await manager({ check: true });
     const reactive = (ip: string, port: number): DesiredFlow =>
-      l3.flow({
-        priority: 1999,
-        match: [
-          { field: 'metadata', value: 6n },
-          { field: 'eth_type', value: 0x800 },
-          { field: 'ipv4_dst', value: ip },
-        ],
-        actions: [{ type: 'output', port }],
-        goto: 'l2_lookup',
-        object: 7,
-        idleTimeout: 300,
-      });
+      reactiveFlow({ metadata: 6n, ip, idle: 300, actions: [{ type: 'output', port }] });
     const onSwitch = async (): Promise<string> => (await dump('dump-flows')).filter((l) => l.includes('nw_dst=10.0.0.33')).join('\n');
     const until = async (what: () => boolean | Promise<boolean>): Promise<void> => {
       const deadline = Date.now() + 10_000;
