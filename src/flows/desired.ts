@@ -205,7 +205,10 @@ export class DesiredFlows {
     return this.claims.get(key)?.get(owner);
   }
 
-  /** Forgets the transient flows under `key` (they expired on the switch). True if any was there. */
+  /**
+   * Forgets the transient flows under `key` (they expired on the switch, or someone else deleted them). True if any
+   * was there.
+   */
   forgetTransient(key: string): boolean {
     const sole = this.soleOwner.get(key);
     const byOwner: [string, DesiredFlow][] = sole !== undefined ? [[sole, this.effective.get(key)!]] : [...(this.claims.get(key) ?? [])];
