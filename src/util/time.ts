@@ -12,43 +12,53 @@ function year(y: number): string {
   return `${y < 0 ? '-' : '+'}${`${Math.abs(y)}`.padStart(6, '0')}`;
 }
 
-/** The text of the last second isoTime wrote, up to its milliseconds: a burst within one second reuses it. */
-let lastSecond = { second: NaN, text: '' };
+/**
+ * `text(second)` made once per second and reused within it: the API writes several timestamps per created port
+ * (guards, claims) and a Date header per answer, and a burst falls within a few seconds.
+ */
+function perSecond(text: (second: number) => string): (second: number) => string {
+  let last = { second: NaN, text: '' };
+  return (second) => {
+    if (second !== last.second) last = { second, text: text(second) };
+    return last.text;
+  };
+}
+
+/** isoTime's text up to its milliseconds. */
+const isoSecond = perSecond((second) => {
+  const d = new Date(second * 1000);
+  return (
+    `${year(d.getUTCFullYear())}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}` +
+    `T${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}.`
+  );
+});
 
 /**
- * `2026-12-06T08:04:40.123Z`, as `new Date(ms).toISOString()` (which throws on an invalid time: so does this). The
- * API writes several per created port (guards, claims): only the milliseconds are made anew within a second.
+ * `2026-12-06T08:04:40.123Z`, as `new Date(ms).toISOString()` (which throws on an invalid time: so does this). Only
+ * the milliseconds are made anew within a second.
  */
 export function isoTime(ms: number = Date.now()): string {
   if (!(Math.abs(ms) <= 8.64e15)) throw new RangeError('Invalid time value'); // NaN too, as TimeClip
   const t = Math.trunc(ms) || 0; // TimeClip: towards zero, and no -0
   const second = Math.floor(t / 1000);
-  if (second !== lastSecond.second) {
-    const d = new Date(second * 1000);
-    lastSecond = {
-      second,
-      text:
-        `${year(d.getUTCFullYear())}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())}` +
-        `T${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}.`,
-    };
-  }
-  return `${lastSecond.text}${three(t - second * 1000)}Z`;
+  return `${isoSecond(second)}${three(t - second * 1000)}Z`;
 }
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
-/** The last HTTP date made, by second: the API's answers within one second share it (as Node's own Date header). */
-let lastHttpDate = { second: NaN, text: '' };
-
-/** An HTTP date (RFC 9110 IMF-fixdate), `Sun, 06 Dec 2026 08:04:40 GMT`, as `toUTCString` gives for years 0–9999. */
-export function httpDate(ms: number = Date.now()): string {
-  const second = Math.floor(ms / 1000);
-  if (second === lastHttpDate.second) return lastHttpDate.text;
-  const d = new Date(ms);
-  const text =
+const httpSecond = perSecond((second) => {
+  const d = new Date(second * 1000);
+  return (
     `${DAYS[d.getUTCDay()]}, ${two(d.getUTCDate())} ${MONTHS[d.getUTCMonth()]} ${`${d.getUTCFullYear()}`.padStart(4, '0')} ` +
-    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} GMT`;
-  lastHttpDate = { second, text };
-  return text;
+    `${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())} GMT`
+  );
+});
+
+/**
+ * An HTTP date (RFC 9110 IMF-fixdate), `Sun, 06 Dec 2026 08:04:40 GMT`, as `toUTCString` gives for years 0–9999; the
+ * API's answers within one second share it (as Node's own Date header).
+ */
+export function httpDate(ms: number = Date.now()): string {
+  return httpSecond(Math.floor(Math.trunc(ms) / 1000)); // a Date's time value is truncated (TimeClip), then floored
 }

@@ -45,4 +45,12 @@ describe('timestamps from the UTC fields', () => {
     );
     expect(httpDate(Date.UTC(2026, 11, 6, 8, 4, 40))).toBe('Sun, 06 Dec 2026 08:04:40 GMT');
   });
+
+  it('a fraction of a millisecond does not move either into another second (time values are truncated, then floored)', () => {
+    // In this order, each reusing the second the one before made when the second is the same.
+    for (const ms of [-0.5, -1, -999.9, -1000.5, -1001, 0.5, 999.9, 1000.1]) {
+      expect(httpDate(ms)).toBe(new Date(ms).toUTCString());
+      expect(isoTime(ms)).toBe(new Date(ms).toISOString());
+    }
+  });
 });
