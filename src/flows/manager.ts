@@ -286,11 +286,11 @@ export class FlowManager extends EventEmitter {
    */
   private flowRemoved(msg: OfMessage): void {
     if (msg.type !== 'FLOW_REMOVED') return;
-    const key = flowKey(msg);
     const expired = msg.reason === FLOW_REMOVED_IDLE || msg.reason === FLOW_REMOVED_HARD;
     // A delete of this manager's own (the owner dropped the flow) finds the flow no longer declared: nothing to
     // forget. OVS reports no removal when an ADD replaces a flow (flows-manager-ovs.test.ts).
     if (!expired && msg.reason !== FLOW_REMOVED_DELETE) return;
+    const key = flowKey(msg);
     const inst = this.installed.get(key);
     if (inst !== undefined && isTransient(inst)) {
       this.installed.delete(key);
