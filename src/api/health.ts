@@ -4,10 +4,11 @@
  * `/metrics` (Prometheus text format, prom-client). The two probes are unauthenticated and say only "ok" or
  * "not ready"; details are in the authenticated `/v1/agent/ready`. `/metrics` follows the API's authentication.
  */
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import type { Store } from '../store/types.js';
 import { VERSION } from '../version.js';
 import type { Router } from './http.js';
+import { registerProcessMetrics } from './process-metrics.js';
 
 /** Paths served without a token or client certificate. */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
@@ -15,7 +16,7 @@ export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz']
 /** A registry with the process metrics (CPU, memory, event-loop lag, start time) and `wyvern_build_info`. */
 export function newRegistry(role: 'agent' | 'api'): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  registerProcessMetrics(registry);
   const info = new Gauge({
     name: 'wyvern_build_info',
     help: 'Version of this wyvern process (always 1)',
