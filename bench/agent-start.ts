@@ -1,7 +1,7 @@
 /**
  * npm run bench:agent-start — a fresh host's agent start, alone and repeated: spawn → flows stable (the flow
  * monitor's last flow change before STABLE_S of quiet), the agent's own start timeline (its 'start timeline' log
- * line, src/agent/start-trace.ts) and its idle memory 1 s later (RSS and PSS, and the node binary's pages).
+ * line, src/agent/start-trace.ts) and its idle memory IDLE_S later (RSS and PSS, and the node binary's pages).
  *
  * Several commands are run in turn, round after round (ABAB…: the 2 shared vCPUs make single runs spread
  * widely), so an old build and a new one are compared in the same minute:
@@ -9,7 +9,8 @@
  * Default: this build as the sandbox runs it (its V8 settings included).
  *
  * Environment: STORE=level (default: one store directory, nothing else runs) or etcd (one member on loopback),
- * ROUNDS (4), K VMs per fresh host (2), STABLE_S (1), CMDS.
+ * ROUNDS (4), K VMs per fresh host (2), STABLE_S (1), IDLE_S (1: flows stable → memory read), CMDS. SMAPS=1 also prints each sample's resident memory by
+ * mapping (largest first) and V8's heap spaces from the agent's /metrics.
  */
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,6 +28,8 @@ const STORE = env.STORE ?? 'level';
 const ROUNDS = Number(env.ROUNDS ?? 4);
 const K = Number(env.K ?? 2);
 const STABLE_S = Number(env.STABLE_S ?? 1);
+/** Seconds from flows stable to the memory reading. */
+const IDLE_S = Number(env.IDLE_S ?? 1);
 const log = (...a: unknown[]) => console.error(`# ${new Date().toISOString().slice(11, 23)}`, ...a);
 const hex = (n: number) => n.toString(16).padStart(2, '0');
 
@@ -80,6 +83,22 @@ async function memory(pid: number): Promise<Pick<Sample, 'rss' | 'pss' | 'anon' 
   }
   const mb = (kb: number) => Math.round(kb / 102.4) / 10;
   return { rss: mb(t.rss), pss: mb(t.pss), anon: mb(t.anon), nodeBinRss: mb(t.nodeBinRss), nodeBinPss: mb(t.nodeBinPss) };
+}
+
+/** Resident kB by mapping name ([anon] for unnamed ones), largest first: where an idle agent's RSS is. */
+async function residentByMapping(pid: number): Promise<[string, number][]> {
+  const text = await readFile(`/proc/${pid}/smaps`, 'utf8');
+  const by = new Map<string, number>();
+  let path = '';
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) path = head[1] || '[anon]';
+    else {
+      const m = /^Rss:\s+(\d+) kB/.exec(line);
+      if (m) by.set(path, (by.get(path) ?? 0) + Number(m[1]));
+    }
+  }
+  return [...by].sort((a, b) => b[1] - a[1]);
 }
 
 /** The agent's 'start timeline' line: { timeOrigin, ms: { milestone: ms since its process began } }. */
@@ -144,7 +163,7 @@ async function main(): Promise<void> {
           const info = await startAgent(sb, host.name, { store, lazySync: true });
           const q = await mon.quiet(STABLE_S * 1000, 60_000);
           const tl = await timelineOf(info.log);
-          await sleep(1000);
+          await sleep(IDLE_S * 1000);
           const mem = await memory(info.pid);
           const pages = await nodeBinaryPages(info.pid);
           const s: Sample = {
@@ -159,6 +178,18 @@ async function main(): Promise<void> {
             pages,
           };
           samples.push(s);
+          if (env.SMAPS === '1') {
+            const top = (await residentByMapping(info.pid)).slice(0, 14);
+            log(`resident by mapping (kB): ${top.map(([p, kb]) => `${p} ${kb}`).join('; ')}`);
+            const metrics = await new ApiClient(info.api).raw('GET', '/metrics').catch(() => undefined);
+            const body = typeof metrics?.body === 'string' ? metrics.body : '';
+            for (const kind of ['used', 'total']) {
+              const spaces = body.split('\n').filter((l) => l.startsWith(`nodejs_heap_space_size_${kind}_bytes`));
+              log(
+                `V8 heap spaces, ${kind} MB: ${spaces.map((l) => l.replace(/^.*space="([^"]+)".* (\d+)$/, (_m, sp: string, b: string) => `${sp} ${(Number(b) / 1048576).toFixed(2)}`)).join('; ')}`,
+              );
+            }
+          }
           log(
             `${label} round ${round} (${host.name}): flows stable ${s.stableMs} ms (first ${s.firstFlowMs}, ${s.flows} flows); ` +
               `RSS ${s.rss} MB (anon ${s.anon}, node binary ${s.nodeBinRss}: text ${pages.text}, ICU ${pages.icu}, rodata ${pages.rodata}, other ${pages.other}), PSS ${s.pss} MB; exec ${s.execMs} ms; ` +

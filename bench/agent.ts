@@ -10,14 +10,15 @@
  *    - port_ready: port created via the REST API + VIF plugged (ovs-vsctl add-port) → first answered
  *      `ping -c1 -W0.1` (bash loop inside the VM netns) to a VM on the next host; NEW_PORTS samples.
  *    - installed mark: same start → external_ids:wyvern-installed=true (`ovs-vsctl wait-until`).
- *    - steady state: ping RTT, flows per host (dump-aggregate), agent VmRSS.
+ *    - steady state: ping RTT, flows per host (dump-aggregate), agent VmRSS, and the idle agent's wake-ups and CPU
+ *      over IDLE_S (context switches and clock ticks from /proc; the anchor does not measure ovn-controller's).
  *    - fresh host: a new host whose K VMs are plugged and ports committed; agent start → first flow, last
  *      flow before STABLE_S of quiet (OpenFlow flow monitor), all VMs wyvern-installed.
  *    - convergence: a port created on one host → its l2_lookup flow (dl_dst=MAC) ADDED on every host of the
  *      network (flow monitors on every host: event-driven, no polling); CONV_PORTS samples.
  *    - RSS with BIG_PORTS logical ports bound on one extra host (OVS internal ports as VIFs).
  *
- * Environment: N K NEW_PORTS PINGS STABLE_S CONV_PORTS BIG_PORTS SETTLE_S ENCAP LOG_LEVEL ETCD_DIR, OVN=0 to skip the anchor,
+ * Environment: N K NEW_PORTS PINGS STABLE_S CONV_PORTS BIG_PORTS SETTLE_S IDLE_S ENCAP LOG_LEVEL ETCD_DIR, OVN=0 to skip the anchor,
  * KEEP_LOGS=1 to copy the agents' logs to /tmp before teardown, HOLD=S to keep the sandbox up S seconds
  * after the steady-state measurements (to poke at it), HOLD_BIG=S the same after the 1,000-port RSS.
  */
@@ -41,6 +42,7 @@ import {
   portSequence,
   probeFromBash,
   bareNodeRssMb,
+  idleActivity,
   rssMb,
   rssSplitMb,
   startPinger,
@@ -61,6 +63,8 @@ const BIG_PORTS = Number(env.BIG_PORTS ?? 1000);
  * (which returns a burst's garbage) had not run yet 15 s after the burst in 2 runs of 10 (docs/footprint.md).
  */
 const SETTLE_S = Number(env.SETTLE_S ?? 30);
+/** Seconds over which the idle hv1's wake-ups and CPU are counted. */
+const IDLE_S = Number(env.IDLE_S ?? 10);
 const ENCAP = (env.ENCAP ?? 'geneve') as 'geneve' | 'vxlan';
 const LOG_LEVEL = env.LOG_LEVEL ?? 'info';
 const MARK = 'wyvern-installed';
@@ -156,6 +160,10 @@ async function steadyState(c: Ctx): Promise<void> {
   m.set('agent_rss_file_mb', split.file);
   m.set('agent_rss_anon_mb', split.anon);
   m.set('bare_node_rss_mb', await bareNodeRssMb());
+  const idle = await idleActivity(agentOf(hv1)!.pid, IDLE_S);
+  m.set('agent_idle_wakeups_main_per_s', idle.mainWakeups);
+  m.set('agent_idle_wakeups_per_s', idle.allWakeups);
+  m.set('agent_idle_cpu_pct', idle.cpuPct);
   // Timed inside bash as run.sh does (forking from this Node process costs several ms more).
   const probe = await probeFromBash(sb.vm('vm1-1').netns, vmIp(2, 1), 5);
   c.samples.ping_probe = probe;
@@ -466,6 +474,9 @@ const ROWS: [label: string, wyvern: string, ovn: string, unit: string][] = [
   ['  of which mapped files (the node binary)', 'agent_rss_file_mb', '-', 'MB'],
   ['  anonymous', 'agent_rss_anon_mb', '-', 'MB'],
   ['  a bare `node` (no module loaded), same run', 'bare_node_rss_mb', '-', 'MB'],
+  [`agent idle wake-ups/s, main thread (hv1, over IDLE_S)`, 'agent_idle_wakeups_main_per_s', '-', '/s'],
+  ['  all threads', 'agent_idle_wakeups_per_s', '-', '/s'],
+  ['agent idle CPU (% of a core)', 'agent_idle_cpu_pct', '-', '%'],
   ['agent RSS, fresh agent, 0 ports', 'agent_rss_mb_fresh_0ports', '-', 'MB'],
   [`agent RSS, ${BIG_PORTS} ports bound on the host`, 'agent_rss_mb_1000ports', '-', 'MB'],
   ['  anonymous', 'agent_rss_anon_mb_1000ports', '-', 'MB'],
@@ -506,6 +517,8 @@ function ovnDerived(a: AnchorResult): Metrics {
 }
 
 function unitOf(k: string): string {
+  if (k.endsWith('_per_s')) return '/s';
+  if (k.endsWith('_pct')) return '%';
   if (k.endsWith('_s')) return 's';
   if (k.includes('_mb')) return 'MB';
   if (k.includes('_ms')) return 'ms';

@@ -200,6 +200,42 @@ export async function rssSplitMb(pid: number): Promise<{ file: number; anon: num
   return { file: mb('RssFile'), anon: mb('RssAnon') };
 }
 
+/** One thread's context switches (voluntary + not: each a wake-up or a preemption) and CPU ticks, from /proc. */
+async function threadActivity(pid: number, tid: string): Promise<{ switches: number; ticks: number }> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/task/${tid}/status`, 'utf8');
+  const n = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  // utime and stime: fields 14 and 15 of stat, 12 and 13 after the command's closing parenthesis.
+  const stat = (await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return { switches: n('voluntary_ctxt_switches') + n('nonvoluntary_ctxt_switches'), ticks: Number(stat[11]) + Number(stat[12]) };
+}
+
+/**
+ * What an idle process does over `seconds`: wake-ups a second of its main thread and of all its threads (context
+ * switches, as /proc counts them), and the CPU it used, in % of one core (clock ticks of 10 ms).
+ */
+export async function idleActivity(pid: number, seconds: number): Promise<{ mainWakeups: number; allWakeups: number; cpuPct: number }> {
+  const { readdir } = await import('node:fs/promises');
+  const look = async () => {
+    const out = new Map<string, { switches: number; ticks: number }>();
+    for (const tid of await readdir(`/proc/${pid}/task`))
+      out.set(tid, await threadActivity(pid, tid).catch(() => ({ switches: 0, ticks: 0 })));
+    return out;
+  };
+  const a = await look();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const b = await look();
+  let all = 0;
+  let ticks = 0;
+  for (const [tid, x] of b) {
+    all += x.switches - (a.get(tid)?.switches ?? 0);
+    ticks += x.ticks - (a.get(tid)?.ticks ?? 0);
+  }
+  const main = b.get(String(pid))!.switches - a.get(String(pid))!.switches;
+  const r1 = (v: number) => Math.round(v * 10) / 10;
+  return { mainWakeups: r1(main / seconds), allWakeups: r1(all / seconds), cpuPct: Math.round((ticks / seconds) * 100) / 100 };
+}
+
 /** RSS of a bare `node` (this runtime, no module loaded, idle 1 s): the floor of any Node.js agent, same run. */
 export async function bareNodeRssMb(): Promise<number> {
   const { spawn } = await import('node:child_process');
