@@ -84,6 +84,28 @@ export const OFPMPF_REPLY_MORE = 1;
 export const NX_VENDOR_ID = 0x00002320;
 export const ONF_VENDOR_ID = 0x4f4e4600;
 
+/**
+ * Flow monitoring in OpenFlow 1.3 (ONF's extension 1870, OpenFlow 1.4's flow monitor backported; Open vSwitch ≥ 3.1):
+ * a multipart request of type OFPMP_EXPERIMENTER asks the switch to report changes to its flows; the updates come as
+ * multipart replies of the same type, unsolicited (xid 0), and the switch pauses and resumes them with the two
+ * experimenter messages below when its queue for this connection fills and drains.
+ */
+export const OFPMP_EXPERIMENTER = 0xffff;
+export const ONF_FLOW_MONITOR = 1870;
+export const ONFT_FLOW_MONITOR_PAUSED = 1871;
+export const ONFT_FLOW_MONITOR_RESUMED = 1872;
+/** `flags` of a flow monitor request: which changes to report, and what with. */
+export const ONFFMF = {
+  INITIAL: 1 << 0,
+  ADD: 1 << 1,
+  DELETE: 1 << 2,
+  MODIFY: 1 << 3,
+  /** Updates carry the flow's instructions. */
+  ACTIONS: 1 << 4,
+  /** This connection's own changes in full (otherwise one abbreviated update per batch of them). */
+  OWN: 1 << 5,
+} as const;
+
 /** Converts an ofp port number to a reserved name when it is one (for printing and friendly decode). */
 export function portNumber(port: number | ReservedPortName): number {
   return typeof port === 'number' ? port : RESERVED_PORTS[port];

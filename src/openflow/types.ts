@@ -244,7 +244,28 @@ export type MultipartRequestBody =
   | { kind: 'port_stats'; portNo: number }
   | { kind: 'group'; groupId: number }
   | { kind: 'meter' | 'meter_config'; meterId: number }
+  /** ONF's OpenFlow 1.3 flow monitor, one or more (ONFFMF flags; tableId 0xff and outPort ANY: every flow). */
+  | { kind: 'flow_monitor'; monitors: Array<{ id: number; flags: number; outPort: number; tableId: number; match: Match }> }
   | { kind: 'unknown'; mpType: number; data: Buffer };
+
+/**
+ * One change a flow monitor reports: a flow added, deleted (with its OFPRR reason) or modified, in full; or 'abbrev',
+ * this connection's own changes (the xid of the message that made them).
+ */
+export type FlowUpdate =
+  | {
+      event: 'added' | 'deleted' | 'modified';
+      reason: number;
+      priority: number;
+      idleTimeout: number;
+      hardTimeout: number;
+      tableId: number;
+      cookie: bigint;
+      match: Match;
+      /** Empty unless the monitor asked for them (ONFFMF.ACTIONS) and the flow was not deleted. */
+      instructions: Instruction[];
+    }
+  | { event: 'abbrev'; xid: number };
 
 export interface TableStats {
   tableId: number;
@@ -309,6 +330,7 @@ export type MultipartReplyBody =
   | { kind: 'group_desc'; groups: GroupDesc[] }
   | { kind: 'meter'; meters: MeterStats[] }
   | { kind: 'meter_config'; meters: MeterConfig[] }
+  | { kind: 'flow_monitor'; updates: FlowUpdate[] }
   | { kind: 'unknown'; mpType: number; data: Buffer };
 
 export type BundleControlType =

@@ -88,6 +88,37 @@ const extra: OfMessage[] = [
     meterId: 1,
     bands: [{ type: 'dscp_remark', rate: 2000, burstSize: 0, precLevel: 1 }],
   },
+  {
+    type: 'MULTIPART_REQUEST',
+    xid: 2,
+    flags: 0,
+    body: {
+      kind: 'flow_monitor',
+      monitors: [{ id: 1, flags: 14, outPort: 0xffffffff, tableId: 0xff, match: [{ field: 'in_port', value: 1 }] }],
+    },
+  },
+  {
+    type: 'MULTIPART_REPLY',
+    xid: 0,
+    flags: 0,
+    body: {
+      kind: 'flow_monitor',
+      updates: [
+        {
+          event: 'deleted',
+          reason: 2,
+          priority: 100,
+          idleTimeout: 0,
+          hardTimeout: 0,
+          tableId: 3,
+          cookie: 7n,
+          match: [{ field: 'reg6', value: 4 }],
+          instructions: [{ type: 'goto_table', tableId: 4 }],
+        },
+        { event: 'abbrev', xid: 9 },
+      ],
+    },
+  },
 ];
 const corpus: Buffer[] = [
   ...readdirSync(DIR)

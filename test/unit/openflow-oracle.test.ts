@@ -13,6 +13,11 @@ import {
   encodeMessage,
   flowMod,
   hello,
+  ONF_FLOW_MONITOR,
+  ONF_VENDOR_ID,
+  ONFFMF,
+  ONFT_FLOW_MONITOR_PAUSED,
+  ONFT_FLOW_MONITOR_RESUMED,
   type Action,
   type Instruction,
   type Match,
@@ -613,6 +618,80 @@ const messageCases: Array<[string, OfMessage]> = [
       message: flowMod({ xid: 20, tableId: 2, priority: 9, match: [m('reg6', 1)], instructions: [{ type: 'goto_table', tableId: 3 }] }),
     },
   ],
+  [
+    'MP flow_monitor req',
+    {
+      type: 'MULTIPART_REQUEST',
+      xid: 12,
+      flags: 0,
+      body: {
+        kind: 'flow_monitor',
+        monitors: [
+          { id: 1, flags: ONFFMF.ADD | ONFFMF.DELETE | ONFFMF.MODIFY, outPort: 0xffffffff, tableId: 0xff, match: [] },
+          { id: 7, flags: 0x3f, outPort: 3, tableId: 5, match: [m('in_port', 5), m('eth_type', 0x800)] },
+        ],
+      },
+    },
+  ],
+  [
+    'MP flow_monitor reply',
+    {
+      type: 'MULTIPART_REPLY',
+      xid: 0,
+      flags: 0,
+      body: {
+        kind: 'flow_monitor',
+        updates: [
+          {
+            event: 'added',
+            reason: 0,
+            priority: 100,
+            idleTimeout: 0,
+            hardTimeout: 0,
+            tableId: 3,
+            cookie: 0x10n,
+            match: [m('in_port', 5)],
+            instructions: [{ type: 'goto_table', tableId: 4 }],
+          },
+          {
+            event: 'deleted',
+            reason: 2,
+            priority: 100,
+            idleTimeout: 30,
+            hardTimeout: 0,
+            tableId: 3,
+            cookie: 0x10n,
+            match: [m('in_port', 5)],
+            instructions: [],
+          },
+          {
+            event: 'modified',
+            reason: 0,
+            priority: 7,
+            idleTimeout: 0,
+            hardTimeout: 60,
+            tableId: 0,
+            cookie: 0xffn,
+            match: [],
+            instructions: [{ type: 'apply_actions', actions: [{ type: 'output', port: 2 }] }],
+          },
+          { event: 'abbrev', xid: 0x1234 },
+        ],
+      },
+    },
+  ],
+  [
+    'ONF flow monitor cancel',
+    { type: 'EXPERIMENTER', xid: 3, experimenter: ONF_VENDOR_ID, expType: ONF_FLOW_MONITOR, data: Buffer.from([0, 0, 0, 7]) },
+  ],
+  [
+    'ONF flow monitor paused',
+    { type: 'EXPERIMENTER', xid: 0, experimenter: ONF_VENDOR_ID, expType: ONFT_FLOW_MONITOR_PAUSED, data: Buffer.alloc(0) },
+  ],
+  [
+    'ONF flow monitor resumed',
+    { type: 'EXPERIMENTER', xid: 0, experimenter: ONF_VENDOR_ID, expType: ONFT_FLOW_MONITOR_RESUMED, data: Buffer.alloc(0) },
+  ],
   ['NX_SET_PACKET_IN_FORMAT', { type: 'NX_SET_PACKET_IN_FORMAT', xid: 21, format: 2 }],
   [
     'NX_PACKET_IN2',
@@ -806,6 +885,13 @@ const EXPECTED: Record<string, string> = {
   'message BUNDLE_CONTROL discard reply': 'ONFT_BUNDLE_CONTROL (OF1.3) (xid=0x13):\n bundle_id=0x1 type=DISCARD_REPLY flags=0',
   'message BUNDLE_ADD':
     'ONFT_BUNDLE_ADD_MESSAGE (OF1.3) (xid=0x14):\n bundle_id=0x1 flags=atomic\nOFPT_FLOW_MOD (OF1.3) (xid=0x14): ADD table:2 priority=9,reg6=0x1 actions=goto_table:3',
+  'message MP flow_monitor req':
+    'ONFST_FLOW_MONITOR request (OF1.3) (xid=0xc):\n id=1 flags=add,delete,modify\n id=7 flags=initial,add,delete,modify,actions,own out_port=3 table=5 ip,in_port=5',
+  'message MP flow_monitor reply':
+    'ONFST_FLOW_MONITOR reply (OF1.3) (xid=0x0):\n event=ADDED table=3 cookie=0x10 in_port=5 actions=goto_table:4\n event=DELETED reason=delete table=3 idle_timeout=30 cookie=0x10 in_port=5\n event=MODIFIED table=0 hard_timeout=60 cookie=0xff actions=output:2\n event=ABBREV xid=0x1234',
+  'message ONF flow monitor cancel': 'ONFT_FLOW_MONITOR_CANCEL (OF1.3) (xid=0x3): id=7',
+  'message ONF flow monitor paused': 'ONFT_FLOW_MONITOR_PAUSED (OF1.3) (xid=0x0):',
+  'message ONF flow monitor resumed': 'ONFT_FLOW_MONITOR_RESUMED (OF1.3) (xid=0x0):',
   'message NX_SET_PACKET_IN_FORMAT': 'NXT_SET_PACKET_IN_FORMAT (OF1.3) (xid=0x15): format=nxt_packet_in2',
   'message NX_PACKET_IN2':
     'NXT_PACKET_IN2 (OF1.3) (xid=0x0): table_id=3 cookie=0x9 total_len=42 reg6=0x4,in_port=2 (via action) data_len=42 (unbuffered)\n userdata=01.02.03\narp,vlan_tci=0x0000,dl_src=02:00:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=10.0.0.1,arp_tpa=10.0.0.2,arp_op=1,arp_sha=02:00:00:00:00:01,arp_tha=00:00:00:00:00:00',

@@ -1,5 +1,6 @@
 /** MULTIPART_REQUEST / MULTIPART_REPLY bodies. Types the codec does not model stay opaque (kind 'unknown'). */
 import { readMatch, writeMatch } from '../oxm.js';
+import { OfpDecodeError } from '../errors.js';
 import type { Reader } from '../reader.js';
 import type {
   FlowStats,
@@ -18,6 +19,8 @@ import type { Writer } from '../writer.js';
 import { readPort, writePort } from './basic.js';
 import { readFlowStats, writeFlowStats } from './flow.js';
 import { readBands, readBuckets, writeBands, writeBuckets } from './mods.js';
+import { readFlowUpdates, readMonitors, writeFlowUpdates, writeMonitors } from './flow-monitor.js';
+import { ONF_FLOW_MONITOR, ONF_VENDOR_ID, OFPMP_EXPERIMENTER } from '../constants.js';
 
 export const OFPMP = {
   DESC: 0,
@@ -47,7 +50,38 @@ const KIND_NUM: Record<string, number> = {
   meter: 9,
   meter_config: 10,
   port_desc: 13,
+  flow_monitor: OFPMP_EXPERIMENTER,
 };
+
+/** Whether an OFPMP_EXPERIMENTER body is ONF's flow monitor (its experimenter header is then skipped). */
+function isFlowMonitor(r: Reader): boolean {
+  if (r.remaining() < 8 || r.buf.readUInt32BE(r.pos) !== ONF_VENDOR_ID || r.buf.readUInt32BE(r.pos + 4) !== ONF_FLOW_MONITOR) return false;
+  r.pad(8);
+  return true;
+}
+
+/**
+ * An OFPMP_EXPERIMENTER request: ONF's flow monitor when it reads as one, else opaque. A switch never sends
+ * requests; other implementations lay this one out differently (os-ken's vector, which Open vSwitch cannot decode
+ * either), and a request is decoded only to be shown or relayed, so one that does not read is kept as bytes.
+ */
+function readExperimenterRequest(r: Reader, mpType: number): MultipartRequestBody {
+  const start = r.pos;
+  if (isFlowMonitor(r)) {
+    try {
+      return { kind: 'flow_monitor', monitors: readMonitors(r.sub(r.remaining(), 'flow monitor request')) };
+    } catch (err) {
+      if (!(err instanceof OfpDecodeError)) throw err;
+      r.pos = start;
+    }
+  }
+  return { kind: 'unknown', mpType, data: r.copy(r.remaining()) };
+}
+
+function writeFlowMonitorHeader(w: Writer): void {
+  w.u32(ONF_VENDOR_ID);
+  w.u32(ONF_FLOW_MONITOR);
+}
 
 export function readMultipartRequest(r: Reader, xid: number): OfMessage {
   const mpType = r.u16(),
@@ -88,6 +122,9 @@ export function readMultipartRequest(r: Reader, xid: number): OfMessage {
       body = { kind: mpType === 9 ? 'meter' : 'meter_config', meterId: r.u32() };
       r.pad(4);
       break;
+    case OFPMP_EXPERIMENTER:
+      body = readExperimenterRequest(r, mpType);
+      break;
     default:
       body = { kind: 'unknown', mpType, data: r.copy(r.remaining()) };
   }
@@ -123,6 +160,10 @@ export function writeMultipartRequest(w: Writer, flags: number, b: MultipartRequ
     case 'meter_config':
       w.u32(b.meterId);
       w.zero(4);
+      break;
+    case 'flow_monitor':
+      writeFlowMonitorHeader(w);
+      writeMonitors(w, b.monitors);
       break;
     case 'unknown':
       w.bytes(b.data);
@@ -281,6 +322,13 @@ export function readMultipartReply(r: Reader, xid: number): OfMessage {
     case OFPMP.METER_CONFIG:
       body = { kind: 'meter_config', meters: list(r, readMeterConfig) };
       break;
+    case OFPMP_EXPERIMENTER:
+      if (isFlowMonitor(r)) {
+        body = { kind: 'flow_monitor', updates: readFlowUpdates(r) };
+        break;
+      }
+      body = { kind: 'unknown', mpType, data: r.copy(r.remaining()) };
+      break;
     default:
       body = { kind: 'unknown', mpType, data: r.copy(r.remaining()) };
   }
@@ -387,6 +435,10 @@ export function writeMultipartReply(w: Writer, flags: number, b: MultipartReplyB
         writeBands(w, m.bands);
         w.finish(at, 0);
       }
+      break;
+    case 'flow_monitor':
+      writeFlowMonitorHeader(w);
+      writeFlowUpdates(w, b.updates);
       break;
     case 'unknown':
       w.bytes(b.data);
