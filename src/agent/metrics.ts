@@ -188,6 +188,12 @@ export class AgentMetrics {
     counterOf(prom, r, 'wyvern_flow_reconciles_total', 'Times the switch was read back and reconciled', [], () =>
       one(a.flows?.stats.reconciles),
     );
+    counterOf(prom, r, 'wyvern_flows_changed_by_others_total', 'Flows someone else added, changed or deleted on the switch', [], () =>
+      one(a.flows?.stats.foreignChanges),
+    );
+    gaugeOf(prom, r, 'wyvern_switch_flow_monitor', 'Whether the switch reports flows changed by others (1) or not (0)', [], () =>
+      flag(a.flows?.watchingSwitch),
+    );
 
     counterOf(prom, r, 'wyvern_packet_in_total', 'PACKET_INs by owning app and outcome', ['app', 'outcome'], () =>
       [...(a.packetIn?.outcomes ?? [])].map(([k, v]): [Labels, number] => {

@@ -7,6 +7,7 @@ import { applyBundle } from './bundle.js';
 import { DesiredFlows, flowKey, isTransient, sameDeclaration, type FlowConflict } from './desired.js';
 import { groupKind, meterKind, SwitchObjects, type DesiredGroup, type DesiredMeter, type ObjectConflict } from './groups-meters.js';
 import { readSwitch, type SwitchState } from './reconcile.js';
+import { SwitchWatch } from './switch-watch.js';
 import { signature, type FlowChannel, type FlowManagerStats, type InstalledFlow, type SwitchAnswer } from './types.js';
 
 export { flowKey, isTransient } from './desired.js';
@@ -62,7 +63,11 @@ export class FlowManager extends EventEmitter {
     conflicts: 0,
     transientExpired: 0,
     transientDeleted: 0,
+    foreignChanges: 0,
+    foreignRereads: 0,
   };
+  /** Tells of flows someone else changed on the switch (switch-watch.ts). */
+  private readonly watch: SwitchWatch;
   /**
    * The switch read as soon as a session came up before activate(): the first sync uses it, so the dumps' round trip
    * overlaps the agent's first computation instead of preceding the first bundle (a fresh or restarted host's start).
@@ -99,6 +104,9 @@ export class FlowManager extends EventEmitter {
     const objConflict = (c: ObjectConflict) => this.conflict(c);
     this.groups = new SwitchObjects(groupKind, objConflict);
     this.meters = new SwitchObjects(meterKind, objConflict);
+    // Listening for 'up' before the manager does: a session's monitor is asked for before its dump, so no change
+    // falls between what the dump read and what the monitor reports.
+    this.watch = new SwitchWatch(channel, { logger: this.logger, changed: (why) => this.changedByOthers(why) });
     channel.on('up', this.onUp);
     channel.on('message', this.onMessage);
   }
@@ -246,7 +254,9 @@ export class FlowManager extends EventEmitter {
     return { equal: missing.length + extra.length + different.length === 0, missing, extra, different };
   }
 
+  /** Stops listening to the channel (the manager's owner is done with it). */
   close(): void {
+    this.watch.stop();
     this.channel.off('up', this.onUp);
     this.channel.off('message', this.onMessage);
   }
@@ -305,6 +315,24 @@ export class FlowManager extends EventEmitter {
       // Another owner may still want a flow under that key (a conflict that was set aside).
       if (this.active) void this.sync();
     }
+  }
+
+  /** Whether the current session reports flows changed by others (a switch without the flow monitor does not). */
+  get watchingSwitch(): boolean {
+    return this.watch.stats.monitoring;
+  }
+
+  /**
+   * Someone else added, changed or deleted flows on the switch (or the switch stopped telling for a while): read it
+   * again and write what differs, as after a reconnect. A read taken before activate() is stale now.
+   */
+  private changedByOthers(why: { foreign: number; paused: boolean }): void {
+    this.stats.foreignChanges += why.foreign;
+    this.stats.foreignRereads++;
+    this.logger.info(why, 'flows changed on the switch by someone else: re-reading it');
+    this.needsDump = true;
+    this.earlyRead = undefined;
+    if (this.active) void this.sync();
   }
 
   private async runOnce(): Promise<void> {

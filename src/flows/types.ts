@@ -43,6 +43,10 @@ export interface FlowManagerStats {
   /** Transient flows deleted on the switch by someone else (FLOW_REMOVED with reason DELETE: another controller, an
    * operator's ovs-ofctl, OVS evicting them), forgotten so that the next packet-in puts them back. */
   transientDeleted: number;
+  /** Flows someone else added, changed or deleted on the switch, as its flow monitor reported them. */
+  foreignChanges: number;
+  /** Times the switch was re-read because of such changes (bursts are read once). */
+  foreignRereads: number;
 }
 
 /** What a packet-in handler asks of the switch: transient flows under an owner, then packets that need them. */

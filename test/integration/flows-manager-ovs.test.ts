@@ -2,13 +2,14 @@
  * The flow manager against real Open vSwitch (userspace datapath, own namespace): one bad flow (priority
  * 70,000; an action OVS refuses) is set aside alone while every other flow is installed; two owners'
  * conjunctions become one flow in `ovs-ofctl dump-flows`; a group and a meter are reconciled back after
- * ovs-vswitchd restarts; transient flows of an earlier run are swept at the first connect.
+ * ovs-vswitchd restarts; transient flows of an earlier run are swept at the first connect; flows someone else
+ * deletes, changes or adds are put right at once (the switch's flow monitor).
  * Needs root and openvswitch-switch: fails loudly without them.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowManager, type DesiredGroup, type DesiredMeter } from '../../src/flows/manager.js';
-import { flowMod, type Action, type OfMessage } from '../../src/openflow/index.js';
+import { flowMod, type Action, type FlowUpdate, type OfMessage } from '../../src/openflow/index.js';
 import { OfChannel, type UpEvent } from '../../src/openflow/channel/index.js';
 import { loadPipeline } from '../../src/pipeline/pipeline.js';
 import { PipelineTables, type DesiredFlow } from '../../src/pipeline/tables.js';
@@ -290,6 +291,63 @@ describe('flow manager on real OVS', () => {
     await fm.answer({ owner: 'l3/reactive/r9', flows: [reactive('10.0.0.33', 3)] });
     expect(await onSwitch()).toContain('output:3');
     fm.drop('l3/reactive/r9');
+    await fm.sync();
+    fm.close();
+  });
+
+  it('flows someone else deletes, changes or adds are put right at once (flow monitor); its own writes are not news', async () => {
+    const updates: FlowUpdate[] = [];
+    const collect = (m: OfMessage) => {
+      if (m.type === 'MULTIPART_REPLY' && m.body.kind === 'flow_monitor') updates.push(...m.body.updates);
+    };
+    ch.on('message', collect);
+    const fm = await manager({ check: true });
+    const until = async (what: () => boolean | Promise<boolean>): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!(await what()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(await what()).toBe(true);
+    };
+    await until(() => fm.watchingSwitch);
+    const table = macFlow(1).tableId;
+    const ours = async () => (await dump('dump-flows')).filter((l) => l.includes(`table=${table},`));
+    fm.set('l2/net:a', [macFlow(1), macFlow(2), macFlow(3)]);
+    await fm.sync();
+    expect(await ours()).toHaveLength(3);
+    await new Promise((r) => setTimeout(r, 200));
+    // Its own bundle came back abbreviated: no re-read.
+    expect(fm.stats.foreignRereads).toBe(0);
+    expect(updates.length).toBeGreaterThan(0);
+    expect(updates.every((u) => u.event === 'abbrev')).toBe(true);
+
+    // An operator empties the table: every flow is back without a reconnect.
+    const target = `unix:${host.mgmtSock()}`;
+    await host.ofctl(['-O', 'OpenFlow13', 'del-flows', target, `table=${table}`]);
+    await until(async () => (await ours()).length === 3);
+    expect(fm.stats.foreignRereads).toBeGreaterThanOrEqual(1);
+    expect(fm.stats.foreignChanges).toBeGreaterThanOrEqual(3);
+    // The switch's own bytes, decoded: each deletion names the flow's table, priority, cookie and reason (delete).
+    const deleted = updates.filter((u): u is Exclude<FlowUpdate, { event: 'abbrev' }> => u.event === 'deleted');
+    expect(deleted).toHaveLength(3);
+    for (const u of deleted) {
+      const mac = String(u.match.find((f) => f.field === 'eth_dst')?.value);
+      const n = Number(mac.slice(-2));
+      expect(mac).toBe(`02:00:00:00:00:0${n}`);
+      expect(u).toMatchObject({ reason: 2, tableId: table, priority: 100, cookie: macFlow(n).cookie });
+    }
+    expect(new Set(deleted.map((u) => u.cookie)).size).toBe(3);
+
+    // Someone rewrites one flow's actions, and adds one of their own to the agent's table: both are undone.
+    await host.ofctl(['-O', 'OpenFlow13', 'mod-flows', target, `table=${table},metadata=0x5,dl_dst=02:00:00:00:00:02,actions=drop`]);
+    await host.ofctl(['-O', 'OpenFlow13', 'add-flow', target, `table=${table},priority=5,actions=drop`]);
+    await until(async () => {
+      const flows = await ours();
+      return flows.length === 3 && flows.every((l) => l.includes('reg7'));
+    });
+    expect(updates.some((u) => u.event === 'modified')).toBe(true);
+    expect(updates.some((u) => u.event === 'added' && u.priority === 5)).toBe(true);
+
+    ch.off('message', collect);
+    fm.drop('l2/net:a');
     await fm.sync();
     fm.close();
   });
