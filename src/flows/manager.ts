@@ -28,7 +28,8 @@ const EARLY_READ_MAX_MS = 2_000;
  * is installed. Each change is one atomic bundle (groups before the flows that use them, deleted after);
  * meters, which OVS does not take in bundles, are written just before and deleted just after it. After a
  * (re)connect the manager dumps flows, groups and meters and reconciles instead of flushing, so restarts are
- * hitless; transient flows nobody declares any more (an earlier run's reactive flows) are deleted then.
+ * hitless; transient flows nobody declares any more (an earlier run's reactive flows) are deleted then. It does the
+ * same when someone else changes the switch's flows (the switch's flow monitor tells: switch-watch.ts).
  * Nothing is written before `activate()`. A flow the guard, the codec or the switch refuses is set aside alone.
  */
 export class FlowManager extends EventEmitter {
