@@ -11,8 +11,7 @@
  * updates (ignored) and everyone else's in full. A foreign addition, modification or deletion, and a pause or resume
  * of the updates (the switch's queue for us filled: changes may have gone unreported), calls `changed`, once the
  * burst has settled (SETTLE_MS quiet or MAX_SETTLE_MS long; a `del-flows` of thousands of flows is one call) and at
- * most once per MIN_INTERVAL_MS:
- * the manager then re-reads the switch and writes what differs, as after a reconnect.
+ * most once per MIN_INTERVAL_MS: the manager then re-reads the switch and writes what differs, as after a reconnect.
  *
  * Not foreign: expiries (idle and hard timeouts: the manager hears of its transient flows by FLOW_REMOVED) and this
  * connection's own writes. A switch without the extension answers the request with an error; the session then goes
