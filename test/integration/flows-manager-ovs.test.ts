@@ -81,6 +81,13 @@ function waitFor<T>(em: OfChannel | FlowManager, event: string, timeoutMs = 30_0
   });
 }
 
+/** Waits until `what` holds (polling), then expects it: fails with the state at the deadline. */
+async function until(what: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await what()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  expect(await what()).toBe(true);
+}
+
 async function manager(opts: { check?: boolean } = {}): Promise<FlowManager> {
   const fm = new FlowManager(ch, opts.check ? { check: (f) => tables.check(f) } : {});
   await fm.activate();
@@ -261,11 +268,6 @@ describe('flow manager on real OVS', () => {
     const reactive = (ip: string, port: number): DesiredFlow =>
       reactiveFlow({ metadata: 6n, ip, idle: 300, actions: [{ type: 'output', port }] });
     const onSwitch = async (): Promise<string> => (await dump('dump-flows')).filter((l) => l.includes('nw_dst=10.0.0.33')).join('\n');
-    const until = async (what: () => boolean | Promise<boolean>): Promise<void> => {
-      const deadline = Date.now() + 10_000;
-      while (!(await what()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(await what()).toBe(true);
-    };
     await fm.answer({ owner: 'l3/reactive/r9', flows: [reactive('10.0.0.33', 1)] });
     expect(await onSwitch()).toContain('output:1');
     // Deleted by someone else: OVS sends FLOW_REMOVED (reason delete); the manager forgets the flow.
@@ -302,11 +304,6 @@ describe('flow manager on real OVS', () => {
     };
     ch.on('message', collect);
     const fm = await manager({ check: true });
-    const until = async (what: () => boolean | Promise<boolean>): Promise<void> => {
-      const deadline = Date.now() + 10_000;
-      while (!(await what()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      expect(await what()).toBe(true);
-    };
     await until(() => fm.watchingSwitch);
     const table = macFlow(1).tableId;
     const ours = async () => (await dump('dump-flows')).filter((l) => l.includes(`table=${table},`));
@@ -354,11 +351,6 @@ describe('flow manager on real OVS', () => {
 
   it('a del-flows of thousands of flows is one repair, complete', async () => {
     const fm = await manager({ check: true });
-    const until = async (what: () => boolean | Promise<boolean>): Promise<void> => {
-      const deadline = Date.now() + 20_000;
-      while (!(await what()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(await what()).toBe(true);
-    };
     await until(() => fm.watchingSwitch);
     const paused: number[] = [];
     const onMsg = (m: OfMessage) => m.type === 'EXPERIMENTER' && paused.push(m.expType);
@@ -383,7 +375,7 @@ describe('flow manager on real OVS', () => {
     expect(await count()).toBe(N);
     const rereads = fm.stats.foreignRereads;
     await host.ofctl(['-O', 'OpenFlow13', 'del-flows', `unix:${host.mgmtSock()}`]);
-    await until(async () => (await count()) === N);
+    await until(async () => (await count()) === N, 20_000);
     // Settled: nothing more to do, and the burst cost a re-read or two (one at the deletion, one when updates resume).
     await new Promise((r) => setTimeout(r, 1500));
     expect(await count()).toBe(N);
