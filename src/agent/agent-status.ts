@@ -117,7 +117,7 @@ export async function recomputeCheck(flows: FlowManager, computer: FlowComputer)
   return {
     equal: incremental.equal,
     switchEqual: onSwitch.equal,
-    flows: flows.desiredFlows().length,
+    flows: flows.desiredCount(),
     incremental,
     switch: onSwitch,
   };

@@ -49,7 +49,7 @@ export function addAgentRoutes(api: ApiServer, agent: Agent): void {
         }),
       ),
       flows: {
-        desired: agent.flows.desiredFlows().length,
+        desired: agent.flows.desiredCount(),
         installed: agent.flows.installedCount(),
         desiredVersion: agent.flows.desiredVersion,
         appliedVersion: agent.flows.appliedVersion,

@@ -241,6 +241,11 @@ export class DesiredFlows {
     return this.effective.entries();
   }
 
+  /** The effective flows without their keys (no [key, flow] pair made per flow). */
+  values(): IterableIterator<DesiredFlow> {
+    return this.effective.values();
+  }
+
   get(key: string): DesiredFlow | undefined {
     return this.effective.get(key);
   }

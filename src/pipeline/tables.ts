@@ -111,6 +111,21 @@ export class PipelineTables {
     return (BigInt(appId) << BigInt(this.pipeline.cookies.appShift)) | (BigInt(object) & objMask);
   }
 
+  /** The app id in a cookie (its app bits alone: decodeCookie without the object part; metrics count every flow). */
+  appIdOfCookie(cookie: bigint): number {
+    this.appShift ??= BigInt(this.pipeline.cookies.appShift);
+    return Number((cookie >> this.appShift) & 0xffn);
+  }
+
+  /** The app an id of appIdOfCookie() names, if any. */
+  appName(appId: number): string | undefined {
+    this.appNames ??= new Map(Object.entries(this.pipeline.cookies.apps).map(([name, id]) => [id, name]));
+    return this.appNames.get(appId);
+  }
+
+  private appShift: bigint | undefined;
+  private appNames: Map<number, string> | undefined;
+
   /** Splits a cookie back into app name and object key (for dump-flows and debug output). */
   decodeCookie(cookie: bigint): { app: string | undefined; object: bigint } {
     const appId = Number((cookie >> BigInt(this.pipeline.cookies.appShift)) & 0xffn);

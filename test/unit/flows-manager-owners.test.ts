@@ -276,6 +276,7 @@ describe('transient flows', () => {
     expect([...sw.flows.values()].every((f) => f.flags === 1 && f.idleTimeout === 30)).toBe(true);
     expect(fm.transientFlows()).toHaveLength(2);
     expect(fm.desiredFlows()).toHaveLength(0); // the full-recompute comparison sees permanent flows only
+    expect(fm.desiredCount()).toBe(0);
     sw.expire(flowKey(reactive('10.0.0.1')));
     expect(fm.transientFlows()).toHaveLength(1);
     expect(fm.stats.transientExpired).toBe(1);
@@ -335,5 +336,21 @@ describe('transient flows', () => {
     await fm.answer({ owner: 'l3/reactive/r1', flows: [reactive('10.0.0.1')], packets: [packetOut({ data: Buffer.alloc(60) })] });
     expect(order).toEqual(['PACKET_OUT:1']);
     await expect(fm.sendPackets([flowMod({})])).rejects.toThrow(/PACKET_OUT/);
+  });
+});
+
+describe('counts for /metrics and the status', () => {
+  it('desiredCount() is desiredFlows().length; forEachInstalled() sees every installed flow with its cookie', async () => {
+    const { fm } = await started();
+    fm.set('l2/net:a', [macFlow('02:00:00:00:00:01', 1), macFlow('02:00:00:00:00:02', 2)]);
+    await fm.sync();
+    await fm.answer({ owner: 'l3/reactive/r1', flows: [reactive('10.0.0.1')] });
+    expect(fm.desiredCount()).toBe(2);
+    expect(fm.desiredFlows()).toHaveLength(2);
+    expect(fm.transientFlows()).toHaveLength(1);
+    const seen: [number, bigint | undefined][] = [];
+    fm.forEachInstalled((tableId, cookie) => seen.push([tableId, cookie]));
+    expect(seen).toHaveLength(fm.installedCount());
+    expect(seen.map(([, c]) => tables.decodeCookie(c!).app).sort()).toEqual(['l2', 'l2', 'l3']);
   });
 });

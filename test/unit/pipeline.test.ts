@@ -27,6 +27,19 @@ describe('pipeline as data', () => {
     expect(t.decodeCookie(ok.cookie)).toEqual({ app: 'l2', object: 7n });
   });
 
+  it("appIdOfCookie and appName name every app's cookies as decodeCookie does (what /metrics counts flows by)", () => {
+    const t = new PipelineTables(loadPipeline());
+    const apps = Object.keys(loadPipeline().cookies.apps);
+    expect(apps.length).toBeGreaterThan(3);
+    for (const app of apps)
+      for (const object of [0, 1, 0xffff, 2n ** 32n - 1n]) {
+        const cookie = t.cookie(app, object);
+        expect(t.appName(t.appIdOfCookie(cookie))).toBe(t.decodeCookie(cookie).app);
+        expect(t.appName(t.appIdOfCookie(cookie))).toBe(app);
+      }
+    expect(t.appName(255)).toBeUndefined();
+  });
+
   it('rejects bad documents with a clear error', () => {
     const bad = (s: string) => () => parsePipeline(s);
     expect(bad('tables: []')).toThrow(/no tables/);
