@@ -168,7 +168,8 @@ export class AgentMetrics {
     );
     gaugeOf(prom, r, 'wyvern_flows', 'Flows on the switch by table and owning app (undeclared: being removed)', ['table', 'app'], () => {
       // Counted by number (table id × 1024 + app id) and named once per series: a scrape walks every installed flow,
-      // and a text key, a decoded cookie and a yielded object per flow made ~5 MB of heap a scrape at 1,000 ports.
+      // and a text key, a decoded cookie and a yielded object per flow left 0.6–1.3 MB a scrape in the old generation
+      // at 1,000 ports (docs/footprint.md, fifteenth session).
       const counts = new Map<number, number>();
       a.flows?.forEachInstalled((tableId, cookie) => {
         const k = tableId * 1024 + (cookie === undefined ? UNDECLARED_APP : agent.tables.appIdOfCookie(cookie));
