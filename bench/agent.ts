@@ -11,7 +11,8 @@
  *      `ping -c1 -W0.1` (bash loop inside the VM netns) to a VM on the next host; NEW_PORTS samples.
  *    - installed mark: same start → external_ids:wyvern-installed=true (`ovs-vsctl wait-until`).
  *    - steady state: ping RTT, flows per host (dump-aggregate), agent VmRSS, and the idle agent's wake-ups and CPU
- *      over IDLE_S (context switches and clock ticks from /proc; the anchor does not measure ovn-controller's).
+ *      over IDLE_S (context switches and clock ticks from /proc). The anchor does not measure ovn-controller's: after
+ *      it, one ovn-controller with one bound port is started on a host of its own and counted the same way.
  *    - fresh host: a new host whose K VMs are plugged and ports committed; agent start → first flow, last
  *      flow before STABLE_S of quiet (OpenFlow flow monitor), all VMs wyvern-installed.
  *    - convergence: a port created on one host → its l2_lookup flow (dl_dst=MAC) ADDED on every host of the
@@ -32,6 +33,7 @@ import { Sandbox, type SandboxHost } from '../src/sandbox/index.js';
 import { execCmd, run } from '../src/sandbox/run.js';
 import { startEtcd, type EtcdCluster } from '../test/helpers/etcd.js';
 import { runOvnAnchor, type AnchorResult } from './lib/anchor.js';
+import { OvnCentral } from './lib/ovn-central.js';
 import { FlowMonitor } from './lib/flowmon.js';
 import { waitMarked } from './lib/marks.js';
 import { max, ms, nowUs, p50, pct, sleep } from './lib/stats.js';
@@ -486,9 +488,9 @@ const ROWS: [label: string, wyvern: string, ovn: string, unit: string][] = [
   ['  of which mapped files (the node binary)', 'agent_rss_file_mb', '-', 'MB'],
   ['  anonymous', 'agent_rss_anon_mb', '-', 'MB'],
   ['  a bare `node` (no module loaded), same run', 'bare_node_rss_mb', '-', 'MB'],
-  [`agent idle wake-ups/s, main thread (hv1, over IDLE_S)`, 'agent_idle_wakeups_main_per_s', '-', '/s'],
-  ['  all threads', 'agent_idle_wakeups_per_s', '-', '/s'],
-  ['agent idle CPU (% of a core)', 'agent_idle_cpu_pct', '-', '%'],
+  [`agent idle wake-ups/s, main thread (hv1, over IDLE_S)`, 'agent_idle_wakeups_main_per_s', 'ovn_idle_wakeups_main_per_s', '/s'],
+  ['  all threads', 'agent_idle_wakeups_per_s', 'ovn_idle_wakeups_per_s', '/s'],
+  ['agent idle CPU (% of a core)', 'agent_idle_cpu_pct', 'ovn_idle_cpu_pct', '%'],
   ['agent RSS, fresh agent, 0 ports', 'agent_rss_mb_fresh_0ports', '-', 'MB'],
   [`agent RSS, ${BIG_PORTS} ports bound on the host`, 'agent_rss_mb_1000ports', '-', 'MB'],
   ['  anonymous', 'agent_rss_anon_mb_1000ports', '-', 'MB'],
@@ -551,6 +553,26 @@ function report(w: Metrics, o: Metrics | undefined): void {
   console.log(lines.join('\n'));
 }
 
+/**
+ * The anchor does not count ovn-controller's idle wake-ups: one ovn-controller (bench/lib/ovn-central.ts, started as
+ * the anchor starts it) on a host of its own with one bound port, idle, counted as hv1's agent is (IDLE_S).
+ */
+async function ovnControllerIdle(): Promise<{ mainWakeups: number; allWakeups: number; cpuPct: number }> {
+  const sb = await Sandbox.up({ hosts: 1, encap: ENCAP });
+  try {
+    const central = new OvnCentral();
+    await central.start(sb);
+    await central.nb(['ls-add', 'idle0']);
+    await central.nb(['lsp-add', 'idle0', 'idle-vm1', '--', 'lsp-set-addresses', 'idle-vm1', '0a:00:00:00:00:01 10.9.0.11']);
+    await sb.addVm(sb.hosts[0]!.name, 'idle-vm1', { portId: 'idle-vm1', mac: '0a:00:00:00:00:01', ip: '10.9.0.11/24' });
+    await central.nb(['--wait=hv', 'sync']);
+    await sleep(2000);
+    return await idleActivity(central.controllers.get(sb.hosts[0]!.name)!, IDLE_S);
+  } finally {
+    await sb.down().catch((err) => log('sandbox teardown:', (err as Error).message));
+  }
+}
+
 async function main(): Promise<void> {
   await preflight();
   let ovn: Metrics | undefined;
@@ -564,6 +586,13 @@ async function main(): Promise<void> {
     for (const n of a.notes) console.log(`# [ovn] ${n.replace(/^# /, '')}`);
     for (const [k, v] of a.metrics) console.log(`ovn_${k} ${v.value} ${v.unit}`);
     ovn = ovnDerived(a);
+    const idle = await ovnControllerIdle();
+    ovn.set('ovn_idle_wakeups_main_per_s', idle.mainWakeups);
+    ovn.set('ovn_idle_wakeups_per_s', idle.allWakeups);
+    ovn.set('ovn_idle_cpu_pct', idle.cpuPct);
+    console.log(`ovn_controller_idle_wakeups_main_per_s ${idle.mainWakeups} /s`);
+    console.log(`ovn_controller_idle_wakeups_per_s ${idle.allWakeups} /s`);
+    console.log(`ovn_controller_idle_cpu_pct ${idle.cpuPct} %`);
   }
   log('wyvern');
   const { m, samples } = await wyvern();
