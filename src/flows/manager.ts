@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { applyBundle } from './bundle.js';
 import { DesiredFlows, flowKey, isTransient, sameDeclaration, type FlowConflict } from './desired.js';
 import { groupKind, meterKind, SwitchObjects, type DesiredGroup, type DesiredMeter, type ObjectConflict } from './groups-meters.js';
-import { readSwitch, type SwitchState } from './reconcile.js';
+import { compareWithSwitch, readSwitch, type SwitchState } from './reconcile.js';
 import { SwitchWatch } from './switch-watch.js';
 import { signature, type FlowChannel, type FlowManagerStats, type InstalledFlow, type SwitchAnswer } from './types.js';
 
@@ -160,9 +160,7 @@ export class FlowManager extends EventEmitter {
 
   /** The effective permanent flows (one per key; conjunctions merged). Transient flows: transientFlows(). */
   desiredFlows(): DesiredFlow[] {
-    const out: DesiredFlow[] = [];
-    for (const f of this.flows.values()) if (!isTransient(f)) out.push(f);
-    return out;
+    return this.effective(false);
   }
 
   /**
@@ -176,8 +174,12 @@ export class FlowManager extends EventEmitter {
   }
 
   transientFlows(): DesiredFlow[] {
+    return this.effective(true);
+  }
+
+  private effective(transient: boolean): DesiredFlow[] {
     const out: DesiredFlow[] = [];
-    for (const f of this.flows.values()) if (isTransient(f)) out.push(f);
+    for (const f of this.flows.values()) if (isTransient(f) === transient) out.push(f);
     return out;
   }
 
@@ -252,21 +254,9 @@ export class FlowManager extends EventEmitter {
     for (const m of msgs) await this.channel.send(m);
   }
 
-  /**
-   * Reads the switch and compares it with `expected` (e.g. a full recompute): flows missing on the
-   * switch, flows there that nobody expects, and flows whose actions or cookie differ. Transient flows are left out.
-   */
-  async compareSwitch(expected: DesiredFlow[]): Promise<{ equal: boolean; missing: string[]; extra: string[]; different: string[] }> {
-    const onSwitch = new Map<string, string>();
-    for (const f of await this.channel.dumpFlows()) {
-      if (isTransient(f)) continue;
-      onSwitch.set(flowKey(f), signature(f));
-    }
-    const want = new Map(expected.map((f) => [flowKey(f), signature(f)]));
-    const missing = [...want.keys()].filter((k) => !onSwitch.has(k));
-    const extra = [...onSwitch.keys()].filter((k) => !want.has(k));
-    const different = [...want].filter(([k, sig]) => onSwitch.has(k) && onSwitch.get(k) !== sig).map(([k]) => k);
-    return { equal: missing.length + extra.length + different.length === 0, missing, extra, different };
+  /** compareWithSwitch (reconcile.ts) on this manager's switch. */
+  compareSwitch(expected: DesiredFlow[]): ReturnType<typeof compareWithSwitch> {
+    return compareWithSwitch(this.channel, expected);
   }
 
   /** Stops listening to the channel (the manager's owner is done with it). */

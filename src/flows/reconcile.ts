@@ -1,9 +1,10 @@
 import type { OfMessage } from '../openflow/index.js';
 import { OfpErrorMessage } from '../openflow/index.js';
 import type { Logger } from '../util/log.js';
-import { flowKey } from './desired.js';
+import { flowKey, isTransient } from './desired.js';
 import { groupFromSwitch, groupKind, meterFromSwitch, meterKind } from './groups-meters.js';
-import type { FlowChannel, InstalledFlow } from './types.js';
+import { signature, type FlowChannel, type InstalledFlow } from './types.js';
+import type { DesiredFlow } from '../pipeline/tables.js';
 
 const OFPM_ALL = 0xffffffff;
 
@@ -58,4 +59,24 @@ async function dump(
     logger.warn({ err, kind: body.kind }, 'switch refuses the dump; taking it as empty');
     return [];
   }
+}
+
+/**
+ * Reads the switch and compares it with `expected` (e.g. a full recompute): flows missing on the switch, flows there
+ * that nobody expects, and flows whose actions or cookie differ. Transient flows are left out.
+ */
+export async function compareWithSwitch(
+  channel: FlowChannel,
+  expected: DesiredFlow[],
+): Promise<{ equal: boolean; missing: string[]; extra: string[]; different: string[] }> {
+  const onSwitch = new Map<string, string>();
+  for (const f of await channel.dumpFlows()) {
+    if (isTransient(f)) continue;
+    onSwitch.set(flowKey(f), signature(f));
+  }
+  const want = new Map(expected.map((f) => [flowKey(f), signature(f)]));
+  const missing = [...want.keys()].filter((k) => !onSwitch.has(k));
+  const extra = [...onSwitch.keys()].filter((k) => !want.has(k));
+  const different = [...want].filter(([k, sig]) => onSwitch.has(k) && onSwitch.get(k) !== sig).map(([k]) => k);
+  return { equal: missing.length + extra.length + different.length === 0, missing, extra, different };
 }

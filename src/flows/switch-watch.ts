@@ -42,15 +42,12 @@ const ALL_TABLES = 0xff;
 /** OFPRR_IDLE_TIMEOUT, OFPRR_HARD_TIMEOUT: a flow's own expiry, not someone's change. */
 const EXPIRED = new Set([0, 1]);
 
+/** What `changed` is not told: the changes and re-reads are its calls' to count (the flow manager's stats). */
 export interface SwitchWatchStats {
   /** Whether the current session has a flow monitor (false: the switch refused it, or no session). */
   monitoring: boolean;
-  /** Foreign flow changes reported (each flow added, changed or deleted by someone else). */
-  foreignChanges: number;
   /** Times the updates were paused by the switch. */
   pauses: number;
-  /** Calls of `changed` (re-reads asked for). */
-  rereads: number;
 }
 
 export interface SwitchWatchOptions {
@@ -63,7 +60,7 @@ export interface SwitchWatchOptions {
 }
 
 export class SwitchWatch {
-  readonly stats: SwitchWatchStats = { monitoring: false, foreignChanges: 0, pauses: 0, rereads: 0 };
+  readonly stats: SwitchWatchStats = { monitoring: false, pauses: 0 };
   private pendingForeign = 0;
   private pendingPause = false;
   private timer: { cancel(): void } | undefined;
@@ -140,7 +137,6 @@ export class SwitchWatch {
     if (msg.type === 'MULTIPART_REPLY' && msg.body.kind === 'flow_monitor') {
       const foreign = msg.body.updates.filter(isForeign).length;
       if (foreign === 0) return;
-      this.stats.foreignChanges += foreign;
       this.pendingForeign += foreign;
       this.schedule();
     } else if (msg.type === 'EXPERIMENTER' && msg.experimenter === ONF_VENDOR_ID) {
@@ -176,7 +172,6 @@ export class SwitchWatch {
     this.pendingForeign = 0;
     this.pendingPause = false;
     this.lastReread = this.now();
-    this.stats.rereads++;
     this.opts.changed(why);
   }
 }
