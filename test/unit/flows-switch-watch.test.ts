@@ -89,11 +89,17 @@ function setup(opts: { logger?: Logger } = {}) {
   return { ch, c, calls, watch };
 }
 
+/** setup() with the channel's session up and the monitor granted. */
+async function monitoring(opts: { logger?: Logger } = {}) {
+  const w = setup(opts);
+  w.ch.up();
+  await tick();
+  return w;
+}
+
 describe('SwitchWatch', () => {
   it('asks each new session for one monitor of every flow: adds, deletes and modifications, no initial dump', async () => {
-    const { ch, watch } = setup();
-    ch.up();
-    await tick();
+    const { ch, watch } = await monitoring();
     expect(ch.requests).toHaveLength(1);
     const req = ch.requests[0]!;
     expect(req.type === 'MULTIPART_REQUEST' && req.body.kind === 'flow_monitor' && req.body.monitors).toEqual([
@@ -106,9 +112,7 @@ describe('SwitchWatch', () => {
   });
 
   it("a burst of someone else's changes is one re-read, once it settles", async () => {
-    const { ch, c, calls } = setup();
-    ch.up();
-    await tick();
+    const { ch, c, calls } = await monitoring();
     ch.updates(full('deleted', 2), full('deleted', 2));
     c.advance(SETTLE_MS / 2);
     ch.updates(full('added'), full('modified'));
@@ -118,27 +122,21 @@ describe('SwitchWatch', () => {
   });
 
   it('its own changes (abbreviated) and expiries (idle, hard timeout) are not news', async () => {
-    const { ch, c, calls } = setup();
-    ch.up();
-    await tick();
+    const { ch, c, calls } = await monitoring();
     ch.updates({ event: 'abbrev', xid: 12 }, full('deleted', 0), full('deleted', 1));
     c.advance(10 * MIN_INTERVAL_MS);
     expect(calls).toHaveLength(0);
   });
 
   it('deletes by a group or meter delete and evictions are', async () => {
-    const { ch, c, calls } = setup();
-    ch.up();
-    await tick();
+    const { ch, c, calls } = await monitoring();
     ch.updates(full('deleted', 3), full('deleted', 4), full('deleted', 5));
     c.advance(SETTLE_MS);
     expect(calls).toEqual([{ foreign: 3, paused: false }]);
   });
 
   it('re-reads at most once per MIN_INTERVAL_MS (a script rewriting flows in a loop)', async () => {
-    const { ch, c, calls } = setup();
-    ch.up();
-    await tick();
+    const { ch, c, calls } = await monitoring();
     ch.updates(full('added'));
     c.advance(SETTLE_MS);
     expect(calls).toHaveLength(1);
@@ -150,9 +148,7 @@ describe('SwitchWatch', () => {
   });
 
   it('a burst that never quiets is still acted on', async () => {
-    const { ch, c, calls } = setup();
-    ch.up();
-    await tick();
+    const { ch, c, calls } = await monitoring();
     for (let i = 0; i < 50; i++) {
       ch.updates(full('deleted', 2));
       c.advance(SETTLE_MS / 2);
@@ -161,9 +157,7 @@ describe('SwitchWatch', () => {
   });
 
   it('a pause and a resume of the updates make it re-read: changes may have gone unreported', async () => {
-    const { ch, c, calls, watch } = setup();
-    ch.up();
-    await tick();
+    const { ch, c, calls, watch } = await monitoring();
     const exp = (expType: number): OfMessage => ({
       type: 'EXPERIMENTER',
       xid: 0,
@@ -194,9 +188,7 @@ describe('SwitchWatch', () => {
   });
 
   it('stop() cancels the monitor on the switch and stops listening', async () => {
-    const { ch, c, calls, watch } = setup();
-    ch.up();
-    await tick();
+    const { ch, c, calls, watch } = await monitoring();
     const req = ch.requests[0]!;
     const id = req.type === 'MULTIPART_REQUEST' && req.body.kind === 'flow_monitor' ? req.body.monitors[0]!.id : -1;
     watch.stop();
