@@ -1,13 +1,15 @@
 import type { Action, Instruction } from '../openflow/index.js';
+import { BuiltFlow } from '../pipeline/built-flow.js';
 import type { DesiredFlow } from '../pipeline/tables.js';
 import { matchKey, sameData } from './canonical.js';
 
 /**
- * Each flow's key, kept on the flow object under a symbol, not enumerable (spread copies, JSON and equality leave
- * it out): flows are immutable once built, and one flow's key is wanted several times per change (an app merging
- * its own flows, the owner's diff, the switch diff). On the object rather than in a WeakMap, which cost ~75 bytes
- * a flow (an ephemeron table), and per flow rather than per match, so the text is kept once: the same string is
- * the key of every map the flow is in. A frozen object (nothing in wyvern freezes flows) falls back to the WeakMap.
+ * Each flow's key, kept with the flow: flows are immutable once built, and one flow's key is wanted several times per
+ * change (an app merging its own flows, the owner's diff, the switch diff). Per flow rather than per match, so the
+ * text is kept once: the same string is the key of every map the flow is in. A flow an app built (BuiltFlow) has a
+ * slot for it inside the object; any other (a copy, a flow read back from the switch) gets a property under a symbol,
+ * not enumerable (spread copies, JSON and equality leave it out), and a frozen one (nothing in wyvern freezes flows)
+ * an entry in a WeakMap, which costs ~75 bytes a flow (an ephemeron table).
  */
 const KEY = Symbol('flowKey');
 const frozenKeys = new WeakMap<object, string>();
@@ -18,9 +20,10 @@ const frozenKeys = new WeakMap<object, string>();
  */
 export function flowKey(f: { tableId: number; priority: number; match: DesiredFlow['match'] }): string {
   const o = f as { [KEY]?: string };
-  let k = Object.hasOwn(o, KEY) ? o[KEY] : frozenKeys.get(f);
+  let k = BuiltFlow.keyOf(f) ?? (Object.hasOwn(o, KEY) ? o[KEY] : frozenKeys.get(f));
   if (k !== undefined) return k;
   k = [f.tableId, f.priority, matchKey(f.match)].join('/');
+  if (BuiltFlow.keep(f, k)) return k;
   if (Object.isExtensible(f)) Object.defineProperty(f, KEY, { value: k });
   else frozenKeys.set(f, k);
   return k;

@@ -1,4 +1,5 @@
 import type { Action, Instruction, Match } from '../openflow/index.js';
+import { BuiltFlow } from './built-flow.js';
 import { FlowGuardError, guardFlow } from './guard.js';
 import { FlowInterner } from './intern.js';
 import { METER_RANGE_SIZE, opcodeUserdata, registerFieldWidth } from './declarations.js';
@@ -337,16 +338,16 @@ export class GuardedTable {
       instructions.push(intern.instruction({ type: 'goto_table', tableId: this.tables.id(spec.goto) }));
     }
     // Kept for as long as the flow is on the switch, ~14 a port: its parts are shared and frozen (FlowInterner).
-    const flow: DesiredFlow = {
-      table: this.def.name,
-      tableId: this.def.id,
-      priority: spec.priority,
-      match: intern.match(spec.match),
-      instructions: intern.instructions(instructions),
-      cookie: intern.cookie(this.tables.cookie(this.app, spec.object)),
-      idleTimeout: spec.idleTimeout ?? 0,
-      hardTimeout: spec.hardTimeout ?? 0,
-    };
+    const flow = new BuiltFlow(
+      this.def.name,
+      this.def.id,
+      spec.priority,
+      intern.match(spec.match),
+      intern.instructions(instructions),
+      intern.cookie(this.tables.cookie(this.app, spec.object)),
+      spec.idleTimeout ?? 0,
+      spec.hardTimeout ?? 0,
+    );
     if (guard) guardFlow(this.def, flow, (id) => this.tables.nameOf(id));
     return flow;
   }

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { FlowManager } from '../../src/flows/manager.js';
 import { DesiredFlows, flowKey } from '../../src/flows/desired.js';
 import type { Action, Match } from '../../src/openflow/index.js';
+import { BuiltFlow } from '../../src/pipeline/built-flow.js';
 import { FlowInterner } from '../../src/pipeline/intern.js';
 import { loadPipeline } from '../../src/pipeline/pipeline.js';
 import { PipelineTables, type DesiredFlow } from '../../src/pipeline/tables.js';
@@ -188,11 +189,26 @@ describe('installed state holds the declared flows', () => {
 });
 
 describe('flow keys kept on the flow', () => {
-  it('invisible to copies, JSON and equality; a copy with another match gets its own key', () => {
+  it('a built flow keeps its key inside: no property, invisible to copies, JSON and equality', () => {
     const f = macFlow('02:00:00:00:00:01', 1);
+    expect(f).toBeInstanceOf(BuiltFlow);
     const k = flowKey(f);
     expect(flowKey(f)).toBe(k);
-    expect(Object.keys(f)).not.toContain(String(k));
+    expect(BuiltFlow.keyOf(f)).toBe(k);
+    expect(Reflect.ownKeys(f)).toEqual(['table', 'tableId', 'priority', 'match', 'instructions', 'cookie', 'idleTimeout', 'hardTimeout']);
+    expect(JSON.stringify(f, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(k);
+    expect(Reflect.ownKeys({ ...f })).toEqual(Reflect.ownKeys(f));
+    expect({ ...f }).toEqual(f);
+    const other = { ...f, match: macFlow('02:00:00:00:00:02', 1).match };
+    expect(flowKey(other)).not.toBe(k);
+    expect(flowKey(other)).toBe(flowKey(macFlow('02:00:00:00:00:02', 1)));
+  });
+
+  it('any other flow keeps it under a symbol, not enumerable; a frozen one aside', () => {
+    const f = { ...macFlow('02:00:00:00:00:01', 1) };
+    const k = flowKey(f);
+    expect(flowKey(f)).toBe(k);
+    expect(BuiltFlow.keyOf(f)).toBeUndefined();
     expect(Object.getOwnPropertySymbols({ ...f })).toEqual([]);
     expect(Object.getOwnPropertySymbols(f)).toHaveLength(1);
     expect(Object.getOwnPropertyDescriptor(f, Object.getOwnPropertySymbols(f)[0]!)).toMatchObject({ enumerable: false, writable: false });
@@ -200,6 +216,7 @@ describe('flow keys kept on the flow', () => {
     expect(flowKey(other)).not.toBe(k);
     const frozen = Object.freeze({ ...f });
     expect(flowKey(frozen)).toBe(k);
+    expect(Object.getOwnPropertySymbols(frozen)).toEqual([]);
   });
 });
 
