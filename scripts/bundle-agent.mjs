@@ -65,6 +65,10 @@ if (
 // A script run through node:vm has no module loader: a lazily loaded built-in is a require (src/util/lazy-tls.ts).
 if (/\bimport\(/.test(bundle.toString('latin1')))
   throw new Error('dist/agent/agent.cjs: an import() is left, which would fail at run time (vm.Script has no module loader)');
+// prom-client's index, and through its default metrics @opentelemetry/api, load what the agent never uses: its
+// registry and metric types come one module each (src/api/prom.ts). A value import of 'prom-client' brings them back.
+for (const unwanted of ['node_modules/prom-client/index.js', 'node_modules/@opentelemetry/'])
+  if (bundle.includes(unwanted)) throw new Error(`dist/agent/agent.cjs: ${unwanted} is bundled (import from src/api/prom.ts instead)`);
 copyFileSync('scripts/agent-boot.cjs', join(out, 'boot.cjs'));
 copyFileSync('dist/src/pipeline/default.parsed.json', join(out, 'default.parsed.json'));
 

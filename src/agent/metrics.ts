@@ -5,8 +5,8 @@
  * Histograms are fed as things happen: bundle apply latency, port install latency (plug → installed mark) and
  * store watch lag (a write by this agent → its arrival through the watch).
  *
- * prom-client (with @opentelemetry/api, ~80 files) is loaded by load(), which the agent calls when its API starts,
- * after the first flows are on the switch (docs/footprint.md, start-up): until then what happens is kept here —
+ * prom-client (its registry and metric modules, src/api/prom.ts) is loaded by load(), which the agent calls when its
+ * API starts, after the first flows are on the switch (docs/footprint.md, start-up): until then what happens is kept here —
  * counts as plain numbers (the counters read them at scrape time), histogram observations in a short list
  * replayed into the histograms when they are made — so every metric is complete from the first scrape.
  */
@@ -21,7 +21,7 @@ type Labels = Record<string, string>;
 type HistogramName = 'bundle' | 'portInstall' | 'watchLag';
 
 /** prom-client, loaded with the API once the first flows are on the switch (passed in, not imported). */
-type Prom = typeof import('prom-client');
+type Prom = typeof import('../api/prom.js');
 
 /** Observations kept before the histograms exist (the first flows come before prom-client is loaded). */
 const EARLY_MAX = 10_000;
@@ -100,10 +100,7 @@ export class AgentMetrics {
   /** Loads prom-client and makes every metric (once; later calls get the same registry). */
   load(): Promise<Registry> {
     this.loading ??= (async () => {
-      const [promModule, { newRegistry }] = await Promise.all([import('prom-client'), import('../api/health.js')]);
-      // prom-client is CommonJS: its exports object is the namespace's default both under Node's own loader and in
-      // the agent's bundle (where a CommonJS module imported later has no named exports).
-      const prom = (promModule as unknown as { default: Prom }).default;
+      const [prom, { newRegistry }] = await Promise.all([import('../api/prom.js'), import('../api/health.js')]);
       const registry = newRegistry('agent');
       this.build(prom, registry);
       this.reg = registry;

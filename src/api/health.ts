@@ -4,11 +4,11 @@
  * `/metrics` (Prometheus text format, prom-client). The two probes are unauthenticated and say only "ok" or
  * "not ready"; details are in the authenticated `/v1/agent/ready`. `/metrics` follows the API's authentication.
  */
-import { Gauge, Registry } from 'prom-client';
 import type { Store } from '../store/types.js';
 import { VERSION } from '../version.js';
 import type { Router } from './http.js';
 import { registerProcessMetrics } from './process-metrics.js';
+import { Gauge, Registry } from './prom.js';
 
 /** Paths served without a token or client certificate. */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz']);

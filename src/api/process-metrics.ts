@@ -14,15 +14,14 @@
  * (whose minimum is its resolution): an idle loop reads ~0–1 ms rather than ~10 ms.
  *
  * The other default metrics are prom-client's own modules, called as `collectDefaultMetrics` calls them
- * (`prom-client/lib/metrics/*`; a unit test checks the names against `collectDefaultMetrics`' own).
+ * (`prom-client/lib/metrics/*`; a unit test checks the names against `collectDefaultMetrics`' own), but the CPU
+ * counters: prom-client's module loads @opentelemetry/api (~50 modules) for exemplars, which wyvern does not use.
  */
 import { createHistogram, performance, type RecordableHistogram } from 'node:perf_hooks';
-import { Gauge, type Registry } from 'prom-client';
 import gc from 'prom-client/lib/metrics/gc.js';
 import heapSizeAndUsed from 'prom-client/lib/metrics/heapSizeAndUsed.js';
 import heapSpacesSizeAndUsed from 'prom-client/lib/metrics/heapSpacesSizeAndUsed.js';
 import osMemoryHeap from 'prom-client/lib/metrics/osMemoryHeap.js';
-import processCpuTotal from 'prom-client/lib/metrics/processCpuTotal.js';
 import processHandles from 'prom-client/lib/metrics/processHandles.js';
 import processMaxFileDescriptors from 'prom-client/lib/metrics/processMaxFileDescriptors.js';
 import processOpenFileDescriptors from 'prom-client/lib/metrics/processOpenFileDescriptors.js';
@@ -30,6 +29,7 @@ import processRequests from 'prom-client/lib/metrics/processRequests.js';
 import processResources from 'prom-client/lib/metrics/processResources.js';
 import processStartTime from 'prom-client/lib/metrics/processStartTime.js';
 import version from 'prom-client/lib/metrics/version.js';
+import { Counter, Gauge, type Registry } from './prom.js';
 
 /** How often the event loop's lag is sampled. */
 export const LAG_SAMPLE_MS = 100;
@@ -110,11 +110,34 @@ export function registerLoopLag(registry: Registry, sampler = (processSampler ??
   const p99 = gauge('_p99', 'The 99th percentile of the recorded event loop delays.', 'average');
 }
 
+/** process_cpu_user_seconds_total, process_cpu_system_seconds_total and process_cpu_seconds_total, as prom-client makes them. */
+export function registerCpuTotal(registry: Registry): void {
+  const registers = [registry];
+  let last = process.cpuUsage();
+  // Registered first: a scrape reads the metrics in order, and this one's collect sets the others.
+  const user = new Counter({
+    name: 'process_cpu_user_seconds_total',
+    help: 'Total user CPU time spent in seconds.',
+    registers,
+    collect() {
+      const now = process.cpuUsage();
+      const userS = (now.user - last.user) / 1e6;
+      const systemS = (now.system - last.system) / 1e6;
+      last = now;
+      user.inc(userS);
+      system.inc(systemS);
+      total.inc(userS + systemS);
+    },
+  });
+  const system = new Counter({ name: 'process_cpu_system_seconds_total', help: 'Total system CPU time spent in seconds.', registers });
+  const total = new Counter({ name: 'process_cpu_seconds_total', help: 'Total user and system CPU time spent in seconds.', registers });
+}
+
 type DefaultMetric = (registry: Registry, config: Record<string, unknown>) => void;
 
-/** prom-client's default metrics but its event-loop lag. */
+/** prom-client's default metrics but its CPU counters and event-loop lag. */
 const PROM_DEFAULTS: DefaultMetric[] = [
-  processCpuTotal,
+  registerCpuTotal,
   processStartTime,
   osMemoryHeap,
   processOpenFileDescriptors,

@@ -5,3 +5,12 @@ declare module 'prom-client/lib/metrics/*.js' {
   const register: (registry: Registry, config: Record<string, unknown>) => void;
   export default register;
 }
+
+/**
+ * prom-client's registry and metric classes, one module each (src/api/prom.ts, which gives them prom-client's types);
+ * CommonJS without types of their own.
+ */
+declare module 'prom-client/lib/*.js' {
+  const exported: unknown;
+  export default exported;
+}

@@ -22,11 +22,31 @@ describe('process metrics', () => {
     registerProcessMetrics(ours);
     const theirs = new Registry();
     collectDefaultMetrics({ register: theirs });
-    const shape = async (r: Registry) => (await r.getMetricsAsJSON()).map((m) => `${m.name} ${m.type}`).sort();
+    const shape = async (r: Registry) => (await r.getMetricsAsJSON()).map((m) => `${m.name} ${m.type} ${m.help}`).sort();
     const mine = await shape(ours);
     expect(mine).toEqual(await shape(theirs));
-    expect(mine).toContain('nodejs_eventloop_lag_p99_seconds gauge');
-    expect(mine).toContain('process_resident_memory_bytes gauge');
+    expect(mine).toContain('nodejs_eventloop_lag_p99_seconds gauge The 99th percentile of the recorded event loop delays.');
+    expect(mine).toContain('process_resident_memory_bytes gauge Resident memory size in bytes.');
+  });
+
+  it("count the CPU the process spends, user and system adding up to the total (our own counters, not prom-client's)", async () => {
+    const r = new Registry();
+    registerProcessMetrics(r);
+    const cpu = async () => {
+      const text = new Scrape(await r.metrics());
+      return {
+        user: text.value('process_cpu_user_seconds_total'),
+        system: text.value('process_cpu_system_seconds_total'),
+        total: text.value('process_cpu_seconds_total'),
+      };
+    };
+    const before = await cpu();
+    busy(60);
+    const after = await cpu();
+    expect(after.total - before.total).toBeGreaterThanOrEqual(0.05);
+    expect(after.user).toBeGreaterThan(before.user);
+    expect(after.system).toBeGreaterThanOrEqual(before.system);
+    expect(after.user + after.system).toBeCloseTo(after.total, 6);
   });
 
   it('sample the lag every LAG_SAMPLE_MS (100 ms), not every 10 ms: an idle process is woken ten times a second', async () => {
