@@ -4,9 +4,19 @@
  * rename) a moment after each change. An agent started while the store is unreachable starts from it
  * (PrefixSubscription's fallback), so a hypervisor reboot during a store outage still programs its switch.
  * It holds nothing beyond what this agent watches, and only what the store holds (no credentials).
+ *
+ * The contents live in the file, not in memory: the agent keeps only the changes since the last save, and each
+ * save copies the previous file line by line, with those changes applied. Kept in memory as well, the documents'
+ * text was ~0.7 MB per 1,000 bound ports, beside the same documents parsed in the view (docs/footprint.md,
+ * sixteenth session). Reads (get(), only used while the store is unreachable) parse the file, and keep what they
+ * parsed for a few seconds, as an outage start asks for several prefixes in a row.
+ *
+ * The file (format 2) is lines of JSON: a header `{"format":2,"chassis":…,"savedAt":…}`, then for each prefix a
+ * line `[prefix]`, and each of its entries as `[prefix, key, value]`. A format 1 file (one JSON document, written
+ * by earlier versions) is read as well, and replaced by format 2 at the first save.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { decodePort } from '../model/codec.js';
 import { encodeClaim } from '../model/read.js';
@@ -16,21 +26,67 @@ import type { KeyValue } from '../store/types.js';
 import type { Logger } from '../util/log.js';
 import { isoTime } from '../util/time.js';
 
-const FORMAT = 1;
+const FORMAT = 2;
 /** Lists whose members lazy sync watches one key at a time. */
 const ONE_KEY_PREFIXES = [CHASSIS_PREFIX, ROUTERS_PREFIX, GATEWAYS_PREFIX, FIPS_PREFIX];
-/** Characters per piece of the file's text written at once (see text()). */
+/** Characters written at once (the text of many lines). */
 const CHUNK_CHARS = 64 * 1024;
+/** Bytes read at once when a save copies the previous file. */
+const READ_BYTES = 64 * 1024;
+/** How long what get() parsed is kept for the next get() (an outage start reads several prefixes in a row). */
+const PARSED_KEEP_MS = 5_000;
 
-interface CacheFile {
+/** Contents by prefix, then by key. */
+type Contents = Map<string, Map<string, string>>;
+
+/** A prefix's changes since the last save: its whole new contents (a snapshot), or keys put (value) and deleted (null). */
+interface PrefixChanges {
+  whole: boolean;
+  entries: Map<string, string | null>;
+}
+
+interface Header {
   format: number;
   chassis: string;
   savedAt: string;
-  prefixes: Record<string, [key: string, value: string][]>;
+}
+
+/** One line of a format 2 file: a prefix, or one of its entries. */
+type Line = [prefix: string] | [prefix: string, key: string, value: string];
+
+function parseLine(text: string): Line {
+  const l = JSON.parse(text) as unknown;
+  if (!Array.isArray(l) || typeof l[0] !== 'string' || (l.length !== 1 && (l.length !== 3 || typeof l[1] !== 'string' || typeof l[2] !== 'string')))
+    throw new Error(`not a cache line: ${text.slice(0, 80)}`);
+  return l as Line;
+}
+
+/** The lines of an open file, read a piece at a time (split on the newline byte, which UTF-8 never uses inside a character). */
+async function* fileLines(fh: FileHandle): AsyncGenerator<string> {
+  let rest = Buffer.alloc(0);
+  const buf = Buffer.allocUnsafe(READ_BYTES);
+  for (;;) {
+    const { bytesRead } = await fh.read(buf, 0, READ_BYTES, null);
+    if (bytesRead === 0) break;
+    let data = rest.length ? Buffer.concat([rest, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
+    let nl: number;
+    while ((nl = data.indexOf(0x0a)) >= 0) {
+      yield data.toString('utf8', 0, nl);
+      data = data.subarray(nl + 1);
+    }
+    rest = Buffer.from(data); // a copy: buf is read into again
+  }
+  if (rest.length) yield rest.toString('utf8');
 }
 
 export class TopologyCache {
-  private readonly prefixes = new Map<string, Map<string, string>>();
+  /** Changes since the last save, by prefix. */
+  private changes = new Map<string, PrefixChanges>();
+  /** What the file holds, as get() last parsed it (dropped after PARSED_KEEP_MS, and at each save). */
+  private parsed: Contents | undefined;
+  private parsedTimer: NodeJS.Timeout | undefined;
+  /** The file is this chassis's and readable: a save copies it. Otherwise a save writes the changes only. */
+  private fileUsable: boolean;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   /** When the loaded file was saved (undefined: no usable file). */
@@ -44,7 +100,10 @@ export class TopologyCache {
     private readonly watched: () => string[],
     private readonly delayMs = 200,
   ) {
-    this.loadedFrom = this.load();
+    const loaded = this.load();
+    this.fileUsable = loaded !== undefined;
+    this.loadedFrom = loaded?.savedAt;
+    if (loaded) this.keepParsed(loaded.contents);
   }
 
   /**
@@ -53,38 +112,23 @@ export class TopologyCache {
    * documents: a VIF plugged during an outage, or present at a restart, finds its port.
    */
   get(prefix: string): KeyValue[] | undefined {
-    const m = this.prefixes.get(prefix);
+    const contents = this.contents();
+    const m = contents.get(prefix);
     if (m) return [...m].map(([key, value]) => ({ key, value, createRevision: 0, modRevision: 0 }));
     // One chassis's, router's, gateway lease's or FIP's key (lazy sync): from any cached prefix holding it (a cache
     // written before lazy sync of these has the whole list), else absent — a key not cached must not hold back the
     // cached topology.
-    if (ONE_KEY_PREFIXES.some((p) => prefix.startsWith(p) && prefix !== p) && this.prefixes.size > 0) {
-      for (const held of this.prefixes.values()) {
+    if (ONE_KEY_PREFIXES.some((p) => prefix.startsWith(p) && prefix !== p) && contents.size > 0) {
+      for (const held of contents.values()) {
         const value = held.get(prefix);
         if (value !== undefined) return [{ key: prefix, value, createRevision: 0, modRevision: 0 }];
       }
       return [];
     }
     const name = prefix.startsWith(namesPrefix('port')) ? prefix.slice(namesPrefix('port').length) : undefined;
-    const port = name === undefined ? undefined : this.findPort(name);
+    const port = name === undefined ? undefined : findPort(contents, name);
     if (!port) return undefined;
     return [{ key: prefix, value: encodeClaim({ id: port.id, networkId: port.networkId }), createRevision: 0, modRevision: 0 }];
-  }
-
-  private findPort(name: string): { id: string; networkId: string } | undefined {
-    for (const m of this.prefixes.values()) {
-      for (const [key, value] of m) {
-        const k = parseKey(key);
-        if (k?.kind !== 'port') continue;
-        try {
-          const p = decodePort(value);
-          if (p.name === name || p.id === name) return { id: p.id, networkId: p.networkId }; // a name or an id claim
-        } catch {
-          /* a document this version cannot read: not this port */
-        }
-      }
-    }
-    return undefined;
   }
 
   /** Follows the subscription; cached snapshots are what the cache already holds. */
@@ -93,13 +137,13 @@ export class TopologyCache {
       case 'snapshot':
       case 'resync':
         if (ev.type === 'snapshot' && ev.cached) return;
-        this.prefixes.set(ev.prefix, new Map(ev.kvs.map((kv) => [kv.key, kv.value])));
+        this.changes.set(ev.prefix, { whole: true, entries: new Map(ev.kvs.map((kv) => [kv.key, kv.value])) });
         break;
       case 'put':
-        this.entry(ev.prefix).set(ev.kv.key, ev.kv.value);
+        this.changed(ev.prefix).set(ev.kv.key, ev.kv.value);
         break;
       case 'delete':
-        this.entry(ev.prefix).delete(ev.key);
+        this.changed(ev.prefix).set(ev.key, null);
         break;
     }
     this.schedule();
@@ -115,10 +159,37 @@ export class TopologyCache {
     await this.writing;
   }
 
-  private entry(prefix: string): Map<string, string> {
-    let m = this.prefixes.get(prefix);
-    if (!m) this.prefixes.set(prefix, (m = new Map()));
-    return m;
+  private changed(prefix: string): Map<string, string | null> {
+    let c = this.changes.get(prefix);
+    if (!c) this.changes.set(prefix, (c = { whole: false, entries: new Map() }));
+    return c.entries;
+  }
+
+  /** The file's contents (parsed now, or kept from a moment ago) with the changes not saved yet. */
+  private contents(): Contents {
+    let file = this.parsed;
+    if (!file) {
+      file = this.fileUsable ? (this.load()?.contents ?? new Map<string, Map<string, string>>()) : new Map<string, Map<string, string>>();
+      this.keepParsed(file);
+    }
+    if (this.changes.size === 0) return file;
+    const out: Contents = new Map(file);
+    for (const [prefix, c] of this.changes) {
+      const m = new Map(c.whole ? [] : (file.get(prefix) ?? []));
+      for (const [key, value] of c.entries) {
+        if (value === null) m.delete(key);
+        else m.set(key, value);
+      }
+      out.set(prefix, m);
+    }
+    return out;
+  }
+
+  private keepParsed(contents: Contents): void {
+    this.parsed = contents;
+    clearTimeout(this.parsedTimer);
+    this.parsedTimer = setTimeout(() => (this.parsed = undefined), PARSED_KEEP_MS);
+    this.parsedTimer.unref();
   }
 
   private schedule(): void {
@@ -130,57 +201,109 @@ export class TopologyCache {
     this.timer.unref();
   }
 
+  /**
+   * Writes the previous file's lines with the changes applied, leaving out prefixes no longer watched. The changes
+   * are taken at the start: those made while it writes go to the next save. On failure they are put back, under any
+   * made since, so the next save writes them.
+   */
   private async save(): Promise<void> {
+    const changes = this.changes;
+    this.changes = new Map();
     const watched = new Set(this.watched());
-    for (const p of this.prefixes.keys()) if (!watched.has(p)) this.prefixes.delete(p);
-    // What is written is the contents as of now, as one consistent snapshot (entries, not their text: small).
-    const savedAt = isoTime();
-    const snapshot: [string, [string, string][]][] = [...this.prefixes].map(([p, m]) => [p, [...m]]);
     const tmp = `${this.path}.tmp`;
     try {
-      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-      const fh = await open(tmp, 'w', 0o600);
+      await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+      const out = await open(tmp, 'w', 0o600);
       try {
-        for (const chunk of this.text(savedAt, snapshot)) await fh.write(chunk);
+        let chunk = JSON.stringify({ format: FORMAT, chassis: this.chassis, savedAt: isoTime() } satisfies Header) + '\n';
+        const write = async (line: string) => {
+          chunk += line + '\n';
+          if (chunk.length < CHUNK_CHARS) return;
+          await out.write(chunk);
+          chunk = '';
+        };
+        const copied = new Set<string>();
+        if (this.fileUsable) {
+          for await (const [prefix, text, key] of this.previousLines()) {
+            if (!watched.has(prefix)) continue;
+            const c = changes.get(prefix);
+            if (key === undefined) copied.add(prefix);
+            else if (c && (c.whole || c.entries.has(key))) continue;
+            await write(text);
+          }
+        }
+        for (const [prefix, c] of changes) {
+          if (!watched.has(prefix)) continue;
+          if (!copied.has(prefix)) await write(JSON.stringify([prefix]));
+          for (const [key, value] of c.entries) if (value !== null) await write(JSON.stringify([prefix, key, value]));
+        }
+        await out.write(chunk);
         // On disk before the rename: a crash or power loss leaves the old file or the new one, never half.
-        await fh.sync();
+        await out.sync();
       } finally {
-        await fh.close();
+        await out.close();
       }
       await rename(tmp, this.path);
+      this.fileUsable = true;
     } catch (err) {
+      this.putBack(changes);
       this.logger.warn({ err, path: this.path }, 'could not write the topology cache');
+    } finally {
+      clearTimeout(this.parsedTimer);
+      this.parsed = undefined;
     }
   }
 
   /**
-   * The file's text — exactly JSON.stringify of a CacheFile — in pieces of ~64 KB. Not one string: with 1,000
-   * ports it is ~1 MB, made again a moment after each change of a burst, and a string that large goes straight
-   * to V8's old generation, where it stays until a full collection (seconds later, several of them by then).
-   * Each piece is made when the previous one is written, from the snapshot taken before the first.
+   * The previous file's lines, as [prefix, line text, key] (no key: the prefix's own line). A format 1 file is read
+   * whole and given as format 2 lines. A line that cannot be read ends the copy (logged): what follows is lost, as
+   * the whole file was when it could not be read.
    */
-  private *text(savedAt: string, snapshot: [string, [string, string][]][]): Generator<string> {
-    const head: Omit<CacheFile, 'prefixes'> = { format: FORMAT, chassis: this.chassis, savedAt };
-    let out = JSON.stringify(head).slice(0, -1) + ',"prefixes":{';
-    let firstPrefix = true;
-    for (const [p, entries] of snapshot) {
-      out += (firstPrefix ? '' : ',') + JSON.stringify(p) + ':[';
-      firstPrefix = false;
-      let first = true;
-      for (const [key, value] of entries) {
-        out += (first ? '' : ',') + '[' + JSON.stringify(key) + ',' + JSON.stringify(value) + ']';
-        first = false;
-        if (out.length >= CHUNK_CHARS) {
-          yield out;
-          out = '';
-        }
-      }
-      out += ']';
+  private async *previousLines(): AsyncGenerator<[prefix: string, text: string, key: string | undefined]> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn({ err, path: this.path }, 'could not read the topology cache');
+      return;
     }
-    yield out + '}}';
+    try {
+      let first = true;
+      for await (const text of fileLines(fh)) {
+        if (first) {
+          first = false;
+          if ((JSON.parse(text) as Partial<Header>).format !== FORMAT) {
+            // Format 1: one document, on this one line (read whole once more, after an upgrade).
+            const old = this.load()?.contents ?? new Map<string, Map<string, string>>();
+            for (const [prefix, m] of old) {
+              yield [prefix, JSON.stringify([prefix]), undefined];
+              for (const [key, value] of m) yield [prefix, JSON.stringify([prefix, key, value]), key];
+            }
+            return;
+          }
+          continue;
+        }
+        if (text === '') continue;
+        const l = parseLine(text);
+        yield [l[0], text, l[1]];
+      }
+    } catch (err) {
+      this.logger.warn({ err, path: this.path }, 'the topology cache could not be read to the end; its rest is not kept');
+    } finally {
+      await fh.close();
+    }
   }
 
-  private load(): string | undefined {
+  private putBack(changes: Map<string, PrefixChanges>): void {
+    for (const [prefix, c] of changes) {
+      const later = this.changes.get(prefix);
+      if (later?.whole) continue;
+      this.changes.set(prefix, later ? { whole: c.whole, entries: new Map([...c.entries, ...later.entries]) } : c);
+    }
+  }
+
+  /** The file, parsed whole (format 2, or 1 from earlier versions); undefined when absent or not usable. */
+  private load(): { savedAt: string; contents: Contents } | undefined {
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
@@ -189,20 +312,49 @@ export class TopologyCache {
       return undefined;
     }
     try {
-      const doc = JSON.parse(text) as CacheFile;
-      if (doc.format !== FORMAT || typeof doc.prefixes !== 'object' || doc.prefixes === null)
-        throw new Error(`unknown cache format ${String(doc.format)}`);
+      const nl = text.indexOf('\n');
+      const head = JSON.parse(nl < 0 ? text : text.slice(0, nl)) as Header & { prefixes?: unknown };
+      if (head.format !== FORMAT && head.format !== 1) throw new Error(`unknown cache format ${String(head.format)}`);
       // Another chassis's cache (a copied disk image) would program someone else's ports here.
-      if (doc.chassis !== this.chassis) throw new Error(`cache belongs to chassis ${doc.chassis}`);
-      for (const [p, entries] of Object.entries(doc.prefixes)) {
-        if (!Array.isArray(entries)) throw new Error(`bad entries for ${p}`);
-        this.prefixes.set(p, new Map(entries.filter((e) => Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string')));
+      if (head.chassis !== this.chassis) throw new Error(`cache belongs to chassis ${head.chassis}`);
+      const contents: Contents = new Map();
+      if (head.format === 1) {
+        const prefixes = head.prefixes;
+        if (typeof prefixes !== 'object' || prefixes === null) throw new Error('format 1 cache without prefixes');
+        for (const [p, entries] of Object.entries(prefixes)) {
+          if (!Array.isArray(entries)) throw new Error(`bad entries for ${p}`);
+          contents.set(p, new Map(entries.filter((e) => Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'string')));
+        }
+      } else {
+        for (const line of text.slice(nl + 1).split('\n')) {
+          if (line === '') continue;
+          const l = parseLine(line);
+          let m = contents.get(l[0]);
+          if (!m) contents.set(l[0], (m = new Map()));
+          if (l.length === 3) m.set(l[1], l[2]);
+        }
       }
-      return doc.savedAt;
+      return { savedAt: head.savedAt, contents };
     } catch (err) {
-      this.prefixes.clear();
       this.logger.warn({ err, path: this.path }, 'ignoring an unreadable topology cache');
       return undefined;
     }
   }
+}
+
+/** A port named (or with the id) `name` in the cached port documents. */
+function findPort(contents: Contents, name: string): { id: string; networkId: string } | undefined {
+  for (const m of contents.values()) {
+    for (const [key, value] of m) {
+      const k = parseKey(key);
+      if (k?.kind !== 'port') continue;
+      try {
+        const p = decodePort(value);
+        if (p.name === name || p.id === name) return { id: p.id, networkId: p.networkId }; // a name or an id claim
+      } catch {
+        /* a document this version cannot read: not this port */
+      }
+    }
+  }
+  return undefined;
 }

@@ -3,7 +3,7 @@
  * every call fail as an unreachable etcd does: the on-disk topology cache, a subscription falling back on it,
  * the chassis registration converging, bindings written once the store answers, and the store health probe.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -46,6 +46,7 @@ function flaky(inner: Store): Store & { down: boolean } {
 const P1 = '0b7e8f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b';
 const N1 = '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
 const NET = `/wyvern/v1/net/${N1}/`;
+const kv = (key: string, value: string) => ({ key, value, createRevision: 1, modRevision: 1 });
 
 describe('TopologyCache', () => {
   it('follows the subscription, writes atomically (0600), reloads, and answers a port name from cached ports', async () => {
@@ -62,7 +63,6 @@ describe('TopologyCache', () => {
       allowedAddressPairs: [],
       portKey: 7,
     };
-    const kv = (key: string, value: string) => ({ key, value, createRevision: 1, modRevision: 1 });
     cache.apply({ type: 'snapshot', prefix: '/wyvern/v1/chassis/', kvs: [kv('/wyvern/v1/chassis/hv2', '{"x":1}')], revision: 3 });
     cache.apply({ type: 'snapshot', prefix: NET, kvs: [kv(`${NET}ports/${P1}`, JSON.stringify(port))], revision: 3 });
     cache.apply({ type: 'put', prefix: '/wyvern/v1/chassis/', kv: kv('/wyvern/v1/chassis/hv3', '{"x":3}'), revision: 4 });
@@ -80,28 +80,116 @@ describe('TopologyCache', () => {
     expect(again.get(nameKey('port', 'nobody'))).toBeUndefined();
   });
 
-  it('writes the file in pieces whose text is exactly the JSON of the whole, and reads it back (2,000 entries)', async () => {
+  it('writes lines of JSON, one per prefix and per entry, and reads them back (2,000 entries, several pieces)', async () => {
     const path = join(dir, 'c3', 'cache.json');
     const watched = ['/a/', '/empty/', NET];
     const cache = new TopologyCache(path, 'hv1', silentLogger, () => watched, 1);
-    const kv = (key: string, value: string) => ({ key, value, createRevision: 1, modRevision: 1 });
-    // Values with quotes, backslashes, control and non-ASCII characters, ~130 KB each prefix: several pieces.
+    // Values with quotes, backslashes, newlines, control and non-ASCII characters, ~130 KB each prefix.
     const kvs = (prefix: string) =>
       Array.from({ length: 1000 }, (_, i) => kv(`${prefix}k${i}`, JSON.stringify({ i, s: `"\\\n\u0001é${'x'.repeat(i % 97)}` })));
     cache.apply({ type: 'snapshot', prefix: '/a/', kvs: kvs('/a/'), revision: 1 });
     cache.apply({ type: 'snapshot', prefix: '/empty/', kvs: [], revision: 1 });
     cache.apply({ type: 'snapshot', prefix: NET, kvs: kvs(NET), revision: 1 });
     await cache.flush();
-    const text = readFileSync(path, 'utf8');
-    const doc = JSON.parse(text) as { savedAt: string };
-    const prefixes = Object.fromEntries(
-      ['/a/', '/empty/', NET].map((p) => [p, p === '/empty/' ? [] : kvs(p).map((x) => [x.key, x.value])]),
+    const [head, ...lines] = readFileSync(path, 'utf8').split('\n');
+    expect(JSON.parse(head!)).toEqual({ format: 2, chassis: 'hv1', savedAt: expect.any(String) });
+    expect(lines.at(-1)).toBe('');
+    expect(lines.slice(0, -1).map((l) => JSON.parse(l) as unknown)).toEqual(
+      ['/a/', '/empty/', NET].flatMap((p) => [[p], ...(p === '/empty/' ? [] : kvs(p).map((x) => [p, x.key, x.value]))]),
     );
-    expect(text).toBe(JSON.stringify({ format: 1, chassis: 'hv1', savedAt: doc.savedAt, prefixes }));
     const again = new TopologyCache(path, 'hv1', silentLogger, () => watched);
     expect(again.get('/a/')).toHaveLength(1000);
     expect(again.get('/empty/')).toEqual([]);
     expect(again.get(NET)?.[999]?.value).toBe(kvs(NET)[999]!.value);
+  });
+
+  it('keeps only the changes in memory: each save copies the previous file with them, reads come from the file', async () => {
+    const path = join(dir, 'c5', 'cache.json');
+    let watched = ['/a/', '/b/', '/c/'];
+    const cache = new TopologyCache(path, 'hv1', silentLogger, () => watched, 1);
+    const read = (c: TopologyCache, p: string) => Object.fromEntries((c.get(p) ?? []).map((x) => [x.key, x.value]));
+    cache.apply({ type: 'snapshot', prefix: '/a/', kvs: [kv('/a/1', 'one'), kv('/a/2', 'two'), kv('/a/3', 'three')], revision: 1 });
+    cache.apply({ type: 'snapshot', prefix: '/b/', kvs: [kv('/b/1', 'b1')], revision: 1 });
+    cache.apply({ type: 'snapshot', prefix: '/c/', kvs: [kv('/c/1', 'c1')], revision: 1 });
+    await cache.flush();
+    // Second save: a put over a key, a new key, a deletion, a whole new snapshot of /b/, and /c/ no longer watched.
+    cache.apply({ type: 'put', prefix: '/a/', kv: kv('/a/2', 'TWO'), revision: 2 });
+    cache.apply({ type: 'put', prefix: '/a/', kv: kv('/a/4', 'four'), revision: 2 });
+    cache.apply({ type: 'delete', prefix: '/a/', key: '/a/3', revision: 3 });
+    cache.apply({ type: 'resync', prefix: '/b/', kvs: [kv('/b/2', 'b2')], revision: 4 });
+    // Before the save, reads see the changes over the file.
+    expect(read(cache, '/a/')).toEqual({ '/a/1': 'one', '/a/2': 'TWO', '/a/4': 'four' });
+    expect(read(cache, '/b/')).toEqual({ '/b/2': 'b2' });
+    watched = ['/a/', '/b/'];
+    await cache.flush();
+    const lines = readFileSync(path, 'utf8').trim().split('\n').slice(1);
+    expect(lines.map((l) => JSON.parse(l) as unknown)).toEqual([
+      ['/a/'],
+      ['/a/', '/a/1', 'one'],
+      ['/b/'],
+      ['/a/', '/a/2', 'TWO'],
+      ['/a/', '/a/4', 'four'],
+      ['/b/', '/b/2', 'b2'],
+    ]);
+    const again = new TopologyCache(path, 'hv1', silentLogger, () => watched);
+    expect(read(again, '/a/')).toEqual({ '/a/1': 'one', '/a/2': 'TWO', '/a/4': 'four' });
+    expect(read(again, '/b/')).toEqual({ '/b/2': 'b2' });
+    expect(again.get('/c/')).toBeUndefined();
+    // Nothing of the contents is held after a save: what the file says (someone else rewrote it) is what a read answers.
+    writeFileSync(path, `${JSON.stringify({ format: 2, chassis: 'hv1', savedAt: 'x' })}\n["/a/"]\n["/a/","/a/9","nine"]\n`);
+    expect(read(cache, '/a/')).toEqual({ '/a/9': 'nine' });
+    expect(cache.get('/b/')).toBeUndefined();
+  });
+
+  it('a save that fails keeps its changes for the next one', async () => {
+    const parent = join(dir, 'c6');
+    const path = join(parent, 'sub', 'cache.json');
+    mkdirSync(parent, { recursive: true });
+    writeFileSync(join(parent, 'sub'), 'a file where the directory should be');
+    const cache = new TopologyCache(path, 'hv1', silentLogger, () => ['/a/'], 1);
+    cache.apply({ type: 'snapshot', prefix: '/a/', kvs: [kv('/a/1', 'one')], revision: 1 });
+    await cache.flush();
+    expect(existsSync(path)).toBe(false);
+    rmSync(join(parent, 'sub'));
+    cache.apply({ type: 'put', prefix: '/a/', kv: kv('/a/2', 'two'), revision: 2 });
+    await cache.flush();
+    const again = new TopologyCache(path, 'hv1', silentLogger, () => ['/a/']);
+    expect(again.get('/a/')?.map((x) => [x.key, x.value])).toEqual([
+      ['/a/1', 'one'],
+      ['/a/2', 'two'],
+    ]);
+  });
+
+  it('reads a format 1 file (earlier versions) and writes format 2 at the next save, keeping its contents', async () => {
+    const path = join(dir, 'c7.json');
+    const prefixes = { '/a/': [['/a/1', 'one']], '/b/': [['/b/1', 'b1']], '/empty/': [] };
+    writeFileSync(path, JSON.stringify({ format: 1, chassis: 'hv1', savedAt: '2026-01-01T00:00:00.000Z', prefixes }));
+    const cache = new TopologyCache(path, 'hv1', silentLogger, () => ['/a/', '/b/', '/empty/'], 1);
+    expect(cache.loadedFrom).toBe('2026-01-01T00:00:00.000Z');
+    expect(cache.get('/a/')?.map((x) => x.value)).toEqual(['one']);
+    cache.apply({ type: 'put', prefix: '/b/', kv: kv('/b/2', 'b2'), revision: 2 });
+    await cache.flush();
+    const text = readFileSync(path, 'utf8');
+    expect(JSON.parse(text.split('\n')[0]!)).toMatchObject({ format: 2 });
+    const again = new TopologyCache(path, 'hv1', silentLogger, () => []);
+    expect(again.get('/a/')?.map((x) => x.value)).toEqual(['one']);
+    expect(again.get('/b/')?.map((x) => x.value)).toEqual(['b1', 'b2']);
+    expect(again.get('/empty/')).toEqual([]);
+  });
+
+  it('a line that cannot be read ends what is kept of the file: the lines before it stay', async () => {
+    const path = join(dir, 'c8.json');
+    const head = JSON.stringify({ format: 2, chassis: 'hv1', savedAt: 'x' });
+    writeFileSync(path, `${head}\n["/a/"]\n["/a/","/a/1","one"]\n["/a/","/a/2"\n["/a/","/a/3","three"]\n`);
+    // Parsed whole, the file is not usable (as any unreadable file): nothing is answered from it…
+    expect(new TopologyCache(path, 'hv1', silentLogger, () => ['/a/']).get('/a/')).toBeUndefined();
+    // …and when the file turns bad after it was read, a save keeps the lines before the bad one.
+    writeFileSync(path, `${head}\n["/a/"]\n["/a/","/a/1","one"]\n`);
+    const cache = new TopologyCache(path, 'hv1', silentLogger, () => ['/a/'], 1);
+    writeFileSync(path, `${head}\n["/a/"]\n["/a/","/a/1","one"]\n["/a/","/a/2"\n["/a/","/a/3","three"]\n`);
+    cache.apply({ type: 'put', prefix: '/a/', kv: kv('/a/4', 'four'), revision: 2 });
+    await cache.flush();
+    expect(new TopologyCache(path, 'hv1', silentLogger, () => ['/a/']).get('/a/')?.map((x) => x.key)).toEqual(['/a/1', '/a/4']);
   });
 
   it('a cache written before lazy sync of routers (whole lists) answers one router’s, lease’s or FIP’s key from them', () => {
