@@ -56,7 +56,11 @@ type Line = [prefix: string] | [prefix: string, key: string, value: string];
 
 function parseLine(text: string): Line {
   const l = JSON.parse(text) as unknown;
-  if (!Array.isArray(l) || typeof l[0] !== 'string' || (l.length !== 1 && (l.length !== 3 || typeof l[1] !== 'string' || typeof l[2] !== 'string')))
+  if (
+    !Array.isArray(l) ||
+    typeof l[0] !== 'string' ||
+    (l.length !== 1 && (l.length !== 3 || typeof l[1] !== 'string' || typeof l[2] !== 'string'))
+  )
     throw new Error(`not a cache line: ${text.slice(0, 80)}`);
   return l as Line;
 }
@@ -80,8 +84,10 @@ async function* fileLines(fh: FileHandle): AsyncGenerator<string> {
 }
 
 export class TopologyCache {
-  /** Changes since the last save, by prefix. */
+  /** Changes since the last save began, by prefix. */
   private changes = new Map<string, PrefixChanges>();
+  /** The changes the save in progress is writing (a read meanwhile sees them over the file it has not replaced yet). */
+  private saving: Map<string, PrefixChanges> | undefined;
   /** What the file holds, as get() last parsed it (dropped after PARSED_KEEP_MS, and at each save). */
   private parsed: Contents | undefined;
   private parsedTimer: NodeJS.Timeout | undefined;
@@ -172,15 +178,20 @@ export class TopologyCache {
       file = this.fileUsable ? (this.load()?.contents ?? new Map<string, Map<string, string>>()) : new Map<string, Map<string, string>>();
       this.keepParsed(file);
     }
-    if (this.changes.size === 0) return file;
+    if (this.changes.size === 0 && !this.saving) return file;
     const out: Contents = new Map(file);
-    for (const [prefix, c] of this.changes) {
-      const m = new Map(c.whole ? [] : (file.get(prefix) ?? []));
-      for (const [key, value] of c.entries) {
-        if (value === null) m.delete(key);
-        else m.set(key, value);
+    for (const changes of [this.saving, this.changes]) {
+      for (const [prefix, c] of changes ?? []) {
+        const held = out.get(prefix);
+        // Changes to a prefix the file does not hold (it was lost meanwhile) are not its whole contents: left out.
+        if (!c.whole && !held) continue;
+        const m = new Map(c.whole ? [] : held);
+        for (const [key, value] of c.entries) {
+          if (value === null) m.delete(key);
+          else m.set(key, value);
+        }
+        out.set(prefix, m);
       }
-      out.set(prefix, m);
     }
     return out;
   }
@@ -204,11 +215,13 @@ export class TopologyCache {
   /**
    * Writes the previous file's lines with the changes applied, leaving out prefixes no longer watched. The changes
    * are taken at the start: those made while it writes go to the next save. On failure they are put back, under any
-   * made since, so the next save writes them.
+   * made since, so the next save writes them. A prefix is only ever written whole: from the previous file with its
+   * changes, or from a snapshot.
    */
   private async save(): Promise<void> {
     const changes = this.changes;
     this.changes = new Map();
+    this.saving = changes;
     const watched = new Set(this.watched());
     const tmp = `${this.path}.tmp`;
     try {
@@ -234,6 +247,15 @@ export class TopologyCache {
         }
         for (const [prefix, c] of changes) {
           if (!watched.has(prefix)) continue;
+          // A prefix is written whole or not at all: changes to one the previous file does not hold (someone deleted
+          // the file, or it could not be read) would read as its whole contents at a start during an outage.
+          if (!copied.has(prefix) && !c.whole) {
+            this.logger.warn(
+              { path: this.path, prefix },
+              'topology cache: the file lost this prefix; left out until its next snapshot (a restart writes it whole)',
+            );
+            continue;
+          }
           if (!copied.has(prefix)) await write(JSON.stringify([prefix]));
           for (const [key, value] of c.entries) if (value !== null) await write(JSON.stringify([prefix, key, value]));
         }
@@ -249,6 +271,7 @@ export class TopologyCache {
       this.putBack(changes);
       this.logger.warn({ err, path: this.path }, 'could not write the topology cache');
     } finally {
+      this.saving = undefined;
       clearTimeout(this.parsedTimer);
       this.parsed = undefined;
     }

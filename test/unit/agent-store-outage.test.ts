@@ -141,6 +141,38 @@ describe('TopologyCache', () => {
     expect(cache.get('/b/')).toBeUndefined();
   });
 
+  it('a read while a save is writing sees the changes it writes', async () => {
+    const path = join(dir, 'c9', 'cache.json');
+    const cache = new TopologyCache(path, 'hv1', silentLogger, () => ['/a/'], 1);
+    cache.apply({ type: 'snapshot', prefix: '/a/', kvs: [kv('/a/1', 'one')], revision: 1 });
+    await cache.flush();
+    cache.apply({ type: 'put', prefix: '/a/', kv: kv('/a/2', 'two'), revision: 2 });
+    const saved = cache.flush();
+    for (let i = 0; i < 5; i++) await Promise.resolve(); // the save has begun, its first file operation not done
+    expect(cache.get('/a/')?.map((x) => x.key)).toEqual(['/a/1', '/a/2']);
+    await saved;
+    expect(cache.get('/a/')?.map((x) => x.key)).toEqual(['/a/1', '/a/2']);
+  });
+
+  it('a file deleted under a running agent: a prefix is written again only whole (from its next snapshot)', async () => {
+    const path = join(dir, 'c10', 'cache.json');
+    const cache = new TopologyCache(path, 'hv1', silentLogger, () => ['/a/', '/b/'], 1);
+    cache.apply({ type: 'snapshot', prefix: '/a/', kvs: [kv('/a/1', 'one'), kv('/a/2', 'two')], revision: 1 });
+    cache.apply({ type: 'snapshot', prefix: '/b/', kvs: [kv('/b/1', 'b1')], revision: 1 });
+    await cache.flush();
+    rmSync(path);
+    cache.apply({ type: 'put', prefix: '/a/', kv: kv('/a/3', 'three'), revision: 2 });
+    // Not the whole of /a/: neither read nor written as if it were.
+    expect(cache.get('/a/')).toBeUndefined();
+    await cache.flush();
+    expect(new TopologyCache(path, 'hv1', silentLogger, () => []).get('/a/')).toBeUndefined();
+    cache.apply({ type: 'resync', prefix: '/b/', kvs: [kv('/b/2', 'b2')], revision: 3 });
+    await cache.flush();
+    const again = new TopologyCache(path, 'hv1', silentLogger, () => []);
+    expect(again.get('/a/')).toBeUndefined();
+    expect(again.get('/b/')?.map((x) => x.key)).toEqual(['/b/2']);
+  });
+
   it('a save that fails keeps its changes for the next one', async () => {
     const parent = join(dir, 'c6');
     const path = join(parent, 'sub', 'cache.json');
