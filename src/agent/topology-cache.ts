@@ -9,14 +9,14 @@
  * save copies the previous file line by line, with those changes applied. Kept in memory as well, the documents'
  * text was ~0.7 MB per 1,000 bound ports, beside the same documents parsed in the view (docs/footprint.md,
  * sixteenth session). Reads (get(), only used while the store is unreachable) parse the file, and keep what they
- * parsed for a few seconds, as an outage start asks for several prefixes in a row.
+ * parsed for a few seconds, as an outage start asks for several prefixes in a row. A start reads only the header.
  *
  * The file (format 2) is lines of JSON: a header `{"format":2,"chassis":…,"savedAt":…}`, then for each prefix a
  * line `[prefix]`, and each of its entries as `[prefix, key, value]`. A format 1 file (one JSON document, written
  * by earlier versions) is read as well, and replaced by format 2 at the first save.
  */
-import { readFileSync } from 'node:fs';
-import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { decodePort } from '../model/codec.js';
 import { encodeClaim } from '../model/read.js';
@@ -29,10 +29,9 @@ import { isoTime } from '../util/time.js';
 const FORMAT = 2;
 /** Lists whose members lazy sync watches one key at a time. */
 const ONE_KEY_PREFIXES = [CHASSIS_PREFIX, ROUTERS_PREFIX, GATEWAYS_PREFIX, FIPS_PREFIX];
-/** Characters written at once (the text of many lines). */
-const CHUNK_CHARS = 64 * 1024;
-/** Bytes read at once when a save copies the previous file. */
-const READ_BYTES = 64 * 1024;
+const NEWLINE = Buffer.from('\n');
+/** Bytes read for the header when the cache is made (a format 2 header is ~100). */
+const HEADER_BYTES = 4096;
 /** How long what get() parsed is kept for the next get() (an outage start reads several prefixes in a row). */
 const PARSED_KEEP_MS = 5_000;
 
@@ -65,24 +64,6 @@ function parseLine(text: string): Line {
   return l as Line;
 }
 
-/** The lines of an open file, read a piece at a time (split on the newline byte, which UTF-8 never uses inside a character). */
-async function* fileLines(fh: FileHandle): AsyncGenerator<string> {
-  let rest = Buffer.alloc(0);
-  const buf = Buffer.allocUnsafe(READ_BYTES);
-  for (;;) {
-    const { bytesRead } = await fh.read(buf, 0, READ_BYTES, null);
-    if (bytesRead === 0) break;
-    let data = rest.length ? Buffer.concat([rest, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
-    let nl: number;
-    while ((nl = data.indexOf(0x0a)) >= 0) {
-      yield data.toString('utf8', 0, nl);
-      data = data.subarray(nl + 1);
-    }
-    rest = Buffer.from(data); // a copy: buf is read into again
-  }
-  if (rest.length) yield rest.toString('utf8');
-}
-
 export class TopologyCache {
   /** Changes since the last save began, by prefix. */
   private changes = new Map<string, PrefixChanges>();
@@ -106,10 +87,11 @@ export class TopologyCache {
     private readonly watched: () => string[],
     private readonly delayMs = 200,
   ) {
-    const loaded = this.load();
-    this.fileUsable = loaded !== undefined;
-    this.loadedFrom = loaded?.savedAt;
-    if (loaded) this.keepParsed(loaded.contents);
+    // Only the header is read now: an agent whose store answers never reads the rest (a restarted host with 1,000
+    // ports would parse ~1 MB on its way to its first flows), and one started during an outage reads it at its first get().
+    const head = this.readHeader();
+    this.fileUsable = head !== undefined;
+    this.loadedFrom = head?.savedAt;
   }
 
   /**
@@ -225,41 +207,40 @@ export class TopologyCache {
     const watched = new Set(this.watched());
     const tmp = `${this.path}.tmp`;
     try {
+      // Buffers, off V8's heap: the previous file as read, the lines kept as slices of it, the new ones made here.
+      const parts: Buffer[] = [
+        Buffer.from(JSON.stringify({ format: FORMAT, chassis: this.chassis, savedAt: isoTime() } satisfies Header) + '\n'),
+      ];
+      const copied = new Set<string>();
+      if (this.fileUsable) {
+        for (const { prefix, key, bytes } of await this.previousLines()) {
+          if (!watched.has(prefix)) continue;
+          const c = changes.get(prefix);
+          if (key === undefined) copied.add(prefix);
+          else if (c && (c.whole || c.entries.has(key))) continue;
+          parts.push(bytes);
+        }
+      }
+      const added: string[] = [];
+      for (const [prefix, c] of changes) {
+        if (!watched.has(prefix)) continue;
+        // A prefix is written whole or not at all: changes to one the previous file does not hold (someone deleted
+        // the file, or it could not be read) would read as its whole contents at a start during an outage.
+        if (!copied.has(prefix) && !c.whole) {
+          this.logger.warn(
+            { path: this.path, prefix },
+            'topology cache: the file lost this prefix; left out until its next snapshot (a restart writes it whole)',
+          );
+          continue;
+        }
+        if (!copied.has(prefix)) added.push(JSON.stringify([prefix]));
+        for (const [key, value] of c.entries) if (value !== null) added.push(JSON.stringify([prefix, key, value]));
+      }
+      if (added.length > 0) parts.push(Buffer.from(added.join('\n') + '\n'));
       await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
       const out = await open(tmp, 'w', 0o600);
       try {
-        let chunk = JSON.stringify({ format: FORMAT, chassis: this.chassis, savedAt: isoTime() } satisfies Header) + '\n';
-        const write = async (line: string) => {
-          chunk += line + '\n';
-          if (chunk.length < CHUNK_CHARS) return;
-          await out.write(chunk);
-          chunk = '';
-        };
-        const copied = new Set<string>();
-        if (this.fileUsable) {
-          for await (const [prefix, text, key] of this.previousLines()) {
-            if (!watched.has(prefix)) continue;
-            const c = changes.get(prefix);
-            if (key === undefined) copied.add(prefix);
-            else if (c && (c.whole || c.entries.has(key))) continue;
-            await write(text);
-          }
-        }
-        for (const [prefix, c] of changes) {
-          if (!watched.has(prefix)) continue;
-          // A prefix is written whole or not at all: changes to one the previous file does not hold (someone deleted
-          // the file, or it could not be read) would read as its whole contents at a start during an outage.
-          if (!copied.has(prefix) && !c.whole) {
-            this.logger.warn(
-              { path: this.path, prefix },
-              'topology cache: the file lost this prefix; left out until its next snapshot (a restart writes it whole)',
-            );
-            continue;
-          }
-          if (!copied.has(prefix)) await write(JSON.stringify([prefix]));
-          for (const [key, value] of c.entries) if (value !== null) await write(JSON.stringify([prefix, key, value]));
-        }
-        await out.write(chunk);
+        await out.write(Buffer.concat(parts));
         // On disk before the rename: a crash or power loss leaves the old file or the new one, never half.
         await out.sync();
       } finally {
@@ -278,43 +259,42 @@ export class TopologyCache {
   }
 
   /**
-   * The previous file's lines, as [prefix, line text, key] (no key: the prefix's own line). A format 1 file is read
-   * whole and given as format 2 lines. A line that cannot be read ends the copy (logged): what follows is lost, as
-   * the whole file was when it could not be read.
+   * The previous file's lines, each with its prefix and key (none: the prefix's own line) and its bytes, newline
+   * included. A format 1 file is given as format 2 lines. A line that cannot be read ends the lines (logged): what
+   * follows is lost, as the whole file was when it could not be read.
    */
-  private async *previousLines(): AsyncGenerator<[prefix: string, text: string, key: string | undefined]> {
-    let fh: FileHandle;
+  private async previousLines(): Promise<{ prefix: string; key: string | undefined; bytes: Buffer }[]> {
+    let file: Buffer;
     try {
-      fh = await open(this.path, 'r');
+      file = await readFile(this.path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn({ err, path: this.path }, 'could not read the topology cache');
-      return;
+      return [];
+    }
+    const lines: { prefix: string; key: string | undefined; bytes: Buffer }[] = [];
+    let at = file.indexOf(0x0a);
+    if (at < 0 || (JSON.parse(file.toString('utf8', 0, at)) as Partial<Header>).format !== FORMAT) {
+      // Format 1: one document (read whole once more, after an upgrade).
+      for (const [prefix, m] of this.load()?.contents ?? []) {
+        lines.push({ prefix, key: undefined, bytes: Buffer.from(JSON.stringify([prefix]) + '\n') });
+        for (const [key, value] of m) lines.push({ prefix, key, bytes: Buffer.from(JSON.stringify([prefix, key, value]) + '\n') });
+      }
+      return lines;
     }
     try {
-      let first = true;
-      for await (const text of fileLines(fh)) {
-        if (first) {
-          first = false;
-          if ((JSON.parse(text) as Partial<Header>).format !== FORMAT) {
-            // Format 1: one document, on this one line (read whole once more, after an upgrade).
-            const old = this.load()?.contents ?? new Map<string, Map<string, string>>();
-            for (const [prefix, m] of old) {
-              yield [prefix, JSON.stringify([prefix]), undefined];
-              for (const [key, value] of m) yield [prefix, JSON.stringify([prefix, key, value]), key];
-            }
-            return;
-          }
-          continue;
-        }
-        if (text === '') continue;
-        const l = parseLine(text);
-        yield [l[0], text, l[1]];
+      for (let start = at + 1; start < file.length; start = at + 1) {
+        at = file.indexOf(0x0a, start);
+        if (at < 0) at = file.length;
+        if (at === start) continue;
+        const l = parseLine(file.toString('utf8', start, at));
+        // A last line without its newline (not as this version writes) gets one: the next line starts on its own.
+        const bytes = at < file.length ? file.subarray(start, at + 1) : Buffer.concat([file.subarray(start, at), NEWLINE]);
+        lines.push({ prefix: l[0], key: l[1], bytes });
       }
     } catch (err) {
       this.logger.warn({ err, path: this.path }, 'the topology cache could not be read to the end; its rest is not kept');
-    } finally {
-      await fh.close();
     }
+    return lines;
   }
 
   private putBack(changes: Map<string, PrefixChanges>): void {
@@ -325,8 +305,44 @@ export class TopologyCache {
     }
   }
 
+  /**
+   * The file's header, if it is a cache of this chassis in a format this version reads; undefined otherwise (logged,
+   * as load() does). A format 1 file is one line: it is read whole.
+   */
+  private readHeader(): Header | undefined {
+    let fd: number;
+    try {
+      fd = openSync(this.path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn({ err, path: this.path }, 'could not read the topology cache');
+      return undefined;
+    }
+    let first: string;
+    try {
+      const buf = Buffer.allocUnsafe(HEADER_BYTES);
+      const n = readSync(fd, buf, 0, HEADER_BYTES, 0);
+      const nl = buf.subarray(0, n).indexOf(0x0a);
+      if (nl < 0) return this.load(); // format 1, or a header longer than any this version writes
+      first = buf.toString('utf8', 0, nl);
+    } catch (err) {
+      this.logger.warn({ err, path: this.path }, 'could not read the topology cache');
+      return undefined;
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      const head = JSON.parse(first) as Header;
+      if (head.format !== FORMAT) throw new Error(`unknown cache format ${String(head.format)}`);
+      if (head.chassis !== this.chassis) throw new Error(`cache belongs to chassis ${head.chassis}`);
+      return head;
+    } catch (err) {
+      this.logger.warn({ err, path: this.path }, 'ignoring an unreadable topology cache');
+      return undefined;
+    }
+  }
+
   /** The file, parsed whole (format 2, or 1 from earlier versions); undefined when absent or not usable. */
-  private load(): { savedAt: string; contents: Contents } | undefined {
+  private load(): (Header & { contents: Contents }) | undefined {
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');
@@ -357,7 +373,7 @@ export class TopologyCache {
           if (l.length === 3) m.set(l[1], l[2]);
         }
       }
-      return { savedAt: head.savedAt, contents };
+      return { format: head.format, chassis: head.chassis, savedAt: head.savedAt, contents };
     } catch (err) {
       this.logger.warn({ err, path: this.path }, 'ignoring an unreadable topology cache');
       return undefined;

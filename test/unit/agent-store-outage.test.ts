@@ -209,12 +209,29 @@ describe('TopologyCache', () => {
     expect(again.get('/empty/')).toEqual([]);
   });
 
+  it('a file whose last line has no newline: the next save starts its own lines on lines of their own', async () => {
+    const path = join(dir, 'c11.json');
+    writeFileSync(path, `${JSON.stringify({ format: 2, chassis: 'hv1', savedAt: 'x' })}\n["/a/"]\n["/a/","/a/1","one"]`);
+    const cache = new TopologyCache(path, 'hv1', silentLogger, () => ['/a/'], 1);
+    cache.apply({ type: 'put', prefix: '/a/', kv: kv('/a/2', 'two'), revision: 2 });
+    await cache.flush();
+    expect(readFileSync(path, 'utf8').endsWith('["/a/","/a/1","one"]\n["/a/","/a/2","two"]\n')).toBe(true);
+    expect(new TopologyCache(path, 'hv1', silentLogger, () => []).get('/a/')?.map((x) => x.value)).toEqual(['one', 'two']);
+  });
+
   it('a line that cannot be read ends what is kept of the file: the lines before it stay', async () => {
     const path = join(dir, 'c8.json');
     const head = JSON.stringify({ format: 2, chassis: 'hv1', savedAt: 'x' });
     writeFileSync(path, `${head}\n["/a/"]\n["/a/","/a/1","one"]\n["/a/","/a/2"\n["/a/","/a/3","three"]\n`);
-    // Parsed whole, the file is not usable (as any unreadable file): nothing is answered from it…
-    expect(new TopologyCache(path, 'hv1', silentLogger, () => ['/a/']).get('/a/')).toBeUndefined();
+    // A start reads the header only (a restarted host's start does not parse the file); parsed whole at the first
+    // read, the file is not usable (as any unreadable file): nothing is answered from it…
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (_: unknown, msg: string) => void warnings.push(msg) } as unknown as typeof silentLogger;
+    const c = new TopologyCache(path, 'hv1', logger, () => ['/a/']);
+    expect(c.loadedFrom).toBe('x');
+    expect(warnings).toEqual([]);
+    expect(c.get('/a/')).toBeUndefined();
+    expect(warnings).toEqual(['ignoring an unreadable topology cache']);
     // …and when the file turns bad after it was read, a save keeps the lines before the bad one.
     writeFileSync(path, `${head}\n["/a/"]\n["/a/","/a/1","one"]\n`);
     const cache = new TopologyCache(path, 'hv1', silentLogger, () => ['/a/'], 1);
