@@ -56,9 +56,18 @@ const opKey = (op: TxnOp): string => (op.op === 'deletePrefix' ? `\0prefix:${op.
 const compareId = (c: Compare): string =>
   'modRevision' in c ? `${c.key}\0r${c.modRevision}` : 'exists' in c ? `${c.key}\0e` : `${c.key}\0v${c.value}`;
 
+/**
+ * Combined transactions one batcher has in flight at once. While that many are, the creations that arrive join the
+ * batches waiting, which grow: creations arriving spread out (one connection each, as a load generator or a
+ * provisioning script sends them) are sent a few per transaction otherwise, and every transaction costs etcd and the
+ * API server (docs/northbound-writes.md, sixteenth session). A burst's batches go MAX_IN_FLIGHT at a time.
+ */
+export const MAX_IN_FLIGHT = 4;
+
 export class TxnBatcher {
   private pending: Batch[] = [];
   private scheduled = false;
+  private inFlight = 0;
 
   /**
    * @param isBlind whether a put of this key is a blind guard put that members may share (no member compares it).
@@ -73,7 +82,7 @@ export class TxnBatcher {
       const m: Member = { compares, ids: compares.map(compareId), ops, resolve, reject };
       // A member with prefix deletes, or too big to share, goes alone.
       if (ops.some((o) => o.op === 'deletePrefix') || compares.length > MAX_OPS / 2 || ops.length > MAX_OPS / 2) {
-        this.alone(m);
+        void this.alone(m);
         return;
       }
       let b: Batch | undefined;
@@ -105,13 +114,24 @@ export class TxnBatcher {
 
   private flush(): void {
     this.scheduled = false;
-    const batches = this.pending;
-    this.pending = [];
-    for (const b of batches) void this.send(b);
+    while (this.pending.length > 0 && this.inFlight < MAX_IN_FLIGHT) {
+      const b = this.pending.shift()!;
+      this.inFlight++;
+      void this.send(b).finally(() => this.sent());
+    }
   }
 
-  private alone(m: Member): void {
-    this.store.txn(m.compares, m.ops).then(m.resolve, m.reject);
+  /** A combined transaction is answered: the batches waiting go (a turn later, so that what arrives now joins them). */
+  private sent(): void {
+    this.inFlight--;
+    if (this.pending.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private alone(m: Member): Promise<void> {
+    return this.store.txn(m.compares, m.ops).then(m.resolve, m.reject);
   }
 
   /** `again`: the batch is the survivors of a failed one (a second failure sends each member alone). */
@@ -122,12 +142,12 @@ export class TxnBatcher {
       r = await this.store.txn(b.compares, [...b.writes.values()]);
     } catch (e) {
       // Refused as a whole (e.g. a limit of the store): each alone decides. Unavailable: every member fails.
-      if (e instanceof StoreError && e.code === 'INVALID') for (const m of b.members) this.alone(m);
+      if (e instanceof StoreError && e.code === 'INVALID') for (const m of b.members) void this.alone(m);
       else for (const m of b.members) m.reject(e);
       return;
     }
     if (r.succeeded) for (const m of b.members) m.resolve(r);
-    else if (again) for (const m of b.members) this.alone(m);
+    else if (again) for (const m of b.members) void this.alone(m);
     else await this.sortOut(b);
   }
 
@@ -142,7 +162,7 @@ export class TxnBatcher {
       now = new Map(r.results.flatMap((kvs) => kvs.map((kv): [string, KeyValue] => [kv.key, kv])));
     } catch {
       // The read failed: decide as before, member by member.
-      for (const m of b.members) this.alone(m);
+      for (const m of b.members) void this.alone(m);
       return;
     }
     const rest: Batch = this.batch();

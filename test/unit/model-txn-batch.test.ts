@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Compare, Store, TxnOp } from '../../src/store/types.js';
-import { TxnBatcher } from '../../src/model/txn-batch.js';
+import { MAX_IN_FLIGHT, TxnBatcher } from '../../src/model/txn-batch.js';
 
 let store: Store;
 let calls: { compares: Compare[]; ops: TxnOp[] }[];
@@ -40,6 +40,46 @@ describe('TxnBatcher (group commit of port creations)', () => {
     expect(calls[0]!.ops.filter((o) => o.op === 'put' && o.key === '/g/ports')).toHaveLength(1);
     expect(rs.every((r) => r.succeeded && r.revision === rs[0]!.revision)).toBe(true);
     for (let i = 0; i < 10; i++) expect((await store.get(`/k/${i}`))?.value).toBe('v');
+  });
+
+  it('at most MAX_IN_FLIGHT transactions in flight: what arrives meanwhile, turn after turn, goes as one', async () => {
+    // A store that answers only when let go: the batcher's transactions stay in flight.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const sent: number[] = [];
+    const txn = store.txn.bind(store);
+    const slow = Object.assign(Object.create(null) as Store, {
+      txn: async (c: Compare[], o: TxnOp[]) => {
+        sent.push(o.filter((op) => op.op === 'put' && op.key.startsWith('/k/')).length);
+        await gate;
+        return txn(c, o);
+      },
+      read: store.read.bind(store),
+    });
+    const b = new TxnBatcher(slow, (k) => k.startsWith('/g/'));
+    const turn = () => new Promise((r) => setImmediate(r));
+    const put = (k: string) =>
+      b.txn(
+        [{ key: k, modRevision: 0 }],
+        [
+          { op: 'put', key: k, value: 'v' },
+          { op: 'put', key: '/g/ports', value: k },
+        ],
+      );
+    const all: Promise<{ succeeded: boolean }>[] = [];
+    // One creation a turn (as arrivals spread out come): the first MAX_IN_FLIGHT go alone…
+    for (let i = 0; i < MAX_IN_FLIGHT + 10; i++) {
+      all.push(put(`/k/${i}`));
+      await turn();
+    }
+    expect(sent).toEqual(Array.from({ length: MAX_IN_FLIGHT }, () => 1));
+    // …and the ten that came while they were in flight go together once they are answered.
+    release();
+    const rs = await Promise.all(all);
+    await turn();
+    expect(sent).toEqual([...Array.from({ length: MAX_IN_FLIGHT }, () => 1), 10]);
+    expect(rs.every((r) => r.succeeded)).toBe(true);
+    for (let i = 0; i < MAX_IN_FLIGHT + 10; i++) expect((await store.get(`/k/${i}`))?.value).toBe('v');
   });
 
   it('a compare several members share word for word is sent once; different compares of one key all go', async () => {
