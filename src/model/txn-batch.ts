@@ -134,16 +134,38 @@ export class TxnBatcher {
     return this.store.txn(m.compares, m.ops).then(m.resolve, m.reject);
   }
 
+  /**
+   * The store unreachable: every batch waiting for its turn fails now. Sent, it would wait for the ones in flight to
+   * fail first, then fail the same way: a burst during an outage would take a call deadline per MAX_IN_FLIGHT
+   * batches to be told.
+   */
+  private unreachable(e: unknown): void {
+    if (!(e instanceof StoreError) || e.code !== 'UNAVAILABLE') return;
+    const waiting = this.pending;
+    this.pending = [];
+    for (const w of waiting) for (const m of w.members) m.reject(e);
+  }
+
   /** `again`: the batch is the survivors of a failed one (a second failure sends each member alone). */
   private async send(b: Batch, again = false): Promise<void> {
-    if (b.members.length === 1) return this.alone(b.members[0]!);
+    if (b.members.length === 1) {
+      const m = b.members[0]!;
+      try {
+        m.resolve(await this.store.txn(m.compares, m.ops));
+      } catch (e) {
+        m.reject(e);
+        this.unreachable(e);
+      }
+      return;
+    }
     let r: TxnResult;
     try {
       r = await this.store.txn(b.compares, [...b.writes.values()]);
     } catch (e) {
-      // Refused as a whole (e.g. a limit of the store): each alone decides. Unavailable: every member fails.
+      // Refused as a whole (e.g. a limit of the store): each alone decides. Otherwise every member fails.
       if (e instanceof StoreError && e.code === 'INVALID') for (const m of b.members) void this.alone(m);
       else for (const m of b.members) m.reject(e);
+      this.unreachable(e);
       return;
     }
     if (r.succeeded) for (const m of b.members) m.resolve(r);

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
-import type { Compare, Store, TxnOp } from '../../src/store/types.js';
+import { StoreError, type Compare, type Store, type TxnOp } from '../../src/store/types.js';
 import { MAX_IN_FLIGHT, TxnBatcher } from '../../src/model/txn-batch.js';
 
 let store: Store;
@@ -80,6 +80,31 @@ describe('TxnBatcher (group commit of port creations)', () => {
     expect(sent).toEqual([...Array.from({ length: MAX_IN_FLIGHT }, () => 1), 10]);
     expect(rs.every((r) => r.succeeded)).toBe(true);
     for (let i = 0; i < MAX_IN_FLIGHT + 10; i++) expect((await store.get(`/k/${i}`))?.value).toBe('v');
+  });
+
+  it('the store unreachable: the batches waiting for their turn fail with the one in flight, not a deadline later', async () => {
+    let fail!: () => void;
+    const gate = new Promise<void>((r) => (fail = r));
+    let sent = 0;
+    const down = Object.assign(Object.create(null) as Store, {
+      txn: async () => {
+        sent++;
+        await gate;
+        throw new StoreError('etcd unreachable: deadline exceeded', 'UNAVAILABLE');
+      },
+      read: store.read.bind(store),
+    });
+    const b = new TxnBatcher(down, (k) => k.startsWith('/g/'));
+    const turn = () => new Promise((r) => setImmediate(r));
+    const all: Promise<unknown>[] = [];
+    for (let i = 0; i < MAX_IN_FLIGHT + 10; i++) {
+      all.push(b.txn([{ key: `/k/${i}`, modRevision: 0 }], [{ op: 'put', key: `/k/${i}`, value: 'v' }]).catch((e: unknown) => e));
+      await turn();
+    }
+    fail();
+    const outcomes = await Promise.all(all);
+    expect(outcomes.every((e) => e instanceof StoreError && e.code === 'UNAVAILABLE')).toBe(true);
+    expect(sent).toBe(MAX_IN_FLIGHT); // the ten waiting were never sent
   });
 
   it('a compare several members share word for word is sent once; different compares of one key all go', async () => {
