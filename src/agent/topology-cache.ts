@@ -268,7 +268,7 @@ export class TopologyCache {
     try {
       file = await readFile(this.path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn({ err, path: this.path }, 'could not read the topology cache');
+      this.notRead(err);
       return [];
     }
     const lines: { prefix: string; key: string | undefined; bytes: Buffer }[] = [];
@@ -314,8 +314,7 @@ export class TopologyCache {
     try {
       fd = openSync(this.path, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn({ err, path: this.path }, 'could not read the topology cache');
-      return undefined;
+      return this.notRead(err);
     }
     let first: string;
     try {
@@ -325,20 +324,30 @@ export class TopologyCache {
       if (nl < 0) return this.load(); // format 1, or a header longer than any this version writes
       first = buf.toString('utf8', 0, nl);
     } catch (err) {
-      this.logger.warn({ err, path: this.path }, 'could not read the topology cache');
-      return undefined;
+      return this.notRead(err);
     } finally {
       closeSync(fd);
     }
     try {
-      const head = JSON.parse(first) as Header;
-      if (head.format !== FORMAT) throw new Error(`unknown cache format ${String(head.format)}`);
-      if (head.chassis !== this.chassis) throw new Error(`cache belongs to chassis ${head.chassis}`);
-      return head;
+      return this.checked(JSON.parse(first) as Header, [FORMAT]);
     } catch (err) {
       this.logger.warn({ err, path: this.path }, 'ignoring an unreadable topology cache');
       return undefined;
     }
+  }
+
+  /** A file that cannot be read is as none (logged, unless it is not there). */
+  private notRead(err: unknown): undefined {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn({ err, path: this.path }, 'could not read the topology cache');
+    return undefined;
+  }
+
+  /** `head` if it is of one of these formats and this chassis's; throws otherwise. */
+  private checked<H extends Header>(head: H, formats: number[]): H {
+    if (!formats.includes(head.format)) throw new Error(`unknown cache format ${String(head.format)}`);
+    // Another chassis's cache (a copied disk image) would program someone else's ports here.
+    if (head.chassis !== this.chassis) throw new Error(`cache belongs to chassis ${head.chassis}`);
+    return head;
   }
 
   /** The file, parsed whole (format 2, or 1 from earlier versions); undefined when absent or not usable. */
@@ -347,15 +356,11 @@ export class TopologyCache {
     try {
       text = readFileSync(this.path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.logger.warn({ err, path: this.path }, 'could not read the topology cache');
-      return undefined;
+      return this.notRead(err);
     }
     try {
       const nl = text.indexOf('\n');
-      const head = JSON.parse(nl < 0 ? text : text.slice(0, nl)) as Header & { prefixes?: unknown };
-      if (head.format !== FORMAT && head.format !== 1) throw new Error(`unknown cache format ${String(head.format)}`);
-      // Another chassis's cache (a copied disk image) would program someone else's ports here.
-      if (head.chassis !== this.chassis) throw new Error(`cache belongs to chassis ${head.chassis}`);
+      const head = this.checked(JSON.parse(nl < 0 ? text : text.slice(0, nl)) as Header & { prefixes?: unknown }, [FORMAT, 1]);
       const contents: Contents = new Map();
       if (head.format === 1) {
         const prefixes = head.prefixes;
