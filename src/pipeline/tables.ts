@@ -129,8 +129,7 @@ export class PipelineTables {
 
   /** Splits a cookie back into app name and object key (for dump-flows and debug output). */
   decodeCookie(cookie: bigint): { app: string | undefined; object: bigint } {
-    const appId = Number((cookie >> BigInt(this.pipeline.cookies.appShift)) & 0xffn);
-    const app = Object.entries(this.pipeline.cookies.apps).find(([, id]) => id === appId)?.[0];
+    const app = this.appName(this.appIdOfCookie(cookie));
     const objMask = (1n << BigInt(this.pipeline.cookies.objectBits)) - 1n;
     return { app, object: cookie & objMask };
   }
