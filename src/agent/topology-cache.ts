@@ -273,9 +273,9 @@ export class TopologyCache {
     }
     const lines: { prefix: string; key: string | undefined; bytes: Buffer }[] = [];
     let at = file.indexOf(0x0a);
-    if (at < 0 || (JSON.parse(file.toString('utf8', 0, at)) as Partial<Header>).format !== FORMAT) {
-      // Format 1: one document (read whole once more, after an upgrade).
-      for (const [prefix, m] of this.load()?.contents ?? []) {
+    if (at < 0 || !file.subarray(0, at).toString('utf8').startsWith(`{"format":${FORMAT},`)) {
+      // Format 1 (one document: parsed whole, after an upgrade), or a header this version did not write.
+      for (const [prefix, m] of this.parse(file.toString('utf8'))?.contents ?? []) {
         lines.push({ prefix, key: undefined, bytes: Buffer.from(JSON.stringify([prefix]) + '\n') });
         for (const [key, value] of m) lines.push({ prefix, key, bytes: Buffer.from(JSON.stringify([prefix, key, value]) + '\n') });
       }
@@ -358,6 +358,11 @@ export class TopologyCache {
     } catch (err) {
       return this.notRead(err);
     }
+    return this.parse(text);
+  }
+
+  /** A file's text parsed whole; undefined when it is not usable (logged). */
+  private parse(text: string): (Header & { contents: Contents }) | undefined {
     try {
       const nl = text.indexOf('\n');
       const head = this.checked(JSON.parse(nl < 0 ? text : text.slice(0, nl)) as Header & { prefixes?: unknown }, [FORMAT, 1]);
