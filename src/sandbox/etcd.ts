@@ -95,17 +95,50 @@ async function waitHealthy(
   throw new Error(`etcd member ${m.name} not healthy after ${timeoutMs} ms; see ${m.log}`);
 }
 
-export async function startEtcd(
-  opts: { dataDir?: string; members?: 1 | 3; readyTimeoutMs?: number; tls?: EtcdTls } = {},
-): Promise<EtcdCluster> {
-  const count = opts.members ?? 1;
+export interface EtcdOptions {
+  dataDir?: string;
+  members?: 1 | 3;
+  readyTimeoutMs?: number;
+  tls?: EtcdTls;
+  /** Finds a port for each member's client and peer URLs (default `freePort`; tests give one that is taken). */
+  pickPort?: () => Promise<number>;
+}
+
+/** A member could not bind the port it was given: another process took it between `freePort()` and etcd's bind. */
+class PortTaken extends Error {}
+
+function portTaken(log: string): boolean {
+  try {
+    return /address already in use/i.test(readFileSync(log, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+export async function startEtcd(opts: EtcdOptions = {}): Promise<EtcdCluster> {
   const ownDir = opts.dataDir === undefined;
   const dir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'wyvern-etcd-')));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startMembers(opts, dir, ownDir);
+    } catch (err) {
+      // Ports are found free before etcd binds them; a race lost there is retried with new ports, not a failed test.
+      if (!(err instanceof PortTaken) || attempt >= 3) {
+        if (ownDir) await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
+    }
+  }
+}
+
+async function startMembers(opts: EtcdOptions, dir: string, ownDir: boolean): Promise<EtcdCluster> {
+  const count = opts.members ?? 1;
   const tag = Math.random().toString(36).slice(2, 8);
   const specs: { name: string; clientPort: number; peerPort: number; dataDir: string; log: string }[] = [];
   for (let i = 0; i < count; i++) {
     const name = `wyv-${tag}-${i}`;
-    specs.push({ name, clientPort: await freePort(), peerPort: await freePort(), dataDir: join(dir, name), log: join(dir, `${name}.log`) });
+    const pick = opts.pickPort ?? freePort;
+    specs.push({ name, clientPort: await pick(), peerPort: await pick(), dataDir: join(dir, name), log: join(dir, `${name}.log`) });
   }
   const initialCluster = specs.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(',');
 
@@ -186,7 +219,11 @@ export async function startEtcd(
     await Promise.all(members.map((m) => m.launch()));
     await Promise.all(members.map((m) => waitHealthy(m.state, opts.readyTimeoutMs ?? 30_000)));
   } catch (err) {
-    await stop().catch(() => undefined);
+    await Promise.all(members.map((m) => m.kill())).catch(() => undefined);
+    if (specs.some((s) => portTaken(s.log))) {
+      await Promise.all(specs.map((s) => rm(s.dataDir, { recursive: true, force: true })));
+      throw new PortTaken(`etcd could not bind its port: ${(err as Error).message}`);
+    }
     throw err;
   }
   const endpoints = specs.map((s) => `127.0.0.1:${s.clientPort}`);

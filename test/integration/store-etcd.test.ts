@@ -3,6 +3,9 @@ import { openStore, type WatchBatch } from '../../src/store/index.js';
 import type { EtcdStore } from '../../src/store/etcd.js';
 import { storeSuite } from '../unit/store-suite.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
+import { freePort } from '../../src/util/free-port.js';
+import { createServer, type AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 
 let etcd: EtcdCluster | undefined;
 const cleanups: (() => Promise<void>)[] = [];
@@ -81,5 +84,33 @@ describe('etcd watch streams', () => {
   it('watchStreams must be a positive integer', async () => {
     await expect(openStore(etcd!.url, { watchStreams: 0 })).rejects.toMatchObject({ code: 'INVALID' });
     await expect(openStore(etcd!.url, { watchStreams: 1.5 })).rejects.toMatchObject({ code: 'INVALID' });
+  });
+});
+
+describe('etcd sandbox', () => {
+  it('a member whose port another process took before etcd bound it is started on other ports', async () => {
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));
+    const taken = (squatter.address() as AddressInfo).port;
+    let picks = 0;
+    const cluster = await startEtcd({
+      pickPort: () => (picks++ === 0 ? Promise.resolve(taken) : freePort()),
+    });
+    try {
+      expect(picks).toBe(4);
+      expect(cluster.endpoints[0]).not.toBe(`127.0.0.1:${taken}`);
+      const store = await openStore(cluster.url);
+      await store.put('/sandbox/k', 'v');
+      expect((await store.get('/sandbox/k'))?.value).toBe('v');
+      await store.close();
+    } finally {
+      await cluster.stop();
+      squatter.close();
+    }
+  }, 60_000);
+
+  it('ports it finds free lie below the ephemeral range, where outgoing connections never take them', async () => {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    for (let i = 0; i < 20; i++) expect(await freePort()).toBeLessThan(low);
   });
 });
