@@ -22,6 +22,7 @@ import { loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
 import setup from '../test/global-setup.js';
 import { OVN_ANCHOR } from './lib/anchor.js';
+import { ensureOvnPackages } from './lib/ovn-central.js';
 import { templatesFrom, withFloorResponder } from './lib/dhcp-floor.js';
 import { Cluster } from '../test/helpers/cluster.js';
 import { execCmd } from '../src/sandbox/run.js';
@@ -43,6 +44,7 @@ const fmt = (x: number) => x.toFixed(3);
 /** Runs OVN's anchor and returns its metric lines. */
 async function runOvn(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
+  await ensureOvnPackages((s) => process.stderr.write(`${s}\n`));
   await new Promise<void>((resolve, reject) => {
     const p = spawn('bash', [OVN_ANCHOR], {
       env: { ...process.env, DHCP_RUNS: String(REPLY_RUNS), NEW_PORTS: '3' },

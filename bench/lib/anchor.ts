@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { ensureOvnPackages } from './ovn-central.js';
 
 export interface AnchorResult {
   metrics: Map<string, { value: number; unit: string }>;
@@ -30,10 +31,11 @@ export function parseMetricLines(text: string): Pick<AnchorResult, 'metrics' | '
   return { metrics, notes };
 }
 
-export function runOvnAnchor(
+export async function runOvnAnchor(
   opts: { env?: NodeJS.ProcessEnv; echo?: (line: string) => void; timeoutMs?: number } = {},
 ): Promise<AnchorResult> {
-  if (!existsSync(OVN_ANCHOR)) return Promise.reject(new Error(`OVN anchor not found at ${OVN_ANCHOR}`));
+  if (!existsSync(OVN_ANCHOR)) throw new Error(`OVN anchor not found at ${OVN_ANCHOR}`);
+  await ensureOvnPackages((s) => opts.echo?.(`# ${s}`));
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [OVN_ANCHOR], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -10,15 +10,19 @@ import { join } from 'node:path';
 import type { Sandbox, SandboxHost } from '../../src/sandbox/index.js';
 import { execCmd, run } from '../../src/sandbox/run.js';
 
-/** Installs OVN and iperf3 from Debian if a tool is missing (idempotent; not part of scripts/setup). */
+/**
+ * Installs OVN, iperf3 and what the OVN anchor (/work/shared/anchors/ovn/run.sh) also runs (busybox, ethtool) from
+ * Debian if a tool is missing (idempotent; not part of scripts/setup: only the benches' OVN sides need them).
+ */
 export async function ensureOvnPackages(log: (s: string) => void): Promise<void> {
-  const need = ['ovn-nbctl', 'ovn-northd', 'ovn-controller', 'iperf3'];
+  const need = ['ovn-nbctl', 'ovn-northd', 'ovn-controller', 'iperf3', 'busybox', 'ethtool'];
   const missing: string[] = [];
   for (const c of need) if ((await execCmd(['sh', '-c', `command -v ${c}`])).code !== 0) missing.push(c);
   if (missing.length === 0) return;
-  log(`installing ovn-central ovn-host iperf3 (missing: ${missing.join(', ')})`);
+  log(`installing ovn-central ovn-host iperf3 busybox ethtool (missing: ${missing.join(', ')})`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = ['apt-get', 'install', '-y', '-o', 'DPkg::Lock::Timeout=300', 'ovn-central', 'ovn-host', 'iperf3'];
+  const packages = ['ovn-central', 'ovn-host', 'iperf3', 'busybox', 'ethtool'];
+  const install = ['apt-get', 'install', '-y', '-o', 'DPkg::Lock::Timeout=300', ...packages];
   if ((await execCmd(install, { env, timeoutMs: 600_000 })).code !== 0) {
     await run(['apt-get', 'update', '-o', 'DPkg::Lock::Timeout=300'], { env, timeoutMs: 600_000 });
     await run(install, { env, timeoutMs: 600_000 });
