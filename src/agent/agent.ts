@@ -112,6 +112,9 @@ export class Agent {
     stopped: () => this.stopping,
   });
   private started = false;
+  /** Resolves when `started` becomes true: the first computation is done (its flows asked of the flow manager). */
+  private readonly untilStarted: Promise<void>;
+  private markStarted!: () => void;
   private stopping = false;
   /** Set once this chassis is taken out of service (decommission, or an operator's `chassis delete`). */
   get retired(): ChassisRetirement | undefined {
@@ -135,6 +138,7 @@ export class Agent {
     readonly config: AgentConfig,
     private readonly logger: Logger,
   ) {
+    this.untilStarted = new Promise<void>((done) => (this.markStarted = done));
     this.view = new TopologyView(config.chassis, config.encaps ?? [config.encap]);
     this.view.site = config.site ?? DEFAULT_SITE;
     this.reachLog = new ReachabilityLog(this.view.encaps, config.chassis, logger.child({ component: 'encap' }));
@@ -251,6 +255,9 @@ export class Agent {
       bindings: () => this.bindings,
     });
     this.ovsdb = this.link.ovsdb;
+    // In the start timeline: the bridge's preparation runs beside the store's first round trips.
+    this.ovsdb.once('connected', () => this.trace.mark('OVSDB connected'));
+    this.link.once('prepared', () => this.trace.mark('bridge prepared'));
   }
 
   /** The store side: the store, then its health, topology subscription and sync, chassis, bindings, elections (store-side.ts). */
@@ -286,6 +293,7 @@ export class Agent {
         localFlowsApplied(
           () => this.started,
           () => this.flows,
+          this.untilStarted,
         ),
       storeBack: () => this.elections!.storeBack(),
       storeTick: () => void this.gatewayFence.recheck(),
@@ -395,6 +403,7 @@ export class Agent {
     this.trace.mark('first computation');
     this.schedule!.notePendingMarks(this.firstVersion);
     this.started = true;
+    this.markStarted();
     this.elections?.reconcile();
     this.firstApplied = this.flows.whenApplied(this.firstVersion).then(() => {
       this.trace.mark('first flows on the switch');

@@ -47,6 +47,8 @@ export class BindingManager extends EventEmitter {
   private readonly watchedNames = new Map<string, Promise<void> | void>();
   /** Port names whose first binding write is in flight: their flows may already be computed, not marked. */
   private readonly writing = new Set<string>();
+  /** plugged() calls waiting to hear that their port's flows are asked for (the agent's start), by port name. */
+  private readonly flowsAskedWaiters = new Map<string, (() => void)[]>();
   /**
    * Ports whose binding is not (known to be) in the store: a write failed (store unreachable). Bindings are
    * state to converge to: these are written again whenever the store answers (retryUnsynced, checkAll).
@@ -122,9 +124,34 @@ export class BindingManager extends EventEmitter {
     return this.resolved.get(name);
   }
 
-  async plugged(ev: VifEvent): Promise<void> {
-    if (!ev.ifaceId || ev.ofport <= 0) return;
+  /**
+   * Binds a plugged VIF (below). `flowsAsked` is called once nothing the port's flows need is missing: its network
+   * is in the view and its flows are asked for, before its binding's write to the store; or the port will not get
+   * flows (refused, not in the store, the store unreachable). The agent's start waits for that, not for the
+   * writes: the first computation needs only the view, and the bindings' round trips to the store overlap with it.
+   */
+  async plugged(ev: VifEvent, flowsAsked?: () => void): Promise<void> {
+    if (!ev.ifaceId || ev.ofport <= 0) return flowsAsked?.();
     const ref = ifaceRef(ev.ifaceId);
+    if (!flowsAsked) return this.bind(ev, ref);
+    const waiting = this.flowsAskedWaiters.get(ref);
+    if (waiting) waiting.push(flowsAsked);
+    else this.flowsAskedWaiters.set(ref, [flowsAsked]);
+    try {
+      await this.bind(ev, ref);
+    } finally {
+      this.flowsAskedFor(ref);
+    }
+  }
+
+  /** Calls (once) what a plugged() call for `name` waits to hear: its flows are asked for. */
+  private flowsAskedFor(name: string): void {
+    const waiting = this.flowsAskedWaiters.get(name);
+    this.flowsAskedWaiters.delete(name);
+    for (const done of waiting ?? []) done();
+  }
+
+  private async bind(ev: VifEvent, ref: string): Promise<void> {
     const vif: LocalVif = { ifaceName: ev.name, ofport: ev.ofport, ifaceId: ref };
     if (ev.attachedMac) vif.attachedMac = ev.attachedMac.toLowerCase();
     const prev = this.view.vifs.get(ref);
@@ -137,6 +164,7 @@ export class BindingManager extends EventEmitter {
       this.refusals.clear(ref);
       // ofport changed (e.g. OVS restart): flows first (they only need the view), then the binding.
       this.emit('changed', r.networkId, r.portId);
+      this.flowsAskedFor(ref);
       await this.writeBinding(ref, r);
       return;
     }
@@ -297,6 +325,7 @@ export class BindingManager extends EventEmitter {
     this.refusals.clear(name);
     this.writing.add(name);
     this.emit('changed', r.networkId, r.portId);
+    this.flowsAskedFor(name);
     const t0 = performance.now();
     try {
       await this.opts.beforeAnnounce?.(name);

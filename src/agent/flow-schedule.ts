@@ -123,14 +123,22 @@ export class FlowSchedule {
 /**
  * Resolves once the flows asked for so far are on the switch (a port's binding is announced after that), or
  * after a second if the switch does not confirm (its connection is down): the binding must not wait forever.
+ * Before the agent's first computation (`started`), it waits for that computation (`untilStarted`) and its flows
+ * too: a starting host's bindings are written once its own first flows are in, so their writes, and the work they
+ * give the hypervisors that watch its networks, come after the new host's first flows, not in their way.
  * `flows` is read only once `started`.
  */
-export async function localFlowsApplied(started: () => boolean, flows: () => FlowManager): Promise<void> {
+export async function localFlowsApplied(started: () => boolean, flows: () => FlowManager, untilStarted: Promise<void>): Promise<void> {
   // Queued behind the urgent flush that the port's 'changed' scheduled, so the version includes its flows.
   await new Promise<void>((done) => queueMicrotask(done));
-  if (!started()) return;
   let timer: NodeJS.Timeout | undefined;
-  const f = flows();
-  await Promise.race([f.whenApplied(f.desiredVersion), new Promise<void>((done) => (timer = setTimeout(done, 1_000)))]);
-  clearTimeout(timer);
+  const second = new Promise<void>((done) => (timer = setTimeout(done, 1_000)));
+  try {
+    if (!started()) await Promise.race([untilStarted, second]);
+    if (!started()) return;
+    const f = flows();
+    await Promise.race([f.whenApplied(f.desiredVersion), second]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

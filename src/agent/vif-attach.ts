@@ -29,7 +29,8 @@ export interface VifAttachDeps {
 }
 
 /**
- * Resolves true once the VIFs present are bound (their binds settled), false if the agent stopped meanwhile.
+ * Resolves true once the VIFs present are in the view (their ports resolved and their flows asked for; their bindings'
+ * writes to the store go on meanwhile), false if the agent stopped meanwhile.
  * Only interfaces that claim a logical port (VM VIFs) matter; tunnel and bridge ports have no iface-id.
  */
 export async function attachVifs(d: VifAttachDeps): Promise<boolean> {
@@ -37,7 +38,7 @@ export async function attachVifs(d: VifAttachDeps): Promise<boolean> {
   let vifs: VifWatcher;
   for (;;) {
     await d.link.ready();
-    d.trace.mark('OVSDB connected, bridge prepared');
+    d.trace.mark('switch attach begins');
     if (d.stopping()) return false;
     // The OpenFlow session (connect, hello, features) opens now, with the bridge there, while the VIFs are bound
     // and the topology loads: the flow manager writes nothing before activate(), so this only saves its round
@@ -65,8 +66,19 @@ export async function attachVifs(d: VifAttachDeps): Promise<boolean> {
   };
   vifs.on('plugged', (v: Vif) => {
     d.marks.plugged(v.name, v.ifaceId);
-    const p = d.bindings.plugged(v).catch((err) => log.error({ err, iface: v.name }, 'bind failed'));
-    if (!d.started()) initial.push(p);
+    if (d.started()) {
+      void d.bindings.plugged(v).catch((err) => log.error({ err, iface: v.name }, 'bind failed'));
+      return;
+    }
+    // Before the first computation: it waits until each VIF's port is in the view, not for the bindings' writes.
+    initial.push(
+      new Promise<void>((flowsAsked) =>
+        d.bindings.plugged(v, flowsAsked).catch((err) => {
+          log.error({ err, iface: v.name }, 'bind failed');
+          flowsAsked();
+        }),
+      ),
+    );
   });
   vifs.on('changed', (v: Vif, old: Vif) => {
     // A VIF re-labelled with another port is an unplug of the old port and a plug of the new one.
@@ -77,6 +89,6 @@ export async function attachVifs(d: VifAttachDeps): Promise<boolean> {
   vifs.start();
   d.trace.mark('VIF monitor');
   await Promise.all(initial);
-  d.trace.mark('VIFs bound');
+  d.trace.mark('VIFs in the view');
   return true;
 }

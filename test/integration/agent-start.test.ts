@@ -32,10 +32,25 @@ describe('agent start on a fresh host with VMs already plugged', () => {
     const lines = readFileSync(join(c.sb.runDir, 'hv1', 'agent.log'), 'utf8')
       .split('\n')
       .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { level: number; msg: string; ms?: Record<string, number> });
+      .map(
+        (l) =>
+          JSON.parse(l) as { level: number; time: number; msg: string; ms?: Record<string, number>; timeOrigin?: number; port?: string },
+      );
     expect(lines.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([]);
-    const timeline = lines.find((l) => l.msg.startsWith('start timeline'))!.ms!;
-    expect(timeline['VIFs bound']).toBeLessThan(timeline['first flows on the switch']!);
+    const start = lines.find((l) => l.msg.startsWith('start timeline'))!;
+    const timeline = start.ms!;
+    expect(timeline['VIFs in the view']).toBeLessThan(timeline['first flows on the switch']!);
+    // The VMs' bindings are announced once the host's own first flows are in (not before, as for a VIF plugged
+    // later), and the first computation did not wait for their writes.
+    const firstFlowsAt = start.timeOrigin! + timeline['first flows on the switch']!;
+    const bound = lines.filter((l) => l.msg === 'port bound to this chassis');
+    expect(bound.map((l) => l.port).sort()).toEqual(
+      ports
+        .slice(1, 4)
+        .map((p) => p.name)
+        .sort(),
+    );
+    for (const l of bound) expect(l.time).toBeGreaterThanOrEqual(Math.floor(firstFlowsAt));
     // The API comes once the flows are on the switch, after the timeline was written: not in it.
     expect(Object.keys(timeline)).not.toContain('API listening');
   }, 60_000);

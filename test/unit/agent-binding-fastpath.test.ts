@@ -154,4 +154,37 @@ describe('BindingManager fast path', () => {
     await vi.waitFor(() => expect(bm.boundPorts().map((b) => b.portId)).toEqual([PORT_ID])); // …and bound once written
     expect(nameReads).toEqual(['/wyvern/v1/names/port/p1']); // the watch's read, none beside it
   });
+
+  it("tells the agent's start that the port's flows are asked for before the binding's write to the store returns", async () => {
+    const { store, bm, port } = setup();
+    await store.put(portKey(NET, port.id), JSON.stringify(port));
+    let release!: () => void;
+    const writes = new Promise<void>((r) => (release = r));
+    const realTxn = store.txn.bind(store);
+    store.txn = (async (...args: Parameters<typeof store.txn>) => {
+      await writes; // the store is slow to answer the binding's write
+      return realTxn(...args);
+    }) as typeof store.txn;
+    const order: string[] = [];
+    bm.on('changed', () => order.push('changed'));
+    const asked = new Promise<void>((r) => bm.plugged({ name: 't1', ofport: 5, ifaceId: 'p1' }, r).then(() => order.push('plugged done')));
+    // A second VIF for the same port (a VM's two interfaces named alike) is told as well.
+    const askedToo = new Promise<void>((r) => void bm.plugged({ name: 't2', ofport: 6, ifaceId: 'p1' }, r));
+    await asked;
+    await askedToo;
+    expect(order[0]).toBe('changed');
+    expect(order).not.toContain('plugged done');
+    expect(bm.boundPorts()).toEqual([]); // the write is still waiting for the store
+    release();
+    await vi.waitFor(() => expect(order).toContain('plugged done'));
+    expect(bm.boundPorts().map((b) => b.name)).toEqual(['p1']);
+  });
+
+  it('tells it too when the port gets no flows: a VIF for a port that does not exist', async () => {
+    const { view, bm } = setup();
+    view.networks.clear();
+    await new Promise<void>((r) => void bm.plugged({ name: 't9', ofport: 9, ifaceId: 'nosuch' }, r));
+    await new Promise<void>((r) => void bm.plugged({ name: 't10', ofport: -1, ifaceId: 'nosuch2' }, r)); // no ofport yet
+    expect(bm.localPorts()).toEqual([]);
+  });
 });
