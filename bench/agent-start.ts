@@ -19,6 +19,7 @@ import { agentCommandLine, agentOf, startAgent, stopAgent } from '../src/sandbox
 import { Sandbox } from '../src/sandbox/index.js';
 import { startEtcd, type EtcdCluster } from '../test/helpers/etcd.js';
 import { FlowMonitor } from './lib/flowmon.js';
+import { timelineOf } from './lib/start-timeline.js';
 import { nodeBinaryPages, type NodePages } from './lib/node-pages.js';
 import { p50, sleep } from './lib/stats.js';
 import { bareNodeRssMb, flowCount, nowUs } from './lib/vmnet.js';
@@ -99,17 +100,6 @@ async function residentByMapping(pid: number): Promise<[string, number][]> {
     }
   }
   return [...by].sort((a, b) => b[1] - a[1]);
-}
-
-/** The agent's 'start timeline' line: { timeOrigin, ms: { milestone: ms since its process began } }. */
-async function timelineOf(logFile: string): Promise<{ timeOrigin: number; ms: Record<string, number> } | undefined> {
-  for (let i = 0; i < 50; i++) {
-    const lines = (await readFile(logFile, 'utf8')).split('\n').filter((l) => l.includes('"start timeline'));
-    const last = lines.at(-1);
-    if (last) return JSON.parse(last) as { timeOrigin: number; ms: Record<string, number> };
-    await sleep(100);
-  }
-  return undefined;
 }
 
 async function main(): Promise<void> {

@@ -35,6 +35,7 @@ import { startEtcd, type EtcdCluster } from '../test/helpers/etcd.js';
 import { runOvnAnchor, type AnchorResult } from './lib/anchor.js';
 import { OvnCentral } from './lib/ovn-central.js';
 import { FlowMonitor } from './lib/flowmon.js';
+import { formatTimeline, timelineOf } from './lib/start-timeline.js';
 import { waitMarked } from './lib/marks.js';
 import { max, ms, nowUs, p50, pct, sleep } from './lib/stats.js';
 import {
@@ -307,7 +308,7 @@ async function freshHost(c: Ctx): Promise<SandboxHost> {
     await sleep(200);
     if ((await flowCount(host.ovs.mgmtSock())) !== 0) throw new Error(`${host.name} br-int has flows before its agent runs`);
     const t0 = nowUs();
-    await agentStart(sb, host.name, c.etcd.url);
+    const info = await agentStart(sb, host.name, c.etcd.url);
     const tReady = nowUs();
     const q = await mon.quiet(STABLE_S * 1000, 60_000);
     const tMarks = await Promise.all(marks.map((w) => w.done));
@@ -322,6 +323,9 @@ async function freshHost(c: Ctx): Promise<SandboxHost> {
         ` all ${K} VMs ${MARK} ${m.get('fresh_hv_installed_ms')} ms, ready file ${ms(tReady - t0)} ms; vm${f}-1 -> vm1-1 ping OK` +
         (mon.paused ? ` (monitor paused ${mon.paused}x)` : ''),
     );
+    // Where the start went, in the agent's own words (ms since its process began; the spawn is a few ms before).
+    const timeline = await timelineOf(info.log);
+    if (timeline) log(`  ${host.name} start timeline: ${formatTimeline(timeline)}`);
   } finally {
     mon.stop();
   }
