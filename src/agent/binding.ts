@@ -144,7 +144,13 @@ export class BindingManager extends EventEmitter {
     }
   }
 
-  /** Calls (once) what a plugged() call for `name` waits to hear: its flows are asked for. */
+  /** The port's flows are computed ('changed'), and the plugged() calls waiting for that are told. */
+  private askFlows(name: string, r: Resolved): void {
+    this.emit('changed', r.networkId, r.portId);
+    this.flowsAskedFor(name);
+  }
+
+  /** Calls (once) what a plugged() call for `name` waits to hear: its flows are asked for (or never will be). */
   private flowsAskedFor(name: string): void {
     const waiting = this.flowsAskedWaiters.get(name);
     this.flowsAskedWaiters.delete(name);
@@ -163,8 +169,7 @@ export class BindingManager extends EventEmitter {
       if (this.mismatch(ref, r)) return this.refuse(ref, r);
       this.refusals.clear(ref);
       // ofport changed (e.g. OVS restart): flows first (they only need the view), then the binding.
-      this.emit('changed', r.networkId, r.portId);
-      this.flowsAskedFor(ref);
+      this.askFlows(ref, r);
       await this.writeBinding(ref, r);
       return;
     }
@@ -324,8 +329,7 @@ export class BindingManager extends EventEmitter {
     if (this.mismatch(name, r)) return this.refuse(name, r);
     this.refusals.clear(name);
     this.writing.add(name);
-    this.emit('changed', r.networkId, r.portId);
-    this.flowsAskedFor(name);
+    this.askFlows(name, r);
     const t0 = performance.now();
     try {
       await this.opts.beforeAnnounce?.(name);

@@ -131,7 +131,10 @@ export class TxnBatcher {
   }
 
   private alone(m: Member): Promise<void> {
-    return this.store.txn(m.compares, m.ops).then(m.resolve, m.reject);
+    return this.store.txn(m.compares, m.ops).then(m.resolve, (e: unknown) => {
+      m.reject(e);
+      this.unreachable(e);
+    });
   }
 
   /**
@@ -148,16 +151,7 @@ export class TxnBatcher {
 
   /** `again`: the batch is the survivors of a failed one (a second failure sends each member alone). */
   private async send(b: Batch, again = false): Promise<void> {
-    if (b.members.length === 1) {
-      const m = b.members[0]!;
-      try {
-        m.resolve(await this.store.txn(m.compares, m.ops));
-      } catch (e) {
-        m.reject(e);
-        this.unreachable(e);
-      }
-      return;
-    }
+    if (b.members.length === 1) return this.alone(b.members[0]!);
     let r: TxnResult;
     try {
       r = await this.store.txn(b.compares, [...b.writes.values()]);

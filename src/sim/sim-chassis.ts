@@ -13,6 +13,7 @@ import { loadApps, type LoadedApps } from '../apps/registry.js';
 import { ChassisRegistration } from '../agent/chassis-registration.js';
 import { BindingManager } from '../agent/binding.js';
 import { FlowComputer } from '../agent/compute.js';
+import { localFlowsApplied } from '../agent/flow-schedule.js';
 import { FlushScheduler } from '../agent/flush-scheduler.js';
 import { StoreHealth } from '../agent/store-health.js';
 import { routeStoreEvent } from '../agent/store-events.js';
@@ -83,6 +84,10 @@ export class SimChassis {
   private readonly flusher: FlushScheduler;
   private readonly logger: Logger;
   private started = false;
+  // Declared before the promise that sets it: a class field defined later would reset it to undefined.
+  private markStarted!: () => void;
+  /** Resolves when `started` becomes true (the first computation is done), as the agent's. */
+  private readonly untilStarted = new Promise<void>((done) => (this.markStarted = done));
   private stopping = false;
   /**
    * Store events (puts and deletes) delivered to this chassis by its watches: its share of the watch fan-out
@@ -215,6 +220,7 @@ export class SimChassis {
     const first = this.computer.flush();
     stage('computed');
     this.started = true;
+    this.markStarted();
     this.switch.connect();
     await this.flows.activate();
     await this.flows.whenApplied(first);
@@ -314,11 +320,12 @@ export class SimChassis {
     void this.flows.sync();
   }
 
-  private async localFlowsApplied(): Promise<void> {
-    await new Promise<void>((done) => queueMicrotask(done));
-    if (!this.started) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.flows.whenApplied(this.flows.desiredVersion), new Promise<void>((done) => (timer = setTimeout(done, 1_000)))]);
-    clearTimeout(timer);
+  /** The agent's own rule (flow-schedule.ts): a binding is announced once its flows are on the switch. */
+  private localFlowsApplied(): Promise<void> {
+    return localFlowsApplied(
+      () => this.started,
+      () => this.flows,
+      this.untilStarted,
+    );
   }
 }

@@ -16,6 +16,9 @@ function ownRange(): [number, number] {
   return low > 11000 ? [10000, low] : [0, 0];
 }
 
+/** Read once: the range does not change under a test run. */
+let range: [number, number] | undefined;
+
 function tryListen(port: number): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -34,7 +37,7 @@ function tryListen(port: number): Promise<number | undefined> {
  * so callers that can should retry with another port when the bind fails.
  */
 export async function freePort(): Promise<number> {
-  const [low, high] = ownRange();
+  const [low, high] = (range ??= ownRange());
   for (let i = 0; high > low && i < 50; i++) {
     const port = await tryListen(low + Math.floor(Math.random() * (high - low)));
     if (port !== undefined) return port;
