@@ -9,7 +9,7 @@
  * The servers run as processes (`wyvern api`, as agents' APIs would be): three with one HTTP connection per request
  * (as the CLI makes them), three and one with a keep-alive client (BENCH_SOCKETS, default 64, connections per server,
  * as a program driving the API would hold); then three inside this process, where the store's transactions can be
- * counted. The load comes from this process, and for two more rows of three API processes from wrk (a C load
+ * counted. The load comes from this process, and for three more rows (three API processes, and one) from wrk (a C load
  * generator, bench/lib/wrk-ports.lua; scripts/setup installs it), which leaves the cores to the servers: a Node client
  * uses a quarter to a third of what the rush uses. Each row also gives the CPU seconds each process used during the
  * rush (the machine has 2 cores: etcd, the API processes and the client share them), and what etcd handled per
@@ -320,6 +320,7 @@ async function main(): Promise<void> {
     // competing on this 2-core machine.
     await rushProcesses(etcd, 3, '3 API processes, wrk, 1 conn/request', 'bw-wrk1', '10.205.0.0/22', putRate, { wrk: 'one each' });
     await rushProcesses(etcd, 3, `3 API processes, wrk keep-alive x${SOCKETS}`, 'bw-wrk3', '10.206.0.0/22', putRate, { wrk: SOCKETS });
+    await rushProcesses(etcd, 1, `1 API process, wrk keep-alive x${SOCKETS}`, 'bw-wrk1p', '10.207.0.0/22', putRate, { wrk: SOCKETS });
     // The same inside this process, counting what the creations cost the store.
     const counts = stores.map(counted);
     const servers = await Promise.all(stores.map((store) => startApiServer({ store, listen: 'tcp:127.0.0.1:0' })));
