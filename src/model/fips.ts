@@ -12,13 +12,13 @@ import type { Compare, Store, TxnOp } from '../store/types.js';
 import { runCas, type CasOptions } from './cas.js';
 import { decodeFloatingIp, encodeFloatingIp } from './codec.js';
 import { conflict, invalid, ModelError, notFound } from './errors.js';
-import { FIPS_PREFIX, fipKey, guardKey, routerKey } from './keys.js';
+import { FIPS_PREFIX, fipKey, guardKey, portsGuardKey, routerKey } from './keys.js';
 import { generateMac } from './macs.js';
 import { fipIndexOps } from './lazy-index.js';
 import { parseFipInput, parseFipPatch, type FipAssociation } from './ns-validate.js';
 import { claimFip, randomFree, releaseFip } from './port-claims.js';
 import { assignOneIp } from './port-ips.js';
-import { ipOwners, loadNetState, loadNetwork, loadPort, macOwners, portsCompare, type Loaded, type NetState } from './read.js';
+import { ipOwners, loadNetState, loadNetwork, loadPort, loadSubnet, macOwners, portNetState, type Loaded, type NetState } from './read.js';
 import type { FloatingIp, Network } from './types.js';
 import { isIpv4, ipToInt, type Cidr } from '../net/addr.js';
 import { UUID_RE } from './validate.js';
@@ -54,19 +54,20 @@ async function associate(
         ? `port ${port.name} has no fixed IP to map a floating IP to`
         : `${a.fixedIp} is not a fixed IP of port ${port.name} (${port.fixedIps.map((f) => f.ip).join(', ') || 'none'})`,
     );
-  const pst = await loadNetState(store, port.networkId);
+  const pst = await portNetState(store, port.networkId);
   const twin = pst.fips.find((f) => f.obj.id !== selfId && f.obj.portId === port.id && f.obj.fixedIp === fixed.ip);
   if (twin) throw conflict('port', `port ${port.name} (${fixed.ip}) already has floating IP ${twin.obj.ip} (${twin.obj.id})`);
   const withGw = [...netSt.gateways].sort((x, y) => compareText(x.router.name, y.router.name));
   const why = `port ${port.name} has no router path to network ${net.name}`;
   if (withGw.length === 0) throw conflict('port', `${why}: no router has its gateway on ${net.name}`);
   const path = withGw.find((x) => x.router.interfaces.some((i) => i.subnetId === fixed.subnetId));
-  const sub = pst.subnets.find((s) => s.obj.id === fixed.subnetId)?.obj.name ?? fixed.subnetId;
-  if (!path)
+  if (!path) {
+    const sub = (await loadSubnet(store, fixed.subnetId).catch(() => undefined))?.obj.name ?? fixed.subnetId;
     throw conflict(
       'port',
       `${why}: no router with its gateway on ${net.name} (${withGw.map((x) => x.router.name).join(', ')}) has an interface on subnet ${sub} (${fixed.ip})`,
     );
+  }
   return {
     fields: { portId: port.id, portNetworkId: port.networkId, fixedIp: fixed.ip, routerId: path.router.id },
     compares: [
@@ -74,7 +75,7 @@ async function associate(
       { key: routerKey(path.router.id), modRevision: path.modRevision },
       { key: guardKey(port.networkId), modRevision: pst.guardRev },
       // Port deletes do not bump the guard: the ports guard catches the port's delete since the read.
-      portsCompare(pst),
+      { key: portsGuardKey(port.networkId), modRevision: pst.portsRev },
     ],
     ops: [bump(port.networkId)],
   };
@@ -249,8 +250,8 @@ export async function deleteFip(store: Store, ref: string, opts: CasOptions): Pr
 }
 
 /** The floating IPs of a port being deleted, disassociated in the port's transaction (as Neutron does). */
-export function disassociateOnPortDelete(st: NetState, portId: string): { compares: Compare[]; ops: TxnOp[] } {
-  const fips = st.fips.filter((f) => f.obj.portId === portId);
+export function disassociateOnPortDelete(onNet: readonly Loaded<FloatingIp>[], portId: string): { compares: Compare[]; ops: TxnOp[] } {
+  const fips = onNet.filter((f) => f.obj.portId === portId);
   return {
     compares: fips.map((f): Compare => ({ key: f.kv.key, modRevision: f.kv.modRevision })),
     ops: fips.flatMap((f): TxnOp[] => [

@@ -31,6 +31,7 @@ import {
   guardCompare,
   ipOwners,
   loadNetState,
+  portNetState,
   loadNetwork,
   loadPort,
   loadSubnet,
@@ -326,13 +327,17 @@ export class Topology {
       this.store,
       async () => {
         const { obj: p, kv } = await loadPort(this.store, ref);
-        const st = await loadNetState(this.store, p.networkId);
-        const fipOps = fips.disassociateOnPortDelete(st, p.id);
+        const st = await portNetState(this.store, p.networkId);
+        const fipOps = fips.disassociateOnPortDelete(st.fips, p.id);
         return {
           // The guard is compared (a floating IP associated since the read would dangle), not bumped: deletes and
           // creations of ports do not conflict. The claims go with the port; the ports guard tells the writers
           // that must see every port (keys.ts).
-          compares: [{ key: kv.key, modRevision: kv.modRevision }, guardCompare(st), ...fipOps.compares],
+          compares: [
+            { key: kv.key, modRevision: kv.modRevision },
+            { key: guardKey(p.networkId), modRevision: st.guardRev },
+            ...fipOps.compares,
+          ],
           ops: [
             ...fipOps.ops,
             { op: 'delete', key: kv.key },

@@ -278,6 +278,45 @@ describe('the issue 17 scenario through HTTP: three API servers sharing one etcd
     expect(live.length).toBe(1000);
     expect(new Set(rs.map((r) => (r.body as { id: string }).id))).toEqual(new Set(live.map((p) => p.id)));
   });
+
+  it('then deletes racing creations over the three: each delete reads a few keys, not the network; all succeed; what they free is given again', async () => {
+    const clients = servers.map((s) => new ApiClient(s.url));
+    // 300 deletes at once: what each reads of the store (it used to read the network's 1,000 ports, bindings and
+    // claims; 500 such deletes at once ran into the store's 5 s deadline with three API processes).
+    let kvsRead = 0;
+    const reals = stores.slice(0, 3).map((s) => s.read.bind(s));
+    stores.slice(0, 3).forEach((s, k) => {
+      s.read = async (ops) => {
+        const r = await reals[k]!(ops);
+        kvsRead += r.results.reduce((a, kvs) => a + kvs.length, 0);
+        return r;
+      };
+    });
+    let t0 = Date.now();
+    let rs = await Promise.all(Array.from({ length: 300 }, (_, i) => clients[i % 3]!.raw('DELETE', `/v1/ports/h${i}`)));
+    stores.slice(0, 3).forEach((s, k) => (s.read = reals[k]!));
+    console.log(`300 concurrent DELETE /v1/ports over 3 API servers: ${Date.now() - t0} ms, ${kvsRead} keys read`);
+    expect(rs.filter((r) => r.status !== 200).map((r) => JSON.stringify(r.body))).toEqual([]);
+    expect(kvsRead).toBeLessThan(300 * 10);
+    // 200 more deletes racing 20 creations in the network (its /22 has 21 addresses free) and 400 in another.
+    expect((await clients[0]!.raw('POST', '/v1/networks', { name: 'http2' })).status).toBe(201);
+    expect((await clients[0]!.raw('POST', '/v1/subnets', { name: 'http2-sub', network: 'http2', cidr: '10.47.0.0/22' })).status).toBe(201);
+    t0 = Date.now();
+    rs = await Promise.all([
+      ...Array.from({ length: 200 }, (_, i) => clients[i % 3]!.raw('DELETE', `/v1/ports/h${300 + i}`)),
+      ...Array.from({ length: 20 }, (_, i) => clients[(i + 1) % 3]!.raw('POST', '/v1/ports', { name: `hx${i}`, network: 'http' })),
+      ...Array.from({ length: 400 }, (_, i) => clients[(i + 2) % 3]!.raw('POST', '/v1/ports', { name: `hy${i}`, network: 'http2' })),
+    ]);
+    console.log(`200 deletes racing 420 creations over 3 API servers: ${Date.now() - t0} ms`);
+    expect(rs.filter((r) => r.status !== 200 && r.status !== 201).map((r) => JSON.stringify(r.body))).toEqual([]);
+    // The 500 addresses freed are given again.
+    rs = await Promise.all(
+      Array.from({ length: 480 }, (_, i) => clients[i % 3]!.raw('POST', '/v1/ports', { name: `hz${i}`, network: 'http' })),
+    );
+    expect(rs.filter((r) => r.status !== 201).map((r) => JSON.stringify(r.body))).toEqual([]);
+    expect((await expectConsistent(stores[1]!, 'http')).length).toBe(1000);
+    expect((await expectConsistent(stores[1]!, 'http2')).length).toBe(400);
+  });
 });
 
 describe('operations on more objects than etcd takes in one transaction (128)', () => {

@@ -7,6 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { modelChecks } from '../helpers/model-checks.js';
+import { ensureLazyIndex } from '../../src/model/lazy-index.js';
+import { FIPS_PREFIX, netPrefix as netPrefixOf } from '../../src/model/keys.js';
 import {
   encodeGatewayLease,
   fipKey,
@@ -297,6 +299,56 @@ describe('floating IPs', () => {
     await topo.deleteFloatingIp(f.id);
     await topo.deleteSubnet('ext-s');
     await topo.deleteNetwork('ext');
+  });
+  it('a port delete and a FIP association read the FIPs through the lazy index, not the port network’s ports, bindings or claims (every FIP before the index is complete)', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    for (let i = 0; i < 5; i++) await topo.createPort({ name: `other${i}`, network: 'blue' });
+    const f = await topo.createFloatingIp({ network: 'ext', port: 'vm1' });
+    const other = await topo.createFloatingIp({ network: 'ext', port: 'other0' });
+    const blue = await topo.getNetwork('blue');
+    const reads: string[] = [];
+    const realRead = store.read.bind(store);
+    store.read = (ops) => {
+      for (const op of ops) reads.push('prefix' in op ? `prefix ${op.prefix}` : `key ${op.key}`);
+      return realRead(ops);
+    };
+    const netPrefix = netPrefixOf(blue.id);
+    const wholeNetwork = (r: string): boolean =>
+      r === `prefix ${netPrefix}` ||
+      r.startsWith(`prefix ${netPrefix}ports`) ||
+      r.startsWith(`prefix ${netPrefix}bindings`) ||
+      r.includes('/claims/');
+    // This store's index was never declared complete (no agent ran ensureLazyIndex): every FIP is read.
+    await topo.deletePort('vm1');
+    expect(reads.filter(wholeNetwork)).toEqual([]);
+    expect(reads).toContain(`prefix ${FIPS_PREFIX}`);
+    expect((await topo.getFloatingIp(f.id)).portId).toBeUndefined();
+    expect((await topo.getFloatingIp(other.id)).portId).toBeDefined();
+    // With the index complete (learnt on the next read): the FIPs associated in the network, by key, and no scan of
+    // every FIP.
+    expect(await ensureLazyIndex(store, 'test')).toBe('written');
+    await topo.deletePort('other1');
+    reads.length = 0;
+    await topo.deletePort('other0');
+    expect(reads.filter(wholeNetwork)).toEqual([]);
+    expect(reads).not.toContain(`prefix ${FIPS_PREFIX}`);
+    expect(reads).toContain(`prefix ${netPrefix}fips/`);
+    expect(reads).toContain(`key ${fipKey(other.id)}`);
+    expect((await topo.getFloatingIp(other.id)).portId).toBeUndefined();
+    reads.length = 0;
+    await topo.deletePort('other2'); // no FIP associated in the network now: the guard and the index, no FIP read
+    expect(reads.filter(wholeNetwork)).toEqual([]);
+    expect(reads.filter((r) => r.startsWith(`key ${FIPS_PREFIX}`) || r === `prefix ${FIPS_PREFIX}`)).toEqual([]);
+    expect((await topo.listPorts('blue')).map((p) => p.name).sort()).toEqual(['other3', 'other4']);
+    // An association reads the same of the port's network (and the provider network's state, where the FIP goes).
+    reads.length = 0;
+    const g = await topo.createFloatingIp({ network: 'ext', port: 'other3' });
+    expect(g.portId).toBe((await topo.getPort('other3')).id);
+    expect(reads.filter(wholeNetwork)).toEqual([]);
+    reads.length = 0;
+    await expect(topo.createFloatingIp({ network: 'ext', port: 'other3' })).rejects.toThrow(/already has floating IP/);
+    expect(reads.filter(wholeNetwork)).toEqual([]);
   });
   it('router delete clears its gateway (and lease key) when no FIP uses it', async () => {
     await world();
