@@ -13,7 +13,7 @@ import { generateMac } from './macs.js';
 import { parseGatewayInput } from './ns-validate.js';
 import { routerIndexOps } from './lazy-index.js';
 import { assignOneIp } from './port-ips.js';
-import { ipOwners, loadNetState, loadNetwork, loadRouter, macOwners, portsCompare, type NetState } from './read.js';
+import { ipOwners, loadNetState, loadNetwork, loadRouter, macOwners, netStateForRouter, portsCompare, type NetState } from './read.js';
 import { runCas, type CasOptions } from './cas.js';
 import type { Network, Router, RouterGateway, Subnet } from './types.js';
 import { cidrContains, ipToInt } from '../net/addr.js';
@@ -75,14 +75,14 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
       const ops: TxnOp[] = [];
       if (old && old.networkId !== net.id) {
         // Moving to another network breaks the router path of the floating IPs on the old one.
-        const ost = await loadNetState(store, old.networkId);
+        const { st: ost, routerFips } = await netStateForRouter(store, old.networkId, r.id);
         const using = fipsUsing(ost, r.id);
         if (using.length > 0)
           throw conflict(
             'network',
             `router ${r.name} is the router path of floating IP(s) ${using.join(', ')} on its current gateway network; disassociate them first`,
           );
-        compares.push({ key: guardKey(old.networkId), modRevision: ost.guardRev });
+        compares.push({ key: guardKey(old.networkId), modRevision: ost.guardRev }, routerFips);
         ops.push(bump(old.networkId));
       }
       const owners = ipOwners(st);
@@ -144,7 +144,7 @@ export async function clearGateway(store: Store, ref: string, opts: CasOptions):
       const { obj: r, kv } = await loadRouter(store, ref);
       const gw = r.gateway;
       if (!gw) throw notFound(undefined, `router ${r.name} has no gateway`);
-      const st = await loadNetState(store, gw.networkId);
+      const { st, routerFips } = await netStateForRouter(store, gw.networkId, r.id);
       const using = fipsUsing(st, r.id);
       if (using.length > 0)
         throw conflict(
@@ -153,10 +153,7 @@ export async function clearGateway(store: Store, ref: string, opts: CasOptions):
         );
       const { gateway: _gone, ...next } = r;
       return {
-        compares: [
-          { key: kv.key, modRevision: kv.modRevision },
-          { key: guardKey(gw.networkId), modRevision: st.guardRev },
-        ],
+        compares: [{ key: kv.key, modRevision: kv.modRevision }, { key: guardKey(gw.networkId), modRevision: st.guardRev }, routerFips],
         ops: [
           { op: 'put', key: kv.key, value: encodeRouter(next) },
           bump(gw.networkId),
@@ -177,7 +174,7 @@ export async function clearGateway(store: Store, ref: string, opts: CasOptions):
 export async function gatewayDeletion(store: Store, r: Router): Promise<{ compares: Compare[]; ops: TxnOp[] }> {
   const gw = r.gateway;
   if (!gw) return { compares: [], ops: [] };
-  const st = await loadNetState(store, gw.networkId);
+  const { st, routerFips } = await netStateForRouter(store, gw.networkId, r.id);
   const using = fipsUsing(st, r.id);
   if (using.length > 0)
     throw conflict(
@@ -185,7 +182,7 @@ export async function gatewayDeletion(store: Store, r: Router): Promise<{ compar
       `router ${r.name} is the router path of floating IP(s) ${using.join(', ')}; disassociate or delete them first`,
     );
   return {
-    compares: [{ key: guardKey(gw.networkId), modRevision: st.guardRev }],
+    compares: [{ key: guardKey(gw.networkId), modRevision: st.guardRev }, routerFips],
     ops: [bump(gw.networkId), { op: 'delete', key: gatewayKey(r.id) }],
   };
 }

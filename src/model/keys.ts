@@ -65,6 +65,17 @@
  *                                                   a group delete compares its modRevision, so a reference made
  *                                                   after the delete read its users fails the delete instead of
  *                                                   dangling. Joins never compare it: they do not contend.
+ *   /wyvern/v1/guard/router-fips/<routerId>         put (blind) by every floating IP association through the router;
+ *                                                   compared by the writers that refuse while floating IPs use the
+ *                                                   router (gateway clear and move, interface detach, router
+ *                                                   delete), so an association made after they read fails them.
+ *                                                   Associations never compare it: they do not contend (eighteenth
+ *                                                   session; they bumped the provider and the port network's
+ *                                                   structure guards before, and 300 at once took 46 s, 83 gave up).
+ *   /wyvern/v1/guard/port-fips/<portId>             compared and put by every association with the port (two FIPs
+ *                                                   for one fixed IP: the second fails and re-plans); compared by the
+ *                                                   port's delete (an association after its read would dangle) and
+ *                                                   deleted with the port.
  *   /wyvern/v1/retired/<name>                       tombstone written with an operator's `chassis delete`: the
  *                                                   chassis's running agent reads it and does not register again
  *                                                   (an agent that starts removes it: starting is commissioning).
@@ -138,6 +149,10 @@ export const macClaimKey = (networkId: string, mac: string): string => `${claims
 /** See the layout above: bumped by new references to a group, compared by its delete. */
 export const sgGuardKey = (groupId: string): string => `${GUARD_PREFIX}sg/${groupId}`;
 export const sgKey = (groupId: string): string => `${SG_PREFIX}${groupId}`;
+/** See the layout above: put by associations through the router, compared by the writers refusing while FIPs use it. */
+export const routerFipsGuardKey = (routerId: string): string => `${GUARD_PREFIX}router-fips/${routerId}`;
+/** See the layout above: compared and put by associations with the port, compared by its delete. */
+export const portFipsGuardKey = (portId: string): string => `${GUARD_PREFIX}port-fips/${portId}`;
 /** One group's members (its address set). */
 export const sgMembersPrefix = (groupId: string): string => `${SG_MEMBERS_PREFIX}${groupId}/`;
 export const sgMemberKey = (groupId: string, portId: string): string => `${sgMembersPrefix(groupId)}${portId}`;

@@ -12,6 +12,7 @@ import {
   nameKey,
   NET_PREFIX,
   netGuardsPrefix,
+  portFipsGuardKey,
   portsGuardKey,
   subnetGuardKey,
   namesPrefix,
@@ -20,6 +21,7 @@ import {
   parseKey,
   portKey,
   ROUTERS_PREFIX,
+  routerFipsGuardKey,
   routerKey,
   sgKey,
   subnetKey,
@@ -143,6 +145,18 @@ export async function loadNetState(store: Store, networkId: string): Promise<Net
   return (await snapshotNet(store, networkId)).st;
 }
 
+/**
+ * A network's state for a writer that refuses while floating IPs use router `routerId` (gateway clear and move,
+ * interface detach, router delete), with the compare of the router's FIP guard as read: every association through
+ * the router puts it, so one made after this read fails the writer. The guard is read before the FIPs are (they come
+ * in snapshotNet's second read), so an association this read misses has moved it.
+ */
+export async function netStateForRouter(store: Store, networkId: string, routerId: string): Promise<{ st: NetState; routerFips: Compare }> {
+  const key = routerFipsGuardKey(routerId);
+  const { st, extra } = await snapshotNet(store, networkId, [{ key }]);
+  return { st, routerFips: { key, modRevision: extra[0]?.[0]?.modRevision ?? 0 } };
+}
+
 /** Stores whose lazy index was seen complete (it stays so: every writer keeps it). */
 const indexed = new WeakSet<Store>();
 
@@ -189,39 +203,55 @@ export async function snapshotNet(
 }
 
 /**
- * What a writer about one port must see of the port's network, without the network's ports, bindings and claims: the
- * structure guard (a floating IP associated with a port there since this read bumped it), the ports guard (a port
- * created or deleted there since put it), and the floating IPs associated with ports there, through the lazy index
- * (`<network>/fips/`), read by key. Used by a port's delete and a floating IP's association. Reading the whole
- * network made each of them O(ports): 500 concurrent port deletes in a network of 1,000 ports ran into the store's
- * 5 s deadline (eighteenth session). Until the index is seen complete in the store, every FIP is read, as
- * snapshotNet does.
+ * What a writer about one port must see of its floating IPs, without reading the port's network: the port's FIP
+ * guard (keys.ts portFipsGuardKey: every association with the port puts it, so an association after this read fails a
+ * writer comparing it) and the floating IPs associated with ports in its network, through the lazy index
+ * (`<network>/fips/`), read by key after it. Used by a port's delete and by an association. Both read the whole
+ * network before (its ports, bindings and claims) and compared its structure guard, which every association bumped:
+ * 500 concurrent port deletes in a network of 1,000 ports ran into the store's 5 s deadline, and 300 concurrent
+ * associations took 46 s and 83 gave up (eighteenth session). Until the index is seen complete in the store, every
+ * FIP is read, as snapshotNet does.
  */
-export async function portNetState(
+export async function portFipState(
   store: Store,
-  networkId: string,
-): Promise<{ guardRev: number; portsRev: number; fips: Loaded<FloatingIp>[] }> {
+  port: { networkId: string; id: string },
+): Promise<{ portFipsRev: number; fips: Loaded<FloatingIp>[] }> {
   const full = !indexed.has(store);
   const { results } = await store.read([
-    { key: guardKey(networkId) },
-    { key: portsGuardKey(networkId) },
-    { prefix: `${netPrefix(networkId)}fips/` },
+    { key: portFipsGuardKey(port.id) },
+    { prefix: `${netPrefix(port.networkId)}fips/` },
     ...(full ? [{ key: LAZY_INDEX_KEY }, { prefix: FIPS_PREFIX }] : []),
   ]);
-  const [guard, portsGuard, refs] = results as [KeyValue[], KeyValue[], KeyValue[]];
+  const [guard, refs] = results as [KeyValue[], KeyValue[]];
   let fips: KeyValue[];
   if (full) {
-    const [layout, all] = results.slice(3) as [KeyValue[], KeyValue[]];
+    const [layout, all] = results.slice(2) as [KeyValue[], KeyValue[]];
     if (indexComplete(layout[0]?.value)) indexed.add(store);
     fips = all;
   } else {
     fips = (await placedHere(store, refs, []))[1];
   }
   return {
-    guardRev: guard[0]?.modRevision ?? 0,
-    portsRev: portsGuard[0]?.modRevision ?? 0,
-    fips: fips.map((kv) => ({ obj: decodeFloatingIp(kv.value), kv })).filter((f) => f.obj.portNetworkId === networkId),
+    portFipsRev: guard[0]?.modRevision ?? 0,
+    fips: fips.map((kv) => ({ obj: decodeFloatingIp(kv.value), kv })).filter((f) => f.obj.portNetworkId === port.networkId),
   };
+}
+
+/**
+ * A network's routers with their gateway on it, without its ports and FIPs: the structure guard (every gateway set or
+ * cleared there bumps it) and the routers the lazy index places there, read by key after it. What an association
+ * needs of the provider network (its router paths).
+ */
+export async function gatewaysOn(store: Store, networkId: string): Promise<{ guardRev: number; gateways: NetState['gateways'] }> {
+  if (!indexed.has(store)) {
+    const st = await loadNetState(store, networkId);
+    return { guardRev: st.guardRev, gateways: st.gateways };
+  }
+  const { results } = await store.read([{ key: guardKey(networkId) }, { prefix: `${netPrefix(networkId)}routers/` }]);
+  const [guard, refs] = results as [KeyValue[], KeyValue[]];
+  const [routers] = await placedHere(store, refs, []);
+  const st = buildNetState(networkId, guard[0], [], [], routers, []);
+  return { guardRev: st.guardRev, gateways: st.gateways };
 }
 
 /** The routers and FIPs the lazy index places in a network (its keys under the network, and the FIPs on it). */

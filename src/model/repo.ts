@@ -16,6 +16,7 @@ import {
   bindingKey,
   claimsPrefix,
   guardKey,
+  portFipsGuardKey,
   nameKey,
   NETWORKS_PREFIX,
   netGuardsPrefix,
@@ -31,7 +32,7 @@ import {
   guardCompare,
   ipOwners,
   loadNetState,
-  portNetState,
+  portFipState,
   loadNetwork,
   loadPort,
   loadSubnet,
@@ -327,19 +328,20 @@ export class Topology {
       this.store,
       async () => {
         const { obj: p, kv } = await loadPort(this.store, ref);
-        const st = await portNetState(this.store, p.networkId);
+        const st = await portFipState(this.store, p);
         const fipOps = fips.disassociateOnPortDelete(st.fips, p.id);
         return {
-          // The guard is compared (a floating IP associated since the read would dangle), not bumped: deletes and
-          // creations of ports do not conflict. The claims go with the port; the ports guard tells the writers
-          // that must see every port (keys.ts).
+          // The port's FIP guard is compared: a floating IP associated with it since the read would dangle. Nothing
+          // every port delete or create writes is compared, so they do not conflict. The claims go with the port;
+          // the ports guard tells the writers that must see every port (keys.ts).
           compares: [
             { key: kv.key, modRevision: kv.modRevision },
-            { key: guardKey(p.networkId), modRevision: st.guardRev },
+            { key: portFipsGuardKey(p.id), modRevision: st.portFipsRev },
             ...fipOps.compares,
           ],
           ops: [
             ...fipOps.ops,
+            { op: 'delete', key: portFipsGuardKey(p.id) },
             { op: 'delete', key: kv.key },
             { op: 'delete', key: bindingKey(p.networkId, p.id) },
             { op: 'delete', key: nameKey('port', p.name) },

@@ -10,9 +10,9 @@ import { decodeRouter, decodeSubnet, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { cidrContains, cidrsOverlap, ipToInt, isHostOf } from '../net/addr.js';
 import { parseRouteCidr, parseSubnetCidr } from './addr-rules.js';
-import { allocKey, guardKey, nameKey, ROUTERS_PREFIX, routerKey, subnetKey } from './keys.js';
+import { allocKey, guardKey, nameKey, ROUTERS_PREFIX, routerFipsGuardKey, routerKey, subnetKey } from './keys.js';
 import { generateMac, randomMac } from './macs.js';
-import { encodeClaim, ipOwners, loadNetState, loadRouter, loadSubnet, macOwners, portsCompare } from './read.js';
+import { encodeClaim, ipOwners, loadNetState, loadRouter, loadSubnet, macOwners, netStateForRouter, portsCompare } from './read.js';
 import type { Router, Subnet } from './types.js';
 import { gatewayDeletion } from './gateways.js';
 import { routerIndexOps } from './lazy-index.js';
@@ -81,12 +81,13 @@ export async function deleteRouter(store: Store, ref: string, opts: CasOptions):
         { op: 'delete', key: kv.key },
         { op: 'delete', key: nameKey('router', r.name) },
         { op: 'delete', key: allocKey('router-key', r.routerKey) },
+        { op: 'delete', key: routerFipsGuardKey(r.id) },
         ...routerIndexOps(r, undefined),
         // Interfaces go with the router; their networks' guards are bumped so IPAM sees the freed addresses.
         ...nets.map(bump),
       ];
-      // The router's revision, and the gateway network's guard: a FIP associated through this router since the read
-      // (it bumps that guard, and leaves the router's revision alone) stops the delete and each step alike.
+      // The router's revision, and its FIP guard (gatewayDeletion): a FIP associated through this router since the
+      // read (it puts that guard, and leaves the router's revision alone) stops the delete and each step alike.
       const compares = [{ key: kv.key, modRevision: kv.modRevision }, ...gw.compares];
       if (ops.length <= MAX_TXN_OPS || nets.length === 0) return { compares, ops, result: { done: r } };
       // Too big for one transaction: take some networks' interfaces off first (routes go too: a route's next hop may
@@ -167,7 +168,7 @@ export async function detachSubnet(store: Store, ref: string, subnetRef: string,
       const orphan = r.routes.find((rt) => !rest.some((c) => cidrContains(c, ipToInt(rt.nexthop))));
       if (orphan) throw conflict('subnet', `route ${orphan.cidr} via ${orphan.nexthop} needs subnet ${s.name}; remove the route first`);
       // Floating IPs whose router path is this interface (their port's fixed IP is in the subnet) keep it.
-      const st = await loadNetState(store, s.networkId);
+      const { st, routerFips } = await netStateForRouter(store, s.networkId, r.id);
       const used = st.fips.filter(
         (f) =>
           f.obj.routerId === r.id && f.obj.portNetworkId === s.networkId && cidrContains(parseSubnetCidr(s.cidr), ipToInt(f.obj.fixedIp!)),
@@ -179,10 +180,7 @@ export async function detachSubnet(store: Store, ref: string, subnetRef: string,
         );
       const next: Router = { ...r, interfaces: r.interfaces.filter((i) => i.subnetId !== s.id) };
       return {
-        compares: [
-          { key: kv.key, modRevision: kv.modRevision },
-          { key: guardKey(s.networkId), modRevision: st.guardRev },
-        ],
+        compares: [{ key: kv.key, modRevision: kv.modRevision }, { key: guardKey(s.networkId), modRevision: st.guardRev }, routerFips],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId), ...routerIndexOps(r, next)],
         result: next,
       };

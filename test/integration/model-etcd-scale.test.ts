@@ -237,6 +237,50 @@ describe('with the lazy index complete: the writers read a network’s routers a
     expect(ports.filter((p) => taken.has(p.fixedIps[0]!.ip))).toEqual([]);
   });
 
+  it('300 concurrent associations over three servers (with a port, by PATCH to others, removed): all succeed; one port asked for at once gets one', async () => {
+    const [a] = idx as [Topology];
+    const lease = await stores[0]!.grantLease(60);
+    await registerChassis(
+      stores[0]!,
+      { name: 'assoc-hv', tunnelIp: '172.31.9.8', encaps: ['vxlan'], version: 't', physnets: ['physnet7'] },
+      lease,
+    );
+    await a.createNetwork({ name: 'aext', provider: { physnet: 'physnet7' } });
+    await a.createSubnet({ name: 'aext-s', network: 'aext', cidr: '100.68.0.0/22', gatewayIp: '100.68.0.1', enableDhcp: false });
+    await a.createNetwork({ name: 'anet' });
+    await a.createSubnet({ name: 'anet-s', network: 'anet', cidr: '10.78.0.0/22' });
+    await a.createRouter({ name: 'ar' });
+    await a.attachSubnet('ar', { subnet: 'anet-s' });
+    await a.setGateway('ar', { network: 'aext' });
+    const ports = await Promise.all(Array.from({ length: 600 }, (_, i) => idx[i % 3]!.createPort({ name: `ap${i}`, network: 'anet' })));
+    let t0 = Date.now();
+    // Every association bumped the provider and the port network's structure guards before: 300 at once took 46 s
+    // over three API processes, and 83 gave up after 100 attempts.
+    const fips = await Promise.all(ports.slice(0, 300).map((p, i) => idx[i % 3]!.createFloatingIp({ network: 'aext', port: p.name })));
+    console.log(`FIGURE 300 concurrent FIP creations with a port over 3 servers: ${Date.now() - t0} ms`);
+    expect(fips.map((f) => f.portId)).toEqual(ports.slice(0, 300).map((p) => p.id));
+    t0 = Date.now();
+    const moved = await Promise.all(fips.map((f, i) => idx[(i + 1) % 3]!.updateFloatingIp(f.id, { port: ports[300 + i]!.name })));
+    console.log(`FIGURE 300 concurrent FIP moves (PATCH) over 3 servers: ${Date.now() - t0} ms`);
+    expect(moved.map((f) => f.portId)).toEqual(ports.slice(300).map((p) => p.id));
+    await Promise.all(fips.slice(0, 100).map((f, i) => idx[(i + 2) % 3]!.updateFloatingIp(f.id, { port: null })));
+    // 30 asks for one port at once: the port's FIP guard lets exactly one through.
+    const rs = await Promise.allSettled([
+      ...fips.slice(0, 20).map((f, i) => idx[i % 3]!.updateFloatingIp(f.id, { port: 'ap0' })),
+      ...Array.from({ length: 10 }, (_, i) => idx[i % 3]!.createFloatingIp({ network: 'aext', port: 'ap0' })),
+    ]);
+    expect(rs.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of rs)
+      if (r.status === 'rejected') expect((r.reason as Error).message).toMatch(/^port ap0 \(.*\) already has floating IP /);
+    const all = await a.listFloatingIps();
+    const byPort = new Map<string, number>();
+    for (const f of all) if (f.portId) byPort.set(f.portId, (byPort.get(f.portId) ?? 0) + 1);
+    expect([...byPort.values()].every((n) => n === 1)).toBe(true);
+    expect(byPort.size).toBe(201);
+    // With FIPs on it, the router path cannot go.
+    await expect(a.clearGateway('ar')).rejects.toThrow(/used by floating IP/);
+  });
+
   it('a router on more networks than etcd takes writes in one transaction is deleted, nothing of it left', async () => {
     const [a, b] = idx as [Topology, Topology];
     const r = await a.createRouter({ name: 'hub' });

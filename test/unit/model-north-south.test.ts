@@ -13,6 +13,7 @@ import {
   encodeGatewayLease,
   fipKey,
   gatewayKey,
+  guardKey,
   registerChassis,
   segmentKey,
   Topology,
@@ -454,6 +455,77 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     expect((await store.range('/wyvern/v1/claims/')).kvs.filter((kv) => kv.value.includes(fips[0]!.id))).toEqual([]);
     const again = await topo.createPort({ name: 'py', network: 'ext', fixedIps: [{ ip: fips[0]!.ip }], mac: fips[0]!.mac });
     expect(again.fixedIps[0]!.ip).toBe(fips[0]!.ip);
+  });
+  it('associations at once over three API servers (created with a port, then moved by PATCH, then removed) all succeed, without a convoy', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    const ports = await Promise.all(Array.from({ length: 60 }, (_, i) => topo.createPort({ name: `a${i}`, network: 'blue' })));
+    const ext = await topo.getNetwork('ext');
+    const blue = await topo.getNetwork('blue');
+    const guardRevs = async (): Promise<(number | undefined)[]> =>
+      Promise.all([guardKey(ext.id), guardKey(blue.id)].map(async (k) => (await store.get(k))?.modRevision));
+    const before = await guardRevs();
+    let txns = 0;
+    const counting = new Proxy(store, {
+      get: (t, k) => {
+        const v = Reflect.get(t, k) as unknown;
+        if (k === 'txn') return (...a: unknown[]) => (txns++, (v as (...x: unknown[]) => unknown).apply(t, a));
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const servers = [0, 1, 2].map(() => new Topology(counting, { maxAttempts: 1000 }));
+    const fips = await Promise.all(ports.map((p, i) => servers[i % 3]!.createFloatingIp({ network: 'ext', port: p.name })));
+    expect(fips.map((f) => f.portId)).toEqual(ports.map((p) => p.id));
+    // Every association bumped both networks' structure guards, and each lost to the others: ~N²/2 transactions.
+    expect(txns).toBeLessThan(60 * 3);
+    expect(await guardRevs()).toEqual(before);
+    txns = 0;
+    // Each FIP moves to another port (a PATCH), all at once.
+    const others = await Promise.all(Array.from({ length: 60 }, (_, i) => topo.createPort({ name: `b${i}`, network: 'blue' })));
+    txns = 0;
+    const moved = await Promise.all(fips.map((f, i) => servers[(i + 1) % 3]!.updateFloatingIp(f.id, { port: others[i]!.name })));
+    expect(moved.map((f) => f.portId)).toEqual(others.map((p) => p.id));
+    expect(txns).toBeLessThan(60 * 3);
+    txns = 0;
+    await Promise.all(fips.map((f, i) => servers[(i + 2) % 3]!.updateFloatingIp(f.id, { port: null })));
+    expect(txns).toBeLessThan(60 * 3);
+    expect((await topo.listFloatingIps()).every((f) => f.portId === undefined)).toBe(true);
+    expect(await guardRevs()).toEqual(before);
+  });
+  it('one port asked for by FIPs at once over three servers: exactly one is associated, the others get a clear 409', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    const servers = [0, 1, 2].map(() => new Topology(store, { maxAttempts: 1000 }));
+    const free = await Promise.all(Array.from({ length: 10 }, () => topo.createFloatingIp({ network: 'ext' })));
+    const rs = await Promise.allSettled([
+      ...Array.from({ length: 10 }, (_, i) => servers[i % 3]!.createFloatingIp({ network: 'ext', port: 'vm1' })),
+      ...free.map((f, i) => servers[(i + 1) % 3]!.updateFloatingIp(f.id, { port: 'vm1' })),
+    ]);
+    expect(rs.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of rs)
+      if (r.status === 'rejected') expect((r.reason as Error).message).toMatch(/^port vm1 \(10\.0\.0\.\d+\) already has floating IP /);
+    expect((await topo.listFloatingIps()).filter((f) => f.portId !== undefined)).toHaveLength(1);
+  });
+  it('a gateway cleared, an interface detached or the router deleted while a FIP is being associated by PATCH: the association re-plans and is refused', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    const f = await topo.createFloatingIp({ network: 'ext' });
+    raceOnce(() => topo.clearGateway('r1'));
+    await expect(topo.updateFloatingIp(f.id, { port: 'vm1' })).rejects.toThrow(/no router has its gateway on ext/);
+    await topo.setGateway('r1', { network: 'ext' });
+    raceOnce(() => topo.detachSubnet('r1', 'blue-a'));
+    await expect(topo.updateFloatingIp(f.id, { port: 'vm1' })).rejects.toThrow(/has no router path/);
+    expect((await topo.getFloatingIp(f.id)).portId).toBeUndefined();
+  });
+  it('a FIP associated by PATCH while the gateway is being cleared, or the router deleted: those re-plan and are refused', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    const f = await topo.createFloatingIp({ network: 'ext' });
+    raceOnce(() => topo.updateFloatingIp(f.id, { port: 'vm1' }));
+    await expect(topo.clearGateway('r1')).rejects.toThrow(/used by floating IP/);
+    raceOnce(() => topo.updateFloatingIp(f.id, { port: null }).then(() => topo.updateFloatingIp(f.id, { port: 'vm1' })));
+    await expect(topo.deleteRouter('r1')).rejects.toThrow(/router path of floating IP/);
+    expect((await topo.getFloatingIp(f.id)).portId).toBeDefined();
   });
   it('a creation that joined a read begun before it is refused only on a read of its own (a subnet made just before)', async () => {
     await world();
