@@ -506,7 +506,7 @@ describe('races (each decided by a compare, not by the read before it)', () => {
       if (r.status === 'rejected') expect((r.reason as Error).message).toMatch(/^port vm1 \(10\.0\.0\.\d+\) already has floating IP /);
     expect((await topo.listFloatingIps()).filter((f) => f.portId !== undefined)).toHaveLength(1);
   });
-  it('a gateway cleared, an interface detached or the router deleted while a FIP is being associated by PATCH: the association re-plans and is refused', async () => {
+  it('a gateway cleared, an interface detached or the port deleted while a FIP is being associated by PATCH: the association re-plans and is refused', async () => {
     await world();
     await topo.setGateway('r1', { network: 'ext' });
     const f = await topo.createFloatingIp({ network: 'ext' });
@@ -515,6 +515,11 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     await topo.setGateway('r1', { network: 'ext' });
     raceOnce(() => topo.detachSubnet('r1', 'blue-a'));
     await expect(topo.updateFloatingIp(f.id, { port: 'vm1' })).rejects.toThrow(/has no router path/);
+    expect((await topo.getFloatingIp(f.id)).portId).toBeUndefined();
+    // The port deleted while it is being associated: the association compares the port, re-plans, finds none.
+    await topo.attachSubnet('r1', { subnet: 'blue-a' });
+    raceOnce(() => topo.deletePort('vm1'));
+    await expect(topo.updateFloatingIp(f.id, { port: 'vm1' })).rejects.toThrow(/port vm1 not found/);
     expect((await topo.getFloatingIp(f.id)).portId).toBeUndefined();
   });
   it('a FIP associated by PATCH while the gateway is being cleared, or the router deleted: those re-plan and are refused', async () => {
