@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import { pickFree, runCas, type CasOptions } from './cas.js';
+import { pickFree, poolFlight, runCas, type CasOptions } from './cas.js';
 import { decodeBinding, decodeNetwork, decodePort, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict } from './errors.js';
 import { cidrsOverlap, intToIp } from '../net/addr.js';
@@ -92,12 +92,13 @@ export class Topology {
   async createNetwork(body: unknown): Promise<Network> {
     const input = parseNetworkInput(body);
     const id = randomUUID();
+    const flight = poolFlight(this.store, 'tunnel-key');
     const net = await runCas(
       this.store,
       async (attempt) => {
         await this.ensureNameFree('network', input.name);
         const seg = input.provider ? await claimSegment(this.store, input.provider, id) : { compares: [], ops: [] };
-        const tk = await pickFree(this.store, 'tunnel-key', attempt);
+        const tk = await pickFree(this.store, 'tunnel-key', attempt, flight.contended());
         const n: Network = {
           id,
           name: input.name,
@@ -120,7 +121,7 @@ export class Topology {
         };
       },
       this.opts,
-    );
+    ).finally(flight.leave);
     this.log.info({ network: net.name, id, tunnelKey: net.tunnelKey }, 'network created');
     return net;
   }

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { inPieces, MAX_TXN_OPS, type Compare, type Store, type TxnOp } from '../store/types.js';
-import { pickFree, runCas, runCasInSteps, type CasOptions } from './cas.js';
+import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
 import { decodeRouter, decodeSubnet, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { cidrContains, cidrsOverlap, ipToInt, isHostOf } from '../net/addr.js';
@@ -26,11 +26,12 @@ export async function createRouter(store: Store, body: unknown, opts: CasOptions
   const input = parseRouterInput(body);
   const id = randomUUID();
   const mac = randomMac();
+  const flight = poolFlight(store, 'router-key');
   return runCas(
     store,
     async (attempt) => {
       if (await store.get(nameKey('router', input.name))) throw conflict('name', `a router named ${input.name} already exists`);
-      const rk = await pickFree(store, 'router-key', attempt);
+      const rk = await pickFree(store, 'router-key', attempt, flight.contended());
       const r: Router = { id, name: input.name, routerKey: rk.n, mac, mode: input.mode, interfaces: [], routes: [] };
       return {
         compares: [{ key: nameKey('router', r.name), modRevision: 0 }, rk.compare],
@@ -43,7 +44,7 @@ export async function createRouter(store: Store, body: unknown, opts: CasOptions
       };
     },
     opts,
-  );
+  ).finally(flight.leave);
 }
 
 export async function getRouter(store: Store, ref: string): Promise<Router> {

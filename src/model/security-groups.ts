@@ -7,10 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { inPieces, MAX_TXN_OPS, type Compare, type KeyValue, type Store, type TxnOp } from '../store/types.js';
-import { pickFreeFrom, runCas, runCasInSteps, type CasOptions } from './cas.js';
+import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
 import { conflict, notFound } from './errors.js';
-import { allocKey, nameKey, poolPrefix, portKey, SG_PREFIX, sgGuardKey, sgKey, sgMembersPrefix } from './keys.js';
+import { allocKey, nameKey, portKey, SG_PREFIX, sgGuardKey, sgKey, sgMembersPrefix } from './keys.js';
 import { encodeClaim, loadSecurityGroup } from './read.js';
 import { membershipOps } from './sg-members.js';
 import { describeRule, parseSecurityGroupInput, parseSgRuleInput, rulesOverlap } from './sg-validate.js';
@@ -32,18 +32,17 @@ export async function createSecurityGroup(store: Store, body: unknown, opts: Cas
   const input = parseSecurityGroupInput(body);
   const id = randomUUID();
   const ruleId = randomUUID();
+  const groups = poolFlight(store, 'sg-key');
+  const rules = poolFlight(store, 'sg-rule-key');
   return runCas(
     store,
     async (attempt) => {
-      const { results } = await store.read([
-        { key: nameKey('security-group', input.name) },
-        { prefix: poolPrefix('sg-key') },
-        { prefix: poolPrefix('sg-rule-key') },
+      if (await store.get(nameKey('security-group', input.name)))
+        throw conflict('name', `a security group named ${input.name} already exists`);
+      const [gk, rk] = await Promise.all([
+        pickFree(store, 'sg-key', attempt, groups.contended()),
+        pickFree(store, 'sg-rule-key', attempt, rules.contended()),
       ]);
-      const [taken, groupKeys, ruleKeys] = results as [KeyValue[], KeyValue[], KeyValue[]];
-      if (taken.length > 0) throw conflict('name', `a security group named ${input.name} already exists`);
-      const gk = pickFreeFrom(groupKeys, 'sg-key', attempt);
-      const rk = pickFreeFrom(ruleKeys, 'sg-rule-key', attempt);
       // The default rule: every egress allowed; no ingress (a new group admits nothing in until rules say so).
       const rule: SgRule = { id: ruleId, ruleKey: rk.n, direction: 'egress', protocol: 'any' };
       const g: SecurityGroup = { id, name: input.name, description: input.description, groupKey: gk.n, rules: [rule] };
@@ -59,7 +58,10 @@ export async function createSecurityGroup(store: Store, body: unknown, opts: Cas
       };
     },
     opts,
-  );
+  ).finally(() => {
+    groups.leave();
+    rules.leave();
+  });
 }
 
 export async function getSecurityGroup(store: Store, ref: string): Promise<SecurityGroup> {
@@ -74,6 +76,7 @@ export async function listSecurityGroups(store: Store): Promise<SecurityGroup[]>
 export async function addSgRule(store: Store, ref: string, body: unknown, opts: CasOptions = {}): Promise<SgRule> {
   const input = parseSgRuleInput(body);
   const ruleId = randomUUID();
+  const flight = poolFlight(store, 'sg-rule-key');
   return runCas(
     store,
     async (attempt) => {
@@ -100,7 +103,7 @@ export async function addSgRule(store: Store, ref: string, body: unknown, opts: 
           `rule overlaps rule ${dup.id} of security group ${g.name} (${describeRule(dup, () => remoteName)}); delete or change that one instead`,
         );
       }
-      const rk = pickFreeFrom((await store.range(poolPrefix('sg-rule-key'))).kvs, 'sg-rule-key', attempt);
+      const rk = await pickFree(store, 'sg-rule-key', attempt, flight.contended());
       const full: SgRule = { ...rule, ruleKey: rk.n };
       const next: SecurityGroup = { ...g, rules: [...g.rules, full] };
       compares.push(rk.compare);
@@ -109,7 +112,7 @@ export async function addSgRule(store: Store, ref: string, body: unknown, opts: 
       return { compares, ops, result: decodeSecurityGroup(next).rules.at(-1)! };
     },
     opts,
-  );
+  ).finally(flight.leave);
 }
 
 export async function listSgRules(store: Store, ref: string): Promise<SgRule[]> {

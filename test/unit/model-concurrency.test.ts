@@ -49,6 +49,41 @@ describe('concurrency (CAS)', () => {
     expect(new Set(nets.map((n) => n.tunnelKey)).size).toBe(20);
     expect((await topo.listNetworks()).length).toBe(20);
   });
+  it('networks, routers, security groups and rules created at once over three servers: keys unique, no convoy; one at a time they count 1, 2, 3', async () => {
+    let txns = 0;
+    let poolReads = 0;
+    const counting = new Proxy(store, {
+      get: (t, k) => {
+        const v = Reflect.get(t, k) as unknown;
+        if (k === 'txn') return (...a: unknown[]) => (txns++, (v as (...x: unknown[]) => unknown).apply(t, a));
+        if (k === 'range')
+          return (prefix: string) => (prefix.includes('/alloc/') && poolReads++, (v as (p: string) => unknown).call(t, prefix));
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const servers = [0, 1, 2].map(() => new Topology(counting, { maxAttempts: 1000 }));
+    const N = 150;
+    const nets = await Promise.all(Array.from({ length: N }, (_, i) => servers[i % 3]!.createNetwork({ name: `n${i}` })));
+    const routers = await Promise.all(Array.from({ length: N }, (_, i) => servers[i % 3]!.createRouter({ name: `r${i}` })));
+    const groups = await Promise.all(Array.from({ length: N }, (_, i) => servers[i % 3]!.createSecurityGroup({ name: `g${i}` })));
+    const rules = await Promise.all(
+      groups.map((g, i) => servers[i % 3]!.addSgRule(g.name, { direction: 'ingress', protocol: 'tcp', portMin: 22, portMax: 22 })),
+    );
+    expect(new Set(nets.map((n) => n.tunnelKey)).size).toBe(N);
+    expect(new Set(routers.map((r) => r.routerKey)).size).toBe(N);
+    expect(new Set(groups.map((g) => g.groupKey)).size).toBe(N);
+    expect(new Set([...groups.map((g) => g.rules[0]!.ruleKey), ...rules.map((r) => r.ruleKey)]).size).toBe(2 * N);
+    for (const k of rules.map((r) => r.ruleKey)) expect(k).toBeLessThan(2 ** 31); // conjunction ids of rules stay in the lower half
+    // Racing for the lowest number (each reading the whole pool on every attempt) took ~N²/16 transactions.
+    expect(txns).toBeLessThan(4 * N * 2);
+    // Only a creation alone in its server reads the pool.
+    expect(poolReads).toBeLessThan(5 * 12);
+    // One at a time, numbers count up from the lowest free: what a user creating them by hand sees.
+    const a = await topo.createNetwork({ name: 'alone-1' });
+    const b = await topo.createNetwork({ name: 'alone-2' });
+    const low = [...Array(N + 2).keys()].map((i) => i + 1).filter((k) => !nets.some((n) => n.tunnelKey === k));
+    expect([a.tunnelKey, b.tunnelKey]).toEqual(low.slice(0, 2));
+  });
   it('two creates of the same name: exactly one wins, the other is a CONFLICT', async () => {
     const r = await Promise.allSettled([topo.createNetwork({ name: 'same' }), topo.createNetwork({ name: 'same' })]);
     expect(r.filter((x) => x.status === 'fulfilled').length).toBe(1);
