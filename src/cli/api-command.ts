@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { loadAgentTls } from '../agent/tls.js';
 import { DEFAULT_LISTEN } from '../api/listen.js';
+import { hostname } from 'node:os';
 import { startApiServer } from '../api/server.js';
+import { indexUntilDone } from '../agent/lazy-index.js';
 import { createLogger } from '../util/log.js';
 import { setServerTierUp } from '../util/tier-up.js';
 import { out, parseFlags, run, UsageError, type Command } from './common.js';
@@ -92,8 +94,14 @@ export const apiCommand: Command = (argv) =>
       throw e;
     }
     out(`wyvern api listening on ${server.url}`);
+    // The lazy index made complete (what every agent does at start): until the store says so, this process's writers
+    // read every router and FIP of the store on each network write, where they would read the few placed there. A
+    // cluster whose topology is written before any agent runs (or by this process alone) needs it from here.
+    let stopped = false;
+    void indexUntilDone(store, `api/${hostname()}/${process.pid}`, logger, () => stopped);
     await new Promise<void>((resolve) => {
       const stop = (): void => {
+        stopped = true;
         resolve();
       };
       process.once('SIGINT', stop);

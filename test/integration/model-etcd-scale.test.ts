@@ -8,7 +8,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindPort, deleteChassis, getRetirement, registerChassis, ROOT, Topology, type Port } from '../../src/model/index.js';
 import { ModelError } from '../../src/model/errors.js';
+import { spawn } from 'node:child_process';
 import { ensureLazyIndex } from '../../src/model/lazy-index.js';
+import { LAZY_INDEX_KEY } from '../../src/model/keys.js';
+import { cleanEnv, WYVERN_CLI } from '../helpers/cli.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
@@ -391,5 +394,33 @@ describe('operations on more objects than etcd takes in one transaction (128)', 
     expect((await topo.deleteSecurityGroup('crowd', { force: true })).portsDetached).toHaveLength(300);
     expect((await topo.listPorts('sg-net')).filter((p) => p.securityGroups.includes(g.id))).toEqual([]);
     expect((await store.range(`/wyvern/v1/sg-members/${g.id}/`)).kvs).toEqual([]);
+  });
+});
+
+describe('wyvern api on a store no agent has indexed yet', () => {
+  it('completes the lazy index at start, so its network writes read the routers and FIPs placed there, not all of them', async () => {
+    const own = await startEtcd();
+    const s = await openStore(own.url);
+    const proc = spawn(process.execPath, [WYVERN_CLI, 'api', '--store', own.url, '--listen', 'tcp:127.0.0.1:0'], {
+      env: cleanEnv({ WYVERN_LOG_LEVEL: 'warn' }),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        proc.stdout!.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (out.includes('listening on')) resolve();
+        });
+        proc.on('exit', (code) => reject(new Error(`wyvern api exited ${code}`)));
+      });
+      const t0 = Date.now();
+      while (!(await s.get(LAZY_INDEX_KEY)) && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+      expect(await ensureLazyIndex(s, 'test')).toBe('present');
+    } finally {
+      proc.kill('SIGTERM');
+      await s.close();
+      await own.stop();
+    }
   });
 });
