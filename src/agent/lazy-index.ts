@@ -7,6 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { auditLazyIndex, ensureLazyIndex } from '../model/lazy-index.js';
+import { noteIndexComplete } from '../model/read.js';
 import { LAZY_INDEX_AUDITOR_KEY } from '../model/keys.js';
 import type { Store } from '../store/types.js';
 import { Backoff } from '../util/backoff.js';
@@ -24,7 +25,11 @@ export async function indexUntilDone(
     try {
       const r = await ensureLazyIndex(store, chassis);
       if (r === 'written') log.info('indexed the routers and floating IPs written before the lazy index');
-      if (r !== 'claimed-elsewhere') return;
+      if (r !== 'claimed-elsewhere') {
+        // This process's writers read through the index from now on, not from their first network read.
+        noteIndexComplete(store);
+        return;
+      }
     } catch (err) {
       log.debug({ err }, 'lazy index check failed; retrying');
     }

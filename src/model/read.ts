@@ -160,6 +160,11 @@ export async function netStateForRouter(store: Store, networkId: string, routerI
 /** Stores whose lazy index was seen complete (it stays so: every writer keeps it). */
 const indexed = new WeakSet<Store>();
 
+/** Tells this process the store's lazy index is complete (ensureLazyIndex found or made it so). */
+export function noteIndexComplete(store: Store): void {
+  indexed.add(store);
+}
+
 /**
  * A network's record and state, plus `extra` reads, at one revision: the guard's revision is consistent with what was
  * read, so a compare on it catches any writer after this snapshot.

@@ -19,7 +19,8 @@ import {
 } from '../../src/model/index.js';
 import { memoryTopology, modelChecks } from '../helpers/model-checks.js';
 import { auditLazyIndex, ensureLazyIndex, fipIndexKeys, routerIndexKeys } from '../../src/model/lazy-index.js';
-import { auditTurn } from '../../src/agent/lazy-index.js';
+import { auditTurn, indexUntilDone } from '../../src/agent/lazy-index.js';
+import { silentLogger } from '../../src/util/log.js';
 import { loadNetState, type NetState } from '../../src/model/read.js';
 import {
   GATEWAY_OF_PREFIX,
@@ -204,6 +205,19 @@ describe('ensureLazyIndex: routers and FIPs written before the index existed', (
     for (const k of await stored()) await store.delete(k);
   }
 
+  it('indexUntilDone tells this process the index is complete: its next network read reads no router or FIP of the store', async () => {
+    await unindexed();
+    const prefixes: string[] = [];
+    const read = store.read.bind(store);
+    store.read = (ops) => {
+      for (const op of ops) if ('prefix' in op) prefixes.push(op.prefix);
+      return read(ops);
+    };
+    await indexUntilDone(store, 'hv1', silentLogger, () => false);
+    prefixes.length = 0;
+    await loadNetState(store, (await topo.getNetwork('blue')).id);
+    expect(prefixes.filter((p) => p === `${ROOT}routers/` || p === `${ROOT}fips/`)).toEqual([]);
+  });
   it('indexes them once; later calls find it done', async () => {
     await unindexed();
     expect(await stored()).toEqual([]);
