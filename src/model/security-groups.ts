@@ -6,7 +6,8 @@
  * reference dangling.
  */
 import { randomUUID } from 'node:crypto';
-import { inPieces, MAX_TXN_OPS, type Compare, type KeyValue, type Store, type TxnOp } from '../store/types.js';
+import { inPieces, MAX_TXN_OPS, type Compare, type KeyValue, type ReadResult, type Store, type TxnOp } from '../store/types.js';
+import { singleFlight } from '../util/single-flight.js';
 import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
 import { conflict, notFound } from './errors.js';
@@ -140,6 +141,27 @@ export async function deleteSgRule(store: Store, ref: string, ruleId: string, op
   );
 }
 
+/** The read of every group that deletes in flight in this process share (everyGroupSince), per store. */
+const groupReads = new WeakMap<Store, Map<string, Promise<ReadResult>>>();
+
+/**
+ * Every group, from a read at `revision` or later, shared by the deletes in flight in this process: a delete looks
+ * for rules naming its group in all of them, and each delete reading all of them made 1,000 deletes at once read a
+ * million groups (389–443 of them ran into the store's 5 s deadline, eighteenth session). A shared read begun before
+ * the delete's own read of its guard could miss a rule added between the two (the guard moved before the delete read
+ * it, so its compare would pass): such a read is not used, a fresh one is (which later deletes share in turn).
+ */
+async function everyGroupSince(store: Store, revision: number): Promise<KeyValue[]> {
+  let flights = groupReads.get(store);
+  if (!flights) groupReads.set(store, (flights = new Map()));
+  const read = (): Promise<ReadResult> => store.read([{ prefix: SG_PREFIX }]);
+  for (let fresh = false, tries = 0; tries < 5; fresh = true, tries++) {
+    const r = await singleFlight(flights, 'all', read, fresh);
+    if (r.revision >= revision) return r.results[0]!;
+  }
+  throw new Error(`security groups read behind revision ${revision} five times: the store answers from a lagging member`);
+}
+
 /** Ports a forced delete takes a group off per transaction when the whole delete does not fit in one (2 writes each). */
 const SHED_PORTS = 60;
 
@@ -160,13 +182,9 @@ export async function deleteSecurityGroup(
     store,
     async () => {
       const { obj: g } = await loadSecurityGroup(store, ref);
-      const { results } = await store.read([
-        { key: sgKey(g.id) },
-        { key: sgGuardKey(g.id) },
-        { prefix: sgMembersPrefix(g.id) },
-        { prefix: SG_PREFIX },
-      ]);
-      const [self, guard, members, groups] = results as [KeyValue[], KeyValue[], KeyValue[], KeyValue[]];
+      const { results, revision } = await store.read([{ key: sgKey(g.id) }, { key: sgGuardKey(g.id) }, { prefix: sgMembersPrefix(g.id) }]);
+      const [self, guard, members] = results as [KeyValue[], KeyValue[], KeyValue[]];
+      const groups = await everyGroupSince(store, revision);
       const kv = self[0];
       if (!kv) throw notFound(undefined, `security-group ${ref} not found`);
       const memberPorts = members.map((m) => decodeSgMember(m.value));
