@@ -1,10 +1,10 @@
 /** `wyvern api --store URL [--listen ADDR] [--token T]`: the API standalone (management hosts without OVS). */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { indexUntilDone } from '../agent/lazy-index.js';
 import { loadAgentTls } from '../agent/tls.js';
 import { DEFAULT_LISTEN } from '../api/listen.js';
-import { hostname } from 'node:os';
 import { startApiServer } from '../api/server.js';
-import { indexUntilDone } from '../agent/lazy-index.js';
 import { createLogger } from '../util/log.js';
 import { setServerTierUp } from '../util/tier-up.js';
 import { out, parseFlags, run, UsageError, type Command } from './common.js';
