@@ -68,3 +68,31 @@ export function memoryTopology(): { store: Store; topo: Topology } {
   });
   return ctx;
 }
+
+/** What a store was asked, counted by countingStore: calls by method, and the prefixes ranged over. */
+export interface StoreCalls {
+  txn: number;
+  read: number;
+  get: number;
+  range: string[];
+}
+
+/**
+ * The store seen through a proxy that counts its calls (the same store underneath): for tests that bound how many
+ * transactions or reads a burst of requests costs.
+ */
+export function countingStore(store: Store): { store: Store; calls: StoreCalls } {
+  const calls: StoreCalls = { txn: 0, read: 0, get: 0, range: [] };
+  const proxy = new Proxy(store, {
+    get: (t, k) => {
+      const v = Reflect.get(t, k) as unknown;
+      if (typeof v !== 'function') return v;
+      return (...a: unknown[]) => {
+        if (k === 'txn' || k === 'read' || k === 'get') calls[k]++;
+        else if (k === 'range') calls.range.push(a[0] as string);
+        return (v as (...x: unknown[]) => unknown).apply(t, a);
+      };
+    },
+  });
+  return { store: proxy, calls };
+}

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { Topology } from '../../src/model/index.js';
+import { countingStore } from '../helpers/model-checks.js';
 
 let store: Store;
 let topo: Topology;
@@ -50,17 +51,7 @@ describe('concurrency (CAS)', () => {
     expect((await topo.listNetworks()).length).toBe(20);
   });
   it('networks, routers, security groups and rules created at once over three servers: keys unique, no convoy; one at a time they count 1, 2, 3', async () => {
-    let txns = 0;
-    let poolReads = 0;
-    const counting = new Proxy(store, {
-      get: (t, k) => {
-        const v = Reflect.get(t, k) as unknown;
-        if (k === 'txn') return (...a: unknown[]) => (txns++, (v as (...x: unknown[]) => unknown).apply(t, a));
-        if (k === 'range')
-          return (prefix: string) => (prefix.includes('/alloc/') && poolReads++, (v as (p: string) => unknown).call(t, prefix));
-        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
-      },
-    });
+    const { store: counting, calls } = countingStore(store);
     const servers = [0, 1, 2].map(() => new Topology(counting, { maxAttempts: 1000 }));
     const N = 150;
     const nets = await Promise.all(Array.from({ length: N }, (_, i) => servers[i % 3]!.createNetwork({ name: `n${i}` })));
@@ -75,9 +66,9 @@ describe('concurrency (CAS)', () => {
     expect(new Set([...groups.map((g) => g.rules[0]!.ruleKey), ...rules.map((r) => r.ruleKey)]).size).toBe(2 * N);
     for (const k of rules.map((r) => r.ruleKey)) expect(k).toBeLessThan(2 ** 31); // conjunction ids of rules stay in the lower half
     // Racing for the lowest number (each reading the whole pool on every attempt) took ~N²/16 transactions.
-    expect(txns).toBeLessThan(4 * N * 2);
+    expect(calls.txn).toBeLessThan(4 * N * 2);
     // Only a creation alone in its server reads the pool.
-    expect(poolReads).toBeLessThan(5 * 12);
+    expect(calls.range.filter((p) => p.includes('/alloc/')).length).toBeLessThan(5 * 12);
     // One at a time, numbers count up from the lowest free: what a user creating them by hand sees.
     const a = await topo.createNetwork({ name: 'alone-1' });
     const b = await topo.createNetwork({ name: 'alone-2' });

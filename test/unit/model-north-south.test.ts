@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
-import { modelChecks } from '../helpers/model-checks.js';
+import { countingStore, modelChecks } from '../helpers/model-checks.js';
 import { ensureLazyIndex } from '../../src/model/lazy-index.js';
 import { FIPS_PREFIX, netPrefix as netPrefixOf } from '../../src/model/keys.js';
 import {
@@ -426,24 +426,15 @@ describe('races (each decided by a compare, not by the read before it)', () => {
   });
   it('FIPs created at once over three API servers all succeed, each address and MAC claimed once, without a convoy', async () => {
     await world();
-    let txns = 0;
-    let reads = 0;
-    const counting = new Proxy(store, {
-      get: (t, k) => {
-        const v = Reflect.get(t, k) as unknown;
-        if (k === 'txn') return (...a: unknown[]) => (txns++, (v as (...x: unknown[]) => unknown).apply(t, a));
-        if (k === 'read') return (...a: unknown[]) => (reads++, (v as (...x: unknown[]) => unknown).apply(t, a));
-        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
-      },
-    });
+    const { store: counting, calls } = countingStore(store);
     const servers = [0, 1, 2].map(() => new Topology(counting, { maxAttempts: 1000 }));
     const fips = await Promise.all(Array.from({ length: 90 }, (_, i) => servers[i % 3]!.createFloatingIp({ network: 'ext' })));
     expect(new Set(fips.map((f) => f.ip)).size).toBe(90);
     expect(new Set(fips.map((f) => f.mac)).size).toBe(90);
     // A convoy on the network's guard took ~N²/2 transactions (4,000 here); lost address races cost a few each.
-    expect(txns).toBeLessThan(90 * 6);
+    expect(calls.txn).toBeLessThan(90 * 6);
     // Their first attempts share the network's read (each of the 90 read it, and again on every retry).
-    expect(reads).toBeLessThan(90);
+    expect(calls.read).toBeLessThan(90);
     const claims = (await store.range('/wyvern/v1/claims/')).kvs.map((kv) => JSON.parse(kv.value) as { kind: string; id: string });
     const byFip = new Map<string, number>();
     for (const c of claims) if (c.kind === 'fip') byFip.set(c.id, (byFip.get(c.id) ?? 0) + 1);
@@ -465,30 +456,23 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     const guardRevs = async (): Promise<(number | undefined)[]> =>
       Promise.all([guardKey(ext.id), guardKey(blue.id)].map(async (k) => (await store.get(k))?.modRevision));
     const before = await guardRevs();
-    let txns = 0;
-    const counting = new Proxy(store, {
-      get: (t, k) => {
-        const v = Reflect.get(t, k) as unknown;
-        if (k === 'txn') return (...a: unknown[]) => (txns++, (v as (...x: unknown[]) => unknown).apply(t, a));
-        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
-      },
-    });
+    const { store: counting, calls } = countingStore(store);
     const servers = [0, 1, 2].map(() => new Topology(counting, { maxAttempts: 1000 }));
     const fips = await Promise.all(ports.map((p, i) => servers[i % 3]!.createFloatingIp({ network: 'ext', port: p.name })));
     expect(fips.map((f) => f.portId)).toEqual(ports.map((p) => p.id));
     // Every association bumped both networks' structure guards, and each lost to the others: ~N²/2 transactions.
-    expect(txns).toBeLessThan(60 * 3);
+    expect(calls.txn).toBeLessThan(60 * 3);
     expect(await guardRevs()).toEqual(before);
-    txns = 0;
+    calls.txn = 0;
     // Each FIP moves to another port (a PATCH), all at once.
     const others = await Promise.all(Array.from({ length: 60 }, (_, i) => topo.createPort({ name: `b${i}`, network: 'blue' })));
-    txns = 0;
+    calls.txn = 0;
     const moved = await Promise.all(fips.map((f, i) => servers[(i + 1) % 3]!.updateFloatingIp(f.id, { port: others[i]!.name })));
     expect(moved.map((f) => f.portId)).toEqual(others.map((p) => p.id));
-    expect(txns).toBeLessThan(60 * 3);
-    txns = 0;
+    expect(calls.txn).toBeLessThan(60 * 3);
+    calls.txn = 0;
     await Promise.all(fips.map((f, i) => servers[(i + 2) % 3]!.updateFloatingIp(f.id, { port: null })));
-    expect(txns).toBeLessThan(60 * 3);
+    expect(calls.txn).toBeLessThan(60 * 3);
     expect((await topo.listFloatingIps()).every((f) => f.portId === undefined)).toBe(true);
     expect(await guardRevs()).toEqual(before);
   });
