@@ -6,6 +6,7 @@
 import { randomInt } from 'node:crypto';
 import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
 import { raceBackoff } from '../util/backoff.js';
+import { KeyedTurns } from '../util/keyed-turns.js';
 import { conflict } from './errors.js';
 import { allocKey, poolPrefix, type Pool } from './keys.js';
 
@@ -142,4 +143,19 @@ function pickFreeFrom(kvs: KeyValue[], pool: Pool, among: number): PoolPick {
 function claimOf(pool: Pool, n: number): PoolPick {
   const key = allocKey(pool, n);
   return { n, key, compare: { key, modRevision: 0 } };
+}
+
+/** Writes to one object taking turns in this process, per store (inTurn). */
+const turns = new WeakMap<Store, KeyedTurns>();
+
+/**
+ * Runs a write to one object (a router, a security group: `key`) after the writes to it already queued in this
+ * process. Each such write rewrites the object's one record, so writes to it racing in one process only make each
+ * other fail and re-read: 150 interfaces attached to one router at once took 6.7 s, ~N²/2 transactions (eighteenth
+ * session). Taking turns, they lose races only to other processes' writes.
+ */
+export function inTurn<T>(store: Store, key: string, write: () => Promise<T>): Promise<T> {
+  let t = turns.get(store);
+  if (!t) turns.set(store, (t = new KeyedTurns()));
+  return t.run(key, write);
 }

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import { pickFree, poolFlight, runCas, type CasOptions } from './cas.js';
+import { inTurn, pickFree, poolFlight, runCas, type CasOptions } from './cas.js';
 import { decodeBinding, decodeNetwork, decodePort, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict } from './errors.js';
 import { cidrsOverlap, intToIp } from '../net/addr.js';
@@ -373,29 +373,29 @@ export class Topology {
     return routers.deleteRouter(this.store, ref, this.opts);
   }
   attachSubnet(ref: string, body: unknown): Promise<Router> {
-    return routers.attachSubnet(this.store, ref, body, this.opts);
+    return inTurn(this.store, `router:${ref}`, () => routers.attachSubnet(this.store, ref, body, this.opts));
   }
   detachSubnet(ref: string, subnetRef: string): Promise<Router> {
-    return routers.detachSubnet(this.store, ref, subnetRef, this.opts);
+    return inTurn(this.store, `router:${ref}`, () => routers.detachSubnet(this.store, ref, subnetRef, this.opts));
   }
   addRoute(ref: string, body: unknown): Promise<Router> {
-    return routers.addRoute(this.store, ref, body, this.opts);
+    return inTurn(this.store, `router:${ref}`, () => routers.addRoute(this.store, ref, body, this.opts));
   }
   removeRoute(ref: string, cidr: string): Promise<Router> {
-    return routers.removeRoute(this.store, ref, cidr, this.opts);
+    return inTurn(this.store, `router:${ref}`, () => routers.removeRoute(this.store, ref, cidr, this.opts));
   }
   setRouterMode(ref: string, mode: unknown): Promise<Router> {
-    return routers.setRouterMode(this.store, ref, mode, this.opts);
+    return inTurn(this.store, `router:${ref}`, () => routers.setRouterMode(this.store, ref, mode, this.opts));
   }
 
   setGateway(ref: string, body: unknown): Promise<Router> {
-    return gateways.setGateway(this.store, ref, body, this.opts);
+    return inTurn(this.store, `router:${ref}`, () => gateways.setGateway(this.store, ref, body, this.opts));
   }
   getGateway(ref: string): Promise<gateways.GatewayStatus> {
     return gateways.getGateway(this.store, ref);
   }
   clearGateway(ref: string): Promise<Router> {
-    return gateways.clearGateway(this.store, ref, this.opts);
+    return inTurn(this.store, `router:${ref}`, () => gateways.clearGateway(this.store, ref, this.opts));
   }
 
   // ---- floating IPs (fips.ts) ----
@@ -431,13 +431,13 @@ export class Topology {
     return groups.deleteSecurityGroup(this.store, ref, { ...this.opts, ...opts });
   }
   addSgRule(ref: string, body: unknown): Promise<SgRule> {
-    return groups.addSgRule(this.store, ref, body, this.opts);
+    return inTurn(this.store, `security-group:${ref}`, () => groups.addSgRule(this.store, ref, body, this.opts));
   }
   listSgRules(ref: string): Promise<SgRule[]> {
     return groups.listSgRules(this.store, ref);
   }
   deleteSgRule(ref: string, ruleId: string): Promise<SgRule> {
-    return groups.deleteSgRule(this.store, ref, ruleId, this.opts);
+    return inTurn(this.store, `security-group:${ref}`, () => groups.deleteSgRule(this.store, ref, ruleId, this.opts));
   }
 
   // ---- chassis (chassis.ts), snapshot (topology-io.ts) ----

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { ensureLazyIndex } from '../../src/model/lazy-index.js';
 import { LAZY_INDEX_KEY } from '../../src/model/keys.js';
 import { cleanEnv, WYVERN_CLI } from '../helpers/cli.js';
+import { countingStore } from '../helpers/model-checks.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
@@ -300,6 +301,46 @@ describe('with the lazy index complete: the writers read a network’s routers a
     await b.createRouter({ name: 'hub2' });
     await b.attachSubnet('hub2', { subnet: 'hub99-s' });
     expect((await a.createPort({ name: 'hub-p', network: 'hub5', fixedIps: [{ ip: '10.77.5.20' }] })).fixedIps[0]!.ip).toBe('10.77.5.20');
+  });
+});
+
+describe('writes to one record at once (a hub router, a group) over three servers', () => {
+  it('60 interfaces and 60 routes on one router, 60 rules into one group: all there, without a convoy', async () => {
+    const [a] = apis as [Topology];
+    let txns = 0;
+    const counting = stores.slice(0, 3).map((s) => {
+      const { store: c, calls } = countingStore(s);
+      return { c, calls };
+    });
+    const servers = counting.map(({ c }) => new Topology(c, { maxAttempts: 1000 }));
+    await a.createRouter({ name: 'hub' });
+    await a.createSecurityGroup({ name: 'hubweb' });
+    await Promise.all(
+      Array.from({ length: 60 }, async (_, i) => {
+        await a.createNetwork({ name: `hub-n${i}` });
+        await a.createSubnet({ name: `hub-s${i}`, network: `hub-n${i}`, cidr: `10.${100 + i}.0.0/24` });
+      }),
+    );
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: 60 }, (_, i) => servers[i % 3]!.attachSubnet('hub', { subnet: `hub-s${i}` })));
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) => servers[i % 3]!.addRoute('hub', { cidr: `172.16.${i}.0/24`, nexthop: `10.${100 + i}.0.50` })),
+    );
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        servers[i % 3]!.addSgRule('hubweb', { direction: 'ingress', protocol: 'tcp', portMin: 1000 + i, portMax: 1000 + i }),
+      ),
+    );
+    txns = counting.reduce((n, { calls }) => n + calls.txn, 0);
+    console.log(
+      `FIGURE 60 interfaces, 60 routes, 60 rules on one router / group over 3 servers: ${Date.now() - t0} ms, ${txns} transactions`,
+    );
+    const hub = await a.getRouter('hub');
+    expect(hub.interfaces).toHaveLength(60);
+    expect(hub.routes).toHaveLength(60);
+    expect(await a.listSgRules('hubweb')).toHaveLength(61);
+    // Racing in one process, every write to the record made the others there fail and re-read (~N²/2 per process).
+    expect(txns).toBeLessThan(3 * 60 * 3);
   });
 });
 
