@@ -8,11 +8,11 @@
  * interface detach read FIPs under that one), and compares the router's revision.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import type { Compare, Store, TxnOp } from '../store/types.js';
+import { inPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
 import { runCas, type CasOptions } from './cas.js';
 import { decodeFloatingIp, encodeFloatingIp } from './codec.js';
 import { conflict, invalid, ModelError, notFound } from './errors.js';
-import { FIPS_PREFIX, fipKey, guardKey, portFipsGuardKey, routerFipsGuardKey, routerKey } from './keys.js';
+import { FIPS_PREFIX, fipKey, guardKey, ipClaimKey, portFipsGuardKey, routerFipsGuardKey, routerKey, SEGMENTS_PREFIX } from './keys.js';
 import { generateMac } from './macs.js';
 import { fipIndexOps } from './lazy-index.js';
 import { parseFipInput, parseFipPatch, type FipAssociation } from './ns-validate.js';
@@ -203,11 +203,31 @@ export async function loadFip(store: Store, ref: string): Promise<Loaded<Floatin
     return { obj: decodeFloatingIp(kv.value), kv };
   }
   if (!isIpv4(ref)) throw notFound(undefined, `floating IP ${ref} not found (give its id or its address)`);
-  const { kvs } = await store.range(FIPS_PREFIX);
-  const hits = kvs.map((kv) => ({ obj: decodeFloatingIp(kv.value), kv })).filter((x) => x.obj.ip === ref);
-  if (hits.length === 0) throw notFound(undefined, `floating IP ${ref} not found`);
-  if (hits.length > 1) throw invalid(undefined, `${ref} is a floating IP on ${hits.length} networks: give its id`);
-  return hits[0]!;
+  // Through the address's claim on each provider network (one segment key each): a few keys, where reading every FIP
+  // made each of N lookups by address (show, PATCH, delete) O(FIPs). A FIP created before FIPs claimed their address
+  // has no claim: when no claim names one, every FIP is read, as before.
+  const hits =
+    (await fipsClaiming(store, ref)) ?? (await store.range(FIPS_PREFIX)).kvs.map((kv) => ({ obj: decodeFloatingIp(kv.value), kv }));
+  const at = hits.filter((x) => x.obj.ip === ref);
+  if (at.length === 0) throw notFound(undefined, `floating IP ${ref} not found`);
+  if (at.length > 1) throw invalid(undefined, `${ref} is a floating IP on ${at.length} networks: give its id`);
+  return at[0]!;
+}
+
+/** The FIPs whose claims hold address `ip` on the provider networks; undefined when no claim names a FIP there. */
+async function fipsClaiming(store: Store, ip: string): Promise<Loaded<FloatingIp>[] | undefined> {
+  const segments = (await store.range(SEGMENTS_PREFIX)).kvs;
+  const nets = [...new Set(segments.map((kv) => (JSON.parse(kv.value) as { networkId?: string }).networkId))].filter(
+    (id): id is string => id !== undefined,
+  );
+  const claims = (await Promise.all(inPieces(nets.map((id) => ({ key: ipClaimKey(id, ip) }))).map((piece) => store.read(piece))))
+    .flatMap((r) => r.results.flat())
+    .map((kv) => JSON.parse(kv.value) as { kind?: string; id?: string })
+    .filter((c) => c.kind === 'fip' && c.id !== undefined);
+  if (claims.length === 0) return undefined;
+  const fips = await Promise.all(inPieces(claims.map((c) => ({ key: fipKey(c.id!) }))).map((piece) => store.read(piece)));
+  const found = fips.flatMap((r) => r.results.flat()).map((kv) => ({ obj: decodeFloatingIp(kv.value), kv }));
+  return found.length > 0 ? found : undefined;
 }
 
 export async function getFip(store: Store, ref: string): Promise<FloatingIp> {

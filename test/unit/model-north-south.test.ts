@@ -558,6 +558,31 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     await topo.deleteFloatingIp(old.id);
     expect((await topo.createPort({ name: 'p', network: 'ext', fixedIps: [{ ip: '203.0.113.2' }] })).fixedIps[0]!.ip).toBe('203.0.113.2');
   });
+  it('a FIP named by its address is found through its claim, not by reading every FIP; one written before claims too', async () => {
+    const { ext } = await world();
+    await topo.createNetwork({ name: 'ext2', provider: { physnet: 'physnet2' } });
+    await topo.createSubnet({ name: 'ext2-s', network: 'ext2', cidr: '198.51.100.0/24', enableDhcp: false });
+    const fips = await Promise.all(Array.from({ length: 5 }, () => topo.createFloatingIp({ network: 'ext' })));
+    const { store: counting, calls } = countingStore(store);
+    const reader = new Topology(counting);
+    expect((await reader.getFloatingIp(fips[3]!.ip)).id).toBe(fips[3]!.id);
+    expect(calls.range).not.toContain(FIPS_PREFIX);
+    await expect(reader.getFloatingIp('203.0.113.200')).rejects.toThrow(/floating IP 203\.0\.113\.200 not found/);
+    // Written before FIPs claimed their address: no claim names it, so every FIP is read.
+    const old: FloatingIp = { id: '7d0c4c1e-6a0f-4b7e-9a7e-6f1f3d2b9a02', networkId: ext.id, ip: '203.0.113.77', mac: '02:aa:00:00:00:02' };
+    await store.put(fipKey(old.id), JSON.stringify(old));
+    calls.range.length = 0;
+    expect((await reader.getFloatingIp('203.0.113.77')).id).toBe(old.id);
+    expect(calls.range).toContain(FIPS_PREFIX);
+    // One address on two provider networks: ask for the id.
+    const twin = await topo.createFloatingIp({ network: 'ext2', ip: '198.51.100.9' });
+    expect((await reader.getFloatingIp('198.51.100.9')).id).toBe(twin.id);
+    await topo.createSubnet({ name: 'ext-b', network: 'ext', cidr: '198.51.100.0/24', enableDhcp: false });
+    await topo.createFloatingIp({ network: 'ext', ip: '198.51.100.9' });
+    await expect(reader.getFloatingIp('198.51.100.9')).rejects.toThrow(/198\.51\.100\.9 is a floating IP on 2 networks: give its id/);
+    await reader.deleteFloatingIp(fips[3]!.ip);
+    await expect(reader.getFloatingIp(fips[3]!.ip)).rejects.toThrow(/not found/);
+  });
   it('moving a gateway to another network is refused while FIPs use it', async () => {
     await world();
     await topo.createNetwork({ name: 'ext2', provider: { physnet: 'physnet2' } });
