@@ -28,6 +28,7 @@ import {
 } from './keys.js';
 import type { Binding, FloatingIp, Kind, Network, Port, Router, SecurityGroup, Subnet } from './types.js';
 import { UUID_RE } from './validate.js';
+import { singleFlight } from '../util/single-flight.js';
 
 export interface NameClaim {
   id: string;
@@ -211,7 +212,7 @@ export async function snapshotNet(
  * What a writer about one port must see of its floating IPs, without reading the port's network: the port's FIP
  * guard (keys.ts portFipsGuardKey: every association with the port puts it, so an association after this read fails a
  * writer comparing it) and the floating IPs associated with ports in its network, through the lazy index
- * (`<network>/fips/`), read by key after it. Used by a port's delete and by an association. Both read the whole
+ * (`<network>/fips/`), read after it (fipsAssociatedIn). Used by a port's delete and by an association. Both read the whole
  * network before (its ports, bindings and claims) and compared its structure guard, which every association bumped:
  * 500 concurrent port deletes in a network of 1,000 ports ran into the store's 5 s deadline, and 300 concurrent
  * associations took 46 s and 83 gave up (eighteenth session). Until the index is seen complete in the store, every
@@ -221,24 +222,48 @@ export async function portFipState(
   store: Store,
   port: { networkId: string; id: string },
 ): Promise<{ portFipsRev: number; fips: Loaded<FloatingIp>[] }> {
+  const { results, revision } = await store.read([{ key: portFipsGuardKey(port.id) }]);
+  return { portFipsRev: results[0]?.[0]?.modRevision ?? 0, fips: await fipsAssociatedIn(store, port.networkId, revision) };
+}
+
+/** The reads of the FIPs associated in a network that port writers in flight in this process share, per store. */
+const fipReads = new WeakMap<Store, Map<string, Promise<{ revision: number; fips: Loaded<FloatingIp>[] }>>>();
+
+/**
+ * The floating IPs associated with ports in a network, from a read at revision `since` or later, shared by the port
+ * deletes and associations in flight in this process: each reading them all made 1,000 deletes of ports with FIPs at
+ * once read a million FIPs (511 ran into the store's deadline, eighteenth session). A shared read begun before the
+ * writer's own read of its port's FIP guard could miss an association made between the two (the guard moved before
+ * the writer read it, so its compare would pass): such a read is not used, a fresh one is (later writers share it).
+ */
+async function fipsAssociatedIn(store: Store, networkId: string, since: number): Promise<Loaded<FloatingIp>[]> {
+  let flights = fipReads.get(store);
+  if (!flights) fipReads.set(store, (flights = new Map()));
+  for (let fresh = false, tries = 0; tries < 5; fresh = true, tries++) {
+    const r = await singleFlight(flights, networkId, () => readFipsAssociatedIn(store, networkId), fresh);
+    if (r.revision >= since) return r.fips;
+  }
+  throw new Error(`floating IPs of network ${networkId} read behind revision ${since} five times: the store answers from a lagging member`);
+}
+
+async function readFipsAssociatedIn(store: Store, networkId: string): Promise<{ revision: number; fips: Loaded<FloatingIp>[] }> {
   const full = !indexed.has(store);
-  const { results } = await store.read([
-    { key: portFipsGuardKey(port.id) },
-    { prefix: `${netPrefix(port.networkId)}fips/` },
+  const { results, revision } = await store.read([
+    { prefix: `${netPrefix(networkId)}fips/` },
     ...(full ? [{ key: LAZY_INDEX_KEY }, { prefix: FIPS_PREFIX }] : []),
   ]);
-  const [guard, refs] = results as [KeyValue[], KeyValue[]];
+  const [refs] = results as [KeyValue[]];
   let fips: KeyValue[];
   if (full) {
-    const [layout, all] = results.slice(2) as [KeyValue[], KeyValue[]];
+    const [layout, all] = results.slice(1) as [KeyValue[], KeyValue[]];
     if (indexComplete(layout[0]?.value)) indexed.add(store);
     fips = all;
   } else {
     fips = (await placedHere(store, refs, []))[1];
   }
   return {
-    portFipsRev: guard[0]?.modRevision ?? 0,
-    fips: fips.map((kv) => ({ obj: decodeFloatingIp(kv.value), kv })).filter((f) => f.obj.portNetworkId === port.networkId),
+    revision,
+    fips: fips.map((kv) => ({ obj: decodeFloatingIp(kv.value), kv })).filter((f) => f.obj.portNetworkId === networkId),
   };
 }
 

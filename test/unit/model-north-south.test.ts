@@ -351,6 +351,47 @@ describe('floating IPs', () => {
     await expect(topo.createFloatingIp({ network: 'ext', port: 'other3' })).rejects.toThrow(/already has floating IP/);
     expect(reads.filter(wholeNetwork)).toEqual([]);
   });
+  it('port deletes at once share the read of the FIPs in their network; one begun before a delete read its port’s guard is not used for it', async () => {
+    await world();
+    await topo.setGateway('r1', { network: 'ext' });
+    for (let i = 0; i < 3; i++) await topo.createPort({ name: `d${i}`, network: 'blue' });
+    // Another API process: its own handle on the same store (its reads are not shared with this one's).
+    const other = new Topology((store as unknown as { connect(): Store }).connect());
+    const blue = await topo.getNetwork('blue');
+    const fipsIndex = `${netPrefixOf(blue.id)}fips/`;
+    const realRead = store.read.bind(store);
+    let indexReads = 0;
+    let hold = true;
+    let gate: (() => void) | undefined;
+    let heldRead: (() => void) | undefined;
+    const held = new Promise<void>((r) => (heldRead = r));
+    store.read = async (ops) => {
+      const index = ops.some((op) => 'prefix' in op && op.prefix === fipsIndex);
+      if (index) indexReads++;
+      const r = await realRead(ops);
+      if (index && hold) {
+        // The first read of the network's FIPs is answered late, with what it saw before the association below.
+        hold = false;
+        heldRead!();
+        await new Promise<void>((g) => (gate = g));
+      }
+      return r;
+    };
+    const first = topo.deletePort('d0');
+    await held;
+    const f = await other.createFloatingIp({ network: 'ext', port: 'vm1' });
+    const second = topo.deletePort('vm1'); // its guard read sees the association; the held read does not
+    await new Promise((r) => setTimeout(r, 10));
+    gate!();
+    await Promise.all([first, second]);
+    expect((await topo.getFloatingIp(f.id)).portId).toBeUndefined(); // disassociated with the port, not left dangling
+    expect(indexReads).toBe(2);
+    // Deletes at once: a few reads of the network's FIPs, not one each.
+    const many = await Promise.all(Array.from({ length: 40 }, (_, i) => topo.createPort({ name: `m${i}`, network: 'blue' })));
+    indexReads = 0;
+    await Promise.all(many.map((p) => topo.deletePort(p.name)));
+    expect(indexReads).toBeLessThan(10);
+  });
   it('router delete clears its gateway (and lease key) when no FIP uses it', async () => {
     await world();
     await topo.setGateway('r1', { network: 'ext' });
