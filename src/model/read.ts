@@ -210,13 +210,13 @@ export async function snapshotNet(
 
 /**
  * What a writer about one port must see of its floating IPs, without reading the port's network: the port's FIP
- * guard (keys.ts portFipsGuardKey: every association with the port puts it, so an association after this read fails a
- * writer comparing it) and the floating IPs associated with ports in its network, through the lazy index
- * (`<network>/fips/`), read after it (fipsAssociatedIn). Used by a port's delete and by an association. Both read the whole
- * network before (its ports, bindings and claims) and compared its structure guard, which every association bumped:
- * 500 concurrent port deletes in a network of 1,000 ports ran into the store's 5 s deadline, and 300 concurrent
- * associations took 46 s and 83 gave up (eighteenth session). Until the index is seen complete in the store, every
- * FIP is read, as snapshotNet does.
+ * guard (keys.ts portFipsGuardKey: every association with the port puts it, so an association after this read fails
+ * a writer comparing it) and the floating IPs associated with ports in its network, through the lazy index
+ * (`<network>/fips/`), read after it (fipsAssociatedIn). Used by a port's delete and by an association. Both read the
+ * whole network before (its ports, bindings and claims) and compared its structure guard, which every association
+ * bumped: 500 concurrent port deletes in a network of 1,000 ports ran into the store's 5 s deadline, and 300
+ * concurrent associations took 46 s and 83 gave up (eighteenth session). Until the index is seen complete in the
+ * store, every FIP is read, as snapshotNet does.
  */
 export async function portFipState(
   store: Store,
