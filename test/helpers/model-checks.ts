@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, expect } from 'vitest';
 import { ModelError, ROOT, Topology } from '../../src/model/index.js';
 import { openStore } from '../../src/store/index.js';
-import type { Store } from '../../src/store/types.js';
+import type { ReadOp, Store } from '../../src/store/types.js';
 
 /** The helpers, bound to the test file's current store (re-created per test). */
 export function modelChecks(store: () => Store) {
@@ -95,4 +95,41 @@ export function countingStore(store: Store): { store: Store; calls: StoreCalls }
     },
   });
   return { store: proxy, calls };
+}
+
+/**
+ * Holds the store's first read matching `match`: it is made at once and answered when release() is called, so its
+ * caller gets what the store held before whatever the test does meanwhile (`held` resolves once it is made). Counts
+ * the matching reads.
+ */
+export function holdFirstRead(
+  store: Store,
+  match: (ops: ReadOp[]) => boolean,
+): { held: Promise<void>; release(): void; reads: { n: number } } {
+  const realRead = store.read.bind(store);
+  const reads = { n: 0 };
+  let hold = true;
+  let made!: () => void;
+  let gate: (() => void) | undefined;
+  let released = false;
+  const held = new Promise<void>((r) => (made = r));
+  store.read = async (ops) => {
+    const matches = match(ops);
+    if (matches) reads.n++;
+    const r = await realRead(ops);
+    if (matches && hold) {
+      hold = false;
+      made();
+      if (!released) await new Promise<void>((g) => (gate = g));
+    }
+    return r;
+  };
+  return {
+    held,
+    release: () => {
+      released = true;
+      gate?.();
+    },
+    reads,
+  };
 }

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
-import { countingStore, modelChecks } from '../helpers/model-checks.js';
+import { countingStore, holdFirstRead, modelChecks } from '../helpers/model-checks.js';
 import { ensureLazyIndex } from '../../src/model/lazy-index.js';
 import { FIPS_PREFIX, netPrefix as netPrefixOf } from '../../src/model/keys.js';
 import {
@@ -359,38 +359,22 @@ describe('floating IPs', () => {
     const other = new Topology((store as unknown as { connect(): Store }).connect());
     const blue = await topo.getNetwork('blue');
     const fipsIndex = `${netPrefixOf(blue.id)}fips/`;
-    const realRead = store.read.bind(store);
-    let indexReads = 0;
-    let hold = true;
-    let gate: (() => void) | undefined;
-    let heldRead: (() => void) | undefined;
-    const held = new Promise<void>((r) => (heldRead = r));
-    store.read = async (ops) => {
-      const index = ops.some((op) => 'prefix' in op && op.prefix === fipsIndex);
-      if (index) indexReads++;
-      const r = await realRead(ops);
-      if (index && hold) {
-        // The first read of the network's FIPs is answered late, with what it saw before the association below.
-        hold = false;
-        heldRead!();
-        await new Promise<void>((g) => (gate = g));
-      }
-      return r;
-    };
+    // The first read of the network's FIPs is answered late, with what it saw before the association below.
+    const hold = holdFirstRead(store, (ops) => ops.some((op) => 'prefix' in op && op.prefix === fipsIndex));
     const first = topo.deletePort('d0');
-    await held;
+    await hold.held;
     const f = await other.createFloatingIp({ network: 'ext', port: 'vm1' });
     const second = topo.deletePort('vm1'); // its guard read sees the association; the held read does not
     await new Promise((r) => setTimeout(r, 10));
-    gate!();
+    hold.release();
     await Promise.all([first, second]);
     expect((await topo.getFloatingIp(f.id)).portId).toBeUndefined(); // disassociated with the port, not left dangling
-    expect(indexReads).toBe(2);
+    expect(hold.reads.n).toBe(2);
     // Deletes at once: a few reads of the network's FIPs, not one each.
     const many = await Promise.all(Array.from({ length: 40 }, (_, i) => topo.createPort({ name: `m${i}`, network: 'blue' })));
-    indexReads = 0;
+    hold.reads.n = 0;
     await Promise.all(many.map((p) => topo.deletePort(p.name)));
-    expect(indexReads).toBeLessThan(10);
+    expect(hold.reads.n).toBeLessThan(10);
   });
   it('router delete clears its gateway (and lease key) when no FIP uses it', async () => {
     await world();

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
-import { modelChecks } from '../helpers/model-checks.js';
+import { holdFirstRead, modelChecks } from '../helpers/model-checks.js';
 import {
   decodeSgMember,
   exportTopology,
@@ -233,38 +233,22 @@ describe('ports in security groups', () => {
 
   it('deletes at once share the read of every group; one begun before a delete read its guard is not used for it', async () => {
     for (const name of ['web', 'app', 'other']) await topo.createSecurityGroup({ name });
-    const realRead = store.read.bind(store);
-    let everyGroup = 0;
-    let hold = true;
-    let gate: (() => void) | undefined;
-    let heldRead: (() => void) | undefined;
-    const held = new Promise<void>((r) => (heldRead = r));
-    store.read = async (ops) => {
-      const all = ops.length === 1 && 'prefix' in ops[0]! && ops[0].prefix === SG_PREFIX;
-      if (all) everyGroup++;
-      const r = await realRead(ops);
-      if (all && hold) {
-        // The first read of every group is answered late, with what it saw before the rule below was added.
-        hold = false;
-        heldRead!();
-        await new Promise<void>((g) => (gate = g));
-      }
-      return r;
-    };
+    // The first read of every group is answered late, with what it saw before the rule below was added.
+    const hold = holdFirstRead(store, (ops) => ops.length === 1 && 'prefix' in ops[0]! && ops[0].prefix === SG_PREFIX);
     const first = topo.deleteSecurityGroup('other');
-    await held;
+    await hold.held;
     await new Topology(store).addSgRule('app', { direction: 'ingress', remoteGroup: 'web' });
     const second = topo.deleteSecurityGroup('web'); // its guard read sees the rule's put; the held read does not
     await new Promise((r) => setTimeout(r, 10));
-    gate!();
+    hold.release();
     await expect(second).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/rules of security groups app/) });
     await first;
-    expect(everyGroup).toBe(2);
+    expect(hold.reads.n).toBe(2);
     // 60 deletes at once over one server: a few reads of every group, not 60.
     for (let i = 0; i < 60; i++) await topo.createSecurityGroup({ name: `g${i}` });
-    everyGroup = 0;
+    hold.reads.n = 0;
     await Promise.all(Array.from({ length: 60 }, (_, i) => topo.deleteSecurityGroup(`g${i}`)));
-    expect(everyGroup).toBeLessThan(10);
+    expect(hold.reads.n).toBeLessThan(10);
     expect((await topo.listSecurityGroups()).map((g) => g.name).sort()).toEqual(['app', 'web']);
   });
   it('a group deleted while a rule naming it is added: the rule is refused', async () => {
