@@ -8,7 +8,7 @@
  * interface detach read FIPs under that one), and compares the router's revision.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import { inPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
+import { readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
 import { runCas, type CasOptions } from './cas.js';
 import { decodeFloatingIp, encodeFloatingIp } from './codec.js';
 import { conflict, invalid, ModelError, notFound } from './errors.js';
@@ -16,7 +16,8 @@ import { FIPS_PREFIX, fipKey, guardKey, ipClaimKey, portFipsGuardKey, routerFips
 import { generateMac } from './macs.js';
 import { fipIndexOps } from './lazy-index.js';
 import { parseFipInput, parseFipPatch, type FipAssociation } from './ns-validate.js';
-import { claimFip, randomFree, releaseFip } from './port-claims.js';
+import { claimedFip, claimFip, randomFree, releaseFip } from './port-claims.js';
+import { segmentHolder } from './segments.js';
 import { assignOneIp } from './port-ips.js';
 import {
   gatewaysOn,
@@ -216,17 +217,21 @@ export async function loadFip(store: Store, ref: string): Promise<Loaded<Floatin
 
 /** The FIPs whose claims hold address `ip` on the provider networks; undefined when no claim names a FIP there. */
 async function fipsClaiming(store: Store, ip: string): Promise<Loaded<FloatingIp>[] | undefined> {
-  const segments = (await store.range(SEGMENTS_PREFIX)).kvs;
-  const nets = [...new Set(segments.map((kv) => (JSON.parse(kv.value) as { networkId?: string }).networkId))].filter(
-    (id): id is string => id !== undefined,
+  const nets = new Set((await store.range(SEGMENTS_PREFIX)).kvs.map((kv) => segmentHolder(kv.value)));
+  const claims = await readInPieces(
+    store,
+    [...nets].flatMap((id) => (id === undefined ? [] : [{ key: ipClaimKey(id, ip) }])),
   );
-  const claims = (await Promise.all(inPieces(nets.map((id) => ({ key: ipClaimKey(id, ip) }))).map((piece) => store.read(piece))))
-    .flatMap((r) => r.results.flat())
-    .map((kv) => JSON.parse(kv.value) as { kind?: string; id?: string })
-    .filter((c) => c.kind === 'fip' && c.id !== undefined);
-  if (claims.length === 0) return undefined;
-  const fips = await Promise.all(inPieces(claims.map((c) => ({ key: fipKey(c.id!) }))).map((piece) => store.read(piece)));
-  const found = fips.flatMap((r) => r.results.flat()).map((kv) => ({ obj: decodeFloatingIp(kv.value), kv }));
+  const ids = claims.flat().flatMap((kv) => claimedFip(kv.value) ?? []);
+  if (ids.length === 0) return undefined;
+  const found = (
+    await readInPieces(
+      store,
+      ids.map((id) => ({ key: fipKey(id) })),
+    )
+  )
+    .flat()
+    .map((kv) => ({ obj: decodeFloatingIp(kv.value), kv }));
   return found.length > 0 ? found : undefined;
 }
 

@@ -36,6 +36,16 @@ export function claimOwner(value: string): string {
   }
 }
 
+/** The id of the floating IP a claim names; undefined for a port's claim (or an unreadable value). */
+export function claimedFip(value: string): string | undefined {
+  try {
+    const c = JSON.parse(value) as Partial<ClaimDoc>;
+    return c.kind === 'fip' && typeof c.id === 'string' ? c.id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** An address holder in a network: a port (its fixed IPs) or a floating IP (its one address). */
 interface Holder {
   networkId: string;

@@ -1,5 +1,5 @@
 /** Read helpers: resolve `{name-or-id}` references and load a network's objects at one revision. */
-import { inPieces, type Compare, type KeyValue, type ReadOp, type Store } from '../store/types.js';
+import { readInPieces, type Compare, type KeyValue, type ReadOp, type Store } from '../store/types.js';
 import { decodeBinding, decodeFloatingIp, decodeNetwork, decodePort, decodeRouter, decodeSecurityGroup, decodeSubnet } from './codec.js';
 import { invalid, notFound } from './errors.js';
 import { indexComplete } from './lazy-index.js';
@@ -296,7 +296,7 @@ async function placedHere(store: Store, netKvs: KeyValue[], fipsOn: KeyValue[]):
   if (routerIds.size + fipIds.size === 0) return [[], []];
   const ops: ReadOp[] = [...[...routerIds].map((id) => ({ key: routerKey(id) })), ...[...fipIds].map((id) => ({ key: fipKey(id) }))];
   // In pieces a store takes: a provider network may hold thousands of FIPs.
-  const results = (await Promise.all(inPieces(ops).map((c) => store.read(c)))).flatMap((r) => r.results);
+  const results = await readInPieces(store, ops);
   return [results.slice(0, routerIds.size).flat(), results.slice(routerIds.size).flat()];
 }
 

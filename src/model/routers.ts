@@ -4,7 +4,7 @@
  * in that network (port creation checks against them).
  */
 import { randomUUID } from 'node:crypto';
-import { inPieces, MAX_TXN_OPS, type Compare, type Store, type TxnOp } from '../store/types.js';
+import { MAX_TXN_OPS, readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
 import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
 import { decodeRouter, decodeSubnet, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
@@ -153,8 +153,7 @@ export async function attachSubnet(store: Store, ref: string, body: unknown, opt
 /** The subnets of a router's interfaces, read together (in pieces a store takes: a router may have hundreds). */
 async function attachedSubnets(store: Store, r: Router): Promise<Subnet[]> {
   const ops = r.interfaces.map((i) => ({ key: subnetKey(i.networkId, i.subnetId) }));
-  const reads = await Promise.all(inPieces(ops).map((piece) => store.read(piece)));
-  return reads.flatMap((x) => x.results.flat()).map((kv) => decodeSubnet(kv.value));
+  return (await readInPieces(store, ops)).flat().map((kv) => decodeSubnet(kv.value));
 }
 
 export async function detachSubnet(store: Store, ref: string, subnetRef: string, opts: CasOptions): Promise<Router> {

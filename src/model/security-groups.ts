@@ -6,7 +6,7 @@
  * reference dangling.
  */
 import { randomUUID } from 'node:crypto';
-import { inPieces, MAX_TXN_OPS, type Compare, type KeyValue, type ReadResult, type Store, type TxnOp } from '../store/types.js';
+import { MAX_TXN_OPS, readInPieces, type Compare, type KeyValue, type ReadResult, type Store, type TxnOp } from '../store/types.js';
 import { singleFlight } from '../util/single-flight.js';
 import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
@@ -189,10 +189,11 @@ export async function deleteSecurityGroup(
       if (!kv) throw notFound(undefined, `security-group ${ref} not found`);
       const memberPorts = members.map((m) => decodeSgMember(m.value));
       // In pieces a store takes: a group may have hundreds of ports.
-      const reads = await Promise.all(
-        inPieces(memberPorts.map((m) => ({ key: portKey(m.networkId, m.portId) }))).map((piece) => store.read(piece)),
+      const reads = await readInPieces(
+        store,
+        memberPorts.map((m) => ({ key: portKey(m.networkId, m.portId) })),
       );
-      const ports = reads.flatMap((r) => r.results).flatMap((r) => (r[0] ? [{ kv: r[0], port: decodePort(r[0].value) }] : []));
+      const ports = reads.flatMap((r) => (r[0] ? [{ kv: r[0], port: decodePort(r[0].value) }] : []));
       const referrers = groups
         .map((x) => ({ kv: x, g: decodeSecurityGroup(x.value) }))
         .filter((x) => x.g.id !== g.id && x.g.rules.some((r) => r.remoteGroupId === g.id));

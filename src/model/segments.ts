@@ -21,12 +21,17 @@ export async function claimSegment(store: Store, seg: ProviderSegment, networkId
   const key = segmentKey(seg.physnet, seg.vlan);
   const cur = await store.get(key);
   if (cur) {
-    const holder = (JSON.parse(cur.value) as { networkId?: string }).networkId ?? '?';
+    const holder = segmentHolder(cur.value) ?? '?';
     const n = await store.get(networkKey(holder));
     const name = n ? decodeNetwork(n.value).name : holder;
     throw conflict('provider', `${describeSegment(seg)} is already used by network ${name}`);
   }
   return { compares: [{ key, modRevision: 0 }], ops: [{ op: 'put', key, value: JSON.stringify({ networkId }) }] };
+}
+
+/** The network a segment key's value names (undefined when it names none). */
+export function segmentHolder(value: string): string | undefined {
+  return (JSON.parse(value) as { networkId?: string }).networkId;
 }
 
 export const releaseSegment = (seg: ProviderSegment | undefined): TxnOp[] =>

@@ -46,6 +46,14 @@ export function inPieces<T>(xs: readonly T[], n = MAX_TXN_OPS): T[][] {
   return out;
 }
 
+/**
+ * Reads `ops` in pieces a store takes in one call (MAX_TXN_OPS each), side by side: one result list per op, in order.
+ * Each piece is a read of its own, so the results are not from one revision.
+ */
+export async function readInPieces(store: Pick<Store, 'read'>, ops: readonly ReadOp[]): Promise<KeyValue[][]> {
+  return (await Promise.all(inPieces(ops).map((piece) => store.read(piece)))).flatMap((r) => r.results);
+}
+
 export type TxnOp =
   { op: 'put'; key: string; value: string; lease?: string } | { op: 'delete'; key: string } | { op: 'deletePrefix'; prefix: string };
 
