@@ -28,7 +28,7 @@ import {
 } from './keys.js';
 import type { Binding, FloatingIp, Kind, Network, Port, Router, SecurityGroup, Subnet } from './types.js';
 import { UUID_RE } from './validate.js';
-import { singleFlight } from '../util/single-flight.js';
+import { SharedReads } from '../util/single-flight.js';
 
 export interface NameClaim {
   id: string;
@@ -226,25 +226,15 @@ export async function portFipState(
   return { portFipsRev: results[0]?.[0]?.modRevision ?? 0, fips: await fipsAssociatedIn(store, port.networkId, revision) };
 }
 
-/** The reads of the FIPs associated in a network that port writers in flight in this process share, per store. */
-const fipReads = new WeakMap<Store, Map<string, Promise<{ revision: number; fips: Loaded<FloatingIp>[] }>>>();
-
 /**
  * The floating IPs associated with ports in a network, from a read at revision `since` or later, shared by the port
  * deletes and associations in flight in this process: each reading them all made 1,000 deletes of ports with FIPs at
- * once read a million FIPs (511 ran into the store's deadline, eighteenth session). A shared read begun before the
- * writer's own read of its port's FIP guard could miss an association made between the two (the guard moved before
- * the writer read it, so its compare would pass): such a read is not used, a fresh one is (later writers share it).
+ * once read a million FIPs (511 ran into the store's deadline, eighteenth session). A read begun before the writer's
+ * own read of its port's FIP guard is not used for it (SharedReads).
  */
-async function fipsAssociatedIn(store: Store, networkId: string, since: number): Promise<Loaded<FloatingIp>[]> {
-  let flights = fipReads.get(store);
-  if (!flights) fipReads.set(store, (flights = new Map()));
-  for (let fresh = false, tries = 0; tries < 5; fresh = true, tries++) {
-    const r = await singleFlight(flights, networkId, () => readFipsAssociatedIn(store, networkId), fresh);
-    if (r.revision >= since) return r.fips;
-  }
-  throw new Error(`floating IPs of network ${networkId} read behind revision ${since} five times: the store answers from a lagging member`);
-}
+const fipReads = new SharedReads<{ revision: number; fips: Loaded<FloatingIp>[] }>();
+const fipsAssociatedIn = async (store: Store, networkId: string, since: number): Promise<Loaded<FloatingIp>[]> =>
+  (await fipReads.since(store, `floating IPs of network ${networkId}`, since, () => readFipsAssociatedIn(store, networkId))).fips;
 
 async function readFipsAssociatedIn(store: Store, networkId: string): Promise<{ revision: number; fips: Loaded<FloatingIp>[] }> {
   const full = !indexed.has(store);

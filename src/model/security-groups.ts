@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { MAX_TXN_OPS, readInPieces, type Compare, type KeyValue, type ReadResult, type Store, type TxnOp } from '../store/types.js';
-import { singleFlight } from '../util/single-flight.js';
+import { SharedReads } from '../util/single-flight.js';
 import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
 import { conflict, notFound } from './errors.js';
@@ -141,26 +141,15 @@ export async function deleteSgRule(store: Store, ref: string, ruleId: string, op
   );
 }
 
-/** The read of every group that deletes in flight in this process share (everyGroupSince), per store. */
-const groupReads = new WeakMap<Store, Map<string, Promise<ReadResult>>>();
-
 /**
  * Every group, from a read at `revision` or later, shared by the deletes in flight in this process: a delete looks
  * for rules naming its group in all of them, and each delete reading all of them made 1,000 deletes at once read a
- * million groups (389–443 of them ran into the store's 5 s deadline, eighteenth session). A shared read begun before
- * the delete's own read of its guard could miss a rule added between the two (the guard moved before the delete read
- * it, so its compare would pass): such a read is not used, a fresh one is (which later deletes share in turn).
+ * million groups (389–443 of them ran into the store's 5 s deadline, eighteenth session). A read begun before the
+ * delete's own read of its guard is not used for it (SharedReads).
  */
-async function everyGroupSince(store: Store, revision: number): Promise<KeyValue[]> {
-  let flights = groupReads.get(store);
-  if (!flights) groupReads.set(store, (flights = new Map()));
-  const read = (): Promise<ReadResult> => store.read([{ prefix: SG_PREFIX }]);
-  for (let fresh = false, tries = 0; tries < 5; fresh = true, tries++) {
-    const r = await singleFlight(flights, 'all', read, fresh);
-    if (r.revision >= revision) return r.results[0]!;
-  }
-  throw new Error(`security groups read behind revision ${revision} five times: the store answers from a lagging member`);
-}
+const everyGroup = new SharedReads<ReadResult>();
+const everyGroupSince = async (store: Store, revision: number): Promise<KeyValue[]> =>
+  (await everyGroup.since(store, 'security groups', revision, () => store.read([{ prefix: SG_PREFIX }]))).results[0]!;
 
 /** Ports a forced delete takes a group off per transaction when the whole delete does not fit in one (2 writes each). */
 const SHED_PORTS = 60;
