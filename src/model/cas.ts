@@ -6,6 +6,7 @@
 import { randomInt } from 'node:crypto';
 import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
 import { raceBackoff } from '../util/backoff.js';
+import { InFlight } from '../util/in-flight.js';
 import { KeyedTurns } from '../util/keyed-turns.js';
 import { conflict } from './errors.js';
 import { allocKey, poolPrefix, type Pool } from './keys.js';
@@ -87,28 +88,13 @@ export interface PoolPick {
 }
 
 /** Allocations of each pool in flight in this process, per store (poolFlight). */
-const inFlight = new WeakMap<Store, Map<Pool, number>>();
+const allocating = new InFlight();
 
 /**
  * Counts an allocation from `pool` in while it runs (call leave() when its request is done): pickFree takes the lowest
  * free number only for an allocation alone in this process.
  */
-export function poolFlight(store: Store, pool: Pool): { contended(): boolean; leave(): void } {
-  let byPool = inFlight.get(store);
-  if (!byPool) inFlight.set(store, (byPool = new Map()));
-  byPool.set(pool, (byPool.get(pool) ?? 0) + 1);
-  let left = false;
-  return {
-    contended: () => (byPool.get(pool) ?? 0) > 1,
-    leave: () => {
-      if (left) return;
-      left = true;
-      const n = (byPool.get(pool) ?? 1) - 1;
-      if (n === 0) byPool.delete(pool);
-      else byPool.set(pool, n);
-    },
-  };
-}
+export const poolFlight = (store: Store, pool: Pool): { contended(): boolean; leave(): void } => allocating.enter(store, pool);
 
 /** Attempts after which a pick scans the pool (and says when it is exhausted) instead of drawing at random. */
 const SCAN_AFTER = 8;

@@ -34,6 +34,7 @@ import {
 import type { FloatingIp, Network } from './types.js';
 import { isIpv4, ipToInt, type Cidr } from '../net/addr.js';
 import { UUID_RE } from './validate.js';
+import { InFlight } from '../util/in-flight.js';
 import { singleFlight } from '../util/single-flight.js';
 import { compareText } from '../util/order.js';
 import { isoTime } from '../util/time.js';
@@ -108,29 +109,15 @@ function providerOf(net: Network): void {
  * first attempts share one read of the network (a provider network may hold thousands of FIPs, each read by key) and
  * pick their addresses at random, so they do not all take the same lowest free one and lose to each other.
  */
-interface Flight {
-  /** Creations of the network in flight here. */
-  count: number;
-  /** The first attempts' shared read of the network (singleFlight), by network id. */
-  reads: Map<string, Promise<NetState>>;
-}
+const creating = new InFlight();
 
-const creating = new WeakMap<Store, Map<string, Flight>>();
+/** The first attempts' shared reads of a network (singleFlight), per store, by network id. */
+const creationReads = new WeakMap<Store, Map<string, Promise<NetState>>>();
 
-/** Counts a creation in (leave() counts it out); the flight it shares with the others of its network. */
-function joinCreations(store: Store, network: string): { flight: Flight; leave(): void } {
-  let byNet = creating.get(store);
-  if (!byNet) creating.set(store, (byNet = new Map()));
-  let flight = byNet.get(network);
-  if (!flight) byNet.set(network, (flight = { count: 0, reads: new Map() }));
-  flight.count++;
-  const joined = flight;
-  return {
-    flight: joined,
-    leave: () => {
-      if (--joined.count === 0 && byNet.get(network) === joined) byNet.delete(network);
-    },
-  };
+function creationReadsOf(store: Store): Map<string, Promise<NetState>> {
+  let reads = creationReads.get(store);
+  if (!reads) creationReads.set(store, (reads = new Map()));
+  return reads;
 }
 
 /**
@@ -138,12 +125,12 @@ function joinCreations(store: Store, network: string): { flight: Flight; leave()
  * its address and MAC (port-claims.ts claimFip), so that FIPs created at once on one network (and ports there)
  * conflict only when they pick the same address. Alone, a creation takes the lowest free address; with others in
  * flight here, or after a lost race, it picks at random among the free ones, so racing creations do not all chase the
- * next one (joinCreations). An association is guarded by the router, the port and their FIP guards (associate).
+ * next one (creating). An association is guarded by the router, the port and their FIP guards (associate).
  */
 export async function createFip(store: Store, body: unknown, opts: CasOptions): Promise<FloatingIp> {
   const input = parseFipInput(body);
   const id = randomUUID();
-  const { flight, leave } = joinCreations(store, input.network);
+  const flight = creating.enter(store, input.network);
   try {
     return await runCas(
       store,
@@ -151,7 +138,7 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
         const { obj: net, kv: nkv } = await loadNetwork(store, input.network, 'network');
         providerOf(net);
         const plan = async (st: NetState) => {
-          const pick = attempt > 0 || flight.count > 1 ? randomPick : undefined;
+          const pick = attempt > 0 || flight.contended() ? randomPick : undefined;
           const { ip, subnetId } = assignOneIp(input.ip, st, net, ipOwners(st), 'ip', pick);
           const mac = generateMac(new Set(macOwners(st).keys()));
           const a = input.association ? await associate(store, net, st, input.association, id) : undefined;
@@ -177,7 +164,7 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
         // A retry reads for itself: a read shared with others may be older than what made it lose.
         if (attempt > 0) return plan(await loadNetState(store, net.id));
         try {
-          return await plan(await singleFlight(flight.reads, net.id, () => loadNetState(store, net.id)));
+          return await plan(await singleFlight(creationReadsOf(store), net.id, () => loadNetState(store, net.id)));
         } catch (err) {
           // A refusal is decided on a read made after this request began; the shared one may have begun before it
           // (a subnet created just now would be missing from it).
@@ -188,7 +175,7 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
       opts,
     );
   } finally {
-    leave();
+    flight.leave();
   }
 }
 
