@@ -83,6 +83,16 @@ export class Topology {
     this.ports.close();
   }
 
+  /** A write to router `ref`'s record (interfaces, routes, gateway, mode), after the ones queued here (cas.ts inTurn). */
+  private routerWrite<T>(ref: string, write: () => Promise<T>): Promise<T> {
+    return inTurn(this.store, `router:${ref}`, write);
+  }
+
+  /** A write to security group `ref`'s record (its rules), after the ones queued here (cas.ts inTurn). */
+  private groupWrite<T>(ref: string, write: () => Promise<T>): Promise<T> {
+    return inTurn(this.store, `security-group:${ref}`, write);
+  }
+
   private async ensureNameFree(kind: 'network' | 'subnet' | 'port' | 'router', name: string): Promise<void> {
     if (await this.store.get(nameKey(kind, name))) throw conflict('name', `a ${kind} named ${name} already exists`);
   }
@@ -373,29 +383,29 @@ export class Topology {
     return routers.deleteRouter(this.store, ref, this.opts);
   }
   attachSubnet(ref: string, body: unknown): Promise<Router> {
-    return inTurn(this.store, `router:${ref}`, () => routers.attachSubnet(this.store, ref, body, this.opts));
+    return this.routerWrite(ref, () => routers.attachSubnet(this.store, ref, body, this.opts));
   }
   detachSubnet(ref: string, subnetRef: string): Promise<Router> {
-    return inTurn(this.store, `router:${ref}`, () => routers.detachSubnet(this.store, ref, subnetRef, this.opts));
+    return this.routerWrite(ref, () => routers.detachSubnet(this.store, ref, subnetRef, this.opts));
   }
   addRoute(ref: string, body: unknown): Promise<Router> {
-    return inTurn(this.store, `router:${ref}`, () => routers.addRoute(this.store, ref, body, this.opts));
+    return this.routerWrite(ref, () => routers.addRoute(this.store, ref, body, this.opts));
   }
   removeRoute(ref: string, cidr: string): Promise<Router> {
-    return inTurn(this.store, `router:${ref}`, () => routers.removeRoute(this.store, ref, cidr, this.opts));
+    return this.routerWrite(ref, () => routers.removeRoute(this.store, ref, cidr, this.opts));
   }
   setRouterMode(ref: string, mode: unknown): Promise<Router> {
-    return inTurn(this.store, `router:${ref}`, () => routers.setRouterMode(this.store, ref, mode, this.opts));
+    return this.routerWrite(ref, () => routers.setRouterMode(this.store, ref, mode, this.opts));
   }
 
   setGateway(ref: string, body: unknown): Promise<Router> {
-    return inTurn(this.store, `router:${ref}`, () => gateways.setGateway(this.store, ref, body, this.opts));
+    return this.routerWrite(ref, () => gateways.setGateway(this.store, ref, body, this.opts));
   }
   getGateway(ref: string): Promise<gateways.GatewayStatus> {
     return gateways.getGateway(this.store, ref);
   }
   clearGateway(ref: string): Promise<Router> {
-    return inTurn(this.store, `router:${ref}`, () => gateways.clearGateway(this.store, ref, this.opts));
+    return this.routerWrite(ref, () => gateways.clearGateway(this.store, ref, this.opts));
   }
 
   // ---- floating IPs (fips.ts) ----
@@ -431,13 +441,13 @@ export class Topology {
     return groups.deleteSecurityGroup(this.store, ref, { ...this.opts, ...opts });
   }
   addSgRule(ref: string, body: unknown): Promise<SgRule> {
-    return inTurn(this.store, `security-group:${ref}`, () => groups.addSgRule(this.store, ref, body, this.opts));
+    return this.groupWrite(ref, () => groups.addSgRule(this.store, ref, body, this.opts));
   }
   listSgRules(ref: string): Promise<SgRule[]> {
     return groups.listSgRules(this.store, ref);
   }
   deleteSgRule(ref: string, ruleId: string): Promise<SgRule> {
-    return inTurn(this.store, `security-group:${ref}`, () => groups.deleteSgRule(this.store, ref, ruleId, this.opts));
+    return this.groupWrite(ref, () => groups.deleteSgRule(this.store, ref, ruleId, this.opts));
   }
 
   // ---- chassis (chassis.ts), snapshot (topology-io.ts) ----
