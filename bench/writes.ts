@@ -13,10 +13,14 @@
  * generator, bench/lib/wrk-ports.lua; scripts/setup installs it), which leaves the cores to the servers: a Node client
  * uses a quarter to a third of what the rush uses. Each row also gives the CPU seconds each process used during the
  * rush (the machine has 2 cores: etcd, the API processes and the client share them), and what etcd handled per
- * created port (its own /metrics: Txn and Range RPCs, bytes in and out). Before each timed rush, BENCH_WARM
- * (default 300) creations per server in another network warm the servers up (not timed). 300 is not V8's steady
- * state: an API process still spends about twice the CPU per creation it spends after a few thousand
- * (docs/northbound-writes.md); BENCH_WARM=3000 measures long-warm servers. BENCH_WRITES (default 3000)
+ * created port (its own /metrics: Txn and Range RPCs, bytes in and out). Before each timed rush of the "fresh" rows,
+ * BENCH_WARM (default 300) creations per server in another network warm new servers up (not timed). 300 is not V8's
+ * steady state: a `wyvern api` process spends two to three times the CPU per creation in its first thousands that it
+ * spends once TurboFan has compiled its request path, ten to twenty thousand in. The "steady" rows therefore run the
+ * same loads again through three processes warmed up until their CPU per creation stops falling (warmUntilSteady;
+ * BENCH_STEADY_MAX rounds at most), against the reference measured again after that warm-up (on the store as the
+ * rushes find it; each ratio against the higher of the two). BENCH_ROWS (default fresh,steady,inproc) picks the
+ * groups of rows. BENCH_WRITES (default 3000)
  * puts for the reference. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every API process there;
  * BENCH_API_NODE_FLAGS adds flags to the API processes' node command line (an A/B of V8 settings).
  */
@@ -39,6 +43,8 @@ const WRITES = Number(process.env.BENCH_WRITES ?? 3000);
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 64);
 const WARM = Number(process.env.BENCH_WARM ?? 300);
 const PROF = process.env.BENCH_CPU_PROF;
+/** Which groups of rows run (BENCH_ROWS, comma-separated): fresh processes, steady ones, servers in this process. */
+const ROWS = new Set((process.env.BENCH_ROWS ?? 'fresh,steady,inproc').split(',').map((r) => r.trim()));
 /** V8/Node flags for the API processes (an experiment's A/B: BENCH_API_NODE_FLAGS='--interrupt-budget=16384'). */
 const API_NODE_FLAGS = (process.env.BENCH_API_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const fmt = (n: number): string => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
@@ -124,9 +130,10 @@ async function wrkLoad(
   urls: string[],
   net: string,
   connections: number | 'one each',
+  total = PORTS,
 ): Promise<{ statuses: { status: number; message: string }[]; cpuMs: number }> {
   const runs = urls.map(async (url, i) => {
-    const share = Math.ceil((PORTS - i) / urls.length);
+    const share = Math.ceil((total - i) / urls.length);
     const c = connections === 'one each' ? share : Math.min(connections, share);
     const args = ['-t1', `-c${c}`, '-d60s', '--timeout', '60s', '-s', WRK_SCRIPT, url, '--', net, `${net}-s${i}`, String(share)];
     const proc = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -186,18 +193,29 @@ async function rush(
   urls: string[],
   net: string,
   cidr: string,
-  o: { keepAlive?: number; wrk?: number | 'one each'; pids: [string, number][]; started?: () => void; etcdUrl: string },
+  o: {
+    keepAlive?: number;
+    wrk?: number | 'one each';
+    pids: [string, number][];
+    started?: () => void;
+    etcdUrl: string;
+    /** Creations per server before the timed rush (default BENCH_WARM; 0 for servers warmed already: warmUntilSteady). */
+    warm?: number;
+  },
 ): Promise<RushResult> {
   const clients = urls.map((u) => new ApiClient(u));
   const pools = o.keepAlive ? urls.map((u) => keepAlivePoster(u, o.keepAlive!)) : [];
   const posts: Post[] = o.keepAlive ? pools.map((p) => p.post) : clients.map((c) => (b: unknown) => c.raw('POST', '/v1/ports', b));
   // Warm-up, not timed: WARM creations per server in a network of their own, so that the rush does not time V8's
   // first compilation of the request path (the default 300 leaves the servers partly warm: see the header).
-  await clients[0]!.call('POST', '/v1/networks', { name: `${net}-warm` });
-  await clients[0]!.call('POST', '/v1/subnets', { name: `${net}-warm-sub`, network: `${net}-warm`, cidr: '10.250.0.0/16' });
-  await Promise.all(
-    Array.from({ length: WARM * posts.length }, (_, i) => posts[i % posts.length]!({ name: `${net}-warm-${i}`, network: `${net}-warm` })),
-  );
+  const warm = o.warm ?? WARM;
+  if (warm > 0) {
+    await clients[0]!.call('POST', '/v1/networks', { name: `${net}-warm` });
+    await clients[0]!.call('POST', '/v1/subnets', { name: `${net}-warm-sub`, network: `${net}-warm`, cidr: '10.250.0.0/16' });
+    await Promise.all(
+      Array.from({ length: warm * posts.length }, (_, i) => posts[i % posts.length]!({ name: `${net}-warm-${i}`, network: `${net}-warm` })),
+    );
+  }
   await clients[0]!.call('POST', '/v1/networks', { name: net });
   await clients[0]!.call('POST', '/v1/subnets', { name: `${net}-sub`, network: net, cidr });
   const etcd0 = await etcdCounters(o.etcdUrl);
@@ -293,17 +311,116 @@ async function rushProcesses(
  * pass as its reference, which doubled every ratio it printed. The API side is warmed up too (BENCH_WARM). The
  * reference is the median of three timed passes; the cold pass and the three are printed.
  */
-async function referencePutRate(store: Store): Promise<number> {
+async function referencePutRate(store: Store, when: string): Promise<number> {
   const prefix = `/bench/${Date.now()}/`;
   const cold = await concurrentPuts(store, `${prefix}cold/`, WRITES, 32);
   const passes: number[] = [];
   for (let i = 0; i < 3; i++) passes.push(await concurrentPuts(store, `${prefix}${i}/`, WRITES, 32));
   const rate = [...passes].sort((a, b) => a - b)[1]!;
   console.log(
-    `${'etcd puts/s x32 (reference, same run)'.padEnd(40)}${fmt(rate).padStart(7)}  (median of ${passes.map(fmt).join(' / ')}; ` +
+    `${`etcd puts/s x32 (reference, ${when})`.padEnd(40)}${fmt(rate).padStart(7)}  (median of ${passes.map(fmt).join(' / ')}; ` +
       `a first, untimed pass read ${fmt(cold)})`,
   );
   return rate;
+}
+
+/** Creations per server in one round of warmUntilSteady. */
+const STEADY_ROUND = 1000;
+/** The most rounds warmUntilSteady runs (BENCH_STEADY_MAX). */
+const STEADY_MAX = Number(process.env.BENCH_STEADY_MAX ?? 16);
+
+/**
+ * Warms API processes up until V8 has compiled their request path: rounds of STEADY_ROUND creations per server
+ * (wrk, keep-alive x64, each round in a network of its own) until the processes' CPU per creation stops falling (no
+ * round in the last two beat the best before them by 5 %), at least 3 rounds, at most STEADY_MAX. A fresh `wyvern
+ * api` spends two to three times the CPU per creation in its first thousands that it spends once TurboFan has
+ * optimised what it runs (docs/northbound-writes.md, nineteenth session): a server that has been running is what
+ * users' requests meet, and throughput is a steady-state figure. Returns the CPU per creation of each round (µs).
+ */
+async function warmUntilSteady(urls: string[], pids: number[], tag: string): Promise<number[]> {
+  const client = new ApiClient(urls[0]!);
+  const perRound: number[] = [];
+  let best = Infinity;
+  let since = 0;
+  for (let r = 0; r < STEADY_MAX && (r < 3 || since < 2); r++) {
+    const net = `${tag}-${r}`;
+    await client.call('POST', '/v1/networks', { name: net });
+    await client.call('POST', '/v1/subnets', { name: `${net}-sub`, network: net, cidr: `10.${100 + r}.0.0/16` });
+    const before = await cpuMs(pids);
+    const load = await wrkLoad(urls, net, SOCKETS, STEADY_ROUND * urls.length);
+    const created = load.statuses.filter((x) => x.status === 201).length;
+    if (created < STEADY_ROUND * urls.length) throw new Error(`warm-up round ${r}: ${created} of ${STEADY_ROUND * urls.length} created`);
+    const us = (((await cpuMs(pids)) - before) * 1000) / created;
+    perRound.push(us);
+    if (us < best * 0.95) since = 0;
+    else since++;
+    best = Math.min(best, us);
+  }
+  return perRound;
+}
+
+/**
+ * The rows again through three `wyvern api` processes warmed up until steady (warmUntilSteady), started once for all
+ * of them (the one-process rows use the first). Their reference is etcd's put rate measured again after the warm-up,
+ * on the store as the rushes find it; each ratio is against the higher of it and the reference at the start.
+ */
+async function steadyRows(etcd: { url: string; members: { pid: number }[] }, store: Store, startRate: number): Promise<void> {
+  const apis = await Promise.all([0, 1, 2].map(() => apiProcess(etcd.url)));
+  try {
+    const urls = apis.map((a) => a.url);
+    const perRound = await warmUntilSteady(
+      urls,
+      apis.map((a) => a.proc.pid!),
+      'bw-steady-warm',
+    );
+    console.log(
+      `\nsteady state: 3 API processes after ${perRound.length} warm-up rounds of ${STEADY_ROUND} creations each; ` +
+        `their CPU per creation, round by round: ${perRound.map((us) => us.toFixed(0)).join(', ')} µs`,
+    );
+    const putRate = Math.max(startRate, await referencePutRate(store, 'after the warm-up'));
+    const pids = (n: number): [string, number][] => [
+      ['etcd', etcd.members[0]!.pid],
+      ...apis.slice(0, n).map((a, i): [string, number] => [`api${i + 1}`, a.proc.pid!]),
+    ];
+    const row = async (what: string, n: number, net: string, cidr: string, load: { keepAlive?: number; wrk?: number | 'one each' }) =>
+      report(what, await rush(urls.slice(0, n), net, cidr, { pids: pids(n), etcdUrl: etcd.url, warm: 0, ...load }), putRate);
+    await row('steady: 3 procs, wrk, 1 conn/request', 3, 'bw-st-wrk1', '10.211.0.0/22', { wrk: 'one each' });
+    await row(`steady: 3 procs, wrk keep-alive x${SOCKETS}`, 3, 'bw-st-wrk3', '10.212.0.0/22', { wrk: SOCKETS });
+    await row(`steady: 1 proc, wrk keep-alive x${SOCKETS}`, 1, 'bw-st-wrk1p', '10.213.0.0/22', { wrk: SOCKETS });
+    await row('steady: 3 procs, 1 conn/request', 3, 'bw-st-procs', '10.214.0.0/22', {});
+    await row(`steady: 3 procs, keep-alive x${SOCKETS}`, 3, 'bw-st-ka3', '10.215.0.0/22', { keepAlive: SOCKETS });
+    await row(`steady: 1 proc, keep-alive x${SOCKETS}`, 1, 'bw-st-ka1', '10.216.0.0/22', { keepAlive: SOCKETS });
+  } finally {
+    for (const a of apis) a.proc.kill('SIGTERM');
+    await Promise.all(apis.map((a) => (a.proc.exitCode === null ? once(a.proc, 'exit') : undefined)));
+  }
+}
+
+/** Three API servers inside this process, where the store's transactions, lost races and reads can be counted. */
+async function inProcessRow(stores: Store[], etcd: { url: string; members: { pid: number }[] }, putRate: number): Promise<void> {
+  const counts = stores.map(counted);
+  const servers = await Promise.all(stores.map((store) => startApiServer({ store, listen: 'tcp:127.0.0.1:0' })));
+  try {
+    const r = await rush(
+      servers.map((s) => s.url),
+      'bw-inproc',
+      '10.202.0.0/22',
+      {
+        pids: [['etcd', etcd.members[0]!.pid]],
+        etcdUrl: etcd.url,
+        started: () => counts.forEach((c) => Object.assign(c, { txns: 0, lost: 0, reads: 0 })),
+      },
+    );
+    report('3 API servers in this process', r, putRate);
+    const txns = counts.reduce((a, c) => a + c.txns, 0);
+    const lost = counts.reduce((a, c) => a + c.lost, 0);
+    const reads = counts.reduce((a, c) => a + c.reads, 0);
+    console.log(
+      `  store per created port: ${fmt(txns / Math.max(1, r.created))} txns (${lost} lost races), ${fmt(reads / Math.max(1, r.created))} reads`,
+    );
+  } finally {
+    await Promise.all(servers.map((s) => s.close()));
+  }
 }
 
 async function main(): Promise<void> {
@@ -311,40 +428,23 @@ async function main(): Promise<void> {
   const stores = await Promise.all([0, 1, 2].map(() => openStore(etcd.url)));
   try {
     console.log(`bench:writes  etcd 1 member; ${PORTS} concurrent POST /v1/ports over 3 API servers into one network (/22)`);
-    const putRate = await referencePutRate(stores[0]!);
-    // API processes, as agents' APIs.
-    await rushProcesses(etcd, 3, '3 API processes, 1 conn/request', 'bw-procs', '10.201.0.0/22', putRate);
-    await rushProcesses(etcd, 3, `3 API processes, keep-alive x${SOCKETS}`, 'bw-ka3', '10.203.0.0/22', putRate, { keepAlive: SOCKETS });
-    await rushProcesses(etcd, 1, `1 API process, keep-alive x${SOCKETS}`, 'bw-ka1', '10.204.0.0/22', putRate, { keepAlive: SOCKETS });
-    // The same servers with the load from wrk (C), which leaves the cores to them: what they do without a Node client
-    // competing on this 2-core machine.
-    await rushProcesses(etcd, 3, '3 API processes, wrk, 1 conn/request', 'bw-wrk1', '10.205.0.0/22', putRate, { wrk: 'one each' });
-    await rushProcesses(etcd, 3, `3 API processes, wrk keep-alive x${SOCKETS}`, 'bw-wrk3', '10.206.0.0/22', putRate, { wrk: SOCKETS });
-    await rushProcesses(etcd, 1, `1 API process, wrk keep-alive x${SOCKETS}`, 'bw-wrk1p', '10.207.0.0/22', putRate, { wrk: SOCKETS });
-    // The same inside this process, counting what the creations cost the store.
-    const counts = stores.map(counted);
-    const servers = await Promise.all(stores.map((store) => startApiServer({ store, listen: 'tcp:127.0.0.1:0' })));
-    try {
-      const r = await rush(
-        servers.map((s) => s.url),
-        'bw-inproc',
-        '10.202.0.0/22',
-        {
-          pids: [['etcd', etcd.members[0]!.pid]],
-          etcdUrl: etcd.url,
-          started: () => counts.forEach((c) => Object.assign(c, { txns: 0, lost: 0, reads: 0 })),
-        },
-      );
-      report('3 API servers in this process', r, putRate);
-      const txns = counts.reduce((a, c) => a + c.txns, 0);
-      const lost = counts.reduce((a, c) => a + c.lost, 0);
-      const reads = counts.reduce((a, c) => a + c.reads, 0);
-      console.log(
-        `  store per created port: ${fmt(txns / Math.max(1, r.created))} txns (${lost} lost races), ${fmt(reads / Math.max(1, r.created))} reads`,
-      );
-    } finally {
-      await Promise.all(servers.map((s) => s.close()));
+    const putRate = await referencePutRate(stores[0]!, 'same run');
+    if (ROWS.has('fresh')) {
+      // Fresh API processes (BENCH_WARM creations each before the rush), as agents' APIs.
+      await rushProcesses(etcd, 3, '3 API processes, 1 conn/request', 'bw-procs', '10.201.0.0/22', putRate);
+      await rushProcesses(etcd, 3, `3 API processes, keep-alive x${SOCKETS}`, 'bw-ka3', '10.203.0.0/22', putRate, { keepAlive: SOCKETS });
+      await rushProcesses(etcd, 1, `1 API process, keep-alive x${SOCKETS}`, 'bw-ka1', '10.204.0.0/22', putRate, { keepAlive: SOCKETS });
+      // The same servers with the load from wrk (C), which leaves the cores to them: what they do without a Node client
+      // competing on this 2-core machine.
+      await rushProcesses(etcd, 3, '3 API processes, wrk, 1 conn/request', 'bw-wrk1', '10.205.0.0/22', putRate, { wrk: 'one each' });
+      await rushProcesses(etcd, 3, `3 API processes, wrk keep-alive x${SOCKETS}`, 'bw-wrk3', '10.206.0.0/22', putRate, { wrk: SOCKETS });
+      await rushProcesses(etcd, 1, `1 API process, wrk keep-alive x${SOCKETS}`, 'bw-wrk1p', '10.207.0.0/22', putRate, { wrk: SOCKETS });
     }
+    // The same loads through processes that have run long enough for V8 to have compiled them.
+    if (ROWS.has('steady')) await steadyRows(etcd, stores[0]!, putRate);
+    console.log('');
+    // The same inside this process, counting what the creations cost the store.
+    if (ROWS.has('inproc')) await inProcessRow(stores, etcd, putRate);
     console.log('target: ratio >= 0.5');
   } finally {
     await Promise.all(stores.map((s) => s.close()));
