@@ -27,6 +27,7 @@ import { EtcdClient, type EtcdClientOptions } from './etcd-client/client.js';
 import { ChannelClosedError, GrpcError, GrpcStatus } from './etcd-client/grpc.js';
 import { WatchStream } from './etcd-client/watch-stream.js';
 import { CompareResult, CompareTarget, type KeyValue as RawKv, type RequestOp } from './etcd-client/messages.js';
+import { copiesWriteBufferPerTxn, slowTxnWarning } from './etcd-server-version.js';
 
 export interface EtcdStoreOptions {
   /** PEM contents (not paths). */
@@ -318,6 +319,29 @@ export class EtcdStore implements Store {
     };
   }
 
+  /** The etcd release of the member this store talks to ("3.4.23"; Maintenance.Status). */
+  async serverVersion(): Promise<string> {
+    return this.call('serverVersion', async () => (await this.client.maintenance.status()).version);
+  }
+
+  /**
+   * Warns (once per call) when the member runs an etcd release whose write transactions are slow
+   * (etcd-server-version.ts); resolves with the warning, or undefined. Never fails: a member that does not answer
+   * is not this check's business.
+   */
+  async warnIfSlowRelease(): Promise<string | undefined> {
+    let version: string;
+    try {
+      version = await this.serverVersion();
+    } catch {
+      return undefined;
+    }
+    if (!copiesWriteBufferPerTxn(version)) return undefined;
+    const warning = slowTxnWarning(version, this.url);
+    this.logger.warn({ etcdVersion: version }, warning);
+    return warning;
+  }
+
   async currentRevision(): Promise<number> {
     // Any range carries the store revision in its header; probe a key wyvern's role may read
     // (with auth on, a user is usually granted /wyvern/ only), else ask the member's status.
@@ -362,6 +386,9 @@ export class EtcdStore implements Store {
 
 const pem = (v: string | Buffer | undefined): Buffer | undefined => (v === undefined ? undefined : Buffer.isBuffer(v) ? v : Buffer.from(v));
 
+/** How long after a store opens it asks which etcd release the member runs (EtcdStore.warnIfSlowRelease). */
+const SLOW_RELEASE_CHECK_MS = 1000;
+
 export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'etcd' }>, opts: EtcdStoreOptions = {}): Promise<EtcdStore> {
   const logger = opts.logger ?? silentLogger;
   const timeout = opts.callTimeoutMs ?? 5000;
@@ -380,6 +407,9 @@ export async function openEtcdStore(url: string, u: Extract<StoreUrl, { kind: 'e
   if (!Number.isInteger(streams) || streams < 1) throw new StoreError(`watchStreams must be a positive integer, not ${streams}`, 'INVALID');
   const store = new EtcdStore(shown, new EtcdClient(options), logger, streams);
   if (u.tls) store.certDiagnosis = () => diagnoseClientCert(opts.tls?.cert, opts.tls?.ca);
+  // Which release the member runs, a second later: off an agent's start path (its first flows come first). Not asked
+  // for a logger that would not say it (tools, tests, the scale harness's many stores).
+  if (logger.isLevelEnabled('warn')) setTimeout(() => void store.warnIfSlowRelease(), SLOW_RELEASE_CHECK_MS).unref();
   if (opts.probe === false) return store;
   // Fail fast with UNAVAILABLE rather than on first use.
   try {

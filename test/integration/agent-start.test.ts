@@ -34,9 +34,18 @@ describe('agent start on a fresh host with VMs already plugged', () => {
       .filter((l) => l.startsWith('{'))
       .map(
         (l) =>
-          JSON.parse(l) as { level: number; time: number; msg: string; ms?: Record<string, number>; timeOrigin?: number; port?: string },
+          JSON.parse(l) as {
+            level: number;
+            time: number;
+            msg: string;
+            ms?: Record<string, number>;
+            timeOrigin?: number;
+            port?: string;
+            etcdVersion?: string;
+          },
       );
-    expect(lines.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([]);
+    // The one warning a start may give on this machine: its etcd release (3.4.23) is a slow one (etcd-server-version.ts).
+    expect(lines.filter((l) => l.level >= 40 && l.etcdVersion === undefined).map((l) => l.msg)).toEqual([]);
     const start = lines.find((l) => l.msg.startsWith('start timeline'))!;
     const timeline = start.ms!;
     expect(timeline['VIFs in the view']).toBeLessThan(timeline['first flows on the switch']!);

@@ -6,6 +6,10 @@ import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 import { freePort } from '../../src/util/free-port.js';
 import { createServer, type AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { copiesWriteBufferPerTxn } from '../../src/store/etcd-server-version.js';
 
 let etcd: EtcdCluster | undefined;
 const cleanups: (() => Promise<void>)[] = [];
@@ -37,6 +41,50 @@ describe('etcd driver specifics', () => {
     const s = await openStore(url.replace('etcd://', 'etcd://'));
     expect(s.url).toBe(url);
     await s.close();
+  }, 30_000);
+
+  it("tells the member's etcd release, and warns a second after opening when it is one with slow write transactions", async () => {
+    // The release of the etcd binary the test helper runs, as the binary itself says it.
+    const installed = /etcd Version: (\S+)/.exec(execFileSync('etcd', ['--version'], { encoding: 'utf8' }))![1]!;
+    const lines: { msg: string; etcdVersion?: string; level: number }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l) as (typeof lines)[number]);
+        done();
+      },
+    });
+    const s = (await openStore(url, { logger: pino({ level: 'warn' }, sink) })) as EtcdStore;
+    try {
+      expect(await s.serverVersion()).toBe(installed);
+      const slow = copiesWriteBufferPerTxn(installed);
+      await new Promise((r) => setTimeout(r, 1_500));
+      const warned = lines.filter((l) => l.etcdVersion !== undefined);
+      if (slow) {
+        expect(warned).toHaveLength(1);
+        expect(warned[0]).toMatchObject({ etcdVersion: installed, level: 40 });
+        expect(warned[0]!.msg).toContain(`etcd ${installed} (${url})`);
+      } else {
+        expect(warned).toEqual([]);
+      }
+      expect(await s.warnIfSlowRelease()).toBe(slow ? warned[0]!.msg : undefined);
+    } finally {
+      await s.close();
+    }
+    // A store closed before the check, or one whose logger would not say it, asks nothing and warns of nothing.
+    lines.length = 0;
+    const statusCalls = async (): Promise<number> => {
+      const text = await (await fetch(`http://${url.replace(/^etcd:\/\//, '')}/metrics`)).text();
+      return Number(/^grpc_server_started_total\{[^}]*grpc_method="Status"[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    const before = await statusCalls();
+    const closed = (await openStore(url, { logger: pino({ level: 'warn' }, sink) })) as EtcdStore;
+    await closed.close();
+    expect(await closed.warnIfSlowRelease()).toBeUndefined();
+    const quiet = await openStore(url, { logger: pino({ level: 'error' }, sink) });
+    await new Promise((r) => setTimeout(r, 1_200));
+    await quiet.close();
+    expect(lines).toEqual([]);
+    expect(await statusCalls()).toBe(before);
   }, 30_000);
 });
 

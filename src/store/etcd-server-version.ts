@@ -1,0 +1,28 @@
+/**
+ * The etcd releases whose write transactions are slow, and the warning an operator gets when the store is one.
+ *
+ * etcd 3.4.0–3.4.23 copy the member's whole buffer of writes not yet committed to its backend for every read view they
+ * open, and every transaction with compares opens one (etcd-io/etcd#12529). Under a steady write load that buffer
+ * holds thousands of entries, so each write transaction costs the member several times what a plain put does:
+ * measured on this project's 2-core machine with 32 concurrent writers, a transaction of one put 267 µs of etcd's CPU
+ * on 3.4.23 and 60 µs on 3.5.16, where a put costs 50–53 µs on both (docs/northbound-writes.md, nineteenth session).
+ * Every northbound write of wyvern is a transaction with compares (a port creation, its claims). Fixed in 3.5.0 by
+ * sharing one copy of the buffer between read views (etcd-io/etcd#12933), and in 3.4.24 by the same change's backport
+ * (etcd-io/etcd#15195). Debian 12 ships 3.4.23.
+ */
+
+/** Whether etcd `version` ("3.4.23") copies its write buffer for every transaction: 3.4.0 up to 3.4.23. */
+export function copiesWriteBufferPerTxn(version: string): boolean {
+  const m = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version.trim());
+  if (!m) return false;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return major === 3 && minor === 4 && patch < 24;
+}
+
+/** What an operator is told when the store's etcd is one of them (`where`: the member, as the store URL shows it). */
+export function slowTxnWarning(version: string, where: string): string {
+  return (
+    `etcd ${version} (${where}) copies its uncommitted writes for every transaction (etcd-io/etcd#12529, fixed in ` +
+    "3.4.24 and 3.5): each of wyvern's writes costs it two to four times the CPU of a fixed release; upgrade etcd to 3.4.24 or later"
+  );
+}
