@@ -10,11 +10,11 @@ import { bindPort, deleteChassis, getRetirement, registerChassis, ROOT, Topology
 import { ModelError } from '../../src/model/errors.js';
 import { spawn } from 'node:child_process';
 import { ensureLazyIndex } from '../../src/model/lazy-index.js';
-import { LAZY_INDEX_KEY } from '../../src/model/keys.js';
+import { ipClaimsPrefix, LAZY_INDEX_KEY } from '../../src/model/keys.js';
 import { cleanEnv, WYVERN_CLI } from '../helpers/cli.js';
 import { countingStore } from '../helpers/model-checks.js';
 import { openStore } from '../../src/store/index.js';
-import type { Store } from '../../src/store/types.js';
+import type { ReadOp, Store } from '../../src/store/types.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { ApiClient } from '../../src/api/client.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
@@ -159,6 +159,43 @@ describe('port creation at scale on etcd, three API servers', () => {
       expect(e.message).toBe('no free address in subnet tight-sub (10.44.0.0/26)');
     }
     expect((await expectConsistent(stores[1]!, 'tight')).length).toBe(61);
+  });
+
+  it('a full subnet asked for 300 ports at once over three servers: all get a clear 409, from a few reads of the network', async () => {
+    const [a] = apis as [Topology];
+    await a.createNetwork({ name: 'brim' });
+    // A /26: 61 addresses, all taken before the rush.
+    await a.createSubnet({ name: 'brim-sub', network: 'brim', cidr: '10.45.0.0/26' });
+    for (let i = 0; i < 61; i++) await a.createPort({ name: `brim-${i}`, network: 'brim' });
+    const netId = (await a.getNetwork('brim')).id;
+    // Three servers of their own, counting their reads of the whole network (its address claims come with it).
+    const whole = { n: 0 };
+    const servers = stores.map(
+      (s) =>
+        new Topology(
+          new Proxy(s, {
+            get: (t, k) =>
+              k === 'read'
+                ? (ops: ReadOp[]) => {
+                    if (ops.some((o) => 'prefix' in o && o.prefix === ipClaimsPrefix(netId))) whole.n++;
+                    return t.read(ops);
+                  }
+                : (Reflect.get(t, k) as unknown),
+          }),
+        ),
+    );
+    const rush = await Promise.allSettled(
+      Array.from({ length: 300 }, (_, i) => servers[i % 3]!.createPort({ name: `brim-v${i}`, network: 'brim' })),
+    );
+    expect(rush.filter((r) => r.status === 'fulfilled')).toEqual([]);
+    for (const r of rush as PromiseRejectedResult[]) {
+      expect(r.reason).toMatchObject({ code: 'CONFLICT', message: 'no free address in subnet brim-sub (10.45.0.0/26)' });
+    }
+    // Each refusal is decided on a read of the network made after it failed; those in flight together share one
+    // (before: one each, 300 reads of every port and claim of the network).
+    expect(whole.n).toBeLessThan(30);
+    console.log(`FIGURE 300 creations into a full subnet over 3 servers: ${whole.n} reads of the whole network`);
+    expect((await expectConsistent(stores[1]!, 'brim')).length).toBe(61);
   });
 
   it('explicit addresses and MACs asked for by racing creations: one wins each, the others get a clear 409', async () => {
