@@ -161,15 +161,19 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
             result: f,
           };
         };
-        // A retry reads for itself: a read shared with others may be older than what made it lose.
-        if (attempt > 0) return plan(await loadNetState(store, net.id));
+        const reads = creationReadsOf(store);
+        // A read begun after now, shared with the others asking for one meanwhile (singleFlight's `fresh`).
+        const fresh = () => singleFlight(reads, net.id, () => loadNetState(store, net.id), true);
+        // A retry plans from a read begun after it lost: one in flight may be older than what made it lose.
+        if (attempt > 0) return plan(await fresh());
         try {
-          return await plan(await singleFlight(creationReadsOf(store), net.id, () => loadNetState(store, net.id)));
+          return await plan(await singleFlight(reads, net.id, () => loadNetState(store, net.id)));
         } catch (err) {
-          // A refusal is decided on a read made after this request began; the shared one may have begun before it
-          // (a subnet created just now would be missing from it).
+          // A refusal is decided on a read begun after it failed; the shared one may have begun before this request
+          // (a subnet created just now would be missing from it). Refusals at once share theirs: 300 creations on a
+          // full provider network read it a few times, not 300.
           if (!(err instanceof ModelError)) throw err;
-          return plan(await loadNetState(store, net.id));
+          return plan(await fresh());
         }
       },
       opts,

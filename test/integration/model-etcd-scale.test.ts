@@ -10,7 +10,7 @@ import { bindPort, deleteChassis, getRetirement, registerChassis, ROOT, Topology
 import { ModelError } from '../../src/model/errors.js';
 import { spawn } from 'node:child_process';
 import { ensureLazyIndex } from '../../src/model/lazy-index.js';
-import { ipClaimsPrefix, LAZY_INDEX_KEY } from '../../src/model/keys.js';
+import { ipClaimsPrefix, LAZY_INDEX_KEY, netPrefix } from '../../src/model/keys.js';
 import { cleanEnv, WYVERN_CLI } from '../helpers/cli.js';
 import { countingStore } from '../helpers/model-checks.js';
 import { openStore } from '../../src/store/index.js';
@@ -276,6 +276,40 @@ describe('with the lazy index complete: the writers read a network’s routers a
     const ports = await Promise.all(Array.from({ length: 30 }, (_, i) => idx[i % 3]!.createPort({ name: `fext-p${i}`, network: 'fext' })));
     const taken = new Set(fips.map((f) => f.ip));
     expect(ports.filter((p) => taken.has(p.fixedIps[0]!.ip))).toEqual([]);
+  });
+
+  it('300 floating IP creations at once on a full provider network: all get a clear 409, from a few reads of it', async () => {
+    const [a] = idx as [Topology];
+    await a.createNetwork({ name: 'xext', provider: { physnet: 'physnet6' } });
+    // A /26: 62 hosts less the gateway, all given to floating IPs before the rush.
+    await a.createSubnet({ name: 'xext-s', network: 'xext', cidr: '100.69.0.0/26', enableDhcp: false });
+    for (let i = 0; i < 61; i++) await a.createFloatingIp({ network: 'xext' });
+    const netId = (await a.getNetwork('xext')).id;
+    const whole = { n: 0 };
+    const servers = stores.map(
+      (s) =>
+        new Topology(
+          new Proxy(s, {
+            get: (t, k) =>
+              k === 'read'
+                ? (ops: ReadOp[]) => {
+                    if (ops.some((o) => 'prefix' in o && o.prefix === netPrefix(netId))) whole.n++;
+                    return t.read(ops);
+                  }
+                : (Reflect.get(t, k) as unknown),
+          }),
+        ),
+    );
+    const rush = await Promise.allSettled(Array.from({ length: 300 }, (_, i) => servers[i % 3]!.createFloatingIp({ network: 'xext' })));
+    expect(rush.filter((r) => r.status === 'fulfilled')).toEqual([]);
+    for (const r of rush as PromiseRejectedResult[]) {
+      expect(r.reason).toMatchObject({ code: 'CONFLICT', message: 'network xext has no free address in any subnet' });
+    }
+    // Each refusal is decided on a read of the network begun after it failed, shared by those failing meanwhile
+    // (before: one each).
+    expect(whole.n).toBeLessThan(40);
+    console.log(`FIGURE 300 FIP creations on a full provider network over 3 servers: ${whole.n} reads of the network`);
+    expect((await a.listFloatingIps()).filter((f) => f.networkId === netId)).toHaveLength(61);
   });
 
   it('300 concurrent associations over three servers (with a port, by PATCH to others, removed): all succeed; one port asked for at once gets one', async () => {
