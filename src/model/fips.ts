@@ -7,7 +7,7 @@
  * (gateway clear and router delete read the FIPs using a router), and the port's network's guard (port delete and
  * interface detach read FIPs under that one), and compares the router's revision.
  */
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
 import { runCas, type CasOptions } from './cas.js';
 import { decodeFloatingIp, encodeFloatingIp } from './codec.js';
@@ -16,26 +16,15 @@ import { FIPS_PREFIX, fipKey, guardKey, ipClaimKey, portFipsGuardKey, routerFips
 import { generateMac } from './macs.js';
 import { fipIndexOps } from './lazy-index.js';
 import { parseFipInput, parseFipPatch, type FipAssociation } from './ns-validate.js';
-import { claimedFip, claimFip, randomFree, releaseFip } from './port-claims.js';
+import { claimedFip, claimFip, randomPick, releaseFip } from './port-claims.js';
+import { sharedNetState } from './shared-net-state.js';
 import { segmentHolder } from './segments.js';
 import { assignOneIp } from './port-ips.js';
-import {
-  gatewaysOn,
-  ipOwners,
-  loadNetState,
-  loadNetwork,
-  loadPort,
-  loadSubnet,
-  macOwners,
-  portFipState,
-  type Loaded,
-  type NetState,
-} from './read.js';
+import { gatewaysOn, ipOwners, loadNetwork, loadPort, loadSubnet, macOwners, portFipState, type Loaded, type NetState } from './read.js';
 import type { FloatingIp, Network } from './types.js';
-import { isIpv4, ipToInt, type Cidr } from '../net/addr.js';
+import { isIpv4, ipToInt } from '../net/addr.js';
 import { UUID_RE } from './validate.js';
 import { InFlight } from '../util/in-flight.js';
-import { singleFlight } from '../util/single-flight.js';
 import { compareText } from '../util/order.js';
 import { isoTime } from '../util/time.js';
 
@@ -111,15 +100,6 @@ function providerOf(net: Network): void {
  */
 const creating = new InFlight();
 
-/** The first attempts' shared reads of a network (singleFlight), per store, by network id. */
-const creationReads = new WeakMap<Store, Map<string, Promise<NetState>>>();
-
-function creationReadsOf(store: Store): Map<string, Promise<NetState>> {
-  let reads = creationReads.get(store);
-  if (!reads) creationReads.set(store, (reads = new Map()));
-  return reads;
-}
-
 /**
  * Creates a FIP: one transaction that compares the provider network's structure guard without bumping it and claims
  * its address and MAC (port-claims.ts claimFip), so that FIPs created at once on one network (and ports there)
@@ -161,19 +141,16 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
             result: f,
           };
         };
-        const reads = creationReadsOf(store);
-        // A read begun after now, shared with the others asking for one meanwhile (singleFlight's `fresh`).
-        const fresh = () => singleFlight(reads, net.id, () => loadNetState(store, net.id), true);
         // A retry plans from a read begun after it lost: one in flight may be older than what made it lose.
-        if (attempt > 0) return plan(await fresh());
+        if (attempt > 0) return plan(await sharedNetState(store, net.id, true));
         try {
-          return await plan(await singleFlight(reads, net.id, () => loadNetState(store, net.id)));
+          return await plan(await sharedNetState(store, net.id));
         } catch (err) {
           // A refusal is decided on a read begun after it failed; the shared one may have begun before this request
           // (a subnet created just now would be missing from it). Refusals at once share theirs: 300 creations on a
           // full provider network read it a few times, not 300.
           if (!(err instanceof ModelError)) throw err;
-          return plan(await fresh());
+          return plan(await sharedNetState(store, net.id, true));
         }
       },
       opts,
@@ -182,10 +159,6 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
     flight.leave();
   }
 }
-
-/** A free address chosen uniformly at random (port-claims.ts randomFree). */
-const randomPick = (c: Cidr, gateway: string, taken: { has(ip: string): boolean }): string | undefined =>
-  randomFree(c, gateway, taken, randomInt)?.ip;
 
 /** A floating IP by id, or by its address when that names exactly one. */
 export async function loadFip(store: Store, ref: string): Promise<Loaded<FloatingIp>> {

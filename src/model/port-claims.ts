@@ -4,16 +4,22 @@
  * created in the port's transaction only if absent and deleted with the port; the port also puts the ports guard
  * and the guard of each subnet it takes an address in, blind (no compare), so that the few writers that must see
  * every port (a network or subnet delete, anything placing an address there without a claim) notice it. Floating
- * IPs claim theirs on their provider network the same way (claimFip, since the tenth session).
+ * IPs claim theirs on their provider network the same way (claimFip, since the tenth session), and so do router
+ * gateways (claimGateway, since the nineteenth).
  */
+import { randomInt } from 'node:crypto';
 import type { Compare, TxnOp } from '../store/types.js';
 import { intToIp, ipToInt, maskOf, type Cidr } from '../net/addr.js';
 import { ipClaimKey, macClaimKey, portsGuardKey, subnetGuardKey } from './keys.js';
-import type { FloatingIp, Port } from './types.js';
+import type { FloatingIp, Port, Router, RouterGateway } from './types.js';
 import { isoTime } from '../util/time.js';
 
-/** A claim's value: who holds the address or MAC (a port, or a floating IP on a provider network). */
-type ClaimDoc = { kind: 'port'; id: string; name: string } | { kind: 'fip'; id: string; ip: string };
+/**
+ * A claim's value: who holds the address or MAC (a port; on a provider network, a floating IP or a router's gateway,
+ * since the nineteenth session).
+ */
+type ClaimDoc =
+  { kind: 'port'; id: string; name: string } | { kind: 'fip'; id: string; ip: string } | { kind: 'gateway'; id: string; name: string };
 
 export function encodePortClaim(p: Pick<Port, 'id' | 'name'>): string {
   const c: ClaimDoc = { kind: 'port', id: p.id, name: p.name };
@@ -25,11 +31,17 @@ export function encodeFipClaim(f: Pick<FloatingIp, 'id' | 'ip'>): string {
   return JSON.stringify(c);
 }
 
+export function encodeGatewayClaim(r: Pick<Router, 'id' | 'name'>): string {
+  const c: ClaimDoc = { kind: 'gateway', id: r.id, name: r.name };
+  return JSON.stringify(c);
+}
+
 /** Who a claim names, as "already used by …" messages say it. */
 export function claimOwner(value: string): string {
   try {
     const c = JSON.parse(value) as Partial<{ kind: string; id: string; name: string; ip: string }>;
     if (c.kind === 'fip') return `floating IP ${c.ip ?? '?'} (${c.id ?? '?'})`;
+    if (c.kind === 'gateway') return `the gateway of router ${c.name ?? c.id ?? '?'}`;
     return `port ${c.name ?? c.id ?? '?'}`;
   } catch {
     return 'another port';
@@ -122,6 +134,40 @@ export function claimFip(f: FloatingIp, subnetId: string): { compares: Compare[]
 export function releaseFip(f: FloatingIp): TxnOp[] {
   return release(f.networkId, [f.ip], f.mac);
 }
+
+/**
+ * A router gateway's claims on its provider network, as a floating IP's (claim): a gateway set at once with ports, FIPs
+ * and other gateways there conflicts only when it picks the same address or MAC, instead of serialising on the
+ * network's structure guard (which every gateway change bumped until the nineteenth session). `held`: the claim keys
+ * as read, for a gateway that may hold them already (set again on the same network): each key is compared at the
+ * revision read (0: still absent) and put with the router's value, so a gateway set before gateways claimed gets its
+ * claims on its next change, and one that has them keeps them.
+ */
+export function claimGateway(
+  r: Pick<Router, 'id' | 'name'>,
+  gw: RouterGateway,
+  held: ReadonlyMap<string, number> = new Map(),
+): { compares: Compare[]; ops: TxnOp[] } {
+  const c = claim({
+    networkId: gw.networkId,
+    mac: gw.mac,
+    addresses: [{ ip: gw.ip, subnetId: gw.subnetId }],
+    value: encodeGatewayClaim(r),
+  });
+  return { compares: c.compares.map((x) => ({ key: x.key, modRevision: held.get(x.key) ?? 0 })), ops: c.ops };
+}
+
+/** The keys a gateway's claims are at (claimGateway). */
+export const gatewayClaimKeys = (gw: RouterGateway): string[] => claimKeys(gw.networkId, [gw.ip], gw.mac);
+
+/** The writes releasing a gateway's claims (release; a gateway set before gateways claimed has none). */
+export function releaseGateway(gw: RouterGateway): TxnOp[] {
+  return release(gw.networkId, [gw.ip], gw.mac);
+}
+
+/** A free address of `c` chosen at random (randomFree): for writers taking addresses in a burst. */
+export const randomPick = (c: Cidr, gateway: string, taken: { has(ip: string): boolean }): string | undefined =>
+  randomFree(c, gateway, taken, randomInt)?.ip;
 
 /** How many host addresses `c` has (not its network and broadcast addresses; a /31 or /32 has none here). */
 export function hostCount(c: Cidr): number {

@@ -3,11 +3,11 @@
  * gateway candidates) as one JSON
  * document read at a single store revision, and import it back idempotently with the same ids.
  * Chassis and bindings are live state owned by agents and are not part of the document; neither are the
- * membership index of security groups nor the address and MAC claims of ports and floating IPs (derived from them:
- * rebuilt on import).
+ * membership index of security groups nor the address and MAC claims of ports, floating IPs and router gateways (derived
+ * from them: rebuilt on import).
  */
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import { encodeFipClaim, encodePortClaim } from './port-claims.js';
+import { encodeFipClaim, encodeGatewayClaim, encodePortClaim } from './port-claims.js';
 import {
   decodeFloatingIp,
   decodeNetwork,
@@ -151,6 +151,12 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
     add(allocKey('router-key', r.routerKey), `router/${r.id}`, `router key ${r.routerKey}`);
     // Its lazy index (lazy-index.ts): derived, written when absent.
     for (const op of routerIndexOps(undefined, r)) if (op.op === 'put') add(op.key, op.value, `index of router ${r.name}`, false);
+    // Its gateway's claims on the provider network (port-claims.ts claimGateway), as a FIP's.
+    const gw = r.gateway;
+    if (gw) {
+      add(ipClaimKey(gw.networkId, gw.ip), encodeGatewayClaim(r), `address ${gw.ip} of the gateway of router ${r.name}`);
+      add(macClaimKey(gw.networkId, gw.mac), encodeGatewayClaim(r), `MAC ${gw.mac} of the gateway of router ${r.name}`);
+    }
   }
   for (const f of doc.floatingIps ?? []) {
     add(fipKey(f.id), encodeFloatingIp(f), `floating IP ${f.ip}`);

@@ -312,6 +312,34 @@ describe('with the lazy index complete: the writers read a network’s routers a
     expect((await a.listFloatingIps()).filter((f) => f.networkId === netId)).toHaveLength(61);
   });
 
+  it('300 gateways set at once over three servers on one provider network, then cleared at once: all succeed, each address once', async () => {
+    const [a] = idx as [Topology];
+    const lease = await stores[0]!.grantLease(60);
+    await registerChassis(
+      stores[0]!,
+      { name: 'gw-hv', tunnelIp: '172.31.9.9', encaps: ['vxlan'], version: 't', physnets: ['physnet5'] },
+      lease,
+    );
+    await a.createNetwork({ name: 'gext', provider: { physnet: 'physnet5' } });
+    await a.createSubnet({ name: 'gext-s', network: 'gext', cidr: '100.70.0.0/22', enableDhcp: false });
+    for (let i = 0; i < 300; i++) await a.createRouter({ name: `gr${i}` });
+    let t0 = Date.now();
+    // Every gateway change bumped the network's structure guard before: 300 at once took 34 s, and 21 gave up after
+    // 100 attempts.
+    const set = await Promise.all(Array.from({ length: 300 }, (_, i) => idx[i % 3]!.setGateway(`gr${i}`, { network: 'gext' })));
+    console.log(`FIGURE 300 concurrent gateway sets over 3 servers: ${Date.now() - t0} ms`);
+    expect(new Set(set.map((r) => r.gateway!.ip)).size).toBe(300);
+    expect(new Set(set.map((r) => r.gateway!.mac)).size).toBe(300);
+    const netId = (await a.getNetwork('gext')).id;
+    expect((await stores[0]!.range(`/wyvern/v1/claims/${netId}/`)).kvs).toHaveLength(600);
+    t0 = Date.now();
+    await Promise.all(set.map((r, i) => idx[(i + 1) % 3]!.clearGateway(r.name)));
+    console.log(`FIGURE 300 concurrent gateway clears over 3 servers: ${Date.now() - t0} ms`);
+    expect((await stores[0]!.range(`/wyvern/v1/claims/${netId}/`)).kvs).toEqual([]);
+    expect((await a.listRouters()).filter((r) => r.name.startsWith('gr') && r.gateway)).toEqual([]);
+    await lease.revoke();
+  });
+
   it('300 concurrent associations over three servers (with a port, by PATCH to others, removed): all succeed; one port asked for at once gets one', async () => {
     const [a] = idx as [Topology];
     const lease = await stores[0]!.grantLease(60);

@@ -7,8 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
 import { countingStore, holdFirstRead, modelChecks } from '../helpers/model-checks.js';
-import { ensureLazyIndex } from '../../src/model/lazy-index.js';
-import { FIPS_PREFIX, netPrefix as netPrefixOf } from '../../src/model/keys.js';
+import { ensureLazyIndex, routerIndexOps } from '../../src/model/lazy-index.js';
+import { FIPS_PREFIX, netPrefix as netPrefixOf, routerKey as routerKeyOf } from '../../src/model/keys.js';
 import {
   encodeGatewayLease,
   fipKey,
@@ -471,6 +471,106 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     expect((await store.range('/wyvern/v1/claims/')).kvs.filter((kv) => kv.value.includes(fips[0]!.id))).toEqual([]);
     const again = await topo.createPort({ name: 'py', network: 'ext', fixedIps: [{ ip: fips[0]!.ip }], mac: fips[0]!.mac });
     expect(again.fixedIps[0]!.ip).toBe(fips[0]!.ip);
+  });
+  it('gateways set at once over three API servers all succeed, each address and MAC claimed once, without a convoy', async () => {
+    await world();
+    for (let i = 0; i < 60; i++) await topo.createRouter({ name: `t${i}` });
+    const { store: counting, calls } = countingStore(store);
+    const servers = [0, 1, 2].map(() => new Topology(counting, { maxAttempts: 1000 }));
+    const set = await Promise.all(Array.from({ length: 60 }, (_, i) => servers[i % 3]!.setGateway(`t${i}`, { network: 'ext' })));
+    const gws = set.map((r) => r.gateway!);
+    expect(new Set(gws.map((g) => g.ip)).size).toBe(60);
+    expect(new Set(gws.map((g) => g.mac)).size).toBe(60);
+    // Every gateway change bumped the network's structure guard before, a convoy of ~N²/2 transactions (1,800 here).
+    expect(calls.txn).toBeLessThan(60 * 4);
+    // Their first attempts share the network's read.
+    expect(calls.read).toBeLessThan(60);
+    const claims = (await store.range('/wyvern/v1/claims/')).kvs.map((kv) => JSON.parse(kv.value) as { kind: string; id: string });
+    const byRouter = new Map<string, number>();
+    for (const c of claims) if (c.kind === 'gateway') byRouter.set(c.id, (byRouter.get(c.id) ?? 0) + 1);
+    expect(set.every((r) => byRouter.get(r.id) === 2)).toBe(true);
+    // A port and a FIP on the provider network take none of their addresses.
+    const p = await topo.createPort({ name: 'px', network: 'ext' });
+    const f = await topo.createFloatingIp({ network: 'ext' });
+    expect(gws.map((g) => g.ip)).not.toContain(p.fixedIps[0]!.ip);
+    expect(gws.map((g) => g.ip)).not.toContain(f.ip);
+    // A cleared gateway, and a deleted router's, free their address and MAC at once.
+    await topo.clearGateway('t0');
+    await topo.deleteRouter('t1');
+    for (const r of set.slice(0, 2))
+      expect((await store.range('/wyvern/v1/claims/')).kvs.filter((kv) => kv.value.includes(r.id))).toEqual([]);
+    const again = await topo.createPort({ name: 'py', network: 'ext', fixedIps: [{ ip: gws[0]!.ip }], mac: gws[0]!.mac });
+    expect(again.fixedIps[0]!.ip).toBe(gws[0]!.ip);
+    expect((await topo.createFloatingIp({ network: 'ext', ip: gws[1]!.ip })).ip).toBe(gws[1]!.ip);
+  });
+  it('a port and a gateway racing for one address, either first: the claim decides, the other re-plans and is refused', async () => {
+    await world();
+    raceOnce(() => topo.createPort({ name: 'p1', network: 'ext', fixedIps: [{ ip: '203.0.113.60' }] }));
+    await expect(topo.setGateway('r1', { network: 'ext', ip: '203.0.113.60' })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      field: 'ip',
+      message: expect.stringMatching(/already used by port p1/),
+    });
+    await topo.createRouter({ name: 'r2' });
+    raceOnce(() => topo.setGateway('r2', { network: 'ext', ip: '203.0.113.61' }));
+    await expect(topo.createPort({ name: 'p2', network: 'ext', fixedIps: [{ ip: '203.0.113.61' }] })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      field: 'fixedIps[0].ip',
+      message: expect.stringMatching(/already used by the gateway of router r2/),
+    });
+    // Without an address asked for, the loser takes another.
+    raceOnce(() => topo.createPort({ name: 'p3', network: 'ext', fixedIps: [{ ip: '203.0.113.2' }] }));
+    expect((await topo.setGateway('r1', { network: 'ext' })).gateway!.ip).not.toBe('203.0.113.2');
+  });
+  it('a gateway given another address keeps its MAC claim and moves its address claim; moved to another network, both move', async () => {
+    await world();
+    await chassis([['hv4', ['physnet2']]]);
+    await topo.createNetwork({ name: 'ext2', provider: { physnet: 'physnet2' } });
+    await topo.createSubnet({ name: 'ext2-s', network: 'ext2', cidr: '198.51.100.0/24', enableDhcp: false });
+    const claimsOf = async (id: string) =>
+      (await store.range('/wyvern/v1/claims/')).kvs
+        .filter((kv) => kv.value.includes(id))
+        .map((kv) => kv.key.split('/').slice(-2).join('/'));
+    const r = await topo.setGateway('r1', { network: 'ext', ip: '203.0.113.70' });
+    const mac = r.gateway!.mac;
+    expect((await claimsOf(r.id)).sort()).toEqual([`ip/203.0.113.70`, `mac/${mac}`]);
+    await topo.setGateway('r1', { network: 'ext', ip: '203.0.113.71', chassis: ['hv1'] });
+    expect((await claimsOf(r.id)).sort()).toEqual([`ip/203.0.113.71`, `mac/${mac}`]);
+    // The chassis list alone changed: the claims stay as they are.
+    await topo.setGateway('r1', { network: 'ext', chassis: ['hv2'] });
+    expect((await claimsOf(r.id)).sort()).toEqual([`ip/203.0.113.71`, `mac/${mac}`]);
+    const moved = await topo.setGateway('r1', { network: 'ext2' });
+    expect((await claimsOf(r.id)).sort()).toEqual([`ip/${moved.gateway!.ip}`, `mac/${moved.gateway!.mac}`]);
+    expect((await topo.createPort({ name: 'p', network: 'ext', fixedIps: [{ ip: '203.0.113.71' }] })).fixedIps[0]!.ip).toBe('203.0.113.71');
+  });
+  it('a gateway set before gateways claimed (no claim) still keeps its address from ports; set again it claims it; cleared it frees it', async () => {
+    const { ext } = await world();
+    const r = await topo.getRouter('r1');
+    const legacy = {
+      ...r,
+      gateway: {
+        networkId: ext.id,
+        subnetId: (await topo.getSubnet('ext-s')).id,
+        ip: '203.0.113.2',
+        mac: '02:aa:00:00:00:02',
+        chassis: ['hv1'],
+      },
+    };
+    // As setGateway wrote it before gateways claimed: the router and its lazy index, no claim.
+    await store.txn([], [{ op: 'put', key: routerKeyOf(r.id), value: JSON.stringify(legacy) }, ...routerIndexOps(r, legacy)]);
+    await rejects(
+      () => topo.createPort({ name: 'p', network: 'ext', fixedIps: [{ ip: '203.0.113.2' }] }),
+      'CONFLICT',
+      'fixedIps[0].ip',
+      /203\.0\.113\.2 is already used by the gateway of router r1/,
+    );
+    expect((await topo.createFloatingIp({ network: 'ext' })).ip).toBe('203.0.113.3');
+    await topo.setGateway('r1', { network: 'ext', chassis: ['hv2'] });
+    expect(
+      (await store.range('/wyvern/v1/claims/')).kvs.filter((kv) => kv.value.includes(r.id)).map((kv) => kv.key.split('/').pop()),
+    ).toEqual(['203.0.113.2', '02:aa:00:00:00:02']);
+    await topo.clearGateway('r1');
+    expect((await topo.createPort({ name: 'p', network: 'ext', fixedIps: [{ ip: '203.0.113.2' }] })).fixedIps[0]!.ip).toBe('203.0.113.2');
   });
   it('associations at once over three API servers (created with a port, then moved by PATCH, then removed) all succeed, without a convoy', async () => {
     await world();

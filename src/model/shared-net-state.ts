@@ -1,0 +1,18 @@
+/**
+ * A network's state read once for the writers in flight in this process that plan from it (floating IP creations and
+ * router gateways on a provider network, which may hold thousands of FIPs and routers): a burst of N writers reads it
+ * a few times, not N. A first attempt may plan from a read begun before it asked (its compares catch whatever that
+ * read missed: the structure guard, the claims); a retry, or a refusal, plans from one begun after it asked
+ * (`fresh`), still shared with the others asking meanwhile (singleFlight).
+ */
+import type { Store } from '../store/types.js';
+import { singleFlight } from '../util/single-flight.js';
+import { loadNetState, type NetState } from './read.js';
+
+const reads = new WeakMap<Store, Map<string, Promise<NetState>>>();
+
+export function sharedNetState(store: Store, networkId: string, fresh = false): Promise<NetState> {
+  let byNet = reads.get(store);
+  if (!byNet) reads.set(store, (byNet = new Map()));
+  return singleFlight(byNet, networkId, () => loadNetState(store, networkId), fresh);
+}
