@@ -11,13 +11,13 @@ import { randomUUID } from 'node:crypto';
 import { readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
 import { runCas, type CasOptions } from './cas.js';
 import { decodeFloatingIp, encodeFloatingIp } from './codec.js';
-import { conflict, invalid, ModelError, notFound } from './errors.js';
+import { conflict, invalid, notFound } from './errors.js';
 import { FIPS_PREFIX, fipKey, guardKey, ipClaimKey, portFipsGuardKey, routerFipsGuardKey, routerKey, SEGMENTS_PREFIX } from './keys.js';
 import { generateMac } from './macs.js';
 import { fipIndexOps } from './lazy-index.js';
 import { parseFipInput, parseFipPatch, type FipAssociation } from './ns-validate.js';
 import { claimedFip, claimFip, randomPick, releaseFip } from './port-claims.js';
-import { sharedNetState } from './shared-net-state.js';
+import { planOnSharedState } from './shared-net-state.js';
 import { segmentHolder } from './segments.js';
 import { assignOneIp } from './port-ips.js';
 import { gatewaysOn, ipOwners, loadNetwork, loadPort, loadSubnet, macOwners, portFipState, type Loaded, type NetState } from './read.js';
@@ -141,17 +141,7 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
             result: f,
           };
         };
-        // A retry plans from a read begun after it lost: one in flight may be older than what made it lose.
-        if (attempt > 0) return plan(await sharedNetState(store, net.id, true));
-        try {
-          return await plan(await sharedNetState(store, net.id));
-        } catch (err) {
-          // A refusal is decided on a read begun after it failed; the shared one may have begun before this request
-          // (a subnet created just now would be missing from it). Refusals at once share theirs: 300 creations on a
-          // full provider network read it a few times, not 300.
-          if (!(err instanceof ModelError)) throw err;
-          return plan(await sharedNetState(store, net.id, true));
-        }
+        return planOnSharedState(store, net.id, attempt, plan);
       },
       opts,
     );

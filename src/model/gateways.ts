@@ -12,10 +12,9 @@ import { decodeGatewayLease, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { gatewayKey, guardKey, ipClaimKey } from './keys.js';
 import { claimGateway, gatewayClaimKeys, randomPick, releaseGateway } from './port-claims.js';
-import { sharedNetState } from './shared-net-state.js';
+import { planOnSharedState } from './shared-net-state.js';
 import { InFlight } from '../util/in-flight.js';
 import { singleFlight } from '../util/single-flight.js';
-import { ModelError } from './errors.js';
 import { generateMac } from './macs.js';
 import { parseGatewayInput } from './ns-validate.js';
 import { routerIndexOps } from './lazy-index.js';
@@ -132,15 +131,8 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
             result: next,
           };
         };
-        // As floating IP creations plan: a first attempt from the network's state read for the sets in flight here, a
-        // retry or a refusal from one begun after it asked (shared-net-state.ts).
-        if (attempt > 0) return plan(await sharedNetState(store, net.id, true));
-        try {
-          return await plan(await sharedNetState(store, net.id));
-        } catch (err) {
-          if (!(err instanceof ModelError)) throw err;
-          return plan(await sharedNetState(store, net.id, true));
-        }
+        // As floating IP creations plan: from the network's state read for the sets in flight here (shared-net-state.ts).
+        return planOnSharedState(store, net.id, attempt, plan);
       },
       opts,
     );

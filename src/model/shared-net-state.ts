@@ -7,6 +7,7 @@
  */
 import type { Store } from '../store/types.js';
 import { singleFlight } from '../util/single-flight.js';
+import { ModelError } from './errors.js';
 import { loadNetState, type NetState } from './read.js';
 
 const reads = new WeakMap<Store, Map<string, Promise<NetState>>>();
@@ -15,4 +16,25 @@ export function sharedNetState(store: Store, networkId: string, fresh = false): 
   let byNet = reads.get(store);
   if (!byNet) reads.set(store, (byNet = new Map()));
   return singleFlight(byNet, networkId, () => loadNetState(store, networkId), fresh);
+}
+
+/**
+ * `plan` (a runCas attempt) from the network's shared state: a first attempt from the read in flight, a retry from one
+ * begun after it lost (one in flight may be older than what made it lose), and a refusal (a ModelError) decided on one
+ * begun after it failed (the shared one may have begun before this request: a subnet created just now would be
+ * missing from it). Refusals at once share theirs: 300 FIP creations on a full provider network read it a few times.
+ */
+export async function planOnSharedState<T>(
+  store: Store,
+  networkId: string,
+  attempt: number,
+  plan: (st: NetState) => Promise<T>,
+): Promise<T> {
+  if (attempt > 0) return plan(await sharedNetState(store, networkId, true));
+  try {
+    return await plan(await sharedNetState(store, networkId));
+  } catch (err) {
+    if (!(err instanceof ModelError)) throw err;
+    return plan(await sharedNetState(store, networkId, true));
+  }
 }

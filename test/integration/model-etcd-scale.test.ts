@@ -52,6 +52,26 @@ async function expectConsistent(s: Store, network: string): Promise<Port[]> {
   return live;
 }
 
+/** A Topology over each store, counting the reads they make of prefix `prefix` (reads of a whole network). */
+function serversCountingReads(prefix: string): { servers: Topology[]; whole: { n: number } } {
+  const whole = { n: 0 };
+  const servers = stores.map(
+    (s) =>
+      new Topology(
+        new Proxy(s, {
+          get: (t, k) =>
+            k === 'read'
+              ? (ops: ReadOp[]) => {
+                  if (ops.some((o) => 'prefix' in o && o.prefix === prefix)) whole.n++;
+                  return t.read(ops);
+                }
+              : (Reflect.get(t, k) as unknown),
+        }),
+      ),
+  );
+  return { servers, whole };
+}
+
 /**
  * 200 creations in network `name` (10.<octet>.0.0/24) race a router interface attached at .20, one of the first
  * addresses they take: either the interface gets it and no port does, or its attach is refused naming the port.
@@ -169,21 +189,7 @@ describe('port creation at scale on etcd, three API servers', () => {
     for (let i = 0; i < 61; i++) await a.createPort({ name: `brim-${i}`, network: 'brim' });
     const netId = (await a.getNetwork('brim')).id;
     // Three servers of their own, counting their reads of the whole network (its address claims come with it).
-    const whole = { n: 0 };
-    const servers = stores.map(
-      (s) =>
-        new Topology(
-          new Proxy(s, {
-            get: (t, k) =>
-              k === 'read'
-                ? (ops: ReadOp[]) => {
-                    if (ops.some((o) => 'prefix' in o && o.prefix === ipClaimsPrefix(netId))) whole.n++;
-                    return t.read(ops);
-                  }
-                : (Reflect.get(t, k) as unknown),
-          }),
-        ),
-    );
+    const { servers, whole } = serversCountingReads(ipClaimsPrefix(netId));
     const rush = await Promise.allSettled(
       Array.from({ length: 300 }, (_, i) => servers[i % 3]!.createPort({ name: `brim-v${i}`, network: 'brim' })),
     );
@@ -285,21 +291,7 @@ describe('with the lazy index complete: the writers read a network’s routers a
     await a.createSubnet({ name: 'xext-s', network: 'xext', cidr: '100.69.0.0/26', enableDhcp: false });
     for (let i = 0; i < 61; i++) await a.createFloatingIp({ network: 'xext' });
     const netId = (await a.getNetwork('xext')).id;
-    const whole = { n: 0 };
-    const servers = stores.map(
-      (s) =>
-        new Topology(
-          new Proxy(s, {
-            get: (t, k) =>
-              k === 'read'
-                ? (ops: ReadOp[]) => {
-                    if (ops.some((o) => 'prefix' in o && o.prefix === netPrefix(netId))) whole.n++;
-                    return t.read(ops);
-                  }
-                : (Reflect.get(t, k) as unknown),
-          }),
-        ),
-    );
+    const { servers, whole } = serversCountingReads(netPrefix(netId));
     const rush = await Promise.allSettled(Array.from({ length: 300 }, (_, i) => servers[i % 3]!.createFloatingIp({ network: 'xext' })));
     expect(rush.filter((r) => r.status === 'fulfilled')).toEqual([]);
     for (const r of rush as PromiseRejectedResult[]) {
