@@ -41,7 +41,7 @@ function liveChassis(store: Store): ReturnType<typeof listChassis> {
 }
 
 /** Floating IPs (routerFipState's) as a refusal names them. */
-const named = (fips: Loaded<FloatingIp>[]): string => fips.map((f) => `${f.obj.ip} (${f.obj.id})`).join(', ');
+const fipList = (fips: Loaded<FloatingIp>[]): string => fips.map((f) => `${f.obj.ip} (${f.obj.id})`).join(', ');
 
 /** The chassis list of a gateway: the named ones checked, or every live chassis reaching `physnet`, by name. */
 async function gatewayChassis(store: Store, physnet: string, named: string[] | undefined): Promise<string[]> {
@@ -95,7 +95,7 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
           if (using.length > 0)
             throw conflict(
               'network',
-              `router ${r.name} is the router path of floating IP(s) ${named(using)} on its current gateway network; disassociate them first`,
+              `router ${r.name} is the router path of floating IP(s) ${fipList(using)} on its current gateway network; disassociate them first`,
             );
           compares.push(routerFips);
           ops.push(...releaseGateway(old));
@@ -193,7 +193,7 @@ export async function clearGateway(store: Store, ref: string, opts: CasOptions):
       if (using.length > 0)
         throw conflict(
           undefined,
-          `router ${r.name}'s gateway is used by floating IP(s) ${named(using)}; disassociate or delete them first`,
+          `router ${r.name}'s gateway is used by floating IP(s) ${fipList(using)}; disassociate or delete them first`,
         );
       const { gateway: _gone, ...next } = r;
       return {
@@ -221,7 +221,7 @@ export async function gatewayDeletion(store: Store, r: Router): Promise<{ compar
   if (!gw) return { compares: [], ops: [] };
   const { routerFips, using } = await routerFipState(store, r);
   if (using.length > 0)
-    throw conflict(undefined, `router ${r.name} is the router path of floating IP(s) ${named(using)}; disassociate or delete them first`);
+    throw conflict(undefined, `router ${r.name} is the router path of floating IP(s) ${fipList(using)}; disassociate or delete them first`);
   return { compares: [routerFips], ops: [...releaseGateway(gw), { op: 'delete', key: gatewayKey(r.id) }] };
 }
 
