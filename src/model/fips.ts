@@ -1,11 +1,12 @@
 /**
  * Floating IPs (issue 14): an address of a provider network, mapped 1:1 to a fixed IP of a port on a tenant network
  * through a router whose gateway is on that provider network and that has an interface on the port's subnet (the
- * router path). Each change is one transaction comparing the guard of the provider network. Its address and MAC
- * there are claimed as a port's are (port-claims.ts), so a creation without association does not bump that guard:
- * FIPs created at once conflict only on the address they pick. An association (at creation or later) bumps it
- * (gateway clear and router delete read the FIPs using a router), and the port's network's guard (port delete and
- * interface detach read FIPs under that one), and compares the router's revision.
+ * router path). Each change is one transaction comparing the structure guard of the provider network, which none
+ * bumps. Its address and MAC there are claimed as a port's are (port-claims.ts), so FIPs created at once conflict only
+ * on the address they pick. An association (at creation or later) compares the router's revision and the port's
+ * record, compares and puts the port's FIP guard (one FIP per fixed IP; the port's delete compares it), and puts the
+ * router's FIP guard, which the writers refused while FIPs use the router compare (gateway clear and move, interface
+ * detach, router delete: eighteenth session; before, associations bumped both networks' structure guards).
  */
 import { randomUUID } from 'node:crypto';
 import { readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
