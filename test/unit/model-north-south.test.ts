@@ -687,7 +687,10 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     const { ext } = await world();
     await topo.createNetwork({ name: 'ext2', provider: { physnet: 'physnet2' } });
     await topo.createSubnet({ name: 'ext2-s', network: 'ext2', cidr: '198.51.100.0/24', enableDhcp: false });
-    const fips = await Promise.all(Array.from({ length: 5 }, () => topo.createFloatingIp({ network: 'ext' })));
+    // One after another: each takes the lowest free address (at once they pick at random, and one could take an
+    // address this test uses below).
+    const fips: FloatingIp[] = [];
+    for (let i = 0; i < 5; i++) fips.push(await topo.createFloatingIp({ network: 'ext' }));
     const { store: counting, calls } = countingStore(store);
     const reader = new Topology(counting);
     expect((await reader.getFloatingIp(fips[3]!.ip)).id).toBe(fips[3]!.id);
