@@ -18,14 +18,13 @@ import { generateMac } from './macs.js';
 import { fipIndexOps } from './lazy-index.js';
 import { parseFipInput, parseFipPatch, type FipAssociation } from './ns-validate.js';
 import { claimedFip, claimFip, randomPick, releaseFip } from './port-claims.js';
-import { planOnSharedState } from './shared-net-state.js';
+import { addressWriters, planOnSharedState } from './shared-net-state.js';
 import { segmentHolder } from './segments.js';
 import { assignOneIp } from './port-ips.js';
 import { gatewaysOn, ipOwners, loadNetwork, loadPort, loadSubnet, macOwners, portFipState, type Loaded, type NetState } from './read.js';
 import type { FloatingIp, Network } from './types.js';
 import { isIpv4, ipToInt } from '../net/addr.js';
 import { UUID_RE } from './validate.js';
-import { InFlight } from '../util/in-flight.js';
 import { compareText } from '../util/order.js';
 import { isoTime } from '../util/time.js';
 
@@ -95,31 +94,25 @@ function providerOf(net: Network): void {
 }
 
 /**
- * FIP creations in flight in this process, per store and network (as asked: name or id): while several are, their
- * first attempts share one read of the network (a provider network may hold thousands of FIPs, each read by key) and
- * pick their addresses at random, so they do not all take the same lowest free one and lose to each other.
- */
-const creating = new InFlight();
-
-/**
  * Creates a FIP: one transaction that compares the provider network's structure guard without bumping it and claims
  * its address and MAC (port-claims.ts claimFip), so that FIPs created at once on one network (and ports there)
  * conflict only when they pick the same address. Alone, a creation takes the lowest free address; with others in
- * flight here, or after a lost race, it picks at random among the free ones, so racing creations do not all chase the
- * next one (creating). An association is guarded by the router, the port and their FIP guards (associate).
+ * flight here (shared-net-state.ts addressWriters, with gateway sets), or after a lost race, it picks at random among
+ * the free ones, so racing creations do not all chase the next one. An association is guarded by the router, the port and their FIP guards (associate).
  */
 export async function createFip(store: Store, body: unknown, opts: CasOptions): Promise<FloatingIp> {
   const input = parseFipInput(body);
   const id = randomUUID();
-  const flight = creating.enter(store, input.network);
+  let flight: ReturnType<typeof addressWriters.enter> | undefined;
   try {
     return await runCas(
       store,
       async (attempt) => {
         const { obj: net, kv: nkv } = await loadNetwork(store, input.network, 'network');
         providerOf(net);
+        flight ??= addressWriters.enter(store, net.id);
         const plan = async (st: NetState) => {
-          const pick = attempt > 0 || flight.contended() ? randomPick : undefined;
+          const pick = attempt > 0 || flight!.contended() ? randomPick : undefined;
           const { ip, subnetId } = assignOneIp(input.ip, st, net, ipOwners(st), 'ip', pick);
           const mac = generateMac(new Set(macOwners(st).keys()));
           const a = input.association ? await associate(store, net, st, input.association, id) : undefined;
@@ -147,7 +140,7 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
       opts,
     );
   } finally {
-    flight.leave();
+    flight?.leave();
   }
 }
 

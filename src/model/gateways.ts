@@ -12,9 +12,8 @@ import { decodeGatewayLease, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { gatewayKey, guardKey, ipClaimKey } from './keys.js';
 import { claimGateway, gatewayClaimKeys, randomPick, releaseGateway } from './port-claims.js';
-import { planOnSharedState } from './shared-net-state.js';
-import { InFlight } from '../util/in-flight.js';
-import { singleFlight } from '../util/single-flight.js';
+import { addressWriters, planOnSharedState } from './shared-net-state.js';
+import { StoreFlights } from '../util/single-flight.js';
 import { generateMac } from './macs.js';
 import { parseGatewayInput } from './ns-validate.js';
 import { routerIndexOps } from './lazy-index.js';
@@ -25,20 +24,9 @@ import type { FloatingIp, Network, Router, RouterGateway, Subnet } from './types
 import { cidrContains, ipToInt } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
 
-/**
- * Gateway sets in flight in this process, per store and network: while several are, each picks its address at random
- * among the free ones, so they do not all take the lowest one and lose to each other (as floating IP creations).
- */
-const setting = new InFlight();
-
 /** The live chassis, read once for the gateway sets asking meanwhile (a burst of them on a cluster of a thousand). */
-const chassisReads = new WeakMap<Store, Map<string, ReturnType<typeof listChassis>>>();
-
-function liveChassis(store: Store): ReturnType<typeof listChassis> {
-  let m = chassisReads.get(store);
-  if (!m) chassisReads.set(store, (m = new Map()));
-  return singleFlight(m, 'all', () => listChassis(store));
-}
+const chassisReads = new StoreFlights<Awaited<ReturnType<typeof listChassis>>>();
+const liveChassis = (store: Store): ReturnType<typeof listChassis> => chassisReads.run(store, 'all', () => listChassis(store));
 
 /** Floating IPs (routerFipState's) as a refusal names them. */
 const fipList = (fips: Loaded<FloatingIp>[]): string => fips.map((f) => `${f.obj.ip} (${f.obj.id})`).join(', ');
@@ -66,7 +54,7 @@ async function gatewayChassis(store: Store, physnet: string, named: string[] | u
 
 export async function setGateway(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<Router> {
   const input = parseGatewayInput(body);
-  let flight: ReturnType<InFlight['enter']> | undefined;
+  let flight: ReturnType<typeof addressWriters.enter> | undefined;
   try {
     return await runCas(
       store,
@@ -81,7 +69,7 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
             'network',
             `router ${r.name} has an interface on network ${net.name} (${itf.ip}); a router cannot have both an interface and its gateway on one network: detach it first`,
           );
-        flight ??= setting.enter(store, net.id);
+        flight ??= addressWriters.enter(store, net.id);
         const old = r.gateway;
         const same = old?.networkId === net.id;
         const compares: Compare[] = [
@@ -124,10 +112,10 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
             ops: [
               ...ops,
               ...released,
-              { op: 'put', key: kv.key, value: encodeRouter(next) } as TxnOp,
+              { op: 'put', key: kv.key, value: encodeRouter(next) },
               ...claims.ops,
               ...routerIndexOps(r, next),
-            ],
+            ] satisfies TxnOp[],
             result: next,
           };
         };

@@ -6,17 +6,23 @@
  * (`fresh`), still shared with the others asking meanwhile (singleFlight).
  */
 import type { Store } from '../store/types.js';
-import { singleFlight } from '../util/single-flight.js';
+import { InFlight } from '../util/in-flight.js';
+import { StoreFlights } from '../util/single-flight.js';
 import { ModelError } from './errors.js';
 import { loadNetState, type NetState } from './read.js';
 
-const reads = new WeakMap<Store, Map<string, Promise<NetState>>>();
+const reads = new StoreFlights<NetState>();
 
 export function sharedNetState(store: Store, networkId: string, fresh = false): Promise<NetState> {
-  let byNet = reads.get(store);
-  if (!byNet) reads.set(store, (byNet = new Map()));
-  return singleFlight(byNet, networkId, () => loadNetState(store, networkId), fresh);
+  return reads.run(store, networkId, () => loadNetState(store, networkId), fresh);
 }
+
+/**
+ * The writers taking an address on a network in this process (floating IP creations and gateway sets), per store and
+ * network id: while several are, each picks its address at random among the free ones (port-claims.ts randomPick),
+ * so they do not all take the lowest one and lose to each other on its claim.
+ */
+export const addressWriters = new InFlight();
 
 /**
  * `plan` (a runCas attempt) from the network's shared state: a first attempt from the read in flight, a retry from one

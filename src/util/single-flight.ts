@@ -37,6 +37,17 @@ function afterCurrent<T>(flights: Map<string, Promise<T>>, key: string, current:
   return next;
 }
 
+/** singleFlight's calls kept per store (any object) and key: one process's writers sharing their reads of a store. */
+export class StoreFlights<T> {
+  private readonly byStore = new WeakMap<object, Map<string, Promise<T>>>();
+
+  run(store: object, key: string, start: () => Promise<T>, fresh = false): Promise<T> {
+    let flights = this.byStore.get(store);
+    if (!flights) this.byStore.set(store, (flights = new Map()));
+    return singleFlight(flights, key, start, fresh);
+  }
+}
+
 /**
  * Reads shared by the callers in flight, per store and key, each handed only to callers that need what it saw: a
  * caller that compares a guard it read at revision R at commit must not plan from a shared read begun before R (a
@@ -44,13 +55,11 @@ function afterCurrent<T>(flights: Map<string, Promise<T>>, key: string, current:
  * instead, which later callers share in turn.
  */
 export class SharedReads<T extends { revision: number }> {
-  private readonly byStore = new WeakMap<object, Map<string, Promise<T>>>();
+  private readonly flights = new StoreFlights<T>();
 
   async since(store: object, key: string, revision: number, read: () => Promise<T>): Promise<T> {
-    let flights = this.byStore.get(store);
-    if (!flights) this.byStore.set(store, (flights = new Map()));
     for (let fresh = false, tries = 0; tries < 5; fresh = true, tries++) {
-      const r = await singleFlight(flights, key, read, fresh);
+      const r = await this.flights.run(store, key, read, fresh);
       if (r.revision >= revision) return r;
     }
     throw new Error(`${key}: read behind revision ${revision} five times: the store answers from a lagging member`);
