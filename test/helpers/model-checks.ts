@@ -69,12 +69,14 @@ export function memoryTopology(): { store: Store; topo: Topology } {
   return ctx;
 }
 
-/** What a store was asked, counted by countingStore: calls by method, and the prefixes ranged over. */
+/** What a store was asked, counted by countingStore: calls by method, and the prefixes ranged over or read. */
 export interface StoreCalls {
   txn: number;
   read: number;
   get: number;
   range: string[];
+  /** The prefix ops of every multi-read, in order (one entry per prefix op). */
+  readPrefixes: string[];
 }
 
 /**
@@ -82,14 +84,15 @@ export interface StoreCalls {
  * transactions or reads a burst of requests costs.
  */
 export function countingStore(store: Store): { store: Store; calls: StoreCalls } {
-  const calls: StoreCalls = { txn: 0, read: 0, get: 0, range: [] };
+  const calls: StoreCalls = { txn: 0, read: 0, get: 0, range: [], readPrefixes: [] };
   const proxy = new Proxy(store, {
     get: (t, k) => {
       const v = Reflect.get(t, k) as unknown;
       if (typeof v !== 'function') return v;
       return (...a: unknown[]) => {
         if (k === 'txn' || k === 'read' || k === 'get') calls[k]++;
-        else if (k === 'range') calls.range.push(a[0] as string);
+        if (k === 'range') calls.range.push(a[0] as string);
+        if (k === 'read') calls.readPrefixes.push(...(a[0] as ReadOp[]).flatMap((op) => ('prefix' in op ? [op.prefix] : [])));
         return (v as (...x: unknown[]) => unknown).apply(t, a);
       };
     },
