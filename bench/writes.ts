@@ -84,6 +84,12 @@ async function apiProcess(storeUrl: string): Promise<{ url: string; proc: ChildP
   throw new Error(`wyvern api exited before listening: ${out}`);
 }
 
+/** Stops `wyvern api` processes (SIGTERM, so that --cpu-prof writes) and waits for them. */
+async function stopApis(apis: { proc: ChildProcess }[]): Promise<void> {
+  for (const a of apis) a.proc.kill('SIGTERM');
+  await Promise.all(apis.map((a) => (a.proc.exitCode === null ? once(a.proc, 'exit') : undefined)));
+}
+
 type Post = (body: unknown) => Promise<{ status: number; body: unknown }>;
 
 /** POST /v1/ports over at most `sockets` kept-alive connections (the requests beyond wait in the client for one). */
@@ -298,8 +304,7 @@ async function rushProcesses(
       putRate,
     );
   } finally {
-    for (const a of apis) a.proc.kill('SIGTERM');
-    await Promise.all(apis.map((a) => (a.proc.exitCode === null ? once(a.proc, 'exit') : undefined)));
+    await stopApis(apis);
   }
 }
 
@@ -391,8 +396,7 @@ async function steadyRows(etcd: { url: string; members: { pid: number }[] }, sto
     await row(`steady: 3 procs, keep-alive x${SOCKETS}`, 3, 'bw-st-ka3', '10.215.0.0/22', { keepAlive: SOCKETS });
     await row(`steady: 1 proc, keep-alive x${SOCKETS}`, 1, 'bw-st-ka1', '10.216.0.0/22', { keepAlive: SOCKETS });
   } finally {
-    for (const a of apis) a.proc.kill('SIGTERM');
-    await Promise.all(apis.map((a) => (a.proc.exitCode === null ? once(a.proc, 'exit') : undefined)));
+    await stopApis(apis);
   }
 }
 
