@@ -45,21 +45,26 @@
  *
  * Additions (outside every watched prefix, so agents never see them in their watches):
  *   /wyvern/v1/guard/<networkId>                    the network's STRUCTURE guard: bumped by every change to its
- *                                                   subnets, router interfaces and gateways, floating IPs (and by
- *                                                   writers older than issue 17 on every port change); every
- *                                                   writer in the network compares its modRevision. Port creates
- *                                                   and deletes compare it but do not bump it, so they never
- *                                                   conflict with one another (issue 17).
- *   /wyvern/v1/guard/<networkId>/ports              put (blind) by every port create and delete in the network;
- *                                                   compared by the writers that must see every port (network
- *                                                   delete, router interface attach, gateway set, floating IPs).
+ *                                                   subnets and router interfaces (and by writers of older versions:
+ *                                                   on port changes before issue 17, floating IP changes before the
+ *                                                   eighteenth session, gateway changes before the nineteenth);
+ *                                                   every writer in the network compares its modRevision.
+ *                                                   Ports, floating IPs and gateways compare it but do not bump it
+ *                                                   (they claim their addresses, below), so they never conflict
+ *                                                   with one another on it.
+ *   /wyvern/v1/guard/<networkId>/ports              put (blind) by every claim and release of an address below (a
+ *                                                   port's, a floating IP's, a gateway's); compared by the writers
+ *                                                   that must see every holder (network delete, router interface
+ *                                                   attach, which takes an address without a claim).
  *   /wyvern/v1/guard/<networkId>/subnet/<subnetId>  put (blind) by every port create taking an address in the
  *                                                   subnet; compared by the subnet's delete ("no port in it").
  *   /wyvern/v1/claims/<networkId>/ip/<ip>           {"kind":"port","id","name"}: the address is a port's; created
  *   /wyvern/v1/claims/<networkId>/mac/<mac>         with the port only if absent (modRevision 0), deleted with it.
  *                                                   What makes addresses and MACs unique between port creates that
- *                                                   no longer serialise on the guard. Router interfaces, gateways
- *                                                   and floating IPs hold no claim: they are structure (above).
+ *                                                   no longer serialise on the guard. On a provider network also
+ *                                                   {"kind":"fip","id","ip"} (a floating IP's) and {"kind":"gateway",
+ *                                                   "id","name"} (a router gateway's), the same way (port-claims.ts).
+ *                                                   Router interfaces hold no claim: they are structure (above).
  *   /wyvern/v1/guard/sg/<groupId>                   put (blind) by every write that makes something refer to the group
  *                                                   (a port joining it, another group's rule naming it as remote);
  *                                                   a group delete compares its modRevision, so a reference made

@@ -124,7 +124,7 @@ export function releasePort(p: Port): TxnOp[] {
 /**
  * A new floating IP's claims on its provider network, as a port's (the same keys, so a port and a FIP, or two FIPs,
  * picking one address conflict there and nowhere else; the guards for the writers that place addresses without a
- * claim — router interfaces, gateways — or must see every holder — network and subnet deletes).
+ * claim — router interfaces — or must see every holder — network and subnet deletes).
  */
 export function claimFip(f: FloatingIp, subnetId: string): { compares: Compare[]; ops: TxnOp[] } {
   return claim({ networkId: f.networkId, mac: f.mac, addresses: [{ ip: f.ip, subnetId }], value: encodeFipClaim(f) });

@@ -4,9 +4,10 @@
  * A creation compares the network's structure guard but does not bump it; what it allocates is made unique by keys of
  * its own, each created only if absent: the name, the id, the port key, one claim per address and one for the MAC
  * (port-claims.ts). Two creations in one network therefore conflict only when they pick the same address, MAC or
- * port key, and picks are spread at random while several are in flight, so they rarely do. Structural changes
- * (subnets, router interfaces and gateways, floating IPs, deletes) bump the guard and so still fail every creation
- * planned before them; those among them that must see every port compare the ports guard each creation puts.
+ * port key, and picks are spread at random while several are in flight, so they rarely do. Floating IPs and router
+ * gateways claim their addresses the same way (port-claims.ts); structural changes (subnets, router interfaces) bump
+ * the guard and so still fail every creation planned before them; those among them that must see every port compare
+ * the ports guard each creation puts.
  *
  * Reads per creation: none when this instance's view of the network is current (the compares check it); after a
  * lost race one small read (the network's record and guard, the request's name, network name and MAC), the view's
