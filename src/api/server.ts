@@ -39,6 +39,8 @@ export interface ApiServerOptions {
   registry?: Registry;
   /** GET /readyz answers 200 while this holds, else 503; default: the store answers. */
   ready?: () => boolean | Promise<boolean>;
+  /** How long close() lets requests in flight finish (default API_DRAIN_MS). */
+  drainMs?: number;
 }
 
 /** PEM contents (not paths). */
@@ -56,7 +58,12 @@ export interface ApiServer {
   route(method: string, pathPattern: string, handler: RouteHandler): void;
   /** Every route (method + pattern), for documentation checks. */
   routes(): { method: string; pattern: string }[];
-  close(): Promise<void>;
+  /**
+   * Stops taking connections and lets the requests in flight finish, up to `drainMs` (default: the server's
+   * drainMs option, else API_DRAIN_MS), before it cuts what is left; then closes. Called again (a second signal),
+   * with drainMs 0 it cuts at once.
+   */
+  close(opts?: { drainMs?: number }): Promise<void>;
 }
 
 export { ApiStartError };
@@ -94,6 +101,15 @@ const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]+)+\/?$/;
  * the rush, and the counter TcpExtListenOverflows).
  */
 export const API_LISTEN_BACKLOG = 4096;
+
+/**
+ * How long a closing server lets the requests in flight finish. A planned stop (systemd's SIGTERM: a restart, an
+ * upgrade) used to cut them: a client then could not tell whether its write had been made, and a port created with
+ * its answer lost made the retry fail on the name. Drained, every request the server began is answered, and one
+ * refused or reset before it began was not made. A request waits on store calls with deadlines of their own; past
+ * this one what is left is cut (and logged).
+ */
+export const API_DRAIN_MS = 10_000;
 
 /**
  * The request's path and query. A plain path (POST /v1/ports, most requests) skips the WHATWG URL parser, a
@@ -140,11 +156,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
       const body = BODY_METHODS.has(method) ? await readJsonBody(req, limit) : undefined;
       const reply = await handler({ method, path: url.pathname, params, query: url.searchParams, body, headers: req.headers });
       status = reply.status ?? 200;
+      if (draining) res.shouldKeepAlive = false;
       send(res, status, reply.body, reply.headers, reply.text);
     } catch (e) {
       const err = toApiError(e);
       status = err.status;
       if (status >= 500) log.error({ err: e, method, path: url.pathname }, 'request failed');
+      if (draining) res.shouldKeepAlive = false;
       // A refused upload is not read to the end: close the connection instead of draining it.
       send(res, status, errorBody(err), { ...err.headers, ...(status === 413 ? { connection: 'close' } : {}) });
     } finally {
@@ -154,7 +172,17 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     }
   }
 
+  // Requests begun and not yet answered (or their connection gone): what close() waits for.
+  let inFlight = 0;
+  // Closing: answers say `Connection: close`, so that a keep-alive client sends its next request on a new connection,
+  // which is refused (not made), instead of on one about to be closed under it.
+  let draining = false;
+  let drained: (() => void) | undefined;
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    inFlight++;
+    res.once('close', () => {
+      if (--inFlight === 0) drained?.();
+    });
     void handle(req, res);
   };
   const tls = opts.tls;
@@ -188,17 +216,34 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   }
   log.info({ url, auth: opts.token !== undefined, clientCerts: tls?.clientCa !== undefined }, 'API listening');
 
+  let closing: Promise<void> | undefined;
+  /** close(): no new connection, idle ones closed (server.close), the requests in flight answered or cut at the deadline. */
+  async function drainAndClose(drainMs: number): Promise<void> {
+    draining = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    if (inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        drained = resolve;
+        timer = setTimeout(resolve, drainMs);
+      });
+      clearTimeout(timer);
+      if (inFlight > 0) log.warn({ requests: inFlight, drainMs }, 'API closing: requests still in flight at the deadline, cut');
+    }
+    server.closeAllConnections();
+    await closed;
+    topology.close();
+    if (addr.kind === 'unix') await unlink(addr.path).catch(() => undefined);
+  }
+
   return {
     url,
     route: (method, pattern, handler) => router.add(method, pattern, handler),
     routes: () => router.list(),
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      topology.close();
-      if (addr.kind === 'unix') await unlink(addr.path).catch(() => undefined);
+    close(o = {}) {
+      if ((o.drainMs ?? 1) <= 0) drained?.();
+      closing ??= drainAndClose(o.drainMs ?? opts.drainMs ?? API_DRAIN_MS);
+      return closing;
     },
   };
 }

@@ -107,6 +107,10 @@ export const apiCommand: Command = (argv) =>
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
+    // A planned stop answers the requests in flight first (startApiServer's close); a second signal cuts them.
+    const cut = (): void => void server.close({ drainMs: 0 });
+    process.once('SIGINT', cut);
+    process.once('SIGTERM', cut);
     await server.close();
     await store.close();
   });

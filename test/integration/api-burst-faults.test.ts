@@ -1,0 +1,260 @@
+/**
+ * A burst of port creations through a real `wyvern api` process on a real etcd member, and a fault in the middle of
+ * it — what an operator's provisioning script meets when the API is restarted under it or its store goes away:
+ *
+ * - a planned stop (SIGTERM, what systemd sends): the requests the server began are answered, and every other one is
+ *   refused or reset before it began, so it was not made: a client can tell, for each of its creations, whether it
+ *   happened (the store holds exactly the ports answered 201);
+ * - a crash (SIGKILL): a creation cut in flight may or may not have happened, but whole or not at all — the store stays
+ *   consistent (names, ids, port keys, address and MAC claims match the ports exactly) and sending the failed ones
+ *   again to a restarted server makes every port once (409 "already exists" for those that were made);
+ * - a store outage: requests answer 503 naming the store, not 500, none is half-written, and once the store is
+ *   back the failed ones sent again make every port once.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient } from '../../src/api/client.js';
+import { claimsPrefix, NET_PREFIX, namesPrefix, poolPrefix, portsPrefix } from '../../src/model/keys.js';
+import { openStore } from '../../src/store/index.js';
+import type { Store } from '../../src/store/types.js';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
+import { cleanEnv, WYVERN_CLI } from '../helpers/cli.js';
+
+let etcd: EtcdCluster;
+let store: Store;
+
+beforeAll(async () => {
+  etcd = await startEtcd({ members: 1 });
+  store = await openStore(etcd.url);
+}, 60_000);
+afterAll(async () => {
+  await store?.close();
+  await etcd?.stop();
+});
+
+interface Api {
+  proc: ChildProcess;
+  url: string;
+  stderr: () => string;
+}
+
+async function startApi(): Promise<Api> {
+  const proc = spawn(process.execPath, [WYVERN_CLI, 'api', '--store', etcd.url, '--listen', 'tcp:127.0.0.1:0'], {
+    env: cleanEnv({ WYVERN_LOG_LEVEL: 'warn' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    proc.on('exit', (code) => reject(new Error(`wyvern api exited ${code}: ${err}`)));
+  });
+  return { proc, url, stderr: () => err };
+}
+
+interface Outcome {
+  name: string;
+  /** The HTTP status, when the request was answered. */
+  status?: number;
+  body?: unknown;
+  /** The connection's error, when it was not (refused, reset, hung up). */
+  error?: string;
+  /** Answered (or failed) after the fault began. */
+  afterFault: boolean;
+}
+
+/** One POST /v1/ports on a connection of its own (as concurrent clients, the CLI or a script make them). */
+function post(url: string, body: unknown, faulted: () => boolean): Promise<Omit<Outcome, 'name'>> {
+  const text = JSON.stringify(body);
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const req = request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: '/v1/ports',
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+      },
+      (res) => {
+        let data = '';
+        res.on('data', (c: Buffer) => (data += c.toString()));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, body: data ? (JSON.parse(data) as unknown) : undefined, afterFault: faulted() }),
+        );
+        res.on('error', (e) => resolve({ error: (e as NodeJS.ErrnoException).code ?? e.message, afterFault: faulted() }));
+      },
+    );
+    req.on('error', (e) => resolve({ error: (e as NodeJS.ErrnoException).code ?? e.message, afterFault: faulted() }));
+    req.end(text);
+  });
+}
+
+/** N creations at once in `network`; `fault` runs once `after` of them have been answered. */
+async function burst(url: string, network: string, n: number, after: number, fault: () => Promise<void> | void): Promise<Outcome[]> {
+  let answered = 0;
+  let faultAt: Promise<void> | undefined;
+  let faulted = false;
+  const outcomes = await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const name = `${network}-${i}`;
+      const o = await post(url, { name, network }, () => faulted);
+      if (++answered === after) {
+        faulted = true;
+        faultAt = Promise.resolve(fault());
+      }
+      return { name, ...o };
+    }),
+  );
+  await faultAt;
+  return outcomes;
+}
+
+interface StoredPort {
+  id: string;
+  name: string;
+  mac: string;
+  portKey: number;
+  fixedIps: { ip: string }[];
+}
+
+/**
+ * The network's ports as stored, after checking that what makes ports unique matches them exactly: every port's name,
+ * id and port key (cluster-wide: every network's ports) and its addresses and MAC (in its network) are claimed, and
+ * nothing else is (no claim left by a creation cut half-way).
+ */
+async function consistentPorts(networkId: string): Promise<Map<string, StoredPort>> {
+  const all = (await store.range(NET_PREFIX)).kvs
+    .filter((kv) => kv.key.includes('/ports/'))
+    .map((kv) => JSON.parse(kv.value) as StoredPort);
+  const ports = (await store.range(portsPrefix(networkId))).kvs.map((kv) => JSON.parse(kv.value) as StoredPort);
+  const byName = new Map(ports.map((p) => [p.name, p]));
+  expect(byName.size, 'port names are unique').toBe(ports.length);
+  const last = (k: string) => k.slice(k.lastIndexOf('/') + 1);
+  const sorted = (xs: (string | number)[]) => xs.map(String).sort();
+  const names = (await store.range(namesPrefix('port'))).kvs.map((kv) => last(kv.key));
+  expect(sorted(names), 'name and id claims').toEqual(sorted(all.flatMap((p) => [p.name, p.id])));
+  const keys = (await store.range(poolPrefix('port-key'))).kvs.map((kv) => last(kv.key));
+  expect(sorted(keys), 'port key allocations').toEqual(sorted(all.map((p) => p.portKey)));
+  const ips = (await store.range(`${claimsPrefix(networkId)}ip/`)).kvs.map((kv) => last(kv.key));
+  expect(sorted(ips), 'address claims').toEqual(sorted(ports.flatMap((p) => p.fixedIps.map((f) => f.ip))));
+  const macs = (await store.range(`${claimsPrefix(networkId)}mac/`)).kvs.map((kv) => last(kv.key));
+  expect(sorted(macs), 'MAC claims').toEqual(sorted(ports.map((p) => p.mac)));
+  return byName;
+}
+
+async function makeNetwork(url: string, name: string, cidr: string): Promise<string> {
+  const c = new ApiClient(url);
+  const net = (await c.call('POST', '/v1/networks', { name })) as { id: string };
+  await c.call('POST', '/v1/subnets', { name: `${name}-s`, network: name, cidr });
+  return net.id;
+}
+
+/** Sends the creations that did not answer 201 again, one by one: each is made now, or was made before (409 on its name). */
+async function retryFailed(url: string, network: string, outcomes: Outcome[]): Promise<void> {
+  const c = new ApiClient(url);
+  for (const o of outcomes.filter((x) => x.status !== 201)) {
+    const r = await c.raw('POST', '/v1/ports', { name: o.name, network });
+    expect([201, 409], `${o.name}: ${JSON.stringify(r.body)}`).toContain(r.status);
+    if (r.status === 409) expect(JSON.stringify(r.body)).toContain(`a port named ${o.name} already exists`);
+  }
+}
+
+const N = 400;
+
+describe('a burst of port creations through wyvern api, and a fault in the middle of it', () => {
+  it('SIGTERM: the requests begun are answered before the process exits; the others were not made', async () => {
+    const api = await startApi();
+    const netId = await makeNetwork(api.url, 'term', '10.60.0.0/22');
+    const exited = once(api.proc, 'exit');
+    let signalled = 0;
+    const outcomes = await burst(api.url, 'term', N, 30, () => {
+      signalled = Date.now();
+      api.proc.kill('SIGTERM');
+    });
+    const [code] = (await exited) as [number | null];
+    expect(code, api.stderr()).toBe(0);
+    expect(signalled).toBeGreaterThan(0);
+    const stored = await consistentPorts(netId);
+    const created = outcomes.filter((o) => o.status === 201);
+    // The drain answered creations begun before the signal (with many in flight, some finish after it).
+    expect(created.filter((o) => o.afterFault).length).toBeGreaterThan(0);
+    for (const o of outcomes) {
+      if (o.status === 201) expect(stored.get(o.name)?.id, o.name).toBe((o.body as { id: string }).id);
+      // Not answered, or answered otherwise: not made. (No request is left in doubt.)
+      else expect(stored.has(o.name), `${o.name}: ${o.status ?? o.error} but stored`).toBe(false);
+    }
+    expect(stored.size).toBe(created.length);
+    expect(
+      outcomes.filter((o) => o.status !== undefined && o.status !== 201),
+      'no other answer than 201',
+    ).toEqual([]);
+    // The rest is sent again to a new server: every port exists once.
+    const again = await startApi();
+    try {
+      await retryFailed(again.url, 'term', outcomes);
+      expect((await consistentPorts(netId)).size).toBe(N);
+    } finally {
+      again.proc.kill('SIGTERM');
+      await once(again.proc, 'exit');
+    }
+  }, 120_000);
+
+  it('SIGKILL: the store stays consistent, and the failed creations sent again make every port once', async () => {
+    const api = await startApi();
+    const netId = await makeNetwork(api.url, 'kill', '10.61.0.0/22');
+    const exited = once(api.proc, 'exit');
+    const outcomes = await burst(api.url, 'kill', N, 30, () => void api.proc.kill('SIGKILL'));
+    await exited;
+    const stored = await consistentPorts(netId);
+    for (const o of outcomes.filter((x) => x.status === 201)) expect(stored.get(o.name)?.id, o.name).toBe((o.body as { id: string }).id);
+    expect(
+      outcomes.some((o) => o.error !== undefined),
+      'the kill cut requests',
+    ).toBe(true);
+    const again = await startApi();
+    try {
+      await retryFailed(again.url, 'kill', outcomes);
+      expect((await consistentPorts(netId)).size).toBe(N);
+    } finally {
+      again.proc.kill('SIGTERM');
+      await once(again.proc, 'exit');
+    }
+  }, 120_000);
+
+  it('etcd down: creations answer 503 naming the store, none half-written; back up, the failed ones sent again make every port once', async () => {
+    const api = await startApi();
+    try {
+      const netId = await makeNetwork(api.url, 'outage', '10.62.0.0/22');
+      const outcomes = await burst(api.url, 'outage', N, 30, () => etcd.members[0]!.kill());
+      const failed = outcomes.filter((o) => o.status !== 201);
+      expect(failed.length, 'the outage failed creations').toBeGreaterThan(0);
+      for (const o of failed) {
+        expect(o.status, `${o.name}: ${o.error ?? JSON.stringify(o.body)}`).toBe(503);
+        expect((o.body as { error: { code: string; message: string } }).error.message).toMatch(/^store unavailable: /);
+      }
+      await etcd.members[0]!.restart();
+      const c = new ApiClient(api.url);
+      const t0 = Date.now();
+      while ((await c.raw('GET', '/v1/networks')).status !== 200) {
+        expect(Date.now() - t0, 'the API answers again once etcd is back').toBeLessThan(30_000);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const stored = await consistentPorts(netId);
+      for (const o of outcomes.filter((x) => x.status === 201)) expect(stored.get(o.name)?.id, o.name).toBe((o.body as { id: string }).id);
+      await retryFailed(api.url, 'outage', outcomes);
+      expect((await consistentPorts(netId)).size).toBe(N);
+    } finally {
+      api.proc.kill('SIGTERM');
+      await once(api.proc, 'exit');
+    }
+  }, 120_000);
+});
