@@ -9,7 +9,8 @@
  *   consistent (names, ids, port keys, address and MAC claims match the ports exactly) and sending the failed ones
  *   again to a restarted server makes every port once (409 "already exists" for those that were made);
  * - a store outage: requests answer 503 naming the store, not 500, none is half-written, and once the store is
- *   back the failed ones sent again make every port once.
+ *   back the failed ones sent again make every port once;
+ * - the leader of a 3-member cluster killed: the same, the others electing a new leader meanwhile.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -40,8 +41,8 @@ interface Api {
   stderr: () => string;
 }
 
-async function startApi(): Promise<Api> {
-  const proc = spawn(process.execPath, [WYVERN_CLI, 'api', '--store', etcd.url, '--listen', 'tcp:127.0.0.1:0'], {
+async function startApi(storeUrl = etcd.url): Promise<Api> {
+  const proc = spawn(process.execPath, [WYVERN_CLI, 'api', '--store', storeUrl, '--listen', 'tcp:127.0.0.1:0'], {
     env: cleanEnv({ WYVERN_LOG_LEVEL: 'warn' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -131,22 +132,20 @@ interface StoredPort {
  * id and port key (cluster-wide: every network's ports) and its addresses and MAC (in its network) are claimed, and
  * nothing else is (no claim left by a creation cut half-way).
  */
-async function consistentPorts(networkId: string): Promise<Map<string, StoredPort>> {
-  const all = (await store.range(NET_PREFIX)).kvs
-    .filter((kv) => kv.key.includes('/ports/'))
-    .map((kv) => JSON.parse(kv.value) as StoredPort);
-  const ports = (await store.range(portsPrefix(networkId))).kvs.map((kv) => JSON.parse(kv.value) as StoredPort);
+async function consistentPorts(networkId: string, on = store): Promise<Map<string, StoredPort>> {
+  const all = (await on.range(NET_PREFIX)).kvs.filter((kv) => kv.key.includes('/ports/')).map((kv) => JSON.parse(kv.value) as StoredPort);
+  const ports = (await on.range(portsPrefix(networkId))).kvs.map((kv) => JSON.parse(kv.value) as StoredPort);
   const byName = new Map(ports.map((p) => [p.name, p]));
   expect(byName.size, 'port names are unique').toBe(ports.length);
   const last = (k: string) => k.slice(k.lastIndexOf('/') + 1);
   const sorted = (xs: (string | number)[]) => xs.map(String).sort();
-  const names = (await store.range(namesPrefix('port'))).kvs.map((kv) => last(kv.key));
+  const names = (await on.range(namesPrefix('port'))).kvs.map((kv) => last(kv.key));
   expect(sorted(names), 'name and id claims').toEqual(sorted(all.flatMap((p) => [p.name, p.id])));
-  const keys = (await store.range(poolPrefix('port-key'))).kvs.map((kv) => last(kv.key));
+  const keys = (await on.range(poolPrefix('port-key'))).kvs.map((kv) => last(kv.key));
   expect(sorted(keys), 'port key allocations').toEqual(sorted(all.map((p) => p.portKey)));
-  const ips = (await store.range(`${claimsPrefix(networkId)}ip/`)).kvs.map((kv) => last(kv.key));
+  const ips = (await on.range(`${claimsPrefix(networkId)}ip/`)).kvs.map((kv) => last(kv.key));
   expect(sorted(ips), 'address claims').toEqual(sorted(ports.flatMap((p) => p.fixedIps.map((f) => f.ip))));
-  const macs = (await store.range(`${claimsPrefix(networkId)}mac/`)).kvs.map((kv) => last(kv.key));
+  const macs = (await on.range(`${claimsPrefix(networkId)}mac/`)).kvs.map((kv) => last(kv.key));
   expect(sorted(macs), 'MAC claims').toEqual(sorted(ports.map((p) => p.mac)));
   return byName;
 }
@@ -255,6 +254,31 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
     } finally {
       api.proc.kill('SIGTERM');
       await once(api.proc, 'exit');
+    }
+  }, 120_000);
+
+  it('the leader of a 3-member etcd cluster killed: creations answer 201 or 503, none half-written; the failed ones sent again make every port once', async () => {
+    const cluster = await startEtcd({ members: 3 });
+    const s3 = await openStore(cluster.url);
+    const api = await startApi(cluster.url);
+    try {
+      const netId = await makeNetwork(api.url, 'leader', '10.63.0.0/22');
+      const isLeader = async (url: string) => /^etcd_server_is_leader 1$/m.test(await (await fetch(`${url}/metrics`)).text());
+      const flags = await Promise.all(cluster.members.map((m) => isLeader(m.clientUrl)));
+      const leader = cluster.members[flags.indexOf(true)]!;
+      const outcomes = await burst(api.url, 'leader', N, 30, () => leader.kill());
+      for (const o of outcomes.filter((x) => x.status !== 201)) {
+        expect(o.status, `${o.name}: ${o.error ?? JSON.stringify(o.body)}`).toBe(503);
+      }
+      const stored = await consistentPorts(netId, s3);
+      for (const o of outcomes.filter((x) => x.status === 201)) expect(stored.get(o.name)?.id, o.name).toBe((o.body as { id: string }).id);
+      await retryFailed(api.url, 'leader', outcomes);
+      expect((await consistentPorts(netId, s3)).size).toBe(N);
+    } finally {
+      api.proc.kill('SIGTERM');
+      await once(api.proc, 'exit');
+      await s3.close();
+      await cluster.stop();
     }
   }, 120_000);
 });
