@@ -4,11 +4,12 @@
  * read, so a retry re-validates against the newer state (a name taken meanwhile becomes a 409).
  */
 import { randomInt } from 'node:crypto';
-import type { Compare, KeyValue, Store, TxnOp } from '../store/types.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { StoreError, type Compare, type KeyValue, type Store, type TxnOp, type TxnResult } from '../store/types.js';
 import { raceBackoff } from '../util/backoff.js';
 import { InFlight } from '../util/in-flight.js';
 import { KeyedTurns } from '../util/keyed-turns.js';
-import { conflict } from './errors.js';
+import { conflict, ModelError } from './errors.js';
 import { allocKey, poolPrefix, type Pool } from './keys.js';
 
 export interface Plan<T> {
@@ -22,6 +23,13 @@ export interface Plan<T> {
   speculative?: boolean;
   /** Called with the store revision of the committed transaction. */
   committed?: (revision: number) => void;
+  /**
+   * What this request made, as the store holds it now, if it made it (undefined: not made). Asked once the store
+   * failed to answer one of its commits (a deadline, an etcd leader lost under it), which may have been made or not
+   * and may still land later: before each plan from then on. A request whose plans can tell (a creation: its own id
+   * under its name) rides a store outage out (CasOptions.outageUntil) instead of failing.
+   */
+  landed?: () => Promise<T | undefined>;
 }
 
 export interface CasOptions {
@@ -32,24 +40,71 @@ export interface CasOptions {
   maxAttempts?: number;
   /** Commits a plan instead of store.txn (port creations: group commit, txn-batch.ts). */
   txn?: Store['txn'];
+  /**
+   * Until when (Date.now() ms) a request goes on through its store failing to answer (UNAVAILABLE) before it fails
+   * with that; default: it fails at once. Only reads are tried again, and commits whose plan can tell whether they
+   * landed: a commit the store did not answer is otherwise left for the caller to decide.
+   */
+  outageUntil?: number;
 }
+
+const unavailable = (e: unknown): boolean => e instanceof StoreError && e.code === 'UNAVAILABLE';
 
 export async function runCas<T>(store: Store, plan: (attempt: number) => Promise<Plan<T>>, opts: CasOptions = {}): Promise<T> {
   const max = opts.maxAttempts ?? 100;
   const txn = opts.txn ?? store.txn.bind(store);
-  for (let attempt = 0; attempt < max; attempt++) {
-    const p = await plan(attempt);
-    if (p.ops.length === 0) return p.result;
-    const r = await txn(p.compares, p.ops);
-    if (r.succeeded) {
-      p.committed?.(r.revision);
-      return p.result;
+  const outageUntil = opts.outageUntil ?? 0;
+  /** How often the store failed this request since it last answered. */
+  let failures = 0;
+  /** Set once a commit went unanswered: what the request made, if it did, read before each plan from then on. */
+  let made: (() => Promise<T | undefined>) | undefined;
+  for (let attempt = 0; attempt < max;) {
+    // A commit failed that the store may have made without saying so, and no `landed` to ask: the caller's to decide.
+    let unchecked = false;
+    try {
+      if (made) {
+        const done = await made();
+        if (done !== undefined) return done;
+      }
+      let p: Plan<T>;
+      try {
+        p = await plan(attempt);
+      } catch (e) {
+        // Refused on something the unanswered commit itself made (its name, taken since made() was asked): it landed.
+        const done = made && e instanceof ModelError && e.code === 'CONFLICT' ? await made() : undefined;
+        if (done !== undefined) return done;
+        throw e;
+      }
+      if (p.ops.length === 0) return p.result;
+      let r: TxnResult;
+      try {
+        r = await txn(p.compares, p.ops);
+      } catch (e) {
+        if (p.landed) made = p.landed;
+        else unchecked = true;
+        throw e;
+      }
+      failures = 0;
+      if (r.succeeded) {
+        p.committed?.(r.revision);
+        return p.result;
+      }
+      attempt++;
+      if (p.speculative) continue;
+      await raceBackoff(attempt - 1, { firstMs: 2, capMs: 20 });
+    } catch (e) {
+      if (!unavailable(e) || unchecked) throw e;
+      const wait = Math.min(OUTAGE_RETRY_MS * 2 ** failures++, OUTAGE_RETRY_CAP_MS);
+      if (Date.now() + wait >= outageUntil) throw e;
+      await sleep(wait);
     }
-    if (p.speculative) continue;
-    await raceBackoff(attempt, { firstMs: 2, capMs: 20 });
   }
   throw conflict(undefined, `gave up after ${max} attempts: too many concurrent updates, please retry`);
 }
+
+/** The first wait before a request tries the store again after it failed, doubled each time up to the cap. */
+const OUTAGE_RETRY_MS = 100;
+const OUTAGE_RETRY_CAP_MS = 1_000;
 
 /** What a plan of runCasInSteps commits: the whole change, or one step toward it. */
 export type Stepped<T, S> = { done: T } | { step: S };

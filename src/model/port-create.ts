@@ -22,7 +22,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Compare, KeyValue, Store, TxnOp, Watch } from '../store/types.js';
 import { POOL_MAX, runCas, type CasOptions, type Plan } from './cas.js';
-import { decodeNetwork, encodePort } from './codec.js';
+import { decodeNetwork, decodePort, encodePort } from './codec.js';
 import { conflict, invalid, ModelError } from './errors.js';
 import { watchClaims } from './claims-watch.js';
 import { TxnBatcher } from './txn-batch.js';
@@ -97,6 +97,15 @@ const describeOwner = (o: string): string => (o.startsWith('{') ? claimOwner(o) 
  * retries of those before them. 64 keeps etcd as busy as the put reference does (32 writers).
  */
 const IN_FLIGHT = 64;
+
+/**
+ * How long after its arrival a creation rides out its store failing to answer (runCas outageUntil) before it answers
+ * 503: an etcd leader lost under a burst (transactions it held time out after 5 s while the others elect a new one),
+ * a member restarted. A commit that went unanswered is looked for (made()) before the creation plans again, so it is
+ * made once and answered as made. 10 s: past the store call's deadline, within the API's drain on a planned stop. A
+ * creation that waited its turn (IN_FLIGHT) until then fails at the store's first failure.
+ */
+const OUTAGE_MS = 10_000;
 
 /** A counting semaphore: at most `n` holders, the others queued in order. */
 class Slots {
@@ -176,6 +185,7 @@ export class PortCreator {
   }
 
   async create(body: unknown): Promise<Port> {
+    const arrived = Date.now();
     const input = parsePortInput(body);
     const id = input.id ?? randomUUID();
     const byName = !UUID_RE.test(input.network);
@@ -247,7 +257,7 @@ export class PortCreator {
             return plan(full, checks.macOwner);
           }
         },
-        { ...this.opts, txn: this.batcher.txn },
+        { outageUntil: arrived + OUTAGE_MS, ...this.opts, txn: this.batcher.txn },
       );
     } finally {
       slots.give();
@@ -258,6 +268,18 @@ export class PortCreator {
         if (--f.count === 0 && this.flights.get(mine.netId!) === f) this.flights.delete(mine.netId!);
       }
     }
+  }
+
+  /**
+   * The port this request made, if it did (landed): its name claimed with its own id, and its record. Asked after the
+   * store failed to answer one of its commits, which may have been made or not.
+   */
+  private async made(name: string, id: string): Promise<Port | undefined> {
+    const claim = await this.store.get(nameKey('port', name));
+    const c = claim ? decodeClaim(claim.value) : undefined;
+    if (c?.id !== id || c.networkId === undefined) return undefined;
+    const kv = await this.store.get(portKey(c.networkId, id));
+    return kv ? decodePort(kv.value) : undefined;
   }
 
   /**
@@ -460,6 +482,7 @@ export class PortCreator {
       compares,
       ops,
       result: p,
+      landed: () => this.made(p.name, id),
       committed: (revision) => {
         // Into the view planned from and the one remembered now, if another read replaced it meanwhile.
         for (const v of new Set([view, this.views.get(net.id)])) {

@@ -1,0 +1,164 @@
+/**
+ * runCas through a store that fails to answer (UNAVAILABLE): a commit it did not answer may have been made, so a
+ * request that can tell (its plan's `landed`) looks for it before planning again, and is answered as made once; one
+ * that cannot is failed at once; reads are tried again until the request's outage deadline. Then port creation on
+ * a store whose answers are lost (the same through `wyvern api` on a 3-member etcd losing its leader:
+ * api-burst-faults).
+ */
+import { describe, expect, it } from 'vitest';
+import { runCas, type Plan } from '../../src/model/cas.js';
+import { conflict } from '../../src/model/errors.js';
+import { Topology } from '../../src/model/repo.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { StoreError, type Compare, type Store, type TxnOp, type TxnResult } from '../../src/store/types.js';
+
+const down = () => new StoreError('etcd unreachable: deadline exceeded', 'UNAVAILABLE');
+
+/** A plan writing `key` once (create-if-absent), whose `landed` reads it back. */
+function planOf(store: Store, key: string, value: string, log: string[]): (attempt: number) => Promise<Plan<string>> {
+  return async (attempt) => {
+    log.push(`plan ${attempt}`);
+    const cur = await store.get(key);
+    if (cur && cur.value !== value) throw conflict('name', `${key} is taken`);
+    if (cur) throw conflict('name', `${key} exists`);
+    return {
+      compares: [{ key, modRevision: 0 }],
+      ops: [{ op: 'put', key, value }],
+      result: `${value} (planned at attempt ${attempt})`,
+      landed: async () => ((await store.get(key))?.value === value ? `${value} (found)` : undefined),
+    };
+  };
+}
+
+/** store.txn that fails the listed calls (1-based): 'lost' applies the transaction, then fails; 'refused' fails only. */
+function flakyTxn(store: Store, faults: Record<number, 'lost' | 'refused'>): Store['txn'] {
+  let n = 0;
+  return async (compares: Compare[], ops: TxnOp[]): Promise<TxnResult> => {
+    const f = faults[++n];
+    if (f === 'refused') throw down();
+    const r = await store.txn(compares, ops);
+    if (f === 'lost') throw down();
+    return r;
+  };
+}
+
+describe('runCas when the store fails to answer', () => {
+  it('a commit made but not answered is found, not made again', async () => {
+    const store = createMemoryStore();
+    const log: string[] = [];
+    const r = await runCas(store, planOf(store, '/k', 'mine', log), {
+      txn: flakyTxn(store, { 1: 'lost' }),
+      outageUntil: Date.now() + 5_000,
+    });
+    expect(r).toBe('mine (found)');
+    expect(log).toEqual(['plan 0']);
+  });
+
+  it('a commit not made is planned again and made', async () => {
+    const store = createMemoryStore();
+    const log: string[] = [];
+    const r = await runCas(store, planOf(store, '/k', 'mine', log), {
+      txn: flakyTxn(store, { 1: 'refused', 2: 'refused' }),
+      outageUntil: Date.now() + 5_000,
+    });
+    expect(r).toBe('mine (planned at attempt 0)');
+    expect(log).toEqual(['plan 0', 'plan 0', 'plan 0']);
+    expect((await store.get('/k'))?.value).toBe('mine');
+  });
+
+  it('a commit that lands after the request looked for it: the new plan, refused on what it made, finds it', async () => {
+    const store = createMemoryStore();
+    const log: string[] = [];
+    let n = 0;
+    // The first commit is not answered and lands only after the request has looked for it (after runCas's first
+    // wait, 100 ms: a transaction still in the old leader's log, committed by the new one), before its next plan reads.
+    let late: Promise<unknown> | undefined;
+    const txn: Store['txn'] = async (c, o) => {
+      if (++n === 1) {
+        late = new Promise((r) => setTimeout(r, 150)).then(() => store.txn(c, o));
+        throw down();
+      }
+      return store.txn(c, o);
+    };
+    const plan = planOf(store, '/k', 'mine', log);
+    const r = await runCas(
+      store,
+      async (attempt) => {
+        await late;
+        return plan(attempt);
+      },
+      { txn, outageUntil: Date.now() + 5_000 },
+    );
+    expect(r).toBe('mine (found)');
+    expect(log).toEqual(['plan 0', 'plan 0']);
+  });
+
+  it('someone else taking the name is still a conflict', async () => {
+    const store = createMemoryStore();
+    const log: string[] = [];
+    const txn: Store['txn'] = async () => {
+      await store.put('/k', 'theirs');
+      throw down();
+    };
+    await expect(runCas(store, planOf(store, '/k', 'mine', log), { txn, outageUntil: Date.now() + 5_000 })).rejects.toThrow('/k is taken');
+  });
+
+  it('without a deadline, or without `landed`, the failure is the answer at once', async () => {
+    const store = createMemoryStore();
+    await expect(runCas(store, planOf(store, '/a', 'v', []), { txn: flakyTxn(store, { 1: 'refused' }) })).rejects.toThrow(StoreError);
+    let plans = 0;
+    const blind = async (): Promise<Plan<string>> => {
+      plans++;
+      return { compares: [], ops: [{ op: 'put', key: '/b', value: 'v' }], result: 'b' };
+    };
+    await expect(runCas(store, blind, { txn: flakyTxn(store, { 1: 'lost' }), outageUntil: Date.now() + 5_000 })).rejects.toThrow(
+      StoreError,
+    );
+    expect(plans).toBe(1);
+  });
+
+  it('reads failing are tried again until the deadline, then the failure is the answer', async () => {
+    const store = createMemoryStore();
+    let reads = 0;
+    const t0 = Date.now();
+    const failing = async (): Promise<Plan<string>> => {
+      reads++;
+      throw down();
+    };
+    await expect(runCas(store, failing, { outageUntil: t0 + 600 })).rejects.toThrow('etcd unreachable');
+    expect(Date.now() - t0).toBeLessThan(1_500);
+    expect(reads).toBeGreaterThanOrEqual(3);
+    let ok = 0;
+    const recovering = async (): Promise<Plan<string>> => {
+      if (++ok < 3) throw down();
+      return { compares: [], ops: [], result: 'read' };
+    };
+    expect(await runCas(store, recovering, { outageUntil: Date.now() + 5_000 })).toBe('read');
+  });
+});
+
+describe('port creation when the store loses answers', () => {
+  it('an answer lost: the port is made once and answered as made; a commit refused: made on the next plan', async () => {
+    const store = createMemoryStore();
+    const topo = new Topology(store);
+    await topo.createNetwork({ name: 'n' });
+    await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+    const txn = flakyTxn(store, { 1: 'lost', 2: 'refused' });
+    const lossy = new Proxy(store, {
+      get: (t, k) => {
+        if (k === 'txn') return txn;
+        const v = Reflect.get(t, k, t) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const creator = new Topology(lossy);
+    const p = await creator.createPort({ name: 'p1', network: 'n' });
+    const q = await creator.createPort({ name: 'p2', network: 'n' });
+    const ports = await topo.listPorts('n');
+    expect(ports.map((x) => x.name).sort()).toEqual(['p1', 'p2']);
+    expect(ports.find((x) => x.name === 'p1')).toMatchObject({ id: p.id, mac: p.mac, fixedIps: p.fixedIps });
+    expect(ports.find((x) => x.name === 'p2')).toMatchObject({ id: q.id, mac: q.mac, fixedIps: q.fixedIps });
+    creator.close();
+    topo.close();
+  });
+});
