@@ -48,6 +48,15 @@ export interface CasOptions {
   outageUntil?: number;
 }
 
+/**
+ * How long after its arrival a write that can ride a store outage out (its plans have `landed`: port creations and
+ * deletes) goes on through its store failing to answer before it answers 503 (CasOptions.outageUntil): an etcd
+ * leader lost under a burst (transactions it held time out after 5 s while the others elect a new one), a member
+ * restarted. 10 s: past the store call's deadline, within the API's drain on a planned stop. One that waited its
+ * turn (port-create.ts IN_FLIGHT) until then fails at the store's first failure.
+ */
+export const WRITE_OUTAGE_MS = 10_000;
+
 const unavailable = (e: unknown): boolean => e instanceof StoreError && e.code === 'UNAVAILABLE';
 
 export async function runCas<T>(store: Store, plan: (attempt: number) => Promise<Plan<T>>, opts: CasOptions = {}): Promise<T> {
@@ -70,8 +79,9 @@ export async function runCas<T>(store: Store, plan: (attempt: number) => Promise
       try {
         p = await plan(attempt);
       } catch (e) {
-        // Refused on something the unanswered commit itself made (its name, taken since made() was asked): it landed.
-        const done = made && e instanceof ModelError && e.code === 'CONFLICT' ? await made() : undefined;
+        // Refused on what the unanswered commit itself did (a creation's name taken, a deleted object gone, since
+        // made() was asked): it landed.
+        const done = made && e instanceof ModelError ? await made() : undefined;
         if (done !== undefined) return done;
         throw e;
       }

@@ -21,7 +21,7 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Compare, KeyValue, Store, TxnOp, Watch } from '../store/types.js';
-import { POOL_MAX, runCas, type CasOptions, type Plan } from './cas.js';
+import { POOL_MAX, runCas, WRITE_OUTAGE_MS, type CasOptions, type Plan } from './cas.js';
 import { decodeNetwork, decodePort, encodePort } from './codec.js';
 import { conflict, invalid, ModelError } from './errors.js';
 import { watchClaims } from './claims-watch.js';
@@ -97,15 +97,6 @@ const describeOwner = (o: string): string => (o.startsWith('{') ? claimOwner(o) 
  * retries of those before them. 64 keeps etcd as busy as the put reference does (32 writers).
  */
 const IN_FLIGHT = 64;
-
-/**
- * How long after its arrival a creation rides out its store failing to answer (runCas outageUntil) before it answers
- * 503: an etcd leader lost under a burst (transactions it held time out after 5 s while the others elect a new one),
- * a member restarted. A commit that went unanswered is looked for (made()) before the creation plans again, so it is
- * made once and answered as made. 10 s: past the store call's deadline, within the API's drain on a planned stop. A
- * creation that waited its turn (IN_FLIGHT) until then fails at the store's first failure.
- */
-const OUTAGE_MS = 10_000;
 
 /** A counting semaphore: at most `n` holders, the others queued in order. */
 class Slots {
@@ -257,7 +248,7 @@ export class PortCreator {
             return plan(full, checks.macOwner);
           }
         },
-        { outageUntil: arrived + OUTAGE_MS, ...this.opts, txn: this.batcher.txn },
+        { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts, txn: this.batcher.txn },
       );
     } finally {
       slots.give();

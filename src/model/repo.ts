@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import { inTurn, pickFree, poolFlight, runCas, type CasOptions } from './cas.js';
+import { inTurn, pickFree, poolFlight, runCas, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
 import { decodeBinding, decodeNetwork, decodePort, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict } from './errors.js';
 import { cidrsOverlap, intToIp, type Cidr } from '../net/addr.js';
@@ -342,6 +342,7 @@ export class Topology {
   }
 
   async deletePort(ref: string): Promise<Port> {
+    const arrived = Date.now();
     return runCas(
       this.store,
       async () => {
@@ -369,9 +370,12 @@ export class Topology {
             ...membershipOps(p, undefined, []).ops,
           ],
           result: p,
+          // A delete the store did not answer: made once the record is gone (by this delete or another: either way
+          // the port this request named is deleted).
+          landed: async () => ((await this.store.get(kv.key)) ? undefined : p),
         };
       },
-      this.opts,
+      { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts },
     );
   }
 

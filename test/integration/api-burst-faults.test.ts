@@ -72,17 +72,17 @@ interface Outcome {
   afterFault: boolean;
 }
 
-/** One POST /v1/ports on a connection of its own (as concurrent clients, the CLI or a script make them). */
-function post(url: string, body: unknown, faulted: () => boolean): Promise<Omit<Outcome, 'name'>> {
-  const text = JSON.stringify(body);
+/** One request on a connection of its own (as concurrent clients, the CLI or a script make them). */
+function send(url: string, method: 'POST' | 'DELETE', path: string, body: unknown, faulted: () => boolean): Promise<Omit<Outcome, 'name'>> {
+  const text = body === undefined ? '' : JSON.stringify(body);
   const u = new URL(url);
   return new Promise((resolve) => {
     const req = request(
       {
         host: u.hostname,
         port: u.port,
-        path: '/v1/ports',
-        method: 'POST',
+        path,
+        method,
         agent: false,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
       },
@@ -100,15 +100,27 @@ function post(url: string, body: unknown, faulted: () => boolean): Promise<Omit<
   });
 }
 
-/** N creations at once in `network`; `fault` runs once `after` of them have been answered. */
-async function burst(url: string, network: string, n: number, after: number, fault: () => Promise<void> | void): Promise<Outcome[]> {
+/**
+ * N creations at once in `network` (or with `deletes`, the deletions of the ports so named); `fault` runs once `after`
+ * of them have been answered.
+ */
+async function burst(
+  url: string,
+  network: string,
+  n: number,
+  after: number,
+  fault: () => Promise<void> | void,
+  deletes = false,
+): Promise<Outcome[]> {
   let answered = 0;
   let faultAt: Promise<void> | undefined;
   let faulted = false;
   const outcomes = await Promise.all(
     Array.from({ length: n }, async (_, i) => {
       const name = `${network}-${i}`;
-      const o = await post(url, { name, network }, () => faulted);
+      const o = deletes
+        ? await send(url, 'DELETE', `/v1/ports/${name}`, undefined, () => faulted)
+        : await send(url, 'POST', '/v1/ports', { name, network }, () => faulted);
       if (++answered === after) {
         faulted = true;
         faultAt = Promise.resolve(fault());
@@ -261,7 +273,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
     }
   }, 120_000);
 
-  it('etcd restarted under the burst (down 2 s): every creation rides it out and is made once', async () => {
+  it('etcd restarted under the burst (down 2 s): every creation, then every deletion, rides it out and is made once', async () => {
     const api = await startApi();
     try {
       const netId = await makeNetwork(api.url, 'blip', '10.64.0.0/22');
@@ -276,6 +288,16 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
       const stored = await consistentPorts(netId);
       expect(stored.size).toBe(N);
       for (const o of outcomes) expect(stored.get(o.name)?.id, o.name).toBe((o.body as { id: string }).id);
+      // The same for deletions: none answers 503, nor 404 for a delete whose commit etcd made without saying so.
+      const restart = async () => {
+        await etcd.members[0]!.kill();
+        await new Promise((r) => setTimeout(r, 2_000));
+        await etcd.members[0]!.restart();
+      };
+      const deleted = await burst(api.url, 'blip', N, 30, restart, true);
+      expect(deleted.filter((o) => o.status !== 200).map((o) => `${o.name}: ${o.status ?? o.error} ${JSON.stringify(o.body)}`)).toEqual([]);
+      for (const o of deleted) expect((o.body as { id: string }).id, o.name).toBe(stored.get(o.name)!.id);
+      expect((await consistentPorts(netId)).size).toBe(0);
     } finally {
       api.proc.kill('SIGTERM');
       await once(api.proc, 'exit');

@@ -161,4 +161,27 @@ describe('port creation when the store loses answers', () => {
     creator.close();
     topo.close();
   });
+
+  it('a deletion whose answer is lost is answered as made (not 404); one refused is made on the next plan', async () => {
+    const store = createMemoryStore();
+    const topo = new Topology(store);
+    await topo.createNetwork({ name: 'n' });
+    await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+    const a = await topo.createPort({ name: 'a', network: 'n' });
+    const b = await topo.createPort({ name: 'b', network: 'n' });
+    const txn = flakyTxn(store, { 1: 'lost', 2: 'refused' });
+    const lossy = new Proxy(store, {
+      get: (t, k) => {
+        if (k === 'txn') return txn;
+        const v = Reflect.get(t, k, t) as unknown;
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const deleter = new Topology(lossy);
+    expect((await deleter.deletePort('a')).id).toBe(a.id);
+    expect((await deleter.deletePort('b')).id).toBe(b.id);
+    expect(await topo.listPorts('n')).toEqual([]);
+    deleter.close();
+    topo.close();
+  });
 });
