@@ -180,6 +180,18 @@ async function retryFailed(url: string, network: string, outcomes: Outcome[]): P
   }
 }
 
+/** The failed creations sent again to a new `wyvern api`: every port of the burst exists once. */
+async function retryOnNewServer(network: string, netId: string, outcomes: Outcome[]): Promise<void> {
+  const again = await startApi();
+  try {
+    await retryFailed(again.url, network, outcomes);
+    expect((await consistentPorts(netId)).size).toBe(N);
+  } finally {
+    again.proc.kill('SIGTERM');
+    await once(again.proc, 'exit');
+  }
+}
+
 const N = 400;
 
 describe('a burst of port creations through wyvern api, and a fault in the middle of it', () => {
@@ -209,15 +221,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
       outcomes.filter((o) => o.status !== undefined && o.status !== 201),
       'no other answer than 201',
     ).toEqual([]);
-    // The rest is sent again to a new server: every port exists once.
-    const again = await startApi();
-    try {
-      await retryFailed(again.url, 'term', outcomes);
-      expect((await consistentPorts(netId)).size).toBe(N);
-    } finally {
-      again.proc.kill('SIGTERM');
-      await once(again.proc, 'exit');
-    }
+    await retryOnNewServer('term', netId, outcomes);
   }, 120_000);
 
   it('SIGKILL: the store stays consistent, and the failed creations sent again make every port once', async () => {
@@ -232,14 +236,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
       outcomes.some((o) => o.error !== undefined),
       'the kill cut requests',
     ).toBe(true);
-    const again = await startApi();
-    try {
-      await retryFailed(again.url, 'kill', outcomes);
-      expect((await consistentPorts(netId)).size).toBe(N);
-    } finally {
-      again.proc.kill('SIGTERM');
-      await once(again.proc, 'exit');
-    }
+    await retryOnNewServer('kill', netId, outcomes);
   }, 120_000);
 
   it('etcd down longer than a creation waits (10 s): they answer 503 naming the store, none half-written; back up, the failed ones sent again make every port once', async () => {

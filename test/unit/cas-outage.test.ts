@@ -137,21 +137,25 @@ describe('runCas when the store fails to answer', () => {
   });
 });
 
-describe('port creation when the store loses answers', () => {
+/** `store` with its transactions failed as flakyTxn says; every other call goes to it. */
+function lossy(store: Store, faults: Record<number, 'lost' | 'refused'>): Store {
+  const txn = flakyTxn(store, faults);
+  return new Proxy(store, {
+    get: (t, k) => {
+      if (k === 'txn') return txn;
+      const v = Reflect.get(t, k, t) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+}
+
+describe('port creation and deletion when the store loses answers', () => {
   it('an answer lost: the port is made once and answered as made; a commit refused: made on the next plan', async () => {
     const store = createMemoryStore();
     const topo = new Topology(store);
     await topo.createNetwork({ name: 'n' });
     await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
-    const txn = flakyTxn(store, { 1: 'lost', 2: 'refused' });
-    const lossy = new Proxy(store, {
-      get: (t, k) => {
-        if (k === 'txn') return txn;
-        const v = Reflect.get(t, k, t) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
-      },
-    });
-    const creator = new Topology(lossy);
+    const creator = new Topology(lossy(store, { 1: 'lost', 2: 'refused' }));
     const p = await creator.createPort({ name: 'p1', network: 'n' });
     const q = await creator.createPort({ name: 'p2', network: 'n' });
     const ports = await topo.listPorts('n');
@@ -169,15 +173,7 @@ describe('port creation when the store loses answers', () => {
     await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
     const a = await topo.createPort({ name: 'a', network: 'n' });
     const b = await topo.createPort({ name: 'b', network: 'n' });
-    const txn = flakyTxn(store, { 1: 'lost', 2: 'refused' });
-    const lossy = new Proxy(store, {
-      get: (t, k) => {
-        if (k === 'txn') return txn;
-        const v = Reflect.get(t, k, t) as unknown;
-        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
-      },
-    });
-    const deleter = new Topology(lossy);
+    const deleter = new Topology(lossy(store, { 1: 'lost', 2: 'refused' }));
     expect((await deleter.deletePort('a')).id).toBe(a.id);
     expect((await deleter.deletePort('b')).id).toBe(b.id);
     expect(await topo.listPorts('n')).toEqual([]);
