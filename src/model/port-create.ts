@@ -32,7 +32,7 @@ import { claimOwner, claimPort, firstFreeFrom, randomFree } from './port-claims.
 import { givenIdCompares } from './port-ids.js';
 import { assignIps, type Owners } from './port-ips.js';
 import type { Cidr } from '../net/addr.js';
-import { decodeClaim, encodeClaim, guardCompare, ipOwners, macOwners, networkIdOf, snapshotNet, type NetState } from './read.js';
+import { createdAs, decodeClaim, encodeClaim, guardCompare, ipOwners, macOwners, networkIdOf, snapshotNet, type NetState } from './read.js';
 import { membershipOps, resolveGroups, type ResolvedGroup } from './sg-members.js';
 import type { Network, Port } from './types.js';
 import { singleFlight } from '../util/single-flight.js';
@@ -262,18 +262,6 @@ export class PortCreator {
   }
 
   /**
-   * The port this request made, if it did (landed): its name claimed with its own id, and its record. Asked after the
-   * store failed to answer one of its commits, which may have been made or not.
-   */
-  private async made(name: string, id: string): Promise<Port | undefined> {
-    const claim = await this.store.get(nameKey('port', name));
-    const c = claim ? decodeClaim(claim.value) : undefined;
-    if (c?.id !== id || c.networkId === undefined) return undefined;
-    const kv = await this.store.get(portKey(c.networkId, id));
-    return kv ? decodePort(kv.value) : undefined;
-  }
-
-  /**
    * The next address of this instance's own stretch of a subnet, for creations overlapping here: the host after the
    * last one it allocated, while free; else (the stretch ran into addresses another server took, or its end) a new
    * stretch from a free host chosen at random. Servers allocating at once thus fill separate stretches and rarely
@@ -473,7 +461,7 @@ export class PortCreator {
       compares,
       ops,
       result: p,
-      landed: () => this.made(p.name, id),
+      landed: () => createdAs(this.store, 'port', p.name, id, (c) => portKey(c.networkId ?? '', id), decodePort),
       committed: (revision) => {
         // Into the view planned from and the one remembered now, if another read replaced it meanwhile.
         for (const v of new Set([view, this.views.get(net.id)])) {

@@ -44,6 +44,25 @@ export function decodeClaim(v: string): NameClaim {
   return o.networkId === undefined ? { id: o.id } : { id: o.id, networkId: o.networkId };
 }
 
+/**
+ * What a creation made, if it did: its name claimed with its own id, and the record at `key(claim)`, decoded. A plan's
+ * `landed` (cas.ts): asked after the store failed to answer the creation's commit, which may have been made or not.
+ */
+export async function createdAs<T>(
+  store: Store,
+  kind: Kind,
+  name: string,
+  id: string,
+  key: (c: NameClaim) => string,
+  decode: (value: string) => T,
+): Promise<T | undefined> {
+  const claim = await store.get(nameKey(kind, name));
+  const c = claim ? decodeClaim(claim.value) : undefined;
+  if (c?.id !== id) return undefined;
+  const kv = await store.get(key(c));
+  return kv ? decode(kv.value) : undefined;
+}
+
 /** Finds the claim of a name or id; undefined if neither exists. */
 export async function findClaim(store: Store, kind: Kind, ref: string): Promise<NameClaim | undefined> {
   const byName = UUID_RE.test(ref) ? undefined : await store.get(nameKey(kind, ref));

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, Store, TxnOp } from '../store/types.js';
 import { inTurn, pickFree, poolFlight, runCas, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
-import { decodeBinding, decodeNetwork, decodePort, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
+import { decodeBinding, decodeNetwork, decodePort, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict } from './errors.js';
 import { cidrsOverlap, intToIp, type Cidr } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
@@ -28,6 +28,7 @@ import {
 } from './keys.js';
 import {
   claimedNames,
+  createdAs,
   encodeClaim,
   guardCompare,
   ipOwners,
@@ -100,6 +101,7 @@ export class Topology {
   // ---- networks ----
 
   async createNetwork(body: unknown): Promise<Network> {
+    const arrived = Date.now();
     const input = parseNetworkInput(body);
     const id = randomUUID();
     const flight = poolFlight(this.store, 'tunnel-key');
@@ -128,9 +130,10 @@ export class Topology {
             bump(id),
           ],
           result: n,
+          landed: () => createdAs(this.store, 'network', n.name, id, () => networkKey(id), decodeNetwork),
         };
       },
-      this.opts,
+      { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts },
     ).finally(flight.leave);
     this.log.info({ network: net.name, id, tunnelKey: net.tunnelKey }, 'network created');
     return net;
@@ -146,6 +149,7 @@ export class Topology {
   }
 
   async deleteNetwork(ref: string): Promise<Network> {
+    const arrived = Date.now();
     return runCas(
       this.store,
       async () => {
@@ -173,9 +177,11 @@ export class Topology {
           ],
           result: n,
           committed: () => this.ports.forget(n.id, n.name),
+          // Made once the record is gone (by this delete or another: the network named is deleted either way).
+          landed: async () => ((await this.store.get(kv.key)) ? undefined : n),
         };
       },
-      this.opts,
+      { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts },
     );
   }
 
@@ -184,6 +190,7 @@ export class Topology {
   async createSubnet(body: unknown): Promise<Subnet> {
     // Field rules (unicast CIDR, gateway and nexthops usable hosts of it, DHCP options, lease) are all in
     // parseSubnetInput; what is left here needs the store.
+    const arrived = Date.now();
     const input = parseSubnetInput(body);
     const cidr = parseSubnetCidr(input.cidr);
     const gateway = input.gatewayIp ?? intToIp(cidr.network + 1);
@@ -191,10 +198,16 @@ export class Topology {
     // Every subnet creation bumps its network's structure guard (subnets must not overlap, and nothing claims a range),
     // so creations in one network take turns in this process (cas.ts inTurn): 300 at once over three servers raced
     // each other on every attempt, took 91 s, and 73 gave up after 100 attempts (nineteenth session).
-    return inTurn(this.store, `subnets:${input.network}`, () => this.createSubnetNow(input, cidr, gateway, id));
+    return inTurn(this.store, `subnets:${input.network}`, () => this.createSubnetNow(input, cidr, gateway, id, arrived));
   }
 
-  private createSubnetNow(input: ReturnType<typeof parseSubnetInput>, cidr: Cidr, gateway: string, id: string): Promise<Subnet> {
+  private createSubnetNow(
+    input: ReturnType<typeof parseSubnetInput>,
+    cidr: Cidr,
+    gateway: string,
+    id: string,
+    arrived: number,
+  ): Promise<Subnet> {
     return runCas(
       this.store,
       async () => {
@@ -229,9 +242,10 @@ export class Topology {
             bump(net.id),
           ],
           result: s,
+          landed: () => createdAs(this.store, 'subnet', s.name, id, () => subnetKey(net.id, id), decodeSubnet),
         };
       },
-      this.opts,
+      { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts },
     );
   }
 
@@ -246,6 +260,7 @@ export class Topology {
   }
 
   async deleteSubnet(ref: string): Promise<Subnet> {
+    const arrived = Date.now();
     return runCas(
       this.store,
       async () => {
@@ -268,9 +283,10 @@ export class Topology {
             bump(s.networkId),
           ],
           result: s,
+          landed: async () => ((await this.store.get(kv.key)) ? undefined : s),
         };
       },
-      this.opts,
+      { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts },
     );
   }
 

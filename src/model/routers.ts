@@ -5,14 +5,24 @@
  */
 import { randomUUID } from 'node:crypto';
 import { MAX_TXN_OPS, readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
-import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
+import { pickFree, poolFlight, runCas, runCasInSteps, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
 import { decodeRouter, decodeSubnet, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { cidrContains, cidrsOverlap, ipToInt, isHostOf } from '../net/addr.js';
 import { parseRouteCidr, parseSubnetCidr } from './addr-rules.js';
 import { allocKey, guardKey, nameKey, ROUTERS_PREFIX, routerFipsGuardKey, routerKey, subnetKey } from './keys.js';
 import { generateMac, randomMac } from './macs.js';
-import { encodeClaim, ipOwners, loadNetState, loadRouter, loadSubnet, macOwners, netStateForRouter, portsCompare } from './read.js';
+import {
+  createdAs,
+  encodeClaim,
+  ipOwners,
+  loadNetState,
+  loadRouter,
+  loadSubnet,
+  macOwners,
+  netStateForRouter,
+  portsCompare,
+} from './read.js';
 import type { Router, Subnet } from './types.js';
 import { gatewayDeletion } from './gateways.js';
 import { routerIndexOps } from './lazy-index.js';
@@ -23,6 +33,7 @@ import { isoTime } from '../util/time.js';
 const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: isoTime() });
 
 export async function createRouter(store: Store, body: unknown, opts: CasOptions): Promise<Router> {
+  const arrived = Date.now();
   const input = parseRouterInput(body);
   const id = randomUUID();
   const mac = randomMac();
@@ -41,9 +52,10 @@ export async function createRouter(store: Store, body: unknown, opts: CasOptions
           { op: 'put', key: rk.key, value: `router/${id}` },
         ],
         result: r,
+        landed: () => createdAs(store, 'router', r.name, id, () => routerKey(id), decodeRouter),
       };
     },
-    opts,
+    { outageUntil: arrived + WRITE_OUTAGE_MS, ...opts },
   ).finally(flight.leave);
 }
 

@@ -8,11 +8,11 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_TXN_OPS, readInPieces, type Compare, type KeyValue, type ReadResult, type Store, type TxnOp } from '../store/types.js';
 import { SharedReads } from '../util/single-flight.js';
-import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
+import { pickFree, poolFlight, runCas, runCasInSteps, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
 import { conflict, notFound } from './errors.js';
 import { allocKey, nameKey, portKey, SG_PREFIX, sgGuardKey, sgKey, sgMembersPrefix } from './keys.js';
-import { encodeClaim, loadSecurityGroup } from './read.js';
+import { createdAs, encodeClaim, loadSecurityGroup } from './read.js';
 import { membershipOps } from './sg-members.js';
 import { describeRule, parseSecurityGroupInput, parseSgRuleInput, rulesOverlap } from './sg-validate.js';
 import type { Port, SecurityGroup, SgRule } from './types.js';
@@ -30,6 +30,7 @@ export interface SecurityGroupDeleted extends SecurityGroup {
 const ruleOwner = (ruleId: string): string => `sg-rule/${ruleId}`;
 
 export async function createSecurityGroup(store: Store, body: unknown, opts: CasOptions = {}): Promise<SecurityGroup> {
+  const arrived = Date.now();
   const input = parseSecurityGroupInput(body);
   const id = randomUUID();
   const ruleId = randomUUID();
@@ -56,9 +57,10 @@ export async function createSecurityGroup(store: Store, body: unknown, opts: Cas
           { op: 'put', key: rk.key, value: ruleOwner(ruleId) },
         ],
         result: g,
+        landed: () => createdAs(store, 'security-group', g.name, id, () => sgKey(id), decodeSecurityGroup),
       };
     },
-    opts,
+    { outageUntil: arrived + WRITE_OUTAGE_MS, ...opts },
   ).finally(() => {
     groups.leave();
     rules.leave();

@@ -180,4 +180,27 @@ describe('port creation and deletion when the store loses answers', () => {
     deleter.close();
     topo.close();
   });
+
+  it('networks, subnets, routers and security groups: each creation and deletion whose answer is lost is answered as made, once', async () => {
+    const store = createMemoryStore();
+    const topo = new Topology(store);
+    // Every transaction's answer lost: each request is answered from what it finds it made.
+    const all = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [i + 1, 'lost' as const]));
+    const lossyTopo = new Topology(lossy(store, all));
+    const n = await lossyTopo.createNetwork({ name: 'n' });
+    const sub = await lossyTopo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+    const r = await lossyTopo.createRouter({ name: 'r' });
+    const g = await lossyTopo.createSecurityGroup({ name: 'g' });
+    expect((await topo.listNetworks()).map((x) => x.id)).toEqual([n.id]);
+    expect((await topo.listSubnets()).map((x) => x.id)).toEqual([sub.id]);
+    expect((await topo.listRouters()).map((x) => x.id)).toEqual([r.id]);
+    expect((await topo.listSecurityGroups()).map((x) => x.id)).toEqual([g.id]);
+    expect(await topo.getNetwork('n')).toEqual(n);
+    expect((await lossyTopo.deleteSubnet('s')).id).toBe(sub.id);
+    expect((await lossyTopo.deleteNetwork('n')).id).toBe(n.id);
+    expect(await topo.listNetworks()).toEqual([]);
+    expect(await topo.listSubnets()).toEqual([]);
+    lossyTopo.close();
+    topo.close();
+  });
 });
