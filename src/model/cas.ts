@@ -50,7 +50,8 @@ export interface CasOptions {
 
 /**
  * How long after its arrival a write that can ride a store outage out (its plans have `landed`: the creations of
- * ports, networks, subnets, routers and security groups, the deletions of ports, networks and subnets) goes on
+ * ports, networks, subnets, routers, security groups, rules and floating IPs, the deletions of ports, networks and
+ * subnets) goes on
  * through its store failing to answer before it answers 503 (CasOptions.outageUntil): an etcd
  * leader lost under a burst (transactions it held time out after 5 s while the others elect a new one), a member
  * restarted. 10 s: past the store call's deadline, within the API's drain on a planned stop. One that waited its

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
-import { runCas, type CasOptions } from './cas.js';
+import { runCas, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
 import { decodeFloatingIp, encodeFloatingIp } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { FIPS_PREFIX, fipKey, guardKey, ipClaimKey, portFipsGuardKey, routerFipsGuardKey, routerKey, SEGMENTS_PREFIX } from './keys.js';
@@ -101,6 +101,7 @@ function providerOf(net: Network): void {
  * the free ones, so racing creations do not all chase the next one. An association is guarded by the router, the port and their FIP guards (associate).
  */
 export async function createFip(store: Store, body: unknown, opts: CasOptions): Promise<FloatingIp> {
+  const arrived = Date.now();
   const input = parseFipInput(body);
   const id = randomUUID();
   let flight: ReturnType<typeof addressWriters.enter> | undefined;
@@ -133,11 +134,16 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
               ...fipIndexOps(undefined, f),
             ] satisfies TxnOp[],
             result: f,
+            // Its own id: a FIP record under it is this request's.
+            landed: async () => {
+              const kv = await store.get(fipKey(id));
+              return kv ? decodeFloatingIp(kv.value) : undefined;
+            },
           };
         };
         return planOnSharedState(store, net.id, attempt, plan);
       },
-      opts,
+      { outageUntil: arrived + WRITE_OUTAGE_MS, ...opts },
     );
   } finally {
     flight?.leave();

@@ -77,6 +77,7 @@ export async function listSecurityGroups(store: Store): Promise<SecurityGroup[]>
 }
 
 export async function addSgRule(store: Store, ref: string, body: unknown, opts: CasOptions = {}): Promise<SgRule> {
+  const arrived = Date.now();
   const input = parseSgRuleInput(body);
   const ruleId = randomUUID();
   const flight = poolFlight(store, 'sg-rule-key');
@@ -112,9 +113,18 @@ export async function addSgRule(store: Store, ref: string, body: unknown, opts: 
       compares.push(rk.compare);
       ops.push({ op: 'put', key: kv.key, value: encodeSecurityGroup(next) }, { op: 'put', key: rk.key, value: ruleOwner(ruleId) });
       // The stored form (normalised by the codec), as a later GET returns it.
-      return { compares, ops, result: decodeSecurityGroup(next).rules.at(-1)! };
+      return {
+        compares,
+        ops,
+        result: decodeSecurityGroup(next).rules.at(-1)!,
+        // Its own id: a rule under it in the group is this request's.
+        landed: async () => {
+          const cur = await store.get(kv.key);
+          return cur ? decodeSecurityGroup(cur.value).rules.find((r) => r.id === ruleId) : undefined;
+        },
+      };
     },
-    opts,
+    { outageUntil: arrived + WRITE_OUTAGE_MS, ...opts },
   ).finally(flight.leave);
 }
 

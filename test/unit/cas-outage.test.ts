@@ -181,7 +181,7 @@ describe('port creation and deletion when the store loses answers', () => {
     topo.close();
   });
 
-  it('networks, subnets, routers and security groups: each creation and deletion whose answer is lost is answered as made, once', async () => {
+  it('networks, subnets, routers, security groups, rules and floating IPs: each creation and deletion whose answer is lost is answered as made, once', async () => {
     const store = createMemoryStore();
     const topo = new Topology(store);
     // Every transaction's answer lost: each request is answered from what it finds it made.
@@ -196,10 +196,16 @@ describe('port creation and deletion when the store loses answers', () => {
     expect((await topo.listRouters()).map((x) => x.id)).toEqual([r.id]);
     expect((await topo.listSecurityGroups()).map((x) => x.id)).toEqual([g.id]);
     expect(await topo.getNetwork('n')).toEqual(n);
+    const rule = await lossyTopo.addSgRule('g', { direction: 'ingress', protocol: 'tcp', portMin: 22, portMax: 22 });
+    expect((await topo.getSecurityGroup('g')).rules.filter((x) => x.id === rule.id)).toEqual([rule]);
+    await topo.createNetwork({ name: 'ext', provider: { physnet: 'physnet1' } });
+    await topo.createSubnet({ name: 'ext-s', network: 'ext', cidr: '203.0.113.0/24', enableDhcp: false });
+    const fip = await lossyTopo.createFloatingIp({ network: 'ext' });
+    expect(await topo.listFloatingIps()).toEqual([fip]);
     expect((await lossyTopo.deleteSubnet('s')).id).toBe(sub.id);
     expect((await lossyTopo.deleteNetwork('n')).id).toBe(n.id);
-    expect(await topo.listNetworks()).toEqual([]);
-    expect(await topo.listSubnets()).toEqual([]);
+    expect((await topo.listNetworks()).map((x) => x.name)).toEqual(['ext']);
+    expect((await topo.listSubnets()).map((x) => x.name)).toEqual(['ext-s']);
     lossyTopo.close();
     topo.close();
   });
