@@ -178,7 +178,11 @@ export class Topology {
           result: n,
           committed: () => this.ports.forget(n.id, n.name),
           // Made once the record is gone (by this delete or another: the network named is deleted either way).
-          landed: async () => ((await this.store.get(kv.key)) ? undefined : n),
+          landed: async () => {
+            if (await this.store.get(kv.key)) return undefined;
+            this.ports.forget(n.id, n.name);
+            return n;
+          },
         };
       },
       { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts },
