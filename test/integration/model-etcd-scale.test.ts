@@ -14,7 +14,7 @@ import { ipClaimsPrefix, LAZY_INDEX_KEY, netPrefix } from '../../src/model/keys.
 import { cleanEnv, WYVERN_CLI } from '../helpers/cli.js';
 import { countingStore } from '../helpers/model-checks.js';
 import { openStore } from '../../src/store/index.js';
-import type { Store } from '../../src/store/types.js';
+import type { Lease, Store } from '../../src/store/types.js';
 import { startApiServer, type ApiServer } from '../../src/api/server.js';
 import { ApiClient } from '../../src/api/client.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
@@ -66,6 +66,13 @@ function countedServers(): { servers: Topology[]; txns(): number; readsOf(prefix
  * 200 creations in network `name` (10.<octet>.0.0/24) race a router interface attached at .20, one of the first
  * addresses they take: either the interface gets it and no port does, or its attach is refused naming the port.
  */
+/** A chassis registered on a lease, reaching `physnet` (a gateway candidate there); revoke the lease when done. */
+async function liveChassis(name: string, tunnelIp: string, physnet: string): Promise<Lease> {
+  const lease = await stores[0]!.grantLease(60);
+  await registerChassis(stores[0]!, { name, tunnelIp, encaps: ['vxlan'], version: 't', physnets: [physnet] }, lease);
+  return lease;
+}
+
 async function interfaceRace(topos: Topology[], s: Store, name: string, octet: number): Promise<void> {
   const [a, b] = topos as [Topology, Topology];
   const ip = `10.${octet}.0.20`;
@@ -298,12 +305,7 @@ describe('with the lazy index complete: the writers read a network’s routers a
 
   it('300 gateways set at once over three servers on one provider network, then cleared at once: all succeed, each address once', async () => {
     const [a] = idx as [Topology];
-    const lease = await stores[0]!.grantLease(60);
-    await registerChassis(
-      stores[0]!,
-      { name: 'gw-hv', tunnelIp: '172.31.9.9', encaps: ['vxlan'], version: 't', physnets: ['physnet5'] },
-      lease,
-    );
+    const lease = await liveChassis('gw-hv', '172.31.9.9', 'physnet5');
     await a.createNetwork({ name: 'gext', provider: { physnet: 'physnet5' } });
     await a.createSubnet({ name: 'gext-s', network: 'gext', cidr: '100.70.0.0/22', enableDhcp: false });
     for (let i = 0; i < 300; i++) await a.createRouter({ name: `gr${i}` });
@@ -326,12 +328,7 @@ describe('with the lazy index complete: the writers read a network’s routers a
 
   it('300 concurrent associations over three servers (with a port, by PATCH to others, removed): all succeed; one port asked for at once gets one', async () => {
     const [a] = idx as [Topology];
-    const lease = await stores[0]!.grantLease(60);
-    await registerChassis(
-      stores[0]!,
-      { name: 'assoc-hv', tunnelIp: '172.31.9.8', encaps: ['vxlan'], version: 't', physnets: ['physnet7'] },
-      lease,
-    );
+    const lease = await liveChassis('assoc-hv', '172.31.9.8', 'physnet7');
     await a.createNetwork({ name: 'aext', provider: { physnet: 'physnet7' } });
     await a.createSubnet({ name: 'aext-s', network: 'aext', cidr: '100.68.0.0/22', gatewayIp: '100.68.0.1', enableDhcp: false });
     await a.createNetwork({ name: 'anet' });

@@ -42,6 +42,16 @@ async function chassis(list: [string, string[]][]): Promise<void> {
 }
 
 /** ext (physnet1, flat) with ext-s; blue with blue-a, router r1 on blue-a, port vm1 on blue; three chassis. */
+/** Holder id → how many claims (address, MAC) name it, among the claims of holders of `kind` ('fip', 'gateway'). */
+async function claimsPerHolder(kind: string): Promise<Map<string, number>> {
+  const n = new Map<string, number>();
+  for (const kv of (await store.range('/wyvern/v1/claims/')).kvs) {
+    const c = JSON.parse(kv.value) as { kind: string; id: string };
+    if (c.kind === kind) n.set(c.id, (n.get(c.id) ?? 0) + 1);
+  }
+  return n;
+}
+
 async function world(): Promise<{ ext: Network }> {
   await chassis([
     ['hv2', ['physnet1', 'physnet2']],
@@ -460,9 +470,7 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     expect(calls.txn).toBeLessThan(90 * 6);
     // Their first attempts share the network's read (each of the 90 read it, and again on every retry).
     expect(calls.read).toBeLessThan(90);
-    const claims = (await store.range('/wyvern/v1/claims/')).kvs.map((kv) => JSON.parse(kv.value) as { kind: string; id: string });
-    const byFip = new Map<string, number>();
-    for (const c of claims) if (c.kind === 'fip') byFip.set(c.id, (byFip.get(c.id) ?? 0) + 1);
+    const byFip = await claimsPerHolder('fip');
     expect(fips.every((f) => byFip.get(f.id) === 2)).toBe(true);
     // A port on the provider network takes none of their addresses; deleting a FIP frees its address and MAC.
     const p = await topo.createPort({ name: 'px', network: 'ext' });
@@ -485,9 +493,7 @@ describe('races (each decided by a compare, not by the read before it)', () => {
     expect(calls.txn).toBeLessThan(60 * 4);
     // Their first attempts share the network's read.
     expect(calls.read).toBeLessThan(60);
-    const claims = (await store.range('/wyvern/v1/claims/')).kvs.map((kv) => JSON.parse(kv.value) as { kind: string; id: string });
-    const byRouter = new Map<string, number>();
-    for (const c of claims) if (c.kind === 'gateway') byRouter.set(c.id, (byRouter.get(c.id) ?? 0) + 1);
+    const byRouter = await claimsPerHolder('gateway');
     expect(set.every((r) => byRouter.get(r.id) === 2)).toBe(true);
     // A port and a FIP on the provider network take none of their addresses.
     const p = await topo.createPort({ name: 'px', network: 'ext' });
