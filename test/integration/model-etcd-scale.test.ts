@@ -328,7 +328,7 @@ describe('with the lazy index complete: the writers read a network’s routers a
 
   it('300 concurrent associations over three servers (with a port, by PATCH to others, removed): all succeed; one port asked for at once gets one', async () => {
     const [a] = idx as [Topology];
-    const lease = await liveChassis('assoc-hv', '172.31.9.8', 'physnet7');
+    await liveChassis('assoc-hv', '172.31.9.8', 'physnet7');
     await a.createNetwork({ name: 'aext', provider: { physnet: 'physnet7' } });
     await a.createSubnet({ name: 'aext-s', network: 'aext', cidr: '100.68.0.0/22', gatewayIp: '100.68.0.1', enableDhcp: false });
     await a.createNetwork({ name: 'anet' });
