@@ -98,7 +98,8 @@ function providerOf(net: Network): void {
  * its address and MAC (port-claims.ts claimFip), so that FIPs created at once on one network (and ports there)
  * conflict only when they pick the same address. Alone, a creation takes the lowest free address; with others in
  * flight here (shared-net-state.ts addressWriters, with gateway sets), or after a lost race, it picks at random among
- * the free ones, so racing creations do not all chase the next one. An association is guarded by the router, the port and their FIP guards (associate).
+ * the free ones, so racing creations do not all chase the next one. An association is guarded by the router, the port
+ * and their FIP guards (associate).
  */
 export async function createFip(store: Store, body: unknown, opts: CasOptions): Promise<FloatingIp> {
   const arrived = Date.now();
