@@ -51,9 +51,62 @@ const RUNTIME_V8_FLAGS = [
 // prettier-ignore
 const START_BUILTINS = ['node:net', 'node:stream', 'node:stream/promises', 'node:string_decoder', 'node:fs/promises',
   'node:os', 'node:perf_hooks', 'node:diagnostics_channel', 'node:assert', 'node:worker_threads', 'node:http2'];
+/** Only the etcd client (gRPC) needs it: an agent on a level store that loaded it would hold 0.35 MB for nothing. */
+const ETCD_BUILTINS = ['node:http2'];
+const DEFAULT_CONFIG = '/etc/wyvern/agent.yaml';
 
-function prepareRuntime() {
-  for (const m of START_BUILTINS) require(m);
+/** The last value of `--name V` / `--name=V` in argv, if any. */
+function flagValue(argv, name) {
+  let value;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === name) value = argv[++i];
+    else if (argv[i].startsWith(`${name}=`)) value = argv[i].slice(name.length + 1);
+  }
+  return value;
+}
+
+/**
+ * The store's URL scheme as `wyvern agent` will resolve its setting (a flag, else WYVERN_STORE, else the config file's
+ * `store:`, else the default level store), or undefined when that cannot be told without parsing the YAML (the key
+ * written in another way than `store: URL` on a line of its own). `readText(path)` returns the file's text, or
+ * undefined if it does not exist. A guess only decides which built-ins load early: a wrong one costs start-up time
+ * (node:http2 compiled from source when the etcd client loads it) or 0.35 MB, never function.
+ */
+function storeScheme(argv, env, readText) {
+  const scheme = (url) => /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url ?? '')?.[1]?.toLowerCase();
+  const flag = flagValue(argv, '--store');
+  if (flag !== undefined) return scheme(flag);
+  if (env.WYVERN_STORE !== undefined) return scheme(env.WYVERN_STORE);
+  const path = flagValue(argv, '--config');
+  const text = readText(path ?? DEFAULT_CONFIG);
+  if (text === undefined) return path === undefined ? 'level' : undefined; // a --config that is missing: the agent refuses it
+  let found = 'level';
+  for (const line of text.split(/\r?\n/)) {
+    if (/^\s*#/.test(line) || !/\bstore\b["']?\s*:/.test(line)) continue; // storeCa: and the like do not match
+    const m = /^store:[ \t]*(["']?)([^"'#\s]*)\1[ \t]*(#.*)?$/.exec(line);
+    if (!m) return undefined; // indented, quoted key, flow mapping, a value on the next line…
+    found = scheme(m[2]);
+  }
+  return found;
+}
+
+/** START_BUILTINS less the etcd client's when the agent's store is surely not etcd. */
+function startBuiltins(argv, env, readText) {
+  const s = storeScheme(argv, env, readText);
+  return s === 'level' || s === 'memory' ? START_BUILTINS.filter((m) => !ETCD_BUILTINS.includes(m)) : START_BUILTINS;
+}
+
+function readTextIfAny(path) {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err.code === 'ENOENT') return undefined;
+    return ''; // unreadable: the agent will say so; nothing to learn here
+  }
+}
+
+function prepareRuntime(argv) {
+  for (const m of startBuiltins(argv, process.env, readTextIfAny)) require(m);
   void require('node:util').parseArgs; // a lazy getter: loads its internal module (the agent parses its arguments)
   for (const flag of RUNTIME_V8_FLAGS) require('node:v8').setFlagsFromString(flag);
 }
@@ -120,6 +173,11 @@ function load() {
   return { script, status, hash: bundle.hash };
 }
 
+/** `boot.cjs agent …` too, so the boot can stand in for `wyvern` where `wyvern agent …` is spelled out (WYVERN_CMD). */
+function agentArgs() {
+  return process.argv.slice(process.argv[2] === 'agent' ? 3 : 2);
+}
+
 /** Runs `wyvern agent` from the compiled bundle. */
 function run(script, status, hash) {
   const exports = evaluate(script);
@@ -130,9 +188,7 @@ function run(script, status, hash) {
     });
   exports.markBoot('boot started', t0);
   exports.markBoot(`bundle compiled and evaluated (code cache ${status})`);
-  // `boot.cjs agent …` too, so the boot can stand in for `wyvern` where `wyvern agent …` is spelled out (WYVERN_CMD).
-  const argv = process.argv.slice(process.argv[2] === 'agent' ? 3 : 2);
-  exports.agentCommand(argv).then(
+  exports.agentCommand(agentArgs()).then(
     (code) => {
       process.exitCode = code;
     },
@@ -152,7 +208,7 @@ function makeCache() {
 }
 
 function main(mode) {
-  prepareRuntime();
+  prepareRuntime(agentArgs());
   if (mode === '--make-code-cache') return makeCache();
   const { script, status, hash } = load();
   if (mode === '--check-code-cache') return void process.stdout.write(`${status}${status === 'used' ? trainedOn(hash) : ''}\n`);
@@ -160,4 +216,4 @@ function main(mode) {
 }
 
 if (require.main === module) main(process.argv[2]);
-else module.exports = { RUNTIME_V8_FLAGS, START_BUILTINS };
+else module.exports = { RUNTIME_V8_FLAGS, START_BUILTINS, startBuiltins };

@@ -3,8 +3,8 @@
  * made from this very bundle under the same V8 flags, and the bundle runs without it otherwise. Each case runs the
  * boot as a process on a copy of the built dist/agent/ (the test setup builds it).
  */
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,9 +27,17 @@ function copy(): string {
 const boot = (dir: string, args: string[], nodeFlags = AGENT_NODE_FLAGS): string =>
   execFileSync(process.execPath, [...nodeFlags, join(dir, 'boot.cjs'), ...args], { encoding: 'utf8' }).trim();
 
+type ReadText = (path: string) => string | undefined;
+interface BootModule {
+  RUNTIME_V8_FLAGS: string[];
+  START_BUILTINS: string[];
+  startBuiltins(argv: string[], env: Record<string, string | undefined>, readText: ReadText): string[];
+}
+const bootModule = () => createRequire(import.meta.url)(join(built, 'boot.cjs')) as BootModule;
+
 describe('agent boot', () => {
   it('sets the V8 flags node-flags.ts names (young generation growth and baseline compiler off, tier-up policy)', () => {
-    const b = createRequire(import.meta.url)(join(built, 'boot.cjs')) as { RUNTIME_V8_FLAGS: string[]; START_BUILTINS: string[] };
+    const b = bootModule();
     expect(b.RUNTIME_V8_FLAGS).toEqual(AGENT_RUNTIME_V8_FLAGS);
     expect(AGENT_RUNTIME_V8_FLAGS).toEqual(expect.arrayContaining(['--semi-space-growth-factor=1', '--no-sparkplug', ...TIER_UP_FLAGS]));
     expect(b.START_BUILTINS).toContain('node:net');
@@ -59,5 +67,57 @@ describe('agent boot', () => {
     rmSync(join(dir, 'agent.cjs.v8cache'));
     expect(boot(dir, ['--check-code-cache'])).toBe('absent');
     expect(boot(dir, ['--help'])).toMatch(/^usage: wyvern agent/);
+  });
+
+  describe('node:http2 (the etcd client) is loaded early only for an agent whose store may be etcd', () => {
+    const files =
+      (f: Record<string, string>): ReadText =>
+      (path) =>
+        f[path];
+    const loadsHttp2 = (argv: string[], env: Record<string, string> = {}, f: Record<string, string> = {}) =>
+      bootModule().startBuiltins(argv, env, files(f)).includes('node:http2');
+    const yaml = (store: string) => `chassis: hv1\n# store: etcd://commented:2379\nstoreCa: /x.pem\n${store}\ncacheFile: none\n`;
+
+    it('resolves the store as the agent does: the last flag, else WYVERN_STORE, else the config file, else level', () => {
+      expect(loadsHttp2([])).toBe(false); // no file: the default level store
+      expect(loadsHttp2(['--store', 'etcd://10.0.0.5:2379'])).toBe(true);
+      expect(loadsHttp2(['--store=etcds://10.0.0.5:2379'])).toBe(true);
+      expect(loadsHttp2(['--store', 'etcd://a:1', '--store=level:/x'])).toBe(false);
+      expect(loadsHttp2(['--store', 'level:/x'], { WYVERN_STORE: 'etcd://a:1' })).toBe(false);
+      expect(loadsHttp2([], { WYVERN_STORE: 'etcd://a:1' }, { '/etc/wyvern/agent.yaml': yaml('store: level:/x') })).toBe(true);
+      expect(loadsHttp2([], { WYVERN_STORE: 'memory:' })).toBe(false);
+      expect(loadsHttp2([], {}, { '/etc/wyvern/agent.yaml': yaml('store: etcd://10.0.0.5:2379  # the cluster') })).toBe(true);
+      expect(loadsHttp2([], {}, { '/etc/wyvern/agent.yaml': yaml("store: 'level:/var/lib/wyvern/store'") })).toBe(false);
+      expect(
+        loadsHttp2(
+          ['--config', '/c.yaml'],
+          {},
+          { '/c.yaml': yaml('store: level:/x'), '/etc/wyvern/agent.yaml': yaml('store: etcd://a:1') },
+        ),
+      ).toBe(false);
+      expect(loadsHttp2(['--config=/c.yaml'], {}, { '/c.yaml': 'chassis: hv1\n' })).toBe(false); // no store: key
+    });
+
+    it('loads it whenever it cannot tell (the guess costs start-up time or memory, never function)', () => {
+      expect(loadsHttp2(['--config', '/missing.yaml'])).toBe(true);
+      expect(loadsHttp2([], {}, { '/etc/wyvern/agent.yaml': '{store: "level:/x"}' })).toBe(true);
+      expect(loadsHttp2([], {}, { '/etc/wyvern/agent.yaml': 'store:\n  level:/x\n' })).toBe(true);
+      expect(loadsHttp2([], {}, { '/etc/wyvern/agent.yaml': '"store": level:/x\n' })).toBe(true);
+      expect(loadsHttp2([], { WYVERN_STORE: '' })).toBe(true);
+    });
+
+    it('a boot whose store is level never loads it; one on etcd does, before the agent runs', () => {
+      const probe = join(copy(), 'probe.cjs');
+      writeFileSync(
+        probe,
+        "process.on('exit', () => process.stdout.write(`http2:${process.moduleLoadList.includes('NativeModule http2')}`));\n",
+      );
+      // An unknown option: the agent reads its settings, says so and exits before it opens anything.
+      const run = (store: string) =>
+        spawnSync(process.execPath, ['-r', probe, join(built, 'boot.cjs'), '--store', store, '--no-such-option'], { encoding: 'utf8' })
+          .stdout;
+      expect(run('level:/nonexistent')).toMatch(/http2:false$/);
+      expect(run('etcd://127.0.0.1:1')).toMatch(/http2:true$/);
+    });
   });
 });
