@@ -5,9 +5,20 @@ import { LAG_SAMPLE_MS, LoopLagSampler, registerLoopLag, registerProcessMetrics 
 import { Scrape } from '../helpers/prom.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Blocks the event loop for `ms` of wall time. */
 const busy = (ms: number) => {
   const end = performance.now() + ms;
   while (performance.now() < end);
+};
+
+/** Spins until this process has spent `ms` of CPU (not of wall time: on a loaded machine it gets less of a core). */
+const burnCpu = (ms: number) => {
+  const start = process.cpuUsage();
+  const spent = () => {
+    const d = process.cpuUsage(start);
+    return (d.user + d.system) / 1000;
+  };
+  while (spent() < ms);
 };
 
 let sampler: LoopLagSampler | undefined;
@@ -41,7 +52,7 @@ describe('process metrics', () => {
       };
     };
     const before = await cpu();
-    busy(60);
+    burnCpu(60);
     const after = await cpu();
     expect(after.total - before.total).toBeGreaterThanOrEqual(0.05);
     expect(after.user).toBeGreaterThan(before.user);
