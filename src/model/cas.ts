@@ -30,6 +30,12 @@ export interface Plan<T> {
    * under its name) rides a store outage out (CasOptions.outageUntil) instead of failing.
    */
   landed?: () => Promise<T | undefined>;
+  /**
+   * Planned again from a fresh read, this request makes nothing twice: it sets fields (a PATCH), and planned on a
+   * store that holds them already it writes nothing or the same again. A commit the store did not answer is then
+   * simply planned again, as a refused one is; no `landed` is needed to ride an outage out.
+   */
+  replannable?: boolean;
 }
 
 export interface CasOptions {
@@ -43,19 +49,18 @@ export interface CasOptions {
   /**
    * Until when (Date.now() ms) a request goes on through its store failing to answer (UNAVAILABLE) before it fails
    * with that; default: it fails at once. Only reads are tried again, and commits whose plan can tell whether they
-   * landed: a commit the store did not answer is otherwise left for the caller to decide.
+   * landed (Plan.landed) or may simply be planned again (Plan.replannable): a commit the store did not answer is
+   * otherwise left for the caller to decide.
    */
   outageUntil?: number;
 }
 
 /**
- * How long after its arrival a write that can ride a store outage out (its plans have `landed`: the creations of
- * ports, networks, subnets, routers, security groups, rules and floating IPs, the deletions of ports, networks and
- * subnets) goes on
- * through its store failing to answer before it answers 503 (CasOptions.outageUntil): an etcd
- * leader lost under a burst (transactions it held time out after 5 s while the others elect a new one), a member
- * restarted. 10 s: past the store call's deadline, within the API's drain on a planned stop. One that waited its
- * turn (port-create.ts IN_FLIGHT) until then fails at the store's first failure.
+ * How long after its arrival a northbound write goes on through its store failing to answer before it answers 503
+ * (CasOptions.outageUntil): an etcd leader lost under a burst (transactions it held time out after 5 s while the
+ * others elect a new one), a member restarted. 10 s: past the store call's deadline, within the API's drain on a
+ * planned stop. Counted from the request's arrival, before any turn it waits (port-create.ts IN_FLIGHT, inTurn): one
+ * that waited that long fails at the store's first failure. Topology imports do not ride outages out.
  */
 export const WRITE_OUTAGE_MS = 10_000;
 
@@ -93,7 +98,7 @@ export async function runCas<T>(store: Store, plan: (attempt: number) => Promise
         r = await txn(p.compares, p.ops);
       } catch (e) {
         if (p.landed) made = p.landed;
-        else unchecked = true;
+        else if (!p.replannable) unchecked = true;
         throw e;
       }
       failures = 0;
@@ -112,6 +117,11 @@ export async function runCas<T>(store: Store, plan: (attempt: number) => Promise
     }
   }
   throw conflict(undefined, `gave up after ${max} attempts: too many concurrent updates, please retry`);
+}
+
+/** A read tried again through a store outage until `outageUntil` (Date.now() ms), as runCas tries its plans' reads. */
+export function readThrough<T>(store: Store, read: () => Promise<T>, outageUntil: number): Promise<T> {
+  return runCas(store, async () => ({ compares: [], ops: [], result: await read() }), { outageUntil });
 }
 
 /** The first wait before a request tries the store again after it failed, doubled each time up to the cap. */

@@ -225,6 +225,8 @@ export async function updateFip(store: Store, ref: string, body: unknown, opts: 
         // A disassociation puts no guard: nothing waits on a FIP leaving a router or a port.
         ops: [{ op: 'put', key: kv.key, value }, ...(a?.ops ?? []), ...fipIndexOps(cur, next)],
         result: next,
+        // Planned again on a FIP that holds this association already, it writes nothing (the twin check skips itself).
+        replannable: true,
       };
     },
     opts,
@@ -241,6 +243,7 @@ export async function deleteFip(store: Store, ref: string, opts: CasOptions): Pr
         // Its claims go (the address is free again). Nothing waits on an association going with it (updateFip).
         ops: [{ op: 'delete', key: kv.key }, ...releaseFip(f), ...fipIndexOps(f, undefined)],
         result: f,
+        landed: async () => ((await store.get(kv.key)) ? undefined : f),
       };
     },
     opts,

@@ -8,7 +8,7 @@
  */
 import type { Compare, Store, TxnOp } from '../store/types.js';
 import { listChassis } from './chassis.js';
-import { decodeGatewayLease, encodeRouter } from './codec.js';
+import { decodeGatewayLease, decodeRouter, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { gatewayKey, guardKey, ipClaimKey } from './keys.js';
 import { claimGateway, gatewayClaimKeys, randomPick, releaseGateway } from './port-claims.js';
@@ -103,6 +103,9 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
           const chassis = await gatewayChassis(store, net.provider!.physnet, input.chassis);
           const gateway: RouterGateway = { networkId: net.id, subnetId, ip, mac, chassis };
           const next: Router = { ...r, gateway };
+          // The gateway it has, claims and all (set again as it is): nothing to write.
+          if (same && encodeRouter(next) === kv.value && gatewayClaimKeys(gateway).every((k) => held.has(k)))
+            return { compares: [], ops: [], result: next };
           // An address given up on the same network (another one asked for) is released; the new one claimed.
           const released: TxnOp[] = same && old.ip !== ip ? [{ op: 'delete', key: ipClaimKey(net.id, old.ip) }] : [];
           const claims = claimGateway(r, gateway, held);
@@ -117,6 +120,8 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
               ...routerIndexOps(r, next),
             ] satisfies TxnOp[],
             result: next,
+            // Set again on the same network, it keeps its address, MAC and claims: the same gateway.
+            replannable: true,
           };
         };
         // As floating IP creations plan: from the network's state read for the sets in flight here (shared-net-state.ts).
@@ -194,6 +199,12 @@ export async function clearGateway(store: Store, ref: string, opts: CasOptions):
           ...routerIndexOps(r, next),
         ],
         result: next,
+        // Made once the router has no gateway (a clear the store did not answer; planned again it would be a 404).
+        landed: async () => {
+          const now = await store.get(kv.key);
+          const cur = now && decodeRouter(now.value);
+          return cur && !cur.gateway ? cur : undefined;
+        },
       };
     },
     opts,

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import { inTurn, pickFree, poolFlight, runCas, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
+import { inTurn, pickFree, poolFlight, readThrough, runCas, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
 import { decodeBinding, decodeNetwork, decodePort, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict } from './errors.js';
 import { cidrsOverlap, intToIp, type Cidr } from '../net/addr.js';
@@ -84,14 +84,24 @@ export class Topology {
     this.ports.close();
   }
 
-  /** A write to router `ref`'s record (interfaces, routes, gateway, mode), after the ones queued here (cas.ts inTurn). */
-  private routerWrite<T>(ref: string, write: () => Promise<T>): Promise<T> {
-    return inTurn(this.store, `router:${ref}`, write);
+  /** A write's options: it rides a store outage out until WRITE_OUTAGE_MS after now, its arrival (cas.ts). */
+  private writeOpts(): CasOptions {
+    return { outageUntil: Date.now() + WRITE_OUTAGE_MS, ...this.opts };
   }
 
-  /** A write to security group `ref`'s record (its rules), after the ones queued here (cas.ts inTurn). */
-  private groupWrite<T>(ref: string, write: () => Promise<T>): Promise<T> {
-    return inTurn(this.store, `security-group:${ref}`, write);
+  /**
+   * A write to router `ref`'s record (interfaces, routes, gateway, mode), after the ones queued here (cas.ts inTurn);
+   * its outage deadline counts from its arrival, not from its turn.
+   */
+  private routerWrite<T>(ref: string, write: (opts: CasOptions) => Promise<T>): Promise<T> {
+    const opts = this.writeOpts();
+    return inTurn(this.store, `router:${ref}`, () => write(opts));
+  }
+
+  /** A write to security group `ref`'s record (its rules), after the ones queued here (as routerWrite). */
+  private groupWrite<T>(ref: string, write: (opts: CasOptions) => Promise<T>): Promise<T> {
+    const opts = this.writeOpts();
+    return inTurn(this.store, `security-group:${ref}`, () => write(opts));
   }
 
   private async ensureNameFree(kind: 'network' | 'subnet' | 'port' | 'router', name: string): Promise<void> {
@@ -323,6 +333,7 @@ export class Topology {
    */
   async updatePort(ref: string, body: unknown): Promise<PortView> {
     const patch = parsePortPatch(body);
+    const opts = this.writeOpts();
     const p = await runCas(
       this.store,
       async () => {
@@ -343,9 +354,11 @@ export class Topology {
           compares: [{ key: kv.key, modRevision: kv.modRevision }, ...members.compares],
           ops: [{ op: 'put', key: kv.key, value }, ...members.ops],
           result: decodePort(value),
+          // Planned again on a port that holds the patch already, it writes nothing.
+          replannable: true,
         };
       },
-      this.opts,
+      opts,
     );
     this.log.info(
       {
@@ -357,7 +370,7 @@ export class Topology {
       },
       'port updated',
     );
-    const b = await this.store.get(bindingKey(p.networkId, p.id));
+    const b = await readThrough(this.store, () => this.store.get(bindingKey(p.networkId, p.id)), opts.outageUntil!);
     return b ? { ...p, binding: decodeBinding(b.value) } : p;
   }
 
@@ -411,32 +424,32 @@ export class Topology {
     return routers.listRouters(this.store);
   }
   deleteRouter(ref: string): Promise<Router> {
-    return routers.deleteRouter(this.store, ref, this.opts);
+    return routers.deleteRouter(this.store, ref, this.writeOpts());
   }
   attachSubnet(ref: string, body: unknown): Promise<Router> {
-    return this.routerWrite(ref, () => routers.attachSubnet(this.store, ref, body, this.opts));
+    return this.routerWrite(ref, (opts) => routers.attachSubnet(this.store, ref, body, opts));
   }
   detachSubnet(ref: string, subnetRef: string): Promise<Router> {
-    return this.routerWrite(ref, () => routers.detachSubnet(this.store, ref, subnetRef, this.opts));
+    return this.routerWrite(ref, (opts) => routers.detachSubnet(this.store, ref, subnetRef, opts));
   }
   addRoute(ref: string, body: unknown): Promise<Router> {
-    return this.routerWrite(ref, () => routers.addRoute(this.store, ref, body, this.opts));
+    return this.routerWrite(ref, (opts) => routers.addRoute(this.store, ref, body, opts));
   }
   removeRoute(ref: string, cidr: string): Promise<Router> {
-    return this.routerWrite(ref, () => routers.removeRoute(this.store, ref, cidr, this.opts));
+    return this.routerWrite(ref, (opts) => routers.removeRoute(this.store, ref, cidr, opts));
   }
   setRouterMode(ref: string, mode: unknown): Promise<Router> {
-    return this.routerWrite(ref, () => routers.setRouterMode(this.store, ref, mode, this.opts));
+    return this.routerWrite(ref, (opts) => routers.setRouterMode(this.store, ref, mode, opts));
   }
 
   setGateway(ref: string, body: unknown): Promise<Router> {
-    return this.routerWrite(ref, () => gateways.setGateway(this.store, ref, body, this.opts));
+    return this.routerWrite(ref, (opts) => gateways.setGateway(this.store, ref, body, opts));
   }
   getGateway(ref: string): Promise<gateways.GatewayStatus> {
     return gateways.getGateway(this.store, ref);
   }
   clearGateway(ref: string): Promise<Router> {
-    return this.routerWrite(ref, () => gateways.clearGateway(this.store, ref, this.opts));
+    return this.routerWrite(ref, (opts) => gateways.clearGateway(this.store, ref, opts));
   }
 
   // ---- floating IPs (fips.ts) ----
@@ -451,10 +464,10 @@ export class Topology {
     return fips.listFips(this.store);
   }
   updateFloatingIp(ref: string, body: unknown): Promise<FloatingIp> {
-    return fips.updateFip(this.store, ref, body, this.opts);
+    return fips.updateFip(this.store, ref, body, this.writeOpts());
   }
   deleteFloatingIp(ref: string): Promise<FloatingIp> {
-    return fips.deleteFip(this.store, ref, this.opts);
+    return fips.deleteFip(this.store, ref, this.writeOpts());
   }
 
   // ---- security groups (security-groups.ts) ----
@@ -469,16 +482,16 @@ export class Topology {
     return groups.listSecurityGroups(this.store);
   }
   deleteSecurityGroup(ref: string, opts: { force?: boolean } = {}): Promise<groups.SecurityGroupDeleted> {
-    return groups.deleteSecurityGroup(this.store, ref, { ...this.opts, ...opts });
+    return groups.deleteSecurityGroup(this.store, ref, { ...this.writeOpts(), ...opts });
   }
   addSgRule(ref: string, body: unknown): Promise<SgRule> {
-    return this.groupWrite(ref, () => groups.addSgRule(this.store, ref, body, this.opts));
+    return this.groupWrite(ref, (opts) => groups.addSgRule(this.store, ref, body, opts));
   }
   listSgRules(ref: string): Promise<SgRule[]> {
     return groups.listSgRules(this.store, ref);
   }
   deleteSgRule(ref: string, ruleId: string): Promise<SgRule> {
-    return this.groupWrite(ref, () => groups.deleteSgRule(this.store, ref, ruleId, this.opts));
+    return this.groupWrite(ref, (opts) => groups.deleteSgRule(this.store, ref, ruleId, opts));
   }
 
   // ---- chassis (chassis.ts), snapshot (topology-io.ts) ----

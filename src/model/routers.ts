@@ -32,6 +32,17 @@ import { isoTime } from '../util/time.js';
 
 const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId), value: isoTime() });
 
+/**
+ * Plan.landed of a write to router `id` whose commit the store may have made without answering: the router as stored
+ * now when it holds what the request asked for (an interface on the subnet, a route, none), by this request or
+ * another: either way that is the state asked for, as a delete finding its object gone is made.
+ */
+const routerHolds = (store: Store, id: string, holds: (r: Router) => boolean) => async (): Promise<Router | undefined> => {
+  const kv = await store.get(routerKey(id));
+  const r = kv && decodeRouter(kv.value);
+  return r && holds(r) ? r : undefined;
+};
+
 export async function createRouter(store: Store, body: unknown, opts: CasOptions): Promise<Router> {
   const arrived = Date.now();
   const input = parseRouterInput(body);
@@ -102,7 +113,10 @@ export async function deleteRouter(store: Store, ref: string, opts: CasOptions):
       // The router's revision, and its FIP guard (gatewayDeletion): a FIP associated through this router since the
       // read (it puts that guard, and leaves the router's revision alone) stops the delete and each step alike.
       const compares = [{ key: kv.key, modRevision: kv.modRevision }, ...gw.compares];
-      if (ops.length <= MAX_TXN_OPS || nets.length === 0) return { compares, ops, result: { done: r } };
+      // A delete (or step) the store did not answer: done once the router is gone; a step found made or not is
+      // planned again from what the store holds.
+      const landed = async () => ((await store.get(kv.key)) ? undefined : { done: r });
+      if (ops.length <= MAX_TXN_OPS || nets.length === 0) return { compares, ops, result: { done: r }, landed };
       // Too big for one transaction: take some networks' interfaces off first (routes go too: a route's next hop may
       // be on a shed subnet, and the routes go with the router anyway).
       const shed = new Set(nets.slice(0, SHED_NETWORKS));
@@ -111,6 +125,7 @@ export async function deleteRouter(store: Store, ref: string, opts: CasOptions):
         compares,
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, ...[...shed].map(bump), ...routerIndexOps(r, next)],
         result: { step: r },
+        landed,
       };
     },
     opts,
@@ -155,6 +170,7 @@ export async function attachSubnet(store: Store, ref: string, body: unknown, opt
         ],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId), ...routerIndexOps(r, next)],
         result: next,
+        landed: routerHolds(store, r.id, (x) => x.interfaces.some((i) => i.subnetId === s.id && i.ip === ip)),
       };
     },
     opts,
@@ -195,6 +211,7 @@ export async function detachSubnet(store: Store, ref: string, subnetRef: string,
         compares: [{ key: kv.key, modRevision: kv.modRevision }, { key: guardKey(s.networkId), modRevision: st.guardRev }, routerFips],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId), ...routerIndexOps(r, next)],
         result: next,
+        landed: routerHolds(store, r.id, (x) => !x.interfaces.some((i) => i.subnetId === s.id)),
       };
     },
     opts,
@@ -222,7 +239,12 @@ export async function addRoute(store: Store, ref: string, body: unknown, opts: C
         throw invalid('nexthop', `nexthop ${input.nexthop} is the router's own address`);
       const next: Router = { ...r, routes: [...r.routes, { cidr: input.cidr, nexthop: input.nexthop }] };
       const compares: Compare[] = [{ key: kv.key, modRevision: kv.modRevision }];
-      return { compares, ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }], result: next };
+      return {
+        compares,
+        ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }],
+        result: next,
+        landed: routerHolds(store, r.id, (x) => x.routes.some((rt) => rt.cidr === input.cidr && rt.nexthop === input.nexthop)),
+      };
     },
     opts,
   );
@@ -240,6 +262,7 @@ export async function removeRoute(store: Store, ref: string, cidr: string, opts:
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }],
         result: next,
+        landed: routerHolds(store, r.id, (x) => !x.routes.some((rt) => rt.cidr === cidr)),
       };
     },
     opts,
@@ -258,6 +281,7 @@ export async function setRouterMode(store: Store, ref: string, mode: unknown, op
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }],
         result: next,
+        replannable: true,
       };
     },
     opts,

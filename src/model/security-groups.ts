@@ -147,6 +147,11 @@ export async function deleteSgRule(store: Store, ref: string, ruleId: string, op
           { op: 'delete', key: allocKey('sg-rule-key', rule.ruleKey) },
         ],
         result: rule,
+        // Made once the group holds no rule of that id (or is gone, its rules with it).
+        landed: async () => {
+          const now = await store.get(kv.key);
+          return now && decodeSecurityGroup(now.value).rules.some((r) => r.id === rule.id) ? undefined : rule;
+        },
       };
     },
     opts,
@@ -231,9 +236,11 @@ export async function deleteSecurityGroup(
           ...gone.map((r): TxnOp => ({ op: 'delete', key: allocKey('sg-rule-key', r.ruleKey) })),
         );
       }
-      if (ops.length <= MAX_TXN_OPS && compares.length <= MAX_TXN_OPS) {
-        return { compares, ops, result: { done: { ...g, portsDetached: ports.map((p) => p.port.name), rulesRemoved } } };
-      }
+      const done = { ...g, portsDetached: ports.map((p) => p.port.name), rulesRemoved };
+      // A delete (or step) the store did not answer: done once the group is gone; a step found made or not is planned
+      // again from what the store holds.
+      const landed = async () => ((await store.get(kv.key)) ? undefined : { done });
+      if (ops.length <= MAX_TXN_OPS && compares.length <= MAX_TXN_OPS) return { compares, ops, result: { done }, landed };
       // Too big for one transaction: take the group off some of its ports first, as a PATCH of their groups would.
       if (ports.length > 0) {
         const piece = ports.slice(0, SHED_PORTS);
@@ -244,6 +251,7 @@ export async function deleteSecurityGroup(
             ...membershipOps(p.port, without(p.port), []).ops,
           ]),
           result: { step: piece.map((p) => p.port.name) },
+          landed,
         };
       }
       throw conflict(

@@ -5,7 +5,7 @@
  * elections only: here they are read.
  */
 import type { Store } from '../store/types.js';
-import { runCas } from './cas.js';
+import { readThrough, runCas, WRITE_OUTAGE_MS } from './cas.js';
 import { listChassis } from './chassis.js';
 import {
   checkSiteName,
@@ -28,19 +28,26 @@ export async function updateNetworkTopology(store: Store, ref: string, body: unk
   const o = asObject(body);
   onlyFields(o, ['topology', 'centers']);
   if (o.topology === undefined && o.centers === undefined) throw invalid('topology', 'nothing to update: give topology and/or centers');
-  return runCas(store, async () => {
-    const { obj: net, kv } = await loadNetwork(store, ref);
-    const shape = parseTopologyInput(o, net.provider !== undefined, net);
-    const { topology: _t, centers: _c, ...rest } = net;
-    const next: Network = {
-      ...rest,
-      ...(shape.topology === 'star' ? { topology: 'star' as const } : {}),
-      ...(shape.centers ? { centers: shape.centers } : {}),
-    };
-    const value = encodeNetwork(next);
-    if (value === kv.value) return { compares: [], ops: [], result: next };
-    return { compares: [{ key: kv.key, modRevision: kv.modRevision }], ops: [{ op: 'put', key: networkKey(net.id), value }], result: next };
-  });
+  const outageUntil = Date.now() + WRITE_OUTAGE_MS;
+  return runCas(
+    store,
+    async () => {
+      const { obj: net, kv } = await loadNetwork(store, ref);
+      const shape = parseTopologyInput(o, net.provider !== undefined, net);
+      const { topology: _t, centers: _c, ...rest } = net;
+      const next: Network = {
+        ...rest,
+        ...(shape.topology === 'star' ? { topology: 'star' as const } : {}),
+        ...(shape.centers ? { centers: shape.centers } : {}),
+      };
+      const value = encodeNetwork(next);
+      if (value === kv.value) return { compares: [], ops: [], result: next };
+      // Planned again on a network that holds this shape already, it writes nothing.
+      const ops = [{ op: 'put' as const, key: networkKey(net.id), value }];
+      return { compares: [{ key: kv.key, modRevision: kv.modRevision }], ops, result: next, replannable: true };
+    },
+    { outageUntil },
+  );
 }
 
 export interface SiteGatewayView {
@@ -121,25 +128,46 @@ export async function setSiteGateway(store: Store, name: string, body: unknown):
   onlyFields(o, ['chassis']);
   if (o.chassis === undefined) throw invalid('chassis', 'chassis is required: the gateway candidates, in preference order');
   const candidates = decodeChassisList(o.chassis, 'chassis');
-  const live = await listChassis(store);
-  candidates.forEach((c, i) => {
-    const ch = live.find((x) => x.name === c);
-    const at = ch && (ch.site ?? DEFAULT_SITE);
-    if (at !== undefined && at !== name)
-      throw invalid(`chassis[${i}]`, `chassis ${c} is registered in site ${at}, not ${name}: it cannot be a gateway of ${name}`);
-  });
-  await store.put(siteKey(name), encodeSite({ name, gatewayCandidates: candidates }));
-  return getSite(store, name);
+  const outageUntil = Date.now() + WRITE_OUTAGE_MS;
+  await runCas(
+    store,
+    async () => {
+      const live = await listChassis(store);
+      candidates.forEach((c, i) => {
+        const ch = live.find((x) => x.name === c);
+        const at = ch && (ch.site ?? DEFAULT_SITE);
+        if (at !== undefined && at !== name)
+          throw invalid(`chassis[${i}]`, `chassis ${c} is registered in site ${at}, not ${name}: it cannot be a gateway of ${name}`);
+      });
+      // The whole record, put blind (last writer wins); planned again on a store that holds it already, nothing.
+      const value = encodeSite({ name, gatewayCandidates: candidates });
+      if ((await store.get(siteKey(name)))?.value === value) return { compares: [], ops: [], result: undefined };
+      return { compares: [], ops: [{ op: 'put', key: siteKey(name), value }], result: undefined, replannable: true };
+    },
+    { outageUntil },
+  );
+  return readThrough(store, () => getSite(store, name), outageUntil);
 }
 
 /** `DELETE /v1/sites/{site}/gateway`: no candidates any more (the holder releases; the site is cut off from others). */
 export async function clearSiteGateway(store: Store, name: string): Promise<{ name: string; cleared: boolean }> {
   checkSiteName(name);
   // Idempotent: clearing a site without candidates says so (cleared: false) rather than failing.
-  const kv = await store.get(siteKey(name));
-  if (!kv) return { name, cleared: false };
-  await store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ op: 'delete', key: kv.key }]);
-  return { name, cleared: true };
+  return runCas<{ name: string; cleared: boolean }>(
+    store,
+    async () => {
+      const kv = await store.get(siteKey(name));
+      if (!kv) return { compares: [], ops: [], result: { name, cleared: false } };
+      return {
+        compares: [{ key: kv.key, modRevision: kv.modRevision }],
+        ops: [{ op: 'delete', key: kv.key }],
+        result: { name, cleared: true },
+        // A clear the store did not answer is made once the record is gone.
+        landed: async () => ((await store.get(kv.key)) ? undefined : { name, cleared: true }),
+      };
+    },
+    { outageUntil: Date.now() + WRITE_OUTAGE_MS },
+  );
 }
 
 /** `GET /v1/networks/{network}/topology`: topology, center preference, the elected center, hosts and their sites. */

@@ -18,6 +18,7 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
+import { registerChassis } from '../../src/model/chassis.js';
 import { claimsPrefix, NET_PREFIX, namesPrefix, poolPrefix, portsPrefix } from '../../src/model/keys.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
@@ -73,7 +74,7 @@ interface Outcome {
 }
 
 /** One request on a connection of its own (as concurrent clients, the CLI or a script make them). */
-function send(url: string, method: 'POST' | 'DELETE', path: string, body: unknown, faulted: () => boolean): Promise<Omit<Outcome, 'name'>> {
+function send(url: string, method: string, path: string, body: unknown, faulted: () => boolean): Promise<Omit<Outcome, 'name'>> {
   const text = body === undefined ? '' : JSON.stringify(body);
   const u = new URL(url);
   return new Promise((resolve) => {
@@ -100,11 +101,35 @@ function send(url: string, method: 'POST' | 'DELETE', path: string, body: unknow
   });
 }
 
-/**
- * N creations at once in `network` (or with `deletes`, the deletions of the ports so named); `fault` runs once `after`
- * of them have been answered.
- */
-async function burst(
+interface Call {
+  /** What the outcome is known by. */
+  name: string;
+  method: string;
+  path: string;
+  body?: unknown;
+}
+
+/** The calls sent at once; `fault` runs once `after` of them have been answered. */
+async function wave(url: string, calls: Call[], after: number, fault: () => Promise<void> | void): Promise<Outcome[]> {
+  let answered = 0;
+  let faultAt: Promise<void> | undefined;
+  let faulted = false;
+  const outcomes = await Promise.all(
+    calls.map(async (c) => {
+      const o = await send(url, c.method, c.path, c.body, () => faulted);
+      if (++answered === after) {
+        faulted = true;
+        faultAt = Promise.resolve(fault());
+      }
+      return { name: c.name, ...o };
+    }),
+  );
+  await faultAt;
+  return outcomes;
+}
+
+/** N creations at once in `network` (or with `deletes`, the deletions of the ports so named), as wave() sends them. */
+function burst(
   url: string,
   network: string,
   n: number,
@@ -112,24 +137,13 @@ async function burst(
   fault: () => Promise<void> | void,
   deletes = false,
 ): Promise<Outcome[]> {
-  let answered = 0;
-  let faultAt: Promise<void> | undefined;
-  let faulted = false;
-  const outcomes = await Promise.all(
-    Array.from({ length: n }, async (_, i) => {
-      const name = `${network}-${i}`;
-      const o = deletes
-        ? await send(url, 'DELETE', `/v1/ports/${name}`, undefined, () => faulted)
-        : await send(url, 'POST', '/v1/ports', { name, network }, () => faulted);
-      if (++answered === after) {
-        faulted = true;
-        faultAt = Promise.resolve(fault());
-      }
-      return { name, ...o };
-    }),
-  );
-  await faultAt;
-  return outcomes;
+  const calls = Array.from({ length: n }, (_, i): Call => {
+    const name = `${network}-${i}`;
+    return deletes
+      ? { name, method: 'DELETE', path: `/v1/ports/${name}` }
+      : { name, method: 'POST', path: '/v1/ports', body: { name, network } };
+  });
+  return wave(url, calls, after, fault);
 }
 
 interface StoredPort {
@@ -326,4 +340,138 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
       await cluster.stop();
     }
   }, 120_000);
+
+  it('etcd restarted under every other kind of write (interfaces, routes, gateways, modes, PATCHes, associations, sites, deletes): each rides it out, none answered 503, nor 404 or 409 for its own change', async () => {
+    const api = await startApi();
+    const lease = await store.grantLease(120);
+    try {
+      const c = new ApiClient(api.url);
+      await registerChassis(
+        store,
+        { name: 'gw1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] },
+        lease,
+      );
+      await c.call('POST', '/v1/networks', { name: 'w-ext', provider: { physnet: 'physnet1' } });
+      await c.call('POST', '/v1/subnets', { name: 'w-ext-s', network: 'w-ext', cidr: '198.51.100.0/24', enableDhcp: false });
+      const M = 30;
+      const ids = await Promise.all(
+        Array.from({ length: M }, async (_, i) => {
+          await makeNetwork(api.url, `w${i}`, `10.90.${i}.0/24`);
+          await c.call('POST', '/v1/routers', { name: `w${i}-r` });
+          await c.call('POST', '/v1/security-groups', { name: `w${i}-g` });
+          const rule = await c.call<{ id: string }>('POST', `/v1/security-groups/w${i}-g/rules`, {
+            direction: 'ingress',
+            protocol: 'tcp',
+            portMin: 22,
+            portMax: 22,
+          });
+          const port = await c.call<{ id: string }>('POST', '/v1/ports', { name: `w${i}-vm`, network: `w${i}` });
+          const fip = await c.call<{ id: string }>('POST', '/v1/floating-ips', { network: 'w-ext' });
+          return { rule: rule.id, port: port.id, fip: fip.id };
+        }),
+      );
+      const restart = async () => {
+        await etcd.members[0]!.kill();
+        await etcd.members[0]!.restart();
+      };
+      const each = (method: string, path: (i: number) => string, body?: (i: number) => unknown): Call[] =>
+        Array.from({ length: M }, (_, i) => ({ name: `${method} ${path(i)}`, method, path: path(i), body: body?.(i) }));
+      const waves: Call[][] = [
+        each(
+          'POST',
+          (i) => `/v1/routers/w${i}-r/interfaces`,
+          (i) => ({ subnet: `w${i}-s` }),
+        ),
+        each(
+          'POST',
+          (i) => `/v1/routers/w${i}-r/routes`,
+          (i) => ({ cidr: `192.168.${i}.0/24`, nexthop: `10.90.${i}.5` }),
+        ),
+        each(
+          'PUT',
+          (i) => `/v1/routers/w${i}-r/gateway`,
+          () => ({ network: 'w-ext' }),
+        ),
+        each(
+          'PATCH',
+          (i) => `/v1/routers/w${i}-r`,
+          () => ({ mode: 'reactive' }),
+        ),
+        each(
+          'PATCH',
+          (i) => `/v1/ports/w${i}-vm`,
+          (i) => ({ securityGroups: [`w${i}-g`] }),
+        ),
+        each(
+          'PATCH',
+          (i) => `/v1/floating-ips/${ids[i]!.fip}`,
+          (i) => ({ port: `w${i}-vm` }),
+        ),
+        each(
+          'PATCH',
+          (i) => `/v1/networks/w${i}`,
+          () => ({ topology: 'star' }),
+        ),
+        each(
+          'PUT',
+          (i) => `/v1/sites/w${i}-site/gateway`,
+          () => ({ chassis: ['gw9'] }),
+        ),
+      ];
+      const undo: Call[][] = [
+        each(
+          'PATCH',
+          (i) => `/v1/floating-ips/${ids[i]!.fip}`,
+          () => ({ port: null }),
+        ),
+        each('DELETE', (i) => `/v1/routers/w${i}-r/routes/${encodeURIComponent(`192.168.${i}.0/24`)}`),
+        each('DELETE', (i) => `/v1/routers/w${i}-r/gateway`),
+        each('DELETE', (i) => `/v1/routers/w${i}-r/interfaces/w${i}-s`),
+        each('DELETE', (i) => `/v1/security-groups/w${i}-g/rules/${ids[i]!.rule}`),
+        each('DELETE', (i) => `/v1/floating-ips/${ids[i]!.fip}`),
+        each(
+          'PATCH',
+          (i) => `/v1/ports/w${i}-vm`,
+          () => ({ securityGroups: [] }),
+        ),
+        each('DELETE', (i) => `/v1/security-groups/w${i}-g`),
+        each('DELETE', (i) => `/v1/routers/w${i}-r`),
+        each('DELETE', (i) => `/v1/sites/w${i}-site/gateway`),
+      ];
+      const ride = async (calls: Call[]) => {
+        const out = await wave(api.url, calls, 3, restart);
+        expect(
+          out.filter((o) => o.status !== 200 && o.status !== 201).map((o) => `${o.name}: ${o.status ?? o.error} ${JSON.stringify(o.body)}`),
+        ).toEqual([]);
+        return out;
+      };
+      for (const w of waves) await ride(w);
+      // Every change is held once, as asked.
+      for (let i = 0; i < M; i++) {
+        const r = await c.call<{ mode: string; interfaces: unknown[]; routes: unknown[]; gateway?: { networkId: string } }>(
+          'GET',
+          `/v1/routers/w${i}-r`,
+        );
+        expect(r).toMatchObject({ mode: 'reactive', routes: [{ cidr: `192.168.${i}.0/24`, nexthop: `10.90.${i}.5` }] });
+        expect(r.interfaces).toHaveLength(1);
+        expect(r.gateway).toBeDefined();
+        expect(await c.call('GET', `/v1/floating-ips/${ids[i]!.fip}`)).toMatchObject({ portId: ids[i]!.port });
+      }
+      for (const w of undo) await ride(w);
+      expect(await c.call('GET', '/v1/routers')).toEqual([]);
+      expect(await c.call('GET', '/v1/floating-ips')).toEqual([]);
+      expect(await c.call('GET', '/v1/security-groups')).toEqual([]);
+      for (let i = 0; i < M; i++) {
+        expect(await c.call('GET', `/v1/ports/w${i}-vm`)).toMatchObject({ securityGroups: [] });
+        expect(await c.call('GET', `/v1/networks/w${i}`)).toMatchObject({ topology: 'star' });
+      }
+      // Nothing the deleted objects held is left: the provider network's address and MAC claims, pool numbers.
+      expect((await store.range(claimsPrefix((await c.call<{ id: string }>('GET', '/v1/networks/w-ext')).id))).kvs).toEqual([]);
+      for (const pool of ['router-key', 'sg-key', 'sg-rule-key'] as const) expect((await store.range(poolPrefix(pool))).kvs).toEqual([]);
+    } finally {
+      await lease.revoke().catch(() => undefined);
+      api.proc.kill('SIGTERM');
+      await once(api.proc, 'exit');
+    }
+  }, 180_000);
 });

@@ -8,7 +8,9 @@
 import { describe, expect, it } from 'vitest';
 import { runCas, type Plan } from '../../src/model/cas.js';
 import { conflict } from '../../src/model/errors.js';
+import { registerChassis } from '../../src/model/chassis.js';
 import { Topology } from '../../src/model/repo.js';
+import { clearSiteGateway, getSite, setSiteGateway, updateNetworkTopology } from '../../src/model/star-sites.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { StoreError, type Compare, type Store, type TxnOp, type TxnResult } from '../../src/store/types.js';
 
@@ -117,6 +119,24 @@ describe('runCas when the store fails to answer', () => {
     expect(plans).toBe(1);
   });
 
+  it('a replannable commit (a PATCH) the store did not answer is planned again: made once, or seen made and not written again', async () => {
+    const store = createMemoryStore();
+    const plans: string[] = [];
+    const patch = async (): Promise<Plan<string>> => {
+      const cur = await store.get('/k');
+      plans.push(cur?.value ?? 'absent');
+      if (cur?.value === 'patched') return { compares: [], ops: [], result: 'already' };
+      return { compares: [], ops: [{ op: 'put', key: '/k', value: 'patched' }], result: 'written', replannable: true };
+    };
+    expect(await runCas(store, patch, { txn: flakyTxn(store, { 1: 'lost' }), outageUntil: Date.now() + 5_000 })).toBe('already');
+    expect(plans).toEqual(['absent', 'patched']);
+    await store.delete('/k');
+    expect(await runCas(store, patch, { txn: flakyTxn(store, { 1: 'refused' }), outageUntil: Date.now() + 5_000 })).toBe('written');
+    // Without a deadline it is still the caller's to decide.
+    await store.delete('/k');
+    await expect(runCas(store, patch, { txn: flakyTxn(store, { 1: 'lost' }) })).rejects.toThrow(StoreError);
+  });
+
   it('reads failing are tried again until the deadline, then the failure is the answer', async () => {
     const store = createMemoryStore();
     let reads = 0;
@@ -198,6 +218,68 @@ describe('port creation and deletion when the store loses answers', () => {
     expect((await topo.deleteNetwork('n')).id).toBe(n.id);
     expect((await topo.listNetworks()).map((x) => x.name)).toEqual(['ext']);
     expect((await topo.listSubnets()).map((x) => x.name)).toEqual(['ext-s']);
+    topo.close();
+  });
+});
+
+describe('every other northbound write when the store loses answers', () => {
+  it('updates, interfaces, routes, gateways, associations, site candidates and deletes: each answered as made, none refused on its own change', async () => {
+    const store = createMemoryStore();
+    const topo = new Topology(store);
+    const lease = await store.grantLease(60);
+    await registerChassis(
+      store,
+      { name: 'hv1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] },
+      lease,
+    );
+    await topo.createNetwork({ name: 'ext', provider: { physnet: 'physnet1' } });
+    await topo.createSubnet({ name: 'ext-s', network: 'ext', cidr: '203.0.113.0/24', enableDhcp: false });
+    await topo.createNetwork({ name: 'n' });
+    const sub = await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+    const r = await topo.createRouter({ name: 'r' });
+    const g = await topo.createSecurityGroup({ name: 'g' });
+    const rule = await topo.addSgRule('g', { direction: 'ingress', protocol: 'tcp', portMin: 22, portMax: 22 });
+    const vm = await topo.createPort({ name: 'vm', network: 'n' });
+    const fip = await topo.createFloatingIp({ network: 'ext' });
+    // From here every transaction is made and its answer lost: planned again, most of these would refuse (already
+    // attached, no such route, no gateway, not found) on the request's own change.
+    loseAnswers(store, Object.fromEntries(Array.from({ length: 60 }, (_, i) => [i + 1, 'lost' as const])));
+
+    expect((await topo.attachSubnet('r', { subnet: 's' })).interfaces).toEqual([
+      expect.objectContaining({ subnetId: sub.id, ip: '10.0.0.1' }),
+    ]);
+    expect((await topo.addRoute('r', { cidr: '192.168.0.0/24', nexthop: '10.0.0.5' })).routes).toEqual([
+      { cidr: '192.168.0.0/24', nexthop: '10.0.0.5' },
+    ]);
+    const gw = (await topo.setGateway('r', { network: 'ext' })).gateway!;
+    expect((await topo.setRouterMode('r', 'reactive')).mode).toBe('reactive');
+    expect((await topo.updatePort('vm', { securityGroups: ['g'] })).securityGroups).toEqual([g.id]);
+    expect((await topo.updateFloatingIp(fip.id, { port: 'vm' })).portId).toBe(vm.id);
+    expect(await updateNetworkTopology(store, 'n', { topology: 'star' })).toMatchObject({ topology: 'star' });
+    expect((await setSiteGateway(store, 'west', { chassis: ['hv9'] })).gatewayCandidates).toEqual(['hv9']);
+    const held = await topo.getRouter('r');
+    expect(held).toMatchObject({ mode: 'reactive', gateway: gw, routes: [{ cidr: '192.168.0.0/24', nexthop: '10.0.0.5' }] });
+    expect(held.interfaces.map((i) => i.subnetId)).toEqual([sub.id]);
+    expect((await topo.getFloatingIp(fip.id)).portId).toBe(vm.id);
+
+    expect((await topo.updateFloatingIp(fip.id, { port: null })).portId).toBeUndefined();
+    expect((await topo.removeRoute('r', '192.168.0.0/24')).routes).toEqual([]);
+    expect((await topo.clearGateway('r')).gateway).toBeUndefined();
+    expect((await topo.detachSubnet('r', 's')).interfaces).toEqual([]);
+    expect((await topo.deleteSgRule('g', rule.id)).id).toBe(rule.id);
+    expect((await topo.deleteFloatingIp(fip.id)).id).toBe(fip.id);
+    expect((await topo.updatePort('vm', { securityGroups: [] })).securityGroups).toEqual([]);
+    expect((await topo.deleteSecurityGroup('g')).id).toBe(g.id);
+    expect((await topo.deleteRouter('r')).id).toBe(r.id);
+    expect(await clearSiteGateway(store, 'west')).toEqual({ name: 'west', cleared: true });
+
+    expect(await topo.listRouters()).toEqual([]);
+    expect(await topo.listFloatingIps()).toEqual([]);
+    expect(await topo.listSecurityGroups()).toEqual([]);
+    expect((await getSite(store, 'west').catch(() => undefined))?.gatewayCandidates ?? []).toEqual([]);
+    // Nothing the deletes held is left: names, pool claims, address claims (the port's own stay).
+    const left = (await store.range('/wyvern/v1/')).kvs.map((kv) => kv.key);
+    expect(left.filter((k) => k.includes(r.id) || k.includes(g.id) || k.includes(fip.id))).toEqual([]);
     topo.close();
   });
 });
