@@ -60,7 +60,7 @@ export interface CasOptions {
  * (CasOptions.outageUntil): an etcd leader lost under a burst (transactions it held time out after 5 s while the
  * others elect a new one), a member restarted. 10 s: past the store call's deadline, within the API's drain on a
  * planned stop. Counted from the request's arrival, before any turn it waits (port-create.ts IN_FLIGHT, inTurn): one
- * that waited that long fails at the store's first failure. Topology imports do not ride outages out.
+ * that waited that long fails at the store's first failure. Chassis deletes do not ride outages out.
  */
 export const WRITE_OUTAGE_MS = 10_000;
 
@@ -111,22 +111,38 @@ export async function runCas<T>(store: Store, plan: (attempt: number) => Promise
       await raceBackoff(attempt - 1, { firstMs: 2, capMs: 20 });
     } catch (e) {
       if (!unavailable(e) || unchecked) throw e;
-      const wait = Math.min(OUTAGE_RETRY_MS * 2 ** failures++, OUTAGE_RETRY_CAP_MS);
-      if (Date.now() + wait >= outageUntil) throw e;
-      await sleep(wait);
+      await outageWait(e, failures++, outageUntil);
     }
   }
   throw conflict(undefined, `gave up after ${max} attempts: too many concurrent updates, please retry`);
 }
 
-/** A read tried again through a store outage until `outageUntil` (Date.now() ms), as runCas tries its plans' reads. */
-export function readThrough<T>(store: Store, read: () => Promise<T>, outageUntil: number): Promise<T> {
-  return runCas(store, async () => ({ compares: [], ops: [], result: await read() }), { outageUntil });
-}
-
 /** The first wait before a request tries the store again after it failed, doubled each time up to the cap. */
 const OUTAGE_RETRY_MS = 100;
 const OUTAGE_RETRY_CAP_MS = 1_000;
+
+/** Waits before trying the store again after its `failures`-th failure in a row; throws `e` if that would pass `until`. */
+async function outageWait(e: unknown, failures: number, until: number): Promise<void> {
+  const wait = Math.min(OUTAGE_RETRY_MS * 2 ** failures, OUTAGE_RETRY_CAP_MS);
+  if (Date.now() + wait >= until) throw e;
+  await sleep(wait);
+}
+
+/**
+ * `work` tried again, as runCas tries its reads, while the store fails to answer (UNAVAILABLE), until `outageUntil`
+ * (Date.now() ms): for work that is whole when done again, such as a read, or a topology import (which skips what
+ * it finds already written).
+ */
+export async function throughOutage<T>(work: () => Promise<T>, outageUntil: number): Promise<T> {
+  for (let failures = 0; ; failures++) {
+    try {
+      return await work();
+    } catch (e) {
+      if (!unavailable(e)) throw e;
+      await outageWait(e, failures, outageUntil);
+    }
+  }
+}
 
 /** What a plan of runCasInSteps commits: the whole change, or one step toward it. */
 export type Stepped<T, S> = { done: T } | { step: S };

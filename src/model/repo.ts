@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import { inTurn, pickFree, poolFlight, readThrough, runCas, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
+import { inTurn, pickFree, poolFlight, runCas, throughOutage, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
 import { decodeBinding, decodeNetwork, decodePort, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict } from './errors.js';
 import { cidrsOverlap, intToIp, type Cidr } from '../net/addr.js';
@@ -111,7 +111,7 @@ export class Topology {
   // ---- networks ----
 
   async createNetwork(body: unknown): Promise<Network> {
-    const arrived = Date.now();
+    const opts = this.writeOpts();
     const input = parseNetworkInput(body);
     const id = randomUUID();
     const flight = poolFlight(this.store, 'tunnel-key');
@@ -143,7 +143,7 @@ export class Topology {
           landed: () => createdAs(this.store, 'network', n.name, id, () => networkKey(id), decodeNetwork),
         };
       },
-      { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts },
+      opts,
     ).finally(flight.leave);
     this.log.info({ network: net.name, id, tunnelKey: net.tunnelKey }, 'network created');
     return net;
@@ -159,7 +159,7 @@ export class Topology {
   }
 
   async deleteNetwork(ref: string): Promise<Network> {
-    const arrived = Date.now();
+    const opts = this.writeOpts();
     return runCas(
       this.store,
       async () => {
@@ -195,7 +195,7 @@ export class Topology {
           },
         };
       },
-      { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts },
+      opts,
     );
   }
 
@@ -204,7 +204,7 @@ export class Topology {
   async createSubnet(body: unknown): Promise<Subnet> {
     // Field rules (unicast CIDR, gateway and nexthops usable hosts of it, DHCP options, lease) are all in
     // parseSubnetInput; what is left here needs the store.
-    const arrived = Date.now();
+    const opts = this.writeOpts();
     const input = parseSubnetInput(body);
     const cidr = parseSubnetCidr(input.cidr);
     const gateway = input.gatewayIp ?? intToIp(cidr.network + 1);
@@ -212,7 +212,7 @@ export class Topology {
     // Every subnet creation bumps its network's structure guard (subnets must not overlap, and nothing claims a range),
     // so creations in one network take turns in this process (cas.ts inTurn): 300 at once over three servers raced
     // each other on every attempt, took 91 s, and 73 gave up after 100 attempts (nineteenth session).
-    return inTurn(this.store, `subnets:${input.network}`, () => this.createSubnetNow(input, cidr, gateway, id, arrived));
+    return inTurn(this.store, `subnets:${input.network}`, () => this.createSubnetNow(input, cidr, gateway, id, opts));
   }
 
   private createSubnetNow(
@@ -220,7 +220,7 @@ export class Topology {
     cidr: Cidr,
     gateway: string,
     id: string,
-    arrived: number,
+    opts: CasOptions,
   ): Promise<Subnet> {
     return runCas(
       this.store,
@@ -259,7 +259,7 @@ export class Topology {
           landed: () => createdAs(this.store, 'subnet', s.name, id, () => subnetKey(net.id, id), decodeSubnet),
         };
       },
-      { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts },
+      opts,
     );
   }
 
@@ -274,7 +274,7 @@ export class Topology {
   }
 
   async deleteSubnet(ref: string): Promise<Subnet> {
-    const arrived = Date.now();
+    const opts = this.writeOpts();
     return runCas(
       this.store,
       async () => {
@@ -300,7 +300,7 @@ export class Topology {
           landed: async () => ((await this.store.get(kv.key)) ? undefined : s),
         };
       },
-      { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts },
+      opts,
     );
   }
 
@@ -370,12 +370,12 @@ export class Topology {
       },
       'port updated',
     );
-    const b = await readThrough(this.store, () => this.store.get(bindingKey(p.networkId, p.id)), opts.outageUntil!);
+    const b = await throughOutage(() => this.store.get(bindingKey(p.networkId, p.id)), opts.outageUntil!);
     return b ? { ...p, binding: decodeBinding(b.value) } : p;
   }
 
   async deletePort(ref: string): Promise<Port> {
-    const arrived = Date.now();
+    const opts = this.writeOpts();
     return runCas(
       this.store,
       async () => {
@@ -408,7 +408,7 @@ export class Topology {
           landed: async () => ((await this.store.get(kv.key)) ? undefined : p),
         };
       },
-      { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts },
+      opts,
     );
   }
 

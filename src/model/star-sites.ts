@@ -5,7 +5,7 @@
  * elections only: here they are read.
  */
 import type { Store } from '../store/types.js';
-import { readThrough, runCas, WRITE_OUTAGE_MS } from './cas.js';
+import { runCas, throughOutage, WRITE_OUTAGE_MS } from './cas.js';
 import { listChassis } from './chassis.js';
 import {
   checkSiteName,
@@ -146,7 +146,7 @@ export async function setSiteGateway(store: Store, name: string, body: unknown):
     },
     { outageUntil },
   );
-  return readThrough(store, () => getSite(store, name), outageUntil);
+  return throughOutage(() => getSite(store, name), outageUntil);
 }
 
 /** `DELETE /v1/sites/{site}/gateway`: no candidates any more (the holder releases; the site is cut off from others). */

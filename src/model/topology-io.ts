@@ -25,6 +25,7 @@ import {
   encodeSite,
   encodeSubnet,
 } from './codec.js';
+import { throughOutage, WRITE_OUTAGE_MS } from './cas.js';
 import { conflict } from './errors.js';
 import {
   allocKey,
@@ -100,6 +101,9 @@ export interface ImportResult {
   revision: number;
 }
 
+/** What an import writes: each key's value, what it is (for a conflict's message), and whether it must be exact. */
+type Wanted = Map<string, { value: string; what: string; exact: boolean }>;
+
 /** etcd refuses transactions above --max-txn-ops (128 by default): large imports go in chunks. */
 const CHUNK = 100;
 
@@ -110,9 +114,10 @@ const CHUNK = 100;
  * still absent, so a concurrent writer cannot be overwritten.
  */
 export async function importTopology(store: Store, raw: unknown): Promise<ImportResult> {
+  const outageUntil = Date.now() + WRITE_OUTAGE_MS;
   // The same rules as the API's create requests, object by object, plus the cross-object invariants.
   const doc = checkTopologyDocument(raw);
-  const want = new Map<string, { value: string; what: string; exact: boolean }>();
+  const want: Wanted = new Map();
   const add = (key: string, value: string, what: string, exact = true): void => {
     want.set(key, { value, what, exact });
   };
@@ -166,6 +171,13 @@ export async function importTopology(store: Store, raw: unknown): Promise<Import
     for (const op of fipIndexOps(undefined, f)) if (op.op === 'put') add(op.key, op.value, `index of floating IP ${f.ip}`, false);
   }
   for (const s of doc.sites ?? []) add(siteKey(s.name), encodeSite(s), `gateway candidates of site ${s.name}`);
+  // A store that fails to answer: imported again from a new read, which finds what the pass before wrote (a chunk
+  // whose answer was lost included) unchanged. `written` then counts only the last pass's writes.
+  return throughOutage(() => importPass(store, want), outageUntil);
+}
+
+/** One read of the store and the writes of what `want` holds that it lacks; a CONFLICT when any differs. */
+async function importPass(store: Store, want: Wanted): Promise<ImportResult> {
   const { kvs, revision } = await store.range(ROOT);
   const have = new Map(kvs.map((kv) => [kv.key, kv.value]));
   const conflicts: string[] = [];
