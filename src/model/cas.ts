@@ -60,7 +60,7 @@ export interface CasOptions {
  * (CasOptions.outageUntil): an etcd leader lost under a burst (transactions it held time out after 5 s while the
  * others elect a new one), a member restarted. 10 s: past the store call's deadline, within the API's drain on a
  * planned stop. Counted from the request's arrival, before any turn it waits (port-create.ts IN_FLIGHT, inTurn): one
- * that waited that long fails at the store's first failure. Chassis deletes do not ride outages out.
+ * that waited that long fails at the store's first failure.
  */
 export const WRITE_OUTAGE_MS = 10_000;
 

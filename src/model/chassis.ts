@@ -4,6 +4,7 @@
  */
 import { inPieces, MAX_TXN_OPS, type Lease, type Store } from '../store/types.js';
 import { decodeChassis, decodePort, encodeBinding, encodeChassis } from './codec.js';
+import { runCas, throughOutage, WRITE_OUTAGE_MS } from './cas.js';
 import { conflict, notFound } from './errors.js';
 import { bindingKey, CHASSIS_PREFIX, chassisKey, NET_PREFIX, parseKey, portKey, retiredKey } from './keys.js';
 import type { Binding, Chassis, ChassisStatus } from './types.js';
@@ -95,46 +96,47 @@ export async function deleteChassis(
   name: string,
   opts: { force?: boolean } = {},
 ): Promise<ChassisStatus & { bindingsRemoved: string[] }> {
+  const force = opts.force === true;
   // A lost compare means the agent re-registered or a binding moved meanwhile: read again, a few times.
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const done = await tryDeleteChassis(store, name, opts.force === true);
-    if (done) return done;
-  }
-  throw conflict(undefined, `chassis ${name} kept changing while being deleted; try again`);
-}
-
-/** One read-check-write round of deleteChassis; undefined when a compare failed (nothing written). */
-async function tryDeleteChassis(
-  store: Store,
-  name: string,
-  force: boolean,
-): Promise<(ChassisStatus & { bindingsRemoved: string[] }) | undefined> {
-  const kv = await store.get(chassisKey(name));
-  if (!kv) throw notFound(undefined, `chassis ${name} not found (not registered or its agent is gone)`);
-  const c: ChassisStatus = { ...decodeChassis(kv.value), alive: true, ...(kv.lease !== undefined ? { lease: kv.lease } : {}) };
-  const bound = await bindingsOn(store, name);
-  if (bound.length > 0 && !force) {
-    const names = bound.map((b) => b.port).sort();
-    const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')}, …` : names.join(', ');
-    throw conflict(
-      'force',
-      `chassis ${name} still hosts ${names.length} bound port(s) (${shown}); move or delete them first, or force (their bindings are removed too)`,
-    );
-  }
-  const tomb: ChassisRetirement = { name, at: isoTime(), bindingsRemoved: bound.map((b) => b.port).sort() };
-  // The key, the tombstone and as many bindings as one transaction takes (etcd: MAX_TXN_OPS) go together.
-  const now = bound.slice(0, MAX_TXN_OPS - 2);
-  const r = await store.txn(
-    [{ key: kv.key, modRevision: kv.modRevision }, ...now.map((b) => ({ key: b.key, modRevision: b.modRevision }))],
-    [
-      { op: 'delete', key: kv.key },
-      ...now.map((b) => ({ op: 'delete' as const, key: b.key })),
-      { op: 'put', key: retiredKey(name), value: JSON.stringify(tomb) },
-    ],
+  const outageUntil = Date.now() + WRITE_OUTAGE_MS;
+  const { result, rest } = await runCas(
+    store,
+    async () => {
+      const kv = await store.get(chassisKey(name));
+      if (!kv) throw notFound(undefined, `chassis ${name} not found (not registered or its agent is gone)`);
+      const c: ChassisStatus = { ...decodeChassis(kv.value), alive: true, ...(kv.lease !== undefined ? { lease: kv.lease } : {}) };
+      const bound = await bindingsOn(store, name);
+      if (bound.length > 0 && !force) {
+        const names = bound.map((b) => b.port).sort();
+        const shown = names.length > 5 ? `${names.slice(0, 5).join(', ')}, …` : names.join(', ');
+        throw conflict(
+          'force',
+          `chassis ${name} still hosts ${names.length} bound port(s) (${shown}); move or delete them first, or force (their bindings are removed too)`,
+        );
+      }
+      const tomb: ChassisRetirement = { name, at: isoTime(), bindingsRemoved: bound.map((b) => b.port).sort() };
+      const tombValue = JSON.stringify(tomb);
+      // The key, the tombstone and as many bindings as one transaction takes (etcd: MAX_TXN_OPS) go together.
+      const now = bound.slice(0, MAX_TXN_OPS - 2);
+      const done = { result: { ...c, bindingsRemoved: tomb.bindingsRemoved }, rest: bound.slice(now.length) };
+      return {
+        compares: [{ key: kv.key, modRevision: kv.modRevision }, ...now.map((b) => ({ key: b.key, modRevision: b.modRevision }))],
+        ops: [
+          { op: 'delete', key: kv.key },
+          ...now.map((b) => ({ op: 'delete' as const, key: b.key })),
+          { op: 'put', key: retiredKey(name), value: tombValue },
+        ],
+        result: done,
+        // A delete the store did not answer: made when its own tombstone is there (another delete's would differ in
+        // its time; an agent started since would have cleared it, and the chassis is then in service again).
+        landed: async () => ((await store.get(retiredKey(name)))?.value === tombValue ? done : undefined),
+      };
+    },
+    { maxAttempts: 5, outageUntil },
   );
-  if (!r.succeeded) return undefined;
-  if (bound.length > now.length) await removeBindings(store, name, bound.slice(now.length));
-  return { ...c, bindingsRemoved: tomb.bindingsRemoved };
+  // Tried again through an outage as a whole: a piece deleted already fails its compares, and what is left is read again.
+  if (rest.length > 0) await throughOutage(() => removeBindings(store, name, rest), outageUntil);
+  return result;
 }
 
 /**

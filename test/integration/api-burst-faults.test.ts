@@ -19,8 +19,8 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/api/client.js';
-import { registerChassis } from '../../src/model/chassis.js';
-import { claimsPrefix, NET_PREFIX, namesPrefix, poolPrefix, portsPrefix } from '../../src/model/keys.js';
+import { getRetirement, registerChassis } from '../../src/model/chassis.js';
+import { chassisKey, claimsPrefix, NET_PREFIX, namesPrefix, poolPrefix, portsPrefix } from '../../src/model/keys.js';
 import { Topology } from '../../src/model/repo.js';
 import type { TopologyDocument } from '../../src/model/types.js';
 import { openStore } from '../../src/store/index.js';
@@ -367,7 +367,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
     }
   }, 120_000);
 
-  it('etcd restarted under every other kind of write (interfaces, routes, gateways, modes, PATCHes, associations, sites, deletes, imports): each rides it out, none answered 503, nor 404 or 409 for its own change', async () => {
+  it('etcd restarted under every other kind of write (interfaces, routes, gateways, modes, PATCHes, associations, sites, deletes, imports, chassis): each rides it out, none answered 503, nor 404 or 409 for its own change', async () => {
     const api = await startApi();
     const lease = await store.grantLease(120);
     try {
@@ -497,6 +497,14 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
       const imported = await ride(docs.map((d, i) => ({ name: `import ${i}`, method: 'PUT', path: '/v1/topology', body: d })));
       for (const o of imported) expect((o.body as { written: number }).written, o.name).toBeGreaterThanOrEqual(0);
       for (const d of docs) for (const p of d.ports) expect(await c.call('GET', `/v1/ports/${p.name}`)).toEqual(p);
+      // Chassis taken out of service (each registered on the lease, as an agent's): each deleted once, its tombstone left.
+      for (let i = 0; i < M; i++)
+        await registerChassis(store, { name: `w-hv${i}`, tunnelIp: `172.31.10.${i + 1}`, encaps: ['vxlan'], version: '0.1.0' }, lease);
+      await ride(each('DELETE', (i) => `/v1/chassis/w-hv${i}`));
+      for (let i = 0; i < M; i++) {
+        expect(await store.get(chassisKey(`w-hv${i}`))).toBeUndefined();
+        expect(await getRetirement(store, `w-hv${i}`)).toMatchObject({ name: `w-hv${i}`, bindingsRemoved: [] });
+      }
       // Nothing the deleted objects held is left: the provider network's address and MAC claims, pool numbers.
       expect((await store.range(claimsPrefix((await c.call<{ id: string }>('GET', '/v1/networks/w-ext')).id))).kvs).toEqual([]);
       for (const pool of ['router-key', 'sg-key', 'sg-rule-key'] as const) expect((await store.range(poolPrefix(pool))).kvs).toEqual([]);

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { runCas, type Plan } from '../../src/model/cas.js';
 import { conflict } from '../../src/model/errors.js';
-import { registerChassis } from '../../src/model/chassis.js';
+import { bindPort, getRetirement, registerChassis } from '../../src/model/chassis.js';
 import { Topology } from '../../src/model/repo.js';
 import { clearSiteGateway, getSite, setSiteGateway, updateNetworkTopology } from '../../src/model/star-sites.js';
 import { createMemoryStore } from '../../src/store/memory.js';
@@ -299,6 +299,22 @@ describe('every other northbound write when the store loses answers', () => {
     expect(r.unchanged).toBeGreaterThan(0); // the lost chunk, found written
     expect(await topo.exportTopology()).toEqual(doc);
     expect((await topo.importTopology(doc)).written).toBe(0);
+    topo.close();
+  });
+
+  it('a chassis delete (forced, its bindings with it) whose answer is lost is answered as made, not 404', async () => {
+    const store = createMemoryStore();
+    const topo = new Topology(store);
+    await topo.createNetwork({ name: 'n' });
+    await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+    const p = await topo.createPort({ name: 'vm', network: 'n' });
+    const lease = await store.grantLease(60);
+    await registerChassis(store, { name: 'hv1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0' }, lease);
+    await bindPort(store, p.networkId, p.id, 'hv1');
+    loseAnswers(store, { 1: 'lost' });
+    expect(await topo.deleteChassis('hv1', { force: true })).toMatchObject({ name: 'hv1', bindingsRemoved: ['vm'] });
+    expect(await getRetirement(store, 'hv1')).toMatchObject({ bindingsRemoved: ['vm'] });
+    expect((await topo.getPort('vm')).binding).toBeUndefined();
     topo.close();
   });
 });
