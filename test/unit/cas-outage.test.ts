@@ -157,6 +157,15 @@ describe('runCas when the store fails to answer', () => {
   });
 });
 
+/** A memory store holding network n with subnet s (10.0.0.0/24), and a Topology on it. */
+async function withNetwork(): Promise<{ store: Store; topo: Topology }> {
+  const store = createMemoryStore();
+  const topo = new Topology(store);
+  await topo.createNetwork({ name: 'n' });
+  await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+  return { store, topo };
+}
+
 /** Fails `store`'s transactions from now on as flakyTxn says (in place: every Topology on it sees it). */
 function loseAnswers(store: Store, faults: Record<number, 'lost' | 'refused'>): void {
   const real = { txn: store.txn.bind(store) } as Store;
@@ -165,10 +174,7 @@ function loseAnswers(store: Store, faults: Record<number, 'lost' | 'refused'>): 
 
 describe('port creation and deletion when the store loses answers', () => {
   it('an answer lost: the port is made once and answered as made; a commit refused: made on the next plan', async () => {
-    const store = createMemoryStore();
-    const topo = new Topology(store);
-    await topo.createNetwork({ name: 'n' });
-    await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+    const { store, topo } = await withNetwork();
     loseAnswers(store, { 1: 'lost', 2: 'refused' });
     const p = await topo.createPort({ name: 'p1', network: 'n' });
     const q = await topo.createPort({ name: 'p2', network: 'n' });
@@ -180,10 +186,7 @@ describe('port creation and deletion when the store loses answers', () => {
   });
 
   it('a deletion whose answer is lost is answered as made (not 404); one refused is made on the next plan', async () => {
-    const store = createMemoryStore();
-    const topo = new Topology(store);
-    await topo.createNetwork({ name: 'n' });
-    await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+    const { store, topo } = await withNetwork();
     const a = await topo.createPort({ name: 'a', network: 'n' });
     const b = await topo.createPort({ name: 'b', network: 'n' });
     loseAnswers(store, { 1: 'lost', 2: 'refused' });
@@ -284,10 +287,7 @@ describe('every other northbound write when the store loses answers', () => {
   });
 
   it('a topology import whose chunks are lost or refused is imported again from a new read: the whole document, once', async () => {
-    const from = createMemoryStore();
-    const a = new Topology(from);
-    await a.createNetwork({ name: 'n' });
-    await a.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+    const { topo: a } = await withNetwork();
     await Promise.all(Array.from({ length: 30 }, (_, i) => a.createPort({ name: `p${i}`, network: 'n' })));
     const doc = await a.exportTopology();
     a.close();
@@ -303,10 +303,7 @@ describe('every other northbound write when the store loses answers', () => {
   });
 
   it('a chassis delete (forced, its bindings with it) whose answer is lost is answered as made, not 404', async () => {
-    const store = createMemoryStore();
-    const topo = new Topology(store);
-    await topo.createNetwork({ name: 'n' });
-    await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+    const { store, topo } = await withNetwork();
     const p = await topo.createPort({ name: 'vm', network: 'n' });
     const lease = await store.grantLease(60);
     await registerChassis(store, { name: 'hv1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0' }, lease);
