@@ -514,4 +514,92 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
       await once(api.proc, 'exit');
     }
   }, 180_000);
+
+  it('the leader of a 3-member etcd cluster killed under a mix of every other kind of write at once: each answered as made, once', async () => {
+    const cluster = await startEtcd({ members: 3 });
+    const s3 = await openStore(cluster.url);
+    const lease = await s3.grantLease(120);
+    const api = await startApi(cluster.url);
+    try {
+      const c = new ApiClient(api.url);
+      await registerChassis(
+        s3,
+        { name: 'gw1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] },
+        lease,
+      );
+      await c.call('POST', '/v1/networks', { name: 'l-ext', provider: { physnet: 'physnet1' } });
+      await c.call('POST', '/v1/subnets', { name: 'l-ext-s', network: 'l-ext', cidr: '198.51.100.0/24', enableDhcp: false });
+      const M = 10;
+      // Per i: router l{i}-r with an interface, a gateway and a route; a bare router l{i}-q; routers l{i}-z (to
+      // delete) and l{i}-g (to get a gateway); port l{i}-vm with floating IP f (associated) and x (not); group l{i}-g
+      // with a rule, group l{i}-y (to delete).
+      const ids = await Promise.all(
+        Array.from({ length: M }, async (_, i) => {
+          await makeNetwork(api.url, `l${i}`, `10.92.${i}.0/24`);
+          for (const r of ['r', 'q', 'z', 'g']) await c.call('POST', '/v1/routers', { name: `l${i}-${r}` });
+          await c.call('POST', `/v1/routers/l${i}-r/interfaces`, { subnet: `l${i}-s` });
+          await c.call('PUT', `/v1/routers/l${i}-r/gateway`, { network: 'l-ext' });
+          await c.call('POST', `/v1/routers/l${i}-r/routes`, { cidr: `192.168.${i}.0/24`, nexthop: `10.92.${i}.5` });
+          await c.call('POST', '/v1/ports', { name: `l${i}-vm`, network: `l${i}` });
+          const f = await c.call<{ id: string }>('POST', '/v1/floating-ips', { network: 'l-ext', port: `l${i}-vm` });
+          const x = await c.call<{ id: string }>('POST', '/v1/floating-ips', { network: 'l-ext' });
+          await c.call('POST', '/v1/security-groups', { name: `l${i}-g` });
+          await c.call('POST', '/v1/security-groups', { name: `l${i}-y` });
+          const rule = await c.call<{ id: string }>('POST', `/v1/security-groups/l${i}-g/rules`, { direction: 'ingress', protocol: 'udp' });
+          return { f: f.id, x: x.id, rule: rule.id };
+        }),
+      );
+      const calls = ids.flatMap(({ f, x, rule }, i): Call[] =>
+        (
+          [
+            ['POST', `/v1/routers/l${i}-q/interfaces`, { subnet: `l${i}-s`, ip: `10.92.${i}.250` }],
+            ['DELETE', `/v1/routers/l${i}-r/routes/${encodeURIComponent(`192.168.${i}.0/24`)}`],
+            ['PATCH', `/v1/routers/l${i}-r`, { mode: 'reactive' }],
+            ['PUT', `/v1/routers/l${i}-g/gateway`, { network: 'l-ext' }],
+            ['DELETE', `/v1/routers/l${i}-z`],
+            ['PATCH', `/v1/ports/l${i}-vm`, { securityGroups: [`l${i}-g`] }],
+            ['PATCH', `/v1/floating-ips/${f}`, { port: null }],
+            ['DELETE', `/v1/floating-ips/${x}`],
+            ['DELETE', `/v1/security-groups/l${i}-g/rules/${rule}`],
+            ['DELETE', `/v1/security-groups/l${i}-y`],
+            ['PATCH', `/v1/networks/l${i}`, { topology: 'star' }],
+            ['PUT', `/v1/sites/l${i}-site/gateway`, { chassis: ['gw9'] }],
+          ] as [string, string, unknown?][]
+        ).map(([method, path, body]) => ({ name: `${method} ${path}`, method, path, body })),
+      );
+      const isLeader = async (url: string) => /^etcd_server_is_leader 1$/m.test(await (await fetch(`${url}/metrics`)).text());
+      const flags = await Promise.all(cluster.members.map((m) => isLeader(m.clientUrl)));
+      const leader = cluster.members[flags.indexOf(true)]!;
+      const out = await wave(api.url, calls, 3, () => leader.kill());
+      expect(
+        out.filter((o) => o.status !== 200 && o.status !== 201).map((o) => `${o.name}: ${o.status ?? o.error} ${JSON.stringify(o.body)}`),
+      ).toEqual([]);
+      const routers = await c.call<{ name: string; mode: string; routes: unknown[]; interfaces: unknown[]; gateway?: unknown }[]>(
+        'GET',
+        '/v1/routers',
+      );
+      const fips = await c.call<{ id: string; portId?: string }[]>('GET', '/v1/floating-ips');
+      const groups = await c.call<{ name: string; rules: { id: string }[] }[]>('GET', '/v1/security-groups');
+      for (let i = 0; i < M; i++) {
+        const r = (n: string) => routers.find((x) => x.name === `l${i}-${n}`);
+        expect(r('r')).toMatchObject({ mode: 'reactive', routes: [] });
+        expect(r('q')?.interfaces).toHaveLength(1);
+        expect(r('g')?.gateway).toBeDefined();
+        expect(r('z')).toBeUndefined();
+        expect(fips.find((x) => x.id === ids[i]!.f)?.portId).toBeUndefined();
+        expect(fips.find((x) => x.id === ids[i]!.x)).toBeUndefined();
+        expect(groups.find((x) => x.name === `l${i}-g`)?.rules.map((x) => x.id)).not.toContain(ids[i]!.rule);
+        expect(groups.find((x) => x.name === `l${i}-y`)).toBeUndefined();
+        expect(await c.call('GET', `/v1/ports/l${i}-vm`)).toMatchObject({ securityGroups: [expect.any(String)] });
+        expect(await c.call('GET', `/v1/networks/l${i}`)).toMatchObject({ topology: 'star' });
+        expect(await c.call('GET', `/v1/sites/l${i}-site`)).toMatchObject({ gatewayCandidates: ['gw9'] });
+      }
+    } finally {
+      api.proc.kill('SIGTERM');
+      await once(api.proc, 'exit');
+      await lease.revoke().catch(() => undefined);
+      await s3.close();
+      await cluster.stop();
+    }
+  }, 120_000);
 });
