@@ -76,6 +76,12 @@ interface Outcome {
   afterFault: boolean;
 }
 
+/** The outcomes not answered with one of `ok`, each as `name: status-or-error body` (an assertion's diff shows them). */
+const failures = (outcomes: Outcome[], ok = [200, 201]): string[] =>
+  outcomes
+    .filter((o) => o.status === undefined || !ok.includes(o.status))
+    .map((o) => `${o.name}: ${o.status ?? o.error} ${JSON.stringify(o.body)}`);
+
 /** One request on a connection of its own (as concurrent clients, the CLI or a script make them). */
 function send(url: string, method: string, path: string, body: unknown, faulted: () => boolean): Promise<Omit<Outcome, 'name'>> {
   const text = body === undefined ? '' : JSON.stringify(body);
@@ -319,9 +325,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
         await new Promise((r) => setTimeout(r, 2_000));
         await etcd.members[0]!.restart();
       });
-      expect(outcomes.filter((o) => o.status !== 201).map((o) => `${o.name}: ${o.status ?? o.error} ${JSON.stringify(o.body)}`)).toEqual(
-        [],
-      );
+      expect(failures(outcomes, [201])).toEqual([]);
       const stored = await consistentPorts(netId);
       expect(stored.size).toBe(N);
       for (const o of outcomes) expect(stored.get(o.name)?.id, o.name).toBe((o.body as { id: string }).id);
@@ -332,7 +336,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
         await etcd.members[0]!.restart();
       };
       const deleted = await burst(api.url, 'blip', N, 30, restart, true);
-      expect(deleted.filter((o) => o.status !== 200).map((o) => `${o.name}: ${o.status ?? o.error} ${JSON.stringify(o.body)}`)).toEqual([]);
+      expect(failures(deleted, [200])).toEqual([]);
       for (const o of deleted) expect((o.body as { id: string }).id, o.name).toBe(stored.get(o.name)!.id);
       expect((await consistentPorts(netId)).size).toBe(0);
     } finally {
@@ -353,9 +357,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
       const outcomes = await burst(api.url, 'leader', N, 30, () => leader.kill());
       // Transactions the dead leader held time out (5 s) while the others elect a new one: each creation looks for
       // its unanswered commit before planning again (made once, answered as made), none answers 503.
-      expect(outcomes.filter((o) => o.status !== 201).map((o) => `${o.name}: ${o.status ?? o.error} ${JSON.stringify(o.body)}`)).toEqual(
-        [],
-      );
+      expect(failures(outcomes, [201])).toEqual([]);
       const stored = await consistentPorts(netId, s3);
       expect(stored.size).toBe(N);
       for (const o of outcomes) expect(stored.get(o.name)?.id, o.name).toBe((o.body as { id: string }).id);
@@ -400,75 +402,37 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
         await etcd.members[0]!.kill();
         await etcd.members[0]!.restart();
       };
-      const each = (method: string, path: (i: number) => string, body?: (i: number) => unknown): Call[] =>
-        Array.from({ length: M }, (_, i) => ({ name: `${method} ${path(i)}`, method, path: path(i), body: body?.(i) }));
+      /** The call `at(i)` names (a path, or a path and a body) for each i. */
+      const each = (method: string, at: (i: number) => string | [string, unknown]): Call[] =>
+        Array.from({ length: M }, (_, i) => {
+          const [path, body] = [at(i)].flat() as [string, unknown?];
+          return { name: `${method} ${path}`, method, path, body };
+        });
       const waves: Call[][] = [
-        each(
-          'POST',
-          (i) => `/v1/routers/w${i}-r/interfaces`,
-          (i) => ({ subnet: `w${i}-s` }),
-        ),
-        each(
-          'POST',
-          (i) => `/v1/routers/w${i}-r/routes`,
-          (i) => ({ cidr: `192.168.${i}.0/24`, nexthop: `10.90.${i}.5` }),
-        ),
-        each(
-          'PUT',
-          (i) => `/v1/routers/w${i}-r/gateway`,
-          () => ({ network: 'w-ext' }),
-        ),
-        each(
-          'PATCH',
-          (i) => `/v1/routers/w${i}-r`,
-          () => ({ mode: 'reactive' }),
-        ),
-        each(
-          'PATCH',
-          (i) => `/v1/ports/w${i}-vm`,
-          (i) => ({ securityGroups: [`w${i}-g`] }),
-        ),
-        each(
-          'PATCH',
-          (i) => `/v1/floating-ips/${ids[i]!.fip}`,
-          (i) => ({ port: `w${i}-vm` }),
-        ),
-        each(
-          'PATCH',
-          (i) => `/v1/networks/w${i}`,
-          () => ({ topology: 'star' }),
-        ),
-        each(
-          'PUT',
-          (i) => `/v1/sites/w${i}-site/gateway`,
-          () => ({ chassis: ['gw9'] }),
-        ),
+        each('POST', (i) => [`/v1/routers/w${i}-r/interfaces`, { subnet: `w${i}-s` }]),
+        each('POST', (i) => [`/v1/routers/w${i}-r/routes`, { cidr: `192.168.${i}.0/24`, nexthop: `10.90.${i}.5` }]),
+        each('PUT', (i) => [`/v1/routers/w${i}-r/gateway`, { network: 'w-ext' }]),
+        each('PATCH', (i) => [`/v1/routers/w${i}-r`, { mode: 'reactive' }]),
+        each('PATCH', (i) => [`/v1/ports/w${i}-vm`, { securityGroups: [`w${i}-g`] }]),
+        each('PATCH', (i) => [`/v1/floating-ips/${ids[i]!.fip}`, { port: `w${i}-vm` }]),
+        each('PATCH', (i) => [`/v1/networks/w${i}`, { topology: 'star' }]),
+        each('PUT', (i) => [`/v1/sites/w${i}-site/gateway`, { chassis: ['gw9'] }]),
       ];
       const undo: Call[][] = [
-        each(
-          'PATCH',
-          (i) => `/v1/floating-ips/${ids[i]!.fip}`,
-          () => ({ port: null }),
-        ),
+        each('PATCH', (i) => [`/v1/floating-ips/${ids[i]!.fip}`, { port: null }]),
         each('DELETE', (i) => `/v1/routers/w${i}-r/routes/${encodeURIComponent(`192.168.${i}.0/24`)}`),
         each('DELETE', (i) => `/v1/routers/w${i}-r/gateway`),
         each('DELETE', (i) => `/v1/routers/w${i}-r/interfaces/w${i}-s`),
         each('DELETE', (i) => `/v1/security-groups/w${i}-g/rules/${ids[i]!.rule}`),
         each('DELETE', (i) => `/v1/floating-ips/${ids[i]!.fip}`),
-        each(
-          'PATCH',
-          (i) => `/v1/ports/w${i}-vm`,
-          () => ({ securityGroups: [] }),
-        ),
+        each('PATCH', (i) => [`/v1/ports/w${i}-vm`, { securityGroups: [] }]),
         each('DELETE', (i) => `/v1/security-groups/w${i}-g`),
         each('DELETE', (i) => `/v1/routers/w${i}-r`),
         each('DELETE', (i) => `/v1/sites/w${i}-site/gateway`),
       ];
       const ride = async (calls: Call[]) => {
         const out = await wave(api.url, calls, 3, restart);
-        expect(
-          out.filter((o) => o.status !== 200 && o.status !== 201).map((o) => `${o.name}: ${o.status ?? o.error} ${JSON.stringify(o.body)}`),
-        ).toEqual([]);
+        expect(failures(out)).toEqual([]);
         return out;
       };
       for (const w of waves) await ride(w);
@@ -571,9 +535,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
       const flags = await Promise.all(cluster.members.map((m) => isLeader(m.clientUrl)));
       const leader = cluster.members[flags.indexOf(true)]!;
       const out = await wave(api.url, calls, 3, () => leader.kill());
-      expect(
-        out.filter((o) => o.status !== 200 && o.status !== 201).map((o) => `${o.name}: ${o.status ?? o.error} ${JSON.stringify(o.body)}`),
-      ).toEqual([]);
+      expect(failures(out)).toEqual([]);
       const routers = await c.call<{ name: string; mode: string; routes: unknown[]; interfaces: unknown[]; gateway?: unknown }[]>(
         'GET',
         '/v1/routers',
