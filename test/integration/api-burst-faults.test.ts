@@ -24,7 +24,7 @@ import { chassisKey, claimsPrefix, NET_PREFIX, namesPrefix, poolPrefix, portsPre
 import { Topology } from '../../src/model/repo.js';
 import type { TopologyDocument } from '../../src/model/types.js';
 import { openStore } from '../../src/store/index.js';
-import type { Store } from '../../src/store/types.js';
+import type { Lease, Store } from '../../src/store/types.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 import { cleanEnv, WYVERN_CLI } from '../helpers/cli.js';
 
@@ -217,6 +217,20 @@ async function retryOnNewServer(network: string, netId: string, outcomes: Outcom
 
 const N = 400;
 
+/** The member of `cluster` that leads it now (its metrics say so). */
+async function leaderOf(cluster: EtcdCluster): Promise<EtcdCluster['members'][number]> {
+  const isLeader = async (url: string) => /^etcd_server_is_leader 1$/m.test(await (await fetch(`${url}/metrics`)).text());
+  const flags = await Promise.all(cluster.members.map((m) => isLeader(m.clientUrl)));
+  return cluster.members[flags.indexOf(true)]!;
+}
+
+/** A gateway chassis reaching physnet1 (registered on `lease`, as an agent's) and provider network `name` there. */
+async function providerNetwork(c: ApiClient, on: Store, lease: Lease, name: string): Promise<void> {
+  await registerChassis(on, { name: 'gw1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] }, lease);
+  await c.call('POST', '/v1/networks', { name, provider: { physnet: 'physnet1' } });
+  await c.call('POST', '/v1/subnets', { name: `${name}-s`, network: name, cidr: '198.51.100.0/24', enableDhcp: false });
+}
+
 /**
  * `n` topology documents, each a network of its own with a subnet and 5 ports, made in a memory store (tunnel keys
  * from 1,000 up, clear of the test's own networks).
@@ -351,9 +365,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
     const api = await startApi(cluster.url);
     try {
       const netId = await makeNetwork(api.url, 'leader', '10.63.0.0/22');
-      const isLeader = async (url: string) => /^etcd_server_is_leader 1$/m.test(await (await fetch(`${url}/metrics`)).text());
-      const flags = await Promise.all(cluster.members.map((m) => isLeader(m.clientUrl)));
-      const leader = cluster.members[flags.indexOf(true)]!;
+      const leader = await leaderOf(cluster);
       const outcomes = await burst(api.url, 'leader', N, 30, () => leader.kill());
       // Transactions the dead leader held time out (5 s) while the others elect a new one: each creation looks for
       // its unanswered commit before planning again (made once, answered as made), none answers 503.
@@ -374,13 +386,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
     const lease = await store.grantLease(120);
     try {
       const c = new ApiClient(api.url);
-      await registerChassis(
-        store,
-        { name: 'gw1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] },
-        lease,
-      );
-      await c.call('POST', '/v1/networks', { name: 'w-ext', provider: { physnet: 'physnet1' } });
-      await c.call('POST', '/v1/subnets', { name: 'w-ext-s', network: 'w-ext', cidr: '198.51.100.0/24', enableDhcp: false });
+      await providerNetwork(c, store, lease, 'w-ext');
       const M = 30;
       const ids = await Promise.all(
         Array.from({ length: M }, async (_, i) => {
@@ -486,13 +492,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
     const api = await startApi(cluster.url);
     try {
       const c = new ApiClient(api.url);
-      await registerChassis(
-        s3,
-        { name: 'gw1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] },
-        lease,
-      );
-      await c.call('POST', '/v1/networks', { name: 'l-ext', provider: { physnet: 'physnet1' } });
-      await c.call('POST', '/v1/subnets', { name: 'l-ext-s', network: 'l-ext', cidr: '198.51.100.0/24', enableDhcp: false });
+      await providerNetwork(c, s3, lease, 'l-ext');
       const M = 10;
       // Per i: router l{i}-r with an interface, a gateway and a route; a bare router l{i}-q; routers l{i}-z (to
       // delete) and l{i}-g (to get a gateway); port l{i}-vm with floating IP f (associated) and x (not); group l{i}-g
@@ -531,9 +531,7 @@ describe('a burst of port creations through wyvern api, and a fault in the middl
           ] as [string, string, unknown?][]
         ).map(([method, path, body]) => ({ name: `${method} ${path}`, method, path, body })),
       );
-      const isLeader = async (url: string) => /^etcd_server_is_leader 1$/m.test(await (await fetch(`${url}/metrics`)).text());
-      const flags = await Promise.all(cluster.members.map((m) => isLeader(m.clientUrl)));
-      const leader = cluster.members[flags.indexOf(true)]!;
+      const leader = await leaderOf(cluster);
       const out = await wave(api.url, calls, 3, () => leader.kill());
       expect(failures(out)).toEqual([]);
       const routers = await c.call<{ name: string; mode: string; routes: unknown[]; interfaces: unknown[]; gateway?: unknown }[]>(
