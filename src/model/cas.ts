@@ -64,6 +64,12 @@ export interface CasOptions {
  */
 export const WRITE_OUTAGE_MS = 10_000;
 
+/** When a write arriving now stops riding a store outage out: WRITE_OUTAGE_MS from now. */
+export const writeDeadline = (): number => Date.now() + WRITE_OUTAGE_MS;
+
+/** `opts` of a write arriving now: it rides a store outage out until writeDeadline(), unless `opts` sets its own. */
+export const writeOptions = (opts: CasOptions = {}): CasOptions => ({ outageUntil: writeDeadline(), ...opts });
+
 const unavailable = (e: unknown): boolean => e instanceof StoreError && e.code === 'UNAVAILABLE';
 
 export async function runCas<T>(store: Store, plan: (attempt: number) => Promise<Plan<T>>, opts: CasOptions = {}): Promise<T> {

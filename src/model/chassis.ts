@@ -4,7 +4,7 @@
  */
 import { inPieces, MAX_TXN_OPS, type Lease, type Store } from '../store/types.js';
 import { decodeChassis, decodePort, encodeBinding, encodeChassis } from './codec.js';
-import { runCas, throughOutage, WRITE_OUTAGE_MS } from './cas.js';
+import { runCas, throughOutage, writeDeadline } from './cas.js';
 import { conflict, notFound } from './errors.js';
 import { bindingKey, CHASSIS_PREFIX, chassisKey, NET_PREFIX, parseKey, portKey, retiredKey } from './keys.js';
 import type { Binding, Chassis, ChassisStatus } from './types.js';
@@ -98,7 +98,7 @@ export async function deleteChassis(
 ): Promise<ChassisStatus & { bindingsRemoved: string[] }> {
   const force = opts.force === true;
   // A lost compare means the agent re-registered or a binding moved meanwhile: read again, a few times.
-  const outageUntil = Date.now() + WRITE_OUTAGE_MS;
+  const outageUntil = writeDeadline();
   const { result, rest } = await runCas(
     store,
     async () => {

@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
-import { runCas, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
+import { runCas, type CasOptions } from './cas.js';
 import { decodeFloatingIp, encodeFloatingIp } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { FIPS_PREFIX, fipKey, guardKey, ipClaimKey, portFipsGuardKey, routerFipsGuardKey, routerKey, SEGMENTS_PREFIX } from './keys.js';
@@ -102,7 +102,6 @@ function providerOf(net: Network): void {
  * and their FIP guards (associate).
  */
 export async function createFip(store: Store, body: unknown, opts: CasOptions): Promise<FloatingIp> {
-  const arrived = Date.now();
   const input = parseFipInput(body);
   const id = randomUUID();
   let flight: ReturnType<typeof addressWriters.enter> | undefined;
@@ -144,7 +143,7 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
         };
         return planOnSharedState(store, net.id, attempt, plan);
       },
-      { outageUntil: arrived + WRITE_OUTAGE_MS, ...opts },
+      opts,
     );
   } finally {
     flight?.leave();

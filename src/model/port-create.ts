@@ -21,7 +21,7 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import type { Compare, KeyValue, Store, TxnOp, Watch } from '../store/types.js';
-import { POOL_MAX, runCas, WRITE_OUTAGE_MS, type CasOptions, type Plan } from './cas.js';
+import { POOL_MAX, runCas, writeOptions, type CasOptions, type Plan } from './cas.js';
 import { decodeNetwork, decodePort, encodePort } from './codec.js';
 import { conflict, invalid, ModelError } from './errors.js';
 import { watchClaims } from './claims-watch.js';
@@ -176,7 +176,7 @@ export class PortCreator {
   }
 
   async create(body: unknown): Promise<Port> {
-    const arrived = Date.now();
+    const opts = writeOptions({ ...this.opts, txn: this.batcher.txn });
     const input = parsePortInput(body);
     const id = input.id ?? randomUUID();
     const byName = !UUID_RE.test(input.network);
@@ -248,7 +248,7 @@ export class PortCreator {
             return plan(full, checks.macOwner);
           }
         },
-        { outageUntil: arrived + WRITE_OUTAGE_MS, ...this.opts, txn: this.batcher.txn },
+        opts,
       );
     } finally {
       slots.give();

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import { inTurn, pickFree, poolFlight, runCas, throughOutage, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
+import { inTurn, pickFree, poolFlight, runCas, throughOutage, writeOptions, type CasOptions } from './cas.js';
 import { decodeBinding, decodeNetwork, decodePort, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict } from './errors.js';
 import { cidrsOverlap, intToIp, type Cidr } from '../net/addr.js';
@@ -84,9 +84,9 @@ export class Topology {
     this.ports.close();
   }
 
-  /** A write's options: it rides a store outage out until WRITE_OUTAGE_MS after now, its arrival (cas.ts). */
+  /** A write's options, taken on its arrival: it rides a store outage out until cas.ts writeDeadline(). */
   private writeOpts(): CasOptions {
-    return { outageUntil: Date.now() + WRITE_OUTAGE_MS, ...this.opts };
+    return writeOptions(this.opts);
   }
 
   /**
@@ -415,7 +415,7 @@ export class Topology {
   // ---- routers (routers.ts) ----
 
   createRouter(body: unknown): Promise<Router> {
-    return routers.createRouter(this.store, body, this.opts);
+    return routers.createRouter(this.store, body, this.writeOpts());
   }
   getRouter(ref: string): Promise<Router> {
     return routers.getRouter(this.store, ref);
@@ -455,7 +455,7 @@ export class Topology {
   // ---- floating IPs (fips.ts) ----
 
   createFloatingIp(body: unknown): Promise<FloatingIp> {
-    return fips.createFip(this.store, body, this.opts);
+    return fips.createFip(this.store, body, this.writeOpts());
   }
   getFloatingIp(ref: string): Promise<FloatingIp> {
     return fips.getFip(this.store, ref);
@@ -473,7 +473,7 @@ export class Topology {
   // ---- security groups (security-groups.ts) ----
 
   createSecurityGroup(body: unknown): Promise<SecurityGroup> {
-    return groups.createSecurityGroup(this.store, body, this.opts);
+    return groups.createSecurityGroup(this.store, body, this.writeOpts());
   }
   getSecurityGroup(ref: string): Promise<SecurityGroup> {
     return groups.getSecurityGroup(this.store, ref);

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { MAX_TXN_OPS, readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
-import { pickFree, poolFlight, runCas, runCasInSteps, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
+import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
 import { decodeRouter, decodeSubnet, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { cidrContains, cidrsOverlap, ipToInt, isHostOf } from '../net/addr.js';
@@ -44,7 +44,6 @@ const routerHolds = (store: Store, id: string, holds: (r: Router) => boolean) =>
 };
 
 export async function createRouter(store: Store, body: unknown, opts: CasOptions): Promise<Router> {
-  const arrived = Date.now();
   const input = parseRouterInput(body);
   const id = randomUUID();
   const mac = randomMac();
@@ -66,7 +65,7 @@ export async function createRouter(store: Store, body: unknown, opts: CasOptions
         landed: () => createdAs(store, 'router', r.name, id, () => routerKey(id), decodeRouter),
       };
     },
-    { outageUntil: arrived + WRITE_OUTAGE_MS, ...opts },
+    opts,
   ).finally(flight.leave);
 }
 

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_TXN_OPS, readInPieces, type Compare, type KeyValue, type ReadResult, type Store, type TxnOp } from '../store/types.js';
 import { SharedReads } from '../util/single-flight.js';
-import { pickFree, poolFlight, runCas, runCasInSteps, WRITE_OUTAGE_MS, type CasOptions } from './cas.js';
+import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
 import { conflict, notFound } from './errors.js';
 import { allocKey, nameKey, portKey, SG_PREFIX, sgGuardKey, sgKey, sgMembersPrefix } from './keys.js';
@@ -30,7 +30,6 @@ export interface SecurityGroupDeleted extends SecurityGroup {
 const ruleOwner = (ruleId: string): string => `sg-rule/${ruleId}`;
 
 export async function createSecurityGroup(store: Store, body: unknown, opts: CasOptions = {}): Promise<SecurityGroup> {
-  const arrived = Date.now();
   const input = parseSecurityGroupInput(body);
   const id = randomUUID();
   const ruleId = randomUUID();
@@ -60,7 +59,7 @@ export async function createSecurityGroup(store: Store, body: unknown, opts: Cas
         landed: () => createdAs(store, 'security-group', g.name, id, () => sgKey(id), decodeSecurityGroup),
       };
     },
-    { outageUntil: arrived + WRITE_OUTAGE_MS, ...opts },
+    opts,
   ).finally(() => {
     groups.leave();
     rules.leave();
@@ -77,7 +76,6 @@ export async function listSecurityGroups(store: Store): Promise<SecurityGroup[]>
 }
 
 export async function addSgRule(store: Store, ref: string, body: unknown, opts: CasOptions = {}): Promise<SgRule> {
-  const arrived = Date.now();
   const input = parseSgRuleInput(body);
   const ruleId = randomUUID();
   const flight = poolFlight(store, 'sg-rule-key');
@@ -124,7 +122,7 @@ export async function addSgRule(store: Store, ref: string, body: unknown, opts: 
         },
       };
     },
-    { outageUntil: arrived + WRITE_OUTAGE_MS, ...opts },
+    opts,
   ).finally(flight.leave);
 }
 

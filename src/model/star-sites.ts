@@ -5,7 +5,7 @@
  * elections only: here they are read.
  */
 import type { Store } from '../store/types.js';
-import { runCas, throughOutage, WRITE_OUTAGE_MS } from './cas.js';
+import { runCas, throughOutage, writeDeadline } from './cas.js';
 import { listChassis } from './chassis.js';
 import {
   checkSiteName,
@@ -28,7 +28,7 @@ export async function updateNetworkTopology(store: Store, ref: string, body: unk
   const o = asObject(body);
   onlyFields(o, ['topology', 'centers']);
   if (o.topology === undefined && o.centers === undefined) throw invalid('topology', 'nothing to update: give topology and/or centers');
-  const outageUntil = Date.now() + WRITE_OUTAGE_MS;
+  const outageUntil = writeDeadline();
   return runCas(
     store,
     async () => {
@@ -128,7 +128,7 @@ export async function setSiteGateway(store: Store, name: string, body: unknown):
   onlyFields(o, ['chassis']);
   if (o.chassis === undefined) throw invalid('chassis', 'chassis is required: the gateway candidates, in preference order');
   const candidates = decodeChassisList(o.chassis, 'chassis');
-  const outageUntil = Date.now() + WRITE_OUTAGE_MS;
+  const outageUntil = writeDeadline();
   await runCas(
     store,
     async () => {
@@ -166,7 +166,7 @@ export async function clearSiteGateway(store: Store, name: string): Promise<{ na
         landed: async () => ((await store.get(kv.key)) ? undefined : { name, cleared: true }),
       };
     },
-    { outageUntil: Date.now() + WRITE_OUTAGE_MS },
+    { outageUntil: writeDeadline() },
   );
 }
 

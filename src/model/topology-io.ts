@@ -25,7 +25,7 @@ import {
   encodeSite,
   encodeSubnet,
 } from './codec.js';
-import { throughOutage, WRITE_OUTAGE_MS } from './cas.js';
+import { throughOutage, writeDeadline } from './cas.js';
 import { conflict } from './errors.js';
 import {
   allocKey,
@@ -114,7 +114,7 @@ const CHUNK = 100;
  * still absent, so a concurrent writer cannot be overwritten.
  */
 export async function importTopology(store: Store, raw: unknown): Promise<ImportResult> {
-  const outageUntil = Date.now() + WRITE_OUTAGE_MS;
+  const outageUntil = writeDeadline();
   // The same rules as the API's create requests, object by object, plus the cross-object invariants.
   const doc = checkTopologyDocument(raw);
   const want: Wanted = new Map();
