@@ -21,7 +21,18 @@ import { claimedFip, claimFip, randomPick, releaseFip } from './port-claims.js';
 import { addressWriters, planOnSharedState } from './shared-net-state.js';
 import { segmentHolder } from './segments.js';
 import { assignOneIp } from './port-ips.js';
-import { gatewaysOn, ipOwners, loadNetwork, loadPort, loadSubnet, macOwners, portFipState, type Loaded, type NetState } from './read.js';
+import {
+  deletedAs,
+  gatewaysOn,
+  ipOwners,
+  loadNetwork,
+  loadPort,
+  loadSubnet,
+  macOwners,
+  portFipState,
+  type Loaded,
+  type NetState,
+} from './read.js';
 import type { FloatingIp, Network } from './types.js';
 import { isIpv4, ipToInt } from '../net/addr.js';
 import { UUID_RE } from './validate.js';
@@ -242,7 +253,7 @@ export async function deleteFip(store: Store, ref: string, opts: CasOptions): Pr
         // Its claims go (the address is free again). Nothing waits on an association going with it (updateFip).
         ops: [{ op: 'delete', key: kv.key }, ...releaseFip(f), ...fipIndexOps(f, undefined)],
         result: f,
-        landed: async () => ((await store.get(kv.key)) ? undefined : f),
+        landed: deletedAs(store, kv.key, f),
       };
     },
     opts,

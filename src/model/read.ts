@@ -63,6 +63,15 @@ export async function createdAs<T>(
   return kv ? decode(kv.value) : undefined;
 }
 
+/**
+ * A deletion's `landed` (cas.ts): made, answered with `result`, once the record at `key` is gone — by this request or
+ * another: either way the object the request named is deleted.
+ */
+export const deletedAs =
+  <T>(store: Store, key: string, result: T) =>
+  async (): Promise<T | undefined> =>
+    (await store.get(key)) ? undefined : result;
+
 /** Finds the claim of a name or id; undefined if neither exists. */
 export async function findClaim(store: Store, kind: Kind, ref: string): Promise<NameClaim | undefined> {
   const byName = UUID_RE.test(ref) ? undefined : await store.get(nameKey(kind, ref));

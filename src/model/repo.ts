@@ -29,6 +29,7 @@ import {
 import {
   claimedNames,
   createdAs,
+  deletedAs,
   encodeClaim,
   guardCompare,
   ipOwners,
@@ -297,7 +298,7 @@ export class Topology {
             bump(s.networkId),
           ],
           result: s,
-          landed: async () => ((await this.store.get(kv.key)) ? undefined : s),
+          landed: deletedAs(this.store, kv.key, s),
         };
       },
       opts,
@@ -403,9 +404,7 @@ export class Topology {
             ...membershipOps(p, undefined, []).ops,
           ],
           result: p,
-          // A delete the store did not answer: made once the record is gone (by this delete or another: either way
-          // the port this request named is deleted).
-          landed: async () => ((await this.store.get(kv.key)) ? undefined : p),
+          landed: deletedAs(this.store, kv.key, p),
         };
       },
       opts,

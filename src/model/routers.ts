@@ -14,6 +14,7 @@ import { allocKey, guardKey, nameKey, ROUTERS_PREFIX, routerFipsGuardKey, router
 import { generateMac, randomMac } from './macs.js';
 import {
   createdAs,
+  deletedAs,
   encodeClaim,
   ipOwners,
   loadNetState,
@@ -114,7 +115,7 @@ export async function deleteRouter(store: Store, ref: string, opts: CasOptions):
       const compares = [{ key: kv.key, modRevision: kv.modRevision }, ...gw.compares];
       // A delete (or step) the store did not answer: done once the router is gone; a step found made or not is
       // planned again from what the store holds.
-      const landed = async () => ((await store.get(kv.key)) ? undefined : { done: r });
+      const landed = deletedAs(store, kv.key, { done: r });
       if (ops.length <= MAX_TXN_OPS || nets.length === 0) return { compares, ops, result: { done: r }, landed };
       // Too big for one transaction: take some networks' interfaces off first (routes go too: a route's next hop may
       // be on a shed subnet, and the routes go with the router anyway).

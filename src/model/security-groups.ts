@@ -12,7 +12,7 @@ import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
 import { conflict, notFound } from './errors.js';
 import { allocKey, nameKey, portKey, SG_PREFIX, sgGuardKey, sgKey, sgMembersPrefix } from './keys.js';
-import { createdAs, encodeClaim, loadSecurityGroup } from './read.js';
+import { createdAs, deletedAs, encodeClaim, loadSecurityGroup } from './read.js';
 import { membershipOps } from './sg-members.js';
 import { describeRule, parseSecurityGroupInput, parseSgRuleInput, rulesOverlap } from './sg-validate.js';
 import type { Port, SecurityGroup, SgRule } from './types.js';
@@ -237,7 +237,7 @@ export async function deleteSecurityGroup(
       const done = { ...g, portsDetached: ports.map((p) => p.port.name), rulesRemoved };
       // A delete (or step) the store did not answer: done once the group is gone; a step found made or not is planned
       // again from what the store holds.
-      const landed = async () => ((await store.get(kv.key)) ? undefined : { done });
+      const landed = deletedAs(store, kv.key, { done });
       if (ops.length <= MAX_TXN_OPS && compares.length <= MAX_TXN_OPS) return { compares, ops, result: { done }, landed };
       // Too big for one transaction: take the group off some of its ports first, as a PATCH of their groups would.
       if (ports.length > 0) {

@@ -19,7 +19,7 @@ import {
 } from './codec.js';
 import { invalid, notFound } from './errors.js';
 import { bindingsPrefix, centerKey, networkKey, parseKey, siteGatewayKey, siteKey, SITES_PREFIX, SITE_GATEWAYS_PREFIX } from './keys.js';
-import { loadNetwork } from './read.js';
+import { deletedAs, loadNetwork } from './read.js';
 import { DEFAULT_SITE, type ChassisStatus, type Network, type NetworkTopology, type Site } from './types.js';
 import { asObject, onlyFields, parseTopologyInput } from './validate.js';
 
@@ -162,8 +162,7 @@ export async function clearSiteGateway(store: Store, name: string): Promise<{ na
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
         ops: [{ op: 'delete', key: kv.key }],
         result: { name, cleared: true },
-        // A clear the store did not answer is made once the record is gone.
-        landed: async () => ((await store.get(kv.key)) ? undefined : { name, cleared: true }),
+        landed: deletedAs(store, kv.key, { name, cleared: true }),
       };
     },
     { outageUntil: writeDeadline() },
