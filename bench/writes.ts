@@ -23,6 +23,8 @@
  * groups of rows. BENCH_WRITES (default 3000)
  * puts for the reference. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every API process there;
  * BENCH_API_NODE_FLAGS adds flags to the API processes' node command line (an A/B of V8 settings).
+ * BENCH_ETCD_BATCH_LIMIT sets the member's --backend-batch-limit (default the sandbox's, ETCD_BACKEND_BATCH_LIMIT;
+ * 0 leaves etcd's own 10,000: an A/B of the setting).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -36,7 +38,7 @@ import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { concurrentPuts } from './lib/store-rates.js';
 import { cpuMs } from './lib/sg-side.js';
-import { startEtcd } from '../test/helpers/etcd.js';
+import { ETCD_BACKEND_BATCH_LIMIT, startEtcd } from '../test/helpers/etcd.js';
 
 const PORTS = Number(process.env.BENCH_PORTS ?? 1000);
 const WRITES = Number(process.env.BENCH_WRITES ?? 3000);
@@ -47,6 +49,8 @@ const PROF = process.env.BENCH_CPU_PROF;
 const ROWS = new Set((process.env.BENCH_ROWS ?? 'fresh,steady,inproc').split(',').map((r) => r.trim()));
 /** V8/Node flags for the API processes (an experiment's A/B: BENCH_API_NODE_FLAGS='--interrupt-budget=16384'). */
 const API_NODE_FLAGS = (process.env.BENCH_API_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** The member's --backend-batch-limit (BENCH_ETCD_BATCH_LIMIT; 0 = etcd's default). */
+const ETCD_BATCH_LIMIT = Number(process.env.BENCH_ETCD_BATCH_LIMIT ?? ETCD_BACKEND_BATCH_LIMIT);
 const fmt = (n: number): string => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
 
 /** Counts a store's transactions (committed and lost) and multi-reads. */
@@ -428,10 +432,11 @@ async function inProcessRow(stores: Store[], etcd: { url: string; members: { pid
 }
 
 async function main(): Promise<void> {
-  const etcd = await startEtcd({ members: 1 });
+  const etcd = await startEtcd({ members: 1, backendBatchLimit: ETCD_BATCH_LIMIT });
   const stores = await Promise.all([0, 1, 2].map(() => openStore(etcd.url)));
   try {
-    console.log(`bench:writes  etcd 1 member; ${PORTS} concurrent POST /v1/ports over 3 API servers into one network (/22)`);
+    const batching = ETCD_BATCH_LIMIT > 0 ? `--backend-batch-limit ${ETCD_BATCH_LIMIT}` : "etcd's default batch limit";
+    console.log(`bench:writes  etcd 1 member (${batching}); ${PORTS} concurrent POST /v1/ports over 3 API servers into one network (/22)`);
     const putRate = await referencePutRate(stores[0]!, 'same run');
     if (ROWS.has('fresh')) {
       // Fresh API processes (BENCH_WARM creations each before the rush), as agents' APIs.

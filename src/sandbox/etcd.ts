@@ -13,6 +13,7 @@ import { openSync, closeSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { freePort } from '../util/free-port.js';
+import { ETCD_BACKEND_BATCH_LIMIT } from '../store/etcd-server-version.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -95,8 +96,12 @@ async function waitHealthy(
   throw new Error(`etcd member ${m.name} not healthy after ${timeoutMs} ms; see ${m.log}`);
 }
 
+export { ETCD_BACKEND_BATCH_LIMIT };
+
 export interface EtcdOptions {
   dataDir?: string;
+  /** `--backend-batch-limit` for every member (default ETCD_BACKEND_BATCH_LIMIT; 0 leaves etcd's own, for an A/B). */
+  backendBatchLimit?: number;
   members?: 1 | 3;
   readyTimeoutMs?: number;
   tls?: EtcdTls;
@@ -175,6 +180,8 @@ async function startMembers(opts: EtcdOptions, dir: string, ownDir: boolean): Pr
         '--election-timeout',
         '500',
       ];
+      const batchLimit = opts.backendBatchLimit ?? ETCD_BACKEND_BATCH_LIMIT;
+      if (batchLimit > 0) args.push('--backend-batch-limit', String(batchLimit));
       if (opts.tls) {
         args.push('--cert-file', opts.tls.certFile, '--key-file', opts.tls.keyFile);
         if (opts.tls.clientCertAuth) args.push('--client-cert-auth', '--trusted-ca-file', opts.tls.caFile);

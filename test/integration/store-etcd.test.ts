@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type WatchBatch } from '../../src/store/index.js';
 import type { EtcdStore } from '../../src/store/etcd.js';
 import { storeSuite } from '../unit/store-suite.js';
-import { startEtcd, type EtcdCluster } from '../helpers/etcd.js';
+import { ETCD_BACKEND_BATCH_LIMIT, startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 import { freePort } from '../../src/util/free-port.js';
 import { createServer, type AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -136,6 +136,27 @@ describe('etcd watch streams', () => {
 });
 
 describe('etcd sandbox', () => {
+  it('members commit every ETCD_BACKEND_BATCH_LIMIT writes (etcd 3.4 copies what is not committed for every transaction); 0 leaves etcd its own', async () => {
+    const argsOf = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const limitOf = (args: string[]): string | undefined => {
+      const i = args.indexOf('--backend-batch-limit');
+      return i < 0 ? undefined : args[i + 1];
+    };
+    const tuned = await startEtcd({ members: 1 });
+    const plain = await startEtcd({ members: 1, backendBatchLimit: 0 });
+    try {
+      expect(limitOf(argsOf(tuned.members[0]!.pid))).toBe(String(ETCD_BACKEND_BATCH_LIMIT));
+      expect(limitOf(argsOf(plain.members[0]!.pid))).toBeUndefined();
+      // etcd took the setting: it is serving.
+      const store = await openStore(tuned.url);
+      await store.put('/sandbox/batch', 'v');
+      expect((await store.get('/sandbox/batch'))?.value).toBe('v');
+      await store.close();
+    } finally {
+      await Promise.all([tuned.stop(), plain.stop()]);
+    }
+  }, 60_000);
+
   it('a member whose port another process took before etcd bound it is started on other ports', async () => {
     const squatter = createServer();
     await new Promise<void>((r) => squatter.listen(0, '127.0.0.1', r));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copiesWriteBufferPerTxn, slowTxnWarning } from '../../src/store/etcd-server-version.js';
+import { copiesWriteBufferPerTxn, ETCD_BACKEND_BATCH_LIMIT, slowTxnWarning } from '../../src/store/etcd-server-version.js';
 
 describe('etcd releases with slow write transactions', () => {
   it('3.4.0 up to 3.4.23 copy their write buffer per transaction; 3.4.24, 3.5 and others do not', () => {
@@ -14,5 +14,8 @@ describe('etcd releases with slow write transactions', () => {
     expect(w).toContain('etcd 3.4.23 (etcd://10.0.0.5:2379)');
     expect(w).toContain('etcd-io/etcd#12529');
     expect(w).toContain('upgrade etcd to 3.4.24 or later');
+    // What an operator who cannot upgrade (Debian 12) sets, as a flag and as the packaged unit's environment.
+    expect(w).toContain(`--backend-batch-limit=${ETCD_BACKEND_BATCH_LIMIT}`);
+    expect(w).toContain(`ETCD_BACKEND_BATCH_LIMIT=${ETCD_BACKEND_BATCH_LIMIT} in /etc/default/etcd`);
   });
 });
