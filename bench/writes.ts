@@ -23,6 +23,8 @@
  * groups of rows. BENCH_WRITES (default 3000)
  * puts for the reference. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every API process there;
  * BENCH_API_NODE_FLAGS adds flags to the API processes' node command line (an A/B of V8 settings).
+ * The steady group ends with two sustained rows (three processes and one, wrk keep-alive): BENCH_SUSTAINED (default
+ * 6000) creations into a /16, throughput held past what a 1,000-creation rush pays once.
  * BENCH_ETCD_BATCH_LIMIT sets the member's --backend-batch-limit (default the sandbox's, ETCD_BACKEND_BATCH_LIMIT;
  * 0 leaves etcd's own 10,000: an A/B of the setting).
  */
@@ -49,6 +51,8 @@ const PROF = process.env.BENCH_CPU_PROF;
 const ROWS = new Set((process.env.BENCH_ROWS ?? 'fresh,steady,inproc').split(',').map((r) => r.trim()));
 /** V8/Node flags for the API processes (an experiment's A/B: BENCH_API_NODE_FLAGS='--interrupt-budget=16384'). */
 const API_NODE_FLAGS = (process.env.BENCH_API_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** Creations in each of the steady group's two sustained rows, into a /16 (BENCH_SUSTAINED; 0 leaves them out). */
+const SUSTAINED = Number(process.env.BENCH_SUSTAINED ?? 6000);
 /** The member's --backend-batch-limit (BENCH_ETCD_BATCH_LIMIT; 0 = etcd's default). */
 const ETCD_BATCH_LIMIT = Number(process.env.BENCH_ETCD_BATCH_LIMIT ?? ETCD_BACKEND_BATCH_LIMIT);
 const fmt = (n: number): string => (n >= 100 ? n.toFixed(0) : n.toFixed(2));
@@ -186,6 +190,8 @@ async function etcdCounters(etcdUrl: string): Promise<{ txn: number; range: numb
 
 interface RushResult {
   rate: number;
+  /** Creations asked for, and made. */
+  asked: number;
   created: number;
   secs: number;
   why: Map<string, number>;
@@ -211,6 +217,8 @@ async function rush(
     etcdUrl: string;
     /** Creations per server before the timed rush (default BENCH_WARM; 0 for servers warmed already: warmUntilSteady). */
     warm?: number;
+    /** Creations in the rush (default BENCH_PORTS). */
+    count?: number;
   },
 ): Promise<RushResult> {
   const clients = urls.map((u) => new ApiClient(u));
@@ -233,11 +241,12 @@ async function rush(
   o.started?.();
   const self0 = process.cpuUsage();
   const t0 = performance.now();
+  const count = o.count ?? PORTS;
   const load = o.wrk
-    ? await wrkLoad(urls, net, o.wrk)
+    ? await wrkLoad(urls, net, o.wrk, count)
     : {
         statuses: (
-          await Promise.all(Array.from({ length: PORTS }, (_, i) => posts[i % posts.length]!({ name: `${net}-${i}`, network: net })))
+          await Promise.all(Array.from({ length: count }, (_, i) => posts[i % posts.length]!({ name: `${net}-${i}`, network: net })))
         ).map((r) => ({ status: r.status, message: (r.body as { error?: { message?: string } })?.error?.message ?? '' })),
         cpuMs: 0,
       };
@@ -263,12 +272,12 @@ async function rush(
     const m = `${r.status} ${r.message}`.slice(0, 80);
     why.set(m, (why.get(m) ?? 0) + 1);
   }
-  return { rate: created / secs, created, secs, why, cpu, etcd };
+  return { rate: created / secs, asked: load.statuses.length, created, secs, why, cpu, etcd };
 }
 
 function report(what: string, r: RushResult, putRate: number): void {
   console.log(
-    `${what.padEnd(40)}${fmt(r.rate).padStart(7)} creates/s (${r.created}/${PORTS} in ${r.secs.toFixed(2)} s)  ratio ${(r.rate / putRate).toFixed(3)}`,
+    `${what.padEnd(40)}${fmt(r.rate).padStart(7)} creates/s (${r.created}/${r.asked} in ${r.secs.toFixed(2)} s)  ratio ${(r.rate / putRate).toFixed(3)}`,
   );
   for (const [m, n] of r.why) console.log(`  not created: ${n} × ${m}`);
   const total = r.cpu.reduce((a, [, ms]) => a + ms, 0);
@@ -391,14 +400,25 @@ async function steadyRows(etcd: { url: string; members: { pid: number }[] }, sto
       ['etcd', etcd.members[0]!.pid],
       ...apis.slice(0, n).map((a, i): [string, number] => [`api${i + 1}`, a.proc.pid!]),
     ];
-    const row = async (what: string, n: number, net: string, cidr: string, load: { keepAlive?: number; wrk?: number | 'one each' }) =>
-      report(what, await rush(urls.slice(0, n), net, cidr, { pids: pids(n), etcdUrl: etcd.url, warm: 0, ...load }), putRate);
+    const row = async (
+      what: string,
+      n: number,
+      net: string,
+      cidr: string,
+      load: { keepAlive?: number; wrk?: number | 'one each'; count?: number },
+    ) => report(what, await rush(urls.slice(0, n), net, cidr, { pids: pids(n), etcdUrl: etcd.url, warm: 0, ...load }), putRate);
     await row('steady: 3 procs, wrk, 1 conn/request', 3, 'bw-st-wrk1', '10.211.0.0/22', { wrk: 'one each' });
     await row(`steady: 3 procs, wrk keep-alive x${SOCKETS}`, 3, 'bw-st-wrk3', '10.212.0.0/22', { wrk: SOCKETS });
     await row(`steady: 1 proc, wrk keep-alive x${SOCKETS}`, 1, 'bw-st-wrk1p', '10.213.0.0/22', { wrk: SOCKETS });
     await row('steady: 3 procs, 1 conn/request', 3, 'bw-st-procs', '10.214.0.0/22', {});
     await row(`steady: 3 procs, keep-alive x${SOCKETS}`, 3, 'bw-st-ka3', '10.215.0.0/22', { keepAlive: SOCKETS });
     await row(`steady: 1 proc, keep-alive x${SOCKETS}`, 1, 'bw-st-ka1', '10.216.0.0/22', { keepAlive: SOCKETS });
+    if (SUSTAINED > 0) {
+      // Throughput held over a longer rush: what a 1,000-creation rush pays once (its network's first read and claims
+      // watch, the client's connections, TurboFan still compiling) is spread over SUSTAINED creations.
+      await row(`sustained: 3 procs, wrk keep-alive x${SOCKETS}`, 3, 'bw-su-wrk3', '10.217.0.0/16', { wrk: SOCKETS, count: SUSTAINED });
+      await row(`sustained: 1 proc, wrk keep-alive x${SOCKETS}`, 1, 'bw-su-wrk1p', '10.218.0.0/16', { wrk: SOCKETS, count: SUSTAINED });
+    }
   } finally {
     await stopApis(apis);
   }
