@@ -13,18 +13,20 @@
  *   SCALE_SHARDS                 simulator processes (default 1): whole tenant blocks each, own etcd connections,
  *                                phases in step (src/sim/shards.ts); churn split evenly
  *   SCALE_OUT                    JSON results file (default /tmp/wyvern-scale-<time>.json)
+ *   SCALE_ETCD_BATCH_LIMIT       the members' --backend-batch-limit (default the sandbox's, 500; 0: etcd's own 10,000)
  * With two or more sizes it fits each figure as a·N^b and prints b (0: flat, 1: linear, 2: quadratic).
  */
 import { writeFileSync } from 'node:fs';
 import { openStore } from '../src/store/index.js';
 import { runScale, type ScaleResult } from '../src/sim/harness.js';
 import { runSharded } from '../src/sim/shards.js';
-import { startEtcd } from '../test/helpers/etcd.js';
+import { ETCD_BACKEND_BATCH_LIMIT, startEtcd } from '../test/helpers/etcd.js';
 
 const env = (k: string, d: number) => (process.env[k] !== undefined ? Number(process.env[k]) : d);
 const sizes = (process.env.SCALE_CHASSIS ?? '1000').split(',').map(Number);
 const members = env('SCALE_MEMBERS', 1) as 1 | 3;
 const shards = env('SCALE_SHARDS', 1);
+const batchLimit = env('SCALE_ETCD_BATCH_LIMIT', ETCD_BACKEND_BATCH_LIMIT);
 const out = process.env.SCALE_OUT ?? `/tmp/wyvern-scale-${new Date().toISOString().replace(/[:.]/g, '')}.json`;
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : String(n));
 const log = (s: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -32,7 +34,7 @@ const log = (s: string) => process.stdout.write(`[${new Date().toISOString().sli
 function print(r: ScaleResult): void {
   const fp = r.footprint;
   const lines = [
-    `== ${r.chassis} chassis, ${r.networks} networks, ${r.ports} ports, ${r.routers} routers; etcd ${members} member(s); ${r.shards} simulator process(es)`,
+    `== ${r.chassis} chassis, ${r.networks} networks, ${r.ports} ports, ${r.routers} routers; etcd ${members} member(s), batch limit ${batchLimit || 'default'}; ${r.shards} simulator process(es)`,
     `bring-up: topology ${f(r.build.seconds, 1)} s (${f(r.build.portsPerSecond)} ports/s), chassis start ${f(r.bringUp.startSeconds, 1)} s, VIFs bound ${f(r.bringUp.bindSeconds, 1)} s, settled +${f(r.bringUp.settleSeconds, 1)} s`,
     `port create → bound and flows on every interested chassis (${f(r.create.interested, 1)} on average): p50 ${f(r.create.p50)} ms, p99 ${f(r.create.p99)} ms, max ${f(r.create.max)} ms (n=${r.create.n}, missed ${r.create.missed}; API create p50 ${f(r.create.apiP50)} ms)`,
     `port delete → gone everywhere: p50 ${f(r.deleted.p50)} ms, p99 ${f(r.deleted.p99)} ms, max ${f(r.deleted.max)} ms (n=${r.deleted.n}, missed ${r.deleted.missed})`,
@@ -99,7 +101,7 @@ const FIGURES: [string, (r: ScaleResult) => number][] = [
 const results: ScaleResult[] = [];
 for (const n of sizes) {
   const t0 = Date.now();
-  const etcd = await startEtcd({ members });
+  const etcd = await startEtcd({ members, backendBatchLimit: batchLimit });
   const store = await openStore(etcd.url);
   try {
     const opts = {
