@@ -13,11 +13,15 @@
 
 /**
  * Writes etcd's backend gathers before it commits them to its database (`--backend-batch-limit`; etcd's default is
- * 10,000, or every 100 ms). The releases above copy the writes not yet committed for every transaction, and every
- * wyvern write is a transaction: committing every 500 keeps that copy small. Measured on etcd 3.4.23, one member, 32
- * concurrent writers (docs/northbound-writes.md, twenty-second session): a port creation's transaction (6 puts, 5
- * compares) 205–235 → 120–155 µs of etcd's CPU, a put 46–64 → 42–50 µs, ~10 % more bytes written; on 3.5.16 no
- * change. The sandbox's members (src/sandbox/etcd.ts) run with it; the warning and the README give it to operators.
+ * 10,000, or every 100 ms). The releases above copy the buffer of writes not yet committed for every transaction and
+ * every read, and every wyvern write is a transaction. They copy the buffer's whole backing array, which a commit
+ * empties but never shrinks: once a burst has put thousands of writes into one batch, every later read and transaction
+ * copies ~10,000 entries, pending or not, until the member restarts or commits a batch without a key written in it
+ * (bench:scale at 1,000 chassis: 3 runs in 4 spent twice etcd's CPU and allocated 0.3 GB/s at rest; docs/scale.md,
+ * twenty-second session). Committing every 500 bounds the array, and every copy with it. Measured on etcd 3.4.23, one
+ * member, 32 concurrent writers (docs/northbound-writes.md, twenty-second session): a port creation's transaction (6
+ * puts, 5 compares) 205–235 → 120–155 µs of etcd's CPU, a put 46–64 → 42–50 µs, ~10 % more bytes written; on 3.5.16
+ * no change. The sandbox's members (src/sandbox/etcd.ts) run with it; the warning and the README give it to operators.
  */
 export const ETCD_BACKEND_BATCH_LIMIT = 500;
 
