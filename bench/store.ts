@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { concurrentPuts } from './lib/store-rates.js';
-import { startEtcd } from '../test/helpers/etcd.js';
+import { ETCD_BACKEND_BATCH_LIMIT, startEtcd } from '../test/helpers/etcd.js';
 
 const WRITES = Number(process.env.BENCH_WRITES ?? 3000);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 200);
@@ -156,7 +156,9 @@ async function benchOne(name: string, s: Store): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:store  writes=${WRITES} events=${EVENTS} watchers=${WATCHERS} (value ~220 B)`);
+  console.log(
+    `bench:store  writes=${WRITES} events=${EVENTS} watchers=${WATCHERS} (value ~220 B; etcd --backend-batch-limit ${ETCD_BACKEND_BATCH_LIMIT}, as every sandbox member)`,
+  );
   const mem = await openStore('memory:');
   await benchOne('memory', mem);
   await mem.close();
