@@ -9,6 +9,10 @@
  * On etcd the watch latency is also measured with every watch on one gRPC stream (watchStreams: 1, what the
  * driver did before), alternately with the default, so the ratio between them comes from the same minute.
  * bench/store-watch.ts takes that latency apart layer by layer.
+ *
+ * Last, etcd's reads at rest before and after a burst of 30,000 puts, on a member with the sandbox's
+ * --backend-batch-limit and on one with etcd's own (bench/lib/read-buffer.ts): etcd 3.4.0–3.4.23 make every read
+ * after a burst copy the buffer it grew, unless the batch limit keeps it small.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { openStore } from '../src/store/index.js';
 import type { Store } from '../src/store/types.js';
 import { concurrentPuts } from './lib/store-rates.js';
+import { readsAfterBurst, type ReadCost } from './lib/read-buffer.js';
 import { ETCD_BACKEND_BATCH_LIMIT, startEtcd } from '../test/helpers/etcd.js';
 
 const WRITES = Number(process.env.BENCH_WRITES ?? 3000);
@@ -177,6 +182,23 @@ async function main(): Promise<void> {
     await watchStreamsAB(etcd.url);
   } finally {
     await etcd.stop();
+  }
+  await readBufferAB();
+}
+
+/** Reads at rest after a write burst, with the sandbox's batch limit and with etcd's own, one after the other. */
+async function readBufferAB(): Promise<void> {
+  console.log('etcd reads at rest, before and after a burst of 30,000 puts (2,000 reads, 8 at a time):');
+  const show = (c: ReadCost): string => `${fmt(c.cpuUs)} µs of etcd CPU, ${fmt(c.allocKb)} KB allocated per read`;
+  for (const [label, limit] of [
+    [`--backend-batch-limit ${ETCD_BACKEND_BATCH_LIMIT}`, ETCD_BACKEND_BATCH_LIMIT],
+    ["etcd's default (10,000)", 0],
+  ] as const) {
+    const r = await readsAfterBurst(limit);
+    console.log(
+      `  ${label.padEnd(26)} before: ${show(r.before)}; after: ${show(r.after)} ` +
+        `(after/before: CPU ×${(r.after.cpuUs / r.before.cpuUs).toFixed(2)}, allocated ×${(r.after.allocKb / r.before.allocKb).toFixed(2)})`,
+    );
   }
 }
 
