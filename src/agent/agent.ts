@@ -107,6 +107,10 @@ export class Agent {
   private readonly announcer = new Announcer({
     whenApplied: (v) => this.flows.whenApplied(v),
     collect: () => this.apps.apps.flatMap(({ runtime }) => runtime.announce?.() ?? []),
+    dueIn: () => {
+      const due = this.apps.apps.flatMap(({ runtime }) => runtime.announceDueIn?.() ?? []);
+      return due.length > 0 ? Math.min(...due) : undefined;
+    },
     send: (packets) => this.flows.sendPackets(packets),
     onError: (err) => this.logger.warn({ err }, 'announcement not sent'),
     stopped: () => this.stopping,

@@ -127,6 +127,8 @@ export interface AppRuntime {
    * active here); called by the agent after each flush is applied.
    */
   announce?(): OfMessage[];
+  /** Milliseconds until announce() has packets again without any view change (an announcement repeated), if ever. */
+  announceDueIn?(): number | undefined;
 }
 
 export interface App {

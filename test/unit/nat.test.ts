@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { FlowComputer } from '../../src/agent/compute.js';
 import { APPS } from '../../src/apps/index.js';
-import { Neighbours } from '../../src/apps/nat/index.js';
+import { ANNOUNCE_INTERVAL_MS, Neighbours } from '../../src/apps/nat/index.js';
 import type { PacketIn } from '../../src/apps/platform.js';
 import { FlowManager } from '../../src/flows/manager.js';
 import { buildArpReply, parseFrame } from '../../src/packet/index.js';
@@ -275,6 +275,37 @@ describe('next hops, announcements, zones', () => {
     t += 5000;
     expect(n.binding(pinOf(arpReplyFrom(OUTSIDE_ROUTER, GW), 'nat_mac_binding'))?.messages).toEqual([]);
     expect(n.counters).toMatchObject({ heldSent: 3, heldDropped: 10 });
+  });
+
+  it('each announcement is repeated once, ANNOUNCE_INTERVAL_MS later, while the address is still active here (RFC 5227)', () => {
+    const view = natView({ active: 'hv2' });
+    let t = 1000;
+    const n = new Neighbours(view, natTables, () => t);
+    const garps = () =>
+      n
+        .announce()
+        .map((m) => parseFrame((m as { data: Buffer }).data).arp!)
+        .filter((a) => a.targetIp === a.senderIp)
+        .map((a) => a.senderIp);
+    expect(garps()).toEqual([FIP.ip]);
+    expect(n.announceDueIn()).toBe(ANNOUNCE_INTERVAL_MS);
+    t += ANNOUNCE_INTERVAL_MS - 1;
+    expect(garps()).toEqual([]);
+    expect(n.announceDueIn()).toBe(1);
+    t += 1;
+    // The gratuitous ARP again, without a second request for the next hop.
+    expect(n.announce()).toHaveLength(1);
+    expect(n.announceDueIn()).toBeUndefined();
+    t += 10 * ANNOUNCE_INTERVAL_MS;
+    expect(garps()).toEqual([]);
+    // Taken over here, then gone elsewhere before its repeat: not announced again from here.
+    view.gateways.set(IDS.r1, { routerId: IDS.r1, chassis: 'hv1', since: '' });
+    expect(garps()).toEqual([GW.ip]);
+    view.gateways.set(IDS.r1, { routerId: IDS.r1, chassis: 'hv3', since: '' });
+    t += ANNOUNCE_INTERVAL_MS;
+    expect(garps()).toEqual([]);
+    expect(n.announceDueIn()).toBeUndefined();
+    expect(n.counters.garps).toBe(3);
   });
 
   it('gratuitous ARPs: for the gateway IP on takeover and for a FIP whose port arrives, once per activation', () => {

@@ -4,7 +4,7 @@ import { natNetworkFlows } from './flows.js';
 import { Neighbours } from './neighbours.js';
 
 export { NAT_PRIORITY, natNetworkFlows, physnetOutput, routerZone } from './flows.js';
-export { ARP_RETRY_MS, NEXTHOP_IDLE_SECONDS, NEXTHOP_OWNER_PREFIX, Neighbours } from './neighbours.js';
+export { ANNOUNCE_INTERVAL_MS, ARP_RETRY_MS, NEXTHOP_IDLE_SECONDS, NEXTHOP_OWNER_PREFIX, Neighbours } from './neighbours.js';
 
 /**
  * North-south NAT (issue 14): distributed floating IPs and the router gateway's SNAT on its active chassis
@@ -27,6 +27,7 @@ export const natApp: App = {
       counters,
       viewChanged: (c) => n.stale(c),
       announce: () => n.announce(),
+      announceDueIn: () => n.announceDueIn(),
     };
   },
 };

@@ -6,7 +6,8 @@
  * the binding ages out when unused and is learned again) and the held packets are sent to it. The next
  * hop is the destination when it is on a provider subnet, else that subnet's gateway (the default route).
  * Gratuitous ARPs announce NAT addresses that became active here (gateway takeover, a FIP's port arriving), each
- * followed by an ARP request for the provider subnet's gateway, so the default next hop is learned before traffic.
+ * followed by an ARP request for the provider subnet's gateway, so the default next hop is learned before traffic,
+ * and announced once more ANNOUNCE_INTERVAL_MS later while still active here.
  */
 import { packetOut as buildPacketOut, type OfMessage } from '../../openflow/index.js';
 import { buildArpRequest } from '../../packet/index.js';
@@ -35,6 +36,13 @@ export const NEXTHOP_OWNER_PREFIX = 'nat/nexthop/';
 export const HELD_PER_NEXTHOP = 8;
 export const HELD_MS = 3000;
 const HELD_NEXTHOPS = 256;
+/**
+ * An address announced is announced once more this long after (RFC 5227 §2.3: ANNOUNCE_NUM 2, ANNOUNCE_INTERVAL 2 s),
+ * while still active here: one frame lost must not leave the physical switches with the old location, nor a former
+ * gateway holder, cut off from the store and restarted from its cache, unfenced (the chassis holding the gateway
+ * defends it when it hears the announcement: apps/nat/conflicts.ts).
+ */
+export const ANNOUNCE_INTERVAL_MS = 2000;
 
 export interface NatCounters {
   arpRequests: number;
@@ -62,6 +70,8 @@ export class Neighbours {
   private readonly builtFor = new Map<string, { networkId: string; signature: string }>();
   /** NAT addresses announced from here (ip|mac|exit), so each is announced once per activation. */
   private announced = new Set<string>();
+  /** Addresses announced once, by key, and when (this.now()) they are to be announced again. */
+  private readonly again = new Map<string, number>();
   /** Packets waiting for a next hop's MAC, by network/next hop (each with the time it arrived). */
   private readonly held = new Map<string, { at: number; frame: Buffer }[]>();
 
@@ -191,8 +201,17 @@ export class Neighbours {
       for (const f of localFips(this.view, router)) add(f.ip, f.mac);
     }
     const out: OfMessage[] = [];
+    const t = this.now();
     for (const [key, a] of now) {
-      if (this.announced.has(key)) continue;
+      if (this.announced.has(key)) {
+        const due = this.again.get(key);
+        if (due === undefined || t < due) continue;
+        this.again.delete(key);
+        out.push(packetOut(a.exit.ofport, buildArpRequest(a.mac, a.ip, a.ip, vlansOf(a.exit))));
+        this.counters.garps++;
+        continue;
+      }
+      this.again.set(key, t + ANNOUNCE_INTERVAL_MS);
       out.push(packetOut(a.exit.ofport, buildArpRequest(a.mac, a.ip, a.ip, vlansOf(a.exit))));
       this.counters.garps++;
       // And the default next hop asked at once, so the first packets after a takeover find its MAC learned.
@@ -202,7 +221,15 @@ export class Neighbours {
         this.counters.arpRequests++;
       }
     }
+    // An address no longer active here is not announced again (it may be active elsewhere by now).
+    for (const key of this.again.keys()) if (!now.has(key)) this.again.delete(key);
     this.announced = new Set(now.keys());
     return out;
+  }
+
+  /** Milliseconds until an address is due to be announced again (announce()), or undefined when none is. */
+  announceDueIn(): number | undefined {
+    if (this.again.size === 0) return undefined;
+    return Math.max(0, Math.min(...this.again.values()) - this.now());
   }
 }
