@@ -8,6 +8,7 @@
  */
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
+import { pool } from '../../src/sim/workload.js';
 import { startEtcd } from '../../test/helpers/etcd.js';
 import { cpuMs } from './sg-side.js';
 
@@ -19,16 +20,8 @@ export interface ReadCost {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Runs `n` calls of `f`, `width` at a time. */
-async function inParallel(n: number, width: number, f: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < n) await f(next++);
-    }),
-  );
-}
+/** 0 … n-1, for pool(). */
+const upTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 async function allocatedBytes(clientUrl: string): Promise<number> {
   const text = await (await fetch(`${clientUrl}/metrics`)).text();
@@ -49,7 +42,7 @@ async function readsAtRest(store: Store, member: { pid: number; clientUrl: strin
   try {
     await sleep(300);
     const [a0, c0] = [await allocatedBytes(member.clientUrl), await cpuMs([member.pid])];
-    await inParallel(reads, 8, (i) => store.get(`/bench/read-buffer/k/${i % 100}`));
+    await pool(upTo(reads), 8, async (i) => void (await store.get(`/bench/read-buffer/k/${i % 100}`)));
     const [a1, c1] = [await allocatedBytes(member.clientUrl), await cpuMs([member.pid])];
     return { cpuUs: ((c1 - c0) * 1000) / reads, allocKb: (a1 - a0) / reads / 1024 };
   } finally {
@@ -69,9 +62,9 @@ export async function readsAfterBurst(
   try {
     const member = { pid: etcd.members[0]!.pid, clientUrl: etcd.members[0]!.clientUrl };
     const value = 'x'.repeat(100);
-    await inParallel(100, 8, (i) => store.put(`/bench/read-buffer/k/${i}`, value));
+    await pool(upTo(100), 8, async (i) => void (await store.put(`/bench/read-buffer/k/${i}`, value)));
     const before = await readsAtRest(store, member, reads);
-    await inParallel(o.burst ?? 30_000, 64, (i) => store.put(`/bench/read-buffer/burst/${i}`, value));
+    await pool(upTo(o.burst ?? 30_000), 64, async (i) => void (await store.put(`/bench/read-buffer/burst/${i}`, value)));
     // Past the burst's own garbage collections, which would otherwise land in the reads' window.
     await sleep(2000);
     return { before, after: await readsAtRest(store, member, reads) };
