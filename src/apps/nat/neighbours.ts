@@ -203,17 +203,14 @@ export class Neighbours {
     const out: OfMessage[] = [];
     const t = this.now();
     for (const [key, a] of now) {
-      if (this.announced.has(key)) {
-        const due = this.again.get(key);
-        if (due === undefined || t < due) continue;
-        this.again.delete(key);
-        out.push(packetOut(a.exit.ofport, buildArpRequest(a.mac, a.ip, a.ip, vlansOf(a.exit))));
-        this.counters.garps++;
-        continue;
-      }
-      this.again.set(key, t + ANNOUNCE_INTERVAL_MS);
+      const first = !this.announced.has(key);
+      // Announced already: only its one repeat, once due.
+      if (!first && t < (this.again.get(key) ?? Infinity)) continue;
+      if (first) this.again.set(key, t + ANNOUNCE_INTERVAL_MS);
+      else this.again.delete(key);
       out.push(packetOut(a.exit.ofport, buildArpRequest(a.mac, a.ip, a.ip, vlansOf(a.exit))));
       this.counters.garps++;
+      if (!first) continue;
       // And the default next hop asked at once, so the first packets after a takeover find its MAC learned.
       const hop = subnetOf(a.exit.net, a.ip)?.gatewayIp;
       if (hop && hop !== a.ip) {
