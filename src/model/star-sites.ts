@@ -5,7 +5,7 @@
  * elections only: here they are read.
  */
 import type { Store } from '../store/types.js';
-import { runCas, throughOutage, writeDeadline } from './cas.js';
+import { runCas, throughOutage, writeDeadline, writeOptions } from './cas.js';
 import { listChassis } from './chassis.js';
 import {
   checkSiteName,
@@ -165,7 +165,7 @@ export async function clearSiteGateway(store: Store, name: string): Promise<{ na
         landed: deletedAs(store, kv.key, { name, cleared: true }),
       };
     },
-    { outageUntil: writeDeadline() },
+    writeOptions(),
   );
 }
 
