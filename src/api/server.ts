@@ -19,6 +19,7 @@ import { addTopologyRoutes, type ChassisExtras } from './routes.js';
 import { addProbeRoutes, newRegistry, PUBLIC_PATHS, requestMetrics, storeAnswers } from './health.js';
 import type { Registry } from 'prom-client';
 import { VERSION } from '../version.js';
+import { noteApiWrite } from '../util/tier-up.js';
 
 export interface ApiServerOptions {
   store: Store;
@@ -89,6 +90,7 @@ function checkClientCert(sock: TLSSocket): void {
 }
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /** A path of plain segments (no query, fragment, escapes or dot segments): URL parsing would give it back as is. */
 const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]+)+\/?$/;
@@ -140,6 +142,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
     const method = (req.method ?? 'GET').toUpperCase();
+    if (WRITE_METHODS.has(method)) noteApiWrite();
     const url = requestUrl(req.url ?? '/');
     let status = 500;
     let route = 'unmatched';

@@ -33,3 +33,31 @@ export function setServerTierUp(): void {
   const { setFlagsFromString } = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
   for (const flag of TIER_UP_FLAGS) setFlagsFromString(flag);
 }
+
+/** V8's own budget (V8 11.3, Node 20), which a process under sustained write load goes back to. */
+export const V8_DEFAULT_BUDGET_FLAG = '--interrupt-budget=67584';
+
+/**
+ * API writes (POST, PUT, PATCH, DELETE) this process serves before it goes back to V8's budget: RELAX_AFTER_WRITES.
+ *
+ * Why: the ×4 budget is for a burst after idling, when compiling lukewarm functions competes with the work. A process
+ * that has served thousands of writes is under sustained load: its request path is known hot, and V8's budget then
+ * optimises the rest of it sooner. `wyvern api` measured with V8's budget from its start, once warm: 10–20 % more
+ * creations a second, but 15–25 % fewer in its first thousand (docs/northbound-writes.md, twenty-second session).
+ * Going back after the first thousands keeps both. Memory: by then TurboFan's pages are resident anyway (a burst of
+ * writes optimises the request path), and an agent whose API is never loaded keeps the ×4 budget.
+ */
+export const RELAX_AFTER_WRITES = 2000;
+
+/** Counts API writes; the threshold-th sets V8's budget back (setFlag) for the rest of the process's life. */
+export function budgetRelaxer(threshold: number, setFlag: (flag: string) => void): () => void {
+  let served = 0;
+  return () => {
+    if (++served === threshold) setFlag(V8_DEFAULT_BUDGET_FLAG);
+  };
+}
+
+/** This process's relaxer, which the API server calls for every write it serves. */
+export const noteApiWrite = budgetRelaxer(RELAX_AFTER_WRITES, (flag) =>
+  (createRequire(import.meta.url)('node:v8') as typeof import('node:v8')).setFlagsFromString(flag),
+);
