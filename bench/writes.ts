@@ -346,11 +346,17 @@ async function referencePutRate(store: Store, when: string): Promise<number> {
 const STEADY_ROUND = 1000;
 /** The most rounds warmUntilSteady runs (BENCH_STEADY_MAX). */
 const STEADY_MAX = Number(process.env.BENCH_STEADY_MAX ?? 16);
+/** The fewest rounds warmUntilSteady runs, and how many in a row must not beat the best before them to stop. */
+const STEADY_MIN = 6;
+const STEADY_WINDOW = 3;
 
 /**
  * Warms API processes up until V8 has compiled their request path: rounds of STEADY_ROUND creations per server
  * (wrk, keep-alive x64, each round in a network of its own) until the processes' CPU per creation stops falling (no
- * round in the last two beat the best before them by 5 %), at least 3 rounds, at most STEADY_MAX. A fresh `wyvern
+ * round in the last STEADY_WINDOW beat the best before them by 5 %), at least STEADY_MIN rounds, at most STEADY_MAX.
+ * Not fewer: the CPU per creation still fell by a fifth between the fourth round and the tenth, and once a process
+ * has served RELAX_AFTER_WRITES writes (src/util/tier-up.ts) TurboFan's compilations make the next round or two
+ * dearer than the one before (twenty-third session; a window of two and a floor of three stopped there). A fresh `wyvern
  * api` spends two to three times the CPU per creation in its first thousands that it spends once TurboFan has
  * optimised what it runs (docs/northbound-writes.md, nineteenth session): a server that has been running is what
  * users' requests meet, and throughput is a steady-state figure. Returns the CPU per creation of each round (µs).
@@ -360,7 +366,7 @@ async function warmUntilSteady(urls: string[], pids: number[], tag: string): Pro
   const perRound: number[] = [];
   let best = Infinity;
   let since = 0;
-  for (let r = 0; r < STEADY_MAX && (r < 3 || since < 2); r++) {
+  for (let r = 0; r < STEADY_MAX && (r < STEADY_MIN || since < STEADY_WINDOW); r++) {
     const net = `${tag}-${r}`;
     await client.call('POST', '/v1/networks', { name: net });
     await client.call('POST', '/v1/subnets', { name: `${net}-sub`, network: net, cidr: `10.${100 + r}.0.0/16` });
