@@ -44,8 +44,12 @@ export const V8_DEFAULT_BUDGET_FLAG = '--interrupt-budget=67584';
  * that has served thousands of writes is under sustained load: its request path is known hot, and V8's budget then
  * optimises the rest of it sooner. `wyvern api` measured with V8's budget from its start, once warm: 10–20 % more
  * creations a second, but 15–25 % fewer in its first thousand (docs/northbound-writes.md, twenty-second session).
- * Going back after the first thousands keeps both. Memory: by then TurboFan's pages are resident anyway (a burst of
- * writes optimises the request path), and an agent whose API is never loaded keeps the ×4 budget.
+ * Going back after the first thousands keeps both: three warm processes spent 120 µs of CPU per creation against
+ * 163, and sustained creations through them read 0.51 of etcd's put rate against 0.45 (medians of 13 runs,
+ * twenty-third session). 2,000 is past every burst the fresh rows of bench:writes time (at most 1,300 a process).
+ * Memory: by then TurboFan's pages are resident anyway (a burst of writes optimises the request path; one `wyvern
+ * api` after 8,000 creations measured the same either way), and an agent whose API is never loaded keeps the ×4
+ * budget.
  */
 export const RELAX_AFTER_WRITES = 2000;
 
