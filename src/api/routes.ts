@@ -5,7 +5,8 @@ import type { Topology } from '../model/repo.js';
 import { parseRouterPatch } from '../model/validate.js';
 import { clearSiteGateway, getSite, listSites, networkTopologyStatus, setSiteGateway, updateNetworkTopology } from '../model/star-sites.js';
 import type { ChassisStatus } from '../model/types.js';
-import { ApiError, type ApiReply, type ApiRequest, type Router } from './http.js';
+import { throughOutage, writeDeadline } from '../model/cas.js';
+import { ApiError, type ApiReply, type ApiRequest, type RouteHandler, type Router } from './http.js';
 
 const ok = (body: unknown): ApiReply => ({ status: 200, body });
 const created = (body: unknown): ApiReply => ({ status: 201, body });
@@ -34,42 +35,44 @@ export type ChassisExtras = (c: ChassisStatus) => Record<string, unknown>;
 
 export function addTopologyRoutes(r: Router, topo: Topology, version: string, chassisExtras?: ChassisExtras): void {
   const withExtras = (c: ChassisStatus) => (chassisExtras ? { ...c, ...chassisExtras(c) } : c);
-  r.add('GET', '/v1', async () =>
-    ok({ name: 'wyvern', version, store: maskUrl(topo.store.url), revision: await topo.store.currentRevision() }),
-  );
+  // A read rides the store failing to answer out as every write does (cas.ts WRITE_OUTAGE_MS from its arrival, then
+  // 503): a member restarting or a leader election delays it instead of failing it. A read is whole when done again.
+  const get = (pattern: string, handler: RouteHandler): void =>
+    r.add('GET', pattern, (q) => throughOutage(async () => handler(q), writeDeadline()));
+  get('/v1', async () => ok({ name: 'wyvern', version, store: maskUrl(topo.store.url), revision: await topo.store.currentRevision() }));
 
-  r.add('GET', '/v1/networks', async () => ok(await topo.listNetworks()));
+  get('/v1/networks', async () => ok(await topo.listNetworks()));
   r.add('POST', '/v1/networks', async (q) => created(await topo.createNetwork(requireBody(q))));
-  r.add('GET', '/v1/networks/{network}', async (q) => ok(await topo.getNetwork(q.params.network!)));
+  get('/v1/networks/{network}', async (q) => ok(await topo.getNetwork(q.params.network!)));
   r.add('DELETE', '/v1/networks/{network}', async (q) => ok(await topo.deleteNetwork(q.params.network!)));
   // Issue 16: a live switch mesh ⇄ star (agents follow the record), the elected center, sites and their gateways.
   r.add('PATCH', '/v1/networks/{network}', async (q) => ok(await updateNetworkTopology(topo.store, q.params.network!, requireBody(q))));
-  r.add('GET', '/v1/networks/{network}/topology', async (q) => ok(await networkTopologyStatus(topo.store, q.params.network!)));
-  r.add('GET', '/v1/sites', async () => ok(await listSites(topo.store)));
-  r.add('GET', '/v1/sites/{site}', async (q) => ok(await getSite(topo.store, q.params.site!)));
+  get('/v1/networks/{network}/topology', async (q) => ok(await networkTopologyStatus(topo.store, q.params.network!)));
+  get('/v1/sites', async () => ok(await listSites(topo.store)));
+  get('/v1/sites/{site}', async (q) => ok(await getSite(topo.store, q.params.site!)));
   r.add('PUT', '/v1/sites/{site}/gateway', async (q) => ok(await setSiteGateway(topo.store, q.params.site!, requireBody(q))));
   r.add('DELETE', '/v1/sites/{site}/gateway', async (q) => ok(await clearSiteGateway(topo.store, q.params.site!)));
 
-  r.add('GET', '/v1/subnets', async (q) => {
+  get('/v1/subnets', async (q) => {
     onlyQuery(q, ['network']);
     return ok(await topo.listSubnets(q.query.get('network') ?? undefined));
   });
   r.add('POST', '/v1/subnets', async (q) => created(await topo.createSubnet(requireBody(q))));
-  r.add('GET', '/v1/subnets/{subnet}', async (q) => ok(await topo.getSubnet(q.params.subnet!)));
+  get('/v1/subnets/{subnet}', async (q) => ok(await topo.getSubnet(q.params.subnet!)));
   r.add('DELETE', '/v1/subnets/{subnet}', async (q) => ok(await topo.deleteSubnet(q.params.subnet!)));
 
-  r.add('GET', '/v1/ports', async (q) => {
+  get('/v1/ports', async (q) => {
     onlyQuery(q, ['network']);
     return ok(await topo.listPorts(q.query.get('network') ?? undefined));
   });
   r.add('POST', '/v1/ports', async (q) => created(await topo.createPort(requireBody(q))));
-  r.add('GET', '/v1/ports/{port}', async (q) => ok(await topo.getPort(q.params.port!)));
+  get('/v1/ports/{port}', async (q) => ok(await topo.getPort(q.params.port!)));
   r.add('PATCH', '/v1/ports/{port}', async (q) => ok(await topo.updatePort(q.params.port!, requireBody(q))));
   r.add('DELETE', '/v1/ports/{port}', async (q) => ok(await topo.deletePort(q.params.port!)));
 
-  r.add('GET', '/v1/routers', async () => ok(await topo.listRouters()));
+  get('/v1/routers', async () => ok(await topo.listRouters()));
   r.add('POST', '/v1/routers', async (q) => created(await topo.createRouter(requireBody(q))));
-  r.add('GET', '/v1/routers/{router}', async (q) => ok(await topo.getRouter(q.params.router!)));
+  get('/v1/routers/{router}', async (q) => ok(await topo.getRouter(q.params.router!)));
   r.add('PATCH', '/v1/routers/{router}', async (q) =>
     ok(await topo.setRouterMode(q.params.router!, parseRouterPatch(requireBody(q)).mode)),
   );
@@ -80,34 +83,34 @@ export function addTopologyRoutes(r: Router, topo: Topology, version: string, ch
   r.add('DELETE', '/v1/routers/{router}/routes/{cidr}', async (q) => ok(await topo.removeRoute(q.params.router!, q.params.cidr!)));
 
   r.add('PUT', '/v1/routers/{router}/gateway', async (q) => ok(await topo.setGateway(q.params.router!, requireBody(q))));
-  r.add('GET', '/v1/routers/{router}/gateway', async (q) => ok(await topo.getGateway(q.params.router!)));
+  get('/v1/routers/{router}/gateway', async (q) => ok(await topo.getGateway(q.params.router!)));
   r.add('DELETE', '/v1/routers/{router}/gateway', async (q) => ok(await topo.clearGateway(q.params.router!)));
 
-  r.add('GET', '/v1/floating-ips', async () => ok(await topo.listFloatingIps()));
+  get('/v1/floating-ips', async () => ok(await topo.listFloatingIps()));
   r.add('POST', '/v1/floating-ips', async (q) => created(await topo.createFloatingIp(requireBody(q))));
-  r.add('GET', '/v1/floating-ips/{fip}', async (q) => ok(await topo.getFloatingIp(q.params.fip!)));
+  get('/v1/floating-ips/{fip}', async (q) => ok(await topo.getFloatingIp(q.params.fip!)));
   r.add('PATCH', '/v1/floating-ips/{fip}', async (q) => ok(await topo.updateFloatingIp(q.params.fip!, requireBody(q))));
   r.add('DELETE', '/v1/floating-ips/{fip}', async (q) => ok(await topo.deleteFloatingIp(q.params.fip!)));
 
-  r.add('GET', '/v1/security-groups', async () => ok(await topo.listSecurityGroups()));
+  get('/v1/security-groups', async () => ok(await topo.listSecurityGroups()));
   r.add('POST', '/v1/security-groups', async (q) => created(await topo.createSecurityGroup(requireBody(q))));
-  r.add('GET', '/v1/security-groups/{group}', async (q) => ok(await topo.getSecurityGroup(q.params.group!)));
+  get('/v1/security-groups/{group}', async (q) => ok(await topo.getSecurityGroup(q.params.group!)));
   r.add('DELETE', '/v1/security-groups/{group}', async (q) => {
     onlyQuery(q, ['force']);
     return ok(await topo.deleteSecurityGroup(q.params.group!, { force: boolQuery(q, 'force') }));
   });
-  r.add('GET', '/v1/security-groups/{group}/rules', async (q) => ok(await topo.listSgRules(q.params.group!)));
+  get('/v1/security-groups/{group}/rules', async (q) => ok(await topo.listSgRules(q.params.group!)));
   r.add('POST', '/v1/security-groups/{group}/rules', async (q) => created(await topo.addSgRule(q.params.group!, requireBody(q))));
   r.add('DELETE', '/v1/security-groups/{group}/rules/{rule}', async (q) => ok(await topo.deleteSgRule(q.params.group!, q.params.rule!)));
 
-  r.add('GET', '/v1/chassis', async () => ok((await topo.listChassis()).map(withExtras)));
-  r.add('GET', '/v1/chassis/{chassis}', async (q) => ok(withExtras(await topo.getChassis(q.params.chassis!))));
+  get('/v1/chassis', async () => ok((await topo.listChassis()).map(withExtras)));
+  get('/v1/chassis/{chassis}', async (q) => ok(withExtras(await topo.getChassis(q.params.chassis!))));
   r.add('DELETE', '/v1/chassis/{chassis}', async (q) => {
     onlyQuery(q, ['force']);
     return ok(await topo.deleteChassis(q.params.chassis!, { force: boolQuery(q, 'force') }));
   });
 
-  r.add('GET', '/v1/topology', async () => {
+  get('/v1/topology', async () => {
     const { doc, revision } = await exportTopologyAt(topo.store);
     return { status: 200, body: doc, headers: { 'x-wyvern-revision': String(revision) } };
   });
