@@ -105,6 +105,16 @@ const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]+)+\/?$/;
 export const API_LISTEN_BACKLOG = 4096;
 
 /**
+ * How long the API keeps an idle keep-alive connection open (Node's default: 5 s). A client that sends a request on a
+ * connection the server is closing at that moment gets a reset, not an answer, and for a write cannot tell whether it
+ * was made. Node's own clients read the `Keep-Alive: timeout=` hint and retire a connection before the server does;
+ * proxies and other clients keep idle connections longer and do not (nginx's upstream keepalive_timeout 60 s, HAProxy's
+ * and load balancers' 60 s, Go's client 90 s), and behind nginx such a reset is a 502 for a POST. 65 s outlasts the
+ * proxies' 60 s, so that they close first. The headers' deadline must outlast it (Node's advice; its default is 60 s).
+ */
+export const API_KEEP_ALIVE_MS = 65_000;
+
+/**
  * How long a closing server lets the requests in flight finish. A planned stop (systemd's SIGTERM: a restart, an
  * upgrade) used to cut them: a client then could not tell whether its write had been made, and a port created with
  * its answer lost made the retry fail on the name. Drained, every request the server began is answered, and one
@@ -197,6 +207,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
         onRequest,
       )
     : createServer(onRequest);
+  server.keepAliveTimeout = API_KEEP_ALIVE_MS;
+  server.headersTimeout = API_KEEP_ALIVE_MS + 1_000;
   // A client that fails the handshake (unknown CA, expired certificate) concerns that client, not the server.
   server.on('tlsClientError', (err: Error) =>
     log.warn({ reason: explainTlsError(err) ?? err.message }, 'TLS handshake with API client failed'),
