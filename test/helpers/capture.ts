@@ -3,26 +3,38 @@ import { spawn } from 'node:child_process';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** How long tcpdump may take to say it is listening (it loads its filter first; slow on a loaded machine). */
+const LISTEN_MS = 10_000;
+
 /**
- * Runs `tcpdump -nn -e -l -i IFACE FILTER…` in `netns` while `fn` runs (starting it once tcpdump says it is
- * listening, or after 2 s), then a little longer for the last packets; returns the lines it printed.
+ * Runs `tcpdump -nn -e -l --immediate-mode -i IFACE FILTER…` in `netns` while `fn` runs (starting it once tcpdump
+ * says it is listening: it fails if tcpdump does not within LISTEN_MS), then a little longer for the last packets;
+ * returns the lines it printed, all of them (read until its output closes). Immediate mode: each packet is printed
+ * as it comes, not in the capture buffer's blocks.
  */
 export async function capture(netns: string, iface: string, filter: string[], fn: () => Promise<void>): Promise<string[]> {
-  const p = spawn('ip', ['netns', 'exec', netns, 'tcpdump', '-nn', '-e', '-l', '-i', iface, ...filter], {
+  const p = spawn('ip', ['netns', 'exec', netns, 'tcpdump', '-nn', '-e', '-l', '--immediate-mode', '-i', iface, ...filter], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  await new Promise<void>((resolve) => {
-    p.stderr.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
-    setTimeout(resolve, 2_000);
-  });
+  const closed = new Promise((r) => p.once('close', r));
   try {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve, reject) => {
+      p.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('listening')) resolve();
+      });
+      p.once('exit', (code) => reject(new Error(`tcpdump in ${netns} exited (${code}) before listening: ${err.trim()}`)));
+      timer = setTimeout(() => reject(new Error(`tcpdump in ${netns} not listening after ${LISTEN_MS} ms: ${err.trim()}`)), LISTEN_MS);
+    }).finally(() => clearTimeout(timer));
     await fn();
     await sleep(300);
   } finally {
     p.kill('SIGTERM');
-    await new Promise((r) => p.once('exit', r));
+    await closed;
   }
   return out.split('\n').filter((l) => l.trim() !== '');
 }

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Sandbox } from '../../src/sandbox/index.js';
+import { untilListening } from './listening.js';
 
 const PY = '/usr/bin/python3';
 
@@ -137,8 +138,7 @@ export class VmTraffic {
   async serve(vm: string, proto: Proto, port: number): Promise<void> {
     const p = spawn('ip', ['netns', 'exec', this.sb.vm(vm).netns, PY, '-c', ECHO_SERVER, proto, String(port)], { stdio: 'ignore' });
     this.servers.push(p);
-    // The server binds at once; give python its start-up time.
-    await new Promise((r) => setTimeout(r, 300));
+    await untilListening(this.sb, vm, proto, port);
   }
 
   /** true if `to`:`port` echoes a probe from `from` within `timeoutS` (sent from `srcPort` if given). */

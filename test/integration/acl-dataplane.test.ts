@@ -11,6 +11,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { agentOf } from '../../src/sandbox/agents.js';
 import type { SecurityGroup, SgRule } from '../../src/model/types.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
+import { untilListening } from '../helpers/listening.js';
 import { addRule, createGroup, deleteRule, readGroup, setPortGroups } from '../helpers/sg-api.js';
 
 describe.each([
@@ -32,17 +33,6 @@ describe.each([
     const r = await c.sb.exec(vm, ['sh', '-c', `setsid sh -c '${quoted}' </dev/null >/dev/null 2>&1 & echo $!`]);
     const pid = Number(r.stdout.trim());
     if (pid > 0) groups.push(pid);
-  };
-  /**
-   * Until a listener on TCP `port` is up in `vm` (a background nc binds a little after it is started: a connection
-   * before that is refused, which once failed the first check when the ping before it answered at once).
-   */
-  const listening = async (vm: string, port: number) => {
-    const deadline = Date.now() + 5_000;
-    while ((await c.sb.exec(vm, ['ss', '-Hltn', `sport = :${port}`])).stdout.trim() === '') {
-      if (Date.now() > deadline) throw new Error(`nothing listens on ${vm}:${port} after 5 s`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
   };
 
   beforeAll(async () => {
@@ -70,7 +60,7 @@ describe.each([
     }
     // Listeners on web: one answering every connection on 8080 (and closing it), one keeping a session on 8081.
     await background('web', 'busybox nc -ll -p 8080 -e /bin/true');
-    await listening('web', 8080);
+    await untilListening(c.sb, 'web', 'tcp', 8080);
     const answered = await c.pingUntil('client', ports.web!.ip, 10_000);
     if (answered < 0) await dump();
     expect(answered).toBeGreaterThanOrEqual(0);
@@ -156,7 +146,7 @@ describe.each([
     // From hv1 (local flood with a ct recirculation per protected copy, then the tunnel copy) and from hv2.
     for (const sender of ['local', 'client']) {
       const got = Promise.all(['web', 'other', 'open'].map(listen));
-      await new Promise((r) => setTimeout(r, 500));
+      for (const vm of ['web', 'other', 'open']) await untilListening(c.sb, vm, 'udp', 5353);
       await c.sb.exec(sender, [
         '/usr/bin/python3',
         '-c',
@@ -179,7 +169,7 @@ describe.each([
     await c.sb.exec('web', ['rm', '-f', LIVE]);
     // A pipe that stays open as its stdin: busybox nc ends the session when its stdin ends.
     await background('web', `sleep 120 | busybox nc -l -p 8081 >${LIVE}`);
-    await listening('web', 8081);
+    await untilListening(c.sb, 'web', 'tcp', 8081);
     await background('client', `(while true; do echo x; sleep 0.1; done) | busybox nc ${ports.web!.ip} 8081`);
     await new Promise((r) => setTimeout(r, 500));
     expect(await grows(1_000)).toBeGreaterThan(0); // the session is live

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PortQos } from '../../src/model/types.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
+import { untilListening } from '../helpers/listening.js';
 import { requireSandboxPrereqs } from './sandbox-helpers.js';
 
 const EGRESS_KBPS = 20_000; // switch -> vm1
@@ -35,12 +36,7 @@ describe('per-port QoS on real OVS: meters both ways, across hosts, restarts', (
     const p = port++;
     const server = spawn('ip', ['netns', 'exec', c.sb.vm(to).netns, 'iperf3', '-s', '-1', '-p', String(p)], { stdio: 'ignore' });
     try {
-      // Until the server listens (a connection before that is refused): polled, not a fixed wait.
-      const deadline = Date.now() + 5_000;
-      while ((await c.sb.exec(to, ['ss', '-Hltn', `sport = :${p}`])).stdout.trim() === '') {
-        if (Date.now() > deadline) throw new Error(`iperf3 -s on ${to}:${p} not listening after 5 s`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await untilListening(c.sb, to, 'tcp', p);
       const r = await c.sb.exec(
         from,
         ['iperf3', '-c', toIp, '-p', String(p), '-t', String(seconds), '--connect-timeout', '3000', '-J'],
