@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bindingKey, chassisKey } from '../../src/model/keys.js';
 import { openStore } from '../../src/store/index.js';
 import type { Store } from '../../src/store/types.js';
+import { freePort } from '../../src/util/free-port.js';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -209,7 +210,7 @@ describe('store outages under traffic', () => {
     expect(existsSync(cache)).toBe(true);
     rmSync(cache);
     await etcdDown();
-    const port = 17_000 + Math.floor(Math.random() * 1000);
+    const port = await freePort();
     const starting = c.startAgent('hv1', { args: ['--api-listen', `tcp:127.0.0.1:${port}`], timeoutMs: 60_000 });
     starting.catch(() => undefined);
     const api = `http://127.0.0.1:${port}`;

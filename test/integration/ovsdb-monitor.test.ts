@@ -165,9 +165,11 @@ describe('ovsdb monitor and replica', () => {
   });
 
   it('answers the server echo and its own probes keep an idle session up', async () => {
-    const c = await OvsdbClient.connect(srv.endpoint, { reconnect: false, probeIntervalMs: 100 });
+    // Probes every 500 ms for 2.5 s (five intervals): at 100 ms, a 100-ms stall of this worker's event loop under a
+    // full CI run would drop the session without the server being at fault.
+    const c = await OvsdbClient.connect(srv.endpoint, { reconnect: false, probeIntervalMs: 500 });
     clients.push(c);
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 2_500));
     expect(c.connected).toBe(true);
     expect(await c.echo('x')).toEqual(['x']);
   });

@@ -154,7 +154,9 @@ describe('provider networks (flat and VLAN) on real OVS and etcd', { timeout: 30
     const g = await createGroup(c.api(), 'outside-icmp', [{ direction: 'ingress', protocol: 'icmp', remoteCidr: '203.0.113.1/32' }]);
     await setPortGroups(c.api(), ports.f1!, [g.id]);
     try {
-      await sleep(500);
+      // Until the group is on hv1's switch (a fixed 500 ms could be short on a loaded machine): f2 is then refused.
+      const applied = Date.now();
+      while ((await c.ping('f2', ports.f1!.ip, 0.5)) && Date.now() - applied < 5_000) await sleep(100);
       expect((await c.sb.execOutside(['ping', '-c1', '-W1', ports.f1!.ip])).code).toBe(0); // admitted, across the physnet
       expect(await c.ping('f2', ports.f1!.ip, 0.5)).toBe(false); // not admitted
       expect(await c.ping('f1', ports.f2!.ip)).toBe(true); // egress allowed, the reply comes back

@@ -87,12 +87,12 @@ describe('own etcd client', () => {
     }
     expect(Number(chosen).toString()).not.toBe(chosen); // a double would not carry it
     const seen = new Map<number, string[]>();
+    const from = (await s.currentRevision()) + 1;
     for (let i = 0; i < 300; i++) {
       seen.set(i, []);
-      s.watch(`/w/${i}/`, undefined, { onBatch: (b) => seen.get(i)!.push(...b.events.map((e) => (e.type === 'put' ? e.kv.key : e.key))) });
+      s.watch(`/w/${i}/`, from, { onBatch: (b) => seen.get(i)!.push(...b.events.map((e) => (e.type === 'put' ? e.kv.key : e.key))) });
     }
-    // A watch is created once etcd answered: a put after a read of the revision is seen by every one.
-    await new Promise((r) => setTimeout(r, 1000));
+    // Each from the revision after the read: the puts below are seen by every one, however long the creates take.
     await Promise.all(Array.from({ length: 300 }, (_, i) => s.put(`/w/${i}/k`, String(i))));
     await until('every watch its own key', () => [...seen.values()].every((v) => v.length === 1), 20_000);
     for (const [i, keys] of seen) expect(keys).toEqual([`/w/${i}/k`]);

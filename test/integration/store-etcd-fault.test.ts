@@ -86,8 +86,11 @@ it('kill one of three members under writes and watches: nothing lost, nothing re
   await victim.kill();
   // Longer than a call's deadline (5 s): when the victim is the leader, the writes a follower had forwarded to it are
   // never answered (etcd drops them; a new leader is elected in ~0.5 s) and each writer waits out its deadline before
-  // its retry goes through. Seen in CI with 2.5 s: no write acknowledged in the window.
-  await sleep(6500);
+  // its retry goes through. Seen in CI with 2.5 s: no write acknowledged in the window. So: at least 2.5 s down, and
+  // until a write is acknowledged (a fixed 6.5 s was a second above that on a loaded machine), at most 20 s.
+  const killed = Date.now();
+  await sleep(2500);
+  while (acked.size === beforeKill && Date.now() - killed < 20_000) await sleep(100);
   const duringOutage = acked.size - beforeKill;
   await victim.restart();
   await sleep(1000);

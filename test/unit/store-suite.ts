@@ -218,8 +218,9 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
     it('watch delivers one batch per revision, only under the prefix, with prev values', async () => {
       const p = P();
       await s.put(`${p}a`, '0');
-      const c = collect(s, p);
-      await new Promise((r) => setTimeout(r, 100)); // let a remote watch get established
+      // From the next revision: a watch without one starts where the store is when it registers it, which a put
+      // made meanwhile would precede.
+      const c = collect(s, p, (await s.currentRevision()) + 1);
       const r1 = await s.put(`${p}a`, '1');
       await s.put(`/t/${name}/elsewhere`, 'x');
       const r2 = (
@@ -261,8 +262,7 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
 
     it('cancel stops delivery', async () => {
       const p = P();
-      const c = collect(s, p);
-      await new Promise((r) => setTimeout(r, 100));
+      const c = collect(s, p, (await s.currentRevision()) + 1);
       await s.put(`${p}a`, '1');
       await until(() => c.batches.length === 1, 10_000, 'first batch');
       await c.w.cancel();
@@ -292,8 +292,7 @@ export function storeSuite(name: string, factory: () => Promise<StoreHarness>): 
       await s.put(`${p}a`, '1', { lease: lease.id });
       await s.put(`${p}b`, '2', { lease: lease.id });
       expect((await s.get(`${p}a`))!.lease).toBe(lease.id);
-      const c = collect(s, p);
-      await new Promise((r) => setTimeout(r, 100));
+      const c = collect(s, p, (await s.currentRevision()) + 1);
       await lease.revoke();
       await until(() => c.batches.flatMap((b) => b.events).length >= 2, 10_000, 'lease deletes');
       await c.w.cancel();
