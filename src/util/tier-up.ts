@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
  * V8's tier-up policy for wyvern's long-running processes (the agent, `wyvern api`): a budget four times V8's default
  * (67,584), so that a function must run about four times as much before TurboFan optimises it, and no optimisation
  * of small functions on their first tick (V8 otherwise optimises any function under 81 bytes of bytecode as soon as
- * its budget first runs out, whatever the budget).
+ * its budget first runs out, whatever the budget). Until sustained load: after RELAX_AFTER_WRITES API writes a
+ * process goes back to V8's own budget (noteApiWrite, below).
  *
  * Why: both serve bursts after idling (1,000 port creations at once; a thousand VIFs plugged). With V8's default, the
  * first thousands of API requests had TurboFan optimise hundreds of lukewarm functions of the request path (HTTP
@@ -46,7 +47,8 @@ export const V8_DEFAULT_BUDGET_FLAG = '--interrupt-budget=67584';
  * creations a second, but 15–25 % fewer in its first thousand (docs/northbound-writes.md, twenty-second session).
  * Going back after the first thousands keeps both: three warm processes spent 120 µs of CPU per creation against
  * 163, and sustained creations through them read 0.51 of etcd's put rate against 0.45 (medians of 13 runs,
- * twenty-third session). 2,000 is past every burst the fresh rows of bench:writes time (at most 1,300 a process).
+ * twenty-third session). 2,000 is past a burst after idling as issue 17 has it (1,000 creations over three agents'
+ * APIs, ~333 each) and past every fresh row of bench:writes (at most 1,300 a process).
  * Memory: by then TurboFan's pages are resident anyway (a burst of writes optimises the request path; one `wyvern
  * api` after 8,000 creations measured the same either way), and an agent whose API is never loaded keeps the ×4
  * budget.
