@@ -1,5 +1,8 @@
 import { createRequire } from 'node:module';
 
+/** V8's own tier-up budget (V8 11.3, Node 20; `node --v8-options`, checked by test/unit/tier-up.test.ts). */
+const V8_DEFAULT_BUDGET = 67_584;
+
 /**
  * V8's tier-up policy for wyvern's long-running processes (the agent, `wyvern api`): a budget four times V8's default
  * (67,584), so that a function must run about four times as much before TurboFan optimises it, and no optimisation
@@ -27,16 +30,20 @@ import { createRequire } from 'node:module';
  * its built-in modules would be rejected (src/agent/node-flags.ts). V8 reads both whenever it resets a function's
  * budget.
  */
-export const TIER_UP_FLAGS: readonly string[] = ['--interrupt-budget=270336', '--max-bytecode-size-for-early-opt=0'];
+export const TIER_UP_FLAGS: readonly string[] = [`--interrupt-budget=${4 * V8_DEFAULT_BUDGET}`, '--max-bytecode-size-for-early-opt=0'];
 
-/** Sets TIER_UP_FLAGS in this process (a require, not an import(): the agent bundle has no module loader). */
-export function setServerTierUp(): void {
-  const { setFlagsFromString } = createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
-  for (const flag of TIER_UP_FLAGS) setFlagsFromString(flag);
+/** V8's own budget flag, which a process under sustained write load goes back to. */
+export const V8_DEFAULT_BUDGET_FLAG = `--interrupt-budget=${V8_DEFAULT_BUDGET}`;
+
+/** Sets a V8 flag in this process (a require, not an import(): the agent bundle has no module loader). */
+function setV8Flag(flag: string): void {
+  (createRequire(import.meta.url)('node:v8') as typeof import('node:v8')).setFlagsFromString(flag);
 }
 
-/** V8's own budget (V8 11.3, Node 20), which a process under sustained write load goes back to. */
-export const V8_DEFAULT_BUDGET_FLAG = '--interrupt-budget=67584';
+/** Sets TIER_UP_FLAGS in this process. */
+export function setServerTierUp(): void {
+  for (const flag of TIER_UP_FLAGS) setV8Flag(flag);
+}
 
 /**
  * API writes (POST, PUT, PATCH, DELETE) this process serves before it goes back to V8's budget: RELAX_AFTER_WRITES.
@@ -64,6 +71,4 @@ export function budgetRelaxer(threshold: number, setFlag: (flag: string) => void
 }
 
 /** This process's relaxer, which the API server calls for every write it serves. */
-export const noteApiWrite = budgetRelaxer(RELAX_AFTER_WRITES, (flag) =>
-  (createRequire(import.meta.url)('node:v8') as typeof import('node:v8')).setFlagsFromString(flag),
-);
+export const noteApiWrite = budgetRelaxer(RELAX_AFTER_WRITES, setV8Flag);
