@@ -204,15 +204,14 @@ export class Neighbours {
     const t = this.now();
     for (const [key, a] of now) {
       const first = !this.announced.has(key);
-      // Announced already: only its one repeat, once due.
-      if (!first && t < (this.again.get(key) ?? Infinity)) continue;
       if (first) this.again.set(key, t + ANNOUNCE_INTERVAL_MS);
-      else this.again.delete(key);
+      else if (t >= (this.again.get(key) ?? Infinity))
+        this.again.delete(key); // its one repeat, now due
+      else continue;
       out.push(packetOut(a.exit.ofport, buildArpRequest(a.mac, a.ip, a.ip, vlansOf(a.exit))));
       this.counters.garps++;
-      if (!first) continue;
-      // And the default next hop asked at once, so the first packets after a takeover find its MAC learned.
-      const hop = subnetOf(a.exit.net, a.ip)?.gatewayIp;
+      // The first time, the default next hop asked at once too, so the first packets after a takeover find its MAC.
+      const hop = first ? subnetOf(a.exit.net, a.ip)?.gatewayIp : undefined;
       if (hop && hop !== a.ip) {
         out.push(packetOut(a.exit.ofport, buildArpRequest(a.mac, a.ip, hop, vlansOf(a.exit))));
         this.counters.arpRequests++;
