@@ -4,6 +4,7 @@
  * DHCP OFFER and ACK; a scapy sniffer in the victim VM sees none of them, but does see the attacker's legitimate
  * UDP sent after them (Debian's python3-scapy: /usr/bin/python3, not whatever python3 is first on PATH). Ping still works, and a port with allowed address pairs uses its VIPs.
  */
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
 
@@ -12,13 +13,21 @@ const VIP_MAC_IP = '10.0.0.101';
 const VIP_MAC = '02:00:00:00:99:01';
 const CONTROL_PORT = 9999;
 
-/** In the victim: every ARP and UDP packet eth0 receives within the window, one line each, until the control packet. */
+/** What the sniffer prints once its socket is open: the sender starts then, not after a guess at scapy's start-up. */
+const READY = 'SNIFFING';
+/** How long the sniffer may take to open its socket (scapy's import takes seconds on a loaded machine). */
+const READY_MS = 20_000;
+
+/**
+ * In the victim: every ARP and UDP packet eth0 receives within the window, one line each, until the control packet
+ * (READY first, once it listens).
+ */
 const SNIFF = `
 from scapy.all import sniff, ARP, UDP, IP, Ether
 def show(p):
     if ARP in p: print('ARP', p[ARP].op, p[ARP].hwsrc, p[ARP].psrc, p[Ether].src, flush=True)
     elif UDP in p and IP in p: print('UDP', p[IP].src, p[UDP].sport, p[UDP].dport, p[Ether].src, flush=True)
-sniff(iface='eth0', prn=show, store=False, timeout=12,
+sniff(iface='eth0', prn=show, store=False, timeout=12, started_callback=lambda: print('${READY}', flush=True),
       stop_filter=lambda p: UDP in p and p[UDP].dport == ${CONTROL_PORT})
 `;
 
@@ -26,7 +35,6 @@ const sendScript = (body: string) => `
 import time
 from scapy.all import *
 conf.verb = 0
-time.sleep(2)
 ${body}
 `;
 
@@ -60,14 +68,35 @@ describe('port security: anti-spoofing on real OVS', () => {
     await c?.down();
   });
 
-  /** Runs the sniffer in `vm` while `sender` runs `script`; the lines the sniffer printed. */
+  /**
+   * Runs the sniffer in `vm`, and `script` in `sender` once the sniffer says it listens (it fails if it does not within
+   * READY_MS); the lines the sniffer printed after that.
+   */
   async function capture(vm: string, sender: string, script: string): Promise<string[]> {
-    const sniffing = c.sb.exec(vm, ['/usr/bin/python3', '-c', SNIFF], 30_000);
-    const sent = await c.sb.exec(sender, ['/usr/bin/python3', '-c', sendScript(script)], 30_000);
-    expect(sent.code, sent.stderr).toBe(0);
-    const got = await sniffing;
-    expect(got.code, got.stderr).toBe(0);
-    return got.stdout.split('\n').filter((l) => l.trim() !== '');
+    const sniffer = spawn('ip', ['netns', 'exec', c.sb.vm(vm).netns, '/usr/bin/python3', '-c', SNIFF], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    sniffer.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((r) => sniffer.once('close', (code) => r(code)));
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve, reject) => {
+        sniffer.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes(`${READY}\n`)) resolve();
+        });
+        void exited.then((code) => reject(new Error(`the sniffer in ${vm} exited (${code}) before listening: ${err.trim()}`)));
+        timer = setTimeout(() => reject(new Error(`the sniffer in ${vm} not listening after ${READY_MS} ms: ${err.trim()}`)), READY_MS);
+      }).finally(() => clearTimeout(timer));
+      const sent = await c.sb.exec(sender, ['/usr/bin/python3', '-c', sendScript(script)], 30_000);
+      expect(sent.code, sent.stderr).toBe(0);
+      expect(await exited, err).toBe(0);
+    } finally {
+      if (sniffer.exitCode === null && sniffer.signalCode === null) sniffer.kill('SIGKILL');
+    }
+    return out.split('\n').filter((l) => l.trim() !== '' && l !== READY);
   }
 
   it('legitimate traffic passes: ping across hosts and on one host', async () => {
