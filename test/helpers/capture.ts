@@ -1,5 +1,6 @@
 /** tcpdump for tests: what a namespace's interface saw while something ran. */
 import { spawn } from 'node:child_process';
+import { untilPrinted } from './listening.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -17,19 +18,10 @@ export async function capture(netns: string, iface: string, filter: string[], fn
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  let err = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   const closed = new Promise((r) => p.once('close', r));
   try {
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve, reject) => {
-      p.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-        if (err.includes('listening')) resolve();
-      });
-      p.once('exit', (code) => reject(new Error(`tcpdump in ${netns} exited (${code}) before listening: ${err.trim()}`)));
-      timer = setTimeout(() => reject(new Error(`tcpdump in ${netns} not listening after ${LISTEN_MS} ms: ${err.trim()}`)), LISTEN_MS);
-    }).finally(() => clearTimeout(timer));
+    await untilPrinted(p, 'stderr', 'listening', LISTEN_MS, `tcpdump in ${netns}`);
     await fn();
     await sleep(300);
   } finally {

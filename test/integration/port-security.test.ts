@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, type PortInfo } from '../helpers/cluster.js';
+import { untilPrinted } from '../helpers/listening.js';
 
 const VIP = '10.0.0.100';
 const VIP_MAC_IP = '10.0.0.101';
@@ -78,18 +79,11 @@ describe('port security: anti-spoofing on real OVS', () => {
     });
     let out = '';
     let err = '';
+    sniffer.stdout.on('data', (d: Buffer) => (out += d.toString()));
     sniffer.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((r) => sniffer.once('close', (code) => r(code)));
     try {
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve, reject) => {
-        sniffer.stdout.on('data', (d: Buffer) => {
-          out += d.toString();
-          if (out.includes(`${READY}\n`)) resolve();
-        });
-        void exited.then((code) => reject(new Error(`the sniffer in ${vm} exited (${code}) before listening: ${err.trim()}`)));
-        timer = setTimeout(() => reject(new Error(`the sniffer in ${vm} not listening after ${READY_MS} ms: ${err.trim()}`)), READY_MS);
-      }).finally(() => clearTimeout(timer));
+      await untilPrinted(sniffer, 'stdout', `${READY}\n`, READY_MS, `the sniffer in ${vm}`);
       const sent = await c.sb.exec(sender, ['/usr/bin/python3', '-c', sendScript(script)], 30_000);
       expect(sent.code, sent.stderr).toBe(0);
       expect(await exited, err).toBe(0);
