@@ -90,7 +90,8 @@ function checkClientCert(sock: TLSSocket): void {
 }
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
-const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** What the tier-up policy counts as a write (noteApiWrite): a body's methods and DELETE. */
+const WRITE_METHODS = new Set([...BODY_METHODS, 'DELETE']);
 
 /** A path of plain segments (no query, fragment, escapes or dot segments): URL parsing would give it back as is. */
 const PLAIN_PATH = /^(?:\/[A-Za-z0-9_-]+)+\/?$/;
