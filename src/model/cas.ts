@@ -11,6 +11,7 @@ import { InFlight } from '../util/in-flight.js';
 import { KeyedTurns } from '../util/keyed-turns.js';
 import { conflict, ModelError } from './errors.js';
 import { allocKey, poolPrefix, type Pool } from './keys.js';
+import type { IfMatch } from './precondition.js';
 
 export interface Plan<T> {
   compares: Compare[];
@@ -55,6 +56,15 @@ export interface CasOptions {
   outageUntil?: number;
 }
 
+/** A northbound write's options: runCas's, and the request's condition, which its plans check. */
+export interface WriteOptions extends CasOptions {
+  /**
+   * The request's If-Match: its plan writes only while the object it changes is at a revision named there
+   * (precondition.ts checkIfMatch); else PRECONDITION_FAILED, nothing written.
+   */
+  ifMatch?: IfMatch;
+}
+
 /**
  * How long after its arrival a northbound write goes on through its store failing to answer before it answers 503
  * (CasOptions.outageUntil): an etcd leader lost under a burst (transactions it held time out after 5 s while the
@@ -68,7 +78,7 @@ export const WRITE_OUTAGE_MS = 10_000;
 export const writeDeadline = (): number => Date.now() + WRITE_OUTAGE_MS;
 
 /** `opts` of a write arriving now: it rides a store outage out until writeDeadline(), unless `opts` sets its own. */
-export const writeOptions = (opts: CasOptions = {}): CasOptions => ({ outageUntil: writeDeadline(), ...opts });
+export const writeOptions = (opts: WriteOptions = {}): WriteOptions => ({ outageUntil: writeDeadline(), ...opts });
 
 const unavailable = (e: unknown): boolean => e instanceof StoreError && e.code === 'UNAVAILABLE';
 

@@ -1,5 +1,5 @@
-/** Why a model request was refused; the API maps codes to 400 / 404 / 409. */
-export type ModelErrorCode = 'INVALID' | 'NOT_FOUND' | 'CONFLICT';
+/** Why a model request was refused; the API maps codes to 400 / 404 / 409 / 412. */
+export type ModelErrorCode = 'INVALID' | 'NOT_FOUND' | 'CONFLICT' | 'PRECONDITION_FAILED';
 
 /** One thing wrong with a request: its field (e.g. "subnets[2].gatewayIp") and why. */
 export interface Problem {
@@ -34,6 +34,8 @@ export class ModelError extends Error {
 export const invalid = (field: string | undefined, message: string): ModelError => new ModelError('INVALID', message, field);
 export const notFound = (field: string | undefined, message: string): ModelError => new ModelError('NOT_FOUND', message, field);
 export const conflict = (field: string | undefined, message: string): ModelError => new ModelError('CONFLICT', message, field);
+/** A conditional write (If-Match) whose object is no longer at the revision named (precondition.ts). */
+export const preconditionFailed = (message: string): ModelError => new ModelError('PRECONDITION_FAILED', message);
 
 /** Summaries list this many problems; the full list is in `problems`. */
 const SHOWN = 10;

@@ -10,7 +10,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
-import { runCas, type CasOptions } from './cas.js';
+import { runCas, type CasOptions, type WriteOptions } from './cas.js';
+import { checkIfMatch, withRevision } from './precondition.js';
 import { decodeFloatingIp, encodeFloatingIp } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { FIPS_PREFIX, fipKey, guardKey, ipClaimKey, portFipsGuardKey, routerFipsGuardKey, routerKey, SEGMENTS_PREFIX } from './keys.js';
@@ -145,6 +146,7 @@ export async function createFip(store: Store, body: unknown, opts: CasOptions): 
               ...fipIndexOps(undefined, f),
             ] satisfies TxnOp[],
             result: f,
+            committed: (rev: number) => void withRevision(f, rev),
             // Its own id: a FIP record under it is this request's.
             landed: async () => {
               const kv = await store.get(fipKey(id));
@@ -201,7 +203,8 @@ async function fipsClaiming(store: Store, ip: string): Promise<Loaded<FloatingIp
 }
 
 export async function getFip(store: Store, ref: string): Promise<FloatingIp> {
-  return (await loadFip(store, ref)).obj;
+  const { obj, kv } = await loadFip(store, ref);
+  return withRevision(obj, kv.modRevision);
 }
 
 export async function listFips(store: Store): Promise<FloatingIp[]> {
@@ -212,7 +215,7 @@ export async function listFips(store: Store): Promise<FloatingIp[]> {
 const unassociated = (f: FloatingIp): FloatingIp => ({ id: f.id, networkId: f.networkId, ip: f.ip, mac: f.mac });
 
 /** PATCH: associate with a port (another one, or another fixed IP) or disassociate (`port: null`). */
-export async function updateFip(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<FloatingIp> {
+export async function updateFip(store: Store, ref: string, body: unknown, opts: WriteOptions): Promise<FloatingIp> {
   const patch = parseFipPatch(body);
   return runCas(
     store,
@@ -224,7 +227,9 @@ export async function updateFip(store: Store, ref: string, body: unknown, opts: 
       const a = patch.association ? await associate(store, net, st, patch.association, cur.id) : undefined;
       const next: FloatingIp = { ...unassociated(cur), ...(a?.fields ?? {}) };
       const value = encodeFloatingIp(next);
-      if (value === kv.value) return { compares: [], ops: [], result: next };
+      // Holding the association already, it is made whatever If-Match says (as a port PATCH: repo.ts updatePort).
+      if (value === kv.value) return { compares: [], ops: [], result: withRevision(next, kv.modRevision) };
+      checkIfMatch(opts.ifMatch, kv, `floating IP ${cur.ip}`);
       return {
         compares: [
           { key: kv.key, modRevision: kv.modRevision },
@@ -235,6 +240,7 @@ export async function updateFip(store: Store, ref: string, body: unknown, opts: 
         // A disassociation puts no guard: nothing waits on a FIP leaving a router or a port.
         ops: [{ op: 'put', key: kv.key, value }, ...(a?.ops ?? []), ...fipIndexOps(cur, next)],
         result: next,
+        committed: (rev) => void withRevision(next, rev),
         // Planned again on a FIP that holds this association already, it writes nothing (the twin check skips itself).
         replannable: true,
       };
@@ -243,11 +249,12 @@ export async function updateFip(store: Store, ref: string, body: unknown, opts: 
   );
 }
 
-export async function deleteFip(store: Store, ref: string, opts: CasOptions): Promise<FloatingIp> {
+export async function deleteFip(store: Store, ref: string, opts: WriteOptions): Promise<FloatingIp> {
   return runCas(
     store,
     async () => {
       const { obj: f, kv } = await loadFip(store, ref);
+      checkIfMatch(opts.ifMatch, kv, `floating IP ${f.ip}`);
       return {
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
         // Its claims go (the address is free again). Nothing waits on an association going with it (updateFip).

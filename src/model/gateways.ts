@@ -19,7 +19,8 @@ import { parseGatewayInput } from './ns-validate.js';
 import { routerIndexOps } from './lazy-index.js';
 import { assignOneIp } from './port-ips.js';
 import { ipOwners, loadNetwork, loadRouter, macOwners, routerFipState, type Loaded, type NetState } from './read.js';
-import { runCas, type CasOptions } from './cas.js';
+import { runCas, type WriteOptions } from './cas.js';
+import { checkIfMatch, withRevision } from './precondition.js';
 import type { FloatingIp, Network, Router, RouterGateway, Subnet } from './types.js';
 import { cidrContains, ipToInt } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
@@ -52,7 +53,7 @@ async function gatewayChassis(store: Store, physnet: string, named: string[] | u
   return named;
 }
 
-export async function setGateway(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<Router> {
+export async function setGateway(store: Store, ref: string, body: unknown, opts: WriteOptions): Promise<Router> {
   const input = parseGatewayInput(body);
   let flight: ReturnType<typeof addressWriters.enter> | undefined;
   try {
@@ -104,8 +105,10 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
           const gateway: RouterGateway = { networkId: net.id, subnetId, ip, mac, chassis };
           const next: Router = { ...r, gateway };
           // The gateway it has, claims and all (set again as it is): nothing to write.
+          // Made so whatever If-Match says (as a port PATCH: repo.ts updatePort).
           if (same && encodeRouter(next) === kv.value && gatewayClaimKeys(gateway).every((k) => held.has(k)))
-            return { compares: [], ops: [], result: next };
+            return { compares: [], ops: [], result: withRevision(next, kv.modRevision) };
+          checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
           // An address given up on the same network (another one asked for) is released; the new one claimed.
           const released: TxnOp[] = same && old.ip !== ip ? [{ op: 'delete', key: ipClaimKey(net.id, old.ip) }] : [];
           const claims = claimGateway(r, gateway, held);
@@ -120,6 +123,7 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
               ...routerIndexOps(r, next),
             ] satisfies TxnOp[],
             result: next,
+            committed: (rev: number) => void withRevision(next, rev),
             // Set again on the same network, it keeps its address, MAC and claims: the same gateway.
             replannable: true,
           };
@@ -153,8 +157,9 @@ export interface GatewayStatus extends RouterGateway {
   standbys: { name: string; alive: boolean }[];
 }
 
+/** At the router's revision: its record holds the gateway's configuration (what an If-Match on it names). */
 export async function getGateway(store: Store, ref: string): Promise<GatewayStatus> {
-  const { obj: r } = await loadRouter(store, ref);
+  const { obj: r, kv } = await loadRouter(store, ref);
   const gw = r.gateway;
   if (!gw) throw notFound(undefined, `router ${r.name} has no gateway`);
   const [leaseKv, live, net] = await Promise.all([
@@ -164,7 +169,7 @@ export async function getGateway(store: Store, ref: string): Promise<GatewayStat
   ]);
   const lease = leaseKv ? decodeGatewayLease(leaseKv.value) : undefined;
   const alive = new Set(live.map((c) => c.name));
-  return {
+  const status: GatewayStatus = {
     routerId: r.id,
     router: r.name,
     network: net?.obj.name ?? gw.networkId,
@@ -173,15 +178,17 @@ export async function getGateway(store: Store, ref: string): Promise<GatewayStat
     ...(lease ? { activeSince: lease.since } : {}),
     standbys: gw.chassis.filter((c) => c !== lease?.chassis).map((name) => ({ name, alive: alive.has(name) })),
   };
+  return withRevision(status, kv.modRevision);
 }
 
-export async function clearGateway(store: Store, ref: string, opts: CasOptions): Promise<Router> {
+export async function clearGateway(store: Store, ref: string, opts: WriteOptions): Promise<Router> {
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
       const gw = r.gateway;
       if (!gw) throw notFound(undefined, `router ${r.name} has no gateway`);
+      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
       const { routerFips, using } = await routerFipState(store, r);
       if (using.length > 0)
         throw conflict(
@@ -199,11 +206,12 @@ export async function clearGateway(store: Store, ref: string, opts: CasOptions):
           ...routerIndexOps(r, next),
         ],
         result: next,
+        committed: (rev) => void withRevision(next, rev),
         // Made once the router has no gateway (a clear the store did not answer; planned again it would be a 404).
         landed: async () => {
           const now = await store.get(kv.key);
           const cur = now && decodeRouter(now.value);
-          return cur && !cur.gateway ? cur : undefined;
+          return cur && !cur.gateway ? withRevision(cur, now.modRevision) : undefined;
         },
       };
     },

@@ -35,6 +35,7 @@ import type { Cidr } from '../net/addr.js';
 import { createdAs, decodeClaim, encodeClaim, guardCompare, ipOwners, macOwners, networkIdOf, snapshotNet, type NetState } from './read.js';
 import { membershipOps, resolveGroups, type ResolvedGroup } from './sg-members.js';
 import type { Network, Port } from './types.js';
+import { withRevision } from './precondition.js';
 import { singleFlight } from '../util/single-flight.js';
 import { parsePortInput, UUID_RE } from './validate.js';
 
@@ -463,6 +464,7 @@ export class PortCreator {
       result: p,
       landed: () => createdAs(this.store, 'port', p.name, id, (c) => portKey(c.networkId ?? '', id), decodePort),
       committed: (revision) => {
+        withRevision(p, revision);
         // Into the view planned from and the one remembered now, if another read replaced it meanwhile.
         for (const v of new Set([view, this.views.get(net.id)])) {
           if (!v) continue;

@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import { inTurn, pickFree, poolFlight, runCas, throughOutage, writeOptions, type CasOptions } from './cas.js';
+import { inTurn, pickFree, poolFlight, runCas, throughOutage, writeOptions, type CasOptions, type WriteOptions } from './cas.js';
+import { checkIfMatch, revisionOf, withRevision, type IfMatch } from './precondition.js';
 import { decodeBinding, decodeNetwork, decodePort, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict } from './errors.js';
 import { cidrsOverlap, intToIp, type Cidr } from '../net/addr.js';
@@ -85,23 +86,27 @@ export class Topology {
     this.ports.close();
   }
 
-  /** A write's options, taken on its arrival: it rides a store outage out until cas.ts writeDeadline(). */
-  private writeOpts(): CasOptions {
-    return writeOptions(this.opts);
+  /**
+   * A write's options, taken on its arrival: it rides a store outage out until cas.ts writeDeadline(), and writes only
+   * while its object is at a revision `ifMatch` names, if given (precondition.ts).
+   */
+  private writeOpts(ifMatch?: IfMatch): WriteOptions {
+    const opts = writeOptions(this.opts);
+    return ifMatch ? { ...opts, ifMatch } : opts;
   }
 
   /**
    * A write to router `ref`'s record (interfaces, routes, gateway, mode), after the ones queued here (cas.ts inTurn);
    * its outage deadline counts from its arrival, not from its turn.
    */
-  private routerWrite<T>(ref: string, write: (opts: CasOptions) => Promise<T>): Promise<T> {
-    const opts = this.writeOpts();
+  private routerWrite<T>(ref: string, ifMatch: IfMatch | undefined, write: (opts: WriteOptions) => Promise<T>): Promise<T> {
+    const opts = this.writeOpts(ifMatch);
     return inTurn(this.store, `router:${ref}`, () => write(opts));
   }
 
   /** A write to security group `ref`'s record (its rules), after the ones queued here (as routerWrite). */
-  private groupWrite<T>(ref: string, write: (opts: CasOptions) => Promise<T>): Promise<T> {
-    const opts = this.writeOpts();
+  private groupWrite<T>(ref: string, ifMatch: IfMatch | undefined, write: (opts: WriteOptions) => Promise<T>): Promise<T> {
+    const opts = this.writeOpts(ifMatch);
     return inTurn(this.store, `security-group:${ref}`, () => write(opts));
   }
 
@@ -141,6 +146,7 @@ export class Topology {
             bump(id),
           ],
           result: n,
+          committed: (rev) => void withRevision(n, rev),
           landed: () => createdAs(this.store, 'network', n.name, id, () => networkKey(id), decodeNetwork),
         };
       },
@@ -151,7 +157,8 @@ export class Topology {
   }
 
   async getNetwork(ref: string): Promise<Network> {
-    return (await loadNetwork(this.store, ref)).obj;
+    const { obj, kv } = await loadNetwork(this.store, ref);
+    return withRevision(obj, kv.modRevision);
   }
 
   async listNetworks(): Promise<Network[]> {
@@ -159,12 +166,13 @@ export class Topology {
     return kvs.map((kv) => decodeNetwork(kv.value)).sort(byName);
   }
 
-  async deleteNetwork(ref: string): Promise<Network> {
-    const opts = this.writeOpts();
+  async deleteNetwork(ref: string, ifMatch?: IfMatch): Promise<Network> {
+    const opts = this.writeOpts(ifMatch);
     return runCas(
       this.store,
       async () => {
         const { obj: n, kv } = await loadNetwork(this.store, ref);
+        checkIfMatch(opts.ifMatch, kv, `network ${n.name}`);
         const st = await loadNetState(this.store, n.id);
         gateways.refuseNetworkDelete(st, n);
         if (st.subnets.length > 0 || st.ports.length > 0) {
@@ -257,6 +265,7 @@ export class Topology {
             bump(net.id),
           ],
           result: s,
+          committed: (rev) => void withRevision(s, rev),
           landed: () => createdAs(this.store, 'subnet', s.name, id, () => subnetKey(net.id, id), decodeSubnet),
         };
       },
@@ -265,7 +274,8 @@ export class Topology {
   }
 
   async getSubnet(ref: string): Promise<Subnet> {
-    return (await loadSubnet(this.store, ref)).obj;
+    const { obj, kv } = await loadSubnet(this.store, ref);
+    return withRevision(obj, kv.modRevision);
   }
 
   async listSubnets(networkRef?: string): Promise<Subnet[]> {
@@ -274,12 +284,13 @@ export class Topology {
     return subnets.sort(byName);
   }
 
-  async deleteSubnet(ref: string): Promise<Subnet> {
-    const opts = this.writeOpts();
+  async deleteSubnet(ref: string, ifMatch?: IfMatch): Promise<Subnet> {
+    const opts = this.writeOpts(ifMatch);
     return runCas(
       this.store,
       async () => {
         const { obj: s, kv } = await loadSubnet(this.store, ref);
+        checkIfMatch(opts.ifMatch, kv, `subnet ${s.name}`);
         const st = await loadNetState(this.store, s.networkId);
         const users = st.ports.filter((p) => p.obj.fixedIps.some((f) => f.subnetId === s.id)).map((p) => p.obj.name);
         if (users.length > 0)
@@ -313,9 +324,9 @@ export class Topology {
   }
 
   async getPort(ref: string): Promise<PortView> {
-    const { obj } = await loadPort(this.store, ref);
+    const { obj, kv } = await loadPort(this.store, ref);
     const b = await this.store.get(bindingKey(obj.networkId, obj.id));
-    return b ? { ...obj, binding: decodeBinding(b.value) } : obj;
+    return withRevision(b ? { ...obj, binding: decodeBinding(b.value) } : obj, kv.modRevision);
   }
 
   async listPorts(networkRef?: string): Promise<PortView[]> {
@@ -332,9 +343,9 @@ export class Topology {
    * the network depends on these fields, so the network's guard is neither compared nor bumped. Agents recompute
    * the port's flows from the new document.
    */
-  async updatePort(ref: string, body: unknown): Promise<PortView> {
+  async updatePort(ref: string, body: unknown, ifMatch?: IfMatch): Promise<PortView> {
     const patch = parsePortPatch(body);
-    const opts = this.writeOpts();
+    const opts = this.writeOpts(ifMatch);
     const p = await runCas(
       this.store,
       async () => {
@@ -349,12 +360,17 @@ export class Topology {
           refs !== undefined ? await resolveGroups(this.store, refs) : moved ? await resolveGroups(this.store, cur.securityGroups) : [];
         if (refs !== undefined) next.securityGroups = sgs.map((g) => g.id);
         const value = encodePort(next);
-        if (value === kv.value) return { compares: [], ops: [], result: decodePort(value) };
+        // Holding the patch already, it is made, whatever If-Match says (RFC 9110 §13.1.1 allows a 2xx for a change
+        // already applied): this request's own commit, made but not answered, is found so, not refused.
+        if (value === kv.value) return { compares: [], ops: [], result: withRevision(decodePort(value), kv.modRevision) };
+        checkIfMatch(opts.ifMatch, kv, `port ${cur.name}`);
         const members = membershipOps(cur, next, sgs);
+        const result = decodePort(value);
         return {
           compares: [{ key: kv.key, modRevision: kv.modRevision }, ...members.compares],
           ops: [{ op: 'put', key: kv.key, value }, ...members.ops],
-          result: decodePort(value),
+          result,
+          committed: (rev) => void withRevision(result, rev),
           // Planned again on a port that holds the patch already, it writes nothing.
           replannable: true,
         };
@@ -372,15 +388,16 @@ export class Topology {
       'port updated',
     );
     const b = await throughOutage(() => this.store.get(bindingKey(p.networkId, p.id)), opts.outageUntil!);
-    return b ? { ...p, binding: decodeBinding(b.value) } : p;
+    return b ? withRevision({ ...p, binding: decodeBinding(b.value) }, revisionOf(p)) : p;
   }
 
-  async deletePort(ref: string): Promise<Port> {
-    const opts = this.writeOpts();
+  async deletePort(ref: string, ifMatch?: IfMatch): Promise<Port> {
+    const opts = this.writeOpts(ifMatch);
     return runCas(
       this.store,
       async () => {
         const { obj: p, kv } = await loadPort(this.store, ref);
+        checkIfMatch(opts.ifMatch, kv, `port ${p.name}`);
         const st = await portFipState(this.store, p);
         const fipOps = fips.disassociateOnPortDelete(st.fips, p.id);
         return {
@@ -422,33 +439,33 @@ export class Topology {
   listRouters(): Promise<Router[]> {
     return routers.listRouters(this.store);
   }
-  deleteRouter(ref: string): Promise<Router> {
-    return routers.deleteRouter(this.store, ref, this.writeOpts());
+  deleteRouter(ref: string, ifMatch?: IfMatch): Promise<Router> {
+    return routers.deleteRouter(this.store, ref, this.writeOpts(ifMatch));
   }
-  attachSubnet(ref: string, body: unknown): Promise<Router> {
-    return this.routerWrite(ref, (opts) => routers.attachSubnet(this.store, ref, body, opts));
+  attachSubnet(ref: string, body: unknown, ifMatch?: IfMatch): Promise<Router> {
+    return this.routerWrite(ref, ifMatch, (opts) => routers.attachSubnet(this.store, ref, body, opts));
   }
-  detachSubnet(ref: string, subnetRef: string): Promise<Router> {
-    return this.routerWrite(ref, (opts) => routers.detachSubnet(this.store, ref, subnetRef, opts));
+  detachSubnet(ref: string, subnetRef: string, ifMatch?: IfMatch): Promise<Router> {
+    return this.routerWrite(ref, ifMatch, (opts) => routers.detachSubnet(this.store, ref, subnetRef, opts));
   }
-  addRoute(ref: string, body: unknown): Promise<Router> {
-    return this.routerWrite(ref, (opts) => routers.addRoute(this.store, ref, body, opts));
+  addRoute(ref: string, body: unknown, ifMatch?: IfMatch): Promise<Router> {
+    return this.routerWrite(ref, ifMatch, (opts) => routers.addRoute(this.store, ref, body, opts));
   }
-  removeRoute(ref: string, cidr: string): Promise<Router> {
-    return this.routerWrite(ref, (opts) => routers.removeRoute(this.store, ref, cidr, opts));
+  removeRoute(ref: string, cidr: string, ifMatch?: IfMatch): Promise<Router> {
+    return this.routerWrite(ref, ifMatch, (opts) => routers.removeRoute(this.store, ref, cidr, opts));
   }
-  setRouterMode(ref: string, mode: unknown): Promise<Router> {
-    return this.routerWrite(ref, (opts) => routers.setRouterMode(this.store, ref, mode, opts));
+  setRouterMode(ref: string, mode: unknown, ifMatch?: IfMatch): Promise<Router> {
+    return this.routerWrite(ref, ifMatch, (opts) => routers.setRouterMode(this.store, ref, mode, opts));
   }
 
-  setGateway(ref: string, body: unknown): Promise<Router> {
-    return this.routerWrite(ref, (opts) => gateways.setGateway(this.store, ref, body, opts));
+  setGateway(ref: string, body: unknown, ifMatch?: IfMatch): Promise<Router> {
+    return this.routerWrite(ref, ifMatch, (opts) => gateways.setGateway(this.store, ref, body, opts));
   }
   getGateway(ref: string): Promise<gateways.GatewayStatus> {
     return gateways.getGateway(this.store, ref);
   }
-  clearGateway(ref: string): Promise<Router> {
-    return this.routerWrite(ref, (opts) => gateways.clearGateway(this.store, ref, opts));
+  clearGateway(ref: string, ifMatch?: IfMatch): Promise<Router> {
+    return this.routerWrite(ref, ifMatch, (opts) => gateways.clearGateway(this.store, ref, opts));
   }
 
   // ---- floating IPs (fips.ts) ----
@@ -462,11 +479,11 @@ export class Topology {
   listFloatingIps(): Promise<FloatingIp[]> {
     return fips.listFips(this.store);
   }
-  updateFloatingIp(ref: string, body: unknown): Promise<FloatingIp> {
-    return fips.updateFip(this.store, ref, body, this.writeOpts());
+  updateFloatingIp(ref: string, body: unknown, ifMatch?: IfMatch): Promise<FloatingIp> {
+    return fips.updateFip(this.store, ref, body, this.writeOpts(ifMatch));
   }
-  deleteFloatingIp(ref: string): Promise<FloatingIp> {
-    return fips.deleteFip(this.store, ref, this.writeOpts());
+  deleteFloatingIp(ref: string, ifMatch?: IfMatch): Promise<FloatingIp> {
+    return fips.deleteFip(this.store, ref, this.writeOpts(ifMatch));
   }
 
   // ---- security groups (security-groups.ts) ----
@@ -480,17 +497,17 @@ export class Topology {
   listSecurityGroups(): Promise<SecurityGroup[]> {
     return groups.listSecurityGroups(this.store);
   }
-  deleteSecurityGroup(ref: string, opts: { force?: boolean } = {}): Promise<groups.SecurityGroupDeleted> {
-    return groups.deleteSecurityGroup(this.store, ref, { ...this.writeOpts(), ...opts });
+  deleteSecurityGroup(ref: string, opts: { force?: boolean } = {}, ifMatch?: IfMatch): Promise<groups.SecurityGroupDeleted> {
+    return groups.deleteSecurityGroup(this.store, ref, { ...this.writeOpts(ifMatch), ...opts });
   }
-  addSgRule(ref: string, body: unknown): Promise<SgRule> {
-    return this.groupWrite(ref, (opts) => groups.addSgRule(this.store, ref, body, opts));
+  addSgRule(ref: string, body: unknown, ifMatch?: IfMatch): Promise<SgRule> {
+    return this.groupWrite(ref, ifMatch, (opts) => groups.addSgRule(this.store, ref, body, opts));
   }
   listSgRules(ref: string): Promise<SgRule[]> {
     return groups.listSgRules(this.store, ref);
   }
-  deleteSgRule(ref: string, ruleId: string): Promise<SgRule> {
-    return this.groupWrite(ref, (opts) => groups.deleteSgRule(this.store, ref, ruleId, opts));
+  deleteSgRule(ref: string, ruleId: string, ifMatch?: IfMatch): Promise<SgRule> {
+    return this.groupWrite(ref, ifMatch, (opts) => groups.deleteSgRule(this.store, ref, ruleId, opts));
   }
 
   // ---- chassis (chassis.ts), snapshot (topology-io.ts) ----

@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { MAX_TXN_OPS, readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
-import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
+import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions, type WriteOptions } from './cas.js';
+import { checkIfMatch, withRevision } from './precondition.js';
 import { decodeRouter, decodeSubnet, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { cidrContains, cidrsOverlap, ipToInt, isHostOf } from '../net/addr.js';
@@ -41,7 +42,7 @@ const bump = (networkId: string): TxnOp => ({ op: 'put', key: guardKey(networkId
 const routerHolds = (store: Store, id: string, holds: (r: Router) => boolean) => async (): Promise<Router | undefined> => {
   const kv = await store.get(routerKey(id));
   const r = kv && decodeRouter(kv.value);
-  return r && holds(r) ? r : undefined;
+  return r && holds(r) ? withRevision(r, kv.modRevision) : undefined;
 };
 
 export async function createRouter(store: Store, body: unknown, opts: CasOptions): Promise<Router> {
@@ -63,6 +64,7 @@ export async function createRouter(store: Store, body: unknown, opts: CasOptions
           { op: 'put', key: rk.key, value: `router/${id}` },
         ],
         result: r,
+        committed: (rev) => void withRevision(r, rev),
         landed: () => createdAs(store, 'router', r.name, id, () => routerKey(id), decodeRouter),
       };
     },
@@ -71,7 +73,8 @@ export async function createRouter(store: Store, body: unknown, opts: CasOptions
 }
 
 export async function getRouter(store: Store, ref: string): Promise<Router> {
-  return (await loadRouter(store, ref)).obj;
+  const { obj, kv } = await loadRouter(store, ref);
+  return withRevision(obj, kv.modRevision);
 }
 
 export async function listRouters(store: Store): Promise<Router[]> {
@@ -93,11 +96,15 @@ const SHED_NETWORKS = 60;
  * using its gateway) refuses before anything is written; an interruption between steps leaves the router with fewer
  * interfaces and no routes, which a second delete finishes. Returns the router as it was first read.
  */
-export async function deleteRouter(store: Store, ref: string, opts: CasOptions): Promise<Router> {
+export async function deleteRouter(store: Store, ref: string, opts: WriteOptions): Promise<Router> {
+  // The condition holds for the router as the request found it: its first step's. The steps after it find the router
+  // at the revision the one before wrote.
+  let ifMatch = opts.ifMatch;
   const { done, steps } = await runCasInSteps<Router, Router>(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
+      checkIfMatch(ifMatch, kv, `router ${r.name}`);
       const gw = await gatewayDeletion(store, r);
       const nets = [...new Set(r.interfaces.map((i) => i.networkId))];
       const ops: TxnOp[] = [
@@ -125,6 +132,9 @@ export async function deleteRouter(store: Store, ref: string, opts: CasOptions):
         compares,
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, ...[...shed].map(bump), ...routerIndexOps(r, next)],
         result: { step: r },
+        committed: () => {
+          ifMatch = undefined;
+        },
         landed,
       };
     },
@@ -134,12 +144,13 @@ export async function deleteRouter(store: Store, ref: string, opts: CasOptions):
   return steps[0] ?? done;
 }
 
-export async function attachSubnet(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<Router> {
+export async function attachSubnet(store: Store, ref: string, body: unknown, opts: WriteOptions): Promise<Router> {
   const input = parseInterfaceInput(body);
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
+      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
       const { obj: s, kv: skv } = await loadSubnet(store, input.subnet, 'subnet');
       if (r.interfaces.some((i) => i.subnetId === s.id))
         throw conflict('subnet', `subnet ${s.name} is already attached to router ${r.name}`);
@@ -170,6 +181,7 @@ export async function attachSubnet(store: Store, ref: string, body: unknown, opt
         ],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId), ...routerIndexOps(r, next)],
         result: next,
+        committed: (rev) => void withRevision(next, rev),
         landed: routerHolds(store, r.id, (x) => x.interfaces.some((i) => i.subnetId === s.id && i.ip === ip)),
       };
     },
@@ -184,11 +196,12 @@ async function attachedSubnets(store: Store, r: Router): Promise<Subnet[]> {
   return (await readInPieces(store, ops)).flat().map((kv) => decodeSubnet(kv.value));
 }
 
-export async function detachSubnet(store: Store, ref: string, subnetRef: string, opts: CasOptions): Promise<Router> {
+export async function detachSubnet(store: Store, ref: string, subnetRef: string, opts: WriteOptions): Promise<Router> {
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
+      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
       const subs = await attachedSubnets(store, r);
       const s = subs.find((x) => x.id === subnetRef || x.name === subnetRef);
       if (!s) throw notFound('subnet', `subnet ${subnetRef} is not attached to router ${r.name}`);
@@ -211,6 +224,7 @@ export async function detachSubnet(store: Store, ref: string, subnetRef: string,
         compares: [{ key: kv.key, modRevision: kv.modRevision }, { key: guardKey(s.networkId), modRevision: st.guardRev }, routerFips],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId), ...routerIndexOps(r, next)],
         result: next,
+        committed: (rev) => void withRevision(next, rev),
         landed: routerHolds(store, r.id, (x) => !x.interfaces.some((i) => i.subnetId === s.id)),
       };
     },
@@ -218,12 +232,13 @@ export async function detachSubnet(store: Store, ref: string, subnetRef: string,
   );
 }
 
-export async function addRoute(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<Router> {
+export async function addRoute(store: Store, ref: string, body: unknown, opts: WriteOptions): Promise<Router> {
   const input = parseRouteInput(body);
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
+      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
       if (r.routes.some((x) => x.cidr === input.cidr)) throw conflict('cidr', `router ${r.name} already has a route to ${input.cidr}`);
       const subs = await attachedSubnets(store, r);
       const nh = ipToInt(input.nexthop);
@@ -243,6 +258,7 @@ export async function addRoute(store: Store, ref: string, body: unknown, opts: C
         compares,
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }],
         result: next,
+        committed: (rev) => void withRevision(next, rev),
         landed: routerHolds(store, r.id, (x) => x.routes.some((rt) => rt.cidr === input.cidr && rt.nexthop === input.nexthop)),
       };
     },
@@ -250,18 +266,20 @@ export async function addRoute(store: Store, ref: string, body: unknown, opts: C
   );
 }
 
-export async function removeRoute(store: Store, ref: string, cidr: string, opts: CasOptions): Promise<Router> {
+export async function removeRoute(store: Store, ref: string, cidr: string, opts: WriteOptions): Promise<Router> {
   parseRouteCidr(cidr, 'cidr');
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
+      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
       if (!r.routes.some((x) => x.cidr === cidr)) throw notFound('cidr', `router ${r.name} has no route to ${cidr}`);
       const next: Router = { ...r, routes: r.routes.filter((x) => x.cidr !== cidr) };
       return {
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }],
         result: next,
+        committed: (rev) => void withRevision(next, rev),
         landed: routerHolds(store, r.id, (x) => !x.routes.some((rt) => rt.cidr === cidr)),
       };
     },
@@ -269,18 +287,21 @@ export async function removeRoute(store: Store, ref: string, cidr: string, opts:
   );
 }
 
-export async function setRouterMode(store: Store, ref: string, mode: unknown, opts: CasOptions): Promise<Router> {
+export async function setRouterMode(store: Store, ref: string, mode: unknown, opts: WriteOptions): Promise<Router> {
   const m = parseMode(mode);
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
-      if (r.mode === m) return { compares: [], ops: [], result: r };
+      // In that mode already, it is made whatever If-Match says (as a port PATCH: repo.ts updatePort).
+      if (r.mode === m) return { compares: [], ops: [], result: withRevision(r, kv.modRevision) };
+      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
       const next: Router = { ...r, mode: m };
       return {
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }],
         result: next,
+        committed: (rev) => void withRevision(next, rev),
         replannable: true,
       };
     },

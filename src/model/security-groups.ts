@@ -8,7 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_TXN_OPS, readInPieces, type Compare, type KeyValue, type ReadResult, type Store, type TxnOp } from '../store/types.js';
 import { SharedReads } from '../util/single-flight.js';
-import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
+import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions, type WriteOptions } from './cas.js';
+import { checkIfMatch, withRevision } from './precondition.js';
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
 import { conflict, notFound } from './errors.js';
 import { allocKey, nameKey, portKey, SG_PREFIX, sgGuardKey, sgKey, sgMembersPrefix } from './keys.js';
@@ -56,6 +57,7 @@ export async function createSecurityGroup(store: Store, body: unknown, opts: Cas
           { op: 'put', key: rk.key, value: ruleOwner(ruleId) },
         ],
         result: g,
+        committed: (rev) => void withRevision(g, rev),
         landed: () => createdAs(store, 'security-group', g.name, id, () => sgKey(id), decodeSecurityGroup),
       };
     },
@@ -67,7 +69,8 @@ export async function createSecurityGroup(store: Store, body: unknown, opts: Cas
 }
 
 export async function getSecurityGroup(store: Store, ref: string): Promise<SecurityGroup> {
-  return (await loadSecurityGroup(store, ref)).obj;
+  const { obj, kv } = await loadSecurityGroup(store, ref);
+  return withRevision(obj, kv.modRevision);
 }
 
 export async function listSecurityGroups(store: Store): Promise<SecurityGroup[]> {
@@ -75,7 +78,7 @@ export async function listSecurityGroups(store: Store): Promise<SecurityGroup[]>
   return kvs.map((kv) => decodeSecurityGroup(kv.value)).sort(byName);
 }
 
-export async function addSgRule(store: Store, ref: string, body: unknown, opts: CasOptions = {}): Promise<SgRule> {
+export async function addSgRule(store: Store, ref: string, body: unknown, opts: WriteOptions = {}): Promise<SgRule> {
   const input = parseSgRuleInput(body);
   const ruleId = randomUUID();
   const flight = poolFlight(store, 'sg-rule-key');
@@ -83,6 +86,7 @@ export async function addSgRule(store: Store, ref: string, body: unknown, opts: 
     store,
     async (attempt) => {
       const { obj: g, kv } = await loadSecurityGroup(store, ref);
+      checkIfMatch(opts.ifMatch, kv, `security group ${g.name}`);
       const compares: Compare[] = [{ key: kv.key, modRevision: kv.modRevision }];
       const ops: TxnOp[] = [];
       const { remoteGroup, ...shape } = input;
@@ -110,11 +114,14 @@ export async function addSgRule(store: Store, ref: string, body: unknown, opts: 
       const next: SecurityGroup = { ...g, rules: [...g.rules, full] };
       compares.push(rk.compare);
       ops.push({ op: 'put', key: kv.key, value: encodeSecurityGroup(next) }, { op: 'put', key: rk.key, value: ruleOwner(ruleId) });
-      // The stored form (normalised by the codec), as a later GET returns it.
+      // The stored form (normalised by the codec), as a later GET returns it; at the group's revision (its record
+      // holds its rules: what an If-Match on the group or its rules names).
+      const result = decodeSecurityGroup(next).rules.at(-1)!;
       return {
         compares,
         ops,
-        result: decodeSecurityGroup(next).rules.at(-1)!,
+        result,
+        committed: (rev) => void withRevision(result, rev),
         // Its own id: a rule under it in the group is this request's.
         landed: async () => {
           const cur = await store.get(kv.key);
@@ -126,17 +133,20 @@ export async function addSgRule(store: Store, ref: string, body: unknown, opts: 
   ).finally(flight.leave);
 }
 
+/** A group's rules, at the group's revision (its record holds them). */
 export async function listSgRules(store: Store, ref: string): Promise<SgRule[]> {
-  return (await loadSecurityGroup(store, ref)).obj.rules;
+  const { obj, kv } = await loadSecurityGroup(store, ref);
+  return withRevision(obj.rules, kv.modRevision);
 }
 
-export async function deleteSgRule(store: Store, ref: string, ruleId: string, opts: CasOptions = {}): Promise<SgRule> {
+export async function deleteSgRule(store: Store, ref: string, ruleId: string, opts: WriteOptions = {}): Promise<SgRule> {
   return runCas(
     store,
     async () => {
       const { obj: g, kv } = await loadSecurityGroup(store, ref);
       const rule = g.rules.find((r) => r.id === ruleId.toLowerCase());
       if (!rule) throw notFound('rule', `security group ${g.name} has no rule ${ruleId}`);
+      checkIfMatch(opts.ifMatch, kv, `security group ${g.name}`);
       const next: SecurityGroup = { ...g, rules: g.rules.filter((r) => r !== rule) };
       return {
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
@@ -145,6 +155,8 @@ export async function deleteSgRule(store: Store, ref: string, ruleId: string, op
           { op: 'delete', key: allocKey('sg-rule-key', rule.ruleKey) },
         ],
         result: rule,
+        // At the group's new revision, as addSgRule's.
+        committed: (rev) => void withRevision(rule, rev),
         // Made once the group holds no rule of that id (or is gone, its rules with it).
         landed: async () => {
           const now = await store.get(kv.key);
@@ -180,7 +192,7 @@ const SHED_PORTS = 60;
 export async function deleteSecurityGroup(
   store: Store,
   ref: string,
-  opts: CasOptions & { force?: boolean } = {},
+  opts: WriteOptions & { force?: boolean } = {},
 ): Promise<SecurityGroupDeleted> {
   const { done, steps } = await runCasInSteps<SecurityGroupDeleted, string[]>(
     store,
@@ -191,6 +203,8 @@ export async function deleteSecurityGroup(
       const groups = await everyGroupSince(store, revision);
       const kv = self[0];
       if (!kv) throw notFound(undefined, `security-group ${ref} not found`);
+      // Each step's too: a step takes the group off ports, and leaves its record (and revision) as it was.
+      checkIfMatch(opts.ifMatch, kv, `security group ${g.name}`);
       const memberPorts = members.map((m) => decodeSgMember(m.value));
       // In pieces a store takes: a group may have hundreds of ports.
       const reads = await readInPieces(

@@ -6,6 +6,7 @@
  */
 import type { Store } from '../store/types.js';
 import { runCas, throughOutage, writeDeadline, writeOptions } from './cas.js';
+import { checkIfMatch, withRevision, type IfMatch } from './precondition.js';
 import { listChassis } from './chassis.js';
 import {
   checkSiteName,
@@ -23,8 +24,8 @@ import { deletedAs, loadNetwork } from './read.js';
 import { DEFAULT_SITE, type ChassisStatus, type Network, type NetworkTopology, type Site } from './types.js';
 import { asObject, onlyFields, parseTopologyInput } from './validate.js';
 
-/** `PATCH /v1/networks/{network}` body: topology and/or centers. */
-export async function updateNetworkTopology(store: Store, ref: string, body: unknown): Promise<Network> {
+/** `PATCH /v1/networks/{network}` body: topology and/or centers; written only while the network is at `ifMatch`, if given. */
+export async function updateNetworkTopology(store: Store, ref: string, body: unknown, ifMatch?: IfMatch): Promise<Network> {
   const o = asObject(body);
   onlyFields(o, ['topology', 'centers']);
   if (o.topology === undefined && o.centers === undefined) throw invalid('topology', 'nothing to update: give topology and/or centers');
@@ -41,10 +42,13 @@ export async function updateNetworkTopology(store: Store, ref: string, body: unk
         ...(shape.centers ? { centers: shape.centers } : {}),
       };
       const value = encodeNetwork(next);
-      if (value === kv.value) return { compares: [], ops: [], result: next };
+      // In that shape already, it is made whatever If-Match says (as a port PATCH: repo.ts updatePort).
+      if (value === kv.value) return { compares: [], ops: [], result: withRevision(next, kv.modRevision) };
+      checkIfMatch(ifMatch, kv, `network ${net.name}`);
       // Planned again on a network that holds this shape already, it writes nothing.
       const ops = [{ op: 'put' as const, key: networkKey(net.id), value }];
-      return { compares: [{ key: kv.key, modRevision: kv.modRevision }], ops, result: next, replannable: true };
+      const committed = (rev: number): void => void withRevision(next, rev);
+      return { compares: [{ key: kv.key, modRevision: kv.modRevision }], ops, result: next, committed, replannable: true };
     },
     { outageUntil },
   );

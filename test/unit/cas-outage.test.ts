@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { runCas, type Plan } from '../../src/model/cas.js';
 import { conflict } from '../../src/model/errors.js';
+import { revisionOf, type IfMatch } from '../../src/model/precondition.js';
 import { bindPort, getRetirement, registerChassis } from '../../src/model/chassis.js';
 import { Topology } from '../../src/model/repo.js';
 import { clearSiteGateway, getSite, setSiteGateway, updateNetworkTopology } from '../../src/model/star-sites.js';
@@ -283,6 +284,62 @@ describe('every other northbound write when the store loses answers', () => {
     // Nothing the deletes held is left: names, pool claims, address claims (the port's own stay).
     const left = (await store.range('/wyvern/v1/')).kvs.map((kv) => kv.key);
     expect(left.filter((k) => k.includes(r.id) || k.includes(g.id) || k.includes(fip.id))).toEqual([]);
+    topo.close();
+  });
+
+  it('the same writes with If-Match, the revision read just before each: each answered as made, none refused (412) on its own change', async () => {
+    const store = createMemoryStore();
+    const topo = new Topology(store);
+    const lease = await store.grantLease(60);
+    await registerChassis(
+      store,
+      { name: 'hv1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] },
+      lease,
+    );
+    await topo.createNetwork({ name: 'ext', provider: { physnet: 'physnet1' } });
+    await topo.createSubnet({ name: 'ext-s', network: 'ext', cidr: '203.0.113.0/24', enableDhcp: false });
+    await topo.createNetwork({ name: 'n' });
+    await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
+    await topo.createRouter({ name: 'r' });
+    await topo.createSecurityGroup({ name: 'g' });
+    const vm = await topo.createPort({ name: 'vm', network: 'n' });
+    const fip = await topo.createFloatingIp({ network: 'ext' });
+    /** The If-Match of what a read of it shows now (the ETag a client holds). */
+    const now = (obj: unknown): IfMatch => ({ revisions: [revisionOf(obj)!], text: `"${revisionOf(obj)}"` });
+    // Every transaction from here is made and its answer lost: planned again, each finds its object at the revision
+    // its own commit wrote, not the one its condition names.
+    loseAnswers(store, Object.fromEntries(Array.from({ length: 60 }, (_, i) => [i + 1, 'lost' as const])));
+    const router = () => topo.getRouter('r');
+    expect((await topo.attachSubnet('r', { subnet: 's' }, now(await router()))).interfaces).toHaveLength(1);
+    expect((await topo.addRoute('r', { cidr: '192.168.0.0/24', nexthop: '10.0.0.5' }, now(await router()))).routes).toHaveLength(1);
+    expect((await topo.setGateway('r', { network: 'ext' }, now(await router()))).gateway).toBeDefined();
+    expect((await topo.setRouterMode('r', 'reactive', now(await router()))).mode).toBe('reactive');
+    const g = await topo.getSecurityGroup('g');
+    expect((await topo.updatePort('vm', { securityGroups: ['g'] }, now(await topo.getPort('vm')))).securityGroups).toEqual([g.id]);
+    expect((await topo.updateFloatingIp(fip.id, { port: 'vm' }, now(await topo.getFloatingIp(fip.id)))).portId).toBe(vm.id);
+    expect(await updateNetworkTopology(store, 'n', { topology: 'star' }, now(await topo.getNetwork('n')))).toMatchObject({
+      topology: 'star',
+    });
+    const rule = await topo.addSgRule(
+      'g',
+      { direction: 'ingress', protocol: 'tcp', portMin: 22, portMax: 22 },
+      now(await topo.getSecurityGroup('g')),
+    );
+    expect(rule.portMin).toBe(22);
+    expect((await topo.updateFloatingIp(fip.id, { port: null }, now(await topo.getFloatingIp(fip.id)))).portId).toBeUndefined();
+    expect((await topo.removeRoute('r', '192.168.0.0/24', now(await router()))).routes).toEqual([]);
+    expect((await topo.clearGateway('r', now(await router()))).gateway).toBeUndefined();
+    expect((await topo.detachSubnet('r', 's', now(await router()))).interfaces).toEqual([]);
+    expect((await topo.deleteSgRule('g', rule.id, now(await topo.getSecurityGroup('g')))).id).toBe(rule.id);
+    expect((await topo.deleteFloatingIp(fip.id, now(await topo.getFloatingIp(fip.id)))).id).toBe(fip.id);
+    expect((await topo.updatePort('vm', { securityGroups: [] }, now(await topo.getPort('vm')))).securityGroups).toEqual([]);
+    expect((await topo.deleteSecurityGroup('g', {}, now(await topo.getSecurityGroup('g')))).id).toBe(g.id);
+    expect((await topo.deleteRouter('r', now(await router()))).name).toBe('r');
+    expect((await topo.deletePort('vm', now(await topo.getPort('vm')))).id).toBe(vm.id);
+    expect(await topo.listRouters()).toEqual([]);
+    expect(await topo.listFloatingIps()).toEqual([]);
+    expect(await topo.listSecurityGroups()).toEqual([]);
+    expect(await topo.listPorts('n')).toEqual([]);
     topo.close();
   });
 
