@@ -39,6 +39,11 @@ export interface ApiClientTls {
 export class ApiClient {
   private readonly socketPath?: string;
   private readonly base?: URL;
+  /**
+   * Sent as If-Match with every write (not GET) this client makes, when set: the ETag of the object as read, so the
+   * write is made only while the object is still at that revision (412 otherwise). `wyvern … --if-match REV`.
+   */
+  ifMatch?: string;
 
   /** `api`: http://HOST:PORT, https://HOST:PORT or unix:/path/to.sock. */
   constructor(
@@ -67,7 +72,11 @@ export class ApiClient {
   /** Raw request: resolves for every HTTP status (rejects only on transport failure). */
   raw(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
     const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-    const h: Record<string, string> = { accept: 'application/json', ...headers };
+    const h: Record<string, string> = {
+      accept: 'application/json',
+      ...(this.ifMatch !== undefined && method !== 'GET' ? { 'if-match': this.ifMatch } : {}),
+      ...headers,
+    };
     if (text !== undefined) {
       h['content-type'] ??= 'application/json';
       h['content-length'] = String(Buffer.byteLength(text));
@@ -113,8 +122,16 @@ export class ApiClient {
 
   /** JSON request that throws ApiClientError on any non-2xx status. */
   async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.callTagged<T>(method, path, body)).body;
+  }
+
+  /** call(), with the revision the answer's ETag names (undefined when it has none: a list, a deletion). */
+  async callTagged<T = unknown>(method: string, path: string, body?: unknown): Promise<{ body: T; revision?: number }> {
     const r = await this.raw(method, path, body);
-    if (r.status >= 200 && r.status < 300) return r.body as T;
+    if (r.status >= 200 && r.status < 300) {
+      const m = typeof r.headers.etag === 'string' ? /^"([1-9][0-9]*)"$/.exec(r.headers.etag) : null;
+      return m ? { body: r.body as T, revision: Number(m[1]) } : { body: r.body as T };
+    }
     const e = (
       r.body as
         { error?: { code?: string; message?: string; field?: string; problems?: { field?: string; message: string }[] } } | undefined

@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'INVALID'
   | 'NOT_FOUND'
   | 'CONFLICT'
+  | 'PRECONDITION_FAILED'
   | 'UNAUTHORIZED'
   | 'METHOD_NOT_ALLOWED'
   | 'UNSUPPORTED_MEDIA_TYPE'
@@ -53,7 +54,7 @@ export class ApiError extends Error {
   }
 }
 
-const MODEL_STATUS = { INVALID: 400, NOT_FOUND: 404, CONFLICT: 409 } as const;
+const MODEL_STATUS = { INVALID: 400, NOT_FOUND: 404, CONFLICT: 409, PRECONDITION_FAILED: 412 } as const;
 
 /** Maps any thrown value to an ApiError; unknown errors become 500 without leaking internals. */
 export function toApiError(e: unknown): ApiError {
