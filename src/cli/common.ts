@@ -36,8 +36,24 @@ export function positionals(p: Parsed, names: string[], usage: string): string[]
 
 export function client(p: Parsed): ApiClient {
   const v = p.values as Record<string, string | undefined>;
-  return apiClientFrom({ api: v.api, token: v.token, tokenFile: v['token-file'], cacert: v.cacert, cert: v.cert, key: v.key });
+  const c = apiClientFrom({ api: v.api, token: v.token, tokenFile: v['token-file'], cacert: v.cacert, cert: v.cert, key: v.key });
+  if (v['if-match'] !== undefined) c.ifMatch = ifMatchOf(v['if-match']);
+  return c;
 }
+
+/** `--if-match REV`: the revision `show` printed (quoted into an ETag), an ETag as the API sent it, or `*`. */
+function ifMatchOf(v: string): string {
+  if (v === '*' || /^"[1-9][0-9]*"$/.test(v)) return v;
+  if (/^[1-9][0-9]*$/.test(v)) return `"${v}"`;
+  throw new UsageError(`--if-match takes the revision \`show\` printed (e.g. 1234) or *, not ${JSON.stringify(v)}`);
+}
+
+/**
+ * `obj` with the revision an answer carried (ApiClient.callTagged), for `details`: what `--if-match` takes to change
+ * the object only while it is so. None (a list, a deletion): `obj` as it is.
+ */
+export const withRevisionLine = <T extends object>(obj: T, revision: number | undefined): T | (T & { revision: number }) =>
+  revision === undefined ? obj : { ...obj, revision };
 
 export function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);

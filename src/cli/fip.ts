@@ -1,7 +1,20 @@
 /** `wyvern fip …`: floating IPs over the API (issue 14). */
 import type { ApiClient } from '../api/client.js';
 import type { FloatingIp, Network, Port, Router } from '../model/types.js';
-import { client, details, enc, out, parse, positionals, printJson, run, table, UsageError, type Command } from './common.js';
+import {
+  client,
+  details,
+  enc,
+  out,
+  parse,
+  positionals,
+  printJson,
+  run,
+  table,
+  UsageError,
+  withRevisionLine,
+  type Command,
+} from './common.js';
 
 const CREATE_USAGE = 'wyvern fip create --network NET [--ip IP] [--port PORT [--fixed-ip IP]]';
 
@@ -25,17 +38,22 @@ async function names(c: ApiClient): Promise<(id: string | undefined) => string> 
   return (id) => (id === undefined ? '-' : (m.get(id) ?? id));
 }
 
-async function showFip(c: ApiClient, f: FloatingIp, msg?: string): Promise<void> {
+async function showFip(c: ApiClient, f: FloatingIp, revision: number | undefined, msg?: string): Promise<void> {
   const name = await names(c);
-  const text = details({
-    id: f.id,
-    ip: f.ip,
-    mac: f.mac,
-    network: name(f.networkId),
-    port: name(f.portId),
-    fixedIp: f.fixedIp ?? '-',
-    router: name(f.routerId),
-  });
+  const text = details(
+    withRevisionLine(
+      {
+        id: f.id,
+        ip: f.ip,
+        mac: f.mac,
+        network: name(f.networkId),
+        port: name(f.portId),
+        fixedIp: f.fixedIp ?? '-',
+        router: name(f.routerId),
+      },
+      revision,
+    ),
+  );
   out(msg ? `${msg}\n${text}` : text);
 }
 
@@ -65,8 +83,8 @@ export const fipCommand: Command = (argv) =>
         if (p.values.ip !== undefined) body.ip = p.values.ip;
         if (port !== undefined) body.port = port;
         if (fixedIp !== undefined) body.fixedIp = fixedIp;
-        const f = await c.call<FloatingIp>('POST', '/v1/floating-ips', body);
-        return p.values.json ? printJson(f) : showFip(c, f, `created floating IP ${f.ip}`);
+        const { body: f, revision } = await c.callTagged<FloatingIp>('POST', '/v1/floating-ips', body);
+        return p.values.json ? printJson(f) : showFip(c, f, revision, `created floating IP ${f.ip}`);
       }
       case 'list': {
         positionals(p, [], 'wyvern fip list');
@@ -82,16 +100,16 @@ export const fipCommand: Command = (argv) =>
       }
       case 'show': {
         const [ref] = positionals(p, ['FIP'], 'wyvern fip show FIP');
-        const f = await c.call<FloatingIp>('GET', `/v1/floating-ips/${enc(ref!)}`);
-        return p.values.json ? printJson(f) : showFip(c, f);
+        const { body: f, revision } = await c.callTagged<FloatingIp>('GET', `/v1/floating-ips/${enc(ref!)}`);
+        return p.values.json ? printJson(f) : showFip(c, f, revision);
       }
       case 'update': {
         const usage = 'wyvern fip update FIP --port PORT [--fixed-ip IP] | --no-port';
         const [ref] = positionals(p, ['FIP'], usage);
         if ((port === undefined) === !p.values['no-port']) throw new UsageError(`give --port PORT or --no-port\nusage: ${usage}`);
         const body = port === undefined ? { port: null } : { port, ...(fixedIp !== undefined ? { fixedIp } : {}) };
-        const f = await c.call<FloatingIp>('PATCH', `/v1/floating-ips/${enc(ref!)}`, body);
-        return p.values.json ? printJson(f) : showFip(c, f, `updated floating IP ${f.ip}`);
+        const { body: f, revision } = await c.callTagged<FloatingIp>('PATCH', `/v1/floating-ips/${enc(ref!)}`, body);
+        return p.values.json ? printJson(f) : showFip(c, f, revision, `updated floating IP ${f.ip}`);
       }
       default: {
         const [ref] = positionals(p, ['FIP'], 'wyvern fip delete FIP');

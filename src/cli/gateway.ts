@@ -1,21 +1,33 @@
 /** `wyvern router gateway set|show|clear …` over the API (issue 14). */
+import type { ApiClient } from '../api/client.js';
 import type { GatewayStatus } from '../model/gateways.js';
 import type { Router } from '../model/types.js';
-import { client, details, enc, out, parse, positionals, printJson, UsageError } from './common.js';
+import { client, details, enc, out, parse, positionals, printJson, UsageError, withRevisionLine } from './common.js';
 
 const SET_USAGE = 'wyvern router gateway set ROUTER --network NET [--ip IP] [--chassis NAME[,NAME]...]';
 
 /** The gateway status as text: configuration, then the active chassis and the standbys. */
-export function gatewayText(s: GatewayStatus): string {
-  return details({
-    router: s.router,
-    network: s.network,
-    ip: s.ip,
-    mac: s.mac,
-    chassis: s.chassis.join(', '),
-    active: s.active === null ? 'none (no live candidate)' : `${s.active}${s.activeSince ? ` (since ${s.activeSince})` : ''}`,
-    standbys: s.standbys.map((c) => `${c.name} (${c.alive ? 'alive' : 'down'})`),
-  });
+export function gatewayText(s: GatewayStatus, revision?: number): string {
+  return details(
+    withRevisionLine(
+      {
+        router: s.router,
+        network: s.network,
+        ip: s.ip,
+        mac: s.mac,
+        chassis: s.chassis.join(', '),
+        active: s.active === null ? 'none (no live candidate)' : `${s.active}${s.activeSince ? ` (since ${s.activeSince})` : ''}`,
+        standbys: s.standbys.map((c) => `${c.name} (${c.alive ? 'alive' : 'down'})`),
+      },
+      revision,
+    ),
+  );
+}
+
+/** The router's gateway as text, with the router's revision (its record holds the gateway: what --if-match takes). */
+async function gatewayNow(c: ApiClient, router: string): Promise<string> {
+  const { body, revision } = await c.callTagged<GatewayStatus>('GET', `/v1/routers/${enc(router)}/gateway`);
+  return gatewayText(body, revision);
 }
 
 export async function gatewayCommand(argv: string[]): Promise<void> {
@@ -38,14 +50,12 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
     }
     const r = await c.call<Router>('PUT', `/v1/routers/${enc(router!)}/gateway`, body);
     if (p.values.json) return printJson(r);
-    return out(
-      `set gateway of router ${r.name}\n${gatewayText(await c.call<GatewayStatus>('GET', `/v1/routers/${enc(router!)}/gateway`))}`,
-    );
+    return out(`set gateway of router ${r.name}\n${await gatewayNow(c, router!)}`);
   }
   if (verb === 'show') {
     const [router] = positionals(p, ['ROUTER'], 'wyvern router gateway show ROUTER');
-    const s = await c.call<GatewayStatus>('GET', `/v1/routers/${enc(router!)}/gateway`);
-    return p.values.json ? printJson(s) : out(gatewayText(s));
+    if (p.values.json) return printJson(await c.call<GatewayStatus>('GET', `/v1/routers/${enc(router!)}/gateway`));
+    return out(await gatewayNow(c, router!));
   }
   const [router] = positionals(p, ['ROUTER'], 'wyvern router gateway clear ROUTER');
   const r = await c.call<Router>('DELETE', `/v1/routers/${enc(router!)}/gateway`);

@@ -13,6 +13,7 @@ export const GLOBAL_OPTIONS = {
   cert: { type: 'string' },
   key: { type: 'string' },
   json: { type: 'boolean' },
+  'if-match': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -24,4 +25,6 @@ export const GLOBAL_HELP = `Global options:
   --cert FILE        https://: present this client certificate … (env WYVERN_CERT)
   --key FILE         … with this key (env WYVERN_KEY)
   --json             machine-readable JSON output
+  --if-match REV     a write: make it only while the object is at revision REV, as show printed it (else it fails
+                     with PRECONDITION_FAILED and writes nothing); * for any
   -h, --help         show help`;

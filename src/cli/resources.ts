@@ -3,7 +3,21 @@ import type { ApiClient } from '../api/client.js';
 import { DEFAULT_SITE, type ChassisStatus, type Network, type Subnet } from '../model/types.js';
 import type { PortView } from '../model/repo.js';
 import type { NetworkTopologyStatus } from '../model/star-sites.js';
-import { client, details, enc, out, parse, positionals, printJson, run, table, UsageError, type Command, type Parsed } from './common.js';
+import {
+  client,
+  details,
+  enc,
+  out,
+  parse,
+  positionals,
+  printJson,
+  run,
+  table,
+  UsageError,
+  withRevisionLine,
+  type Command,
+  type Parsed,
+} from './common.js';
 import { addSgQos, SG_QOS_CLEAR_FLAGS, SG_QOS_FLAGS, SG_QOS_HELP } from './port-flags.js';
 
 async function netNames(c: ApiClient): Promise<Map<string, string>> {
@@ -36,9 +50,9 @@ async function common(
   }
   if (v === 'show') {
     const [name] = positionals(p, ['NAME'], `wyvern ${kind} show NAME`);
-    const o = await c.call<Record<string, unknown>>('GET', `${path}/${enc(name!)}`);
+    const { body: o, revision } = await c.callTagged<Record<string, unknown>>('GET', `${path}/${enc(name!)}`);
     if (p.values.json) printJson(o);
-    else out(details(o));
+    else out(details(withRevisionLine(o, revision)));
     return true;
   }
   if (v === 'delete') {
@@ -75,7 +89,7 @@ export function centerList(v: unknown): string[] {
 }
 
 /** The network record, then its topology as the agents elected it. */
-function networkText(n: Network, t: NetworkTopologyStatus): string {
+function networkText(n: Network, t: NetworkTopologyStatus, revision: number | undefined): string {
   const since = (g: { chassis: string; since: string } | null, none: string) => (g ? `${g.chassis} (since ${g.since})` : none);
   return details({
     ...n,
@@ -88,6 +102,7 @@ function networkText(n: Network, t: NetworkTopologyStatus): string {
       : {}),
     hosts: t.hosts.map((h) => `${h.chassis} (${h.alive ? `site ${h.site}` : 'down'})`),
     siteGateways: t.sites.map((s) => `${s.name}: ${since(s.gateway, s.problem ?? 'none')}`),
+    ...(revision !== undefined ? { revision } : {}),
   });
 }
 
@@ -111,9 +126,9 @@ export const networkCommand: Command = (argv) =>
     if (v === 'show') {
       const [name] = positionals(p, ['NAME'], 'wyvern network show NAME');
       const c = client(p);
-      const n = await c.call<Network>('GET', `/v1/networks/${enc(name!)}`);
+      const { body: n, revision } = await c.callTagged<Network>('GET', `/v1/networks/${enc(name!)}`);
       const t = await c.call<NetworkTopologyStatus>('GET', `/v1/networks/${enc(n.id)}/topology`);
-      return p.values.json ? printJson({ ...n, status: t }) : out(networkText(n, t));
+      return p.values.json ? printJson({ ...n, status: t }) : out(networkText(n, t, revision));
     }
     if (v === 'update') {
       const [name] = positionals(p, ['NAME'], 'wyvern network update NAME [--topology mesh|star] [--center HV[,HV]... | --no-center]');
@@ -123,8 +138,10 @@ export const networkCommand: Command = (argv) =>
       if (p.values.center !== undefined) body.centers = centerList(p.values.center);
       if (p.values['no-center']) body.centers = [];
       if (Object.keys(body).length === 0) throw new UsageError('nothing to update: give --topology and/or --center');
-      const n = await client(p).call<Network>('PATCH', `/v1/networks/${enc(name!)}`, body);
-      return p.values.json ? printJson(n) : out(`updated network ${n.name}\n${details({ ...n, topology: n.topology ?? 'mesh' })}`);
+      const { body: n, revision } = await client(p).callTagged<Network>('PATCH', `/v1/networks/${enc(name!)}`, body);
+      return p.values.json
+        ? printJson(n)
+        : out(`updated network ${n.name}\n${details(withRevisionLine({ ...n, topology: n.topology ?? 'mesh' }, revision))}`);
     }
     if (
       await common('network', '/v1/networks', v, p, async (_c, items) =>
@@ -337,9 +354,9 @@ async function portUpdate(rest: string[]): Promise<void> {
   if (p.values['no-port-security']) body.portSecurity = false;
   addSgQos(p, body, PORT_UPDATE_USAGE);
   if (Object.keys(body).length === 0) throw new UsageError(`nothing to update\nusage: ${PORT_UPDATE_USAGE}`);
-  const o = await client(p).call<Record<string, unknown>>('PATCH', `/v1/ports/${enc(name!)}`, body);
+  const { body: o, revision } = await client(p).callTagged<Record<string, unknown>>('PATCH', `/v1/ports/${enc(name!)}`, body);
   if (p.values.json) printJson(o);
-  else out(details(o));
+  else out(details(withRevisionLine(o, revision)));
 }
 
 const CHASSIS_HELP = `usage:

@@ -1,6 +1,19 @@
 /** `wyvern router …` over the API. */
 import type { Router } from '../model/types.js';
-import { client, details, enc, out, parse, positionals, printJson, run, table, UsageError, type Command } from './common.js';
+import {
+  client,
+  details,
+  enc,
+  out,
+  parse,
+  positionals,
+  printJson,
+  run,
+  table,
+  UsageError,
+  withRevisionLine,
+  type Command,
+} from './common.js';
 import { gatewayCommand } from './gateway.js';
 
 const HELP = `usage:
@@ -45,15 +58,20 @@ export const routerCommand: Command = (argv) =>
     }
     const p = parse(rest, v === 'create' ? { mode: { type: 'string' } } : v === 'attach' ? { ip: { type: 'string' } } : {});
     const c = client(p);
-    const show = (r: Router, msg: string): void => {
+    const show = (r: Router, msg: string, revision?: number): void => {
       if (p.values.json) printJson(r);
-      else out(`${msg}\n${details(summary(r))}`);
+      else out(`${msg}\n${details(withRevisionLine(summary(r), revision))}`);
+    };
+    /** A write or read of one router, shown with the revision it answered (what --if-match takes). */
+    const answer = async (method: string, path: string, body: unknown, msg: (r: Router) => string): Promise<void> => {
+      const { body: r, revision } = await c.callTagged<Router>(method, path, body);
+      show(r, msg(r), revision);
     };
     switch (v) {
       case 'create': {
         const [name] = positionals(p, ['NAME'], 'wyvern router create NAME [--mode proactive|reactive]');
-        const r = await c.call<Router>('POST', '/v1/routers', { name, ...(p.values.mode !== undefined ? { mode: p.values.mode } : {}) });
-        return show(r, `created router ${r.name}`);
+        const body = { name, ...(p.values.mode !== undefined ? { mode: p.values.mode } : {}) };
+        return answer('POST', '/v1/routers', body, (r) => `created router ${r.name}`);
       }
       case 'list': {
         positionals(p, [], 'wyvern router list');
@@ -75,7 +93,7 @@ export const routerCommand: Command = (argv) =>
       }
       case 'show': {
         const [name] = positionals(p, ['NAME'], 'wyvern router show NAME');
-        return show(await c.call<Router>('GET', `/v1/routers/${enc(name!)}`), `router ${name}`);
+        return answer('GET', `/v1/routers/${enc(name!)}`, undefined, () => `router ${name}`);
       }
       case 'delete': {
         const [name] = positionals(p, ['NAME'], 'wyvern router delete NAME');
@@ -84,31 +102,39 @@ export const routerCommand: Command = (argv) =>
       }
       case 'attach': {
         const [router, subnet] = positionals(p, ['ROUTER', 'SUBNET'], 'wyvern router attach ROUTER SUBNET [--ip IP]');
-        const r = await c.call<Router>('POST', `/v1/routers/${enc(router!)}/interfaces`, {
-          subnet,
-          ...(p.values.ip !== undefined ? { ip: p.values.ip } : {}),
-        });
-        return show(r, `attached subnet ${subnet} to router ${r.name}`);
+        const body = { subnet, ...(p.values.ip !== undefined ? { ip: p.values.ip } : {}) };
+        return answer('POST', `/v1/routers/${enc(router!)}/interfaces`, body, (r) => `attached subnet ${subnet} to router ${r.name}`);
       }
       case 'detach': {
         const [router, subnet] = positionals(p, ['ROUTER', 'SUBNET'], 'wyvern router detach ROUTER SUBNET');
-        const r = await c.call<Router>('DELETE', `/v1/routers/${enc(router!)}/interfaces/${enc(subnet!)}`);
-        return show(r, `detached subnet ${subnet} from router ${r.name}`);
+        return answer(
+          'DELETE',
+          `/v1/routers/${enc(router!)}/interfaces/${enc(subnet!)}`,
+          undefined,
+          (r) => `detached subnet ${subnet} from router ${r.name}`,
+        );
       }
       case 'mode': {
         const [router, mode] = positionals(p, ['ROUTER', 'MODE'], 'wyvern router mode ROUTER proactive|reactive');
-        const r = await c.call<Router>('PATCH', `/v1/routers/${enc(router!)}`, { mode });
-        return show(r, `router ${r.name} is ${r.mode}`);
+        return answer('PATCH', `/v1/routers/${enc(router!)}`, { mode }, (r) => `router ${r.name} is ${r.mode}`);
       }
       default: {
         if (sub === 'add') {
           const [router, cidr, nexthop] = positionals(p, ['ROUTER', 'CIDR', 'NEXTHOP'], 'wyvern router route add ROUTER CIDR NEXTHOP');
-          const r = await c.call<Router>('POST', `/v1/routers/${enc(router!)}/routes`, { cidr, nexthop });
-          return show(r, `added route ${cidr} via ${nexthop} to router ${r.name}`);
+          return answer(
+            'POST',
+            `/v1/routers/${enc(router!)}/routes`,
+            { cidr, nexthop },
+            (r) => `added route ${cidr} via ${nexthop} to router ${r.name}`,
+          );
         }
         const [router, cidr] = positionals(p, ['ROUTER', 'CIDR'], 'wyvern router route delete ROUTER CIDR');
-        const r = await c.call<Router>('DELETE', `/v1/routers/${enc(router!)}/routes/${enc(cidr!)}`);
-        return show(r, `removed route ${cidr} from router ${r.name}`);
+        return answer(
+          'DELETE',
+          `/v1/routers/${enc(router!)}/routes/${enc(cidr!)}`,
+          undefined,
+          (r) => `removed route ${cidr} from router ${r.name}`,
+        );
       }
     }
   });

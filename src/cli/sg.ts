@@ -1,7 +1,21 @@
 /** `wyvern sg …`: security groups and their rules over the API. */
 import type { ApiClient } from '../api/client.js';
 import type { SecurityGroup, SgRule } from '../model/types.js';
-import { client, details, enc, out, parse, positionals, printJson, run, table, UsageError, type Command, type Parsed } from './common.js';
+import {
+  client,
+  details,
+  enc,
+  out,
+  parse,
+  positionals,
+  printJson,
+  run,
+  table,
+  UsageError,
+  withRevisionLine,
+  type Command,
+  type Parsed,
+} from './common.js';
 
 const HELP = `usage:
   wyvern sg create NAME [--description D]      (a new group allows all egress and admits no ingress)
@@ -103,9 +117,9 @@ export const sgCommand: Command = (argv) =>
       }
       case 'show': {
         const [name] = positionals(p, ['NAME'], 'wyvern sg show NAME');
-        const g = await c.call<SecurityGroup>('GET', `/v1/security-groups/${enc(name!)}`);
+        const { body: g, revision } = await c.callTagged<SecurityGroup>('GET', `/v1/security-groups/${enc(name!)}`);
         if (p.values.json) return printJson(g);
-        return out(`${summary(g)}\n\n${rulesTable(g.rules, await groupNames(c))}`);
+        return out(`${summary(g, revision)}\n\n${rulesTable(g.rules, await groupNames(c))}`);
       }
       default: {
         const [name] = positionals(p, ['NAME'], 'wyvern sg delete NAME [--force]');
@@ -122,8 +136,8 @@ export const sgCommand: Command = (argv) =>
     }
   });
 
-function summary(g: SecurityGroup): string {
-  return details({ name: g.name, id: g.id, description: g.description || undefined, groupKey: g.groupKey });
+function summary(g: SecurityGroup, revision?: number): string {
+  return details(withRevisionLine({ name: g.name, id: g.id, description: g.description || undefined, groupKey: g.groupKey }, revision));
 }
 
 async function ruleCommand(argv: string[]): Promise<void> {

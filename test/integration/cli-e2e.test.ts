@@ -242,6 +242,46 @@ describe('wyvern CLI end to end', () => {
     expect((await wyvern(['port', 'show', 'upd-p', ...api])).stdout).toBe(show.stdout);
   });
 
+  it('--if-match: show prints the revision; a write at an older one fails naming it and changes nothing; at the current one it is made', async () => {
+    await wyvern(['network', 'create', 'cond', ...api]);
+    await wyvern(['subnet', 'create', 'cond-s', '--network', 'cond', '--cidr', '10.9.0.0/24', ...api]);
+    await wyvern(['port', 'create', 'cond-p', '--network', 'cond', ...api]);
+    const revisionOf = (out: string): string => /^revision\s+([1-9][0-9]*)$/m.exec(out)?.[1] ?? 'none';
+    const first = await wyvern(['port', 'show', 'cond-p', ...api]);
+    const rev = revisionOf(first.stdout);
+    expect(rev).not.toBe('none');
+    let r = await wyvern(['port', 'update', 'cond-p', '--no-port-security', '--if-match', rev, ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    const next = revisionOf(r.stdout);
+    expect(Number(next)).toBeGreaterThan(Number(rev));
+    // The older revision again: refused, exit 1, both revisions named; the port as it was.
+    r = await wyvern(['port', 'update', 'cond-p', '--port-security', '--if-match', rev, ...api]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`port cond-p is at revision ${next}, not the one If-Match names ("${rev}")`);
+    expect(r.stderr).toMatch(/HTTP 412 PRECONDITION_FAILED/);
+    expect(r.stderr).not.toMatch(/\n\s*usage:/);
+    const still = await wyvern(['port', 'show', 'cond-p', ...api]);
+    expect(still.stdout).toMatch(/^portSecurity\s+false$/m);
+    expect(revisionOf(still.stdout)).toBe(next);
+    // The router's sub-resources and a delete take it too.
+    r = await wyvern(['router', 'create', 'cond-r', ...api]);
+    const r0 = revisionOf(r.stdout);
+    r = await wyvern(['router', 'attach', 'cond-r', 'cond-s', '--if-match', r0, ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    r = await wyvern(['router', 'mode', 'cond-r', 'reactive', '--if-match', r0, ...api]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/router cond-r is at revision/);
+    r = await wyvern(['port', 'delete', 'cond-p', '--if-match', rev, ...api]);
+    expect(r.code).toBe(1);
+    r = await wyvern(['port', 'delete', 'cond-p', '--if-match', '*', ...api]);
+    expect(r.code, r.stderr).toBe(0);
+    // Not a revision: a usage error, nothing sent.
+    r = await wyvern(['router', 'mode', 'cond-r', 'reactive', '--if-match', 'latest', ...api]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--if-match takes the revision `show` printed \(e\.g\. 1234\) or \*, not "latest"/);
+    expect((await wyvern(['router', 'show', 'cond-r', ...api])).stdout).toMatch(/^mode\s+proactive$/m);
+  });
+
   it('topology export > file, import is idempotent', async () => {
     await wyvern(['network', 'create', 'exp', ...api]);
     await wyvern(['subnet', 'create', 'exp-s', '--network', 'exp', '--cidr', '10.7.0.0/24', ...api]);
