@@ -6,7 +6,7 @@
  * membership index of security groups nor the address and MAC claims of ports, floating IPs and router gateways (derived
  * from them: rebuilt on import).
  */
-import type { Compare, Store, TxnOp } from '../store/types.js';
+import { readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
 import { encodeFipClaim, encodeGatewayClaim, encodePortClaim } from './port-claims.js';
 import {
   decodeFloatingIp,
@@ -197,13 +197,55 @@ async function importPass(store: Store, want: Wanted): Promise<ImportResult> {
     );
   }
   let rev = revision;
+  let written = 0;
   for (let i = 0; i < puts.length; i += CHUNK) {
-    const chunk = puts.slice(i, i + CHUNK);
-    const compares: Compare[] = chunk.map((p) => ({ key: p.key, modRevision: 0 }));
-    const ops: TxnOp[] = chunk.map((p) => ({ op: 'put', key: p.key, value: p.value }));
-    const r = await store.txn(compares, ops);
-    if (!r.succeeded) throw conflict(undefined, `import raced with another writer after ${i} of ${puts.length} keys; re-run the import`);
-    rev = r.revision;
+    const r = await writeChunk(store, want, puts.slice(i, i + CHUNK));
+    written += r.written;
+    unchanged += r.unchanged;
+    rev = Math.max(rev, r.revision);
   }
-  return { written: puts.length, unchanged, revision: rev };
+  return { written, unchanged, revision: rev };
+}
+
+/** Rounds a chunk goes through (each a read of the keys some writer made since) before the import gives up. */
+const CHUNK_ROUNDS = 3;
+
+/**
+ * Writes one chunk of an import's missing keys, each only if still absent. Refused, because some key was written
+ * since the pass's read: the chunk's keys are read again, and those that hold what the import writes now (a chunk
+ * of this import whose answer was lost, landing late; the same document imported beside it) count as unchanged, the
+ * absent ones are written again; a key that holds something else is a writer racing the import (CONFLICT naming it,
+ * nothing more written; what the chunks before wrote stays, and a re-run completes it).
+ */
+async function writeChunk(
+  store: Store,
+  want: Wanted,
+  chunk: { key: string; value: string }[],
+): Promise<{ written: number; unchanged: number; revision: number }> {
+  let todo = chunk;
+  let unchanged = 0;
+  for (let round = 0; round < CHUNK_ROUNDS; round++) {
+    const compares: Compare[] = todo.map((p) => ({ key: p.key, modRevision: 0 }));
+    const ops: TxnOp[] = todo.map((p) => ({ op: 'put', key: p.key, value: p.value }));
+    const r = await store.txn(compares, ops);
+    if (r.succeeded) return { written: todo.length, unchanged, revision: r.revision };
+    const now = (await readInPieces(store, todo.map((p) => ({ key: p.key })))).map((kvs) => kvs[0]?.value);
+    const racing: string[] = [];
+    const absent: typeof todo = [];
+    todo.forEach((p, k) => {
+      const cur = now[k];
+      if (cur === undefined) absent.push(p);
+      else if (cur === p.value || !want.get(p.key)!.exact) unchanged++;
+      else racing.push(want.get(p.key)!.what);
+    });
+    if (racing.length > 0)
+      throw conflict(
+        undefined,
+        `import raced with another writer: ${racing.slice(0, 5).join('; ')}${racing.length > 5 ? `; and ${racing.length - 5} more` : ''} ` +
+          `written meanwhile with other contents (the keys before it are imported; re-run the import to see every conflict)`,
+      );
+    if (absent.length === 0) return { written: 0, unchanged, revision: await store.currentRevision() };
+    todo = absent;
+  }
+  throw conflict(undefined, `import raced with other writers ${CHUNK_ROUNDS} times on the same keys; re-run the import`);
 }
