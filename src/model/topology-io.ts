@@ -229,7 +229,12 @@ async function writeChunk(
     const ops: TxnOp[] = todo.map((p) => ({ op: 'put', key: p.key, value: p.value }));
     const r = await store.txn(compares, ops);
     if (r.succeeded) return { written: todo.length, unchanged, revision: r.revision };
-    const now = (await readInPieces(store, todo.map((p) => ({ key: p.key })))).map((kvs) => kvs[0]?.value);
+    const now = (
+      await readInPieces(
+        store,
+        todo.map((p) => ({ key: p.key })),
+      )
+    ).map((kvs) => kvs[0]?.value);
     const racing: string[] = [];
     const absent: typeof todo = [];
     todo.forEach((p, k) => {
