@@ -11,6 +11,7 @@ import { conflict } from '../../src/model/errors.js';
 import { revisionOf, type IfMatch } from '../../src/model/precondition.js';
 import { bindPort, getRetirement, registerChassis } from '../../src/model/chassis.js';
 import { Topology } from '../../src/model/repo.js';
+import type { TopologyDocument } from '../../src/model/types.js';
 import { clearSiteGateway, getSite, setSiteGateway, updateNetworkTopology } from '../../src/model/star-sites.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { StoreError, type Compare, type Store, type TxnOp, type TxnResult } from '../../src/store/types.js';
@@ -226,18 +227,29 @@ describe('port creation and deletion when the store loses answers', () => {
   });
 });
 
+/** A store with a live chassis on physnet1 and a provider network `ext` (203.0.113.0/24) a gateway can use. */
+async function withNorthSouth(): Promise<{ store: Store; topo: Topology }> {
+  const store = createMemoryStore();
+  const topo = new Topology(store);
+  const lease = await store.grantLease(60);
+  await registerChassis(store, { name: 'hv1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] }, lease);
+  await topo.createNetwork({ name: 'ext', provider: { physnet: 'physnet1' } });
+  await topo.createSubnet({ name: 'ext-s', network: 'ext', cidr: '203.0.113.0/24', enableDhcp: false });
+  return { store, topo };
+}
+
+/** The export of a network `n` holding `ports` ports: a document whose import takes several chunks (100 keys each). */
+async function exportedWithPorts(ports: number): Promise<TopologyDocument> {
+  const { topo } = await withNetwork();
+  await Promise.all(Array.from({ length: ports }, (_, i) => topo.createPort({ name: `p${i}`, network: 'n' })));
+  const doc = await topo.exportTopology();
+  topo.close();
+  return doc;
+}
+
 describe('every other northbound write when the store loses answers', () => {
   it('updates, interfaces, routes, gateways, associations, site candidates and deletes: each answered as made, none refused on its own change', async () => {
-    const store = createMemoryStore();
-    const topo = new Topology(store);
-    const lease = await store.grantLease(60);
-    await registerChassis(
-      store,
-      { name: 'hv1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] },
-      lease,
-    );
-    await topo.createNetwork({ name: 'ext', provider: { physnet: 'physnet1' } });
-    await topo.createSubnet({ name: 'ext-s', network: 'ext', cidr: '203.0.113.0/24', enableDhcp: false });
+    const { store, topo } = await withNorthSouth();
     await topo.createNetwork({ name: 'n' });
     const sub = await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
     const r = await topo.createRouter({ name: 'r' });
@@ -288,16 +300,7 @@ describe('every other northbound write when the store loses answers', () => {
   });
 
   it('the same writes with If-Match, the revision read just before each: each answered as made, none refused (412) on its own change', async () => {
-    const store = createMemoryStore();
-    const topo = new Topology(store);
-    const lease = await store.grantLease(60);
-    await registerChassis(
-      store,
-      { name: 'hv1', tunnelIp: '172.31.9.1', encaps: ['vxlan'], version: '0.1.0', physnets: ['physnet1'] },
-      lease,
-    );
-    await topo.createNetwork({ name: 'ext', provider: { physnet: 'physnet1' } });
-    await topo.createSubnet({ name: 'ext-s', network: 'ext', cidr: '203.0.113.0/24', enableDhcp: false });
+    const { store, topo } = await withNorthSouth();
     await topo.createNetwork({ name: 'n' });
     await topo.createSubnet({ name: 's', network: 'n', cidr: '10.0.0.0/24' });
     await topo.createRouter({ name: 'r' });
@@ -344,10 +347,7 @@ describe('every other northbound write when the store loses answers', () => {
   });
 
   it('a topology import whose chunks are lost or refused is imported again from a new read: the whole document, once', async () => {
-    const { topo: a } = await withNetwork();
-    await Promise.all(Array.from({ length: 30 }, (_, i) => a.createPort({ name: `p${i}`, network: 'n' })));
-    const doc = await a.exportTopology();
-    a.close();
+    const doc = await exportedWithPorts(30);
     const store = createMemoryStore();
     const topo = new Topology(store);
     // The first chunk made and its answer lost, the second (of the next pass) refused: two passes more.
@@ -360,10 +360,7 @@ describe('every other northbound write when the store loses answers', () => {
   });
 
   it("a topology import whose lost chunk lands only after the next pass read the store: found made, not 409 're-run'", async () => {
-    const { topo: a } = await withNetwork();
-    await Promise.all(Array.from({ length: 60 }, (_, i) => a.createPort({ name: `p${i}`, network: 'n' })));
-    const doc = await a.exportTopology();
-    a.close();
+    const doc = await exportedWithPorts(60);
     const store = createMemoryStore();
     const topo = new Topology(store);
     // The first chunk goes unanswered and is not made yet (still in a leader's log); it lands right before the next
@@ -388,10 +385,7 @@ describe('every other northbound write when the store loses answers', () => {
   });
 
   it('two imports of one document at once both succeed; one racing a different writer names the key and says so', async () => {
-    const { topo: a } = await withNetwork();
-    await Promise.all(Array.from({ length: 150 }, (_, i) => a.createPort({ name: `p${i}`, network: 'n' })));
-    const doc = await a.exportTopology();
-    a.close();
+    const doc = await exportedWithPorts(150);
     const store = createMemoryStore();
     const x = new Topology(store);
     const [r1, r2] = await Promise.all([x.importTopology(doc), new Topology(store).importTopology(doc)]);
