@@ -247,7 +247,7 @@ async function writeChunk(
       throw conflict(
         undefined,
         `import raced with another writer: ${racing.slice(0, 5).join('; ')}${racing.length > 5 ? `; and ${racing.length - 5} more` : ''} ` +
-          `written meanwhile with other contents (the keys before it are imported; re-run the import to see every conflict)`,
+          `written meanwhile with other contents (the keys of the chunks before stay imported; re-run the import to see every conflict)`,
       );
     if (absent.length === 0) return { written: 0, unchanged, revision: await store.currentRevision() };
     todo = absent;
