@@ -18,10 +18,15 @@ export { GLOBAL_HELP, GLOBAL_OPTIONS } from './global-options.js';
 
 export type Parsed = ParsedFlags;
 
-/** Strict parse of an API command's line: its own options plus the global ones. */
-export function parse(argv: string[], options: FlagOptions = {}): Parsed {
-  return parseFlags(argv, { ...GLOBAL_OPTIONS, ...options });
+/**
+ * Strict parse of an API command's line: its own options plus the global ones, and `--if-match` for a command that
+ * changes one existing object (`conditional`): anywhere else it would change nothing, so it is refused as unknown.
+ */
+export function parse(argv: string[], options: FlagOptions = {}, conditional = false): Parsed {
+  return parseFlags(argv, { ...GLOBAL_OPTIONS, ...options, ...(conditional ? IF_MATCH_OPTION : {}) });
 }
+
+const IF_MATCH_OPTION: FlagOptions = { 'if-match': { type: 'string' } };
 
 export function positionals(p: Parsed, names: string[], usage: string): string[] {
   if (p.positionals.length !== names.length) {

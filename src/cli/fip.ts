@@ -70,6 +70,7 @@ export const fipCommand: Command = (argv) =>
         : v === 'update'
           ? { ...assoc, 'no-port': { type: 'boolean' } }
           : {},
+      v === 'update' || v === 'delete',
     );
     const c = client(p);
     const port = p.values.port as string | undefined;

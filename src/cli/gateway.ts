@@ -36,6 +36,7 @@ export async function gatewayCommand(argv: string[]): Promise<void> {
   const p = parse(
     argv.slice(1),
     verb === 'set' ? { network: { type: 'string' }, ip: { type: 'string' }, chassis: { type: 'string' } } : {},
+    verb !== 'show',
   );
   const c = client(p);
   if (verb === 'set') {

@@ -13,7 +13,6 @@ export const GLOBAL_OPTIONS = {
   cert: { type: 'string' },
   key: { type: 'string' },
   json: { type: 'boolean' },
-  'if-match': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -25,6 +24,6 @@ export const GLOBAL_HELP = `Global options:
   --cert FILE        https://: present this client certificate … (env WYVERN_CERT)
   --key FILE         … with this key (env WYVERN_KEY)
   --json             machine-readable JSON output
-  --if-match REV     a write: make it only while the object is at revision REV, as show printed it (else it fails
-                     with PRECONDITION_FAILED and writes nothing); * for any
+  --if-match REV     update, delete, and a router's or group's parts: make the change only while the object is at
+                     revision REV, as show printed it (else it fails with PRECONDITION_FAILED, writing nothing); * any
   -h, --help         show help`;

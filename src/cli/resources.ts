@@ -122,6 +122,7 @@ export const networkCommand: Command = (argv) =>
         : v === 'update'
           ? { topology: { type: 'string' }, center: { type: 'string' }, 'no-center': { type: 'boolean' } }
           : {},
+      v === 'update' || v === 'delete',
     );
     if (v === 'show') {
       const [name] = positionals(p, ['NAME'], 'wyvern network show NAME');
@@ -218,6 +219,7 @@ export const subnetCommand: Command = (argv) =>
         : v === 'list'
           ? { network: { type: 'string' } }
           : {},
+      v === 'delete',
     );
     if (
       await common('subnet', '/v1/subnets', v, p, async (c, items) => {
@@ -288,6 +290,7 @@ export const portCommand: Command = (argv) =>
         : v === 'list'
           ? { network: { type: 'string' } }
           : {},
+      v === 'delete',
     );
     if (
       await common('port', '/v1/ports', v, p, async (c, items) => {
@@ -333,14 +336,18 @@ const PORT_UPDATE_USAGE =
   '[--sg GROUP... | --no-sg] [--ingress-rate KBPS [--ingress-burst KBIT]] [--egress-rate KBPS [--egress-burst KBIT]] [--no-qos]';
 
 async function portUpdate(rest: string[]): Promise<void> {
-  const p = parse(rest, {
-    'allowed-address': { type: 'string', multiple: true },
-    'no-allowed-address': { type: 'boolean' },
-    'port-security': { type: 'boolean' },
-    'no-port-security': { type: 'boolean' },
-    ...SG_QOS_FLAGS,
-    ...SG_QOS_CLEAR_FLAGS,
-  });
+  const p = parse(
+    rest,
+    {
+      'allowed-address': { type: 'string', multiple: true },
+      'no-allowed-address': { type: 'boolean' },
+      'port-security': { type: 'boolean' },
+      'no-port-security': { type: 'boolean' },
+      ...SG_QOS_FLAGS,
+      ...SG_QOS_CLEAR_FLAGS,
+    },
+    true,
+  );
   const [name] = positionals(p, ['NAME'], PORT_UPDATE_USAGE);
   const aap = (p.values['allowed-address'] as string[] | undefined) ?? [];
   const body: Record<string, unknown> = {};

@@ -56,7 +56,11 @@ export const routerCommand: Command = (argv) =>
       if (sub !== 'add' && sub !== 'delete' && sub !== 'del') throw new UsageError(`router route needs add or delete\n${HELP}`);
       rest = rest.slice(1);
     }
-    const p = parse(rest, v === 'create' ? { mode: { type: 'string' } } : v === 'attach' ? { ip: { type: 'string' } } : {});
+    const p = parse(
+      rest,
+      v === 'create' ? { mode: { type: 'string' } } : v === 'attach' ? { ip: { type: 'string' } } : {},
+      v !== 'create' && v !== 'list' && v !== 'show',
+    );
     const c = client(p);
     const show = (r: Router, msg: string, revision?: number): void => {
       if (p.values.json) printJson(r);

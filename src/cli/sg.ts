@@ -94,6 +94,7 @@ export const sgCommand: Command = (argv) =>
     const p = parse(
       argv.slice(1),
       v === 'create' ? { description: { type: 'string' } } : v === 'delete' ? { force: { type: 'boolean' } } : {},
+      v === 'delete',
     );
     const c = client(p);
     switch (v) {
@@ -155,6 +156,7 @@ async function ruleCommand(argv: string[]): Promise<void> {
           'remote-group': { type: 'string' },
         }
       : {},
+    v !== 'list',
   );
   const c = client(p);
   if (v === 'add') {

@@ -279,6 +279,17 @@ describe('wyvern CLI end to end', () => {
     r = await wyvern(['router', 'mode', 'cond-r', 'reactive', '--if-match', 'latest', ...api]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--if-match takes the revision `show` printed \(e\.g\. 1234\) or \*, not "latest"/);
+    // Where it would change nothing (a read) or the API takes no condition (a creation, a chassis): an unknown option.
+    for (const args of [
+      ['port', 'show', 'cond-r', '--if-match', r0],
+      ['router', 'list', '--if-match', r0],
+      ['port', 'create', 'cond-q', '--network', 'cond', '--if-match', r0],
+      ['chassis', 'delete', 'hv9', '--if-match', r0],
+    ]) {
+      r = await wyvern([...args, ...api]);
+      expect([args.join(' '), r.code]).toEqual([args.join(' '), 2]);
+      expect(r.stderr).toMatch(/--if-match/);
+    }
     expect((await wyvern(['router', 'show', 'cond-r', ...api])).stdout).toMatch(/^mode\s+proactive$/m);
   });
 
