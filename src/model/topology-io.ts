@@ -207,8 +207,12 @@ async function importPass(store: Store, want: Wanted): Promise<ImportResult> {
   return { written, unchanged, revision: rev };
 }
 
-/** Rounds a chunk goes through (each a read of the keys some writer made since) before the import gives up. */
-const CHUNK_ROUNDS = 3;
+/**
+ * Rounds a chunk goes through before the import gives up. A round is refused only when a key it would write exists
+ * now, and that key is out of the next round (or stops the import), so a chunk takes at most one round per key; more
+ * means keys are deleted and written again under the import.
+ */
+const CHUNK_ROUNDS = CHUNK + 1;
 
 /**
  * Writes one chunk of an import's missing keys, each only if still absent. Refused, because some key was written
@@ -252,5 +256,5 @@ async function writeChunk(
     if (absent.length === 0) return { written: 0, unchanged, revision: await store.currentRevision() };
     todo = absent;
   }
-  throw conflict(undefined, `import raced with other writers ${CHUNK_ROUNDS} times on the same keys; re-run the import`);
+  throw conflict(undefined, `import raced with writers deleting and writing its keys again; re-run the import`);
 }
