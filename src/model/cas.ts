@@ -11,7 +11,7 @@ import { InFlight } from '../util/in-flight.js';
 import { KeyedTurns } from '../util/keyed-turns.js';
 import { conflict, ModelError } from './errors.js';
 import { allocKey, poolPrefix, type Pool } from './keys.js';
-import type { IfMatch } from './precondition.js';
+import { checkIfMatch, withRevision, type IfMatch } from './precondition.js';
 
 export interface Plan<T> {
   compares: Compare[];
@@ -37,6 +37,12 @@ export interface Plan<T> {
    * simply planned again, as a refused one is; no `landed` is needed to ride an outage out.
    */
   replannable?: boolean;
+  /**
+   * The existing object this plan changes, as read, and its name for messages: what the request's If-Match
+   * (CasOptions.ifMatch) is checked against. Its revision, or the one this plan writes it at, goes on the result
+   * (precondition.ts withRevision: the API's ETag) when the result is the object as it stands after the plan.
+   */
+  object?: { kv: KeyValue; what: string };
 }
 
 export interface CasOptions {
@@ -54,13 +60,11 @@ export interface CasOptions {
    * otherwise left for the caller to decide.
    */
   outageUntil?: number;
-}
-
-/** A northbound write's options: runCas's, and the request's condition, which its plans check. */
-export interface WriteOptions extends CasOptions {
   /**
-   * The request's If-Match: its plan writes only while the object it changes is at a revision named there
-   * (precondition.ts checkIfMatch); else PRECONDITION_FAILED, nothing written.
+   * The request's If-Match: each plan that writes is made only while its object (Plan.object) is at a revision named
+   * there; else PRECONDITION_FAILED, nothing written. A plan that writes nothing is answered as made whatever the
+   * condition (RFC 9110 §13.1.1 allows a 2xx for a change already applied): that is how a request whose own commit
+   * was made without an answer finds it. Checked on every plan, so a retry after a lost race checks again.
    */
   ifMatch?: IfMatch;
 }
@@ -78,7 +82,7 @@ export const WRITE_OUTAGE_MS = 10_000;
 export const writeDeadline = (): number => Date.now() + WRITE_OUTAGE_MS;
 
 /** `opts` of a write arriving now: it rides a store outage out until writeDeadline(), unless `opts` sets its own. */
-export const writeOptions = (opts: WriteOptions = {}): WriteOptions => ({ outageUntil: writeDeadline(), ...opts });
+export const writeOptions = (opts: CasOptions = {}): CasOptions => ({ outageUntil: writeDeadline(), ...opts });
 
 const unavailable = (e: unknown): boolean => e instanceof StoreError && e.code === 'UNAVAILABLE';
 
@@ -101,6 +105,7 @@ export async function runCas<T>(store: Store, plan: (attempt: number) => Promise
       let p: Plan<T>;
       try {
         p = await plan(attempt);
+        if (p.ops.length > 0 && opts.ifMatch) holdsCondition(opts.ifMatch, p);
       } catch (e) {
         // Refused on what the unanswered commit itself did (a creation's name taken, a deleted object gone, since
         // made() was asked): it landed.
@@ -108,7 +113,7 @@ export async function runCas<T>(store: Store, plan: (attempt: number) => Promise
         if (done !== undefined) return done;
         throw e;
       }
-      if (p.ops.length === 0) return p.result;
+      if (p.ops.length === 0) return revised(p, p.object?.kv.modRevision);
       let r: TxnResult;
       try {
         r = await txn(p.compares, p.ops);
@@ -120,7 +125,7 @@ export async function runCas<T>(store: Store, plan: (attempt: number) => Promise
       failures = 0;
       if (r.succeeded) {
         p.committed?.(r.revision);
-        return p.result;
+        return revised(p, r.revision);
       }
       attempt++;
       if (p.speculative) continue;
@@ -132,6 +137,23 @@ export async function runCas<T>(store: Store, plan: (attempt: number) => Promise
   }
   throw conflict(undefined, `gave up after ${max} attempts: too many concurrent updates, please retry`);
 }
+
+/** Refuses (PRECONDITION_FAILED) a plan whose object is not at a revision `cond` names. */
+function holdsCondition(cond: IfMatch, p: Plan<unknown>): void {
+  // A write taking a condition whose plan names no object would be made unconditionally: a bug, never a write.
+  if (!p.object) throw new Error('a conditional write planned a change without naming its object (Plan.object)');
+  checkIfMatch(cond, p.object.kv, p.object.what);
+}
+
+/** The plan's result, carrying `revision` when it is the plan's object as it stands after the plan (not deleted). */
+function revised<T>(p: Plan<T>, revision: number | undefined): T {
+  const key = p.object?.kv.key;
+  if (key === undefined || typeof p.result !== 'object' || p.result === null) return p.result;
+  if (p.ops.length > 0 && !putsKey(p.ops, key)) return p.result;
+  return withRevision(p.result, revision);
+}
+
+const putsKey = (ops: readonly TxnOp[], key: string): boolean => ops.some((o) => o.op === 'put' && o.key === key);
 
 /** The first wait before a request tries the store again after it failed, doubled each time up to the cap. */
 const OUTAGE_RETRY_MS = 100;
@@ -175,10 +197,27 @@ export async function runCasInSteps<T, S>(
   opts: CasOptions = {},
 ): Promise<{ done: T; steps: S[] }> {
   const steps: S[] = [];
+  let ifMatch = opts.ifMatch;
   for (;;) {
-    const r = await runCas(store, plan, opts);
+    /** The revision this step wrote its object at, if it wrote it. */
+    let moved: number | undefined;
+    const own = async (attempt: number): Promise<Plan<Stepped<T, S>>> => {
+      const p = await plan(attempt);
+      const key = p.object?.kv.key;
+      if (key === undefined || !putsKey(p.ops, key)) return p;
+      const committed = (rev: number): void => {
+        p.committed?.(rev);
+        moved = rev;
+      };
+      return { ...p, committed };
+    };
+    const r = await runCas(store, own, { ...opts, ifMatch });
     if ('done' in r) return { done: r.done, steps };
     steps.push(r.step);
+    // The request's own step moved its object: the condition follows it, so only another writer's change refuses the
+    // steps after it.
+    if (moved !== undefined && ifMatch && !('any' in ifMatch))
+      ifMatch = { revisions: [moved], text: `${ifMatch.text}, then "${moved}" (this request's own step)` };
   }
 }
 

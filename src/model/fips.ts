@@ -10,8 +10,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
-import { runCas, type CasOptions, type WriteOptions } from './cas.js';
-import { checkIfMatch, withRevision } from './precondition.js';
+import { runCas, type CasOptions } from './cas.js';
+import { withRevision } from './precondition.js';
 import { decodeFloatingIp, encodeFloatingIp } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { FIPS_PREFIX, fipKey, guardKey, ipClaimKey, portFipsGuardKey, routerFipsGuardKey, routerKey, SEGMENTS_PREFIX } from './keys.js';
@@ -215,7 +215,7 @@ export async function listFips(store: Store): Promise<FloatingIp[]> {
 const unassociated = (f: FloatingIp): FloatingIp => ({ id: f.id, networkId: f.networkId, ip: f.ip, mac: f.mac });
 
 /** PATCH: associate with a port (another one, or another fixed IP) or disassociate (`port: null`). */
-export async function updateFip(store: Store, ref: string, body: unknown, opts: WriteOptions): Promise<FloatingIp> {
+export async function updateFip(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<FloatingIp> {
   const patch = parseFipPatch(body);
   return runCas(
     store,
@@ -227,9 +227,9 @@ export async function updateFip(store: Store, ref: string, body: unknown, opts: 
       const a = patch.association ? await associate(store, net, st, patch.association, cur.id) : undefined;
       const next: FloatingIp = { ...unassociated(cur), ...(a?.fields ?? {}) };
       const value = encodeFloatingIp(next);
-      // Holding the association already, it is made whatever If-Match says (as a port PATCH: repo.ts updatePort).
-      if (value === kv.value) return { compares: [], ops: [], result: withRevision(next, kv.modRevision) };
-      checkIfMatch(opts.ifMatch, kv, `floating IP ${cur.ip}`);
+      const object = { kv, what: `floating IP ${cur.ip}` };
+      // Holding the association already, it is made whatever If-Match says (cas.ts CasOptions.ifMatch).
+      if (value === kv.value) return { compares: [], ops: [], result: next, object };
       return {
         compares: [
           { key: kv.key, modRevision: kv.modRevision },
@@ -240,7 +240,7 @@ export async function updateFip(store: Store, ref: string, body: unknown, opts: 
         // A disassociation puts no guard: nothing waits on a FIP leaving a router or a port.
         ops: [{ op: 'put', key: kv.key, value }, ...(a?.ops ?? []), ...fipIndexOps(cur, next)],
         result: next,
-        committed: (rev) => void withRevision(next, rev),
+        object,
         // Planned again on a FIP that holds this association already, it writes nothing (the twin check skips itself).
         replannable: true,
       };
@@ -249,17 +249,17 @@ export async function updateFip(store: Store, ref: string, body: unknown, opts: 
   );
 }
 
-export async function deleteFip(store: Store, ref: string, opts: WriteOptions): Promise<FloatingIp> {
+export async function deleteFip(store: Store, ref: string, opts: CasOptions): Promise<FloatingIp> {
   return runCas(
     store,
     async () => {
       const { obj: f, kv } = await loadFip(store, ref);
-      checkIfMatch(opts.ifMatch, kv, `floating IP ${f.ip}`);
       return {
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
         // Its claims go (the address is free again). Nothing waits on an association going with it (updateFip).
         ops: [{ op: 'delete', key: kv.key }, ...releaseFip(f), ...fipIndexOps(f, undefined)],
         result: f,
+        object: { kv, what: `floating IP ${f.ip}` },
         landed: deletedAs(store, kv.key, f),
       };
     },

@@ -19,8 +19,8 @@ import { parseGatewayInput } from './ns-validate.js';
 import { routerIndexOps } from './lazy-index.js';
 import { assignOneIp } from './port-ips.js';
 import { ipOwners, loadNetwork, loadRouter, macOwners, routerFipState, type Loaded, type NetState } from './read.js';
-import { runCas, type WriteOptions } from './cas.js';
-import { checkIfMatch, withRevision } from './precondition.js';
+import { runCas, type CasOptions } from './cas.js';
+import { withRevision } from './precondition.js';
 import type { FloatingIp, Network, Router, RouterGateway, Subnet } from './types.js';
 import { cidrContains, ipToInt } from '../net/addr.js';
 import { parseSubnetCidr } from './addr-rules.js';
@@ -53,7 +53,7 @@ async function gatewayChassis(store: Store, physnet: string, named: string[] | u
   return named;
 }
 
-export async function setGateway(store: Store, ref: string, body: unknown, opts: WriteOptions): Promise<Router> {
+export async function setGateway(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<Router> {
   const input = parseGatewayInput(body);
   let flight: ReturnType<typeof addressWriters.enter> | undefined;
   try {
@@ -105,10 +105,10 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
           const gateway: RouterGateway = { networkId: net.id, subnetId, ip, mac, chassis };
           const next: Router = { ...r, gateway };
           // The gateway it has, claims and all (set again as it is): nothing to write.
-          // Made so whatever If-Match says (as a port PATCH: repo.ts updatePort).
+          const object = { kv, what: `router ${r.name}` };
+          // Made so whatever If-Match says (cas.ts CasOptions.ifMatch).
           if (same && encodeRouter(next) === kv.value && gatewayClaimKeys(gateway).every((k) => held.has(k)))
-            return { compares: [], ops: [], result: withRevision(next, kv.modRevision) };
-          checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
+            return { compares: [], ops: [], result: next, object };
           // An address given up on the same network (another one asked for) is released; the new one claimed.
           const released: TxnOp[] = same && old.ip !== ip ? [{ op: 'delete', key: ipClaimKey(net.id, old.ip) }] : [];
           const claims = claimGateway(r, gateway, held);
@@ -123,7 +123,7 @@ export async function setGateway(store: Store, ref: string, body: unknown, opts:
               ...routerIndexOps(r, next),
             ] satisfies TxnOp[],
             result: next,
-            committed: (rev: number) => void withRevision(next, rev),
+            object,
             // Set again on the same network, it keeps its address, MAC and claims: the same gateway.
             replannable: true,
           };
@@ -181,14 +181,13 @@ export async function getGateway(store: Store, ref: string): Promise<GatewayStat
   return withRevision(status, kv.modRevision);
 }
 
-export async function clearGateway(store: Store, ref: string, opts: WriteOptions): Promise<Router> {
+export async function clearGateway(store: Store, ref: string, opts: CasOptions): Promise<Router> {
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
       const gw = r.gateway;
       if (!gw) throw notFound(undefined, `router ${r.name} has no gateway`);
-      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
       const { routerFips, using } = await routerFipState(store, r);
       if (using.length > 0)
         throw conflict(
@@ -206,7 +205,7 @@ export async function clearGateway(store: Store, ref: string, opts: WriteOptions
           ...routerIndexOps(r, next),
         ],
         result: next,
-        committed: (rev) => void withRevision(next, rev),
+        object: { kv, what: `router ${r.name}` },
         // Made once the router has no gateway (a clear the store did not answer; planned again it would be a 404).
         landed: async () => {
           const now = await store.get(kv.key);

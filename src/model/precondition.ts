@@ -22,10 +22,10 @@ export type IfMatch =
     };
 
 /**
- * Refuses (PRECONDITION_FAILED) a write to the object stored at `kv` unless `cond` holds for it. Called by a plan
- * right after it loaded the object, so a retry after a lost race checks again: a write whose object moved meanwhile
- * is refused, one that lost on anything else (a guard) goes on. `*` holds for any object that exists, and loading
- * it proved that (a missing object is a 404 first: RFC 9110 §13.2.1).
+ * Refuses (PRECONDITION_FAILED) a write to the object stored at `kv` unless `cond` holds for it. runCas calls it on
+ * each plan that writes (Plan.object, CasOptions.ifMatch), so a retry after a lost race checks again: a write whose
+ * object moved meanwhile is refused, one that lost on anything else (a guard) goes on. `*` holds for any object that
+ * exists, and loading it proved that; a missing object, and a refusal of the change itself (409), come first.
  */
 export function checkIfMatch(cond: IfMatch | undefined, kv: KeyValue, what: string): void {
   if (cond === undefined || 'any' in cond || cond.revisions.includes(kv.modRevision)) return;

@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { Compare, Store, TxnOp } from '../store/types.js';
-import { inTurn, pickFree, poolFlight, runCas, throughOutage, writeOptions, type CasOptions, type WriteOptions } from './cas.js';
-import { checkIfMatch, revisionOf, withRevision, type IfMatch } from './precondition.js';
+import { inTurn, pickFree, poolFlight, runCas, throughOutage, writeOptions, type CasOptions } from './cas.js';
+import { revisionOf, withRevision, type IfMatch } from './precondition.js';
 import { decodeBinding, decodeNetwork, decodePort, decodeSubnet, encodeNetwork, encodePort, encodeSubnet } from './codec.js';
 import { conflict } from './errors.js';
 import { cidrsOverlap, intToIp, type Cidr } from '../net/addr.js';
@@ -90,7 +90,7 @@ export class Topology {
    * A write's options, taken on its arrival: it rides a store outage out until cas.ts writeDeadline(), and writes only
    * while its object is at a revision `ifMatch` names, if given (precondition.ts).
    */
-  private writeOpts(ifMatch?: IfMatch): WriteOptions {
+  private writeOpts(ifMatch?: IfMatch): CasOptions {
     const opts = writeOptions(this.opts);
     return ifMatch ? { ...opts, ifMatch } : opts;
   }
@@ -99,13 +99,13 @@ export class Topology {
    * A write to router `ref`'s record (interfaces, routes, gateway, mode), after the ones queued here (cas.ts inTurn);
    * its outage deadline counts from its arrival, not from its turn.
    */
-  private routerWrite<T>(ref: string, ifMatch: IfMatch | undefined, write: (opts: WriteOptions) => Promise<T>): Promise<T> {
+  private routerWrite<T>(ref: string, ifMatch: IfMatch | undefined, write: (opts: CasOptions) => Promise<T>): Promise<T> {
     const opts = this.writeOpts(ifMatch);
     return inTurn(this.store, `router:${ref}`, () => write(opts));
   }
 
   /** A write to security group `ref`'s record (its rules), after the ones queued here (as routerWrite). */
-  private groupWrite<T>(ref: string, ifMatch: IfMatch | undefined, write: (opts: WriteOptions) => Promise<T>): Promise<T> {
+  private groupWrite<T>(ref: string, ifMatch: IfMatch | undefined, write: (opts: CasOptions) => Promise<T>): Promise<T> {
     const opts = this.writeOpts(ifMatch);
     return inTurn(this.store, `security-group:${ref}`, () => write(opts));
   }
@@ -172,7 +172,6 @@ export class Topology {
       this.store,
       async () => {
         const { obj: n, kv } = await loadNetwork(this.store, ref);
-        checkIfMatch(opts.ifMatch, kv, `network ${n.name}`);
         const st = await loadNetState(this.store, n.id);
         gateways.refuseNetworkDelete(st, n);
         if (st.subnets.length > 0 || st.ports.length > 0) {
@@ -195,6 +194,7 @@ export class Topology {
             { op: 'deletePrefix', prefix: netPrefix(n.id) },
           ],
           result: n,
+          object: { kv, what: `network ${n.name}` },
           committed: () => this.ports.forget(n.id, n.name),
           // Made once the record is gone (by this delete or another: the network named is deleted either way).
           landed: async () => {
@@ -290,7 +290,6 @@ export class Topology {
       this.store,
       async () => {
         const { obj: s, kv } = await loadSubnet(this.store, ref);
-        checkIfMatch(opts.ifMatch, kv, `subnet ${s.name}`);
         const st = await loadNetState(this.store, s.networkId);
         const users = st.ports.filter((p) => p.obj.fixedIps.some((f) => f.subnetId === s.id)).map((p) => p.obj.name);
         if (users.length > 0)
@@ -309,6 +308,7 @@ export class Topology {
             bump(s.networkId),
           ],
           result: s,
+          object: { kv, what: `subnet ${s.name}` },
           landed: deletedAs(this.store, kv.key, s),
         };
       },
@@ -360,17 +360,15 @@ export class Topology {
           refs !== undefined ? await resolveGroups(this.store, refs) : moved ? await resolveGroups(this.store, cur.securityGroups) : [];
         if (refs !== undefined) next.securityGroups = sgs.map((g) => g.id);
         const value = encodePort(next);
-        // Holding the patch already, it is made, whatever If-Match says (RFC 9110 §13.1.1 allows a 2xx for a change
-        // already applied): this request's own commit, made but not answered, is found so, not refused.
-        if (value === kv.value) return { compares: [], ops: [], result: withRevision(decodePort(value), kv.modRevision) };
-        checkIfMatch(opts.ifMatch, kv, `port ${cur.name}`);
+        const object = { kv, what: `port ${cur.name}` };
+        // Holding the patch already, it is made whatever If-Match says (cas.ts CasOptions.ifMatch).
+        if (value === kv.value) return { compares: [], ops: [], result: decodePort(value), object };
         const members = membershipOps(cur, next, sgs);
-        const result = decodePort(value);
         return {
           compares: [{ key: kv.key, modRevision: kv.modRevision }, ...members.compares],
           ops: [{ op: 'put', key: kv.key, value }, ...members.ops],
-          result,
-          committed: (rev) => void withRevision(result, rev),
+          result: decodePort(value),
+          object,
           // Planned again on a port that holds the patch already, it writes nothing.
           replannable: true,
         };
@@ -397,7 +395,6 @@ export class Topology {
       this.store,
       async () => {
         const { obj: p, kv } = await loadPort(this.store, ref);
-        checkIfMatch(opts.ifMatch, kv, `port ${p.name}`);
         const st = await portFipState(this.store, p);
         const fipOps = fips.disassociateOnPortDelete(st.fips, p.id);
         return {
@@ -421,6 +418,7 @@ export class Topology {
             ...membershipOps(p, undefined, []).ops,
           ],
           result: p,
+          object: { kv, what: `port ${p.name}` },
           landed: deletedAs(this.store, kv.key, p),
         };
       },

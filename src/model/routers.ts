@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { MAX_TXN_OPS, readInPieces, type Compare, type Store, type TxnOp } from '../store/types.js';
-import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions, type WriteOptions } from './cas.js';
-import { checkIfMatch, withRevision } from './precondition.js';
+import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
+import { withRevision } from './precondition.js';
 import { decodeRouter, decodeSubnet, encodeRouter } from './codec.js';
 import { conflict, invalid, notFound } from './errors.js';
 import { cidrContains, cidrsOverlap, ipToInt, isHostOf } from '../net/addr.js';
@@ -96,15 +96,12 @@ const SHED_NETWORKS = 60;
  * using its gateway) refuses before anything is written; an interruption between steps leaves the router with fewer
  * interfaces and no routes, which a second delete finishes. Returns the router as it was first read.
  */
-export async function deleteRouter(store: Store, ref: string, opts: WriteOptions): Promise<Router> {
-  // The condition holds for the router as the request found it: its first step's. The steps after it find the router
-  // at the revision the one before wrote.
-  let ifMatch = opts.ifMatch;
+export async function deleteRouter(store: Store, ref: string, opts: CasOptions): Promise<Router> {
   const { done, steps } = await runCasInSteps<Router, Router>(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
-      checkIfMatch(ifMatch, kv, `router ${r.name}`);
+      const object = { kv, what: `router ${r.name}` };
       const gw = await gatewayDeletion(store, r);
       const nets = [...new Set(r.interfaces.map((i) => i.networkId))];
       const ops: TxnOp[] = [
@@ -123,7 +120,7 @@ export async function deleteRouter(store: Store, ref: string, opts: WriteOptions
       // A delete (or step) the store did not answer: done once the router is gone; a step found made or not is
       // planned again from what the store holds.
       const landed = deletedAs(store, kv.key, { done: r });
-      if (ops.length <= MAX_TXN_OPS || nets.length === 0) return { compares, ops, result: { done: r }, landed };
+      if (ops.length <= MAX_TXN_OPS || nets.length === 0) return { compares, ops, result: { done: r }, object, landed };
       // Too big for one transaction: take some networks' interfaces off first (routes go too: a route's next hop may
       // be on a shed subnet, and the routes go with the router anyway).
       const shed = new Set(nets.slice(0, SHED_NETWORKS));
@@ -132,9 +129,8 @@ export async function deleteRouter(store: Store, ref: string, opts: WriteOptions
         compares,
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, ...[...shed].map(bump), ...routerIndexOps(r, next)],
         result: { step: r },
-        committed: () => {
-          ifMatch = undefined;
-        },
+        // Its If-Match follows the router through this step (cas.ts runCasInSteps).
+        object,
         landed,
       };
     },
@@ -144,13 +140,12 @@ export async function deleteRouter(store: Store, ref: string, opts: WriteOptions
   return steps[0] ?? done;
 }
 
-export async function attachSubnet(store: Store, ref: string, body: unknown, opts: WriteOptions): Promise<Router> {
+export async function attachSubnet(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<Router> {
   const input = parseInterfaceInput(body);
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
-      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
       const { obj: s, kv: skv } = await loadSubnet(store, input.subnet, 'subnet');
       if (r.interfaces.some((i) => i.subnetId === s.id))
         throw conflict('subnet', `subnet ${s.name} is already attached to router ${r.name}`);
@@ -181,7 +176,7 @@ export async function attachSubnet(store: Store, ref: string, body: unknown, opt
         ],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId), ...routerIndexOps(r, next)],
         result: next,
-        committed: (rev) => void withRevision(next, rev),
+        object: { kv, what: `router ${r.name}` },
         landed: routerHolds(store, r.id, (x) => x.interfaces.some((i) => i.subnetId === s.id && i.ip === ip)),
       };
     },
@@ -196,12 +191,11 @@ async function attachedSubnets(store: Store, r: Router): Promise<Subnet[]> {
   return (await readInPieces(store, ops)).flat().map((kv) => decodeSubnet(kv.value));
 }
 
-export async function detachSubnet(store: Store, ref: string, subnetRef: string, opts: WriteOptions): Promise<Router> {
+export async function detachSubnet(store: Store, ref: string, subnetRef: string, opts: CasOptions): Promise<Router> {
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
-      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
       const subs = await attachedSubnets(store, r);
       const s = subs.find((x) => x.id === subnetRef || x.name === subnetRef);
       if (!s) throw notFound('subnet', `subnet ${subnetRef} is not attached to router ${r.name}`);
@@ -224,7 +218,7 @@ export async function detachSubnet(store: Store, ref: string, subnetRef: string,
         compares: [{ key: kv.key, modRevision: kv.modRevision }, { key: guardKey(s.networkId), modRevision: st.guardRev }, routerFips],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }, bump(s.networkId), ...routerIndexOps(r, next)],
         result: next,
-        committed: (rev) => void withRevision(next, rev),
+        object: { kv, what: `router ${r.name}` },
         landed: routerHolds(store, r.id, (x) => !x.interfaces.some((i) => i.subnetId === s.id)),
       };
     },
@@ -232,13 +226,12 @@ export async function detachSubnet(store: Store, ref: string, subnetRef: string,
   );
 }
 
-export async function addRoute(store: Store, ref: string, body: unknown, opts: WriteOptions): Promise<Router> {
+export async function addRoute(store: Store, ref: string, body: unknown, opts: CasOptions): Promise<Router> {
   const input = parseRouteInput(body);
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
-      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
       if (r.routes.some((x) => x.cidr === input.cidr)) throw conflict('cidr', `router ${r.name} already has a route to ${input.cidr}`);
       const subs = await attachedSubnets(store, r);
       const nh = ipToInt(input.nexthop);
@@ -258,7 +251,7 @@ export async function addRoute(store: Store, ref: string, body: unknown, opts: W
         compares,
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }],
         result: next,
-        committed: (rev) => void withRevision(next, rev),
+        object: { kv, what: `router ${r.name}` },
         landed: routerHolds(store, r.id, (x) => x.routes.some((rt) => rt.cidr === input.cidr && rt.nexthop === input.nexthop)),
       };
     },
@@ -266,20 +259,19 @@ export async function addRoute(store: Store, ref: string, body: unknown, opts: W
   );
 }
 
-export async function removeRoute(store: Store, ref: string, cidr: string, opts: WriteOptions): Promise<Router> {
+export async function removeRoute(store: Store, ref: string, cidr: string, opts: CasOptions): Promise<Router> {
   parseRouteCidr(cidr, 'cidr');
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
-      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
       if (!r.routes.some((x) => x.cidr === cidr)) throw notFound('cidr', `router ${r.name} has no route to ${cidr}`);
       const next: Router = { ...r, routes: r.routes.filter((x) => x.cidr !== cidr) };
       return {
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }],
         result: next,
-        committed: (rev) => void withRevision(next, rev),
+        object: { kv, what: `router ${r.name}` },
         landed: routerHolds(store, r.id, (x) => !x.routes.some((rt) => rt.cidr === cidr)),
       };
     },
@@ -287,21 +279,20 @@ export async function removeRoute(store: Store, ref: string, cidr: string, opts:
   );
 }
 
-export async function setRouterMode(store: Store, ref: string, mode: unknown, opts: WriteOptions): Promise<Router> {
+export async function setRouterMode(store: Store, ref: string, mode: unknown, opts: CasOptions): Promise<Router> {
   const m = parseMode(mode);
   return runCas(
     store,
     async () => {
       const { obj: r, kv } = await loadRouter(store, ref);
-      // In that mode already, it is made whatever If-Match says (as a port PATCH: repo.ts updatePort).
-      if (r.mode === m) return { compares: [], ops: [], result: withRevision(r, kv.modRevision) };
-      checkIfMatch(opts.ifMatch, kv, `router ${r.name}`);
+      // In that mode already, it is made whatever If-Match says (cas.ts CasOptions.ifMatch).
+      if (r.mode === m) return { compares: [], ops: [], result: r, object: { kv, what: `router ${r.name}` } };
       const next: Router = { ...r, mode: m };
       return {
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
         ops: [{ op: 'put', key: kv.key, value: encodeRouter(next) }],
         result: next,
-        committed: (rev) => void withRevision(next, rev),
+        object: { kv, what: `router ${r.name}` },
         replannable: true,
       };
     },

@@ -8,8 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_TXN_OPS, readInPieces, type Compare, type KeyValue, type ReadResult, type Store, type TxnOp } from '../store/types.js';
 import { SharedReads } from '../util/single-flight.js';
-import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions, type WriteOptions } from './cas.js';
-import { checkIfMatch, withRevision } from './precondition.js';
+import { pickFree, poolFlight, runCas, runCasInSteps, type CasOptions } from './cas.js';
+import { withRevision } from './precondition.js';
 import { decodePort, decodeSecurityGroup, decodeSgMember, encodePort, encodeSecurityGroup } from './codec.js';
 import { conflict, notFound } from './errors.js';
 import { allocKey, nameKey, portKey, SG_PREFIX, sgGuardKey, sgKey, sgMembersPrefix } from './keys.js';
@@ -78,7 +78,7 @@ export async function listSecurityGroups(store: Store): Promise<SecurityGroup[]>
   return kvs.map((kv) => decodeSecurityGroup(kv.value)).sort(byName);
 }
 
-export async function addSgRule(store: Store, ref: string, body: unknown, opts: WriteOptions = {}): Promise<SgRule> {
+export async function addSgRule(store: Store, ref: string, body: unknown, opts: CasOptions = {}): Promise<SgRule> {
   const input = parseSgRuleInput(body);
   const ruleId = randomUUID();
   const flight = poolFlight(store, 'sg-rule-key');
@@ -86,7 +86,6 @@ export async function addSgRule(store: Store, ref: string, body: unknown, opts: 
     store,
     async (attempt) => {
       const { obj: g, kv } = await loadSecurityGroup(store, ref);
-      checkIfMatch(opts.ifMatch, kv, `security group ${g.name}`);
       const compares: Compare[] = [{ key: kv.key, modRevision: kv.modRevision }];
       const ops: TxnOp[] = [];
       const { remoteGroup, ...shape } = input;
@@ -116,12 +115,11 @@ export async function addSgRule(store: Store, ref: string, body: unknown, opts: 
       ops.push({ op: 'put', key: kv.key, value: encodeSecurityGroup(next) }, { op: 'put', key: rk.key, value: ruleOwner(ruleId) });
       // The stored form (normalised by the codec), as a later GET returns it; at the group's revision (its record
       // holds its rules: what an If-Match on the group or its rules names).
-      const result = decodeSecurityGroup(next).rules.at(-1)!;
       return {
         compares,
         ops,
-        result,
-        committed: (rev) => void withRevision(result, rev),
+        result: decodeSecurityGroup(next).rules.at(-1)!,
+        object: { kv, what: `security group ${g.name}` },
         // Its own id: a rule under it in the group is this request's.
         landed: async () => {
           const cur = await store.get(kv.key);
@@ -139,14 +137,13 @@ export async function listSgRules(store: Store, ref: string): Promise<SgRule[]> 
   return withRevision(obj.rules, kv.modRevision);
 }
 
-export async function deleteSgRule(store: Store, ref: string, ruleId: string, opts: WriteOptions = {}): Promise<SgRule> {
+export async function deleteSgRule(store: Store, ref: string, ruleId: string, opts: CasOptions = {}): Promise<SgRule> {
   return runCas(
     store,
     async () => {
       const { obj: g, kv } = await loadSecurityGroup(store, ref);
       const rule = g.rules.find((r) => r.id === ruleId.toLowerCase());
       if (!rule) throw notFound('rule', `security group ${g.name} has no rule ${ruleId}`);
-      checkIfMatch(opts.ifMatch, kv, `security group ${g.name}`);
       const next: SecurityGroup = { ...g, rules: g.rules.filter((r) => r !== rule) };
       return {
         compares: [{ key: kv.key, modRevision: kv.modRevision }],
@@ -156,7 +153,7 @@ export async function deleteSgRule(store: Store, ref: string, ruleId: string, op
         ],
         result: rule,
         // At the group's new revision, as addSgRule's.
-        committed: (rev) => void withRevision(rule, rev),
+        object: { kv, what: `security group ${g.name}` },
         // Made once the group holds no rule of that id (or is gone, its rules with it).
         landed: async () => {
           const now = await store.get(kv.key);
@@ -192,7 +189,7 @@ const SHED_PORTS = 60;
 export async function deleteSecurityGroup(
   store: Store,
   ref: string,
-  opts: WriteOptions & { force?: boolean } = {},
+  opts: CasOptions & { force?: boolean } = {},
 ): Promise<SecurityGroupDeleted> {
   const { done, steps } = await runCasInSteps<SecurityGroupDeleted, string[]>(
     store,
@@ -204,7 +201,7 @@ export async function deleteSecurityGroup(
       const kv = self[0];
       if (!kv) throw notFound(undefined, `security-group ${ref} not found`);
       // Each step's too: a step takes the group off ports, and leaves its record (and revision) as it was.
-      checkIfMatch(opts.ifMatch, kv, `security group ${g.name}`);
+      const object = { kv, what: `security group ${g.name}` };
       const memberPorts = members.map((m) => decodeSgMember(m.value));
       // In pieces a store takes: a group may have hundreds of ports.
       const reads = await readInPieces(
@@ -252,17 +249,19 @@ export async function deleteSecurityGroup(
       // A delete (or step) the store did not answer: done once the group is gone; a step found made or not is planned
       // again from what the store holds.
       const landed = deletedAs(store, kv.key, { done });
-      if (ops.length <= MAX_TXN_OPS && compares.length <= MAX_TXN_OPS) return { compares, ops, result: { done }, landed };
+      if (ops.length <= MAX_TXN_OPS && compares.length <= MAX_TXN_OPS) return { compares, ops, result: { done }, object, landed };
       // Too big for one transaction: take the group off some of its ports first, as a PATCH of their groups would.
       if (ports.length > 0) {
         const piece = ports.slice(0, SHED_PORTS);
         return {
-          compares: piece.map((p) => ({ key: p.kv.key, modRevision: p.kv.modRevision })),
+          // The group's record too: a step made only while the group is as read (its If-Match holds through the steps).
+          compares: [{ key: kv.key, modRevision: kv.modRevision }, ...piece.map((p) => ({ key: p.kv.key, modRevision: p.kv.modRevision }))],
           ops: piece.flatMap((p) => [
             { op: 'put', key: p.kv.key, value: encodePort(without(p.port)) } satisfies TxnOp,
             ...membershipOps(p.port, without(p.port), []).ops,
           ]),
           result: { step: piece.map((p) => p.port.name) },
+          object,
           landed,
         };
       }

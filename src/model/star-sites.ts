@@ -6,7 +6,7 @@
  */
 import type { Store } from '../store/types.js';
 import { runCas, throughOutage, writeDeadline, writeOptions } from './cas.js';
-import { checkIfMatch, withRevision, type IfMatch } from './precondition.js';
+import type { IfMatch } from './precondition.js';
 import { listChassis } from './chassis.js';
 import {
   checkSiteName,
@@ -42,15 +42,14 @@ export async function updateNetworkTopology(store: Store, ref: string, body: unk
         ...(shape.centers ? { centers: shape.centers } : {}),
       };
       const value = encodeNetwork(next);
-      // In that shape already, it is made whatever If-Match says (as a port PATCH: repo.ts updatePort).
-      if (value === kv.value) return { compares: [], ops: [], result: withRevision(next, kv.modRevision) };
-      checkIfMatch(ifMatch, kv, `network ${net.name}`);
+      const object = { kv, what: `network ${net.name}` };
+      // In that shape already, it is made whatever If-Match says (cas.ts CasOptions.ifMatch).
+      if (value === kv.value) return { compares: [], ops: [], result: next, object };
       // Planned again on a network that holds this shape already, it writes nothing.
       const ops = [{ op: 'put' as const, key: networkKey(net.id), value }];
-      const committed = (rev: number): void => void withRevision(next, rev);
-      return { compares: [{ key: kv.key, modRevision: kv.modRevision }], ops, result: next, committed, replannable: true };
+      return { compares: [{ key: kv.key, modRevision: kv.modRevision }], ops, result: next, object, replannable: true };
     },
-    { outageUntil },
+    { outageUntil, ...(ifMatch ? { ifMatch } : {}) },
   );
 }
 

@@ -5,6 +5,7 @@
  * condition says (RFC 9110 §13.1.1), which is how a request whose commit's answer was lost finds its own change.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import { runCas, runCasInSteps, type Plan, type Stepped } from '../../src/model/cas.js';
 import { registerChassis } from '../../src/model/chassis.js';
 import { ModelError } from '../../src/model/errors.js';
 import { revisionOf, type IfMatch } from '../../src/model/precondition.js';
@@ -196,5 +197,43 @@ describe('If-Match on each write to an existing object', () => {
     await refused(store, () => topo.deleteFloatingIp(f.id, at(rev(f))), /floating IP/);
     await topo.deleteFloatingIp(f.id, at(rev(a)));
     expect(await topo.listFloatingIps()).toEqual([]);
+  });
+});
+
+describe('the condition in runCas and runCasInSteps', () => {
+  it('a conditional write whose plan names no object is a bug, refused, never made unconditionally', async () => {
+    await store.put('/k', 'a');
+    const plan = async (): Promise<Plan<string>> => ({ compares: [], ops: [{ op: 'put', key: '/k', value: 'b' }], result: 'b' });
+    await expect(runCas(store, plan, { ifMatch: { any: true } })).rejects.toThrow(/without naming its object/);
+    expect((await store.get('/k'))?.value).toBe('a');
+  });
+
+  it("in steps, the condition follows the object through the request's own steps; another writer between them refuses the rest", async () => {
+    /** Counts /obj up to 3 a step a time, then deletes it; `meddle` runs before the second step reads it. */
+    const countUp = (cond: IfMatch, meddle: () => Promise<void>) => {
+      const plan = async (): Promise<Plan<Stepped<string, string>>> => {
+        if ((await store.get('/obj'))!.value === '1') await meddle();
+        const kv = (await store.get('/obj'))!;
+        const n = Number(kv.value);
+        const base = { compares: [{ key: kv.key, modRevision: kv.modRevision }], object: { kv, what: 'object /obj' } };
+        if (n === 3) return { ...base, ops: [{ op: 'delete', key: kv.key }], result: { done: 'gone' } };
+        return { ...base, ops: [{ op: 'put', key: kv.key, value: String(n + 1) }], result: { step: String(n + 1) } };
+      };
+      return runCasInSteps(store, plan, { ifMatch: cond });
+    };
+    await store.put('/obj', '0');
+    const quiet = async (): Promise<void> => undefined;
+    expect(await countUp(at((await store.get('/obj'))!.modRevision), quiet)).toEqual({ done: 'gone', steps: ['1', '2', '3'] });
+    // Another writer puts the object (the same value: a new revision) after the first step: the second is refused.
+    await store.put('/obj', '0');
+    let meddled = false;
+    const meddle = async (): Promise<void> => {
+      if (meddled) return;
+      meddled = true;
+      await store.put('/obj', '1');
+    };
+    const e = await countUp(at((await store.get('/obj'))!.modRevision), meddle).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'PRECONDITION_FAILED', message: expect.stringContaining("this request's own step") });
+    expect((await store.get('/obj'))?.value).toBe('1');
   });
 });
