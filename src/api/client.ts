@@ -6,6 +6,7 @@
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { explainTlsError } from '../util/tls-errors.js';
+import { revisionOfEtag } from './etag.js';
 
 export class ApiClientError extends Error {
   constructor(
@@ -129,8 +130,8 @@ export class ApiClient {
   async callTagged<T = unknown>(method: string, path: string, body?: unknown): Promise<{ body: T; revision?: number }> {
     const r = await this.raw(method, path, body);
     if (r.status >= 200 && r.status < 300) {
-      const m = typeof r.headers.etag === 'string' ? /^"([1-9][0-9]*)"$/.exec(r.headers.etag) : null;
-      return m ? { body: r.body as T, revision: Number(m[1]) } : { body: r.body as T };
+      const revision = typeof r.headers.etag === 'string' ? revisionOfEtag(r.headers.etag) : undefined;
+      return revision === undefined ? { body: r.body as T } : { body: r.body as T, revision };
     }
     const e = (
       r.body as

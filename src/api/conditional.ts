@@ -5,10 +5,8 @@
 import type { IfMatch } from '../model/precondition.js';
 import { revisionOf } from '../model/precondition.js';
 import type { IncomingHttpHeaders } from 'node:http';
+import { etag, isRevisionText } from './etag.js';
 import { ApiError, type ApiReply } from './http.js';
-
-/** The ETag of an object at `revision`: a strong entity tag, the revision in quotes. */
-export const etag = (revision: number): string => `"${revision}"`;
 
 /** `body` as a reply, with its ETag when it carries a revision (model/precondition.ts withRevision). */
 export function tagged(status: number, body: unknown): ApiReply {
@@ -18,7 +16,6 @@ export function tagged(status: number, body: unknown): ApiReply {
 
 /** One entity tag: optionally weak (W/), then quoted characters (no quote, no space, no control). */
 const ENTITY_TAG = /^(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"$/;
-const REVISION = /^[1-9][0-9]{0,15}$/;
 
 const badIfMatch = (text: string, why: string): ApiError =>
   new ApiError(
@@ -44,7 +41,7 @@ export function parseIfMatch(header: string | string[] | undefined): IfMatch | u
     if (tag === '*') throw badIfMatch(text, 'mixes * with entity tags');
     const m = ENTITY_TAG.exec(tag);
     if (!m) throw badIfMatch(text, tag === '' ? 'has an empty entity tag' : `has a malformed entity tag ${JSON.stringify(tag)}`);
-    if (m[1] === undefined && REVISION.test(m[2]!)) revisions.push(Number(m[2]));
+    if (m[1] === undefined && isRevisionText(m[2]!)) revisions.push(Number(m[2]));
   }
   return { revisions, text };
 }

@@ -1,6 +1,7 @@
 /** Shared CLI plumbing: global options, API client, output (tables / --json), errors → exit codes. */
 import { ApiClient, ApiClientError } from '../api/client.js';
 import { apiClientFrom } from '../api/client-config.js';
+import { etag, isRevisionText, revisionOfEtag } from '../api/etag.js';
 import { parseFlags, UsageError, type FlagOptions, type ParsedFlags } from '../util/args.js';
 import { GLOBAL_HELP, GLOBAL_OPTIONS } from './global-options.js';
 
@@ -48,8 +49,8 @@ export function client(p: Parsed): ApiClient {
 
 /** `--if-match REV`: the revision `show` printed (quoted into an ETag), an ETag as the API sent it, or `*`. */
 function ifMatchOf(v: string): string {
-  if (v === '*' || /^"[1-9][0-9]*"$/.test(v)) return v;
-  if (/^[1-9][0-9]*$/.test(v)) return `"${v}"`;
+  if (v === '*' || revisionOfEtag(v) !== undefined) return v;
+  if (isRevisionText(v)) return etag(Number(v));
   throw new UsageError(`--if-match takes the revision \`show\` printed (e.g. 1234) or *, not ${JSON.stringify(v)}`);
 }
 

@@ -1,6 +1,7 @@
 /** If-Match as the API reads it (RFC 9110 §13.1.1, §8.8.3), and the ETag it sends. */
 import { describe, expect, it } from 'vitest';
-import { etag, parseIfMatch, refuseIgnoredConditions, tagged } from '../../src/api/conditional.js';
+import { parseIfMatch, refuseIgnoredConditions, tagged } from '../../src/api/conditional.js';
+import { etag, revisionOfEtag } from '../../src/api/etag.js';
 import { ApiError } from '../../src/api/http.js';
 import { withRevision } from '../../src/model/precondition.js';
 
@@ -57,6 +58,8 @@ describe('parseIfMatch', () => {
 describe('ETag out, and conditions refused where they would be ignored', () => {
   it('a reply carries the ETag of a body with a revision, none otherwise', () => {
     expect(etag(42)).toBe('"42"');
+    expect(revisionOfEtag(etag(42))).toBe(42);
+    for (const t of ['W/"42"', '42', '"042"', '"4a"', '""', '"', '"42']) expect([t, revisionOfEtag(t)]).toEqual([t, undefined]);
     expect(tagged(200, withRevision({ a: 1 }, 42))).toEqual({ status: 200, body: { a: 1 }, headers: { etag: '"42"' } });
     expect(tagged(201, [1, 2])).toEqual({ status: 201, body: [1, 2] });
     expect(tagged(200, { ...withRevision({ a: 1 }, 42) })).toEqual({ status: 200, body: { a: 1 } }); // a copy is not at it
