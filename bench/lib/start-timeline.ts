@@ -10,6 +10,8 @@ export interface StartTimeline {
   timeOrigin: number;
   /** Milestone → ms since the process began. */
   ms: Record<string, number>;
+  /** CPU time the process had used when its first flows were on the switch, all threads (absent before 2026-12-07). */
+  cpuMs?: number;
 }
 
 /** The last 'start timeline' line of `logFile`, waited for up to 5 s (the agent writes it after the flows). */
