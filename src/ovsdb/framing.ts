@@ -6,6 +6,12 @@ import { OvsdbError } from './errors.js';
  * and keeps its place across chunks, so every byte is examined once no matter how the stream is
  * split; each complete text is parsed exactly once. Structural characters are ASCII, and UTF-8
  * continuation bytes are >= 0x80, so scanning bytes (not characters) is safe.
+ *
+ * A chunk that begins between texts and ends with a closing bracket is most often exactly one text (ovsdb-server
+ * writes each reply and update whole, and a read takes up to 64 KiB): it is given to JSON.parse first, and scanned
+ * only if that fails. The byte-by-byte scan runs in V8's interpreter until the loop is hot, ~0.1 µs a byte: the
+ * schema (16 KB) and the first replies cost a fresh agent's start 2–4 ms of scanning on this machine, and 0.7–1 ms
+ * this way, nearly all of it JSON.parse, which every text needs anyway (docs/footprint.md, twenty-sixth session).
  */
 export class JsonStreamScanner {
   /** Bytes of the text in progress that arrived in earlier chunks (already scanned). */
@@ -21,12 +27,17 @@ export class JsonStreamScanner {
 
   /** Feeds a chunk; returns the values of every JSON text it completes, in order. */
   push(chunk: Buffer): unknown[] {
+    const whole = this.depth === 0 ? this.wholeText(chunk) : undefined;
+    if (whole !== undefined) {
+      this.consumed += chunk.length;
+      return [whole];
+    }
     const out: unknown[] = [];
     let start = 0; // start of the current text within chunk (0 while continuing a partial one)
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i]!;
       if (this.depth === 0) {
-        if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+        if (isSpace(c)) {
           start = i + 1;
           continue;
         }
@@ -65,6 +76,25 @@ export class JsonStreamScanner {
     return out;
   }
 
+  /**
+   * The value of `chunk` if it holds exactly one JSON text (an object or an array, whitespace around it allowed),
+   * else undefined: several texts, a partial one, or bad bytes, which the scan then splits or reports.
+   */
+  private wholeText(chunk: Buffer): unknown {
+    let first = 0;
+    let last = chunk.length - 1;
+    while (first <= last && isSpace(chunk[first]!)) first++;
+    while (last >= first && isSpace(chunk[last]!)) last--;
+    if (first > last || (chunk[first] !== 0x7b && chunk[first] !== 0x5b) || (chunk[last] !== 0x7d && chunk[last] !== 0x5d))
+      return undefined;
+    if (last - first + 1 > this.maxMessageBytes) return undefined;
+    try {
+      return JSON.parse(chunk.toString('utf8', first, last + 1));
+    } catch {
+      return undefined;
+    }
+  }
+
   private parse(chunk: Buffer, start: number, end: number): unknown {
     let text: string;
     if (this.partial.length === 0) text = chunk.toString('utf8', start, end);
@@ -85,4 +115,9 @@ export class JsonStreamScanner {
   get pending(): boolean {
     return this.depth > 0;
   }
+}
+
+/** JSON's whitespace: space, line feed, carriage return, tab. */
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }

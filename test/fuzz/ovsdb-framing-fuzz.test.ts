@@ -59,6 +59,37 @@ describe('OVSDB stream framing fuzz', () => {
     );
   });
 
+  it('whole texts, several in one chunk, pieces of one, whitespace between: each decodes once, in order', () => {
+    // A chunk that is exactly one text is parsed without the scan; any other goes through it. Mixed freely, the
+    // two paths must agree on what was sent, and leave the scanner where the next chunk expects it.
+    const text = fc.oneof(
+      message,
+      fc.jsonValue().map((v) => Buffer.from(JSON.stringify([v]))),
+    );
+    const space = fc.constantFrom('', '', ' ', '\n', ' \r\n\t');
+    fc.assert(
+      fc.property(fc.array(fc.tuple(text, space), { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 6 }), (texts, cuts) => {
+        const stream = Buffer.concat(texts.flatMap(([t, ws]) => [t, Buffer.from(ws)]));
+        // Chunk boundaries: at every text's end, and at some random places besides.
+        const ends = new Set<number>();
+        let at = 0;
+        for (const [t, ws] of texts) {
+          at += t.length;
+          ends.add(at);
+          at += ws.length;
+        }
+        for (const c of cuts) ends.add(c % (stream.length + 1));
+        const bounds = [0, ...[...ends].sort((a, b) => a - b), stream.length];
+        const s = new JsonStreamScanner();
+        const out: unknown[] = [];
+        for (let i = 1; i < bounds.length; i++) out.push(...s.push(stream.subarray(bounds[i - 1], bounds[i])));
+        expect(out).toEqual(texts.map(([t]) => JSON.parse(t.toString())));
+        expect(s.pending).toBe(false);
+      }),
+      { numRuns: RUNS / 4 },
+    );
+  });
+
   it('an endless string is cut off at the message size limit', () => {
     const s = new JsonStreamScanner(1024);
     s.push(Buffer.from('{"a":"'));
