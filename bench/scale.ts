@@ -46,7 +46,11 @@ function print(r: ScaleResult): void {
     `chassis 0: ${JSON.stringify(r.chassis0)}`,
     `sim process: RSS ${f(r.memory.rssMB)} MB, heap ${f(r.memory.heapMB)} MB, ${f(r.memory.heapPerChassisKB)} KB heap per chassis`,
     ...r.churn.slowOps.map((o) => `  slow ${o.kind} of ${o.name}: started ${f(o.atMs / 1000, 1)} s into the churn, ${f(o.ms)} ms`),
-    `churn: ${r.churn.ops} ops, ${r.churn.revisions} store revisions, ${r.churn.eventsDelivered} events delivered = ${f(r.churn.eventsPerRevision, 2)} per revision (interested chassis per change ${f(r.churn.interestedPerChange, 2)}; ${f(r.churn.eventBytesPerRevision)} payload bytes per revision), ${r.churn.snapshotKeys} keys read by new watches; simulator CPU ${f(r.churn.simCpuPercent)} %, event-loop delay p99 ${f(r.churn.loopDelayP99Ms, 1)} ms, GC pauses max ${f(r.churn.gcMaxMs)} ms (${f(r.churn.gcTotalMs)} ms in all)`,
+    ...r.churn.stalls.map(
+      (st) =>
+        `  simulator's event loop blocked ${f(st.ms)} ms at ${f(st.atMs / 1000, 1)} s into the churn, using ${f(st.cpuMs)} ms of CPU meanwhile${st.cpuMs < st.ms / 2 ? ' (it waited for a core)' : ''}`,
+    ),
+    `churn: ${r.churn.ops} ops, ${r.churn.revisions} store revisions, ${r.churn.eventsDelivered} events delivered = ${f(r.churn.eventsPerRevision, 2)} per revision (interested chassis per change ${f(r.churn.interestedPerChange, 2)}; ${f(r.churn.eventBytesPerRevision)} payload bytes per revision), ${r.churn.snapshotKeys} keys read by new watches; simulator CPU ${f(r.churn.simCpuPercent)} %, event-loop delay p99 ${f(r.churn.loopDelayP99Ms, 1)} ms (max ${f(r.churn.loopDelayMaxMs)}), GC pauses max ${f(r.churn.gcMaxMs)} ms (${f(r.churn.gcTotalMs)} ms in all)`,
   ];
   if (r.etcd) {
     const e = r.etcd;

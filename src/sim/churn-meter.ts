@@ -1,6 +1,6 @@
 /**
  * What the churn costs, measured around it: store revisions, and the events, event bytes and snapshot keys the
- * chassis received; the simulator process's CPU, event-loop delay and GC pauses; the operations slower than
+ * chassis received; the simulator process's CPU, event-loop delay, stalls and GC pauses; the operations slower than
  * SLOW_OP_MS; etcd's samples and its slow disk writes over the same window. Apart from the churn's operations
  * (src/sim/churn.ts) so that those read as what they do, not as what is counted around them.
  */
@@ -11,6 +11,9 @@ import type { ScaleResult } from './scale-types.js';
 import { eventsOf } from './settle.js';
 
 const SLOW_OP_MS = 300;
+/** The stall recorder's tick, and the lateness of a tick that counts as a stall of the simulator's event loop. */
+const STALL_TICK_MS = 20;
+const STALL_MS = 100;
 
 export interface ChurnMeasures {
   /** Wall time of the churn (s), to its last operation's end. */
@@ -22,6 +25,9 @@ export interface ChurnMeasures {
   /** The simulator's CPU during the churn. */
   cpu: NodeJS.CpuUsage;
   loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  /** The simulator's event loop blocked longer than STALL_MS, when (ms into the churn) and how long. */
+  stalls: ScaleResult['churn']['stalls'];
   gcMaxMs: number;
   gcTotalMs: number;
   slowOps: ScaleResult['churn']['slowOps'];
@@ -68,11 +74,29 @@ export async function startChurnMeter({ o, sample, barrier }: RunContext, { chas
   const slowOp = (kind: string, name: string, t0: number, ms: number) => {
     if (ms > SLOW_OP_MS) slowOps.push({ kind, name, atMs: t0 - churnT0, ms });
   };
+  // A cluster of slow operations is the simulator itself (its one event loop blocked: every chassis in it waits),
+  // the store, or the machine; this tells which, and when. A stall in which the process used little CPU was not
+  // its own work: it waited for a core (the other processes, or the host's other guests).
+  const stalls: ScaleResult['churn']['stalls'] = [];
+  let lastTick = churnT0;
+  let lastCpu = process.cpuUsage();
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    const cpu = process.cpuUsage();
+    const late = now - lastTick - STALL_TICK_MS;
+    if (late > STALL_MS) {
+      const cpuMs = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
+      stalls.push({ atMs: lastTick - churnT0, ms: late, cpuMs });
+    }
+    lastTick = now;
+    lastCpu = cpu;
+  }, STALL_TICK_MS);
   const diskWatch = churn0 && watchSlowDisk(sample, churn0);
   return {
     slowOp,
     async stop() {
       const churnSecs = (performance.now() - churnT0) / 1000;
+      clearInterval(ticker);
       const slowDisk = (await diskWatch?.stop()) ?? [];
       loop.disable();
       gcObs.disconnect();
@@ -90,6 +114,8 @@ export async function startChurnMeter({ o, sample, barrier }: RunContext, { chas
         snapshotKeys: snap1 - snap0,
         cpu: cpu1,
         loopDelayP99Ms: loop.percentile(99) / 1e6,
+        loopDelayMaxMs: loop.max / 1e6,
+        stalls,
         gcMaxMs: gc.max,
         gcTotalMs: gc.total,
         slowOps,

@@ -69,6 +69,8 @@ export function assembleResult({ plan, build, up, churn, routerChange, death, jo
       snapshotKeys: m.snapshotKeys,
       simCpuPercent: (100 * (m.cpu.user + m.cpu.system)) / 1e6 / m.seconds,
       loopDelayP99Ms: m.loopDelayP99Ms,
+      loopDelayMaxMs: m.loopDelayMaxMs,
+      stalls: m.stalls,
       gcMaxMs: m.gcMaxMs,
       gcTotalMs: m.gcTotalMs,
       slowOps: m.slowOps,

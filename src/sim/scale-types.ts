@@ -92,6 +92,12 @@ export interface ScaleResult {
     /** The simulator process: CPU used (% of one core) and its event loop's delay p99 (ms) — its own limit. */
     simCpuPercent: number;
     loopDelayP99Ms: number;
+    loopDelayMaxMs: number;
+    /**
+     * The simulator's event loop blocked over 100 ms: when (ms into the churn), for how long (ms), and the CPU the
+     * process used meanwhile (ms, all its threads): near `ms`, its own work; far below, it waited for a core.
+     */
+    stalls: { atMs: number; ms: number; cpuMs: number }[];
     /** The simulator's garbage-collection pauses during churn: the longest, and their sum (ms). */
     gcMaxMs: number;
     gcTotalMs: number;

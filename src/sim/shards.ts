@@ -185,6 +185,8 @@ export function mergeShards(rs: ScaleResult[]): ScaleResult {
       snapshotKeys: sum((r) => r.churn.snapshotKeys),
       simCpuPercent: sum((r) => r.churn.simCpuPercent),
       loopDelayP99Ms: max((r) => r.churn.loopDelayP99Ms),
+      loopDelayMaxMs: max((r) => r.churn.loopDelayMaxMs),
+      stalls: rs.flatMap((r) => r.churn.stalls).sort((a, b) => a.atMs - b.atMs),
       gcMaxMs: max((r) => r.churn.gcMaxMs),
       gcTotalMs: sum((r) => r.churn.gcTotalMs),
       slowOps: rs.flatMap((r) => r.churn.slowOps).sort((a, b) => a.atMs - b.atMs),

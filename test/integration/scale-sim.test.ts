@@ -113,6 +113,16 @@ describe('scale harness (simulated chassis on real etcd)', () => {
     expect(sharded.footprint.chassisKeys.max).toBe(large.footprint.chassisKeys.max);
   });
 
+  it("reports the simulator's own event loop beside its slow operations: its worst delay, and any stall with its CPU", () => {
+    for (const r of [large, sharded]) {
+      expect(r.churn.loopDelayMaxMs).toBeGreaterThanOrEqual(r.churn.loopDelayP99Ms);
+      for (const st of r.churn.stalls) {
+        expect(st.ms).toBeGreaterThan(100);
+        expect(st.cpuMs).toBeGreaterThanOrEqual(0);
+      }
+    }
+  });
+
   it('fans a change out to the interested chassis only, a chassis death too', () => {
     // Events delivered per store revision track the interested chassis, not the cluster.
     expect(large.churn.eventsPerRevision).toBeLessThan(large.chassis / 2);
