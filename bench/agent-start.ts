@@ -55,6 +55,8 @@ interface Sample {
   timeline: Record<string, number>;
   /** The agent's CPU time up to its first flows on the switch (its start timeline), ms. */
   cpuMs: number;
+  /** Built-ins the start compiled from source, after the boot's preload (agent-boot.cjs START_BUILTINS). */
+  lateBuiltins: string[];
   rss: number;
   pss: number;
   anon: number;
@@ -169,6 +171,7 @@ async function main(): Promise<void> {
             execMs: tl ? Math.round((tl.timeOrigin * 1000 - t0) / 100) / 10 : NaN,
             timeline: tl?.ms ?? {},
             cpuMs: tl?.cpuMs ?? NaN,
+            lateBuiltins: tl?.lateBuiltins ?? [],
             ...mem,
             pages,
           };
@@ -187,7 +190,7 @@ async function main(): Promise<void> {
           }
           log(
             `${label} round ${round} (${host.name}): flows stable ${s.stableMs} ms (first ${s.firstFlowMs}, ${s.flows} flows); ` +
-              `CPU to first flows ${s.cpuMs} ms; RSS ${s.rss} MB (anon ${s.anon}, node binary ${s.nodeBinRss}: text ${pages.text}, ICU ${pages.icu}, rodata ${pages.rodata}, other ${pages.other}), PSS ${s.pss} MB; exec ${s.execMs} ms; ` +
+              `CPU to first flows ${s.cpuMs} ms${s.lateBuiltins.length ? ` (built-ins compiled from source: ${s.lateBuiltins.join(', ')})` : ''}; RSS ${s.rss} MB (anon ${s.anon}, node binary ${s.nodeBinRss}: text ${pages.text}, ICU ${pages.icu}, rodata ${pages.rodata}, other ${pages.other}), PSS ${s.pss} MB; exec ${s.execMs} ms; ` +
               Object.entries(s.timeline)
                 .map(([k, v]) => `${k} ${v}`)
                 .join(', '),

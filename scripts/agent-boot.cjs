@@ -28,7 +28,8 @@ const t0 = performance.now();
  * own, so that Node's code cache of them is used; only then are the agent's V8 flags set (the young generation's
  * growth and the baseline compiler turned off, V8's tier-up policy; why and how: src/agent/node-flags.ts,
  * AGENT_RUNTIME_V8_FLAGS, which a unit test checks this list against). A built-in missing from the list still works;
- * it only compiles from source. Making and using the cache go through the same steps, so V8 sees the same flags.
+ * it only compiles from source, and the agent's start timeline names it (lateBuiltins; the agent-start test wants
+ * none). Making and using the cache go through the same steps, so V8 sees the same flags.
  */
 const { createHash } = require('node:crypto');
 const { readFileSync, writeFileSync, renameSync, rmSync } = require('node:fs');
@@ -50,7 +51,8 @@ const RUNTIME_V8_FLAGS = [
 ];
 // prettier-ignore
 const START_BUILTINS = ['node:net', 'node:stream', 'node:stream/promises', 'node:string_decoder', 'node:fs/promises',
-  'node:os', 'node:perf_hooks', 'node:diagnostics_channel', 'node:assert', 'node:worker_threads', 'node:http2'];
+  'node:os', 'node:perf_hooks', 'node:diagnostics_channel', 'node:assert', 'node:worker_threads', 'node:timers/promises',
+  'node:http2'];
 /** Only the etcd client (gRPC) needs it: an agent on a level store that loaded it would hold 0.35 MB for nothing. */
 const ETCD_BUILTINS = ['node:http2'];
 const DEFAULT_CONFIG = '/etc/wyvern/agent.yaml';
@@ -135,7 +137,7 @@ function compile(source, cachedData) {
   return new Script(source, { filename: BUNDLE, ...(cachedData ? { cachedData } : {}) });
 }
 
-/** Evaluates the compiled bundle (its wrapper function, called as Node calls a module's); its exports: { agentCommand, markBoot }. */
+/** Evaluates the compiled bundle (its wrapper function, called as Node calls a module's); its exports: { agentCommand, markBoot, markPreloaded, whenStarted }. */
 function evaluate(script) {
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(BUNDLE), module, BUNDLE, __dirname);
@@ -179,8 +181,9 @@ function agentArgs() {
 }
 
 /** Runs `wyvern agent` from the compiled bundle. */
-function run(script, status, hash) {
+function run(script, status, hash, preloaded) {
   const exports = evaluate(script);
+  exports.markPreloaded(preloaded);
   if (process.env.WYVERN_TRAIN_CODE_CACHE === '1')
     exports.whenStarted(() => {
       // The training's end, which scripts/train-agent-cache.mjs waits for in the agent's log (stderr).
@@ -209,10 +212,11 @@ function makeCache() {
 
 function main(mode) {
   prepareRuntime(agentArgs());
+  const preloaded = process.moduleLoadList.length;
   if (mode === '--make-code-cache') return makeCache();
   const { script, status, hash } = load();
   if (mode === '--check-code-cache') return void process.stdout.write(`${status}${status === 'used' ? trainedOn(hash) : ''}\n`);
-  run(script, status, hash);
+  run(script, status, hash, preloaded);
 }
 
 if (require.main === module) main(process.argv[2]);

@@ -12,6 +12,8 @@ export interface StartTimeline {
   ms: Record<string, number>;
   /** CPU time the process had used when its first flows were on the switch, all threads (absent before 2026-12-07). */
   cpuMs?: number;
+  /** Built-ins the start loaded after the boot's preload, compiled from source (absent when not started by the boot). */
+  lateBuiltins?: string[];
 }
 
 /** The last 'start timeline' line of `logFile`, waited for up to 5 s (the agent writes it after the flows). */

@@ -4,4 +4,4 @@
  * Why a bundle at all: docs/footprint.md, "Start-up, third pass".
  */
 export { agentCommand } from './cli.js';
-export { markBoot, whenStarted } from './start-trace.js';
+export { markBoot, markPreloaded, whenStarted } from './start-trace.js';

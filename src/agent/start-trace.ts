@@ -13,6 +13,25 @@ export function markBoot(name: string, at = performance.now()): void {
   bootMarks.push([name, round(at)]);
 }
 
+/** How many modules the process had loaded when the boot had loaded the built-ins the start needs (markPreloaded). */
+let preloadedModules: number | undefined;
+
+/**
+ * Called by the bundle's boot once it has loaded the built-ins the start needs, with `process.moduleLoadList`'s length
+ * then. A built-in loaded after it compiles from source (the boot's V8 flags make Node's code cache of it unusable:
+ * scripts/agent-boot.cjs), so the timeline names any the start loaded (lateBuiltins): the boot's list should have it.
+ */
+export function markPreloaded(modules: number): void {
+  preloadedModules = modules;
+}
+
+/** The built-ins loaded since the boot's preload (none when the agent was not started by the boot). */
+function lateBuiltins(): string[] | undefined {
+  if (preloadedModules === undefined) return undefined;
+  const loaded = (process as unknown as { moduleLoadList: string[] }).moduleLoadList.slice(preloadedModules);
+  return loaded.filter((m) => m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
+}
+
 /** Called once, when the first start's timeline is finished (its first flows are on the switch). */
 const startedCallbacks: (() => void)[] = [];
 
@@ -42,13 +61,20 @@ export class StartTrace {
    * The timeline so far, ordered by time, plus the process's start as a wall clock (for a spawner's own clock) and
    * the CPU time the process has used up to now (all its threads, ms): on two shared cores the wall clock moves with
    * the machine's minute, while the CPU a start costs moves far less (bench:agent-start compares builds by both).
+   * Started by the bundle's boot, also the built-ins the start loaded after the boot's preload (lateBuiltins).
    */
-  finish(): { timeOrigin: number; ms: Record<string, number>; cpuMs: number } {
+  finish(): { timeOrigin: number; ms: Record<string, number>; cpuMs: number; lateBuiltins?: string[] } {
     this.done = true;
     const cpu = process.cpuUsage();
     for (const fn of startedCallbacks.splice(0)) queueMicrotask(fn);
     const ms: Record<string, number> = {};
     for (const [n, t] of [...this.marks].sort((a, b) => a[1] - b[1])) ms[n] = t;
-    return { timeOrigin: round(performance.timeOrigin), ms, cpuMs: round((cpu.user + cpu.system) / 1000) };
+    const late = lateBuiltins();
+    return {
+      timeOrigin: round(performance.timeOrigin),
+      ms,
+      cpuMs: round((cpu.user + cpu.system) / 1000),
+      ...(late !== undefined ? { lateBuiltins: late } : {}),
+    };
   }
 }
