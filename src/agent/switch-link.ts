@@ -286,12 +286,17 @@ export class SwitchLink extends EventEmitter {
   private async prepare(gen: number): Promise<void> {
     if (gen !== this.prepareGen || this.closed || !this.ovsdb.connected) return;
     const o = this.opts;
-    const tunnels: { encap: string; name: string }[] = [];
+    let tunnels: { encap: string; name: string }[];
     try {
       await ensureBridge(this.ovsdb, { name: o.bridge, datapathType: o.datapathType, protocols: ['OpenFlow13'], failMode: 'secure' });
-      await nameTables(this.ovsdb, o.bridge, o.tableNames);
-      for (const encap of o.encaps)
-        tunnels.push({ encap, name: await ensureTunnelPortRow(this.ovsdb, o.bridge, { type: encap, localIp: o.tunnelIp }) });
+      // Once the bridge is there, its table names and its tunnel ports at once: they write different rows (each
+      // transaction guards what it read), and on a fresh host this is the start's path to its first flows.
+      const named = nameTables(this.ovsdb, o.bridge, o.tableNames);
+      const rows = o.encaps.map(async (encap) => ({
+        encap,
+        name: await ensureTunnelPortRow(this.ovsdb, o.bridge, { type: encap, localIp: o.tunnelIp }),
+      }));
+      [, tunnels] = await Promise.all([named, Promise.all(rows)]);
       await this.preparePhysnets(gen);
     } catch (err) {
       // Lost the session: its reconnect prepares again. Anything else: retry while connected.

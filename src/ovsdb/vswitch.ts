@@ -7,7 +7,7 @@ import { type Atom, NamedUuid, Uuid, optional, stringMap } from './datum.js';
 import { OvsdbError } from './errors.js';
 import type { Encap } from '../model/types.js';
 import type { OvsdbClient } from './client.js';
-import type { Mutation, Operation, RowInput } from './operations.js';
+import type { Mutation, Operation, OperationResult, RowInput } from './operations.js';
 
 export { VifWatcher, VIF_COLUMNS, type Vif, type VifWatcherOptions } from './vif-watcher.js';
 
@@ -113,11 +113,14 @@ export function ensureBridge(c: OvsdbClient, o: EnsureBridgeOptions): Promise<{ 
   });
 }
 
-async function bridgeRow(c: OvsdbClient, bridge: string, columns: string[]): Promise<Record<string, unknown>> {
-  const [br] = await c.transact(OVS_DB, [
-    { op: 'select', table: 'Bridge', where: [['name', '==', bridge]], columns: ['_uuid', ...columns] },
-  ]);
-  const row = br!.rows![0];
+/** The select of a bridge's row by name (its uuid and `columns`), to send beside the other reads of a transaction. */
+function bridgeSelect(bridge: string, columns: string[]): Operation {
+  return { op: 'select', table: 'Bridge', where: [['name', '==', bridge]], columns: ['_uuid', ...columns] };
+}
+
+/** The bridge's row from bridgeSelect's result, or not-found. */
+function bridgeOf(result: OperationResult, bridge: string): Record<string, unknown> {
+  const row = result.rows![0];
   if (!row) throw new OvsdbError('not-found', `no bridge ${bridge}`);
   return row;
 }
@@ -125,10 +128,14 @@ async function bridgeRow(c: OvsdbClient, bridge: string, columns: string[]): Pro
 /** Names OpenFlow tables (Flow_Table rows in Bridge.flow_tables); other tables' rows are left alone. */
 export function nameTables(c: OvsdbClient, bridge: string, names: Map<number, string>): Promise<void> {
   return withRetry(async () => {
-    const br = await bridgeRow(c, bridge, ['flow_tables']);
+    // The bridge and every table's name in one round trip (one snapshot: the write below guards what it read).
+    const [brs, ft] = await c.transact(OVS_DB, [
+      bridgeSelect(bridge, ['flow_tables']),
+      { op: 'select', table: 'Flow_Table', where: [], columns: ['_uuid', 'name'] },
+    ]);
+    const br = bridgeOf(brs!, bridge);
     const uuid = uuidOf(br);
     const current = br.flow_tables as Map<Atom, Atom>;
-    const [ft] = await c.transact(OVS_DB, [{ op: 'select', table: 'Flow_Table', where: [], columns: ['_uuid', 'name'] }]);
     const nameOf = new Map(ft!.rows!.map((r) => [uuidOf(r).id, optional<string>(r.name)]));
     const ops: Operation[] = [
       // Guard: nobody changed the table map since we read it.
@@ -180,11 +187,12 @@ export async function ensureTunnelPort(c: OvsdbClient, bridge: string, o: Tunnel
 export async function ensureTunnelPortRow(c: OvsdbClient, bridge: string, o: Omit<TunnelPortOptions, 'ofportTimeoutMs'>): Promise<string> {
   const want = { remote_ip: 'flow', key: 'flow', local_ip: o.localIp };
   return withRetry(async () => {
-    const br = await bridgeRow(c, bridge, ['ports']);
-    const [ports, ifaces] = await c.transact(OVS_DB, [
+    const [brs, ports, ifaces] = await c.transact(OVS_DB, [
+      bridgeSelect(bridge, ['ports']),
       { op: 'select', table: 'Port', where: [], columns: ['_uuid', 'name', 'interfaces'] },
       { op: 'select', table: 'Interface', where: [['type', '==', o.type]], columns: ['_uuid', 'name', 'options'] },
     ]);
+    const br = bridgeOf(brs!, bridge);
     const onBridge = new Set((br.ports as Uuid[]).map((u) => u.id));
     const ifaceOnBridge = new Set<string>();
     for (const p of ports!.rows!) if (onBridge.has(uuidOf(p).id)) for (const i of p.interfaces as Uuid[]) ifaceOnBridge.add(i.id);
