@@ -5,7 +5,7 @@
  * as it moves far less with the machine's minute than the wall clock does) and its idle memory IDLE_S later (RSS and
  * PSS, and the node binary's pages).
  *
- * Several commands are run in turn, round after round (ABAB…: the 2 shared vCPUs make single runs spread
+ * Several commands are run in turn, round after round (ABBA…: the 2 shared vCPUs make single runs spread
  * widely), so an old build and a new one are compared in the same minute:
  *   CMDS='old=node --max-semi-space-size=1 --optimize-for-size /tmp/x-old/dist/src/cli/main.js;new=…'
  * Default: this build as the sandbox runs it (its V8 settings included).
@@ -141,7 +141,9 @@ async function main(): Promise<void> {
     // A level store has one user at a time: the set-up agent goes before the fresh hosts' agents come.
     await stopAgent(sb, 'hv1');
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const [label, cmd] of CMDS) {
+      // ABBA: every other round runs the commands in reverse order, so that neither has the first or the second place
+      // of every round (a drift of the machine within a round, or whatever the place itself brings, falls on both).
+      for (const [label, cmd] of round % 2 === 1 ? CMDS : [...CMDS].reverse()) {
         const host = await sb.addHost();
         const h = host.index;
         for (let i = 1; i <= K; i++)
