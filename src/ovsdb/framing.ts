@@ -9,7 +9,7 @@ import { OvsdbError } from './errors.js';
  *
  * A chunk that begins between texts and ends with a closing bracket is most often exactly one text (ovsdb-server
  * writes each reply and update whole, and a read takes up to 64 KiB): it is given to JSON.parse first, and scanned
- * only if that fails. The byte-by-byte scan runs in V8's interpreter until the loop is hot, ~0.1 µs a byte: the
+ * only if that fails (the one case where bytes go through JSON.parse twice). The byte-by-byte scan runs in V8's interpreter until the loop is hot, ~0.1 µs a byte: the
  * schema (16 KB) and the first replies cost a fresh agent's start 2–4 ms of scanning on this machine, and 0.7–1 ms
  * this way, nearly all of it JSON.parse, which every text needs anyway (docs/footprint.md, twenty-sixth session).
  */
