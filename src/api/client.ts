@@ -6,6 +6,7 @@
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { explainTlsError } from '../util/tls-errors.js';
+import { defaultCa } from './extra-ca.js';
 import { revisionOfEtag } from './etag.js';
 
 export class ApiClientError extends Error {
@@ -30,7 +31,7 @@ export interface ApiResponse {
 
 /** PEM contents (not paths) for https:// URLs. */
 export interface ApiClientTls {
-  /** CA that signs the server's certificate (default: Node's public CAs). */
+  /** CA that signs the server's certificate (default: Node's public CAs, and those of WYVERN_EXTRA_CA_CERTS: extra-ca.ts). */
   ca?: string | Buffer;
   /** Our certificate and key, for a server that asks for one (mutual TLS). */
   cert?: string | Buffer;
@@ -93,9 +94,8 @@ export class ApiClient {
           };
     const t = this.tls;
     const send = this.secure ? httpsRequest : request;
-    const tlsOpts = this.secure
-      ? { ...(t.ca ? { ca: t.ca } : {}), ...(t.cert ? { cert: t.cert } : {}), ...(t.key ? { key: t.key } : {}) }
-      : {};
+    const ca = t.ca ?? (this.secure ? defaultCa() : undefined);
+    const tlsOpts = this.secure ? { ...(ca ? { ca } : {}), ...(t.cert ? { cert: t.cert } : {}), ...(t.key ? { key: t.key } : {}) } : {};
     return new Promise((resolve, reject) => {
       const req = send({ ...target, ...tlsOpts, method, headers: h, agent: false }, (res) => {
         const chunks: Buffer[] = [];

@@ -80,6 +80,21 @@ describe('agent with etcds:// and an HTTPS API, driven by the CLI', () => {
     expect(env.code, env.stderr).toBe(0);
   });
 
+  it('trusts the CA of WYVERN_EXTRA_CA_CERTS (where the launcher moves NODE_EXTRA_CA_CERTS) without --cacert', async () => {
+    const mtls = ['--cert', pki.client.cert, '--key', pki.client.key];
+    const r = await wyvern(['agent', 'status', '--api', agent.api, ...mtls], { WYVERN_EXTRA_CA_CERTS: pki.ca });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ chassis: 'hv1' });
+    // The public CAs stay trusted beside it, and a file of another CA trusts nothing of ours.
+    const other = await wyvern(['agent', 'status', '--api', agent.api, ...mtls], { WYVERN_EXTRA_CA_CERTS: pki.otherCa });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/not signed by a trusted CA/);
+    // An unreadable file is warned of, as Node warns of a NODE_EXTRA_CA_CERTS it cannot load, and left out.
+    const missing = await wyvern(['agent', 'status', '--api', agent.api, ...mtls], { WYVERN_EXTRA_CA_CERTS: '/nonexistent.pem' });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/Ignoring extra certs from \/nonexistent\.pem, load failed/);
+  });
+
   it('without the CA or with a certificate from another CA, the CLI says why', async () => {
     const noCa = await wyvern(['agent', 'status', '--api', agent.api, '--cert', pki.client.cert, '--key', pki.client.key]);
     expect(noCa.code).toBe(1);

@@ -13,6 +13,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chassisKey } from '../../src/model/keys.js';
@@ -270,6 +271,25 @@ describe('the Debian package (scripts/package, dpkg, the unit)', () => {
       chassis?: unknown;
     };
     expect(JSON.stringify(status)).toContain(chassis);
+    // The CLI's commands run without NODE_EXTRA_CA_CERTS, which Node would read at every start: the launcher hands the
+    // file over as WYVERN_EXTRA_CA_CERTS (src/api/extra-ca.ts). Seen in the environment of a command left waiting on
+    // an API that accepts and never answers.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const waiting = spawn('/usr/bin/wyvern', ['network', 'list', '--api', `http://127.0.0.1:${(silent.address() as AddressInfo).port}`], {
+      stdio: 'ignore',
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' },
+    });
+    try {
+      await new Promise<void>((r) => silent.once('connection', () => r()));
+      const cliEnv = readFileSync(`/proc/${waiting.pid}/environ`, 'utf8').split('\0');
+      expect(readFileSync(`/proc/${waiting.pid}/cmdline`, 'utf8')).toContain('/usr/lib/wyvern/dist/src/cli/main.js');
+      expect(cliEnv.filter((e) => e.startsWith('NODE_EXTRA_CA_CERTS='))).toEqual([]);
+      expect(cliEnv).toContain('WYVERN_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt');
+    } finally {
+      waiting.kill();
+      silent.close();
+    }
     // It runs as the unit's user: /proc/<pid>/status Uid.
     const uid = (await ok('id', ['-u', unit.User!])).trim();
     expect(readFileSync(`/proc/${agent.pid}/status`, 'utf8')).toMatch(new RegExp(`\\nUid:\\s+${uid}\\s`));
