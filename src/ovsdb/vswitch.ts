@@ -49,12 +49,7 @@ export function ensureBridge(c: OvsdbClient, o: EnsureBridgeOptions): Promise<{ 
   return withRetry(async () => {
     const [root, br] = await c.transact(OVS_DB, [
       { op: 'select', table: 'Open_vSwitch', where: [], columns: ['_uuid'] },
-      {
-        op: 'select',
-        table: 'Bridge',
-        where: [['name', '==', o.name]],
-        columns: ['_uuid', 'fail_mode', 'datapath_type', 'protocols', 'other_config'],
-      },
+      bridgeSelect(o.name, ['fail_mode', 'datapath_type', 'protocols', 'other_config']),
     ]);
     const existing = br!.rows![0];
     if (existing) {
