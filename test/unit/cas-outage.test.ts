@@ -12,6 +12,7 @@ import { revisionOf, type IfMatch } from '../../src/model/precondition.js';
 import { bindPort, getRetirement, registerChassis } from '../../src/model/chassis.js';
 import { Topology } from '../../src/model/repo.js';
 import type { TopologyDocument } from '../../src/model/types.js';
+import type { ImportResult } from '../../src/model/topology-io.js';
 import { clearSiteGateway, getSite, setSiteGateway, updateNetworkTopology } from '../../src/model/star-sites.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { StoreError, type Compare, type Store, type TxnOp, type TxnResult } from '../../src/store/types.js';
@@ -244,6 +245,21 @@ async function expectHoldsOnce(topo: Topology, doc: TopologyDocument): Promise<v
   expect((await topo.importTopology(doc)).written).toBe(0);
 }
 
+/**
+ * The export of a network of `ports` ports imported into a new store that `fault` has rigged first: the import's
+ * result, once the store is seen to hold the document, once (expectHoldsOnce).
+ */
+async function importThrough(ports: number, fault: (store: Store) => void): Promise<ImportResult> {
+  const doc = await exportedWithPorts(ports);
+  const store = createMemoryStore();
+  const topo = new Topology(store);
+  fault(store);
+  const r = await topo.importTopology(doc);
+  await expectHoldsOnce(topo, doc);
+  topo.close();
+  return r;
+}
+
 /** The export of a network `n` holding `ports` ports: a document whose import takes several chunks (100 keys each). */
 async function exportedWithPorts(ports: number): Promise<TopologyDocument> {
   const { topo } = await withNetwork();
@@ -353,39 +369,29 @@ describe('every other northbound write when the store loses answers', () => {
   });
 
   it('a topology import whose chunks are lost or refused is imported again from a new read: the whole document, once', async () => {
-    const doc = await exportedWithPorts(30);
-    const store = createMemoryStore();
-    const topo = new Topology(store);
     // The first chunk made and its answer lost, the second (of the next pass) refused: two passes more.
-    loseAnswers(store, { 1: 'lost', 2: 'refused' });
-    const r = await topo.importTopology(doc);
+    const r = await importThrough(30, (store) => loseAnswers(store, { 1: 'lost', 2: 'refused' }));
     expect(r.unchanged).toBeGreaterThan(0); // the lost chunk, found written
-    await expectHoldsOnce(topo, doc);
-    topo.close();
   });
 
   it("a topology import whose lost chunk lands only after the next pass read the store: found made, not 409 're-run'", async () => {
-    const doc = await exportedWithPorts(60);
-    const store = createMemoryStore();
-    const topo = new Topology(store);
     // The first chunk goes unanswered and is not made yet (still in a leader's log); it lands right before the next
     // pass's first chunk, which that pass planned from a read without it.
-    const real = store.txn.bind(store);
-    let late: Parameters<Store['txn']> | undefined;
-    let n = 0;
-    store.txn = async (c, o) => {
-      n++;
-      if (n === 1) {
-        late = [c, o];
-        throw down();
-      }
-      if (n === 2) await real(...late!);
-      return real(c, o);
-    };
-    const r = await topo.importTopology(doc);
+    const r = await importThrough(60, (store) => {
+      const real = store.txn.bind(store);
+      let late: Parameters<Store['txn']> | undefined;
+      let n = 0;
+      store.txn = async (c, o) => {
+        n++;
+        if (n === 1) {
+          late = [c, o];
+          throw down();
+        }
+        if (n === 2) await real(...late!);
+        return real(c, o);
+      };
+    });
     expect(r.unchanged).toBeGreaterThanOrEqual(100); // the late chunk's keys, found holding what the import writes
-    await expectHoldsOnce(topo, doc);
-    topo.close();
   });
 
   it('two imports of one document at once both succeed; one racing a different writer names the key and says so', async () => {
